@@ -1,0 +1,19 @@
+//! crest core: the episode dataset defined once, its domain types and validation.
+//!
+//! Pure: no I/O, no clock (callers pass "today"), no database. Everything that reads or checks
+//! an episode, in any crate, goes through here.
+
+pub mod checks;
+pub mod dataset;
+pub mod date;
+pub mod episode;
+pub mod programme;
+pub mod record;
+pub mod validate;
+
+pub use dataset::{Col, Field, Kind, Section, Tier, FIELDS};
+pub use date::Date;
+pub use episode::{KpiEpisode, PriorityGroup};
+pub use programme::{Nation, Programme};
+pub use record::{Record, Value};
+pub use validate::{check_row, Checked, Header, HeaderError, Issue};
