@@ -1,0 +1,298 @@
+//! The PostgreSQL store, for production and multi-user set-ups (durable defaults).
+
+use crate::schema::{self, Dialect};
+use crate::{ImportTx, ProgrammeCounts, Result, Store, StoreError, StoredKey};
+use crest_core::{Col, Date, Kind, KpiEpisode, Programme, Record, Value, FIELDS};
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Row};
+use std::collections::HashMap;
+
+const MIGRATIONS: &[fn() -> Vec<String>] = &[|| schema::v1(Dialect::Postgres)];
+
+/// A crest store in a PostgreSQL database.
+pub struct PgStore {
+    client: Client,
+}
+
+impl PgStore {
+    /// Connects to a `postgres://` URL.
+    pub fn connect(url: &str) -> Result<PgStore> {
+        Ok(PgStore {
+            client: Client::connect(url, NoTls)?,
+        })
+    }
+
+    fn ready(&mut self) -> Result<()> {
+        let exists: bool = self
+            .client
+            .query_one("SELECT to_regclass('crest_migrations') IS NOT NULL", &[])?
+            .get(0);
+        let version: i64 = if exists {
+            self.client
+                .query_one(
+                    "SELECT coalesce(max(version), 0)::BIGINT FROM crest_migrations",
+                    &[],
+                )?
+                .get(0)
+        } else {
+            0
+        };
+        if version < MIGRATIONS.len() as i64 {
+            return Err(StoreError::NotInitialised);
+        }
+        Ok(())
+    }
+}
+
+/// Typed parameters for one record, so that NULLs carry their column's type.
+fn params(rec: &Record) -> Vec<Box<dyn ToSql + Sync>> {
+    FIELDS
+        .iter()
+        .zip(rec.values())
+        .map(|(f, v)| -> Box<dyn ToSql + Sync> {
+            match (f.kind, v) {
+                (Kind::Int { .. }, Value::Int(i)) => Box::new(Some(*i)),
+                (Kind::Int { .. }, _) => Box::new(None::<i64>),
+                (Kind::Decimal { .. }, Value::Num(x)) => Box::new(Some(*x)),
+                (Kind::Decimal { .. }, _) => Box::new(None::<f64>),
+                (Kind::Bool, Value::Bool(b)) => Box::new(Some(*b)),
+                (Kind::Bool, _) => Box::new(None::<bool>),
+                (_, Value::Null) => Box::new(None::<String>),
+                (_, v) => Box::new(Some(v.to_text())),
+            }
+        })
+        .collect()
+}
+
+fn read_record(row: &Row) -> Result<Record> {
+    let mut values = Vec::with_capacity(FIELDS.len());
+    for (i, f) in FIELDS.iter().enumerate() {
+        let v = match f.kind {
+            Kind::Int { .. } => row.get::<_, Option<i64>>(i).map_or(Value::Null, Value::Int),
+            Kind::Decimal { .. } => row.get::<_, Option<f64>>(i).map_or(Value::Null, Value::Num),
+            Kind::Bool => row
+                .get::<_, Option<bool>>(i)
+                .map_or(Value::Null, Value::Bool),
+            Kind::Date => match row.get::<_, Option<&str>>(i) {
+                Some(s) => Value::Date(
+                    Date::parse_iso(s)
+                        .map_err(|e| StoreError::Corrupt(format!("{}: {}", f.name, e.0)))?,
+                ),
+                None => Value::Null,
+            },
+            _ => row
+                .get::<_, Option<String>>(i)
+                .map_or(Value::Null, Value::Text),
+        };
+        values.push(v);
+    }
+    Record::from_values(values).ok_or_else(|| StoreError::Corrupt("wrong column count".into()))
+}
+
+fn get_record(
+    c: &mut impl postgres::GenericClient,
+    programme: &str,
+    episode_id: &str,
+) -> Result<Option<Record>> {
+    let sql = &schema::sql(Dialect::Postgres).select;
+    match c.query_opt(sql.as_str(), &[&programme, &episode_id])? {
+        Some(row) => Ok(Some(read_record(&row)?)),
+        None => Ok(None),
+    }
+}
+
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn migrate(&mut self) -> Result<usize> {
+        let mut tx = self.client.transaction()?;
+        // Serialise concurrent `crest init`s.
+        tx.execute("SELECT pg_advisory_xact_lock(421337)", &[])?;
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS crest_migrations (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+            &[],
+        )?;
+        let current: i64 = tx
+            .query_one(
+                "SELECT coalesce(max(version), 0)::BIGINT FROM crest_migrations",
+                &[],
+            )?
+            .get(0);
+        let mut applied = 0;
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            for sql in m() {
+                tx.batch_execute(&sql)?;
+            }
+            tx.execute(
+                "INSERT INTO crest_migrations (version) VALUES ($1)",
+                &[&(i as i64 + 1)],
+            )?;
+            applied += 1;
+        }
+        tx.commit()?;
+        Ok(applied)
+    }
+
+    fn upsert_programmes(&mut self, programmes: &[Programme]) -> Result<ProgrammeCounts> {
+        self.ready()?;
+        let mut tx = self.client.transaction()?;
+        let mut counts = ProgrammeCounts::default();
+        for p in programmes {
+            let exists: bool = tx
+                .query_one(
+                    "SELECT count(*) > 0 FROM programmes WHERE programme_code = $1",
+                    &[&p.code],
+                )?
+                .get(0);
+            tx.execute(
+                "INSERT INTO programmes (programme_code, name, nation, region, professions, offers) VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (programme_code) DO UPDATE SET name = excluded.name, nation = excluded.nation,
+                 region = excluded.region, professions = excluded.professions, offers = excluded.offers",
+                &[&p.code, &p.name, &p.nation.code(), &p.region, &p.professions_text(), &p.offers_text()],
+            )?;
+            if exists {
+                counts.updated += 1
+            } else {
+                counts.added += 1
+            }
+        }
+        tx.commit()?;
+        Ok(counts)
+    }
+
+    fn programmes(&mut self) -> Result<Vec<Programme>> {
+        self.ready()?;
+        let rows = self.client.query(
+            "SELECT programme_code, name, nation, region, professions, offers FROM programmes ORDER BY programme_code",
+            &[],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let cells: [&str; 6] = [r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)];
+                Programme::parse(cells).map_err(StoreError::Corrupt)
+            })
+            .collect()
+    }
+
+    fn begin(&mut self) -> Result<Box<dyn ImportTx + '_>> {
+        self.ready()?;
+        let tx = self.client.transaction()?;
+        Ok(Box::new(PgTx {
+            tx,
+            insert: None,
+            update: None,
+        }))
+    }
+
+    fn kpi_episodes(
+        &mut self,
+        from: Date,
+        to: Date,
+        programmes: &[Programme],
+    ) -> Result<Vec<KpiEpisode>> {
+        self.ready()?;
+        let index: HashMap<&str, usize> = programmes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.code.as_str(), i))
+            .collect();
+        let (from, to) = (from.to_string(), to.to_string());
+        let rows = self
+            .client
+            .query(schema::sql(Dialect::Postgres).kpi.as_str(), &[&from, &to])?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let Some(&p) = index.get(r.get::<_, &str>(0)) else {
+                continue;
+            };
+            out.push(crate::kpi_row(
+                p,
+                r.get(1),
+                r.get(2),
+                r.get(3),
+                r.get(4),
+                r.get(5),
+                r.get(6),
+                r.get(7),
+                r.get(8),
+            )?);
+        }
+        Ok(out)
+    }
+
+    fn episode(&mut self, programme: &str, episode_id: &str) -> Result<Option<Record>> {
+        self.ready()?;
+        get_record(&mut self.client, programme, episode_id)
+    }
+
+    fn count_episodes(&mut self) -> Result<u64> {
+        self.ready()?;
+        Ok(self
+            .client
+            .query_one("SELECT count(*) FROM episodes", &[])?
+            .get::<_, i64>(0) as u64)
+    }
+}
+
+struct PgTx<'a> {
+    tx: postgres::Transaction<'a>,
+    insert: Option<postgres::Statement>,
+    update: Option<postgres::Statement>,
+}
+
+impl ImportTx for PgTx<'_> {
+    fn keys(&mut self, programme: &str) -> Result<Vec<StoredKey>> {
+        let rows = self.tx.query(
+            "SELECT episode_id, nhs_number, event_date FROM episodes WHERE programme_code = $1",
+            &[&programme],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredKey {
+                    episode_id: r.get(0),
+                    nhs_number: r.get(1),
+                    event_date: Date::parse_iso(r.get(2)).map_err(|e| StoreError::Corrupt(e.0))?,
+                })
+            })
+            .collect()
+    }
+
+    fn get(&mut self, programme: &str, episode_id: &str) -> Result<Option<Record>> {
+        get_record(&mut self.tx, programme, episode_id)
+    }
+
+    fn insert(&mut self, rec: &Record) -> Result<()> {
+        if self.insert.is_none() {
+            self.insert = Some(self.tx.prepare(&schema::sql(Dialect::Postgres).insert)?);
+        }
+        let p = params(rec);
+        let refs: Vec<&(dyn ToSql + Sync)> = p.iter().map(|b| b.as_ref()).collect();
+        if let Some(st) = &self.insert {
+            self.tx.execute(st, &refs)?;
+        }
+        Ok(())
+    }
+
+    fn update(&mut self, rec: &Record) -> Result<()> {
+        if self.update.is_none() {
+            self.update = Some(self.tx.prepare(&schema::sql(Dialect::Postgres).update)?);
+        }
+        let mut p = params(rec);
+        p.push(Box::new(
+            rec.text(Col::ProgrammeCode).unwrap_or("").to_string(),
+        ));
+        p.push(Box::new(rec.text(Col::EpisodeId).unwrap_or("").to_string()));
+        let refs: Vec<&(dyn ToSql + Sync)> = p.iter().map(|b| b.as_ref()).collect();
+        if let Some(st) = &self.update {
+            self.tx.execute(st, &refs)?;
+        }
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>) -> Result<()> {
+        self.tx.commit()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,129 @@
+//! The schema, derived from the dataset dictionary, in each back end's dialect.
+
+use crest_core::{Kind, FIELDS};
+
+/// SQL dialect differences that matter to the schema.
+#[derive(Clone, Copy)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+pub(crate) fn column_type(kind: &Kind, d: Dialect) -> &'static str {
+    match (kind, d) {
+        (Kind::Int { .. }, Dialect::Sqlite) => "INTEGER",
+        (Kind::Int { .. }, Dialect::Postgres) => "BIGINT",
+        (Kind::Decimal { .. }, Dialect::Sqlite) => "REAL",
+        (Kind::Decimal { .. }, Dialect::Postgres) => "DOUBLE PRECISION",
+        (Kind::Bool, Dialect::Sqlite) => "INTEGER",
+        (Kind::Bool, Dialect::Postgres) => "BOOLEAN",
+        _ => "TEXT",
+    }
+}
+
+/// Migration 1: programmes and episodes.
+pub(crate) fn v1(d: Dialect) -> Vec<String> {
+    let cols: Vec<String> = FIELDS
+        .iter()
+        .map(|f| {
+            let not_null = if f.required { " NOT NULL" } else { "" };
+            format!("    {} {}{}", f.name, column_type(&f.kind, d), not_null)
+        })
+        .collect();
+    vec![
+        "CREATE TABLE programmes (
+            programme_code TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            nation TEXT NOT NULL,
+            region TEXT NOT NULL,
+            professions TEXT NOT NULL,
+            offers TEXT NOT NULL
+        )"
+        .to_string(),
+        format!(
+            "CREATE TABLE episodes (\n{},\n    PRIMARY KEY (programme_code, episode_id),\n    FOREIGN KEY (programme_code) REFERENCES programmes (programme_code)\n)",
+            cols.join(",\n")
+        ),
+        "CREATE INDEX episodes_referral ON episodes (referral_date)".to_string(),
+    ]
+}
+
+/// The statements of one dialect, built once from the dictionary.
+pub(crate) struct Sql {
+    pub insert: String,
+    pub update: String,
+    pub select: String,
+    pub kpi: String,
+}
+
+/// The statements for a dialect.
+pub(crate) fn sql(d: Dialect) -> &'static Sql {
+    static SQLITE: std::sync::OnceLock<Sql> = std::sync::OnceLock::new();
+    static PG: std::sync::OnceLock<Sql> = std::sync::OnceLock::new();
+    let cell = match d {
+        Dialect::Sqlite => &SQLITE,
+        Dialect::Postgres => &PG,
+    };
+    cell.get_or_init(|| Sql {
+        insert: insert_sql(d),
+        update: update_sql(d),
+        select: select_sql(d),
+        kpi: kpi_sql(d),
+    })
+}
+
+/// `INSERT` of every column, with numbered placeholders.
+fn insert_sql(d: Dialect) -> String {
+    let names: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
+    let marks: Vec<String> = (1..=FIELDS.len()).map(|i| placeholder(d, i)).collect();
+    format!(
+        "INSERT INTO episodes ({}) VALUES ({})",
+        names.join(", "),
+        marks.join(", ")
+    )
+}
+
+/// `UPDATE` of every column by key; the key parameters come last.
+fn update_sql(d: Dialect) -> String {
+    let sets: Vec<String> = FIELDS
+        .iter()
+        .enumerate()
+        .map(|(i, f)| format!("{} = {}", f.name, placeholder(d, i + 1)))
+        .collect();
+    let n = FIELDS.len();
+    format!(
+        "UPDATE episodes SET {} WHERE programme_code = {} AND episode_id = {}",
+        sets.join(", "),
+        placeholder(d, n + 1),
+        placeholder(d, n + 2)
+    )
+}
+
+/// `SELECT` of every column by key.
+fn select_sql(d: Dialect) -> String {
+    let names: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
+    format!(
+        "SELECT {} FROM episodes WHERE programme_code = {} AND episode_id = {}",
+        names.join(", "),
+        placeholder(d, 1),
+        placeholder(d, 2)
+    )
+}
+
+/// The KPI facts, by referral period.
+fn kpi_sql(d: Dialect) -> String {
+    format!(
+        "SELECT programme_code, referral_date, core_start_date, core_end_date, assessment1_date, \
+         assessment2_date, status, initiating_event, treatment FROM episodes \
+         WHERE referral_date >= {} AND referral_date <= {}",
+        placeholder(d, 1),
+        placeholder(d, 2)
+    )
+}
+
+fn placeholder(d: Dialect, i: usize) -> String {
+    match d {
+        Dialect::Sqlite => format!("?{i}"),
+        Dialect::Postgres => format!("${i}"),
+    }
+}

@@ -1,0 +1,161 @@
+//! The store contract, run against SQLite and PostgreSQL alike.
+
+use crest_core::{Col, Date, Programme, Record, Value, FIELDS};
+use crest_store::testing::databases;
+
+fn programme(code: &str) -> Programme {
+    Programme::parse([
+        code,
+        "Test programme",
+        "wales",
+        "North",
+        "nurse;doctor",
+        "mi;cabg",
+    ])
+    .unwrap()
+}
+
+fn episode(id: &str, referral: &str) -> Record {
+    let mut r = Record::new();
+    let t = |s: &str| Value::Text(s.to_string());
+    let d = |s: &str| Value::Date(Date::parse_iso(s).unwrap());
+    r.set(Col::ProgrammeCode, t("P1"));
+    r.set(Col::EpisodeId, t(id));
+    r.set(Col::NhsNumber, t("9434765919"));
+    r.set(Col::DateOfBirth, d("1950-01-01"));
+    r.set(Col::Sex, t("male"));
+    r.set(Col::ImdQuintile, Value::Int(3));
+    r.set(Col::InitiatingEvent, t("mi_stemi"));
+    r.set(Col::Treatment, t("cabg"));
+    r.set(Col::EventDate, d("2024-05-01"));
+    r.set(Col::ReferralDate, d(referral));
+    r.set(Col::Status, t("completed"));
+    r.set(Col::CoreStartDate, d("2024-06-01"));
+    r.set(Col::CoreEndDate, d("2024-08-01"));
+    r.set(Col::NationalOptOut, Value::Bool(true));
+    r.set(Col::A1Bmi, Value::Num(27.5));
+    r
+}
+
+#[test]
+fn migrations_are_idempotent_and_commands_need_them() {
+    for db in databases() {
+        let mut s = crest_store::open(&db.url).unwrap();
+        assert!(
+            matches!(s.programmes(), Err(crest_store::StoreError::NotInitialised)),
+            "{}",
+            db.backend
+        );
+        assert_eq!(s.migrate().unwrap(), 1, "{}", db.backend);
+        assert_eq!(s.migrate().unwrap(), 0, "{}", db.backend);
+        assert_eq!(s.count_episodes().unwrap(), 0);
+    }
+}
+
+#[test]
+fn programmes_round_trip_and_update_in_place() {
+    for db in databases() {
+        let mut s = crest_store::open(&db.url).unwrap();
+        s.migrate().unwrap();
+        let c = s
+            .upsert_programmes(&[programme("P2"), programme("P1")])
+            .unwrap();
+        assert_eq!((c.added, c.updated), (2, 0));
+        let mut changed = programme("P1");
+        changed.professions = None;
+        let c = s.upsert_programmes(&[changed.clone()]).unwrap();
+        assert_eq!((c.added, c.updated), (0, 1));
+        let all = s.programmes().unwrap();
+        assert_eq!(all, vec![changed, programme("P2")], "{}", db.backend);
+    }
+}
+
+#[test]
+fn episodes_round_trip_every_type_and_roll_back_unless_committed() {
+    for db in databases() {
+        let mut s = crest_store::open(&db.url).unwrap();
+        s.migrate().unwrap();
+        s.upsert_programmes(&[programme("P1")]).unwrap();
+        let e = episode("E1", "2024-05-03");
+        {
+            let mut tx = s.begin().unwrap();
+            tx.insert(&e).unwrap();
+            assert_eq!(tx.get("P1", "E1").unwrap().as_ref(), Some(&e));
+            // dropped without commit
+        }
+        assert_eq!(
+            s.count_episodes().unwrap(),
+            0,
+            "{}: uncommitted import must leave nothing",
+            db.backend
+        );
+        let mut tx = s.begin().unwrap();
+        tx.insert(&e).unwrap();
+        let mut e2 = e.clone();
+        e2.set(Col::A1Bmi, Value::Null);
+        e2.set(Col::Status, Value::Text("dropped_out".into()));
+        tx.update(&e2).unwrap();
+        let keys = tx.keys("P1").unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].nhs_number, "9434765919");
+        tx.commit().unwrap();
+        assert_eq!(s.episode("P1", "E1").unwrap(), Some(e2), "{}", db.backend);
+        assert_eq!(s.episode("P1", "nope").unwrap(), None);
+    }
+}
+
+#[test]
+fn kpi_facts_follow_the_referral_period() {
+    for db in databases() {
+        let mut s = crest_store::open(&db.url).unwrap();
+        s.migrate().unwrap();
+        s.upsert_programmes(&[programme("P0"), programme("P1")])
+            .unwrap();
+        let mut tx = s.begin().unwrap();
+        for (id, referral) in [
+            ("A", "2024-05-03"),
+            ("B", "2025-03-31"),
+            ("C", "2025-04-01"),
+        ] {
+            tx.insert(&episode(id, referral)).unwrap();
+        }
+        tx.commit().unwrap();
+        let progs = s.programmes().unwrap();
+        let from = Date::from_ymd(2024, 4, 1).unwrap();
+        let to = Date::from_ymd(2025, 3, 31).unwrap();
+        let eps = s.kpi_episodes(from, to, &progs).unwrap();
+        assert_eq!(eps.len(), 2, "{}", db.backend);
+        assert!(eps.iter().all(|e| e.programme == 1
+            && e.completed
+            && e.group == crest_core::PriorityGroup::Cabg));
+        assert_eq!(eps.iter().filter(|e| e.core_end.is_some()).count(), 2);
+    }
+}
+
+#[test]
+fn the_episodes_table_has_exactly_the_dictionary_columns() {
+    for db in databases() {
+        let mut s = crest_store::open(&db.url).unwrap();
+        s.migrate().unwrap();
+        drop(s);
+        let cols: Vec<String> = if db.backend == "sqlite" {
+            let c = rusqlite::Connection::open(db.url.trim_start_matches("sqlite:")).unwrap();
+            let mut st = c
+                .prepare("SELECT name FROM pragma_table_info('episodes') ORDER BY cid")
+                .unwrap();
+            st.query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        } else {
+            let mut c = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+            c.query("SELECT column_name::text FROM information_schema.columns WHERE table_name = 'episodes' ORDER BY ordinal_position", &[])
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect()
+        };
+        let want: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
+        assert_eq!(cols, want, "{}", db.backend);
+    }
+}
