@@ -2,10 +2,10 @@
 //! (the inputs to KPIs 1 and 2).
 
 use crate::episode::PriorityGroup;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// UK nation, which decides the KPI thresholds.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Nation {
     /// England.

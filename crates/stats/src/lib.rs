@@ -1,1 +1,8 @@
-//! placeholder
+//! crest statistics and KPIs: pure functions over in-memory values, the same numbers whatever
+//! store they came from.
+
+pub mod kpis;
+pub mod summary;
+
+pub use kpis::{compute, KpiReport, Period, Thresholds};
+pub use summary::{median, quantile, wilson, Summary, Z95};

@@ -1,0 +1,639 @@
+//! The seven NCP_CR KPIs, grades and uptake, exactly as kpis.md defines them.
+
+use crate::summary::{wilson, Summary, Z95};
+use crest_core::{Date, KpiEpisode, Nation, PriorityGroup, Programme};
+use serde::Deserialize;
+use serde_json::{json, Map, Value as Json};
+use std::collections::HashMap;
+
+/// An inclusive reporting period; the cohort is every episode referred in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Period {
+    /// First day.
+    pub from: Date,
+    /// Last day (inclusive).
+    pub to: Date,
+}
+
+impl Period {
+    /// The last complete UK financial year (1 April – 31 March) before `today`.
+    pub fn last_financial_year(today: Date) -> Period {
+        let (y, m, _) = today.ymd();
+        let end_year = if m >= 4 { y } else { y - 1 };
+        Period {
+            from: Date::from_ymd(end_year - 1, 4, 1).unwrap_or(today),
+            to: Date::from_ymd(end_year, 3, 31).unwrap_or(today),
+        }
+    }
+
+    /// Whether a date falls in the period.
+    pub fn contains(&self, d: Date) -> bool {
+        self.from <= d && d <= self.to
+    }
+}
+
+/// Thresholds of one nation for KPIs 4–7.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NationThresholds {
+    /// KPI 4: minimum proportion with assessment 1.
+    pub assessment1: f64,
+    /// KPI 5: maximum median wait for CABG, days.
+    pub wait_cabg: f64,
+    /// KPI 6: maximum median wait for MI/PCI, days.
+    pub wait_mi_pci: f64,
+    /// KPI 7: minimum proportion with assessment 2.
+    pub assessment2: f64,
+}
+
+/// KPI thresholds: configuration, re-based from year to year. `Default` is the spec's table.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// KPI 1: minimum distinct professions.
+    pub mdt: f64,
+    /// KPI 2: priority groups that must be offered.
+    pub priority_groups: f64,
+    /// KPI 3: minimum median duration of core CR, days.
+    pub duration: f64,
+    /// KPIs 4–7 per nation.
+    pub nations: HashMap<Nation, NationThresholds>,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        let t = |assessment1, wait_cabg, wait_mi_pci| NationThresholds {
+            assessment1,
+            wait_cabg,
+            wait_mi_pci,
+            assessment2: 0.60,
+        };
+        Thresholds {
+            mdt: 3.0,
+            priority_groups: 5.0,
+            duration: 56.0,
+            nations: HashMap::from([
+                (Nation::England, t(0.80, 46.0, 33.0)),
+                (Nation::NorthernIreland, t(0.88, 52.0, 40.0)),
+                (Nation::Wales, t(0.68, 42.0, 26.0)),
+            ]),
+        }
+    }
+}
+
+impl Thresholds {
+    /// Reads thresholds from JSON (the shape of this struct; every nation must be present).
+    pub fn from_json(text: &str) -> Result<Thresholds, String> {
+        let t: Thresholds =
+            serde_json::from_str(text).map_err(|e| format!("thresholds file: {e}"))?;
+        for n in Nation::ALL {
+            if !t.nations.contains_key(&n) {
+                return Err(format!("thresholds file: no thresholds for {}", n.code()));
+            }
+        }
+        Ok(t)
+    }
+
+    fn nation(&self, n: Nation) -> NationThresholds {
+        self.nations.get(&n).copied().unwrap_or(NationThresholds {
+            assessment1: f64::NAN,
+            wait_cabg: f64::NAN,
+            wait_mi_pci: f64::NAN,
+            assessment2: f64::NAN,
+        })
+    }
+}
+
+/// A proportion with its Wilson 95% interval.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct Proportion {
+    /// Numerator.
+    pub numerator: u64,
+    /// Denominator.
+    pub denominator: u64,
+}
+
+impl Proportion {
+    /// numerator / denominator, `None` when the denominator is 0.
+    pub fn value(&self) -> Option<f64> {
+        (self.denominator > 0).then(|| self.numerator as f64 / self.denominator as f64)
+    }
+
+    /// Wilson 95% interval.
+    pub fn ci(&self) -> Option<(f64, f64)> {
+        wilson(self.numerator, self.denominator, Z95)
+    }
+
+    fn json(&self) -> Map<String, Json> {
+        let ci = self.ci();
+        let mut m = Map::new();
+        m.insert("numerator".into(), json!(self.numerator));
+        m.insert("denominator".into(), json!(self.denominator));
+        m.insert("value".into(), json!(self.value()));
+        m.insert("ci_low".into(), json!(ci.map(|c| c.0)));
+        m.insert("ci_high".into(), json!(ci.map(|c| c.1)));
+        m
+    }
+}
+
+/// How a KPI is measured.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Measure {
+    /// A count from the programme profile (KPIs 1–2); `None` without a profile.
+    Count(Option<usize>),
+    /// A median in days (KPIs 3, 5, 6).
+    Median(Summary),
+    /// A proportion (KPIs 4, 7).
+    Proportion(Proportion),
+}
+
+/// One KPI's result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Kpi {
+    /// JSON key (`mdt`, `duration`, …).
+    pub key: &'static str,
+    /// The measurement.
+    pub measure: Measure,
+    /// Threshold applied (`None` for pooled national figures).
+    pub threshold: Option<f64>,
+    /// Whether the standard is met.
+    pub met: bool,
+}
+
+impl Kpi {
+    /// The headline value.
+    pub fn value(&self) -> Option<f64> {
+        match &self.measure {
+            Measure::Count(c) => c.map(|c| c as f64),
+            Measure::Median(s) => s.median,
+            Measure::Proportion(p) => p.value(),
+        }
+    }
+
+    /// `ok` or `no_data`.
+    pub fn status(&self) -> &'static str {
+        if self.value().is_some() {
+            "ok"
+        } else {
+            "no_data"
+        }
+    }
+
+    fn new(key: &'static str, measure: Measure, threshold: Option<f64>) -> Kpi {
+        let mut k = Kpi {
+            key,
+            measure,
+            threshold,
+            met: false,
+        };
+        k.met = match (k.value(), threshold) {
+            (Some(v), Some(t)) => match key {
+                "wait_cabg" | "wait_mi_pci" => v <= t,
+                _ => v >= t,
+            },
+            _ => false,
+        };
+        k
+    }
+
+    fn json(&self) -> Json {
+        let mut m = match &self.measure {
+            Measure::Count(c) => {
+                let mut m = Map::new();
+                m.insert("value".into(), json!(c));
+                m
+            }
+            Measure::Median(s) => {
+                let mut m = Map::new();
+                m.insert("value".into(), json!(s.median));
+                m.insert("n".into(), json!(s.n));
+                m
+            }
+            Measure::Proportion(p) => p.json(),
+        };
+        m.insert(
+            "threshold".into(),
+            self.threshold.map_or(Json::Null, number),
+        );
+        m.insert("met".into(), json!(self.met));
+        m.insert("status".into(), json!(self.status()));
+        Json::Object(m)
+    }
+}
+
+/// A whole number as a JSON integer, anything else as a float.
+fn number(x: f64) -> Json {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        json!(x as i64)
+    } else {
+        json!(x)
+    }
+}
+
+/// Referrals, uptake and KPIs of one programme, or of the national pool.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Results {
+    /// Cohort size.
+    pub referred: u64,
+    /// Cohort episodes with a core start date.
+    pub started: u64,
+    /// started / referred.
+    pub uptake: Proportion,
+    /// The KPIs, in spec order (7 for a programme, 5 nationally).
+    pub kpis: Vec<Kpi>,
+}
+
+/// One programme's row of the report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProgrammeKpis {
+    /// Programme code.
+    pub programme_code: String,
+    /// Nation.
+    pub nation: Nation,
+    /// Figures.
+    pub results: Results,
+    /// Number of KPIs met.
+    pub kpis_met: usize,
+    /// `green`, `amber` or `red`.
+    pub grade: &'static str,
+}
+
+/// The KPI report for a period.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KpiReport {
+    /// Reporting period.
+    pub period: Period,
+    /// Programmes in code order.
+    pub programmes: Vec<ProgrammeKpis>,
+    /// All listed programmes pooled.
+    pub national: Results,
+}
+
+/// The grade for a number of KPIs met: all 7 green, 4–6 amber, 0–3 red.
+pub fn grade(met: usize) -> &'static str {
+    match met {
+        7.. => "green",
+        4..=6 => "amber",
+        _ => "red",
+    }
+}
+
+#[derive(Default)]
+struct Acc {
+    referred: u64,
+    started: u64,
+    duration: Vec<f64>,
+    a1: Proportion,
+    wait_cabg: Vec<f64>,
+    wait_mi_pci: Vec<f64>,
+    a2: Proportion,
+}
+
+impl Acc {
+    fn add(&mut self, e: &KpiEpisode) {
+        self.referred += 1;
+        let Some(start) = e.core_start else { return };
+        self.started += 1;
+        if let Some(end) = e.core_end {
+            self.duration.push(f64::from(end.days_since(start)));
+        }
+        self.a1.denominator += 1;
+        let wait = f64::from(start.days_since(e.referral_date));
+        match e.group {
+            PriorityGroup::Cabg => self.wait_cabg.push(wait),
+            PriorityGroup::Mi | PriorityGroup::MiPci | PriorityGroup::Pci => {
+                self.wait_mi_pci.push(wait)
+            }
+            _ => {}
+        }
+        if let Some(a1) = e.assessment1 {
+            self.a1.numerator += 1;
+            if e.completed {
+                self.a2.denominator += 1;
+                if e.assessment2.is_some_and(|a2| a2.days_since(a1) <= 140) {
+                    self.a2.numerator += 1;
+                }
+            }
+        }
+    }
+
+    fn merge(&mut self, o: &Acc) {
+        self.referred += o.referred;
+        self.started += o.started;
+        self.duration.extend_from_slice(&o.duration);
+        self.wait_cabg.extend_from_slice(&o.wait_cabg);
+        self.wait_mi_pci.extend_from_slice(&o.wait_mi_pci);
+        for (a, b) in [(&mut self.a1, o.a1), (&mut self.a2, o.a2)] {
+            a.numerator += b.numerator;
+            a.denominator += b.denominator;
+        }
+    }
+
+    /// KPIs 3–7, with thresholds when given.
+    fn results(mut self, t: Option<(NationThresholds, f64)>) -> Results {
+        let th = |f: fn(&NationThresholds) -> f64| t.as_ref().map(|(n, _)| f(n));
+        let kpis = vec![
+            Kpi::new(
+                "duration",
+                Measure::Median(Summary::of(&mut self.duration)),
+                t.map(|t| t.1),
+            ),
+            Kpi::new(
+                "assessment1",
+                Measure::Proportion(self.a1),
+                th(|n| n.assessment1),
+            ),
+            Kpi::new(
+                "wait_cabg",
+                Measure::Median(Summary::of(&mut self.wait_cabg)),
+                th(|n| n.wait_cabg),
+            ),
+            Kpi::new(
+                "wait_mi_pci",
+                Measure::Median(Summary::of(&mut self.wait_mi_pci)),
+                th(|n| n.wait_mi_pci),
+            ),
+            Kpi::new(
+                "assessment2",
+                Measure::Proportion(self.a2),
+                th(|n| n.assessment2),
+            ),
+        ];
+        Results {
+            referred: self.referred,
+            started: self.started,
+            uptake: Proportion {
+                numerator: self.started,
+                denominator: self.referred,
+            },
+            kpis,
+        }
+    }
+}
+
+/// Computes the KPI report. `episodes[i].programme` indexes `programmes`; episodes referred
+/// outside the period are ignored. Every programme appears, even with an empty cohort.
+pub fn compute(
+    programmes: &[Programme],
+    episodes: &[KpiEpisode],
+    period: Period,
+    t: &Thresholds,
+) -> KpiReport {
+    let mut accs: Vec<Acc> = programmes.iter().map(|_| Acc::default()).collect();
+    for e in episodes.iter().filter(|e| period.contains(e.referral_date)) {
+        if let Some(acc) = accs.get_mut(e.programme) {
+            acc.add(e);
+        }
+    }
+    let mut pooled = Acc::default();
+    for a in &accs {
+        pooled.merge(a);
+    }
+    let mut order: Vec<usize> = (0..programmes.len()).collect();
+    order.sort_by(|a, b| programmes[*a].code.cmp(&programmes[*b].code));
+    let mut accs: Vec<Option<Acc>> = accs.into_iter().map(Some).collect();
+    let rows = order
+        .into_iter()
+        .map(|i| {
+            let p = &programmes[i];
+            let acc = accs[i].take().unwrap_or_default();
+            let mut r = acc.results(Some((t.nation(p.nation), t.duration)));
+            let mdt = p.professions.as_ref().map(Vec::len);
+            let groups = p.offers.as_ref().map(|o| {
+                PriorityGroup::OFFERED
+                    .iter()
+                    .filter(|g| o.contains(g))
+                    .count()
+            });
+            r.kpis.insert(
+                0,
+                Kpi::new(
+                    "priority_groups",
+                    Measure::Count(groups),
+                    Some(t.priority_groups),
+                ),
+            );
+            r.kpis
+                .insert(0, Kpi::new("mdt", Measure::Count(mdt), Some(t.mdt)));
+            let kpis_met = r.kpis.iter().filter(|k| k.met).count();
+            ProgrammeKpis {
+                programme_code: p.code.clone(),
+                nation: p.nation,
+                results: r,
+                kpis_met,
+                grade: grade(kpis_met),
+            }
+        })
+        .collect();
+    KpiReport {
+        period,
+        programmes: rows,
+        national: pooled.results(None),
+    }
+}
+
+fn results_json(r: &Results) -> Map<String, Json> {
+    let mut m = Map::new();
+    m.insert("referred".into(), json!(r.referred));
+    m.insert("started".into(), json!(r.started));
+    m.insert("uptake".into(), Json::Object(r.uptake.json()));
+    let kpis: Map<String, Json> = r
+        .kpis
+        .iter()
+        .map(|k| (k.key.to_string(), k.json()))
+        .collect();
+    m.insert("kpis".into(), Json::Object(kpis));
+    m
+}
+
+impl KpiReport {
+    /// The JSON contract of kpis.md.
+    pub fn to_json(&self) -> Json {
+        let programmes: Vec<Json> = self
+            .programmes
+            .iter()
+            .map(|p| {
+                let mut m = Map::new();
+                m.insert("programme_code".into(), json!(p.programme_code));
+                m.insert("nation".into(), json!(p.nation.code()));
+                m.extend(results_json(&p.results));
+                m.insert("kpis_met".into(), json!(p.kpis_met));
+                m.insert("grade".into(), json!(p.grade));
+                Json::Object(m)
+            })
+            .collect();
+        json!({
+            "period": {"from": self.period.from.to_string(), "to": self.period.to.to_string()},
+            "programmes": programmes,
+            "national": Json::Object(results_json(&self.national)),
+        })
+    }
+
+    /// One CSV row per programme (and a final `NATIONAL` row), for spreadsheets.
+    pub fn to_csv(&self) -> String {
+        let keys = [
+            "mdt",
+            "priority_groups",
+            "duration",
+            "assessment1",
+            "wait_cabg",
+            "wait_mi_pci",
+            "assessment2",
+        ];
+        let mut out = String::from(
+            "programme_code,nation,referred,started,uptake,uptake_ci_low,uptake_ci_high",
+        );
+        for k in keys {
+            out.push_str(&format!(",{k},{k}_n,{k}_met"));
+        }
+        out.push_str(",kpis_met,grade\n");
+        let opt = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
+        let row = |code: &str, nation: &str, r: &Results, tail: String| {
+            let ci = r.uptake.ci();
+            let mut line = format!(
+                "{code},{nation},{},{},{},{},{}",
+                r.referred,
+                r.started,
+                opt(r.uptake.value()),
+                opt(ci.map(|c| c.0)),
+                opt(ci.map(|c| c.1))
+            );
+            for k in keys {
+                match r.kpis.iter().find(|x| x.key == k) {
+                    Some(x) => {
+                        let n = match &x.measure {
+                            Measure::Count(_) => String::new(),
+                            Measure::Median(s) => s.n.to_string(),
+                            Measure::Proportion(p) => p.denominator.to_string(),
+                        };
+                        let met = if x.threshold.is_some() {
+                            x.met.to_string()
+                        } else {
+                            String::new()
+                        };
+                        line.push_str(&format!(",{},{n},{met}", opt(x.value())));
+                    }
+                    None => line.push_str(",,,"),
+                }
+            }
+            line.push_str(&tail);
+            line.push('\n');
+            line
+        };
+        for p in &self.programmes {
+            out.push_str(&row(
+                &p.programme_code,
+                p.nation.code(),
+                &p.results,
+                format!(",{},{}", p.kpis_met, p.grade),
+            ));
+        }
+        out.push_str(&row("NATIONAL", "", &self.national, ",,".into()));
+        out
+    }
+
+    /// A fixed-width table for the terminal.
+    pub fn to_table(&self) -> String {
+        let mut out = format!(
+            "KPIs for referrals {} to {} ({} programmes)\n\n",
+            self.period.from,
+            self.period.to,
+            self.programmes.len()
+        );
+        out.push_str(&format!(
+            "{:<8} {:<6} {:>6} {:>7} {:>5} {:>5} {:>8} {:>6} {:>8} {:>8} {:>6}  {:>3} {}\n",
+            "code",
+            "nation",
+            "refs",
+            "uptake",
+            "mdt",
+            "grps",
+            "duration",
+            "A1",
+            "wait_cabg",
+            "wait_mipci",
+            "A2",
+            "met",
+            "grade"
+        ));
+        let cell = |k: &Kpi| -> String {
+            let mark = if k.threshold.is_none() {
+                ""
+            } else if k.met {
+                "✓"
+            } else {
+                "✗"
+            };
+            match (&k.measure, k.value()) {
+                (_, None) => "–".to_string(),
+                (Measure::Proportion(_), Some(v)) => format!("{:.0}%{mark}", v * 100.0),
+                (Measure::Count(_), Some(v)) => format!("{v:.0}{mark}"),
+                (Measure::Median(_), Some(v)) => format!("{v:.1}{mark}"),
+            }
+        };
+        let nation_short = |n: Nation| match n {
+            Nation::England => "ENG",
+            Nation::Wales => "WAL",
+            Nation::NorthernIreland => "NI",
+        };
+        let line = |code: &str, nation: &str, r: &Results, met: String, grade: &str| {
+            let find = |key: &str| {
+                r.kpis
+                    .iter()
+                    .find(|k| k.key == key)
+                    .map(cell)
+                    .unwrap_or_default()
+            };
+            let uptake = r
+                .uptake
+                .value()
+                .map(|v| format!("{:.0}%", v * 100.0))
+                .unwrap_or_else(|| "–".into());
+            format!(
+                "{:<8} {:<6} {:>6} {:>7} {:>5} {:>5} {:>8} {:>6} {:>8} {:>8} {:>6}  {:>3} {}\n",
+                code,
+                nation,
+                r.referred,
+                uptake,
+                find("mdt"),
+                find("priority_groups"),
+                find("duration"),
+                find("assessment1"),
+                find("wait_cabg"),
+                find("wait_mi_pci"),
+                find("assessment2"),
+                met,
+                grade
+            )
+        };
+        for p in &self.programmes {
+            out.push_str(&line(
+                &p.programme_code,
+                nation_short(p.nation),
+                &p.results,
+                p.kpis_met.to_string(),
+                p.grade,
+            ));
+        }
+        out.push_str(&line("ALL", "", &self.national, String::new(), ""));
+        let grades = ["green", "amber", "red"]
+            .map(|g| self.programmes.iter().filter(|p| p.grade == g).count());
+        out.push_str(&format!(
+            "\nGrades: {} green, {} amber, {} red.  ✓ met ✗ not met – no data. Medians in days.\n",
+            grades[0], grades[1], grades[2]
+        ));
+        for k in self.national.kpis.iter().filter_map(|k| match &k.measure {
+            Measure::Median(s) => Some((k.key, s)),
+            _ => None,
+        }) {
+            let (key, s) = k;
+            if let (Some(m), Some(q1), Some(q3)) = (s.median, s.q1, s.q3) {
+                out.push_str(&format!(
+                    "National {key}: median {m:.1} days (IQR {q1:.1}–{q3:.1}), n = {}\n",
+                    s.n
+                ));
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,213 @@
+//! The KPI engine on hand-worked datasets.
+
+use crest_core::{Date, KpiEpisode, PriorityGroup, Programme};
+use crest_stats::kpis::{compute, Measure, Period, Thresholds};
+
+fn d(s: &str) -> Date {
+    Date::parse_iso(s).unwrap()
+}
+
+fn period() -> Period {
+    Period {
+        from: d("2024-04-01"),
+        to: d("2025-03-31"),
+    }
+}
+
+/// An episode referred on 2024-06-01; offsets in days.
+fn ep(
+    group: PriorityGroup,
+    start: Option<i32>,
+    length: Option<i32>,
+    a1: bool,
+    completed: bool,
+    a2_after_a1: Option<i32>,
+) -> KpiEpisode {
+    let referral = d("2024-06-01");
+    let core_start = start.map(|s| referral.add_days(s));
+    let assessment1 = (a1 && core_start.is_some()).then(|| referral.add_days(1));
+    KpiEpisode {
+        programme: 0,
+        referral_date: referral,
+        core_start,
+        core_end: core_start.zip(length).map(|(s, l)| s.add_days(l)),
+        assessment1,
+        assessment2: assessment1.zip(a2_after_a1).map(|(a, n)| a.add_days(n)),
+        completed,
+        group,
+    }
+}
+
+fn programmes() -> Vec<Programme> {
+    vec![
+        Programme::parse([
+            "P1",
+            "One",
+            "england",
+            "R",
+            "nurse;physiotherapist;dietitian",
+            "mi;mi_pci;pci;cabg;heart_failure",
+        ])
+        .unwrap(),
+        Programme::parse(["P0", "No profile", "wales", "R", "", ""]).unwrap(),
+    ]
+}
+
+fn worked(a2_days_for_second: i32) -> Vec<KpiEpisode> {
+    use PriorityGroup::*;
+    let mut outside = ep(Cabg, Some(1), Some(100), true, true, Some(10));
+    outside.referral_date = d("2025-04-01");
+    outside.core_start = Some(d("2025-04-02"));
+    vec![
+        ep(Cabg, Some(40), Some(60), true, true, Some(100)),
+        ep(
+            Cabg,
+            Some(50),
+            Some(50),
+            true,
+            true,
+            Some(a2_days_for_second),
+        ),
+        ep(MiPci, Some(30), Some(56), true, true, None),
+        ep(Pci, Some(36), None, false, false, None),
+        ep(Mi, None, None, false, false, None),
+        ep(HeartFailure, Some(20), Some(70), true, false, Some(30)),
+        outside,
+    ]
+}
+
+fn kpi<'a>(r: &'a crest_stats::kpis::ProgrammeKpis, key: &str) -> &'a crest_stats::kpis::Kpi {
+    r.results.kpis.iter().find(|k| k.key == key).unwrap()
+}
+
+#[test]
+fn hand_worked_programme() {
+    let report = compute(
+        &programmes(),
+        &worked(141),
+        period(),
+        &Thresholds::default(),
+    );
+    // Programmes come out in code order: P0 then P1.
+    assert_eq!(
+        report
+            .programmes
+            .iter()
+            .map(|p| p.programme_code.as_str())
+            .collect::<Vec<_>>(),
+        ["P0", "P1"]
+    );
+    let p = &report.programmes[1];
+    assert_eq!((p.results.referred, p.results.started), (6, 5));
+    assert_eq!(kpi(p, "mdt").value(), Some(3.0));
+    assert!(kpi(p, "mdt").met);
+    assert_eq!(kpi(p, "priority_groups").value(), Some(5.0));
+    // Durations 50, 56, 60, 70: even count, mean of the middle two.
+    assert_eq!(kpi(p, "duration").value(), Some(58.0));
+    let Measure::Median(s) = &kpi(p, "duration").measure else {
+        panic!()
+    };
+    assert_eq!((s.n, s.q1, s.q3), (4, Some(54.5), Some(62.5)));
+    // 4 of 5 starters assessed: exactly on England's 0.80 threshold, which meets it.
+    assert_eq!(kpi(p, "assessment1").value(), Some(0.8));
+    assert!(kpi(p, "assessment1").met);
+    // CABG waits 40, 50; MI/PCI waits 30 (MI+PCI), 36 (PCI) → 33 = threshold, met.
+    assert_eq!(kpi(p, "wait_cabg").value(), Some(45.0));
+    assert_eq!(kpi(p, "wait_mi_pci").value(), Some(33.0));
+    assert!(kpi(p, "wait_mi_pci").met);
+    // A2 denominator: started, A1, completed = 3; the 141-day A2 is past 20 weeks.
+    let Measure::Proportion(a2) = kpi(p, "assessment2").measure else {
+        panic!()
+    };
+    assert_eq!((a2.numerator, a2.denominator), (1, 3));
+    assert!(!kpi(p, "assessment2").met);
+    assert_eq!((p.kpis_met, p.grade), (6, "amber"));
+
+    let none = &report.programmes[0];
+    assert_eq!(
+        (none.results.referred, none.kpis_met, none.grade),
+        (0, 0, "red")
+    );
+    assert!(none
+        .results
+        .kpis
+        .iter()
+        .all(|k| k.status() == "no_data" && !k.met));
+    assert_eq!(report.national.referred, 6);
+    assert!(report.national.kpis.iter().all(|k| k.threshold.is_none()));
+}
+
+#[test]
+fn assessment2_at_exactly_twenty_weeks_counts() {
+    let report = compute(
+        &programmes(),
+        &worked(140),
+        period(),
+        &Thresholds::default(),
+    );
+    let p = &report.programmes[1];
+    let Measure::Proportion(a2) = kpi(p, "assessment2").measure else {
+        panic!()
+    };
+    assert_eq!((a2.numerator, a2.denominator), (2, 3));
+    assert_eq!((p.kpis_met, p.grade), (7, "green"));
+}
+
+#[test]
+fn thresholds_are_configuration() {
+    let mut t = Thresholds::default();
+    t.nations
+        .get_mut(&crest_core::Nation::England)
+        .unwrap()
+        .wait_mi_pci = 32.0;
+    let report = compute(&programmes(), &worked(140), period(), &t);
+    assert!(!kpi(&report.programmes[1], "wait_mi_pci").met);
+    let json = r#"{"mdt": 3, "priority_groups": 5, "duration": 56, "nations": {
+        "england": {"assessment1": 0.8, "wait_cabg": 46, "wait_mi_pci": 33, "assessment2": 0.6}}}"#;
+    assert!(Thresholds::from_json(json).unwrap_err().contains("wales"));
+}
+
+#[test]
+fn json_has_the_contract_shape() {
+    let report = compute(
+        &programmes(),
+        &worked(141),
+        period(),
+        &Thresholds::default(),
+    );
+    let j = report.to_json();
+    assert_eq!(j["period"]["from"], "2024-04-01");
+    let p = &j["programmes"][1];
+    assert_eq!(p["programme_code"], "P1");
+    assert_eq!(p["nation"], "england");
+    assert_eq!(p["uptake"]["numerator"], 5);
+    assert_eq!(p["uptake"]["denominator"], 6);
+    assert_eq!(p["kpis"]["mdt"]["threshold"], 3);
+    assert_eq!(p["kpis"]["duration"]["value"], 58.0);
+    assert_eq!(p["kpis"]["duration"]["n"], 4);
+    assert_eq!(p["kpis"]["assessment1"]["threshold"], 0.8);
+    assert_eq!(p["kpis"]["wait_cabg"]["threshold"], 46);
+    assert_eq!(p["kpis"]["assessment2"]["status"], "ok");
+    assert!(p["kpis"]["assessment2"]["ci_low"].as_f64().unwrap() > 0.0);
+    assert_eq!(p["kpis_met"], 6);
+    assert_eq!(p["grade"], "amber");
+    let empty = &j["programmes"][0];
+    assert_eq!(empty["kpis"]["wait_cabg"]["value"], serde_json::Value::Null);
+    assert_eq!(empty["kpis"]["wait_cabg"]["status"], "no_data");
+    assert_eq!(empty["kpis"]["mdt"]["status"], "no_data");
+    assert_eq!(empty["uptake"]["value"], serde_json::Value::Null);
+    let nat = &j["national"];
+    assert_eq!(nat["referred"], 6);
+    assert!(nat.get("grade").is_none() && nat["kpis"].get("mdt").is_none());
+    assert_eq!(nat["kpis"].as_object().unwrap().len(), 5);
+    assert!(report.to_csv().lines().count() == 4);
+    assert!(report.to_table().contains("P1"));
+}
+
+#[test]
+fn last_financial_year() {
+    let p = Period::last_financial_year(d("2026-11-22"));
+    assert_eq!((p.from, p.to), (d("2025-04-01"), d("2026-03-31")));
+    let p = Period::last_financial_year(d("2026-03-31"));
+    assert_eq!((p.from, p.to), (d("2024-04-01"), d("2025-03-31")));
+}
