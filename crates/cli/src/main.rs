@@ -1,1 +1,23 @@
-fn main() {}
+//! `crest`: the command line. Thin: parses arguments, calls the library crates, prints.
+
+mod cli;
+mod progress;
+
+use clap::Parser;
+
+fn main() {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Today's date (UTC), the bound for every date in imported data.
+pub(crate) fn today() -> crest_core::Date {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    crest_core::Date::from_days((secs / 86_400) as i32)
+}

@@ -3,6 +3,33 @@
 use crate::date::Date;
 use serde::Serialize;
 
+/// An inclusive reporting period; the cohort is every episode referred in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Period {
+    /// First day.
+    pub from: Date,
+    /// Last day (inclusive).
+    pub to: Date,
+}
+
+impl Period {
+    /// The last complete UK financial year (1 April – 31 March) before `today`.
+    pub fn last_financial_year(today: Date) -> Period {
+        let (y, m, _) = today.ymd();
+        let end_year = if m >= 4 { y } else { y - 1 };
+        Period {
+            from: Date::from_ymd(end_year - 1, 4, 1).unwrap_or(today),
+            to: Date::from_ymd(end_year, 3, 31).unwrap_or(today),
+        }
+    }
+
+    /// Whether a date falls in the period.
+    pub fn contains(&self, d: Date) -> bool {
+        self.from <= d && d <= self.to
+    }
+}
+
+
 /// The NCP_CR priority group of an episode (kpis.md), derived from event and treatment.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]

@@ -13,7 +13,7 @@ pub mod validate;
 
 pub use dataset::{Col, Field, Kind, Section, Tier, FIELDS};
 pub use date::Date;
-pub use episode::{KpiEpisode, PriorityGroup};
+pub use episode::{KpiEpisode, Period, PriorityGroup};
 pub use programme::{Nation, Programme};
 pub use record::{Record, Value};
 pub use validate::{check_row, Checked, Header, HeaderError, Issue};

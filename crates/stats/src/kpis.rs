@@ -1,36 +1,11 @@
 //! The seven NCP_CR KPIs, grades and uptake, exactly as kpis.md defines them.
 
 use crate::summary::{wilson, Summary, Z95};
-use crest_core::{Date, KpiEpisode, Nation, PriorityGroup, Programme};
+pub use crest_core::Period;
+use crest_core::{KpiEpisode, Nation, PriorityGroup, Programme};
 use serde::Deserialize;
 use serde_json::{json, Map, Value as Json};
 use std::collections::HashMap;
-
-/// An inclusive reporting period; the cohort is every episode referred in it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Period {
-    /// First day.
-    pub from: Date,
-    /// Last day (inclusive).
-    pub to: Date,
-}
-
-impl Period {
-    /// The last complete UK financial year (1 April – 31 March) before `today`.
-    pub fn last_financial_year(today: Date) -> Period {
-        let (y, m, _) = today.ymd();
-        let end_year = if m >= 4 { y } else { y - 1 };
-        Period {
-            from: Date::from_ymd(end_year - 1, 4, 1).unwrap_or(today),
-            to: Date::from_ymd(end_year, 3, 31).unwrap_or(today),
-        }
-    }
-
-    /// Whether a date falls in the period.
-    pub fn contains(&self, d: Date) -> bool {
-        self.from <= d && d <= self.to
-    }
-}
 
 /// Thresholds of one nation for KPIs 4–7.
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize)]

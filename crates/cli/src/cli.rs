@@ -1,0 +1,370 @@
+//! Command definitions and their (thin) implementations.
+
+use crate::progress::Progress;
+use crate::today;
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use crest_core::Date;
+use crest_ingest::{import_file, ImportOptions, ImportSummary};
+use crest_stats::{compute, Period, Thresholds};
+use std::path::{Path, PathBuf};
+
+/// crest: the cardiac rehabilitation audit platform.
+///
+/// Programmes import their episodes, fix what validation rejects and see their KPIs against the
+/// national standards (NCP_CR).
+#[derive(Parser, Debug)]
+#[command(name = "crest", version, about, long_about = None)]
+pub struct Cli {
+    /// Store to use: a file path, sqlite:PATH, or postgres://user@host/db.
+    #[arg(long, env = "CREST_DB", default_value = "crest.sqlite", global = true)]
+    pub db: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create or migrate the store.
+    Init,
+    /// Register or update programmes.
+    Programmes {
+        #[command(subcommand)]
+        action: ProgrammesAction,
+    },
+    /// Import episodes from CSV or XLSX files (one transaction per file).
+    Import(ImportArgs),
+    /// The seven NCP_CR KPIs and grades for a reporting period.
+    Kpis(KpiArgs),
+    /// Write the import template (.csv or .xlsx) with notes on every column.
+    Template {
+        /// Output file; its extension (.csv or .xlsx) decides the format.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the dataset reference as Markdown.
+    Dataset {
+        /// Write to a file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write calibrated synthetic programmes.csv and episodes.csv.
+    Synth(SynthArgs),
+    /// Zero set-up demonstration: synthetic national data in a local SQLite file, then the KPIs.
+    Demo {
+        /// Directory for the demo store and files.
+        #[arg(long, default_value = "crest-demo")]
+        dir: PathBuf,
+        /// Programmes to generate.
+        #[arg(long, default_value_t = 230)]
+        programmes: usize,
+        /// Episodes to generate.
+        #[arg(long, default_value_t = 95_000)]
+        episodes: usize,
+    },
+}
+
+/// Programme actions.
+#[derive(Subcommand, Debug)]
+pub enum ProgrammesAction {
+    /// Import programmes.csv: programme_code,name,nation,region,professions,offers.
+    Import {
+        /// The programmes file.
+        file: PathBuf,
+    },
+    /// List registered programmes.
+    List,
+}
+
+/// `crest import` arguments.
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// Files to import (.csv, .xlsx).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Validate and report only; store nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Store the valid rows even when some rows are rejected.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Write every rejected row (row, column, value, reason) to this CSV file.
+    #[arg(long)]
+    pub errors: Option<PathBuf>,
+    /// Workbook sheet to read (default: the first).
+    #[arg(long)]
+    pub sheet: Option<String>,
+    /// Accept probable duplicates (same NHS number and event date under another episode id).
+    #[arg(long)]
+    pub allow_duplicates: bool,
+}
+
+/// Output formats of `crest kpis`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Aligned table for the terminal.
+    Table,
+    /// The JSON contract of kpis.md.
+    Json,
+    /// One row per programme.
+    Csv,
+}
+
+/// `crest kpis` arguments.
+#[derive(clap::Args, Debug)]
+pub struct KpiArgs {
+    /// First referral date of the period (default: start of the last complete financial year).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last referral date of the period, inclusive (default: its end).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only this programme.
+    #[arg(long)]
+    pub programme: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// JSON file of thresholds (default: the NCP_CR values in kpis.md).
+    #[arg(long)]
+    pub thresholds: Option<PathBuf>,
+}
+
+/// `crest synth` arguments.
+#[derive(clap::Args, Debug)]
+pub struct SynthArgs {
+    /// Number of programmes.
+    #[arg(long, default_value_t = 230)]
+    pub programmes: usize,
+    /// Number of episodes.
+    #[arg(long, default_value_t = 95_000)]
+    pub episodes: usize,
+    /// Random seed: the same seed and period give the same bytes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// First referral date (default: start of the last complete financial year).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last referral date (default: its end).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Runs a command; returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Init => {
+            let mut store = crest_store::open(&cli.db)?;
+            let n = store.migrate()?;
+            println!("{} store ready ({n} migration(s) applied)", store.backend());
+            Ok(0)
+        }
+        Command::Programmes { action: ProgrammesAction::Import { file } } => {
+            let programmes = crest_ingest::programmes::read_programmes(&file)?;
+            let mut store = crest_store::open(&cli.db)?;
+            let c = store.upsert_programmes(&programmes)?;
+            println!("{}: {} programme(s) added, {} updated", file.display(), c.added, c.updated);
+            Ok(0)
+        }
+        Command::Programmes { action: ProgrammesAction::List } => {
+            let mut store = crest_store::open(&cli.db)?;
+            for p in store.programmes()? {
+                println!(
+                    "{:<8} {:<18} {:<24} professions: {:<3} offers: {}",
+                    p.code,
+                    p.nation.code(),
+                    p.region,
+                    p.professions.as_ref().map_or("–".to_string(), |v| v.len().to_string()),
+                    p.offers_text()
+                );
+            }
+            Ok(0)
+        }
+        Command::Import(args) => import(&cli.db, &args),
+        Command::Kpis(args) => kpis(&cli.db, &args),
+        Command::Template { out } => {
+            crest_ingest::template::write_template(&out).map_err(|e| anyhow!(e))?;
+            println!("template written to {}", out.display());
+            Ok(0)
+        }
+        Command::Dataset { out } => {
+            let md = crest_core::dataset::reference_markdown();
+            match out {
+                Some(p) => std::fs::write(&p, md).with_context(|| format!("cannot write {}", p.display()))?,
+                None => print!("{md}"),
+            }
+            Ok(0)
+        }
+        Command::Synth(args) => {
+            let period = period(args.from.as_deref(), args.to.as_deref())?;
+            let s = synth(&args.out, args.programmes, args.episodes, args.seed, period)?;
+            println!("{s}");
+            Ok(0)
+        }
+        Command::Demo { dir, programmes, episodes } => demo(&dir, programmes, episodes),
+    }
+}
+
+fn parse_date(s: &str, what: &str) -> Result<Date> {
+    Date::parse(s).map_err(|e| anyhow!("--{what}: {e}"))
+}
+
+fn period(from: Option<&str>, to: Option<&str>) -> Result<Period> {
+    let default = Period::last_financial_year(today());
+    let p = Period {
+        from: from.map(|s| parse_date(s, "from")).transpose()?.unwrap_or(default.from),
+        to: to.map(|s| parse_date(s, "to")).transpose()?.unwrap_or(default.to),
+    };
+    if p.to < p.from {
+        bail!("--to ({}) is before --from ({})", p.to, p.from);
+    }
+    Ok(p)
+}
+
+fn import(db: &str, args: &ImportArgs) -> Result<i32> {
+    let mut store = crest_store::open(db)?;
+    let mut opts = ImportOptions::new(today());
+    opts.dry_run = args.dry_run;
+    opts.skip_invalid = args.skip_invalid;
+    opts.allow_duplicates = args.allow_duplicates;
+    opts.sheet = args.sheet.clone();
+    let mut errors = match &args.errors {
+        Some(p) => {
+            let f = std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
+            Some(csv::Writer::from_writer(Box::new(std::io::BufWriter::new(f)) as Box<dyn std::io::Write>))
+        }
+        None => None,
+    };
+    let mut code = 0;
+    for file in &args.files {
+        let mut bar = Progress::new(&file.display().to_string());
+        let result = import_file(store.as_mut(), file, &opts, errors.as_mut(), &mut |f| bar.set(f));
+        bar.finish();
+        match result {
+            Ok(s) => {
+                print_summary(file, &s, &opts, args.errors.as_deref());
+                if s.rejected > 0 {
+                    code = 1;
+                }
+            }
+            Err(e) => {
+                println!("{}: refused, nothing was stored: {e}", file.display());
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn print_summary(file: &Path, s: &ImportSummary, opts: &ImportOptions, errors_file: Option<&Path>) {
+    let verb = if s.committed { "" } else { "would be " };
+    println!(
+        "{}: {} row(s): {} {verb}imported, {} {verb}updated, {} unchanged, {} rejected",
+        file.display(),
+        s.rows,
+        s.imported,
+        s.updated,
+        s.unchanged,
+        s.rejected
+    );
+    for w in &s.header_warnings {
+        println!("  warning: {w}");
+    }
+    for e in &s.errors {
+        println!("  rejected: row {}, {}", e.row, e.issue);
+    }
+    if s.error_count > s.errors.len() {
+        println!("  … and {} more problem(s){}", s.error_count - s.errors.len(), match errors_file {
+            Some(p) => format!("; all are in {}", p.display()),
+            None => "; write them all with --errors FILE".to_string(),
+        });
+    }
+    for w in &s.warnings {
+        println!("  warning: row {}, {}", w.row, w.issue);
+    }
+    if s.warning_count > s.warnings.len() {
+        println!("  … and {} more warning(s)", s.warning_count - s.warnings.len());
+    }
+    if s.blank > 0 {
+        println!("  {} blank or notes row(s) ignored", s.blank);
+    }
+    if opts.dry_run {
+        println!("  dry run: nothing was stored");
+    } else if !s.committed {
+        println!(
+            "  nothing was stored: {} row(s) were rejected. Fix them, or use --skip-invalid to store the valid rows.",
+            s.rejected
+        );
+    } else if s.rejected > 0 {
+        println!("  the valid rows were stored; {} rejected row(s) were not", s.rejected);
+    }
+}
+
+fn kpis(db: &str, args: &KpiArgs) -> Result<i32> {
+    let period = period(args.from.as_deref(), args.to.as_deref())?;
+    let thresholds = match &args.thresholds {
+        Some(p) => Thresholds::from_json(&std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?)
+            .map_err(|e| anyhow!(e))?,
+        None => Thresholds::default(),
+    };
+    let mut store = crest_store::open(db)?;
+    let mut programmes = store.programmes()?;
+    if let Some(code) = &args.programme {
+        programmes.retain(|p| p.code.eq_ignore_ascii_case(code));
+        if programmes.is_empty() {
+            bail!("programme {code} is not registered in this store");
+        }
+    }
+    let episodes = store.kpi_episodes(period.from, period.to, &programmes)?;
+    let report = compute(&programmes, &episodes, period, &thresholds);
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report.to_json())?),
+        Format::Csv => print!("{}", report.to_csv()),
+        Format::Table => print!("{}", report.to_table()),
+    }
+    Ok(0)
+}
+
+fn synth(out: &Path, programmes: usize, episodes: usize, seed: u64, period: Period) -> Result<String> {
+    let s = crest_ingest::synth::write(out, &crest_ingest::synth::Config { programmes, episodes, seed, period, today: today() })
+        .map_err(|e| anyhow!("{e}"))?;
+    Ok(s)
+}
+
+fn demo(dir: &Path, programmes: usize, episodes: usize) -> Result<i32> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let db = dir.join("crest-demo.sqlite");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let period = Period::last_financial_year(today());
+    println!("crest demo: generating {episodes} synthetic episodes across {programmes} programmes …");
+    println!("{}", synth(dir, programmes, episodes, 1, period)?);
+    let db_url = format!("sqlite:{}", db.display());
+    let mut store = crest_store::open(&db_url)?;
+    store.migrate()?;
+    let progs = crest_ingest::programmes::read_programmes(&dir.join("programmes.csv"))?;
+    store.upsert_programmes(&progs)?;
+    let file = dir.join("episodes.csv");
+    let mut bar = Progress::new("importing episodes.csv");
+    let t = std::time::Instant::now();
+    let s = import_file(store.as_mut(), &file, &ImportOptions::new(today()), None, &mut |f| bar.set(f))?;
+    bar.finish();
+    println!(
+        "imported {} episodes into {} in {:.1} s ({} rejected)\n",
+        s.imported,
+        db.display(),
+        t.elapsed().as_secs_f64(),
+        s.rejected
+    );
+    let episodes = store.kpi_episodes(period.from, period.to, &progs)?;
+    let mut progs = progs;
+    progs.sort_by(|a, b| a.code.cmp(&b.code));
+    print!("{}", compute(&progs, &episodes, period, &Thresholds::default()).to_table());
+    println!("\nTry: crest --db {} kpis --programme P001 --from {} --to {}", db.display(), period.from, period.to);
+    Ok(0)
+}

@@ -1,0 +1,274 @@
+//! The atomic, idempotent import of one file of episodes into a store. The command line, the
+//! web upload and the API all call [`import_file`].
+//!
+//! One transaction per file: without `skip_invalid`, a file with any rejected row changes
+//! nothing. Rows are streamed, so memory stays flat whatever the file size, apart from the
+//! keys needed to spot duplicates.
+
+use crate::read::Source;
+use crate::ImportError;
+use crest_core::validate::cross_check;
+use crest_core::{check_row, Col, Date, Header, Issue, Record};
+use crest_store::{ImportTx, Store};
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::Path;
+
+/// How to import.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Validate and report, store nothing.
+    pub dry_run: bool,
+    /// Store the valid rows even when some are rejected.
+    pub skip_invalid: bool,
+    /// Accept probable duplicates (same NHS number and event date under another id).
+    pub allow_duplicates: bool,
+    /// Workbook sheet to read (default: the first).
+    pub sheet: Option<String>,
+    /// No date may be after this.
+    pub today: Date,
+    /// How many row problems to keep in memory for display (all go to the errors file).
+    pub keep_issues: usize,
+}
+
+impl ImportOptions {
+    /// Defaults: all-or-nothing, first sheet, keep 1,000 problems for display.
+    pub fn new(today: Date) -> ImportOptions {
+        ImportOptions { dry_run: false, skip_invalid: false, allow_duplicates: false, sheet: None, today, keep_issues: 1000 }
+    }
+}
+
+/// A problem with one cell of one row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowIssue {
+    /// Spreadsheet row number (header = 1).
+    pub row: usize,
+    /// Column, value and reason.
+    pub issue: Issue,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default)]
+pub struct ImportSummary {
+    /// Data rows in the file (blank rows and the template's notes row are not rows).
+    pub rows: usize,
+    /// New episodes.
+    pub imported: usize,
+    /// Changed episodes.
+    pub updated: usize,
+    /// Episodes already stored exactly so.
+    pub unchanged: usize,
+    /// Rows rejected.
+    pub rejected: usize,
+    /// Blank rows ignored.
+    pub blank: usize,
+    /// Rejection reasons (the first `keep_issues`; every one goes to the errors writer).
+    pub errors: Vec<RowIssue>,
+    /// Number of rejection reasons in all.
+    pub error_count: usize,
+    /// Warnings that did not reject their row (the first `keep_issues`).
+    pub warnings: Vec<RowIssue>,
+    /// Number of warnings in all.
+    pub warning_count: usize,
+    /// Warnings about the columns.
+    pub header_warnings: Vec<String>,
+    /// Whether the changes were committed.
+    pub committed: bool,
+}
+
+impl ImportSummary {
+    /// Whether the counts add up to the rows of the file (they always should).
+    pub fn adds_up(&self) -> bool {
+        self.imported + self.updated + self.unchanged + self.rejected == self.rows
+    }
+}
+
+/// What is known of one programme's episodes during an import.
+struct Known {
+    /// Episode id → (NHS number, event date), stored or accepted earlier in this file.
+    episodes: HashMap<String, (String, Date)>,
+    /// (NHS number, event date) → episode id.
+    by_event: HashMap<(String, Date), String>,
+    /// Ids stored before this import.
+    stored: HashSet<String>,
+}
+
+/// Errors go to the errors writer as CSV: `row,column,value,reason`.
+pub type ErrorSink<'a> = Option<&'a mut csv::Writer<Box<dyn Write>>>;
+
+/// Imports one file into `store`. `progress` is called now and then with the fraction read.
+pub fn import_file(
+    store: &mut dyn Store,
+    path: &Path,
+    opts: &ImportOptions,
+    mut errors_out: ErrorSink<'_>,
+    progress: &mut dyn FnMut(f64),
+) -> Result<ImportSummary, ImportError> {
+    let (mut source, header_cells) = Source::open(path, opts.sheet.as_deref())?;
+    let header = Header::parse(&header_cells).map_err(|e| ImportError::File(e.to_string()))?;
+    let registered: HashSet<String> = store.programmes()?.into_iter().map(|p| p.code).collect();
+    let mut sum = ImportSummary { header_warnings: header.warnings(), ..Default::default() };
+    let mut tx = store.begin()?;
+    let mut known: HashMap<String, Known> = HashMap::new();
+    let mut in_file: HashMap<(String, String), usize> = HashMap::new();
+    if let Some(w) = errors_out.as_deref_mut() {
+        w.write_record(["row", "column", "value", "reason"]).map_err(ImportError::errors_file)?;
+    }
+    let mut n = 0usize;
+    while let Some(next) = source.next_row() {
+        n += 1;
+        if n % 4096 == 0 {
+            progress(source.progress());
+        }
+        let issues = match next {
+            Err((row, reason)) => Err((row, vec![Issue { column: String::new(), value: String::new(), message: reason }])),
+            Ok((row, cells)) => {
+                if cells.iter().all(|c| c.trim().is_empty()) || is_notes_row(&cells) {
+                    sum.blank += 1;
+                    continue;
+                }
+                let checked = check_row(&header, &cells, opts.today);
+                keep(&mut sum.warnings, &mut sum.warning_count, opts.keep_issues, row, checked.warnings);
+                match checked.record {
+                    None => Err((row, checked.errors)),
+                    Some(rec) => {
+                        store_row(tx.as_mut(), rec, row, &registered, &mut known, &mut in_file, opts.allow_duplicates, &mut sum)?
+                            .map_err(|e| (row, e))
+                    }
+                }
+            }
+        };
+        sum.rows += 1;
+        if let Err((row, errs)) = issues {
+            sum.rejected += 1;
+            if let Some(w) = errors_out.as_deref_mut() {
+                for e in &errs {
+                    w.write_record([row.to_string().as_str(), &e.column, &e.value, &e.message]).map_err(ImportError::errors_file)?;
+                }
+            }
+            keep(&mut sum.errors, &mut sum.error_count, opts.keep_issues, row, errs);
+        }
+    }
+    progress(1.0);
+    if let Some(w) = errors_out {
+        w.flush().map_err(|e| ImportError::File(format!("cannot write the errors file: {e}")))?;
+    }
+    if !opts.dry_run && (sum.rejected == 0 || opts.skip_invalid) {
+        tx.commit()?;
+        sum.committed = true;
+    }
+    Ok(sum)
+}
+
+fn keep(into: &mut Vec<RowIssue>, count: &mut usize, cap: usize, row: usize, issues: Vec<Issue>) {
+    *count += issues.len();
+    for issue in issues {
+        if into.len() < cap {
+            into.push(RowIssue { row, issue });
+        }
+    }
+}
+
+/// The second row of a crest CSV template explains each column; it is not an episode.
+fn is_notes_row(cells: &[String]) -> bool {
+    cells.first().is_some_and(|c| c.starts_with(crate::template::NOTES_PREFIX))
+}
+
+fn err(col: Col, value: &str, message: String) -> Vec<Issue> {
+    vec![Issue { column: col.name().to_string(), value: value.to_string(), message }]
+}
+
+/// Stores one valid row, or says why it cannot be stored. Outer `Err` is a store failure.
+#[allow(clippy::too_many_arguments)]
+fn store_row(
+    tx: &mut dyn ImportTx,
+    mut rec: Record,
+    row: usize,
+    registered: &HashSet<String>,
+    known: &mut HashMap<String, Known>,
+    in_file: &mut HashMap<(String, String), usize>,
+    allow_duplicates: bool,
+    sum: &mut ImportSummary,
+) -> Result<Result<(), Vec<Issue>>, ImportError> {
+    let programme = rec.text(Col::ProgrammeCode).unwrap_or_default().to_string();
+    let id = rec.text(Col::EpisodeId).unwrap_or_default().to_string();
+    let nhs = rec.text(Col::NhsNumber).unwrap_or_default().to_string();
+    let Some(event) = rec.date(Col::EventDate) else {
+        return Ok(Err(err(Col::EventDate, "", "event_date is required".into())));
+    };
+    if !registered.contains(&programme) {
+        return Ok(Err(err(
+            Col::ProgrammeCode,
+            &programme,
+            format!(
+                "programme {programme} is not registered in this store; register it first with \
+                 `crest programmes import programmes.csv` (columns programme_code,name,nation,region,professions,offers)"
+            ),
+        )));
+    }
+    let key = (programme.clone(), id.clone());
+    if let Some(first) = in_file.get(&key) {
+        return Ok(Err(err(Col::EpisodeId, &id, format!("episode_id {id} of programme {programme} already appears in row {first} of this file"))));
+    }
+    let k = match known.entry(programme.clone()) {
+        Entry::Occupied(e) => e.into_mut(),
+        Entry::Vacant(v) => {
+            let mut k = Known { episodes: HashMap::new(), by_event: HashMap::new(), stored: HashSet::new() };
+            for s in tx.keys(&programme)? {
+                k.by_event.insert((s.nhs_number.clone(), s.event_date), s.episode_id.clone());
+                k.stored.insert(s.episode_id.clone());
+                k.episodes.insert(s.episode_id, (s.nhs_number, s.event_date));
+            }
+            v.insert(k)
+        }
+    };
+    if let Some(other) = k.by_event.get(&(nhs.clone(), event)).filter(|other| **other != id) {
+        if !allow_duplicates {
+            return Ok(Err(err(
+                Col::EpisodeId,
+                &id,
+                format!(
+                    "probable duplicate: episode {other} has the same NHS number and event date as episode {id}; \
+                     correct one of them, or import with --allow-duplicates if both are real"
+                ),
+            )));
+        }
+    }
+    if k.stored.contains(&id) {
+        let Some(old) = tx.get(&programme, &id)? else {
+            return Err(ImportError::File(format!("episode {id} vanished during the import")));
+        };
+        rec.fill_from(&old);
+        if rec == old {
+            sum.unchanged += 1;
+        } else {
+            let problems = cross_check(&rec);
+            if !problems.is_empty() {
+                return Ok(Err(problems
+                    .into_iter()
+                    .map(|mut p| {
+                        p.message = format!("{} (after merging with the stored episode)", p.message);
+                        p
+                    })
+                    .collect()));
+            }
+            tx.update(&rec)?;
+            sum.updated += 1;
+        }
+    } else {
+        tx.insert(&rec)?;
+        sum.imported += 1;
+    }
+    // Keep the duplicate index current when an update changes NHS number or event date.
+    let nhs = rec.text(Col::NhsNumber).unwrap_or_default().to_string();
+    let event = rec.date(Col::EventDate).unwrap_or(event);
+    if let Some(old) = k.episodes.insert(id.clone(), (nhs.clone(), event)) {
+        if k.by_event.get(&old).is_some_and(|o| *o == id) {
+            k.by_event.remove(&old);
+        }
+    }
+    k.by_event.entry((nhs, event)).or_insert(id);
+    in_file.insert(key, row);
+    Ok(Ok(()))
+}

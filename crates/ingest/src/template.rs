@@ -1,0 +1,71 @@
+//! The import templates (CSV and XLSX), generated from the dataset dictionary.
+
+use crest_core::FIELDS;
+use rust_xlsxwriter::{Format, Workbook};
+use std::path::Path;
+
+/// The CSV template's second row starts with this; the importer skips such a row.
+pub const NOTES_PREFIX: &str = "NOTE:";
+
+fn imported() -> impl Iterator<Item = &'static crest_core::Field> {
+    FIELDS.iter().filter(|f| f.imported())
+}
+
+fn note(f: &crest_core::Field) -> String {
+    format!("{}. {}. {}", if f.required { "required" } else { "optional" }, f.kind.describe(), f.help)
+}
+
+/// The CSV template: the header row and a notes row explaining each column.
+pub fn csv_template() -> Result<Vec<u8>, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(imported().map(|f| f.name))?;
+    w.write_record(imported().enumerate().map(|(i, f)| {
+        if i == 0 { format!("{NOTES_PREFIX} {}", note(f)) } else { note(f) }
+    }))?;
+    w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+}
+
+/// The XLSX template: an `episodes` sheet with the header row (date columns formatted as
+/// dates) and a `notes` sheet explaining each column.
+pub fn xlsx_template() -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    let mut wb = Workbook::new();
+    let bold = Format::new().set_bold();
+    let date = Format::new().set_num_format("dd/mm/yyyy");
+    let sheet = wb.add_worksheet().set_name("episodes")?;
+    for (i, f) in imported().enumerate() {
+        let c = i as u16;
+        sheet.write_string_with_format(0, c, f.name, &bold)?;
+        sheet.set_column_width(c, (f.name.len() as f64 + 2.0).max(12.0))?;
+        if f.kind == crest_core::Kind::Date {
+            sheet.set_column_format(c, &date)?;
+        }
+    }
+    sheet.set_freeze_panes(1, 0)?;
+    let notes = wb.add_worksheet().set_name("notes")?;
+    for (c, h) in ["column", "required", "tier", "values", "notes"].iter().enumerate() {
+        notes.write_string_with_format(0, c as u16, *h, &bold)?;
+    }
+    for (i, f) in imported().enumerate() {
+        let r = i as u32 + 1;
+        notes.write_string(r, 0, f.name)?;
+        notes.write_string(r, 1, if f.required { "yes" } else { "no" })?;
+        notes.write_string(r, 2, f.tier.letter())?;
+        notes.write_string(r, 3, f.kind.describe())?;
+        notes.write_string(r, 4, f.help)?;
+    }
+    notes.set_column_width(0, 24)?;
+    notes.set_column_width(3, 60)?;
+    notes.set_column_width(4, 80)?;
+    wb.save_to_buffer()
+}
+
+/// Writes the template named by `path`'s extension (`.csv` or `.xlsx`).
+pub fn write_template(path: &Path) -> Result<(), String> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let bytes = match ext.as_str() {
+        "csv" => csv_template().map_err(|e| e.to_string())?,
+        "xlsx" => xlsx_template().map_err(|e| e.to_string())?,
+        _ => return Err(format!("the template file must end in .csv or .xlsx, not '{}'", path.display())),
+    };
+    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
