@@ -163,14 +163,23 @@ pub fn run(cli: Cli) -> Result<i32> {
             println!("{} store ready ({n} migration(s) applied)", store.backend());
             Ok(0)
         }
-        Command::Programmes { action: ProgrammesAction::Import { file } } => {
+        Command::Programmes {
+            action: ProgrammesAction::Import { file },
+        } => {
             let programmes = crest_ingest::programmes::read_programmes(&file)?;
             let mut store = crest_store::open(&cli.db)?;
             let c = store.upsert_programmes(&programmes)?;
-            println!("{}: {} programme(s) added, {} updated", file.display(), c.added, c.updated);
+            println!(
+                "{}: {} programme(s) added, {} updated",
+                file.display(),
+                c.added,
+                c.updated
+            );
             Ok(0)
         }
-        Command::Programmes { action: ProgrammesAction::List } => {
+        Command::Programmes {
+            action: ProgrammesAction::List,
+        } => {
             let mut store = crest_store::open(&cli.db)?;
             for p in store.programmes()? {
                 println!(
@@ -178,7 +187,9 @@ pub fn run(cli: Cli) -> Result<i32> {
                     p.code,
                     p.nation.code(),
                     p.region,
-                    p.professions.as_ref().map_or("–".to_string(), |v| v.len().to_string()),
+                    p.professions
+                        .as_ref()
+                        .map_or("–".to_string(), |v| v.len().to_string()),
                     p.offers_text()
                 );
             }
@@ -194,7 +205,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Dataset { out } => {
             let md = crest_core::dataset::reference_markdown();
             match out {
-                Some(p) => std::fs::write(&p, md).with_context(|| format!("cannot write {}", p.display()))?,
+                Some(p) => std::fs::write(&p, md)
+                    .with_context(|| format!("cannot write {}", p.display()))?,
                 None => print!("{md}"),
             }
             Ok(0)
@@ -205,7 +217,11 @@ pub fn run(cli: Cli) -> Result<i32> {
             println!("{s}");
             Ok(0)
         }
-        Command::Demo { dir, programmes, episodes } => demo(&dir, programmes, episodes),
+        Command::Demo {
+            dir,
+            programmes,
+            episodes,
+        } => demo(&dir, programmes, episodes),
     }
 }
 
@@ -216,8 +232,14 @@ fn parse_date(s: &str, what: &str) -> Result<Date> {
 fn period(from: Option<&str>, to: Option<&str>) -> Result<Period> {
     let default = Period::last_financial_year(today());
     let p = Period {
-        from: from.map(|s| parse_date(s, "from")).transpose()?.unwrap_or(default.from),
-        to: to.map(|s| parse_date(s, "to")).transpose()?.unwrap_or(default.to),
+        from: from
+            .map(|s| parse_date(s, "from"))
+            .transpose()?
+            .unwrap_or(default.from),
+        to: to
+            .map(|s| parse_date(s, "to"))
+            .transpose()?
+            .unwrap_or(default.to),
     };
     if p.to < p.from {
         bail!("--to ({}) is before --from ({})", p.to, p.from);
@@ -234,15 +256,20 @@ fn import(db: &str, args: &ImportArgs) -> Result<i32> {
     opts.sheet = args.sheet.clone();
     let mut errors = match &args.errors {
         Some(p) => {
-            let f = std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
-            Some(csv::Writer::from_writer(Box::new(std::io::BufWriter::new(f)) as Box<dyn std::io::Write>))
+            let f = std::fs::File::create(p)
+                .with_context(|| format!("cannot create {}", p.display()))?;
+            Some(csv::Writer::from_writer(
+                Box::new(std::io::BufWriter::new(f)) as Box<dyn std::io::Write>,
+            ))
         }
         None => None,
     };
     let mut code = 0;
     for file in &args.files {
         let mut bar = Progress::new(&file.display().to_string());
-        let result = import_file(store.as_mut(), file, &opts, errors.as_mut(), &mut |f| bar.set(f));
+        let result = import_file(store.as_mut(), file, &opts, errors.as_mut(), &mut |f| {
+            bar.set(f)
+        });
         bar.finish();
         match result {
             Ok(s) => {
@@ -278,16 +305,23 @@ fn print_summary(file: &Path, s: &ImportSummary, opts: &ImportOptions, errors_fi
         println!("  rejected: row {}, {}", e.row, e.issue);
     }
     if s.error_count > s.errors.len() {
-        println!("  … and {} more problem(s){}", s.error_count - s.errors.len(), match errors_file {
-            Some(p) => format!("; all are in {}", p.display()),
-            None => "; write them all with --errors FILE".to_string(),
-        });
+        println!(
+            "  … and {} more problem(s){}",
+            s.error_count - s.errors.len(),
+            match errors_file {
+                Some(p) => format!("; all are in {}", p.display()),
+                None => "; write them all with --errors FILE".to_string(),
+            }
+        );
     }
     for w in &s.warnings {
         println!("  warning: row {}, {}", w.row, w.issue);
     }
     if s.warning_count > s.warnings.len() {
-        println!("  … and {} more warning(s)", s.warning_count - s.warnings.len());
+        println!(
+            "  … and {} more warning(s)",
+            s.warning_count - s.warnings.len()
+        );
     }
     if s.blank > 0 {
         println!("  {} blank or notes row(s) ignored", s.blank);
@@ -300,15 +334,20 @@ fn print_summary(file: &Path, s: &ImportSummary, opts: &ImportOptions, errors_fi
             s.rejected
         );
     } else if s.rejected > 0 {
-        println!("  the valid rows were stored; {} rejected row(s) were not", s.rejected);
+        println!(
+            "  the valid rows were stored; {} rejected row(s) were not",
+            s.rejected
+        );
     }
 }
 
 fn kpis(db: &str, args: &KpiArgs) -> Result<i32> {
     let period = period(args.from.as_deref(), args.to.as_deref())?;
     let thresholds = match &args.thresholds {
-        Some(p) => Thresholds::from_json(&std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?)
-            .map_err(|e| anyhow!(e))?,
+        Some(p) => Thresholds::from_json(
+            &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        )
+        .map_err(|e| anyhow!(e))?,
         None => Thresholds::default(),
     };
     let mut store = crest_store::open(db)?;
@@ -329,9 +368,24 @@ fn kpis(db: &str, args: &KpiArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn synth(out: &Path, programmes: usize, episodes: usize, seed: u64, period: Period) -> Result<String> {
-    let s = crest_ingest::synth::write(out, &crest_ingest::synth::Config { programmes, episodes, seed, period, today: today() })
-        .map_err(|e| anyhow!("{e}"))?;
+fn synth(
+    out: &Path,
+    programmes: usize,
+    episodes: usize,
+    seed: u64,
+    period: Period,
+) -> Result<String> {
+    let s = crest_ingest::synth::write(
+        out,
+        &crest_ingest::synth::Config {
+            programmes,
+            episodes,
+            seed,
+            period,
+            today: today(),
+        },
+    )
+    .map_err(|e| anyhow!("{e}"))?;
     Ok(s)
 }
 
@@ -342,7 +396,9 @@ fn demo(dir: &Path, programmes: usize, episodes: usize) -> Result<i32> {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
     let period = Period::last_financial_year(today());
-    println!("crest demo: generating {episodes} synthetic episodes across {programmes} programmes …");
+    println!(
+        "crest demo: generating {episodes} synthetic episodes across {programmes} programmes …"
+    );
     println!("{}", synth(dir, programmes, episodes, 1, period)?);
     let db_url = format!("sqlite:{}", db.display());
     let mut store = crest_store::open(&db_url)?;
@@ -352,7 +408,13 @@ fn demo(dir: &Path, programmes: usize, episodes: usize) -> Result<i32> {
     let file = dir.join("episodes.csv");
     let mut bar = Progress::new("importing episodes.csv");
     let t = std::time::Instant::now();
-    let s = import_file(store.as_mut(), &file, &ImportOptions::new(today()), None, &mut |f| bar.set(f))?;
+    let s = import_file(
+        store.as_mut(),
+        &file,
+        &ImportOptions::new(today()),
+        None,
+        &mut |f| bar.set(f),
+    )?;
     bar.finish();
     println!(
         "imported {} episodes into {} in {:.1} s ({} rejected)\n",
@@ -364,7 +426,36 @@ fn demo(dir: &Path, programmes: usize, episodes: usize) -> Result<i32> {
     let episodes = store.kpi_episodes(period.from, period.to, &progs)?;
     let mut progs = progs;
     progs.sort_by(|a, b| a.code.cmp(&b.code));
-    print!("{}", compute(&progs, &episodes, period, &Thresholds::default()).to_table());
-    println!("\nTry: crest --db {} kpis --programme P001 --from {} --to {}", db.display(), period.from, period.to);
+    print!(
+        "{}",
+        compute(&progs, &episodes, period, &Thresholds::default()).to_table()
+    );
+    println!(
+        "\nTry: crest --db {} kpis --programme P001 --from {} --to {}",
+        db.display(),
+        period.from,
+        period.to
+    );
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn docs_dataset_md_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/dataset.md");
+        let on_disk = std::fs::read_to_string(path).expect("docs/dataset.md exists");
+        assert!(
+            on_disk == crest_core::dataset::reference_markdown(),
+            "docs/dataset.md is out of date: run `cargo run -p crest -- dataset --out docs/dataset.md`"
+        );
+    }
 }

@@ -18,6 +18,8 @@ fn main() {
 
 /// Today's date (UTC), the bound for every date in imported data.
 pub(crate) fn today() -> crest_core::Date {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     crest_core::Date::from_days((secs / 86_400) as i32)
 }

@@ -15,7 +15,12 @@ impl Progress {
     /// A bar labelled `label`.
     pub fn new(label: &str) -> Progress {
         let now = Instant::now();
-        Progress { label: label.to_string(), on: std::io::stderr().is_terminal(), started: now, last: now }
+        Progress {
+            label: label.to_string(),
+            on: std::io::stderr().is_terminal(),
+            started: now,
+            last: now,
+        }
     }
 
     /// Shows `fraction` (0–1) done, at most ten times a second.
@@ -42,7 +47,11 @@ impl Progress {
     /// Clears the bar.
     pub fn finish(&mut self) {
         if self.on {
-            let _ = write!(std::io::stderr(), "\r{}\r", " ".repeat(self.label.len() + 50));
+            let _ = write!(
+                std::io::stderr(),
+                "\r{}\r",
+                " ".repeat(self.label.len() + 50)
+            );
         }
     }
 }

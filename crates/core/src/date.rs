@@ -116,7 +116,7 @@ impl Date {
 
     /// An Excel serial date (1900 date system; Excel's fictitious 29/02/1900 is day 60).
     pub fn from_excel_serial(serial: f64) -> Option<Date> {
-        if !serial.is_finite() || serial < 61.0 || serial > 2_958_465.0 {
+        if !serial.is_finite() || !(61.0..=2_958_465.0).contains(&serial) {
             return None;
         }
         // Serial 25569 is 1970-01-01.

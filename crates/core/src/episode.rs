@@ -29,7 +29,6 @@ impl Period {
     }
 }
 
-
 /// The NCP_CR priority group of an episode (kpis.md), derived from event and treatment.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]

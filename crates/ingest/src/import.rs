@@ -35,7 +35,14 @@ pub struct ImportOptions {
 impl ImportOptions {
     /// Defaults: all-or-nothing, first sheet, keep 1,000 problems for display.
     pub fn new(today: Date) -> ImportOptions {
-        ImportOptions { dry_run: false, skip_invalid: false, allow_duplicates: false, sheet: None, today, keep_issues: 1000 }
+        ImportOptions {
+            dry_run: false,
+            skip_invalid: false,
+            allow_duplicates: false,
+            sheet: None,
+            today,
+            keep_issues: 1000,
+        }
     }
 }
 
@@ -108,34 +115,58 @@ pub fn import_file(
     let (mut source, header_cells) = Source::open(path, opts.sheet.as_deref())?;
     let header = Header::parse(&header_cells).map_err(|e| ImportError::File(e.to_string()))?;
     let registered: HashSet<String> = store.programmes()?.into_iter().map(|p| p.code).collect();
-    let mut sum = ImportSummary { header_warnings: header.warnings(), ..Default::default() };
+    let mut sum = ImportSummary {
+        header_warnings: header.warnings(),
+        ..Default::default()
+    };
     let mut tx = store.begin()?;
     let mut known: HashMap<String, Known> = HashMap::new();
     let mut in_file: HashMap<(String, String), usize> = HashMap::new();
     if let Some(w) = errors_out.as_deref_mut() {
-        w.write_record(["row", "column", "value", "reason"]).map_err(ImportError::errors_file)?;
+        w.write_record(["row", "column", "value", "reason"])
+            .map_err(ImportError::errors_file)?;
     }
     let mut n = 0usize;
     while let Some(next) = source.next_row() {
         n += 1;
-        if n % 4096 == 0 {
+        if n.is_multiple_of(4096) {
             progress(source.progress());
         }
         let issues = match next {
-            Err((row, reason)) => Err((row, vec![Issue { column: String::new(), value: String::new(), message: reason }])),
+            Err((row, reason)) => Err((
+                row,
+                vec![Issue {
+                    column: String::new(),
+                    value: String::new(),
+                    message: reason,
+                }],
+            )),
             Ok((row, cells)) => {
                 if cells.iter().all(|c| c.trim().is_empty()) || is_notes_row(&cells) {
                     sum.blank += 1;
                     continue;
                 }
                 let checked = check_row(&header, &cells, opts.today);
-                keep(&mut sum.warnings, &mut sum.warning_count, opts.keep_issues, row, checked.warnings);
+                keep(
+                    &mut sum.warnings,
+                    &mut sum.warning_count,
+                    opts.keep_issues,
+                    row,
+                    checked.warnings,
+                );
                 match checked.record {
                     None => Err((row, checked.errors)),
-                    Some(rec) => {
-                        store_row(tx.as_mut(), rec, row, &registered, &mut known, &mut in_file, opts.allow_duplicates, &mut sum)?
-                            .map_err(|e| (row, e))
-                    }
+                    Some(rec) => store_row(
+                        tx.as_mut(),
+                        rec,
+                        row,
+                        &registered,
+                        &mut known,
+                        &mut in_file,
+                        opts.allow_duplicates,
+                        &mut sum,
+                    )?
+                    .map_err(|e| (row, e)),
                 }
             }
         };
@@ -144,15 +175,23 @@ pub fn import_file(
             sum.rejected += 1;
             if let Some(w) = errors_out.as_deref_mut() {
                 for e in &errs {
-                    w.write_record([row.to_string().as_str(), &e.column, &e.value, &e.message]).map_err(ImportError::errors_file)?;
+                    w.write_record([row.to_string().as_str(), &e.column, &e.value, &e.message])
+                        .map_err(ImportError::errors_file)?;
                 }
             }
-            keep(&mut sum.errors, &mut sum.error_count, opts.keep_issues, row, errs);
+            keep(
+                &mut sum.errors,
+                &mut sum.error_count,
+                opts.keep_issues,
+                row,
+                errs,
+            );
         }
     }
     progress(1.0);
     if let Some(w) = errors_out {
-        w.flush().map_err(|e| ImportError::File(format!("cannot write the errors file: {e}")))?;
+        w.flush()
+            .map_err(|e| ImportError::File(format!("cannot write the errors file: {e}")))?;
     }
     if !opts.dry_run && (sum.rejected == 0 || opts.skip_invalid) {
         tx.commit()?;
@@ -172,11 +211,17 @@ fn keep(into: &mut Vec<RowIssue>, count: &mut usize, cap: usize, row: usize, iss
 
 /// The second row of a crest CSV template explains each column; it is not an episode.
 fn is_notes_row(cells: &[String]) -> bool {
-    cells.first().is_some_and(|c| c.starts_with(crate::template::NOTES_PREFIX))
+    cells
+        .first()
+        .is_some_and(|c| c.starts_with(crate::template::NOTES_PREFIX))
 }
 
 fn err(col: Col, value: &str, message: String) -> Vec<Issue> {
-    vec![Issue { column: col.name().to_string(), value: value.to_string(), message }]
+    vec![Issue {
+        column: col.name().to_string(),
+        value: value.to_string(),
+        message,
+    }]
 }
 
 /// Stores one valid row, or says why it cannot be stored. Outer `Err` is a store failure.
@@ -195,7 +240,11 @@ fn store_row(
     let id = rec.text(Col::EpisodeId).unwrap_or_default().to_string();
     let nhs = rec.text(Col::NhsNumber).unwrap_or_default().to_string();
     let Some(event) = rec.date(Col::EventDate) else {
-        return Ok(Err(err(Col::EventDate, "", "event_date is required".into())));
+        return Ok(Err(err(
+            Col::EventDate,
+            "",
+            "event_date is required".into(),
+        )));
     };
     if !registered.contains(&programme) {
         return Ok(Err(err(
@@ -214,16 +263,26 @@ fn store_row(
     let k = match known.entry(programme.clone()) {
         Entry::Occupied(e) => e.into_mut(),
         Entry::Vacant(v) => {
-            let mut k = Known { episodes: HashMap::new(), by_event: HashMap::new(), stored: HashSet::new() };
+            let mut k = Known {
+                episodes: HashMap::new(),
+                by_event: HashMap::new(),
+                stored: HashSet::new(),
+            };
             for s in tx.keys(&programme)? {
-                k.by_event.insert((s.nhs_number.clone(), s.event_date), s.episode_id.clone());
+                k.by_event
+                    .insert((s.nhs_number.clone(), s.event_date), s.episode_id.clone());
                 k.stored.insert(s.episode_id.clone());
-                k.episodes.insert(s.episode_id, (s.nhs_number, s.event_date));
+                k.episodes
+                    .insert(s.episode_id, (s.nhs_number, s.event_date));
             }
             v.insert(k)
         }
     };
-    if let Some(other) = k.by_event.get(&(nhs.clone(), event)).filter(|other| **other != id) {
+    if let Some(other) = k
+        .by_event
+        .get(&(nhs.clone(), event))
+        .filter(|other| **other != id)
+    {
         if !allow_duplicates {
             return Ok(Err(err(
                 Col::EpisodeId,
@@ -237,7 +296,9 @@ fn store_row(
     }
     if k.stored.contains(&id) {
         let Some(old) = tx.get(&programme, &id)? else {
-            return Err(ImportError::File(format!("episode {id} vanished during the import")));
+            return Err(ImportError::File(format!(
+                "episode {id} vanished during the import"
+            )));
         };
         rec.fill_from(&old);
         if rec == old {
@@ -248,7 +309,8 @@ fn store_row(
                 return Ok(Err(problems
                     .into_iter()
                     .map(|mut p| {
-                        p.message = format!("{} (after merging with the stored episode)", p.message);
+                        p.message =
+                            format!("{} (after merging with the stored episode)", p.message);
                         p
                     })
                     .collect()));

@@ -12,11 +12,26 @@ pub fn read_programmes(path: &Path) -> Result<Vec<Programme>, ImportError> {
     let (mut source, header) = Source::open(path, None)?;
     let pos: Vec<Option<usize>> = PROGRAMME_COLUMNS
         .iter()
-        .map(|c| header.iter().position(|h| h.trim_start_matches('\u{feff}').trim().eq_ignore_ascii_case(c)))
+        .map(|c| {
+            header.iter().position(|h| {
+                h.trim_start_matches('\u{feff}')
+                    .trim()
+                    .eq_ignore_ascii_case(c)
+            })
+        })
         .collect();
-    let missing: Vec<&str> = PROGRAMME_COLUMNS.iter().zip(&pos).filter(|(_, p)| p.is_none()).map(|(c, _)| *c).take(4).collect();
+    let missing: Vec<&str> = PROGRAMME_COLUMNS
+        .iter()
+        .zip(&pos)
+        .filter(|(_, p)| p.is_none())
+        .map(|(c, _)| *c)
+        .take(4)
+        .collect();
     // professions and offers may be absent (no staffing return); the first four may not.
-    let missing: Vec<&str> = missing.into_iter().filter(|c| !matches!(*c, "professions" | "offers")).collect();
+    let missing: Vec<&str> = missing
+        .into_iter()
+        .filter(|c| !matches!(*c, "professions" | "offers"))
+        .collect();
     if !missing.is_empty() {
         return Err(ImportError::File(format!(
             "the programmes file needs the column(s) {}; expected {}",
@@ -33,9 +48,10 @@ pub fn read_programmes(path: &Path) -> Result<Vec<Programme>, ImportError> {
             Ok((row, cells)) => {
                 let cell = |i: usize| pos[i].and_then(|p| cells.get(p)).map_or("", String::as_str);
                 match Programme::parse([cell(0), cell(1), cell(2), cell(3), cell(4), cell(5)]) {
-                    Ok(p) if out.iter().any(|q| q.code == p.code) => {
-                        problems.push(format!("row {row}: programme_code {} appears twice", p.code))
-                    }
+                    Ok(p) if out.iter().any(|q| q.code == p.code) => problems.push(format!(
+                        "row {row}: programme_code {} appears twice",
+                        p.code
+                    )),
                     Ok(p) => out.push(p),
                     Err(e) => problems.push(format!("row {row}: {e}")),
                 }
@@ -43,10 +59,15 @@ pub fn read_programmes(path: &Path) -> Result<Vec<Programme>, ImportError> {
         }
     }
     if !problems.is_empty() {
-        return Err(ImportError::File(format!("the programmes file was refused; nothing was changed:\n  {}", problems.join("\n  "))));
+        return Err(ImportError::File(format!(
+            "the programmes file was refused; nothing was changed:\n  {}",
+            problems.join("\n  ")
+        )));
     }
     if out.is_empty() {
-        return Err(ImportError::File("the programmes file has no programmes in it".into()));
+        return Err(ImportError::File(
+            "the programmes file has no programmes in it".into(),
+        ));
     }
     Ok(out)
 }

@@ -41,7 +41,10 @@ fn sniff(head: &[u8]) -> Option<&'static str> {
         (b"\x1F\x8B", "a gzip archive"),
         (b"SQLite format 3", "a SQLite database"),
     ];
-    KNOWN.iter().find(|(m, _)| head.starts_with(m)).map(|(_, what)| *what)
+    KNOWN
+        .iter()
+        .find(|(m, _)| head.starts_with(m))
+        .map(|(_, what)| *what)
 }
 
 impl Source {
@@ -56,14 +59,18 @@ impl Source {
         let n = read_up_to(&mut file, &mut head).map_err(io)?;
         let head = &head[..n];
         if n == 0 {
-            return Err(ImportError::File(format!("{shown} is empty: it needs a header row and one row per episode")));
+            return Err(ImportError::File(format!(
+                "{shown} is empty: it needs a header row and one row per episode"
+            )));
         }
         // Workbooks are zip (xlsx, ods) or OLE (xls) containers.
         if head.starts_with(b"PK\x03\x04") || head.starts_with(b"\xD0\xCF\x11\xE0") {
             return open_workbook(path, sheet);
         }
         if let Some(what) = sniff(head) {
-            return Err(ImportError::File(format!("{shown} is {what}, not a CSV or XLSX file")));
+            return Err(ImportError::File(format!(
+                "{shown} is {what}, not a CSV or XLSX file"
+            )));
         }
         if head.iter().filter(|b| **b == 0).count() > 0 {
             return Err(ImportError::File(format!(
@@ -71,25 +78,45 @@ impl Source {
             )));
         }
         if sheet.is_some() {
-            return Err(ImportError::File(format!("--sheet applies to workbooks, but {shown} is a CSV file")));
+            return Err(ImportError::File(format!(
+                "--sheet applies to workbooks, but {shown} is a CSV file"
+            )));
         }
         file.seek(SeekFrom::Start(0)).map_err(io)?;
-        let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(BufReader::with_capacity(1 << 16, file));
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(BufReader::with_capacity(1 << 16, file));
         let mut record = csv::ByteRecord::new();
         let header = match reader.read_byte_record(&mut record) {
             Ok(true) => decode(&record).map_err(|_| {
-                ImportError::File(format!("the header row of {shown} is not UTF-8 text; in Excel use Save As → CSV UTF-8"))
+                ImportError::File(format!(
+                    "the header row of {shown} is not UTF-8 text; in Excel use Save As → CSV UTF-8"
+                ))
             })?,
             Ok(false) => return Err(ImportError::File(format!("{shown} is empty"))),
-            Err(e) => return Err(ImportError::File(format!("{shown} is not a readable CSV file: {e}"))),
+            Err(e) => {
+                return Err(ImportError::File(format!(
+                    "{shown} is not a readable CSV file: {e}"
+                )))
+            }
         };
-        Ok((Source::Csv { reader, record, size }, header))
+        Ok((
+            Source::Csv {
+                reader,
+                record,
+                size,
+            },
+            header,
+        ))
     }
 
     /// Fraction of the file read so far (0–1).
     pub fn progress(&self) -> f64 {
         match self {
-            Source::Csv { reader, size, .. } => reader.position().byte() as f64 / (*size).max(1) as f64,
+            Source::Csv { reader, size, .. } => {
+                reader.position().byte() as f64 / (*size).max(1) as f64
+            }
             Source::Sheet { rows, total } => 1.0 - rows.len() as f64 / (*total).max(1) as f64,
         }
     }
@@ -107,7 +134,10 @@ impl Source {
                             (row, format!("column {} contains characters that are not UTF-8 text; save the file as CSV UTF-8", col + 1))
                         }))
                     }
-                    Err(e) => Some(Err((line, format!("this row could not be read as CSV: {e}")))),
+                    Err(e) => Some(Err((
+                        line,
+                        format!("this row could not be read as CSV: {e}"),
+                    ))),
                 }
             }
             Source::Sheet { rows, .. } => rows.next().map(Ok),
@@ -128,20 +158,36 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
 
 /// Decodes a CSV record, or gives the index of the first cell that is not UTF-8.
 fn decode(r: &csv::ByteRecord) -> Result<Vec<String>, usize> {
-    r.iter().enumerate().map(|(i, b)| std::str::from_utf8(b).map(str::to_string).map_err(|_| i)).collect()
+    r.iter()
+        .enumerate()
+        .map(|(i, b)| std::str::from_utf8(b).map(str::to_string).map_err(|_| i))
+        .collect()
 }
 
 fn open_workbook(path: &Path, sheet: Option<&str>) -> Result<(Source, Vec<String>), ImportError> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| ImportError::File(format!("cannot read {shown}: {e}")))?;
-    let mut wb = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes))
-        .map_err(|e| ImportError::File(format!("{shown} is not a readable CSV or XLSX file: {e}")))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| ImportError::File(format!("cannot read {shown}: {e}")))?;
+    let mut wb =
+        calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes)).map_err(|e| {
+            ImportError::File(format!("{shown} is not a readable CSV or XLSX file: {e}"))
+        })?;
     let names = wb.sheet_names();
     let name = match sheet {
-        Some(s) => names.iter().find(|n| n.eq_ignore_ascii_case(s)).cloned().ok_or_else(|| {
-            ImportError::File(format!("{shown} has no sheet '{s}'; its sheets are: {}", names.join(", ")))
-        })?,
-        None => names.first().cloned().ok_or_else(|| ImportError::File(format!("{shown} has no sheets")))?,
+        Some(s) => names
+            .iter()
+            .find(|n| n.eq_ignore_ascii_case(s))
+            .cloned()
+            .ok_or_else(|| {
+                ImportError::File(format!(
+                    "{shown} has no sheet '{s}'; its sheets are: {}",
+                    names.join(", ")
+                ))
+            })?,
+        None => names
+            .first()
+            .cloned()
+            .ok_or_else(|| ImportError::File(format!("{shown} has no sheets")))?,
     };
     let range = wb
         .worksheet_range(&name)
@@ -160,7 +206,13 @@ fn open_workbook(path: &Path, sheet: Option<&str>) -> Result<(Source, Vec<String
         .ok_or_else(|| ImportError::File(format!("sheet '{name}' of {shown} is empty")))?;
     let data: Vec<(usize, Vec<String>)> = rows.collect();
     let total = data.len();
-    Ok((Source::Sheet { rows: data.into_iter(), total }, header))
+    Ok((
+        Source::Sheet {
+            rows: data.into_iter(),
+            total,
+        },
+        header,
+    ))
 }
 
 /// A workbook cell as the text a user would have typed: dates as ISO, whole numbers without
@@ -173,7 +225,8 @@ fn cell_text(c: &Data) -> String {
         Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
         Data::Float(f) => f.to_string(),
         Data::Bool(b) => b.to_string(),
-        Data::DateTime(dt) => Date::from_excel_serial(dt.as_f64()).map_or_else(|| dt.as_f64().to_string(), |d| d.to_string()),
+        Data::DateTime(dt) => Date::from_excel_serial(dt.as_f64())
+            .map_or_else(|| dt.as_f64().to_string(), |d| d.to_string()),
         Data::DateTimeIso(s) => s.get(..10).unwrap_or(s).to_string(),
         Data::DurationIso(s) => s.clone(),
         Data::Error(e) => e.to_string(),

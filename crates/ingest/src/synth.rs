@@ -121,38 +121,116 @@ struct Prog {
 }
 
 const REGIONS: &[(&str, &[&str])] = &[
-    ("england", &[
-        "South London", "North London", "North West", "North East", "Yorkshire and Humber", "East Midlands",
-        "West Midlands", "East of England", "South West", "South East", "Thames Valley", "Cheshire and Merseyside",
-    ]),
+    (
+        "england",
+        &[
+            "South London",
+            "North London",
+            "North West",
+            "North East",
+            "Yorkshire and Humber",
+            "East Midlands",
+            "West Midlands",
+            "East of England",
+            "South West",
+            "South East",
+            "Thames Valley",
+            "Cheshire and Merseyside",
+        ],
+    ),
     ("wales", &["North Wales", "South Wales", "West Wales"]),
-    ("northern_ireland", &["Belfast", "Northern", "Southern", "Western", "South Eastern"]),
+    (
+        "northern_ireland",
+        &[
+            "Belfast",
+            "Northern",
+            "Southern",
+            "Western",
+            "South Eastern",
+        ],
+    ),
 ];
 const TOWNS: &[&str] = &[
-    "Aldwick", "Barrowmere", "Calderbrook", "Dunmore", "Eastholme", "Fairleigh", "Glenford", "Hartwell",
-    "Ivybridge Vale", "Kingsmead", "Langdale", "Millbrook", "Northcote", "Oakhurst", "Pendle Cross", "Queensway",
-    "Redhill Park", "Stonebury", "Thornfield", "Upton Moor", "Westmere", "Yarrow",
+    "Aldwick",
+    "Barrowmere",
+    "Calderbrook",
+    "Dunmore",
+    "Eastholme",
+    "Fairleigh",
+    "Glenford",
+    "Hartwell",
+    "Ivybridge Vale",
+    "Kingsmead",
+    "Langdale",
+    "Millbrook",
+    "Northcote",
+    "Oakhurst",
+    "Pendle Cross",
+    "Queensway",
+    "Redhill Park",
+    "Stonebury",
+    "Thornfield",
+    "Upton Moor",
+    "Westmere",
+    "Yarrow",
 ];
 const PROFESSIONS: &[&str] = &[
-    "nurse", "physiotherapist", "exercise_physiologist", "dietitian", "psychologist", "pharmacist",
-    "occupational_therapist", "doctor", "exercise_instructor", "counsellor",
+    "nurse",
+    "physiotherapist",
+    "exercise_physiologist",
+    "dietitian",
+    "psychologist",
+    "pharmacist",
+    "occupational_therapist",
+    "doctor",
+    "exercise_instructor",
+    "counsellor",
 ];
-const GIVEN_F: &[&str] = &["Ada", "Beth", "Carys", "Dilys", "Enid", "Freya", "Gwen", "Hana", "Iris", "Joan", "Kiran", "Lena"];
-const GIVEN_M: &[&str] = &["Arun", "Bryn", "Colin", "Dafydd", "Emeka", "Frank", "Gareth", "Harold", "Imran", "Jack", "Kofi", "Lloyd"];
+const GIVEN_F: &[&str] = &[
+    "Ada", "Beth", "Carys", "Dilys", "Enid", "Freya", "Gwen", "Hana", "Iris", "Joan", "Kiran",
+    "Lena",
+];
+const GIVEN_M: &[&str] = &[
+    "Arun", "Bryn", "Colin", "Dafydd", "Emeka", "Frank", "Gareth", "Harold", "Imran", "Jack",
+    "Kofi", "Lloyd",
+];
 const FAMILY: &[&str] = &[
-    "Testperson", "Synthwell", "Fakeham", "Madeupson", "Sampleton", "Notreal", "Dummer", "Placeholder", "Mockridge", "Examplee",
+    "Testperson",
+    "Synthwell",
+    "Fakeham",
+    "Madeupson",
+    "Sampleton",
+    "Notreal",
+    "Dummer",
+    "Placeholder",
+    "Mockridge",
+    "Examplee",
 ];
-const OUTWARD: &[&str] = &["SE1", "SW9", "N7", "M14", "LS6", "B15", "CF10", "LL57", "BT9", "BT47", "NE4", "BS3", "OX4", "CB2"];
+const OUTWARD: &[&str] = &[
+    "SE1", "SW9", "N7", "M14", "LS6", "B15", "CF10", "LL57", "BT9", "BT47", "NE4", "BS3", "OX4",
+    "CB2",
+];
 
 fn make_programmes(rng: &mut Rng, n: usize) -> Vec<Prog> {
     (0..n)
         .map(|i| {
-            let nation = *rng.pick(&[("england", 0.84), ("wales", 0.09), ("northern_ireland", 0.07)]);
-            let regions = REGIONS.iter().find(|(n, _)| *n == nation).map_or(&[][..], |(_, r)| *r);
+            let nation = *rng.pick(&[
+                ("england", 0.84),
+                ("wales", 0.09),
+                ("northern_ireland", 0.07),
+            ]);
+            let regions = REGIONS
+                .iter()
+                .find(|(n, _)| *n == nation)
+                .map_or(&[][..], |(_, r)| *r);
             let region = regions[rng.int(0, regions.len() as i64 - 1) as usize];
             let q = rng.normal();
             let mut profs: Vec<&str> = vec!["nurse"];
-            let extra = if q < -1.3 { rng.int(0, 1) } else { rng.int(2, 5) };
+            let extra = if q < -1.3 {
+                rng.int(0, 1)
+            } else {
+                rng.int(2, 5)
+            };
             for p in PROFESSIONS.iter().skip(1) {
                 if (profs.len() as i64) < extra + 1 && rng.chance(0.5) {
                     profs.push(p);
@@ -227,9 +305,18 @@ pub fn write(dir: &Path, cfg: &Config) -> Result<String, String> {
     let progs = make_programmes(&mut rng, cfg.programmes);
     let io = |e: csv::Error| format!("cannot write synthetic data: {e}");
     let mut pw = csv::Writer::from_path(dir.join("programmes.csv")).map_err(io)?;
-    pw.write_record(crest_core::programme::PROGRAMME_COLUMNS).map_err(io)?;
+    pw.write_record(crest_core::programme::PROGRAMME_COLUMNS)
+        .map_err(io)?;
     for p in &progs {
-        pw.write_record([&p.code, &p.name, p.nation, p.region, &p.professions.join(";"), &p.offers.join(";")]).map_err(io)?;
+        pw.write_record([
+            &p.code,
+            &p.name,
+            p.nation,
+            p.region,
+            &p.professions.join(";"),
+            &p.offers.join(";"),
+        ])
+        .map_err(io)?;
     }
     pw.flush().map_err(|e| e.to_string())?;
 
@@ -255,15 +342,39 @@ pub fn write(dir: &Path, cfg: &Config) -> Result<String, String> {
         let p = &progs[pi];
         counters[pi] += 1;
         row.0.iter_mut().for_each(String::clear);
-        episode(&mut rng, p, counters[pi], &mut nhs_i, &mut previous, cfg, span, &mut row);
-        w.write_record(cols.iter().map(|f| row.0[f.col as usize].as_str())).map_err(io)?;
+        episode(
+            &mut rng,
+            p,
+            counters[pi],
+            &mut nhs_i,
+            &mut previous,
+            cfg,
+            span,
+            &mut row,
+        );
+        w.write_record(cols.iter().map(|f| row.0[f.col as usize].as_str()))
+            .map_err(io)?;
     }
     w.flush().map_err(|e| e.to_string())?;
-    Ok(format!("wrote {} programmes and {} episodes to {}", progs.len(), cfg.episodes, dir.display()))
+    Ok(format!(
+        "wrote {} programmes and {} episodes to {}",
+        progs.len(),
+        cfg.episodes,
+        dir.display()
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]
-fn episode(rng: &mut Rng, p: &Prog, n: usize, nhs_i: &mut u64, previous: &mut Vec<(String, Date)>, cfg: &Config, span: i32, r: &mut Row) {
+fn episode(
+    rng: &mut Rng,
+    p: &Prog,
+    n: usize,
+    nhs_i: &mut u64,
+    previous: &mut Vec<(String, Date)>,
+    cfg: &Config,
+    span: i32,
+    r: &mut Row,
+) {
     let today = cfg.today;
     let referral = cfg.period.from.add_days(rng.int(0, i64::from(span)) as i32);
     let event = referral.add_days(-(rng.int(0, 14) as i32));
@@ -285,21 +396,67 @@ fn episode(rng: &mut Rng, p: &Prog, n: usize, nhs_i: &mut u64, previous: &mut Ve
     }
     let female = rng.chance(0.27);
     let ethnicity = *rng.pick(&[
-        ("A", 0.80), ("B", 0.02), ("C", 0.05), ("D", 0.003), ("E", 0.002), ("F", 0.003), ("G", 0.002), ("H", 0.025),
-        ("J", 0.02), ("K", 0.005), ("L", 0.01), ("M", 0.008), ("N", 0.01), ("P", 0.002), ("R", 0.004), ("S", 0.006),
-        ("Z", 0.03), ("", 0.01),
+        ("A", 0.80),
+        ("B", 0.02),
+        ("C", 0.05),
+        ("D", 0.003),
+        ("E", 0.002),
+        ("F", 0.003),
+        ("G", 0.002),
+        ("H", 0.025),
+        ("J", 0.02),
+        ("K", 0.005),
+        ("L", 0.01),
+        ("M", 0.008),
+        ("N", 0.01),
+        ("P", 0.002),
+        ("R", 0.004),
+        ("S", 0.006),
+        ("Z", 0.03),
+        ("", 0.01),
     ]);
     let south_asian = matches!(ethnicity, "H" | "J" | "K");
     let age = rng.clamped(if south_asian { 59.0 } else { 65.0 }, 11.0, 18.0, 100.0) as i32;
     let dob = event.add_days(-(age * 365 + age / 4) - rng.int(1, 360) as i32);
-    let imd = *rng.pick(&[("1", 0.2), ("2", 0.2), ("3", 0.195), ("4", 0.195), ("5", 0.19), ("", 0.02)]);
-    let group = *rng.pick(&[("mi_pci", 0.33), ("pci", 0.20), ("mi", 0.12), ("cabg", 0.10), ("heart_failure", 0.10), ("other", 0.15)]);
+    let imd = *rng.pick(&[
+        ("1", 0.2),
+        ("2", 0.2),
+        ("3", 0.195),
+        ("4", 0.195),
+        ("5", 0.19),
+        ("", 0.02),
+    ]);
+    let group = *rng.pick(&[
+        ("mi_pci", 0.33),
+        ("pci", 0.20),
+        ("mi", 0.12),
+        ("cabg", 0.10),
+        ("heart_failure", 0.10),
+        ("other", 0.15),
+    ]);
     let (ev, tr): (&str, &str) = match group {
         "mi_pci" => (*rng_pick_mi(rng), "pci"),
-        "pci" => (if rng.chance(0.6) { "stable_angina" } else { "unstable_angina" }, "pci"),
+        "pci" => (
+            if rng.chance(0.6) {
+                "stable_angina"
+            } else {
+                "unstable_angina"
+            },
+            "pci",
+        ),
         "mi" => (*rng_pick_mi(rng), "medical"),
-        "cabg" => (*rng.pick(&[("mi_nstemi", 0.4), ("stable_angina", 0.35), ("unstable_angina", 0.25)]), "cabg"),
-        "heart_failure" => ("heart_failure", *rng.pick(&[("medical", 0.75), ("icd_crt", 0.2), ("pacemaker", 0.05)])),
+        "cabg" => (
+            *rng.pick(&[
+                ("mi_nstemi", 0.4),
+                ("stable_angina", 0.35),
+                ("unstable_angina", 0.25),
+            ]),
+            "cabg",
+        ),
+        "heart_failure" => (
+            "heart_failure",
+            *rng.pick(&[("medical", 0.75), ("icd_crt", 0.2), ("pacemaker", 0.05)]),
+        ),
         _ => *rng.pick(&[
             (("valve_disease", "valve_surgery"), 0.35),
             (("arrhythmia", "pacemaker"), 0.15),
@@ -314,16 +471,32 @@ fn episode(rng: &mut Rng, p: &Prog, n: usize, nhs_i: &mut u64, previous: &mut Ve
     r.set(Col::ProgrammeCode, &p.code);
     r.set(Col::EpisodeId, format!("{}-{n:06}", p.code));
     r.set(Col::NhsNumber, &nhs);
-    r.set(Col::LocalPatientId, format!("H{:07}", rng.int(0, 9_999_999)));
+    r.set(
+        Col::LocalPatientId,
+        format!("H{:07}", rng.int(0, 9_999_999)),
+    );
     let given = if female { GIVEN_F } else { GIVEN_M };
-    r.set(Col::GivenName, given[rng.int(0, given.len() as i64 - 1) as usize]);
-    r.set(Col::FamilyName, FAMILY[rng.int(0, FAMILY.len() as i64 - 1) as usize]);
+    r.set(
+        Col::GivenName,
+        given[rng.int(0, given.len() as i64 - 1) as usize],
+    );
+    r.set(
+        Col::FamilyName,
+        FAMILY[rng.int(0, FAMILY.len() as i64 - 1) as usize],
+    );
     r.set(Col::DateOfBirth, dob);
     if rng.chance(0.95) {
         let letters = b"ABDEFGHJLNPQRSTUWXYZ";
         let l = |rng: &mut Rng| letters[rng.int(0, letters.len() as i64 - 1) as usize] as char;
         let (a, b) = (l(rng), l(rng));
-        r.set(Col::Postcode, format!("{} {}{a}{b}", OUTWARD[rng.int(0, OUTWARD.len() as i64 - 1) as usize], rng.int(0, 9)));
+        r.set(
+            Col::Postcode,
+            format!(
+                "{} {}{a}{b}",
+                OUTWARD[rng.int(0, OUTWARD.len() as i64 - 1) as usize],
+                rng.int(0, 9)
+            ),
+        );
     }
     r.set(Col::Sex, if female { "female" } else { "male" });
     r.set(Col::Ethnicity, ethnicity);
@@ -332,10 +505,23 @@ fn episode(rng: &mut Rng, p: &Prog, n: usize, nhs_i: &mut u64, previous: &mut Ve
     r.set(Col::Treatment, tr);
     r.set(Col::EventDate, event);
     if rng.chance(0.9) {
-        r.set(Col::DischargeDate, event.add_days(rng.int(0, (referral.days_since(event) + 3).into()) as i32));
+        r.set(
+            Col::DischargeDate,
+            event.add_days(rng.int(0, (referral.days_since(event) + 3).into()) as i32),
+        );
     }
     r.set(Col::ReferralDate, referral);
-    r.set(Col::ReferralSource, rng.pick(&[("acute_trust", 0.85), ("gp", 0.08), ("community", 0.04), ("self", 0.01), ("private", 0.01), ("other", 0.01)]));
+    r.set(
+        Col::ReferralSource,
+        rng.pick(&[
+            ("acute_trust", 0.85),
+            ("gp", 0.08),
+            ("community", 0.04),
+            ("self", 0.01),
+            ("private", 0.01),
+            ("other", 0.01),
+        ]),
+    );
     let pathway = match (group, tr) {
         ("heart_failure", _) if rng.chance(0.6) => "heart_failure",
         (_, "icd_crt") => "icd",
@@ -345,15 +531,26 @@ fn episode(rng: &mut Rng, p: &Prog, n: usize, nhs_i: &mut u64, previous: &mut Ve
     r.set(Col::Pathway, pathway);
     let mut comorb = Vec::new();
     for (c, pr) in [
-        ("hypertension", 0.45), ("hypercholesterolaemia", 0.30), ("diabetes", 0.22), ("arthritis", 0.08), ("copd", 0.06),
-        ("asthma", 0.05), ("anxiety", 0.06), ("depression", 0.07), ("stroke", 0.03), ("family_history", 0.12),
+        ("hypertension", 0.45),
+        ("hypercholesterolaemia", 0.30),
+        ("diabetes", 0.22),
+        ("arthritis", 0.08),
+        ("copd", 0.06),
+        ("asthma", 0.05),
+        ("anxiety", 0.06),
+        ("depression", 0.07),
+        ("stroke", 0.03),
+        ("family_history", 0.12),
     ] {
         if rng.chance(pr) {
             comorb.push(c);
         }
     }
     r.set(Col::Comorbidities, comorb.join(";"));
-    r.set(Col::NationalOptOut, if rng.chance(0.01) { "yes" } else { "" });
+    r.set(
+        Col::NationalOptOut,
+        if rng.chance(0.01) { "yes" } else { "" },
+    );
 
     // Uptake: sex, deprivation, group and programme effects on the log-odds.
     let imd_eff = match imd {
@@ -374,34 +571,67 @@ fn episode(rng: &mut Rng, p: &Prog, n: usize, nhs_i: &mut u64, previous: &mut Ve
     let lp = 0.10 + if female { -0.57 } else { 0.0 } + imd_eff + group_eff + p.uptake;
     let wants = rng.chance(logistic(lp));
     let wait_median = 33.0 * p.wait * if group == "cabg" { 1.3 } else { 1.0 };
-    let start = referral.add_days((wait_median * (0.6 * rng.normal()).exp()).round().clamp(1.0, 365.0) as i32);
+    let start = referral.add_days(
+        (wait_median * (0.6 * rng.normal()).exp())
+            .round()
+            .clamp(1.0, 365.0) as i32,
+    );
     if !wants || start > today {
         let status = if start > today && wants {
             "referred"
         } else {
-            *rng.pick(&[("declined", 0.55), ("did_not_start", 0.38), ("died", 0.02), ("transferred", 0.05)])
+            *rng.pick(&[
+                ("declined", 0.55),
+                ("did_not_start", 0.38),
+                ("died", 0.02),
+                ("transferred", 0.05),
+            ])
         };
         r.set(Col::Status, status);
         if matches!(status, "declined" | "did_not_start") {
             let reasons: &[(&str, f64)] = &[
-                ("declined", 0.45), ("not_contactable", 0.2), ("clinical_unsuitable", 0.15), ("work_commitments", 0.1),
-                ("transport", 0.07), ("other", 0.03),
+                ("declined", 0.45),
+                ("not_contactable", 0.2),
+                ("clinical_unsuitable", 0.15),
+                ("work_commitments", 0.1),
+                ("transport", 0.07),
+                ("other", 0.03),
             ];
             r.set(Col::NonStartReason, rng.pick(reasons));
         }
         return;
     }
     r.set(Col::CoreStartDate, start);
-    r.set(Col::DeliveryMode, rng.pick(&[("group_supervised", 0.78), ("home_based", 0.10), ("digital", 0.05), ("hybrid", 0.05), ("one_to_one", 0.02)]));
-    let length = (59.0 * p.duration * (0.38 * rng.normal()).exp()).round().clamp(14.0, 240.0) as i32;
-    let outcome = *rng.pick(&[("completed", 0.76), ("dropped_out", 0.2), ("died", 0.01), ("transferred", 0.03)]);
+    r.set(
+        Col::DeliveryMode,
+        rng.pick(&[
+            ("group_supervised", 0.78),
+            ("home_based", 0.10),
+            ("digital", 0.05),
+            ("hybrid", 0.05),
+            ("one_to_one", 0.02),
+        ]),
+    );
+    let length = (59.0 * p.duration * (0.38 * rng.normal()).exp())
+        .round()
+        .clamp(14.0, 240.0) as i32;
+    let outcome = *rng.pick(&[
+        ("completed", 0.76),
+        ("dropped_out", 0.2),
+        ("died", 0.01),
+        ("transferred", 0.03),
+    ]);
     let end = match outcome {
         "dropped_out" => start.add_days((f64::from(length) * (0.2 + 0.6 * rng.unif())) as i32),
         _ => start.add_days(length),
     };
     let a1 = rng.chance(p.a1).then(|| {
         let a = start.add_days(-(rng.int(0, 14) as i32));
-        if a < referral { referral } else { a }
+        if a < referral {
+            referral
+        } else {
+            a
+        }
     });
     if end > today {
         r.set(Col::Status, "in_progress");
@@ -411,7 +641,17 @@ fn episode(rng: &mut Rng, p: &Prog, n: usize, nhs_i: &mut u64, previous: &mut Ve
             r.set(Col::CoreEndDate, end);
         }
         if outcome == "dropped_out" {
-            r.set(Col::DropoutReason, rng.pick(&[("lost_interest", 0.3), ("illness", 0.3), ("work_commitments", 0.15), ("transport", 0.1), ("moved", 0.05), ("other", 0.1)]));
+            r.set(
+                Col::DropoutReason,
+                rng.pick(&[
+                    ("lost_interest", 0.3),
+                    ("illness", 0.3),
+                    ("work_commitments", 0.15),
+                    ("transport", 0.1),
+                    ("moved", 0.05),
+                    ("other", 0.1),
+                ]),
+            );
         }
     }
     let Some(a1) = a1 else { return };
@@ -429,8 +669,36 @@ fn episode(rng: &mut Rng, p: &Prog, n: usize, nhs_i: &mut u64, previous: &mut Ve
 }
 
 fn rng_pick_mi(rng: &mut Rng) -> &'static &'static str {
-    rng.pick(&[("mi_stemi", 0.45), ("mi_nstemi", 0.5), ("mi_unspecified", 0.05)])
+    rng.pick(&[
+        ("mi_stemi", 0.45),
+        ("mi_nstemi", 0.5),
+        ("mi_unspecified", 0.05),
+    ])
 }
+
+/// Smoking at assessment 1 in twentieths: 45% never, 40% ex, 5% recent quitters, 10% current.
+const SMOKING_MIX: [&str; 20] = [
+    "never",
+    "never",
+    "never",
+    "never",
+    "never",
+    "never",
+    "never",
+    "never",
+    "never",
+    "ex",
+    "ex",
+    "ex",
+    "ex",
+    "ex",
+    "ex",
+    "ex",
+    "ex",
+    "recent_quitter",
+    "current",
+    "current",
+];
 
 #[derive(Clone)]
 struct Measures {
@@ -452,16 +720,28 @@ struct Measures {
 fn measures(rng: &mut Rng, female: bool, iswt: bool) -> Measures {
     let systolic = rng.clamped(130.0, 18.0, 85.0, 215.0);
     Measures {
-        height: if female { rng.clamped(162.0, 6.5, 142.0, 190.0) } else { rng.clamped(175.0, 7.0, 150.0, 205.0) },
+        height: if female {
+            rng.clamped(162.0, 6.5, 142.0, 190.0)
+        } else {
+            rng.clamped(175.0, 7.0, 150.0, 205.0)
+        },
         bmi: rng.clamped(28.5, 5.0, 16.0, 55.0),
-        waist: if female { rng.clamped(92.0, 13.0, 62.0, 158.0) } else { rng.clamped(100.0, 13.0, 62.0, 158.0) },
+        waist: if female {
+            rng.clamped(92.0, 13.0, 62.0, 158.0)
+        } else {
+            rng.clamped(100.0, 13.0, 62.0, 158.0)
+        },
         systolic,
         diastolic: (systolic * 0.6 + rng.normal() * 8.0).clamp(45.0, systolic - 15.0),
         cholesterol: rng.clamped(4.0, 1.0, 2.0, 9.5),
-        smoking: *rng.pick(&[("never", 0.45), ("ex", 0.40), ("recent_quitter", 0.05), ("current", 0.10)]),
+        smoking: SMOKING_MIX[rng.int(0, 99) as usize / 5],
         activity: (100.0 * (1.1 * rng.normal()).exp()).clamp(0.0, 1400.0),
         walk: if iswt {
-            if female { rng.clamped(270.0, 120.0, 20.0, 1000.0) } else { rng.clamped(395.0, 165.0, 20.0, 1000.0) }
+            if female {
+                rng.clamped(270.0, 120.0, 20.0, 1000.0)
+            } else {
+                rng.clamped(395.0, 165.0, 20.0, 1000.0)
+            }
         } else {
             rng.clamped(400.0, 110.0, 60.0, 790.0)
         },
@@ -484,10 +764,17 @@ impl Measures {
             m.smoking = "recent_quitter";
         }
         m.activity = (m.activity * 1.9 * (0.4 * rng.normal()).exp()).clamp(0.0, 1450.0);
-        m.walk = (m.walk + if m.iswt { 90.0 } else { 50.0 } + 50.0 * rng.normal()).clamp(20.0, if m.iswt { 1020.0 } else { 790.0 });
-        m.anxiety = (m.anxiety - 0.7 + 2.0 * rng.normal()).round().clamp(0.0, 21.0);
-        m.depression = (m.depression - 0.8 + 2.0 * rng.normal()).round().clamp(0.0, 21.0);
-        m.eq5d = (m.eq5d + 6.0 + 12.0 * rng.normal()).round().clamp(0.0, 100.0);
+        m.walk = (m.walk + if m.iswt { 90.0 } else { 50.0 } + 50.0 * rng.normal())
+            .clamp(20.0, if m.iswt { 1020.0 } else { 790.0 });
+        m.anxiety = (m.anxiety - 0.7 + 2.0 * rng.normal())
+            .round()
+            .clamp(0.0, 21.0);
+        m.depression = (m.depression - 0.8 + 2.0 * rng.normal())
+            .round()
+            .clamp(0.0, 21.0);
+        m.eq5d = (m.eq5d + 6.0 + 12.0 * rng.normal())
+            .round()
+            .clamp(0.0, 100.0);
         m
     }
 
@@ -515,20 +802,66 @@ impl Measures {
         }
         set(rng, r, c(Col::A1WaistCm, Col::A2WaistCm), d1(self.waist));
         if !rng.chance(miss) {
-            r.set(c(Col::A1SystolicBp, Col::A2SystolicBp), format!("{:.0}", self.systolic));
-            r.set(c(Col::A1DiastolicBp, Col::A2DiastolicBp), format!("{:.0}", self.diastolic.min(self.systolic - 15.0)));
+            r.set(
+                c(Col::A1SystolicBp, Col::A2SystolicBp),
+                format!("{:.0}", self.systolic),
+            );
+            r.set(
+                c(Col::A1DiastolicBp, Col::A2DiastolicBp),
+                format!("{:.0}", self.diastolic.min(self.systolic - 15.0)),
+            );
         }
-        set(rng, r, c(Col::A1TotalCholesterol, Col::A2TotalCholesterol), d1(self.cholesterol));
-        set(rng, r, c(Col::A1Smoking, Col::A2Smoking), self.smoking.to_string());
-        set(rng, r, c(Col::A1ActivityMinutes, Col::A2ActivityMinutes), format!("{:.0}", self.activity));
+        set(
+            rng,
+            r,
+            c(Col::A1TotalCholesterol, Col::A2TotalCholesterol),
+            d1(self.cholesterol),
+        );
+        set(
+            rng,
+            r,
+            c(Col::A1Smoking, Col::A2Smoking),
+            self.smoking.to_string(),
+        );
+        set(
+            rng,
+            r,
+            c(Col::A1ActivityMinutes, Col::A2ActivityMinutes),
+            format!("{:.0}", self.activity),
+        );
         if self.iswt {
-            set(rng, r, c(Col::A1IswtM, Col::A2IswtM), format!("{:.0}", (self.walk / 10.0).round() * 10.0));
+            set(
+                rng,
+                r,
+                c(Col::A1IswtM, Col::A2IswtM),
+                format!("{:.0}", (self.walk / 10.0).round() * 10.0),
+            );
         } else {
-            set(rng, r, c(Col::A1SixMwtM, Col::A2SixMwtM), format!("{:.0}", self.walk));
+            set(
+                rng,
+                r,
+                c(Col::A1SixMwtM, Col::A2SixMwtM),
+                format!("{:.0}", self.walk),
+            );
         }
-        set(rng, r, c(Col::A1HadsAnxiety, Col::A2HadsAnxiety), format!("{:.0}", self.anxiety));
-        set(rng, r, c(Col::A1HadsDepression, Col::A2HadsDepression), format!("{:.0}", self.depression));
-        set(rng, r, c(Col::A1Eq5dVas, Col::A2Eq5dVas), format!("{:.0}", self.eq5d));
+        set(
+            rng,
+            r,
+            c(Col::A1HadsAnxiety, Col::A2HadsAnxiety),
+            format!("{:.0}", self.anxiety),
+        );
+        set(
+            rng,
+            r,
+            c(Col::A1HadsDepression, Col::A2HadsDepression),
+            format!("{:.0}", self.depression),
+        );
+        set(
+            rng,
+            r,
+            c(Col::A1Eq5dVas, Col::A2Eq5dVas),
+            format!("{:.0}", self.eq5d),
+        );
     }
 }
 
@@ -542,7 +875,10 @@ mod tests {
         for i in 0..200_000 {
             if let Some(n) = nhs_number(i) {
                 assert!(n.starts_with('9'));
-                assert_eq!(crest_core::checks::nhs_number(&n).as_deref(), Ok(n.as_str()));
+                assert_eq!(
+                    crest_core::checks::nhs_number(&n).as_deref(),
+                    Ok(n.as_str())
+                );
                 assert!(seen.insert(n));
             }
         }
@@ -551,9 +887,18 @@ mod tests {
 
     #[test]
     fn rng_is_reproducible() {
-        let a: Vec<u64> = { let mut r = Rng::new(7); (0..5).map(|_| r.next_u64()).collect() };
-        let b: Vec<u64> = { let mut r = Rng::new(7); (0..5).map(|_| r.next_u64()).collect() };
+        let a: Vec<u64> = {
+            let mut r = Rng::new(7);
+            (0..5).map(|_| r.next_u64()).collect()
+        };
+        let b: Vec<u64> = {
+            let mut r = Rng::new(7);
+            (0..5).map(|_| r.next_u64()).collect()
+        };
         assert_eq!(a, b);
-        assert_ne!(a, { let mut r = Rng::new(8); (0..5).map(|_| r.next_u64()).collect::<Vec<_>>() });
+        assert_ne!(a, {
+            let mut r = Rng::new(8);
+            (0..5).map(|_| r.next_u64()).collect::<Vec<_>>()
+        });
     }
 }

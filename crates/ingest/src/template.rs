@@ -12,7 +12,12 @@ fn imported() -> impl Iterator<Item = &'static crest_core::Field> {
 }
 
 fn note(f: &crest_core::Field) -> String {
-    format!("{}. {}. {}", if f.required { "required" } else { "optional" }, f.kind.describe(), f.help)
+    format!(
+        "{}. {}. {}",
+        if f.required { "required" } else { "optional" },
+        f.kind.describe(),
+        f.help
+    )
 }
 
 /// The CSV template: the header row and a notes row explaining each column.
@@ -20,7 +25,11 @@ pub fn csv_template() -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(imported().map(|f| f.name))?;
     w.write_record(imported().enumerate().map(|(i, f)| {
-        if i == 0 { format!("{NOTES_PREFIX} {}", note(f)) } else { note(f) }
+        if i == 0 {
+            format!("{NOTES_PREFIX} {}", note(f))
+        } else {
+            note(f)
+        }
     }))?;
     w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
 }
@@ -42,7 +51,10 @@ pub fn xlsx_template() -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     }
     sheet.set_freeze_panes(1, 0)?;
     let notes = wb.add_worksheet().set_name("notes")?;
-    for (c, h) in ["column", "required", "tier", "values", "notes"].iter().enumerate() {
+    for (c, h) in ["column", "required", "tier", "values", "notes"]
+        .iter()
+        .enumerate()
+    {
         notes.write_string_with_format(0, c as u16, *h, &bold)?;
     }
     for (i, f) in imported().enumerate() {
@@ -61,11 +73,20 @@ pub fn xlsx_template() -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
 
 /// Writes the template named by `path`'s extension (`.csv` or `.xlsx`).
 pub fn write_template(path: &Path) -> Result<(), String> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let bytes = match ext.as_str() {
         "csv" => csv_template().map_err(|e| e.to_string())?,
         "xlsx" => xlsx_template().map_err(|e| e.to_string())?,
-        _ => return Err(format!("the template file must end in .csv or .xlsx, not '{}'", path.display())),
+        _ => {
+            return Err(format!(
+                "the template file must end in .csv or .xlsx, not '{}'",
+                path.display()
+            ))
+        }
     };
     std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

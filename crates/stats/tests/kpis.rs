@@ -1,4 +1,5 @@
 //! The KPI engine on hand-worked datasets.
+#![allow(clippy::unwrap_used)]
 
 use crest_core::{Date, KpiEpisode, PriorityGroup, Programme};
 use crest_stats::kpis::{compute, Measure, Period, Thresholds};

@@ -1,4 +1,5 @@
 //! The store contract, run against SQLite and PostgreSQL alike.
+#![allow(clippy::unwrap_used)]
 
 use crest_core::{Col, Date, Programme, Record, Value, FIELDS};
 use crest_store::testing::databases;

@@ -1,0 +1,519 @@
+//! `crest import` end to end: the real binary, real files, SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used)]
+
+use crest_store::testing::{databases, scratch_dir, TestDb};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Run {
+    code: i32,
+    out: String,
+}
+
+fn crest(db: &TestDb, args: &[&str]) -> Run {
+    let o = Command::new(env!("CARGO_BIN_EXE_crest"))
+        .arg("--db")
+        .arg(&db.url)
+        .args(args)
+        .output()
+        .unwrap();
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        out,
+    }
+}
+
+/// A store with programmes P001 (England) and P002 (Wales).
+fn setup(db: &TestDb, dir: &Path) {
+    assert_eq!(crest(db, &["init"]).code, 0);
+    let p = dir.join("programmes.csv");
+    std::fs::write(
+        &p,
+        "programme_code,name,nation,region,professions,offers\nP001,One,england,South London,nurse;physiotherapist;dietitian,mi;mi_pci;pci;cabg;heart_failure\nP002,Two,wales,North Wales,,\n",
+    )
+    .unwrap();
+    let r = crest(db, &["programmes", "import", p.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.out);
+}
+
+const COLS: &[&str] = &[
+    "programme_code",
+    "episode_id",
+    "nhs_number",
+    "date_of_birth",
+    "postcode",
+    "sex",
+    "initiating_event",
+    "treatment",
+    "event_date",
+    "referral_date",
+    "status",
+    "delivery_mode",
+    "assessment1_date",
+    "core_start_date",
+    "core_end_date",
+    "assessment2_date",
+    "a1_hads_anxiety",
+    "non_start_reason",
+];
+
+/// A valid completed episode; `id` and `nhs` vary it.
+fn row(id: &str, nhs: &str) -> Vec<String> {
+    [
+        "P001",
+        id,
+        nhs,
+        "15/06/1960",
+        "se1 7eh",
+        "female",
+        "mi_nstemi",
+        "pci",
+        "01/04/2024",
+        "2024-04-03",
+        "completed",
+        "group_supervised",
+        "2024-04-20",
+        "2024-05-01",
+        "2024-07-01",
+        "2024-07-05",
+        "9",
+        "",
+    ]
+    .map(str::to_string)
+    .to_vec()
+}
+
+fn set(r: &mut [String], col: &str, v: &str) {
+    let i = COLS.iter().position(|c| *c == col).unwrap();
+    r[i] = v.to_string();
+}
+
+fn write_csv(dir: &Path, name: &str, rows: &[Vec<String>]) -> PathBuf {
+    let mut w = csv::Writer::from_path(dir.join(name)).unwrap();
+    w.write_record(COLS).unwrap();
+    for r in rows {
+        w.write_record(r).unwrap();
+    }
+    w.flush().unwrap();
+    dir.join(name)
+}
+
+/// Valid test-range NHS numbers.
+const NHS: [&str; 4] = ["9434765919", "9434765870", "9434765862", "9434765854"];
+
+fn count(db: &TestDb) -> u64 {
+    crest_store::open(&db.url)
+        .unwrap()
+        .count_episodes()
+        .unwrap()
+}
+
+#[test]
+fn imports_then_reimports_idempotently_and_never_blanks_values() {
+    for db in databases() {
+        let dir = scratch_dir("imp");
+        setup(&db, &dir);
+        let f = write_csv(&dir, "e.csv", &[row("E1", NHS[0]), row("E2", NHS[1])]);
+        let r = crest(&db, &["import", f.to_str().unwrap()]);
+        assert_eq!(r.code, 0, "{}", r.out);
+        assert!(
+            r.out
+                .contains("2 row(s): 2 imported, 0 updated, 0 unchanged, 0 rejected"),
+            "{}",
+            r.out
+        );
+        let r = crest(&db, &["import", f.to_str().unwrap()]);
+        assert!(
+            r.out
+                .contains("0 imported, 0 updated, 2 unchanged, 0 rejected"),
+            "{}: {}",
+            db.backend,
+            r.out
+        );
+        // A later file with an empty HADS and a changed status must not blank the score.
+        let mut e1 = row("E1", NHS[0]);
+        set(&mut e1, "a1_hads_anxiety", "");
+        set(&mut e1, "assessment2_date", "2024-07-09");
+        let f2 = write_csv(&dir, "e2.csv", &[e1]);
+        let r = crest(&db, &["import", f2.to_str().unwrap()]);
+        assert!(
+            r.out.contains("0 imported, 1 updated, 0 unchanged"),
+            "{}",
+            r.out
+        );
+        let stored = crest_store::open(&db.url)
+            .unwrap()
+            .episode("P001", "E1")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            stored.num(crest_core::Col::A1HadsAnxiety),
+            Some(9.0),
+            "{}",
+            db.backend
+        );
+        assert_eq!(
+            stored
+                .date(crest_core::Col::Assessment2Date)
+                .unwrap()
+                .to_string(),
+            "2024-07-09"
+        );
+        assert_eq!(stored.text(crest_core::Col::Postcode), Some("SE1 7EH"));
+        assert_eq!(count(&db), 2);
+    }
+}
+
+#[test]
+fn any_rejected_row_refuses_the_file_unless_skip_invalid() {
+    for db in databases() {
+        let dir = scratch_dir("bad");
+        setup(&db, &dir);
+        let mut cases: Vec<(Vec<String>, &str, &str, &str)> = Vec::new();
+        let mut add =
+            |col: &'static str, v: &'static str, expect_col: &'static str, text: &'static str| {
+                let mut r = row(&format!("B{}", cases.len()), NHS[cases.len() % 4]);
+                set(
+                    &mut r,
+                    "event_date",
+                    &format!("{:02}/03/2024", cases.len() + 1),
+                );
+                set(&mut r, col, v);
+                // The reported value is the offending cell's, which is not always the one changed.
+                let shown = if expect_col == col {
+                    v
+                } else if expect_col == "a1_hads_anxiety" {
+                    "9"
+                } else {
+                    "2024-05-01"
+                };
+                cases.push((r, expect_col, shown, text));
+            };
+        add("sex", "m", "sex", "is not a sex code");
+        add(
+            "a1_hads_anxiety",
+            "25",
+            "a1_hads_anxiety",
+            "outside the allowed range 0–21",
+        );
+        add(
+            "a1_hads_anxiety",
+            "high",
+            "a1_hads_anxiety",
+            "is not a number",
+        );
+        add("event_date", "31/02/2024", "event_date", "not a real date");
+        add("event_date", "03/13/2024", "event_date", "US-style");
+        add(
+            "assessment2_date",
+            "01/01/2099",
+            "assessment2_date",
+            "in the future",
+        );
+        add(
+            "core_end_date",
+            "2024-04-30",
+            "core_end_date",
+            "before core_start_date",
+        );
+        add("nhs_number", "9434765918", "nhs_number", "check digit");
+        add(
+            "assessment1_date",
+            "",
+            "a1_hads_anxiety",
+            "needs assessment1_date",
+        );
+        add(
+            "status",
+            "referred",
+            "core_start_date",
+            "status is 'referred'",
+        );
+        let mut rows: Vec<Vec<String>> = cases.iter().map(|c| c.0.clone()).collect();
+        rows.push(row("GOOD", NHS[3]));
+        let f = write_csv(&dir, "bad.csv", &rows);
+        let r = crest(&db, &["import", f.to_str().unwrap()]);
+        assert_eq!(r.code, 1, "{}", r.out);
+        for (i, (_, col, v, text)) in cases.iter().enumerate() {
+            let line = format!("rejected: row {}, column {col}, value '{v}'", i + 2);
+            assert!(
+                r.out.contains(&line),
+                "{}: missing '{line}' in\n{}",
+                db.backend,
+                r.out
+            );
+            assert!(r.out.contains(text), "missing '{text}'");
+        }
+        assert!(
+            r.out.contains(&format!(
+                "{} row(s): 1 would be imported, 0 would be updated, 0 unchanged, {} rejected",
+                cases.len() + 1,
+                cases.len()
+            )),
+            "{}",
+            r.out
+        );
+        assert!(r.out.contains("nothing was stored"));
+        assert_eq!(
+            count(&db),
+            0,
+            "{}: a refused file must change nothing",
+            db.backend
+        );
+
+        let dry = crest(
+            &db,
+            &["import", "--dry-run", "--skip-invalid", f.to_str().unwrap()],
+        );
+        assert!(dry.out.contains("dry run"));
+        assert_eq!(count(&db), 0);
+
+        let errors = dir.join("errors.csv");
+        let r = crest(
+            &db,
+            &[
+                "import",
+                "--skip-invalid",
+                "--errors",
+                errors.to_str().unwrap(),
+                f.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(r.code, 1);
+        assert_eq!(count(&db), 1, "{}", r.out);
+        let e = std::fs::read_to_string(&errors).unwrap();
+        assert!(e.starts_with("row,column,value,reason\n"));
+        assert_eq!(e.lines().count(), cases.len() + 1, "{e}");
+        assert!(e.contains("2,sex,m,"));
+    }
+}
+
+#[test]
+fn duplicates_and_unknown_programmes() {
+    for db in databases() {
+        let dir = scratch_dir("dup");
+        setup(&db, &dir);
+        let mut other = row("E9", NHS[1]);
+        set(&mut other, "programme_code", "P999");
+        // Same NHS number and event date as E1 under another id: probable duplicate.
+        let f = write_csv(
+            &dir,
+            "d.csv",
+            &[
+                row("E1", NHS[0]),
+                row("E1", NHS[2]),
+                row("E2", NHS[0]),
+                other,
+            ],
+        );
+        let r = crest(&db, &["import", f.to_str().unwrap()]);
+        assert!(r.out.contains("row 3, column episode_id, value 'E1': episode_id E1 of programme P001 already appears in row 2"), "{}", r.out);
+        assert!(r.out.contains("probable duplicate: episode E1 has the same NHS number and event date as episode E2"), "{}", r.out);
+        assert!(r.out.contains("programme P999 is not registered in this store; register it first with `crest programmes import"), "{}", r.out);
+        assert!(
+            r.out.contains(
+                "4 row(s): 1 would be imported, 0 would be updated, 0 unchanged, 3 rejected"
+            ),
+            "{}",
+            r.out
+        );
+        let forced = write_csv(&dir, "f.csv", &[row("E1", NHS[0]), row("E2", NHS[0])]);
+        let r = crest(
+            &db,
+            &["import", "--allow-duplicates", forced.to_str().unwrap()],
+        );
+        assert_eq!(r.code, 0, "{}", r.out);
+        assert_eq!(count(&db), 2);
+    }
+}
+
+#[test]
+fn files_refused_as_a_whole() {
+    for db in databases() {
+        let dir = scratch_dir("whole");
+        setup(&db, &dir);
+        let run = |name: &str, bytes: &[u8]| {
+            let p = dir.join(name);
+            std::fs::write(&p, bytes).unwrap();
+            crest(&db, &["import", p.to_str().unwrap()])
+        };
+        let no_status = COLS
+            .iter()
+            .filter(|c| **c != "status")
+            .copied()
+            .collect::<Vec<_>>()
+            .join(",");
+        let r = run("missing.csv", format!("{no_status}\n").as_bytes());
+        assert!(
+            r.out.contains("the required column 'status' is missing"),
+            "{}",
+            r.out
+        );
+        assert_eq!(r.code, 1);
+        let r = run("empty.csv", b"");
+        assert!(r.out.contains("is empty"), "{}", r.out);
+        let r = run("fake.csv", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n");
+        assert!(
+            r.out.contains("is a PDF document, not a CSV or XLSX file"),
+            "{}",
+            r.out
+        );
+        let r = run("bin.dat", b"\x00\x01\x02\x03binary");
+        assert!(r.out.contains("not a CSV or XLSX file"), "{}", r.out);
+        let r = run(
+            "header.csv",
+            format!("\u{feff}{}\n", COLS.join(",")).as_bytes(),
+        );
+        assert_eq!(r.code, 0, "{}", r.out);
+        assert!(r.out.contains("0 row(s)"), "{}", r.out);
+        // Windows-1252 bytes in a cell: that row is rejected with a plain reason.
+        let mut bytes = format!("{}\n", COLS.join(",")).into_bytes();
+        let mut bad = row("E1", NHS[0]);
+        set(&mut bad, "postcode", "");
+        let mut line = bad.join(",").into_bytes();
+        line.extend_from_slice(b"\n");
+        let pos = line.iter().position(|b| *b == b'f').unwrap(); // "female"
+        line[pos] = 0xE9;
+        bytes.extend(line);
+        let r = run("latin1.csv", &bytes);
+        assert!(
+            r.out.contains("row 2") && r.out.contains("not UTF-8"),
+            "{}",
+            r.out
+        );
+        assert_eq!(count(&db), 0);
+    }
+}
+
+#[test]
+fn xlsx_sheets_date_cells_formulas_and_merged_cells() {
+    use rust_xlsxwriter::{ExcelDateTime, Formula, Workbook};
+    for db in databases() {
+        let dir = scratch_dir("xlsx");
+        setup(&db, &dir);
+        let mut wb = Workbook::new();
+        wb.add_worksheet()
+            .set_name("cover")
+            .unwrap()
+            .merge_range(0, 0, 0, 3, "Exported episodes", &Default::default())
+            .unwrap();
+        let s = wb.add_worksheet().set_name("Episodes").unwrap();
+        for (c, name) in COLS.iter().enumerate() {
+            s.write_string(0, c as u16, *name).unwrap();
+        }
+        for (r, (id, nhs)) in [("X1", NHS[0]), ("X2", NHS[1])].iter().enumerate() {
+            let values = row(id, nhs);
+            for (c, v) in values.iter().enumerate() {
+                let (r, c) = (r as u32 + 1, c as u16);
+                match COLS[c as usize] {
+                    // A real Excel date cell.
+                    "event_date" => {
+                        let fmt = rust_xlsxwriter::Format::new().set_num_format("dd/mm/yyyy");
+                        s.write_datetime_with_format(
+                            r,
+                            c,
+                            ExcelDateTime::from_ymd(2024, 4, 1).unwrap(),
+                            &fmt,
+                        )
+                        .unwrap();
+                    }
+                    // A formula whose cached result is the score.
+                    "a1_hads_anxiety" => {
+                        s.write_formula(r, c, Formula::new("=4+5").set_result("9"))
+                            .unwrap();
+                    }
+                    _ => {
+                        s.write_string(r, c, v).unwrap();
+                    }
+                }
+            }
+        }
+        let f = dir.join("book.xlsx");
+        wb.save(&f).unwrap();
+        let r = crest(&db, &["import", f.to_str().unwrap()]);
+        assert!(
+            r.out.contains("the required columns"),
+            "first sheet is the cover: {}",
+            r.out
+        );
+        let r = crest(&db, &["import", "--sheet", "nope", f.to_str().unwrap()]);
+        assert!(
+            r.out
+                .contains("has no sheet 'nope'; its sheets are: cover, Episodes"),
+            "{}",
+            r.out
+        );
+        let r = crest(&db, &["import", "--sheet", "episodes", f.to_str().unwrap()]);
+        assert_eq!(r.code, 0, "{}", r.out);
+        assert!(r.out.contains("2 imported"), "{}", r.out);
+        let e = crest_store::open(&db.url)
+            .unwrap()
+            .episode("P001", "X2")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            e.date(crest_core::Col::EventDate).unwrap().to_string(),
+            "2024-04-01"
+        );
+        assert_eq!(
+            e.num(crest_core::Col::A1HadsAnxiety),
+            Some(9.0),
+            "{}",
+            db.backend
+        );
+    }
+}
+
+#[test]
+fn templates_import_cleanly_and_programmes_are_validated() {
+    let db = crest_store::testing::sqlite_db();
+    let dir = scratch_dir("tpl");
+    setup(&db, &dir);
+    for ext in ["csv", "xlsx"] {
+        let t = dir.join(format!("template.{ext}"));
+        assert_eq!(
+            crest(&db, &["template", "--out", t.to_str().unwrap()]).code,
+            0
+        );
+        // The template (header and notes) imports as an empty file.
+        let r = crest(&db, &["import", t.to_str().unwrap()]);
+        assert_eq!(r.code, 0, "{ext}: {}", r.out);
+        assert!(r.out.contains("0 row(s)"), "{}", r.out);
+    }
+    let csv = std::fs::read_to_string(dir.join("template.csv")).unwrap();
+    let notes = csv::Reader::from_reader(csv.as_bytes())
+        .records()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert!(notes[0].starts_with("NOTE: required."), "{:?}", &notes[0]);
+    assert!(notes[8].contains("one of: male, female"), "{:?}", &notes[8]);
+    assert!(!csv.lines().next().unwrap().contains("age_at_event"));
+    let r = crest(
+        &db,
+        &["template", "--out", dir.join("t.pdf").to_str().unwrap()],
+    );
+    assert_ne!(r.code, 0);
+    let bad = dir.join("bad_programmes.csv");
+    std::fs::write(
+        &bad,
+        "programme_code,name,nation,region,professions,offers\nP9,Nine,scotland,X,,\n",
+    )
+    .unwrap();
+    let r = crest(&db, &["programmes", "import", bad.to_str().unwrap()]);
+    assert_ne!(r.code, 0);
+    assert!(r.out.contains("row 2: nation 'scotland'"), "{}", r.out);
+}
+
+#[test]
+fn commands_on_an_uninitialised_store_say_what_to_do() {
+    let db = crest_store::testing::sqlite_db();
+    let r = crest(&db, &["kpis"]);
+    assert_eq!(r.code, 2);
+    assert!(r.out.contains("run `crest init` first"), "{}", r.out);
+}
