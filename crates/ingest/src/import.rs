@@ -12,6 +12,7 @@ use crest_core::{check_row, Col, Date, Header, Issue, Record};
 use crest_store::{ImportTx, Store};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Write;
 use std::path::Path;
 
@@ -91,14 +92,64 @@ impl ImportSummary {
     }
 }
 
+/// A fast non-cryptographic hasher (the Fx hash of rustc) for the import's key maps: the keys
+/// come from the programme's own file and store, and SipHash was a measurable share of import
+/// time.
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+impl Fx {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        let mut w = [0u8; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        self.add(u64::from_le_bytes(w) ^ rest.len() as u64);
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+type FastSet<K> = HashSet<K, BuildHasherDefault<Fx>>;
+
 /// What is known of one programme's episodes during an import.
 struct Known {
     /// Episode id → (NHS number, event date), stored or accepted earlier in this file.
-    episodes: HashMap<String, (String, Date)>,
+    episodes: FastMap<String, (String, Date)>,
     /// (NHS number, event date) → episode id.
-    by_event: HashMap<(String, Date), String>,
+    by_event: FastMap<(String, Date), String>,
     /// Ids stored before this import.
-    stored: HashSet<String>,
+    stored: FastSet<String>,
 }
 
 /// Errors go to the errors writer as CSV: `row,column,value,reason`.
@@ -112,7 +163,7 @@ pub fn import_file(
     mut errors_out: ErrorSink<'_>,
     progress: &mut dyn FnMut(f64),
 ) -> Result<ImportSummary, ImportError> {
-    let (mut source, header_cells) = Source::open(path, opts.sheet.as_deref())?;
+    let (source, header_cells) = Source::open(path, opts.sheet.as_deref())?;
     let header = Header::parse(&header_cells).map_err(|e| ImportError::File(e.to_string()))?;
     let registered: HashSet<String> = store.programmes()?.into_iter().map(|p| p.code).collect();
     let mut sum = ImportSummary {
@@ -121,73 +172,83 @@ pub fn import_file(
     };
     let mut tx = store.begin()?;
     let mut known: HashMap<String, Known> = HashMap::new();
-    let mut in_file: HashMap<(String, String), usize> = HashMap::new();
+    let mut in_file: FastMap<(String, String), usize> = FastMap::default();
     if let Some(w) = errors_out.as_deref_mut() {
         w.write_record(["row", "column", "value", "reason"])
             .map_err(ImportError::errors_file)?;
     }
-    let mut n = 0usize;
-    while let Some(next) = source.next_row() {
-        n += 1;
-        if n.is_multiple_of(4096) {
-            progress(source.progress());
-        }
-        let issues = match next {
-            Err((row, reason)) => Err((
-                row,
-                vec![Issue {
-                    column: String::new(),
-                    value: String::new(),
-                    message: reason,
-                }],
-            )),
-            Ok((row, cells)) => {
-                if cells.iter().all(|c| c.trim().is_empty()) || is_notes_row(&cells) {
-                    sum.blank += 1;
-                    continue;
-                }
-                let checked = check_row(&header, &cells, opts.today);
-                keep(
-                    &mut sum.warnings,
-                    &mut sum.warning_count,
-                    opts.keep_issues,
-                    row,
-                    checked.warnings,
-                );
-                match checked.record {
-                    None => Err((row, checked.errors)),
-                    Some(rec) => store_row(
-                        tx.as_mut(),
-                        rec,
+    // Reading and validating (pure) runs on a second thread while this one writes to the
+    // store; the bounded channel keeps memory flat.
+    std::thread::scope(|scope| -> Result<(), ImportError> {
+        let (send, batches) = std::sync::mpsc::sync_channel::<(Vec<Parsed>, f64)>(8);
+        let header = &header;
+        scope.spawn(move || read_and_check(source, header, opts.today, send));
+        for (batch, fraction) in batches {
+            progress(fraction);
+            for parsed in batch {
+                let outcome = match parsed {
+                    Parsed::Blank => {
+                        sum.blank += 1;
+                        continue;
+                    }
+                    Parsed::Unreadable(row, reason) => Err((
                         row,
-                        &registered,
-                        &mut known,
-                        &mut in_file,
-                        opts.allow_duplicates,
-                        &mut sum,
-                    )?
-                    .map_err(|e| (row, e)),
+                        vec![Issue {
+                            column: String::new(),
+                            value: String::new(),
+                            message: reason,
+                        }],
+                    )),
+                    Parsed::Checked(row, checked) => {
+                        keep(
+                            &mut sum.warnings,
+                            &mut sum.warning_count,
+                            opts.keep_issues,
+                            row,
+                            checked.warnings,
+                        );
+                        match checked.record {
+                            None => Err((row, checked.errors)),
+                            Some(rec) => store_row(
+                                tx.as_mut(),
+                                rec,
+                                row,
+                                &registered,
+                                &mut known,
+                                &mut in_file,
+                                opts.allow_duplicates,
+                                &mut sum,
+                            )?
+                            .map_err(|e| (row, e)),
+                        }
+                    }
+                };
+                sum.rows += 1;
+                if let Err((row, errs)) = outcome {
+                    sum.rejected += 1;
+                    if let Some(w) = errors_out.as_deref_mut() {
+                        for e in &errs {
+                            w.write_record([
+                                row.to_string().as_str(),
+                                &e.column,
+                                &e.value,
+                                &e.message,
+                            ])
+                            .map_err(ImportError::errors_file)?;
+                        }
+                    }
+                    keep(
+                        &mut sum.errors,
+                        &mut sum.error_count,
+                        opts.keep_issues,
+                        row,
+                        errs,
+                    );
                 }
             }
-        };
-        sum.rows += 1;
-        if let Err((row, errs)) = issues {
-            sum.rejected += 1;
-            if let Some(w) = errors_out.as_deref_mut() {
-                for e in &errs {
-                    w.write_record([row.to_string().as_str(), &e.column, &e.value, &e.message])
-                        .map_err(ImportError::errors_file)?;
-                }
-            }
-            keep(
-                &mut sum.errors,
-                &mut sum.error_count,
-                opts.keep_issues,
-                row,
-                errs,
-            );
         }
-    }
+        Ok(())
+    })?;
     progress(1.0);
     if let Some(w) = errors_out {
         w.flush()
@@ -198,6 +259,44 @@ pub fn import_file(
         sum.committed = true;
     }
     Ok(sum)
+}
+
+/// A row as the validating thread hands it over.
+enum Parsed {
+    /// A blank row or the template's notes row: not an episode.
+    Blank,
+    /// A row that could not be read (e.g. not UTF-8).
+    Unreadable(usize, String),
+    /// A row checked against the dataset.
+    Checked(usize, crest_core::Checked),
+}
+
+/// Reads and checks rows in batches until the file ends or the receiver goes away.
+fn read_and_check(
+    mut source: Source,
+    header: &Header,
+    today: Date,
+    send: std::sync::mpsc::SyncSender<(Vec<Parsed>, f64)>,
+) {
+    const BATCH: usize = 512;
+    let mut cells: Vec<String> = Vec::new();
+    let mut batch = Vec::with_capacity(BATCH);
+    while let Some(next) = source.next_row(&mut cells) {
+        batch.push(match next {
+            Err((row, reason)) => Parsed::Unreadable(row, reason),
+            Ok(_) if cells.iter().all(|c| c.trim().is_empty()) || is_notes_row(&cells) => {
+                Parsed::Blank
+            }
+            Ok(row) => Parsed::Checked(row, check_row(header, &cells, today)),
+        });
+        if batch.len() == BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            if send.send((full, source.progress())).is_err() {
+                return;
+            }
+        }
+    }
+    let _ = send.send((batch, 1.0));
 }
 
 fn keep(into: &mut Vec<RowIssue>, count: &mut usize, cap: usize, row: usize, issues: Vec<Issue>) {
@@ -232,7 +331,7 @@ fn store_row(
     row: usize,
     registered: &HashSet<String>,
     known: &mut HashMap<String, Known>,
-    in_file: &mut HashMap<(String, String), usize>,
+    in_file: &mut FastMap<(String, String), usize>,
     allow_duplicates: bool,
     sum: &mut ImportSummary,
 ) -> Result<Result<(), Vec<Issue>>, ImportError> {
@@ -264,9 +363,9 @@ fn store_row(
         Entry::Occupied(e) => e.into_mut(),
         Entry::Vacant(v) => {
             let mut k = Known {
-                episodes: HashMap::new(),
-                by_event: HashMap::new(),
-                stored: HashSet::new(),
+                episodes: FastMap::default(),
+                by_event: FastMap::default(),
+                stored: FastSet::default(),
             };
             for s in tx.keys(&programme)? {
                 k.by_event

@@ -41,11 +41,12 @@ pub fn read_programmes(path: &Path) -> Result<Vec<Programme>, ImportError> {
     }
     let mut out: Vec<Programme> = Vec::new();
     let mut problems = Vec::new();
-    while let Some(next) = source.next_row() {
+    let mut cells = Vec::new();
+    while let Some(next) = source.next_row(&mut cells) {
         match next {
             Err((row, e)) => problems.push(format!("row {row}: {e}")),
-            Ok((_, cells)) if cells.iter().all(|c| c.trim().is_empty()) => {}
-            Ok((row, cells)) => {
+            Ok(_) if cells.iter().all(|c| c.trim().is_empty()) => {}
+            Ok(row) => {
                 let cell = |i: usize| pos[i].and_then(|p| cells.get(p)).map_or("", String::as_str);
                 match Programme::parse([cell(0), cell(1), cell(2), cell(3), cell(4), cell(5)]) {
                     Ok(p) if out.iter().any(|q| q.code == p.code) => problems.push(format!(

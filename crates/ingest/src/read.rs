@@ -8,8 +8,9 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-/// One data row: its spreadsheet row number and its cells, or why it could not be read.
-pub type RowResult = Result<(usize, Vec<String>), (usize, String)>;
+/// One data row's spreadsheet row number (its cells are in the caller's buffer), or why it
+/// could not be read.
+pub type RowResult = Result<usize, (usize, String)>;
 
 /// A source of rows from one file.
 pub enum Source {
@@ -121,8 +122,8 @@ impl Source {
         }
     }
 
-    /// The next data row, or `None` at the end of the file.
-    pub fn next_row(&mut self) -> Option<RowResult> {
+    /// Reads the next data row into `cells` (reusing its strings), or `None` at the end.
+    pub fn next_row(&mut self, cells: &mut Vec<String>) -> Option<RowResult> {
         match self {
             Source::Csv { reader, record, .. } => {
                 let line = reader.position().line() as usize;
@@ -130,9 +131,21 @@ impl Source {
                     Ok(false) => None,
                     Ok(true) => {
                         let row = record.position().map_or(line, |p| p.line() as usize);
-                        Some(decode(record).map(|cells| (row, cells)).map_err(|col| {
-                            (row, format!("column {} contains characters that are not UTF-8 text; save the file as CSV UTF-8", col + 1))
-                        }))
+                        cells.resize_with(record.len(), String::new);
+                        cells.truncate(record.len());
+                        for (i, (cell, bytes)) in cells.iter_mut().zip(record.iter()).enumerate() {
+                            cell.clear();
+                            match std::str::from_utf8(bytes) {
+                                Ok(s) => cell.push_str(s),
+                                Err(_) => {
+                                    return Some(Err((
+                                        row,
+                                        format!("column {} contains characters that are not UTF-8 text; save the file as CSV UTF-8", i + 1),
+                                    )))
+                                }
+                            }
+                        }
+                        Some(Ok(row))
                     }
                     Err(e) => Some(Err((
                         line,
@@ -140,7 +153,10 @@ impl Source {
                     ))),
                 }
             }
-            Source::Sheet { rows, .. } => rows.next().map(Ok),
+            Source::Sheet { rows, .. } => rows.next().map(|(row, mut v)| {
+                std::mem::swap(cells, &mut v);
+                Ok(row)
+            }),
         }
     }
 }

@@ -189,8 +189,12 @@ impl Store for SqliteStore {
 
     fn begin(&mut self) -> Result<Box<dyn ImportTx + '_>> {
         self.ready()?;
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
         Ok(Box::new(SqliteTx {
-            tx: self.conn.transaction()?,
+            conn: &self.conn,
+            insert: None,
+            update: None,
+            committed: false,
         }))
     }
 
@@ -243,13 +247,26 @@ impl Store for SqliteStore {
     }
 }
 
+/// An import transaction; the statements are prepared once and held for the whole file.
+/// Dropped without [`ImportTx::commit`], it rolls back.
 struct SqliteTx<'a> {
-    tx: rusqlite::Transaction<'a>,
+    conn: &'a Connection,
+    insert: Option<rusqlite::Statement<'a>>,
+    update: Option<rusqlite::Statement<'a>>,
+    committed: bool,
+}
+
+impl Drop for SqliteTx<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
 }
 
 impl ImportTx for SqliteTx<'_> {
     fn keys(&mut self, programme: &str) -> Result<Vec<StoredKey>> {
-        let mut st = self.tx.prepare_cached(
+        let mut st = self.conn.prepare_cached(
             "SELECT episode_id, nhs_number, event_date FROM episodes WHERE programme_code = ?1",
         )?;
         let rows = st.query_map([programme], |r| {
@@ -273,21 +290,27 @@ impl ImportTx for SqliteTx<'_> {
     }
 
     fn get(&mut self, programme: &str, episode_id: &str) -> Result<Option<Record>> {
-        get_record(&self.tx, programme, episode_id)
+        get_record(self.conn, programme, episode_id)
     }
 
     fn insert(&mut self, rec: &Record) -> Result<()> {
-        let mut st = self
-            .tx
-            .prepare_cached(&schema::sql(Dialect::Sqlite).insert)?;
+        let st = match &mut self.insert {
+            Some(st) => st,
+            None => self
+                .insert
+                .insert(self.conn.prepare(&schema::sql(Dialect::Sqlite).insert)?),
+        };
         st.execute(rusqlite::params_from_iter(rec.values().iter().map(to_sql)))?;
         Ok(())
     }
 
     fn update(&mut self, rec: &Record) -> Result<()> {
-        let mut st = self
-            .tx
-            .prepare_cached(&schema::sql(Dialect::Sqlite).update)?;
+        let st = match &mut self.update {
+            Some(st) => st,
+            None => self
+                .update
+                .insert(self.conn.prepare(&schema::sql(Dialect::Sqlite).update)?),
+        };
         let key = [crest_core::Col::ProgrammeCode, crest_core::Col::EpisodeId]
             .map(|c| to_sql(rec.get(c)));
         st.execute(rusqlite::params_from_iter(
@@ -296,8 +319,12 @@ impl ImportTx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn commit(self: Box<Self>) -> Result<()> {
-        self.tx.commit()?;
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        // Statements must be finalised before COMMIT releases the transaction.
+        self.insert = None;
+        self.update = None;
+        self.conn.execute_batch("COMMIT")?;
+        self.committed = true;
         Ok(())
     }
 }
