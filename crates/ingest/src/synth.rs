@@ -236,8 +236,10 @@ fn make_programmes(rng: &mut Rng, n: usize) -> Vec<Prog> {
                     profs.push(p);
                 }
             }
-            if profs.len() < (extra + 1).min(3) as usize {
-                profs.push("physiotherapist");
+            for p in ["physiotherapist", "exercise_physiologist"] {
+                if profs.len() < (extra + 1).min(3) as usize && !profs.contains(&p) {
+                    profs.push(p);
+                }
             }
             let no_return = rng.chance(0.03);
             let all = ["mi", "mi_pci", "pci", "cabg", "heart_failure"];
@@ -570,7 +572,7 @@ fn episode(
     };
     let lp = 0.10 + if female { -0.57 } else { 0.0 } + imd_eff + group_eff + p.uptake;
     let wants = rng.chance(logistic(lp));
-    let wait_median = 33.0 * p.wait * if group == "cabg" { 1.3 } else { 1.0 };
+    let wait_median = 35.0 * p.wait * if group == "cabg" { 1.3 } else { 1.0 };
     let start = referral.add_days(
         (wait_median * (0.6 * rng.normal()).exp())
             .round()
@@ -612,7 +614,7 @@ fn episode(
             ("one_to_one", 0.02),
         ]),
     );
-    let length = (59.0 * p.duration * (0.38 * rng.normal()).exp())
+    let length = (64.0 * p.duration * (0.32 * rng.normal()).exp())
         .round()
         .clamp(14.0, 240.0) as i32;
     let outcome = *rng.pick(&[
