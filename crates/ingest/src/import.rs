@@ -140,16 +140,31 @@ impl Hasher for Fx {
 }
 
 type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
-type FastSet<K> = HashSet<K, BuildHasherDefault<Fx>>;
 
-/// What is known of one programme's episodes during an import.
+/// What is known of one episode id during an import.
+struct Seen {
+    /// NHS number (ten digits fit a u64: no string per episode).
+    nhs: u64,
+    /// Event date.
+    event: Date,
+    /// Stored before this import.
+    stored: bool,
+    /// Row of this file that carried it, if any.
+    row: Option<usize>,
+}
+
+/// What is known of one programme's episodes during an import: just enough to spot
+/// duplicates, so memory grows by a few dozen bytes per episode, never by whole rows.
+#[derive(Default)]
 struct Known {
-    /// Episode id → (NHS number, event date), stored or accepted earlier in this file.
-    episodes: FastMap<String, (String, Date)>,
+    /// Episode id → what is known of it.
+    episodes: FastMap<String, Seen>,
     /// (NHS number, event date) → episode id.
-    by_event: FastMap<(String, Date), String>,
-    /// Ids stored before this import.
-    stored: FastSet<String>,
+    by_event: FastMap<(u64, Date), String>,
+}
+
+fn nhs_key(nhs: &str) -> u64 {
+    nhs.parse().unwrap_or(u64::MAX)
 }
 
 /// Errors go to the errors writer as CSV: `row,column,value,reason`.
@@ -172,7 +187,6 @@ pub fn import_file(
     };
     let mut tx = store.begin()?;
     let mut known: HashMap<String, Known> = HashMap::new();
-    let mut in_file: FastMap<(String, String), usize> = FastMap::default();
     if let Some(w) = errors_out.as_deref_mut() {
         w.write_record(["row", "column", "value", "reason"])
             .map_err(ImportError::errors_file)?;
@@ -215,7 +229,6 @@ pub fn import_file(
                                 row,
                                 &registered,
                                 &mut known,
-                                &mut in_file,
                                 opts.allow_duplicates,
                                 &mut sum,
                             )?
@@ -331,13 +344,12 @@ fn store_row(
     row: usize,
     registered: &HashSet<String>,
     known: &mut HashMap<String, Known>,
-    in_file: &mut FastMap<(String, String), usize>,
     allow_duplicates: bool,
     sum: &mut ImportSummary,
 ) -> Result<Result<(), Vec<Issue>>, ImportError> {
     let programme = rec.text(Col::ProgrammeCode).unwrap_or_default().to_string();
     let id = rec.text(Col::EpisodeId).unwrap_or_default().to_string();
-    let nhs = rec.text(Col::NhsNumber).unwrap_or_default().to_string();
+    let nhs = nhs_key(rec.text(Col::NhsNumber).unwrap_or_default());
     let Some(event) = rec.date(Col::EventDate) else {
         return Ok(Err(err(
             Col::EventDate,
@@ -355,33 +367,36 @@ fn store_row(
             ),
         )));
     }
-    let key = (programme.clone(), id.clone());
-    if let Some(first) = in_file.get(&key) {
-        return Ok(Err(err(Col::EpisodeId, &id, format!("episode_id {id} of programme {programme} already appears in row {first} of this file"))));
-    }
     let k = match known.entry(programme.clone()) {
         Entry::Occupied(e) => e.into_mut(),
         Entry::Vacant(v) => {
-            let mut k = Known {
-                episodes: FastMap::default(),
-                by_event: FastMap::default(),
-                stored: FastSet::default(),
-            };
+            let mut k = Known::default();
             for s in tx.keys(&programme)? {
-                k.by_event
-                    .insert((s.nhs_number.clone(), s.event_date), s.episode_id.clone());
-                k.stored.insert(s.episode_id.clone());
-                k.episodes
-                    .insert(s.episode_id, (s.nhs_number, s.event_date));
+                let nhs = nhs_key(&s.nhs_number);
+                k.by_event.insert((nhs, s.event_date), s.episode_id.clone());
+                k.episodes.insert(
+                    s.episode_id,
+                    Seen {
+                        nhs,
+                        event: s.event_date,
+                        stored: true,
+                        row: None,
+                    },
+                );
             }
             v.insert(k)
         }
     };
-    if let Some(other) = k
-        .by_event
-        .get(&(nhs.clone(), event))
-        .filter(|other| **other != id)
-    {
+    let seen = k.episodes.get(&id);
+    if let Some(first) = seen.and_then(|s| s.row) {
+        return Ok(Err(err(
+            Col::EpisodeId,
+            &id,
+            format!("episode_id {id} of programme {programme} already appears in row {first} of this file"),
+        )));
+    }
+    let stored = seen.is_some_and(|s| s.stored);
+    if let Some(other) = k.by_event.get(&(nhs, event)).filter(|other| **other != id) {
         if !allow_duplicates {
             return Ok(Err(err(
                 Col::EpisodeId,
@@ -393,7 +408,7 @@ fn store_row(
             )));
         }
     }
-    if k.stored.contains(&id) {
+    if stored {
         let Some(old) = tx.get(&programme, &id)? else {
             return Err(ImportError::File(format!(
                 "episode {id} vanished during the import"
@@ -422,14 +437,22 @@ fn store_row(
         sum.imported += 1;
     }
     // Keep the duplicate index current when an update changes NHS number or event date.
-    let nhs = rec.text(Col::NhsNumber).unwrap_or_default().to_string();
+    let nhs = nhs_key(rec.text(Col::NhsNumber).unwrap_or_default());
     let event = rec.date(Col::EventDate).unwrap_or(event);
-    if let Some(old) = k.episodes.insert(id.clone(), (nhs.clone(), event)) {
-        if k.by_event.get(&old).is_some_and(|o| *o == id) {
+    if let Some(old) = k.episodes.insert(
+        id.clone(),
+        Seen {
+            nhs,
+            event,
+            stored,
+            row: Some(row),
+        },
+    ) {
+        let old = (old.nhs, old.event);
+        if old != (nhs, event) && k.by_event.get(&old).is_some_and(|o| *o == id) {
             k.by_event.remove(&old);
         }
     }
     k.by_event.entry((nhs, event)).or_insert(id);
-    in_file.insert(key, row);
     Ok(Ok(()))
 }
