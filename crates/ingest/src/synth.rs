@@ -174,18 +174,6 @@ const TOWNS: &[&str] = &[
     "Westmere",
     "Yarrow",
 ];
-const PROFESSIONS: &[&str] = &[
-    "nurse",
-    "physiotherapist",
-    "exercise_physiologist",
-    "dietitian",
-    "psychologist",
-    "pharmacist",
-    "occupational_therapist",
-    "doctor",
-    "exercise_instructor",
-    "counsellor",
-];
 const GIVEN_F: &[&str] = &[
     "Ada", "Beth", "Carys", "Dilys", "Enid", "Freya", "Gwen", "Hana", "Iris", "Joan", "Kiran",
     "Lena",
@@ -231,7 +219,12 @@ fn make_programmes(rng: &mut Rng, n: usize) -> Vec<Prog> {
             } else {
                 rng.int(2, 5)
             };
-            for p in PROFESSIONS.iter().skip(1) {
+            // Every profession of the staffing return but the catch-all "other", nurse first.
+            for p in crest_core::programme::PROFESSIONS
+                .iter()
+                .skip(1)
+                .filter(|p| **p != "other")
+            {
                 if (profs.len() as i64) < extra + 1 && rng.chance(0.5) {
                     profs.push(p);
                 }
