@@ -3,7 +3,7 @@
 //! their assessment date). The same checks serve file import, web forms and the API.
 
 use crate::checks;
-use crate::dataset::{Col, Field, Kind, Section, Tier, FIELDS};
+use crate::dataset::{Col, Field, Kind, Section, FIELDS};
 use crate::date::Date;
 use crate::record::{format_num, Record, Value};
 use std::fmt;
@@ -531,11 +531,6 @@ pub fn cross_check(rec: &Record) -> Vec<Issue> {
         }
     }
     errs
-}
-
-/// The national (tier N and D) columns, in dataset order: what minimisation keeps.
-pub fn national_fields() -> impl Iterator<Item = &'static Field> {
-    FIELDS.iter().filter(|f| f.tier != Tier::Local)
 }
 
 #[cfg(test)]

@@ -85,13 +85,6 @@ pub struct ImportSummary {
     pub committed: bool,
 }
 
-impl ImportSummary {
-    /// Whether the counts add up to the rows of the file (they always should).
-    pub fn adds_up(&self) -> bool {
-        self.imported + self.updated + self.unchanged + self.rejected == self.rows
-    }
-}
-
 /// A fast non-cryptographic hasher (the Fx hash of rustc) for the import's key maps: the keys
 /// come from the programme's own file and store, and SipHash was a measurable share of import
 /// time.
