@@ -51,8 +51,29 @@ pub enum Command {
     },
     /// Write calibrated synthetic programmes.csv and episodes.csv.
     Synth(SynthArgs),
-    /// Zero set-up demonstration: synthetic national data in a local SQLite file, then the KPIs.
+    /// Serve the web app for programme teams.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
+        /// Where uploads wait for confirmation.
+        #[arg(long, default_value = "crest-uploads")]
+        uploads: PathBuf,
+    },
+    /// Manage the web app's users (administrators).
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+    /// Zero set-up demonstration: synthetic national data in a local SQLite file, the KPIs,
+    /// then the web app on 127.0.0.1:8080 with one login per role.
     Demo {
+        /// Generate and print the KPIs, but do not serve the web app.
+        #[arg(long)]
+        no_serve: bool,
+        /// Address to serve on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
         /// Directory for the demo store and files.
         #[arg(long, default_value = "crest-demo")]
         dir: PathBuf,
@@ -62,6 +83,34 @@ pub enum Command {
         /// Episodes to generate.
         #[arg(long, default_value_t = 95_000)]
         episodes: usize,
+    },
+}
+
+/// User actions.
+#[derive(Subcommand, Debug)]
+pub enum UsersAction {
+    /// Add (or replace) a user; a password is generated and printed once.
+    Add {
+        /// Login name.
+        username: String,
+        /// programme_staff, programme_lead or admin.
+        #[arg(long)]
+        role: String,
+        /// Programme codes the user works for (repeat for several).
+        #[arg(long = "programme")]
+        programmes: Vec<String>,
+    },
+    /// List users.
+    List,
+    /// Disable a user; their sessions end at once.
+    Disable {
+        /// Login name.
+        username: String,
+    },
+    /// Set a new generated password and end the user's sessions.
+    ResetPassword {
+        /// Login name.
+        username: String,
     },
 }
 
@@ -217,11 +266,23 @@ pub fn run(cli: Cli) -> Result<i32> {
             println!("{s}");
             Ok(0)
         }
+        Command::Serve { addr, uploads } => {
+            let app = crest_web::App::new(&cli.db, uploads, today).map_err(|e| anyhow!(e))?;
+            serve(app, &addr)
+        }
+        Command::Users { action } => users(&cli.db, action),
         Command::Demo {
             dir,
             programmes,
             episodes,
-        } => demo(&dir, programmes, episodes),
+            no_serve,
+            addr,
+        } => demo(
+            &dir,
+            programmes,
+            episodes,
+            (!no_serve).then_some(addr.as_str()),
+        ),
     }
 }
 
@@ -389,7 +450,68 @@ fn synth(
     Ok(s)
 }
 
-fn demo(dir: &Path, programmes: usize, episodes: usize) -> Result<i32> {
+fn serve(app: std::sync::Arc<crest_web::App>, addr: &str) -> Result<i32> {
+    let rt = tokio::runtime::Runtime::new()?;
+    println!("crest web app on http://{addr}/ (Ctrl-C to stop)");
+    rt.block_on(crest_web::serve(app, addr))
+        .with_context(|| format!("cannot serve on {addr}"))?;
+    Ok(0)
+}
+
+fn users(db: &str, action: UsersAction) -> Result<i32> {
+    let mut store = crest_store::open(db)?;
+    match action {
+        UsersAction::Add {
+            username,
+            role,
+            programmes,
+        } => {
+            let role = crest_store::Role::parse(&role).ok_or_else(|| {
+                anyhow!("--role {role}: use programme_staff, programme_lead or admin")
+            })?;
+            let password = crest_web::new_password();
+            crest_web::add_user(store.as_mut(), &username, role, &programmes, &password)
+                .map_err(|e| anyhow!(e))?;
+            println!(
+                "user {username} ({}) added; password: {password}",
+                role.code()
+            );
+        }
+        UsersAction::List => {
+            for u in store.users()? {
+                println!(
+                    "{:<20} {:<16} {:<20} {}",
+                    u.username,
+                    u.role.code(),
+                    u.programmes.join(";"),
+                    if u.disabled { "disabled" } else { "active" }
+                );
+            }
+        }
+        UsersAction::Disable { username } => {
+            let mut u = store
+                .user(&username)?
+                .ok_or_else(|| anyhow!("no user {username}"))?;
+            u.disabled = true;
+            store.put_user(&u)?;
+            store.drop_user_sessions(&username)?;
+            println!("user {username} disabled");
+        }
+        UsersAction::ResetPassword { username } => {
+            let mut u = store
+                .user(&username)?
+                .ok_or_else(|| anyhow!("no user {username}"))?;
+            let password = crest_web::new_password();
+            u.password_hash = crest_web::hash_password(&password).map_err(|e| anyhow!(e))?;
+            store.put_user(&u)?;
+            store.drop_user_sessions(&username)?;
+            println!("user {username}: new password {password}");
+        }
+    }
+    Ok(0)
+}
+
+fn demo(dir: &Path, programmes: usize, episodes: usize, serve_on: Option<&str>) -> Result<i32> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let db = dir.join("crest-demo.sqlite");
     for suffix in ["", "-wal", "-shm"] {
@@ -436,7 +558,36 @@ fn demo(dir: &Path, programmes: usize, episodes: usize) -> Result<i32> {
         period.from,
         period.to
     );
-    Ok(0)
+    let code = progs.first().map(|p| p.code.clone()).unwrap_or_default();
+    println!("\nDemo logins (passwords are new each run):");
+    for (name, role) in [
+        ("demo-lead", crest_store::Role::ProgrammeLead),
+        ("demo-staff", crest_store::Role::ProgrammeStaff),
+        ("demo-admin", crest_store::Role::Admin),
+    ] {
+        let password = crest_web::new_password();
+        crest_web::add_user(
+            store.as_mut(),
+            name,
+            role,
+            std::slice::from_ref(&code),
+            &password,
+        )
+        .map_err(|e| anyhow!(e))?;
+        println!(
+            "  {name:<11} {password}  ({}, programme {code})",
+            role.code()
+        );
+    }
+    drop(store);
+    match serve_on {
+        Some(addr) => {
+            let app =
+                crest_web::App::new(&db_url, dir.join("uploads"), today).map_err(|e| anyhow!(e))?;
+            serve(app, addr)
+        }
+        None => Ok(0),
+    }
 }
 
 #[cfg(test)]

@@ -23,3 +23,8 @@ pub(crate) fn today() -> crest_core::Date {
         .map_or(0, |d| d.as_secs());
     crest_core::Date::from_days((secs / 86_400) as i32)
 }
+
+// The import moves millions of small allocations between its reading and writing threads,
+// which glibc's allocator handles poorly (measured: about a tenth of import time).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -323,6 +323,9 @@ macro_rules! dataset {
         #[allow(missing_docs)]
         pub enum Col { $($col),* }
 
+        /// The number of columns in the dataset.
+        pub const FIELD_COUNT: usize = [$(stringify!($col)),*].len();
+
         /// Every column of the dataset, in file order.
         pub static FIELDS: &[Field] = &[ $( Field {
             col: Col::$col, name: $name, kind: $kind, required: $req,

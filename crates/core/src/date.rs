@@ -193,6 +193,27 @@ fn impossible(y: i32, m: u32, d: u32, s: &str) -> DateError {
     ))
 }
 
+impl Date {
+    /// The ISO form `YYYY-MM-DD` as bytes, without allocating (years 0–9999).
+    pub fn iso_bytes(self) -> [u8; 10] {
+        let (y, m, d) = self.ymd();
+        let y = y.clamp(0, 9999) as u32;
+        let digit = |n: u32| b'0' + (n % 10) as u8;
+        [
+            digit(y / 1000),
+            digit(y / 100),
+            digit(y / 10),
+            digit(y),
+            b'-',
+            digit(m / 10),
+            digit(m),
+            b'-',
+            digit(d / 10),
+            digit(d),
+        ]
+    }
+}
+
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (y, m, d) = self.ymd();
@@ -218,6 +239,7 @@ mod tests {
             let (y, m, dd) = d.ymd();
             assert_eq!(Date::from_ymd(y, m, dd), Some(d));
             assert_eq!(Date::parse_iso(&d.to_string()), Ok(d));
+            assert_eq!(d.iso_bytes(), d.to_string().as_bytes());
         }
         assert_eq!(Date::from_ymd(1970, 1, 1).unwrap().days(), 0);
         assert_eq!(Date::from_ymd(2000, 3, 1).unwrap().days(), 11017);

@@ -115,9 +115,131 @@ pub struct KpiEpisode {
     pub group: PriorityGroup,
 }
 
+/// Bytes per episode in [`KpiEpisode::encode`]'s packed form.
+pub const PACKED_BYTES: usize = 22;
+
+impl PriorityGroup {
+    const ALL: [PriorityGroup; 6] = [
+        PriorityGroup::Cabg,
+        PriorityGroup::MiPci,
+        PriorityGroup::Pci,
+        PriorityGroup::Mi,
+        PriorityGroup::HeartFailure,
+        PriorityGroup::Other,
+    ];
+}
+
+impl KpiEpisode {
+    /// The KPI facts of a valid episode record (`None` without a referral date).
+    pub fn of_record(rec: &crate::Record, programme: usize) -> Option<KpiEpisode> {
+        use crate::Col;
+        Some(KpiEpisode {
+            programme,
+            referral_date: rec.date(Col::ReferralDate)?,
+            core_start: rec.date(Col::CoreStartDate),
+            core_end: rec.date(Col::CoreEndDate),
+            assessment1: rec.date(Col::Assessment1Date),
+            assessment2: rec.date(Col::Assessment2Date),
+            completed: rec.text(Col::Status) == Some("completed"),
+            group: PriorityGroup::of(
+                rec.text(Col::InitiatingEvent).unwrap_or_default(),
+                rec.text(Col::Treatment).unwrap_or_default(),
+            ),
+        })
+    }
+
+    /// Appends the episode's facts (not its programme) in a fixed 22-byte little-endian form:
+    /// referral date, core start, core end, assessment 1, assessment 2 (days since 1970,
+    /// `i32::MIN` for none), completed, priority group. A store keeps each programme's facts
+    /// packed like this so the KPIs read a few bytes per episode instead of a row.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let day = |d: Option<Date>| d.map_or(i32::MIN, Date::days).to_le_bytes();
+        out.extend_from_slice(&self.referral_date.days().to_le_bytes());
+        for d in [
+            self.core_start,
+            self.core_end,
+            self.assessment1,
+            self.assessment2,
+        ] {
+            out.extend_from_slice(&day(d));
+        }
+        out.push(u8::from(self.completed));
+        out.push(
+            PriorityGroup::ALL
+                .iter()
+                .position(|g| *g == self.group)
+                .unwrap_or(5) as u8,
+        );
+    }
+
+    /// Reads facts written by [`KpiEpisode::encode`], giving each the programme index
+    /// `programme` and keeping those `keep` accepts. `None` if the bytes are not such facts.
+    pub fn decode(
+        bytes: &[u8],
+        programme: usize,
+        mut keep: impl FnMut(&KpiEpisode) -> bool,
+        out: &mut Vec<KpiEpisode>,
+    ) -> Option<()> {
+        if !bytes.len().is_multiple_of(PACKED_BYTES) {
+            return None;
+        }
+        for c in bytes.chunks_exact(PACKED_BYTES) {
+            let int = |i: usize| i32::from_le_bytes([c[i], c[i + 1], c[i + 2], c[i + 3]]);
+            let day = |i: usize| Some(int(i)).filter(|d| *d != i32::MIN).map(Date::from_days);
+            let e = KpiEpisode {
+                programme,
+                referral_date: Date::from_days(int(0)),
+                core_start: day(4),
+                core_end: day(8),
+                assessment1: day(12),
+                assessment2: day(16),
+                completed: match c[20] {
+                    0 => false,
+                    1 => true,
+                    _ => return None,
+                },
+                group: *PriorityGroup::ALL.get(usize::from(c[21]))?,
+            };
+            if keep(&e) {
+                out.push(e);
+            }
+        }
+        Some(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_facts_round_trip() {
+        let d = |n| Some(Date::from_days(n));
+        let all: Vec<KpiEpisode> = PriorityGroup::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, g)| KpiEpisode {
+                programme: 3,
+                referral_date: Date::from_days(19_000 + i as i32),
+                core_start: d(19_010).filter(|_| i % 2 == 0),
+                core_end: d(19_070).filter(|_| i % 3 == 0),
+                assessment1: d(-5),
+                assessment2: None,
+                completed: i % 2 == 1,
+                group: *g,
+            })
+            .collect();
+        let mut bytes = Vec::new();
+        all.iter().for_each(|e| e.encode(&mut bytes));
+        assert_eq!(bytes.len(), all.len() * PACKED_BYTES);
+        let mut back = Vec::new();
+        KpiEpisode::decode(&bytes, 3, |_| true, &mut back).unwrap();
+        assert_eq!(back, all);
+        back.clear();
+        KpiEpisode::decode(&bytes, 3, |e| e.completed, &mut back).unwrap();
+        assert_eq!(back.len(), 3);
+        assert!(KpiEpisode::decode(&bytes[1..], 3, |_| true, &mut back).is_none());
+    }
 
     #[test]
     fn priority_groups_in_spec_order() {

@@ -11,7 +11,7 @@ pub mod programme;
 pub mod record;
 pub mod validate;
 
-pub use dataset::{Col, Field, Kind, Section, Tier, FIELDS};
+pub use dataset::{Col, Field, Kind, Section, Tier, FIELDS, FIELD_COUNT};
 pub use date::Date;
 pub use episode::{KpiEpisode, Period, PriorityGroup};
 pub use programme::{Nation, Programme};

@@ -10,9 +10,10 @@ use crate::ImportError;
 use crest_core::validate::cross_check;
 use crest_core::{check_row, Col, Date, Header, Issue, Record};
 use crest_store::{ImportTx, Store};
+use hashbrown::HashTable;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 use std::io::Write;
 use std::path::Path;
 
@@ -31,6 +32,8 @@ pub struct ImportOptions {
     pub today: Date,
     /// How many row problems to keep in memory for display (all go to the errors file).
     pub keep_issues: usize,
+    /// Accept only rows of this programme (a programme's own upload page).
+    pub only_programme: Option<String>,
 }
 
 impl ImportOptions {
@@ -43,6 +46,7 @@ impl ImportOptions {
             sheet: None,
             today,
             keep_issues: 1000,
+            only_programme: None,
         }
     }
 }
@@ -85,7 +89,7 @@ pub struct ImportSummary {
     pub committed: bool,
 }
 
-/// A fast non-cryptographic hasher (the Fx hash of rustc) for the import's key maps: the keys
+/// A fast non-cryptographic hash (the Fx hash of rustc) for the import's key indexes: the keys
 /// come from the programme's own file and store, and SipHash was a measurable share of import
 /// time.
 #[derive(Default, Clone, Copy)]
@@ -132,28 +136,115 @@ impl Hasher for Fx {
     }
 }
 
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
-
 /// What is known of one episode id during an import.
 struct Seen {
+    /// The episode id is `Known::ids[id_start..id_start + id_len]`.
+    id_start: u32,
+    id_len: u16,
+    /// Stored before this import.
+    stored: bool,
+    /// Row of this file that carried it (0: none).
+    row: u32,
     /// NHS number (ten digits fit a u64: no string per episode).
     nhs: u64,
     /// Event date.
     event: Date,
-    /// Stored before this import.
-    stored: bool,
-    /// Row of this file that carried it, if any.
-    row: Option<usize>,
 }
 
 /// What is known of one programme's episodes during an import: just enough to spot
-/// duplicates, so memory grows by a few dozen bytes per episode, never by whole rows.
+/// duplicates. Ids live in one string and the two indexes hold only positions, so memory
+/// grows by about 50 bytes per episode, never by whole rows.
 #[derive(Default)]
 struct Known {
-    /// Episode id → what is known of it.
-    episodes: FastMap<String, Seen>,
-    /// (NHS number, event date) → episode id.
-    by_event: FastMap<(u64, Date), String>,
+    ids: String,
+    seen: Vec<Seen>,
+    /// Positions in `seen`, by episode id.
+    by_id: HashTable<u32>,
+    /// Positions in `seen`, by (NHS number, event date): the first episode with that pair.
+    by_event: HashTable<u32>,
+}
+
+fn hash_id(id: &str) -> u64 {
+    let mut h = Fx::default();
+    h.write(id.as_bytes());
+    h.finish()
+}
+
+fn hash_event(nhs: u64, event: Date) -> u64 {
+    let mut h = Fx::default();
+    h.add(nhs);
+    h.add(event.days() as u64);
+    h.finish()
+}
+
+impl Known {
+    fn id(&self, s: &Seen) -> &str {
+        let start = s.id_start as usize;
+        &self.ids[start..start + usize::from(s.id_len)]
+    }
+
+    fn find(&self, id: &str) -> Option<usize> {
+        self.by_id
+            .find(hash_id(id), |&i| self.id(&self.seen[i as usize]) == id)
+            .map(|&i| i as usize)
+    }
+
+    /// The id of the first episode with this NHS number and event date.
+    fn with_event(&self, nhs: u64, event: Date) -> Option<&str> {
+        self.by_event
+            .find(hash_event(nhs, event), |&i| {
+                let s = &self.seen[i as usize];
+                (s.nhs, s.event) == (nhs, event)
+            })
+            .map(|&i| self.id(&self.seen[i as usize]))
+    }
+
+    /// Records an episode id (new, or again with a possibly changed NHS number or event date).
+    fn record(&mut self, id: &str, nhs: u64, event: Date, stored: bool, row: u32) {
+        let i = match self.find(id) {
+            Some(i) => {
+                let old = (self.seen[i].nhs, self.seen[i].event);
+                if old != (nhs, event) {
+                    if let Ok(e) = self
+                        .by_event
+                        .find_entry(hash_event(old.0, old.1), |&j| j as usize == i)
+                    {
+                        e.remove();
+                    }
+                }
+                let s = &mut self.seen[i];
+                (s.nhs, s.event, s.stored, s.row) = (nhs, event, stored, row);
+                i
+            }
+            None => {
+                let i = self.seen.len();
+                self.seen.push(Seen {
+                    id_start: self.ids.len() as u32,
+                    id_len: id.len().min(usize::from(u16::MAX)) as u16,
+                    stored,
+                    row,
+                    nhs,
+                    event,
+                });
+                self.ids.push_str(id);
+                let seen = &self.seen;
+                self.by_id.insert_unique(hash_id(id), i as u32, |&j| {
+                    let s = &seen[j as usize];
+                    let start = s.id_start as usize;
+                    hash_id(&self.ids[start..start + usize::from(s.id_len)])
+                });
+                i
+            }
+        };
+        if self.with_event(nhs, event).is_none() {
+            let seen = &self.seen;
+            self.by_event
+                .insert_unique(hash_event(nhs, event), i as u32, |&j| {
+                    let s = &seen[j as usize];
+                    hash_event(s.nhs, s.event)
+                });
+        }
+    }
 }
 
 fn nhs_key(nhs: &str) -> u64 {
@@ -222,7 +313,7 @@ pub fn import_file(
                                 row,
                                 &registered,
                                 &mut known,
-                                opts.allow_duplicates,
+                                opts,
                                 &mut sum,
                             )?
                             .map_err(|e| (row, e)),
@@ -337,7 +428,7 @@ fn store_row(
     row: usize,
     registered: &HashSet<String>,
     known: &mut HashMap<String, Known>,
-    allow_duplicates: bool,
+    opts: &ImportOptions,
     sum: &mut ImportSummary,
 ) -> Result<Result<(), Vec<Issue>>, ImportError> {
     let programme = rec.text(Col::ProgrammeCode).unwrap_or_default().to_string();
@@ -350,6 +441,13 @@ fn store_row(
             "event_date is required".into(),
         )));
     };
+    if let Some(only) = opts.only_programme.as_deref().filter(|o| *o != programme) {
+        return Ok(Err(err(
+            Col::ProgrammeCode,
+            &programme,
+            format!("this upload is for programme {only}; rows of programme {programme} belong in that programme's own upload"),
+        )));
+    }
     if !registered.contains(&programme) {
         return Ok(Err(err(
             Col::ProgrammeCode,
@@ -365,23 +463,13 @@ fn store_row(
         Entry::Vacant(v) => {
             let mut k = Known::default();
             for s in tx.keys(&programme)? {
-                let nhs = nhs_key(&s.nhs_number);
-                k.by_event.insert((nhs, s.event_date), s.episode_id.clone());
-                k.episodes.insert(
-                    s.episode_id,
-                    Seen {
-                        nhs,
-                        event: s.event_date,
-                        stored: true,
-                        row: None,
-                    },
-                );
+                k.record(&s.episode_id, nhs_key(&s.nhs_number), s.event_date, true, 0);
             }
             v.insert(k)
         }
     };
-    let seen = k.episodes.get(&id);
-    if let Some(first) = seen.and_then(|s| s.row) {
+    let seen = k.find(&id).map(|i| &k.seen[i]);
+    if let Some(first) = seen.map(|s| s.row).filter(|r| *r > 0) {
         return Ok(Err(err(
             Col::EpisodeId,
             &id,
@@ -389,8 +477,8 @@ fn store_row(
         )));
     }
     let stored = seen.is_some_and(|s| s.stored);
-    if let Some(other) = k.by_event.get(&(nhs, event)).filter(|other| **other != id) {
-        if !allow_duplicates {
+    if let Some(other) = k.with_event(nhs, event).filter(|other| *other != id) {
+        if !opts.allow_duplicates {
             return Ok(Err(err(
                 Col::EpisodeId,
                 &id,
@@ -422,30 +510,27 @@ fn store_row(
                     })
                     .collect()));
             }
-            tx.update(&rec)?;
+            // A dry run checks everything but writes nothing.
+            if !opts.dry_run {
+                tx.update(&rec)?;
+            }
             sum.updated += 1;
         }
     } else {
-        tx.insert(&rec)?;
+        if !opts.dry_run {
+            tx.insert(&rec)?;
+        }
         sum.imported += 1;
     }
     // Keep the duplicate index current when an update changes NHS number or event date.
     let nhs = nhs_key(rec.text(Col::NhsNumber).unwrap_or_default());
     let event = rec.date(Col::EventDate).unwrap_or(event);
-    if let Some(old) = k.episodes.insert(
-        id.clone(),
-        Seen {
-            nhs,
-            event,
-            stored,
-            row: Some(row),
-        },
-    ) {
-        let old = (old.nhs, old.event);
-        if old != (nhs, event) && k.by_event.get(&old).is_some_and(|o| *o == id) {
-            k.by_event.remove(&old);
-        }
-    }
-    k.by_event.entry((nhs, event)).or_insert(id);
+    k.record(
+        &id,
+        nhs,
+        event,
+        stored,
+        u32::try_from(row).unwrap_or(u32::MAX),
+    );
     Ok(Ok(()))
 }

@@ -5,6 +5,7 @@
 //! `crest-core` adds it here. Dates are ISO text, identifiers text: the same rows on both
 //! back ends, and the KPI engine reads plain values with no SQL dialect tricks.
 
+mod accounts;
 mod pg;
 mod schema;
 mod sqlite;
@@ -12,6 +13,7 @@ pub mod testing;
 
 use crest_core::{Date, KpiEpisode, Programme, Record};
 
+pub use accounts::{AccessEntry, EpisodeQuery, Role, Session, User};
 pub use pg::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -37,6 +39,9 @@ pub enum StoreError {
 
 /// Result type of the store.
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The schema version a fully migrated store is at (both back ends have the same migrations).
+pub const SCHEMA_VERSION: usize = 2;
 
 /// Counts from registering programmes.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -82,11 +87,36 @@ pub trait Store: Send {
     fn episode(&mut self, programme: &str, episode_id: &str) -> Result<Option<Record>>;
     /// Number of stored episodes.
     fn count_episodes(&mut self) -> Result<u64>;
+    /// One programme's episodes matching a query, most recently referred first.
+    fn find_episodes(&mut self, programme: &str, query: &EpisodeQuery) -> Result<Vec<Record>>;
+
+    /// Adds or replaces a user.
+    fn put_user(&mut self, user: &User) -> Result<()>;
+    /// One user.
+    fn user(&mut self, username: &str) -> Result<Option<User>>;
+    /// Every user, by name.
+    fn users(&mut self) -> Result<Vec<User>>;
+    /// Stores a new session.
+    fn put_session(&mut self, session: &Session) -> Result<()>;
+    /// A session by token hash.
+    fn session(&mut self, token_hash: &str) -> Result<Option<Session>>;
+    /// Records activity on a session.
+    fn touch_session(&mut self, token_hash: &str, seen: i64) -> Result<()>;
+    /// Ends a session.
+    fn drop_session(&mut self, token_hash: &str) -> Result<()>;
+    /// Ends every session of a user.
+    fn drop_user_sessions(&mut self, username: &str) -> Result<()>;
+    /// Appends to the access log.
+    fn log(&mut self, entry: &AccessEntry) -> Result<()>;
+    /// The latest access-log entries, newest first.
+    fn access_log(&mut self, limit: usize) -> Result<Vec<AccessEntry>>;
 }
 
 /// One import's transaction.
 pub trait ImportTx {
-    /// Keys of the episodes already stored for a programme.
+    /// Keys of a programme's stored episodes. Asked once per programme before this
+    /// transaction writes any of its episodes (a back end may answer from the state at the
+    /// start of the transaction).
     fn keys(&mut self, programme: &str) -> Result<Vec<StoredKey>>;
     /// A stored episode.
     fn get(&mut self, programme: &str, episode_id: &str) -> Result<Option<Record>>;
@@ -114,29 +144,64 @@ pub fn open(url: &str) -> Result<Box<dyn Store>> {
     }
 }
 
-/// Builds the KPI facts from the stored text of one row, shared by both back ends.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn kpi_row(
-    programme: usize,
-    referral: &str,
-    start: Option<&str>,
-    end: Option<&str>,
-    a1: Option<&str>,
-    a2: Option<&str>,
-    status: &str,
-    event: &str,
-    treatment: &str,
-) -> Result<KpiEpisode> {
+/// Packs the KPI facts of one stored row (the columns of the KPI query, as text) onto `out`.
+/// Shared by both back ends.
+pub(crate) fn pack_row(row: [Option<&str>; 8], out: &mut Vec<u8>) -> Result<()> {
+    let [referral, start, end, a1, a2, status, event, treatment] = row;
     let date = |s: &str| Date::parse_iso(s).map_err(|e| StoreError::Corrupt(e.0));
     let opt = |s: Option<&str>| s.map(date).transpose();
-    Ok(KpiEpisode {
-        programme,
-        referral_date: date(referral)?,
+    KpiEpisode {
+        programme: 0,
+        referral_date: date(referral.unwrap_or_default())?,
         core_start: opt(start)?,
         core_end: opt(end)?,
         assessment1: opt(a1)?,
         assessment2: opt(a2)?,
-        completed: status == "completed",
-        group: crest_core::PriorityGroup::of(event, treatment),
-    })
+        completed: status == Some("completed"),
+        group: crest_core::PriorityGroup::of(
+            event.unwrap_or_default(),
+            treatment.unwrap_or_default(),
+        ),
+    }
+    .encode(out);
+    Ok(())
+}
+
+/// Unpacks stored KPI facts into the episodes referred in `from..=to` of the listed programmes.
+pub(crate) struct Unpacker<'a> {
+    index: std::collections::HashMap<&'a str, usize>,
+    from: Date,
+    to: Date,
+    /// The episodes so far.
+    pub out: Vec<KpiEpisode>,
+}
+
+impl<'a> Unpacker<'a> {
+    pub(crate) fn new(programmes: &'a [Programme], from: Date, to: Date) -> Unpacker<'a> {
+        Unpacker {
+            index: programmes
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.code.as_str(), i))
+                .collect(),
+            from,
+            to,
+            out: Vec::new(),
+        }
+    }
+
+    /// Adds one programme's facts (ignored if the programme is not listed).
+    pub(crate) fn add(&mut self, code: &str, facts: &[u8]) -> Result<()> {
+        let Some(&p) = self.index.get(code) else {
+            return Ok(());
+        };
+        let (from, to) = (self.from, self.to);
+        KpiEpisode::decode(
+            facts,
+            p,
+            |e| from <= e.referral_date && e.referral_date <= to,
+            &mut self.out,
+        )
+        .ok_or_else(|| StoreError::Corrupt(format!("the KPI facts of programme {code}")))
+    }
 }

@@ -1,13 +1,18 @@
 //! The PostgreSQL store, for production and multi-user set-ups (durable defaults).
 
+use crate::accounts::{self, sql};
 use crate::schema::{self, Dialect};
+use crate::{AccessEntry, EpisodeQuery, Session, User};
 use crate::{ImportTx, ProgrammeCounts, Result, Store, StoreError, StoredKey};
 use crest_core::{Col, Date, Kind, KpiEpisode, Programme, Record, Value, FIELDS};
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row};
-use std::collections::HashMap;
+use std::collections::HashSet;
 
-const MIGRATIONS: &[fn() -> Vec<String>] = &[|| schema::v1(Dialect::Postgres)];
+const MIGRATIONS: [fn() -> Vec<String>; crate::SCHEMA_VERSION] = [
+    || schema::v1(Dialect::Postgres),
+    || crate::accounts::v2(true),
+];
 
 /// A crest store in a PostgreSQL database.
 pub struct PgStore {
@@ -183,6 +188,7 @@ impl Store for PgStore {
             tx,
             insert: None,
             update: None,
+            touched: HashSet::new(),
         }))
     }
 
@@ -193,33 +199,14 @@ impl Store for PgStore {
         programmes: &[Programme],
     ) -> Result<Vec<KpiEpisode>> {
         self.ready()?;
-        let index: HashMap<&str, usize> = programmes
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.code.as_str(), i))
-            .collect();
-        let (from, to) = (from.to_string(), to.to_string());
         let rows = self
             .client
-            .query(schema::sql(Dialect::Postgres).kpi.as_str(), &[&from, &to])?;
-        let mut out = Vec::with_capacity(rows.len());
+            .query("SELECT programme_code, facts FROM kpi_facts", &[])?;
+        let mut facts = crate::Unpacker::new(programmes, from, to);
         for r in &rows {
-            let Some(&p) = index.get(r.get::<_, &str>(0)) else {
-                continue;
-            };
-            out.push(crate::kpi_row(
-                p,
-                r.get(1),
-                r.get(2),
-                r.get(3),
-                r.get(4),
-                r.get(5),
-                r.get(6),
-                r.get(7),
-                r.get(8),
-            )?);
+            facts.add(r.get(0), r.get(1))?;
         }
-        Ok(out)
+        Ok(facts.out)
     }
 
     fn episode(&mut self, programme: &str, episode_id: &str) -> Result<Option<Record>> {
@@ -234,12 +221,149 @@ impl Store for PgStore {
             .query_one("SELECT count(*) FROM episodes", &[])?
             .get::<_, i64>(0) as u64)
     }
+
+    fn find_episodes(&mut self, programme: &str, query: &EpisodeQuery) -> Result<Vec<Record>> {
+        self.ready()?;
+        let (filter, params) = accounts::episode_filter(query);
+        let names: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
+        let sql = sql::pg(&format!(
+            "SELECT {} FROM episodes WHERE {filter} ORDER BY referral_date DESC, episode_id LIMIT {}",
+            names.join(", "),
+            query.limit.min(i64::MAX as usize)
+        ));
+        let programme = programme.to_string();
+        let mut refs: Vec<&(dyn ToSql + Sync)> = vec![&programme];
+        refs.extend(params.iter().map(|p| p as &(dyn ToSql + Sync)));
+        self.client
+            .query(sql.as_str(), &refs)?
+            .iter()
+            .map(read_record)
+            .collect()
+    }
+
+    fn put_user(&mut self, u: &User) -> Result<()> {
+        self.ready()?;
+        self.client.execute(
+            sql::pg(sql::PUT_USER).as_str(),
+            &[
+                &u.username,
+                &u.password_hash,
+                &u.role.code(),
+                &u.programmes.join(";"),
+                &u.disabled,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn user(&mut self, username: &str) -> Result<Option<User>> {
+        self.ready()?;
+        self.client
+            .query_opt(sql::pg(sql::USER).as_str(), &[&username])?
+            .map(|r| accounts::user_of(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .transpose()
+    }
+
+    fn users(&mut self) -> Result<Vec<User>> {
+        self.ready()?;
+        self.client
+            .query(sql::USERS, &[])?
+            .iter()
+            .map(|r| accounts::user_of(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .collect()
+    }
+
+    fn put_session(&mut self, x: &Session) -> Result<()> {
+        self.client.execute(
+            sql::pg(sql::PUT_SESSION).as_str(),
+            &[&x.token_hash, &x.username, &x.csrf, &x.created, &x.seen],
+        )?;
+        Ok(())
+    }
+
+    fn session(&mut self, token_hash: &str) -> Result<Option<Session>> {
+        Ok(self
+            .client
+            .query_opt(sql::pg(sql::SESSION).as_str(), &[&token_hash])?
+            .map(|r| Session {
+                token_hash: r.get(0),
+                username: r.get(1),
+                csrf: r.get(2),
+                created: r.get(3),
+                seen: r.get(4),
+            }))
+    }
+
+    fn touch_session(&mut self, token_hash: &str, seen: i64) -> Result<()> {
+        self.client
+            .execute(sql::pg(sql::TOUCH_SESSION).as_str(), &[&token_hash, &seen])?;
+        Ok(())
+    }
+
+    fn drop_session(&mut self, token_hash: &str) -> Result<()> {
+        self.client
+            .execute(sql::pg(sql::DROP_SESSION).as_str(), &[&token_hash])?;
+        Ok(())
+    }
+
+    fn drop_user_sessions(&mut self, username: &str) -> Result<()> {
+        self.client
+            .execute(sql::pg(sql::DROP_USER_SESSIONS).as_str(), &[&username])?;
+        Ok(())
+    }
+
+    fn log(&mut self, e: &AccessEntry) -> Result<()> {
+        self.client.execute(
+            sql::pg(sql::LOG).as_str(),
+            &[
+                &e.at,
+                &e.username,
+                &e.role,
+                &e.programme,
+                &e.action,
+                &e.target,
+                &e.outcome,
+                &e.detail,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn access_log(&mut self, limit: usize) -> Result<Vec<AccessEntry>> {
+        let limit = limit.min(i64::MAX as usize) as i64;
+        Ok(self
+            .client
+            .query(sql::pg(sql::ACCESS_LOG).as_str(), &[&limit])?
+            .iter()
+            .map(|r| AccessEntry {
+                at: r.get(0),
+                username: r.get(1),
+                role: r.get(2),
+                programme: r.get(3),
+                action: r.get(4),
+                target: r.get(5),
+                outcome: r.get(6),
+                detail: r.get(7),
+            })
+            .collect())
+    }
 }
 
 struct PgTx<'a> {
     tx: postgres::Transaction<'a>,
     insert: Option<postgres::Statement>,
     update: Option<postgres::Statement>,
+    /// Programmes whose KPI facts must be packed again at commit.
+    touched: HashSet<String>,
+}
+
+impl PgTx<'_> {
+    fn touch(&mut self, rec: &Record) {
+        let code = rec.text(Col::ProgrammeCode).unwrap_or_default();
+        if !self.touched.contains(code) {
+            self.touched.insert(code.to_string());
+        }
+    }
 }
 
 impl ImportTx for PgTx<'_> {
@@ -272,6 +396,7 @@ impl ImportTx for PgTx<'_> {
         if let Some(st) = &self.insert {
             self.tx.execute(st, &refs)?;
         }
+        self.touch(rec);
         Ok(())
     }
 
@@ -288,10 +413,27 @@ impl ImportTx for PgTx<'_> {
         if let Some(st) = &self.update {
             self.tx.execute(st, &refs)?;
         }
+        self.touch(rec);
         Ok(())
     }
 
-    fn commit(self: Box<Self>) -> Result<()> {
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        let sql = schema::sql(Dialect::Postgres);
+        for programme in std::mem::take(&mut self.touched) {
+            let mut facts = Vec::new();
+            for r in self.tx.query(sql.kpi.as_str(), &[&programme])? {
+                let mut cells = [None; 8];
+                for (i, cell) in cells.iter_mut().enumerate() {
+                    *cell = r.get::<_, Option<&str>>(i);
+                }
+                crate::pack_row(cells, &mut facts)?;
+            }
+            self.tx.execute(
+                "INSERT INTO kpi_facts (programme_code, facts) VALUES ($1, $2) \
+                 ON CONFLICT (programme_code) DO UPDATE SET facts = excluded.facts",
+                &[&programme, &facts],
+            )?;
+        }
         self.tx.commit()?;
         Ok(())
     }

@@ -30,7 +30,7 @@ pub(crate) fn v1(d: Dialect) -> Vec<String> {
             format!("    {} {}{}", f.name, column_type(&f.kind, d), not_null)
         })
         .collect();
-    vec![
+    let mut out = vec![
         "CREATE TABLE programmes (
             programme_code TEXT PRIMARY KEY,
             name TEXT NOT NULL,
@@ -40,16 +40,48 @@ pub(crate) fn v1(d: Dialect) -> Vec<String> {
             offers TEXT NOT NULL
         )"
         .to_string(),
+        // In SQLite the key is a unique index rather than a primary key so that a bulk load
+        // can build it once at the end (see [`BULK_INDEXES`]).
         format!(
-            "CREATE TABLE episodes (\n{},\n    PRIMARY KEY (programme_code, episode_id),\n    FOREIGN KEY (programme_code) REFERENCES programmes (programme_code)\n)",
-            cols.join(",\n")
+            "CREATE TABLE episodes (\n{},\n{}    FOREIGN KEY (programme_code) REFERENCES programmes (programme_code)\n)",
+            cols.join(",\n"),
+            match d {
+                Dialect::Postgres => "    PRIMARY KEY (programme_code, episode_id),\n",
+                Dialect::Sqlite => "",
+            }
         ),
-        // Covers the KPI query, so the KPIs read a narrow index instead of the whole table.
-        "CREATE INDEX episodes_kpi ON episodes (referral_date, programme_code, core_start_date, core_end_date, \
-         assessment1_date, assessment2_date, status, initiating_event, treatment)"
-            .to_string(),
-    ]
+    ];
+    match d {
+        Dialect::Sqlite => out.extend(BULK_INDEXES.iter().map(|(_, sql)| sql.to_string())),
+        Dialect::Postgres => out.push(KPI_INDEX.to_string()),
+    }
+    // Each programme's KPI facts, packed (see `KpiEpisode::encode`), rewritten whenever an
+    // import or edit touches the programme: the KPIs read these instead of every row.
+    out.push(format!(
+        "CREATE TABLE kpi_facts (\n    programme_code TEXT PRIMARY KEY REFERENCES programmes (programme_code),\n    facts {} NOT NULL\n)",
+        match d {
+            Dialect::Sqlite => "BLOB",
+            Dialect::Postgres => "BYTEA",
+        }
+    ));
+    out
 }
+
+/// SQLite's episode indexes as (name, definition). A bulk load into an empty table drops them
+/// and builds each once at the end, by sorting, which is several times faster than keeping
+/// them current row by row.
+pub(crate) const BULK_INDEXES: [(&str, &str); 2] = [
+    (
+        "episodes_key",
+        "CREATE UNIQUE INDEX episodes_key ON episodes (programme_code, episode_id)",
+    ),
+    ("episodes_kpi", KPI_INDEX),
+];
+
+/// Covers the KPI query, so the KPIs read a narrow index instead of the whole table.
+const KPI_INDEX: &str = "CREATE INDEX episodes_kpi ON episodes (referral_date, \
+    programme_code, core_start_date, core_end_date, assessment1_date, assessment2_date, status, \
+    initiating_event, treatment)";
 
 /// The statements of one dialect, built once from the dictionary.
 pub(crate) struct Sql {
@@ -113,14 +145,13 @@ fn select_sql(d: Dialect) -> String {
     )
 }
 
-/// The KPI facts, by referral period.
+/// The KPI facts of one programme's episodes.
 fn kpi_sql(d: Dialect) -> String {
     format!(
-        "SELECT programme_code, referral_date, core_start_date, core_end_date, assessment1_date, \
+        "SELECT referral_date, core_start_date, core_end_date, assessment1_date, \
          assessment2_date, status, initiating_event, treatment FROM episodes \
-         WHERE referral_date >= {} AND referral_date <= {}",
-        placeholder(d, 1),
-        placeholder(d, 2)
+         WHERE programme_code = {}",
+        placeholder(d, 1)
     )
 }
 

@@ -1,13 +1,18 @@
 //! The embedded SQLite store: a single file, WAL with `synchronous=FULL`.
 
+use crate::accounts::{self, sql};
 use crate::schema::{self, Dialect};
+use crate::{AccessEntry, EpisodeQuery, Session, User};
 use crate::{ImportTx, ProgrammeCounts, Result, Store, StoreError, StoredKey};
-use crest_core::{Date, Kind, KpiEpisode, Programme, Record, Value, FIELDS};
+use crest_core::{Date, Kind, KpiEpisode, Programme, Record, Value, FIELDS, FIELD_COUNT};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-const MIGRATIONS: &[fn() -> Vec<String>] = &[|| schema::v1(Dialect::Sqlite)];
+const MIGRATIONS: [fn() -> Vec<String>; crate::SCHEMA_VERSION] = [
+    || schema::v1(Dialect::Sqlite),
+    || crate::accounts::v2(false),
+];
 
 /// A crest store in a SQLite file.
 pub struct SqliteStore {
@@ -22,6 +27,8 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "cache_size", -65536)?;
+        // Lets index builds after a bulk load sort on a second core.
+        conn.pragma_update(None, "threads", 2)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         Ok(SqliteStore { conn })
     }
@@ -59,6 +66,30 @@ fn to_sql(v: &Value) -> ToSqlOutput<'_> {
         Value::Date(d) => ToSqlOutput::Owned(rusqlite::types::Value::Text(d.to_string())),
         Value::Bool(b) => ToSqlOutput::Owned(rusqlite::types::Value::Integer(i64::from(*b))),
     }
+}
+
+type UserRow = (String, String, String, String, bool);
+
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+/// Binds a record's values to parameters 1..=FIELD_COUNT of `st`, one by one: collecting
+/// them first was a measurable share of a bulk load. Dates are rendered on the stack.
+fn bind(st: &mut rusqlite::Statement<'_>, rec: &Record) -> rusqlite::Result<()> {
+    for (i, v) in rec.values().iter().enumerate() {
+        match v {
+            Value::Date(d) => {
+                st.raw_bind_parameter(i + 1, ToSqlOutput::Borrowed(ValueRef::Text(&d.iso_bytes())))?
+            }
+            Value::Null => st.raw_bind_parameter(i + 1, rusqlite::types::Null)?,
+            Value::Text(t) => st.raw_bind_parameter(i + 1, t.as_str())?,
+            Value::Int(x) => st.raw_bind_parameter(i + 1, x)?,
+            Value::Num(x) => st.raw_bind_parameter(i + 1, x)?,
+            Value::Bool(b) => st.raw_bind_parameter(i + 1, b)?,
+        }
+    }
+    Ok(())
 }
 
 fn read_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<std::result::Result<Record, String>> {
@@ -190,10 +221,25 @@ impl Store for SqliteStore {
     fn begin(&mut self) -> Result<Box<dyn ImportTx + '_>> {
         self.ready()?;
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let empty: bool =
+            self.conn
+                .query_row("SELECT NOT EXISTS (SELECT 1 FROM episodes)", [], |r| {
+                    r.get(0)
+                })?;
+        if empty {
+            // Rolled back with the transaction if the import is.
+            for (name, _) in schema::BULK_INDEXES {
+                self.conn
+                    .execute_batch(&format!("DROP INDEX IF EXISTS {name}"))?;
+            }
+        }
         Ok(Box::new(SqliteTx {
             conn: &self.conn,
             insert: None,
             update: None,
+            rebuild_index: empty,
+            touched: HashSet::new(),
+            packed: HashMap::new(),
             committed: false,
         }))
     }
@@ -205,32 +251,19 @@ impl Store for SqliteStore {
         programmes: &[Programme],
     ) -> Result<Vec<KpiEpisode>> {
         self.ready()?;
-        let index: HashMap<&str, usize> = programmes
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.code.as_str(), i))
-            .collect();
-        let mut st = self.conn.prepare(&schema::sql(Dialect::Sqlite).kpi)?;
-        let mut rows = st.query(params![from.to_string(), to.to_string()])?;
-        let mut out = Vec::new();
+        let mut st = self
+            .conn
+            .prepare("SELECT programme_code, facts FROM kpi_facts")?;
+        let mut rows = st.query([])?;
+        let mut facts = crate::Unpacker::new(programmes, from, to);
         while let Some(r) = rows.next()? {
-            let Some(&p) = text_opt(r.get_ref(0)?).and_then(|c| index.get(c)) else {
-                continue;
-            };
-            let t = |i| r.get_ref(i).map(text_opt);
-            out.push(crate::kpi_row(
-                p,
-                t(1)?.unwrap_or(""),
-                t(2)?,
-                t(3)?,
-                t(4)?,
-                t(5)?,
-                t(6)?.unwrap_or(""),
-                t(7)?.unwrap_or(""),
-                t(8)?.unwrap_or(""),
-            )?);
+            let code = text_opt(r.get_ref(0)?).unwrap_or_default();
+            let packed = r.get_ref(1)?.as_blob().map_err(|e| {
+                StoreError::Corrupt(format!("the KPI facts of programme {code}: {e}"))
+            })?;
+            facts.add(code, packed)?;
         }
-        Ok(out)
+        Ok(facts.out)
     }
 
     fn episode(&mut self, programme: &str, episode_id: &str) -> Result<Option<Record>> {
@@ -245,6 +278,134 @@ impl Store for SqliteStore {
             .query_row("SELECT count(*) FROM episodes", [], |r| r.get::<_, i64>(0))?
             as u64)
     }
+
+    fn find_episodes(&mut self, programme: &str, query: &EpisodeQuery) -> Result<Vec<Record>> {
+        self.ready()?;
+        let (filter, params) = accounts::episode_filter(query);
+        let names: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {} FROM episodes WHERE {filter} ORDER BY referral_date DESC, episode_id LIMIT {}",
+            names.join(", "),
+            query.limit.min(i64::MAX as usize)
+        ))?;
+        let values = std::iter::once(programme.to_string()).chain(params);
+        let rows = st.query_map(rusqlite::params_from_iter(values), read_record)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r?.map_err(StoreError::Corrupt)?);
+        }
+        Ok(out)
+    }
+
+    fn put_user(&mut self, u: &User) -> Result<()> {
+        self.ready()?;
+        self.conn.execute(
+            sql::PUT_USER,
+            params![
+                u.username,
+                u.password_hash,
+                u.role.code(),
+                u.programmes.join(";"),
+                u.disabled
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn user(&mut self, username: &str) -> Result<Option<User>> {
+        self.ready()?;
+        let row = self
+            .conn
+            .query_row(sql::USER, [username], user_row)
+            .optional()?;
+        row.map(|(n, h, r, p, d)| accounts::user_of(n, h, &r, &p, d))
+            .transpose()
+    }
+
+    fn users(&mut self) -> Result<Vec<User>> {
+        self.ready()?;
+        let mut st = self.conn.prepare(sql::USERS)?;
+        let rows = st.query_map([], user_row)?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (n, h, role, p, d) = r?;
+            out.push(accounts::user_of(n, h, &role, &p, d)?);
+        }
+        Ok(out)
+    }
+
+    fn put_session(&mut self, x: &Session) -> Result<()> {
+        self.conn.execute(
+            sql::PUT_SESSION,
+            params![x.token_hash, x.username, x.csrf, x.created, x.seen],
+        )?;
+        Ok(())
+    }
+
+    fn session(&mut self, token_hash: &str) -> Result<Option<Session>> {
+        Ok(self
+            .conn
+            .query_row(sql::SESSION, [token_hash], |r| {
+                Ok(Session {
+                    token_hash: r.get(0)?,
+                    username: r.get(1)?,
+                    csrf: r.get(2)?,
+                    created: r.get(3)?,
+                    seen: r.get(4)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn touch_session(&mut self, token_hash: &str, seen: i64) -> Result<()> {
+        self.conn
+            .execute(sql::TOUCH_SESSION, params![token_hash, seen])?;
+        Ok(())
+    }
+
+    fn drop_session(&mut self, token_hash: &str) -> Result<()> {
+        self.conn.execute(sql::DROP_SESSION, [token_hash])?;
+        Ok(())
+    }
+
+    fn drop_user_sessions(&mut self, username: &str) -> Result<()> {
+        self.conn.execute(sql::DROP_USER_SESSIONS, [username])?;
+        Ok(())
+    }
+
+    fn log(&mut self, e: &AccessEntry) -> Result<()> {
+        self.conn.execute(
+            sql::LOG,
+            params![
+                e.at,
+                e.username,
+                e.role,
+                e.programme,
+                e.action,
+                e.target,
+                e.outcome,
+                e.detail
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn access_log(&mut self, limit: usize) -> Result<Vec<AccessEntry>> {
+        let mut st = self.conn.prepare(sql::ACCESS_LOG)?;
+        let rows = st.query_map([limit.min(i64::MAX as usize) as i64], |r| {
+            Ok(AccessEntry {
+                at: r.get(0)?,
+                username: r.get(1)?,
+                role: r.get(2)?,
+                programme: r.get(3)?,
+                action: r.get(4)?,
+                target: r.get(5)?,
+                outcome: r.get(6)?,
+                detail: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
 }
 
 /// An import transaction; the statements are prepared once and held for the whole file.
@@ -253,6 +414,14 @@ struct SqliteTx<'a> {
     conn: &'a Connection,
     insert: Option<rusqlite::Statement<'a>>,
     update: Option<rusqlite::Statement<'a>>,
+    /// The table was empty at the start: the indexes were dropped for a bulk load and are
+    /// built again at commit, and there are no stored keys to read.
+    rebuild_index: bool,
+    /// Programmes whose KPI facts must be packed again from the table at commit.
+    touched: HashSet<String>,
+    /// In a bulk load, each programme's facts packed as its rows are inserted, which saves
+    /// reading everything back at commit.
+    packed: HashMap<String, Vec<u8>>,
     committed: bool,
 }
 
@@ -264,8 +433,61 @@ impl Drop for SqliteTx<'_> {
     }
 }
 
+impl SqliteTx<'_> {
+    fn touch(&mut self, rec: &Record, inserted: bool) {
+        let code = rec.text(crest_core::Col::ProgrammeCode).unwrap_or_default();
+        let facts = KpiEpisode::of_record(rec, 0);
+        match (self.rebuild_index && inserted, facts) {
+            (true, Some(facts)) if !self.touched.contains(code) => {
+                if let Some(packed) = self.packed.get_mut(code) {
+                    facts.encode(packed);
+                } else {
+                    let mut packed = Vec::new();
+                    facts.encode(&mut packed);
+                    self.packed.insert(code.to_string(), packed);
+                }
+            }
+            _ => {
+                self.packed.remove(code);
+                if !self.touched.contains(code) {
+                    self.touched.insert(code.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// Packs one programme's KPI facts again from its stored episodes.
+fn pack_facts(conn: &Connection, programme: &str) -> Result<()> {
+    let mut st = conn.prepare_cached(&schema::sql(Dialect::Sqlite).kpi)?;
+    let mut rows = st.query([programme])?;
+    let mut facts = Vec::new();
+    while let Some(r) = rows.next()? {
+        let mut cells = [None; 8];
+        for (i, cell) in cells.iter_mut().enumerate() {
+            *cell = text_opt(r.get_ref(i)?);
+        }
+        crate::pack_row(cells, &mut facts)?;
+    }
+    store_facts(conn, programme, &facts)
+}
+
+fn store_facts(conn: &Connection, programme: &str, facts: &[u8]) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO kpi_facts (programme_code, facts) VALUES (?1, ?2) \
+         ON CONFLICT (programme_code) DO UPDATE SET facts = excluded.facts",
+    )?
+    .execute(params![programme, facts])?;
+    Ok(())
+}
+
 impl ImportTx for SqliteTx<'_> {
     fn keys(&mut self, programme: &str) -> Result<Vec<StoredKey>> {
+        if self.rebuild_index {
+            // Nothing was stored before this transaction (and without the index the query
+            // would scan everything inserted so far).
+            return Ok(Vec::new());
+        }
         let mut st = self.conn.prepare_cached(
             "SELECT episode_id, nhs_number, event_date FROM episodes WHERE programme_code = ?1",
         )?;
@@ -300,7 +522,9 @@ impl ImportTx for SqliteTx<'_> {
                 .insert
                 .insert(self.conn.prepare(&schema::sql(Dialect::Sqlite).insert)?),
         };
-        st.execute(rusqlite::params_from_iter(rec.values().iter().map(to_sql)))?;
+        bind(st, rec)?;
+        st.raw_execute()?;
+        self.touch(rec, true);
         Ok(())
     }
 
@@ -311,11 +535,15 @@ impl ImportTx for SqliteTx<'_> {
                 .update
                 .insert(self.conn.prepare(&schema::sql(Dialect::Sqlite).update)?),
         };
-        let key = [crest_core::Col::ProgrammeCode, crest_core::Col::EpisodeId]
-            .map(|c| to_sql(rec.get(c)));
-        st.execute(rusqlite::params_from_iter(
-            rec.values().iter().map(to_sql).chain(key),
-        ))?;
+        bind(st, rec)?;
+        for (i, c) in [crest_core::Col::ProgrammeCode, crest_core::Col::EpisodeId]
+            .into_iter()
+            .enumerate()
+        {
+            st.raw_bind_parameter(FIELD_COUNT + 1 + i, to_sql(rec.get(c)))?;
+        }
+        st.raw_execute()?;
+        self.touch(rec, true);
         Ok(())
     }
 
@@ -323,6 +551,17 @@ impl ImportTx for SqliteTx<'_> {
         // Statements must be finalised before COMMIT releases the transaction.
         self.insert = None;
         self.update = None;
+        if self.rebuild_index {
+            for (_, sql) in schema::BULK_INDEXES {
+                self.conn.execute_batch(sql)?;
+            }
+        }
+        for programme in &self.touched {
+            pack_facts(self.conn, programme)?;
+        }
+        for (programme, facts) in &self.packed {
+            store_facts(self.conn, programme, facts)?;
+        }
         self.conn.execute_batch("COMMIT")?;
         self.committed = true;
         Ok(())

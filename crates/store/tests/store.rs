@@ -47,7 +47,12 @@ fn migrations_are_idempotent_and_commands_need_them() {
             "{}",
             db.backend
         );
-        assert_eq!(s.migrate().unwrap(), 1, "{}", db.backend);
+        assert_eq!(
+            s.migrate().unwrap(),
+            crest_store::SCHEMA_VERSION,
+            "{}",
+            db.backend
+        );
         assert_eq!(s.migrate().unwrap(), 0, "{}", db.backend);
         assert_eq!(s.count_episodes().unwrap(), 0);
     }
@@ -96,12 +101,14 @@ fn episodes_round_trip_every_type_and_roll_back_unless_committed() {
         e2.set(Col::A1Bmi, Value::Null);
         e2.set(Col::Status, Value::Text("dropped_out".into()));
         tx.update(&e2).unwrap();
-        let keys = tx.keys("P1").unwrap();
-        assert_eq!(keys.len(), 1);
-        assert_eq!(keys[0].nhs_number, "9434765919");
         tx.commit().unwrap();
         assert_eq!(s.episode("P1", "E1").unwrap(), Some(e2), "{}", db.backend);
         assert_eq!(s.episode("P1", "nope").unwrap(), None);
+        let mut tx = s.begin().unwrap();
+        let keys = tx.keys("P1").unwrap();
+        assert_eq!(keys.len(), 1, "{}", db.backend);
+        assert_eq!(keys[0].nhs_number, "9434765919");
+        assert!(tx.keys("P2").unwrap().is_empty());
     }
 }
 
@@ -130,6 +137,29 @@ fn kpi_facts_follow_the_referral_period() {
             && e.completed
             && e.group == crest_core::PriorityGroup::Cabg));
         assert_eq!(eps.iter().filter(|e| e.core_end.is_some()).count(), 2);
+
+        // A later change (the store is no longer empty) packs the facts again.
+        let mut tx = s.begin().unwrap();
+        let mut b = episode("B", "2025-03-31");
+        b.set(Col::Status, Value::Text("dropped_out".into()));
+        tx.update(&b).unwrap();
+        tx.insert(&episode("D", "2024-12-01")).unwrap();
+        tx.commit().unwrap();
+        let eps = s.kpi_episodes(from, to, &progs).unwrap();
+        assert_eq!(eps.len(), 3, "{}", db.backend);
+        assert_eq!(
+            eps.iter().filter(|e| e.completed).count(),
+            2,
+            "{}",
+            db.backend
+        );
+
+        // A rolled-back change leaves the facts as they were.
+        {
+            let mut tx = s.begin().unwrap();
+            tx.insert(&episode("E", "2024-12-02")).unwrap();
+        }
+        assert_eq!(s.kpi_episodes(from, to, &progs).unwrap().len(), 3);
     }
 }
 

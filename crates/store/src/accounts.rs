@@ -1,0 +1,216 @@
+//! Users, sessions and the access log: what the web app keeps next to the episodes.
+
+/// What a user may do (privacy.md "Access control").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Enters and sees the episodes of their programmes.
+    ProgrammeStaff,
+    /// Staff, plus the programme profile and uploads for their programmes.
+    ProgrammeLead,
+    /// Users and configuration; no patient data.
+    Admin,
+}
+
+impl Role {
+    /// Every role, for help text and forms.
+    pub const ALL: [Role; 3] = [Role::ProgrammeStaff, Role::ProgrammeLead, Role::Admin];
+
+    /// The code stored and typed on the command line.
+    pub fn code(self) -> &'static str {
+        match self {
+            Role::ProgrammeStaff => "programme_staff",
+            Role::ProgrammeLead => "programme_lead",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses a role code.
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.code() == s.trim())
+    }
+
+    /// Whether the role sees identifiable patient data of its programmes.
+    pub fn sees_patients(self) -> bool {
+        matches!(self, Role::ProgrammeStaff | Role::ProgrammeLead)
+    }
+}
+
+/// A login.
+#[derive(Clone, Debug, PartialEq)]
+pub struct User {
+    /// Login name.
+    pub username: String,
+    /// Argon2id PHC string; never the password.
+    pub password_hash: String,
+    /// What the user may do.
+    pub role: Role,
+    /// Programme codes the user works for (empty for admins).
+    pub programmes: Vec<String>,
+    /// A disabled user cannot log in and their sessions end.
+    pub disabled: bool,
+}
+
+/// A server-side session; the cookie holds the token, the store only its SHA-256.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Session {
+    /// Hex SHA-256 of the token.
+    pub token_hash: String,
+    /// Whose session.
+    pub username: String,
+    /// The CSRF token every form of this session must carry.
+    pub csrf: String,
+    /// Unix seconds at login.
+    pub created: i64,
+    /// Unix seconds of the last request.
+    pub seen: i64,
+}
+
+/// One access-log entry (who, role, programme, what, when, outcome).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct AccessEntry {
+    /// UTC time, ISO 8601.
+    pub at: String,
+    /// Login name (or the name tried, for a failed login).
+    pub username: String,
+    /// Role code, empty when unknown.
+    pub role: String,
+    /// Programme concerned, if any.
+    pub programme: String,
+    /// What was done: `login`, `view`, `change`, `create`, `import`, `export`, …
+    pub action: String,
+    /// What it was done to (an episode id, a file name), never a patient identifier.
+    pub target: String,
+    /// `ok`, `denied`, `failed`.
+    pub outcome: String,
+    /// For changes: the fields changed with old and new values.
+    pub detail: String,
+}
+
+/// What the episode list is filtered by.
+#[derive(Clone, Debug, Default)]
+pub struct EpisodeQuery {
+    /// Part of an NHS number, family name, given name, hospital number or episode id.
+    pub text: String,
+    /// Status code.
+    pub status: String,
+    /// Initiating event (pathway) code.
+    pub pathway: String,
+    /// Referred on or after.
+    pub from: Option<crest_core::Date>,
+    /// Referred on or before.
+    pub to: Option<crest_core::Date>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// SQL shared by both back ends, with `?N` placeholders (rewritten to `$N` for PostgreSQL).
+pub(crate) mod sql {
+    pub const PUT_USER: &str = "INSERT INTO users (username, password_hash, role, programmes, disabled) \
+        VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, \
+        role = excluded.role, programmes = excluded.programmes, disabled = excluded.disabled";
+    pub const USER: &str =
+        "SELECT username, password_hash, role, programmes, disabled FROM users WHERE username = ?1";
+    pub const USERS: &str =
+        "SELECT username, password_hash, role, programmes, disabled FROM users ORDER BY username";
+    pub const PUT_SESSION: &str =
+        "INSERT INTO sessions (token_hash, username, csrf, created, seen) VALUES (?1, ?2, ?3, ?4, ?5)";
+    pub const SESSION: &str =
+        "SELECT token_hash, username, csrf, created, seen FROM sessions WHERE token_hash = ?1";
+    pub const TOUCH_SESSION: &str = "UPDATE sessions SET seen = ?2 WHERE token_hash = ?1";
+    pub const DROP_SESSION: &str = "DELETE FROM sessions WHERE token_hash = ?1";
+    pub const DROP_USER_SESSIONS: &str = "DELETE FROM sessions WHERE username = ?1";
+    pub const LOG: &str =
+        "INSERT INTO access_log (at, username, role, programme, action, target, outcome, detail) \
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    pub const ACCESS_LOG: &str =
+        "SELECT at, username, role, programme, action, target, outcome, detail \
+        FROM access_log ORDER BY id DESC LIMIT ?1";
+
+    /// `?N` → `$N`.
+    pub fn pg(sql: &str) -> String {
+        sql.replace('?', "$")
+    }
+}
+
+/// Migration 2 (both back ends): users, sessions and the access log.
+pub(crate) fn v2(postgres: bool) -> Vec<String> {
+    let (boolean, serial) = if postgres {
+        ("BOOLEAN", "BIGSERIAL PRIMARY KEY")
+    } else {
+        ("INTEGER", "INTEGER PRIMARY KEY AUTOINCREMENT")
+    };
+    vec![
+        format!(
+            "CREATE TABLE users (username TEXT PRIMARY KEY, password_hash TEXT NOT NULL, role TEXT NOT NULL, \
+             programmes TEXT NOT NULL, disabled {boolean} NOT NULL)"
+        ),
+        "CREATE TABLE sessions (token_hash TEXT PRIMARY KEY, username TEXT NOT NULL REFERENCES users (username), \
+         csrf TEXT NOT NULL, created BIGINT NOT NULL, seen BIGINT NOT NULL)"
+            .to_string(),
+        format!(
+            "CREATE TABLE access_log (id {serial}, at TEXT NOT NULL, username TEXT NOT NULL, role TEXT NOT NULL, \
+             programme TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL, \
+             detail TEXT NOT NULL)"
+        ),
+    ]
+}
+
+/// Builds a user from its stored columns.
+pub(crate) fn user_of(
+    username: String,
+    password_hash: String,
+    role: &str,
+    programmes: &str,
+    disabled: bool,
+) -> crate::Result<User> {
+    Ok(User {
+        username,
+        password_hash,
+        role: Role::parse(role)
+            .ok_or_else(|| crate::StoreError::Corrupt(format!("unknown role {role}")))?,
+        programmes: programmes
+            .split(';')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect(),
+        disabled,
+    })
+}
+
+/// The WHERE clause and text parameters of an episode query (placeholders from `?2`; `?1` is
+/// the programme). Dates are ISO text on both back ends, so the same comparisons work.
+pub(crate) fn episode_filter(q: &EpisodeQuery) -> (String, Vec<String>) {
+    let mut clauses = vec!["programme_code = ?1".to_string()];
+    let mut params = Vec::new();
+    let mut add = |clause: &str, value: String| {
+        params.push(value);
+        clauses.push(clause.replace('#', &format!("?{}", params.len() + 1)));
+    };
+    let text = q.text.trim();
+    if !text.is_empty() {
+        // NHS numbers are often typed with spaces: 943 476 5919.
+        let digits: String = if text.chars().all(|c| c.is_ascii_digit() || c == ' ') {
+            text.chars().filter(|c| *c != ' ').collect()
+        } else {
+            text.to_string()
+        };
+        add(
+            "(nhs_number LIKE # OR lower(family_name) LIKE lower(#) OR lower(given_name) LIKE lower(#) \
+             OR local_patient_id LIKE # OR episode_id LIKE #)",
+            format!("%{}%", digits.replace(['%', '_'], "")),
+        );
+    }
+    if !q.status.is_empty() {
+        add("status = #", q.status.clone());
+    }
+    if !q.pathway.is_empty() {
+        add("initiating_event = #", q.pathway.clone());
+    }
+    if let Some(d) = q.from {
+        add("referral_date >= #", d.to_string());
+    }
+    if let Some(d) = q.to {
+        add("referral_date <= #", d.to_string());
+    }
+    (clauses.join(" AND "), params)
+}

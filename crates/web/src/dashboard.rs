@@ -1,0 +1,320 @@
+//! The programme dashboard: the seven KPIs against their thresholds with the grade, uptake with
+//! its interval, waits with a distribution chart, and uptake by sex, age band, ethnic group and
+//! deprivation quintile. Charts are server-side SVG with titles and text alternatives.
+
+use crate::html::{esc, page};
+use crate::{html_page, scoped, App, Code, WebError};
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use crest_core::{Col, Date, KpiEpisode, Period, Record};
+use crest_stats::kpis::{compute, Thresholds};
+use crest_stats::summary::{wilson, Summary, Z95};
+use crest_store::EpisodeQuery;
+use std::fmt::Write;
+use std::sync::Arc;
+
+pub(crate) fn routes() -> Router<Arc<App>> {
+    Router::new().route("/p/{code}/dashboard", get(dashboard))
+}
+
+#[derive(serde::Deserialize, Default)]
+struct PeriodQuery {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.map_or("–".into(), |v| format!("{:.1}%", v * 100.0))
+}
+
+fn num(x: Option<f64>) -> String {
+    x.map_or("–".into(), crest_core::record::format_num)
+}
+
+/// Uptake (started / referred) with its Wilson interval, by a grouping of the episodes.
+fn uptake_table(title: &str, rows: &[(String, u64, u64)]) -> String {
+    let mut s = format!(
+        "<table><caption>Uptake by {}</caption><thead><tr><th scope=\"col\">Group</th><th scope=\"col\">Referred</th>\
+         <th scope=\"col\">Started</th><th scope=\"col\">Uptake</th><th scope=\"col\">95% interval</th></tr></thead><tbody>",
+        esc(title)
+    );
+    for (g, n, k) in rows {
+        let ci = wilson(*k, *n, Z95);
+        let _ = write!(
+            s,
+            "<tr><th scope=\"row\">{}</th><td>{n}</td><td>{k}</td><td>{}</td><td>{}</td></tr>",
+            esc(g),
+            pct((*n > 0).then(|| *k as f64 / *n as f64)),
+            ci.map_or("–".into(), |(lo, hi)| format!(
+                "{}–{}",
+                pct(Some(lo)),
+                pct(Some(hi))
+            ))
+        );
+    }
+    s.push_str("</tbody></table>");
+    s
+}
+
+fn group_by<'a>(
+    records: impl IntoIterator<Item = &'a Record>,
+    key: impl Fn(&Record) -> String,
+) -> Vec<(String, u64, u64)> {
+    let mut m: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    for r in records {
+        let e = m.entry(key(r)).or_default();
+        e.0 += 1;
+        e.1 += u64::from(r.date(Col::CoreStartDate).is_some());
+    }
+    m.into_iter().map(|(g, (n, k))| (g, n, k)).collect()
+}
+
+fn age_band(r: &Record) -> String {
+    match r.get(Col::AgeAtEvent) {
+        crest_core::Value::Int(a) if *a < 50 => "under 50".into(),
+        crest_core::Value::Int(a) if *a < 60 => "50–59".into(),
+        crest_core::Value::Int(a) if *a < 70 => "60–69".into(),
+        crest_core::Value::Int(a) if *a < 80 => "70–79".into(),
+        crest_core::Value::Int(_) => "80 and over".into(),
+        _ => "not known".into(),
+    }
+}
+
+/// A bar chart of waits (referral → start) in weekly bins, as SVG with a text alternative.
+fn wait_chart(waits: &[f64]) -> String {
+    const BINS: usize = 13;
+    let mut counts = [0u64; BINS];
+    for w in waits {
+        let b = ((*w / 7.0).floor().max(0.0) as usize).min(BINS - 1);
+        counts[b] += 1;
+    }
+    let max = counts.iter().copied().max().unwrap_or(0).max(1);
+    let (w, h, bar) = (560.0, 200.0, 40.0);
+    let mut s = format!(
+        "<figure><svg role=\"img\" aria-labelledby=\"wt wd\" width=\"{w}\" height=\"{}\" viewBox=\"0 0 {w} {}\">\
+         <title id=\"wt\">Waits from referral to start of core CR, by week</title><desc id=\"wd\">",
+        h + 40.0,
+        h + 40.0
+    );
+    let desc: Vec<String> = counts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if i == BINS - 1 {
+                format!("{} or more weeks: {c}", BINS - 1)
+            } else {
+                format!("week {i}: {c}")
+            }
+        })
+        .collect();
+    s.push_str(&esc(&desc.join("; ")));
+    s.push_str("</desc>");
+    for (i, c) in counts.iter().enumerate() {
+        let bh = h * *c as f64 / max as f64;
+        let x = 10.0 + i as f64 * bar;
+        let _ = write!(
+            s,
+            "<rect x=\"{x}\" y=\"{}\" width=\"{}\" height=\"{bh}\" fill=\"#005eb8\"/><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">{}</text>",
+            h - bh,
+            bar - 4.0,
+            x + bar / 2.0 - 2.0,
+            h + 14.0,
+            if i == BINS - 1 { format!("{i}+") } else { i.to_string() }
+        );
+    }
+    let _ = write!(
+        s,
+        "<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\">weeks from referral to start</text></svg>\
+         <figcaption>Waits from referral to the start of core CR ({} patients who started).</figcaption></figure>",
+        w / 2.0,
+        h + 34.0,
+        waits.len()
+    );
+    s
+}
+
+async fn dashboard(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    UrlPath(code): Code,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Response, WebError> {
+    let (c, p) = scoped(&app, &headers, &code).await?;
+    let default = Period::last_financial_year((app.today)());
+    let parse = |s: &str, d: Date| {
+        if s.trim().is_empty() {
+            Ok(d)
+        } else {
+            Date::parse(s.trim())
+                .map_err(|e| WebError::BadRequest(format!("That period is not usable: {e}")))
+        }
+    };
+    let period = Period {
+        from: parse(&q.from, default.from)?,
+        to: parse(&q.to, default.to)?,
+    };
+    if period.to < period.from {
+        return Err(WebError::BadRequest(
+            "The end of the period is before its start.".into(),
+        ));
+    }
+    let pc = p.code.clone();
+    let records = app
+        .db(move |s, _| {
+            let q = EpisodeQuery {
+                from: Some(period.from),
+                to: Some(period.to),
+                limit: usize::MAX,
+                ..Default::default()
+            };
+            Ok(s.find_episodes(&pc, &q)?)
+        })
+        .await?;
+    let facts: Vec<KpiEpisode> = records
+        .iter()
+        .filter_map(|r| KpiEpisode::of_record(r, 0))
+        .collect();
+    let report = compute(
+        std::slice::from_ref(&p),
+        &facts,
+        period,
+        &Thresholds::default(),
+    );
+    let mut body = format!(
+        "<form method=\"get\" class=\"noprint\"><label for=\"from\">From</label><input id=\"from\" name=\"from\" value=\"{}\">\
+         <label for=\"to\">To</label><input id=\"to\" name=\"to\" value=\"{}\"> <button>Show</button></form>",
+        period.from, period.to
+    );
+    if let Some(k) = report.programmes.first() {
+        let r = &k.results;
+        let _ = write!(
+            body,
+            "<h2>Referrals and uptake</h2><p>{} referred, {} started core CR: uptake {} (95% interval {}).</p>\
+             <h2>Key performance indicators</h2><p>Grade: <strong class=\"grade-{}\">{}</strong> ({} of 7 met).</p>\
+             <table><caption>The seven NCP_CR KPIs for {} to {}</caption><thead><tr><th scope=\"col\">KPI</th><th scope=\"col\">Value</th>\
+             <th scope=\"col\">Threshold</th><th scope=\"col\">Met</th></tr></thead><tbody>",
+            r.referred,
+            r.started,
+            pct(r.uptake.value()),
+            r.uptake.ci().map_or("–".into(), |(lo, hi)| format!("{}–{}", pct(Some(lo)), pct(Some(hi)))),
+            k.grade,
+            k.grade,
+            k.kpis_met,
+            period.from,
+            period.to
+        );
+        for kpi in &r.kpis {
+            let value = match kpi.key {
+                "assessment1" | "assessment2" => pct(kpi.value()),
+                _ => num(kpi.value()),
+            };
+            let threshold = match kpi.key {
+                "assessment1" | "assessment2" => pct(kpi.threshold),
+                _ => num(kpi.threshold),
+            };
+            let _ = write!(
+                body,
+                "<tr><th scope=\"row\">{}</th><td>{value}</td><td>{threshold}</td><td>{}</td></tr>",
+                esc(&kpi.key.replace('_', " ")),
+                if kpi.met { "yes" } else { "no" }
+            );
+        }
+        body.push_str("</tbody></table>");
+    }
+    // Waits, duration, completion and assessment recording.
+    let started: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.date(Col::CoreStartDate).is_some())
+        .collect();
+    let mut waits: Vec<f64> = started
+        .iter()
+        .filter_map(|r| {
+            Some(
+                r.date(Col::CoreStartDate)?
+                    .days_since(r.date(Col::ReferralDate)?) as f64,
+            )
+        })
+        .collect();
+    let w = Summary::of(&mut waits.clone());
+    let mut durations: Vec<f64> = started
+        .iter()
+        .filter_map(|r| {
+            Some(
+                r.date(Col::CoreEndDate)?
+                    .days_since(r.date(Col::CoreStartDate)?) as f64,
+            )
+        })
+        .collect();
+    let d = Summary::of(&mut durations);
+    let completed = records
+        .iter()
+        .filter(|r| r.text(Col::Status) == Some("completed"))
+        .count();
+    let a1 = records
+        .iter()
+        .filter(|r| r.date(Col::Assessment1Date).is_some())
+        .count();
+    let a2 = records
+        .iter()
+        .filter(|r| r.date(Col::Assessment2Date).is_some())
+        .count();
+    let _ = write!(
+        body,
+        "<h2>Waits and delivery</h2><p>Wait from referral to start: median {} days (IQR {}–{}). Duration of core CR: median {} days (IQR {}–{}).</p>\
+         <p>Completed: {completed} of {} started. Assessment 1 recorded for {a1}, assessment 2 for {a2} of {} referred.</p>",
+        num(w.median), num(w.q1), num(w.q3), num(d.median), num(d.q1), num(d.q3), started.len(), records.len()
+    );
+    waits.sort_by(f64::total_cmp);
+    body.push_str(&wait_chart(&waits));
+    let modes = group_by(started.iter().copied(), |r| {
+        r.text(Col::DeliveryMode)
+            .unwrap_or("not recorded")
+            .to_string()
+    });
+    body.push_str("<table><caption>Delivery modes of those who started</caption><thead><tr><th scope=\"col\">Mode</th><th scope=\"col\">Patients</th></tr></thead><tbody>");
+    for (m, n, _) in modes {
+        let _ = write!(
+            body,
+            "<tr><th scope=\"row\">{}</th><td>{n}</td></tr>",
+            esc(&m.replace('_', " "))
+        );
+    }
+    body.push_str("</tbody></table><h2>Who takes up cardiac rehabilitation</h2>");
+    body.push_str(&uptake_table(
+        "sex",
+        &group_by(&records, |r| r.get(Col::Sex).to_text()),
+    ));
+    body.push_str(&uptake_table("age band", &group_by(&records, age_band)));
+    body.push_str(&uptake_table(
+        "ethnic group",
+        &group_by(&records, |r| {
+            let e = r.get(Col::Ethnicity).to_text();
+            if e.is_empty() {
+                "not stated".into()
+            } else {
+                e
+            }
+        }),
+    ));
+    body.push_str(&uptake_table(
+        "deprivation quintile (1 = most deprived)",
+        &group_by(&records, |r| {
+            let q = r.get(Col::ImdQuintile).to_text();
+            if q.is_empty() {
+                "not known".into()
+            } else {
+                q
+            }
+        }),
+    ));
+    Ok(html_page(page(
+        &format!("Dashboard – {}", p.name),
+        &c.nav(Some(&p.code)),
+        &body,
+    )))
+}

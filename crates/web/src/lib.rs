@@ -1,0 +1,584 @@
+//! crest's web app for CR programmes: login, the episode list and forms, upload with preview,
+//! the dashboard, patient progress reports, the programme profile and exports.
+//!
+//! Handlers are thin: validation is `crest_core::check_row`, uploads are
+//! `crest_ingest::import_file`, KPIs are `crest_stats::kpis::compute`, exactly as on the
+//! command line. Every query is scoped to the signed-in user's programmes; another programme's
+//! pages answer 404, as if they did not exist.
+
+mod auth;
+mod dashboard;
+mod episodes;
+pub mod html;
+
+pub use auth::{hash_password, new_password};
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use crest_core::{Date, Programme};
+use crest_store::{AccessEntry, Role, Session, Store, User};
+use html::{esc, page};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// The shared state of the app.
+pub struct App {
+    db: String,
+    pool: Mutex<Vec<Box<dyn Store>>>,
+    limiter: auth::RateLimit,
+    uploads: PathBuf,
+    today: fn() -> Date,
+}
+
+impl App {
+    /// An app over the store at `db` (`--db` syntax); uploads wait for confirmation in
+    /// `uploads`.
+    pub fn new(db: &str, uploads: PathBuf, today: fn() -> Date) -> Result<Arc<App>, String> {
+        let store = crest_store::open(db).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(&uploads)
+            .map_err(|e| format!("cannot create {}: {e}", uploads.display()))?;
+        Ok(Arc::new(App {
+            db: db.to_string(),
+            pool: Mutex::new(vec![store]),
+            limiter: auth::RateLimit::default(),
+            uploads,
+            today,
+        }))
+    }
+
+    /// Runs `f` with a store connection on a blocking thread.
+    async fn db<T, F>(self: &Arc<Self>, f: F) -> Result<T, WebError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Store, &App) -> Result<T, WebError> + Send + 'static,
+    {
+        let app = self.clone();
+        let (send, receive) = tokio::sync::oneshot::channel();
+        // A plain thread, not tokio's blocking pool: the PostgreSQL client drives its own
+        // runtime, which must not be nested in ours.
+        std::thread::spawn(move || {
+            let pooled = app.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let mut store = match pooled {
+                Some(s) => s,
+                None => match crest_store::open(&app.db) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = send.send(Err(WebError::internal(e)));
+                        return;
+                    }
+                },
+            };
+            let out = f(store.as_mut(), &app);
+            app.pool
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(store);
+            let _ = send.send(out);
+        });
+        receive.await.map_err(WebError::internal)?
+    }
+}
+
+/// Why a request failed. Pages say only what the user needs: never SQL or internals.
+#[derive(Debug)]
+pub enum WebError {
+    /// Not there, or not theirs.
+    NotFound,
+    /// Not signed in.
+    Login,
+    /// A bad request, with a message for the user.
+    BadRequest(String),
+    /// Too many failed logins.
+    TooMany,
+    /// Something broke; the detail goes to the server's log only.
+    Internal(String),
+}
+
+impl WebError {
+    fn internal(e: impl std::fmt::Display) -> WebError {
+        WebError::Internal(e.to_string())
+    }
+}
+
+impl From<crest_store::StoreError> for WebError {
+    fn from(e: crest_store::StoreError) -> WebError {
+        WebError::internal(e)
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (status, msg) = match self {
+            WebError::NotFound => (StatusCode::NOT_FOUND, "Page not found".to_string()),
+            WebError::Login => return Redirect::to("/login").into_response(),
+            WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            WebError::TooMany => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed sign-ins for this user. Wait 15 minutes and try again.".into(),
+            ),
+            WebError::Internal(detail) => {
+                eprintln!("crest web: internal error: {detail}");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong on our side. Nothing was changed. Try again, or tell your administrator."
+                        .into(),
+                )
+            }
+        };
+        let body = page(
+            status.canonical_reason().unwrap_or("Error"),
+            "",
+            &format!(
+                "<p>{}</p><p><a href=\"/\">Back to the start</a></p>",
+                esc(&msg)
+            ),
+        );
+        (status, html_headers(), body).into_response()
+    }
+}
+
+fn html_headers() -> [(header::HeaderName, HeaderValue); 3] {
+    [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:",
+            ),
+        ),
+    ]
+}
+
+/// An HTML page response.
+pub(crate) fn html_page(body: String) -> Response {
+    (html_headers(), body).into_response()
+}
+
+/// The signed-in user of a request.
+pub(crate) struct Ctx {
+    pub user: User,
+    pub session: Session,
+}
+
+impl Ctx {
+    /// The programme at `code`, if this user may see its patients; otherwise 404.
+    pub fn programme<'a>(
+        &self,
+        code: &str,
+        all: &'a [Programme],
+    ) -> Result<&'a Programme, WebError> {
+        if !self.user.role.sees_patients() || !self.user.programmes.iter().any(|p| p == code) {
+            return Err(WebError::NotFound);
+        }
+        all.iter()
+            .find(|p| p.code == code)
+            .ok_or(WebError::NotFound)
+    }
+
+    /// Header links.
+    pub fn nav(&self, programme: Option<&str>) -> String {
+        let mut s = String::new();
+        if let Some(p) = programme {
+            let p = esc(p);
+            s.push_str(&format!(
+                "<nav aria-label=\"Programme\"><a href=\"/p/{p}/episodes\">Patients</a> · <a href=\"/p/{p}/episodes/new\">New episode</a> · \
+                 <a href=\"/p/{p}/upload\">Upload</a> · <a href=\"/p/{p}/dashboard\">Dashboard</a> · <a href=\"/p/{p}/profile\">Profile</a> · \
+                 <a href=\"/p/{p}/export.csv\">Export CSV</a></nav>"
+            ));
+        }
+        s.push_str(&format!(
+            "<span>{} ({})</span><form method=\"post\" action=\"/logout\" style=\"display:inline\">{}<button>Sign out</button></form>",
+            esc(&self.user.username),
+            self.user.role.code(),
+            html::csrf_field(&self.session.csrf)
+        ));
+        s
+    }
+
+    /// Checks a form's CSRF token.
+    pub fn check_csrf(&self, sent: Option<&str>) -> Result<(), WebError> {
+        match sent {
+            Some(t) if auth::same(t, &self.session.csrf) => Ok(()),
+            _ => Err(WebError::BadRequest(
+                "This form has expired. Go back, reload the page and try again.".into(),
+            )),
+        }
+    }
+
+    /// An access-log entry by this user.
+    pub fn entry(&self, programme: &str, action: &str, target: &str) -> AccessEntry {
+        AccessEntry {
+            at: now_iso(),
+            username: self.user.username.clone(),
+            role: self.user.role.code().into(),
+            programme: programme.into(),
+            action: action.into(),
+            target: target.into(),
+            outcome: "ok".into(),
+            detail: String::new(),
+        }
+    }
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn now_iso() -> String {
+    let secs = now_secs();
+    let day = Date::from_days((secs / 86_400) as i32);
+    let s = secs % 86_400;
+    format!("{day}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60)
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+const SESSION_COOKIE: &str = "crest_session";
+const LOGIN_COOKIE: &str = "crest_login";
+
+fn set_cookie(name: &str, value: &str, max_age: i64) -> (header::HeaderName, String) {
+    (
+        header::SET_COOKIE,
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}"),
+    )
+}
+
+/// The signed-in user, or `WebError::Login`.
+pub(crate) async fn ctx(app: &Arc<App>, headers: &HeaderMap) -> Result<Ctx, WebError> {
+    let token = cookie(headers, SESSION_COOKIE).ok_or(WebError::Login)?;
+    app.db(move |s, _| {
+        let hash = auth::token_hash(&token);
+        let session = s.session(&hash)?.ok_or(WebError::Login)?;
+        let now = now_secs();
+        if now - session.seen > auth::IDLE_TIMEOUT || now - session.created > auth::ABSOLUTE_TIMEOUT
+        {
+            s.drop_session(&hash)?;
+            return Err(WebError::Login);
+        }
+        let user = s.user(&session.username)?.ok_or(WebError::Login)?;
+        if user.disabled {
+            s.drop_session(&hash)?;
+            return Err(WebError::Login);
+        }
+        if now - session.seen > 60 {
+            s.touch_session(&hash, now)?;
+        }
+        Ok(Ctx { user, session })
+    })
+    .await
+}
+
+/// The app's routes.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/template.csv", get(template_csv))
+        .route("/template.xlsx", get(template_xlsx))
+        .merge(episodes::routes())
+        .merge(dashboard::routes())
+        .with_state(app)
+}
+
+/// Serves the app until interrupted.
+pub async fn serve(app: Arc<App>, addr: &str) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}
+
+async fn home(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, WebError> {
+    let c = ctx(&app, &headers).await?;
+    if let (true, [only]) = (c.user.role.sees_patients(), c.user.programmes.as_slice()) {
+        return Ok(Redirect::to(&format!("/p/{only}/episodes")).into_response());
+    }
+    let mut body = String::new();
+    if c.user.role.sees_patients() {
+        body.push_str("<p>Your programmes:</p><ul>");
+        for p in &c.user.programmes {
+            body.push_str(&format!(
+                "<li><a href=\"/p/{0}/episodes\">{0}</a></li>",
+                esc(p)
+            ));
+        }
+        body.push_str("</ul>");
+    } else {
+        body.push_str(
+            "<p>Administrators manage users with <code>crest users</code> and see no patient data.</p>\
+             <p><a href=\"/template.csv\">CSV template</a> · <a href=\"/template.xlsx\">XLSX template</a></p>",
+        );
+    }
+    Ok(html_page(page("crest", &c.nav(None), &body)))
+}
+
+fn login_form(csrf: &str, message: &str, username: &str) -> String {
+    let msg = if message.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<div class=\"summary\" role=\"alert\"><p>{}</p></div>",
+            esc(message)
+        )
+    };
+    page(
+        "Sign in",
+        "",
+        &format!(
+            "{msg}<form method=\"post\" action=\"/login\">{}<label for=\"username\">User name</label>\
+             <input id=\"username\" name=\"username\" autocomplete=\"username\" value=\"{}\" required>\
+             <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" \
+             autocomplete=\"current-password\" required><p><button>Sign in</button></p></form>",
+            html::csrf_field(csrf),
+            esc(username)
+        ),
+    )
+}
+
+async fn login_page() -> Response {
+    // Login CSRF: the form carries the same random value as a Strict cookie.
+    let t = auth::token();
+    let mut r = html_page(login_form(&t, "", ""));
+    if let Ok(v) = HeaderValue::from_str(&set_cookie(LOGIN_COOKIE, &t, 3600).1) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+#[derive(serde::Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+    csrf: String,
+}
+
+async fn login(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Result<Response, WebError> {
+    let pre = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if pre.is_empty() || !auth::same(&pre, &f.csrf) {
+        return Err(WebError::BadRequest(
+            "The sign-in form expired. Reload the page and try again.".into(),
+        ));
+    }
+    let name = f.username.trim().to_string();
+    if !app.limiter.allowed(&name) {
+        return Err(WebError::TooMany);
+    }
+    let (name2, password) = (name.clone(), f.password);
+    let outcome = app
+        .db(move |s, _| {
+            let user = s.user(&name2)?;
+            // Verify even for unknown users so timing does not reveal who exists.
+            let hash = user.as_ref().map_or(
+                "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                |u| u.password_hash.as_str(),
+            );
+            let ok = auth::verify_password(&password, hash);
+            let mut entry = AccessEntry {
+                at: now_iso(),
+                username: name2.clone(),
+                action: "login".into(),
+                outcome: "failed".into(),
+                ..Default::default()
+            };
+            match user {
+                Some(u) if ok && !u.disabled => {
+                    let token = auth::token();
+                    let now = now_secs();
+                    s.put_session(&Session {
+                        token_hash: auth::token_hash(&token),
+                        username: u.username.clone(),
+                        csrf: auth::token(),
+                        created: now,
+                        seen: now,
+                    })?;
+                    entry.role = u.role.code().into();
+                    entry.outcome = "ok".into();
+                    s.log(&entry)?;
+                    Ok(Some(token))
+                }
+                _ => {
+                    s.log(&entry)?;
+                    Ok(None)
+                }
+            }
+        })
+        .await?;
+    let Some(token) = outcome else {
+        app.limiter.failed(&name);
+        let t = auth::token();
+        let mut r = html_page(login_form(
+            &t,
+            "The user name or password is not right, or the account is disabled.",
+            &name,
+        ));
+        *r.status_mut() = StatusCode::UNAUTHORIZED;
+        if let Ok(v) = HeaderValue::from_str(&set_cookie(LOGIN_COOKIE, &t, 3600).1) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+        return Ok(r);
+    };
+    app.limiter.succeeded(&name);
+    // A new token at every login: a session id planted before login is worthless.
+    let mut r = Redirect::to("/").into_response();
+    for (k, v) in [
+        set_cookie(SESSION_COOKIE, &token, auth::ABSOLUTE_TIMEOUT),
+        set_cookie(LOGIN_COOKIE, "", 0),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            r.headers_mut().append(k, v);
+        }
+    }
+    Ok(r)
+}
+
+#[derive(serde::Deserialize)]
+struct CsrfForm {
+    csrf: Option<String>,
+}
+
+async fn logout(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    let c = ctx(&app, &headers).await?;
+    c.check_csrf(f.csrf.as_deref())?;
+    let hash = c.session.token_hash.clone();
+    app.db(move |s, _| Ok(s.drop_session(&hash)?)).await?;
+    let mut r = Redirect::to("/login").into_response();
+    if let Ok(v) = HeaderValue::from_str(&set_cookie(SESSION_COOKIE, "", 0).1) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(r)
+}
+
+fn download(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+                    .unwrap_or(HeaderValue::from_static("attachment")),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+async fn template_csv(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    ctx(&app, &headers).await?;
+    let bytes = crest_ingest::template::csv_template().map_err(WebError::internal)?;
+    Ok(download(
+        bytes,
+        "text/csv; charset=utf-8",
+        "crest-template.csv",
+    ))
+}
+
+async fn template_xlsx(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    ctx(&app, &headers).await?;
+    let bytes = crest_ingest::template::xlsx_template().map_err(WebError::internal)?;
+    Ok(download(
+        bytes,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "crest-template.xlsx",
+    ))
+}
+
+/// Programme code from the URL, and the programmes list, for scoped handlers.
+pub(crate) async fn scoped(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    code: &str,
+) -> Result<(Ctx, Programme), WebError> {
+    let c = ctx(app, headers).await?;
+    let all = app.db(|s, _| Ok(s.programmes()?)).await?;
+    let p = c.programme(code, &all)?.clone();
+    Ok((c, p))
+}
+
+/// The path parameter type of programme pages.
+pub(crate) type Code = UrlPath<String>;
+
+/// Adds a user (the `crest users add` command and the demo).
+pub fn add_user(
+    store: &mut dyn Store,
+    username: &str,
+    role: Role,
+    programmes: &[String],
+    password: &str,
+) -> Result<(), String> {
+    let username = username.trim();
+    if username.is_empty() || username.len() > 64 || username.contains(char::is_whitespace) {
+        return Err(format!(
+            "'{username}' is not a usable user name (no spaces, at most 64 characters)"
+        ));
+    }
+    if password.chars().count() < 10 {
+        return Err("passwords must have at least 10 characters".into());
+    }
+    if role.sees_patients() && programmes.is_empty() {
+        return Err(format!("a {} needs at least one --programme", role.code()));
+    }
+    let programmes: &[String] = if role.sees_patients() {
+        programmes
+    } else {
+        &[]
+    };
+    let known = store.programmes().map_err(|e| e.to_string())?;
+    for p in programmes {
+        if !known.iter().any(|k| &k.code == p) {
+            return Err(format!(
+                "programme {p} is not registered; register it with `crest programmes import`"
+            ));
+        }
+    }
+    let programmes = if role.sees_patients() {
+        programmes.to_vec()
+    } else {
+        Vec::new()
+    };
+    store
+        .put_user(&User {
+            username: username.to_string(),
+            password_hash: hash_password(password)?,
+            role,
+            programmes,
+            disabled: false,
+        })
+        .map_err(|e| e.to_string())
+}

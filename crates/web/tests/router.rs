@@ -1,0 +1,480 @@
+//! The web app through its router: real stores (SQLite and PostgreSQL), real Argon2id
+//! passwords, sessions and CSRF tokens, every page and form.
+#![allow(clippy::unwrap_used)]
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use crest_store::testing::{databases, scratch_dir, TestDb};
+use crest_store::Role;
+use http_body_util::BodyExt;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+/// Runs blocking store code off the async runtime (the PostgreSQL client runs its own).
+fn sync<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().unwrap())
+}
+
+fn open(db: &TestDb) -> SyncStore {
+    SyncStore(db.url.clone())
+}
+
+/// Store calls from async tests, each on its own thread.
+struct SyncStore(String);
+
+impl SyncStore {
+    fn run<T: Send>(&self, f: impl FnOnce(&mut dyn crest_store::Store) -> T + Send) -> T {
+        sync(|| f(crest_store::open(&self.0).unwrap().as_mut()))
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+fn today() -> crest_core::Date {
+    crest_core::Date::from_ymd(2025, 6, 1).unwrap()
+}
+
+const PASSWORD: &str = "a-long-test-password";
+
+/// A store with programmes P001 and P002, one episode in each, and a user per role.
+fn setup(db: &TestDb) -> Arc<crest_web::App> {
+    let mut s = crest_store::open(&db.url).unwrap();
+    s.migrate().unwrap();
+    let progs: Vec<crest_core::Programme> = [
+        ["P001", "One", "england", "London", "nurse", "mi"],
+        ["P002", "Two", "wales", "North", "", ""],
+    ]
+    .into_iter()
+    .map(|c| crest_core::Programme::parse(c).unwrap())
+    .collect();
+    s.upsert_programmes(&progs).unwrap();
+    let dir = scratch_dir("web");
+    let f = dir.join("e.csv");
+    std::fs::write(
+        &f,
+        "programme_code,episode_id,nhs_number,family_name,given_name,date_of_birth,sex,initiating_event,treatment,event_date,referral_date,status,assessment1_date,core_start_date,core_end_date,assessment2_date,a1_hads_anxiety,a2_hads_anxiety,delivery_mode\n\
+         P001,E1,9434765919,Testperson,Ann,1960-06-15,female,mi_nstemi,pci,2024-04-01,2024-04-03,completed,2024-04-20,2024-05-01,2024-07-01,2024-07-05,12,6,group_supervised\n\
+         P002,X1,9434765870,Otherperson,Bob,1955-01-01,male,mi_stemi,pci,2024-04-01,2024-04-03,completed,2024-04-20,2024-05-01,2024-07-01,2024-07-05,9,5,group_supervised\n",
+    )
+    .unwrap();
+    let sum = crest_ingest::import_file(
+        s.as_mut(),
+        &f,
+        &crest_ingest::ImportOptions::new(today()),
+        None,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(sum.imported, 2, "{:?}", sum.errors);
+    for (name, role, p) in [
+        ("lead", Role::ProgrammeLead, "P001"),
+        ("staff", Role::ProgrammeStaff, "P001"),
+        ("staff2", Role::ProgrammeStaff, "P002"),
+        ("admin", Role::Admin, ""),
+    ] {
+        crest_web::add_user(s.as_mut(), name, role, &[p.to_string()], PASSWORD).unwrap();
+    }
+    crest_web::App::new(&db.url, dir.join("uploads"), today).unwrap()
+}
+
+struct Resp {
+    status: StatusCode,
+    location: String,
+    cookies: Vec<String>,
+    body: String,
+}
+
+async fn send(app: &Arc<crest_web::App>, req: Request<Body>) -> Resp {
+    let r = crest_web::router(app.clone()).oneshot(req).await.unwrap();
+    let status = r.status();
+    let location = r
+        .headers()
+        .get(header::LOCATION)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let cookies = r
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    let body =
+        String::from_utf8_lossy(&r.into_body().collect().await.unwrap().to_bytes()).to_string();
+    Resp {
+        status,
+        location,
+        cookies,
+        body,
+    }
+}
+
+fn get(path: &str, cookie: &str) -> Request<Body> {
+    Request::get(path)
+        .header(header::COOKIE, cookie)
+        .body(Body::empty())
+        .unwrap()
+}
+
+fn post(path: &str, cookie: &str, form: &[(&str, &str)]) -> Request<Body> {
+    let body: Vec<String> = form
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect();
+    Request::post(path)
+        .header(header::COOKIE, cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body.join("&")))
+        .unwrap()
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn hidden(body: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let i = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {body}"))
+        + marker.len();
+    body[i..].split('"').next().unwrap().to_string()
+}
+
+fn cookie_value(cookies: &[String], name: &str) -> Option<String> {
+    cookies
+        .iter()
+        .find_map(|c| c.strip_prefix(&format!("{name}=")))
+        .map(|c| c.split(';').next().unwrap().to_string())
+}
+
+/// Signs in; returns the session cookie header and the session's CSRF token.
+async fn login(app: &Arc<crest_web::App>, user: &str) -> (String, String) {
+    let page = send(app, get("/login", "")).await;
+    let pre = cookie_value(&page.cookies, "crest_login").unwrap();
+    let csrf = hidden(&page.body, "csrf");
+    let r = send(
+        app,
+        post(
+            "/login",
+            &format!("crest_login={pre}"),
+            &[("username", user), ("password", PASSWORD), ("csrf", &csrf)],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let set = r
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("crest_session="))
+        .unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    let cookie = format!(
+        "crest_session={}",
+        cookie_value(&r.cookies, "crest_session").unwrap()
+    );
+    let home = send(app, get("/p/P001/episodes", &cookie)).await;
+    let csrf = if home.status == StatusCode::OK {
+        hidden(&home.body, "csrf")
+    } else {
+        hidden(&send(app, get("/", &cookie)).await.body, "csrf")
+    };
+    (cookie, csrf)
+}
+
+#[test]
+fn login_sessions_csrf_and_rate_limit() {
+    for db in databases() {
+        let app = setup(&db);
+        rt().block_on(async {
+            // Not signed in: every page sends you to the login.
+            let r = send(&app, get("/p/P001/episodes", "")).await;
+            assert_eq!(
+                (r.status, r.location.as_str()),
+                (StatusCode::SEE_OTHER, "/login")
+            );
+            // A wrong password is refused, and after five the user is locked out for a while.
+            let page = send(&app, get("/login", "")).await;
+            let pre = cookie_value(&page.cookies, "crest_login").unwrap();
+            let csrf = hidden(&page.body, "csrf");
+            for _ in 0..5 {
+                let r = send(
+                    &app,
+                    post(
+                        "/login",
+                        &format!("crest_login={pre}"),
+                        &[
+                            ("username", "staff2"),
+                            ("password", "wrong-password"),
+                            ("csrf", &csrf),
+                        ],
+                    ),
+                )
+                .await;
+                assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", db.backend);
+                assert!(r.body.contains("not right"));
+            }
+            let r = send(
+                &app,
+                post(
+                    "/login",
+                    &format!("crest_login={pre}"),
+                    &[
+                        ("username", "staff2"),
+                        ("password", PASSWORD),
+                        ("csrf", &csrf),
+                    ],
+                ),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+            // Login CSRF: a form without the matching cookie is refused.
+            let r = send(
+                &app,
+                post(
+                    "/login",
+                    "",
+                    &[
+                        ("username", "staff"),
+                        ("password", PASSWORD),
+                        ("csrf", &csrf),
+                    ],
+                ),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST);
+            // Sessions rotate: two logins, two tokens.
+            let (a, csrf_a) = login(&app, "staff").await;
+            let (b, _) = login(&app, "staff").await;
+            assert_ne!(a, b);
+            // A form without the session's CSRF token changes nothing.
+            let r = send(
+                &app,
+                post("/p/P001/episodes/E1", &a, &[("family_name", "Changed")]),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST);
+            let r = send(&app, post("/logout", &a, &[("csrf", &csrf_a)])).await;
+            assert_eq!(r.location, "/login");
+            let r = send(&app, get("/p/P001/episodes", &a)).await;
+            assert_eq!(r.location, "/login", "a signed-out session is dead");
+            // Logins are in the access log, failed and successful, without passwords.
+            let log = open(&db).run(|s| s.access_log(100).unwrap());
+            assert!(log
+                .iter()
+                .any(|e| e.action == "login" && e.outcome == "failed" && e.username == "staff2"));
+            assert!(log
+                .iter()
+                .any(|e| e.action == "login" && e.outcome == "ok" && e.username == "staff"));
+            assert!(!log.iter().any(|e| format!("{e:?}").contains(PASSWORD)));
+        });
+    }
+}
+
+#[test]
+fn staff_cannot_reach_another_programme_by_any_url() {
+    for db in databases() {
+        let app = setup(&db);
+        rt().block_on(async {
+            let (cookie, csrf) = login(&app, "staff").await;
+            for path in [
+                "/p/P002/episodes",
+                "/p/P002/episodes/X1",
+                "/p/P002/episodes/X1/report",
+                "/p/P002/episodes/new",
+                "/p/P002/dashboard",
+                "/p/P002/upload",
+                "/p/P002/export.csv",
+                "/p/P002/profile",
+                "/p/P001/episodes/X1",
+                "/p/P001/episodes/X1/report",
+                "/p/NOPE/episodes",
+            ] {
+                let r = send(&app, get(path, &cookie)).await;
+                assert_eq!(r.status, StatusCode::NOT_FOUND, "{}: {path}", db.backend);
+                assert!(
+                    !r.body.contains("Otherperson") && !r.body.contains("9434765870"),
+                    "{path}"
+                );
+            }
+            let r = send(
+                &app,
+                post(
+                    "/p/P002/episodes/X1",
+                    &cookie,
+                    &[("csrf", &csrf), ("family_name", "Hacked")],
+                ),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND);
+            // Admins see no patient data at all.
+            let (admin, _) = login(&app, "admin").await;
+            let r = send(&app, get("/p/P001/episodes/E1", &admin)).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND);
+            let stored = open(&db).run(|s| s.episode("P002", "X1").unwrap().unwrap());
+            assert_eq!(
+                stored.text(crest_core::Col::FamilyName),
+                Some("Otherperson")
+            );
+        });
+    }
+}
+
+#[test]
+fn episode_form_shows_import_errors_keeps_input_then_saves() {
+    for db in databases() {
+        let app = setup(&db);
+        rt().block_on(async {
+            let (cookie, csrf) = login(&app, "staff").await;
+            let r = send(&app, get("/p/P001/episodes", &cookie)).await;
+            assert!(
+                r.body.contains("E1") && !r.body.contains("X1"),
+                "{}",
+                r.body
+            );
+            let r = send(&app, get("/p/P001/episodes?q=943+476+5919", &cookie)).await;
+            assert!(r.body.contains("1 episode(s)"), "{}", r.body);
+            let r = send(&app, get("/p/P001/episodes/new", &cookie)).await;
+            assert!(
+                r.body.contains("<label for=\"f-sex\">") && r.body.contains("<select id=\"f-sex\"")
+            );
+            let mut form = vec![
+                ("csrf", csrf.as_str()),
+                ("episode_id", "N1"),
+                ("nhs_number", "9434765918"),
+                ("date_of_birth", "15/06/1960"),
+                ("sex", "female"),
+                ("initiating_event", "mi_nstemi"),
+                ("treatment", "pci"),
+                ("event_date", "01/02/2025"),
+                ("referral_date", "03/02/2025"),
+                ("status", "referred"),
+                ("family_name", "Newperson"),
+            ];
+            let r = send(&app, post("/p/P001/episodes/new", &cookie, &form)).await;
+            assert_eq!(
+                r.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{}: {}",
+                db.backend,
+                r.body
+            );
+            assert!(
+                r.body.contains("There is a problem") && r.body.contains("not a valid NHS number"),
+                "{}",
+                r.body
+            );
+            assert!(
+                r.body.contains("value=\"Newperson\""),
+                "what the user typed is kept"
+            );
+            assert!(
+                r.body.contains("id=\"e-nhs_number\""),
+                "the message sits next to its field"
+            );
+            form[2] = ("nhs_number", "9434765862");
+            let r = send(&app, post("/p/P001/episodes/new", &cookie, &form)).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+            assert_eq!(r.location, "/p/P001/episodes/N1?saved=1");
+            let s = open(&db);
+            let n1 = s.run(|s| s.episode("P001", "N1").unwrap().unwrap());
+            assert_eq!(n1.text(crest_core::Col::NhsNumber), Some("9434765862"));
+            // Change it: the access log keeps old and new values (identifiers only by name).
+            let page = send(&app, get("/p/P001/episodes/N1", &cookie)).await;
+            assert!(page.body.contains("value=\"Newperson\""));
+            form.retain(|(k, _)| *k != "episode_id");
+            form.push(("core_start_date", "2025-03-01"));
+            form.push(("assessment1_date", "2025-02-20"));
+            form.push(("delivery_mode", "home_based"));
+            form[8] = ("status", "in_progress");
+            let r = send(&app, post("/p/P001/episodes/N1", &cookie, &form)).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+            let log = s.run(|s| s.access_log(50).unwrap());
+            let change = log
+                .iter()
+                .find(|e| e.action == "change" && e.target == "N1")
+                .unwrap();
+            assert!(
+                change.detail.contains("status: 'referred' → 'in_progress'"),
+                "{}",
+                change.detail
+            );
+            assert!(log.iter().any(|e| e.action == "view" && e.target == "N1"));
+            // The report shows both assessments with a HADS interpretation.
+            let r = send(&app, get("/p/P001/episodes/E1/report", &cookie)).await;
+            assert!(
+                r.body.contains("hads anxiety") && r.body.contains("HADS normal"),
+                "{}",
+                r.body
+            );
+        });
+    }
+}
+
+#[test]
+fn upload_preview_then_confirm_dashboard_export_and_profile() {
+    for db in databases() {
+        let app = setup(&db);
+        rt().block_on(async {
+        let (cookie, csrf) = login(&app, "lead").await;
+        let csv = "programme_code,episode_id,nhs_number,date_of_birth,sex,initiating_event,treatment,event_date,referral_date,status\n\
+                   P001,U1,9434765854,1950-01-01,male,mi_stemi,pci,2025-01-10,2025-01-12,referred\n\
+                   P001,U2,9434765919,1950-01-01,male,mi_stemi,pci,2025-01-10,31/02/2025,referred\n\
+                   P002,U3,9434765870,1950-01-01,male,mi_stemi,pci,2025-01-11,2025-01-12,referred\n";
+        let boundary = "XBOUNDARYX";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"up.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
+        );
+        let req = Request::post("/p/P001/upload")
+            .header(header::COOKIE, &cookie)
+            .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+            .body(Body::from(body))
+            .unwrap();
+        let r = send(&app, req).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body.contains("3 row(s): 1 new, 0 changed, 0 unchanged, <strong>2 rejected"), "{}", r.body);
+        assert!(r.body.contains("31/02/2025") && r.body.contains("this upload is for programme P001"), "{}", r.body);
+        let s = open(&db);
+        assert!(s.run(|s| s.episode("P001", "U1").unwrap().is_none()), "a preview stores nothing");
+        let token = hidden(&r.body, "token");
+        let errors = send(&app, get(&format!("/p/P001/upload/{token}/errors.csv"), &cookie)).await;
+        assert!(errors.body.starts_with("row,column,value,reason") && errors.body.contains("31/02/2025"));
+        let r = send(&app, post("/p/P001/upload/confirm", &cookie, &[("csrf", &csrf), ("token", &token), ("name", "up.csv")])).await;
+        assert!(r.body.contains("Stored: 1 new"), "{}", r.body);
+        assert!(s.run(|s| s.episode("P001", "U1").unwrap().is_some()));
+        assert!(s.run(|s| s.episode("P002", "U3").unwrap().is_none()));
+
+        let r = send(&app, get("/p/P001/dashboard?from=2024-04-01&to=2025-03-31", &cookie)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body.contains("2 referred, 1 started"), "{}", r.body);
+        assert!(r.body.contains("<svg role=\"img\"") && r.body.contains("<title id=\"wt\">"));
+        assert!(r.body.contains("Uptake by deprivation quintile"));
+        let r = send(&app, get("/p/P001/dashboard?from=31/02/2025", &cookie)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+        let r = send(&app, get("/p/P001/export.csv", &cookie)).await;
+        assert!(r.body.starts_with("programme_code,episode_id") && r.body.contains("U1") && !r.body.contains("X1"));
+        let log = s.run(|s| s.access_log(100).unwrap());
+        assert!(log.iter().any(|e| e.action == "export" && e.programme == "P001"));
+        assert!(log.iter().any(|e| e.action == "import" && e.detail.contains("1 new")));
+
+        let r = send(&app, post("/p/P001/profile", &cookie, &[("csrf", &csrf), ("profession", "nurse"), ("profession", "dietitian"), ("offer", "cabg")])).await;
+        assert!(r.body.contains("Profile saved"), "{}", r.body);
+        let p = s.run(|s| s.programmes().unwrap().into_iter().find(|p| p.code == "P001").unwrap());
+        assert_eq!(p.professions, Some(vec!["nurse".to_string(), "dietitian".to_string()]));
+        // Staff may see the profile but not change it.
+        let (staff, staff_csrf) = login(&app, "staff").await;
+        let r = send(&app, post("/p/P001/profile", &staff, &[("csrf", &staff_csrf), ("profession", "nurse")])).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        });
+    }
+}
