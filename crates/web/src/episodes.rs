@@ -207,6 +207,7 @@ async fn show(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     UrlPath((code, id)): UrlPath<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     let (c, p) = scoped(&app, &headers, &code).await?;
     let rec = load(&app, &c, &p.code, &id, "view").await?;
@@ -216,7 +217,7 @@ async fn show(
         Some(&id),
         &record_values(&rec),
         &[],
-        false,
+        q.contains_key("saved"),
     )))
 }
 

@@ -61,7 +61,7 @@ pub fn error_summary(errors: &[(String, String)]) -> String {
         return String::new();
     }
     let mut s = String::from(
-        "<div class=\"summary\" role=\"alert\" tabindex=\"-1\" id=\"error-summary\"><h2>There is a problem</h2><ul>",
+        "<div class=\"summary\" role=\"alert\" tabindex=\"-1\" id=\"error-summary\" autofocus><h2>There is a problem</h2><ul>",
     );
     for (field, msg) in errors {
         let _ = write!(s, "<li><a href=\"#f-{}\">{}</a></li>", esc(field), esc(msg));

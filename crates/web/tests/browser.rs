@@ -1,0 +1,157 @@
+//! The web app in a real browser: headless Chromium driven by chromedriver, against the app
+//! served on loopback over real SQLite and PostgreSQL stores. Screenshots of each step are
+//! saved under the test output (`$CARGO_TARGET_TMPDIR/browser/<backend>/`).
+#![allow(clippy::unwrap_used)]
+
+use common::{open, setup, PASSWORD};
+use crest_store::testing::databases;
+use std::sync::Arc;
+use webdriver::Browser;
+
+mod common;
+mod webdriver;
+
+/// Serves the app on a free loopback port from a background runtime; returns its base URL.
+fn serve(app: Arc<crest_web::App>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, crest_web::router(app)).await.unwrap();
+        });
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn a_lead_signs_in_fixes_an_episode_uploads_and_opens_the_dashboard() {
+    let Some((driver, chromium)) = webdriver::available() else {
+        return;
+    };
+    for db in databases() {
+        let app = setup(&db);
+        let base = serve(app);
+        let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("browser")
+            .join(db.backend);
+        let b = Browser::start(&driver, &chromium, shots.clone());
+
+        // Signing in, with the keyboard: type, Tab to the password, Enter to submit.
+        b.goto(&format!("{base}/p/P001/dashboard"));
+        assert!(b.url().ends_with("/login"), "{}", b.url());
+        b.screenshot("01-login");
+        b.type_into("#username", "lead");
+        b.keys("\u{E004}");
+        assert_eq!(
+            b.focused_id(),
+            "password",
+            "Tab moves from user name to password"
+        );
+        b.keys(&format!("{PASSWORD}\u{E007}"));
+        assert!(
+            b.url().ends_with("/p/P001/episodes"),
+            "{}: {}",
+            db.backend,
+            b.url()
+        );
+        assert!(b.text("main").contains("E1"));
+
+        // A new episode with a wrong NHS number: refused, explained, nothing typed is lost.
+        b.goto(&format!("{base}/p/P001/episodes/new"));
+        for (field, value) in [
+            ("episode_id", "B1"),
+            ("nhs_number", "9434765918"),
+            ("family_name", "Browserperson"),
+            ("date_of_birth", "15/06/1960"),
+            ("event_date", "01/02/2025"),
+            ("referral_date", "03/02/2025"),
+        ] {
+            b.type_into(&format!("#f-{field}"), value);
+        }
+        for (field, value) in [
+            ("sex", "female"),
+            ("initiating_event", "mi_nstemi"),
+            ("treatment", "pci"),
+            ("status", "referred"),
+        ] {
+            b.select(&format!("#f-{field}"), value);
+        }
+        b.click("form[novalidate] button");
+        let summary = b.text("#error-summary");
+        assert!(
+            summary.contains("There is a problem") && summary.contains("not a valid NHS number"),
+            "{summary}"
+        );
+        assert_eq!(
+            b.focused_id(),
+            "error-summary",
+            "the error summary takes the focus"
+        );
+        assert!(b.text("#e-nhs_number").contains("not a valid NHS number"));
+        let src = b.source();
+        assert!(src.contains("value=\"Browserperson\"") && src.contains("value=\"15/06/1960\""));
+        b.screenshot("02-episode-error");
+        // The summary's link leads to the field; fix it and save.
+        b.click("#error-summary a[href=\"#f-nhs_number\"]");
+        assert_eq!(b.focused_id(), "f-nhs_number");
+        b.clear("#f-nhs_number");
+        b.type_into("#f-nhs_number", "943 476 5862");
+        b.click("form[novalidate] button");
+        assert!(
+            b.url().ends_with("/p/P001/episodes/B1?saved=1"),
+            "{}",
+            b.url()
+        );
+        assert!(b.text("main").contains("Saved."));
+        b.screenshot("03-episode-saved");
+        let stored = open(&db).run(|s| s.episode("P001", "B1").unwrap().unwrap());
+        assert_eq!(
+            stored.text(crest_core::Col::FamilyName),
+            Some("Browserperson")
+        );
+
+        // Upload a file with one good row and one bad one, check the preview, then confirm.
+        let file = crest_store::testing::scratch_dir("browser-upload").join("upload.csv");
+        std::fs::write(
+            &file,
+            "programme_code,episode_id,nhs_number,date_of_birth,sex,initiating_event,treatment,event_date,referral_date,status\n\
+             P001,W1,9434765854,1950-01-01,male,mi_stemi,pci,2025-01-10,2025-01-12,referred\n\
+             P001,W2,9434765919,1950-01-01,male,mi_stemi,pci,2025-01-10,31/02/2025,referred\n",
+        )
+        .unwrap();
+        b.goto(&format!("{base}/p/P001/upload"));
+        b.type_into("#file", &file.to_string_lossy());
+        b.click("form[enctype] button");
+        let preview = b.text("main");
+        assert!(
+            preview.contains("2 row(s): 1 new") && preview.contains("1 rejected"),
+            "{preview}"
+        );
+        assert!(
+            preview.contains("31/02/2025"),
+            "the rejected value is shown"
+        );
+        b.screenshot("04-upload-preview");
+        assert!(open(&db).run(|s| s.episode("P001", "W1").unwrap().is_none()));
+        b.click("form[action$=\"/upload/confirm\"] button");
+        assert!(b.text("main").contains("Stored: 1 new"));
+        assert!(open(&db).run(|s| s.episode("P001", "W1").unwrap().is_some()));
+
+        // The dashboard, with its chart and KPI table.
+        b.goto(&format!(
+            "{base}/p/P001/dashboard?from=2024-04-01&to=2025-03-31"
+        ));
+        let main = b.text("main");
+        assert!(
+            main.contains("KPI") && main.contains("Uptake by sex"),
+            "{main}"
+        );
+        assert!(!b.find_all("svg[role=img] title").is_empty());
+        let shot = b.screenshot("05-dashboard");
+        assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "{shot:?}");
+        eprintln!("screenshots: {}", shots.display());
+    }
+}

@@ -1,0 +1,329 @@
+//! A small W3C WebDriver client for the browser tests: Debian's `chromedriver` driving
+//! headless `chromium`, spoken to as JSON over plain HTTP/1.1 on loopback. Only the few
+//! commands the tests need; a heavyweight client crate would add more to the build than this.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The key of an element reference in WebDriver responses.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// Chromium and its driver, if this machine has them. Without them the browser tests skip
+/// with a notice, unless `CI` or `CREST_REQUIRE_BROWSER` is set, when they fail.
+pub fn available() -> Option<(PathBuf, PathBuf)> {
+    let driver = PathBuf::from(
+        std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into()),
+    );
+    let chromium =
+        PathBuf::from(std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()));
+    if driver.exists() && chromium.exists() {
+        return Some((driver, chromium));
+    }
+    let msg = format!(
+        "browser tests need {} and {} (apt-get install -y chromium chromium-driver)",
+        chromium.display(),
+        driver.display()
+    );
+    if std::env::var_os("CREST_REQUIRE_BROWSER").is_some() || std::env::var_os("CI").is_some() {
+        panic!("{msg}; in CI (CI or CREST_REQUIRE_BROWSER set) this fails instead of skipping");
+    }
+    eprintln!("SKIPPED: {msg}");
+    None
+}
+
+/// A running chromedriver with one headless Chromium session; both end on drop.
+pub struct Browser {
+    driver: Child,
+    port: u16,
+    session: String,
+    shots: PathBuf,
+}
+
+/// An element reference.
+#[derive(Clone)]
+pub struct Element(String);
+
+impl Browser {
+    /// Starts chromedriver on a free port and opens a session; screenshots go to `shots`.
+    pub fn start(driver: &Path, chromium: &Path, shots: PathBuf) -> Browser {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut b = Browser {
+            driver: child,
+            port,
+            session: String::new(),
+            shots,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while b.http("GET", "/status", None).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium.to_string_lossy(),
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--window-size=1280,1000"]
+            }
+        }}});
+        let v = b.cmd("POST", "/session", Some(caps));
+        b.session = v["sessionId"].as_str().unwrap().to_string();
+        std::fs::create_dir_all(&b.shots).unwrap();
+        b
+    }
+
+    fn http(&self, method: &str, path: &str, body: Option<&Value>) -> std::io::Result<Value> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
+        s.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let body = body.map(Value::to_string).unwrap_or_default();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.port,
+            body.len()
+        )?;
+        // chromedriver keeps the connection open, so read by Content-Length (or chunks).
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 65536];
+        let (split, head) = loop {
+            let n = s.read(&mut buf)?;
+            if n == 0 {
+                return Err(std::io::Error::other("connection closed before the header"));
+            }
+            raw.extend_from_slice(&buf[..n]);
+            if let Some(p) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                break (p, String::from_utf8_lossy(&raw[..p]).to_ascii_lowercase());
+            }
+        };
+        let length = head.lines().find_map(|l| {
+            l.strip_prefix("content-length:")
+                .and_then(|v| v.trim().parse::<usize>().ok())
+        });
+        let chunked = head.contains("transfer-encoding: chunked");
+        loop {
+            let body = &raw[split + 4..];
+            let done = match length {
+                Some(n) => body.len() >= n,
+                None if chunked => body.windows(5).any(|w| w == b"0\r\n\r\n"),
+                None => false,
+            };
+            if done {
+                break;
+            }
+            let n = s.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            raw.extend_from_slice(&buf[..n]);
+        }
+        let mut payload = raw[split + 4..].to_vec();
+        if chunked {
+            payload = dechunk(&payload);
+        }
+        serde_json::from_slice(&payload).map_err(std::io::Error::other)
+    }
+
+    /// Sends a command; panics with the driver's message if it fails.
+    fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let v = self.http(method, path, body.as_ref()).unwrap();
+        let value = v.get("value").cloned().unwrap_or(Value::Null);
+        if let Some(err) = value.get("error") {
+            panic!("WebDriver {method} {path}: {err} {}", value["message"]);
+        }
+        if v.get("sessionId").is_some() {
+            return v;
+        }
+        value
+    }
+
+    fn s(&self, rest: &str) -> String {
+        format!("/session/{}{rest}", self.session)
+    }
+
+    /// Opens a URL and waits for it to load.
+    pub fn goto(&self, url: &str) {
+        self.cmd("POST", &self.s("/url"), Some(json!({ "url": url })));
+    }
+
+    /// The current URL.
+    pub fn url(&self) -> String {
+        self.cmd("GET", &self.s("/url"), None)
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// The page's HTML as the browser now has it.
+    pub fn source(&self) -> String {
+        self.cmd("GET", &self.s("/source"), None)
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// The first element matching a CSS selector; panics (with the page) if there is none.
+    pub fn find(&self, css: &str) -> Element {
+        let v = self
+            .http(
+                "POST",
+                &self.s("/element"),
+                Some(&json!({"using": "css selector", "value": css})),
+            )
+            .unwrap();
+        match v["value"][ELEMENT].as_str() {
+            Some(id) => Element(id.to_string()),
+            None => panic!("no element {css} on {}:\n{}", self.url(), self.source()),
+        }
+    }
+
+    /// Every element matching a CSS selector.
+    pub fn find_all(&self, css: &str) -> Vec<Element> {
+        let v = self.cmd(
+            "POST",
+            &self.s("/elements"),
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| Element(e[ELEMENT].as_str().unwrap().to_string()))
+            .collect()
+    }
+
+    /// Types into an element (replacing nothing: clear it first if needed).
+    pub fn type_into(&self, css: &str, text: &str) {
+        let e = self.find(css);
+        self.cmd(
+            "POST",
+            &self.s(&format!("/element/{}/value", e.0)),
+            Some(json!({ "text": text })),
+        );
+    }
+
+    /// Clears a text input.
+    pub fn clear(&self, css: &str) {
+        let e = self.find(css);
+        self.cmd(
+            "POST",
+            &self.s(&format!("/element/{}/clear", e.0)),
+            Some(json!({})),
+        );
+    }
+
+    /// Clicks an element.
+    pub fn click(&self, css: &str) {
+        let e = self.find(css);
+        self.cmd(
+            "POST",
+            &self.s(&format!("/element/{}/click", e.0)),
+            Some(json!({})),
+        );
+    }
+
+    /// Picks an option of a select by its value.
+    pub fn select(&self, select_css: &str, value: &str) {
+        self.click(&format!("{select_css} option[value=\"{value}\"]"));
+    }
+
+    /// The visible text of an element.
+    /// Retries while a navigation replaces the page under it.
+    pub fn text(&self, css: &str) -> String {
+        for _ in 0..50 {
+            let e = self.find(css);
+            let v = self
+                .http("GET", &self.s(&format!("/element/{}/text", e.0)), None)
+                .unwrap();
+            match v["value"].as_str() {
+                Some(t) => return t.to_string(),
+                None if v["value"]["error"] == "stale element reference" => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                None => panic!("WebDriver text of {css}: {}", v["value"]),
+            }
+        }
+        panic!("{css} kept going stale")
+    }
+
+    /// The id of the element that has the keyboard focus.
+    pub fn focused_id(&self) -> String {
+        let e = self.cmd("GET", &self.s("/element/active"), None);
+        let id = e[ELEMENT].as_str().unwrap().to_string();
+        self.cmd("GET", &self.s(&format!("/element/{id}/attribute/id")), None)
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    /// Presses keys on the focused element (WebDriver key codes, e.g. `\u{E004}` for Tab).
+    pub fn keys(&self, keys: &str) {
+        let e = self.cmd("GET", &self.s("/element/active"), None);
+        let id = e[ELEMENT].as_str().unwrap().to_string();
+        self.cmd(
+            "POST",
+            &self.s(&format!("/element/{id}/value")),
+            Some(json!({ "text": keys })),
+        );
+    }
+
+    /// Saves a PNG screenshot of the page as `name.png`; returns its path.
+    pub fn screenshot(&self, name: &str) -> PathBuf {
+        use base64::Engine;
+        let v = self.cmd("GET", &self.s("/screenshot"), None);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap())
+            .unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "a real PNG");
+        let path = self.shots.join(format!("{name}.png"));
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = self.http("DELETE", &format!("/session/{}", self.session), None);
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size = usize::from_str_radix(
+            String::from_utf8_lossy(&b[..eol])
+                .split(';')
+                .next()
+                .unwrap()
+                .trim(),
+            16,
+        )
+        .unwrap_or(0);
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
+        b = &b[eol + 2 + size + 2..];
+    }
+}
