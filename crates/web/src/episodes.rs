@@ -19,6 +19,14 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/p/{code}/episodes", get(list))
         .route("/p/{code}/episodes/new", get(new_form).post(save_new))
         .route("/p/{code}/episodes/{id}", get(show).post(save))
+        .route(
+            "/p/{code}/episodes/{id}/assessment1",
+            get(show_assessment1).post(save_assessment1),
+        )
+        .route(
+            "/p/{code}/episodes/{id}/assessment2",
+            get(show_assessment2).post(save_assessment2),
+        )
         .route("/p/{code}/episodes/{id}/report", get(report))
         .route("/p/{code}/upload", get(upload_form).post(upload))
         .route("/p/{code}/upload/confirm", post(confirm))
@@ -144,6 +152,39 @@ fn record_values(r: &Record) -> HashMap<String, String> {
         .collect()
 }
 
+/// Which form of an episode: the whole record, or the quick form for one assessment.
+#[derive(Clone, Copy, PartialEq)]
+enum EpisodeForm {
+    Full,
+    Assessment(u8),
+}
+
+impl EpisodeForm {
+    /// Whether a field is on this form. The quick forms hold the assessment's date and
+    /// measures, and the status (and for assessment 2 the end of core CR), which change with it.
+    fn shows(self, f: &crest_core::Field) -> bool {
+        match self {
+            EpisodeForm::Full => true,
+            EpisodeForm::Assessment(n) => {
+                f.assessment() == Some(n)
+                    || f.col == Col::Status
+                    || (n == 1 && f.col == Col::Assessment1Date)
+                    || (n == 2 && matches!(f.col, Col::Assessment2Date | Col::CoreEndDate))
+            }
+        }
+    }
+
+    fn path(self, programme: &str, id: Option<&str>) -> String {
+        match (self, id) {
+            (EpisodeForm::Full, None) => format!("/p/{programme}/episodes/new"),
+            (EpisodeForm::Full, Some(id)) => format!("/p/{programme}/episodes/{id}"),
+            (EpisodeForm::Assessment(n), id) => {
+                format!("/p/{programme}/episodes/{}/assessment{n}", id.unwrap_or(""))
+            }
+        }
+    }
+}
+
 fn episode_page(
     c: &crate::Ctx,
     programme: &str,
@@ -151,37 +192,59 @@ fn episode_page(
     values: &HashMap<String, String>,
     errors: &[(String, String)],
     saved: bool,
+    form: EpisodeForm,
 ) -> String {
     let errs: HashMap<String, String> = errors.iter().cloned().collect();
     let mut readonly = vec!["programme_code"];
     if id.is_some() {
         readonly.push("episode_id");
     }
-    let action = match id {
-        Some(id) => format!("/p/{}/episodes/{}", esc(programme), esc(id)),
-        None => format!("/p/{}/episodes/new", esc(programme)),
-    };
+    let action = esc(&form.path(programme, id));
     let mut body = html::error_summary(errors);
     if saved {
         body.push_str("<div class=\"ok\" role=\"status\">Saved.</div>");
     }
     if let Some(id) = id {
+        let links: Vec<String> = [
+            EpisodeForm::Full,
+            EpisodeForm::Assessment(1),
+            EpisodeForm::Assessment(2),
+        ]
+        .into_iter()
+        .filter(|f| *f != form)
+        .map(|f| {
+            let label = match f {
+                EpisodeForm::Full => "Whole episode".to_string(),
+                EpisodeForm::Assessment(n) => format!("Assessment {n}"),
+            };
+            format!(
+                "<a href=\"{}\">{label}</a>",
+                esc(&f.path(programme, Some(id)))
+            )
+        })
+        .collect();
         let _ = write!(
             body,
-            "<p><a href=\"/p/{}/episodes/{}/report\">Patient progress report</a></p>",
+            "<p>{} · <a href=\"/p/{}/episodes/{}/report\">Patient progress report</a></p>",
+            links.join(" · "),
             esc(programme),
             esc(id)
         );
     }
     let _ = write!(
         body,
-        "<form method=\"post\" action=\"{action}\" novalidate>{}{}<p><button>Save episode</button></p></form>",
+        "<form method=\"post\" action=\"{action}\" novalidate>{}{}<p><button>Save {}</button></p></form>",
         html::csrf_field(&c.session.csrf),
-        html::fields_form(values, &errs, None, &readonly)
+        html::fields_form(values, &errs, &|f| form.shows(f), &readonly),
+        match form {
+            EpisodeForm::Full => "episode".to_string(),
+            EpisodeForm::Assessment(n) => format!("assessment {n}"),
+        }
     );
-    let title = match id {
-        Some(id) => format!("Episode {id}"),
-        None => "New episode".to_string(),
+    let title = match (form, id) {
+        (EpisodeForm::Assessment(n), Some(id)) => format!("Assessment {n} – episode {id}"),
+        (_, Some(id)) => format!("Episode {id}"),
+        (_, None) => "New episode".to_string(),
     };
     page(&title, &c.nav(Some(programme)), &body)
 }
@@ -200,6 +263,7 @@ async fn new_form(
         &values,
         &[],
         false,
+        EpisodeForm::Full,
     )))
 }
 
@@ -208,6 +272,35 @@ async fn show(
     headers: HeaderMap,
     UrlPath((code, id)): UrlPath<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    show_form(app, headers, code, id, q, EpisodeForm::Full).await
+}
+
+async fn show_assessment1(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    UrlPath((code, id)): UrlPath<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    show_form(app, headers, code, id, q, EpisodeForm::Assessment(1)).await
+}
+
+async fn show_assessment2(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    UrlPath((code, id)): UrlPath<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    show_form(app, headers, code, id, q, EpisodeForm::Assessment(2)).await
+}
+
+async fn show_form(
+    app: Arc<App>,
+    headers: HeaderMap,
+    code: String,
+    id: String,
+    q: HashMap<String, String>,
+    form: EpisodeForm,
 ) -> Result<Response, WebError> {
     let (c, p) = scoped(&app, &headers, &code).await?;
     let rec = load(&app, &c, &p.code, &id, "view").await?;
@@ -218,6 +311,7 @@ async fn show(
         &record_values(&rec),
         &[],
         q.contains_key("saved"),
+        form,
     )))
 }
 
@@ -277,7 +371,7 @@ async fn save_new(
     UrlPath(code): Code,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    save_episode(app, headers, code, None, form_map(form)).await
+    save_episode(app, headers, code, None, form_map(form), EpisodeForm::Full).await
 }
 
 async fn save(
@@ -286,18 +380,60 @@ async fn save(
     UrlPath((code, id)): UrlPath<(String, String)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    save_episode(app, headers, code, Some(id), form_map(form)).await
+    save_episode(
+        app,
+        headers,
+        code,
+        Some(id),
+        form_map(form),
+        EpisodeForm::Full,
+    )
+    .await
 }
 
+async fn save_assessment1(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    UrlPath((code, id)): UrlPath<(String, String)>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let which = EpisodeForm::Assessment(1);
+    save_episode(app, headers, code, Some(id), form_map(form), which).await
+}
+
+async fn save_assessment2(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    UrlPath((code, id)): UrlPath<(String, String)>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let which = EpisodeForm::Assessment(2);
+    save_episode(app, headers, code, Some(id), form_map(form), which).await
+}
+
+/// Saves a submitted form. A quick assessment form carries only its own fields: the rest of
+/// the episode comes from the stored record, and the whole is validated as one row.
 async fn save_episode(
     app: Arc<App>,
     headers: HeaderMap,
     code: String,
     id: Option<String>,
     mut form: HashMap<String, String>,
+    which: EpisodeForm,
 ) -> Result<Response, WebError> {
     let (c, p) = scoped(&app, &headers, &code).await?;
     c.check_csrf(form.get("csrf").map(String::as_str))?;
+    if let (EpisodeForm::Assessment(_), Some(id)) = (which, &id) {
+        let (pc, i) = (p.code.clone(), id.clone());
+        let stored = app
+            .db(move |s, _| s.episode(&pc, &i)?.ok_or(WebError::NotFound))
+            .await?;
+        let mut values = record_values(&stored);
+        for f in FIELDS.iter().filter(|f| which.shows(f)) {
+            values.insert(f.name.to_string(), form.remove(f.name).unwrap_or_default());
+        }
+        form = values;
+    }
     if let Some(id) = &id {
         form.insert("episode_id".into(), id.clone());
     }
@@ -305,7 +441,7 @@ async fn save_episode(
     let rec = match validate(&form, &p.code, (app.today)()) {
         Ok(r) => r,
         Err(errors) => {
-            return Ok(invalid(&c, &p.code, id.as_deref(), &form, &errors));
+            return Ok(invalid(&c, &p.code, id.as_deref(), &form, &errors, which));
         }
     };
     let episode_id = rec.text(Col::EpisodeId).unwrap_or_default().to_string();
@@ -343,9 +479,10 @@ async fn save_episode(
         .await?;
     match outcome {
         Ok(id) => {
-            Ok(Redirect::to(&format!("/p/{}/episodes/{}?saved=1", p.code, id)).into_response())
+            let to = format!("{}?saved=1", which.path(&p.code, Some(&id)));
+            Ok(Redirect::to(&to).into_response())
         }
-        Err(errors) => Ok(invalid(&c, &p.code, id.as_deref(), &form, &errors)),
+        Err(errors) => Ok(invalid(&c, &p.code, id.as_deref(), &form, &errors, which)),
     }
 }
 
@@ -356,8 +493,9 @@ fn invalid(
     id: Option<&str>,
     form: &HashMap<String, String>,
     errors: &[(String, String)],
+    which: EpisodeForm,
 ) -> Response {
-    let mut r = html_page(episode_page(c, programme, id, form, errors, false));
+    let mut r = html_page(episode_page(c, programme, id, form, errors, false, which));
     *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     r
 }

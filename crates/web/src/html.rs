@@ -135,19 +135,16 @@ pub fn field_input(f: &Field, value: &str, error: Option<&str>, readonly: bool) 
     )
 }
 
-/// The fields of a form, grouped by dataset section; `only` limits it to some sections.
+/// The fields of a form, grouped by dataset section; `include` picks the fields shown.
 pub fn fields_form(
     values: &HashMap<String, String>,
     errors: &HashMap<String, String>,
-    only: Option<&[Section]>,
+    include: &dyn Fn(&Field) -> bool,
     readonly: &[&str],
 ) -> String {
     let mut s = String::new();
     let mut current: Option<Section> = None;
-    for f in FIELDS.iter().filter(|f| f.imported()) {
-        if only.is_some_and(|o| !o.contains(&f.section)) {
-            continue;
-        }
+    for f in FIELDS.iter().filter(|f| f.imported() && include(f)) {
         if current != Some(f.section) {
             if current.is_some() {
                 s.push_str("</fieldset>");

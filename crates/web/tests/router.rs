@@ -223,6 +223,8 @@ fn staff_cannot_reach_another_programme_by_any_url() {
                 "/p/P002/episodes",
                 "/p/P002/episodes/X1",
                 "/p/P002/episodes/X1/report",
+                "/p/P002/episodes/X1/assessment1",
+                "/p/P002/episodes/X1/assessment2",
                 "/p/P002/episodes/new",
                 "/p/P002/dashboard",
                 "/p/P002/upload",
@@ -408,6 +410,82 @@ fn upload_preview_then_confirm_dashboard_export_and_profile() {
         let (staff, staff_csrf) = login(&app, "staff").await;
         let r = send(&app, post("/p/P001/profile", &staff, &[("csrf", &staff_csrf), ("profession", "nurse")])).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
+        });
+    }
+}
+
+#[test]
+fn assessment_quick_forms_change_only_their_fields() {
+    for db in databases() {
+        let app = setup(&db);
+        rt().block_on(async {
+            let (cookie, csrf) = login(&app, "staff").await;
+            let r = send(&app, get("/p/P001/episodes/E1/assessment1", &cookie)).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            assert!(
+                r.body
+                    .contains("id=\"f-a1_hads_anxiety\" name=\"a1_hads_anxiety\" value=\"12\""),
+                "{}",
+                r.body
+            );
+            assert!(!r.body.contains("f-family_name") && !r.body.contains("f-a2_hads_anxiety"));
+            let mut form = vec![
+                ("csrf", csrf.as_str()),
+                ("status", "completed"),
+                ("core_end_date", "2024-07-01"),
+                ("assessment2_date", "2024-07-05"),
+                ("a2_hads_anxiety", "25"),
+                ("a2_weight_kg", "81.5"),
+            ];
+            let r = send(
+                &app,
+                post("/p/P001/episodes/E1/assessment2", &cookie, &form),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+            assert!(r.body.contains("id=\"e-a2_hads_anxiety\""), "{}", r.body);
+            assert!(
+                r.body.contains("value=\"25\"") && r.body.contains("Assessment 2 – episode E1")
+            );
+            form[4] = ("a2_hads_anxiety", "4");
+            let r = send(
+                &app,
+                post("/p/P001/episodes/E1/assessment2", &cookie, &form),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+            assert_eq!(r.location, "/p/P001/episodes/E1/assessment2?saved=1");
+            let e1 = open(&db).run(|s| s.episode("P001", "E1").unwrap().unwrap());
+            assert_eq!(
+                e1.get(crest_core::Col::A2HadsAnxiety),
+                &crest_core::Value::Int(4)
+            );
+            assert_eq!(
+                e1.get(crest_core::Col::A2WeightKg),
+                &crest_core::Value::Num(81.5)
+            );
+            // Everything not on the quick form is as it was.
+            assert_eq!(e1.text(crest_core::Col::FamilyName), Some("Testperson"));
+            assert_eq!(
+                e1.get(crest_core::Col::A1HadsAnxiety),
+                &crest_core::Value::Int(12)
+            );
+            let r = send(
+                &app,
+                get("/p/P001/episodes/E1/assessment2?saved=1", &cookie),
+            )
+            .await;
+            assert!(r.body.contains("Saved.") && r.body.contains("value=\"81.5\""));
+            // A cross-field rule still holds: assessment 2 cannot come before assessment 1.
+            form[3] = ("assessment2_date", "2024-04-01");
+            let r = send(
+                &app,
+                post("/p/P001/episodes/E1/assessment2", &cookie, &form),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+            let r = send(&app, get("/p/P001/episodes/NOPE/assessment1", &cookie)).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND);
         });
     }
 }
