@@ -178,3 +178,39 @@ fn synthetic_data_is_reproducible_valid_and_calibrated() {
     within("IMD 5 uptake", rate("imd:5"), 0.54, 0.05);
     within("White share", white / n, 0.87, 0.02);
 }
+
+#[test]
+fn returning_patients_never_look_like_duplicates() {
+    // Referrals crowded into one week make a returning patient's new event land on an earlier
+    // event's date often, unless synth prevents it.
+    let from = Date::from_ymd(2024, 4, 1).unwrap();
+    let cfg = Config {
+        programmes: 2,
+        episodes: 30_000,
+        seed: 3,
+        period: Period {
+            from,
+            to: from.add_days(6),
+        },
+        today: Date::from_ymd(2026, 11, 22).unwrap(),
+    };
+    let dir = crest_store::testing::scratch_dir("syn-dense");
+    write(&dir, &cfg).unwrap();
+    let db = crest_store::testing::sqlite_db();
+    let mut store = crest_store::open(&db.url).unwrap();
+    store.migrate().unwrap();
+    let programmes =
+        crest_ingest::programmes::read_programmes(&dir.join("programmes.csv")).unwrap();
+    store.upsert_programmes(&programmes).unwrap();
+    let mut opts = ImportOptions::new(cfg.today);
+    opts.dry_run = true;
+    let s = import_file(
+        store.as_mut(),
+        &dir.join("episodes.csv"),
+        &opts,
+        None,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(s.rejected, 0, "{:?}", s.errors.first());
+}

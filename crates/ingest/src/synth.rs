@@ -328,7 +328,7 @@ pub fn write(dir: &Path, cfg: &Config) -> Result<String, String> {
     }
     let mut counters = vec![0usize; progs.len()];
     let mut nhs_i: u64 = 0;
-    let mut previous: Vec<(String, Date)> = Vec::new();
+    let mut previous: Vec<(String, Vec<Date>)> = Vec::new();
     let span = cfg.period.to.days_since(cfg.period.from).max(0);
     let mut row = Row(vec![String::new(); FIELDS.len()]);
     for _ in 0..cfg.episodes {
@@ -365,7 +365,7 @@ fn episode(
     p: &Prog,
     n: usize,
     nhs_i: &mut u64,
-    previous: &mut Vec<(String, Date)>,
+    previous: &mut Vec<(String, Vec<Date>)>,
     cfg: &Config,
     span: i32,
     r: &mut Row,
@@ -374,20 +374,29 @@ fn episode(
     let referral = cfg.period.from.add_days(rng.int(0, i64::from(span)) as i32);
     let event = referral.add_days(-(rng.int(0, 14) as i32));
     // About 2% are a returning patient with a new event.
-    let repeat = previous.len() > 100 && rng.chance(0.02);
-    let nhs = if repeat {
-        let (nhs, _) = &previous[rng.int(0, previous.len() as i64 - 1) as usize];
-        nhs.clone()
-    } else {
-        loop {
+    let mut repeat = previous.len() > 100 && rng.chance(0.02);
+    let mut nhs = String::new();
+    if repeat {
+        let i = rng.int(0, previous.len() as i64 - 1) as usize;
+        let (known, events) = &mut previous[i];
+        // A returning patient's new event is on a new date (else it would be a duplicate).
+        if events.contains(&event) {
+            repeat = false;
+        } else {
+            events.push(event);
+            nhs = known.clone();
+        }
+    }
+    if !repeat {
+        nhs = loop {
             *nhs_i += 1;
             if let Some(n) = nhs_number(*nhs_i) {
                 break n;
             }
+        };
+        if previous.len() < 50_000 {
+            previous.push((nhs.clone(), vec![event]));
         }
-    };
-    if previous.len() < 50_000 && !repeat {
-        previous.push((nhs.clone(), event));
     }
     let female = rng.chance(0.27);
     let ethnicity = *rng.pick(&[

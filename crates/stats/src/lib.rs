@@ -2,6 +2,7 @@
 //! store they came from.
 
 pub mod kpis;
+pub mod outcomes;
 pub mod summary;
 
 pub use kpis::{compute, KpiReport, Period, Thresholds};
