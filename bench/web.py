@@ -75,6 +75,7 @@ def main():
         sh([a.crest, "init"], env=env)
         sh([a.crest, "programmes", "import", os.path.join(a.out, "programmes.csv")], env=env)
         sh([a.crest, "import", os.path.join(a.out, "episodes.csv")], env=env)
+    sh([a.crest, "init"], env=env)  # migrates a store left by an older build
     con = sqlite3.connect(db)
     total = con.execute("SELECT count(*) FROM episodes").fetchone()[0]
     code, n = con.execute(

@@ -41,7 +41,7 @@ pub enum StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The schema version a fully migrated store is at (both back ends have the same migrations).
-pub const SCHEMA_VERSION: usize = 2;
+pub const SCHEMA_VERSION: usize = 3;
 
 /// Counts from registering programmes.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +85,9 @@ pub trait Store: Send {
     ) -> Result<Vec<KpiEpisode>>;
     /// One stored episode.
     fn episode(&mut self, programme: &str, episode_id: &str) -> Result<Option<Record>>;
+    /// A number that changes whenever the programme's episodes change (0 before any are
+    /// stored); equal versions mean the same data.
+    fn data_version(&mut self, programme: &str) -> Result<u64>;
     /// Number of stored episodes.
     fn count_episodes(&mut self) -> Result<u64>;
     /// One programme's episodes matching a query, most recently referred first.

@@ -12,6 +12,7 @@ use std::collections::HashSet;
 const MIGRATIONS: [fn() -> Vec<String>; crate::SCHEMA_VERSION] = [
     || schema::v1(Dialect::Postgres),
     || crate::accounts::v2(true),
+    schema::v3,
 ];
 
 /// A crest store in a PostgreSQL database.
@@ -212,6 +213,15 @@ impl Store for PgStore {
     fn episode(&mut self, programme: &str, episode_id: &str) -> Result<Option<Record>> {
         self.ready()?;
         get_record(&mut self.client, programme, episode_id)
+    }
+
+    fn data_version(&mut self, programme: &str) -> Result<u64> {
+        self.ready()?;
+        let row = self.client.query_opt(
+            "SELECT version FROM kpi_facts WHERE programme_code = $1",
+            &[&programme],
+        )?;
+        Ok(row.map_or(0, |r| r.get::<_, i64>(0)) as u64)
     }
 
     fn count_episodes(&mut self) -> Result<u64> {
@@ -430,7 +440,8 @@ impl ImportTx for PgTx<'_> {
             }
             self.tx.execute(
                 "INSERT INTO kpi_facts (programme_code, facts) VALUES ($1, $2) \
-                 ON CONFLICT (programme_code) DO UPDATE SET facts = excluded.facts",
+                 ON CONFLICT (programme_code) DO UPDATE SET facts = excluded.facts, \
+                 version = kpi_facts.version + 1",
                 &[&programme, &facts],
             )?;
         }

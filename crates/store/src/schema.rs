@@ -161,3 +161,9 @@ fn placeholder(d: Dialect, i: usize) -> String {
         Dialect::Postgres => format!("${i}"),
     }
 }
+
+/// Migration 3 (both back ends): a version per programme's data, raised whenever its episodes
+/// change, so readers (the dashboard) can tell whether what they computed is still current.
+pub(crate) fn v3() -> Vec<String> {
+    vec!["ALTER TABLE kpi_facts ADD COLUMN version BIGINT NOT NULL DEFAULT 1".to_string()]
+}

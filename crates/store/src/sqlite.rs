@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 const MIGRATIONS: [fn() -> Vec<String>; crate::SCHEMA_VERSION] = [
     || schema::v1(Dialect::Sqlite),
     || crate::accounts::v2(false),
+    schema::v3,
 ];
 
 /// A crest store in a SQLite file.
@@ -271,6 +272,19 @@ impl Store for SqliteStore {
         get_record(&self.conn, programme, episode_id)
     }
 
+    fn data_version(&mut self, programme: &str) -> Result<u64> {
+        self.ready()?;
+        let v: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT version FROM kpi_facts WHERE programme_code = ?1",
+                [programme],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(v.unwrap_or(0) as u64)
+    }
+
     fn count_episodes(&mut self) -> Result<u64> {
         self.ready()?;
         Ok(self
@@ -475,7 +489,8 @@ fn pack_facts(conn: &Connection, programme: &str) -> Result<()> {
 fn store_facts(conn: &Connection, programme: &str, facts: &[u8]) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO kpi_facts (programme_code, facts) VALUES (?1, ?2) \
-         ON CONFLICT (programme_code) DO UPDATE SET facts = excluded.facts",
+         ON CONFLICT (programme_code) DO UPDATE SET facts = excluded.facts, \
+                 version = kpi_facts.version + 1",
     )?
     .execute(params![programme, facts])?;
     Ok(())

@@ -129,6 +129,9 @@ fn kpi_facts_follow_the_referral_period() {
         }
         tx.commit().unwrap();
         let progs = s.programmes().unwrap();
+        let (v0, v1) = (s.data_version("P0").unwrap(), s.data_version("P1").unwrap());
+        assert_eq!(v0, 0, "no episodes, version 0");
+        assert!(v1 > 0, "{}", db.backend);
         let from = Date::from_ymd(2024, 4, 1).unwrap();
         let to = Date::from_ymd(2025, 3, 31).unwrap();
         let eps = s.kpi_episodes(from, to, &progs).unwrap();
@@ -145,6 +148,22 @@ fn kpi_facts_follow_the_referral_period() {
         tx.update(&b).unwrap();
         tx.insert(&episode("D", "2024-12-01")).unwrap();
         tx.commit().unwrap();
+        assert!(
+            s.data_version("P1").unwrap() > v1,
+            "a change raises the version"
+        );
+        assert_eq!(
+            s.data_version("P0").unwrap(),
+            0,
+            "other programmes keep theirs"
+        );
+        let before = s.data_version("P1").unwrap();
+        drop(s.begin().unwrap());
+        assert_eq!(
+            s.data_version("P1").unwrap(),
+            before,
+            "no change, same version"
+        );
         let eps = s.kpi_episodes(from, to, &progs).unwrap();
         assert_eq!(eps.len(), 3, "{}", db.backend);
         assert_eq!(

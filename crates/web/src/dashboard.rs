@@ -9,12 +9,14 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use crest_core::{Col, Date, KpiEpisode, Period, Record};
+use crest_core::{Col, Date, Kind, KpiEpisode, Period, PriorityGroup, Programme, Record, FIELDS};
 use crest_stats::kpis::{compute, Thresholds};
+use crest_stats::outcomes::{paired_change, share_at_least, HADS_CASE};
 use crest_stats::summary::{wilson, Summary, Z95};
 use crest_store::EpisodeQuery;
+use std::collections::HashMap;
 use std::fmt::Write;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new().route("/p/{code}/dashboard", get(dashboard))
@@ -76,11 +78,11 @@ fn group_by<'a>(
 
 fn age_band(r: &Record) -> String {
     match r.get(Col::AgeAtEvent) {
-        crest_core::Value::Int(a) if *a < 50 => "under 50".into(),
-        crest_core::Value::Int(a) if *a < 60 => "50–59".into(),
-        crest_core::Value::Int(a) if *a < 70 => "60–69".into(),
-        crest_core::Value::Int(a) if *a < 80 => "70–79".into(),
-        crest_core::Value::Int(_) => "80 and over".into(),
+        crest_core::Value::Int(a) if *a < 50 => "<50".into(),
+        crest_core::Value::Int(a) if *a < 60 => "50-59".into(),
+        crest_core::Value::Int(a) if *a < 70 => "60-69".into(),
+        crest_core::Value::Int(a) if *a < 80 => "70-79".into(),
+        crest_core::Value::Int(_) => "80+".into(),
         _ => "not known".into(),
     }
 }
@@ -163,24 +165,84 @@ async fn dashboard(
             "The end of the period is before its start.".into(),
         ));
     }
-    let pc = p.code.clone();
-    let records = app
-        .db(move |s, _| {
+    // The page is rebuilt only when the programme's data or profile changed since it was
+    // last rendered for this period (the store's data version says which).
+    let key = (p.code.clone(), period.from, period.to);
+    let prog = p.clone();
+    let found = app
+        .db(move |s, app| {
+            let version = s.data_version(&prog.code)?;
+            if let Some(body) = app.dashboards.get(&key, version, &prog) {
+                return Ok((version, Ok(body)));
+            }
             let q = EpisodeQuery {
                 from: Some(period.from),
                 to: Some(period.to),
                 limit: usize::MAX,
                 ..Default::default()
             };
-            Ok(s.find_episodes(&pc, &q)?)
+            Ok((version, Err(s.find_episodes(&prog.code, &q)?)))
         })
         .await?;
+    let body = match found {
+        (_, Ok(body)) => body,
+        (version, Err(records)) => {
+            let body: Arc<str> = render(&p, &records, period).into();
+            let key = (p.code.clone(), period.from, period.to);
+            app.dashboards.put(key, version, p.clone(), body.clone());
+            body
+        }
+    };
+    Ok(html_page(page(
+        &format!("Dashboard – {}", p.name),
+        &c.nav(Some(&p.code)),
+        &body,
+    )))
+}
+
+type CacheKey = (String, Date, Date);
+
+/// Rendered dashboards by programme and period, each with the data version and programme
+/// profile it was computed from. Bounded: when full it starts again.
+#[derive(Default)]
+pub(crate) struct Cache(Mutex<HashMap<CacheKey, (u64, Programme, Arc<str>)>>);
+
+const CACHE_ENTRIES: usize = 512;
+
+impl Cache {
+    fn get(&self, key: &CacheKey, version: u64, p: &Programme) -> Option<Arc<str>> {
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(key)
+            .filter(|(v, q, _)| *v == version && q == p)
+            .map(|(_, _, body)| body.clone())
+    }
+
+    fn put(&self, key: CacheKey, version: u64, p: Programme, body: Arc<str>) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() >= CACHE_ENTRIES && !m.contains_key(&key) {
+            m.clear();
+        }
+        m.insert(key, (version, p, body));
+    }
+}
+
+/// Median and IQR of `values` as "median (IQR q1–q3)".
+fn median_iqr(mut values: Vec<f64>) -> String {
+    if values.is_empty() {
+        return "–".into();
+    }
+    let w = Summary::of(&mut values);
+    format!("{} (IQR {}–{})", num(w.median), num(w.q1), num(w.q3))
+}
+
+/// The dashboard's content for a programme's episodes referred in `period`.
+fn render(p: &Programme, records: &[Record], period: Period) -> String {
     let facts: Vec<KpiEpisode> = records
         .iter()
         .filter_map(|r| KpiEpisode::of_record(r, 0))
         .collect();
     let report = compute(
-        std::slice::from_ref(&p),
+        std::slice::from_ref(p),
         &facts,
         period,
         &Thresholds::default(),
@@ -190,6 +252,7 @@ async fn dashboard(
          <label for=\"to\">To</label><input id=\"to\" name=\"to\" value=\"{}\"> <button>Show</button></form>",
         period.from, period.to
     );
+    let mut wait_thresholds = (None, None);
     if let Some(k) = report.programmes.first() {
         let r = &k.results;
         let _ = write!(
@@ -217,6 +280,11 @@ async fn dashboard(
                 "assessment1" | "assessment2" => pct(kpi.threshold),
                 _ => num(kpi.threshold),
             };
+            match kpi.key {
+                "wait_cabg" => wait_thresholds.0 = kpi.threshold,
+                "wait_mi_pci" => wait_thresholds.1 = kpi.threshold,
+                _ => {}
+            }
             let _ = write!(
                 body,
                 "<tr><th scope=\"row\">{}</th><td>{value}</td><td>{threshold}</td><td>{}</td></tr>",
@@ -226,56 +294,52 @@ async fn dashboard(
         }
         body.push_str("</tbody></table>");
     }
-    // Waits, duration, completion and assessment recording.
-    let started: Vec<&Record> = records
+    // Waits (overall and by the two KPI groups), duration, completion, assessment recording.
+    let wait = |f: &KpiEpisode| Some(f.core_start?.days_since(f.referral_date) as f64);
+    let mut waits: Vec<f64> = facts.iter().filter_map(wait).collect();
+    let group_waits = |groups: &[PriorityGroup]| -> Vec<f64> {
+        facts
+            .iter()
+            .filter(|f| groups.contains(&f.group))
+            .filter_map(wait)
+            .collect()
+    };
+    let cabg = group_waits(&[PriorityGroup::Cabg]);
+    let mi_pci = group_waits(&[PriorityGroup::Mi, PriorityGroup::MiPci, PriorityGroup::Pci]);
+    let durations: Vec<f64> = facts
         .iter()
-        .filter(|r| r.date(Col::CoreStartDate).is_some())
+        .filter_map(|f| Some(f.core_end?.days_since(f.core_start?) as f64))
         .collect();
-    let mut waits: Vec<f64> = started
-        .iter()
-        .filter_map(|r| {
-            Some(
-                r.date(Col::CoreStartDate)?
-                    .days_since(r.date(Col::ReferralDate)?) as f64,
-            )
-        })
-        .collect();
-    let w = Summary::of(&mut waits.clone());
-    let mut durations: Vec<f64> = started
-        .iter()
-        .filter_map(|r| {
-            Some(
-                r.date(Col::CoreEndDate)?
-                    .days_since(r.date(Col::CoreStartDate)?) as f64,
-            )
-        })
-        .collect();
-    let d = Summary::of(&mut durations);
-    let completed = records
-        .iter()
-        .filter(|r| r.text(Col::Status) == Some("completed"))
-        .count();
-    let a1 = records
-        .iter()
-        .filter(|r| r.date(Col::Assessment1Date).is_some())
-        .count();
-    let a2 = records
-        .iter()
-        .filter(|r| r.date(Col::Assessment2Date).is_some())
-        .count();
+    let started = facts.iter().filter(|f| f.core_start.is_some()).count();
+    let completed = facts.iter().filter(|f| f.completed).count();
+    let a1 = facts.iter().filter(|f| f.assessment1.is_some()).count();
+    let a2 = facts.iter().filter(|f| f.assessment2.is_some()).count();
     let _ = write!(
         body,
-        "<h2>Waits and delivery</h2><p>Wait from referral to start: median {} days (IQR {}–{}). Duration of core CR: median {} days (IQR {}–{}).</p>\
-         <p>Completed: {completed} of {} started. Assessment 1 recorded for {a1}, assessment 2 for {a2} of {} referred.</p>",
-        num(w.median), num(w.q1), num(w.q3), num(d.median), num(d.q1), num(d.q3), started.len(), records.len()
+        "<h2>Waits and delivery</h2><table><caption>Wait from referral to the start of core CR, days</caption><thead><tr>\
+         <th scope=\"col\">Patients</th><th scope=\"col\">Started</th><th scope=\"col\">Median (IQR)</th><th scope=\"col\">Threshold</th></tr></thead><tbody>\
+         <tr><th scope=\"row\">All</th><td>{}</td><td>{}</td><td></td></tr>\
+         <tr><th scope=\"row\">CABG</th><td>{}</td><td>{}</td><td>{}</td></tr>\
+         <tr><th scope=\"row\">MI/PCI</th><td>{}</td><td>{}</td><td>{}</td></tr></tbody></table>\
+         <p>Duration of core CR: median {} days.</p>\
+         <p>Completed: {completed} of {started} started. Assessment 1 recorded for {a1}, assessment 2 for {a2} of {} referred.</p>",
+        waits.len(), median_iqr(waits.clone()),
+        cabg.len(), median_iqr(cabg), num(wait_thresholds.0),
+        mi_pci.len(), median_iqr(mi_pci), num(wait_thresholds.1),
+        median_iqr(durations), records.len()
     );
     waits.sort_by(f64::total_cmp);
     body.push_str(&wait_chart(&waits));
-    let modes = group_by(started.iter().copied(), |r| {
-        r.text(Col::DeliveryMode)
-            .unwrap_or("not recorded")
-            .to_string()
-    });
+    let modes = group_by(
+        records
+            .iter()
+            .filter(|r| r.date(Col::CoreStartDate).is_some()),
+        |r| {
+            r.text(Col::DeliveryMode)
+                .unwrap_or("not recorded")
+                .to_string()
+        },
+    );
     body.push_str("<table><caption>Delivery modes of those who started</caption><thead><tr><th scope=\"col\">Mode</th><th scope=\"col\">Patients</th></tr></thead><tbody>");
     for (m, n, _) in modes {
         let _ = write!(
@@ -284,15 +348,17 @@ async fn dashboard(
             esc(&m.replace('_', " "))
         );
     }
-    body.push_str("</tbody></table><h2>Who takes up cardiac rehabilitation</h2>");
+    body.push_str("</tbody></table>");
+    body.push_str(&outcomes(records));
+    body.push_str("<h2>Who takes up cardiac rehabilitation</h2>");
     body.push_str(&uptake_table(
         "sex",
-        &group_by(&records, |r| r.get(Col::Sex).to_text()),
+        &group_by(records, |r| r.get(Col::Sex).to_text()),
     ));
-    body.push_str(&uptake_table("age band", &group_by(&records, age_band)));
+    body.push_str(&uptake_table("age band", &group_by(records, age_band)));
     body.push_str(&uptake_table(
         "ethnic group",
-        &group_by(&records, |r| {
+        &group_by(records, |r| {
             let e = r.get(Col::Ethnicity).to_text();
             if e.is_empty() {
                 "not stated".into()
@@ -303,7 +369,7 @@ async fn dashboard(
     ));
     body.push_str(&uptake_table(
         "deprivation quintile (1 = most deprived)",
-        &group_by(&records, |r| {
+        &group_by(records, |r| {
             let q = r.get(Col::ImdQuintile).to_text();
             if q.is_empty() {
                 "not known".into()
@@ -312,9 +378,66 @@ async fn dashboard(
             }
         }),
     ));
-    Ok(html_page(page(
-        &format!("Dashboard – {}", p.name),
-        &c.nav(Some(&p.code)),
-        &body,
-    )))
+    body.push_str(&uptake_table(
+        "priority group",
+        &group_by(records, |r| {
+            KpiEpisode::of_record(r, 0)
+                .map_or("not known", |f| f.group.code())
+                .replace('_', " ")
+        }),
+    ));
+    body
+}
+
+/// Paired A1 → A2 change for every numeric measure, and the HADS ≥ 8 shares (kpis.md).
+fn outcomes(records: &[Record]) -> String {
+    let a1 = FIELDS.iter().filter(|f| f.assessment() == Some(1));
+    let a2 = FIELDS.iter().filter(|f| f.assessment() == Some(2));
+    let mut s = String::from(
+        "<h2>Outcomes</h2><table><caption>Change from assessment 1 to assessment 2, among patients with both values</caption>\
+         <thead><tr><th scope=\"col\">Measure</th><th scope=\"col\">Patients</th><th scope=\"col\">Mean at 1</th>\
+         <th scope=\"col\">Mean at 2</th><th scope=\"col\">Mean change</th><th scope=\"col\">95% interval</th></tr></thead><tbody>",
+    );
+    let mut hads = String::new();
+    for (f1, f2) in a1.zip(a2) {
+        if !matches!(f1.kind, Kind::Int { .. } | Kind::Decimal { .. }) {
+            continue;
+        }
+        let pairs: Vec<(f64, f64)> = records
+            .iter()
+            .filter_map(|r| Some((r.num(f1.col)?, r.num(f2.col)?)))
+            .collect();
+        let c = paired_change(&pairs);
+        let _ = write!(
+            s,
+            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(f1.help.split(';').next().unwrap_or(f1.name)),
+            c.n,
+            one_dp(c.mean_a1),
+            one_dp(c.mean_a2),
+            one_dp(c.mean_change),
+            c.ci.map_or("–".into(), |(lo, hi)| format!("{} to {}", one_dp(Some(lo)), one_dp(Some(hi))))
+        );
+        if f1.name.starts_with("a1_hads") {
+            let _ = write!(
+                hads,
+                "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(f1.help),
+                c.n,
+                pct(share_at_least(pairs.iter().map(|p| p.0), HADS_CASE)),
+                pct(share_at_least(pairs.iter().map(|p| p.1), HADS_CASE)),
+            );
+        }
+    }
+    let _ = write!(
+        s,
+        "</tbody></table><table><caption>Patients with HADS ≥ 8 (symptoms present), among those scored at both assessments</caption>\
+         <thead><tr><th scope=\"col\">Scale</th><th scope=\"col\">Patients</th><th scope=\"col\">At 1</th><th scope=\"col\">At 2</th></tr></thead>\
+         <tbody>{hads}</tbody></table>"
+    );
+    s
+}
+
+fn one_dp(x: Option<f64>) -> String {
+    x.map_or("–".into(), |v| format!("{v:.1}"))
 }

@@ -31,6 +31,7 @@ pub struct App {
     limiter: auth::RateLimit,
     uploads: PathBuf,
     today: fn() -> Date,
+    dashboards: dashboard::Cache,
 }
 
 impl App {
@@ -46,6 +47,7 @@ impl App {
             limiter: auth::RateLimit::default(),
             uploads,
             today,
+            dashboards: dashboard::Cache::default(),
         }))
     }
 
@@ -264,26 +266,27 @@ fn set_cookie(name: &str, value: &str, max_age: i64) -> (header::HeaderName, Str
 /// The signed-in user, or `WebError::Login`.
 pub(crate) async fn ctx(app: &Arc<App>, headers: &HeaderMap) -> Result<Ctx, WebError> {
     let token = cookie(headers, SESSION_COOKIE).ok_or(WebError::Login)?;
-    app.db(move |s, _| {
-        let hash = auth::token_hash(&token);
-        let session = s.session(&hash)?.ok_or(WebError::Login)?;
-        let now = now_secs();
-        if now - session.seen > auth::IDLE_TIMEOUT || now - session.created > auth::ABSOLUTE_TIMEOUT
-        {
-            s.drop_session(&hash)?;
-            return Err(WebError::Login);
-        }
-        let user = s.user(&session.username)?.ok_or(WebError::Login)?;
-        if user.disabled {
-            s.drop_session(&hash)?;
-            return Err(WebError::Login);
-        }
-        if now - session.seen > 60 {
-            s.touch_session(&hash, now)?;
-        }
-        Ok(Ctx { user, session })
-    })
-    .await
+    app.db(move |s, _| signed_in(s, &token)).await
+}
+
+/// Checks a session token: live, within its time-outs, and its user still enabled.
+fn signed_in(s: &mut dyn Store, token: &str) -> Result<Ctx, WebError> {
+    let hash = auth::token_hash(token);
+    let session = s.session(&hash)?.ok_or(WebError::Login)?;
+    let now = now_secs();
+    if now - session.seen > auth::IDLE_TIMEOUT || now - session.created > auth::ABSOLUTE_TIMEOUT {
+        s.drop_session(&hash)?;
+        return Err(WebError::Login);
+    }
+    let user = s.user(&session.username)?.ok_or(WebError::Login)?;
+    if user.disabled {
+        s.drop_session(&hash)?;
+        return Err(WebError::Login);
+    }
+    if now - session.seen > 60 {
+        s.touch_session(&hash, now)?;
+    }
+    Ok(Ctx { user, session })
 }
 
 /// The app's routes.
@@ -525,10 +528,16 @@ pub(crate) async fn scoped(
     headers: &HeaderMap,
     code: &str,
 ) -> Result<(Ctx, Programme), WebError> {
-    let c = ctx(app, headers).await?;
-    let all = app.db(|s, _| Ok(s.programmes()?)).await?;
-    let p = c.programme(code, &all)?.clone();
-    Ok((c, p))
+    let token = cookie(headers, SESSION_COOKIE).ok_or(WebError::Login)?;
+    let code = code.to_string();
+    // One trip to the store for the session and the programme.
+    app.db(move |s, _| {
+        let c = signed_in(s, &token)?;
+        let all = s.programmes()?;
+        let p = c.programme(&code, &all)?.clone();
+        Ok((c, p))
+    })
+    .await
 }
 
 /// The path parameter type of programme pages.

@@ -51,12 +51,7 @@ fn a_lead_signs_in_fixes_an_episode_uploads_and_opens_the_dashboard() {
             "Tab moves from user name to password"
         );
         b.keys(&format!("{PASSWORD}\u{E007}"));
-        assert!(
-            b.url().ends_with("/p/P001/episodes"),
-            "{}: {}",
-            db.backend,
-            b.url()
-        );
+        b.wait_url("/p/P001/episodes");
         assert!(b.text("main").contains("E1"));
 
         // A new episode with a wrong NHS number: refused, explained, nothing typed is lost.
@@ -80,7 +75,7 @@ fn a_lead_signs_in_fixes_an_episode_uploads_and_opens_the_dashboard() {
             b.select(&format!("#f-{field}"), value);
         }
         b.click("form[novalidate] button");
-        let summary = b.text("#error-summary");
+        let summary = b.wait_text("#error-summary", "There is a problem");
         assert!(
             summary.contains("There is a problem") && summary.contains("not a valid NHS number"),
             "{summary}"
@@ -100,12 +95,8 @@ fn a_lead_signs_in_fixes_an_episode_uploads_and_opens_the_dashboard() {
         b.clear("#f-nhs_number");
         b.type_into("#f-nhs_number", "943 476 5862");
         b.click("form[novalidate] button");
-        assert!(
-            b.url().ends_with("/p/P001/episodes/B1?saved=1"),
-            "{}",
-            b.url()
-        );
-        assert!(b.text("main").contains("Saved."));
+        b.wait_url("/p/P001/episodes/B1?saved=1");
+        b.wait_text("main", "Saved.");
         b.screenshot("03-episode-saved");
         let stored = open(&db).run(|s| s.episode("P001", "B1").unwrap().unwrap());
         assert_eq!(
@@ -125,7 +116,7 @@ fn a_lead_signs_in_fixes_an_episode_uploads_and_opens_the_dashboard() {
         b.goto(&format!("{base}/p/P001/upload"));
         b.type_into("#file", &file.to_string_lossy());
         b.click("form[enctype] button");
-        let preview = b.text("main");
+        let preview = b.wait_text("main", "rejected");
         assert!(
             preview.contains("2 row(s): 1 new") && preview.contains("1 rejected"),
             "{preview}"
@@ -137,7 +128,7 @@ fn a_lead_signs_in_fixes_an_episode_uploads_and_opens_the_dashboard() {
         b.screenshot("04-upload-preview");
         assert!(open(&db).run(|s| s.episode("P001", "W1").unwrap().is_none()));
         b.click("form[action$=\"/upload/confirm\"] button");
-        assert!(b.text("main").contains("Stored: 1 new"));
+        b.wait_text("main", "Stored: 1 new");
         assert!(open(&db).run(|s| s.episode("P001", "W1").unwrap().is_some()));
 
         // The dashboard, with its chart and KPI table.

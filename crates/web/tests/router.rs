@@ -361,6 +361,9 @@ fn upload_preview_then_confirm_dashboard_export_and_profile() {
         let app = setup(&db);
         rt().block_on(async {
         let (cookie, csrf) = login(&app, "lead").await;
+        let dashboard = "/p/P001/dashboard?from=2024-04-01&to=2025-03-31";
+        let r = send(&app, get(dashboard, &cookie)).await;
+        assert!(r.body.contains("1 referred, 1 started"), "{}", r.body);
         let csv = "programme_code,episode_id,nhs_number,date_of_birth,sex,initiating_event,treatment,event_date,referral_date,status\n\
                    P001,U1,9434765854,1950-01-01,male,mi_stemi,pci,2025-01-10,2025-01-12,referred\n\
                    P001,U2,9434765919,1950-01-01,male,mi_stemi,pci,2025-01-10,31/02/2025,referred\n\
@@ -388,11 +391,18 @@ fn upload_preview_then_confirm_dashboard_export_and_profile() {
         assert!(s.run(|s| s.episode("P001", "U1").unwrap().is_some()));
         assert!(s.run(|s| s.episode("P002", "U3").unwrap().is_none()));
 
-        let r = send(&app, get("/p/P001/dashboard?from=2024-04-01&to=2025-03-31", &cookie)).await;
+        // The dashboard seen before the upload is not served again: the data changed.
+        let r = send(&app, get(dashboard, &cookie)).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert!(r.body.contains("2 referred, 1 started"), "{}", r.body);
         assert!(r.body.contains("<svg role=\"img\"") && r.body.contains("<title id=\"wt\">"));
-        assert!(r.body.contains("Uptake by deprivation quintile"));
+        assert!(r.body.contains("Uptake by deprivation quintile") && r.body.contains("Uptake by priority group"));
+        // E1: MI treated with PCI, referred 2024-04-03, started 2024-05-01 (28 days).
+        assert!(r.body.contains("<tr><th scope=\"row\">MI/PCI</th><td>1</td><td>28 (IQR 28–28)</td><td>33</td></tr>"), "{}", r.body);
+        assert!(r.body.contains("<tr><th scope=\"row\">CABG</th><td>0</td><td>–</td><td>46</td></tr>"), "{}", r.body);
+        // Its HADS anxiety went from 12 to 6: one pair, a change of −6, no interval from one.
+        assert!(r.body.contains("<tr><th scope=\"row\">HADS anxiety score</th><td>1</td><td>12.0</td><td>6.0</td><td>-6.0</td><td>–</td></tr>"), "{}", r.body);
+        assert!(r.body.contains("<tr><th scope=\"row\">HADS anxiety score</th><td>1</td><td>100.0%</td><td>0.0%</td></tr>"), "{}", r.body);
         let r = send(&app, get("/p/P001/dashboard?from=31/02/2025", &cookie)).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
@@ -406,6 +416,9 @@ fn upload_preview_then_confirm_dashboard_export_and_profile() {
         assert!(r.body.contains("Profile saved"), "{}", r.body);
         let p = s.run(|s| s.programmes().unwrap().into_iter().find(|p| p.code == "P001").unwrap());
         assert_eq!(p.professions, Some(vec!["nurse".to_string(), "dietitian".to_string()]));
+        // Nor after a profile change: KPI 1 now counts two professions.
+        let r = send(&app, get(dashboard, &cookie)).await;
+        assert!(r.body.contains("<tr><th scope=\"row\">mdt</th><td>2</td>"), "{}", r.body);
         // Staff may see the profile but not change it.
         let (staff, staff_csrf) = login(&app, "staff").await;
         let r = send(&app, post("/p/P001/profile", &staff, &[("csrf", &staff_csrf), ("profession", "nurse")])).await;

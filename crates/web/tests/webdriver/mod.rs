@@ -244,7 +244,7 @@ impl Browser {
     /// The visible text of an element.
     /// Retries while a navigation replaces the page under it.
     pub fn text(&self, css: &str) -> String {
-        for _ in 0..50 {
+        for _ in 0..200 {
             let e = self.find(css);
             let v = self
                 .http("GET", &self.s(&format!("/element/{}/text", e.0)), None)
@@ -258,6 +258,43 @@ impl Browser {
             }
         }
         panic!("{css} kept going stale")
+    }
+
+    /// Waits (up to 20 s) until the element's text contains `needle`, as after a click that
+    /// submits a form; returns the text.
+    pub fn wait_text(&self, css: &str, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let found = self.find_all(css);
+            if !found.is_empty() {
+                let t = self.text(css);
+                if t.contains(needle) {
+                    return t;
+                }
+                if Instant::now() > deadline {
+                    panic!("{css} never showed {needle:?}; it shows:\n{t}");
+                }
+            } else if Instant::now() > deadline {
+                panic!("no {css} on {}", self.url());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits (up to 20 s) until the URL ends with `suffix`.
+    pub fn wait_url(&self, suffix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let u = self.url();
+            if u.ends_with(suffix) {
+                return u;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the URL stayed {u}, not …{suffix}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// The id of the element that has the keyboard focus.
