@@ -31,7 +31,8 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/p/{code}/upload", get(upload_form).post(upload))
         .route("/p/{code}/upload/confirm", post(confirm))
         .route("/p/{code}/upload/{token}/errors.csv", get(upload_errors))
-        .route("/p/{code}/export.csv", get(export))
+        .route("/p/{code}/export.csv", get(export_csv))
+        .route("/p/{code}/export.xlsx", get(export_xlsx))
         .route("/p/{code}/profile", get(profile).post(save_profile))
 }
 
@@ -876,13 +877,32 @@ async fn upload_errors(
     ))
 }
 
-async fn export(
+async fn export_csv(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     UrlPath(code): Code,
 ) -> Result<Response, WebError> {
+    export(app, headers, code, false).await
+}
+
+async fn export_xlsx(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    UrlPath(code): Code,
+) -> Result<Response, WebError> {
+    export(app, headers, code, true).await
+}
+
+/// The programme's episodes as CSV or XLSX, with the import's columns; logged.
+async fn export(
+    app: Arc<App>,
+    headers: HeaderMap,
+    code: String,
+    xlsx: bool,
+) -> Result<Response, WebError> {
     let (c, p) = scoped(&app, &headers, &code).await?;
-    let entry = c.entry(&p.code, "export", "episodes.csv");
+    let name = format!("{}-episodes.{}", p.code, if xlsx { "xlsx" } else { "csv" });
+    let mut entry = c.entry(&p.code, "export", &name);
     let pc = p.code.clone();
     let bytes = app
         .db(move |s, _| {
@@ -891,29 +911,23 @@ async fn export(
                 ..Default::default()
             };
             let rows = s.find_episodes(&pc, &q)?;
-            let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record(FIELDS.iter().filter(|f| f.imported()).map(|f| f.name))
-                .map_err(WebError::internal)?;
-            for r in &rows {
-                w.write_record(
-                    FIELDS
-                        .iter()
-                        .filter(|f| f.imported())
-                        .map(|f| r.get(f.col).to_text()),
-                )
-                .map_err(WebError::internal)?;
+            let bytes = if xlsx {
+                crest_ingest::export::xlsx_bytes(&rows)
+            } else {
+                crest_ingest::export::csv_bytes(&rows)
             }
-            let mut entry = entry;
+            .map_err(WebError::internal)?;
             entry.detail = format!("{} episodes", rows.len());
             s.log(&entry)?;
-            w.into_inner().map_err(WebError::internal)
+            Ok(bytes)
         })
         .await?;
-    Ok(crate::download(
-        bytes,
-        "text/csv; charset=utf-8",
-        &format!("{}-episodes.csv", p.code),
-    ))
+    let mime = if xlsx {
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    } else {
+        "text/csv; charset=utf-8"
+    };
+    Ok(crate::download(bytes, mime, &name))
 }
 
 async fn profile(

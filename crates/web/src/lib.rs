@@ -192,7 +192,7 @@ impl Ctx {
             s.push_str(&format!(
                 "<nav aria-label=\"Programme\"><a href=\"/p/{p}/episodes\">Patients</a> · <a href=\"/p/{p}/episodes/new\">New episode</a> · \
                  <a href=\"/p/{p}/upload\">Upload</a> · <a href=\"/p/{p}/dashboard\">Dashboard</a> · <a href=\"/p/{p}/profile\">Profile</a> · \
-                 <a href=\"/p/{p}/export.csv\">Export CSV</a></nav>"
+                 <a href=\"/p/{p}/export.csv\">Export CSV</a> · <a href=\"/p/{p}/export.xlsx\">Export XLSX</a></nav>"
             ));
         }
         s.push_str(&format!(

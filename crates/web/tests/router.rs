@@ -229,6 +229,7 @@ fn staff_cannot_reach_another_programme_by_any_url() {
                 "/p/P002/dashboard",
                 "/p/P002/upload",
                 "/p/P002/export.csv",
+                "/p/P002/export.xlsx",
                 "/p/P002/profile",
                 "/p/P001/episodes/X1",
                 "/p/P001/episodes/X1/report",
@@ -408,8 +409,13 @@ fn upload_preview_then_confirm_dashboard_export_and_profile() {
 
         let r = send(&app, get("/p/P001/export.csv", &cookie)).await;
         assert!(r.body.starts_with("programme_code,episode_id") && r.body.contains("U1") && !r.body.contains("X1"));
+        let r = crest_web::router(app.clone()).oneshot(get("/p/P001/export.xlsx", &cookie)).await.unwrap();
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+        let xlsx = r.into_body().collect().await.unwrap().to_bytes();
+        assert!(xlsx.starts_with(b"PK"));
         let log = s.run(|s| s.access_log(100).unwrap());
-        assert!(log.iter().any(|e| e.action == "export" && e.programme == "P001"));
+        assert!(log.iter().any(|e| e.action == "export" && e.target == "P001-episodes.csv"));
+        assert!(log.iter().any(|e| e.action == "export" && e.target == "P001-episodes.xlsx" && e.detail == "2 episodes"));
         assert!(log.iter().any(|e| e.action == "import" && e.detail.contains("1 new")));
 
         let r = send(&app, post("/p/P001/profile", &cookie, &[("csrf", &csrf), ("profession", "nurse"), ("profession", "dietitian"), ("offer", "cabg")])).await;

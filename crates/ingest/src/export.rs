@@ -1,0 +1,70 @@
+//! Episode exports for a programme's own use (identifiable): CSV and XLSX with the import's
+//! columns, so an exported file can be edited and imported again.
+
+use crest_core::{Record, Value, FIELDS};
+use rust_xlsxwriter::{Format, Workbook};
+
+fn imported() -> impl Iterator<Item = &'static crest_core::Field> {
+    FIELDS.iter().filter(|f| f.imported())
+}
+
+/// The episodes as CSV: the header row, then one row per episode (ISO dates).
+pub fn csv_bytes(records: &[Record]) -> Result<Vec<u8>, String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let err = |e: csv::Error| format!("cannot write the export: {e}");
+    w.write_record(imported().map(|f| f.name)).map_err(err)?;
+    for r in records {
+        w.write_record(imported().map(|f| r.get(f.col).to_text()))
+            .map_err(err)?;
+    }
+    w.into_inner()
+        .map_err(|e| format!("cannot write the export: {e}"))
+}
+
+/// Days from Excel's day 0 (1899-12-30) to 1970-01-01.
+const EXCEL_EPOCH_OFFSET: f64 = 25_569.0;
+
+/// The episodes as an XLSX workbook: an `episodes` sheet with dates as real date cells and
+/// numbers as numbers; codes, identifiers and yes/no values as text.
+pub fn xlsx_bytes(records: &[Record]) -> Result<Vec<u8>, String> {
+    let err = |e: rust_xlsxwriter::XlsxError| format!("cannot write the export: {e}");
+    let mut wb = Workbook::new();
+    let bold = Format::new().set_bold();
+    let date = Format::new().set_num_format("yyyy-mm-dd");
+    let sheet = wb.add_worksheet().set_name("episodes").map_err(err)?;
+    for (i, f) in imported().enumerate() {
+        let c = i as u16;
+        sheet
+            .write_string_with_format(0, c, f.name, &bold)
+            .map_err(err)?;
+        sheet
+            .set_column_width(c, (f.name.len() as f64 + 2.0).max(12.0))
+            .map_err(err)?;
+    }
+    for (row, r) in records.iter().enumerate() {
+        let row = row as u32 + 1;
+        for (i, f) in imported().enumerate() {
+            let c = i as u16;
+            match r.get(f.col) {
+                Value::Null => {}
+                Value::Date(d) => {
+                    let serial = f64::from(d.days()) + EXCEL_EPOCH_OFFSET;
+                    sheet
+                        .write_number_with_format(row, c, serial, &date)
+                        .map_err(err)?;
+                }
+                Value::Int(n) => {
+                    sheet.write_number(row, c, *n as f64).map_err(err)?;
+                }
+                Value::Num(x) => {
+                    sheet.write_number(row, c, *x).map_err(err)?;
+                }
+                v => {
+                    sheet.write_string(row, c, v.to_text()).map_err(err)?;
+                }
+            }
+        }
+    }
+    sheet.set_freeze_panes(1, 0).map_err(err)?;
+    wb.save_to_buffer().map_err(err)
+}
