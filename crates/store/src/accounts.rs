@@ -188,9 +188,13 @@ pub(crate) fn episode_filter(q: &EpisodeQuery) -> (String, Vec<String>) {
     };
     let text = q.text.trim();
     if !text.is_empty() {
-        // NHS numbers are often typed with spaces: 943 476 5919.
-        let digits: String = if text.chars().all(|c| c.is_ascii_digit() || c == ' ') {
-            text.chars().filter(|c| *c != ' ').collect()
+        // NHS numbers are often typed with spaces or dashes: 943 476 5919, 943-476-5919.
+        let digits: String = if text
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ' ' || c == '-')
+            && text.chars().any(|c| c.is_ascii_digit())
+        {
+            text.chars().filter(char::is_ascii_digit).collect()
         } else {
             text.to_string()
         };

@@ -508,3 +508,104 @@ fn assessment_quick_forms_change_only_their_fields() {
         });
     }
 }
+
+#[test]
+fn search_filters_templates_and_the_remaining_pages() {
+    for db in databases() {
+        let app = setup(&db);
+        rt().block_on(async {
+            let (cookie, csrf) = login(&app, "lead").await;
+            // A second episode to tell the filters apart: a referred CABG patient in 2025.
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("episode_id", "E2"),
+                ("nhs_number", "9434765862"),
+                ("family_name", "Secondperson"),
+                ("local_patient_id", "H-77"),
+                ("date_of_birth", "1950-01-01"),
+                ("sex", "male"),
+                ("initiating_event", "mi_stemi"),
+                ("treatment", "cabg"),
+                ("event_date", "2025-01-10"),
+                ("referral_date", "2025-01-12"),
+                ("status", "referred"),
+            ];
+            let r = send(&app, post("/p/P001/episodes/new", &cookie, &form)).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+            let ids = |body: &str| {
+                ["E1", "E2"]
+                    .into_iter()
+                    .filter(|id| body.contains(&format!("/p/P001/episodes/{id}\"")))
+                    .collect::<Vec<_>>()
+            };
+            for (query, want) in [
+                ("", vec!["E1", "E2"]),
+                ("?q=secondPERSON", vec!["E2"]),
+                ("?q=H-77", vec!["E2"]),
+                ("?q=943-476-5919", vec!["E1"]),
+                ("?q=E1", vec!["E1"]),
+                ("?status=referred", vec!["E2"]),
+                ("?status=completed", vec!["E1"]),
+                ("?pathway=mi_nstemi", vec!["E1"]),
+                ("?from=01/01/2025", vec!["E2"]),
+                ("?to=2024-12-31", vec!["E1"]),
+                ("?from=2025-02-01", vec![]),
+            ] {
+                let r = send(&app, get(&format!("/p/P001/episodes{query}"), &cookie)).await;
+                assert_eq!(r.status, StatusCode::OK);
+                assert_eq!(ids(&r.body), want, "{}: {query}", db.backend);
+            }
+            let r = send(&app, get("/p/P001/episodes?from=31/02/2025", &cookie)).await;
+            assert!(r.body.contains("Referred from"), "{}", r.body);
+            assert!(r.body.contains("role=\"alert\""), "a bad date is explained");
+            let log = open(&db).run(|s| s.access_log(200).unwrap());
+            assert!(log.iter().any(|e| e.action == "search"));
+            assert!(
+                !log.iter().any(|e| e.detail.contains("943-476-5919")
+                    || e.detail.contains("Secondperson")),
+                "search terms that identify a patient are not copied into the log"
+            );
+
+            // Templates, for signed-in users.
+            let r = send(&app, get("/template.csv", "")).await;
+            assert_eq!(r.location, "/login");
+            let r = send(&app, get("/template.csv", &cookie)).await;
+            assert_eq!(r.status, StatusCode::OK);
+            assert!(r.body.starts_with("programme_code,episode_id,"));
+            let t = crest_web::router(app.clone())
+                .oneshot(get("/template.xlsx", &cookie))
+                .await
+                .unwrap();
+            assert_eq!(t.status(), StatusCode::OK);
+            assert!(t
+                .into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .starts_with(b"PK"));
+
+            // The other pages render for the lead.
+            for (path, text) in [
+                ("/p/P001/upload", "Check file"),
+                ("/p/P001/profile", "Save profile"),
+                ("/p/P001/episodes/E2", "Secondperson"),
+                ("/p/P001/episodes/E1/report", "Print"),
+                ("/p/P001/dashboard", "Grade"),
+            ] {
+                let r = send(&app, get(path, &cookie)).await;
+                assert_eq!(r.status, StatusCode::OK, "{path}");
+                assert!(r.body.contains(text), "{path}: {}", r.body);
+            }
+            // A lead with one programme lands on its patient list; an admin on the start page.
+            let r = send(&app, get("/", &cookie)).await;
+            assert_eq!(r.location, "/p/P001/episodes");
+            let (admin, _) = login(&app, "admin").await;
+            let r = send(&app, get("/", &admin)).await;
+            assert_eq!(r.status, StatusCode::OK);
+            assert!(!r.body.contains("Testperson"));
+            let r = send(&app, get("/no/such/page", &cookie)).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND);
+        });
+    }
+}
