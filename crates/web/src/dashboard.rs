@@ -205,7 +205,10 @@ type CacheKey = (String, Date, Date);
 /// Rendered dashboards by programme and period, each with the data version and programme
 /// profile it was computed from. Bounded: when full it starts again.
 #[derive(Default)]
-pub(crate) struct Cache(Mutex<HashMap<CacheKey, (u64, Programme, Arc<str>)>>);
+pub(crate) struct Cache(Mutex<HashMap<CacheKey, Cached>>);
+
+/// A rendered dashboard: the data version and profile it came from, and the HTML.
+type Cached = (u64, Programme, Arc<str>);
 
 const CACHE_ENTRIES: usize = 512;
 
