@@ -60,6 +60,11 @@ pub enum Command {
         #[arg(long, default_value = "crest-uploads")]
         uploads: PathBuf,
     },
+    /// The access log: `crest audit verify` checks its hash chain.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Manage the web app's users (administrators).
     Users {
         #[command(subcommand)]
@@ -84,6 +89,14 @@ pub enum Command {
         #[arg(long, default_value_t = 95_000)]
         episodes: usize,
     },
+}
+
+/// Access-log actions.
+#[derive(Subcommand, Debug)]
+pub enum AuditAction {
+    /// Check every entry's hash chain; exit 1 and name the first broken entry if any was
+    /// edited or deleted. Prints the head hash: keep it to detect a truncated log later.
+    Verify,
 }
 
 /// User actions.
@@ -271,6 +284,27 @@ pub fn run(cli: Cli) -> Result<i32> {
             serve(app, &addr)
         }
         Command::Users { action } => users(&cli.db, action),
+        Command::Audit {
+            action: AuditAction::Verify,
+        } => {
+            let check = crest_store::open(&cli.db)?.verify_access_log()?;
+            match check.broken {
+                None => {
+                    println!(
+                        "access log intact: {} entries; head {}",
+                        check.entries, check.head
+                    );
+                    Ok(0)
+                }
+                Some(why) => {
+                    println!(
+                        "access log BROKEN after {} intact entries: {why}",
+                        check.entries
+                    );
+                    Ok(1)
+                }
+            }
+        }
         Command::Demo {
             dir,
             programmes,
@@ -332,6 +366,38 @@ fn import(db: &str, args: &ImportArgs) -> Result<i32> {
             bar.set(f)
         });
         bar.finish();
+        let mut entry = crest_store::AccessEntry {
+            at: crest_store::utc_now(),
+            username: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+            role: "command_line".into(),
+            programme: String::new(),
+            action: "import".into(),
+            target: file
+                .file_name()
+                .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+            outcome: "ok".into(),
+            detail: String::new(),
+        };
+        match &result {
+            Ok(s) => {
+                entry.detail = format!(
+                    "{} rows: {} new, {} updated, {} unchanged, {} rejected",
+                    s.rows, s.imported, s.updated, s.unchanged, s.rejected
+                );
+                if !s.committed {
+                    entry.outcome = "refused".into();
+                }
+            }
+            Err(_) => entry.outcome = "refused".into(),
+        }
+        if !opts.dry_run {
+            // A refused file is already reported; only a committed import must be logged.
+            if let Err(e) = store.log(&entry) {
+                if result.as_ref().is_ok_and(|s| s.committed) {
+                    return Err(e).context("the import was stored but could not be logged");
+                }
+            }
+        }
         match result {
             Ok(s) => {
                 print_summary(file, &s, &opts, args.errors.as_deref());

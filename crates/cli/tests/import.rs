@@ -624,3 +624,46 @@ fn a_200_mb_file_streams_in_flat_memory() {
     let _ = std::fs::remove_file(&small);
     let _ = std::fs::remove_file(&big);
 }
+
+#[test]
+fn imports_are_logged_and_audit_verify_detects_tampering() {
+    for db in databases() {
+        let dir = scratch_dir("audit");
+        setup(&db, &dir);
+        let f = dir.join("e.csv");
+        std::fs::write(
+            &f,
+            "programme_code,episode_id,nhs_number,date_of_birth,sex,initiating_event,treatment,event_date,referral_date,status\n\
+             P001,A1,9434765919,1950-01-01,male,mi_stemi,pci,2025-01-10,2025-01-12,referred\n",
+        )
+        .unwrap();
+        let r = crest(&db, &["import", f.to_str().unwrap()]);
+        assert_eq!(r.code, 0, "{}", r.out);
+        let r = crest(&db, &["import", "--dry-run", f.to_str().unwrap()]);
+        assert_eq!(r.code, 0, "{}", r.out);
+        let r = crest(&db, &["audit", "verify"]);
+        assert_eq!(r.code, 0, "{}", r.out);
+        assert!(
+            r.out.contains("access log intact: 1 entries"),
+            "{}: {}",
+            db.backend,
+            r.out
+        );
+        let log = crest_store::open(&db.url).unwrap().access_log(10).unwrap();
+        assert_eq!(log[0].action, "import");
+        assert_eq!(log[0].target, "e.csv");
+        assert!(log[0].detail.contains("1 new"), "{:?}", log[0]);
+        assert!(
+            !format!("{log:?}").contains("9434765919"),
+            "no identifiers in the log"
+        );
+        db.execute_raw("UPDATE access_log SET detail = '0 rows' WHERE seq = 1");
+        let r = crest(&db, &["audit", "verify"]);
+        assert_eq!(r.code, 1, "{}", r.out);
+        assert!(
+            r.out.contains("BROKEN") && r.out.contains("entry 1"),
+            "{}",
+            r.out
+        );
+    }
+}

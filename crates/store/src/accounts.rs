@@ -86,6 +86,16 @@ pub struct AccessEntry {
     pub detail: String,
 }
 
+/// The current UTC time as ISO 8601 (`2025-01-31T09:05:00Z`), for access-log entries.
+pub fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let day = crest_core::Date::from_days((secs / 86_400) as i32);
+    let s = secs % 86_400;
+    format!("{day}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60)
+}
+
 /// What the episode list is filtered by.
 #[derive(Clone, Debug, Default)]
 pub struct EpisodeQuery {
@@ -120,11 +130,20 @@ pub(crate) mod sql {
     pub const DROP_SESSION: &str = "DELETE FROM sessions WHERE token_hash = ?1";
     pub const DROP_USER_SESSIONS: &str = "DELETE FROM sessions WHERE username = ?1";
     pub const LOG: &str =
-        "INSERT INTO access_log (at, username, role, programme, action, target, outcome, detail) \
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+        "INSERT INTO access_log (at, username, role, programme, action, target, outcome, detail, seq, prev_hash, hash) \
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    pub const LOG_HEAD: &str = "SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1";
+    pub const LOG_CHAIN: &str =
+        "SELECT at, username, role, programme, action, target, outcome, detail, seq, prev_hash, hash \
+        FROM access_log WHERE seq > ?1 ORDER BY seq LIMIT ?2";
+    pub const LOG_LEGACY: &str =
+        "SELECT id, at, username, role, programme, action, target, outcome, detail \
+        FROM access_log WHERE seq = 0 ORDER BY id";
+    pub const LOG_SET_CHAIN: &str =
+        "UPDATE access_log SET seq = ?2, prev_hash = ?3, hash = ?4 WHERE id = ?1";
     pub const ACCESS_LOG: &str =
         "SELECT at, username, role, programme, action, target, outcome, detail \
-        FROM access_log ORDER BY id DESC LIMIT ?1";
+        FROM access_log ORDER BY seq DESC LIMIT ?1";
 
     /// `?N` → `$N`.
     pub fn pg(sql: &str) -> String {

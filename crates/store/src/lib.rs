@@ -6,6 +6,7 @@
 //! back ends, and the KPI engine reads plain values with no SQL dialect tricks.
 
 mod accounts;
+pub mod audit;
 mod pg;
 mod schema;
 mod sqlite;
@@ -13,7 +14,8 @@ pub mod testing;
 
 use crest_core::{Date, KpiEpisode, Programme, Record};
 
-pub use accounts::{AccessEntry, EpisodeQuery, Role, Session, User};
+pub use accounts::{utc_now, AccessEntry, EpisodeQuery, Role, Session, User};
+pub use audit::{ChainEntry, LogCheck};
 pub use pg::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -41,7 +43,7 @@ pub enum StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The schema version a fully migrated store is at (both back ends have the same migrations).
-pub const SCHEMA_VERSION: usize = 3;
+pub const SCHEMA_VERSION: usize = 4;
 
 /// Counts from registering programmes.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -109,10 +111,16 @@ pub trait Store: Send {
     fn drop_session(&mut self, token_hash: &str) -> Result<()>;
     /// Ends every session of a user.
     fn drop_user_sessions(&mut self, username: &str) -> Result<()>;
-    /// Appends to the access log.
+    /// Appends to the access log, chained to the entry before it.
     fn log(&mut self, entry: &AccessEntry) -> Result<()>;
     /// The latest access-log entries, newest first.
     fn access_log(&mut self, limit: usize) -> Result<Vec<AccessEntry>>;
+    /// Up to `limit` access-log entries with their chain fields, from sequence `after + 1`.
+    fn access_log_chain(&mut self, after: i64, limit: usize) -> Result<Vec<ChainEntry>>;
+    /// Checks the access log's hash chain (`crest audit verify`).
+    fn verify_access_log(&mut self) -> Result<LogCheck> {
+        audit::verify(|after, limit| self.access_log_chain(after, limit))
+    }
 }
 
 /// One import's transaction.

@@ -1,8 +1,9 @@
 //! The PostgreSQL store, for production and multi-user set-ups (durable defaults).
 
 use crate::accounts::{self, sql};
+use crate::audit;
 use crate::schema::{self, Dialect};
-use crate::{AccessEntry, EpisodeQuery, Session, User};
+use crate::{AccessEntry, ChainEntry, EpisodeQuery, Session, User};
 use crate::{ImportTx, ProgrammeCounts, Result, Store, StoreError, StoredKey};
 use crest_core::{Col, Date, Kind, KpiEpisode, Programme, Record, Value, FIELDS};
 use postgres::types::ToSql;
@@ -13,6 +14,7 @@ const MIGRATIONS: [fn() -> Vec<String>; crate::SCHEMA_VERSION] = [
     || schema::v1(Dialect::Postgres),
     || crate::accounts::v2(true),
     schema::v3,
+    crate::audit::v4,
 ];
 
 /// A crest store in a PostgreSQL database.
@@ -136,6 +138,9 @@ impl Store for PgStore {
                 &[&(i as i64 + 1)],
             )?;
             applied += 1;
+            if i + 1 == 4 {
+                chain_legacy(&mut tx)?;
+            }
         }
         tx.commit()?;
         Ok(applied)
@@ -323,7 +328,15 @@ impl Store for PgStore {
     }
 
     fn log(&mut self, e: &AccessEntry) -> Result<()> {
-        self.client.execute(
+        let mut tx = self.client.transaction()?;
+        // One appender at a time, so the chain never forks.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOG_LOCK])?;
+        let head = tx.query_opt(sql::LOG_HEAD, &[])?;
+        let (seq, prev) = head.map_or((1, audit::GENESIS.to_string()), |r| {
+            (r.get::<_, i64>(0) + 1, r.get::<_, String>(1))
+        });
+        let hash = audit::entry_hash(&prev, seq, e);
+        tx.execute(
             sql::pg(sql::LOG).as_str(),
             &[
                 &e.at,
@@ -334,9 +347,29 @@ impl Store for PgStore {
                 &e.target,
                 &e.outcome,
                 &e.detail,
+                &seq,
+                &prev,
+                &hash,
             ],
         )?;
+        tx.commit()?;
         Ok(())
+    }
+
+    fn access_log_chain(&mut self, after: i64, limit: usize) -> Result<Vec<ChainEntry>> {
+        self.ready()?;
+        let limit = limit.min(i64::MAX as usize) as i64;
+        Ok(self
+            .client
+            .query(sql::pg(sql::LOG_CHAIN).as_str(), &[&after, &limit])?
+            .iter()
+            .map(|r| ChainEntry {
+                entry: entry_of(r),
+                seq: r.get(8),
+                prev_hash: r.get(9),
+                hash: r.get(10),
+            })
+            .collect())
     }
 
     fn access_log(&mut self, limit: usize) -> Result<Vec<AccessEntry>> {
@@ -345,18 +378,53 @@ impl Store for PgStore {
             .client
             .query(sql::pg(sql::ACCESS_LOG).as_str(), &[&limit])?
             .iter()
-            .map(|r| AccessEntry {
-                at: r.get(0),
-                username: r.get(1),
-                role: r.get(2),
-                programme: r.get(3),
-                action: r.get(4),
-                target: r.get(5),
-                outcome: r.get(6),
-                detail: r.get(7),
-            })
+            .map(entry_of)
             .collect())
     }
+}
+
+/// Advisory lock key held while appending to the access log.
+const LOG_LOCK: i64 = 0x6372_6573_745f_6c6f; // "crest_lo"
+
+/// An access-log entry from its first eight columns.
+fn entry_of(r: &Row) -> AccessEntry {
+    AccessEntry {
+        at: r.get(0),
+        username: r.get(1),
+        role: r.get(2),
+        programme: r.get(3),
+        action: r.get(4),
+        target: r.get(5),
+        outcome: r.get(6),
+        detail: r.get(7),
+    }
+}
+
+/// Chains access-log entries written before migration 4, in the order they were written.
+fn chain_legacy(tx: &mut postgres::Transaction) -> Result<()> {
+    let mut prev = audit::GENESIS.to_string();
+    let rows = tx.query(sql::LOG_LEGACY, &[])?;
+    for (seq, r) in (1_i64..).zip(rows.iter()) {
+        let id: i64 = r.get(0);
+        let e = AccessEntry {
+            at: r.get(1),
+            username: r.get(2),
+            role: r.get(3),
+            programme: r.get(4),
+            action: r.get(5),
+            target: r.get(6),
+            outcome: r.get(7),
+            detail: r.get(8),
+        };
+        let hash = audit::entry_hash(&prev, seq, &e);
+        tx.execute(
+            sql::pg(sql::LOG_SET_CHAIN).as_str(),
+            &[&id, &seq, &prev, &hash],
+        )?;
+        prev = hash;
+    }
+    tx.execute(audit::SEQ_INDEX, &[])?;
+    Ok(())
 }
 
 struct PgTx<'a> {

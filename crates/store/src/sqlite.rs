@@ -1,8 +1,9 @@
 //! The embedded SQLite store: a single file, WAL with `synchronous=FULL`.
 
 use crate::accounts::{self, sql};
+use crate::audit;
 use crate::schema::{self, Dialect};
-use crate::{AccessEntry, EpisodeQuery, Session, User};
+use crate::{AccessEntry, ChainEntry, EpisodeQuery, Session, User};
 use crate::{ImportTx, ProgrammeCounts, Result, Store, StoreError, StoredKey};
 use crest_core::{Date, Kind, KpiEpisode, Programme, Record, Value, FIELDS, FIELD_COUNT};
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -13,6 +14,7 @@ const MIGRATIONS: [fn() -> Vec<String>; crate::SCHEMA_VERSION] = [
     || schema::v1(Dialect::Sqlite),
     || crate::accounts::v2(false),
     schema::v3,
+    crate::audit::v4,
 ];
 
 /// A crest store in a SQLite file.
@@ -162,6 +164,9 @@ impl Store for SqliteStore {
                 [i as i64 + 1],
             )?;
             applied += 1;
+            if i + 1 == 4 {
+                chain_legacy(&tx)?;
+            }
         }
         tx.commit()?;
         Ok(applied)
@@ -388,7 +393,16 @@ impl Store for SqliteStore {
     }
 
     fn log(&mut self, e: &AccessEntry) -> Result<()> {
-        self.conn.execute(
+        // IMMEDIATE takes the write lock before reading the head, so appends never fork.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let head: Option<(i64, String)> = tx
+            .query_row(sql::LOG_HEAD, [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let (seq, prev) = head.map_or((1, audit::GENESIS.to_string()), |(s, h)| (s + 1, h));
+        let hash = audit::entry_hash(&prev, seq, e);
+        tx.execute(
             sql::LOG,
             params![
                 e.at,
@@ -398,26 +412,33 @@ impl Store for SqliteStore {
                 e.action,
                 e.target,
                 e.outcome,
-                e.detail
+                e.detail,
+                seq,
+                prev,
+                hash
             ],
         )?;
+        tx.commit()?;
         Ok(())
+    }
+
+    fn access_log_chain(&mut self, after: i64, limit: usize) -> Result<Vec<ChainEntry>> {
+        self.ready()?;
+        let mut st = self.conn.prepare(sql::LOG_CHAIN)?;
+        let rows = st.query_map(params![after, limit.min(i64::MAX as usize) as i64], |r| {
+            Ok(ChainEntry {
+                entry: entry_of(r)?,
+                seq: r.get(8)?,
+                prev_hash: r.get(9)?,
+                hash: r.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     fn access_log(&mut self, limit: usize) -> Result<Vec<AccessEntry>> {
         let mut st = self.conn.prepare(sql::ACCESS_LOG)?;
-        let rows = st.query_map([limit.min(i64::MAX as usize) as i64], |r| {
-            Ok(AccessEntry {
-                at: r.get(0)?,
-                username: r.get(1)?,
-                role: r.get(2)?,
-                programme: r.get(3)?,
-                action: r.get(4)?,
-                target: r.get(5)?,
-                outcome: r.get(6)?,
-                detail: r.get(7)?,
-            })
-        })?;
+        let rows = st.query_map([limit.min(i64::MAX as usize) as i64], entry_of)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
@@ -469,6 +490,51 @@ impl SqliteTx<'_> {
             }
         }
     }
+}
+
+/// An access-log entry from its first eight columns.
+fn entry_of(r: &rusqlite::Row) -> rusqlite::Result<AccessEntry> {
+    Ok(AccessEntry {
+        at: r.get(0)?,
+        username: r.get(1)?,
+        role: r.get(2)?,
+        programme: r.get(3)?,
+        action: r.get(4)?,
+        target: r.get(5)?,
+        outcome: r.get(6)?,
+        detail: r.get(7)?,
+    })
+}
+
+/// Chains access-log entries written before migration 4, in the order they were written.
+fn chain_legacy(tx: &Connection) -> Result<()> {
+    let legacy: Vec<(i64, AccessEntry)> = {
+        let mut st = tx.prepare(sql::LOG_LEGACY)?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                AccessEntry {
+                    at: r.get(1)?,
+                    username: r.get(2)?,
+                    role: r.get(3)?,
+                    programme: r.get(4)?,
+                    action: r.get(5)?,
+                    target: r.get(6)?,
+                    outcome: r.get(7)?,
+                    detail: r.get(8)?,
+                },
+            ))
+        })?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut prev = audit::GENESIS.to_string();
+    for (seq, (id, e)) in (1_i64..).zip(legacy) {
+        let hash = audit::entry_hash(&prev, seq, &e);
+        tx.execute(sql::LOG_SET_CHAIN, params![id, seq, prev, hash])?;
+        prev = hash;
+    }
+    tx.execute(audit::SEQ_INDEX, [])?;
+    Ok(())
 }
 
 /// Packs one programme's KPI facts again from its stored episodes.

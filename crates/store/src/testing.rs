@@ -31,6 +31,20 @@ pub struct TestDb {
     admin: Option<(String, String)>,
 }
 
+impl TestDb {
+    /// Runs raw SQL on the database, behind crest's back (for tampering tests).
+    pub fn execute_raw(&self, sql: &str) {
+        if self.backend == "postgres" {
+            let mut c = postgres::Client::connect(&self.url, postgres::NoTls).expect("connect");
+            c.batch_execute(sql).expect("raw SQL");
+        } else {
+            let path = self.url.trim_start_matches("sqlite:");
+            let c = rusqlite::Connection::open(path).expect("open");
+            c.execute_batch(sql).expect("raw SQL");
+        }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some((admin, name)) = &self.admin {

@@ -209,3 +209,83 @@ fn the_episodes_table_has_exactly_the_dictionary_columns() {
         assert_eq!(cols, want, "{}", db.backend);
     }
 }
+
+#[test]
+fn the_access_log_is_hash_chained_and_verify_finds_tampering() {
+    for db in databases() {
+        let mut s = crest_store::open(&db.url).unwrap();
+        s.migrate().unwrap();
+        let entry = |i: usize| crest_store::AccessEntry {
+            at: format!("2025-01-01T00:00:0{i}Z"),
+            username: "nurse".into(),
+            role: "programme_staff".into(),
+            programme: "P1".into(),
+            action: "view".into(),
+            target: format!("E{i}"),
+            outcome: "ok".into(),
+            detail: String::new(),
+        };
+        assert_eq!(s.verify_access_log().unwrap().entries, 0);
+        for i in 1..=5 {
+            s.log(&entry(i)).unwrap();
+        }
+        // Entries written before migration 4 are chained, in order, when it runs.
+        db.execute_raw(
+            "DROP INDEX access_log_seq; ALTER TABLE access_log DROP COLUMN seq; \
+             ALTER TABLE access_log DROP COLUMN prev_hash; ALTER TABLE access_log DROP COLUMN hash; \
+             DELETE FROM crest_migrations WHERE version = 4",
+        );
+        drop(s);
+        let mut s = crest_store::open(&db.url).unwrap();
+        assert_eq!(s.migrate().unwrap(), 1);
+        let intact = s.verify_access_log().unwrap();
+        assert_eq!(
+            (intact.entries, intact.broken.clone()),
+            (5, None),
+            "{}",
+            db.backend
+        );
+        s.log(&entry(6)).unwrap();
+        assert_eq!(s.verify_access_log().unwrap().entries, 6);
+        db.execute_raw("DELETE FROM access_log WHERE seq = 6");
+        let chain = s.access_log_chain(0, 100).unwrap();
+        assert_eq!(
+            chain.iter().map(|c| c.seq).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5]
+        );
+        assert_eq!(chain[0].prev_hash, crest_store::audit::GENESIS);
+        assert_eq!(chain[3].hash, chain[4].prev_hash);
+        assert_eq!(intact.head, chain[4].hash);
+
+        // An edited entry.
+        db.execute_raw("UPDATE access_log SET target = 'E9' WHERE seq = 3");
+        let check = s.verify_access_log().unwrap();
+        assert_eq!(check.entries, 2, "{}", db.backend);
+        let why = check.broken.unwrap();
+        assert!(why.contains("entry 3") && why.contains("edited"), "{why}");
+        db.execute_raw("UPDATE access_log SET target = 'E3' WHERE seq = 3");
+        assert_eq!(s.verify_access_log().unwrap().broken, None);
+
+        // An edit that recomputes the entry's own hash still breaks the next link.
+        let mut forged = entry(3);
+        forged.outcome = "denied".into();
+        let forged_hash = crest_store::audit::entry_hash(&chain[2].prev_hash, 3, &forged);
+        db.execute_raw(&format!(
+            "UPDATE access_log SET outcome = 'denied', hash = '{forged_hash}' WHERE seq = 3"
+        ));
+        let why = s.verify_access_log().unwrap().broken.unwrap();
+        assert!(
+            why.contains("entry 4") && why.contains("does not follow"),
+            "{why}"
+        );
+        db.execute_raw(&format!(
+            "UPDATE access_log SET outcome = 'ok', hash = '{}' WHERE seq = 3",
+            chain[2].hash
+        ));
+
+        // A deleted entry.
+        db.execute_raw("DELETE FROM access_log WHERE seq = 2");
+        let why = s.verify_access_log().unwrap().broken.unwrap();
+        assert!(why.contains("entry 2 is missing"), "{}: {why}", db.backend);
+    }
+}

@@ -217,7 +217,7 @@ impl Ctx {
     /// An access-log entry by this user.
     pub fn entry(&self, programme: &str, action: &str, target: &str) -> AccessEntry {
         AccessEntry {
-            at: now_iso(),
+            at: crest_store::utc_now(),
             username: self.user.username.clone(),
             role: self.user.role.code().into(),
             programme: programme.into(),
@@ -233,13 +233,6 @@ fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
-}
-
-fn now_iso() -> String {
-    let secs = now_secs();
-    let day = Date::from_days((secs / 86_400) as i32);
-    let s = secs % 86_400;
-    format!("{day}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60)
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -402,7 +395,7 @@ async fn login(
             );
             let ok = auth::verify_password(&password, hash);
             let mut entry = AccessEntry {
-                at: now_iso(),
+                at: crest_store::utc_now(),
                 username: name2.clone(),
                 action: "login".into(),
                 outcome: "failed".into(),
