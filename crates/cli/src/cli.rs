@@ -60,6 +60,11 @@ pub enum Command {
         #[arg(long, default_value = "crest-uploads")]
         uploads: PathBuf,
     },
+    /// Pseudonymisation keys: `crest keys new --out FILE`.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// The access log: `crest audit verify` checks its hash chain.
     Audit {
         #[command(subcommand)]
@@ -88,6 +93,18 @@ pub enum Command {
         /// Episodes to generate.
         #[arg(long, default_value_t = 95_000)]
         episodes: usize,
+    },
+}
+
+/// Key actions.
+#[derive(Subcommand, Debug)]
+pub enum KeysAction {
+    /// Make a random 256-bit key with its key id, in a new file readable only by you. The key
+    /// is never printed, logged or stored in a database; only its id travels with submissions.
+    New {
+        /// The key file to create (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -284,6 +301,9 @@ pub fn run(cli: Cli) -> Result<i32> {
             serve(app, &addr)
         }
         Command::Users { action } => users(&cli.db, action),
+        Command::Keys {
+            action: KeysAction::New { out },
+        } => keys_new(&out),
         Command::Audit {
             action: AuditAction::Verify,
         } => {
@@ -521,6 +541,34 @@ fn serve(app: std::sync::Arc<crest_web::App>, addr: &str) -> Result<i32> {
     println!("crest web app on http://{addr}/ (Ctrl-C to stop)");
     rt.block_on(crest_web::serve(app, addr))
         .with_context(|| format!("cannot serve on {addr}"))?;
+    Ok(0)
+}
+
+fn keys_new(out: &Path) -> Result<i32> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| anyhow!("no random source: {e}"))?;
+    let key = crest_core::pseudonym::Key::from_secret(secret);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .with_context(|| {
+            format!(
+                "cannot create {} (crest never overwrites a key file)",
+                out.display()
+            )
+        })?;
+    f.write_all(key.to_file_text().as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "key {} written to {} (readable by you only); keep it out of databases, logs and e-mail",
+        key.id(),
+        out.display()
+    );
     Ok(0)
 }
 

@@ -667,3 +667,36 @@ fn imports_are_logged_and_audit_verify_detects_tampering() {
         );
     }
 }
+
+#[test]
+fn keys_new_writes_a_private_key_file_once_and_never_prints_the_secret() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = crest_store::testing::sqlite_db();
+    let dir = scratch_dir("keys");
+    let path = dir.join("submission.key");
+    let r = crest(&db, &["keys", "new", "--out", path.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let key = crest_core::pseudonym::Key::parse(&text).unwrap();
+    assert!(r.out.contains(key.id()), "{}", r.out);
+    let secret = text
+        .lines()
+        .find_map(|l| l.strip_prefix("secret: "))
+        .unwrap();
+    assert!(!r.out.contains(secret));
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Never overwritten; a second key differs.
+    let r = crest(&db, &["keys", "new", "--out", path.to_str().unwrap()]);
+    assert_ne!(r.code, 0);
+    assert!(r.out.contains("never overwrites"), "{}", r.out);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    let other = dir.join("other.key");
+    assert_eq!(
+        crest(&db, &["keys", "new", "--out", other.to_str().unwrap()]).code,
+        0
+    );
+    assert_ne!(std::fs::read_to_string(&other).unwrap(), text);
+}

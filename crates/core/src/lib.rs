@@ -8,6 +8,7 @@ pub mod dataset;
 pub mod date;
 pub mod episode;
 pub mod programme;
+pub mod pseudonym;
 pub mod record;
 pub mod validate;
 
