@@ -400,10 +400,7 @@ fn import(db: &str, args: &ImportArgs) -> Result<i32> {
         };
         match &result {
             Ok(s) => {
-                entry.detail = format!(
-                    "{} rows: {} new, {} updated, {} unchanged, {} rejected",
-                    s.rows, s.imported, s.updated, s.unchanged, s.rejected
-                );
+                entry.detail = s.counts();
                 if !s.committed {
                     entry.outcome = "refused".into();
                 }

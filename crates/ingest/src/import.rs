@@ -89,6 +89,16 @@ pub struct ImportSummary {
     pub committed: bool,
 }
 
+impl ImportSummary {
+    /// The counts in one line, for the access log: `3 rows: 1 new, 0 updated, 1 unchanged, 1 rejected`.
+    pub fn counts(&self) -> String {
+        format!(
+            "{} rows: {} new, {} updated, {} unchanged, {} rejected",
+            self.rows, self.imported, self.updated, self.unchanged, self.rejected
+        )
+    }
+}
+
 /// A fast non-cryptographic hash (the Fx hash of rustc) for the import's key indexes: the keys
 /// come from the programme's own file and store, and SipHash was a measurable share of import
 /// time.

@@ -137,7 +137,7 @@ pub(crate) mod sql {
         "SELECT at, username, role, programme, action, target, outcome, detail, seq, prev_hash, hash \
         FROM access_log WHERE seq > ?1 ORDER BY seq LIMIT ?2";
     pub const LOG_LEGACY: &str =
-        "SELECT id, at, username, role, programme, action, target, outcome, detail \
+        "SELECT at, username, role, programme, action, target, outcome, detail, id \
         FROM access_log WHERE seq = 0 ORDER BY id";
     pub const LOG_SET_CHAIN: &str =
         "UPDATE access_log SET seq = ?2, prev_hash = ?3, hash = ?4 WHERE id = ?1";

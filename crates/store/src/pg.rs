@@ -405,17 +405,7 @@ fn chain_legacy(tx: &mut postgres::Transaction) -> Result<()> {
     let mut prev = audit::GENESIS.to_string();
     let rows = tx.query(sql::LOG_LEGACY, &[])?;
     for (seq, r) in (1_i64..).zip(rows.iter()) {
-        let id: i64 = r.get(0);
-        let e = AccessEntry {
-            at: r.get(1),
-            username: r.get(2),
-            role: r.get(3),
-            programme: r.get(4),
-            action: r.get(5),
-            target: r.get(6),
-            outcome: r.get(7),
-            detail: r.get(8),
-        };
+        let (id, e): (i64, AccessEntry) = (r.get(8), entry_of(r));
         let hash = audit::entry_hash(&prev, seq, &e);
         tx.execute(
             sql::pg(sql::LOG_SET_CHAIN).as_str(),

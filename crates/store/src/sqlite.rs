@@ -510,21 +510,7 @@ fn entry_of(r: &rusqlite::Row) -> rusqlite::Result<AccessEntry> {
 fn chain_legacy(tx: &Connection) -> Result<()> {
     let legacy: Vec<(i64, AccessEntry)> = {
         let mut st = tx.prepare(sql::LOG_LEGACY)?;
-        let rows = st.query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                AccessEntry {
-                    at: r.get(1)?,
-                    username: r.get(2)?,
-                    role: r.get(3)?,
-                    programme: r.get(4)?,
-                    action: r.get(5)?,
-                    target: r.get(6)?,
-                    outcome: r.get(7)?,
-                    detail: r.get(8)?,
-                },
-            ))
-        })?;
+        let rows = st.query_map([], |r| Ok((r.get(8)?, entry_of(r)?)))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
     let mut prev = audit::GENESIS.to_string();

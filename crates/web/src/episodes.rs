@@ -809,10 +809,7 @@ async fn run_import(
         let result = crest_ingest::import_file(s, &path, &opts, Some(&mut w), &mut |_| {});
         match result {
             Ok(sum) => {
-                entry.detail = format!(
-                    "{} rows, {} new, {} changed, {} rejected",
-                    sum.rows, sum.imported, sum.updated, sum.rejected
-                );
+                entry.detail = sum.counts();
                 s.log(&entry)?;
                 Ok(sum)
             }
