@@ -413,6 +413,19 @@ fn upload_preview_then_confirm_dashboard_export_and_profile() {
         assert_eq!(r.headers()[header::CONTENT_TYPE], "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
         let xlsx = r.into_body().collect().await.unwrap().to_bytes();
         assert!(xlsx.starts_with(b"PK"));
+        // The XLSX export uploads again as it is: every row unchanged.
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"back.xlsx\"\r\nContent-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet\r\n\r\n"
+        ).into_bytes();
+        body.extend_from_slice(&xlsx);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let req = Request::post("/p/P001/upload")
+            .header(header::COOKIE, &cookie)
+            .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+            .body(Body::from(body))
+            .unwrap();
+        let r = send(&app, req).await;
+        assert!(r.body.contains("2 row(s): 0 new, 0 changed, 2 unchanged, <strong>0 rejected"), "{}", r.body);
         let log = s.run(|s| s.access_log(100).unwrap());
         assert!(log.iter().any(|e| e.action == "export" && e.target == "P001-episodes.csv"));
         assert!(log.iter().any(|e| e.action == "export" && e.target == "P001-episodes.xlsx" && e.detail == "2 episodes"));
