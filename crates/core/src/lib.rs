@@ -7,6 +7,7 @@ pub mod checks;
 pub mod dataset;
 pub mod date;
 pub mod episode;
+pub mod governance;
 pub mod programme;
 pub mod pseudonym;
 pub mod record;

@@ -6,6 +6,7 @@ pub mod export;
 pub mod import;
 pub mod programmes;
 pub mod read;
+pub mod submission;
 pub mod synth;
 pub mod template;
 

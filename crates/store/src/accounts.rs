@@ -145,6 +145,19 @@ pub(crate) mod sql {
         "SELECT at, username, role, programme, action, target, outcome, detail \
         FROM access_log ORDER BY seq DESC LIMIT ?1";
 
+    pub const PUT_AGREEMENT: &str = "INSERT INTO agreements (id, recipient, legal_basis, fields, opt_out_exempt, valid_from, valid_to) \
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET recipient = excluded.recipient, \
+        legal_basis = excluded.legal_basis, fields = excluded.fields, opt_out_exempt = excluded.opt_out_exempt, \
+        valid_from = excluded.valid_from, valid_to = excluded.valid_to";
+    pub const AGREEMENTS: &str =
+        "SELECT id, recipient, legal_basis, fields, opt_out_exempt, valid_from, valid_to \
+        FROM agreements ORDER BY valid_from, id";
+    pub const SENT: &str =
+        "SELECT episode_id FROM sent_episodes WHERE programme_code = ?1 ORDER BY episode_id";
+    pub const ADD_SENT: &str = "INSERT INTO sent_episodes (programme_code, episode_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING";
+    pub const DROP_SENT: &str =
+        "DELETE FROM sent_episodes WHERE programme_code = ?1 AND episode_id = ?2";
+
     /// `?N` → `$N`.
     pub fn pg(sql: &str) -> String {
         sql.replace('?', "$")
@@ -172,6 +185,61 @@ pub(crate) fn v2(postgres: bool) -> Vec<String> {
              detail TEXT NOT NULL)"
         ),
     ]
+}
+
+/// Migration 5 (both back ends): data sharing agreements, and which episodes were sent
+/// nationally (so a later opt-out or deletion goes as a tombstone).
+pub(crate) fn v5() -> Vec<String> {
+    vec![
+        "CREATE TABLE agreements (id TEXT PRIMARY KEY, recipient TEXT NOT NULL, legal_basis TEXT NOT NULL, \
+         fields TEXT NOT NULL, opt_out_exempt TEXT NOT NULL, valid_from TEXT NOT NULL, valid_to TEXT NOT NULL)"
+            .to_string(),
+        "CREATE TABLE sent_episodes (programme_code TEXT NOT NULL REFERENCES programmes (programme_code), \
+         episode_id TEXT NOT NULL, PRIMARY KEY (programme_code, episode_id))"
+            .to_string(),
+    ]
+}
+
+/// Agreement columns as stored (all text, the same on both back ends).
+pub(crate) fn agreement_row(a: &crest_core::governance::Agreement) -> [String; 7] {
+    [
+        a.id.clone(),
+        a.recipient.clone(),
+        a.legal_basis.clone(),
+        a.fields.as_ref().map_or("*".to_string(), |f| f.join(";")),
+        if a.opt_out_exempt {
+            "exempt"
+        } else {
+            "applies"
+        }
+        .to_string(),
+        a.valid_from.to_string(),
+        a.valid_to.to_string(),
+    ]
+}
+
+/// An agreement from its stored columns.
+pub(crate) fn agreement_of(c: [String; 7]) -> crate::Result<crest_core::governance::Agreement> {
+    let date = |s: &str| {
+        crest_core::Date::parse_iso(s)
+            .map_err(|e| crate::StoreError::Corrupt(format!("agreement date: {}", e.0)))
+    };
+    let [id, recipient, legal_basis, fields, opt_out, from, to] = c;
+    Ok(crest_core::governance::Agreement {
+        id,
+        recipient,
+        legal_basis,
+        fields: (fields != "*").then(|| {
+            fields
+                .split(';')
+                .filter(|f| !f.is_empty())
+                .map(str::to_string)
+                .collect()
+        }),
+        opt_out_exempt: opt_out == "exempt",
+        valid_from: date(&from)?,
+        valid_to: date(&to)?,
+    })
 }
 
 /// Builds a user from its stored columns.

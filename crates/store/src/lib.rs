@@ -7,6 +7,7 @@
 
 mod accounts;
 pub mod audit;
+pub mod national;
 mod pg;
 mod schema;
 mod sqlite;
@@ -16,6 +17,7 @@ use crest_core::{Date, KpiEpisode, Programme, Record};
 
 pub use accounts::{utc_now, AccessEntry, EpisodeQuery, Role, Session, User};
 pub use audit::{ChainEntry, LogCheck};
+pub use national::{NationalEpisode, NationalStore, Receipt, Received};
 pub use pg::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -43,7 +45,7 @@ pub enum StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The schema version a fully migrated store is at (both back ends have the same migrations).
-pub const SCHEMA_VERSION: usize = 4;
+pub const SCHEMA_VERSION: usize = 5;
 
 /// Counts from registering programmes.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +119,15 @@ pub trait Store: Send {
     fn access_log(&mut self, limit: usize) -> Result<Vec<AccessEntry>>;
     /// Up to `limit` access-log entries with their chain fields, from sequence `after + 1`.
     fn access_log_chain(&mut self, after: i64, limit: usize) -> Result<Vec<ChainEntry>>;
+    /// Adds or replaces a data sharing agreement.
+    fn put_agreement(&mut self, a: &crest_core::governance::Agreement) -> Result<()>;
+    /// Every data sharing agreement.
+    fn agreements(&mut self) -> Result<Vec<crest_core::governance::Agreement>>;
+    /// Episode ids of a programme that have been sent nationally and not withdrawn.
+    fn sent_episodes(&mut self, programme: &str) -> Result<Vec<String>>;
+    /// Records a built submission: `sent` ids are now national, `withdrawn` ones no longer.
+    fn record_sent(&mut self, programme: &str, sent: &[String], withdrawn: &[String])
+        -> Result<()>;
     /// Checks the access log's hash chain (`crest audit verify`).
     fn verify_access_log(&mut self) -> Result<LogCheck> {
         audit::verify(|after, limit| self.access_log_chain(after, limit))

@@ -15,6 +15,7 @@ const MIGRATIONS: [fn() -> Vec<String>; crate::SCHEMA_VERSION] = [
     || crate::accounts::v2(true),
     schema::v3,
     crate::audit::v4,
+    crate::accounts::v5,
 ];
 
 /// A crest store in a PostgreSQL database.
@@ -57,19 +58,22 @@ fn params(rec: &Record) -> Vec<Box<dyn ToSql + Sync>> {
     FIELDS
         .iter()
         .zip(rec.values())
-        .map(|(f, v)| -> Box<dyn ToSql + Sync> {
-            match (f.kind, v) {
-                (Kind::Int { .. }, Value::Int(i)) => Box::new(Some(*i)),
-                (Kind::Int { .. }, _) => Box::new(None::<i64>),
-                (Kind::Decimal { .. }, Value::Num(x)) => Box::new(Some(*x)),
-                (Kind::Decimal { .. }, _) => Box::new(None::<f64>),
-                (Kind::Bool, Value::Bool(b)) => Box::new(Some(*b)),
-                (Kind::Bool, _) => Box::new(None::<bool>),
-                (_, Value::Null) => Box::new(None::<String>),
-                (_, v) => Box::new(Some(v.to_text())),
-            }
-        })
+        .map(|(f, v)| param(f, v))
         .collect()
+}
+
+/// One value as a typed parameter for its field's column.
+pub(crate) fn param(f: &crest_core::Field, v: &Value) -> Box<dyn ToSql + Sync> {
+    match (f.kind, v) {
+        (Kind::Int { .. }, Value::Int(i)) => Box::new(Some(*i)),
+        (Kind::Int { .. }, _) => Box::new(None::<i64>),
+        (Kind::Decimal { .. }, Value::Num(x)) => Box::new(Some(*x)),
+        (Kind::Decimal { .. }, _) => Box::new(None::<f64>),
+        (Kind::Bool, Value::Bool(b)) => Box::new(Some(*b)),
+        (Kind::Bool, _) => Box::new(None::<bool>),
+        (_, Value::Null) => Box::new(None::<String>),
+        (_, v) => Box::new(Some(v.to_text())),
+    }
 }
 
 fn read_record(row: &Row) -> Result<Record> {
@@ -352,6 +356,61 @@ impl Store for PgStore {
                 &hash,
             ],
         )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn put_agreement(&mut self, a: &crest_core::governance::Agreement) -> Result<()> {
+        self.ready()?;
+        let row = accounts::agreement_row(a);
+        let p: Vec<&(dyn ToSql + Sync)> = row.iter().map(|s| s as &(dyn ToSql + Sync)).collect();
+        self.client
+            .execute(sql::pg(sql::PUT_AGREEMENT).as_str(), &p)?;
+        Ok(())
+    }
+
+    fn agreements(&mut self) -> Result<Vec<crest_core::governance::Agreement>> {
+        self.ready()?;
+        self.client
+            .query(sql::pg(sql::AGREEMENTS).as_str(), &[])?
+            .iter()
+            .map(|r| {
+                accounts::agreement_of([
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                    r.get(4),
+                    r.get(5),
+                    r.get(6),
+                ])
+            })
+            .collect()
+    }
+
+    fn sent_episodes(&mut self, programme: &str) -> Result<Vec<String>> {
+        self.ready()?;
+        Ok(self
+            .client
+            .query(sql::pg(sql::SENT).as_str(), &[&programme])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    fn record_sent(
+        &mut self,
+        programme: &str,
+        sent: &[String],
+        withdrawn: &[String],
+    ) -> Result<()> {
+        let mut tx = self.client.transaction()?;
+        for id in sent {
+            tx.execute(sql::pg(sql::ADD_SENT).as_str(), &[&programme, id])?;
+        }
+        for id in withdrawn {
+            tx.execute(sql::pg(sql::DROP_SENT).as_str(), &[&programme, id])?;
+        }
         tx.commit()?;
         Ok(())
     }

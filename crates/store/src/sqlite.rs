@@ -15,6 +15,7 @@ const MIGRATIONS: [fn() -> Vec<String>; crate::SCHEMA_VERSION] = [
     || crate::accounts::v2(false),
     schema::v3,
     crate::audit::v4,
+    crate::accounts::v5,
 ];
 
 /// A crest store in a SQLite file.
@@ -60,7 +61,7 @@ impl SqliteStore {
     }
 }
 
-fn to_sql(v: &Value) -> ToSqlOutput<'_> {
+pub(crate) fn to_sql(v: &Value) -> ToSqlOutput<'_> {
     match v {
         Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
         Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
@@ -418,6 +419,58 @@ impl Store for SqliteStore {
                 hash
             ],
         )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn put_agreement(&mut self, a: &crest_core::governance::Agreement) -> Result<()> {
+        self.ready()?;
+        self.conn.execute(
+            sql::PUT_AGREEMENT,
+            rusqlite::params_from_iter(accounts::agreement_row(a).iter()),
+        )?;
+        Ok(())
+    }
+
+    fn agreements(&mut self) -> Result<Vec<crest_core::governance::Agreement>> {
+        self.ready()?;
+        let mut st = self.conn.prepare(sql::AGREEMENTS)?;
+        let rows: Vec<[String; 7]> = st
+            .query_map([], |r| {
+                Ok([
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ])
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        rows.into_iter().map(accounts::agreement_of).collect()
+    }
+
+    fn sent_episodes(&mut self, programme: &str) -> Result<Vec<String>> {
+        self.ready()?;
+        let mut st = self.conn.prepare(sql::SENT)?;
+        let rows = st.query_map([programme], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn record_sent(
+        &mut self,
+        programme: &str,
+        sent: &[String],
+        withdrawn: &[String],
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for id in sent {
+            tx.execute(sql::ADD_SENT, params![programme, id])?;
+        }
+        for id in withdrawn {
+            tx.execute(sql::DROP_SENT, params![programme, id])?;
+        }
         tx.commit()?;
         Ok(())
     }

@@ -1,0 +1,472 @@
+//! National submissions (privacy.md, "Submission"): built by the local side for one programme
+//! and period — opt-outs left out (fail closed), minimised to the agreement's approved tier N
+//! and D fields, keyed pseudonyms, tombstones for withdrawn episodes, and a manifest with the
+//! payload's SHA-256 — and received by the national side, which checks everything before it
+//! stores anything and re-keys every pseudonym with its own key.
+//!
+//! The file is JSON lines: the manifest on the first line, then one line per episode
+//! (`episode_key`, `patient_key` and the approved fields) or tombstone (`{"tombstone": key}`).
+//! The checksum covers every byte after the first line.
+
+use crest_core::governance::Agreement;
+use crest_core::pseudonym::Key;
+use crest_core::{Col, Date, Kind, Nation, Period, Record, Value, FIELDS};
+use crest_store::national::{national_fields, NationalEpisode, Receipt, Received};
+use crest_store::{EpisodeQuery, NationalStore, Store};
+use serde_json::{json, Map, Value as Json};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::path::Path;
+
+/// The format name in every manifest.
+pub const FORMAT: &str = "crest-submission";
+
+/// Default maximum age of a National Data Opt-out check result, in days.
+pub const NDOO_MAX_AGE_DAYS: i32 = 30;
+
+/// Which list a National Data Opt-out check result is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum NdooList {
+    /// The NHS numbers that may be used (everyone else is left out).
+    MayUse,
+    /// The NHS numbers that have opted out.
+    OptedOut,
+}
+
+/// A loaded National Data Opt-out check result. Used at export time only: never stored on
+/// patient records.
+#[derive(Clone, Debug)]
+pub struct NdooCheck {
+    list: NdooList,
+    numbers: HashSet<String>,
+    /// The day of the check (the oldest `checked_on` in the file).
+    pub checked_on: Date,
+}
+
+impl NdooCheck {
+    /// Reads a check result: CSV with columns `nhs_number,checked_on` (ISO date).
+    pub fn read(path: &Path, list: NdooList) -> Result<NdooCheck, String> {
+        let mut r = csv::Reader::from_path(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let headers = r.headers().map_err(|e| e.to_string())?.clone();
+        let col = |name: &str| {
+            headers
+                .iter()
+                .position(|h| h.trim() == name)
+                .ok_or_else(|| {
+                    format!(
+                        "{}: the opt-out check result needs columns nhs_number,checked_on",
+                        path.display()
+                    )
+                })
+        };
+        let (n, c) = (col("nhs_number")?, col("checked_on")?);
+        let (mut numbers, mut oldest) = (HashSet::new(), None::<Date>);
+        for (i, row) in r.records().enumerate() {
+            let row = row.map_err(|e| format!("{}: row {}: {e}", path.display(), i + 2))?;
+            let digits: String = row
+                .get(n)
+                .unwrap_or("")
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect();
+            if digits.len() != 10 {
+                // The number itself is not repeated: this file holds identifiers.
+                return Err(format!(
+                    "{}: row {}, column nhs_number: not a 10-digit NHS number",
+                    path.display(),
+                    i + 2
+                ));
+            }
+            let day = row.get(c).unwrap_or("");
+            let day = Date::parse_iso(day.trim()).map_err(|e| {
+                format!(
+                    "{}: row {}, column checked_on, value '{day}': {}",
+                    path.display(),
+                    i + 2,
+                    e.0
+                )
+            })?;
+            oldest = Some(oldest.map_or(day, |o| o.min(day)));
+            numbers.insert(digits);
+        }
+        let checked_on = oldest.ok_or_else(|| {
+            format!(
+                "{}: the opt-out check result has no rows, so it cannot date the check",
+                path.display()
+            )
+        })?;
+        Ok(NdooCheck {
+            list,
+            numbers,
+            checked_on,
+        })
+    }
+
+    fn allows(&self, nhs_number: &str) -> bool {
+        let digits: String = nhs_number.chars().filter(char::is_ascii_digit).collect();
+        match self.list {
+            NdooList::MayUse => self.numbers.contains(&digits),
+            NdooList::OptedOut => !self.numbers.contains(&digits),
+        }
+    }
+}
+
+/// What to build.
+pub struct BuildRequest<'a> {
+    /// The programme.
+    pub programme: &'a str,
+    /// Referral period.
+    pub period: Period,
+    /// The submission key.
+    pub key: &'a Key,
+    /// The National Data Opt-out check result, if loaded.
+    pub ndoo: Option<&'a NdooCheck>,
+    /// Oldest usable check result, in days.
+    pub ndoo_max_age_days: i32,
+    /// Today (agreement validity, check age).
+    pub today: Date,
+    /// Now, UTC ISO 8601 (the manifest's `created_at`).
+    pub now: String,
+}
+
+/// A built submission.
+#[derive(Debug)]
+pub struct Built {
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+    /// The manifest (also the file's first line).
+    pub manifest: Json,
+    /// Episode ids sent (to record as national).
+    pub sent: Vec<String>,
+    /// Episode ids sent before and now withdrawn (sent as tombstones).
+    pub withdrawn: Vec<String>,
+    /// Episodes in the period left out because the patient asked.
+    pub left_out_own_request: usize,
+    /// Episodes in the period left out by the National Data Opt-out.
+    pub left_out_ndoo: usize,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn to_json(v: &Value) -> Option<Json> {
+    match v {
+        Value::Null => None,
+        Value::Text(s) => Some(json!(s)),
+        Value::Int(i) => Some(json!(i)),
+        Value::Num(x) => Some(json!(x)),
+        Value::Date(d) => Some(json!(d.to_string())),
+        Value::Bool(b) => Some(json!(b)),
+    }
+}
+
+/// Builds a programme's submission for a period from the local store. Refuses (building
+/// nothing) without an agreement in force, or, for an English programme whose agreement has no
+/// exemption, without a recent enough National Data Opt-out check result.
+pub fn build(store: &mut dyn Store, req: &BuildRequest) -> Result<Built, String> {
+    let e = |e: crest_store::StoreError| e.to_string();
+    let programme = store
+        .programmes()
+        .map_err(e)?
+        .into_iter()
+        .find(|p| p.code == req.programme)
+        .ok_or_else(|| format!("programme {} is not registered here", req.programme))?;
+    let agreement: Agreement = store
+        .agreements()
+        .map_err(e)?
+        .into_iter()
+        .find(|a| a.in_force(req.today))
+        .ok_or_else(|| {
+            format!(
+                "no data sharing agreement is in force on {}: nothing may be submitted. An administrator records one with `crest agreements add`",
+                req.today
+            )
+        })?;
+    let ndoo = if programme.nation == Nation::England && !agreement.opt_out_exempt {
+        let check = req.ndoo.ok_or_else(|| {
+            format!(
+                "{} is in England, so the National Data Opt-out applies: load a check result no older than {} days with --ndoo-opted-out FILE or --ndoo-may-use FILE (agreement {} records no exemption)",
+                programme.code, req.ndoo_max_age_days, agreement.id
+            )
+        })?;
+        let age = req.today.days_since(check.checked_on);
+        if age > req.ndoo_max_age_days {
+            return Err(format!(
+                "the National Data Opt-out check result is {age} days old (checked {}); load one no older than {} days",
+                check.checked_on, req.ndoo_max_age_days
+            ));
+        }
+        Some(check)
+    } else {
+        None
+    };
+
+    let all = store
+        .find_episodes(
+            &programme.code,
+            &EpisodeQuery {
+                limit: usize::MAX,
+                ..Default::default()
+            },
+        )
+        .map_err(e)?;
+    let nhs = |r: &Record| r.text(Col::NhsNumber).unwrap_or("").to_string();
+    // The patient's own request covers all of their episodes in the programme.
+    let own_request: HashSet<String> = all
+        .iter()
+        .filter(|r| r.get(Col::NationalOptOut) == &Value::Bool(true))
+        .map(nhs)
+        .collect();
+    let excluded = |r: &Record| {
+        let n = nhs(r);
+        (
+            own_request.contains(&n),
+            ndoo.is_some_and(|c| !c.allows(&n)),
+        )
+    };
+    let fields: Vec<_> = national_fields()
+        .filter(|f| f.col == Col::ProgrammeCode || agreement.allows(f.name))
+        .collect();
+    let mut payload = Vec::new();
+    let (mut sent, mut own, mut nd) = (Vec::new(), 0, 0);
+    for r in &all {
+        let in_period = r
+            .date(Col::ReferralDate)
+            .is_some_and(|d| req.period.contains(d));
+        if !in_period {
+            continue;
+        }
+        match excluded(r) {
+            (true, _) => {
+                own += 1;
+                continue;
+            }
+            (false, true) => {
+                nd += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let id = r.text(Col::EpisodeId).unwrap_or("").to_string();
+        let mut line = Map::new();
+        line.insert(
+            "episode_key".into(),
+            json!(req.key.episode_key(&programme.code, &id)),
+        );
+        line.insert("patient_key".into(), json!(req.key.patient_key(&nhs(r))));
+        for f in &fields {
+            if let Some(v) = to_json(r.get(f.col)) {
+                line.insert(f.name.into(), v);
+            }
+        }
+        payload.extend_from_slice(Json::Object(line).to_string().as_bytes());
+        payload.push(b'\n');
+        sent.push(id);
+    }
+    // Tombstones: sent before, and now deleted or opted out.
+    let current: std::collections::HashMap<&str, &Record> = all
+        .iter()
+        .map(|r| (r.text(Col::EpisodeId).unwrap_or(""), r))
+        .collect();
+    let mut withdrawn = Vec::new();
+    for id in store.sent_episodes(&programme.code).map_err(e)? {
+        let gone = match current.get(id.as_str()) {
+            None => true,
+            Some(r) => excluded(r) != (false, false),
+        };
+        if gone {
+            let line = json!({ "tombstone": req.key.episode_key(&programme.code, &id) });
+            payload.extend_from_slice(line.to_string().as_bytes());
+            payload.push(b'\n');
+            withdrawn.push(id);
+        }
+    }
+    let manifest = json!({
+        "format": FORMAT,
+        "dataset_version": crest_core::dataset::DATASET_VERSION,
+        "programme_code": programme.code,
+        "period": { "from": req.period.from.to_string(), "to": req.period.to.to_string() },
+        "counts": {
+            "episodes": sent.len(),
+            "tombstones": withdrawn.len(),
+            "left_out_own_request": own,
+            "left_out_national_data_opt_out": nd,
+        },
+        "key_id": req.key.id(),
+        "agreement": { "id": agreement.id, "legal_basis": agreement.legal_basis },
+        "fields": fields.iter().map(|f| f.name).collect::<Vec<_>>(),
+        "created_at": req.now,
+        "sha256": hex(&Sha256::digest(&payload)),
+    });
+    let mut bytes = manifest.to_string().into_bytes();
+    bytes.push(b'\n');
+    bytes.extend_from_slice(&payload);
+    Ok(Built {
+        bytes,
+        manifest,
+        sent,
+        withdrawn,
+        left_out_own_request: own,
+        left_out_ndoo: nd,
+    })
+}
+
+/// Checks a submission and stores it nationally, re-keyed with the national key. Any failed
+/// check refuses the whole file with a message and stores nothing.
+pub fn receive(
+    national: &mut NationalStore,
+    bytes: &[u8],
+    submission_key: &Key,
+    national_key: &Key,
+    now: &str,
+) -> Result<Received, String> {
+    let split = bytes
+        .iter()
+        .position(|b| *b == b'\n')
+        .ok_or("not a crest submission: there is no manifest line")?;
+    let (head, payload) = (&bytes[..split], &bytes[split + 1..]);
+    let manifest: Json = serde_json::from_slice(head)
+        .map_err(|e| format!("not a crest submission: the manifest is not JSON ({e})"))?;
+    let text = |k: &str| manifest.get(k).and_then(Json::as_str).unwrap_or("");
+    if text("format") != FORMAT {
+        return Err(
+            "not a crest submission (the manifest's format is not crest-submission)".into(),
+        );
+    }
+    if text("dataset_version") != crest_core::dataset::DATASET_VERSION {
+        return Err(format!(
+            "dataset version {} is not this store's version {}; rebuild the submission with a matching crest",
+            text("dataset_version"),
+            crest_core::dataset::DATASET_VERSION
+        ));
+    }
+    let sha = hex(&Sha256::digest(payload));
+    if text("sha256") != sha {
+        return Err(format!(
+            "the checksum does not match: the manifest says {} but the payload is {sha}; the file was changed or cut short",
+            text("sha256")
+        ));
+    }
+    if text("key_id") != submission_key.id() {
+        return Err(format!(
+            "the submission was keyed with {} but the submission key held here is {}",
+            text("key_id"),
+            submission_key.id()
+        ));
+    }
+    let programme = text("programme_code").to_string();
+    if !national
+        .has_programme(&programme)
+        .map_err(|e| e.to_string())?
+    {
+        return Err(format!(
+            "programme {programme} is not registered in the national store; register it with `crest programmes import --national`"
+        ));
+    }
+    let date = |k: &str| {
+        let s = manifest["period"][k].as_str().unwrap_or("");
+        Date::parse_iso(s).map_err(|e| format!("manifest period {k} '{s}': {}", e.0))
+    };
+    let period = Period {
+        from: date("from")?,
+        to: date("to")?,
+    };
+    let created_at = text("created_at").to_string();
+    let mut episodes = Vec::new();
+    let mut tombstones = Vec::new();
+    for (i, line) in payload.split(|b| *b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let at = format!("line {}", i + 2);
+        let obj: Map<String, Json> =
+            serde_json::from_slice(line).map_err(|e| format!("{at}: not a JSON object ({e})"))?;
+        if let Some(t) = obj.get("tombstone") {
+            tombstones.push(national_key.rekey(pseudonym(t, &at, "tombstone")?));
+            continue;
+        }
+        let mut record = Record::new();
+        let (mut ek, mut pk) = (None, None);
+        for (k, v) in &obj {
+            match k.as_str() {
+                "episode_key" => ek = Some(national_key.rekey(pseudonym(v, &at, k)?)),
+                "patient_key" => pk = Some(national_key.rekey(pseudonym(v, &at, k)?)),
+                name => {
+                    let f = national_fields().find(|f| f.name == name).ok_or_else(|| {
+                        format!("{at}: field '{name}' may not be held nationally; the submission is refused")
+                    })?;
+                    record.set(
+                        f.col,
+                        from_json(f.kind, v).map_err(|m| format!("{at}, field {name}: {m}"))?,
+                    );
+                }
+            }
+        }
+        if record.text(Col::ProgrammeCode) != Some(programme.as_str()) {
+            return Err(format!(
+                "{at}: the episode is not from programme {programme}"
+            ));
+        }
+        for f in FIELDS
+            .iter()
+            .filter(|f| f.required && f.tier != crest_core::Tier::Local)
+        {
+            if record.get(f.col) == &Value::Null {
+                return Err(format!("{at}: required field {} is missing", f.name));
+            }
+        }
+        episodes.push(NationalEpisode {
+            episode_key: ek.ok_or_else(|| format!("{at}: no episode_key"))?,
+            patient_key: pk.ok_or_else(|| format!("{at}: no patient_key"))?,
+            record,
+        });
+    }
+    let counts = &manifest["counts"];
+    if counts["episodes"].as_u64() != Some(episodes.len() as u64)
+        || counts["tombstones"].as_u64() != Some(tombstones.len() as u64)
+    {
+        return Err("the manifest's counts do not match the payload".into());
+    }
+    let receipt = Receipt {
+        sha256: sha,
+        programme,
+        from: period.from,
+        to: period.to,
+        key_id: text("key_id").to_string(),
+        dataset_version: text("dataset_version").to_string(),
+        created_at,
+        episodes,
+        tombstones,
+    };
+    national.receive(&receipt, now).map_err(|e| e.to_string())
+}
+
+fn pseudonym<'a>(v: &'a Json, at: &str, what: &str) -> Result<&'a str, String> {
+    match v.as_str() {
+        Some(s) if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) => {
+            Ok(s)
+        }
+        _ => Err(format!(
+            "{at}: {what} is not a pseudonym (64 lower-case hex digits)"
+        )),
+    }
+}
+
+fn from_json(kind: Kind, v: &Json) -> Result<Value, String> {
+    Ok(match (kind, v) {
+        (_, Json::Null) => Value::Null,
+        (Kind::Int { .. }, Json::Number(n)) => Value::Int(n.as_i64().ok_or("not a whole number")?),
+        (Kind::Decimal { .. }, Json::Number(n)) => Value::Num(n.as_f64().ok_or("not a number")?),
+        (Kind::Bool, Json::Bool(b)) => Value::Bool(*b),
+        (Kind::Date, Json::String(s)) => {
+            Value::Date(Date::parse_iso(s).map_err(|e| format!("'{s}': {}", e.0))?)
+        }
+        (Kind::Int { .. } | Kind::Decimal { .. } | Kind::Bool | Kind::Date, _) => {
+            return Err("the value has the wrong type".into())
+        }
+        (_, Json::String(s)) => Value::Text(s.clone()),
+        _ => return Err("the value has the wrong type".into()),
+    })
+}

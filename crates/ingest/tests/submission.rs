@@ -1,0 +1,387 @@
+//! National submissions end to end on SQLite and PostgreSQL: a local store builds, the
+//! national store receives. Opt-outs, minimisation, pseudonyms, tombstones, refusals, and
+//! scans proving no identifier reaches a submission or the national store.
+#![allow(clippy::unwrap_used)]
+
+use crest_core::governance::Agreement;
+use crest_core::pseudonym::Key;
+use crest_core::{Date, Period};
+use crest_ingest::submission::{
+    build, receive, BuildRequest, NdooCheck, NdooList, NDOO_MAX_AGE_DAYS,
+};
+use crest_ingest::{import_file, ImportOptions};
+use crest_store::national::Received;
+use crest_store::testing::{databases, scratch_dir, TestDb};
+use crest_store::NationalStore;
+
+fn d(s: &str) -> Date {
+    Date::parse_iso(s).unwrap()
+}
+
+const TODAY: &str = "2025-06-01";
+
+/// Identifiers of the synthetic patients: none may ever leave the local store.
+const IDENTIFIERS: &[&str] = &[
+    "9434765919",
+    "943 476 5919",
+    "9434765870",
+    "943 476 5870",
+    "9434765862",
+    "943 476 5862",
+    "Zanzibarson",
+    "Quillon",
+    "Yarrowby",
+    "Tiberia",
+    "1960-06-15",
+    "15/06/1960",
+    "1955-01-01",
+    "SE1 7EH",
+    "SE17EH",
+    "HOSP-LOCAL-7731",
+    "EPI-LOCAL-0001",
+];
+
+fn local(db: &TestDb) -> Box<dyn crest_store::Store> {
+    let mut s = crest_store::open(&db.url).unwrap();
+    s.migrate().unwrap();
+    let progs: Vec<_> = [
+        ["P001", "One", "england", "London", "nurse", "mi"],
+        ["P002", "Two", "wales", "North", "nurse", "mi"],
+    ]
+    .into_iter()
+    .map(|c| crest_core::Programme::parse(c).unwrap())
+    .collect();
+    s.upsert_programmes(&progs).unwrap();
+    let f = scratch_dir("sub").join("e.csv");
+    std::fs::write(
+        &f,
+        "programme_code,episode_id,nhs_number,local_patient_id,family_name,given_name,date_of_birth,postcode,sex,initiating_event,treatment,event_date,referral_date,status,national_opt_out,assessment1_date,a1_hads_anxiety\n\
+         P001,EPI-LOCAL-0001,9434765919,HOSP-LOCAL-7731,Zanzibarson,Tiberia,1960-06-15,SE1 7EH,female,mi_nstemi,pci,2024-04-01,2024-04-03,referred,,2024-04-20,11\n\
+         P001,E2,9434765870,,Quillon,,1955-01-01,,male,mi_stemi,pci,2024-05-01,2024-05-03,referred,true,,\n\
+         P001,E3,9434765870,,Quillon,,1955-01-01,,male,heart_failure,medical,2024-09-01,2024-09-03,referred,,,\n\
+         P001,E4,9434765862,,Yarrowby,,1955-01-01,,male,mi_stemi,pci,2024-06-01,2024-06-03,referred,,,\n\
+         P002,X1,9434765919,,Zanzibarson,,1960-06-15,SE1 7EH,female,mi_nstemi,pci,2024-04-01,2024-04-05,referred,,,\n",
+    )
+    .unwrap();
+    let sum = import_file(
+        s.as_mut(),
+        &f,
+        &ImportOptions::new(d(TODAY)),
+        None,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(sum.imported, 5, "{:?}", sum.errors);
+    s.put_agreement(&Agreement {
+        id: "ncpcr-2025".into(),
+        recipient: "National audit of cardiac rehabilitation".into(),
+        legal_basis: "CAG 99/CAG/0001".into(),
+        fields: None,
+        opt_out_exempt: false,
+        valid_from: d("2025-01-01"),
+        valid_to: d("2025-12-31"),
+    })
+    .unwrap();
+    s
+}
+
+fn ndoo(dir: &std::path::Path, checked: &str, numbers: &[&str]) -> NdooCheck {
+    let f = dir.join(format!("ndoo-{checked}.csv"));
+    let mut text = String::from("nhs_number,checked_on\n");
+    for n in numbers {
+        text.push_str(&format!("{n},{checked}\n"));
+    }
+    std::fs::write(&f, text).unwrap();
+    NdooCheck::read(&f, NdooList::OptedOut).unwrap()
+}
+
+fn request<'a>(
+    programme: &'a str,
+    key: &'a Key,
+    ndoo: Option<&'a NdooCheck>,
+    now: &str,
+) -> BuildRequest<'a> {
+    BuildRequest {
+        programme,
+        period: Period {
+            from: d("2024-04-01"),
+            to: d("2025-03-31"),
+        },
+        key,
+        ndoo,
+        ndoo_max_age_days: NDOO_MAX_AGE_DAYS,
+        today: d(TODAY),
+        now: now.into(),
+    }
+}
+
+/// Every byte of the national store, as text, for the identifier scan.
+fn national_text(db: &TestDb) -> String {
+    if db.backend == "postgres" {
+        let mut c = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+        let mut out = String::new();
+        for t in ["programmes", "national_submissions", "national_episodes"] {
+            for r in c.query(&format!("SELECT t::text FROM {t} t"), &[]).unwrap() {
+                out.push_str(&r.get::<_, String>(0));
+            }
+        }
+        out
+    } else {
+        let path = db.url.trim_start_matches("sqlite:");
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+#[test]
+fn submissions_leave_out_opt_outs_carry_no_identifiers_and_link_patients() {
+    let (sub_key, national_key) = (Key::from_secret([1; 32]), Key::from_secret([2; 32]));
+    for (ldb, ndb) in databases().into_iter().zip(databases()) {
+        let dir = scratch_dir("sub-run");
+        let mut s = local(&ldb);
+
+        // Fail closed: an English programme needs a recent opt-out check result.
+        let err = build(
+            s.as_mut(),
+            &request("P001", &sub_key, None, "2025-06-01T10:00:00Z"),
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("National Data Opt-out") && err.contains("--ndoo-opted-out"),
+            "{err}"
+        );
+        let stale = ndoo(&dir, "2025-04-01", &["9434765862"]);
+        let err = build(
+            s.as_mut(),
+            &request("P001", &sub_key, Some(&stale), "2025-06-01T10:00:00Z"),
+        )
+        .unwrap_err();
+        assert!(err.contains("61 days old"), "{err}");
+
+        let fresh = ndoo(&dir, "2025-05-20", &["943 476 5862"]);
+        let p1 = build(
+            s.as_mut(),
+            &request("P001", &sub_key, Some(&fresh), "2025-06-01T10:00:00Z"),
+        )
+        .unwrap();
+        assert_eq!(p1.sent, ["EPI-LOCAL-0001"], "{}", ldb.backend);
+        assert_eq!(
+            (p1.left_out_own_request, p1.left_out_ndoo),
+            (2, 1),
+            "both of the patient's episodes"
+        );
+        s.record_sent("P001", &p1.sent, &p1.withdrawn).unwrap();
+        // Wales: no National Data Opt-out.
+        let p2 = build(
+            s.as_mut(),
+            &request("P002", &sub_key, None, "2025-06-01T10:00:00Z"),
+        )
+        .unwrap();
+        assert_eq!(p2.sent, ["X1"]);
+
+        // Minimised and pseudonymised: no identifier in either file, age instead of birth date.
+        for b in [&p1, &p2] {
+            let text = String::from_utf8(b.bytes.clone()).unwrap();
+            for id in IDENTIFIERS {
+                assert!(!text.contains(id), "{id} in a submission: {text}");
+            }
+            assert!(
+                text.contains("\"age_at_event\":63") || text.contains("\"age_at_event\":64"),
+                "{text}"
+            );
+            assert!(text.contains(&sub_key.patient_key("9434765919")));
+            assert_eq!(b.manifest["key_id"], sub_key.id());
+        }
+
+        // The national side.
+        let mut n = NationalStore::open(&ndb.url).unwrap();
+        assert_eq!(n.migrate().unwrap(), 1);
+        assert_eq!(n.migrate().unwrap(), 0);
+        let cols = n.columns().unwrap();
+        for banned in [
+            "nhs_number",
+            "family_name",
+            "given_name",
+            "date_of_birth",
+            "postcode",
+            "local_patient_id",
+            "episode_id",
+        ] {
+            assert!(
+                !cols.iter().any(|c| c.ends_with(&format!(".{banned}"))),
+                "{banned} in {cols:?}"
+            );
+        }
+        assert!(cols.contains(&"national_episodes.age_at_event".to_string()));
+        let err = receive(
+            &mut n,
+            &p1.bytes,
+            &sub_key,
+            &national_key,
+            "2025-06-02T09:00:00Z",
+        )
+        .unwrap_err();
+        assert!(err.contains("not registered"), "{err}");
+        n.upsert_programmes(&s.programmes().unwrap()).unwrap();
+
+        // Refusals store nothing.
+        let mut tampered = p1.bytes.clone();
+        let last = tampered.len() - 3;
+        tampered[last] ^= 1;
+        let err = receive(&mut n, &tampered, &sub_key, &national_key, "now").unwrap_err();
+        assert!(err.contains("checksum"), "{err}");
+        let err = receive(
+            &mut n,
+            &p1.bytes,
+            &Key::from_secret([9; 32]),
+            &national_key,
+            "now",
+        )
+        .unwrap_err();
+        assert!(err.contains("keyed with"), "{err}");
+        assert!(n.episodes(None).unwrap().is_empty());
+
+        let got = receive(
+            &mut n,
+            &p1.bytes,
+            &sub_key,
+            &national_key,
+            "2025-06-02T09:00:00Z",
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            Received::Stored {
+                episodes: 1,
+                replaced: 0,
+                deleted: 0
+            },
+            "{}",
+            ndb.backend
+        );
+        assert_eq!(
+            receive(
+                &mut n,
+                &p1.bytes,
+                &sub_key,
+                &national_key,
+                "2025-06-02T09:05:00Z"
+            )
+            .unwrap(),
+            Received::AlreadyReceived
+        );
+        receive(
+            &mut n,
+            &p2.bytes,
+            &sub_key,
+            &national_key,
+            "2025-06-02T09:10:00Z",
+        )
+        .unwrap();
+        let eps = n.episodes(None).unwrap();
+        assert_eq!(eps.len(), 2);
+        // Re-keyed nationally: the submitted keys are not what is stored; the patient links.
+        let submitted = sub_key.patient_key("9434765919");
+        assert!(eps
+            .iter()
+            .all(|e| e.patient_key == national_key.rekey(&submitted)));
+        assert!(!national_text(&ndb).contains(&submitted));
+        let dups = n.cross_programme_duplicates().unwrap();
+        assert_eq!(dups.len(), 1);
+        assert_eq!(dups[0].programmes, ["P001", "P002"]);
+        assert_eq!(
+            eps[0].record.get(crest_core::Col::A1HadsAnxiety).clone(),
+            if eps[0].record.text(crest_core::Col::ProgrammeCode) == Some("P001") {
+                crest_core::Value::Int(11)
+            } else {
+                crest_core::Value::Null
+            }
+        );
+
+        // The patient withdraws: the next submission tombstones the episode; it leaves the
+        // national store, replacing the older submission in one go.
+        let mut e1 = s.episode("P001", "EPI-LOCAL-0001").unwrap().unwrap();
+        e1.set(
+            crest_core::Col::NationalOptOut,
+            crest_core::Value::Bool(true),
+        );
+        let mut tx = s.begin().unwrap();
+        tx.update(&e1).unwrap();
+        tx.commit().unwrap();
+        let again = build(
+            s.as_mut(),
+            &request("P001", &sub_key, Some(&fresh), "2025-06-03T10:00:00Z"),
+        )
+        .unwrap();
+        assert_eq!(
+            (again.sent.len(), again.withdrawn.as_slice()),
+            (0, ["EPI-LOCAL-0001".to_string()].as_slice())
+        );
+        s.record_sent("P001", &again.sent, &again.withdrawn)
+            .unwrap();
+        let got = receive(
+            &mut n,
+            &again.bytes,
+            &sub_key,
+            &national_key,
+            "2025-06-03T11:00:00Z",
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            Received::Stored {
+                episodes: 0,
+                replaced: 1,
+                deleted: 0
+            }
+        );
+        assert!(n.episodes(Some("P001")).unwrap().is_empty());
+        // The first submission sent again changes nothing.
+        let err = receive(&mut n, &p1.bytes, &sub_key, &national_key, "later");
+        assert!(matches!(err, Ok(Received::AlreadyReceived)));
+
+        // Nothing identifying anywhere in the national store.
+        let all = national_text(&ndb);
+        for id in IDENTIFIERS {
+            assert!(
+                !all.contains(id),
+                "{id} in the national store ({})",
+                ndb.backend
+            );
+        }
+    }
+}
+
+#[test]
+fn no_agreement_in_force_means_no_submission() {
+    let key = Key::from_secret([1; 32]);
+    for db in databases() {
+        let mut s = local(&db);
+        let mut a = s.agreements().unwrap().remove(0);
+        a.valid_to = d("2025-05-31");
+        s.put_agreement(&a).unwrap();
+        let err = build(s.as_mut(), &request("P002", &key, None, "now")).unwrap_err();
+        assert!(
+            err.contains("no data sharing agreement is in force on 2025-06-01"),
+            "{err}"
+        );
+        // Only approved fields leave.
+        a.valid_to = d("2025-12-31");
+        a.fields = Some(vec![
+            "referral_date".into(),
+            "sex".into(),
+            "initiating_event".into(),
+            "treatment".into(),
+            "event_date".into(),
+            "status".into(),
+        ]);
+        s.put_agreement(&a).unwrap();
+        let b = build(s.as_mut(), &request("P002", &key, None, "now")).unwrap();
+        let text = String::from_utf8(b.bytes).unwrap();
+        assert!(
+            !text.contains("age_at_event") && text.contains("\"sex\":\"female\""),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,641 @@
+//! The national store (privacy.md, "Two stores, one door"): pseudonymised, minimised episodes
+//! from every programme, filled only by receiving submissions. Its schema is derived from the
+//! dictionary's tier N and D fields, so it has no column for a name, NHS number, date of birth,
+//! postcode, local patient id or local episode id; episodes are keyed by the national
+//! re-keyed `episode_key` and linked across programmes by `patient_key`.
+
+use crate::schema::{column_type, Dialect};
+use crate::{Result, StoreError};
+use crest_core::{Date, Field, Kind, Programme, Record, Tier, Value, FIELDS};
+use postgres::types::ToSql;
+
+/// The dictionary fields the national store holds: tier N and the derived (D) ones.
+pub fn national_fields() -> impl Iterator<Item = &'static Field> + Clone {
+    FIELDS.iter().filter(|f| f.tier != Tier::Local)
+}
+
+/// One received episode: its national keys and its minimised record (local fields empty).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NationalEpisode {
+    /// HMAC(national key, submitted episode key).
+    pub episode_key: String,
+    /// HMAC(national key, submitted patient key): the same patient in any programme.
+    pub patient_key: String,
+    /// The tier N and D values; tier L fields are always empty.
+    pub record: Record,
+}
+
+/// A submission as the national store keeps it (its payload already re-keyed).
+#[derive(Clone, Debug)]
+pub struct Receipt {
+    /// SHA-256 of the payload: the submission's identity.
+    pub sha256: String,
+    /// Programme it came from.
+    pub programme: String,
+    /// Referral period it covers.
+    pub from: Date,
+    /// End of the period.
+    pub to: Date,
+    /// Submission key id.
+    pub key_id: String,
+    /// Dataset version.
+    pub dataset_version: String,
+    /// When the programme built it (UTC, ISO 8601).
+    pub created_at: String,
+    /// Episodes, re-keyed.
+    pub episodes: Vec<NationalEpisode>,
+    /// Episode keys (re-keyed) to delete.
+    pub tombstones: Vec<String>,
+}
+
+/// What receiving did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Received {
+    /// Stored; `replaced` episodes of an older submission for the same programme and period
+    /// were removed first, and `deleted` episodes by tombstone.
+    Stored {
+        /// Episodes stored.
+        episodes: usize,
+        /// Episodes of the older submission for the same programme and period, replaced.
+        replaced: usize,
+        /// Episodes removed by tombstones.
+        deleted: usize,
+    },
+    /// This exact submission was received before; nothing changed.
+    AlreadyReceived,
+}
+
+/// The same patient (patient key) with the same initiating event date in more than one
+/// programme: reported, and counted once nationally.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CrossProgrammeDuplicate {
+    /// National patient key.
+    pub patient_key: String,
+    /// The initiating event date.
+    pub event_date: String,
+    /// The programmes, in code order.
+    pub programmes: Vec<String>,
+}
+
+/// A submission the national store holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeldSubmission {
+    /// SHA-256 of its payload.
+    pub sha256: String,
+    /// Programme.
+    pub programme: String,
+    /// Period start (ISO).
+    pub from: String,
+    /// Period end (ISO).
+    pub to: String,
+    /// Submission key id.
+    pub key_id: String,
+    /// Episodes it carried.
+    pub episodes: i64,
+    /// Whether it is the current one for its programme and period.
+    pub current: bool,
+}
+
+enum Conn {
+    Sqlite(rusqlite::Connection),
+    Pg(postgres::Client),
+}
+
+/// A national store on SQLite or PostgreSQL.
+pub struct NationalStore {
+    conn: Conn,
+}
+
+const NATIONAL_MIGRATIONS: usize = 1;
+
+fn schema(d: Dialect) -> Vec<String> {
+    let cols: Vec<String> = national_fields()
+        .map(|f| {
+            let not_null = if f.required { " NOT NULL" } else { "" };
+            format!("    {} {}{}", f.name, column_type(&f.kind, d), not_null)
+        })
+        .collect();
+    vec![
+        "CREATE TABLE programmes (programme_code TEXT PRIMARY KEY, name TEXT NOT NULL, nation TEXT NOT NULL, \
+         region TEXT NOT NULL, professions TEXT NOT NULL, offers TEXT NOT NULL)"
+            .to_string(),
+        "CREATE TABLE national_submissions (sha256 TEXT PRIMARY KEY, programme_code TEXT NOT NULL REFERENCES programmes (programme_code), \
+         period_from TEXT NOT NULL, period_to TEXT NOT NULL, key_id TEXT NOT NULL, dataset_version TEXT NOT NULL, \
+         created_at TEXT NOT NULL, received_at TEXT NOT NULL, episodes BIGINT NOT NULL, tombstones BIGINT NOT NULL, \
+         current_for TEXT UNIQUE)"
+            .to_string(),
+        format!(
+            "CREATE TABLE national_episodes (\n    episode_key TEXT PRIMARY KEY,\n    patient_key TEXT NOT NULL,\n    \
+             submission TEXT NOT NULL REFERENCES national_submissions (sha256),\n{}\n)",
+            cols.join(",\n")
+        ),
+        "CREATE INDEX national_episodes_programme ON national_episodes (programme_code, referral_date)".to_string(),
+        "CREATE INDEX national_episodes_patient ON national_episodes (patient_key, event_date)".to_string(),
+    ]
+}
+
+fn pg(sql: &str) -> String {
+    crate::accounts::sql::pg(sql)
+}
+
+impl NationalStore {
+    /// Opens a national store by `--db` URL (a file path, `sqlite:PATH` or `postgres://…`).
+    pub fn open(url: &str) -> Result<NationalStore> {
+        let conn = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Conn::Pg(postgres::Client::connect(url, postgres::NoTls)?)
+        } else {
+            let path = url.strip_prefix("sqlite:").unwrap_or(url);
+            let c = rusqlite::Connection::open(path)?;
+            c.execute_batch(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+            )?;
+            Conn::Sqlite(c)
+        };
+        Ok(NationalStore { conn })
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self.conn {
+            Conn::Sqlite(_) => "sqlite",
+            Conn::Pg(_) => "postgres",
+        }
+    }
+
+    /// Creates the national schema (`crest init --national`); returns migrations applied.
+    /// Refuses a local store: the two are separate databases.
+    pub fn migrate(&mut self) -> Result<usize> {
+        const MIGRATIONS_TABLE: &str =
+            "CREATE TABLE IF NOT EXISTS crest_national_migrations (version BIGINT PRIMARY KEY)";
+        let is_local = self.has_table("crest_migrations")?;
+        if is_local {
+            return Err(StoreError::Corrupt(
+                "this database is a local (identifiable) store; a national store must be a separate database".into(),
+            ));
+        }
+        match &mut self.conn {
+            Conn::Sqlite(c) => {
+                let tx = c.transaction()?;
+                tx.execute(MIGRATIONS_TABLE, [])?;
+                let v: i64 = tx.query_row(
+                    "SELECT coalesce(max(version), 0) FROM crest_national_migrations",
+                    [],
+                    |r| r.get(0),
+                )?;
+                if v as usize >= NATIONAL_MIGRATIONS {
+                    return Ok(0);
+                }
+                for sql in schema(Dialect::Sqlite) {
+                    tx.execute(&sql, [])?;
+                }
+                tx.execute(
+                    "INSERT INTO crest_national_migrations (version) VALUES (1)",
+                    [],
+                )?;
+                tx.commit()?;
+            }
+            Conn::Pg(c) => {
+                let mut tx = c.transaction()?;
+                tx.execute("SELECT pg_advisory_xact_lock(421338)", &[])?;
+                tx.execute(MIGRATIONS_TABLE, &[])?;
+                let v: i64 = tx
+                    .query_one(
+                        "SELECT coalesce(max(version), 0)::BIGINT FROM crest_national_migrations",
+                        &[],
+                    )?
+                    .get(0);
+                if v as usize >= NATIONAL_MIGRATIONS {
+                    return Ok(0);
+                }
+                for sql in schema(Dialect::Postgres) {
+                    tx.batch_execute(&sql)?;
+                }
+                tx.execute(
+                    "INSERT INTO crest_national_migrations (version) VALUES (1)",
+                    &[],
+                )?;
+                tx.commit()?;
+            }
+        }
+        Ok(NATIONAL_MIGRATIONS)
+    }
+
+    fn has_table(&mut self, name: &str) -> Result<bool> {
+        Ok(match &mut self.conn {
+            Conn::Sqlite(c) => c.query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [name],
+                |r| r.get(0),
+            )?,
+            Conn::Pg(c) => c
+                .query_one(
+                    "SELECT count(*) > 0 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1",
+                    &[&name],
+                )?
+                .get(0),
+        })
+    }
+
+    fn ready(&mut self) -> Result<()> {
+        if self.has_table("crest_national_migrations")? {
+            Ok(())
+        } else {
+            Err(StoreError::NotInitialised)
+        }
+    }
+
+    /// Every column of every table, as `table.column` (for the test that proves no
+    /// identifier column exists).
+    pub fn columns(&mut self) -> Result<Vec<String>> {
+        self.ready()?;
+        Ok(match &mut self.conn {
+            Conn::Sqlite(c) => {
+                let tables: Vec<String> = c
+                    .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let mut out = Vec::new();
+                for t in tables {
+                    let cols: Vec<String> = c
+                        .prepare(&format!("SELECT name FROM pragma_table_info('{t}')"))?
+                        .query_map([], |r| r.get(0))?
+                        .collect::<rusqlite::Result<_>>()?;
+                    out.extend(cols.into_iter().map(|col| format!("{t}.{col}")));
+                }
+                out
+            }
+            Conn::Pg(c) => c
+                .query(
+                    "SELECT table_name || '.' || column_name FROM information_schema.columns WHERE table_schema = current_schema()",
+                    &[],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect(),
+        })
+    }
+
+    /// Registers or updates programmes (the same file as the local `programmes import`).
+    pub fn upsert_programmes(&mut self, programmes: &[Programme]) -> Result<()> {
+        self.ready()?;
+        const SQL: &str = "INSERT INTO programmes (programme_code, name, nation, region, professions, offers) \
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (programme_code) DO UPDATE SET name = excluded.name, \
+            nation = excluded.nation, region = excluded.region, professions = excluded.professions, offers = excluded.offers";
+        let rows: Vec<[String; 6]> = programmes
+            .iter()
+            .map(|p| {
+                [
+                    p.code.clone(),
+                    p.name.clone(),
+                    p.nation.code().to_string(),
+                    p.region.clone(),
+                    p.professions.clone().unwrap_or_default().join(";"),
+                    p.offers
+                        .clone()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|g| g.code())
+                        .collect::<Vec<_>>()
+                        .join(";"),
+                ]
+            })
+            .collect();
+        match &mut self.conn {
+            Conn::Sqlite(c) => {
+                let tx = c.transaction()?;
+                for r in &rows {
+                    tx.execute(SQL, rusqlite::params_from_iter(r.iter()))?;
+                }
+                tx.commit()?;
+            }
+            Conn::Pg(c) => {
+                let mut tx = c.transaction()?;
+                for r in &rows {
+                    let p: Vec<&(dyn ToSql + Sync)> =
+                        r.iter().map(|s| s as &(dyn ToSql + Sync)).collect();
+                    tx.execute(pg(SQL).as_str(), &p)?;
+                }
+                tx.commit()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a programme is registered nationally.
+    pub fn has_programme(&mut self, code: &str) -> Result<bool> {
+        self.ready()?;
+        const SQL: &str = "SELECT count(*) FROM programmes WHERE programme_code = ?1";
+        Ok(match &mut self.conn {
+            Conn::Sqlite(c) => c.query_row(SQL, [code], |r| r.get::<_, i64>(0))? > 0,
+            Conn::Pg(c) => c.query_one(pg(SQL).as_str(), &[&code])?.get::<_, i64>(0) > 0,
+        })
+    }
+
+    /// Stores a submission in one transaction: idempotent by its checksum; a newer submission
+    /// for the same programme and period replaces the older; tombstones delete episodes.
+    /// Refuses one older than the submission it would replace.
+    pub fn receive(&mut self, r: &Receipt, received_at: &str) -> Result<Received> {
+        self.ready()?;
+        let slot = format!("{}|{}|{}", r.programme, r.from, r.to);
+        let insert = format!(
+            "INSERT INTO national_episodes (episode_key, patient_key, submission, {}) VALUES (?1, ?2, ?3, {}) \
+             ON CONFLICT (episode_key) DO UPDATE SET patient_key = excluded.patient_key, submission = excluded.submission, {}",
+            national_fields().map(|f| f.name).collect::<Vec<_>>().join(", "),
+            (0..national_fields().count()).map(|i| format!("?{}", i + 4)).collect::<Vec<_>>().join(", "),
+            national_fields().map(|f| format!("{0} = excluded.{0}", f.name)).collect::<Vec<_>>().join(", "),
+        );
+        const SEEN: &str = "SELECT count(*) FROM national_submissions WHERE sha256 = ?1";
+        const CURRENT: &str =
+            "SELECT sha256, created_at FROM national_submissions WHERE current_for = ?1";
+        const DROP_OLD: &str = "DELETE FROM national_episodes WHERE submission = ?1";
+        const RETIRE: &str = "UPDATE national_submissions SET current_for = NULL WHERE sha256 = ?1";
+        const TOMBSTONE: &str = "DELETE FROM national_episodes WHERE episode_key = ?1";
+        const SUBMISSION: &str = "INSERT INTO national_submissions (sha256, programme_code, period_from, period_to, key_id, \
+            dataset_version, created_at, received_at, episodes, tombstones, current_for) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+        let (from, to) = (r.from.to_string(), r.to.to_string());
+        let (n_eps, n_tomb) = (r.episodes.len() as i64, r.tombstones.len() as i64);
+        let older = |created: &str| {
+            StoreError::Corrupt(format!(
+                "a newer submission for {} {}..{} (built {created}) is already held; this one was built {} and would replace it",
+                r.programme, r.from, r.to, r.created_at
+            ))
+        };
+        match &mut self.conn {
+            Conn::Sqlite(c) => {
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                if tx.query_row(SEEN, [&r.sha256], |x| x.get::<_, i64>(0))? > 0 {
+                    return Ok(Received::AlreadyReceived);
+                }
+                let current: Option<(String, String)> = {
+                    use rusqlite::OptionalExtension;
+                    tx.query_row(CURRENT, [&slot], |x| Ok((x.get(0)?, x.get(1)?)))
+                        .optional()?
+                };
+                let mut replaced = 0;
+                if let Some((old, created)) = current {
+                    if created > r.created_at {
+                        return Err(older(&created));
+                    }
+                    replaced = tx.execute(DROP_OLD, [&old])?;
+                    tx.execute(RETIRE, [&old])?;
+                }
+                let mut deleted = 0;
+                for t in &r.tombstones {
+                    deleted += tx.execute(TOMBSTONE, [t])?;
+                }
+                tx.execute(
+                    SUBMISSION,
+                    rusqlite::params![
+                        r.sha256,
+                        r.programme,
+                        from,
+                        to,
+                        r.key_id,
+                        r.dataset_version,
+                        r.created_at,
+                        received_at,
+                        n_eps,
+                        n_tomb,
+                        slot
+                    ],
+                )?;
+                {
+                    let mut st = tx.prepare(&insert)?;
+                    for e in &r.episodes {
+                        let mut p: Vec<rusqlite::types::ToSqlOutput> = vec![
+                            rusqlite::types::ToSqlOutput::from(e.episode_key.as_str()),
+                            rusqlite::types::ToSqlOutput::from(e.patient_key.as_str()),
+                            rusqlite::types::ToSqlOutput::from(r.sha256.as_str()),
+                        ];
+                        p.extend(
+                            national_fields().map(|f| crate::sqlite::to_sql(e.record.get(f.col))),
+                        );
+                        st.execute(rusqlite::params_from_iter(p.iter()))?;
+                    }
+                }
+                tx.commit()?;
+                Ok(Received::Stored {
+                    episodes: r.episodes.len(),
+                    replaced,
+                    deleted,
+                })
+            }
+            Conn::Pg(c) => {
+                let mut tx = c.transaction()?;
+                // One receipt per programme and period at a time.
+                tx.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext($1)::BIGINT)",
+                    &[&slot],
+                )?;
+                if tx
+                    .query_one(pg(SEEN).as_str(), &[&r.sha256])?
+                    .get::<_, i64>(0)
+                    > 0
+                {
+                    return Ok(Received::AlreadyReceived);
+                }
+                let current = tx.query_opt(pg(CURRENT).as_str(), &[&slot])?;
+                let mut replaced = 0;
+                if let Some(row) = current {
+                    let (old, created): (String, String) = (row.get(0), row.get(1));
+                    if created > r.created_at {
+                        return Err(older(&created));
+                    }
+                    replaced = tx.execute(pg(DROP_OLD).as_str(), &[&old])? as usize;
+                    tx.execute(pg(RETIRE).as_str(), &[&old])?;
+                }
+                let mut deleted = 0;
+                for t in &r.tombstones {
+                    deleted += tx.execute(pg(TOMBSTONE).as_str(), &[t])? as usize;
+                }
+                tx.execute(
+                    pg(SUBMISSION).as_str(),
+                    &[
+                        &r.sha256,
+                        &r.programme,
+                        &from,
+                        &to,
+                        &r.key_id,
+                        &r.dataset_version,
+                        &r.created_at,
+                        &received_at,
+                        &n_eps,
+                        &n_tomb,
+                        &slot,
+                    ],
+                )?;
+                let st = tx.prepare(&pg(&insert))?;
+                for e in &r.episodes {
+                    let mut p: Vec<Box<dyn ToSql + Sync>> = vec![
+                        Box::new(e.episode_key.clone()),
+                        Box::new(e.patient_key.clone()),
+                        Box::new(r.sha256.clone()),
+                    ];
+                    p.extend(national_fields().map(|f| crate::pg::param(f, e.record.get(f.col))));
+                    let refs: Vec<&(dyn ToSql + Sync)> = p.iter().map(|b| b.as_ref()).collect();
+                    tx.execute(&st, &refs)?;
+                }
+                tx.commit()?;
+                Ok(Received::Stored {
+                    episodes: r.episodes.len(),
+                    replaced,
+                    deleted,
+                })
+            }
+        }
+    }
+
+    /// Every national episode of a programme (all when `programme` is `None`), by key.
+    pub fn episodes(&mut self, programme: Option<&str>) -> Result<Vec<NationalEpisode>> {
+        self.ready()?;
+        let names: Vec<&str> = national_fields().map(|f| f.name).collect();
+        let sql = format!(
+            "SELECT episode_key, patient_key, {} FROM national_episodes WHERE (?1 = '' OR programme_code = ?1) ORDER BY episode_key",
+            names.join(", ")
+        );
+        let filter = programme.unwrap_or("").to_string();
+        let mut out = Vec::new();
+        match &mut self.conn {
+            Conn::Sqlite(c) => {
+                let mut st = c.prepare(&sql)?;
+                let mut rows = st.query([&filter])?;
+                while let Some(row) = rows.next()? {
+                    let mut rec = Record::new();
+                    for (i, f) in national_fields().enumerate() {
+                        let v = match row.get_ref(i + 2)? {
+                            rusqlite::types::ValueRef::Null => Value::Null,
+                            rusqlite::types::ValueRef::Integer(n) => match f.kind {
+                                Kind::Bool => Value::Bool(n != 0),
+                                Kind::Decimal { .. } => Value::Num(n as f64),
+                                _ => Value::Int(n),
+                            },
+                            rusqlite::types::ValueRef::Real(x) => Value::Num(x),
+                            rusqlite::types::ValueRef::Text(t) => {
+                                text_value(f, &String::from_utf8_lossy(t))?
+                            }
+                            rusqlite::types::ValueRef::Blob(_) => {
+                                return Err(StoreError::Corrupt(format!("{}: a blob", f.name)))
+                            }
+                        };
+                        rec.set(f.col, v);
+                    }
+                    out.push(NationalEpisode {
+                        episode_key: row.get(0)?,
+                        patient_key: row.get(1)?,
+                        record: rec,
+                    });
+                }
+            }
+            Conn::Pg(c) => {
+                for row in c.query(pg(&sql).as_str(), &[&filter])? {
+                    let mut rec = Record::new();
+                    for (i, f) in national_fields().enumerate() {
+                        let i = i + 2;
+                        let v = match f.kind {
+                            Kind::Int { .. } => {
+                                row.get::<_, Option<i64>>(i).map_or(Value::Null, Value::Int)
+                            }
+                            Kind::Decimal { .. } => {
+                                row.get::<_, Option<f64>>(i).map_or(Value::Null, Value::Num)
+                            }
+                            Kind::Bool => row
+                                .get::<_, Option<bool>>(i)
+                                .map_or(Value::Null, Value::Bool),
+                            _ => match row.get::<_, Option<String>>(i) {
+                                Some(t) => text_value(f, &t)?,
+                                None => Value::Null,
+                            },
+                        };
+                        rec.set(f.col, v);
+                    }
+                    out.push(NationalEpisode {
+                        episode_key: row.get(0),
+                        patient_key: row.get(1),
+                        record: rec,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Patients with the same initiating event date in more than one programme.
+    pub fn cross_programme_duplicates(&mut self) -> Result<Vec<CrossProgrammeDuplicate>> {
+        self.ready()?;
+        const SQL: &str = "SELECT patient_key, event_date, programme_code FROM national_episodes WHERE (patient_key, event_date) IN \
+            (SELECT patient_key, event_date FROM national_episodes GROUP BY patient_key, event_date \
+             HAVING count(DISTINCT programme_code) > 1) ORDER BY patient_key, event_date, programme_code";
+        let rows: Vec<(String, String, String)> = match &mut self.conn {
+            Conn::Sqlite(c) => c
+                .prepare(SQL)?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?,
+            Conn::Pg(c) => c
+                .query(SQL, &[])?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect(),
+        };
+        let mut out: Vec<CrossProgrammeDuplicate> = Vec::new();
+        for (patient_key, event_date, programme) in rows {
+            match out.last_mut() {
+                Some(d) if d.patient_key == patient_key && d.event_date == event_date => {
+                    if !d.programmes.contains(&programme) {
+                        d.programmes.push(programme);
+                    }
+                }
+                _ => out.push(CrossProgrammeDuplicate {
+                    patient_key,
+                    event_date,
+                    programmes: vec![programme],
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Submissions held, newest first.
+    pub fn submissions(&mut self) -> Result<Vec<HeldSubmission>> {
+        self.ready()?;
+        const SQL: &str = "SELECT sha256, programme_code, period_from, period_to, key_id, episodes, current_for IS NOT NULL \
+            FROM national_submissions ORDER BY received_at DESC, sha256";
+        Ok(match &mut self.conn {
+            Conn::Sqlite(c) => c
+                .prepare(SQL)?
+                .query_map([], |r| {
+                    Ok(HeldSubmission {
+                        sha256: r.get(0)?,
+                        programme: r.get(1)?,
+                        from: r.get(2)?,
+                        to: r.get(3)?,
+                        key_id: r.get(4)?,
+                        episodes: r.get(5)?,
+                        current: r.get(6)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?,
+            Conn::Pg(c) => c
+                .query(SQL, &[])?
+                .iter()
+                .map(|r| HeldSubmission {
+                    sha256: r.get(0),
+                    programme: r.get(1),
+                    from: r.get(2),
+                    to: r.get(3),
+                    key_id: r.get(4),
+                    episodes: r.get(5),
+                    current: r.get(6),
+                })
+                .collect(),
+        })
+    }
+}
+
+fn text_value(f: &Field, t: &str) -> Result<Value> {
+    Ok(match f.kind {
+        Kind::Date => Value::Date(
+            Date::parse_iso(t).map_err(|e| StoreError::Corrupt(format!("{}: {}", f.name, e.0)))?,
+        ),
+        _ => Value::Text(t.to_string()),
+    })
+}
