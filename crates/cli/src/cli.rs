@@ -26,8 +26,12 @@ pub struct Cli {
 /// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Create or migrate the store.
-    Init,
+    /// Create or migrate the store (`--national`: a national store, a separate database).
+    Init {
+        /// Create the national store's schema instead of a local store's.
+        #[arg(long)]
+        national: bool,
+    },
     /// Register or update programmes.
     Programmes {
         #[command(subcommand)]
@@ -59,6 +63,17 @@ pub enum Command {
         /// Where uploads wait for confirmation.
         #[arg(long, default_value = "crest-uploads")]
         uploads: PathBuf,
+    },
+    /// Data sharing agreements (administrators): which fields may leave, on what basis, when.
+    Agreements {
+        #[command(subcommand)]
+        action: AgreementsAction,
+    },
+    /// National submissions: `build` one from the local store, `receive` one into the national
+    /// store.
+    Submission {
+        #[command(subcommand)]
+        action: SubmissionAction,
     },
     /// Pseudonymisation keys: `crest keys new --out FILE`.
     Keys {
@@ -93,6 +108,81 @@ pub enum Command {
         /// Episodes to generate.
         #[arg(long, default_value_t = 95_000)]
         episodes: usize,
+    },
+}
+
+/// Agreement actions.
+#[derive(Subcommand, Debug)]
+pub enum AgreementsAction {
+    /// Record (or replace) a data sharing agreement.
+    Add {
+        /// Short id, e.g. ncpcr-2025.
+        #[arg(long)]
+        id: String,
+        /// Who receives the data.
+        #[arg(long)]
+        recipient: String,
+        /// Legal basis reference, e.g. the CAG (section 251) approval.
+        #[arg(long)]
+        legal_basis: String,
+        /// First day in force (YYYY-MM-DD or DD/MM/YYYY).
+        #[arg(long)]
+        from: String,
+        /// Last day in force.
+        #[arg(long)]
+        to: String,
+        /// Approved fields, comma-separated (default: every national field).
+        #[arg(long)]
+        fields: Option<String>,
+        /// The National Data Opt-out does not apply (an exemption is recorded).
+        #[arg(long)]
+        opt_out_exempt: bool,
+    },
+    /// List the agreements.
+    List,
+}
+
+/// Submission actions.
+#[derive(Subcommand, Debug)]
+pub enum SubmissionAction {
+    /// Build a programme's submission for a period from the local store at --db.
+    Build {
+        /// Programme code.
+        #[arg(long)]
+        programme: String,
+        /// First referral date (default: start of the last complete financial year).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last referral date.
+        #[arg(long)]
+        to: Option<String>,
+        /// Submission key file (else CREST_SUBMISSION_KEY holds the key file's text).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// National Data Opt-out check result listing NHS numbers that opted out
+        /// (CSV: nhs_number,checked_on).
+        #[arg(long, conflicts_with = "ndoo_may_use")]
+        ndoo_opted_out: Option<PathBuf>,
+        /// National Data Opt-out check result listing NHS numbers that may be used.
+        #[arg(long)]
+        ndoo_may_use: Option<PathBuf>,
+        /// Oldest usable check result, in days.
+        #[arg(long, default_value_t = crest_ingest::submission::NDOO_MAX_AGE_DAYS)]
+        ndoo_max_age: i32,
+        /// The submission file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check a submission and store it in the national store at --db.
+    Receive {
+        /// The submission file.
+        file: PathBuf,
+        /// The submission key file, to check the key id (else CREST_SUBMISSION_KEY).
+        #[arg(long)]
+        submission_key: Option<PathBuf>,
+        /// The national key file (else CREST_NATIONAL_KEY).
+        #[arg(long)]
+        national_key: Option<PathBuf>,
     },
 }
 
@@ -151,6 +241,9 @@ pub enum ProgrammesAction {
     Import {
         /// The programmes file.
         file: PathBuf,
+        /// Register them in the national store at --db.
+        #[arg(long)]
+        national: bool,
     },
     /// List registered programmes.
     List,
@@ -236,14 +329,43 @@ pub struct SynthArgs {
 /// Runs a command; returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Init => {
+        Command::Init { national: true } => {
+            let mut store = crest_store::NationalStore::open(&cli.db)?;
+            let n = store.migrate()?;
+            println!(
+                "national {} store ready ({n} migration(s) applied)",
+                store.backend()
+            );
+            Ok(0)
+        }
+        Command::Init { national: false } => {
             let mut store = crest_store::open(&cli.db)?;
             let n = store.migrate()?;
             println!("{} store ready ({n} migration(s) applied)", store.backend());
             Ok(0)
         }
         Command::Programmes {
-            action: ProgrammesAction::Import { file },
+            action:
+                ProgrammesAction::Import {
+                    file,
+                    national: true,
+                },
+        } => {
+            let programmes = crest_ingest::programmes::read_programmes(&file)?;
+            crest_store::NationalStore::open(&cli.db)?.upsert_programmes(&programmes)?;
+            println!(
+                "{}: {} programme(s) registered nationally",
+                file.display(),
+                programmes.len()
+            );
+            Ok(0)
+        }
+        Command::Programmes {
+            action:
+                ProgrammesAction::Import {
+                    file,
+                    national: false,
+                },
         } => {
             let programmes = crest_ingest::programmes::read_programmes(&file)?;
             let mut store = crest_store::open(&cli.db)?;
@@ -304,6 +426,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Keys {
             action: KeysAction::New { out },
         } => keys_new(&out),
+        Command::Agreements { action } => agreements(&cli.db, action),
+        Command::Submission { action } => submission(&cli.db, action),
         Command::Audit {
             action: AuditAction::Verify,
         } => {
@@ -539,6 +663,200 @@ fn serve(app: std::sync::Arc<crest_web::App>, addr: &str) -> Result<i32> {
     rt.block_on(crest_web::serve(app, addr))
         .with_context(|| format!("cannot serve on {addr}"))?;
     Ok(0)
+}
+
+/// A key from its file, or from an environment variable holding the file's text.
+fn load_key(path: Option<&Path>, env: &str, option: &str) -> Result<crest_core::pseudonym::Key> {
+    let text = match path {
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("cannot read the key file {}", p.display()))?,
+        None => {
+            std::env::var(env).map_err(|_| anyhow!("no key: pass {option} FILE or set {env}"))?
+        }
+    };
+    crest_core::pseudonym::Key::parse(&text).map_err(|e| anyhow!(e))
+}
+
+fn agreements(db: &str, action: AgreementsAction) -> Result<i32> {
+    let mut store = crest_store::open(db)?;
+    match action {
+        AgreementsAction::Add {
+            id,
+            recipient,
+            legal_basis,
+            from,
+            to,
+            fields,
+            opt_out_exempt,
+        } => {
+            let day = |s: &str, what: &str| {
+                crest_core::Date::parse(s).map_err(|e| anyhow!("--{what} '{s}': {e}"))
+            };
+            let a = crest_core::governance::Agreement {
+                id,
+                recipient,
+                legal_basis,
+                fields: fields.map(|f| {
+                    f.split(',')
+                        .map(|x| x.trim().to_string())
+                        .filter(|x| !x.is_empty())
+                        .collect()
+                }),
+                opt_out_exempt,
+                valid_from: day(&from, "from")?,
+                valid_to: day(&to, "to")?,
+            };
+            a.check().map_err(|e| anyhow!(e))?;
+            store.put_agreement(&a)?;
+            println!(
+                "agreement {} recorded: {} to {}",
+                a.id, a.valid_from, a.valid_to
+            );
+        }
+        AgreementsAction::List => {
+            for a in store.agreements()? {
+                println!(
+                    "{:<16} {} to {}  {}  basis: {}  opt-out: {}  fields: {}",
+                    a.id,
+                    a.valid_from,
+                    a.valid_to,
+                    a.recipient,
+                    a.legal_basis,
+                    if a.opt_out_exempt {
+                        "exempt"
+                    } else {
+                        "applies"
+                    },
+                    a.fields
+                        .as_ref()
+                        .map_or("all national".into(), |f| f.join(","))
+                );
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn submission(db: &str, action: SubmissionAction) -> Result<i32> {
+    use crest_ingest::submission::{NdooCheck, NdooList};
+    match action {
+        SubmissionAction::Build {
+            programme,
+            from,
+            to,
+            key,
+            ndoo_opted_out,
+            ndoo_may_use,
+            ndoo_max_age,
+            out,
+        } => {
+            let key = load_key(key.as_deref(), "CREST_SUBMISSION_KEY", "--key")?;
+            let ndoo = match (&ndoo_opted_out, &ndoo_may_use) {
+                (Some(p), _) => {
+                    Some(NdooCheck::read(p, NdooList::OptedOut).map_err(|e| anyhow!(e))?)
+                }
+                (_, Some(p)) => Some(NdooCheck::read(p, NdooList::MayUse).map_err(|e| anyhow!(e))?),
+                _ => None,
+            };
+            let mut store = crest_store::open(db)?;
+            let req = crest_ingest::submission::BuildRequest {
+                programme: &programme,
+                period: period(from.as_deref(), to.as_deref())?,
+                key: &key,
+                ndoo: ndoo.as_ref(),
+                ndoo_max_age_days: ndoo_max_age,
+                today: today(),
+                now: crest_store::utc_now(),
+            };
+            let built =
+                crest_ingest::submission::build(store.as_mut(), &req).map_err(|e| anyhow!(e))?;
+            std::fs::write(&out, &built.bytes)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            store.record_sent(&programme, &built.sent, &built.withdrawn)?;
+            store.log(&crest_store::AccessEntry {
+                at: crest_store::utc_now(),
+                username: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+                role: "command_line".into(),
+                programme: programme.clone(),
+                action: "submission".into(),
+                target: out
+                    .file_name()
+                    .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+                outcome: "ok".into(),
+                detail: format!(
+                    "{} episodes, {} tombstones, key {}",
+                    built.sent.len(),
+                    built.withdrawn.len(),
+                    key.id()
+                ),
+            })?;
+            println!(
+                "{}: {} episode(s), {} tombstone(s); left out: {} at the patient's request, {} by the National Data Opt-out; key {}; sha256 {}",
+                out.display(),
+                built.sent.len(),
+                built.withdrawn.len(),
+                built.left_out_own_request,
+                built.left_out_ndoo,
+                key.id(),
+                built.manifest["sha256"].as_str().unwrap_or("")
+            );
+            Ok(0)
+        }
+        SubmissionAction::Receive {
+            file,
+            submission_key,
+            national_key,
+        } => {
+            let sk = load_key(
+                submission_key.as_deref(),
+                "CREST_SUBMISSION_KEY",
+                "--submission-key",
+            )?;
+            let nk = load_key(
+                national_key.as_deref(),
+                "CREST_NATIONAL_KEY",
+                "--national-key",
+            )?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let mut national = crest_store::NationalStore::open(db)?;
+            match crest_ingest::submission::receive(
+                &mut national,
+                &bytes,
+                &sk,
+                &nk,
+                &crest_store::utc_now(),
+            ) {
+                Ok(crest_store::Received::AlreadyReceived) => {
+                    println!("{}: already received; nothing changed", file.display());
+                    Ok(0)
+                }
+                Ok(crest_store::Received::Stored {
+                    episodes,
+                    replaced,
+                    deleted,
+                }) => {
+                    println!(
+                        "{}: stored {episodes} episode(s); replaced {replaced} from the earlier submission for the same programme and period; {deleted} deleted by tombstones",
+                        file.display()
+                    );
+                    for d in national.cross_programme_duplicates()? {
+                        println!(
+                            "  note: patient {}… has an initiating event on {} in programmes {} (counted once nationally)",
+                            &d.patient_key[..12],
+                            d.event_date,
+                            d.programmes.join(", ")
+                        );
+                    }
+                    Ok(0)
+                }
+                Err(e) => {
+                    println!("{}: refused, nothing was stored: {e}", file.display());
+                    Ok(1)
+                }
+            }
+        }
+    }
 }
 
 fn keys_new(out: &Path) -> Result<i32> {

@@ -700,3 +700,154 @@ fn keys_new_writes_a_private_key_file_once_and_never_prints_the_secret() {
     );
     assert_ne!(std::fs::read_to_string(&other).unwrap(), text);
 }
+
+#[test]
+fn submission_build_and_receive_from_the_command_line() {
+    for (local, national) in databases().into_iter().zip(databases()) {
+        let dir = scratch_dir("cli-sub");
+        setup(&local, &dir);
+        let f = dir.join("e.csv");
+        std::fs::write(
+            &f,
+            "programme_code,episode_id,nhs_number,family_name,date_of_birth,sex,initiating_event,treatment,event_date,referral_date,status\n\
+             P001,A1,9434765919,Zanzibarson,1950-01-01,male,mi_stemi,pci,2024-05-10,2024-05-12,referred\n\
+             P002,B1,9434765870,Quillon,1950-01-01,male,mi_stemi,pci,2024-05-10,2024-05-12,referred\n",
+        )
+        .unwrap();
+        assert_eq!(crest(&local, &["import", f.to_str().unwrap()]).code, 0);
+        let (sk, nk) = (dir.join("submission.key"), dir.join("national.key"));
+        for k in [&sk, &nk] {
+            assert_eq!(
+                crest(&local, &["keys", "new", "--out", k.to_str().unwrap()]).code,
+                0
+            );
+        }
+        let out = dir.join("p002.jsonl");
+        let build = |programme: &str, out: &Path| {
+            crest(
+                &local,
+                &[
+                    "submission",
+                    "build",
+                    "--programme",
+                    programme,
+                    "--from",
+                    "2024-04-01",
+                    "--to",
+                    "2025-03-31",
+                    "--key",
+                    sk.to_str().unwrap(),
+                    "--out",
+                    out.to_str().unwrap(),
+                ],
+            )
+        };
+        let r = build("P002", &out);
+        assert_ne!(r.code, 0);
+        assert!(r.out.contains("no data sharing agreement"), "{}", r.out);
+        let r = crest(
+            &local,
+            &[
+                "agreements",
+                "add",
+                "--id",
+                "ncpcr",
+                "--recipient",
+                "National audit",
+                "--legal-basis",
+                "CAG 99/CAG/0001",
+                "--from",
+                "2020-01-01",
+                "--to",
+                "2099-12-31",
+                "--fields",
+                "sex,nhs_number",
+            ],
+        );
+        assert_ne!(r.code, 0, "a tier L field can never be approved");
+        assert!(
+            r.out.contains("nhs_number") && r.out.contains("tier L"),
+            "{}",
+            r.out
+        );
+        let r = crest(
+            &local,
+            &[
+                "agreements",
+                "add",
+                "--id",
+                "ncpcr",
+                "--recipient",
+                "National audit",
+                "--legal-basis",
+                "CAG 99/CAG/0001",
+                "--from",
+                "2020-01-01",
+                "--to",
+                "2099-12-31",
+            ],
+        );
+        assert_eq!(r.code, 0, "{}", r.out);
+        let r = build("P001", &dir.join("p001.jsonl"));
+        assert_ne!(r.code, 0);
+        assert!(r.out.contains("National Data Opt-out"), "{}", r.out);
+        let r = build("P002", &out);
+        assert_eq!(r.code, 0, "{}", r.out);
+        assert!(r.out.contains("1 episode(s)"), "{}", r.out);
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(!text.contains("9434765870") && !text.contains("Quillon"));
+
+        // The national side: a separate database.
+        assert_eq!(crest(&national, &["init", "--national"]).code, 0);
+        let r = crest(&national, &["init"]);
+        assert_ne!(
+            r.code, 0,
+            "a local store cannot share the national database"
+        );
+        let p = dir.join("programmes.csv");
+        assert_eq!(
+            crest(
+                &national,
+                &["programmes", "import", "--national", p.to_str().unwrap()]
+            )
+            .code,
+            0
+        );
+        let receive = || {
+            crest(
+                &national,
+                &[
+                    "submission",
+                    "receive",
+                    out.to_str().unwrap(),
+                    "--submission-key",
+                    sk.to_str().unwrap(),
+                    "--national-key",
+                    nk.to_str().unwrap(),
+                ],
+            )
+        };
+        let r = receive();
+        assert_eq!(r.code, 0, "{}", r.out);
+        assert!(r.out.contains("stored 1 episode(s)"), "{}", r.out);
+        assert!(receive().out.contains("already received"));
+        std::fs::write(&out, text.replace("\"male\"", "\"female\"")).unwrap();
+        let r = receive();
+        assert_eq!(r.code, 1);
+        assert!(
+            r.out.contains("refused, nothing was stored") && r.out.contains("checksum"),
+            "{}",
+            r.out
+        );
+        // The build is in the local access log, and the chain holds.
+        let r = crest(&local, &["audit", "verify"]);
+        assert_eq!(r.code, 0, "{}", r.out);
+        let log = crest_store::open(&local.url)
+            .unwrap()
+            .access_log(5)
+            .unwrap();
+        assert!(log
+            .iter()
+            .any(|e| e.action == "submission" && e.programme == "P002"));
+    }
+}

@@ -108,6 +108,10 @@ pub struct NationalStore {
 
 const NATIONAL_MIGRATIONS: usize = 1;
 
+/// Why a local store cannot be made in a national store's database.
+pub(crate) const NOT_LOCAL: &str =
+    "this database is a national store; a local (identifiable) store must be a separate database";
+
 fn schema(d: Dialect) -> Vec<String> {
     let cols: Vec<String> = national_fields()
         .map(|f| {

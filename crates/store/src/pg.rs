@@ -119,6 +119,17 @@ impl Store for PgStore {
     }
 
     fn migrate(&mut self) -> Result<usize> {
+        let national: bool = self
+            .client
+            .query_one(
+                "SELECT count(*) > 0 FROM information_schema.tables WHERE table_schema = current_schema() \
+                 AND table_name = 'crest_national_migrations'",
+                &[],
+            )?
+            .get(0);
+        if national {
+            return Err(StoreError::Corrupt(crate::national::NOT_LOCAL.into()));
+        }
         let mut tx = self.client.transaction()?;
         // Serialise concurrent `crest init`s.
         tx.execute("SELECT pg_advisory_xact_lock(421337)", &[])?;

@@ -145,6 +145,14 @@ impl Store for SqliteStore {
     }
 
     fn migrate(&mut self) -> Result<usize> {
+        let national: bool = self.conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'crest_national_migrations'",
+            [],
+            |r| r.get(0),
+        )?;
+        if national {
+            return Err(StoreError::Corrupt(crate::national::NOT_LOCAL.into()));
+        }
         let tx = self.conn.transaction()?;
         tx.execute(
             "CREATE TABLE IF NOT EXISTS crest_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)",
