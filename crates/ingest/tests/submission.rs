@@ -240,7 +240,54 @@ fn submissions_leave_out_opt_outs_carry_no_identifiers_and_link_patients() {
         )
         .unwrap_err();
         assert!(err.contains("keyed with"), "{err}");
-        assert!(n.episodes(None).unwrap().is_empty());
+        let err = receive(
+            &mut n,
+            &p1.bytes[..p1.bytes.len() - 10],
+            &sub_key,
+            &national_key,
+            "now",
+        )
+        .unwrap_err();
+        assert!(err.contains("checksum"), "truncated: {err}");
+        let text = String::from_utf8(p1.bytes.clone()).unwrap();
+        let wrong_version =
+            text.replacen("\"dataset_version\":\"1\"", "\"dataset_version\":\"0\"", 1);
+        let err = receive(
+            &mut n,
+            wrong_version.as_bytes(),
+            &sub_key,
+            &national_key,
+            "now",
+        )
+        .unwrap_err();
+        assert!(err.contains("dataset version 0"), "{err}");
+        let wrong_programme = text.replacen(
+            "\"programme_code\":\"P001\"",
+            "\"programme_code\":\"P002\"",
+            1,
+        );
+        let err = receive(
+            &mut n,
+            wrong_programme.as_bytes(),
+            &sub_key,
+            &national_key,
+            "now",
+        )
+        .unwrap_err();
+        assert!(err.contains("not from programme P002"), "{err}");
+        // Neither key's secret is ever in a submission.
+        for k in [&sub_key, &national_key] {
+            let file = k.to_file_text();
+            let secret = file
+                .lines()
+                .find_map(|l| l.strip_prefix("secret: "))
+                .unwrap();
+            assert!(!text.contains(secret));
+        }
+        assert!(
+            n.episodes(None).unwrap().is_empty(),
+            "refusals stored nothing"
+        );
 
         let got = receive(
             &mut n,
