@@ -203,7 +203,11 @@ pub enum KeysAction {
 pub enum AuditAction {
     /// Check every entry's hash chain; exit 1 and name the first broken entry if any was
     /// edited or deleted. Prints the head hash: keep it to detect a truncated log later.
-    Verify,
+    Verify {
+        /// Check the national store's log (at --db) instead of a local store's.
+        #[arg(long)]
+        national: bool,
+    },
 }
 
 /// User actions.
@@ -429,9 +433,13 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Agreements { action } => agreements(&cli.db, action),
         Command::Submission { action } => submission(&cli.db, action),
         Command::Audit {
-            action: AuditAction::Verify,
+            action: AuditAction::Verify { national },
         } => {
-            let check = crest_store::open(&cli.db)?.verify_access_log()?;
+            let check = if national {
+                crest_store::NationalStore::open(&cli.db)?.verify_access_log()?
+            } else {
+                crest_store::open(&cli.db)?.verify_access_log()?
+            };
             match check.broken {
                 None => {
                     println!(
@@ -820,12 +828,16 @@ fn submission(db: &str, action: SubmissionAction) -> Result<i32> {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let mut national = crest_store::NationalStore::open(db)?;
-            match crest_ingest::submission::receive(
+            let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+            let name = file
+                .file_name()
+                .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+            match crest_ingest::submission::receive_logged(
                 &mut national,
                 &bytes,
-                &sk,
-                &nk,
-                &crest_store::utc_now(),
+                (&sk, &nk),
+                (&user, "command_line"),
+                &name,
             ) {
                 Ok(crest_store::Received::AlreadyReceived) => {
                     println!("{}: already received; nothing changed", file.display());

@@ -443,6 +443,50 @@ pub fn receive(
     national.receive(&receipt, now).map_err(|e| e.to_string())
 }
 
+/// [`receive`], with the outcome (stored, already received or refused, and why) appended to
+/// the national store's access log as who received it.
+pub fn receive_logged(
+    national: &mut NationalStore,
+    bytes: &[u8],
+    keys: (&Key, &Key),
+    who: (&str, &str),
+    file_name: &str,
+) -> Result<Received, String> {
+    let now = crest_store::utc_now();
+    let result = receive(national, bytes, keys.0, keys.1, &now);
+    let (outcome, detail) = match &result {
+        Ok(Received::Stored {
+            episodes,
+            replaced,
+            deleted,
+        }) => (
+            "ok",
+            format!("{episodes} stored, {replaced} replaced, {deleted} deleted by tombstones"),
+        ),
+        Ok(Received::AlreadyReceived) => ("ok", "already received; nothing changed".to_string()),
+        Err(e) => ("refused", e.clone()),
+    };
+    let programme = bytes
+        .split(|b| *b == b'\n')
+        .next()
+        .and_then(|h| serde_json::from_slice::<Json>(h).ok())
+        .and_then(|m| m["programme_code"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    national
+        .log(&crest_store::AccessEntry {
+            at: now,
+            username: who.0.to_string(),
+            role: who.1.to_string(),
+            programme,
+            action: "receipt".into(),
+            target: file_name.to_string(),
+            outcome: outcome.into(),
+            detail,
+        })
+        .map_err(|e| format!("the receipt could not be logged: {e}"))?;
+    result
+}
+
 fn pseudonym<'a>(v: &'a Json, at: &str, what: &str) -> Result<&'a str, String> {
     match v.as_str() {
         Some(s) if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) => {

@@ -106,7 +106,7 @@ pub struct NationalStore {
     conn: Conn,
 }
 
-const NATIONAL_MIGRATIONS: usize = 1;
+const NATIONAL_MIGRATIONS: usize = 2;
 
 /// Why a local store cannot be made in a national store's database.
 pub(crate) const NOT_LOCAL: &str =
@@ -136,6 +136,26 @@ fn schema(d: Dialect) -> Vec<String> {
         "CREATE INDEX national_episodes_programme ON national_episodes (programme_code, referral_date)".to_string(),
         "CREATE INDEX national_episodes_patient ON national_episodes (patient_key, event_date)".to_string(),
     ]
+}
+
+/// National migration 2: the national store's own hash-chained access log (receipts, views).
+fn access_log(d: Dialect) -> Vec<String> {
+    let serial = match d {
+        Dialect::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+        Dialect::Postgres => "BIGSERIAL PRIMARY KEY",
+    };
+    vec![
+        format!(
+            "CREATE TABLE access_log (id {serial}, at TEXT NOT NULL, username TEXT NOT NULL, role TEXT NOT NULL, \
+             programme TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL, \
+             detail TEXT NOT NULL, seq BIGINT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)"
+        ),
+        crate::audit::SEQ_INDEX.to_string(),
+    ]
+}
+
+fn migrations(d: Dialect) -> [Vec<String>; NATIONAL_MIGRATIONS] {
+    [schema(d), access_log(d)]
 }
 
 fn pg(sql: &str) -> String {
@@ -177,6 +197,7 @@ impl NationalStore {
                 "this database is a local (identifiable) store; a national store must be a separate database".into(),
             ));
         }
+        let mut applied = 0;
         match &mut self.conn {
             Conn::Sqlite(c) => {
                 let tx = c.transaction()?;
@@ -186,16 +207,20 @@ impl NationalStore {
                     [],
                     |r| r.get(0),
                 )?;
-                if v as usize >= NATIONAL_MIGRATIONS {
-                    return Ok(0);
+                for (i, m) in migrations(Dialect::Sqlite)
+                    .iter()
+                    .enumerate()
+                    .skip(v as usize)
+                {
+                    for sql in m {
+                        tx.execute(sql, [])?;
+                    }
+                    tx.execute(
+                        "INSERT INTO crest_national_migrations (version) VALUES (?1)",
+                        [i as i64 + 1],
+                    )?;
+                    applied += 1;
                 }
-                for sql in schema(Dialect::Sqlite) {
-                    tx.execute(&sql, [])?;
-                }
-                tx.execute(
-                    "INSERT INTO crest_national_migrations (version) VALUES (1)",
-                    [],
-                )?;
                 tx.commit()?;
             }
             Conn::Pg(c) => {
@@ -208,20 +233,24 @@ impl NationalStore {
                         &[],
                     )?
                     .get(0);
-                if v as usize >= NATIONAL_MIGRATIONS {
-                    return Ok(0);
+                for (i, m) in migrations(Dialect::Postgres)
+                    .iter()
+                    .enumerate()
+                    .skip(v as usize)
+                {
+                    for sql in m {
+                        tx.batch_execute(sql)?;
+                    }
+                    tx.execute(
+                        "INSERT INTO crest_national_migrations (version) VALUES ($1)",
+                        &[&(i as i64 + 1)],
+                    )?;
+                    applied += 1;
                 }
-                for sql in schema(Dialect::Postgres) {
-                    tx.batch_execute(&sql)?;
-                }
-                tx.execute(
-                    "INSERT INTO crest_national_migrations (version) VALUES (1)",
-                    &[],
-                )?;
                 tx.commit()?;
             }
         }
-        Ok(NATIONAL_MIGRATIONS)
+        Ok(applied)
     }
 
     fn has_table(&mut self, name: &str) -> Result<bool> {
@@ -323,6 +352,25 @@ impl NationalStore {
             }
         }
         Ok(())
+    }
+
+    /// Appends to the national store's access log, chained to the entry before it.
+    pub fn log(&mut self, e: &crate::AccessEntry) -> Result<()> {
+        self.ready()?;
+        match &mut self.conn {
+            Conn::Sqlite(c) => crate::sqlite::append_log(c, e),
+            Conn::Pg(c) => crate::pg::append_log(c, e),
+        }
+    }
+
+    /// Checks the national access log's hash chain.
+    pub fn verify_access_log(&mut self) -> Result<crate::LogCheck> {
+        self.ready()?;
+        let conn = &mut self.conn;
+        crate::audit::verify(|after, limit| match conn {
+            Conn::Sqlite(c) => crate::sqlite::read_chain(c, after, limit),
+            Conn::Pg(c) => crate::pg::read_chain(c, after, limit),
+        })
     }
 
     /// Whether a programme is registered nationally.

@@ -343,32 +343,7 @@ impl Store for PgStore {
     }
 
     fn log(&mut self, e: &AccessEntry) -> Result<()> {
-        let mut tx = self.client.transaction()?;
-        // One appender at a time, so the chain never forks.
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOG_LOCK])?;
-        let head = tx.query_opt(sql::LOG_HEAD, &[])?;
-        let (seq, prev) = head.map_or((1, audit::GENESIS.to_string()), |r| {
-            (r.get::<_, i64>(0) + 1, r.get::<_, String>(1))
-        });
-        let hash = audit::entry_hash(&prev, seq, e);
-        tx.execute(
-            sql::pg(sql::LOG).as_str(),
-            &[
-                &e.at,
-                &e.username,
-                &e.role,
-                &e.programme,
-                &e.action,
-                &e.target,
-                &e.outcome,
-                &e.detail,
-                &seq,
-                &prev,
-                &hash,
-            ],
-        )?;
-        tx.commit()?;
-        Ok(())
+        append_log(&mut self.client, e)
     }
 
     fn put_agreement(&mut self, a: &crest_core::governance::Agreement) -> Result<()> {
@@ -428,18 +403,7 @@ impl Store for PgStore {
 
     fn access_log_chain(&mut self, after: i64, limit: usize) -> Result<Vec<ChainEntry>> {
         self.ready()?;
-        let limit = limit.min(i64::MAX as usize) as i64;
-        Ok(self
-            .client
-            .query(sql::pg(sql::LOG_CHAIN).as_str(), &[&after, &limit])?
-            .iter()
-            .map(|r| ChainEntry {
-                entry: entry_of(r),
-                seq: r.get(8),
-                prev_hash: r.get(9),
-                hash: r.get(10),
-            })
-            .collect())
+        read_chain(&mut self.client, after, limit)
     }
 
     fn access_log(&mut self, limit: usize) -> Result<Vec<AccessEntry>> {
@@ -455,6 +419,51 @@ impl Store for PgStore {
 
 /// Advisory lock key held while appending to the access log.
 const LOG_LOCK: i64 = 0x6372_6573_745f_6c6f; // "crest_lo"
+
+/// Appends an entry to the access log of a PostgreSQL store (local or national), chained to
+/// the last; an advisory lock keeps one appender at a time, so the chain never forks.
+pub(crate) fn append_log(client: &mut Client, e: &AccessEntry) -> Result<()> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOG_LOCK])?;
+    let head = tx.query_opt(sql::LOG_HEAD, &[])?;
+    let (seq, prev) = head.map_or((1, audit::GENESIS.to_string()), |r| {
+        (r.get::<_, i64>(0) + 1, r.get::<_, String>(1))
+    });
+    let hash = audit::entry_hash(&prev, seq, e);
+    tx.execute(
+        sql::pg(sql::LOG).as_str(),
+        &[
+            &e.at,
+            &e.username,
+            &e.role,
+            &e.programme,
+            &e.action,
+            &e.target,
+            &e.outcome,
+            &e.detail,
+            &seq,
+            &prev,
+            &hash,
+        ],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Access-log entries with their chain fields, from sequence `after + 1`.
+pub(crate) fn read_chain(client: &mut Client, after: i64, limit: usize) -> Result<Vec<ChainEntry>> {
+    let limit = limit.min(i64::MAX as usize) as i64;
+    Ok(client
+        .query(sql::pg(sql::LOG_CHAIN).as_str(), &[&after, &limit])?
+        .iter()
+        .map(|r| ChainEntry {
+            entry: entry_of(r),
+            seq: r.get(8),
+            prev_hash: r.get(9),
+            hash: r.get(10),
+        })
+        .collect())
+}
 
 /// An access-log entry from its first eight columns.
 fn entry_of(r: &Row) -> AccessEntry {

@@ -402,33 +402,7 @@ impl Store for SqliteStore {
     }
 
     fn log(&mut self, e: &AccessEntry) -> Result<()> {
-        // IMMEDIATE takes the write lock before reading the head, so appends never fork.
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let head: Option<(i64, String)> = tx
-            .query_row(sql::LOG_HEAD, [], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let (seq, prev) = head.map_or((1, audit::GENESIS.to_string()), |(s, h)| (s + 1, h));
-        let hash = audit::entry_hash(&prev, seq, e);
-        tx.execute(
-            sql::LOG,
-            params![
-                e.at,
-                e.username,
-                e.role,
-                e.programme,
-                e.action,
-                e.target,
-                e.outcome,
-                e.detail,
-                seq,
-                prev,
-                hash
-            ],
-        )?;
-        tx.commit()?;
-        Ok(())
+        append_log(&mut self.conn, e)
     }
 
     fn put_agreement(&mut self, a: &crest_core::governance::Agreement) -> Result<()> {
@@ -485,16 +459,7 @@ impl Store for SqliteStore {
 
     fn access_log_chain(&mut self, after: i64, limit: usize) -> Result<Vec<ChainEntry>> {
         self.ready()?;
-        let mut st = self.conn.prepare(sql::LOG_CHAIN)?;
-        let rows = st.query_map(params![after, limit.min(i64::MAX as usize) as i64], |r| {
-            Ok(ChainEntry {
-                entry: entry_of(r)?,
-                seq: r.get(8)?,
-                prev_hash: r.get(9)?,
-                hash: r.get(10)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        read_chain(&self.conn, after, limit)
     }
 
     fn access_log(&mut self, limit: usize) -> Result<Vec<AccessEntry>> {
@@ -551,6 +516,49 @@ impl SqliteTx<'_> {
             }
         }
     }
+}
+
+/// Appends an entry to the access log of a SQLite store (local or national), chained to the
+/// last. IMMEDIATE takes the write lock before reading the head, so appends never fork.
+pub(crate) fn append_log(conn: &mut Connection, e: &AccessEntry) -> Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let head: Option<(i64, String)> = tx
+        .query_row(sql::LOG_HEAD, [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (seq, prev) = head.map_or((1, audit::GENESIS.to_string()), |(s, h)| (s + 1, h));
+    let hash = audit::entry_hash(&prev, seq, e);
+    tx.execute(
+        sql::LOG,
+        params![
+            e.at,
+            e.username,
+            e.role,
+            e.programme,
+            e.action,
+            e.target,
+            e.outcome,
+            e.detail,
+            seq,
+            prev,
+            hash
+        ],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Access-log entries with their chain fields, from sequence `after + 1`.
+pub(crate) fn read_chain(conn: &Connection, after: i64, limit: usize) -> Result<Vec<ChainEntry>> {
+    let mut st = conn.prepare(sql::LOG_CHAIN)?;
+    let rows = st.query_map(params![after, limit.min(i64::MAX as usize) as i64], |r| {
+        Ok(ChainEntry {
+            entry: entry_of(r)?,
+            seq: r.get(8)?,
+            prev_hash: r.get(9)?,
+            hash: r.get(10)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// An access-log entry from its first eight columns.
