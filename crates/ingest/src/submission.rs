@@ -11,8 +11,8 @@
 use crest_core::governance::Agreement;
 use crest_core::pseudonym::Key;
 use crest_core::{Col, Date, Kind, Nation, Period, Record, Value, FIELDS};
-use crest_store::national::{national_fields, NationalEpisode, Receipt, Received};
-use crest_store::{EpisodeQuery, NationalStore, Store};
+use crest_store::national::{national_fields, NationalEpisode, Receipt, ReceiptItem, Received};
+use crest_store::{NationalStore, Store};
 use serde_json::{json, Map, Value as Json};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -147,19 +147,20 @@ pub struct Built {
     pub left_out_ndoo: usize,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crest_core::pseudonym::hex;
 
-fn to_json(v: &Value) -> Option<Json> {
-    match v {
-        Value::Null => None,
-        Value::Text(s) => Some(json!(s)),
-        Value::Int(i) => Some(json!(i)),
-        Value::Num(x) => Some(json!(x)),
-        Value::Date(d) => Some(json!(d.to_string())),
-        Value::Bool(b) => Some(json!(b)),
-    }
+/// Writes a non-null value as JSON.
+fn write_json(out: &mut Vec<u8>, v: &Value) {
+    use std::io::Write;
+    // Writing to a Vec cannot fail.
+    let _ = match v {
+        Value::Null => out.write_all(b"null"),
+        Value::Text(s) => serde_json::to_writer(&mut *out, s).map_err(std::io::Error::other),
+        Value::Int(i) => write!(out, "{i}"),
+        Value::Num(x) => serde_json::to_writer(&mut *out, x).map_err(std::io::Error::other),
+        Value::Date(d) => write!(out, "\"{d}\""),
+        Value::Bool(b) => write!(out, "{b}"),
+    };
 }
 
 /// Builds a programme's submission for a period from the local store. Refuses (building
@@ -203,78 +204,76 @@ pub fn build(store: &mut dyn Store, req: &BuildRequest) -> Result<Built, String>
         None
     };
 
-    let all = store
-        .find_episodes(
-            &programme.code,
-            &EpisodeQuery {
-                limit: usize::MAX,
-                ..Default::default()
-            },
-        )
-        .map_err(e)?;
-    let nhs = |r: &Record| r.text(Col::NhsNumber).unwrap_or("").to_string();
-    // The patient's own request covers all of their episodes in the programme.
-    let own_request: HashSet<String> = all
-        .iter()
-        .filter(|r| r.get(Col::NationalOptOut) == &Value::Bool(true))
-        .map(nhs)
-        .collect();
-    let excluded = |r: &Record| {
-        let n = nhs(r);
-        (
-            own_request.contains(&n),
-            ndoo.is_some_and(|c| !c.allows(&n)),
-        )
-    };
     let fields: Vec<_> = national_fields()
         .filter(|f| f.col == Col::ProgrammeCode || agreement.allows(f.name))
         .collect();
-    let mut payload = Vec::new();
-    let (mut sent, mut own, mut nd) = (Vec::new(), 0, 0);
-    for r in &all {
-        let in_period = r
-            .date(Col::ReferralDate)
-            .is_some_and(|d| req.period.contains(d));
-        if !in_period {
-            continue;
-        }
-        match excluded(r) {
-            (true, _) => {
-                own += 1;
-                continue;
+    // One pass over the programme: the patients who asked to be left out (their request
+    // covers all their episodes, so it is applied after the pass), every episode id with its
+    // NHS number (for tombstones), and a line for every episode in the period.
+    let mut own_request: HashSet<String> = HashSet::new();
+    let mut ids: std::collections::HashMap<String, String> = Default::default();
+    let mut lines: Vec<(String, String, Vec<u8>)> = Vec::new();
+    let mut nd = 0;
+    store
+        .for_each_episode(&programme.code, &mut |r| {
+            let nhs: String = r
+                .text(Col::NhsNumber)
+                .unwrap_or("")
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect();
+            let id = r.text(Col::EpisodeId).unwrap_or("").to_string();
+            if r.get(Col::NationalOptOut) == &Value::Bool(true) {
+                own_request.insert(nhs.clone());
             }
-            (false, true) => {
+            ids.insert(id.clone(), nhs.clone());
+            if !r
+                .date(Col::ReferralDate)
+                .is_some_and(|d| req.period.contains(d))
+            {
+                return Ok(());
+            }
+            if ndoo.is_some_and(|c| !c.allows(&nhs)) {
                 nd += 1;
-                continue;
+                return Ok(());
             }
-            _ => {}
-        }
-        let id = r.text(Col::EpisodeId).unwrap_or("").to_string();
-        let mut line = Map::new();
-        line.insert(
-            "episode_key".into(),
-            json!(req.key.episode_key(&programme.code, &id)),
-        );
-        line.insert("patient_key".into(), json!(req.key.patient_key(&nhs(r))));
-        for f in &fields {
-            if let Some(v) = to_json(r.get(f.col)) {
-                line.insert(f.name.into(), v);
+            let mut line = Vec::with_capacity(512);
+            line.extend_from_slice(b"{\"episode_key\":\"");
+            line.extend_from_slice(req.key.episode_key(&programme.code, &id).as_bytes());
+            line.extend_from_slice(b"\",\"patient_key\":\"");
+            line.extend_from_slice(req.key.patient_key(&nhs).as_bytes());
+            line.push(b'"');
+            for f in &fields {
+                let v = r.get(f.col);
+                if v.is_null() {
+                    continue;
+                }
+                line.extend_from_slice(b",\"");
+                line.extend_from_slice(f.name.as_bytes());
+                line.extend_from_slice(b"\":");
+                write_json(&mut line, v);
             }
+            line.extend_from_slice(b"}\n");
+            lines.push((id, nhs, line));
+            Ok(())
+        })
+        .map_err(e)?;
+    let mut payload = Vec::with_capacity(lines.iter().map(|l| l.2.len()).sum());
+    let (mut sent, mut own) = (Vec::new(), 0);
+    for (id, nhs, line) in lines {
+        if own_request.contains(&nhs) {
+            own += 1;
+        } else {
+            payload.extend_from_slice(&line);
+            sent.push(id);
         }
-        payload.extend_from_slice(Json::Object(line).to_string().as_bytes());
-        payload.push(b'\n');
-        sent.push(id);
     }
     // Tombstones: sent before, and now deleted or opted out.
-    let current: std::collections::HashMap<&str, &Record> = all
-        .iter()
-        .map(|r| (r.text(Col::EpisodeId).unwrap_or(""), r))
-        .collect();
     let mut withdrawn = Vec::new();
     for id in store.sent_episodes(&programme.code).map_err(e)? {
-        let gone = match current.get(id.as_str()) {
+        let gone = match ids.get(&id) {
             None => true,
-            Some(r) => excluded(r) != (false, false),
+            Some(nhs) => own_request.contains(nhs) || ndoo.is_some_and(|c| !c.allows(nhs)),
         };
         if gone {
             let line = json!({ "tombstone": req.key.episode_key(&programme.code, &id) });
@@ -374,73 +373,93 @@ pub fn receive(
         to: date("to")?,
     };
     let created_at = text("created_at").to_string();
-    let mut episodes = Vec::new();
-    let mut tombstones = Vec::new();
-    for (i, line) in payload.split(|b| *b == b'\n').enumerate() {
-        if line.is_empty() {
-            continue;
-        }
-        let at = format!("line {}", i + 2);
-        let obj: Map<String, Json> =
-            serde_json::from_slice(line).map_err(|e| format!("{at}: not a JSON object ({e})"))?;
-        if let Some(t) = obj.get("tombstone") {
-            tombstones.push(national_key.rekey(pseudonym(t, &at, "tombstone")?));
-            continue;
-        }
-        let mut record = Record::new();
-        let (mut ek, mut pk) = (None, None);
-        for (k, v) in &obj {
-            match k.as_str() {
-                "episode_key" => ek = Some(national_key.rekey(pseudonym(v, &at, k)?)),
-                "patient_key" => pk = Some(national_key.rekey(pseudonym(v, &at, k)?)),
-                name => {
-                    let f = national_fields().find(|f| f.name == name).ok_or_else(|| {
-                        format!("{at}: field '{name}' may not be held nationally; the submission is refused")
-                    })?;
-                    record.set(
-                        f.col,
-                        from_json(f.kind, v).map_err(|m| format!("{at}, field {name}: {m}"))?,
-                    );
-                }
-            }
-        }
-        if record.text(Col::ProgrammeCode) != Some(programme.as_str()) {
-            return Err(format!(
-                "{at}: the episode is not from programme {programme}"
-            ));
-        }
-        for f in FIELDS
-            .iter()
-            .filter(|f| f.required && f.tier != crest_core::Tier::Local)
-        {
-            if record.get(f.col) == &Value::Null {
-                return Err(format!("{at}: required field {} is missing", f.name));
-            }
-        }
-        episodes.push(NationalEpisode {
-            episode_key: ek.ok_or_else(|| format!("{at}: no episode_key"))?,
-            patient_key: pk.ok_or_else(|| format!("{at}: no patient_key"))?,
-            record,
-        });
-    }
-    let counts = &manifest["counts"];
-    if counts["episodes"].as_u64() != Some(episodes.len() as u64)
-        || counts["tombstones"].as_u64() != Some(tombstones.len() as u64)
-    {
-        return Err("the manifest's counts do not match the payload".into());
-    }
+    let by_name: std::collections::HashMap<&str, &crest_core::Field> =
+        national_fields().map(|f| (f.name, f)).collect();
+    let count = |k: &str| {
+        manifest["counts"][k]
+            .as_u64()
+            .map(|n| n as usize)
+            .ok_or_else(|| format!("the manifest has no count of {k}"))
+    };
     let receipt = Receipt {
         sha256: sha,
-        programme,
+        programme: programme.clone(),
         from: period.from,
         to: period.to,
         key_id: text("key_id").to_string(),
         dataset_version: text("dataset_version").to_string(),
         created_at,
-        episodes,
-        tombstones,
+        episodes: count("episodes")?,
+        tombstones: count("tombstones")?,
     };
-    national.receive(&receipt, now).map_err(|e| e.to_string())
+    // Parsed line by line inside the store's transaction: a bad line rolls everything back.
+    let mut items = payload
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .filter(|(_, line)| !line.is_empty())
+        .map(|(i, line)| parse_item(line, i + 2, &programme, &by_name, national_key));
+    national
+        .receive(&receipt, &mut items, now)
+        .map_err(|e| e.to_string())
+}
+
+/// One payload line: an episode or a tombstone, checked and re-keyed with the national key.
+fn parse_item(
+    line: &[u8],
+    line_no: usize,
+    programme: &str,
+    by_name: &std::collections::HashMap<&str, &crest_core::Field>,
+    national_key: &Key,
+) -> Result<ReceiptItem, String> {
+    let at = || format!("line {line_no}");
+    let obj: Map<String, Json> =
+        serde_json::from_slice(line).map_err(|e| format!("{}: not a JSON object ({e})", at()))?;
+    if let Some(t) = obj.get("tombstone") {
+        return Ok(ReceiptItem::Tombstone(national_key.rekey(pseudonym(
+            t,
+            &at(),
+            "tombstone",
+        )?)));
+    }
+    let mut record = Record::new();
+    let (mut ek, mut pk) = (None, None);
+    for (k, v) in &obj {
+        match k.as_str() {
+            "episode_key" => ek = Some(national_key.rekey(pseudonym(v, &at(), k)?)),
+            "patient_key" => pk = Some(national_key.rekey(pseudonym(v, &at(), k)?)),
+            name => {
+                let f = by_name.get(name).ok_or_else(|| {
+                    format!(
+                        "{}: field '{name}' may not be held nationally; the submission is refused",
+                        at()
+                    )
+                })?;
+                record.set(
+                    f.col,
+                    from_json(f.kind, v).map_err(|m| format!("{}, field {name}: {m}", at()))?,
+                );
+            }
+        }
+    }
+    if record.text(Col::ProgrammeCode) != Some(programme) {
+        return Err(format!(
+            "{}: the episode is not from programme {programme}",
+            at()
+        ));
+    }
+    for f in FIELDS
+        .iter()
+        .filter(|f| f.required && f.tier != crest_core::Tier::Local)
+    {
+        if record.get(f.col) == &Value::Null {
+            return Err(format!("{}: required field {} is missing", at(), f.name));
+        }
+    }
+    Ok(ReceiptItem::Episode(NationalEpisode {
+        episode_key: ek.ok_or_else(|| format!("{}: no episode_key", at()))?,
+        patient_key: pk.ok_or_else(|| format!("{}: no patient_key", at()))?,
+        record,
+    }))
 }
 
 /// [`receive`], with the outcome (stored, already received or refused, and why) appended to

@@ -17,7 +17,7 @@ use crest_core::{Date, KpiEpisode, Programme, Record};
 
 pub use accounts::{utc_now, AccessEntry, EpisodeQuery, Role, Session, User};
 pub use audit::{ChainEntry, LogCheck};
-pub use national::{NationalEpisode, NationalStore, Receipt, Received};
+pub use national::{NationalEpisode, NationalStore, Receipt, ReceiptItem, Received};
 pub use pg::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -39,6 +39,9 @@ pub enum StoreError {
     /// A stored value could not be read back.
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    /// The request was refused (the message says why); nothing was changed.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Result type of the store.
@@ -94,6 +97,13 @@ pub trait Store: Send {
     fn data_version(&mut self, programme: &str) -> Result<u64>;
     /// Number of stored episodes.
     fn count_episodes(&mut self) -> Result<u64>;
+    /// Every episode of a programme, in episode id order, one at a time (for exports of any
+    /// size without holding them all).
+    fn for_each_episode(
+        &mut self,
+        programme: &str,
+        f: &mut dyn FnMut(&Record) -> Result<()>,
+    ) -> Result<()>;
     /// One programme's episodes matching a query, most recently referred first.
     fn find_episodes(&mut self, programme: &str, query: &EpisodeQuery) -> Result<Vec<Record>>;
 

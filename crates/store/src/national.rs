@@ -42,10 +42,19 @@ pub struct Receipt {
     pub dataset_version: String,
     /// When the programme built it (UTC, ISO 8601).
     pub created_at: String,
-    /// Episodes, re-keyed.
-    pub episodes: Vec<NationalEpisode>,
-    /// Episode keys (re-keyed) to delete.
-    pub tombstones: Vec<String>,
+    /// Episodes it carries (the manifest's count; the stream must match it).
+    pub episodes: usize,
+    /// Tombstones it carries.
+    pub tombstones: usize,
+}
+
+/// One item of a submission's payload, already re-keyed.
+#[derive(Clone, Debug)]
+pub enum ReceiptItem {
+    /// An episode to store.
+    Episode(NationalEpisode),
+    /// An episode key to delete.
+    Tombstone(String),
 }
 
 /// What receiving did.
@@ -134,6 +143,7 @@ fn schema(d: Dialect) -> Vec<String> {
             cols.join(",\n")
         ),
         "CREATE INDEX national_episodes_programme ON national_episodes (programme_code, referral_date)".to_string(),
+        "CREATE INDEX national_episodes_submission ON national_episodes (submission)".to_string(),
         "CREATE INDEX national_episodes_patient ON national_episodes (patient_key, event_date)".to_string(),
     ]
 }
@@ -171,7 +181,8 @@ impl NationalStore {
             let path = url.strip_prefix("sqlite:").unwrap_or(url);
             let c = rusqlite::Connection::open(path)?;
             c.execute_batch(
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; \
+                 PRAGMA cache_size=-131072;",
             )?;
             Conn::Sqlite(c)
         };
@@ -385,8 +396,15 @@ impl NationalStore {
 
     /// Stores a submission in one transaction: idempotent by its checksum; a newer submission
     /// for the same programme and period replaces the older; tombstones delete episodes.
-    /// Refuses one older than the submission it would replace.
-    pub fn receive(&mut self, r: &Receipt, received_at: &str) -> Result<Received> {
+    /// `items` yields the payload one item at a time (so a large submission is never held
+    /// whole); an item that is an error, or counts that differ from the manifest's, roll the
+    /// whole receipt back. Refuses one older than the submission it would replace.
+    pub fn receive(
+        &mut self,
+        r: &Receipt,
+        items: &mut dyn Iterator<Item = std::result::Result<ReceiptItem, String>>,
+        received_at: &str,
+    ) -> Result<Received> {
         self.ready()?;
         let slot = format!("{}|{}|{}", r.programme, r.from, r.to);
         let insert = format!(
@@ -405,7 +423,13 @@ impl NationalStore {
         const SUBMISSION: &str = "INSERT INTO national_submissions (sha256, programme_code, period_from, period_to, key_id, \
             dataset_version, created_at, received_at, episodes, tombstones, current_for) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
         let (from, to) = (r.from.to_string(), r.to.to_string());
-        let (n_eps, n_tomb) = (r.episodes.len() as i64, r.tombstones.len() as i64);
+        let (n_eps, n_tomb) = (r.episodes as i64, r.tombstones as i64);
+        let mismatch = |e: usize, t: usize| {
+            StoreError::Refused(format!(
+                "the manifest says {} episode(s) and {} tombstone(s) but the payload has {e} and {t}",
+                r.episodes, r.tombstones
+            ))
+        };
         let older = |created: &str| {
             StoreError::Corrupt(format!(
                 "a newer submission for {} {}..{} (built {created}) is already held; this one was built {} and would replace it",
@@ -431,10 +455,6 @@ impl NationalStore {
                     replaced = tx.execute(DROP_OLD, [&old])?;
                     tx.execute(RETIRE, [&old])?;
                 }
-                let mut deleted = 0;
-                for t in &r.tombstones {
-                    deleted += tx.execute(TOMBSTONE, [t])?;
-                }
                 tx.execute(
                     SUBMISSION,
                     rusqlite::params![
@@ -451,23 +471,38 @@ impl NationalStore {
                         slot
                     ],
                 )?;
+                let (mut stored, mut tombstones, mut deleted) = (0, 0, 0);
                 {
                     let mut st = tx.prepare(&insert)?;
-                    for e in &r.episodes {
-                        let mut p: Vec<rusqlite::types::ToSqlOutput> = vec![
-                            rusqlite::types::ToSqlOutput::from(e.episode_key.as_str()),
-                            rusqlite::types::ToSqlOutput::from(e.patient_key.as_str()),
-                            rusqlite::types::ToSqlOutput::from(r.sha256.as_str()),
-                        ];
-                        p.extend(
-                            national_fields().map(|f| crate::sqlite::to_sql(e.record.get(f.col))),
-                        );
-                        st.execute(rusqlite::params_from_iter(p.iter()))?;
+                    let mut drop_one = tx.prepare(TOMBSTONE)?;
+                    for item in items {
+                        match item.map_err(StoreError::Refused)? {
+                            ReceiptItem::Tombstone(t) => {
+                                tombstones += 1;
+                                deleted += drop_one.execute([&t])?;
+                            }
+                            ReceiptItem::Episode(e) => {
+                                stored += 1;
+                                let mut p: Vec<rusqlite::types::ToSqlOutput> = vec![
+                                    rusqlite::types::ToSqlOutput::from(e.episode_key.as_str()),
+                                    rusqlite::types::ToSqlOutput::from(e.patient_key.as_str()),
+                                    rusqlite::types::ToSqlOutput::from(r.sha256.as_str()),
+                                ];
+                                p.extend(
+                                    national_fields()
+                                        .map(|f| crate::sqlite::to_sql(e.record.get(f.col))),
+                                );
+                                st.execute(rusqlite::params_from_iter(p.iter()))?;
+                            }
+                        }
                     }
+                }
+                if (stored, tombstones) != (r.episodes, r.tombstones) {
+                    return Err(mismatch(stored, tombstones));
                 }
                 tx.commit()?;
                 Ok(Received::Stored {
-                    episodes: r.episodes.len(),
+                    episodes: stored,
                     replaced,
                     deleted,
                 })
@@ -496,10 +531,6 @@ impl NationalStore {
                     replaced = tx.execute(pg(DROP_OLD).as_str(), &[&old])? as usize;
                     tx.execute(pg(RETIRE).as_str(), &[&old])?;
                 }
-                let mut deleted = 0;
-                for t in &r.tombstones {
-                    deleted += tx.execute(pg(TOMBSTONE).as_str(), &[t])? as usize;
-                }
                 tx.execute(
                     pg(SUBMISSION).as_str(),
                     &[
@@ -517,19 +548,36 @@ impl NationalStore {
                     ],
                 )?;
                 let st = tx.prepare(&pg(&insert))?;
-                for e in &r.episodes {
-                    let mut p: Vec<Box<dyn ToSql + Sync>> = vec![
-                        Box::new(e.episode_key.clone()),
-                        Box::new(e.patient_key.clone()),
-                        Box::new(r.sha256.clone()),
-                    ];
-                    p.extend(national_fields().map(|f| crate::pg::param(f, e.record.get(f.col))));
-                    let refs: Vec<&(dyn ToSql + Sync)> = p.iter().map(|b| b.as_ref()).collect();
-                    tx.execute(&st, &refs)?;
+                let drop_one = tx.prepare(&pg(TOMBSTONE))?;
+                let (mut stored, mut tombstones, mut deleted) = (0, 0, 0);
+                for item in items {
+                    match item.map_err(StoreError::Refused)? {
+                        ReceiptItem::Tombstone(t) => {
+                            tombstones += 1;
+                            deleted += tx.execute(&drop_one, &[&t])? as usize;
+                        }
+                        ReceiptItem::Episode(e) => {
+                            stored += 1;
+                            let mut p: Vec<Box<dyn ToSql + Sync>> = vec![
+                                Box::new(e.episode_key.clone()),
+                                Box::new(e.patient_key.clone()),
+                                Box::new(r.sha256.clone()),
+                            ];
+                            p.extend(
+                                national_fields().map(|f| crate::pg::param(f, e.record.get(f.col))),
+                            );
+                            let refs: Vec<&(dyn ToSql + Sync)> =
+                                p.iter().map(|b| b.as_ref()).collect();
+                            tx.execute(&st, &refs)?;
+                        }
+                    }
+                }
+                if (stored, tombstones) != (r.episodes, r.tombstones) {
+                    return Err(mismatch(stored, tombstones));
                 }
                 tx.commit()?;
                 Ok(Received::Stored {
-                    episodes: r.episodes.len(),
+                    episodes: stored,
                     replaced,
                     deleted,
                 })

@@ -252,6 +252,23 @@ impl Store for PgStore {
             .get::<_, i64>(0) as u64)
     }
 
+    fn for_each_episode(
+        &mut self,
+        programme: &str,
+        f: &mut dyn FnMut(&Record) -> Result<()>,
+    ) -> Result<()> {
+        self.ready()?;
+        let names: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
+        let sql = format!(
+            "SELECT {} FROM episodes WHERE programme_code = $1 ORDER BY episode_id",
+            names.join(", ")
+        );
+        for row in self.client.query(sql.as_str(), &[&programme])? {
+            f(&read_record(&row)?)?;
+        }
+        Ok(())
+    }
+
     fn find_episodes(&mut self, programme: &str, query: &EpisodeQuery) -> Result<Vec<Record>> {
         self.ready()?;
         let (filter, params) = accounts::episode_filter(query);

@@ -307,6 +307,24 @@ impl Store for SqliteStore {
             as u64)
     }
 
+    fn for_each_episode(
+        &mut self,
+        programme: &str,
+        f: &mut dyn FnMut(&Record) -> Result<()>,
+    ) -> Result<()> {
+        self.ready()?;
+        let names: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {} FROM episodes WHERE programme_code = ?1 ORDER BY episode_id",
+            names.join(", ")
+        ))?;
+        let mut rows = st.query([programme])?;
+        while let Some(row) = rows.next()? {
+            f(&read_record(row)?.map_err(StoreError::Corrupt)?)?;
+        }
+        Ok(())
+    }
+
     fn find_episodes(&mut self, programme: &str, query: &EpisodeQuery) -> Result<Vec<Record>> {
         self.ready()?;
         let (filter, params) = accounts::episode_filter(query);
