@@ -30,3 +30,13 @@ echo "receive:"
 time_it "$crest" --db "$national_db" submission receive "$out/submission.jsonl" \
   --submission-key "$out/submission.key" --national-key "$out/national.key"
 ls -l "$out/submission.jsonl" | awk '{print "file:", $5, "bytes"}'
+# The same receipt into a PostgreSQL national store, when one is reachable.
+pg_admin="${CREST_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}"
+if command -v psql >/dev/null && psql "$pg_admin" -qc "DROP DATABASE IF EXISTS crest_bench_national" -c "CREATE DATABASE crest_bench_national" 2>/dev/null; then
+  pg="${pg_admin%/*}/crest_bench_national"
+  "$crest" --db "$pg" init --national >/dev/null
+  "$crest" --db "$pg" programmes import --national "$out/programmes.csv" >/dev/null
+  echo "receive (PostgreSQL):"
+  time_it "$crest" --db "$pg" submission receive "$out/submission.jsonl" \
+    --submission-key "$out/submission.key" --national-key "$out/national.key"
+fi

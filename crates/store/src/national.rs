@@ -7,7 +7,8 @@
 use crate::schema::{column_type, Dialect};
 use crate::{Result, StoreError};
 use crest_core::{Date, Field, Kind, Programme, Record, Tier, Value, FIELDS};
-use postgres::types::ToSql;
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::{ToSql, Type};
 
 /// The dictionary fields the national store holds: tier N and the derived (D) ones.
 pub fn national_fields() -> impl Iterator<Item = &'static Field> + Clone {
@@ -547,30 +548,64 @@ impl NationalStore {
                         &slot,
                     ],
                 )?;
-                let st = tx.prepare(&pg(&insert))?;
-                let drop_one = tx.prepare(&pg(TOMBSTONE))?;
+                // Episodes go in by binary COPY into a staging table (one round trip, not
+                // one per row), then into the table in one statement.
+                let names: Vec<&str> = national_fields().map(|f| f.name).collect();
+                tx.batch_execute(
+                    "CREATE TEMP TABLE national_staging (LIKE national_episodes) ON COMMIT DROP",
+                )?;
+                let mut types = vec![Type::TEXT, Type::TEXT, Type::TEXT];
+                types.extend(national_fields().map(|f| match f.kind {
+                    Kind::Int { .. } => Type::INT8,
+                    Kind::Decimal { .. } => Type::FLOAT8,
+                    Kind::Bool => Type::BOOL,
+                    _ => Type::TEXT,
+                }));
                 let (mut stored, mut tombstones, mut deleted) = (0, 0, 0);
-                for item in items {
-                    match item.map_err(StoreError::Refused)? {
-                        ReceiptItem::Tombstone(t) => {
-                            tombstones += 1;
-                            deleted += tx.execute(&drop_one, &[&t])? as usize;
-                        }
-                        ReceiptItem::Episode(e) => {
-                            stored += 1;
-                            let mut p: Vec<Box<dyn ToSql + Sync>> = vec![
-                                Box::new(e.episode_key.clone()),
-                                Box::new(e.patient_key.clone()),
-                                Box::new(r.sha256.clone()),
-                            ];
-                            p.extend(
-                                national_fields().map(|f| crate::pg::param(f, e.record.get(f.col))),
-                            );
-                            let refs: Vec<&(dyn ToSql + Sync)> =
-                                p.iter().map(|b| b.as_ref()).collect();
-                            tx.execute(&st, &refs)?;
+                let mut dropped = Vec::new();
+                {
+                    let sink = tx.copy_in(&format!(
+                        "COPY national_staging (episode_key, patient_key, submission, {}) FROM STDIN BINARY",
+                        names.join(", ")
+                    ))?;
+                    let mut w = BinaryCopyInWriter::new(sink, &types);
+                    for item in items {
+                        match item.map_err(StoreError::Refused)? {
+                            ReceiptItem::Tombstone(t) => {
+                                tombstones += 1;
+                                dropped.push(t);
+                            }
+                            ReceiptItem::Episode(e) => {
+                                stored += 1;
+                                let mut p: Vec<Box<dyn ToSql + Sync>> = vec![
+                                    Box::new(e.episode_key),
+                                    Box::new(e.patient_key),
+                                    Box::new(r.sha256.clone()),
+                                ];
+                                p.extend(
+                                    national_fields()
+                                        .map(|f| crate::pg::param(f, e.record.get(f.col))),
+                                );
+                                let refs: Vec<&(dyn ToSql + Sync)> =
+                                    p.iter().map(|b| b.as_ref()).collect();
+                                w.write(&refs)?;
+                            }
                         }
                     }
+                    w.finish()?;
+                }
+                tx.batch_execute(&format!(
+                    "INSERT INTO national_episodes SELECT * FROM national_staging ON CONFLICT (episode_key) DO UPDATE SET \
+                     patient_key = excluded.patient_key, submission = excluded.submission, {}",
+                    names
+                        .iter()
+                        .map(|n| format!("{n} = excluded.{n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))?;
+                let drop_one = tx.prepare(&pg(TOMBSTONE))?;
+                for t in &dropped {
+                    deleted += tx.execute(&drop_one, &[t])? as usize;
                 }
                 if (stored, tombstones) != (r.episodes, r.tombstones) {
                     return Err(mismatch(stored, tombstones));
