@@ -63,6 +63,10 @@ pub enum Command {
         /// Where uploads wait for confirmation.
         #[arg(long, default_value = "crest-uploads")]
         uploads: PathBuf,
+        /// Submission key file, so programme leads can build national submissions (else
+        /// CREST_SUBMISSION_KEY, if set).
+        #[arg(long)]
+        submission_key: Option<PathBuf>,
     },
     /// Data sharing agreements (administrators): which fields may leave, on what basis, when.
     Agreements {
@@ -422,8 +426,19 @@ pub fn run(cli: Cli) -> Result<i32> {
             println!("{s}");
             Ok(0)
         }
-        Command::Serve { addr, uploads } => {
+        Command::Serve {
+            addr,
+            uploads,
+            submission_key,
+        } => {
             let app = crest_web::App::new(&cli.db, uploads, today).map_err(|e| anyhow!(e))?;
+            if submission_key.is_some() || std::env::var_os("CREST_SUBMISSION_KEY").is_some() {
+                app.set_submission_key(load_key(
+                    submission_key.as_deref(),
+                    "CREST_SUBMISSION_KEY",
+                    "--submission-key",
+                )?);
+            }
             serve(app, &addr)
         }
         Command::Users { action } => users(&cli.db, action),

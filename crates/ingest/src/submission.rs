@@ -46,24 +46,25 @@ pub struct NdooCheck {
 impl NdooCheck {
     /// Reads a check result: CSV with columns `nhs_number,checked_on` (ISO date).
     pub fn read(path: &Path, list: NdooList) -> Result<NdooCheck, String> {
-        let mut r = csv::Reader::from_path(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let headers = r.headers().map_err(|e| e.to_string())?.clone();
-        let col = |name: &str| {
-            headers
-                .iter()
-                .position(|h| h.trim() == name)
-                .ok_or_else(|| {
-                    format!(
-                        "{}: the opt-out check result needs columns nhs_number,checked_on",
-                        path.display()
-                    )
-                })
-        };
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        NdooCheck::parse(&bytes, &path.display().to_string(), list)
+    }
+
+    /// Parses a check result's bytes; `source` names it in messages.
+    pub fn parse(bytes: &[u8], source: &str, list: NdooList) -> Result<NdooCheck, String> {
+        let mut r = csv::Reader::from_reader(bytes);
+        let headers = r.headers().map_err(|e| format!("{source}: {e}"))?.clone();
+        let col =
+            |name: &str| {
+                headers.iter().position(|h| h.trim() == name).ok_or_else(|| {
+                format!("{source}: the opt-out check result needs columns nhs_number,checked_on")
+            })
+            };
         let (n, c) = (col("nhs_number")?, col("checked_on")?);
         let (mut numbers, mut oldest) = (HashSet::new(), None::<Date>);
         for (i, row) in r.records().enumerate() {
-            let row = row.map_err(|e| format!("{}: row {}: {e}", path.display(), i + 2))?;
+            let row = row.map_err(|e| format!("{source}: row {}: {e}", i + 2))?;
             let digits: String = row
                 .get(n)
                 .unwrap_or("")
@@ -73,16 +74,14 @@ impl NdooCheck {
             if digits.len() != 10 {
                 // The number itself is not repeated: this file holds identifiers.
                 return Err(format!(
-                    "{}: row {}, column nhs_number: not a 10-digit NHS number",
-                    path.display(),
+                    "{source}: row {}, column nhs_number: not a 10-digit NHS number",
                     i + 2
                 ));
             }
             let day = row.get(c).unwrap_or("");
             let day = Date::parse_iso(day.trim()).map_err(|e| {
                 format!(
-                    "{}: row {}, column checked_on, value '{day}': {}",
-                    path.display(),
+                    "{source}: row {}, column checked_on, value '{day}': {}",
                     i + 2,
                     e.0
                 )
@@ -91,10 +90,7 @@ impl NdooCheck {
             numbers.insert(digits);
         }
         let checked_on = oldest.ok_or_else(|| {
-            format!(
-                "{}: the opt-out check result has no rows, so it cannot date the check",
-                path.display()
-            )
+            format!("{source}: the opt-out check result has no rows, so it cannot date the check")
         })?;
         Ok(NdooCheck {
             list,

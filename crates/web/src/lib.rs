@@ -10,6 +10,7 @@ mod auth;
 mod dashboard;
 mod episodes;
 pub mod html;
+mod submit;
 
 pub use auth::{hash_password, new_password};
 
@@ -32,6 +33,8 @@ pub struct App {
     uploads: PathBuf,
     today: fn() -> Date,
     dashboards: dashboard::Cache,
+    /// The programme side's submission key, if this server builds national submissions.
+    submission_key: std::sync::OnceLock<crest_core::pseudonym::Key>,
 }
 
 impl App {
@@ -48,7 +51,13 @@ impl App {
             uploads,
             today,
             dashboards: dashboard::Cache::default(),
+            submission_key: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Lets programme leads build national submissions with this key (once, at start-up).
+    pub fn set_submission_key(&self, key: crest_core::pseudonym::Key) {
+        let _ = self.submission_key.set(key);
     }
 
     /// Runs `f` with a store connection on a blocking thread.
@@ -191,7 +200,7 @@ impl Ctx {
             let p = esc(p);
             s.push_str(&format!(
                 "<nav aria-label=\"Programme\"><a href=\"/p/{p}/episodes\">Patients</a> · <a href=\"/p/{p}/episodes/new\">New episode</a> · \
-                 <a href=\"/p/{p}/upload\">Upload</a> · <a href=\"/p/{p}/dashboard\">Dashboard</a> · <a href=\"/p/{p}/profile\">Profile</a> · \
+                 <a href=\"/p/{p}/upload\">Upload</a> · <a href=\"/p/{p}/dashboard\">Dashboard</a> · <a href=\"/p/{p}/profile\">Profile</a> · <a href=\"/p/{p}/submit\">Submit</a> · \
                  <a href=\"/p/{p}/export.csv\">Export CSV</a> · <a href=\"/p/{p}/export.xlsx\">Export XLSX</a></nav>"
             ));
         }
@@ -292,6 +301,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/template.xlsx", get(template_xlsx))
         .merge(episodes::routes())
         .merge(dashboard::routes())
+        .merge(submit::routes())
         .with_state(app)
 }
 

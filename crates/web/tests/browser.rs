@@ -115,6 +115,7 @@ fn a_lead_signs_in_fixes_an_episode_uploads_and_opens_the_dashboard() {
         .unwrap();
         b.goto(&format!("{base}/p/P001/upload"));
         b.type_into("#file", &file.to_string_lossy());
+        b.wait_value("#file");
         b.click("form[enctype] button");
         let preview = b.wait_text("main", "rejected");
         assert!(

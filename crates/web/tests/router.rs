@@ -622,3 +622,116 @@ fn search_filters_templates_and_the_remaining_pages() {
         });
     }
 }
+
+fn multipart(boundary: &str, parts: &[(&str, Option<&str>, &str)]) -> String {
+    let mut body = String::new();
+    for (name, file, value) in parts {
+        let disposition = match file {
+            Some(f) => {
+                format!("form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: text/csv")
+            }
+            None => format!("form-data; name=\"{name}\""),
+        };
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n{value}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    body
+}
+
+#[test]
+fn leads_build_a_national_submission_in_the_browser() {
+    for db in databases() {
+        let app = setup(&db);
+        rt().block_on(async {
+            let (staff, _) = login(&app, "staff").await;
+            assert_eq!(
+                send(&app, get("/p/P001/submit", &staff)).await.status,
+                StatusCode::NOT_FOUND
+            );
+            let (cookie, csrf) = login(&app, "lead").await;
+            let r = send(&app, get("/p/P001/submit", &cookie)).await;
+            assert_eq!(r.status, StatusCode::OK);
+            assert!(r.body.contains("National Data Opt-out"), "{}", r.body);
+            let post = |parts: Vec<(&str, Option<&str>, &str)>| {
+                let b = "SUBMITBOUNDARY";
+                Request::post("/p/P001/submit")
+                    .header(header::COOKIE, &cookie)
+                    .header(
+                        header::CONTENT_TYPE,
+                        format!("multipart/form-data; boundary={b}"),
+                    )
+                    .body(Body::from(multipart(b, &parts)))
+                    .unwrap()
+            };
+            let period = |ndoo: Option<&'static str>| {
+                let mut v = vec![
+                    ("csrf", None, csrf.as_str()),
+                    ("from", None, "2024-04-01"),
+                    ("to", None, "2025-03-31"),
+                ];
+                if let Some(n) = ndoo {
+                    v.push(("ndoo", Some("ndoo.csv"), n));
+                    v.push(("list", None, "opted_out"));
+                }
+                v
+            };
+            let r = send(&app, post(period(None))).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+            assert!(r.body.contains("no submission key"), "{}", r.body);
+            app.set_submission_key(crest_core::pseudonym::Key::from_secret([5; 32]));
+            let r = send(&app, post(period(None))).await;
+            assert!(r.body.contains("no data sharing agreement"), "{}", r.body);
+            open(&db).run(|s| {
+                s.put_agreement(&crest_core::governance::Agreement {
+                    id: "ncpcr".into(),
+                    recipient: "National audit".into(),
+                    legal_basis: "CAG 99/CAG/0001".into(),
+                    fields: None,
+                    opt_out_exempt: false,
+                    valid_from: crest_core::Date::from_ymd(2025, 1, 1).unwrap(),
+                    valid_to: crest_core::Date::from_ymd(2025, 12, 31).unwrap(),
+                })
+                .unwrap()
+            });
+            let r = send(&app, post(period(None))).await;
+            assert!(
+                r.body.contains("National Data Opt-out applies"),
+                "fail closed: {}",
+                r.body
+            );
+            let r = send(
+                &app,
+                post(period(Some(
+                    "nhs_number,checked_on\n9434765870,2025-05-30\n",
+                ))),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            assert!(
+                r.body.starts_with("{\"agreement\"") || r.body.starts_with("{\""),
+                "{}",
+                r.body
+            );
+            assert!(
+                r.body.contains("\"programme_code\":\"P001\"") && r.body.contains("\"episodes\":1"),
+                "{}",
+                r.body
+            );
+            assert!(
+                !r.body.contains("9434765919")
+                    && !r.body.contains("Testperson")
+                    && !r.body.contains("1960-06-15")
+            );
+            let (sent, log) =
+                open(&db).run(|s| (s.sent_episodes("P001").unwrap(), s.access_log(5).unwrap()));
+            assert_eq!(sent, ["E1"]);
+            assert!(
+                log.iter()
+                    .any(|e| e.action == "submission" && e.detail.starts_with("1 episodes")),
+                "{log:?}"
+            );
+        });
+    }
+}

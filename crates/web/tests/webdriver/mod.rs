@@ -281,6 +281,25 @@ impl Browser {
         }
     }
 
+    /// Waits (up to 20 s) until an input's current value is not empty (a file input fills in
+    /// after its path is typed).
+    pub fn wait_value(&self, css: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let e = self.find(css);
+            let v = self.cmd(
+                "GET",
+                &self.s(&format!("/element/{}/property/value", e.0)),
+                None,
+            );
+            if v.as_str().is_some_and(|v| !v.is_empty()) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{css} stayed empty");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits (up to 20 s) until the URL ends with `suffix`.
     pub fn wait_url(&self, suffix: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
