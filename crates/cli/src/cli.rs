@@ -63,10 +63,23 @@ pub enum Command {
         /// Where uploads wait for confirmation.
         #[arg(long, default_value = "crest-uploads")]
         uploads: PathBuf,
-        /// Submission key file, so programme leads can build national submissions (else
-        /// CREST_SUBMISSION_KEY, if set).
+        /// Submission key file, so programme leads can build national submissions and the
+        /// national side can check them (else CREST_SUBMISSION_KEY, if set).
         #[arg(long)]
         submission_key: Option<PathBuf>,
+        /// Also serve the national side (national analysts, receipts, the API) over this
+        /// national store.
+        #[arg(long, env = "CREST_NATIONAL_DB", requires = "national_key")]
+        national_db: Option<String>,
+        /// The national key file (with --national-db).
+        #[arg(long)]
+        national_key: Option<PathBuf>,
+    },
+    /// API tokens with which a programme's system pushes submissions to the national store at
+    /// --db (`crest tokens new --programme P001`; printed once, stored hashed).
+    Tokens {
+        #[command(subcommand)]
+        action: TokensAction,
     },
     /// Data sharing agreements (administrators): which fields may leave, on what basis, when.
     Agreements {
@@ -190,6 +203,17 @@ pub enum SubmissionAction {
     },
 }
 
+/// API token actions.
+#[derive(Subcommand, Debug)]
+pub enum TokensAction {
+    /// Make a new token for a programme; it is printed once and only its SHA-256 is kept.
+    New {
+        /// The programme whose system will use it.
+        #[arg(long)]
+        programme: String,
+    },
+}
+
 /// Key actions.
 #[derive(Subcommand, Debug)]
 pub enum KeysAction {
@@ -221,7 +245,7 @@ pub enum UsersAction {
     Add {
         /// Login name.
         username: String,
-        /// programme_staff, programme_lead or admin.
+        /// programme_staff, programme_lead, admin or national_analyst.
         #[arg(long)]
         role: String,
         /// Programme codes the user works for (repeat for several).
@@ -426,10 +450,26 @@ pub fn run(cli: Cli) -> Result<i32> {
             println!("{s}");
             Ok(0)
         }
+        Command::Tokens {
+            action: TokensAction::New { programme },
+        } => {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).map_err(|e| anyhow!("no random source: {e}"))?;
+            let token = crest_core::pseudonym::hex(&bytes);
+            crest_store::NationalStore::open(&cli.db)?.add_api_token(
+                &token,
+                &programme,
+                &crest_store::utc_now(),
+            )?;
+            println!("API token for {programme} (shown once; keep it secret): {token}");
+            Ok(0)
+        }
         Command::Serve {
             addr,
             uploads,
             submission_key,
+            national_db,
+            national_key,
         } => {
             let app = crest_web::App::new(&cli.db, uploads, today).map_err(|e| anyhow!(e))?;
             if submission_key.is_some() || std::env::var_os("CREST_SUBMISSION_KEY").is_some() {
@@ -438,6 +478,14 @@ pub fn run(cli: Cli) -> Result<i32> {
                     "CREST_SUBMISSION_KEY",
                     "--submission-key",
                 )?);
+            }
+            if let Some(url) = national_db {
+                let key = load_key(
+                    national_key.as_deref(),
+                    "CREST_NATIONAL_KEY",
+                    "--national-key",
+                )?;
+                app.set_national(&url, key).map_err(|e| anyhow!(e))?;
             }
             serve(app, &addr)
         }
@@ -923,7 +971,9 @@ fn users(db: &str, action: UsersAction) -> Result<i32> {
             programmes,
         } => {
             let role = crest_store::Role::parse(&role).ok_or_else(|| {
-                anyhow!("--role {role}: use programme_staff, programme_lead or admin")
+                anyhow!(
+                    "--role {role}: use programme_staff, programme_lead, admin or national_analyst"
+                )
             })?;
             let password = crest_web::new_password();
             crest_web::add_user(store.as_mut(), &username, role, &programmes, &password)

@@ -9,11 +9,18 @@ pub enum Role {
     ProgrammeLead,
     /// Users and configuration; no patient data.
     Admin,
+    /// The national store only: pseudonymised submissions, receipts and analyses.
+    NationalAnalyst,
 }
 
 impl Role {
     /// Every role, for help text and forms.
-    pub const ALL: [Role; 3] = [Role::ProgrammeStaff, Role::ProgrammeLead, Role::Admin];
+    pub const ALL: [Role; 4] = [
+        Role::ProgrammeStaff,
+        Role::ProgrammeLead,
+        Role::Admin,
+        Role::NationalAnalyst,
+    ];
 
     /// The code stored and typed on the command line.
     pub fn code(self) -> &'static str {
@@ -21,6 +28,7 @@ impl Role {
             Role::ProgrammeStaff => "programme_staff",
             Role::ProgrammeLead => "programme_lead",
             Role::Admin => "admin",
+            Role::NationalAnalyst => "national_analyst",
         }
     }
 

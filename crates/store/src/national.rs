@@ -116,7 +116,7 @@ pub struct NationalStore {
     conn: Conn,
 }
 
-const NATIONAL_MIGRATIONS: usize = 2;
+const NATIONAL_MIGRATIONS: usize = 3;
 
 /// Why a local store cannot be made in a national store's database.
 pub(crate) const NOT_LOCAL: &str =
@@ -165,8 +165,23 @@ fn access_log(d: Dialect) -> Vec<String> {
     ]
 }
 
+/// National migration 3: API tokens for programmes' systems to push submissions, stored only
+/// as their SHA-256.
+fn api_tokens() -> Vec<String> {
+    vec![
+        "CREATE TABLE api_tokens (token_hash TEXT PRIMARY KEY, programme_code TEXT NOT NULL \
+          REFERENCES programmes (programme_code), created_at TEXT NOT NULL)"
+            .to_string(),
+    ]
+}
+
 fn migrations(d: Dialect) -> [Vec<String>; NATIONAL_MIGRATIONS] {
-    [schema(d), access_log(d)]
+    [schema(d), access_log(d), api_tokens()]
+}
+
+fn token_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    crest_core::pseudonym::hex(&Sha256::digest(token.trim().as_bytes()))
 }
 
 fn pg(sql: &str) -> String {
@@ -382,6 +397,42 @@ impl NationalStore {
         crate::audit::verify(|after, limit| match conn {
             Conn::Sqlite(c) => crate::sqlite::read_chain(c, after, limit),
             Conn::Pg(c) => crate::pg::read_chain(c, after, limit),
+        })
+    }
+
+    /// Registers an API token for a programme's system (only its SHA-256 is kept).
+    pub fn add_api_token(&mut self, token: &str, programme: &str, at: &str) -> Result<()> {
+        self.ready()?;
+        if !self.has_programme(programme)? {
+            return Err(StoreError::Refused(format!(
+                "programme {programme} is not registered in the national store"
+            )));
+        }
+        const SQL: &str =
+            "INSERT INTO api_tokens (token_hash, programme_code, created_at) VALUES (?1, ?2, ?3)";
+        let hash = token_hash(token);
+        match &mut self.conn {
+            Conn::Sqlite(c) => {
+                c.execute(SQL, [&hash, programme, at])?;
+            }
+            Conn::Pg(c) => {
+                c.execute(pg(SQL).as_str(), &[&hash, &programme, &at])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The programme an API token was issued to, if it is one.
+    pub fn api_token_programme(&mut self, token: &str) -> Result<Option<String>> {
+        self.ready()?;
+        const SQL: &str = "SELECT programme_code FROM api_tokens WHERE token_hash = ?1";
+        let hash = token_hash(token);
+        Ok(match &mut self.conn {
+            Conn::Sqlite(c) => {
+                use rusqlite::OptionalExtension;
+                c.query_row(SQL, [&hash], |r| r.get(0)).optional()?
+            }
+            Conn::Pg(c) => c.query_opt(pg(SQL).as_str(), &[&hash])?.map(|r| r.get(0)),
         })
     }
 

@@ -10,6 +10,7 @@ mod auth;
 mod dashboard;
 mod episodes;
 pub mod html;
+mod national;
 mod submit;
 
 pub use auth::{hash_password, new_password};
@@ -35,6 +36,9 @@ pub struct App {
     dashboards: dashboard::Cache,
     /// The programme side's submission key, if this server builds national submissions.
     submission_key: std::sync::OnceLock<crest_core::pseudonym::Key>,
+    /// The national side: its store's URL and the national key, if this server has one.
+    national_db: std::sync::OnceLock<String>,
+    national_key: std::sync::OnceLock<crest_core::pseudonym::Key>,
 }
 
 impl App {
@@ -52,12 +56,25 @@ impl App {
             today,
             dashboards: dashboard::Cache::default(),
             submission_key: std::sync::OnceLock::new(),
+            national_db: std::sync::OnceLock::new(),
+            national_key: std::sync::OnceLock::new(),
         }))
     }
 
     /// Lets programme leads build national submissions with this key (once, at start-up).
     pub fn set_submission_key(&self, key: crest_core::pseudonym::Key) {
         let _ = self.submission_key.set(key);
+    }
+
+    /// Serves the national side too, over the national store at `url` with its key (once, at
+    /// start-up). The store must exist (`crest init --national`).
+    pub fn set_national(&self, url: &str, key: crest_core::pseudonym::Key) -> Result<(), String> {
+        let mut n = crest_store::NationalStore::open(url).map_err(|e| e.to_string())?;
+        n.submissions()
+            .map_err(|e| format!("national store: {e}"))?;
+        let _ = self.national_db.set(url.to_string());
+        let _ = self.national_key.set(key);
+        Ok(())
     }
 
     /// Runs `f` with a store connection on a blocking thread.
@@ -302,6 +319,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(episodes::routes())
         .merge(dashboard::routes())
         .merge(submit::routes())
+        .merge(national::routes())
         .with_state(app)
 }
 
@@ -319,6 +337,9 @@ async fn home(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Respons
     let c = ctx(&app, &headers).await?;
     if let (true, [only]) = (c.user.role.sees_patients(), c.user.programmes.as_slice()) {
         return Ok(Redirect::to(&format!("/p/{only}/episodes")).into_response());
+    }
+    if c.user.role == Role::NationalAnalyst {
+        return Ok(Redirect::to("/national").into_response());
     }
     let mut body = String::new();
     if c.user.role.sees_patients() {

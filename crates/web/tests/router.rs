@@ -119,7 +119,12 @@ async fn login(app: &Arc<crest_web::App>, user: &str) -> (String, String) {
     let csrf = if home.status == StatusCode::OK {
         hidden(&home.body, "csrf")
     } else {
-        hidden(&send(app, get("/", &cookie)).await.body, "csrf")
+        let start = send(app, get("/", &cookie)).await;
+        if start.status == StatusCode::SEE_OTHER {
+            hidden(&send(app, get(&start.location, &cookie)).await.body, "csrf")
+        } else {
+            hidden(&start.body, "csrf")
+        }
     };
     (cookie, csrf)
 }
@@ -733,5 +738,124 @@ fn leads_build_a_national_submission_in_the_browser() {
                 "{log:?}"
             );
         });
+    }
+}
+
+#[test]
+fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
+    use crest_core::pseudonym::Key;
+    for (db, ndb) in databases().into_iter().zip(databases()) {
+        let app = setup(&db);
+        let (sk, nk) = (Key::from_secret([3; 32]), Key::from_secret([4; 32]));
+        let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
+        n.migrate().unwrap();
+        let progs = open(&db).run(|s| s.programmes().unwrap());
+        n.upsert_programmes(&progs).unwrap();
+        n.add_api_token("token-for-p002", "P002", "2025-06-01T00:00:00Z")
+            .unwrap();
+        n.add_api_token("token-for-p001", "P001", "2025-06-01T00:00:00Z")
+            .unwrap();
+        drop(n);
+        app.set_submission_key(sk.clone());
+        app.set_national(&ndb.url, nk.clone()).unwrap();
+        open(&db).run(|s| {
+            crest_web::add_user(
+                s,
+                "analyst",
+                crest_store::Role::NationalAnalyst,
+                &[],
+                PASSWORD,
+            )
+            .unwrap();
+            s.put_agreement(&crest_core::governance::Agreement {
+                id: "ncpcr".into(),
+                recipient: "National audit".into(),
+                legal_basis: "CAG 99/CAG/0001".into(),
+                fields: None,
+                opt_out_exempt: false,
+                valid_from: crest_core::Date::from_ymd(2025, 1, 1).unwrap(),
+                valid_to: crest_core::Date::from_ymd(2025, 12, 31).unwrap(),
+            })
+            .unwrap()
+        });
+        let build_at = |now: &str| {
+            let now = now.to_string();
+            let key = sk.clone();
+            open(&db).run(move |s| {
+                let req = crest_ingest::submission::BuildRequest {
+                    programme: "P002",
+                    period: crest_core::Period {
+                        from: crest_core::Date::from_ymd(2024, 4, 1).unwrap(),
+                        to: crest_core::Date::from_ymd(2025, 3, 31).unwrap(),
+                    },
+                    key: &key,
+                    ndoo: None,
+                    ndoo_max_age_days: 30,
+                    today: crest_core::Date::from_ymd(2025, 6, 1).unwrap(),
+                    now,
+                };
+                crest_ingest::submission::build(s, &req).unwrap().bytes
+            })
+        };
+        let first = build_at("2025-06-01T10:00:00Z");
+        rt().block_on(async {
+            let (staff, _) = login(&app, "staff").await;
+            assert_eq!(send(&app, get("/national", &staff)).await.status, StatusCode::NOT_FOUND);
+            let (cookie, csrf) = login(&app, "analyst").await;
+            let r = send(&app, get("/", &cookie)).await;
+            assert_eq!(r.location, "/national");
+            let r = send(&app, get("/p/P002/episodes", &cookie)).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "analysts see no identifiable records");
+            let upload = |bytes: &[u8]| {
+                let b = "NATBOUNDARY";
+                let mut body = format!("--{b}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p002.jsonl\"\r\n\r\n").into_bytes();
+                body.extend_from_slice(bytes);
+                body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+                Request::post("/national/receive")
+                    .header(header::COOKIE, &cookie)
+                    .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={b}"))
+                    .body(Body::from(body))
+                    .unwrap()
+            };
+            let r = send(&app, upload(&first)).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            assert!(r.body.contains("stored 1 episode(s)"), "{}", r.body);
+            assert!(r.body.contains("<th scope=\"row\">P002</th>"), "{}", r.body);
+            assert!(send(&app, upload(&first)).await.body.contains("already received"));
+            let mut tampered = first.clone();
+            let at = tampered.len() - 5;
+            tampered[at] ^= 1;
+            let r = send(&app, upload(&tampered)).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+            assert!(r.body.contains("Refused; nothing was stored") && r.body.contains("checksum"), "{}", r.body);
+
+            // The API: a programme's system pushes with its own token only.
+            let api = |token: Option<&str>, bytes: Vec<u8>| {
+                let mut r = Request::post("/api/v1/submissions");
+                if let Some(t) = token {
+                    r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
+                }
+                r.body(Body::from(bytes)).unwrap()
+            };
+            // A correction at the programme makes a new submission for the same period.
+            open(&db).run(|s| {
+                let mut x1 = s.episode("P002", "X1").unwrap().unwrap();
+                x1.set(crest_core::Col::DeliveryMode, crest_core::Value::Text("home_based".into()));
+                let mut tx = s.begin().unwrap();
+                tx.update(&x1).unwrap();
+                tx.commit().unwrap();
+            });
+            let second = build_at("2025-06-02T10:00:00Z");
+            assert_eq!(send(&app, api(None, second.clone())).await.status, StatusCode::UNAUTHORIZED);
+            assert_eq!(send(&app, api(Some("nope"), second.clone())).await.status, StatusCode::UNAUTHORIZED);
+            let r = send(&app, api(Some("token-for-p001"), second.clone())).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+            let r = send(&app, api(Some("token-for-p002"), second)).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            assert!(r.body.contains("\"status\":\"stored\"") && r.body.contains("\"replaced\":1"), "{}", r.body);
+        });
+        let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
+        let check = n.verify_access_log().unwrap();
+        assert_eq!((check.entries, check.broken), (4, None), "{}", ndb.backend);
     }
 }

@@ -1,0 +1,259 @@
+//! The national side of the app, for national analysts, over the separate national store
+//! (`crest serve --national-db URL`): the submissions held, patients seen by several
+//! programmes, and receiving a submission file. Also the API endpoint through which a
+//! programme's system pushes a submission with its API token (stored hashed). Every receipt,
+//! refused or not, goes to the national store's access log, through the same
+//! `crest_ingest::submission::receive_logged` as `crest submission receive`.
+
+use crate::html::{esc, page};
+use crate::{ctx, html_page, App, WebError};
+use axum::body::Bytes;
+use axum::extract::{Multipart, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use crest_store::{NationalStore, Received, Role};
+use std::fmt::Write;
+use std::sync::Arc;
+
+pub(crate) fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/national", get(overview))
+        .route("/national/receive", post(receive_upload))
+        .route("/api/v1/submissions", post(receive_api))
+}
+
+impl App {
+    /// Runs `f` with the national store on a plain thread; 404 when this server has none.
+    async fn national<T, F>(self: &Arc<Self>, f: F) -> Result<T, WebError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut NationalStore) -> Result<T, WebError> + Send + 'static,
+    {
+        let url = self.national_db.get().cloned().ok_or(WebError::NotFound)?;
+        let (send, receive) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let out = NationalStore::open(&url)
+                .map_err(WebError::from)
+                .and_then(|mut n| f(&mut n));
+            let _ = send.send(out);
+        });
+        receive
+            .await
+            .map_err(|e| WebError::Internal(e.to_string()))?
+    }
+
+    fn receipt_keys(
+        &self,
+    ) -> Result<(crest_core::pseudonym::Key, crest_core::pseudonym::Key), String> {
+        match (self.submission_key.get(), self.national_key.get()) {
+            (Some(s), Some(n)) => Ok((s.clone(), n.clone())),
+            _ => Err("this server holds no submission and national keys: start it with --submission-key FILE and --national-key FILE".into()),
+        }
+    }
+}
+
+async fn analyst(app: &Arc<App>, headers: &HeaderMap) -> Result<crate::Ctx, WebError> {
+    let c = ctx(app, headers).await?;
+    if c.user.role != Role::NationalAnalyst || app.national_db.get().is_none() {
+        return Err(WebError::NotFound);
+    }
+    Ok(c)
+}
+
+fn overview_body(
+    app: &Arc<App>,
+    c: &crate::Ctx,
+    n: &mut NationalStore,
+    message: Option<&str>,
+) -> Result<String, WebError> {
+    let mut body = String::new();
+    if let Some(m) = message {
+        body.push_str(m);
+    }
+    let subs = n.submissions()?;
+    let _ = write!(
+        body,
+        "<h2>Receive a submission</h2><form method=\"post\" action=\"/national/receive\" enctype=\"multipart/form-data\">{}\
+         <label for=\"file\">Submission file</label><input id=\"file\" type=\"file\" name=\"file\" required>\
+         <p><button>Check and store</button></p></form>\
+         <h2>Submissions held</h2><table><caption>{} submission(s), newest first</caption><thead><tr>\
+         <th scope=\"col\">Programme</th><th scope=\"col\">Period</th><th scope=\"col\">Episodes</th>\
+         <th scope=\"col\">Key id</th><th scope=\"col\">Current</th><th scope=\"col\">SHA-256</th></tr></thead><tbody>",
+        crate::html::csrf_field(&c.session.csrf),
+        subs.len()
+    );
+    for s in &subs {
+        let _ = write!(
+            body,
+            "<tr><th scope=\"row\">{}</th><td>{} to {}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}…</code></td></tr>",
+            esc(&s.programme),
+            esc(&s.from),
+            esc(&s.to),
+            s.episodes,
+            esc(&s.key_id),
+            if s.current { "yes" } else { "replaced" },
+            esc(&s.sha256[..16.min(s.sha256.len())])
+        );
+    }
+    body.push_str("</tbody></table>");
+    let dups = n.cross_programme_duplicates()?;
+    let _ = write!(
+        body,
+        "<h2>Patients seen by more than one programme</h2><p>{} initiating event(s) appear in more than one programme; \
+         each is counted once nationally.</p>",
+        dups.len()
+    );
+    if !dups.is_empty() {
+        body.push_str("<table><caption>Same patient key and event date in several programmes</caption><thead><tr><th scope=\"col\">Patient key</th><th scope=\"col\">Event date</th><th scope=\"col\">Programmes</th></tr></thead><tbody>");
+        for d in dups.iter().take(100) {
+            let _ = write!(
+                body,
+                "<tr><td><code>{}…</code></td><td>{}</td><td>{}</td></tr>",
+                esc(&d.patient_key[..12.min(d.patient_key.len())]),
+                esc(&d.event_date),
+                esc(&d.programmes.join(", "))
+            );
+        }
+        body.push_str("</tbody></table>");
+    }
+    let _ = app;
+    Ok(body)
+}
+
+async fn overview(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, WebError> {
+    let c = analyst(&app, &headers).await?;
+    let nav = c.nav(None);
+    let a = app.clone();
+    let body = app
+        .national(move |n| overview_body(&a, &c, n, None))
+        .await?;
+    Ok(html_page(page("National audit: submissions", &nav, &body)))
+}
+
+async fn receive_upload(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    mut multipart: Multipart,
+) -> Result<Response, WebError> {
+    let c = analyst(&app, &headers).await?;
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        WebError::BadRequest(format!("the upload could not be read: {e}"))
+    };
+    let (mut csrf, mut file, mut name) = (None, None, String::new());
+    while let Some(field) = multipart.next_field().await.map_err(bad)? {
+        match field.name() {
+            Some("csrf") => csrf = field.text().await.ok(),
+            Some("file") => {
+                name = field.file_name().unwrap_or("submission").to_string();
+                file = Some(field.bytes().await.map_err(bad)?);
+            }
+            _ => {}
+        }
+    }
+    c.check_csrf(csrf.as_deref())?;
+    let file = file
+        .filter(|f| !f.is_empty())
+        .ok_or_else(|| WebError::BadRequest("Choose a submission file.".into()))?;
+    let keys = app.receipt_keys();
+    let nav = c.nav(None);
+    let a = app.clone();
+    let (status, body) = app
+        .national(move |n| {
+            let outcome = match keys {
+                Err(m) => Err(m),
+                Ok((sk, nk)) => crest_ingest::submission::receive_logged(
+                    n,
+                    &file,
+                    (&sk, &nk),
+                    (&c.user.username, c.user.role.code()),
+                    &name,
+                ),
+            };
+            let (status, message) = match outcome {
+                Ok(Received::Stored { episodes, replaced, deleted }) => (
+                    StatusCode::OK,
+                    format!("<div class=\"ok\" role=\"status\">{}: stored {episodes} episode(s); replaced {replaced}; {deleted} deleted by tombstones.</div>", esc(&name)),
+                ),
+                Ok(Received::AlreadyReceived) => (
+                    StatusCode::OK,
+                    format!("<div class=\"ok\" role=\"status\">{}: already received; nothing changed.</div>", esc(&name)),
+                ),
+                Err(m) => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("<div class=\"summary\" role=\"alert\" tabindex=\"-1\" autofocus><h2>Refused; nothing was stored</h2><p>{}</p></div>", esc(&m)),
+                ),
+            };
+            Ok((status, overview_body(&a, &c, n, Some(&message))?))
+        })
+        .await?;
+    let mut r = html_page(page("National audit: submissions", &nav, &body));
+    *r.status_mut() = status;
+    Ok(r)
+}
+
+fn json_reply(status: StatusCode, value: serde_json::Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+/// `POST /api/v1/submissions` with `Authorization: Bearer TOKEN` and the submission file as
+/// the body. The token names the programme; a submission for any other is refused.
+async fn receive_api(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string());
+    let Some(token) = token else {
+        return json_reply(
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({"error": "send Authorization: Bearer <API token>"}),
+        );
+    };
+    if app.national_db.get().is_none() {
+        return json_reply(
+            StatusCode::NOT_FOUND,
+            serde_json::json!({"error": "this server has no national store"}),
+        );
+    }
+    let keys = app.receipt_keys();
+    let result = app
+        .national(move |n| {
+            let Some(programme) = n.api_token_programme(&token)? else {
+                return Ok((StatusCode::UNAUTHORIZED, serde_json::json!({"error": "unknown API token"})));
+            };
+            let claimed = body
+                .split(|b| *b == b'\n')
+                .next()
+                .and_then(|h| serde_json::from_slice::<serde_json::Value>(h).ok())
+                .and_then(|m| m["programme_code"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            if claimed != programme {
+                return Ok((StatusCode::FORBIDDEN, serde_json::json!({"error": format!("this token is for programme {programme}; the submission is for '{claimed}'")})));
+            }
+            let (sk, nk) = match keys {
+                Ok(k) => k,
+                Err(m) => return Ok((StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"error": m}))),
+            };
+            let who = format!("api:{programme}");
+            Ok(match crest_ingest::submission::receive_logged(n, &body, (&sk, &nk), (&who, "api"), "api") {
+                Ok(Received::Stored { episodes, replaced, deleted }) => (
+                    StatusCode::OK,
+                    serde_json::json!({"status": "stored", "episodes": episodes, "replaced": replaced, "deleted": deleted}),
+                ),
+                Ok(Received::AlreadyReceived) => (StatusCode::OK, serde_json::json!({"status": "already received"})),
+                Err(m) => (StatusCode::UNPROCESSABLE_ENTITY, serde_json::json!({"error": m, "stored": false})),
+            })
+        })
+        .await;
+    match result {
+        Ok((status, v)) => json_reply(status, v),
+        Err(e) => e.into_response(),
+    }
+}
