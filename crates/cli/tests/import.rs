@@ -851,3 +851,80 @@ fn submission_build_and_receive_from_the_command_line() {
             .any(|e| e.action == "submission" && e.programme == "P002"));
     }
 }
+
+#[test]
+fn the_demo_builds_both_sides_and_the_national_store_holds_no_identifiers() {
+    let db = crest_store::testing::sqlite_db();
+    let dir = scratch_dir("demo");
+    let d = dir.join("demo");
+    let r = crest(
+        &db,
+        &[
+            "demo",
+            "--no-serve",
+            "--programmes",
+            "6",
+            "--episodes",
+            "1500",
+            "--dir",
+            d.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(
+        r.out.contains("6 submissions") && r.out.contains("demo-analyst"),
+        "{}",
+        r.out
+    );
+    // Every synthetic identifier, in every form, is absent from the national store's files and
+    // from every submission.
+    let mut national = std::fs::read(d.join("crest-national.sqlite")).unwrap();
+    national.extend(std::fs::read(d.join("crest-national.sqlite-wal")).unwrap_or_default());
+    for entry in std::fs::read_dir(d.join("submissions")).unwrap() {
+        national.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let mut reader = csv::Reader::from_path(d.join("episodes.csv")).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let col = |n: &str| headers.iter().position(|h| h == n).unwrap();
+    let cols = [
+        "nhs_number",
+        "family_name",
+        "given_name",
+        "date_of_birth",
+        "postcode",
+        "local_patient_id",
+        "episode_id",
+    ]
+    .map(col);
+    // Every identifier (NHS numbers also with spaces), by length; values under 6 characters
+    // (a 3-letter name) could occur by chance inside hex pseudonyms.
+    let mut wanted: std::collections::HashMap<usize, std::collections::HashSet<Vec<u8>>> =
+        Default::default();
+    for row in reader.records() {
+        let row = row.unwrap();
+        let nhs = &row[cols[0]];
+        let spaced = format!("{} {} {}", &nhs[..3], &nhs[3..6], &nhs[6..]);
+        for v in [nhs, spaced.as_str()]
+            .into_iter()
+            .chain(cols[1..].iter().map(|&c| &row[c]))
+        {
+            if v.len() >= 6 {
+                wanted
+                    .entry(v.len())
+                    .or_default()
+                    .insert(v.as_bytes().to_vec());
+            }
+        }
+    }
+    let checked: usize = wanted.values().map(|s| s.len()).sum();
+    assert!(checked > 2_000, "{checked}");
+    for (len, set) in &wanted {
+        for w in national.windows(*len) {
+            assert!(
+                !set.contains(w),
+                "'{}' reached the national side",
+                String::from_utf8_lossy(w)
+            );
+        }
+    }
+}
