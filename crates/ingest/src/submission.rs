@@ -208,7 +208,9 @@ pub fn build(store: &mut dyn Store, req: &BuildRequest) -> Result<Built, String>
     // NHS number (for tombstones), and a line for every episode in the period.
     let mut own_request: HashSet<String> = HashSet::new();
     let mut ids: std::collections::HashMap<String, String> = Default::default();
-    let mut lines: Vec<(String, String, Vec<u8>)> = Vec::new();
+    // Lines are written straight into one buffer; `spans` remembers each line's place.
+    let mut raw: Vec<u8> = Vec::new();
+    let mut spans: Vec<(String, String, std::ops::Range<usize>)> = Vec::new();
     let mut nd = 0;
     store
         .for_each_episode(&programme.code, &mut |r| {
@@ -233,7 +235,8 @@ pub fn build(store: &mut dyn Store, req: &BuildRequest) -> Result<Built, String>
                 nd += 1;
                 return Ok(());
             }
-            let mut line = Vec::with_capacity(512);
+            let start = raw.len();
+            let line = &mut raw;
             line.extend_from_slice(b"{\"episode_key\":\"");
             line.extend_from_slice(req.key.episode_key(&programme.code, &id).as_bytes());
             line.extend_from_slice(b"\",\"patient_key\":\"");
@@ -247,24 +250,26 @@ pub fn build(store: &mut dyn Store, req: &BuildRequest) -> Result<Built, String>
                 line.extend_from_slice(b",\"");
                 line.extend_from_slice(f.name.as_bytes());
                 line.extend_from_slice(b"\":");
-                write_json(&mut line, v);
+                write_json(line, v);
             }
             line.extend_from_slice(b"}\n");
-            lines.push((id, nhs, line));
+            let end = raw.len();
+            spans.push((id, nhs, start..end));
             Ok(())
         })
         .map_err(e)?;
-    let mut payload = Vec::with_capacity(lines.iter().map(|l| l.2.len()).sum());
     let (mut sent, mut own) = (Vec::new(), 0);
-    for (id, nhs, line) in lines {
+    let mut kept: Vec<std::ops::Range<usize>> = Vec::with_capacity(spans.len());
+    for (id, nhs, span) in spans {
         if own_request.contains(&nhs) {
             own += 1;
         } else {
-            payload.extend_from_slice(&line);
+            kept.push(span);
             sent.push(id);
         }
     }
     // Tombstones: sent before, and now deleted or opted out.
+    let mut tombstones = Vec::new();
     let mut withdrawn = Vec::new();
     for id in store.sent_episodes(&programme.code).map_err(e)? {
         let gone = match ids.get(&id) {
@@ -273,11 +278,17 @@ pub fn build(store: &mut dyn Store, req: &BuildRequest) -> Result<Built, String>
         };
         if gone {
             let line = json!({ "tombstone": req.key.episode_key(&programme.code, &id) });
-            payload.extend_from_slice(line.to_string().as_bytes());
-            payload.push(b'\n');
+            tombstones.extend_from_slice(line.to_string().as_bytes());
+            tombstones.push(b'\n');
             withdrawn.push(id);
         }
     }
+    let mut sha = Sha256::new();
+    for span in &kept {
+        sha.update(&raw[span.clone()]);
+    }
+    sha.update(&tombstones);
+    let payload_len: usize = kept.iter().map(|s| s.len()).sum::<usize>() + tombstones.len();
     let manifest = json!({
         "format": FORMAT,
         "dataset_version": crest_core::dataset::DATASET_VERSION,
@@ -293,11 +304,17 @@ pub fn build(store: &mut dyn Store, req: &BuildRequest) -> Result<Built, String>
         "agreement": { "id": agreement.id, "legal_basis": agreement.legal_basis },
         "fields": fields.iter().map(|f| f.name).collect::<Vec<_>>(),
         "created_at": req.now,
-        "sha256": hex(&Sha256::digest(&payload)),
+        "sha256": hex(&sha.finalize()),
     });
-    let mut bytes = manifest.to_string().into_bytes();
+    let head = manifest.to_string();
+    let mut bytes = Vec::with_capacity(head.len() + 1 + payload_len);
+    bytes.extend_from_slice(head.as_bytes());
     bytes.push(b'\n');
-    bytes.extend_from_slice(&payload);
+    for span in kept {
+        bytes.extend_from_slice(&raw[span]);
+    }
+    drop(raw);
+    bytes.extend_from_slice(&tombstones);
     Ok(Built {
         bytes,
         manifest,
