@@ -1,6 +1,7 @@
 //! crest statistics and KPIs: pure functions over in-memory values, the same numbers whatever
 //! store they came from.
 
+pub mod disclosure;
 pub mod kpis;
 pub mod outcomes;
 pub mod summary;
