@@ -2,6 +2,7 @@
 //! store they came from.
 
 pub mod disclosure;
+pub mod funnel;
 pub mod kpis;
 pub mod outcomes;
 pub mod summary;
