@@ -334,6 +334,16 @@ fn submissions_leave_out_opt_outs_carry_no_identifiers_and_link_patients() {
             .iter()
             .all(|e| e.patient_key == national_key.rekey(&submitted)));
         assert!(!national_text(&ndb).contains(&submitted));
+        // The KPI facts read back nationally are the local ones, for what was sent.
+        let progs = s.programmes().unwrap();
+        let (from, to) = (d("2024-04-01"), d("2025-03-31"));
+        let national_facts = n.kpi_episodes(from, to, &progs).unwrap();
+        let mut local_facts = s.kpi_episodes(from, to, &progs).unwrap();
+        local_facts.retain(|e| e.programme == 1 || e.referral_date == d("2024-04-03"));
+        local_facts.sort_by_key(|e| (e.programme, e.referral_date));
+        let mut national_sorted = national_facts.clone();
+        national_sorted.sort_by_key(|e| (e.programme, e.referral_date));
+        assert_eq!(national_sorted, local_facts, "{}", ndb.backend);
         let dups = n.cross_programme_duplicates().unwrap();
         assert_eq!(dups.len(), 1);
         assert_eq!(dups[0].programmes, ["P001", "P002"]);

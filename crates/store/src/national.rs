@@ -436,6 +436,129 @@ impl NationalStore {
         })
     }
 
+    /// Every programme registered nationally, in code order.
+    pub fn programmes(&mut self) -> Result<Vec<Programme>> {
+        self.ready()?;
+        const SQL: &str = "SELECT programme_code, name, nation, region, professions, offers FROM programmes ORDER BY programme_code";
+        let rows: Vec<[String; 6]> = match &mut self.conn {
+            Conn::Sqlite(c) => c
+                .prepare(SQL)?
+                .query_map([], |r| {
+                    Ok([
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ])
+                })?
+                .collect::<rusqlite::Result<_>>()?,
+            Conn::Pg(c) => c
+                .query(SQL, &[])?
+                .iter()
+                .map(|r| [r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)])
+                .collect(),
+        };
+        rows.iter()
+            .map(|r| {
+                Programme::parse([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]])
+                    .map_err(StoreError::Corrupt)
+            })
+            .collect()
+    }
+
+    /// The KPI facts of every national episode referred in `from..=to` of the given programmes
+    /// (`KpiEpisode::programme` indexes `programmes`).
+    pub fn kpi_episodes(
+        &mut self,
+        from: Date,
+        to: Date,
+        programmes: &[Programme],
+    ) -> Result<Vec<crest_core::KpiEpisode>> {
+        self.ready()?;
+        const SQL: &str = "SELECT programme_code, referral_date, core_start_date, core_end_date, assessment1_date, \
+            assessment2_date, status, initiating_event, treatment FROM national_episodes \
+            WHERE referral_date >= ?1 AND referral_date <= ?2";
+        let index: std::collections::HashMap<&str, usize> = programmes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.code.as_str(), i))
+            .collect();
+        let (from, to) = (from.to_string(), to.to_string());
+        let mut out = Vec::new();
+        let mut add = |cells: [Option<&str>; 9]| -> Result<()> {
+            let Some(&programme) = cells[0].and_then(|c| index.get(c)) else {
+                return Ok(());
+            };
+            let date = |s: Option<&str>| -> Result<Option<Date>> {
+                s.map(|s| Date::parse_iso(s).map_err(|e| StoreError::Corrupt(e.0)))
+                    .transpose()
+            };
+            let Some(referral_date) = date(cells[1])? else {
+                return Ok(());
+            };
+            out.push(crest_core::KpiEpisode {
+                programme,
+                referral_date,
+                core_start: date(cells[2])?,
+                core_end: date(cells[3])?,
+                assessment1: date(cells[4])?,
+                assessment2: date(cells[5])?,
+                completed: cells[6] == Some("completed"),
+                group: crest_core::PriorityGroup::of(
+                    cells[7].unwrap_or_default(),
+                    cells[8].unwrap_or_default(),
+                ),
+            });
+            Ok(())
+        };
+        match &mut self.conn {
+            Conn::Sqlite(c) => {
+                let mut st = c.prepare(SQL)?;
+                let mut rows = st.query([&from, &to])?;
+                while let Some(r) = rows.next()? {
+                    let mut cells: [Option<&str>; 9] = [None; 9];
+                    for (i, cell) in cells.iter_mut().enumerate() {
+                        *cell = r
+                            .get_ref(i)?
+                            .as_str_or_null()
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    }
+                    add(cells)?;
+                }
+            }
+            Conn::Pg(c) => {
+                for r in c.query(pg(SQL).as_str(), &[&from, &to])? {
+                    let mut cells: [Option<&str>; 9] = [None; 9];
+                    for (i, cell) in cells.iter_mut().enumerate() {
+                        *cell = r.get(i);
+                    }
+                    add(cells)?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A value that changes whenever anything is received (for caches of national pages).
+    pub fn data_version(&mut self) -> Result<String> {
+        self.ready()?;
+        const SQL: &str =
+            "SELECT count(*), coalesce(max(received_at), '') FROM national_submissions";
+        Ok(match &mut self.conn {
+            Conn::Sqlite(c) => {
+                let (n, at): (i64, String) =
+                    c.query_row(SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                format!("{n}|{at}")
+            }
+            Conn::Pg(c) => {
+                let r = c.query_one(SQL, &[])?;
+                format!("{}|{}", r.get::<_, i64>(0), r.get::<_, String>(1))
+            }
+        })
+    }
+
     /// Whether a programme is registered nationally.
     pub fn has_programme(&mut self, code: &str) -> Result<bool> {
         self.ready()?;

@@ -11,6 +11,7 @@ mod dashboard;
 mod episodes;
 pub mod html;
 mod national;
+mod national_dashboard;
 mod submit;
 
 pub use auth::{hash_password, new_password};
@@ -39,6 +40,7 @@ pub struct App {
     /// The national side: its store's URL and the national key, if this server has one.
     national_db: std::sync::OnceLock<String>,
     national_key: std::sync::OnceLock<crest_core::pseudonym::Key>,
+    national_pages: national_dashboard::PageCache,
 }
 
 impl App {
@@ -58,6 +60,7 @@ impl App {
             submission_key: std::sync::OnceLock::new(),
             national_db: std::sync::OnceLock::new(),
             national_key: std::sync::OnceLock::new(),
+            national_pages: national_dashboard::PageCache::default(),
         }))
     }
 
@@ -320,6 +323,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(dashboard::routes())
         .merge(submit::routes())
         .merge(national::routes())
+        .merge(national_dashboard::routes())
         .with_state(app)
 }
 

@@ -26,7 +26,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
 
 impl App {
     /// Runs `f` with the national store on a plain thread; 404 when this server has none.
-    async fn national<T, F>(self: &Arc<Self>, f: F) -> Result<T, WebError>
+    pub(crate) async fn national<T, F>(self: &Arc<Self>, f: F) -> Result<T, WebError>
     where
         T: Send + 'static,
         F: FnOnce(&mut NationalStore) -> Result<T, WebError> + Send + 'static,
@@ -72,6 +72,9 @@ fn overview_body(
     if let Some(m) = message {
         body.push_str(m);
     }
+    body.push_str(
+        "<p><a href=\"/national/dashboard\">Programme KPIs, grades and funnel plots</a></p>",
+    );
     let subs = n.submissions()?;
     let _ = write!(
         body,

@@ -1,0 +1,387 @@
+//! The national dashboard for national analysts: every programme's seven KPIs, grade and
+//! numbers for a period, filterable by nation and region and sortable, with funnel plots of
+//! the proportion KPIs (uptake, assessment 1, assessment 2) as server-side SVG with text
+//! alternatives. Computed from the national store by the same KPI engine as everywhere else.
+
+use crate::html::{esc, page};
+use crate::{ctx, html_page, App, WebError};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use crest_core::{Date, Period, Programme};
+use crest_stats::funnel::{self, Direction, Position, Z998};
+use crest_stats::kpis::{compute, Measure, ProgrammeKpis, Thresholds};
+use crest_stats::Z95;
+use crest_store::Role;
+use std::fmt::Write;
+use std::sync::Arc;
+
+pub(crate) fn routes() -> Router<Arc<App>> {
+    Router::new().route("/national/dashboard", get(dashboard))
+}
+
+#[derive(serde::Deserialize, Default, Clone)]
+struct Filters {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    nation: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    sort: String,
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.map_or("–".into(), |v| format!("{:.1}%", v * 100.0))
+}
+
+/// One proportion KPI of a programme as (numerator, denominator).
+fn proportion(p: &ProgrammeKpis, key: &str) -> (u64, u64) {
+    if key == "uptake" {
+        return (p.results.uptake.numerator, p.results.uptake.denominator);
+    }
+    p.results
+        .kpis
+        .iter()
+        .find(|k| k.key == key)
+        .and_then(|k| match &k.measure {
+            Measure::Proportion(x) => Some((x.numerator, x.denominator)),
+            _ => None,
+        })
+        .unwrap_or((0, 0))
+}
+
+/// A funnel plot of one proportion across programmes, with its text alternative.
+fn funnel_plot(id: &str, title: &str, points: &[(String, u64, u64)]) -> String {
+    let Some(p0) = funnel::pooled(&points.iter().map(|p| (p.1, p.2)).collect::<Vec<_>>()) else {
+        return format!("<p>{}: no data.</p>", esc(title));
+    };
+    let max_n = points.iter().map(|p| p.2).max().unwrap_or(1).max(10) as f64;
+    let (w, h, left, bottom) = (640.0, 320.0, 50.0, 40.0);
+    let x = |n: f64| left + (w - left - 10.0) * n / max_n;
+    let y = |p: f64| 10.0 + (h - bottom - 10.0) * (1.0 - p.clamp(0.0, 1.0));
+    let mut s = format!(
+        "<figure><svg role=\"img\" aria-labelledby=\"{id}-t {id}-d\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\">\
+         <title id=\"{id}-t\">Funnel plot: {}</title><desc id=\"{id}-d\">Each dot is a programme: its proportion against its number of patients. \
+         The pooled proportion is {}; the inner lines are the 95% limits, the outer the 99.8% limits.</desc>",
+        esc(title),
+        pct(Some(p0))
+    );
+    for (z, dash) in [(Z95, "4 3"), (Z998, "")] {
+        for side in [0, 1] {
+            let pts: Vec<String> = (1..=60)
+                .map(|i| {
+                    let n = (max_n * i as f64 / 60.0).max(1.0);
+                    let (lo, hi) = funnel::limits(p0, n as u64, z).unwrap_or((0.0, 1.0));
+                    format!("{:.1},{:.1}", x(n), y(if side == 0 { lo } else { hi }))
+                })
+                .collect();
+            let _ = write!(
+                s,
+                "<polyline fill=\"none\" stroke=\"#425563\" stroke-dasharray=\"{dash}\" points=\"{}\"/>",
+                pts.join(" ")
+            );
+        }
+    }
+    let _ = write!(
+        s,
+        "<line x1=\"{left}\" x2=\"{}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#005eb8\"/>",
+        w - 10.0,
+        y(p0),
+        y(p0)
+    );
+    let mut outliers = Vec::new();
+    for (code, k, n) in points.iter().filter(|p| p.2 > 0) {
+        let p = *k as f64 / *n as f64;
+        let position = funnel::position(*k, *n, p0).unwrap_or(Position::Within);
+        let colour = match position {
+            Position::Within => "#005eb8",
+            Position::Alert(_) => "#ed8b00",
+            Position::Alarm(_) => "#d5281b",
+        };
+        let _ = write!(
+            s,
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{colour}\"><title>{}: {k}/{n} = {}</title></circle>",
+            x(*n as f64),
+            y(p),
+            esc(code),
+            pct(Some(p))
+        );
+        if position != Position::Within {
+            let _ = write!(
+                s,
+                "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\">{}</text>",
+                x(*n as f64) + 5.0,
+                y(p) - 5.0,
+                esc(code)
+            );
+            outliers.push((code.clone(), *k, *n, position));
+        }
+    }
+    let _ = write!(
+        s,
+        "<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\">patients (denominator)</text></svg>\
+         <figcaption>{}: pooled {} over {} programmes. ",
+        w / 2.0,
+        h - 8.0,
+        esc(title),
+        pct(Some(p0)),
+        points.len()
+    );
+    if outliers.is_empty() {
+        s.push_str("No programme is outside the 95% limits.");
+    } else {
+        s.push_str("Outside the limits: ");
+        let list: Vec<String> = outliers
+            .iter()
+            .map(|(code, k, n, pos)| {
+                let (level, dir) = match pos {
+                    Position::Alarm(d) => ("alarm", d),
+                    Position::Alert(d) => ("alert", d),
+                    Position::Within => ("", &Direction::Low),
+                };
+                format!(
+                    "{} {level} {} ({k}/{n} = {})",
+                    esc(code),
+                    if *dir == Direction::Low {
+                        "low"
+                    } else {
+                        "high"
+                    },
+                    pct(Some(*k as f64 / *n as f64))
+                )
+            })
+            .collect();
+        s.push_str(&list.join("; "));
+        s.push('.');
+    }
+    s.push_str("</figcaption></figure>");
+    s
+}
+
+fn render(
+    programmes: &[Programme],
+    report: &crest_stats::KpiReport,
+    f: &Filters,
+    period: Period,
+) -> String {
+    let mut body = format!(
+        "<form method=\"get\" class=\"noprint\"><label for=\"from\">From</label><input id=\"from\" name=\"from\" value=\"{}\">\
+         <label for=\"to\">To</label><input id=\"to\" name=\"to\" value=\"{}\">\
+         <label for=\"nation\">Nation</label><select id=\"nation\" name=\"nation\"><option value=\"\">all</option>",
+        period.from, period.to
+    );
+    for n in ["england", "wales", "northern_ireland"] {
+        let sel = if f.nation == n { " selected" } else { "" };
+        let _ = write!(
+            body,
+            "<option value=\"{n}\"{sel}>{}</option>",
+            n.replace('_', " ")
+        );
+    }
+    body.push_str("</select><label for=\"region\">Region</label><select id=\"region\" name=\"region\"><option value=\"\">all</option>");
+    let mut regions: Vec<&str> = programmes.iter().map(|p| p.region.as_str()).collect();
+    regions.sort_unstable();
+    regions.dedup();
+    for r in regions {
+        let sel = if f.region == r { " selected" } else { "" };
+        let _ = write!(body, "<option{sel}>{}</option>", esc(r));
+    }
+    body.push_str("</select><label for=\"sort\">Sort by</label><select id=\"sort\" name=\"sort\">");
+    for (v, label) in [
+        ("code", "programme"),
+        ("grade", "grade"),
+        ("uptake", "uptake"),
+        ("referred", "referrals"),
+    ] {
+        let sel = if f.sort == v { " selected" } else { "" };
+        let _ = write!(body, "<option value=\"{v}\"{sel}>{label}</option>");
+    }
+    body.push_str("</select> <button>Show</button></form>");
+
+    let by_code: std::collections::HashMap<&str, &Programme> =
+        programmes.iter().map(|p| (p.code.as_str(), p)).collect();
+    let mut rows: Vec<&ProgrammeKpis> = report
+        .programmes
+        .iter()
+        .filter(|k| {
+            let p = by_code.get(k.programme_code.as_str());
+            (f.nation.is_empty() || k.nation.code() == f.nation)
+                && (f.region.is_empty() || p.is_some_and(|p| p.region == f.region))
+        })
+        .collect();
+    match f.sort.as_str() {
+        "grade" => rows.sort_by(|a, b| {
+            b.kpis_met
+                .cmp(&a.kpis_met)
+                .then(a.programme_code.cmp(&b.programme_code))
+        }),
+        "uptake" => rows.sort_by(|a, b| {
+            b.results
+                .uptake
+                .value()
+                .unwrap_or(-1.0)
+                .total_cmp(&a.results.uptake.value().unwrap_or(-1.0))
+        }),
+        "referred" => rows.sort_by_key(|k| std::cmp::Reverse(k.results.referred)),
+        _ => {}
+    }
+    let (referred, started): (u64, u64) = rows.iter().fold((0, 0), |(r, s), k| {
+        (r + k.results.referred, s + k.results.started)
+    });
+    let grades = |g: &str| rows.iter().filter(|k| k.grade == g).count();
+    let _ = write!(
+        body,
+        "<p>{} programme(s): {referred} referred, {started} started core CR (uptake {}). Grades: {} green, {} amber, {} red.</p>",
+        rows.len(),
+        pct((referred > 0).then(|| started as f64 / referred as f64)),
+        grades("green"),
+        grades("amber"),
+        grades("red")
+    );
+    body.push_str(
+        "<table><caption>The seven NCP_CR KPIs by programme</caption><thead><tr><th scope=\"col\">Programme</th>\
+         <th scope=\"col\">Nation</th><th scope=\"col\">Region</th><th scope=\"col\">Referred</th><th scope=\"col\">Uptake</th>",
+    );
+    if let Some(first) = report.programmes.first() {
+        for k in &first.results.kpis {
+            let _ = write!(
+                body,
+                "<th scope=\"col\">{}</th>",
+                esc(&k.key.replace('_', " "))
+            );
+        }
+    }
+    body.push_str("<th scope=\"col\">Met</th><th scope=\"col\">Grade</th></tr></thead><tbody>");
+    for k in &rows {
+        let p = by_code.get(k.programme_code.as_str());
+        let _ = write!(
+            body,
+            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+            esc(&k.programme_code),
+            esc(&k.nation.code().replace('_', " ")),
+            esc(p.map_or("", |p| p.region.as_str())),
+            k.results.referred,
+            pct(k.results.uptake.value())
+        );
+        for kpi in &k.results.kpis {
+            let v = match kpi.measure {
+                Measure::Proportion(_) => pct(kpi.value()),
+                _ => kpi
+                    .value()
+                    .map_or("–".into(), crest_core::record::format_num),
+            };
+            let _ = write!(
+                body,
+                "<td class=\"{}\">{v}</td>",
+                if kpi.met { "met" } else { "not-met" }
+            );
+        }
+        let _ = write!(
+            body,
+            "<td>{}</td><td class=\"grade-{}\">{}</td></tr>",
+            k.kpis_met, k.grade, k.grade
+        );
+    }
+    body.push_str("</tbody></table><h2>Funnel plots</h2>");
+    for (id, key, title) in [
+        ("f-uptake", "uptake", "Uptake (started / referred)"),
+        ("f-a1", "assessment1", "Assessment 1 recorded (KPI 4)"),
+        (
+            "f-a2",
+            "assessment2",
+            "Assessment 2 within 140 days (KPI 7)",
+        ),
+    ] {
+        let points: Vec<(String, u64, u64)> = rows
+            .iter()
+            .map(|k| {
+                let (num, den) = proportion(k, key);
+                (k.programme_code.clone(), num, den)
+            })
+            .collect();
+        body.push_str(&funnel_plot(id, title, &points));
+    }
+    body
+}
+
+async fn dashboard(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(f): Query<Filters>,
+) -> Result<Response, WebError> {
+    let c = ctx(&app, &headers).await?;
+    if c.user.role != Role::NationalAnalyst {
+        return Err(WebError::NotFound);
+    }
+    let default = Period::last_financial_year((app.today)());
+    let parse = |s: &str, d: Date| {
+        if s.trim().is_empty() {
+            Ok(d)
+        } else {
+            Date::parse(s.trim())
+                .map_err(|e| WebError::BadRequest(format!("That period is not usable: {e}")))
+        }
+    };
+    let period = Period {
+        from: parse(&f.from, default.from)?,
+        to: parse(&f.to, default.to)?,
+    };
+    if period.to < period.from {
+        return Err(WebError::BadRequest(
+            "The end of the period is before its start.".into(),
+        ));
+    }
+    let key = format!(
+        "{}|{}|{}|{}|{}",
+        period.from, period.to, f.nation, f.region, f.sort
+    );
+    let a = app.clone();
+    let body = app
+        .national(move |n| {
+            let version = n.data_version()?;
+            if let Some(body) = a.national_pages.get(&key, &version) {
+                return Ok(body);
+            }
+            let programmes = n.programmes()?;
+            let episodes = n.kpi_episodes(period.from, period.to, &programmes)?;
+            let report = compute(&programmes, &episodes, period, &Thresholds::default());
+            let body: Arc<str> = render(&programmes, &report, &f, period).into();
+            a.national_pages.put(key, version, body.clone());
+            Ok(body)
+        })
+        .await?;
+    Ok(html_page(page(
+        "National audit: programmes",
+        &c.nav(None),
+        &body,
+    )))
+}
+
+/// Rendered national pages by their filters, each with the national data version it came from.
+#[derive(Default)]
+pub(crate) struct PageCache(
+    std::sync::Mutex<std::collections::HashMap<String, (String, Arc<str>)>>,
+);
+
+impl PageCache {
+    fn get(&self, key: &str, version: &str) -> Option<Arc<str>> {
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(key)
+            .filter(|(v, _)| v == version)
+            .map(|(_, b)| b.clone())
+    }
+
+    fn put(&self, key: String, version: String, body: Arc<str>) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() >= 256 && !m.contains_key(&key) {
+            m.clear();
+        }
+        m.insert(key, (version, body));
+    }
+}
