@@ -223,6 +223,11 @@ impl Ctx {
                  <a href=\"/p/{p}/upload\">Upload</a> · <a href=\"/p/{p}/dashboard\">Dashboard</a> · <a href=\"/p/{p}/profile\">Profile</a> · <a href=\"/p/{p}/submit\">Submit</a> · \
                  <a href=\"/p/{p}/export.csv\">Export CSV</a> · <a href=\"/p/{p}/export.xlsx\">Export XLSX</a></nav>"
             ));
+        } else if self.user.role == Role::NationalAnalyst {
+            s.push_str(
+                "<nav aria-label=\"National audit\"><a href=\"/national\">Submissions</a> · \
+                 <a href=\"/national/dashboard\">Programmes</a></nav>",
+            );
         }
         s.push_str(&format!(
             "<span>{} ({})</span><form method=\"post\" action=\"/logout\" style=\"display:inline\">{}<button>Sign out</button></form>",

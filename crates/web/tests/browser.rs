@@ -147,3 +147,85 @@ fn a_lead_signs_in_fixes_an_episode_uploads_and_opens_the_dashboard() {
         eprintln!("screenshots: {}", shots.display());
     }
 }
+
+#[test]
+fn a_national_analyst_receives_a_submission_and_reads_the_national_dashboard() {
+    use crest_core::pseudonym::Key;
+    let Some((driver, chromium)) = webdriver::available() else {
+        return;
+    };
+    for (db, ndb) in databases().into_iter().zip(databases()) {
+        let app = setup(&db);
+        let (sk, nk) = (Key::from_secret([3; 32]), Key::from_secret([4; 32]));
+        let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
+        n.migrate().unwrap();
+        n.upsert_programmes(&open(&db).run(|s| s.programmes().unwrap()))
+            .unwrap();
+        drop(n);
+        app.set_submission_key(sk.clone());
+        app.set_national(&ndb.url, nk).unwrap();
+        let file = crest_store::testing::scratch_dir("browser-national").join("p002.jsonl");
+        let bytes = open(&db).run(|s| {
+            crest_web::add_user(
+                s,
+                "analyst",
+                crest_store::Role::NationalAnalyst,
+                &[],
+                PASSWORD,
+            )
+            .unwrap();
+            s.put_agreement(&crest_core::governance::Agreement {
+                id: "ncpcr".into(),
+                recipient: "National audit".into(),
+                legal_basis: "CAG 99/CAG/0001".into(),
+                fields: None,
+                opt_out_exempt: false,
+                valid_from: crest_core::Date::from_ymd(2025, 1, 1).unwrap(),
+                valid_to: crest_core::Date::from_ymd(2025, 12, 31).unwrap(),
+            })
+            .unwrap();
+            let req = crest_ingest::submission::BuildRequest {
+                programme: "P002",
+                period: crest_core::Period {
+                    from: crest_core::Date::from_ymd(2024, 4, 1).unwrap(),
+                    to: crest_core::Date::from_ymd(2025, 3, 31).unwrap(),
+                },
+                key: &sk,
+                ndoo: None,
+                ndoo_max_age_days: 30,
+                today: crest_core::Date::from_ymd(2025, 6, 1).unwrap(),
+                now: "2025-06-01T10:00:00Z".into(),
+            };
+            crest_ingest::submission::build(s, &req).unwrap().bytes
+        });
+        std::fs::write(&file, bytes).unwrap();
+        let base = serve(app);
+        let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("browser")
+            .join(db.backend);
+        let b = Browser::start(&driver, &chromium, shots);
+        b.goto(&format!("{base}/login"));
+        b.type_into("#username", "analyst");
+        b.type_into("#password", PASSWORD);
+        b.click("form[action=\"/login\"] button");
+        b.wait_url("/national");
+        b.type_into("#file", &file.to_string_lossy());
+        b.wait_value("#file");
+        b.click("form[action=\"/national/receive\"] button");
+        let main = b.wait_text("main", "stored 1 episode(s)");
+        assert!(main.contains("P002"), "{main}");
+        b.screenshot("06-national-receipt");
+        b.click("a[href=\"/national/dashboard\"]");
+        let main = b.wait_text("main", "programme(s)");
+        assert!(
+            main.contains("P002") && main.contains("Funnel plots"),
+            "{main}"
+        );
+        assert_eq!(b.find_all("svg[role=img]").len(), 3, "three funnel plots");
+        b.select("#nation", "wales");
+        b.click("form.noprint button");
+        let main = b.wait_text("main", "1 programme(s)");
+        assert!(main.contains("P002"), "{main}");
+        b.screenshot("07-national-dashboard");
+    }
+}
