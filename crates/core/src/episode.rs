@@ -118,6 +118,31 @@ pub struct KpiEpisode {
 /// Bytes per episode in [`KpiEpisode::encode`]'s packed form.
 pub const PACKED_BYTES: usize = 22;
 
+/// The age band at the event, as kpis.md defines them for inequalities.
+pub fn age_band(age: Option<i64>) -> &'static str {
+    match age {
+        Some(a) if a < 50 => "<50",
+        Some(a) if a < 60 => "50-59",
+        Some(a) if a < 70 => "60-69",
+        Some(a) if a < 80 => "70-79",
+        Some(_) => "80+",
+        None => "not known",
+    }
+}
+
+/// The broad ethnic group of an NHS ethnic category letter (dataset.md), for inequalities.
+pub fn ethnic_group(letter: Option<&str>) -> &'static str {
+    match letter.map(str::trim) {
+        Some("A" | "B" | "C") => "White",
+        Some("D" | "E" | "F" | "G") => "Mixed",
+        Some("H" | "J" | "K" | "L") => "Asian or Asian British",
+        Some("M" | "N" | "P") => "Black or Black British",
+        Some("R" | "S") => "Other",
+        Some("Z") => "Not stated",
+        _ => "Not known",
+    }
+}
+
 impl PriorityGroup {
     const ALL: [PriorityGroup; 6] = [
         PriorityGroup::Cabg,

@@ -15,7 +15,7 @@ pub mod validate;
 
 pub use dataset::{Col, Field, Kind, Section, Tier, FIELDS, FIELD_COUNT};
 pub use date::Date;
-pub use episode::{KpiEpisode, Period, PriorityGroup};
+pub use episode::{age_band, ethnic_group, KpiEpisode, Period, PriorityGroup};
 pub use programme::{Nation, Programme};
 pub use record::{Record, Value};
 pub use validate::{check_row, Checked, Header, HeaderError, Issue};

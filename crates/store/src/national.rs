@@ -87,6 +87,25 @@ pub struct CrossProgrammeDuplicate {
     pub programmes: Vec<String>,
 }
 
+/// What the inequality analyses need of one national episode.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EquityFact {
+    /// Programme code.
+    pub programme: String,
+    /// `male`, `female`, … or `None`.
+    pub sex: Option<String>,
+    /// Age at the event.
+    pub age: Option<i64>,
+    /// NHS ethnic category letter.
+    pub ethnicity: Option<String>,
+    /// IMD quintile (1 = most deprived).
+    pub imd_quintile: Option<i64>,
+    /// Priority group.
+    pub group: crest_core::PriorityGroup,
+    /// Started core CR.
+    pub started: bool,
+}
+
 /// A submission the national store holds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HeldSubmission {
@@ -539,6 +558,46 @@ impl NationalStore {
             }
         }
         Ok(out)
+    }
+
+    /// The inequality facts of every national episode referred in `from..=to`.
+    pub fn equity_facts(&mut self, from: Date, to: Date) -> Result<Vec<EquityFact>> {
+        self.ready()?;
+        const SQL: &str = "SELECT programme_code, sex, age_at_event, ethnicity, imd_quintile, initiating_event, \
+            treatment, core_start_date IS NOT NULL FROM national_episodes WHERE referral_date >= ?1 AND referral_date <= ?2";
+        let (from, to) = (from.to_string(), to.to_string());
+        let group = |e: Option<String>, t: Option<String>| {
+            crest_core::PriorityGroup::of(e.as_deref().unwrap_or(""), t.as_deref().unwrap_or(""))
+        };
+        Ok(match &mut self.conn {
+            Conn::Sqlite(c) => c
+                .prepare(SQL)?
+                .query_map([&from, &to], |r| {
+                    Ok(EquityFact {
+                        programme: r.get(0)?,
+                        sex: r.get(1)?,
+                        age: r.get(2)?,
+                        ethnicity: r.get(3)?,
+                        imd_quintile: r.get(4)?,
+                        group: group(r.get(5)?, r.get(6)?),
+                        started: r.get(7)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?,
+            Conn::Pg(c) => c
+                .query(pg(SQL).as_str(), &[&from, &to])?
+                .iter()
+                .map(|r| EquityFact {
+                    programme: r.get(0),
+                    sex: r.get(1),
+                    age: r.get(2),
+                    ethnicity: r.get(3),
+                    imd_quintile: r.get(4),
+                    group: group(r.get(5), r.get(6)),
+                    started: r.get(7),
+                })
+                .collect(),
+        })
     }
 
     /// A value that changes whenever anything is received (for caches of national pages).

@@ -2,7 +2,7 @@
 //! its interval, waits with a distribution chart, and uptake by sex, age band, ethnic group and
 //! deprivation quintile. Charts are server-side SVG with titles and text alternatives.
 
-use crate::html::{esc, page};
+use crate::html::{esc, page, pct};
 use crate::{html_page, scoped, App, Code, WebError};
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::HeaderMap;
@@ -12,7 +12,7 @@ use axum::Router;
 use crest_core::{Col, Date, Kind, KpiEpisode, Period, PriorityGroup, Programme, Record, FIELDS};
 use crest_stats::kpis::{compute, Thresholds};
 use crest_stats::outcomes::{paired_change, share_at_least, HADS_CASE};
-use crest_stats::summary::{wilson, Summary, Z95};
+use crest_stats::summary::Summary;
 use crest_store::EpisodeQuery;
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -30,37 +30,8 @@ struct PeriodQuery {
     to: String,
 }
 
-fn pct(x: Option<f64>) -> String {
-    x.map_or("–".into(), |v| format!("{:.1}%", v * 100.0))
-}
-
 fn num(x: Option<f64>) -> String {
     x.map_or("–".into(), crest_core::record::format_num)
-}
-
-/// Uptake (started / referred) with its Wilson interval, by a grouping of the episodes.
-fn uptake_table(title: &str, rows: &[(String, u64, u64)]) -> String {
-    let mut s = format!(
-        "<table><caption>Uptake by {}</caption><thead><tr><th scope=\"col\">Group</th><th scope=\"col\">Referred</th>\
-         <th scope=\"col\">Started</th><th scope=\"col\">Uptake</th><th scope=\"col\">95% interval</th></tr></thead><tbody>",
-        esc(title)
-    );
-    for (g, n, k) in rows {
-        let ci = wilson(*k, *n, Z95);
-        let _ = write!(
-            s,
-            "<tr><th scope=\"row\">{}</th><td>{n}</td><td>{k}</td><td>{}</td><td>{}</td></tr>",
-            esc(g),
-            pct((*n > 0).then(|| *k as f64 / *n as f64)),
-            ci.map_or("–".into(), |(lo, hi)| format!(
-                "{}–{}",
-                pct(Some(lo)),
-                pct(Some(hi))
-            ))
-        );
-    }
-    s.push_str("</tbody></table>");
-    s
 }
 
 fn group_by<'a>(
@@ -77,14 +48,11 @@ fn group_by<'a>(
 }
 
 fn age_band(r: &Record) -> String {
-    match r.get(Col::AgeAtEvent) {
-        crest_core::Value::Int(a) if *a < 50 => "<50".into(),
-        crest_core::Value::Int(a) if *a < 60 => "50-59".into(),
-        crest_core::Value::Int(a) if *a < 70 => "60-69".into(),
-        crest_core::Value::Int(a) if *a < 80 => "70-79".into(),
-        crest_core::Value::Int(_) => "80+".into(),
-        _ => "not known".into(),
-    }
+    let age = match r.get(Col::AgeAtEvent) {
+        crest_core::Value::Int(a) => Some(*a),
+        _ => None,
+    };
+    crest_core::age_band(age).to_string()
 }
 
 /// A bar chart of waits (referral → start) in weekly bins, as SVG with a text alternative.
@@ -354,12 +322,15 @@ fn render(p: &Programme, records: &[Record], period: Period) -> String {
     body.push_str("</tbody></table>");
     body.push_str(&outcomes(records));
     body.push_str("<h2>Who takes up cardiac rehabilitation</h2>");
-    body.push_str(&uptake_table(
+    body.push_str(&crate::html::uptake_table(
         "sex",
         &group_by(records, |r| r.get(Col::Sex).to_text()),
     ));
-    body.push_str(&uptake_table("age band", &group_by(records, age_band)));
-    body.push_str(&uptake_table(
+    body.push_str(&crate::html::uptake_table(
+        "age band",
+        &group_by(records, age_band),
+    ));
+    body.push_str(&crate::html::uptake_table(
         "ethnic group",
         &group_by(records, |r| {
             let e = r.get(Col::Ethnicity).to_text();
@@ -370,7 +341,7 @@ fn render(p: &Programme, records: &[Record], period: Period) -> String {
             }
         }),
     ));
-    body.push_str(&uptake_table(
+    body.push_str(&crate::html::uptake_table(
         "deprivation quintile (1 = most deprived)",
         &group_by(records, |r| {
             let q = r.get(Col::ImdQuintile).to_text();
@@ -381,7 +352,7 @@ fn render(p: &Programme, records: &[Record], period: Period) -> String {
             }
         }),
     ));
-    body.push_str(&uptake_table(
+    body.push_str(&crate::html::uptake_table(
         "priority group",
         &group_by(records, |r| {
             KpiEpisode::of_record(r, 0)

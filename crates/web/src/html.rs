@@ -164,3 +164,33 @@ pub fn fields_form(
     }
     s
 }
+
+/// Uptake (started / referred) with its Wilson interval, by a grouping of the episodes.
+pub fn uptake_table(title: &str, rows: &[(String, u64, u64)]) -> String {
+    let mut s = format!(
+        "<table><caption>Uptake by {}</caption><thead><tr><th scope=\"col\">Group</th><th scope=\"col\">Referred</th>\
+         <th scope=\"col\">Started</th><th scope=\"col\">Uptake</th><th scope=\"col\">95% interval</th></tr></thead><tbody>",
+        esc(title)
+    );
+    for (g, n, k) in rows {
+        let ci = crest_stats::summary::wilson(*k, *n, crest_stats::Z95);
+        let _ = write!(
+            s,
+            "<tr><th scope=\"row\">{}</th><td>{n}</td><td>{k}</td><td>{}</td><td>{}</td></tr>",
+            esc(g),
+            pct((*n > 0).then(|| *k as f64 / *n as f64)),
+            ci.map_or("–".into(), |(lo, hi)| format!(
+                "{}–{}",
+                pct(Some(lo)),
+                pct(Some(hi))
+            ))
+        );
+    }
+    s.push_str("</tbody></table>");
+    s
+}
+
+/// A proportion as a percentage with one decimal, or a dash.
+pub fn pct(x: Option<f64>) -> String {
+    x.map_or("–".into(), |v| format!("{:.1}%", v * 100.0))
+}

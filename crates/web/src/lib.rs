@@ -10,6 +10,7 @@ mod auth;
 mod dashboard;
 mod episodes;
 pub mod html;
+mod inequalities;
 mod national;
 mod national_dashboard;
 mod submit;
@@ -226,7 +227,7 @@ impl Ctx {
         } else if self.user.role == Role::NationalAnalyst {
             s.push_str(
                 "<nav aria-label=\"National audit\"><a href=\"/national\">Submissions</a> · \
-                 <a href=\"/national/dashboard\">Programmes</a></nav>",
+                 <a href=\"/national/dashboard\">Programmes</a> · <a href=\"/national/inequalities\">Inequalities</a></nav>",
             );
         }
         s.push_str(&format!(
@@ -329,6 +330,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(submit::routes())
         .merge(national::routes())
         .merge(national_dashboard::routes())
+        .merge(inequalities::routes())
         .with_state(app)
 }
 

@@ -3,7 +3,7 @@
 //! the proportion KPIs (uptake, assessment 1, assessment 2) as server-side SVG with text
 //! alternatives. Computed from the national store by the same KPI engine as everywhere else.
 
-use crate::html::{esc, page};
+use crate::html::{esc, page, pct};
 use crate::{ctx, html_page, App, WebError};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -22,22 +22,19 @@ pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new().route("/national/dashboard", get(dashboard))
 }
 
+/// The filters of the national pages.
 #[derive(serde::Deserialize, Default, Clone)]
-struct Filters {
+pub(crate) struct Filters {
     #[serde(default)]
-    from: String,
+    pub from: String,
     #[serde(default)]
-    to: String,
+    pub to: String,
     #[serde(default)]
-    nation: String,
+    pub nation: String,
     #[serde(default)]
-    region: String,
+    pub region: String,
     #[serde(default)]
-    sort: String,
-}
-
-fn pct(x: Option<f64>) -> String {
-    x.map_or("–".into(), |v| format!("{:.1}%", v * 100.0))
+    pub sort: String,
 }
 
 /// One proportion KPI of a programme as (numerator, denominator).
@@ -319,24 +316,7 @@ async fn dashboard(
     if c.user.role != Role::NationalAnalyst {
         return Err(WebError::NotFound);
     }
-    let default = Period::last_financial_year((app.today)());
-    let parse = |s: &str, d: Date| {
-        if s.trim().is_empty() {
-            Ok(d)
-        } else {
-            Date::parse(s.trim())
-                .map_err(|e| WebError::BadRequest(format!("That period is not usable: {e}")))
-        }
-    };
-    let period = Period {
-        from: parse(&f.from, default.from)?,
-        to: parse(&f.to, default.to)?,
-    };
-    if period.to < period.from {
-        return Err(WebError::BadRequest(
-            "The end of the period is before its start.".into(),
-        ));
-    }
+    let period = chosen_period(&app, &f)?;
     let key = format!(
         "{}|{}|{}|{}|{}",
         period.from, period.to, f.nation, f.region, f.sort
@@ -363,6 +343,29 @@ async fn dashboard(
     )))
 }
 
+/// The period chosen on a national page (default: the last complete financial year).
+pub(crate) fn chosen_period(app: &App, f: &Filters) -> Result<Period, WebError> {
+    let default = Period::last_financial_year((app.today)());
+    let parse = |s: &str, d: Date| {
+        if s.trim().is_empty() {
+            Ok(d)
+        } else {
+            Date::parse(s.trim())
+                .map_err(|e| WebError::BadRequest(format!("That period is not usable: {e}")))
+        }
+    };
+    let period = Period {
+        from: parse(&f.from, default.from)?,
+        to: parse(&f.to, default.to)?,
+    };
+    if period.to < period.from {
+        return Err(WebError::BadRequest(
+            "The end of the period is before its start.".into(),
+        ));
+    }
+    Ok(period)
+}
+
 /// Rendered national pages by their filters, each with the national data version it came from.
 #[derive(Default)]
 pub(crate) struct PageCache(
@@ -370,14 +373,14 @@ pub(crate) struct PageCache(
 );
 
 impl PageCache {
-    fn get(&self, key: &str, version: &str) -> Option<Arc<str>> {
+    pub(crate) fn get(&self, key: &str, version: &str) -> Option<Arc<str>> {
         let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
         m.get(key)
             .filter(|(v, _)| v == version)
             .map(|(_, b)| b.clone())
     }
 
-    fn put(&self, key: String, version: String, body: Arc<str>) {
+    pub(crate) fn put(&self, key: String, version: String, body: Arc<str>) {
         let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if m.len() >= 256 && !m.contains_key(&key) {
             m.clear();

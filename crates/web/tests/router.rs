@@ -861,6 +861,11 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
             assert!(r.body.contains("2 programme(s): 1 referred, 1 started core CR (uptake 100.0%)"), "{}", r.body);
             assert!(r.body.contains("<th scope=\"row\">P002</th><td>wales</td><td>North</td><td>1</td><td>100.0%</td>"), "{}", r.body);
             assert!(r.body.contains("<title id=\"f-uptake-t\">Funnel plot: Uptake"), "{}", r.body);
+            let r = send(&app, get("/national/inequalities?from=2024-04-01&to=2025-03-31", &cookie)).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            assert!(r.body.contains("Nationally: 1 referred, 1 started") && r.body.contains("Uptake by priority group"), "{}", r.body);
+            assert!(r.body.contains("Slope index of inequality: not enough data"), "{}", r.body);
+            assert_eq!(send(&app, get("/national/inequalities", &staff)).await.status, StatusCode::NOT_FOUND);
             let r = send(&app, get("/national/dashboard?from=2024-04-01&to=2025-03-31&nation=england", &cookie)).await;
             assert!(r.body.contains("1 programme(s): 0 referred") && !r.body.contains("<th scope=\"row\">P002</th>"), "{}", r.body);
         });

@@ -1,0 +1,241 @@
+//! Inequalities for national analysts: uptake by sex, age band, ethnic group, deprivation
+//! quintile and priority group with Wilson intervals, nationally or for a region; the slope
+//! index of inequality across deprivation quintiles; and the groups a region is missing.
+
+use crate::html::{esc, page, pct, uptake_table};
+use crate::national_dashboard::{chosen_period, Filters};
+use crate::{ctx, html_page, App, WebError};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use crest_core::{Period, Programme};
+use crest_stats::Z95;
+use crest_store::national::EquityFact;
+use crest_store::Role;
+use std::fmt::Write;
+use std::sync::Arc;
+
+pub(crate) fn routes() -> Router<Arc<App>> {
+    Router::new().route("/national/inequalities", get(inequalities))
+}
+
+/// Uptake as (group, referred, started) by a grouping of the facts.
+fn uptake_by(
+    facts: &[&EquityFact],
+    key: impl Fn(&EquityFact) -> String,
+) -> Vec<(String, u64, u64)> {
+    let mut m: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    for f in facts {
+        let e = m.entry(key(f)).or_default();
+        e.0 += 1;
+        e.1 += u64::from(f.started);
+    }
+    m.into_iter().map(|(g, (n, k))| (g, n, k)).collect()
+}
+
+fn render(programmes: &[Programme], facts: &[EquityFact], f: &Filters, period: Period) -> String {
+    let mut body = format!(
+        "<form method=\"get\" class=\"noprint\"><label for=\"from\">From</label><input id=\"from\" name=\"from\" value=\"{}\">\
+         <label for=\"to\">To</label><input id=\"to\" name=\"to\" value=\"{}\">\
+         <label for=\"region\">Region</label><select id=\"region\" name=\"region\"><option value=\"\">all (national)</option>",
+        period.from, period.to
+    );
+    let mut regions: Vec<&str> = programmes.iter().map(|p| p.region.as_str()).collect();
+    regions.sort_unstable();
+    regions.dedup();
+    for r in regions {
+        let sel = if f.region == r { " selected" } else { "" };
+        let _ = write!(body, "<option{sel}>{}</option>", esc(r));
+    }
+    body.push_str("</select> <button>Show</button></form>");
+    let in_region: std::collections::HashSet<&str> = programmes
+        .iter()
+        .filter(|p| f.region.is_empty() || p.region == f.region)
+        .map(|p| p.code.as_str())
+        .collect();
+    let chosen: Vec<&EquityFact> = facts
+        .iter()
+        .filter(|x| in_region.contains(x.programme.as_str()))
+        .collect();
+    let n = chosen.len() as u64;
+    let k = chosen.iter().filter(|x| x.started).count() as u64;
+    let overall = (n > 0).then(|| k as f64 / n as f64);
+    let _ = write!(
+        body,
+        "<p>{}: {n} referred, {k} started core CR (uptake {}).</p>",
+        if f.region.is_empty() {
+            "Nationally".to_string()
+        } else {
+            esc(&f.region)
+        },
+        pct(overall)
+    );
+    let groupings: [(&str, Vec<(String, u64, u64)>); 5] = [
+        (
+            "sex",
+            uptake_by(&chosen, |x| {
+                x.sex.clone().unwrap_or_else(|| "not known".into())
+            }),
+        ),
+        (
+            "age band",
+            uptake_by(&chosen, |x| crest_core::age_band(x.age).to_string()),
+        ),
+        (
+            "ethnic group",
+            uptake_by(&chosen, |x| {
+                crest_core::ethnic_group(x.ethnicity.as_deref()).to_string()
+            }),
+        ),
+        (
+            "deprivation quintile (1 = most deprived)",
+            uptake_by(&chosen, |x| {
+                x.imd_quintile.map_or("not known".into(), |q| q.to_string())
+            }),
+        ),
+        (
+            "priority group",
+            uptake_by(&chosen, |x| x.group.code().replace('_', " ")),
+        ),
+    ];
+    // A group is being missed when its whole 95% interval lies below the overall uptake.
+    let mut missed = Vec::new();
+    for (title, rows) in &groupings {
+        for (g, n, k) in rows {
+            let upper = crest_stats::summary::wilson(*k, *n, Z95).map(|c| c.1);
+            let known = !g.to_ascii_lowercase().starts_with("not ");
+            if let (Some(u), Some(o), true) = (upper, overall, known) {
+                if u < o {
+                    missed.push(format!(
+                        "{} ({title}): {}",
+                        esc(g),
+                        pct(Some(*k as f64 / *n as f64))
+                    ));
+                }
+            }
+        }
+    }
+    body.push_str("<h2>Who is missed</h2>");
+    if missed.is_empty() {
+        body.push_str(
+            "<p>No group's uptake is clearly below the overall uptake (its whole 95% interval below it).</p>",
+        );
+    } else {
+        let _ = write!(
+            body,
+            "<p>Uptake clearly below the overall {} (the whole 95% interval below it):</p><ul><li>{}</li></ul>",
+            pct(overall),
+            missed.join("</li><li>")
+        );
+    }
+    let mut quintiles = [(0u64, 0u64); 5];
+    for x in &chosen {
+        if let Some(q) = x.imd_quintile.filter(|q| (1..=5).contains(q)) {
+            let slot = &mut quintiles[(q - 1) as usize];
+            slot.1 += 1;
+            slot.0 += u64::from(x.started);
+        }
+    }
+    match crest_stats::funnel::slope_index(&quintiles) {
+        Some(sii) => {
+            let _ = write!(
+                body,
+                "<p><strong>Slope index of inequality: {:+.1} percentage points</strong>: the modelled difference in \
+                 uptake between the most and the least deprived ({}).</p>",
+                sii * 100.0,
+                if sii > 0.0 {
+                    "uptake rises as deprivation falls"
+                } else if sii < 0.0 {
+                    "uptake falls as deprivation falls"
+                } else {
+                    "no gradient"
+                }
+            );
+        }
+        None => body.push_str(
+            "<p>Slope index of inequality: not enough data (fewer than two deprivation quintiles with referrals).</p>",
+        ),
+    }
+    body.push_str("<h2>Uptake by group</h2>");
+    for (title, rows) in &groupings {
+        body.push_str(&uptake_table(title, rows));
+    }
+    body
+}
+
+async fn inequalities(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(f): Query<Filters>,
+) -> Result<Response, WebError> {
+    let c = ctx(&app, &headers).await?;
+    if c.user.role != Role::NationalAnalyst {
+        return Err(WebError::NotFound);
+    }
+    let period = chosen_period(&app, &f)?;
+    let key = format!("inequalities|{}|{}|{}", period.from, period.to, f.region);
+    let a = app.clone();
+    let body = app
+        .national(move |n| {
+            let version = n.data_version()?;
+            if let Some(body) = a.national_pages.get(&key, &version) {
+                return Ok(body);
+            }
+            let programmes = n.programmes()?;
+            let facts = n.equity_facts(period.from, period.to)?;
+            let body: Arc<str> = render(&programmes, &facts, &f, period).into();
+            a.national_pages.put(key, version, body.clone());
+            Ok(body)
+        })
+        .await?;
+    Ok(html_page(page(
+        "National audit: who takes up cardiac rehabilitation",
+        &c.nav(None),
+        &body,
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fact(sex: &str, quintile: i64, started: bool) -> EquityFact {
+        EquityFact {
+            programme: "P001".into(),
+            sex: Some(sex.into()),
+            age: Some(65),
+            ethnicity: Some("A".into()),
+            imd_quintile: Some(quintile),
+            group: crest_core::PriorityGroup::MiPci,
+            started,
+        }
+    }
+
+    #[test]
+    fn names_the_groups_clearly_below_overall_uptake_and_the_gradient() {
+        let programmes = [Programme::parse(["P001", "One", "england", "London", "", ""]).unwrap()];
+        // 100 men, 60 started; 100 women, 30 started: overall 45%, women 30% (95% interval
+        // 21.9%–39.6%, all below 45%). Quintile 1 holds everyone who did not start but one
+        // group, so uptake rises with the quintile.
+        let mut facts = Vec::new();
+        for i in 0..100 {
+            facts.push(fact("male", if i < 60 { 5 } else { 1 }, i < 60));
+            facts.push(fact("female", if i < 30 { 4 } else { 1 }, i < 30));
+        }
+        let period = Period {
+            from: crest_core::Date::from_ymd(2024, 4, 1).unwrap(),
+            to: crest_core::Date::from_ymd(2025, 3, 31).unwrap(),
+        };
+        let html = render(&programmes, &facts, &Filters::default(), period);
+        assert!(
+            html.contains("Nationally: 200 referred, 90 started core CR (uptake 45.0%)"),
+            "{html}"
+        );
+        assert!(html.contains("<li>female (sex): 30.0%</li>"), "{html}");
+        assert!(!html.contains("male (sex): 60.0%</li>"), "{html}");
+        assert!(html.contains("Slope index of inequality: +"), "{html}");
+        assert!(html.contains("uptake rises as deprivation falls"), "{html}");
+    }
+}
