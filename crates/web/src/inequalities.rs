@@ -21,11 +21,11 @@ pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new().route("/national/inequalities", get(inequalities))
 }
 
-/// Uptake as (group, referred, started) by a grouping of the facts.
-fn uptake_by(
-    facts: &[&EquityFact],
-    key: impl Fn(&EquityFact) -> String,
-) -> Vec<(String, u64, u64)> {
+/// Uptake rows: (group, referred, started).
+type Uptake = Vec<(String, u64, u64)>;
+
+/// Uptake by a grouping of the facts.
+fn uptake_by(facts: &[&EquityFact], key: impl Fn(&EquityFact) -> String) -> Uptake {
     let mut m: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
     for f in facts {
         let e = m.entry(key(f)).or_default();
@@ -72,7 +72,7 @@ fn render(programmes: &[Programme], facts: &[EquityFact], f: &Filters, period: P
         },
         pct(overall)
     );
-    let groupings: [(&str, Vec<(String, u64, u64)>); 5] = [
+    let groupings: [(&str, Uptake); 5] = [
         (
             "sex",
             uptake_by(&chosen, |x| {
