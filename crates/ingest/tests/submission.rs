@@ -196,7 +196,7 @@ fn submissions_leave_out_opt_outs_carry_no_identifiers_and_link_patients() {
 
         // The national side.
         let mut n = NationalStore::open(&ndb.url).unwrap();
-        assert_eq!(n.migrate().unwrap(), 3);
+        assert_eq!(n.migrate().unwrap(), 4);
         assert_eq!(n.migrate().unwrap(), 0);
         let cols = n.columns().unwrap();
         for banned in [

@@ -135,7 +135,7 @@ pub struct NationalStore {
     conn: Conn,
 }
 
-const NATIONAL_MIGRATIONS: usize = 3;
+const NATIONAL_MIGRATIONS: usize = 4;
 
 /// Why a local store cannot be made in a national store's database.
 pub(crate) const NOT_LOCAL: &str =
@@ -194,8 +194,67 @@ fn api_tokens() -> Vec<String> {
     ]
 }
 
+/// National migration 4: outlier cases and their dated history.
+fn outliers(d: Dialect) -> Vec<String> {
+    let serial = match d {
+        Dialect::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+        Dialect::Postgres => "BIGSERIAL PRIMARY KEY",
+    };
+    vec![
+        "CREATE TABLE outlier_cases (id TEXT PRIMARY KEY, programme_code TEXT NOT NULL REFERENCES programmes (programme_code), \
+         kpi TEXT NOT NULL, period_from TEXT NOT NULL, period_to TEXT NOT NULL, level TEXT NOT NULL, direction TEXT NOT NULL, \
+         finding TEXT NOT NULL, status TEXT NOT NULL, opened_at TEXT NOT NULL)"
+            .to_string(),
+        format!(
+            "CREATE TABLE outlier_history (id {serial}, case_id TEXT NOT NULL REFERENCES outlier_cases (id), \
+             at TEXT NOT NULL, username TEXT NOT NULL, status TEXT NOT NULL, note TEXT NOT NULL)"
+        ),
+    ]
+}
+
 fn migrations(d: Dialect) -> [Vec<String>; NATIONAL_MIGRATIONS] {
-    [schema(d), access_log(d), api_tokens()]
+    [schema(d), access_log(d), api_tokens(), outliers(d)]
+}
+
+/// The stages of an outlier case, in order.
+pub const CASE_STAGES: [&str; 4] = ["open", "contacted", "response_received", "closed"];
+
+/// An outlier case: a programme outside a funnel's limits for a KPI and period.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutlierCase {
+    /// `programme|kpi|from|to`.
+    pub id: String,
+    /// Programme.
+    pub programme: String,
+    /// KPI key (`uptake`, `assessment1`, …).
+    pub kpi: String,
+    /// Period start (ISO).
+    pub from: String,
+    /// Period end (ISO).
+    pub to: String,
+    /// `alert` or `alarm`.
+    pub level: String,
+    /// `low` or `high`.
+    pub direction: String,
+    /// What was found, e.g. `12/40 = 30.0% (pooled 55.0%)`.
+    pub finding: String,
+    /// The current stage (see [`CASE_STAGES`]).
+    pub status: String,
+    /// When it was opened.
+    pub opened_at: String,
+}
+
+/// One dated entry of a case's history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CaseNote {
+    /// When.
+    pub at: String,
+    /// Who.
+    pub username: String,
+    /// The stage after this entry.
+    pub status: String,
+    /// What was done or said.
+    pub note: String,
 }
 
 fn token_hash(token: &str) -> String {
@@ -417,6 +476,180 @@ impl NationalStore {
             Conn::Sqlite(c) => crate::sqlite::read_chain(c, after, limit),
             Conn::Pg(c) => crate::pg::read_chain(c, after, limit),
         })
+    }
+
+    /// Opens an outlier case (once per programme, KPI and period; opening it again changes
+    /// nothing); returns its id.
+    pub fn open_case(&mut self, c: &OutlierCase, username: &str) -> Result<String> {
+        self.ready()?;
+        let id = format!("{}|{}|{}|{}", c.programme, c.kpi, c.from, c.to);
+        const CASE: &str = "INSERT INTO outlier_cases (id, programme_code, kpi, period_from, period_to, level, direction, \
+            finding, status, opened_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'open', ?9) ON CONFLICT (id) DO NOTHING";
+        const NOTE: &str = "INSERT INTO outlier_history (case_id, at, username, status, note) VALUES (?1, ?2, ?3, 'open', ?4)";
+        let note = format!("opened: {} {} {}", c.level, c.direction, c.finding);
+        let p = [
+            &id,
+            &c.programme,
+            &c.kpi,
+            &c.from,
+            &c.to,
+            &c.level,
+            &c.direction,
+            &c.finding,
+            &c.opened_at,
+        ];
+        match &mut self.conn {
+            Conn::Sqlite(conn) => {
+                let tx = conn.transaction()?;
+                if tx.execute(CASE, rusqlite::params_from_iter(p.iter()))? > 0 {
+                    tx.execute(NOTE, [&id, &c.opened_at, username, &note])?;
+                }
+                tx.commit()?;
+            }
+            Conn::Pg(conn) => {
+                let mut tx = conn.transaction()?;
+                let refs: Vec<&(dyn ToSql + Sync)> =
+                    p.iter().map(|s| *s as &(dyn ToSql + Sync)).collect();
+                if tx.execute(pg(CASE).as_str(), &refs)? > 0 {
+                    tx.execute(pg(NOTE).as_str(), &[&id, &c.opened_at, &username, &note])?;
+                }
+                tx.commit()?;
+            }
+        }
+        Ok(id)
+    }
+
+    /// Every outlier case, newest first.
+    pub fn cases(&mut self) -> Result<Vec<OutlierCase>> {
+        self.ready()?;
+        const SQL: &str = "SELECT id, programme_code, kpi, period_from, period_to, level, direction, finding, status, \
+            opened_at FROM outlier_cases ORDER BY opened_at DESC, id";
+        let rows: Vec<[String; 10]> = match &mut self.conn {
+            Conn::Sqlite(c) => c
+                .prepare(SQL)?
+                .query_map([], |r| {
+                    let mut a: [String; 10] = Default::default();
+                    for (i, x) in a.iter_mut().enumerate() {
+                        *x = r.get(i)?;
+                    }
+                    Ok(a)
+                })?
+                .collect::<rusqlite::Result<_>>()?,
+            Conn::Pg(c) => c
+                .query(SQL, &[])?
+                .iter()
+                .map(|r| {
+                    let mut a: [String; 10] = Default::default();
+                    for (i, x) in a.iter_mut().enumerate() {
+                        *x = r.get(i);
+                    }
+                    a
+                })
+                .collect(),
+        };
+        Ok(rows
+            .into_iter()
+            .map(
+                |[id, programme, kpi, from, to, level, direction, finding, status, opened_at]| {
+                    OutlierCase {
+                        id,
+                        programme,
+                        kpi,
+                        from,
+                        to,
+                        level,
+                        direction,
+                        finding,
+                        status,
+                        opened_at,
+                    }
+                },
+            )
+            .collect())
+    }
+
+    /// A case's history, oldest first.
+    pub fn case_history(&mut self, id: &str) -> Result<Vec<CaseNote>> {
+        self.ready()?;
+        let sql =
+            "SELECT at, username, status, note FROM outlier_history WHERE case_id = ?1 ORDER BY id";
+        Ok(match &mut self.conn {
+            Conn::Sqlite(c) => c
+                .prepare(sql)?
+                .query_map([id], |r| {
+                    Ok(CaseNote {
+                        at: r.get(0)?,
+                        username: r.get(1)?,
+                        status: r.get(2)?,
+                        note: r.get(3)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?,
+            Conn::Pg(c) => c
+                .query(pg(sql).as_str(), &[&id])?
+                .iter()
+                .map(|r| CaseNote {
+                    at: r.get(0),
+                    username: r.get(1),
+                    status: r.get(2),
+                    note: r.get(3),
+                })
+                .collect(),
+        })
+    }
+
+    /// Moves a case on (never back) and/or adds a dated note; refuses an unknown case, an
+    /// unknown stage or a step backwards.
+    pub fn update_case(
+        &mut self,
+        id: &str,
+        status: &str,
+        note: &str,
+        username: &str,
+        at: &str,
+    ) -> Result<()> {
+        self.ready()?;
+        let current = self
+            .cases()?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| StoreError::Refused(format!("there is no outlier case {id}")))?;
+        let rank = |s: &str| CASE_STAGES.iter().position(|x| *x == s);
+        let (Some(from), Some(to)) = (rank(&current.status), rank(status)) else {
+            return Err(StoreError::Refused(format!(
+                "'{status}' is not a stage; use {}",
+                CASE_STAGES.join(", ")
+            )));
+        };
+        if to < from {
+            return Err(StoreError::Refused(format!(
+                "the case is already '{}'; it cannot go back to '{status}'",
+                current.status
+            )));
+        }
+        if to == from && note.trim().is_empty() {
+            return Err(StoreError::Refused(
+                "nothing to record: change the stage or write a note".into(),
+            ));
+        }
+        const STATUS: &str = "UPDATE outlier_cases SET status = ?2 WHERE id = ?1";
+        const NOTE: &str = "INSERT INTO outlier_history (case_id, at, username, status, note) VALUES (?1, ?2, ?3, ?4, ?5)";
+        let note = note.trim();
+        match &mut self.conn {
+            Conn::Sqlite(c) => {
+                let tx = c.transaction()?;
+                tx.execute(STATUS, [id, status])?;
+                tx.execute(NOTE, [id, at, username, status, note])?;
+                tx.commit()?;
+            }
+            Conn::Pg(c) => {
+                let mut tx = c.transaction()?;
+                tx.execute(pg(STATUS).as_str(), &[&id, &status])?;
+                tx.execute(pg(NOTE).as_str(), &[&id, &at, &username, &status, &note])?;
+                tx.commit()?;
+            }
+        }
+        Ok(())
     }
 
     /// Registers an API token for a programme's system (only its SHA-256 is kept).

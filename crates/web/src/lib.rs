@@ -13,6 +13,7 @@ pub mod html;
 mod inequalities;
 mod national;
 mod national_dashboard;
+mod outliers;
 mod submit;
 
 pub use auth::{hash_password, new_password};
@@ -227,7 +228,7 @@ impl Ctx {
         } else if self.user.role == Role::NationalAnalyst {
             s.push_str(
                 "<nav aria-label=\"National audit\"><a href=\"/national\">Submissions</a> · \
-                 <a href=\"/national/dashboard\">Programmes</a> · <a href=\"/national/inequalities\">Inequalities</a></nav>",
+                 <a href=\"/national/dashboard\">Programmes</a> · <a href=\"/national/inequalities\">Inequalities</a> · <a href=\"/national/outliers\">Outliers</a></nav>",
             );
         }
         s.push_str(&format!(
@@ -331,6 +332,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(national::routes())
         .merge(national_dashboard::routes())
         .merge(inequalities::routes())
+        .merge(outliers::routes())
         .with_state(app)
 }
 

@@ -38,7 +38,7 @@ pub(crate) struct Filters {
 }
 
 /// One proportion KPI of a programme as (numerator, denominator).
-fn proportion(p: &ProgrammeKpis, key: &str) -> (u64, u64) {
+pub(crate) fn proportion(p: &ProgrammeKpis, key: &str) -> (u64, u64) {
     if key == "uptake" {
         return (p.results.uptake.numerator, p.results.uptake.denominator);
     }

@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use common::{open, rt, setup, PASSWORD};
+use common::{open, rt, setup, today, PASSWORD};
 use crest_store::testing::databases;
 use http_body_util::BodyExt;
 use std::sync::Arc;
@@ -872,5 +872,162 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
         let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
         let check = n.verify_access_log().unwrap();
         assert_eq!((check.entries, check.broken), (4, None), "{}", ndb.backend);
+    }
+}
+
+#[test]
+fn outlier_cases_move_forward_with_dated_notes() {
+    use crest_core::pseudonym::Key;
+    for (db, ndb) in databases().into_iter().zip(databases()) {
+        let app = setup(&db);
+        let (sk, nk) = (Key::from_secret([3; 32]), Key::from_secret([4; 32]));
+        let period = crest_core::Period {
+            from: crest_core::Date::from_ymd(2024, 4, 1).unwrap(),
+            to: crest_core::Date::from_ymd(2025, 3, 31).unwrap(),
+        };
+        // Synthetic programmes whose uptake varies (the calibrated spread), all submitted.
+        let dir = crest_store::testing::scratch_dir("outliers");
+        crest_ingest::synth::write(
+            &dir,
+            &crest_ingest::synth::Config {
+                programmes: 12,
+                episodes: 4_000,
+                seed: 11,
+                period,
+                today: today(),
+            },
+        )
+        .unwrap();
+        let programmes =
+            crest_ingest::programmes::read_programmes(&dir.join("programmes.csv")).unwrap();
+        let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
+        n.migrate().unwrap();
+        n.upsert_programmes(&programmes).unwrap();
+        let key = sk.clone();
+        let receipts: Vec<Vec<u8>> = open(&db).run(move |s| {
+            s.upsert_programmes(&programmes).unwrap();
+            let sum = crest_ingest::import_file(
+                s,
+                &dir.join("episodes.csv"),
+                &crest_ingest::ImportOptions::new(today()),
+                None,
+                &mut |_| {},
+            )
+            .unwrap();
+            assert_eq!(sum.rejected, 0);
+            crest_web::add_user(
+                s,
+                "analyst",
+                crest_store::Role::NationalAnalyst,
+                &[],
+                PASSWORD,
+            )
+            .unwrap();
+            s.put_agreement(&crest_core::governance::Agreement {
+                id: "exempt".into(),
+                recipient: "National audit".into(),
+                legal_basis: "CAG 99/CAG/0001".into(),
+                fields: None,
+                opt_out_exempt: true,
+                valid_from: crest_core::Date::from_ymd(2025, 1, 1).unwrap(),
+                valid_to: crest_core::Date::from_ymd(2025, 12, 31).unwrap(),
+            })
+            .unwrap();
+            programmes
+                .iter()
+                .map(|p| {
+                    let req = crest_ingest::submission::BuildRequest {
+                        programme: &p.code,
+                        period,
+                        key: &key,
+                        ndoo: None,
+                        ndoo_max_age_days: 30,
+                        today: today(),
+                        now: "2025-06-01T10:00:00Z".into(),
+                    };
+                    crest_ingest::submission::build(s, &req).unwrap().bytes
+                })
+                .collect()
+        });
+        for r in &receipts {
+            crest_ingest::submission::receive(&mut n, r, &sk, &nk, "2025-06-01T11:00:00Z").unwrap();
+        }
+        drop(n);
+        app.set_submission_key(sk.clone());
+        app.set_national(&ndb.url, nk).unwrap();
+        rt().block_on(async {
+            let (cookie, csrf) = login(&app, "analyst").await;
+            let q = "?from=2024-04-01&to=2025-03-31";
+            let r = send(&app, get(&format!("/national/outliers{q}"), &cookie)).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            // The first outlier listed, with its KPI.
+            let marker = "<input type=\"hidden\" name=\"programme\" value=\"";
+            let i = r
+                .body
+                .find(marker)
+                .unwrap_or_else(|| panic!("no outlier: {}", r.body))
+                + marker.len();
+            let code = r.body[i..].split('"').next().unwrap().to_string();
+            let kpi = hidden(&r.body[i..], "kpi");
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("programme", code.as_str()),
+                ("kpi", kpi.as_str()),
+                ("from", "2024-04-01"),
+                ("to", "2025-03-31"),
+            ];
+            let r = send(&app, post("/national/outliers", &cookie, &form)).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+            let case_url = r.location.clone();
+            let page = send(&app, get(&case_url, &cookie)).await;
+            assert!(
+                page.body.contains("Stage: <strong>open</strong>")
+                    && page.body.contains("opened: al"),
+                "{}",
+                page.body
+            );
+            let id = hidden(&page.body, "id");
+            let step = |status: &'static str, note: &'static str| {
+                post(
+                    "/national/outliers/case",
+                    &cookie,
+                    &[
+                        ("csrf", csrf.as_str()),
+                        ("id", id.as_str()),
+                        ("status", status),
+                        ("note", note),
+                    ],
+                )
+            };
+            let r = send(&app, step("contacted", "Emailed the programme lead")).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+            let r = send(&app, step("open", "")).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+            assert!(r.body.contains("cannot go back"), "{}", r.body);
+            send(&app, step("response_received", "Staffing gap explained")).await;
+            send(&app, step("closed", "Action plan agreed")).await;
+            let page = send(&app, get(&case_url, &cookie)).await;
+            assert!(
+                page.body.contains("Stage: <strong>closed</strong>"),
+                "{}",
+                page.body
+            );
+            for text in [
+                "Emailed the programme lead",
+                "Staffing gap explained",
+                "Action plan agreed",
+            ] {
+                assert!(page.body.contains(text), "the history keeps every note");
+            }
+            assert!(
+                !page.body.contains("<button>Record</button>"),
+                "a closed case takes no more steps"
+            );
+            // Opening it again changes nothing; the list shows its stage.
+            let r = send(&app, post("/national/outliers", &cookie, &form)).await;
+            assert_eq!(r.location, case_url);
+            let r = send(&app, get(&format!("/national/outliers{q}"), &cookie)).await;
+            assert!(r.body.contains(">closed</a>"), "{}", r.body);
+        });
     }
 }

@@ -1,0 +1,371 @@
+//! Outlier management for national analysts: the programmes outside the funnel limits of a
+//! proportion KPI for a period (`alert` beyond 95%, `alarm` beyond 99.8%, low or high), and a
+//! case for each that moves open → contacted → response received → closed, with dated notes
+//! and its whole history kept.
+
+use crate::html::{csrf_field, esc, page, pct};
+use crate::national_dashboard::{chosen_period, proportion, Filters};
+use crate::{ctx, html_page, App, WebError};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use crest_stats::funnel::{self, Direction, Position};
+use crest_stats::kpis::{compute, Thresholds};
+use crest_store::national::{OutlierCase, CASE_STAGES};
+use crest_store::Role;
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::Arc;
+
+pub(crate) fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/national/outliers", get(list).post(open_case))
+        .route("/national/outliers/case", get(show).post(update))
+}
+
+/// The proportion KPIs that have funnel plots.
+const FUNNEL_KPIS: [(&str, &str); 3] = [
+    ("uptake", "uptake"),
+    ("assessment1", "assessment 1 recorded"),
+    ("assessment2", "assessment 2 within 140 days"),
+];
+
+async fn analyst(app: &Arc<App>, headers: &HeaderMap) -> Result<crate::Ctx, WebError> {
+    let c = ctx(app, headers).await?;
+    if c.user.role != Role::NationalAnalyst {
+        return Err(WebError::NotFound);
+    }
+    Ok(c)
+}
+
+fn stage(s: &str) -> String {
+    s.replace('_', " ")
+}
+
+async fn list(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(f): Query<Filters>,
+) -> Result<Response, WebError> {
+    let c = analyst(&app, &headers).await?;
+    let period = chosen_period(&app, &f)?;
+    let (found, cases) = app
+        .national(move |n| {
+            let programmes = n.programmes()?;
+            let episodes = n.kpi_episodes(period.from, period.to, &programmes)?;
+            let report = compute(&programmes, &episodes, period, &Thresholds::default());
+            let mut found = Vec::new();
+            for (key, label) in FUNNEL_KPIS {
+                let points: Vec<(u64, u64)> = report
+                    .programmes
+                    .iter()
+                    .map(|p| proportion(p, key))
+                    .collect();
+                let Some(p0) = funnel::pooled(&points) else {
+                    continue;
+                };
+                for (p, (k, m)) in report.programmes.iter().zip(points) {
+                    let (level, dir) = match funnel::position(k, m, p0) {
+                        Some(Position::Alert(d)) => ("alert", d),
+                        Some(Position::Alarm(d)) => ("alarm", d),
+                        _ => continue,
+                    };
+                    found.push((
+                        p.programme_code.clone(),
+                        key,
+                        label,
+                        level,
+                        if dir == Direction::Low { "low" } else { "high" },
+                        format!(
+                            "{k}/{m} = {} (pooled {})",
+                            pct(Some(k as f64 / m as f64)),
+                            pct(Some(p0))
+                        ),
+                    ));
+                }
+            }
+            Ok((found, n.cases()?))
+        })
+        .await?;
+    let mut body = format!(
+        "<form method=\"get\" class=\"noprint\"><label for=\"from\">From</label><input id=\"from\" name=\"from\" value=\"{}\">\
+         <label for=\"to\">To</label><input id=\"to\" name=\"to\" value=\"{}\"> <button>Show</button></form>\
+         <h2>Outside the funnel limits, {} to {}</h2>",
+        period.from, period.to, period.from, period.to
+    );
+    if found.is_empty() {
+        body.push_str("<p>No programme is outside the 95% limits of any proportion KPI.</p>");
+    } else {
+        body.push_str("<table><caption>Programmes outside the limits</caption><thead><tr><th scope=\"col\">Programme</th><th scope=\"col\">KPI</th>\
+            <th scope=\"col\">Level</th><th scope=\"col\">Finding</th><th scope=\"col\">Case</th></tr></thead><tbody>");
+        for (code, key, label, level, dir, finding) in &found {
+            let id = format!("{code}|{key}|{}|{}", period.from, period.to);
+            let case = match cases.iter().find(|c| c.id == id) {
+                Some(c) => format!(
+                    "<a href=\"/national/outliers/case?id={}\">{}</a>",
+                    esc(&id),
+                    esc(&stage(&c.status))
+                ),
+                None => format!(
+                    "<form method=\"post\" action=\"/national/outliers\">{}\
+                     <input type=\"hidden\" name=\"programme\" value=\"{}\"><input type=\"hidden\" name=\"kpi\" value=\"{key}\">\
+                     <input type=\"hidden\" name=\"from\" value=\"{}\"><input type=\"hidden\" name=\"to\" value=\"{}\">\
+                     <button>Open a case</button></form>",
+                    csrf_field(&c.session.csrf),
+                    esc(code),
+                    period.from,
+                    period.to
+                ),
+            };
+            let _ = write!(
+                body,
+                "<tr><th scope=\"row\">{}</th><td>{label}</td><td>{level} {dir}</td><td>{}</td><td>{case}</td></tr>",
+                esc(code),
+                esc(finding)
+            );
+        }
+        body.push_str("</tbody></table>");
+    }
+    let _ = write!(
+        body,
+        "<h2>Cases</h2><table><caption>{} case(s), newest first</caption><thead><tr><th scope=\"col\">Programme</th>\
+         <th scope=\"col\">KPI</th><th scope=\"col\">Period</th><th scope=\"col\">Level</th><th scope=\"col\">Stage</th>\
+         <th scope=\"col\">Opened</th></tr></thead><tbody>",
+        cases.len()
+    );
+    for case in &cases {
+        let _ = write!(
+            body,
+            "<tr><th scope=\"row\"><a href=\"/national/outliers/case?id={}\">{}</a></th><td>{}</td><td>{} to {}</td>\
+             <td>{} {}</td><td>{}</td><td>{}</td></tr>",
+            esc(&case.id),
+            esc(&case.programme),
+            esc(&case.kpi),
+            esc(&case.from),
+            esc(&case.to),
+            esc(&case.level),
+            esc(&case.direction),
+            esc(&stage(&case.status)),
+            esc(&case.opened_at)
+        );
+    }
+    body.push_str("</tbody></table>");
+    Ok(html_page(page(
+        "National audit: outliers",
+        &c.nav(None),
+        &body,
+    )))
+}
+
+async fn open_case(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let c = analyst(&app, &headers).await?;
+    c.check_csrf(form.get("csrf").map(String::as_str))?;
+    let field = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let (programme, kpi) = (field("programme"), field("kpi"));
+    let filters = Filters {
+        from: field("from"),
+        to: field("to"),
+        ..Default::default()
+    };
+    let period = chosen_period(&app, &filters)?;
+    if !FUNNEL_KPIS.iter().any(|(k, _)| *k == kpi) {
+        return Err(WebError::BadRequest(format!("'{kpi}' has no funnel plot")));
+    }
+    let username = c.user.username.clone();
+    let id = app
+        .national(move |n| {
+            // The finding is computed again here: a case is opened only for a real outlier.
+            let programmes = n.programmes()?;
+            let episodes = n.kpi_episodes(period.from, period.to, &programmes)?;
+            let report = compute(&programmes, &episodes, period, &Thresholds::default());
+            let points: Vec<(u64, u64)> = report
+                .programmes
+                .iter()
+                .map(|p| proportion(p, &kpi))
+                .collect();
+            let p0 = funnel::pooled(&points).ok_or(WebError::NotFound)?;
+            let i = report
+                .programmes
+                .iter()
+                .position(|p| p.programme_code == programme)
+                .ok_or(WebError::NotFound)?;
+            let (k, m) = points[i];
+            let (level, dir) = match funnel::position(k, m, p0) {
+                Some(Position::Alert(d)) => ("alert", d),
+                Some(Position::Alarm(d)) => ("alarm", d),
+                _ => {
+                    return Err(WebError::BadRequest(format!(
+                        "{programme} is within the limits for {kpi} in this period"
+                    )))
+                }
+            };
+            let case = OutlierCase {
+                id: String::new(),
+                programme,
+                kpi,
+                from: period.from.to_string(),
+                to: period.to.to_string(),
+                level: level.into(),
+                direction: if dir == Direction::Low { "low" } else { "high" }.into(),
+                finding: format!(
+                    "{k}/{m} = {} (pooled {})",
+                    pct(Some(k as f64 / m as f64)),
+                    pct(Some(p0))
+                ),
+                status: "open".into(),
+                opened_at: crest_store::utc_now(),
+            };
+            Ok(n.open_case(&case, &username)?)
+        })
+        .await?;
+    Ok(Redirect::to(&format!("/national/outliers/case?id={}", url_encode(&id))).into_response())
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[derive(serde::Deserialize)]
+struct CaseQuery {
+    id: String,
+}
+
+fn case_page(
+    c: &crate::Ctx,
+    case: &OutlierCase,
+    history: &[crest_store::national::CaseNote],
+    error: Option<&str>,
+) -> String {
+    let mut body = String::new();
+    if let Some(e) = error {
+        let _ = write!(
+            body,
+            "<div class=\"summary\" role=\"alert\" tabindex=\"-1\" autofocus><h2>There is a problem</h2><p>{}</p></div>",
+            esc(e)
+        );
+    }
+    let _ = write!(
+        body,
+        "<p>{} is an <strong>{} {}</strong> outlier for {} from {} to {}: {}.</p><p>Stage: <strong>{}</strong>.</p>\
+         <table><caption>History</caption><thead><tr><th scope=\"col\">When</th><th scope=\"col\">Who</th>\
+         <th scope=\"col\">Stage</th><th scope=\"col\">Note</th></tr></thead><tbody>",
+        esc(&case.programme),
+        esc(&case.level),
+        esc(&case.direction),
+        esc(&case.kpi),
+        esc(&case.from),
+        esc(&case.to),
+        esc(&case.finding),
+        esc(&stage(&case.status))
+    );
+    for h in history {
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&h.at),
+            esc(&h.username),
+            esc(&stage(&h.status)),
+            esc(&h.note)
+        );
+    }
+    body.push_str("</tbody></table>");
+    if case.status != "closed" {
+        let _ = write!(
+            body,
+            "<form method=\"post\">{}<input type=\"hidden\" name=\"id\" value=\"{}\">\
+             <label for=\"status\">Stage</label><select id=\"status\" name=\"status\">",
+            csrf_field(&c.session.csrf),
+            esc(&case.id)
+        );
+        let from = CASE_STAGES
+            .iter()
+            .position(|s| *s == case.status)
+            .unwrap_or(0);
+        for s in &CASE_STAGES[from..] {
+            let sel = if *s == case.status { " selected" } else { "" };
+            let _ = write!(body, "<option value=\"{s}\"{sel}>{}</option>", stage(s));
+        }
+        body.push_str(
+            "</select><label for=\"note\">Note (dated and kept)</label><textarea id=\"note\" name=\"note\" rows=\"3\" cols=\"60\"></textarea>\
+             <p><button>Record</button></p></form>",
+        );
+    }
+    body.push_str("<p><a href=\"/national/outliers\">All outliers and cases</a></p>");
+    body
+}
+
+async fn show(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<CaseQuery>,
+) -> Result<Response, WebError> {
+    let c = analyst(&app, &headers).await?;
+    let id = q.id.clone();
+    let (case, history) = app
+        .national(move |n| {
+            let case = n
+                .cases()?
+                .into_iter()
+                .find(|x| x.id == id)
+                .ok_or(WebError::NotFound)?;
+            let history = n.case_history(&case.id)?;
+            Ok((case, history))
+        })
+        .await?;
+    Ok(html_page(page(
+        &format!("Outlier case: {} {}", case.programme, case.kpi),
+        &c.nav(None),
+        &case_page(&c, &case, &history, None),
+    )))
+}
+
+async fn update(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let c = analyst(&app, &headers).await?;
+    c.check_csrf(form.get("csrf").map(String::as_str))?;
+    let field = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let (id, status, note) = (field("id"), field("status"), field("note"));
+    let username = c.user.username.clone();
+    let outcome = app
+        .national(move |n| {
+            let result = n.update_case(&id, &status, &note, &username, &crest_store::utc_now());
+            let case = n
+                .cases()?
+                .into_iter()
+                .find(|x| x.id == id)
+                .ok_or(WebError::NotFound)?;
+            let history = n.case_history(&id)?;
+            Ok((result, case, history))
+        })
+        .await?;
+    match outcome {
+        (Ok(()), case, _) => Ok(Redirect::to(&format!(
+            "/national/outliers/case?id={}",
+            url_encode(&case.id)
+        ))
+        .into_response()),
+        (Err(e), case, history) => {
+            let mut r = html_page(page(
+                &format!("Outlier case: {} {}", case.programme, case.kpi),
+                &c.nav(None),
+                &case_page(&c, &case, &history, Some(&e.to_string())),
+            ));
+            *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(r)
+        }
+    }
+}
