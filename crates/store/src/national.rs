@@ -833,6 +833,42 @@ impl NationalStore {
         })
     }
 
+    /// For each programme with episodes referred in `from..=to`: its episode count and, per
+    /// national field (in [`national_fields`] order), how many have a value.
+    pub fn completeness(&mut self, from: Date, to: Date) -> Result<Vec<(String, i64, Vec<i64>)>> {
+        self.ready()?;
+        let counts: Vec<String> = national_fields()
+            .map(|f| format!("count({})", f.name))
+            .collect();
+        let sql = format!(
+            "SELECT programme_code, count(*), {} FROM national_episodes WHERE referral_date >= ?1 AND referral_date <= ?2 \
+             GROUP BY programme_code ORDER BY programme_code",
+            counts.join(", ")
+        );
+        let (from, to) = (from.to_string(), to.to_string());
+        let width = counts.len();
+        Ok(match &mut self.conn {
+            Conn::Sqlite(c) => c
+                .prepare(&sql)?
+                .query_map([&from, &to], |r| {
+                    let mut v = Vec::with_capacity(width);
+                    for i in 0..width {
+                        v.push(r.get(i + 2)?);
+                    }
+                    Ok((r.get(0)?, r.get(1)?, v))
+                })?
+                .collect::<rusqlite::Result<_>>()?,
+            Conn::Pg(c) => c
+                .query(pg(&sql).as_str(), &[&from, &to])?
+                .iter()
+                .map(|r| {
+                    let v = (0..width).map(|i| r.get::<_, i64>(i + 2)).collect();
+                    (r.get(0), r.get(1), v)
+                })
+                .collect(),
+        })
+    }
+
     /// A value that changes whenever anything is received (for caches of national pages).
     pub fn data_version(&mut self) -> Result<String> {
         self.ready()?;

@@ -14,6 +14,7 @@ mod inequalities;
 mod national;
 mod national_dashboard;
 mod outliers;
+mod quality;
 mod submit;
 
 pub use auth::{hash_password, new_password};
@@ -228,7 +229,7 @@ impl Ctx {
         } else if self.user.role == Role::NationalAnalyst {
             s.push_str(
                 "<nav aria-label=\"National audit\"><a href=\"/national\">Submissions</a> · \
-                 <a href=\"/national/dashboard\">Programmes</a> · <a href=\"/national/inequalities\">Inequalities</a> · <a href=\"/national/outliers\">Outliers</a></nav>",
+                 <a href=\"/national/dashboard\">Programmes</a> · <a href=\"/national/inequalities\">Inequalities</a> · <a href=\"/national/outliers\">Outliers</a> · <a href=\"/national/quality\">Data quality</a></nav>",
             );
         }
         s.push_str(&format!(
@@ -333,6 +334,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(national_dashboard::routes())
         .merge(inequalities::routes())
         .merge(outliers::routes())
+        .merge(quality::routes())
         .with_state(app)
 }
 

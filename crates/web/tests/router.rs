@@ -861,6 +861,12 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
             assert!(r.body.contains("2 programme(s): 1 referred, 1 started core CR (uptake 100.0%)"), "{}", r.body);
             assert!(r.body.contains("<th scope=\"row\">P002</th><td>wales</td><td>North</td><td>1</td><td>100.0%</td>"), "{}", r.body);
             assert!(r.body.contains("<title id=\"f-uptake-t\">Funnel plot: Uptake"), "{}", r.body);
+            let r = send(&app, get("/national/quality?from=2024-04-01&to=2025-03-31&programme=P002", &cookie)).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            assert!(r.body.contains("1 of 2 programmes have submitted"), "{}", r.body);
+            let (missing, received) = (r.body.find("<th scope=\"row\">P001</th><td><strong>missing</strong>").unwrap(), r.body.find("<th scope=\"row\">P002</th><td>received</td>").unwrap());
+            assert!(missing < received, "missing first");
+            assert!(r.body.contains("Every field of P002") && r.body.contains("<tr><th scope=\"row\">delivery_mode</th><td>100.0%</td></tr>"), "{}", r.body);
             let r = send(&app, get("/national/inequalities?from=2024-04-01&to=2025-03-31", &cookie)).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
             assert!(r.body.contains("Nationally: 1 referred, 1 started") && r.body.contains("Uptake by priority group"), "{}", r.body);

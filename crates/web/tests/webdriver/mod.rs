@@ -177,18 +177,25 @@ impl Browser {
             .to_string()
     }
 
-    /// The first element matching a CSS selector; panics (with the page) if there is none.
+    /// The first element matching a CSS selector, waiting up to 10 s for it (a page may still
+    /// be loading after a click); panics (with the page) if none appears.
     pub fn find(&self, css: &str) -> Element {
-        let v = self
-            .http(
-                "POST",
-                &self.s("/element"),
-                Some(&json!({"using": "css selector", "value": css})),
-            )
-            .unwrap();
-        match v["value"][ELEMENT].as_str() {
-            Some(id) => Element(id.to_string()),
-            None => panic!("no element {css} on {}:\n{}", self.url(), self.source()),
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let v = self
+                .http(
+                    "POST",
+                    &self.s("/element"),
+                    Some(&json!({"using": "css selector", "value": css})),
+                )
+                .unwrap();
+            if let Some(id) = v["value"][ELEMENT].as_str() {
+                return Element(id.to_string());
+            }
+            if Instant::now() > deadline {
+                panic!("no element {css} on {}:\n{}", self.url(), self.source());
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
