@@ -333,6 +333,17 @@ pub struct KpiArgs {
     /// JSON file of thresholds (default: the NCP_CR values in kpis.md).
     #[arg(long)]
     pub thresholds: Option<PathBuf>,
+    /// Read the national store at --db (pseudonymised submissions) instead of a local store.
+    #[arg(long)]
+    pub national: bool,
+    /// Re-base KPIs 4–7 on this period's national averages per nation (from the national
+    /// store): prints the current and re-based thresholds.
+    #[arg(long, requires = "national")]
+    pub rebase: bool,
+    /// With --rebase: save the re-based thresholds as a JSON file for next year's --thresholds
+    /// (never overwritten).
+    #[arg(long, requires = "rebase")]
+    pub save: Option<PathBuf>,
 }
 
 /// `crest synth` arguments.
@@ -689,15 +700,66 @@ fn kpis(db: &str, args: &KpiArgs) -> Result<i32> {
         .map_err(|e| anyhow!(e))?,
         None => Thresholds::default(),
     };
-    let mut store = crest_store::open(db)?;
-    let mut programmes = store.programmes()?;
+    let (mut programmes, national) = if args.national {
+        let mut n = crest_store::NationalStore::open(db)?;
+        (n.programmes()?, Some(n))
+    } else {
+        (crest_store::open(db)?.programmes()?, None)
+    };
     if let Some(code) = &args.programme {
         programmes.retain(|p| p.code.eq_ignore_ascii_case(code));
         if programmes.is_empty() {
             bail!("programme {code} is not registered in this store");
         }
     }
-    let episodes = store.kpi_episodes(period.from, period.to, &programmes)?;
+    let episodes = match national {
+        Some(mut n) => n.kpi_episodes(period.from, period.to, &programmes)?,
+        None => crest_store::open(db)?.kpi_episodes(period.from, period.to, &programmes)?,
+    };
+    if args.rebase {
+        let rebased = thresholds.rebased(&programmes, &episodes, period);
+        println!(
+            "KPIs 4–7 re-based on national averages for {} to {}:\n{:<18} {:>22} {:>22} {:>22} {:>22}",
+            period.from, period.to, "nation", "assessment 1", "wait CABG (days)", "wait MI/PCI (days)", "assessment 2"
+        );
+        for nation in crest_core::Nation::ALL {
+            let (Some(a), Some(b)) = (
+                thresholds.nations.get(&nation),
+                rebased.nations.get(&nation),
+            ) else {
+                continue;
+            };
+            let pair = |x: f64, y: f64| format!("{x} → {y}");
+            println!(
+                "{:<18} {:>22} {:>22} {:>22} {:>22}",
+                nation.code(),
+                pair(a.assessment1, b.assessment1),
+                pair(a.wait_cabg, b.wait_cabg),
+                pair(a.wait_mi_pci, b.wait_mi_pci),
+                pair(a.assessment2, b.assessment2)
+            );
+        }
+        if let Some(out) = &args.save {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(out)
+                .with_context(|| {
+                    format!(
+                        "cannot create {} (an existing file is never overwritten)",
+                        out.display()
+                    )
+                })?;
+            f.write_all(rebased.to_json().as_bytes())?;
+            println!(
+                "saved to {}: use it next year with --thresholds {}",
+                out.display(),
+                out.display()
+            );
+        }
+        return Ok(0);
+    }
     let report = compute(&programmes, &episodes, period, &thresholds);
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report.to_json())?),

@@ -839,6 +839,44 @@ fn submission_build_and_receive_from_the_command_line() {
             "{}",
             r.out
         );
+        // KPIs from the national store, and re-based thresholds saved for next year.
+        let r = crest(
+            &national,
+            &[
+                "kpis",
+                "--national",
+                "--from",
+                "2024-04-01",
+                "--to",
+                "2025-03-31",
+            ],
+        );
+        assert_eq!(r.code, 0, "{}", r.out);
+        assert!(r.out.contains("P002"), "{}", r.out);
+        let saved = dir.join("thresholds-next.json");
+        let rebase = [
+            "kpis",
+            "--national",
+            "--rebase",
+            "--from",
+            "2024-04-01",
+            "--to",
+            "2025-03-31",
+            "--save",
+            saved.to_str().unwrap(),
+        ];
+        let r = crest(&national, &rebase);
+        assert_eq!(r.code, 0, "{}", r.out);
+        assert!(
+            r.out.contains("re-based") && r.out.contains("wales"),
+            "{}",
+            r.out
+        );
+        let t = crest_stats::kpis::Thresholds::from_json(&std::fs::read_to_string(&saved).unwrap())
+            .unwrap();
+        assert_eq!(t.mdt, 3.0);
+        let r = crest(&national, &rebase);
+        assert_ne!(r.code, 0, "never overwritten");
         // The build is in the local access log, and the chain holds.
         let r = crest(&local, &["audit", "verify"]);
         assert_eq!(r.code, 0, "{}", r.out);

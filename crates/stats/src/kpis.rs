@@ -3,12 +3,12 @@
 use crate::summary::{wilson, Summary, Z95};
 pub use crest_core::Period;
 use crest_core::{KpiEpisode, Nation, PriorityGroup, Programme};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value as Json};
 use std::collections::HashMap;
 
 /// Thresholds of one nation for KPIs 4–7.
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NationThresholds {
     /// KPI 4: minimum proportion with assessment 1.
@@ -22,7 +22,7 @@ pub struct NationThresholds {
 }
 
 /// KPI thresholds: configuration, re-based from year to year. `Default` is the spec's table.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Thresholds {
     /// KPI 1: minimum distinct professions.
@@ -67,6 +67,78 @@ impl Thresholds {
             }
         }
         Ok(t)
+    }
+
+    /// As JSON that [`Thresholds::from_json`] reads back (nations in a fixed order).
+    pub fn to_json(&self) -> String {
+        let nations: Map<String, Json> = Nation::ALL
+            .iter()
+            .filter_map(|n| {
+                let t = self.nations.get(n)?;
+                Some((n.code().to_string(), json!(t)))
+            })
+            .collect();
+        let v = json!({
+            "mdt": self.mdt,
+            "priority_groups": self.priority_groups,
+            "duration": self.duration,
+            "nations": nations,
+        });
+        serde_json::to_string_pretty(&v).unwrap_or_default()
+    }
+
+    /// Re-bases KPIs 4–7 on national averages: for each nation with programmes here, the
+    /// pooled proportions with assessment 1 and assessment 2 (to two decimals) and the median
+    /// waits for CABG and MI/PCI (whole days) over all its programmes' episodes in `period`.
+    /// KPIs 1–3 and any nation without data keep their current values.
+    pub fn rebased(
+        &self,
+        programmes: &[Programme],
+        episodes: &[KpiEpisode],
+        period: crest_core::Period,
+    ) -> Thresholds {
+        let mut out = self.clone();
+        for nation in Nation::ALL {
+            let chosen: Vec<usize> = (0..programmes.len())
+                .filter(|&i| programmes[i].nation == nation)
+                .collect();
+            if chosen.is_empty() {
+                continue;
+            }
+            let sub: Vec<Programme> = chosen.iter().map(|&i| programmes[i].clone()).collect();
+            let eps: Vec<KpiEpisode> = episodes
+                .iter()
+                .filter_map(|e| {
+                    let at = chosen.iter().position(|&i| i == e.programme)?;
+                    Some(KpiEpisode {
+                        programme: at,
+                        ..e.clone()
+                    })
+                })
+                .collect();
+            let pooled = compute(&sub, &eps, period, self).national;
+            let value = |key: &str| {
+                pooled
+                    .kpis
+                    .iter()
+                    .find(|k| k.key == key)
+                    .and_then(Kpi::value)
+            };
+            let t = out.nations.entry(nation).or_insert(self.nation(nation));
+            if let Some(v) = value("assessment1") {
+                t.assessment1 = (v * 100.0).round() / 100.0;
+            }
+            if let Some(v) = value("assessment2") {
+                t.assessment2 = (v * 100.0).round() / 100.0;
+            }
+            if let Some(v) = value("wait_cabg") {
+                t.wait_cabg = v.round();
+            }
+            if let Some(v) = value("wait_mi_pci") {
+                t.wait_mi_pci = v.round();
+            }
+        }
+        out
     }
 
     fn nation(&self, n: Nation) -> NationThresholds {

@@ -212,3 +212,70 @@ fn last_financial_year() {
     let p = Period::last_financial_year(d("2026-03-31"));
     assert_eq!((p.from, p.to), (d("2024-04-01"), d("2025-03-31")));
 }
+
+#[test]
+fn rebasing_takes_national_averages_per_nation_and_keeps_the_rest() {
+    let mut progs = programmes();
+    progs.push(Programme::parse(["P2", "Two", "england", "R", "", ""]).unwrap());
+    let with = |p: usize, mut e: KpiEpisode| {
+        e.programme = p;
+        e
+    };
+    let mut eps = Vec::new();
+    // England: P1 has 4 started (3 with A1), P2 has 4 started (1 with A1): pooled A1 4/8 = 0.50.
+    // MI/PCI waits 10, 20, 30, 40 and CABG waits 50, 61 (P1), 12, 22 (P2):
+    // median MI/PCI of 10, 20, 30, 40, 12, 22 = (20 + 22) / 2 = 21; CABG of 50, 61 = 55.5 → 56.
+    for (w, a1) in [(10, true), (20, true), (30, true)] {
+        eps.push(with(
+            0,
+            ep(PriorityGroup::MiPci, Some(w), Some(60), a1, true, Some(100)),
+        ));
+    }
+    eps.push(with(
+        0,
+        ep(PriorityGroup::Cabg, Some(50), Some(60), false, true, None),
+    ));
+    eps.push(with(
+        2,
+        ep(
+            PriorityGroup::Cabg,
+            Some(61),
+            Some(60),
+            true,
+            true,
+            Some(200),
+        ),
+    ));
+    eps.push(with(
+        2,
+        ep(PriorityGroup::MiPci, Some(40), Some(60), false, false, None),
+    ));
+    eps.push(with(
+        2,
+        ep(PriorityGroup::MiPci, Some(12), Some(60), false, false, None),
+    ));
+    eps.push(with(
+        2,
+        ep(PriorityGroup::MiPci, Some(22), Some(60), false, false, None),
+    ));
+    let current = Thresholds::default();
+    let t = current.rebased(&progs, &eps, period());
+    let england = t.nations[&crest_core::Nation::England];
+    assert_eq!(england.assessment1, 0.5);
+    assert_eq!(england.wait_mi_pci, 21.0);
+    assert_eq!(england.wait_cabg, 56.0);
+    // A2 among completed with A1: 3 in P1 within 140 days, 1 in P2 at 200 days → 3/4 = 0.75.
+    assert_eq!(england.assessment2, 0.75);
+    // Wales has a programme but no episodes, Northern Ireland none: both keep their values.
+    assert_eq!(
+        t.nations[&crest_core::Nation::Wales],
+        current.nations[&crest_core::Nation::Wales]
+    );
+    assert_eq!(
+        t.nations[&crest_core::Nation::NorthernIreland],
+        current.nations[&crest_core::Nation::NorthernIreland]
+    );
+    assert_eq!((t.mdt, t.priority_groups, t.duration), (3.0, 5.0, 56.0));
+    // Saved thresholds read back the same.
+    assert_eq!(Thresholds::from_json(&t.to_json()).unwrap(), t);
+}
