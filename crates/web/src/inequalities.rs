@@ -22,10 +22,10 @@ pub(crate) fn routes() -> Router<Arc<App>> {
 }
 
 /// Uptake rows: (group, referred, started).
-type Uptake = Vec<(String, u64, u64)>;
+pub(crate) type Uptake = Vec<(String, u64, u64)>;
 
 /// Uptake by a grouping of the facts.
-fn uptake_by(facts: &[&EquityFact], key: impl Fn(&EquityFact) -> String) -> Uptake {
+pub(crate) fn uptake_by(facts: &[&EquityFact], key: impl Fn(&EquityFact) -> String) -> Uptake {
     let mut m: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
     for f in facts {
         let e = m.entry(key(f)).or_default();

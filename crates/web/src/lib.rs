@@ -14,6 +14,7 @@ mod inequalities;
 mod national;
 mod national_dashboard;
 mod outliers;
+mod programme_page;
 mod quality;
 mod submit;
 
@@ -334,6 +335,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(national_dashboard::routes())
         .merge(inequalities::routes())
         .merge(outliers::routes())
+        .merge(programme_page::routes())
         .merge(quality::routes())
         .with_state(app)
 }

@@ -53,6 +53,76 @@ pub(crate) fn proportion(p: &ProgrammeKpis, key: &str) -> (u64, u64) {
         .unwrap_or((0, 0))
 }
 
+/// Nation → region roll-up of the rows shown: pooled uptake, assessment 1 and 2, and grades.
+fn rollup(
+    rows: &[&ProgrammeKpis],
+    by_code: &std::collections::HashMap<&str, &Programme>,
+) -> String {
+    #[derive(Default)]
+    struct Sum {
+        programmes: usize,
+        uptake: (u64, u64),
+        a1: (u64, u64),
+        a2: (u64, u64),
+        green: usize,
+        amber: usize,
+        red: usize,
+    }
+    let mut sums: std::collections::BTreeMap<(String, String), Sum> = Default::default();
+    for k in rows {
+        let region = by_code
+            .get(k.programme_code.as_str())
+            .map_or(String::new(), |p| p.region.clone());
+        let nation = k.nation.code().replace('_', " ");
+        for key in [(nation.clone(), String::new()), (nation, region)] {
+            let s = sums.entry(key).or_default();
+            s.programmes += 1;
+            for (acc, kpi) in [
+                (&mut s.uptake, "uptake"),
+                (&mut s.a1, "assessment1"),
+                (&mut s.a2, "assessment2"),
+            ] {
+                let (n, d) = proportion(k, kpi);
+                acc.0 += n;
+                acc.1 += d;
+            }
+            match k.grade {
+                "green" => s.green += 1,
+                "amber" => s.amber += 1,
+                _ => s.red += 1,
+            }
+        }
+    }
+    let share = |(n, d): (u64, u64)| pct((d > 0).then(|| n as f64 / d as f64));
+    let mut out = String::from(
+        "<h2>By nation and region</h2><table><caption>Pooled figures by nation, then region</caption><thead><tr>\
+         <th scope=\"col\">Nation / region</th><th scope=\"col\">Programmes</th><th scope=\"col\">Referred</th>\
+         <th scope=\"col\">Uptake</th><th scope=\"col\">Assessment 1</th><th scope=\"col\">Assessment 2</th>\
+         <th scope=\"col\">Green / amber / red</th></tr></thead><tbody>",
+    );
+    for ((nation, region), s) in &sums {
+        let name = if region.is_empty() {
+            format!("<strong>{}</strong>", esc(nation))
+        } else {
+            format!("&nbsp;&nbsp;{}", esc(region))
+        };
+        let _ = write!(
+            out,
+            "<tr><th scope=\"row\">{name}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {} / {}</td></tr>",
+            s.programmes,
+            s.uptake.1,
+            share(s.uptake),
+            share(s.a1),
+            share(s.a2),
+            s.green,
+            s.amber,
+            s.red
+        );
+    }
+    out.push_str("</tbody></table>");
+    out
+}
+
 /// A funnel plot of one proportion across programmes, with its text alternative.
 fn funnel_plot(id: &str, title: &str, points: &[(String, u64, u64)]) -> String {
     let Some(p0) = funnel::pooled(&points.iter().map(|p| (p.1, p.2)).collect::<Vec<_>>()) else {
@@ -255,11 +325,12 @@ fn render(
         }
     }
     body.push_str("<th scope=\"col\">Met</th><th scope=\"col\">Grade</th></tr></thead><tbody>");
+    let (from, to) = (period.from, period.to);
     for k in &rows {
         let p = by_code.get(k.programme_code.as_str());
         let _ = write!(
             body,
-            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+            "<tr><th scope=\"row\"><a href=\"/national/programme?code={0}&amp;from={from}&amp;to={to}\">{0}</a></th><td>{1}</td><td>{2}</td><td>{3}</td><td>{4}</td>",
             esc(&k.programme_code),
             esc(&k.nation.code().replace('_', " ")),
             esc(p.map_or("", |p| p.region.as_str())),
@@ -285,7 +356,9 @@ fn render(
             k.kpis_met, k.grade, k.grade
         );
     }
-    body.push_str("</tbody></table><h2>Funnel plots</h2>");
+    body.push_str("</tbody></table>");
+    body.push_str(&rollup(&rows, &by_code));
+    body.push_str("<h2>Funnel plots</h2>");
     for (id, key, title) in [
         ("f-uptake", "uptake", "Uptake (started / referred)"),
         ("f-a1", "assessment1", "Assessment 1 recorded (KPI 4)"),

@@ -859,8 +859,18 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
             let r = send(&app, get("/national/dashboard?from=2024-04-01&to=2025-03-31", &cookie)).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
             assert!(r.body.contains("2 programme(s): 1 referred, 1 started core CR (uptake 100.0%)"), "{}", r.body);
-            assert!(r.body.contains("<th scope=\"row\">P002</th><td>wales</td><td>North</td><td>1</td><td>100.0%</td>"), "{}", r.body);
+            assert!(r.body.contains(">P002</a></th><td>wales</td><td>North</td><td>1</td><td>100.0%</td>"), "{}", r.body);
+            // The roll-up: Wales, then its region North, with P002's figures.
+            assert!(r.body.contains("<tr><th scope=\"row\"><strong>wales</strong></th><td>1</td><td>1</td><td>100.0%</td>"), "{}", r.body);
+            assert!(r.body.contains("<tr><th scope=\"row\">&nbsp;&nbsp;North</th><td>1</td><td>1</td><td>100.0%</td>"), "{}", r.body);
             assert!(r.body.contains("<title id=\"f-uptake-t\">Funnel plot: Uptake"), "{}", r.body);
+            let r = send(&app, get("/national/programme?code=P002&from=2024-04-01&to=2025-03-31", &cookie)).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            assert!(r.body.contains("<th scope=\"row\">2024-04-01 to 2025-03-31</th><td>1</td><td>100.0%</td>"), "{}", r.body);
+            assert!(r.body.contains("<th scope=\"row\">2022-04-01 to 2023-03-31</th><td>0</td>"), "three years: {}", r.body);
+            assert!(r.body.contains("Uptake: 1/1 = 100.0% against 100.0% nationally: <strong>within the limits</strong>"), "{}", r.body);
+            assert!(r.body.contains("Uptake by deprivation quintile"), "{}", r.body);
+            assert_eq!(send(&app, get("/national/programme?code=NOPE", &cookie)).await.status, StatusCode::NOT_FOUND);
             let r = send(&app, get("/national/quality?from=2024-04-01&to=2025-03-31&programme=P002", &cookie)).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
             assert!(r.body.contains("1 of 2 programmes have submitted"), "{}", r.body);
@@ -873,7 +883,7 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
             assert!(r.body.contains("Slope index of inequality: not enough data"), "{}", r.body);
             assert_eq!(send(&app, get("/national/inequalities", &staff)).await.status, StatusCode::NOT_FOUND);
             let r = send(&app, get("/national/dashboard?from=2024-04-01&to=2025-03-31&nation=england", &cookie)).await;
-            assert!(r.body.contains("1 programme(s): 0 referred") && !r.body.contains("<th scope=\"row\">P002</th>"), "{}", r.body);
+            assert!(r.body.contains("1 programme(s): 0 referred") && !r.body.contains(">P002</a></th>"), "{}", r.body);
         });
         let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
         let check = n.verify_access_log().unwrap();
