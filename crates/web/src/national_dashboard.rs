@@ -123,6 +123,85 @@ fn rollup(
     out
 }
 
+/// Each programme's median wait for a KPI as a dot, with its nation's threshold as a tick,
+/// sorted by the median; the text alternative names those above their threshold.
+fn wait_plot(id: &str, key: &str, title: &str, rows: &[&ProgrammeKpis]) -> String {
+    let mut points: Vec<(String, f64, Option<f64>)> = rows
+        .iter()
+        .filter_map(|k| {
+            let kpi = k.results.kpis.iter().find(|x| x.key == key)?;
+            Some((k.programme_code.clone(), kpi.value()?, kpi.threshold))
+        })
+        .collect();
+    if points.is_empty() {
+        return format!("<p>{}: no patients started.</p>", esc(title));
+    }
+    points.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let max = points
+        .iter()
+        .map(|p| p.1.max(p.2.unwrap_or(0.0)))
+        .fold(10.0_f64, f64::max);
+    let (w, row, left) = (640.0, 14.0, 70.0);
+    let h = row * points.len() as f64 + 40.0;
+    let x = |d: f64| left + (w - left - 20.0) * d / max;
+    let mut s = format!(
+        "<figure><svg role=\"img\" aria-labelledby=\"{id}-t {id}-d\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\">\
+         <title id=\"{id}-t\">{}</title><desc id=\"{id}-d\">Dots are programmes' median waits in days, sorted; the grey tick on each \
+         row is the programme's nation's threshold.</desc>",
+        esc(title)
+    );
+    let mut over = Vec::new();
+    for (i, (code, median, threshold)) in points.iter().enumerate() {
+        let y = 10.0 + row * i as f64 + row / 2.0;
+        let late = threshold.is_some_and(|t| *median > t);
+        if late {
+            over.push(format!(
+                "{} ({} days)",
+                esc(code),
+                crest_core::record::format_num(*median)
+            ));
+        }
+        let _ = write!(
+            s,
+            "<text x=\"{}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"end\">{}</text>",
+            left - 6.0,
+            y + 3.0,
+            esc(code)
+        );
+        if let Some(t) = threshold {
+            let _ = write!(
+                s,
+                "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{1:.1}\" y2=\"{2:.1}\" stroke=\"#768692\" stroke-width=\"2\"/>",
+                x(*t),
+                y - 5.0,
+                y + 5.0
+            );
+        }
+        let _ = write!(
+            s,
+            "<circle cx=\"{:.1}\" cy=\"{y:.1}\" r=\"4\" fill=\"{}\"><title>{}: median {} days</title></circle>",
+            x(*median),
+            if late { "#d5281b" } else { "#005eb8" },
+            esc(code),
+            crest_core::record::format_num(*median)
+        );
+    }
+    let _ = write!(
+        s,
+        "<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\">days</text></svg><figcaption>{}: {} programme(s); {}</figcaption></figure>",
+        (w + left) / 2.0,
+        h - 8.0,
+        esc(title),
+        points.len(),
+        if over.is_empty() {
+            "none above its threshold.".to_string()
+        } else {
+            format!("above their threshold: {}.", over.join(", "))
+        }
+    );
+    s
+}
+
 /// A funnel plot of one proportion across programmes, with its text alternative.
 fn funnel_plot(id: &str, title: &str, points: &[(String, u64, u64)]) -> String {
     let Some(p0) = funnel::pooled(&points.iter().map(|p| (p.1, p.2)).collect::<Vec<_>>()) else {
@@ -376,6 +455,20 @@ fn render(
             })
             .collect();
         body.push_str(&funnel_plot(id, title, &points));
+    }
+    for (id, key, title) in [
+        (
+            "w-cabg",
+            "wait_cabg",
+            "Median wait, referral to start: CABG",
+        ),
+        (
+            "w-mipci",
+            "wait_mi_pci",
+            "Median wait, referral to start: MI/PCI",
+        ),
+    ] {
+        body.push_str(&wait_plot(id, key, title, &rows));
     }
     body
 }

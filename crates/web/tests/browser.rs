@@ -221,7 +221,11 @@ fn a_national_analyst_receives_a_submission_and_reads_the_national_dashboard() {
             main.contains("P002") && main.contains("Funnel plots"),
             "{main}"
         );
-        assert_eq!(b.find_all("svg[role=img]").len(), 3, "three funnel plots");
+        assert_eq!(
+            b.find_all("svg[role=img]").len(),
+            4,
+            "three funnel plots and the MI/PCI waits"
+        );
         b.select("#nation", "wales");
         b.click("form.noprint button");
         let main = b.wait_text("main", "1 programme(s)");
