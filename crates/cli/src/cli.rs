@@ -92,6 +92,11 @@ pub enum Command {
         #[command(subcommand)]
         action: SubmissionAction,
     },
+    /// Reports from the national store at --db: `crest report annual --out FILE.pdf|FILE.html`.
+    Report {
+        #[command(subcommand)]
+        action: ReportAction,
+    },
     /// Pseudonymisation keys: `crest keys new --out FILE`.
     Keys {
         #[command(subcommand)]
@@ -211,6 +216,25 @@ pub enum TokensAction {
         /// The programme whose system will use it.
         #[arg(long)]
         programme: String,
+    },
+}
+
+/// Report actions.
+#[derive(Subcommand, Debug)]
+pub enum ReportAction {
+    /// The annual report: national summary, every programme's KPIs and grade, funnel plots,
+    /// waits, inequalities, outcomes, data quality and methods, all through disclosure control.
+    /// `.html` writes one self-contained page; `.pdf` prints it with headless Chromium.
+    Annual {
+        /// First referral date (default: start of the last complete financial year).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last referral date.
+        #[arg(long)]
+        to: Option<String>,
+        /// The report file: .pdf or .html.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -505,6 +529,36 @@ pub fn run(cli: Cli) -> Result<i32> {
             action: KeysAction::New { out },
         } => keys_new(&out),
         Command::Agreements { action } => agreements(&cli.db, action),
+        Command::Report {
+            action: ReportAction::Annual { from, to, out },
+        } => {
+            let period = period(from.as_deref(), to.as_deref())?;
+            let t = std::time::Instant::now();
+            let mut national = crest_store::NationalStore::open(&cli.db)?;
+            let html = crest_web::report::annual_html(&mut national, period, today())
+                .map_err(|e| anyhow!(e))?;
+            match out.extension().and_then(|e| e.to_str()) {
+                Some("html") => std::fs::write(&out, html)
+                    .with_context(|| format!("cannot write {}", out.display()))?,
+                Some("pdf") => {
+                    let tmp = out.with_extension("report.html");
+                    std::fs::write(&tmp, html)
+                        .with_context(|| format!("cannot write {}", tmp.display()))?;
+                    let printed = crest_web::report::print_pdf(&tmp, &out);
+                    let _ = std::fs::remove_file(&tmp);
+                    printed.map_err(|e| anyhow!(e))?;
+                }
+                _ => bail!("--out must end in .pdf or .html, not '{}'", out.display()),
+            }
+            println!(
+                "annual report for {} to {} written to {} in {:.1} s",
+                period.from,
+                period.to,
+                out.display(),
+                t.elapsed().as_secs_f64()
+            );
+            Ok(0)
+        }
         Command::Submission { action } => submission(&cli.db, action),
         Command::Audit {
             action: AuditAction::Verify { national },

@@ -106,6 +106,9 @@ pub struct EquityFact {
     pub started: bool,
 }
 
+/// For each numeric measure (its assessment 1 field), the (A1, A2) value pairs.
+pub type OutcomePairs = Vec<(&'static Field, Vec<(f64, f64)>)>;
+
 /// A submission the national store holds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HeldSubmission {
@@ -867,6 +870,78 @@ impl NationalStore {
                 })
                 .collect(),
         })
+    }
+
+    /// For every numeric measure, the (assessment 1, assessment 2) pairs of the episodes referred
+    /// in `from..=to` that have both, keyed by the assessment 1 field.
+    pub fn outcome_pairs(&mut self, from: Date, to: Date) -> Result<OutcomePairs> {
+        self.ready()?;
+        let a1: Vec<&'static Field> = FIELDS
+            .iter()
+            .filter(|f| {
+                f.assessment() == Some(1)
+                    && matches!(f.kind, Kind::Int { .. } | Kind::Decimal { .. })
+            })
+            .collect();
+        let a2: Vec<&'static Field> = a1
+            .iter()
+            .filter_map(|f| {
+                FIELDS
+                    .iter()
+                    .find(|g| g.name == format!("a2_{}", &f.name[3..]))
+            })
+            .collect();
+        if a1.len() != a2.len() {
+            return Err(StoreError::Corrupt(
+                "assessment 1 and 2 measures do not pair up".into(),
+            ));
+        }
+        let cols: Vec<String> = a1
+            .iter()
+            .zip(&a2)
+            .flat_map(|(x, y)| {
+                [
+                    format!("CAST({} AS DOUBLE PRECISION)", x.name),
+                    format!("CAST({} AS DOUBLE PRECISION)", y.name),
+                ]
+            })
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM national_episodes WHERE referral_date >= ?1 AND referral_date <= ?2",
+            cols.join(", ")
+        );
+        let (from, to) = (from.to_string(), to.to_string());
+        let mut pairs: Vec<Vec<(f64, f64)>> = vec![Vec::new(); a1.len()];
+        match &mut self.conn {
+            Conn::Sqlite(c) => {
+                // SQLite has no DOUBLE PRECISION type, but CAST to it gives REAL all the same.
+                let mut st = c.prepare(&sql)?;
+                let mut rows = st.query([&from, &to])?;
+                while let Some(r) = rows.next()? {
+                    for (i, slot) in pairs.iter_mut().enumerate() {
+                        if let (Some(x), Some(y)) = (
+                            r.get::<_, Option<f64>>(2 * i)?,
+                            r.get::<_, Option<f64>>(2 * i + 1)?,
+                        ) {
+                            slot.push((x, y));
+                        }
+                    }
+                }
+            }
+            Conn::Pg(c) => {
+                for r in c.query(pg(&sql).as_str(), &[&from, &to])? {
+                    for (i, slot) in pairs.iter_mut().enumerate() {
+                        if let (Some(x), Some(y)) = (
+                            r.get::<_, Option<f64>>(2 * i),
+                            r.get::<_, Option<f64>>(2 * i + 1),
+                        ) {
+                            slot.push((x, y));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(a1.into_iter().zip(pairs).collect())
     }
 
     /// A value that changes whenever anything is received (for caches of national pages).

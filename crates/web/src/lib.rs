@@ -16,6 +16,7 @@ mod national_dashboard;
 mod outliers;
 mod programme_page;
 mod quality;
+pub mod report;
 mod submit;
 
 pub use auth::{hash_password, new_password};

@@ -125,7 +125,7 @@ fn rollup(
 
 /// Each programme's median wait for a KPI as a dot, with its nation's threshold as a tick,
 /// sorted by the median; the text alternative names those above their threshold.
-fn wait_plot(id: &str, key: &str, title: &str, rows: &[&ProgrammeKpis]) -> String {
+pub(crate) fn wait_plot(id: &str, key: &str, title: &str, rows: &[&ProgrammeKpis]) -> String {
     let mut points: Vec<(String, f64, Option<f64>)> = rows
         .iter()
         .filter_map(|k| {
@@ -203,7 +203,7 @@ fn wait_plot(id: &str, key: &str, title: &str, rows: &[&ProgrammeKpis]) -> Strin
 }
 
 /// A funnel plot of one proportion across programmes, with its text alternative.
-fn funnel_plot(id: &str, title: &str, points: &[(String, u64, u64)]) -> String {
+pub(crate) fn funnel_plot(id: &str, title: &str, points: &[(String, u64, u64)]) -> String {
     let Some(p0) = funnel::pooled(&points.iter().map(|p| (p.1, p.2)).collect::<Vec<_>>()) else {
         return format!("<p>{}: no data.</p>", esc(title));
     };
