@@ -115,24 +115,7 @@ async fn dashboard(
     Query(q): Query<PeriodQuery>,
 ) -> Result<Response, WebError> {
     let (c, p) = scoped(&app, &headers, &code).await?;
-    let default = Period::last_financial_year((app.today)());
-    let parse = |s: &str, d: Date| {
-        if s.trim().is_empty() {
-            Ok(d)
-        } else {
-            Date::parse(s.trim())
-                .map_err(|e| WebError::BadRequest(format!("That period is not usable: {e}")))
-        }
-    };
-    let period = Period {
-        from: parse(&q.from, default.from)?,
-        to: parse(&q.to, default.to)?,
-    };
-    if period.to < period.from {
-        return Err(WebError::BadRequest(
-            "The end of the period is before its start.".into(),
-        ));
-    }
+    let period = crate::requested_period(&app, &q.from, &q.to)?;
     // The page is rebuilt only when the programme's data or profile changed since it was
     // last rendered for this period (the store's data version says which).
     let key = (p.code.clone(), period.from, period.to);

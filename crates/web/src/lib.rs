@@ -582,6 +582,34 @@ pub(crate) async fn scoped(
     .await
 }
 
+/// A reporting period typed into a page's `from`/`to` fields: either may be empty (the last
+/// complete financial year's end fills it); a bad date or a reversed period is a clear 400.
+pub(crate) fn requested_period(
+    app: &App,
+    from: &str,
+    to: &str,
+) -> Result<crest_core::Period, WebError> {
+    let default = crest_core::Period::last_financial_year((app.today)());
+    let parse = |s: &str, d: Date| {
+        if s.trim().is_empty() {
+            Ok(d)
+        } else {
+            Date::parse(s.trim())
+                .map_err(|e| WebError::BadRequest(format!("That period is not usable: {e}")))
+        }
+    };
+    let period = crest_core::Period {
+        from: parse(from, default.from)?,
+        to: parse(to, default.to)?,
+    };
+    if period.to < period.from {
+        return Err(WebError::BadRequest(
+            "The end of the period is before its start.".into(),
+        ));
+    }
+    Ok(period)
+}
+
 /// The path parameter type of programme pages.
 pub(crate) type Code = UrlPath<String>;
 

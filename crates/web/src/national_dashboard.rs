@@ -10,7 +10,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use crest_core::{Date, Period, Programme};
+use crest_core::{Period, Programme};
 use crest_stats::funnel::{self, Direction, Position, Z998};
 use crest_stats::kpis::{compute, Measure, ProgrammeKpis, Thresholds};
 use crest_stats::Z95;
@@ -511,25 +511,7 @@ async fn dashboard(
 
 /// The period chosen on a national page (default: the last complete financial year).
 pub(crate) fn chosen_period(app: &App, f: &Filters) -> Result<Period, WebError> {
-    let default = Period::last_financial_year((app.today)());
-    let parse = |s: &str, d: Date| {
-        if s.trim().is_empty() {
-            Ok(d)
-        } else {
-            Date::parse(s.trim())
-                .map_err(|e| WebError::BadRequest(format!("That period is not usable: {e}")))
-        }
-    };
-    let period = Period {
-        from: parse(&f.from, default.from)?,
-        to: parse(&f.to, default.to)?,
-    };
-    if period.to < period.from {
-        return Err(WebError::BadRequest(
-            "The end of the period is before its start.".into(),
-        ));
-    }
-    Ok(period)
+    crate::requested_period(app, &f.from, &f.to)
 }
 
 /// Rendered national pages by their filters, each with the national data version it came from.

@@ -174,16 +174,7 @@ fn a_national_analyst_receives_a_submission_and_reads_the_national_dashboard() {
                 PASSWORD,
             )
             .unwrap();
-            s.put_agreement(&crest_core::governance::Agreement {
-                id: "ncpcr".into(),
-                recipient: "National audit".into(),
-                legal_basis: "CAG 99/CAG/0001".into(),
-                fields: None,
-                opt_out_exempt: false,
-                valid_from: crest_core::Date::from_ymd(2025, 1, 1).unwrap(),
-                valid_to: crest_core::Date::from_ymd(2025, 12, 31).unwrap(),
-            })
-            .unwrap();
+            s.put_agreement(&common::agreement(false)).unwrap();
             let req = crest_ingest::submission::BuildRequest {
                 programme: "P002",
                 period: crest_core::Period {

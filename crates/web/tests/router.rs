@@ -688,18 +688,7 @@ fn leads_build_a_national_submission_in_the_browser() {
             app.set_submission_key(crest_core::pseudonym::Key::from_secret([5; 32]));
             let r = send(&app, post(period(None))).await;
             assert!(r.body.contains("no data sharing agreement"), "{}", r.body);
-            open(&db).run(|s| {
-                s.put_agreement(&crest_core::governance::Agreement {
-                    id: "ncpcr".into(),
-                    recipient: "National audit".into(),
-                    legal_basis: "CAG 99/CAG/0001".into(),
-                    fields: None,
-                    opt_out_exempt: false,
-                    valid_from: crest_core::Date::from_ymd(2025, 1, 1).unwrap(),
-                    valid_to: crest_core::Date::from_ymd(2025, 12, 31).unwrap(),
-                })
-                .unwrap()
-            });
+            open(&db).run(|s| s.put_agreement(&common::agreement(false)).unwrap());
             let r = send(&app, post(period(None))).await;
             assert!(
                 r.body.contains("National Data Opt-out applies"),
@@ -767,16 +756,7 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
                 PASSWORD,
             )
             .unwrap();
-            s.put_agreement(&crest_core::governance::Agreement {
-                id: "ncpcr".into(),
-                recipient: "National audit".into(),
-                legal_basis: "CAG 99/CAG/0001".into(),
-                fields: None,
-                opt_out_exempt: false,
-                valid_from: crest_core::Date::from_ymd(2025, 1, 1).unwrap(),
-                valid_to: crest_core::Date::from_ymd(2025, 12, 31).unwrap(),
-            })
-            .unwrap()
+            s.put_agreement(&common::agreement(false)).unwrap()
         });
         let build_at = |now: &str| {
             let now = now.to_string();
@@ -941,16 +921,7 @@ fn outlier_cases_move_forward_with_dated_notes() {
                 PASSWORD,
             )
             .unwrap();
-            s.put_agreement(&crest_core::governance::Agreement {
-                id: "exempt".into(),
-                recipient: "National audit".into(),
-                legal_basis: "CAG 99/CAG/0001".into(),
-                fields: None,
-                opt_out_exempt: true,
-                valid_from: crest_core::Date::from_ymd(2025, 1, 1).unwrap(),
-                valid_to: crest_core::Date::from_ymd(2025, 12, 31).unwrap(),
-            })
-            .unwrap();
+            s.put_agreement(&common::agreement(true)).unwrap();
             programmes
                 .iter()
                 .map(|p| {

@@ -74,3 +74,16 @@ pub fn setup(db: &TestDb) -> Arc<crest_web::App> {
     }
     crest_web::App::new(&db.url, dir.join("uploads"), today).unwrap()
 }
+
+/// A data sharing agreement in force through 2025 (every national field approved).
+pub fn agreement(opt_out_exempt: bool) -> crest_core::governance::Agreement {
+    crest_core::governance::Agreement {
+        id: "ncpcr".into(),
+        recipient: "National audit".into(),
+        legal_basis: "CAG 99/CAG/0001".into(),
+        fields: None,
+        opt_out_exempt,
+        valid_from: crest_core::Date::from_ymd(2025, 1, 1).unwrap(),
+        valid_to: crest_core::Date::from_ymd(2025, 12, 31).unwrap(),
+    }
+}
