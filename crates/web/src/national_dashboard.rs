@@ -19,7 +19,9 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
-    Router::new().route("/national/dashboard", get(dashboard))
+    Router::new()
+        .route("/national/dashboard", get(dashboard))
+        .route("/national/funnel.png", get(funnel_png))
 }
 
 /// The filters of the national pages.
@@ -352,15 +354,7 @@ fn render(
 
     let by_code: std::collections::HashMap<&str, &Programme> =
         programmes.iter().map(|p| (p.code.as_str(), p)).collect();
-    let mut rows: Vec<&ProgrammeKpis> = report
-        .programmes
-        .iter()
-        .filter(|k| {
-            let p = by_code.get(k.programme_code.as_str());
-            (f.nation.is_empty() || k.nation.code() == f.nation)
-                && (f.region.is_empty() || p.is_some_and(|p| p.region == f.region))
-        })
-        .collect();
+    let mut rows = chosen_rows(report, programmes, f);
     match f.sort.as_str() {
         "grade" => rows.sort_by(|a, b| {
             b.kpis_met
@@ -438,15 +432,8 @@ fn render(
     body.push_str("</tbody></table>");
     body.push_str(&rollup(&rows, &by_code));
     body.push_str("<h2>Funnel plots</h2>");
-    for (id, key, title) in [
-        ("f-uptake", "uptake", "Uptake (started / referred)"),
-        ("f-a1", "assessment1", "Assessment 1 recorded (KPI 4)"),
-        (
-            "f-a2",
-            "assessment2",
-            "Assessment 2 within 140 days (KPI 7)",
-        ),
-    ] {
+    for (key, title) in FUNNELS {
+        let id = format!("f-{key}");
         let points: Vec<(String, u64, u64)> = rows
             .iter()
             .map(|k| {
@@ -454,7 +441,15 @@ fn render(
                 (k.programme_code.clone(), num, den)
             })
             .collect();
-        body.push_str(&funnel_plot(id, title, &points));
+        body.push_str(&funnel_plot(&id, title, &points));
+        let _ = write!(
+            body,
+            "<p class=\"noprint\"><a href=\"/national/funnel.png?kpi={key}&amp;from={}&amp;to={}&amp;nation={}&amp;region={}\">Download as PNG</a></p>",
+            period.from,
+            period.to,
+            esc(&f.nation),
+            esc(&f.region)
+        );
     }
     for (id, key, title) in [
         (
@@ -507,6 +502,77 @@ async fn dashboard(
         &c.nav(None),
         &body,
     )))
+}
+
+/// The programme rows that pass the nation and region filters.
+fn chosen_rows<'a>(
+    report: &'a crest_stats::KpiReport,
+    programmes: &[Programme],
+    f: &Filters,
+) -> Vec<&'a ProgrammeKpis> {
+    report
+        .programmes
+        .iter()
+        .filter(|k| {
+            let p = programmes.iter().find(|p| p.code == k.programme_code);
+            (f.nation.is_empty() || k.nation.code() == f.nation)
+                && (f.region.is_empty() || p.is_some_and(|p| p.region == f.region))
+        })
+        .collect()
+}
+
+/// The funnel plots' KPIs: (key, title).
+const FUNNELS: [(&str, &str); 3] = [
+    ("uptake", "Uptake (started / referred)"),
+    ("assessment1", "Assessment 1 recorded (KPI 4)"),
+    ("assessment2", "Assessment 2 within 140 days (KPI 7)"),
+];
+
+#[derive(serde::Deserialize)]
+struct PngQuery {
+    kpi: String,
+    #[serde(flatten)]
+    filters: Filters,
+}
+
+/// A funnel plot of the dashboard as a PNG (drawn from the same SVG by headless Chromium).
+async fn funnel_png(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<PngQuery>,
+) -> Result<Response, WebError> {
+    let c = ctx(&app, &headers).await?;
+    if c.user.role != Role::NationalAnalyst {
+        return Err(WebError::NotFound);
+    }
+    let period = chosen_period(&app, &q.filters)?;
+    let (key, title) = FUNNELS
+        .iter()
+        .find(|(k, _)| *k == q.kpi)
+        .copied()
+        .ok_or_else(|| WebError::BadRequest(format!("'{}' has no funnel plot", q.kpi)))?;
+    let f = q.filters.clone();
+    let png = app
+        .national(move |n| {
+            let programmes = n.programmes()?;
+            let episodes = n.kpi_episodes(period.from, period.to, &programmes)?;
+            let report = compute(&programmes, &episodes, period, &Thresholds::default());
+            let points: Vec<(String, u64, u64)> = chosen_rows(&report, &programmes, &f)
+                .iter()
+                .map(|k| {
+                    let (num, den) = proportion(k, key);
+                    (k.programme_code.clone(), num, den)
+                })
+                .collect();
+            crate::report::svg_png(&funnel_plot("png", title, &points), 640, 320)
+                .map_err(WebError::BadRequest)
+        })
+        .await?;
+    Ok(crate::download(
+        png,
+        "image/png",
+        &format!("funnel-{key}-{}-{}.png", period.from, period.to),
+    ))
 }
 
 /// The period chosen on a national page (default: the last complete financial year).

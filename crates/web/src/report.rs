@@ -454,27 +454,33 @@ fn t(
         .map_or("–".into(), |n| crest_core::record::format_num(pick(n)))
 }
 
-/// Prints an HTML report to PDF with headless Chromium (`CHROMIUM`, else `chromium` on the
-/// path). Fonts are embedded in the HTML, so the PDF is the same wherever it is made.
-pub fn print_pdf(html_file: &Path, pdf: &Path) -> Result<(), String> {
+/// Runs headless Chromium (`CHROMIUM`, else `chromium` on the path) on a local HTML file with
+/// extra arguments.
+fn chromium(html_file: &Path, args: &[String]) -> Result<std::process::Output, String> {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
     let html =
         std::fs::canonicalize(html_file).map_err(|e| format!("{}: {e}", html_file.display()))?;
-    let out = std::process::Command::new(&chromium)
-        .args([
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-pdf-header-footer",
-            &format!("--print-to-pdf={}", pdf.display()),
-            &format!("file://{}", html.display()),
-        ])
+    std::process::Command::new(&chromium)
+        .args(["--headless=new", "--no-sandbox", "--disable-gpu"])
+        .args(args)
+        .arg(format!("file://{}", html.display()))
         .output()
         .map_err(|e| {
-            format!(
-                "a PDF needs Chromium ({chromium}: {e}); install it (apt-get install chromium) or write --out FILE.html"
-            )
-        })?;
+            format!("this needs Chromium ({chromium}: {e}); install it (apt-get install chromium)")
+        })
+}
+
+/// Prints an HTML report to PDF with headless Chromium. Fonts are embedded in the HTML, so the
+/// PDF is the same wherever it is made.
+pub fn print_pdf(html_file: &Path, pdf: &Path) -> Result<(), String> {
+    let out = chromium(
+        html_file,
+        &[
+            "--no-pdf-header-footer".into(),
+            format!("--print-to-pdf={}", pdf.display()),
+        ],
+    )
+    .map_err(|e| format!("{e}, or write --out FILE.html"))?;
     if !out.status.success() || !pdf.exists() {
         return Err(format!(
             "Chromium could not print the PDF: {}",
@@ -485,4 +491,51 @@ pub fn print_pdf(html_file: &Path, pdf: &Path) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A chart's SVG (the first `<svg>…</svg>` in `html`) as a PNG of `width` × `height` pixels,
+/// drawn by headless Chromium with the report's bundled font.
+pub fn svg_png(html: &str, width: u32, height: u32) -> Result<Vec<u8>, String> {
+    let (Some(start), Some(end)) = (html.find("<svg"), html.find("</svg>")) else {
+        return Err("there is no chart to draw".into());
+    };
+    let svg = &html[start..end + 6];
+    let dir = std::env::temp_dir().join(format!(
+        "crest-png-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let page = dir.join("chart.html");
+    let png = dir.join("chart.png");
+    let drawn = std::fs::write(
+        &page,
+        format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><style>{}html,body{{margin:0;background:#fff}}</style></head><body>{svg}</body></html>",
+            style()
+        ),
+    )
+    .map_err(|e| e.to_string())
+    .and_then(|()| {
+        chromium(
+            &page,
+            &[
+                "--hide-scrollbars".into(),
+                format!("--window-size={width},{height}"),
+                format!("--screenshot={}", png.display()),
+            ],
+        )
+    })
+    .and_then(|out| {
+        std::fs::read(&png).map_err(|_| {
+            format!(
+                "Chromium could not draw the chart: {}",
+                String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+            )
+        })
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    drawn
 }

@@ -834,6 +834,25 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
             assert!(r.body.contains("\"status\":\"stored\"") && r.body.contains("\"replaced\":1"), "{}", r.body);
 
+            // A funnel plot as a PNG (drawn by headless Chromium; required in CI).
+            let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
+            if std::process::Command::new(&chromium).arg("--version").output().is_ok() {
+                let r = crest_web::router(app.clone())
+                    .oneshot(get("/national/funnel.png?kpi=uptake&from=2024-04-01&to=2025-03-31", &cookie))
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                assert_eq!(r.headers()[header::CONTENT_TYPE], "image/png");
+                let png = r.into_body().collect().await.unwrap().to_bytes();
+                assert!(png.starts_with(b"\x89PNG") && png.len() > 2_000, "{} bytes", png.len());
+                let r = send(&app, get("/national/funnel.png?kpi=duration", &cookie)).await;
+                assert_eq!(r.status, StatusCode::BAD_REQUEST);
+            } else if std::env::var_os("CI").is_some() {
+                panic!("CI needs {chromium} for the PNG export test");
+            } else {
+                eprintln!("SKIPPED: the PNG export check needs {chromium}");
+            }
+
             // The national dashboard, from the national store.
             assert_eq!(send(&app, get("/national/dashboard", &staff)).await.status, StatusCode::NOT_FOUND);
             let r = send(&app, get("/national/dashboard?from=2024-04-01&to=2025-03-31", &cookie)).await;
@@ -844,6 +863,7 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
             assert!(r.body.contains("<tr><th scope=\"row\"><strong>wales</strong></th><td>1</td><td>1</td><td>100.0%</td>"), "{}", r.body);
             assert!(r.body.contains("<tr><th scope=\"row\">&nbsp;&nbsp;North</th><td>1</td><td>1</td><td>100.0%</td>"), "{}", r.body);
             assert!(r.body.contains("<title id=\"f-uptake-t\">Funnel plot: Uptake"), "{}", r.body);
+            assert!(r.body.contains("/national/funnel.png?kpi=assessment1&amp;from=2024-04-01"), "{}", r.body);
             // P002's MI/PCI wait is 28 days against Wales's 26: named as above its threshold.
             assert!(r.body.contains("Median wait, referral to start: MI/PCI: 1 programme(s); above their threshold: P002 (28 days)."), "{}", r.body);
             let r = send(&app, get("/national/programme?code=P002&from=2024-04-01&to=2025-03-31", &cookie)).await;
