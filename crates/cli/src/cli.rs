@@ -541,12 +541,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 Some("html") => std::fs::write(&out, html)
                     .with_context(|| format!("cannot write {}", out.display()))?,
                 Some("pdf") => {
-                    let tmp = out.with_extension("report.html");
-                    std::fs::write(&tmp, html)
-                        .with_context(|| format!("cannot write {}", tmp.display()))?;
-                    let printed = crest_web::report::print_pdf(&tmp, &out);
-                    let _ = std::fs::remove_file(&tmp);
-                    printed.map_err(|e| anyhow!(e))?;
+                    crest_web::report::annual_pdf(&html, &out).map_err(|e| anyhow!(e))?;
                 }
                 _ => bail!("--out must end in .pdf or .html, not '{}'", out.display()),
             }

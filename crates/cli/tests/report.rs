@@ -214,6 +214,32 @@ fn the_annual_report_is_a_typeset_pdf_and_every_count_is_disclosure_controlled()
             words.contains(&format!("Page 2 of {pages}")),
             "page numbers"
         );
+        // The contents give each section's page, and the section starts there.
+        let text_of = |args: &[&str]| {
+            String::from_utf8(
+                Command::new("pdftotext")
+                    .args(args)
+                    .arg(&pdf)
+                    .arg("-")
+                    .output()
+                    .unwrap()
+                    .stdout,
+            )
+            .unwrap()
+        };
+        let contents = text_of(&["-layout", "-f", "2", "-l", "2"]);
+        for section in ["National summary", "Funnel plots", "Outcomes", "Methods"] {
+            let line = contents
+                .lines()
+                .find(|l| l.contains(section))
+                .unwrap_or_else(|| panic!("{section} in {contents}"));
+            let page = line.split_whitespace().last().unwrap();
+            let text = text_of(&["-f", page, "-l", page]);
+            assert!(
+                text.trim_start().starts_with(section),
+                "{section} is not on page {page}: {text}"
+            );
+        }
         let prefix = dir.join("page");
         assert!(Command::new("pdftoppm")
             .args(["-r", "30", "-png"])

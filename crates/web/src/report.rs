@@ -43,7 +43,7 @@ fn style() -> String {
          thead{{display:table-header-group}}tr{{break-inside:avoid}}\
          th,td{{border:0.5pt solid #aeb7bd;padding:2pt 4pt;text-align:left;font-size:8.5pt}}th{{background:#f0f4f5}}\
          figure{{break-inside:avoid;margin:6pt 0}}figcaption{{font-size:8.5pt}}svg{{max-width:100%;height:auto}}\
-         .toc a{{color:#1b1b1b;text-decoration:none}}.note{{color:#425563;font-size:9pt}}",
+         .toc a{{color:#1b1b1b;text-decoration:none}}.toc li{{margin:3pt 0}}.toc .pg{{float:right}}.note{{color:#425563;font-size:9pt}}",
         b64(FONT_REGULAR),
         b64(FONT_BOLD)
     )
@@ -146,7 +146,10 @@ pub fn annual_html(
         programmes.len()
     );
     for (id, title) in sections {
-        let _ = write!(body, "<li><a href=\"#{id}\">{title}</a></li>");
+        let _ = write!(
+            body,
+            "<li><a href=\"#{id}\">{title}</a><span class=\"pg\" data-for=\"{id}\"></span></li>"
+        );
     }
     body.push_str("</ol></section>");
 
@@ -468,6 +471,51 @@ fn chromium(html_file: &Path, args: &[String]) -> Result<std::process::Output, S
         .map_err(|e| {
             format!("this needs Chromium ({chromium}: {e}); install it (apt-get install chromium)")
         })
+}
+
+/// The number of pages of a PDF as Chromium writes it (one `/Type /Page` object per page).
+fn pdf_pages(pdf: &[u8]) -> usize {
+    let needle = b"/Type /Page";
+    pdf.windows(needle.len() + 1)
+        .filter(|w| w.starts_with(needle) && !w[needle.len()].is_ascii_alphanumeric())
+        .count()
+}
+
+/// Prints the annual report to PDF with its contents page numbered. Each section starts on a
+/// new page, so printing each section alone tells how many pages it takes; the start pages then
+/// go into the contents, and the whole report is printed once more.
+pub fn annual_pdf(html: &str, pdf: &Path) -> Result<usize, String> {
+    let body_start = html.find("<body>").ok_or("not a report")? + "<body>".len();
+    let body_end = html.rfind("</body>").ok_or("not a report")?;
+    let (head, body) = (&html[..body_start], &html[body_start..body_end]);
+    let parts: Vec<&str> = body.split("<h2 id=\"").collect();
+    let dir = pdf.with_extension("parts");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut page = 3; // the title page, then the contents
+    let mut filled = html.to_string();
+    for part in parts.iter().skip(1) {
+        let id = part.split('"').next().unwrap_or("");
+        let alone = format!("{head}<h2 id=\"{part}</body></html>");
+        let (file, out) = (
+            dir.join(format!("{id}.html")),
+            dir.join(format!("{id}.pdf")),
+        );
+        std::fs::write(&file, alone).map_err(|e| e.to_string())?;
+        print_pdf(&file, &out)?;
+        let pages = pdf_pages(&std::fs::read(&out).map_err(|e| e.to_string())?);
+        filled = filled.replacen(
+            &format!("<span class=\"pg\" data-for=\"{id}\"></span>"),
+            &format!("<span class=\"pg\" data-for=\"{id}\">{page}</span>"),
+            1,
+        );
+        page += pages.max(1);
+    }
+    let whole = dir.join("report.html");
+    std::fs::write(&whole, filled).map_err(|e| e.to_string())?;
+    let printed = print_pdf(&whole, pdf);
+    let _ = std::fs::remove_dir_all(&dir);
+    printed?;
+    Ok(pdf_pages(&std::fs::read(pdf).map_err(|e| e.to_string())?))
 }
 
 /// Prints an HTML report to PDF with headless Chromium. Fonts are embedded in the HTML, so the
