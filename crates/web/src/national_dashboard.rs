@@ -492,7 +492,47 @@ async fn dashboard(
             let programmes = n.programmes()?;
             let episodes = n.kpi_episodes(period.from, period.to, &programmes)?;
             let report = compute(&programmes, &episodes, period, &Thresholds::default());
-            let body: Arc<str> = render(&programmes, &report, &f, period).into();
+            let mut body = render(&programmes, &report, &f, period);
+            // Year on year: the same filters over this period and the two before it.
+            body.push_str(
+                "<h2>Year on year</h2><table><caption>The programmes shown, pooled, by year</caption><thead><tr>\
+                 <th scope=\"col\">Period</th><th scope=\"col\">Referred</th><th scope=\"col\">Uptake</th>\
+                 <th scope=\"col\">Assessment 1</th><th scope=\"col\">Assessment 2</th><th scope=\"col\">Green / amber / red</th>\
+                 </tr></thead><tbody>",
+            );
+            for years in [2, 1, 0] {
+                let p = crate::programme_page::earlier(period, years);
+                let r = if years == 0 {
+                    report.clone()
+                } else {
+                    let eps = n.kpi_episodes(p.from, p.to, &programmes)?;
+                    compute(&programmes, &eps, p, &Thresholds::default())
+                };
+                let rows = chosen_rows(&r, &programmes, &f);
+                let sum = |key: &str| {
+                    rows.iter().fold((0u64, 0u64), |(a, b), k| {
+                        let (x, y) = proportion(k, key);
+                        (a + x, b + y)
+                    })
+                };
+                let share = |(x, y): (u64, u64)| pct((y > 0).then(|| x as f64 / y as f64));
+                let grade = |g: &str| rows.iter().filter(|k| k.grade == g).count();
+                let _ = write!(
+                    body,
+                    "<tr><th scope=\"row\">{} to {}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {} / {}</td></tr>",
+                    p.from,
+                    p.to,
+                    sum("uptake").1,
+                    share(sum("uptake")),
+                    share(sum("assessment1")),
+                    share(sum("assessment2")),
+                    grade("green"),
+                    grade("amber"),
+                    grade("red")
+                );
+            }
+            body.push_str("</tbody></table>");
+            let body: Arc<str> = body.into();
             a.national_pages.put(key, version, body.clone());
             Ok(body)
         })

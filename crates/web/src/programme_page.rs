@@ -29,7 +29,7 @@ struct ProgrammeQuery {
 }
 
 /// The same period `years` earlier.
-fn earlier(p: Period, years: i32) -> Period {
+pub(crate) fn earlier(p: Period, years: i32) -> Period {
     let shift = |d: Date| {
         let (y, m, day) = d.ymd();
         Date::from_ymd(y - years, m, day)

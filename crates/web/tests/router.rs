@@ -864,6 +864,8 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
             assert!(r.body.contains("<tr><th scope=\"row\">&nbsp;&nbsp;North</th><td>1</td><td>1</td><td>100.0%</td>"), "{}", r.body);
             assert!(r.body.contains("<title id=\"f-uptake-t\">Funnel plot: Uptake"), "{}", r.body);
             assert!(r.body.contains("/national/funnel.png?kpi=assessment1&amp;from=2024-04-01"), "{}", r.body);
+            assert!(r.body.contains("<tr><th scope=\"row\">2024-04-01 to 2025-03-31</th><td>1</td><td>100.0%</td>"), "year on year: {}", r.body);
+            assert!(r.body.contains("<tr><th scope=\"row\">2023-04-01 to 2024-03-31</th><td>0</td><td>–</td>"), "year on year: {}", r.body);
             // P002's MI/PCI wait is 28 days against Wales's 26: named as above its threshold.
             assert!(r.body.contains("Median wait, referral to start: MI/PCI: 1 programme(s); above their threshold: P002 (28 days)."), "{}", r.body);
             let r = send(&app, get("/national/programme?code=P002&from=2024-04-01&to=2025-03-31", &cookie)).await;
