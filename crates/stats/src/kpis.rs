@@ -286,6 +286,8 @@ pub struct Results {
     pub started: u64,
     /// started / referred.
     pub uptake: Proportion,
+    /// Started episodes with status `completed` / started (for the completion funnel plot).
+    pub completion: Proportion,
     /// The KPIs, in spec order (7 for a programme, 5 nationally).
     pub kpis: Vec<Kpi>,
 }
@@ -329,6 +331,7 @@ pub fn grade(met: usize) -> &'static str {
 struct Acc {
     referred: u64,
     started: u64,
+    completed: u64,
     duration: Vec<f64>,
     a1: Proportion,
     wait_cabg: Vec<f64>,
@@ -341,6 +344,7 @@ impl Acc {
         self.referred += 1;
         let Some(start) = e.core_start else { return };
         self.started += 1;
+        self.completed += u64::from(e.completed);
         if let Some(end) = e.core_end {
             self.duration.push(f64::from(end.days_since(start)));
         }
@@ -367,6 +371,7 @@ impl Acc {
     fn merge(&mut self, o: &Acc) {
         self.referred += o.referred;
         self.started += o.started;
+        self.completed += o.completed;
         self.duration.extend_from_slice(&o.duration);
         self.wait_cabg.extend_from_slice(&o.wait_cabg);
         self.wait_mi_pci.extend_from_slice(&o.wait_mi_pci);
@@ -412,6 +417,10 @@ impl Acc {
             uptake: Proportion {
                 numerator: self.started,
                 denominator: self.referred,
+            },
+            completion: Proportion {
+                numerator: self.completed,
+                denominator: self.started,
             },
             kpis,
         }

@@ -279,3 +279,30 @@ fn rebasing_takes_national_averages_per_nation_and_keeps_the_rest() {
     // Saved thresholds read back the same.
     assert_eq!(Thresholds::from_json(&t.to_json()).unwrap(), t);
 }
+
+#[test]
+fn completion_is_completed_among_started() {
+    let eps = vec![
+        ep(PriorityGroup::MiPci, Some(10), Some(60), true, true, None),
+        ep(PriorityGroup::MiPci, Some(10), Some(60), true, false, None),
+        ep(PriorityGroup::MiPci, Some(10), Some(60), true, true, None),
+        // Completed without a start is not counted: it never started.
+        ep(PriorityGroup::MiPci, None, None, false, true, None),
+    ];
+    let r = compute(&programmes(), &eps, period(), &Thresholds::default());
+    let c = r
+        .programmes
+        .iter()
+        .find(|p| p.programme_code == "P1")
+        .unwrap()
+        .results
+        .completion;
+    assert_eq!((c.numerator, c.denominator), (2, 3));
+    assert_eq!(
+        (
+            r.national.completion.numerator,
+            r.national.completion.denominator
+        ),
+        (2, 3)
+    );
+}

@@ -44,6 +44,12 @@ pub(crate) fn proportion(p: &ProgrammeKpis, key: &str) -> (u64, u64) {
     if key == "uptake" {
         return (p.results.uptake.numerator, p.results.uptake.denominator);
     }
+    if key == "completion" {
+        return (
+            p.results.completion.numerator,
+            p.results.completion.denominator,
+        );
+    }
     p.results
         .kpis
         .iter()
@@ -562,8 +568,9 @@ fn chosen_rows<'a>(
 }
 
 /// The funnel plots' KPIs: (key, title).
-const FUNNELS: [(&str, &str); 3] = [
+const FUNNELS: [(&str, &str); 4] = [
     ("uptake", "Uptake (started / referred)"),
+    ("completion", "Completion (completed / started)"),
     ("assessment1", "Assessment 1 recorded (KPI 4)"),
     ("assessment2", "Assessment 2 within 140 days (KPI 7)"),
 ];

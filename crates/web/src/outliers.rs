@@ -26,8 +26,9 @@ pub(crate) fn routes() -> Router<Arc<App>> {
 }
 
 /// The proportion KPIs that have funnel plots.
-const FUNNEL_KPIS: [(&str, &str); 3] = [
+const FUNNEL_KPIS: [(&str, &str); 4] = [
     ("uptake", "uptake"),
+    ("completion", "completion"),
     ("assessment1", "assessment 1 recorded"),
     ("assessment2", "assessment 2 within 140 days"),
 ];

@@ -207,6 +207,11 @@ pub fn annual_html(
     body.push_str("<h2 id=\"funnels\">Funnel plots</h2><p>Each dot is a programme. Programmes with 1 to 7 patients are not drawn.</p>");
     for (id, key, title) in [
         ("r-uptake", "uptake", "Uptake (started / referred)"),
+        (
+            "r-completion",
+            "completion",
+            "Completion (completed / started)",
+        ),
         ("r-a1", "assessment1", "Assessment 1 recorded (KPI 4)"),
         (
             "r-a2",
@@ -404,7 +409,8 @@ pub fn annual_html(
         "<h2 id=\"methods\">Methods</h2>\
          <h3>Cohort</h3><p>Episodes whose referral date falls from {from} to {to}, as submitted to the national audit. \
          Patients who asked to be left out, and those covered by the National Data Opt-out, are never submitted. \
-         Started = has a start date of core rehabilitation. Uptake = started / referred.</p>\
+         Started = has a start date of core rehabilitation. Uptake = started / referred. Completion = started \
+         episodes with status completed / started.</p>\
          <h3>Priority groups</h3><p>MI = initiating event STEMI, NSTEMI or unspecified MI. In order: CABG (treatment CABG); \
          MI/PCI (MI and PCI); PCI (not MI, PCI); MI (MI, medical); heart failure; other.</p>\
          <h3>The seven KPIs (NCP_CR) and thresholds used</h3><ol>\

@@ -214,8 +214,8 @@ fn a_national_analyst_receives_a_submission_and_reads_the_national_dashboard() {
         );
         assert_eq!(
             b.find_all("svg[role=img]").len(),
-            4,
-            "three funnel plots and the MI/PCI waits"
+            5,
+            "four funnel plots and the MI/PCI waits"
         );
         b.select("#nation", "wales");
         b.click("form.noprint button");
