@@ -101,27 +101,37 @@ fn overview_body(
         );
     }
     body.push_str("</tbody></table>");
-    let dups = n.cross_programme_duplicates()?;
-    let _ = write!(
-        body,
-        "<h2>Patients seen by more than one programme</h2><p>{} initiating event(s) appear in more than one programme; \
-         each is counted once nationally.</p>",
-        dups.len()
-    );
-    if !dups.is_empty() {
-        body.push_str("<table><caption>Same patient key and event date in several programmes</caption><thead><tr><th scope=\"col\">Patient key</th><th scope=\"col\">Event date</th><th scope=\"col\">Programmes</th></tr></thead><tbody>");
-        for d in dups.iter().take(100) {
-            let _ = write!(
-                body,
-                "<tr><td><code>{}…</code></td><td>{}</td><td>{}</td></tr>",
-                esc(&d.patient_key[..12.min(d.patient_key.len())]),
-                esc(&d.event_date),
-                esc(&d.programmes.join(", "))
+    // The duplicate report scans the whole national store: kept until the next receipt.
+    let version = n.data_version()?;
+    let dups_html = match app.national_pages.get("duplicates", &version) {
+        Some(cached) => cached,
+        None => {
+            let dups = n.cross_programme_duplicates()?;
+            let mut h = format!(
+                "<h2>Patients seen by more than one programme</h2><p>{} initiating event(s) appear in more than one programme; \
+                 each is counted once nationally.</p>",
+                dups.len()
             );
+            if !dups.is_empty() {
+                h.push_str("<table><caption>Same patient key and event date in several programmes</caption><thead><tr><th scope=\"col\">Patient key</th><th scope=\"col\">Event date</th><th scope=\"col\">Programmes</th></tr></thead><tbody>");
+                for d in dups.iter().take(100) {
+                    let _ = write!(
+                        h,
+                        "<tr><td><code>{}…</code></td><td>{}</td><td>{}</td></tr>",
+                        esc(&d.patient_key[..12.min(d.patient_key.len())]),
+                        esc(&d.event_date),
+                        esc(&d.programmes.join(", "))
+                    );
+                }
+                h.push_str("</tbody></table>");
+            }
+            let h: std::sync::Arc<str> = h.into();
+            app.national_pages
+                .put("duplicates".into(), version, h.clone());
+            h
         }
-        body.push_str("</tbody></table>");
-    }
-    let _ = app;
+    };
+    body.push_str(&dups_html);
     Ok(body)
 }
 
