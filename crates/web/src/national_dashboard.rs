@@ -568,7 +568,7 @@ fn chosen_rows<'a>(
 }
 
 /// The funnel plots' KPIs: (key, title).
-const FUNNELS: [(&str, &str); 4] = [
+pub(crate) const FUNNELS: [(&str, &str); 4] = [
     ("uptake", "Uptake (started / referred)"),
     ("completion", "Completion (completed / started)"),
     ("assessment1", "Assessment 1 recorded (KPI 4)"),

@@ -4,7 +4,7 @@
 //! and its whole history kept.
 
 use crate::html::{csrf_field, esc, page, pct};
-use crate::national_dashboard::{chosen_period, proportion, Filters};
+use crate::national_dashboard::{chosen_period, proportion, Filters, FUNNELS};
 use crate::{ctx, html_page, App, WebError};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -24,14 +24,6 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/national/outliers", get(list).post(open_case))
         .route("/national/outliers/case", get(show).post(update))
 }
-
-/// The proportion KPIs that have funnel plots.
-const FUNNEL_KPIS: [(&str, &str); 4] = [
-    ("uptake", "uptake"),
-    ("completion", "completion"),
-    ("assessment1", "assessment 1 recorded"),
-    ("assessment2", "assessment 2 within 140 days"),
-];
 
 async fn analyst(app: &Arc<App>, headers: &HeaderMap) -> Result<crate::Ctx, WebError> {
     let c = ctx(app, headers).await?;
@@ -53,42 +45,7 @@ async fn list(
     let c = analyst(&app, &headers).await?;
     let period = chosen_period(&app, &f)?;
     let (found, cases) = app
-        .national(move |n| {
-            let programmes = n.programmes()?;
-            let episodes = n.kpi_episodes(period.from, period.to, &programmes)?;
-            let report = compute(&programmes, &episodes, period, &Thresholds::default());
-            let mut found = Vec::new();
-            for (key, label) in FUNNEL_KPIS {
-                let points: Vec<(u64, u64)> = report
-                    .programmes
-                    .iter()
-                    .map(|p| proportion(p, key))
-                    .collect();
-                let Some(p0) = funnel::pooled(&points) else {
-                    continue;
-                };
-                for (p, (k, m)) in report.programmes.iter().zip(points) {
-                    let (level, dir) = match funnel::position(k, m, p0) {
-                        Some(Position::Alert(d)) => ("alert", d),
-                        Some(Position::Alarm(d)) => ("alarm", d),
-                        _ => continue,
-                    };
-                    found.push((
-                        p.programme_code.clone(),
-                        key,
-                        label,
-                        level,
-                        if dir == Direction::Low { "low" } else { "high" },
-                        format!(
-                            "{k}/{m} = {} (pooled {})",
-                            pct(Some(k as f64 / m as f64)),
-                            pct(Some(p0))
-                        ),
-                    ));
-                }
-            }
-            Ok((found, n.cases()?))
-        })
+        .national(move |n| Ok((find_outliers(n, period)?, n.cases()?)))
         .await?;
     let mut body = format!(
         "<form method=\"get\" class=\"noprint\"><label for=\"from\">From</label><input id=\"from\" name=\"from\" value=\"{}\">\
@@ -101,7 +58,15 @@ async fn list(
     } else {
         body.push_str("<table><caption>Programmes outside the limits</caption><thead><tr><th scope=\"col\">Programme</th><th scope=\"col\">KPI</th>\
             <th scope=\"col\">Level</th><th scope=\"col\">Finding</th><th scope=\"col\">Case</th></tr></thead><tbody>");
-        for (code, key, label, level, dir, finding) in &found {
+        for Found {
+            programme: code,
+            kpi: key,
+            label,
+            level,
+            direction: dir,
+            finding,
+        } in &found
+        {
             let id = format!("{code}|{key}|{}|{}", period.from, period.to);
             let case = match cases.iter().find(|c| c.id == id) {
                 Some(c) => format!(
@@ -175,50 +140,30 @@ async fn open_case(
         ..Default::default()
     };
     let period = chosen_period(&app, &filters)?;
-    if !FUNNEL_KPIS.iter().any(|(k, _)| *k == kpi) {
+    if !FUNNELS.iter().any(|(k, _)| *k == kpi) {
         return Err(WebError::BadRequest(format!("'{kpi}' has no funnel plot")));
     }
     let username = c.user.username.clone();
     let id = app
         .national(move |n| {
             // The finding is computed again here: a case is opened only for a real outlier.
-            let programmes = n.programmes()?;
-            let episodes = n.kpi_episodes(period.from, period.to, &programmes)?;
-            let report = compute(&programmes, &episodes, period, &Thresholds::default());
-            let points: Vec<(u64, u64)> = report
-                .programmes
-                .iter()
-                .map(|p| proportion(p, &kpi))
-                .collect();
-            let p0 = funnel::pooled(&points).ok_or(WebError::NotFound)?;
-            let i = report
-                .programmes
-                .iter()
-                .position(|p| p.programme_code == programme)
-                .ok_or(WebError::NotFound)?;
-            let (k, m) = points[i];
-            let (level, dir) = match funnel::position(k, m, p0) {
-                Some(Position::Alert(d)) => ("alert", d),
-                Some(Position::Alarm(d)) => ("alarm", d),
-                _ => {
-                    return Err(WebError::BadRequest(format!(
+            let found = find_outliers(n, period)?
+                .into_iter()
+                .find(|o| o.programme == programme && o.kpi == kpi)
+                .ok_or_else(|| {
+                    WebError::BadRequest(format!(
                         "{programme} is within the limits for {kpi} in this period"
-                    )))
-                }
-            };
+                    ))
+                })?;
             let case = OutlierCase {
                 id: String::new(),
                 programme,
                 kpi,
                 from: period.from.to_string(),
                 to: period.to.to_string(),
-                level: level.into(),
-                direction: if dir == Direction::Low { "low" } else { "high" }.into(),
-                finding: format!(
-                    "{k}/{m} = {} (pooled {})",
-                    pct(Some(k as f64 / m as f64)),
-                    pct(Some(p0))
-                ),
+                level: found.level.into(),
+                direction: found.direction.into(),
+                finding: found.finding,
                 status: "open".into(),
                 opened_at: crest_store::utc_now(),
             };
@@ -226,6 +171,57 @@ async fn open_case(
         })
         .await?;
     Ok(Redirect::to(&format!("/national/outliers/case?id={}", url_encode(&id))).into_response())
+}
+
+/// A programme outside a funnel's limits.
+struct Found {
+    programme: String,
+    kpi: &'static str,
+    label: &'static str,
+    level: &'static str,
+    direction: &'static str,
+    finding: String,
+}
+
+/// Every programme outside the 95% limits of a proportion KPI's funnel in `period`.
+fn find_outliers(
+    n: &mut crest_store::NationalStore,
+    period: crest_core::Period,
+) -> Result<Vec<Found>, WebError> {
+    let programmes = n.programmes()?;
+    let episodes = n.kpi_episodes(period.from, period.to, &programmes)?;
+    let report = compute(&programmes, &episodes, period, &Thresholds::default());
+    let mut found = Vec::new();
+    for (kpi, label) in FUNNELS {
+        let points: Vec<(u64, u64)> = report
+            .programmes
+            .iter()
+            .map(|p| proportion(p, kpi))
+            .collect();
+        let Some(p0) = funnel::pooled(&points) else {
+            continue;
+        };
+        for (p, (k, m)) in report.programmes.iter().zip(points) {
+            let (level, dir) = match funnel::position(k, m, p0) {
+                Some(Position::Alert(d)) => ("alert", d),
+                Some(Position::Alarm(d)) => ("alarm", d),
+                _ => continue,
+            };
+            found.push(Found {
+                programme: p.programme_code.clone(),
+                kpi,
+                label,
+                level,
+                direction: if dir == Direction::Low { "low" } else { "high" },
+                finding: format!(
+                    "{k}/{m} = {} (pooled {})",
+                    pct(Some(k as f64 / m as f64)),
+                    pct(Some(p0))
+                ),
+            });
+        }
+    }
+    Ok(found)
 }
 
 fn url_encode(s: &str) -> String {

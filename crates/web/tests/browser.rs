@@ -227,74 +227,13 @@ fn a_national_analyst_receives_a_submission_and_reads_the_national_dashboard() {
 
 #[test]
 fn a_national_analyst_tracks_an_outlier_case() {
-    use crest_core::pseudonym::Key;
     let Some((driver, chromium)) = webdriver::available() else {
         return;
     };
     let db = crest_store::testing::sqlite_db();
     let ndb = crest_store::testing::sqlite_db();
     let app = setup(&db);
-    let (sk, nk) = (Key::from_secret([3; 32]), Key::from_secret([4; 32]));
-    let period = crest_core::Period {
-        from: crest_core::Date::from_ymd(2024, 4, 1).unwrap(),
-        to: crest_core::Date::from_ymd(2025, 3, 31).unwrap(),
-    };
-    let dir = crest_store::testing::scratch_dir("browser-outliers");
-    let cfg = crest_ingest::synth::Config {
-        programmes: 12,
-        episodes: 4_000,
-        seed: 11,
-        period,
-        today: common::today(),
-    };
-    crest_ingest::synth::write(&dir, &cfg).unwrap();
-    let programmes =
-        crest_ingest::programmes::read_programmes(&dir.join("programmes.csv")).unwrap();
-    let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
-    n.migrate().unwrap();
-    n.upsert_programmes(&programmes).unwrap();
-    let key = sk.clone();
-    let receipts: Vec<Vec<u8>> = open(&db).run(move |s| {
-        s.upsert_programmes(&programmes).unwrap();
-        crest_ingest::import_file(
-            s,
-            &dir.join("episodes.csv"),
-            &crest_ingest::ImportOptions::new(common::today()),
-            None,
-            &mut |_| {},
-        )
-        .unwrap();
-        crest_web::add_user(
-            s,
-            "analyst",
-            crest_store::Role::NationalAnalyst,
-            &[],
-            PASSWORD,
-        )
-        .unwrap();
-        s.put_agreement(&common::agreement(true)).unwrap();
-        programmes
-            .iter()
-            .map(|p| {
-                let req = crest_ingest::submission::BuildRequest {
-                    programme: &p.code,
-                    period,
-                    key: &key,
-                    ndoo: None,
-                    ndoo_max_age_days: 30,
-                    today: common::today(),
-                    now: "2025-06-01T10:00:00Z".into(),
-                };
-                crest_ingest::submission::build(s, &req).unwrap().bytes
-            })
-            .collect()
-    });
-    for r in &receipts {
-        crest_ingest::submission::receive(&mut n, r, &sk, &nk, "2025-06-01T11:00:00Z").unwrap();
-    }
-    drop(n);
-    app.set_submission_key(sk);
-    app.set_national(&ndb.url, nk).unwrap();
+    common::synthetic_national(&app, &db, &ndb);
     let base = serve(app);
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("browser")

@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use common::{open, rt, setup, today, PASSWORD};
+use common::{open, rt, setup, PASSWORD};
 use crest_store::testing::databases;
 use http_body_util::BodyExt;
 use std::sync::Arc;
@@ -897,75 +897,9 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
 
 #[test]
 fn outlier_cases_move_forward_with_dated_notes() {
-    use crest_core::pseudonym::Key;
     for (db, ndb) in databases().into_iter().zip(databases()) {
         let app = setup(&db);
-        let (sk, nk) = (Key::from_secret([3; 32]), Key::from_secret([4; 32]));
-        let period = crest_core::Period {
-            from: crest_core::Date::from_ymd(2024, 4, 1).unwrap(),
-            to: crest_core::Date::from_ymd(2025, 3, 31).unwrap(),
-        };
-        // Synthetic programmes whose uptake varies (the calibrated spread), all submitted.
-        let dir = crest_store::testing::scratch_dir("outliers");
-        crest_ingest::synth::write(
-            &dir,
-            &crest_ingest::synth::Config {
-                programmes: 12,
-                episodes: 4_000,
-                seed: 11,
-                period,
-                today: today(),
-            },
-        )
-        .unwrap();
-        let programmes =
-            crest_ingest::programmes::read_programmes(&dir.join("programmes.csv")).unwrap();
-        let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
-        n.migrate().unwrap();
-        n.upsert_programmes(&programmes).unwrap();
-        let key = sk.clone();
-        let receipts: Vec<Vec<u8>> = open(&db).run(move |s| {
-            s.upsert_programmes(&programmes).unwrap();
-            let sum = crest_ingest::import_file(
-                s,
-                &dir.join("episodes.csv"),
-                &crest_ingest::ImportOptions::new(today()),
-                None,
-                &mut |_| {},
-            )
-            .unwrap();
-            assert_eq!(sum.rejected, 0);
-            crest_web::add_user(
-                s,
-                "analyst",
-                crest_store::Role::NationalAnalyst,
-                &[],
-                PASSWORD,
-            )
-            .unwrap();
-            s.put_agreement(&common::agreement(true)).unwrap();
-            programmes
-                .iter()
-                .map(|p| {
-                    let req = crest_ingest::submission::BuildRequest {
-                        programme: &p.code,
-                        period,
-                        key: &key,
-                        ndoo: None,
-                        ndoo_max_age_days: 30,
-                        today: today(),
-                        now: "2025-06-01T10:00:00Z".into(),
-                    };
-                    crest_ingest::submission::build(s, &req).unwrap().bytes
-                })
-                .collect()
-        });
-        for r in &receipts {
-            crest_ingest::submission::receive(&mut n, r, &sk, &nk, "2025-06-01T11:00:00Z").unwrap();
-        }
-        drop(n);
-        app.set_submission_key(sk.clone());
-        app.set_national(&ndb.url, nk).unwrap();
+        common::synthetic_national(&app, &db, &ndb);
         rt().block_on(async {
             let (cookie, csrf) = login(&app, "analyst").await;
             let q = "?from=2024-04-01&to=2025-03-31";

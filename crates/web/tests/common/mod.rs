@@ -87,3 +87,70 @@ pub fn agreement(opt_out_exempt: bool) -> crest_core::governance::Agreement {
         valid_to: crest_core::Date::from_ymd(2025, 12, 31).unwrap(),
     }
 }
+
+/// The 2024/25 financial year.
+pub fn fy2024() -> crest_core::Period {
+    crest_core::Period {
+        from: crest_core::Date::from_ymd(2024, 4, 1).unwrap(),
+        to: crest_core::Date::from_ymd(2025, 3, 31).unwrap(),
+    }
+}
+
+/// Twelve synthetic programmes (calibrated, so uptake varies and some are outliers) imported
+/// into the local store at `db`, each submitted and received into the national store at `ndb`;
+/// an `analyst` national analyst; and `app` serving both sides.
+pub fn synthetic_national(app: &crest_web::App, db: &TestDb, ndb: &TestDb) {
+    use crest_core::pseudonym::Key;
+    let (sk, nk) = (Key::from_secret([3; 32]), Key::from_secret([4; 32]));
+    let period = fy2024();
+    let dir = scratch_dir("synthetic-national");
+    let cfg = crest_ingest::synth::Config {
+        programmes: 12,
+        episodes: 4_000,
+        seed: 11,
+        period,
+        today: today(),
+    };
+    crest_ingest::synth::write(&dir, &cfg).unwrap();
+    let programmes =
+        crest_ingest::programmes::read_programmes(&dir.join("programmes.csv")).unwrap();
+    let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
+    n.migrate().unwrap();
+    n.upsert_programmes(&programmes).unwrap();
+    let key = sk.clone();
+    let receipts: Vec<Vec<u8>> = open(db).run(move |s| {
+        s.upsert_programmes(&programmes).unwrap();
+        let sum = crest_ingest::import_file(
+            s,
+            &dir.join("episodes.csv"),
+            &crest_ingest::ImportOptions::new(today()),
+            None,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(sum.rejected, 0);
+        crest_web::add_user(s, "analyst", Role::NationalAnalyst, &[], PASSWORD).unwrap();
+        s.put_agreement(&agreement(true)).unwrap();
+        programmes
+            .iter()
+            .map(|p| {
+                let req = crest_ingest::submission::BuildRequest {
+                    programme: &p.code,
+                    period,
+                    key: &key,
+                    ndoo: None,
+                    ndoo_max_age_days: 30,
+                    today: today(),
+                    now: "2025-06-01T10:00:00Z".into(),
+                };
+                crest_ingest::submission::build(s, &req).unwrap().bytes
+            })
+            .collect()
+    });
+    for r in &receipts {
+        crest_ingest::submission::receive(&mut n, r, &sk, &nk, "2025-06-01T11:00:00Z").unwrap();
+    }
+    drop(n);
+    app.set_submission_key(sk);
+    app.set_national(&ndb.url, nk).unwrap();
+}
