@@ -30,6 +30,14 @@ echo "receive:"
 time_it "$crest" --db "$national_db" submission receive "$out/submission.jsonl" \
   --submission-key "$out/submission.key" --national-key "$out/national.key"
 ls -l "$out/submission.jsonl" | awk '{print "file:", $5, "bytes"}'
+# A newer submission for the same programme and period (one episode corrected since) replaces
+# every episode of the first.
+python3 -c "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE episodes SET sex = CASE sex WHEN 'male' THEN 'female' ELSE 'male' END WHERE rowid = (SELECT min(rowid) FROM episodes WHERE national_opt_out IS NOT 1)\"); c.commit()" "$local_db"
+"$crest" --db "$local_db" submission build --programme P001 --from 2024-04-01 --to 2025-03-31 \
+  --key "$out/submission.key" --ndoo-opted-out "$out/ndoo.csv" --out "$out/resubmission.jsonl" >/dev/null
+echo "receive a newer submission replacing it:"
+time_it "$crest" --db "$national_db" submission receive "$out/resubmission.jsonl" \
+  --submission-key "$out/submission.key" --national-key "$out/national.key"
 # The same receipt into a PostgreSQL national store, when one is reachable.
 pg_admin="${CREST_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}"
 if command -v psql >/dev/null && psql "$pg_admin" -qc "DROP DATABASE IF EXISTS crest_bench_national" -c "CREATE DATABASE crest_bench_national" 2>/dev/null; then
@@ -38,5 +46,8 @@ if command -v psql >/dev/null && psql "$pg_admin" -qc "DROP DATABASE IF EXISTS c
   "$crest" --db "$pg" programmes import --national "$out/programmes.csv" >/dev/null
   echo "receive (PostgreSQL):"
   time_it "$crest" --db "$pg" submission receive "$out/submission.jsonl" \
+    --submission-key "$out/submission.key" --national-key "$out/national.key"
+  echo "receive a newer submission replacing it (PostgreSQL):"
+  time_it "$crest" --db "$pg" submission receive "$out/resubmission.jsonl" \
     --submission-key "$out/submission.key" --national-key "$out/national.key"
 fi

@@ -1026,7 +1026,9 @@ fn submission(db: &str, action: SubmissionAction) -> Result<i32> {
                         "{}: stored {episodes} episode(s); replaced {replaced} from the earlier submission for the same programme and period; {deleted} deleted by tombstones",
                         file.display()
                     );
-                    for d in national.cross_programme_duplicates()? {
+                    let programme =
+                        crest_ingest::submission::manifest_programme(&bytes).unwrap_or_default();
+                    for d in national.cross_programme_duplicates(Some(&programme))? {
                         println!(
                             "  note: patient {}… has an initiating event on {} in programmes {} (counted once nationally)",
                             &d.patient_key[..12],
@@ -1207,7 +1209,7 @@ fn demo_national(
         "\nnational store {}: {} submissions, {sent} pseudonymised episodes; left out {own} at the patient's request and {nd} by the National Data Opt-out; {} initiating events seen in more than one programme",
         national.display(),
         progs.len(),
-        n.cross_programme_duplicates()?.len()
+        n.cross_programme_duplicates(None)?.len()
     );
     Ok(url)
 }

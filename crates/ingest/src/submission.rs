@@ -11,7 +11,9 @@
 use crest_core::governance::Agreement;
 use crest_core::pseudonym::Key;
 use crest_core::{Col, Date, Kind, Nation, Period, Record, Value, FIELDS};
-use crest_store::national::{national_fields, NationalEpisode, Receipt, ReceiptItem, Received};
+use crest_store::national::{
+    national_fields, NationalEpisode, Receipt, ReceiptItem, ReceiptItems, Received,
+};
 use crest_store::{NationalStore, Store};
 use serde_json::{json, Map, Value as Json};
 use sha2::{Digest, Sha256};
@@ -405,16 +407,45 @@ pub fn receive(
         episodes: count("episodes")?,
         tombstones: count("tombstones")?,
     };
-    // Parsed line by line inside the store's transaction: a bad line rolls everything back.
-    let mut items = payload
-        .split(|b| *b == b'\n')
-        .enumerate()
-        .filter(|(_, line)| !line.is_empty())
-        .map(|(i, line)| parse_item(line, i + 2, &programme, &by_name, national_key));
-    national
-        .receive(&receipt, &mut items, now)
-        .map_err(|e| e.to_string())
+    // Lines are parsed and re-keyed on a second thread while the store writes the ones before
+    // them, in batches through a short queue (so memory stays bounded). The store consumes them
+    // inside its transaction: a bad line rolls everything back. If the store stops early, the
+    // queue closes and the parser stops with it; if it reads the payload again, a new parser
+    // starts from the first line.
+    std::thread::scope(|scope| {
+        let programme = programme.as_str();
+        let by_name = &by_name;
+        let mut items = || -> Box<ReceiptItems> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<ReceiptItem, String>>>(4);
+            scope.spawn(move || {
+                let mut batch = Vec::with_capacity(PARSE_BATCH);
+                let lines = payload
+                    .split(|b| *b == b'\n')
+                    .enumerate()
+                    .filter(|(_, line)| !line.is_empty());
+                for (i, line) in lines {
+                    let item = parse_item(line, i + 2, programme, by_name, national_key);
+                    let failed = item.is_err();
+                    batch.push(item);
+                    if failed || batch.len() == PARSE_BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(PARSE_BATCH));
+                        if tx.send(full).is_err() || failed {
+                            return;
+                        }
+                    }
+                }
+                let _ = tx.send(batch);
+            });
+            Box::new(rx.into_iter().flatten())
+        };
+        national
+            .receive(&receipt, &mut items, now)
+            .map_err(|e| e.to_string())
+    })
 }
+
+/// Payload lines parsed per batch handed from the parsing thread to the store.
+const PARSE_BATCH: usize = 512;
 
 /// One payload line: an episode or a tombstone, checked and re-keyed with the national key.
 fn parse_item(
@@ -498,12 +529,7 @@ pub fn receive_logged(
         Ok(Received::AlreadyReceived) => ("ok", "already received; nothing changed".to_string()),
         Err(e) => ("refused", e.clone()),
     };
-    let programme = bytes
-        .split(|b| *b == b'\n')
-        .next()
-        .and_then(|h| serde_json::from_slice::<Json>(h).ok())
-        .and_then(|m| m["programme_code"].as_str().map(str::to_string))
-        .unwrap_or_default();
+    let programme = manifest_programme(bytes).unwrap_or_default();
     national
         .log(&crest_store::AccessEntry {
             at: now,
@@ -517,6 +543,15 @@ pub fn receive_logged(
         })
         .map_err(|e| format!("the receipt could not be logged: {e}"))?;
     result
+}
+
+/// The programme a submission's manifest names, if its first line is a manifest.
+pub fn manifest_programme(bytes: &[u8]) -> Option<String> {
+    bytes
+        .split(|b| *b == b'\n')
+        .next()
+        .and_then(|h| serde_json::from_slice::<Json>(h).ok())
+        .and_then(|m| m["programme_code"].as_str().map(str::to_string))
 }
 
 fn pseudonym<'a>(v: &'a Json, at: &str, what: &str) -> Result<&'a str, String> {

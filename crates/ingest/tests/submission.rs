@@ -196,7 +196,10 @@ fn submissions_leave_out_opt_outs_carry_no_identifiers_and_link_patients() {
 
         // The national side.
         let mut n = NationalStore::open(&ndb.url).unwrap();
-        assert_eq!(n.migrate().unwrap(), 4);
+        assert_eq!(
+            n.migrate().unwrap(),
+            crest_store::national::NATIONAL_SCHEMA_VERSION
+        );
         assert_eq!(n.migrate().unwrap(), 0);
         let cols = n.columns().unwrap();
         for banned in [
@@ -344,9 +347,17 @@ fn submissions_leave_out_opt_outs_carry_no_identifiers_and_link_patients() {
         let mut national_sorted = national_facts.clone();
         national_sorted.sort_by_key(|e| (e.programme, e.referral_date));
         assert_eq!(national_sorted, local_facts, "{}", ndb.backend);
-        let dups = n.cross_programme_duplicates().unwrap();
+        let dups = n.cross_programme_duplicates(None).unwrap();
         assert_eq!(dups.len(), 1);
         assert_eq!(dups[0].programmes, ["P001", "P002"]);
+        // What a receipt reports: the duplicates involving the programme received.
+        for p in ["P001", "P002"] {
+            assert_eq!(n.cross_programme_duplicates(Some(p)).unwrap(), dups, "{p}");
+        }
+        assert!(n
+            .cross_programme_duplicates(Some("P999"))
+            .unwrap()
+            .is_empty());
         assert_eq!(
             eps[0].record.get(crest_core::Col::A1HadsAnxiety).clone(),
             if eps[0].record.text(crest_core::Col::ProgrammeCode) == Some("P001") {
@@ -439,6 +450,160 @@ fn no_agreement_in_force_means_no_submission() {
         assert!(
             !text.contains("age_at_event") && text.contains("\"sex\":\"female\""),
             "{text}"
+        );
+    }
+}
+
+/// Builds a programme's submission, records it as sent and receives it nationally, as a
+/// programme and the audit would in turn.
+fn submit(
+    s: &mut dyn crest_store::Store,
+    n: &mut NationalStore,
+    req: &BuildRequest,
+    national_key: &Key,
+    received_at: &str,
+) -> (crest_ingest::submission::Built, Received) {
+    let built = build(s, req).unwrap();
+    s.record_sent(req.programme, &built.sent, &built.withdrawn)
+        .unwrap();
+    let got = receive(n, &built.bytes, req.key, national_key, received_at).unwrap();
+    (built, got)
+}
+
+/// An episode whose referral moved into the next period arrives in that period's submission
+/// while the older period's submission still holds it: it is held once, under the newer one,
+/// and replacing the older period's submission later leaves it alone. (On PostgreSQL the
+/// receipt first tries a straight copy, which meets the held key and falls back to merging.)
+#[test]
+fn an_episode_moving_period_is_held_once_under_its_newest_submission() {
+    let (sub_key, national_key) = (Key::from_secret([1; 32]), Key::from_secret([2; 32]));
+    for (ldb, ndb) in databases().into_iter().zip(databases()) {
+        let dir = scratch_dir("sub-move");
+        let mut s = local(&ldb);
+        let nobody = ndoo(&dir, "2025-05-20", &["9000000009"]);
+        let mut n = NationalStore::open(&ndb.url).unwrap();
+        n.migrate().unwrap();
+        n.upsert_programmes(&s.programmes().unwrap()).unwrap();
+        let this_year = |now: &str| request("P001", &sub_key, Some(&nobody), now);
+        let next_year = |now: &str| BuildRequest {
+            period: Period {
+                from: d("2025-04-01"),
+                to: d("2026-03-31"),
+            },
+            ..this_year(now)
+        };
+
+        let (first, _) = submit(
+            s.as_mut(),
+            &mut n,
+            &this_year("2025-06-01T10:00:00Z"),
+            &national_key,
+            "2025-06-01T11:00:00Z",
+        );
+        assert_eq!(first.sent, ["E4", "EPI-LOCAL-0001"], "{}", ldb.backend);
+
+        // A store made before national migration 5 keeps its episodes through it.
+        ndb.execute_raw(if ndb.backend == "postgres" {
+            "CREATE INDEX national_episodes_submission ON national_episodes (submission); \
+             ALTER TABLE national_episodes ADD FOREIGN KEY (submission) REFERENCES national_submissions (sha256); \
+             DELETE FROM crest_national_migrations WHERE version = 5"
+        } else {
+            "CREATE INDEX national_episodes_submission ON national_episodes (submission); \
+             DELETE FROM crest_national_migrations WHERE version = 5"
+        });
+        drop(n);
+        let mut n = NationalStore::open(&ndb.url).unwrap();
+        assert_eq!(n.migrate().unwrap(), 1);
+        assert_eq!(
+            n.episodes(Some("P001")).unwrap().len(),
+            2,
+            "{}",
+            ndb.backend
+        );
+        assert_eq!(
+            ndb.query_i64(if ndb.backend == "postgres" {
+                "SELECT count(*) FROM pg_indexes WHERE indexname = 'national_episodes_submission'"
+            } else {
+                "SELECT count(*) FROM sqlite_master WHERE name = 'national_episodes_submission'"
+            }),
+            0
+        );
+
+        // E4's referral was mis-keyed: it belongs to the next year.
+        let mut e4 = s.episode("P001", "E4").unwrap().unwrap();
+        e4.set(
+            crest_core::Col::ReferralDate,
+            crest_core::Value::Date(d("2025-04-03")),
+        );
+        let mut tx = s.begin().unwrap();
+        tx.update(&e4).unwrap();
+        tx.commit().unwrap();
+        let (moved, got) = submit(
+            s.as_mut(),
+            &mut n,
+            &next_year("2025-06-02T10:00:00Z"),
+            &national_key,
+            "2025-06-02T11:00:00Z",
+        );
+        assert_eq!(moved.sent, ["E4"]);
+        assert_eq!(
+            got,
+            Received::Stored {
+                episodes: 1,
+                replaced: 0,
+                deleted: 0
+            },
+            "{}",
+            ndb.backend
+        );
+        let held = n.episodes(Some("P001")).unwrap();
+        assert_eq!(held.len(), 2, "E4 held once ({})", ndb.backend);
+        let e4_key = national_key.rekey(&sub_key.episode_key("P001", "E4"));
+        let e4_held = held.iter().find(|e| e.episode_key == e4_key).unwrap();
+        assert_eq!(
+            e4_held.record.date(crest_core::Col::ReferralDate),
+            Some(d("2025-04-03"))
+        );
+        assert_eq!(
+            ndb.query_i64(&format!(
+                "SELECT count(*) FROM national_episodes WHERE episode_key = '{e4_key}' AND submission = '{}'",
+                moved.manifest["sha256"].as_str().unwrap()
+            )),
+            1
+        );
+
+        // A corrected submission for the first year replaces that year's rows only.
+        let (again, got) = submit(
+            s.as_mut(),
+            &mut n,
+            &this_year("2025-06-03T10:00:00Z"),
+            &national_key,
+            "2025-06-03T11:00:00Z",
+        );
+        assert_eq!(again.sent, ["EPI-LOCAL-0001"]);
+        assert_eq!(
+            got,
+            Received::Stored {
+                episodes: 1,
+                replaced: 1,
+                deleted: 0
+            }
+        );
+        assert_eq!(
+            n.episodes(Some("P001")).unwrap().len(),
+            2,
+            "{}",
+            ndb.backend
+        );
+        // Every row belongs to a submission still held as current.
+        assert_eq!(
+            ndb.query_i64(
+                "SELECT count(*) FROM national_episodes WHERE submission NOT IN \
+                 (SELECT sha256 FROM national_submissions WHERE current_for IS NOT NULL)"
+            ),
+            0,
+            "{}",
+            ndb.backend
         );
     }
 }

@@ -17,7 +17,7 @@ use crest_core::{Date, KpiEpisode, Programme, Record};
 
 pub use accounts::{utc_now, AccessEntry, EpisodeQuery, Role, Session, User};
 pub use audit::{ChainEntry, LogCheck};
-pub use national::{NationalEpisode, NationalStore, Receipt, ReceiptItem, Received};
+pub use national::{NationalEpisode, NationalStore, Receipt, ReceiptItem, ReceiptItems, Received};
 pub use pg::PgStore;
 pub use sqlite::SqliteStore;
 

@@ -7,8 +7,7 @@
 use crate::schema::{column_type, Dialect};
 use crate::{Result, StoreError};
 use crest_core::{Date, Field, Kind, Programme, Record, Tier, Value, FIELDS};
-use postgres::binary_copy::BinaryCopyInWriter;
-use postgres::types::{ToSql, Type};
+use postgres::types::ToSql;
 
 /// The dictionary fields the national store holds: tier N and the derived (D) ones.
 pub fn national_fields() -> impl Iterator<Item = &'static Field> + Clone {
@@ -138,19 +137,41 @@ pub struct NationalStore {
     conn: Conn,
 }
 
-const NATIONAL_MIGRATIONS: usize = 4;
+/// The national store's schema version: the number of national migrations.
+pub const NATIONAL_SCHEMA_VERSION: usize = 5;
 
 /// Why a local store cannot be made in a national store's database.
 pub(crate) const NOT_LOCAL: &str =
     "this database is a national store; a local (identifiable) store must be a separate database";
 
-fn schema(d: Dialect) -> Vec<String> {
+/// `CREATE TABLE` for the national episodes, under `name`; `submission_reference` makes the
+/// database check each row's submission (dropped by migration 5, see [`lean_episodes`]).
+fn episodes_table(d: Dialect, name: &str, submission_reference: bool) -> String {
     let cols: Vec<String> = national_fields()
         .map(|f| {
             let not_null = if f.required { " NOT NULL" } else { "" };
             format!("    {} {}{}", f.name, column_type(&f.kind, d), not_null)
         })
         .collect();
+    let reference = if submission_reference {
+        " REFERENCES national_submissions (sha256)"
+    } else {
+        ""
+    };
+    format!(
+        "CREATE TABLE {name} (\n    episode_key TEXT PRIMARY KEY,\n    patient_key TEXT NOT NULL,\n    \
+         submission TEXT NOT NULL{reference},\n{}\n)",
+        cols.join(",\n")
+    )
+}
+
+const EPISODES_BY_PROGRAMME: &str =
+    "CREATE INDEX national_episodes_programme ON national_episodes (programme_code, referral_date)";
+/// Links a patient's episodes (the cross-programme duplicate report).
+const EPISODES_BY_PATIENT: &str =
+    "CREATE INDEX national_episodes_patient ON national_episodes (patient_key, event_date)";
+
+fn schema(d: Dialect) -> Vec<String> {
     vec![
         "CREATE TABLE programmes (programme_code TEXT PRIMARY KEY, name TEXT NOT NULL, nation TEXT NOT NULL, \
          region TEXT NOT NULL, professions TEXT NOT NULL, offers TEXT NOT NULL)"
@@ -160,14 +181,10 @@ fn schema(d: Dialect) -> Vec<String> {
          created_at TEXT NOT NULL, received_at TEXT NOT NULL, episodes BIGINT NOT NULL, tombstones BIGINT NOT NULL, \
          current_for TEXT UNIQUE)"
             .to_string(),
-        format!(
-            "CREATE TABLE national_episodes (\n    episode_key TEXT PRIMARY KEY,\n    patient_key TEXT NOT NULL,\n    \
-             submission TEXT NOT NULL REFERENCES national_submissions (sha256),\n{}\n)",
-            cols.join(",\n")
-        ),
-        "CREATE INDEX national_episodes_programme ON national_episodes (programme_code, referral_date)".to_string(),
+        episodes_table(d, "national_episodes", true),
+        EPISODES_BY_PROGRAMME.to_string(),
         "CREATE INDEX national_episodes_submission ON national_episodes (submission)".to_string(),
-        "CREATE INDEX national_episodes_patient ON national_episodes (patient_key, event_date)".to_string(),
+        EPISODES_BY_PATIENT.to_string(),
     ]
 }
 
@@ -215,8 +232,41 @@ fn outliers(d: Dialect) -> Vec<String> {
     ]
 }
 
-fn migrations(d: Dialect) -> [Vec<String>; NATIONAL_MIGRATIONS] {
-    [schema(d), access_log(d), api_tokens(), outliers(d)]
+/// National migration 5: leaner episode rows, so a 100,000-episode receipt fits its 2 s.
+/// Every receipt paid, row by row, for two things only a rare step needed:
+/// - the index on the submission a row came from, used only when a newer submission replaces
+///   an older one, which now finds the older one's rows through the programme index;
+/// - the database's check that a row's submission is held (on PostgreSQL, a query per row).
+///   Rows are written only by [`NationalStore::receive`], which records the submission first
+///   in the same transaction; the tests check every row's submission is held.
+///
+/// SQLite cannot drop a constraint, so there the table is rebuilt.
+fn lean_episodes(d: Dialect) -> Vec<String> {
+    match d {
+        Dialect::Postgres => vec![
+            "DROP INDEX national_episodes_submission".to_string(),
+            "ALTER TABLE national_episodes DROP CONSTRAINT national_episodes_submission_fkey"
+                .to_string(),
+        ],
+        Dialect::Sqlite => vec![
+            episodes_table(d, "national_episodes_lean", false),
+            "INSERT INTO national_episodes_lean SELECT * FROM national_episodes".to_string(),
+            "DROP TABLE national_episodes".to_string(),
+            "ALTER TABLE national_episodes_lean RENAME TO national_episodes".to_string(),
+            EPISODES_BY_PROGRAMME.to_string(),
+            EPISODES_BY_PATIENT.to_string(),
+        ],
+    }
+}
+
+fn migrations(d: Dialect) -> [Vec<String>; NATIONAL_SCHEMA_VERSION] {
+    [
+        schema(d),
+        access_log(d),
+        api_tokens(),
+        outliers(d),
+        lean_episodes(d),
+    ]
 }
 
 /// The stages of an outlier case, in order.
@@ -974,28 +1024,28 @@ impl NationalStore {
 
     /// Stores a submission in one transaction: idempotent by its checksum; a newer submission
     /// for the same programme and period replaces the older; tombstones delete episodes.
-    /// `items` yields the payload one item at a time (so a large submission is never held
-    /// whole); an item that is an error, or counts that differ from the manifest's, roll the
-    /// whole receipt back. Refuses one older than the submission it would replace.
+    /// `items` reads the payload from its start, one item at a time (so a large submission is
+    /// never held whole); it may be called twice. An item that is an error, or counts that
+    /// differ from the manifest's, roll the whole receipt back. Refuses one older than the
+    /// submission it would replace.
     pub fn receive(
         &mut self,
         r: &Receipt,
-        items: &mut dyn Iterator<Item = std::result::Result<ReceiptItem, String>>,
+        items: &mut dyn FnMut() -> Box<ReceiptItems>,
         received_at: &str,
     ) -> Result<Received> {
         self.ready()?;
         let slot = format!("{}|{}|{}", r.programme, r.from, r.to);
         let insert = format!(
-            "INSERT INTO national_episodes (episode_key, patient_key, submission, {}) VALUES (?1, ?2, ?3, {}) \
-             ON CONFLICT (episode_key) DO UPDATE SET patient_key = excluded.patient_key, submission = excluded.submission, {}",
+            "INSERT INTO national_episodes (episode_key, patient_key, submission, {}) VALUES (?1, ?2, ?3, {})",
             national_fields().map(|f| f.name).collect::<Vec<_>>().join(", "),
             (0..national_fields().count()).map(|i| format!("?{}", i + 4)).collect::<Vec<_>>().join(", "),
-            national_fields().map(|f| format!("{0} = excluded.{0}", f.name)).collect::<Vec<_>>().join(", "),
         );
         const SEEN: &str = "SELECT count(*) FROM national_submissions WHERE sha256 = ?1";
         const CURRENT: &str =
             "SELECT sha256, created_at FROM national_submissions WHERE current_for = ?1";
-        const DROP_OLD: &str = "DELETE FROM national_episodes WHERE submission = ?1";
+        const DROP_OLD: &str =
+            "DELETE FROM national_episodes WHERE programme_code = ?1 AND submission = ?2";
         const RETIRE: &str = "UPDATE national_submissions SET current_for = NULL WHERE sha256 = ?1";
         const TOMBSTONE: &str = "DELETE FROM national_episodes WHERE episode_key = ?1";
         const SUBMISSION: &str = "INSERT INTO national_submissions (sha256, programme_code, period_from, period_to, key_id, \
@@ -1030,7 +1080,7 @@ impl NationalStore {
                     if created > r.created_at {
                         return Err(older(&created));
                     }
-                    replaced = tx.execute(DROP_OLD, [&old])?;
+                    replaced = tx.execute(DROP_OLD, [&r.programme, &old])?;
                     tx.execute(RETIRE, [&old])?;
                 }
                 tx.execute(
@@ -1053,7 +1103,7 @@ impl NationalStore {
                 {
                     let mut st = tx.prepare(&insert)?;
                     let mut drop_one = tx.prepare(TOMBSTONE)?;
-                    for item in items {
+                    for item in items() {
                         match item.map_err(StoreError::Refused)? {
                             ReceiptItem::Tombstone(t) => {
                                 tombstones += 1;
@@ -1070,6 +1120,7 @@ impl NationalStore {
                                     national_fields()
                                         .map(|f| crate::sqlite::to_sql(e.record.get(f.col))),
                                 );
+                                drop_one.execute([&e.episode_key])?;
                                 st.execute(rusqlite::params_from_iter(p.iter()))?;
                             }
                         }
@@ -1106,7 +1157,7 @@ impl NationalStore {
                     if created > r.created_at {
                         return Err(older(&created));
                     }
-                    replaced = tx.execute(pg(DROP_OLD).as_str(), &[&old])? as usize;
+                    replaced = tx.execute(pg(DROP_OLD).as_str(), &[&r.programme, &old])? as usize;
                     tx.execute(pg(RETIRE).as_str(), &[&old])?;
                 }
                 tx.execute(
@@ -1125,61 +1176,47 @@ impl NationalStore {
                         &slot,
                     ],
                 )?;
-                // Episodes go in by binary COPY into a staging table (one round trip, not
-                // one per row), then into the table in one statement.
-                let names: Vec<&str> = national_fields().map(|f| f.name).collect();
-                tx.batch_execute(
-                    "CREATE TEMP TABLE national_staging (LIKE national_episodes) ON COMMIT DROP",
-                )?;
-                let mut types = vec![Type::TEXT, Type::TEXT, Type::TEXT];
-                types.extend(national_fields().map(|f| match f.kind {
-                    Kind::Int { .. } => Type::INT8,
-                    Kind::Decimal { .. } => Type::FLOAT8,
-                    Kind::Bool => Type::BOOL,
-                    _ => Type::TEXT,
-                }));
-                let (mut stored, mut tombstones, mut deleted) = (0, 0, 0);
-                let mut dropped = Vec::new();
-                {
-                    let sink = tx.copy_in(&format!(
-                        "COPY national_staging (episode_key, patient_key, submission, {}) FROM STDIN BINARY",
-                        names.join(", ")
-                    ))?;
-                    let mut w = BinaryCopyInWriter::new(sink, &types);
-                    for item in items {
-                        match item.map_err(StoreError::Refused)? {
-                            ReceiptItem::Tombstone(t) => {
-                                tombstones += 1;
-                                dropped.push(t);
-                            }
-                            ReceiptItem::Episode(e) => {
-                                stored += 1;
-                                let mut p: Vec<Box<dyn ToSql + Sync>> = vec![
-                                    Box::new(e.episode_key),
-                                    Box::new(e.patient_key),
-                                    Box::new(r.sha256.clone()),
-                                ];
-                                p.extend(
-                                    national_fields()
-                                        .map(|f| crate::pg::param(f, e.record.get(f.col))),
-                                );
-                                let refs: Vec<&(dyn ToSql + Sync)> =
-                                    p.iter().map(|b| b.as_ref()).collect();
-                                w.write(&refs)?;
-                            }
+                // Episodes go in by binary COPY (one round trip, not one per row), straight
+                // into the table. An episode already held under another submission (one that
+                // moved period) makes that fail on the key; then the payload is read again
+                // into a staging table and merged in one statement.
+                let direct = {
+                    let mut attempt = tx.savepoint("direct")?;
+                    match copy_items(&mut attempt, "national_episodes", &mut *items(), &r.sha256) {
+                        Ok(copied) => {
+                            attempt.commit()?;
+                            Some(copied)
                         }
+                        Err(StoreError::Postgres(e))
+                            if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) =>
+                        {
+                            None
+                        }
+                        Err(e) => return Err(e),
                     }
-                    w.finish()?;
-                }
-                tx.batch_execute(&format!(
-                    "INSERT INTO national_episodes SELECT * FROM national_staging ON CONFLICT (episode_key) DO UPDATE SET \
-                     patient_key = excluded.patient_key, submission = excluded.submission, {}",
-                    names
-                        .iter()
-                        .map(|n| format!("{n} = excluded.{n}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))?;
+                };
+                let (stored, tombstones, dropped) = match direct {
+                    Some(copied) => copied,
+                    None => {
+                        tx.batch_execute(
+                            "CREATE TEMP TABLE national_staging (LIKE national_episodes) ON COMMIT DROP",
+                        )?;
+                        let copied =
+                            copy_items(&mut tx, "national_staging", &mut *items(), &r.sha256)?;
+                        let names: Vec<&str> = national_fields().map(|f| f.name).collect();
+                        tx.batch_execute(&format!(
+                            "INSERT INTO national_episodes SELECT * FROM national_staging ON CONFLICT (episode_key) DO UPDATE SET \
+                             patient_key = excluded.patient_key, submission = excluded.submission, {}",
+                            names
+                                .iter()
+                                .map(|n| format!("{n} = excluded.{n}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))?;
+                        copied
+                    }
+                };
+                let mut deleted = 0;
                 let drop_one = tx.prepare(&pg(TOMBSTONE))?;
                 for t in &dropped {
                     deleted += tx.execute(&drop_one, &[t])? as usize;
@@ -1271,19 +1308,38 @@ impl NationalStore {
         Ok(out)
     }
 
-    /// Patients with the same initiating event date in more than one programme.
-    pub fn cross_programme_duplicates(&mut self) -> Result<Vec<CrossProgrammeDuplicate>> {
+    /// Initiating events (patient key and event date) held in more than one programme. With
+    /// `programme`, only those involving that programme (what a receipt reports): found
+    /// through its own episodes, so the cost follows the programme's size, not the store's.
+    pub fn cross_programme_duplicates(
+        &mut self,
+        programme: Option<&str>,
+    ) -> Result<Vec<CrossProgrammeDuplicate>> {
         self.ready()?;
-        const SQL: &str = "SELECT patient_key, event_date, programme_code FROM national_episodes WHERE (patient_key, event_date) IN \
+        const ALL: &str = "SELECT patient_key, event_date, programme_code FROM national_episodes WHERE (patient_key, event_date) IN \
             (SELECT patient_key, event_date FROM national_episodes GROUP BY patient_key, event_date \
              HAVING count(DISTINCT programme_code) > 1) ORDER BY patient_key, event_date, programme_code";
-        let rows: Vec<(String, String, String)> = match &mut self.conn {
-            Conn::Sqlite(c) => c
-                .prepare(SQL)?
+        const ONE: &str = "SELECT DISTINCT b.patient_key, b.event_date, b.programme_code FROM national_episodes a \
+            JOIN national_episodes b ON b.patient_key = a.patient_key AND b.event_date = a.event_date \
+            WHERE a.programme_code = ?1 AND EXISTS (SELECT 1 FROM national_episodes c \
+              WHERE c.patient_key = a.patient_key AND c.event_date = a.event_date AND c.programme_code <> ?1) \
+            ORDER BY b.patient_key, b.event_date, b.programme_code";
+        let rows: Vec<(String, String, String)> = match (&mut self.conn, programme) {
+            (Conn::Sqlite(c), None) => c
+                .prepare(ALL)?
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<rusqlite::Result<_>>()?,
-            Conn::Pg(c) => c
-                .query(SQL, &[])?
+            (Conn::Sqlite(c), Some(p)) => c
+                .prepare(ONE)?
+                .query_map([p], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?,
+            (Conn::Pg(c), None) => c
+                .query(ALL, &[])?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect(),
+            (Conn::Pg(c), Some(p)) => c
+                .query(pg(ONE).as_str(), &[&p])?
                 .iter()
                 .map(|r| (r.get(0), r.get(1), r.get(2)))
                 .collect(),
@@ -1341,6 +1397,51 @@ impl NationalStore {
                 .collect(),
         })
     }
+}
+
+/// A receipt's payload: episodes and tombstones in file order, or the first error.
+pub type ReceiptItems = dyn Iterator<Item = std::result::Result<ReceiptItem, String>>;
+
+/// Binary COPY of a payload's episodes into `table`; returns the episodes and tombstones
+/// counted and the tombstones' keys (applied after the episodes).
+fn copy_items(
+    tx: &mut postgres::Transaction,
+    table: &str,
+    items: &mut ReceiptItems,
+    submission: &str,
+) -> Result<(usize, usize, Vec<String>)> {
+    use std::io::Write;
+    let names: Vec<&str> = national_fields().map(|f| f.name).collect();
+    let (mut stored, mut dropped) = (0, Vec::new());
+    let mut sink = tx.copy_in(&format!(
+        "COPY {table} (episode_key, patient_key, submission, {}) FROM STDIN BINARY",
+        names.join(", ")
+    ))?;
+    let mut rows = crate::pg::BinaryRows::new();
+    let io =
+        |e: std::io::Error| StoreError::Corrupt(format!("sending episodes to PostgreSQL: {e}"));
+    for item in items {
+        match item.map_err(StoreError::Refused)? {
+            ReceiptItem::Tombstone(t) => dropped.push(t),
+            ReceiptItem::Episode(e) => {
+                stored += 1;
+                rows.row(3 + names.len());
+                rows.text(&e.episode_key);
+                rows.text(&e.patient_key);
+                rows.text(submission);
+                for f in national_fields() {
+                    rows.value(f, e.record.get(f.col));
+                }
+                if rows.len() >= 1 << 20 {
+                    sink.write_all(&rows.take()).map_err(io)?;
+                }
+            }
+        }
+    }
+    rows.end();
+    sink.write_all(&rows.take()).map_err(io)?;
+    sink.finish()?;
+    Ok((stored, dropped.len(), dropped))
 }
 
 fn text_value(f: &Field, t: &str) -> Result<Value> {

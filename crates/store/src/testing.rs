@@ -45,6 +45,21 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// The first column of the first row of a raw query, as a whole number (for checks the
+    /// store's API does not offer, such as integrity across tables).
+    pub fn query_i64(&self, sql: &str) -> i64 {
+        if self.backend == "postgres" {
+            let mut c = postgres::Client::connect(&self.url, postgres::NoTls).expect("connect");
+            c.query_one(sql, &[]).expect("raw query").get(0)
+        } else {
+            let path = self.url.trim_start_matches("sqlite:");
+            let c = rusqlite::Connection::open(path).expect("open");
+            c.query_row(sql, [], |r| r.get(0)).expect("raw query")
+        }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some((admin, name)) = &self.admin {

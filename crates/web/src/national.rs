@@ -106,7 +106,7 @@ fn overview_body(
     let dups_html = match app.national_pages.get("duplicates", &version) {
         Some(cached) => cached,
         None => {
-            let dups = n.cross_programme_duplicates()?;
+            let dups = n.cross_programme_duplicates(None)?;
             let mut h = format!(
                 "<h2>Patients seen by more than one programme</h2><p>{} initiating event(s) appear in more than one programme; \
                  each is counted once nationally.</p>",
