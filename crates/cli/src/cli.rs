@@ -641,18 +641,13 @@ fn import(db: &str, args: &ImportArgs) -> Result<i32> {
             bar.set(f)
         });
         bar.finish();
-        let mut entry = crest_store::AccessEntry {
-            at: crest_store::utc_now(),
-            username: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
-            role: "command_line".into(),
-            programme: String::new(),
-            action: "import".into(),
-            target: file
+        let mut entry = command_line_entry(
+            "",
+            "import",
+            &file
                 .file_name()
                 .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
-            outcome: "ok".into(),
-            detail: String::new(),
-        };
+        );
         match &result {
             Ok(s) => {
                 entry.detail = s.counts();
@@ -859,6 +854,20 @@ fn load_key(path: Option<&Path>, env: &str, option: &str) -> Result<crest_core::
     crest_core::pseudonym::Key::parse(&text).map_err(|e| anyhow!(e))
 }
 
+/// An access-log entry for something done at the command line, by the signed-in OS user.
+fn command_line_entry(programme: &str, action: &str, target: &str) -> crest_store::AccessEntry {
+    crest_store::AccessEntry {
+        at: crest_store::utc_now(),
+        username: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+        role: "command_line".into(),
+        programme: programme.into(),
+        action: action.into(),
+        target: target.into(),
+        outcome: "ok".into(),
+        detail: String::new(),
+    }
+}
+
 fn agreements(db: &str, action: AgreementsAction) -> Result<i32> {
     let mut store = crest_store::open(db)?;
     match action {
@@ -871,48 +880,35 @@ fn agreements(db: &str, action: AgreementsAction) -> Result<i32> {
             fields,
             opt_out_exempt,
         } => {
-            let day = |s: &str, what: &str| {
-                crest_core::Date::parse(s).map_err(|e| anyhow!("--{what} '{s}': {e}"))
-            };
-            let a = crest_core::governance::Agreement {
+            use crest_core::governance::{Agreement, AgreementInput};
+            let a = Agreement::parse(AgreementInput {
                 id,
                 recipient,
                 legal_basis,
-                fields: fields.map(|f| {
-                    f.split(',')
-                        .map(|x| x.trim().to_string())
-                        .filter(|x| !x.is_empty())
-                        .collect()
-                }),
+                valid_from: from,
+                valid_to: to,
+                fields: fields.map(|f| f.split(',').map(str::to_string).collect()),
                 opt_out_exempt,
-                valid_from: day(&from, "from")?,
-                valid_to: day(&to, "to")?,
-            };
-            a.check().map_err(|e| anyhow!(e))?;
+            })
+            .map_err(|e| {
+                let flag = match e.part {
+                    "valid_from" => "from",
+                    "valid_to" => "to",
+                    "legal_basis" => "legal-basis",
+                    other => other,
+                };
+                anyhow!("--{flag}: {e}")
+            })?;
             store.put_agreement(&a)?;
-            println!(
-                "agreement {} recorded: {} to {}",
-                a.id, a.valid_from, a.valid_to
-            );
+            store.log(&crest_store::AccessEntry {
+                detail: a.summary(),
+                ..command_line_entry("", "agreement", &a.id)
+            })?;
+            println!("agreement recorded: {}", a.summary());
         }
         AgreementsAction::List => {
             for a in store.agreements()? {
-                println!(
-                    "{:<16} {} to {}  {}  basis: {}  opt-out: {}  fields: {}",
-                    a.id,
-                    a.valid_from,
-                    a.valid_to,
-                    a.recipient,
-                    a.legal_basis,
-                    if a.opt_out_exempt {
-                        "exempt"
-                    } else {
-                        "applies"
-                    },
-                    a.fields
-                        .as_ref()
-                        .map_or("all national".into(), |f| f.join(","))
-                );
+                println!("{}", a.summary());
             }
         }
     }
@@ -956,21 +952,18 @@ fn submission(db: &str, action: SubmissionAction) -> Result<i32> {
                 .with_context(|| format!("cannot write {}", out.display()))?;
             store.record_sent(&programme, &built.sent, &built.withdrawn)?;
             store.log(&crest_store::AccessEntry {
-                at: crest_store::utc_now(),
-                username: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
-                role: "command_line".into(),
-                programme: programme.clone(),
-                action: "submission".into(),
-                target: out
-                    .file_name()
-                    .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
-                outcome: "ok".into(),
                 detail: format!(
                     "{} episodes, {} tombstones, key {}",
                     built.sent.len(),
                     built.withdrawn.len(),
                     key.id()
                 ),
+                ..command_line_entry(
+                    &programme,
+                    "submission",
+                    &out.file_name()
+                        .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+                )
             })?;
             println!(
                 "{}: {} episode(s), {} tombstone(s); left out: {} at the patient's request, {} by the National Data Opt-out; key {}; sha256 {}",

@@ -47,6 +47,16 @@ pub fn page(title: &str, nav: &str, body: &str) -> String {
     )
 }
 
+/// Percent-encodes a value for a URL's query string.
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// A hidden CSRF field.
 pub fn csrf_field(token: &str) -> String {
     format!(

@@ -6,6 +6,7 @@
 //! command line. Every query is scoped to the signed-in user's programmes; another programme's
 //! pages answer 404, as if they did not exist.
 
+mod agreements;
 mod auth;
 mod dashboard;
 mod episodes;
@@ -228,6 +229,10 @@ impl Ctx {
                  <a href=\"/p/{p}/upload\">Upload</a> · <a href=\"/p/{p}/dashboard\">Dashboard</a> · <a href=\"/p/{p}/profile\">Profile</a> · <a href=\"/p/{p}/submit\">Submit</a> · \
                  <a href=\"/p/{p}/export.csv\">Export CSV</a> · <a href=\"/p/{p}/export.xlsx\">Export XLSX</a></nav>"
             ));
+        } else if self.user.role == Role::Admin {
+            s.push_str(
+                "<nav aria-label=\"Administration\"><a href=\"/admin/agreements\">Data sharing agreements</a></nav>",
+            );
         } else if self.user.role == Role::NationalAnalyst {
             s.push_str(
                 "<nav aria-label=\"National audit\"><a href=\"/national\">Submissions</a> · \
@@ -329,6 +334,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/logout", post(logout))
         .route("/template.csv", get(template_csv))
         .route("/template.xlsx", get(template_xlsx))
+        .merge(agreements::routes())
         .merge(episodes::routes())
         .merge(dashboard::routes())
         .merge(submit::routes())
@@ -371,7 +377,8 @@ async fn home(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Respons
         body.push_str("</ul>");
     } else {
         body.push_str(
-            "<p>Administrators manage users with <code>crest users</code> and see no patient data.</p>\
+            "<p>Administrators record the <a href=\"/admin/agreements\">data sharing agreements</a> that allow national \
+             submissions, manage users with <code>crest users</code>, and see no patient data.</p>\
              <p><a href=\"/template.csv\">CSV template</a> · <a href=\"/template.xlsx\">XLSX template</a></p>",
         );
     }

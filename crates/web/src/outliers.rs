@@ -3,7 +3,7 @@
 //! case for each that moves open → contacted → response received → closed, with dated notes
 //! and its whole history kept.
 
-use crate::html::{csrf_field, esc, page, pct};
+use crate::html::{csrf_field, esc, page, pct, url_encode};
 use crate::national_dashboard::{chosen_period, proportion, Filters, FUNNELS};
 use crate::{ctx, html_page, App, WebError};
 use axum::extract::{Query, State};
@@ -222,15 +222,6 @@ fn find_outliers(
         }
     }
     Ok(found)
-}
-
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[derive(serde::Deserialize)]

@@ -976,3 +976,147 @@ fn outlier_cases_move_forward_with_dated_notes() {
         });
     }
 }
+
+#[test]
+fn admins_record_agreements_that_govern_what_leaves() {
+    for db in databases() {
+        let app = setup(&db);
+        rt().block_on(async {
+            for user in ["staff", "lead"] {
+                let (cookie, _) = login(&app, user).await;
+                let r = send(&app, get("/admin/agreements", &cookie)).await;
+                assert_eq!(r.status, StatusCode::NOT_FOUND, "{user}");
+            }
+            let (cookie, csrf) = login(&app, "admin").await;
+            let r = send(&app, get("/", &cookie)).await;
+            assert!(r.body.contains("href=\"/admin/agreements\""), "{}", r.body);
+            let r = send(&app, get("/admin/agreements", &cookie)).await;
+            assert_eq!(r.status, StatusCode::OK);
+            assert!(r.body.contains("No agreement is on record"), "{}", r.body);
+            // The choices are the dictionary's national fields: never a local one.
+            assert!(r.body.contains("id=\"c-a1_hads_anxiety\""));
+            assert!(r.body.contains("id=\"c-age_at_event\""));
+            assert!(!r.body.contains("c-nhs_number") && !r.body.contains("c-date_of_birth"));
+
+            let required = [
+                "sex",
+                "initiating_event",
+                "treatment",
+                "event_date",
+                "referral_date",
+                "status",
+            ];
+            let submit = |from: &'static str, scope: &'static str, fields: Vec<&'static str>| {
+                let mut form = vec![
+                    ("csrf", csrf.as_str()),
+                    ("id", "ncpcr-2025"),
+                    ("recipient", "National audit of cardiac rehabilitation"),
+                    ("legal_basis", "CAG 99/CAG/0001"),
+                    ("valid_from", from),
+                    ("valid_to", "2025-12-31"),
+                    ("opt_out", "exempt"),
+                    ("scope", scope),
+                ];
+                form.extend(fields.into_iter().map(|f| ("fields", f)));
+                post("/admin/agreements", &cookie, &form)
+            };
+            let r = send(&app, submit("31/02/2025", "all", vec![])).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+            assert!(
+                r.body.contains("href=\"#f-valid_from\"")
+                    && r.body.contains("&#39;31/02/2025&#39; is not a real date"),
+                "{}",
+                r.body
+            );
+            assert!(
+                r.body
+                    .contains("value=\"National audit of cardiac rehabilitation\""),
+                "typed values are kept"
+            );
+            let mut with_local = required.to_vec();
+            with_local.push("nhs_number");
+            let r = send(&app, submit("2025-01-01", "listed", with_local)).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+            assert!(
+                r.body.contains("&#39;nhs_number&#39; is tier L"),
+                "{}",
+                r.body
+            );
+            let r = send(&app, submit("2025-01-01", "listed", vec!["a1_bmi"])).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+            assert!(
+                r.body.contains("href=\"#f-fields\"") && r.body.contains("needs sex"),
+                "{}",
+                r.body
+            );
+            assert!(
+                r.body
+                    .contains("id=\"c-a1_bmi\" name=\"fields\" value=\"a1_bmi\" checked"),
+                "ticked fields are kept"
+            );
+            assert!(open(&db).run(|s| s.agreements().unwrap()).is_empty());
+
+            let mut approved = required.to_vec();
+            approved.push("a1_hads_anxiety");
+            let r = send(&app, submit("01/01/2025", "listed", approved)).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+            let r = send(&app, get(&r.location, &cookie)).await;
+            assert!(
+                r.body.contains("Agreement ncpcr-2025 recorded."),
+                "{}",
+                r.body
+            );
+            assert!(
+                r.body
+                    .contains("<td>ncpcr-2025</td><td>yes</td><td>2025-01-01 to 2025-12-31</td>"),
+                "{}",
+                r.body
+            );
+            let log = open(&db).run(|s| s.access_log(5).unwrap());
+            assert!(
+                log.iter().any(|e| e.action == "agreement"
+                    && e.username == "admin"
+                    && e.detail.contains("fields: sex, initiating_event")
+                    && e.detail.contains("Opt-out exempt")),
+                "{log:?}"
+            );
+
+            // A lead's submission now carries the approved fields and nothing else; the
+            // recorded exemption means no opt-out check result is asked for.
+            app.set_submission_key(crest_core::pseudonym::Key::from_secret([5; 32]));
+            let (lead, lead_csrf) = login(&app, "lead").await;
+            let b = "AGREEMENTBOUNDARY";
+            let parts = [
+                ("csrf", None, lead_csrf.as_str()),
+                ("from", None, "2024-04-01"),
+                ("to", None, "2025-03-31"),
+            ];
+            let r = send(
+                &app,
+                Request::post("/p/P001/submit")
+                    .header(header::COOKIE, &lead)
+                    .header(
+                        header::CONTENT_TYPE,
+                        format!("multipart/form-data; boundary={b}"),
+                    )
+                    .body(Body::from(multipart(b, &parts)))
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            let episode = r.body.lines().nth(1).unwrap();
+            assert!(episode.contains("\"a1_hads_anxiety\":12"), "{episode}");
+            for unapproved in [
+                "a2_hads_anxiety",
+                "delivery_mode",
+                "age_at_event",
+                "ethnicity",
+            ] {
+                assert!(
+                    !episode.contains(unapproved),
+                    "{unapproved} left: {episode}"
+                );
+            }
+        });
+    }
+}
