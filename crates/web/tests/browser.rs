@@ -266,3 +266,60 @@ fn a_national_analyst_tracks_an_outlier_case() {
         .find_all("a[href^=\"/national/outliers/case\"]")
         .is_empty());
 }
+
+#[test]
+fn an_admin_records_a_data_sharing_agreement() {
+    let Some((driver, chromium)) = webdriver::available() else {
+        return;
+    };
+    let db = crest_store::testing::sqlite_db();
+    let base = serve(setup(&db));
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("browser")
+        .join("sqlite");
+    let b = Browser::start(&driver, &chromium, shots);
+    b.goto(&format!("{base}/login"));
+    b.type_into("#username", "admin");
+    b.type_into("#password", PASSWORD);
+    b.click("form[action=\"/login\"] button");
+    b.wait_url("/");
+    b.click("a[href=\"/admin/agreements\"]");
+    b.wait_text("main", "No agreement is on record");
+    for (field, value) in [
+        ("id", "ncpcr-2025"),
+        ("recipient", "National audit of cardiac rehabilitation"),
+        ("legal_basis", "CAG 99/CAG/0001"),
+        ("valid_from", "01/04/2025"),
+        ("valid_to", "31/03/2025"),
+    ] {
+        b.type_into(&format!("#f-{field}"), value);
+    }
+    b.click("#s2");
+    b.click("#c-a1_hads_anxiety");
+    b.click("form[action=\"/admin/agreements\"] button");
+    let summary = b.wait_text("#error-summary", "There is a problem");
+    assert!(summary.contains("before valid from"), "{summary}");
+    assert_eq!(b.focused_id(), "error-summary");
+    b.screenshot("10-agreement-error");
+    // Nothing typed or ticked is lost; the summary's link leads to the field.
+    let src = b.source();
+    assert!(
+        src.contains("value=\"CAG 99/CAG/0001\""),
+        "typed values kept"
+    );
+    assert!(
+        src.contains("value=\"a1_hads_anxiety\" checked"),
+        "ticks kept"
+    );
+    b.click("#error-summary a[href=\"#f-valid_to\"]");
+    assert_eq!(b.focused_id(), "f-valid_to");
+    b.clear("#f-valid_to");
+    b.type_into("#f-valid_to", "31/03/2026");
+    b.click("form[action=\"/admin/agreements\"] button");
+    let main = b.wait_text("main", "Agreement ncpcr-2025 recorded.");
+    assert!(main.contains("2025-04-01 to 2026-03-31"), "{main}");
+    b.screenshot("11-agreement-recorded");
+    let held = open(&db).run(|s| s.agreements().unwrap());
+    assert_eq!(held.len(), 1);
+    assert!(held[0].allows("a1_hads_anxiety") && !held[0].allows("a2_hads_anxiety"));
+}
