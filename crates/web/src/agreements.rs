@@ -93,7 +93,7 @@ fn form(c: &crate::Ctx, typed: &Typed, error: Option<(&str, &str)>) -> String {
             let bad = error.filter(|(p, _)| *p == part).map(|(_, m)| m);
             format!(
             "<div{}><label for=\"f-{part}\">{label} <span class=\"hint\">{hint}</span></label>{}\
-             <input id=\"f-{part}\" name=\"{part}\" value=\"{}\"></div>",
+             <input id=\"f-{part}\" name=\"{part}\" value=\"{}\" size=\"40\"></div>",
             if bad.is_some() { " class=\"field-error\"" } else { "" },
             bad.map(|m| format!("<p class=\"err\">{}</p>", esc(m)))
                 .unwrap_or_default(),

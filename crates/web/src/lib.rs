@@ -33,10 +33,31 @@ use html::{esc, page};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+/// Idle connections, reused by the next request instead of opening a new one.
+struct Pool<T>(Mutex<Vec<T>>);
+
+impl<T> Pool<T> {
+    fn new(first: Vec<T>) -> Pool<T> {
+        Pool(Mutex::new(first))
+    }
+
+    /// An idle connection, or a new one from `open`.
+    fn take<E>(&self, open: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        let idle = self.0.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        idle.map_or_else(open, Ok)
+    }
+
+    fn give_back(&self, conn: T) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+    }
+}
+
 /// The shared state of the app.
 pub struct App {
     db: String,
-    pool: Mutex<Vec<Box<dyn Store>>>,
+    pool: Pool<Box<dyn Store>>,
+    /// Idle national-store connections (when this server has the national side).
+    national_pool: Pool<crest_store::NationalStore>,
     limiter: auth::RateLimit,
     uploads: PathBuf,
     today: fn() -> Date,
@@ -58,7 +79,8 @@ impl App {
             .map_err(|e| format!("cannot create {}: {e}", uploads.display()))?;
         Ok(Arc::new(App {
             db: db.to_string(),
-            pool: Mutex::new(vec![store]),
+            pool: Pool::new(vec![store]),
+            national_pool: Pool::new(Vec::new()),
             limiter: auth::RateLimit::default(),
             uploads,
             today,
@@ -97,22 +119,15 @@ impl App {
         // A plain thread, not tokio's blocking pool: the PostgreSQL client drives its own
         // runtime, which must not be nested in ours.
         std::thread::spawn(move || {
-            let pooled = app.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            let mut store = match pooled {
-                Some(s) => s,
-                None => match crest_store::open(&app.db) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        let _ = send.send(Err(WebError::internal(e)));
-                        return;
-                    }
-                },
+            let mut store = match app.pool.take(|| crest_store::open(&app.db)) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = send.send(Err(WebError::internal(e)));
+                    return;
+                }
             };
             let out = f(store.as_mut(), &app);
-            app.pool
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(store);
+            app.pool.give_back(store);
             let _ = send.send(out);
         });
         receive.await.map_err(WebError::internal)?

@@ -25,18 +25,25 @@ pub(crate) fn routes() -> Router<Arc<App>> {
 }
 
 impl App {
-    /// Runs `f` with the national store on a plain thread; 404 when this server has none.
+    /// Runs `f` with a (pooled) national-store connection on a plain thread; 404 when this
+    /// server has none.
     pub(crate) async fn national<T, F>(self: &Arc<Self>, f: F) -> Result<T, WebError>
     where
         T: Send + 'static,
         F: FnOnce(&mut NationalStore) -> Result<T, WebError> + Send + 'static,
     {
         let url = self.national_db.get().cloned().ok_or(WebError::NotFound)?;
+        let app = self.clone();
         let (send, receive) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
-            let out = NationalStore::open(&url)
-                .map_err(WebError::from)
-                .and_then(|mut n| f(&mut n));
+            let out = match app.national_pool.take(|| NationalStore::open(&url)) {
+                Ok(mut n) => {
+                    let out = f(&mut n);
+                    app.national_pool.give_back(n);
+                    out
+                }
+                Err(e) => Err(WebError::from(e)),
+            };
             let _ = send.send(out);
         });
         receive
