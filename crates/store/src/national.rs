@@ -1120,6 +1120,9 @@ impl NationalStore {
                                     national_fields()
                                         .map(|f| crate::sqlite::to_sql(e.record.get(f.col))),
                                 );
+                                // Delete then plain insert, not an upsert: an upsert makes
+                                // SQLite journal every page each row touches (a statement
+                                // journal), which doubled the cost of a large receipt.
                                 drop_one.execute([&e.episode_key])?;
                                 st.execute(rusqlite::params_from_iter(p.iter()))?;
                             }
@@ -1195,7 +1198,7 @@ impl NationalStore {
                         Err(e) => return Err(e),
                     }
                 };
-                let (stored, tombstones, dropped) = match direct {
+                let (stored, dropped) = match direct {
                     Some(copied) => copied,
                     None => {
                         tx.batch_execute(
@@ -1216,7 +1219,7 @@ impl NationalStore {
                         copied
                     }
                 };
-                let mut deleted = 0;
+                let (tombstones, mut deleted) = (dropped.len(), 0);
                 let drop_one = tx.prepare(&pg(TOMBSTONE))?;
                 for t in &dropped {
                     deleted += tx.execute(&drop_one, &[t])? as usize;
@@ -1402,14 +1405,14 @@ impl NationalStore {
 /// A receipt's payload: episodes and tombstones in file order, or the first error.
 pub type ReceiptItems = dyn Iterator<Item = std::result::Result<ReceiptItem, String>>;
 
-/// Binary COPY of a payload's episodes into `table`; returns the episodes and tombstones
-/// counted and the tombstones' keys (applied after the episodes).
+/// Binary COPY of a payload's episodes into `table`; returns the episodes counted and the
+/// tombstones' keys (applied after the episodes).
 fn copy_items(
     tx: &mut postgres::Transaction,
     table: &str,
     items: &mut ReceiptItems,
     submission: &str,
-) -> Result<(usize, usize, Vec<String>)> {
+) -> Result<(usize, Vec<String>)> {
     use std::io::Write;
     let names: Vec<&str> = national_fields().map(|f| f.name).collect();
     let (mut stored, mut dropped) = (0, Vec::new());
@@ -1441,7 +1444,7 @@ fn copy_items(
     rows.end();
     sink.write_all(&rows.take()).map_err(io)?;
     sink.finish()?;
-    Ok((stored, dropped.len(), dropped))
+    Ok((stored, dropped))
 }
 
 fn text_value(f: &Field, t: &str) -> Result<Value> {

@@ -43,9 +43,7 @@ impl TestDb {
             c.execute_batch(sql).expect("raw SQL");
         }
     }
-}
 
-impl TestDb {
     /// The first column of the first row of a raw query, as a whole number (for checks the
     /// store's API does not offer, such as integrity across tables).
     pub fn query_i64(&self, sql: &str) -> i64 {

@@ -26,6 +26,15 @@ fn serve(app: Arc<crest_web::App>) -> String {
     format!("http://{addr}")
 }
 
+/// Signs in with the mouse and waits for the user's landing page.
+fn sign_in(b: &Browser, base: &str, user: &str, landing: &str) {
+    b.goto(&format!("{base}/login"));
+    b.type_into("#username", user);
+    b.type_into("#password", PASSWORD);
+    b.click("form[action=\"/login\"] button");
+    b.wait_url(landing);
+}
+
 #[test]
 fn a_lead_signs_in_fixes_an_episode_uploads_and_opens_the_dashboard() {
     let Some((driver, chromium)) = webdriver::available() else {
@@ -195,11 +204,7 @@ fn a_national_analyst_receives_a_submission_and_reads_the_national_dashboard() {
             .join("browser")
             .join(db.backend);
         let b = Browser::start(&driver, &chromium, shots);
-        b.goto(&format!("{base}/login"));
-        b.type_into("#username", "analyst");
-        b.type_into("#password", PASSWORD);
-        b.click("form[action=\"/login\"] button");
-        b.wait_url("/national");
+        sign_in(&b, &base, "analyst", "/national");
         b.type_into("#file", &file.to_string_lossy());
         b.wait_value("#file");
         b.click("form[action=\"/national/receive\"] button");
@@ -239,11 +244,7 @@ fn a_national_analyst_tracks_an_outlier_case() {
         .join("browser")
         .join("sqlite");
     let b = Browser::start(&driver, &chromium, shots);
-    b.goto(&format!("{base}/login"));
-    b.type_into("#username", "analyst");
-    b.type_into("#password", PASSWORD);
-    b.click("form[action=\"/login\"] button");
-    b.wait_url("/national");
+    sign_in(&b, &base, "analyst", "/national");
     b.goto(&format!(
         "{base}/national/outliers?from=2024-04-01&to=2025-03-31"
     ));
@@ -278,11 +279,7 @@ fn an_admin_records_a_data_sharing_agreement() {
         .join("browser")
         .join("sqlite");
     let b = Browser::start(&driver, &chromium, shots);
-    b.goto(&format!("{base}/login"));
-    b.type_into("#username", "admin");
-    b.type_into("#password", PASSWORD);
-    b.click("form[action=\"/login\"] button");
-    b.wait_url("/");
+    sign_in(&b, &base, "admin", "/");
     b.click("a[href=\"/admin/agreements\"]");
     b.wait_text("main", "No agreement is on record");
     for (field, value) in [
