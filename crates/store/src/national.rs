@@ -1327,25 +1327,23 @@ impl NationalStore {
             WHERE a.programme_code = ?1 AND EXISTS (SELECT 1 FROM national_episodes c \
               WHERE c.patient_key = a.patient_key AND c.event_date = a.event_date AND c.programme_code <> ?1) \
             ORDER BY b.patient_key, b.event_date, b.programme_code";
-        let rows: Vec<(String, String, String)> = match (&mut self.conn, programme) {
-            (Conn::Sqlite(c), None) => c
-                .prepare(ALL)?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        // The programme, when given, is the query's one parameter.
+        let sql = if programme.is_some() { ONE } else { ALL };
+        let rows: Vec<(String, String, String)> = match &mut self.conn {
+            Conn::Sqlite(c) => c
+                .prepare(sql)?
+                .query_map(rusqlite::params_from_iter(programme), |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
                 .collect::<rusqlite::Result<_>>()?,
-            (Conn::Sqlite(c), Some(p)) => c
-                .prepare(ONE)?
-                .query_map([p], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<rusqlite::Result<_>>()?,
-            (Conn::Pg(c), None) => c
-                .query(ALL, &[])?
-                .iter()
-                .map(|r| (r.get(0), r.get(1), r.get(2)))
-                .collect(),
-            (Conn::Pg(c), Some(p)) => c
-                .query(pg(ONE).as_str(), &[&p])?
-                .iter()
-                .map(|r| (r.get(0), r.get(1), r.get(2)))
-                .collect(),
+            Conn::Pg(c) => {
+                let params: Vec<&(dyn ToSql + Sync)> =
+                    programme.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+                c.query(pg(sql).as_str(), &params)?
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2)))
+                    .collect()
+            }
         };
         let mut out: Vec<CrossProgrammeDuplicate> = Vec::new();
         for (patient_key, event_date, programme) in rows {
