@@ -216,6 +216,16 @@ pub enum TokensAction {
         /// The programme whose system will use it.
         #[arg(long)]
         programme: String,
+        /// Days until it stops working.
+        #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        days: u32,
+    },
+    /// The tokens on record: id, programme, made, expires, and whether each still works.
+    List,
+    /// Revoke a token by the id `tokens list` shows; it stops working at once.
+    Revoke {
+        /// The token's id (12 hex digits).
+        id: String,
     },
 }
 
@@ -486,18 +496,59 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Tokens {
-            action: TokensAction::New { programme },
+            action: TokensAction::New { programme, days },
         } => {
             let mut bytes = [0u8; 32];
             getrandom::fill(&mut bytes).map_err(|e| anyhow!("no random source: {e}"))?;
             let token = crest_core::pseudonym::hex(&bytes);
-            crest_store::NationalStore::open(&cli.db)?.add_api_token(
-                &token,
-                &programme,
-                &crest_store::utc_now(),
-            )?;
-            println!("API token for {programme} (shown once; keep it secret): {token}");
+            let now = crest_store::utc_now();
+            let expires = format!("{}{}", today().add_days(days as i32), &now[10..]);
+            crest_store::NationalStore::open(&cli.db)?
+                .add_api_token(&token, &programme, &now, &expires)?;
+            println!("API token for {programme}, valid until {expires} (shown once; keep it secret): {token}");
             Ok(0)
+        }
+        Command::Tokens {
+            action: TokensAction::List,
+        } => {
+            let now = crest_store::utc_now();
+            let tokens = crest_store::NationalStore::open(&cli.db)?.api_tokens()?;
+            if tokens.is_empty() {
+                println!("no API tokens; make one with `crest tokens new --programme CODE`");
+            }
+            for t in tokens {
+                let state = match &t.revoked_at {
+                    Some(at) => format!("revoked {at}"),
+                    None if !t.expires_at.is_empty() && t.expires_at <= now => {
+                        "expired".to_string()
+                    }
+                    None => "works".to_string(),
+                };
+                let expires = if t.expires_at.is_empty() {
+                    "never"
+                } else {
+                    &t.expires_at
+                };
+                println!(
+                    "{}  {}  made {}  expires {}  {}",
+                    t.id, t.programme, t.created_at, expires, state
+                );
+            }
+            Ok(0)
+        }
+        Command::Tokens {
+            action: TokensAction::Revoke { id },
+        } => {
+            let mut n = crest_store::NationalStore::open(&cli.db)?;
+            if n.revoke_api_token(&id, &crest_store::utc_now())? {
+                println!("token {id} revoked");
+                Ok(0)
+            } else {
+                bail!(
+                    "no working token has the id '{}'; `crest tokens list` shows them",
+                    id.chars().take(20).collect::<String>()
+                )
+            }
         }
         Command::Serve {
             addr,

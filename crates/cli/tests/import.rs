@@ -839,6 +839,36 @@ fn submission_build_and_receive_from_the_command_line() {
             "{}",
             r.out
         );
+        // API tokens: made with an expiry, listed without the token, revoked by id.
+        let r = crest(
+            &national,
+            &["tokens", "new", "--programme", "P002", "--days", "30"],
+        );
+        assert_eq!(r.code, 0, "{}", r.out);
+        let token = r.out.trim().rsplit(' ').next().unwrap().to_string();
+        assert_eq!(token.len(), 64, "{}", r.out);
+        assert!(r.out.contains("valid until"), "{}", r.out);
+        let r = crest(&national, &["tokens", "list"]);
+        assert_eq!(r.code, 0, "{}", r.out);
+        assert!(
+            !r.out.contains(&token) && r.out.contains("P002") && r.out.contains("works"),
+            "{}",
+            r.out
+        );
+        let id = r.out.split_whitespace().next().unwrap().to_string();
+        assert_eq!(crest(&national, &["tokens", "revoke", &id]).code, 0);
+        assert!(crest(&national, &["tokens", "list"])
+            .out
+            .contains("revoked"));
+        let r = crest(&national, &["tokens", "revoke", &id]);
+        assert_ne!(r.code, 0, "{}", r.out);
+        assert!(r.out.contains("no working token"), "{}", r.out);
+        let mut n = crest_store::NationalStore::open(&national.url).unwrap();
+        assert!(matches!(
+            n.api_token_access(&token, &crest_store::utc_now()).unwrap(),
+            crest_store::national::TokenAccess::Revoked(_)
+        ));
+        drop(n);
         // KPIs from the national store, and re-based thresholds saved for next year.
         let r = crest(
             &national,

@@ -397,7 +397,7 @@ pub fn receive(
             .ok_or_else(|| format!("the manifest has no count of {k}"))
     };
     let receipt = Receipt {
-        sha256: sha,
+        id: hex(&Sha256::digest(bytes)),
         programme: programme.clone(),
         from: period.from,
         to: period.to,

@@ -502,18 +502,20 @@ fn an_episode_moving_period_is_held_once_under_its_newest_submission() {
         );
         assert_eq!(first.sent, ["E4", "EPI-LOCAL-0001"], "{}", ldb.backend);
 
-        // A store made before national migration 5 keeps its episodes through it.
+        // A store made before national migrations 5 and 6 keeps its episodes through them.
         ndb.execute_raw(if ndb.backend == "postgres" {
             "CREATE INDEX national_episodes_submission ON national_episodes (submission); \
              ALTER TABLE national_episodes ADD FOREIGN KEY (submission) REFERENCES national_submissions (sha256); \
-             DELETE FROM crest_national_migrations WHERE version = 5"
+             ALTER TABLE api_tokens DROP COLUMN expires_at; ALTER TABLE api_tokens DROP COLUMN revoked_at; \
+             DELETE FROM crest_national_migrations WHERE version >= 5"
         } else {
             "CREATE INDEX national_episodes_submission ON national_episodes (submission); \
-             DELETE FROM crest_national_migrations WHERE version = 5"
+             ALTER TABLE api_tokens DROP COLUMN expires_at; ALTER TABLE api_tokens DROP COLUMN revoked_at; \
+             DELETE FROM crest_national_migrations WHERE version >= 5"
         });
         drop(n);
         let mut n = NationalStore::open(&ndb.url).unwrap();
-        assert_eq!(n.migrate().unwrap(), 1);
+        assert_eq!(n.migrate().unwrap(), 2);
         assert_eq!(
             n.episodes(Some("P001")).unwrap().len(),
             2,
@@ -567,7 +569,7 @@ fn an_episode_moving_period_is_held_once_under_its_newest_submission() {
         assert_eq!(
             ndb.query_i64(&format!(
                 "SELECT count(*) FROM national_episodes WHERE episode_key = '{e4_key}' AND submission = '{}'",
-                moved.manifest["sha256"].as_str().unwrap()
+                crest_core::pseudonym::hex(&<sha2::Sha256 as sha2::Digest>::digest(&moved.bytes))
             )),
             1
         );
@@ -605,5 +607,173 @@ fn an_episode_moving_period_is_held_once_under_its_newest_submission() {
             "{}",
             ndb.backend
         );
+    }
+}
+
+/// A submission file with the given manifest and payload lines, its checksum and counts made
+/// right: what an attacker holding the (widely held) submission key could send.
+fn forged(manifest: &serde_json::Value, lines: &[serde_json::Value]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut payload = Vec::new();
+    for l in lines {
+        payload.extend_from_slice(l.to_string().as_bytes());
+        payload.push(b'\n');
+    }
+    let mut m = manifest.clone();
+    m["sha256"] = crest_core::pseudonym::hex(&Sha256::digest(&payload)).into();
+    m["counts"]["episodes"] = lines
+        .iter()
+        .filter(|l| l.get("tombstone").is_none())
+        .count()
+        .into();
+    m["counts"]["tombstones"] = lines
+        .iter()
+        .filter(|l| l.get("tombstone").is_some())
+        .count()
+        .into();
+    let mut bytes = m.to_string().into_bytes();
+    bytes.push(b'\n');
+    bytes.extend(payload);
+    bytes
+}
+
+/// privacy.md, "A submission only ever touches its own programme": P001's submission carrying
+/// P002's episode keys (as tombstones, or as episode lines labelled P001) neither deletes nor
+/// takes over P002's episodes; and P002 can always repair its data with a fresh build, even one
+/// whose payload bytes were received before.
+#[test]
+fn a_submission_touches_only_its_own_programme() {
+    let (sub_key, national_key) = (Key::from_secret([1; 32]), Key::from_secret([2; 32]));
+    for (ldb, ndb) in databases().into_iter().zip(databases()) {
+        let dir = scratch_dir("sub-scope");
+        let mut s = local(&ldb);
+        let nobody = ndoo(&dir, "2025-05-20", &["9000000009"]);
+        let mut n = NationalStore::open(&ndb.url).unwrap();
+        n.migrate().unwrap();
+        n.upsert_programmes(&s.programmes().unwrap()).unwrap();
+        let (p1, _) = submit(
+            s.as_mut(),
+            &mut n,
+            &request("P001", &sub_key, Some(&nobody), "2025-06-01T10:00:00Z"),
+            &national_key,
+            "2025-06-01T11:00:00Z",
+        );
+        let (p2, _) = submit(
+            s.as_mut(),
+            &mut n,
+            &request("P002", &sub_key, None, "2025-06-01T10:00:00Z"),
+            &national_key,
+            "2025-06-01T11:00:00Z",
+        );
+        let before = n.episodes(Some("P002")).unwrap();
+        assert_eq!(before.len(), 1);
+        let text = String::from_utf8(p1.bytes.clone()).unwrap();
+        let mut lines = text.lines();
+        let mut manifest: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+        manifest["created_at"] = "2025-06-05T10:00:00Z".into();
+        let p2_line: serde_json::Value = serde_json::from_str(
+            String::from_utf8(p2.bytes.clone())
+                .unwrap()
+                .lines()
+                .nth(1)
+                .unwrap(),
+        )
+        .unwrap();
+        let p2_key = sub_key.episode_key("P002", "X1");
+        assert_eq!(p2_line["episode_key"], p2_key.as_str());
+
+        // A tombstone carrying P002's key.
+        let attack = forged(&manifest, &[serde_json::json!({ "tombstone": p2_key })]);
+        let got = receive(
+            &mut n,
+            &attack,
+            &sub_key,
+            &national_key,
+            "2025-06-05T11:00:00Z",
+        );
+        assert!(
+            !matches!(got, Ok(Received::Stored { deleted, .. }) if deleted > 0),
+            "{got:?} ({})",
+            ndb.backend
+        );
+        assert_eq!(n.episodes(Some("P002")).unwrap(), before, "{}", ndb.backend);
+
+        // P002's episode line relabelled as P001's.
+        let mut relabelled = p2_line.clone();
+        relabelled["programme_code"] = "P001".into();
+        manifest["created_at"] = "2025-06-06T10:00:00Z".into();
+        let attack = forged(&manifest, &[relabelled]);
+        let _ = receive(
+            &mut n,
+            &attack,
+            &sub_key,
+            &national_key,
+            "2025-06-06T11:00:00Z",
+        );
+        assert_eq!(
+            n.episodes(Some("P002")).unwrap(),
+            before,
+            "P002's episode stays P002's ({})",
+            ndb.backend
+        );
+
+        // A line for another programme is refused whole.
+        let err = receive(
+            &mut n,
+            &forged(&manifest, std::slice::from_ref(&p2_line)),
+            &sub_key,
+            &national_key,
+            "later",
+        )
+        .unwrap_err();
+        assert!(err.contains("not from programme P001"), "{err}");
+
+        // P002 repairs with a fresh build whose payload is byte for byte the one it sent
+        // before: it is received, not answered "already received".
+        let fresh = build(
+            s.as_mut(),
+            &request("P002", &sub_key, None, "2025-06-07T10:00:00Z"),
+        )
+        .unwrap();
+        let payload = |b: &[u8]| b[b.iter().position(|x| *x == b'\n').unwrap()..].to_vec();
+        assert_eq!(payload(&fresh.bytes), payload(&p2.bytes));
+        let got = receive(
+            &mut n,
+            &fresh.bytes,
+            &sub_key,
+            &national_key,
+            "2025-06-07T11:00:00Z",
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            Received::Stored {
+                episodes: 1,
+                replaced: 1,
+                deleted: 0
+            },
+            "{}",
+            ndb.backend
+        );
+        // The same file again changes nothing.
+        assert_eq!(
+            receive(&mut n, &fresh.bytes, &sub_key, &national_key, "later").unwrap(),
+            Received::AlreadyReceived
+        );
+        // Two programmes' empty submissions are two submissions, not one.
+        let empty = |p: &str| {
+            forged(
+                &serde_json::json!({
+                    "format": "crest-submission", "dataset_version": crest_core::dataset::DATASET_VERSION,
+                    "programme_code": p, "period": {"from": "2023-04-01", "to": "2024-03-31"},
+                    "key_id": sub_key.id(), "created_at": "2025-06-08T10:00:00Z", "counts": {}
+                }),
+                &[],
+            )
+        };
+        for p in ["P001", "P002"] {
+            let got = receive(&mut n, &empty(p), &sub_key, &national_key, "later").unwrap();
+            assert!(matches!(got, Received::Stored { .. }), "{p}: {got:?}");
+        }
     }
 }

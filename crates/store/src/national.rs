@@ -28,8 +28,9 @@ pub struct NationalEpisode {
 /// A submission as the national store keeps it (its payload already re-keyed).
 #[derive(Clone, Debug)]
 pub struct Receipt {
-    /// SHA-256 of the payload: the submission's identity.
-    pub sha256: String,
+    /// SHA-256 of the whole file (manifest line and payload): the submission's identity, so a
+    /// fresh build is a new submission even when its payload is byte for byte an older one's.
+    pub id: String,
     /// Programme it came from.
     pub programme: String,
     /// Referral period it covers.
@@ -111,7 +112,8 @@ pub type OutcomePairs = Vec<(&'static Field, Vec<(f64, f64)>)>;
 /// A submission the national store holds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HeldSubmission {
-    /// SHA-256 of its payload.
+    /// Its identity: the SHA-256 of the whole file (of the payload alone for submissions
+    /// received before national migration 6).
     pub sha256: String,
     /// Programme.
     pub programme: String,
@@ -138,7 +140,7 @@ pub struct NationalStore {
 }
 
 /// The national store's schema version: the number of national migrations.
-pub const NATIONAL_SCHEMA_VERSION: usize = 5;
+pub const NATIONAL_SCHEMA_VERSION: usize = 6;
 
 /// Why a local store cannot be made in a national store's database.
 pub(crate) const NOT_LOCAL: &str =
@@ -146,7 +148,7 @@ pub(crate) const NOT_LOCAL: &str =
 
 /// `CREATE TABLE` for the national episodes, under `name`; `submission_reference` makes the
 /// database check each row's submission (dropped by migration 5, see [`lean_episodes`]).
-fn episodes_table(d: Dialect, name: &str, submission_reference: bool) -> String {
+fn episodes_table(d: Dialect, name: &str, submission_reference: bool, scoped: bool) -> String {
     let cols: Vec<String> = national_fields()
         .map(|f| {
             let not_null = if f.required { " NOT NULL" } else { "" };
@@ -158,9 +160,18 @@ fn episodes_table(d: Dialect, name: &str, submission_reference: bool) -> String 
     } else {
         ""
     };
+    // Since national migration 6 an episode key is only ever matched within its programme.
+    let (key, primary) = if scoped {
+        (
+            "episode_key TEXT NOT NULL",
+            ",\n    PRIMARY KEY (programme_code, episode_key)",
+        )
+    } else {
+        ("episode_key TEXT PRIMARY KEY", "")
+    };
     format!(
-        "CREATE TABLE {name} (\n    episode_key TEXT PRIMARY KEY,\n    patient_key TEXT NOT NULL,\n    \
-         submission TEXT NOT NULL{reference},\n{}\n)",
+        "CREATE TABLE {name} (\n    {key},\n    patient_key TEXT NOT NULL,\n    \
+         submission TEXT NOT NULL{reference},\n{}{primary}\n)",
         cols.join(",\n")
     )
 }
@@ -181,7 +192,7 @@ fn schema(d: Dialect) -> Vec<String> {
          created_at TEXT NOT NULL, received_at TEXT NOT NULL, episodes BIGINT NOT NULL, tombstones BIGINT NOT NULL, \
          current_for TEXT UNIQUE)"
             .to_string(),
-        episodes_table(d, "national_episodes", true),
+        episodes_table(d, "national_episodes", true, false),
         EPISODES_BY_PROGRAMME.to_string(),
         "CREATE INDEX national_episodes_submission ON national_episodes (submission)".to_string(),
         EPISODES_BY_PATIENT.to_string(),
@@ -249,7 +260,7 @@ fn lean_episodes(d: Dialect) -> Vec<String> {
                 .to_string(),
         ],
         Dialect::Sqlite => vec![
-            episodes_table(d, "national_episodes_lean", false),
+            episodes_table(d, "national_episodes_lean", false, false),
             "INSERT INTO national_episodes_lean SELECT * FROM national_episodes".to_string(),
             "DROP TABLE national_episodes".to_string(),
             "ALTER TABLE national_episodes_lean RENAME TO national_episodes".to_string(),
@@ -259,6 +270,31 @@ fn lean_episodes(d: Dialect) -> Vec<String> {
     }
 }
 
+/// National migration 6 (privacy.md, "A submission only ever touches its own programme"):
+/// an episode is identified by its programme and key together, so a submission carrying
+/// another programme's episode keys can neither withdraw nor take over that programme's
+/// episodes; API tokens gain an expiry and can be revoked.
+fn programme_scoped(d: Dialect) -> Vec<String> {
+    let mut m = match d {
+        Dialect::Postgres => vec![
+            "ALTER TABLE national_episodes DROP CONSTRAINT national_episodes_pkey".to_string(),
+            "ALTER TABLE national_episodes ADD PRIMARY KEY (programme_code, episode_key)"
+                .to_string(),
+        ],
+        Dialect::Sqlite => vec![
+            episodes_table(d, "national_episodes_scoped", false, true),
+            "INSERT INTO national_episodes_scoped SELECT * FROM national_episodes".to_string(),
+            "DROP TABLE national_episodes".to_string(),
+            "ALTER TABLE national_episodes_scoped RENAME TO national_episodes".to_string(),
+            EPISODES_BY_PROGRAMME.to_string(),
+            EPISODES_BY_PATIENT.to_string(),
+        ],
+    };
+    m.push("ALTER TABLE api_tokens ADD COLUMN expires_at TEXT".to_string());
+    m.push("ALTER TABLE api_tokens ADD COLUMN revoked_at TEXT".to_string());
+    m
+}
+
 fn migrations(d: Dialect) -> [Vec<String>; NATIONAL_SCHEMA_VERSION] {
     [
         schema(d),
@@ -266,6 +302,7 @@ fn migrations(d: Dialect) -> [Vec<String>; NATIONAL_SCHEMA_VERSION] {
         api_tokens(),
         outliers(d),
         lean_episodes(d),
+        programme_scoped(d),
     ]
 }
 
@@ -308,6 +345,37 @@ pub struct CaseNote {
     pub status: String,
     /// What was done or said.
     pub note: String,
+}
+
+/// Hex digits of a token's hash that name it in `crest tokens list` and `revoke`.
+const TOKEN_ID_LEN: usize = 12;
+
+/// An API token as `crest tokens list` shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiToken {
+    /// The first 12 hex digits of the token's SHA-256: names it without revealing it.
+    pub id: String,
+    /// The programme it sends for.
+    pub programme: String,
+    /// When it was made.
+    pub created_at: String,
+    /// When it stops working (empty: made before expiries, lasts until revoked).
+    pub expires_at: String,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<String>,
+}
+
+/// What an API token presented to the API may do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TokenAccess {
+    /// Send the named programme's submissions.
+    Valid(String),
+    /// Nothing: it expired (the programme it was for).
+    Expired(String),
+    /// Nothing: it was revoked (the programme it was for).
+    Revoked(String),
+    /// Nothing: no such token.
+    Unknown,
 }
 
 fn token_hash(token: &str) -> String {
@@ -521,6 +589,24 @@ impl NationalStore {
         }
     }
 
+    /// The newest `limit` entries of the national access log, newest first.
+    pub fn access_log(&mut self, limit: usize) -> Result<Vec<crate::AccessEntry>> {
+        self.ready()?;
+        let sql = crate::accounts::sql::ACCESS_LOG;
+        let limit = limit.min(i64::MAX as usize) as i64;
+        Ok(match &mut self.conn {
+            Conn::Sqlite(c) => c
+                .prepare(sql)?
+                .query_map([limit], crate::sqlite::entry_of)?
+                .collect::<rusqlite::Result<_>>()?,
+            Conn::Pg(c) => c
+                .query(pg(sql).as_str(), &[&limit])?
+                .iter()
+                .map(crate::pg::entry_of)
+                .collect(),
+        })
+    }
+
     /// Checks the national access log's hash chain.
     pub fn verify_access_log(&mut self) -> Result<crate::LogCheck> {
         self.ready()?;
@@ -705,8 +791,15 @@ impl NationalStore {
         Ok(())
     }
 
-    /// Registers an API token for a programme's system (only its SHA-256 is kept).
-    pub fn add_api_token(&mut self, token: &str, programme: &str, at: &str) -> Result<()> {
+    /// Registers an API token for a programme's system (only its SHA-256 is kept), valid
+    /// until `expires_at` (UTC, ISO 8601).
+    pub fn add_api_token(
+        &mut self,
+        token: &str,
+        programme: &str,
+        at: &str,
+        expires_at: &str,
+    ) -> Result<()> {
         self.ready()?;
         if !self.has_programme(programme)? {
             return Err(StoreError::Refused(format!(
@@ -714,30 +807,89 @@ impl NationalStore {
             )));
         }
         const SQL: &str =
-            "INSERT INTO api_tokens (token_hash, programme_code, created_at) VALUES (?1, ?2, ?3)";
+            "INSERT INTO api_tokens (token_hash, programme_code, created_at, expires_at) \
+            VALUES (?1, ?2, ?3, ?4)";
         let hash = token_hash(token);
         match &mut self.conn {
             Conn::Sqlite(c) => {
-                c.execute(SQL, [&hash, programme, at])?;
+                c.execute(SQL, [&hash, programme, at, expires_at])?;
             }
             Conn::Pg(c) => {
-                c.execute(pg(SQL).as_str(), &[&hash, &programme, &at])?;
+                c.execute(pg(SQL).as_str(), &[&hash, &programme, &at, &expires_at])?;
             }
         }
         Ok(())
     }
 
-    /// The programme an API token was issued to, if it is one.
-    pub fn api_token_programme(&mut self, token: &str) -> Result<Option<String>> {
+    /// Every API token on record (never the token itself), newest first.
+    pub fn api_tokens(&mut self) -> Result<Vec<ApiToken>> {
         self.ready()?;
-        const SQL: &str = "SELECT programme_code FROM api_tokens WHERE token_hash = ?1";
-        let hash = token_hash(token);
+        const SQL: &str =
+            "SELECT token_hash, programme_code, created_at, coalesce(expires_at, ''), revoked_at \
+            FROM api_tokens ORDER BY created_at DESC, token_hash";
+        let token = |hash: String, programme, created_at, expires_at, revoked_at| ApiToken {
+            id: hash[..TOKEN_ID_LEN.min(hash.len())].to_string(),
+            programme,
+            created_at,
+            expires_at,
+            revoked_at,
+        };
         Ok(match &mut self.conn {
+            Conn::Sqlite(c) => c
+                .prepare(SQL)?
+                .query_map([], |r| {
+                    Ok(token(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?,
+            Conn::Pg(c) => c
+                .query(SQL, &[])?
+                .iter()
+                .map(|r| token(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+                .collect(),
+        })
+    }
+
+    /// Revokes the API token whose id (see [`ApiToken::id`]) is `id`; false if there is none
+    /// or it was already revoked.
+    pub fn revoke_api_token(&mut self, id: &str, at: &str) -> Result<bool> {
+        self.ready()?;
+        let id = id.trim().to_ascii_lowercase();
+        if id.len() != TOKEN_ID_LEN || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(false);
+        }
+        const SQL: &str = "UPDATE api_tokens SET revoked_at = ?1 \
+            WHERE substr(token_hash, 1, 12) = ?2 AND revoked_at IS NULL";
+        Ok(match &mut self.conn {
+            Conn::Sqlite(c) => c.execute(SQL, [at, &id])? > 0,
+            Conn::Pg(c) => c.execute(pg(SQL).as_str(), &[&at, &id])? > 0,
+        })
+    }
+
+    /// What an API token may do at `now` (UTC, ISO 8601).
+    pub fn api_token_access(&mut self, token: &str, now: &str) -> Result<TokenAccess> {
+        self.ready()?;
+        const SQL: &str =
+            "SELECT programme_code, coalesce(expires_at, ''), revoked_at IS NOT NULL \
+            FROM api_tokens WHERE token_hash = ?1";
+        let hash = token_hash(token);
+        let row: Option<(String, String, bool)> = match &mut self.conn {
             Conn::Sqlite(c) => {
                 use rusqlite::OptionalExtension;
-                c.query_row(SQL, [&hash], |r| r.get(0)).optional()?
+                c.query_row(SQL, [&hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()?
             }
-            Conn::Pg(c) => c.query_opt(pg(SQL).as_str(), &[&hash])?.map(|r| r.get(0)),
+            Conn::Pg(c) => c
+                .query_opt(pg(SQL).as_str(), &[&hash])?
+                .map(|r| (r.get(0), r.get(1), r.get(2))),
+        };
+        Ok(match row {
+            None => TokenAccess::Unknown,
+            Some((programme, _, true)) => TokenAccess::Revoked(programme),
+            // Tokens made before expiries existed have none; they last until revoked.
+            Some((programme, expires, false)) if !expires.is_empty() && expires.as_str() <= now => {
+                TokenAccess::Expired(programme)
+            }
+            Some((programme, _, false)) => TokenAccess::Valid(programme),
         })
     }
 
@@ -1041,13 +1193,16 @@ impl NationalStore {
             national_fields().map(|f| f.name).collect::<Vec<_>>().join(", "),
             (0..national_fields().count()).map(|i| format!("?{}", i + 4)).collect::<Vec<_>>().join(", "),
         );
+        // The `sha256` column holds the receipt's identity (`Receipt::id`).
         const SEEN: &str = "SELECT count(*) FROM national_submissions WHERE sha256 = ?1";
         const CURRENT: &str =
             "SELECT sha256, created_at FROM national_submissions WHERE current_for = ?1";
         const DROP_OLD: &str =
             "DELETE FROM national_episodes WHERE programme_code = ?1 AND submission = ?2";
         const RETIRE: &str = "UPDATE national_submissions SET current_for = NULL WHERE sha256 = ?1";
-        const TOMBSTONE: &str = "DELETE FROM national_episodes WHERE episode_key = ?1";
+        // Keys are matched only within the submission's own programme.
+        const TOMBSTONE: &str =
+            "DELETE FROM national_episodes WHERE programme_code = ?1 AND episode_key = ?2";
         const SUBMISSION: &str = "INSERT INTO national_submissions (sha256, programme_code, period_from, period_to, key_id, \
             dataset_version, created_at, received_at, episodes, tombstones, current_for) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
         let (from, to) = (r.from.to_string(), r.to.to_string());
@@ -1067,7 +1222,7 @@ impl NationalStore {
         match &mut self.conn {
             Conn::Sqlite(c) => {
                 let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                if tx.query_row(SEEN, [&r.sha256], |x| x.get::<_, i64>(0))? > 0 {
+                if tx.query_row(SEEN, [&r.id], |x| x.get::<_, i64>(0))? > 0 {
                     return Ok(Received::AlreadyReceived);
                 }
                 let current: Option<(String, String)> = {
@@ -1086,7 +1241,7 @@ impl NationalStore {
                 tx.execute(
                     SUBMISSION,
                     rusqlite::params![
-                        r.sha256,
+                        r.id,
                         r.programme,
                         from,
                         to,
@@ -1107,14 +1262,14 @@ impl NationalStore {
                         match item.map_err(StoreError::Refused)? {
                             ReceiptItem::Tombstone(t) => {
                                 tombstones += 1;
-                                deleted += drop_one.execute([&t])?;
+                                deleted += drop_one.execute([&r.programme, &t])?;
                             }
                             ReceiptItem::Episode(e) => {
                                 stored += 1;
                                 let mut p: Vec<rusqlite::types::ToSqlOutput> = vec![
                                     rusqlite::types::ToSqlOutput::from(e.episode_key.as_str()),
                                     rusqlite::types::ToSqlOutput::from(e.patient_key.as_str()),
-                                    rusqlite::types::ToSqlOutput::from(r.sha256.as_str()),
+                                    rusqlite::types::ToSqlOutput::from(r.id.as_str()),
                                 ];
                                 p.extend(
                                     national_fields()
@@ -1123,7 +1278,7 @@ impl NationalStore {
                                 // Delete then plain insert, not an upsert: an upsert makes
                                 // SQLite journal every page each row touches (a statement
                                 // journal), which doubled the cost of a large receipt.
-                                drop_one.execute([&e.episode_key])?;
+                                drop_one.execute([&r.programme, &e.episode_key])?;
                                 st.execute(rusqlite::params_from_iter(p.iter()))?;
                             }
                         }
@@ -1146,11 +1301,7 @@ impl NationalStore {
                     "SELECT pg_advisory_xact_lock(hashtext($1)::BIGINT)",
                     &[&slot],
                 )?;
-                if tx
-                    .query_one(pg(SEEN).as_str(), &[&r.sha256])?
-                    .get::<_, i64>(0)
-                    > 0
-                {
+                if tx.query_one(pg(SEEN).as_str(), &[&r.id])?.get::<_, i64>(0) > 0 {
                     return Ok(Received::AlreadyReceived);
                 }
                 let current = tx.query_opt(pg(CURRENT).as_str(), &[&slot])?;
@@ -1166,7 +1317,7 @@ impl NationalStore {
                 tx.execute(
                     pg(SUBMISSION).as_str(),
                     &[
-                        &r.sha256,
+                        &r.id,
                         &r.programme,
                         &from,
                         &to,
@@ -1185,7 +1336,7 @@ impl NationalStore {
                 // into a staging table and merged in one statement.
                 let direct = {
                     let mut attempt = tx.savepoint("direct")?;
-                    match copy_items(&mut attempt, "national_episodes", &mut *items(), &r.sha256) {
+                    match copy_items(&mut attempt, "national_episodes", &mut *items(), &r.id) {
                         Ok(copied) => {
                             attempt.commit()?;
                             Some(copied)
@@ -1204,11 +1355,10 @@ impl NationalStore {
                         tx.batch_execute(
                             "CREATE TEMP TABLE national_staging (LIKE national_episodes) ON COMMIT DROP",
                         )?;
-                        let copied =
-                            copy_items(&mut tx, "national_staging", &mut *items(), &r.sha256)?;
+                        let copied = copy_items(&mut tx, "national_staging", &mut *items(), &r.id)?;
                         let names: Vec<&str> = national_fields().map(|f| f.name).collect();
                         tx.batch_execute(&format!(
-                            "INSERT INTO national_episodes SELECT * FROM national_staging ON CONFLICT (episode_key) DO UPDATE SET \
+                            "INSERT INTO national_episodes SELECT * FROM national_staging ON CONFLICT (programme_code, episode_key) DO UPDATE SET \
                              patient_key = excluded.patient_key, submission = excluded.submission, {}",
                             names
                                 .iter()
@@ -1222,7 +1372,7 @@ impl NationalStore {
                 let (tombstones, mut deleted) = (dropped.len(), 0);
                 let drop_one = tx.prepare(&pg(TOMBSTONE))?;
                 for t in &dropped {
-                    deleted += tx.execute(&drop_one, &[t])? as usize;
+                    deleted += tx.execute(&drop_one, &[&r.programme, t])? as usize;
                 }
                 if (stored, tombstones) != (r.episodes, r.tombstones) {
                     return Err(mismatch(stored, tombstones));

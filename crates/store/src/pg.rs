@@ -483,7 +483,7 @@ pub(crate) fn read_chain(client: &mut Client, after: i64, limit: usize) -> Resul
 }
 
 /// An access-log entry from its first eight columns.
-fn entry_of(r: &Row) -> AccessEntry {
+pub(crate) fn entry_of(r: &Row) -> AccessEntry {
     AccessEntry {
         at: r.get(0),
         username: r.get(1),

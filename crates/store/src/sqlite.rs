@@ -580,7 +580,7 @@ pub(crate) fn read_chain(conn: &Connection, after: i64, limit: usize) -> Result<
 }
 
 /// An access-log entry from its first eight columns.
-fn entry_of(r: &rusqlite::Row) -> rusqlite::Result<AccessEntry> {
+pub(crate) fn entry_of(r: &rusqlite::Row) -> rusqlite::Result<AccessEntry> {
     Ok(AccessEntry {
         at: r.get(0)?,
         username: r.get(1)?,

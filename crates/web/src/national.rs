@@ -13,6 +13,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use crest_store::national::TokenAccess;
 use crest_store::{NationalStore, Received, Role};
 use std::fmt::Write;
 use std::sync::Arc;
@@ -222,20 +223,24 @@ fn json_reply(status: StatusCode, value: serde_json::Value) -> Response {
         .into_response()
 }
 
+/// At most `n` characters of an untrusted value, for messages.
+fn clip(s: &str, n: usize) -> String {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
 /// `POST /api/v1/submissions` with `Authorization: Bearer TOKEN` and the submission file as
-/// the body. The token names the programme; a submission for any other is refused.
+/// the body. The token names the programme; a submission for any other is refused. Every
+/// refused call (401, 403) goes to the national access log, naming the token's programme where
+/// it is known (never the token).
 async fn receive_api(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_string());
-    let Some(token) = token else {
-        return json_reply(
-            StatusCode::UNAUTHORIZED,
-            serde_json::json!({"error": "send Authorization: Bearer <API token>"}),
-        );
-    };
     if app.national_db.get().is_none() {
         return json_reply(
             StatusCode::NOT_FOUND,
@@ -245,18 +250,37 @@ async fn receive_api(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
     let keys = app.receipt_keys();
     let result = app
         .national(move |n| {
-            let Some(programme) = n.api_token_programme(&token)? else {
-                return Ok((StatusCode::UNAUTHORIZED, serde_json::json!({"error": "unknown API token"})));
+            let now = crest_store::utc_now();
+            let claimed = crest_ingest::submission::manifest_programme(&body).unwrap_or_default();
+            let access = match &token {
+                None => None,
+                Some(t) => Some(n.api_token_access(t, &now)?),
             };
-            let claimed = body
-                .split(|b| *b == b'\n')
-                .next()
-                .and_then(|h| serde_json::from_slice::<serde_json::Value>(h).ok())
-                .and_then(|m| m["programme_code"].as_str().map(str::to_string))
-                .unwrap_or_default();
-            if claimed != programme {
-                return Ok((StatusCode::FORBIDDEN, serde_json::json!({"error": format!("this token is for programme {programme}; the submission is for '{claimed}'")})));
+            let refusal = match access {
+                None => Some((StatusCode::UNAUTHORIZED, String::new(), "send Authorization: Bearer <API token>".to_string())),
+                Some(TokenAccess::Unknown) => Some((StatusCode::UNAUTHORIZED, String::new(), "unknown API token".to_string())),
+                Some(TokenAccess::Expired(p)) => Some((StatusCode::UNAUTHORIZED, p, "this API token has expired; ask the national audit for a new one".to_string())),
+                Some(TokenAccess::Revoked(p)) => Some((StatusCode::UNAUTHORIZED, p, "this API token was revoked; ask the national audit for a new one".to_string())),
+                Some(TokenAccess::Valid(p)) if p != claimed => {
+                    let m = format!("this token is for programme {p}; the submission is for '{}'", clip(&claimed, 20));
+                    Some((StatusCode::FORBIDDEN, p, m))
+                }
+                Some(TokenAccess::Valid(_)) => None,
+            };
+            if let Some((status, programme, message)) = refusal {
+                n.log(&crest_store::AccessEntry {
+                    at: now,
+                    username: "api".into(),
+                    role: "api".into(),
+                    programme,
+                    action: "api_submission".into(),
+                    target: "/api/v1/submissions".into(),
+                    outcome: format!("refused {}", status.as_u16()),
+                    detail: message.clone(),
+                })?;
+                return Ok((status, serde_json::json!({"error": message})));
             }
+            let programme = claimed;
             let (sk, nk) = match keys {
                 Ok(k) => k,
                 Err(m) => return Ok((StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"error": m}))),

@@ -730,6 +730,12 @@ fn leads_build_a_national_submission_in_the_browser() {
     }
 }
 
+/// The id `crest tokens list` shows for a token: the start of its SHA-256.
+fn n_hash_prefix(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    crest_core::pseudonym::hex(&Sha256::digest(token.as_bytes()))[..12].to_string()
+}
+
 #[test]
 fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
     use crest_core::pseudonym::Key;
@@ -740,10 +746,53 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
         n.migrate().unwrap();
         let progs = open(&db).run(|s| s.programmes().unwrap());
         n.upsert_programmes(&progs).unwrap();
-        n.add_api_token("token-for-p002", "P002", "2025-06-01T00:00:00Z")
+        n.add_api_token(
+            "token-for-p002",
+            "P002",
+            "2025-06-01T00:00:00Z",
+            "2099-01-01T00:00:00Z",
+        )
+        .unwrap();
+        n.add_api_token(
+            "token-for-p001",
+            "P001",
+            "2025-06-01T00:00:00Z",
+            "2099-01-01T00:00:00Z",
+        )
+        .unwrap();
+        n.add_api_token(
+            "expired-p002",
+            "P002",
+            "2024-06-01T00:00:00Z",
+            "2025-06-01T00:00:00Z",
+        )
+        .unwrap();
+        n.add_api_token(
+            "revoked-p002",
+            "P002",
+            "2025-06-01T00:00:00Z",
+            "2099-01-01T00:00:00Z",
+        )
+        .unwrap();
+        let revoked = n
+            .api_tokens()
+            .unwrap()
+            .into_iter()
+            .find(|t| {
+                t.revoked_at.is_none()
+                    && t.created_at.starts_with("2025")
+                    && t.programme == "P002"
+                    && n_hash_prefix("revoked-p002") == t.id
+            })
             .unwrap();
-        n.add_api_token("token-for-p001", "P001", "2025-06-01T00:00:00Z")
-            .unwrap();
+        assert!(n
+            .revoke_api_token(&revoked.id, "2025-06-01T01:00:00Z")
+            .unwrap());
+        assert!(
+            !n.revoke_api_token(&revoked.id, "2025-06-01T02:00:00Z")
+                .unwrap(),
+            "only once"
+        );
         drop(n);
         app.set_submission_key(sk.clone());
         app.set_national(&ndb.url, nk.clone()).unwrap();
@@ -830,6 +879,25 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
             assert_eq!(send(&app, api(Some("nope"), second.clone())).await.status, StatusCode::UNAUTHORIZED);
             let r = send(&app, api(Some("token-for-p001"), second.clone())).await;
             assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+            let r = send(&app, api(Some("expired-p002"), second.clone())).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+            assert!(r.body.contains("expired"), "{}", r.body);
+            let r = send(&app, api(Some("revoked-p002"), second.clone())).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+            assert!(r.body.contains("revoked"), "{}", r.body);
+            // Every refused call is in the national access log; no token ever is.
+            let url = ndb.url.clone();
+            let log = std::thread::spawn(move || crest_store::NationalStore::open(&url).unwrap().access_log(50).unwrap())
+                .join()
+                .unwrap();
+            let refused: Vec<_> = log.iter().filter(|e| e.action == "api_submission").collect();
+            assert_eq!(
+                refused.iter().map(|e| e.outcome.as_str()).collect::<Vec<_>>(),
+                ["refused 401", "refused 401", "refused 403", "refused 401", "refused 401"],
+                "{log:?}"
+            );
+            assert_eq!(refused[2].programme, "P001");
+            assert!(!format!("{log:?}").contains("token-for") && !format!("{log:?}").contains("revoked-p002"));
             let r = send(&app, api(Some("token-for-p002"), second)).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
             assert!(r.body.contains("\"status\":\"stored\"") && r.body.contains("\"replaced\":1"), "{}", r.body);
@@ -891,7 +959,8 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
         });
         let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
         let check = n.verify_access_log().unwrap();
-        assert_eq!((check.entries, check.broken), (4, None), "{}", ndb.backend);
+        // Three receipts by upload, one by the API, five refused API calls.
+        assert_eq!((check.entries, check.broken), (9, None), "{}", ndb.backend);
     }
 }
 
