@@ -245,6 +245,10 @@ pub enum ReportAction {
         /// The report file: .pdf or .html.
         #[arg(long)]
         out: PathBuf,
+        /// Also write every published table as CSV into this folder (made if missing), with
+        /// exactly the values the report publishes: summary.csv, programmes.csv, funnels.csv, …
+        #[arg(long)]
+        tables: Option<PathBuf>,
     },
 }
 
@@ -581,13 +585,34 @@ pub fn run(cli: Cli) -> Result<i32> {
         } => keys_new(&out),
         Command::Agreements { action } => agreements(&cli.db, action),
         Command::Report {
-            action: ReportAction::Annual { from, to, out },
+            action:
+                ReportAction::Annual {
+                    from,
+                    to,
+                    out,
+                    tables,
+                },
         } => {
             let period = period(from.as_deref(), to.as_deref())?;
             let t = std::time::Instant::now();
             let mut national = crest_store::NationalStore::open(&cli.db)?;
-            let html = crest_web::report::annual_html(&mut national, period, today())
+            let report = crest_web::report::annual(&mut national, period, today())
                 .map_err(|e| anyhow!(e))?;
+            if let Some(dir) = &tables {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot make the folder {}", dir.display()))?;
+                for table in &report.tables {
+                    let file = dir.join(format!("{}.csv", table.name));
+                    std::fs::write(&file, table.csv().map_err(|e| anyhow!(e))?)
+                        .with_context(|| format!("cannot write {}", file.display()))?;
+                }
+                println!(
+                    "{} published tables written to {}",
+                    report.tables.len(),
+                    dir.display()
+                );
+            }
+            let html = report.html;
             match out.extension().and_then(|e| e.to_str()) {
                 Some("html") => std::fs::write(&out, html)
                     .with_context(|| format!("cannot write {}", out.display()))?,

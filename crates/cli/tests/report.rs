@@ -46,6 +46,43 @@ fn pdf_tools() -> bool {
     ok
 }
 
+/// Runs axe-core (`AXE_CORE`, else the copy `.ci/run` installs with npm) over the report in
+/// headless Chromium and fails on any violation. In CI it must run.
+fn axe_finds_no_violations(dir: &std::path::Path, html: &str) {
+    let axe = std::env::var("AXE_CORE").map(std::path::PathBuf::from).unwrap_or_else(|_| {
+        std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
+            .join(".cache/crest-npm/node_modules/axe-core/axe.min.js")
+    });
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let have_chromium = Command::new(&chromium).arg("--version").output().is_ok();
+    if !axe.exists() || !have_chromium {
+        let msg = format!("the accessibility check needs axe-core at {} and {chromium}", axe.display());
+        if std::env::var_os("CI").is_some() || std::env::var_os("CREST_REQUIRE_BROWSER").is_some() {
+            panic!("{msg}; in CI this fails instead of skipping");
+        }
+        eprintln!("SKIPPED: {msg}");
+        return;
+    }
+    let script = std::fs::read_to_string(&axe).unwrap();
+    let runner = "<script>axe.run(document).then(r => { const p = document.createElement('pre'); p.id = 'axe-result'; \
+        p.textContent = JSON.stringify(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, \
+        targets: v.nodes.slice(0, 5).map(n => n.target.join(' '))}))); document.body.appendChild(p); });</script>";
+    let page = html.replacen("</body>", &format!("<script>{script}</script>{runner}</body>"), 1);
+    let file = dir.join("axe.html");
+    std::fs::write(&file, page).unwrap();
+    let out = Command::new(&chromium)
+        .args(["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--virtual-time-budget=60000", "--dump-dom"])
+        .arg(format!("file://{}", file.canonicalize().unwrap().display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let start = dom.find("<pre id=\"axe-result\">").unwrap_or_else(|| panic!("axe did not run: {}", String::from_utf8_lossy(&out.stderr)));
+    let json = &dom[start + "<pre id=\"axe-result\">".len()..];
+    let json = json[..json.find("</pre>").unwrap()].replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+    let violations: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(violations, serde_json::json!([]), "axe-core violations in the annual report");
+}
+
 #[test]
 fn the_annual_report_is_a_typeset_pdf_and_every_count_is_disclosure_controlled() {
     let today = Date::from_ymd(2025, 6, 1).unwrap();
@@ -106,8 +143,9 @@ fn the_annual_report_is_a_typeset_pdf_and_every_count_is_disclosure_controlled()
                 .unwrap();
         }
 
-        // The HTML version: every published count is 0, * or a multiple of 5 (never 1–7).
+        // The HTML version and its published tables.
         let html = dir.join("annual.html");
+        let tables = dir.join("tables");
         let (code, out) = crest(
             &national.url,
             &[
@@ -119,27 +157,175 @@ fn the_annual_report_is_a_typeset_pdf_and_every_count_is_disclosure_controlled()
                 "2025-03-31",
                 "--out",
                 html.to_str().unwrap(),
+                "--tables",
+                tables.to_str().unwrap(),
             ],
         );
         assert_eq!(code, 0, "{out}");
         let text = std::fs::read_to_string(&html).unwrap();
-        let table =
-            &text[text.find("id=\"programmes\"").unwrap()..text.find("id=\"funnels\"").unwrap()];
-        let mut checked = 0;
-        for row in table.split("<tr><td>").skip(1) {
-            let cells: Vec<&str> = row.split("</td><td>").collect();
-            let referred = cells[2];
-            assert!(
-                referred == "*"
-                    || referred
-                        .parse::<u64>()
-                        .is_ok_and(|n| n == 0 || (n >= 10 && n % 5 == 0)),
-                "{}: referred {referred}",
-                cells[0]
-            );
-            checked += 1;
+        assert!(
+            text.contains("<main>") && text.contains("</main>"),
+            "a main landmark"
+        );
+        let read = |name: &str| {
+            let mut r = csv::Reader::from_path(tables.join(name)).unwrap();
+            let head: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+            let rows: Vec<Vec<String>> = r
+                .records()
+                .map(|x| x.unwrap().iter().map(String::from).collect())
+                .collect();
+            (head, rows)
+        };
+        let published_count = |c: &str| {
+            c == "*"
+                || c.parse::<u64>()
+                    .is_ok_and(|n| n == 0 || (n >= 10 && n % 5 == 0))
+        };
+
+        // programmes.csv: the columns of privacy.md, and no combination of cells reveals a
+        // suppressed result.
+        let (head, rows) = read("programmes.csv");
+        let keys = [
+            "mdt",
+            "priority_groups",
+            "duration",
+            "assessment1",
+            "wait_cabg",
+            "wait_mi_pci",
+            "assessment2",
+        ];
+        let mut want = vec!["programme_code".to_string()];
+        for k in keys {
+            want.push(k.into());
+            want.push(format!("{k}_met"));
         }
-        assert_eq!(checked, 14, "every programme has a row");
+        want.extend(["kpis_met", "kpis_assessable", "grade"].map(String::from));
+        assert_eq!(head, want);
+        assert_eq!(rows.len(), 14, "every programme has a row");
+        let grade = |met: usize| match met {
+            7.. => "green",
+            4..=6 => "amber",
+            _ => "red",
+        };
+        let mut hidden_seen = 0;
+        for r in &rows {
+            let flags: Vec<&str> = (0..7).map(|i| r[2 + 2 * i].as_str()).collect();
+            for i in 0..7 {
+                assert_eq!(r[1 + 2 * i] == "*", flags[i] == "*", "{r:?}");
+            }
+            let met = flags.iter().filter(|f| **f == "yes").count();
+            let hidden = flags.iter().filter(|f| **f == "*").count();
+            hidden_seen += hidden;
+            assert_eq!(r[15], met.to_string(), "{r:?}");
+            assert_eq!(r[16], (7 - hidden).to_string(), "{r:?}");
+            match r[17].as_str() {
+                "withheld" => assert_ne!(grade(met), grade(met + hidden), "{r:?}"),
+                g => assert!(
+                    (0..=hidden).all(|j| grade(met + j) == g),
+                    "the grade reveals a hidden result: {r:?}"
+                ),
+            }
+            // The HTML shows exactly these cells.
+            let mut cells = format!("<th scope=\"row\">{}</th>", r[0]);
+            for c in &r[1..] {
+                cells.push_str(&format!("<td>{c}</td>"));
+            }
+            assert!(text.contains(&cells), "{cells} not in the report");
+        }
+        assert!(
+            hidden_seen > 0,
+            "the synthetic set has small KPIs to suppress"
+        );
+        let (_, uptake) = read("uptake.csv");
+        for r in &uptake {
+            assert!(published_count(&r[2]) && published_count(&r[3]), "{r:?}");
+        }
+
+        // funnels.csv: levels from the exact counts, pooled over every programme, computed
+        // here independently (Wilson limits by hand).
+        let mut n = crest_store::NationalStore::open(&national.url).unwrap();
+        let progs = n.programmes().unwrap();
+        let eps = n.kpi_episodes(period.from, period.to, &progs).unwrap();
+        let exact = crest_stats::compute(&progs, &eps, period, &crest_stats::Thresholds::default());
+        let (_, funnels) = read("funnels.csv");
+        let mut outliers = 0;
+        for kpi in ["uptake", "completion", "assessment1", "assessment2"] {
+            let pts: Vec<(String, f64, f64)> = exact
+                .programmes
+                .iter()
+                .map(|p| {
+                    let (k, n) = p.proportion(kpi);
+                    (p.programme_code.clone(), k as f64, n as f64)
+                })
+                .collect();
+            let p0 = pts.iter().map(|p| p.1).sum::<f64>() / pts.iter().map(|p| p.2).sum::<f64>();
+            let wilson = |n: f64, z: f64| {
+                let d = 1.0 + z * z / n;
+                let c = (p0 + z * z / (2.0 * n)) / d;
+                let h = z * (p0 * (1.0 - p0) / n + z * z / (4.0 * n * n)).sqrt() / d;
+                (c - h, c + h)
+            };
+            for (code, k, m) in pts.iter().filter(|p| p.2 > 0.0) {
+                let p = k / m;
+                let (lo95, hi95) = wilson(*m, 1.959964);
+                let (lo998, hi998) = wilson(*m, 3.090232);
+                let level = if p < lo998 {
+                    "alarm_low"
+                } else if p > hi998 {
+                    "alarm_high"
+                } else if p < lo95 {
+                    "alert_low"
+                } else if p > hi95 {
+                    "alert_high"
+                } else {
+                    "within"
+                };
+                let row = funnels
+                    .iter()
+                    .find(|r| r[0] == kpi && &r[1] == code)
+                    .unwrap_or_else(|| panic!("{kpi} {code} missing from funnels.csv"));
+                assert_eq!(row[4], level, "{kpi} {code}: {k}/{m} around {p0}");
+                assert!(
+                    published_count(&row[2]) && published_count(&row[3]),
+                    "{row:?}"
+                );
+                if level != "within" {
+                    outliers += 1;
+                    assert!(
+                        text.contains(&format!("{code} {}", level.replace('_', " "))),
+                        "{code} {level} named in the report"
+                    );
+                }
+            }
+            assert_eq!(
+                funnels.iter().filter(|r| r[0] == kpi).count(),
+                pts.iter().filter(|p| p.2 > 0.0).count()
+            );
+        }
+        assert!(outliers > 0, "the synthetic set has outliers to name");
+        for name in [
+            "summary.csv",
+            "waits.csv",
+            "uptake_by_sex.csv",
+            "outcomes.csv",
+            "quality.csv",
+        ] {
+            assert!(tables.join(name).exists(), "{name}");
+        }
+        drop(n);
+
+        axe_finds_no_violations(&dir, &text);
+
+        // Against a local store, the report says what it needs.
+        let (code, out) = crest(
+            &local.url,
+            &["report", "annual", "--out", html.to_str().unwrap()],
+        );
+        assert_ne!(code, 0);
+        assert!(
+            out.contains("needs the national store") && out.contains("init --national"),
+            "{out}"
+        );
         for heading in [
             "National summary",
             "Funnel plots",

@@ -11,6 +11,7 @@ pub mod governance;
 pub mod programme;
 pub mod pseudonym;
 pub mod record;
+pub mod spreadsheet;
 pub mod validate;
 
 pub use dataset::{Col, Field, Kind, Section, Tier, FIELDS, FIELD_COUNT};

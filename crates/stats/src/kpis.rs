@@ -307,6 +307,27 @@ pub struct ProgrammeKpis {
     pub grade: &'static str,
 }
 
+impl ProgrammeKpis {
+    /// One proportion of the programme as (numerator, denominator): `uptake`, `completion`,
+    /// or a proportion KPI (`assessment1`, `assessment2`); (0, 0) for anything else.
+    pub fn proportion(&self, key: &str) -> (u64, u64) {
+        let r = &self.results;
+        match key {
+            "uptake" => (r.uptake.numerator, r.uptake.denominator),
+            "completion" => (r.completion.numerator, r.completion.denominator),
+            _ => r
+                .kpis
+                .iter()
+                .find(|k| k.key == key)
+                .and_then(|k| match &k.measure {
+                    Measure::Proportion(x) => Some((x.numerator, x.denominator)),
+                    _ => None,
+                })
+                .unwrap_or((0, 0)),
+        }
+    }
+}
+
 /// The KPI report for a period.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KpiReport {

@@ -5,6 +5,7 @@ pub mod disclosure;
 pub mod funnel;
 pub mod kpis;
 pub mod outcomes;
+pub mod published;
 pub mod summary;
 
 pub use kpis::{compute, KpiReport, Period, Thresholds};

@@ -498,6 +498,13 @@ impl NationalStore {
     fn ready(&mut self) -> Result<()> {
         if self.has_table("crest_national_migrations")? {
             Ok(())
+        } else if self.has_table("crest_migrations")? {
+            Err(StoreError::Refused(
+                "this database is a local (identifiable) store, and this needs the national store: make one with \
+                 `crest --db NATIONAL init --national`, register programmes with `crest --db NATIONAL programmes import \
+                 --national FILE`, receive submissions into it, then give its --db"
+                    .into(),
+            ))
         } else {
             Err(StoreError::NotInitialised)
         }

@@ -41,24 +41,7 @@ pub(crate) struct Filters {
 
 /// One proportion KPI of a programme as (numerator, denominator).
 pub(crate) fn proportion(p: &ProgrammeKpis, key: &str) -> (u64, u64) {
-    if key == "uptake" {
-        return (p.results.uptake.numerator, p.results.uptake.denominator);
-    }
-    if key == "completion" {
-        return (
-            p.results.completion.numerator,
-            p.results.completion.denominator,
-        );
-    }
-    p.results
-        .kpis
-        .iter()
-        .find(|k| k.key == key)
-        .and_then(|k| match &k.measure {
-            Measure::Proportion(x) => Some((x.numerator, x.denominator)),
-            _ => None,
-        })
-        .unwrap_or((0, 0))
+    p.proportion(key)
 }
 
 /// Nation → region roll-up of the rows shown: pooled uptake, assessment 1 and 2, and grades.
@@ -210,12 +193,53 @@ pub(crate) fn wait_plot(id: &str, key: &str, title: &str, rows: &[&ProgrammeKpis
     s
 }
 
-/// A funnel plot of one proportion across programmes, with its text alternative.
+/// One programme on a funnel plot.
+pub(crate) struct Dot {
+    /// Programme code.
+    pub code: String,
+    /// Where it is drawn (numerator, denominator), if it can be.
+    pub at: Option<(u64, u64)>,
+    /// Its position against the limits.
+    pub position: Position,
+    /// How its figures are written in the caption, e.g. `12/40 = 30.0%`.
+    pub shown: String,
+}
+
+/// A funnel plot of one proportion across programmes (limits from their exact counts),
+/// with its text alternative.
 pub(crate) fn funnel_plot(id: &str, title: &str, points: &[(String, u64, u64)]) -> String {
     let Some(p0) = funnel::pooled(&points.iter().map(|p| (p.1, p.2)).collect::<Vec<_>>()) else {
         return format!("<p>{}: no data.</p>", esc(title));
     };
-    let max_n = points.iter().map(|p| p.2).max().unwrap_or(1).max(10) as f64;
+    let dots: Vec<Dot> = points
+        .iter()
+        .filter(|p| p.2 > 0)
+        .map(|(code, k, n)| Dot {
+            code: code.clone(),
+            at: Some((*k, *n)),
+            position: funnel::position(*k, *n, p0).unwrap_or(Position::Within),
+            shown: format!("{k}/{n} = {}", pct(Some(*k as f64 / *n as f64))),
+        })
+        .collect();
+    draw_funnel(id, title, p0, points.len(), &dots, "")
+}
+
+/// Draws a funnel plot around `p0` pooled over `programmes`; `note` is added to the caption
+/// before the list of programmes outside the limits (which names every one, drawn or not).
+pub(crate) fn draw_funnel(
+    id: &str,
+    title: &str,
+    p0: f64,
+    programmes: usize,
+    dots: &[Dot],
+    note: &str,
+) -> String {
+    let max_n = dots
+        .iter()
+        .filter_map(|d| d.at.map(|a| a.1))
+        .max()
+        .unwrap_or(1)
+        .max(10) as f64;
     let (w, h, left, bottom) = (640.0, 320.0, 50.0, 40.0);
     let x = |n: f64| left + (w - left - 10.0) * n / max_n;
     let y = |p: f64| 10.0 + (h - bottom - 10.0) * (1.0 - p.clamp(0.0, 1.0));
@@ -250,64 +274,67 @@ pub(crate) fn funnel_plot(id: &str, title: &str, points: &[(String, u64, u64)]) 
         y(p0)
     );
     let mut outliers = Vec::new();
-    for (code, k, n) in points.iter().filter(|p| p.2 > 0) {
-        let p = *k as f64 / *n as f64;
-        let position = funnel::position(*k, *n, p0).unwrap_or(Position::Within);
-        let colour = match position {
+    for d in dots {
+        if d.position != Position::Within {
+            outliers.push(d);
+        }
+        let Some((k, n)) = d.at.filter(|a| a.1 > 0) else {
+            continue;
+        };
+        let p = k as f64 / n as f64;
+        let colour = match d.position {
             Position::Within => "#005eb8",
             Position::Alert(_) => "#ed8b00",
             Position::Alarm(_) => "#d5281b",
         };
         let _ = write!(
             s,
-            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{colour}\"><title>{}: {k}/{n} = {}</title></circle>",
-            x(*n as f64),
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{colour}\"><title>{}: {}</title></circle>",
+            x(n as f64),
             y(p),
-            esc(code),
-            pct(Some(p))
+            esc(&d.code),
+            esc(&d.shown)
         );
-        if position != Position::Within {
+        if d.position != Position::Within {
             let _ = write!(
                 s,
                 "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\">{}</text>",
-                x(*n as f64) + 5.0,
+                x(n as f64) + 5.0,
                 y(p) - 5.0,
-                esc(code)
+                esc(&d.code)
             );
-            outliers.push((code.clone(), *k, *n, position));
         }
     }
     let _ = write!(
         s,
         "<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\">patients (denominator)</text></svg>\
-         <figcaption>{}: pooled {} over {} programmes. ",
+         <figcaption>{}: pooled {} over {programmes} programmes. {}",
         w / 2.0,
         h - 8.0,
         esc(title),
         pct(Some(p0)),
-        points.len()
+        esc(note)
     );
+    if !note.is_empty() {
+        s.push(' ');
+    }
     if outliers.is_empty() {
         s.push_str("No programme is outside the 95% limits.");
     } else {
         s.push_str("Outside the limits: ");
         let list: Vec<String> = outliers
             .iter()
-            .map(|(code, k, n, pos)| {
-                let (level, dir) = match pos {
+            .map(|d| {
+                let (level, dir) = match d.position {
                     Position::Alarm(d) => ("alarm", d),
                     Position::Alert(d) => ("alert", d),
-                    Position::Within => ("", &Direction::Low),
+                    Position::Within => ("", Direction::Low),
                 };
                 format!(
-                    "{} {level} {} ({k}/{n} = {})",
-                    esc(code),
-                    if *dir == Direction::Low {
-                        "low"
-                    } else {
-                        "high"
-                    },
-                    pct(Some(*k as f64 / *n as f64))
+                    "{} {level} {} ({})",
+                    esc(&d.code),
+                    if dir == Direction::Low { "low" } else { "high" },
+                    esc(&d.shown)
                 )
             })
             .collect();

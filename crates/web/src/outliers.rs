@@ -4,14 +4,14 @@
 //! and its whole history kept.
 
 use crate::html::{csrf_field, esc, page, pct, url_encode};
-use crate::national_dashboard::{chosen_period, proportion, Filters, FUNNELS};
+use crate::national_dashboard::{chosen_period, Filters, FUNNELS};
 use crate::{ctx, html_page, App, WebError};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
-use crest_stats::funnel::{self, Direction, Position};
+use crest_stats::funnel::{Direction, Position};
 use crest_stats::kpis::{compute, Thresholds};
 use crest_store::national::{OutlierCase, CASE_STAGES};
 use crest_store::Role;
@@ -192,23 +192,27 @@ fn find_outliers(
     let episodes = n.kpi_episodes(period.from, period.to, &programmes)?;
     let report = compute(&programmes, &episodes, period, &Thresholds::default());
     let mut found = Vec::new();
+    // The same positions the annual report publishes (one definition: exact counts, pooled
+    // over every programme).
     for (kpi, label) in FUNNELS {
-        let points: Vec<(u64, u64)> = report
-            .programmes
-            .iter()
-            .map(|p| proportion(p, kpi))
-            .collect();
-        let Some(p0) = funnel::pooled(&points) else {
+        let f = crest_stats::published::funnel(&report, kpi);
+        let Some(p0) = f.pooled else {
             continue;
         };
-        for (p, (k, m)) in report.programmes.iter().zip(points) {
-            let (level, dir) = match funnel::position(k, m, p0) {
-                Some(Position::Alert(d)) => ("alert", d),
-                Some(Position::Alarm(d)) => ("alarm", d),
-                _ => continue,
+        for (p, row) in report
+            .programmes
+            .iter()
+            .filter(|p| p.proportion(kpi).1 > 0)
+            .zip(&f.rows)
+        {
+            let (k, m) = p.proportion(kpi);
+            let (level, dir) = match row.position {
+                Position::Alert(d) => ("alert", d),
+                Position::Alarm(d) => ("alarm", d),
+                Position::Within => continue,
             };
             found.push(Found {
-                programme: p.programme_code.clone(),
+                programme: row.programme_code.clone(),
                 kpi,
                 label,
                 level,

@@ -6,13 +6,14 @@
 //! file printed by headless Chromium, so both look the same on any machine.
 
 use crate::html::esc;
-use crate::national_dashboard::{funnel_plot, proportion, wait_plot};
+use crate::national_dashboard::{draw_funnel, wait_plot, Dot};
 use base64::Engine;
 use crest_core::{Date, Period};
-use crest_stats::disclosure::{self, Cell};
-use crest_stats::funnel::Z998;
+use crest_stats::disclosure;
+use crest_stats::funnel::{Position, Z998};
 use crest_stats::kpis::{compute, Measure, ProgrammeKpis, Thresholds};
 use crest_stats::outcomes::{paired_change, HADS_CASE};
+use crest_stats::published;
 use crest_stats::summary::Summary;
 use crest_stats::Z95;
 use crest_store::NationalStore;
@@ -43,24 +44,10 @@ fn style() -> String {
          thead{{display:table-header-group}}tr{{break-inside:avoid}}\
          th,td{{border:0.5pt solid #aeb7bd;padding:2pt 4pt;text-align:left;font-size:8.5pt}}th{{background:#f0f4f5}}\
          figure{{break-inside:avoid;margin:6pt 0}}figcaption{{font-size:8.5pt}}svg{{max-width:100%;height:auto}}\
-         .toc a{{color:#1b1b1b;text-decoration:none}}.toc li{{margin:3pt 0}}.toc .pg{{float:right}}.note{{color:#425563;font-size:9pt}}",
+         table.wide th,table.wide td{{font-size:6.5pt;padding:1pt 2pt}}caption{{text-align:left;font-weight:700;padding:2pt 0}}.toc a{{color:#1b1b1b;text-decoration:none}}.toc li{{margin:3pt 0}}.toc .pg{{float:right}}.note{{color:#425563;font-size:9pt}}",
         b64(FONT_REGULAR),
         b64(FONT_BOLD)
     )
-}
-
-/// The programmes' proportion points for a funnel plot, from disclosed counts: a programme whose
-/// numerator or denominator is suppressed is left out (and shown as `*` in the tables).
-fn disclosed_points(rows: &[ProgrammeKpis], key: &str) -> Vec<(String, u64, u64)> {
-    rows.iter()
-        .filter_map(|p| {
-            let (k, n) = proportion(p, key);
-            match (disclosure::count(k), disclosure::count(n)) {
-                (Cell::Count(k), Cell::Count(n)) if n > 0 => Some((p.programme_code.clone(), k, n)),
-                _ => None,
-            }
-        })
-        .collect()
 }
 
 /// A copy of the rows whose medians based on 1–7 people are removed (not drawn).
@@ -80,33 +67,96 @@ fn disclosed_waits(rows: &[ProgrammeKpis]) -> Vec<ProgrammeKpis> {
         .collect()
 }
 
-/// A KPI's published value: proportions from rounded counts, medians suppressed on 1–7 people,
-/// profile counts (professions, groups offered) as they are.
-fn kpi_value(k: &crest_stats::kpis::Kpi) -> String {
-    match &k.measure {
-        Measure::Proportion(p) => percentage(p.numerator, p.denominator),
-        Measure::Median(s) => disclosure::statistic(s.median, s.n as u64).to_string(),
-        Measure::Count(c) => c.map_or("–".into(), |c| c.to_string()),
+/// One published table: shown in the report and written, cell for cell, as
+/// `DIR/<name>.csv` by `crest report annual --tables DIR`.
+#[derive(Clone, Debug)]
+pub struct PublishedTable {
+    /// File name without `.csv`.
+    pub name: String,
+    /// What the table shows.
+    pub caption: String,
+    /// Column headings (in the CSV, the column names).
+    pub head: Vec<String>,
+    /// The published cells.
+    pub rows: Vec<Vec<String>>,
+}
+
+impl PublishedTable {
+    fn new(name: &str, caption: &str, head: &[&str]) -> PublishedTable {
+        PublishedTable {
+            name: name.into(),
+            caption: caption.into(),
+            head: head.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, row: Vec<String>) {
+        self.rows.push(row);
+    }
+
+    /// The table as HTML (every cell escaped), the first column as row headers.
+    fn html(&self, class: &str) -> String {
+        let mut s = format!(
+            "<table class=\"{class}\"><caption>{}</caption><thead><tr>",
+            esc(&self.caption)
+        );
+        for h in &self.head {
+            let _ = write!(s, "<th scope=\"col\">{}</th>", esc(&h.replace('_', " ")));
+        }
+        s.push_str("</tr></thead><tbody>");
+        for r in &self.rows {
+            s.push_str("<tr>");
+            for (i, c) in r.iter().enumerate() {
+                if i == 0 {
+                    let _ = write!(s, "<th scope=\"row\">{}</th>", esc(c));
+                } else {
+                    let _ = write!(s, "<td>{}</td>", esc(c));
+                }
+            }
+            s.push_str("</tr>");
+        }
+        s.push_str("</tbody></table>");
+        s
+    }
+
+    /// The table as CSV: a header of column names, then the published cells.
+    pub fn csv(&self) -> Result<Vec<u8>, String> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let e = |e: csv::Error| format!("writing {}.csv: {e}", self.name);
+        w.write_record(&self.head).map_err(e)?;
+        for r in &self.rows {
+            w.write_record(
+                r.iter()
+                    .map(|c| crest_core::spreadsheet::safe_cell(c).into_owned()),
+            )
+            .map_err(e)?;
+        }
+        w.into_inner()
+            .map_err(|e| format!("writing {}.csv: {e}", self.name))
     }
 }
 
-fn uptake_rows(title: &str, rows: &[(String, u64, u64)]) -> String {
-    let mut s = format!(
-        "<table><caption>Uptake by {}</caption><thead><tr><th>Group</th><th>Referred</th><th>Started</th><th>Uptake</th></tr></thead><tbody>",
-        esc(title)
+/// The annual report: the HTML document and every table it publishes.
+#[derive(Clone, Debug)]
+pub struct AnnualReport {
+    /// The self-contained HTML document.
+    pub html: String,
+    /// Every published table, in the order the report shows them.
+    pub tables: Vec<PublishedTable>,
+}
+
+/// A group's uptake as a published table.
+fn uptake_table(name: &str, title: &str, rows: &[(String, u64, u64)]) -> PublishedTable {
+    let mut t = PublishedTable::new(
+        name,
+        &format!("Uptake by {title}"),
+        &["group", "referred", "started", "uptake"],
     );
     for (g, n, k) in rows {
-        let _ = write!(
-            s,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(g),
-            count(*n),
-            count(*k),
-            percentage(*k, *n)
-        );
+        t.push(vec![g.clone(), count(*n), count(*k), percentage(*k, *n)]);
     }
-    s.push_str("</tbody></table>");
-    s
+    t
 }
 
 /// The annual report for `period` as one self-contained HTML document.
@@ -115,6 +165,15 @@ pub fn annual_html(
     period: Period,
     generated_on: Date,
 ) -> Result<String, String> {
+    annual(national, period, generated_on).map(|r| r.html)
+}
+
+/// The annual report for `period`: the HTML document and its published tables.
+pub fn annual(
+    national: &mut NationalStore,
+    period: Period,
+    generated_on: Date,
+) -> Result<AnnualReport, String> {
     let e = |e: crest_store::StoreError| e.to_string();
     let programmes = national.programmes().map_err(e)?;
     let episodes = national
@@ -126,6 +185,8 @@ pub fn annual_html(
     let outcomes = national.outcome_pairs(period.from, period.to).map_err(e)?;
     let held = national.submissions().map_err(e)?;
     let (from, to) = (period.from.to_string(), period.to.to_string());
+    let published: Vec<_> = report.programmes.iter().map(published::programme).collect();
+    let mut tables = Vec::new();
 
     let sections = [
         ("summary", "National summary"),
@@ -138,11 +199,12 @@ pub fn annual_html(
         ("methods", "Methods"),
     ];
     let mut body = format!(
-        "<section class=\"title\"><h1>National audit of cardiac rehabilitation</h1><p style=\"font-size:14pt\">Annual report: \
+        "<main><section class=\"title\"><h1>National audit of cardiac rehabilitation</h1><p style=\"font-size:14pt\">Annual report: \
          patients referred from {from} to {to}</p><p>{} programmes. Generated {generated_on} by crest.</p>\
          <p class=\"note\">Every figure in this report has passed disclosure control: counts of 1 to 7 are shown as *, other \
          counts are rounded to the nearest 5, percentages are computed from the rounded counts, and statistics based on 1 to \
-         7 people are shown as *.</p></section><section class=\"toc\"><h2 style=\"break-before:auto\">Contents</h2><ol>",
+         7 people are shown as *. A standard based on 1 to 7 patients is too few to assess.</p></section>\
+         <nav class=\"toc\" aria-label=\"Contents\"><h2 style=\"break-before:auto\">Contents</h2><ol>",
         programmes.len()
     );
     for (id, title) in sections {
@@ -151,85 +213,230 @@ pub fn annual_html(
             "<li><a href=\"#{id}\">{title}</a><span class=\"pg\" data-for=\"{id}\"></span></li>"
         );
     }
-    body.push_str("</ol></section>");
+    body.push_str("</ol></nav>");
 
     // National summary.
     let n = &report.national;
-    let grades = |g: &str| report.programmes.iter().filter(|p| p.grade == g).count();
+    let grades = |g: &str| published.iter().filter(|p| p.grade == g).count();
+    let mut quintiles = [(0u64, 0u64); 5];
+    for f in &facts {
+        if let Some(q) = f.imd_quintile.filter(|q| (1..=5).contains(q)) {
+            quintiles[(q - 1) as usize].1 += 1;
+            quintiles[(q - 1) as usize].0 += u64::from(f.started);
+        }
+    }
+    let referred_known: u64 = quintiles.iter().map(|q| q.1).sum();
+    let sii = crest_stats::funnel::slope_index(&quintiles).map(|s| s * 100.0);
+    let sii = disclosure::statistic(sii.map(|s| (s * 10.0).round() / 10.0), referred_known);
+    let mut summary = PublishedTable::new(
+        "summary",
+        "The national picture (all programmes pooled)",
+        &["measure", "value"],
+    );
+    summary.push(vec!["referred".into(), count(n.referred)]);
+    summary.push(vec!["started".into(), count(n.started)]);
+    summary.push(vec!["uptake".into(), percentage(n.started, n.referred)]);
+    for k in &n.kpis {
+        summary.push(vec![k.key.to_string(), published::kpi(k).value]);
+    }
+    for g in ["green", "amber", "red", "withheld", "no data"] {
+        summary.push(vec![
+            format!("programmes graded {g}"),
+            grades(g).to_string(),
+        ]);
+    }
+    summary.push(vec![
+        "slope index of inequality (percentage points)".into(),
+        sii.to_string(),
+    ]);
     let _ = write!(
         body,
         "<h2 id=\"summary\">National summary</h2><p>{} patients were referred to cardiac rehabilitation and {} started \
          a core programme: an uptake of {}.</p><p>Of {} programmes, {} met all seven standards (green), {} met four to six \
-         (amber) and {} met three or fewer (red).</p><table><thead><tr><th>Measure (all programmes pooled)</th><th>Value</th></tr></thead><tbody>",
+         (amber) and {} met three or fewer (red). For {} the grade is withheld: it depends on a standard based on too few \
+         patients to publish. {} had no referrals in the period.</p>{}",
         count(n.referred),
         count(n.started),
         percentage(n.started, n.referred),
         programmes.len(),
         grades("green"),
         grades("amber"),
-        grades("red")
+        grades("red"),
+        grades("withheld"),
+        grades("no data"),
+        summary.html("")
     );
-    for k in &n.kpis {
-        let _ = write!(
-            body,
-            "<tr><td>{}</td><td>{}</td></tr>",
-            esc(&k.key.replace('_', " ")),
-            kpi_value(k)
-        );
-    }
-    body.push_str("</tbody></table>");
+    tables.push(summary);
 
-    // Every programme.
-    body.push_str("<h2 id=\"programmes\">Programmes: KPIs and grades</h2><table><thead><tr><th>Programme</th><th>Nation</th><th>Referred</th><th>Uptake</th>");
-    if let Some(first) = report.programmes.first() {
-        for k in &first.results.kpis {
-            let _ = write!(body, "<th>{}</th>", esc(&k.key.replace('_', " ")));
-        }
+    // Every programme: exactly the columns of programmes.csv (privacy.md).
+    let keys: Vec<&str> = report
+        .programmes
+        .first()
+        .map(|p| p.results.kpis.iter().map(|k| k.key).collect())
+        .unwrap_or_default();
+    let mut head = vec!["programme_code".to_string()];
+    for k in &keys {
+        head.push(k.to_string());
+        head.push(format!("{k}_met"));
     }
-    body.push_str("<th>Met</th><th>Grade</th></tr></thead><tbody>");
+    head.extend(["kpis_met", "kpis_assessable", "grade"].map(String::from));
+    let mut kpi_table = PublishedTable {
+        name: "programmes".into(),
+        caption: "Each programme's KPIs: the published value and whether the standard is met (* = too few to assess)".into(),
+        head,
+        rows: Vec::new(),
+    };
+    for p in &published {
+        let mut row = vec![p.programme_code.clone()];
+        for k in &p.kpis {
+            row.push(k.value.clone());
+            row.push(k.met.code().to_string());
+        }
+        row.extend([
+            p.kpis_met.to_string(),
+            p.kpis_assessable.to_string(),
+            p.grade.to_string(),
+        ]);
+        kpi_table.push(row);
+    }
+    let mut uptake = PublishedTable::new(
+        "uptake",
+        "Referrals and uptake by programme",
+        &["programme_code", "nation", "referred", "started", "uptake"],
+    );
     for p in &report.programmes {
-        let _ = write!(
-            body,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
-            esc(&p.programme_code),
-            esc(&p.nation.code().replace('_', " ")),
+        uptake.push(vec![
+            p.programme_code.clone(),
+            p.nation.code().replace('_', " "),
             count(p.results.referred),
-            percentage(p.results.started, p.results.referred)
-        );
-        for k in &p.results.kpis {
-            let _ = write!(body, "<td>{}</td>", kpi_value(k));
-        }
-        let _ = write!(body, "<td>{}</td><td>{}</td></tr>", p.kpis_met, p.grade);
+            count(p.results.started),
+            percentage(p.results.started, p.results.referred),
+        ]);
     }
-    body.push_str("</tbody></table>");
+    let _ = write!(
+        body,
+        "<h2 id=\"programmes\">Programmes: KPIs and grades</h2><p class=\"note\">A standard based on 1 to 7 patients is \
+         too few to assess: its value and met flag are *. KPIs met counts the assessable standards met; a grade is withheld \
+         where it would depend on a standard too few to assess.</p>{}{}",
+        kpi_table.html("wide"),
+        uptake.html("")
+    );
+    tables.push(kpi_table);
+    tables.push(uptake);
 
-    // Funnel plots.
-    body.push_str("<h2 id=\"funnels\">Funnel plots</h2><p>Each dot is a programme. Programmes with 1 to 7 patients are not drawn.</p>");
-    for (id, key, title) in [
-        ("r-uptake", "uptake", "Uptake (started / referred)"),
-        (
-            "r-completion",
-            "completion",
-            "Completion (completed / started)",
-        ),
-        ("r-a1", "assessment1", "Assessment 1 recorded (KPI 4)"),
-        (
-            "r-a2",
-            "assessment2",
-            "Assessment 2 within 140 days (KPI 7)",
-        ),
-    ] {
-        body.push_str(&funnel_plot(
-            id,
+    // Funnel plots: levels from the exact counts pooled over every programme; points drawn
+    // at their published counts, where those are not suppressed.
+    body.push_str("<h2 id=\"funnels\">Funnel plots</h2><p>Each dot is a programme, drawn at its published (rounded) \
+                   counts. Whether a programme is inside or outside the limits is decided on its exact counts, against \
+                   the proportion pooled over every programme, so it is the same as in the audit's own analysis. A programme \
+                   whose numerator or denominator is 1 to 7 cannot be drawn; if it is outside the limits it is still named \
+                   under the plot.</p>");
+    let mut funnel_rows = PublishedTable::new(
+        "funnels",
+        "Funnel plot positions",
+        &["kpi", "programme_code", "numerator", "denominator", "level"],
+    );
+    let mut outside = PublishedTable::new(
+        "outliers",
+        "Programmes outside the funnel limits (alert: outside 95%, alarm: outside 99.8%)",
+        &["programme_code", "kpi", "numerator", "denominator", "level"],
+    );
+    for (i, (key, title)) in crate::national_dashboard::FUNNELS.iter().enumerate() {
+        let f = published::funnel(&report, key);
+        for r in &f.rows {
+            let level = published::level(r.position);
+            funnel_rows.push(vec![
+                key.to_string(),
+                r.programme_code.clone(),
+                r.numerator.to_string(),
+                r.denominator.to_string(),
+                level.into(),
+            ]);
+            if r.position != Position::Within {
+                outside.push(vec![
+                    r.programme_code.clone(),
+                    key.to_string(),
+                    r.numerator.to_string(),
+                    r.denominator.to_string(),
+                    level.into(),
+                ]);
+            }
+        }
+        let Some(p0) = f.pooled else {
+            let _ = write!(body, "<p>{}: no data.</p>", esc(title));
+            continue;
+        };
+        let hidden = f.rows.iter().filter(|r| r.drawn().is_none()).count();
+        let dots: Vec<Dot> = f
+            .rows
+            .iter()
+            .map(|r| Dot {
+                code: r.programme_code.clone(),
+                at: r.drawn(),
+                position: r.position,
+                shown: format!("{}/{}", r.numerator, r.denominator),
+            })
+            .collect();
+        let note = if hidden == 0 {
+            "Every programme with patients is drawn.".to_string()
+        } else {
+            format!(
+                "{hidden} programme(s) not drawn: numerator or denominator of 1 to 7 (shown as *)."
+            )
+        };
+        body.push_str(&draw_funnel(
+            &format!("r-f{i}"),
             title,
-            &disclosed_points(&report.programmes, key),
+            p0,
+            f.rows.len(),
+            &dots,
+            &note,
         ));
     }
+    body.push_str(&outside.html(""));
+    tables.push(funnel_rows);
+    tables.push(outside);
 
     // Waits.
     let waits = disclosed_waits(&report.programmes);
     let refs: Vec<&ProgrammeKpis> = waits.iter().collect();
     body.push_str("<h2 id=\"waits\">Waits</h2><p>Median days from referral to the start of core rehabilitation, by programme, against each nation's threshold.</p>");
+    let mut wait_table = PublishedTable::new(
+        "waits",
+        "Median wait from referral to start, by programme (days)",
+        &[
+            "programme_code",
+            "nation",
+            "wait_cabg",
+            "wait_cabg_threshold",
+            "wait_mi_pci",
+            "wait_mi_pci_threshold",
+        ],
+    );
+    for p in &report.programmes {
+        let cell = |key: &str| {
+            p.results.kpis.iter().find(|k| k.key == key).map_or(
+                ("–".to_string(), "–".to_string()),
+                |k| {
+                    (
+                        published::kpi(k).value,
+                        k.threshold
+                            .map_or("–".into(), crest_core::record::format_num),
+                    )
+                },
+            )
+        };
+        let (c, ct) = cell("wait_cabg");
+        let (m, mt) = cell("wait_mi_pci");
+        wait_table.push(vec![
+            p.programme_code.clone(),
+            p.nation.code().replace('_', " "),
+            c,
+            ct,
+            m,
+            mt,
+        ]);
+    }
     if refs.len() <= 60 {
         body.push_str(&wait_plot(
             "r-wcabg",
@@ -243,34 +450,9 @@ pub fn annual_html(
             "Median wait: MI/PCI",
             &refs,
         ));
-    } else {
-        // Too many programmes for a chart on a page: a table that breaks across pages.
-        body.push_str("<table><thead><tr><th>Programme</th><th>Nation</th><th>CABG median</th><th>CABG threshold</th>\
-                       <th>MI/PCI median</th><th>MI/PCI threshold</th></tr></thead><tbody>");
-        for p in &waits {
-            let cell = |key: &str| {
-                p.results.kpis.iter().find(|k| k.key == key).map_or(
-                    ("–".to_string(), "–".to_string()),
-                    |k| {
-                        (
-                            kpi_value(k),
-                            k.threshold
-                                .map_or("–".into(), crest_core::record::format_num),
-                        )
-                    },
-                )
-            };
-            let (c, ct) = cell("wait_cabg");
-            let (m, mt) = cell("wait_mi_pci");
-            let _ = write!(
-                body,
-                "<tr><td>{}</td><td>{}</td><td>{c}</td><td>{ct}</td><td>{m}</td><td>{mt}</td></tr>",
-                esc(&p.programme_code),
-                esc(&p.nation.code().replace('_', " "))
-            );
-        }
-        body.push_str("</tbody></table>");
     }
+    body.push_str(&wait_table.html(""));
+    tables.push(wait_table);
 
     // Inequalities.
     let group = |key: &dyn Fn(&crest_store::national::EquityFact) -> String| {
@@ -285,59 +467,73 @@ pub fn annual_html(
             .collect::<Vec<_>>()
     };
     body.push_str("<h2 id=\"inequalities\">Who takes up cardiac rehabilitation</h2>");
-    body.push_str(&uptake_rows(
-        "sex",
-        &group(&|f| f.sex.clone().unwrap_or_else(|| "not known".into())),
-    ));
-    body.push_str(&uptake_rows(
-        "age band",
-        &group(&|f| crest_core::age_band(f.age).to_string()),
-    ));
-    body.push_str(&uptake_rows(
-        "ethnic group",
-        &group(&|f| crest_core::ethnic_group(f.ethnicity.as_deref()).to_string()),
-    ));
-    let by_imd = group(&|f| f.imd_quintile.map_or("not known".into(), |q| q.to_string()));
-    body.push_str(&uptake_rows(
-        "deprivation quintile (1 = most deprived)",
-        &by_imd,
-    ));
-    body.push_str(&uptake_rows(
-        "priority group",
-        &group(&|f| f.group.code().replace('_', " ")),
-    ));
-    let mut quintiles = [(0u64, 0u64); 5];
-    for f in &facts {
-        if let Some(q) = f.imd_quintile.filter(|q| (1..=5).contains(q)) {
-            quintiles[(q - 1) as usize].1 += 1;
-            quintiles[(q - 1) as usize].0 += u64::from(f.started);
-        }
+    for t in [
+        uptake_table(
+            "uptake_by_sex",
+            "sex",
+            &group(&|f| f.sex.clone().unwrap_or_else(|| "not known".into())),
+        ),
+        uptake_table(
+            "uptake_by_age_band",
+            "age band",
+            &group(&|f| crest_core::age_band(f.age).to_string()),
+        ),
+        uptake_table(
+            "uptake_by_ethnic_group",
+            "ethnic group",
+            &group(&|f| crest_core::ethnic_group(f.ethnicity.as_deref()).to_string()),
+        ),
+        uptake_table(
+            "uptake_by_deprivation",
+            "deprivation quintile (1 = most deprived)",
+            &group(&|f| f.imd_quintile.map_or("not known".into(), |q| q.to_string())),
+        ),
+        uptake_table(
+            "uptake_by_priority_group",
+            "priority group",
+            &group(&|f| f.group.code().replace('_', " ")),
+        ),
+    ] {
+        body.push_str(&t.html(""));
+        tables.push(t);
     }
-    let referred_known: u64 = quintiles.iter().map(|q| q.1).sum();
-    let sii = crest_stats::funnel::slope_index(&quintiles).map(|s| s * 100.0);
     let _ = write!(
         body,
-        "<p>Slope index of inequality across deprivation quintiles: {} percentage points (a positive value means uptake \
-         rises as deprivation falls).</p>",
-        disclosure::statistic(sii, referred_known)
+        "<p>Slope index of inequality across deprivation quintiles: {sii} percentage points (a positive value means uptake \
+         rises as deprivation falls).</p>"
     );
 
     // Outcomes.
-    body.push_str(
-        "<h2 id=\"outcomes\">Outcomes</h2><table><caption>Change from assessment 1 to assessment 2, among patients with both</caption>\
-         <thead><tr><th>Measure</th><th>Patients</th><th>Mean at 1</th><th>Mean at 2</th><th>Mean change</th><th>95% interval</th></tr></thead><tbody>",
+    let mut changes = PublishedTable::new(
+        "outcomes",
+        "Change from assessment 1 to assessment 2, among patients with both",
+        &[
+            "measure",
+            "patients",
+            "mean_at_1",
+            "mean_at_2",
+            "mean_change",
+            "interval_95",
+        ],
     );
-    let mut hads = String::new();
+    let mut hads = PublishedTable::new(
+        "hads",
+        "Patients with HADS of 8 or more (symptoms present), among those scored at both assessments",
+        &["scale", "patients", "at_1", "at_2"],
+    );
     for (field, pairs) in &outcomes {
         let c = paired_change(pairs);
         let people = c.n as u64;
         let stat = |v: Option<f64>| {
             disclosure::statistic(v.map(|x| (x * 10.0).round() / 10.0), people).to_string()
         };
-        let _ = write!(
-            body,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(field.help.split(';').next().unwrap_or(field.name)),
+        changes.push(vec![
+            field
+                .help
+                .split(';')
+                .next()
+                .unwrap_or(field.name)
+                .to_string(),
             count(people),
             stat(c.mean_a1),
             stat(c.mean_a2),
@@ -346,8 +542,8 @@ pub fn annual_html(
                 (Some((lo, hi)), false) => format!("{:.1} to {:.1}", lo, hi),
                 (_, true) => "*".into(),
                 _ => "–".into(),
-            }
-        );
+            },
+        ]);
         if field.name.starts_with("a1_hads") {
             let at = |first: bool| {
                 let cases = pairs
@@ -356,52 +552,61 @@ pub fn annual_html(
                     .count() as u64;
                 percentage(cases, people)
             };
-            let _ = write!(
-                hads,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(field.help),
+            hads.push(vec![
+                field.help.to_string(),
                 count(people),
                 at(true),
-                at(false)
-            );
+                at(false),
+            ]);
         }
     }
     let _ = write!(
         body,
-        "</tbody></table><table><caption>Patients with HADS of 8 or more (symptoms present), among those scored at both assessments</caption>\
-         <thead><tr><th>Scale</th><th>Patients</th><th>At 1</th><th>At 2</th></tr></thead><tbody>{hads}</tbody></table>"
+        "<h2 id=\"outcomes\">Outcomes</h2>{}{}",
+        changes.html(""),
+        hads.html("")
     );
+    tables.push(changes);
+    tables.push(hads);
 
     // Data quality.
-    let received = programmes
-        .iter()
-        .filter(|p| {
-            held.iter()
-                .any(|s| s.programme == p.code && s.from == from && s.to == to && s.current)
-        })
-        .count();
-    let _ = write!(
-        body,
-        "<h2 id=\"quality\">Data quality</h2><p>{received} of {} programmes submitted data for this period.</p>\
-         <table><thead><tr><th>Programme</th><th>Submission</th><th>Assessment 1 recorded</th><th>Assessment 2 within 140 days</th></tr></thead><tbody>",
-        programmes.len()
+    let current = |code: &str| {
+        held.iter()
+            .any(|s| s.programme == code && s.from == from && s.to == to && s.current)
+    };
+    let received = programmes.iter().filter(|p| current(&p.code)).count();
+    let mut quality = PublishedTable::new(
+        "quality",
+        "Submissions and recording by programme",
+        &[
+            "programme_code",
+            "submission",
+            "assessment1_recorded",
+            "assessment2_within_140_days",
+        ],
     );
     for p in &report.programmes {
-        let got = held
-            .iter()
-            .any(|s| s.programme == p.programme_code && s.from == from && s.to == to && s.current);
-        let (a1k, a1n) = proportion(p, "assessment1");
-        let (a2k, a2n) = proportion(p, "assessment2");
-        let _ = write!(
-            body,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&p.programme_code),
-            if got { "received" } else { "missing" },
+        let (a1k, a1n) = p.proportion("assessment1");
+        let (a2k, a2n) = p.proportion("assessment2");
+        quality.push(vec![
+            p.programme_code.clone(),
+            if current(&p.programme_code) {
+                "received"
+            } else {
+                "missing"
+            }
+            .into(),
             percentage(a1k, a1n),
-            percentage(a2k, a2n)
-        );
+            percentage(a2k, a2n),
+        ]);
     }
-    body.push_str("</tbody></table>");
+    let _ = write!(
+        body,
+        "<h2 id=\"quality\">Data quality</h2><p>{received} of {} programmes submitted data for this period.</p>{}",
+        programmes.len(),
+        quality.html("")
+    );
+    tables.push(quality);
 
     // Methods.
     let _ = write!(
@@ -421,16 +626,20 @@ pub fn annual_html(
          <li>Wait for CABG: median days from referral to start at most England {}, Wales {}, Northern Ireland {}.</li>\
          <li>Wait for MI/PCI (MI, MI/PCI and PCI): median at most England {}, Wales {}, Northern Ireland {}.</li>\
          <li>Assessment 2: among those started with assessment 1 and completed, share with assessment 2 within 140 days \
-         of assessment 1 at least {}.</li></ol><p>Grade: 7 met green, 4 to 6 amber, 3 or fewer red.</p>\
+         of assessment 1 at least {}.</li></ol><p>Grade: 7 met green, 4 to 6 amber, 3 or fewer red. A standard based on \
+         1 to 7 patients (its number of patients, numerator or denominator) is too few to assess; KPIs met counts the \
+         assessable standards met, and a grade is published only where it is the same whatever the standards too few to \
+         assess would show (otherwise withheld). A programme with no referrals in the period has no grade.</p>\
          <h3>Statistics</h3><p>Medians are the middle value (the mean of the two middle values for an even count); quartiles \
          interpolate linearly. Intervals for proportions are Wilson score intervals (z = {Z95}). Funnel plot limits are the \
-         Wilson interval of the pooled national proportion at each denominator, at 95% (z = {Z95}, alert) and 99.8% \
-         (z = {Z998}, alarm). The slope index of inequality is the weighted least-squares slope of quintile uptake on the \
-         mid-point of each quintile's cumulative share of referrals (0 = most deprived), weighted by referrals. Outcomes are \
-         mean paired changes from assessment 1 to 2 with 95% t-intervals; HADS of 8 or more counts as symptoms present.</p>\
+         Wilson interval of the proportion pooled over every programme at each denominator, at 95% (z = {Z95}, alert) and \
+         99.8% (z = {Z998}, alarm); positions are decided on exact counts. The slope index of inequality is the weighted \
+         least-squares slope of quintile uptake on the mid-point of each quintile's cumulative share of referrals \
+         (0 = most deprived), weighted by referrals. Outcomes are mean paired changes from assessment 1 to 2 with 95% \
+         t-intervals; HADS of 8 or more counts as symptoms present.</p>\
          <h3>Disclosure control</h3><p>A count of 0 stays 0; 1 to 7 is shown as *; other counts are rounded to the nearest 5. \
          Totals are rounded from exact sums. Percentages use the rounded counts and are * when either count is. Means, \
-         medians and intervals based on 1 to 7 people are *.</p>",
+         medians and intervals based on 1 to 7 people are *. Every table is also published as CSV with the same values.</p></main>",
         thresholds.mdt,
         thresholds.priority_groups,
         thresholds.duration,
@@ -445,11 +654,14 @@ pub fn annual_html(
         t(&thresholds, crest_core::Nation::NorthernIreland, |n| n.wait_mi_pci),
         t(&thresholds, crest_core::Nation::England, |n| n.assessment2),
     );
-    Ok(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>National audit of cardiac rehabilitation: annual report {from} to {to}</title>\
-         <style>{}</style></head><body>{body}</body></html>",
-        style()
-    ))
+    Ok(AnnualReport {
+        html: format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>National audit of cardiac rehabilitation: annual report {from} to {to}</title>\
+             <style>{}</style></head><body>{body}</body></html>",
+            style()
+        ),
+        tables,
+    })
 }
 
 fn t(

@@ -1,0 +1,345 @@
+//! Published outputs (privacy.md, "Published outputs"): what a programme's KPIs, grade and
+//! funnel positions look like once they leave the trusted users. A KPI based on 1–7 patients is
+//! too few to assess (value and met flag `*`); `kpis_met` counts the assessable KPIs met; a grade
+//! is published only where it is the same whatever the suppressed KPIs' results are. Funnel
+//! levels always come from the exact data, pooled over every programme, so a published level
+//! never differs from the analysts' own.
+
+use crate::disclosure::{self, Cell};
+use crate::funnel::{self, Direction, Position};
+use crate::kpis::{grade, Kpi, KpiReport, Measure, ProgrammeKpis};
+
+/// A published met flag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Met {
+    /// The standard is met.
+    Yes,
+    /// The standard is not met.
+    No,
+    /// Too few to assess (based on 1–7 patients): published as `*`.
+    TooFew,
+}
+
+impl Met {
+    /// `yes`, `no` or `*`, as in `programmes.csv`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Met::Yes => "yes",
+            Met::No => "no",
+            Met::TooFew => "*",
+        }
+    }
+}
+
+/// One KPI as published.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PublishedKpi {
+    /// The KPI key of kpis.md.
+    pub key: &'static str,
+    /// The published value: a percentage from rounded counts, a median, a profile count, `*`
+    /// (too few) or `–` (no data).
+    pub value: String,
+    /// Whether it is met, or `*`.
+    pub met: Met,
+}
+
+/// Whether a KPI rests on 1–7 patients: its `n`, numerator or denominator.
+fn too_few(k: &Kpi) -> bool {
+    let small = |n: u64| (1..=7).contains(&n);
+    match &k.measure {
+        Measure::Proportion(p) => small(p.numerator) || small(p.denominator),
+        Measure::Median(s) => small(s.n as u64),
+        // KPIs 1–2 count the programme's staff and groups offered, not patients.
+        Measure::Count(_) => false,
+    }
+}
+
+/// A KPI as published.
+pub fn kpi(k: &Kpi) -> PublishedKpi {
+    if too_few(k) {
+        return PublishedKpi {
+            key: k.key,
+            value: "*".into(),
+            met: Met::TooFew,
+        };
+    }
+    let value = match &k.measure {
+        Measure::Proportion(p) => disclosure::percentage(p.numerator, p.denominator).to_string(),
+        Measure::Median(s) => disclosure::statistic(s.median, s.n as u64).to_string(),
+        Measure::Count(c) => c.map_or("–".into(), |c| c.to_string()),
+    };
+    PublishedKpi {
+        key: k.key,
+        value,
+        met: if k.met { Met::Yes } else { Met::No },
+    }
+}
+
+/// A programme's KPIs and grade as published.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PublishedProgramme {
+    /// Programme code.
+    pub programme_code: String,
+    /// Its KPIs in spec order.
+    pub kpis: Vec<PublishedKpi>,
+    /// Assessable KPIs met.
+    pub kpis_met: usize,
+    /// KPIs that were assessable (not too few).
+    pub kpis_assessable: usize,
+    /// `green`, `amber`, `red`, `withheld` (it depends on a suppressed KPI), or `no data`
+    /// (nobody referred in the period).
+    pub grade: &'static str,
+}
+
+/// A programme's row as published.
+pub fn programme(p: &ProgrammeKpis) -> PublishedProgramme {
+    let kpis: Vec<PublishedKpi> = p.results.kpis.iter().map(kpi).collect();
+    let met = kpis.iter().filter(|k| k.met == Met::Yes).count();
+    let hidden = kpis.iter().filter(|k| k.met == Met::TooFew).count();
+    // The grade stands only if every outcome of the hidden KPIs gives the same one.
+    let (worst, best) = (grade(met), grade(met + hidden));
+    let grade = if p.results.referred == 0 {
+        "no data"
+    } else if worst == best {
+        worst
+    } else {
+        "withheld"
+    };
+    PublishedProgramme {
+        programme_code: p.programme_code.clone(),
+        kpis_assessable: kpis.len() - hidden,
+        kpis_met: met,
+        kpis,
+        grade,
+    }
+}
+
+/// A funnel position, named as in `funnels.csv`.
+pub fn level(position: Position) -> &'static str {
+    match position {
+        Position::Within => "within",
+        Position::Alert(Direction::Low) => "alert_low",
+        Position::Alert(Direction::High) => "alert_high",
+        Position::Alarm(Direction::Low) => "alarm_low",
+        Position::Alarm(Direction::High) => "alarm_high",
+    }
+}
+
+/// One programme's point on a published funnel plot.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FunnelRow {
+    /// Programme code.
+    pub programme_code: String,
+    /// The published numerator.
+    pub numerator: Cell,
+    /// The published denominator.
+    pub denominator: Cell,
+    /// The position from the exact counts.
+    pub position: Position,
+}
+
+impl FunnelRow {
+    /// Where the point can be drawn: its published counts, when neither is suppressed.
+    pub fn drawn(&self) -> Option<(u64, u64)> {
+        match (self.numerator, self.denominator) {
+            (Cell::Count(k), Cell::Count(n)) if n > 0 => Some((k, n)),
+            _ => None,
+        }
+    }
+}
+
+/// A published funnel plot: the pooled proportion over every programme (exact) and a row per
+/// programme with a non-empty denominator.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Funnel {
+    /// The pooled proportion (kpis.md) over all programmes, `None` without data.
+    pub pooled: Option<f64>,
+    /// Programmes with a non-empty denominator, in code order.
+    pub rows: Vec<FunnelRow>,
+}
+
+/// The published funnel of a proportion KPI (`uptake`, `completion`, `assessment1`,
+/// `assessment2`) across every programme of `report`.
+pub fn funnel(report: &KpiReport, key: &str) -> Funnel {
+    let exact: Vec<(&ProgrammeKpis, (u64, u64))> = report
+        .programmes
+        .iter()
+        .map(|p| (p, p.proportion(key)))
+        .collect();
+    let pooled = funnel::pooled(&exact.iter().map(|e| e.1).collect::<Vec<_>>());
+    let rows = exact
+        .into_iter()
+        .filter(|(_, (_, n))| *n > 0)
+        .map(|(p, (k, n))| FunnelRow {
+            programme_code: p.programme_code.clone(),
+            numerator: disclosure::count(k),
+            denominator: disclosure::count(n),
+            position: pooled
+                .and_then(|p0| funnel::position(k, n, p0))
+                .unwrap_or(Position::Within),
+        })
+        .collect();
+    Funnel { pooled, rows }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kpis::{Proportion, Results};
+    use crate::summary::Summary;
+    use crest_core::Nation;
+
+    fn proportion(key: &'static str, k: u64, n: u64, met: bool) -> Kpi {
+        Kpi {
+            key,
+            measure: Measure::Proportion(Proportion {
+                numerator: k,
+                denominator: n,
+            }),
+            threshold: Some(0.8),
+            met,
+        }
+    }
+
+    fn median(key: &'static str, n: usize, m: f64, met: bool) -> Kpi {
+        Kpi {
+            key,
+            measure: Measure::Median(Summary {
+                n,
+                median: Some(m),
+                q1: None,
+                q3: None,
+            }),
+            threshold: Some(46.0),
+            met,
+        }
+    }
+
+    fn count(key: &'static str, c: usize, met: bool) -> Kpi {
+        Kpi {
+            key,
+            measure: Measure::Count(Some(c)),
+            threshold: Some(3.0),
+            met,
+        }
+    }
+
+    fn row(kpis: Vec<Kpi>, referred: u64) -> ProgrammeKpis {
+        let met = kpis.iter().filter(|k| k.met).count();
+        ProgrammeKpis {
+            programme_code: "P001".into(),
+            nation: Nation::England,
+            results: Results {
+                referred,
+                started: referred,
+                uptake: Proportion {
+                    numerator: referred,
+                    denominator: referred,
+                },
+                completion: Proportion::default(),
+                kpis,
+            },
+            kpis_met: met,
+            grade: grade(met),
+        }
+    }
+
+    /// The reviewer's case: CABG wait on 1 patient and assessment 2 on 1–7 both met, four of
+    /// the five visible met. Exact: 6 met, amber. Published: 4 of 5 assessable met; the grade
+    /// would be amber whether the two hidden ones were met or not (4 to 6), so amber stands.
+    #[test]
+    fn hidden_kpis_are_not_counted_and_the_grade_stands_only_if_it_cannot_change() {
+        let p = row(
+            vec![
+                count("mdt", 4, true),
+                count("priority_groups", 5, true),
+                median("duration", 40, 60.0, true),
+                proportion("assessment1", 30, 40, false),
+                median("wait_cabg", 1, 20.0, true),
+                median("wait_mi_pci", 25, 30.0, true),
+                proportion("assessment2", 3, 5, true),
+            ],
+            50,
+        );
+        let out = programme(&p);
+        assert_eq!((out.kpis_met, out.kpis_assessable), (4, 5));
+        assert_eq!(out.kpis[4].value, "*");
+        assert_eq!(out.kpis[4].met, Met::TooFew);
+        assert_eq!(out.kpis[6].met, Met::TooFew);
+        assert_eq!(out.kpis[3].value, "75.0%", "30/40 from rounded 30/40");
+        assert_eq!(out.grade, "amber");
+
+        // Five visible met and two hidden: 5 (amber) to 7 (green): withheld.
+        let mut q = p.clone();
+        q.results.kpis[3] = proportion("assessment1", 36, 40, true);
+        let out = programme(&q);
+        assert_eq!((out.kpis_met, out.kpis_assessable), (5, 5));
+        assert_eq!(out.grade, "withheld");
+
+        // Two visible met, two hidden: red (2) or amber (4): withheld. One hidden only with
+        // two met: red either way (2 or 3).
+        let mut r = p.clone();
+        for i in [0, 1, 2] {
+            r.results.kpis[i].met = false;
+        }
+        r.results.kpis[5].met = true;
+        let out = programme(&r);
+        assert_eq!(out.kpis_met, 1);
+        assert_eq!(out.grade, "red", "1 + 2 hidden = at most 3: red either way");
+        // Nobody referred: no grade at all.
+        assert_eq!(
+            programme(&row(vec![count("mdt", 4, true)], 0)).grade,
+            "no data"
+        );
+    }
+
+    #[test]
+    fn a_proportion_on_a_small_numerator_is_too_few_even_with_a_large_denominator() {
+        let k = kpi(&proportion("assessment2", 2, 14, false));
+        assert_eq!((k.value.as_str(), k.met), ("*", Met::TooFew));
+        let k = kpi(&proportion("assessment2", 0, 14, false));
+        assert_eq!((k.value.as_str(), k.met), ("0.0%", Met::No));
+        let k = kpi(&median("duration", 8, 56.0, true));
+        assert_eq!((k.value.as_str(), k.met), ("56", Met::Yes));
+    }
+
+    /// The reviewer's P002: 8 completed of 9 started is within the limits around the exact
+    /// pooled proportion, though its rounded counts (10/10) would look like an alarm; P012's
+    /// 2/14 is an alarm low although it cannot be drawn.
+    #[test]
+    fn funnel_levels_come_from_exact_counts_pooled_over_every_programme() {
+        let mut programmes = Vec::new();
+        for (code, k, n) in [
+            ("P001", 400, 500),
+            ("P002", 8, 9),
+            ("P012", 2, 14),
+            ("P013", 0, 0),
+        ] {
+            let mut p = row(vec![], n);
+            p.programme_code = code.into();
+            p.results.completion = Proportion {
+                numerator: k,
+                denominator: n,
+            };
+            programmes.push(p);
+        }
+        let report = KpiReport {
+            period: crate::kpis::Period {
+                from: crest_core::Date::from_ymd(2024, 4, 1).unwrap(),
+                to: crest_core::Date::from_ymd(2025, 3, 31).unwrap(),
+            },
+            programmes,
+            national: row(vec![], 0).results,
+        };
+        let f = funnel(&report, "completion");
+        let p0 = 410.0 / 523.0;
+        assert!((f.pooled.unwrap() - p0).abs() < 1e-12);
+        assert_eq!(f.rows.len(), 3, "P013 has no denominator");
+        let by = |c: &str| f.rows.iter().find(|r| r.programme_code == c).unwrap();
+        assert_eq!(level(by("P002").position), "within");
+        assert_eq!(by("P002").drawn(), Some((10, 10)));
+        assert_eq!(level(by("P012").position), "alarm_low");
+        assert_eq!(by("P012").drawn(), None);
+        assert_eq!(by("P012").numerator, Cell::Suppressed);
+    }
+}
