@@ -293,6 +293,75 @@ fn any_rejected_row_refuses_the_file_unless_skip_invalid() {
     }
 }
 
+/// A rejected row carries the number a spreadsheet shows (header = row 1), the same on the
+/// terminal and in the errors file, whatever the line endings or line breaks inside cells.
+#[test]
+fn rejected_rows_carry_the_spreadsheet_row_number() {
+    let db = &databases()[0];
+    let dir = scratch_dir("rows");
+    setup(db, &dir);
+    let head = "programme_code,episode_id,nhs_number,date_of_birth,sex,initiating_event,treatment,event_date,referral_date,status,notes";
+    let good = "P001,R1,9434765919,1950-01-01,male,mi_stemi,pci,2024-05-10,2024-05-12,referred";
+    let good2 = "P001,R3,9434765862,1950-01-01,male,mi_stemi,pci,2024-05-10,2024-05-12,referred";
+    let bad = "P001,R2,9434765870,1950-01-01,x,mi_stemi,pci,2024-05-10,2024-05-12,referred";
+    for (name, text) in [
+        ("lf.csv", format!("{head}\n{good},\n{good2},\n{bad},\n")),
+        (
+            "crlf.csv",
+            format!("{head}\r\n{good},\r\n{good2},\r\n{bad},\r\n"),
+        ),
+        (
+            "breaks.csv",
+            format!("{head}\n{good},\"first line\nsecond line\"\n{good2},\"a\r\nb\"\n{bad},\n"),
+        ),
+    ] {
+        let f = dir.join(name);
+        std::fs::write(&f, text).unwrap();
+        let errors = dir.join(format!("{name}.errors.csv"));
+        let r = crest(
+            db,
+            &[
+                "import",
+                "--dry-run",
+                f.to_str().unwrap(),
+                "--errors",
+                errors.to_str().unwrap(),
+            ],
+        );
+        assert!(
+            r.out.contains("rejected: row 4, column sex"),
+            "{name}: {}",
+            r.out
+        );
+        let written = std::fs::read_to_string(&errors).unwrap();
+        assert!(written.contains("\n4,sex,x,"), "{name}: {written}");
+    }
+    // The same rows as a workbook.
+    let f = dir.join("rows.xlsx");
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let sheet = wb.add_worksheet();
+    for (r, line) in [
+        head,
+        &format!("{good},"),
+        &format!("{good2},"),
+        &format!("{bad},"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        for (c, v) in line.split(',').enumerate() {
+            sheet.write_string(r as u32, c as u16, v).unwrap();
+        }
+    }
+    wb.save(&f).unwrap();
+    let r = crest(db, &["import", "--dry-run", f.to_str().unwrap()]);
+    assert!(
+        r.out.contains("rejected: row 4, column sex"),
+        "xlsx: {}",
+        r.out
+    );
+}
+
 #[test]
 fn duplicates_and_unknown_programmes() {
     for db in databases() {

@@ -49,14 +49,19 @@ fn pdf_tools() -> bool {
 /// Runs axe-core (`AXE_CORE`, else the copy `.ci/run` installs with npm) over the report in
 /// headless Chromium and fails on any violation. In CI it must run.
 fn axe_finds_no_violations(dir: &std::path::Path, html: &str) {
-    let axe = std::env::var("AXE_CORE").map(std::path::PathBuf::from).unwrap_or_else(|_| {
-        std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
-            .join(".cache/crest-npm/node_modules/axe-core/axe.min.js")
-    });
+    let axe = std::env::var("AXE_CORE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/crest-npm/node_modules/axe-core/axe.min.js")
+        });
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
     let have_chromium = Command::new(&chromium).arg("--version").output().is_ok();
     if !axe.exists() || !have_chromium {
-        let msg = format!("the accessibility check needs axe-core at {} and {chromium}", axe.display());
+        let msg = format!(
+            "the accessibility check needs axe-core at {} and {chromium}",
+            axe.display()
+        );
         if std::env::var_os("CI").is_some() || std::env::var_os("CREST_REQUIRE_BROWSER").is_some() {
             panic!("{msg}; in CI this fails instead of skipping");
         }
@@ -67,20 +72,40 @@ fn axe_finds_no_violations(dir: &std::path::Path, html: &str) {
     let runner = "<script>axe.run(document).then(r => { const p = document.createElement('pre'); p.id = 'axe-result'; \
         p.textContent = JSON.stringify(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, \
         targets: v.nodes.slice(0, 5).map(n => n.target.join(' '))}))); document.body.appendChild(p); });</script>";
-    let page = html.replacen("</body>", &format!("<script>{script}</script>{runner}</body>"), 1);
+    let page = html.replacen(
+        "</body>",
+        &format!("<script>{script}</script>{runner}</body>"),
+        1,
+    );
     let file = dir.join("axe.html");
     std::fs::write(&file, page).unwrap();
     let out = Command::new(&chromium)
-        .args(["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--virtual-time-budget=60000", "--dump-dom"])
+        .args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--virtual-time-budget=60000",
+            "--dump-dom",
+        ])
         .arg(format!("file://{}", file.canonicalize().unwrap().display()))
         .output()
         .unwrap();
     let dom = String::from_utf8_lossy(&out.stdout);
-    let start = dom.find("<pre id=\"axe-result\">").unwrap_or_else(|| panic!("axe did not run: {}", String::from_utf8_lossy(&out.stderr)));
+    let start = dom
+        .find("<pre id=\"axe-result\">")
+        .unwrap_or_else(|| panic!("axe did not run: {}", String::from_utf8_lossy(&out.stderr)));
     let json = &dom[start + "<pre id=\"axe-result\">".len()..];
-    let json = json[..json.find("</pre>").unwrap()].replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+    let json = json[..json.find("</pre>").unwrap()]
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
     let violations: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(violations, serde_json::json!([]), "axe-core violations in the annual report");
+    assert_eq!(
+        violations,
+        serde_json::json!([]),
+        "axe-core violations in the annual report"
+    );
 }
 
 #[test]

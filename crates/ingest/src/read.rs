@@ -22,6 +22,12 @@ pub enum Source {
         record: csv::ByteRecord,
         /// File size in bytes, for progress.
         size: u64,
+        /// The header's column names, to name a column in a message.
+        names: Vec<String>,
+        /// Spreadsheet row number of the last record read (the header is row 1). Counted by
+        /// records, not lines: a quoted cell may hold line breaks, and a spreadsheet shows it
+        /// in one row.
+        row: usize,
     },
     /// One sheet of a workbook, held in memory.
     Sheet {
@@ -107,6 +113,8 @@ impl Source {
                 reader,
                 record,
                 size,
+                names: header.clone(),
+                row: 1,
             },
             header,
         ))
@@ -125,12 +133,18 @@ impl Source {
     /// Reads the next data row into `cells` (reusing its strings), or `None` at the end.
     pub fn next_row(&mut self, cells: &mut Vec<String>) -> Option<RowResult> {
         match self {
-            Source::Csv { reader, record, .. } => {
-                let line = reader.position().line() as usize;
+            Source::Csv {
+                reader,
+                record,
+                row,
+                names,
+                ..
+            } => {
+                *row += 1;
+                let row = *row;
                 match reader.read_byte_record(record) {
                     Ok(false) => None,
                     Ok(true) => {
-                        let row = record.position().map_or(line, |p| p.line() as usize);
                         cells.resize_with(record.len(), String::new);
                         cells.truncate(record.len());
                         for (i, (cell, bytes)) in cells.iter_mut().zip(record.iter()).enumerate() {
@@ -140,7 +154,10 @@ impl Source {
                                 Err(_) => {
                                     return Some(Err((
                                         row,
-                                        format!("column {} contains characters that are not UTF-8 text; save the file as CSV UTF-8", i + 1),
+                                        match names.get(i).map(|n| n.trim()).filter(|n| !n.is_empty()) {
+                                            Some(name) => format!("column {name} contains characters that are not UTF-8 text; save the file as CSV UTF-8"),
+                                            None => format!("column {} (no heading) contains characters that are not UTF-8 text; save the file as CSV UTF-8", i + 1),
+                                        },
                                     )))
                                 }
                             }
@@ -148,7 +165,7 @@ impl Source {
                         Some(Ok(row))
                     }
                     Err(e) => Some(Err((
-                        line,
+                        row,
                         format!("this row could not be read as CSV: {e}"),
                     ))),
                 }

@@ -370,10 +370,11 @@ fn upload_preview_then_confirm_dashboard_export_and_profile() {
         let dashboard = "/p/P001/dashboard?from=2024-04-01&to=2025-03-31";
         let r = send(&app, get(dashboard, &cookie)).await;
         assert!(r.body.contains("1 referred, 1 started"), "{}", r.body);
-        let csv = "programme_code,episode_id,nhs_number,date_of_birth,sex,initiating_event,treatment,event_date,referral_date,status\n\
-                   P001,U1,9434765854,1950-01-01,male,mi_stemi,pci,2025-01-10,2025-01-12,referred\n\
-                   P001,U2,9434765919,1950-01-01,male,mi_stemi,pci,2025-01-10,31/02/2025,referred\n\
-                   P002,U3,9434765870,1950-01-01,male,mi_stemi,pci,2025-01-11,2025-01-12,referred\n";
+        // Excel's "CSV UTF-8": CRLF line endings.
+        let csv = "programme_code,episode_id,nhs_number,date_of_birth,sex,initiating_event,treatment,event_date,referral_date,status\r\n\
+                   P001,U1,9434765854,1950-01-01,male,mi_stemi,pci,2025-01-10,2025-01-12,referred\r\n\
+                   P001,U2,9434765919,1950-01-01,male,mi_stemi,pci,2025-01-10,31/02/2025,referred\r\n\
+                   P002,U3,9434765870,1950-01-01,male,mi_stemi,pci,2025-01-11,2025-01-12,referred\r\n";
         let boundary = "XBOUNDARYX";
         let body = format!(
             "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"up.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
@@ -387,11 +388,14 @@ fn upload_preview_then_confirm_dashboard_export_and_profile() {
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert!(r.body.contains("3 row(s): 1 new, 0 changed, 0 unchanged, <strong>2 rejected"), "{}", r.body);
         assert!(r.body.contains("31/02/2025") && r.body.contains("this upload is for programme P001"), "{}", r.body);
+        // Row numbers as the spreadsheet shows them (header = row 1).
+        assert!(r.body.contains("<tr><td>3</td><td>referral_date</td><td>31/02/2025</td>"), "{}", r.body);
+        assert!(r.body.contains("<tr><td>4</td><td>programme_code</td>"), "{}", r.body);
         let s = open(&db);
         assert!(s.run(|s| s.episode("P001", "U1").unwrap().is_none()), "a preview stores nothing");
         let token = hidden(&r.body, "token");
         let errors = send(&app, get(&format!("/p/P001/upload/{token}/errors.csv"), &cookie)).await;
-        assert!(errors.body.starts_with("row,column,value,reason") && errors.body.contains("31/02/2025"));
+        assert!(errors.body.starts_with("row,column,value,reason") && errors.body.contains("\n3,referral_date,31/02/2025,"), "{}", errors.body);
         let r = send(&app, post("/p/P001/upload/confirm", &cookie, &[("csrf", &csrf), ("token", &token), ("name", "up.csv")])).await;
         assert!(r.body.contains("Stored: 1 new"), "{}", r.body);
         assert!(s.run(|s| s.episode("P001", "U1").unwrap().is_some()));
