@@ -1,6 +1,7 @@
 //! Episode exports for a programme's own use (identifiable): CSV and XLSX with the import's
 //! columns, so an exported file can be edited and imported again.
 
+use crest_core::spreadsheet::safe_cell;
 use crest_core::{Record, Value, FIELDS};
 use rust_xlsxwriter::{Format, Workbook};
 
@@ -8,13 +9,15 @@ fn imported() -> impl Iterator<Item = &'static crest_core::Field> {
     FIELDS.iter().filter(|f| f.imported())
 }
 
-/// The episodes as CSV: the header row, then one row per episode (ISO dates).
+/// The episodes as CSV: the header row, then one row per episode (ISO dates). A text that a
+/// spreadsheet would run as a formula is written as text (`crest_core::spreadsheet`); the
+/// import reads it back as it was.
 pub fn csv_bytes(records: &[Record]) -> Result<Vec<u8>, String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let err = |e: csv::Error| format!("cannot write the export: {e}");
     w.write_record(imported().map(|f| f.name)).map_err(err)?;
     for r in records {
-        w.write_record(imported().map(|f| r.get(f.col).to_text()))
+        w.write_record(imported().map(|f| safe_cell(&r.get(f.col).to_text()).into_owned()))
             .map_err(err)?;
     }
     w.into_inner()
@@ -25,7 +28,8 @@ pub fn csv_bytes(records: &[Record]) -> Result<Vec<u8>, String> {
 const EXCEL_EPOCH_OFFSET: f64 = 25_569.0;
 
 /// The episodes as an XLSX workbook: an `episodes` sheet with dates as real date cells and
-/// numbers as numbers; codes, identifiers and yes/no values as text.
+/// numbers as numbers; codes, identifiers and yes/no values as text (string cells, which a
+/// spreadsheet never runs as formulas, whatever they start with).
 pub fn xlsx_bytes(records: &[Record]) -> Result<Vec<u8>, String> {
     let err = |e: rust_xlsxwriter::XlsxError| format!("cannot write the export: {e}");
     let mut wb = Workbook::new();

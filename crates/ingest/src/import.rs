@@ -7,6 +7,7 @@
 
 use crate::read::Source;
 use crate::ImportError;
+use crest_core::spreadsheet::safe_cell;
 use crest_core::validate::cross_check;
 use crest_core::{check_row, Col, Date, Header, Issue, Record};
 use crest_store::{ImportTx, Store};
@@ -337,9 +338,9 @@ pub fn import_file(
                         for e in &errs {
                             w.write_record([
                                 row.to_string().as_str(),
-                                &e.column,
-                                &e.value,
-                                &e.message,
+                                &safe_cell(&e.column),
+                                &safe_cell(&e.value),
+                                &safe_cell(&e.message),
                             ])
                             .map_err(ImportError::errors_file)?;
                         }

@@ -150,7 +150,8 @@ impl Source {
                         for (i, (cell, bytes)) in cells.iter_mut().zip(record.iter()).enumerate() {
                             cell.clear();
                             match std::str::from_utf8(bytes) {
-                                Ok(s) => cell.push_str(s),
+                                // A cell crest wrote as text (`safe_cell`) reads back as it was.
+                                Ok(s) => cell.push_str(crest_core::spreadsheet::unguard_cell(s)),
                                 Err(_) => {
                                     return Some(Err((
                                         row,

@@ -30,6 +30,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/p/{code}/episodes/{id}/report", get(report))
         .route("/p/{code}/upload", get(upload_form).post(upload))
         .route("/p/{code}/upload/confirm", post(confirm))
+        .route("/p/{code}/upload/cancel", post(cancel))
         .route("/p/{code}/upload/{token}/errors.csv", get(upload_errors))
         .route("/p/{code}/export.csv", get(export_csv))
         .route("/p/{code}/export.xlsx", get(export_xlsx))
@@ -708,8 +709,16 @@ async fn upload(
         .ok_or_else(|| WebError::BadRequest("Choose a file to upload.".into()))?;
     let token = crate::auth::token();
     let path = upload_path(&app, &p.code, &token).ok_or(WebError::NotFound)?;
-    std::fs::write(&path, &file).map_err(WebError::internal)?;
-    let summary = run_import(&app, &c, &p.code, &path, &name, true).await?;
+    crate::uploads::sweep(&app.uploads, crate::uploads::MAX_AGE);
+    crate::uploads::write_private(&path, &file).map_err(WebError::internal)?;
+    let summary = match run_import(&app, &c, &p.code, &path, &name, true).await {
+        Ok(s) => s,
+        Err(e) => {
+            // A refused file is not kept.
+            crate::uploads::discard(&path);
+            return Err(e);
+        }
+    };
     let mut body = preview(&summary, &name);
     if summary.rows > summary.rejected {
         let _ = write!(
@@ -728,6 +737,18 @@ async fn upload(
             "<p><a href=\"/p/{}/upload/{token}/errors.csv\">Download the rejected rows (CSV)</a></p>",
             esc(&p.code)
         );
+    }
+    let _ = write!(
+        body,
+        "<form method=\"post\" action=\"/p/{}/upload/cancel\">{}<input type=\"hidden\" name=\"token\" value=\"{token}\">\
+         <p><button class=\"secondary\">Cancel this upload</button></p></form>\
+         <p class=\"hint\">The file is kept for an hour at most, until you store or cancel it.</p>",
+        esc(&p.code),
+        html::csrf_field(&c.session.csrf)
+    );
+    if summary.rows == summary.rejected {
+        // Nothing to confirm: only the rejected-rows file is kept, for the hour.
+        let _ = std::fs::remove_file(&path);
     }
     Ok(html_page(page(
         "Check upload",
@@ -803,8 +824,8 @@ async fn run_import(
         opts.dry_run = dry_run;
         opts.skip_invalid = !dry_run;
         opts.only_programme = Some(programme);
-        let errors_path = path.with_extension("errors.csv");
-        let file = std::fs::File::create(&errors_path).map_err(WebError::internal)?;
+        let errors_path = crate::uploads::errors_file(&path);
+        let file = crate::uploads::create_private(&errors_path).map_err(WebError::internal)?;
         let mut w = csv::Writer::from_writer(Box::new(file) as Box<dyn std::io::Write>);
         let result = crest_ingest::import_file(s, &path, &opts, Some(&mut w), &mut |_| {});
         match result {
@@ -823,6 +844,35 @@ async fn run_import(
 }
 
 #[derive(serde::Deserialize)]
+struct CancelForm {
+    csrf: Option<String>,
+    token: String,
+}
+
+/// Cancels an upload waiting for confirmation: the file and its rejected rows are removed.
+async fn cancel(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    UrlPath(code): Code,
+    Form(f): Form<CancelForm>,
+) -> Result<Response, WebError> {
+    let (c, p) = scoped(&app, &headers, &code).await?;
+    c.check_csrf(f.csrf.as_deref())?;
+    let path = upload_path(&app, &p.code, &f.token).ok_or(WebError::NotFound)?;
+    crate::uploads::discard(&path);
+    let body = format!(
+        "<div class=\"ok\" role=\"status\">Upload cancelled; nothing was stored and the file was removed.</div>\
+         <p><a href=\"/p/{}/upload\">Upload another file</a></p>",
+        esc(&p.code)
+    );
+    Ok(html_page(page(
+        "Upload cancelled",
+        &c.nav(Some(&p.code)),
+        &body,
+    )))
+}
+
+#[derive(serde::Deserialize)]
 struct ConfirmForm {
     csrf: Option<String>,
     token: String,
@@ -838,11 +888,17 @@ async fn confirm(
 ) -> Result<Response, WebError> {
     let (c, p) = scoped(&app, &headers, &code).await?;
     c.check_csrf(f.csrf.as_deref())?;
-    let path = upload_path(&app, &p.code, &f.token)
-        .filter(|p| p.exists())
-        .ok_or(WebError::NotFound)?;
-    let summary = run_import(&app, &c, &p.code, &path, &f.name, false).await?;
-    let _ = std::fs::remove_file(&path);
+    let path = upload_path(&app, &p.code, &f.token).ok_or(WebError::NotFound)?;
+    if !crate::uploads::waiting(&path) {
+        crate::uploads::discard(&path);
+        return Err(WebError::BadRequest(
+            "This upload is no longer waiting: uploads are kept for an hour until stored or cancelled. Upload the file again."
+                .into(),
+        ));
+    }
+    let summary = run_import(&app, &c, &p.code, &path, &f.name, false).await;
+    crate::uploads::discard(&path);
+    let summary = summary?;
     let body = format!(
         "<div class=\"ok\" role=\"status\">Stored: {} new, {} changed, {} unchanged; {} rejected row(s) were not stored.</div>\
          <p><a href=\"/p/{}/episodes\">See the patients</a></p>",
@@ -866,7 +922,12 @@ async fn upload_errors(
 ) -> Result<Response, WebError> {
     let (_c, p) = scoped(&app, &headers, &code).await?;
     let path = upload_path(&app, &p.code, &token).ok_or(WebError::NotFound)?;
-    let bytes = std::fs::read(path.with_extension("errors.csv")).map_err(|_| WebError::NotFound)?;
+    let errors = crate::uploads::errors_file(&path);
+    if !crate::uploads::waiting(&errors) {
+        crate::uploads::discard(&path);
+        return Err(WebError::NotFound);
+    }
+    let bytes = std::fs::read(errors).map_err(|_| WebError::NotFound)?;
     Ok(crate::download(
         bytes,
         "text/csv; charset=utf-8",

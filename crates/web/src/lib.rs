@@ -19,6 +19,7 @@ mod programme_page;
 mod quality;
 pub mod report;
 mod submit;
+pub mod uploads;
 
 pub use auth::{hash_password, new_password};
 
@@ -75,7 +76,7 @@ impl App {
     /// `uploads`.
     pub fn new(db: &str, uploads: PathBuf, today: fn() -> Date) -> Result<Arc<App>, String> {
         let store = crest_store::open(db).map_err(|e| e.to_string())?;
-        std::fs::create_dir_all(&uploads)
+        uploads::prepare(&uploads)
             .map_err(|e| format!("cannot create {}: {e}", uploads.display()))?;
         Ok(Arc::new(App {
             db: db.to_string(),
@@ -90,6 +91,17 @@ impl App {
             national_key: std::sync::OnceLock::new(),
             national_pages: national_dashboard::PageCache::default(),
         }))
+    }
+
+    /// The folder where uploads wait for confirmation.
+    pub fn uploads_dir(&self) -> &std::path::Path {
+        &self.uploads
+    }
+
+    /// Removes uploads (and their rejected-rows files) older than `max_age`; returns how many
+    /// files went. `serve` does this every minute with [`uploads::MAX_AGE`].
+    pub fn sweep_uploads(&self, max_age: std::time::Duration) -> usize {
+        uploads::sweep(&self.uploads, max_age)
     }
 
     /// Lets programme leads build national submissions with this key (once, at start-up).
@@ -362,9 +374,19 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Serves the app until interrupted.
+/// Serves the app until interrupted. Uploads left unconfirmed are removed once an hour old.
 pub async fn serve(app: Arc<App>, addr: &str) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    let dir = app.uploads.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            let dir = dir.clone();
+            let _ =
+                tokio::task::spawn_blocking(move || uploads::sweep(&dir, uploads::MAX_AGE)).await;
+        }
+    });
     axum::serve(listener, router(app))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

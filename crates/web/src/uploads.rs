@@ -1,0 +1,90 @@
+//! Uploads waiting for confirmation (privacy.md, "Files holding identifiable data"): an
+//! uploaded file and its rejected-rows file hold identifiable data, so they are readable only
+//! by crest (mode 0600 in a 0700 folder), removed once the upload is confirmed or cancelled,
+//! and removed by a sweep once an hour old, never left behind.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// How long an upload waits for confirmation.
+pub const MAX_AGE: Duration = Duration::from_secs(3600);
+
+/// Makes the uploads folder readable only by crest, and sweeps what is too old.
+pub(crate) fn prepare(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    sweep(dir, MAX_AGE);
+    Ok(())
+}
+
+/// Creates `path` readable and writable only by crest (it must not exist yet).
+pub(crate) fn create_private(path: &Path) -> std::io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path)
+}
+
+/// Writes `bytes` to a new private file at `path`.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = create_private(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// The rejected-rows file of the upload at `path`.
+pub(crate) fn errors_file(path: &Path) -> PathBuf {
+    path.with_extension("errors.csv")
+}
+
+/// Whether the upload at `path` is still waiting (exists and is under an hour old).
+pub(crate) fn waiting(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| age(t) < MAX_AGE)
+}
+
+fn age(t: SystemTime) -> Duration {
+    SystemTime::now().duration_since(t).unwrap_or_default()
+}
+
+/// Removes an upload and its rejected-rows file.
+pub(crate) fn discard(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    let _ = std::fs::remove_file(errors_file(path));
+}
+
+/// Removes every file in `dir` older than `max_age`; returns how many.
+pub fn sweep(dir: &Path, max_age: Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| age(t) >= max_age);
+        if old && e.file_type().is_ok_and(|t| t.is_file()) && std::fs::remove_file(e.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        eprintln!(
+            "crest web: removed {removed} upload file(s) over an hour old from {}",
+            dir.display()
+        );
+    }
+    removed
+}
