@@ -74,6 +74,10 @@ pub enum Command {
         /// The national key file (with --national-db).
         #[arg(long)]
         national_key: Option<PathBuf>,
+        /// Behind a reverse proxy that terminates TLS: cookies are marked Secure, and sign-in
+        /// throttling uses the client address the proxy appends to X-Forwarded-For.
+        #[arg(long)]
+        behind_proxy: bool,
     },
     /// API tokens with which a programme's system pushes submissions to the national store at
     /// --db (`crest tokens new --programme P001`; printed once, stored hashed).
@@ -560,8 +564,10 @@ pub fn run(cli: Cli) -> Result<i32> {
             submission_key,
             national_db,
             national_key,
+            behind_proxy,
         } => {
             let app = crest_web::App::new(&cli.db, uploads, today).map_err(|e| anyhow!(e))?;
+            app.set_behind_proxy(behind_proxy);
             if submission_key.is_some() || std::env::var_os("CREST_SUBMISSION_KEY").is_some() {
                 app.set_submission_key(load_key(
                     submission_key.as_deref(),

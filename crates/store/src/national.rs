@@ -395,6 +395,8 @@ impl NationalStore {
         } else {
             let path = url.strip_prefix("sqlite:").unwrap_or(url);
             let c = rusqlite::Connection::open(path)?;
+            // Writers wait for each other rather than fail with "database is locked".
+            c.busy_timeout(std::time::Duration::from_secs(30))?;
             c.execute_batch(
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; \
                  PRAGMA cache_size=-131072;",

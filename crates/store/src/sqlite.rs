@@ -27,13 +27,15 @@ impl SqliteStore {
     /// Opens (creating if needed) the file at `path`.
     pub fn open(path: &str) -> Result<SqliteStore> {
         let conn = Connection::open(path)?;
+        // First, so that even switching to WAL waits for another writer instead of failing
+        // with "database is locked" when many connections open at once.
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "cache_size", -65536)?;
         // Lets index builds after a bulk load sort on a second core.
         conn.pragma_update(None, "threads", 2)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
         Ok(SqliteStore { conn })
     }
 

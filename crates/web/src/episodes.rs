@@ -4,6 +4,7 @@
 use crate::html::{self, esc, page};
 use crate::{html_page, scoped, App, Code, WebError};
 use axum::extract::{Multipart, Path as UrlPath, Query, State};
+use axum::handler::Handler;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -28,7 +29,11 @@ pub(crate) fn routes() -> Router<Arc<App>> {
             get(show_assessment2).post(save_assessment2),
         )
         .route("/p/{code}/episodes/{id}/report", get(report))
-        .route("/p/{code}/upload", get(upload_form).post(upload))
+        .route(
+            "/p/{code}/upload",
+            get(upload_form)
+                .post(upload.layer(axum::extract::DefaultBodyLimit::max(crate::UPLOAD_LIMIT))),
+        )
         .route("/p/{code}/upload/confirm", post(confirm))
         .route("/p/{code}/upload/cancel", post(cancel))
         .route("/p/{code}/upload/{token}/errors.csv", get(upload_errors))
@@ -673,6 +678,35 @@ async fn upload_form(
     )))
 }
 
+/// Reads an upload form: the CSRF field, and the file written to `path` (mode 0600) chunk by
+/// chunk. Returns the CSRF value, the file's name and its size.
+async fn receive_upload_file(
+    multipart: &mut Multipart,
+    path: &std::path::Path,
+) -> Result<(Option<String>, String, u64), WebError> {
+    use std::io::Write;
+    let bad = |e| crate::form_error(e, crate::UPLOAD_LIMIT);
+    let (mut csrf, mut name, mut size) = (None, String::new(), 0u64);
+    while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
+        match field.name() {
+            Some("csrf") => csrf = field.text().await.ok(),
+            Some("file") => {
+                name = field.file_name().unwrap_or("upload").to_string();
+                let mut file = std::io::BufWriter::new(
+                    crate::uploads::create_private(path).map_err(WebError::internal)?,
+                );
+                while let Some(chunk) = field.chunk().await.map_err(bad)? {
+                    size += chunk.len() as u64;
+                    file.write_all(&chunk).map_err(WebError::internal)?;
+                }
+                file.flush().map_err(WebError::internal)?;
+            }
+            _ => {}
+        }
+    }
+    Ok((csrf, name, size))
+}
+
 fn upload_path(app: &App, programme: &str, token: &str) -> Option<std::path::PathBuf> {
     // Tokens are our own hex; anything else is refused before it touches a path.
     (token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -686,31 +720,26 @@ async fn upload(
     mut multipart: Multipart,
 ) -> Result<Response, WebError> {
     let (c, p) = scoped(&app, &headers, &code).await?;
-    let (mut csrf, mut file, mut name) = (None, None, String::new());
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| WebError::BadRequest(format!("the upload could not be read: {e}")))?
-    {
-        match field.name() {
-            Some("csrf") => csrf = field.text().await.ok(),
-            Some("file") => {
-                name = field.file_name().unwrap_or("upload").to_string();
-                file = Some(field.bytes().await.map_err(|e| {
-                    WebError::BadRequest(format!("the upload could not be read: {e}"))
-                })?);
-            }
-            _ => {}
-        }
-    }
-    c.check_csrf(csrf.as_deref())?;
-    let file = file
-        .filter(|f| !f.is_empty())
-        .ok_or_else(|| WebError::BadRequest("Choose a file to upload.".into()))?;
+    crate::uploads::sweep(&app.uploads, crate::uploads::MAX_AGE);
     let token = crate::auth::token();
     let path = upload_path(&app, &p.code, &token).ok_or(WebError::NotFound)?;
-    crate::uploads::sweep(&app.uploads, crate::uploads::MAX_AGE);
-    crate::uploads::write_private(&path, &file).map_err(WebError::internal)?;
+    // The file is streamed to a private file as it arrives, never held whole in memory.
+    let received = receive_upload_file(&mut multipart, &path).await;
+    let (csrf, name, size) = match received {
+        Ok(r) => r,
+        Err(e) => {
+            crate::uploads::discard(&path);
+            return Err(e);
+        }
+    };
+    if let Err(e) = c.check_csrf(csrf.as_deref()) {
+        crate::uploads::discard(&path);
+        return Err(e);
+    }
+    if size == 0 {
+        crate::uploads::discard(&path);
+        return Err(WebError::BadRequest("Choose a file to upload.".into()));
+    }
     let summary = match run_import(&app, &c, &p.code, &path, &name, true).await {
         Ok(s) => s,
         Err(e) => {

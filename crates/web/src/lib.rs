@@ -53,6 +53,31 @@ impl<T> Pool<T> {
     }
 }
 
+/// The largest upload of episodes (CSV or XLSX) a programme may send.
+pub const UPLOAD_LIMIT: usize = 100 << 20;
+/// The largest national submission (web receive and the API); 100,000 episodes are about 70 MB.
+pub const SUBMISSION_LIMIT: usize = 512 << 20;
+/// The largest National Data Opt-out check result attached to a build.
+pub const OPT_OUT_FILE_LIMIT: usize = 50 << 20;
+
+/// A multipart form that could not be read: over the route's `limit`, or broken.
+pub(crate) fn form_error(e: axum::extract::multipart::MultipartError, limit: usize) -> WebError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        WebError::TooLarge(format!(
+            "The file is larger than the limit of {} MB. Split it into smaller files and send each.",
+            limit >> 20
+        ))
+    } else {
+        WebError::BadRequest(format!("The form could not be read: {e}"))
+    }
+}
+
+/// Password hashes computed at once; further sign-ins queue (150 at once took 2 GiB before).
+const CONCURRENT_HASHES: usize = 4;
+
+/// Database connections (and their threads) in use at once by one server.
+const DB_CONNECTIONS: usize = 32;
+
 /// The shared state of the app.
 pub struct App {
     db: String,
@@ -60,6 +85,12 @@ pub struct App {
     /// Idle national-store connections (when this server has the national side).
     national_pool: Pool<crest_store::NationalStore>,
     limiter: auth::RateLimit,
+    /// Database requests under way at once (each holds a connection and a thread).
+    db_slots: Arc<tokio::sync::Semaphore>,
+    /// Password hashes allowed at once (each takes 19 MiB and a core for a while).
+    hashing: tokio::sync::Semaphore,
+    /// Trust `X-Forwarded-For` and mark cookies `Secure` (crest serve --behind-proxy).
+    behind_proxy: std::sync::atomic::AtomicBool,
     uploads: PathBuf,
     today: fn() -> Date,
     dashboards: dashboard::Cache,
@@ -83,6 +114,9 @@ impl App {
             pool: Pool::new(vec![store]),
             national_pool: Pool::new(Vec::new()),
             limiter: auth::RateLimit::default(),
+            hashing: tokio::sync::Semaphore::new(CONCURRENT_HASHES),
+            db_slots: Arc::new(tokio::sync::Semaphore::new(DB_CONNECTIONS)),
+            behind_proxy: std::sync::atomic::AtomicBool::new(false),
             uploads,
             today,
             dashboards: dashboard::Cache::default(),
@@ -91,6 +125,14 @@ impl App {
             national_key: std::sync::OnceLock::new(),
             national_pages: national_dashboard::PageCache::default(),
         }))
+    }
+
+    /// Serves behind a proxy that terminates TLS: cookies are marked `Secure`, and the
+    /// client's address for login throttling is the one the proxy appended to
+    /// `X-Forwarded-For`.
+    pub fn set_behind_proxy(&self, yes: bool) {
+        self.behind_proxy
+            .store(yes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The folder where uploads wait for confirmation.
@@ -127,6 +169,13 @@ impl App {
         F: FnOnce(&mut dyn Store, &App) -> Result<T, WebError> + Send + 'static,
     {
         let app = self.clone();
+        // Bounded: beyond this many, requests queue instead of opening ever more connections.
+        let permit = self
+            .db_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(WebError::internal)?;
         let (send, receive) = tokio::sync::oneshot::channel();
         // A plain thread, not tokio's blocking pool: the PostgreSQL client drives its own
         // runtime, which must not be nested in ours.
@@ -140,6 +189,7 @@ impl App {
             };
             let out = f(store.as_mut(), &app);
             app.pool.give_back(store);
+            drop(permit);
             let _ = send.send(out);
         });
         receive.await.map_err(WebError::internal)?
@@ -155,8 +205,10 @@ pub enum WebError {
     Login,
     /// A bad request, with a message for the user.
     BadRequest(String),
-    /// Too many failed logins.
-    TooMany,
+    /// A request body over its route's limit, with a message naming the limit.
+    TooLarge(String),
+    /// Too many failed sign-ins: wait this many seconds.
+    TooMany(u64),
     /// Something broke; the detail goes to the server's log only.
     Internal(String),
 }
@@ -179,9 +231,13 @@ impl IntoResponse for WebError {
             WebError::NotFound => (StatusCode::NOT_FOUND, "Page not found".to_string()),
             WebError::Login => return Redirect::to("/login").into_response(),
             WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
-            WebError::TooMany => (
+            WebError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
+            WebError::TooMany(secs) => (
                 StatusCode::TOO_MANY_REQUESTS,
-                "Too many failed sign-ins for this user. Wait 15 minutes and try again.".into(),
+                format!(
+                    "Too many failed sign-ins. Wait {secs} second{} and try again.",
+                    if secs == 1 { "" } else { "s" }
+                ),
             ),
             WebError::Internal(detail) => {
                 eprintln!("crest web: internal error: {detail}");
@@ -320,10 +376,17 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 const SESSION_COOKIE: &str = "crest_session";
 const LOGIN_COOKIE: &str = "crest_login";
 
-fn set_cookie(name: &str, value: &str, max_age: i64) -> (header::HeaderName, String) {
+/// A cookie crest sets: HttpOnly, SameSite=Strict, and Secure when served over TLS (behind a
+/// proxy that terminates it: `crest serve --behind-proxy`).
+fn set_cookie(app: &App, name: &str, value: &str, max_age: i64) -> (header::HeaderName, String) {
+    let secure = if app.behind_proxy.load(std::sync::atomic::Ordering::Relaxed) {
+        "; Secure"
+    } else {
+        ""
+    };
     (
         header::SET_COOKIE,
-        format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}"),
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"),
     )
 }
 
@@ -387,11 +450,14 @@ pub async fn serve(app: Arc<App>, addr: &str) -> std::io::Result<()> {
                 tokio::task::spawn_blocking(move || uploads::sweep(&dir, uploads::MAX_AGE)).await;
         }
     });
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
 }
 
 async fn home(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, WebError> {
@@ -445,11 +511,11 @@ fn login_form(csrf: &str, message: &str, username: &str) -> String {
     )
 }
 
-async fn login_page() -> Response {
+async fn login_page(State(app): State<Arc<App>>) -> Response {
     // Login CSRF: the form carries the same random value as a Strict cookie.
     let t = auth::token();
     let mut r = html_page(login_form(&t, "", ""));
-    if let Ok(v) = HeaderValue::from_str(&set_cookie(LOGIN_COOKIE, &t, 3600).1) {
+    if let Ok(v) = HeaderValue::from_str(&set_cookie(&app, LOGIN_COOKIE, &t, 3600).1) {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
     r
@@ -462,9 +528,30 @@ struct LoginForm {
     csrf: String,
 }
 
+/// The client's address for login throttling: the peer, or with `--behind-proxy` the address
+/// the proxy appended last to `X-Forwarded-For` (the only part a client cannot forge).
+fn client_address(app: &App, headers: &HeaderMap, extensions: &axum::http::Extensions) -> String {
+    if app.behind_proxy.load(std::sync::atomic::Ordering::Relaxed) {
+        if let Some(last) = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|v| !v.is_empty())
+        {
+            return last.chars().take(64).collect();
+        }
+    }
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string())
+}
+
 async fn login(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     Form(f): Form<LoginForm>,
 ) -> Result<Response, WebError> {
     let pre = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
@@ -474,19 +561,37 @@ async fn login(
         ));
     }
     let name = f.username.trim().to_string();
-    if !app.limiter.allowed(&name) {
-        return Err(WebError::TooMany);
-    }
-    let (name2, password) = (name.clone(), f.password);
+    let address = client_address(&app, &headers, &extensions);
+    let attempt = app
+        .limiter
+        .start(&name, &address)
+        .map_err(WebError::TooMany)?;
+    let name2 = name.clone();
+    let user = app.db(move |s, _| Ok(s.user(&name2)?)).await;
+    let user = match user {
+        Ok(u) => u,
+        Err(e) => {
+            app.limiter.finish(attempt, false);
+            return Err(e);
+        }
+    };
+    // Verify even for unknown users so timing does not reveal who exists. Hashes run a few at
+    // a time (each takes 19 MiB); the rest queue for a permit rather than fail.
+    let hash = user.as_ref().map_or(
+        "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+            .to_string(),
+        |u| u.password_hash.clone(),
+    );
+    let ok = {
+        let _permit = app.hashing.acquire().await.map_err(WebError::internal)?;
+        let password = f.password;
+        tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+            .await
+            .map_err(WebError::internal)?
+    };
+    let name2 = name.clone();
     let outcome = app
         .db(move |s, _| {
-            let user = s.user(&name2)?;
-            // Verify even for unknown users so timing does not reveal who exists.
-            let hash = user.as_ref().map_or(
-                "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-                |u| u.password_hash.as_str(),
-            );
-            let ok = auth::verify_password(&password, hash);
             let mut entry = AccessEntry {
                 at: crest_store::utc_now(),
                 username: name2.clone(),
@@ -516,9 +621,18 @@ async fn login(
                 }
             }
         })
-        .await?;
+        .await;
+    let outcome = match outcome {
+        Ok(o) => {
+            app.limiter.finish(attempt, o.is_some());
+            o
+        }
+        Err(e) => {
+            app.limiter.finish(attempt, false);
+            return Err(e);
+        }
+    };
     let Some(token) = outcome else {
-        app.limiter.failed(&name);
         let t = auth::token();
         let mut r = html_page(login_form(
             &t,
@@ -526,17 +640,16 @@ async fn login(
             &name,
         ));
         *r.status_mut() = StatusCode::UNAUTHORIZED;
-        if let Ok(v) = HeaderValue::from_str(&set_cookie(LOGIN_COOKIE, &t, 3600).1) {
+        if let Ok(v) = HeaderValue::from_str(&set_cookie(&app, LOGIN_COOKIE, &t, 3600).1) {
             r.headers_mut().append(header::SET_COOKIE, v);
         }
         return Ok(r);
     };
-    app.limiter.succeeded(&name);
     // A new token at every login: a session id planted before login is worthless.
     let mut r = Redirect::to("/").into_response();
     for (k, v) in [
-        set_cookie(SESSION_COOKIE, &token, auth::ABSOLUTE_TIMEOUT),
-        set_cookie(LOGIN_COOKIE, "", 0),
+        set_cookie(&app, SESSION_COOKIE, &token, auth::ABSOLUTE_TIMEOUT),
+        set_cookie(&app, LOGIN_COOKIE, "", 0),
     ] {
         if let Ok(v) = HeaderValue::from_str(&v) {
             r.headers_mut().append(k, v);
@@ -560,7 +673,7 @@ async fn logout(
     let hash = c.session.token_hash.clone();
     app.db(move |s, _| Ok(s.drop_session(&hash)?)).await?;
     let mut r = Redirect::to("/login").into_response();
-    if let Ok(v) = HeaderValue::from_str(&set_cookie(SESSION_COOKIE, "", 0).1) {
+    if let Ok(v) = HeaderValue::from_str(&set_cookie(&app, SESSION_COOKIE, "", 0).1) {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
     Ok(r)

@@ -8,7 +8,7 @@
 use crate::html::{esc, page};
 use crate::{ctx, html_page, App, WebError};
 use axum::body::Bytes;
-use axum::extract::{Multipart, State};
+use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,8 +21,14 @@ use std::sync::Arc;
 pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/national", get(overview))
-        .route("/national/receive", post(receive_upload))
-        .route("/api/v1/submissions", post(receive_api))
+        .route(
+            "/national/receive",
+            post(receive_upload).layer(DefaultBodyLimit::max(crate::SUBMISSION_LIMIT)),
+        )
+        .route(
+            "/api/v1/submissions",
+            post(receive_api).layer(DefaultBodyLimit::max(crate::SUBMISSION_LIMIT)),
+        )
 }
 
 impl App {
@@ -159,9 +165,7 @@ async fn receive_upload(
     mut multipart: Multipart,
 ) -> Result<Response, WebError> {
     let c = analyst(&app, &headers).await?;
-    let bad = |e: axum::extract::multipart::MultipartError| {
-        WebError::BadRequest(format!("the upload could not be read: {e}"))
-    };
+    let bad = |e| crate::form_error(e, crate::SUBMISSION_LIMIT);
     let (mut csrf, mut file, mut name) = (None, None, String::new());
     while let Some(field) = multipart.next_field().await.map_err(bad)? {
         match field.name() {
@@ -235,7 +239,26 @@ fn clip(s: &str, n: usize) -> String {
 /// the body. The token names the programme; a submission for any other is refused. Every
 /// refused call (401, 403) goes to the national access log, naming the token's programme where
 /// it is known (never the token).
-async fn receive_api(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn receive_api(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return json_reply(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                serde_json::json!({"error": format!("the submission is larger than the limit of {} MB", crate::SUBMISSION_LIMIT >> 20)}),
+            )
+        }
+        Err(e) => {
+            return json_reply(
+                e.status(),
+                serde_json::json!({"error": format!("the request body could not be read: {e}")}),
+            )
+        }
+    };
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -6,6 +6,7 @@
 use crate::html::{esc, page};
 use crate::{html_page, scoped, App, Code, WebError};
 use axum::extract::{Multipart, Path as UrlPath, State};
+use axum::handler::Handler;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -17,7 +18,12 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
-    Router::new().route("/p/{code}/submit", get(form).post(submit))
+    Router::new().route(
+        "/p/{code}/submit",
+        get(form).post(submit.layer(axum::extract::DefaultBodyLimit::max(
+            crate::OPT_OUT_FILE_LIMIT,
+        ))),
+    )
 }
 
 fn form_body(c: &crate::Ctx, code: &str, period: Period, message: Option<&str>) -> String {
@@ -77,9 +83,7 @@ async fn submit(
     if c.user.role != Role::ProgrammeLead {
         return Err(WebError::NotFound);
     }
-    let bad = |e: axum::extract::multipart::MultipartError| {
-        WebError::BadRequest(format!("the form could not be read: {e}"))
-    };
+    let bad = |e| crate::form_error(e, crate::OPT_OUT_FILE_LIMIT);
     let (mut csrf, mut from, mut to, mut list, mut ndoo) =
         (None, String::new(), String::new(), String::new(), None);
     while let Some(field) = multipart.next_field().await.map_err(bad)? {

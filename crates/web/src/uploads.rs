@@ -4,7 +4,6 @@
 //! and removed by a sweep once an hour old, never left behind.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -33,13 +32,6 @@ pub(crate) fn create_private(path: &Path) -> std::io::Result<File> {
         o.mode(0o600);
     }
     o.open(path)
-}
-
-/// Writes `bytes` to a new private file at `path`.
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut f = create_private(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
 }
 
 /// The rejected-rows file of the upload at `path`.
