@@ -640,10 +640,13 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Audit {
             action: AuditAction::Verify { national },
         } => {
-            let check = if national {
-                crest_store::NationalStore::open(&cli.db)?.verify_access_log()?
-            } else {
-                crest_store::open(&cli.db)?.verify_access_log()?
+            // A national store's log is checked as such whether or not --national is given.
+            let as_national =
+                crest_store::NationalStore::open(&cli.db).and_then(|mut n| n.verify_access_log());
+            let check = match as_national {
+                Ok(check) => check,
+                Err(e) if national => return Err(e.into()),
+                Err(_) => crest_store::open(&cli.db)?.verify_access_log()?,
             };
             match check.broken {
                 None => {
@@ -719,10 +722,6 @@ fn import(db: &str, args: &ImportArgs) -> Result<i32> {
     let mut code = 0;
     for file in &args.files {
         let mut bar = Progress::new(&file.display().to_string());
-        let result = import_file(store.as_mut(), file, &opts, errors.as_mut(), &mut |f| {
-            bar.set(f)
-        });
-        bar.finish();
         let mut entry = command_line_entry(
             "",
             "import",
@@ -730,6 +729,12 @@ fn import(db: &str, args: &ImportArgs) -> Result<i32> {
                 .file_name()
                 .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
         );
+        // A stored import is logged in its own transaction.
+        opts.log = Some(entry.clone());
+        let result = import_file(store.as_mut(), file, &opts, errors.as_mut(), &mut |f| {
+            bar.set(f)
+        });
+        bar.finish();
         match &result {
             Ok(s) => {
                 entry.detail = s.counts();
@@ -739,13 +744,10 @@ fn import(db: &str, args: &ImportArgs) -> Result<i32> {
             }
             Err(_) => entry.outcome = "refused".into(),
         }
-        if !opts.dry_run {
-            // A refused file is already reported; only a committed import must be logged.
-            if let Err(e) = store.log(&entry) {
-                if result.as_ref().is_ok_and(|s| s.committed) {
-                    return Err(e).context("the import was stored but could not be logged");
-                }
-            }
+        let committed = result.as_ref().is_ok_and(|s| s.committed);
+        if !opts.dry_run && !committed {
+            // Nothing was stored; the refusal is recorded if the log can be written.
+            let _ = store.log(&entry);
         }
         match result {
             Ok(s) => {
@@ -1213,7 +1215,7 @@ fn demo_national(
     progs: &[crest_core::Programme],
     period: Period,
 ) -> Result<String> {
-    use crest_ingest::submission::{build, receive, BuildRequest, NdooCheck, NdooList};
+    use crest_ingest::submission::{build, BuildRequest, NdooCheck, NdooList};
     for name in ["submission.key", "national.key", "ndoo-check.csv"] {
         let _ = std::fs::remove_file(dir.join(name));
     }
@@ -1272,8 +1274,14 @@ fn demo_national(
         let b = build(store, &req).map_err(|e| anyhow!("{}: {e}", p.code))?;
         std::fs::write(subs.join(format!("{}.jsonl", p.code)), &b.bytes)?;
         store.record_sent(&p.code, &b.sent, &b.withdrawn)?;
-        receive(&mut n, &b.bytes, &sk, &nk, &crest_store::utc_now())
-            .map_err(|e| anyhow!("{}: {e}", p.code))?;
+        crest_ingest::submission::receive_logged(
+            &mut n,
+            &b.bytes,
+            (&sk, &nk),
+            ("demo", "national_analyst"),
+            &format!("{}.jsonl", p.code),
+        )
+        .map_err(|e| anyhow!("{}: {e}", p.code))?;
         sent += b.sent.len();
         own += b.left_out_own_request;
         nd += b.left_out_ndoo;

@@ -737,6 +737,38 @@ fn imports_are_logged_and_audit_verify_detects_tampering() {
     }
 }
 
+/// privacy.md, "Durability": an import's log entry is written in the import's transaction. With
+/// the log made unwritable, the import must store nothing (before, the rows were committed and
+/// only then the log failed).
+#[test]
+fn an_import_is_never_stored_without_its_log_entry() {
+    for db in databases() {
+        let dir = scratch_dir("atomic-log");
+        setup(&db, &dir);
+        db.execute_raw(if db.backend == "postgres" {
+            "CREATE FUNCTION crest_test_no_log() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'the log is broken'; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER no_log BEFORE INSERT ON access_log FOR EACH ROW EXECUTE FUNCTION crest_test_no_log()"
+        } else {
+            "CREATE TRIGGER no_log BEFORE INSERT ON access_log BEGIN SELECT RAISE(ABORT, 'the log is broken'); END"
+        });
+        let f = dir.join("e.csv");
+        std::fs::write(
+            &f,
+            "programme_code,episode_id,nhs_number,date_of_birth,sex,initiating_event,treatment,event_date,referral_date,status\n\
+             P001,A1,9434765919,1950-01-01,male,mi_stemi,pci,2025-01-10,2025-01-12,referred\n",
+        )
+        .unwrap();
+        let r = crest(&db, &["import", f.to_str().unwrap()]);
+        assert_ne!(r.code, 0, "{}", r.out);
+        assert_eq!(
+            count(&db),
+            0,
+            "{}: rows stored without a log entry",
+            db.backend
+        );
+    }
+}
+
 #[test]
 fn keys_new_writes_a_private_key_file_once_and_never_prints_the_secret() {
     use std::os::unix::fs::PermissionsExt;
@@ -1012,6 +1044,29 @@ fn the_demo_builds_both_sides_and_the_national_store_holds_no_identifiers() {
         r.out.contains("6 submissions") && r.out.contains("demo-analyst"),
         "{}",
         r.out
+    );
+    // Every receipt is in the national access log, and `audit verify` reads that log when
+    // given the national store.
+    let national_db = format!("sqlite:{}", d.join("crest-national.sqlite").display());
+    let log = crest_store::NationalStore::open(&national_db)
+        .unwrap()
+        .access_log(100)
+        .unwrap();
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.action == "receipt" && e.outcome == "ok")
+            .count(),
+        6,
+        "{log:?}"
+    );
+    let v = Command::new(env!("CARGO_BIN_EXE_crest"))
+        .args(["--db", &national_db, "audit", "verify"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&v.stdout);
+    assert!(
+        v.status.success() && out.contains("access log intact: 6 entries"),
+        "{out}"
     );
     // Every synthetic identifier, in every form, is absent from the national store's files and
     // from every submission.

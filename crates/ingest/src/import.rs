@@ -35,6 +35,9 @@ pub struct ImportOptions {
     pub keep_issues: usize,
     /// Accept only rows of this programme (a programme's own upload page).
     pub only_programme: Option<String>,
+    /// The access-log entry of a stored import (its detail becomes the counts); written in the
+    /// import's own transaction, so the rows are never stored without it.
+    pub log: Option<crest_store::AccessEntry>,
 }
 
 impl ImportOptions {
@@ -48,6 +51,7 @@ impl ImportOptions {
             today,
             keep_issues: 1000,
             only_programme: None,
+            log: None,
         }
     }
 }
@@ -363,6 +367,11 @@ pub fn import_file(
             .map_err(|e| ImportError::File(format!("cannot write the errors file: {e}")))?;
     }
     if !opts.dry_run && (sum.rejected == 0 || opts.skip_invalid) {
+        if let Some(entry) = &opts.log {
+            let mut entry = entry.clone();
+            entry.detail = sum.counts();
+            tx.log(&entry)?;
+        }
         tx.commit()?;
         sum.committed = true;
     }

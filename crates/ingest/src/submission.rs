@@ -336,6 +336,17 @@ pub fn receive(
     national_key: &Key,
     now: &str,
 ) -> Result<Received, String> {
+    receive_with_log(national, bytes, (submission_key, national_key), now, None)
+}
+
+/// [`receive`], writing `log` (if given) in the receipt's own transaction when it stores.
+fn receive_with_log(
+    national: &mut NationalStore,
+    bytes: &[u8],
+    (submission_key, national_key): (&Key, &Key),
+    now: &str,
+    log: Option<&crest_store::AccessEntry>,
+) -> Result<Received, String> {
     let split = bytes
         .iter()
         .position(|b| *b == b'\n')
@@ -439,7 +450,7 @@ pub fn receive(
             Box::new(rx.into_iter().flatten())
         };
         national
-            .receive(&receipt, &mut items, now)
+            .receive(&receipt, &mut items, now, log)
             .map_err(|e| e.to_string())
     })
 }
@@ -516,31 +527,30 @@ pub fn receive_logged(
     file_name: &str,
 ) -> Result<Received, String> {
     let now = crest_store::utc_now();
-    let result = receive(national, bytes, keys.0, keys.1, &now);
-    let (outcome, detail) = match &result {
-        Ok(Received::Stored {
-            episodes,
-            replaced,
-            deleted,
-        }) => (
-            "ok",
-            format!("{episodes} stored, {replaced} replaced, {deleted} deleted by tombstones"),
-        ),
-        Ok(Received::AlreadyReceived) => ("ok", "already received; nothing changed".to_string()),
-        Err(e) => ("refused", e.clone()),
+    let mut entry = crest_store::AccessEntry {
+        at: now.clone(),
+        username: who.0.to_string(),
+        role: who.1.to_string(),
+        programme: manifest_programme(bytes).unwrap_or_default(),
+        action: "receipt".into(),
+        target: file_name.to_string(),
+        outcome: "ok".into(),
+        detail: String::new(),
     };
-    let programme = manifest_programme(bytes).unwrap_or_default();
+    let result = receive_with_log(national, bytes, keys, &now, Some(&entry));
+    // A stored receipt was logged in its own transaction; the rest changed nothing.
+    match &result {
+        Ok(Received::Stored { .. }) => return result,
+        Ok(Received::AlreadyReceived) => {
+            entry.detail = "already received; nothing changed".to_string();
+        }
+        Err(e) => {
+            entry.outcome = "refused".into();
+            entry.detail = e.clone();
+        }
+    }
     national
-        .log(&crest_store::AccessEntry {
-            at: now,
-            username: who.0.to_string(),
-            role: who.1.to_string(),
-            programme,
-            action: "receipt".into(),
-            target: file_name.to_string(),
-            outcome: outcome.into(),
-            detail,
-        })
+        .log(&entry)
         .map_err(|e| format!("the receipt could not be logged: {e}"))?;
     result
 }

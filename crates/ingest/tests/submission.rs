@@ -610,6 +610,66 @@ fn an_episode_moving_period_is_held_once_under_its_newest_submission() {
     }
 }
 
+/// privacy.md, "Durability": a receipt's log entry is written in the receipt's transaction, so
+/// with the national log unwritable nothing is stored.
+#[test]
+fn a_receipt_is_never_stored_without_its_log_entry() {
+    let (sub_key, national_key) = (Key::from_secret([1; 32]), Key::from_secret([2; 32]));
+    for (ldb, ndb) in databases().into_iter().zip(databases()) {
+        let mut s = local(&ldb);
+        let mut n = NationalStore::open(&ndb.url).unwrap();
+        n.migrate().unwrap();
+        n.upsert_programmes(&s.programmes().unwrap()).unwrap();
+        let b = build(
+            s.as_mut(),
+            &request("P002", &sub_key, None, "2025-06-01T10:00:00Z"),
+        )
+        .unwrap();
+        ndb.execute_raw(if ndb.backend == "postgres" {
+            "CREATE FUNCTION crest_test_no_log() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'the log is broken'; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER no_log BEFORE INSERT ON access_log FOR EACH ROW EXECUTE FUNCTION crest_test_no_log()"
+        } else {
+            "CREATE TRIGGER no_log BEFORE INSERT ON access_log BEGIN SELECT RAISE(ABORT, 'the log is broken'); END"
+        });
+        let got = crest_ingest::submission::receive_logged(
+            &mut n,
+            &b.bytes,
+            (&sub_key, &national_key),
+            ("analyst", "national_analyst"),
+            "p002.jsonl",
+        );
+        assert!(got.is_err(), "{got:?}");
+        assert!(
+            n.episodes(None).unwrap().is_empty(),
+            "{}: stored without a log entry",
+            ndb.backend
+        );
+        ndb.execute_raw(if ndb.backend == "postgres" {
+            "DROP TRIGGER no_log ON access_log"
+        } else {
+            "DROP TRIGGER no_log"
+        });
+        let got = crest_ingest::submission::receive_logged(
+            &mut n,
+            &b.bytes,
+            (&sub_key, &national_key),
+            ("analyst", "national_analyst"),
+            "p002.jsonl",
+        )
+        .unwrap();
+        assert!(matches!(got, Received::Stored { episodes: 1, .. }));
+        let log = n.access_log(10).unwrap();
+        assert_eq!(
+            log[0].detail,
+            "1 stored, 0 replaced, 0 deleted by tombstones"
+        );
+        assert_eq!(
+            (log[0].username.as_str(), log[0].programme.as_str()),
+            ("analyst", "P002")
+        );
+    }
+}
+
 /// A submission file with the given manifest and payload lines, its checksum and counts made
 /// right: what an attacker holding the (widely held) submission key could send.
 fn forged(manifest: &serde_json::Value, lines: &[serde_json::Value]) -> Vec<u8> {

@@ -156,6 +156,9 @@ pub trait ImportTx {
     fn insert(&mut self, rec: &Record) -> Result<()>;
     /// Replaces a stored episode (same programme and episode id).
     fn update(&mut self, rec: &Record) -> Result<()>;
+    /// Appends an access-log entry that commits with this transaction or not at all
+    /// (privacy.md, "Durability").
+    fn log(&mut self, entry: &AccessEntry) -> Result<()>;
     /// Commits; only then is anything acknowledged.
     fn commit(self: Box<Self>) -> Result<()>;
 }

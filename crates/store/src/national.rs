@@ -1189,12 +1189,27 @@ impl NationalStore {
     /// never held whole); it may be called twice. An item that is an error, or counts that
     /// differ from the manifest's, roll the whole receipt back. Refuses one older than the
     /// submission it would replace.
+    ///
+    /// `log`, when given, is the access-log entry of a stored receipt (its detail becomes the
+    /// counts): written in the receipt's own transaction, so episodes are never stored without
+    /// it.
     pub fn receive(
         &mut self,
         r: &Receipt,
         items: &mut dyn FnMut() -> Box<ReceiptItems>,
         received_at: &str,
+        log: Option<&crate::AccessEntry>,
     ) -> Result<Received> {
+        let entry = |stored: usize, replaced: usize, deleted: usize| {
+            log.map(|e| crate::AccessEntry {
+                at: received_at.to_string(),
+                outcome: "ok".into(),
+                detail: format!(
+                    "{stored} stored, {replaced} replaced, {deleted} deleted by tombstones"
+                ),
+                ..e.clone()
+            })
+        };
         self.ready()?;
         let slot = format!("{}|{}|{}", r.programme, r.from, r.to);
         let insert = format!(
@@ -1296,6 +1311,9 @@ impl NationalStore {
                 if (stored, tombstones) != (r.episodes, r.tombstones) {
                     return Err(mismatch(stored, tombstones));
                 }
+                if let Some(e) = entry(stored, replaced, deleted) {
+                    crate::sqlite::write_log(&tx, &e)?;
+                }
                 tx.commit()?;
                 Ok(Received::Stored {
                     episodes: stored,
@@ -1385,6 +1403,9 @@ impl NationalStore {
                 }
                 if (stored, tombstones) != (r.episodes, r.tombstones) {
                     return Err(mismatch(stored, tombstones));
+                }
+                if let Some(e) = entry(stored, replaced, deleted) {
+                    crate::pg::write_log(&mut tx, &e)?;
                 }
                 tx.commit()?;
                 Ok(Received::Stored {

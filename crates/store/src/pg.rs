@@ -441,6 +441,14 @@ const LOG_LOCK: i64 = 0x6372_6573_745f_6c6f; // "crest_lo"
 /// the last; an advisory lock keeps one appender at a time, so the chain never forks.
 pub(crate) fn append_log(client: &mut Client, e: &AccessEntry) -> Result<()> {
     let mut tx = client.transaction()?;
+    write_log(&mut tx, e)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Appends an entry inside the caller's transaction, so it commits with the change it records
+/// or not at all.
+pub(crate) fn write_log(tx: &mut impl postgres::GenericClient, e: &AccessEntry) -> Result<()> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOG_LOCK])?;
     let head = tx.query_opt(sql::LOG_HEAD, &[])?;
     let (seq, prev) = head.map_or((1, audit::GENESIS.to_string()), |r| {
@@ -463,7 +471,6 @@ pub(crate) fn append_log(client: &mut Client, e: &AccessEntry) -> Result<()> {
             &hash,
         ],
     )?;
-    tx.commit()?;
     Ok(())
 }
 
@@ -531,6 +538,10 @@ impl PgTx<'_> {
 }
 
 impl ImportTx for PgTx<'_> {
+    fn log(&mut self, entry: &AccessEntry) -> Result<()> {
+        write_log(&mut self.tx, entry)
+    }
+
     fn keys(&mut self, programme: &str) -> Result<Vec<StoredKey>> {
         let rows = self.tx.query(
             "SELECT episode_id, nhs_number, event_date FROM episodes WHERE programme_code = $1",

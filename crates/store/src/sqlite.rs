@@ -542,6 +542,14 @@ impl SqliteTx<'_> {
 /// last. IMMEDIATE takes the write lock before reading the head, so appends never fork.
 pub(crate) fn append_log(conn: &mut Connection, e: &AccessEntry) -> Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    write_log(&tx, e)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Appends an entry inside the caller's (write) transaction, so it commits with the change it
+/// records or not at all.
+pub(crate) fn write_log(tx: &Connection, e: &AccessEntry) -> Result<()> {
     let head: Option<(i64, String)> = tx
         .query_row(sql::LOG_HEAD, [], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
@@ -563,7 +571,6 @@ pub(crate) fn append_log(conn: &mut Connection, e: &AccessEntry) -> Result<()> {
             hash
         ],
     )?;
-    tx.commit()?;
     Ok(())
 }
 
@@ -638,6 +645,10 @@ fn store_facts(conn: &Connection, programme: &str, facts: &[u8]) -> Result<()> {
 }
 
 impl ImportTx for SqliteTx<'_> {
+    fn log(&mut self, entry: &AccessEntry) -> Result<()> {
+        write_log(self.conn, entry)
+    }
+
     fn keys(&mut self, programme: &str) -> Result<Vec<StoredKey>> {
         if self.rebuild_index {
             // Nothing was stored before this transaction (and without the index the query

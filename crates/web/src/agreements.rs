@@ -252,8 +252,9 @@ async fn record(
     entry.detail = agreement.summary();
     let id = agreement.id.clone();
     app.db(move |s, _| {
-        s.put_agreement(&agreement)?;
+        // Logged first: a change may never be stored without its entry.
         s.log(&entry)?;
+        s.put_agreement(&agreement)?;
         Ok(())
     })
     .await?;

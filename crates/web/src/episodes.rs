@@ -479,8 +479,8 @@ async fn save_episode(
                 }
                 None => tx.insert(&rec)?,
             }
+            tx.log(&entry)?;
             tx.commit()?;
-            s.log(&entry)?;
             Ok(Ok(episode_id))
         })
         .await?;
@@ -853,14 +853,20 @@ async fn run_import(
         opts.dry_run = dry_run;
         opts.skip_invalid = !dry_run;
         opts.only_programme = Some(programme);
+        if !dry_run {
+            opts.log = Some(entry.clone());
+        }
         let errors_path = crate::uploads::errors_file(&path);
         let file = crate::uploads::create_private(&errors_path).map_err(WebError::internal)?;
         let mut w = csv::Writer::from_writer(Box::new(file) as Box<dyn std::io::Write>);
         let result = crest_ingest::import_file(s, &path, &opts, Some(&mut w), &mut |_| {});
         match result {
             Ok(sum) => {
-                entry.detail = sum.counts();
-                s.log(&entry)?;
+                if !sum.committed {
+                    // A check, or nothing to store: logged on its own.
+                    entry.detail = sum.counts();
+                    s.log(&entry)?;
+                }
                 Ok(sum)
             }
             Err(crest_ingest::ImportError::Store(e)) => Err(WebError::internal(e)),
@@ -1103,8 +1109,9 @@ async fn save_profile(
     p.offers = (!offers.is_empty()).then_some(offers);
     let saved = p.clone();
     app.db(move |s, _| {
-        s.upsert_programmes(&[saved])?;
+        // Logged first: a change may never be stored without its entry.
         s.log(&entry)?;
+        s.upsert_programmes(&[saved])?;
         Ok(())
     })
     .await?;
