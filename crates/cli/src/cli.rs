@@ -338,6 +338,10 @@ pub struct ImportArgs {
     /// Write every rejected row (row, column, value, reason) to this CSV file.
     #[arg(long)]
     pub errors: Option<PathBuf>,
+    /// Write every warning (row, column, value, reason) to this CSV file; the terminal shows
+    /// a count and one example per column.
+    #[arg(long)]
+    pub warnings: Option<PathBuf>,
     /// Workbook sheet to read (default: the first).
     #[arg(long)]
     pub sheet: Option<String>,
@@ -709,6 +713,7 @@ fn import(db: &str, args: &ImportArgs) -> Result<i32> {
     opts.skip_invalid = args.skip_invalid;
     opts.allow_duplicates = args.allow_duplicates;
     opts.sheet = args.sheet.clone();
+    opts.warnings_file = args.warnings.clone();
     let mut errors = match &args.errors {
         Some(p) => {
             let f = std::fs::File::create(p)
@@ -792,14 +797,27 @@ fn print_summary(file: &Path, s: &ImportSummary, opts: &ImportOptions, errors_fi
             }
         );
     }
-    for w in &s.warnings {
-        println!("  warning: row {}, {}", w.row, w.issue);
-    }
-    if s.warning_count > s.warnings.len() {
+    // Warnings a few at a time; many are summarised by column, one example each.
+    if s.warning_count <= 20 {
+        for w in &s.warnings {
+            println!("  warning: row {}, {}", w.row, w.issue);
+        }
+    } else {
         println!(
-            "  … and {} more warning(s)",
-            s.warning_count - s.warnings.len()
+            "  {} warning(s) in {} column(s){}:",
+            s.warning_count,
+            s.warnings_by_column.len(),
+            match &opts.warnings_file {
+                Some(p) => format!("; all are in {}", p.display()),
+                None => "; write them all with --warnings FILE".to_string(),
+            }
         );
+        for (column, (n, first)) in &s.warnings_by_column {
+            println!(
+                "    {column}: {n} (e.g. row {}, value '{}': {})",
+                first.row, first.issue.value, first.issue.message
+            );
+        }
     }
     if s.blank > 0 {
         println!("  {} blank or notes row(s) ignored", s.blank);

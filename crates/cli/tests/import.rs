@@ -362,6 +362,108 @@ fn rejected_rows_carry_the_spreadsheet_row_number() {
     );
 }
 
+/// What a file holds but the import cannot use is said, never dropped quietly: a file with no
+/// rows, values beyond the last heading, formulas with no saved result, merged cells; many
+/// warnings are summarised by column, and all go to --warnings FILE.
+#[test]
+fn nothing_in_a_file_is_ignored_silently() {
+    use rust_xlsxwriter::{Formula, Workbook};
+    let db = &databases()[0];
+    let dir = scratch_dir("silent");
+    setup(db, &dir);
+    let head = "programme_code,episode_id,nhs_number,date_of_birth,sex,initiating_event,treatment,event_date,referral_date,status";
+    let f = dir.join("empty.csv");
+    std::fs::write(&f, format!("{head}\n")).unwrap();
+    let r = crest(db, &["import", f.to_str().unwrap()]);
+    assert_ne!(r.code, 0, "{}", r.out);
+    assert!(r.out.contains("no episode rows"), "{}", r.out);
+
+    // Valid synthetic NHS numbers (9xx test range, modulus 11 check digit).
+    let numbers: Vec<String> = (0..200u64)
+        .filter_map(|i| {
+            let body = format!("9{:08}", 40_000_000 + i * 7);
+            let sum: u32 = body
+                .bytes()
+                .enumerate()
+                .map(|(k, b)| (b - b'0') as u32 * (10 - k as u32))
+                .sum();
+            match 11 - sum % 11 {
+                11 => Some(format!("{body}0")),
+                10 => None,
+                c => Some(format!("{body}{c}")),
+            }
+        })
+        .take(25)
+        .collect();
+    let mut text = format!("{head}\n");
+    for (i, n) in numbers.iter().enumerate() {
+        text.push_str(&format!(
+            "P001,W{i},{n},1950-01-01,male,mi_stemi,pci,2024-05-10,2024-05-12,referred,stray {i}\n"
+        ));
+    }
+    let f = dir.join("extra.csv");
+    std::fs::write(&f, text).unwrap();
+    let warnings = dir.join("warnings.csv");
+    let r = crest(
+        db,
+        &[
+            "import",
+            "--dry-run",
+            f.to_str().unwrap(),
+            "--warnings",
+            warnings.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        r.out.contains("25 warning(s) in 1 column(s)")
+            && r.out
+                .contains("column 11 (no heading): 25 (e.g. row 2, value 'stray 0'"),
+        "{}",
+        r.out
+    );
+    assert!(r.out.lines().count() < 15, "summarised: {}", r.out);
+    let all = std::fs::read_to_string(&warnings).unwrap();
+    assert_eq!(all.lines().count(), 26, "{all}");
+
+    let mut wb = Workbook::new();
+    let s = wb.add_worksheet();
+    for (c, name) in head
+        .split(',')
+        .chain(["a1_hads_anxiety", "notes_a", "notes_b"])
+        .enumerate()
+    {
+        s.write_string(0, c as u16, name).unwrap();
+    }
+    for (c, v) in format!(
+        "P001,M1,{},1950-01-01,male,mi_stemi,pci,2024-05-10,2024-05-12,referred",
+        numbers[0]
+    )
+    .split(',')
+    .enumerate()
+    {
+        s.write_string(1, c as u16, v).unwrap();
+    }
+    // As a program (not Excel) writes it: a formula with no saved result.
+    s.set_formula_result_default("");
+    s.write_formula(1, 10, Formula::new("=4+5")).unwrap();
+    s.merge_range(1, 11, 1, 12, "merged", &Default::default())
+        .unwrap();
+    let f = dir.join("book.xlsx");
+    wb.save(&f).unwrap();
+    let r = crest(db, &["import", "--dry-run", f.to_str().unwrap()]);
+    assert!(
+        r.out.contains("row 2, column a1_hads_anxiety")
+            && r.out.contains("formula with no saved result"),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.out.contains("column notes_b") && r.out.contains("merged cell"),
+        "{}",
+        r.out
+    );
+}
+
 #[test]
 fn duplicates_and_unknown_programmes() {
     for db in databases() {

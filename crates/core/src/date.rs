@@ -146,6 +146,12 @@ impl Date {
             return Date::parse_iso(s);
         }
         let parts: Vec<&str> = s.split('/').collect();
+        if parts.len() == 3 && parts[0].len() == 4 && parts.iter().all(|p| num(p).is_some()) {
+            return Err(DateError(format!(
+                "'{s}' has the year first with slashes: write it as {}-{:0>2}-{:0>2} (YYYY-MM-DD) or DD/MM/YYYY",
+                parts[0], parts[1], parts[2]
+            )));
+        }
         if parts.len() == 3 {
             let (d, m, y) = (num(parts[0]), num(parts[1]), num(parts[2]));
             if parts[2].len() != 4 || y.is_none() {
@@ -267,7 +273,8 @@ mod tests {
             .unwrap_err()
             .0
             .contains("four-digit year"));
-        assert!(Date::parse("2024/03/04").is_err());
+        let e = Date::parse("2025/06/01").unwrap_err().0;
+        assert!(e.contains("year first") && e.contains("2025-06-01"), "{e}");
         assert!(Date::parse("03-04-2024").is_err());
         assert!(Date::parse("March 3rd").is_err());
         assert!(Date::parse("").is_err());

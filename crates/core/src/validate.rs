@@ -30,11 +30,37 @@ impl fmt::Display for Issue {
 }
 
 fn issue(col: Col, value: impl Into<String>, message: impl Into<String>) -> Issue {
+    let (value, mut message) = (value.into(), message.into());
+    let quoted = shown(&value);
+    if quoted != value && !value.is_empty() {
+        message = message.replace(&value, &quoted);
+    }
     Issue {
         column: col.name().to_string(),
-        value: value.into(),
-        message: message.into(),
+        value: quoted,
+        message,
     }
+}
+
+/// Longest part of a value quoted back in a message.
+const SHOWN_CHARS: usize = 80;
+
+/// A value as quoted back to people: at most 80 characters (a 10 MB cell is not echoed), and
+/// control characters written visibly (`\n`, `\u{1}`), never raw.
+pub fn shown(value: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in value.chars().enumerate() {
+        if i == SHOWN_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Why a whole file is refused before any row is read.
@@ -195,6 +221,12 @@ pub fn parse_field(f: &Field, raw: &str, today: Date) -> Result<(Value, Option<S
         } else {
             Ok((Value::Null, None))
         };
+    }
+    if raw.chars().any(char::is_control) {
+        return Err(
+            "contains a control character (such as a line break or tab inside the cell); remove it"
+                .into(),
+        );
     }
     let ok = |v| Ok((v, None));
     match f.kind {
@@ -371,7 +403,7 @@ fn derive(rec: &mut Record, out: &mut Checked) {
     }
 }
 
-fn shown(rec: &Record, col: Col) -> String {
+fn shown_value(rec: &Record, col: Col) -> String {
     rec.get(col).to_text()
 }
 
@@ -466,7 +498,7 @@ pub fn cross_check(rec: &Record) -> Vec<Issue> {
     if no_start && d(Col::CoreStartDate).is_some() {
         errs.push(issue(
             Col::CoreStartDate,
-            shown(rec, Col::CoreStartDate),
+            shown_value(rec, Col::CoreStartDate),
             format!("status is '{status}' but core CR has a start date; correct the status or remove the date"),
         ));
     }
@@ -521,7 +553,7 @@ pub fn cross_check(rec: &Record) -> Vec<Issue> {
         if !rec.get(f.col).is_null() && d(date_col).is_none() {
             errs.push(issue(
                 f.col,
-                shown(rec, f.col),
+                shown_value(rec, f.col),
                 format!(
                     "a measure from assessment {} needs {}",
                     &f.name[1..2],
@@ -601,6 +633,32 @@ mod tests {
             "{changes:?}: expected {column} / {text}, got {:?}",
             c.errors
         );
+    }
+
+    #[test]
+    fn control_characters_are_refused_and_long_values_are_quoted_short() {
+        rejects(
+            &[("episode_id", "E\u{1}1")],
+            "episode_id",
+            "control character",
+        );
+        rejects(
+            &[("family_name", "Smith\nJones")],
+            "family_name",
+            "control character",
+        );
+        let c = with(&[("episode_id", "E\u{1}1")]);
+        assert_eq!(c.errors[0].value, "E\\u{1}1", "written visibly");
+        let huge = "x".repeat(10_000_000);
+        let c = with(&[("sex", &huge)]);
+        let e = &c.errors[0];
+        assert!(
+            e.value.chars().count() <= 81 && e.value.ends_with('…'),
+            "{}",
+            e.value.len()
+        );
+        assert!(e.message.len() < 400, "{}", e.message.len());
+        assert!(e.to_string().len() < 600);
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct ImportOptions {
     pub keep_issues: usize,
     /// Accept only rows of this programme (a programme's own upload page).
     pub only_programme: Option<String>,
+    /// Where every warning goes as CSV (`row,column,value,reason`), when wanted.
+    pub warnings_file: Option<std::path::PathBuf>,
     /// The access-log entry of a stored import (its detail becomes the counts); written in the
     /// import's own transaction, so the rows are never stored without it.
     pub log: Option<crest_store::AccessEntry>,
@@ -51,6 +53,7 @@ impl ImportOptions {
             today,
             keep_issues: 1000,
             only_programme: None,
+            warnings_file: None,
             log: None,
         }
     }
@@ -88,6 +91,8 @@ pub struct ImportSummary {
     pub warnings: Vec<RowIssue>,
     /// Number of warnings in all.
     pub warning_count: usize,
+    /// Warnings by column: how many, and the first one (for a summary on the terminal).
+    pub warnings_by_column: std::collections::BTreeMap<String, (usize, RowIssue)>,
     /// Warnings about the columns.
     pub header_warnings: Vec<String>,
     /// Whether the changes were committed.
@@ -284,6 +289,17 @@ pub fn import_file(
         header_warnings: header.warnings(),
         ..Default::default()
     };
+    let mut warnings_out = match &opts.warnings_file {
+        Some(p) => {
+            let f = std::fs::File::create(p)
+                .map_err(|e| ImportError::File(format!("cannot create {}: {e}", p.display())))?;
+            let mut w = csv::Writer::from_writer(std::io::BufWriter::new(f));
+            w.write_record(["row", "column", "value", "reason"])
+                .map_err(ImportError::errors_file)?;
+            Some(w)
+        }
+        None => None,
+    };
     let mut tx = store.begin()?;
     let mut known: HashMap<String, Known> = HashMap::new();
     if let Some(w) = errors_out.as_deref_mut() {
@@ -295,7 +311,8 @@ pub fn import_file(
     std::thread::scope(|scope| -> Result<(), ImportError> {
         let (send, batches) = std::sync::mpsc::sync_channel::<(Vec<Parsed>, f64)>(8);
         let header = &header;
-        scope.spawn(move || read_and_check(source, header, opts.today, send));
+        let names = &header_cells;
+        scope.spawn(move || read_and_check(source, header, names, opts.today, send));
         for (batch, fraction) in batches {
             progress(fraction);
             for parsed in batch {
@@ -313,6 +330,30 @@ pub fn import_file(
                         }],
                     )),
                     Parsed::Checked(row, checked) => {
+                        for w in &checked.warnings {
+                            let e = sum
+                                .warnings_by_column
+                                .entry(w.column.clone())
+                                .or_insert_with(|| {
+                                    (
+                                        0,
+                                        RowIssue {
+                                            row,
+                                            issue: w.clone(),
+                                        },
+                                    )
+                                });
+                            e.0 += 1;
+                            if let Some(f) = warnings_out.as_mut() {
+                                f.write_record([
+                                    row.to_string().as_str(),
+                                    &safe_cell(&w.column),
+                                    &safe_cell(&w.value),
+                                    &safe_cell(&w.message),
+                                ])
+                                .map_err(ImportError::errors_file)?;
+                            }
+                        }
                         keep(
                             &mut sum.warnings,
                             &mut sum.warning_count,
@@ -362,6 +403,19 @@ pub fn import_file(
         Ok(())
     })?;
     progress(1.0);
+    if sum.rows == 0 {
+        return Err(ImportError::File(format!(
+            "{} has a header row but no episode rows; add one row per episode under the headings",
+            path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned()
+            )
+        )));
+    }
+    if let Some(mut w) = warnings_out {
+        w.flush()
+            .map_err(|e| ImportError::File(format!("cannot write the warnings file: {e}")))?;
+    }
     if let Some(w) = errors_out {
         w.flush()
             .map_err(|e| ImportError::File(format!("cannot write the errors file: {e}")))?;
@@ -392,19 +446,44 @@ enum Parsed {
 fn read_and_check(
     mut source: Source,
     header: &Header,
+    names: &[String],
     today: Date,
     send: std::sync::mpsc::SyncSender<(Vec<Parsed>, f64)>,
 ) {
     const BATCH: usize = 512;
     let mut cells: Vec<String> = Vec::new();
     let mut batch = Vec::with_capacity(BATCH);
+    let column = |i: usize| match names.get(i).map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        Some(n) => n.to_string(),
+        None => format!("column {} (no heading)", i + 1),
+    };
     while let Some(next) = source.next_row(&mut cells) {
         batch.push(match next {
             Err((row, reason)) => Parsed::Unreadable(row, reason),
             Ok(_) if cells.iter().all(|c| c.trim().is_empty()) || is_notes_row(&cells) => {
                 Parsed::Blank
             }
-            Ok(row) => Parsed::Checked(row, check_row(header, &cells, today)),
+            Ok(row) => {
+                let mut checked = check_row(header, &cells, today);
+                // What the file holds but the import cannot use is said, never dropped quietly.
+                for (i, cell) in cells.iter().enumerate().skip(names.len()) {
+                    if !cell.trim().is_empty() {
+                        checked.warnings.push(Issue {
+                            column: format!("column {} (no heading)", i + 1),
+                            value: crest_core::validate::shown(cell),
+                            message: "a value beyond the last heading was ignored; give the column a heading or remove the value".into(),
+                        });
+                    }
+                }
+                for (i, why) in source.notes(row) {
+                    checked.warnings.push(Issue {
+                        column: column(*i),
+                        value: String::new(),
+                        message: (*why).to_string(),
+                    });
+                }
+                Parsed::Checked(row, checked)
+            }
         });
         if batch.len() == BATCH {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));

@@ -35,6 +35,8 @@ pub enum Source {
         rows: std::vec::IntoIter<(usize, Vec<String>)>,
         /// Number of data rows.
         total: usize,
+        /// Cells read as empty for a reason worth a warning, by row: (column index, why).
+        notes: std::collections::HashMap<usize, Vec<(usize, &'static str)>>,
     },
 }
 
@@ -126,7 +128,16 @@ impl Source {
             Source::Csv { reader, size, .. } => {
                 reader.position().byte() as f64 / (*size).max(1) as f64
             }
-            Source::Sheet { rows, total } => 1.0 - rows.len() as f64 / (*total).max(1) as f64,
+            Source::Sheet { rows, total, .. } => 1.0 - rows.len() as f64 / (*total).max(1) as f64,
+        }
+    }
+
+    /// Cells of spreadsheet row `row` that were read as empty though the sheet has something
+    /// there (a formula with no saved result, part of a merged cell): (column index, why).
+    pub fn notes(&self, row: usize) -> &[(usize, &'static str)] {
+        match self {
+            Source::Sheet { notes, .. } => notes.get(&row).map_or(&[], Vec::as_slice),
+            Source::Csv { .. } => &[],
         }
     }
 
@@ -226,6 +237,45 @@ fn open_workbook(path: &Path, sheet: Option<&str>) -> Result<(Source, Vec<String
     let range = wb
         .worksheet_range(&name)
         .map_err(|e| ImportError::File(format!("cannot read sheet '{name}' of {shown}: {e}")))?;
+    // Cells a user sees but calamine reads as empty: formulas never calculated and saved (a
+    // file written by a program, not Excel), and all but the first cell of a merged cell.
+    let mut notes: std::collections::HashMap<usize, Vec<(usize, &'static str)>> =
+        Default::default();
+    if let Ok(formulas) = wb.worksheet_formula(&name) {
+        for (r, c, f) in formulas.used_cells() {
+            let (r, c) = (
+                r + formulas.start().map_or(0, |s| s.0 as usize),
+                c + formulas.start().map_or(0, |s| s.1 as usize),
+            );
+            let empty = match range.get_value((r as u32, c as u32)) {
+                None | Some(Data::Empty) => true,
+                Some(Data::String(s)) => s.is_empty(),
+                _ => false,
+            };
+            if !f.is_empty() && empty {
+                notes.entry(r + 1).or_default().push((
+                    c,
+                    "a formula with no saved result was read as empty; open the file in Excel and save it, or paste values",
+                ));
+            }
+        }
+    }
+    if let calamine::Sheets::Xlsx(x) = &mut wb {
+        if let Ok(merged) = x.merge_cells_by_sheet_name(&name) {
+            for d in merged {
+                for r in d.start.0..=d.end.0 {
+                    for c in d.start.1..=d.end.1 {
+                        if (r, c) != d.start {
+                            notes.entry(r as usize + 1).or_default().push((
+                                c as usize,
+                                "part of a merged cell, read as empty; unmerge the cells and fill each one",
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
     let first_row = range.start().map_or(0, |(r, _)| r as usize);
     let first_col = range.start().map_or(0, |(_, c)| c as usize);
     let mut rows = range.rows().enumerate().map(|(i, cells)| {
@@ -244,6 +294,7 @@ fn open_workbook(path: &Path, sheet: Option<&str>) -> Result<(Source, Vec<String
         Source::Sheet {
             rows: data.into_iter(),
             total,
+            notes,
         },
         header,
     ))

@@ -1,7 +1,7 @@
 //! Patients and episodes: the searchable list, the episode form generated from the dataset
 //! dictionary, the progress report, upload with preview, export and the programme profile.
 
-use crate::html::{self, esc, page};
+use crate::html::{self, esc, page, url_encode};
 use crate::{html_page, scoped, App, Code, WebError};
 use axum::extract::{Multipart, Path as UrlPath, Query, State};
 use axum::handler::Handler;
@@ -131,7 +131,7 @@ async fn list(
             body,
             "<tr><td><a href=\"/p/{}/episodes/{}\">{}</a></td><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&p.code),
-            esc(&id),
+            url_encode(&id),
             esc(&id),
             esc(&t(Col::NhsNumber)),
             esc(&t(Col::GivenName)),
@@ -181,12 +181,17 @@ impl EpisodeForm {
         }
     }
 
+    /// The form's address; the episode id is percent-encoded (ids such as `SL/1` or `Q?1`).
     fn path(self, programme: &str, id: Option<&str>) -> String {
+        let id = id.map(url_encode);
         match (self, id) {
             (EpisodeForm::Full, None) => format!("/p/{programme}/episodes/new"),
             (EpisodeForm::Full, Some(id)) => format!("/p/{programme}/episodes/{id}"),
             (EpisodeForm::Assessment(n), id) => {
-                format!("/p/{programme}/episodes/{}/assessment{n}", id.unwrap_or(""))
+                format!(
+                    "/p/{programme}/episodes/{}/assessment{n}",
+                    id.unwrap_or_default()
+                )
             }
         }
     }
@@ -235,7 +240,7 @@ fn episode_page(
             "<p>{} · <a href=\"/p/{}/episodes/{}/report\">Patient progress report</a></p>",
             links.join(" · "),
             esc(programme),
-            esc(id)
+            url_encode(id)
         );
     }
     let _ = write!(
@@ -642,7 +647,7 @@ async fn report(
         );
     }
     body.push_str("</tbody></table><p class=\"hint\">HADS: Hospital Anxiety and Depression Scale; 0–7 normal, 8–10 borderline, 11–21 abnormal. \
-        Print this page for the patient and their GP.</p><p class=\"noprint\"><button onclick=\"window.print()\">Print</button></p>");
+        Print this page for the patient and their GP.</p><p class=\"noprint\"><button type=\"button\" data-print>Print</button></p><script src=\"/assets/print.js\"></script>");
     Ok(html_page(page(
         "Cardiac rehabilitation progress report",
         &c.nav(Some(&p.code)),

@@ -249,7 +249,13 @@ impl IntoResponse for WebError {
             }
         };
         let body = page(
-            status.canonical_reason().unwrap_or("Error"),
+            match status {
+                StatusCode::NOT_FOUND => "Page not found",
+                StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => "There is a problem",
+                StatusCode::PAYLOAD_TOO_LARGE => "The file is too large",
+                StatusCode::TOO_MANY_REQUESTS => "Please wait",
+                _ => "Sorry, something went wrong",
+            },
             "",
             &format!(
                 "<p>{}</p><p><a href=\"/\">Back to the start</a></p>",
@@ -270,10 +276,72 @@ fn html_headers() -> [(header::HeaderName, HeaderValue); 3] {
         (
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
-                "default-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:",
+                "default-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; \
+                 frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
             ),
         ),
     ]
+}
+
+/// Headers on every response: no framing, no type sniffing, no referrer beyond crest, and a
+/// locked-down CSP on anything that is not a page (downloads, JSON, PNG).
+async fn security_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; sandbox"),
+        );
+    }
+    r
+}
+
+/// The script of the progress report's Print button (a file, as the CSP allows no inline
+/// script).
+const PRINT_JS: &str =
+    "document.querySelectorAll('[data-print]').forEach(function(b){b.addEventListener('click',function(){window.print();});});";
+
+async fn print_js() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("max-age=86400"),
+            ),
+        ],
+        PRINT_JS,
+    )
+        .into_response()
+}
+
+/// Any address crest does not have: the "Page not found" page, with the navigation of whoever
+/// is signed in.
+async fn not_found(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let nav = match ctx(&app, &headers).await {
+        Ok(c) => c.nav(None),
+        Err(_) => String::new(),
+    };
+    let body = page(
+        "Page not found",
+        &nav,
+        "<p>There is no page at this address. Check the address, or go <a href=\"/\">back to the start</a>.</p>",
+    );
+    let mut r = html_page(body);
+    *r.status_mut() = StatusCode::NOT_FOUND;
+    r
 }
 
 /// An HTML page response.
@@ -307,9 +375,15 @@ impl Ctx {
         let mut s = String::new();
         if let Some(p) = programme {
             let p = esc(p);
+            // Links only to what the role may open: building a submission is the lead's.
+            let submit = if self.user.role == Role::ProgrammeLead {
+                format!("<a href=\"/p/{p}/submit\">Submit</a> · ")
+            } else {
+                String::new()
+            };
             s.push_str(&format!(
                 "<nav aria-label=\"Programme\"><a href=\"/p/{p}/episodes\">Patients</a> · <a href=\"/p/{p}/episodes/new\">New episode</a> · \
-                 <a href=\"/p/{p}/upload\">Upload</a> · <a href=\"/p/{p}/dashboard\">Dashboard</a> · <a href=\"/p/{p}/profile\">Profile</a> · <a href=\"/p/{p}/submit\">Submit</a> · \
+                 <a href=\"/p/{p}/upload\">Upload</a> · <a href=\"/p/{p}/dashboard\">Dashboard</a> · <a href=\"/p/{p}/profile\">Profile</a> · {submit}\
                  <a href=\"/p/{p}/export.csv\">Export CSV</a> · <a href=\"/p/{p}/export.xlsx\">Export XLSX</a></nav>"
             ));
         } else if self.user.role == Role::Admin {
@@ -434,7 +508,10 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(outliers::routes())
         .merge(programme_page::routes())
         .merge(quality::routes())
+        .route("/assets/print.js", get(print_js))
+        .fallback(not_found)
         .with_state(app)
+        .layer(axum::middleware::map_response(security_headers))
 }
 
 /// Serves the app until interrupted. Uploads left unconfirmed are removed once an hour old.

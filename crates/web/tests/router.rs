@@ -5,7 +5,7 @@
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use common::{open, rt, setup, PASSWORD};
-use crest_store::testing::databases;
+use crest_store::testing::{databases, scratch_dir};
 use http_body_util::BodyExt;
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -357,6 +357,98 @@ fn large_uploads_and_submissions_go_through_and_the_limit_is_named() {
         assert!(r.body.contains("limit of 100 MB"), "{}", r.body);
         let sizes: Vec<u64> = std::fs::read_dir(app.uploads_dir()).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).collect();
         assert!(sizes.iter().all(|n| *n < 10_000_000), "the refused file is not kept: {sizes:?}");
+    });
+}
+
+/// Security headers on every response, error pages with the layout, links only to what the
+/// role may open, and episode ids with URL characters that open from the list.
+#[test]
+fn headers_error_pages_links_and_awkward_ids() {
+    let db = &databases()[0];
+    let app = setup(db);
+    let dir = scratch_dir("ids");
+    let f = dir.join("ids.csv");
+    std::fs::write(
+        &f,
+        "programme_code,episode_id,nhs_number,date_of_birth,sex,initiating_event,treatment,event_date,referral_date,status\n\
+         P001,SL/1,9434765854,1950-01-01,male,mi_stemi,pci,2025-01-10,2025-01-12,referred\n\
+         P001,Q?1,9434765862,1950-01-01,male,mi_stemi,pci,2025-01-10,2025-01-12,referred\n\
+         P001,H#1,9434765870,1950-01-01,male,mi_stemi,pci,2025-01-10,2025-01-12,referred\n",
+    )
+    .unwrap();
+    open(db).run(move |s| {
+        let sum = crest_ingest::import_file(
+            s,
+            &f,
+            &crest_ingest::ImportOptions::new(crest_core::Date::from_ymd(2025, 6, 1).unwrap()),
+            None,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(sum.imported, 3, "{:?}", sum.errors);
+    });
+    rt().block_on(async {
+        let r = crest_web::router(app.clone())
+            .oneshot(get("/login", ""))
+            .await
+            .unwrap();
+        let h = r.headers();
+        assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");
+        assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(h[header::REFERRER_POLICY], "same-origin");
+        assert!(h[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'"));
+        let (staff, _) = login(&app, "staff").await;
+        // Downloads carry a CSP too.
+        let r = crest_web::router(app.clone())
+            .oneshot(get("/template.csv", &staff))
+            .await
+            .unwrap();
+        assert!(r.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'"));
+        assert_eq!(r.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        // Unknown addresses: a page with the layout and the user's navigation.
+        let r = send(&app, get("/no/such/page", &staff)).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert!(
+            r.body.contains("<h1>Page not found</h1>") && r.body.contains("Sign out"),
+            "{}",
+            r.body
+        );
+        // Staff are not offered Submit (lead only); the lead is.
+        let r = send(&app, get("/p/P001/episodes", &staff)).await;
+        assert!(!r.body.contains("/p/P001/submit"), "{}", r.body);
+        let (lead, _) = login(&app, "lead").await;
+        assert!(send(&app, get("/p/P001/episodes", &lead))
+            .await
+            .body
+            .contains("/p/P001/submit"));
+        // Ids with /, ? and # are linked encoded, and open.
+        let list = send(&app, get("/p/P001/episodes", &staff)).await.body;
+        for (id, enc) in [("SL/1", "SL%2F1"), ("Q?1", "Q%3F1"), ("H#1", "H%231")] {
+            let href = format!("href=\"/p/P001/episodes/{enc}\"");
+            assert!(list.contains(&href), "{href} in {list}");
+            let r = send(&app, get(&format!("/p/P001/episodes/{enc}"), &staff)).await;
+            assert_eq!(r.status, StatusCode::OK, "{id}: {}", r.body);
+            let r = send(&app, get(&format!("/p/P001/episodes/{enc}/report"), &staff)).await;
+            assert_eq!(r.status, StatusCode::OK, "{id} report");
+            assert!(
+                r.body.contains("data-print")
+                    && r.body.contains("/assets/print.js")
+                    && !r.body.contains("onclick"),
+                "{}",
+                r.body
+            );
+        }
+        let r = crest_web::router(app.clone())
+            .oneshot(get("/assets/print.js", ""))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
     });
 }
 
