@@ -464,6 +464,46 @@ fn nothing_in_a_file_is_ignored_silently() {
     );
 }
 
+/// Two overlapping files imported at the same moment: the second waits for the first, and
+/// both succeed (no "database is locked", no bare "db error").
+#[test]
+fn concurrent_overlapping_imports_take_turns() {
+    for db in databases() {
+        let dir = scratch_dir("concurrent");
+        setup(&db, &dir);
+        let mut files = Vec::new();
+        for k in 0..4 {
+            let mut rows = Vec::new();
+            for (i, nhs) in NHS.iter().enumerate() {
+                rows.push(row(&format!("C{i}"), nhs));
+            }
+            files.push(write_csv(&dir, &format!("c{k}.csv"), &rows));
+        }
+        let handles: Vec<_> = files
+            .iter()
+            .map(|f| {
+                let (url, f) = (db.url.clone(), f.clone());
+                std::thread::spawn(move || {
+                    Command::new(env!("CARGO_BIN_EXE_crest"))
+                        .args(["--db", &url, "import", f.to_str().unwrap()])
+                        .output()
+                        .unwrap()
+                })
+            })
+            .collect();
+        for h in handles {
+            let o = h.join().unwrap();
+            let out = format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert!(o.status.success(), "{}: {out}", db.backend);
+        }
+        assert_eq!(count(&db), NHS.len() as u64);
+    }
+}
+
 #[test]
 fn duplicates_and_unknown_programmes() {
     for db in databases() {

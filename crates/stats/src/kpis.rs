@@ -308,6 +308,16 @@ pub struct ProgrammeKpis {
 }
 
 impl ProgrammeKpis {
+    /// The grade as people see it: `no data` when nobody was referred in the period (a
+    /// programme with no patients is not "red").
+    pub fn grade_shown(&self) -> &'static str {
+        if self.results.referred == 0 {
+            "no data"
+        } else {
+            self.grade
+        }
+    }
+
     /// One proportion of the programme as (numerator, denominator): `uptake`, `completion`,
     /// or a proportion KPI (`assessment1`, `assessment2`); (0, 0) for anything else.
     pub fn proportion(&self, key: &str) -> (u64, u64) {

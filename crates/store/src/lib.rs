@@ -28,7 +28,7 @@ pub enum StoreError {
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL failed.
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", postgres_words(.0))]
     Postgres(#[from] postgres::Error),
     /// The `--db` value is not understood.
     #[error("cannot use database '{0}': give a file path, sqlite:PATH or postgres://…")]
@@ -42,6 +42,22 @@ pub enum StoreError {
     /// The request was refused (the message says why); nothing was changed.
     #[error("{0}")]
     Refused(String),
+}
+
+/// A PostgreSQL error in words: the server's message (never its detail, which can quote
+/// values), and what to do for the ones people meet.
+fn postgres_words(e: &postgres::Error) -> String {
+    use postgres::error::SqlState;
+    match e.as_db_error() {
+        Some(d) if d.code() == &SqlState::UNIQUE_VIOLATION => {
+            "another import or change stored the same record at the same moment; nothing of this one was stored, so run it again".into()
+        }
+        Some(d) if d.code() == &SqlState::T_R_SERIALIZATION_FAILURE || d.code() == &SqlState::T_R_DEADLOCK_DETECTED => {
+            "another change was being stored at the same moment; nothing of this one was stored, so run it again".into()
+        }
+        Some(d) => d.message().to_string(),
+        None => e.to_string(),
+    }
 }
 
 /// Result type of the store.

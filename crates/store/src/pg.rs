@@ -204,7 +204,10 @@ impl Store for PgStore {
 
     fn begin(&mut self) -> Result<Box<dyn ImportTx + '_>> {
         self.ready()?;
-        let tx = self.client.transaction()?;
+        let mut tx = self.client.transaction()?;
+        // Imports and saves take turns (as SQLite's single writer does): two overlapping
+        // files would otherwise both find an episode new and one fail on its key.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
         Ok(Box::new(PgTx {
             tx,
             insert: None,
@@ -439,6 +442,9 @@ const LOG_LOCK: i64 = 0x6372_6573_745f_6c6f; // "crest_lo"
 
 /// Appends an entry to the access log of a PostgreSQL store (local or national), chained to
 /// the last; an advisory lock keeps one appender at a time, so the chain never forks.
+/// The advisory lock that makes writers of episodes take turns.
+const WRITE_LOCK: i64 = 421_339;
+
 pub(crate) fn append_log(client: &mut Client, e: &AccessEntry) -> Result<()> {
     let mut tx = client.transaction()?;
     write_log(&mut tx, e)?;

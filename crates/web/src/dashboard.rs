@@ -212,16 +212,20 @@ fn render(p: &Programme, records: &[Record], period: Period) -> String {
         let _ = write!(
             body,
             "<h2>Referrals and uptake</h2><p>{} referred, {} started core CR: uptake {} (95% interval {}).</p>\
-             <h2>Key performance indicators</h2><p>Grade: <strong class=\"grade-{}\">{}</strong> ({} of 7 met).</p>\
+             <h2>Key performance indicators</h2><p>Grade: <strong class=\"grade-{}\">{}</strong>{}.</p>\
              <table><caption>The seven NCP_CR KPIs for {} to {}</caption><thead><tr><th scope=\"col\">KPI</th><th scope=\"col\">Value</th>\
              <th scope=\"col\">Threshold</th><th scope=\"col\">Met</th></tr></thead><tbody>",
             r.referred,
             r.started,
             pct(r.uptake.value()),
             r.uptake.ci().map_or("–".into(), |(lo, hi)| format!("{}–{}", pct(Some(lo)), pct(Some(hi)))),
-            k.grade,
-            k.grade,
-            k.kpis_met,
+            k.grade_shown().replace(' ', "-"),
+            k.grade_shown(),
+            if r.referred == 0 {
+                ": nobody was referred in this period".to_string()
+            } else {
+                format!(" ({} of 7 met)", k.kpis_met)
+            },
             period.from,
             period.to
         );
@@ -316,12 +320,8 @@ fn render(p: &Programme, records: &[Record], period: Period) -> String {
     body.push_str(&crate::html::uptake_table(
         "ethnic group",
         &group_by(records, |r| {
-            let e = r.get(Col::Ethnicity).to_text();
-            if e.is_empty() {
-                "not stated".into()
-            } else {
-                e
-            }
+            // The broad groups of core, as on the national pages.
+            crest_core::ethnic_group(r.text(Col::Ethnicity)).to_string()
         }),
     ));
     body.push_str(&crate::html::uptake_table(

@@ -407,15 +407,16 @@ fn render(
     let (referred, started): (u64, u64) = rows.iter().fold((0, 0), |(r, s), k| {
         (r + k.results.referred, s + k.results.started)
     });
-    let grades = |g: &str| rows.iter().filter(|k| k.grade == g).count();
+    let grades = |g: &str| rows.iter().filter(|k| k.grade_shown() == g).count();
     let _ = write!(
         body,
-        "<p>{} programme(s): {referred} referred, {started} started core CR (uptake {}). Grades: {} green, {} amber, {} red.</p>",
+        "<p>{} programme(s): {referred} referred, {started} started core CR (uptake {}). Grades: {} green, {} amber, {} red; {} with no referrals.</p>",
         rows.len(),
         pct((referred > 0).then(|| started as f64 / referred as f64)),
         grades("green"),
         grades("amber"),
-        grades("red")
+        grades("red"),
+        grades("no data")
     );
     body.push_str(
         "<table><caption>The seven NCP_CR KPIs by programme</caption><thead><tr><th scope=\"col\">Programme</th>\
@@ -459,7 +460,9 @@ fn render(
         let _ = write!(
             body,
             "<td>{}</td><td class=\"grade-{}\">{}</td></tr>",
-            k.kpis_met, k.grade, k.grade
+            k.kpis_met,
+            k.grade_shown().replace(' ', "-"),
+            k.grade_shown()
         );
     }
     body.push_str("</tbody></table>");

@@ -100,7 +100,11 @@ async fn programme(
                     };
                     let _ = write!(rows, "<td>{v}{}</td>", if kpi.met { "" } else { " ✗" });
                 }
-                let _ = write!(rows, "<td class=\"grade-{0}\">{0} ({1} of 7)</td></tr>", k.grade, k.kpis_met);
+                if k.results.referred == 0 {
+                    rows.push_str("<td>no data</td></tr>");
+                } else {
+                    let _ = write!(rows, "<td class=\"grade-{0}\">{0} ({1} of 7)</td></tr>", k.grade, k.kpis_met);
+                }
                 if years == 0 {
                     current = Some(report);
                 }

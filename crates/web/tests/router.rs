@@ -725,8 +725,14 @@ fn upload_preview_then_confirm_dashboard_export_and_profile() {
         // Its HADS anxiety went from 12 to 6: one pair, a change of −6, no interval from one.
         assert!(r.body.contains("<tr><th scope=\"row\">HADS anxiety score</th><td>1</td><td>12.0</td><td>6.0</td><td>-6.0</td><td>–</td></tr>"), "{}", r.body);
         assert!(r.body.contains("<tr><th scope=\"row\">HADS anxiety score</th><td>1</td><td>100.0%</td><td>0.0%</td></tr>"), "{}", r.body);
+        // Ethnicity in the broad groups of core, as nationally (empty = Not known).
+        assert!(r.body.contains("<th scope=\"row\">Not known</th>") && !r.body.contains(">not stated<"), "{}", r.body);
         let r = send(&app, get("/p/P001/dashboard?from=31/02/2025", &cookie)).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(r.body.contains("There is a problem") && r.body.contains("31/02/2025"), "{}", r.body);
+        // A period with nobody referred has no grade.
+        let r = send(&app, get("/p/P001/dashboard?from=2010-04-01&to=2011-03-31", &cookie)).await;
+        assert!(r.body.contains("Grade: <strong class=\"grade-no-data\">no data</strong>: nobody was referred"), "{}", r.body);
 
         let r = send(&app, get("/p/P001/export.csv", &cookie)).await;
         assert!(r.body.starts_with("programme_code,episode_id") && r.body.contains("U1") && !r.body.contains("X1"));
