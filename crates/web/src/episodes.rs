@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use crest_core::{check_row, Col, Header, PriorityGroup, Record, FIELDS};
+use crest_core::{check_row, Col, Header, PriorityGroup, Programme, Record, FIELDS};
 use crest_store::{EpisodeQuery, Role};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new()
-        .route("/p/{code}/episodes", get(list))
+        .route("/p/{code}/episodes", get(list).post(search))
         .route("/p/{code}/episodes/new", get(new_form).post(save_new))
         .route("/p/{code}/episodes/{id}", get(show).post(save))
         .route(
@@ -54,6 +54,9 @@ struct ListQuery {
     from: String,
     #[serde(default)]
     to: String,
+    /// The form's CSRF token (searches are posted).
+    #[serde(default)]
+    csrf: Option<String>,
 }
 
 fn code_options(col: Col, selected: &str) -> String {
@@ -74,6 +77,28 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, WebError> {
     let (c, p) = scoped(&app, &headers, &code).await?;
+    list_page(app, c, p, q).await
+}
+
+/// The search form posts, so an NHS number or name searched for never lands in the address
+/// bar, the browser's history or a server's access log.
+async fn search(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    UrlPath(code): Code,
+    Form(q): Form<ListQuery>,
+) -> Result<Response, WebError> {
+    let (c, p) = scoped(&app, &headers, &code).await?;
+    c.check_csrf(q.csrf.as_deref())?;
+    list_page(app, c, p, q).await
+}
+
+async fn list_page(
+    app: Arc<App>,
+    c: crate::Ctx,
+    p: Programme,
+    q: ListQuery,
+) -> Result<Response, WebError> {
     let mut problems = Vec::new();
     let mut date = |s: &str, what: &str| {
         if s.trim().is_empty() {
@@ -105,11 +130,13 @@ async fn list(
     }
     let _ = write!(
         body,
-        "<form method=\"get\" role=\"search\"><label for=\"q\">NHS number, name, hospital number or episode id</label>\
+        "<form method=\"post\" action=\"/p/{}/episodes\" role=\"search\">{}<label for=\"q\">NHS number, name, hospital number or episode id</label>\
          <input id=\"q\" name=\"q\" value=\"{}\"> <label for=\"status\">Status</label><select id=\"status\" name=\"status\">{}</select>\
          <label for=\"pathway\">Initiating event</label><select id=\"pathway\" name=\"pathway\">{}</select>\
          <label for=\"from\">Referred from</label><input id=\"from\" name=\"from\" value=\"{}\">\
          <label for=\"to\">Referred to</label><input id=\"to\" name=\"to\" value=\"{}\"> <button>Search</button></form>",
+        esc(&p.code),
+        html::csrf_field(&c.session.csrf),
         esc(&q.q),
         code_options(Col::Status, &q.status),
         code_options(Col::InitiatingEvent, &q.pathway),

@@ -518,6 +518,34 @@ fn episode_form_shows_import_errors_keeps_input_then_saves() {
             );
             let r = send(&app, get("/p/P001/episodes?q=943+476+5919", &cookie)).await;
             assert!(r.body.contains("1 episode(s)"), "{}", r.body);
+            // The search form posts: the NHS number stays out of the address.
+            assert!(
+                r.body
+                    .contains("<form method=\"post\" action=\"/p/P001/episodes\" role=\"search\">"),
+                "{}",
+                r.body
+            );
+            let r = send(
+                &app,
+                post(
+                    "/p/P001/episodes",
+                    &cookie,
+                    &[("csrf", &csrf), ("q", "943 476 5919")],
+                ),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            assert!(r.body.contains("1 episode(s)"), "{}", r.body);
+            let r = send(
+                &app,
+                post("/p/P001/episodes", &cookie, &[("q", "943 476 5919")]),
+            )
+            .await;
+            assert_eq!(
+                r.status,
+                StatusCode::BAD_REQUEST,
+                "a search needs the form's token"
+            );
             let r = send(&app, get("/p/P001/episodes/new", &cookie)).await;
             assert!(
                 r.body.contains("<label for=\"f-sex\">") && r.body.contains("<select id=\"f-sex\"")
