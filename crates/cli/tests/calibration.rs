@@ -91,10 +91,10 @@ fn synthetic_data_is_reproducible_valid_and_calibrated() {
         0.05,
     );
     within(
-        "assessment 2 among completers with A1",
+        "assessment 2 within 140 days among completers with A1",
         kpi("assessment2").value().unwrap(),
-        0.60,
-        0.07,
+        0.56,
+        0.04,
     );
     let Measure::Median(d) = &kpi("duration").measure else {
         panic!()
@@ -152,11 +152,49 @@ fn synthetic_data_is_reproducible_valid_and_calibrated() {
         col("nhs_number"),
         col("ethnicity"),
     );
+    let (dob, comorb, status, a1, a2, prog) = (
+        col("date_of_birth"),
+        col("comorbidities"),
+        col("status"),
+        col("assessment1_date"),
+        col("assessment2_date"),
+        col("programme_code"),
+    );
+    let hads = [
+        (col("a1_hads_anxiety"), col("a2_hads_anxiety")),
+        (col("a1_hads_depression"), col("a2_hads_depression")),
+    ];
     let mut by: HashMap<String, (f64, f64)> = HashMap::new();
     let mut white = 0.0;
     let mut n = 0.0;
+    let mut person: HashMap<String, (String, String, String)> = HashMap::new();
+    let mut with_comorbidity = 0.0;
+    let (mut completers_a1, mut with_a2) = (0.0, 0.0);
+    let mut pairs: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut per_programme: HashMap<String, usize> = HashMap::new();
     for row in r.records() {
         let row = row.unwrap();
+        // A returning patient is the same person: one date of birth, sex and ethnicity.
+        let me = (
+            row[dob].to_string(),
+            row[sex].to_string(),
+            row[eth].to_string(),
+        );
+        let seen = person
+            .entry(row[nhs].to_string())
+            .or_insert_with(|| me.clone());
+        assert_eq!(*seen, me, "NHS number {} changed person", &row[nhs]);
+        with_comorbidity += f64::from(u8::from(!row[comorb].is_empty()));
+        if &row[status] == "completed" && !row[a1].is_empty() {
+            completers_a1 += 1.0;
+            with_a2 += f64::from(u8::from(!row[a2].is_empty()));
+        }
+        for (k, (c1, c2)) in hads.iter().enumerate() {
+            if !row[*c1].is_empty() && !row[*c2].is_empty() {
+                pairs[k].push(row[*c2].parse().unwrap());
+            }
+        }
+        *per_programme.entry(row[prog].to_string()).or_default() += 1;
         assert!(
             row[nhs].starts_with('9'),
             "NHS numbers come from the 9xx test range"
@@ -177,6 +215,25 @@ fn synthetic_data_is_reproducible_valid_and_calibrated() {
     within("IMD 1 uptake", rate("imd:1"), 0.40, 0.05);
     within("IMD 5 uptake", rate("imd:5"), 0.54, 0.05);
     within("White share", white / n, 0.87, 0.02);
+    assert!(person.len() < n as usize, "some patients return");
+    within("at least one comorbidity", with_comorbidity / n, 0.74, 0.03);
+    within(
+        "assessment 2 recorded among completers with A1",
+        with_a2 / completers_a1,
+        0.60,
+        0.04,
+    );
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let cases = |v: &[f64]| v.iter().filter(|x| **x >= 8.0).count() as f64 / v.len() as f64;
+    within("HADS anxiety at A2", mean(&pairs[0]), 4.7, 0.3);
+    within("HADS anxiety ≥ 8 at A2", cases(&pairs[0]), 0.21, 0.03);
+    within("HADS depression at A2", mean(&pairs[1]), 3.4, 0.3);
+    within("HADS depression ≥ 8 at A2", cases(&pairs[1]), 0.12, 0.03);
+    let largest = per_programme.values().max().unwrap();
+    assert!(
+        *largest <= 1_500,
+        "the largest programme has {largest} referrals in a year"
+    );
 }
 
 #[test]

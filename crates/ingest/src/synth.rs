@@ -255,12 +255,13 @@ fn make_programmes(rng: &mut Rng, n: usize) -> Vec<Prog> {
                 name: format!("{town} Cardiac Rehabilitation {}", i / TOWNS.len() + 1),
                 professions: if no_return { vec![] } else { profs },
                 offers: if rng.chance(0.02) { vec![] } else { offers },
-                weight: (0.9 * rng.normal()).exp(),
+                // Log-normal sizes (capped in `write`), none tiny.
+                weight: (0.9 * rng.normal()).exp().max(0.07),
                 uptake: 0.25 * q + 0.3 * rng.normal(),
                 wait: (-0.22 * q + 0.12 * rng.normal()).exp(),
                 duration: (0.12 * q + 0.08 * rng.normal()).exp(),
                 a1: logistic(logit(0.82) + 0.9 * q + 0.35 * rng.normal()),
-                a2: logistic(logit(0.66) + 0.8 * q + 0.35 * rng.normal()),
+                a2: logistic(logit(0.51) + 0.8 * q + 0.35 * rng.normal()),
                 walk_test_iswt: rng.chance(0.7),
             }
         })
@@ -319,16 +320,23 @@ pub fn write(dir: &Path, cfg: &Config) -> Result<String, String> {
     let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
     let cols: Vec<&crest_core::Field> = FIELDS.iter().filter(|f| f.imported()).collect();
     w.write_record(cols.iter().map(|f| f.name)).map_err(io)?;
-    let total_weight: f64 = progs.iter().map(|p| p.weight).sum();
+    // No programme over three times the average size: at the national scale (~430 referrals
+    // a programme a year) that keeps the largest under 1,500 (calibration.md).
+    let mut weights: Vec<f64> = progs.iter().map(|p| p.weight).collect();
+    for _ in 0..4 {
+        let cap = 2.9 * weights.iter().sum::<f64>() / weights.len() as f64;
+        weights.iter_mut().for_each(|w| *w = w.min(cap));
+    }
+    let total_weight: f64 = weights.iter().sum();
     let mut cumulative = Vec::with_capacity(progs.len());
     let mut acc = 0.0;
-    for p in &progs {
-        acc += p.weight / total_weight;
+    for w in &weights {
+        acc += w / total_weight;
         cumulative.push(acc);
     }
     let mut counters = vec![0usize; progs.len()];
     let mut nhs_i: u64 = 0;
-    let mut previous: Vec<(String, Vec<Date>)> = Vec::new();
+    let mut previous: Vec<Returning> = Vec::new();
     let span = cfg.period.to.days_since(cfg.period.from).max(0);
     let mut row = Row(vec![String::new(); FIELDS.len()]);
     for _ in 0..cfg.episodes {
@@ -359,45 +367,25 @@ pub fn write(dir: &Path, cfg: &Config) -> Result<String, String> {
     ))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn episode(
-    rng: &mut Rng,
-    p: &Prog,
-    n: usize,
-    nhs_i: &mut u64,
-    previous: &mut Vec<(String, Vec<Date>)>,
-    cfg: &Config,
-    span: i32,
-    r: &mut Row,
-) {
-    let today = cfg.today;
-    let referral = cfg.period.from.add_days(rng.int(0, i64::from(span)) as i32);
-    let event = referral.add_days(-(rng.int(0, 14) as i32));
-    // About 2% are a returning patient with a new event.
-    let mut repeat = previous.len() > 100 && rng.chance(0.02);
-    let mut nhs = String::new();
-    if repeat {
-        let i = rng.int(0, previous.len() as i64 - 1) as usize;
-        let (known, events) = &mut previous[i];
-        // A returning patient's new event is on a new date (else it would be a duplicate).
-        if events.contains(&event) {
-            repeat = false;
-        } else {
-            events.push(event);
-            nhs = known.clone();
-        }
-    }
-    if !repeat {
-        nhs = loop {
-            *nhs_i += 1;
-            if let Some(n) = nhs_number(*nhs_i) {
-                break n;
-            }
-        };
-        if previous.len() < 50_000 {
-            previous.push((nhs.clone(), vec![event]));
-        }
-    }
+/// A patient seen for the first time.
+#[derive(Clone)]
+struct Patient {
+    nhs: String,
+    dob: Date,
+    female: bool,
+    ethnicity: &'static str,
+    given: &'static str,
+    family: &'static str,
+    local_id: String,
+}
+
+/// A patient who may come back with a new event, and the dates of their events so far.
+struct Returning {
+    patient: Patient,
+    events: Vec<Date>,
+}
+
+fn new_patient_details(rng: &mut Rng, nhs: String, event: Date) -> Patient {
     let female = rng.chance(0.27);
     let ethnicity = *rng.pick(&[
         ("A", 0.80),
@@ -422,6 +410,73 @@ fn episode(
     let south_asian = matches!(ethnicity, "H" | "J" | "K");
     let age = rng.clamped(if south_asian { 59.0 } else { 65.0 }, 11.0, 18.0, 100.0) as i32;
     let dob = event.add_days(-(age * 365 + age / 4) - rng.int(1, 360) as i32);
+    let given = if female { GIVEN_F } else { GIVEN_M };
+    Patient {
+        nhs,
+        dob,
+        female,
+        ethnicity,
+        given: given[rng.int(0, given.len() as i64 - 1) as usize],
+        family: FAMILY[rng.int(0, FAMILY.len() as i64 - 1) as usize],
+        local_id: format!("H{:07}", rng.int(0, 9_999_999)),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn episode(
+    rng: &mut Rng,
+    p: &Prog,
+    n: usize,
+    nhs_i: &mut u64,
+    previous: &mut Vec<Returning>,
+    cfg: &Config,
+    span: i32,
+    r: &mut Row,
+) {
+    let today = cfg.today;
+    let referral = cfg.period.from.add_days(rng.int(0, i64::from(span)) as i32);
+    let event = referral.add_days(-(rng.int(0, 14) as i32));
+    // About 2% are a returning patient with a new event: the same person, so the same NHS
+    // number, date of birth, sex, ethnicity and name.
+    let mut known: Option<Patient> = None;
+    if previous.len() > 100 && rng.chance(0.02) {
+        let i = rng.int(0, previous.len() as i64 - 1) as usize;
+        let back = &mut previous[i];
+        // A returning patient's new event is on a new date (else it would be a duplicate),
+        // and after their birth.
+        if !back.events.contains(&event) && back.patient.dob < event.add_days(-18 * 365) {
+            back.events.push(event);
+            known = Some(back.patient.clone());
+        }
+    }
+    let new_patient = known.is_none();
+    let patient = match known {
+        Some(p) => p,
+        None => {
+            let nhs = loop {
+                *nhs_i += 1;
+                if let Some(n) = nhs_number(*nhs_i) {
+                    break n;
+                }
+            };
+            new_patient_details(rng, nhs, event)
+        }
+    };
+    if new_patient && previous.len() < 50_000 {
+        previous.push(Returning {
+            patient: patient.clone(),
+            events: vec![event],
+        });
+    }
+    let Patient {
+        nhs,
+        dob,
+        female,
+        ethnicity,
+        given,
+        family,
+        local_id,
+    } = patient;
     let imd = *rng.pick(&[
         ("1", 0.2),
         ("2", 0.2),
@@ -475,19 +530,9 @@ fn episode(
     r.set(Col::ProgrammeCode, &p.code);
     r.set(Col::EpisodeId, format!("{}-{n:06}", p.code));
     r.set(Col::NhsNumber, &nhs);
-    r.set(
-        Col::LocalPatientId,
-        format!("H{:07}", rng.int(0, 9_999_999)),
-    );
-    let given = if female { GIVEN_F } else { GIVEN_M };
-    r.set(
-        Col::GivenName,
-        given[rng.int(0, given.len() as i64 - 1) as usize],
-    );
-    r.set(
-        Col::FamilyName,
-        FAMILY[rng.int(0, FAMILY.len() as i64 - 1) as usize],
-    );
+    r.set(Col::LocalPatientId, &local_id);
+    r.set(Col::GivenName, given);
+    r.set(Col::FamilyName, family);
     r.set(Col::DateOfBirth, dob);
     if rng.chance(0.95) {
         let letters = b"ABDEFGHJLNPQRSTUWXYZ";
@@ -534,17 +579,18 @@ fn episode(
     };
     r.set(Col::Pathway, pathway);
     let mut comorb = Vec::new();
+    // Independent chances giving ~74% with at least one (calibration.md).
     for (c, pr) in [
-        ("hypertension", 0.45),
-        ("hypercholesterolaemia", 0.30),
-        ("diabetes", 0.22),
-        ("arthritis", 0.08),
-        ("copd", 0.06),
-        ("asthma", 0.05),
-        ("anxiety", 0.06),
-        ("depression", 0.07),
-        ("stroke", 0.03),
-        ("family_history", 0.12),
+        ("hypertension", 0.37),
+        ("hypercholesterolaemia", 0.25),
+        ("diabetes", 0.18),
+        ("arthritis", 0.066),
+        ("copd", 0.05),
+        ("asthma", 0.042),
+        ("anxiety", 0.05),
+        ("depression", 0.058),
+        ("stroke", 0.025),
+        ("family_history", 0.10),
     ] {
         if rng.chance(pr) {
             comorb.push(c);
@@ -750,8 +796,9 @@ fn measures(rng: &mut Rng, female: bool, iswt: bool) -> Measures {
             rng.clamped(400.0, 110.0, 60.0, 790.0)
         },
         iswt,
-        anxiety: rng.clamped(5.4, 4.0, 0.0, 21.0).round(),
-        depression: rng.clamped(4.2, 3.5, 0.0, 21.0).round(),
+        // Means set below the targets so that, after clamping at 0, they land on them.
+        anxiety: rng.clamped(5.25, 4.0, 0.0, 21.0).round(),
+        depression: rng.clamped(4.0, 3.5, 0.0, 21.0).round(),
         eq5d: rng.clamped(68.0, 18.0, 0.0, 100.0).round(),
     }
 }
@@ -770,10 +817,11 @@ impl Measures {
         m.activity = (m.activity * 1.9 * (0.4 * rng.normal()).exp()).clamp(0.0, 1450.0);
         m.walk = (m.walk + if m.iswt { 90.0 } else { 50.0 } + 50.0 * rng.normal())
             .clamp(20.0, if m.iswt { 1020.0 } else { 790.0 });
-        m.anxiety = (m.anxiety - 0.7 + 2.0 * rng.normal())
+        // Shifts tuned by simulation to reach mean 4.7 (21% ≥ 8) and 3.4 (12% ≥ 8).
+        m.anxiety = (m.anxiety - 0.95 + 1.3 * rng.normal())
             .round()
             .clamp(0.0, 21.0);
-        m.depression = (m.depression - 0.8 + 2.0 * rng.normal())
+        m.depression = (m.depression - 0.95 + 1.2 * rng.normal())
             .round()
             .clamp(0.0, 21.0);
         m.eq5d = (m.eq5d + 6.0 + 12.0 * rng.normal())
