@@ -232,6 +232,7 @@ fn episode_page(
     errors: &[(String, String)],
     saved: bool,
     form: EpisodeForm,
+    confirm: bool,
 ) -> String {
     let errs: HashMap<String, String> = errors.iter().cloned().collect();
     let mut readonly = vec!["programme_code"];
@@ -272,9 +273,17 @@ fn episode_page(
     }
     let _ = write!(
         body,
-        "<form method=\"post\" action=\"{action}\" novalidate>{}{}<p><button>Save {}</button></p></form>",
+        "<form method=\"post\" action=\"{action}\" novalidate>{}{}{}<p><button>Save {}</button></p></form>",
         html::csrf_field(&c.session.csrf),
         html::fields_form(values, &errs, &|f| form.shows(f), &readonly),
+        if confirm {
+            format!(
+                "<div class=\"field\"><input type=\"checkbox\" id=\"{CONFIRM}\" name=\"{CONFIRM}\" value=\"yes\"> \
+                 <label for=\"{CONFIRM}\" style=\"display:inline\">I have checked the values above and they are right</label></div>"
+            )
+        } else {
+            String::new()
+        },
         match form {
             EpisodeForm::Full => "episode".to_string(),
             EpisodeForm::Assessment(n) => format!("assessment {n}"),
@@ -303,6 +312,7 @@ async fn new_form(
         &[],
         false,
         EpisodeForm::Full,
+        false,
     )))
 }
 
@@ -351,6 +361,7 @@ async fn show_form(
         &[],
         q.contains_key("saved"),
         form,
+        false,
     )))
 }
 
@@ -378,7 +389,7 @@ fn validate(
     form: &HashMap<String, String>,
     programme: &str,
     today: crest_core::Date,
-) -> Result<Record, Vec<(String, String)>> {
+) -> Result<(Record, Vec<(String, String)>), Vec<(String, String)>> {
     let fields: Vec<&crest_core::Field> = FIELDS.iter().filter(|f| f.imported()).collect();
     let names: Vec<&str> = fields.iter().map(|f| f.name).collect();
     let header = Header::parse(&names).map_err(|e| vec![(String::new(), e.to_string())])?;
@@ -391,12 +402,47 @@ fn validate(
         .collect();
     let checked = check_row(&header, &cells, today);
     match checked.record {
-        Some(r) if checked.errors.is_empty() => Ok(r),
+        Some(r) if checked.errors.is_empty() => Ok((
+            r,
+            checked
+                .warnings
+                .into_iter()
+                .map(|i| (i.column, format!("Please check: {}", i.message)))
+                .collect(),
+        )),
         _ => Err(checked
             .errors
             .into_iter()
             .map(|i| (i.column, i.message))
             .collect()),
+    }
+}
+
+/// The form field that confirms values the checks flagged as unusual.
+const CONFIRM: &str = "confirm_warnings";
+
+/// A BMI that crest derived is derived again when weight or height change: left as it was, it
+/// would no longer match them and the save would be refused.
+fn rederive_bmi(form: &mut HashMap<String, String>, stored: &Record) {
+    for (w, h, b) in [
+        (Col::A1WeightKg, Col::A1HeightCm, Col::A1Bmi),
+        (Col::A2WeightKg, Col::A2HeightCm, Col::A2Bmi),
+    ] {
+        let (Some(weight), Some(height), Some(bmi)) = (stored.num(w), stored.num(h), stored.num(b))
+        else {
+            continue;
+        };
+        let derived = (weight / (height / 100.0).powi(2) * 10.0).round() / 10.0;
+        let text = |c: Col| stored.get(c).to_text();
+        let posted = |c: Col| {
+            form.get(c.name())
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        let measures_changed = posted(w) != text(w) || posted(h) != text(h);
+        if (bmi - derived).abs() < 0.05 && measures_changed && posted(b) == text(b) {
+            form.insert(b.name().to_string(), String::new());
+        }
     }
 }
 
@@ -462,23 +508,47 @@ async fn save_episode(
 ) -> Result<Response, WebError> {
     let (c, p) = scoped(&app, &headers, &code).await?;
     c.check_csrf(form.get("csrf").map(String::as_str))?;
-    if let (EpisodeForm::Assessment(_), Some(id)) = (which, &id) {
+    if let Some(id) = &id {
         let (pc, i) = (p.code.clone(), id.clone());
         let stored = app
             .db(move |s, _| s.episode(&pc, &i)?.ok_or(WebError::NotFound))
             .await?;
-        let mut values = record_values(&stored);
-        for f in FIELDS.iter().filter(|f| which.shows(f)) {
-            values.insert(f.name.to_string(), form.remove(f.name).unwrap_or_default());
+        if let EpisodeForm::Assessment(_) = which {
+            let mut values = record_values(&stored);
+            for f in FIELDS.iter().filter(|f| which.shows(f)) {
+                values.insert(f.name.to_string(), form.remove(f.name).unwrap_or_default());
+            }
+            values.insert("csrf".into(), form.get("csrf").cloned().unwrap_or_default());
+            if let Some(v) = form.get(CONFIRM) {
+                values.insert(CONFIRM.into(), v.clone());
+            }
+            form = values;
         }
-        form = values;
+        rederive_bmi(&mut form, &stored);
     }
     if let Some(id) = &id {
         form.insert("episode_id".into(), id.clone());
     }
     form.insert("programme_code".into(), p.code.clone());
     let rec = match validate(&form, &p.code, (app.today)()) {
-        Ok(r) => r,
+        // The upload's warnings, confirmed here as there: shown once, saved when confirmed.
+        Ok((_, warnings))
+            if !warnings.is_empty() && form.get(CONFIRM).map(String::as_str) != Some("yes") =>
+        {
+            let mut r = html_page(episode_page(
+                &c,
+                &p.code,
+                id.as_deref(),
+                &form,
+                &warnings,
+                false,
+                which,
+                true,
+            ));
+            *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            return Ok(r);
+        }
+        Ok((r, _)) => r,
         Err(errors) => {
             return Ok(invalid(&c, &p.code, id.as_deref(), &form, &errors, which));
         }
@@ -534,7 +604,9 @@ fn invalid(
     errors: &[(String, String)],
     which: EpisodeForm,
 ) -> Response {
-    let mut r = html_page(episode_page(c, programme, id, form, errors, false, which));
+    let mut r = html_page(episode_page(
+        c, programme, id, form, errors, false, which, false,
+    ));
     *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     r
 }

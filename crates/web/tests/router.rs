@@ -452,6 +452,68 @@ fn headers_error_pages_links_and_awkward_ids() {
     });
 }
 
+/// The form follows the upload's rules: an unusual value is shown for checking and saved once
+/// confirmed; a BMI crest derived is derived again when the weight changes.
+#[test]
+fn form_warnings_are_confirmed_and_a_derived_bmi_follows_the_weight() {
+    for db in databases() {
+        let app = setup(&db);
+        rt().block_on(async {
+            let (cookie, csrf) = login(&app, "staff").await;
+            let a1 = |weight: &str, bmi: &str, confirm: bool| {
+                let mut form = vec![
+                    ("csrf", csrf.clone()),
+                    ("status", "completed".to_string()),
+                    ("assessment1_date", "2024-04-20".to_string()),
+                    ("a1_hads_anxiety", "12".to_string()),
+                    ("a1_weight_kg", weight.to_string()),
+                    ("a1_height_cm", "175".to_string()),
+                    ("a1_bmi", bmi.to_string()),
+                ];
+                if confirm {
+                    form.push(("confirm_warnings", "yes".to_string()));
+                }
+                let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                post("/p/P001/episodes/E1/assessment1", &cookie, &form)
+            };
+            let bmi = |app: &std::sync::Arc<crest_web::App>| {
+                let _ = app;
+                open(&db).run(|s| {
+                    s.episode("P001", "E1")
+                        .unwrap()
+                        .unwrap()
+                        .num(crest_core::Col::A1Bmi)
+                })
+            };
+            let r = send(&app, a1("80", "", false)).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+            assert_eq!(bmi(&app), Some(26.1));
+            // The form shows the derived 26.1; the weight changes, the BMI follows.
+            let r = send(&app, a1("90", "26.1", false)).await;
+            assert_eq!(
+                r.status,
+                StatusCode::SEE_OTHER,
+                "{}: {}",
+                db.backend,
+                r.body
+            );
+            assert_eq!(bmi(&app), Some(29.4));
+            // 210 kg is unusual: shown for checking, not saved silently.
+            let r = send(&app, a1("210", "29.4", false)).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+            assert!(
+                r.body.contains("Please check") && r.body.contains("name=\"confirm_warnings\""),
+                "{}",
+                r.body
+            );
+            assert_eq!(bmi(&app), Some(29.4), "nothing saved yet");
+            let r = send(&app, a1("210", "29.4", true)).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+            assert_eq!(bmi(&app), Some(68.6));
+        });
+    }
+}
+
 #[test]
 fn staff_cannot_reach_another_programme_by_any_url() {
     for db in databases() {
