@@ -224,6 +224,7 @@ impl EpisodeForm {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn episode_page(
     c: &crate::Ctx,
     programme: &str,
@@ -389,7 +390,7 @@ fn validate(
     form: &HashMap<String, String>,
     programme: &str,
     today: crest_core::Date,
-) -> Result<(Record, Vec<(String, String)>), Vec<(String, String)>> {
+) -> Result<(Record, FieldMessages), FieldMessages> {
     let fields: Vec<&crest_core::Field> = FIELDS.iter().filter(|f| f.imported()).collect();
     let names: Vec<&str> = fields.iter().map(|f| f.name).collect();
     let header = Header::parse(&names).map_err(|e| vec![(String::new(), e.to_string())])?;
@@ -417,6 +418,9 @@ fn validate(
             .collect()),
     }
 }
+
+/// Messages by field name: problems, or warnings to confirm.
+type FieldMessages = Vec<(String, String)>;
 
 /// The form field that confirms values the checks flagged as unusual.
 const CONFIRM: &str = "confirm_warnings";
