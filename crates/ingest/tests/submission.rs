@@ -454,6 +454,14 @@ fn no_agreement_in_force_means_no_submission() {
     }
 }
 
+/// A new national store with the local store's programmes registered.
+fn national_store(ndb: &TestDb, s: &mut dyn crest_store::Store) -> NationalStore {
+    let mut n = NationalStore::open(&ndb.url).unwrap();
+    n.migrate().unwrap();
+    n.upsert_programmes(&s.programmes().unwrap()).unwrap();
+    n
+}
+
 /// Builds a programme's submission, records it as sent and receives it nationally, as a
 /// programme and the audit would in turn.
 fn submit(
@@ -481,9 +489,7 @@ fn an_episode_moving_period_is_held_once_under_its_newest_submission() {
         let dir = scratch_dir("sub-move");
         let mut s = local(&ldb);
         let nobody = ndoo(&dir, "2025-05-20", &["9000000009"]);
-        let mut n = NationalStore::open(&ndb.url).unwrap();
-        n.migrate().unwrap();
-        n.upsert_programmes(&s.programmes().unwrap()).unwrap();
+        let mut n = national_store(&ndb, s.as_mut());
         let this_year = |now: &str| request("P001", &sub_key, Some(&nobody), now);
         let next_year = |now: &str| BuildRequest {
             period: Period {
@@ -617,9 +623,7 @@ fn a_receipt_is_never_stored_without_its_log_entry() {
     let (sub_key, national_key) = (Key::from_secret([1; 32]), Key::from_secret([2; 32]));
     for (ldb, ndb) in databases().into_iter().zip(databases()) {
         let mut s = local(&ldb);
-        let mut n = NationalStore::open(&ndb.url).unwrap();
-        n.migrate().unwrap();
-        n.upsert_programmes(&s.programmes().unwrap()).unwrap();
+        let mut n = national_store(&ndb, s.as_mut());
         let b = build(
             s.as_mut(),
             &request("P002", &sub_key, None, "2025-06-01T10:00:00Z"),
@@ -708,9 +712,7 @@ fn a_submission_touches_only_its_own_programme() {
         let dir = scratch_dir("sub-scope");
         let mut s = local(&ldb);
         let nobody = ndoo(&dir, "2025-05-20", &["9000000009"]);
-        let mut n = NationalStore::open(&ndb.url).unwrap();
-        n.migrate().unwrap();
-        n.upsert_programmes(&s.programmes().unwrap()).unwrap();
+        let mut n = national_store(&ndb, s.as_mut());
         let (p1, _) = submit(
             s.as_mut(),
             &mut n,

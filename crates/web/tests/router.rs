@@ -88,6 +88,25 @@ fn cookie_value(cookies: &[String], name: &str) -> Option<String> {
 }
 
 /// Signs in; returns the session cookie header and the session's CSRF token.
+/// One sign-in attempt with the login form's cookie and token.
+async fn try_sign_in(
+    app: &Arc<crest_web::App>,
+    pre: &str,
+    csrf: &str,
+    user: &str,
+    password: &str,
+) -> Resp {
+    send(
+        app,
+        post(
+            "/login",
+            &format!("crest_login={pre}"),
+            &[("username", user), ("password", password), ("csrf", csrf)],
+        ),
+    )
+    .await
+}
+
 async fn login(app: &Arc<crest_web::App>, user: &str) -> (String, String) {
     let page = send(app, get("/login", "")).await;
     let pre = cookie_value(&page.cookies, "crest_login").unwrap();
@@ -145,35 +164,11 @@ fn login_sessions_csrf_and_rate_limit() {
             let pre = cookie_value(&page.cookies, "crest_login").unwrap();
             let csrf = hidden(&page.body, "csrf");
             for _ in 0..5 {
-                let r = send(
-                    &app,
-                    post(
-                        "/login",
-                        &format!("crest_login={pre}"),
-                        &[
-                            ("username", "staff2"),
-                            ("password", "wrong-password"),
-                            ("csrf", &csrf),
-                        ],
-                    ),
-                )
-                .await;
+                let r = try_sign_in(&app, &pre, &csrf, "staff2", "wrong-password").await;
                 assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", db.backend);
                 assert!(r.body.contains("not right"));
             }
-            let r = send(
-                &app,
-                post(
-                    "/login",
-                    &format!("crest_login={pre}"),
-                    &[
-                        ("username", "staff2"),
-                        ("password", PASSWORD),
-                        ("csrf", &csrf),
-                    ],
-                ),
-            )
-            .await;
+            let r = try_sign_in(&app, &pre, &csrf, "staff2", PASSWORD).await;
             assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
             assert!(
                 r.body.contains("Wait 1 second"),
@@ -182,37 +177,16 @@ fn login_sessions_csrf_and_rate_limit() {
             );
             // After the delay the real user gets in.
             tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-            let r = send(
-                &app,
-                post(
-                    "/login",
-                    &format!("crest_login={pre}"),
-                    &[
-                        ("username", "staff2"),
-                        ("password", PASSWORD),
-                        ("csrf", &csrf),
-                    ],
-                ),
-            )
-            .await;
+            let r = try_sign_in(&app, &pre, &csrf, "staff2", PASSWORD).await;
             assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
             // 40 wrong passwords at once: the limit holds before the slow hash, so only the
             // free five are even tried.
             let guesses = (0..40).map(|_| {
                 let app = app.clone();
                 let (pre, csrf) = (pre.clone(), csrf.clone());
-                tokio::spawn(async move {
-                    send(
-                        &app,
-                        post(
-                            "/login",
-                            &format!("crest_login={pre}"),
-                            &[("username", "lead"), ("password", "guess"), ("csrf", &csrf)],
-                        ),
-                    )
-                    .await
-                    .status
-                })
+                tokio::spawn(
+                    async move { try_sign_in(&app, &pre, &csrf, "lead", "guess").await.status },
+                )
             });
             let mut statuses = Vec::new();
             for g in guesses.collect::<Vec<_>>() {
@@ -296,17 +270,7 @@ fn concurrent_sign_ins_queue_and_never_fail() {
                 let (pre, csrf) = (pre.clone(), csrf.clone());
                 let user = format!("nurse{i}");
                 let user = user.as_str().to_owned();
-                tokio::spawn(async move {
-                    send(
-                        &app,
-                        post(
-                            "/login",
-                            &format!("crest_login={pre}"),
-                            &[("username", &user), ("password", PASSWORD), ("csrf", &csrf)],
-                        ),
-                    )
-                    .await
-                })
+                tokio::spawn(async move { try_sign_in(&app, &pre, &csrf, &user, PASSWORD).await })
             });
             for r in all.collect::<Vec<_>>() {
                 let r = r.await.unwrap();
