@@ -28,8 +28,9 @@ pub struct NationalEpisode {
 /// A submission as the national store keeps it (its payload already re-keyed).
 #[derive(Clone, Debug)]
 pub struct Receipt {
-    /// SHA-256 of the whole file (manifest line and payload): the submission's identity, so a
-    /// fresh build is a new submission even when its payload is byte for byte an older one's.
+    /// SHA-256 of the manifest line (which holds the payload's checked SHA-256, the programme,
+    /// period and build time): the submission's identity, so a fresh build is a new submission
+    /// even when its payload is byte for byte an older one's.
     pub id: String,
     /// Programme it came from.
     pub programme: String,
@@ -112,7 +113,7 @@ pub type OutcomePairs = Vec<(&'static Field, Vec<(f64, f64)>)>;
 /// A submission the national store holds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HeldSubmission {
-    /// Its identity: the SHA-256 of the whole file (of the payload alone for submissions
+    /// Its identity: the SHA-256 of its manifest line (of the payload alone for submissions
     /// received before national migration 6).
     pub sha256: String,
     /// Programme.

@@ -31,7 +31,7 @@ input,select{font-size:1rem;padding:.3rem;border:2px solid #4c6272;max-width:100
 .summary{border:4px solid #b10e1e;padding:.6rem 1rem;margin:1rem 0}
 .ok{border:4px solid #007f3b;padding:.6rem 1rem;margin:1rem 0}
 table{border-collapse:collapse;margin:.6rem 0}th,td{border:1px solid #d8dde0;padding:.25rem .5rem;text-align:left;vertical-align:top}
-th{background:#f0f4f5}button{font-size:1rem;padding:.4rem 1rem;background:#007f3b;color:#fff;border:0;cursor:pointer}
+th{background:#f0f4f5}button{font-size:1rem;padding:.4rem 1rem;background:#007f3b;color:#fff;border:0;cursor:pointer}button.secondary{background:#4c6272}
 fieldset{border:1px solid #d8dde0;margin:1rem 0}legend{font-weight:700}
 .grade-green{color:#007f3b}.grade-amber{color:#8a5a00}.grade-red{color:#b10e1e}
 @media print{header,nav,form,.noprint{display:none}}";
