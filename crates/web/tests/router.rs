@@ -1233,6 +1233,12 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
             let r = send(&app, upload(&tampered)).await;
             assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
             assert!(r.body.contains("Refused; nothing was stored") && r.body.contains("checksum"), "{}", r.body);
+            // A file over the old 2 MB default is read and checked, not refused unread.
+            let mut big = first.clone();
+            big.extend(std::iter::repeat_n(b'x', 3_000_000));
+            let r = send(&app, upload(&big)).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+            assert!(r.body.contains("checksum"), "{}", r.body);
 
             // The API: a programme's system pushes with its own token only.
             let api = |token: Option<&str>, bytes: Vec<u8>| {
@@ -1338,8 +1344,8 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
         });
         let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
         let check = n.verify_access_log().unwrap();
-        // Three receipts by upload, one by the API, six refused API calls.
-        assert_eq!((check.entries, check.broken), (10, None), "{}", ndb.backend);
+        // Four receipts by upload (two refused), one by the API, six refused API calls.
+        assert_eq!((check.entries, check.broken), (11, None), "{}", ndb.backend);
     }
 }
 
