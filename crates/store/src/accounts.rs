@@ -172,42 +172,6 @@ pub(crate) mod sql {
     }
 }
 
-/// Migration 2 (both back ends): users, sessions and the access log.
-pub(crate) fn v2(postgres: bool) -> Vec<String> {
-    let (boolean, serial) = if postgres {
-        ("BOOLEAN", "BIGSERIAL PRIMARY KEY")
-    } else {
-        ("INTEGER", "INTEGER PRIMARY KEY AUTOINCREMENT")
-    };
-    vec![
-        format!(
-            "CREATE TABLE users (username TEXT PRIMARY KEY, password_hash TEXT NOT NULL, role TEXT NOT NULL, \
-             programmes TEXT NOT NULL, disabled {boolean} NOT NULL)"
-        ),
-        "CREATE TABLE sessions (token_hash TEXT PRIMARY KEY, username TEXT NOT NULL REFERENCES users (username), \
-         csrf TEXT NOT NULL, created BIGINT NOT NULL, seen BIGINT NOT NULL)"
-            .to_string(),
-        format!(
-            "CREATE TABLE access_log (id {serial}, at TEXT NOT NULL, username TEXT NOT NULL, role TEXT NOT NULL, \
-             programme TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL, \
-             detail TEXT NOT NULL)"
-        ),
-    ]
-}
-
-/// Migration 5 (both back ends): data sharing agreements, and which episodes were sent
-/// nationally (so a later opt-out or deletion goes as a tombstone).
-pub(crate) fn v5() -> Vec<String> {
-    vec![
-        "CREATE TABLE agreements (id TEXT PRIMARY KEY, recipient TEXT NOT NULL, legal_basis TEXT NOT NULL, \
-         fields TEXT NOT NULL, opt_out_exempt TEXT NOT NULL, valid_from TEXT NOT NULL, valid_to TEXT NOT NULL)"
-            .to_string(),
-        "CREATE TABLE sent_episodes (programme_code TEXT NOT NULL REFERENCES programmes (programme_code), \
-         episode_id TEXT NOT NULL, PRIMARY KEY (programme_code, episode_id))"
-            .to_string(),
-    ]
-}
-
 /// Agreement columns as stored (all text, the same on both back ends).
 pub(crate) fn agreement_row(a: &crest_core::governance::Agreement) -> [String; 7] {
     [

@@ -10,18 +10,6 @@ use sha2::{Digest, Sha256};
 /// The previous-hash of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// Migration 4 (both back ends): the chain columns. Entries written before it are chained, in
-/// the order they were written, when the migration runs (see `chain_legacy` in each back end).
-pub(crate) fn v4() -> Vec<String> {
-    [
-        "ALTER TABLE access_log ADD COLUMN seq BIGINT NOT NULL DEFAULT 0",
-        "ALTER TABLE access_log ADD COLUMN prev_hash TEXT NOT NULL DEFAULT ''",
-        "ALTER TABLE access_log ADD COLUMN hash TEXT NOT NULL DEFAULT ''",
-    ]
-    .map(String::from)
-    .to_vec()
-}
-
 /// Index created once the legacy entries have their sequence numbers.
 pub(crate) const SEQ_INDEX: &str =
     "CREATE UNIQUE INDEX IF NOT EXISTS access_log_seq ON access_log (seq)";

@@ -7,6 +7,7 @@
 
 mod accounts;
 pub mod audit;
+mod migrations;
 pub mod national;
 mod pg;
 mod schema;

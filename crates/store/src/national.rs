@@ -4,7 +4,6 @@
 //! postcode, local patient id or local episode id; episodes are keyed by the national
 //! re-keyed `episode_key` and linked across programmes by `patient_key`.
 
-use crate::schema::{column_type, Dialect};
 use crate::{Result, StoreError};
 use crest_core::{Date, Field, Kind, Programme, Record, Tier, Value, FIELDS};
 use postgres::types::ToSql;
@@ -147,166 +146,6 @@ pub const NATIONAL_SCHEMA_VERSION: usize = 6;
 pub(crate) const NOT_LOCAL: &str =
     "this database is a national store; a local (identifiable) store must be a separate database";
 
-/// `CREATE TABLE` for the national episodes, under `name`; `submission_reference` makes the
-/// database check each row's submission (dropped by migration 5, see [`lean_episodes`]).
-fn episodes_table(d: Dialect, name: &str, submission_reference: bool, scoped: bool) -> String {
-    let cols: Vec<String> = national_fields()
-        .map(|f| {
-            let not_null = if f.required { " NOT NULL" } else { "" };
-            format!("    {} {}{}", f.name, column_type(&f.kind, d), not_null)
-        })
-        .collect();
-    let reference = if submission_reference {
-        " REFERENCES national_submissions (sha256)"
-    } else {
-        ""
-    };
-    // Since national migration 6 an episode key is only ever matched within its programme.
-    let (key, primary) = if scoped {
-        (
-            "episode_key TEXT NOT NULL",
-            ",\n    PRIMARY KEY (programme_code, episode_key)",
-        )
-    } else {
-        ("episode_key TEXT PRIMARY KEY", "")
-    };
-    format!(
-        "CREATE TABLE {name} (\n    {key},\n    patient_key TEXT NOT NULL,\n    \
-         submission TEXT NOT NULL{reference},\n{}{primary}\n)",
-        cols.join(",\n")
-    )
-}
-
-const EPISODES_BY_PROGRAMME: &str =
-    "CREATE INDEX national_episodes_programme ON national_episodes (programme_code, referral_date)";
-/// Links a patient's episodes (the cross-programme duplicate report).
-const EPISODES_BY_PATIENT: &str =
-    "CREATE INDEX national_episodes_patient ON national_episodes (patient_key, event_date)";
-
-fn schema(d: Dialect) -> Vec<String> {
-    vec![
-        "CREATE TABLE programmes (programme_code TEXT PRIMARY KEY, name TEXT NOT NULL, nation TEXT NOT NULL, \
-         region TEXT NOT NULL, professions TEXT NOT NULL, offers TEXT NOT NULL)"
-            .to_string(),
-        "CREATE TABLE national_submissions (sha256 TEXT PRIMARY KEY, programme_code TEXT NOT NULL REFERENCES programmes (programme_code), \
-         period_from TEXT NOT NULL, period_to TEXT NOT NULL, key_id TEXT NOT NULL, dataset_version TEXT NOT NULL, \
-         created_at TEXT NOT NULL, received_at TEXT NOT NULL, episodes BIGINT NOT NULL, tombstones BIGINT NOT NULL, \
-         current_for TEXT UNIQUE)"
-            .to_string(),
-        episodes_table(d, "national_episodes", true, false),
-        EPISODES_BY_PROGRAMME.to_string(),
-        "CREATE INDEX national_episodes_submission ON national_episodes (submission)".to_string(),
-        EPISODES_BY_PATIENT.to_string(),
-    ]
-}
-
-/// National migration 2: the national store's own hash-chained access log (receipts, views).
-fn access_log(d: Dialect) -> Vec<String> {
-    let serial = match d {
-        Dialect::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
-        Dialect::Postgres => "BIGSERIAL PRIMARY KEY",
-    };
-    vec![
-        format!(
-            "CREATE TABLE access_log (id {serial}, at TEXT NOT NULL, username TEXT NOT NULL, role TEXT NOT NULL, \
-             programme TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL, \
-             detail TEXT NOT NULL, seq BIGINT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)"
-        ),
-        crate::audit::SEQ_INDEX.to_string(),
-    ]
-}
-
-/// National migration 3: API tokens for programmes' systems to push submissions, stored only
-/// as their SHA-256.
-fn api_tokens() -> Vec<String> {
-    vec![
-        "CREATE TABLE api_tokens (token_hash TEXT PRIMARY KEY, programme_code TEXT NOT NULL \
-          REFERENCES programmes (programme_code), created_at TEXT NOT NULL)"
-            .to_string(),
-    ]
-}
-
-/// National migration 4: outlier cases and their dated history.
-fn outliers(d: Dialect) -> Vec<String> {
-    let serial = match d {
-        Dialect::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
-        Dialect::Postgres => "BIGSERIAL PRIMARY KEY",
-    };
-    vec![
-        "CREATE TABLE outlier_cases (id TEXT PRIMARY KEY, programme_code TEXT NOT NULL REFERENCES programmes (programme_code), \
-         kpi TEXT NOT NULL, period_from TEXT NOT NULL, period_to TEXT NOT NULL, level TEXT NOT NULL, direction TEXT NOT NULL, \
-         finding TEXT NOT NULL, status TEXT NOT NULL, opened_at TEXT NOT NULL)"
-            .to_string(),
-        format!(
-            "CREATE TABLE outlier_history (id {serial}, case_id TEXT NOT NULL REFERENCES outlier_cases (id), \
-             at TEXT NOT NULL, username TEXT NOT NULL, status TEXT NOT NULL, note TEXT NOT NULL)"
-        ),
-    ]
-}
-
-/// National migration 5: leaner episode rows, so a 100,000-episode receipt fits its 2 s.
-/// Every receipt paid, row by row, for two things only a rare step needed:
-/// - the index on the submission a row came from, used only when a newer submission replaces
-///   an older one, which now finds the older one's rows through the programme index;
-/// - the database's check that a row's submission is held (on PostgreSQL, a query per row).
-///   Rows are written only by [`NationalStore::receive`], which records the submission first
-///   in the same transaction; the tests check every row's submission is held.
-///
-/// SQLite cannot drop a constraint, so there the table is rebuilt.
-fn lean_episodes(d: Dialect) -> Vec<String> {
-    match d {
-        Dialect::Postgres => vec![
-            "DROP INDEX national_episodes_submission".to_string(),
-            "ALTER TABLE national_episodes DROP CONSTRAINT national_episodes_submission_fkey"
-                .to_string(),
-        ],
-        Dialect::Sqlite => vec![
-            episodes_table(d, "national_episodes_lean", false, false),
-            "INSERT INTO national_episodes_lean SELECT * FROM national_episodes".to_string(),
-            "DROP TABLE national_episodes".to_string(),
-            "ALTER TABLE national_episodes_lean RENAME TO national_episodes".to_string(),
-            EPISODES_BY_PROGRAMME.to_string(),
-            EPISODES_BY_PATIENT.to_string(),
-        ],
-    }
-}
-
-/// National migration 6 (privacy.md, "A submission only ever touches its own programme"):
-/// an episode is identified by its programme and key together, so a submission carrying
-/// another programme's episode keys can neither withdraw nor take over that programme's
-/// episodes; API tokens gain an expiry and can be revoked.
-fn programme_scoped(d: Dialect) -> Vec<String> {
-    let mut m = match d {
-        Dialect::Postgres => vec![
-            "ALTER TABLE national_episodes DROP CONSTRAINT national_episodes_pkey".to_string(),
-            "ALTER TABLE national_episodes ADD PRIMARY KEY (programme_code, episode_key)"
-                .to_string(),
-        ],
-        Dialect::Sqlite => vec![
-            episodes_table(d, "national_episodes_scoped", false, true),
-            "INSERT INTO national_episodes_scoped SELECT * FROM national_episodes".to_string(),
-            "DROP TABLE national_episodes".to_string(),
-            "ALTER TABLE national_episodes_scoped RENAME TO national_episodes".to_string(),
-            EPISODES_BY_PROGRAMME.to_string(),
-            EPISODES_BY_PATIENT.to_string(),
-        ],
-    };
-    m.push("ALTER TABLE api_tokens ADD COLUMN expires_at TEXT".to_string());
-    m.push("ALTER TABLE api_tokens ADD COLUMN revoked_at TEXT".to_string());
-    m
-}
-
-fn migrations(d: Dialect) -> [Vec<String>; NATIONAL_SCHEMA_VERSION] {
-    [
-        schema(d),
-        access_log(d),
-        api_tokens(),
-        outliers(d),
-        lean_episodes(d),
-        programme_scoped(d),
-    ]
-}
-
 /// The stages of an outlier case, in order.
 pub const CASE_STAGES: [&str; 4] = ["open", "contacted", "response_received", "closed"];
 
@@ -436,17 +275,11 @@ impl NationalStore {
                     [],
                     |r| r.get(0),
                 )?;
-                for (i, m) in migrations(Dialect::Sqlite)
-                    .iter()
-                    .enumerate()
-                    .skip(v as usize)
-                {
-                    for sql in m {
-                        tx.execute(sql, [])?;
-                    }
+                for m in crate::migrations::NATIONAL_SQLITE.iter().skip(v as usize) {
+                    tx.execute_batch(m.sql)?;
                     tx.execute(
                         "INSERT INTO crest_national_migrations (version) VALUES (?1)",
-                        [i as i64 + 1],
+                        [m.version as i64],
                     )?;
                     applied += 1;
                 }
@@ -462,17 +295,11 @@ impl NationalStore {
                         &[],
                     )?
                     .get(0);
-                for (i, m) in migrations(Dialect::Postgres)
-                    .iter()
-                    .enumerate()
-                    .skip(v as usize)
-                {
-                    for sql in m {
-                        tx.batch_execute(sql)?;
-                    }
+                for m in crate::migrations::NATIONAL_POSTGRES.iter().skip(v as usize) {
+                    tx.batch_execute(m.sql)?;
                     tx.execute(
                         "INSERT INTO crest_national_migrations (version) VALUES ($1)",
-                        &[&(i as i64 + 1)],
+                        &[&(m.version as i64)],
                     )?;
                     applied += 1;
                 }

@@ -10,14 +10,6 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row};
 use std::collections::HashSet;
 
-const MIGRATIONS: [fn() -> Vec<String>; crate::SCHEMA_VERSION] = [
-    || schema::v1(Dialect::Postgres),
-    || crate::accounts::v2(true),
-    schema::v3,
-    crate::audit::v4,
-    crate::accounts::v5,
-];
-
 /// A crest store in a PostgreSQL database.
 pub struct PgStore {
     client: Client,
@@ -46,7 +38,7 @@ impl PgStore {
         } else {
             0
         };
-        if version < MIGRATIONS.len() as i64 {
+        if version < crate::migrations::LOCAL_POSTGRES.len() as i64 {
             return Err(StoreError::NotInitialised);
         }
         Ok(())
@@ -144,16 +136,17 @@ impl Store for PgStore {
             )?
             .get(0);
         let mut applied = 0;
-        for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-            for sql in m() {
-                tx.batch_execute(&sql)?;
-            }
+        for m in crate::migrations::LOCAL_POSTGRES
+            .iter()
+            .skip(current as usize)
+        {
+            tx.batch_execute(m.sql)?;
             tx.execute(
                 "INSERT INTO crest_migrations (version) VALUES ($1)",
-                &[&(i as i64 + 1)],
+                &[&(m.version as i64)],
             )?;
             applied += 1;
-            if i + 1 == 4 {
+            if m.version == crate::migrations::CHAIN_LEGACY_LOG_AFTER {
                 chain_legacy(&mut tx)?;
             }
         }

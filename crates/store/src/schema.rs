@@ -1,70 +1,13 @@
-//! The schema, derived from the dataset dictionary, in each back end's dialect.
+//! The episode statements of each back end, built from the dataset dictionary (the columns
+//! themselves come from the frozen migrations in `migrations/`), and SQLite's bulk-load indexes.
 
-use crest_core::{Kind, FIELDS};
+use crest_core::FIELDS;
 
 /// SQL dialect differences that matter to the schema.
 #[derive(Clone, Copy)]
 pub(crate) enum Dialect {
     Sqlite,
     Postgres,
-}
-
-pub(crate) fn column_type(kind: &Kind, d: Dialect) -> &'static str {
-    match (kind, d) {
-        (Kind::Int { .. }, Dialect::Sqlite) => "INTEGER",
-        (Kind::Int { .. }, Dialect::Postgres) => "BIGINT",
-        (Kind::Decimal { .. }, Dialect::Sqlite) => "REAL",
-        (Kind::Decimal { .. }, Dialect::Postgres) => "DOUBLE PRECISION",
-        (Kind::Bool, Dialect::Sqlite) => "INTEGER",
-        (Kind::Bool, Dialect::Postgres) => "BOOLEAN",
-        _ => "TEXT",
-    }
-}
-
-/// Migration 1: programmes and episodes.
-pub(crate) fn v1(d: Dialect) -> Vec<String> {
-    let cols: Vec<String> = FIELDS
-        .iter()
-        .map(|f| {
-            let not_null = if f.required { " NOT NULL" } else { "" };
-            format!("    {} {}{}", f.name, column_type(&f.kind, d), not_null)
-        })
-        .collect();
-    let mut out = vec![
-        "CREATE TABLE programmes (
-            programme_code TEXT PRIMARY KEY,
-            name TEXT NOT NULL,
-            nation TEXT NOT NULL,
-            region TEXT NOT NULL,
-            professions TEXT NOT NULL,
-            offers TEXT NOT NULL
-        )"
-        .to_string(),
-        // In SQLite the key is a unique index rather than a primary key so that a bulk load
-        // can build it once at the end (see [`BULK_INDEXES`]).
-        format!(
-            "CREATE TABLE episodes (\n{},\n{}    FOREIGN KEY (programme_code) REFERENCES programmes (programme_code)\n)",
-            cols.join(",\n"),
-            match d {
-                Dialect::Postgres => "    PRIMARY KEY (programme_code, episode_id),\n",
-                Dialect::Sqlite => "",
-            }
-        ),
-    ];
-    match d {
-        Dialect::Sqlite => out.extend(BULK_INDEXES.iter().map(|(_, sql)| sql.to_string())),
-        Dialect::Postgres => out.push(KPI_INDEX.to_string()),
-    }
-    // Each programme's KPI facts, packed (see `KpiEpisode::encode`), rewritten whenever an
-    // import or edit touches the programme: the KPIs read these instead of every row.
-    out.push(format!(
-        "CREATE TABLE kpi_facts (\n    programme_code TEXT PRIMARY KEY REFERENCES programmes (programme_code),\n    facts {} NOT NULL\n)",
-        match d {
-            Dialect::Sqlite => "BLOB",
-            Dialect::Postgres => "BYTEA",
-        }
-    ));
-    out
 }
 
 /// SQLite's episode indexes as (name, definition). A bulk load into an empty table drops them
@@ -160,10 +103,4 @@ fn placeholder(d: Dialect, i: usize) -> String {
         Dialect::Sqlite => format!("?{i}"),
         Dialect::Postgres => format!("${i}"),
     }
-}
-
-/// Migration 3 (both back ends): a version per programme's data, raised whenever its episodes
-/// change, so readers (the dashboard) can tell whether what they computed is still current.
-pub(crate) fn v3() -> Vec<String> {
-    vec!["ALTER TABLE kpi_facts ADD COLUMN version BIGINT NOT NULL DEFAULT 1".to_string()]
 }

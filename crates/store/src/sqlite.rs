@@ -10,14 +10,6 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{HashMap, HashSet};
 
-const MIGRATIONS: [fn() -> Vec<String>; crate::SCHEMA_VERSION] = [
-    || schema::v1(Dialect::Sqlite),
-    || crate::accounts::v2(false),
-    schema::v3,
-    crate::audit::v4,
-    crate::accounts::v5,
-];
-
 /// A crest store in a SQLite file.
 pub struct SqliteStore {
     conn: Connection,
@@ -56,7 +48,7 @@ impl SqliteStore {
     }
 
     fn ready(&self) -> Result<()> {
-        if self.version()? < MIGRATIONS.len() as i64 {
+        if self.version()? < crate::migrations::LOCAL_SQLITE.len() as i64 {
             return Err(StoreError::NotInitialised);
         }
         Ok(())
@@ -166,16 +158,17 @@ impl Store for SqliteStore {
             |r| r.get(0),
         )?;
         let mut applied = 0;
-        for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-            for sql in m() {
-                tx.execute(&sql, [])?;
-            }
+        for m in crate::migrations::LOCAL_SQLITE
+            .iter()
+            .skip(current as usize)
+        {
+            tx.execute_batch(m.sql)?;
             tx.execute(
                 "INSERT INTO crest_migrations (version) VALUES (?1)",
-                [i as i64 + 1],
+                [m.version as i64],
             )?;
             applied += 1;
-            if i + 1 == 4 {
+            if m.version == crate::migrations::CHAIN_LEGACY_LOG_AFTER {
                 chain_legacy(&tx)?;
             }
         }
