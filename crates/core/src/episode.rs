@@ -23,6 +23,20 @@ impl Period {
         }
     }
 
+    /// The same period `years` earlier (29 February becomes 28 February in other years).
+    pub fn earlier(&self, years: i32) -> Period {
+        let shift = |d: Date| {
+            let (y, m, day) = d.ymd();
+            Date::from_ymd(y - years, m, day)
+                .or_else(|| Date::from_ymd(y - years, m, 28))
+                .unwrap_or(d)
+        };
+        Period {
+            from: shift(self.from),
+            to: shift(self.to),
+        }
+    }
+
     /// Whether a date falls in the period.
     pub fn contains(&self, d: Date) -> bool {
         self.from <= d && d <= self.to

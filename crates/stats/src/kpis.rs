@@ -338,6 +338,61 @@ impl ProgrammeKpis {
     }
 }
 
+/// One line of the nation → region roll-up: pooled counts and grades of its programmes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RollupRow {
+    /// Nation code.
+    pub nation: String,
+    /// Region, empty on the nation's own line.
+    pub region: String,
+    /// Programmes in it.
+    pub programmes: usize,
+    /// Started, referred.
+    pub uptake: (u64, u64),
+    /// Assessment 1 numerator, denominator.
+    pub assessment1: (u64, u64),
+    /// Assessment 2 numerator, denominator.
+    pub assessment2: (u64, u64),
+    /// Programmes graded green, amber and red.
+    pub grades: [usize; 3],
+    /// Programmes with nobody referred.
+    pub no_data: usize,
+}
+
+/// Pools programmes by nation, then by region within it, in nation and region order (each
+/// nation's line first, then its regions). `region_of` names a programme's region.
+pub fn rollup(rows: &[&ProgrammeKpis], region_of: impl Fn(&str) -> String) -> Vec<RollupRow> {
+    let mut sums: std::collections::BTreeMap<(String, String), RollupRow> = Default::default();
+    for k in rows {
+        let nation = k.nation.code().to_string();
+        let region = region_of(&k.programme_code);
+        for key in [(nation.clone(), String::new()), (nation.clone(), region)] {
+            let s = sums.entry(key.clone()).or_insert_with(|| RollupRow {
+                nation: key.0.clone(),
+                region: key.1.clone(),
+                ..Default::default()
+            });
+            s.programmes += 1;
+            for (acc, kpi) in [
+                (&mut s.uptake, "uptake"),
+                (&mut s.assessment1, "assessment1"),
+                (&mut s.assessment2, "assessment2"),
+            ] {
+                let (n, d) = k.proportion(kpi);
+                acc.0 += n;
+                acc.1 += d;
+            }
+            match k.grade_shown() {
+                "green" => s.grades[0] += 1,
+                "amber" => s.grades[1] += 1,
+                "red" => s.grades[2] += 1,
+                _ => s.no_data += 1,
+            }
+        }
+    }
+    sums.into_values().collect()
+}
+
 /// The KPI report for a period.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KpiReport {

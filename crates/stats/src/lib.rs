@@ -3,6 +3,7 @@
 
 pub mod disclosure;
 pub mod funnel;
+pub mod inequality;
 pub mod kpis;
 pub mod outcomes;
 pub mod published;

@@ -182,6 +182,53 @@ pub fn funnel(report: &KpiReport, key: &str) -> Funnel {
     Funnel { pooled, rows }
 }
 
+/// A programme outside a proportion KPI's funnel limits, as the outliers page and the annual
+/// report name it (exact counts, pooled over every programme).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outlier {
+    /// Programme code.
+    pub programme_code: String,
+    /// The funnel KPI (`uptake`, `completion`, `assessment1`, `assessment2`).
+    pub kpi: &'static str,
+    /// Alert (outside 95%) or alarm (outside 99.8%), low or high.
+    pub position: Position,
+    /// Exact numerator.
+    pub numerator: u64,
+    /// Exact denominator.
+    pub denominator: u64,
+    /// The pooled proportion.
+    pub pooled: f64,
+}
+
+/// Every programme outside the 95% limits of each of `kpis`' funnels.
+pub fn outliers(report: &KpiReport, kpis: &[&'static str]) -> Vec<Outlier> {
+    let mut found = Vec::new();
+    for &kpi in kpis {
+        let f = funnel(report, kpi);
+        let Some(pooled) = f.pooled else {
+            continue;
+        };
+        let exact = report
+            .programmes
+            .iter()
+            .map(|p| p.proportion(kpi))
+            .filter(|(_, n)| *n > 0);
+        for (row, (k, n)) in f.rows.iter().zip(exact) {
+            if row.position != Position::Within {
+                found.push(Outlier {
+                    programme_code: row.programme_code.clone(),
+                    kpi,
+                    position: row.position,
+                    numerator: k,
+                    denominator: n,
+                    pooled,
+                });
+            }
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,5 +388,15 @@ mod tests {
         assert_eq!(level(by("P012").position), "alarm_low");
         assert_eq!(by("P012").drawn(), None);
         assert_eq!(by("P012").numerator, Cell::Suppressed);
+        let out = outliers(&report, &["completion"]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (
+                out[0].programme_code.as_str(),
+                out[0].numerator,
+                out[0].denominator
+            ),
+            ("P012", 2, 14)
+        );
     }
 }

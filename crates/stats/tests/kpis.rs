@@ -306,3 +306,37 @@ fn completion_is_completed_among_started() {
         (2, 3)
     );
 }
+
+/// The nation → region roll-up pools counts (never rates) and counts grades, a programme with
+/// nobody referred as "no data".
+#[test]
+fn rollup_pools_counts_by_nation_then_region() {
+    let r = compute(&programmes(), &worked(30), period(), &Thresholds::default());
+    let rows: Vec<_> = r.programmes.iter().collect();
+    let lines = crest_stats::kpis::rollup(&rows, |code| {
+        if code == "P1" {
+            "South".into()
+        } else {
+            "North".into()
+        }
+    });
+    let names: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| (l.nation.as_str(), l.region.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("england", ""),
+            ("england", "South"),
+            ("wales", ""),
+            ("wales", "North")
+        ]
+    );
+    // P1: 6 referred in the period, 5 started (the MI episode did not).
+    assert_eq!(lines[0].uptake, (5, 6));
+    assert_eq!(lines[0].uptake, lines[1].uptake);
+    assert_eq!(lines[0].programmes, 1);
+    // P0 has nobody referred.
+    assert_eq!((lines[2].no_data, lines[2].uptake), (1, (0, 0)));
+}

@@ -34,17 +34,16 @@ fn num(x: Option<f64>) -> String {
     x.map_or("–".into(), crest_core::record::format_num)
 }
 
+/// Uptake by group among the programme's own records (started = has a core start date).
 fn group_by<'a>(
     records: impl IntoIterator<Item = &'a Record>,
     key: impl Fn(&Record) -> String,
-) -> Vec<(String, u64, u64)> {
-    let mut m: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
-    for r in records {
-        let e = m.entry(key(r)).or_default();
-        e.0 += 1;
-        e.1 += u64::from(r.date(Col::CoreStartDate).is_some());
-    }
-    m.into_iter().map(|(g, (n, k))| (g, n, k)).collect()
+) -> Vec<crest_stats::inequality::GroupUptake> {
+    crest_stats::inequality::uptake_by(
+        records,
+        |r| key(r),
+        |r| r.date(Col::CoreStartDate).is_some(),
+    )
 }
 
 fn age_band(r: &Record) -> String {

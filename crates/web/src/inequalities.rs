@@ -22,17 +22,11 @@ pub(crate) fn routes() -> Router<Arc<App>> {
 }
 
 /// Uptake rows: (group, referred, started).
-pub(crate) type Uptake = Vec<(String, u64, u64)>;
+pub(crate) type Uptake = Vec<crest_stats::inequality::GroupUptake>;
 
 /// Uptake by a grouping of the facts.
 pub(crate) fn uptake_by(facts: &[&EquityFact], key: impl Fn(&EquityFact) -> String) -> Uptake {
-    let mut m: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
-    for f in facts {
-        let e = m.entry(key(f)).or_default();
-        e.0 += 1;
-        e.1 += u64::from(f.started);
-    }
-    m.into_iter().map(|(g, (n, k))| (g, n, k)).collect()
+    crest_stats::inequality::uptake_by(facts.iter().copied(), |f| key(f), |f| f.started)
 }
 
 fn render(programmes: &[Programme], facts: &[EquityFact], f: &Filters, period: Period) -> String {

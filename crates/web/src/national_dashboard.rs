@@ -49,41 +49,11 @@ fn rollup(
     rows: &[&ProgrammeKpis],
     by_code: &std::collections::HashMap<&str, &Programme>,
 ) -> String {
-    #[derive(Default)]
-    struct Sum {
-        programmes: usize,
-        uptake: (u64, u64),
-        a1: (u64, u64),
-        a2: (u64, u64),
-        green: usize,
-        amber: usize,
-        red: usize,
-    }
-    let mut sums: std::collections::BTreeMap<(String, String), Sum> = Default::default();
-    for k in rows {
-        let region = by_code
-            .get(k.programme_code.as_str())
-            .map_or(String::new(), |p| p.region.clone());
-        let nation = k.nation.code().replace('_', " ");
-        for key in [(nation.clone(), String::new()), (nation, region)] {
-            let s = sums.entry(key).or_default();
-            s.programmes += 1;
-            for (acc, kpi) in [
-                (&mut s.uptake, "uptake"),
-                (&mut s.a1, "assessment1"),
-                (&mut s.a2, "assessment2"),
-            ] {
-                let (n, d) = proportion(k, kpi);
-                acc.0 += n;
-                acc.1 += d;
-            }
-            match k.grade {
-                "green" => s.green += 1,
-                "amber" => s.amber += 1,
-                _ => s.red += 1,
-            }
-        }
-    }
+    let sums = crest_stats::kpis::rollup(rows, |code| {
+        by_code
+            .get(code)
+            .map_or(String::new(), |p| p.region.clone())
+    });
     let share = |(n, d): (u64, u64)| pct((d > 0).then(|| n as f64 / d as f64));
     let mut out = String::from(
         "<h2>By nation and region</h2><table><caption>Pooled figures by nation, then region</caption><thead><tr>\
@@ -91,11 +61,11 @@ fn rollup(
          <th scope=\"col\">Uptake</th><th scope=\"col\">Assessment 1</th><th scope=\"col\">Assessment 2</th>\
          <th scope=\"col\">Green / amber / red</th></tr></thead><tbody>",
     );
-    for ((nation, region), s) in &sums {
-        let name = if region.is_empty() {
-            format!("<strong>{}</strong>", esc(nation))
+    for s in &sums {
+        let name = if s.region.is_empty() {
+            format!("<strong>{}</strong>", esc(&s.nation.replace('_', " ")))
         } else {
-            format!("&nbsp;&nbsp;{}", esc(region))
+            format!("&nbsp;&nbsp;{}", esc(&s.region))
         };
         let _ = write!(
             out,
@@ -103,11 +73,11 @@ fn rollup(
             s.programmes,
             s.uptake.1,
             share(s.uptake),
-            share(s.a1),
-            share(s.a2),
-            s.green,
-            s.amber,
-            s.red
+            share(s.assessment1),
+            share(s.assessment2),
+            s.grades[0],
+            s.grades[1],
+            s.grades[2]
         );
     }
     out.push_str("</tbody></table>");
@@ -537,7 +507,7 @@ async fn dashboard(
                  </tr></thead><tbody>",
             );
             for years in [2, 1, 0] {
-                let p = crate::programme_page::earlier(period, years);
+                let p = period.earlier(years);
                 let r = if years == 0 {
                     report.clone()
                 } else {

@@ -191,40 +191,37 @@ fn find_outliers(
     let programmes = n.programmes()?;
     let episodes = n.kpi_episodes(period.from, period.to, &programmes)?;
     let report = compute(&programmes, &episodes, period, &Thresholds::default());
-    let mut found = Vec::new();
     // The same positions the annual report publishes (one definition: exact counts, pooled
     // over every programme).
-    for (kpi, label) in FUNNELS {
-        let f = crest_stats::published::funnel(&report, kpi);
-        let Some(p0) = f.pooled else {
-            continue;
-        };
-        for (p, row) in report
-            .programmes
-            .iter()
-            .filter(|p| p.proportion(kpi).1 > 0)
-            .zip(&f.rows)
-        {
-            let (k, m) = p.proportion(kpi);
-            let (level, dir) = match row.position {
+    let keys: Vec<&'static str> = FUNNELS.iter().map(|(k, _)| *k).collect();
+    let found = crest_stats::published::outliers(&report, &keys)
+        .into_iter()
+        .filter_map(|o| {
+            let (level, dir) = match o.position {
                 Position::Alert(d) => ("alert", d),
                 Position::Alarm(d) => ("alarm", d),
-                Position::Within => continue,
+                Position::Within => return None,
             };
-            found.push(Found {
-                programme: row.programme_code.clone(),
-                kpi,
+            let label = FUNNELS
+                .iter()
+                .find(|(k, _)| *k == o.kpi)
+                .map_or("", |f| f.1);
+            Some(Found {
+                programme: o.programme_code,
+                kpi: o.kpi,
                 label,
                 level,
                 direction: if dir == Direction::Low { "low" } else { "high" },
                 finding: format!(
-                    "{k}/{m} = {} (pooled {})",
-                    pct(Some(k as f64 / m as f64)),
-                    pct(Some(p0))
+                    "{}/{} = {} (pooled {})",
+                    o.numerator,
+                    o.denominator,
+                    pct(Some(o.numerator as f64 / o.denominator as f64)),
+                    pct(Some(o.pooled))
                 ),
-            });
-        }
-    }
+            })
+        })
+        .collect();
     Ok(found)
 }
 

@@ -10,7 +10,6 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use crest_core::{Date, Period};
 use crest_stats::funnel::{self, Direction, Position};
 use crest_stats::kpis::{compute, Measure, Thresholds};
 use crest_store::Role;
@@ -26,20 +25,6 @@ struct ProgrammeQuery {
     code: String,
     #[serde(flatten)]
     filters: Filters,
-}
-
-/// The same period `years` earlier.
-pub(crate) fn earlier(p: Period, years: i32) -> Period {
-    let shift = |d: Date| {
-        let (y, m, day) = d.ymd();
-        Date::from_ymd(y - years, m, day)
-            .or_else(|| Date::from_ymd(y - years, m, 28))
-            .unwrap_or(d)
-    };
-    Period {
-        from: shift(p.from),
-        to: shift(p.to),
-    }
 }
 
 async fn programme(
@@ -72,7 +57,7 @@ async fn programme(
             let mut rows = String::new();
             let mut current = None;
             for years in [2, 1, 0] {
-                let p = earlier(period, years);
+                let p = period.earlier(years);
                 let episodes = n.kpi_episodes(p.from, p.to, &programmes)?;
                 let report = compute(&programmes, &episodes, p, &Thresholds::default());
                 let Some(k) = report.programmes.iter().find(|k| k.programme_code == code) else {

@@ -456,15 +456,7 @@ pub fn annual(
 
     // Inequalities.
     let group = |key: &dyn Fn(&crest_store::national::EquityFact) -> String| {
-        let mut m: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
-        for f in &facts {
-            let e = m.entry(key(f)).or_default();
-            e.0 += 1;
-            e.1 += u64::from(f.started);
-        }
-        m.into_iter()
-            .map(|(g, (n, k))| (g, n, k))
-            .collect::<Vec<_>>()
+        crest_stats::inequality::uptake_by(&facts, |f| key(f), |f| f.started)
     };
     body.push_str("<h2 id=\"inequalities\">Who takes up cardiac rehabilitation</h2>");
     for t in [
