@@ -61,6 +61,10 @@ fn postgres_words(e: &postgres::Error) -> String {
     }
 }
 
+/// Why a local store cannot be made in a national store's database.
+pub(crate) const NOT_LOCAL: &str =
+    "this database is a national store; a local (identifiable) store must be a separate database";
+
 /// Result type of the store.
 pub type Result<T> = std::result::Result<T, StoreError>;
 

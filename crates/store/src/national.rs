@@ -140,11 +140,7 @@ pub struct NationalStore {
 }
 
 /// The national store's schema version: the number of national migrations.
-pub const NATIONAL_SCHEMA_VERSION: usize = 6;
-
-/// Why a local store cannot be made in a national store's database.
-pub(crate) const NOT_LOCAL: &str =
-    "this database is a national store; a local (identifiable) store must be a separate database";
+pub const NATIONAL_SCHEMA_VERSION: usize = crate::migrations::NATIONAL_SQLITE.len();
 
 /// The stages of an outlier case, in order.
 pub const CASE_STAGES: [&str; 4] = ["open", "contacted", "response_received", "closed"];

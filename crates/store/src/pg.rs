@@ -120,7 +120,7 @@ impl Store for PgStore {
             )?
             .get(0);
         if national {
-            return Err(StoreError::Corrupt(crate::national::NOT_LOCAL.into()));
+            return Err(StoreError::Corrupt(crate::NOT_LOCAL.into()));
         }
         let mut tx = self.client.transaction()?;
         // Serialise concurrent `crest init`s.

@@ -145,7 +145,7 @@ impl Store for SqliteStore {
             |r| r.get(0),
         )?;
         if national {
-            return Err(StoreError::Corrupt(crate::national::NOT_LOCAL.into()));
+            return Err(StoreError::Corrupt(crate::NOT_LOCAL.into()));
         }
         let tx = self.conn.transaction()?;
         tx.execute(

@@ -8,6 +8,7 @@
 
 mod agreements;
 mod auth;
+mod charts;
 mod dashboard;
 mod episodes;
 pub mod html;

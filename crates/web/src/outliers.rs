@@ -3,8 +3,9 @@
 //! case for each that moves open → contacted → response received → closed, with dated notes
 //! and its whole history kept.
 
+use crate::charts::FUNNELS;
 use crate::html::{csrf_field, esc, page, pct, url_encode};
-use crate::national_dashboard::{chosen_period, Filters, FUNNELS};
+use crate::national_dashboard::{chosen_period, Filters};
 use crate::{ctx, html_page, App, WebError};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;

@@ -5,8 +5,8 @@
 //! (fonts embedded, print styles with page numbers and repeating table headers); the PDF is that
 //! file printed by headless Chromium, so both look the same on any machine.
 
+use crate::charts::{draw_funnel, wait_plot, Dot, FUNNELS};
 use crate::html::esc;
-use crate::national_dashboard::{draw_funnel, wait_plot, Dot};
 use base64::Engine;
 use crest_core::{Date, Period};
 use crest_stats::disclosure;
@@ -341,7 +341,7 @@ pub fn annual(
         "Programmes outside the funnel limits (alert: outside 95%, alarm: outside 99.8%)",
         &["programme_code", "kpi", "numerator", "denominator", "level"],
     );
-    for (i, (key, title)) in crate::national_dashboard::FUNNELS.iter().enumerate() {
+    for (i, (key, title)) in FUNNELS.iter().enumerate() {
         let f = published::funnel(&report, key);
         for r in &f.rows {
             let level = published::level(r.position);
@@ -749,51 +749,4 @@ pub fn print_pdf(html_file: &Path, pdf: &Path) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// A chart's SVG (the first `<svg>…</svg>` in `html`) as a PNG of `width` × `height` pixels,
-/// drawn by headless Chromium with the report's bundled font.
-pub fn svg_png(html: &str, width: u32, height: u32) -> Result<Vec<u8>, String> {
-    let (Some(start), Some(end)) = (html.find("<svg"), html.find("</svg>")) else {
-        return Err("there is no chart to draw".into());
-    };
-    let svg = &html[start..end + 6];
-    let dir = std::env::temp_dir().join(format!(
-        "crest-png-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    ));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let page = dir.join("chart.html");
-    let png = dir.join("chart.png");
-    let drawn = std::fs::write(
-        &page,
-        format!(
-            "<!doctype html><html><head><meta charset=\"utf-8\"><style>{}html,body{{margin:0;background:#fff}}</style></head><body>{svg}</body></html>",
-            style()
-        ),
-    )
-    .map_err(|e| e.to_string())
-    .and_then(|()| {
-        chromium(
-            &page,
-            &[
-                "--hide-scrollbars".into(),
-                format!("--window-size={width},{height}"),
-                format!("--screenshot={}", png.display()),
-            ],
-        )
-    })
-    .and_then(|out| {
-        std::fs::read(&png).map_err(|_| {
-            format!(
-                "Chromium could not draw the chart: {}",
-                String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
-            )
-        })
-    });
-    let _ = std::fs::remove_dir_all(&dir);
-    drawn
 }
