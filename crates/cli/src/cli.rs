@@ -606,7 +606,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             let period = period(from.as_deref(), to.as_deref())?;
             let t = std::time::Instant::now();
             let mut national = crest_store::NationalStore::open(&cli.db)?;
-            let report = crest_web::report::annual(&mut national, period, today())
+            let report = crest_report::annual::annual(&mut national, period, today())
                 .map_err(|e| anyhow!(e))?;
             if let Some(dir) = &tables {
                 std::fs::create_dir_all(dir)
@@ -627,7 +627,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 Some("html") => std::fs::write(&out, html)
                     .with_context(|| format!("cannot write {}", out.display()))?,
                 Some("pdf") => {
-                    crest_web::report::annual_pdf(&html, &out).map_err(|e| anyhow!(e))?;
+                    crest_report::annual::annual_pdf(&html, &out).map_err(|e| anyhow!(e))?;
                 }
                 _ => bail!("--out must end in .pdf or .html, not '{}'", out.display()),
             }
@@ -1183,8 +1183,8 @@ fn users(db: &str, action: UsersAction) -> Result<i32> {
                     "--role {role}: use programme_staff, programme_lead, admin or national_analyst"
                 )
             })?;
-            let password = crest_web::new_password();
-            crest_web::add_user(store.as_mut(), &username, role, &programmes, &password)
+            let password = crest_store::users::new_password();
+            crest_store::users::add_user(store.as_mut(), &username, role, &programmes, &password)
                 .map_err(|e| anyhow!(e))?;
             println!(
                 "user {username} ({}) added; password: {password}",
@@ -1215,8 +1215,9 @@ fn users(db: &str, action: UsersAction) -> Result<i32> {
             let mut u = store
                 .user(&username)?
                 .ok_or_else(|| anyhow!("no user {username}"))?;
-            let password = crest_web::new_password();
-            u.password_hash = crest_web::hash_password(&password).map_err(|e| anyhow!(e))?;
+            let password = crest_store::users::new_password();
+            u.password_hash =
+                crest_store::users::hash_password(&password).map_err(|e| anyhow!(e))?;
             store.put_user(&u)?;
             store.drop_user_sessions(&username)?;
             println!("user {username}: new password {password}");
@@ -1371,8 +1372,8 @@ fn demo(dir: &Path, programmes: usize, episodes: usize, serve_on: Option<&str>) 
         ("demo-admin", crest_store::Role::Admin),
         ("demo-analyst", crest_store::Role::NationalAnalyst),
     ] {
-        let password = crest_web::new_password();
-        crest_web::add_user(
+        let password = crest_store::users::new_password();
+        crest_store::users::add_user(
             store.as_mut(),
             name,
             role,

@@ -13,6 +13,7 @@ mod pg;
 mod schema;
 mod sqlite;
 pub mod testing;
+pub mod users;
 
 use crest_core::{Date, KpiEpisode, Programme, Record};
 

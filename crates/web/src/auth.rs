@@ -1,7 +1,6 @@
-//! Passwords (Argon2id), session tokens, CSRF tokens and login rate limiting.
+//! Session tokens, CSRF tokens and sign-in throttling (passwords are `crest_store::users`).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+pub use crest_store::users::verify_password;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,44 +11,12 @@ pub const IDLE_TIMEOUT: i64 = 30 * 60;
 /// Sessions end this long after login whatever happens.
 pub const ABSOLUTE_TIMEOUT: i64 = 12 * 60 * 60;
 
-fn argon2() -> Argon2<'static> {
-    // privacy.md: at least 19 MiB and 2 iterations.
-    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
-
-/// Hashes a password as an Argon2id PHC string.
-pub fn hash_password(password: &str) -> Result<String, String> {
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| e.to_string())?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-    argon2()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
-}
-
-/// Whether `password` matches a stored hash.
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
-}
-
 /// A fresh random token: 256 bits, hex.
 pub fn token() -> String {
     let mut b = [0u8; 32];
     // Without randomness there must be no session at all.
     getrandom::fill(&mut b).expect("the operating system's random source failed");
     hex(&b)
-}
-
-/// A readable random password for new users (about 80 bits).
-pub fn new_password() -> String {
-    const WORDS: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).expect("the operating system's random source failed");
-    b.iter()
-        .map(|x| WORDS[usize::from(*x) % WORDS.len()] as char)
-        .collect()
 }
 
 /// Lower-case hex.
@@ -273,15 +240,6 @@ impl RateLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_hash_with_argon2id_and_verify() {
-        let h = hash_password("correct horse").unwrap();
-        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
-        assert!(verify_password("correct horse", &h));
-        assert!(!verify_password("wrong", &h));
-        assert_ne!(h, hash_password("correct horse").unwrap(), "salted");
-    }
 
     #[test]
     fn tokens_are_random_and_long() {

@@ -8,21 +8,19 @@
 
 mod agreements;
 mod auth;
-mod charts;
 mod dashboard;
 mod episodes;
-pub mod html;
+pub use crest_report::html;
 mod inequalities;
 mod national;
 mod national_dashboard;
 mod outliers;
 mod programme_page;
 mod quality;
-pub mod report;
 mod submit;
 pub mod uploads;
 
-pub use auth::{hash_password, new_password};
+pub use crest_store::users::{add_user, hash_password, new_password};
 
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -847,52 +845,3 @@ pub(crate) fn requested_period(
 
 /// The path parameter type of programme pages.
 pub(crate) type Code = UrlPath<String>;
-
-/// Adds a user (the `crest users add` command and the demo).
-pub fn add_user(
-    store: &mut dyn Store,
-    username: &str,
-    role: Role,
-    programmes: &[String],
-    password: &str,
-) -> Result<(), String> {
-    let username = username.trim();
-    if username.is_empty() || username.len() > 64 || username.contains(char::is_whitespace) {
-        return Err(format!(
-            "'{username}' is not a usable user name (no spaces, at most 64 characters)"
-        ));
-    }
-    if password.chars().count() < 10 {
-        return Err("passwords must have at least 10 characters".into());
-    }
-    if role.sees_patients() && programmes.is_empty() {
-        return Err(format!("a {} needs at least one --programme", role.code()));
-    }
-    let programmes: &[String] = if role.sees_patients() {
-        programmes
-    } else {
-        &[]
-    };
-    let known = store.programmes().map_err(|e| e.to_string())?;
-    for p in programmes {
-        if !known.iter().any(|k| &k.code == p) {
-            return Err(format!(
-                "programme {p} is not registered; register it with `crest programmes import`"
-            ));
-        }
-    }
-    let programmes = if role.sees_patients() {
-        programmes.to_vec()
-    } else {
-        Vec::new()
-    };
-    store
-        .put_user(&User {
-            username: username.to_string(),
-            password_hash: hash_password(password)?,
-            role,
-            programmes,
-            disabled: false,
-        })
-        .map_err(|e| e.to_string())
-}

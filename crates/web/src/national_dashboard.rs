@@ -3,7 +3,6 @@
 //! the proportion KPIs (uptake, assessment 1, assessment 2) as server-side SVG with text
 //! alternatives. Computed from the national store by the same KPI engine as everywhere else.
 
-use crate::charts::{funnel_plot, wait_plot, FUNNELS};
 use crate::html::{esc, page, pct};
 use crate::{ctx, html_page, App, WebError};
 use axum::extract::{Query, State};
@@ -12,6 +11,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use crest_core::{Period, Programme};
+use crest_report::charts::{funnel_plot, wait_plot, FUNNELS};
 use crest_stats::kpis::{compute, Measure, ProgrammeKpis, Thresholds};
 use crest_store::Role;
 use std::fmt::Write;
@@ -373,7 +373,7 @@ async fn funnel_png(
                     (k.programme_code.clone(), num, den)
                 })
                 .collect();
-            crate::charts::svg_png(&funnel_plot("png", title, &points))
+            crest_report::charts::svg_png(&funnel_plot("png", title, &points))
                 .map_err(WebError::BadRequest)
         })
         .await?;

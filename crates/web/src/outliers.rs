@@ -3,7 +3,6 @@
 //! case for each that moves open → contacted → response received → closed, with dated notes
 //! and its whole history kept.
 
-use crate::charts::FUNNELS;
 use crate::html::{csrf_field, esc, page, pct, url_encode};
 use crate::national_dashboard::{chosen_period, Filters};
 use crate::{ctx, html_page, App, WebError};
@@ -12,6 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
+use crest_report::charts::FUNNELS;
 use crest_stats::funnel::{Direction, Position};
 use crest_stats::kpis::{compute, Thresholds};
 use crest_store::national::{OutlierCase, CASE_STAGES};

@@ -9,7 +9,7 @@ use crest_stats::Z95;
 use std::fmt::Write;
 
 /// The proportion KPIs drawn as funnel plots, with their titles.
-pub(crate) const FUNNELS: [(&str, &str); 4] = [
+pub const FUNNELS: [(&str, &str); 4] = [
     ("uptake", "Uptake (started / referred)"),
     ("completion", "Completion (completed / started)"),
     ("assessment1", "Assessment 1 recorded (KPI 4)"),
@@ -18,7 +18,7 @@ pub(crate) const FUNNELS: [(&str, &str); 4] = [
 
 /// Each programme's median wait for a KPI as a dot, with its nation's threshold as a tick,
 /// sorted by the median; the text alternative names those above their threshold.
-pub(crate) fn wait_plot(id: &str, key: &str, title: &str, rows: &[&ProgrammeKpis]) -> String {
+pub fn wait_plot(id: &str, key: &str, title: &str, rows: &[&ProgrammeKpis]) -> String {
     let mut points: Vec<(String, f64, Option<f64>)> = rows
         .iter()
         .filter_map(|k| {
@@ -96,7 +96,7 @@ pub(crate) fn wait_plot(id: &str, key: &str, title: &str, rows: &[&ProgrammeKpis
 }
 
 /// One programme on a funnel plot.
-pub(crate) struct Dot {
+pub struct Dot {
     /// Programme code.
     pub code: String,
     /// Where it is drawn (numerator, denominator), if it can be.
@@ -109,7 +109,7 @@ pub(crate) struct Dot {
 
 /// A funnel plot of one proportion across programmes (limits from their exact counts),
 /// with its text alternative.
-pub(crate) fn funnel_plot(id: &str, title: &str, points: &[(String, u64, u64)]) -> String {
+pub fn funnel_plot(id: &str, title: &str, points: &[(String, u64, u64)]) -> String {
     let Some(p0) = funnel::pooled(&points.iter().map(|p| (p.1, p.2)).collect::<Vec<_>>()) else {
         return format!("<p>{}: no data.</p>", esc(title));
     };
@@ -128,7 +128,7 @@ pub(crate) fn funnel_plot(id: &str, title: &str, points: &[(String, u64, u64)]) 
 
 /// Draws a funnel plot around `p0` pooled over `programmes`; `note` is added to the caption
 /// before the list of programmes outside the limits (which names every one, drawn or not).
-pub(crate) fn draw_funnel(
+pub fn draw_funnel(
     id: &str,
     title: &str,
     p0: f64,
@@ -252,7 +252,7 @@ const FONT_BOLD: &[u8] = include_bytes!("../../../assets/fonts/LiberationSans-Bo
 
 /// The chart (the first `<svg>…</svg>` in `html`) as a PNG at its own size, rendered in
 /// process with the bundled fonts.
-pub(crate) fn svg_png(html: &str) -> Result<Vec<u8>, String> {
+pub fn svg_png(html: &str) -> Result<Vec<u8>, String> {
     let (Some(start), Some(end)) = (html.find("<svg"), html.find("</svg>")) else {
         return Err("there is no chart to draw".into());
     };

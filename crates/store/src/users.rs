@@ -1,0 +1,126 @@
+//! User accounts: adding a user with checked name, role and programmes, and passwords
+//! (Argon2id hashes, privacy.md: at least 19 MiB and 2 iterations; generated passwords of about
+//! 80 bits). Used by `crest users`, the demo and the web app's sign-in.
+
+use crate::{Role, Store, StoreError, User};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+/// Why a user could not be added.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    /// The name is empty, has spaces or is too long.
+    #[error("'{0}' is not a usable user name (no spaces, at most 64 characters)")]
+    BadName(String),
+    /// The password is too short.
+    #[error("passwords must have at least 10 characters")]
+    ShortPassword,
+    /// A programme role without a programme.
+    #[error("a {0} needs at least one --programme")]
+    NeedsProgramme(&'static str),
+    /// A programme that is not registered.
+    #[error("programme {0} is not registered; register it with `crest programmes import`")]
+    UnknownProgramme(String),
+    /// No random source or the hash failed.
+    #[error("the password could not be hashed: {0}")]
+    Hash(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn argon2() -> Argon2<'static> {
+    // privacy.md: at least 19 MiB and 2 iterations.
+    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes a password as an Argon2id PHC string.
+pub fn hash_password(password: &str) -> Result<String, UserError> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| UserError::Hash(e.to_string()))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| UserError::Hash(e.to_string()))?;
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| UserError::Hash(e.to_string()))
+}
+
+/// Whether `password` matches a stored hash.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// A readable random password for new users (about 80 bits).
+pub fn new_password() -> String {
+    const WORDS: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).expect("the operating system's random source failed");
+    b.iter()
+        .map(|x| WORDS[usize::from(*x) % WORDS.len()] as char)
+        .collect()
+}
+
+/// Adds a user (the `crest users add` command and the demo).
+pub fn add_user(
+    store: &mut dyn Store,
+    username: &str,
+    role: Role,
+    programmes: &[String],
+    password: &str,
+) -> Result<(), UserError> {
+    let username = username.trim();
+    if username.is_empty() || username.len() > 64 || username.contains(char::is_whitespace) {
+        return Err(UserError::BadName(username.to_string()));
+    }
+    if password.chars().count() < 10 {
+        return Err(UserError::ShortPassword);
+    }
+    if role.sees_patients() && programmes.is_empty() {
+        return Err(UserError::NeedsProgramme(role.code()));
+    }
+    let programmes: &[String] = if role.sees_patients() {
+        programmes
+    } else {
+        &[]
+    };
+    let known = store.programmes()?;
+    for p in programmes {
+        if !known.iter().any(|k| &k.code == p) {
+            return Err(UserError::UnknownProgramme(p.clone()));
+        }
+    }
+    let programmes = if role.sees_patients() {
+        programmes.to_vec()
+    } else {
+        Vec::new()
+    };
+    store
+        .put_user(&User {
+            username: username.to_string(),
+            password_hash: hash_password(password)?,
+            role,
+            programmes,
+            disabled: false,
+        })
+        .map_err(UserError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let h = hash_password("correct horse").unwrap_or_default();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong", &h));
+        assert_ne!(
+            h,
+            hash_password("correct horse").unwrap_or_default(),
+            "salted"
+        );
+        assert!(new_password().len() >= 16);
+    }
+}
