@@ -937,6 +937,11 @@ fn synth(
 }
 
 fn serve(app: std::sync::Arc<crest_web::App>, addr: &str) -> Result<i32> {
+    // One line per request and per problem, with its request id, on standard error.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
     let rt = tokio::runtime::Runtime::new()?;
     println!("crest web app on http://{addr}/ (Ctrl-C to stop)");
     rt.block_on(crest_web::serve(app, addr))

@@ -239,7 +239,7 @@ impl IntoResponse for WebError {
                 ),
             ),
             WebError::Internal(detail) => {
-                eprintln!("crest web: internal error: {detail}");
+                tracing::error!(%detail, "internal error");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "Something went wrong on our side. Nothing was changed. Try again, or tell your administrator."
@@ -281,6 +281,42 @@ fn html_headers() -> [(header::HeaderName, HeaderValue); 3] {
         ),
     ]
 }
+
+/// Every request gets an id, sent back as `X-Request-Id` and carried by every log line it
+/// causes. The log names the route's pattern (`/p/{code}/episodes/{id}`), never the path
+/// itself, so no episode id, NHS number or search term reaches the server's log.
+async fn request_log(mut req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut id = [0u8; 8];
+    let _ = getrandom::fill(&mut id);
+    let id = auth::hex(&id);
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("(no route)".to_string(), |m| m.as_str().to_string());
+    let method = req.method().clone();
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", %id, %method, %route);
+    let started = std::time::Instant::now();
+    let mut response = {
+        use tracing::Instrument;
+        next.run(req).instrument(span.clone()).await
+    };
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "answered"
+        )
+    });
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+/// The id of the request being answered.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
 
 /// Headers on every response: no framing, no type sniffing, no referrer beyond crest, and a
 /// locked-down CSP on anything that is not a page (downloads, JSON, PNG).
@@ -511,6 +547,7 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(not_found)
         .with_state(app)
         .layer(axum::middleware::map_response(security_headers))
+        .route_layer(axum::middleware::from_fn(request_log))
 }
 
 /// Serves the app until interrupted. Uploads left unconfirmed are removed once an hour old.

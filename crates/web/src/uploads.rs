@@ -73,10 +73,7 @@ pub fn sweep(dir: &Path, max_age: Duration) -> usize {
         }
     }
     if removed > 0 {
-        eprintln!(
-            "crest web: removed {removed} upload file(s) over an hour old from {}",
-            dir.display()
-        );
+        tracing::info!(removed, "removed upload files over an hour old");
     }
     removed
 }
