@@ -193,7 +193,7 @@ pub enum SubmissionAction {
         #[arg(long)]
         ndoo_may_use: Option<PathBuf>,
         /// Oldest usable check result, in days.
-        #[arg(long, default_value_t = crest_ingest::submission::NDOO_MAX_AGE_DAYS)]
+        #[arg(long, default_value_t = crest_privacy::submission::NDOO_MAX_AGE_DAYS)]
         ndoo_max_age: i32,
         /// The submission file to write.
         #[arg(long)]
@@ -512,7 +512,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         } => {
             let mut bytes = [0u8; 32];
             getrandom::fill(&mut bytes).map_err(|e| anyhow!("no random source: {e}"))?;
-            let token = crest_core::pseudonym::hex(&bytes);
+            let token = crest_core::hex(&bytes);
             let now = crest_store::utc_now();
             let expires = format!("{}{}", today().add_days(days as i32), &now[10..]);
             crest_store::NationalStore::open(&cli.db)?
@@ -950,7 +950,7 @@ fn serve(app: std::sync::Arc<crest_web::App>, addr: &str) -> Result<i32> {
 }
 
 /// A key from its file, or from an environment variable holding the file's text.
-fn load_key(path: Option<&Path>, env: &str, option: &str) -> Result<crest_core::pseudonym::Key> {
+fn load_key(path: Option<&Path>, env: &str, option: &str) -> Result<crest_privacy::Key> {
     let text = match path {
         Some(p) => std::fs::read_to_string(p)
             .with_context(|| format!("cannot read the key file {}", p.display()))?,
@@ -958,7 +958,7 @@ fn load_key(path: Option<&Path>, env: &str, option: &str) -> Result<crest_core::
             std::env::var(env).map_err(|_| anyhow!("no key: pass {option} FILE or set {env}"))?
         }
     };
-    crest_core::pseudonym::Key::parse(&text).map_err(|e| anyhow!(e))
+    crest_privacy::Key::parse(&text).map_err(|e| anyhow!(e))
 }
 
 /// An access-log entry for something done at the command line, by the signed-in OS user.
@@ -1023,7 +1023,7 @@ fn agreements(db: &str, action: AgreementsAction) -> Result<i32> {
 }
 
 fn submission(db: &str, action: SubmissionAction) -> Result<i32> {
-    use crest_ingest::submission::{NdooCheck, NdooList};
+    use crest_privacy::submission::{NdooCheck, NdooList};
     match action {
         SubmissionAction::Build {
             programme,
@@ -1044,7 +1044,7 @@ fn submission(db: &str, action: SubmissionAction) -> Result<i32> {
                 _ => None,
             };
             let mut store = crest_store::open(db)?;
-            let req = crest_ingest::submission::BuildRequest {
+            let req = crest_privacy::submission::BuildRequest {
                 programme: &programme,
                 period: period(from.as_deref(), to.as_deref())?,
                 key: &key,
@@ -1054,7 +1054,7 @@ fn submission(db: &str, action: SubmissionAction) -> Result<i32> {
                 now: crest_store::utc_now(),
             };
             let built =
-                crest_ingest::submission::build(store.as_mut(), &req).map_err(|e| anyhow!(e))?;
+                crest_privacy::submission::build(store.as_mut(), &req).map_err(|e| anyhow!(e))?;
             std::fs::write(&out, &built.bytes)
                 .with_context(|| format!("cannot write {}", out.display()))?;
             store.record_sent(&programme, &built.sent, &built.withdrawn)?;
@@ -1106,7 +1106,7 @@ fn submission(db: &str, action: SubmissionAction) -> Result<i32> {
             let name = file
                 .file_name()
                 .map_or(String::new(), |n| n.to_string_lossy().into_owned());
-            match crest_ingest::submission::receive_logged(
+            match crest_privacy::submission::receive_logged(
                 &mut national,
                 &bytes,
                 (&sk, &nk),
@@ -1127,7 +1127,7 @@ fn submission(db: &str, action: SubmissionAction) -> Result<i32> {
                         file.display()
                     );
                     let programme =
-                        crest_ingest::submission::manifest_programme(&bytes).unwrap_or_default();
+                        crest_privacy::submission::manifest_programme(&bytes).unwrap_or_default();
                     for d in national.cross_programme_duplicates(Some(&programme))? {
                         println!(
                             "  note: patient {}… has an initiating event on {} in programmes {} (counted once nationally)",
@@ -1152,7 +1152,7 @@ fn keys_new(out: &Path) -> Result<i32> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(|e| anyhow!("no random source: {e}"))?;
-    let key = crest_core::pseudonym::Key::from_secret(secret);
+    let key = crest_privacy::Key::from_secret(secret);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -1239,15 +1239,14 @@ fn demo_national(
     progs: &[crest_core::Programme],
     period: Period,
 ) -> Result<String> {
-    use crest_ingest::submission::{build, BuildRequest, NdooCheck, NdooList};
+    use crest_privacy::submission::{build, BuildRequest, NdooCheck, NdooList};
     for name in ["submission.key", "national.key", "ndoo-check.csv"] {
         let _ = std::fs::remove_file(dir.join(name));
     }
     keys_new(&dir.join("submission.key"))?;
     keys_new(&dir.join("national.key"))?;
-    let load = |name: &str| -> Result<crest_core::pseudonym::Key> {
-        crest_core::pseudonym::Key::parse(&std::fs::read_to_string(dir.join(name))?)
-            .map_err(|e| anyhow!(e))
+    let load = |name: &str| -> Result<crest_privacy::Key> {
+        crest_privacy::Key::parse(&std::fs::read_to_string(dir.join(name))?).map_err(|e| anyhow!(e))
     };
     let (sk, nk) = (load("submission.key")?, load("national.key")?);
     store.put_agreement(&crest_core::governance::Agreement {
@@ -1291,14 +1290,14 @@ fn demo_national(
             period,
             key: &sk,
             ndoo: Some(&check),
-            ndoo_max_age_days: crest_ingest::submission::NDOO_MAX_AGE_DAYS,
+            ndoo_max_age_days: crest_privacy::submission::NDOO_MAX_AGE_DAYS,
             today: today(),
             now: crest_store::utc_now(),
         };
         let b = build(store, &req).map_err(|e| anyhow!("{}: {e}", p.code))?;
         std::fs::write(subs.join(format!("{}.jsonl", p.code)), &b.bytes)?;
         store.record_sent(&p.code, &b.sent, &b.withdrawn)?;
-        crest_ingest::submission::receive_logged(
+        crest_privacy::submission::receive_logged(
             &mut n,
             &b.bytes,
             (&sk, &nk),
@@ -1400,9 +1399,9 @@ fn demo(dir: &Path, programmes: usize, episodes: usize, serve_on: Option<&str>) 
         Some(addr) => {
             let app =
                 crest_web::App::new(&db_url, dir.join("uploads"), today).map_err(|e| anyhow!(e))?;
-            let key = |name: &str| -> Result<crest_core::pseudonym::Key> {
+            let key = |name: &str| -> Result<crest_privacy::Key> {
                 let text = std::fs::read_to_string(dir.join(name))?;
-                crest_core::pseudonym::Key::parse(&text).map_err(|e| anyhow!(e))
+                crest_privacy::Key::parse(&text).map_err(|e| anyhow!(e))
             };
             app.set_submission_key(key("submission.key")?);
             app.set_national(&national_url, key("national.key")?)

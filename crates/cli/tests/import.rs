@@ -924,7 +924,7 @@ fn keys_new_writes_a_private_key_file_once_and_never_prints_the_secret() {
     let r = crest(&db, &["keys", "new", "--out", path.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.out);
     let text = std::fs::read_to_string(&path).unwrap();
-    let key = crest_core::pseudonym::Key::parse(&text).unwrap();
+    let key = crest_privacy::Key::parse(&text).unwrap();
     assert!(r.out.contains(key.id()), "{}", r.out);
     let secret = text
         .lines()

@@ -3,8 +3,8 @@
 //! its pages and text checked.
 #![allow(clippy::unwrap_used)]
 
-use crest_core::pseudonym::Key;
 use crest_core::{Date, Period};
+use crest_privacy::Key;
 use crest_store::testing::{databases, scratch_dir};
 use std::process::Command;
 
@@ -154,7 +154,7 @@ fn the_annual_report_is_a_typeset_pdf_and_every_count_is_disclosure_controlled()
         n.migrate().unwrap();
         n.upsert_programmes(&programmes).unwrap();
         for p in &programmes {
-            let req = crest_ingest::submission::BuildRequest {
+            let req = crest_privacy::submission::BuildRequest {
                 programme: &p.code,
                 period,
                 key: &sk,
@@ -163,8 +163,8 @@ fn the_annual_report_is_a_typeset_pdf_and_every_count_is_disclosure_controlled()
                 today,
                 now: "2025-06-01T10:00:00Z".into(),
             };
-            let b = crest_ingest::submission::build(s.as_mut(), &req).unwrap();
-            crest_ingest::submission::receive(&mut n, &b.bytes, &sk, &nk, "2025-06-01T11:00:00Z")
+            let b = crest_privacy::submission::build(s.as_mut(), &req).unwrap();
+            crest_privacy::submission::receive(&mut n, &b.bytes, &sk, &nk, "2025-06-01T11:00:00Z")
                 .unwrap();
         }
 

@@ -1,5 +1,22 @@
 //! Identifier checks: NHS number Modulus 11 and UK postcodes.
 
+/// A valid NHS number: ten digits with a correct Modulus 11 check digit. The only thing a
+/// patient's pseudonym is ever computed from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NhsNumber(String);
+
+impl NhsNumber {
+    /// Checks and normalises (spaces and dashes removed) an NHS number as written.
+    pub fn parse(raw: &str) -> Result<NhsNumber, String> {
+        nhs_number(raw).map(NhsNumber)
+    }
+
+    /// The ten digits.
+    pub fn digits(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Normalises and checks an NHS number: spaces and dashes stripped, ten digits, a valid
 /// Modulus 11 check digit (a check value of 10 is invalid) and not all one digit.
 pub fn nhs_number(raw: &str) -> Result<String, String> {

@@ -9,14 +9,25 @@ pub mod date;
 pub mod episode;
 pub mod governance;
 pub mod programme;
-pub mod pseudonym;
 pub mod record;
 pub mod spreadsheet;
 pub mod validate;
 
+pub use checks::NhsNumber;
 pub use dataset::{Col, Field, Kind, Section, Tier, FIELDS, FIELD_COUNT};
 pub use date::Date;
 pub use episode::{age_band, ethnic_group, KpiEpisode, Period, PriorityGroup};
 pub use programme::{Nation, Programme};
 pub use record::{Record, Value};
 pub use validate::{check_row, Checked, Header, HeaderError, Issue};
+
+/// Lower-case hex of bytes (keys, pseudonyms, checksums).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}

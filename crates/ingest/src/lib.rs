@@ -6,7 +6,6 @@ pub mod export;
 pub mod import;
 pub mod programmes;
 pub mod read;
-pub mod submission;
 pub mod synth;
 pub mod template;
 

@@ -216,7 +216,7 @@ pub enum TokenAccess {
 
 fn token_hash(token: &str) -> String {
     use sha2::{Digest, Sha256};
-    crest_core::pseudonym::hex(&Sha256::digest(token.trim().as_bytes()))
+    crest_core::hex(&Sha256::digest(token.trim().as_bytes()))
 }
 
 fn pg(sql: &str) -> String {

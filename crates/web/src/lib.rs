@@ -94,10 +94,10 @@ pub struct App {
     today: fn() -> Date,
     dashboards: dashboard::Cache,
     /// The programme side's submission key, if this server builds national submissions.
-    submission_key: std::sync::OnceLock<crest_core::pseudonym::Key>,
+    submission_key: std::sync::OnceLock<crest_privacy::Key>,
     /// The national side: its store's URL and the national key, if this server has one.
     national_db: std::sync::OnceLock<String>,
-    national_key: std::sync::OnceLock<crest_core::pseudonym::Key>,
+    national_key: std::sync::OnceLock<crest_privacy::Key>,
     national_pages: national_dashboard::PageCache,
 }
 
@@ -146,13 +146,13 @@ impl App {
     }
 
     /// Lets programme leads build national submissions with this key (once, at start-up).
-    pub fn set_submission_key(&self, key: crest_core::pseudonym::Key) {
+    pub fn set_submission_key(&self, key: crest_privacy::Key) {
         let _ = self.submission_key.set(key);
     }
 
     /// Serves the national side too, over the national store at `url` with its key (once, at
     /// start-up). The store must exist (`crest init --national`).
-    pub fn set_national(&self, url: &str, key: crest_core::pseudonym::Key) -> Result<(), String> {
+    pub fn set_national(&self, url: &str, key: crest_privacy::Key) -> Result<(), String> {
         let mut n = crest_store::NationalStore::open(url).map_err(|e| e.to_string())?;
         n.submissions()
             .map_err(|e| format!("national store: {e}"))?;

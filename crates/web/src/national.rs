@@ -3,7 +3,7 @@
 //! programmes, and receiving a submission file. Also the API endpoint through which a
 //! programme's system pushes a submission with its API token (stored hashed). Every receipt,
 //! refused or not, goes to the national store's access log, through the same
-//! `crest_ingest::submission::receive_logged` as `crest submission receive`.
+//! `crest_privacy::submission::receive_logged` as `crest submission receive`.
 
 use crate::html::{esc, page};
 use crate::{ctx, html_page, App, WebError};
@@ -58,9 +58,7 @@ impl App {
             .map_err(|e| WebError::Internal(e.to_string()))?
     }
 
-    fn receipt_keys(
-        &self,
-    ) -> Result<(crest_core::pseudonym::Key, crest_core::pseudonym::Key), String> {
+    fn receipt_keys(&self) -> Result<(crest_privacy::Key, crest_privacy::Key), String> {
         match (self.submission_key.get(), self.national_key.get()) {
             (Some(s), Some(n)) => Ok((s.clone(), n.clone())),
             _ => Err("this server holds no submission and national keys: start it with --submission-key FILE and --national-key FILE".into()),
@@ -188,7 +186,7 @@ async fn receive_upload(
         .national(move |n| {
             let outcome = match keys {
                 Err(m) => Err(m),
-                Ok((sk, nk)) => crest_ingest::submission::receive_logged(
+                Ok((sk, nk)) => crest_privacy::submission::receive_logged(
                     n,
                     &file,
                     (&sk, &nk),
@@ -274,7 +272,7 @@ async fn receive_api(
     let result = app
         .national(move |n| {
             let now = crest_store::utc_now();
-            let claimed = crest_ingest::submission::manifest_programme(&body).unwrap_or_default();
+            let claimed = crest_privacy::submission::manifest_programme(&body).unwrap_or_default();
             let access = match &token {
                 None => None,
                 Some(t) => Some(n.api_token_access(t, &now)?),
@@ -309,7 +307,7 @@ async fn receive_api(
                 Err(m) => return Ok((StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"error": m}))),
             };
             let who = format!("api:{programme}");
-            Ok(match crest_ingest::submission::receive_logged(n, &body, (&sk, &nk), (&who, "api"), "api") {
+            Ok(match crest_privacy::submission::receive_logged(n, &body, (&sk, &nk), (&who, "api"), "api") {
                 Ok(Received::Stored { episodes, replaced, deleted }) => (
                     StatusCode::OK,
                     serde_json::json!({"status": "stored", "episodes": episodes, "replaced": replaced, "deleted": deleted}),

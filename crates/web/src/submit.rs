@@ -1,5 +1,5 @@
 //! "Submit to national audit" for programme leads: builds the programme's submission for a
-//! period with the server's submission key, through the same `crest_ingest::submission::build`
+//! period with the server's submission key, through the same `crest_privacy::submission::build`
 //! as `crest submission build`, and downloads it. English programmes attach their National Data
 //! Opt-out check result, which is used for this build only and never stored.
 
@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use crest_core::{Date, Period};
-use crest_ingest::submission::{build, BuildRequest, NdooCheck, NdooList, NDOO_MAX_AGE_DAYS};
+use crest_privacy::submission::{build, BuildRequest, NdooCheck, NdooList, NDOO_MAX_AGE_DAYS};
 use crest_store::Role;
 use std::fmt::Write;
 use std::sync::Arc;

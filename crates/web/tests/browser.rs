@@ -159,7 +159,7 @@ fn a_lead_signs_in_fixes_an_episode_uploads_and_opens_the_dashboard() {
 
 #[test]
 fn a_national_analyst_receives_a_submission_and_reads_the_national_dashboard() {
-    use crest_core::pseudonym::Key;
+    use crest_privacy::Key;
     let Some((driver, chromium)) = webdriver::available() else {
         return;
     };
@@ -184,7 +184,7 @@ fn a_national_analyst_receives_a_submission_and_reads_the_national_dashboard() {
             )
             .unwrap();
             s.put_agreement(&common::agreement(false)).unwrap();
-            let req = crest_ingest::submission::BuildRequest {
+            let req = crest_privacy::submission::BuildRequest {
                 programme: "P002",
                 period: crest_core::Period {
                     from: crest_core::Date::from_ymd(2024, 4, 1).unwrap(),
@@ -196,7 +196,7 @@ fn a_national_analyst_receives_a_submission_and_reads_the_national_dashboard() {
                 today: crest_core::Date::from_ymd(2025, 6, 1).unwrap(),
                 now: "2025-06-01T10:00:00Z".into(),
             };
-            crest_ingest::submission::build(s, &req).unwrap().bytes
+            crest_privacy::submission::build(s, &req).unwrap().bytes
         });
         std::fs::write(&file, bytes).unwrap();
         let base = serve(app);

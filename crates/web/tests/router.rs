@@ -1113,7 +1113,7 @@ fn leads_build_a_national_submission_in_the_browser() {
             let r = send(&app, post(period(None))).await;
             assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
             assert!(r.body.contains("no submission key"), "{}", r.body);
-            app.set_submission_key(crest_core::pseudonym::Key::from_secret([5; 32]));
+            app.set_submission_key(crest_privacy::Key::from_secret([5; 32]));
             let r = send(&app, post(period(None))).await;
             assert!(r.body.contains("no data sharing agreement"), "{}", r.body);
             open(&db).run(|s| s.put_agreement(&common::agreement(false)).unwrap());
@@ -1161,12 +1161,12 @@ fn leads_build_a_national_submission_in_the_browser() {
 /// The id `crest tokens list` shows for a token: the start of its SHA-256.
 fn n_hash_prefix(token: &str) -> String {
     use sha2::{Digest, Sha256};
-    crest_core::pseudonym::hex(&Sha256::digest(token.as_bytes()))[..12].to_string()
+    crest_core::hex(&Sha256::digest(token.as_bytes()))[..12].to_string()
 }
 
 #[test]
 fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
-    use crest_core::pseudonym::Key;
+    use crest_privacy::Key;
     for (db, ndb) in databases().into_iter().zip(databases()) {
         let app = setup(&db);
         let (sk, nk) = (Key::from_secret([3; 32]), Key::from_secret([4; 32]));
@@ -1239,7 +1239,7 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
             let now = now.to_string();
             let key = sk.clone();
             open(&db).run(move |s| {
-                let req = crest_ingest::submission::BuildRequest {
+                let req = crest_privacy::submission::BuildRequest {
                     programme: "P002",
                     period: crest_core::Period {
                         from: crest_core::Date::from_ymd(2024, 4, 1).unwrap(),
@@ -1251,7 +1251,7 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
                     today: crest_core::Date::from_ymd(2025, 6, 1).unwrap(),
                     now,
                 };
-                crest_ingest::submission::build(s, &req).unwrap().bytes
+                crest_privacy::submission::build(s, &req).unwrap().bytes
             })
         };
         let first = build_at("2025-06-01T10:00:00Z");
@@ -1589,7 +1589,7 @@ fn admins_record_agreements_that_govern_what_leaves() {
 
             // A lead's submission now carries the approved fields and nothing else; the
             // recorded exemption means no opt-out check result is asked for.
-            app.set_submission_key(crest_core::pseudonym::Key::from_secret([5; 32]));
+            app.set_submission_key(crest_privacy::Key::from_secret([5; 32]));
             let (lead, lead_csrf) = login(&app, "lead").await;
             let b = "AGREEMENTBOUNDARY";
             let parts = [

@@ -100,7 +100,7 @@ pub fn fy2024() -> crest_core::Period {
 /// into the local store at `db`, each submitted and received into the national store at `ndb`;
 /// an `analyst` national analyst; and `app` serving both sides.
 pub fn synthetic_national(app: &crest_web::App, db: &TestDb, ndb: &TestDb) {
-    use crest_core::pseudonym::Key;
+    use crest_privacy::Key;
     let (sk, nk) = (Key::from_secret([3; 32]), Key::from_secret([4; 32]));
     let period = fy2024();
     let dir = scratch_dir("synthetic-national");
@@ -134,7 +134,7 @@ pub fn synthetic_national(app: &crest_web::App, db: &TestDb, ndb: &TestDb) {
         programmes
             .iter()
             .map(|p| {
-                let req = crest_ingest::submission::BuildRequest {
+                let req = crest_privacy::submission::BuildRequest {
                     programme: &p.code,
                     period,
                     key: &key,
@@ -143,12 +143,12 @@ pub fn synthetic_national(app: &crest_web::App, db: &TestDb, ndb: &TestDb) {
                     today: today(),
                     now: "2025-06-01T10:00:00Z".into(),
                 };
-                crest_ingest::submission::build(s, &req).unwrap().bytes
+                crest_privacy::submission::build(s, &req).unwrap().bytes
             })
             .collect()
     });
     for r in &receipts {
-        crest_ingest::submission::receive(&mut n, r, &sk, &nk, "2025-06-01T11:00:00Z").unwrap();
+        crest_privacy::submission::receive(&mut n, r, &sk, &nk, "2025-06-01T11:00:00Z").unwrap();
     }
     drop(n);
     app.set_submission_key(sk);

@@ -18,16 +18,7 @@ pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
     hex(&mac.finalize().into_bytes())
 }
 
-/// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    s
-}
+pub use crest_core::hex;
 
 /// A pseudonymisation key: 32 secret bytes and a public id.
 #[derive(Clone, PartialEq, Eq)]
@@ -107,10 +98,9 @@ impl Key {
         }
     }
 
-    /// The patient key of an NHS number (spaces and dashes ignored).
-    pub fn patient_key(&self, nhs_number: &str) -> String {
-        let digits: String = nhs_number.chars().filter(char::is_ascii_digit).collect();
-        hmac_sha256_hex(&self.secret, digits.as_bytes())
+    /// The patient key of an NHS number.
+    pub fn patient_key(&self, nhs_number: &crest_core::NhsNumber) -> String {
+        hmac_sha256_hex(&self.secret, nhs_number.digits().as_bytes())
     }
 
     /// The episode key of a programme's episode.
@@ -168,8 +158,15 @@ mod tests {
         assert!(a.id().starts_with("k-") && a.id().len() == 18);
         assert_ne!(a.id(), b.id());
         // Spaces do not matter; the same patient links; another key gives another pseudonym.
-        assert_eq!(a.patient_key("943 476 5919"), a.patient_key("9434765919"));
-        assert_ne!(a.patient_key("9434765919"), b.patient_key("9434765919"));
+        let nhs = |s: &str| crest_core::NhsNumber::parse(s).unwrap();
+        assert_eq!(
+            a.patient_key(&nhs("943 476 5919")),
+            a.patient_key(&nhs("9434765919"))
+        );
+        assert_ne!(
+            a.patient_key(&nhs("9434765919")),
+            b.patient_key(&nhs("9434765919"))
+        );
         assert_ne!(a.episode_key("P001", "E1"), a.episode_key("P002", "E1"));
         let secret_hex = "07".repeat(32);
         assert!(!format!("{a:?}").contains(&secret_hex));

@@ -4,12 +4,12 @@
 #![allow(clippy::unwrap_used)]
 
 use crest_core::governance::Agreement;
-use crest_core::pseudonym::Key;
 use crest_core::{Date, Period};
-use crest_ingest::submission::{
+use crest_ingest::{import_file, ImportOptions};
+use crest_privacy::submission::{
     build, receive, BuildRequest, NdooCheck, NdooList, NDOO_MAX_AGE_DAYS,
 };
-use crest_ingest::{import_file, ImportOptions};
+use crest_privacy::Key;
 use crest_store::national::Received;
 use crest_store::testing::{databases, scratch_dir, TestDb};
 use crest_store::NationalStore;
@@ -190,7 +190,9 @@ fn submissions_leave_out_opt_outs_carry_no_identifiers_and_link_patients() {
                 text.contains("\"age_at_event\":63") || text.contains("\"age_at_event\":64"),
                 "{text}"
             );
-            assert!(text.contains(&sub_key.patient_key("9434765919")));
+            assert!(text.contains(
+                &sub_key.patient_key(&crest_core::NhsNumber::parse("9434765919").unwrap())
+            ));
             assert_eq!(b.manifest["key_id"], sub_key.id());
         }
 
@@ -332,7 +334,7 @@ fn submissions_leave_out_opt_outs_carry_no_identifiers_and_link_patients() {
         let eps = n.episodes(None).unwrap();
         assert_eq!(eps.len(), 2);
         // Re-keyed nationally: the submitted keys are not what is stored; the patient links.
-        let submitted = sub_key.patient_key("9434765919");
+        let submitted = sub_key.patient_key(&crest_core::NhsNumber::parse("9434765919").unwrap());
         assert!(eps
             .iter()
             .all(|e| e.patient_key == national_key.rekey(&submitted)));
@@ -470,7 +472,7 @@ fn submit(
     req: &BuildRequest,
     national_key: &Key,
     received_at: &str,
-) -> (crest_ingest::submission::Built, Received) {
+) -> (crest_privacy::submission::Built, Received) {
     let built = build(s, req).unwrap();
     s.record_sent(req.programme, &built.sent, &built.withdrawn)
         .unwrap();
@@ -575,7 +577,7 @@ fn an_episode_moving_period_is_held_once_under_its_newest_submission() {
         assert_eq!(
             ndb.query_i64(&format!(
                 "SELECT count(*) FROM national_episodes WHERE episode_key = '{e4_key}' AND submission = '{}'",
-                crest_core::pseudonym::hex(&<sha2::Sha256 as sha2::Digest>::digest(
+                crest_core::hex(&<sha2::Sha256 as sha2::Digest>::digest(
                     &moved.bytes[..moved.bytes.iter().position(|b| *b == b'\n').unwrap()]
                 ))
             )),
@@ -637,7 +639,7 @@ fn a_receipt_is_never_stored_without_its_log_entry() {
         } else {
             "CREATE TRIGGER no_log BEFORE INSERT ON access_log BEGIN SELECT RAISE(ABORT, 'the log is broken'); END"
         });
-        let got = crest_ingest::submission::receive_logged(
+        let got = crest_privacy::submission::receive_logged(
             &mut n,
             &b.bytes,
             (&sub_key, &national_key),
@@ -655,7 +657,7 @@ fn a_receipt_is_never_stored_without_its_log_entry() {
         } else {
             "DROP TRIGGER no_log"
         });
-        let got = crest_ingest::submission::receive_logged(
+        let got = crest_privacy::submission::receive_logged(
             &mut n,
             &b.bytes,
             (&sub_key, &national_key),
@@ -686,7 +688,7 @@ fn forged(manifest: &serde_json::Value, lines: &[serde_json::Value]) -> Vec<u8> 
         payload.push(b'\n');
     }
     let mut m = manifest.clone();
-    m["sha256"] = crest_core::pseudonym::hex(&Sha256::digest(&payload)).into();
+    m["sha256"] = crest_core::hex(&Sha256::digest(&payload)).into();
     m["counts"]["episodes"] = lines
         .iter()
         .filter(|l| l.get("tombstone").is_none())

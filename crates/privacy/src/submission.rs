@@ -8,8 +8,8 @@
 //! (`episode_key`, `patient_key` and the approved fields) or tombstone (`{"tombstone": key}`).
 //! The checksum covers every byte after the first line.
 
+use crate::keys::Key;
 use crest_core::governance::Agreement;
-use crest_core::pseudonym::Key;
 use crest_core::{Col, Date, Kind, Nation, Period, Record, Value, FIELDS};
 use crest_store::national::{
     national_fields, NationalEpisode, Receipt, ReceiptItem, ReceiptItems, Received,
@@ -145,7 +145,7 @@ pub struct Built {
     pub left_out_ndoo: usize,
 }
 
-use crest_core::pseudonym::hex;
+use crest_core::hex;
 
 /// Writes a non-null value as JSON.
 fn write_json(out: &mut Vec<u8>, v: &Value) {
@@ -242,7 +242,11 @@ pub fn build(store: &mut dyn Store, req: &BuildRequest) -> Result<Built, String>
             line.extend_from_slice(b"{\"episode_key\":\"");
             line.extend_from_slice(req.key.episode_key(&programme.code, &id).as_bytes());
             line.extend_from_slice(b"\",\"patient_key\":\"");
-            line.extend_from_slice(req.key.patient_key(&nhs).as_bytes());
+            // A stored NHS number passed validation; one that no longer parses is not sent.
+            let Ok(nhs_number) = crest_core::NhsNumber::parse(&nhs) else {
+                return Ok(());
+            };
+            line.extend_from_slice(req.key.patient_key(&nhs_number).as_bytes());
             line.push(b'"');
             for f in &fields {
                 let v = r.get(f.col);
