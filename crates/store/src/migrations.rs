@@ -55,6 +55,10 @@ pub(crate) const NATIONAL_POSTGRES: &[Migration] = migrations![
     6 => "national/postgres/V6__programme_scoped_episodes_and_token_expiry.sql",
 ];
 
+/// Records which national migrations a store has had.
+pub(crate) const NATIONAL_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS crest_national_migrations (version BIGINT PRIMARY KEY)";
+
 /// The local store's version after migration 4 fills in the access log's hash chain (a data
 /// step, done in code by each back end).
 pub(crate) const CHAIN_LEGACY_LOG_AFTER: usize = 4;

@@ -20,10 +20,6 @@ use crate::{Result, StoreError};
 use backend::{all, first, NationalDb, Param, RowRef};
 use crest_core::{Date, Field, Kind, Programme, Record, Value, FIELDS};
 
-/// Records which national migrations a store has had.
-const MIGRATIONS_TABLE: &str =
-    "CREATE TABLE IF NOT EXISTS crest_national_migrations (version BIGINT PRIMARY KEY)";
-
 /// A national store on SQLite or PostgreSQL.
 pub struct NationalStore {
     db: Box<dyn NationalDb>,

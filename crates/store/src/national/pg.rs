@@ -137,7 +137,7 @@ impl NationalDb for PgNational {
     fn migrate(&mut self) -> Result<usize> {
         let mut tx = self.client.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock(421338)", &[])?;
-        tx.execute(super::MIGRATIONS_TABLE, &[])?;
+        tx.execute(crate::migrations::NATIONAL_TABLE, &[])?;
         let v: i64 = tx
             .query_one(
                 "SELECT coalesce(max(version), 0)::BIGINT FROM crest_national_migrations",

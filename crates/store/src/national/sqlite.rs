@@ -156,7 +156,7 @@ impl NationalDb for SqliteNational {
 
     fn migrate(&mut self) -> Result<usize> {
         let tx = self.conn.transaction()?;
-        tx.execute(super::MIGRATIONS_TABLE, [])?;
+        tx.execute(crate::migrations::NATIONAL_TABLE, [])?;
         let v: i64 = tx.query_row(
             "SELECT coalesce(max(version), 0) FROM crest_national_migrations",
             [],
