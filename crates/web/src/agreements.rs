@@ -4,31 +4,23 @@
 //! (no tier L field, the fields the national store needs, dates in order); the approved-field
 //! choices come from the dataset dictionary. Every recorded agreement is in the access log.
 
+use crate::access::Admin;
 use crate::html::{csrf_field, error_summary, esc, page, url_encode};
-use crate::{ctx, html_page, App, WebError};
+use crate::{html_page, App, WebError};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use crest_core::governance::{Agreement, AgreementInput};
 use crest_core::{Col, Section, Tier};
 use crest_store::national::national_fields;
-use crest_store::Role;
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new().route("/admin/agreements", get(list).post(record))
-}
-
-async fn admin(app: &Arc<App>, headers: &HeaderMap) -> Result<crate::Ctx, WebError> {
-    let c = ctx(app, headers).await?;
-    if c.user.role != Role::Admin {
-        return Err(WebError::NotFound);
-    }
-    Ok(c)
 }
 
 /// What the form holds: as typed, so a refused form comes back as it was sent.
@@ -202,10 +194,9 @@ fn table(agreements: &[Agreement], today: crest_core::Date) -> String {
 
 async fn list(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    Admin(c): Admin,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    let c = admin(&app, &headers).await?;
     let agreements = app.db(|s, _| Ok(s.agreements()?)).await?;
     let mut body = String::new();
     if let Some(id) = q.get("saved") {
@@ -226,10 +217,9 @@ async fn list(
 
 async fn record(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    Admin(c): Admin,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    let c = admin(&app, &headers).await?;
     c.check_csrf(
         pairs
             .iter()

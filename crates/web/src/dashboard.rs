@@ -2,10 +2,10 @@
 //! its interval, waits with a distribution chart, and uptake by sex, age band, ethnic group and
 //! deprivation quintile. Charts are server-side SVG with titles and text alternatives.
 
+use crate::access::Staff;
 use crate::html::{esc, page, pct};
-use crate::{html_page, scoped, App, Code, WebError};
+use crate::{html_page, App, Code, WebError};
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -109,11 +109,10 @@ fn wait_chart(waits: &[f64]) -> String {
 
 async fn dashboard(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    UrlPath(code): Code,
+    Staff(c, p): Staff,
+    UrlPath(_code): Code,
     Query(q): Query<PeriodQuery>,
 ) -> Result<Response, WebError> {
-    let (c, p) = scoped(&app, &headers, &code).await?;
     let period = crate::requested_period(&app, &q.from, &q.to)?;
     // The page is rebuilt only when the programme's data or profile changed since it was
     // last rendered for this period (the store's data version says which).

@@ -1,11 +1,11 @@
 //! Patients and episodes: the searchable list, the episode form generated from the dataset
 //! dictionary, the progress report, upload with preview, export and the programme profile.
 
+use crate::access::Staff;
 use crate::html::{self, esc, page, url_encode};
-use crate::{html_page, scoped, App, Code, WebError};
+use crate::{html_page, App, Code, WebError};
 use axum::extract::{Multipart, Path as UrlPath, Query, State};
 use axum::handler::Handler;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -72,11 +72,9 @@ fn code_options(col: Col, selected: &str) -> String {
 
 async fn list(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    UrlPath(code): Code,
+    Staff(c, p): Staff,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, WebError> {
-    let (c, p) = scoped(&app, &headers, &code).await?;
     list_page(app, c, p, q).await
 }
 
@@ -84,11 +82,9 @@ async fn list(
 /// bar, the browser's history or a server's access log.
 async fn search(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    UrlPath(code): Code,
+    Staff(c, p): Staff,
     Form(q): Form<ListQuery>,
 ) -> Result<Response, WebError> {
-    let (c, p) = scoped(&app, &headers, &code).await?;
     c.check_csrf(q.csrf.as_deref())?;
     list_page(app, c, p, q).await
 }
@@ -299,11 +295,10 @@ fn episode_page(
 }
 
 async fn new_form(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    UrlPath(code): Code,
+    State(_app): State<Arc<App>>,
+    Staff(c, p): Staff,
+    UrlPath(_code): Code,
 ) -> Result<Response, WebError> {
-    let (c, p) = scoped(&app, &headers, &code).await?;
     let values = HashMap::from([("programme_code".to_string(), p.code.clone())]);
     Ok(html_page(episode_page(
         &c,
@@ -319,40 +314,38 @@ async fn new_form(
 
 async fn show(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    UrlPath((code, id)): UrlPath<(String, String)>,
+    staff: Staff,
+    UrlPath((_, id)): UrlPath<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    show_form(app, headers, code, id, q, EpisodeForm::Full).await
+    show_form(app, staff, id, q, EpisodeForm::Full).await
 }
 
 async fn show_assessment1(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    UrlPath((code, id)): UrlPath<(String, String)>,
+    staff: Staff,
+    UrlPath((_, id)): UrlPath<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    show_form(app, headers, code, id, q, EpisodeForm::Assessment(1)).await
+    show_form(app, staff, id, q, EpisodeForm::Assessment(1)).await
 }
 
 async fn show_assessment2(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    UrlPath((code, id)): UrlPath<(String, String)>,
+    staff: Staff,
+    UrlPath((_, id)): UrlPath<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    show_form(app, headers, code, id, q, EpisodeForm::Assessment(2)).await
+    show_form(app, staff, id, q, EpisodeForm::Assessment(2)).await
 }
 
 async fn show_form(
     app: Arc<App>,
-    headers: HeaderMap,
-    code: String,
+    Staff(c, p): Staff,
     id: String,
     q: HashMap<String, String>,
     form: EpisodeForm,
 ) -> Result<Response, WebError> {
-    let (c, p) = scoped(&app, &headers, &code).await?;
     let rec = load(&app, &c, &p.code, &id, "view").await?;
     Ok(html_page(episode_page(
         &c,
@@ -456,61 +449,50 @@ fn form_map(form: Vec<(String, String)>) -> HashMap<String, String> {
 
 async fn save_new(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    UrlPath(code): Code,
+    staff: Staff,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    save_episode(app, headers, code, None, form_map(form), EpisodeForm::Full).await
+    save_episode(app, staff, None, form_map(form), EpisodeForm::Full).await
 }
 
 async fn save(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    UrlPath((code, id)): UrlPath<(String, String)>,
+    staff: Staff,
+    UrlPath((_, id)): UrlPath<(String, String)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    save_episode(
-        app,
-        headers,
-        code,
-        Some(id),
-        form_map(form),
-        EpisodeForm::Full,
-    )
-    .await
+    save_episode(app, staff, Some(id), form_map(form), EpisodeForm::Full).await
 }
 
 async fn save_assessment1(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    UrlPath((code, id)): UrlPath<(String, String)>,
+    staff: Staff,
+    UrlPath((_, id)): UrlPath<(String, String)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let which = EpisodeForm::Assessment(1);
-    save_episode(app, headers, code, Some(id), form_map(form), which).await
+    save_episode(app, staff, Some(id), form_map(form), which).await
 }
 
 async fn save_assessment2(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    UrlPath((code, id)): UrlPath<(String, String)>,
+    staff: Staff,
+    UrlPath((_, id)): UrlPath<(String, String)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let which = EpisodeForm::Assessment(2);
-    save_episode(app, headers, code, Some(id), form_map(form), which).await
+    save_episode(app, staff, Some(id), form_map(form), which).await
 }
 
 /// Saves a submitted form. A quick assessment form carries only its own fields: the rest of
 /// the episode comes from the stored record, and the whole is validated as one row.
 async fn save_episode(
     app: Arc<App>,
-    headers: HeaderMap,
-    code: String,
+    Staff(c, p): Staff,
     id: Option<String>,
     mut form: HashMap<String, String>,
     which: EpisodeForm,
 ) -> Result<Response, WebError> {
-    let (c, p) = scoped(&app, &headers, &code).await?;
     c.check_csrf(form.get("csrf").map(String::as_str))?;
     if let Some(id) = &id {
         let (pc, i) = (p.code.clone(), id.clone());
@@ -683,10 +665,9 @@ fn hads_band(score: f64) -> &'static str {
 
 async fn report(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    UrlPath((code, id)): UrlPath<(String, String)>,
+    Staff(c, p): Staff,
+    UrlPath((_code, id)): UrlPath<(String, String)>,
 ) -> Result<Response, WebError> {
-    let (c, p) = scoped(&app, &headers, &code).await?;
     let rec = load(&app, &c, &p.code, &id, "view report").await?;
     let t = |col| rec.get(col).to_text();
     let mut body = format!(
@@ -767,11 +748,10 @@ fn or_dash(s: String) -> String {
 }
 
 async fn upload_form(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    UrlPath(code): Code,
+    State(_app): State<Arc<App>>,
+    Staff(c, p): Staff,
+    UrlPath(_code): Code,
 ) -> Result<Response, WebError> {
-    let (c, p) = scoped(&app, &headers, &code).await?;
     let body = format!(
         "<p>Upload a CSV or XLSX file of episodes for {}. You will see what would be stored, and every rejected row, before anything changes.</p>\
          <form method=\"post\" enctype=\"multipart/form-data\">{}<label for=\"file\">File</label><input id=\"file\" type=\"file\" name=\"file\" accept=\".csv,.xlsx\" required>\
@@ -823,11 +803,10 @@ fn upload_path(app: &App, programme: &str, token: &str) -> Option<std::path::Pat
 
 async fn upload(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    UrlPath(code): Code,
+    Staff(c, p): Staff,
+    UrlPath(_code): Code,
     mut multipart: Multipart,
 ) -> Result<Response, WebError> {
-    let (c, p) = scoped(&app, &headers, &code).await?;
     crate::uploads::sweep(&app.uploads, crate::uploads::MAX_AGE);
     let token = crate::auth::token();
     let path = upload_path(&app, &p.code, &token).ok_or(WebError::NotFound)?;
@@ -995,11 +974,10 @@ struct CancelForm {
 /// Cancels an upload waiting for confirmation: the file and its rejected rows are removed.
 async fn cancel(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    UrlPath(code): Code,
+    Staff(c, p): Staff,
+    UrlPath(_code): Code,
     Form(f): Form<CancelForm>,
 ) -> Result<Response, WebError> {
-    let (c, p) = scoped(&app, &headers, &code).await?;
     c.check_csrf(f.csrf.as_deref())?;
     let path = upload_path(&app, &p.code, &f.token).ok_or(WebError::NotFound)?;
     crate::uploads::discard(&path);
@@ -1025,11 +1003,10 @@ struct ConfirmForm {
 
 async fn confirm(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    UrlPath(code): Code,
+    Staff(c, p): Staff,
+    UrlPath(_code): Code,
     Form(f): Form<ConfirmForm>,
 ) -> Result<Response, WebError> {
-    let (c, p) = scoped(&app, &headers, &code).await?;
     c.check_csrf(f.csrf.as_deref())?;
     let path = upload_path(&app, &p.code, &f.token).ok_or(WebError::NotFound)?;
     if !crate::uploads::waiting(&path) {
@@ -1060,10 +1037,9 @@ async fn confirm(
 
 async fn upload_errors(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    UrlPath((code, token)): UrlPath<(String, String)>,
+    Staff(_c, p): Staff,
+    UrlPath((_code, token)): UrlPath<(String, String)>,
 ) -> Result<Response, WebError> {
-    let (_c, p) = scoped(&app, &headers, &code).await?;
     let path = upload_path(&app, &p.code, &token).ok_or(WebError::NotFound)?;
     let errors = crate::uploads::errors_file(&path);
     if !crate::uploads::waiting(&errors) {
@@ -1078,30 +1054,16 @@ async fn upload_errors(
     ))
 }
 
-async fn export_csv(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    UrlPath(code): Code,
-) -> Result<Response, WebError> {
-    export(app, headers, code, false).await
+async fn export_csv(State(app): State<Arc<App>>, staff: Staff) -> Result<Response, WebError> {
+    export(app, staff, false).await
 }
 
-async fn export_xlsx(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    UrlPath(code): Code,
-) -> Result<Response, WebError> {
-    export(app, headers, code, true).await
+async fn export_xlsx(State(app): State<Arc<App>>, staff: Staff) -> Result<Response, WebError> {
+    export(app, staff, true).await
 }
 
 /// The programme's episodes as CSV or XLSX, with the import's columns; logged.
-async fn export(
-    app: Arc<App>,
-    headers: HeaderMap,
-    code: String,
-    xlsx: bool,
-) -> Result<Response, WebError> {
-    let (c, p) = scoped(&app, &headers, &code).await?;
+async fn export(app: Arc<App>, Staff(c, p): Staff, xlsx: bool) -> Result<Response, WebError> {
     let name = format!("{}-episodes.{}", p.code, if xlsx { "xlsx" } else { "csv" });
     let mut entry = c.entry(&p.code, "export", &name);
     let pc = p.code.clone();
@@ -1131,12 +1093,7 @@ async fn export(
     Ok(crate::download(bytes, mime, &name))
 }
 
-async fn profile(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    UrlPath(code): Code,
-) -> Result<Response, WebError> {
-    let (c, p) = scoped(&app, &headers, &code).await?;
+async fn profile(State(_app): State<Arc<App>>, Staff(c, p): Staff) -> Result<Response, WebError> {
     Ok(html_page(profile_page(&c, &p, false)))
 }
 
@@ -1180,11 +1137,10 @@ fn profile_page(c: &crate::Ctx, p: &crest_core::Programme, saved: bool) -> Strin
 
 async fn save_profile(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    UrlPath(code): Code,
+    Staff(c, mut p): Staff,
+    UrlPath(_code): Code,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    let (c, mut p) = scoped(&app, &headers, &code).await?;
     let get = |k: &str| {
         form.iter()
             .filter(|(n, _)| n == k)

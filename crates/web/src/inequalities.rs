@@ -2,18 +2,17 @@
 //! quintile and priority group with Wilson intervals, nationally or for a region; the slope
 //! index of inequality across deprivation quintiles; and the groups a region is missing.
 
+use crate::access::Analyst;
 use crate::html::{esc, page, pct, uptake_table};
 use crate::national_dashboard::{chosen_period, Filters};
-use crate::{ctx, html_page, App, WebError};
+use crate::{html_page, App, WebError};
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use crest_core::{Period, Programme};
 use crest_stats::Z95;
 use crest_store::national::EquityFact;
-use crest_store::Role;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -161,13 +160,9 @@ fn render(programmes: &[Programme], facts: &[EquityFact], f: &Filters, period: P
 
 async fn inequalities(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    Analyst(c): Analyst,
     Query(f): Query<Filters>,
 ) -> Result<Response, WebError> {
-    let c = ctx(&app, &headers).await?;
-    if c.user.role != Role::NationalAnalyst {
-        return Err(WebError::NotFound);
-    }
     let period = chosen_period(&app, &f)?;
     let key = format!("inequalities|{}|{}|{}", period.from, period.to, f.region);
     let a = app.clone();

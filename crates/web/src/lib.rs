@@ -6,6 +6,8 @@
 //! command line. Every query is scoped to the signed-in user's programmes; another programme's
 //! pages answer 404, as if they did not exist.
 
+mod access;
+use access::SignedIn;
 mod agreements;
 mod auth;
 mod dashboard;
@@ -573,8 +575,7 @@ pub async fn serve(app: Arc<App>, addr: &str) -> std::io::Result<()> {
     .await
 }
 
-async fn home(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, WebError> {
-    let c = ctx(&app, &headers).await?;
+async fn home(SignedIn(c): SignedIn) -> Result<Response, WebError> {
     if let (true, [only]) = (c.user.role.sees_patients(), c.user.programmes.as_slice()) {
         return Ok(Redirect::to(&format!("/p/{only}/episodes")).into_response());
     }
@@ -778,10 +779,9 @@ struct CsrfForm {
 
 async fn logout(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    SignedIn(c): SignedIn,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    let c = ctx(&app, &headers).await?;
     c.check_csrf(f.csrf.as_deref())?;
     let hash = c.session.token_hash.clone();
     app.db(move |s, _| Ok(s.drop_session(&hash)?)).await?;
@@ -808,11 +808,7 @@ fn download(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Response 
         .into_response()
 }
 
-async fn template_csv(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-) -> Result<Response, WebError> {
-    ctx(&app, &headers).await?;
+async fn template_csv(_signed_in: SignedIn) -> Result<Response, WebError> {
     let bytes = crest_ingest::template::csv_template().map_err(WebError::internal)?;
     Ok(download(
         bytes,
@@ -821,11 +817,7 @@ async fn template_csv(
     ))
 }
 
-async fn template_xlsx(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-) -> Result<Response, WebError> {
-    ctx(&app, &headers).await?;
+async fn template_xlsx(_signed_in: SignedIn) -> Result<Response, WebError> {
     let bytes = crest_ingest::template::xlsx_template().map_err(WebError::internal)?;
     Ok(download(
         bytes,

@@ -5,8 +5,9 @@
 //! refused or not, goes to the national store's access log, through the same
 //! `crest_privacy::submission::receive_logged` as `crest submission receive`.
 
+use crate::access::Analyst;
 use crate::html::{esc, page};
-use crate::{ctx, html_page, App, WebError};
+use crate::{html_page, App, WebError};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -14,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use crest_store::national::TokenAccess;
-use crest_store::{NationalStore, Received, Role};
+use crest_store::{NationalStore, Received};
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -64,14 +65,6 @@ impl App {
             _ => Err("this server holds no submission and national keys: start it with --submission-key FILE and --national-key FILE".into()),
         }
     }
-}
-
-async fn analyst(app: &Arc<App>, headers: &HeaderMap) -> Result<crate::Ctx, WebError> {
-    let c = ctx(app, headers).await?;
-    if c.user.role != Role::NationalAnalyst || app.national_db.get().is_none() {
-        return Err(WebError::NotFound);
-    }
-    Ok(c)
 }
 
 fn overview_body(
@@ -147,8 +140,7 @@ fn overview_body(
     Ok(body)
 }
 
-async fn overview(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, WebError> {
-    let c = analyst(&app, &headers).await?;
+async fn overview(State(app): State<Arc<App>>, Analyst(c): Analyst) -> Result<Response, WebError> {
     let nav = c.nav(None);
     let a = app.clone();
     let body = app
@@ -159,10 +151,9 @@ async fn overview(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Res
 
 async fn receive_upload(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    Analyst(c): Analyst,
     mut multipart: Multipart,
 ) -> Result<Response, WebError> {
-    let c = analyst(&app, &headers).await?;
     let bad = |e| crate::form_error(e, crate::SUBMISSION_LIMIT);
     let (mut csrf, mut file, mut name) = (None, None, String::new());
     while let Some(field) = multipart.next_field().await.map_err(bad)? {

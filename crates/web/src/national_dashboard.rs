@@ -3,17 +3,16 @@
 //! the proportion KPIs (uptake, assessment 1, assessment 2) as server-side SVG with text
 //! alternatives. Computed from the national store by the same KPI engine as everywhere else.
 
+use crate::access::Analyst;
 use crate::html::{esc, page, pct};
-use crate::{ctx, html_page, App, WebError};
+use crate::{html_page, App, WebError};
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use crest_core::{Period, Programme};
 use crest_report::charts::{funnel_plot, wait_plot, FUNNELS};
 use crest_stats::kpis::{compute, Measure, ProgrammeKpis, Thresholds};
-use crest_store::Role;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -244,13 +243,9 @@ fn render(
 
 async fn dashboard(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    Analyst(c): Analyst,
     Query(f): Query<Filters>,
 ) -> Result<Response, WebError> {
-    let c = ctx(&app, &headers).await?;
-    if c.user.role != Role::NationalAnalyst {
-        return Err(WebError::NotFound);
-    }
     let period = chosen_period(&app, &f)?;
     let key = format!(
         "{}|{}|{}|{}|{}",
@@ -347,13 +342,9 @@ struct PngQuery {
 /// A funnel plot of the dashboard as a PNG (drawn from the same SVG by headless Chromium).
 async fn funnel_png(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    Analyst(_c): Analyst,
     Query(q): Query<PngQuery>,
 ) -> Result<Response, WebError> {
-    let c = ctx(&app, &headers).await?;
-    if c.user.role != Role::NationalAnalyst {
-        return Err(WebError::NotFound);
-    }
     let period = chosen_period(&app, &q.filters)?;
     let (key, title) = FUNNELS
         .iter()

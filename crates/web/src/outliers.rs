@@ -3,11 +3,11 @@
 //! case for each that moves open → contacted → response received → closed, with dated notes
 //! and its whole history kept.
 
+use crate::access::Analyst;
 use crate::html::{csrf_field, esc, page, pct, url_encode};
 use crate::national_dashboard::{chosen_period, Filters};
-use crate::{ctx, html_page, App, WebError};
+use crate::{html_page, App, WebError};
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
@@ -15,7 +15,6 @@ use crest_report::charts::FUNNELS;
 use crest_stats::funnel::{Direction, Position};
 use crest_stats::kpis::{compute, Thresholds};
 use crest_store::national::{OutlierCase, CASE_STAGES};
-use crest_store::Role;
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Arc;
@@ -26,24 +25,15 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/national/outliers/case", get(show).post(update))
 }
 
-async fn analyst(app: &Arc<App>, headers: &HeaderMap) -> Result<crate::Ctx, WebError> {
-    let c = ctx(app, headers).await?;
-    if c.user.role != Role::NationalAnalyst {
-        return Err(WebError::NotFound);
-    }
-    Ok(c)
-}
-
 fn stage(s: &str) -> String {
     s.replace('_', " ")
 }
 
 async fn list(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    Analyst(c): Analyst,
     Query(f): Query<Filters>,
 ) -> Result<Response, WebError> {
-    let c = analyst(&app, &headers).await?;
     let period = chosen_period(&app, &f)?;
     let (found, cases) = app
         .national(move |n| Ok((find_outliers(n, period)?, n.cases()?)))
@@ -128,10 +118,9 @@ async fn list(
 
 async fn open_case(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    Analyst(c): Analyst,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    let c = analyst(&app, &headers).await?;
     c.check_csrf(form.get("csrf").map(String::as_str))?;
     let field = |k: &str| form.get(k).cloned().unwrap_or_default();
     let (programme, kpi) = (field("programme"), field("kpi"));
@@ -297,10 +286,9 @@ fn case_page(
 
 async fn show(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    Analyst(c): Analyst,
     Query(q): Query<CaseQuery>,
 ) -> Result<Response, WebError> {
-    let c = analyst(&app, &headers).await?;
     let id = q.id.clone();
     let (case, history) = app
         .national(move |n| {
@@ -322,10 +310,9 @@ async fn show(
 
 async fn update(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    Analyst(c): Analyst,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    let c = analyst(&app, &headers).await?;
     c.check_csrf(form.get("csrf").map(String::as_str))?;
     let field = |k: &str| form.get(k).cloned().unwrap_or_default();
     let (id, status, note) = (field("id"), field("status"), field("note"));

@@ -1,18 +1,17 @@
 //! A programme seen from the national audit: its KPIs and grade over the last three years, its
 //! position on each funnel plot for the chosen period, and its uptake by group.
 
+use crate::access::Analyst;
 use crate::html::{esc, page, pct, uptake_table};
 use crate::inequalities::uptake_by;
 use crate::national_dashboard::{chosen_period, proportion, Filters};
-use crate::{ctx, html_page, App, WebError};
+use crate::{html_page, App, WebError};
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use crest_stats::funnel::{self, Direction, Position};
 use crest_stats::kpis::{compute, Measure, Thresholds};
-use crest_store::Role;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -29,13 +28,9 @@ struct ProgrammeQuery {
 
 async fn programme(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    Analyst(c): Analyst,
     Query(q): Query<ProgrammeQuery>,
 ) -> Result<Response, WebError> {
-    let c = ctx(&app, &headers).await?;
-    if c.user.role != Role::NationalAnalyst {
-        return Err(WebError::NotFound);
-    }
     let period = chosen_period(&app, &q.filters)?;
     let code = q.code.clone();
     let (name, body) = app

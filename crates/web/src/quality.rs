@@ -2,17 +2,16 @@
 //! first), and how complete each programme's data are, field by field, with assessment 1 and 2
 //! recording, the worst first.
 
+use crate::access::Analyst;
 use crate::html::{esc, page, pct};
 use crate::national_dashboard::{chosen_period, proportion, Filters};
-use crate::{ctx, html_page, App, WebError};
+use crate::{html_page, App, WebError};
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use crest_stats::kpis::{compute, Thresholds};
 use crest_store::national::national_fields;
-use crest_store::Role;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -30,13 +29,9 @@ struct QualityQuery {
 
 async fn quality(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    Analyst(c): Analyst,
     Query(q): Query<QualityQuery>,
 ) -> Result<Response, WebError> {
-    let c = ctx(&app, &headers).await?;
-    if c.user.role != Role::NationalAnalyst {
-        return Err(WebError::NotFound);
-    }
     let period = chosen_period(&app, &q.filters)?;
     let chosen = q.programme.clone();
     let body = app

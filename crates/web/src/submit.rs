@@ -3,11 +3,11 @@
 //! as `crest submission build`, and downloads it. English programmes attach their National Data
 //! Opt-out check result, which is used for this build only and never stored.
 
+use crate::access::Staff;
 use crate::html::{esc, page};
-use crate::{html_page, scoped, App, Code, WebError};
+use crate::{html_page, App, Code, WebError};
 use axum::extract::{Multipart, Path as UrlPath, State};
 use axum::handler::Handler;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -58,10 +58,9 @@ fn form_body(c: &crate::Ctx, code: &str, period: Period, message: Option<&str>) 
 
 async fn form(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    UrlPath(code): Code,
+    Staff(c, p): Staff,
+    UrlPath(_code): Code,
 ) -> Result<Response, WebError> {
-    let (c, p) = scoped(&app, &headers, &code).await?;
     if c.user.role != Role::ProgrammeLead {
         return Err(WebError::NotFound);
     }
@@ -75,11 +74,10 @@ async fn form(
 
 async fn submit(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    UrlPath(code): Code,
+    Staff(c, p): Staff,
+    UrlPath(_code): Code,
     mut multipart: Multipart,
 ) -> Result<Response, WebError> {
-    let (c, p) = scoped(&app, &headers, &code).await?;
     if c.user.role != Role::ProgrammeLead {
         return Err(WebError::NotFound);
     }

@@ -1,0 +1,71 @@
+//! Who may call a handler, stated in its signature: each extractor signs the request in and
+//! checks the role (and, for programme pages, the programme in the address) before the
+//! handler runs. Anything not allowed answers 404, exactly as for a page that does not exist.
+
+use crate::{ctx, scoped, App, Ctx, WebError};
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::request::Parts;
+use crest_core::Programme;
+use crest_store::Role;
+use std::sync::Arc;
+
+/// Any signed-in user.
+pub(crate) struct SignedIn(pub Ctx);
+
+/// A national analyst, on a server that has the national side.
+pub(crate) struct Analyst(pub Ctx);
+
+/// An administrator.
+pub(crate) struct Admin(pub Ctx);
+
+/// Staff or lead of the programme in the address (`/p/{code}/…`), with that programme.
+pub(crate) struct Staff(pub Ctx, pub Programme);
+
+impl FromRequestParts<Arc<App>> for SignedIn {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, WebError> {
+        ctx(app, &parts.headers).await.map(SignedIn)
+    }
+}
+
+impl FromRequestParts<Arc<App>> for Analyst {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, WebError> {
+        let c = ctx(app, &parts.headers).await?;
+        if c.user.role != Role::NationalAnalyst || app.national_db.get().is_none() {
+            return Err(WebError::NotFound);
+        }
+        Ok(Analyst(c))
+    }
+}
+
+impl FromRequestParts<Arc<App>> for Admin {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, WebError> {
+        let c = ctx(app, &parts.headers).await?;
+        if c.user.role != Role::Admin {
+            return Err(WebError::NotFound);
+        }
+        Ok(Admin(c))
+    }
+}
+
+impl FromRequestParts<Arc<App>> for Staff {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, WebError> {
+        let params = RawPathParams::from_request_parts(parts, app)
+            .await
+            .map_err(|_| WebError::NotFound)?;
+        let code = params
+            .iter()
+            .find(|(k, _)| *k == "code")
+            .map(|(_, v)| v.to_string())
+            .ok_or(WebError::NotFound)?;
+        let (c, p) = scoped(app, &parts.headers, &code).await?;
+        Ok(Staff(c, p))
+    }
+}
