@@ -1,12 +1,22 @@
 //! `crest`: the command line. Thin: parses arguments, calls the library crates, prints.
 
+mod args;
 mod cli;
+mod cmd_agreements;
+mod cmd_demo;
+mod cmd_import;
+mod cmd_keys;
+mod cmd_kpis;
+mod cmd_submission;
+mod cmd_synth;
+mod cmd_users;
+mod common;
 mod progress;
 
 use clap::Parser;
 
 fn main() {
-    let args = cli::Cli::parse();
+    let args = args::Cli::parse();
     match cli::run(args) {
         Ok(code) => std::process::exit(code),
         Err(e) => {

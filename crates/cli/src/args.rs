@@ -1,0 +1,431 @@
+//! The command line's arguments: every command and option, with its help text.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// crest: the cardiac rehabilitation audit platform.
+///
+/// Programmes import their episodes, fix what validation rejects and see their KPIs against the
+/// national standards (NCP_CR).
+#[derive(Parser, Debug)]
+#[command(name = "crest", version, about, long_about = None)]
+pub struct Cli {
+    /// Store to use: a file path, sqlite:PATH, or postgres://user@host/db.
+    #[arg(long, env = "CREST_DB", default_value = "crest.sqlite", global = true)]
+    pub db: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create or migrate the store (`--national`: a national store, a separate database).
+    Init {
+        /// Create the national store's schema instead of a local store's.
+        #[arg(long)]
+        national: bool,
+    },
+    /// Register or update programmes.
+    Programmes {
+        #[command(subcommand)]
+        action: ProgrammesAction,
+    },
+    /// Import episodes from CSV or XLSX files (one transaction per file).
+    Import(ImportArgs),
+    /// The seven NCP_CR KPIs and grades for a reporting period.
+    Kpis(KpiArgs),
+    /// Write the import template (.csv or .xlsx) with notes on every column.
+    Template {
+        /// Output file; its extension (.csv or .xlsx) decides the format.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the dataset reference as Markdown.
+    Dataset {
+        /// Write to a file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write calibrated synthetic programmes.csv and episodes.csv.
+    Synth(SynthArgs),
+    /// Serve the web app for programme teams.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
+        /// Where uploads wait for confirmation.
+        #[arg(long, default_value = "crest-uploads")]
+        uploads: PathBuf,
+        /// Submission key file, so programme leads can build national submissions and the
+        /// national side can check them (else CREST_SUBMISSION_KEY, if set).
+        #[arg(long)]
+        submission_key: Option<PathBuf>,
+        /// Also serve the national side (national analysts, receipts, the API) over this
+        /// national store.
+        #[arg(long, env = "CREST_NATIONAL_DB", requires = "national_key")]
+        national_db: Option<String>,
+        /// The national key file (with --national-db).
+        #[arg(long)]
+        national_key: Option<PathBuf>,
+        /// Behind a reverse proxy that terminates TLS: cookies are marked Secure, and sign-in
+        /// throttling uses the client address the proxy appends to X-Forwarded-For.
+        #[arg(long)]
+        behind_proxy: bool,
+    },
+    /// API tokens with which a programme's system pushes submissions to the national store at
+    /// --db (`crest tokens new --programme P001`; printed once, stored hashed).
+    Tokens {
+        #[command(subcommand)]
+        action: TokensAction,
+    },
+    /// Data sharing agreements (administrators): which fields may leave, on what basis, when.
+    Agreements {
+        #[command(subcommand)]
+        action: AgreementsAction,
+    },
+    /// National submissions: `build` one from the local store, `receive` one into the national
+    /// store.
+    Submission {
+        #[command(subcommand)]
+        action: SubmissionAction,
+    },
+    /// Reports from the national store at --db: `crest report annual --out FILE.pdf|FILE.html`.
+    Report {
+        #[command(subcommand)]
+        action: ReportAction,
+    },
+    /// Pseudonymisation keys: `crest keys new --out FILE`.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// The access log: `crest audit verify` checks its hash chain.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+    /// Manage the web app's users (administrators).
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+    /// Zero set-up demonstration: synthetic national data in a local SQLite file, the KPIs,
+    /// then the web app on 127.0.0.1:8080 with one login per role.
+    Demo {
+        /// Generate and print the KPIs, but do not serve the web app.
+        #[arg(long)]
+        no_serve: bool,
+        /// Address to serve on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
+        /// Directory for the demo store and files.
+        #[arg(long, default_value = "crest-demo")]
+        dir: PathBuf,
+        /// Programmes to generate.
+        #[arg(long, default_value_t = 230)]
+        programmes: usize,
+        /// Episodes to generate.
+        #[arg(long, default_value_t = 95_000)]
+        episodes: usize,
+    },
+}
+
+/// Agreement actions.
+#[derive(Subcommand, Debug)]
+pub enum AgreementsAction {
+    /// Record (or replace) a data sharing agreement.
+    Add {
+        /// Short id, e.g. ncpcr-2025.
+        #[arg(long)]
+        id: String,
+        /// Who receives the data.
+        #[arg(long)]
+        recipient: String,
+        /// Legal basis reference, e.g. the CAG (section 251) approval.
+        #[arg(long)]
+        legal_basis: String,
+        /// First day in force (YYYY-MM-DD or DD/MM/YYYY).
+        #[arg(long)]
+        from: String,
+        /// Last day in force.
+        #[arg(long)]
+        to: String,
+        /// Approved fields, comma-separated (default: every national field).
+        #[arg(long)]
+        fields: Option<String>,
+        /// The National Data Opt-out does not apply (an exemption is recorded).
+        #[arg(long)]
+        opt_out_exempt: bool,
+    },
+    /// List the agreements.
+    List,
+}
+
+/// Submission actions.
+#[derive(Subcommand, Debug)]
+pub enum SubmissionAction {
+    /// Build a programme's submission for a period from the local store at --db.
+    Build {
+        /// Programme code.
+        #[arg(long)]
+        programme: String,
+        /// First referral date (default: start of the last complete financial year).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last referral date.
+        #[arg(long)]
+        to: Option<String>,
+        /// Submission key file (else CREST_SUBMISSION_KEY holds the key file's text).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// National Data Opt-out check result listing NHS numbers that opted out
+        /// (CSV: nhs_number,checked_on).
+        #[arg(long, conflicts_with = "ndoo_may_use")]
+        ndoo_opted_out: Option<PathBuf>,
+        /// National Data Opt-out check result listing NHS numbers that may be used.
+        #[arg(long)]
+        ndoo_may_use: Option<PathBuf>,
+        /// Oldest usable check result, in days.
+        #[arg(long, default_value_t = crest_privacy::submission::NDOO_MAX_AGE_DAYS)]
+        ndoo_max_age: i32,
+        /// The submission file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check a submission and store it in the national store at --db.
+    Receive {
+        /// The submission file.
+        file: PathBuf,
+        /// The submission key file, to check the key id (else CREST_SUBMISSION_KEY).
+        #[arg(long)]
+        submission_key: Option<PathBuf>,
+        /// The national key file (else CREST_NATIONAL_KEY).
+        #[arg(long)]
+        national_key: Option<PathBuf>,
+    },
+}
+
+/// API token actions.
+#[derive(Subcommand, Debug)]
+pub enum TokensAction {
+    /// Make a new token for a programme; it is printed once and only its SHA-256 is kept.
+    New {
+        /// The programme whose system will use it.
+        #[arg(long)]
+        programme: String,
+        /// Days until it stops working.
+        #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        days: u32,
+    },
+    /// The tokens on record: id, programme, made, expires, and whether each still works.
+    List,
+    /// Revoke a token by the id `tokens list` shows; it stops working at once.
+    Revoke {
+        /// The token's id (12 hex digits).
+        id: String,
+    },
+}
+
+/// Report actions.
+#[derive(Subcommand, Debug)]
+pub enum ReportAction {
+    /// The annual report: national summary, every programme's KPIs and grade, funnel plots,
+    /// waits, inequalities, outcomes, data quality and methods, all through disclosure control.
+    /// `.html` writes one self-contained page; `.pdf` prints it with headless Chromium.
+    Annual {
+        /// First referral date (default: start of the last complete financial year).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last referral date.
+        #[arg(long)]
+        to: Option<String>,
+        /// The report file: .pdf or .html.
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write every published table as CSV into this folder (made if missing), with
+        /// exactly the values the report publishes: summary.csv, programmes.csv, funnels.csv, …
+        #[arg(long)]
+        tables: Option<PathBuf>,
+    },
+}
+
+/// Key actions.
+#[derive(Subcommand, Debug)]
+pub enum KeysAction {
+    /// Make a random 256-bit key with its key id, in a new file readable only by you. The key
+    /// is never printed, logged or stored in a database; only its id travels with submissions.
+    New {
+        /// The key file to create (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Access-log actions.
+#[derive(Subcommand, Debug)]
+pub enum AuditAction {
+    /// Check every entry's hash chain; exit 1 and name the first broken entry if any was
+    /// edited or deleted. Prints the head hash: keep it to detect a truncated log later.
+    Verify {
+        /// Check the national store's log (at --db) instead of a local store's.
+        #[arg(long)]
+        national: bool,
+    },
+}
+
+/// User actions.
+#[derive(Subcommand, Debug)]
+pub enum UsersAction {
+    /// Add (or replace) a user; a password is generated and printed once.
+    Add {
+        /// Login name.
+        username: String,
+        /// programme_staff, programme_lead, admin or national_analyst.
+        #[arg(long)]
+        role: String,
+        /// Programme codes the user works for (repeat for several).
+        #[arg(long = "programme")]
+        programmes: Vec<String>,
+    },
+    /// List users.
+    List,
+    /// Disable a user; their sessions end at once.
+    Disable {
+        /// Login name.
+        username: String,
+    },
+    /// Set a new generated password and end the user's sessions.
+    ResetPassword {
+        /// Login name.
+        username: String,
+    },
+}
+
+/// Programme actions.
+#[derive(Subcommand, Debug)]
+pub enum ProgrammesAction {
+    /// Import programmes.csv: programme_code,name,nation,region,professions,offers.
+    Import {
+        /// The programmes file.
+        file: PathBuf,
+        /// Register them in the national store at --db.
+        #[arg(long)]
+        national: bool,
+    },
+    /// List registered programmes.
+    List,
+}
+
+/// `crest import` arguments.
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// Files to import (.csv, .xlsx).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Validate and report only; store nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Store the valid rows even when some rows are rejected.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Write every rejected row (row, column, value, reason) to this CSV file.
+    #[arg(long)]
+    pub errors: Option<PathBuf>,
+    /// Write every warning (row, column, value, reason) to this CSV file; the terminal shows
+    /// a count and one example per column.
+    #[arg(long)]
+    pub warnings: Option<PathBuf>,
+    /// Workbook sheet to read (default: the first).
+    #[arg(long)]
+    pub sheet: Option<String>,
+    /// Accept probable duplicates (same NHS number and event date under another episode id).
+    #[arg(long)]
+    pub allow_duplicates: bool,
+}
+
+/// Output formats of `crest kpis`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Aligned table for the terminal.
+    Table,
+    /// The JSON contract of kpis.md.
+    Json,
+    /// One row per programme.
+    Csv,
+}
+
+/// `crest kpis` arguments.
+#[derive(clap::Args, Debug)]
+pub struct KpiArgs {
+    /// First referral date of the period (default: start of the last complete financial year).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last referral date of the period, inclusive (default: its end).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only this programme.
+    #[arg(long)]
+    pub programme: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// JSON file of thresholds (default: the NCP_CR values in kpis.md).
+    #[arg(long)]
+    pub thresholds: Option<PathBuf>,
+    /// Read the national store at --db (pseudonymised submissions) instead of a local store.
+    #[arg(long)]
+    pub national: bool,
+    /// Re-base KPIs 4–7 on this period's national averages per nation (from the national
+    /// store): prints the current and re-based thresholds.
+    #[arg(long, requires = "national")]
+    pub rebase: bool,
+    /// With --rebase: save the re-based thresholds as a JSON file for next year's --thresholds
+    /// (never overwritten).
+    #[arg(long, requires = "rebase")]
+    pub save: Option<PathBuf>,
+}
+
+/// `crest synth` arguments.
+#[derive(clap::Args, Debug)]
+pub struct SynthArgs {
+    /// Number of programmes.
+    #[arg(long, default_value_t = 230)]
+    pub programmes: usize,
+    /// Number of episodes.
+    #[arg(long, default_value_t = 95_000)]
+    pub episodes: usize,
+    /// Random seed: the same seed and period give the same bytes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// First referral date (default: start of the last complete financial year).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last referral date (default: its end).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn docs_dataset_md_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/dataset.md");
+        let on_disk = std::fs::read_to_string(path).expect("docs/dataset.md exists");
+        assert!(
+            on_disk == crest_core::dataset::reference_markdown(),
+            "docs/dataset.md is out of date: run `cargo run -p crest -- dataset --out docs/dataset.md`"
+        );
+    }
+}

@@ -1,0 +1,197 @@
+//! `crest demo`: both sides of crest, filled with synthetic data, served.
+
+use crate::cmd_keys::keys_new;
+use crate::cmd_synth::synth;
+use crate::common::*;
+use crate::progress::Progress;
+use crate::today;
+use anyhow::{anyhow, Context, Result};
+use crest_ingest::{import_file, ImportOptions};
+use crest_stats::{compute, Period, Thresholds};
+use std::path::Path;
+
+/// The demo's national side: keys, an agreement, a synthetic opt-out check result, and every
+/// programme's submission built locally and received into a separate national store.
+pub(crate) fn demo_national(
+    dir: &Path,
+    store: &mut dyn crest_store::Store,
+    progs: &[crest_core::Programme],
+    period: Period,
+) -> Result<String> {
+    use crest_privacy::submission::{build, BuildRequest, NdooCheck, NdooList};
+    for name in ["submission.key", "national.key", "ndoo-check.csv"] {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+    keys_new(&dir.join("submission.key"))?;
+    keys_new(&dir.join("national.key"))?;
+    let load = |name: &str| -> Result<crest_privacy::Key> {
+        crest_privacy::Key::parse(&std::fs::read_to_string(dir.join(name))?).map_err(|e| anyhow!(e))
+    };
+    let (sk, nk) = (load("submission.key")?, load("national.key")?);
+    store.put_agreement(&crest_core::governance::Agreement {
+        id: "demo-ncpcr".into(),
+        recipient: "National audit of cardiac rehabilitation (demo)".into(),
+        legal_basis: "CAG 99/CAG/0001 (synthetic)".into(),
+        fields: None,
+        opt_out_exempt: false,
+        valid_from: period.from,
+        valid_to: today().add_days(365),
+    })?;
+    // A synthetic National Data Opt-out result: every 50th patient of the synthetic file.
+    let mut ndoo = String::from("nhs_number,checked_on\n");
+    let mut r = csv::Reader::from_path(dir.join("episodes.csv"))?;
+    let col = r
+        .headers()?
+        .iter()
+        .position(|h| h == "nhs_number")
+        .ok_or_else(|| anyhow!("episodes.csv has no nhs_number"))?;
+    for row in r.records().step_by(50).take(2_000) {
+        ndoo.push_str(&format!("{},{}\n", &row?[col], today()));
+    }
+    std::fs::write(dir.join("ndoo-check.csv"), ndoo)?;
+    let check =
+        NdooCheck::read(&dir.join("ndoo-check.csv"), NdooList::OptedOut).map_err(|e| anyhow!(e))?;
+    let national = dir.join("crest-national.sqlite");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", national.display()));
+    }
+    let url = format!("sqlite:{}", national.display());
+    let mut n = crest_store::NationalStore::open(&url)?;
+    n.migrate()?;
+    n.upsert_programmes(progs)?;
+    let subs = dir.join("submissions");
+    std::fs::create_dir_all(&subs)?;
+    let (mut sent, mut own, mut nd) = (0, 0, 0);
+    let mut bar = Progress::new("submitting each programme to the national store");
+    for (i, p) in progs.iter().enumerate() {
+        let req = BuildRequest {
+            programme: &p.code,
+            period,
+            key: &sk,
+            ndoo: Some(&check),
+            ndoo_max_age_days: crest_privacy::submission::NDOO_MAX_AGE_DAYS,
+            today: today(),
+            now: crest_store::utc_now(),
+        };
+        let b = build(store, &req).map_err(|e| anyhow!("{}: {e}", p.code))?;
+        std::fs::write(subs.join(format!("{}.jsonl", p.code)), &b.bytes)?;
+        store.record_sent(&p.code, &b.sent, &b.withdrawn)?;
+        crest_privacy::submission::receive_logged(
+            &mut n,
+            &b.bytes,
+            (&sk, &nk),
+            ("demo", "national_analyst"),
+            &format!("{}.jsonl", p.code),
+        )
+        .map_err(|e| anyhow!("{}: {e}", p.code))?;
+        sent += b.sent.len();
+        own += b.left_out_own_request;
+        nd += b.left_out_ndoo;
+        bar.set((i + 1) as f64 / progs.len() as f64);
+    }
+    bar.finish();
+    println!(
+        "\nnational store {}: {} submissions, {sent} pseudonymised episodes; left out {own} at the patient's request and {nd} by the National Data Opt-out; {} initiating events seen in more than one programme",
+        national.display(),
+        progs.len(),
+        n.cross_programme_duplicates(None)?.len()
+    );
+    Ok(url)
+}
+
+pub(crate) fn demo(
+    dir: &Path,
+    programmes: usize,
+    episodes: usize,
+    serve_on: Option<&str>,
+) -> Result<i32> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let db = dir.join("crest-demo.sqlite");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let period = Period::last_financial_year(today());
+    println!(
+        "crest demo: generating {episodes} synthetic episodes across {programmes} programmes …"
+    );
+    println!("{}", synth(dir, programmes, episodes, 1, period)?);
+    let db_url = format!("sqlite:{}", db.display());
+    let mut store = crest_store::open(&db_url)?;
+    store.migrate()?;
+    let progs = crest_ingest::programmes::read_programmes(&dir.join("programmes.csv"))?;
+    store.upsert_programmes(&progs)?;
+    let file = dir.join("episodes.csv");
+    let mut bar = Progress::new("importing episodes.csv");
+    let t = std::time::Instant::now();
+    let s = import_file(
+        store.as_mut(),
+        &file,
+        &ImportOptions::new(today()),
+        None,
+        &mut |f| bar.set(f),
+    )?;
+    bar.finish();
+    println!(
+        "imported {} episodes into {} in {:.1} s ({} rejected)\n",
+        s.imported,
+        db.display(),
+        t.elapsed().as_secs_f64(),
+        s.rejected
+    );
+    let episodes = store.kpi_episodes(period.from, period.to, &progs)?;
+    let mut progs = progs;
+    progs.sort_by(|a, b| a.code.cmp(&b.code));
+    print!(
+        "{}",
+        compute(&progs, &episodes, period, &Thresholds::default()).to_table()
+    );
+    println!(
+        "\nTry: crest --db {} kpis --programme P001 --from {} --to {}",
+        db.display(),
+        period.from,
+        period.to
+    );
+    let national_url = demo_national(dir, store.as_mut(), &progs, period)?;
+    let code = progs.first().map(|p| p.code.clone()).unwrap_or_default();
+    println!("\nDemo logins (passwords are new each run):");
+    for (name, role) in [
+        ("demo-lead", crest_store::Role::ProgrammeLead),
+        ("demo-staff", crest_store::Role::ProgrammeStaff),
+        ("demo-admin", crest_store::Role::Admin),
+        ("demo-analyst", crest_store::Role::NationalAnalyst),
+    ] {
+        let password = crest_store::users::new_password();
+        crest_store::users::add_user(
+            store.as_mut(),
+            name,
+            role,
+            std::slice::from_ref(&code),
+            &password,
+        )
+        .map_err(|e| anyhow!(e))?;
+        if role.sees_patients() {
+            println!(
+                "  {name:<12} {password}  ({}, programme {code})",
+                role.code()
+            );
+        } else {
+            println!("  {name:<12} {password}  ({})", role.code());
+        }
+    }
+    drop(store);
+    match serve_on {
+        Some(addr) => {
+            let app =
+                crest_web::App::new(&db_url, dir.join("uploads"), today).map_err(|e| anyhow!(e))?;
+            let key = |name: &str| -> Result<crest_privacy::Key> {
+                let text = std::fs::read_to_string(dir.join(name))?;
+                crest_privacy::Key::parse(&text).map_err(|e| anyhow!(e))
+            };
+            app.set_submission_key(key("submission.key")?);
+            app.set_national(&national_url, key("national.key")?)
+                .map_err(|e| anyhow!(e))?;
+            serve(app, addr)
+        }
+        None => Ok(0),
+    }
+}

@@ -1,0 +1,84 @@
+//! `crest kpis`: the seven KPIs, locally or nationally, and re-based thresholds.
+
+use crate::args::*;
+use crate::common::*;
+use anyhow::{anyhow, bail, Context, Result};
+use crest_stats::{compute, Thresholds};
+
+pub(crate) fn kpis(db: &str, args: &KpiArgs) -> Result<i32> {
+    let period = period(args.from.as_deref(), args.to.as_deref())?;
+    let thresholds = match &args.thresholds {
+        Some(p) => Thresholds::from_json(
+            &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        )
+        .map_err(|e| anyhow!(e))?,
+        None => Thresholds::default(),
+    };
+    let (mut programmes, national) = if args.national {
+        let mut n = crest_store::NationalStore::open(db)?;
+        (n.programmes()?, Some(n))
+    } else {
+        (crest_store::open(db)?.programmes()?, None)
+    };
+    if let Some(code) = &args.programme {
+        programmes.retain(|p| p.code.eq_ignore_ascii_case(code));
+        if programmes.is_empty() {
+            bail!("programme {code} is not registered in this store");
+        }
+    }
+    let episodes = match national {
+        Some(mut n) => n.kpi_episodes(period.from, period.to, &programmes)?,
+        None => crest_store::open(db)?.kpi_episodes(period.from, period.to, &programmes)?,
+    };
+    if args.rebase {
+        let rebased = thresholds.rebased(&programmes, &episodes, period);
+        println!(
+            "KPIs 4–7 re-based on national averages for {} to {}:\n{:<18} {:>22} {:>22} {:>22} {:>22}",
+            period.from, period.to, "nation", "assessment 1", "wait CABG (days)", "wait MI/PCI (days)", "assessment 2"
+        );
+        for nation in crest_core::Nation::ALL {
+            let (Some(a), Some(b)) = (
+                thresholds.nations.get(&nation),
+                rebased.nations.get(&nation),
+            ) else {
+                continue;
+            };
+            let pair = |x: f64, y: f64| format!("{x} → {y}");
+            println!(
+                "{:<18} {:>22} {:>22} {:>22} {:>22}",
+                nation.code(),
+                pair(a.assessment1, b.assessment1),
+                pair(a.wait_cabg, b.wait_cabg),
+                pair(a.wait_mi_pci, b.wait_mi_pci),
+                pair(a.assessment2, b.assessment2)
+            );
+        }
+        if let Some(out) = &args.save {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(out)
+                .with_context(|| {
+                    format!(
+                        "cannot create {} (an existing file is never overwritten)",
+                        out.display()
+                    )
+                })?;
+            f.write_all(rebased.to_json().as_bytes())?;
+            println!(
+                "saved to {}: use it next year with --thresholds {}",
+                out.display(),
+                out.display()
+            );
+        }
+        return Ok(0);
+    }
+    let report = compute(&programmes, &episodes, period, &thresholds);
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report.to_json())?),
+        Format::Csv => print!("{}", report.to_csv()),
+        Format::Table => print!("{}", report.to_table()),
+    }
+    Ok(0)
+}

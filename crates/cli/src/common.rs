@@ -1,0 +1,73 @@
+//! What several commands share: periods and dates from options, keys from files, the
+//! access-log entry of a command-line action, and serving the web app.
+
+use crate::today;
+use anyhow::{anyhow, bail, Context, Result};
+use crest_core::Date;
+use crest_stats::Period;
+use std::path::Path;
+
+pub(crate) fn parse_date(s: &str, what: &str) -> Result<Date> {
+    Date::parse(s).map_err(|e| anyhow!("--{what}: {e}"))
+}
+
+pub(crate) fn period(from: Option<&str>, to: Option<&str>) -> Result<Period> {
+    let default = Period::last_financial_year(today());
+    let p = Period {
+        from: from
+            .map(|s| parse_date(s, "from"))
+            .transpose()?
+            .unwrap_or(default.from),
+        to: to
+            .map(|s| parse_date(s, "to"))
+            .transpose()?
+            .unwrap_or(default.to),
+    };
+    if p.to < p.from {
+        bail!("--to ({}) is before --from ({})", p.to, p.from);
+    }
+    Ok(p)
+}
+
+pub(crate) fn serve(app: std::sync::Arc<crest_web::App>, addr: &str) -> Result<i32> {
+    // One line per request and per problem, with its request id, on standard error.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+    let rt = tokio::runtime::Runtime::new()?;
+    println!("crest web app on http://{addr}/ (Ctrl-C to stop)");
+    rt.block_on(crest_web::serve(app, addr))
+        .with_context(|| format!("cannot serve on {addr}"))?;
+    Ok(0)
+}
+
+/// A key from its file, or from an environment variable holding the file's text.
+pub(crate) fn load_key(path: Option<&Path>, env: &str, option: &str) -> Result<crest_privacy::Key> {
+    let text = match path {
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("cannot read the key file {}", p.display()))?,
+        None => {
+            std::env::var(env).map_err(|_| anyhow!("no key: pass {option} FILE or set {env}"))?
+        }
+    };
+    crest_privacy::Key::parse(&text).map_err(|e| anyhow!(e))
+}
+
+/// An access-log entry for something done at the command line, by the signed-in OS user.
+pub(crate) fn command_line_entry(
+    programme: &str,
+    action: &str,
+    target: &str,
+) -> crest_store::AccessEntry {
+    crest_store::AccessEntry {
+        at: crest_store::utc_now(),
+        username: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+        role: "command_line".into(),
+        programme: programme.into(),
+        action: action.into(),
+        target: target.into(),
+        outcome: "ok".into(),
+        detail: String::new(),
+    }
+}
