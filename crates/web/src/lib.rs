@@ -11,7 +11,12 @@ use access::SignedIn;
 mod agreements;
 mod auth;
 mod dashboard;
-mod episodes;
+mod episode_form;
+mod exports;
+mod patients;
+mod profile;
+mod progress_report;
+mod upload;
 pub use crest_report::html;
 mod inequalities;
 mod national;
@@ -536,7 +541,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/template.csv", get(template_csv))
         .route("/template.xlsx", get(template_xlsx))
         .merge(agreements::routes())
-        .merge(episodes::routes())
+        .merge(patients::routes())
+        .merge(episode_form::routes())
+        .merge(progress_report::routes())
+        .merge(upload::routes())
+        .merge(exports::routes())
+        .merge(profile::routes())
         .merge(dashboard::routes())
         .merge(submit::routes())
         .merge(national::routes())

@@ -1,0 +1,506 @@
+//! The episode form generated from the dataset dictionary, the quick assessment forms, and
+//! saving them by the import's own rules (warnings confirmed, derived values derived again).
+
+use crate::access::Staff;
+use crate::html::{self, esc, page, url_encode};
+use crate::{html_page, App, Code, WebError};
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use crest_core::{check_row, Col, Header, Record, FIELDS};
+use crest_store::EpisodeQuery;
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::Arc;
+
+pub(crate) fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/p/{code}/episodes/new", get(new_form).post(save_new))
+        .route("/p/{code}/episodes/{id}", get(show).post(save))
+        .route(
+            "/p/{code}/episodes/{id}/assessment1",
+            get(show_assessment1).post(save_assessment1),
+        )
+        .route(
+            "/p/{code}/episodes/{id}/assessment2",
+            get(show_assessment2).post(save_assessment2),
+        )
+}
+
+pub(crate) fn record_values(r: &Record) -> HashMap<String, String> {
+    FIELDS
+        .iter()
+        .map(|f| (f.name.to_string(), r.get(f.col).to_text()))
+        .collect()
+}
+
+/// Which form of an episode: the whole record, or the quick form for one assessment.
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum EpisodeForm {
+    Full,
+    Assessment(u8),
+}
+
+impl EpisodeForm {
+    /// Whether a field is on this form. The quick forms hold the assessment's date and
+    /// measures, and the status (and for assessment 2 the end of core CR), which change with it.
+    fn shows(self, f: &crest_core::Field) -> bool {
+        match self {
+            EpisodeForm::Full => true,
+            EpisodeForm::Assessment(n) => {
+                f.assessment() == Some(n)
+                    || f.col == Col::Status
+                    || (n == 1 && f.col == Col::Assessment1Date)
+                    || (n == 2 && matches!(f.col, Col::Assessment2Date | Col::CoreEndDate))
+            }
+        }
+    }
+
+    /// The form's address; the episode id is percent-encoded (ids such as `SL/1` or `Q?1`).
+    fn path(self, programme: &str, id: Option<&str>) -> String {
+        let id = id.map(url_encode);
+        match (self, id) {
+            (EpisodeForm::Full, None) => format!("/p/{programme}/episodes/new"),
+            (EpisodeForm::Full, Some(id)) => format!("/p/{programme}/episodes/{id}"),
+            (EpisodeForm::Assessment(n), id) => {
+                format!(
+                    "/p/{programme}/episodes/{}/assessment{n}",
+                    id.unwrap_or_default()
+                )
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn episode_page(
+    c: &crate::Ctx,
+    programme: &str,
+    id: Option<&str>,
+    values: &HashMap<String, String>,
+    errors: &[(String, String)],
+    saved: bool,
+    form: EpisodeForm,
+    confirm: bool,
+) -> String {
+    let errs: HashMap<String, String> = errors.iter().cloned().collect();
+    let mut readonly = vec!["programme_code"];
+    if id.is_some() {
+        readonly.push("episode_id");
+    }
+    let action = esc(&form.path(programme, id));
+    let mut body = html::error_summary(errors);
+    if saved {
+        body.push_str("<div class=\"ok\" role=\"status\">Saved.</div>");
+    }
+    if let Some(id) = id {
+        let links: Vec<String> = [
+            EpisodeForm::Full,
+            EpisodeForm::Assessment(1),
+            EpisodeForm::Assessment(2),
+        ]
+        .into_iter()
+        .filter(|f| *f != form)
+        .map(|f| {
+            let label = match f {
+                EpisodeForm::Full => "Whole episode".to_string(),
+                EpisodeForm::Assessment(n) => format!("Assessment {n}"),
+            };
+            format!(
+                "<a href=\"{}\">{label}</a>",
+                esc(&f.path(programme, Some(id)))
+            )
+        })
+        .collect();
+        let _ = write!(
+            body,
+            "<p>{} · <a href=\"/p/{}/episodes/{}/report\">Patient progress report</a></p>",
+            links.join(" · "),
+            esc(programme),
+            url_encode(id)
+        );
+    }
+    let _ = write!(
+        body,
+        "<form method=\"post\" action=\"{action}\" novalidate>{}{}{}<p><button>Save {}</button></p></form>",
+        html::csrf_field(&c.session.csrf),
+        html::fields_form(values, &errs, &|f| form.shows(f), &readonly),
+        if confirm {
+            format!(
+                "<div class=\"field\"><input type=\"checkbox\" id=\"{CONFIRM}\" name=\"{CONFIRM}\" value=\"yes\"> \
+                 <label for=\"{CONFIRM}\" style=\"display:inline\">I have checked the values above and they are right</label></div>"
+            )
+        } else {
+            String::new()
+        },
+        match form {
+            EpisodeForm::Full => "episode".to_string(),
+            EpisodeForm::Assessment(n) => format!("assessment {n}"),
+        }
+    );
+    let title = match (form, id) {
+        (EpisodeForm::Assessment(n), Some(id)) => format!("Assessment {n} – episode {id}"),
+        (_, Some(id)) => format!("Episode {id}"),
+        (_, None) => "New episode".to_string(),
+    };
+    page(&title, &c.nav(Some(programme)), &body)
+}
+
+pub(crate) async fn new_form(
+    State(_app): State<Arc<App>>,
+    Staff(c, p): Staff,
+    UrlPath(_code): Code,
+) -> Result<Response, WebError> {
+    let values = HashMap::from([("programme_code".to_string(), p.code.clone())]);
+    Ok(html_page(episode_page(
+        &c,
+        &p.code,
+        None,
+        &values,
+        &[],
+        false,
+        EpisodeForm::Full,
+        false,
+    )))
+}
+
+pub(crate) async fn show(
+    State(app): State<Arc<App>>,
+    staff: Staff,
+    UrlPath((_, id)): UrlPath<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    show_form(app, staff, id, q, EpisodeForm::Full).await
+}
+
+pub(crate) async fn show_assessment1(
+    State(app): State<Arc<App>>,
+    staff: Staff,
+    UrlPath((_, id)): UrlPath<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    show_form(app, staff, id, q, EpisodeForm::Assessment(1)).await
+}
+
+pub(crate) async fn show_assessment2(
+    State(app): State<Arc<App>>,
+    staff: Staff,
+    UrlPath((_, id)): UrlPath<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    show_form(app, staff, id, q, EpisodeForm::Assessment(2)).await
+}
+
+pub(crate) async fn show_form(
+    app: Arc<App>,
+    Staff(c, p): Staff,
+    id: String,
+    q: HashMap<String, String>,
+    form: EpisodeForm,
+) -> Result<Response, WebError> {
+    let rec = load(&app, &c, &p.code, &id, "view").await?;
+    Ok(html_page(episode_page(
+        &c,
+        &p.code,
+        Some(&id),
+        &record_values(&rec),
+        &[],
+        q.contains_key("saved"),
+        form,
+        false,
+    )))
+}
+
+/// Loads one episode of the programme and logs the view; 404 if there is none.
+pub(crate) async fn load(
+    app: &Arc<App>,
+    c: &crate::Ctx,
+    programme: &str,
+    id: &str,
+    action: &str,
+) -> Result<Record, WebError> {
+    let entry = c.entry(programme, action, id);
+    let (p, i) = (programme.to_string(), id.to_string());
+    app.db(move |s, _| {
+        let rec = s.episode(&p, &i)?.ok_or(WebError::NotFound)?;
+        s.log(&entry)?;
+        Ok(rec)
+    })
+    .await
+}
+
+/// Validates a submitted episode with the import's rules. The programme always comes from
+/// the URL, never from the form.
+pub(crate) fn validate(
+    form: &HashMap<String, String>,
+    programme: &str,
+    today: crest_core::Date,
+) -> Result<(Record, FieldMessages), FieldMessages> {
+    let fields: Vec<&crest_core::Field> = FIELDS.iter().filter(|f| f.imported()).collect();
+    let names: Vec<&str> = fields.iter().map(|f| f.name).collect();
+    let header = Header::parse(&names).map_err(|e| vec![(String::new(), e.to_string())])?;
+    let cells: Vec<String> = fields
+        .iter()
+        .map(|f| match f.col {
+            Col::ProgrammeCode => programme.to_string(),
+            _ => form.get(f.name).cloned().unwrap_or_default(),
+        })
+        .collect();
+    let checked = check_row(&header, &cells, today);
+    match checked.record {
+        Some(r) if checked.errors.is_empty() => Ok((
+            r,
+            checked
+                .warnings
+                .into_iter()
+                .map(|i| (i.column, format!("Please check: {}", i.message)))
+                .collect(),
+        )),
+        _ => Err(checked
+            .errors
+            .into_iter()
+            .map(|i| (i.column, i.message))
+            .collect()),
+    }
+}
+
+/// Messages by field name: problems, or warnings to confirm.
+pub(crate) type FieldMessages = Vec<(String, String)>;
+
+/// The form field that confirms values the checks flagged as unusual.
+pub(crate) const CONFIRM: &str = "confirm_warnings";
+
+/// A BMI that crest derived is derived again when weight or height change: left as it was, it
+/// would no longer match them and the save would be refused.
+pub(crate) fn rederive_bmi(form: &mut HashMap<String, String>, stored: &Record) {
+    for (w, h, b) in [
+        (Col::A1WeightKg, Col::A1HeightCm, Col::A1Bmi),
+        (Col::A2WeightKg, Col::A2HeightCm, Col::A2Bmi),
+    ] {
+        let (Some(weight), Some(height), Some(bmi)) = (stored.num(w), stored.num(h), stored.num(b))
+        else {
+            continue;
+        };
+        let derived = (weight / (height / 100.0).powi(2) * 10.0).round() / 10.0;
+        let text = |c: Col| stored.get(c).to_text();
+        let posted = |c: Col| {
+            form.get(c.name())
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        let measures_changed = posted(w) != text(w) || posted(h) != text(h);
+        if (bmi - derived).abs() < 0.05 && measures_changed && posted(b) == text(b) {
+            form.insert(b.name().to_string(), String::new());
+        }
+    }
+}
+
+pub(crate) fn form_map(form: Vec<(String, String)>) -> HashMap<String, String> {
+    form.into_iter().collect()
+}
+
+pub(crate) async fn save_new(
+    State(app): State<Arc<App>>,
+    staff: Staff,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    save_episode(app, staff, None, form_map(form), EpisodeForm::Full).await
+}
+
+pub(crate) async fn save(
+    State(app): State<Arc<App>>,
+    staff: Staff,
+    UrlPath((_, id)): UrlPath<(String, String)>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    save_episode(app, staff, Some(id), form_map(form), EpisodeForm::Full).await
+}
+
+pub(crate) async fn save_assessment1(
+    State(app): State<Arc<App>>,
+    staff: Staff,
+    UrlPath((_, id)): UrlPath<(String, String)>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let which = EpisodeForm::Assessment(1);
+    save_episode(app, staff, Some(id), form_map(form), which).await
+}
+
+pub(crate) async fn save_assessment2(
+    State(app): State<Arc<App>>,
+    staff: Staff,
+    UrlPath((_, id)): UrlPath<(String, String)>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let which = EpisodeForm::Assessment(2);
+    save_episode(app, staff, Some(id), form_map(form), which).await
+}
+
+/// Saves a submitted form. A quick assessment form carries only its own fields: the rest of
+/// the episode comes from the stored record, and the whole is validated as one row.
+pub(crate) async fn save_episode(
+    app: Arc<App>,
+    Staff(c, p): Staff,
+    id: Option<String>,
+    mut form: HashMap<String, String>,
+    which: EpisodeForm,
+) -> Result<Response, WebError> {
+    c.check_csrf(form.get("csrf").map(String::as_str))?;
+    if let Some(id) = &id {
+        let (pc, i) = (p.code.clone(), id.clone());
+        let stored = app
+            .db(move |s, _| s.episode(&pc, &i)?.ok_or(WebError::NotFound))
+            .await?;
+        if let EpisodeForm::Assessment(_) = which {
+            let mut values = record_values(&stored);
+            for f in FIELDS.iter().filter(|f| which.shows(f)) {
+                values.insert(f.name.to_string(), form.remove(f.name).unwrap_or_default());
+            }
+            values.insert("csrf".into(), form.get("csrf").cloned().unwrap_or_default());
+            if let Some(v) = form.get(CONFIRM) {
+                values.insert(CONFIRM.into(), v.clone());
+            }
+            form = values;
+        }
+        rederive_bmi(&mut form, &stored);
+    }
+    if let Some(id) = &id {
+        form.insert("episode_id".into(), id.clone());
+    }
+    form.insert("programme_code".into(), p.code.clone());
+    let rec = match validate(&form, &p.code, (app.today)()) {
+        // The upload's warnings, confirmed here as there: shown once, saved when confirmed.
+        Ok((_, warnings))
+            if !warnings.is_empty() && form.get(CONFIRM).map(String::as_str) != Some("yes") =>
+        {
+            let mut r = html_page(episode_page(
+                &c,
+                &p.code,
+                id.as_deref(),
+                &form,
+                &warnings,
+                false,
+                which,
+                true,
+            ));
+            *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            return Ok(r);
+        }
+        Ok((r, _)) => r,
+        Err(errors) => {
+            return Ok(invalid(&c, &p.code, id.as_deref(), &form, &errors, which));
+        }
+    };
+    let episode_id = rec.text(Col::EpisodeId).unwrap_or_default().to_string();
+    let mut entry = c.entry(
+        &p.code,
+        if id.is_some() { "change" } else { "create" },
+        &episode_id,
+    );
+    let is_new = id.is_none();
+    let pc = p.code.clone();
+    let outcome = app
+        .db(move |s, _| {
+            let old = s.episode(&pc, &episode_id)?;
+            if is_new && old.is_some() {
+                return Ok(Err(vec![(
+                    "episode_id".to_string(),
+                    format!("episode_id {episode_id} already exists in this programme; open it from the patient list to change it"),
+                )]));
+            }
+            if let Some(dup) = probable_duplicate(s, &rec)? {
+                return Ok(Err(vec![("episode_id".to_string(), dup)]));
+            }
+            let mut tx = s.begin()?;
+            match &old {
+                Some(old) => {
+                    entry.detail = changes(old, &rec);
+                    tx.update(&rec)?
+                }
+                None => tx.insert(&rec)?,
+            }
+            tx.log(&entry)?;
+            tx.commit()?;
+            Ok(Ok(episode_id))
+        })
+        .await?;
+    match outcome {
+        Ok(id) => {
+            let to = format!("{}?saved=1", which.path(&p.code, Some(&id)));
+            Ok(Redirect::to(&to).into_response())
+        }
+        Err(errors) => Ok(invalid(&c, &p.code, id.as_deref(), &form, &errors, which)),
+    }
+}
+
+/// The form again, with what the user typed and why it was refused.
+pub(crate) fn invalid(
+    c: &crate::Ctx,
+    programme: &str,
+    id: Option<&str>,
+    form: &HashMap<String, String>,
+    errors: &[(String, String)],
+    which: EpisodeForm,
+) -> Response {
+    let mut r = html_page(episode_page(
+        c, programme, id, form, errors, false, which, false,
+    ));
+    *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    r
+}
+
+/// Another episode of the programme with the same NHS number and event date, as the import
+/// rejects it.
+pub(crate) fn probable_duplicate(
+    s: &mut dyn crest_store::Store,
+    rec: &Record,
+) -> Result<Option<String>, WebError> {
+    let (Some(programme), Some(id), Some(nhs), Some(event)) = (
+        rec.text(Col::ProgrammeCode),
+        rec.text(Col::EpisodeId),
+        rec.text(Col::NhsNumber),
+        rec.date(Col::EventDate),
+    ) else {
+        return Ok(None);
+    };
+    let q = EpisodeQuery {
+        text: nhs.to_string(),
+        limit: 1000,
+        ..Default::default()
+    };
+    Ok(s.find_episodes(programme, &q)?
+        .into_iter()
+        .find(|r| {
+            r.text(Col::NhsNumber) == Some(nhs)
+                && r.date(Col::EventDate) == Some(event)
+                && r.text(Col::EpisodeId) != Some(id)
+        })
+        .map(|r| {
+            format!(
+                "probable duplicate: episode {} has the same NHS number and event date",
+                r.text(Col::EpisodeId).unwrap_or_default()
+            )
+        }))
+}
+
+/// The fields a change touched, old → new. Identifiers are named, not copied into the log.
+pub(crate) fn changes(old: &Record, new: &Record) -> String {
+    FIELDS
+        .iter()
+        .filter(|f| old.get(f.col) != new.get(f.col))
+        .map(|f| {
+            if f.tier == crest_core::Tier::Local {
+                format!("{}: changed", f.name)
+            } else {
+                format!(
+                    "{}: '{}' → '{}'",
+                    f.name,
+                    old.get(f.col).to_text(),
+                    new.get(f.col).to_text()
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}

@@ -1,0 +1,110 @@
+//! The programme profile: professions in the staffing return and groups offered (the lead
+//! changes it; staff see it).
+
+use crate::access::Staff;
+use crate::html::{self, page};
+use crate::{html_page, App, Code, WebError};
+use axum::extract::{Path as UrlPath, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Form, Router};
+use crest_core::PriorityGroup;
+use crest_store::Role;
+use std::fmt::Write;
+use std::sync::Arc;
+
+pub(crate) fn routes() -> Router<Arc<App>> {
+    Router::new().route("/p/{code}/profile", get(profile).post(save_profile))
+}
+
+pub(crate) async fn profile(
+    State(_app): State<Arc<App>>,
+    Staff(c, p): Staff,
+) -> Result<Response, WebError> {
+    Ok(html_page(profile_page(&c, &p, false)))
+}
+
+pub(crate) fn profile_page(c: &crate::Ctx, p: &crest_core::Programme, saved: bool) -> String {
+    let lead = c.user.role == Role::ProgrammeLead;
+    let dis = if lead { "" } else { " disabled" };
+    let mut body = String::new();
+    if saved {
+        body.push_str("<div class=\"ok\" role=\"status\">Profile saved.</div>");
+    }
+    if !lead {
+        body.push_str("<p>Only the programme lead can change the profile.</p>");
+    }
+    let _ = write!(body, "<form method=\"post\">{}<fieldset><legend>Staffing return: professions in the team (KPI 1)</legend>", html::csrf_field(&c.session.csrf));
+    let has = p.professions.clone().unwrap_or_default();
+    for (i, prof) in crest_core::programme::PROFESSIONS.iter().enumerate() {
+        let chk = if has.iter().any(|h| h == prof) {
+            " checked"
+        } else {
+            ""
+        };
+        let _ = write!(body, "<div><input type=\"checkbox\" id=\"prof{i}\" name=\"profession\" value=\"{prof}\"{chk}{dis}> <label for=\"prof{i}\" style=\"display:inline\">{}</label></div>", prof.replace('_', " "));
+    }
+    body.push_str("</fieldset><fieldset><legend>Priority groups offered (KPI 2)</legend>");
+    let offers = p.offers.clone().unwrap_or_default();
+    for (i, g) in PriorityGroup::OFFERED.iter().enumerate() {
+        let chk = if offers.contains(g) { " checked" } else { "" };
+        let _ = write!(body, "<div><input type=\"checkbox\" id=\"grp{i}\" name=\"offer\" value=\"{}\"{chk}{dis}> <label for=\"grp{i}\" style=\"display:inline\">{}</label></div>", g.code(), g.code().replace('_', " "));
+    }
+    body.push_str("</fieldset>");
+    if lead {
+        body.push_str("<p><button>Save profile</button></p>");
+    }
+    body.push_str("</form>");
+    page(
+        &format!("Profile – {}", p.name),
+        &c.nav(Some(&p.code)),
+        &body,
+    )
+}
+
+pub(crate) async fn save_profile(
+    State(app): State<Arc<App>>,
+    Staff(c, mut p): Staff,
+    UrlPath(_code): Code,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let get = |k: &str| {
+        form.iter()
+            .filter(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .collect::<Vec<_>>()
+    };
+    c.check_csrf(get("csrf").first().map(String::as_str))?;
+    if c.user.role != Role::ProgrammeLead {
+        return Err(WebError::NotFound);
+    }
+    let professions: Vec<String> = get("profession")
+        .into_iter()
+        .filter(|v| crest_core::programme::PROFESSIONS.contains(&v.as_str()))
+        .collect();
+    let offers: Vec<PriorityGroup> = get("offer")
+        .iter()
+        .filter_map(|v| PriorityGroup::parse(v))
+        .collect();
+    let mut entry = c.entry(&p.code, "change profile", &p.code);
+    entry.detail = format!(
+        "professions: {}; offers: {}",
+        professions.join(";"),
+        offers
+            .iter()
+            .map(|g| g.code())
+            .collect::<Vec<_>>()
+            .join(";")
+    );
+    p.professions = (!professions.is_empty()).then_some(professions);
+    p.offers = (!offers.is_empty()).then_some(offers);
+    let saved = p.clone();
+    app.db(move |s, _| {
+        // Logged first: a change may never be stored without its entry.
+        s.log(&entry)?;
+        s.upsert_programmes(&[saved])?;
+        Ok(())
+    })
+    .await?;
+    Ok(html_page(profile_page(&c, &p, true)))
+}
