@@ -70,7 +70,7 @@ pub(crate) const NOT_LOCAL: &str =
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The schema version a fully migrated store is at (both back ends have the same migrations).
-pub const SCHEMA_VERSION: usize = 5;
+pub const SCHEMA_VERSION: usize = 6;
 
 /// Counts from registering programmes.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -160,10 +160,59 @@ pub trait Store: Send {
     /// Records a built submission: `sent` ids are now national, `withdrawn` ones no longer.
     fn record_sent(&mut self, programme: &str, sent: &[String], withdrawn: &[String])
         -> Result<()>;
+    /// Keeps an upload waiting for confirmation (any server of a deployment can confirm it).
+    fn put_upload(&mut self, upload: &PendingUpload) -> Result<()>;
+    /// An upload waiting for confirmation, by programme and token.
+    fn upload(&mut self, programme: &str, token: &str) -> Result<Option<PendingUpload>>;
+    /// Removes an upload (stored or cancelled).
+    fn drop_upload(&mut self, programme: &str, token: &str) -> Result<()>;
+    /// Removes uploads made before `before` (seconds since 1970) and sign-in throttling
+    /// records idle since `idle_before_ms`; how many uploads went.
+    fn sweep(&mut self, before: i64, idle_before_ms: i64) -> Result<usize>;
+    /// Reads the sign-in throttling records of `keys` (a missing one as fresh), lets `decide`
+    /// change them, and writes them back, all in one transaction so that servers sharing the
+    /// database never race; returns what `decide` returned.
+    fn sign_in_limits(
+        &mut self,
+        keys: &[&str],
+        decide: &mut dyn FnMut(&mut [SignInLimit]) -> bool,
+    ) -> Result<bool>;
     /// Checks the access log's hash chain (`crest audit verify`).
     fn verify_access_log(&mut self) -> Result<LogCheck> {
         audit::verify(|after, limit| self.access_log_chain(after, limit))
     }
+}
+
+/// An upload waiting for its user to store or cancel it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingUpload {
+    /// Random token naming it.
+    pub token: String,
+    /// The programme whose page received it.
+    pub programme: String,
+    /// The file's name as uploaded.
+    pub name: String,
+    /// When it arrived (seconds since 1970).
+    pub created: i64,
+    /// The file.
+    pub file: Vec<u8>,
+    /// Its rejected rows as CSV.
+    pub errors: Vec<u8>,
+}
+
+/// Sign-in throttling for one user name or address.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SignInLimit {
+    /// `name:…` or `addr:…`.
+    pub key: String,
+    /// Failures since the record was last cleared.
+    pub failures: i64,
+    /// Attempts under way.
+    pub in_flight: i64,
+    /// When the last failure was (milliseconds since 1970).
+    pub last_ms: i64,
+    /// When the last attempt started (milliseconds since 1970).
+    pub started_ms: i64,
 }
 
 /// One import's transaction.

@@ -24,6 +24,7 @@ pub(crate) const LOCAL_SQLITE: &[Migration] = migrations![
     3 => "local/sqlite/V3__data_versions.sql",
     4 => "local/sqlite/V4__hash_chained_access_log.sql",
     5 => "local/sqlite/V5__agreements_and_sent_episodes.sql",
+    6 => "local/sqlite/V6__stateless_servers.sql",
 ];
 
 /// The local (identifiable) store on PostgreSQL.
@@ -33,6 +34,7 @@ pub(crate) const LOCAL_POSTGRES: &[Migration] = migrations![
     3 => "local/postgres/V3__data_versions.sql",
     4 => "local/postgres/V4__hash_chained_access_log.sql",
     5 => "local/postgres/V5__agreements_and_sent_episodes.sql",
+    6 => "local/postgres/V6__stateless_servers.sql",
 ];
 
 /// The national store on SQLite.

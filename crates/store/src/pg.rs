@@ -3,7 +3,7 @@
 use crate::accounts::{self, sql};
 use crate::audit;
 use crate::schema::{self, Dialect};
-use crate::{AccessEntry, ChainEntry, EpisodeQuery, Session, User};
+use crate::{AccessEntry, ChainEntry, EpisodeQuery, PendingUpload, Session, SignInLimit, User};
 use crate::{ImportTx, ProgrammeCounts, Result, Store, StoreError, StoredKey};
 use crest_core::{Col, Date, Kind, KpiEpisode, Programme, Record, Value, FIELDS};
 use postgres::types::ToSql;
@@ -359,6 +359,92 @@ impl Store for PgStore {
         append_log(&mut self.client, e)
     }
 
+    fn put_upload(&mut self, u: &PendingUpload) -> Result<()> {
+        self.client.execute(
+            "INSERT INTO pending_uploads (token, programme_code, name, created, file, errors) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&u.token, &u.programme, &u.name, &u.created, &u.file, &u.errors],
+        )?;
+        Ok(())
+    }
+
+    fn upload(&mut self, programme: &str, token: &str) -> Result<Option<PendingUpload>> {
+        Ok(self
+            .client
+            .query_opt(
+                "SELECT token, programme_code, name, created, file, errors FROM pending_uploads \
+                 WHERE programme_code = $1 AND token = $2",
+                &[&programme, &token],
+            )?
+            .map(|r| PendingUpload {
+                token: r.get(0),
+                programme: r.get(1),
+                name: r.get(2),
+                created: r.get(3),
+                file: r.get(4),
+                errors: r.get(5),
+            }))
+    }
+
+    fn drop_upload(&mut self, programme: &str, token: &str) -> Result<()> {
+        self.client.execute(
+            "DELETE FROM pending_uploads WHERE programme_code = $1 AND token = $2",
+            &[&programme, &token],
+        )?;
+        Ok(())
+    }
+
+    fn sweep(&mut self, before: i64, idle_before_ms: i64) -> Result<usize> {
+        let n = self
+            .client
+            .execute("DELETE FROM pending_uploads WHERE created < $1", &[&before])?;
+        self.client.execute(
+            "DELETE FROM sign_in_limits WHERE last_ms < $1 AND started_ms < $1",
+            &[&idle_before_ms],
+        )?;
+        Ok(n as usize)
+    }
+
+    fn sign_in_limits(
+        &mut self,
+        keys: &[&str],
+        decide: &mut dyn FnMut(&mut [SignInLimit]) -> bool,
+    ) -> Result<bool> {
+        let mut tx = self.client.transaction()?;
+        // Servers sharing the database take turns on throttling records.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LIMITS_LOCK])?;
+        let mut limits = Vec::with_capacity(keys.len());
+        for k in keys {
+            let found = tx.query_opt(
+                "SELECT failures, in_flight, last_ms, started_ms FROM sign_in_limits WHERE key = $1",
+                &[k],
+            )?;
+            limits.push(match found {
+                Some(r) => SignInLimit {
+                    key: k.to_string(),
+                    failures: r.get(0),
+                    in_flight: r.get(1),
+                    last_ms: r.get(2),
+                    started_ms: r.get(3),
+                },
+                None => SignInLimit {
+                    key: k.to_string(),
+                    ..Default::default()
+                },
+            });
+        }
+        let verdict = decide(&mut limits);
+        for l in &limits {
+            tx.execute(
+                "INSERT INTO sign_in_limits (key, failures, in_flight, last_ms, started_ms) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, in_flight = excluded.in_flight, \
+                 last_ms = excluded.last_ms, started_ms = excluded.started_ms",
+                &[&l.key, &l.failures, &l.in_flight, &l.last_ms, &l.started_ms],
+            )?;
+        }
+        tx.commit()?;
+        Ok(verdict)
+    }
+
     fn put_agreement(&mut self, a: &crest_core::governance::Agreement) -> Result<()> {
         self.ready()?;
         let row = accounts::agreement_row(a);
@@ -435,6 +521,9 @@ const LOG_LOCK: i64 = 0x6372_6573_745f_6c6f; // "crest_lo"
 
 /// Appends an entry to the access log of a PostgreSQL store (local or national), chained to
 /// the last; an advisory lock keeps one appender at a time, so the chain never forks.
+/// The advisory lock that makes sign-in throttling updates take turns.
+const LIMITS_LOCK: i64 = 421_340;
+
 /// The advisory lock that makes writers of episodes take turns.
 const WRITE_LOCK: i64 = 421_339;
 

@@ -3,7 +3,7 @@
 use crate::accounts::{self, sql};
 use crate::audit;
 use crate::schema::{self, Dialect};
-use crate::{AccessEntry, ChainEntry, EpisodeQuery, Session, User};
+use crate::{AccessEntry, ChainEntry, EpisodeQuery, PendingUpload, Session, SignInLimit, User};
 use crate::{ImportTx, ProgrammeCounts, Result, Store, StoreError, StoredKey};
 use crest_core::{Date, Kind, KpiEpisode, Programme, Record, Value, FIELDS, FIELD_COUNT};
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -416,6 +416,97 @@ impl Store for SqliteStore {
 
     fn log(&mut self, e: &AccessEntry) -> Result<()> {
         append_log(&mut self.conn, e)
+    }
+
+    fn put_upload(&mut self, u: &PendingUpload) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO pending_uploads (token, programme_code, name, created, file, errors) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![u.token, u.programme, u.name, u.created, u.file, u.errors],
+        )?;
+        Ok(())
+    }
+
+    fn upload(&mut self, programme: &str, token: &str) -> Result<Option<PendingUpload>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT token, programme_code, name, created, file, errors FROM pending_uploads \
+                 WHERE programme_code = ?1 AND token = ?2",
+                [programme, token],
+                |r| {
+                    Ok(PendingUpload {
+                        token: r.get(0)?,
+                        programme: r.get(1)?,
+                        name: r.get(2)?,
+                        created: r.get(3)?,
+                        file: r.get(4)?,
+                        errors: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn drop_upload(&mut self, programme: &str, token: &str) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM pending_uploads WHERE programme_code = ?1 AND token = ?2",
+            [programme, token],
+        )?;
+        Ok(())
+    }
+
+    fn sweep(&mut self, before: i64, idle_before_ms: i64) -> Result<usize> {
+        let n = self
+            .conn
+            .execute("DELETE FROM pending_uploads WHERE created < ?1", [before])?;
+        self.conn.execute(
+            "DELETE FROM sign_in_limits WHERE last_ms < ?1 AND started_ms < ?1",
+            [idle_before_ms],
+        )?;
+        Ok(n)
+    }
+
+    fn sign_in_limits(
+        &mut self,
+        keys: &[&str],
+        decide: &mut dyn FnMut(&mut [SignInLimit]) -> bool,
+    ) -> Result<bool> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut limits = Vec::with_capacity(keys.len());
+        for k in keys {
+            let found = tx
+                .query_row(
+                    "SELECT failures, in_flight, last_ms, started_ms FROM sign_in_limits WHERE key = ?1",
+                    [k],
+                    |r| {
+                        Ok(SignInLimit {
+                            key: k.to_string(),
+                            failures: r.get(0)?,
+                            in_flight: r.get(1)?,
+                            last_ms: r.get(2)?,
+                            started_ms: r.get(3)?,
+                        })
+                    },
+                )
+                .optional()?;
+            limits.push(found.unwrap_or(SignInLimit {
+                key: k.to_string(),
+                ..Default::default()
+            }));
+        }
+        let verdict = decide(&mut limits);
+        for l in &limits {
+            tx.execute(
+                "INSERT INTO sign_in_limits (key, failures, in_flight, last_ms, started_ms) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, in_flight = excluded.in_flight, \
+                 last_ms = excluded.last_ms, started_ms = excluded.started_ms",
+                params![l.key, l.failures, l.in_flight, l.last_ms, l.started_ms],
+            )?;
+        }
+        tx.commit()?;
+        Ok(verdict)
     }
 
     fn put_agreement(&mut self, a: &crest_core::governance::Agreement) -> Result<()> {

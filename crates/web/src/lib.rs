@@ -90,7 +90,6 @@ pub struct App {
     pool: Pool<Box<dyn Store>>,
     /// Idle national-store connections (when this server has the national side).
     national_pool: Pool<crest_store::NationalStore>,
-    limiter: auth::RateLimit,
     /// Database requests under way at once (each holds a connection and a thread).
     db_slots: Arc<tokio::sync::Semaphore>,
     /// Password hashes allowed at once (each takes 19 MiB and a core for a while).
@@ -119,7 +118,6 @@ impl App {
             db: db.to_string(),
             pool: Pool::new(vec![store]),
             national_pool: Pool::new(Vec::new()),
-            limiter: auth::RateLimit::default(),
             hashing: tokio::sync::Semaphore::new(CONCURRENT_HASHES),
             db_slots: Arc::new(tokio::sync::Semaphore::new(DB_CONNECTIONS)),
             behind_proxy: std::sync::atomic::AtomicBool::new(false),
@@ -146,10 +144,19 @@ impl App {
         &self.uploads
     }
 
-    /// Removes uploads (and their rejected-rows files) older than `max_age`; returns how many
-    /// files went. `serve` does this every minute with [`uploads::MAX_AGE`].
-    pub fn sweep_uploads(&self, max_age: std::time::Duration) -> usize {
-        uploads::sweep(&self.uploads, max_age)
+    /// Removes uploads waiting longer than `max_age` (from the store, which every server of a
+    /// deployment shares), idle sign-in throttling records, and any scratch file a crash left
+    /// behind; returns how many uploads went. `serve` does this every minute with
+    /// [`uploads::MAX_AGE`].
+    pub fn sweep_uploads(&self, max_age: std::time::Duration) -> Result<usize, String> {
+        uploads::sweep(&self.uploads, max_age);
+        let mut store = crest_store::open(&self.db).map_err(|e| e.to_string())?;
+        store
+            .sweep(
+                now_secs() - max_age.as_secs() as i64,
+                auth::now_ms() - auth::WINDOW_MS,
+            )
+            .map_err(|e| e.to_string())
     }
 
     /// Lets programme leads build national submissions with this key (once, at start-up).
@@ -565,14 +572,17 @@ pub fn router(app: Arc<App>) -> Router {
 /// Serves the app until interrupted. Uploads left unconfirmed are removed once an hour old.
 pub async fn serve(app: Arc<App>, addr: &str) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    let dir = app.uploads.clone();
+    let sweeper = app.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             every.tick().await;
-            let dir = dir.clone();
-            let _ =
-                tokio::task::spawn_blocking(move || uploads::sweep(&dir, uploads::MAX_AGE)).await;
+            let app = sweeper.clone();
+            // A plain thread: the PostgreSQL client must not run inside tokio's runtime.
+            let swept = std::thread::spawn(move || app.sweep_uploads(uploads::MAX_AGE)).join();
+            if let Ok(Err(e)) = swept {
+                tracing::error!(%e, "sweeping uploads");
+            }
         }
     });
     axum::serve(
@@ -672,6 +682,27 @@ fn client_address(app: &App, headers: &HeaderMap, extensions: &axum::http::Exten
         .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string())
 }
 
+/// Records how a sign-in attempt ended on its name's and address's throttling records: success
+/// clears the name's failures (the address keeps its own, so one good account does not unlock
+/// guessing at others). Best effort: a failure here must not hide the sign-in's own answer.
+async fn finish_attempt(app: &Arc<App>, keys: [String; 2], ok: bool) {
+    let _ = app
+        .db(move |s, _| {
+            s.sign_in_limits(&[&keys[0], &keys[1]], &mut |limits| {
+                let now = auth::now_ms();
+                auth::finish(&mut limits[0], ok, now);
+                if ok {
+                    limits[1].in_flight = (limits[1].in_flight - 1).max(0);
+                } else {
+                    auth::finish(&mut limits[1], false, now);
+                }
+                true
+            })?;
+            Ok(())
+        })
+        .await;
+}
+
 async fn login(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -686,16 +717,45 @@ async fn login(
     }
     let name = f.username.trim().to_string();
     let address = client_address(&app, &headers, &extensions);
-    let attempt = app
-        .limiter
-        .start(&name, &address)
-        .map_err(WebError::TooMany)?;
+    // Throttling records live in the store, shared by every server. A name is cut to the
+    // longest a user name can be, so a huge form cannot make a huge key.
+    let keys = [
+        format!("name:{}", name.chars().take(64).collect::<String>()),
+        format!("addr:{address}"),
+    ];
+    let wait = {
+        let keys = keys.clone();
+        app.db(move |s, _| {
+            let mut wait = 0;
+            s.sign_in_limits(&[&keys[0], &keys[1]], &mut |limits| {
+                let now = auth::now_ms();
+                wait = auth::wait_ms(&limits[0], auth::NAME, now).max(auth::wait_ms(
+                    &limits[1],
+                    auth::ADDRESS,
+                    now,
+                ));
+                if wait > 0 {
+                    return false;
+                }
+                for l in limits.iter_mut() {
+                    auth::start(l, now);
+                }
+                true
+            })?;
+            Ok(wait)
+        })
+        .await?
+    };
+    if wait > 0 {
+        return Err(WebError::TooMany(((wait + 999) / 1000) as u64));
+    }
+    let attempt = keys;
     let name2 = name.clone();
     let user = app.db(move |s, _| Ok(s.user(&name2)?)).await;
     let user = match user {
         Ok(u) => u,
         Err(e) => {
-            app.limiter.finish(attempt, false);
+            finish_attempt(&app, attempt, false).await;
             return Err(e);
         }
     };
@@ -748,11 +808,11 @@ async fn login(
         .await;
     let outcome = match outcome {
         Ok(o) => {
-            app.limiter.finish(attempt, o.is_some());
+            finish_attempt(&app, attempt, o.is_some()).await;
             o
         }
         Err(e) => {
-            app.limiter.finish(attempt, false);
+            finish_attempt(&app, attempt, false).await;
             return Err(e);
         }
     };

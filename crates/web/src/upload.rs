@@ -3,7 +3,7 @@
 
 use crate::access::Staff;
 use crate::html::{self, esc, page};
-use crate::{html_page, App, Code, WebError};
+use crate::{html_page, App, WebError};
 use axum::extract::{Multipart, Path as UrlPath, State};
 use axum::handler::Handler;
 use axum::response::Response;
@@ -27,7 +27,6 @@ pub(crate) fn routes() -> Router<Arc<App>> {
 pub(crate) async fn upload_form(
     State(_app): State<Arc<App>>,
     Staff(c, p): Staff,
-    UrlPath(_code): Code,
 ) -> Result<Response, WebError> {
     let body = format!(
         "<p>Upload a CSV or XLSX file of episodes for {}. You will see what would be stored, and every rejected row, before anything changes.</p>\
@@ -72,46 +71,70 @@ pub(crate) async fn receive_upload_file(
     Ok((csrf, name, size))
 }
 
-pub(crate) fn upload_path(app: &App, programme: &str, token: &str) -> Option<std::path::PathBuf> {
-    // Tokens are our own hex; anything else is refused before it touches a path.
-    (token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| app.uploads.join(format!("{programme}-{token}")))
+/// A private scratch file for one request's work on an upload (removed before it answers).
+fn scratch(app: &App, programme: &str) -> std::path::PathBuf {
+    app.uploads
+        .join(format!("{programme}-{}", crate::auth::token()))
+}
+
+/// Tokens are our own hex; anything else is refused before it reaches the store.
+fn valid_token(token: &str) -> bool {
+    token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The upload waiting under `token`, if it is under an hour old (an older one is removed).
+async fn waiting(
+    app: &Arc<App>,
+    programme: &str,
+    token: &str,
+) -> Result<Option<crest_store::PendingUpload>, WebError> {
+    if !valid_token(token) {
+        return Ok(None);
+    }
+    let (programme, token) = (programme.to_string(), token.to_string());
+    app.db(move |s, _| {
+        let found = s.upload(&programme, &token)?;
+        match found {
+            Some(u) if crate::now_secs() - u.created < crate::uploads::MAX_AGE.as_secs() as i64 => {
+                Ok(Some(u))
+            }
+            Some(_) => {
+                s.drop_upload(&programme, &token)?;
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    })
+    .await
 }
 
 pub(crate) async fn upload(
     State(app): State<Arc<App>>,
     Staff(c, p): Staff,
-    UrlPath(_code): Code,
     mut multipart: Multipart,
 ) -> Result<Response, WebError> {
-    crate::uploads::sweep(&app.uploads, crate::uploads::MAX_AGE);
+    sweep(&app).await;
     let token = crate::auth::token();
-    let path = upload_path(&app, &p.code, &token).ok_or(WebError::NotFound)?;
-    // The file is streamed to a private file as it arrives, never held whole in memory.
-    let received = receive_upload_file(&mut multipart, &path).await;
-    let (csrf, name, size) = match received {
-        Ok(r) => r,
-        Err(e) => {
-            crate::uploads::discard(&path);
-            return Err(e);
-        }
+    let path = scratch(&app, &p.code);
+    // The file is streamed to a private scratch file as it arrives, never held whole in
+    // memory while it is read; the scratch files go before this request answers.
+    let checked = check_upload(&app, &c, &p.code, &path, &mut multipart).await;
+    crate::uploads::discard(&path);
+    let (name, summary, file, errors) = checked?;
+    let pending = crest_store::PendingUpload {
+        token: token.clone(),
+        programme: p.code.clone(),
+        name: name.clone(),
+        created: crate::now_secs(),
+        // Nothing to store: only the rejected rows are kept, for the hour.
+        file: if summary.rows > summary.rejected {
+            file
+        } else {
+            Vec::new()
+        },
+        errors,
     };
-    if let Err(e) = c.check_csrf(csrf.as_deref()) {
-        crate::uploads::discard(&path);
-        return Err(e);
-    }
-    if size == 0 {
-        crate::uploads::discard(&path);
-        return Err(WebError::BadRequest("Choose a file to upload.".into()));
-    }
-    let summary = match run_import(&app, &c, &p.code, &path, &name, true).await {
-        Ok(s) => s,
-        Err(e) => {
-            // A refused file is not kept.
-            crate::uploads::discard(&path);
-            return Err(e);
-        }
-    };
+    app.db(move |s, _| Ok(s.put_upload(&pending)?)).await?;
     let mut body = preview(&summary, &name);
     if summary.rows > summary.rejected {
         let _ = write!(
@@ -139,15 +162,45 @@ pub(crate) async fn upload(
         esc(&p.code),
         html::csrf_field(&c.session.csrf)
     );
-    if summary.rows == summary.rejected {
-        // Nothing to confirm: only the rejected-rows file is kept, for the hour.
-        let _ = std::fs::remove_file(&path);
-    }
     Ok(html_page(page(
         "Check upload",
         &c.nav(Some(&p.code)),
         &body,
     )))
+}
+
+/// Reads the upload form into the scratch file at `path` and checks it: the file's name,
+/// what storing it would do, and the file and its rejected rows as bytes to keep.
+async fn check_upload(
+    app: &Arc<App>,
+    c: &crate::Ctx,
+    programme: &str,
+    path: &std::path::Path,
+    multipart: &mut Multipart,
+) -> Result<(String, crest_ingest::ImportSummary, Vec<u8>, Vec<u8>), WebError> {
+    let (csrf, name, size) = receive_upload_file(multipart, path).await?;
+    c.check_csrf(csrf.as_deref())?;
+    if size == 0 {
+        return Err(WebError::BadRequest("Choose a file to upload.".into()));
+    }
+    let summary = run_import(app, c, programme, path, &name, true).await?;
+    let file = std::fs::read(path).map_err(WebError::internal)?;
+    let errors = std::fs::read(crate::uploads::errors_file(path)).map_err(WebError::internal)?;
+    Ok((name, summary, file, errors))
+}
+
+/// Removes uploads over an hour old and idle sign-in records (any server may do it).
+async fn sweep(app: &Arc<App>) {
+    let _ = app
+        .db(|s, _| {
+            let now = crate::now_secs();
+            s.sweep(
+                now - crate::uploads::MAX_AGE.as_secs() as i64,
+                crate::auth::now_ms() - crate::auth::WINDOW_MS,
+            )?;
+            Ok(())
+        })
+        .await;
 }
 
 pub(crate) fn preview(s: &crest_ingest::ImportSummary, name: &str) -> String {
@@ -252,12 +305,13 @@ pub(crate) struct CancelForm {
 pub(crate) async fn cancel(
     State(app): State<Arc<App>>,
     Staff(c, p): Staff,
-    UrlPath(_code): Code,
     Form(f): Form<CancelForm>,
 ) -> Result<Response, WebError> {
     c.check_csrf(f.csrf.as_deref())?;
-    let path = upload_path(&app, &p.code, &f.token).ok_or(WebError::NotFound)?;
-    crate::uploads::discard(&path);
+    if valid_token(&f.token) {
+        let (pc, token) = (p.code.clone(), f.token.clone());
+        app.db(move |s, _| Ok(s.drop_upload(&pc, &token)?)).await?;
+    }
     let body = format!(
         "<div class=\"ok\" role=\"status\">Upload cancelled; nothing was stored and the file was removed.</div>\
          <p><a href=\"/p/{}/upload\">Upload another file</a></p>",
@@ -281,21 +335,30 @@ pub(crate) struct ConfirmForm {
 pub(crate) async fn confirm(
     State(app): State<Arc<App>>,
     Staff(c, p): Staff,
-    UrlPath(_code): Code,
     Form(f): Form<ConfirmForm>,
 ) -> Result<Response, WebError> {
     c.check_csrf(f.csrf.as_deref())?;
-    let path = upload_path(&app, &p.code, &f.token).ok_or(WebError::NotFound)?;
-    if !crate::uploads::waiting(&path) {
-        crate::uploads::discard(&path);
+    let Some(pending) = waiting(&app, &p.code, &f.token).await? else {
         return Err(WebError::BadRequest(
             "This upload is no longer waiting: uploads are kept for an hour until stored or cancelled. Upload the file again."
                 .into(),
         ));
+    };
+    if pending.file.is_empty() {
+        return Err(WebError::BadRequest(
+            "This upload has no rows to store. Fix the rejected rows and upload the file again."
+                .into(),
+        ));
     }
-    let summary = run_import(&app, &c, &p.code, &path, &f.name, false).await;
+    let path = scratch(&app, &p.code);
+    let summary = match crate::uploads::write_private(&path, &pending.file) {
+        Ok(()) => run_import(&app, &c, &p.code, &path, &f.name, false).await,
+        Err(e) => Err(WebError::internal(e)),
+    };
     crate::uploads::discard(&path);
     let summary = summary?;
+    let (pc, token) = (p.code.clone(), f.token.clone());
+    app.db(move |s, _| Ok(s.drop_upload(&pc, &token)?)).await?;
     let body = format!(
         "<div class=\"ok\" role=\"status\">Stored: {} new, {} changed, {} unchanged; {} rejected row(s) were not stored.</div>\
          <p><a href=\"/p/{}/episodes\">See the patients</a></p>",
@@ -315,15 +378,12 @@ pub(crate) async fn confirm(
 pub(crate) async fn upload_errors(
     State(app): State<Arc<App>>,
     Staff(_c, p): Staff,
-    UrlPath((_code, token)): UrlPath<(String, String)>,
+    UrlPath((_, token)): UrlPath<(String, String)>,
 ) -> Result<Response, WebError> {
-    let path = upload_path(&app, &p.code, &token).ok_or(WebError::NotFound)?;
-    let errors = crate::uploads::errors_file(&path);
-    if !crate::uploads::waiting(&errors) {
-        crate::uploads::discard(&path);
-        return Err(WebError::NotFound);
-    }
-    let bytes = std::fs::read(errors).map_err(|_| WebError::NotFound)?;
+    let pending = waiting(&app, &p.code, &token)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let bytes = pending.errors;
     Ok(crate::download(
         bytes,
         "text/csv; charset=utf-8",

@@ -1,7 +1,7 @@
-//! Uploads waiting for confirmation (privacy.md, "Files holding identifiable data"): an
-//! uploaded file and its rejected-rows file hold identifiable data, so they are readable only
-//! by crest (mode 0600 in a 0700 folder), removed once the upload is confirmed or cancelled,
-//! and removed by a sweep once an hour old, never left behind.
+//! Files holding identifiable data on the server's disk (privacy.md): an upload waits for
+//! confirmation in the store (so any server of a deployment can confirm it); on disk there are
+//! only the scratch files of the request working on it, readable only by crest (mode 0600 in a
+//! 0700 folder) and removed before it answers. A sweep removes any a crash left behind.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -39,11 +39,12 @@ pub(crate) fn errors_file(path: &Path) -> PathBuf {
     path.with_extension("errors.csv")
 }
 
-/// Whether the upload at `path` is still waiting (exists and is under an hour old).
-pub(crate) fn waiting(path: &Path) -> bool {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .is_ok_and(|t| age(t) < MAX_AGE)
+/// Writes `bytes` to a new private file at `path`.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = create_private(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 fn age(t: SystemTime) -> Duration {

@@ -702,81 +702,93 @@ fn episode_form_shows_import_errors_keeps_input_then_saves() {
 }
 
 /// privacy.md, "Files holding identifiable data": an upload waiting for confirmation and its
-/// rejected rows are readable only by crest, and gone once confirmed, cancelled or an hour old.
+/// rejected rows are held in the store (any server can confirm it), nothing of it stays on the
+/// server's disk, and it is gone once confirmed, cancelled or an hour old.
 #[test]
-fn uploads_are_private_and_never_left_behind() {
+fn uploads_wait_in_the_store_and_are_never_left_behind() {
     use std::os::unix::fs::PermissionsExt;
-    let db = &databases()[0];
-    let app = setup(db);
-    let dir = app.uploads_dir().to_path_buf();
-    let files = || -> Vec<std::path::PathBuf> {
-        let mut v: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        v.sort();
-        v
-    };
-    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode(&dir), 0o700);
-    rt().block_on(async {
-        let (cookie, csrf) = login(&app, "lead").await;
-        let csv = "programme_code,episode_id,nhs_number,date_of_birth,sex,initiating_event,treatment,event_date,referral_date,status\n\
-                   P001,U1,9434765854,1950-01-01,male,mi_stemi,pci,2025-01-10,2025-01-12,referred\n\
-                   P001,U2,9434765919,1950-01-01,x,mi_stemi,pci,2025-01-10,2025-01-12,referred\n";
-        let upload = || {
-            let b = "XB";
-            let body = format!(
-                "--{b}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"up.csv\"\r\n\r\n{csv}\r\n--{b}--\r\n"
-            );
-            Request::post("/p/P001/upload")
-                .header(header::COOKIE, &cookie)
-                .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={b}"))
-                .body(Body::from(body))
-                .unwrap()
+    for db in databases() {
+        let app = setup(&db);
+        let dir = app.uploads_dir().to_path_buf();
+        let on_disk = || std::fs::read_dir(&dir).unwrap().count();
+        assert_eq!(
+            std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        // Raw SQL on its own thread: the PostgreSQL client must not run inside the runtime.
+        let waiting = || {
+            std::thread::scope(|t| {
+                t.spawn(|| db.query_i64("SELECT count(*) FROM pending_uploads"))
+                    .join()
+                    .unwrap()
+            })
         };
-        // Waiting: the file and its rejected rows, mode 0600.
-        let r = send(&app, upload()).await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        let token = hidden(&r.body, "token");
-        let held = files();
-        assert_eq!(held.len(), 2, "{held:?}");
-        for f in &held {
-            assert_eq!(mode(f), 0o600, "{f:?}");
-        }
-        // Confirmed: both gone.
-        let r = send(&app, post("/p/P001/upload/confirm", &cookie, &[("csrf", &csrf), ("token", &token), ("name", "up.csv")])).await;
-        assert!(r.body.contains("Stored: 1 new"), "{}", r.body);
-        assert!(files().is_empty(), "{:?}", files());
-        let r = send(&app, get(&format!("/p/P001/upload/{token}/errors.csv"), &cookie)).await;
-        assert_eq!(r.status, StatusCode::NOT_FOUND);
-        // Cancelled: both gone, nothing stored.
-        let r = send(&app, upload()).await;
-        let token = hidden(&r.body, "token");
-        assert!(r.body.contains("Cancel this upload"), "{}", r.body);
-        let r = send(&app, post("/p/P001/upload/cancel", &cookie, &[("csrf", &csrf), ("token", &token)])).await;
-        assert!(r.body.contains("Upload cancelled"), "{}", r.body);
-        assert!(files().is_empty(), "{:?}", files());
-        // An hour old: refused, and swept.
-        let r = send(&app, upload()).await;
-        let token = hidden(&r.body, "token");
-        let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
-        for f in files() {
-            std::fs::File::options().write(true).open(&f).unwrap().set_modified(two_hours_ago).unwrap();
-        }
-        let r = send(&app, get(&format!("/p/P001/upload/{token}/errors.csv"), &cookie)).await;
-        assert_eq!(r.status, StatusCode::NOT_FOUND);
-        let r = send(&app, post("/p/P001/upload/confirm", &cookie, &[("csrf", &csrf), ("token", &token), ("name", "up.csv")])).await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
-        assert!(r.body.contains("no longer waiting"), "{}", r.body);
-        let r = send(&app, upload()).await;
-        assert_eq!(r.status, StatusCode::OK);
-        for f in files() {
-            std::fs::File::options().write(true).open(&f).unwrap().set_modified(two_hours_ago).unwrap();
-        }
-        assert_eq!(app.sweep_uploads(std::time::Duration::from_secs(3600)), 2);
-        assert!(files().is_empty(), "{:?}", files());
-    });
+        let age = || {
+            std::thread::scope(|t| {
+                t.spawn(|| db.execute_raw("UPDATE pending_uploads SET created = created - 7200"))
+                    .join()
+                    .unwrap()
+            })
+        };
+        rt().block_on(async {
+            let (cookie, csrf) = login(&app, "lead").await;
+            let csv = "programme_code,episode_id,nhs_number,date_of_birth,sex,initiating_event,treatment,event_date,referral_date,status\n\
+                       P001,U1,9434765854,1950-01-01,male,mi_stemi,pci,2025-01-10,2025-01-12,referred\n\
+                       P001,U2,9434765919,1950-01-01,x,mi_stemi,pci,2025-01-10,2025-01-12,referred\n";
+            let upload = || {
+                let b = "XB";
+                let body = format!(
+                    "--{b}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"up.csv\"\r\n\r\n{csv}\r\n--{b}--\r\n"
+                );
+                Request::post("/p/P001/upload")
+                    .header(header::COOKIE, &cookie)
+                    .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={b}"))
+                    .body(Body::from(body))
+                    .unwrap()
+            };
+            // Waiting: in the store, not on disk.
+            let r = send(&app, upload()).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            let token = hidden(&r.body, "token");
+            assert_eq!((waiting(), on_disk()), (1, 0), "{}", db.backend);
+            let r = send(&app, get(&format!("/p/P001/upload/{token}/errors.csv"), &cookie)).await;
+            assert!(r.body.contains("\n3,sex,x,"), "{}", r.body);
+            // Another programme's staff cannot reach it.
+            let (other, _) = login(&app, "staff2").await;
+            let r = send(&app, get(&format!("/p/P001/upload/{token}/errors.csv"), &other)).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND);
+            // Confirmed: gone.
+            let r = send(&app, post("/p/P001/upload/confirm", &cookie, &[("csrf", &csrf), ("token", &token), ("name", "up.csv")])).await;
+            assert!(r.body.contains("Stored: 1 new"), "{}", r.body);
+            assert_eq!((waiting(), on_disk()), (0, 0));
+            let r = send(&app, get(&format!("/p/P001/upload/{token}/errors.csv"), &cookie)).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND);
+            // Cancelled: gone, nothing stored.
+            let r = send(&app, upload()).await;
+            let token = hidden(&r.body, "token");
+            assert!(r.body.contains("Cancel this upload"), "{}", r.body);
+            let r = send(&app, post("/p/P001/upload/cancel", &cookie, &[("csrf", &csrf), ("token", &token)])).await;
+            assert!(r.body.contains("Upload cancelled"), "{}", r.body);
+            assert_eq!(waiting(), 0);
+            // An hour old: refused, and swept.
+            let r = send(&app, upload()).await;
+            let token = hidden(&r.body, "token");
+            age();
+            let r = send(&app, get(&format!("/p/P001/upload/{token}/errors.csv"), &cookie)).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND);
+            let r = send(&app, post("/p/P001/upload/confirm", &cookie, &[("csrf", &csrf), ("token", &token), ("name", "up.csv")])).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+            assert!(r.body.contains("no longer waiting"), "{}", r.body);
+            let _ = send(&app, upload()).await;
+            age();
+            let app2 = app.clone();
+            let swept = std::thread::spawn(move || app2.sweep_uploads(std::time::Duration::from_secs(3600)))
+                .join()
+                .unwrap()
+                .unwrap();
+            assert_eq!((swept, waiting(), on_disk()), (1, 0, 0));
+        });
+    }
 }
 
 #[test]

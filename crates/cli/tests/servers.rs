@@ -1,0 +1,269 @@
+//! Two `crest serve` processes on one PostgreSQL database keep no state of their own: a
+//! request sequence alternating between them (sign in, upload preview, confirm, dashboard,
+//! sign-in throttling) behaves as one server would.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A server process, stopped when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn serve(db: &str, uploads: &std::path::Path) -> Server {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_crest"))
+        .args([
+            "--db",
+            db,
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--uploads",
+        ])
+        .arg(uploads)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server { child, port }
+}
+
+/// An answer: status, `Set-Cookie` values, `Location` and body.
+struct Answer {
+    status: u16,
+    cookies: Vec<String>,
+    location: String,
+    body: String,
+}
+
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Answer {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nCookie: {cookie}\r\n\
+         Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (headers, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = headers[9..12].parse().unwrap();
+    let header = |name: &str| {
+        headers
+            .lines()
+            .filter_map(|l| l.split_once(": "))
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.to_string())
+            .collect::<Vec<_>>()
+    };
+    Answer {
+        status,
+        cookies: header("set-cookie"),
+        location: header("location").into_iter().next().unwrap_or_default(),
+        body: body.to_string(),
+    }
+}
+
+fn cookie(a: &Answer, name: &str) -> String {
+    a.cookies
+        .iter()
+        .find_map(|c| c.strip_prefix(&format!("{name}=")))
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .unwrap()
+}
+
+fn hidden(body: &str, name: &str) -> String {
+    let at = body.find(&format!("name=\"{name}\" value=\"")).unwrap();
+    let rest = &body[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+        .into_bytes()
+}
+
+const URLENC: &str = "application/x-www-form-urlencoded";
+
+#[test]
+fn two_servers_share_one_database_and_keep_no_state_of_their_own() {
+    let Some(db) = crest_store::testing::postgres_db() else {
+        return;
+    };
+    let dir = crest_store::testing::scratch_dir("two-servers");
+    let crest = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_crest"))
+            .arg("--db")
+            .arg(&db.url)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    crest(&["init"]);
+    let programmes = dir.join("programmes.csv");
+    std::fs::write(
+        &programmes,
+        "programme_code,name,nation,region,professions,offers\nP001,One,england,London,nurse,mi\n",
+    )
+    .unwrap();
+    crest(&["programmes", "import", programmes.to_str().unwrap()]);
+    let added = crest(&[
+        "users",
+        "add",
+        "lead1",
+        "--role",
+        "programme_lead",
+        "--programme",
+        "P001",
+    ]);
+    let password = added.trim().rsplit(' ').next().unwrap().to_string();
+    let (a, b) = (
+        serve(&db.url, &dir.join("a")),
+        serve(&db.url, &dir.join("b")),
+    );
+
+    // Signed in on A with the form from B.
+    let page = http(b.port, "GET", "/login", "", URLENC, b"");
+    let pre = cookie(&page, "crest_login");
+    let csrf = hidden(&page.body, "csrf");
+    let r = http(
+        a.port,
+        "POST",
+        "/login",
+        &format!("crest_login={pre}"),
+        URLENC,
+        &form(&[
+            ("username", "lead1"),
+            ("password", &password),
+            ("csrf", &csrf),
+        ]),
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let session = format!("crest_session={}", cookie(&r, "crest_session"));
+
+    // The upload form from A, the upload checked on B, confirmed on A.
+    let r = http(a.port, "GET", "/p/P001/upload", &session, URLENC, b"");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let csrf = hidden(&r.body, "csrf");
+    let csv = "programme_code,episode_id,nhs_number,date_of_birth,sex,initiating_event,treatment,event_date,referral_date,status\n\
+               P001,T1,9434765919,1950-01-01,male,mi_stemi,pci,2025-01-10,2025-01-12,referred\n";
+    let boundary = "TWOSERVERS";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{boundary}\r\n\
+         Content-Disposition: form-data; name=\"file\"; filename=\"t.csv\"\r\n\r\n{csv}\r\n--{boundary}--\r\n"
+    );
+    let r = http(
+        b.port,
+        "POST",
+        "/p/P001/upload",
+        &session,
+        &format!("multipart/form-data; boundary={boundary}"),
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let token = hidden(&r.body, "token");
+    let r = http(
+        a.port,
+        "POST",
+        "/p/P001/upload/confirm",
+        &session,
+        URLENC,
+        &form(&[("csrf", &csrf), ("token", &token), ("name", "t.csv")]),
+    );
+    assert!(r.body.contains("Stored: 1 new"), "{}", r.body);
+
+    // The dashboard on B sees it.
+    let r = http(
+        b.port,
+        "GET",
+        "/p/P001/dashboard?from=2024-04-01&to=2025-03-31",
+        &session,
+        URLENC,
+        b"",
+    );
+    assert!(r.body.contains("1 referred"), "{}", r.body);
+
+    // Sign-in throttling is shared: five failures on A slow the name on B too.
+    for _ in 0..5 {
+        let r = http(
+            a.port,
+            "POST",
+            "/login",
+            &format!("crest_login={pre}"),
+            URLENC,
+            &form(&[
+                ("username", "lead1"),
+                ("password", "wrong"),
+                ("csrf", &hidden(&page.body, "csrf")),
+            ]),
+        );
+        assert_eq!(r.status, 401, "{}", r.body);
+    }
+    let r = http(
+        b.port,
+        "POST",
+        "/login",
+        &format!("crest_login={pre}"),
+        URLENC,
+        &form(&[
+            ("username", "lead1"),
+            ("password", &password),
+            ("csrf", &hidden(&page.body, "csrf")),
+        ]),
+    );
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.location.is_empty());
+}
