@@ -230,6 +230,44 @@ impl WebError {
     fn internal(e: impl std::fmt::Display) -> WebError {
         WebError::Internal(e.to_string())
     }
+
+    /// The stable code of this kind of error (what a program checks; the wording may change).
+    pub fn code(&self) -> &'static str {
+        match self {
+            WebError::NotFound => "not_found",
+            WebError::Login => "sign_in_required",
+            WebError::BadRequest(_) => "bad_request",
+            WebError::TooLarge(_) => "too_large",
+            WebError::TooMany(_) => "too_many_attempts",
+            WebError::Internal(_) => "internal",
+        }
+    }
+
+    /// The HTTP status it is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            WebError::NotFound => StatusCode::NOT_FOUND,
+            WebError::Login => StatusCode::SEE_OTHER,
+            WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            WebError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// What people are told: never SQL or internals (those go to the server's log).
+    pub fn message(&self) -> String {
+        match self {
+            WebError::NotFound => "Page not found".into(),
+            WebError::Login => "Sign in first.".into(),
+            WebError::BadRequest(m) | WebError::TooLarge(m) => m.clone(),
+            WebError::TooMany(secs) => format!(
+                "Too many failed sign-ins. Wait {secs} second{} and try again.",
+                if *secs == 1 { "" } else { "s" }
+            ),
+            WebError::Internal(_) => "Something went wrong on our side. Nothing was changed. Try again, or tell your administrator.".into(),
+        }
+    }
 }
 
 impl From<crest_store::StoreError> for WebError {
@@ -240,27 +278,13 @@ impl From<crest_store::StoreError> for WebError {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
-        let (status, msg) = match self {
-            WebError::NotFound => (StatusCode::NOT_FOUND, "Page not found".to_string()),
-            WebError::Login => return Redirect::to("/login").into_response(),
-            WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
-            WebError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
-            WebError::TooMany(secs) => (
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "Too many failed sign-ins. Wait {secs} second{} and try again.",
-                    if secs == 1 { "" } else { "s" }
-                ),
-            ),
-            WebError::Internal(detail) => {
-                tracing::error!(%detail, "internal error");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Something went wrong on our side. Nothing was changed. Try again, or tell your administrator."
-                        .into(),
-                )
-            }
-        };
+        if let WebError::Login = self {
+            return Redirect::to("/login").into_response();
+        }
+        if let WebError::Internal(detail) = &self {
+            tracing::error!(%detail, "internal error");
+        }
+        let (status, msg) = (self.status(), self.message());
         let body = page(
             match status {
                 StatusCode::NOT_FOUND => "Page not found",

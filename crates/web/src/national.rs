@@ -207,6 +207,15 @@ async fn receive_upload(
     Ok(r)
 }
 
+/// An answer of the JSON API that refuses: `{"code": …, "message": …}`, the code stable for
+/// programs and the message for people.
+fn api_error(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
+    json_reply(
+        status,
+        serde_json::json!({"code": code, "message": message.into()}),
+    )
+}
+
 fn json_reply(status: StatusCode, value: serde_json::Value) -> Response {
     (
         status,
@@ -236,15 +245,20 @@ async fn receive_api(
     let body = match body {
         Ok(b) => b,
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return json_reply(
+            return api_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                serde_json::json!({"error": format!("the submission is larger than the limit of {} MB", crate::SUBMISSION_LIMIT >> 20)}),
+                "too_large",
+                format!(
+                    "the submission is larger than the limit of {} MB",
+                    crate::SUBMISSION_LIMIT >> 20
+                ),
             )
         }
         Err(e) => {
-            return json_reply(
+            return api_error(
                 e.status(),
-                serde_json::json!({"error": format!("the request body could not be read: {e}")}),
+                "unreadable_body",
+                format!("the request body could not be read: {e}"),
             )
         }
     };
@@ -254,9 +268,10 @@ async fn receive_api(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_string());
     if app.national_db.get().is_none() {
-        return json_reply(
+        return api_error(
             StatusCode::NOT_FOUND,
-            serde_json::json!({"error": "this server has no national store"}),
+            "no_national_store",
+            "this server has no national store",
         );
     }
     let keys = app.receipt_keys();
@@ -269,17 +284,17 @@ async fn receive_api(
                 Some(t) => Some(n.api_token_access(t, &now)?),
             };
             let refusal = match access {
-                None => Some((StatusCode::UNAUTHORIZED, String::new(), "send Authorization: Bearer <API token>".to_string())),
-                Some(TokenAccess::Unknown) => Some((StatusCode::UNAUTHORIZED, String::new(), "unknown API token".to_string())),
-                Some(TokenAccess::Expired(p)) => Some((StatusCode::UNAUTHORIZED, p, "this API token has expired; ask the national audit for a new one".to_string())),
-                Some(TokenAccess::Revoked(p)) => Some((StatusCode::UNAUTHORIZED, p, "this API token was revoked; ask the national audit for a new one".to_string())),
+                None => Some((StatusCode::UNAUTHORIZED, "token_missing", String::new(), "send Authorization: Bearer <API token>".to_string())),
+                Some(TokenAccess::Unknown) => Some((StatusCode::UNAUTHORIZED, "token_unknown", String::new(), "unknown API token".to_string())),
+                Some(TokenAccess::Expired(p)) => Some((StatusCode::UNAUTHORIZED, "token_expired", p, "this API token has expired; ask the national audit for a new one".to_string())),
+                Some(TokenAccess::Revoked(p)) => Some((StatusCode::UNAUTHORIZED, "token_revoked", p, "this API token was revoked; ask the national audit for a new one".to_string())),
                 Some(TokenAccess::Valid(p)) if p != claimed => {
                     let m = format!("this token is for programme {p}; the submission is for '{}'", clip(&claimed, 20));
-                    Some((StatusCode::FORBIDDEN, p, m))
+                    Some((StatusCode::FORBIDDEN, "wrong_programme", p, m))
                 }
                 Some(TokenAccess::Valid(_)) => None,
             };
-            if let Some((status, programme, message)) = refusal {
+            if let Some((status, code, programme, message)) = refusal {
                 n.log(&crest_store::AccessEntry {
                     at: now,
                     username: "api".into(),
@@ -290,12 +305,12 @@ async fn receive_api(
                     outcome: format!("refused {}", status.as_u16()),
                     detail: message.clone(),
                 })?;
-                return Ok((status, serde_json::json!({"error": message})));
+                return Ok((status, serde_json::json!({"code": code, "message": message})));
             }
             let programme = claimed;
             let (sk, nk) = match keys {
                 Ok(k) => k,
-                Err(m) => return Ok((StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"error": m}))),
+                Err(m) => return Ok((StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"code": "keys_missing", "message": m}))),
             };
             let who = format!("api:{programme}");
             Ok(match crest_privacy::submission::receive_logged(n, &body, (&sk, &nk), (&who, "api"), "api") {
@@ -304,12 +319,16 @@ async fn receive_api(
                     serde_json::json!({"status": "stored", "episodes": episodes, "replaced": replaced, "deleted": deleted}),
                 ),
                 Ok(Received::AlreadyReceived) => (StatusCode::OK, serde_json::json!({"status": "already received"})),
-                Err(m) => (StatusCode::UNPROCESSABLE_ENTITY, serde_json::json!({"error": m, "stored": false})),
+                Err(m) => (StatusCode::UNPROCESSABLE_ENTITY, serde_json::json!({"code": "submission_refused", "message": m, "stored": false})),
             })
         })
         .await;
     match result {
         Ok((status, v)) => json_reply(status, v),
-        Err(e) => e.into_response(),
+        // The API answers in JSON even when something broke.
+        Err(e) => {
+            let status = e.status();
+            api_error(status, e.code(), e.message())
+        }
     }
 }

@@ -1330,10 +1330,10 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
             assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
             let r = send(&app, api(Some("expired-p002"), second.clone())).await;
             assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
-            assert!(r.body.contains("expired"), "{}", r.body);
+            assert!(r.body.contains("expired") && r.body.contains("\"code\":\"token_expired\""), "{}", r.body);
             let r = send(&app, api(Some("revoked-p002"), second.clone())).await;
             assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
-            assert!(r.body.contains("revoked"), "{}", r.body);
+            assert!(r.body.contains("revoked") && r.body.contains("\"code\":\"token_revoked\""), "{}", r.body);
             // Every refused call is in the national access log; no token ever is.
             let url = ndb.url.clone();
             let log = std::thread::spawn(move || crest_store::NationalStore::open(&url).unwrap().access_log(50).unwrap())
