@@ -47,14 +47,22 @@ pub struct NdooCheck {
 
 impl NdooCheck {
     /// Reads a check result: CSV with columns `nhs_number,checked_on` (ISO date).
-    pub fn read(path: &Path, list: NdooList) -> Result<NdooCheck, String> {
+    pub fn read(path: &Path, list: NdooList) -> Result<NdooCheck, SubmissionError> {
+        Self::read_text(path, list).map_err(SubmissionError::Refused)
+    }
+
+    fn read_text(path: &Path, list: NdooList) -> Result<NdooCheck, String> {
         let bytes =
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        NdooCheck::parse(&bytes, &path.display().to_string(), list)
+        NdooCheck::parse_text(&bytes, &path.display().to_string(), list)
     }
 
     /// Parses a check result's bytes; `source` names it in messages.
-    pub fn parse(bytes: &[u8], source: &str, list: NdooList) -> Result<NdooCheck, String> {
+    pub fn parse(bytes: &[u8], source: &str, list: NdooList) -> Result<NdooCheck, SubmissionError> {
+        Self::parse_text(bytes, source, list).map_err(SubmissionError::Refused)
+    }
+
+    fn parse_text(bytes: &[u8], source: &str, list: NdooList) -> Result<NdooCheck, String> {
         let mut r = csv::Reader::from_reader(bytes);
         let headers = r.headers().map_err(|e| format!("{source}: {e}"))?.clone();
         let col =
@@ -164,7 +172,11 @@ fn write_json(out: &mut Vec<u8>, v: &Value) {
 /// Builds a programme's submission for a period from the local store. Refuses (building
 /// nothing) without an agreement in force, or, for an English programme whose agreement has no
 /// exemption, without a recent enough National Data Opt-out check result.
-pub fn build(store: &mut dyn Store, req: &BuildRequest) -> Result<Built, String> {
+pub fn build(store: &mut dyn Store, req: &BuildRequest) -> Result<Built, SubmissionError> {
+    build_checked(store, req).map_err(SubmissionError::Refused)
+}
+
+fn build_checked(store: &mut dyn Store, req: &BuildRequest) -> Result<Built, String> {
     let e = |e: crest_store::StoreError| e.to_string();
     let programme = store
         .programmes()
@@ -339,8 +351,9 @@ pub fn receive(
     submission_key: &Key,
     national_key: &Key,
     now: &str,
-) -> Result<Received, String> {
+) -> Result<Received, SubmissionError> {
     receive_with_log(national, bytes, (submission_key, national_key), now, None)
+        .map_err(SubmissionError::Refused)
 }
 
 /// [`receive`], writing `log` (if given) in the receipt's own transaction when it stores.
@@ -532,7 +545,7 @@ pub fn receive_logged(
     keys: (&Key, &Key),
     who: (&str, &str),
     file_name: &str,
-) -> Result<Received, String> {
+) -> Result<Received, SubmissionError> {
     let now = crest_store::utc_now();
     let mut entry = crest_store::AccessEntry {
         at: now.clone(),
@@ -547,7 +560,7 @@ pub fn receive_logged(
     let result = receive_with_log(national, bytes, keys, &now, Some(&entry));
     // A stored receipt was logged in its own transaction; the rest changed nothing.
     match &result {
-        Ok(Received::Stored { .. }) => return result,
+        Ok(Received::Stored { .. }) => return result.map_err(SubmissionError::Refused),
         Ok(Received::AlreadyReceived) => {
             entry.detail = "already received; nothing changed".to_string();
         }
@@ -558,8 +571,25 @@ pub fn receive_logged(
     }
     national
         .log(&entry)
-        .map_err(|e| format!("the receipt could not be logged: {e}"))?;
-    result
+        .map_err(|e| SubmissionError::Refused(format!("the receipt could not be logged: {e}")))?;
+    result.map_err(SubmissionError::Refused)
+}
+
+/// Why a submission could not be built or received; the message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmissionError {
+    /// Refused: nothing was built or stored.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl SubmissionError {
+    /// The message for people.
+    pub fn message(&self) -> &str {
+        match self {
+            SubmissionError::Refused(m) => m,
+        }
+    }
 }
 
 /// The programme a submission's manifest names, if its first line is a manifest.

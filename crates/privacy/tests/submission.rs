@@ -146,7 +146,8 @@ fn submissions_leave_out_opt_outs_carry_no_identifiers_and_link_patients() {
             s.as_mut(),
             &request("P001", &sub_key, None, "2025-06-01T10:00:00Z"),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("National Data Opt-out") && err.contains("--ndoo-opted-out"),
             "{err}"
@@ -156,7 +157,8 @@ fn submissions_leave_out_opt_outs_carry_no_identifiers_and_link_patients() {
             s.as_mut(),
             &request("P001", &sub_key, Some(&stale), "2025-06-01T10:00:00Z"),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("61 days old"), "{err}");
 
         let fresh = ndoo(&dir, "2025-05-20", &["943 476 5862"]);
@@ -226,7 +228,8 @@ fn submissions_leave_out_opt_outs_carry_no_identifiers_and_link_patients() {
             &national_key,
             "2025-06-02T09:00:00Z",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("not registered"), "{err}");
         n.upsert_programmes(&s.programmes().unwrap()).unwrap();
 
@@ -234,7 +237,9 @@ fn submissions_leave_out_opt_outs_carry_no_identifiers_and_link_patients() {
         let mut tampered = p1.bytes.clone();
         let last = tampered.len() - 3;
         tampered[last] ^= 1;
-        let err = receive(&mut n, &tampered, &sub_key, &national_key, "now").unwrap_err();
+        let err = receive(&mut n, &tampered, &sub_key, &national_key, "now")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("checksum"), "{err}");
         let err = receive(
             &mut n,
@@ -243,7 +248,8 @@ fn submissions_leave_out_opt_outs_carry_no_identifiers_and_link_patients() {
             &national_key,
             "now",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("keyed with"), "{err}");
         let err = receive(
             &mut n,
@@ -252,7 +258,8 @@ fn submissions_leave_out_opt_outs_carry_no_identifiers_and_link_patients() {
             &national_key,
             "now",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("checksum"), "truncated: {err}");
         let text = String::from_utf8(p1.bytes.clone()).unwrap();
         let wrong_version =
@@ -264,7 +271,8 @@ fn submissions_leave_out_opt_outs_carry_no_identifiers_and_link_patients() {
             &national_key,
             "now",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("dataset version 0"), "{err}");
         let wrong_programme = text.replacen(
             "\"programme_code\":\"P001\"",
@@ -278,7 +286,8 @@ fn submissions_leave_out_opt_outs_carry_no_identifiers_and_link_patients() {
             &national_key,
             "now",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("not from programme P002"), "{err}");
         // Neither key's secret is ever in a submission.
         for k in [&sub_key, &national_key] {
@@ -431,7 +440,9 @@ fn no_agreement_in_force_means_no_submission() {
         let mut a = s.agreements().unwrap().remove(0);
         a.valid_to = d("2025-05-31");
         s.put_agreement(&a).unwrap();
-        let err = build(s.as_mut(), &request("P002", &key, None, "now")).unwrap_err();
+        let err = build(s.as_mut(), &request("P002", &key, None, "now"))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("no data sharing agreement is in force on 2025-06-01"),
             "{err}"
@@ -791,7 +802,8 @@ fn a_submission_touches_only_its_own_programme() {
             &national_key,
             "later",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("not from programme P001"), "{err}");
 
         // P002 repairs with a fresh build whose payload is byte for byte the one it sent

@@ -7,6 +7,7 @@
 
 use crate::charts::{draw_funnel, wait_plot, Dot, FUNNELS};
 use crate::html::esc;
+use crate::ReportError;
 use base64::Engine;
 use crest_core::{Date, Period};
 use crest_stats::disclosure;
@@ -121,9 +122,9 @@ impl PublishedTable {
     }
 
     /// The table as CSV: a header of column names, then the published cells.
-    pub fn csv(&self) -> Result<Vec<u8>, String> {
+    pub fn csv(&self) -> Result<Vec<u8>, ReportError> {
         let mut w = csv::Writer::from_writer(Vec::new());
-        let e = |e: csv::Error| format!("writing {}.csv: {e}", self.name);
+        let e = |e: csv::Error| ReportError::File(format!("writing {}.csv: {e}", self.name));
         w.write_record(&self.head).map_err(e)?;
         for r in &self.rows {
             w.write_record(
@@ -133,7 +134,7 @@ impl PublishedTable {
             .map_err(e)?;
         }
         w.into_inner()
-            .map_err(|e| format!("writing {}.csv: {e}", self.name))
+            .map_err(|e| ReportError::File(format!("writing {}.csv: {e}", self.name)))
     }
 }
 
@@ -164,7 +165,7 @@ pub fn annual_html(
     national: &mut NationalStore,
     period: Period,
     generated_on: Date,
-) -> Result<String, String> {
+) -> Result<String, ReportError> {
     annual(national, period, generated_on).map(|r| r.html)
 }
 
@@ -173,8 +174,8 @@ pub fn annual(
     national: &mut NationalStore,
     period: Period,
     generated_on: Date,
-) -> Result<AnnualReport, String> {
-    let e = |e: crest_store::StoreError| e.to_string();
+) -> Result<AnnualReport, ReportError> {
+    let e = ReportError::Store;
     let programmes = national.programmes().map_err(e)?;
     let episodes = national
         .kpi_episodes(period.from, period.to, &programmes)
@@ -694,7 +695,11 @@ fn pdf_pages(pdf: &[u8]) -> usize {
 /// Prints the annual report to PDF with its contents page numbered. Each section starts on a
 /// new page, so printing each section alone tells how many pages it takes; the start pages then
 /// go into the contents, and the whole report is printed once more.
-pub fn annual_pdf(html: &str, pdf: &Path) -> Result<usize, String> {
+pub fn annual_pdf(html: &str, pdf: &Path) -> Result<usize, ReportError> {
+    annual_pdf_text(html, pdf).map_err(ReportError::Print)
+}
+
+fn annual_pdf_text(html: &str, pdf: &Path) -> Result<usize, String> {
     let body_start = html.find("<body>").ok_or("not a report")? + "<body>".len();
     let body_end = html.rfind("</body>").ok_or("not a report")?;
     let (head, body) = (&html[..body_start], &html[body_start..body_end]);
@@ -711,7 +716,7 @@ pub fn annual_pdf(html: &str, pdf: &Path) -> Result<usize, String> {
             dir.join(format!("{id}.pdf")),
         );
         std::fs::write(&file, alone).map_err(|e| e.to_string())?;
-        print_pdf(&file, &out)?;
+        print_pdf_text(&file, &out)?;
         let pages = pdf_pages(&std::fs::read(&out).map_err(|e| e.to_string())?);
         filled = filled.replacen(
             &format!("<span class=\"pg\" data-for=\"{id}\"></span>"),
@@ -722,7 +727,7 @@ pub fn annual_pdf(html: &str, pdf: &Path) -> Result<usize, String> {
     }
     let whole = dir.join("report.html");
     std::fs::write(&whole, filled).map_err(|e| e.to_string())?;
-    let printed = print_pdf(&whole, pdf);
+    let printed = print_pdf_text(&whole, pdf);
     let _ = std::fs::remove_dir_all(&dir);
     printed?;
     Ok(pdf_pages(&std::fs::read(pdf).map_err(|e| e.to_string())?))
@@ -730,7 +735,11 @@ pub fn annual_pdf(html: &str, pdf: &Path) -> Result<usize, String> {
 
 /// Prints an HTML report to PDF with headless Chromium. Fonts are embedded in the HTML, so the
 /// PDF is the same wherever it is made.
-pub fn print_pdf(html_file: &Path, pdf: &Path) -> Result<(), String> {
+pub fn print_pdf(html_file: &Path, pdf: &Path) -> Result<(), ReportError> {
+    print_pdf_text(html_file, pdf).map_err(ReportError::Print)
+}
+
+fn print_pdf_text(html_file: &Path, pdf: &Path) -> Result<(), String> {
     let out = chromium(
         html_file,
         &[

@@ -252,7 +252,11 @@ const FONT_BOLD: &[u8] = include_bytes!("../../../assets/fonts/LiberationSans-Bo
 
 /// The chart (the first `<svg>…</svg>` in `html`) as a PNG at its own size, rendered in
 /// process with the bundled fonts.
-pub fn svg_png(html: &str) -> Result<Vec<u8>, String> {
+pub fn svg_png(html: &str) -> Result<Vec<u8>, crate::ReportError> {
+    svg_png_text(html).map_err(crate::ReportError::Chart)
+}
+
+fn svg_png_text(html: &str) -> Result<Vec<u8>, String> {
     let (Some(start), Some(end)) = (html.find("<svg"), html.find("</svg>")) else {
         return Err("there is no chart to draw".into());
     };

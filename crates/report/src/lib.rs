@@ -6,3 +6,20 @@
 pub mod annual;
 pub mod charts;
 pub mod html;
+
+/// Why a report, table or chart could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The national store could not be read.
+    #[error(transparent)]
+    Store(#[from] crest_store::StoreError),
+    /// A file could not be written or read back.
+    #[error("{0}")]
+    File(String),
+    /// Headless Chromium could not print the PDF (the message says what to install).
+    #[error("{0}")]
+    Print(String),
+    /// A chart could not be drawn.
+    #[error("{0}")]
+    Chart(String),
+}

@@ -183,7 +183,8 @@ async fn receive_upload(
                     (&sk, &nk),
                     (&c.user.username, c.user.role.code()),
                     &name,
-                ),
+                )
+                .map_err(|e| e.to_string()),
             };
             let (status, message) = match outcome {
                 Ok(Received::Stored { episodes, replaced, deleted }) => (
@@ -319,7 +320,7 @@ async fn receive_api(
                     serde_json::json!({"status": "stored", "episodes": episodes, "replaced": replaced, "deleted": deleted}),
                 ),
                 Ok(Received::AlreadyReceived) => (StatusCode::OK, serde_json::json!({"status": "already received"})),
-                Err(m) => (StatusCode::UNPROCESSABLE_ENTITY, serde_json::json!({"code": "submission_refused", "message": m, "stored": false})),
+                Err(m) => (StatusCode::UNPROCESSABLE_ENTITY, serde_json::json!({"code": "submission_refused", "message": m.to_string(), "stored": false})),
             })
         })
         .await;

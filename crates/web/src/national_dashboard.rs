@@ -365,7 +365,7 @@ async fn funnel_png(
                 })
                 .collect();
             crest_report::charts::svg_png(&funnel_plot("png", title, &points))
-                .map_err(WebError::BadRequest)
+                .map_err(|e| WebError::BadRequest(e.to_string()))
         })
         .await?;
     Ok(crate::download(

@@ -139,7 +139,7 @@ async fn submit(
     let ndoo = match ndoo.filter(|b| !b.is_empty()) {
         Some(bytes) => match NdooCheck::parse(&bytes, "the opt-out check result", list) {
             Ok(n) => Some(n),
-            Err(m) => return Ok(refuse(m, period)),
+            Err(m) => return Ok(refuse(m.to_string(), period)),
         },
         None => None,
     };
@@ -181,6 +181,6 @@ async fn submit(
             &format!("{}-{}-{}.jsonl", p.code, period.from, period.to),
         )
         .into_response()),
-        Err(m) => Ok(refuse(m, period)),
+        Err(m) => Ok(refuse(m.to_string(), period)),
     }
 }
