@@ -7,7 +7,7 @@ pub struct NhsNumber(String);
 
 impl NhsNumber {
     /// Checks and normalises (spaces and dashes removed) an NHS number as written.
-    pub fn parse(raw: &str) -> Result<NhsNumber, String> {
+    pub fn parse(raw: &str) -> Result<NhsNumber, crate::Invalid> {
         nhs_number(raw).map(NhsNumber)
     }
 
@@ -19,7 +19,12 @@ impl NhsNumber {
 
 /// Normalises and checks an NHS number: spaces and dashes stripped, ten digits, a valid
 /// Modulus 11 check digit (a check value of 10 is invalid) and not all one digit.
-pub fn nhs_number(raw: &str) -> Result<String, String> {
+pub fn nhs_number(raw: &str) -> Result<String, crate::Invalid> {
+    nhs_number_text(raw).map_err(crate::Invalid)
+}
+
+/// [`nhs_number`], its message as text (for validation issues).
+pub(crate) fn nhs_number_text(raw: &str) -> Result<String, String> {
     let digits: String = raw.chars().filter(|c| *c != ' ' && *c != '-').collect();
     if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err("an NHS number has exactly 10 digits".into());
@@ -51,7 +56,12 @@ pub fn nhs_check_digit(first9: &[u32]) -> Option<u32> {
 
 /// Normalises a UK postcode to upper case with one space before the inward code (`AA9A 9AA`),
 /// or explains why it is not one.
-pub fn postcode(raw: &str) -> Result<String, String> {
+pub fn postcode(raw: &str) -> Result<String, crate::Invalid> {
+    postcode_text(raw).map_err(crate::Invalid)
+}
+
+/// [`postcode`], its message as text (for validation issues).
+pub(crate) fn postcode_text(raw: &str) -> Result<String, String> {
     let compact: String = raw
         .chars()
         .filter(|c| !c.is_whitespace())

@@ -21,6 +21,23 @@ pub use programme::{Nation, Programme};
 pub use record::{Record, Value};
 pub use validate::{check_row, Checked, Header, HeaderError, Issue};
 
+/// A value that does not pass a check; the message says what is wrong and how to put it right.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl From<String> for Invalid {
+    fn from(message: String) -> Invalid {
+        Invalid(message)
+    }
+}
+
+impl From<&str> for Invalid {
+    fn from(message: &str) -> Invalid {
+        Invalid(message.to_string())
+    }
+}
+
 /// Lower-case hex of bytes (keys, pseudonyms, checksums).
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

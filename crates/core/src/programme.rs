@@ -81,7 +81,11 @@ pub struct Programme {
 
 impl Programme {
     /// Parses one row of the programmes file (cells in [`PROGRAMME_COLUMNS`] order).
-    pub fn parse(cells: [&str; 6]) -> Result<Programme, String> {
+    pub fn parse(cells: [&str; 6]) -> Result<Programme, crate::Invalid> {
+        Programme::parse_text(cells).map_err(crate::Invalid)
+    }
+
+    fn parse_text(cells: [&str; 6]) -> Result<Programme, String> {
         let [code, name, nation, region, professions, offers] = cells.map(str::trim);
         if code.is_empty() || code.len() > 20 || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(format!(
@@ -172,9 +176,11 @@ mod tests {
         assert_eq!((empty.professions, empty.offers), (None, None));
         assert!(Programme::parse(["P3", "X", "scotland", "", "", ""])
             .unwrap_err()
+            .0
             .contains("nation"));
         assert!(Programme::parse(["P3", "X", "wales", "", "surgeon", ""])
             .unwrap_err()
+            .0
             .contains("surgeon"));
         assert!(Programme::parse(["P3", "X", "wales", "", "", "other"]).is_err());
     }

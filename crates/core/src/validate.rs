@@ -244,8 +244,8 @@ pub fn parse_field(f: &Field, raw: &str, today: Date) -> Result<(Value, Option<S
                 Err("a programme code is letters and digits only, e.g. P001".into())
             }
         }
-        Kind::NhsNumber => checks::nhs_number(raw).map(|s| (Value::Text(s), None)),
-        Kind::Postcode => checks::postcode(raw).map(|s| (Value::Text(s), None)),
+        Kind::NhsNumber => checks::nhs_number_text(raw).map(|s| (Value::Text(s), None)),
+        Kind::Postcode => checks::postcode_text(raw).map(|s| (Value::Text(s), None)),
         Kind::Date => {
             let d = Date::parse(raw).map_err(|e| e.0)?;
             if d > today {

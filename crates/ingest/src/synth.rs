@@ -292,7 +292,11 @@ fn d1(x: f64) -> String {
 }
 
 /// Writes `programmes.csv` and `episodes.csv` into `dir`; returns a one-line summary.
-pub fn write(dir: &Path, cfg: &Config) -> Result<String, String> {
+pub fn write(dir: &Path, cfg: &Config) -> Result<String, crate::ImportError> {
+    write_text(dir, cfg).map_err(crate::ImportError::File)
+}
+
+fn write_text(dir: &Path, cfg: &Config) -> Result<String, String> {
     if cfg.programmes == 0 {
         return Err("--programmes must be at least 1".into());
     }

@@ -72,7 +72,11 @@ pub fn xlsx_template() -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
 }
 
 /// Writes the template named by `path`'s extension (`.csv` or `.xlsx`).
-pub fn write_template(path: &Path) -> Result<(), String> {
+pub fn write_template(path: &Path) -> Result<(), crate::ImportError> {
+    write_template_text(path).map_err(crate::ImportError::File)
+}
+
+fn write_template_text(path: &Path) -> Result<(), String> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())

@@ -63,7 +63,11 @@ impl Key {
 
     /// Reads a key file's text (or the same text from an environment variable). Errors never
     /// repeat the secret.
-    pub fn parse(text: &str) -> Result<Key, String> {
+    pub fn parse(text: &str) -> Result<Key, crest_core::Invalid> {
+        Key::parse_text(text).map_err(crest_core::Invalid)
+    }
+
+    fn parse_text(text: &str) -> Result<Key, String> {
         let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
         if lines.next() != Some(KEY_FILE_HEADER) {
             return Err(format!(
@@ -174,10 +178,13 @@ mod tests {
         let tampered = a.to_file_text().replace(a.id(), b.id());
         let err = Key::parse(&tampered).unwrap_err();
         assert!(
-            err.contains("altered") && !err.contains(&secret_hex),
+            err.0.contains("altered") && !err.0.contains(&secret_hex),
             "{err}"
         );
         assert!(Key::parse("crest-key v1\nid: x\nsecret: 12\n").is_err());
-        assert!(Key::parse("hello").unwrap_err().contains("crest keys new"));
+        assert!(Key::parse("hello")
+            .unwrap_err()
+            .0
+            .contains("crest keys new"));
     }
 }

@@ -58,7 +58,11 @@ impl Default for Thresholds {
 
 impl Thresholds {
     /// Reads thresholds from JSON (the shape of this struct; every nation must be present).
-    pub fn from_json(text: &str) -> Result<Thresholds, String> {
+    pub fn from_json(text: &str) -> Result<Thresholds, crest_core::Invalid> {
+        Thresholds::from_json_text(text).map_err(crest_core::Invalid)
+    }
+
+    fn from_json_text(text: &str) -> Result<Thresholds, String> {
         let t: Thresholds =
             serde_json::from_str(text).map_err(|e| format!("thresholds file: {e}"))?;
         for n in Nation::ALL {

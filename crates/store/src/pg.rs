@@ -190,7 +190,7 @@ impl Store for PgStore {
         rows.iter()
             .map(|r| {
                 let cells: [&str; 6] = [r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)];
-                Programme::parse(cells).map_err(StoreError::Corrupt)
+                Programme::parse(cells).map_err(|e| StoreError::Corrupt(e.0))
             })
             .collect()
     }

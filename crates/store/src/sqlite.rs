@@ -222,7 +222,7 @@ impl Store for SqliteStore {
             let row = row?;
             out.push(
                 Programme::parse(row.each_ref().map(String::as_str))
-                    .map_err(StoreError::Corrupt)?,
+                    .map_err(|e| StoreError::Corrupt(e.0))?,
             );
         }
         Ok(out)

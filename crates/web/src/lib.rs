@@ -148,15 +148,15 @@ impl App {
     /// deployment shares), idle sign-in throttling records, and any scratch file a crash left
     /// behind; returns how many uploads went. `serve` does this every minute with
     /// [`uploads::MAX_AGE`].
-    pub fn sweep_uploads(&self, max_age: std::time::Duration) -> Result<usize, String> {
+    pub fn sweep_uploads(
+        &self,
+        max_age: std::time::Duration,
+    ) -> Result<usize, crest_store::StoreError> {
         uploads::sweep(&self.uploads, max_age);
-        let mut store = crest_store::open(&self.db).map_err(|e| e.to_string())?;
-        store
-            .sweep(
-                now_secs() - max_age.as_secs() as i64,
-                auth::now_ms() - auth::WINDOW_MS,
-            )
-            .map_err(|e| e.to_string())
+        crest_store::open(&self.db)?.sweep(
+            now_secs() - max_age.as_secs() as i64,
+            auth::now_ms() - auth::WINDOW_MS,
+        )
     }
 
     /// Lets programme leads build national submissions with this key (once, at start-up).
@@ -166,10 +166,13 @@ impl App {
 
     /// Serves the national side too, over the national store at `url` with its key (once, at
     /// start-up). The store must exist (`crest init --national`).
-    pub fn set_national(&self, url: &str, key: crest_privacy::Key) -> Result<(), String> {
-        let mut n = crest_store::NationalStore::open(url).map_err(|e| e.to_string())?;
-        n.submissions()
-            .map_err(|e| format!("national store: {e}"))?;
+    pub fn set_national(
+        &self,
+        url: &str,
+        key: crest_privacy::Key,
+    ) -> Result<(), crest_store::StoreError> {
+        let mut n = crest_store::NationalStore::open(url)?;
+        n.submissions()?;
         let _ = self.national_db.set(url.to_string());
         let _ = self.national_key.set(key);
         Ok(())

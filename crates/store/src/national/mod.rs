@@ -36,7 +36,7 @@ fn programme_row(r: &dyn RowRef) -> Result<Programme> {
     Programme::parse([
         &cells[0], &cells[1], &cells[2], &cells[3], &cells[4], &cells[5],
     ])
-    .map_err(StoreError::Corrupt)
+    .map_err(|e| StoreError::Corrupt(e.0))
 }
 
 impl NationalStore {
