@@ -81,8 +81,46 @@ pub(crate) fn form_error(e: axum::extract::multipart::MultipartError, limit: usi
 /// Password hashes computed at once; further sign-ins queue (150 at once took 2 GiB before).
 const CONCURRENT_HASHES: usize = 4;
 
-/// Database connections (and their threads) in use at once by one server.
-const DB_CONNECTIONS: usize = 32;
+/// Database connections (and the threads holding them) in use at once by one server.
+const DB_CONNECTIONS: usize = 16;
+
+/// A job of database work.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of threads for database work: a burst of requests queues for them instead of
+/// starting a thread each. Plain threads, not tokio's blocking pool: the PostgreSQL client
+/// drives its own runtime, which must not be nested in ours.
+struct Workers {
+    queue: std::sync::mpsc::Sender<Job>,
+}
+
+impl Workers {
+    fn new(threads: usize) -> Workers {
+        let (queue, jobs) = std::sync::mpsc::channel::<Job>();
+        let jobs = Arc::new(Mutex::new(jobs));
+        for i in 0..threads {
+            let jobs = jobs.clone();
+            let _ = std::thread::Builder::new()
+                .name(format!("crest-db-{i}"))
+                .spawn(move || loop {
+                    let job = match jobs.lock().unwrap_or_else(|e| e.into_inner()).recv() {
+                        Ok(job) => job,
+                        // The app is gone.
+                        Err(_) => return,
+                    };
+                    // A job that panics answers nothing (its request gets a 500); the worker
+                    // goes on.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                });
+        }
+        Workers { queue }
+    }
+
+    /// Queues a job.
+    fn run(&self, job: Job) {
+        let _ = self.queue.send(job);
+    }
+}
 
 /// The shared state of the app.
 pub struct App {
@@ -90,8 +128,8 @@ pub struct App {
     pool: Pool<Box<dyn Store>>,
     /// Idle national-store connections (when this server has the national side).
     national_pool: Pool<crest_store::NationalStore>,
-    /// Database requests under way at once (each holds a connection and a thread).
-    db_slots: Arc<tokio::sync::Semaphore>,
+    /// The threads that run database work (each holds a connection while it works).
+    workers: Workers,
     /// Password hashes allowed at once (each takes 19 MiB and a core for a while).
     hashing: tokio::sync::Semaphore,
     /// Trust `X-Forwarded-For` and mark cookies `Secure` (crest serve --behind-proxy).
@@ -119,7 +157,7 @@ impl App {
             pool: Pool::new(vec![store]),
             national_pool: Pool::new(Vec::new()),
             hashing: tokio::sync::Semaphore::new(CONCURRENT_HASHES),
-            db_slots: Arc::new(tokio::sync::Semaphore::new(DB_CONNECTIONS)),
+            workers: Workers::new(DB_CONNECTIONS),
             behind_proxy: std::sync::atomic::AtomicBool::new(false),
             uploads,
             today,
@@ -185,17 +223,8 @@ impl App {
         F: FnOnce(&mut dyn Store, &App) -> Result<T, WebError> + Send + 'static,
     {
         let app = self.clone();
-        // Bounded: beyond this many, requests queue instead of opening ever more connections.
-        let permit = self
-            .db_slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(WebError::internal)?;
         let (send, receive) = tokio::sync::oneshot::channel();
-        // A plain thread, not tokio's blocking pool: the PostgreSQL client drives its own
-        // runtime, which must not be nested in ours.
-        std::thread::spawn(move || {
+        self.workers.run(Box::new(move || {
             let mut store = match app.pool.take(|| crest_store::open(&app.db)) {
                 Ok(s) => s,
                 Err(e) => {
@@ -205,9 +234,8 @@ impl App {
             };
             let out = f(store.as_mut(), &app);
             app.pool.give_back(store);
-            drop(permit);
             let _ = send.send(out);
-        });
+        }));
         receive.await.map_err(WebError::internal)?
     }
 }

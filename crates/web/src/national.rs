@@ -43,7 +43,7 @@ impl App {
         let url = self.national_db.get().cloned().ok_or(WebError::NotFound)?;
         let app = self.clone();
         let (send, receive) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
+        self.workers.run(Box::new(move || {
             let out = match app.national_pool.take(|| NationalStore::open(&url)) {
                 Ok(mut n) => {
                     let out = f(&mut n);
@@ -53,7 +53,7 @@ impl App {
                 Err(e) => Err(WebError::from(e)),
             };
             let _ = send.send(out);
-        });
+        }));
         receive
             .await
             .map_err(|e| WebError::Internal(e.to_string()))?
