@@ -52,7 +52,10 @@ def main():
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([a.crest, "serve", "--addr", f"127.0.0.1:{port}", "--national-db", national,
                                "--national-key", nk, "--submission-key", sk], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              stdout=subprocess.DEVNULL,
+                              # The server logs a line per request: to a file, never an unread pipe
+                              # (a full pipe would stall the server).
+                              stderr=open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "out-server.log"), "w"))
     try:
         for _ in range(100):
             try:
