@@ -316,22 +316,76 @@ impl IntoResponse for WebError {
             tracing::error!(%detail, "internal error");
         }
         let (status, msg) = (self.status(), self.message());
-        let body = page(
-            match status {
-                StatusCode::NOT_FOUND => "Page not found",
-                StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => "There is a problem",
-                StatusCode::PAYLOAD_TOO_LARGE => "The file is too large",
-                StatusCode::TOO_MANY_REQUESTS => "Please wait",
-                _ => "Sorry, something went wrong",
-            },
-            "",
+        let title = match status {
+            StatusCode::NOT_FOUND => "Page not found",
+            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => "There is a problem",
+            StatusCode::PAYLOAD_TOO_LARGE => "The file is too large",
+            StatusCode::TOO_MANY_REQUESTS => "Please wait",
+            _ => "Sorry, something went wrong",
+        };
+        let page_for = ErrorPage {
+            title,
+            message: msg,
+        };
+        let mut r = (status, html_headers(), page_for.render("")).into_response();
+        // `error_pages` draws it again with the navigation of whoever is signed in.
+        r.extensions_mut().insert(page_for);
+        r
+    }
+}
+
+/// An error page's words, kept on the response so it can be drawn with the user's navigation.
+#[derive(Clone, Debug)]
+struct ErrorPage {
+    title: &'static str,
+    message: String,
+}
+
+impl ErrorPage {
+    fn render(&self, nav: &str) -> String {
+        page(
+            self.title,
+            nav,
             &format!(
                 "<p>{}</p><p><a href=\"/\">Back to the start</a></p>",
-                esc(&msg)
+                esc(&self.message)
             ),
-        );
-        (status, html_headers(), body).into_response()
+        )
     }
+}
+
+/// Error pages carry the layout and the navigation of the signed-in user, whichever handler
+/// refused.
+async fn error_pages(
+    State(app): State<Arc<App>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = req.headers().clone();
+    // A programme page's error keeps that programme's navigation (if the user has it).
+    let code = req
+        .uri()
+        .path()
+        .strip_prefix("/p/")
+        .and_then(|rest| rest.split('/').next())
+        .map(str::to_string);
+    let mut r = next.run(req).await;
+    let Some(error) = r.extensions_mut().remove::<ErrorPage>() else {
+        return r;
+    };
+    if let Ok(c) = ctx(&app, &headers).await {
+        let status = r.status();
+        let programme = code.filter(|p| c.user.programmes.iter().any(|m| m == p));
+        let nav = c.nav(programme.as_deref());
+        let mut again = (status, html_headers(), error.render(&nav)).into_response();
+        for (k, v) in r.headers() {
+            if !again.headers().contains_key(k) {
+                again.headers_mut().insert(k.clone(), v.clone());
+            }
+        }
+        r = again;
+    }
+    r
 }
 
 fn html_headers() -> [(header::HeaderName, HeaderValue); 3] {
@@ -619,7 +673,8 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(quality::routes())
         .route("/assets/print.js", get(print_js))
         .fallback(not_found)
-        .with_state(app)
+        .with_state(app.clone())
+        .layer(axum::middleware::from_fn_with_state(app, error_pages))
         .layer(axum::middleware::map_response(security_headers))
         .route_layer(axum::middleware::from_fn(request_log))
 }

@@ -848,6 +848,7 @@ fn upload_preview_then_confirm_dashboard_export_and_profile() {
         let r = send(&app, get("/p/P001/dashboard?from=31/02/2025", &cookie)).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         assert!(r.body.contains("There is a problem") && r.body.contains("31/02/2025"), "{}", r.body);
+        assert!(r.body.contains("Sign out") && r.body.contains("<nav"), "the error page has the navigation: {}", r.body);
         // A period with nobody referred has no grade.
         let r = send(&app, get("/p/P001/dashboard?from=2010-04-01&to=2011-03-31", &cookie)).await;
         assert!(r.body.contains("Grade: <strong class=\"grade-no-data\">no data</strong>: nobody was referred"), "{}", r.body);
