@@ -2,8 +2,8 @@
 //! dataset dictionary. Plain server-rendered HTML that works without JavaScript.
 
 use crest_core::{Field, Kind, Section, FIELDS};
+use maud::{html, PreEscaped, DOCTYPE};
 use std::collections::HashMap;
-use std::fmt::Write;
 
 /// Escapes text for HTML content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -36,15 +36,25 @@ fieldset{border:1px solid #d8dde0;margin:1rem 0}legend{font-weight:700}
 .grade-green{color:#007f3b}.grade-amber{color:#8a5a00}.grade-red{color:#b10e1e}
 @media print{header,nav,form,.noprint{display:none}}";
 
-/// A whole page. `nav` is already-escaped HTML for the header links.
+/// A whole page. `nav` and `body` are markup built by the caller (pages not yet written as
+/// templates build theirs with [`esc`]); the title is escaped here.
 pub fn page(title: &str, nav: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
-         content=\"width=device-width, initial-scale=1\"><title>{} – crest</title><style>{STYLE}</style>\
-         </head><body><header><strong>crest</strong>{nav}</header><main id=\"main\"><h1>{}</h1>{body}</main></body></html>",
-        esc(title),
-        esc(title)
-    )
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " – crest" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header { strong { "crest" } (PreEscaped(nav)) }
+                main id="main" { h1 { (title) } (PreEscaped(body)) }
+            }
+        }
+    }
+    .into_string()
 }
 
 /// Percent-encodes a value for a URL's query string.
@@ -59,10 +69,7 @@ pub fn url_encode(s: &str) -> String {
 
 /// A hidden CSRF field.
 pub fn csrf_field(token: &str) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-        esc(token)
-    )
+    html! { input type="hidden" name="csrf" value=(token); }.into_string()
 }
 
 /// The error summary at the top of a form, linking to each field.
@@ -70,79 +77,66 @@ pub fn error_summary(errors: &[(String, String)]) -> String {
     if errors.is_empty() {
         return String::new();
     }
-    let mut s = String::from(
-        "<div class=\"summary\" role=\"alert\" tabindex=\"-1\" id=\"error-summary\" autofocus><h2>There is a problem</h2><ul>",
-    );
-    for (field, msg) in errors {
-        let _ = write!(s, "<li><a href=\"#f-{}\">{}</a></li>", esc(field), esc(msg));
+    html! {
+        div class="summary" role="alert" tabindex="-1" id="error-summary" autofocus {
+            h2 { "There is a problem" }
+            ul {
+                @for (field, msg) in errors {
+                    li { a href={ "#f-" (field) } { (msg) } }
+                }
+            }
+        }
     }
-    s.push_str("</ul></div>");
-    s
+    .into_string()
 }
 
 /// One input for a dictionary field, with its label, hint, current value and error.
 pub fn field_input(f: &Field, value: &str, error: Option<&str>, readonly: bool) -> String {
     let id = format!("f-{}", f.name);
-    let required = if f.required { " (required)" } else { "" };
-    let ro = if readonly { " readonly" } else { "" };
     let described = format!("h-{}", f.name);
-    let input = match f.kind {
-        Kind::Code(codes) => {
-            let mut s = format!(
-                "<select id=\"{id}\" name=\"{}\" aria-describedby=\"{described}\"{}>",
-                f.name,
-                if readonly { " disabled" } else { "" }
-            );
-            s.push_str("<option value=\"\"></option>");
-            for c in codes {
-                let sel = if c.eq_ignore_ascii_case(value) { " selected" } else { "" };
-                let _ = write!(s, "<option value=\"{}\"{sel}>{}</option>", esc(c), esc(c));
+    let required = if f.required { " (required)" } else { "" };
+    let hint = format!("{} — {}", f.help, f.kind.describe());
+    html! {
+        div class=(if error.is_some() { "field-error" } else { "" }) {
+            label for=(id) {
+                (f.name) (required) " "
+                span class="hint" id=(described) { (hint) }
             }
-            s.push_str("</select>");
-            s
+            @if let Some(e) = error {
+                span class="err" id={ "e-" (f.name) } { (e) }
+                br;
+            }
+            @match f.kind {
+                Kind::Code(codes) => {
+                    select id=(id) name=(f.name) aria-describedby=(described) disabled[readonly] {
+                        option value="" {}
+                        @for c in codes {
+                            option value=(c) selected[c.eq_ignore_ascii_case(value)] { (c) }
+                        }
+                    }
+                    // A disabled select submits nothing, so a read-only code travels in a
+                    // hidden field.
+                    @if readonly {
+                        input type="hidden" name=(f.name) value=(value);
+                    }
+                }
+                Kind::Date => {
+                    input id=(id) name=(f.name) value=(value)
+                        placeholder="YYYY-MM-DD or DD/MM/YYYY" aria-describedby=(described)
+                        inputmode="numeric" readonly[readonly];
+                }
+                Kind::Int { .. } | Kind::Decimal { .. } => {
+                    input id=(id) name=(f.name) value=(value) inputmode="decimal"
+                        aria-describedby=(described) readonly[readonly];
+                }
+                _ => {
+                    input id=(id) name=(f.name) value=(value) aria-describedby=(described)
+                        readonly[readonly];
+                }
+            }
         }
-        Kind::Date => format!(
-            "<input id=\"{id}\" name=\"{}\" value=\"{}\" placeholder=\"YYYY-MM-DD or DD/MM/YYYY\" \
-             aria-describedby=\"{described}\" inputmode=\"numeric\"{ro}>",
-            f.name,
-            esc(value)
-        ),
-        Kind::Int { .. } | Kind::Decimal { .. } => format!(
-            "<input id=\"{id}\" name=\"{}\" value=\"{}\" inputmode=\"decimal\" aria-describedby=\"{described}\"{ro}>",
-            f.name,
-            esc(value)
-        ),
-        _ => format!(
-            "<input id=\"{id}\" name=\"{}\" value=\"{}\" aria-describedby=\"{described}\"{ro}>",
-            f.name,
-            esc(value)
-        ),
-    };
-    // A disabled select submits nothing, so a read-only code travels in a hidden field.
-    let hidden = if readonly && matches!(f.kind, Kind::Code(_)) {
-        format!(
-            "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-            f.name,
-            esc(value)
-        )
-    } else {
-        String::new()
-    };
-    let err = error
-        .map(|e| {
-            format!(
-                "<span class=\"err\" id=\"e-{}\">{}</span><br>",
-                f.name,
-                esc(e)
-            )
-        })
-        .unwrap_or_default();
-    format!(
-        "<div class=\"{}\"><label for=\"{id}\">{}{required} <span class=\"hint\" id=\"{described}\">{}</span></label>{err}{input}{hidden}</div>",
-        if error.is_some() { "field-error" } else { "" },
-        esc(f.name),
-        esc(&format!("{} — {}", f.help, f.kind.describe())),
-    )
+    }
+    .into_string()
 }
 
 /// The fields of a form, grouped by dataset section; `include` picks the fields shown.
@@ -152,55 +146,108 @@ pub fn fields_form(
     include: &dyn Fn(&Field) -> bool,
     readonly: &[&str],
 ) -> String {
-    let mut s = String::new();
-    let mut current: Option<Section> = None;
+    // Consecutive fields of one dataset section share a fieldset.
+    let mut groups: Vec<(Section, Vec<&Field>)> = Vec::new();
     for f in FIELDS.iter().filter(|f| f.imported() && include(f)) {
-        if current != Some(f.section) {
-            if current.is_some() {
-                s.push_str("</fieldset>");
-            }
-            let _ = write!(s, "<fieldset><legend>{}</legend>", esc(f.section.title()));
-            current = Some(f.section);
+        match groups.last_mut() {
+            Some((section, fields)) if *section == f.section => fields.push(f),
+            _ => groups.push((f.section, vec![f])),
         }
-        s.push_str(&field_input(
-            f,
-            values.get(f.name).map(String::as_str).unwrap_or(""),
-            errors.get(f.name).map(String::as_str),
-            readonly.contains(&f.name),
-        ));
     }
-    if current.is_some() {
-        s.push_str("</fieldset>");
+    html! {
+        @for (section, fields) in &groups {
+            fieldset {
+                legend { (section.title()) }
+                @for f in fields {
+                    (PreEscaped(field_input(
+                        f,
+                        values.get(f.name).map(String::as_str).unwrap_or(""),
+                        errors.get(f.name).map(String::as_str),
+                        readonly.contains(&f.name),
+                    )))
+                }
+            }
+        }
     }
-    s
+    .into_string()
 }
 
 /// Uptake (started / referred) with its Wilson interval, by a grouping of the episodes.
 pub fn uptake_table(title: &str, rows: &[(String, u64, u64)]) -> String {
-    let mut s = format!(
-        "<table><caption>Uptake by {}</caption><thead><tr><th scope=\"col\">Group</th><th scope=\"col\">Referred</th>\
-         <th scope=\"col\">Started</th><th scope=\"col\">Uptake</th><th scope=\"col\">95% interval</th></tr></thead><tbody>",
-        esc(title)
-    );
-    for (g, n, k) in rows {
-        let ci = crest_stats::summary::wilson(*k, *n, crest_stats::Z95);
-        let _ = write!(
-            s,
-            "<tr><th scope=\"row\">{}</th><td>{n}</td><td>{k}</td><td>{}</td><td>{}</td></tr>",
-            esc(g),
-            pct((*n > 0).then(|| *k as f64 / *n as f64)),
-            ci.map_or("–".into(), |(lo, hi)| format!(
-                "{}–{}",
-                pct(Some(lo)),
-                pct(Some(hi))
-            ))
-        );
+    html! {
+        table {
+            caption { "Uptake by " (title) }
+            thead {
+                tr {
+                    th scope="col" { "Group" }
+                    th scope="col" { "Referred" }
+                    th scope="col" { "Started" }
+                    th scope="col" { "Uptake" }
+                    th scope="col" { "95% interval" }
+                }
+            }
+            tbody {
+                @for (g, n, k) in rows {
+                    tr {
+                        th scope="row" { (g) }
+                        td { (n) }
+                        td { (k) }
+                        td { (pct((*n > 0).then(|| *k as f64 / *n as f64))) }
+                        td {
+                            (crest_stats::summary::wilson(*k, *n, crest_stats::Z95)
+                                .map_or("–".into(), |(lo, hi)| format!("{}–{}", pct(Some(lo)), pct(Some(hi)))))
+                        }
+                    }
+                }
+            }
+        }
     }
-    s.push_str("</tbody></table>");
-    s
+    .into_string()
 }
 
 /// A proportion as a percentage with one decimal, or a dash.
 pub fn pct(x: Option<f64>) -> String {
     x.map_or("–".into(), |v| format!("{:.1}%", v * 100.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOSTILE: &str = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>&";
+
+    /// Whatever a user typed comes out as text, in content and in attributes alike.
+    #[test]
+    fn components_escape_every_text_they_are_given() {
+        // The hostile text's tags never appear as tags, and its quote never closes an attribute.
+        let escaped = |html: &str| {
+            !html.contains("<script>")
+                && !html.contains("<img")
+                && !html.contains("x')</script>\">")
+        };
+        let p = page(HOSTILE, "", "");
+        assert!(escaped(&p) && p.contains("&lt;script&gt;"), "{p}");
+        assert!(escaped(&csrf_field(HOSTILE)));
+        let s = error_summary(&[(HOSTILE.to_string(), HOSTILE.to_string())]);
+        assert!(escaped(&s), "{s}");
+        let f = FIELDS
+            .iter()
+            .find(|f| f.name == "family_name")
+            .expect("a text field");
+        let i = field_input(f, HOSTILE, Some(HOSTILE), false);
+        assert!(escaped(&i) && i.contains("value=\"&lt;script&gt;"), "{i}");
+        let code = FIELDS
+            .iter()
+            .find(|f| f.name == "sex")
+            .expect("a code field");
+        assert!(escaped(&field_input(code, HOSTILE, None, true)));
+        let values: HashMap<String, String> = FIELDS
+            .iter()
+            .map(|f| (f.name.to_string(), HOSTILE.to_string()))
+            .collect();
+        let errors = values.clone();
+        assert!(escaped(&fields_form(&values, &errors, &|_| true, &[])));
+        let t = uptake_table(HOSTILE, &[(HOSTILE.to_string(), 3, 1)]);
+        assert!(escaped(&t), "{t}");
+    }
 }
