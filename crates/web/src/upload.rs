@@ -9,7 +9,7 @@ use axum::handler::Handler;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use std::fmt::Write;
+use maud::PreEscaped;
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -135,33 +135,29 @@ pub(crate) async fn upload(
         errors,
     };
     app.db(move |s, _| Ok(s.put_upload(&pending)?)).await?;
-    let mut body = preview(&summary, &name);
-    if summary.rows > summary.rejected {
-        let _ = write!(
-            body,
-            "<form method=\"post\" action=\"/p/{}/upload/confirm\">{}<input type=\"hidden\" name=\"token\" value=\"{token}\">\
-             <input type=\"hidden\" name=\"name\" value=\"{}\"><p><button>Store the {} valid row(s)</button></p></form>",
-            esc(&p.code),
-            html::csrf_field(&c.session.csrf),
-            esc(&name),
-            summary.rows - summary.rejected
-        );
+    let valid = summary.rows - summary.rejected;
+    let code = &p.code;
+    let body = maud::html! {
+        (PreEscaped(preview(&summary, &name)))
+        @if valid > 0 {
+            form method="post" action={ "/p/" (code) "/upload/confirm" } {
+                (PreEscaped(html::csrf_field(&c.session.csrf)))
+                input type="hidden" name="token" value=(token);
+                input type="hidden" name="name" value=(name);
+                p { button { "Store the " (valid) " valid row(s)" } }
+            }
+        }
+        @if summary.rejected > 0 {
+            p { a href={ "/p/" (code) "/upload/" (token) "/errors.csv" } { "Download the rejected rows (CSV)" } }
+        }
+        form method="post" action={ "/p/" (code) "/upload/cancel" } {
+            (PreEscaped(html::csrf_field(&c.session.csrf)))
+            input type="hidden" name="token" value=(token);
+            p { button class="secondary" { "Cancel this upload" } }
+        }
+        p class="hint" { "The file is kept for an hour at most, until you store or cancel it." }
     }
-    if summary.rejected > 0 {
-        let _ = write!(
-            body,
-            "<p><a href=\"/p/{}/upload/{token}/errors.csv\">Download the rejected rows (CSV)</a></p>",
-            esc(&p.code)
-        );
-    }
-    let _ = write!(
-        body,
-        "<form method=\"post\" action=\"/p/{}/upload/cancel\">{}<input type=\"hidden\" name=\"token\" value=\"{token}\">\
-         <p><button class=\"secondary\">Cancel this upload</button></p></form>\
-         <p class=\"hint\">The file is kept for an hour at most, until you store or cancel it.</p>",
-        esc(&p.code),
-        html::csrf_field(&c.session.csrf)
-    );
+    .into_string();
     Ok(html_page(page(
         "Check upload",
         &c.nav(Some(&p.code)),
@@ -204,50 +200,42 @@ async fn sweep(app: &Arc<App>) {
 }
 
 pub(crate) fn preview(s: &crest_ingest::ImportSummary, name: &str) -> String {
-    let mut body = format!(
-        "<p><strong>{}</strong>: {} row(s): {} new, {} changed, {} unchanged, <strong>{} rejected</strong>.</p>",
-        esc(name),
-        s.rows,
-        s.imported,
-        s.updated,
-        s.unchanged,
-        s.rejected
-    );
-    for w in &s.header_warnings {
-        let _ = write!(body, "<p>Warning: {}</p>", esc(w));
-    }
-    if !s.errors.is_empty() {
-        body.push_str("<table><caption>Rejected rows</caption><thead><tr><th scope=\"col\">Row</th><th scope=\"col\">Column</th><th scope=\"col\">Value</th><th scope=\"col\">Reason</th></tr></thead><tbody>");
-        for e in &s.errors {
-            let _ = write!(
-                body,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                e.row,
-                esc(&e.issue.column),
-                esc(&e.issue.value),
-                esc(&e.issue.message)
-            );
+    maud::html! {
+        p {
+            strong { (name) } ": " (s.rows) " row(s): " (s.imported) " new, " (s.updated)
+            " changed, " (s.unchanged) " unchanged, " strong { (s.rejected) " rejected" } "."
         }
-        body.push_str("</tbody></table>");
-    }
-    if !s.warnings.is_empty() {
-        let _ = write!(
-            body,
-            "<p>{} warning(s) (stored, but please check):</p><ul>",
-            s.warning_count
-        );
-        for w in s.warnings.iter().take(50) {
-            let _ = write!(
-                body,
-                "<li>row {}, {}: {}</li>",
-                w.row,
-                esc(&w.issue.column),
-                esc(&w.issue.message)
-            );
+        @for w in &s.header_warnings {
+            p { "Warning: " (w) }
         }
-        body.push_str("</ul>");
+        @if !s.errors.is_empty() {
+            table {
+                caption { "Rejected rows" }
+                thead { tr {
+                    th scope="col" { "Row" } th scope="col" { "Column" }
+                    th scope="col" { "Value" } th scope="col" { "Reason" }
+                } }
+                tbody {
+                    @for e in &s.errors {
+                        tr {
+                            td { (e.row) } td { (e.issue.column) }
+                            td { (e.issue.value) } td { (e.issue.message) }
+                        }
+                    }
+                }
+            }
+        }
+        @if !s.warnings.is_empty() {
+            p { (s.warning_count) " warning(s) (stored, but please check):" }
+            ul {
+                // The first 50 show the pattern; the count above says how many there are in all.
+                @for w in s.warnings.iter().take(50) {
+                    li { "row " (w.row) ", " (w.issue.column) ": " (w.issue.message) }
+                }
+            }
+        }
     }
-    body
+    .into_string()
 }
 
 /// The command line's import, restricted to the programme of the page.
@@ -389,4 +377,43 @@ pub(crate) async fn upload_errors(
         "text/csv; charset=utf-8",
         "rejected-rows.csv",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::preview;
+    use crest_core::validate::Issue;
+    use crest_ingest::{ImportSummary, RowIssue};
+
+    /// Everything in the preview comes from the uploaded file (its name, its cells), so all of
+    /// it must reach the page as text, never as markup.
+    #[test]
+    fn preview_shows_hostile_file_text_as_text() {
+        let hostile = "<script>alert(1)</script>\"'&";
+        let issue = || RowIssue {
+            row: 7,
+            issue: Issue {
+                column: hostile.into(),
+                value: hostile.into(),
+                message: hostile.into(),
+            },
+        };
+        let s = ImportSummary {
+            rows: 3,
+            imported: 1,
+            rejected: 1,
+            errors: vec![issue()],
+            error_count: 1,
+            warnings: vec![issue()],
+            warning_count: 1,
+            header_warnings: vec![hostile.into()],
+            ..Default::default()
+        };
+        let html = preview(&s, hostile);
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;'&amp;"), "{html}");
+        assert!(html.contains("<strong>1 rejected</strong>"), "{html}");
+        assert!(html.contains("<td>7</td>"), "{html}");
+        assert!(html.contains("<li>row 7, "), "{html}");
+    }
 }
