@@ -1,7 +1,7 @@
 //! The patient list: search (posted, so no NHS number reaches an address) and filters.
 
 use crate::access::Staff;
-use crate::html::{self, esc, page, url_encode};
+use crate::html::{self, page, url_encode};
 use crate::{html_page, App, WebError};
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::{Form, Router};
 use crest_core::{Col, Programme};
 use crest_store::EpisodeQuery;
-use std::fmt::Write;
+use maud::{html, Markup, PreEscaped};
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -33,15 +33,18 @@ pub(crate) struct ListQuery {
     csrf: Option<String>,
 }
 
-pub(crate) fn code_options(col: Col, selected: &str) -> String {
-    let mut s = String::from("<option value=\"\">any</option>");
-    if let crest_core::Kind::Code(codes) = col.field().kind {
-        for c in codes {
-            let sel = if *c == selected { " selected" } else { "" };
-            let _ = write!(s, "<option{sel}>{}</option>", esc(c));
+/// The options of a search filter: "any", then the field's codes from the dataset dictionary.
+fn code_options(col: Col, selected: &str) -> Markup {
+    let codes = match col.field().kind {
+        crest_core::Kind::Code(codes) => codes,
+        _ => &[][..],
+    };
+    html! {
+        option value="" { "any" }
+        @for c in codes {
+            option selected[*c == selected] { (c) }
         }
     }
-    s
 }
 
 pub(crate) async fn list(
@@ -90,55 +93,56 @@ pub(crate) async fn list_page(
     let rows = app
         .db(move |s, _| Ok(s.find_episodes(&pc, &query)?))
         .await?;
-    let mut body = String::new();
-    for m in &problems {
-        let _ = write!(
-            body,
-            "<div class=\"summary\" role=\"alert\">{}</div>",
-            esc(m)
-        );
+    let code = &p.code;
+    let body = html! {
+        @for m in &problems {
+            div class="summary" role="alert" { (m) }
+        }
+        form method="post" action={ "/p/" (code) "/episodes" } role="search" {
+            (PreEscaped(html::csrf_field(&c.session.csrf)))
+            label for="q" { "NHS number, name, hospital number or episode id" }
+            input id="q" name="q" value=(q.q);
+            " "
+            label for="status" { "Status" }
+            select id="status" name="status" { (code_options(Col::Status, &q.status)) }
+            label for="pathway" { "Initiating event" }
+            select id="pathway" name="pathway" { (code_options(Col::InitiatingEvent, &q.pathway)) }
+            label for="from" { "Referred from" }
+            input id="from" name="from" value=(q.from);
+            label for="to" { "Referred to" }
+            input id="to" name="to" value=(q.to);
+            " "
+            button { "Search" }
+        }
+        p {
+            (rows.len()) " episode(s)"
+            @if rows.len() == 200 { " (the first 200; narrow the search)" }
+            "."
+        }
+        table {
+            caption { "Episodes of " (p.name) }
+            thead { tr {
+                th scope="col" { "Episode" } th scope="col" { "NHS number" }
+                th scope="col" { "Name" } th scope="col" { "Referred" }
+                th scope="col" { "Event" } th scope="col" { "Status" }
+            } }
+            tbody {
+                @for r in &rows {
+                    @let t = |col| r.get(col).to_text();
+                    @let id = t(Col::EpisodeId);
+                    tr {
+                        td { a href={ "/p/" (code) "/episodes/" (url_encode(&id)) } { (id) } }
+                        td { (t(Col::NhsNumber)) }
+                        td { (t(Col::GivenName)) " " (t(Col::FamilyName)) }
+                        td { (t(Col::ReferralDate)) }
+                        td { (t(Col::InitiatingEvent)) }
+                        td { (t(Col::Status)) }
+                    }
+                }
+            }
+        }
     }
-    let _ = write!(
-        body,
-        "<form method=\"post\" action=\"/p/{}/episodes\" role=\"search\">{}<label for=\"q\">NHS number, name, hospital number or episode id</label>\
-         <input id=\"q\" name=\"q\" value=\"{}\"> <label for=\"status\">Status</label><select id=\"status\" name=\"status\">{}</select>\
-         <label for=\"pathway\">Initiating event</label><select id=\"pathway\" name=\"pathway\">{}</select>\
-         <label for=\"from\">Referred from</label><input id=\"from\" name=\"from\" value=\"{}\">\
-         <label for=\"to\">Referred to</label><input id=\"to\" name=\"to\" value=\"{}\"> <button>Search</button></form>",
-        esc(&p.code),
-        html::csrf_field(&c.session.csrf),
-        esc(&q.q),
-        code_options(Col::Status, &q.status),
-        code_options(Col::InitiatingEvent, &q.pathway),
-        esc(&q.from),
-        esc(&q.to)
-    );
-    let _ = write!(
-        body,
-        "<p>{} episode(s){}.</p><table><caption>Episodes of {}</caption><thead><tr><th scope=\"col\">Episode</th><th scope=\"col\">NHS number</th>\
-         <th scope=\"col\">Name</th><th scope=\"col\">Referred</th><th scope=\"col\">Event</th><th scope=\"col\">Status</th></tr></thead><tbody>",
-        rows.len(),
-        if rows.len() == 200 { " (the first 200; narrow the search)" } else { "" },
-        esc(&p.name)
-    );
-    for r in &rows {
-        let t = |col| r.get(col).to_text();
-        let id = t(Col::EpisodeId);
-        let _ = write!(
-            body,
-            "<tr><td><a href=\"/p/{}/episodes/{}\">{}</a></td><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&p.code),
-            url_encode(&id),
-            esc(&id),
-            esc(&t(Col::NhsNumber)),
-            esc(&t(Col::GivenName)),
-            esc(&t(Col::FamilyName)),
-            esc(&t(Col::ReferralDate)),
-            esc(&t(Col::InitiatingEvent)),
-            esc(&t(Col::Status))
-        );
-    }
-    body.push_str("</tbody></table>");
+    .into_string();
     let mut entry = c.entry(&p.code, "search", "episode list");
     entry.detail = format!("{} result(s)", rows.len());
     app.db(move |s, _| Ok(s.log(&entry)?)).await?;

@@ -4,7 +4,7 @@
 //! Opt-out check result, which is used for this build only and never stored.
 
 use crate::access::Staff;
-use crate::html::{esc, page};
+use crate::html::page;
 use crate::{html_page, App, Code, WebError};
 use axum::extract::{Multipart, Path as UrlPath, State};
 use axum::handler::Handler;
@@ -14,7 +14,7 @@ use axum::Router;
 use crest_core::{Date, Period};
 use crest_privacy::submission::{build, BuildRequest, NdooCheck, NdooList, NDOO_MAX_AGE_DAYS};
 use crest_store::Role;
-use std::fmt::Write;
+use maud::PreEscaped;
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -26,34 +26,46 @@ pub(crate) fn routes() -> Router<Arc<App>> {
     )
 }
 
-fn form_body(c: &crate::Ctx, code: &str, period: Period, message: Option<&str>) -> String {
-    let mut body = String::new();
-    if let Some(m) = message {
-        let _ = write!(
-            body,
-            "<div class=\"summary\" role=\"alert\" tabindex=\"-1\" autofocus><h2>The submission was not built</h2><p>{}</p></div>",
-            esc(m)
-        );
+fn form_body(c: &crate::Ctx, period: Period, message: Option<&str>) -> String {
+    maud::html! {
+        @if let Some(m) = message {
+            div class="summary" role="alert" tabindex="-1" autofocus {
+                h2 { "The submission was not built" }
+                p { (m) }
+            }
+        }
+        p {
+            "The national audit receives only pseudonymised, minimised episodes: no names, NHS numbers, dates of birth, \
+             postcodes or local ids. Patients who asked to be left out are left out, with all their episodes."
+        }
+        form method="post" enctype="multipart/form-data" {
+            (PreEscaped(crate::html::csrf_field(&c.session.csrf)))
+            label for="from" { "Referred from" }
+            input id="from" name="from" value=(period.from);
+            label for="to" { "Referred to" }
+            input id="to" name="to" value=(period.to);
+            fieldset {
+                legend {
+                    "National Data Opt-out check result (programmes in England; no older than "
+                    (NDOO_MAX_AGE_DAYS) " days)"
+                }
+                label for="ndoo" { "File (CSV: nhs_number,checked_on)" }
+                input id="ndoo" type="file" name="ndoo" accept=".csv";
+                div {
+                    input type="radio" id="l1" name="list" value="opted_out" checked;
+                    " "
+                    label for="l1" style="display:inline" { "it lists those who opted out" }
+                }
+                div {
+                    input type="radio" id="l2" name="list" value="may_use";
+                    " "
+                    label for="l2" style="display:inline" { "it lists those who may be included" }
+                }
+            }
+            p { button { "Build and download the submission" } }
+        }
     }
-    let _ = write!(
-        body,
-        "<p>The national audit receives only pseudonymised, minimised episodes: no names, NHS numbers, dates of birth, \
-         postcodes or local ids. Patients who asked to be left out are left out, with all their episodes.</p>\
-         <form method=\"post\" enctype=\"multipart/form-data\">{}\
-         <label for=\"from\">Referred from</label><input id=\"from\" name=\"from\" value=\"{}\">\
-         <label for=\"to\">Referred to</label><input id=\"to\" name=\"to\" value=\"{}\">\
-         <fieldset><legend>National Data Opt-out check result (programmes in England; no older than {} days)</legend>\
-         <label for=\"ndoo\">File (CSV: nhs_number,checked_on)</label><input id=\"ndoo\" type=\"file\" name=\"ndoo\" accept=\".csv\">\
-         <div><input type=\"radio\" id=\"l1\" name=\"list\" value=\"opted_out\" checked> <label for=\"l1\" style=\"display:inline\">it lists those who opted out</label></div>\
-         <div><input type=\"radio\" id=\"l2\" name=\"list\" value=\"may_use\"> <label for=\"l2\" style=\"display:inline\">it lists those who may be included</label></div>\
-         </fieldset><p><button>Build and download the submission</button></p></form>",
-        crate::html::csrf_field(&c.session.csrf),
-        period.from,
-        period.to,
-        NDOO_MAX_AGE_DAYS
-    );
-    let _ = code;
-    body
+    .into_string()
 }
 
 async fn form(
@@ -68,7 +80,7 @@ async fn form(
     Ok(html_page(page(
         "Submit to the national audit",
         &c.nav(Some(&p.code)),
-        &form_body(&c, &p.code, period, None),
+        &form_body(&c, period, None),
     )))
 }
 
@@ -100,7 +112,7 @@ async fn submit(
         let mut r = html_page(page(
             "Submit to the national audit",
             &c.nav(Some(&p.code)),
-            &form_body(&c, &p.code, period, Some(&m)),
+            &form_body(&c, period, Some(&m)),
         ));
         *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
         r

@@ -411,7 +411,10 @@ mod tests {
         };
         let html = preview(&s, hostile);
         assert!(!html.contains("<script>"), "{html}");
-        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;'&amp;"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;'&amp;"),
+            "{html}"
+        );
         assert!(html.contains("<strong>1 rejected</strong>"), "{html}");
         assert!(html.contains("<td>7</td>"), "{html}");
         assert!(html.contains("<li>row 7, "), "{html}");

@@ -1014,6 +1014,26 @@ fn search_filters_templates_and_the_remaining_pages() {
                 assert_eq!(r.status, StatusCode::OK);
                 assert_eq!(ids(&r.body), want, "{}: {query}", db.backend);
             }
+            // The filters keep what was chosen, and searched text comes back as text only.
+            let r = send(
+                &app,
+                get(
+                    "/p/P001/episodes?status=referred&q=%22%3E%3Cscript%3Ex%3C%2Fscript%3E",
+                    &cookie,
+                ),
+            )
+            .await;
+            assert!(
+                r.body.contains("<option selected>referred</option>"),
+                "{}",
+                r.body
+            );
+            assert!(!r.body.contains("<script>x"), "{}", r.body);
+            assert!(
+                r.body.contains("value=\"&quot;&gt;&lt;script&gt;x"),
+                "{}",
+                r.body
+            );
             let r = send(&app, get("/p/P001/episodes?from=31/02/2025", &cookie)).await;
             assert!(r.body.contains("Referred from"), "{}", r.body);
             assert!(r.body.contains("role=\"alert\""), "a bad date is explained");
