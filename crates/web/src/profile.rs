@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::{Form, Router};
 use crest_core::PriorityGroup;
 use crest_store::Role;
-use std::fmt::Write;
+use maud::PreEscaped;
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -26,35 +26,45 @@ pub(crate) async fn profile(
 
 pub(crate) fn profile_page(c: &crate::Ctx, p: &crest_core::Programme, saved: bool) -> String {
     let lead = c.user.role == Role::ProgrammeLead;
-    let dis = if lead { "" } else { " disabled" };
-    let mut body = String::new();
-    if saved {
-        body.push_str("<div class=\"ok\" role=\"status\">Profile saved.</div>");
-    }
-    if !lead {
-        body.push_str("<p>Only the programme lead can change the profile.</p>");
-    }
-    let _ = write!(body, "<form method=\"post\">{}<fieldset><legend>Staffing return: professions in the team (KPI 1)</legend>", html::csrf_field(&c.session.csrf));
     let has = p.professions.clone().unwrap_or_default();
-    for (i, prof) in crest_core::programme::PROFESSIONS.iter().enumerate() {
-        let chk = if has.iter().any(|h| h == prof) {
-            " checked"
-        } else {
-            ""
-        };
-        let _ = write!(body, "<div><input type=\"checkbox\" id=\"prof{i}\" name=\"profession\" value=\"{prof}\"{chk}{dis}> <label for=\"prof{i}\" style=\"display:inline\">{}</label></div>", prof.replace('_', " "));
-    }
-    body.push_str("</fieldset><fieldset><legend>Priority groups offered (KPI 2)</legend>");
     let offers = p.offers.clone().unwrap_or_default();
-    for (i, g) in PriorityGroup::OFFERED.iter().enumerate() {
-        let chk = if offers.contains(g) { " checked" } else { "" };
-        let _ = write!(body, "<div><input type=\"checkbox\" id=\"grp{i}\" name=\"offer\" value=\"{}\"{chk}{dis}> <label for=\"grp{i}\" style=\"display:inline\">{}</label></div>", g.code(), g.code().replace('_', " "));
+    let body = maud::html! {
+        @if saved {
+            div class="ok" role="status" { "Profile saved." }
+        }
+        @if !lead {
+            p { "Only the programme lead can change the profile." }
+        }
+        form method="post" {
+            (PreEscaped(html::csrf_field(&c.session.csrf)))
+            fieldset {
+                legend { "Staffing return: professions in the team (KPI 1)" }
+                @for (i, prof) in crest_core::programme::PROFESSIONS.iter().enumerate() {
+                    div {
+                        input type="checkbox" id={ "prof" (i) } name="profession" value=(prof)
+                            checked[has.iter().any(|h| h == prof)] disabled[!lead];
+                        " "
+                        label for={ "prof" (i) } style="display:inline" { (prof.replace('_', " ")) }
+                    }
+                }
+            }
+            fieldset {
+                legend { "Priority groups offered (KPI 2)" }
+                @for (i, g) in PriorityGroup::OFFERED.iter().enumerate() {
+                    div {
+                        input type="checkbox" id={ "grp" (i) } name="offer" value=(g.code())
+                            checked[offers.contains(g)] disabled[!lead];
+                        " "
+                        label for={ "grp" (i) } style="display:inline" { (g.code().replace('_', " ")) }
+                    }
+                }
+            }
+            @if lead {
+                p { button { "Save profile" } }
+            }
+        }
     }
-    body.push_str("</fieldset>");
-    if lead {
-        body.push_str("<p><button>Save profile</button></p>");
-    }
-    body.push_str("</form>");
+    .into_string();
     page(
         &format!("Profile – {}", p.name),
         &c.nav(Some(&p.code)),

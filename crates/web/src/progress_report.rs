@@ -2,14 +2,13 @@
 //! patient and their GP read.
 
 use crate::access::Staff;
-use crate::html::{esc, page};
+use crate::html::page;
 use crate::{html_page, App, WebError};
 use axum::extract::{Path as UrlPath, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use crest_core::{Col, FIELDS};
-use std::fmt::Write;
 use std::sync::Arc;
 
 use crate::episode_form::*;
@@ -36,22 +35,8 @@ pub(crate) async fn report(
 ) -> Result<Response, WebError> {
     let rec = load(&app, &c, &p.code, &id, "view report").await?;
     let t = |col| rec.get(col).to_text();
-    let mut body = format!(
-        "<p><strong>{} {}</strong>, NHS number {}, born {}. Programme: {}.</p>\
-         <p>Referred {} after {} ({}). Assessment 1: {}. Assessment 2: {}.</p>\
-         <table><caption>Your measures at the start and end of cardiac rehabilitation</caption><thead><tr>\
-         <th scope=\"col\">Measure</th><th scope=\"col\">Assessment 1</th><th scope=\"col\">Assessment 2</th><th scope=\"col\">Change</th><th scope=\"col\">What it means</th></tr></thead><tbody>",
-        esc(&t(Col::GivenName)),
-        esc(&t(Col::FamilyName)),
-        esc(&t(Col::NhsNumber)),
-        esc(&t(Col::DateOfBirth)),
-        esc(&p.name),
-        esc(&t(Col::ReferralDate)),
-        esc(&t(Col::InitiatingEvent).replace('_', " ")),
-        esc(&t(Col::Treatment)),
-        esc(&or_dash(t(Col::Assessment1Date))),
-        esc(&or_dash(t(Col::Assessment2Date))),
-    );
+    // Each row: measure, assessment 1, assessment 2, change, what it means.
+    let mut measures: Vec<[String; 5]> = Vec::new();
     for a1 in FIELDS.iter().filter(|f| f.assessment() == Some(1)) {
         let measure = &a1.name[3..];
         let Some(a2) = FIELDS
@@ -86,18 +71,49 @@ pub(crate) async fn report(
         } else {
             a1.help.to_string()
         };
-        let _ = write!(
-            body,
-            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&measure.replace('_', " ")),
-            esc(&or_dash(v1.to_text())),
-            esc(&or_dash(v2.to_text())),
-            esc(&change),
-            esc(&meaning)
-        );
+        measures.push([
+            measure.replace('_', " "),
+            or_dash(v1.to_text()),
+            or_dash(v2.to_text()),
+            change,
+            meaning,
+        ]);
     }
-    body.push_str("</tbody></table><p class=\"hint\">HADS: Hospital Anxiety and Depression Scale; 0–7 normal, 8–10 borderline, 11–21 abnormal. \
-        Print this page for the patient and their GP.</p><p class=\"noprint\"><button type=\"button\" data-print>Print</button></p><script src=\"/assets/print.js\"></script>");
+    let body = maud::html! {
+        p {
+            strong { (t(Col::GivenName)) " " (t(Col::FamilyName)) }
+            ", NHS number " (t(Col::NhsNumber)) ", born " (t(Col::DateOfBirth))
+            ". Programme: " (p.name) "."
+        }
+        p {
+            "Referred " (t(Col::ReferralDate)) " after " (t(Col::InitiatingEvent).replace('_', " "))
+            " (" (t(Col::Treatment)) "). Assessment 1: " (or_dash(t(Col::Assessment1Date)))
+            ". Assessment 2: " (or_dash(t(Col::Assessment2Date))) "."
+        }
+        table {
+            caption { "Your measures at the start and end of cardiac rehabilitation" }
+            thead { tr {
+                th scope="col" { "Measure" } th scope="col" { "Assessment 1" }
+                th scope="col" { "Assessment 2" } th scope="col" { "Change" }
+                th scope="col" { "What it means" }
+            } }
+            tbody {
+                @for [measure, first, second, change, meaning] in &measures {
+                    tr {
+                        th scope="row" { (measure) }
+                        td { (first) } td { (second) } td { (change) } td { (meaning) }
+                    }
+                }
+            }
+        }
+        p class="hint" {
+            "HADS: Hospital Anxiety and Depression Scale; 0–7 normal, 8–10 borderline, 11–21 abnormal. \
+             Print this page for the patient and their GP."
+        }
+        p class="noprint" { button type="button" data-print { "Print" } }
+        script src="/assets/print.js" {}
+    }
+    .into_string();
     Ok(html_page(page(
         "Cardiac rehabilitation progress report",
         &c.nav(Some(&p.code)),

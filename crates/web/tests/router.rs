@@ -879,6 +879,11 @@ fn upload_preview_then_confirm_dashboard_export_and_profile() {
 
         let r = send(&app, post("/p/P001/profile", &cookie, &[("csrf", &csrf), ("profession", "nurse"), ("profession", "dietitian"), ("offer", "cabg")])).await;
         assert!(r.body.contains("Profile saved"), "{}", r.body);
+        // The saved page shows what was saved: ticked, and only those.
+        let ticked = r.body.matches(" checked").count();
+        assert_eq!(ticked, 3, "{}", r.body);
+        assert!(r.body.contains("value=\"dietitian\" checked"), "{}", r.body);
+        assert!(r.body.contains("Save profile"));
         let p = s.run(|s| s.programmes().unwrap().into_iter().find(|p| p.code == "P001").unwrap());
         assert_eq!(p.professions, Some(vec!["nurse".to_string(), "dietitian".to_string()]));
         // Nor after a profile change: KPI 1 now counts two professions.
@@ -888,6 +893,10 @@ fn upload_preview_then_confirm_dashboard_export_and_profile() {
         let (staff, staff_csrf) = login(&app, "staff").await;
         let r = send(&app, post("/p/P001/profile", &staff, &[("csrf", &staff_csrf), ("profession", "nurse")])).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let r = send(&app, get("/p/P001/profile", &staff)).await;
+        assert!(r.body.contains("Only the programme lead can change the profile."), "{}", r.body);
+        assert!(r.body.contains("value=\"nurse\" checked disabled"), "{}", r.body);
+        assert!(!r.body.contains("Save profile"), "{}", r.body);
         });
     }
 }
