@@ -1427,6 +1427,7 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
             assert!(r.body.contains("1 of 2 programmes have submitted"), "{}", r.body);
             let (missing, received) = (r.body.find("<th scope=\"row\">P001</th><td><strong>missing</strong>").unwrap(), r.body.find("<th scope=\"row\">P002</th><td>received</td>").unwrap());
             assert!(missing < received, "missing first");
+            assert!(r.body.contains("<a href=\"/national/quality?from=2024-04-01&amp;to=2025-03-31&amp;programme=P002\">P002</a>"), "{}", r.body);
             assert!(r.body.contains("Every field of P002") && r.body.contains("<tr><th scope=\"row\">delivery_mode</th><td>100.0%</td></tr>"), "{}", r.body);
             let r = send(&app, get("/national/inequalities?from=2024-04-01&to=2025-03-31", &cookie)).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
