@@ -3,7 +3,7 @@
 //! index of inequality across deprivation quintiles; and the groups a region is missing.
 
 use crate::access::Analyst;
-use crate::html::{esc, page, pct, uptake_table};
+use crate::html::{page, pct, uptake_table};
 use crate::national_dashboard::{chosen_period, Filters};
 use crate::{html_page, App, WebError};
 use axum::extract::{Query, State};
@@ -13,7 +13,7 @@ use axum::Router;
 use crest_core::{Period, Programme};
 use crest_stats::Z95;
 use crest_store::national::EquityFact;
-use std::fmt::Write;
+use maud::PreEscaped;
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -29,20 +29,9 @@ pub(crate) fn uptake_by(facts: &[&EquityFact], key: impl Fn(&EquityFact) -> Stri
 }
 
 fn render(programmes: &[Programme], facts: &[EquityFact], f: &Filters, period: Period) -> String {
-    let mut body = format!(
-        "<form method=\"get\" class=\"noprint\"><label for=\"from\">From</label><input id=\"from\" name=\"from\" value=\"{}\">\
-         <label for=\"to\">To</label><input id=\"to\" name=\"to\" value=\"{}\">\
-         <label for=\"region\">Region</label><select id=\"region\" name=\"region\"><option value=\"\">all (national)</option>",
-        period.from, period.to
-    );
     let mut regions: Vec<&str> = programmes.iter().map(|p| p.region.as_str()).collect();
     regions.sort_unstable();
     regions.dedup();
-    for r in regions {
-        let sel = if f.region == r { " selected" } else { "" };
-        let _ = write!(body, "<option{sel}>{}</option>", esc(r));
-    }
-    body.push_str("</select> <button>Show</button></form>");
     let in_region: std::collections::HashSet<&str> = programmes
         .iter()
         .filter(|p| f.region.is_empty() || p.region == f.region)
@@ -55,16 +44,6 @@ fn render(programmes: &[Programme], facts: &[EquityFact], f: &Filters, period: P
     let n = chosen.len() as u64;
     let k = chosen.iter().filter(|x| x.started).count() as u64;
     let overall = (n > 0).then(|| k as f64 / n as f64);
-    let _ = write!(
-        body,
-        "<p>{}: {n} referred, {k} started core CR (uptake {}).</p>",
-        if f.region.is_empty() {
-            "Nationally".to_string()
-        } else {
-            esc(&f.region)
-        },
-        pct(overall)
-    );
     let groupings: [(&str, Uptake); 5] = [
         (
             "sex",
@@ -102,26 +81,12 @@ fn render(programmes: &[Programme], facts: &[EquityFact], f: &Filters, period: P
             if let (Some(u), Some(o), true) = (upper, overall, known) {
                 if u < o {
                     missed.push(format!(
-                        "{} ({title}): {}",
-                        esc(g),
+                        "{g} ({title}): {}",
                         pct(Some(*k as f64 / *n as f64))
                     ));
                 }
             }
         }
-    }
-    body.push_str("<h2>Who is missed</h2>");
-    if missed.is_empty() {
-        body.push_str(
-            "<p>No group's uptake is clearly below the overall uptake (its whole 95% interval below it).</p>",
-        );
-    } else {
-        let _ = write!(
-            body,
-            "<p>Uptake clearly below the overall {} (the whole 95% interval below it):</p><ul><li>{}</li></ul>",
-            pct(overall),
-            missed.join("</li><li>")
-        );
     }
     let mut quintiles = [(0u64, 0u64); 5];
     for x in &chosen {
@@ -131,31 +96,53 @@ fn render(programmes: &[Programme], facts: &[EquityFact], f: &Filters, period: P
             slot.0 += u64::from(x.started);
         }
     }
-    match crest_stats::funnel::slope_index(&quintiles) {
-        Some(sii) => {
-            let _ = write!(
-                body,
-                "<p><strong>Slope index of inequality: {:+.1} percentage points</strong>: the modelled difference in \
-                 uptake between the most and the least deprived ({}).</p>",
-                sii * 100.0,
-                if sii > 0.0 {
-                    "uptake rises as deprivation falls"
-                } else if sii < 0.0 {
-                    "uptake falls as deprivation falls"
-                } else {
-                    "no gradient"
+    let sii = crest_stats::funnel::slope_index(&quintiles);
+    maud::html! {
+        form method="get" class="noprint" {
+            label for="from" { "From" }
+            input id="from" name="from" value=(period.from);
+            label for="to" { "To" }
+            input id="to" name="to" value=(period.to);
+            label for="region" { "Region" }
+            select id="region" name="region" {
+                option value="" { "all (national)" }
+                @for r in &regions {
+                    option selected[f.region == *r] { (r) }
                 }
-            );
+            }
+            " "
+            button { "Show" }
         }
-        None => body.push_str(
-            "<p>Slope index of inequality: not enough data (fewer than two deprivation quintiles with referrals).</p>",
-        ),
+        p {
+            @if f.region.is_empty() { "Nationally" } @else { (f.region) }
+            ": " (n) " referred, " (k) " started core CR (uptake " (pct(overall)) ")."
+        }
+        h2 { "Who is missed" }
+        @if missed.is_empty() {
+            p { "No group's uptake is clearly below the overall uptake (its whole 95% interval below it)." }
+        } @else {
+            p { "Uptake clearly below the overall " (pct(overall)) " (the whole 95% interval below it):" }
+            ul { @for m in &missed { li { (m) } } }
+        }
+        @match sii {
+            Some(sii) => p {
+                strong { "Slope index of inequality: " (format!("{:+.1}", sii * 100.0)) " percentage points" }
+                ": the modelled difference in uptake between the most and the least deprived ("
+                @if sii > 0.0 { "uptake rises as deprivation falls" }
+                @else if sii < 0.0 { "uptake falls as deprivation falls" }
+                @else { "no gradient" }
+                ")."
+            },
+            None => p {
+                "Slope index of inequality: not enough data (fewer than two deprivation quintiles with referrals)."
+            },
+        }
+        h2 { "Uptake by group" }
+        @for (title, rows) in &groupings {
+            (PreEscaped(uptake_table(title, rows)))
+        }
     }
-    body.push_str("<h2>Uptake by group</h2>");
-    for (title, rows) in &groupings {
-        body.push_str(&uptake_table(title, rows));
-    }
-    body
+    .into_string()
 }
 
 async fn inequalities(
@@ -226,5 +213,30 @@ mod tests {
         assert!(!html.contains("male (sex): 60.0%</li>"), "{html}");
         assert!(html.contains("Slope index of inequality: +"), "{html}");
         assert!(html.contains("uptake rises as deprivation falls"), "{html}");
+    }
+
+    /// A region's name comes from the programmes file: it is shown, and kept selected, as text.
+    #[test]
+    fn shows_the_region_name_as_text() {
+        let region = "North <b>&</b>";
+        let programmes = [Programme::parse(["P001", "One", "england", region, "", ""]).unwrap()];
+        let facts = [fact("female", 1, true), fact("male", 2, false)];
+        let filters = Filters {
+            region: region.into(),
+            ..Default::default()
+        };
+        let period = Period {
+            from: crest_core::Date::from_ymd(2024, 4, 1).unwrap(),
+            to: crest_core::Date::from_ymd(2025, 3, 31).unwrap(),
+        };
+        let html = render(&programmes, &facts, &filters, period);
+        assert!(
+            html.contains(
+                "North &lt;b&gt;&amp;&lt;/b&gt;: 2 referred, 1 started core CR (uptake 50.0%)."
+            ),
+            "{html}"
+        );
+        assert!(html.contains("<option selected>North &lt;b&gt;"), "{html}");
+        assert!(!html.contains("<b>"), "{html}");
     }
 }
