@@ -5,7 +5,7 @@
 //! choices come from the dataset dictionary. Every recorded agreement is in the access log.
 
 use crate::access::Admin;
-use crate::html::{csrf_field, error_summary, esc, page, url_encode};
+use crate::html::{csrf_field, error_summary, page, url_encode};
 use crate::{html_page, App, WebError};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -15,8 +15,8 @@ use axum::{Form, Router};
 use crest_core::governance::{Agreement, AgreementInput};
 use crest_core::{Col, Section, Tier};
 use crest_store::national::national_fields;
+use maud::{html, Markup, PreEscaped};
 use std::collections::HashMap;
-use std::fmt::Write;
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -73,123 +73,139 @@ fn approvable() -> impl Iterator<Item = &'static crest_core::Field> {
     national_fields().filter(|f| f.col != Col::ProgrammeCode)
 }
 
+/// One line of text in the form, with its error when it was the part refused.
+fn text_field(
+    part: &str,
+    label: &str,
+    hint: &str,
+    value: &str,
+    error: Option<(&str, &str)>,
+) -> Markup {
+    let bad = error.filter(|(p, _)| *p == part).map(|(_, m)| m);
+    html! {
+        div class=[bad.map(|_| "field-error")] {
+            label for={ "f-" (part) } { (label) " " span class="hint" { (hint) } }
+            @if let Some(m) = bad { p class="err" { (m) } }
+            input id={ "f-" (part) } name=(part) value=(value) size="40";
+        }
+    }
+}
+
 fn form(c: &crate::Ctx, typed: &Typed, error: Option<(&str, &str)>) -> String {
-    let mut body = error_summary(
+    let summary = error_summary(
         &error
             .map(|(part, m)| vec![(part.to_string(), m.to_string())])
             .unwrap_or_default(),
     );
     let i = &typed.input;
-    let text =
-        |part: &str, label: &str, hint: &str, value: &str| {
-            let bad = error.filter(|(p, _)| *p == part).map(|(_, m)| m);
-            format!(
-            "<div{}><label for=\"f-{part}\">{label} <span class=\"hint\">{hint}</span></label>{}\
-             <input id=\"f-{part}\" name=\"{part}\" value=\"{}\" size=\"40\"></div>",
-            if bad.is_some() { " class=\"field-error\"" } else { "" },
-            bad.map(|m| format!("<p class=\"err\">{}</p>", esc(m)))
-                .unwrap_or_default(),
-            esc(value)
-        )
-        };
-    let checked = |yes: bool| if yes { " checked" } else { "" };
-    let _ = write!(
-        body,
-        "<h2>Record an agreement</h2><p>An agreement with an id already on record replaces it.</p>\
-         <form method=\"post\" action=\"/admin/agreements\">{}{}{}{}{}{}\
-         <fieldset><legend>National Data Opt-out</legend>\
-         <div><input type=\"radio\" id=\"o1\" name=\"opt_out\" value=\"applies\"{}> <label for=\"o1\" style=\"display:inline\">applies (English programmes must load a check result)</label></div>\
-         <div><input type=\"radio\" id=\"o2\" name=\"opt_out\" value=\"exempt\"{}> <label for=\"o2\" style=\"display:inline\">exempt (the agreement records an exemption)</label></div></fieldset>",
-        csrf_field(&c.session.csrf),
-        text("id", "Id", "e.g. ncpcr-2025", &i.id),
-        text("recipient", "Recipient", "who receives the data", &i.recipient),
-        text(
-            "legal_basis",
-            "Legal basis reference",
-            "e.g. the CAG (section 251) approval",
-            &i.legal_basis
-        ),
-        text(
-            "valid_from",
-            "Valid from",
-            "YYYY-MM-DD or DD/MM/YYYY",
-            &i.valid_from
-        ),
-        text("valid_to", "Valid to", "the last day in force", &i.valid_to),
-        checked(!i.opt_out_exempt),
-        checked(i.opt_out_exempt),
-    );
     let fields_error = error.filter(|(p, _)| *p == "fields").map(|(_, m)| m);
-    let _ = write!(
-        body,
-        "<fieldset id=\"f-fields\" tabindex=\"-1\"{}><legend>Approved fields</legend>{}\
-         <div><input type=\"radio\" id=\"s1\" name=\"scope\" value=\"all\"{}> <label for=\"s1\" style=\"display:inline\">every national field</label></div>\
-         <div><input type=\"radio\" id=\"s2\" name=\"scope\" value=\"listed\"{}> <label for=\"s2\" style=\"display:inline\">only the fields ticked below</label></div>",
-        if fields_error.is_some() { " class=\"field-error\"" } else { "" },
-        fields_error
-            .map(|m| format!("<p class=\"err\">{}</p>", esc(m)))
-            .unwrap_or_default(),
-        checked(typed.scope != "listed"),
-        checked(typed.scope == "listed"),
-    );
-    let mut section: Option<Section> = None;
+    // The approvable fields under their dataset section headings.
+    let mut sections: Vec<(Section, Vec<&crest_core::Field>)> = Vec::new();
     for f in approvable() {
-        if section != Some(f.section) {
-            let _ = write!(body, "<h3>{}</h3>", esc(f.section.title()));
-            section = Some(f.section);
+        match sections.last_mut() {
+            Some((s, list)) if *s == f.section => list.push(f),
+            _ => sections.push((f.section, vec![f])),
         }
-        let ticked = match &i.fields {
-            Some(list) => list.iter().any(|n| n == f.name),
-            None => f.required,
-        };
-        let _ = write!(
-            body,
-            "<div><input type=\"checkbox\" id=\"c-{0}\" name=\"fields\" value=\"{0}\"{1}> \
-             <label for=\"c-{0}\" style=\"display:inline\"><code>{0}</code> <span class=\"hint\">{2}{3}</span></label></div>",
-            f.name,
-            checked(ticked),
-            esc(f.help),
-            if f.required {
-                " (needed on every episode)"
-            } else if f.tier == Tier::Derived {
-                " (derived by crest)"
-            } else {
-                ""
-            }
-        );
     }
-    body.push_str("</fieldset><p><button>Record the agreement</button></p></form>");
-    body
+    let ticked = |f: &crest_core::Field| match &i.fields {
+        Some(list) => list.iter().any(|n| n == f.name),
+        None => f.required,
+    };
+    html! {
+        (PreEscaped(summary))
+        h2 { "Record an agreement" }
+        p { "An agreement with an id already on record replaces it." }
+        form method="post" action="/admin/agreements" {
+            (PreEscaped(csrf_field(&c.session.csrf)))
+            (text_field("id", "Id", "e.g. ncpcr-2025", &i.id, error))
+            (text_field("recipient", "Recipient", "who receives the data", &i.recipient, error))
+            (text_field("legal_basis", "Legal basis reference", "e.g. the CAG (section 251) approval", &i.legal_basis, error))
+            (text_field("valid_from", "Valid from", "YYYY-MM-DD or DD/MM/YYYY", &i.valid_from, error))
+            (text_field("valid_to", "Valid to", "the last day in force", &i.valid_to, error))
+            fieldset {
+                legend { "National Data Opt-out" }
+                div {
+                    input type="radio" id="o1" name="opt_out" value="applies" checked[!i.opt_out_exempt];
+                    " "
+                    label for="o1" style="display:inline" { "applies (English programmes must load a check result)" }
+                }
+                div {
+                    input type="radio" id="o2" name="opt_out" value="exempt" checked[i.opt_out_exempt];
+                    " "
+                    label for="o2" style="display:inline" { "exempt (the agreement records an exemption)" }
+                }
+            }
+            fieldset id="f-fields" tabindex="-1" class=[fields_error.map(|_| "field-error")] {
+                legend { "Approved fields" }
+                @if let Some(m) = fields_error { p class="err" { (m) } }
+                div {
+                    input type="radio" id="s1" name="scope" value="all" checked[typed.scope != "listed"];
+                    " "
+                    label for="s1" style="display:inline" { "every national field" }
+                }
+                div {
+                    input type="radio" id="s2" name="scope" value="listed" checked[typed.scope == "listed"];
+                    " "
+                    label for="s2" style="display:inline" { "only the fields ticked below" }
+                }
+                @for (section, fields) in &sections {
+                    h3 { (section.title()) }
+                    @for f in fields {
+                        div {
+                            input type="checkbox" id={ "c-" (f.name) } name="fields" value=(f.name) checked[ticked(f)];
+                            " "
+                            label for={ "c-" (f.name) } style="display:inline" {
+                                code { (f.name) } " "
+                                span class="hint" {
+                                    (f.help)
+                                    @if f.required { " (needed on every episode)" }
+                                    @else if f.tier == Tier::Derived { " (derived by crest)" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            p { button { "Record the agreement" } }
+        }
+    }
+    .into_string()
 }
 
-fn table(agreements: &[Agreement], today: crest_core::Date) -> String {
-    if agreements.is_empty() {
-        return "<p>No agreement is on record, so no programme can submit to the national audit.</p>"
-            .into();
+fn table(agreements: &[Agreement], today: crest_core::Date) -> Markup {
+    html! {
+        @if agreements.is_empty() {
+            p { "No agreement is on record, so no programme can submit to the national audit." }
+        } @else {
+            table {
+                caption { "Data sharing agreements on record" }
+                thead { tr {
+                    th scope="col" { "Id" } th scope="col" { "In force today" }
+                    th scope="col" { "Valid" } th scope="col" { "Recipient" }
+                    th scope="col" { "Legal basis" } th scope="col" { "National Data Opt-out" }
+                    th scope="col" { "Approved fields" }
+                } }
+                tbody {
+                    @for a in agreements {
+                        tr {
+                            td { (a.id) }
+                            td { @if a.in_force(today) { "yes" } @else { "no" } }
+                            td { (a.valid_from) " to " (a.valid_to) }
+                            td { (a.recipient) }
+                            td { (a.legal_basis) }
+                            td { @if a.opt_out_exempt { "exempt" } @else { "applies" } }
+                            td {
+                                @match &a.fields {
+                                    Some(f) => (f.join(", ")),
+                                    None => "every national field",
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
-    let mut s = String::from(
-        "<table><caption>Data sharing agreements on record</caption><thead><tr><th scope=\"col\">Id</th>\
-         <th scope=\"col\">In force today</th><th scope=\"col\">Valid</th><th scope=\"col\">Recipient</th>\
-         <th scope=\"col\">Legal basis</th><th scope=\"col\">National Data Opt-out</th><th scope=\"col\">Approved fields</th></tr></thead><tbody>",
-    );
-    for a in agreements {
-        let _ = write!(
-            s,
-            "<tr><td>{}</td><td>{}</td><td>{} to {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&a.id),
-            if a.in_force(today) { "yes" } else { "no" },
-            a.valid_from,
-            a.valid_to,
-            esc(&a.recipient),
-            esc(&a.legal_basis),
-            if a.opt_out_exempt { "exempt" } else { "applies" },
-            a.fields
-                .as_ref()
-                .map_or("every national field".into(), |f| esc(&f.join(", ")))
-        );
-    }
-    s.push_str("</tbody></table>");
-    s
 }
 
 async fn list(
@@ -198,16 +214,14 @@ async fn list(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     let agreements = app.db(|s, _| Ok(s.agreements()?)).await?;
-    let mut body = String::new();
-    if let Some(id) = q.get("saved") {
-        let _ = write!(
-            body,
-            "<div class=\"ok\" role=\"status\"><p>Agreement {} recorded.</p></div>",
-            esc(id)
-        );
+    let body = html! {
+        @if let Some(id) = q.get("saved") {
+            div class="ok" role="status" { p { "Agreement " (id) " recorded." } }
+        }
+        (table(&agreements, (app.today)()))
+        (PreEscaped(form(&c, &Typed::blank(), None)))
     }
-    body.push_str(&table(&agreements, (app.today)()));
-    body.push_str(&form(&c, &Typed::blank(), None));
+    .into_string();
     Ok(html_page(page(
         "Data sharing agreements",
         &c.nav(None),
@@ -231,8 +245,11 @@ async fn record(
         Ok(a) => a,
         Err(e) => {
             let agreements = app.db(|s, _| Ok(s.agreements()?)).await?;
-            let mut body = table(&agreements, (app.today)());
-            body.push_str(&form(&c, &typed, Some((e.part, &e.message))));
+            let body = html! {
+                (table(&agreements, (app.today)()))
+                (PreEscaped(form(&c, &typed, Some((e.part, &e.message)))))
+            }
+            .into_string();
             let mut r = html_page(page("Data sharing agreements", &c.nav(None), &body));
             *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             return Ok(r);

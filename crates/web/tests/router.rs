@@ -1573,7 +1573,7 @@ fn admins_record_agreements_that_govern_what_leaves() {
             assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
             assert!(
                 r.body.contains("href=\"#f-valid_from\"")
-                    && r.body.contains("&#39;31/02/2025&#39; is not a real date"),
+                    && r.body.contains("'31/02/2025' is not a real date"),
                 "{}",
                 r.body
             );
@@ -1587,7 +1587,7 @@ fn admins_record_agreements_that_govern_what_leaves() {
             let r = send(&app, submit("2025-01-01", "listed", with_local)).await;
             assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
             assert!(
-                r.body.contains("&#39;nhs_number&#39; is tier L"),
+                r.body.contains("'nhs_number' is tier L"),
                 "{}",
                 r.body
             );
