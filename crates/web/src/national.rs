@@ -6,7 +6,7 @@
 //! `crest_privacy::submission::receive_logged` as `crest submission receive`.
 
 use crate::access::Analyst;
-use crate::html::{esc, page};
+use crate::html::page;
 use crate::{html_page, App, WebError};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use crest_store::national::TokenAccess;
 use crest_store::{NationalStore, Received};
-use std::fmt::Write;
+use maud::{html, Markup, PreEscaped};
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -67,77 +67,89 @@ impl App {
     }
 }
 
+/// The first characters of a key or hash: enough to tell them apart on screen.
+fn prefix(s: &str, n: usize) -> &str {
+    s.get(..n).unwrap_or(s)
+}
+
 fn overview_body(
     app: &Arc<App>,
     c: &crate::Ctx,
     n: &mut NationalStore,
-    message: Option<&str>,
+    message: Option<Markup>,
 ) -> Result<String, WebError> {
-    let mut body = String::new();
-    if let Some(m) = message {
-        body.push_str(m);
-    }
-    body.push_str(
-        "<p><a href=\"/national/dashboard\">Programme KPIs, grades and funnel plots</a></p>",
-    );
     let subs = n.submissions()?;
-    let _ = write!(
-        body,
-        "<h2>Receive a submission</h2><form method=\"post\" action=\"/national/receive\" enctype=\"multipart/form-data\">{}\
-         <label for=\"file\">Submission file</label><input id=\"file\" type=\"file\" name=\"file\" required>\
-         <p><button>Check and store</button></p></form>\
-         <h2>Submissions held</h2><table><caption>{} submission(s), newest first</caption><thead><tr>\
-         <th scope=\"col\">Programme</th><th scope=\"col\">Period</th><th scope=\"col\">Episodes</th>\
-         <th scope=\"col\">Key id</th><th scope=\"col\">Current</th><th scope=\"col\">SHA-256</th></tr></thead><tbody>",
-        crate::html::csrf_field(&c.session.csrf),
-        subs.len()
-    );
-    for s in &subs {
-        let _ = write!(
-            body,
-            "<tr><th scope=\"row\">{}</th><td>{} to {}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}…</code></td></tr>",
-            esc(&s.programme),
-            esc(&s.from),
-            esc(&s.to),
-            s.episodes,
-            esc(&s.key_id),
-            if s.current { "yes" } else { "replaced" },
-            esc(&s.sha256[..16.min(s.sha256.len())])
-        );
-    }
-    body.push_str("</tbody></table>");
     // The duplicate report scans the whole national store: kept until the next receipt.
     let version = n.data_version()?;
     let dups_html = match app.national_pages.get("duplicates", &version) {
         Some(cached) => cached,
         None => {
             let dups = n.cross_programme_duplicates(None)?;
-            let mut h = format!(
-                "<h2>Patients seen by more than one programme</h2><p>{} initiating event(s) appear in more than one programme; \
-                 each is counted once nationally.</p>",
-                dups.len()
-            );
-            if !dups.is_empty() {
-                h.push_str("<table><caption>Same patient key and event date in several programmes</caption><thead><tr><th scope=\"col\">Patient key</th><th scope=\"col\">Event date</th><th scope=\"col\">Programmes</th></tr></thead><tbody>");
-                for d in dups.iter().take(100) {
-                    let _ = write!(
-                        h,
-                        "<tr><td><code>{}…</code></td><td>{}</td><td>{}</td></tr>",
-                        esc(&d.patient_key[..12.min(d.patient_key.len())]),
-                        esc(&d.event_date),
-                        esc(&d.programmes.join(", "))
-                    );
+            let h = html! {
+                h2 { "Patients seen by more than one programme" }
+                p {
+                    (dups.len()) " initiating event(s) appear in more than one programme; \
+                     each is counted once nationally."
                 }
-                h.push_str("</tbody></table>");
-            }
-            let h: std::sync::Arc<str> = h.into();
+                @if !dups.is_empty() {
+                    table {
+                        caption { "Same patient key and event date in several programmes" }
+                        thead { tr {
+                            th scope="col" { "Patient key" } th scope="col" { "Event date" }
+                            th scope="col" { "Programmes" }
+                        } }
+                        tbody {
+                            @for d in dups.iter().take(100) {
+                                tr {
+                                    td { code { (prefix(&d.patient_key, 12)) "…" } }
+                                    td { (d.event_date) }
+                                    td { (d.programmes.join(", ")) }
+                                }
+                            }
+                        }
+                    }
+                }
+            };
+            let h: std::sync::Arc<str> = h.into_string().into();
             app.national_pages
                 .put("duplicates".into(), version, h.clone());
             h
         }
     };
-    body.push_str(&dups_html);
-    Ok(body)
+    Ok(html! {
+        @if let Some(m) = message { (m) }
+        p { a href="/national/dashboard" { "Programme KPIs, grades and funnel plots" } }
+        h2 { "Receive a submission" }
+        form method="post" action="/national/receive" enctype="multipart/form-data" {
+            (PreEscaped(crate::html::csrf_field(&c.session.csrf)))
+            label for="file" { "Submission file" }
+            input id="file" type="file" name="file" required;
+            p { button { "Check and store" } }
+        }
+        h2 { "Submissions held" }
+        table {
+            caption { (subs.len()) " submission(s), newest first" }
+            thead { tr {
+                th scope="col" { "Programme" } th scope="col" { "Period" }
+                th scope="col" { "Episodes" } th scope="col" { "Key id" }
+                th scope="col" { "Current" } th scope="col" { "SHA-256" }
+            } }
+            tbody {
+                @for s in &subs {
+                    tr {
+                        th scope="row" { (s.programme) }
+                        td { (s.from) " to " (s.to) }
+                        td { (s.episodes) }
+                        td { (s.key_id) }
+                        td { @if s.current { "yes" } @else { "replaced" } }
+                        td { code { (prefix(&s.sha256, 16)) "…" } }
+                    }
+                }
+            }
+        }
+        (PreEscaped(&*dups_html))
+    }
+    .into_string())
 }
 
 async fn overview(State(app): State<Arc<App>>, Analyst(c): Analyst) -> Result<Response, WebError> {
@@ -189,18 +201,28 @@ async fn receive_upload(
             let (status, message) = match outcome {
                 Ok(Received::Stored { episodes, replaced, deleted }) => (
                     StatusCode::OK,
-                    format!("<div class=\"ok\" role=\"status\">{}: stored {episodes} episode(s); replaced {replaced}; {deleted} deleted by tombstones.</div>", esc(&name)),
+                    html! {
+                        div class="ok" role="status" {
+                            (name) ": stored " (episodes) " episode(s); replaced " (replaced)
+                            "; " (deleted) " deleted by tombstones."
+                        }
+                    },
                 ),
                 Ok(Received::AlreadyReceived) => (
                     StatusCode::OK,
-                    format!("<div class=\"ok\" role=\"status\">{}: already received; nothing changed.</div>", esc(&name)),
+                    html! { div class="ok" role="status" { (name) ": already received; nothing changed." } },
                 ),
                 Err(m) => (
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    format!("<div class=\"summary\" role=\"alert\" tabindex=\"-1\" autofocus><h2>Refused; nothing was stored</h2><p>{}</p></div>", esc(&m)),
+                    html! {
+                        div class="summary" role="alert" tabindex="-1" autofocus {
+                            h2 { "Refused; nothing was stored" }
+                            p { (m) }
+                        }
+                    },
                 ),
             };
-            Ok((status, overview_body(&a, &c, n, Some(&message))?))
+            Ok((status, overview_body(&a, &c, n, Some(message))?))
         })
         .await?;
     let mut r = html_page(page("National audit: submissions", &nav, &body));

@@ -1586,11 +1586,7 @@ fn admins_record_agreements_that_govern_what_leaves() {
             with_local.push("nhs_number");
             let r = send(&app, submit("2025-01-01", "listed", with_local)).await;
             assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-            assert!(
-                r.body.contains("'nhs_number' is tier L"),
-                "{}",
-                r.body
-            );
+            assert!(r.body.contains("'nhs_number' is tier L"), "{}", r.body);
             let r = send(&app, submit("2025-01-01", "listed", vec!["a1_bmi"])).await;
             assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
             assert!(
