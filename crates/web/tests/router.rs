@@ -1419,6 +1419,7 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
             assert!(r.body.contains("<th scope=\"row\">2024-04-01 to 2025-03-31</th><td>1</td><td>100.0%</td>"), "{}", r.body);
             assert!(r.body.contains("<th scope=\"row\">2022-04-01 to 2023-03-31</th><td>0</td>"), "three years: {}", r.body);
+            assert!(r.body.contains("<th scope=\"col\">Grade</th></tr></thead>") && r.body.contains("<td>no data</td></tr>"), "{}", r.body);
             assert!(r.body.contains("Uptake: 1/1 = 100.0% against 100.0% nationally: <strong>within the limits</strong>"), "{}", r.body);
             assert!(r.body.contains("Uptake by deprivation quintile"), "{}", r.body);
             assert_eq!(send(&app, get("/national/programme?code=NOPE", &cookie)).await.status, StatusCode::NOT_FOUND);
