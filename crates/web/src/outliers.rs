@@ -4,7 +4,7 @@
 //! and its whole history kept.
 
 use crate::access::Analyst;
-use crate::html::{csrf_field, esc, page, pct, url_encode};
+use crate::html::{csrf_field, page, pct, url_encode};
 use crate::national_dashboard::{chosen_period, Filters};
 use crate::{html_page, App, WebError};
 use axum::extract::{Query, State};
@@ -15,8 +15,8 @@ use crest_report::charts::FUNNELS;
 use crest_stats::funnel::{Direction, Position};
 use crest_stats::kpis::{compute, Thresholds};
 use crest_store::national::{OutlierCase, CASE_STAGES};
+use maud::{html, PreEscaped};
 use std::collections::HashMap;
-use std::fmt::Write;
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -38,77 +38,74 @@ async fn list(
     let (found, cases) = app
         .national(move |n| Ok((find_outliers(n, period)?, n.cases()?)))
         .await?;
-    let mut body = format!(
-        "<form method=\"get\" class=\"noprint\"><label for=\"from\">From</label><input id=\"from\" name=\"from\" value=\"{}\">\
-         <label for=\"to\">To</label><input id=\"to\" name=\"to\" value=\"{}\"> <button>Show</button></form>\
-         <h2>Outside the funnel limits, {} to {}</h2>",
-        period.from, period.to, period.from, period.to
-    );
-    if found.is_empty() {
-        body.push_str("<p>No programme is outside the 95% limits of any proportion KPI.</p>");
-    } else {
-        body.push_str("<table><caption>Programmes outside the limits</caption><thead><tr><th scope=\"col\">Programme</th><th scope=\"col\">KPI</th>\
-            <th scope=\"col\">Level</th><th scope=\"col\">Finding</th><th scope=\"col\">Case</th></tr></thead><tbody>");
-        for Found {
-            programme: code,
-            kpi: key,
-            label,
-            level,
-            direction: dir,
-            finding,
-        } in &found
-        {
-            let id = format!("{code}|{key}|{}|{}", period.from, period.to);
-            let case = match cases.iter().find(|c| c.id == id) {
-                Some(c) => format!(
-                    "<a href=\"/national/outliers/case?id={}\">{}</a>",
-                    esc(&id),
-                    esc(&stage(&c.status))
-                ),
-                None => format!(
-                    "<form method=\"post\" action=\"/national/outliers\">{}\
-                     <input type=\"hidden\" name=\"programme\" value=\"{}\"><input type=\"hidden\" name=\"kpi\" value=\"{key}\">\
-                     <input type=\"hidden\" name=\"from\" value=\"{}\"><input type=\"hidden\" name=\"to\" value=\"{}\">\
-                     <button>Open a case</button></form>",
-                    csrf_field(&c.session.csrf),
-                    esc(code),
-                    period.from,
-                    period.to
-                ),
-            };
-            let _ = write!(
-                body,
-                "<tr><th scope=\"row\">{}</th><td>{label}</td><td>{level} {dir}</td><td>{}</td><td>{case}</td></tr>",
-                esc(code),
-                esc(finding)
-            );
+    let case_href = |id: &str| format!("/national/outliers/case?id={}", url_encode(id));
+    let body = html! {
+        form method="get" class="noprint" {
+            label for="from" { "From" }
+            input id="from" name="from" value=(period.from);
+            label for="to" { "To" }
+            input id="to" name="to" value=(period.to);
+            " "
+            button { "Show" }
         }
-        body.push_str("</tbody></table>");
+        h2 { "Outside the funnel limits, " (period.from) " to " (period.to) }
+        @if found.is_empty() {
+            p { "No programme is outside the 95% limits of any proportion KPI." }
+        } @else {
+            table {
+                caption { "Programmes outside the limits" }
+                thead { tr {
+                    th scope="col" { "Programme" } th scope="col" { "KPI" } th scope="col" { "Level" }
+                    th scope="col" { "Finding" } th scope="col" { "Case" }
+                } }
+                tbody {
+                    @for f in &found {
+                        @let id = format!("{}|{}|{}|{}", f.programme, f.kpi, period.from, period.to);
+                        tr {
+                            th scope="row" { (f.programme) }
+                            td { (f.label) }
+                            td { (f.level) " " (f.direction) }
+                            td { (f.finding) }
+                            td {
+                                @match cases.iter().find(|c| c.id == id) {
+                                    Some(case) => a href=(case_href(&id)) { (stage(&case.status)) },
+                                    None => form method="post" action="/national/outliers" {
+                                        (PreEscaped(csrf_field(&c.session.csrf)))
+                                        input type="hidden" name="programme" value=(f.programme);
+                                        input type="hidden" name="kpi" value=(f.kpi);
+                                        input type="hidden" name="from" value=(period.from);
+                                        input type="hidden" name="to" value=(period.to);
+                                        button { "Open a case" }
+                                    },
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Cases" }
+        table {
+            caption { (cases.len()) " case(s), newest first" }
+            thead { tr {
+                th scope="col" { "Programme" } th scope="col" { "KPI" } th scope="col" { "Period" }
+                th scope="col" { "Level" } th scope="col" { "Stage" } th scope="col" { "Opened" }
+            } }
+            tbody {
+                @for case in &cases {
+                    tr {
+                        th scope="row" { a href=(case_href(&case.id)) { (case.programme) } }
+                        td { (case.kpi) }
+                        td { (case.from) " to " (case.to) }
+                        td { (case.level) " " (case.direction) }
+                        td { (stage(&case.status)) }
+                        td { (case.opened_at) }
+                    }
+                }
+            }
+        }
     }
-    let _ = write!(
-        body,
-        "<h2>Cases</h2><table><caption>{} case(s), newest first</caption><thead><tr><th scope=\"col\">Programme</th>\
-         <th scope=\"col\">KPI</th><th scope=\"col\">Period</th><th scope=\"col\">Level</th><th scope=\"col\">Stage</th>\
-         <th scope=\"col\">Opened</th></tr></thead><tbody>",
-        cases.len()
-    );
-    for case in &cases {
-        let _ = write!(
-            body,
-            "<tr><th scope=\"row\"><a href=\"/national/outliers/case?id={}\">{}</a></th><td>{}</td><td>{} to {}</td>\
-             <td>{} {}</td><td>{}</td><td>{}</td></tr>",
-            esc(&case.id),
-            esc(&case.programme),
-            esc(&case.kpi),
-            esc(&case.from),
-            esc(&case.to),
-            esc(&case.level),
-            esc(&case.direction),
-            esc(&stage(&case.status)),
-            esc(&case.opened_at)
-        );
-    }
-    body.push_str("</tbody></table>");
+    .into_string();
     Ok(html_page(page(
         "National audit: outliers",
         &c.nav(None),
@@ -226,62 +223,53 @@ fn case_page(
     history: &[crest_store::national::CaseNote],
     error: Option<&str>,
 ) -> String {
-    let mut body = String::new();
-    if let Some(e) = error {
-        let _ = write!(
-            body,
-            "<div class=\"summary\" role=\"alert\" tabindex=\"-1\" autofocus><h2>There is a problem</h2><p>{}</p></div>",
-            esc(e)
-        );
-    }
-    let _ = write!(
-        body,
-        "<p>{} is an <strong>{} {}</strong> outlier for {} from {} to {}: {}.</p><p>Stage: <strong>{}</strong>.</p>\
-         <table><caption>History</caption><thead><tr><th scope=\"col\">When</th><th scope=\"col\">Who</th>\
-         <th scope=\"col\">Stage</th><th scope=\"col\">Note</th></tr></thead><tbody>",
-        esc(&case.programme),
-        esc(&case.level),
-        esc(&case.direction),
-        esc(&case.kpi),
-        esc(&case.from),
-        esc(&case.to),
-        esc(&case.finding),
-        esc(&stage(&case.status))
-    );
-    for h in history {
-        let _ = write!(
-            body,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&h.at),
-            esc(&h.username),
-            esc(&stage(&h.status)),
-            esc(&h.note)
-        );
-    }
-    body.push_str("</tbody></table>");
-    if case.status != "closed" {
-        let _ = write!(
-            body,
-            "<form method=\"post\">{}<input type=\"hidden\" name=\"id\" value=\"{}\">\
-             <label for=\"status\">Stage</label><select id=\"status\" name=\"status\">",
-            csrf_field(&c.session.csrf),
-            esc(&case.id)
-        );
-        let from = CASE_STAGES
-            .iter()
-            .position(|s| *s == case.status)
-            .unwrap_or(0);
-        for s in &CASE_STAGES[from..] {
-            let sel = if *s == case.status { " selected" } else { "" };
-            let _ = write!(body, "<option value=\"{s}\"{sel}>{}</option>", stage(s));
+    // A closed case takes no more notes; an open one moves only forward.
+    let from = CASE_STAGES
+        .iter()
+        .position(|s| *s == case.status)
+        .unwrap_or(0);
+    html! {
+        @if let Some(e) = error {
+            div class="summary" role="alert" tabindex="-1" autofocus {
+                h2 { "There is a problem" }
+                p { (e) }
+            }
         }
-        body.push_str(
-            "</select><label for=\"note\">Note (dated and kept)</label><textarea id=\"note\" name=\"note\" rows=\"3\" cols=\"60\"></textarea>\
-             <p><button>Record</button></p></form>",
-        );
+        p {
+            (case.programme) " is an " strong { (case.level) " " (case.direction) }
+            " outlier for " (case.kpi) " from " (case.from) " to " (case.to) ": " (case.finding) "."
+        }
+        p { "Stage: " strong { (stage(&case.status)) } "." }
+        table {
+            caption { "History" }
+            thead { tr {
+                th scope="col" { "When" } th scope="col" { "Who" }
+                th scope="col" { "Stage" } th scope="col" { "Note" }
+            } }
+            tbody {
+                @for h in history {
+                    tr { td { (h.at) } td { (h.username) } td { (stage(&h.status)) } td { (h.note) } }
+                }
+            }
+        }
+        @if case.status != "closed" {
+            form method="post" {
+                (PreEscaped(csrf_field(&c.session.csrf)))
+                input type="hidden" name="id" value=(case.id);
+                label for="status" { "Stage" }
+                select id="status" name="status" {
+                    @for s in &CASE_STAGES[from..] {
+                        option value=(s) selected[*s == case.status] { (stage(s)) }
+                    }
+                }
+                label for="note" { "Note (dated and kept)" }
+                textarea id="note" name="note" rows="3" cols="60" {}
+                p { button { "Record" } }
+            }
+        }
+        p { a href="/national/outliers" { "All outliers and cases" } }
     }
-    body.push_str("<p><a href=\"/national/outliers\">All outliers and cases</a></p>");
-    body
+    .into_string()
 }
 
 async fn show(
