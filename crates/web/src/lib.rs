@@ -36,7 +36,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use crest_core::{Date, Programme};
 use crest_store::{AccessEntry, Role, Session, Store, User};
-use html::{esc, page};
+use html::page;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -343,14 +343,11 @@ struct ErrorPage {
 
 impl ErrorPage {
     fn render(&self, nav: &str) -> String {
-        page(
-            self.title,
-            nav,
-            &format!(
-                "<p>{}</p><p><a href=\"/\">Back to the start</a></p>",
-                esc(&self.message)
-            ),
-        )
+        let body = maud::html! {
+            p { (self.message) }
+            p { a href="/" { "Back to the start" } }
+        };
+        page(self.title, nav, &body.into_string())
     }
 }
 
@@ -530,37 +527,42 @@ impl Ctx {
 
     /// Header links.
     pub fn nav(&self, programme: Option<&str>) -> String {
-        let mut s = String::new();
-        if let Some(p) = programme {
-            let p = esc(p);
-            // Links only to what the role may open: building a submission is the lead's.
-            let submit = if self.user.role == Role::ProgrammeLead {
-                format!("<a href=\"/p/{p}/submit\">Submit</a> · ")
-            } else {
-                String::new()
-            };
-            s.push_str(&format!(
-                "<nav aria-label=\"Programme\"><a href=\"/p/{p}/episodes\">Patients</a> · <a href=\"/p/{p}/episodes/new\">New episode</a> · \
-                 <a href=\"/p/{p}/upload\">Upload</a> · <a href=\"/p/{p}/dashboard\">Dashboard</a> · <a href=\"/p/{p}/profile\">Profile</a> · {submit}\
-                 <a href=\"/p/{p}/export.csv\">Export CSV</a> · <a href=\"/p/{p}/export.xlsx\">Export XLSX</a></nav>"
-            ));
-        } else if self.user.role == Role::Admin {
-            s.push_str(
-                "<nav aria-label=\"Administration\"><a href=\"/admin/agreements\">Data sharing agreements</a></nav>",
-            );
-        } else if self.user.role == Role::NationalAnalyst {
-            s.push_str(
-                "<nav aria-label=\"National audit\"><a href=\"/national\">Submissions</a> · \
-                 <a href=\"/national/dashboard\">Programmes</a> · <a href=\"/national/inequalities\">Inequalities</a> · <a href=\"/national/outliers\">Outliers</a> · <a href=\"/national/quality\">Data quality</a></nav>",
-            );
+        let role = self.user.role;
+        maud::html! {
+            @if let Some(p) = programme {
+                nav aria-label="Programme" {
+                    a href={ "/p/" (p) "/episodes" } { "Patients" } " · "
+                    a href={ "/p/" (p) "/episodes/new" } { "New episode" } " · "
+                    a href={ "/p/" (p) "/upload" } { "Upload" } " · "
+                    a href={ "/p/" (p) "/dashboard" } { "Dashboard" } " · "
+                    a href={ "/p/" (p) "/profile" } { "Profile" } " · "
+                    // Links only to what the role may open: building a submission is the lead's.
+                    @if role == Role::ProgrammeLead {
+                        a href={ "/p/" (p) "/submit" } { "Submit" } " · "
+                    }
+                    a href={ "/p/" (p) "/export.csv" } { "Export CSV" } " · "
+                    a href={ "/p/" (p) "/export.xlsx" } { "Export XLSX" }
+                }
+            } @else if role == Role::Admin {
+                nav aria-label="Administration" {
+                    a href="/admin/agreements" { "Data sharing agreements" }
+                }
+            } @else if role == Role::NationalAnalyst {
+                nav aria-label="National audit" {
+                    a href="/national" { "Submissions" } " · "
+                    a href="/national/dashboard" { "Programmes" } " · "
+                    a href="/national/inequalities" { "Inequalities" } " · "
+                    a href="/national/outliers" { "Outliers" } " · "
+                    a href="/national/quality" { "Data quality" }
+                }
+            }
+            span { (self.user.username) " (" (role.code()) ")" }
+            form method="post" action="/logout" style="display:inline" {
+                (maud::PreEscaped(html::csrf_field(&self.session.csrf)))
+                button { "Sign out" }
+            }
         }
-        s.push_str(&format!(
-            "<span>{} ({})</span><form method=\"post\" action=\"/logout\" style=\"display:inline\">{}<button>Sign out</button></form>",
-            esc(&self.user.username),
-            self.user.role.code(),
-            html::csrf_field(&self.session.csrf)
-        ));
-        s
+        .into_string()
     }
 
     /// Checks a form's CSRF token.
@@ -712,47 +714,45 @@ async fn home(SignedIn(c): SignedIn) -> Result<Response, WebError> {
     if c.user.role == Role::NationalAnalyst {
         return Ok(Redirect::to("/national").into_response());
     }
-    let mut body = String::new();
-    if c.user.role.sees_patients() {
-        body.push_str("<p>Your programmes:</p><ul>");
-        for p in &c.user.programmes {
-            body.push_str(&format!(
-                "<li><a href=\"/p/{0}/episodes\">{0}</a></li>",
-                esc(p)
-            ));
+    let body = maud::html! {
+        @if c.user.role.sees_patients() {
+            p { "Your programmes:" }
+            ul {
+                @for p in &c.user.programmes {
+                    li { a href={ "/p/" (p) "/episodes" } { (p) } }
+                }
+            }
+        } @else {
+            p {
+                "Administrators record the " a href="/admin/agreements" { "data sharing agreements" }
+                " that allow national submissions, manage users with " code { "crest users" }
+                ", and see no patient data."
+            }
+            p {
+                a href="/template.csv" { "CSV template" } " · "
+                a href="/template.xlsx" { "XLSX template" }
+            }
         }
-        body.push_str("</ul>");
-    } else {
-        body.push_str(
-            "<p>Administrators record the <a href=\"/admin/agreements\">data sharing agreements</a> that allow national \
-             submissions, manage users with <code>crest users</code>, and see no patient data.</p>\
-             <p><a href=\"/template.csv\">CSV template</a> · <a href=\"/template.xlsx\">XLSX template</a></p>",
-        );
     }
+    .into_string();
     Ok(html_page(page("crest", &c.nav(None), &body)))
 }
 
 fn login_form(csrf: &str, message: &str, username: &str) -> String {
-    let msg = if message.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "<div class=\"summary\" role=\"alert\"><p>{}</p></div>",
-            esc(message)
-        )
+    let body = maud::html! {
+        @if !message.is_empty() {
+            div class="summary" role="alert" { p { (message) } }
+        }
+        form method="post" action="/login" {
+            (maud::PreEscaped(html::csrf_field(csrf)))
+            label for="username" { "User name" }
+            input id="username" name="username" autocomplete="username" value=(username) required;
+            label for="password" { "Password" }
+            input id="password" name="password" type="password" autocomplete="current-password" required;
+            p { button { "Sign in" } }
+        }
     };
-    page(
-        "Sign in",
-        "",
-        &format!(
-            "{msg}<form method=\"post\" action=\"/login\">{}<label for=\"username\">User name</label>\
-             <input id=\"username\" name=\"username\" autocomplete=\"username\" value=\"{}\" required>\
-             <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" \
-             autocomplete=\"current-password\" required><p><button>Sign in</button></p></form>",
-            html::csrf_field(csrf),
-            esc(username)
-        ),
-    )
+    page("Sign in", "", &body.into_string())
 }
 
 async fn login_page(State(app): State<Arc<App>>) -> Response {

@@ -1524,7 +1524,11 @@ fn outlier_cases_move_forward_with_dated_notes() {
             let r = send(&app, get(&format!("/national/outliers{q}"), &cookie)).await;
             assert!(r.body.contains(">closed</a>"), "{}", r.body);
             // Its links are the case's own address, the id URL-encoded as the redirect has it.
-            assert!(r.body.contains(&format!("href=\"{case_url}\">closed</a>")), "{case_url}: {}", r.body);
+            assert!(
+                r.body.contains(&format!("href=\"{case_url}\">closed</a>")),
+                "{case_url}: {}",
+                r.body
+            );
         });
     }
 }
