@@ -3,7 +3,7 @@
 //! deprivation quintile. Charts are server-side SVG with titles and text alternatives.
 
 use crate::access::Staff;
-use crate::html::{esc, page, pct};
+use crate::html::{page, pct};
 use crate::{html_page, App, Code, WebError};
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::response::Response;
@@ -14,8 +14,8 @@ use crest_stats::kpis::{compute, Thresholds};
 use crest_stats::outcomes::{paired_change, share_at_least, HADS_CASE};
 use crest_stats::summary::Summary;
 use crest_store::EpisodeQuery;
+use maud::{html, Markup, PreEscaped};
 use std::collections::HashMap;
-use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -55,7 +55,7 @@ fn age_band(r: &Record) -> String {
 }
 
 /// A bar chart of waits (referral → start) in weekly bins, as SVG with a text alternative.
-fn wait_chart(waits: &[f64]) -> String {
+fn wait_chart(waits: &[f64]) -> Markup {
     const BINS: usize = 13;
     let mut counts = [0u64; BINS];
     for w in waits {
@@ -64,12 +64,13 @@ fn wait_chart(waits: &[f64]) -> String {
     }
     let max = counts.iter().copied().max().unwrap_or(0).max(1);
     let (w, h, bar) = (560.0, 200.0, 40.0);
-    let mut s = format!(
-        "<figure><svg role=\"img\" aria-labelledby=\"wt wd\" width=\"{w}\" height=\"{}\" viewBox=\"0 0 {w} {}\">\
-         <title id=\"wt\">Waits from referral to start of core CR, by week</title><desc id=\"wd\">",
-        h + 40.0,
-        h + 40.0
-    );
+    let label = |i: usize| {
+        if i == BINS - 1 {
+            format!("{i}+")
+        } else {
+            i.to_string()
+        }
+    };
     let desc: Vec<String> = counts
         .iter()
         .enumerate()
@@ -81,30 +82,24 @@ fn wait_chart(waits: &[f64]) -> String {
             }
         })
         .collect();
-    s.push_str(&esc(&desc.join("; ")));
-    s.push_str("</desc>");
-    for (i, c) in counts.iter().enumerate() {
-        let bh = h * *c as f64 / max as f64;
-        let x = 10.0 + i as f64 * bar;
-        let _ = write!(
-            s,
-            "<rect x=\"{x}\" y=\"{}\" width=\"{}\" height=\"{bh}\" fill=\"#005eb8\"/><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">{}</text>",
-            h - bh,
-            bar - 4.0,
-            x + bar / 2.0 - 2.0,
-            h + 14.0,
-            if i == BINS - 1 { format!("{i}+") } else { i.to_string() }
-        );
+    html! {
+        figure {
+            svg role="img" aria-labelledby="wt wd" width=(w) height=(h + 40.0) viewBox={ "0 0 " (w) " " (h + 40.0) } {
+                title id="wt" { "Waits from referral to start of core CR, by week" }
+                desc id="wd" { (desc.join("; ")) }
+                @for (i, c) in counts.iter().enumerate() {
+                    @let bh = h * *c as f64 / max as f64;
+                    @let x = 10.0 + i as f64 * bar;
+                    rect x=(x) y=(h - bh) width=(bar - 4.0) height=(bh) fill="#005eb8" {}
+                    text x=(x + bar / 2.0 - 2.0) y=(h + 14.0) font-size="11" text-anchor="middle" { (label(i)) }
+                }
+                text x=(w / 2.0) y=(h + 34.0) font-size="12" text-anchor="middle" { "weeks from referral to start" }
+            }
+            figcaption {
+                "Waits from referral to the start of core CR (" (waits.len()) " patients who started)."
+            }
+        }
     }
-    let _ = write!(
-        s,
-        "<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\">weeks from referral to start</text></svg>\
-         <figcaption>Waits from referral to the start of core CR ({} patients who started).</figcaption></figure>",
-        w / 2.0,
-        h + 34.0,
-        waits.len()
-    );
-    s
 }
 
 async fn dashboard(
@@ -199,60 +194,20 @@ fn render(p: &Programme, records: &[Record], period: Period) -> String {
         period,
         &Thresholds::default(),
     );
-    let mut body = format!(
-        "<form method=\"get\" class=\"noprint\"><label for=\"from\">From</label><input id=\"from\" name=\"from\" value=\"{}\">\
-         <label for=\"to\">To</label><input id=\"to\" name=\"to\" value=\"{}\"> <button>Show</button></form>",
-        period.from, period.to
-    );
+    let k = report.programmes.first();
     let mut wait_thresholds = (None, None);
-    if let Some(k) = report.programmes.first() {
-        let r = &k.results;
-        let _ = write!(
-            body,
-            "<h2>Referrals and uptake</h2><p>{} referred, {} started core CR: uptake {} (95% interval {}).</p>\
-             <h2>Key performance indicators</h2><p>Grade: <strong class=\"grade-{}\">{}</strong>{}.</p>\
-             <table><caption>The seven NCP_CR KPIs for {} to {}</caption><thead><tr><th scope=\"col\">KPI</th><th scope=\"col\">Value</th>\
-             <th scope=\"col\">Threshold</th><th scope=\"col\">Met</th></tr></thead><tbody>",
-            r.referred,
-            r.started,
-            pct(r.uptake.value()),
-            r.uptake.ci().map_or("–".into(), |(lo, hi)| format!("{}–{}", pct(Some(lo)), pct(Some(hi)))),
-            k.grade_shown().replace(' ', "-"),
-            k.grade_shown(),
-            if r.referred == 0 {
-                ": nobody was referred in this period".to_string()
-            } else {
-                format!(" ({} of 7 met)", k.kpis_met)
-            },
-            period.from,
-            period.to
-        );
-        for kpi in &r.kpis {
-            let value = match kpi.key {
-                "assessment1" | "assessment2" => pct(kpi.value()),
-                _ => num(kpi.value()),
-            };
-            let threshold = match kpi.key {
-                "assessment1" | "assessment2" => pct(kpi.threshold),
-                _ => num(kpi.threshold),
-            };
-            match kpi.key {
-                "wait_cabg" => wait_thresholds.0 = kpi.threshold,
-                "wait_mi_pci" => wait_thresholds.1 = kpi.threshold,
-                _ => {}
-            }
-            let _ = write!(
-                body,
-                "<tr><th scope=\"row\">{}</th><td>{value}</td><td>{threshold}</td><td>{}</td></tr>",
-                esc(&kpi.key.replace('_', " ")),
-                if kpi.met { "yes" } else { "no" }
-            );
+    for kpi in k.iter().flat_map(|k| &k.results.kpis) {
+        match kpi.key {
+            "wait_cabg" => wait_thresholds.0 = kpi.threshold,
+            "wait_mi_pci" => wait_thresholds.1 = kpi.threshold,
+            _ => {}
         }
-        body.push_str("</tbody></table>");
     }
+    let is_share = |key: &str| matches!(key, "assessment1" | "assessment2");
     // Waits (overall and by the two KPI groups), duration, completion, assessment recording.
     let wait = |f: &KpiEpisode| Some(f.core_start?.days_since(f.referral_date) as f64);
     let mut waits: Vec<f64> = facts.iter().filter_map(wait).collect();
+    waits.sort_by(f64::total_cmp);
     let group_waits = |groups: &[PriorityGroup]| -> Vec<f64> {
         facts
             .iter()
@@ -270,22 +225,6 @@ fn render(p: &Programme, records: &[Record], period: Period) -> String {
     let completed = facts.iter().filter(|f| f.completed).count();
     let a1 = facts.iter().filter(|f| f.assessment1.is_some()).count();
     let a2 = facts.iter().filter(|f| f.assessment2.is_some()).count();
-    let _ = write!(
-        body,
-        "<h2>Waits and delivery</h2><table><caption>Wait from referral to the start of core CR, days</caption><thead><tr>\
-         <th scope=\"col\">Patients</th><th scope=\"col\">Started</th><th scope=\"col\">Median (IQR)</th><th scope=\"col\">Threshold</th></tr></thead><tbody>\
-         <tr><th scope=\"row\">All</th><td>{}</td><td>{}</td><td></td></tr>\
-         <tr><th scope=\"row\">CABG</th><td>{}</td><td>{}</td><td>{}</td></tr>\
-         <tr><th scope=\"row\">MI/PCI</th><td>{}</td><td>{}</td><td>{}</td></tr></tbody></table>\
-         <p>Duration of core CR: median {} days.</p>\
-         <p>Completed: {completed} of {started} started. Assessment 1 recorded for {a1}, assessment 2 for {a2} of {} referred.</p>",
-        waits.len(), median_iqr(waits.clone()),
-        cabg.len(), median_iqr(cabg), num(wait_thresholds.0),
-        mi_pci.len(), median_iqr(mi_pci), num(wait_thresholds.1),
-        median_iqr(durations), records.len()
-    );
-    waits.sort_by(f64::total_cmp);
-    body.push_str(&wait_chart(&waits));
     let modes = group_by(
         records
             .iter()
@@ -296,64 +235,125 @@ fn render(p: &Programme, records: &[Record], period: Period) -> String {
                 .to_string()
         },
     );
-    body.push_str("<table><caption>Delivery modes of those who started</caption><thead><tr><th scope=\"col\">Mode</th><th scope=\"col\">Patients</th></tr></thead><tbody>");
-    for (m, n, _) in modes {
-        let _ = write!(
-            body,
-            "<tr><th scope=\"row\">{}</th><td>{n}</td></tr>",
-            esc(&m.replace('_', " "))
-        );
-    }
-    body.push_str("</tbody></table>");
-    body.push_str(&outcomes(records));
-    body.push_str("<h2>Who takes up cardiac rehabilitation</h2>");
-    body.push_str(&crate::html::uptake_table(
-        "sex",
-        &group_by(records, |r| r.get(Col::Sex).to_text()),
-    ));
-    body.push_str(&crate::html::uptake_table(
-        "age band",
-        &group_by(records, age_band),
-    ));
-    body.push_str(&crate::html::uptake_table(
-        "ethnic group",
-        &group_by(records, |r| {
+    let uptake = [
+        ("sex", group_by(records, |r| r.get(Col::Sex).to_text())),
+        ("age band", group_by(records, age_band)),
+        (
+            "ethnic group",
             // The broad groups of core, as on the national pages.
-            crest_core::ethnic_group(r.text(Col::Ethnicity)).to_string()
-        }),
-    ));
-    body.push_str(&crate::html::uptake_table(
-        "deprivation quintile (1 = most deprived)",
-        &group_by(records, |r| {
-            let q = r.get(Col::ImdQuintile).to_text();
-            if q.is_empty() {
-                "not known".into()
-            } else {
-                q
+            group_by(records, |r| {
+                crest_core::ethnic_group(r.text(Col::Ethnicity)).to_string()
+            }),
+        ),
+        (
+            "deprivation quintile (1 = most deprived)",
+            group_by(records, |r| {
+                let q = r.get(Col::ImdQuintile).to_text();
+                if q.is_empty() {
+                    "not known".into()
+                } else {
+                    q
+                }
+            }),
+        ),
+        (
+            "priority group",
+            group_by(records, |r| {
+                KpiEpisode::of_record(r, 0)
+                    .map_or("not known", |f| f.group.code())
+                    .replace('_', " ")
+            }),
+        ),
+    ];
+    html! {
+        form method="get" class="noprint" {
+            label for="from" { "From" }
+            input id="from" name="from" value=(period.from);
+            label for="to" { "To" }
+            input id="to" name="to" value=(period.to);
+            " "
+            button { "Show" }
+        }
+        @if let Some(k) = k {
+            @let r = &k.results;
+            h2 { "Referrals and uptake" }
+            p {
+                (r.referred) " referred, " (r.started) " started core CR: uptake " (pct(r.uptake.value()))
+                " (95% interval "
+                (r.uptake.ci().map_or("–".into(), |(lo, hi)| format!("{}–{}", pct(Some(lo)), pct(Some(hi)))))
+                ")."
             }
-        }),
-    ));
-    body.push_str(&crate::html::uptake_table(
-        "priority group",
-        &group_by(records, |r| {
-            KpiEpisode::of_record(r, 0)
-                .map_or("not known", |f| f.group.code())
-                .replace('_', " ")
-        }),
-    ));
-    body
+            h2 { "Key performance indicators" }
+            p {
+                "Grade: " strong class={ "grade-" (k.grade_shown().replace(' ', "-")) } { (k.grade_shown()) }
+                @if r.referred == 0 { ": nobody was referred in this period" }
+                @else { " (" (k.kpis_met) " of 7 met)" }
+                "."
+            }
+            table {
+                caption { "The seven NCP_CR KPIs for " (period.from) " to " (period.to) }
+                thead { tr {
+                    th scope="col" { "KPI" } th scope="col" { "Value" }
+                    th scope="col" { "Threshold" } th scope="col" { "Met" }
+                } }
+                tbody {
+                    @for kpi in &r.kpis {
+                        tr {
+                            th scope="row" { (kpi.key.replace('_', " ")) }
+                            @if is_share(kpi.key) {
+                                td { (pct(kpi.value())) } td { (pct(kpi.threshold)) }
+                            } @else {
+                                td { (num(kpi.value())) } td { (num(kpi.threshold)) }
+                            }
+                            td { @if kpi.met { "yes" } @else { "no" } }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Waits and delivery" }
+        table {
+            caption { "Wait from referral to the start of core CR, days" }
+            thead { tr {
+                th scope="col" { "Patients" } th scope="col" { "Started" }
+                th scope="col" { "Median (IQR)" } th scope="col" { "Threshold" }
+            } }
+            tbody {
+                tr { th scope="row" { "All" } td { (waits.len()) } td { (median_iqr(waits.clone())) } td {} }
+                tr { th scope="row" { "CABG" } td { (cabg.len()) } td { (median_iqr(cabg.clone())) } td { (num(wait_thresholds.0)) } }
+                tr { th scope="row" { "MI/PCI" } td { (mi_pci.len()) } td { (median_iqr(mi_pci.clone())) } td { (num(wait_thresholds.1)) } }
+            }
+        }
+        p { "Duration of core CR: median " (median_iqr(durations)) " days." }
+        p {
+            "Completed: " (completed) " of " (started) " started. Assessment 1 recorded for " (a1)
+            ", assessment 2 for " (a2) " of " (records.len()) " referred."
+        }
+        (wait_chart(&waits))
+        table {
+            caption { "Delivery modes of those who started" }
+            thead { tr { th scope="col" { "Mode" } th scope="col" { "Patients" } } }
+            tbody {
+                @for (m, n, _) in &modes {
+                    tr { th scope="row" { (m.replace('_', " ")) } td { (n) } }
+                }
+            }
+        }
+        (outcomes(records))
+        h2 { "Who takes up cardiac rehabilitation" }
+        @for (title, rows) in &uptake {
+            (PreEscaped(crate::html::uptake_table(title, rows)))
+        }
+    }
+    .into_string()
 }
 
 /// Paired A1 → A2 change for every numeric measure, and the HADS ≥ 8 shares (kpis.md).
-fn outcomes(records: &[Record]) -> String {
+fn outcomes(records: &[Record]) -> Markup {
     let a1 = FIELDS.iter().filter(|f| f.assessment() == Some(1));
     let a2 = FIELDS.iter().filter(|f| f.assessment() == Some(2));
-    let mut s = String::from(
-        "<h2>Outcomes</h2><table><caption>Change from assessment 1 to assessment 2, among patients with both values</caption>\
-         <thead><tr><th scope=\"col\">Measure</th><th scope=\"col\">Patients</th><th scope=\"col\">Mean at 1</th>\
-         <th scope=\"col\">Mean at 2</th><th scope=\"col\">Mean change</th><th scope=\"col\">95% interval</th></tr></thead><tbody>",
-    );
-    let mut hads = String::new();
+    let mut changes = Vec::new();
+    let mut hads = Vec::new();
     for (f1, f2) in a1.zip(a2) {
         if !matches!(f1.kind, Kind::Int { .. } | Kind::Decimal { .. }) {
             continue;
@@ -363,34 +363,47 @@ fn outcomes(records: &[Record]) -> String {
             .filter_map(|r| Some((r.num(f1.col)?, r.num(f2.col)?)))
             .collect();
         let c = paired_change(&pairs);
-        let _ = write!(
-            s,
-            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(f1.help.split(';').next().unwrap_or(f1.name)),
-            c.n,
-            one_dp(c.mean_a1),
-            one_dp(c.mean_a2),
-            one_dp(c.mean_change),
-            c.ci.map_or("–".into(), |(lo, hi)| format!("{} to {}", one_dp(Some(lo)), one_dp(Some(hi))))
-        );
         if f1.name.starts_with("a1_hads") {
-            let _ = write!(
-                hads,
-                "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(f1.help),
+            hads.push((
+                f1.help,
                 c.n,
-                pct(share_at_least(pairs.iter().map(|p| p.0), HADS_CASE)),
-                pct(share_at_least(pairs.iter().map(|p| p.1), HADS_CASE)),
-            );
+                share_at_least(pairs.iter().map(|p| p.0), HADS_CASE),
+                share_at_least(pairs.iter().map(|p| p.1), HADS_CASE),
+            ));
+        }
+        changes.push((f1.help.split(';').next().unwrap_or(f1.name), c));
+    }
+    html! {
+        h2 { "Outcomes" }
+        table {
+            caption { "Change from assessment 1 to assessment 2, among patients with both values" }
+            thead { tr {
+                th scope="col" { "Measure" } th scope="col" { "Patients" } th scope="col" { "Mean at 1" }
+                th scope="col" { "Mean at 2" } th scope="col" { "Mean change" } th scope="col" { "95% interval" }
+            } }
+            tbody {
+                @for (measure, c) in &changes {
+                    tr {
+                        th scope="row" { (measure) }
+                        td { (c.n) } td { (one_dp(c.mean_a1)) } td { (one_dp(c.mean_a2)) }
+                        td { (one_dp(c.mean_change)) }
+                        td { (c.ci.map_or("–".into(), |(lo, hi)| format!("{} to {}", one_dp(Some(lo)), one_dp(Some(hi))))) }
+                    }
+                }
+            }
+        }
+        table {
+            caption { "Patients with HADS ≥ 8 (symptoms present), among those scored at both assessments" }
+            thead { tr {
+                th scope="col" { "Scale" } th scope="col" { "Patients" } th scope="col" { "At 1" } th scope="col" { "At 2" }
+            } }
+            tbody {
+                @for (scale, n, at1, at2) in &hads {
+                    tr { th scope="row" { (scale) } td { (n) } td { (pct(*at1)) } td { (pct(*at2)) } }
+                }
+            }
         }
     }
-    let _ = write!(
-        s,
-        "</tbody></table><table><caption>Patients with HADS ≥ 8 (symptoms present), among those scored at both assessments</caption>\
-         <thead><tr><th scope=\"col\">Scale</th><th scope=\"col\">Patients</th><th scope=\"col\">At 1</th><th scope=\"col\">At 2</th></tr></thead>\
-         <tbody>{hads}</tbody></table>"
-    );
-    s
 }
 
 fn one_dp(x: Option<f64>) -> String {
