@@ -4,7 +4,7 @@
 //! alternatives. Computed from the national store by the same KPI engine as everywhere else.
 
 use crate::access::Analyst;
-use crate::html::{esc, page, pct};
+use crate::html::{page, pct, url_encode};
 use crate::{html_page, App, WebError};
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -13,7 +13,7 @@ use axum::Router;
 use crest_core::{Period, Programme};
 use crest_report::charts::{funnel_plot, wait_plot, FUNNELS};
 use crest_stats::kpis::{compute, Measure, ProgrammeKpis, Thresholds};
-use std::fmt::Write;
+use maud::{html, Markup, PreEscaped};
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -46,40 +46,39 @@ pub(crate) fn proportion(p: &ProgrammeKpis, key: &str) -> (u64, u64) {
 fn rollup(
     rows: &[&ProgrammeKpis],
     by_code: &std::collections::HashMap<&str, &Programme>,
-) -> String {
+) -> Markup {
     let sums = crest_stats::kpis::rollup(rows, |code| {
         by_code
             .get(code)
             .map_or(String::new(), |p| p.region.clone())
     });
     let share = |(n, d): (u64, u64)| pct((d > 0).then(|| n as f64 / d as f64));
-    let mut out = String::from(
-        "<h2>By nation and region</h2><table><caption>Pooled figures by nation, then region</caption><thead><tr>\
-         <th scope=\"col\">Nation / region</th><th scope=\"col\">Programmes</th><th scope=\"col\">Referred</th>\
-         <th scope=\"col\">Uptake</th><th scope=\"col\">Assessment 1</th><th scope=\"col\">Assessment 2</th>\
-         <th scope=\"col\">Green / amber / red</th></tr></thead><tbody>",
-    );
-    for s in &sums {
-        let name = if s.region.is_empty() {
-            format!("<strong>{}</strong>", esc(&s.nation.replace('_', " ")))
-        } else {
-            format!("&nbsp;&nbsp;{}", esc(&s.region))
-        };
-        let _ = write!(
-            out,
-            "<tr><th scope=\"row\">{name}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {} / {}</td></tr>",
-            s.programmes,
-            s.uptake.1,
-            share(s.uptake),
-            share(s.assessment1),
-            share(s.assessment2),
-            s.grades[0],
-            s.grades[1],
-            s.grades[2]
-        );
+    html! {
+        h2 { "By nation and region" }
+        table {
+            caption { "Pooled figures by nation, then region" }
+            thead { tr {
+                th scope="col" { "Nation / region" } th scope="col" { "Programmes" }
+                th scope="col" { "Referred" } th scope="col" { "Uptake" }
+                th scope="col" { "Assessment 1" } th scope="col" { "Assessment 2" }
+                th scope="col" { "Green / amber / red" }
+            } }
+            tbody {
+                @for s in &sums {
+                    tr {
+                        th scope="row" {
+                            // Regions are indented under their nation.
+                            @if s.region.is_empty() { strong { (s.nation.replace('_', " ")) } }
+                            @else { (PreEscaped("&nbsp;&nbsp;")) (s.region) }
+                        }
+                        td { (s.programmes) } td { (s.uptake.1) } td { (share(s.uptake)) }
+                        td { (share(s.assessment1)) } td { (share(s.assessment2)) }
+                        td { (s.grades[0]) " / " (s.grades[1]) " / " (s.grades[2]) }
+                    }
+                }
+            }
+        }
     }
-    out.push_str("</tbody></table>");
-    out
 }
 
 fn render(
@@ -88,40 +87,9 @@ fn render(
     f: &Filters,
     period: Period,
 ) -> String {
-    let mut body = format!(
-        "<form method=\"get\" class=\"noprint\"><label for=\"from\">From</label><input id=\"from\" name=\"from\" value=\"{}\">\
-         <label for=\"to\">To</label><input id=\"to\" name=\"to\" value=\"{}\">\
-         <label for=\"nation\">Nation</label><select id=\"nation\" name=\"nation\"><option value=\"\">all</option>",
-        period.from, period.to
-    );
-    for n in ["england", "wales", "northern_ireland"] {
-        let sel = if f.nation == n { " selected" } else { "" };
-        let _ = write!(
-            body,
-            "<option value=\"{n}\"{sel}>{}</option>",
-            n.replace('_', " ")
-        );
-    }
-    body.push_str("</select><label for=\"region\">Region</label><select id=\"region\" name=\"region\"><option value=\"\">all</option>");
     let mut regions: Vec<&str> = programmes.iter().map(|p| p.region.as_str()).collect();
     regions.sort_unstable();
     regions.dedup();
-    for r in regions {
-        let sel = if f.region == r { " selected" } else { "" };
-        let _ = write!(body, "<option{sel}>{}</option>", esc(r));
-    }
-    body.push_str("</select><label for=\"sort\">Sort by</label><select id=\"sort\" name=\"sort\">");
-    for (v, label) in [
-        ("code", "programme"),
-        ("grade", "grade"),
-        ("uptake", "uptake"),
-        ("referred", "referrals"),
-    ] {
-        let sel = if f.sort == v { " selected" } else { "" };
-        let _ = write!(body, "<option value=\"{v}\"{sel}>{label}</option>");
-    }
-    body.push_str("</select> <button>Show</button></form>");
-
     let by_code: std::collections::HashMap<&str, &Programme> =
         programmes.iter().map(|p| (p.code.as_str(), p)).collect();
     let mut rows = chosen_rows(report, programmes, f);
@@ -145,100 +113,111 @@ fn render(
         (r + k.results.referred, s + k.results.started)
     });
     let grades = |g: &str| rows.iter().filter(|k| k.grade_shown() == g).count();
-    let _ = write!(
-        body,
-        "<p>{} programme(s): {referred} referred, {started} started core CR (uptake {}). Grades: {} green, {} amber, {} red; {} with no referrals.</p>",
-        rows.len(),
-        pct((referred > 0).then(|| started as f64 / referred as f64)),
-        grades("green"),
-        grades("amber"),
-        grades("red"),
-        grades("no data")
-    );
-    body.push_str(
-        "<table><caption>The seven NCP_CR KPIs by programme</caption><thead><tr><th scope=\"col\">Programme</th>\
-         <th scope=\"col\">Nation</th><th scope=\"col\">Region</th><th scope=\"col\">Referred</th><th scope=\"col\">Uptake</th>",
-    );
-    if let Some(first) = report.programmes.first() {
-        for k in &first.results.kpis {
-            let _ = write!(
-                body,
-                "<th scope=\"col\">{}</th>",
-                esc(&k.key.replace('_', " "))
-            );
-        }
-    }
-    body.push_str("<th scope=\"col\">Met</th><th scope=\"col\">Grade</th></tr></thead><tbody>");
     let (from, to) = (period.from, period.to);
-    for k in &rows {
-        let p = by_code.get(k.programme_code.as_str());
-        let _ = write!(
-            body,
-            "<tr><th scope=\"row\"><a href=\"/national/programme?code={0}&amp;from={from}&amp;to={to}\">{0}</a></th><td>{1}</td><td>{2}</td><td>{3}</td><td>{4}</td>",
-            esc(&k.programme_code),
-            esc(&k.nation.code().replace('_', " ")),
-            esc(p.map_or("", |p| p.region.as_str())),
-            k.results.referred,
-            pct(k.results.uptake.value())
-        );
-        for kpi in &k.results.kpis {
-            let v = match kpi.measure {
-                Measure::Proportion(_) => pct(kpi.value()),
-                _ => kpi
-                    .value()
-                    .map_or("–".into(), crest_core::record::format_num),
-            };
-            let _ = write!(
-                body,
-                "<td class=\"{}\">{v}</td>",
-                if kpi.met { "met" } else { "not-met" }
-            );
-        }
-        let _ = write!(
-            body,
-            "<td>{}</td><td class=\"grade-{}\">{}</td></tr>",
-            k.kpis_met,
-            k.grade_shown().replace(' ', "-"),
-            k.grade_shown()
-        );
-    }
-    body.push_str("</tbody></table>");
-    body.push_str(&rollup(&rows, &by_code));
-    body.push_str("<h2>Funnel plots</h2>");
-    for (key, title) in FUNNELS {
-        let id = format!("f-{key}");
-        let points: Vec<(String, u64, u64)> = rows
-            .iter()
+    let programme_href = |code: &str| {
+        format!(
+            "/national/programme?code={}&from={from}&to={to}",
+            url_encode(code)
+        )
+    };
+    let png_href = |key: &str| {
+        format!(
+            "/national/funnel.png?kpi={key}&from={from}&to={to}&nation={}&region={}",
+            url_encode(&f.nation),
+            url_encode(&f.region)
+        )
+    };
+    let funnel_points = |key: &str| -> Vec<(String, u64, u64)> {
+        rows.iter()
             .map(|k| {
                 let (num, den) = proportion(k, key);
                 (k.programme_code.clone(), num, den)
             })
-            .collect();
-        body.push_str(&funnel_plot(&id, title, &points));
-        let _ = write!(
-            body,
-            "<p class=\"noprint\"><a href=\"/national/funnel.png?kpi={key}&amp;from={}&amp;to={}&amp;nation={}&amp;region={}\">Download as PNG</a></p>",
-            period.from,
-            period.to,
-            esc(&f.nation),
-            esc(&f.region)
-        );
+            .collect()
+    };
+    html! {
+        form method="get" class="noprint" {
+            label for="from" { "From" }
+            input id="from" name="from" value=(from);
+            label for="to" { "To" }
+            input id="to" name="to" value=(to);
+            label for="nation" { "Nation" }
+            select id="nation" name="nation" {
+                option value="" { "all" }
+                @for n in ["england", "wales", "northern_ireland"] {
+                    option value=(n) selected[f.nation == n] { (n.replace('_', " ")) }
+                }
+            }
+            label for="region" { "Region" }
+            select id="region" name="region" {
+                option value="" { "all" }
+                @for r in &regions {
+                    option selected[f.region == *r] { (r) }
+                }
+            }
+            label for="sort" { "Sort by" }
+            select id="sort" name="sort" {
+                @for (v, label) in [("code", "programme"), ("grade", "grade"), ("uptake", "uptake"), ("referred", "referrals")] {
+                    option value=(v) selected[f.sort == v] { (label) }
+                }
+            }
+            " "
+            button { "Show" }
+        }
+        p {
+            (rows.len()) " programme(s): " (referred) " referred, " (started) " started core CR (uptake "
+            (pct((referred > 0).then(|| started as f64 / referred as f64))) "). Grades: "
+            (grades("green")) " green, " (grades("amber")) " amber, " (grades("red")) " red; "
+            (grades("no data")) " with no referrals."
+        }
+        table {
+            caption { "The seven NCP_CR KPIs by programme" }
+            thead { tr {
+                th scope="col" { "Programme" } th scope="col" { "Nation" } th scope="col" { "Region" }
+                th scope="col" { "Referred" } th scope="col" { "Uptake" }
+                @if let Some(first) = report.programmes.first() {
+                    @for k in &first.results.kpis {
+                        th scope="col" { (k.key.replace('_', " ")) }
+                    }
+                }
+                th scope="col" { "Met" } th scope="col" { "Grade" }
+            } }
+            tbody {
+                @for k in &rows {
+                    tr {
+                        th scope="row" { a href=(programme_href(&k.programme_code)) { (k.programme_code) } }
+                        td { (k.nation.code().replace('_', " ")) }
+                        td { (by_code.get(k.programme_code.as_str()).map_or("", |p| p.region.as_str())) }
+                        td { (k.results.referred) }
+                        td { (pct(k.results.uptake.value())) }
+                        @for kpi in &k.results.kpis {
+                            td class=(if kpi.met { "met" } else { "not-met" }) {
+                                @match kpi.measure {
+                                    Measure::Proportion(_) => (pct(kpi.value())),
+                                    _ => (kpi.value().map_or("–".into(), crest_core::record::format_num)),
+                                }
+                            }
+                        }
+                        td { (k.kpis_met) }
+                        td class={ "grade-" (k.grade_shown().replace(' ', "-")) } { (k.grade_shown()) }
+                    }
+                }
+            }
+        }
+        (rollup(&rows, &by_code))
+        h2 { "Funnel plots" }
+        @for (key, title) in FUNNELS {
+            (PreEscaped(funnel_plot(&format!("f-{key}"), title, &funnel_points(key))))
+            p class="noprint" { a href=(png_href(key)) { "Download as PNG" } }
+        }
+        @for (id, key, title) in [
+            ("w-cabg", "wait_cabg", "Median wait, referral to start: CABG"),
+            ("w-mipci", "wait_mi_pci", "Median wait, referral to start: MI/PCI"),
+        ] {
+            (PreEscaped(wait_plot(id, key, title, &rows)))
+        }
     }
-    for (id, key, title) in [
-        (
-            "w-cabg",
-            "wait_cabg",
-            "Median wait, referral to start: CABG",
-        ),
-        (
-            "w-mipci",
-            "wait_mi_pci",
-            "Median wait, referral to start: MI/PCI",
-        ),
-    ] {
-        body.push_str(&wait_plot(id, key, title, &rows));
-    }
-    body
+    .into_string()
 }
 
 async fn dashboard(
@@ -261,17 +240,11 @@ async fn dashboard(
             let programmes = n.programmes()?;
             let episodes = n.kpi_episodes(period.from, period.to, &programmes)?;
             let report = compute(&programmes, &episodes, period, &Thresholds::default());
-            let mut body = render(&programmes, &report, &f, period);
             // Year on year: the same filters over this period and the two before it.
-            body.push_str(
-                "<h2>Year on year</h2><table><caption>The programmes shown, pooled, by year</caption><thead><tr>\
-                 <th scope=\"col\">Period</th><th scope=\"col\">Referred</th><th scope=\"col\">Uptake</th>\
-                 <th scope=\"col\">Assessment 1</th><th scope=\"col\">Assessment 2</th><th scope=\"col\">Green / amber / red</th>\
-                 </tr></thead><tbody>",
-            );
-            for years in [2, 1, 0] {
-                let p = period.earlier(years);
-                let r = if years == 0 {
+            let mut years = Vec::new();
+            for back in [2, 1, 0] {
+                let p = period.earlier(back);
+                let r = if back == 0 {
                     report.clone()
                 } else {
                     let eps = n.kpi_episodes(p.from, p.to, &programmes)?;
@@ -284,23 +257,37 @@ async fn dashboard(
                         (a + x, b + y)
                     })
                 };
-                let share = |(x, y): (u64, u64)| pct((y > 0).then(|| x as f64 / y as f64));
                 let grade = |g: &str| rows.iter().filter(|k| k.grade == g).count();
-                let _ = write!(
-                    body,
-                    "<tr><th scope=\"row\">{} to {}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {} / {}</td></tr>",
-                    p.from,
-                    p.to,
-                    sum("uptake").1,
-                    share(sum("uptake")),
-                    share(sum("assessment1")),
-                    share(sum("assessment2")),
-                    grade("green"),
-                    grade("amber"),
-                    grade("red")
-                );
+                years.push((
+                    p,
+                    [sum("uptake"), sum("assessment1"), sum("assessment2")],
+                    [grade("green"), grade("amber"), grade("red")],
+                ));
             }
-            body.push_str("</tbody></table>");
+            let share = |(x, y): (u64, u64)| pct((y > 0).then(|| x as f64 / y as f64));
+            let body = html! {
+                (PreEscaped(render(&programmes, &report, &f, period)))
+                h2 { "Year on year" }
+                table {
+                    caption { "The programmes shown, pooled, by year" }
+                    thead { tr {
+                        th scope="col" { "Period" } th scope="col" { "Referred" } th scope="col" { "Uptake" }
+                        th scope="col" { "Assessment 1" } th scope="col" { "Assessment 2" }
+                        th scope="col" { "Green / amber / red" }
+                    } }
+                    tbody {
+                        @for (p, [uptake, a1, a2], [g, a, r]) in &years {
+                            tr {
+                                th scope="row" { (p.from) " to " (p.to) }
+                                td { (uptake.1) } td { (share(*uptake)) }
+                                td { (share(*a1)) } td { (share(*a2)) }
+                                td { (g) " / " (a) " / " (r) }
+                            }
+                        }
+                    }
+                }
+            }
+            .into_string();
             let body: Arc<str> = body.into();
             a.national_pages.put(key, version, body.clone());
             Ok(body)
@@ -400,5 +387,42 @@ impl PageCache {
             m.clear();
         }
         m.insert(key, (version, body));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{render, Filters};
+    use crest_core::{Date, Period, Programme};
+    use crest_stats::kpis::{compute, Thresholds};
+
+    /// A region's name comes from the programmes file: shown as text, kept selected, and
+    /// URL-encoded in the links that carry the filters.
+    #[test]
+    fn region_names_are_text_and_links_encode_them() {
+        let region = "North & <West>";
+        let programmes =
+            [Programme::parse(["P001", "One <b>", "england", region, "", ""]).unwrap()];
+        let period = Period {
+            from: Date::from_ymd(2024, 4, 1).unwrap(),
+            to: Date::from_ymd(2025, 3, 31).unwrap(),
+        };
+        let report = compute(&programmes, &[], period, &Thresholds::default());
+        let filters = Filters {
+            region: region.into(),
+            ..Default::default()
+        };
+        let html = render(&programmes, &report, &filters, period);
+        assert!(
+            html.contains("<option selected>North &amp; &lt;West&gt;</option>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("&amp;nation=&amp;region=North%20%26%20%3CWest%3E\">Download as PNG</a>"),
+            "{html}"
+        );
+        assert!(html.contains("<a href=\"/national/programme?code=P001&amp;from=2024-04-01&amp;to=2025-03-31\">P001</a>"), "{html}");
+        assert!(html.contains("1 programme(s): 0 referred"), "{html}");
+        assert!(!html.contains("<West>") && !html.contains("<b>"), "{html}");
     }
 }
