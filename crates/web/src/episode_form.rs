@@ -2,7 +2,7 @@
 //! saving them by the import's own rules (warnings confirmed, derived values derived again).
 
 use crate::access::Staff;
-use crate::html::{self, esc, page, url_encode};
+use crate::html::{self, page, url_encode};
 use crate::{html_page, App, Code, WebError};
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -10,8 +10,8 @@ use axum::routing::get;
 use axum::{Form, Router};
 use crest_core::{check_row, Col, Header, Record, FIELDS};
 use crest_store::EpisodeQuery;
+use maud::PreEscaped;
 use std::collections::HashMap;
-use std::fmt::Write;
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -89,56 +89,52 @@ pub(crate) fn episode_page(
     if id.is_some() {
         readonly.push("episode_id");
     }
-    let action = esc(&form.path(programme, id));
-    let mut body = html::error_summary(errors);
-    if saved {
-        body.push_str("<div class=\"ok\" role=\"status\">Saved.</div>");
-    }
-    if let Some(id) = id {
-        let links: Vec<String> = [
-            EpisodeForm::Full,
-            EpisodeForm::Assessment(1),
-            EpisodeForm::Assessment(2),
-        ]
-        .into_iter()
-        .filter(|f| *f != form)
-        .map(|f| {
-            let label = match f {
-                EpisodeForm::Full => "Whole episode".to_string(),
-                EpisodeForm::Assessment(n) => format!("Assessment {n}"),
-            };
-            format!(
-                "<a href=\"{}\">{label}</a>",
-                esc(&f.path(programme, Some(id)))
-            )
-        })
-        .collect();
-        let _ = write!(
-            body,
-            "<p>{} · <a href=\"/p/{}/episodes/{}/report\">Patient progress report</a></p>",
-            links.join(" · "),
-            esc(programme),
-            url_encode(id)
-        );
-    }
-    let _ = write!(
-        body,
-        "<form method=\"post\" action=\"{action}\" novalidate>{}{}{}<p><button>Save {}</button></p></form>",
-        html::csrf_field(&c.session.csrf),
-        html::fields_form(values, &errs, &|f| form.shows(f), &readonly),
-        if confirm {
-            format!(
-                "<div class=\"field\"><input type=\"checkbox\" id=\"{CONFIRM}\" name=\"{CONFIRM}\" value=\"yes\"> \
-                 <label for=\"{CONFIRM}\" style=\"display:inline\">I have checked the values above and they are right</label></div>"
-            )
-        } else {
-            String::new()
-        },
-        match form {
-            EpisodeForm::Full => "episode".to_string(),
-            EpisodeForm::Assessment(n) => format!("assessment {n}"),
+    let others = [
+        EpisodeForm::Full,
+        EpisodeForm::Assessment(1),
+        EpisodeForm::Assessment(2),
+    ]
+    .into_iter()
+    .filter(|f| *f != form);
+    let label = |f: EpisodeForm| match f {
+        EpisodeForm::Full => "Whole episode".to_string(),
+        EpisodeForm::Assessment(n) => format!("Assessment {n}"),
+    };
+    let body = maud::html! {
+        (PreEscaped(html::error_summary(errors)))
+        @if saved {
+            div class="ok" role="status" { "Saved." }
         }
-    );
+        @if let Some(id) = id {
+            p {
+                @for f in others {
+                    a href=(f.path(programme, Some(id))) { (label(f)) } " · "
+                }
+                a href={ "/p/" (programme) "/episodes/" (url_encode(id)) "/report" } { "Patient progress report" }
+            }
+        }
+        form method="post" action=(form.path(programme, id)) novalidate {
+            (PreEscaped(html::csrf_field(&c.session.csrf)))
+            (PreEscaped(html::fields_form(values, &errs, &|f| form.shows(f), &readonly)))
+            @if confirm {
+                div class="field" {
+                    input type="checkbox" id=(CONFIRM) name=(CONFIRM) value="yes";
+                    " "
+                    label for=(CONFIRM) style="display:inline" { "I have checked the values above and they are right" }
+                }
+            }
+            p {
+                button {
+                    "Save "
+                    @match form {
+                        EpisodeForm::Full => "episode",
+                        EpisodeForm::Assessment(n) => { "assessment " (n) },
+                    }
+                }
+            }
+        }
+    }
+    .into_string();
     let title = match (form, id) {
         (EpisodeForm::Assessment(n), Some(id)) => format!("Assessment {n} – episode {id}"),
         (_, Some(id)) => format!("Episode {id}"),
