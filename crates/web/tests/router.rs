@@ -1672,3 +1672,91 @@ fn admins_record_agreements_that_govern_what_leaves() {
         });
     }
 }
+
+/// Text typed by one person is only ever text on another's page: a programme name and region,
+/// and a patient's names, all holding markup, appear escaped on every programme page.
+#[test]
+fn hostile_text_is_shown_as_text_on_every_programme_page() {
+    const EVIL: &str = "<script>alert(1)</script>";
+    for db in databases() {
+        let app = setup(&db);
+        let s = open(&db);
+        let evil_name = format!("One {EVIL}");
+        let evil_region = format!("London {EVIL}");
+        let p = crest_core::Programme::parse([
+            "P001",
+            &evil_name,
+            "england",
+            &evil_region,
+            "nurse",
+            "mi",
+        ])
+        .unwrap();
+        s.run(|s| s.upsert_programmes(&[p]).unwrap());
+        let f = scratch_dir("hostile").join("e.csv");
+        std::fs::write(
+            &f,
+            format!(
+                "programme_code,episode_id,nhs_number,family_name,given_name,date_of_birth,sex,initiating_event,treatment,event_date,referral_date,status\n\
+                 P001,H1,9434765919,\"Smith {EVIL}\",\"Ann {EVIL}\",1960-06-15,female,mi_nstemi,pci,2024-05-01,2024-05-03,referred\n"
+            ),
+        )
+        .unwrap();
+        let sum = s.run(|s| {
+            crest_ingest::import_file(
+                s,
+                &f,
+                &crest_ingest::ImportOptions::new(common::today()),
+                None,
+                &mut |_| {},
+            )
+            .unwrap()
+        });
+        assert_eq!(sum.imported, 1, "{:?}", sum.errors);
+        rt().block_on(async {
+            let (cookie, _) = login(&app, "lead").await;
+            for path in [
+                "/p/P001/episodes",
+                "/p/P001/episodes?q=Smith",
+                "/p/P001/episodes/new",
+                "/p/P001/episodes/H1",
+                "/p/P001/episodes/H1/assessment1",
+                "/p/P001/episodes/H1/report",
+                "/p/P001/upload",
+                "/p/P001/dashboard?from=2024-04-01&to=2025-03-31",
+                "/p/P001/profile",
+                "/p/P001/submit",
+            ] {
+                let r = send(&app, get(path, &cookie)).await;
+                assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
+                assert!(!r.body.contains("<script>alert"), "{path}: {}", r.body);
+            }
+            // Where the text is shown, it is shown escaped.
+            for (path, want) in [
+                (
+                    "/p/P001/episodes",
+                    "Ann &lt;script&gt;alert(1)&lt;/script&gt; Smith &lt;script&gt;",
+                ),
+                (
+                    "/p/P001/episodes/H1/report",
+                    "Ann &lt;script&gt;alert(1)&lt;/script&gt; Smith",
+                ),
+                (
+                    "/p/P001/episodes/H1",
+                    "value=\"Smith &lt;script&gt;alert(1)&lt;/script&gt;\"",
+                ),
+                (
+                    "/p/P001/dashboard",
+                    "Dashboard – One &lt;script&gt;alert(1)&lt;/script&gt;",
+                ),
+            ] {
+                let r = send(&app, get(path, &cookie)).await;
+                assert!(
+                    r.body.contains(want),
+                    "{path} should show {want}: {}",
+                    r.body
+                );
+            }
+        });
+    }
+}
