@@ -34,6 +34,8 @@ table{border-collapse:collapse;margin:.6rem 0}th,td{border:1px solid #d8dde0;pad
 th{background:#f0f4f5}button{font-size:1rem;padding:.4rem 1rem;background:#007f3b;color:#fff;border:0;cursor:pointer}button.secondary{background:#4c6272}
 fieldset{border:1px solid #d8dde0;margin:1rem 0}legend{font-weight:700}
 .grade-green{color:#007f3b}.grade-amber{color:#8a5a00}.grade-red{color:#b10e1e}
+svg{max-width:100%;height:auto}
+@media (max-width:40rem){table{display:block;overflow-x:auto;max-width:100%}}
 @media print{header,nav,form,.noprint{display:none}}";
 
 /// A whole page. `nav` and `body` are markup built by the caller (pages not yet written as

@@ -346,6 +346,23 @@ impl Browser {
 
     /// Saves a PNG screenshot of the page as `name.png`; returns its path.
     pub fn screenshot(&self, name: &str) -> PathBuf {
+        let desktop = self.capture(name);
+        // The same page as a phone shows it (390 px wide), for ux.md's small-screen check.
+        self.resize(390, 844);
+        self.capture(&format!("{name}-phone"));
+        self.resize(1280, 1000);
+        desktop
+    }
+
+    fn resize(&self, width: u32, height: u32) {
+        self.cmd(
+            "POST",
+            &self.s("/window/rect"),
+            Some(json!({ "width": width, "height": height })),
+        );
+    }
+
+    fn capture(&self, name: &str) -> PathBuf {
         use base64::Engine;
         let v = self.cmd("GET", &self.s("/screenshot"), None);
         let png = base64::engine::general_purpose::STANDARD
