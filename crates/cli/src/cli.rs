@@ -216,12 +216,11 @@ pub fn run(cli: Cli) -> Result<i32> {
                     dir.display()
                 );
             }
-            let html = report.html;
             match out.extension().and_then(|e| e.to_str()) {
-                Some("html") => std::fs::write(&out, html)
+                Some("html") => std::fs::write(&out, report.html())
                     .with_context(|| format!("cannot write {}", out.display()))?,
                 Some("pdf") => {
-                    crest_report::annual::annual_pdf(&html, &out).map_err(|e| anyhow!(e))?;
+                    report.pdf(&out).map_err(|e| anyhow!(e))?;
                 }
                 _ => bail!("--out must end in .pdf or .html, not '{}'", out.display()),
             }

@@ -6,7 +6,6 @@
 //! file printed by headless Chromium, so both look the same on any machine.
 
 use crate::charts::{draw_funnel, wait_plot, Dot, FUNNELS};
-use crate::html::esc;
 use crate::ReportError;
 use base64::Engine;
 use crest_core::{Date, Period};
@@ -18,7 +17,8 @@ use crest_stats::published;
 use crest_stats::summary::Summary;
 use crest_stats::Z95;
 use crest_store::NationalStore;
-use std::fmt::Write;
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use std::collections::HashMap;
 use std::path::Path;
 
 const FONT_REGULAR: &[u8] = include_bytes!("../../../assets/fonts/LiberationSans-Regular.ttf");
@@ -97,28 +97,32 @@ impl PublishedTable {
     }
 
     /// The table as HTML (every cell escaped), the first column as row headers.
-    fn html(&self, class: &str) -> String {
-        let mut s = format!(
-            "<table class=\"{class}\"><caption>{}</caption><thead><tr>",
-            esc(&self.caption)
-        );
-        for h in &self.head {
-            let _ = write!(s, "<th scope=\"col\">{}</th>", esc(&h.replace('_', " ")));
-        }
-        s.push_str("</tr></thead><tbody>");
-        for r in &self.rows {
-            s.push_str("<tr>");
-            for (i, c) in r.iter().enumerate() {
-                if i == 0 {
-                    let _ = write!(s, "<th scope=\"row\">{}</th>", esc(c));
-                } else {
-                    let _ = write!(s, "<td>{}</td>", esc(c));
+    fn html(&self, class: &str) -> Markup {
+        html! {
+            table class=(class) {
+                caption { (self.caption) }
+                thead {
+                    tr {
+                        @for h in &self.head {
+                            th scope="col" { (h.replace('_', " ")) }
+                        }
+                    }
+                }
+                tbody {
+                    @for r in &self.rows {
+                        tr {
+                            @for (i, c) in r.iter().enumerate() {
+                                @if i == 0 {
+                                    th scope="row" { (c) }
+                                } @else {
+                                    td { (c) }
+                                }
+                            }
+                        }
+                    }
                 }
             }
-            s.push_str("</tr>");
         }
-        s.push_str("</tbody></table>");
-        s
     }
 
     /// The table as CSV: a header of column names, then the published cells.
@@ -138,13 +142,98 @@ impl PublishedTable {
     }
 }
 
-/// The annual report: the HTML document and every table it publishes.
+/// One section of the annual report: it starts on a new page and is listed in the contents.
+#[derive(Clone, Debug)]
+pub struct ReportSection {
+    /// Its anchor, e.g. `summary`.
+    pub id: &'static str,
+    /// Its heading.
+    pub title: &'static str,
+    /// What it shows under the heading.
+    pub body: Markup,
+}
+
+/// The annual report: its sections and every table it publishes.
 #[derive(Clone, Debug)]
 pub struct AnnualReport {
-    /// The self-contained HTML document.
-    pub html: String,
+    /// The referral period it reports on.
+    pub period: Period,
+    /// The day it was made.
+    pub generated_on: Date,
+    /// How many programmes the national store holds.
+    pub programmes: usize,
+    /// The sections after the title page and the contents, in order.
+    pub sections: Vec<ReportSection>,
     /// Every published table, in the order the report shows them.
     pub tables: Vec<PublishedTable>,
+}
+
+impl AnnualReport {
+    /// The whole report as one self-contained HTML document.
+    pub fn html(&self) -> String {
+        let all: Vec<&ReportSection> = self.sections.iter().collect();
+        self.document(&all, true, &HashMap::new())
+    }
+
+    /// A document of `sections`, with the title page and the contents (numbered from `pages`)
+    /// when `front` is set.
+    fn document(
+        &self,
+        sections: &[&ReportSection],
+        front: bool,
+        pages: &HashMap<&str, usize>,
+    ) -> String {
+        let (from, to) = (self.period.from, self.period.to);
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    title { "National audit of cardiac rehabilitation: annual report " (from) " to " (to) }
+                    style { (PreEscaped(style())) }
+                }
+                body {
+                    main {
+                        @if front {
+                            section class="title" {
+                                h1 { "National audit of cardiac rehabilitation" }
+                                p style="font-size:14pt" {
+                                    "Annual report: patients referred from " (from) " to " (to)
+                                }
+                                p { (self.programmes) " programmes. Generated " (self.generated_on) " by crest." }
+                                p class="note" {
+                                    "Every figure in this report has passed disclosure control: counts of 1 to 7 are \
+                                     shown as *, other counts are rounded to the nearest 5, percentages are computed \
+                                     from the rounded counts, and statistics based on 1 to 7 people are shown as *. A \
+                                     standard based on 1 to 7 patients is too few to assess."
+                                }
+                            }
+                            nav class="toc" aria-label="Contents" {
+                                h2 style="break-before:auto" { "Contents" }
+                                ol {
+                                    @for s in &self.sections {
+                                        li {
+                                            a href={ "#" (s.id) } { (s.title) }
+                                            span class="pg" data-for=(s.id) {
+                                                @if let Some(p) = pages.get(s.id) { (p) }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        @for s in sections {
+                            section aria-labelledby=(s.id) {
+                                h2 id=(s.id) { (s.title) }
+                                (s.body)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        .into_string()
+    }
 }
 
 /// A group's uptake as a published table.
@@ -166,7 +255,7 @@ pub fn annual_html(
     period: Period,
     generated_on: Date,
 ) -> Result<String, ReportError> {
-    annual(national, period, generated_on).map(|r| r.html)
+    annual(national, period, generated_on).map(|r| r.html())
 }
 
 /// The annual report for `period`: the HTML document and its published tables.
@@ -189,32 +278,7 @@ pub fn annual(
     let published: Vec<_> = report.programmes.iter().map(published::programme).collect();
     let mut tables = Vec::new();
 
-    let sections = [
-        ("summary", "National summary"),
-        ("programmes", "Programmes: KPIs and grades"),
-        ("funnels", "Funnel plots"),
-        ("waits", "Waits"),
-        ("inequalities", "Who takes up cardiac rehabilitation"),
-        ("outcomes", "Outcomes"),
-        ("quality", "Data quality"),
-        ("methods", "Methods"),
-    ];
-    let mut body = format!(
-        "<main><section class=\"title\"><h1>National audit of cardiac rehabilitation</h1><p style=\"font-size:14pt\">Annual report: \
-         patients referred from {from} to {to}</p><p>{} programmes. Generated {generated_on} by crest.</p>\
-         <p class=\"note\">Every figure in this report has passed disclosure control: counts of 1 to 7 are shown as *, other \
-         counts are rounded to the nearest 5, percentages are computed from the rounded counts, and statistics based on 1 to \
-         7 people are shown as *. A standard based on 1 to 7 patients is too few to assess.</p></section>\
-         <nav class=\"toc\" aria-label=\"Contents\"><h2 style=\"break-before:auto\">Contents</h2><ol>",
-        programmes.len()
-    );
-    for (id, title) in sections {
-        let _ = write!(
-            body,
-            "<li><a href=\"#{id}\">{title}</a><span class=\"pg\" data-for=\"{id}\"></span></li>"
-        );
-    }
-    body.push_str("</ol></nav>");
+    let mut sections = Vec::new();
 
     // National summary.
     let n = &report.national;
@@ -250,23 +314,26 @@ pub fn annual(
         "slope index of inequality (percentage points)".into(),
         sii.to_string(),
     ]);
-    let _ = write!(
-        body,
-        "<h2 id=\"summary\">National summary</h2><p>{} patients were referred to cardiac rehabilitation and {} started \
-         a core programme: an uptake of {}.</p><p>Of {} programmes, {} met all seven standards (green), {} met four to six \
-         (amber) and {} met three or fewer (red). For {} the grade is withheld: it depends on a standard based on too few \
-         patients to publish. {} had no referrals in the period.</p>{}",
-        count(n.referred),
-        count(n.started),
-        percentage(n.started, n.referred),
-        programmes.len(),
-        grades("green"),
-        grades("amber"),
-        grades("red"),
-        grades("withheld"),
-        grades("no data"),
-        summary.html("")
-    );
+    sections.push(ReportSection {
+        id: "summary",
+        title: "National summary",
+        body: html! {
+            p {
+                (count(n.referred)) " patients were referred to cardiac rehabilitation and "
+                (count(n.started)) " started a core programme: an uptake of "
+                (percentage(n.started, n.referred)) "."
+            }
+            p {
+                "Of " (programmes.len()) " programmes, " (grades("green"))
+                " met all seven standards (green), " (grades("amber"))
+                " met four to six (amber) and " (grades("red"))
+                " met three or fewer (red). For " (grades("withheld"))
+                " the grade is withheld: it depends on a standard based on too few patients to \
+                 publish. " (grades("no data")) " had no referrals in the period."
+            }
+            (summary.html(""))
+        },
+    });
     tables.push(summary);
 
     // Every programme: exactly the columns of programmes.csv (privacy.md).
@@ -314,24 +381,24 @@ pub fn annual(
             percentage(p.results.started, p.results.referred),
         ]);
     }
-    let _ = write!(
-        body,
-        "<h2 id=\"programmes\">Programmes: KPIs and grades</h2><p class=\"note\">A standard based on 1 to 7 patients is \
-         too few to assess: its value and met flag are *. KPIs met counts the assessable standards met; a grade is withheld \
-         where it would depend on a standard too few to assess.</p>{}{}",
-        kpi_table.html("wide"),
-        uptake.html("")
-    );
+    sections.push(ReportSection {
+        id: "programmes",
+        title: "Programmes: KPIs and grades",
+        body: html! {
+            p class="note" {
+                "A standard based on 1 to 7 patients is too few to assess: its value and met flag \
+                 are *. KPIs met counts the assessable standards met; a grade is withheld where it \
+                 would depend on a standard too few to assess."
+            }
+            (kpi_table.html("wide"))
+            (uptake.html(""))
+        },
+    });
     tables.push(kpi_table);
     tables.push(uptake);
 
     // Funnel plots: levels from the exact counts pooled over every programme; points drawn
     // at their published counts, where those are not suppressed.
-    body.push_str("<h2 id=\"funnels\">Funnel plots</h2><p>Each dot is a programme, drawn at its published (rounded) \
-                   counts. Whether a programme is inside or outside the limits is decided on its exact counts, against \
-                   the proportion pooled over every programme, so it is the same as in the audit's own analysis. A programme \
-                   whose numerator or denominator is 1 to 7 cannot be drawn; if it is outside the limits it is still named \
-                   under the plot.</p>");
     let mut funnel_rows = PublishedTable::new(
         "funnels",
         "Funnel plot positions",
@@ -342,6 +409,7 @@ pub fn annual(
         "Programmes outside the funnel limits (alert: outside 95%, alarm: outside 99.8%)",
         &["programme_code", "kpi", "numerator", "denominator", "level"],
     );
+    let mut plots = Vec::new();
     for (i, (key, title)) in FUNNELS.iter().enumerate() {
         let f = published::funnel(&report, key);
         for r in &f.rows {
@@ -364,7 +432,7 @@ pub fn annual(
             }
         }
         let Some(p0) = f.pooled else {
-            let _ = write!(body, "<p>{}: no data.</p>", esc(title));
+            plots.push(html! { p { (title) ": no data." } });
             continue;
         };
         let hidden = f.rows.iter().filter(|r| r.drawn().is_none()).count();
@@ -385,7 +453,7 @@ pub fn annual(
                 "{hidden} programme(s) not drawn: numerator or denominator of 1 to 7 (shown as *)."
             )
         };
-        body.push_str(&draw_funnel(
+        plots.push(draw_funnel(
             &format!("r-f{i}"),
             title,
             p0,
@@ -394,14 +462,27 @@ pub fn annual(
             &note,
         ));
     }
-    body.push_str(&outside.html(""));
+    sections.push(ReportSection {
+        id: "funnels",
+        title: "Funnel plots",
+        body: html! {
+            p {
+                "Each dot is a programme, drawn at its published (rounded) counts. Whether a \
+                 programme is inside or outside the limits is decided on its exact counts, against \
+                 the proportion pooled over every programme, so it is the same as in the audit's \
+                 own analysis. A programme whose numerator or denominator is 1 to 7 cannot be \
+                 drawn; if it is outside the limits it is still named under the plot."
+            }
+            @for plot in &plots { (plot) }
+            (outside.html(""))
+        },
+    });
     tables.push(funnel_rows);
     tables.push(outside);
 
     // Waits.
     let waits = disclosed_waits(&report.programmes);
     let refs: Vec<&ProgrammeKpis> = waits.iter().collect();
-    body.push_str("<h2 id=\"waits\">Waits</h2><p>Median days from referral to the start of core rehabilitation, by programme, against each nation's threshold.</p>");
     let mut wait_table = PublishedTable::new(
         "waits",
         "Median wait from referral to start, by programme (days)",
@@ -438,29 +519,29 @@ pub fn annual(
             mt,
         ]);
     }
-    if refs.len() <= 60 {
-        body.push_str(&wait_plot(
-            "r-wcabg",
-            "wait_cabg",
-            "Median wait: CABG",
-            &refs,
-        ));
-        body.push_str(&wait_plot(
-            "r-wmipci",
-            "wait_mi_pci",
-            "Median wait: MI/PCI",
-            &refs,
-        ));
-    }
-    body.push_str(&wait_table.html(""));
+    sections.push(ReportSection {
+        id: "waits",
+        title: "Waits",
+        body: html! {
+            p {
+                "Median days from referral to the start of core rehabilitation, by programme, \
+                 against each nation's threshold."
+            }
+            // One row per programme: beyond 60 the plots would not fit a page.
+            @if refs.len() <= 60 {
+                (wait_plot("r-wcabg", "wait_cabg", "Median wait: CABG", &refs))
+                (wait_plot("r-wmipci", "wait_mi_pci", "Median wait: MI/PCI", &refs))
+            }
+            (wait_table.html(""))
+        },
+    });
     tables.push(wait_table);
 
     // Inequalities.
     let group = |key: &dyn Fn(&crest_store::national::EquityFact) -> String| {
         crest_stats::inequality::uptake_by(&facts, |f| key(f), |f| f.started)
     };
-    body.push_str("<h2 id=\"inequalities\">Who takes up cardiac rehabilitation</h2>");
-    for t in [
+    let groups = [
         uptake_table(
             "uptake_by_sex",
             "sex",
@@ -486,15 +567,19 @@ pub fn annual(
             "priority group",
             &group(&|f| f.group.code().replace('_', " ")),
         ),
-    ] {
-        body.push_str(&t.html(""));
-        tables.push(t);
-    }
-    let _ = write!(
-        body,
-        "<p>Slope index of inequality across deprivation quintiles: {sii} percentage points (a positive value means uptake \
-         rises as deprivation falls).</p>"
-    );
+    ];
+    sections.push(ReportSection {
+        id: "inequalities",
+        title: "Who takes up cardiac rehabilitation",
+        body: html! {
+            @for t in &groups { (t.html("")) }
+            p {
+                "Slope index of inequality across deprivation quintiles: " (sii)
+                " percentage points (a positive value means uptake rises as deprivation falls)."
+            }
+        },
+    });
+    tables.extend(groups);
 
     // Outcomes.
     let mut changes = PublishedTable::new(
@@ -553,12 +638,11 @@ pub fn annual(
             ]);
         }
     }
-    let _ = write!(
-        body,
-        "<h2 id=\"outcomes\">Outcomes</h2>{}{}",
-        changes.html(""),
-        hads.html("")
-    );
+    sections.push(ReportSection {
+        id: "outcomes",
+        title: "Outcomes",
+        body: html! { (changes.html("")) (hads.html("")) },
+    });
     tables.push(changes);
     tables.push(hads);
 
@@ -593,68 +677,97 @@ pub fn annual(
             percentage(a2k, a2n),
         ]);
     }
-    let _ = write!(
-        body,
-        "<h2 id=\"quality\">Data quality</h2><p>{received} of {} programmes submitted data for this period.</p>{}",
-        programmes.len(),
-        quality.html("")
-    );
+    sections.push(ReportSection {
+        id: "quality",
+        title: "Data quality",
+        body: html! {
+            p { (received) " of " (programmes.len()) " programmes submitted data for this period." }
+            (quality.html(""))
+        },
+    });
     tables.push(quality);
 
-    // Methods.
-    let _ = write!(
-        body,
-        "<h2 id=\"methods\">Methods</h2>\
-         <h3>Cohort</h3><p>Episodes whose referral date falls from {from} to {to}, as submitted to the national audit. \
-         Patients who asked to be left out, and those covered by the National Data Opt-out, are never submitted. \
-         Started = has a start date of core rehabilitation. Uptake = started / referred. Completion = started \
-         episodes with status completed / started.</p>\
-         <h3>Priority groups</h3><p>MI = initiating event STEMI, NSTEMI or unspecified MI. In order: CABG (treatment CABG); \
-         MI/PCI (MI and PCI); PCI (not MI, PCI); MI (MI, medical); heart failure; other.</p>\
-         <h3>The seven KPIs (NCP_CR) and thresholds used</h3><ol>\
-         <li>Multidisciplinary team: at least {} distinct professions in the staffing return.</li>\
-         <li>Priority groups: all {} of MI, MI/PCI, PCI, CABG and heart failure offered.</li>\
-         <li>Duration: median days from start to end of core rehabilitation at least {}.</li>\
-         <li>Assessment 1: share of those started with an assessment 1 date at least England {}, Wales {}, Northern Ireland {}.</li>\
-         <li>Wait for CABG: median days from referral to start at most England {}, Wales {}, Northern Ireland {}.</li>\
-         <li>Wait for MI/PCI (MI, MI/PCI and PCI): median at most England {}, Wales {}, Northern Ireland {}.</li>\
-         <li>Assessment 2: among those started with assessment 1 and completed, share with assessment 2 within 140 days \
-         of assessment 1 at least {}.</li></ol><p>Grade: 7 met green, 4 to 6 amber, 3 or fewer red. A standard based on \
-         1 to 7 patients (its number of patients, numerator or denominator) is too few to assess; KPIs met counts the \
-         assessable standards met, and a grade is published only where it is the same whatever the standards too few to \
-         assess would show (otherwise withheld). A programme with no referrals in the period has no grade.</p>\
-         <h3>Statistics</h3><p>Medians are the middle value (the mean of the two middle values for an even count); quartiles \
-         interpolate linearly. Intervals for proportions are Wilson score intervals (z = {Z95}). Funnel plot limits are the \
-         Wilson interval of the proportion pooled over every programme at each denominator, at 95% (z = {Z95}, alert) and \
-         99.8% (z = {Z998}, alarm); positions are decided on exact counts. The slope index of inequality is the weighted \
-         least-squares slope of quintile uptake on the mid-point of each quintile's cumulative share of referrals \
-         (0 = most deprived), weighted by referrals. Outcomes are mean paired changes from assessment 1 to 2 with 95% \
-         t-intervals; HADS of 8 or more counts as symptoms present.</p>\
-         <h3>Disclosure control</h3><p>A count of 0 stays 0; 1 to 7 is shown as *; other counts are rounded to the nearest 5. \
-         Totals are rounded from exact sums. Percentages use the rounded counts and are * when either count is. Means, \
-         medians and intervals based on 1 to 7 people are *. Every table is also published as CSV with the same values.</p></main>",
-        thresholds.mdt,
-        thresholds.priority_groups,
-        thresholds.duration,
-        t(&thresholds, crest_core::Nation::England, |n| n.assessment1),
-        t(&thresholds, crest_core::Nation::Wales, |n| n.assessment1),
-        t(&thresholds, crest_core::Nation::NorthernIreland, |n| n.assessment1),
-        t(&thresholds, crest_core::Nation::England, |n| n.wait_cabg),
-        t(&thresholds, crest_core::Nation::Wales, |n| n.wait_cabg),
-        t(&thresholds, crest_core::Nation::NorthernIreland, |n| n.wait_cabg),
-        t(&thresholds, crest_core::Nation::England, |n| n.wait_mi_pci),
-        t(&thresholds, crest_core::Nation::Wales, |n| n.wait_mi_pci),
-        t(&thresholds, crest_core::Nation::NorthernIreland, |n| n.wait_mi_pci),
-        t(&thresholds, crest_core::Nation::England, |n| n.assessment2),
-    );
+    sections.push(ReportSection {
+        id: "methods",
+        title: "Methods",
+        body: methods(&from, &to, &thresholds),
+    });
     Ok(AnnualReport {
-        html: format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>National audit of cardiac rehabilitation: annual report {from} to {to}</title>\
-             <style>{}</style></head><body>{body}</body></html>",
-            style()
-        ),
+        period,
+        generated_on,
+        programmes: programmes.len(),
+        sections,
         tables,
     })
+}
+
+/// The methods appendix: the cohort, the KPIs with the thresholds used, the statistics and
+/// disclosure control.
+fn methods(from: &str, to: &str, thresholds: &Thresholds) -> Markup {
+    use crest_core::Nation::{England, NorthernIreland, Wales};
+    let by_nation = |pick: &dyn Fn(&crest_stats::kpis::NationThresholds) -> f64| {
+        format!(
+            "England {}, Wales {}, Northern Ireland {}",
+            t(thresholds, England, pick),
+            t(thresholds, Wales, pick),
+            t(thresholds, NorthernIreland, pick)
+        )
+    };
+    html! {
+        h3 { "Cohort" }
+        p {
+            "Episodes whose referral date falls from " (from) " to " (to) ", as submitted to the \
+             national audit. Patients who asked to be left out, and those covered by the National \
+             Data Opt-out, are never submitted. Started = has a start date of core rehabilitation. \
+             Uptake = started / referred. Completion = started episodes with status completed / \
+             started."
+        }
+        h3 { "Priority groups" }
+        p {
+            "MI = initiating event STEMI, NSTEMI or unspecified MI. In order: CABG (treatment \
+             CABG); MI/PCI (MI and PCI); PCI (not MI, PCI); MI (MI, medical); heart failure; other."
+        }
+        h3 { "The seven KPIs (NCP_CR) and thresholds used" }
+        ol {
+            li { "Multidisciplinary team: at least " (thresholds.mdt) " distinct professions in the staffing return." }
+            li { "Priority groups: all " (thresholds.priority_groups) " of MI, MI/PCI, PCI, CABG and heart failure offered." }
+            li { "Duration: median days from start to end of core rehabilitation at least " (thresholds.duration) "." }
+            li { "Assessment 1: share of those started with an assessment 1 date at least " (by_nation(&|n| n.assessment1)) "." }
+            li { "Wait for CABG: median days from referral to start at most " (by_nation(&|n| n.wait_cabg)) "." }
+            li { "Wait for MI/PCI (MI, MI/PCI and PCI): median at most " (by_nation(&|n| n.wait_mi_pci)) "." }
+            li {
+                "Assessment 2: among those started with assessment 1 and completed, share with \
+                 assessment 2 within 140 days of assessment 1 at least "
+                (t(thresholds, England, |n| n.assessment2)) "."
+            }
+        }
+        p {
+            "Grade: 7 met green, 4 to 6 amber, 3 or fewer red. A standard based on 1 to 7 patients \
+             (its number of patients, numerator or denominator) is too few to assess; KPIs met \
+             counts the assessable standards met, and a grade is published only where it is the \
+             same whatever the standards too few to assess would show (otherwise withheld). A \
+             programme with no referrals in the period has no grade."
+        }
+        h3 { "Statistics" }
+        p {
+            "Medians are the middle value (the mean of the two middle values for an even count); \
+             quartiles interpolate linearly. Intervals for proportions are Wilson score intervals \
+             (z = " (Z95) "). Funnel plot limits are the Wilson interval of the proportion pooled \
+             over every programme at each denominator, at 95% (z = " (Z95) ", alert) and 99.8% \
+             (z = " (Z998) ", alarm); positions are decided on exact counts. The slope index of \
+             inequality is the weighted least-squares slope of quintile uptake on the mid-point of \
+             each quintile's cumulative share of referrals (0 = most deprived), weighted by \
+             referrals. Outcomes are mean paired changes from assessment 1 to 2 with 95% \
+             t-intervals; HADS of 8 or more counts as symptoms present."
+        }
+        h3 { "Disclosure control" }
+        p {
+            "A count of 0 stays 0; 1 to 7 is shown as *; other counts are rounded to the nearest \
+             5. Totals are rounded from exact sums. Percentages use the rounded counts and are * \
+             when either count is. Means, medians and intervals based on 1 to 7 people are *. \
+             Every table is also published as CSV with the same values."
+        }
+    }
 }
 
 fn t(
@@ -705,74 +818,68 @@ fn pdf_pages(pdf: &[u8]) -> usize {
         .count()
 }
 
-/// Prints the annual report to PDF with its contents page numbered. Each section starts on a
-/// new page, so printing each section alone tells how many pages it takes; the start pages then
-/// go into the contents, and the whole report is printed once more.
-pub fn annual_pdf(html: &str, pdf: &Path) -> Result<usize, ReportError> {
-    annual_pdf_text(html, pdf).map_err(ReportError::Print)
-}
-
-fn annual_pdf_text(html: &str, pdf: &Path) -> Result<usize, String> {
-    let body_start = html.find("<body>").ok_or("not a report")? + "<body>".len();
-    let body_end = html.rfind("</body>").ok_or("not a report")?;
-    let (head, body) = (&html[..body_start], &html[body_start..body_end]);
-    let parts: Vec<&str> = body.split("<h2 id=\"").collect();
-    let dir = pdf.with_extension("parts");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    // Each section printed alone tells how many pages it takes. Chromium's start-up dominates
-    // each print, so the sections print side by side, one per core.
-    let sections: Vec<&str> = parts.iter().skip(1).copied().collect();
-    let counts: Vec<std::sync::Mutex<Option<Result<usize, String>>>> = sections
-        .iter()
-        .map(|_| std::sync::Mutex::new(None))
-        .collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(1, 4);
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let Some(part) = sections.get(i) else {
-                    return;
-                };
-                let id = part.split('"').next().unwrap_or("");
-                let alone = format!("{head}<h2 id=\"{part}</body></html>");
-                let (file, out) = (
-                    dir.join(format!("{i}-{id}.html")),
-                    dir.join(format!("{i}-{id}.pdf")),
-                );
-                let pages = std::fs::write(&file, alone)
-                    .map_err(|e| e.to_string())
-                    .and_then(|()| print_pdf_text(&file, &out))
-                    .and_then(|()| std::fs::read(&out).map_err(|e| e.to_string()))
-                    .map(|b| pdf_pages(&b));
-                *counts[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(pages);
-            });
-        }
-    });
-    let mut page = 3; // the title page, then the contents
-    let mut filled = html.to_string();
-    for (part, count) in sections.iter().zip(counts) {
-        let id = part.split('"').next().unwrap_or("");
-        let pages = count
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner())
-            .unwrap_or_else(|| Err("a section was not printed".into()))?;
-        filled = filled.replacen(
-            &format!("<span class=\"pg\" data-for=\"{id}\"></span>"),
-            &format!("<span class=\"pg\" data-for=\"{id}\">{page}</span>"),
-            1,
-        );
-        page += pages.max(1);
+impl AnnualReport {
+    /// Prints the report to PDF with its contents page numbered, and says how many pages it
+    /// has. Each section starts on a new page, so printing each section alone tells how many
+    /// pages it takes; the start pages then go into the contents, and the whole report is
+    /// printed once more.
+    pub fn pdf(&self, pdf: &Path) -> Result<usize, ReportError> {
+        self.pdf_text(pdf).map_err(ReportError::Print)
     }
-    let whole = dir.join("report.html");
-    std::fs::write(&whole, filled).map_err(|e| e.to_string())?;
-    let printed = print_pdf_text(&whole, pdf);
-    let _ = std::fs::remove_dir_all(&dir);
-    printed?;
-    Ok(pdf_pages(&std::fs::read(pdf).map_err(|e| e.to_string())?))
+
+    fn pdf_text(&self, pdf: &Path) -> Result<usize, String> {
+        let dir = pdf.with_extension("parts");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        // Chromium's start-up dominates each print, so the sections print side by side, one
+        // per core.
+        let counts: Vec<std::sync::Mutex<Option<Result<usize, String>>>> = self
+            .sections
+            .iter()
+            .map(|_| std::sync::Mutex::new(None))
+            .collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let workers = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(1, 4);
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(section) = self.sections.get(i) else {
+                        return;
+                    };
+                    let alone = self.document(&[section], false, &HashMap::new());
+                    let (file, out) = (
+                        dir.join(format!("{i}-{}.html", section.id)),
+                        dir.join(format!("{i}-{}.pdf", section.id)),
+                    );
+                    let pages = std::fs::write(&file, alone)
+                        .map_err(|e| e.to_string())
+                        .and_then(|()| print_pdf_text(&file, &out))
+                        .and_then(|()| std::fs::read(&out).map_err(|e| e.to_string()))
+                        .map(|b| pdf_pages(&b));
+                    *counts[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(pages);
+                });
+            }
+        });
+        let mut pages = HashMap::new();
+        let mut page = 3; // the title page, then the contents
+        for (section, count) in self.sections.iter().zip(counts) {
+            let taken = count
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(|| Err("a section was not printed".into()))?;
+            pages.insert(section.id, page);
+            page += taken.max(1);
+        }
+        let all: Vec<&ReportSection> = self.sections.iter().collect();
+        let whole = dir.join("report.html");
+        std::fs::write(&whole, self.document(&all, true, &pages)).map_err(|e| e.to_string())?;
+        let printed = print_pdf_text(&whole, pdf);
+        let _ = std::fs::remove_dir_all(&dir);
+        printed?;
+        Ok(pdf_pages(&std::fs::read(pdf).map_err(|e| e.to_string())?))
+    }
 }
 
 /// Prints an HTML report to PDF with headless Chromium. Fonts are embedded in the HTML, so the

@@ -2,11 +2,12 @@
 //! annual report and PNG downloads. A PNG is the same SVG rendered in process by resvg with the
 //! bundled Liberation Sans, so no browser starts on a web request.
 
-use crate::html::{esc, pct};
+use crate::html::pct;
+use crest_core::record::format_num;
 use crest_stats::funnel::{self, Direction, Position, Z998};
 use crest_stats::kpis::ProgrammeKpis;
 use crest_stats::Z95;
-use std::fmt::Write;
+use maud::{html, Markup};
 
 /// The proportion KPIs drawn as funnel plots, with their titles.
 pub const FUNNELS: [(&str, &str); 4] = [
@@ -16,9 +17,14 @@ pub const FUNNELS: [(&str, &str); 4] = [
     ("assessment2", "Assessment 2 within 140 days (KPI 7)"),
 ];
 
+/// A coordinate written with one decimal, as SVG attributes take it.
+fn at(v: f64) -> String {
+    format!("{v:.1}")
+}
+
 /// Each programme's median wait for a KPI as a dot, with its nation's threshold as a tick,
 /// sorted by the median; the text alternative names those above their threshold.
-pub fn wait_plot(id: &str, key: &str, title: &str, rows: &[&ProgrammeKpis]) -> String {
+pub fn wait_plot(id: &str, key: &str, title: &str, rows: &[&ProgrammeKpis]) -> Markup {
     let mut points: Vec<(String, f64, Option<f64>)> = rows
         .iter()
         .filter_map(|k| {
@@ -27,7 +33,7 @@ pub fn wait_plot(id: &str, key: &str, title: &str, rows: &[&ProgrammeKpis]) -> S
         })
         .collect();
     if points.is_empty() {
-        return format!("<p>{}: no patients started.</p>", esc(title));
+        return html! { p { (title) ": no patients started." } };
     }
     points.sort_by(|a, b| a.1.total_cmp(&b.1));
     let max = points
@@ -37,62 +43,46 @@ pub fn wait_plot(id: &str, key: &str, title: &str, rows: &[&ProgrammeKpis]) -> S
     let (w, row, left) = (640.0, 14.0, 70.0);
     let h = row * points.len() as f64 + 40.0;
     let x = |d: f64| left + (w - left - 20.0) * d / max;
-    let mut s = format!(
-        "<figure><svg role=\"img\" aria-labelledby=\"{id}-t {id}-d\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\">\
-         <title id=\"{id}-t\">{}</title><desc id=\"{id}-d\">Dots are programmes' median waits in days, sorted; the grey tick on each \
-         row is the programme's nation's threshold.</desc>",
-        esc(title)
-    );
-    let mut over = Vec::new();
-    for (i, (code, median, threshold)) in points.iter().enumerate() {
-        let y = 10.0 + row * i as f64 + row / 2.0;
-        let late = threshold.is_some_and(|t| *median > t);
-        if late {
-            over.push(format!(
-                "{} ({} days)",
-                esc(code),
-                crest_core::record::format_num(*median)
-            ));
+    let y = |i: usize| 10.0 + row * i as f64 + row / 2.0;
+    let late = |p: &(String, f64, Option<f64>)| p.2.is_some_and(|t| p.1 > t);
+    let over: Vec<String> = points
+        .iter()
+        .filter(|p| late(p))
+        .map(|(code, median, _)| format!("{code} ({} days)", format_num(*median)))
+        .collect();
+    html! {
+        figure {
+            svg role="img" aria-labelledby={ (id) "-t " (id) "-d" } width=(w) height=(h)
+                viewBox={ "0 0 " (w) " " (h) } {
+                title id={ (id) "-t" } { (title) }
+                desc id={ (id) "-d" } {
+                    "Dots are programmes' median waits in days, sorted; the grey tick on each row \
+                     is the programme's nation's threshold."
+                }
+                @for (i, point) in points.iter().enumerate() {
+                    @let (code, median, threshold) = point;
+                    text x=(left - 6.0) y=(at(y(i) + 3.0)) font-size="10" text-anchor="end" { (code) }
+                    @if let Some(t) = threshold {
+                        line x1=(at(x(*t))) x2=(at(x(*t))) y1=(at(y(i) - 5.0)) y2=(at(y(i) + 5.0))
+                            stroke="#768692" stroke-width="2" {}
+                    }
+                    circle cx=(at(x(*median))) cy=(at(y(i))) r="4"
+                        fill=(if late(point) { "#d5281b" } else { "#005eb8" }) {
+                        title { (code) ": median " (format_num(*median)) " days" }
+                    }
+                }
+                text x=((w + left) / 2.0) y=(h - 8.0) font-size="12" text-anchor="middle" { "days" }
+            }
+            figcaption {
+                (title) ": " (points.len()) " programme(s); "
+                @if over.is_empty() {
+                    "none above its threshold."
+                } @else {
+                    "above their threshold: " (over.join(", ")) "."
+                }
+            }
         }
-        let _ = write!(
-            s,
-            "<text x=\"{}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"end\">{}</text>",
-            left - 6.0,
-            y + 3.0,
-            esc(code)
-        );
-        if let Some(t) = threshold {
-            let _ = write!(
-                s,
-                "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{1:.1}\" y2=\"{2:.1}\" stroke=\"#768692\" stroke-width=\"2\"/>",
-                x(*t),
-                y - 5.0,
-                y + 5.0
-            );
-        }
-        let _ = write!(
-            s,
-            "<circle cx=\"{:.1}\" cy=\"{y:.1}\" r=\"4\" fill=\"{}\"><title>{}: median {} days</title></circle>",
-            x(*median),
-            if late { "#d5281b" } else { "#005eb8" },
-            esc(code),
-            crest_core::record::format_num(*median)
-        );
     }
-    let _ = write!(
-        s,
-        "<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\">days</text></svg><figcaption>{}: {} programme(s); {}</figcaption></figure>",
-        (w + left) / 2.0,
-        h - 8.0,
-        esc(title),
-        points.len(),
-        if over.is_empty() {
-            "none above its threshold.".to_string()
-        } else {
-            format!("above their threshold: {}.", over.join(", "))
-        }
-    );
-    s
 }
 
 /// One programme on a funnel plot.
@@ -109,9 +99,9 @@ pub struct Dot {
 
 /// A funnel plot of one proportion across programmes (limits from their exact counts),
 /// with its text alternative.
-pub fn funnel_plot(id: &str, title: &str, points: &[(String, u64, u64)]) -> String {
+pub fn funnel_plot(id: &str, title: &str, points: &[(String, u64, u64)]) -> Markup {
     let Some(p0) = funnel::pooled(&points.iter().map(|p| (p.1, p.2)).collect::<Vec<_>>()) else {
-        return format!("<p>{}: no data.</p>", esc(title));
+        return html! { p { (title) ": no data." } };
     };
     let dots: Vec<Dot> = points
         .iter()
@@ -135,7 +125,7 @@ pub fn draw_funnel(
     programmes: usize,
     dots: &[Dot],
     note: &str,
-) -> String {
+) -> Markup {
     let max_n = dots
         .iter()
         .filter_map(|d| d.at.map(|a| a.1))
@@ -145,115 +135,89 @@ pub fn draw_funnel(
     let (w, h, left, bottom) = (640.0, 320.0, 50.0, 40.0);
     let x = |n: f64| left + (w - left - 10.0) * n / max_n;
     let y = |p: f64| 10.0 + (h - bottom - 10.0) * (1.0 - p.clamp(0.0, 1.0));
-    let mut s = format!(
-        "<figure><svg role=\"img\" aria-labelledby=\"{id}-t {id}-d\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\">\
-         <title id=\"{id}-t\">Funnel plot: {}</title><desc id=\"{id}-d\">Each dot is a programme: its proportion against its number of patients. \
-         The pooled proportion is {}; the inner lines are the 95% limits, the outer the 99.8% limits.</desc>",
-        esc(title),
-        pct(Some(p0))
-    );
-    for (z, dash) in [(Z95, "4 3"), (Z998, "")] {
-        for side in [0, 1] {
-            let pts: Vec<String> = (1..=60)
-                .map(|i| {
-                    let n = (max_n * i as f64 / 60.0).max(1.0);
-                    let (lo, hi) = funnel::limits(p0, n as u64, z).unwrap_or((0.0, 1.0));
-                    format!("{:.1},{:.1}", x(n), y(if side == 0 { lo } else { hi }))
-                })
-                .collect();
-            let _ = write!(
-                s,
-                "<polyline fill=\"none\" stroke=\"#425563\" stroke-dasharray=\"{dash}\" points=\"{}\"/>",
-                pts.join(" ")
-            );
-        }
-    }
-    let _ = write!(
-        s,
-        "<line x1=\"{left}\" x2=\"{}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#005eb8\"/>",
-        w - 10.0,
-        y(p0),
-        y(p0)
-    );
-    let mut outliers = Vec::new();
-    for d in dots {
-        if d.position != Position::Within {
-            outliers.push(d);
-        }
-        let Some((k, n)) = d.at.filter(|a| a.1 > 0) else {
-            continue;
-        };
-        let p = k as f64 / n as f64;
-        let colour = match d.position {
-            Position::Within => "#005eb8",
-            Position::Alert(_) => "#ed8b00",
-            Position::Alarm(_) => "#d5281b",
-        };
-        let _ = write!(
-            s,
-            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{colour}\"><title>{}: {}</title></circle>",
-            x(n as f64),
-            y(p),
-            esc(&d.code),
-            esc(&d.shown)
-        );
-        if d.position != Position::Within {
-            let _ = write!(
-                s,
-                "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\">{}</text>",
-                x(n as f64) + 5.0,
-                y(p) - 5.0,
-                esc(&d.code)
-            );
-        }
-    }
-    let _ = write!(
-        s,
-        "<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\">patients (denominator)</text></svg>\
-         <figcaption>{}: pooled {} over {programmes} programmes. {}",
-        w / 2.0,
-        h - 8.0,
-        esc(title),
-        pct(Some(p0)),
-        esc(note)
-    );
-    if !note.is_empty() {
-        s.push(' ');
-    }
-    if outliers.is_empty() {
-        s.push_str("No programme is outside the 95% limits.");
-    } else {
-        s.push_str("Outside the limits: ");
-        let list: Vec<String> = outliers
-            .iter()
-            .map(|d| {
-                let (level, dir) = match d.position {
-                    Position::Alarm(d) => ("alarm", d),
-                    Position::Alert(d) => ("alert", d),
-                    Position::Within => ("", Direction::Low),
-                };
-                format!(
-                    "{} {level} {} ({})",
-                    esc(&d.code),
-                    if dir == Direction::Low { "low" } else { "high" },
-                    esc(&d.shown)
-                )
+    let limit = |z: f64, upper: bool| -> String {
+        (1..=60)
+            .map(|i| {
+                let n = (max_n * i as f64 / 60.0).max(1.0);
+                let (lo, hi) = funnel::limits(p0, n as u64, z).unwrap_or((0.0, 1.0));
+                format!("{:.1},{:.1}", x(n), y(if upper { hi } else { lo }))
             })
-            .collect();
-        s.push_str(&list.join("; "));
-        s.push('.');
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let drawn: Vec<(&Dot, f64, f64, &str)> = dots
+        .iter()
+        .filter_map(|d| {
+            let (k, n) = d.at.filter(|a| a.1 > 0)?;
+            let colour = match d.position {
+                Position::Within => "#005eb8",
+                Position::Alert(_) => "#ed8b00",
+                Position::Alarm(_) => "#d5281b",
+            };
+            Some((d, x(n as f64), y(k as f64 / n as f64), colour))
+        })
+        .collect();
+    let outliers: Vec<String> = dots
+        .iter()
+        .filter_map(|d| {
+            let (level, dir) = match d.position {
+                Position::Alarm(d) => ("alarm", d),
+                Position::Alert(d) => ("alert", d),
+                Position::Within => return None,
+            };
+            let dir = if dir == Direction::Low { "low" } else { "high" };
+            Some(format!("{} {level} {dir} ({})", d.code, d.shown))
+        })
+        .collect();
+    html! {
+        figure {
+            svg role="img" aria-labelledby={ (id) "-t " (id) "-d" } width=(w) height=(h)
+                viewBox={ "0 0 " (w) " " (h) } {
+                title id={ (id) "-t" } { "Funnel plot: " (title) }
+                desc id={ (id) "-d" } {
+                    "Each dot is a programme: its proportion against its number of patients. \
+                     The pooled proportion is " (pct(Some(p0))) "; the inner lines are the 95% \
+                     limits, the outer the 99.8% limits."
+                }
+                @for (z, dash) in [(Z95, "4 3"), (Z998, "")] {
+                    @for upper in [false, true] {
+                        polyline fill="none" stroke="#425563" stroke-dasharray=(dash)
+                            points=(limit(z, upper)) {}
+                    }
+                }
+                line x1=(left) x2=(w - 10.0) y1=(at(y(p0))) y2=(at(y(p0))) stroke="#005eb8" {}
+                @for (d, cx, cy, colour) in &drawn {
+                    circle cx=(at(*cx)) cy=(at(*cy)) r="4" fill=(colour) {
+                        title { (d.code) ": " (d.shown) }
+                    }
+                    @if d.position != Position::Within {
+                        text x=(at(cx + 5.0)) y=(at(cy - 5.0)) font-size="10" { (d.code) }
+                    }
+                }
+                text x=(w / 2.0) y=(h - 8.0) font-size="12" text-anchor="middle" {
+                    "patients (denominator)"
+                }
+            }
+            figcaption {
+                (title) ": pooled " (pct(Some(p0))) " over " (programmes) " programmes. "
+                @if !note.is_empty() { (note) " " }
+                @if outliers.is_empty() {
+                    "No programme is outside the 95% limits."
+                } @else {
+                    "Outside the limits: " (outliers.join("; ")) "."
+                }
+            }
+        }
     }
-    s.push_str("</figcaption></figure>");
-    s
 }
 
 const FONT_REGULAR: &[u8] = include_bytes!("../../../assets/fonts/LiberationSans-Regular.ttf");
 const FONT_BOLD: &[u8] = include_bytes!("../../../assets/fonts/LiberationSans-Bold.ttf");
 
-/// The chart (the first `<svg>…</svg>` in `html`) as a PNG at its own size, rendered in
+/// The chart (the first `<svg>…</svg>` in `chart`) as a PNG at its own size, rendered in
 /// process with the bundled fonts.
-pub fn svg_png(html: &str) -> Result<Vec<u8>, crate::ReportError> {
-    svg_png_text(html).map_err(crate::ReportError::Chart)
+pub fn svg_png(chart: &Markup) -> Result<Vec<u8>, crate::ReportError> {
+    svg_png_text(&chart.0).map_err(crate::ReportError::Chart)
 }
 
 fn svg_png_text(html: &str) -> Result<Vec<u8>, String> {
@@ -284,4 +248,39 @@ fn svg_png_text(html: &str) -> Result<Vec<u8>, String> {
     pixmap
         .encode_png()
         .map_err(|e| format!("the chart could not be encoded: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOSTILE: &str = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>&";
+
+    /// A programme code or title holding markup is drawn as text in the SVG, its caption and
+    /// its hover titles, and the chart still renders as a PNG.
+    #[test]
+    fn funnel_plot_shows_hostile_names_as_text_and_renders_as_png() {
+        let points = vec![
+            (HOSTILE.to_string(), 2, 100),
+            ("P002".to_string(), 50, 100),
+            ("P003".to_string(), 55, 100),
+        ];
+        let chart = funnel_plot("f", HOSTILE, &points);
+        let html = chart.clone().into_string();
+        assert!(!html.contains("<script>") && !html.contains("<img"), "{html}");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+        // P001 (2/100 against about 36%) is far outside: named under the plot and labelled.
+        assert!(html.contains("alarm low"), "{html}");
+        let png = svg_png(&chart).expect("a PNG");
+        assert_eq!(&png[1..4], b"PNG");
+    }
+
+    #[test]
+    fn wait_plot_with_no_patients_says_so_as_text() {
+        let none = wait_plot("w", "wait_cabg", HOSTILE, &[]).into_string();
+        assert!(
+            none.contains("no patients started") && !none.contains("<script>"),
+            "{none}"
+        );
+    }
 }

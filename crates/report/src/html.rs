@@ -2,24 +2,8 @@
 //! dataset dictionary. Plain server-rendered HTML that works without JavaScript.
 
 use crest_core::{Field, Kind, Section, FIELDS};
-use maud::{html, PreEscaped, DOCTYPE};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 use std::collections::HashMap;
-
-/// Escapes text for HTML content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#1b1b1b;background:#fff;line-height:1.45}
 header{background:#003087;color:#fff;padding:.6rem 1rem;display:flex;gap:1.2rem;align-items:center;flex-wrap:wrap}
@@ -35,12 +19,14 @@ th{background:#f0f4f5}button{font-size:1rem;padding:.4rem 1rem;background:#007f3
 fieldset{border:1px solid #d8dde0;margin:1rem 0}legend{font-weight:700}
 .grade-green{color:#007f3b}.grade-amber{color:#8a5a00}.grade-red{color:#b10e1e}
 svg{max-width:100%;height:auto}
+.skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:.4rem;background:#ffb81c;color:#1b1b1b;padding:.4rem .6rem;z-index:10}
 @media (max-width:40rem){table{display:block;overflow-x:auto;max-width:100%}}
 @media print{header,nav,form,.noprint{display:none}}";
 
-/// A whole page. `nav` and `body` are markup built by the caller (pages not yet written as
-/// templates build theirs with [`esc`]); the title is escaped here.
-pub fn page(title: &str, nav: &str, body: &str) -> String {
+/// A whole page: the header with the service name and the navigation, a skip link, and the
+/// page's heading and body. `nav` and `body` are templates, so whatever text they hold was
+/// escaped where it was written; the title is escaped here.
+pub fn page(title: &str, nav: Markup, body: impl maud::Render) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -51,8 +37,9 @@ pub fn page(title: &str, nav: &str, body: &str) -> String {
                 style { (PreEscaped(STYLE)) }
             }
             body {
-                header { strong { "crest" } (PreEscaped(nav)) }
-                main id="main" { h1 { (title) } (PreEscaped(body)) }
+                a class="skip" href="#main" { "Skip to main content" }
+                header { strong { "crest" } (nav) }
+                main id="main" { h1 { (title) } (body) }
             }
         }
     }
@@ -70,14 +57,14 @@ pub fn url_encode(s: &str) -> String {
 }
 
 /// A hidden CSRF field.
-pub fn csrf_field(token: &str) -> String {
-    html! { input type="hidden" name="csrf" value=(token); }.into_string()
+pub fn csrf_field(token: &str) -> Markup {
+    html! { input type="hidden" name="csrf" value=(token); }
 }
 
 /// The error summary at the top of a form, linking to each field.
-pub fn error_summary(errors: &[(String, String)]) -> String {
+pub fn error_summary(errors: &[(String, String)]) -> Markup {
     if errors.is_empty() {
-        return String::new();
+        return html! {};
     }
     html! {
         div class="summary" role="alert" tabindex="-1" id="error-summary" autofocus {
@@ -89,11 +76,10 @@ pub fn error_summary(errors: &[(String, String)]) -> String {
             }
         }
     }
-    .into_string()
 }
 
 /// One input for a dictionary field, with its label, hint, current value and error.
-pub fn field_input(f: &Field, value: &str, error: Option<&str>, readonly: bool) -> String {
+pub fn field_input(f: &Field, value: &str, error: Option<&str>, readonly: bool) -> Markup {
     let id = format!("f-{}", f.name);
     let described = format!("h-{}", f.name);
     let required = if f.required { " (required)" } else { "" };
@@ -138,7 +124,6 @@ pub fn field_input(f: &Field, value: &str, error: Option<&str>, readonly: bool) 
             }
         }
     }
-    .into_string()
 }
 
 /// The fields of a form, grouped by dataset section; `include` picks the fields shown.
@@ -147,7 +132,7 @@ pub fn fields_form(
     errors: &HashMap<String, String>,
     include: &dyn Fn(&Field) -> bool,
     readonly: &[&str],
-) -> String {
+) -> Markup {
     // Consecutive fields of one dataset section share a fieldset.
     let mut groups: Vec<(Section, Vec<&Field>)> = Vec::new();
     for f in FIELDS.iter().filter(|f| f.imported() && include(f)) {
@@ -161,21 +146,20 @@ pub fn fields_form(
             fieldset {
                 legend { (section.title()) }
                 @for f in fields {
-                    (PreEscaped(field_input(
+                    (field_input(
                         f,
                         values.get(f.name).map(String::as_str).unwrap_or(""),
                         errors.get(f.name).map(String::as_str),
                         readonly.contains(&f.name),
-                    )))
+                    ))
                 }
             }
         }
     }
-    .into_string()
 }
 
 /// Uptake (started / referred) with its Wilson interval, by a grouping of the episodes.
-pub fn uptake_table(title: &str, rows: &[(String, u64, u64)]) -> String {
+pub fn uptake_table(title: &str, rows: &[(String, u64, u64)]) -> Markup {
     html! {
         table {
             caption { "Uptake by " (title) }
@@ -204,7 +188,6 @@ pub fn uptake_table(title: &str, rows: &[(String, u64, u64)]) -> String {
             }
         }
     }
-    .into_string()
 }
 
 /// A proportion as a percentage with one decimal, or a dash.
@@ -227,29 +210,33 @@ mod tests {
                 && !html.contains("<img")
                 && !html.contains("x')</script>\">")
         };
-        let p = page(HOSTILE, "", "");
+        let p = page(HOSTILE, html! {}, html! {});
         assert!(escaped(&p) && p.contains("&lt;script&gt;"), "{p}");
-        assert!(escaped(&csrf_field(HOSTILE)));
-        let s = error_summary(&[(HOSTILE.to_string(), HOSTILE.to_string())]);
+        assert!(escaped(&csrf_field(HOSTILE).into_string()));
+        let s = error_summary(&[(HOSTILE.to_string(), HOSTILE.to_string())]).into_string();
         assert!(escaped(&s), "{s}");
         let f = FIELDS
             .iter()
             .find(|f| f.name == "family_name")
             .expect("a text field");
-        let i = field_input(f, HOSTILE, Some(HOSTILE), false);
+        let i = field_input(f, HOSTILE, Some(HOSTILE), false).into_string();
         assert!(escaped(&i) && i.contains("value=\"&lt;script&gt;"), "{i}");
         let code = FIELDS
             .iter()
             .find(|f| f.name == "sex")
             .expect("a code field");
-        assert!(escaped(&field_input(code, HOSTILE, None, true)));
+        assert!(escaped(
+            &field_input(code, HOSTILE, None, true).into_string()
+        ));
         let values: HashMap<String, String> = FIELDS
             .iter()
             .map(|f| (f.name.to_string(), HOSTILE.to_string()))
             .collect();
         let errors = values.clone();
-        assert!(escaped(&fields_form(&values, &errors, &|_| true, &[])));
-        let t = uptake_table(HOSTILE, &[(HOSTILE.to_string(), 3, 1)]);
+        assert!(escaped(
+            &fields_form(&values, &errors, &|_| true, &[]).into_string()
+        ));
+        let t = uptake_table(HOSTILE, &[(HOSTILE.to_string(), 3, 1)]).into_string();
         assert!(escaped(&t), "{t}");
     }
 }

@@ -15,7 +15,7 @@ use axum::{Form, Router};
 use crest_core::governance::{Agreement, AgreementInput};
 use crest_core::{Col, Section, Tier};
 use crest_store::national::national_fields;
-use maud::{html, Markup, PreEscaped};
+use maud::{html, Markup};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -91,7 +91,7 @@ fn text_field(
     }
 }
 
-fn form(c: &crate::Ctx, typed: &Typed, error: Option<(&str, &str)>) -> String {
+fn form(c: &crate::Ctx, typed: &Typed, error: Option<(&str, &str)>) -> maud::Markup {
     let summary = error_summary(
         &error
             .map(|(part, m)| vec![(part.to_string(), m.to_string())])
@@ -112,11 +112,11 @@ fn form(c: &crate::Ctx, typed: &Typed, error: Option<(&str, &str)>) -> String {
         None => f.required,
     };
     html! {
-        (PreEscaped(summary))
+        (summary)
         h2 { "Record an agreement" }
         p { "An agreement with an id already on record replaces it." }
         form method="post" action="/admin/agreements" {
-            (PreEscaped(csrf_field(&c.session.csrf)))
+            (csrf_field(&c.session.csrf))
             (text_field("id", "Id", "e.g. ncpcr-2025", &i.id, error))
             (text_field("recipient", "Recipient", "who receives the data", &i.recipient, error))
             (text_field("legal_basis", "Legal basis reference", "e.g. the CAG (section 251) approval", &i.legal_basis, error))
@@ -169,7 +169,6 @@ fn form(c: &crate::Ctx, typed: &Typed, error: Option<(&str, &str)>) -> String {
             p { button { "Record the agreement" } }
         }
     }
-    .into_string()
 }
 
 fn table(agreements: &[Agreement], today: crest_core::Date) -> Markup {
@@ -219,13 +218,12 @@ async fn list(
             div class="ok" role="status" { p { "Agreement " (id) " recorded." } }
         }
         (table(&agreements, (app.today)()))
-        (PreEscaped(form(&c, &Typed::blank(), None)))
-    }
-    .into_string();
+        (form(&c, &Typed::blank(), None))
+    };
     Ok(html_page(page(
         "Data sharing agreements",
-        &c.nav(None),
-        &body,
+        c.nav(None),
+        body,
     )))
 }
 
@@ -247,10 +245,9 @@ async fn record(
             let agreements = app.db(|s, _| Ok(s.agreements()?)).await?;
             let body = html! {
                 (table(&agreements, (app.today)()))
-                (PreEscaped(form(&c, &typed, Some((e.part, &e.message)))))
-            }
-            .into_string();
-            let mut r = html_page(page("Data sharing agreements", &c.nav(None), &body));
+                (form(&c, &typed, Some((e.part, &e.message))))
+            };
+            let mut r = html_page(page("Data sharing agreements", c.nav(None), body));
             *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             return Ok(r);
         }

@@ -14,7 +14,7 @@ use crest_stats::kpis::{compute, Thresholds};
 use crest_stats::outcomes::{paired_change, share_at_least, HADS_CASE};
 use crest_stats::summary::Summary;
 use crest_store::EpisodeQuery;
-use maud::{html, Markup, PreEscaped};
+use maud::{html, Markup};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -131,7 +131,7 @@ async fn dashboard(
     let body = match found {
         (_, Ok(body)) => body,
         (version, Err(records)) => {
-            let body: Arc<str> = render(&p, &records, period).into();
+            let body = Arc::new(render(&p, &records, period));
             let key = (p.code.clone(), period.from, period.to);
             app.dashboards.put(key, version, p.clone(), body.clone());
             body
@@ -139,8 +139,8 @@ async fn dashboard(
     };
     Ok(html_page(page(
         &format!("Dashboard – {}", p.name),
-        &c.nav(Some(&p.code)),
-        &body,
+        c.nav(Some(&p.code)),
+        body,
     )))
 }
 
@@ -152,19 +152,19 @@ type CacheKey = (String, Date, Date);
 pub(crate) struct Cache(Mutex<HashMap<CacheKey, Cached>>);
 
 /// A rendered dashboard: the data version and profile it came from, and the HTML.
-type Cached = (u64, Programme, Arc<str>);
+type Cached = (u64, Programme, Arc<Markup>);
 
 const CACHE_ENTRIES: usize = 512;
 
 impl Cache {
-    fn get(&self, key: &CacheKey, version: u64, p: &Programme) -> Option<Arc<str>> {
+    fn get(&self, key: &CacheKey, version: u64, p: &Programme) -> Option<Arc<Markup>> {
         let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
         m.get(key)
             .filter(|(v, q, _)| *v == version && q == p)
             .map(|(_, _, body)| body.clone())
     }
 
-    fn put(&self, key: CacheKey, version: u64, p: Programme, body: Arc<str>) {
+    fn put(&self, key: CacheKey, version: u64, p: Programme, body: Arc<Markup>) {
         let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if m.len() >= CACHE_ENTRIES && !m.contains_key(&key) {
             m.clear();
@@ -183,7 +183,7 @@ fn median_iqr(mut values: Vec<f64>) -> String {
 }
 
 /// The dashboard's content for a programme's episodes referred in `period`.
-fn render(p: &Programme, records: &[Record], period: Period) -> String {
+fn render(p: &Programme, records: &[Record], period: Period) -> maud::Markup {
     let facts: Vec<KpiEpisode> = records
         .iter()
         .filter_map(|r| KpiEpisode::of_record(r, 0))
@@ -342,10 +342,9 @@ fn render(p: &Programme, records: &[Record], period: Period) -> String {
         (outcomes(records))
         h2 { "Who takes up cardiac rehabilitation" }
         @for (title, rows) in &uptake {
-            (PreEscaped(crate::html::uptake_table(title, rows)))
+            (crate::html::uptake_table(title, rows))
         }
     }
-    .into_string()
 }
 
 /// Paired A1 → A2 change for every numeric measure, and the HADS ≥ 8 shares (kpis.md).

@@ -10,7 +10,6 @@ use axum::routing::get;
 use axum::{Form, Router};
 use crest_core::{check_row, Col, Header, Record, FIELDS};
 use crest_store::EpisodeQuery;
-use maud::PreEscaped;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -101,7 +100,7 @@ pub(crate) fn episode_page(
         EpisodeForm::Assessment(n) => format!("Assessment {n}"),
     };
     let body = maud::html! {
-        (PreEscaped(html::error_summary(errors)))
+        (html::error_summary(errors))
         @if saved {
             div class="ok" role="status" { "Saved." }
         }
@@ -114,8 +113,8 @@ pub(crate) fn episode_page(
             }
         }
         form method="post" action=(form.path(programme, id)) novalidate {
-            (PreEscaped(html::csrf_field(&c.session.csrf)))
-            (PreEscaped(html::fields_form(values, &errs, &|f| form.shows(f), &readonly)))
+            (html::csrf_field(&c.session.csrf))
+            (html::fields_form(values, &errs, &|f| form.shows(f), &readonly))
             @if confirm {
                 div class="field" {
                     input type="checkbox" id=(CONFIRM) name=(CONFIRM) value="yes";
@@ -133,14 +132,13 @@ pub(crate) fn episode_page(
                 }
             }
         }
-    }
-    .into_string();
+    };
     let title = match (form, id) {
         (EpisodeForm::Assessment(n), Some(id)) => format!("Assessment {n} – episode {id}"),
         (_, Some(id)) => format!("Episode {id}"),
         (_, None) => "New episode".to_string(),
     };
-    page(&title, &c.nav(Some(programme)), &body)
+    page(&title, c.nav(Some(programme)), body)
 }
 
 pub(crate) async fn new_form(

@@ -13,7 +13,6 @@ use axum::Router;
 use crest_core::{Period, Programme};
 use crest_stats::Z95;
 use crest_store::national::EquityFact;
-use maud::PreEscaped;
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -28,7 +27,12 @@ pub(crate) fn uptake_by(facts: &[&EquityFact], key: impl Fn(&EquityFact) -> Stri
     crest_stats::inequality::uptake_by(facts.iter().copied(), |f| key(f), |f| f.started)
 }
 
-fn render(programmes: &[Programme], facts: &[EquityFact], f: &Filters, period: Period) -> String {
+fn render(
+    programmes: &[Programme],
+    facts: &[EquityFact],
+    f: &Filters,
+    period: Period,
+) -> maud::Markup {
     let mut regions: Vec<&str> = programmes.iter().map(|p| p.region.as_str()).collect();
     regions.sort_unstable();
     regions.dedup();
@@ -139,10 +143,9 @@ fn render(programmes: &[Programme], facts: &[EquityFact], f: &Filters, period: P
         }
         h2 { "Uptake by group" }
         @for (title, rows) in &groupings {
-            (PreEscaped(uptake_table(title, rows)))
+            (uptake_table(title, rows))
         }
     }
-    .into_string()
 }
 
 async fn inequalities(
@@ -161,15 +164,15 @@ async fn inequalities(
             }
             let programmes = n.programmes()?;
             let facts = n.equity_facts(period.from, period.to)?;
-            let body: Arc<str> = render(&programmes, &facts, &f, period).into();
+            let body = Arc::new(render(&programmes, &facts, &f, period));
             a.national_pages.put(key, version, body.clone());
             Ok(body)
         })
         .await?;
     Ok(html_page(page(
         "National audit: who takes up cardiac rehabilitation",
-        &c.nav(None),
-        &body,
+        c.nav(None),
+        body,
     )))
 }
 
@@ -204,7 +207,7 @@ mod tests {
             from: crest_core::Date::from_ymd(2024, 4, 1).unwrap(),
             to: crest_core::Date::from_ymd(2025, 3, 31).unwrap(),
         };
-        let html = render(&programmes, &facts, &Filters::default(), period);
+        let html = render(&programmes, &facts, &Filters::default(), period).into_string();
         assert!(
             html.contains("Nationally: 200 referred, 90 started core CR (uptake 45.0%)"),
             "{html}"
@@ -229,7 +232,7 @@ mod tests {
             from: crest_core::Date::from_ymd(2024, 4, 1).unwrap(),
             to: crest_core::Date::from_ymd(2025, 3, 31).unwrap(),
         };
-        let html = render(&programmes, &facts, &filters, period);
+        let html = render(&programmes, &facts, &filters, period).into_string();
         assert!(
             html.contains(
                 "North &lt;b&gt;&amp;&lt;/b&gt;: 2 referred, 1 started core CR (uptake 50.0%)."

@@ -327,7 +327,7 @@ impl IntoResponse for WebError {
             title,
             message: msg,
         };
-        let mut r = (status, html_headers(), page_for.render("")).into_response();
+        let mut r = (status, html_headers(), page_for.render(maud::html! {})).into_response();
         // `error_pages` draws it again with the navigation of whoever is signed in.
         r.extensions_mut().insert(page_for);
         r
@@ -342,12 +342,12 @@ struct ErrorPage {
 }
 
 impl ErrorPage {
-    fn render(&self, nav: &str) -> String {
+    fn render(&self, nav: maud::Markup) -> String {
         let body = maud::html! {
             p { (self.message) }
             p { a href="/" { "Back to the start" } }
         };
-        page(self.title, nav, &body.into_string())
+        page(self.title, nav, body)
     }
 }
 
@@ -374,7 +374,7 @@ async fn error_pages(
         let status = r.status();
         let programme = code.filter(|p| c.user.programmes.iter().any(|m| m == p));
         let nav = c.nav(programme.as_deref());
-        let mut again = (status, html_headers(), error.render(&nav)).into_response();
+        let mut again = (status, html_headers(), error.render(nav)).into_response();
         for (k, v) in r.headers() {
             if !again.headers().contains_key(k) {
                 again.headers_mut().insert(k.clone(), v.clone());
@@ -487,12 +487,17 @@ async fn print_js() -> Response {
 async fn not_found(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     let nav = match ctx(&app, &headers).await {
         Ok(c) => c.nav(None),
-        Err(_) => String::new(),
+        Err(_) => maud::html! {},
     };
     let body = page(
         "Page not found",
-        &nav,
-        "<p>There is no page at this address. Check the address, or go <a href=\"/\">back to the start</a>.</p>",
+        nav,
+        maud::html! {
+            p {
+                "There is no page at this address. Check the address, or go "
+                a href="/" { "back to the start" } "."
+            }
+        },
     );
     let mut r = html_page(body);
     *r.status_mut() = StatusCode::NOT_FOUND;
@@ -526,7 +531,7 @@ impl Ctx {
     }
 
     /// Header links.
-    pub fn nav(&self, programme: Option<&str>) -> String {
+    pub fn nav(&self, programme: Option<&str>) -> maud::Markup {
         let role = self.user.role;
         maud::html! {
             @if let Some(p) = programme {
@@ -558,11 +563,10 @@ impl Ctx {
             }
             span { (self.user.username) " (" (role.code()) ")" }
             form method="post" action="/logout" style="display:inline" {
-                (maud::PreEscaped(html::csrf_field(&self.session.csrf)))
+                (html::csrf_field(&self.session.csrf))
                 button { "Sign out" }
             }
         }
-        .into_string()
     }
 
     /// Checks a form's CSRF token.
@@ -733,9 +737,8 @@ async fn home(SignedIn(c): SignedIn) -> Result<Response, WebError> {
                 a href="/template.xlsx" { "XLSX template" }
             }
         }
-    }
-    .into_string();
-    Ok(html_page(page("crest", &c.nav(None), &body)))
+    };
+    Ok(html_page(page("crest", c.nav(None), body)))
 }
 
 fn login_form(csrf: &str, message: &str, username: &str) -> String {
@@ -744,7 +747,7 @@ fn login_form(csrf: &str, message: &str, username: &str) -> String {
             div class="summary" role="alert" { p { (message) } }
         }
         form method="post" action="/login" {
-            (maud::PreEscaped(html::csrf_field(csrf)))
+            (html::csrf_field(csrf))
             label for="username" { "User name" }
             input id="username" name="username" autocomplete="username" value=(username) required;
             label for="password" { "Password" }
@@ -752,7 +755,7 @@ fn login_form(csrf: &str, message: &str, username: &str) -> String {
             p { button { "Sign in" } }
         }
     };
-    page("Sign in", "", &body.into_string())
+    page("Sign in", maud::html! {}, body)
 }
 
 async fn login_page(State(app): State<Arc<App>>) -> Response {

@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use crest_store::national::TokenAccess;
 use crest_store::{NationalStore, Received};
-use maud::{html, Markup, PreEscaped};
+use maud::{html, Markup};
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -77,7 +77,7 @@ fn overview_body(
     c: &crate::Ctx,
     n: &mut NationalStore,
     message: Option<Markup>,
-) -> Result<String, WebError> {
+) -> Result<maud::Markup, WebError> {
     let subs = n.submissions()?;
     // The duplicate report scans the whole national store: kept until the next receipt.
     let version = n.data_version()?;
@@ -110,7 +110,7 @@ fn overview_body(
                     }
                 }
             };
-            let h: std::sync::Arc<str> = h.into_string().into();
+            let h = std::sync::Arc::new(h);
             app.national_pages
                 .put("duplicates".into(), version, h.clone());
             h
@@ -121,7 +121,7 @@ fn overview_body(
         p { a href="/national/dashboard" { "Programme KPIs, grades and funnel plots" } }
         h2 { "Receive a submission" }
         form method="post" action="/national/receive" enctype="multipart/form-data" {
-            (PreEscaped(crate::html::csrf_field(&c.session.csrf)))
+            (crate::html::csrf_field(&c.session.csrf))
             label for="file" { "Submission file" }
             input id="file" type="file" name="file" required;
             p { button { "Check and store" } }
@@ -147,9 +147,8 @@ fn overview_body(
                 }
             }
         }
-        (PreEscaped(&*dups_html))
-    }
-    .into_string())
+        (dups_html)
+    })
 }
 
 async fn overview(State(app): State<Arc<App>>, Analyst(c): Analyst) -> Result<Response, WebError> {
@@ -158,7 +157,7 @@ async fn overview(State(app): State<Arc<App>>, Analyst(c): Analyst) -> Result<Re
     let body = app
         .national(move |n| overview_body(&a, &c, n, None))
         .await?;
-    Ok(html_page(page("National audit: submissions", &nav, &body)))
+    Ok(html_page(page("National audit: submissions", nav, body)))
 }
 
 async fn receive_upload(
@@ -225,7 +224,7 @@ async fn receive_upload(
             Ok((status, overview_body(&a, &c, n, Some(message))?))
         })
         .await?;
-    let mut r = html_page(page("National audit: submissions", &nav, &body));
+    let mut r = html_page(page("National audit: submissions", nav, body));
     *r.status_mut() = status;
     Ok(r)
 }

@@ -13,7 +13,7 @@ use axum::Router;
 use crest_core::{Period, Programme};
 use crest_report::charts::{funnel_plot, wait_plot, FUNNELS};
 use crest_stats::kpis::{compute, Measure, ProgrammeKpis, Thresholds};
-use maud::{html, Markup, PreEscaped};
+use maud::{html, Markup};
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -69,7 +69,7 @@ fn rollup(
                         th scope="row" {
                             // Regions are indented under their nation.
                             @if s.region.is_empty() { strong { (s.nation.replace('_', " ")) } }
-                            @else { (PreEscaped("&nbsp;&nbsp;")) (s.region) }
+                            @else { "\u{a0}\u{a0}" (s.region) }
                         }
                         td { (s.programmes) } td { (s.uptake.1) } td { (share(s.uptake)) }
                         td { (share(s.assessment1)) } td { (share(s.assessment2)) }
@@ -86,7 +86,7 @@ fn render(
     report: &crest_stats::KpiReport,
     f: &Filters,
     period: Period,
-) -> String {
+) -> maud::Markup {
     let mut regions: Vec<&str> = programmes.iter().map(|p| p.region.as_str()).collect();
     regions.sort_unstable();
     regions.dedup();
@@ -207,17 +207,16 @@ fn render(
         (rollup(&rows, &by_code))
         h2 { "Funnel plots" }
         @for (key, title) in FUNNELS {
-            (PreEscaped(funnel_plot(&format!("f-{key}"), title, &funnel_points(key))))
+            (funnel_plot(&format!("f-{key}"), title, &funnel_points(key)))
             p class="noprint" { a href=(png_href(key)) { "Download as PNG" } }
         }
         @for (id, key, title) in [
             ("w-cabg", "wait_cabg", "Median wait, referral to start: CABG"),
             ("w-mipci", "wait_mi_pci", "Median wait, referral to start: MI/PCI"),
         ] {
-            (PreEscaped(wait_plot(id, key, title, &rows)))
+            (wait_plot(id, key, title, &rows))
         }
     }
-    .into_string()
 }
 
 async fn dashboard(
@@ -266,7 +265,7 @@ async fn dashboard(
             }
             let share = |(x, y): (u64, u64)| pct((y > 0).then(|| x as f64 / y as f64));
             let body = html! {
-                (PreEscaped(render(&programmes, &report, &f, period)))
+                (render(&programmes, &report, &f, period))
                 h2 { "Year on year" }
                 table {
                     caption { "The programmes shown, pooled, by year" }
@@ -286,17 +285,16 @@ async fn dashboard(
                         }
                     }
                 }
-            }
-            .into_string();
-            let body: Arc<str> = body.into();
+            };
+            let body = Arc::new(body);
             a.national_pages.put(key, version, body.clone());
             Ok(body)
         })
         .await?;
     Ok(html_page(page(
         "National audit: programmes",
-        &c.nav(None),
-        &body,
+        c.nav(None),
+        body,
     )))
 }
 
@@ -370,18 +368,18 @@ pub(crate) fn chosen_period(app: &App, f: &Filters) -> Result<Period, WebError> 
 /// Rendered national pages by their filters, each with the national data version it came from.
 #[derive(Default)]
 pub(crate) struct PageCache(
-    std::sync::Mutex<std::collections::HashMap<String, (String, Arc<str>)>>,
+    std::sync::Mutex<std::collections::HashMap<String, (String, Arc<Markup>)>>,
 );
 
 impl PageCache {
-    pub(crate) fn get(&self, key: &str, version: &str) -> Option<Arc<str>> {
+    pub(crate) fn get(&self, key: &str, version: &str) -> Option<Arc<Markup>> {
         let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
         m.get(key)
             .filter(|(v, _)| v == version)
             .map(|(_, b)| b.clone())
     }
 
-    pub(crate) fn put(&self, key: String, version: String, body: Arc<str>) {
+    pub(crate) fn put(&self, key: String, version: String, body: Arc<Markup>) {
         let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if m.len() >= 256 && !m.contains_key(&key) {
             m.clear();
@@ -412,7 +410,7 @@ mod tests {
             region: region.into(),
             ..Default::default()
         };
-        let html = render(&programmes, &report, &filters, period);
+        let html = render(&programmes, &report, &filters, period).into_string();
         assert!(
             html.contains("<option selected>North &amp; &lt;West&gt;</option>"),
             "{html}"

@@ -15,7 +15,7 @@ use crest_report::charts::FUNNELS;
 use crest_stats::funnel::{Direction, Position};
 use crest_stats::kpis::{compute, Thresholds};
 use crest_store::national::{OutlierCase, CASE_STAGES};
-use maud::{html, PreEscaped};
+use maud::html;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -70,7 +70,7 @@ async fn list(
                                 @match cases.iter().find(|c| c.id == id) {
                                     Some(case) => a href=(case_href(&id)) { (stage(&case.status)) },
                                     None => form method="post" action="/national/outliers" {
-                                        (PreEscaped(csrf_field(&c.session.csrf)))
+                                        (csrf_field(&c.session.csrf))
                                         input type="hidden" name="programme" value=(f.programme);
                                         input type="hidden" name="kpi" value=(f.kpi);
                                         input type="hidden" name="from" value=(period.from);
@@ -104,12 +104,11 @@ async fn list(
                 }
             }
         }
-    }
-    .into_string();
+    };
     Ok(html_page(page(
         "National audit: outliers",
-        &c.nav(None),
-        &body,
+        c.nav(None),
+        body,
     )))
 }
 
@@ -222,7 +221,7 @@ fn case_page(
     case: &OutlierCase,
     history: &[crest_store::national::CaseNote],
     error: Option<&str>,
-) -> String {
+) -> maud::Markup {
     // A closed case takes no more notes; an open one moves only forward.
     let from = CASE_STAGES
         .iter()
@@ -254,7 +253,7 @@ fn case_page(
         }
         @if case.status != "closed" {
             form method="post" {
-                (PreEscaped(csrf_field(&c.session.csrf)))
+                (csrf_field(&c.session.csrf))
                 input type="hidden" name="id" value=(case.id);
                 label for="status" { "Stage" }
                 select id="status" name="status" {
@@ -269,7 +268,6 @@ fn case_page(
         }
         p { a href="/national/outliers" { "All outliers and cases" } }
     }
-    .into_string()
 }
 
 async fn show(
@@ -291,8 +289,8 @@ async fn show(
         .await?;
     Ok(html_page(page(
         &format!("Outlier case: {} {}", case.programme, case.kpi),
-        &c.nav(None),
-        &case_page(&c, &case, &history, None),
+        c.nav(None),
+        case_page(&c, &case, &history, None),
     )))
 }
 
@@ -326,8 +324,8 @@ async fn update(
         (Err(e), case, history) => {
             let mut r = html_page(page(
                 &format!("Outlier case: {} {}", case.programme, case.kpi),
-                &c.nav(None),
-                &case_page(&c, &case, &history, Some(&e.to_string())),
+                c.nav(None),
+                case_page(&c, &case, &history, Some(&e.to_string())),
             ));
             *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
             Ok(r)

@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::{Form, Router};
 use crest_core::{Col, Programme};
 use crest_store::EpisodeQuery;
-use maud::{html, Markup, PreEscaped};
+use maud::{html, Markup};
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -99,7 +99,7 @@ pub(crate) async fn list_page(
             div class="summary" role="alert" { (m) }
         }
         form method="post" action={ "/p/" (code) "/episodes" } role="search" {
-            (PreEscaped(html::csrf_field(&c.session.csrf)))
+            (html::csrf_field(&c.session.csrf))
             label for="q" { "NHS number, name, hospital number or episode id" }
             input id="q" name="q" value=(q.q);
             " "
@@ -141,14 +141,13 @@ pub(crate) async fn list_page(
                 }
             }
         }
-    }
-    .into_string();
+    };
     let mut entry = c.entry(&p.code, "search", "episode list");
     entry.detail = format!("{} result(s)", rows.len());
     app.db(move |s, _| Ok(s.log(&entry)?)).await?;
     Ok(html_page(page(
         &format!("Patients – {}", p.name),
-        &c.nav(Some(&p.code)),
-        &body,
+        c.nav(Some(&p.code)),
+        body,
     )))
 }

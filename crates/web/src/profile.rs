@@ -10,7 +10,6 @@ use axum::routing::get;
 use axum::{Form, Router};
 use crest_core::PriorityGroup;
 use crest_store::Role;
-use maud::PreEscaped;
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -36,7 +35,7 @@ pub(crate) fn profile_page(c: &crate::Ctx, p: &crest_core::Programme, saved: boo
             p { "Only the programme lead can change the profile." }
         }
         form method="post" {
-            (PreEscaped(html::csrf_field(&c.session.csrf)))
+            (html::csrf_field(&c.session.csrf))
             fieldset {
                 legend { "Staffing return: professions in the team (KPI 1)" }
                 @for (i, prof) in crest_core::programme::PROFESSIONS.iter().enumerate() {
@@ -63,13 +62,8 @@ pub(crate) fn profile_page(c: &crate::Ctx, p: &crest_core::Programme, saved: boo
                 p { button { "Save profile" } }
             }
         }
-    }
-    .into_string();
-    page(
-        &format!("Profile – {}", p.name),
-        &c.nav(Some(&p.code)),
-        &body,
-    )
+    };
+    page(&format!("Profile – {}", p.name), c.nav(Some(&p.code)), body)
 }
 
 pub(crate) async fn save_profile(

@@ -12,7 +12,7 @@ use axum::routing::get;
 use axum::Router;
 use crest_stats::funnel::{self, Direction, Position};
 use crest_stats::kpis::{compute, Measure, ProgrammeKpis, Thresholds};
-use maud::{html, PreEscaped};
+use maud::html;
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -142,16 +142,15 @@ async fn programme(
                 }
                 h2 { "Who takes up cardiac rehabilitation here" }
                 @for (title, rows) in &uptake {
-                    (PreEscaped(uptake_table(title, rows)))
+                    (uptake_table(title, rows))
                 }
-            }
-            .into_string();
+            };
             Ok((name, body))
         })
         .await?;
     Ok(html_page(page(
         &format!("National audit: {name}"),
-        &c.nav(None),
-        &body,
+        c.nav(None),
+        body,
     )))
 }

@@ -112,12 +112,11 @@ pub(crate) async fn report(
         }
         p class="noprint" { button type="button" data-print { "Print" } }
         script src="/assets/print.js" {}
-    }
-    .into_string();
+    };
     Ok(html_page(page(
         "Cardiac rehabilitation progress report",
-        &c.nav(Some(&p.code)),
-        &body,
+        c.nav(Some(&p.code)),
+        body,
     )))
 }
 

@@ -163,14 +163,13 @@ async fn quality(
                         }
                     }
                 }
-            }
-            .into_string();
+            };
             Ok(body)
         })
         .await?;
     Ok(html_page(page(
         "National audit: data quality",
-        &c.nav(None),
-        &body,
+        c.nav(None),
+        body,
     )))
 }

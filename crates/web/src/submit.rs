@@ -14,7 +14,6 @@ use axum::Router;
 use crest_core::{Date, Period};
 use crest_privacy::submission::{build, BuildRequest, NdooCheck, NdooList, NDOO_MAX_AGE_DAYS};
 use crest_store::Role;
-use maud::PreEscaped;
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -26,7 +25,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
     )
 }
 
-fn form_body(c: &crate::Ctx, period: Period, message: Option<&str>) -> String {
+fn form_body(c: &crate::Ctx, period: Period, message: Option<&str>) -> maud::Markup {
     maud::html! {
         @if let Some(m) = message {
             div class="summary" role="alert" tabindex="-1" autofocus {
@@ -39,7 +38,7 @@ fn form_body(c: &crate::Ctx, period: Period, message: Option<&str>) -> String {
              postcodes or local ids. Patients who asked to be left out are left out, with all their episodes."
         }
         form method="post" enctype="multipart/form-data" {
-            (PreEscaped(crate::html::csrf_field(&c.session.csrf)))
+            (crate::html::csrf_field(&c.session.csrf))
             label for="from" { "Referred from" }
             input id="from" name="from" value=(period.from);
             label for="to" { "Referred to" }
@@ -65,7 +64,6 @@ fn form_body(c: &crate::Ctx, period: Period, message: Option<&str>) -> String {
             p { button { "Build and download the submission" } }
         }
     }
-    .into_string()
 }
 
 async fn form(
@@ -79,8 +77,8 @@ async fn form(
     let period = Period::last_financial_year((app.today)());
     Ok(html_page(page(
         "Submit to the national audit",
-        &c.nav(Some(&p.code)),
-        &form_body(&c, period, None),
+        c.nav(Some(&p.code)),
+        form_body(&c, period, None),
     )))
 }
 
@@ -111,8 +109,8 @@ async fn submit(
     let refuse = |m: String, period: Period| {
         let mut r = html_page(page(
             "Submit to the national audit",
-            &c.nav(Some(&p.code)),
-            &form_body(&c, period, Some(&m)),
+            c.nav(Some(&p.code)),
+            form_body(&c, period, Some(&m)),
         ));
         *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
         r

@@ -2,14 +2,13 @@
 //! then store or cancel (the file is private and never left behind).
 
 use crate::access::Staff;
-use crate::html::{self, esc, page};
+use crate::html::{self, page};
 use crate::{html_page, App, WebError};
 use axum::extract::{Multipart, Path as UrlPath, State};
 use axum::handler::Handler;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use maud::PreEscaped;
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -28,17 +27,25 @@ pub(crate) async fn upload_form(
     State(_app): State<Arc<App>>,
     Staff(c, p): Staff,
 ) -> Result<Response, WebError> {
-    let body = format!(
-        "<p>Upload a CSV or XLSX file of episodes for {}. You will see what would be stored, and every rejected row, before anything changes.</p>\
-         <form method=\"post\" enctype=\"multipart/form-data\">{}<label for=\"file\">File</label><input id=\"file\" type=\"file\" name=\"file\" accept=\".csv,.xlsx\" required>\
-         <p><button>Check file</button></p></form><p>Templates: <a href=\"/template.csv\">CSV</a> · <a href=\"/template.xlsx\">XLSX</a></p>",
-        esc(&p.name),
-        html::csrf_field(&c.session.csrf)
-    );
+    let body = maud::html! {
+        p {
+            "Upload a CSV or XLSX file of episodes for " (p.name) ". You will see what would be \
+             stored, and every rejected row, before anything changes."
+        }
+        form method="post" enctype="multipart/form-data" {
+            (html::csrf_field(&c.session.csrf))
+            label for="file" { "File" }
+            input id="file" type="file" name="file" accept=".csv,.xlsx" required;
+            p { button { "Check file" } }
+        }
+        p {
+            "Templates: " a href="/template.csv" { "CSV" } " · " a href="/template.xlsx" { "XLSX" }
+        }
+    };
     Ok(html_page(page(
         "Upload episodes",
-        &c.nav(Some(&p.code)),
-        &body,
+        c.nav(Some(&p.code)),
+        body,
     )))
 }
 
@@ -138,10 +145,10 @@ pub(crate) async fn upload(
     let valid = summary.rows - summary.rejected;
     let code = &p.code;
     let body = maud::html! {
-        (PreEscaped(preview(&summary, &name)))
+        (preview(&summary, &name))
         @if valid > 0 {
             form method="post" action={ "/p/" (code) "/upload/confirm" } {
-                (PreEscaped(html::csrf_field(&c.session.csrf)))
+                (html::csrf_field(&c.session.csrf))
                 input type="hidden" name="token" value=(token);
                 input type="hidden" name="name" value=(name);
                 p { button { "Store the " (valid) " valid row(s)" } }
@@ -151,18 +158,13 @@ pub(crate) async fn upload(
             p { a href={ "/p/" (code) "/upload/" (token) "/errors.csv" } { "Download the rejected rows (CSV)" } }
         }
         form method="post" action={ "/p/" (code) "/upload/cancel" } {
-            (PreEscaped(html::csrf_field(&c.session.csrf)))
+            (html::csrf_field(&c.session.csrf))
             input type="hidden" name="token" value=(token);
             p { button class="secondary" { "Cancel this upload" } }
         }
         p class="hint" { "The file is kept for an hour at most, until you store or cancel it." }
-    }
-    .into_string();
-    Ok(html_page(page(
-        "Check upload",
-        &c.nav(Some(&p.code)),
-        &body,
-    )))
+    };
+    Ok(html_page(page("Check upload", c.nav(Some(&p.code)), body)))
 }
 
 /// Reads the upload form into the scratch file at `path` and checks it: the file's name,
@@ -199,7 +201,7 @@ async fn sweep(app: &Arc<App>) {
         .await;
 }
 
-pub(crate) fn preview(s: &crest_ingest::ImportSummary, name: &str) -> String {
+pub(crate) fn preview(s: &crest_ingest::ImportSummary, name: &str) -> maud::Markup {
     maud::html! {
         p {
             strong { (name) } ": " (s.rows) " row(s): " (s.imported) " new, " (s.updated)
@@ -235,7 +237,6 @@ pub(crate) fn preview(s: &crest_ingest::ImportSummary, name: &str) -> String {
             }
         }
     }
-    .into_string()
 }
 
 /// The command line's import, restricted to the programme of the page.
@@ -300,15 +301,16 @@ pub(crate) async fn cancel(
         let (pc, token) = (p.code.clone(), f.token.clone());
         app.db(move |s, _| Ok(s.drop_upload(&pc, &token)?)).await?;
     }
-    let body = format!(
-        "<div class=\"ok\" role=\"status\">Upload cancelled; nothing was stored and the file was removed.</div>\
-         <p><a href=\"/p/{}/upload\">Upload another file</a></p>",
-        esc(&p.code)
-    );
+    let body = maud::html! {
+        div class="ok" role="status" {
+            "Upload cancelled; nothing was stored and the file was removed."
+        }
+        p { a href={ "/p/" (p.code) "/upload" } { "Upload another file" } }
+    };
     Ok(html_page(page(
         "Upload cancelled",
-        &c.nav(Some(&p.code)),
-        &body,
+        c.nav(Some(&p.code)),
+        body,
     )))
 }
 
@@ -347,20 +349,14 @@ pub(crate) async fn confirm(
     let summary = summary?;
     let (pc, token) = (p.code.clone(), f.token.clone());
     app.db(move |s, _| Ok(s.drop_upload(&pc, &token)?)).await?;
-    let body = format!(
-        "<div class=\"ok\" role=\"status\">Stored: {} new, {} changed, {} unchanged; {} rejected row(s) were not stored.</div>\
-         <p><a href=\"/p/{}/episodes\">See the patients</a></p>",
-        summary.imported,
-        summary.updated,
-        summary.unchanged,
-        summary.rejected,
-        esc(&p.code)
-    );
-    Ok(html_page(page(
-        "Upload stored",
-        &c.nav(Some(&p.code)),
-        &body,
-    )))
+    let body = maud::html! {
+        div class="ok" role="status" {
+            "Stored: " (summary.imported) " new, " (summary.updated) " changed, "
+            (summary.unchanged) " unchanged; " (summary.rejected) " rejected row(s) were not stored."
+        }
+        p { a href={ "/p/" (p.code) "/episodes" } { "See the patients" } }
+    };
+    Ok(html_page(page("Upload stored", c.nav(Some(&p.code)), body)))
 }
 
 pub(crate) async fn upload_errors(
@@ -409,7 +405,7 @@ mod tests {
             header_warnings: vec![hostile.into()],
             ..Default::default()
         };
-        let html = preview(&s, hostile);
+        let html = preview(&s, hostile).into_string();
         assert!(!html.contains("<script>"), "{html}");
         assert!(
             html.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;'&amp;"),
