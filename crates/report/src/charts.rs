@@ -267,7 +267,10 @@ mod tests {
         ];
         let chart = funnel_plot("f", HOSTILE, &points);
         let html = chart.clone().into_string();
-        assert!(!html.contains("<script>") && !html.contains("<img"), "{html}");
+        assert!(
+            !html.contains("<script>") && !html.contains("<img"),
+            "{html}"
+        );
         assert!(html.contains("&lt;script&gt;"), "{html}");
         // P001 (2/100 against about 36%) is far outside: named under the plot and labelled.
         assert!(html.contains("alarm low"), "{html}");

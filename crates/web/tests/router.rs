@@ -1760,3 +1760,116 @@ fn hostile_text_is_shown_as_text_on_every_programme_page() {
         });
     }
 }
+
+/// Programme names and regions in the national register, filter values in the address, case
+/// notes and agreement text all come out as text on every national and admin page.
+#[test]
+fn hostile_text_is_shown_as_text_on_every_national_page() {
+    const EVIL: &str = "<script>alert(1)</script>\"'&";
+    for (db, ndb) in databases().into_iter().zip(databases()) {
+        let app = setup(&db);
+        common::synthetic_national(&app, &db, &ndb);
+        let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
+        let mut progs = n.programmes().unwrap();
+        for p in &mut progs {
+            p.name = format!("{} {EVIL}", p.name);
+            p.region = format!("{} {EVIL}", p.region);
+        }
+        n.upsert_programmes(&progs).unwrap();
+        drop(n);
+        let code = progs[0].code.clone();
+        let region = enc(&progs[0].region);
+        let q = "from=2024-04-01&to=2025-03-31";
+        rt().block_on(async {
+            let (cookie, csrf) = login(&app, "analyst").await;
+            // A case with a hostile note.
+            let r = send(&app, get(&format!("/national/outliers?{q}"), &cookie)).await;
+            let marker = "<input type=\"hidden\" name=\"programme\" value=\"";
+            let i = r.body.find(marker).expect("an outlier") + marker.len();
+            let outlier = r.body[i..].split('"').next().unwrap().to_string();
+            let kpi = hidden(&r.body[i..], "kpi");
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("programme", outlier.as_str()),
+                ("kpi", kpi.as_str()),
+                ("from", "2024-04-01"),
+                ("to", "2025-03-31"),
+            ];
+            let case_url = send(&app, post("/national/outliers", &cookie, &form))
+                .await
+                .location;
+            let page = send(&app, get(&case_url, &cookie)).await;
+            let id = hidden(&page.body, "id");
+            let note = [
+                ("csrf", csrf.as_str()),
+                ("id", id.as_str()),
+                ("status", "contacted"),
+                ("note", EVIL),
+            ];
+            let r = send(&app, post("/national/outliers/case", &cookie, &note)).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+            let evil = enc(EVIL);
+            for path in [
+                "/national".to_string(),
+                format!("/national/dashboard?{q}"),
+                format!("/national/dashboard?{q}&region={region}"),
+                format!("/national/dashboard?{q}&region={evil}&nation={evil}&sort={evil}"),
+                format!("/national/programme?code={code}&{q}"),
+                format!("/national/inequalities?{q}"),
+                format!("/national/inequalities?{q}&region={region}"),
+                format!("/national/inequalities?{q}&region={evil}"),
+                format!("/national/outliers?{q}"),
+                case_url.clone(),
+                format!("/national/quality?{q}"),
+            ] {
+                let r = send(&app, get(&path, &cookie)).await;
+                assert!(
+                    r.status == StatusCode::OK || r.status == StatusCode::BAD_REQUEST,
+                    "{path}: {} {}",
+                    r.status,
+                    r.body
+                );
+                assert!(!r.body.contains("<script>alert"), "{path}: {}", r.body);
+            }
+            // Where the text is shown, it is shown escaped.
+            for (path, want) in [
+                (
+                    format!("/national/dashboard?{q}"),
+                    "&lt;script&gt;alert(1)&lt;/script&gt;&quot;'&amp;",
+                ),
+                (
+                    format!("/national/programme?code={code}&{q}"),
+                    "&lt;script&gt;alert(1)&lt;/script&gt;",
+                ),
+                (case_url.clone(), "&lt;script&gt;alert(1)&lt;/script&gt;"),
+            ] {
+                let r = send(&app, get(&path, &cookie)).await;
+                assert!(
+                    r.body.contains(want),
+                    "{path} should show {want}: {}",
+                    r.body
+                );
+            }
+
+            // An admin's agreement with hostile text, refused and then shown in the form.
+            let (cookie, csrf) = login(&app, "admin").await;
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("id", EVIL),
+                ("recipient", EVIL),
+                ("legal_basis", EVIL),
+                ("valid_from", EVIL),
+                ("valid_to", "2025-12-31"),
+                ("opt_out", EVIL),
+                ("scope", EVIL),
+                ("fields", EVIL),
+            ];
+            let r = send(&app, post("/admin/agreements", &cookie, &form)).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+            assert!(!r.body.contains("<script>alert"), "{}", r.body);
+            assert!(r.body.contains("value=\"&lt;script&gt;"), "{}", r.body);
+            let r = send(&app, get("/admin/agreements", &cookie)).await;
+            assert!(!r.body.contains("<script>alert"), "{}", r.body);
+        });
+    }
+}
