@@ -158,6 +158,29 @@ pub fn fields_form(
     }
 }
 
+/// The "From / To / Show" form above a page of figures for a period of referrals, with any
+/// further filters (`filters`) before its button. It reads the page again with `from` and `to`
+/// in the address, so a period can be bookmarked and shared.
+pub fn period_form(
+    from: impl std::fmt::Display,
+    to: impl std::fmt::Display,
+    filters: Markup,
+) -> Markup {
+    html! {
+        form method="get" class="noprint" {
+            label for="from" {
+                "From " span class="hint" { "referral date, for example 2024-04-01" }
+            }
+            input id="from" name="from" value=(from.to_string());
+            label for="to" { "To" }
+            input id="to" name="to" value=(to.to_string());
+            (filters)
+            " "
+            button { "Show" }
+        }
+    }
+}
+
 /// Uptake (started / referred) with its Wilson interval, by a grouping of the episodes.
 pub fn uptake_table(title: &str, rows: &[(String, u64, u64)]) -> Markup {
     html! {

@@ -174,11 +174,12 @@ impl Cache {
 }
 
 /// Median and IQR of `values` as "median (IQR q1–q3)".
-fn median_iqr(mut values: Vec<f64>) -> String {
+fn median_iqr(values: &[f64]) -> String {
     if values.is_empty() {
         return "–".into();
     }
-    let w = Summary::of(&mut values);
+    // Summary sorts what it is given; the caller's list stays in its order.
+    let w = Summary::of(&mut values.to_vec());
     format!("{} (IQR {}–{})", num(w.median), num(w.q1), num(w.q3))
 }
 
@@ -266,14 +267,7 @@ fn render(p: &Programme, records: &[Record], period: Period) -> maud::Markup {
         ),
     ];
     html! {
-        form method="get" class="noprint" {
-            label for="from" { "From" }
-            input id="from" name="from" value=(period.from);
-            label for="to" { "To" }
-            input id="to" name="to" value=(period.to);
-            " "
-            button { "Show" }
-        }
+        (crate::html::period_form(period.from, period.to, maud::html! {}))
         @if let Some(k) = k {
             @let r = &k.results;
             h2 { "Referrals and uptake" }
@@ -319,12 +313,12 @@ fn render(p: &Programme, records: &[Record], period: Period) -> maud::Markup {
                 th scope="col" { "Median (IQR)" } th scope="col" { "Threshold" }
             } }
             tbody {
-                tr { th scope="row" { "All" } td { (waits.len()) } td { (median_iqr(waits.clone())) } td {} }
-                tr { th scope="row" { "CABG" } td { (cabg.len()) } td { (median_iqr(cabg.clone())) } td { (num(wait_thresholds.0)) } }
-                tr { th scope="row" { "MI/PCI" } td { (mi_pci.len()) } td { (median_iqr(mi_pci.clone())) } td { (num(wait_thresholds.1)) } }
+                tr { th scope="row" { "All" } td { (waits.len()) } td { (median_iqr(&waits)) } td {} }
+                tr { th scope="row" { "CABG" } td { (cabg.len()) } td { (median_iqr(&cabg)) } td { (num(wait_thresholds.0)) } }
+                tr { th scope="row" { "MI/PCI" } td { (mi_pci.len()) } td { (median_iqr(&mi_pci)) } td { (num(wait_thresholds.1)) } }
             }
         }
-        p { "Duration of core CR: median " (median_iqr(durations)) " days." }
+        p { "Duration of core CR: median " (median_iqr(&durations)) " days." }
         p {
             "Completed: " (completed) " of " (started) " started. Assessment 1 recorded for " (a1)
             ", assessment 2 for " (a2) " of " (records.len()) " referred."

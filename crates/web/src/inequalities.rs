@@ -102,11 +102,7 @@ fn render(
     }
     let sii = crest_stats::funnel::slope_index(&quintiles);
     maud::html! {
-        form method="get" class="noprint" {
-            label for="from" { "From" }
-            input id="from" name="from" value=(period.from);
-            label for="to" { "To" }
-            input id="to" name="to" value=(period.to);
+        (crate::html::period_form(period.from, period.to, maud::html! {
             label for="region" { "Region" }
             select id="region" name="region" {
                 option value="" { "all (national)" }
@@ -114,9 +110,7 @@ fn render(
                     option selected[f.region == *r] { (r) }
                 }
             }
-            " "
-            button { "Show" }
-        }
+        }))
         p {
             @if f.region.is_empty() { "Nationally" } @else { (f.region) }
             ": " (n) " referred, " (k) " started core CR (uptake " (pct(overall)) ")."

@@ -136,11 +136,7 @@ fn render(
             .collect()
     };
     html! {
-        form method="get" class="noprint" {
-            label for="from" { "From" }
-            input id="from" name="from" value=(from);
-            label for="to" { "To" }
-            input id="to" name="to" value=(to);
+        (crate::html::period_form(from, to, html! {
             label for="nation" { "Nation" }
             select id="nation" name="nation" {
                 option value="" { "all" }
@@ -161,9 +157,7 @@ fn render(
                     option value=(v) selected[f.sort == v] { (label) }
                 }
             }
-            " "
-            button { "Show" }
-        }
+        }))
         p {
             (rows.len()) " programme(s): " (referred) " referred, " (started) " started core CR (uptake "
             (pct((referred > 0).then(|| started as f64 / referred as f64))) "). Grades: "

@@ -40,14 +40,7 @@ async fn list(
         .await?;
     let case_href = |id: &str| format!("/national/outliers/case?id={}", url_encode(id));
     let body = html! {
-        form method="get" class="noprint" {
-            label for="from" { "From" }
-            input id="from" name="from" value=(period.from);
-            label for="to" { "To" }
-            input id="to" name="to" value=(period.to);
-            " "
-            button { "Show" }
-        }
+        (crate::html::period_form(period.from, period.to, maud::html! {}))
         h2 { "Outside the funnel limits, " (period.from) " to " (period.to) }
         @if found.is_empty() {
             p { "No programme is outside the 95% limits of any proportion KPI." }

@@ -102,14 +102,7 @@ async fn quality(
             table.sort_by(|a, b| a.overall.total_cmp(&b.overall));
             let one = counts.iter().find(|c| c.0 == chosen);
             let body = maud::html! {
-                form method="get" class="noprint" {
-                    label for="from" { "From" }
-                    input id="from" name="from" value=(from);
-                    label for="to" { "To" }
-                    input id="to" name="to" value=(to);
-                    " "
-                    button { "Show" }
-                }
+                (crate::html::period_form(&from, &to, maud::html! {}))
                 h2 { "Submissions for " (from) " to " (to) }
                 p { (received) " of " (programmes.len()) " programmes have submitted." }
                 table {
