@@ -706,8 +706,34 @@ fn templates_import_cleanly_and_programmes_are_validated() {
         .next()
         .unwrap()
         .unwrap();
-    assert!(notes[0].starts_with("NOTE: required."), "{:?}", &notes[0]);
-    assert!(notes[8].contains("one of: male, female"), "{:?}", &notes[8]);
+    assert!(
+        notes[0].starts_with("NOTE: Programme: required."),
+        "{:?}",
+        &notes[0]
+    );
+    assert!(
+        notes[8].contains("one of: male = Male; female = Female"),
+        "{:?}",
+        &notes[8]
+    );
+    // The XLSX template offers a drop-down of the codes on every coded column.
+    let xlsx = std::fs::File::open(dir.join("template.xlsx")).unwrap();
+    let mut zip = zip::ZipArchive::new(xlsx).unwrap();
+    let mut sheet = String::new();
+    std::io::Read::read_to_string(
+        &mut zip.by_name("xl/worksheets/sheet1.xml").unwrap(),
+        &mut sheet,
+    )
+    .unwrap();
+    let coded = crest_core::FIELDS
+        .iter()
+        .filter(|f| matches!(f.kind, crest_core::Kind::Code(_)))
+        .count();
+    assert_eq!(sheet.matches("<dataValidation ").count(), coded, "{sheet}");
+    assert!(
+        sheet.contains("\"male,female,indeterminate,not_known\""),
+        "{sheet}"
+    );
     assert!(!csv.lines().next().unwrap().contains("age_at_event"));
     let r = crest(
         &db,

@@ -74,9 +74,9 @@ pub enum Kind {
     /// A calendar date (DD/MM/YYYY or YYYY-MM-DD).
     Date,
     /// One code from a list.
-    Code(&'static [&'static str]),
+    Code(&'static [Code]),
     /// `;`-separated codes from a list.
-    CodeList(&'static [&'static str]),
+    CodeList(&'static [Code]),
     /// Whole number with hard bounds, optional soft bounds and step.
     Int {
         /// Values outside these reject the row.
@@ -112,8 +112,8 @@ impl Kind {
             Kind::NhsNumber => "10 digits; spaces or dashes allowed".into(),
             Kind::Postcode => "UK postcode, e.g. SE1 7EH".into(),
             Kind::Date => "date, DD/MM/YYYY or YYYY-MM-DD".into(),
-            Kind::Code(codes) => format!("one of: {}", codes.join(", ")),
-            Kind::CodeList(codes) => format!("`;`-separated, from: {}", codes.join(", ")),
+            Kind::Code(codes) => format!("one of: {}", code_names(codes)),
+            Kind::CodeList(codes) => format!("`;`-separated, from: {}", code_names(codes)),
             Kind::Int { hard, soft, step } if *step > 1 => {
                 format!("whole number {}, multiple of {step}", bounds(*hard, *soft))
             }
@@ -124,6 +124,10 @@ impl Kind {
     }
 }
 
+fn code_names(codes: &[Code]) -> String {
+    codes.iter().map(|c| c.code).collect::<Vec<_>>().join(", ")
+}
+
 /// One column of the dataset.
 #[derive(Copy, Clone, Debug)]
 pub struct Field {
@@ -131,6 +135,8 @@ pub struct Field {
     pub col: Col,
     /// Column name in files, the store and the API.
     pub name: &'static str,
+    /// What people read: a question or plain noun phrase, e.g. "Date of referral".
+    pub label: &'static str,
     /// Type and parsing rule.
     pub kind: Kind,
     /// Must be present in the header and filled in every row.
@@ -139,7 +145,7 @@ pub struct Field {
     pub tier: Tier,
     /// Group of columns.
     pub section: Section,
-    /// Unit or plain-English rule for users.
+    /// A hint for people: the unit, or the plain-English rule.
     pub help: &'static str,
 }
 
@@ -147,6 +153,43 @@ impl Field {
     /// Whether the field is read from import files (derived fields are not).
     pub fn imported(&self) -> bool {
         self.tier != Tier::Derived
+    }
+
+    /// The codes of a coded field (empty for others).
+    pub fn codes(&self) -> &'static [Code] {
+        match self.kind {
+            Kind::Code(codes) | Kind::CodeList(codes) => codes,
+            _ => &[],
+        }
+    }
+
+    /// The words for a code of this field, if it is one of its codes (any case).
+    pub fn code_label(&self, code: &str) -> Option<&'static str> {
+        self.codes()
+            .iter()
+            .find(|c| c.code.eq_ignore_ascii_case(code.trim()))
+            .map(|c| c.label)
+    }
+
+    /// A stored value as people read it: codes as their labels (several joined with commas),
+    /// yes/no, dates as "3 March 2025", numbers as written, and "Not known" when empty.
+    pub fn display(&self, value: &crate::record::Value) -> String {
+        use crate::record::Value;
+        match value {
+            Value::Null => "Not known".into(),
+            Value::Date(d) => d.long(),
+            Value::Bool(b) => if *b { "Yes" } else { "No" }.into(),
+            Value::Text(t) => match self.kind {
+                Kind::Code(_) => self.code_label(t).unwrap_or(t).to_string(),
+                Kind::CodeList(_) => t
+                    .split(';')
+                    .map(|part| self.code_label(part).unwrap_or(part))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                _ => t.clone(),
+            },
+            other => other.to_text(),
+        }
     }
 
     /// Whether this is a measure taken at assessment `n` (1 or 2).
@@ -159,106 +202,151 @@ impl Field {
     }
 }
 
+/// One code of a coded field, with the words people see for it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Code {
+    /// The code in files, the store and the API, e.g. `mi_nstemi`.
+    pub code: &'static str,
+    /// What people read, e.g. "Heart attack (NSTEMI)".
+    pub label: &'static str,
+}
+
+const fn c(code: &'static str, label: &'static str) -> Code {
+    Code { code, label }
+}
+
 /// Sex codes.
-pub const SEX: &[&str] = &["male", "female", "indeterminate", "not_known"];
-/// NHS ethnic category letters.
-pub const ETHNICITY: &[&str] = &[
-    "A", "B", "C", "D", "E", "F", "G", "H", "J", "K", "L", "M", "N", "P", "R", "S", "Z",
+pub const SEX: &[Code] = &[
+    c("male", "Male"),
+    c("female", "Female"),
+    c("indeterminate", "Indeterminate"),
+    c("not_known", "Not known"),
+];
+/// NHS ethnic categories (the 2001 census letters), with their NHS Data Dictionary names.
+pub const ETHNICITY: &[Code] = &[
+    c("A", "White: British"),
+    c("B", "White: Irish"),
+    c("C", "White: any other White background"),
+    c("D", "Mixed: White and Black Caribbean"),
+    c("E", "Mixed: White and Black African"),
+    c("F", "Mixed: White and Asian"),
+    c("G", "Mixed: any other mixed background"),
+    c("H", "Asian or Asian British: Indian"),
+    c("J", "Asian or Asian British: Pakistani"),
+    c("K", "Asian or Asian British: Bangladeshi"),
+    c("L", "Asian or Asian British: any other Asian background"),
+    c("M", "Black or Black British: Caribbean"),
+    c("N", "Black or Black British: African"),
+    c("P", "Black or Black British: any other Black background"),
+    c("R", "Other ethnic groups: Chinese"),
+    c("S", "Other ethnic groups: any other ethnic group"),
+    c("Z", "Not stated"),
 ];
 /// Initiating events.
-pub const INITIATING_EVENT: &[&str] = &[
-    "mi_stemi",
-    "mi_nstemi",
-    "mi_unspecified",
-    "unstable_angina",
-    "stable_angina",
-    "heart_failure",
-    "cardiac_arrest",
-    "arrhythmia",
-    "valve_disease",
-    "congenital",
-    "other",
+pub const INITIATING_EVENT: &[Code] = &[
+    c("mi_stemi", "Heart attack (STEMI)"),
+    c("mi_nstemi", "Heart attack (NSTEMI)"),
+    c("mi_unspecified", "Heart attack (type not known)"),
+    c("unstable_angina", "Unstable angina"),
+    c("stable_angina", "Stable angina"),
+    c("heart_failure", "Heart failure"),
+    c("cardiac_arrest", "Cardiac arrest"),
+    c("arrhythmia", "Arrhythmia"),
+    c("valve_disease", "Heart valve disease"),
+    c("congenital", "Congenital heart disease"),
+    c("other", "Other"),
 ];
 /// Treatments.
-pub const TREATMENT: &[&str] = &[
-    "medical",
-    "pci",
-    "cabg",
-    "valve_surgery",
-    "icd_crt",
-    "pacemaker",
-    "transplant_lvad",
-    "other_surgery",
+pub const TREATMENT: &[Code] = &[
+    c("medical", "Medicines only"),
+    c("pci", "Stent or angioplasty (PCI)"),
+    c("cabg", "Bypass surgery (CABG)"),
+    c("valve_surgery", "Valve surgery or TAVI"),
+    c("icd_crt", "ICD or CRT device"),
+    c("pacemaker", "Pacemaker"),
+    c("transplant_lvad", "Heart transplant or LVAD"),
+    c("other_surgery", "Other heart surgery"),
 ];
 /// Referral sources.
-pub const REFERRAL_SOURCE: &[&str] =
-    &["acute_trust", "gp", "community", "self", "private", "other"];
+pub const REFERRAL_SOURCE: &[Code] = &[
+    c("acute_trust", "Hospital (acute trust)"),
+    c("gp", "GP"),
+    c("community", "Community team"),
+    c("self", "Self-referral"),
+    c("private", "Private provider"),
+    c("other", "Other"),
+];
 /// Local service lines.
-pub const PATHWAY: &[&str] = &[
-    "standard",
-    "heart_failure",
-    "icd",
-    "angina",
-    "community_outreach",
-    "other",
+pub const PATHWAY: &[Code] = &[
+    c("standard", "Standard"),
+    c("heart_failure", "Heart failure"),
+    c("icd", "ICD"),
+    c("angina", "Angina"),
+    c("community_outreach", "Community outreach"),
+    c("other", "Other"),
 ];
 /// Comorbidity codes.
-pub const COMORBIDITY: &[&str] = &[
-    "diabetes",
-    "hypertension",
-    "hypercholesterolaemia",
-    "copd",
-    "asthma",
-    "arthritis",
-    "chronic_back_pain",
-    "stroke",
-    "anxiety",
-    "depression",
-    "cancer",
-    "claudication",
-    "erectile_dysfunction",
-    "family_history",
-    "other",
+pub const COMORBIDITY: &[Code] = &[
+    c("diabetes", "Diabetes"),
+    c("hypertension", "High blood pressure"),
+    c("hypercholesterolaemia", "High cholesterol"),
+    c("copd", "COPD"),
+    c("asthma", "Asthma"),
+    c("arthritis", "Arthritis"),
+    c("chronic_back_pain", "Chronic back pain"),
+    c("stroke", "Stroke"),
+    c("anxiety", "Anxiety"),
+    c("depression", "Depression"),
+    c("cancer", "Cancer"),
+    c("claudication", "Claudication"),
+    c("erectile_dysfunction", "Erectile dysfunction"),
+    c("family_history", "Family history of heart disease"),
+    c("other", "Other"),
 ];
 /// Episode statuses.
-pub const STATUS: &[&str] = &[
-    "referred",
-    "declined",
-    "did_not_start",
-    "in_progress",
-    "completed",
-    "dropped_out",
-    "died",
-    "transferred",
+pub const STATUS: &[Code] = &[
+    c("referred", "Referred, waiting to start"),
+    c("declined", "Declined"),
+    c("did_not_start", "Did not start"),
+    c("in_progress", "In core rehabilitation"),
+    c("completed", "Completed"),
+    c("dropped_out", "Dropped out"),
+    c("died", "Died"),
+    c("transferred", "Transferred to another programme"),
 ];
 /// Reasons for not starting.
-pub const NON_START_REASON: &[&str] = &[
-    "declined",
-    "not_contactable",
-    "clinical_unsuitable",
-    "work_commitments",
-    "transport",
-    "other",
+pub const NON_START_REASON: &[Code] = &[
+    c("declined", "Did not want to take part"),
+    c("not_contactable", "Could not be contacted"),
+    c("clinical_unsuitable", "Not clinically suitable"),
+    c("work_commitments", "Work commitments"),
+    c("transport", "Transport"),
+    c("other", "Other"),
 ];
 /// Reasons for dropping out.
-pub const DROPOUT_REASON: &[&str] = &[
-    "lost_interest",
-    "illness",
-    "work_commitments",
-    "transport",
-    "moved",
-    "other",
+pub const DROPOUT_REASON: &[Code] = &[
+    c("lost_interest", "Lost interest"),
+    c("illness", "Illness"),
+    c("work_commitments", "Work commitments"),
+    c("transport", "Transport"),
+    c("moved", "Moved away"),
+    c("other", "Other"),
 ];
 /// Delivery modes of core CR.
-pub const DELIVERY_MODE: &[&str] = &[
-    "group_supervised",
-    "home_based",
-    "digital",
-    "hybrid",
-    "one_to_one",
+pub const DELIVERY_MODE: &[Code] = &[
+    c("group_supervised", "Supervised group sessions"),
+    c("home_based", "Home-based"),
+    c("digital", "Digital (online or app)"),
+    c("hybrid", "Hybrid (group and home or digital)"),
+    c("one_to_one", "One-to-one"),
 ];
 /// Smoking status.
-pub const SMOKING: &[&str] = &["never", "ex", "recent_quitter", "current"];
+pub const SMOKING: &[Code] = &[
+    c("never", "Never smoked"),
+    c("ex", "Ex-smoker"),
+    c("recent_quitter", "Stopped in the last 6 months"),
+    c("current", "Smokes now"),
+];
 
 const WEIGHT: Kind = Kind::Decimal {
     hard: (25.0, 350.0),
@@ -317,7 +405,7 @@ const EQ5D: Kind = Kind::Int {
 };
 
 macro_rules! dataset {
-    ($( $col:ident = $name:literal, $kind:expr, $req:literal, $tier:ident, $section:ident, $help:literal; )*) => {
+    ($( $col:ident = $name:literal, $label:literal, $kind:expr, $req:literal, $tier:ident, $section:ident, $help:literal; )*) => {
         /// A column of the dataset; `col as usize` indexes [`FIELDS`] and [`crate::Record`].
         #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
         #[allow(missing_docs)]
@@ -328,99 +416,99 @@ macro_rules! dataset {
 
         /// Every column of the dataset, in file order.
         pub static FIELDS: &[Field] = &[ $( Field {
-            col: Col::$col, name: $name, kind: $kind, required: $req,
+            col: Col::$col, name: $name, label: $label, kind: $kind, required: $req,
             tier: Tier::$tier, section: Section::$section, help: $help,
         } ),* ];
     };
 }
 
 dataset! {
-    ProgrammeCode = "programme_code", Kind::ProgrammeCode, true, National, Identity,
-        "The programme's code as registered in crest, e.g. P001";
-    EpisodeId = "episode_id", Kind::Text { max: 40 }, true, Local, Identity,
-        "Your own id for this episode, unique within the programme; re-importing the same id updates it";
-    NhsNumber = "nhs_number", Kind::NhsNumber, true, Local, Identity,
-        "The patient's NHS number";
-    LocalPatientId = "local_patient_id", Kind::Text { max: 20 }, false, Local, Identity,
-        "Hospital number";
-    FamilyName = "family_name", Kind::Text { max: 100 }, false, Local, Identity, "Surname";
-    GivenName = "given_name", Kind::Text { max: 100 }, false, Local, Identity, "First name";
-    DateOfBirth = "date_of_birth", Kind::Date, true, Local, Identity,
-        "Not in the future; age at the event must be 16–110 (warning outside 18–100)";
-    Postcode = "postcode", Kind::Postcode, false, Local, Identity, "Postcode of residence";
-    Sex = "sex", Kind::Code(SEX), true, National, Identity, "Sex";
-    Ethnicity = "ethnicity", Kind::Code(ETHNICITY), false, National, Identity,
-        "NHS ethnic category letter: A B C White; D E F G Mixed; H J K L Asian or Asian British; M N P Black or Black British; R S Other; Z not stated; empty = not known";
-    ImdQuintile = "imd_quintile", Kind::Int { hard: (1, 5), soft: None, step: 1 }, false, National, Identity,
-        "Deprivation quintile of residence, 1 = most deprived; empty = unknown";
-    AgeAtEvent = "age_at_event", Kind::Int { hard: (16, 110), soft: None, step: 1 }, false, Derived, Identity,
-        "Age in years at the initiating event, derived from date of birth; sent nationally instead of it";
-    InitiatingEvent = "initiating_event", Kind::Code(INITIATING_EVENT), true, National, Referral,
-        "The event that led to referral";
-    Treatment = "treatment", Kind::Code(TREATMENT), true, National, Referral, "Treatment for the event";
-    EventDate = "event_date", Kind::Date, true, National, Referral, "Date of the initiating event";
-    DischargeDate = "discharge_date", Kind::Date, false, National, Referral, "On or after the event date";
-    ReferralDate = "referral_date", Kind::Date, true, National, Referral,
-        "On or after the event date; decides the reporting period";
-    ReferralSource = "referral_source", Kind::Code(REFERRAL_SOURCE), false, National, Referral, "Who referred";
-    Pathway = "pathway", Kind::Code(PATHWAY), false, National, Referral,
-        "Local service line; empty = standard";
-    Comorbidities = "comorbidities", Kind::CodeList(COMORBIDITY), false, National, Referral,
-        "Other conditions";
-    Status = "status", Kind::Code(STATUS), true, National, Rehabilitation,
-        "Where the episode stands now (referred = still waiting)";
-    NonStartReason = "non_start_reason", Kind::Code(NON_START_REASON), false, National, Rehabilitation,
-        "Required when status is declined or did_not_start";
-    DropoutReason = "dropout_reason", Kind::Code(DROPOUT_REASON), false, National, Rehabilitation,
-        "Required when status is dropped_out";
-    DeliveryMode = "delivery_mode", Kind::Code(DELIVERY_MODE), false, National, Rehabilitation,
-        "Required once core CR has started";
-    Assessment1Date = "assessment1_date", Kind::Date, false, National, Rehabilitation,
-        "No earlier than 30 days before referral; on or before the core start date";
-    CoreStartDate = "core_start_date", Kind::Date, false, National, Rehabilitation,
-        "On or after referral; required for in_progress, completed and dropped_out; empty for referred, declined and did_not_start";
-    CoreEndDate = "core_end_date", Kind::Date, false, National, Rehabilitation,
-        "On or after core start; required for completed and dropped_out";
-    Assessment2Date = "assessment2_date", Kind::Date, false, National, Rehabilitation,
-        "On or after core start and assessment 1";
-    NationalOptOut = "national_opt_out", Kind::Bool, false, Local, Rehabilitation,
-        "The patient asked not to be included in the national audit; such episodes never leave the programme";
-    A1WeightKg = "a1_weight_kg", WEIGHT, false, National, Assessment1, "Weight, kg";
-    A1HeightCm = "a1_height_cm", HEIGHT, false, National, Assessment1, "Height, cm";
-    A1Bmi = "a1_bmi", BMI, false, National, Assessment1,
-        "Body mass index, kg/m²; worked out from weight and height when empty, checked against them (±1) when given";
-    A1WaistCm = "a1_waist_cm", WAIST, false, National, Assessment1, "Waist circumference, cm";
-    A1SystolicBp = "a1_systolic_bp", SYSTOLIC, false, National, Assessment1, "Systolic blood pressure, mmHg";
-    A1DiastolicBp = "a1_diastolic_bp", DIASTOLIC, false, National, Assessment1,
-        "Diastolic blood pressure, mmHg; below systolic";
-    A1TotalCholesterol = "a1_total_cholesterol", CHOLESTEROL, false, National, Assessment1,
-        "Total cholesterol, mmol/L";
-    A1Smoking = "a1_smoking", Kind::Code(SMOKING), false, National, Assessment1, "Smoking status";
-    A1ActivityMinutes = "a1_activity_minutes", ACTIVITY, false, National, Assessment1,
+    ProgrammeCode = "programme_code", "Programme", Kind::ProgrammeCode, true, National, Identity,
+        "The programme's code as registered in crest, for example P001";
+    EpisodeId = "episode_id", "Episode ID", Kind::Text { max: 40 }, true, Local, Identity,
+        "Your own ID for this episode, unique in the programme. Entering the same ID again changes that episode";
+    NhsNumber = "nhs_number", "NHS number", Kind::NhsNumber, true, Local, Identity,
+        "10 digits, for example 943 476 5919";
+    LocalPatientId = "local_patient_id", "Hospital number", Kind::Text { max: 20 }, false, Local, Identity,
+        "The patient's number at your hospital, if you use one";
+    FamilyName = "family_name", "Last name", Kind::Text { max: 100 }, false, Local, Identity, "Family name or surname";
+    GivenName = "given_name", "First name", Kind::Text { max: 100 }, false, Local, Identity, "Given name";
+    DateOfBirth = "date_of_birth", "Date of birth", Kind::Date, true, Local, Identity,
+        "The patient must be 16 to 110 at the time of the event";
+    Postcode = "postcode", "Postcode", Kind::Postcode, false, Local, Identity, "Where the patient lives, for example SE1 7EH";
+    Sex = "sex", "Sex", Kind::Code(SEX), true, National, Identity, "As recorded in the patient's notes";
+    Ethnicity = "ethnicity", "Ethnic group", Kind::Code(ETHNICITY), false, National, Identity,
+        "As the patient describes it. Leave empty if not known";
+    ImdQuintile = "imd_quintile", "Deprivation quintile", Kind::Int { hard: (1, 5), soft: None, step: 1 }, false, National, Identity,
+        "1 (most deprived) to 5 (least deprived), from the postcode. Leave empty if not known";
+    AgeAtEvent = "age_at_event", "Age at the event", Kind::Int { hard: (16, 110), soft: None, step: 1 }, false, Derived, Identity,
+        "Worked out by crest from the date of birth; sent to the national audit instead of it";
+    InitiatingEvent = "initiating_event", "What led to the referral", Kind::Code(INITIATING_EVENT), true, National, Referral,
+        "The heart event or condition the patient was referred for";
+    Treatment = "treatment", "Treatment for the event", Kind::Code(TREATMENT), true, National, Referral, "The main treatment the patient had";
+    EventDate = "event_date", "Date of the event", Kind::Date, true, National, Referral, "When the heart event happened";
+    DischargeDate = "discharge_date", "Date of discharge from hospital", Kind::Date, false, National, Referral, "On or after the date of the event";
+    ReferralDate = "referral_date", "Date of referral to cardiac rehabilitation", Kind::Date, true, National, Referral,
+        "On or after the date of the event. It decides which year the episode is reported in";
+    ReferralSource = "referral_source", "Who referred the patient", Kind::Code(REFERRAL_SOURCE), false, National, Referral, "Where the referral came from";
+    Pathway = "pathway", "Service line", Kind::Code(PATHWAY), false, National, Referral,
+        "Your programme's service line. Leave empty for standard";
+    Comorbidities = "comorbidities", "Other conditions", Kind::CodeList(COMORBIDITY), false, National, Referral,
+        "Tick all that apply";
+    Status = "status", "Where the patient is now", Kind::Code(STATUS), true, National, Rehabilitation,
+        "Referred means still waiting to start";
+    NonStartReason = "non_start_reason", "Why the patient did not start", Kind::Code(NON_START_REASON), false, National, Rehabilitation,
+        "Needed when the patient declined or did not start";
+    DropoutReason = "dropout_reason", "Why the patient dropped out", Kind::Code(DROPOUT_REASON), false, National, Rehabilitation,
+        "Needed when the patient dropped out";
+    DeliveryMode = "delivery_mode", "How core rehabilitation is delivered", Kind::Code(DELIVERY_MODE), false, National, Rehabilitation,
+        "Needed once core rehabilitation has started";
+    Assessment1Date = "assessment1_date", "Date of assessment 1", Kind::Date, false, National, Rehabilitation,
+        "The assessment before core rehabilitation: no more than 30 days before referral, and on or before the start";
+    CoreStartDate = "core_start_date", "Date core rehabilitation started", Kind::Date, false, National, Rehabilitation,
+        "On or after referral. Needed once the patient is in core rehabilitation, has completed or has dropped out";
+    CoreEndDate = "core_end_date", "Date core rehabilitation ended", Kind::Date, false, National, Rehabilitation,
+        "On or after the start. Needed when the patient has completed or dropped out";
+    Assessment2Date = "assessment2_date", "Date of assessment 2", Kind::Date, false, National, Rehabilitation,
+        "The assessment at the end of core rehabilitation: after the start and after assessment 1";
+    NationalOptOut = "national_opt_out", "Has the patient asked to be left out of the national audit?", Kind::Bool, false, Local, Rehabilitation,
+        "If yes, this episode never leaves your programme";
+    A1WeightKg = "a1_weight_kg", "Weight (kg)", WEIGHT, false, National, Assessment1, "In kilograms, for example 82.5";
+    A1HeightCm = "a1_height_cm", "Height (cm)", HEIGHT, false, National, Assessment1, "In centimetres, for example 172";
+    A1Bmi = "a1_bmi", "Body mass index (BMI)", BMI, false, National, Assessment1,
+        "Leave empty and crest works it out from weight and height";
+    A1WaistCm = "a1_waist_cm", "Waist (cm)", WAIST, false, National, Assessment1, "Waist circumference in centimetres";
+    A1SystolicBp = "a1_systolic_bp", "Systolic blood pressure (mmHg)", SYSTOLIC, false, National, Assessment1, "The upper number";
+    A1DiastolicBp = "a1_diastolic_bp", "Diastolic blood pressure (mmHg)", DIASTOLIC, false, National, Assessment1,
+        "The lower number; below the systolic";
+    A1TotalCholesterol = "a1_total_cholesterol", "Total cholesterol (mmol/L)", CHOLESTEROL, false, National, Assessment1,
+        "For example 4.8";
+    A1Smoking = "a1_smoking", "Smoking", Kind::Code(SMOKING), false, National, Assessment1, "What the patient says now";
+    A1ActivityMinutes = "a1_activity_minutes", "Physical activity (minutes a week)", ACTIVITY, false, National, Assessment1,
         "Minutes a week of moderate physical activity";
-    A1IswtM = "a1_iswt_m", ISWT, false, National, Assessment1, "Incremental shuttle walk test, metres";
-    A1SixMwtM = "a1_six_mwt_m", SIX_MWT, false, National, Assessment1, "Six-minute walk test, metres";
-    A1HadsAnxiety = "a1_hads_anxiety", HADS, false, National, Assessment1, "HADS anxiety score";
-    A1HadsDepression = "a1_hads_depression", HADS, false, National, Assessment1, "HADS depression score";
-    A1Eq5dVas = "a1_eq5d_vas", EQ5D, false, National, Assessment1, "EQ-5D visual analogue scale";
-    A2WeightKg = "a2_weight_kg", WEIGHT, false, National, Assessment2, "Weight, kg";
-    A2HeightCm = "a2_height_cm", HEIGHT, false, National, Assessment2, "Height, cm";
-    A2Bmi = "a2_bmi", BMI, false, National, Assessment2,
-        "Body mass index, kg/m²; worked out from weight and height when empty, checked against them (±1) when given";
-    A2WaistCm = "a2_waist_cm", WAIST, false, National, Assessment2, "Waist circumference, cm";
-    A2SystolicBp = "a2_systolic_bp", SYSTOLIC, false, National, Assessment2, "Systolic blood pressure, mmHg";
-    A2DiastolicBp = "a2_diastolic_bp", DIASTOLIC, false, National, Assessment2,
-        "Diastolic blood pressure, mmHg; below systolic";
-    A2TotalCholesterol = "a2_total_cholesterol", CHOLESTEROL, false, National, Assessment2,
-        "Total cholesterol, mmol/L";
-    A2Smoking = "a2_smoking", Kind::Code(SMOKING), false, National, Assessment2, "Smoking status";
-    A2ActivityMinutes = "a2_activity_minutes", ACTIVITY, false, National, Assessment2,
+    A1IswtM = "a1_iswt_m", "Shuttle walk test (metres)", ISWT, false, National, Assessment1, "Incremental shuttle walk test, in steps of 10 metres";
+    A1SixMwtM = "a1_six_mwt_m", "Six-minute walk test (metres)", SIX_MWT, false, National, Assessment1, "Distance walked in six minutes";
+    A1HadsAnxiety = "a1_hads_anxiety", "HADS anxiety score", HADS, false, National, Assessment1, "0 to 21; 8 or more suggests anxiety";
+    A1HadsDepression = "a1_hads_depression", "HADS depression score", HADS, false, National, Assessment1, "0 to 21; 8 or more suggests depression";
+    A1Eq5dVas = "a1_eq5d_vas", "EQ-5D health today (0 to 100)", EQ5D, false, National, Assessment1, "The patient's own rating of their health today";
+    A2WeightKg = "a2_weight_kg", "Weight (kg)", WEIGHT, false, National, Assessment2, "In kilograms, for example 82.5";
+    A2HeightCm = "a2_height_cm", "Height (cm)", HEIGHT, false, National, Assessment2, "In centimetres, for example 172";
+    A2Bmi = "a2_bmi", "Body mass index (BMI)", BMI, false, National, Assessment2,
+        "Leave empty and crest works it out from weight and height";
+    A2WaistCm = "a2_waist_cm", "Waist (cm)", WAIST, false, National, Assessment2, "Waist circumference in centimetres";
+    A2SystolicBp = "a2_systolic_bp", "Systolic blood pressure (mmHg)", SYSTOLIC, false, National, Assessment2, "The upper number";
+    A2DiastolicBp = "a2_diastolic_bp", "Diastolic blood pressure (mmHg)", DIASTOLIC, false, National, Assessment2,
+        "The lower number; below the systolic";
+    A2TotalCholesterol = "a2_total_cholesterol", "Total cholesterol (mmol/L)", CHOLESTEROL, false, National, Assessment2,
+        "For example 4.8";
+    A2Smoking = "a2_smoking", "Smoking", Kind::Code(SMOKING), false, National, Assessment2, "What the patient says now";
+    A2ActivityMinutes = "a2_activity_minutes", "Physical activity (minutes a week)", ACTIVITY, false, National, Assessment2,
         "Minutes a week of moderate physical activity";
-    A2IswtM = "a2_iswt_m", ISWT, false, National, Assessment2, "Incremental shuttle walk test, metres";
-    A2SixMwtM = "a2_six_mwt_m", SIX_MWT, false, National, Assessment2, "Six-minute walk test, metres";
-    A2HadsAnxiety = "a2_hads_anxiety", HADS, false, National, Assessment2, "HADS anxiety score";
-    A2HadsDepression = "a2_hads_depression", HADS, false, National, Assessment2, "HADS depression score";
-    A2Eq5dVas = "a2_eq5d_vas", EQ5D, false, National, Assessment2, "EQ-5D visual analogue scale";
+    A2IswtM = "a2_iswt_m", "Shuttle walk test (metres)", ISWT, false, National, Assessment2, "Incremental shuttle walk test, in steps of 10 metres";
+    A2SixMwtM = "a2_six_mwt_m", "Six-minute walk test (metres)", SIX_MWT, false, National, Assessment2, "Distance walked in six minutes";
+    A2HadsAnxiety = "a2_hads_anxiety", "HADS anxiety score", HADS, false, National, Assessment2, "0 to 21; 8 or more suggests anxiety";
+    A2HadsDepression = "a2_hads_depression", "HADS depression score", HADS, false, National, Assessment2, "0 to 21; 8 or more suggests depression";
+    A2Eq5dVas = "a2_eq5d_vas", "EQ-5D health today (0 to 100)", EQ5D, false, National, Assessment2, "The patient's own rating of their health today";
 }
 
 impl Col {
@@ -459,16 +547,31 @@ pub fn reference_markdown() -> String {
         if section != Some(f.section) {
             section = Some(f.section);
             out.push_str(&format!(
-                "\n## {}\n\n| column | required | tier | values | notes |\n|---|---|---|---|---|\n",
+                "\n## {}\n\n| column | label | required | tier | values | notes |\n|---|---|---|---|---|---|\n",
                 f.section.title()
             ));
         }
         out.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} |\n",
+            "| `{}` | {} | {} | {} | {} | {} |\n",
             f.name,
+            f.label,
             if f.required { "yes" } else { "no" },
             f.tier.letter(),
-            f.kind.describe(),
+            match f.kind {
+                Kind::Code(codes) | Kind::CodeList(codes) => {
+                    let list = codes
+                        .iter()
+                        .map(|c| format!("`{}` {}", c.code, c.label))
+                        .collect::<Vec<_>>()
+                        .join("<br>");
+                    if matches!(f.kind, Kind::CodeList(_)) {
+                        format!("several, separated by `;`:<br>{list}")
+                    } else {
+                        list
+                    }
+                }
+                _ => f.kind.describe(),
+            },
             f.help
         ));
     }

@@ -218,6 +218,18 @@ impl Date {
             digit(d),
         ]
     }
+
+    /// The date as people read it on screen, e.g. "3 March 2025".
+    pub fn long(self) -> String {
+        let (y, m, d) = self.ymd();
+        format!("{d} {} {y}", MONTHS[(m as usize).clamp(1, 12) - 1])
+    }
+
+    /// The date as written in inputs and files for people, e.g. "03/03/2025".
+    pub fn dmy(self) -> String {
+        let (y, m, d) = self.ymd();
+        format!("{d:02}/{m:02}/{y:04}")
+    }
 }
 
 impl fmt::Display for Date {
@@ -236,6 +248,17 @@ impl serde::Serialize for Date {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_written_for_people() {
+        let d = Date::from_ymd(2025, 3, 3).unwrap();
+        assert_eq!(d.long(), "3 March 2025");
+        assert_eq!(d.dmy(), "03/03/2025");
+        assert_eq!(
+            Date::from_ymd(2024, 12, 31).unwrap().long(),
+            "31 December 2024"
+        );
+    }
 
     #[test]
     fn round_trips_every_day_for_centuries() {

@@ -3,7 +3,7 @@
 //! their assessment date). The same checks serve file import, web forms and the API.
 
 use crate::checks;
-use crate::dataset::{Col, Field, Kind, Section, FIELDS};
+use crate::dataset::{Code, Col, Field, Kind, Section, FIELDS};
 use crate::date::Date;
 use crate::record::{format_num, Record, Value};
 use std::fmt;
@@ -93,6 +93,10 @@ impl fmt::Display for HeaderError {
 
 impl std::error::Error for HeaderError {}
 
+/// The last column of a "rows to fix" file: what is wrong with each row. A file with it can be
+/// uploaded again as it is, once fixed; the column is not read.
+pub const PROBLEMS_COLUMN: &str = "problems";
+
 /// The columns of one file, mapped onto the dataset.
 #[derive(Clone, Debug)]
 pub struct Header {
@@ -115,6 +119,10 @@ impl Header {
         for (i, raw) in names.iter().enumerate() {
             let name = clean_header(raw.as_ref());
             if name.is_empty() {
+                continue;
+            }
+            if name.eq_ignore_ascii_case(PROBLEMS_COLUMN) {
+                // crest's own "rows to fix" file: the problems column is read by people only.
                 continue;
             }
             match crate::dataset::field_by_name(name) {
@@ -199,13 +207,20 @@ pub fn check_row<S: AsRef<str>>(header: &Header, cells: &[S], today: Date) -> Ch
             Err(e) => out.errors.push(issue(f.col, raw, e)),
         }
     }
-    if !out.errors.is_empty() {
-        return out;
-    }
-    derive(&mut rec, &mut out);
-    if out.errors.is_empty() {
-        out.errors = cross_check(&rec);
-    }
+    // Every problem in one round: the rules between columns run on whatever parsed, so a row
+    // with a bad cell also hears about its dates out of order. A column already refused is
+    // not blamed again by a rule that saw it empty.
+    let refused: Vec<String> = out.errors.iter().map(|e| e.column.clone()).collect();
+    let mut later = Checked::default();
+    derive(&mut rec, &mut later);
+    later.errors.extend(cross_check(&rec));
+    out.errors.extend(
+        later
+            .errors
+            .into_iter()
+            .filter(|e| !refused.contains(&e.column)),
+    );
+    out.warnings.extend(later.warnings);
     if out.errors.is_empty() {
         out.record = Some(rec);
     }
@@ -320,18 +335,19 @@ pub fn parse_field(f: &Field, raw: &str, today: Date) -> Result<(Value, Option<S
     }
 }
 
-fn canonical(codes: &'static [&'static str], raw: &str) -> Option<&'static str> {
+fn canonical(codes: &'static [Code], raw: &str) -> Option<&'static str> {
+    let raw = raw.trim();
     codes
         .iter()
-        .copied()
-        .find(|c| c.eq_ignore_ascii_case(raw.trim()))
+        .find(|c| c.code.eq_ignore_ascii_case(raw) || c.label.eq_ignore_ascii_case(raw))
+        .map(|c| c.code)
 }
 
-fn unknown_code(f: &Field, raw: &str, codes: &[&str]) -> String {
+fn unknown_code(f: &Field, raw: &str, codes: &[Code]) -> String {
     format!(
         "'{raw}' is not a {} code; use one of: {}",
         f.name,
-        codes.join(", ")
+        codes.iter().map(|c| c.code).collect::<Vec<_>>().join(", ")
     )
 }
 
@@ -659,6 +675,33 @@ mod tests {
         );
         assert!(e.message.len() < 400, "{}", e.message.len());
         assert!(e.to_string().len() < 600);
+    }
+
+    /// A nurse fixing a row hears about every problem at once: a bad cell and a rule between
+    /// columns together, and a refused cell is not blamed again by a rule that saw it empty.
+    #[test]
+    fn every_problem_of_a_row_comes_in_one_round() {
+        let c = with(&[
+            ("sex", "m"),
+            ("referral_date", "2024-03-01"),
+            ("status", "completed"),
+            ("core_start_date", "31/02/2024"),
+            ("a1_systolic_bp", "120"),
+            ("a1_diastolic_bp", "130"),
+        ]);
+        let columns: Vec<&str> = c.errors.iter().map(|e| e.column.as_str()).collect();
+        assert!(c.record.is_none());
+        assert!(columns.contains(&"sex"), "{columns:?}");
+        // Referral before the event (2024-03-10): a rule between columns, in the same round.
+        assert!(columns.contains(&"referral_date"), "{:?}", c.errors);
+        assert!(columns.contains(&"a1_diastolic_bp"), "{:?}", c.errors);
+        // The impossible start date is refused once, not also as "required by the status".
+        assert_eq!(
+            columns.iter().filter(|c| **c == "core_start_date").count(),
+            1,
+            "{:?}",
+            c.errors
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! rows or store-ready files lives here, used alike by the command line and the web.
 
 pub mod export;
+pub mod fix;
 pub mod import;
 pub mod programmes;
 pub mod read;

@@ -1,7 +1,7 @@
 //! The import templates (CSV and XLSX), generated from the dataset dictionary.
 
 use crest_core::FIELDS;
-use rust_xlsxwriter::{Format, Workbook};
+use rust_xlsxwriter::{DataValidation, Format, Workbook};
 use std::path::Path;
 
 /// The CSV template's second row starts with this; the importer skips such a row.
@@ -13,11 +13,31 @@ fn imported() -> impl Iterator<Item = &'static crest_core::Field> {
 
 fn note(f: &crest_core::Field) -> String {
     format!(
-        "{}. {}. {}",
+        "{}: {}. {}. {}",
+        f.label,
         if f.required { "required" } else { "optional" },
-        f.kind.describe(),
+        values(f),
         f.help
     )
+}
+
+/// The accepted values of a column, codes with the words for them.
+fn values(f: &crest_core::Field) -> String {
+    match f.kind {
+        crest_core::Kind::Code(codes) | crest_core::Kind::CodeList(codes) => {
+            let list = codes
+                .iter()
+                .map(|c| format!("{} = {}", c.code, c.label))
+                .collect::<Vec<_>>()
+                .join("; ");
+            if matches!(f.kind, crest_core::Kind::CodeList(_)) {
+                format!("several, separated by ';', from: {list}")
+            } else {
+                format!("one of: {list}")
+            }
+        }
+        _ => f.kind.describe(),
+    }
 }
 
 /// The CSV template: the header row and a notes row explaining each column.
@@ -48,10 +68,31 @@ pub fn xlsx_template() -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
         if f.kind == crest_core::Kind::Date {
             sheet.set_column_format(c, &date)?;
         }
+        // A drop-down of the codes (with the words in its prompt) on every coded column.
+        if let crest_core::Kind::Code(codes) = f.kind {
+            let list: Vec<&str> = codes.iter().map(|c| c.code).collect();
+            let prompt: String = codes
+                .iter()
+                .map(|c| format!("{} = {}", c.code, c.label))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let mut rule = DataValidation::new()
+                .allow_list_strings(&list)?
+                .set_error_title("Not one of the codes")?
+                .set_error_message(format!(
+                    "Choose one of the codes in the list for {}.",
+                    f.label
+                ))?;
+            // Excel limits a prompt to 255 characters; long lists are in the notes sheet.
+            if prompt.chars().count() <= 255 {
+                rule = rule.set_input_message(&prompt)?;
+            }
+            sheet.add_data_validation(1, c, 1_048_575, c, &rule)?;
+        }
     }
     sheet.set_freeze_panes(1, 0)?;
     let notes = wb.add_worksheet().set_name("notes")?;
-    for (c, h) in ["column", "required", "tier", "values", "notes"]
+    for (c, h) in ["column", "label", "required", "tier", "values", "notes"]
         .iter()
         .enumerate()
     {
@@ -60,14 +101,16 @@ pub fn xlsx_template() -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     for (i, f) in imported().enumerate() {
         let r = i as u32 + 1;
         notes.write_string(r, 0, f.name)?;
-        notes.write_string(r, 1, if f.required { "yes" } else { "no" })?;
-        notes.write_string(r, 2, f.tier.letter())?;
-        notes.write_string(r, 3, f.kind.describe())?;
-        notes.write_string(r, 4, f.help)?;
+        notes.write_string(r, 1, f.label)?;
+        notes.write_string(r, 2, if f.required { "yes" } else { "no" })?;
+        notes.write_string(r, 3, f.tier.letter())?;
+        notes.write_string(r, 4, values(f))?;
+        notes.write_string(r, 5, f.help)?;
     }
     notes.set_column_width(0, 24)?;
-    notes.set_column_width(3, 60)?;
-    notes.set_column_width(4, 80)?;
+    notes.set_column_width(1, 40)?;
+    notes.set_column_width(4, 60)?;
+    notes.set_column_width(5, 80)?;
     wb.save_to_buffer()
 }
 

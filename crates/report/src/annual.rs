@@ -606,12 +606,7 @@ pub fn annual(
             disclosure::statistic(v.map(|x| (x * 10.0).round() / 10.0), people).to_string()
         };
         changes.push(vec![
-            field
-                .help
-                .split(';')
-                .next()
-                .unwrap_or(field.name)
-                .to_string(),
+            field.label.to_string(),
             count(people),
             stat(c.mean_a1),
             stat(c.mean_a2),
@@ -631,7 +626,7 @@ pub fn annual(
                 percentage(cases, people)
             };
             hads.push(vec![
-                field.help.to_string(),
+                field.label.to_string(),
                 count(people),
                 at(true),
                 at(false),

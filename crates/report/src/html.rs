@@ -8,10 +8,15 @@ use std::collections::HashMap;
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#1b1b1b;background:#fff;line-height:1.45}
 header{background:#003087;color:#fff;padding:.6rem 1rem;display:flex;gap:1.2rem;align-items:center;flex-wrap:wrap}
 header a{color:#fff}main{padding:1rem;max-width:72rem}
-a{color:#005eb8}a:focus,button:focus,input:focus,select:focus{outline:3px solid #ffb81c;outline-offset:1px}
+a{color:#005eb8}a:focus,button:focus,input:focus,select:focus,textarea:focus,summary:focus{outline:3px solid #1b1b1b;outline-offset:0;box-shadow:0 0 0 6px #ffb81c}
 label{display:block;font-weight:600;margin-top:.6rem}.hint{font-weight:400;color:#4c6272;font-size:.9rem}
 input,select{font-size:1rem;padding:.3rem;border:2px solid #4c6272;max-width:100%}
-.err{color:#b10e1e;font-weight:600}.field-error input,.field-error select{border-color:#b10e1e}
+.err{color:#b10e1e;font-weight:600;margin:.2rem 0}.field-error{border-left:4px solid #b10e1e;padding-left:.8rem}.field-error input,.field-error select{border-color:#b10e1e}
+.visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+.field{margin:1rem 0}.choices,.date{border:0;padding:0;margin:0}.choices legend,.date legend{font-weight:600;padding:0}
+.choice{display:flex;align-items:center;gap:.5rem;margin:.3rem 0}.choice input{width:1.4rem;height:1.4rem;margin:0}.choice label{font-weight:400;margin:0}
+.filters{display:flex;flex-wrap:wrap;gap:0 1.2rem}.pages{margin:1rem 0}
+.date-part{display:inline-block;margin-right:1rem}.date-part label{font-weight:400;margin-top:.2rem}input.short{width:8rem}
 .summary{border:4px solid #b10e1e;padding:.6rem 1rem;margin:1rem 0}
 .ok{border:4px solid #007f3b;padding:.6rem 1rem;margin:1rem 0}
 table{border-collapse:collapse;margin:.6rem 0}th,td{border:1px solid #d8dde0;padding:.25rem .5rem;text-align:left;vertical-align:top}
@@ -27,13 +32,17 @@ svg{max-width:100%;height:auto}
 /// page's heading and body. `nav` and `body` are templates, so whatever text they hold was
 /// escaped where it was written; the title is escaped here.
 pub fn page(title: &str, nav: Markup, body: impl maud::Render) -> String {
+    let body = body.render();
+    // A page showing the error summary says so first in its title, so a screen reader user
+    // hears it before anything else (GOV.UK's pattern); the summary is always this component.
+    let error = body.0.contains(ERROR_SUMMARY_ID);
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " – crest" }
+                title { @if error { "Error: " } (title) " – crest" }
                 style { (PreEscaped(STYLE)) }
             }
             body {
@@ -45,6 +54,9 @@ pub fn page(title: &str, nav: Markup, body: impl maud::Render) -> String {
     }
     .into_string()
 }
+
+/// The error summary's id, as it appears in a rendered page.
+const ERROR_SUMMARY_ID: &str = "id=\"error-summary\"";
 
 /// Percent-encodes a value for a URL's query string.
 pub fn url_encode(s: &str) -> String {
@@ -78,51 +90,180 @@ pub fn error_summary(errors: &[(String, String)]) -> Markup {
     }
 }
 
-/// One input for a dictionary field, with its label, hint, current value and error.
+/// Code lists this short are radios; longer ones a select.
+const RADIOS_UP_TO: usize = 4;
+
+/// The day, month and year of a date as typed or stored (`2025-03-03` or `3/3/2025`), for the
+/// three boxes of a date input; anything else goes in the day box as it was typed.
+fn date_parts(value: &str) -> [String; 3] {
+    if let Ok(d) = crest_core::Date::parse(value) {
+        let (y, m, day) = d.ymd();
+        return [day.to_string(), m.to_string(), y.to_string()];
+    }
+    let parts: Vec<&str> = value.split('/').collect();
+    match parts[..] {
+        [d, m, y] => [d.into(), m.into(), y.into()],
+        _ => [value.into(), String::new(), String::new()],
+    }
+}
+
+/// Joins the boxes of three-part dates (`<name>-day`, `-month`, `-year`) into the field as
+/// DD/MM/YYYY, and repeated values (ticked boxes) with `;`, as an import file holds them.
+pub fn form_values(form: Vec<(String, String)>) -> HashMap<String, String> {
+    let mut values: HashMap<String, String> = HashMap::new();
+    for (k, v) in form {
+        values
+            .entry(k)
+            .and_modify(|held| {
+                held.push(';');
+                held.push_str(&v);
+            })
+            .or_insert(v);
+    }
+    for f in FIELDS.iter().filter(|f| f.kind == Kind::Date) {
+        let mut part = |p: &str| values.remove(&format!("{}-{p}", f.name));
+        let (d, m, y) = (part("day"), part("month"), part("year"));
+        if d.is_none() && m.is_none() && y.is_none() {
+            continue;
+        }
+        let [d, m, y] = [d, m, y].map(|p| p.unwrap_or_default().trim().to_string());
+        let joined = if d.is_empty() && m.is_empty() && y.is_empty() {
+            String::new()
+        } else {
+            format!("{d}/{m}/{y}")
+        };
+        values.insert(f.name.to_string(), joined);
+    }
+    values
+}
+
+/// One question for a dictionary field: its label, hint, error (linked to the input, which is
+/// marked invalid) and the control its kind calls for: three boxes for a date, radios for a
+/// short code list, a select for a long one, ticks for several codes, yes/no for a yes/no.
 pub fn field_input(f: &Field, value: &str, error: Option<&str>, readonly: bool) -> Markup {
     let id = format!("f-{}", f.name);
-    let described = format!("h-{}", f.name);
-    let required = if f.required { " (required)" } else { "" };
-    let hint = format!("{} — {}", f.help, f.kind.describe());
-    html! {
-        div class=(if error.is_some() { "field-error" } else { "" }) {
-            label for=(id) {
-                (f.name) (required) " "
-                span class="hint" id=(described) { (hint) }
-            }
-            @if let Some(e) = error {
-                span class="err" id={ "e-" (f.name) } { (e) }
-                br;
-            }
-            @match f.kind {
-                Kind::Code(codes) => {
-                    select id=(id) name=(f.name) aria-describedby=(described) disabled[readonly] {
-                        option value="" {}
-                        @for c in codes {
-                            option value=(c) selected[c.eq_ignore_ascii_case(value)] { (c) }
-                        }
+    let hint_id = format!("h-{}", f.name);
+    let error_id = format!("e-{}", f.name);
+    let described = if error.is_some() {
+        format!("{hint_id} {error_id}")
+    } else {
+        hint_id.clone()
+    };
+    let invalid = error.map(|_| "true");
+    let hint = html! { div class="hint" id=(hint_id) { (f.help) } };
+    let err = html! {
+        @if let Some(e) = error {
+            p class="err" id=(error_id) { span class="visually-hidden" { "Error: " } (e) }
+        }
+    };
+    // Radios and ticks: the first one carries the field's id, so an error link lands on it.
+    let choice_id = |i: usize| {
+        if i == 0 {
+            id.clone()
+        } else {
+            format!("{id}-{i}")
+        }
+    };
+    let choices = |kind: &str, options: &[(&str, &str)], checked: &dyn Fn(&str) -> bool| {
+        html! {
+            fieldset class="choices" aria-describedby=(described) {
+                legend { (f.label) }
+                (hint) (err)
+                @for (i, (code, label)) in options.iter().enumerate() {
+                    div class="choice" {
+                        input type=(kind) id=(choice_id(i)) name=(f.name) value=(code)
+                            checked[checked(code)] disabled[readonly]
+                            aria-invalid=[if i == 0 { invalid } else { None }];
+                        label for=(choice_id(i)) { (label) }
                     }
-                    // A disabled select submits nothing, so a read-only code travels in a
-                    // hidden field.
-                    @if readonly {
-                        input type="hidden" name=(f.name) value=(value);
-                    }
                 }
-                Kind::Date => {
-                    input id=(id) name=(f.name) value=(value)
-                        placeholder="YYYY-MM-DD or DD/MM/YYYY" aria-describedby=(described)
-                        inputmode="numeric" readonly[readonly];
-                }
-                Kind::Int { .. } | Kind::Decimal { .. } => {
-                    input id=(id) name=(f.name) value=(value) inputmode="decimal"
-                        aria-describedby=(described) readonly[readonly];
-                }
-                _ => {
-                    input id=(id) name=(f.name) value=(value) aria-describedby=(described)
-                        readonly[readonly];
+                // A disabled control submits nothing, so a read-only value travels hidden.
+                @if readonly {
+                    input type="hidden" name=(f.name) value=(value);
                 }
             }
         }
+    };
+    let codes: Vec<(&str, &str)> = f.codes().iter().map(|c| (c.code, c.label)).collect();
+    let body = match f.kind {
+        Kind::Date => {
+            let [d, m, y] = date_parts(value);
+            html! {
+                fieldset class="date" role="group" aria-describedby=(described) {
+                    legend { (f.label) }
+                    (hint) (err)
+                    div class="date-part" {
+                        label for=(id) { "Day" }
+                        input id=(id) name={ (f.name) "-day" } value=(d) inputmode="numeric"
+                            size="2" maxlength="2" readonly[readonly] aria-invalid=[invalid];
+                    }
+                    div class="date-part" {
+                        label for={ (id) "-month" } { "Month" }
+                        input id={ (id) "-month" } name={ (f.name) "-month" } value=(m)
+                            inputmode="numeric" size="2" maxlength="2" readonly[readonly];
+                    }
+                    div class="date-part" {
+                        label for={ (id) "-year" } { "Year" }
+                        input id={ (id) "-year" } name={ (f.name) "-year" } value=(y)
+                            inputmode="numeric" size="4" maxlength="4" readonly[readonly];
+                    }
+                }
+            }
+        }
+        Kind::Code(_) if codes.len() <= RADIOS_UP_TO => {
+            choices("radio", &codes, &|c| c.eq_ignore_ascii_case(value.trim()))
+        }
+        Kind::CodeList(_) => {
+            let ticked: Vec<String> = value
+                .split(';')
+                .map(|v| v.trim().to_ascii_lowercase())
+                .collect();
+            choices("checkbox", &codes, &|c| {
+                ticked.contains(&c.to_ascii_lowercase())
+            })
+        }
+        Kind::Bool => {
+            let yes = matches!(
+                value.trim().to_ascii_lowercase().as_str(),
+                "yes" | "y" | "true" | "1"
+            );
+            let no = matches!(
+                value.trim().to_ascii_lowercase().as_str(),
+                "no" | "n" | "false" | "0"
+            );
+            choices("radio", &[("yes", "Yes"), ("no", "No")], &|c| {
+                (c == "yes" && yes) || (c == "no" && no)
+            })
+        }
+        Kind::Code(_) => html! {
+            label for=(id) { (f.label) }
+            (hint) (err)
+            select id=(id) name=(f.name) aria-describedby=(described) aria-invalid=[invalid]
+                disabled[readonly] {
+                option value="" { "Choose…" }
+                @for (code, label) in &codes {
+                    option value=(code) selected[code.eq_ignore_ascii_case(value.trim())] { (label) }
+                }
+            }
+            @if readonly {
+                input type="hidden" name=(f.name) value=(value);
+            }
+        },
+        Kind::Int { .. } | Kind::Decimal { .. } => html! {
+            label for=(id) { (f.label) }
+            (hint) (err)
+            input id=(id) name=(f.name) value=(value) inputmode="decimal" class="short"
+                aria-describedby=(described) aria-invalid=[invalid] readonly[readonly];
+        },
+        _ => html! {
+            label for=(id) { (f.label) }
+            (hint) (err)
+            input id=(id) name=(f.name) value=(value) aria-describedby=(described)
+                aria-invalid=[invalid] readonly[readonly];
+        },
+    };
+    html! {
+        div class={ "field" @if error.is_some() { " field-error" } } { (body) }
     }
 }
 

@@ -119,6 +119,82 @@ pub struct EpisodeQuery {
     pub to: Option<crest_core::Date>,
     /// At most this many.
     pub limit: usize,
+    /// Skip this many first (for the pages of a long list).
+    pub offset: usize,
+    /// In which order.
+    pub sort: EpisodeSort,
+}
+
+impl EpisodeQuery {
+    /// Every episode, most recently referred first.
+    pub fn everything() -> EpisodeQuery {
+        EpisodeQuery {
+            limit: usize::MAX,
+            ..Default::default()
+        }
+    }
+}
+
+/// The orders the episode list can be sorted in.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum EpisodeSort {
+    /// Most recently referred first.
+    #[default]
+    ReferralNewest,
+    /// Earliest referred first.
+    ReferralOldest,
+    /// By last name, then first name.
+    Name,
+    /// By episode id.
+    Episode,
+    /// By status, then most recently referred.
+    Status,
+}
+
+impl EpisodeSort {
+    /// Every order with its code (in addresses and forms) and its words.
+    pub const ALL: [(EpisodeSort, &'static str, &'static str); 5] = [
+        (
+            EpisodeSort::ReferralNewest,
+            "newest",
+            "Referral date, newest first",
+        ),
+        (
+            EpisodeSort::ReferralOldest,
+            "oldest",
+            "Referral date, oldest first",
+        ),
+        (EpisodeSort::Name, "name", "Last name"),
+        (EpisodeSort::Episode, "episode", "Episode ID"),
+        (EpisodeSort::Status, "status", "Status"),
+    ];
+
+    /// The order named by `code`; the default for anything else.
+    pub fn parse(code: &str) -> EpisodeSort {
+        EpisodeSort::ALL
+            .iter()
+            .find(|(_, c, _)| *c == code)
+            .map_or(EpisodeSort::default(), |(s, _, _)| *s)
+    }
+
+    /// Its code.
+    pub fn code(self) -> &'static str {
+        EpisodeSort::ALL
+            .iter()
+            .find(|(s, _, _)| *s == self)
+            .map_or("newest", |(_, c, _)| c)
+    }
+
+    /// The SQL `ORDER BY` list (from this fixed set only, never from input).
+    pub(crate) fn order_by(self) -> &'static str {
+        match self {
+            EpisodeSort::ReferralNewest => "referral_date DESC, episode_id",
+            EpisodeSort::ReferralOldest => "referral_date, episode_id",
+            EpisodeSort::Name => "lower(family_name), lower(given_name), episode_id",
+            EpisodeSort::Episode => "episode_id",
+            EpisodeSort::Status => "status, referral_date DESC, episode_id",
+        }
+    }
 }
 
 /// SQL shared by both back ends, with `?N` placeholders (rewritten to `$N` for PostgreSQL).
@@ -246,21 +322,26 @@ pub(crate) fn episode_filter(q: &EpisodeQuery) -> (String, Vec<String>) {
         clauses.push(clause.replace('#', &format!("?{}", params.len() + 1)));
     };
     let text = q.text.trim();
-    if !text.is_empty() {
-        // NHS numbers are often typed with spaces or dashes: 943 476 5919, 943-476-5919.
-        let digits: String = if text
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == ' ' || c == '-')
-            && text.chars().any(|c| c.is_ascii_digit())
-        {
-            text.chars().filter(char::is_ascii_digit).collect()
-        } else {
-            text.to_string()
-        };
+    // NHS numbers are often typed with spaces or dashes: 943 476 5919, 943-476-5919.
+    let words: Vec<String> = if text
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == ' ' || c == '-')
+        && text.chars().any(|c| c.is_ascii_digit())
+    {
+        vec![text.chars().filter(char::is_ascii_digit).collect()]
+    } else {
+        // A full name ("Arun Dummer", "Dummer, Arun") finds the episode when every word
+        // matches part of one of its names or ids.
+        text.split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    for word in words {
         add(
             "(nhs_number LIKE # OR lower(family_name) LIKE lower(#) OR lower(given_name) LIKE lower(#) \
              OR local_patient_id LIKE # OR episode_id LIKE #)",
-            format!("%{}%", digits.replace(['%', '_'], "")),
+            format!("%{}%", word.replace(['%', '_'], "")),
         );
     }
     if !q.status.is_empty() {

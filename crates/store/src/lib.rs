@@ -17,7 +17,7 @@ pub mod users;
 
 use crest_core::{Date, KpiEpisode, Programme, Record};
 
-pub use accounts::{utc_now, AccessEntry, EpisodeQuery, Role, Session, User};
+pub use accounts::{utc_now, AccessEntry, EpisodeQuery, EpisodeSort, Role, Session, User};
 pub use audit::{ChainEntry, LogCheck};
 pub use national::{NationalEpisode, NationalStore, Receipt, ReceiptItem, ReceiptItems, Received};
 pub use pg::PgStore;
@@ -126,8 +126,10 @@ pub trait Store: Send {
         programme: &str,
         f: &mut dyn FnMut(&Record) -> Result<()>,
     ) -> Result<()>;
-    /// One programme's episodes matching a query, most recently referred first.
+    /// One programme's episodes matching a query, in its order, one page of them.
     fn find_episodes(&mut self, programme: &str, query: &EpisodeQuery) -> Result<Vec<Record>>;
+    /// How many of a programme's episodes match `query` (its limit, offset and order aside).
+    fn count_matching(&mut self, programme: &str, query: &EpisodeQuery) -> Result<u64>;
 
     /// Adds or replaces a user.
     fn put_user(&mut self, user: &User) -> Result<()>;

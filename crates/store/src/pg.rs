@@ -270,9 +270,11 @@ impl Store for PgStore {
         let (filter, params) = accounts::episode_filter(query);
         let names: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
         let sql = sql::pg(&format!(
-            "SELECT {} FROM episodes WHERE {filter} ORDER BY referral_date DESC, episode_id LIMIT {}",
+            "SELECT {} FROM episodes WHERE {filter} ORDER BY {} LIMIT {} OFFSET {}",
             names.join(", "),
-            query.limit.min(i64::MAX as usize)
+            query.sort.order_by(),
+            query.limit.min(i64::MAX as usize),
+            query.offset.min(i64::MAX as usize)
         ));
         let programme = programme.to_string();
         let mut refs: Vec<&(dyn ToSql + Sync)> = vec![&programme];
@@ -282,6 +284,17 @@ impl Store for PgStore {
             .iter()
             .map(read_record)
             .collect()
+    }
+
+    fn count_matching(&mut self, programme: &str, query: &EpisodeQuery) -> Result<u64> {
+        self.ready()?;
+        let (filter, params) = accounts::episode_filter(query);
+        let sql = sql::pg(&format!("SELECT count(*) FROM episodes WHERE {filter}"));
+        let programme = programme.to_string();
+        let mut refs: Vec<&(dyn ToSql + Sync)> = vec![&programme];
+        refs.extend(params.iter().map(|p| p as &(dyn ToSql + Sync)));
+        let n: i64 = self.client.query_one(sql.as_str(), &refs)?.get(0);
+        Ok(n.max(0) as u64)
     }
 
     fn put_user(&mut self, u: &User) -> Result<()> {

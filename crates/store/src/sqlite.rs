@@ -325,9 +325,11 @@ impl Store for SqliteStore {
         let (filter, params) = accounts::episode_filter(query);
         let names: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
         let mut st = self.conn.prepare(&format!(
-            "SELECT {} FROM episodes WHERE {filter} ORDER BY referral_date DESC, episode_id LIMIT {}",
+            "SELECT {} FROM episodes WHERE {filter} ORDER BY {} LIMIT {} OFFSET {}",
             names.join(", "),
-            query.limit.min(i64::MAX as usize)
+            query.sort.order_by(),
+            query.limit.min(i64::MAX as usize),
+            query.offset.min(i64::MAX as usize)
         ))?;
         let values = std::iter::once(programme.to_string()).chain(params);
         let rows = st.query_map(rusqlite::params_from_iter(values), read_record)?;
@@ -336,6 +338,18 @@ impl Store for SqliteStore {
             out.push(r?.map_err(StoreError::Corrupt)?);
         }
         Ok(out)
+    }
+
+    fn count_matching(&mut self, programme: &str, query: &EpisodeQuery) -> Result<u64> {
+        self.ready()?;
+        let (filter, params) = accounts::episode_filter(query);
+        let values = std::iter::once(programme.to_string()).chain(params);
+        let n: i64 = self.conn.query_row(
+            &format!("SELECT count(*) FROM episodes WHERE {filter}"),
+            rusqlite::params_from_iter(values),
+            |r| r.get(0),
+        )?;
+        Ok(n.max(0) as u64)
     }
 
     fn put_user(&mut self, u: &User) -> Result<()> {

@@ -155,9 +155,8 @@ fn form(c: &crate::Ctx, typed: &Typed, error: Option<(&str, &str)>) -> maud::Mar
                             input type="checkbox" id={ "c-" (f.name) } name="fields" value=(f.name) checked[ticked(f)];
                             " "
                             label for={ "c-" (f.name) } style="display:inline" {
-                                code { (f.name) } " "
+                                (f.label) " " code { (f.name) } " "
                                 span class="hint" {
-                                    (f.help)
                                     @if f.required { " (needed on every episode)" }
                                     @else if f.tier == Tier::Derived { " (derived by crest)" }
                                 }

@@ -358,13 +358,13 @@ fn outcomes(records: &[Record]) -> Markup {
         let c = paired_change(&pairs);
         if f1.name.starts_with("a1_hads") {
             hads.push((
-                f1.help,
+                f1.label,
                 c.n,
                 share_at_least(pairs.iter().map(|p| p.0), HADS_CASE),
                 share_at_least(pairs.iter().map(|p| p.1), HADS_CASE),
             ));
         }
-        changes.push((f1.help.split(';').next().unwrap_or(f1.name), c));
+        changes.push((f1.label, c));
     }
     html! {
         h2 { "Outcomes" }

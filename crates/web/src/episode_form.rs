@@ -83,7 +83,11 @@ pub(crate) fn episode_page(
     form: EpisodeForm,
     confirm: bool,
 ) -> String {
-    let errs: HashMap<String, String> = errors.iter().cloned().collect();
+    // A field with a problem and a value to confirm shows the problem.
+    let mut errs: HashMap<String, String> = HashMap::new();
+    for (field, message) in errors {
+        errs.entry(field.clone()).or_insert_with(|| message.clone());
+    }
     let mut readonly = vec!["programme_code"];
     if id.is_some() {
         readonly.push("episode_id");
@@ -99,8 +103,16 @@ pub(crate) fn episode_page(
         EpisodeForm::Full => "Whole episode".to_string(),
         EpisodeForm::Assessment(n) => format!("Assessment {n}"),
     };
+    // The summary names each field by its label, as the page shows it.
+    let summary: Vec<(String, String)> = errors
+        .iter()
+        .map(|(field, message)| match crest_core::field_by_name(field) {
+            Some(f) => (field.clone(), format!("{}: {message}", f.label)),
+            None => (field.clone(), message.clone()),
+        })
+        .collect();
     let body = maud::html! {
-        (html::error_summary(errors))
+        (html::error_summary(&summary))
         @if saved {
             div class="ok" role="status" { "Saved." }
         }
@@ -225,15 +237,17 @@ pub(crate) async fn load(
 }
 
 /// Validates a submitted episode with the import's rules. The programme always comes from
-/// the URL, never from the form.
+/// the URL, never from the form. A refused episode comes back with its problems followed by
+/// the values to confirm, so the user hears about both in one round.
 pub(crate) fn validate(
     form: &HashMap<String, String>,
     programme: &str,
     today: crest_core::Date,
-) -> Result<(Record, FieldMessages), FieldMessages> {
+) -> Result<(Record, FieldMessages), (FieldMessages, FieldMessages)> {
     let fields: Vec<&crest_core::Field> = FIELDS.iter().filter(|f| f.imported()).collect();
     let names: Vec<&str> = fields.iter().map(|f| f.name).collect();
-    let header = Header::parse(&names).map_err(|e| vec![(String::new(), e.to_string())])?;
+    let header =
+        Header::parse(&names).map_err(|e| (vec![(String::new(), e.to_string())], Vec::new()))?;
     let cells: Vec<String> = fields
         .iter()
         .map(|f| match f.col {
@@ -242,20 +256,21 @@ pub(crate) fn validate(
         })
         .collect();
     let checked = check_row(&header, &cells, today);
+    let warnings: FieldMessages = checked
+        .warnings
+        .into_iter()
+        .map(|i| (i.column, format!("Please check: {}", i.message)))
+        .collect();
     match checked.record {
-        Some(r) if checked.errors.is_empty() => Ok((
-            r,
+        Some(r) if checked.errors.is_empty() => Ok((r, warnings)),
+        _ => Err((
             checked
-                .warnings
+                .errors
                 .into_iter()
-                .map(|i| (i.column, format!("Please check: {}", i.message)))
+                .map(|i| (i.column, i.message))
                 .collect(),
+            warnings,
         )),
-        _ => Err(checked
-            .errors
-            .into_iter()
-            .map(|i| (i.column, i.message))
-            .collect()),
     }
 }
 
@@ -291,7 +306,7 @@ pub(crate) fn rederive_bmi(form: &mut HashMap<String, String>, stored: &Record) 
 }
 
 pub(crate) fn form_map(form: Vec<(String, String)>) -> HashMap<String, String> {
-    form.into_iter().collect()
+    html::form_values(form)
 }
 
 pub(crate) async fn save_new(
@@ -382,8 +397,21 @@ pub(crate) async fn save_episode(
             return Ok(r);
         }
         Ok((r, _)) => r,
-        Err(errors) => {
-            return Ok(invalid(&c, &p.code, id.as_deref(), &form, &errors, which));
+        Err((mut errors, warnings)) => {
+            let confirm = !warnings.is_empty();
+            errors.extend(warnings);
+            let mut r = html_page(episode_page(
+                &c,
+                &p.code,
+                id.as_deref(),
+                &form,
+                &errors,
+                false,
+                which,
+                confirm,
+            ));
+            *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            return Ok(r);
         }
     };
     let episode_id = rec.text(Col::EpisodeId).unwrap_or_default().to_string();

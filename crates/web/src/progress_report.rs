@@ -20,11 +20,11 @@ pub(crate) fn routes() -> Router<Arc<App>> {
 /// HADS anxiety or depression band (Zigmond & Snaith).
 pub(crate) fn hads_band(score: f64) -> &'static str {
     if score <= 7.0 {
-        "normal (0–7)"
+        "normal"
     } else if score <= 10.0 {
-        "borderline (8–10)"
+        "borderline"
     } else {
-        "suggests anxiety or depression that needs attention (11–21)"
+        "needs attention"
     }
 }
 
@@ -35,8 +35,17 @@ pub(crate) async fn report(
 ) -> Result<Response, WebError> {
     let rec = load(&app, &c, &p.code, &id, "view report").await?;
     let t = |col| rec.get(col).to_text();
-    // Each row: measure, assessment 1, assessment 2, change, what it means.
-    let mut measures: Vec<[String; 5]> = Vec::new();
+    // Every value in the dictionary's words: codes as labels, dates as "3 March 2025".
+    let shown = |col: Col| {
+        let v = rec.get(col);
+        if v.is_null() {
+            "–".to_string()
+        } else {
+            col.field().display(v)
+        }
+    };
+    // Each row: measure, assessment 1, assessment 2, change.
+    let mut measures: Vec<[String; 4]> = Vec::new();
     for a1 in FIELDS.iter().filter(|f| f.assessment() == Some(1)) {
         let measure = &a1.name[3..];
         let Some(a2) = FIELDS
@@ -55,53 +64,51 @@ pub(crate) async fn report(
             _ => None,
         };
         let change = match (num(v1), num(v2)) {
-            (Some(x), Some(y)) => format!(
-                "{:+}",
-                crest_core::record::format_num(y - x)
-                    .parse::<f64>()
-                    .unwrap_or(y - x)
-            ),
+            (Some(x), Some(y)) => {
+                let d = y - x;
+                let text = crest_core::record::format_num(d.abs());
+                if d > 0.0 {
+                    format!("up {text}")
+                } else if d < 0.0 {
+                    format!("down {text}")
+                } else {
+                    "no change".into()
+                }
+            }
             _ => "–".into(),
         };
-        let meaning = if measure.starts_with("hads") {
-            num(v2)
-                .or(num(v1))
-                .map(|s| format!("HADS {}", hads_band(s)))
-                .unwrap_or_default()
-        } else {
-            a1.help.to_string()
+        // A HADS score is shown with what it means.
+        let value = |f: &crest_core::Field, v: &crest_core::Value| match num(v) {
+            Some(s) if measure.starts_with("hads") => {
+                format!("{} ({})", crest_core::record::format_num(s), hads_band(s))
+            }
+            _ if v.is_null() => "–".to_string(),
+            _ => f.display(v),
         };
-        measures.push([
-            measure.replace('_', " "),
-            or_dash(v1.to_text()),
-            or_dash(v2.to_text()),
-            change,
-            meaning,
-        ]);
+        measures.push([a1.label.to_string(), value(a1, v1), value(a2, v2), change]);
     }
     let body = maud::html! {
         p {
             strong { (t(Col::GivenName)) " " (t(Col::FamilyName)) }
-            ", NHS number " (t(Col::NhsNumber)) ", born " (t(Col::DateOfBirth))
+            ", NHS number " (t(Col::NhsNumber)) ", born " (shown(Col::DateOfBirth))
             ". Programme: " (p.name) "."
         }
         p {
-            "Referred " (t(Col::ReferralDate)) " after " (t(Col::InitiatingEvent).replace('_', " "))
-            " (" (t(Col::Treatment)) "). Assessment 1: " (or_dash(t(Col::Assessment1Date)))
-            ". Assessment 2: " (or_dash(t(Col::Assessment2Date))) "."
+            "Referred on " (shown(Col::ReferralDate)) " after " (shown(Col::InitiatingEvent))
+            " (" (shown(Col::Treatment)) "). Assessment 1: " (shown(Col::Assessment1Date))
+            ". Assessment 2: " (shown(Col::Assessment2Date)) "."
         }
         table {
             caption { "Your measures at the start and end of cardiac rehabilitation" }
             thead { tr {
-                th scope="col" { "Measure" } th scope="col" { "Assessment 1" }
-                th scope="col" { "Assessment 2" } th scope="col" { "Change" }
-                th scope="col" { "What it means" }
+                th scope="col" { "Measure" } th scope="col" { "At the start (assessment 1)" }
+                th scope="col" { "At the end (assessment 2)" } th scope="col" { "Change" }
             } }
             tbody {
-                @for [measure, first, second, change, meaning] in &measures {
+                @for [measure, first, second, change] in &measures {
                     tr {
                         th scope="row" { (measure) }
-                        td { (first) } td { (second) } td { (change) } td { (meaning) }
+                        td { (first) } td { (second) } td { (change) }
                     }
                 }
             }
@@ -118,12 +125,4 @@ pub(crate) async fn report(
         c.nav(Some(&p.code)),
         body,
     )))
-}
-
-pub(crate) fn or_dash(s: String) -> String {
-    if s.is_empty() {
-        "–".into()
-    } else {
-        s
-    }
 }

@@ -20,7 +20,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         )
         .route("/p/{code}/upload/confirm", post(confirm))
         .route("/p/{code}/upload/cancel", post(cancel))
-        .route("/p/{code}/upload/{token}/errors.csv", get(upload_errors))
+        .route("/p/{code}/upload/{token}/rows-to-fix", get(rows_to_fix))
 }
 
 pub(crate) async fn upload_form(
@@ -155,7 +155,16 @@ pub(crate) async fn upload(
             }
         }
         @if summary.rejected > 0 {
-            p { a href={ "/p/" (code) "/upload/" (token) "/errors.csv" } { "Download the rejected rows (CSV)" } }
+            p {
+                a href={ "/p/" (code) "/upload/" (token) "/rows-to-fix" } {
+                    "Download the " (summary.rejected) " row(s) to fix"
+                }
+                br;
+                span class="hint" {
+                    "The rejected rows as your file has them, every column, with a last column \
+                     saying what is wrong. Correct them in that file and upload it again."
+                }
+            }
         }
         form method="post" action={ "/p/" (code) "/upload/cancel" } {
             (html::csrf_field(&c.session.csrf))
@@ -184,7 +193,15 @@ async fn check_upload(
     let summary = run_import(app, c, programme, path, &name, true).await?;
     let file = std::fs::read(path).map_err(WebError::internal)?;
     let errors = std::fs::read(crate::uploads::errors_file(path)).map_err(WebError::internal)?;
-    Ok((name, summary, file, errors))
+    // What is kept for "download the rows to fix": the rejected rows in the file's own format.
+    let fix = if summary.rejected > 0 {
+        crest_ingest::fix::rows_to_fix(path, &errors)
+            .map_err(WebError::internal)?
+            .bytes
+    } else {
+        Vec::new()
+    };
+    Ok((name, summary, file, fix))
 }
 
 /// Removes uploads over an hour old and idle sign-in records (any server may do it).
@@ -359,7 +376,9 @@ pub(crate) async fn confirm(
     Ok(html_page(page("Upload stored", c.nav(Some(&p.code)), body)))
 }
 
-pub(crate) async fn upload_errors(
+/// The rejected rows of an upload, as the file had them plus a problems column, in the
+/// file's own format (a workbook comes back as a workbook).
+pub(crate) async fn rows_to_fix(
     State(app): State<Arc<App>>,
     Staff(_c, p): Staff,
     UrlPath((_, token)): UrlPath<(String, String)>,
@@ -367,11 +386,28 @@ pub(crate) async fn upload_errors(
     let pending = waiting(&app, &p.code, &token)
         .await?
         .ok_or(WebError::NotFound)?;
-    let bytes = pending.errors;
+    // A workbook is a zip archive; anything else was read as CSV.
+    let xlsx = pending.errors.starts_with(b"PK");
+    let stem = std::path::Path::new(&pending.name)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("upload")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        .take(60)
+        .collect::<String>();
+    let (mime, ext) = if xlsx {
+        (
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "xlsx",
+        )
+    } else {
+        ("text/csv; charset=utf-8", "csv")
+    };
     Ok(crate::download(
-        bytes,
-        "text/csv; charset=utf-8",
-        "rejected-rows.csv",
+        pending.errors,
+        mime,
+        &format!("{stem}-rows-to-fix.{ext}"),
     ))
 }
 

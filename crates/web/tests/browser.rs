@@ -69,14 +69,22 @@ fn a_lead_signs_in_fixes_an_episode_uploads_and_opens_the_dashboard() {
             ("episode_id", "B1"),
             ("nhs_number", "9434765918"),
             ("family_name", "Browserperson"),
-            ("date_of_birth", "15/06/1960"),
-            ("event_date", "01/02/2025"),
-            ("referral_date", "03/02/2025"),
         ] {
             b.type_into(&format!("#f-{field}"), value);
         }
+        // Dates in three boxes: day, month, year.
+        for (field, [day, month, year]) in [
+            ("date_of_birth", ["15", "06", "1960"]),
+            ("event_date", ["1", "2", "2025"]),
+            ("referral_date", ["3", "2", "2025"]),
+        ] {
+            b.type_into(&format!("#f-{field}"), day);
+            b.type_into(&format!("#f-{field}-month"), month);
+            b.type_into(&format!("#f-{field}-year"), year);
+        }
+        // A short list is radios, labelled in words.
+        b.click("label[for=\"f-sex-1\"]");
         for (field, value) in [
-            ("sex", "female"),
             ("initiating_event", "mi_nstemi"),
             ("treatment", "pci"),
             ("status", "referred"),
@@ -96,7 +104,12 @@ fn a_lead_signs_in_fixes_an_episode_uploads_and_opens_the_dashboard() {
         );
         assert!(b.text("#e-nhs_number").contains("not a valid NHS number"));
         let src = b.source();
-        assert!(src.contains("value=\"Browserperson\"") && src.contains("value=\"15/06/1960\""));
+        assert!(
+            src.contains("value=\"Browserperson\"")
+                && src.contains("name=\"date_of_birth-year\" value=\"1960\"")
+                && src.contains("value=\"female\" checked"),
+            "nothing typed is lost"
+        );
         b.screenshot("02-episode-error");
         // The summary's link leads to the field; fix it and save.
         b.click("#error-summary a[href=\"#f-nhs_number\"]");

@@ -625,9 +625,20 @@ fn episode_form_shows_import_errors_keeps_input_then_saves() {
                 "a search needs the form's token"
             );
             let r = send(&app, get("/p/P001/episodes/new", &cookie)).await;
-            assert!(
-                r.body.contains("<label for=\"f-sex\">") && r.body.contains("<select id=\"f-sex\"")
-            );
+            // Questions in words: a label, radios for a short list, a select of labelled
+            // codes for a long one, three boxes for a date, ticks for several codes.
+            for want in [
+                "<legend>Sex</legend>",
+                "type=\"radio\" id=\"f-sex\" name=\"sex\" value=\"male\"",
+                "<label for=\"f-initiating_event\">What led to the referral</label>",
+                "<option value=\"mi_nstemi\">Heart attack (NSTEMI)</option>",
+                "name=\"referral_date-day\"",
+                "type=\"checkbox\" id=\"f-comorbidities\" name=\"comorbidities\" value=\"diabetes\"",
+                "value=\"yes\"",
+            ] {
+                assert!(r.body.contains(want), "{want}: {}", r.body);
+            }
+            assert!(!r.body.contains(">mi_nstemi<"), "codes never shown as words");
             let mut form = vec![
                 ("csrf", csrf.as_str()),
                 ("episode_id", "N1"),
@@ -692,9 +703,18 @@ fn episode_form_shows_import_errors_keeps_input_then_saves() {
             assert!(log.iter().any(|e| e.action == "view" && e.target == "N1"));
             // The report shows both assessments with a HADS interpretation.
             let r = send(&app, get("/p/P001/episodes/E1/report", &cookie)).await;
+            // In the patient's words: labels, a HADS meaning and dates written out.
             assert!(
-                r.body.contains("hads anxiety") && r.body.contains("HADS normal"),
+                r.body.contains("HADS anxiety score")
+                    && r.body.contains("(normal)")
+                    && !r.body.contains("a1_")
+                    && !r.body.contains("worked out from"),
                 "{}",
+                r.body
+            );
+            assert!(
+                writes_a_long_date(&r.body),
+                "dates are written as '3 March 2025': {}",
                 r.body
             );
         });
@@ -751,17 +771,17 @@ fn uploads_wait_in_the_store_and_are_never_left_behind() {
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
             let token = hidden(&r.body, "token");
             assert_eq!((waiting(), on_disk()), (1, 0), "{}", db.backend);
-            let r = send(&app, get(&format!("/p/P001/upload/{token}/errors.csv"), &cookie)).await;
-            assert!(r.body.contains("\n3,sex,x,"), "{}", r.body);
+            let r = send(&app, get(&format!("/p/P001/upload/{token}/rows-to-fix"), &cookie)).await;
+            assert!(r.body.contains("sex: '"), "{}", r.body);
             // Another programme's staff cannot reach it.
             let (other, _) = login(&app, "staff2").await;
-            let r = send(&app, get(&format!("/p/P001/upload/{token}/errors.csv"), &other)).await;
+            let r = send(&app, get(&format!("/p/P001/upload/{token}/rows-to-fix"), &other)).await;
             assert_eq!(r.status, StatusCode::NOT_FOUND);
             // Confirmed: gone.
             let r = send(&app, post("/p/P001/upload/confirm", &cookie, &[("csrf", &csrf), ("token", &token), ("name", "up.csv")])).await;
             assert!(r.body.contains("Stored: 1 new"), "{}", r.body);
             assert_eq!((waiting(), on_disk()), (0, 0));
-            let r = send(&app, get(&format!("/p/P001/upload/{token}/errors.csv"), &cookie)).await;
+            let r = send(&app, get(&format!("/p/P001/upload/{token}/rows-to-fix"), &cookie)).await;
             assert_eq!(r.status, StatusCode::NOT_FOUND);
             // Cancelled: gone, nothing stored.
             let r = send(&app, upload()).await;
@@ -774,7 +794,7 @@ fn uploads_wait_in_the_store_and_are_never_left_behind() {
             let r = send(&app, upload()).await;
             let token = hidden(&r.body, "token");
             age();
-            let r = send(&app, get(&format!("/p/P001/upload/{token}/errors.csv"), &cookie)).await;
+            let r = send(&app, get(&format!("/p/P001/upload/{token}/rows-to-fix"), &cookie)).await;
             assert_eq!(r.status, StatusCode::NOT_FOUND);
             let r = send(&app, post("/p/P001/upload/confirm", &cookie, &[("csrf", &csrf), ("token", &token), ("name", "up.csv")])).await;
             assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
@@ -824,8 +844,11 @@ fn upload_preview_then_confirm_dashboard_export_and_profile() {
         let s = open(&db);
         assert!(s.run(|s| s.episode("P001", "U1").unwrap().is_none()), "a preview stores nothing");
         let token = hidden(&r.body, "token");
-        let errors = send(&app, get(&format!("/p/P001/upload/{token}/errors.csv"), &cookie)).await;
-        assert!(errors.body.starts_with("row,column,value,reason") && errors.body.contains("\n3,referral_date,31/02/2025,"), "{}", errors.body);
+        let errors = send(&app, get(&format!("/p/P001/upload/{token}/rows-to-fix"), &cookie)).await;
+        // The rows to fix: the file's own columns and rows, with what is wrong with each.
+        assert!(errors.body.lines().next().unwrap().ends_with(",problems"), "{}", errors.body);
+        assert_eq!(errors.body.lines().count(), 3, "{}", errors.body);
+        assert!(errors.body.contains(",31/02/2025,") && errors.body.contains("referral_date: '31/02/2025' is not a real date"), "{}", errors.body);
         let r = send(&app, post("/p/P001/upload/confirm", &cookie, &[("csrf", &csrf), ("token", &token), ("name", "up.csv")])).await;
         assert!(r.body.contains("Stored: 1 new"), "{}", r.body);
         assert!(s.run(|s| s.episode("P001", "U1").unwrap().is_some()));
@@ -1033,7 +1056,9 @@ fn search_filters_templates_and_the_remaining_pages() {
             )
             .await;
             assert!(
-                r.body.contains("<option selected>referred</option>"),
+                r.body.contains(
+                    "<option value=\"referred\" selected>Referred, waiting to start</option>"
+                ),
                 "{}",
                 r.body
             );
@@ -1870,6 +1895,219 @@ fn hostile_text_is_shown_as_text_on_every_national_page() {
             assert!(r.body.contains("value=\"&lt;script&gt;"), "{}", r.body);
             let r = send(&app, get("/admin/agreements", &cookie)).await;
             assert!(!r.body.contains("<script>alert"), "{}", r.body);
+        });
+    }
+}
+
+/// Whether a page writes some date as a day, a month's name and a year.
+fn writes_a_long_date(body: &str) -> bool {
+    // Month names as crest writes them, from a date in each month.
+    let months: Vec<String> = (1..=12)
+        .map(|m| {
+            let long = crest_core::Date::from_ymd(2000, m, 1).unwrap().long();
+            long.split(' ').nth(1).unwrap().to_string()
+        })
+        .collect();
+    months.iter().any(|m| {
+        body.match_indices(&format!(" {m} ")).any(|(i, _)| {
+            body[..i].chars().last().is_some_and(|c| c.is_ascii_digit())
+                && body[i + m.len() + 2..]
+                    .chars()
+                    .take(4)
+                    .all(|c| c.is_ascii_digit())
+        })
+    })
+}
+
+/// ux.md: every problem of a submitted form in one round, field rules and rules between fields
+/// together, with the values to confirm; each error linked to its field, which is marked invalid.
+#[test]
+fn the_episode_form_reports_every_problem_in_one_round() {
+    for db in databases() {
+        let app = setup(&db);
+        rt().block_on(async {
+            let (cookie, csrf) = login(&app, "lead").await;
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("episode_id", "R1"),
+                ("nhs_number", "9434765918"),
+                ("date_of_birth-day", "15"),
+                ("date_of_birth-month", "6"),
+                ("date_of_birth-year", "1960"),
+                ("sex", ""),
+                ("initiating_event", "mi_nstemi"),
+                ("treatment", "pci"),
+                ("event_date", "01/02/2025"),
+                ("referral_date-day", "3"),
+                ("referral_date-month", "1"),
+                ("referral_date-year", "2025"),
+                ("status", "completed"),
+                ("comorbidities", "diabetes"),
+                ("comorbidities", "asthma"),
+                ("assessment1_date", "20/01/2025"),
+                ("a1_weight_kg", "230"),
+            ];
+            let r = send(&app, post("/p/P001/episodes/new", &cookie, &form)).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+            let summary = &r.body[r.body.find("error-summary").unwrap()..];
+            let summary = &summary[..summary.find("</ul>").unwrap()];
+            // A wrong NHS number and an empty sex (field rules), referral before the event,
+            // a completed episode with no start date (rules between fields), and an unusual
+            // weight to confirm: all in the first answer.
+            for field in [
+                "nhs_number",
+                "sex",
+                "referral_date",
+                "core_start_date",
+                "a1_weight_kg",
+            ] {
+                assert!(
+                    summary.contains(&format!("href=\"#f-{field}\"")),
+                    "{field} missing from {summary}"
+                );
+            }
+            assert!(r.body.contains("I have checked the values above"));
+            assert!(
+                r.body.contains("id=\"f-nhs_number\" name=\"nhs_number\" value=\"9434765918\" aria-describedby=\"h-nhs_number e-nhs_number\" aria-invalid=\"true\""),
+                "{}",
+                r.body
+            );
+            // What was typed and ticked is kept.
+            assert!(r.body.contains("name=\"referral_date-year\" value=\"2025\""));
+            assert!(r.body.contains("value=\"asthma\" checked"), "{}", r.body);
+        });
+    }
+}
+
+/// A valid synthetic NHS number (starting with 9) for the `i`th test patient.
+fn test_nhs_number(i: u32) -> String {
+    (0..)
+        .map(|k| 900_000_000 + i * 97 + k)
+        .find_map(|n| {
+            let digits: Vec<u32> = n
+                .to_string()
+                .chars()
+                .filter_map(|c| c.to_digit(10))
+                .collect();
+            crest_core::checks::nhs_check_digit(&digits).map(|d| format!("{n}{d}"))
+        })
+        .unwrap()
+}
+
+/// ux.md, Tables: the patient list pages (no silent cap), sorts, finds a full name and any
+/// part of it, says what to do when empty, and downloads exactly the rows it lists.
+#[test]
+fn the_patient_list_pages_sorts_finds_full_names_and_downloads_what_it_shows() {
+    for db in databases() {
+        let app = setup(&db);
+        let mut csv = String::from("programme_code,episode_id,nhs_number,family_name,given_name,date_of_birth,sex,initiating_event,treatment,event_date,referral_date,status\n");
+        for i in 0..57u32 {
+            let (family, given) = if i == 7 {
+                ("Dummer", "Arun")
+            } else {
+                ("Patient", "Test")
+            };
+            csv.push_str(&format!(
+                "P001,L{i:02},{},{family},{given},1960-06-15,female,mi_nstemi,pci,2024-05-01,2024-05-{:02},referred\n",
+                test_nhs_number(i),
+                1 + i % 28
+            ));
+        }
+        let f = scratch_dir("list").join("e.csv");
+        std::fs::write(&f, csv).unwrap();
+        let s = open(&db);
+        let sum = s.run(move |s| {
+            crest_ingest::import_file(
+                s,
+                &f,
+                &crest_ingest::ImportOptions::new(common::today()),
+                None,
+                &mut |_| {},
+            )
+            .unwrap()
+        });
+        assert_eq!(sum.rejected, 0, "{:?}", sum.errors);
+        rt().block_on(async {
+            let (cookie, csrf) = login(&app, "lead").await;
+            let r = send(&app, get("/p/P001/episodes", &cookie)).await;
+            // E1 from the setup, and 57 more: 58 in two pages.
+            assert!(
+                r.body.contains("Showing 1 to 50 of 58 episode(s)."),
+                "{}",
+                r.body
+            );
+            assert!(r.body.contains("Page 1 of 2"), "{}", r.body);
+            let r = send(
+                &app,
+                post(
+                    "/p/P001/episodes",
+                    &cookie,
+                    &[("csrf", &csrf), ("page", "2"), ("sort", "episode")],
+                ),
+            )
+            .await;
+            assert!(
+                r.body.contains("Showing 51 to 58 of 58 episode(s)."),
+                "{}",
+                r.body
+            );
+            // Sorted by episode ID, the last page ends with L56.
+            assert!(
+                r.body.contains(">L56</a>") && !r.body.contains(">L00</a>"),
+                "{}",
+                r.body
+            );
+            // A full name, either way round, and one word of it.
+            for q in ["arun dummer", "Dummer, Arun", "dumm"] {
+                let r = send(
+                    &app,
+                    post("/p/P001/episodes", &cookie, &[("csrf", &csrf), ("q", q)]),
+                )
+                .await;
+                assert!(
+                    r.body.contains("Showing 1 to 1 of 1 episode(s).")
+                        && r.body.contains(">L07</a>"),
+                    "{q}: {}",
+                    r.body
+                );
+            }
+            let r = send(
+                &app,
+                post(
+                    "/p/P001/episodes",
+                    &cookie,
+                    &[("csrf", &csrf), ("q", "arun smith")],
+                ),
+            )
+            .await;
+            assert!(
+                r.body.contains("No episodes match this search"),
+                "{}",
+                r.body
+            );
+            // The download holds what the list shows: the one matching episode.
+            let r = send(
+                &app,
+                post(
+                    "/p/P001/export.csv",
+                    &cookie,
+                    &[("csrf", &csrf), ("q", "arun dummer")],
+                ),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            assert_eq!(r.body.lines().count(), 2, "{}", r.body);
+            assert!(r.body.contains("L07,"), "{}", r.body);
+            let r = send(
+                &app,
+                post("/p/P001/export.csv", &cookie, &[("q", "arun dummer")]),
+            )
+            .await;
+            assert_eq!(
+                r.status,
+                StatusCode::BAD_REQUEST,
+                "a download needs the form's token"
+            );
         });
     }
 }
