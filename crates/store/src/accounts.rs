@@ -37,6 +37,16 @@ impl Role {
         Role::ALL.into_iter().find(|r| r.code() == s.trim())
     }
 
+    /// The role in words, for pages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::ProgrammeStaff => "Programme staff",
+            Role::ProgrammeLead => "Programme lead",
+            Role::Admin => "Administrator",
+            Role::NationalAnalyst => "National analyst",
+        }
+    }
+
     /// Whether the role sees identifiable patient data of its programmes.
     pub fn sees_patients(self) -> bool {
         matches!(self, Role::ProgrammeStaff | Role::ProgrammeLead)

@@ -16,10 +16,10 @@ pub enum UserError {
     #[error("passwords must have at least 10 characters")]
     ShortPassword,
     /// A programme role without a programme.
-    #[error("a {0} needs at least one --programme")]
+    #[error("a {0} account needs at least one programme")]
     NeedsProgramme(&'static str),
     /// A programme that is not registered.
-    #[error("programme {0} is not registered; register it with `crest programmes import`")]
+    #[error("programme {0} is not registered in crest; register it first")]
     UnknownProgramme(String),
     /// No random source or the hash failed.
     #[error("the password could not be hashed: {0}")]
@@ -73,28 +73,8 @@ pub fn add_user(
     if username.is_empty() || username.len() > 64 || username.contains(char::is_whitespace) {
         return Err(UserError::BadName(username.to_string()));
     }
-    if password.chars().count() < 10 {
-        return Err(UserError::ShortPassword);
-    }
-    if role.sees_patients() && programmes.is_empty() {
-        return Err(UserError::NeedsProgramme(role.code()));
-    }
-    let programmes: &[String] = if role.sees_patients() {
-        programmes
-    } else {
-        &[]
-    };
-    let known = store.programmes()?;
-    for p in programmes {
-        if !known.iter().any(|k| &k.code == p) {
-            return Err(UserError::UnknownProgramme(p.clone()));
-        }
-    }
-    let programmes = if role.sees_patients() {
-        programmes.to_vec()
-    } else {
-        Vec::new()
-    };
+    check_password(password)?;
+    let programmes = checked_programmes(store, role, programmes)?;
     store
         .put_user(&User {
             username: username.to_string(),
@@ -104,6 +84,36 @@ pub fn add_user(
             disabled: false,
         })
         .map_err(UserError::from)
+}
+
+/// Whether a new password is long enough (at least 10 characters).
+pub fn check_password(password: &str) -> Result<(), UserError> {
+    if password.chars().count() < 10 {
+        return Err(UserError::ShortPassword);
+    }
+    Ok(())
+}
+
+/// The programmes a user of `role` is bound to: registered ones, at least one for a role that
+/// sees patients, none for any other role.
+pub fn checked_programmes(
+    store: &mut dyn Store,
+    role: Role,
+    programmes: &[String],
+) -> Result<Vec<String>, UserError> {
+    if !role.sees_patients() {
+        return Ok(Vec::new());
+    }
+    if programmes.is_empty() {
+        return Err(UserError::NeedsProgramme(role.code()));
+    }
+    let known = store.programmes()?;
+    for p in programmes {
+        if !known.iter().any(|k| &k.code == p) {
+            return Err(UserError::UnknownProgramme(p.clone()));
+        }
+    }
+    Ok(programmes.to_vec())
 }
 
 #[cfg(test)]

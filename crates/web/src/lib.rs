@@ -17,6 +17,7 @@ mod patients;
 mod profile;
 mod progress_report;
 mod upload;
+mod users;
 pub use crest_report::html;
 mod inequalities;
 mod national;
@@ -29,7 +30,7 @@ pub mod uploads;
 
 pub use crest_store::users::{add_user, hash_password, new_password};
 
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -37,6 +38,7 @@ use axum::{Form, Router};
 use crest_core::{Date, Programme};
 use crest_store::{AccessEntry, Role, Session, Store, User};
 use html::page;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -550,6 +552,7 @@ impl Ctx {
                 }
             } @else if role == Role::Admin {
                 nav aria-label="Administration" {
+                    a href="/admin/users" { "Users" } " · "
                     a href="/admin/agreements" { "Data sharing agreements" }
                 }
             } @else if role == Role::NationalAnalyst {
@@ -561,7 +564,8 @@ impl Ctx {
                     a href="/national/quality" { "Data quality" }
                 }
             }
-            span { (self.user.username) " (" (role.code()) ")" }
+            span { (self.user.username) " (" (role.label()) ")" }
+            a href="/account/password" { "Change password" }
             form method="post" action="/logout" style="display:inline" {
                 (html::csrf_field(&self.session.csrf))
                 button { "Sign out" }
@@ -663,6 +667,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/template.csv", get(template_csv))
         .route("/template.xlsx", get(template_xlsx))
         .merge(agreements::routes())
+        .merge(users::routes())
         .merge(patients::routes())
         .merge(episode_form::routes())
         .merge(progress_report::routes())
@@ -741,10 +746,13 @@ async fn home(SignedIn(c): SignedIn) -> Result<Response, WebError> {
     Ok(html_page(page("crest", c.nav(None), body)))
 }
 
-fn login_form(csrf: &str, message: &str, username: &str) -> String {
+fn login_form(csrf: &str, message: &str, username: &str, notice: &str) -> String {
     let body = maud::html! {
         @if !message.is_empty() {
             div class="summary" role="alert" { p { (message) } }
+        }
+        @if !notice.is_empty() {
+            div class="ok" role="status" { p { (notice) } }
         }
         form method="post" action="/login" {
             (html::csrf_field(csrf))
@@ -758,10 +766,18 @@ fn login_form(csrf: &str, message: &str, username: &str) -> String {
     page("Sign in", maud::html! {}, body)
 }
 
-async fn login_page(State(app): State<Arc<App>>) -> Response {
+async fn login_page(
+    State(app): State<Arc<App>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     // Login CSRF: the form carries the same random value as a Strict cookie.
     let t = auth::token();
-    let mut r = html_page(login_form(&t, "", ""));
+    let notice = if q.contains_key("changed") {
+        "Your password is changed. Sign in with your new password."
+    } else {
+        ""
+    };
+    let mut r = html_page(login_form(&t, "", "", notice));
     if let Ok(v) = HeaderValue::from_str(&set_cookie(&app, LOGIN_COOKIE, &t, 3600).1) {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -935,6 +951,7 @@ async fn login(
             &t,
             "The user name or password is not right, or the account is disabled.",
             &name,
+            "",
         ));
         *r.status_mut() = StatusCode::UNAUTHORIZED;
         if let Ok(v) = HeaderValue::from_str(&set_cookie(&app, LOGIN_COOKIE, &t, 3600).1) {

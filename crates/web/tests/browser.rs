@@ -333,3 +333,59 @@ fn an_admin_records_a_data_sharing_agreement() {
     assert_eq!(held.len(), 1);
     assert!(held[0].allows("a1_hads_anxiety") && !held[0].allows("a2_hads_anxiety"));
 }
+
+#[test]
+fn an_admin_adds_a_user_who_signs_in_and_changes_their_password() {
+    let Some((driver, chromium)) = webdriver::available() else {
+        return;
+    };
+    let db = crest_store::testing::sqlite_db();
+    let base = serve(setup(&db));
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("browser")
+        .join("sqlite");
+    let b = Browser::start(&driver, &chromium, shots);
+    sign_in(&b, &base, "admin", "/");
+    b.click("a[href=\"/admin/users\"]");
+    b.wait_text("main", "Add a user");
+    b.type_into("#f-username", "nurse3");
+    b.click("label[for=\"new-role-0\"]");
+    b.click("label[for=\"new-p-0\"]");
+    b.click("form[action=\"/admin/users\"] button");
+    let notice = b.wait_text("main", "User nurse3 added");
+    b.screenshot("12-user-added");
+    let password = notice
+        .split("Their password is ")
+        .nth(1)
+        .and_then(|t| t.split('.').next())
+        .unwrap()
+        .trim()
+        .to_string();
+    b.click("header form button");
+    b.wait_url("/login");
+    b.type_into("#username", "nurse3");
+    b.type_into("#password", &password);
+    b.click("form[action=\"/login\"] button");
+    b.wait_url("/episodes");
+    b.click("a[href=\"/account/password\"]");
+    b.wait_text("main", "Your current password");
+    b.type_into("#f-current", &password);
+    b.type_into("#f-new", "short");
+    b.type_into("#f-again", "other");
+    b.click("form[action=\"/account/password\"] button");
+    let summary = b.wait_text("#error-summary", "There is a problem");
+    assert!(
+        summary.contains("at least 10 characters") && summary.contains("not the same"),
+        "{summary}"
+    );
+    b.screenshot("13-password-error");
+    b.type_into("#f-current", &password);
+    b.type_into("#f-new", "horse battery staple");
+    b.type_into("#f-again", "horse battery staple");
+    b.click("form[action=\"/account/password\"] button");
+    b.wait_text("main", "Your password is changed");
+    b.type_into("#username", "nurse3");
+    b.type_into("#password", "horse battery staple");
+    b.click("form[action=\"/login\"] button");
+    b.wait_url("/episodes");
+}

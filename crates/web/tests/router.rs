@@ -2111,3 +2111,253 @@ fn the_patient_list_pages_sorts_finds_full_names_and_downloads_what_it_shows() {
         });
     }
 }
+
+/// Signs `user` in with `password`: the session cookie and a CSRF token, or `None` if refused.
+async fn sign_in_with(
+    app: &Arc<crest_web::App>,
+    user: &str,
+    password: &str,
+) -> Option<(String, String)> {
+    let page = send(app, get("/login", "")).await;
+    let pre = cookie_value(&page.cookies, "crest_login").unwrap();
+    let csrf = hidden(&page.body, "csrf");
+    let r = try_sign_in(app, &pre, &csrf, user, password).await;
+    if r.status != StatusCode::SEE_OTHER {
+        return None;
+    }
+    let cookie = format!(
+        "crest_session={}",
+        cookie_value(&r.cookies, "crest_session")?
+    );
+    let form = send(app, get("/account/password", &cookie)).await;
+    Some((cookie, hidden(&form.body, "csrf")))
+}
+
+/// The text of the `<strong><code>` that shows a new password once.
+fn shown_password(body: &str) -> String {
+    let start = body.find("<strong><code>").expect("a password is shown") + "<strong><code>".len();
+    body[start..body[start..].find('<').unwrap() + start].to_string()
+}
+
+/// Accounts on the web: an admin adds a user (every problem of the form in one round), the
+/// user signs in and changes their password; the admin disables, enables and resets them; only
+/// admins reach the users page; every change is in the access log.
+#[test]
+fn admins_manage_accounts_on_the_web_and_everyone_changes_their_password() {
+    for db in databases() {
+        let app = setup(&db);
+        rt().block_on(async {
+            let (lead, _) = login(&app, "lead").await;
+            assert_eq!(
+                send(&app, get("/admin/users", &lead)).await.status,
+                StatusCode::NOT_FOUND
+            );
+            let (admin, csrf) = login(&app, "admin").await;
+            let r = send(&app, get("/admin/users", &admin)).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            assert!(
+                r.body
+                    .contains("<th scope=\"row\">lead</th><td>Programme lead</td>"),
+                "{}",
+                r.body
+            );
+            // A name with a space and no role: both problems at once.
+            let r = send(
+                &app,
+                post(
+                    "/admin/users",
+                    &admin,
+                    &[("csrf", &csrf), ("username", "new nurse")],
+                ),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+            assert!(
+                r.body.contains("href=\"#f-username\"") && r.body.contains("href=\"#f-role\""),
+                "{}",
+                r.body
+            );
+            assert!(r.body.contains("<title>Error: Users"), "{}", r.body);
+            // Programme staff with no programme is refused in words, not with a flag.
+            let r = send(
+                &app,
+                post(
+                    "/admin/users",
+                    &admin,
+                    &[
+                        ("csrf", &csrf),
+                        ("username", "nurse2"),
+                        ("role", "programme_staff"),
+                    ],
+                ),
+            )
+            .await;
+            assert!(
+                r.body.contains("needs at least one programme") && !r.body.contains("--programme"),
+                "{}",
+                r.body
+            );
+            let r = send(
+                &app,
+                post(
+                    "/admin/users",
+                    &admin,
+                    &[
+                        ("csrf", &csrf),
+                        ("username", "nurse2"),
+                        ("role", "programme_staff"),
+                        ("programmes", "P001"),
+                    ],
+                ),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            let first = shown_password(&r.body);
+            assert!(first.len() >= 10, "{first}");
+            // The new user signs in, sees P001, and changes the password.
+            let (nurse, ncsrf) = sign_in_with(&app, "nurse2", &first)
+                .await
+                .expect("the new user signs in");
+            assert_eq!(
+                send(&app, get("/p/P001/episodes", &nurse)).await.status,
+                StatusCode::OK
+            );
+            let r = send(
+                &app,
+                post(
+                    "/account/password",
+                    &nurse,
+                    &[
+                        ("csrf", &ncsrf),
+                        ("current", "wrong"),
+                        ("new", "short"),
+                        ("again", "different"),
+                    ],
+                ),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+            for field in ["current", "new", "again"] {
+                assert!(
+                    r.body.contains(&format!("href=\"#f-{field}\"")),
+                    "{field}: {}",
+                    r.body
+                );
+            }
+            let new = "a much longer new password";
+            let r = send(
+                &app,
+                post(
+                    "/account/password",
+                    &nurse,
+                    &[
+                        ("csrf", &ncsrf),
+                        ("current", &first),
+                        ("new", new),
+                        ("again", new),
+                    ],
+                ),
+            )
+            .await;
+            assert_eq!(
+                (r.status, r.location.as_str()),
+                (StatusCode::SEE_OTHER, "/login?changed=1")
+            );
+            assert_eq!(
+                send(&app, get("/p/P001/episodes", &nurse)).await.status,
+                StatusCode::SEE_OTHER,
+                "the old session ends"
+            );
+            assert!(sign_in_with(&app, "nurse2", &first).await.is_none());
+            let (nurse, _) = sign_in_with(&app, "nurse2", new)
+                .await
+                .expect("the new password works");
+            // Disabled: signed out at once and refused; enabled: back.
+            let change = |action: &'static str| {
+                post(
+                    "/admin/users/change",
+                    &admin,
+                    &[("csrf", &csrf), ("username", "nurse2"), ("action", action)],
+                )
+            };
+            let r = send(&app, change("disable")).await;
+            assert!(r.body.contains("is disabled and signed out"), "{}", r.body);
+            assert_eq!(
+                send(&app, get("/p/P001/episodes", &nurse)).await.status,
+                StatusCode::SEE_OTHER
+            );
+            assert!(sign_in_with(&app, "nurse2", new).await.is_none());
+            send(&app, change("enable")).await;
+            assert!(sign_in_with(&app, "nurse2", new).await.is_some());
+            let r = send(&app, change("reset")).await;
+            let reset = shown_password(&r.body);
+            assert!(sign_in_with(&app, "nurse2", new).await.is_none());
+            assert!(sign_in_with(&app, "nurse2", &reset).await.is_some());
+            // Role and programmes: P002 instead of P001.
+            let r = send(
+                &app,
+                post(
+                    "/admin/users/change",
+                    &admin,
+                    &[
+                        ("csrf", &csrf),
+                        ("username", "nurse2"),
+                        ("action", "save"),
+                        ("role", "programme_staff"),
+                        ("programmes", "P002"),
+                    ],
+                ),
+            )
+            .await;
+            assert!(
+                r.body.contains("role and programmes are saved"),
+                "{}",
+                r.body
+            );
+            let (nurse, _) = sign_in_with(&app, "nurse2", &reset).await.unwrap();
+            assert_eq!(
+                send(&app, get("/p/P001/episodes", &nurse)).await.status,
+                StatusCode::NOT_FOUND
+            );
+            assert_eq!(
+                send(&app, get("/p/P002/episodes", &nurse)).await.status,
+                StatusCode::OK
+            );
+            // An admin cannot lock themselves out.
+            let r = send(
+                &app,
+                post(
+                    "/admin/users/change",
+                    &admin,
+                    &[
+                        ("csrf", &csrf),
+                        ("username", "admin"),
+                        ("action", "disable"),
+                    ],
+                ),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST);
+            let log = open(&db).run(|s| s.access_log(200).unwrap());
+            for action in [
+                "add user",
+                "change password",
+                "disable user",
+                "enable user",
+                "reset user",
+                "save user",
+            ] {
+                assert!(
+                    log.iter()
+                        .any(|e| e.action == action && e.target == "nurse2"),
+                    "{action} not logged"
+                );
+            }
+            assert!(
+                !log.iter()
+                    .any(|e| e.detail.contains(new) || e.detail.contains(&reset)),
+                "passwords never logged"
+            );
+        });
+    }
+}

@@ -1,0 +1,470 @@
+//! Accounts on the web: administrators add users, set their role and programmes, disable and
+//! re-enable them and reset their passwords; everyone changes their own password. The same
+//! rules as `crest users` (store::users); every change is in the access log, and a disabled
+//! user or a reset password ends that user's sessions at once.
+
+use crate::access::{Admin, SignedIn};
+use crate::html::{csrf_field, error_summary, page};
+use crate::{html_page, App, WebError};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use crest_store::users::{check_password, checked_programmes, hash_password, new_password};
+use crest_store::{Role, User};
+use maud::{html, Markup};
+use std::sync::Arc;
+
+pub(crate) fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/admin/users", get(list).post(add))
+        .route("/admin/users/change", axum::routing::post(change))
+        .route(
+            "/account/password",
+            get(password_form).post(change_password),
+        )
+}
+
+/// A form as posted: every value of every name, in order.
+type Posted = Vec<(String, String)>;
+
+fn one(form: &Posted, name: &str) -> String {
+    form.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn all(form: &Posted, name: &str) -> Vec<String> {
+    form.iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// The users and programmes, for the list.
+async fn load(app: &Arc<App>) -> Result<(Vec<User>, Vec<crest_core::Programme>), WebError> {
+    app.db(|s, _| Ok((s.users()?, s.programmes()?))).await
+}
+
+/// The role choices and programme ticks of the add and change forms.
+fn role_and_programmes(
+    prefix: &str,
+    role: Option<Role>,
+    ticked: &[String],
+    programmes: &[crest_core::Programme],
+) -> Markup {
+    html! {
+        fieldset class="choices" {
+            legend { "Role" }
+            @for (i, r) in Role::ALL.iter().enumerate() {
+                div class="choice" {
+                    input type="radio" id={ (prefix) "-role-" (i) } name="role" value=(r.code())
+                        checked[role == Some(*r)];
+                    label for={ (prefix) "-role-" (i) } { (r.label()) }
+                }
+            }
+        }
+        fieldset class="choices" {
+            legend { "Programmes" }
+            div class="hint" { "For programme staff and leads: the programmes whose patients they may see." }
+            @for (i, p) in programmes.iter().enumerate() {
+                div class="choice" {
+                    input type="checkbox" id={ (prefix) "-p-" (i) } name="programmes" value=(p.code)
+                        checked[ticked.contains(&p.code)];
+                    label for={ (prefix) "-p-" (i) } { (p.name) " (" (p.code) ")" }
+                }
+            }
+        }
+    }
+}
+
+/// The users page: everyone with an account, and a form to add one.
+fn users_page(
+    c: &crate::Ctx,
+    users: &[User],
+    programmes: &[crest_core::Programme],
+    errors: &[(String, String)],
+    typed: &Posted,
+    notice: Option<Markup>,
+) -> String {
+    let role = Role::parse(&one(typed, "role"));
+    let body = html! {
+        (error_summary(errors))
+        @if let Some(n) = notice { div class="ok" role="status" { (n) } }
+        table {
+            caption { "Accounts" }
+            thead { tr {
+                th scope="col" { "User name" } th scope="col" { "Role" }
+                th scope="col" { "Programmes" } th scope="col" { "Status" }
+                th scope="col" { "Change" }
+            } }
+            tbody {
+                @for u in users {
+                    tr {
+                        th scope="row" { (u.username) }
+                        td { (u.role.label()) }
+                        td { @if u.programmes.is_empty() { "–" } @else { (u.programmes.join(", ")) } }
+                        td { @if u.disabled { strong { "Disabled" } } @else { "Active" } }
+                        td {
+                            details {
+                                summary { "Change " span class="visually-hidden" { (u.username) } }
+                                form method="post" action="/admin/users/change" {
+                                    (csrf_field(&c.session.csrf))
+                                    input type="hidden" name="username" value=(u.username);
+                                    (role_and_programmes(&format!("u-{}", u.username.len()), Some(u.role), &u.programmes, programmes))
+                                    p { button name="action" value="save" { "Save role and programmes" } }
+                                }
+                                form method="post" action="/admin/users/change" {
+                                    (csrf_field(&c.session.csrf))
+                                    input type="hidden" name="username" value=(u.username);
+                                    p {
+                                        button class="secondary" name="action" value="reset" { "Reset password" } " "
+                                        @if u.disabled {
+                                            button class="secondary" name="action" value="enable" { "Enable" }
+                                        } @else if u.username != c.user.username {
+                                            button class="secondary" name="action" value="disable" { "Disable" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Add a user" }
+        form method="post" action="/admin/users" novalidate {
+            (csrf_field(&c.session.csrf))
+            div class={ "field" @if errors.iter().any(|e| e.0 == "username") { " field-error" } } {
+                label for="f-username" { "User name" }
+                div class="hint" id="h-username" { "No spaces; at most 64 characters. They sign in with it." }
+                @if let Some((_, e)) = errors.iter().find(|e| e.0 == "username") {
+                    p class="err" id="e-username" { (e) }
+                }
+                input id="f-username" name="username" value=(one(typed, "username"))
+                    aria-describedby="h-username" autocomplete="off";
+            }
+            div id="f-role" {
+                @if let Some((_, e)) = errors.iter().find(|e| e.0 == "role") { p class="err" { (e) } }
+                (role_and_programmes("new", role, &all(typed, "programmes"), programmes))
+            }
+            p class="hint" { "crest makes a password for the new user and shows it once, here." }
+            p { button { "Add user" } }
+        }
+    };
+    page("Users", c.nav(None), body)
+}
+
+async fn list(State(app): State<Arc<App>>, Admin(c): Admin) -> Result<Response, WebError> {
+    let (users, programmes) = load(&app).await?;
+    Ok(html_page(users_page(
+        &c,
+        &users,
+        &programmes,
+        &[],
+        &Vec::new(),
+        None,
+    )))
+}
+
+async fn add(
+    State(app): State<Arc<App>>,
+    Admin(c): Admin,
+    Form(form): Form<Posted>,
+) -> Result<Response, WebError> {
+    c.check_csrf(Some(&one(&form, "csrf")))?;
+    let username = one(&form, "username");
+    let role = Role::parse(&one(&form, "role"));
+    let programmes = all(&form, "programmes");
+    let password = new_password();
+    let hash = hashed(&app, &password).await?;
+    let mut entry = c.entry("", "add user", &username);
+    let name = username.clone();
+    let outcome = app
+        .db(move |s, _| {
+            // Every problem of the form in one round.
+            let mut errors = Vec::new();
+            if name.is_empty() || name.chars().count() > 64 || name.contains(char::is_whitespace) {
+                errors.push((
+                    "username".to_string(),
+                    "Enter a user name with no spaces, at most 64 characters".to_string(),
+                ));
+            } else if s.user(&name)?.is_some() {
+                errors.push((
+                    "username".into(),
+                    format!("There is already a user called {name}"),
+                ));
+            }
+            let checked = match role {
+                None => {
+                    errors.push(("role".into(), "Choose the user's role".into()));
+                    None
+                }
+                Some(r) => match checked_programmes(s, r, &programmes) {
+                    Ok(p) => Some((r, p)),
+                    Err(e) => {
+                        errors.push(("role".into(), capitalise(&e.to_string())));
+                        None
+                    }
+                },
+            };
+            let (Some((role, programmes)), true) = (checked, errors.is_empty()) else {
+                return Ok(Err(errors));
+            };
+            entry.detail = format!("role {}, programmes {}", role.code(), programmes.join(";"));
+            s.log(&entry)?;
+            s.put_user(&User {
+                username: name.clone(),
+                password_hash: hash,
+                role,
+                programmes,
+                disabled: false,
+            })?;
+            Ok(Ok(()))
+        })
+        .await?;
+    let (users, all_programmes) = load(&app).await?;
+    match outcome {
+        Ok(()) => Ok(html_page(users_page(
+            &c,
+            &users,
+            &all_programmes,
+            &[],
+            &Vec::new(),
+            Some(html! {
+                "User " strong { (username) } " added. Their password is "
+                strong { code { (password) } } ". Give it to them safely; it is not shown again. \
+                 They can change it under \"Change password\" once signed in."
+            }),
+        ))),
+        Err(errors) => {
+            let mut r = html_page(users_page(
+                &c,
+                &users,
+                &all_programmes,
+                &errors,
+                &form,
+                None,
+            ));
+            *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(r)
+        }
+    }
+}
+
+/// A password's Argon2id hash, made off the async threads and a few at a time (each takes
+/// 19 MiB), as at sign-in.
+async fn hashed(app: &Arc<App>, password: &str) -> Result<String, WebError> {
+    let _permit = app.hashing.acquire().await.map_err(WebError::internal)?;
+    let pw = password.to_string();
+    tokio::task::spawn_blocking(move || hash_password(&pw))
+        .await
+        .map_err(WebError::internal)?
+        .map_err(WebError::internal)
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// Saves a user's role and programmes, disables or enables them, or resets their password.
+async fn change(
+    State(app): State<Arc<App>>,
+    Admin(c): Admin,
+    Form(form): Form<Posted>,
+) -> Result<Response, WebError> {
+    c.check_csrf(Some(&one(&form, "csrf")))?;
+    let username = one(&form, "username");
+    let action = one(&form, "action");
+    if action == "disable" && username == c.user.username {
+        return Err(WebError::BadRequest(
+            "You cannot disable your own account: ask another administrator.".into(),
+        ));
+    }
+    let password = new_password();
+    let hash = if action == "reset" {
+        Some(hashed(&app, &password).await?)
+    } else {
+        None
+    };
+    let role = Role::parse(&one(&form, "role"));
+    let programmes = all(&form, "programmes");
+    let mut entry = c.entry("", &format!("{action} user"), &username);
+    let name = username.clone();
+    let act = action.clone();
+    let outcome = app
+        .db(move |s, _| {
+            let Some(mut u) = s.user(&name)? else {
+                return Err(WebError::NotFound);
+            };
+            match act.as_str() {
+                "disable" => u.disabled = true,
+                "enable" => u.disabled = false,
+                "reset" => u.password_hash = hash.unwrap_or_default(),
+                "save" => {
+                    let Some(role) = role else {
+                        return Ok(Err("Choose the user's role".to_string()));
+                    };
+                    match checked_programmes(s, role, &programmes) {
+                        Ok(p) => {
+                            u.role = role;
+                            u.programmes = p;
+                        }
+                        Err(e) => return Ok(Err(capitalise(&e.to_string()))),
+                    }
+                    entry.detail = format!(
+                        "role {}, programmes {}",
+                        u.role.code(),
+                        u.programmes.join(";")
+                    );
+                }
+                _ => return Err(WebError::BadRequest("Choose what to change.".into())),
+            }
+            s.log(&entry)?;
+            s.put_user(&u)?;
+            // A disabled account, a new password or new rights take effect at once.
+            s.drop_user_sessions(&name)?;
+            Ok(Ok(()))
+        })
+        .await?;
+    let (users, programmes) = load(&app).await?;
+    let (errors, notice) = match outcome {
+        Err(e) => (vec![("role".to_string(), format!("{username}: {e}"))], None),
+        Ok(()) => (
+            Vec::new(),
+            Some(match action.as_str() {
+                "reset" => html! {
+                    "New password for " strong { (username) } ": " strong { code { (password) } }
+                    ". Give it to them safely; it is not shown again."
+                },
+                "disable" => html! { strong { (username) } " is disabled and signed out." },
+                "enable" => html! { strong { (username) } " can sign in again." },
+                _ => html! { strong { (username) } "'s role and programmes are saved." },
+            }),
+        ),
+    };
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let mut r = html_page(users_page(
+        &c,
+        &users,
+        &programmes,
+        &errors,
+        &Vec::new(),
+        notice,
+    ));
+    *r.status_mut() = status;
+    Ok(r)
+}
+
+fn password_page(c: &crate::Ctx, errors: &[(String, String)]) -> String {
+    let field = |name: &str, label: &str, hint: Option<&str>, autocomplete: &str| {
+        let error = errors.iter().find(|e| e.0 == name).map(|e| e.1.as_str());
+        html! {
+            div class={ "field" @if error.is_some() { " field-error" } } {
+                label for={ "f-" (name) } { (label) }
+                @if let Some(h) = hint { div class="hint" id={ "h-" (name) } { (h) } }
+                @if let Some(e) = error { p class="err" id={ "e-" (name) } { (e) } }
+                input type="password" id={ "f-" (name) } name=(name) autocomplete=(autocomplete)
+                    aria-invalid=[error.map(|_| "true")]
+                    aria-describedby=[error.map(|_| format!("e-{name}"))];
+            }
+        }
+    };
+    let body = html! {
+        (error_summary(errors))
+        form method="post" action="/account/password" novalidate {
+            (csrf_field(&c.session.csrf))
+            (field("current", "Your current password", None, "current-password"))
+            (field("new", "New password", Some("At least 10 characters. A few unrelated words are easy to remember and hard to guess."), "new-password"))
+            (field("again", "New password again", None, "new-password"))
+            p { button { "Change password" } }
+        }
+    };
+    page("Change your password", c.nav(None), body)
+}
+
+async fn password_form(SignedIn(c): SignedIn) -> Result<Response, WebError> {
+    Ok(html_page(password_page(&c, &[])))
+}
+
+async fn change_password(
+    State(app): State<Arc<App>>,
+    SignedIn(c): SignedIn,
+    Form(form): Form<Posted>,
+) -> Result<Response, WebError> {
+    c.check_csrf(Some(&one(&form, "csrf")))?;
+    let field = |n: &str| {
+        form.iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let (current, new, again) = (field("current"), field("new"), field("again"));
+    let stored = c.user.password_hash.clone();
+    let (ok, hash) = {
+        let _permit = app.hashing.acquire().await.map_err(WebError::internal)?;
+        let n = new.clone();
+        tokio::task::spawn_blocking(move || {
+            let ok = crate::auth::verify_password(&current, &stored);
+            let hash = if ok && check_password(&n).is_ok() {
+                hash_password(&n).ok()
+            } else {
+                None
+            };
+            (ok, hash)
+        })
+        .await
+        .map_err(WebError::internal)?
+    };
+    let mut errors = Vec::new();
+    if !ok {
+        errors.push((
+            "current".to_string(),
+            "Your current password is not right".to_string(),
+        ));
+    }
+    if let Err(e) = check_password(&new) {
+        errors.push(("new".into(), capitalise(&e.to_string())));
+    }
+    if new != again {
+        errors.push((
+            "again".into(),
+            "The two new passwords are not the same".into(),
+        ));
+    }
+    let name = c.user.username.clone();
+    let mut entry = c.entry("", "change password", &name);
+    if !errors.is_empty() {
+        entry.outcome = "refused".into();
+        app.db(move |s, _| Ok(s.log(&entry)?)).await?;
+        let mut r = html_page(password_page(&c, &errors));
+        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        return Ok(r);
+    }
+    let Some(hash) = hash else {
+        return Err(WebError::internal("the password could not be hashed"));
+    };
+    app.db(move |s, _| {
+        let Some(mut u) = s.user(&name)? else {
+            return Err(WebError::NotFound);
+        };
+        u.password_hash = hash;
+        s.log(&entry)?;
+        s.put_user(&u)?;
+        // Every session of the old password ends, this one too.
+        s.drop_user_sessions(&name)?;
+        Ok(())
+    })
+    .await?;
+    Ok(Redirect::to("/login?changed=1").into_response())
+}
