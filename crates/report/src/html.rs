@@ -10,7 +10,7 @@ header{background:#003087;color:#fff;padding:.6rem 1rem;display:flex;gap:1.2rem;
 header a{color:#fff}main{padding:1rem;max-width:72rem}
 a{color:#005eb8}a:focus,button:focus,input:focus,select:focus,textarea:focus,summary:focus{outline:3px solid #1b1b1b;outline-offset:0;box-shadow:0 0 0 6px #ffb81c}
 label{display:block;font-weight:600;margin-top:.6rem}.hint{font-weight:400;color:#4c6272;font-size:.9rem}
-input,select{font-size:1rem;padding:.3rem;border:2px solid #4c6272;max-width:100%}
+input,select,textarea{font-size:1rem;padding:.3rem;border:2px solid #4c6272;max-width:100%;box-sizing:border-box}
 .err{color:#b10e1e;font-weight:600;margin:.2rem 0}.field-error{border-left:4px solid #b10e1e;padding-left:.8rem}.field-error input,.field-error select{border-color:#b10e1e}
 .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
 .field{margin:1rem 0}.choices,.date{border:0;padding:0;margin:0}.choices legend,.date legend{font-weight:600;padding:0}
@@ -21,7 +21,7 @@ input,select{font-size:1rem;padding:.3rem;border:2px solid #4c6272;max-width:100
 .ok{border:4px solid #007f3b;padding:.6rem 1rem;margin:1rem 0}
 table{border-collapse:collapse;margin:.6rem 0}th,td{border:1px solid #d8dde0;padding:.25rem .5rem;text-align:left;vertical-align:top}
 th{background:#f0f4f5}button{font-size:1rem;padding:.4rem 1rem;background:#007f3b;color:#fff;border:0;cursor:pointer}button.secondary{background:#4c6272}
-fieldset{border:1px solid #d8dde0;margin:1rem 0}legend{font-weight:700}
+fieldset{border:1px solid #d8dde0;margin:1rem 0;min-width:0}main{overflow-wrap:anywhere}legend{font-weight:700}
 .grade-green{color:#007f3b}.grade-amber{color:#8a5a00}.grade-red{color:#b10e1e}
 svg{max-width:100%;height:auto}
 .skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:.4rem;background:#ffb81c;color:#1b1b1b;padding:.4rem .6rem;z-index:10}
@@ -325,7 +325,7 @@ pub fn period_form(
 /// Uptake (started / referred) with its Wilson interval, by a grouping of the episodes.
 pub fn uptake_table(title: &str, rows: &[(String, u64, u64)]) -> Markup {
     html! {
-        table {
+        table tabindex="0" {
             caption { "Uptake by " (title) }
             thead {
                 tr {

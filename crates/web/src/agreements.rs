@@ -175,7 +175,7 @@ fn table(agreements: &[Agreement], today: crest_core::Date) -> Markup {
         @if agreements.is_empty() {
             p { "No agreement is on record, so no programme can submit to the national audit." }
         } @else {
-            table {
+            table tabindex="0" {
                 caption { "Data sharing agreements on record" }
                 thead { tr {
                     th scope="col" { "Id" } th scope="col" { "In force today" }

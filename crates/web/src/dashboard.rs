@@ -284,7 +284,7 @@ fn render(p: &Programme, records: &[Record], period: Period) -> maud::Markup {
                 @else { " (" (k.kpis_met) " of 7 met)" }
                 "."
             }
-            table {
+            table tabindex="0" {
                 caption { "The seven NCP_CR KPIs for " (period.from) " to " (period.to) }
                 thead { tr {
                     th scope="col" { "KPI" } th scope="col" { "Value" }
@@ -306,7 +306,7 @@ fn render(p: &Programme, records: &[Record], period: Period) -> maud::Markup {
             }
         }
         h2 { "Waits and delivery" }
-        table {
+        table tabindex="0" {
             caption { "Wait from referral to the start of core CR, days" }
             thead { tr {
                 th scope="col" { "Patients" } th scope="col" { "Started" }
@@ -324,7 +324,7 @@ fn render(p: &Programme, records: &[Record], period: Period) -> maud::Markup {
             ", assessment 2 for " (a2) " of " (records.len()) " referred."
         }
         (wait_chart(&waits))
-        table {
+        table tabindex="0" {
             caption { "Delivery modes of those who started" }
             thead { tr { th scope="col" { "Mode" } th scope="col" { "Patients" } } }
             tbody {
@@ -368,7 +368,7 @@ fn outcomes(records: &[Record]) -> Markup {
     }
     html! {
         h2 { "Outcomes" }
-        table {
+        table tabindex="0" {
             caption { "Change from assessment 1 to assessment 2, among patients with both values" }
             thead { tr {
                 th scope="col" { "Measure" } th scope="col" { "Patients" } th scope="col" { "Mean at 1" }
@@ -385,7 +385,7 @@ fn outcomes(records: &[Record]) -> Markup {
                 }
             }
         }
-        table {
+        table tabindex="0" {
             caption { "Patients with HADS ≥ 8 (symptoms present), among those scored at both assessments" }
             thead { tr {
                 th scope="col" { "Scale" } th scope="col" { "Patients" } th scope="col" { "At 1" } th scope="col" { "At 2" }

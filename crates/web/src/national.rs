@@ -92,7 +92,7 @@ fn overview_body(
                      each is counted once nationally."
                 }
                 @if !dups.is_empty() {
-                    table {
+                    table tabindex="0" {
                         caption { "Same patient key and event date in several programmes" }
                         thead { tr {
                             th scope="col" { "Patient key" } th scope="col" { "Event date" }
@@ -127,7 +127,7 @@ fn overview_body(
             p { button { "Check and store" } }
         }
         h2 { "Submissions held" }
-        table {
+        table tabindex="0" {
             caption { (subs.len()) " submission(s), newest first" }
             thead { tr {
                 th scope="col" { "Programme" } th scope="col" { "Period" }

@@ -55,7 +55,7 @@ fn rollup(
     let share = |(n, d): (u64, u64)| pct((d > 0).then(|| n as f64 / d as f64));
     html! {
         h2 { "By nation and region" }
-        table {
+        table tabindex="0" {
             caption { "Pooled figures by nation, then region" }
             thead { tr {
                 th scope="col" { "Nation / region" } th scope="col" { "Programmes" }
@@ -164,7 +164,7 @@ fn render(
             (grades("green")) " green, " (grades("amber")) " amber, " (grades("red")) " red; "
             (grades("no data")) " with no referrals."
         }
-        table {
+        table tabindex="0" {
             caption { "The seven NCP_CR KPIs by programme" }
             thead { tr {
                 th scope="col" { "Programme" } th scope="col" { "Nation" } th scope="col" { "Region" }
@@ -261,7 +261,7 @@ async fn dashboard(
             let body = html! {
                 (render(&programmes, &report, &f, period))
                 h2 { "Year on year" }
-                table {
+                table tabindex="0" {
                     caption { "The programmes shown, pooled, by year" }
                     thead { tr {
                         th scope="col" { "Period" } th scope="col" { "Referred" } th scope="col" { "Uptake" }

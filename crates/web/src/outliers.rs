@@ -45,7 +45,7 @@ async fn list(
         @if found.is_empty() {
             p { "No programme is outside the 95% limits of any proportion KPI." }
         } @else {
-            table {
+            table tabindex="0" {
                 caption { "Programmes outside the limits" }
                 thead { tr {
                     th scope="col" { "Programme" } th scope="col" { "KPI" } th scope="col" { "Level" }
@@ -78,7 +78,7 @@ async fn list(
             }
         }
         h2 { "Cases" }
-        table {
+        table tabindex="0" {
             caption { (cases.len()) " case(s), newest first" }
             thead { tr {
                 th scope="col" { "Programme" } th scope="col" { "KPI" } th scope="col" { "Period" }
@@ -232,7 +232,7 @@ fn case_page(
             " outlier for " (case.kpi) " from " (case.from) " to " (case.to) ": " (case.finding) "."
         }
         p { "Stage: " strong { (stage(&case.status)) } "." }
-        table {
+        table tabindex="0" {
             caption { "History" }
             thead { tr {
                 th scope="col" { "When" } th scope="col" { "Who" }

@@ -227,7 +227,7 @@ pub(crate) async fn list_page(
                 button class="secondary" formaction={ "/p/" (code) "/export.csv" } { "CSV" } " "
                 button class="secondary" formaction={ "/p/" (code) "/export.xlsx" } { "XLSX" }
             }
-            table {
+            table tabindex="0" {
                 caption { "Episodes of " (p.name) }
                 thead { tr {
                     th scope="col" { "Episode" } th scope="col" { "NHS number" }

@@ -93,7 +93,7 @@ async fn programme(
             let body = html! {
                 p { (code) " · " (me.nation.code().replace('_', " ")) " · " (me.region) }
                 h2 { "KPIs over three years" }
-                table {
+                table tabindex="0" {
                     caption { "KPIs and grade by year" }
                     thead { tr {
                         th scope="col" { "Period" } th scope="col" { "Referred" } th scope="col" { "Uptake" }

@@ -98,7 +98,7 @@ pub(crate) async fn report(
             " (" (shown(Col::Treatment)) "). Assessment 1: " (shown(Col::Assessment1Date))
             ". Assessment 2: " (shown(Col::Assessment2Date)) "."
         }
-        table {
+        table tabindex="0" {
             caption { "Your measures at the start and end of cardiac rehabilitation" }
             thead { tr {
                 th scope="col" { "Measure" } th scope="col" { "At the start (assessment 1)" }

@@ -105,7 +105,7 @@ async fn quality(
                 (crate::html::period_form(&from, &to, maud::html! {}))
                 h2 { "Submissions for " (from) " to " (to) }
                 p { (received) " of " (programmes.len()) " programmes have submitted." }
-                table {
+                table tabindex="0" {
                     caption { "Submissions received against expected (missing first)" }
                     thead { tr {
                         th scope="col" { "Programme" } th scope="col" { "Status" }
@@ -124,7 +124,7 @@ async fn quality(
                     }
                 }
                 h2 { "Completeness" }
-                table {
+                table tabindex="0" {
                     caption { "Completeness of the optional national fields by programme (worst first)" }
                     thead { tr {
                         th scope="col" { "Programme" } th scope="col" { "Episodes" }
@@ -146,7 +146,7 @@ async fn quality(
                 }
                 @if let Some((code, total, filled)) = one {
                     h2 { "Every field of " (code) }
-                    table {
+                    table tabindex="0" {
                         caption { "Completeness of each optional national field, " (total) " episodes" }
                         thead { tr { th scope="col" { "Field" } th scope="col" { "Complete" } } }
                         tbody {

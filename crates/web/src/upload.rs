@@ -228,7 +228,7 @@ pub(crate) fn preview(s: &crest_ingest::ImportSummary, name: &str) -> maud::Mark
             p { "Warning: " (w) }
         }
         @if !s.errors.is_empty() {
-            table {
+            table tabindex="0" {
                 caption { "Rejected rows" }
                 thead { tr {
                     th scope="col" { "Row" } th scope="col" { "Column" }

@@ -94,7 +94,7 @@ fn users_page(
     let body = html! {
         (error_summary(errors))
         @if let Some(n) = notice { div class="ok" role="status" { (n) } }
-        table {
+        table tabindex="0" {
             caption { "Accounts" }
             thead { tr {
                 th scope="col" { "User name" } th scope="col" { "Role" }

@@ -166,6 +166,29 @@ fn a_lead_signs_in_fixes_an_episode_uploads_and_opens_the_dashboard() {
         assert!(!b.find_all("svg[role=img] title").is_empty());
         let shot = b.screenshot("05-dashboard");
         assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "{shot:?}");
+        // The rest of a lead's pages, each checked by axe at both widths.
+        for (path, wait, name) in [
+            ("/p/P001/episodes", "Showing 1 to", "14-patients"),
+            (
+                "/p/P001/episodes/B1/report",
+                "Your measures",
+                "15-progress-report",
+            ),
+            (
+                "/p/P001/episodes/B1/assessment1",
+                "Assessment 1",
+                "16-assessment",
+            ),
+            ("/p/P001/profile", "Profile", "17-profile"),
+            ("/p/P001/submit", "Submit", "18-submit"),
+            ("/p/P001/upload", "Upload a CSV", "19-upload"),
+            ("/account/password", "Your current password", "20-password"),
+            ("/p/P001/no-such-page", "Page not found", "21-not-found"),
+        ] {
+            b.goto(&format!("{base}{path}"));
+            b.wait_text("main", wait);
+            b.screenshot(name);
+        }
         eprintln!("screenshots: {}", shots.display());
     }
 }
@@ -279,6 +302,34 @@ fn a_national_analyst_tracks_an_outlier_case() {
     assert!(!b
         .find_all("a[href^=\"/national/outliers/case\"]")
         .is_empty());
+    // The rest of the national pages, each checked by axe at both widths.
+    let q = "from=2024-04-01&to=2025-03-31";
+    for (path, wait, name) in [
+        (
+            format!("/national/inequalities?{q}"),
+            "Who is missed",
+            "22-inequalities",
+        ),
+        (
+            format!("/national/quality?{q}"),
+            "Submissions for",
+            "23-quality",
+        ),
+        (
+            format!("/national/programme?code=P001&{q}"),
+            "P001",
+            "24-national-programme",
+        ),
+        (
+            format!("/national/dashboard?{q}"),
+            "Funnel plots",
+            "25-national-dashboard-full",
+        ),
+    ] {
+        b.goto(&format!("{base}{path}"));
+        b.wait_text("main", wait);
+        b.screenshot(name);
+    }
 }
 
 #[test]

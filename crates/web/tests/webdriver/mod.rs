@@ -36,6 +36,37 @@ pub fn available() -> Option<(PathBuf, PathBuf)> {
     None
 }
 
+/// axe-core's source, read once. Without it the check is skipped with a notice, unless `CI` or
+/// `CREST_REQUIRE_BROWSER` is set, when it fails.
+fn axe_source() -> Option<&'static str> {
+    static AXE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    AXE.get_or_init(|| {
+        let path = std::env::var("AXE_CORE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                    .join(".cache/crest-npm/node_modules/axe-core/axe.min.js")
+            });
+        match std::fs::read_to_string(&path) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let msg = format!(
+                    "the accessibility check needs axe-core at {}: {e}",
+                    path.display()
+                );
+                if std::env::var_os("CREST_REQUIRE_BROWSER").is_some()
+                    || std::env::var_os("CI").is_some()
+                {
+                    panic!("{msg}; in CI this fails instead of skipping");
+                }
+                eprintln!("SKIPPED: {msg}");
+                None
+            }
+        }
+    })
+    .as_deref()
+}
+
 /// A running chromedriver with one headless Chromium session; both end on drop.
 pub struct Browser {
     driver: Child,
@@ -344,14 +375,66 @@ impl Browser {
         );
     }
 
-    /// Saves a PNG screenshot of the page as `name.png`; returns its path.
+    /// Saves a PNG screenshot of the page as `name.png`, and one 390 px wide as a phone shows
+    /// it as `name-phone.png`; at both widths axe-core checks the page and any violation fails
+    /// the test (ux.md, WCAG 2.1 AA). Returns the desktop screenshot's path.
     pub fn screenshot(&self, name: &str) -> PathBuf {
         let desktop = self.capture(name);
-        // The same page as a phone shows it (390 px wide), for ux.md's small-screen check.
+        self.check_accessibility(name);
         self.resize(390, 844);
         self.capture(&format!("{name}-phone"));
+        self.check_accessibility(&format!("{name}-phone"));
+        self.no_sideways_scroll(name);
         self.resize(1280, 1000);
         desktop
+    }
+
+    /// At phone width the page itself never scrolls sideways (a wide table scrolls inside its
+    /// own box).
+    fn no_sideways_scroll(&self, name: &str) {
+        let wide = self.cmd(
+            "POST",
+            &self.s("/execute/sync"),
+            Some(json!({
+                "script": "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                "args": []
+            })),
+        );
+        assert!(
+            wide.as_i64().unwrap_or(0) <= 1,
+            "{name}: at 390 px the page scrolls sideways by {wide} px"
+        );
+    }
+
+    /// Runs axe-core (`AXE_CORE`, else the copy `.ci/run` installs with npm) on the page and
+    /// fails on any violation, naming the rule and the elements.
+    pub fn check_accessibility(&self, name: &str) {
+        let Some(axe) = axe_source() else {
+            return;
+        };
+        let script = format!(
+            "{axe}\nconst done = arguments[arguments.length - 1];\n\
+             axe.run(document).then(r => done(r.violations.map(v => ({{id: v.id, impact: v.impact, \
+             help: v.help, targets: v.nodes.slice(0, 5).map(n => n.target.join(' '))}})))) \
+             .catch(e => done([{{id: 'axe-error', help: String(e)}}]));"
+        );
+        self.cmd(
+            "POST",
+            &self.s("/timeouts"),
+            Some(json!({ "script": 60_000 })),
+        );
+        let found = self.cmd(
+            "POST",
+            &self.s("/execute/async"),
+            Some(json!({ "script": script, "args": [] })),
+        );
+        let list = found.as_array().cloned().unwrap_or_default();
+        assert!(
+            list.is_empty(),
+            "{name}: axe-core found accessibility violations at {}: {}",
+            self.url(),
+            serde_json::to_string_pretty(&found).unwrap()
+        );
     }
 
     fn resize(&self, width: u32, height: u32) {
