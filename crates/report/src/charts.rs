@@ -211,6 +211,67 @@ pub fn draw_funnel(
     }
 }
 
+/// A small chart of one measure at the start and the end of rehabilitation (assessments 1
+/// and 2): two labelled points joined by a line, on an axis from the lower to the higher value,
+/// for the patient's progress report.
+pub fn change_chart(id: &str, title: &str, start: Option<f64>, end: Option<f64>) -> Markup {
+    let (w, h, left, right, top, bottom) = (220.0, 96.0, 44.0, 20.0, 16.0, 22.0);
+    let values: Vec<f64> = [start, end].into_iter().flatten().collect();
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+    // Some headroom, so two equal values still draw a level line in the middle.
+    let pad = ((hi - lo) * 0.2).max(hi.abs() * 0.05).max(1.0);
+    let (lo, hi) = (lo - pad, hi + pad);
+    let x = |i: usize| {
+        if i == 0 {
+            left + 20.0
+        } else {
+            w - right - 20.0
+        }
+    };
+    let y = |v: f64| top + (h - top - bottom) * (1.0 - (v - lo) / (hi - lo));
+    let described = match (start, end) {
+        (Some(a), Some(b)) => format!(
+            "{} at the start, {} at the end.",
+            format_num(a),
+            format_num(b)
+        ),
+        (Some(a), None) => format!("{} at the start; not measured at the end.", format_num(a)),
+        (None, Some(b)) => format!("Not measured at the start; {} at the end.", format_num(b)),
+        (None, None) => "Not measured.".to_string(),
+    };
+    let points: Vec<(usize, f64)> = [start, end]
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, v)| Some((i, v?)))
+        .collect();
+    html! {
+        figure class="small-chart" {
+            svg role="img" aria-labelledby={ (id) "-t " (id) "-d" } width=(w) height=(h)
+                viewBox={ "0 0 " (w) " " (h) } {
+                title id={ (id) "-t" } { (title) }
+                desc id={ (id) "-d" } { (described) }
+                // The value axis, with its two ends labelled.
+                line x1=(left) x2=(left) y1=(top) y2=(h - bottom) stroke="#425563" {}
+                text x=(left - 4.0) y=(at(top + 4.0)) font-size="10" text-anchor="end" { (format_num((hi * 10.0).round() / 10.0)) }
+                text x=(left - 4.0) y=(at(h - bottom)) font-size="10" text-anchor="end" { (format_num((lo * 10.0).round() / 10.0)) }
+                line x1=(left) x2=(w - right) y1=(h - bottom) y2=(h - bottom) stroke="#425563" {}
+                text x=(x(0)) y=(h - 6.0) font-size="10" text-anchor="middle" { "Start" }
+                text x=(x(1)) y=(h - 6.0) font-size="10" text-anchor="middle" { "End" }
+                @if let [(i, a), (j, b)] = points[..] {
+                    line x1=(x(i)) x2=(x(j)) y1=(at(y(a))) y2=(at(y(b))) stroke="#005eb8" stroke-width="2" {}
+                }
+                @for (i, v) in &points {
+                    circle cx=(x(*i)) cy=(at(y(*v))) r="4" fill="#005eb8" {}
+                    text x=(x(*i)) y=(at(y(*v) - 7.0)) font-size="11" text-anchor="middle" font-weight="700" { (format_num(*v)) }
+                }
+            }
+            figcaption { (title) }
+        }
+    }
+}
+
 const FONT_REGULAR: &[u8] = include_bytes!("../../../assets/fonts/LiberationSans-Regular.ttf");
 const FONT_BOLD: &[u8] = include_bytes!("../../../assets/fonts/LiberationSans-Bold.ttf");
 

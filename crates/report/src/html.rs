@@ -26,7 +26,8 @@ fieldset{border:1px solid #d8dde0;margin:1rem 0;min-width:0}main{overflow-wrap:a
 svg{max-width:100%;height:auto}
 .skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:.4rem;background:#ffb81c;color:#1b1b1b;padding:.4rem .6rem;z-index:10}
 @media (max-width:40rem){table{display:block;overflow-x:auto;max-width:100%}}
-@media print{header,nav,form,.noprint{display:none}}";
+.small-charts{display:flex;flex-wrap:wrap;gap:.5rem 1rem}.small-chart{margin:0}.small-chart figcaption{font-size:.85rem;max-width:220px}
+@media print{header,nav,form,.noprint,.skip{display:none}@page{size:A4;margin:12mm}body{font-size:10pt}main{padding:0}h1{font-size:16pt;margin:0 0 4pt}table{font-size:9pt}.small-chart svg{width:170px;height:auto}}";
 
 /// A whole page: the header with the service name and the navigation, a skip link, and the
 /// page's heading and body. `nav` and `body` are templates, so whatever text they hold was

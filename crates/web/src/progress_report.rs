@@ -14,7 +14,9 @@ use std::sync::Arc;
 use crate::episode_form::*;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
-    Router::new().route("/p/{code}/episodes/{id}/report", get(report))
+    Router::new()
+        .route("/p/{code}/episodes/{id}/report", get(report))
+        .route("/p/{code}/episodes/{id}/report.pdf", get(report_pdf))
 }
 
 /// HADS anxiety or depression band (Zigmond & Snaith).
@@ -34,6 +36,49 @@ pub(crate) async fn report(
     UrlPath((_code, id)): UrlPath<(String, String)>,
 ) -> Result<Response, WebError> {
     let rec = load(&app, &c, &p.code, &id, "view report").await?;
+    Ok(html_page(report_page(&c, &p, &id, &rec)))
+}
+
+/// The report as a one-page A4 PDF, printed by headless Chromium from the same page (the
+/// annual report's renderer). The page is written to a private scratch file only while it
+/// prints.
+pub(crate) async fn report_pdf(
+    State(app): State<Arc<App>>,
+    Staff(c, p): Staff,
+    UrlPath((_code, id)): UrlPath<(String, String)>,
+) -> Result<Response, WebError> {
+    let rec = load(&app, &c, &p.code, &id, "download report").await?;
+    let html = report_page(&c, &p, &id, &rec);
+    let base = app
+        .uploads
+        .join(format!("{}-{}", p.code, crate::auth::token()));
+    let (html_file, pdf_file) = (base.with_extension("html"), base.with_extension("pdf"));
+    let pdf = tokio::task::spawn_blocking(move || {
+        let printed = crate::uploads::write_private(&html_file, html.as_bytes())
+            .map_err(WebError::internal)
+            .and_then(|()| {
+                crest_report::annual::print_pdf(&html_file, &pdf_file).map_err(WebError::internal)
+            })
+            .and_then(|()| std::fs::read(&pdf_file).map_err(WebError::internal));
+        let _ = std::fs::remove_file(&html_file);
+        let _ = std::fs::remove_file(&pdf_file);
+        printed
+    })
+    .await
+    .map_err(WebError::internal)??;
+    Ok(crate::download(
+        pdf,
+        "application/pdf",
+        "progress-report.pdf",
+    ))
+}
+
+fn report_page(
+    c: &crate::Ctx,
+    p: &crest_core::Programme,
+    id: &str,
+    rec: &crest_core::Record,
+) -> String {
     let t = |col| rec.get(col).to_text();
     // Every value in the dictionary's words: codes as labels, dates as "3 March 2025".
     let shown = |col: Col| {
@@ -44,8 +89,10 @@ pub(crate) async fn report(
             col.field().display(v)
         }
     };
-    // Each row: measure, assessment 1, assessment 2, change.
+    // Each row: measure, assessment 1, assessment 2, change; and a small chart of each
+    // measure taken as a number.
     let mut measures: Vec<[String; 4]> = Vec::new();
+    let mut charts = Vec::new();
     for a1 in FIELDS.iter().filter(|f| f.assessment() == Some(1)) {
         let measure = &a1.name[3..];
         let Some(a2) = FIELDS
@@ -86,6 +133,14 @@ pub(crate) async fn report(
             _ => f.display(v),
         };
         measures.push([a1.label.to_string(), value(a1, v1), value(a2, v2), change]);
+        if num(v1).is_some() || num(v2).is_some() {
+            charts.push(crest_report::charts::change_chart(
+                &format!("c-{measure}"),
+                a1.label,
+                num(v1),
+                num(v2),
+            ));
+        }
     }
     let body = maud::html! {
         p {
@@ -94,35 +149,46 @@ pub(crate) async fn report(
             ". Programme: " (p.name) "."
         }
         p {
-            "Referred on " (shown(Col::ReferralDate)) " after " (shown(Col::InitiatingEvent))
-            " (" (shown(Col::Treatment)) "). Assessment 1: " (shown(Col::Assessment1Date))
-            ". Assessment 2: " (shown(Col::Assessment2Date)) "."
+            "Referred on " (shown(Col::ReferralDate)) ". What led to the referral: "
+            (shown(Col::InitiatingEvent)) "; treatment: " (shown(Col::Treatment)) "."
         }
-        table tabindex="0" {
-            caption { "Your measures at the start and end of cardiac rehabilitation" }
-            thead { tr {
-                th scope="col" { "Measure" } th scope="col" { "At the start (assessment 1)" }
-                th scope="col" { "At the end (assessment 2)" } th scope="col" { "Change" }
-            } }
-            tbody {
-                @for [measure, first, second, change] in &measures {
-                    tr {
-                        th scope="row" { (measure) }
-                        td { (first) } td { (second) } td { (change) }
+        p {
+            "Assessment 1: " (shown(Col::Assessment1Date)) ". Assessment 2: "
+            (shown(Col::Assessment2Date)) "."
+        }
+        @if measures.is_empty() {
+            p { "No measures are recorded yet. They appear here once assessment 1 or 2 is entered." }
+        } @else {
+            table tabindex="0" {
+                caption { "Your measures at the start and end of cardiac rehabilitation" }
+                thead { tr {
+                    th scope="col" { "Measure" } th scope="col" { "At the start (assessment 1)" }
+                    th scope="col" { "At the end (assessment 2)" } th scope="col" { "Change" }
+                } }
+                tbody {
+                    @for [measure, first, second, change] in &measures {
+                        tr {
+                            th scope="row" { (measure) }
+                            td { (first) } td { (second) } td { (change) }
+                        }
                     }
                 }
             }
+            div class="small-charts" { @for chart in &charts { (chart) } }
         }
         p class="hint" {
             "HADS: Hospital Anxiety and Depression Scale; 0–7 normal, 8–10 borderline, 11–21 abnormal. \
              Print this page for the patient and their GP."
         }
-        p class="noprint" { button type="button" data-print { "Print" } }
+        p class="noprint" {
+            button type="button" data-print { "Print" } " "
+            a href={ "/p/" (p.code) "/episodes/" (crate::html::url_encode(id)) "/report.pdf" } { "Download as PDF" }
+        }
         script src="/assets/print.js" {}
     };
-    Ok(html_page(page(
+    page(
         "Cardiac rehabilitation progress report",
         c.nav(Some(&p.code)),
         body,
-    )))
+    )
 }

@@ -170,7 +170,7 @@ fn a_lead_signs_in_fixes_an_episode_uploads_and_opens_the_dashboard() {
         for (path, wait, name) in [
             ("/p/P001/episodes", "Showing 1 to", "14-patients"),
             (
-                "/p/P001/episodes/B1/report",
+                "/p/P001/episodes/E1/report",
                 "Your measures",
                 "15-progress-report",
             ),

@@ -17,6 +17,8 @@ struct Resp {
     location: String,
     cookies: Vec<String>,
     body: String,
+    /// The body as sent (a PDF or a workbook is not text).
+    bytes: Vec<u8>,
 }
 
 async fn send(app: &Arc<crest_web::App>, req: Request<Body>) -> Resp {
@@ -33,13 +35,14 @@ async fn send(app: &Arc<crest_web::App>, req: Request<Body>) -> Resp {
         .iter()
         .map(|v| v.to_str().unwrap().to_string())
         .collect();
-    let body =
-        String::from_utf8_lossy(&r.into_body().collect().await.unwrap().to_bytes()).to_string();
+    let bytes = r.into_body().collect().await.unwrap().to_bytes().to_vec();
+    let body = String::from_utf8_lossy(&bytes).to_string();
     Resp {
         status,
         location,
         cookies,
         body,
+        bytes,
     }
 }
 
@@ -2357,6 +2360,71 @@ fn admins_manage_accounts_on_the_web_and_everyone_changes_their_password() {
                 !log.iter()
                     .any(|e| e.detail.contains(new) || e.detail.contains(&reset)),
                 "passwords never logged"
+            );
+        });
+    }
+}
+
+/// The progress report downloads as a one-page A4 PDF printed by Chromium from the same page:
+/// the patient's words and charts, without the site's navigation.
+#[test]
+fn the_progress_report_is_a_one_page_pdf() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    use std::process::Command;
+    if !std::path::Path::new(&chromium).exists()
+        || Command::new("pdftotext").arg("-v").output().is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none() && std::env::var_os("CREST_REQUIRE_BROWSER").is_none(),
+            "this test needs Chromium and poppler-utils; in CI it fails instead of skipping"
+        );
+        eprintln!("SKIPPED: the progress report PDF needs Chromium and poppler-utils");
+        return;
+    }
+    for db in databases() {
+        let app = setup(&db);
+        rt().block_on(async {
+            let (cookie, _) = login(&app, "lead").await;
+            let page = send(&app, get("/p/P001/episodes/E1/report", &cookie)).await;
+            assert!(
+                page.body
+                    .contains("<svg role=\"img\" aria-labelledby=\"c-hads_anxiety-t"),
+                "{}",
+                page.body
+            );
+            assert!(page
+                .body
+                .contains("href=\"/p/P001/episodes/E1/report.pdf\""));
+            let r = send(&app, get("/p/P001/episodes/E1/report.pdf", &cookie)).await;
+            assert_eq!(r.status, StatusCode::OK);
+            let pdf = r.bytes;
+            assert!(pdf.starts_with(b"%PDF"), "a PDF");
+            let pages = pdf
+                .windows(12)
+                .filter(|w| w.starts_with(b"/Type /Page") && !w[11].is_ascii_alphabetic())
+                .count();
+            assert_eq!(pages, 1, "one A4 page");
+            let file = scratch_dir("report-pdf").join("r.pdf");
+            std::fs::write(&file, &pdf).unwrap();
+            let out = Command::new("pdftotext")
+                .arg(&file)
+                .arg("-")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                text.contains("Cardiac rehabilitation progress report")
+                    && text.contains("HADS anxiety score"),
+                "{text}"
+            );
+            assert!(!text.contains("Sign out"), "no navigation on paper: {text}");
+            // Another programme's staff cannot print it.
+            let (other, _) = login(&app, "staff2").await;
+            assert_eq!(
+                send(&app, get("/p/P001/episodes/E1/report.pdf", &other))
+                    .await
+                    .status,
+                StatusCode::NOT_FOUND
             );
         });
     }
