@@ -302,7 +302,7 @@ pub fn annual(
     summary.push(vec!["started".into(), count(n.started)]);
     summary.push(vec!["uptake".into(), percentage(n.started, n.referred)]);
     for k in &n.kpis {
-        summary.push(vec![k.key.to_string(), published::kpi(k).value]);
+        summary.push(vec![k.label().to_string(), published::kpi(k).value]);
     }
     for g in ["green", "amber", "red", "withheld", "no data"] {
         summary.push(vec![
@@ -460,6 +460,7 @@ pub fn annual(
             f.rows.len(),
             &dots,
             &note,
+            None,
         ));
     }
     sections.push(ReportSection {

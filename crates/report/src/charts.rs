@@ -100,6 +100,16 @@ pub struct Dot {
 /// A funnel plot of one proportion across programmes (limits from their exact counts),
 /// with its text alternative.
 pub fn funnel_plot(id: &str, title: &str, points: &[(String, u64, u64)]) -> Markup {
+    funnel_plot_for(id, title, points, None)
+}
+
+/// A funnel plot as [`funnel_plot`], with one programme (`selected`) marked and named.
+pub fn funnel_plot_for(
+    id: &str,
+    title: &str,
+    points: &[(String, u64, u64)],
+    selected: Option<&str>,
+) -> Markup {
     let Some(p0) = funnel::pooled(&points.iter().map(|p| (p.1, p.2)).collect::<Vec<_>>()) else {
         return html! { p { (title) ": no data." } };
     };
@@ -113,7 +123,7 @@ pub fn funnel_plot(id: &str, title: &str, points: &[(String, u64, u64)]) -> Mark
             shown: format!("{k}/{n} = {}", pct(Some(*k as f64 / *n as f64))),
         })
         .collect();
-    draw_funnel(id, title, p0, points.len(), &dots, "")
+    draw_funnel(id, title, p0, points.len(), &dots, "", selected)
 }
 
 /// Draws a funnel plot around `p0` pooled over `programmes`; `note` is added to the caption
@@ -125,6 +135,7 @@ pub fn draw_funnel(
     programmes: usize,
     dots: &[Dot],
     note: &str,
+    selected: Option<&str>,
 ) -> Markup {
     let max_n = dots
         .iter()
@@ -132,7 +143,9 @@ pub fn draw_funnel(
         .max()
         .unwrap_or(1)
         .max(10) as f64;
-    let (w, h, left, bottom) = (640.0, 320.0, 50.0, 40.0);
+    let (w, h, left, bottom) = (640.0, 340.0, 64.0, 52.0);
+    let x_ticks = ticks(max_n);
+    let max_n = x_ticks.last().copied().unwrap_or(max_n).max(max_n);
     let x = |n: f64| left + (w - left - 10.0) * n / max_n;
     let y = |p: f64| 10.0 + (h - bottom - 10.0) * (1.0 - p.clamp(0.0, 1.0));
     let limit = |z: f64, upper: bool| -> String {
@@ -157,6 +170,44 @@ pub fn draw_funnel(
             Some((d, x(n as f64), y(k as f64 / n as f64), colour))
         })
         .collect();
+    // Only the selected programme and those outside the limits are named, each beside its
+    // dot where the name overlaps no other; a name with no free place is left to the caption.
+    let mut labels: Vec<(String, f64, f64, bool)> = Vec::new();
+    let mut taken: Vec<(f64, f64, f64, f64)> = Vec::new();
+    let mut wanted: Vec<&(&Dot, f64, f64, &str)> = drawn
+        .iter()
+        .filter(|(d, ..)| selected == Some(d.code.as_str()) || d.position != Position::Within)
+        .collect();
+    wanted.sort_by_key(|(d, ..)| selected != Some(d.code.as_str()));
+    for (d, cx, cy, _) in wanted {
+        let chosen = selected == Some(d.code.as_str());
+        let text = if chosen {
+            format!("{} (you)", d.code)
+        } else {
+            d.code.clone()
+        };
+        let (size, gap) = if chosen { (12.0, 9.0) } else { (10.0, 5.0) };
+        let width = text.chars().count() as f64 * size * 0.6;
+        let place = [
+            (cx + gap, cy - gap),
+            (cx + gap, cy + gap + size),
+            (cx - gap - width, cy - gap),
+            (cx - gap - width, cy + gap + size),
+        ]
+        .into_iter()
+        .map(|(lx, ly)| (lx, ly, (lx, ly - size, lx + width, ly)))
+        .find(|(_, _, (x0, y0, x1, y1))| {
+            *x0 >= 0.0
+                && *x1 <= w
+                && taken
+                    .iter()
+                    .all(|(a0, b0, a1, b1)| x1 < a0 || x0 > a1 || y1 < b0 || y0 > b1)
+        });
+        if let Some((lx, ly, bbox)) = place {
+            taken.push(bbox);
+            labels.push((text, lx, ly, chosen));
+        }
+    }
     let outliers: Vec<String> = dots
         .iter()
         .filter_map(|d| {
@@ -185,21 +236,50 @@ pub fn draw_funnel(
                             points=(limit(z, upper)) {}
                     }
                 }
+                // Axes with tick values: the proportion up the side, patients along the bottom.
+                @for t in [0.0, 0.25, 0.5, 0.75, 1.0] {
+                    line x1=(left) x2=(w - 10.0) y1=(at(y(t))) y2=(at(y(t))) stroke="#eef0f1" {}
+                    text x=(left - 6.0) y=(at(y(t) + 4.0)) font-size="11" text-anchor="end" { (format!("{:.0}%", t * 100.0)) }
+                }
+                @for (i, t) in x_ticks.iter().enumerate() {
+                    line x1=(at(x(*t))) x2=(at(x(*t))) y1=(at(y(0.0))) y2=(at(y(0.0) + 4.0)) stroke="#425563" {}
+                    text x=(at(x(*t))) y=(at(y(0.0) + 16.0)) font-size="11"
+                        text-anchor=(if i + 1 == x_ticks.len() { "end" } else { "middle" }) { (format_num(*t)) }
+                }
+                line x1=(left) x2=(left) y1=(at(y(1.0))) y2=(at(y(0.0))) stroke="#425563" {}
+                line x1=(left) x2=(w - 10.0) y1=(at(y(0.0))) y2=(at(y(0.0))) stroke="#425563" {}
+                text x="14" y=(at(y(0.5))) font-size="12" text-anchor="middle"
+                    transform={ "rotate(-90 14 " (at(y(0.5))) ")" } { "proportion" }
                 line x1=(left) x2=(w - 10.0) y1=(at(y(p0))) y2=(at(y(p0))) stroke="#005eb8" {}
                 @for (d, cx, cy, colour) in &drawn {
-                    circle cx=(at(*cx)) cy=(at(*cy)) r="4" fill=(colour) {
+                    @let chosen = selected == Some(d.code.as_str());
+                    circle cx=(at(*cx)) cy=(at(*cy)) r=(if chosen { "7" } else { "4" }) fill=(colour)
+                        stroke=[chosen.then_some("#1b1b1b")] stroke-width=[chosen.then_some("3")] {
                         title { (d.code) ": " (d.shown) }
                     }
-                    @if d.position != Position::Within {
-                        text x=(at(cx + 5.0)) y=(at(cy - 5.0)) font-size="10" { (d.code) }
-                    }
                 }
-                text x=(w / 2.0) y=(h - 8.0) font-size="12" text-anchor="middle" {
+                @for (text, lx, ly, bold) in &labels {
+                    text x=(at(*lx)) y=(at(*ly)) font-size=(if *bold { "12" } else { "10" })
+                        font-weight=[bold.then_some("700")] { (text) }
+                }
+                text x=(at(left + (w - left) / 2.0)) y=(h - 8.0) font-size="12" text-anchor="middle" {
                     "patients (denominator)"
                 }
             }
             figcaption {
                 (title) ": pooled " (pct(Some(p0))) " over " (programmes) " programmes. "
+                @if let Some(code) = selected {
+                    @if let Some(d) = dots.iter().find(|d| d.code == code) {
+                        (code) " (the larger ringed dot): " (d.shown) ", "
+                        (match d.position {
+                            Position::Within => "within the limits",
+                            Position::Alert(Direction::Low) => "alert low (outside the 95% limits)",
+                            Position::Alert(Direction::High) => "alert high (outside the 95% limits)",
+                            Position::Alarm(Direction::Low) => "alarm low (outside the 99.8% limits)",
+                            Position::Alarm(Direction::High) => "alarm high (outside the 99.8% limits)",
+                        }) ". "
+                    }
+                }
                 @if !note.is_empty() { (note) " " }
                 @if outliers.is_empty() {
                     "No programme is outside the 95% limits."
@@ -207,6 +287,216 @@ pub fn draw_funnel(
                     "Outside the limits: " (outliers.join("; ")) "."
                 }
             }
+        }
+    }
+}
+
+/// About four round tick values from 0 to at least `max` (steps of 1, 2 or 5 × 10ⁿ).
+pub fn ticks(max: f64) -> Vec<f64> {
+    let max = if max.is_finite() && max > 0.0 {
+        max
+    } else {
+        1.0
+    };
+    let rough = max / 4.0;
+    let power = 10f64.powf(rough.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * power)
+        .find(|s| *s >= rough)
+        .unwrap_or(power * 10.0);
+    let mut out = vec![0.0];
+    while out.last().is_some_and(|t| *t < max) {
+        out.push(out.len() as f64 * step);
+    }
+    out
+}
+
+/// A column chart with a labelled value axis (ticks and grid lines) and labelled columns,
+/// e.g. patients by week of wait.
+pub fn column_chart(
+    id: &str,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    columns: &[(String, f64)],
+) -> Markup {
+    let (w, h, left, bottom, top) = (600.0, 240.0, 56.0, 48.0, 12.0);
+    let max = columns.iter().map(|c| c.1).fold(0.0, f64::max);
+    let ticks = ticks(max);
+    let top_value = ticks.last().copied().unwrap_or(1.0).max(1.0);
+    let plot_h = h - bottom - top;
+    let y = |v: f64| top + plot_h * (1.0 - v / top_value);
+    let slot = (w - left - 10.0) / columns.len().max(1) as f64;
+    let described: Vec<String> = columns
+        .iter()
+        .map(|(label, v)| format!("{label}: {}", format_num(*v)))
+        .collect();
+    html! {
+        figure {
+            svg role="img" aria-labelledby={ (id) "-t " (id) "-d" } width=(w) height=(h)
+                viewBox={ "0 0 " (w) " " (h) } {
+                title id={ (id) "-t" } { (title) }
+                desc id={ (id) "-d" } { (x_label) " against " (y_label) ". " (described.join("; ")) "." }
+                @for t in &ticks {
+                    line x1=(left) x2=(w - 10.0) y1=(at(y(*t))) y2=(at(y(*t))) stroke="#d8dde0" {}
+                    text x=(left - 6.0) y=(at(y(*t) + 4.0)) font-size="11" text-anchor="end" { (format_num(*t)) }
+                }
+                text x="14" y=(at(top + plot_h / 2.0)) font-size="12" text-anchor="middle"
+                    transform={ "rotate(-90 14 " (at(top + plot_h / 2.0)) ")" } { (y_label) }
+                @for (i, (label, v)) in columns.iter().enumerate() {
+                    @let x = left + slot * i as f64;
+                    rect x=(at(x + 2.0)) y=(at(y(*v))) width=(at((slot - 4.0).max(1.0)))
+                        height=(at(y(0.0) - y(*v))) fill="#005eb8" {
+                        title { (label) ": " (format_num(*v)) }
+                    }
+                    text x=(at(x + slot / 2.0)) y=(at(h - bottom + 14.0)) font-size="11" text-anchor="middle" { (label) }
+                }
+                line x1=(left) x2=(left) y1=(top) y2=(at(y(0.0))) stroke="#425563" {}
+                line x1=(left) x2=(w - 10.0) y1=(at(y(0.0))) y2=(at(y(0.0))) stroke="#425563" {}
+                text x=(at(left + (w - left) / 2.0)) y=(h - 8.0) font-size="12" text-anchor="middle" { (x_label) }
+            }
+            figcaption { (title) }
+        }
+    }
+}
+
+/// Proportions as horizontal bars on a 0–100% axis, each with its 95% Wilson interval as a
+/// line, and an optional reference value (e.g. the overall uptake) as a dashed line.
+pub fn proportion_bars(
+    id: &str,
+    title: &str,
+    rows: &[(String, u64, u64)],
+    reference: Option<(f64, &str)>,
+) -> Markup {
+    let (w, row, left, top) = (600.0, 26.0, 190.0, 12.0);
+    let h = top + row * rows.len() as f64 + 44.0;
+    let x = |p: f64| left + (w - left - 60.0) * p.clamp(0.0, 1.0);
+    let bottom = top + row * rows.len() as f64;
+    let described: Vec<String> = rows
+        .iter()
+        .map(|(g, n, k)| {
+            if *n == 0 {
+                format!("{g}: nobody referred")
+            } else {
+                format!("{g}: {k} of {n}, {}", pct(Some(*k as f64 / *n as f64)))
+            }
+        })
+        .collect();
+    html! {
+        figure {
+            svg role="img" aria-labelledby={ (id) "-t " (id) "-d" } width=(w) height=(h)
+                viewBox={ "0 0 " (w) " " (h) } {
+                title id={ (id) "-t" } { (title) }
+                desc id={ (id) "-d" } {
+                    (described.join("; ")) ". Lines across the bars are 95% intervals."
+                    @if let Some((v, what)) = reference { " The dashed line is " (what) ", " (pct(Some(v))) "." }
+                }
+                @for t in [0.0, 0.25, 0.5, 0.75, 1.0] {
+                    line x1=(at(x(t))) x2=(at(x(t))) y1=(top) y2=(bottom) stroke="#d8dde0" {}
+                    text x=(at(x(t))) y=(at(bottom + 14.0)) font-size="11" text-anchor="middle" { (format!("{:.0}%", t * 100.0)) }
+                }
+                @for (i, (g, n, k)) in rows.iter().enumerate() {
+                    @let yy = top + row * i as f64;
+                    text x=(left - 6.0) y=(at(yy + row / 2.0 + 4.0)) font-size="11" text-anchor="end" { (g) }
+                    @if *n > 0 {
+                        @let p = *k as f64 / *n as f64;
+                        rect x=(left) y=(at(yy + 5.0)) width=(at(x(p) - left)) height=(at(row - 10.0)) fill="#005eb8" {
+                            title { (g) ": " (k) " of " (n) ", " (pct(Some(p))) }
+                        }
+                        @if let Some((lo, hi)) = crest_stats::summary::wilson(*k, *n, Z95) {
+                            line x1=(at(x(lo))) x2=(at(x(hi))) y1=(at(yy + row / 2.0)) y2=(at(yy + row / 2.0)) stroke="#1b1b1b" stroke-width="2" {}
+                        }
+                        text x=(at(x(p).max(x(crest_stats::summary::wilson(*k, *n, Z95).map_or(p, |c| c.1))) + 4.0)) y=(at(yy + row / 2.0 + 4.0)) font-size="11" { (pct(Some(p))) }
+                    } @else {
+                        text x=(left + 4.0) y=(at(yy + row / 2.0 + 4.0)) font-size="11" { "nobody referred" }
+                    }
+                }
+                @if let Some((v, _)) = reference {
+                    line x1=(at(x(v))) x2=(at(x(v))) y1=(top) y2=(bottom) stroke="#1b1b1b" stroke-dasharray="5 3" {}
+                }
+                line x1=(left) x2=(left) y1=(top) y2=(bottom) stroke="#425563" {}
+                text x=(at(left + (w - left - 60.0) / 2.0)) y=(h - 6.0) font-size="12" text-anchor="middle" { "share who started core rehabilitation" }
+            }
+            figcaption { (title) }
+        }
+    }
+}
+
+/// Proportions over successive periods as lines on a 0–100% axis, one per series, each named
+/// at its last point and drawn in its own dash pattern as well as colour.
+pub fn trend_chart(
+    id: &str,
+    title: &str,
+    periods: &[String],
+    series: &[(&str, Vec<Option<f64>>)],
+) -> Markup {
+    const STYLES: [(&str, &str); 4] = [
+        ("#005eb8", ""),
+        ("#e69f00", "6 3"),
+        ("#009e73", "2 3"),
+        ("#cc79a7", "8 3 2 3"),
+    ];
+    let (w, h, left, right, top, bottom) = (600.0, 240.0, 50.0, 170.0, 12.0, 40.0);
+    let n = periods.len().max(2);
+    let x = |i: usize| left + (w - left - right) * i as f64 / (n - 1) as f64;
+    let y = |p: f64| top + (h - top - bottom) * (1.0 - p.clamp(0.0, 1.0));
+    // Each series is named at its last point; names that would overlap are pushed apart.
+    let mut label_y: Vec<(usize, f64)> = series
+        .iter()
+        .enumerate()
+        .filter_map(|(j, (_, values))| Some((j, y(values.iter().rev().find_map(|v| *v)?))))
+        .collect();
+    label_y.sort_by(|a, b| a.1.total_cmp(&b.1));
+    for i in 1..label_y.len() {
+        let min = label_y[i - 1].1 + 13.0;
+        if label_y[i].1 < min {
+            label_y[i].1 = min;
+        }
+    }
+    let described: Vec<String> = series
+        .iter()
+        .map(|(name, values)| {
+            let v: Vec<String> = periods
+                .iter()
+                .zip(values)
+                .map(|(p, v)| format!("{p} {}", pct(*v)))
+                .collect();
+            format!("{name}: {}", v.join(", "))
+        })
+        .collect();
+    html! {
+        figure {
+            svg role="img" aria-labelledby={ (id) "-t " (id) "-d" } width=(w) height=(h)
+                viewBox={ "0 0 " (w) " " (h) } {
+                title id={ (id) "-t" } { (title) }
+                desc id={ (id) "-d" } { (described.join("; ")) "." }
+                @for t in [0.0, 0.25, 0.5, 0.75, 1.0] {
+                    line x1=(left) x2=(w - right) y1=(at(y(t))) y2=(at(y(t))) stroke="#d8dde0" {}
+                    text x=(left - 6.0) y=(at(y(t) + 4.0)) font-size="11" text-anchor="end" { (format!("{:.0}%", t * 100.0)) }
+                }
+                @for (i, p) in periods.iter().enumerate() {
+                    text x=(at(x(i))) y=(at(h - bottom + 16.0)) font-size="11" text-anchor="middle" { (p) }
+                }
+                @for (j, (name, values)) in series.iter().enumerate() {
+                    @let (colour, dash) = STYLES[j % STYLES.len()];
+                    @let pts: Vec<(usize, f64)> = values.iter().enumerate().filter_map(|(i, v)| Some((i, (*v)?))).collect();
+                    polyline fill="none" stroke=(colour) stroke-width="2.5" stroke-dasharray=(dash)
+                        points=(pts.iter().map(|(i, v)| format!("{:.1},{:.1}", x(*i), y(*v))).collect::<Vec<_>>().join(" ")) {}
+                    @for (i, v) in &pts {
+                        circle cx=(at(x(*i))) cy=(at(y(*v))) r="3.5" fill=(colour) {
+                            title { (name) ", " (periods[*i]) ": " (pct(Some(*v))) }
+                        }
+                    }
+                }
+                @for (j, ly) in &label_y {
+                    @if let Some((i, _)) = series[*j].1.iter().enumerate().rev().find(|(_, v)| v.is_some()) {
+                        text x=(at(x(i) + 8.0)) y=(at(*ly + 4.0)) font-size="11" fill="#1b1b1b" { (series[*j].0) }
+                    }
+                }
+                line x1=(left) x2=(left) y1=(top) y2=(at(y(0.0))) stroke="#425563" {}
+            }
+            figcaption { (title) }
         }
     }
 }

@@ -211,7 +211,37 @@ pub struct Kpi {
     pub met: bool,
 }
 
+/// A KPI's name as the NCP_CR publishes it, for pages and reports (the key stays in files).
+pub fn kpi_label(key: &str) -> &'static str {
+    match key {
+        "mdt" => "Multidisciplinary team",
+        "priority_groups" => "Priority groups offered",
+        "duration" => "Duration of core CR",
+        "assessment1" => "Assessment 1 recorded",
+        "wait_cabg" => "Wait from referral to start, CABG",
+        "wait_mi_pci" => "Wait from referral to start, MI/PCI",
+        "assessment2" => "Assessment 2 recorded",
+        "uptake" => "Uptake",
+        "completion" => "Completion",
+        _ => "Other measure",
+    }
+}
+
+/// How a KPI's value reads: `%` for proportions, `days` for medians, nothing for counts.
+pub fn kpi_unit(key: &str) -> &'static str {
+    match key {
+        "assessment1" | "assessment2" | "uptake" | "completion" => "%",
+        "duration" | "wait_cabg" | "wait_mi_pci" => "days",
+        _ => "",
+    }
+}
+
 impl Kpi {
+    /// Its name as the NCP_CR publishes it.
+    pub fn label(&self) -> &'static str {
+        kpi_label(self.key)
+    }
+
     /// The headline value.
     pub fn value(&self) -> Option<f64> {
         match &self.measure {

@@ -54,7 +54,7 @@ fn age_band(r: &Record) -> String {
     crest_core::age_band(age).to_string()
 }
 
-/// A bar chart of waits (referral → start) in weekly bins, as SVG with a text alternative.
+/// Patients who started, by whole weeks waited from referral (13 or more weeks together).
 fn wait_chart(waits: &[f64]) -> Markup {
     const BINS: usize = 13;
     let mut counts = [0u64; BINS];
@@ -62,44 +62,28 @@ fn wait_chart(waits: &[f64]) -> Markup {
         let b = ((*w / 7.0).floor().max(0.0) as usize).min(BINS - 1);
         counts[b] += 1;
     }
-    let max = counts.iter().copied().max().unwrap_or(0).max(1);
-    let (w, h, bar) = (560.0, 200.0, 40.0);
-    let label = |i: usize| {
-        if i == BINS - 1 {
-            format!("{i}+")
-        } else {
-            i.to_string()
-        }
-    };
-    let desc: Vec<String> = counts
+    let columns: Vec<(String, f64)> = counts
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            if i == BINS - 1 {
-                format!("{} or more weeks: {c}", BINS - 1)
+            let label = if i == BINS - 1 {
+                format!("{i}+")
             } else {
-                format!("week {i}: {c}")
-            }
+                i.to_string()
+            };
+            (label, *c as f64)
         })
         .collect();
-    html! {
-        figure {
-            svg role="img" aria-labelledby="wt wd" width=(w) height=(h + 40.0) viewBox={ "0 0 " (w) " " (h + 40.0) } {
-                title id="wt" { "Waits from referral to start of core CR, by week" }
-                desc id="wd" { (desc.join("; ")) }
-                @for (i, c) in counts.iter().enumerate() {
-                    @let bh = h * *c as f64 / max as f64;
-                    @let x = 10.0 + i as f64 * bar;
-                    rect x=(x) y=(h - bh) width=(bar - 4.0) height=(bh) fill="#005eb8" {}
-                    text x=(x + bar / 2.0 - 2.0) y=(h + 14.0) font-size="11" text-anchor="middle" { (label(i)) }
-                }
-                text x=(w / 2.0) y=(h + 34.0) font-size="12" text-anchor="middle" { "weeks from referral to start" }
-            }
-            figcaption {
-                "Waits from referral to the start of core CR (" (waits.len()) " patients who started)."
-            }
-        }
-    }
+    crest_report::charts::column_chart(
+        "wt",
+        &format!(
+            "Waits from referral to the start of core rehabilitation ({} patients who started)",
+            waits.len()
+        ),
+        "weeks from referral to start",
+        "patients",
+        &columns,
+    )
 }
 
 async fn dashboard(
@@ -119,8 +103,9 @@ async fn dashboard(
             if let Some(body) = app.dashboards.get(&key, version, &prog) {
                 return Ok((version, Ok(body)));
             }
+            // This period and the two years before it, for the trend.
             let q = EpisodeQuery {
-                from: Some(period.from),
+                from: Some(period.earlier(2).from),
                 to: Some(period.to),
                 limit: usize::MAX,
                 ..Default::default()
@@ -137,11 +122,152 @@ async fn dashboard(
             body
         }
     };
+    let national = national_section(&app, &p, period).await?;
     Ok(html_page(page(
         &format!("Dashboard – {}", p.name),
         c.nav(Some(&p.code)),
-        body,
+        html! {
+            (body)
+            @match national {
+                Some(n) => (n),
+                None => {
+                    h2 { "Against the national picture" }
+                    p {
+                        "This server has no national store, so national figures and funnel plots \
+                         are not shown here."
+                    }
+                }
+            }
+        },
     )))
+}
+
+/// The funnel KPIs of the lead's dashboard, with their titles.
+const FUNNEL_KPIS: [(&str, &str); 4] = [
+    ("uptake", "Uptake (started / referred)"),
+    ("completion", "Completion (completed / started)"),
+    ("assessment1", "Assessment 1 recorded"),
+    ("assessment2", "Assessment 2 within 140 days"),
+];
+
+/// The programme against every programme in the national store (when this server has one):
+/// the national value of each KPI and the programme's point on the funnel plots, published
+/// figures only (other programmes' counts are disclosure-controlled), cached until the
+/// national data change.
+async fn national_section(
+    app: &Arc<App>,
+    p: &Programme,
+    period: Period,
+) -> Result<Option<Arc<Markup>>, WebError> {
+    if app.national_db.get().is_none() {
+        return Ok(None);
+    }
+    let key = format!(
+        "lead\u{1f}{}\u{1f}{}\u{1f}{}",
+        p.code, period.from, period.to
+    );
+    let (a, code) = (app.clone(), p.code.clone());
+    app.national(move |n| {
+        let version = n.data_version()?;
+        if let Some(body) = a.national_pages.get(&key, &version) {
+            return Ok(Some(body));
+        }
+        let programmes = n.programmes()?;
+        let episodes = n.kpi_episodes(period.from, period.to, &programmes)?;
+        let report = compute(&programmes, &episodes, period, &Thresholds::default());
+        let body = Arc::new(national_markup(&report, &code));
+        a.national_pages.put(key, version, body.clone());
+        Ok(Some(body))
+    })
+    .await
+}
+
+fn national_markup(report: &crest_stats::KpiReport, code: &str) -> Markup {
+    use crest_stats::published;
+    let published: Vec<published::PublishedProgramme> =
+        report.programmes.iter().map(published::programme).collect();
+    let mine = published.iter().find(|p| p.programme_code == code);
+    let meeting = |i: usize| {
+        let assessable = published
+            .iter()
+            .filter(|p| {
+                p.kpis
+                    .get(i)
+                    .is_some_and(|k| k.met != published::Met::TooFew)
+            })
+            .count();
+        let met = published
+            .iter()
+            .filter(|p| p.kpis.get(i).is_some_and(|k| k.met == published::Met::Yes))
+            .count();
+        format!("{met} of {assessable}")
+    };
+    // Published values carry their own unit for percentages; medians are days.
+    let shown = |v: &str, key: &str| match crest_stats::kpis::kpi_unit(key) {
+        "days" if v != "*" && v != "–" => format!("{v} days"),
+        _ => v.to_string(),
+    };
+    let plots: Vec<Markup> = FUNNEL_KPIS
+        .iter()
+        .map(|(key, title)| {
+            let f = published::funnel(report, key);
+            let Some(p0) = f.pooled else {
+                return html! { p { (title) ": no data." } };
+            };
+            let dots: Vec<crest_report::charts::Dot> = f
+                .rows
+                .iter()
+                .map(|r| crest_report::charts::Dot {
+                    code: r.programme_code.clone(),
+                    at: r.drawn(),
+                    position: r.position,
+                    shown: format!("{}/{}", r.numerator, r.denominator),
+                })
+                .collect();
+            crest_report::charts::draw_funnel(
+                &format!("nf-{key}"),
+                title,
+                p0,
+                f.rows.len(),
+                &dots,
+                "Points are drawn at published (rounded) counts; positions come from exact counts.",
+                Some(code),
+            )
+        })
+        .collect();
+    html! {
+        h2 { "Against the national picture" }
+        p class="hint" {
+            "From the national audit's store: what every programme has submitted for this period. \
+             Your figures there can differ from yours above: patients who asked to be left out, \
+             and those covered by the National Data Opt-out, are never sent, and changes made \
+             since your last submission reach the audit with the next one. Other programmes' \
+             counts are rounded to the nearest 5, and counts of 1 to 7 are not shown."
+        }
+        table tabindex="0" {
+            caption { "Each KPI: your programme as the national audit holds it, and nationally" }
+            thead { tr {
+                th scope="col" { "KPI" } th scope="col" { "Your programme (as submitted)" }
+                th scope="col" { "National (all programmes pooled)" }
+                th scope="col" { "Programmes meeting the standard" }
+            } }
+            tbody {
+                @for (i, k) in report.national.kpis.iter().enumerate() {
+                    tr {
+                        th scope="row" { (k.label()) }
+                        td { (mine.and_then(|m| m.kpis.get(i)).map_or("not submitted".to_string(), |v| shown(&v.value, k.key))) }
+                        td { (shown(&published::kpi(k).value, k.key)) }
+                        td { (meeting(i)) }
+                    }
+                }
+            }
+        }
+        @if let Some(m) = mine {
+            p { "Your grade as the national audit publishes it: " strong { (m.grade) } "." }
+        }
+        h3 { "Where your programme sits on the national funnel plots" }
+        @for plot in &plots { (plot) }
+    }
 }
 
 type CacheKey = (String, Date, Date);
@@ -184,7 +310,50 @@ fn median_iqr(values: &[f64]) -> String {
 }
 
 /// The dashboard's content for a programme's episodes referred in `period`.
-fn render(p: &Programme, records: &[Record], period: Period) -> maud::Markup {
+/// The dashboard's content for a programme: `history` holds its episodes referred in
+/// `period` and the two years before it (for the trend).
+fn render(p: &Programme, history: &[Record], period: Period) -> maud::Markup {
+    let within = |r: &Record, q: Period| {
+        r.date(Col::ReferralDate)
+            .is_some_and(|d| d >= q.from && d <= q.to)
+    };
+    let records: Vec<Record> = history
+        .iter()
+        .filter(|r| within(r, period))
+        .cloned()
+        .collect();
+    let records = &records[..];
+    // The last three years, for the trend.
+    let years: Vec<(Period, crest_stats::kpis::ProgrammeKpis)> = [2, 1, 0]
+        .into_iter()
+        .filter_map(|back| {
+            let q = period.earlier(back);
+            let facts: Vec<KpiEpisode> = history
+                .iter()
+                .filter(|r| within(r, q))
+                .filter_map(|r| KpiEpisode::of_record(r, 0))
+                .collect();
+            let r = compute(std::slice::from_ref(p), &facts, q, &Thresholds::default());
+            Some((q, r.programmes.into_iter().next()?))
+        })
+        .collect();
+    let trend_labels: Vec<String> = years
+        .iter()
+        .map(|(q, _)| format!("{}–{}", q.from.ymd().0, q.to.ymd().0 % 100))
+        .collect();
+    let share = |k: &crest_stats::kpis::ProgrammeKpis, key: &str| {
+        let (x, n) = k.proportion(key);
+        (n > 0).then(|| x as f64 / n as f64)
+    };
+    let trend: Vec<(&str, Vec<Option<f64>>)> = FUNNEL_KPIS
+        .iter()
+        .map(|(key, _)| {
+            (
+                crest_stats::kpis::kpi_label(key),
+                years.iter().map(|(_, k)| share(k, key)).collect(),
+            )
+        })
+        .collect();
     let facts: Vec<KpiEpisode> = records
         .iter()
         .filter_map(|r| KpiEpisode::of_record(r, 0))
@@ -238,7 +407,13 @@ fn render(p: &Programme, records: &[Record], period: Period) -> maud::Markup {
     );
     let uptake = [
         ("sex", group_by(records, |r| r.get(Col::Sex).to_text())),
-        ("age band", group_by(records, age_band)),
+        ("age band", {
+            // Youngest first, as people read ages.
+            let mut bands = group_by(records, age_band);
+            let order = ["<50", "50-59", "60-69", "70-79", "80+"];
+            bands.sort_by_key(|b| order.iter().position(|o| *o == b.0).unwrap_or(order.len()));
+            bands
+        }),
         (
             "ethnic group",
             // The broad groups of core, as on the national pages.
@@ -293,7 +468,7 @@ fn render(p: &Programme, records: &[Record], period: Period) -> maud::Markup {
                 tbody {
                     @for kpi in &r.kpis {
                         tr {
-                            th scope="row" { (kpi.key.replace('_', " ")) }
+                            th scope="row" { (kpi.label()) }
                             @if is_share(kpi.key) {
                                 td { (pct(kpi.value())) } td { (pct(kpi.threshold)) }
                             } @else {
@@ -335,8 +510,34 @@ fn render(p: &Programme, records: &[Record], period: Period) -> maud::Markup {
         }
         (outcomes(records))
         h2 { "Who takes up cardiac rehabilitation" }
-        @for (title, rows) in &uptake {
+        @for (i, (title, rows)) in uptake.iter().enumerate() {
+            (crest_report::charts::proportion_bars(
+                &format!("ug{i}"),
+                &format!("Uptake by {title}"),
+                rows,
+                k.and_then(|k| k.results.uptake.value()).map(|v| (v, "the programme's overall uptake")),
+            ))
             (crate::html::uptake_table(title, rows))
+        }
+        h2 { "The last three years" }
+        (crest_report::charts::trend_chart("trend", "Uptake, completion and assessments by year of referral", &trend_labels, &trend))
+        table tabindex="0" {
+            caption { "By year of referral" }
+            thead { tr {
+                th scope="col" { "Referred" } th scope="col" { "Patients" }
+                @for (key, _) in FUNNEL_KPIS { th scope="col" { (crest_stats::kpis::kpi_label(key)) } }
+                th scope="col" { "Grade" }
+            } }
+            tbody {
+                @for ((q, k), label) in years.iter().zip(&trend_labels) {
+                    tr {
+                        th scope="row" { (label) " (" (q.from.long()) " to " (q.to.long()) ")" }
+                        td { (k.results.referred) }
+                        @for (key, _) in FUNNEL_KPIS { td { (pct(share(k, key))) } }
+                        td { (k.grade_shown()) }
+                    }
+                }
+            }
         }
     }
 }

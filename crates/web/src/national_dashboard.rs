@@ -171,7 +171,7 @@ fn render(
                 th scope="col" { "Referred" } th scope="col" { "Uptake" }
                 @if let Some(first) = report.programmes.first() {
                     @for k in &first.results.kpis {
-                        th scope="col" { (k.key.replace('_', " ")) }
+                        th scope="col" { (k.label()) }
                     }
                 }
                 th scope="col" { "Met" } th scope="col" { "Grade" }

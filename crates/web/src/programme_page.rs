@@ -99,7 +99,7 @@ async fn programme(
                         th scope="col" { "Period" } th scope="col" { "Referred" } th scope="col" { "Uptake" }
                         @if let Some((_, k)) = years.first() {
                             @for kpi in &k.results.kpis {
-                                th scope="col" { (kpi.key.replace('_', " ")) }
+                                th scope="col" { (kpi.label()) }
                             }
                         }
                         th scope="col" { "Grade" }

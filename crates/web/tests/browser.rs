@@ -330,6 +330,23 @@ fn a_national_analyst_tracks_an_outlier_case() {
         b.wait_text("main", wait);
         b.screenshot(name);
     }
+    // A lead's dashboard beside the national picture, with its charts.
+    b.click("header form button");
+    b.wait_url("/login");
+    sign_in(&b, &base, "lead", "/episodes");
+    b.goto(&format!("{base}/p/P001/dashboard?{q}"));
+    let main = b.wait_text("main", "Against the national picture");
+    assert!(main.contains("The last three years"), "{main}");
+    b.screenshot("26-dashboard-national");
+    // The charts, close up.
+    for (css, name) in [
+        ("figure:has(#nf-uptake-t)", "27-chart-funnel-you"),
+        ("figure:has(#ug1-t)", "28-chart-uptake-by-age"),
+        ("figure:has(#wt-t)", "29-chart-waits"),
+        ("figure:has(#trend-t)", "30-chart-trend"),
+    ] {
+        b.element_screenshot(css, name);
+    }
 }
 
 #[test]

@@ -861,7 +861,13 @@ fn upload_preview_then_confirm_dashboard_export_and_profile() {
         let r = send(&app, get(dashboard, &cookie)).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert!(r.body.contains("2 referred, 1 started"), "{}", r.body);
-        assert!(r.body.contains("<svg role=\"img\"") && r.body.contains("<title id=\"wt\">"));
+        // Charts with axes: waits by week, uptake by group, the three-year trend; KPIs by name.
+        assert!(r.body.contains("<svg role=\"img\"") && r.body.contains("<title id=\"wt-t\">Waits from referral"), "{}", r.body);
+        assert!(r.body.contains("<title id=\"ug0-t\">Uptake by sex</title>"), "{}", r.body);
+        assert!(r.body.contains("<title id=\"trend-t\">"), "{}", r.body);
+        assert!(r.body.contains("<th scope=\"row\">Wait from referral to start, CABG</th>"), "{}", r.body);
+        // Without a national store the page says so.
+        assert!(r.body.contains("This server has no national store"), "{}", r.body);
         assert!(r.body.contains("Uptake by deprivation quintile") && r.body.contains("Uptake by priority group"));
         // E1: MI treated with PCI, referred 2024-04-03, started 2024-05-01 (28 days).
         assert!(r.body.contains("<tr><th scope=\"row\">MI/PCI</th><td>1</td><td>28 (IQR 28–28)</td><td>33</td></tr>"), "{}", r.body);
@@ -914,7 +920,7 @@ fn upload_preview_then_confirm_dashboard_export_and_profile() {
         assert_eq!(p.professions, Some(vec!["nurse".to_string(), "dietitian".to_string()]));
         // Nor after a profile change: KPI 1 now counts two professions.
         let r = send(&app, get(dashboard, &cookie)).await;
-        assert!(r.body.contains("<tr><th scope=\"row\">mdt</th><td>2</td>"), "{}", r.body);
+        assert!(r.body.contains("<tr><th scope=\"row\">Multidisciplinary team</th><td>2</td>"), "{}", r.body);
         // Staff may see the profile but not change it.
         let (staff, staff_csrf) = login(&app, "staff").await;
         let r = send(&app, post("/p/P001/profile", &staff, &[("csrf", &staff_csrf), ("profession", "nurse")])).await;
@@ -1422,7 +1428,7 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
                 u32::from_be_bytes(png[16..20].try_into().unwrap()),
                 u32::from_be_bytes(png[20..24].try_into().unwrap()),
             );
-            assert_eq!((w, h), (640, 320));
+            assert_eq!((w, h), (640, 340));
             let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("funnel-uptake.png");
             std::fs::write(&shot, &png).unwrap();
             let r = send(&app, get("/national/funnel.png?kpi=duration", &cookie)).await;
@@ -2425,6 +2431,77 @@ fn the_progress_report_is_a_one_page_pdf() {
                     .await
                     .status,
                 StatusCode::NOT_FOUND
+            );
+        });
+    }
+}
+
+/// The lead's dashboard beside the national picture: each KPI nationally (disclosure-controlled,
+/// checked here against the national store's own episodes), the programme ringed and named on
+/// the four funnel plots, the trend, and why local and national figures can differ.
+#[test]
+fn the_leads_dashboard_shows_the_national_picture_and_its_funnel_position() {
+    for (db, ndb) in databases().into_iter().zip(databases()) {
+        let app = setup(&db);
+        common::synthetic_national(&app, &db, &ndb);
+        // Worked out here from the national store's episodes: the pooled share of started
+        // episodes with assessment 1, as published (counts rounded to 5).
+        let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
+        let progs = n.programmes().unwrap();
+        let (from, to) = (
+            crest_core::Date::from_ymd(2024, 4, 1).unwrap(),
+            crest_core::Date::from_ymd(2025, 3, 31).unwrap(),
+        );
+        let eps = n.kpi_episodes(from, to, &progs).unwrap();
+        let started = eps.iter().filter(|e| e.core_start.is_some()).count() as u64;
+        let with_a1 = eps
+            .iter()
+            .filter(|e| e.core_start.is_some() && e.assessment1.is_some())
+            .count() as u64;
+        let want = crest_stats::disclosure::percentage(with_a1, started).to_string();
+        drop(n);
+        rt().block_on(async {
+            let (cookie, _) = login(&app, "lead").await;
+            let r = send(
+                &app,
+                get("/p/P001/dashboard?from=2024-04-01&to=2025-03-31", &cookie),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            assert!(
+                r.body.contains("Against the national picture"),
+                "{}",
+                r.body
+            );
+            let section = &r.body[r.body.find("Against the national picture").unwrap()..];
+            let row = &section[section
+                .find("<th scope=\"row\">Assessment 1 recorded</th><td>")
+                .expect("the national KPI table")..];
+            let row = &row[..row.find("</tr>").unwrap()];
+            assert!(
+                row.contains(&format!("<td>{want}</td>")),
+                "national {want}%: {row}"
+            );
+            for key in ["uptake", "completion", "assessment1", "assessment2"] {
+                assert!(
+                    r.body
+                        .contains(&format!("<title id=\"nf-{key}-t\">Funnel plot: ")),
+                    "{key}"
+                );
+            }
+            assert!(
+                r.body.contains("P001 (you)") && r.body.contains("P001 (the larger ringed dot)"),
+                "{}",
+                r.body
+            );
+            assert!(r.body.contains("National Data Opt-out, are never sent"));
+            assert!(r.body.contains("The last three years"));
+            // Another programme's figures are never shown exactly: no count of 1 to 7 in a
+            // funnel caption.
+            assert!(
+                !r.body.contains("= 1/") && !r.body.contains("/3 ="),
+                "{}",
+                r.body
             );
         });
     }

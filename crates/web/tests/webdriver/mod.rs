@@ -379,14 +379,47 @@ impl Browser {
     /// it as `name-phone.png`; at both widths axe-core checks the page and any violation fails
     /// the test (ux.md, WCAG 2.1 AA). Returns the desktop screenshot's path.
     pub fn screenshot(&self, name: &str) -> PathBuf {
-        let desktop = self.capture(name);
+        let desktop = self.capture_whole(name, 1280);
         self.check_accessibility(name);
         self.resize(390, 844);
-        self.capture(&format!("{name}-phone"));
+        self.capture_whole(&format!("{name}-phone"), 390);
         self.check_accessibility(&format!("{name}-phone"));
         self.no_sideways_scroll(name);
         self.resize(1280, 1000);
         desktop
+    }
+
+    /// A PNG of one element (a chart, say) as `name.png`, to look at it closely.
+    pub fn element_screenshot(&self, css: &str, name: &str) -> PathBuf {
+        use base64::Engine;
+        let e = self.find(css);
+        let v = self.cmd(
+            "GET",
+            &self.s(&format!("/element/{}/screenshot", e.0)),
+            None,
+        );
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap())
+            .unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "a real PNG");
+        let path = self.shots.join(format!("{name}.png"));
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+
+    /// A screenshot of the whole page (up to 8,000 px tall) at `width`.
+    fn capture_whole(&self, name: &str, width: u32) -> PathBuf {
+        self.resize(width, 1000);
+        let tall = self.cmd(
+            "POST",
+            &self.s("/execute/sync"),
+            Some(json!({ "script": "return document.documentElement.scrollHeight;", "args": [] })),
+        );
+        let height = tall.as_u64().unwrap_or(1000).clamp(600, 8000) as u32;
+        self.resize(width, height);
+        let shot = self.capture(name);
+        self.resize(width, if width < 600 { 844 } else { 1000 });
+        shot
     }
 
     /// At phone width the page itself never scrolls sideways (a wide table scrolls inside its
