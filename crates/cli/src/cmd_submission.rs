@@ -36,8 +36,17 @@ pub(crate) fn submission(db: &str, action: SubmissionAction) -> Result<i32> {
                 today: today(),
                 now: crest_store::utc_now(),
             };
-            let built =
-                crest_privacy::submission::build(store.as_mut(), &req).map_err(|e| anyhow!(e))?;
+            // The library's words fit every front end; here, say which flag does it.
+            let built = crest_privacy::submission::build(store.as_mut(), &req).map_err(|e| {
+                let m = e.to_string();
+                if m.contains("National Data Opt-out applies") {
+                    anyhow!("{m}: use --ndoo-opted-out FILE or --ndoo-may-use FILE")
+                } else if m.contains("no data sharing agreement") {
+                    anyhow!("{m} with `crest agreements add`")
+                } else {
+                    anyhow!(m)
+                }
+            })?;
             std::fs::write(&out, &built.bytes)
                 .with_context(|| format!("cannot write {}", out.display()))?;
             store.record_sent(&programme, &built.sent, &built.withdrawn)?;

@@ -191,14 +191,14 @@ fn build_checked(store: &mut dyn Store, req: &BuildRequest) -> Result<Built, Str
         .find(|a| a.in_force(req.today))
         .ok_or_else(|| {
             format!(
-                "no data sharing agreement is in force on {}: nothing may be submitted. An administrator records one with `crest agreements add`",
+                "no data sharing agreement is in force on {}: nothing may be submitted until an administrator records one",
                 req.today
             )
         })?;
     let ndoo = if programme.nation == Nation::England && !agreement.opt_out_exempt {
         let check = req.ndoo.ok_or_else(|| {
             format!(
-                "{} is in England, so the National Data Opt-out applies: load a check result no older than {} days with --ndoo-opted-out FILE or --ndoo-may-use FILE (agreement {} records no exemption)",
+                "{} is in England, so the National Data Opt-out applies: attach the result of a National Data Opt-out check no older than {} days (agreement {} records no exemption)",
                 programme.code, req.ndoo_max_age_days, agreement.id
             )
         })?;

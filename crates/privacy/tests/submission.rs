@@ -149,7 +149,7 @@ fn submissions_leave_out_opt_outs_carry_no_identifiers_and_link_patients() {
         .unwrap_err()
         .to_string();
         assert!(
-            err.contains("National Data Opt-out") && err.contains("--ndoo-opted-out"),
+            err.contains("National Data Opt-out applies") && err.contains("attach"),
             "{err}"
         );
         let stale = ndoo(&dir, "2025-04-01", &["9434765862"]);

@@ -62,7 +62,7 @@ impl App {
     fn receipt_keys(&self) -> Result<(crest_privacy::Key, crest_privacy::Key), String> {
         match (self.submission_key.get(), self.national_key.get()) {
             (Some(s), Some(n)) => Ok((s.clone(), n.clone())),
-            _ => Err("this server holds no submission and national keys: start it with --submission-key FILE and --national-key FILE".into()),
+            _ => Err("this server holds no submission and national keys, so it cannot receive submissions yet; ask the administrator to give it both".into()),
         }
     }
 }

@@ -1,7 +1,10 @@
-//! "Submit to national audit" for programme leads: builds the programme's submission for a
-//! period with the server's submission key, through the same `crest_privacy::submission::build`
-//! as `crest submission build`, and downloads it. English programmes attach their National Data
-//! Opt-out check result, which is used for this build only and never stored.
+//! "Submit to national audit" for programme leads, in two steps. First the lead chooses the
+//! period and attaches the National Data Opt-out check result (programmes in England); crest
+//! works out the submission and shows what would be sent (episodes, those left out at the
+//! patient's request or by the opt-out, withdrawals) and the agreement it goes under. Then the
+//! lead builds and downloads it. Both steps go through the same
+//! `crest_privacy::submission::build` as `crest submission build`; the opt-out result waits in
+//! the store for an hour at most (any server can finish the build) and is removed once used.
 
 use crate::access::Staff;
 use crate::html::page;
@@ -17,12 +20,14 @@ use crest_store::Role;
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
-    Router::new().route(
-        "/p/{code}/submit",
-        get(form).post(submit.layer(axum::extract::DefaultBodyLimit::max(
-            crate::OPT_OUT_FILE_LIMIT,
-        ))),
-    )
+    Router::new()
+        .route(
+            "/p/{code}/submit",
+            get(form).post(submit.layer(axum::extract::DefaultBodyLimit::max(
+                crate::OPT_OUT_FILE_LIMIT,
+            ))),
+        )
+        .route("/p/{code}/submit/confirm", axum::routing::post(confirm))
 }
 
 fn form_body(c: &crate::Ctx, period: Period, message: Option<&str>) -> maud::Markup {
@@ -61,7 +66,7 @@ fn form_body(c: &crate::Ctx, period: Period, message: Option<&str>) -> maud::Mar
                     label for="l2" style="display:inline" { "it lists those who may be included" }
                 }
             }
-            p { button { "Build and download the submission" } }
+            p { button { "Check what would be sent" } }
         }
     }
 }
@@ -136,7 +141,7 @@ async fn submit(
     };
     let Some(key) = app.submission_key.get().cloned() else {
         return Ok(refuse(
-            "This server has no submission key: the administrator starts it with --submission-key FILE (or CREST_SUBMISSION_KEY)."
+            "This server has no submission key, so no submission can be built here yet. Ask the administrator to give it one."
                 .into(),
             period,
         ));
@@ -146,16 +151,176 @@ async fn submit(
     } else {
         NdooList::OptedOut
     };
-    let ndoo = match ndoo.filter(|b| !b.is_empty()) {
-        Some(bytes) => match NdooCheck::parse(&bytes, "the opt-out check result", list) {
+    let ndoo_raw: Vec<u8> = ndoo
+        .filter(|b| !b.is_empty())
+        .map(|b| b.to_vec())
+        .unwrap_or_default();
+    let ndoo = if ndoo_raw.is_empty() {
+        None
+    } else {
+        match NdooCheck::parse(&ndoo_raw, "the opt-out check result", list) {
             Ok(n) => Some(n),
-            Err(m) => return Ok(refuse(m.to_string(), period)),
-        },
-        None => None,
+            Err(m) => return Ok(refuse(capitalise(&m.to_string()), period)),
+        }
     };
     let today = (app.today)();
-    let mut entry = c.entry(&p.code, "submission", "");
     let code = p.code.clone();
+    let (ndoo_bytes, list_code) = (
+        ndoo_raw,
+        if list == NdooList::MayUse {
+            "may_use"
+        } else {
+            "opted_out"
+        },
+    );
+    // What the build would send, worked out now and shown before anything is recorded.
+    let outcome = app
+        .db(move |s, _| {
+            let req = BuildRequest {
+                programme: &code,
+                period,
+                key: &key,
+                ndoo: ndoo.as_ref(),
+                ndoo_max_age_days: NDOO_MAX_AGE_DAYS,
+                today,
+                now: crest_store::utc_now(),
+            };
+            let agreement = s.agreements()?.into_iter().find(|a| a.in_force(today));
+            Ok(build(s, &req).map(|b| (b, agreement)))
+        })
+        .await?;
+    let (built, agreement) = match outcome {
+        Ok(x) => x,
+        Err(m) => return Ok(refuse(capitalise(m.message()), period)),
+    };
+    let token = crate::auth::token();
+    let pending = crest_store::PendingUpload {
+        token: token.clone(),
+        programme: p.code.clone(),
+        name: format!(
+            "{}{}:{}:{list_code}",
+            crate::upload::SUBMISSION_PREFIX,
+            period.from,
+            period.to
+        ),
+        created: crate::now_secs(),
+        file: ndoo_bytes,
+        errors: Vec::new(),
+    };
+    app.db(move |s, _| Ok(s.put_upload(&pending)?)).await?;
+    let code = &p.code;
+    let body = maud::html! {
+        h2 { "What would be sent for " (period.from.long()) " to " (period.to.long()) }
+        table tabindex="0" {
+            caption { "The submission, before it is built" }
+            tbody {
+                tr { th scope="row" { "Episodes sent (pseudonymised, minimised)" } td { (built.sent.len()) } }
+                tr { th scope="row" { "Left out: the patient asked not to be included" } td { (built.left_out_own_request) } }
+                tr { th scope="row" { "Left out: the National Data Opt-out" } td { (built.left_out_ndoo) } }
+                tr { th scope="row" { "Withdrawn: sent before, now to be removed nationally" } td { (built.withdrawn.len()) } }
+            }
+        }
+        @if let Some(a) = &agreement {
+            h2 { "The agreement it is sent under" }
+            dl class="summary-list" {
+                dt { "Agreement" } dd { (a.id) }
+                dt { "Recipient" } dd { (a.recipient) }
+                dt { "Legal basis" } dd { (a.legal_basis) }
+                dt { "In force" } dd { (a.valid_from.long()) " to " (a.valid_to.long()) }
+                dt { "Fields" } dd {
+                    @match &a.fields {
+                        None => "every national field of the dataset",
+                        Some(f) => { (f.len()) " approved fields" },
+                    }
+                }
+            }
+        }
+        form method="post" action={ "/p/" (code) "/submit/confirm" } {
+            (crate::html::csrf_field(&c.session.csrf))
+            input type="hidden" name="token" value=(token);
+            p { button { "Build and download the submission" } }
+        }
+        p { a href={ "/p/" (code) "/submit" } { "Start again" } }
+        p class="hint" {
+            "Nothing is recorded as sent until you build it. The opt-out check result is kept \
+             for an hour at most, until you build the submission or start again."
+        }
+    };
+    Ok(html_page(page(
+        "Check the submission",
+        c.nav(Some(&p.code)),
+        body,
+    )))
+}
+
+/// A library's message as a sentence on a page: capital first, full stop last.
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    let mut out: String = c
+        .next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default();
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct ConfirmForm {
+    csrf: Option<String>,
+    token: String,
+}
+
+/// Builds the checked submission, records what was sent, logs it and downloads it.
+async fn confirm(
+    State(app): State<Arc<App>>,
+    Staff(c, p): Staff,
+    UrlPath(_code): Code,
+    axum::Form(f): axum::Form<ConfirmForm>,
+) -> Result<Response, WebError> {
+    if c.user.role != Role::ProgrammeLead {
+        return Err(WebError::NotFound);
+    }
+    c.check_csrf(f.csrf.as_deref())?;
+    let again = || {
+        WebError::BadRequest(
+            "This submission is no longer waiting: a check is kept for an hour. Start again from Submit."
+                .into(),
+        )
+    };
+    let pending = crate::upload::waiting_for(&app, &p.code, &f.token, true)
+        .await?
+        .ok_or_else(again)?;
+    // The period and the opt-out list, as the check recorded them.
+    let parts: Vec<&str> = pending.name[crate::upload::SUBMISSION_PREFIX.len()..]
+        .split(':')
+        .collect();
+    let (Some(from), Some(to), Some(list)) = (
+        parts.first().and_then(|d| Date::parse(d).ok()),
+        parts.get(1).and_then(|d| Date::parse(d).ok()),
+        parts.get(2),
+    ) else {
+        return Err(again());
+    };
+    let period = Period { from, to };
+    let list = if *list == "may_use" {
+        NdooList::MayUse
+    } else {
+        NdooList::OptedOut
+    };
+    let ndoo = if pending.file.is_empty() {
+        None
+    } else {
+        Some(
+            NdooCheck::parse(&pending.file, "the opt-out check result", list)
+                .map_err(|e| WebError::BadRequest(e.to_string()))?,
+        )
+    };
+    let key = app.submission_key.get().cloned().ok_or_else(again)?;
+    let today = (app.today)();
+    let mut entry = c.entry(&p.code, "submission", "");
+    let (code, token) = (p.code.clone(), f.token.clone());
     let built = app
         .db(move |s, _| {
             let req = BuildRequest {
@@ -167,21 +332,25 @@ async fn submit(
                 today,
                 now: crest_store::utc_now(),
             };
-            match build(s, &req) {
+            let out = match build(s, &req) {
                 Ok(b) => {
                     s.record_sent(&code, &b.sent, &b.withdrawn)?;
                     entry.target = format!("{code}-{}-{}.jsonl", period.from, period.to);
                     entry.detail = format!(
-                        "{} episodes, {} tombstones, key {}",
+                        "{} episodes, {} tombstones, {} left out at the patient's request, {} by the National Data Opt-out, key {}",
                         b.sent.len(),
                         b.withdrawn.len(),
+                        b.left_out_own_request,
+                        b.left_out_ndoo,
                         key.id()
                     );
                     s.log(&entry)?;
-                    Ok(Ok(b))
+                    Ok(b)
                 }
-                Err(m) => Ok(Err(m)),
-            }
+                Err(m) => Err(m),
+            };
+            s.drop_upload(&code, &token)?;
+            Ok(out)
         })
         .await?;
     match built {
@@ -191,6 +360,6 @@ async fn submit(
             &format!("{}-{}-{}.jsonl", p.code, period.from, period.to),
         )
         .into_response()),
-        Err(m) => Ok(refuse(m.to_string(), period)),
+        Err(m) => Err(WebError::BadRequest(capitalise(m.message()))),
     }
 }

@@ -85,9 +85,13 @@ fn scratch(app: &App, programme: &str) -> std::path::PathBuf {
 }
 
 /// Tokens are our own hex; anything else is refused before it reaches the store.
-fn valid_token(token: &str) -> bool {
+pub(crate) fn valid_token(token: &str) -> bool {
     token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())
 }
+
+/// The name a submission waiting for confirmation is kept under (its period and opt-out list
+/// follow), so an upload's routes never take it for a file of episodes, nor the other way.
+pub(crate) const SUBMISSION_PREFIX: &str = "submission:";
 
 /// The upload waiting under `token`, if it is under an hour old (an older one is removed).
 async fn waiting(
@@ -95,12 +99,25 @@ async fn waiting(
     programme: &str,
     token: &str,
 ) -> Result<Option<crest_store::PendingUpload>, WebError> {
+    waiting_for(app, programme, token, false).await
+}
+
+/// What waits under `token` for the programme: an upload, or (with `submission`) a submission
+/// to confirm; under an hour old (an older one is removed).
+pub(crate) async fn waiting_for(
+    app: &Arc<App>,
+    programme: &str,
+    token: &str,
+    submission: bool,
+) -> Result<Option<crest_store::PendingUpload>, WebError> {
     if !valid_token(token) {
         return Ok(None);
     }
     let (programme, token) = (programme.to_string(), token.to_string());
     app.db(move |s, _| {
-        let found = s.upload(&programme, &token)?;
+        let found = s
+            .upload(&programme, &token)?
+            .filter(|u| u.name.starts_with(SUBMISSION_PREFIX) == submission);
         match found {
             Some(u) if crate::now_secs() - u.created < crate::uploads::MAX_AGE.as_secs() as i64 => {
                 Ok(Some(u))

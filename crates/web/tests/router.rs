@@ -1188,15 +1188,19 @@ fn leads_build_a_national_submission_in_the_browser() {
             };
             let r = send(&app, post(period(None))).await;
             assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-            assert!(r.body.contains("no submission key"), "{}", r.body);
+            assert!(
+                r.body.contains("no submission key") && !r.body.contains("--"),
+                "{}",
+                r.body
+            );
             app.set_submission_key(crest_privacy::Key::from_secret([5; 32]));
             let r = send(&app, post(period(None))).await;
-            assert!(r.body.contains("no data sharing agreement"), "{}", r.body);
+            assert!(r.body.contains("No data sharing agreement"), "{}", r.body);
             open(&db).run(|s| s.put_agreement(&common::agreement(false)).unwrap());
             let r = send(&app, post(period(None))).await;
             assert!(
-                r.body.contains("National Data Opt-out applies"),
-                "fail closed: {}",
+                r.body.contains("National Data Opt-out applies") && !r.body.contains("--ndoo"),
+                "fail closed, in words: {}",
                 r.body
             );
             let r = send(
@@ -1206,6 +1210,53 @@ fn leads_build_a_national_submission_in_the_browser() {
                 ))),
             )
             .await;
+            // First what would be sent, and under which agreement; nothing recorded yet.
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            assert!(
+                r.body.contains(
+                    "<th scope=\"row\">Episodes sent (pseudonymised, minimised)</th><td>1</td>"
+                ),
+                "{}",
+                r.body
+            );
+            assert!(
+                r.body.contains(
+                    "<th scope=\"row\">Left out: the National Data Opt-out</th><td>0</td>"
+                ),
+                "{}",
+                r.body
+            );
+            assert!(r.body.contains("<dt>Agreement</dt>"), "{}", r.body);
+            assert!(
+                open(&db)
+                    .run(|s| s.sent_episodes("P001").unwrap())
+                    .is_empty(),
+                "a check records nothing"
+            );
+            let token = hidden(&r.body, "token");
+            let confirm = |token: &str| {
+                crate::post(
+                    "/p/P001/submit/confirm",
+                    &cookie,
+                    &[("csrf", csrf.as_str()), ("token", token)],
+                )
+            };
+            let (other, other_csrf) = login(&app, "staff2").await;
+            let r = send(
+                &app,
+                crate::post(
+                    "/p/P001/submit/confirm",
+                    &other,
+                    &[("csrf", &other_csrf), ("token", &token)],
+                ),
+            )
+            .await;
+            assert_eq!(
+                r.status,
+                StatusCode::NOT_FOUND,
+                "another programme cannot build it"
+            );
+            let r = send(&app, confirm(&token)).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
             assert!(
                 r.body.starts_with("{\"agreement\"") || r.body.starts_with("{\""),
@@ -1230,6 +1281,10 @@ fn leads_build_a_national_submission_in_the_browser() {
                     .any(|e| e.action == "submission" && e.detail.starts_with("1 episodes")),
                 "{log:?}"
             );
+            // Used once: the opt-out result is gone.
+            let r = send(&app, confirm(&token)).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+            assert!(r.body.contains("no longer waiting"), "{}", r.body);
         });
     }
 }
@@ -1687,6 +1742,19 @@ fn admins_record_agreements_that_govern_what_leaves() {
                     )
                     .body(Body::from(multipart(b, &parts)))
                     .unwrap(),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            // The check names the agreement; building it downloads the file.
+            assert!(r.body.contains("<dt>Fields</dt><dd>"), "{}", r.body);
+            let token = hidden(&r.body, "token");
+            let r = send(
+                &app,
+                post(
+                    "/p/P001/submit/confirm",
+                    &lead,
+                    &[("csrf", &lead_csrf), ("token", &token)],
+                ),
             )
             .await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
