@@ -176,15 +176,7 @@ async fn submit(
     // What the build would send, worked out now and shown before anything is recorded.
     let outcome = app
         .db(move |s, _| {
-            let req = BuildRequest {
-                programme: &code,
-                period,
-                key: &key,
-                ndoo: ndoo.as_ref(),
-                ndoo_max_age_days: NDOO_MAX_AGE_DAYS,
-                today,
-                now: crest_store::utc_now(),
-            };
+            let req = request(&code, period, &key, ndoo.as_ref(), today);
             let agreement = s.agreements()?.into_iter().find(|a| a.in_force(today));
             Ok(build(s, &req).map(|b| (b, agreement)))
         })
@@ -251,6 +243,25 @@ async fn submit(
         c.nav(Some(&p.code)),
         body,
     )))
+}
+
+/// The build of `programme`'s submission for `period`, as of now.
+fn request<'a>(
+    programme: &'a str,
+    period: Period,
+    key: &'a crest_privacy::Key,
+    ndoo: Option<&'a NdooCheck>,
+    today: Date,
+) -> BuildRequest<'a> {
+    BuildRequest {
+        programme,
+        period,
+        key,
+        ndoo,
+        ndoo_max_age_days: NDOO_MAX_AGE_DAYS,
+        today,
+        now: crest_store::utc_now(),
+    }
 }
 
 /// A library's message as a sentence on a page: capital first, full stop last.
@@ -323,15 +334,7 @@ async fn confirm(
     let (code, token) = (p.code.clone(), f.token.clone());
     let built = app
         .db(move |s, _| {
-            let req = BuildRequest {
-                programme: &code,
-                period,
-                key: &key,
-                ndoo: ndoo.as_ref(),
-                ndoo_max_age_days: NDOO_MAX_AGE_DAYS,
-                today,
-                now: crest_store::utc_now(),
-            };
+            let req = request(&code, period, &key, ndoo.as_ref(), today);
             let out = match build(s, &req) {
                 Ok(b) => {
                     s.record_sent(&code, &b.sent, &b.withdrawn)?;
