@@ -57,6 +57,57 @@ impl Section {
     }
 }
 
+/// The steps of entering an episode, in the order of the patient's pathway; each field of the
+/// dataset belongs to one (a form shows one step at a time, then a summary to check).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Who the patient is.
+    Patient,
+    /// What happened and how it was treated.
+    EventAndTreatment,
+    /// The referral to cardiac rehabilitation.
+    Referral,
+    /// The start and delivery of core rehabilitation.
+    CoreRehabilitation,
+    /// The assessment before core rehabilitation and its measures.
+    Assessment1,
+    /// The assessment at the end and its measures.
+    Assessment2,
+    /// Where the episode ended up.
+    Outcome,
+}
+
+impl Step {
+    /// Every step, in order.
+    pub const ALL: [Step; 7] = [
+        Step::Patient,
+        Step::EventAndTreatment,
+        Step::Referral,
+        Step::CoreRehabilitation,
+        Step::Assessment1,
+        Step::Assessment2,
+        Step::Outcome,
+    ];
+
+    /// Its heading.
+    pub fn title(self) -> &'static str {
+        match self {
+            Step::Patient => "Patient",
+            Step::EventAndTreatment => "Event and treatment",
+            Step::Referral => "Referral",
+            Step::CoreRehabilitation => "Core rehabilitation",
+            Step::Assessment1 => "Assessment 1",
+            Step::Assessment2 => "Assessment 2",
+            Step::Outcome => "Outcome",
+        }
+    }
+
+    /// Its place, from 1.
+    pub fn number(self) -> usize {
+        Step::ALL.iter().position(|s| *s == self).unwrap_or(0) + 1
+    }
+}
+
 /// The type of a field and its parsing rule.
 #[derive(Copy, Clone, Debug, PartialEq)]
 pub enum Kind {
@@ -189,6 +240,19 @@ impl Field {
                 _ => t.clone(),
             },
             other => other.to_text(),
+        }
+    }
+
+    /// The step of episode entry this field is asked in.
+    pub fn step(&self) -> Step {
+        match (self.section, self.col) {
+            (Section::Identity, _) => Step::Patient,
+            (_, Col::ReferralDate | Col::ReferralSource | Col::Pathway) => Step::Referral,
+            (Section::Referral, _) => Step::EventAndTreatment,
+            (_, Col::CoreStartDate | Col::DeliveryMode) => Step::CoreRehabilitation,
+            (_, Col::Assessment1Date) | (Section::Assessment1, _) => Step::Assessment1,
+            (_, Col::Assessment2Date) | (Section::Assessment2, _) => Step::Assessment2,
+            _ => Step::Outcome,
         }
     }
 
@@ -592,6 +656,22 @@ mod tests {
             );
         }
         assert_eq!(Col::A2Eq5dVas.name(), "a2_eq5d_vas");
+    }
+
+    #[test]
+    fn every_step_asks_something_and_follows_the_pathway() {
+        for step in Step::ALL {
+            assert!(
+                FIELDS.iter().any(|f| f.imported() && f.step() == step),
+                "{step:?}"
+            );
+        }
+        assert_eq!(Col::ReferralDate.field().step(), Step::Referral);
+        assert_eq!(Col::Comorbidities.field().step(), Step::EventAndTreatment);
+        assert_eq!(Col::A1HadsAnxiety.field().step(), Step::Assessment1);
+        assert_eq!(Col::Status.field().step(), Step::Outcome);
+        assert_eq!(Col::NationalOptOut.field().step(), Step::Outcome);
+        assert_eq!(Step::Outcome.number(), 7);
     }
 
     #[test]

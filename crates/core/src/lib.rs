@@ -14,7 +14,9 @@ pub mod spreadsheet;
 pub mod validate;
 
 pub use checks::NhsNumber;
-pub use dataset::{field_by_name, Code, Col, Field, Kind, Section, Tier, FIELDS, FIELD_COUNT};
+pub use dataset::{
+    field_by_name, Code, Col, Field, Kind, Section, Step, Tier, FIELDS, FIELD_COUNT,
+};
 pub use date::Date;
 pub use episode::{age_band, ethnic_group, KpiEpisode, Period, PriorityGroup};
 pub use programme::{Nation, Programme};

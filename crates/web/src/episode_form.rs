@@ -157,8 +157,19 @@ pub(crate) async fn new_form(
     State(_app): State<Arc<App>>,
     Staff(c, p): Staff,
     UrlPath(_code): Code,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     let values = HashMap::from([("programme_code".to_string(), p.code.clone())]);
+    // Step by step along the pathway, unless the whole episode on one page is asked for.
+    if !q.contains_key("whole") {
+        return Ok(html_page(crate::episode_steps::step_page(
+            &c,
+            &p.code,
+            crest_core::Step::Patient,
+            &values,
+            &[],
+        )));
+    }
     Ok(html_page(episode_page(
         &c,
         &p.code,
@@ -259,7 +270,7 @@ pub(crate) fn validate(
     let warnings: FieldMessages = checked
         .warnings
         .into_iter()
-        .map(|i| (i.column, format!("Please check: {}", i.message)))
+        .map(|i| (i.column, format!("Please check: {}", in_words(&i.message))))
         .collect();
     match checked.record {
         Some(r) if checked.errors.is_empty() => Ok((r, warnings)),
@@ -267,11 +278,55 @@ pub(crate) fn validate(
             checked
                 .errors
                 .into_iter()
-                .map(|i| (i.column, i.message))
+                .map(|i| (i.column, in_words(&i.message)))
                 .collect(),
             warnings,
         )),
     }
+}
+
+/// A validation message as a form shows it: the import's messages name columns (the headings
+/// of a file), a form names its questions, so each column name becomes its label.
+pub(crate) fn in_words(message: &str) -> String {
+    let mut out = message.to_string();
+    // "status" reads as a plain word already; its question would not.
+    let mut fields: Vec<&crest_core::Field> =
+        FIELDS.iter().filter(|f| f.col != Col::Status).collect();
+    // Longest first, so `a1_hads_anxiety` is not half-replaced by a shorter name.
+    fields.sort_by_key(|f| std::cmp::Reverse(f.name.len()));
+    for f in fields {
+        let mut label = f.label.to_string();
+        // "Date of the event" reads "date of the event" mid-sentence; "NHS number" stays.
+        if label.chars().nth(1).is_some_and(char::is_lowercase) {
+            label = label[..1].to_lowercase() + &label[1..];
+        }
+        let mut from = 0;
+        while let Some(i) = out[from..].find(f.name).map(|i| i + from) {
+            let end = i + f.name.len();
+            let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+            if word(out[..i].chars().last()) || word(out[end..].chars().next()) {
+                from = end;
+                continue;
+            }
+            out.replace_range(i..end, &label);
+            from = i + label.len();
+        }
+    }
+    // Dates as people read them: 2025-02-01 becomes 1 February 2025.
+    let mut from = 0;
+    while let Some(i) = out[from..].char_indices().map(|(i, _)| i + from).find(|i| {
+        out.get(*i..*i + 10)
+            .is_some_and(|d| crest_core::Date::parse_iso(d).is_ok())
+    }) {
+        let long = out
+            .get(i..i + 10)
+            .and_then(|d| crest_core::Date::parse_iso(d).ok())
+            .map(|d| d.long())
+            .unwrap_or_default();
+        out.replace_range(i..i + 10, &long);
+        from = i + long.len();
+    }
+    out
 }
 
 /// Messages by field name: problems, or warnings to confirm.
@@ -314,7 +369,11 @@ pub(crate) async fn save_new(
     staff: Staff,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    save_episode(app, staff, None, form_map(form), EpisodeForm::Full).await
+    let values = form_map(form);
+    if values.contains_key(crate::episode_steps::STEP) {
+        return crate::episode_steps::answer_step(app, staff, values).await;
+    }
+    save_episode(app, staff, None, values, EpisodeForm::Full).await
 }
 
 pub(crate) async fn save(
@@ -525,4 +584,31 @@ pub(crate) fn changes(old: &Record, new: &Record) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+#[cfg(test)]
+mod words_tests {
+    use super::in_words;
+
+    /// A form names its questions, not the file's columns, and writes dates for people.
+    #[test]
+    fn messages_name_questions_and_write_dates_for_people() {
+        assert_eq!(
+            in_words("is before event_date (2025-02-01); referral cannot come before the event"),
+            "is before date of the event (1 February 2025); referral cannot come before the event"
+        );
+        assert_eq!(
+            in_words("status is 'completed', so core_start_date is required"),
+            "status is 'completed', so date core rehabilitation started is required"
+        );
+        assert_eq!(
+            in_words("a measure from assessment 1 needs assessment1_date"),
+            "a measure from assessment 1 needs date of assessment 1"
+        );
+        // A name inside a longer word is left alone; NHS keeps its capitals.
+        assert_eq!(
+            in_words("nhs_number_x and nhs_number"),
+            "nhs_number_x and NHS number"
+        );
+    }
 }

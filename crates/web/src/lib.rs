@@ -12,6 +12,7 @@ mod agreements;
 mod auth;
 mod dashboard;
 mod episode_form;
+mod episode_steps;
 mod exports;
 mod patients;
 mod profile;

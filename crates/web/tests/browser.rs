@@ -64,7 +64,7 @@ fn a_lead_signs_in_fixes_an_episode_uploads_and_opens_the_dashboard() {
         assert!(b.text("main").contains("E1"));
 
         // A new episode with a wrong NHS number: refused, explained, nothing typed is lost.
-        b.goto(&format!("{base}/p/P001/episodes/new"));
+        b.goto(&format!("{base}/p/P001/episodes/new?whole=1"));
         for (field, value) in [
             ("episode_id", "B1"),
             ("nhs_number", "9434765918"),
@@ -456,4 +456,92 @@ fn an_admin_adds_a_user_who_signs_in_and_changes_their_password() {
     b.type_into("#password", "horse battery staple");
     b.click("form[action=\"/login\"] button");
     b.wait_url("/episodes");
+}
+
+#[test]
+fn a_nurse_enters_an_episode_step_by_step_and_sees_every_problem_at_once() {
+    let Some((driver, chromium)) = webdriver::available() else {
+        return;
+    };
+    let db = crest_store::testing::sqlite_db();
+    let base = serve(setup(&db));
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("browser")
+        .join("sqlite");
+    let b = Browser::start(&driver, &chromium, shots);
+    sign_in(&b, &base, "staff", "/episodes");
+    b.click("a[href=\"/p/P001/episodes/new\"]");
+    b.wait_text("main", "Step 1 of 7");
+    let date = |field: &str, [d, m, y]: [&str; 3]| {
+        for (id, v) in [
+            (format!("#f-{field}"), d),
+            (format!("#f-{field}-month"), m),
+            (format!("#f-{field}-year"), y),
+        ] {
+            b.clear(&id);
+            b.type_into(&id, v);
+        }
+    };
+    b.type_into("#f-episode_id", "W9");
+    b.type_into("#f-nhs_number", "9434765918");
+    date("date_of_birth", ["15", "06", "1960"]);
+    b.click("button[value=\"next\"]");
+    let summary = b.wait_text("#error-summary", "There is a problem");
+    assert!(
+        summary.contains("NHS number") && summary.contains("Sex"),
+        "both at once: {summary}"
+    );
+    b.screenshot("31-step-problems");
+    b.clear("#f-nhs_number");
+    b.type_into("#f-nhs_number", "943 476 5862");
+    b.click("label[for=\"f-sex-1\"]");
+    b.click("button[value=\"next\"]");
+    b.wait_text("main", "Step 2 of 7");
+    b.select("#f-initiating_event", "mi_nstemi");
+    b.select("#f-treatment", "pci");
+    date("event_date", ["1", "2", "2025"]);
+    b.click("label[for=\"f-comorbidities-1\"]");
+    b.screenshot("32-step-event");
+    b.click("button[value=\"next\"]");
+    b.wait_text("main", "Step 3 of 7");
+    date("referral_date", ["3", "1", "2025"]);
+    for n in 3..7 {
+        b.click("button[value=\"next\"]");
+        b.wait_text("main", &format!("Step {} of 7", n + 1));
+    }
+    b.select("#f-status", "completed");
+    b.click("button[value=\"next\"]");
+    let summary = b.wait_text("#error-summary", "There is a problem");
+    for problem in [
+        "Date of referral",
+        "Date core rehabilitation started",
+        "Date core rehabilitation ended",
+    ] {
+        assert!(
+            summary.contains(problem),
+            "{problem} in one round: {summary}"
+        );
+    }
+    assert!(
+        b.text("main").contains("High blood pressure"),
+        "ticks kept, in words"
+    );
+    b.screenshot("33-check-answers");
+    b.click("button[value=\"to:3\"]");
+    b.wait_text("main", "Step 3 of 7");
+    date("referral_date", ["3", "2", "2025"]);
+    for n in 3..7 {
+        b.click("button[value=\"next\"]");
+        b.wait_text("main", &format!("Step {} of 7", n + 1));
+    }
+    b.select("#f-status", "referred");
+    b.click("button[value=\"next\"]");
+    b.wait_text("main", "check your answers");
+    b.click("button[value=\"save\"]");
+    b.wait_text("main", "Saved.");
+    let stored = open(&db).run(|s| s.episode("P001", "W9").unwrap().unwrap());
+    assert_eq!(
+        stored.text(crest_core::Col::Comorbidities),
+        Some("hypertension")
+    );
 }

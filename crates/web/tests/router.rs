@@ -627,7 +627,7 @@ fn episode_form_shows_import_errors_keeps_input_then_saves() {
                 StatusCode::BAD_REQUEST,
                 "a search needs the form's token"
             );
-            let r = send(&app, get("/p/P001/episodes/new", &cookie)).await;
+            let r = send(&app, get("/p/P001/episodes/new?whole=1", &cookie)).await;
             // Questions in words: a label, radios for a short list, a select of labelled
             // codes for a long one, three boxes for a date, ticks for several codes.
             for want in [
@@ -2571,6 +2571,150 @@ fn the_leads_dashboard_shows_the_national_picture_and_its_funnel_position() {
                 "{}",
                 r.body
             );
+        });
+    }
+}
+
+/// A new episode step by step along the pathway: each step reports its own problems at once,
+/// the answers travel with the form, the summary lists every problem of the whole episode at
+/// once (rules between fields too) with the values to confirm, and saving stores it.
+#[test]
+fn a_new_episode_is_entered_step_by_step_and_checked_before_saving() {
+    for db in databases() {
+        let app = setup(&db);
+        rt().block_on(async {
+            let (cookie, csrf) = login(&app, "lead").await;
+            let r = send(&app, get("/p/P001/episodes/new", &cookie)).await;
+            assert!(
+                r.body.contains("New episode: Patient") && r.body.contains("Step 1 of 7"),
+                "{}",
+                r.body
+            );
+            assert!(
+                !r.body.contains("name=\"referral_date-day\""),
+                "one step at a time"
+            );
+            // Step 1 with two problems: both at once.
+            let mut answers: Vec<(&str, &str)> = vec![
+                ("csrf", &csrf),
+                ("episode_id", "S1"),
+                ("nhs_number", "9434765918"),
+                ("date_of_birth-day", "15"),
+                ("date_of_birth-month", "6"),
+                ("date_of_birth-year", "1960"),
+            ];
+            let step = |answers: &Vec<(&str, &str)>, n: &str, go: &str| {
+                let mut form = answers.clone();
+                form.push(("step", n));
+                form.push(("go", go));
+                post(
+                    "/p/P001/episodes/new",
+                    &cookie,
+                    &form.iter().map(|(a, b)| (*a, *b)).collect::<Vec<_>>(),
+                )
+            };
+            let r = send(&app, step(&answers, "1", "next")).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+            assert!(
+                r.body.contains("href=\"#f-nhs_number\"") && r.body.contains("href=\"#f-sex\""),
+                "{}",
+                r.body
+            );
+            answers[2] = ("nhs_number", "943 476 5862");
+            answers.push(("sex", "female"));
+            let r = send(&app, step(&answers, "1", "next")).await;
+            assert!(
+                r.body.contains("New episode: Event and treatment"),
+                "{}",
+                r.body
+            );
+            // The answers so far travel with the form.
+            assert!(
+                r.body.contains("name=\"episode_id\" value=\"S1\""),
+                "{}",
+                r.body
+            );
+            answers.extend([
+                ("initiating_event", "mi_nstemi"),
+                ("treatment", "pci"),
+                ("event_date", "01/02/2025"),
+                // Referral before the event, and a completed episode with no dates: rules
+                // between fields, for the summary.
+                ("referral_date", "03/01/2025"),
+                ("status", "completed"),
+                ("assessment1_date", "20/01/2025"),
+                ("a1_weight_kg", "230"),
+            ]);
+            for n in ["2", "3", "4", "5", "6"] {
+                let r = send(&app, step(&answers, n, "next")).await;
+                assert_eq!(r.status, StatusCode::OK, "step {n}: {}", r.body);
+            }
+            let r = send(&app, step(&answers, "7", "next")).await;
+            assert!(
+                r.body.contains("New episode: check your answers"),
+                "{}",
+                r.body
+            );
+            assert!(
+                r.body
+                    .contains("<title>Error: New episode: check your answers"),
+                "{}",
+                r.body
+            );
+            for field in [
+                "referral_date",
+                "core_start_date",
+                "core_end_date",
+                "a1_weight_kg",
+            ] {
+                assert!(
+                    r.body.contains(&format!("href=\"#f-{field}\"")),
+                    "{field}: {}",
+                    r.body
+                );
+            }
+            assert!(
+                r.body
+                    .contains("<dd id=\"f-initiating_event\">Heart attack (NSTEMI)"),
+                "{}",
+                r.body
+            );
+            assert!(r.body.contains("I have checked the values above"));
+            // Saving is refused while the problems stand; nothing is stored.
+            let r = send(&app, step(&answers, "summary", "save")).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+            assert!(open(&db).run(|s| s.episode("P001", "S1").unwrap().is_none()));
+            // "Change" goes back to the step, with its answers.
+            let r = send(&app, step(&answers, "summary", "to:3")).await;
+            assert!(
+                r.body.contains("New episode: Referral")
+                    && r.body
+                        .contains("name=\"referral_date-year\" value=\"2025\""),
+                "{}",
+                r.body
+            );
+            // Fixed: referral after the event, still waiting; the unusual weight confirmed.
+            for (k, v) in answers.iter_mut() {
+                match *k {
+                    "referral_date" => *v = "03/02/2025",
+                    "status" => *v = "referred",
+                    _ => {}
+                }
+            }
+            let r = send(&app, step(&answers, "summary", "save")).await;
+            assert_eq!(
+                r.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "the weight is confirmed first"
+            );
+            answers.push(("confirm_warnings", "yes"));
+            let r = send(&app, step(&answers, "summary", "save")).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+            let stored = open(&db).run(|s| s.episode("P001", "S1").unwrap().unwrap());
+            assert_eq!(stored.num(crest_core::Col::A1WeightKg), Some(230.0));
+            // The whole episode on one page is still there for those who prefer it.
+            let r = send(&app, get("/p/P001/episodes/new?whole=1", &cookie)).await;
+            assert!(r.body.contains("name=\"a2_eq5d_vas\""), "{}", r.body);
         });
     }
 }
