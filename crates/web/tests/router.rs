@@ -2718,3 +2718,51 @@ fn a_new_episode_is_entered_step_by_step_and_checked_before_saving() {
         });
     }
 }
+
+/// ux.md and issue 12: an upload with bad rows reports every problem of every row at once; "the
+/// rows to fix" is that file's rejected rows with a problems column; fixed, the same file
+/// uploads again with nothing rejected.
+#[test]
+fn rows_to_fix_download_fix_and_upload_again() {
+    for db in databases() {
+        let app = setup(&db);
+        rt().block_on(async {
+            let (cookie, csrf) = login(&app, "lead").await;
+            let upload = |name: &str, text: &str| {
+                let b = "FIXBOUNDARY";
+                let body = format!(
+                    "--{b}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n{text}\r\n--{b}--\r\n"
+                );
+                Request::post("/p/P001/upload")
+                    .header(header::COOKIE, &cookie)
+                    .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={b}"))
+                    .body(Body::from(body))
+                    .unwrap()
+            };
+            // Row 3 has a bad code and a referral before its event: both reported at once.
+            let csv = "programme_code,episode_id,nhs_number,date_of_birth,sex,initiating_event,treatment,event_date,referral_date,status,my_notes\n\
+                       P001,F1,9434765854,1950-01-01,male,mi_stemi,pci,2025-01-10,2025-01-12,referred,ok\n\
+                       P001,F2,9434765870,1950-01-01,x,mi_stemi,pci,2025-01-10,2025-01-02,referred,call back\n";
+            let r = send(&app, upload("clinic.csv", csv)).await;
+            assert!(r.body.contains("<strong>1 rejected</strong>"), "{}", r.body);
+            assert!(r.body.contains("<td>3</td><td>sex</td>") && r.body.contains("<td>3</td><td>referral_date</td>"), "one round: {}", r.body);
+            let token = hidden(&r.body, "token");
+            let fix = send(&app, get(&format!("/p/P001/upload/{token}/rows-to-fix"), &cookie)).await;
+            assert_eq!(fix.status, StatusCode::OK);
+            let mut lines = fix.body.lines();
+            assert_eq!(lines.next().unwrap(), "programme_code,episode_id,nhs_number,date_of_birth,sex,initiating_event,treatment,event_date,referral_date,status,my_notes,problems");
+            let row = lines.next().unwrap();
+            assert!(row.starts_with("P001,F2,9434765870,1950-01-01,x,mi_stemi,pci,2025-01-10,2025-01-02,referred,call back,"), "{row}");
+            assert!(lines.next().is_none(), "only the row to fix");
+            // Fixed in that same file and uploaded again: nothing rejected, and stored.
+            let fixed = fix.body.replace(",x,", ",male,").replace("2025-01-02", "2025-01-12");
+            let r = send(&app, upload("clinic-rows-to-fix.csv", &fixed)).await;
+            assert!(r.body.contains("<strong>0 rejected</strong>"), "{}", r.body);
+            assert!(!r.body.contains("problems"), "the problems column is not read: {}", r.body);
+            let token = hidden(&r.body, "token");
+            let r = send(&app, post("/p/P001/upload/confirm", &cookie, &[("csrf", &csrf), ("token", &token), ("name", "fixed.csv")])).await;
+            assert!(r.body.contains("Stored: 1 new"), "{}", r.body);
+            assert!(open(&db).run(|s| s.episode("P001", "F2").unwrap().is_some()));
+        });
+    }
+}
