@@ -72,6 +72,13 @@ pub enum Command {
         /// throttling uses the client address the proxy appends to X-Forwarded-For.
         #[arg(long)]
         behind_proxy: bool,
+        /// The national audit's address, so leads can send submissions to it from the web
+        /// (with --send-token; https://, or http:// on this machine only).
+        #[arg(long, env = "CREST_SEND_TO", requires = "send_token")]
+        send_to: Option<String>,
+        /// The API token the national audit issued for this programme system.
+        #[arg(long, env = "CREST_SEND_TOKEN", hide_env_values = true)]
+        send_token: Option<String>,
     },
     /// API tokens with which a programme's system pushes submissions to the national store at
     /// --db (`crest tokens new --programme P001`; printed once, stored hashed).

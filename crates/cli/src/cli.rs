@@ -163,9 +163,14 @@ pub fn run(cli: Cli) -> Result<i32> {
             national_db,
             national_key,
             behind_proxy,
+            send_to,
+            send_token,
         } => {
             let app = crest_web::App::new(&cli.db, uploads, today).map_err(|e| anyhow!(e))?;
             app.set_behind_proxy(behind_proxy);
+            if let (Some(url), Some(token)) = (&send_to, &send_token) {
+                app.set_send_to(url, token).map_err(|e| anyhow!(e))?;
+            }
             if submission_key.is_some() || std::env::var_os("CREST_SUBMISSION_KEY").is_some() {
                 app.set_submission_key(load_key(
                     submission_key.as_deref(),

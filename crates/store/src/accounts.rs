@@ -66,6 +66,8 @@ pub struct User {
     pub programmes: Vec<String>,
     /// A disabled user cannot log in and their sessions end.
     pub disabled: bool,
+    /// Their security-code secret (base32), empty when they have not set one up.
+    pub totp_secret: String,
 }
 
 /// A server-side session; the cookie holds the token, the store only its SHA-256.
@@ -209,13 +211,19 @@ impl EpisodeSort {
 
 /// SQL shared by both back ends, with `?N` placeholders (rewritten to `$N` for PostgreSQL).
 pub(crate) mod sql {
-    pub const PUT_USER: &str = "INSERT INTO users (username, password_hash, role, programmes, disabled) \
-        VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, \
-        role = excluded.role, programmes = excluded.programmes, disabled = excluded.disabled";
+    pub const PUT_USER: &str = "INSERT INTO users (username, password_hash, role, programmes, disabled, totp_secret) \
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, \
+        role = excluded.role, programmes = excluded.programmes, disabled = excluded.disabled, \
+        totp_secret = excluded.totp_secret";
     pub const USER: &str =
-        "SELECT username, password_hash, role, programmes, disabled FROM users WHERE username = ?1";
+        "SELECT username, password_hash, role, programmes, disabled, totp_secret \
+        FROM users WHERE username = ?1";
     pub const USERS: &str =
-        "SELECT username, password_hash, role, programmes, disabled FROM users ORDER BY username";
+        "SELECT username, password_hash, role, programmes, disabled, totp_secret \
+        FROM users ORDER BY username";
+    pub const SETTING: &str = "SELECT value FROM settings WHERE name = ?1";
+    pub const PUT_SETTING: &str = "INSERT INTO settings (name, value) VALUES (?1, ?2) \
+        ON CONFLICT (name) DO UPDATE SET value = excluded.value";
     pub const PUT_SESSION: &str =
         "INSERT INTO sessions (token_hash, username, csrf, created, seen) VALUES (?1, ?2, ?3, ?4, ?5)";
     pub const SESSION: &str =
@@ -307,6 +315,7 @@ pub(crate) fn user_of(
     role: &str,
     programmes: &str,
     disabled: bool,
+    totp_secret: String,
 ) -> crate::Result<User> {
     Ok(User {
         username,
@@ -319,6 +328,7 @@ pub(crate) fn user_of(
             .map(str::to_string)
             .collect(),
         disabled,
+        totp_secret,
     })
 }
 

@@ -13,6 +13,7 @@ mod pg;
 mod schema;
 mod sqlite;
 pub mod testing;
+pub mod totp;
 pub mod users;
 
 use crest_core::{Date, KpiEpisode, Programme, Record};
@@ -70,7 +71,7 @@ pub(crate) const NOT_LOCAL: &str =
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The schema version a fully migrated store is at (both back ends have the same migrations).
-pub const SCHEMA_VERSION: usize = 6;
+pub const SCHEMA_VERSION: usize = 7;
 
 /// Counts from registering programmes.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +134,10 @@ pub trait Store: Send {
 
     /// Adds or replaces a user.
     fn put_user(&mut self, user: &User) -> Result<()>;
+    /// A setting an administrator chose, if any.
+    fn setting(&mut self, name: &str) -> Result<Option<String>>;
+    /// Records a setting.
+    fn put_setting(&mut self, name: &str, value: &str) -> Result<()>;
     /// One user.
     fn user(&mut self, username: &str) -> Result<Option<User>>;
     /// Every user, by name.

@@ -25,6 +25,7 @@ pub(crate) const LOCAL_SQLITE: &[Migration] = migrations![
     4 => "local/sqlite/V4__hash_chained_access_log.sql",
     5 => "local/sqlite/V5__agreements_and_sent_episodes.sql",
     6 => "local/sqlite/V6__stateless_servers.sql",
+    7 => "local/sqlite/V7__security_codes.sql",
 ];
 
 /// The local (identifiable) store on PostgreSQL.
@@ -35,6 +36,7 @@ pub(crate) const LOCAL_POSTGRES: &[Migration] = migrations![
     4 => "local/postgres/V4__hash_chained_access_log.sql",
     5 => "local/postgres/V5__agreements_and_sent_episodes.sql",
     6 => "local/postgres/V6__stateless_servers.sql",
+    7 => "local/postgres/V7__security_codes.sql",
 ];
 
 /// The national store on SQLite.

@@ -307,8 +307,24 @@ impl Store for PgStore {
                 &u.role.code(),
                 &u.programmes.join(";"),
                 &u.disabled,
+                &u.totp_secret,
             ],
         )?;
+        Ok(())
+    }
+
+    fn setting(&mut self, name: &str) -> Result<Option<String>> {
+        self.ready()?;
+        Ok(self
+            .client
+            .query_opt(sql::pg(sql::SETTING).as_str(), &[&name])?
+            .map(|r| r.get(0)))
+    }
+
+    fn put_setting(&mut self, name: &str, value: &str) -> Result<()> {
+        self.ready()?;
+        self.client
+            .execute(sql::pg(sql::PUT_SETTING).as_str(), &[&name, &value])?;
         Ok(())
     }
 
@@ -316,7 +332,7 @@ impl Store for PgStore {
         self.ready()?;
         self.client
             .query_opt(sql::pg(sql::USER).as_str(), &[&username])?
-            .map(|r| accounts::user_of(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .map(|r| accounts::user_of(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
             .transpose()
     }
 
@@ -325,7 +341,7 @@ impl Store for PgStore {
         self.client
             .query(sql::USERS, &[])?
             .iter()
-            .map(|r| accounts::user_of(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .map(|r| accounts::user_of(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
             .collect()
     }
 

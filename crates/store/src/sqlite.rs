@@ -66,10 +66,17 @@ pub(crate) fn to_sql(v: &Value) -> ToSqlOutput<'_> {
     }
 }
 
-type UserRow = (String, String, String, String, bool);
+type UserRow = (String, String, String, String, bool, String);
 
 fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 
 /// Binds a record's values to parameters 1..=FIELD_COUNT of `st`, one by one: collecting
@@ -361,9 +368,24 @@ impl Store for SqliteStore {
                 u.password_hash,
                 u.role.code(),
                 u.programmes.join(";"),
-                u.disabled
+                u.disabled,
+                u.totp_secret
             ],
         )?;
+        Ok(())
+    }
+
+    fn setting(&mut self, name: &str) -> Result<Option<String>> {
+        self.ready()?;
+        Ok(self
+            .conn
+            .query_row(sql::SETTING, [name], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn put_setting(&mut self, name: &str, value: &str) -> Result<()> {
+        self.ready()?;
+        self.conn.execute(sql::PUT_SETTING, [name, value])?;
         Ok(())
     }
 
@@ -373,7 +395,7 @@ impl Store for SqliteStore {
             .conn
             .query_row(sql::USER, [username], user_row)
             .optional()?;
-        row.map(|(n, h, r, p, d)| accounts::user_of(n, h, &r, &p, d))
+        row.map(|(n, h, r, p, d, t)| accounts::user_of(n, h, &r, &p, d, t))
             .transpose()
     }
 
@@ -383,8 +405,8 @@ impl Store for SqliteStore {
         let rows = st.query_map([], user_row)?;
         let mut out = Vec::new();
         for r in rows {
-            let (n, h, role, p, d) = r?;
-            out.push(accounts::user_of(n, h, &role, &p, d)?);
+            let (n, h, role, p, d, t) = r?;
+            out.push(accounts::user_of(n, h, &role, &p, d, t)?);
         }
         Ok(out)
     }

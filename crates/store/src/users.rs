@@ -82,6 +82,7 @@ pub fn add_user(
             role,
             programmes,
             disabled: false,
+            totp_secret: String::new(),
         })
         .map_err(UserError::from)
 }

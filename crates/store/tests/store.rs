@@ -235,6 +235,7 @@ fn the_access_log_is_hash_chained_and_verify_finds_tampering() {
              ALTER TABLE access_log DROP COLUMN prev_hash; ALTER TABLE access_log DROP COLUMN hash; \
              DROP TABLE sent_episodes; DROP TABLE agreements; \
              DROP TABLE pending_uploads; DROP TABLE sign_in_limits; \
+             ALTER TABLE users DROP COLUMN totp_secret; DROP TABLE settings; \
              DELETE FROM crest_migrations WHERE version >= 4",
         );
         drop(s);
@@ -316,8 +317,8 @@ fn stores_made_by_the_previous_release_migrate_without_losing_a_row() {
         let mut s = crest_store::open(&ldb.url).unwrap();
         assert_eq!(
             s.migrate().unwrap(),
-            1,
-            "{}: local migration 6",
+            2,
+            "{}: local migrations 6 and 7",
             ldb.backend
         );
         assert_eq!(s.migrate().unwrap(), 0);

@@ -142,6 +142,9 @@ pub struct App {
     dashboards: dashboard::Cache,
     /// The programme side's submission key, if this server builds national submissions.
     submission_key: std::sync::OnceLock<crest_privacy::Key>,
+    /// Where leads' submissions are sent: the national audit's address and this programme
+    /// system's API token (`crest serve --send-to URL --send-token TOKEN`).
+    send_to: std::sync::OnceLock<(String, String)>,
     /// The national side: its store's URL and the national key, if this server has one.
     national_db: std::sync::OnceLock<String>,
     national_key: std::sync::OnceLock<crest_privacy::Key>,
@@ -166,6 +169,7 @@ impl App {
             today,
             dashboards: dashboard::Cache::default(),
             submission_key: std::sync::OnceLock::new(),
+            send_to: std::sync::OnceLock::new(),
             national_db: std::sync::OnceLock::new(),
             national_key: std::sync::OnceLock::new(),
             national_pages: national_dashboard::PageCache::default(),
@@ -203,6 +207,26 @@ impl App {
     /// Lets programme leads build national submissions with this key (once, at start-up).
     pub fn set_submission_key(&self, key: crest_privacy::Key) {
         let _ = self.submission_key.set(key);
+    }
+
+    /// Lets leads send their submissions to the national audit at `url` (its address, e.g.
+    /// `https://audit.example.nhs.uk`) with the API token it issued for this system. Plain
+    /// `http://` is taken only for this machine (loopback), so submissions never cross a
+    /// network unencrypted.
+    pub fn set_send_to(&self, url: &str, token: &str) -> Result<(), String> {
+        let url = url.trim().trim_end_matches('/');
+        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|l| url.starts_with(l));
+        if !url.starts_with("https://") && !loopback {
+            return Err(format!(
+                "{url}: the national audit's address must start with https:// (plain http only on this machine)"
+            ));
+        }
+        let _ = self
+            .send_to
+            .set((url.to_string(), token.trim().to_string()));
+        Ok(())
     }
 
     /// Serves the national side too, over the national store at `url` with its key (once, at
@@ -258,6 +282,8 @@ pub enum WebError {
     TooMany(u64),
     /// Something broke; the detail goes to the server's log only.
     Internal(String),
+    /// Signed in, but the user's role must use a security code and they have none yet.
+    SecurityCodeNeeded,
 }
 
 impl WebError {
@@ -274,6 +300,7 @@ impl WebError {
             WebError::TooLarge(_) => "too_large",
             WebError::TooMany(_) => "too_many_attempts",
             WebError::Internal(_) => "internal",
+            WebError::SecurityCodeNeeded => "security_code_required",
         }
     }
 
@@ -286,6 +313,7 @@ impl WebError {
             WebError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            WebError::SecurityCodeNeeded => StatusCode::SEE_OTHER,
         }
     }
 
@@ -300,6 +328,7 @@ impl WebError {
                 if *secs == 1 { "" } else { "s" }
             ),
             WebError::Internal(_) => "Something went wrong on our side. Nothing was changed. Try again, or tell your administrator.".into(),
+            WebError::SecurityCodeNeeded => "Set up a security code first: your role needs one.".into(),
         }
     }
 }
@@ -314,6 +343,9 @@ impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         if let WebError::Login = self {
             return Redirect::to("/login").into_response();
+        }
+        if let WebError::SecurityCodeNeeded = self {
+            return Redirect::to(users::SECURITY_CODE_PAGE).into_response();
         }
         if let WebError::Internal(detail) = &self {
             tracing::error!(%detail, "internal error");
@@ -567,6 +599,7 @@ impl Ctx {
             }
             span { (self.user.username) " (" (role.label()) ")" }
             a href="/account/password" { "Change password" }
+            a href=(users::SECURITY_CODE_PAGE) { "Security code" }
             form method="post" action="/logout" style="display:inline" {
                 (html::csrf_field(&self.session.csrf))
                 button { "Sign out" }
@@ -635,6 +668,23 @@ fn set_cookie(app: &App, name: &str, value: &str, max_age: i64) -> (header::Head
 
 /// The signed-in user, or `WebError::Login`.
 pub(crate) async fn ctx(app: &Arc<App>, headers: &HeaderMap) -> Result<Ctx, WebError> {
+    let token = cookie(headers, SESSION_COOKIE).ok_or(WebError::Login)?;
+    app.db(move |s, _| signed_in_fully(s, &token)).await
+}
+
+/// A live session whose user has what their role needs: a role that must use a security code
+/// reaches nothing else until one is set up.
+fn signed_in_fully(s: &mut dyn Store, token: &str) -> Result<Ctx, WebError> {
+    let c = signed_in(s, token)?;
+    if c.user.totp_secret.is_empty() && users::code_required(s, c.user.role)? {
+        return Err(WebError::SecurityCodeNeeded);
+    }
+    Ok(c)
+}
+
+/// The signed-in user, whether or not their role's security code is set up yet (for the page
+/// that sets it up, and for signing out).
+pub(crate) async fn ctx_any(app: &Arc<App>, headers: &HeaderMap) -> Result<Ctx, WebError> {
     let token = cookie(headers, SESSION_COOKIE).ok_or(WebError::Login)?;
     app.db(move |s, _| signed_in(s, &token)).await
 }
@@ -761,6 +811,10 @@ fn login_form(csrf: &str, message: &str, username: &str, notice: &str) -> String
             input id="username" name="username" autocomplete="username" value=(username) required;
             label for="password" { "Password" }
             input id="password" name="password" type="password" autocomplete="current-password" required;
+            label for="code" { "Security code" }
+            div class="hint" id="code-hint" { "Only if you have set one up: the 6 digits your authenticator app shows now." }
+            input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" class="short"
+                aria-describedby="code-hint";
             p { button { "Sign in" } }
         }
     };
@@ -790,6 +844,9 @@ struct LoginForm {
     username: String,
     password: String,
     csrf: String,
+    /// The security code, for users who have set one up.
+    #[serde(default)]
+    code: String,
 }
 
 /// The client's address for login throttling: the peer, or with `--behind-proxy` the address
@@ -904,6 +961,7 @@ async fn login(
             .map_err(WebError::internal)?
     };
     let name2 = name.clone();
+    let code = f.code.clone();
     let outcome = app
         .db(move |s, _| {
             let mut entry = AccessEntry {
@@ -913,7 +971,20 @@ async fn login(
                 outcome: "failed".into(),
                 ..Default::default()
             };
+            // A user with a security code must give it as well: a wrong or missing code
+            // fails the sign-in like a wrong password (and counts towards throttling).
+            let code_ok = |u: &User| {
+                u.totp_secret.is_empty()
+                    || crest_store::totp::from_base32(&u.totp_secret).is_some_and(|secret| {
+                        crest_store::totp::verify(&secret, &code, now_secs().max(0) as u64)
+                    })
+            };
             match user {
+                Some(u) if ok && !u.disabled && !code_ok(&u) => {
+                    entry.detail = "security code not right".into();
+                    s.log(&entry)?;
+                    Ok(None)
+                }
                 Some(u) if ok && !u.disabled => {
                     let token = auth::token();
                     let now = now_secs();
@@ -950,7 +1021,7 @@ async fn login(
         let t = auth::token();
         let mut r = html_page(login_form(
             &t,
-            "The user name or password is not right, or the account is disabled.",
+            "The user name, password or security code is not right, or the account is disabled.",
             &name,
             "",
         ));
@@ -980,9 +1051,10 @@ struct CsrfForm {
 
 async fn logout(
     State(app): State<Arc<App>>,
-    SignedIn(c): SignedIn,
+    headers: HeaderMap,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
+    let c = ctx_any(&app, &headers).await?;
     c.check_csrf(f.csrf.as_deref())?;
     let hash = c.session.token_hash.clone();
     app.db(move |s, _| Ok(s.drop_session(&hash)?)).await?;
@@ -1037,7 +1109,7 @@ pub(crate) async fn scoped(
     let code = code.to_string();
     // One trip to the store for the session and the programme.
     app.db(move |s, _| {
-        let c = signed_in(s, &token)?;
+        let c = signed_in_fully(s, &token)?;
         let all = s.programmes()?;
         let p = c.programme(&code, &all)?.clone();
         Ok((c, p))

@@ -230,7 +230,16 @@ async fn submit(
         form method="post" action={ "/p/" (code) "/submit/confirm" } {
             (crate::html::csrf_field(&c.session.csrf))
             input type="hidden" name="token" value=(token);
-            p { button { "Build and download the submission" } }
+            p {
+                @if let Some((url, _)) = app.send_to.get() {
+                    button name="send" value="1" { "Send to the national audit" } " "
+                    button class="secondary" { "Build and download instead" }
+                    br;
+                    span class="hint" { "Sent to " (url) " over an encrypted connection." }
+                } @else {
+                    button { "Build and download the submission" }
+                }
+            }
         }
         p { a href={ "/p/" (code) "/submit" } { "Start again" } }
         p class="hint" {
@@ -281,6 +290,9 @@ fn capitalise(s: &str) -> String {
 pub(crate) struct ConfirmForm {
     csrf: Option<String>,
     token: String,
+    /// `1` to send it to the national audit rather than download it.
+    #[serde(default)]
+    send: String,
 }
 
 /// Builds the checked submission, records what was sent, logs it and downloads it.
@@ -332,6 +344,10 @@ async fn confirm(
     let today = (app.today)();
     let mut entry = c.entry(&p.code, "submission", "");
     let (code, token) = (p.code.clone(), f.token.clone());
+    let send_to = app.send_to.get().cloned().filter(|_| f.send == "1");
+    if let Some(target) = send_to {
+        return send(app, c, p, period, (key, ndoo, today), f.token, target).await;
+    }
     let built = app
         .db(move |s, _| {
             let req = request(&code, period, &key, ndoo.as_ref(), today);
@@ -365,4 +381,129 @@ async fn confirm(
         .into_response()),
         Err(m) => Err(WebError::BadRequest(capitalise(m.message()))),
     }
+}
+
+/// What a build needs besides the programme and period: the key, the opt-out result, today.
+type BuildInputs = (crest_privacy::Key, Option<NdooCheck>, Date);
+
+/// Builds the checked submission and sends it to the national audit's API; only once the
+/// audit has stored it are its episodes recorded as sent. Shows the audit's receipt, or what it
+/// said when it refused (nothing is then recorded, and the lead can try again or download).
+async fn send(
+    app: Arc<App>,
+    c: crate::Ctx,
+    p: crest_core::Programme,
+    period: Period,
+    (key, ndoo, today): BuildInputs,
+    token: String,
+    (url, api_token): (String, String),
+) -> Result<Response, WebError> {
+    let code = p.code.clone();
+    let built = app
+        .db(move |s, _| {
+            Ok(build(
+                s,
+                &request(&code, period, &key, ndoo.as_ref(), today),
+            ))
+        })
+        .await?
+        .map_err(|m| WebError::BadRequest(capitalise(m.message())))?;
+    let endpoint = format!("{url}/api/v1/submissions");
+    let bytes = built.bytes.clone();
+    // The audit's answer: its HTTP status and JSON, or why it could not be reached.
+    let answer =
+        tokio::task::spawn_blocking(move || -> Result<(u16, serde_json::Value), String> {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .timeout_global(Some(std::time::Duration::from_secs(300)))
+                .http_status_as_error(false)
+                .build()
+                .into();
+            let mut r = agent
+                .post(&endpoint)
+                .header("Authorization", &format!("Bearer {api_token}"))
+                .header("Content-Type", "application/x-ndjson")
+                .send(&bytes[..])
+                .map_err(|e| format!("the national audit could not be reached ({e})"))?;
+            let status = r.status().as_u16();
+            let text = r
+                .body_mut()
+                .read_to_string()
+                .map_err(|e| format!("the national audit's answer could not be read ({e})"))?;
+            Ok((
+                status,
+                serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+            ))
+        })
+        .await
+        .map_err(WebError::internal)?;
+    let mut entry = c.entry(&p.code, "submission sent", &url);
+    let (code, sent, withdrawn) = (p.code.clone(), built.sent.clone(), built.withdrawn.clone());
+    let stored = matches!(&answer, Ok((200, _)));
+    entry.outcome = if stored {
+        "ok".into()
+    } else {
+        "refused".into()
+    };
+    entry.detail = match &answer {
+        Ok((status, json)) => format!(
+            "{} episodes, {} tombstones; the audit answered {status}: {}",
+            built.sent.len(),
+            built.withdrawn.len(),
+            json.get("status")
+                .or_else(|| json.get("code"))
+                .and_then(|v| v.as_str())
+                .unwrap_or("no status")
+        ),
+        Err(m) => m.clone(),
+    };
+    app.db(move |s, _| {
+        if stored {
+            s.record_sent(&code, &sent, &withdrawn)?;
+            s.drop_upload(&code, &token)?;
+        }
+        Ok(s.log(&entry)?)
+    })
+    .await?;
+    let body = match answer {
+        Ok((200, json)) => maud::html! {
+            div class="ok" role="status" {
+                h2 { "Received by the national audit" }
+                @if json.get("status").and_then(|v| v.as_str()) == Some("already received") {
+                    p { "The national audit already had exactly this submission; nothing changed." }
+                } @else {
+                    p {
+                        "Stored " (json.get("episodes").and_then(|v| v.as_u64()).unwrap_or(0)) " episode(s) for "
+                        (period.from.long()) " to " (period.to.long()) "; "
+                        (json.get("replaced").and_then(|v| v.as_u64()).unwrap_or(0)) " replaced what it held, "
+                        (json.get("deleted").and_then(|v| v.as_u64()).unwrap_or(0)) " withdrawn."
+                    }
+                }
+            }
+            p { a href={ "/p/" (p.code) "/dashboard" } { "Back to the dashboard" } }
+        },
+        other => {
+            let why = match other {
+                Ok((status, json)) => format!(
+                    "The national audit refused it ({status}): {}",
+                    json.get("message")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("no reason given")
+                ),
+                Err(m) => capitalise(&m),
+            };
+            maud::html! {
+                div class="summary" role="alert" tabindex="-1" {
+                    h2 { "The submission was not sent" }
+                    p { (why) }
+                    p { "Nothing was recorded as sent. Try again later, or build and download it instead." }
+                }
+                p { a href={ "/p/" (p.code) "/submit" } { "Start again" } }
+            }
+        }
+    };
+    Ok(html_page(page(
+        "Submit to the national audit",
+        c.nav(Some(&p.code)),
+        body,
+    )))
 }

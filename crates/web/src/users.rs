@@ -20,10 +20,27 @@ pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/admin/users", get(list).post(add))
         .route("/admin/users/change", axum::routing::post(change))
+        .route("/admin/users/security", axum::routing::post(require_codes))
         .route(
             "/account/password",
             get(password_form).post(change_password),
         )
+        .route(
+            SECURITY_CODE_PAGE,
+            get(security_code_form).post(set_security_code),
+        )
+}
+
+/// Where a user sets up (or turns off) their security code.
+pub(crate) const SECURITY_CODE_PAGE: &str = "/account/security-code";
+
+/// The setting naming the roles that must use a security code (`;`-separated role codes).
+const REQUIRED_SETTING: &str = "security_code_required_for";
+
+/// Whether users of `role` must use a security code.
+pub(crate) fn code_required(s: &mut dyn crest_store::Store, role: Role) -> Result<bool, WebError> {
+    Ok(s.setting(REQUIRED_SETTING)?
+        .is_some_and(|v| v.split(';').any(|r| r == role.code())))
 }
 
 /// A form as posted: every value of every name, in order.
@@ -44,9 +61,18 @@ fn all(form: &Posted, name: &str) -> Vec<String> {
         .collect()
 }
 
-/// The users and programmes, for the list.
-async fn load(app: &Arc<App>) -> Result<(Vec<User>, Vec<crest_core::Programme>), WebError> {
-    app.db(|s, _| Ok((s.users()?, s.programmes()?))).await
+/// The users, the programmes and the roles that must use a security code, for the list.
+type Loaded = (Vec<User>, Vec<crest_core::Programme>, Vec<Role>);
+
+async fn load(app: &Arc<App>) -> Result<Loaded, WebError> {
+    app.db(|s, _| {
+        let required = Role::ALL
+            .into_iter()
+            .filter_map(|r| code_required(s, r).map(|yes| yes.then_some(r)).transpose())
+            .collect::<Result<Vec<Role>, WebError>>()?;
+        Ok((s.users()?, s.programmes()?, required))
+    })
+    .await
 }
 
 /// The role choices and programme ticks of the add and change forms.
@@ -84,8 +110,7 @@ fn role_and_programmes(
 /// The users page: everyone with an account, and a form to add one.
 fn users_page(
     c: &crate::Ctx,
-    users: &[User],
-    programmes: &[crest_core::Programme],
+    (users, programmes, required): &Loaded,
     errors: &[(String, String)],
     typed: &Posted,
     notice: Option<Markup>,
@@ -107,7 +132,10 @@ fn users_page(
                         th scope="row" { (u.username) }
                         td { (u.role.label()) }
                         td { @if u.programmes.is_empty() { "–" } @else { (u.programmes.join(", ")) } }
-                        td { @if u.disabled { strong { "Disabled" } } @else { "Active" } }
+                        td {
+                            @if u.disabled { strong { "Disabled" } } @else { "Active" }
+                            @if !u.totp_secret.is_empty() { br; "Security code set up" }
+                        }
                         td {
                             details {
                                 summary { "Change " span class="visually-hidden" { (u.username) } }
@@ -122,6 +150,9 @@ fn users_page(
                                     input type="hidden" name="username" value=(u.username);
                                     p {
                                         button class="secondary" name="action" value="reset" { "Reset password" } " "
+                                        @if !u.totp_secret.is_empty() {
+                                            button class="secondary" name="action" value="remove_code" { "Remove security code" } " "
+                                        }
                                         @if u.disabled {
                                             button class="secondary" name="action" value="enable" { "Enable" }
                                         } @else if u.username != c.user.username {
@@ -134,6 +165,21 @@ fn users_page(
                     }
                 }
             }
+        }
+        h2 { "Security codes" }
+        form method="post" action="/admin/users/security" {
+            (csrf_field(&c.session.csrf))
+            fieldset class="choices" {
+                legend { "Who must use a security code (a second step at sign-in, from an authenticator app)" }
+                @for (i, r) in Role::ALL.iter().enumerate() {
+                    div class="choice" {
+                        input type="checkbox" id={ "req-" (i) } name="roles" value=(r.code())
+                            checked[required.contains(r)];
+                        label for={ "req-" (i) } { (r.label()) }
+                    }
+                }
+            }
+            p { button class="secondary" { "Save" } }
         }
         h2 { "Add a user" }
         form method="post" action="/admin/users" novalidate {
@@ -159,15 +205,8 @@ fn users_page(
 }
 
 async fn list(State(app): State<Arc<App>>, Admin(c): Admin) -> Result<Response, WebError> {
-    let (users, programmes) = load(&app).await?;
-    Ok(html_page(users_page(
-        &c,
-        &users,
-        &programmes,
-        &[],
-        &Vec::new(),
-        None,
-    )))
+    let loaded = load(&app).await?;
+    Ok(html_page(users_page(&c, &loaded, &[], &Vec::new(), None)))
 }
 
 async fn add(
@@ -222,16 +261,16 @@ async fn add(
                 role,
                 programmes,
                 disabled: false,
+                totp_secret: String::new(),
             })?;
             Ok(Ok(()))
         })
         .await?;
-    let (users, all_programmes) = load(&app).await?;
+    let loaded = load(&app).await?;
     match outcome {
         Ok(()) => Ok(html_page(users_page(
             &c,
-            &users,
-            &all_programmes,
+            &loaded,
             &[],
             &Vec::new(),
             Some(html! {
@@ -241,14 +280,7 @@ async fn add(
             }),
         ))),
         Err(errors) => {
-            let mut r = html_page(users_page(
-                &c,
-                &users,
-                &all_programmes,
-                &errors,
-                &form,
-                None,
-            ));
+            let mut r = html_page(users_page(&c, &loaded, &errors, &form, None));
             *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             Ok(r)
         }
@@ -307,6 +339,8 @@ async fn change(
                 "disable" => u.disabled = true,
                 "enable" => u.disabled = false,
                 "reset" => u.password_hash = hash.unwrap_or_default(),
+                // A lost phone: they sign in with their password and set up a new code.
+                "remove_code" => u.totp_secret.clear(),
                 "save" => {
                     let Some(role) = role else {
                         return Ok(Err("Choose the user's role".to_string()));
@@ -333,7 +367,7 @@ async fn change(
             Ok(Ok(()))
         })
         .await?;
-    let (users, programmes) = load(&app).await?;
+    let loaded = load(&app).await?;
     let (errors, notice) = match outcome {
         Err(e) => (vec![("role".to_string(), format!("{username}: {e}"))], None),
         Ok(()) => (
@@ -345,6 +379,9 @@ async fn change(
                 },
                 "disable" => html! { strong { (username) } " is disabled and signed out." },
                 "enable" => html! { strong { (username) } " can sign in again." },
+                "remove_code" => {
+                    html! { strong { (username) } "'s security code is removed; they set up a new one after signing in." }
+                }
                 _ => html! { strong { (username) } "'s role and programmes are saved." },
             }),
         ),
@@ -354,14 +391,7 @@ async fn change(
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    let mut r = html_page(users_page(
-        &c,
-        &users,
-        &programmes,
-        &errors,
-        &Vec::new(),
-        notice,
-    ));
+    let mut r = html_page(users_page(&c, &loaded, &errors, &Vec::new(), notice));
     *r.status_mut() = status;
     Ok(r)
 }
@@ -467,4 +497,170 @@ async fn change_password(
     })
     .await?;
     Ok(Redirect::to("/login?changed=1").into_response())
+}
+
+/// Saves which roles must use a security code.
+async fn require_codes(
+    State(app): State<Arc<App>>,
+    Admin(c): Admin,
+    Form(form): Form<Posted>,
+) -> Result<Response, WebError> {
+    c.check_csrf(Some(&one(&form, "csrf")))?;
+    let roles: Vec<&str> = Role::ALL
+        .iter()
+        .map(|r| r.code())
+        .filter(|code| all(&form, "roles").iter().any(|r| r == code))
+        .collect();
+    let value = roles.join(";");
+    let mut entry = c.entry("", "require security codes", &value);
+    entry.detail = format!("roles: {}", if value.is_empty() { "none" } else { &value });
+    app.db(move |s, _| {
+        s.log(&entry)?;
+        Ok(s.put_setting(REQUIRED_SETTING, &value)?)
+    })
+    .await?;
+    let loaded = load(&app).await?;
+    Ok(html_page(users_page(
+        &c,
+        &loaded,
+        &[],
+        &Vec::new(),
+        Some(html! { "Saved: who must use a security code." }),
+    )))
+}
+
+fn security_page(
+    c: &crate::Ctx,
+    new_secret: Option<&str>,
+    error: Option<&str>,
+    required: bool,
+) -> String {
+    let errors: Vec<(String, String)> = error
+        .map(|e| vec![("code".to_string(), e.to_string())])
+        .unwrap_or_default();
+    let grouped = |s: &str| {
+        s.as_bytes()
+            .chunks(4)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let body = html! {
+        (error_summary(&errors))
+        @match new_secret {
+            Some(secret) => {
+                @if required { p { strong { "Your role needs a security code before you can go on." } } }
+                p {
+                    "A security code is a second step at sign-in: six digits from an authenticator \
+                     app on your phone (such as Microsoft or Google Authenticator), new every 30 seconds."
+                }
+                ol {
+                    li { "In the app, add an account and choose to enter a key." }
+                    li { "Enter this key: " strong { code { (grouped(secret)) } } " (time-based)." }
+                    li { "Type the six digits the app shows below." }
+                }
+                p class="hint" { "Or open this address on your phone: " code { "otpauth://totp/crest:" (c.user.username) "?secret=" (secret) "&issuer=crest" } }
+                form method="post" action=(SECURITY_CODE_PAGE) novalidate {
+                    (csrf_field(&c.session.csrf))
+                    input type="hidden" name="secret" value=(secret);
+                    input type="hidden" name="action" value="enable";
+                    (code_field(error))
+                    p { button { "Turn on security codes" } }
+                }
+            }
+            None => {
+                p { "Your account asks for a security code at every sign-in." }
+                @if required {
+                    p { "Your role needs one, so it cannot be turned off. If you lose your phone, ask an administrator to remove it; you then set up a new one." }
+                } @else {
+                    form method="post" action=(SECURITY_CODE_PAGE) novalidate {
+                        (csrf_field(&c.session.csrf))
+                        input type="hidden" name="action" value="disable";
+                        (code_field(error))
+                        p { button class="secondary" { "Turn off security codes" } }
+                    }
+                }
+            }
+        }
+    };
+    page("Security code", c.nav(None), body)
+}
+
+fn code_field(error: Option<&str>) -> Markup {
+    html! {
+        div class={ "field" @if error.is_some() { " field-error" } } {
+            label for="f-code" { "The six digits your app shows now" }
+            @if let Some(e) = error { p class="err" id="e-code" { (e) } }
+            input id="f-code" name="code" inputmode="numeric" autocomplete="one-time-code" class="short"
+                aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| "e-code")];
+        }
+    }
+}
+
+async fn security_code_form(
+    State(app): State<Arc<App>>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, WebError> {
+    let c = crate::ctx_any(&app, &headers).await?;
+    let role = c.user.role;
+    let required = app.db(move |s, _| code_required(s, role)).await?;
+    let secret = if c.user.totp_secret.is_empty() {
+        Some(crest_store::totp::new_secret().map_err(WebError::internal)?)
+    } else {
+        None
+    };
+    Ok(html_page(security_page(
+        &c,
+        secret.as_deref(),
+        None,
+        required,
+    )))
+}
+
+async fn set_security_code(
+    State(app): State<Arc<App>>,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<Posted>,
+) -> Result<Response, WebError> {
+    let c = crate::ctx_any(&app, &headers).await?;
+    c.check_csrf(Some(&one(&form, "csrf")))?;
+    let role = c.user.role;
+    let required = app.db(move |s, _| code_required(s, role)).await?;
+    let now = crate::now_secs().max(0) as u64;
+    let (action, code) = (one(&form, "action"), one(&form, "code"));
+    let secret = match action.as_str() {
+        "enable" => one(&form, "secret"),
+        _ => c.user.totp_secret.clone(),
+    };
+    let right = crest_store::totp::from_base32(&secret)
+        .filter(|b| b.len() >= 10)
+        .is_some_and(|b| crest_store::totp::verify(&b, &code, now));
+    if !right || (action == "disable" && required) {
+        let shown = (action == "enable").then_some(secret.as_str());
+        let mut r = html_page(security_page(
+            &c,
+            shown,
+            Some("Those digits are not right: type the six digits your app shows now"),
+            required,
+        ));
+        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        return Ok(r);
+    }
+    let name = c.user.username.clone();
+    let mut entry = c.entry("", &format!("security code {action}"), &name);
+    entry.detail = String::new();
+    app.db(move |s, _| {
+        let Some(mut u) = s.user(&name)? else {
+            return Err(WebError::NotFound);
+        };
+        u.totp_secret = if action == "enable" {
+            secret
+        } else {
+            String::new()
+        };
+        s.log(&entry)?;
+        Ok(s.put_user(&u)?)
+    })
+    .await?;
+    Ok(Redirect::to("/").into_response())
 }

@@ -5,26 +5,12 @@
 
 use common::{open, setup, PASSWORD};
 use crest_store::testing::databases;
-use std::sync::Arc;
 use webdriver::Browser;
 
 mod common;
 mod webdriver;
 
-/// Serves the app on a free loopback port from a background runtime; returns its base URL.
-fn serve(app: Arc<crest_web::App>) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            axum::serve(listener, crest_web::router(app)).await.unwrap();
-        });
-    });
-    format!("http://{addr}")
-}
+use common::serve;
 
 /// Signs in with the mouse and waits for the user's landing page.
 fn sign_in(b: &Browser, base: &str, user: &str, landing: &str) {

@@ -2766,3 +2766,296 @@ fn rows_to_fix_download_fix_and_upload_again() {
         });
     }
 }
+
+/// The hidden `secret` of the security-code page, and a code for it now (RFC 6238, tested
+/// against the RFC's vectors in crest-store).
+fn code_now(body: &str) -> (String, String) {
+    let secret = hidden(body, "secret");
+    let bytes = crest_store::totp::from_base32(&secret).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    (secret, crest_store::totp::code_at(&bytes, now, 6))
+}
+
+/// Optional security codes: a user turns them on with a code from their app; then signing in
+/// needs it; an admin can require them for a role (whose users reach nothing until they set
+/// one up) and remove a user's lost one; every step is logged.
+#[test]
+fn security_codes_are_a_second_step_at_sign_in() {
+    for db in databases() {
+        let app = setup(&db);
+        rt().block_on(async {
+            let (staff, csrf) = login(&app, "staff").await;
+            let page = send(&app, get("/account/security-code", &staff)).await;
+            assert!(page.body.contains("authenticator"), "{}", page.body);
+            let (secret, code) = code_now(&page.body);
+            let wrong = if code == "000000" { "111111" } else { "000000" };
+            let r = send(
+                &app,
+                post(
+                    "/account/security-code",
+                    &staff,
+                    &[
+                        ("csrf", &csrf),
+                        ("action", "enable"),
+                        ("secret", &secret),
+                        ("code", wrong),
+                    ],
+                ),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+            let r = send(
+                &app,
+                post(
+                    "/account/security-code",
+                    &staff,
+                    &[
+                        ("csrf", &csrf),
+                        ("action", "enable"),
+                        ("secret", &secret),
+                        ("code", &code),
+                    ],
+                ),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+            // Signing in now needs the code.
+            let page = send(&app, get("/login", "")).await;
+            let pre = cookie_value(&page.cookies, "crest_login").unwrap();
+            let lcsrf = hidden(&page.body, "csrf");
+            let r = try_sign_in(&app, &pre, &lcsrf, "staff", PASSWORD).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "no code, no entry");
+            let r = send(
+                &app,
+                post(
+                    "/login",
+                    &format!("crest_login={pre}"),
+                    &[
+                        ("username", "staff"),
+                        ("password", PASSWORD),
+                        ("csrf", &lcsrf),
+                        ("code", &code),
+                    ],
+                ),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+            // An admin requires codes of programme leads: the lead reaches nothing else.
+            let (admin, acsrf) = login(&app, "admin").await;
+            let r = send(
+                &app,
+                post(
+                    "/admin/users/security",
+                    &admin,
+                    &[("csrf", &acsrf), ("roles", "programme_lead")],
+                ),
+            )
+            .await;
+            assert!(
+                r.body.contains("Saved: who must use a security code"),
+                "{}",
+                r.body
+            );
+            let page = send(&app, get("/login", "")).await;
+            let pre = cookie_value(&page.cookies, "crest_login").unwrap();
+            let r = try_sign_in(&app, &pre, &hidden(&page.body, "csrf"), "lead", PASSWORD).await;
+            let lead = format!(
+                "crest_session={}",
+                cookie_value(&r.cookies, "crest_session").unwrap()
+            );
+            let r = send(&app, get("/p/P001/episodes", &lead)).await;
+            assert_eq!(
+                (r.status, r.location.as_str()),
+                (StatusCode::SEE_OTHER, "/account/security-code")
+            );
+            let page = send(&app, get("/account/security-code", &lead)).await;
+            assert!(
+                page.body.contains("Your role needs a security code"),
+                "{}",
+                page.body
+            );
+            // The admin removes the staff member's lost code: the password alone works again.
+            let r = send(
+                &app,
+                post(
+                    "/admin/users/change",
+                    &admin,
+                    &[
+                        ("csrf", &acsrf),
+                        ("username", "staff"),
+                        ("action", "remove_code"),
+                    ],
+                ),
+            )
+            .await;
+            assert!(r.body.contains("security code is removed"), "{}", r.body);
+            let page = send(&app, get("/login", "")).await;
+            let pre = cookie_value(&page.cookies, "crest_login").unwrap();
+            let r = try_sign_in(&app, &pre, &hidden(&page.body, "csrf"), "staff", PASSWORD).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER);
+            let log = open(&db).run(|s| s.access_log(100).unwrap());
+            for action in [
+                "security code enable",
+                "require security codes",
+                "remove_code user",
+            ] {
+                assert!(
+                    log.iter().any(|e| e.action == action),
+                    "{action} not logged"
+                );
+            }
+            assert!(
+                !log.iter().any(|e| e.detail.contains(&secret)),
+                "the secret is never logged"
+            );
+        });
+    }
+}
+
+/// Issue 12: a lead sends the checked submission to the national audit's API (a national
+/// server started here) and sees its receipt; only then are the episodes recorded as sent. A
+/// refused send records nothing and says why in words.
+#[test]
+fn leads_send_a_submission_to_the_national_audit_and_see_the_receipt() {
+    use crest_privacy::Key;
+    for ((db, nlocal), ndb) in databases().into_iter().zip(databases()).zip(databases()) {
+        let (sk, nk) = (Key::from_secret([3; 32]), Key::from_secret([4; 32]));
+        // The national audit's server: its own store of users, the national store, keys and
+        // an API token for P001's system.
+        let app = setup(&db);
+        let national = setup(&nlocal);
+        let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
+        n.migrate().unwrap();
+        n.upsert_programmes(&open(&db).run(|s| s.programmes().unwrap()))
+            .unwrap();
+        n.add_api_token(
+            "p001-system-token",
+            "P001",
+            "2025-01-01T00:00:00Z",
+            "2099-01-01T00:00:00Z",
+        )
+        .unwrap();
+        drop(n);
+        national.set_submission_key(sk.clone());
+        national.set_national(&ndb.url, nk).unwrap();
+        let audit = common::serve(national);
+        // The programme's server, told where to send.
+        app.set_submission_key(sk);
+        open(&db).run(|s| s.put_agreement(&common::agreement(false)).unwrap());
+        assert!(
+            app.set_send_to("http://audit.example.org", "x").is_err(),
+            "never plain http over a network"
+        );
+        app.set_send_to(&audit, "p001-system-token").unwrap();
+        rt().block_on(async {
+            let (cookie, csrf) = login(&app, "lead").await;
+            let check = || {
+                let b = "SENDBOUNDARY";
+                let parts = [
+                    ("csrf", None, csrf.as_str()),
+                    ("from", None, "2024-04-01"),
+                    ("to", None, "2025-03-31"),
+                    (
+                        "ndoo",
+                        Some("ndoo.csv"),
+                        "nhs_number,checked_on\n9434765870,2025-05-30\n",
+                    ),
+                    ("list", None, "opted_out"),
+                ];
+                Request::post("/p/P001/submit")
+                    .header(header::COOKIE, &cookie)
+                    .header(
+                        header::CONTENT_TYPE,
+                        format!("multipart/form-data; boundary={b}"),
+                    )
+                    .body(Body::from(multipart(b, &parts)))
+                    .unwrap()
+            };
+            let r = send(&app, check()).await;
+            assert!(r.body.contains("Send to the national audit"), "{}", r.body);
+            let token = hidden(&r.body, "token");
+            let r = send(
+                &app,
+                post(
+                    "/p/P001/submit/confirm",
+                    &cookie,
+                    &[("csrf", &csrf), ("token", &token), ("send", "1")],
+                ),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            assert!(
+                r.body.contains("Received by the national audit")
+                    && r.body.contains("Stored 1 episode(s)"),
+                "{}",
+                r.body
+            );
+            assert_eq!(open(&db).run(|s| s.sent_episodes("P001").unwrap()), ["E1"]);
+            let held = common::sync(|| {
+                crest_store::NationalStore::open(&ndb.url)
+                    .unwrap()
+                    .submissions()
+                    .unwrap()
+            });
+            assert!(
+                held.iter().any(|h| h.programme == "P001" && h.current),
+                "the audit holds it"
+            );
+            let log = open(&db).run(|s| s.access_log(10).unwrap());
+            assert!(
+                log.iter()
+                    .any(|e| e.action == "submission sent" && e.outcome == "ok"),
+                "{log:?}"
+            );
+        });
+        // A token the audit does not know: refused, in words, and nothing recorded as sent.
+        let app = crest_web::App::new(&db.url, scratch_dir("send").join("uploads"), common::today)
+            .unwrap();
+        app.set_submission_key(Key::from_secret([3; 32]));
+        app.set_send_to(&audit, "not-a-real-token").unwrap();
+        rt().block_on(async {
+            let (cookie, csrf) = login(&app, "lead").await;
+            let b = "SENDBOUNDARY2";
+            let parts = [
+                ("csrf", None, csrf.as_str()),
+                ("from", None, "2023-04-01"),
+                ("to", None, "2024-03-31"),
+                (
+                    "ndoo",
+                    Some("ndoo.csv"),
+                    "nhs_number,checked_on\n9434765870,2025-05-30\n",
+                ),
+            ];
+            let req = Request::post("/p/P001/submit")
+                .header(header::COOKIE, &cookie)
+                .header(
+                    header::CONTENT_TYPE,
+                    format!("multipart/form-data; boundary={b}"),
+                )
+                .body(Body::from(multipart(b, &parts)))
+                .unwrap();
+            let r = send(&app, req).await;
+            let token = hidden(&r.body, "token");
+            let before = open(&db).run(|s| s.sent_episodes("P001").unwrap());
+            let r = send(
+                &app,
+                post(
+                    "/p/P001/submit/confirm",
+                    &cookie,
+                    &[("csrf", &csrf), ("token", &token), ("send", "1")],
+                ),
+            )
+            .await;
+            assert!(
+                r.body.contains("The submission was not sent")
+                    && r.body.contains("unknown API token"),
+                "{}",
+                r.body
+            );
+            assert_eq!(open(&db).run(|s| s.sent_episodes("P001").unwrap()), before);
+        });
+    }
+}

@@ -154,3 +154,19 @@ pub fn synthetic_national(app: &crest_web::App, db: &TestDb, ndb: &TestDb) {
     app.set_submission_key(sk);
     app.set_national(&ndb.url, nk).unwrap();
 }
+
+/// Serves the app on a free loopback port from a background runtime; returns its base URL.
+#[allow(dead_code)]
+pub fn serve(app: Arc<crest_web::App>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, crest_web::router(app)).await.unwrap();
+        });
+    });
+    format!("http://{addr}")
+}
