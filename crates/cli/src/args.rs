@@ -86,6 +86,13 @@ pub enum Command {
         #[command(subcommand)]
         action: TokensAction,
     },
+    /// The national audit's published figures for programme leads' dashboards on a server with
+    /// no national store: `crest figures load --period "…" --programmes programmes.csv
+    /// --funnels funnels.csv` (the tables `crest report annual --tables` writes).
+    Figures {
+        #[command(subcommand)]
+        action: FiguresAction,
+    },
     /// Data sharing agreements (administrators): which fields may leave, on what basis, when.
     Agreements {
         #[command(subcommand)]
@@ -135,6 +142,23 @@ pub enum Command {
         /// Episodes to generate.
         #[arg(long, default_value_t = 95_000)]
         episodes: usize,
+    },
+}
+
+/// Published-figures actions.
+#[derive(Subcommand, Debug)]
+pub enum FiguresAction {
+    /// Load (or replace) the published programmes.csv and funnels.csv.
+    Load {
+        /// Which period they are for, e.g. "1 April 2024 to 31 March 2025".
+        #[arg(long)]
+        period: String,
+        /// The published programmes.csv.
+        #[arg(long)]
+        programmes: PathBuf,
+        /// The published funnels.csv.
+        #[arg(long)]
+        funnels: PathBuf,
     },
 }
 

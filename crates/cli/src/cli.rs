@@ -193,6 +193,36 @@ pub fn run(cli: Cli) -> Result<i32> {
             action: KeysAction::New { out },
         } => keys_new(&out),
         Command::Agreements { action } => agreements(&cli.db, action),
+        Command::Figures {
+            action:
+                FiguresAction::Load {
+                    period,
+                    programmes,
+                    funnels,
+                },
+        } => {
+            let read = |p: &std::path::Path| {
+                std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+            };
+            let (p, f) = (read(&programmes)?, read(&funnels)?);
+            let mut store = crest_store::open(&cli.db)?;
+            let figures = crest_report::figures::save(store.as_mut(), &period, &p, &f)
+                .map_err(|e| anyhow!(e))?;
+            let mut entry = command_line_entry("", "load national figures", &figures.period);
+            entry.detail = format!(
+                "{} programmes, {} funnel points",
+                figures.programmes.len(),
+                figures.funnels.len()
+            );
+            store.log(&entry)?;
+            println!(
+                "national figures for {} loaded: {} programmes, {} funnel points",
+                figures.period,
+                figures.programmes.len(),
+                figures.funnels.len()
+            );
+            Ok(0)
+        }
         Command::Report {
             action:
                 ReportAction::Annual {

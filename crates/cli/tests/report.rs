@@ -192,6 +192,36 @@ fn the_annual_report_is_a_typeset_pdf_and_every_count_is_disclosure_controlled()
             text.contains("<main>") && text.contains("</main>"),
             "a main landmark"
         );
+        // A programme's server with no national store loads these published tables for its
+        // leads' dashboards; anything else is refused in words.
+        let (p, f) = (tables.join("programmes.csv"), tables.join("funnels.csv"));
+        let load = |programmes: &std::path::Path| {
+            crest(
+                &local.url,
+                &[
+                    "figures",
+                    "load",
+                    "--period",
+                    "1 April 2024 to 31 March 2025",
+                    "--programmes",
+                    programmes.to_str().unwrap(),
+                    "--funnels",
+                    f.to_str().unwrap(),
+                ],
+            )
+        };
+        let (code, out) = load(&f);
+        assert_ne!(code, 0, "{out}");
+        assert!(
+            out.contains("programmes.csv is not the national audit's published table"),
+            "{out}"
+        );
+        let (code, out) = load(&p);
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains("national figures for 1 April 2024 to 31 March 2025 loaded"),
+            "{out}"
+        );
         let read = |name: &str| {
             let mut r = csv::Reader::from_path(tables.join(name)).unwrap();
             let head: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();

@@ -29,7 +29,8 @@ const EXCEL_EPOCH_OFFSET: f64 = 25_569.0;
 
 /// The episodes as an XLSX workbook: an `episodes` sheet with dates as real date cells and
 /// numbers as numbers; codes, identifiers and yes/no values as text (string cells, which a
-/// spreadsheet never runs as formulas, whatever they start with).
+/// spreadsheet never runs as formulas, whatever they start with); and the `notes` sheet saying
+/// what each column means, in the dictionary's words.
 pub fn xlsx_bytes(records: &[Record]) -> Result<Vec<u8>, String> {
     let err = |e: rust_xlsxwriter::XlsxError| format!("cannot write the export: {e}");
     let mut wb = Workbook::new();
@@ -70,5 +71,6 @@ pub fn xlsx_bytes(records: &[Record]) -> Result<Vec<u8>, String> {
         }
     }
     sheet.set_freeze_panes(1, 0).map_err(err)?;
+    crate::template::add_notes_sheet(&mut wb).map_err(err)?;
     wb.save_to_buffer().map_err(err)
 }

@@ -91,6 +91,15 @@ pub fn xlsx_template() -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
         }
     }
     sheet.set_freeze_panes(1, 0)?;
+    add_notes_sheet(&mut wb)?;
+    wb.save_to_buffer()
+}
+
+/// Adds the `notes` sheet: each column's name, the question it answers, whether it is
+/// required, where it may travel, its values (codes with their words) and a hint. The template
+/// and the XLSX export both carry it.
+pub fn add_notes_sheet(wb: &mut Workbook) -> Result<(), rust_xlsxwriter::XlsxError> {
+    let bold = Format::new().set_bold();
     let notes = wb.add_worksheet().set_name("notes")?;
     for (c, h) in ["column", "label", "required", "tier", "values", "notes"]
         .iter()
@@ -111,7 +120,7 @@ pub fn xlsx_template() -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     notes.set_column_width(1, 40)?;
     notes.set_column_width(4, 60)?;
     notes.set_column_width(5, 80)?;
-    wb.save_to_buffer()
+    Ok(())
 }
 
 /// Writes the template named by `path`'s extension (`.csv` or `.xlsx`).

@@ -43,6 +43,20 @@ fn csv_and_xlsx_exports_import_again_unchanged() {
         let bytes = export::xlsx_bytes(&records).unwrap();
         assert!(bytes.starts_with(b"PK"), "a real XLSX (zip) file");
         std::fs::write(&xlsx, bytes).unwrap();
+        {
+            // The notes sheet says what each column means, in the dictionary's words.
+            use calamine::Reader;
+            let mut wb = calamine::open_workbook_auto(&xlsx).unwrap();
+            assert_eq!(wb.sheet_names(), ["episodes", "notes"]);
+            let notes = wb.worksheet_range("notes").unwrap();
+            let sex = notes.rows().find(|r| r[0] == "sex").expect("a row for sex");
+            assert_eq!(sex[1].to_string(), "Sex");
+            assert!(
+                sex[4].to_string().contains("female = Female"),
+                "{:?}",
+                sex[4]
+            );
+        }
         for file in [&csv, &xlsx] {
             let again = import_file(s.as_mut(), file, &opts, None, &mut |_| {}).unwrap();
             assert_eq!(

@@ -356,6 +356,25 @@ pub fn uptake_table(title: &str, rows: &[(String, u64, u64)]) -> Markup {
     }
 }
 
+/// A library's message as a sentence on a page: a capital first (a message that starts with
+/// a code or a file name, such as `programmes.csv`, stays as it is).
+pub fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f)
+            if f.is_lowercase()
+                && !s
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .contains(['.', '_']) =>
+        {
+            f.to_uppercase().chain(c).collect()
+        }
+        _ => s.to_string(),
+    }
+}
+
 /// A proportion as a percentage with one decimal, or a dash.
 pub fn pct(x: Option<f64>) -> String {
     x.map_or("–".into(), |v| format!("{:.1}%", v * 100.0))
@@ -366,6 +385,23 @@ mod tests {
     use super::*;
 
     const HOSTILE: &str = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>&";
+
+    #[test]
+    fn messages_start_with_a_capital_unless_they_start_with_a_name() {
+        assert_eq!(
+            capitalised("no data sharing agreement"),
+            "No data sharing agreement"
+        );
+        assert_eq!(
+            capitalised("programmes.csv is not"),
+            "programmes.csv is not"
+        );
+        assert_eq!(
+            capitalised("core_start_date is needed"),
+            "core_start_date is needed"
+        );
+        assert_eq!(capitalised(""), "");
+    }
 
     /// Whatever a user typed comes out as text, in content and in attributes alike.
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod annual;
 pub mod charts;
+pub mod figures;
 pub mod html;
 
 /// Why a report, table or chart could not be made.

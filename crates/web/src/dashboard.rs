@@ -133,8 +133,9 @@ async fn dashboard(
                 None => {
                     h2 { "Against the national picture" }
                     p {
-                        "This server has no national store, so national figures and funnel plots \
-                         are not shown here."
+                        "This server has no national store, and no published national figures \
+                         are loaded yet, so national figures and funnel plots are not shown here. \
+                         An administrator can load the national audit's latest published figures."
                     }
                 }
             }
@@ -160,7 +161,15 @@ async fn national_section(
     period: Period,
 ) -> Result<Option<Arc<Markup>>, WebError> {
     if app.national_db.get().is_none() {
-        return Ok(None);
+        // No national store: the national audit's published figures, if an administrator
+        // loaded them.
+        let code = p.code.clone();
+        return app
+            .db(move |s, _| {
+                Ok(crate::national_figures::held(s)?
+                    .map(|f| Arc::new(crate::national_figures::markup(&f, &code))))
+            })
+            .await;
     }
     let key = format!(
         "lead\u{1f}{}\u{1f}{}\u{1f}{}",

@@ -23,6 +23,7 @@ pub use crest_report::html;
 mod inequalities;
 mod national;
 mod national_dashboard;
+mod national_figures;
 mod outliers;
 mod programme_page;
 mod quality;
@@ -586,6 +587,7 @@ impl Ctx {
             } @else if role == Role::Admin {
                 nav aria-label="Administration" {
                     a href="/admin/users" { "Users" } " · "
+                    a href="/admin/national-figures" { "National figures" } " · "
                     a href="/admin/agreements" { "Data sharing agreements" }
                 }
             } @else if role == Role::NationalAnalyst {
@@ -719,6 +721,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/template.xlsx", get(template_xlsx))
         .merge(agreements::routes())
         .merge(users::routes())
+        .merge(national_figures::routes())
         .merge(patients::routes())
         .merge(episode_form::routes())
         .merge(progress_report::routes())

@@ -275,11 +275,7 @@ fn request<'a>(
 
 /// A library's message as a sentence on a page: capital first, full stop last.
 fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    let mut out: String = c
-        .next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default();
+    let mut out = crate::html::capitalised(s);
     if !out.ends_with('.') {
         out.push('.');
     }

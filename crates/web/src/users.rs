@@ -299,10 +299,7 @@ async fn hashed(app: &Arc<App>, password: &str) -> Result<String, WebError> {
 }
 
 fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
+    crate::html::capitalised(s)
 }
 
 /// Saves a user's role and programmes, disables or enables them, or resets their password.

@@ -383,6 +383,24 @@ fn an_admin_records_a_data_sharing_agreement() {
     let main = b.wait_text("main", "Agreement ncpcr-2025 recorded.");
     assert!(main.contains("2025-04-01 to 2026-03-31"), "{main}");
     b.screenshot("11-agreement-recorded");
+    // The admin's other pages, each checked by axe at both widths.
+    for (path, wait, name) in [
+        ("/admin/users", "Security codes", "34-users"),
+        (
+            "/admin/national-figures",
+            "None are loaded yet",
+            "35-national-figures",
+        ),
+        (
+            "/account/security-code",
+            "authenticator app",
+            "36-security-code",
+        ),
+    ] {
+        b.goto(&format!("{base}{path}"));
+        b.wait_text("main", wait);
+        b.screenshot(name);
+    }
     let held = open(&db).run(|s| s.agreements().unwrap());
     assert_eq!(held.len(), 1);
     assert!(held[0].allows("a1_hads_anxiety") && !held[0].allows("a2_hads_anxiety"));

@@ -3059,3 +3059,139 @@ fn leads_send_a_submission_to_the_national_audit_and_see_the_receipt() {
         });
     }
 }
+
+/// A programme's server with no national store: an admin loads the national audit's published
+/// programmes.csv and funnels.csv (as its annual report wrote them), and the lead's dashboard
+/// shows the programme beside them; a file that is not a published table is refused in words.
+#[test]
+fn leads_see_the_published_national_figures_an_admin_loaded() {
+    for (db, ndb) in databases().into_iter().zip(databases()) {
+        let national_app = setup(&db);
+        common::synthetic_national(&national_app, &db, &ndb);
+        // The audit's published tables, as `crest report annual --tables` writes them.
+        let tables = common::sync(|| {
+            let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
+            crest_report::annual::annual(&mut n, common::fy2024(), common::today())
+                .unwrap()
+                .tables
+        });
+        let csv = |name: &str| {
+            tables
+                .iter()
+                .find(|t| t.name == name)
+                .unwrap()
+                .csv()
+                .unwrap()
+        };
+        let (programmes, funnels) = (csv("programmes"), csv("funnels"));
+        // The programme's own server: the same local store, no national side.
+        let app = crest_web::App::new(
+            &db.url,
+            scratch_dir("figures").join("uploads"),
+            common::today,
+        )
+        .unwrap();
+        rt().block_on(async {
+            let (lead, _) = login(&app, "lead").await;
+            let dashboard = "/p/P001/dashboard?from=2024-04-01&to=2025-03-31";
+            let r = send(&app, get(dashboard, &lead)).await;
+            assert!(
+                r.body.contains("no published national figures"),
+                "{}",
+                r.body
+            );
+            let (admin, csrf) = login(&app, "admin").await;
+            let load = |p: &[u8], f: &[u8]| {
+                let b = "FIGURESBOUNDARY";
+                let mut body = Vec::new();
+                for (name, file, value) in [
+                    ("csrf", None, csrf.as_bytes()),
+                    ("period", None, b"1 April 2024 to 31 March 2025".as_slice()),
+                    ("programmes", Some("programmes.csv"), p),
+                    ("funnels", Some("funnels.csv"), f),
+                ] {
+                    body.extend(
+                        format!("--{b}\r\nContent-Disposition: form-data; name=\"{name}\"")
+                            .as_bytes(),
+                    );
+                    if let Some(file) = file {
+                        body.extend(format!("; filename=\"{file}\"").as_bytes());
+                    }
+                    body.extend(b"\r\n\r\n");
+                    body.extend(value);
+                    body.extend(b"\r\n");
+                }
+                body.extend(format!("--{b}--\r\n").as_bytes());
+                Request::post("/admin/national-figures")
+                    .header(header::COOKIE, &admin)
+                    .header(
+                        header::CONTENT_TYPE,
+                        format!("multipart/form-data; boundary={b}"),
+                    )
+                    .body(Body::from(body))
+                    .unwrap()
+            };
+            let r = send(&app, load(b"a,b\n1,2\n", &funnels)).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+            assert!(
+                r.body
+                    .contains("programmes.csv is not the national audit's published table"),
+                "{}",
+                r.body
+            );
+            let r = send(&app, load(&programmes, &funnels)).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            assert!(
+                r.body
+                    .contains("Loaded: 1 April 2024 to 31 March 2025, 12 programmes."),
+                "{}",
+                r.body
+            );
+            let r = send(&app, get(dashboard, &lead)).await;
+            assert!(
+                r.body.contains(
+                    "The national audit&#39;s published figures for 1 April 2024 to 31 March 2025"
+                ) || r.body.contains(
+                    "The national audit's published figures for 1 April 2024 to 31 March 2025"
+                ),
+                "{}",
+                r.body
+            );
+            assert!(
+                r.body
+                    .contains("<title id=\"pf-uptake-t\">Funnel plot: Uptake"),
+                "{}",
+                r.body
+            );
+            assert!(
+                r.body.contains("P001 (the larger ringed dot)"),
+                "{}",
+                r.body
+            );
+            // The published grade, exactly as programmes.csv has it.
+            let text = String::from_utf8(programmes.clone()).unwrap();
+            let grade = text
+                .lines()
+                .find(|l| l.starts_with("P001,"))
+                .unwrap()
+                .rsplit(',')
+                .next()
+                .unwrap()
+                .to_string();
+            assert!(
+                r.body
+                    .contains(&format!("Your published grade: <strong>{grade}</strong>")),
+                "{grade}: {}",
+                r.body
+            );
+            // Staff cannot load figures.
+            let (staff, scsrf) = login(&app, "staff").await;
+            let r = send(
+                &app,
+                post("/admin/national-figures", &staff, &[("csrf", &scsrf)]),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND);
+        });
+    }
+}
