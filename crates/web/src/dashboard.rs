@@ -54,6 +54,37 @@ fn age_band(r: &Record) -> String {
     crest_core::age_band(age).to_string()
 }
 
+/// Patients who ended core rehabilitation, by whole weeks it lasted (16 or more together).
+fn duration_chart(durations: &[f64]) -> Markup {
+    const BINS: usize = 17;
+    let mut counts = [0u64; BINS];
+    for d in durations {
+        counts[((*d / 7.0).floor().max(0.0) as usize).min(BINS - 1)] += 1;
+    }
+    let columns: Vec<(String, f64)> = counts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let label = if i == BINS - 1 {
+                format!("{i}+")
+            } else {
+                i.to_string()
+            };
+            (label, *c as f64)
+        })
+        .collect();
+    crest_report::charts::column_chart(
+        "dur",
+        &format!(
+            "How long core rehabilitation lasted ({} patients with a start and an end)",
+            durations.len()
+        ),
+        "weeks from start to end",
+        "patients",
+        &columns,
+    )
+}
+
 /// Patients who started, by whole weeks waited from referral (13 or more weeks together).
 fn wait_chart(waits: &[f64]) -> Markup {
     const BINS: usize = 13;
@@ -503,6 +534,7 @@ fn render(p: &Programme, history: &[Record], period: Period) -> maud::Markup {
             }
         }
         p { "Duration of core CR: median " (median_iqr(&durations)) " days." }
+        (duration_chart(&durations))
         p {
             "Completed: " (completed) " of " (started) " started. Assessment 1 recorded for " (a1)
             ", assessment 2 for " (a2) " of " (records.len()) " referred."
@@ -578,6 +610,11 @@ fn outcomes(records: &[Record]) -> Markup {
     }
     html! {
         h2 { "Outcomes" }
+        div class="small-charts" {
+            @for (i, (measure, c)) in changes.iter().enumerate().filter(|(_, (_, c))| c.n > 0) {
+                (crest_report::charts::change_chart(&format!("oc{i}"), &format!("{measure}: mean of {} patient(s)", c.n), c.mean_a1.map(one_place), c.mean_a2.map(one_place)))
+            }
+        }
         table tabindex="0" {
             caption { "Change from assessment 1 to assessment 2, among patients with both values" }
             thead { tr {
@@ -607,6 +644,10 @@ fn outcomes(records: &[Record]) -> Markup {
             }
         }
     }
+}
+
+fn one_place(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
 }
 
 fn one_dp(x: Option<f64>) -> String {

@@ -58,12 +58,13 @@ pub(crate) fn step_page(
             input type="hidden" name=(STEP) value=(n);
             (carried(values, Some(step)))
             (html::fields_form(values, &errs, &|f| f.step() == step, &["programme_code"]))
+            // "Continue" comes first, so Enter in any field moves forward, never back.
             p {
-                @if n > 1 {
-                    button class="secondary" name=(GO) value="back" { "Back" } " "
-                }
                 button name=(GO) value="next" {
                     @if n == Step::ALL.len() { "Check the answers" } @else { "Continue" }
+                }
+                @if n > 1 {
+                    " " button class="secondary" name=(GO) value="back" { "Back" }
                 }
             }
         }

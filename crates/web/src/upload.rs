@@ -36,7 +36,7 @@ pub(crate) async fn upload_form(
             (html::csrf_field(&c.session.csrf))
             label for="file" { "File" }
             input id="file" type="file" name="file" accept=".csv,.xlsx" required;
-            p { button { "Check file" } }
+            p { button id="check-file" { "Check file" } }
         }
         p {
             "Templates: " a href="/template.csv" { "CSV" } " · " a href="/template.xlsx" { "XLSX" }

@@ -124,7 +124,14 @@ fn a_lead_signs_in_fixes_an_episode_uploads_and_opens_the_dashboard() {
         b.goto(&format!("{base}/p/P001/upload"));
         b.type_into("#file", &file.to_string_lossy());
         b.wait_value("#file");
-        b.click("form[enctype] button");
+        // By keyboard: Tab through the page to "Check file", Enter to press it.
+        let mut tabs = 0;
+        while b.focused_id() != "check-file" {
+            b.press("\u{E004}");
+            tabs += 1;
+            assert!(tabs < 40, "Tab never reaches the Check file button");
+        }
+        b.press("\u{E007}");
         let preview = b.wait_text("main", "rejected");
         assert!(
             preview.contains("2 row(s): 1 new") && preview.contains("1 rejected"),
@@ -506,7 +513,9 @@ fn a_nurse_enters_an_episode_step_by_step_and_sees_every_problem_at_once() {
     date("event_date", ["1", "2", "2025"]);
     b.click("label[for=\"f-comorbidities-1\"]");
     b.screenshot("32-step-event");
-    b.click("button[value=\"next\"]");
+    // By keyboard: Enter in a field moves on to the next step (never back).
+    b.type_into("#f-event_date-year", "");
+    b.keys("\u{E007}");
     b.wait_text("main", "Step 3 of 7");
     date("referral_date", ["3", "1", "2025"]);
     for n in 3..7 {

@@ -364,6 +364,20 @@ impl Browser {
             .to_string()
     }
 
+    /// Presses one key on the keyboard, wherever the focus is (W3C actions; unlike sending
+    /// keys to an element, this works on a file input too).
+    pub fn press(&self, key: &str) {
+        self.cmd(
+            "POST",
+            &self.s("/actions"),
+            Some(json!({ "actions": [{
+                "type": "key",
+                "id": "keyboard",
+                "actions": [{ "type": "keyDown", "value": key }, { "type": "keyUp", "value": key }]
+            }]})),
+        );
+    }
+
     /// Presses keys on the focused element (WebDriver key codes, e.g. `\u{E004}` for Tab).
     pub fn keys(&self, keys: &str) {
         let e = self.cmd("GET", &self.s("/element/active"), None);
