@@ -54,18 +54,18 @@ fn age_band(r: &Record) -> String {
     crest_core::age_band(age).to_string()
 }
 
-/// Patients who ended core rehabilitation, by whole weeks it lasted (16 or more together).
-fn duration_chart(durations: &[f64]) -> Markup {
-    const BINS: usize = 17;
-    let mut counts = [0u64; BINS];
-    for d in durations {
-        counts[((*d / 7.0).floor().max(0.0) as usize).min(BINS - 1)] += 1;
+/// Patients by whole weeks of `days` (the last column holds `weeks` or more), as a column
+/// chart with labelled axes.
+fn weeks_chart(id: &str, title: &str, x_label: &str, days: &[f64], weeks: usize) -> Markup {
+    let mut counts = vec![0u64; weeks + 1];
+    for d in days {
+        counts[((*d / 7.0).floor().max(0.0) as usize).min(weeks)] += 1;
     }
     let columns: Vec<(String, f64)> = counts
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let label = if i == BINS - 1 {
+            let label = if i == weeks {
                 format!("{i}+")
             } else {
                 i.to_string()
@@ -73,47 +73,34 @@ fn duration_chart(durations: &[f64]) -> Markup {
             (label, *c as f64)
         })
         .collect();
-    crest_report::charts::column_chart(
+    crest_report::charts::column_chart(id, title, x_label, "patients", &columns)
+}
+
+/// Patients who ended core rehabilitation, by whole weeks it lasted (16 or more together).
+fn duration_chart(durations: &[f64]) -> Markup {
+    weeks_chart(
         "dur",
         &format!(
             "How long core rehabilitation lasted ({} patients with a start and an end)",
             durations.len()
         ),
         "weeks from start to end",
-        "patients",
-        &columns,
+        durations,
+        16,
     )
 }
 
-/// Patients who started, by whole weeks waited from referral (13 or more weeks together).
+/// Patients who started, by whole weeks waited from referral (12 or more weeks together).
 fn wait_chart(waits: &[f64]) -> Markup {
-    const BINS: usize = 13;
-    let mut counts = [0u64; BINS];
-    for w in waits {
-        let b = ((*w / 7.0).floor().max(0.0) as usize).min(BINS - 1);
-        counts[b] += 1;
-    }
-    let columns: Vec<(String, f64)> = counts
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let label = if i == BINS - 1 {
-                format!("{i}+")
-            } else {
-                i.to_string()
-            };
-            (label, *c as f64)
-        })
-        .collect();
-    crest_report::charts::column_chart(
+    weeks_chart(
         "wt",
         &format!(
             "Waits from referral to the start of core rehabilitation ({} patients who started)",
             waits.len()
         ),
         "weeks from referral to start",
-        "patients",
-        &columns,
+        waits,
+        12,
     )
 }
 
