@@ -235,7 +235,11 @@ async fn submit(
                     button name="send" value="1" { "Send to the national audit" } " "
                     button class="secondary" { "Build and download instead" }
                     br;
-                    span class="hint" { "Sent to " (url) " over an encrypted connection." }
+                    span class="hint" {
+                        "Sent to " (url)
+                        @if url.starts_with("https://") { " over an encrypted connection." }
+                        @else { " on this machine." }
+                    }
                 } @else {
                     button { "Build and download the submission" }
                 }

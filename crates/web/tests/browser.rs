@@ -142,10 +142,41 @@ fn a_lead_signs_in_fixes_an_episode_uploads_and_opens_the_dashboard() {
             "the rejected value is shown"
         );
         b.screenshot("04-upload-preview");
+        // "Download the rows to fix", as the browser's user would (with their session).
+        let href = b.attribute("a[href$=\"/rows-to-fix\"]", "href");
+        let fix = ureq::get(&format!("{base}{href}"))
+            .header(
+                "Cookie",
+                &format!("crest_session={}", b.cookie("crest_session")),
+            )
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        assert!(
+            fix.lines().next().unwrap().ends_with(",problems") && fix.contains("P001,W2,"),
+            "{fix}"
+        );
         assert!(open(&db).run(|s| s.episode("P001", "W1").unwrap().is_none()));
         b.click("form[action$=\"/upload/confirm\"] button");
         b.wait_text("main", "Stored: 1 new");
         assert!(open(&db).run(|s| s.episode("P001", "W1").unwrap().is_some()));
+        // Fixed in that file and uploaded again: nothing rejected.
+        let fixed = file.with_file_name("upload-rows-to-fix.csv");
+        std::fs::write(&fixed, fix.replace("31/02/2025", "12/01/2025")).unwrap();
+        b.goto(&format!("{base}/p/P001/upload"));
+        b.type_into("#file", &fixed.to_string_lossy());
+        b.wait_value("#file");
+        b.click("#check-file");
+        let preview = b.wait_text("main", "rejected");
+        assert!(
+            preview.contains("1 row(s): 1 new") && preview.contains("0 rejected"),
+            "{preview}"
+        );
+        b.click("form[action$=\"/upload/confirm\"] button");
+        b.wait_text("main", "Stored: 1 new");
+        assert!(open(&db).run(|s| s.episode("P001", "W2").unwrap().is_some()));
 
         // The dashboard, with its chart and KPI table.
         b.goto(&format!(
@@ -467,6 +498,32 @@ fn an_admin_adds_a_user_who_signs_in_and_changes_their_password() {
     b.type_into("#password", "horse battery staple");
     b.click("form[action=\"/login\"] button");
     b.wait_url("/episodes");
+    // The security code: the key shown, a code from it (as an authenticator app works it
+    // out), and then signing in asks for it.
+    b.click("a[href=\"/account/security-code\"]");
+    b.wait_text("main", "authenticator app");
+    b.screenshot("37-security-code-set-up");
+    let secret = b.attribute("input[name=\"secret\"]", "value");
+    let code = || {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        crest_store::totp::code_at(&crest_store::totp::from_base32(&secret).unwrap(), now, 6)
+    };
+    b.type_into("#f-code", &code());
+    b.click("form[action=\"/account/security-code\"] button");
+    b.wait_url("/episodes");
+    b.click("header form button");
+    b.wait_url("/login");
+    b.type_into("#username", "nurse3");
+    b.type_into("#password", "horse battery staple");
+    b.click("form[action=\"/login\"] button");
+    b.wait_text("main", "security code is not right");
+    b.type_into("#password", "horse battery staple");
+    b.type_into("#code", &code());
+    b.click("form[action=\"/login\"] button");
+    b.wait_url("/episodes");
 }
 
 #[test]
@@ -557,4 +614,67 @@ fn a_nurse_enters_an_episode_step_by_step_and_sees_every_problem_at_once() {
         stored.text(crest_core::Col::Comorbidities),
         Some("hypertension")
     );
+}
+
+#[test]
+fn a_lead_sends_a_submission_to_a_national_server_and_sees_the_receipt() {
+    use crest_privacy::Key;
+    let Some((driver, chromium)) = webdriver::available() else {
+        return;
+    };
+    let (db, nlocal, ndb) = (
+        crest_store::testing::sqlite_db(),
+        crest_store::testing::sqlite_db(),
+        crest_store::testing::sqlite_db(),
+    );
+    let (sk, nk) = (Key::from_secret([3; 32]), Key::from_secret([4; 32]));
+    let app = setup(&db);
+    // The national audit's server, started here, with an API token for P001's system.
+    let national = setup(&nlocal);
+    let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
+    n.migrate().unwrap();
+    n.upsert_programmes(&open(&db).run(|s| s.programmes().unwrap()))
+        .unwrap();
+    n.add_api_token(
+        "p001-token",
+        "P001",
+        "2025-01-01T00:00:00Z",
+        "2099-01-01T00:00:00Z",
+    )
+    .unwrap();
+    drop(n);
+    national.set_submission_key(sk.clone());
+    national.set_national(&ndb.url, nk).unwrap();
+    let audit = serve(national);
+    app.set_submission_key(sk);
+    app.set_send_to(&audit, "p001-token").unwrap();
+    open(&db).run(|s| s.put_agreement(&common::agreement(false)).unwrap());
+    let base = serve(app);
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("browser")
+        .join("sqlite");
+    let b = Browser::start(&driver, &chromium, shots);
+    sign_in(&b, &base, "lead", "/episodes");
+    b.click("a[href=\"/p/P001/submit\"]");
+    b.wait_text("main", "National Data Opt-out");
+    let ndoo = crest_store::testing::scratch_dir("browser-send").join("ndoo.csv");
+    std::fs::write(&ndoo, "nhs_number,checked_on\n9434765870,2025-05-30\n").unwrap();
+    b.clear("#from");
+    b.type_into("#from", "01/04/2024");
+    b.clear("#to");
+    b.type_into("#to", "31/03/2025");
+    b.type_into("#ndoo", &ndoo.to_string_lossy());
+    b.wait_value("#ndoo");
+    b.click("form[enctype] button");
+    let check = b.wait_text("main", "What would be sent");
+    assert!(
+        check.contains("Episodes sent (pseudonymised, minimised)"),
+        "{check}"
+    );
+    b.screenshot("38-submission-check");
+    b.click("button[name=\"send\"]");
+    let receipt = b.wait_text("main", "Received by the national audit");
+    assert!(receipt.contains("Stored 1 episode(s)"), "{receipt}");
+    b.screenshot("39-submission-receipt");
+    assert_eq!(open(&db).run(|s| s.sent_episodes("P001").unwrap()), ["E1"]);
 }

@@ -364,6 +364,27 @@ impl Browser {
             .to_string()
     }
 
+    /// An attribute of the first element matching `css`.
+    pub fn attribute(&self, css: &str, name: &str) -> String {
+        let e = self.find(css);
+        self.cmd(
+            "GET",
+            &self.s(&format!("/element/{}/attribute/{name}", e.0)),
+            None,
+        )
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+    }
+
+    /// The value of one of the browser's cookies for the current site.
+    pub fn cookie(&self, name: &str) -> String {
+        self.cmd("GET", &self.s(&format!("/cookie/{name}")), None)["value"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
     /// Presses one key on the keyboard, wherever the focus is (W3C actions; unlike sending
     /// keys to an element, this works on a file input too).
     pub fn press(&self, key: &str) {
