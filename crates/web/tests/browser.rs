@@ -627,25 +627,10 @@ fn a_lead_sends_a_submission_to_a_national_server_and_sees_the_receipt() {
         crest_store::testing::sqlite_db(),
         crest_store::testing::sqlite_db(),
     );
-    let (sk, nk) = (Key::from_secret([3; 32]), Key::from_secret([4; 32]));
+    let sk = Key::from_secret([3; 32]);
     let app = setup(&db);
     // The national audit's server, started here, with an API token for P001's system.
-    let national = setup(&nlocal);
-    let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
-    n.migrate().unwrap();
-    n.upsert_programmes(&open(&db).run(|s| s.programmes().unwrap()))
-        .unwrap();
-    n.add_api_token(
-        "p001-token",
-        "P001",
-        "2025-01-01T00:00:00Z",
-        "2099-01-01T00:00:00Z",
-    )
-    .unwrap();
-    drop(n);
-    national.set_submission_key(sk.clone());
-    national.set_national(&ndb.url, nk).unwrap();
-    let audit = serve(national);
+    let audit = common::national_audit_server(&db, &nlocal, &ndb, "p001-token");
     app.set_submission_key(sk);
     app.set_send_to(&audit, "p001-token").unwrap();
     open(&db).run(|s| s.put_agreement(&common::agreement(false)).unwrap());

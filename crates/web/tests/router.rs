@@ -2922,26 +2922,9 @@ fn security_codes_are_a_second_step_at_sign_in() {
 fn leads_send_a_submission_to_the_national_audit_and_see_the_receipt() {
     use crest_privacy::Key;
     for ((db, nlocal), ndb) in databases().into_iter().zip(databases()).zip(databases()) {
-        let (sk, nk) = (Key::from_secret([3; 32]), Key::from_secret([4; 32]));
-        // The national audit's server: its own store of users, the national store, keys and
-        // an API token for P001's system.
+        let sk = Key::from_secret([3; 32]);
         let app = setup(&db);
-        let national = setup(&nlocal);
-        let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
-        n.migrate().unwrap();
-        n.upsert_programmes(&open(&db).run(|s| s.programmes().unwrap()))
-            .unwrap();
-        n.add_api_token(
-            "p001-system-token",
-            "P001",
-            "2025-01-01T00:00:00Z",
-            "2099-01-01T00:00:00Z",
-        )
-        .unwrap();
-        drop(n);
-        national.set_submission_key(sk.clone());
-        national.set_national(&ndb.url, nk).unwrap();
-        let audit = common::serve(national);
+        let audit = common::national_audit_server(&db, &nlocal, &ndb, "p001-system-token");
         // The programme's server, told where to send.
         app.set_submission_key(sk);
         open(&db).run(|s| s.put_agreement(&common::agreement(false)).unwrap());

@@ -170,3 +170,31 @@ pub fn serve(app: Arc<crest_web::App>) -> String {
     });
     format!("http://{addr}")
 }
+
+/// A national audit's server for a test, served on loopback: its own store of users at
+/// `nlocal`, the national store at `ndb` (programmes copied from the local store at `db`),
+/// the submission key `[3; 32]` and national key `[4; 32]`, and an API token for P001's
+/// system. Returns its base URL.
+#[allow(dead_code)]
+pub fn national_audit_server(db: &TestDb, nlocal: &TestDb, ndb: &TestDb, token: &str) -> String {
+    use crest_privacy::Key;
+    let national = setup(nlocal);
+    let programmes = open(db).run(|s| s.programmes().unwrap());
+    sync(|| {
+        let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
+        n.migrate().unwrap();
+        n.upsert_programmes(&programmes).unwrap();
+        n.add_api_token(
+            token,
+            "P001",
+            "2025-01-01T00:00:00Z",
+            "2099-01-01T00:00:00Z",
+        )
+        .unwrap();
+    });
+    national.set_submission_key(Key::from_secret([3; 32]));
+    national
+        .set_national(&ndb.url, Key::from_secret([4; 32]))
+        .unwrap();
+    serve(national)
+}
