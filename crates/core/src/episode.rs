@@ -87,6 +87,18 @@ impl PriorityGroup {
         }
     }
 
+    /// The group's name as the NCP_CR writes it, for pages and reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            PriorityGroup::Cabg => "CABG",
+            PriorityGroup::MiPci => "MI/PCI",
+            PriorityGroup::Pci => "PCI",
+            PriorityGroup::Mi => "MI",
+            PriorityGroup::HeartFailure => "Heart failure",
+            PriorityGroup::Other => "Other",
+        }
+    }
+
     /// The code used in files and JSON.
     pub fn code(self) -> &'static str {
         match self {

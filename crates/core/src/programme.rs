@@ -20,6 +20,15 @@ impl Nation {
     /// All nations.
     pub const ALL: [Nation; 3] = [Nation::England, Nation::Wales, Nation::NorthernIreland];
 
+    /// The nation's name, for pages and reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Nation::England => "England",
+            Nation::Wales => "Wales",
+            Nation::NorthernIreland => "Northern Ireland",
+        }
+    }
+
     /// The code used in files and JSON.
     pub fn code(self) -> &'static str {
         match self {

@@ -375,7 +375,7 @@ pub fn annual(
     for p in &report.programmes {
         uptake.push(vec![
             p.programme_code.clone(),
-            p.nation.code().replace('_', " "),
+            p.nation.label().to_string(),
             count(p.results.referred),
             count(p.results.started),
             percentage(p.results.started, p.results.referred),
@@ -513,7 +513,7 @@ pub fn annual(
         let (m, mt) = cell("wait_mi_pci");
         wait_table.push(vec![
             p.programme_code.clone(),
-            p.nation.code().replace('_', " "),
+            p.nation.label().to_string(),
             c,
             ct,
             m,
@@ -566,7 +566,7 @@ pub fn annual(
         uptake_table(
             "uptake_by_priority_group",
             "priority group",
-            &group(&|f| f.group.code().replace('_', " ")),
+            &group(&|f| f.group.label().to_string()),
         ),
     ];
     sections.push(ReportSection {

@@ -426,14 +426,20 @@ fn render(p: &Programme, history: &[Record], period: Period) -> maud::Markup {
         records
             .iter()
             .filter(|r| r.date(Col::CoreStartDate).is_some()),
-        |r| {
-            r.text(Col::DeliveryMode)
-                .unwrap_or("not recorded")
-                .to_string()
+        |r| match r.text(Col::DeliveryMode) {
+            Some(m) => Col::DeliveryMode
+                .field()
+                .code_label(m)
+                .unwrap_or(m)
+                .to_string(),
+            None => "Not recorded".to_string(),
         },
     );
     let uptake = [
-        ("sex", group_by(records, |r| r.get(Col::Sex).to_text())),
+        (
+            "sex",
+            group_by(records, |r| Col::Sex.field().display(r.get(Col::Sex))),
+        ),
         ("age band", {
             // Youngest first, as people read ages.
             let mut bands = group_by(records, age_band);
@@ -453,7 +459,7 @@ fn render(p: &Programme, history: &[Record], period: Period) -> maud::Markup {
             group_by(records, |r| {
                 let q = r.get(Col::ImdQuintile).to_text();
                 if q.is_empty() {
-                    "not known".into()
+                    "Not known".into()
                 } else {
                     q
                 }
@@ -463,8 +469,8 @@ fn render(p: &Programme, history: &[Record], period: Period) -> maud::Markup {
             "priority group",
             group_by(records, |r| {
                 KpiEpisode::of_record(r, 0)
-                    .map_or("not known", |f| f.group.code())
-                    .replace('_', " ")
+                    .map_or("Not known", |f| f.group.label())
+                    .to_string()
             }),
         ),
     ];
@@ -532,7 +538,7 @@ fn render(p: &Programme, history: &[Record], period: Period) -> maud::Markup {
             thead { tr { th scope="col" { "Mode" } th scope="col" { "Patients" } } }
             tbody {
                 @for (m, n, _) in &modes {
-                    tr { th scope="row" { (m.replace('_', " ")) } td { (n) } }
+                    tr { th scope="row" { (m) } td { (n) } }
                 }
             }
         }

@@ -73,7 +73,7 @@ fn render(
         ),
         (
             "priority group",
-            uptake_by(&chosen, |x| x.group.code().replace('_', " ")),
+            uptake_by(&chosen, |x| x.group.label().to_string()),
         ),
     ];
     // A group is being missed when its whole 95% interval lies below the overall uptake.

@@ -68,7 +68,7 @@ fn rollup(
                     tr {
                         th scope="row" {
                             // Regions are indented under their nation.
-                            @if s.region.is_empty() { strong { (s.nation.replace('_', " ")) } }
+                            @if s.region.is_empty() { strong { (crest_core::Nation::parse(&s.nation).map_or(s.nation.replace('_', " "), |n| n.label().to_string())) } }
                             @else { "\u{a0}\u{a0}" (s.region) }
                         }
                         td { (s.programmes) } td { (s.uptake.1) } td { (share(s.uptake)) }
@@ -180,7 +180,7 @@ fn render(
                 @for k in &rows {
                     tr {
                         th scope="row" { a href=(programme_href(&k.programme_code)) { (k.programme_code) } }
-                        td { (k.nation.code().replace('_', " ")) }
+                        td { (k.nation.label()) }
                         td { (by_code.get(k.programme_code.as_str()).map_or("", |p| p.region.as_str())) }
                         td { (k.results.referred) }
                         td { (pct(k.results.uptake.value())) }

@@ -54,7 +54,7 @@ pub(crate) fn profile_page(c: &crate::Ctx, p: &crest_core::Programme, saved: boo
                         input type="checkbox" id={ "grp" (i) } name="offer" value=(g.code())
                             checked[offers.contains(g)] disabled[!lead];
                         " "
-                        label for={ "grp" (i) } style="display:inline" { (g.code().replace('_', " ")) }
+                        label for={ "grp" (i) } style="display:inline" { (g.label()) }
                     }
                 }
             }

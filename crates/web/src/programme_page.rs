@@ -91,7 +91,7 @@ async fn programme(
             ];
             let me = &programmes[me];
             let body = html! {
-                p { (code) " · " (me.nation.code().replace('_', " ")) " · " (me.region) }
+                p { (code) " · " (me.nation.label()) " · " (me.region) }
                 h2 { "KPIs over three years" }
                 table tabindex="0" {
                     caption { "KPIs and grade by year" }

@@ -1494,9 +1494,9 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
             let r = send(&app, get("/national/dashboard?from=2024-04-01&to=2025-03-31", &cookie)).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
             assert!(r.body.contains("2 programme(s): 1 referred, 1 started core CR (uptake 100.0%)"), "{}", r.body);
-            assert!(r.body.contains(">P002</a></th><td>wales</td><td>North</td><td>1</td><td>100.0%</td>"), "{}", r.body);
+            assert!(r.body.contains(">P002</a></th><td>Wales</td><td>North</td><td>1</td><td>100.0%</td>"), "{}", r.body);
             // The roll-up: Wales, then its region North, with P002's figures.
-            assert!(r.body.contains("<tr><th scope=\"row\"><strong>wales</strong></th><td>1</td><td>1</td><td>100.0%</td>"), "{}", r.body);
+            assert!(r.body.contains("<tr><th scope=\"row\"><strong>Wales</strong></th><td>1</td><td>1</td><td>100.0%</td>"), "{}", r.body);
             assert!(r.body.contains("<tr><th scope=\"row\">\u{a0}\u{a0}North</th><td>1</td><td>1</td><td>100.0%</td>"), "{}", r.body);
             assert!(r.body.contains("<title id=\"f-uptake-t\">Funnel plot: Uptake"), "{}", r.body);
             assert!(r.body.contains("/national/funnel.png?kpi=assessment1&amp;from=2024-04-01"), "{}", r.body);
