@@ -85,8 +85,9 @@ fn text_field(
     html! {
         div class=[bad.map(|_| "field-error")] {
             label for={ "f-" (part) } { (label) " " span class="hint" { (hint) } }
-            @if let Some(m) = bad { p class="err" { (m) } }
-            input id={ "f-" (part) } name=(part) value=(value) size="40";
+            @if let Some(m) = bad { p class="err" id={ "e-" (part) } { (m) } }
+            input id={ "f-" (part) } name=(part) value=(value) size="40"
+                aria-invalid=[bad.map(|_| "true")] aria-describedby=[bad.map(|_| format!("e-{part}"))];
         }
     }
 }
