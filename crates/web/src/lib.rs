@@ -872,10 +872,43 @@ fn client_address(app: &App, headers: &HeaderMap, extensions: &axum::http::Exten
         .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string())
 }
 
+/// Starts an attempt to prove who one is (a password or a security code) on the throttling
+/// records `keys` (a name's, then an address's): refused with the wait when too many have
+/// failed lately; otherwise counted now, before the slow check, so parallel guesses cannot
+/// all slip through. [`finish_attempt`] records how it ended.
+pub(crate) async fn start_attempt(app: &Arc<App>, keys: &[String; 2]) -> Result<(), WebError> {
+    let keys = keys.clone();
+    let wait = app
+        .db(move |s, _| {
+            let mut wait = 0;
+            s.sign_in_limits(&[&keys[0], &keys[1]], &mut |limits| {
+                let now = auth::now_ms();
+                wait = auth::wait_ms(&limits[0], auth::NAME, now).max(auth::wait_ms(
+                    &limits[1],
+                    auth::ADDRESS,
+                    now,
+                ));
+                if wait > 0 {
+                    return false;
+                }
+                for l in limits.iter_mut() {
+                    auth::start(l, now);
+                }
+                true
+            })?;
+            Ok(wait)
+        })
+        .await?;
+    if wait > 0 {
+        return Err(WebError::TooMany(((wait + 999) / 1000) as u64));
+    }
+    Ok(())
+}
+
 /// Records how a sign-in attempt ended on its name's and address's throttling records: success
 /// clears the name's failures (the address keeps its own, so one good account does not unlock
 /// guessing at others). Best effort: a failure here must not hide the sign-in's own answer.
-async fn finish_attempt(app: &Arc<App>, keys: [String; 2], ok: bool) {
+pub(crate) async fn finish_attempt(app: &Arc<App>, keys: [String; 2], ok: bool) {
     let _ = app
         .db(move |s, _| {
             s.sign_in_limits(&[&keys[0], &keys[1]], &mut |limits| {
@@ -913,32 +946,7 @@ async fn login(
         format!("name:{}", name.chars().take(64).collect::<String>()),
         format!("addr:{address}"),
     ];
-    let wait = {
-        let keys = keys.clone();
-        app.db(move |s, _| {
-            let mut wait = 0;
-            s.sign_in_limits(&[&keys[0], &keys[1]], &mut |limits| {
-                let now = auth::now_ms();
-                wait = auth::wait_ms(&limits[0], auth::NAME, now).max(auth::wait_ms(
-                    &limits[1],
-                    auth::ADDRESS,
-                    now,
-                ));
-                if wait > 0 {
-                    return false;
-                }
-                for l in limits.iter_mut() {
-                    auth::start(l, now);
-                }
-                true
-            })?;
-            Ok(wait)
-        })
-        .await?
-    };
-    if wait > 0 {
-        return Err(WebError::TooMany(((wait + 999) / 1000) as u64));
-    }
+    start_attempt(&app, &keys).await?;
     let attempt = keys;
     let name2 = name.clone();
     let user = app.db(move |s, _| Ok(s.user(&name2)?)).await;

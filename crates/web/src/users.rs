@@ -37,6 +37,12 @@ pub(crate) const SECURITY_CODE_PAGE: &str = "/account/security-code";
 /// The setting naming the roles that must use a security code (`;`-separated role codes).
 const REQUIRED_SETTING: &str = "security_code_required_for";
 
+/// The throttling records for proving who one is on an account page: the user's name (shared
+/// with signing in) and the account pages' own.
+fn proof_keys(username: &str) -> [String; 2] {
+    [format!("name:{username}"), format!("account:{username}")]
+}
+
 /// Whether users of `role` must use a security code.
 pub(crate) fn code_required(s: &mut dyn crest_store::Store, role: Role) -> Result<bool, WebError> {
     Ok(s.setting(REQUIRED_SETTING)?
@@ -437,6 +443,9 @@ async fn change_password(
             .unwrap_or_default()
     };
     let (current, new, again) = (field("current"), field("new"), field("again"));
+    // Guessing the current password here is throttled like signing in (one budget per name).
+    let keys = proof_keys(&c.user.username);
+    crate::start_attempt(&app, &keys).await?;
     let stored = c.user.password_hash.clone();
     let (ok, hash) = {
         let _permit = app.hashing.acquire().await.map_err(WebError::internal)?;
@@ -453,6 +462,7 @@ async fn change_password(
         .await
         .map_err(WebError::internal)?
     };
+    crate::finish_attempt(&app, keys, ok).await;
     let mut errors = Vec::new();
     if !ok {
         errors.push((
@@ -629,9 +639,13 @@ async fn set_security_code(
         "enable" => one(&form, "secret"),
         _ => c.user.totp_secret.clone(),
     };
+    // Guessing codes here is throttled like signing in.
+    let keys = proof_keys(&c.user.username);
+    crate::start_attempt(&app, &keys).await?;
     let right = crest_store::totp::from_base32(&secret)
         .filter(|b| b.len() >= 10)
         .is_some_and(|b| crest_store::totp::verify(&b, &code, now));
+    crate::finish_attempt(&app, keys, right).await;
     if !right || (action == "disable" && required) {
         let shown = (action == "enable").then_some(secret.as_str());
         let mut r = html_page(security_page(

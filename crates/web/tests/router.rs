@@ -3178,3 +3178,43 @@ fn leads_see_the_published_national_figures_an_admin_loaded() {
         });
     }
 }
+
+/// Guessing a password or a security code on the account pages is throttled like signing in:
+/// after a few wrong tries the next has to wait.
+#[test]
+fn guessing_on_the_account_pages_is_throttled() {
+    for db in databases() {
+        let app = setup(&db);
+        rt().block_on(async {
+            let (cookie, csrf) = login(&app, "staff").await;
+            let mut statuses = Vec::new();
+            for _ in 0..8 {
+                let r = send(
+                    &app,
+                    post(
+                        "/account/password",
+                        &cookie,
+                        &[
+                            ("csrf", &csrf),
+                            ("current", "a wrong guess"),
+                            ("new", "a new long password"),
+                            ("again", "a new long password"),
+                        ],
+                    ),
+                )
+                .await;
+                statuses.push(r.status);
+            }
+            assert_eq!(statuses[0], StatusCode::UNPROCESSABLE_ENTITY);
+            assert!(
+                statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+                "{statuses:?}"
+            );
+            // The same budget guards signing in with that name.
+            let page = send(&app, get("/login", "")).await;
+            let pre = cookie_value(&page.cookies, "crest_login").unwrap();
+            let r = try_sign_in(&app, &pre, &hidden(&page.body, "csrf"), "staff", PASSWORD).await;
+            assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        });
+    }
+}
