@@ -28,7 +28,7 @@ svg{max-width:100%;height:auto}
 .skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:.4rem;background:#ffb81c;color:#1b1b1b;padding:.4rem .6rem;z-index:10}
 @media (max-width:40rem){table{display:block;overflow-x:auto;max-width:100%}}
 .small-charts{display:flex;flex-wrap:wrap;gap:.5rem 1rem}.small-chart{margin:0}.small-chart figcaption{font-size:.85rem;max-width:220px}
-@media print{header,nav,form,.noprint,.skip{display:none}@page{size:A4;margin:12mm}body{font-size:10pt}main{padding:0}h1{font-size:16pt;margin:0 0 4pt}table{font-size:9pt}.small-chart svg{width:170px;height:auto}}";
+@media print{header,nav,form,.noprint,.skip{display:none}@page{size:A4;margin:12mm}body{font-size:9pt;line-height:1.3}main{padding:0}h1{font-size:15pt;margin:0 0 4pt}p{margin:3pt 0}table{font-size:8pt;margin:3pt 0}th,td{padding:1pt 4pt}.hint{font-size:7.5pt}.small-charts{gap:2pt 8pt}.small-chart svg{width:120px;height:auto}.small-chart figcaption{font-size:7pt;max-width:120px}}";
 
 /// A whole page: the header with the service name and the navigation, a skip link, and the
 /// page's heading and body. `nav` and `body` are templates, so whatever text they hold was

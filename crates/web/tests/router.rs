@@ -2457,9 +2457,50 @@ fn the_progress_report_is_a_one_page_pdf() {
     }
     for db in databases() {
         let app = setup(&db);
+        // The fullest report: every measure at both assessments still fits one page.
+        let f = scratch_dir("full-report").join("e.csv");
+        let measures = [
+            ("weight_kg", "80", "78"),
+            ("height_cm", "175", "175"),
+            ("waist_cm", "95", "92"),
+            ("systolic_bp", "140", "130"),
+            ("diastolic_bp", "85", "80"),
+            ("total_cholesterol", "5.1", "4.2"),
+            ("smoking", "current", "ex"),
+            ("activity_minutes", "60", "150"),
+            ("iswt_m", "300", "420"),
+            ("six_mwt_m", "350", "420"),
+            ("hads_anxiety", "12", "6"),
+            ("hads_depression", "9", "5"),
+            ("eq5d_vas", "60", "80"),
+        ];
+        let mut head = "programme_code,episode_id,nhs_number,family_name,given_name,date_of_birth,sex,initiating_event,treatment,event_date,referral_date,status,assessment1_date,core_start_date,core_end_date,assessment2_date,delivery_mode".to_string();
+        let mut row = "P001,E1,9434765919,Testperson,Ann,1960-06-15,female,mi_nstemi,pci,2024-04-01,2024-04-03,completed,2024-04-20,2024-05-01,2024-07-01,2024-07-05,group_supervised".to_string();
+        for (m, a1, a2) in measures {
+            head.push_str(&format!(",a1_{m},a2_{m}"));
+            row.push_str(&format!(",{a1},{a2}"));
+        }
+        std::fs::write(&f, format!("{head}\n{row}\n")).unwrap();
+        let sum = open(&db).run(move |s| {
+            crest_ingest::import_file(
+                s,
+                &f,
+                &crest_ingest::ImportOptions::new(common::today()),
+                None,
+                &mut |_| {},
+            )
+            .unwrap()
+        });
+        assert_eq!((sum.updated, sum.rejected), (1, 0), "{:?}", sum.errors);
         rt().block_on(async {
             let (cookie, _) = login(&app, "lead").await;
             let page = send(&app, get("/p/P001/episodes/E1/report", &cookie)).await;
+            assert!(
+                page.body.contains("Six-minute walk test (metres)")
+                    && page.body.contains("Ex-smoker"),
+                "{}",
+                page.body
+            );
             assert!(
                 page.body
                     .contains("<svg role=\"img\" aria-labelledby=\"c-hads_anxiety-t"),
