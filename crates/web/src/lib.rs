@@ -216,9 +216,18 @@ impl App {
     /// network unencrypted.
     pub fn set_send_to(&self, url: &str, token: &str) -> Result<(), String> {
         let url = url.trim().trim_end_matches('/');
-        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-            .iter()
-            .any(|l| url.starts_with(l));
+        // The host exactly, not a prefix: http://localhost.example.org is not this machine.
+        let host = url
+            .strip_prefix("http://")
+            .map(|rest| {
+                let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+                match authority.strip_prefix('[') {
+                    Some(v6) => v6.split(']').next().unwrap_or("").to_string(),
+                    None => authority.split(':').next().unwrap_or("").to_string(),
+                }
+            })
+            .unwrap_or_default();
+        let loopback = matches!(host.as_str(), "127.0.0.1" | "localhost" | "::1");
         if !url.starts_with("https://") && !loopback {
             return Err(format!(
                 "{url}: the national audit's address must start with https:// (plain http only on this machine)"
@@ -1158,3 +1167,41 @@ pub(crate) fn requested_period(
 
 /// The path parameter type of programme pages.
 pub(crate) type Code = UrlPath<String>;
+
+#[cfg(test)]
+mod send_to_tests {
+    use super::*;
+
+    #[test]
+    fn only_https_or_this_machine() {
+        let dir = std::env::temp_dir().join(format!("crest-send-to-{}", std::process::id()));
+        let db = format!("sqlite:{}", dir.join("s.sqlite").display());
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut s = crest_store::open(&db).unwrap();
+        s.migrate().unwrap();
+        for url in [
+            "http://localhost.example.org",
+            "http://127.0.0.1.example.org/",
+            "ftp://127.0.0.1",
+            "http://audit.example.org",
+        ] {
+            let app = App::new(&db, dir.join("uploads"), || {
+                crest_core::Date::from_ymd(2025, 6, 1).unwrap()
+            })
+            .unwrap();
+            assert!(app.set_send_to(url, "t").is_err(), "{url}");
+        }
+        for url in [
+            "https://audit.example.org",
+            "http://localhost:8080",
+            "http://127.0.0.1:9/",
+            "http://[::1]:80",
+        ] {
+            let app = App::new(&db, dir.join("uploads"), || {
+                crest_core::Date::from_ymd(2025, 6, 1).unwrap()
+            })
+            .unwrap();
+            assert!(app.set_send_to(url, "t").is_ok(), "{url}");
+        }
+    }
+}

@@ -2969,10 +2969,17 @@ fn leads_send_a_submission_to_the_national_audit_and_see_the_receipt() {
         // The programme's server, told where to send.
         app.set_submission_key(sk);
         open(&db).run(|s| s.put_agreement(&common::agreement(false)).unwrap());
-        assert!(
-            app.set_send_to("http://audit.example.org", "x").is_err(),
-            "never plain http over a network"
-        );
+        for url in [
+            "http://audit.example.org",
+            "http://localhost.example.org",
+            "http://127.0.0.1.example.org/",
+            "ftp://127.0.0.1",
+        ] {
+            assert!(
+                app.set_send_to(url, "x").is_err(),
+                "{url}: never plain http over a network"
+            );
+        }
         app.set_send_to(&audit, "p001-system-token").unwrap();
         rt().block_on(async {
             let (cookie, csrf) = login(&app, "lead").await;
