@@ -104,15 +104,8 @@ pub(crate) fn episode_page(
         EpisodeForm::Assessment(n) => format!("Assessment {n}"),
     };
     // The summary names each field by its label, as the page shows it.
-    let summary: Vec<(String, String)> = errors
-        .iter()
-        .map(|(field, message)| match crest_core::field_by_name(field) {
-            Some(f) => (field.clone(), format!("{}: {message}", f.label)),
-            None => (field.clone(), message.clone()),
-        })
-        .collect();
     let body = maud::html! {
-        (html::error_summary(&summary))
+        (html::error_summary(&labelled(errors)))
         @if saved {
             div class="ok" role="status" { "Saved." }
         }
@@ -327,6 +320,17 @@ pub(crate) fn in_words(message: &str) -> String {
         from = i + long.len();
     }
     out
+}
+
+/// Problems named by their field's label, as the form shows it, for the error summary.
+pub(crate) fn labelled(errors: &[(String, String)]) -> Vec<(String, String)> {
+    errors
+        .iter()
+        .map(|(field, message)| match crest_core::field_by_name(field) {
+            Some(f) => (field.clone(), format!("{}: {message}", f.label)),
+            None => (field.clone(), message.clone()),
+        })
+        .collect()
 }
 
 /// Messages by field name: problems, or warnings to confirm.

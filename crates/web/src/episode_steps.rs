@@ -7,7 +7,7 @@
 //! exactly as the whole-episode form and uploads do.
 
 use crate::access::Staff;
-use crate::episode_form::{save_episode, validate, EpisodeForm, FieldMessages, CONFIRM};
+use crate::episode_form::{labelled, save_episode, validate, EpisodeForm, FieldMessages, CONFIRM};
 use crate::html::{self, page};
 use crate::{html_page, App, WebError};
 use axum::http::StatusCode;
@@ -77,17 +77,6 @@ pub(crate) fn step_page(
         c.nav(Some(programme)),
         body,
     )
-}
-
-/// Problems named by their field's label, for the error summary.
-fn labelled(errors: &[(String, String)]) -> Vec<(String, String)> {
-    errors
-        .iter()
-        .map(|(field, message)| match crest_core::field_by_name(field) {
-            Some(f) => (field.clone(), format!("{}: {message}", f.label)),
-            None => (field.clone(), message.clone()),
-        })
-        .collect()
 }
 
 /// An answer as typed, in words: a code as its label, ticks as their labels, yes/no, a date

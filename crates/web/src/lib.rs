@@ -1174,9 +1174,8 @@ mod send_to_tests {
 
     #[test]
     fn only_https_or_this_machine() {
-        let dir = std::env::temp_dir().join(format!("crest-send-to-{}", std::process::id()));
+        let dir = crest_store::testing::scratch_dir("send-to");
         let db = format!("sqlite:{}", dir.join("s.sqlite").display());
-        std::fs::create_dir_all(&dir).unwrap();
         let mut s = crest_store::open(&db).unwrap();
         s.migrate().unwrap();
         for url in [

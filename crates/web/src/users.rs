@@ -251,7 +251,7 @@ async fn add(
                 Some(r) => match checked_programmes(s, r, &programmes) {
                     Ok(p) => Some((r, p)),
                     Err(e) => {
-                        errors.push(("role".into(), capitalise(&e.to_string())));
+                        errors.push(("role".into(), crate::html::capitalised(&e.to_string())));
                         None
                     }
                 },
@@ -304,10 +304,6 @@ async fn hashed(app: &Arc<App>, password: &str) -> Result<String, WebError> {
         .map_err(WebError::internal)
 }
 
-fn capitalise(s: &str) -> String {
-    crate::html::capitalised(s)
-}
-
 /// Saves a user's role and programmes, disables or enables them, or resets their password.
 async fn change(
     State(app): State<Arc<App>>,
@@ -353,7 +349,7 @@ async fn change(
                             u.role = role;
                             u.programmes = p;
                         }
-                        Err(e) => return Ok(Err(capitalise(&e.to_string()))),
+                        Err(e) => return Ok(Err(crate::html::capitalised(&e.to_string()))),
                     }
                     entry.detail = format!(
                         "role {}, programmes {}",
@@ -471,7 +467,7 @@ async fn change_password(
         ));
     }
     if let Err(e) = check_password(&new) {
-        errors.push(("new".into(), capitalise(&e.to_string())));
+        errors.push(("new".into(), crate::html::capitalised(&e.to_string())));
     }
     if new != again {
         errors.push((
