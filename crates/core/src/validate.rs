@@ -232,7 +232,8 @@ pub fn parse_field(f: &Field, raw: &str, today: Date) -> Result<(Value, Option<S
     let raw = raw.trim();
     if raw.is_empty() {
         return if f.required {
-            Err(format!("{} is required and cannot be empty", f.name))
+            // The column or question is named beside the message wherever it is shown.
+            Err("required; it cannot be left empty".to_string())
         } else {
             Ok((Value::Null, None))
         };
