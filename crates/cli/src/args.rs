@@ -119,6 +119,57 @@ pub enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Approved research projects in the national store at --db: `crest projects add …`,
+    /// `crest projects list`.
+    Projects {
+        #[command(subcommand)]
+        action: ProjectsAction,
+    },
+    /// A research project's k-anonymous extract from the national store at --db, as CSV or
+    /// Parquet, with its data dictionary beside it (FILE.dictionary.csv).
+    Extract {
+        /// Project id.
+        #[arg(long)]
+        project: String,
+        /// csv or parquet.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// As the national team, for this researcher named on the project (default: the
+        /// signed-in OS user must be named on it).
+        #[arg(long = "for")]
+        for_user: Option<String>,
+    },
+    /// Counts, proportions (with Wilson intervals), means and medians from the national store
+    /// at --db, broken down by up to three of: year, quarter, month, nation, region,
+    /// programme, sex, age_band, ethnic_group, imd_quintile, priority_group, delivery_mode,
+    /// pathway.
+    Aggregate {
+        /// Breakdowns, comma-separated (up to three); none for the whole.
+        #[arg(long, default_value = "")]
+        by: String,
+        /// uptake, referred, started, completed, completion, wait_days, or a numeric field
+        /// such as a1_bmi.
+        #[arg(long, default_value = "uptake")]
+        measure: String,
+        /// First referral date (default: start of the last complete financial year).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last referral date.
+        #[arg(long)]
+        to: Option<String>,
+        /// Only these regions (comma-separated), as a commissioner sees them.
+        #[arg(long)]
+        regions: Option<String>,
+        /// Apply disclosure control exactly as researchers and commissioners get it.
+        #[arg(long)]
+        published: bool,
+        /// csv or json.
+        #[arg(long, default_value = "csv")]
+        format: String,
+    },
     /// Manage the web app's users (administrators).
     Users {
         #[command(subcommand)]
@@ -143,6 +194,41 @@ pub enum Command {
         #[arg(long, default_value_t = 95_000)]
         episodes: usize,
     },
+}
+
+/// Research project actions.
+#[derive(Subcommand, Debug)]
+pub enum ProjectsAction {
+    /// Record (or update) an approved research project.
+    Add {
+        /// Short id, e.g. uptake-2025.
+        #[arg(long)]
+        id: String,
+        /// Title.
+        #[arg(long)]
+        title: String,
+        /// Approval reference (ethics, CAG or the audit's panel).
+        #[arg(long)]
+        approval: String,
+        /// Approved fields, comma-separated (extract columns such as age_band, sex,
+        /// referral_days, a1_bmi, or the dataset names they come from).
+        #[arg(long)]
+        fields: String,
+        /// User names of the researchers, comma-separated.
+        #[arg(long)]
+        researchers: String,
+        /// First day extracts may be downloaded.
+        #[arg(long)]
+        from: String,
+        /// Last day.
+        #[arg(long)]
+        to: String,
+        /// k of k-anonymity (at least 2).
+        #[arg(long, default_value_t = 5)]
+        k: u32,
+    },
+    /// List the projects.
+    List,
 }
 
 /// Published-figures actions.
@@ -312,12 +398,16 @@ pub enum UsersAction {
     Add {
         /// Login name.
         username: String,
-        /// programme_staff, programme_lead, admin or national_analyst.
+        /// programme_staff, programme_lead, admin, national_analyst, commissioner or researcher
+        /// (researchers are named on research projects: `crest projects add --researchers`).
         #[arg(long)]
         role: String,
         /// Programme codes the user works for (repeat for several).
         #[arg(long = "programme")]
         programmes: Vec<String>,
+        /// A commissioner's regions (repeat for several), as programmes.csv names them.
+        #[arg(long = "region")]
+        regions: Vec<String>,
     },
     /// List users.
     List,

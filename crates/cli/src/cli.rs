@@ -193,6 +193,30 @@ pub fn run(cli: Cli) -> Result<i32> {
             action: KeysAction::New { out },
         } => keys_new(&out),
         Command::Agreements { action } => agreements(&cli.db, action),
+        Command::Projects { action } => crate::cmd_research::projects(&cli.db, action),
+        Command::Extract {
+            project,
+            format,
+            out,
+            for_user,
+        } => crate::cmd_research::extract(&cli.db, &project, &format, &out, for_user.as_deref()),
+        Command::Aggregate {
+            by,
+            measure,
+            from,
+            to,
+            regions,
+            published,
+            format,
+        } => crate::cmd_research::aggregate(
+            &cli.db,
+            &by,
+            &measure,
+            period(from.as_deref(), to.as_deref())?,
+            regions.as_deref(),
+            published,
+            &format,
+        ),
         Command::Figures {
             action:
                 FiguresAction::Load {

@@ -10,14 +10,29 @@ pub(crate) fn users(db: &str, action: UsersAction) -> Result<i32> {
             username,
             role,
             programmes,
+            regions,
         } => {
             let role = crest_store::Role::parse(&role).ok_or_else(|| {
                 anyhow!(
-                    "--role {role}: use programme_staff, programme_lead, admin or national_analyst"
+                    "--role {role}: use one of {}",
+                    crest_store::Role::ALL.map(|r| r.code()).join(", ")
                 )
             })?;
+            if role == crest_store::Role::Commissioner && !programmes.is_empty() {
+                return Err(anyhow!(
+                    "a commissioner is bound to regions: give --region, not --programme"
+                ));
+            }
+            if role.sees_patients() && !regions.is_empty() {
+                return Err(anyhow!("programme staff and leads are bound to programmes: give --programme, not --region"));
+            }
+            let scope = if role == crest_store::Role::Commissioner {
+                regions
+            } else {
+                programmes
+            };
             let password = crest_store::users::new_password();
-            crest_store::users::add_user(store.as_mut(), &username, role, &programmes, &password)
+            crest_store::users::add_user(store.as_mut(), &username, role, &scope, &password)
                 .map_err(|e| anyhow!(e))?;
             println!(
                 "user {username} ({}) added; password: {password}",
@@ -30,7 +45,11 @@ pub(crate) fn users(db: &str, action: UsersAction) -> Result<i32> {
                     "{:<20} {:<16} {:<20} {}",
                     u.username,
                     u.role.code(),
-                    u.programmes.join(";"),
+                    if u.regions.is_empty() {
+                        u.programmes.join(";")
+                    } else {
+                        u.regions.join(";")
+                    },
                     if u.disabled { "disabled" } else { "active" }
                 );
             }

@@ -7,6 +7,7 @@ mod cmd_demo;
 mod cmd_import;
 mod cmd_keys;
 mod cmd_kpis;
+mod cmd_research;
 mod cmd_submission;
 mod cmd_synth;
 mod cmd_users;

@@ -5,6 +5,7 @@
 //! and re-keyed before the national store holds any of it.
 
 pub mod keys;
+pub mod research;
 pub mod submission;
 
 pub use keys::Key;

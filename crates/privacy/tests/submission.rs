@@ -526,15 +526,15 @@ fn an_episode_moving_period_is_held_once_under_its_newest_submission() {
             "CREATE INDEX national_episodes_submission ON national_episodes (submission); \
              ALTER TABLE national_episodes ADD FOREIGN KEY (submission) REFERENCES national_submissions (sha256); \
              ALTER TABLE api_tokens DROP COLUMN expires_at; ALTER TABLE api_tokens DROP COLUMN revoked_at; \
-             DELETE FROM crest_national_migrations WHERE version >= 5"
+             DROP TABLE research_projects; DELETE FROM crest_national_migrations WHERE version >= 5"
         } else {
             "CREATE INDEX national_episodes_submission ON national_episodes (submission); \
              ALTER TABLE api_tokens DROP COLUMN expires_at; ALTER TABLE api_tokens DROP COLUMN revoked_at; \
-             DELETE FROM crest_national_migrations WHERE version >= 5"
+             DROP TABLE research_projects; DELETE FROM crest_national_migrations WHERE version >= 5"
         });
         drop(n);
         let mut n = NationalStore::open(&ndb.url).unwrap();
-        assert_eq!(n.migrate().unwrap(), 2);
+        assert_eq!(n.migrate().unwrap(), 3);
         assert_eq!(
             n.episodes(Some("P001")).unwrap().len(),
             2,

@@ -3,6 +3,7 @@
 //! annual report with its published tables ([`annual`]). Everything here turns figures into
 //! documents; it computes no statistics of its own (those are `crest_stats`).
 
+pub mod aggregates;
 pub mod annual;
 pub mod charts;
 pub mod figures;

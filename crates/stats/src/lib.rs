@@ -1,6 +1,7 @@
 //! crest statistics and KPIs: pure functions over in-memory values, the same numbers whatever
 //! store they came from.
 
+pub mod aggregate;
 pub mod disclosure;
 pub mod funnel;
 pub mod inequality;

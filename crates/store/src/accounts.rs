@@ -11,15 +11,21 @@ pub enum Role {
     Admin,
     /// The national store only: pseudonymised submissions, receipts and analyses.
     NationalAnalyst,
+    /// Disclosure-controlled figures for the regions they plan services for.
+    Commissioner,
+    /// Approved extracts of their research projects and disclosure-controlled aggregates.
+    Researcher,
 }
 
 impl Role {
     /// Every role, for help text and forms.
-    pub const ALL: [Role; 4] = [
+    pub const ALL: [Role; 6] = [
         Role::ProgrammeStaff,
         Role::ProgrammeLead,
         Role::Admin,
         Role::NationalAnalyst,
+        Role::Commissioner,
+        Role::Researcher,
     ];
 
     /// The code stored and typed on the command line.
@@ -29,6 +35,8 @@ impl Role {
             Role::ProgrammeLead => "programme_lead",
             Role::Admin => "admin",
             Role::NationalAnalyst => "national_analyst",
+            Role::Commissioner => "commissioner",
+            Role::Researcher => "researcher",
         }
     }
 
@@ -44,12 +52,19 @@ impl Role {
             Role::ProgrammeLead => "Programme lead",
             Role::Admin => "Administrator",
             Role::NationalAnalyst => "National analyst",
+            Role::Commissioner => "Commissioner",
+            Role::Researcher => "Researcher",
         }
     }
 
     /// Whether the role sees identifiable patient data of its programmes.
     pub fn sees_patients(self) -> bool {
         matches!(self, Role::ProgrammeStaff | Role::ProgrammeLead)
+    }
+
+    /// Whether the role only ever sees disclosure-controlled figures (privacy.md).
+    pub fn restricted(self) -> bool {
+        matches!(self, Role::Commissioner | Role::Researcher)
     }
 }
 
@@ -68,6 +83,8 @@ pub struct User {
     pub disabled: bool,
     /// Their security-code secret (base32), empty when they have not set one up.
     pub totp_secret: String,
+    /// The regions a commissioner plans for (empty for every other role).
+    pub regions: Vec<String>,
 }
 
 /// A server-side session; the cookie holds the token, the store only its SHA-256.
@@ -211,15 +228,15 @@ impl EpisodeSort {
 
 /// SQL shared by both back ends, with `?N` placeholders (rewritten to `$N` for PostgreSQL).
 pub(crate) mod sql {
-    pub const PUT_USER: &str = "INSERT INTO users (username, password_hash, role, programmes, disabled, totp_secret) \
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, \
+    pub const PUT_USER: &str = "INSERT INTO users (username, password_hash, role, programmes, disabled, totp_secret, regions) \
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, \
         role = excluded.role, programmes = excluded.programmes, disabled = excluded.disabled, \
-        totp_secret = excluded.totp_secret";
+        totp_secret = excluded.totp_secret, regions = excluded.regions";
     pub const USER: &str =
-        "SELECT username, password_hash, role, programmes, disabled, totp_secret \
+        "SELECT username, password_hash, role, programmes, disabled, totp_secret, regions \
         FROM users WHERE username = ?1";
     pub const USERS: &str =
-        "SELECT username, password_hash, role, programmes, disabled, totp_secret \
+        "SELECT username, password_hash, role, programmes, disabled, totp_secret, regions \
         FROM users ORDER BY username";
     pub const SETTING: &str = "SELECT value FROM settings WHERE name = ?1";
     pub const PUT_SETTING: &str = "INSERT INTO settings (name, value) VALUES (?1, ?2) \
@@ -316,6 +333,7 @@ pub(crate) fn user_of(
     programmes: &str,
     disabled: bool,
     totp_secret: String,
+    regions: &str,
 ) -> crate::Result<User> {
     Ok(User {
         username,
@@ -329,6 +347,11 @@ pub(crate) fn user_of(
             .collect(),
         disabled,
         totp_secret,
+        regions: regions
+            .split(';')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect(),
     })
 }
 

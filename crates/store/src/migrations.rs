@@ -26,6 +26,7 @@ pub(crate) const LOCAL_SQLITE: &[Migration] = migrations![
     5 => "local/sqlite/V5__agreements_and_sent_episodes.sql",
     6 => "local/sqlite/V6__stateless_servers.sql",
     7 => "local/sqlite/V7__security_codes.sql",
+    8 => "local/sqlite/V8__regions_and_personal_api_tokens.sql",
 ];
 
 /// The local (identifiable) store on PostgreSQL.
@@ -37,6 +38,7 @@ pub(crate) const LOCAL_POSTGRES: &[Migration] = migrations![
     5 => "local/postgres/V5__agreements_and_sent_episodes.sql",
     6 => "local/postgres/V6__stateless_servers.sql",
     7 => "local/postgres/V7__security_codes.sql",
+    8 => "local/postgres/V8__regions_and_personal_api_tokens.sql",
 ];
 
 /// The national store on SQLite.
@@ -47,6 +49,7 @@ pub(crate) const NATIONAL_SQLITE: &[Migration] = migrations![
     4 => "national/sqlite/V4__outlier_cases.sql",
     5 => "national/sqlite/V5__lean_episodes.sql",
     6 => "national/sqlite/V6__programme_scoped_episodes_and_token_expiry.sql",
+    7 => "national/sqlite/V7__research_projects.sql",
 ];
 
 /// The national store on PostgreSQL.
@@ -57,6 +60,7 @@ pub(crate) const NATIONAL_POSTGRES: &[Migration] = migrations![
     4 => "national/postgres/V4__outlier_cases.sql",
     5 => "national/postgres/V5__lean_episodes.sql",
     6 => "national/postgres/V6__programme_scoped_episodes_and_token_expiry.sql",
+    7 => "national/postgres/V7__research_projects.sql",
 ];
 
 /// Records which national migrations a store has had.

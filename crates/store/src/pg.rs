@@ -308,6 +308,7 @@ impl Store for PgStore {
                 &u.programmes.join(";"),
                 &u.disabled,
                 &u.totp_secret,
+                &u.regions.join(";"),
             ],
         )?;
         Ok(())
@@ -332,7 +333,17 @@ impl Store for PgStore {
         self.ready()?;
         self.client
             .query_opt(sql::pg(sql::USER).as_str(), &[&username])?
-            .map(|r| accounts::user_of(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+            .map(|r| {
+                accounts::user_of(
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                    r.get(4),
+                    r.get(5),
+                    r.get(6),
+                )
+            })
             .transpose()
     }
 
@@ -341,7 +352,17 @@ impl Store for PgStore {
         self.client
             .query(sql::USERS, &[])?
             .iter()
-            .map(|r| accounts::user_of(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+            .map(|r| {
+                accounts::user_of(
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                    r.get(4),
+                    r.get(5),
+                    r.get(6),
+                )
+            })
             .collect()
     }
 

@@ -66,7 +66,7 @@ pub(crate) fn to_sql(v: &Value) -> ToSqlOutput<'_> {
     }
 }
 
-type UserRow = (String, String, String, String, bool, String);
+type UserRow = (String, String, String, String, bool, String, String);
 
 fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
     Ok((
@@ -76,6 +76,7 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
         r.get(3)?,
         r.get(4)?,
         r.get(5)?,
+        r.get(6)?,
     ))
 }
 
@@ -369,7 +370,8 @@ impl Store for SqliteStore {
                 u.role.code(),
                 u.programmes.join(";"),
                 u.disabled,
-                u.totp_secret
+                u.totp_secret,
+                u.regions.join(";")
             ],
         )?;
         Ok(())
@@ -395,7 +397,7 @@ impl Store for SqliteStore {
             .conn
             .query_row(sql::USER, [username], user_row)
             .optional()?;
-        row.map(|(n, h, r, p, d, t)| accounts::user_of(n, h, &r, &p, d, t))
+        row.map(|(n, h, r, p, d, t, g)| accounts::user_of(n, h, &r, &p, d, t, &g))
             .transpose()
     }
 
@@ -405,8 +407,8 @@ impl Store for SqliteStore {
         let rows = st.query_map([], user_row)?;
         let mut out = Vec::new();
         for r in rows {
-            let (n, h, role, p, d, t) = r?;
-            out.push(accounts::user_of(n, h, &role, &p, d, t)?);
+            let (n, h, role, p, d, t, g) = r?;
+            out.push(accounts::user_of(n, h, &role, &p, d, t, &g)?);
         }
         Ok(out)
     }

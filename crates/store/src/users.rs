@@ -18,6 +18,12 @@ pub enum UserError {
     /// A programme role without a programme.
     #[error("a {0} account needs at least one programme")]
     NeedsProgramme(&'static str),
+    /// A commissioner without a region.
+    #[error("a commissioner account needs at least one region")]
+    NeedsRegion,
+    /// A region no registered programme is in.
+    #[error("no registered programme is in the region {0}; check its spelling")]
+    UnknownRegion(String),
     /// A programme that is not registered.
     #[error("programme {0} is not registered in crest; register it first")]
     UnknownProgramme(String),
@@ -61,12 +67,13 @@ pub fn new_password() -> String {
         .collect()
 }
 
-/// Adds a user (the `crest users add` command and the demo).
+/// Adds a user (the `crest users add` command and the demo). `scope` is the programmes of a
+/// programme role, or the regions of a commissioner.
 pub fn add_user(
     store: &mut dyn Store,
     username: &str,
     role: Role,
-    programmes: &[String],
+    scope: &[String],
     password: &str,
 ) -> Result<(), UserError> {
     let username = username.trim();
@@ -74,7 +81,8 @@ pub fn add_user(
         return Err(UserError::BadName(username.to_string()));
     }
     check_password(password)?;
-    let programmes = checked_programmes(store, role, programmes)?;
+    let programmes = checked_programmes(store, role, scope)?;
+    let regions = checked_regions(store, role, scope)?;
     store
         .put_user(&User {
             username: username.to_string(),
@@ -83,6 +91,7 @@ pub fn add_user(
             programmes,
             disabled: false,
             totp_secret: String::new(),
+            regions,
         })
         .map_err(UserError::from)
 }
@@ -115,6 +124,32 @@ pub fn checked_programmes(
         }
     }
     Ok(programmes.to_vec())
+}
+
+/// The regions a user of `role` is bound to: for a commissioner at least one, each the region
+/// of a registered programme (names as registered, whatever case was typed); none for any other
+/// role.
+pub fn checked_regions(
+    store: &mut dyn Store,
+    role: Role,
+    regions: &[String],
+) -> Result<Vec<String>, UserError> {
+    if role != Role::Commissioner {
+        return Ok(Vec::new());
+    }
+    if regions.iter().all(|r| r.trim().is_empty()) {
+        return Err(UserError::NeedsRegion);
+    }
+    let known: Vec<String> = store.programmes()?.into_iter().map(|p| p.region).collect();
+    let mut out = Vec::new();
+    for r in regions.iter().map(|r| r.trim()).filter(|r| !r.is_empty()) {
+        match known.iter().find(|k| k.eq_ignore_ascii_case(r)) {
+            Some(k) if !out.contains(k) => out.push(k.clone()),
+            Some(_) => {}
+            None => return Err(UserError::UnknownRegion(r.to_string())),
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -236,6 +236,7 @@ fn the_access_log_is_hash_chained_and_verify_finds_tampering() {
              DROP TABLE sent_episodes; DROP TABLE agreements; \
              DROP TABLE pending_uploads; DROP TABLE sign_in_limits; \
              ALTER TABLE users DROP COLUMN totp_secret; DROP TABLE settings; \
+             ALTER TABLE users DROP COLUMN regions; DROP TABLE user_tokens; \
              DELETE FROM crest_migrations WHERE version >= 4",
         );
         drop(s);
@@ -317,8 +318,8 @@ fn stores_made_by_the_previous_release_migrate_without_losing_a_row() {
         let mut s = crest_store::open(&ldb.url).unwrap();
         assert_eq!(
             s.migrate().unwrap(),
-            2,
-            "{}: local migrations 6 and 7",
+            3,
+            "{}: local migrations 6, 7 and 8",
             ldb.backend
         );
         assert_eq!(s.migrate().unwrap(), 0);
@@ -346,8 +347,8 @@ fn stores_made_by_the_previous_release_migrate_without_losing_a_row() {
         let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
         assert_eq!(
             n.migrate().unwrap(),
-            1,
-            "national migration 6 ({})",
+            2,
+            "national migrations 6 and 7 ({})",
             ndb.backend
         );
         assert_eq!(n.migrate().unwrap(), 0);

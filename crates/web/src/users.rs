@@ -11,7 +11,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
-use crest_store::users::{check_password, checked_programmes, hash_password, new_password};
+use crest_store::users::{
+    check_password, checked_programmes, checked_regions, hash_password, new_password,
+};
 use crest_store::{Role, User};
 use maud::{html, Markup};
 use std::sync::Arc;
@@ -81,13 +83,16 @@ async fn load(app: &Arc<App>) -> Result<Loaded, WebError> {
     .await
 }
 
-/// The role choices and programme ticks of the add and change forms.
+/// The role choices, programme ticks and region ticks of the add and change forms.
 fn role_and_programmes(
     prefix: &str,
     role: Option<Role>,
     ticked: &[String],
     programmes: &[crest_core::Programme],
 ) -> Markup {
+    let mut regions: Vec<&str> = programmes.iter().map(|p| p.region.as_str()).collect();
+    regions.sort_unstable();
+    regions.dedup();
     html! {
         fieldset class="choices" {
             legend { "Role" }
@@ -110,6 +115,17 @@ fn role_and_programmes(
                 }
             }
         }
+        fieldset class="choices" {
+            legend { "Regions" }
+            div class="hint" { "For commissioners: the regions whose figures they see. Researchers are named on their research projects." }
+            @for (i, r) in regions.iter().enumerate() {
+                div class="choice" {
+                    input type="checkbox" id={ (prefix) "-r-" (i) } name="regions" value=(r)
+                        checked[ticked.iter().any(|t| t == r)];
+                    label for={ (prefix) "-r-" (i) } { (r) }
+                }
+            }
+        }
     }
 }
 
@@ -129,7 +145,7 @@ fn users_page(
             caption { "Accounts" }
             thead { tr {
                 th scope="col" { "User name" } th scope="col" { "Role" }
-                th scope="col" { "Programmes" } th scope="col" { "Status" }
+                th scope="col" { "Programmes or regions" } th scope="col" { "Status" }
                 th scope="col" { "Change" }
             } }
             tbody {
@@ -137,7 +153,10 @@ fn users_page(
                     tr {
                         th scope="row" { (u.username) }
                         td { (u.role.label()) }
-                        td { @if u.programmes.is_empty() { "–" } @else { (u.programmes.join(", ")) } }
+                        td {
+                            @if !u.regions.is_empty() { (u.regions.join(", ")) }
+                            @else if u.programmes.is_empty() { "–" } @else { (u.programmes.join(", ")) }
+                        }
                         td {
                             @if u.disabled { strong { "Disabled" } } @else { "Active" }
                             @if !u.totp_secret.is_empty() { br; "Security code set up" }
@@ -148,8 +167,8 @@ fn users_page(
                                 form method="post" action="/admin/users/change" {
                                     (csrf_field(&c.session.csrf))
                                     input type="hidden" name="username" value=(u.username);
-                                    (role_and_programmes(&format!("u-{}", u.username.len()), Some(u.role), &u.programmes, programmes))
-                                    p { button name="action" value="save" { "Save role and programmes" } }
+                                    (role_and_programmes(&format!("u-{}", u.username.len()), Some(u.role), &[u.programmes.clone(), u.regions.clone()].concat(), programmes))
+                                    p { button name="action" value="save" { "Save role, programmes and regions" } }
                                 }
                                 form method="post" action="/admin/users/change" {
                                     (csrf_field(&c.session.csrf))
@@ -201,7 +220,7 @@ fn users_page(
             }
             div id="f-role" {
                 @if let Some((_, e)) = errors.iter().find(|e| e.0 == "role") { p class="err" { (e) } }
-                (role_and_programmes("new", role, &all(typed, "programmes"), programmes))
+                (role_and_programmes("new", role, &[all(typed, "programmes"), all(typed, "regions")].concat(), programmes))
             }
             p class="hint" { "crest makes a password for the new user and shows it once, here." }
             p { button { "Add user" } }
@@ -224,6 +243,7 @@ async fn add(
     let username = one(&form, "username");
     let role = Role::parse(&one(&form, "role"));
     let programmes = all(&form, "programmes");
+    let regions = all(&form, "regions");
     let password = new_password();
     let hash = hashed(&app, &password).await?;
     let mut entry = c.entry("", "add user", &username);
@@ -248,18 +268,25 @@ async fn add(
                     errors.push(("role".into(), "Choose the user's role".into()));
                     None
                 }
-                Some(r) => match checked_programmes(s, r, &programmes) {
-                    Ok(p) => Some((r, p)),
+                Some(r) => match checked_programmes(s, r, &programmes)
+                    .and_then(|p| Ok((p, checked_regions(s, r, &regions)?)))
+                {
+                    Ok((p, g)) => Some((r, p, g)),
                     Err(e) => {
                         errors.push(("role".into(), crate::html::capitalised(&e.to_string())));
                         None
                     }
                 },
             };
-            let (Some((role, programmes)), true) = (checked, errors.is_empty()) else {
+            let (Some((role, programmes, regions)), true) = (checked, errors.is_empty()) else {
                 return Ok(Err(errors));
             };
-            entry.detail = format!("role {}, programmes {}", role.code(), programmes.join(";"));
+            entry.detail = format!(
+                "role {}, programmes {}, regions {}",
+                role.code(),
+                programmes.join(";"),
+                regions.join(";")
+            );
             s.log(&entry)?;
             s.put_user(&User {
                 username: name.clone(),
@@ -268,6 +295,7 @@ async fn add(
                 programmes,
                 disabled: false,
                 totp_secret: String::new(),
+                regions,
             })?;
             Ok(Ok(()))
         })
@@ -326,6 +354,7 @@ async fn change(
     };
     let role = Role::parse(&one(&form, "role"));
     let programmes = all(&form, "programmes");
+    let regions = all(&form, "regions");
     let mut entry = c.entry("", &format!("{action} user"), &username);
     let name = username.clone();
     let act = action.clone();
@@ -344,17 +373,21 @@ async fn change(
                     let Some(role) = role else {
                         return Ok(Err("Choose the user's role".to_string()));
                     };
-                    match checked_programmes(s, role, &programmes) {
-                        Ok(p) => {
+                    match checked_programmes(s, role, &programmes)
+                        .and_then(|p| Ok((p, checked_regions(s, role, &regions)?)))
+                    {
+                        Ok((p, g)) => {
                             u.role = role;
                             u.programmes = p;
+                            u.regions = g;
                         }
                         Err(e) => return Ok(Err(crate::html::capitalised(&e.to_string()))),
                     }
                     entry.detail = format!(
-                        "role {}, programmes {}",
+                        "role {}, programmes {}, regions {}",
                         u.role.code(),
-                        u.programmes.join(";")
+                        u.programmes.join(";"),
+                        u.regions.join(";")
                     );
                 }
                 _ => return Err(WebError::BadRequest("Choose what to change.".into())),
@@ -381,7 +414,7 @@ async fn change(
                 "remove_code" => {
                     html! { strong { (username) } "'s security code is removed; they set up a new one after signing in." }
                 }
-                _ => html! { strong { (username) } "'s role and programmes are saved." },
+                _ => html! { strong { (username) } "'s role, programmes and regions are saved." },
             }),
         ),
     };

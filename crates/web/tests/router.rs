@@ -2387,7 +2387,7 @@ fn admins_manage_accounts_on_the_web_and_everyone_changes_their_password() {
             )
             .await;
             assert!(
-                r.body.contains("role and programmes are saved"),
+                r.body.contains("role, programmes and regions are saved"),
                 "{}",
                 r.body
             );

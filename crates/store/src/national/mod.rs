@@ -12,9 +12,11 @@ mod backend;
 mod model;
 mod pg;
 mod receipt;
+mod research;
 mod sqlite;
 
 pub use model::*;
+pub use research::{FactRow, Project};
 
 use crate::{Result, StoreError};
 use backend::{all, first, NationalDb, Param, RowRef};

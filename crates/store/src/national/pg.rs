@@ -102,7 +102,13 @@ impl NationalDb for PgNational {
         p: &[Param],
         row: &mut dyn FnMut(&dyn RowRef) -> Result<()>,
     ) -> Result<()> {
-        for r in self.client.query(pg(sql).as_str(), &params(p))? {
+        // Rows stream from the server one at a time (a million-row extract never sits in
+        // memory), rather than `query`, which collects them all first.
+        use postgres::fallible_iterator::FallibleIterator;
+        let mut rows = self
+            .client
+            .query_raw(pg(sql).as_str(), params(p).iter().copied())?;
+        while let Some(r) = rows.next()? {
             row(&r)?;
         }
         Ok(())

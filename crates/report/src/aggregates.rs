@@ -1,0 +1,167 @@
+//! Aggregates from the national store, the one way the command line (`crest aggregate`), the
+//! web pages and the API make them: the store streams each episode's facts, the statistics
+//! crate counts them, and the caller's role decides exact or published values. Commissioners'
+//! queries are limited to the programmes of their regions here, before anything is counted.
+
+use crate::ReportError;
+use crest_core::{Date, Period};
+use crest_stats::aggregate::{Aggregator, Dimension, Fact, Measure, Refused, Table};
+use crest_store::NationalStore;
+use std::collections::HashMap;
+
+/// One aggregate request.
+#[derive(Clone, Debug)]
+pub struct Query {
+    /// Up to three dimensions.
+    pub by: Vec<Dimension>,
+    /// What is counted or summarised.
+    pub measure: Measure,
+    /// Referral period.
+    pub period: Period,
+    /// Only programmes in these regions (a commissioner's); `None` for the nation.
+    pub regions: Option<Vec<String>>,
+}
+
+/// An aggregate's result as text cells: exact, or published (disclosure-controlled).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Answer {
+    /// Column names.
+    pub columns: Vec<String>,
+    /// Rows of cells (`*` where suppressed when published).
+    pub rows: Vec<Vec<String>>,
+    /// Whether disclosure control was applied.
+    pub published: bool,
+    /// The referral period, ISO dates.
+    pub from: String,
+    /// Its end.
+    pub to: String,
+}
+
+impl Answer {
+    /// The answer as CSV (spreadsheet formulas neutralised).
+    pub fn to_csv(&self) -> Result<Vec<u8>, ReportError> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let file = |e: csv::Error| ReportError::File(e.to_string());
+        w.write_record(&self.columns).map_err(file)?;
+        for r in &self.rows {
+            w.write_record(
+                r.iter()
+                    .map(|c| crest_core::spreadsheet::safe_cell(c).into_owned()),
+            )
+            .map_err(file)?;
+        }
+        w.into_inner().map_err(|e| ReportError::File(e.to_string()))
+    }
+
+    /// The answer as JSON: one object per row, keyed by column.
+    pub fn to_json(&self) -> serde_json::Value {
+        let rows: Vec<serde_json::Value> = self
+            .rows
+            .iter()
+            .map(|r| {
+                serde_json::Value::Object(
+                    self.columns
+                        .iter()
+                        .cloned()
+                        .zip(r.iter().map(|c| serde_json::Value::String(c.clone())))
+                        .collect(),
+                )
+            })
+            .collect();
+        serde_json::json!({
+            "from": self.from,
+            "to": self.to,
+            "published": self.published,
+            "columns": self.columns,
+            "rows": rows,
+        })
+    }
+}
+
+/// Snaps a restricted user's period to whole months, so two overlapping periods cannot be
+/// differenced into a few days' counts: the start goes back to the 1st, the end forward to the
+/// month's last day.
+pub fn whole_months(p: Period) -> Period {
+    let (y, m, _) = p.from.ymd();
+    let (ty, tm, _) = p.to.ymd();
+    let from = Date::from_ymd(y, m, 1).unwrap_or(p.from);
+    let to = Date::from_ymd(ty, tm, crest_core::date::days_in_month(ty, tm)).unwrap_or(p.to);
+    Period { from, to }
+}
+
+/// The exact table of a query.
+pub fn table(store: &mut NationalStore, q: &Query) -> Result<Table, ReportError> {
+    let programmes = store.programmes()?;
+    let places: HashMap<String, (&'static str, String)> = programmes
+        .iter()
+        .map(|p| (p.code.clone(), (p.nation.label(), p.region.clone())))
+        .collect();
+    let allowed: Option<Vec<String>> = q.regions.as_ref().map(|regions| {
+        programmes
+            .iter()
+            .filter(|p| regions.iter().any(|r| r == &p.region))
+            .map(|p| p.code.clone())
+            .collect()
+    });
+    let field = |name: &str| crest_core::field_by_name(name);
+    let (sex, mode, pathway) = (field("sex"), field("delivery_mode"), field("pathway"));
+    let label =
+        |f: Option<&'static crest_core::Field>, code: Option<&str>| -> Option<&'static str> {
+            let code = code?;
+            f.and_then(|f| f.code_label(code)).or(Some("Other"))
+        };
+    let mut agg = Aggregator::new(&q.by, q.measure);
+    store.each_fact(
+        q.period.from,
+        q.period.to,
+        allowed.as_deref(),
+        q.measure.field(),
+        &mut |r| {
+            let (nation, region) = places
+                .get(r.programme)
+                .map_or(("Not known", ""), |(n, g)| (*n, g.as_str()));
+            agg.add(&Fact {
+                referral: r.referral,
+                nation,
+                region,
+                programme: r.programme,
+                sex: label(sex, r.sex),
+                age: r.age,
+                ethnicity: r.ethnicity,
+                imd: r.imd,
+                group: crest_core::PriorityGroup::of(r.initiating_event, r.treatment),
+                delivery_mode: label(mode, r.delivery_mode),
+                pathway: label(pathway, r.pathway),
+                started: r.core_start.is_some(),
+                completed: r.status == "completed",
+                wait_days: r.core_start.map(|s| i64::from(s.days_since(r.referral))),
+                value: r.value,
+            });
+        },
+    )?;
+    Ok(agg.finish())
+}
+
+/// A query's answer: published (disclosure-controlled) or exact.
+pub fn answer(
+    store: &mut NationalStore,
+    q: &Query,
+    published: bool,
+) -> Result<Result<Answer, Refused>, ReportError> {
+    let t = table(store, q)?;
+    let rows = if published {
+        match t.published_rows() {
+            Ok(r) => r,
+            Err(refused) => return Ok(Err(refused)),
+        }
+    } else {
+        t.exact_rows()
+    };
+    Ok(Ok(Answer {
+        columns: t.columns(),
+        rows,
+        published,
+        from: q.period.from.to_string(),
+        to: q.period.to.to_string(),
+    }))
+}
