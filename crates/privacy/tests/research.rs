@@ -117,7 +117,7 @@ fn random_files(dir: &std::path::Path, seed: u64, rows: usize) {
         let (ev, tr) = events[(lcg(&mut s) % 4) as usize];
         let month = 1 + lcg(&mut s) % 3;
         let born = 1930 + lcg(&mut s) % 50;
-        let started = lcg(&mut s) % 2 == 0;
+        let started = lcg(&mut s).is_multiple_of(2);
         csv.push_str(&format!(
             "R0{},E{i},{nhs},{born}-03-01,{},{},{},{ev},{tr},2025-0{month}-02,2025-0{month}-09,{},{},{},2025-0{month}-15,{}\n",
             1 + lcg(&mut s) % 3,
@@ -346,7 +346,7 @@ fn k_anonymity_holds_over_random_and_synthetic_data() {
         // A random approval: some quasi-identifiers, some other fields.
         let chosen: Vec<&str> = all
             .iter()
-            .filter(|_| lcg(&mut seed) % 3 == 0)
+            .filter(|_| lcg(&mut seed).is_multiple_of(3))
             .map(String::as_str)
             .collect();
         let fields = if chosen.is_empty() {

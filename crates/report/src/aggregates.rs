@@ -91,55 +91,92 @@ pub fn whole_months(p: Period) -> Period {
 
 /// The exact table of a query.
 pub fn table(store: &mut NationalStore, q: &Query) -> Result<Table, ReportError> {
+    let mut t = tables(store, q.period, q.measure.field(), std::slice::from_ref(q))?;
+    Ok(t.remove(0))
+}
+
+/// Several tables over the same period from one pass over the store (a commissioner's page
+/// asks for a dozen). `value` is the numeric field every query's measure reads, if any; each
+/// query's own regions decide which programmes it counts.
+pub fn tables(
+    store: &mut NationalStore,
+    period: Period,
+    value: Option<&str>,
+    queries: &[Query],
+) -> Result<Vec<Table>, ReportError> {
     let programmes = store.programmes()?;
     let places: HashMap<String, (&'static str, String)> = programmes
         .iter()
         .map(|p| (p.code.clone(), (p.nation.label(), p.region.clone())))
         .collect();
-    let allowed: Option<Vec<String>> = q.regions.as_ref().map(|regions| {
-        programmes
-            .iter()
-            .filter(|p| regions.iter().any(|r| r == &p.region))
-            .map(|p| p.code.clone())
-            .collect()
-    });
+    // Which queries count each programme.
+    let counted_by: HashMap<&str, Vec<usize>> = programmes
+        .iter()
+        .map(|p| {
+            let which = queries
+                .iter()
+                .enumerate()
+                .filter(|(_, q)| {
+                    q.regions
+                        .as_ref()
+                        .is_none_or(|r| r.iter().any(|r| r == &p.region))
+                })
+                .map(|(i, _)| i)
+                .collect();
+            (p.code.as_str(), which)
+        })
+        .collect();
+    let only: Option<Vec<String>> = queries
+        .iter()
+        .all(|q| q.regions.is_some())
+        .then(|| {
+            counted_by
+                .iter()
+                .filter(|(_, w)| !w.is_empty())
+                .map(|(c, _)| c.to_string())
+                .collect()
+        });
     let field = |name: &str| crest_core::field_by_name(name);
     let (sex, mode, pathway) = (field("sex"), field("delivery_mode"), field("pathway"));
-    let label =
-        |f: Option<&'static crest_core::Field>, code: Option<&str>| -> Option<&'static str> {
-            let code = code?;
-            f.and_then(|f| f.code_label(code)).or(Some("Other"))
+    let label = |f: Option<&'static crest_core::Field>, code: Option<&str>| -> Option<&'static str> {
+        let code = code?;
+        f.and_then(|f| f.code_label(code)).or(Some("Other"))
+    };
+    let mut aggs: Vec<Aggregator> = queries
+        .iter()
+        .map(|q| Aggregator::new(&q.by, q.measure))
+        .collect();
+    let none: Vec<usize> = Vec::new();
+    store.each_fact(period.from, period.to, only.as_deref(), value, &mut |r| {
+        let which = counted_by.get(r.programme).unwrap_or(&none);
+        if which.is_empty() {
+            return;
+        }
+        let (nation, region) = places
+            .get(r.programme)
+            .map_or(("Not known", ""), |(n, g)| (*n, g.as_str()));
+        let fact = Fact {
+            referral: r.referral,
+            nation,
+            region,
+            programme: r.programme,
+            sex: label(sex, r.sex),
+            age: r.age,
+            ethnicity: r.ethnicity,
+            imd: r.imd,
+            group: crest_core::PriorityGroup::of(r.initiating_event, r.treatment),
+            delivery_mode: label(mode, r.delivery_mode),
+            pathway: label(pathway, r.pathway),
+            started: r.core_start.is_some(),
+            completed: r.status == "completed",
+            wait_days: r.core_start.map(|s| i64::from(s.days_since(r.referral))),
+            value: r.value,
         };
-    let mut agg = Aggregator::new(&q.by, q.measure);
-    store.each_fact(
-        q.period.from,
-        q.period.to,
-        allowed.as_deref(),
-        q.measure.field(),
-        &mut |r| {
-            let (nation, region) = places
-                .get(r.programme)
-                .map_or(("Not known", ""), |(n, g)| (*n, g.as_str()));
-            agg.add(&Fact {
-                referral: r.referral,
-                nation,
-                region,
-                programme: r.programme,
-                sex: label(sex, r.sex),
-                age: r.age,
-                ethnicity: r.ethnicity,
-                imd: r.imd,
-                group: crest_core::PriorityGroup::of(r.initiating_event, r.treatment),
-                delivery_mode: label(mode, r.delivery_mode),
-                pathway: label(pathway, r.pathway),
-                started: r.core_start.is_some(),
-                completed: r.status == "completed",
-                wait_days: r.core_start.map(|s| i64::from(s.days_since(r.referral))),
-                value: r.value,
-            });
-        },
-    )?;
-    Ok(agg.finish())
+        for &i in which {
+            aggs[i].add(&fact);
+        }
+    })?;
+    Ok(aggs.into_iter().map(Aggregator::finish).collect())
 }
 
 /// A query's answer: published (disclosure-controlled) or exact.

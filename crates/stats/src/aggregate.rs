@@ -181,6 +181,9 @@ pub enum Measure {
     Completion,
     /// Days from referral to the start of core CR: mean and median.
     WaitDays,
+    /// Of those who started, the share who started within 28 days of referral (42 after
+    /// CABG), as kpis.md's wait standard.
+    StartedInTime,
     /// A numeric field of the dataset (its name): mean and median of the episodes that have it.
     Field(&'static str),
 }
@@ -198,13 +201,14 @@ pub enum Shape {
 
 impl Measure {
     /// The fixed measures (every numeric national field is one too).
-    pub const FIXED: [Measure; 6] = [
+    pub const FIXED: [Measure; 7] = [
         Measure::Uptake,
         Measure::Referred,
         Measure::Started,
         Measure::Completed,
         Measure::Completion,
         Measure::WaitDays,
+        Measure::StartedInTime,
     ];
 
     /// The name typed on the command line.
@@ -216,6 +220,7 @@ impl Measure {
             Measure::Uptake => "uptake",
             Measure::Completion => "completion",
             Measure::WaitDays => "wait_days",
+            Measure::StartedInTime => "started_in_time",
             Measure::Field(name) => name,
         }
     }
@@ -229,6 +234,9 @@ impl Measure {
             Measure::Uptake => "Uptake (started / referred)".into(),
             Measure::Completion => "Completion (completed / started)".into(),
             Measure::WaitDays => "Days from referral to starting core CR".into(),
+            Measure::StartedInTime => {
+                "Started within 28 days of referral (42 after CABG)".into()
+            }
             Measure::Field(name) => {
                 crest_core::field_by_name(name).map_or(name.to_string(), |f| f.label.to_string())
             }
@@ -254,7 +262,7 @@ impl Measure {
     pub fn shape(self) -> Shape {
         match self {
             Measure::Referred | Measure::Started | Measure::Completed => Shape::Count,
-            Measure::Uptake | Measure::Completion => Shape::Proportion,
+            Measure::Uptake | Measure::Completion | Measure::StartedInTime => Shape::Proportion,
             Measure::WaitDays | Measure::Field(_) => Shape::Values,
         }
     }
@@ -348,6 +356,13 @@ impl Aggregator {
                 let v = f.wait_days.filter(|d| *d >= 0).map(|d| d as f64);
                 (v.is_some(), false, v)
             }
+            Measure::StartedInTime => match f.wait_days.filter(|d| *d >= 0) {
+                Some(d) => {
+                    let target = if f.group == PriorityGroup::Cabg { 42 } else { 28 };
+                    (true, d <= target, None)
+                }
+                None => (false, false, None),
+            },
             Measure::Field(_) => (f.value.is_some(), false, f.value),
         };
         if !inside {

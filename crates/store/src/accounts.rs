@@ -87,6 +87,30 @@ pub struct User {
     pub regions: Vec<String>,
 }
 
+/// A personal API token (its secret is shown once; the store keeps its SHA-256 only).
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserToken {
+    /// Short public id, for listing and revoking.
+    pub id: String,
+    /// Whose token: it acts with that user's role and programmes or regions, as they are now.
+    pub username: String,
+    /// What the user called it.
+    pub label: String,
+    /// When it was made (UTC, ISO 8601).
+    pub created_at: String,
+    /// When it stops working (UTC, ISO 8601).
+    pub expires_at: String,
+    /// When it was revoked.
+    pub revoked_at: Option<String>,
+}
+
+impl UserToken {
+    /// Whether it works at `now` (UTC, ISO 8601).
+    pub fn live(&self, now: &str) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at.as_str()
+    }
+}
+
 /// A server-side session; the cookie holds the token, the store only its SHA-256.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Session {
@@ -239,6 +263,13 @@ pub(crate) mod sql {
         "SELECT username, password_hash, role, programmes, disabled, totp_secret, regions \
         FROM users ORDER BY username";
     pub const SETTING: &str = "SELECT value FROM settings WHERE name = ?1";
+    pub const PUT_USER_TOKEN: &str = "INSERT INTO user_tokens (token_hash, id, username, label, created_at, expires_at, revoked_at) \
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)";
+    pub const USER_TOKEN: &str = "SELECT id, username, label, created_at, expires_at, revoked_at FROM user_tokens WHERE token_hash = ?1";
+    pub const USER_TOKENS: &str = "SELECT id, username, label, created_at, expires_at, revoked_at FROM user_tokens \
+        WHERE username = ?1 ORDER BY created_at DESC, id";
+    pub const REVOKE_USER_TOKEN: &str =
+        "UPDATE user_tokens SET revoked_at = ?3 WHERE username = ?1 AND id = ?2 AND revoked_at IS NULL";
     pub const PUT_SETTING: &str = "INSERT INTO settings (name, value) VALUES (?1, ?2) \
         ON CONFLICT (name) DO UPDATE SET value = excluded.value";
     pub const PUT_SESSION: &str =

@@ -18,7 +18,9 @@ pub mod users;
 
 use crest_core::{Date, KpiEpisode, Programme, Record};
 
-pub use accounts::{utc_now, AccessEntry, EpisodeQuery, EpisodeSort, Role, Session, User};
+pub use accounts::{
+    utc_now, AccessEntry, EpisodeQuery, EpisodeSort, Role, Session, User, UserToken,
+};
 pub use audit::{ChainEntry, LogCheck};
 pub use national::{NationalEpisode, NationalStore, Receipt, ReceiptItem, ReceiptItems, Received};
 pub use pg::PgStore;
@@ -134,6 +136,14 @@ pub trait Store: Send {
 
     /// Adds or replaces a user.
     fn put_user(&mut self, user: &User) -> Result<()>;
+    /// Stores a new personal API token under the SHA-256 of its secret.
+    fn put_user_token(&mut self, token_hash: &str, token: &UserToken) -> Result<()>;
+    /// The personal API token with this SHA-256, if any (live or not).
+    fn user_token(&mut self, token_hash: &str) -> Result<Option<UserToken>>;
+    /// A user's personal API tokens, newest first.
+    fn user_tokens(&mut self, username: &str) -> Result<Vec<UserToken>>;
+    /// Revokes one of a user's tokens; whether a working one was revoked.
+    fn revoke_user_token(&mut self, username: &str, id: &str, at: &str) -> Result<bool>;
     /// A setting an administrator chose, if any.
     fn setting(&mut self, name: &str) -> Result<Option<String>>;
     /// Records a setting.

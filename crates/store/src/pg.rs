@@ -3,7 +3,7 @@
 use crate::accounts::{self, sql};
 use crate::audit;
 use crate::schema::{self, Dialect};
-use crate::{AccessEntry, ChainEntry, EpisodeQuery, PendingUpload, Session, SignInLimit, User};
+use crate::{AccessEntry, ChainEntry, EpisodeQuery, PendingUpload, Session, SignInLimit, User, UserToken};
 use crate::{ImportTx, ProgrammeCounts, Result, Store, StoreError, StoredKey};
 use crest_core::{Col, Date, Kind, KpiEpisode, Programme, Record, Value, FIELDS};
 use postgres::types::ToSql;
@@ -13,6 +13,17 @@ use std::collections::HashSet;
 /// A crest store in a PostgreSQL database.
 pub struct PgStore {
     client: Client,
+}
+
+fn user_token_row(r: &postgres::Row) -> UserToken {
+    UserToken {
+        id: r.get(0),
+        username: r.get(1),
+        label: r.get(2),
+        created_at: r.get(3),
+        expires_at: r.get(4),
+        revoked_at: r.get(5),
+    }
 }
 
 impl PgStore {
@@ -312,6 +323,41 @@ impl Store for PgStore {
             ],
         )?;
         Ok(())
+    }
+
+    fn put_user_token(&mut self, token_hash: &str, t: &UserToken) -> Result<()> {
+        self.ready()?;
+        self.client.execute(
+            sql::pg(sql::PUT_USER_TOKEN).as_str(),
+            &[&token_hash, &t.id, &t.username, &t.label, &t.created_at, &t.expires_at],
+        )?;
+        Ok(())
+    }
+
+    fn user_token(&mut self, token_hash: &str) -> Result<Option<UserToken>> {
+        self.ready()?;
+        Ok(self
+            .client
+            .query_opt(sql::pg(sql::USER_TOKEN).as_str(), &[&token_hash])?
+            .map(|r| user_token_row(&r)))
+    }
+
+    fn user_tokens(&mut self, username: &str) -> Result<Vec<UserToken>> {
+        self.ready()?;
+        Ok(self
+            .client
+            .query(sql::pg(sql::USER_TOKENS).as_str(), &[&username])?
+            .iter()
+            .map(user_token_row)
+            .collect())
+    }
+
+    fn revoke_user_token(&mut self, username: &str, id: &str, at: &str) -> Result<bool> {
+        self.ready()?;
+        Ok(self
+            .client
+            .execute(sql::pg(sql::REVOKE_USER_TOKEN).as_str(), &[&username, &id, &at])?
+            > 0)
     }
 
     fn setting(&mut self, name: &str) -> Result<Option<String>> {

@@ -3,7 +3,7 @@
 use crate::accounts::{self, sql};
 use crate::audit;
 use crate::schema::{self, Dialect};
-use crate::{AccessEntry, ChainEntry, EpisodeQuery, PendingUpload, Session, SignInLimit, User};
+use crate::{AccessEntry, ChainEntry, EpisodeQuery, PendingUpload, Session, SignInLimit, User, UserToken};
 use crate::{ImportTx, ProgrammeCounts, Result, Store, StoreError, StoredKey};
 use crest_core::{Date, Kind, KpiEpisode, Programme, Record, Value, FIELDS, FIELD_COUNT};
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -67,6 +67,17 @@ pub(crate) fn to_sql(v: &Value) -> ToSqlOutput<'_> {
 }
 
 type UserRow = (String, String, String, String, bool, String, String);
+
+fn user_token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserToken> {
+    Ok(UserToken {
+        id: r.get(0)?,
+        username: r.get(1)?,
+        label: r.get(2)?,
+        created_at: r.get(3)?,
+        expires_at: r.get(4)?,
+        revoked_at: r.get(5)?,
+    })
+}
 
 fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
     Ok((
@@ -375,6 +386,38 @@ impl Store for SqliteStore {
             ],
         )?;
         Ok(())
+    }
+
+    fn put_user_token(&mut self, token_hash: &str, t: &UserToken) -> Result<()> {
+        self.ready()?;
+        self.conn.execute(
+            sql::PUT_USER_TOKEN,
+            params![token_hash, t.id, t.username, t.label, t.created_at, t.expires_at],
+        )?;
+        Ok(())
+    }
+
+    fn user_token(&mut self, token_hash: &str) -> Result<Option<UserToken>> {
+        self.ready()?;
+        Ok(self
+            .conn
+            .query_row(sql::USER_TOKEN, [token_hash], user_token_row)
+            .optional()?)
+    }
+
+    fn user_tokens(&mut self, username: &str) -> Result<Vec<UserToken>> {
+        self.ready()?;
+        let mut st = self.conn.prepare(sql::USER_TOKENS)?;
+        let rows = st.query_map([username], user_token_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn revoke_user_token(&mut self, username: &str, id: &str, at: &str) -> Result<bool> {
+        self.ready()?;
+        Ok(self
+            .conn
+            .execute(sql::REVOKE_USER_TOKEN, params![username, id, at])?
+            > 0)
     }
 
     fn setting(&mut self, name: &str) -> Result<Option<String>> {

@@ -18,6 +18,55 @@ pub(crate) struct Analyst(pub Ctx);
 /// An administrator.
 pub(crate) struct Admin(pub Ctx);
 
+/// Someone who reads national aggregates (an analyst, a commissioner or a researcher), on a
+/// server that has the national side.
+pub(crate) struct Planner(pub Ctx);
+
+/// A commissioner, on a server that has the national side.
+pub(crate) struct Commissioner(pub Ctx);
+
+/// A researcher, on a server that has the national side.
+pub(crate) struct Researcher(pub Ctx);
+
+/// The signed-in user if their role is one of `roles` and this server has the national side;
+/// otherwise 404.
+async fn national_role(parts: &Parts, app: &Arc<App>, roles: &[Role]) -> Result<Ctx, WebError> {
+    let c = ctx(app, &parts.headers).await?;
+    if !roles.contains(&c.user.role) || app.national_db.get().is_none() {
+        return Err(WebError::NotFound);
+    }
+    Ok(c)
+}
+
+impl FromRequestParts<Arc<App>> for Planner {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, WebError> {
+        let roles = [Role::NationalAnalyst, Role::Commissioner, Role::Researcher];
+        national_role(parts, app, &roles).await.map(Planner)
+    }
+}
+
+impl FromRequestParts<Arc<App>> for Commissioner {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, WebError> {
+        national_role(parts, app, &[Role::Commissioner])
+            .await
+            .map(Commissioner)
+    }
+}
+
+impl FromRequestParts<Arc<App>> for Researcher {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, WebError> {
+        national_role(parts, app, &[Role::Researcher])
+            .await
+            .map(Researcher)
+    }
+}
+
 /// Staff or lead of the programme in the address (`/p/{code}/…`), with that programme.
 pub(crate) struct Staff(pub Ctx, pub Programme);
 
@@ -33,11 +82,9 @@ impl FromRequestParts<Arc<App>> for Analyst {
     type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, WebError> {
-        let c = ctx(app, &parts.headers).await?;
-        if c.user.role != Role::NationalAnalyst || app.national_db.get().is_none() {
-            return Err(WebError::NotFound);
-        }
-        Ok(Analyst(c))
+        national_role(parts, app, &[Role::NationalAnalyst])
+            .await
+            .map(Analyst)
     }
 }
 

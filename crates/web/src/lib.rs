@@ -25,6 +25,9 @@ mod national;
 mod national_dashboard;
 mod national_figures;
 mod outliers;
+mod planning;
+mod region;
+mod research;
 mod programme_page;
 mod quality;
 mod submit;
@@ -349,8 +352,37 @@ impl From<crest_store::StoreError> for WebError {
     }
 }
 
+/// A refusal as the JSON API answers it, kept on every error response so that `error_pages`
+/// can answer `/api/` requests in JSON rather than with a page or a redirect.
+#[derive(Clone, Debug)]
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
+        let api = ApiError {
+            status: match self {
+                WebError::Login => StatusCode::UNAUTHORIZED,
+                WebError::SecurityCodeNeeded => StatusCode::FORBIDDEN,
+                _ => self.status(),
+            },
+            code: self.code(),
+            message: match self {
+                WebError::Login => "Sign in, or send a personal API token: Authorization: Bearer crest_pat_….".into(),
+                _ => self.message(),
+            },
+        };
+        let mut r = self.into_page();
+        r.extensions_mut().insert(api);
+        r
+    }
+}
+
+impl WebError {
+    fn into_page(self) -> Response {
         if let WebError::Login = self {
             return Redirect::to("/login").into_response();
         }
@@ -404,6 +436,13 @@ async fn error_pages(
     next: axum::middleware::Next,
 ) -> Response {
     let headers = req.headers().clone();
+    if req.uri().path().starts_with("/api/") {
+        let mut r = next.run(req).await;
+        return match r.extensions_mut().remove::<ApiError>() {
+            Some(e) => national::api_error(e.status, e.code, e.message),
+            None => r,
+        };
+    }
     // A programme page's error keeps that programme's navigation (if the user has it).
     let code = req
         .uri()
@@ -597,7 +636,8 @@ impl Ctx {
                 nav aria-label="Administration" {
                     a href="/admin/users" { "Users" } " · "
                     a href="/admin/national-figures" { "National figures" } " · "
-                    a href="/admin/agreements" { "Data sharing agreements" }
+                    a href="/admin/agreements" { "Data sharing agreements" } " · "
+                    a href="/admin/projects" { "Research projects" }
                 }
             } @else if role == Role::NationalAnalyst {
                 nav aria-label="National audit" {
@@ -605,11 +645,25 @@ impl Ctx {
                     a href="/national/dashboard" { "Programmes" } " · "
                     a href="/national/inequalities" { "Inequalities" } " · "
                     a href="/national/outliers" { "Outliers" } " · "
-                    a href="/national/quality" { "Data quality" }
+                    a href="/national/quality" { "Data quality" } " · "
+                    a href="/aggregates" { "Aggregates" }
+                }
+            } @else if role == Role::Commissioner {
+                nav aria-label="Planning" {
+                    a href="/region" { "Your region" } " · "
+                    a href="/aggregates" { "Aggregates" } " · "
+                    a href="/api" { "API" }
+                }
+            } @else if role == Role::Researcher {
+                nav aria-label="Research" {
+                    a href="/research" { "Your projects" } " · "
+                    a href="/aggregates" { "Aggregates" } " · "
+                    a href="/api" { "API" }
                 }
             }
             span { (self.user.username) " (" (role.label()) ")" }
             a href="/account/password" { "Change password" }
+            a href="/account/tokens" { "API tokens" }
             a href=(users::SECURITY_CODE_PAGE) { "Security code" }
             form method="post" action="/logout" style="display:inline" {
                 (html::csrf_field(&self.session.csrf))
@@ -679,8 +733,62 @@ fn set_cookie(app: &App, name: &str, value: &str, max_age: i64) -> (header::Head
 
 /// The signed-in user, or `WebError::Login`.
 pub(crate) async fn ctx(app: &Arc<App>, headers: &HeaderMap) -> Result<Ctx, WebError> {
-    let token = cookie(headers, SESSION_COOKIE).ok_or(WebError::Login)?;
-    app.db(move |s, _| signed_in_fully(s, &token)).await
+    match credentials(headers)? {
+        Credentials::Session(token) => app.db(move |s, _| signed_in_fully(s, &token)).await,
+        Credentials::Personal(token) => app.db(move |s, _| token_user(s, &token)).await,
+    }
+}
+
+/// The prefix of personal API tokens (programme systems' submission tokens have none).
+pub(crate) const PERSONAL_TOKEN_PREFIX: &str = "crest_pat_";
+
+/// How a request says who it is.
+enum Credentials {
+    /// The session cookie's token.
+    Session(String),
+    /// A personal API token (`Authorization: Bearer crest_pat_…`).
+    Personal(String),
+}
+
+/// A request's session cookie or personal API token; `WebError::Login` when it has neither.
+fn credentials(headers: &HeaderMap) -> Result<Credentials, WebError> {
+    if let Some(t) = cookie(headers, SESSION_COOKIE) {
+        return Ok(Credentials::Session(t));
+    }
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| t.starts_with(PERSONAL_TOKEN_PREFIX))
+        .map(|t| Credentials::Personal(t.to_string()))
+        .ok_or(WebError::Login)
+}
+
+/// The user of a live personal API token: it acts with their role and programmes or regions
+/// as they are now, and stops with their account. There is no cookie, so there is nothing to
+/// forge across sites: its session carries no CSRF token to check.
+fn token_user(s: &mut dyn Store, token: &str) -> Result<Ctx, WebError> {
+    let hash = auth::token_hash(token);
+    let t = s.user_token(&hash)?.ok_or(WebError::Login)?;
+    if !t.live(&crest_store::utc_now()) {
+        return Err(WebError::Login);
+    }
+    let user = s.user(&t.username)?.ok_or(WebError::Login)?;
+    if user.disabled {
+        return Err(WebError::Login);
+    }
+    let now = now_secs();
+    Ok(Ctx {
+        session: Session {
+            token_hash: hash,
+            username: user.username.clone(),
+            csrf: String::new(),
+            created: now,
+            seen: now,
+        },
+        user,
+    })
 }
 
 /// A live session whose user has what their role needs: a role that must use a security code
@@ -745,6 +853,9 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(outliers::routes())
         .merge(programme_page::routes())
         .merge(quality::routes())
+        .merge(planning::routes())
+        .merge(research::routes())
+        .merge(region::routes())
         .route("/assets/print.js", get(print_js))
         .fallback(not_found)
         .with_state(app.clone())
@@ -783,8 +894,11 @@ async fn home(SignedIn(c): SignedIn) -> Result<Response, WebError> {
     if let (true, [only]) = (c.user.role.sees_patients(), c.user.programmes.as_slice()) {
         return Ok(Redirect::to(&format!("/p/{only}/episodes")).into_response());
     }
-    if c.user.role == Role::NationalAnalyst {
-        return Ok(Redirect::to("/national").into_response());
+    match c.user.role {
+        Role::NationalAnalyst => return Ok(Redirect::to("/national").into_response()),
+        Role::Commissioner => return Ok(Redirect::to("/region").into_response()),
+        Role::Researcher => return Ok(Redirect::to("/research").into_response()),
+        _ => {}
     }
     let body = maud::html! {
         @if c.user.role.sees_patients() {
@@ -1125,11 +1239,14 @@ pub(crate) async fn scoped(
     headers: &HeaderMap,
     code: &str,
 ) -> Result<(Ctx, Programme), WebError> {
-    let token = cookie(headers, SESSION_COOKIE).ok_or(WebError::Login)?;
+    let cred = credentials(headers)?;
     let code = code.to_string();
     // One trip to the store for the session and the programme.
     app.db(move |s, _| {
-        let c = signed_in_fully(s, &token)?;
+        let c = match &cred {
+            Credentials::Session(token) => signed_in_fully(s, token)?,
+            Credentials::Personal(token) => token_user(s, token)?,
+        };
         let all = s.programmes()?;
         let p = c.programme(&code, &all)?.clone();
         Ok((c, p))

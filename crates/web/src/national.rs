@@ -231,14 +231,14 @@ async fn receive_upload(
 
 /// An answer of the JSON API that refuses: `{"code": …, "message": …}`, the code stable for
 /// programs and the message for people.
-fn api_error(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
+pub(crate) fn api_error(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
     json_reply(
         status,
         serde_json::json!({"code": code, "message": message.into()}),
     )
 }
 
-fn json_reply(status: StatusCode, value: serde_json::Value) -> Response {
+pub(crate) fn json_reply(status: StatusCode, value: serde_json::Value) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],

@@ -1,0 +1,356 @@
+//! Aggregates for the people who plan and study services: national analysts (exact figures),
+//! commissioners (their regions only) and researchers (the nation), the last two always
+//! disclosure-controlled. One function answers the page, its CSV and the API, so all three
+//! give the same cells.
+
+use crate::access::Planner;
+use crate::html::page;
+use crate::{html_page, App, Ctx, WebError};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use crest_report::aggregates::{answer, whole_months, Answer, Query as AggQuery};
+use crest_stats::aggregate::{numeric_field, Dimension, Measure, MAX_DIMENSIONS};
+use crest_store::Role;
+use maud::{html, Markup};
+use std::sync::Arc;
+
+pub(crate) fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/aggregates", get(aggregates_page))
+        .route("/aggregates.csv", get(aggregates_csv))
+}
+
+/// An aggregate request as typed on a page or sent to the API: `by` may repeat or hold a
+/// comma-separated list.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Asked {
+    pub by: String,
+    pub measure: String,
+    pub from: String,
+    pub to: String,
+    /// An analyst's choice to see the published values.
+    pub published: bool,
+}
+
+impl Asked {
+    /// From a query string's pairs.
+    pub fn from_pairs(pairs: &[(String, String)]) -> Asked {
+        let get = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        let by: Vec<&str> = pairs
+            .iter()
+            .filter(|(k, _)| k == "by")
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+            .collect();
+        Asked {
+            by: by.join(","),
+            measure: get("measure"),
+            from: get("from"),
+            to: get("to"),
+            published: matches!(get("published").as_str(), "1" | "yes" | "true" | "on"),
+        }
+    }
+
+    /// The query string that asks for this again.
+    pub fn query_string(&self) -> String {
+        let mut parts: Vec<String> = self
+            .by
+            .split(',')
+            .filter(|b| !b.is_empty())
+            .map(|b| format!("by={}", crate::html::url_encode(b)))
+            .collect();
+        for (k, v) in [
+            ("measure", &self.measure),
+            ("from", &self.from),
+            ("to", &self.to),
+        ] {
+            if !v.is_empty() {
+                parts.push(format!("{k}={}", crate::html::url_encode(v)));
+            }
+        }
+        if self.published {
+            parts.push("published=1".into());
+        }
+        parts.join("&")
+    }
+}
+
+/// Answers an aggregate for the signed-in user: commissioners only over their regions, and
+/// commissioners and researchers only ever with disclosure control. Every problem with the
+/// request is reported at once.
+pub(crate) async fn aggregate_for(
+    app: &Arc<App>,
+    c: &Ctx,
+    asked: &Asked,
+) -> Result<Answer, WebError> {
+    let role = c.user.role;
+    if !matches!(
+        role,
+        Role::NationalAnalyst | Role::Commissioner | Role::Researcher
+    ) {
+        return Err(WebError::NotFound);
+    }
+    let mut problems = Vec::new();
+    let by = Dimension::parse_list(&asked.by).unwrap_or_else(|e| {
+        problems.push(e);
+        Vec::new()
+    });
+    let measure_text = if asked.measure.is_empty() {
+        "uptake"
+    } else {
+        asked.measure.as_str()
+    };
+    let measure = Measure::parse(measure_text).unwrap_or_else(|e| {
+        problems.push(e);
+        Measure::Uptake
+    });
+    let period = crate::requested_period(app, &asked.from, &asked.to);
+    let period = match period {
+        Ok(p) => Some(p),
+        Err(e) => {
+            problems.push(e.message());
+            None
+        }
+    };
+    let (false, Some(period)) = (!problems.is_empty(), period) else {
+        return Err(WebError::BadRequest(problems.join(" ")));
+    };
+    let restricted = role.restricted();
+    let q = AggQuery {
+        by,
+        measure,
+        // Whole months only, so overlapping periods cannot be differenced into a few days.
+        period: if restricted {
+            whole_months(period)
+        } else {
+            period
+        },
+        regions: (role == Role::Commissioner).then(|| c.user.regions.clone()),
+    };
+    let published = restricted || asked.published;
+    let mut entry = c.entry("", "aggregate", &asked.by);
+    entry.detail = format!(
+        "measure {}, {} to {}",
+        measure.code(),
+        q.period.from,
+        q.period.to
+    );
+    app.national(move |n| {
+        let a = answer(n, &q, published)
+            .map_err(WebError::internal)?
+            .map_err(|refused| WebError::BadRequest(refused.to_string()))?;
+        n.log(&entry)?;
+        Ok(a)
+    })
+    .await
+}
+
+/// A column name of an answer in words.
+pub(crate) fn column_label(column: &str, measure: Measure) -> String {
+    if let Some(d) = Dimension::parse(column) {
+        return d.label().to_string();
+    }
+    match (column, measure) {
+        ("numerator", Measure::Uptake) => "Started".into(),
+        ("numerator", Measure::StartedInTime) => "Started in time".into(),
+        ("numerator", _) => "Completed".into(),
+        ("denominator", Measure::Uptake) => "Referred".into(),
+        ("denominator", _) => "Started".into(),
+        ("percent", _) => "Per cent".into(),
+        ("ci_low", _) => "95% interval from".into(),
+        ("ci_high", _) => "95% interval to".into(),
+        ("n", _) => "Patients with a value".into(),
+        ("mean", _) => "Mean".into(),
+        ("median", _) => "Median".into(),
+        (other, m) if other == m.code() => m.label(),
+        (other, _) => other.to_string(),
+    }
+}
+
+/// An answer as a table people can read, with a caption.
+pub(crate) fn answer_table(caption: &str, a: &Answer, measure: Measure) -> Markup {
+    let width = a.columns.len();
+    let dims = a
+        .columns
+        .iter()
+        .take_while(|c| Dimension::parse(c).is_some())
+        .count();
+    html! {
+        div class="table-scroll" {
+            table tabindex="0" {
+                caption { (caption) }
+                thead { tr {
+                    @for c in &a.columns {
+                        th scope="col" class=[(Dimension::parse(c).is_none()).then_some("num")] {
+                            (column_label(c, measure))
+                        }
+                    }
+                } }
+                tbody {
+                    @if a.rows.is_empty() {
+                        tr { td colspan=(width) { "No episodes in this period." } }
+                    }
+                    @for r in &a.rows {
+                        tr {
+                            @for (i, cell) in r.iter().enumerate() {
+                                @if i < dims.max(1) && dims > 0 {
+                                    th scope="row" { (cell) }
+                                } @else {
+                                    td class="num" { (cell) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn measure_options(chosen: &str) -> Markup {
+    let fields = crest_core::FIELDS.iter().filter(|f| numeric_field(f));
+    html! {
+        @for m in Measure::FIXED {
+            option value=(m.code()) selected[chosen == m.code()] { (m.label()) }
+        }
+        optgroup label="Measures recorded at assessment" {
+            @for f in fields {
+                option value=(f.name) selected[chosen == f.name] { (f.label) " (" (f.name) ")" }
+            }
+        }
+    }
+}
+
+fn aggregates_body(c: &Ctx, asked: &Asked, result: Option<Result<Answer, String>>) -> Markup {
+    let chosen: Vec<&str> = asked.by.split(',').filter(|b| !b.is_empty()).collect();
+    let measure = Measure::parse(if asked.measure.is_empty() {
+        "uptake"
+    } else {
+        &asked.measure
+    })
+    .unwrap_or(Measure::Uptake);
+    let restricted = c.user.role.restricted();
+    html! {
+        p {
+            "Count, compare and summarise episodes by up to " (MAX_DIMENSIONS) " breakdowns. "
+            @if c.user.role == Role::Commissioner {
+                "You see the programmes of " strong { (c.user.regions.join(", ")) } " only. "
+            }
+            @if restricted {
+                "Figures are published values: counts of 1 to 7 show as *, other counts are rounded to the nearest 5, "
+                "and a few more cells may be hidden so that no hidden count can be worked out from totals. "
+                "Periods run in whole months."
+            } @else {
+                "You see exact values; tick \"Published values\" to see what commissioners and researchers would get."
+            }
+        }
+        form method="get" action="/aggregates" class="filters" {
+            @for i in 0..MAX_DIMENSIONS {
+                div class="field" {
+                    label for={ "by" (i) } { "Breakdown " (i + 1) }
+                    select id={ "by" (i) } name="by" {
+                        option value="" { "none" }
+                        @for d in Dimension::ALL {
+                            option value=(d.code()) selected[chosen.get(i) == Some(&d.code())] { (d.label()) }
+                        }
+                    }
+                }
+            }
+            div class="field" {
+                label for="measure" { "Measure" }
+                select id="measure" name="measure" { (measure_options(&asked.measure)) }
+            }
+            div class="field" {
+                label for="from" { "Referred from" }
+                div class="hint" id="from-hint" { "DD/MM/YYYY; empty for the last complete financial year" }
+                input id="from" name="from" class="short" value=(asked.from) aria-describedby="from-hint";
+            }
+            div class="field" {
+                label for="to" { "to" }
+                input id="to" name="to" class="short" value=(asked.to);
+            }
+            @if !restricted {
+                div class="choice" {
+                    input type="checkbox" id="published" name="published" value="1" checked[asked.published];
+                    label for="published" { "Published values" }
+                }
+            }
+            input type="hidden" name="run" value="1";
+            p { button { "Show" } }
+        }
+        @match result {
+            None => {}
+            Some(Err(message)) => div class="summary" role="alert" tabindex="-1" {
+                h2 { "There is a problem" }
+                p { (message) }
+            },
+            Some(Ok(a)) => {
+                @let caption = format!(
+                    "{}{}, referred {} to {}{}",
+                    measure.label(),
+                    if chosen.is_empty() { String::new() } else {
+                        format!(" by {}", chosen.iter().filter_map(|b| Dimension::parse(b)).map(|d| d.label().to_lowercase()).collect::<Vec<_>>().join(", "))
+                    },
+                    crest_core::Date::parse_iso(&a.from).map(|d| d.long()).unwrap_or_default(),
+                    crest_core::Date::parse_iso(&a.to).map(|d| d.long()).unwrap_or_default(),
+                    if a.published { " (published values)" } else { " (exact values)" }
+                );
+                (answer_table(&caption, &a, measure))
+                p {
+                    a href={ "/aggregates.csv?" (asked.query_string()) } download { "Download this table (CSV)" }
+                    " · "
+                    a href={ "/api/v1/aggregates?" (asked.query_string()) } { "as JSON (API)" }
+                }
+            }
+        }
+    }
+}
+
+async fn aggregates_page(
+    State(app): State<Arc<App>>,
+    Planner(c): Planner,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let asked = Asked::from_pairs(&pairs);
+    let run = pairs.iter().any(|(k, _)| k == "run") || !asked.by.is_empty();
+    let result = if run {
+        Some(match aggregate_for(&app, &c, &asked).await {
+            Ok(a) => Ok(a),
+            Err(WebError::BadRequest(m)) => Err(m),
+            Err(e) => return Err(e),
+        })
+    } else {
+        None
+    };
+    let failed = matches!(result, Some(Err(_)));
+    let mut r = html_page(page(
+        "Aggregates",
+        c.nav(None),
+        aggregates_body(&c, &asked, result),
+    ));
+    if failed {
+        *r.status_mut() = axum::http::StatusCode::BAD_REQUEST;
+    }
+    Ok(r)
+}
+
+async fn aggregates_csv(
+    State(app): State<Arc<App>>,
+    Planner(c): Planner,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let a = aggregate_for(&app, &c, &Asked::from_pairs(&pairs)).await?;
+    Ok(crate::download(
+        a.to_csv().map_err(WebError::internal)?,
+        "text/csv; charset=utf-8",
+        "crest-aggregate.csv",
+    ))
+}
