@@ -153,31 +153,57 @@ pub(crate) fn demo(
     );
     let national_url = demo_national(dir, store.as_mut(), &progs, period)?;
     let code = progs.first().map(|p| p.code.clone()).unwrap_or_default();
+    let region = progs.first().map(|p| p.region.clone()).unwrap_or_default();
     println!("\nDemo logins (passwords are new each run):");
     for (name, role) in [
         ("demo-lead", crest_store::Role::ProgrammeLead),
         ("demo-staff", crest_store::Role::ProgrammeStaff),
         ("demo-admin", crest_store::Role::Admin),
         ("demo-analyst", crest_store::Role::NationalAnalyst),
+        ("demo-commissioner", crest_store::Role::Commissioner),
+        ("demo-researcher", crest_store::Role::Researcher),
     ] {
         let password = crest_store::users::new_password();
-        crest_store::users::add_user(
-            store.as_mut(),
-            name,
-            role,
-            std::slice::from_ref(&code),
-            &password,
-        )
-        .map_err(|e| anyhow!(e))?;
+        let scope = if role == crest_store::Role::Commissioner {
+            std::slice::from_ref(&region)
+        } else {
+            std::slice::from_ref(&code)
+        };
+        crest_store::users::add_user(store.as_mut(), name, role, scope, &password)
+            .map_err(|e| anyhow!(e))?;
         if role.sees_patients() {
             println!(
-                "  {name:<12} {password}  ({}, programme {code})",
+                "  {name:<17} {password}  ({}, programme {code})",
+                role.code()
+            );
+        } else if role == crest_store::Role::Commissioner {
+            println!(
+                "  {name:<17} {password}  ({}, region {region})",
                 role.code()
             );
         } else {
-            println!("  {name:<12} {password}  ({})", role.code());
+            println!("  {name:<17} {password}  ({})", role.code());
         }
     }
+    // A research project for the demo researcher: a few quasi-identifiers, so most records
+    // survive k-anonymity.
+    let mut n = crest_store::NationalStore::open(&national_url)?;
+    n.put_project(&crest_store::national::Project {
+        id: "demo-uptake".into(),
+        title: "Who takes up cardiac rehabilitation (demo)".into(),
+        approval: "IRAS 000000 (synthetic)".into(),
+        fields: crest_privacy::research::parse_fields(
+            "age_band,sex,imd_quintile,priority_group,referral_date,core_start_date,status,a1_bmi",
+        )
+        .map_err(|e| anyhow!(e))?,
+        researchers: vec!["demo-researcher".into()],
+        valid_from: period.from,
+        valid_to: today().add_days(365),
+        k: 5,
+        secret: crest_privacy::research::new_secret(),
+        created_at: crest_store::utc_now(),
+    })?;
+    drop(n);
     drop(store);
     match serve_on {
         Some(addr) => {

@@ -126,22 +126,20 @@ pub fn tables(
             (p.code.as_str(), which)
         })
         .collect();
-    let only: Option<Vec<String>> = queries
-        .iter()
-        .all(|q| q.regions.is_some())
-        .then(|| {
-            counted_by
-                .iter()
-                .filter(|(_, w)| !w.is_empty())
-                .map(|(c, _)| c.to_string())
-                .collect()
-        });
+    let only: Option<Vec<String>> = queries.iter().all(|q| q.regions.is_some()).then(|| {
+        counted_by
+            .iter()
+            .filter(|(_, w)| !w.is_empty())
+            .map(|(c, _)| c.to_string())
+            .collect()
+    });
     let field = |name: &str| crest_core::field_by_name(name);
     let (sex, mode, pathway) = (field("sex"), field("delivery_mode"), field("pathway"));
-    let label = |f: Option<&'static crest_core::Field>, code: Option<&str>| -> Option<&'static str> {
-        let code = code?;
-        f.and_then(|f| f.code_label(code)).or(Some("Other"))
-    };
+    let label =
+        |f: Option<&'static crest_core::Field>, code: Option<&str>| -> Option<&'static str> {
+            let code = code?;
+            f.and_then(|f| f.code_label(code)).or(Some("Other"))
+        };
     let mut aggs: Vec<Aggregator> = queries
         .iter()
         .map(|q| Aggregator::new(&q.by, q.measure))

@@ -234,9 +234,7 @@ impl Measure {
             Measure::Uptake => "Uptake (started / referred)".into(),
             Measure::Completion => "Completion (completed / started)".into(),
             Measure::WaitDays => "Days from referral to starting core CR".into(),
-            Measure::StartedInTime => {
-                "Started within 28 days of referral (42 after CABG)".into()
-            }
+            Measure::StartedInTime => "Started within 28 days of referral (42 after CABG)".into(),
             Measure::Field(name) => {
                 crest_core::field_by_name(name).map_or(name.to_string(), |f| f.label.to_string())
             }
@@ -358,7 +356,11 @@ impl Aggregator {
             }
             Measure::StartedInTime => match f.wait_days.filter(|d| *d >= 0) {
                 Some(d) => {
-                    let target = if f.group == PriorityGroup::Cabg { 42 } else { 28 };
+                    let target = if f.group == PriorityGroup::Cabg {
+                        42
+                    } else {
+                        28
+                    };
                     (true, d <= target, None)
                 }
                 None => (false, false, None),

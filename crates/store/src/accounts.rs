@@ -266,7 +266,8 @@ pub(crate) mod sql {
     pub const PUT_USER_TOKEN: &str = "INSERT INTO user_tokens (token_hash, id, username, label, created_at, expires_at, revoked_at) \
         VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)";
     pub const USER_TOKEN: &str = "SELECT id, username, label, created_at, expires_at, revoked_at FROM user_tokens WHERE token_hash = ?1";
-    pub const USER_TOKENS: &str = "SELECT id, username, label, created_at, expires_at, revoked_at FROM user_tokens \
+    pub const USER_TOKENS: &str =
+        "SELECT id, username, label, created_at, expires_at, revoked_at FROM user_tokens \
         WHERE username = ?1 ORDER BY created_at DESC, id";
     pub const REVOKE_USER_TOKEN: &str =
         "UPDATE user_tokens SET revoked_at = ?3 WHERE username = ?1 AND id = ?2 AND revoked_at IS NULL";

@@ -3,7 +3,9 @@
 use crate::accounts::{self, sql};
 use crate::audit;
 use crate::schema::{self, Dialect};
-use crate::{AccessEntry, ChainEntry, EpisodeQuery, PendingUpload, Session, SignInLimit, User, UserToken};
+use crate::{
+    AccessEntry, ChainEntry, EpisodeQuery, PendingUpload, Session, SignInLimit, User, UserToken,
+};
 use crate::{ImportTx, ProgrammeCounts, Result, Store, StoreError, StoredKey};
 use crest_core::{Col, Date, Kind, KpiEpisode, Programme, Record, Value, FIELDS};
 use postgres::types::ToSql;
@@ -329,7 +331,14 @@ impl Store for PgStore {
         self.ready()?;
         self.client.execute(
             sql::pg(sql::PUT_USER_TOKEN).as_str(),
-            &[&token_hash, &t.id, &t.username, &t.label, &t.created_at, &t.expires_at],
+            &[
+                &token_hash,
+                &t.id,
+                &t.username,
+                &t.label,
+                &t.created_at,
+                &t.expires_at,
+            ],
         )?;
         Ok(())
     }
@@ -354,10 +363,10 @@ impl Store for PgStore {
 
     fn revoke_user_token(&mut self, username: &str, id: &str, at: &str) -> Result<bool> {
         self.ready()?;
-        Ok(self
-            .client
-            .execute(sql::pg(sql::REVOKE_USER_TOKEN).as_str(), &[&username, &id, &at])?
-            > 0)
+        Ok(self.client.execute(
+            sql::pg(sql::REVOKE_USER_TOKEN).as_str(),
+            &[&username, &id, &at],
+        )? > 0)
     }
 
     fn setting(&mut self, name: &str) -> Result<Option<String>> {

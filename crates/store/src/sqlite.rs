@@ -3,7 +3,9 @@
 use crate::accounts::{self, sql};
 use crate::audit;
 use crate::schema::{self, Dialect};
-use crate::{AccessEntry, ChainEntry, EpisodeQuery, PendingUpload, Session, SignInLimit, User, UserToken};
+use crate::{
+    AccessEntry, ChainEntry, EpisodeQuery, PendingUpload, Session, SignInLimit, User, UserToken,
+};
 use crate::{ImportTx, ProgrammeCounts, Result, Store, StoreError, StoredKey};
 use crest_core::{Date, Kind, KpiEpisode, Programme, Record, Value, FIELDS, FIELD_COUNT};
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -392,7 +394,14 @@ impl Store for SqliteStore {
         self.ready()?;
         self.conn.execute(
             sql::PUT_USER_TOKEN,
-            params![token_hash, t.id, t.username, t.label, t.created_at, t.expires_at],
+            params![
+                token_hash,
+                t.id,
+                t.username,
+                t.label,
+                t.created_at,
+                t.expires_at
+            ],
         )?;
         Ok(())
     }

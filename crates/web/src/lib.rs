@@ -7,7 +7,9 @@
 //! pages answer 404, as if they did not exist.
 
 mod access;
+mod api;
 use access::SignedIn;
+pub use api::openapi;
 mod agreements;
 mod auth;
 mod dashboard;
@@ -26,11 +28,12 @@ mod national_dashboard;
 mod national_figures;
 mod outliers;
 mod planning;
-mod region;
-mod research;
 mod programme_page;
 mod quality;
+mod region;
+mod research;
 mod submit;
+mod tokens;
 pub mod uploads;
 
 pub use crest_store::users::{add_user, hash_password, new_password};
@@ -371,7 +374,10 @@ impl IntoResponse for WebError {
             },
             code: self.code(),
             message: match self {
-                WebError::Login => "Sign in, or send a personal API token: Authorization: Bearer crest_pat_….".into(),
+                WebError::Login => {
+                    "Sign in, or send a personal API token: Authorization: Bearer crest_pat_…."
+                        .into()
+                }
                 _ => self.message(),
             },
         };
@@ -856,6 +862,8 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(planning::routes())
         .merge(research::routes())
         .merge(region::routes())
+        .merge(api::routes())
+        .merge(tokens::routes())
         .route("/assets/print.js", get(print_js))
         .fallback(not_found)
         .with_state(app.clone())

@@ -231,7 +231,11 @@ async fn receive_upload(
 
 /// An answer of the JSON API that refuses: `{"code": …, "message": …}`, the code stable for
 /// programs and the message for people.
-pub(crate) fn api_error(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
+pub(crate) fn api_error(
+    status: StatusCode,
+    code: &'static str,
+    message: impl Into<String>,
+) -> Response {
     json_reply(
         status,
         serde_json::json!({"code": code, "message": message.into()}),
@@ -259,7 +263,13 @@ fn clip(s: &str, n: usize) -> String {
 /// the body. The token names the programme; a submission for any other is refused. Every
 /// refused call (401, 403) goes to the national access log, naming the token's programme where
 /// it is known (never the token).
-async fn receive_api(
+#[utoipa::path(post, path = "/api/v1/submissions", tag = "national",
+    security(("programme_system" = [])),
+    request_body(content = String, content_type = "application/x-ndjson", description = "A submission file as `crest submission build` writes it"),
+    responses((status = 200, description = "Stored, or already received"), (status = 401, body = crate::api::ApiErrorBody),
+        (status = 403, body = crate::api::ApiErrorBody), (status = 413, body = crate::api::ApiErrorBody),
+        (status = 422, description = "Refused: nothing was stored")))]
+pub(crate) async fn receive_api(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,

@@ -168,6 +168,7 @@ pub(crate) fn column_label(column: &str, measure: Measure) -> String {
         ("ci_low", _) => "95% interval from".into(),
         ("ci_high", _) => "95% interval to".into(),
         ("n", _) => "Patients with a value".into(),
+        ("nation_percent", _) => "Nation, per cent".into(),
         ("mean", _) => "Mean".into(),
         ("median", _) => "Median".into(),
         (other, m) if other == m.code() => m.label(),

@@ -92,7 +92,10 @@ fn figures(
         period,
         regions: mine.then(|| regions.to_vec()),
     };
-    let mut qs = vec![q(&[], Measure::Uptake, true), q(&[], Measure::Uptake, false)];
+    let mut qs = vec![
+        q(&[], Measure::Uptake, true),
+        q(&[], Measure::Uptake, false),
+    ];
     for d in GROUPS {
         qs.push(q(&[d], Measure::Uptake, true));
         qs.push(q(&[d], Measure::Uptake, false));
@@ -142,6 +145,21 @@ fn figures(
     })
 }
 
+/// An uptake table with the nation's published percentage of each group beside it.
+fn with_nation(a: &Answer, nation: &Shown) -> Answer {
+    let mut shown = a.clone();
+    shown.columns.push("nation_percent".into());
+    for r in &mut shown.rows {
+        let national = nation
+            .as_ref()
+            .ok()
+            .and_then(|n| n.rows.iter().find(|x| x[0] == r[0]))
+            .map_or("–".to_string(), |x| x[3].clone());
+        r.push(national);
+    }
+    shown
+}
+
 fn not_shown(why: &str) -> Markup {
     html! { p class="hint" { "Not shown: " (why) } }
 }
@@ -158,18 +176,18 @@ fn headline(a: &Shown) -> (Option<f64>, String) {
         Ok(a) => a
             .rows
             .first()
-            .map(|r| (share(&r[2]), format!("{} of {} referred started", r[0], r[1])))
+            .map(|r| {
+                (
+                    share(&r[2]),
+                    format!("{} of {} referred started", r[0], r[1]),
+                )
+            })
             .unwrap_or((None, "nobody referred".into())),
         Err(_) => (None, "not shown".into()),
     }
 }
 
-fn render(
-    c: &crate::Ctx,
-    f: &RegionFigures,
-    period: crest_core::Period,
-    asked: &Asked,
-) -> Markup {
+fn render(c: &crate::Ctx, f: &RegionFigures, period: crest_core::Period, asked: &Asked) -> Markup {
     let (overall, overall_text) = headline(&f.overall);
     let (nation, nation_text) = headline(&f.nation);
     let ask = |by: &str, measure: &str| Asked {
@@ -259,14 +277,7 @@ fn render(
                         &bars,
                         nation.map(|n| (n, "nation")),
                     ))
-                    @let mut shown = a.clone();
-                    @let _ = {
-                        shown.columns.push("nation_percent".into());
-                        for r in &mut shown.rows {
-                            let national = nat.as_ref().ok().and_then(|n| n.rows.iter().find(|x| x[0] == r[0])).map_or("–".to_string(), |x| x[3].clone());
-                            r.push(national);
-                        }
-                    };
+                    @let shown = with_nation(a, nat);
                     (answer_table(&format!("Uptake by {} (the nation beside it)", d.label().to_lowercase()), &shown, Measure::Uptake))
                     (download(&ask(d.code(), "uptake")))
                 }
@@ -435,8 +446,11 @@ async fn kpis_csv(
             p.kpis_assessable.to_string(),
             p.grade.to_string(),
         ]);
-        w.write_record(row.iter().map(|c| crest_core::spreadsheet::safe_cell(c).into_owned()))
-            .map_err(WebError::internal)?;
+        w.write_record(
+            row.iter()
+                .map(|c| crest_core::spreadsheet::safe_cell(c).into_owned()),
+        )
+        .map_err(WebError::internal)?;
     }
     let bytes = w.into_inner().map_err(WebError::internal)?;
     Ok(crate::download(

@@ -108,13 +108,8 @@ pub(crate) fn stream_download(
 /// The projects this user may see: a researcher's own (named on them).
 pub(crate) async fn my_projects(app: &Arc<App>, c: &Ctx) -> Result<Vec<Project>, WebError> {
     let me = c.user.username.clone();
-    app.national(move |n| {
-        Ok(n.projects()?
-            .into_iter()
-            .filter(|p| p.names(&me))
-            .collect())
-    })
-    .await
+    app.national(move |n| Ok(n.projects()?.into_iter().filter(|p| p.names(&me)).collect()))
+        .await
 }
 
 fn project_summary(p: &Project, today: crest_core::Date) -> Markup {
@@ -310,10 +305,7 @@ fn admin_body(
     }
 }
 
-async fn admin_page(
-    State(app): State<Arc<App>>,
-    Admin(c): Admin,
-) -> Result<Response, WebError> {
+async fn admin_page(State(app): State<Arc<App>>, Admin(c): Admin) -> Result<Response, WebError> {
     let projects = app.national(|n| Ok(n.projects()?)).await?;
     let typed = vec![("k".to_string(), "5".to_string())];
     Ok(html_page(page(
@@ -341,7 +333,10 @@ pub(crate) fn checked_project(
             "Enter an id of letters, digits, - and _ (at most 64)".into(),
         ));
     }
-    for (name, what) in [("title", "the title"), ("approval", "the approval reference")] {
+    for (name, what) in [
+        ("title", "the title"),
+        ("approval", "the approval reference"),
+    ] {
         if one(form, name).is_empty() {
             errors.push((name.into(), format!("Enter {what}")));
         }
