@@ -153,7 +153,18 @@ pub(crate) fn demo(
     );
     let national_url = demo_national(dir, store.as_mut(), &progs, period)?;
     let code = progs.first().map(|p| p.code.clone()).unwrap_or_default();
-    let region = progs.first().map(|p| p.region.clone()).unwrap_or_default();
+    // The demo commissioner plans for the region with the most programmes.
+    let region = {
+        let mut count: std::collections::BTreeMap<&str, usize> = Default::default();
+        for p in &progs {
+            *count.entry(p.region.as_str()).or_default() += 1;
+        }
+        count
+            .into_iter()
+            .max_by_key(|(r, n)| (*n, std::cmp::Reverse(*r)))
+            .map(|(r, _)| r.to_string())
+            .unwrap_or_default()
+    };
     println!("\nDemo logins (passwords are new each run):");
     for (name, role) in [
         ("demo-lead", crest_store::Role::ProgrammeLead),

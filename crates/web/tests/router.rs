@@ -3266,3 +3266,377 @@ fn guessing_on_the_account_pages_is_throttled() {
         });
     }
 }
+
+/// A GET with a personal API token and no cookie.
+fn bearer(path: &str, token: &str) -> Request<Body> {
+    Request::get(path)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// A JSON request with a personal API token.
+fn bearer_json(method: &str, path: &str, token: &str, body: serde_json::Value) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+/// Makes a personal API token on the tokens page; returns the secret shown once.
+async fn make_token(app: &Arc<crest_web::App>, cookie: &str) -> String {
+    let page = send(app, get("/account/tokens", cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csrf = hidden(&page.body, "csrf");
+    let r = send(
+        app,
+        post(
+            "/account/tokens",
+            cookie,
+            &[("csrf", &csrf), ("label", "ward system"), ("days", "30")],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let start = r.body.find("crest_pat_").expect("the token is shown once");
+    r.body[start..]
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Every count cell of a published table is 0, `*`, or a multiple of 5 of at least 10.
+fn assert_published(columns: &[String], rows: &[Vec<String>]) {
+    for r in rows {
+        for (c, v) in columns.iter().zip(r) {
+            if ["referred", "started", "numerator", "denominator", "n"].contains(&c.as_str()) {
+                let ok = v == "*"
+                    || v.parse::<u64>()
+                        .is_ok_and(|n| n == 0 || (n >= 10 && n % 5 == 0));
+                assert!(ok, "{c} = {v} is not a published count");
+            }
+        }
+    }
+}
+
+/// Commissioners see published figures for their regions only, researchers published national
+/// figures and their own projects' extracts, analysts exact figures; a suppressed count can
+/// never be recovered from a total and the other cells; nobody else reaches any of it.
+#[test]
+fn commissioners_and_researchers_see_published_figures_for_their_scope_only() {
+    for (db, ndb) in databases().into_iter().zip(databases()) {
+        let app = setup(&db);
+        common::synthetic_national(&app, &db, &ndb);
+        let programmes = crest_store::NationalStore::open(&ndb.url)
+            .unwrap()
+            .programmes()
+            .unwrap();
+        let region = programmes[0].region.clone();
+        let (mine, others): (Vec<_>, Vec<_>) = programmes.iter().partition(|p| p.region == region);
+        assert!(!others.is_empty());
+        open(&db).run(|s| {
+            crest_web::add_user(
+                s,
+                "comm",
+                crest_store::Role::Commissioner,
+                &[region.clone()],
+                PASSWORD,
+            )
+            .unwrap();
+            crest_web::add_user(s, "res", crest_store::Role::Researcher, &[], PASSWORD).unwrap();
+            crest_web::add_user(s, "res2", crest_store::Role::Researcher, &[], PASSWORD).unwrap();
+        });
+        let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
+        let project = |id: &str, who: &str, to: &str| crest_store::national::Project {
+            id: id.into(),
+            title: format!("Project {id}"),
+            approval: "IRAS 1".into(),
+            fields: crest_privacy::research::parse_fields("age_band,sex,referral_date,status")
+                .unwrap(),
+            researchers: vec![who.into()],
+            valid_from: crest_core::Date::from_ymd(2025, 1, 1).unwrap(),
+            valid_to: crest_core::Date::parse_iso(to).unwrap(),
+            k: 5,
+            secret: crest_privacy::research::new_secret(),
+            created_at: "2025-01-01T00:00:00Z".into(),
+        };
+        n.put_project(&project("mine", "res", "2025-12-31"))
+            .unwrap();
+        n.put_project(&project("theirs", "res2", "2025-12-31"))
+            .unwrap();
+        n.put_project(&project("ended", "res", "2025-05-31"))
+            .unwrap();
+        drop(n);
+        rt().block_on(async {
+            let (comm, _) = login(&app, "comm").await;
+            let r = send(&app, get("/region", &comm)).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            assert!(r.body.contains(&region) && r.body.contains("Slope index"));
+            for p in &others {
+                assert!(
+                    !r.body.contains(&format!("({})", p.code)),
+                    "{} shown to another region",
+                    p.code
+                );
+            }
+            // Aggregates: only the region's programmes, only published counts.
+            let r = send(
+                &app,
+                get("/api/v1/aggregates?by=programme&measure=referred", &comm),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            let t: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            assert_eq!(t["published"], true);
+            let rows: Vec<Vec<String>> = serde_json::from_value(t["rows"].clone()).unwrap();
+            let columns: Vec<String> = serde_json::from_value(t["columns"].clone()).unwrap();
+            assert_eq!(rows.len(), mine.len());
+            assert!(rows.iter().all(|r| mine.iter().any(|p| p.code == r[0])));
+            assert_published(&columns, &rows);
+            // The analyst's "published" switch is ignored: a commissioner never sees exact values.
+            for q in [
+                "by=sex,age_band,imd_quintile&measure=uptake&published=0",
+                "by=month,priority_group&measure=started",
+                "by=ethnic_group&measure=wait_days",
+            ] {
+                let r = send(&app, get(&format!("/api/v1/aggregates?{q}"), &comm)).await;
+                if r.status == StatusCode::BAD_REQUEST {
+                    assert!(r.body.contains("worked out"), "{}", r.body);
+                    continue;
+                }
+                let t: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+                let rows: Vec<Vec<String>> = serde_json::from_value(t["rows"].clone()).unwrap();
+                let columns: Vec<String> = serde_json::from_value(t["columns"].clone()).unwrap();
+                assert_published(&columns, &rows);
+            }
+            // A differencing attack: the total minus the other cells never isolates a hidden one.
+            let get_table = |q: String| {
+                let app = app.clone();
+                let comm = comm.clone();
+                async move {
+                    let r = send(&app, get(&format!("/api/v1/aggregates?{q}"), &comm)).await;
+                    let t: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+                    serde_json::from_value::<Vec<Vec<String>>>(t["rows"].clone()).unwrap()
+                }
+            };
+            let total = get_table("measure=referred".into()).await;
+            let by_sex = get_table("by=sex&measure=referred".into()).await;
+            if total[0][0] != "*" {
+                let hidden = by_sex.iter().filter(|r| r[1] == "*").count();
+                assert_ne!(
+                    hidden, 1,
+                    "one hidden cell beside a published total: {by_sex:?}"
+                );
+            }
+            // Commissioners do not reach analysts' or researchers' pages.
+            for path in [
+                "/national/dashboard",
+                "/research",
+                "/api/v1/projects",
+                "/api/v1/submissions",
+                "/p/P001/episodes",
+                "/admin/projects",
+            ] {
+                assert_eq!(
+                    send(&app, get(path, &comm)).await.status,
+                    StatusCode::NOT_FOUND,
+                    "{path}"
+                );
+            }
+
+            let (res, _) = login(&app, "res").await;
+            let r = send(&app, get("/research", &res)).await;
+            assert!(r.body.contains("Project mine") && !r.body.contains("Project theirs"));
+            let r = send(&app, get("/research/mine/extract.csv", &res)).await;
+            assert_eq!(r.status, StatusCode::OK);
+            assert!(
+                r.body
+                    .starts_with("patient_key,age_band,sex,referral_days,status"),
+                "{}",
+                &r.body[..80.min(r.body.len())]
+            );
+            assert_eq!(
+                send(&app, get("/research/theirs/extract.csv", &res))
+                    .await
+                    .status,
+                StatusCode::NOT_FOUND
+            );
+            let r = send(&app, get("/research/ended/extract.csv", &res)).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST);
+            assert!(r.body.contains("refused outside"), "{}", r.body);
+            let log = common::sync(|| {
+                crest_store::NationalStore::open(&ndb.url)
+                    .unwrap()
+                    .access_log(100)
+                    .unwrap()
+            });
+            assert!(log.iter().any(|e| e.action == "research extract"
+                && e.outcome == "ok"
+                && e.username == "res"));
+            assert!(log.iter().any(|e| e.action == "research extract"
+                && e.outcome == "refused"
+                && e.target == "ended"));
+            let r = send(&app, get("/aggregates?by=nation&measure=uptake", &res)).await;
+            assert_eq!(r.status, StatusCode::OK);
+            assert!(r.body.contains("published values"));
+            assert_eq!(
+                send(&app, get("/region", &res)).await.status,
+                StatusCode::NOT_FOUND
+            );
+
+            // Analysts see exact values; programme staff and admins see none of it.
+            let (analyst, _) = login(&app, "analyst").await;
+            let r = send(
+                &app,
+                get("/api/v1/aggregates?by=programme&measure=referred", &analyst),
+            )
+            .await;
+            let t: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            assert_eq!(t["published"], false);
+            for who in ["staff", "lead", "admin"] {
+                let (c, _) = login(&app, who).await;
+                for path in [
+                    "/aggregates",
+                    "/aggregates.csv?by=sex",
+                    "/region",
+                    "/research",
+                    "/api/v1/aggregates",
+                    "/api/v1/kpis",
+                    "/api/v1/projects",
+                ] {
+                    let r = send(&app, get(path, &c)).await;
+                    assert_eq!(r.status, StatusCode::NOT_FOUND, "{who}: {path}");
+                }
+            }
+        });
+    }
+}
+
+/// Personal API tokens: made on the web and shown once, stored hashed, acting as their user
+/// with that user's programmes, refusing other programmes exactly as the pages do, and
+/// stopping at once when revoked or when the user is disabled. Episodes are read, created
+/// (every problem reported at once), updated and imported through the API.
+#[test]
+fn personal_api_tokens_act_as_their_user_until_revoked() {
+    for db in databases() {
+        let app = setup(&db);
+        rt().block_on(async {
+            let (cookie, _) = login(&app, "staff").await;
+            let token = make_token(&app, &cookie).await;
+            let stored = open(&db).run(|s| s.user_tokens("staff").unwrap());
+            assert_eq!(stored.len(), 1);
+            // Only the hash is stored.
+            let sql = format!(
+                "SELECT count(*) FROM user_tokens WHERE token_hash LIKE '%{}%'",
+                &token[10..30]
+            );
+            assert_eq!(common::sync(|| db.query_i64(&sql)), 0);
+            let r = send(&app, bearer("/api/v1/me", &token)).await;
+            assert_eq!(r.status, StatusCode::OK);
+            assert!(r.body.contains("\"programme_staff\"") && r.body.contains("P001"));
+            let r = send(&app, bearer("/api/v1/programmes/P001/episodes", &token)).await;
+            assert_eq!(r.status, StatusCode::OK);
+            assert!(r.body.contains("\"E1\"") && !r.body.contains("X1"));
+            for path in ["/api/v1/programmes/P002/episodes", "/api/v1/programmes/P002/episodes/X1", "/api/v1/programmes/P001/episodes/X1", "/api/v1/submissions", "/api/v1/aggregates"] {
+                let r = send(&app, bearer(path, &token)).await;
+                assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+                assert!(r.body.contains("\"code\":\"not_found\""), "{}", r.body);
+            }
+            // Create: every problem at once, then a good one; update just a field.
+            let bad = serde_json::json!({"episode_id": "A1", "nhs_number": "123", "sex": "x"});
+            let r = send(&app, bearer_json("POST", "/api/v1/programmes/P001/episodes", &token, bad)).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+            let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            assert_eq!(v["code"], "invalid");
+            assert!(v["errors"].as_array().unwrap().len() >= 3, "{v}");
+            let good = serde_json::json!({
+                "episode_id": "A1", "nhs_number": "9434765870", "date_of_birth": "1950-02-02", "sex": "male",
+                "initiating_event": "mi_stemi", "treatment": "pci", "event_date": "2025-01-05",
+                "referral_date": "2025-01-08", "status": "referred"
+            });
+            let r = send(&app, bearer_json("POST", "/api/v1/programmes/P001/episodes", &token, good.clone())).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            let r = send(&app, bearer_json("POST", "/api/v1/programmes/P001/episodes", &token, good)).await;
+            assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+            let r = send(&app, bearer_json("PUT", "/api/v1/programmes/P001/episodes/A1", &token, serde_json::json!({"family_name": "Newname"}))).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            let r = send(&app, bearer("/api/v1/programmes/P001/episodes/A1", &token)).await;
+            assert!(r.body.contains("Newname") && r.body.contains("\"programme_code\":\"P001\""));
+            let r = send(&app, bearer_json("PUT", "/api/v1/programmes/P002/episodes/X1", &token, serde_json::json!({"family_name": "Hacked"}))).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND);
+            // Import a file through the API: rows for another programme are not taken.
+            let csv = "programme_code,episode_id,nhs_number,date_of_birth,sex,initiating_event,treatment,event_date,referral_date,status\n\
+                       P001,A2,9434765862,1950-02-02,female,mi_stemi,pci,2025-01-05,2025-01-08,referred\n\
+                       P002,B2,9434765919,1950-02-02,female,mi_stemi,pci,2025-01-05,2025-01-08,referred\n";
+            let req = Request::post("/api/v1/programmes/P001/imports")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .header(header::CONTENT_TYPE, "text/csv")
+                .body(Body::from(csv))
+                .unwrap();
+            let r = send(&app, req).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            assert_eq!((v["imported"].as_u64(), v["rejected"].as_u64()), (Some(1), Some(1)), "{v}");
+            assert!(open(&db).run(|s| s.episode("P002", "B2").unwrap()).is_none());
+            // A token cannot make more tokens.
+            let r = send(&app, Request::post("/account/tokens").header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(Body::from("csrf=&label=x&days=5")).unwrap()).await;
+            assert_ne!(r.status, StatusCode::OK);
+            // Revoked: refused at once, in JSON.
+            let page = send(&app, get("/account/tokens", &cookie)).await;
+            let csrf = hidden(&page.body, "csrf");
+            let id = stored[0].id.clone();
+            let r = send(&app, post("/account/tokens", &cookie, &[("csrf", &csrf), ("revoke", &id)])).await;
+            assert!(r.body.contains("revoked"), "{}", r.body);
+            let r = send(&app, bearer("/api/v1/me", &token)).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+            assert!(r.body.contains("\"code\":\"sign_in_required\""));
+            // A disabled user's tokens stop too.
+            let token2 = make_token(&app, &cookie).await;
+            assert_eq!(send(&app, bearer("/api/v1/me", &token2)).await.status, StatusCode::OK);
+            open(&db).run(|s| {
+                let mut u = s.user("staff").unwrap().unwrap();
+                u.disabled = true;
+                s.put_user(&u).unwrap();
+            });
+            assert_eq!(send(&app, bearer("/api/v1/me", &token2)).await.status, StatusCode::UNAUTHORIZED);
+            assert_eq!(send(&app, bearer("/api/v1/me", "crest_pat_forged")).await.status, StatusCode::UNAUTHORIZED);
+        });
+    }
+}
+
+/// The OpenAPI document is a reviewed snapshot: a change to the API shows up as a change to
+/// `tests/snapshots/openapi.json` (rewrite it with UPDATE_SNAPSHOTS=1 and review the diff).
+#[test]
+fn the_openapi_document_matches_its_reviewed_snapshot() {
+    let doc = crest_web::openapi().to_pretty_json().unwrap();
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/openapi.json");
+    if std::env::var("UPDATE_SNAPSHOTS").is_ok() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &doc).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        doc, want,
+        "the API changed: review it, then UPDATE_SNAPSHOTS=1"
+    );
+    let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    assert!(v["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = v["paths"].as_object().unwrap();
+    for p in [
+        "/api/v1/programmes/{code}/episodes",
+        "/api/v1/aggregates",
+        "/api/v1/projects/{id}/extract",
+        "/api/v1/submissions",
+        "/api/v1/kpis",
+        "/api/v1/funnels",
+        "/api/v1/inequalities",
+    ] {
+        assert!(paths.contains_key(p), "{p}");
+    }
+}
