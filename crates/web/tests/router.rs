@@ -3343,7 +3343,7 @@ fn commissioners_and_researchers_see_published_figures_for_their_scope_only() {
                 s,
                 "comm",
                 crest_store::Role::Commissioner,
-                &[region.clone()],
+                std::slice::from_ref(&region),
                 PASSWORD,
             )
             .unwrap();
