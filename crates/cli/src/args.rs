@@ -421,6 +421,18 @@ pub enum UsersAction {
         /// Login name.
         username: String,
     },
+    /// Make a personal API token for a user (printed once; the store keeps its hash). Users
+    /// make their own on the web's "API tokens" page.
+    Token {
+        /// Login name.
+        username: String,
+        /// What it is for.
+        #[arg(long, default_value = "made with crest users token")]
+        label: String,
+        /// Days until it expires (1 to 365).
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+    },
 }
 
 /// Programme actions.

@@ -74,6 +74,28 @@ pub(crate) fn users(db: &str, action: UsersAction) -> Result<i32> {
             store.drop_user_sessions(&username)?;
             println!("user {username}: new password {password}");
         }
+        UsersAction::Token {
+            username,
+            label,
+            days,
+        } => {
+            if !(1..=365).contains(&days) {
+                return Err(anyhow!("--days: 1 to 365"));
+            }
+            store
+                .user(&username)?
+                .ok_or_else(|| anyhow!("no user {username}"))?;
+            let (secret, token) = crest_web::new_personal_token(&username, label.trim(), days as i32)
+                .map_err(|e| anyhow!(e))?;
+            store.put_user_token(&crest_web::token_hash(&secret), &token)?;
+            let mut entry = crate::common::command_line_entry("", "make API token", &token.id);
+            entry.detail = format!("for {username}, expires {}", token.expires_at);
+            store.log(&entry)?;
+            println!(
+                "API token for {username}, valid until {} (shown once; keep it secret): {secret}",
+                token.expires_at
+            );
+        }
     }
     Ok(0)
 }

@@ -34,6 +34,7 @@ mod region;
 mod research;
 mod submit;
 mod tokens;
+pub use tokens::{new_personal_token, token_hash};
 pub mod uploads;
 
 pub use crest_store::users::{add_user, hash_password, new_password};
@@ -417,6 +418,49 @@ impl WebError {
     }
 }
 
+/// Refusals that come from outside crest's handlers (a query string axum cannot read, a
+/// method the route does not have, an unknown address) answered in the API's JSON shape too.
+async fn api_json_errors(r: Response) -> Response {
+    let status = r.status();
+    let json = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || json {
+        return r;
+    }
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let message = match status {
+        StatusCode::NOT_FOUND => "There is nothing at this address.".to_string(),
+        s if s.is_server_error() => WebError::Internal(String::new()).message(),
+        _ => {
+            let bytes = axum::body::to_bytes(r.into_body(), 4096)
+                .await
+                .unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes);
+            let text = text.trim();
+            if text.is_empty() || text.starts_with('<') {
+                format!(
+                    "The request was refused ({}).",
+                    status.canonical_reason().unwrap_or("bad request")
+                )
+            } else {
+                html::capitalised(text)
+            }
+        }
+    };
+    national::api_error(status, code, message)
+}
+
 /// An error page's words, kept on the response so it can be drawn with the user's navigation.
 #[derive(Clone, Debug)]
 struct ErrorPage {
@@ -444,10 +488,10 @@ async fn error_pages(
     let headers = req.headers().clone();
     if req.uri().path().starts_with("/api/") {
         let mut r = next.run(req).await;
-        return match r.extensions_mut().remove::<ApiError>() {
-            Some(e) => national::api_error(e.status, e.code, e.message),
-            None => r,
-        };
+        if let Some(e) = r.extensions_mut().remove::<ApiError>() {
+            return national::api_error(e.status, e.code, e.message);
+        }
+        return api_json_errors(r).await;
     }
     // A programme page's error keeps that programme's navigation (if the user has it).
     let code = req
@@ -757,17 +801,19 @@ enum Credentials {
 }
 
 /// A request's session cookie or personal API token; `WebError::Login` when it has neither.
+/// A personal token, when one is sent, is what counts: a program sending one means it.
 fn credentials(headers: &HeaderMap) -> Result<Credentials, WebError> {
-    if let Some(t) = cookie(headers, SESSION_COOKIE) {
-        return Ok(Credentials::Session(t));
-    }
-    headers
+    let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().strip_prefix("Bearer "))
         .map(str::trim)
-        .filter(|t| t.starts_with(PERSONAL_TOKEN_PREFIX))
-        .map(|t| Credentials::Personal(t.to_string()))
+        .filter(|t| t.starts_with(PERSONAL_TOKEN_PREFIX));
+    if let Some(t) = token {
+        return Ok(Credentials::Personal(t.to_string()));
+    }
+    cookie(headers, SESSION_COOKIE)
+        .map(Credentials::Session)
         .ok_or(WebError::Login)
 }
 

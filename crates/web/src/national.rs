@@ -265,7 +265,7 @@ fn clip(s: &str, n: usize) -> String {
 /// it is known (never the token).
 #[utoipa::path(post, path = "/api/v1/submissions", tag = "national",
     security(("programme_system" = [])),
-    request_body(content = String, content_type = "application/x-ndjson", description = "A submission file as `crest submission build` writes it"),
+    request_body(content = String, content_type = "text/plain", description = "A submission file as `crest submission build` writes it (JSON lines)"),
     responses((status = 200, description = "Stored, or already received"), (status = 401, body = crate::api::ApiErrorBody),
         (status = 403, body = crate::api::ApiErrorBody), (status = 413, body = crate::api::ApiErrorBody),
         (status = 422, description = "Refused: nothing was stored")))]

@@ -94,6 +94,38 @@ fn body(
     }
 }
 
+/// A new personal token for `username`, expiring `days` from now (by the real clock, as
+/// [`UserToken::live`] compares with it): the secret to show once, and what to store under its
+/// hash ([`token_hash`]).
+pub fn new_personal_token(
+    username: &str,
+    label: &str,
+    days: i32,
+) -> Result<(String, UserToken), String> {
+    let secret = format!("{}{}", crate::PERSONAL_TOKEN_PREFIX, crate::auth::token());
+    let now = crest_store::utc_now();
+    let today = crest_core::Date::parse_iso(now.get(..10).unwrap_or("")).map_err(|e| e.0)?;
+    let expires = format!(
+        "{}{}",
+        today.add_days(days),
+        now.get(10..).unwrap_or("T00:00:00Z")
+    );
+    let token = UserToken {
+        id: crate::auth::token()[..12].to_string(),
+        username: username.to_string(),
+        label: label.to_string(),
+        created_at: now,
+        expires_at: expires,
+        revoked_at: None,
+    };
+    Ok((secret, token))
+}
+
+/// The SHA-256 a token is stored under.
+pub fn token_hash(secret: &str) -> String {
+    crate::auth::token_hash(secret)
+}
+
 async fn load(app: &Arc<App>, username: &str) -> Result<Vec<UserToken>, WebError> {
     let name = username.to_string();
     app.db(move |s, _| Ok(s.user_tokens(&name)?)).await
@@ -192,27 +224,10 @@ async fn change(
         *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
         return Ok(r);
     };
-    let secret = format!("{}{}", crate::PERSONAL_TOKEN_PREFIX, crate::auth::token());
-    let now = crest_store::utc_now();
-    // From the real clock, as `UserToken::live` compares with it.
-    let today = crest_core::Date::parse_iso(now.get(..10).unwrap_or(""))
-        .map_err(|e| WebError::internal(e.0))?;
-    let expires = format!(
-        "{}{}",
-        today.add_days(days),
-        now.get(10..).unwrap_or("T00:00:00Z")
-    );
-    let token = UserToken {
-        id: crate::auth::token()[..12].to_string(),
-        username: me.clone(),
-        label,
-        created_at: now,
-        expires_at: expires,
-        revoked_at: None,
-    };
+    let (secret, token) = new_personal_token(&me, &label, days).map_err(WebError::internal)?;
     let mut entry = c.entry("", "make API token", &token.id);
     entry.detail = format!("expires {}", token.expires_at);
-    let hash = crate::auth::token_hash(&secret);
+    let hash = token_hash(&secret);
     app.db(move |s, _| {
         s.put_user_token(&hash, &token)?;
         s.log(&entry)?;
