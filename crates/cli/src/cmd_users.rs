@@ -85,8 +85,9 @@ pub(crate) fn users(db: &str, action: UsersAction) -> Result<i32> {
             store
                 .user(&username)?
                 .ok_or_else(|| anyhow!("no user {username}"))?;
-            let (secret, token) = crest_web::new_personal_token(&username, label.trim(), days as i32)
-                .map_err(|e| anyhow!(e))?;
+            let (secret, token) =
+                crest_web::new_personal_token(&username, label.trim(), days as i32)
+                    .map_err(|e| anyhow!(e))?;
             store.put_user_token(&crest_web::token_hash(&secret), &token)?;
             let mut entry = crate::common::command_line_entry("", "make API token", &token.id);
             entry.detail = format!("for {username}, expires {}", token.expires_at);

@@ -459,33 +459,37 @@ fn sources(columns: &[ExtractColumn]) -> Vec<&'static str> {
 }
 
 /// One row's values for `columns` from the store's cells (named by `read`).
+/// With no `secret`, only the quasi-identifiers are worked out (the first pass needs no more).
 fn values(
     columns: &[ExtractColumn],
-    read: &[&str],
+    read: &HashMap<&str, usize>,
     cells: &[Option<&str>],
-    secret: &[u8],
+    secret: Option<&[u8]>,
 ) -> Vec<Value> {
     let cell = |name: &str| {
-        read.iter()
-            .position(|r| *r == name)
-            .and_then(|i| cells[i])
+        read.get(name)
+            .and_then(|&i| cells[i])
             .filter(|s| !s.is_empty())
     };
     let event = cell("event_date").and_then(|d| Date::parse_iso(d).ok());
     columns
         .iter()
-        .map(|c| match c.source {
-            Source::PatientKey => Value::Text(cell("patient_key").map_or(String::new(), |k| {
-                crate::keys::hmac_sha256_hex(secret, k.as_bytes())[..32].to_string()
-            })),
-            Source::AgeBand => cell("age_at_event")
+        .map(|c| match (c.source, secret) {
+            (_, None) if !c.quasi_identifier => Value::Null,
+            (Source::PatientKey, Some(secret)) => {
+                Value::Text(cell("patient_key").map_or(String::new(), |k| {
+                    crate::keys::hmac_sha256_hex(secret, k.as_bytes())[..32].to_string()
+                }))
+            }
+            (Source::PatientKey, None) => Value::Null,
+            (Source::AgeBand, _) => cell("age_at_event")
                 .and_then(|a| a.parse::<f64>().ok())
                 .map_or(Value::Null, |a| Value::Text(age_band(a as i64))),
-            Source::EventMonth => event.map_or(Value::Null, |d| {
+            (Source::EventMonth, _) => event.map_or(Value::Null, |d| {
                 let (y, m, _) = d.ymd();
                 Value::Text(format!("{y}-{m:02}"))
             }),
-            Source::PriorityGroup => Value::Text(
+            (Source::PriorityGroup, _) => Value::Text(
                 PriorityGroup::of(
                     cell("initiating_event").unwrap_or_default(),
                     cell("treatment").unwrap_or_default(),
@@ -493,14 +497,14 @@ fn values(
                 .code()
                 .to_string(),
             ),
-            Source::Nation => cell("nation").map_or(Value::Null, |n| Value::Text(n.into())),
-            Source::DaysSinceEvent(f) => {
+            (Source::Nation, _) => cell("nation").map_or(Value::Null, |n| Value::Text(n.into())),
+            (Source::DaysSinceEvent(f), _) => {
                 match (cell(f).and_then(|d| Date::parse_iso(d).ok()), event) {
                     (Some(d), Some(e)) => Value::Int(i64::from(d.days_since(e))),
                     _ => Value::Null,
                 }
             }
-            Source::Field(f) => match (cell(f), c.kind) {
+            (Source::Field(f), _) => match (cell(f), c.kind) {
                 (None, _) => Value::Null,
                 (Some(v), ColumnType::Int) => v
                     .parse::<f64>()
@@ -536,12 +540,13 @@ pub fn write_extract(
 ) -> Result<ExtractSummary, ExtractError> {
     let columns = project_columns(project);
     let read = sources(&columns);
+    let index: HashMap<&str, usize> = read.iter().enumerate().map(|(i, r)| (*r, i)).collect();
     let secret = project.secret.as_bytes();
     // Pass 1: the size of every class.
     let mut classes: HashMap<String, u64> = HashMap::new();
     let mut total = 0u64;
-    store.each_episode_cells(&read, &mut |cells| {
-        let row = values(&columns, &read, cells, &[]);
+    store.each_episode_cells(&read, false, &mut |cells| {
+        let row = values(&columns, &index, cells, None);
         *classes.entry(class_of(&columns, &row)).or_default() += 1;
         total += 1;
         Ok(())
@@ -553,8 +558,8 @@ pub fn write_extract(
     let (mut rows, mut suppressed, mut seen) = (0u64, 0u64, 0u64);
     let mut failed: Option<ExtractError> = None;
     store
-        .each_episode_cells(&read, &mut |cells| {
-            let row = values(&columns, &read, cells, secret);
+        .each_episode_cells(&read, true, &mut |cells| {
+            let row = values(&columns, &index, cells, Some(secret));
             seen += 1;
             if classes.get(&class_of(&columns, &row)).copied().unwrap_or(0) < k {
                 suppressed += 1;
@@ -596,8 +601,9 @@ pub fn write_extract(
     Ok(summary)
 }
 
-/// Rows in Parquet row groups: enough to compress well, few enough to stay small in memory.
-const ROW_GROUP: usize = 65_536;
+/// Rows in Parquet row groups: enough for readers to skip through well, few enough that a
+/// group waiting to be written stays near 10 MB.
+const ROW_GROUP: usize = 16_384;
 
 enum Sink<'a> {
     Csv(csv::Writer<&'a mut (dyn Write + Send)>),

@@ -663,3 +663,117 @@ fn a_lead_sends_a_submission_to_a_national_server_and_sees_the_receipt() {
     b.screenshot("39-submission-receipt");
     assert_eq!(open(&db).run(|s| s.sent_episodes("P001").unwrap()), ["E1"]);
 }
+
+/// A commissioner reads their region and builds an aggregate; a researcher finds their project
+/// and downloads its extract; both make an API token; the API page lists every operation.
+/// Every page is checked by axe at desktop and phone widths.
+#[test]
+fn a_commissioner_and_a_researcher_use_the_national_figures() {
+    let Some((driver, chromium)) = webdriver::available() else {
+        return;
+    };
+    let db = crest_store::testing::sqlite_db();
+    let ndb = crest_store::testing::sqlite_db();
+    let app = setup(&db);
+    common::synthetic_national(&app, &db, &ndb);
+    let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
+    let region = n.programmes().unwrap()[0].region.clone();
+    n.put_project(&crest_store::national::Project {
+        id: "uptake-2025".into(),
+        title: "Who takes up cardiac rehabilitation".into(),
+        approval: "IRAS 123456".into(),
+        fields: crest_privacy::research::parse_fields(
+            "age_band,sex,imd_quintile,referral_date,status",
+        )
+        .unwrap(),
+        researchers: vec!["researcher".into()],
+        valid_from: crest_core::Date::from_ymd(2025, 1, 1).unwrap(),
+        valid_to: crest_core::Date::from_ymd(2025, 12, 31).unwrap(),
+        k: 5,
+        secret: crest_privacy::research::new_secret(),
+        created_at: "2025-01-01T00:00:00Z".into(),
+    })
+    .unwrap();
+    drop(n);
+    open(&db).run(|s| {
+        crest_web::add_user(
+            s,
+            "commissioner",
+            crest_store::Role::Commissioner,
+            std::slice::from_ref(&region),
+            PASSWORD,
+        )
+        .unwrap();
+        crest_web::add_user(
+            s,
+            "researcher",
+            crest_store::Role::Researcher,
+            &[],
+            PASSWORD,
+        )
+        .unwrap();
+    });
+    let base = serve(app);
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("browser")
+        .join("sqlite");
+    let b = Browser::start(&driver, &chromium, shots);
+    sign_in(&b, &base, "commissioner", "/region");
+    b.goto(&format!("{base}/region?from=2024-04-01&to=2025-03-31"));
+    let main = b.wait_text("main", "Who is missed");
+    assert!(
+        main.contains(&region) && main.contains("Slope index"),
+        "{main}"
+    );
+    b.screenshot("40-region");
+    b.element_screenshot(
+        "figure:has(#uptake-age_band-t)",
+        "41-chart-region-uptake-by-age",
+    );
+    b.click("a[href=\"/aggregates\"]");
+    b.wait_text("main", "Breakdown 1");
+    b.select("#by0", "age_band");
+    b.select("#by1", "sex");
+    b.select("#measure", "uptake");
+    b.type_into("#from", "01/04/2024");
+    b.type_into("#to", "31/03/2025");
+    b.click("form[action=\"/aggregates\"] button");
+    let main = b.wait_text("main", "Download this table");
+    assert!(main.contains("published values"), "{main}");
+    b.screenshot("42-aggregates");
+    b.goto(&format!("{base}/account/tokens"));
+    b.type_into("#label", "planning spreadsheet");
+    b.click("main form[action=\"/account/tokens\"] button");
+    let main = b.wait_text("main", "crest_pat_");
+    assert!(main.contains("not shown again"), "{main}");
+    b.screenshot("43-api-token");
+    b.goto(&format!("{base}/api"));
+    b.wait_text("main", "/api/v1/aggregates");
+    b.screenshot("44-api");
+    b.click("header form button");
+    b.wait_url("/login");
+    sign_in(&b, &base, "researcher", "/research");
+    let main = b.wait_text("main", "Who takes up cardiac rehabilitation");
+    assert!(main.contains("Download the extract (CSV)"), "{main}");
+    b.screenshot("45-research");
+    assert_eq!(
+        b.attribute(
+            "a[href=\"/research/uptake-2025/extract.parquet\"]",
+            "download"
+        ),
+        ""
+    );
+    b.click("header form button");
+    b.wait_url("/login");
+    sign_in(&b, &base, "admin", "/");
+    b.goto(&format!("{base}/admin/projects"));
+    b.wait_text("main", "Record a research project");
+    b.type_into("#f-id", "bad id");
+    b.click("main form[action=\"/admin/projects\"] button");
+    let main = b.wait_text("main", "There is a problem");
+    assert!(
+        main.contains("Enter the title") && main.contains("Name at least one researcher"),
+        "{main}"
+    );
+    b.screenshot("46-admin-projects-error");
+}

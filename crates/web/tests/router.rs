@@ -3640,3 +3640,111 @@ fn the_openapi_document_matches_its_reviewed_snapshot() {
         assert!(paths.contains_key(p), "{p}");
     }
 }
+
+/// Every route of the planning, research and API surface, for every role, signed in by session
+/// and (for the API) by personal token: allowed (200) or answered exactly as a page that does not
+/// exist (404); without credentials, pages send to sign-in and the API answers 401 in JSON.
+#[test]
+fn every_route_for_every_role_is_allowed_or_denied_as_specified() {
+    for (db, ndb) in databases().into_iter().zip(databases()) {
+        let app = setup(&db);
+        common::synthetic_national(&app, &db, &ndb);
+        let region = common::sync(|| {
+            crest_store::NationalStore::open(&ndb.url)
+                .unwrap()
+                .programmes()
+                .unwrap()[0]
+                .region
+                .clone()
+        });
+        open(&db).run(|s| {
+            crest_web::add_user(
+                s,
+                "comm",
+                crest_store::Role::Commissioner,
+                std::slice::from_ref(&region),
+                PASSWORD,
+            )
+            .unwrap();
+            crest_web::add_user(s, "res", crest_store::Role::Researcher, &[], PASSWORD).unwrap();
+        });
+        const ALL: &[&str] = &["staff", "lead", "admin", "analyst", "comm", "res"];
+        const PLANNERS: &[&str] = &["analyst", "comm", "res"];
+        let routes: &[(&str, &[&str])] = &[
+            ("/aggregates", PLANNERS),
+            ("/aggregates.csv?by=sex", PLANNERS),
+            ("/region", &["comm"]),
+            ("/region/kpis.csv", &["comm"]),
+            ("/research", &["res"]),
+            ("/admin/projects", &["admin"]),
+            ("/admin/users", &["admin"]),
+            ("/account/tokens", ALL),
+            ("/national/dashboard", &["analyst"]),
+            ("/p/P001/episodes", &["staff", "lead"]),
+            ("/api/v1/me", ALL),
+            ("/api/v1/programmes/P001/episodes", &["staff", "lead"]),
+            ("/api/v1/programmes/P001/episodes/E1", &["staff", "lead"]),
+            ("/api/v1/programmes/P002/episodes/X1", &[]),
+            ("/api/v1/programmes/P001/kpis", &["staff", "lead"]),
+            ("/api/v1/submissions", &["analyst"]),
+            ("/api/v1/kpis", PLANNERS),
+            ("/api/v1/funnels?kpi=uptake", PLANNERS),
+            ("/api/v1/inequalities?by=sex", PLANNERS),
+            ("/api/v1/aggregates?by=nation", PLANNERS),
+            ("/api/v1/projects", &["res"]),
+        ];
+        rt().block_on(async {
+            let mut sessions = Vec::new();
+            for who in ALL {
+                let (cookie, _) = login(&app, who).await;
+                let token = make_token(&app, &cookie).await;
+                sessions.push((*who, cookie, token));
+            }
+            for (path, allowed) in routes {
+                for (who, cookie, token) in &sessions {
+                    let want = if allowed.contains(who) {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::NOT_FOUND
+                    };
+                    let r = send(&app, get(path, cookie)).await;
+                    assert_eq!(
+                        r.status,
+                        want,
+                        "{}: {who} GET {path}: {}",
+                        db.backend,
+                        &r.body[..r.body.len().min(200)]
+                    );
+                    if path.starts_with("/api/") {
+                        let r = send(&app, bearer(path, token)).await;
+                        assert_eq!(r.status, want, "{who} with a token: {path}");
+                        if want == StatusCode::NOT_FOUND {
+                            assert!(
+                                r.body.starts_with("{\"code\":\"not_found\""),
+                                "{path}: {}",
+                                r.body
+                            );
+                        }
+                    }
+                }
+                let r = send(&app, get(path, "")).await;
+                if path.starts_with("/api/") {
+                    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{path}");
+                    assert!(r.body.contains("sign_in_required"), "{}", r.body);
+                } else {
+                    assert_eq!(
+                        (r.status, r.location.as_str()),
+                        (StatusCode::SEE_OTHER, "/login"),
+                        "{path}"
+                    );
+                }
+            }
+            // The API's own description is public: it holds no data.
+            assert_eq!(send(&app, get("/api", "")).await.status, StatusCode::OK);
+            assert_eq!(
+                send(&app, get("/api/openapi.json", "")).await.status,
+                StatusCode::OK
+            );
+        });
+    }
+}

@@ -166,12 +166,13 @@ impl NationalStore {
     }
 
     /// Streams `columns` of every national episode (with its programme's nation and region
-    /// available as the columns `nation` and `region`), every cell as text, in episode-key
-    /// order. Column names must be national episode columns (the caller checks them against
+    /// available as the columns `nation` and `region`), every cell as text; `ordered`, in
+    /// episode-key order (a keyed hash: an order that tells nothing about programme or arrival). Column names must be national episode columns (the caller checks them against
     /// the dictionary; anything else is refused here too).
     pub fn each_episode_cells(
         &mut self,
         columns: &[&str],
+        ordered: bool,
         row: &mut dyn FnMut(&[Option<&str>]) -> Result<()>,
     ) -> Result<()> {
         self.ready()?;
@@ -187,18 +188,28 @@ impl NationalStore {
             });
         }
         let sql = format!(
-            "SELECT {} FROM national_episodes e JOIN programmes p ON p.programme_code = e.programme_code \
-             ORDER BY e.episode_key",
-            select.join(", ")
+            "SELECT {} FROM national_episodes e JOIN programmes p ON p.programme_code = e.programme_code{}",
+            select.join(", "),
+            if ordered { " ORDER BY e.episode_key" } else { "" }
         );
         let width = columns.len();
-        self.db.each(&sql, &[], &mut |r| {
+        // A scan reads every page once, so SQLite's page cache only holds memory (128 MB by
+        // default here) that the scan will never read again: a small one while it runs.
+        let sqlite = self.db.backend() == "sqlite";
+        if sqlite {
+            self.db.execute("PRAGMA cache_size=-4096", &[])?;
+        }
+        let done = self.db.each(&sql, &[], &mut |r| {
             // The cells borrow the row being read.
             let cells = (0..width)
                 .map(|i| r.text(i))
                 .collect::<Result<Vec<Option<&str>>>>()?;
             row(&cells)
-        })
+        });
+        if sqlite {
+            self.db.execute("PRAGMA cache_size=-131072", &[])?;
+        }
+        done
     }
 
     /// Streams the facts of every national episode referred in `from..=to` (of `programmes`
