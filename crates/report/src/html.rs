@@ -16,7 +16,7 @@ input,select,textarea{font-size:1rem;padding:.3rem;border:2px solid #4c6272;max-
 .field{margin:1rem 0}.choices,.date{border:0;padding:0;margin:0}.choices legend,.date legend{font-weight:600;padding:0}
 .choice{display:flex;align-items:center;gap:.5rem;margin:.3rem 0}.choice input{width:1.4rem;height:1.4rem;margin:0}.choice label{font-weight:400;margin:0}
 dl.summary-list{display:grid;grid-template-columns:minmax(8rem,max-content) 1fr;gap:.3rem 1rem}dl.summary-list dt{font-weight:600}dl.summary-list dd{margin:0}
-.filters{display:flex;flex-wrap:wrap;gap:0 1.2rem}.pages{margin:1rem 0}
+.filters{display:flex;flex-wrap:wrap;gap:0 1.2rem}.filters>*{min-width:0;max-width:100%}table.data th,table.data td{overflow-wrap:normal}.pages{margin:1rem 0}
 .date-part{display:inline-block;margin-right:1rem}.date-part label{font-weight:400;margin-top:.2rem}input.short{width:8rem}
 .summary{border:4px solid #b10e1e;padding:.6rem 1rem;margin:1rem 0}
 .ok{border:4px solid #007f3b;padding:.6rem 1rem;margin:1rem 0}

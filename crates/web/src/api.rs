@@ -118,6 +118,7 @@ struct Me {
     regions: Vec<String>,
 }
 
+/// Who the caller is: user name, role, and their programmes or regions. Anyone signed in.
 #[utoipa::path(get, path = "/api/v1/me", tag = "account",
     responses((status = 200, body = Me), (status = 401, body = ApiErrorBody)))]
 async fn me(SignedIn(c): SignedIn) -> Json<Me> {
@@ -165,6 +166,7 @@ struct Paging {
     q: Option<String>,
 }
 
+/// A page of the programme's episodes (search with `q`). Programme staff and leads of that programme.
 #[utoipa::path(get, path = "/api/v1/programmes/{code}/episodes", tag = "episodes",
     params(("code" = String, Path, description = "Programme code"), Paging),
     responses((status = 200, body = EpisodePage), (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
@@ -199,6 +201,7 @@ async fn list_episodes(
     }))
 }
 
+/// One episode of the programme (the view is logged). Programme staff and leads of that programme.
 #[utoipa::path(get, path = "/api/v1/programmes/{code}/episodes/{id}", tag = "episodes",
     params(("code" = String, Path), ("id" = String, Path, description = "Episode id")),
     responses((status = 200, body = Object, description = "Field name → value"), (status = 404, body = ApiErrorBody)))]
@@ -353,6 +356,7 @@ async fn save(
     }
 }
 
+/// Adds an episode, checked by the import's rules; every problem comes back at once. Programme staff and leads.
 #[utoipa::path(post, path = "/api/v1/programmes/{code}/episodes", tag = "episodes",
     params(("code" = String, Path)),
     request_body(content = Object, description = "Field name → value, as the import template's columns"),
@@ -366,6 +370,7 @@ async fn create_episode(
     save(app, c, p.code, None, body).await
 }
 
+/// Changes an episode: send only the fields that change. Programme staff and leads.
 #[utoipa::path(put, path = "/api/v1/programmes/{code}/episodes/{id}", tag = "episodes",
     params(("code" = String, Path), ("id" = String, Path)),
     request_body(content = Object, description = "The fields to change; the rest stay as stored"),
@@ -392,6 +397,7 @@ struct ImportSummary {
     errors: Vec<FieldProblem>,
 }
 
+/// Imports a CSV or XLSX file of episodes for the programme (rows for other programmes are refused). Programme staff and leads.
 #[utoipa::path(post, path = "/api/v1/programmes/{code}/imports", tag = "episodes",
     params(("code" = String, Path)),
     request_body(content = String, content_type = "text/csv", description = "A CSV or XLSX file as the import template has it; valid rows are stored, the rest reported"),
@@ -514,6 +520,7 @@ fn kpi_table(
     (columns, out)
 }
 
+/// The programme's seven KPIs and grade for a period (exact). Programme staff and leads.
 #[utoipa::path(get, path = "/api/v1/programmes/{code}/kpis", tag = "kpis",
     params(("code" = String, Path), PeriodParams),
     responses((status = 200, body = KpiTable), (status = 404, body = ApiErrorBody)))]
@@ -558,6 +565,7 @@ struct SubmissionHeld {
     current: bool,
 }
 
+/// The submissions the national store holds. National analysts.
 #[utoipa::path(get, path = "/api/v1/submissions", tag = "national",
     responses((status = 200, body = Vec<SubmissionHeld>), (status = 404, body = ApiErrorBody)))]
 async fn submissions(
@@ -608,6 +616,7 @@ async fn national_kpis(
     .await
 }
 
+/// Every programme's KPIs and grade: exact for analysts; as published for commissioners (their regions) and researchers.
 #[utoipa::path(get, path = "/api/v1/kpis", tag = "kpis", params(PeriodParams),
     responses((status = 200, body = KpiTable), (status = 404, body = ApiErrorBody)))]
 async fn kpis(
@@ -640,6 +649,7 @@ struct FunnelParams {
     to: Option<String>,
 }
 
+/// A funnel KPI's numerator, denominator and outlier level per programme: exact for analysts, published for others.
 #[utoipa::path(get, path = "/api/v1/funnels", tag = "kpis", params(FunnelParams),
     responses((status = 200, body = Table), (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
 async fn funnels(
@@ -735,6 +745,7 @@ fn table(a: crest_report::aggregates::Answer) -> Table {
     }
 }
 
+/// Counts, proportions with Wilson intervals, means and medians by up to three breakdowns. Analysts (exact), commissioners (their regions) and researchers (published).
 #[utoipa::path(get, path = "/api/v1/aggregates", tag = "aggregates", params(AggregateParams),
     responses((status = 200, body = Table), (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
 async fn aggregates(
@@ -753,6 +764,7 @@ struct InequalityParams {
     to: Option<String>,
 }
 
+/// Uptake by sex, age band, ethnic group, deprivation quintile or priority group with 95% Wilson intervals. Analysts (exact), commissioners and researchers (published).
 #[utoipa::path(get, path = "/api/v1/inequalities", tag = "aggregates", params(InequalityParams),
     responses((status = 200, body = Table), (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
 async fn inequalities(
@@ -798,6 +810,7 @@ struct ProjectInfo {
     valid_today: bool,
 }
 
+/// The research projects the caller is named on. Researchers.
 #[utoipa::path(get, path = "/api/v1/projects", tag = "research",
     responses((status = 200, body = Vec<ProjectInfo>), (status = 404, body = ApiErrorBody)))]
 async fn projects(
@@ -828,6 +841,7 @@ struct ExtractParams {
     format: Option<String>,
 }
 
+/// A project's k-anonymous extract as CSV or Parquet, streamed; refused outside the approval. Researchers named on it.
 #[utoipa::path(get, path = "/api/v1/projects/{id}/extract", tag = "research",
     params(("id" = String, Path), ExtractParams),
     responses((status = 200, description = "The k-anonymous extract, streamed", content_type = "text/csv"),
@@ -843,6 +857,7 @@ async fn extract(
     crate::research::extract_response(&app, &c, &id, Some(format)).await
 }
 
+/// A project's extract data dictionary: columns, meanings, codes and labels. Researchers named on it.
 #[utoipa::path(get, path = "/api/v1/projects/{id}/dictionary", tag = "research",
     params(("id" = String, Path)),
     responses((status = 200, description = "The extract's data dictionary", content_type = "text/csv"),
@@ -884,7 +899,7 @@ async fn api_page(headers: HeaderMap, State(app): State<Arc<App>>) -> Response {
         }
         p { "The machine-readable description: " a href="/api/openapi.json" { "OpenAPI 3.1 (JSON)" } "." }
         div class="table-scroll" {
-            table tabindex="0" {
+            table class="data" tabindex="0" {
                 caption { "Operations" }
                 thead { tr { th scope="col" { "Method" } th scope="col" { "Address" } th scope="col" { "What it does" } } }
                 tbody {

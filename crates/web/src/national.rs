@@ -259,10 +259,11 @@ fn clip(s: &str, n: usize) -> String {
     }
 }
 
-/// `POST /api/v1/submissions` with `Authorization: Bearer TOKEN` and the submission file as
-/// the body. The token names the programme; a submission for any other is refused. Every
-/// refused call (401, 403) goes to the national access log, naming the token's programme where
-/// it is known (never the token).
+/// Receives a programme's submission file, with the programme system's API token (`crest tokens new`), not a personal one.
+///
+/// The token names the programme; a submission for any other is refused. Every refused call
+/// (401, 403) goes to the national access log, naming the token's programme where it is known
+/// (never the token).
 #[utoipa::path(post, path = "/api/v1/submissions", tag = "national",
     security(("programme_system" = [])),
     request_body(content = String, content_type = "text/plain", description = "A submission file as `crest submission build` writes it (JSON lines)"),

@@ -186,7 +186,7 @@ pub(crate) fn answer_table(caption: &str, a: &Answer, measure: Measure) -> Marku
         .count();
     html! {
         div class="table-scroll" {
-            table tabindex="0" {
+            table class="data" tabindex="0" {
                 caption { (caption) }
                 thead { tr {
                     @for c in &a.columns {

@@ -60,6 +60,17 @@ fn share(cell: &str) -> Option<f64> {
     cell.parse::<f64>().ok().map(|p| p / 100.0)
 }
 
+/// `2024-07` as `Jul`.
+fn month_name(key: &str) -> String {
+    const NAMES: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    key.get(5..7)
+        .and_then(|m| m.parse::<usize>().ok())
+        .and_then(|m| NAMES.get(m.wrapping_sub(1)))
+        .map_or(key.to_string(), |n| n.to_string())
+}
+
 /// A published count cell, if it is a number.
 fn count(cell: &str) -> Option<u64> {
     cell.parse::<u64>().ok()
@@ -270,7 +281,8 @@ fn render(c: &crate::Ctx, f: &RegionFigures, period: crest_core::Period, asked: 
             @match mine {
                 Err(why) => (not_shown(why)),
                 Ok(a) => {
-                    @let bars: Vec<(String, u64, u64)> = a.rows.iter().filter_map(|r| Some((r[0].clone(), count(&r[1])?, count(&r[2])?))).collect();
+                    // (group, referred, started), as the chart takes them.
+                    @let bars: Vec<(String, u64, u64)> = a.rows.iter().filter_map(|r| Some((r[0].clone(), count(&r[2])?, count(&r[1])?))).collect();
                     (crest_report::charts::proportion_bars(
                         &format!("uptake-{}", d.code()),
                         &format!("Uptake by {} in your region", d.label().to_lowercase()),
@@ -290,13 +302,19 @@ fn render(c: &crate::Ctx, f: &RegionFigures, period: crest_core::Period, asked: 
             p { "Uptake clearly below your region's " (pct(overall)) " (the whole 95% interval below it):" }
             ul { @for m in &missed { li { (m) } } }
         }
-        h2 id="demand" { "Demand: referrals and starts by month" }
+        h2 id="demand" { "Demand: referrals and starts by month, " (period.from.long()) " to " (period.to.long()) }
         @match (&f.referred_by_month, &f.started_by_month) {
             (Ok(r), Ok(s)) => {
-                @let labels: Vec<String> = r.rows.iter().map(|x| x[0].clone()).collect();
-                @let starts: Vec<Option<f64>> = labels.iter().map(|m| s.rows.iter().find(|x| &x[0] == m).and_then(|x| count(&x[1])).map(|v| v as f64).or(Some(0.0))).collect();
-                @let refs: Vec<Option<f64>> = r.rows.iter().map(|x| count(&x[1]).map(|v| v as f64)).collect();
-                (crest_report::charts::trend_chart("demand", "Referrals and starts by month", &labels, &[("Referred", refs), ("Started core CR", starts)]))
+                // Short month names under the charts (the period is in the heading; the tables
+                // give year and month).
+                @let labels: Vec<String> = r.rows.iter().map(|x| month_name(&x[0])).collect();
+                @let referred: Vec<(String, f64)> = r.rows.iter().filter_map(|x| Some((month_name(&x[0]), count(&x[1])? as f64))).collect();
+                @let share: Vec<Option<f64>> = r.rows.iter().map(|x| {
+                    let started = s.rows.iter().find(|y| y[0] == x[0]).map_or(Some(0), |y| count(&y[1]))?;
+                    count(&x[1]).filter(|n| *n > 0).map(|n| started as f64 / n as f64)
+                }).collect();
+                (crest_report::charts::column_chart("demand", "Referrals by month", "Month of referral", "Patients referred", &referred))
+                (crest_report::charts::trend_chart("conversion", "Share of each month's referrals who started core CR", &labels, &[("Started core CR", share)]))
                 (answer_table("Referrals by month", r, Measure::Referred))
                 (download(&ask("month", "referred")))
                 (answer_table("Starts of core CR by month of referral", s, Measure::Started))
@@ -321,7 +339,7 @@ fn render(c: &crate::Ctx, f: &RegionFigures, period: crest_core::Period, asked: 
         @match (&f.referred_by_programme, &f.started_by_programme) {
             (Ok(r), Ok(s)) => {
                 div class="table-scroll" {
-                    table tabindex="0" {
+                    table class="data" tabindex="0" {
                         caption { "Referrals and starts per month (published counts over " (months) " months)" }
                         thead { tr {
                             th scope="col" { "Programme" }
@@ -354,7 +372,7 @@ fn render(c: &crate::Ctx, f: &RegionFigures, period: crest_core::Period, asked: 
         }
         h2 id="kpis" { "Programmes' KPIs and grades, as published" }
         div class="table-scroll" {
-            table tabindex="0" {
+            table class="data" tabindex="0" {
                 caption { "The seven KPIs of each programme in your region (* too few patients to publish)" }
                 thead { tr {
                     th scope="col" { "Programme" }

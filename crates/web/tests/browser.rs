@@ -730,6 +730,8 @@ fn a_commissioner_and_a_researcher_use_the_national_figures() {
         "figure:has(#uptake-age_band-t)",
         "41-chart-region-uptake-by-age",
     );
+    b.element_screenshot("figure:has(#demand-t)", "47-chart-region-demand");
+    b.element_screenshot("figure:has(#conversion-t)", "48-chart-region-conversion");
     b.click("a[href=\"/aggregates\"]");
     b.wait_text("main", "Breakdown 1");
     b.select("#by0", "age_band");
