@@ -783,10 +783,8 @@ fn set_cookie(app: &App, name: &str, value: &str, max_age: i64) -> (header::Head
 
 /// The signed-in user, or `WebError::Login`.
 pub(crate) async fn ctx(app: &Arc<App>, headers: &HeaderMap) -> Result<Ctx, WebError> {
-    match credentials(headers)? {
-        Credentials::Session(token) => app.db(move |s, _| signed_in_fully(s, &token)).await,
-        Credentials::Personal(token) => app.db(move |s, _| token_user(s, &token)).await,
-    }
+    let cred = credentials(headers)?;
+    app.db(move |s, _| cred.user(s)).await
 }
 
 /// The prefix of personal API tokens (programme systems' submission tokens have none).
@@ -798,6 +796,16 @@ enum Credentials {
     Session(String),
     /// A personal API token (`Authorization: Bearer crest_pat_…`).
     Personal(String),
+}
+
+impl Credentials {
+    /// The signed-in user these credentials stand for.
+    fn user(&self, s: &mut dyn Store) -> Result<Ctx, WebError> {
+        match self {
+            Credentials::Session(token) => signed_in_fully(s, token),
+            Credentials::Personal(token) => token_user(s, token),
+        }
+    }
 }
 
 /// A request's session cookie or personal API token; `WebError::Login` when it has neither.
@@ -1297,10 +1305,7 @@ pub(crate) async fn scoped(
     let code = code.to_string();
     // One trip to the store for the session and the programme.
     app.db(move |s, _| {
-        let c = match &cred {
-            Credentials::Session(token) => signed_in_fully(s, token)?,
-            Credentials::Personal(token) => token_user(s, token)?,
-        };
+        let c = cred.user(s)?;
         let all = s.programmes()?;
         let p = c.programme(&code, &all)?.clone();
         Ok((c, p))

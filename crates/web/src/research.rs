@@ -245,15 +245,7 @@ pub(crate) async fn extract_response(
     }))
 }
 
-/// The form's fields, typed.
-type Posted = Vec<(String, String)>;
-
-fn one(form: &Posted, name: &str) -> String {
-    form.iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.trim().to_string())
-        .unwrap_or_default()
-}
+use crate::users::{one, Posted};
 
 fn admin_body(
     c: &Ctx,

@@ -52,9 +52,10 @@ pub(crate) fn code_required(s: &mut dyn crest_store::Store, role: Role) -> Resul
 }
 
 /// A form as posted: every value of every name, in order.
-type Posted = Vec<(String, String)>;
+pub(crate) type Posted = Vec<(String, String)>;
 
-fn one(form: &Posted, name: &str) -> String {
+/// The first value posted under `name`, trimmed (empty when there is none).
+pub(crate) fn one(form: &Posted, name: &str) -> String {
     form.iter()
         .find(|(n, _)| n == name)
         .map(|(_, v)| v.trim().to_string())
