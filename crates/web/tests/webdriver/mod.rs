@@ -289,7 +289,14 @@ impl Browser {
                 .unwrap();
             match v["value"].as_str() {
                 Some(t) => return t.to_string(),
-                None if v["value"]["error"] == "stale element reference" => {
+                // The page changed between finding the element and reading it: Chromium says
+                // "stale element reference", or (since 156) that the node no longer belongs to
+                // the document. Either way, find it again.
+                None if v["value"]["error"] == "stale element reference"
+                    || v["value"]["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("does not belong to the document")) =>
+                {
                     std::thread::sleep(Duration::from_millis(100))
                 }
                 None => panic!("WebDriver text of {css}: {}", v["value"]),
