@@ -732,6 +732,7 @@ fn asked(q: AggregateParams) -> Asked {
         from: q.from.unwrap_or_default(),
         to: q.to.unwrap_or_default(),
         published: matches!(q.published.as_deref(), Some("1" | "yes" | "true")),
+        ..Asked::default()
     }
 }
 
@@ -791,7 +792,7 @@ async fn inequalities(
         measure: "uptake".into(),
         from: q.from.unwrap_or_default(),
         to: q.to.unwrap_or_default(),
-        published: false,
+        ..Asked::default()
     };
     Ok(Json(table(aggregate_for(&app, &c, &a).await?)))
 }

@@ -32,6 +32,11 @@ pub(crate) struct Asked {
     pub to: String,
     /// An analyst's choice to see the published values.
     pub published: bool,
+    /// The page of the table shown (from 1).
+    pub page: usize,
+    /// The column the table is sorted by, and whether high to low.
+    pub sort: String,
+    pub descending: bool,
 }
 
 impl Asked {
@@ -56,7 +61,24 @@ impl Asked {
             from: get("from"),
             to: get("to"),
             published: matches!(get("published").as_str(), "1" | "yes" | "true" | "on"),
+            page: get("page").parse().unwrap_or(1).max(1),
+            sort: get("sort"),
+            descending: get("order") == "desc",
         }
+    }
+
+    /// The page's own address with a different page or order of the table.
+    fn page_link(&self, page: usize, sort: &str, descending: bool) -> String {
+        let mut q = self.query_string();
+        q.push_str(&format!("&run=1&page={page}"));
+        if !sort.is_empty() {
+            q.push_str(&format!(
+                "&sort={}&order={}",
+                crate::html::url_encode(sort),
+                if descending { "desc" } else { "asc" }
+            ));
+        }
+        format!("/aggregates?{q}")
     }
 
     /// The query string that asks for this again.
@@ -216,6 +238,85 @@ pub(crate) fn answer_table(caption: &str, a: &Answer, measure: Measure) -> Marku
     }
 }
 
+/// Rows of an answer on one page of the page's table.
+const ROWS_PER_PAGE: usize = 50;
+
+/// Orders cells as people expect: numbers by value, text alphabetically, and `*` (hidden) and
+/// empty cells last whichever way the table runs.
+fn cell_order(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let blank = |c: &str| c.is_empty() || c == "*";
+    match (blank(a), blank(b)) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ => match (a.parse::<f64>(), b.parse::<f64>()) {
+            (Ok(x), Ok(y)) => x.total_cmp(&y),
+            _ => a.cmp(b),
+        },
+    }
+}
+
+/// The aggregates page's table: sortable by any column (the headings are links), in pages of
+/// [`ROWS_PER_PAGE`] rows; the download always holds every row.
+fn paged_table(caption: &str, a: &Answer, measure: Measure, asked: &Asked) -> Markup {
+    let column = a.columns.iter().position(|c| *c == asked.sort);
+    let mut rows: Vec<&Vec<String>> = a.rows.iter().collect();
+    if let Some(i) = column {
+        rows.sort_by(|x, y| {
+            let o = cell_order(&x[i], &y[i]);
+            let blank = |c: &str| c.is_empty() || c == "*";
+            // Hidden cells stay last in either direction.
+            if asked.descending && !blank(&x[i]) && !blank(&y[i]) {
+                o.reverse()
+            } else {
+                o
+            }
+        });
+    }
+    let pages = rows.len().div_ceil(ROWS_PER_PAGE).max(1);
+    let page = asked.page.min(pages);
+    let shown: Vec<Vec<String>> = rows
+        .iter()
+        .skip((page - 1) * ROWS_PER_PAGE)
+        .take(ROWS_PER_PAGE)
+        .map(|r| (*r).clone())
+        .collect();
+    let part = Answer {
+        rows: shown,
+        ..a.clone()
+    };
+    html! {
+        @if !a.rows.is_empty() {
+            p role="status" {
+                "Rows " ((page - 1) * ROWS_PER_PAGE + 1) " to " (((page - 1) * ROWS_PER_PAGE + part.rows.len())) " of " (a.rows.len()) ". "
+                "Sort by: "
+                @for (i, c) in a.columns.iter().enumerate() {
+                    @let now = asked.sort == *c;
+                    @let descending = now && !asked.descending;
+                    @if i > 0 { " · " }
+                    a href=(asked.page_link(1, c, descending)) aria-current=[now.then_some("true")] {
+                        (column_label(c, measure))
+                        @if now { (if asked.descending { " (high to low)" } else { " (low to high)" }) }
+                    }
+                }
+            }
+        }
+        (answer_table(caption, &part, measure))
+        @if pages > 1 {
+            nav aria-label="Pages of the table" class="pages" {
+                @if page > 1 {
+                    a href=(asked.page_link(page - 1, &asked.sort, asked.descending)) { "Previous page" } " "
+                }
+                "Page " (page) " of " (pages)
+                @if page < pages {
+                    " " a href=(asked.page_link(page + 1, &asked.sort, asked.descending)) { "Next page" }
+                }
+            }
+        }
+    }
+}
+
 fn measure_options(chosen: &str) -> Markup {
     let fields = crest_core::FIELDS.iter().filter(|f| numeric_field(f));
     html! {
@@ -304,9 +405,9 @@ fn aggregates_body(c: &Ctx, asked: &Asked, result: Option<Result<Answer, String>
                     crest_core::Date::parse_iso(&a.to).map(|d| d.long()).unwrap_or_default(),
                     if a.published { " (published values)" } else { " (exact values)" }
                 );
-                (answer_table(&caption, &a, measure))
+                (paged_table(&caption, &a, measure, asked))
                 p {
-                    a href={ "/aggregates.csv?" (asked.query_string()) } download { "Download this table (CSV)" }
+                    a href={ "/aggregates.csv?" (asked.query_string()) } download { "Download this table (CSV, every row)" }
                     " · "
                     a href={ "/api/v1/aggregates?" (asked.query_string()) } { "as JSON (API)" }
                 }

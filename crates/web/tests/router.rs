@@ -3748,3 +3748,55 @@ fn every_route_for_every_role_is_allowed_or_denied_as_specified() {
         });
     }
 }
+
+/// The aggregates page's table pages and sorts (numbers by value, hidden cells last) and its
+/// download holds every row.
+#[test]
+fn the_aggregates_table_pages_sorts_and_downloads_every_row() {
+    let db = crest_store::testing::sqlite_db();
+    let ndb = crest_store::testing::sqlite_db();
+    let app = setup(&db);
+    common::synthetic_national(&app, &db, &ndb);
+    rt().block_on(async {
+        let (analyst, _) = login(&app, "analyst").await;
+        let q = "by=programme&by=month&measure=referred&from=2024-04-01&to=2025-03-31";
+        let csv = send(&app, get(&format!("/aggregates.csv?{q}"), &analyst)).await;
+        let all = csv.body.lines().count() - 1;
+        assert!(all > 100, "{all}");
+        let r = send(
+            &app,
+            get(
+                &format!("/aggregates?{q}&run=1&sort=referred&order=desc&page=2"),
+                &analyst,
+            ),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(
+            r.body.contains(&format!("Page 2 of {}", all.div_ceil(50))),
+            "{}",
+            r.body
+        );
+        assert!(r.body.contains(&format!("Rows 51 to 100 of {all}")));
+        // The page's counts run high to low, and follow on from page 1's.
+        let counts = |body: &str| -> Vec<u64> {
+            body.split("<td class=\"num\">")
+                .skip(1)
+                .filter_map(|c| c.split('<').next()?.parse().ok())
+                .collect()
+        };
+        let page2 = counts(&r.body);
+        assert_eq!(page2.len(), 50);
+        assert!(page2.windows(2).all(|w| w[0] >= w[1]), "{page2:?}");
+        let r1 = send(
+            &app,
+            get(
+                &format!("/aggregates?{q}&run=1&sort=referred&order=desc&page=1"),
+                &analyst,
+            ),
+        )
+        .await;
+        let page1 = counts(&r1.body);
+        assert!(page1.last().unwrap() >= page2.first().unwrap());
+    });
+}
