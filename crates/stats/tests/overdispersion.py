@@ -1,0 +1,61 @@
+"""An independent implementation of Spiegelhalter (2005)'s overdispersed funnel limits with
+numpy and scipy, for crates/stats/tests/overdispersion.rs: reads {"points": [[k, n], ...]} on
+standard input and prints phi, tau2 and every programme's level under each method as JSON."""
+import json
+import sys
+
+import numpy as np
+from scipy.stats.mstats import winsorize
+
+Z95, Z998 = 1.959964, 3.090232
+
+data = json.load(sys.stdin)
+k = np.array([p[0] for p in data["points"]], dtype=float)
+n = np.array([p[1] for p in data["points"]], dtype=float)
+keep = n > 0
+k, n = k[keep], n[keep]
+p0 = k.sum() / n.sum()
+y = k / n
+s = np.sqrt(p0 * (1 - p0) / n)
+z = (y - p0) / s
+zw = np.asarray(winsorize(z, limits=(0.1, 0.1)))
+I = len(z)
+phi = float(np.mean(zw ** 2))
+w = 1 / s ** 2
+tau2 = max(0.0, (I * phi - (I - 1)) / (w.sum() - (w ** 2).sum() / w.sum()))
+
+
+def wilson(zq):
+    half = zq * np.sqrt(zq ** 2 + 4 * n * p0 * (1 - p0))
+    d = 2 * (n + zq ** 2)
+    return (2 * n * p0 + zq ** 2 - half) / d, (2 * n * p0 + zq ** 2 + half) / d
+
+
+def limits(method, zq):
+    if method == "multiplicative" and phi > 1:
+        sd = np.sqrt(phi) * s
+    elif method == "additive" and tau2 > 0:
+        sd = np.sqrt(s ** 2 + tau2)
+    else:
+        return wilson(zq)
+    return np.maximum(p0 - zq * sd, 0), np.minimum(p0 + zq * sd, 1)
+
+
+levels = {}
+for method in ["plain", "multiplicative", "additive"]:
+    out = []
+    lo95, hi95 = limits(method, Z95)
+    lo998, hi998 = limits(method, Z998)
+    for i in range(I):
+        if y[i] < lo998[i]:
+            out.append("alarm_low")
+        elif y[i] > hi998[i]:
+            out.append("alarm_high")
+        elif y[i] < lo95[i]:
+            out.append("alert_low")
+        elif y[i] > hi95[i]:
+            out.append("alert_high")
+        else:
+            out.append("within")
+    levels[method] = out
+print(json.dumps({"p0": p0, "phi": phi, "tau2": tau2, "levels": levels}))
