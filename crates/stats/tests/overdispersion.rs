@@ -49,7 +49,12 @@ fn overdispersion_matches_numpy_and_scipy() {
         let spread = if round % 2 == 0 { 0.15 } else { 0.0 };
         let points: Vec<(u64, u64)> = (0..programmes)
             .map(|_| {
-                let n = 5 + lcg(&mut seed) % if lcg(&mut seed) % 10 == 0 { 3000 } else { 300 };
+                let n = 5 + lcg(&mut seed)
+                    % if lcg(&mut seed).is_multiple_of(10) {
+                        3000
+                    } else {
+                        300
+                    };
                 let shift = spread * ((lcg(&mut seed) % 1000) as f64 / 1000.0 - 0.5) * 2.0;
                 let p = (0.5 + shift).clamp(0.02, 0.98);
                 let k = (0..n)
