@@ -364,6 +364,10 @@ pub enum ReportAction {
         /// exactly the values the report publishes: summary.csv, programmes.csv, funnels.csv, …
         #[arg(long)]
         tables: Option<PathBuf>,
+        /// Funnel limits: plain (kpis.md's Wilson limits), or adjusted for overdispersion
+        /// (Spiegelhalter 2005): multiplicative or additive. Outliers follow the choice.
+        #[arg(long, default_value = "plain")]
+        funnel_method: String,
     },
 }
 

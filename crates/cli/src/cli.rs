@@ -254,12 +254,16 @@ pub fn run(cli: Cli) -> Result<i32> {
                     to,
                     out,
                     tables,
+                    funnel_method,
                 },
         } => {
             let period = period(from.as_deref(), to.as_deref())?;
+            let method = crest_stats::funnel::Method::parse(&funnel_method).ok_or_else(|| {
+                anyhow!("--funnel-method {funnel_method}: use plain, multiplicative or additive")
+            })?;
             let t = std::time::Instant::now();
             let mut national = crest_store::NationalStore::open(&cli.db)?;
-            let report = crest_report::annual::annual(&mut national, period, today())
+            let report = crest_report::annual::annual(&mut national, period, today(), method)
                 .map_err(|e| anyhow!(e))?;
             if let Some(dir) = &tables {
                 std::fs::create_dir_all(dir)

@@ -10,7 +10,7 @@ use crate::ReportError;
 use base64::Engine;
 use crest_core::{Date, Period};
 use crest_stats::disclosure;
-use crest_stats::funnel::{Position, Z998};
+use crest_stats::funnel::{Method, Position, Z998};
 use crest_stats::kpis::{compute, Measure, ProgrammeKpis, Thresholds};
 use crest_stats::outcomes::{paired_change, HADS_CASE};
 use crest_stats::published;
@@ -254,15 +254,18 @@ pub fn annual_html(
     national: &mut NationalStore,
     period: Period,
     generated_on: Date,
+    method: Method,
 ) -> Result<String, ReportError> {
-    annual(national, period, generated_on).map(|r| r.html())
+    annual(national, period, generated_on, method).map(|r| r.html())
 }
 
-/// The annual report for `period`: the HTML document and its published tables.
+/// The annual report for `period`: the HTML document and its published tables, its funnel
+/// limits (and so its outliers) by `method`.
 pub fn annual(
     national: &mut NationalStore,
     period: Period,
     generated_on: Date,
+    method: Method,
 ) -> Result<AnnualReport, ReportError> {
     let e = ReportError::Store;
     let programmes = national.programmes().map_err(e)?;
@@ -402,7 +405,14 @@ pub fn annual(
     let mut funnel_rows = PublishedTable::new(
         "funnels",
         "Funnel plot positions",
-        &["kpi", "programme_code", "numerator", "denominator", "level"],
+        &[
+            "kpi",
+            "programme_code",
+            "numerator",
+            "denominator",
+            "level",
+            "method",
+        ],
     );
     let mut outside = PublishedTable::new(
         "outliers",
@@ -411,7 +421,7 @@ pub fn annual(
     );
     let mut plots = Vec::new();
     for (i, (key, title)) in FUNNELS.iter().enumerate() {
-        let f = published::funnel(&report, key);
+        let f = published::funnel(&report, key, method);
         for r in &f.rows {
             let level = published::level(r.position);
             funnel_rows.push(vec![
@@ -420,6 +430,7 @@ pub fn annual(
                 r.numerator.to_string(),
                 r.denominator.to_string(),
                 level.into(),
+                method.code().into(),
             ]);
             if r.position != Position::Within {
                 outside.push(vec![
@@ -431,7 +442,7 @@ pub fn annual(
                 ]);
             }
         }
-        let Some(p0) = f.pooled else {
+        let Some(fit) = f.fit else {
             plots.push(html! { p { (title) ": no data." } });
             continue;
         };
@@ -456,7 +467,7 @@ pub fn annual(
         plots.push(draw_funnel(
             &format!("r-f{i}"),
             title,
-            p0,
+            &fit,
             f.rows.len(),
             &dots,
             &note,
@@ -686,7 +697,7 @@ pub fn annual(
     sections.push(ReportSection {
         id: "methods",
         title: "Methods",
-        body: methods(&from, &to, &thresholds),
+        body: methods(&from, &to, &thresholds, method),
     });
     Ok(AnnualReport {
         period,
@@ -699,7 +710,7 @@ pub fn annual(
 
 /// The methods appendix: the cohort, the KPIs with the thresholds used, the statistics and
 /// disclosure control.
-fn methods(from: &str, to: &str, thresholds: &Thresholds) -> Markup {
+fn methods(from: &str, to: &str, thresholds: &Thresholds, method: Method) -> Markup {
     use crest_core::Nation::{England, NorthernIreland, Wales};
     let by_nation = |pick: &dyn Fn(&crest_stats::kpis::NationThresholds) -> f64| {
         format!(
@@ -755,6 +766,18 @@ fn methods(from: &str, to: &str, thresholds: &Thresholds) -> Markup {
              each quintile's cumulative share of referrals (0 = most deprived), weighted by \
              referrals. Outcomes are mean paired changes from assessment 1 to 2 with 95% \
              t-intervals; HADS of 8 or more counts as symptoms present."
+        }
+        h3 { "Overdispersion" }
+        p {
+            "When programmes vary more than chance alone allows, most fall outside plain limits. \
+             Following Spiegelhalter (2005), each programme's z-score is (p − p₀) / √(p₀(1 − p₀)/n); \
+             the 10% most extreme at each end are pulled in to the 10th and 90th percentiles \
+             (winsorised), and φ is the mean of their squares. The multiplicative method widens \
+             the limits to p₀ ± z·√(φ·p₀(1 − p₀)/n); the additive method adds a between-programme \
+             variance τ² = (Iφ − (I − 1)) / (Σw − Σw²/Σw), w = n / (p₀(1 − p₀)), giving \
+             p₀ ± z·√(p₀(1 − p₀)/n + τ²). Where φ ≤ 1 (or τ² = 0) the plain limits stand. "
+            strong { "This report uses: " (method.label().to_lowercase()) "." }
+            " Each funnel plot's caption gives its φ or τ."
         }
         h3 { "Disclosure control" }
         p {

@@ -100,17 +100,22 @@ pub struct Dot {
 /// A funnel plot of one proportion across programmes (limits from their exact counts),
 /// with its text alternative.
 pub fn funnel_plot(id: &str, title: &str, points: &[(String, u64, u64)]) -> Markup {
-    funnel_plot_for(id, title, points, None)
+    funnel_plot_for(id, title, points, None, funnel::Method::Plain)
 }
 
-/// A funnel plot as [`funnel_plot`], with one programme (`selected`) marked and named.
+/// A funnel plot as [`funnel_plot`], with one programme (`selected`) marked and named, and
+/// limits by `method`.
 pub fn funnel_plot_for(
     id: &str,
     title: &str,
     points: &[(String, u64, u64)],
     selected: Option<&str>,
+    method: funnel::Method,
 ) -> Markup {
-    let Some(p0) = funnel::pooled(&points.iter().map(|p| (p.1, p.2)).collect::<Vec<_>>()) else {
+    let Some(fit) = funnel::Fit::new(
+        &points.iter().map(|p| (p.1, p.2)).collect::<Vec<_>>(),
+        method,
+    ) else {
         return html! { p { (title) ": no data." } };
     };
     let dots: Vec<Dot> = points
@@ -119,24 +124,26 @@ pub fn funnel_plot_for(
         .map(|(code, k, n)| Dot {
             code: code.clone(),
             at: Some((*k, *n)),
-            position: funnel::position(*k, *n, p0).unwrap_or(Position::Within),
+            position: fit.position(*k, *n).unwrap_or(Position::Within),
             shown: format!("{k}/{n} = {}", pct(Some(*k as f64 / *n as f64))),
         })
         .collect();
-    draw_funnel(id, title, p0, points.len(), &dots, "", selected)
+    draw_funnel(id, title, &fit, points.len(), &dots, "", selected)
 }
 
-/// Draws a funnel plot around `p0` pooled over `programmes`; `note` is added to the caption
-/// before the list of programmes outside the limits (which names every one, drawn or not).
+/// Draws a funnel plot fitted over `programmes` (its limits by the fit's method); `note` is
+/// added to the caption before the list of programmes outside the limits (which names every
+/// one, drawn or not).
 pub fn draw_funnel(
     id: &str,
     title: &str,
-    p0: f64,
+    fit: &funnel::Fit,
     programmes: usize,
     dots: &[Dot],
     note: &str,
     selected: Option<&str>,
 ) -> Markup {
+    let p0 = fit.p0;
     let max_n = dots
         .iter()
         .filter_map(|d| d.at.map(|a| a.1))
@@ -152,7 +159,7 @@ pub fn draw_funnel(
         (1..=60)
             .map(|i| {
                 let n = (max_n * i as f64 / 60.0).max(1.0);
-                let (lo, hi) = funnel::limits(p0, n as u64, z).unwrap_or((0.0, 1.0));
+                let (lo, hi) = fit.limits(n as u64, z).unwrap_or((0.0, 1.0));
                 format!("{:.1},{:.1}", x(n), y(if upper { hi } else { lo }))
             })
             .collect::<Vec<_>>()
@@ -280,6 +287,7 @@ pub fn draw_funnel(
                         }) ". "
                     }
                 }
+                (fit.describe()) " "
                 @if !note.is_empty() { (note) " " }
                 @if outliers.is_empty() {
                     "No programme is outside the 95% limits."

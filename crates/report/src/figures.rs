@@ -39,6 +39,9 @@ pub struct Figures {
     pub programmes: Vec<ProgrammeRow>,
     /// Every funnel point.
     pub funnels: Vec<FunnelRow>,
+    /// The funnel limits' method the levels were decided by (`funnels.csv`'s `method`
+    /// column; plain for tables published before it existed).
+    pub method: crest_stats::funnel::Method,
 }
 
 fn bad(what: &str, why: impl std::fmt::Display) -> ReportError {
@@ -98,12 +101,15 @@ pub fn read(period: &str, programmes: &[u8], funnels: &[u8]) -> Result<Figures, 
         .iter()
         .map(str::to_string)
         .collect();
-    if head[..] != ["kpi", "programme_code", "numerator", "denominator", "level"] {
+    const COLUMNS: [&str; 5] = ["kpi", "programme_code", "numerator", "denominator", "level"];
+    let with_method = head.len() == 6 && head[5] == "method";
+    if head[..5.min(head.len())] != COLUMNS || !(head.len() == 5 || with_method) {
         return Err(bad(
             "funnels.csv",
-            "its columns must be kpi, programme_code, numerator, denominator, level",
+            "its columns must be kpi, programme_code, numerator, denominator, level (and method)",
         ));
     }
+    let mut method = crest_stats::funnel::Method::Plain;
     let count = |s: &str| s.parse::<u64>().ok();
     let mut points = Vec::new();
     for (i, rec) in r.records().enumerate() {
@@ -125,6 +131,18 @@ pub fn read(period: &str, programmes: &[u8], funnels: &[u8]) -> Result<Figures, 
                 ))
             }
         };
+        if with_method {
+            method = crest_stats::funnel::Method::parse(&rec[5]).ok_or_else(|| {
+                bad(
+                    "funnels.csv",
+                    format!(
+                        "row {}: '{}' is not a funnel method (plain, multiplicative or additive)",
+                        i + 2,
+                        crest_core::validate::shown(&rec[5])
+                    ),
+                )
+            })?;
+        }
         points.push(FunnelRow {
             kpi: rec[0].to_string(),
             code: rec[1].to_string(),
@@ -139,10 +157,23 @@ pub fn read(period: &str, programmes: &[u8], funnels: &[u8]) -> Result<Figures, 
         period: period.trim().to_string(),
         programmes: rows,
         funnels: points,
+        method,
     })
 }
 
 impl Figures {
+    /// A funnel fitted to the published (rounded) counts by the published method, for drawing
+    /// its limits: close to, not exactly, the audit's own.
+    pub fn fit(&self, kpi: &str) -> Option<crest_stats::funnel::Fit> {
+        let points: Vec<(u64, u64)> = self
+            .funnels
+            .iter()
+            .filter(|f| f.kpi == kpi)
+            .filter_map(|f| Some((f.counts.0?, f.counts.1?)))
+            .collect();
+        crest_stats::funnel::Fit::new(&points, self.method)
+    }
+
     /// The proportion pooled over the drawn points of a funnel (from published counts, so
     /// close to, not exactly, the audit's own).
     pub fn pooled(&self, kpi: &str) -> Option<f64> {

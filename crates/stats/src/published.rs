@@ -154,19 +154,23 @@ impl FunnelRow {
 pub struct Funnel {
     /// The pooled proportion (kpis.md) over all programmes, `None` without data.
     pub pooled: Option<f64>,
+    /// The funnel fitted with the chosen overdispersion method, `None` without data.
+    pub fit: Option<funnel::Fit>,
     /// Programmes with a non-empty denominator, in code order.
     pub rows: Vec<FunnelRow>,
 }
 
 /// The published funnel of a proportion KPI (`uptake`, `completion`, `assessment1`,
-/// `assessment2`) across every programme of `report`.
-pub fn funnel(report: &KpiReport, key: &str) -> Funnel {
+/// `assessment2`) across every programme of `report`, with limits by `method`.
+pub fn funnel(report: &KpiReport, key: &str, method: funnel::Method) -> Funnel {
     let exact: Vec<(&ProgrammeKpis, (u64, u64))> = report
         .programmes
         .iter()
         .map(|p| (p, p.proportion(key)))
         .collect();
-    let pooled = funnel::pooled(&exact.iter().map(|e| e.1).collect::<Vec<_>>());
+    let points: Vec<(u64, u64)> = exact.iter().map(|e| e.1).collect();
+    let pooled = funnel::pooled(&points);
+    let fit = funnel::Fit::new(&points, method);
     let rows = exact
         .into_iter()
         .filter(|(_, (_, n))| *n > 0)
@@ -174,12 +178,12 @@ pub fn funnel(report: &KpiReport, key: &str) -> Funnel {
             programme_code: p.programme_code.clone(),
             numerator: disclosure::count(k),
             denominator: disclosure::count(n),
-            position: pooled
-                .and_then(|p0| funnel::position(k, n, p0))
+            position: fit
+                .and_then(|f| f.position(k, n))
                 .unwrap_or(Position::Within),
         })
         .collect();
-    Funnel { pooled, rows }
+    Funnel { pooled, fit, rows }
 }
 
 /// A programme outside a proportion KPI's funnel limits, as the outliers page and the annual
@@ -200,11 +204,11 @@ pub struct Outlier {
     pub pooled: f64,
 }
 
-/// Every programme outside the 95% limits of each of `kpis`' funnels.
-pub fn outliers(report: &KpiReport, kpis: &[&'static str]) -> Vec<Outlier> {
+/// Every programme outside the 95% limits of each of `kpis`' funnels, by `method`.
+pub fn outliers(report: &KpiReport, kpis: &[&'static str], method: funnel::Method) -> Vec<Outlier> {
     let mut found = Vec::new();
     for &kpi in kpis {
-        let f = funnel(report, kpi);
+        let f = funnel(report, kpi, method);
         let Some(pooled) = f.pooled else {
             continue;
         };
@@ -378,7 +382,7 @@ mod tests {
             programmes,
             national: row(vec![], 0).results,
         };
-        let f = funnel(&report, "completion");
+        let f = funnel(&report, "completion", funnel::Method::Plain);
         let p0 = 410.0 / 523.0;
         assert!((f.pooled.unwrap() - p0).abs() < 1e-12);
         assert_eq!(f.rows.len(), 3, "P013 has no denominator");
@@ -388,7 +392,7 @@ mod tests {
         assert_eq!(level(by("P012").position), "alarm_low");
         assert_eq!(by("P012").drawn(), None);
         assert_eq!(by("P012").numerator, Cell::Suppressed);
-        let out = outliers(&report, &["completion"]);
+        let out = outliers(&report, &["completion"], funnel::Method::Plain);
         assert_eq!(out.len(), 1);
         assert_eq!(
             (

@@ -647,6 +647,8 @@ struct FunnelParams {
     kpi: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    /// Funnel limits: `plain` (default), `multiplicative` or `additive` (overdispersion).
+    method: Option<String>,
 }
 
 /// A funnel KPI's numerator, denominator and outlier level per programme: exact for analysts, published for others.
@@ -663,6 +665,12 @@ async fn funnels(
             "kpi: use uptake, completion, assessment1 or assessment2".into(),
         ));
     }
+    let method = match q.method.as_deref() {
+        None | Some("") => crest_stats::funnel::Method::Plain,
+        Some(m) => crest_stats::funnel::Method::parse(m).ok_or_else(|| {
+            WebError::BadRequest("method: use plain, multiplicative or additive".into())
+        })?,
+    };
     let period = period_of(
         &app,
         &PeriodParams {
@@ -676,7 +684,7 @@ async fn funnels(
         period
     };
     let (r, visible, published) = national_kpis(&app, &c, period).await?;
-    let f = crest_stats::published::funnel(&r, &key);
+    let f = crest_stats::published::funnel(&r, &key, method);
     let rows = f
         .rows
         .iter()
@@ -698,6 +706,7 @@ async fn funnels(
                 k,
                 n,
                 crest_stats::published::level(row.position).to_string(),
+                method.code().to_string(),
             ]
         })
         .collect();
@@ -705,9 +714,16 @@ async fn funnels(
         from: period.from.to_string(),
         to: period.to.to_string(),
         published,
-        columns: ["kpi", "programme_code", "numerator", "denominator", "level"]
-            .map(String::from)
-            .to_vec(),
+        columns: [
+            "kpi",
+            "programme_code",
+            "numerator",
+            "denominator",
+            "level",
+            "method",
+        ]
+        .map(String::from)
+        .to_vec(),
         rows,
     }))
 }

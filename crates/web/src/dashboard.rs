@@ -237,8 +237,8 @@ fn national_markup(report: &crest_stats::KpiReport, code: &str) -> Markup {
     let plots: Vec<Markup> = FUNNEL_KPIS
         .iter()
         .map(|(key, title)| {
-            let f = published::funnel(report, key);
-            let Some(p0) = f.pooled else {
+            let f = published::funnel(report, key, crest_stats::funnel::Method::Plain);
+            let Some(fit) = f.fit else {
                 return html! { p { (title) ": no data." } };
             };
             let dots: Vec<crest_report::charts::Dot> = f
@@ -254,7 +254,7 @@ fn national_markup(report: &crest_stats::KpiReport, code: &str) -> Markup {
             crest_report::charts::draw_funnel(
                 &format!("nf-{key}"),
                 title,
-                p0,
+                &fit,
                 f.rows.len(),
                 &dots,
                 "Points are drawn at published (rounded) counts; positions come from exact counts.",

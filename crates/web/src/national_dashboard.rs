@@ -11,7 +11,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use crest_core::{Period, Programme};
-use crest_report::charts::{funnel_plot, wait_plot, FUNNELS};
+use crest_report::charts::{funnel_plot_for, wait_plot, FUNNELS};
 use crest_stats::kpis::{compute, Measure, ProgrammeKpis, Thresholds};
 use maud::{html, Markup};
 use std::sync::Arc;
@@ -35,6 +35,38 @@ pub(crate) struct Filters {
     pub region: String,
     #[serde(default)]
     pub sort: String,
+    /// The funnel limits' overdispersion method (`plain` unless chosen).
+    #[serde(default)]
+    pub method: String,
+}
+
+impl Filters {
+    /// The chosen funnel method; a clear 400 for one crest does not have.
+    pub fn method(&self) -> Result<crest_stats::funnel::Method, WebError> {
+        if self.method.trim().is_empty() {
+            return Ok(crest_stats::funnel::Method::Plain);
+        }
+        crest_stats::funnel::Method::parse(&self.method).ok_or_else(|| {
+            WebError::BadRequest(
+                "That funnel method is not one crest has: choose plain, multiplicative or additive."
+                    .into(),
+            )
+        })
+    }
+}
+
+/// The choice of funnel limits, for the period forms of the pages that draw or list outliers.
+pub(crate) fn method_choice(chosen: crest_stats::funnel::Method) -> maud::Markup {
+    maud::html! {
+        div {
+            label for="method" { "Funnel limits" }
+            select id="method" name="method" {
+                @for m in crest_stats::funnel::Method::ALL {
+                    option value=(m.code()) selected[m == chosen] { (m.label()) }
+                }
+            }
+        }
+    }
 }
 
 /// One proportion KPI of a programme as (numerator, denominator).
@@ -120,11 +152,13 @@ fn render(
             url_encode(code)
         )
     };
+    let method = f.method().unwrap_or_default();
     let png_href = |key: &str| {
         format!(
-            "/national/funnel.png?kpi={key}&from={from}&to={to}&nation={}&region={}",
+            "/national/funnel.png?kpi={key}&from={from}&to={to}&nation={}&region={}&method={}",
             url_encode(&f.nation),
-            url_encode(&f.region)
+            url_encode(&f.region),
+            method.code()
         )
     };
     let funnel_points = |key: &str| -> Vec<(String, u64, u64)> {
@@ -157,6 +191,7 @@ fn render(
                     option value=(v) selected[f.sort == v] { (label) }
                 }
             }
+            (method_choice(method))
         }))
         p {
             (rows.len()) " programme(s): " (referred) " referred, " (started) " started core CR (uptake "
@@ -201,7 +236,7 @@ fn render(
         (rollup(&rows, &by_code))
         h2 { "Funnel plots" }
         @for (key, title) in FUNNELS {
-            (funnel_plot(&format!("f-{key}"), title, &funnel_points(key)))
+            (funnel_plot_for(&format!("f-{key}"), title, &funnel_points(key), None, method))
             p class="noprint" { a href=(png_href(key)) { "Download as PNG" } }
         }
         @for (id, key, title) in [
@@ -219,9 +254,10 @@ async fn dashboard(
     Query(f): Query<Filters>,
 ) -> Result<Response, WebError> {
     let period = chosen_period(&app, &f)?;
+    f.method()?;
     let key = format!(
-        "{}|{}|{}|{}|{}",
-        period.from, period.to, f.nation, f.region, f.sort
+        "{}|{}|{}|{}|{}|{}",
+        period.from, period.to, f.nation, f.region, f.sort, f.method
     );
     let a = app.clone();
     let body = app
@@ -325,6 +361,7 @@ async fn funnel_png(
     Query(q): Query<PngQuery>,
 ) -> Result<Response, WebError> {
     let period = chosen_period(&app, &q.filters)?;
+    let method = q.filters.method()?;
     let (key, title) = FUNNELS
         .iter()
         .find(|(k, _)| *k == q.kpi)
@@ -343,7 +380,7 @@ async fn funnel_png(
                     (k.programme_code.clone(), num, den)
                 })
                 .collect();
-            crest_report::charts::svg_png(&funnel_plot("png", title, &points))
+            crest_report::charts::svg_png(&funnel_plot_for("png", title, &points, None, method))
                 .map_err(|e| WebError::BadRequest(e.to_string()))
         })
         .await?;

@@ -149,7 +149,7 @@ pub(crate) fn markup(f: &Figures, code: &str) -> Markup {
     .iter()
     .map(|(key, title)| {
         let rows: Vec<&figures::FunnelRow> = f.funnels.iter().filter(|r| r.kpi == *key).collect();
-        let Some(p0) = f.pooled(key) else {
+        let Some(fit) = f.fit(key) else {
             return html! { p { (title) ": not in the published figures." } };
         };
         let cell = |c: Option<u64>| c.map_or("*".to_string(), |c| c.to_string());
@@ -168,7 +168,7 @@ pub(crate) fn markup(f: &Figures, code: &str) -> Markup {
         crest_report::charts::draw_funnel(
             &format!("pf-{key}"),
             title,
-            p0,
+            &fit,
             rows.len(),
             &dots,
             "Published figures: the centre line is pooled from the rounded counts; levels are the audit's, from exact counts.",

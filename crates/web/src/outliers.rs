@@ -35,12 +35,14 @@ async fn list(
     Query(f): Query<Filters>,
 ) -> Result<Response, WebError> {
     let period = chosen_period(&app, &f)?;
+    let method = f.method()?;
     let (found, cases) = app
-        .national(move |n| Ok((find_outliers(n, period)?, n.cases()?)))
+        .national(move |n| Ok((find_outliers(n, period, method)?, n.cases()?)))
         .await?;
     let case_href = |id: &str| format!("/national/outliers/case?id={}", url_encode(id));
     let body = html! {
-        (crate::html::period_form(period.from, period.to, maud::html! {}))
+        (crate::html::period_form(period.from, period.to, crate::national_dashboard::method_choice(method)))
+        p class="hint" { "Limits: " (method.label()) ". When most programmes fall outside plain limits, the programmes vary more than chance allows (overdispersion): an adjusted method shows which stand out beyond that." }
         h2 { "Outside the funnel limits, " (period.from) " to " (period.to) }
         @if found.is_empty() {
             p { "No programme is outside the 95% limits of any proportion KPI." }
@@ -68,6 +70,7 @@ async fn list(
                                         input type="hidden" name="kpi" value=(f.kpi);
                                         input type="hidden" name="from" value=(period.from);
                                         input type="hidden" name="to" value=(period.to);
+                                        input type="hidden" name="method" value=(method.code());
                                         button { "Open a case" }
                                     },
                                 }
@@ -116,9 +119,11 @@ async fn open_case(
     let filters = Filters {
         from: field("from"),
         to: field("to"),
+        method: field("method"),
         ..Default::default()
     };
     let period = chosen_period(&app, &filters)?;
+    let method = filters.method()?;
     if !FUNNELS.iter().any(|(k, _)| *k == kpi) {
         return Err(WebError::BadRequest(format!("'{kpi}' has no funnel plot")));
     }
@@ -126,7 +131,7 @@ async fn open_case(
     let id = app
         .national(move |n| {
             // The finding is computed again here: a case is opened only for a real outlier.
-            let found = find_outliers(n, period)?
+            let found = find_outliers(n, period, method)?
                 .into_iter()
                 .find(|o| o.programme == programme && o.kpi == kpi)
                 .ok_or_else(|| {
@@ -166,6 +171,7 @@ struct Found {
 fn find_outliers(
     n: &mut crest_store::NationalStore,
     period: crest_core::Period,
+    method: crest_stats::funnel::Method,
 ) -> Result<Vec<Found>, WebError> {
     let programmes = n.programmes()?;
     let episodes = n.kpi_episodes(period.from, period.to, &programmes)?;
@@ -173,7 +179,7 @@ fn find_outliers(
     // The same positions the annual report publishes (one definition: exact counts, pooled
     // over every programme).
     let keys: Vec<&'static str> = FUNNELS.iter().map(|(k, _)| *k).collect();
-    let found = crest_stats::published::outliers(&report, &keys)
+    let found = crest_stats::published::outliers(&report, &keys, method)
         .into_iter()
         .filter_map(|o| {
             let (level, dir) = match o.position {

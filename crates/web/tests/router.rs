@@ -3102,9 +3102,14 @@ fn leads_see_the_published_national_figures_an_admin_loaded() {
         // The audit's published tables, as `crest report annual --tables` writes them.
         let tables = common::sync(|| {
             let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
-            crest_report::annual::annual(&mut n, common::fy2024(), common::today())
-                .unwrap()
-                .tables
+            crest_report::annual::annual(
+                &mut n,
+                common::fy2024(),
+                common::today(),
+                crest_stats::funnel::Method::Plain,
+            )
+            .unwrap()
+            .tables
         });
         let csv = |name: &str| {
             tables
@@ -3799,4 +3804,95 @@ fn the_aggregates_table_pages_sorts_and_downloads_every_row() {
         let page1 = counts(&r1.body);
         assert!(page1.last().unwrap() >= page2.first().unwrap());
     });
+}
+
+/// Under each funnel method the annual report's funnels.csv, the API, the outliers page and the
+/// national dashboard's funnel plots name the same programmes at the same levels; the adjusted
+/// methods flag no more programmes than the plain one.
+#[test]
+fn report_dashboard_outliers_and_funnels_csv_agree_under_each_method() {
+    use crest_stats::funnel::Method;
+    for (db, ndb) in databases().into_iter().zip(databases()) {
+        let app = setup(&db);
+        common::synthetic_national(&app, &db, &ndb);
+        let mut flagged = Vec::new();
+        for method in Method::ALL {
+            let tables = common::sync(|| {
+                let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
+                crest_report::annual::annual(&mut n, common::fy2024(), common::today(), method)
+                    .unwrap()
+                    .tables
+            });
+            let funnels = tables
+                .iter()
+                .find(|t| t.name == "funnels")
+                .unwrap()
+                .csv()
+                .unwrap();
+            let mut r = csv::Reader::from_reader(funnels.as_slice());
+            assert_eq!(r.headers().unwrap().iter().next_back(), Some("method"));
+            let mut from_csv: Vec<(String, String, String)> = r
+                .records()
+                .map(|x| x.unwrap())
+                .inspect(|x| assert_eq!(&x[5], method.code()))
+                .filter(|x| &x[4] != "within")
+                .map(|x| (x[0].to_string(), x[1].to_string(), x[4].to_string()))
+                .collect();
+            from_csv.sort();
+            rt().block_on(async {
+                let (analyst, _) = login(&app, "analyst").await;
+                let q = format!("from=2024-04-01&to=2025-03-31&method={}", method.code());
+                let mut from_api = Vec::new();
+                for kpi in ["uptake", "completion", "assessment1", "assessment2"] {
+                    let r = send(
+                        &app,
+                        get(&format!("/api/v1/funnels?kpi={kpi}&{q}"), &analyst),
+                    )
+                    .await;
+                    let t: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+                    for row in t["rows"].as_array().unwrap() {
+                        let level = row[4].as_str().unwrap();
+                        if level != "within" {
+                            from_api.push((
+                                kpi.to_string(),
+                                row[1].as_str().unwrap().to_string(),
+                                level.to_string(),
+                            ));
+                        }
+                    }
+                }
+                from_api.sort();
+                assert_eq!(
+                    from_api,
+                    from_csv,
+                    "{}: the API and funnels.csv",
+                    method.code()
+                );
+                let page = send(&app, get(&format!("/national/outliers?{q}"), &analyst)).await;
+                assert_eq!(page.status, StatusCode::OK);
+                let dash = send(&app, get(&format!("/national/dashboard?{q}"), &analyst)).await;
+                assert_eq!(dash.status, StatusCode::OK);
+                for (_, code, level) in &from_csv {
+                    let words = level.replace('_', " ");
+                    assert!(
+                        page.body.contains(&words) && page.body.contains(code.as_str()),
+                        "{code} {words} not on the outliers page"
+                    );
+                    assert!(
+                        dash.body.contains(&format!("{code} {words}")),
+                        "{code} {words} not under the dashboard's funnels"
+                    );
+                }
+                // Nothing else is called an outlier on the page: one row per finding.
+                let rows = page.body.matches("name=\"programme\"").count()
+                    + page.body.matches("/national/outliers/case?id=").count();
+                assert!(rows >= from_csv.len());
+            });
+            flagged.push(from_csv.len());
+        }
+        assert!(
+            flagged[1] <= flagged[0] && flagged[2] <= flagged[0],
+            "{flagged:?}"
+        );
+    }
 }
