@@ -85,6 +85,56 @@ pub fn wait_plot(id: &str, key: &str, title: &str, rows: &[&ProgrammeKpis]) -> M
     }
 }
 
+/// A level's colour: each at least 3:1 against white, and told apart by shape as well.
+fn marker_colour(position: Position) -> &'static str {
+    match position {
+        Position::Within => "#005eb8",
+        Position::Alert(_) => "#8a4b00",
+        Position::Alarm(_) => "#c0392b",
+    }
+}
+
+/// A level in words, for hover titles.
+fn level_words(position: Position) -> &'static str {
+    match position {
+        Position::Within => "within the limits",
+        Position::Alert(Direction::Low) => "alert low (outside the 95% limits)",
+        Position::Alert(Direction::High) => "alert high (outside the 95% limits)",
+        Position::Alarm(Direction::Low) => "alarm low (outside the 99.8% limits)",
+        Position::Alarm(Direction::High) => "alarm high (outside the 99.8% limits)",
+    }
+}
+
+/// A programme's mark: a circle within the limits, a triangle for an alert, a square for an
+/// alarm (so the level is read from the shape, not only the colour), with a hover title.
+fn marker(
+    position: Position,
+    cx: f64,
+    cy: f64,
+    r: f64,
+    colour: &str,
+    ringed: bool,
+    hover: &str,
+) -> Markup {
+    let stroke = ringed.then_some("#1b1b1b");
+    let width = ringed.then_some("3");
+    html! {
+        @match position {
+            Position::Within => circle cx=(at(cx)) cy=(at(cy)) r=(at(r)) fill=(colour) stroke=[stroke] stroke-width=[width] {
+                title { (hover) }
+            },
+            Position::Alert(_) => polygon fill=(colour) stroke=[stroke] stroke-width=[width]
+                points={ (at(cx)) "," (at(cy - r * 1.3)) " " (at(cx - r * 1.2)) "," (at(cy + r)) " " (at(cx + r * 1.2)) "," (at(cy + r)) } {
+                title { (hover) }
+            },
+            Position::Alarm(_) => rect x=(at(cx - r)) y=(at(cy - r)) width=(at(2.0 * r)) height=(at(2.0 * r)) fill=(colour)
+                stroke=[stroke] stroke-width=[width] {
+                title { (hover) }
+            },
+        }
+    }
+}
+
 /// One programme on a funnel plot.
 pub struct Dot {
     /// Programme code.
@@ -150,11 +200,25 @@ pub fn draw_funnel(
         .max()
         .unwrap_or(1)
         .max(10) as f64;
-    let (w, h, left, bottom) = (640.0, 340.0, 64.0, 52.0);
+    // Room above for the title, at the right for the limits' labels, below for the axis and
+    // the legend.
+    let (w, h, left, right, top, bottom) = (700.0, 400.0, 64.0, 52.0, 34.0, 96.0);
     let x_ticks = ticks(max_n);
     let max_n = x_ticks.last().copied().unwrap_or(max_n).max(max_n);
-    let x = |n: f64| left + (w - left - 10.0) * n / max_n;
-    let y = |p: f64| 10.0 + (h - bottom - 10.0) * (1.0 - p.clamp(0.0, 1.0));
+    let x = |n: f64| left + (w - left - right) * n / max_n;
+    let y = |p: f64| top + (h - bottom - top) * (1.0 - p.clamp(0.0, 1.0));
+    // Where each limit line ends, for its label; the 99.8% labels are kept a line clear of the
+    // 95% ones, outwards, so the four never overlap where the funnel has narrowed.
+    let end = |z: f64, upper: bool| {
+        let (lo, hi) = fit.limits(max_n as u64, z).unwrap_or((0.0, 1.0));
+        let (lo95, hi95) = fit.limits(max_n as u64, Z95).unwrap_or((0.0, 1.0));
+        match (z == Z95, upper) {
+            (true, true) => y(hi),
+            (true, false) => y(lo),
+            (false, true) => y(hi).min(y(hi95) - 11.0),
+            (false, false) => y(lo).max(y(lo95) + 11.0),
+        }
+    };
     let limit = |z: f64, upper: bool| -> String {
         (1..=60)
             .map(|i| {
@@ -169,11 +233,7 @@ pub fn draw_funnel(
         .iter()
         .filter_map(|d| {
             let (k, n) = d.at.filter(|a| a.1 > 0)?;
-            let colour = match d.position {
-                Position::Within => "#005eb8",
-                Position::Alert(_) => "#ed8b00",
-                Position::Alarm(_) => "#d5281b",
-            };
+            let colour = marker_colour(d.position);
             Some((d, x(n as f64), y(k as f64 / n as f64), colour))
         })
         .collect();
@@ -237,15 +297,19 @@ pub fn draw_funnel(
                      The pooled proportion is " (pct(Some(p0))) "; the inner lines are the 95% \
                      limits, the outer the 99.8% limits."
                 }
-                @for (z, dash) in [(Z95, "4 3"), (Z998, "")] {
+                text x=(left) y="18" font-size="13" font-weight="700" { (title) }
+                @for (z, dash, name) in [(Z95, "4 3", "95%"), (Z998, "", "99.8%")] {
                     @for upper in [false, true] {
                         polyline fill="none" stroke="#425563" stroke-dasharray=(dash)
-                            points=(limit(z, upper)) {}
+                            points=(limit(z, upper)) {
+                            title { (name) " limits" }
+                        }
+                        text x=(at(w - right + 4.0)) y=(at(end(z, upper) + 4.0)) font-size="10" fill="#425563" { (name) }
                     }
                 }
                 // Axes with tick values: the proportion up the side, patients along the bottom.
                 @for t in [0.0, 0.25, 0.5, 0.75, 1.0] {
-                    line x1=(left) x2=(w - 10.0) y1=(at(y(t))) y2=(at(y(t))) stroke="#eef0f1" {}
+                    line x1=(left) x2=(at(w - right)) y1=(at(y(t))) y2=(at(y(t))) stroke="#eef0f1" {}
                     text x=(left - 6.0) y=(at(y(t) + 4.0)) font-size="11" text-anchor="end" { (format!("{:.0}%", t * 100.0)) }
                 }
                 @for (i, t) in x_ticks.iter().enumerate() {
@@ -254,24 +318,40 @@ pub fn draw_funnel(
                         text-anchor=(if i + 1 == x_ticks.len() { "end" } else { "middle" }) { (format_num(*t)) }
                 }
                 line x1=(left) x2=(left) y1=(at(y(1.0))) y2=(at(y(0.0))) stroke="#425563" {}
-                line x1=(left) x2=(w - 10.0) y1=(at(y(0.0))) y2=(at(y(0.0))) stroke="#425563" {}
+                line x1=(left) x2=(at(w - right)) y1=(at(y(0.0))) y2=(at(y(0.0))) stroke="#425563" {}
                 text x="14" y=(at(y(0.5))) font-size="12" text-anchor="middle"
                     transform={ "rotate(-90 14 " (at(y(0.5))) ")" } { "proportion" }
-                line x1=(left) x2=(w - 10.0) y1=(at(y(p0))) y2=(at(y(p0))) stroke="#005eb8" {}
+                line x1=(left) x2=(at(w - right)) y1=(at(y(p0))) y2=(at(y(p0))) stroke="#005eb8" stroke-width="2" {
+                    title { "Pooled proportion " (pct(Some(p0))) }
+                }
+                text x=(left + 4.0) y=(at(y(p0) - 5.0)) font-size="10" fill="#005eb8" { "pooled " (pct(Some(p0))) }
                 @for (d, cx, cy, colour) in &drawn {
                     @let chosen = selected == Some(d.code.as_str());
-                    circle cx=(at(*cx)) cy=(at(*cy)) r=(if chosen { "7" } else { "4" }) fill=(colour)
-                        stroke=[chosen.then_some("#1b1b1b")] stroke-width=[chosen.then_some("3")] {
-                        title { (d.code) ": " (d.shown) }
-                    }
+                    (marker(d.position, *cx, *cy, if chosen { 7.0 } else { 4.5 }, colour, chosen,
+                        &format!("{}: {}, {}", d.code, d.shown, level_words(d.position))))
                 }
                 @for (text, lx, ly, bold) in &labels {
                     text x=(at(*lx)) y=(at(*ly)) font-size=(if *bold { "12" } else { "10" })
                         font-weight=[bold.then_some("700")] { (text) }
                 }
-                text x=(at(left + (w - left) / 2.0)) y=(h - 8.0) font-size="12" text-anchor="middle" {
+                text x=(at(left + (w - left - right) / 2.0)) y=(at(y(0.0) + 34.0)) font-size="12" text-anchor="middle" {
                     "patients (denominator)"
                 }
+                // The legend: shape and colour both tell the level, so it reads without colour.
+                @let ly = h - 22.0;
+                @for (i, (position, words)) in [
+                    (Position::Within, "within the limits"),
+                    (Position::Alert(Direction::Low), "alert: outside 95%"),
+                    (Position::Alarm(Direction::Low), "alarm: outside 99.8%"),
+                ].into_iter().enumerate() {
+                    @let lx = left + 150.0 * i as f64;
+                    (marker(position, lx + 5.0, ly, 4.5, marker_colour(position), false, words))
+                    text x=(at(lx + 14.0)) y=(at(ly + 4.0)) font-size="11" { (words) }
+                }
+                line x1=(at(left + 450.0)) x2=(at(left + 472.0)) y1=(at(ly)) y2=(at(ly)) stroke="#425563" stroke-dasharray="4 3" {}
+                text x=(at(left + 476.0)) y=(at(ly + 4.0)) font-size="11" { "95%" }
+                line x1=(at(left + 510.0)) x2=(at(left + 532.0)) y1=(at(ly)) y2=(at(ly)) stroke="#425563" {}
+                text x=(at(left + 536.0)) y=(at(ly + 4.0)) font-size="11" { "99.8% limits" }
             }
             figcaption {
                 (title) ": pooled " (pct(Some(p0))) " over " (programmes) " programmes. "
@@ -579,12 +659,26 @@ pub fn svg_png(chart: &Markup) -> Result<Vec<u8>, crate::ReportError> {
     svg_png_text(&chart.0).map_err(crate::ReportError::Chart)
 }
 
-fn svg_png_text(html: &str) -> Result<Vec<u8>, String> {
+/// A chart as a standalone SVG file (its title, axes, legend and hover titles included).
+pub fn svg_file(chart: &Markup) -> Result<String, crate::ReportError> {
+    standalone_svg(&chart.0).map_err(crate::ReportError::Chart)
+}
+
+fn standalone_svg(html: &str) -> Result<String, String> {
     let (Some(start), Some(end)) = (html.find("<svg"), html.find("</svg>")) else {
         return Err("there is no chart to draw".into());
     };
-    // A standalone SVG document needs its namespace (in a page, HTML supplies it).
-    let svg = html[start..end + 6].replacen("<svg", "<svg xmlns=\"http://www.w3.org/2000/svg\"", 1);
+    // A standalone SVG document needs its namespace (in a page, HTML supplies it), and a white
+    // ground so it reads on any background.
+    Ok(html[start..end + 6].replacen(
+        "<svg",
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" style=\"background:#fff\"",
+        1,
+    ))
+}
+
+fn svg_png_text(html: &str) -> Result<Vec<u8>, String> {
+    let svg = standalone_svg(html)?;
     let mut fonts = resvg::usvg::fontdb::Database::new();
     fonts.load_font_data(FONT_REGULAR.to_vec());
     fonts.load_font_data(FONT_BOLD.to_vec());

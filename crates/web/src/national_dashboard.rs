@@ -20,6 +20,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/national/dashboard", get(dashboard))
         .route("/national/funnel.png", get(funnel_png))
+        .route("/national/funnel.svg", get(funnel_svg))
 }
 
 /// The filters of the national pages.
@@ -237,7 +238,10 @@ fn render(
         h2 { "Funnel plots" }
         @for (key, title) in FUNNELS {
             (funnel_plot_for(&format!("f-{key}"), title, &funnel_points(key), None, method))
-            p class="noprint" { a href=(png_href(key)) { "Download as PNG" } }
+            p class="noprint" {
+                a href=(png_href(key)) { "Download as PNG" } " · "
+                a href=(png_href(key).replacen("/national/funnel.png", "/national/funnel.svg", 1)) { "as SVG" }
+            }
         }
         @for (id, key, title) in [
             ("w-cabg", "wait_cabg", "Median wait, referral to start: CABG"),
@@ -354,13 +358,13 @@ struct PngQuery {
     filters: Filters,
 }
 
-/// A funnel plot of the dashboard as a PNG (drawn from the same SVG by headless Chromium).
-async fn funnel_png(
-    State(app): State<Arc<App>>,
-    Analyst(_c): Analyst,
-    Query(q): Query<PngQuery>,
-) -> Result<Response, WebError> {
-    let period = chosen_period(&app, &q.filters)?;
+/// A funnel plot of the dashboard as drawn on the page (title, axes, limits, legend), with the
+/// page's filters and method.
+async fn funnel_chart(
+    app: &Arc<App>,
+    q: &PngQuery,
+) -> Result<(maud::Markup, &'static str, Period), WebError> {
+    let period = chosen_period(app, &q.filters)?;
     let method = q.filters.method()?;
     let (key, title) = FUNNELS
         .iter()
@@ -368,7 +372,7 @@ async fn funnel_png(
         .copied()
         .ok_or_else(|| WebError::BadRequest(format!("'{}' has no funnel plot", q.kpi)))?;
     let f = q.filters.clone();
-    let png = app
+    let chart = app
         .national(move |n| {
             let programmes = n.programmes()?;
             let episodes = n.kpi_episodes(period.from, period.to, &programmes)?;
@@ -380,14 +384,40 @@ async fn funnel_png(
                     (k.programme_code.clone(), num, den)
                 })
                 .collect();
-            crest_report::charts::svg_png(&funnel_plot_for("png", title, &points, None, method))
-                .map_err(|e| WebError::BadRequest(e.to_string()))
+            Ok(funnel_plot_for("png", title, &points, None, method))
         })
         .await?;
+    Ok((chart, key, period))
+}
+
+/// A funnel plot of the dashboard as a PNG.
+async fn funnel_png(
+    State(app): State<Arc<App>>,
+    Analyst(_c): Analyst,
+    Query(q): Query<PngQuery>,
+) -> Result<Response, WebError> {
+    let (chart, key, period) = funnel_chart(&app, &q).await?;
+    let png =
+        crest_report::charts::svg_png(&chart).map_err(|e| WebError::BadRequest(e.to_string()))?;
     Ok(crate::download(
         png,
         "image/png",
         &format!("funnel-{key}-{}-{}.png", period.from, period.to),
+    ))
+}
+
+/// A funnel plot of the dashboard as an SVG file.
+async fn funnel_svg(
+    State(app): State<Arc<App>>,
+    Analyst(_c): Analyst,
+    Query(q): Query<PngQuery>,
+) -> Result<Response, WebError> {
+    let (chart, key, period) = funnel_chart(&app, &q).await?;
+    let svg = crest_report::charts::svg_file(&chart).map_err(WebError::internal)?;
+    Ok(crate::download(
+        svg.into_bytes(),
+        "image/svg+xml",
+        &format!("funnel-{key}-{}-{}.svg", period.from, period.to),
     ))
 }
 

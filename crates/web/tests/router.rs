@@ -3883,6 +3883,34 @@ fn report_dashboard_outliers_and_funnels_csv_agree_under_each_method() {
                         "{code} {words} not under the dashboard's funnels"
                     );
                 }
+                // The plots download as SVG and PNG with their title, axes, limits and legend.
+                let svg = send(
+                    &app,
+                    get(&format!("/national/funnel.svg?kpi=uptake&{q}"), &analyst),
+                )
+                .await;
+                assert_eq!(svg.status, StatusCode::OK);
+                assert!(
+                    svg.body
+                        .starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+                    "{}",
+                    &svg.body[..60]
+                );
+                for words in [
+                    "Uptake (started / referred)",
+                    "patients (denominator)",
+                    "99.8% limits",
+                    "alert: outside 95%",
+                    "pooled ",
+                ] {
+                    assert!(svg.body.contains(words), "{words} not in the SVG");
+                }
+                let png = send(
+                    &app,
+                    get(&format!("/national/funnel.png?kpi=uptake&{q}"), &analyst),
+                )
+                .await;
+                assert!(png.bytes.starts_with(b"\x89PNG"));
                 // Nothing else is called an outlier on the page: one row per finding.
                 let rows = page.body.matches("name=\"programme\"").count()
                     + page.body.matches("/national/outliers/case?id=").count();
