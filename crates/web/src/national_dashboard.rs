@@ -39,9 +39,41 @@ pub(crate) struct Filters {
     /// The funnel limits' overdispersion method (`plain` unless chosen).
     #[serde(default)]
     pub method: String,
+    /// The KPI whose funnel the dashboard leads with (`uptake` unless chosen).
+    #[serde(default)]
+    pub kpi: String,
+    /// Only programmes of this grade in the table.
+    #[serde(default)]
+    pub grade: String,
+    /// Only programmes at this level of the chosen funnel in the table: `outside`, `alert`,
+    /// `alarm` or `within`.
+    #[serde(default)]
+    pub level: String,
+    /// The page of the programme table (from 1).
+    #[serde(default)]
+    pub page: String,
 }
 
 impl Filters {
+    /// The page's address with these filters and the table at page `page`.
+    fn href(&self, from: crest_core::Date, to: crest_core::Date, page: usize) -> String {
+        let mut q = format!("/national/dashboard?from={from}&to={to}");
+        for (k, v) in [
+            ("nation", &self.nation),
+            ("region", &self.region),
+            ("sort", &self.sort),
+            ("method", &self.method),
+            ("kpi", &self.kpi),
+            ("grade", &self.grade),
+            ("level", &self.level),
+        ] {
+            if !v.is_empty() {
+                q.push_str(&format!("&{k}={}", url_encode(v)));
+            }
+        }
+        format!("{q}&page={page}#programmes")
+    }
+
     /// The chosen funnel method; a clear 400 for one crest does not have.
     pub fn method(&self) -> Result<crest_stats::funnel::Method, WebError> {
         if self.method.trim().is_empty() {
@@ -170,6 +202,44 @@ fn render(
             })
             .collect()
     };
+    // The funnel the page leads with, and each programme's level on it (the table's filter).
+    let (lead_key, lead_title) = FUNNELS
+        .iter()
+        .find(|(k, _)| *k == f.kpi)
+        .copied()
+        .unwrap_or(FUNNELS[0]);
+    let lead_points = funnel_points(lead_key);
+    let fit = crest_stats::funnel::Fit::new(
+        &lead_points.iter().map(|p| (p.1, p.2)).collect::<Vec<_>>(),
+        method,
+    );
+    let level_of = |k: &ProgrammeKpis| {
+        let (a, b) = proportion(k, lead_key);
+        fit.and_then(|f| f.position(a, b))
+            .unwrap_or(crest_stats::funnel::Position::Within)
+    };
+    let table: Vec<&&ProgrammeKpis> = rows
+        .iter()
+        .filter(|k| f.grade.is_empty() || k.grade_shown() == f.grade)
+        .filter(|k| {
+            let level = level_of(k);
+            match f.level.as_str() {
+                "outside" => level != crest_stats::funnel::Position::Within,
+                "alert" => matches!(level, crest_stats::funnel::Position::Alert(_)),
+                "alarm" => matches!(level, crest_stats::funnel::Position::Alarm(_)),
+                "within" => level == crest_stats::funnel::Position::Within,
+                _ => true,
+            }
+        })
+        .collect();
+    const PER_PAGE: usize = 25;
+    let pages = table.len().div_ceil(PER_PAGE).max(1);
+    let page_no = f.page.parse::<usize>().unwrap_or(1).clamp(1, pages);
+    let shown: Vec<&&&ProgrammeKpis> = table
+        .iter()
+        .skip((page_no - 1) * PER_PAGE)
+        .take(PER_PAGE)
+        .collect();
     html! {
         (crate::html::period_form(from, to, html! {
             label for="nation" { "Nation" }
@@ -186,20 +256,61 @@ fn render(
                     option selected[f.region == *r] { (r) }
                 }
             }
+            label for="kpi" { "Funnel plot" }
+            select id="kpi" name="kpi" {
+                @for (k, t) in FUNNELS {
+                    option value=(k) selected[*k == *lead_key] { (t) }
+                }
+            }
+            (method_choice(method))
+            label for="grade" { "Grade" }
+            select id="grade" name="grade" {
+                option value="" { "all" }
+                @for g in ["green", "amber", "red", "no data"] {
+                    option value=(g) selected[f.grade == g] { (g) }
+                }
+            }
+            label for="level" { "Outlier level (chosen funnel)" }
+            select id="level" name="level" {
+                @for (v, words) in [("", "all"), ("outside", "outside the limits"), ("alarm", "alarm"), ("alert", "alert"), ("within", "within")] {
+                    option value=(v) selected[f.level == v] { (words) }
+                }
+            }
             label for="sort" { "Sort by" }
             select id="sort" name="sort" {
                 @for (v, label) in [("code", "programme"), ("grade", "grade"), ("uptake", "uptake"), ("referred", "referrals")] {
                     option value=(v) selected[f.sort == v] { (label) }
                 }
             }
-            (method_choice(method))
         }))
+        h2 { "Summary" }
         p {
             (rows.len()) " programme(s): " (referred) " referred, " (started) " started core CR (uptake "
             (pct((referred > 0).then(|| started as f64 / referred as f64))) "). Grades: "
             (grades("green")) " green, " (grades("amber")) " amber, " (grades("red")) " red; "
             (grades("no data")) " with no referrals."
         }
+        h2 { "Funnel plot: " (lead_title) }
+        (funnel_plot_for(&format!("f-{lead_key}"), lead_title, &lead_points, None, method))
+        p class="noprint" {
+            a href=(png_href(lead_key)) { "Download as PNG" } " · "
+            a href=(png_href(lead_key).replacen("/national/funnel.png", "/national/funnel.svg", 1)) { "as SVG" }
+            " · Other funnels: "
+            @for (i, (k, t)) in FUNNELS.iter().filter(|(k, _)| *k != lead_key).enumerate() {
+                @if i > 0 { ", " }
+                a href=(Filters { kpi: k.to_string(), page: String::new(), ..f.clone() }.href(from, to, 1).replace("#programmes", "")) { (t) }
+            }
+        }
+        h2 id="programmes" { "Programmes" }
+        p role="status" {
+            @if table.is_empty() { "No programme matches these filters." }
+            @else {
+                "Showing " ((page_no - 1) * PER_PAGE + 1) " to " ((page_no - 1) * PER_PAGE + shown.len()) " of " (table.len()) " programme(s)"
+                @if table.len() != rows.len() { " (of " (rows.len()) " in the nation and region chosen)" }
+                "."
+            }
+        }
+        div class="table-scroll" {
         table tabindex="0" {
             caption { "The seven NCP_CR KPIs by programme" }
             thead { tr {
@@ -211,9 +322,10 @@ fn render(
                     }
                 }
                 th scope="col" { "Met" } th scope="col" { "Grade" }
+                th scope="col" { (lead_title) ": level" }
             } }
             tbody {
-                @for k in &rows {
+                @for k in &shown {
                     tr {
                         th scope="row" { a href=(programme_href(&k.programme_code)) { (k.programme_code) } }
                         td { (k.nation.label()) }
@@ -230,19 +342,20 @@ fn render(
                         }
                         td { (k.kpis_met) }
                         td class={ "grade-" (k.grade_shown().replace(' ', "-")) } { (k.grade_shown()) }
+                        td { (crest_stats::published::level(level_of(k)).replace('_', " ")) }
                     }
                 }
             }
         }
-        (rollup(&rows, &by_code))
-        h2 { "Funnel plots" }
-        @for (key, title) in FUNNELS {
-            (funnel_plot_for(&format!("f-{key}"), title, &funnel_points(key), None, method))
-            p class="noprint" {
-                a href=(png_href(key)) { "Download as PNG" } " · "
-                a href=(png_href(key).replacen("/national/funnel.png", "/national/funnel.svg", 1)) { "as SVG" }
+        }
+        @if pages > 1 {
+            nav aria-label="Pages of the programme table" class="pages" {
+                @if page_no > 1 { a href=(f.href(from, to, page_no - 1)) { "Previous page" } " " }
+                "Page " (page_no) " of " (pages)
+                @if page_no < pages { " " a href=(f.href(from, to, page_no + 1)) { "Next page" } }
             }
         }
+        (rollup(&rows, &by_code))
         @for (id, key, title) in [
             ("w-cabg", "wait_cabg", "Median wait, referral to start: CABG"),
             ("w-mipci", "wait_mi_pci", "Median wait, referral to start: MI/PCI"),
@@ -260,8 +373,17 @@ async fn dashboard(
     let period = chosen_period(&app, &f)?;
     f.method()?;
     let key = format!(
-        "{}|{}|{}|{}|{}|{}",
-        period.from, period.to, f.nation, f.region, f.sort, f.method
+        "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+        period.from,
+        period.to,
+        f.nation,
+        f.region,
+        f.sort,
+        f.method,
+        f.kpi,
+        f.grade,
+        f.level,
+        f.page
     );
     let a = app.clone();
     let body = app
@@ -477,7 +599,9 @@ mod tests {
             "{html}"
         );
         assert!(
-            html.contains("&amp;nation=&amp;region=North%20%26%20%3CWest%3E\">Download as PNG</a>"),
+            html.contains(
+                "&amp;nation=&amp;region=North%20%26%20%3CWest%3E&amp;method=plain\">Download as PNG</a>"
+            ),
             "{html}"
         );
         assert!(html.contains("<a href=\"/national/programme?code=P001&amp;from=2024-04-01&amp;to=2025-03-31\">P001</a>"), "{html}");

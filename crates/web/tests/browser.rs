@@ -274,18 +274,24 @@ fn a_national_analyst_receives_a_submission_and_reads_the_national_dashboard() {
         b.click("a[href=\"/national/dashboard\"]");
         let main = b.wait_text("main", "programme(s)");
         assert!(
-            main.contains("P002") && main.contains("Funnel plots"),
+            main.contains("P002") && main.contains("Funnel plot: "),
             "{main}"
         );
         assert_eq!(
             b.find_all("svg[role=img]").len(),
-            5,
-            "four funnel plots and the MI/PCI waits"
+            2,
+            "the chosen funnel plot first, and the MI/PCI waits"
         );
         b.select("#nation", "wales");
         b.click("form.noprint button");
         let main = b.wait_text("main", "1 programme(s)");
         assert!(main.contains("P002"), "{main}");
+        // Another KPI's funnel leads when chosen, with its limits adjusted if asked.
+        b.select("#kpi", "completion");
+        b.select("#method", "multiplicative");
+        b.click("form.noprint button");
+        let main = b.wait_text("main", "Funnel plot: Completion");
+        assert!(main.contains("Completion (completed / started): level"), "{main}");
         b.screenshot("07-national-dashboard");
     }
 }
@@ -346,7 +352,7 @@ fn a_national_analyst_tracks_an_outlier_case() {
         ),
         (
             format!("/national/dashboard?{q}"),
-            "Funnel plots",
+            "Funnel plot: ",
             "25-national-dashboard-full",
         ),
     ] {
