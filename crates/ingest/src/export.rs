@@ -74,3 +74,48 @@ pub fn xlsx_bytes(records: &[Record]) -> Result<Vec<u8>, String> {
     crate::template::add_notes_sheet(&mut wb).map_err(err)?;
     wb.save_to_buffer().map_err(err)
 }
+
+/// Any table as an XLSX workbook of one sheet: a bold header row, numbers as numbers and every
+/// other cell as text (a string cell, which a spreadsheet never runs as a formula).
+pub fn table_xlsx(
+    sheet_name: &str,
+    columns: &[String],
+    rows: &[Vec<String>],
+) -> Result<Vec<u8>, String> {
+    let err = |e: rust_xlsxwriter::XlsxError| format!("cannot write the table: {e}");
+    let mut wb = Workbook::new();
+    let bold = Format::new().set_bold();
+    let sheet = wb.add_worksheet().set_name(sheet_name).map_err(err)?;
+    for (i, c) in columns.iter().enumerate() {
+        sheet
+            .write_string_with_format(0, i as u16, c, &bold)
+            .map_err(err)?;
+        sheet
+            .set_column_width(i as u16, (c.chars().count() as f64 + 2.0).max(10.0))
+            .map_err(err)?;
+    }
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            let (r, c) = (r as u32 + 1, c as u16);
+            match cell.parse::<f64>() {
+                Ok(x) if x.is_finite() => sheet.write_number(r, c, x).map_err(err)?,
+                _ => sheet.write_string(r, c, cell).map_err(err)?,
+            };
+        }
+    }
+    sheet.set_freeze_panes(1, 0).map_err(err)?;
+    wb.save_to_buffer().map_err(err)
+}
+
+/// Any table as CSV, spreadsheet formulas neutralised.
+pub fn table_csv(columns: &[String], rows: &[Vec<String>]) -> Result<Vec<u8>, String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let err = |e: csv::Error| format!("cannot write the table: {e}");
+    w.write_record(columns).map_err(err)?;
+    for r in rows {
+        w.write_record(r.iter().map(|c| safe_cell(c).into_owned()))
+            .map_err(err)?;
+    }
+    w.into_inner()
+        .map_err(|e| format!("cannot write the table: {e}"))
+}

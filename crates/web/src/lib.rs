@@ -1277,6 +1277,28 @@ fn download(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Response 
         .into_response()
 }
 
+/// A table downloaded as `csv` or `xlsx` (anything else is 404), named `name.csv|xlsx`.
+pub(crate) fn table_download(
+    name: &str,
+    format: &str,
+    columns: &[String],
+    rows: &[Vec<String>],
+) -> Result<Response, WebError> {
+    match format {
+        "csv" => Ok(download(
+            crest_ingest::export::table_csv(columns, rows).map_err(WebError::internal)?,
+            "text/csv; charset=utf-8",
+            &format!("{name}.csv"),
+        )),
+        "xlsx" => Ok(download(
+            crest_ingest::export::table_xlsx(name, columns, rows).map_err(WebError::internal)?,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            &format!("{name}.xlsx"),
+        )),
+        _ => Err(WebError::NotFound),
+    }
+}
+
 async fn template_csv(_signed_in: SignedIn) -> Result<Response, WebError> {
     let bytes = crest_ingest::template::csv_template().map_err(WebError::internal)?;
     Ok(download(

@@ -52,6 +52,12 @@ pub(crate) struct Filters {
     /// The page of the programme table (from 1).
     #[serde(default)]
     pub page: String,
+    /// Outliers: only `low` or `high`.
+    #[serde(default)]
+    pub direction: String,
+    /// Outliers: only findings whose case is at this stage (`none`: no case yet).
+    #[serde(default)]
+    pub stage: String,
 }
 
 impl Filters {

@@ -22,11 +22,88 @@ use std::sync::Arc;
 pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/national/outliers", get(list).post(open_case))
+        .route("/national/outliers.{format}", get(download))
         .route("/national/outliers/case", get(show).post(update))
 }
 
 fn stage(s: &str) -> String {
     s.replace('_', " ")
+}
+
+/// A finding's case id: the programme, KPI and period.
+fn case_id(f: &Found, period: crest_core::Period) -> String {
+    format!("{}|{}|{}|{}", f.programme, f.kpi, period.from, period.to)
+}
+
+/// The findings the triage filters keep (KPI, level, direction, case stage).
+fn triaged<'a>(
+    found: &'a [Found],
+    cases: &[OutlierCase],
+    f: &Filters,
+    period: crest_core::Period,
+) -> Vec<&'a Found> {
+    found
+        .iter()
+        .filter(|o| f.kpi.is_empty() || o.kpi == f.kpi)
+        .filter(|o| f.level.is_empty() || o.level == f.level)
+        .filter(|o| f.direction.is_empty() || o.direction == f.direction)
+        .filter(|o| {
+            let stage = cases
+                .iter()
+                .find(|c| c.id == case_id(o, period))
+                .map_or("none", |c| c.status.as_str());
+            f.stage.is_empty() || stage == f.stage
+        })
+        .collect()
+}
+
+/// The outlier list as CSV or XLSX, with the page's filters (exact counts: analysts' own).
+async fn download(
+    State(app): State<Arc<App>>,
+    Analyst(_c): Analyst,
+    axum::extract::Path(format): axum::extract::Path<String>,
+    Query(f): Query<Filters>,
+) -> Result<Response, WebError> {
+    let period = chosen_period(&app, &f)?;
+    let method = f.method()?;
+    let (found, cases) = app
+        .national(move |n| Ok((find_outliers(n, period, method)?, n.cases()?)))
+        .await?;
+    let columns: Vec<String> = [
+        "programme_code",
+        "kpi",
+        "level",
+        "direction",
+        "finding",
+        "method",
+        "case_stage",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows: Vec<Vec<String>> = triaged(&found, &cases, &f, period)
+        .into_iter()
+        .map(|o| {
+            let stage = cases
+                .iter()
+                .find(|c| c.id == case_id(o, period))
+                .map_or("none".to_string(), |c| c.status.clone());
+            vec![
+                o.programme.clone(),
+                o.kpi.to_string(),
+                o.level.to_string(),
+                o.direction.to_string(),
+                o.finding.clone(),
+                method.code().to_string(),
+                stage,
+            ]
+        })
+        .collect();
+    crate::table_download(
+        &format!("outliers-{}-{}", period.from, period.to),
+        &format,
+        &columns,
+        &rows,
+    )
 }
 
 async fn list(
@@ -36,16 +113,70 @@ async fn list(
 ) -> Result<Response, WebError> {
     let period = chosen_period(&app, &f)?;
     let method = f.method()?;
-    let (found, cases) = app
+    let (all, cases) = app
         .national(move |n| Ok((find_outliers(n, period, method)?, n.cases()?)))
         .await?;
+    let found = triaged(&all, &cases, &f, period);
+    let count = |level: &str| all.iter().filter(|o| o.level == level).count();
     let case_href = |id: &str| format!("/national/outliers/case?id={}", url_encode(id));
+    let query = format!(
+        "from={}&to={}&method={}&kpi={}&level={}&direction={}&stage={}",
+        period.from,
+        period.to,
+        method.code(),
+        url_encode(&f.kpi),
+        url_encode(&f.level),
+        url_encode(&f.direction),
+        url_encode(&f.stage)
+    );
+    let filters = html! {
+        (crate::national_dashboard::method_choice(method))
+        label for="kpi" { "KPI" }
+        select id="kpi" name="kpi" {
+            option value="" { "all" }
+            @for (k, t) in FUNNELS { option value=(k) selected[f.kpi == *k] { (t) } }
+        }
+        label for="level" { "Level" }
+        select id="level" name="level" {
+            @for (v, w) in [("", "all"), ("alarm", "alarm (outside 99.8%)"), ("alert", "alert (outside 95%)")] {
+                option value=(v) selected[f.level == v] { (w) }
+            }
+        }
+        label for="direction" { "Direction" }
+        select id="direction" name="direction" {
+            @for (v, w) in [("", "both"), ("low", "low"), ("high", "high")] {
+                option value=(v) selected[f.direction == v] { (w) }
+            }
+        }
+        label for="stage" { "Case" }
+        select id="stage" name="stage" {
+            option value="" { "any" }
+            option value="none" selected[f.stage == "none"] { "no case yet" }
+            @for s in CASE_STAGES { option value=(s) selected[f.stage == s] { (stage(s)) } }
+        }
+    };
     let body = html! {
-        (crate::html::period_form(period.from, period.to, crate::national_dashboard::method_choice(method)))
+        (crate::html::period_form(period.from, period.to, filters))
         p class="hint" { "Limits: " (method.label()) ". When most programmes fall outside plain limits, the programmes vary more than chance allows (overdispersion): an adjusted method shows which stand out beyond that." }
+        h2 { "Summary" }
+        ul {
+            li { strong { (count("alarm")) } " alarm(s) (outside the 99.8% limits) and " strong { (count("alert")) } " alert(s) (outside 95% only), over " (FUNNELS.len()) " funnel KPIs" }
+            li {
+                "Cases: "
+                @for (i, s) in CASE_STAGES.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    (cases.iter().filter(|c| c.status == *s).count()) " " (stage(s))
+                }
+            }
+        }
         h2 { "Outside the funnel limits, " (period.from) " to " (period.to) }
+        p {
+            "Showing " (found.len()) " of " (all.len()) " finding(s). Download them: "
+            a href={ "/national/outliers.csv?" (query) } { "CSV" } " · "
+            a href={ "/national/outliers.xlsx?" (query) } { "XLSX" }
+        }
         @if found.is_empty() {
-            p { "No programme is outside the 95% limits of any proportion KPI." }
+            p { "No programme is outside the limits with these filters." }
         } @else {
             table tabindex="0" {
                 caption { "Programmes outside the limits" }
@@ -55,7 +186,7 @@ async fn list(
                 } }
                 tbody {
                     @for f in &found {
-                        @let id = format!("{}|{}|{}|{}", f.programme, f.kpi, period.from, period.to);
+                        @let id = case_id(f, period);
                         tr {
                             th scope="row" { (f.programme) }
                             td { (f.label) }
@@ -215,10 +346,46 @@ struct CaseQuery {
     id: String,
 }
 
+/// A programme's year on year for a case's KPI: each of the case's period and the two before
+/// it, with the programme's exact counts and the national pooled proportion.
+type Recent = Vec<(crest_core::Period, (u64, u64), Option<f64>)>;
+
+fn recent_history(
+    n: &mut crest_store::NationalStore,
+    case: &OutlierCase,
+) -> Result<Recent, WebError> {
+    let (Ok(from), Ok(to)) = (
+        crest_core::Date::parse_iso(&case.from),
+        crest_core::Date::parse_iso(&case.to),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let programmes = n.programmes()?;
+    let mut out = Vec::new();
+    for back in [2, 1, 0] {
+        let p = crest_core::Period { from, to }.earlier(back);
+        let episodes = n.kpi_episodes(p.from, p.to, &programmes)?;
+        let report = compute(&programmes, &episodes, p, &Thresholds::default());
+        let mine = report
+            .programmes
+            .iter()
+            .find(|k| k.programme_code == case.programme)
+            .map_or((0, 0), |k| k.proportion(&case.kpi));
+        let all: Vec<(u64, u64)> = report
+            .programmes
+            .iter()
+            .map(|k| k.proportion(&case.kpi))
+            .collect();
+        out.push((p, mine, crest_stats::funnel::pooled(&all)));
+    }
+    Ok(out)
+}
+
 fn case_page(
     c: &crate::Ctx,
     case: &OutlierCase,
     history: &[crest_store::national::CaseNote],
+    recent: &Recent,
     error: Option<&str>,
 ) -> maud::Markup {
     // A closed case takes no more notes; an open one moves only forward.
@@ -238,6 +405,23 @@ fn case_page(
             " outlier for " (case.kpi) " from " (case.from) " to " (case.to) ": " (case.finding) "."
         }
         p { "Stage: " strong { (stage(&case.status)) } "." }
+        @if !recent.is_empty() {
+            table tabindex="0" {
+                caption { (case.programme) "'s " (case.kpi) ", year on year" }
+                thead { tr {
+                    th scope="col" { "Period" } th scope="col" { "Programme" } th scope="col" { "Nation (pooled)" }
+                } }
+                tbody {
+                    @for (p, (k, n), pooled) in recent {
+                        tr {
+                            th scope="row" { (p.from.long()) " to " (p.to.long()) }
+                            td { @if *n == 0 { "no patients" } @else { (k) "/" (n) " = " (pct(Some(*k as f64 / *n as f64))) } }
+                            td { (pct(*pooled)) }
+                        }
+                    }
+                }
+            }
+        }
         table tabindex="0" {
             caption { "History" }
             thead { tr {
@@ -275,7 +459,7 @@ async fn show(
     Query(q): Query<CaseQuery>,
 ) -> Result<Response, WebError> {
     let id = q.id.clone();
-    let (case, history) = app
+    let (case, history, recent) = app
         .national(move |n| {
             let case = n
                 .cases()?
@@ -283,13 +467,14 @@ async fn show(
                 .find(|x| x.id == id)
                 .ok_or(WebError::NotFound)?;
             let history = n.case_history(&case.id)?;
-            Ok((case, history))
+            let recent = recent_history(n, &case)?;
+            Ok((case, history, recent))
         })
         .await?;
     Ok(html_page(page(
         &format!("Outlier case: {} {}", case.programme, case.kpi),
         c.nav(None),
-        case_page(&c, &case, &history, None),
+        case_page(&c, &case, &history, &recent, None),
     )))
 }
 
@@ -311,7 +496,13 @@ async fn update(
                 .find(|x| x.id == id)
                 .ok_or(WebError::NotFound)?;
             let history = n.case_history(&id)?;
-            Ok((result, case, history))
+            // The page is drawn again only when the change is refused.
+            let recent = if result.is_err() {
+                recent_history(n, &case)?
+            } else {
+                Vec::new()
+            };
+            Ok((result, case, (history, recent)))
         })
         .await?;
     match outcome {
@@ -320,11 +511,11 @@ async fn update(
             url_encode(&case.id)
         ))
         .into_response()),
-        (Err(e), case, history) => {
+        (Err(e), case, (history, recent)) => {
             let mut r = html_page(page(
                 &format!("Outlier case: {} {}", case.programme, case.kpi),
                 c.nav(None),
-                case_page(&c, &case, &history, Some(&e.to_string())),
+                case_page(&c, &case, &history, &recent, Some(&e.to_string())),
             ));
             *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
             Ok(r)

@@ -291,7 +291,10 @@ fn a_national_analyst_receives_a_submission_and_reads_the_national_dashboard() {
         b.select("#method", "multiplicative");
         b.click("form.noprint button");
         let main = b.wait_text("main", "Funnel plot: Completion");
-        assert!(main.contains("Completion (completed / started): level"), "{main}");
+        assert!(
+            main.contains("Completion (completed / started): level"),
+            "{main}"
+        );
         b.screenshot("07-national-dashboard");
     }
 }
@@ -316,6 +319,15 @@ fn a_national_analyst_tracks_an_outlier_case() {
     ));
     b.wait_text("main", "Programmes outside the limits");
     b.screenshot("08-outliers");
+    // Triage: only the alarms, then all again.
+    b.select("#level", "alarm");
+    b.click("form.noprint button");
+    let main = b.wait_text("main", "Showing ");
+    assert!(!main.contains(" alert low") && !main.contains(" alert high"), "{main}");
+    b.screenshot("49-outliers-alarms");
+    b.select("#level", "");
+    b.click("form.noprint button");
+    b.wait_text("main", "Programmes outside the limits");
     b.click("form[action=\"/national/outliers\"] button");
     b.wait_text("main", "Stage: open");
     b.select("#status", "contacted");
@@ -326,6 +338,7 @@ fn a_national_analyst_tracks_an_outlier_case() {
         main.contains("Emailed the programme lead about uptake"),
         "{main}"
     );
+    assert!(main.contains("year on year"), "{main}");
     b.screenshot("09-outlier-case");
     b.click("a[href=\"/national/outliers\"]");
     b.wait_text("main", "Cases");

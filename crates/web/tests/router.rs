@@ -3924,3 +3924,70 @@ fn report_dashboard_outliers_and_funnels_csv_agree_under_each_method() {
         );
     }
 }
+
+/// Outlier triage: the summary counts every finding, the filters (KPI, level, direction, case
+/// stage) narrow the list, and the list downloads as CSV and XLSX with the same filters.
+#[test]
+fn outlier_triage_filters_summarises_and_exports() {
+    let db = crest_store::testing::sqlite_db();
+    let ndb = crest_store::testing::sqlite_db();
+    let app = setup(&db);
+    common::synthetic_national(&app, &db, &ndb);
+    rt().block_on(async {
+        let (analyst, _) = login(&app, "analyst").await;
+        let q = "from=2024-04-01&to=2025-03-31";
+        let all = send(&app, get(&format!("/national/outliers.csv?{q}"), &analyst)).await;
+        assert_eq!(all.status, StatusCode::OK);
+        let rows: Vec<&str> = all.body.lines().skip(1).collect();
+        assert!(!rows.is_empty());
+        let page = send(&app, get(&format!("/national/outliers?{q}"), &analyst)).await;
+        let alarms = rows
+            .iter()
+            .filter(|r| r.split(',').nth(2) == Some("alarm"))
+            .count();
+        assert!(
+            page.body
+                .contains(&format!("<strong>{alarms}</strong> alarm(s)")),
+            "{}",
+            page.body
+        );
+        assert!(page
+            .body
+            .contains(&format!("Showing {} of {}", rows.len(), rows.len())));
+        // Filtered: only uptake alerts that are low and have no case.
+        let f = "kpi=uptake&level=alert&direction=low&stage=none";
+        let some = send(
+            &app,
+            get(&format!("/national/outliers.csv?{q}&{f}"), &analyst),
+        )
+        .await;
+        let kept: Vec<&str> = some.body.lines().skip(1).collect();
+        assert!(
+            kept.iter()
+                .all(|r| r.starts_with('P') && r.contains(",uptake,alert,low,")),
+            "{kept:?}"
+        );
+        let want = rows
+            .iter()
+            .filter(|r| r.contains(",uptake,alert,low,"))
+            .count();
+        assert_eq!(kept.len(), want);
+        let page = send(&app, get(&format!("/national/outliers?{q}&{f}"), &analyst)).await;
+        assert!(page
+            .body
+            .contains(&format!("Showing {want} of {}", rows.len())));
+        let xlsx = send(
+            &app,
+            get(&format!("/national/outliers.xlsx?{q}&{f}"), &analyst),
+        )
+        .await;
+        assert_eq!(xlsx.status, StatusCode::OK);
+        assert!(xlsx.bytes.starts_with(b"PK"));
+        assert_eq!(
+            send(&app, get(&format!("/national/outliers.pdf?{q}"), &analyst))
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+    });
+}
