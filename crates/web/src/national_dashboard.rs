@@ -12,6 +12,7 @@ use axum::routing::get;
 use axum::Router;
 use crest_core::{Period, Programme};
 use crest_report::charts::{funnel_plot_for, wait_plot, FUNNELS};
+use crest_stats::funnel::Position;
 use crest_stats::kpis::{compute, Measure, ProgrammeKpis, Thresholds};
 use maud::{html, Markup};
 use std::sync::Arc;
@@ -21,6 +22,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/national/dashboard", get(dashboard))
         .route("/national/funnel.png", get(funnel_png))
         .route("/national/funnel.svg", get(funnel_svg))
+        .route("/national/programmes.{format}", get(programmes_download))
 }
 
 /// The filters of the national pages.
@@ -163,23 +165,7 @@ fn render(
     regions.dedup();
     let by_code: std::collections::HashMap<&str, &Programme> =
         programmes.iter().map(|p| (p.code.as_str(), p)).collect();
-    let mut rows = chosen_rows(report, programmes, f);
-    match f.sort.as_str() {
-        "grade" => rows.sort_by(|a, b| {
-            b.kpis_met
-                .cmp(&a.kpis_met)
-                .then(a.programme_code.cmp(&b.programme_code))
-        }),
-        "uptake" => rows.sort_by(|a, b| {
-            b.results
-                .uptake
-                .value()
-                .unwrap_or(-1.0)
-                .total_cmp(&a.results.uptake.value().unwrap_or(-1.0))
-        }),
-        "referred" => rows.sort_by_key(|k| std::cmp::Reverse(k.results.referred)),
-        _ => {}
-    }
+    let rows = sorted_rows(report, programmes, f);
     let (referred, started): (u64, u64) = rows.iter().fold((0, 0), |(r, s), k| {
         (r + k.results.referred, s + k.results.started)
     });
@@ -208,40 +194,13 @@ fn render(
             })
             .collect()
     };
-    // The funnel the page leads with, and each programme's level on it (the table's filter).
-    let (lead_key, lead_title) = FUNNELS
-        .iter()
-        .find(|(k, _)| *k == f.kpi)
-        .copied()
-        .unwrap_or(FUNNELS[0]);
+    let (lead_key, lead_title) = lead(f);
     let lead_points = funnel_points(lead_key);
-    let fit = crest_stats::funnel::Fit::new(
-        &lead_points.iter().map(|p| (p.1, p.2)).collect::<Vec<_>>(),
-        method,
-    );
-    let level_of = |k: &ProgrammeKpis| {
-        let (a, b) = proportion(k, lead_key);
-        fit.and_then(|f| f.position(a, b))
-            .unwrap_or(crest_stats::funnel::Position::Within)
-    };
-    let table: Vec<&&ProgrammeKpis> = rows
-        .iter()
-        .filter(|k| f.grade.is_empty() || k.grade_shown() == f.grade)
-        .filter(|k| {
-            let level = level_of(k);
-            match f.level.as_str() {
-                "outside" => level != crest_stats::funnel::Position::Within,
-                "alert" => matches!(level, crest_stats::funnel::Position::Alert(_)),
-                "alarm" => matches!(level, crest_stats::funnel::Position::Alarm(_)),
-                "within" => level == crest_stats::funnel::Position::Within,
-                _ => true,
-            }
-        })
-        .collect();
+    let table = table_rows(&rows, f, method);
     const PER_PAGE: usize = 25;
     let pages = table.len().div_ceil(PER_PAGE).max(1);
     let page_no = f.page.parse::<usize>().unwrap_or(1).clamp(1, pages);
-    let shown: Vec<&&&ProgrammeKpis> = table
+    let shown: Vec<&(&ProgrammeKpis, Position)> = table
         .iter()
         .skip((page_no - 1) * PER_PAGE)
         .take(PER_PAGE)
@@ -308,6 +267,12 @@ fn render(
             }
         }
         h2 id="programmes" { "Programmes" }
+        @let dl = f.href(from, to, 1).replace("/national/dashboard?", "").replace("#programmes", "");
+        p class="noprint" {
+            "Download this table (exact values, every page): "
+            a href={ "/national/programmes.csv?" (dl) } { "CSV" } " · "
+            a href={ "/national/programmes.xlsx?" (dl) } { "XLSX" }
+        }
         p role="status" {
             @if table.is_empty() { "No programme matches these filters." }
             @else {
@@ -331,7 +296,7 @@ fn render(
                 th scope="col" { (lead_title) ": level" }
             } }
             tbody {
-                @for k in &shown {
+                @for (k, level) in shown.iter().copied() {
                     tr {
                         th scope="row" { a href=(programme_href(&k.programme_code)) { (k.programme_code) } }
                         td { (k.nation.label()) }
@@ -348,7 +313,7 @@ fn render(
                         }
                         td { (k.kpis_met) }
                         td class={ "grade-" (k.grade_shown().replace(' ', "-")) } { (k.grade_shown()) }
-                        td { (crest_stats::published::level(level_of(k)).replace('_', " ")) }
+                        td { (crest_stats::published::level(*level).replace('_', " ")) }
                     }
                 }
             }
@@ -461,6 +426,146 @@ async fn dashboard(
 }
 
 /// The programme rows that pass the nation and region filters.
+/// The chosen nation's and region's programmes in the chosen order.
+fn sorted_rows<'a>(
+    report: &'a crest_stats::KpiReport,
+    programmes: &[Programme],
+    f: &Filters,
+) -> Vec<&'a ProgrammeKpis> {
+    let mut rows = chosen_rows(report, programmes, f);
+    match f.sort.as_str() {
+        "grade" => rows.sort_by(|a, b| {
+            b.kpis_met
+                .cmp(&a.kpis_met)
+                .then(a.programme_code.cmp(&b.programme_code))
+        }),
+        "uptake" => rows.sort_by(|a, b| {
+            b.results
+                .uptake
+                .value()
+                .unwrap_or(-1.0)
+                .total_cmp(&a.results.uptake.value().unwrap_or(-1.0))
+        }),
+        "referred" => rows.sort_by_key(|k| std::cmp::Reverse(k.results.referred)),
+        _ => {}
+    }
+    rows
+}
+
+/// The funnel KPI the page leads with: (key, title).
+fn lead(f: &Filters) -> (&'static str, &'static str) {
+    FUNNELS
+        .iter()
+        .find(|(k, _)| *k == f.kpi)
+        .copied()
+        .unwrap_or(FUNNELS[0])
+}
+
+/// The programme table: `rows` kept by the grade and outlier-level filters, each with its level
+/// on the lead funnel (fitted over every row shown on the funnel, by `method`).
+fn table_rows<'a>(
+    rows: &[&'a ProgrammeKpis],
+    f: &Filters,
+    method: crest_stats::funnel::Method,
+) -> Vec<(&'a ProgrammeKpis, Position)> {
+    let (key, _) = lead(f);
+    let points: Vec<(u64, u64)> = rows.iter().map(|k| proportion(k, key)).collect();
+    let fit = crest_stats::funnel::Fit::new(&points, method);
+    let level_of = |k: &ProgrammeKpis| {
+        let (a, b) = proportion(k, key);
+        fit.and_then(|f| f.position(a, b))
+            .unwrap_or(Position::Within)
+    };
+    rows.iter()
+        .filter(|k| f.grade.is_empty() || k.grade_shown() == f.grade)
+        .map(|k| (*k, level_of(k)))
+        .filter(|(_, level)| match f.level.as_str() {
+            "outside" => *level != Position::Within,
+            "alert" => matches!(level, Position::Alert(_)),
+            "alarm" => matches!(level, Position::Alarm(_)),
+            "within" => *level == Position::Within,
+            _ => true,
+        })
+        .collect()
+}
+
+/// The programme table as CSV or XLSX, with the page's filters: exact values (analysts' own).
+async fn programmes_download(
+    State(app): State<Arc<App>>,
+    Analyst(_c): Analyst,
+    axum::extract::Path(format): axum::extract::Path<String>,
+    Query(f): Query<Filters>,
+) -> Result<Response, WebError> {
+    let period = chosen_period(&app, &f)?;
+    let method = f.method()?;
+    let (columns, rows) = app
+        .national(move |n| {
+            let programmes = n.programmes()?;
+            let episodes = n.kpi_episodes(period.from, period.to, &programmes)?;
+            let report = compute(&programmes, &episodes, period, &Thresholds::default());
+            let rows = sorted_rows(&report, &programmes, &f);
+            let table = table_rows(&rows, &f, method);
+            let mut columns: Vec<String> = [
+                "programme_code",
+                "name",
+                "nation",
+                "region",
+                "referred",
+                "started",
+                "uptake",
+            ]
+            .map(String::from)
+            .to_vec();
+            if let Some(first) = report.programmes.first() {
+                columns.extend(first.results.kpis.iter().map(|k| k.key.to_string()));
+            }
+            let (key, _) = lead(&f);
+            columns.extend([
+                "kpis_met".to_string(),
+                "grade".to_string(),
+                format!("{key}_level"),
+                "method".to_string(),
+            ]);
+            let out: Vec<Vec<String>> = table
+                .iter()
+                .map(|(k, level)| {
+                    let p = programmes.iter().find(|p| p.code == k.programme_code);
+                    let mut row = vec![
+                        k.programme_code.clone(),
+                        p.map_or(String::new(), |p| p.name.clone()),
+                        k.nation.code().to_string(),
+                        p.map_or(String::new(), |p| p.region.clone()),
+                        k.results.referred.to_string(),
+                        k.results.started.to_string(),
+                        k.results
+                            .uptake
+                            .value()
+                            .map_or(String::new(), |v| format!("{v:.4}")),
+                    ];
+                    row.extend(k.results.kpis.iter().map(|kpi| {
+                        kpi.value()
+                            .map_or(String::new(), crest_core::record::format_num)
+                    }));
+                    row.extend([
+                        k.kpis_met.to_string(),
+                        k.grade_shown().to_string(),
+                        crest_stats::published::level(*level).to_string(),
+                        method.code().to_string(),
+                    ]);
+                    row
+                })
+                .collect();
+            Ok((columns, out))
+        })
+        .await?;
+    crate::table_download(
+        &format!("programmes-{}-{}", period.from, period.to),
+        &format,
+        &columns,
+        &rows,
+    )
+}
+
 fn chosen_rows<'a>(
     report: &'a crest_stats::KpiReport,
     programmes: &[Programme],

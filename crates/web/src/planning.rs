@@ -19,7 +19,7 @@ use std::sync::Arc;
 pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/aggregates", get(aggregates_page))
-        .route("/aggregates.csv", get(aggregates_csv))
+        .route("/aggregates.{format}", get(aggregates_file))
 }
 
 /// An aggregate request as typed on a page or sent to the API: `by` may repeat or hold a
@@ -407,7 +407,9 @@ fn aggregates_body(c: &Ctx, asked: &Asked, result: Option<Result<Answer, String>
                 );
                 (paged_table(&caption, &a, measure, asked))
                 p {
-                    a href={ "/aggregates.csv?" (asked.query_string()) } download { "Download this table (CSV, every row)" }
+                    "Download this table (every row): "
+                    a href={ "/aggregates.csv?" (asked.query_string()) } download { "CSV" } " · "
+                    a href={ "/aggregates.xlsx?" (asked.query_string()) } download { "XLSX" }
                     " · "
                     a href={ "/api/v1/aggregates?" (asked.query_string()) } { "as JSON (API)" }
                 }
@@ -444,15 +446,15 @@ async fn aggregates_page(
     Ok(r)
 }
 
-async fn aggregates_csv(
+async fn aggregates_file(
     State(app): State<Arc<App>>,
     Planner(c): Planner,
+    axum::extract::Path(format): axum::extract::Path<String>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
+    if !matches!(format.as_str(), "csv" | "xlsx") {
+        return Err(WebError::NotFound);
+    }
     let a = aggregate_for(&app, &c, &Asked::from_pairs(&pairs)).await?;
-    Ok(crate::download(
-        a.to_csv().map_err(WebError::internal)?,
-        "text/csv; charset=utf-8",
-        "crest-aggregate.csv",
-    ))
+    crate::table_download("crest-aggregate", &format, &a.columns, &a.rows)
 }

@@ -177,7 +177,11 @@ fn not_shown(why: &str) -> Markup {
 
 fn download(asked: &Asked) -> Markup {
     html! {
-        p { a href={ "/aggregates.csv?" (asked.query_string()) } download { "Download this table (CSV)" } }
+        p {
+            "Download this table: "
+            a href={ "/aggregates.csv?" (asked.query_string()) } download { "CSV" } " · "
+            a href={ "/aggregates.xlsx?" (asked.query_string()) } download { "XLSX" }
+        }
     }
 }
 

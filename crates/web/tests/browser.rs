@@ -323,7 +323,10 @@ fn a_national_analyst_tracks_an_outlier_case() {
     b.select("#level", "alarm");
     b.click("form.noprint button");
     let main = b.wait_text("main", "Showing ");
-    assert!(!main.contains(" alert low") && !main.contains(" alert high"), "{main}");
+    assert!(
+        !main.contains(" alert low") && !main.contains(" alert high"),
+        "{main}"
+    );
     b.screenshot("49-outliers-alarms");
     b.select("#level", "");
     b.click("form.noprint button");
