@@ -369,6 +369,23 @@ pub enum ReportAction {
         #[arg(long, default_value = "plain")]
         funnel_method: String,
     },
+    /// The public results site: static HTML pages of the annual report's published results
+    /// (a page per programme, searchable; funnel plots; inequalities; every table as CSV),
+    /// disclosure-controlled exactly as the report, working from any web server or from disk.
+    Site {
+        /// First referral date (default: start of the last complete financial year).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last referral date.
+        #[arg(long)]
+        to: Option<String>,
+        /// The folder to write (made if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Funnel limits: plain, multiplicative or additive.
+        #[arg(long, default_value = "plain")]
+        funnel_method: String,
+    },
 }
 
 /// Key actions.

@@ -249,6 +249,30 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Report {
             action:
+                ReportAction::Site {
+                    from,
+                    to,
+                    out,
+                    funnel_method,
+                },
+        } => {
+            let period = period(from.as_deref(), to.as_deref())?;
+            let method = crest_stats::funnel::Method::parse(&funnel_method).ok_or_else(|| {
+                anyhow!("--funnel-method {funnel_method}: use plain, multiplicative or additive")
+            })?;
+            let mut national = crest_store::NationalStore::open(&cli.db)?;
+            let report = crest_report::annual::annual(&mut national, period, today(), method)
+                .map_err(|e| anyhow!(e))?;
+            let files = crest_report::site::write_site(&report, &out).map_err(|e| anyhow!(e))?;
+            println!(
+                "public results site: {files} files in {} (open {}); every value as the annual report publishes it",
+                out.display(),
+                out.join("index.html").display()
+            );
+            Ok(0)
+        }
+        Command::Report {
+            action:
                 ReportAction::Annual {
                     from,
                     to,

@@ -162,6 +162,8 @@ pub struct AnnualReport {
     pub generated_on: Date,
     /// How many programmes the national store holds.
     pub programmes: usize,
+    /// Those programmes (code, name, nation, region), by code.
+    pub programme_list: Vec<crest_core::Programme>,
     /// The sections after the title page and the contents, in order.
     pub sections: Vec<ReportSection>,
     /// Every published table, in the order the report shows them.
@@ -703,6 +705,7 @@ pub fn annual(
         period,
         generated_on,
         programmes: programmes.len(),
+        programme_list: programmes,
         sections,
         tables,
     })

@@ -801,3 +801,74 @@ fn a_commissioner_and_a_researcher_use_the_national_figures() {
     );
     b.screenshot("46-admin-projects-error");
 }
+
+/// The public results site, written by `crest report site`'s code from the national store,
+/// opened from disk: every page passes axe at both widths, searching finds a programme, its
+/// page shows the grade the published table gives, and every table is there as CSV.
+#[test]
+fn the_public_results_site_opens_from_disk_and_finds_a_programme() {
+    let Some((driver, chromium)) = webdriver::available() else {
+        return;
+    };
+    let db = crest_store::testing::sqlite_db();
+    let ndb = crest_store::testing::sqlite_db();
+    let app = setup(&db);
+    common::synthetic_national(&app, &db, &ndb);
+    let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
+    let report = crest_report::annual::annual(
+        &mut n,
+        common::fy2024(),
+        common::today(),
+        crest_stats::funnel::Method::Additive,
+    )
+    .unwrap();
+    let dir = crest_store::testing::scratch_dir("site");
+    let files = crest_report::site::write_site(&report, &dir).unwrap();
+    assert!(files > report.programme_list.len() + report.tables.len());
+    for t in &report.tables {
+        let csv = std::fs::read(dir.join("tables").join(format!("{}.csv", t.name))).unwrap();
+        assert_eq!(csv, t.csv().unwrap(), "{}", t.name);
+    }
+    let programmes = report
+        .tables
+        .iter()
+        .find(|t| t.name == "programmes")
+        .unwrap();
+    let grade = programmes.head.iter().position(|h| h == "grade").unwrap();
+    let target = &report.programme_list[3];
+    let published_grade = programmes
+        .rows
+        .iter()
+        .find(|r| r[0] == target.code)
+        .unwrap()[grade]
+        .clone();
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("browser")
+        .join("sqlite");
+    let b = Browser::start(&driver, &chromium, shots);
+    b.goto(&format!("file://{}", dir.join("index.html").display()));
+    b.wait_text("main", "Find a programme");
+    b.screenshot("50-site-index");
+    b.type_into("#search", &target.code);
+    let shown = b.wait_text("#search-count", "1 of");
+    assert!(shown.starts_with("1 of"), "{shown}");
+    let visible = b.find_all("#programme-list tbody tr:not([hidden])");
+    assert_eq!(visible.len(), 1);
+    b.click(&format!("a[href=\"programmes/{}.html\"]", target.code));
+    let main = b.wait_text("main", "Grade:");
+    assert!(
+        main.contains(&format!("Grade: {published_grade}")),
+        "{main}"
+    );
+    b.screenshot("51-site-programme");
+    b.goto(&format!("file://{}", dir.join("funnels.html").display()));
+    let main = b.wait_text("main", "additive");
+    assert!(main.contains("Funnel"), "{main}");
+    b.screenshot("52-site-funnels");
+    b.goto(&format!(
+        "file://{}",
+        dir.join("inequalities.html").display()
+    ));
+    b.wait_text("main", "Uptake");
+    b.screenshot("53-site-inequalities");
+}

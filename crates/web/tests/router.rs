@@ -1483,7 +1483,7 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
                 u32::from_be_bytes(png[16..20].try_into().unwrap()),
                 u32::from_be_bytes(png[20..24].try_into().unwrap()),
             );
-            assert_eq!((w, h), (640, 340));
+            assert_eq!((w, h), (700, 400));
             let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("funnel-uptake.png");
             std::fs::write(&shot, &png).unwrap();
             let r = send(&app, get("/national/funnel.png?kpi=duration", &cookie)).await;
@@ -1499,7 +1499,8 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
             assert!(r.body.contains("<tr><th scope=\"row\"><strong>Wales</strong></th><td>1</td><td>1</td><td>100.0%</td>"), "{}", r.body);
             assert!(r.body.contains("<tr><th scope=\"row\">\u{a0}\u{a0}North</th><td>1</td><td>1</td><td>100.0%</td>"), "{}", r.body);
             assert!(r.body.contains("<title id=\"f-uptake-t\">Funnel plot: Uptake"), "{}", r.body);
-            assert!(r.body.contains("/national/funnel.png?kpi=assessment1&amp;from=2024-04-01"), "{}", r.body);
+            assert!(r.body.contains("/national/funnel.png?kpi=uptake&amp;from=2024-04-01"), "{}", r.body);
+            assert!(r.body.contains("&amp;kpi=assessment1&amp;page=1\">Assessment 1 recorded"), "the other funnels: {}", r.body);
             assert!(r.body.contains("<tr><th scope=\"row\">2024-04-01 to 2025-03-31</th><td>1</td><td>100.0%</td>"), "year on year: {}", r.body);
             assert!(r.body.contains("<tr><th scope=\"row\">2023-04-01 to 2024-03-31</th><td>0</td><td>–</td>"), "year on year: {}", r.body);
             // P002's MI/PCI wait is 28 days against Wales's 26: named as above its threshold.
@@ -3870,17 +3871,23 @@ fn report_dashboard_outliers_and_funnels_csv_agree_under_each_method() {
                 );
                 let page = send(&app, get(&format!("/national/outliers?{q}"), &analyst)).await;
                 assert_eq!(page.status, StatusCode::OK);
-                let dash = send(&app, get(&format!("/national/dashboard?{q}"), &analyst)).await;
-                assert_eq!(dash.status, StatusCode::OK);
-                for (_, code, level) in &from_csv {
+                for (kpi, code, level) in &from_csv {
                     let words = level.replace('_', " ");
                     assert!(
                         page.body.contains(&words) && page.body.contains(code.as_str()),
                         "{code} {words} not on the outliers page"
                     );
+                    // The dashboard leads with the chosen KPI's funnel: the level is under its
+                    // plot.
+                    let dash = send(
+                        &app,
+                        get(&format!("/national/dashboard?{q}&kpi={kpi}"), &analyst),
+                    )
+                    .await;
+                    assert_eq!(dash.status, StatusCode::OK);
                     assert!(
                         dash.body.contains(&format!("{code} {words}")),
-                        "{code} {words} not under the dashboard's funnels"
+                        "{code} {words} not under the dashboard's {kpi} funnel"
                     );
                 }
                 // The plots download as SVG and PNG with their title, axes, limits and legend.
