@@ -68,6 +68,60 @@ fn disclosed_waits(rows: &[ProgrammeKpis]) -> Vec<ProgrammeKpis> {
         .collect()
 }
 
+/// A KPI key's words, if it is one.
+fn kpi_words(key: &str) -> Option<&'static str> {
+    Some(crest_stats::kpis::kpi_label(key)).filter(|l| *l != "Other measure")
+}
+
+/// A published table's column name as a heading people read.
+fn heading(name: &str) -> String {
+    if let Some(label) = kpi_words(name) {
+        return label.to_string();
+    }
+    if let Some(label) = name.strip_suffix("_met").and_then(kpi_words) {
+        return format!("{label}: met");
+    }
+    let words = match name {
+        "programme_code" => "Programme",
+        "kpi" => "KPI",
+        "kpis_met" => "KPIs met",
+        "kpis_assessable" => "KPIs assessable",
+        "method" => "Funnel limits",
+        other => return crate::html::capitalised(&other.replace('_', " ")),
+    };
+    words.to_string()
+}
+
+/// A published cell as shown in the report's HTML: KPI keys as their names, levels and codes
+/// without underscores, whole numbers of 1,000 or more with thousands separators.
+fn cell_words(column: &str, cell: &str) -> String {
+    if column == "kpi" {
+        if let Some(label) = kpi_words(cell) {
+            return label.to_string();
+        }
+    }
+    if matches!(column, "level" | "method") {
+        return cell.replace('_', " ");
+    }
+    if column == "measure" {
+        return heading(cell);
+    }
+    match cell.parse::<u64>() {
+        Ok(n) if n >= 1000 && !column.contains("year") => {
+            let digits = n.to_string();
+            let mut out = String::new();
+            for (i, d) in digits.chars().enumerate() {
+                if i > 0 && (digits.len() - i) % 3 == 0 {
+                    out.push(',');
+                }
+                out.push(d);
+            }
+            out
+        }
+        _ => cell.to_string(),
+    }
+}
+
 /// One published table: shown in the report and written, cell for cell, as
 /// `DIR/<name>.csv` by `crest report annual --tables DIR`.
 #[derive(Clone, Debug)]
@@ -96,7 +150,9 @@ impl PublishedTable {
         self.rows.push(row);
     }
 
-    /// The table as HTML (every cell escaped), the first column as row headers.
+    /// The table as HTML for people (every cell escaped), the first column as row headers:
+    /// column names and KPI keys in words, levels without underscores, and whole numbers with
+    /// thousands separators. The CSV keeps the names and values as they are.
     fn html(&self, class: &str) -> Markup {
         html! {
             table class=(class) {
@@ -104,7 +160,7 @@ impl PublishedTable {
                 thead {
                     tr {
                         @for h in &self.head {
-                            th scope="col" { (h.replace('_', " ")) }
+                            th scope="col" { (heading(h)) }
                         }
                     }
                 }
@@ -112,10 +168,11 @@ impl PublishedTable {
                     @for r in &self.rows {
                         tr {
                             @for (i, c) in r.iter().enumerate() {
+                                @let shown = cell_words(self.head.get(i).map_or("", String::as_str), c);
                                 @if i == 0 {
-                                    th scope="row" { (c) }
+                                    th scope="row" { (shown) }
                                 } @else {
-                                    td { (c) }
+                                    td { (shown) }
                                 }
                             }
                         }
@@ -324,8 +381,8 @@ pub fn annual(
         title: "National summary",
         body: html! {
             p {
-                (count(n.referred)) " patients were referred to cardiac rehabilitation and "
-                (count(n.started)) " started a core programme: an uptake of "
+                (cell_words("", &count(n.referred))) " patients were referred to cardiac rehabilitation and "
+                (cell_words("", &count(n.started))) " started a core programme: an uptake of "
                 (percentage(n.started, n.referred)) "."
             }
             p {
@@ -929,4 +986,30 @@ fn print_pdf_text(html_file: &Path, pdf: &Path) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_for_people_say_names_not_keys_and_group_thousands() {
+        assert_eq!(
+            heading("wait_mi_pci"),
+            "Wait from referral to start, MI/PCI"
+        );
+        assert_eq!(
+            heading("wait_mi_pci_met"),
+            "Wait from referral to start, MI/PCI: met"
+        );
+        assert_eq!(heading("programme_code"), "Programme");
+        assert_eq!(heading("ci_low"), "Ci low");
+        assert_eq!(cell_words("referred", "92340"), "92,340");
+        assert_eq!(cell_words("referred", "1000000"), "1,000,000");
+        assert_eq!(cell_words("referred", "995"), "995");
+        assert_eq!(cell_words("kpi", "assessment1"), "Assessment 1 recorded");
+        assert_eq!(cell_words("level", "alarm_low"), "alarm low");
+        assert_eq!(cell_words("programme_code", "P001"), "P001");
+        assert_eq!(cell_words("uptake", "*"), "*");
+    }
 }
