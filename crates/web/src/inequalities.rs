@@ -16,7 +16,9 @@ use crest_store::national::EquityFact;
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
-    Router::new().route("/national/inequalities", get(inequalities))
+    Router::new()
+        .route("/national/inequalities", get(inequalities))
+        .route("/national/inequalities.{format}", get(download))
 }
 
 /// Uptake rows: (group, referred, started).
@@ -27,27 +29,32 @@ pub(crate) fn uptake_by(facts: &[&EquityFact], key: impl Fn(&EquityFact) -> Stri
     crest_stats::inequality::uptake_by(facts.iter().copied(), |f| key(f), |f| f.started)
 }
 
-fn render(
+/// The facts of the chosen region's programmes (every programme when none is chosen).
+fn in_region<'a>(
     programmes: &[Programme],
-    facts: &[EquityFact],
+    facts: &'a [EquityFact],
     f: &Filters,
-    period: Period,
-) -> maud::Markup {
-    let mut regions: Vec<&str> = programmes.iter().map(|p| p.region.as_str()).collect();
-    regions.sort_unstable();
-    regions.dedup();
-    let in_region: std::collections::HashSet<&str> = programmes
+) -> Vec<&'a EquityFact> {
+    let codes: std::collections::HashSet<&str> = programmes
         .iter()
         .filter(|p| f.region.is_empty() || p.region == f.region)
         .map(|p| p.code.as_str())
         .collect();
-    let chosen: Vec<&EquityFact> = facts
+    facts
         .iter()
-        .filter(|x| in_region.contains(x.programme.as_str()))
-        .collect();
+        .filter(|x| codes.contains(x.programme.as_str()))
+        .collect()
+}
+
+/// Referred, started, and uptake by each of the five groupings, for the chosen region.
+fn groupings(
+    programmes: &[Programme],
+    facts: &[EquityFact],
+    f: &Filters,
+) -> (u64, u64, [(&'static str, Uptake); 5]) {
+    let chosen = in_region(programmes, facts, f);
     let n = chosen.len() as u64;
     let k = chosen.iter().filter(|x| x.started).count() as u64;
-    let overall = (n > 0).then(|| k as f64 / n as f64);
     let groupings: [(&str, Uptake); 5] = [
         (
             "sex",
@@ -76,6 +83,66 @@ fn render(
             uptake_by(&chosen, |x| x.group.label().to_string()),
         ),
     ];
+    (n, k, groupings)
+}
+
+/// Every uptake table of the page as one CSV or XLSX (exact counts, for analysts).
+async fn download(
+    State(app): State<Arc<App>>,
+    Analyst(_c): Analyst,
+    axum::extract::Path(format): axum::extract::Path<String>,
+    Query(f): Query<Filters>,
+) -> Result<Response, WebError> {
+    let period = chosen_period(&app, &f)?;
+    let rows = app
+        .national(move |n| {
+            let programmes = n.programmes()?;
+            let facts = n.equity_facts(period.from, period.to)?;
+            let (_, _, groups) = groupings(&programmes, &facts, &f);
+            let mut rows = Vec::new();
+            for (title, uptake) in &groups {
+                for (g, n, k) in uptake {
+                    let ci = crest_stats::summary::wilson(*k, *n, Z95);
+                    let share = |x: Option<f64>| x.map_or(String::new(), |v| format!("{:.4}", v));
+                    rows.push(vec![
+                        title.to_string(),
+                        g.clone(),
+                        n.to_string(),
+                        k.to_string(),
+                        share((*n > 0).then(|| *k as f64 / *n as f64)),
+                        share(ci.map(|c| c.0)),
+                        share(ci.map(|c| c.1)),
+                    ]);
+                }
+            }
+            Ok(rows)
+        })
+        .await?;
+    let columns: Vec<String> = [
+        "grouping", "group", "referred", "started", "uptake", "ci_low", "ci_high",
+    ]
+    .map(String::from)
+    .to_vec();
+    crate::table_download(
+        &format!("inequalities-{}-{}", period.from, period.to),
+        &format,
+        &columns,
+        &rows,
+    )
+}
+
+fn render(
+    programmes: &[Programme],
+    facts: &[EquityFact],
+    f: &Filters,
+    period: Period,
+) -> maud::Markup {
+    let mut regions: Vec<&str> = programmes.iter().map(|p| p.region.as_str()).collect();
+    regions.sort_unstable();
+    regions.dedup();
+    let (n, k, groupings) = groupings(programmes, facts, f);
+    let chosen: Vec<&EquityFact> = in_region(programmes, facts, f);
+    let overall = (n > 0).then(|| k as f64 / n as f64);
     // A group is being missed when its whole 95% interval lies below the overall uptake.
     let mut missed = Vec::new();
     for (title, rows) in &groupings {
@@ -136,6 +203,12 @@ fn render(
             },
         }
         h2 { "Uptake by group" }
+        @let q = format!("from={}&to={}&region={}", period.from, period.to, crate::html::url_encode(&f.region));
+        p class="noprint" {
+            "Download every table below (exact counts): "
+            a href={ "/national/inequalities.csv?" (q) } { "CSV" } " · "
+            a href={ "/national/inequalities.xlsx?" (q) } { "XLSX" }
+        }
         @for (title, rows) in &groupings {
             (uptake_table(title, rows))
         }

@@ -1291,7 +1291,19 @@ pub(crate) fn table_download(
             &format!("{name}.csv"),
         )),
         "xlsx" => Ok(download(
-            crest_ingest::export::table_xlsx(name, columns, rows).map_err(WebError::internal)?,
+            // A sheet name has at most 31 characters: the table's name without its period.
+            crest_ingest::export::table_xlsx(
+                &name
+                    .split('-')
+                    .next()
+                    .unwrap_or("table")
+                    .chars()
+                    .take(31)
+                    .collect::<String>(),
+                columns,
+                rows,
+            )
+            .map_err(WebError::internal)?,
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             &format!("{name}.xlsx"),
         )),

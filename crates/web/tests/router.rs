@@ -3996,5 +3996,50 @@ fn outlier_triage_filters_summarises_and_exports() {
                 .status,
             StatusCode::NOT_FOUND
         );
+        // The dashboard's programme table downloads with its filters.
+        let reds = send(
+            &app,
+            get(&format!("/national/programmes.csv?{q}&grade=red"), &analyst),
+        )
+        .await;
+        let lines: Vec<&str> = reds.body.lines().skip(1).collect();
+        assert!(
+            !lines.is_empty() && lines.iter().all(|l| l.contains(",red,")),
+            "{}",
+            reds.body
+        );
+        let page = send(
+            &app,
+            get(&format!("/national/dashboard?{q}&grade=red"), &analyst),
+        )
+        .await;
+        assert!(
+            page.body
+                .contains(&format!("of {} programme(s)", lines.len())),
+            "{}",
+            page.body
+        );
+        let xlsx = send(
+            &app,
+            get(&format!("/national/programmes.xlsx?{q}"), &analyst),
+        )
+        .await;
+        assert!(xlsx.bytes.starts_with(b"PK"));
+        let agg = send(&app, get(&format!("/aggregates.xlsx?by=sex&{q}"), &analyst)).await;
+        assert!(agg.bytes.starts_with(b"PK"));
+        let ineq = send(
+            &app,
+            get(&format!("/national/inequalities.csv?{q}"), &analyst),
+        )
+        .await;
+        assert!(
+            ineq.body
+                .starts_with("grouping,group,referred,started,uptake,ci_low,ci_high\n"),
+            "{}",
+            ineq.body
+        );
+        for grouping in ["sex", "age band", "ethnic group", "priority group"] {
+            assert!(ineq.body.contains(&format!("\n{grouping},")), "{grouping}");
+        }
     });
 }
