@@ -597,16 +597,12 @@ async fn national_kpis(
     let role = c.user.role;
     let regions = c.user.regions.clone();
     let published = role.restricted();
+    let a = app.clone();
     app.national(move |n| {
-        let programmes = n.programmes()?;
-        let eps = n.kpi_episodes(period.from, period.to, &programmes)?;
-        let r = crest_stats::compute(
-            &programmes,
-            &eps,
-            period,
-            &crest_stats::Thresholds::default(),
-        );
-        let visible = programmes
+        let nr = a.national_report(n, period)?;
+        let r = nr.report.clone();
+        let visible = nr
+            .programmes
             .iter()
             .filter(|p| role != Role::Commissioner || regions.contains(&p.region))
             .map(|p| p.code.clone())

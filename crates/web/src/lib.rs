@@ -157,6 +157,7 @@ pub struct App {
     national_db: std::sync::OnceLock<String>,
     national_key: std::sync::OnceLock<crest_privacy::Key>,
     national_pages: national_dashboard::PageCache,
+    national_reports: national_dashboard::ReportCache,
 }
 
 impl App {
@@ -181,6 +182,7 @@ impl App {
             national_db: std::sync::OnceLock::new(),
             national_key: std::sync::OnceLock::new(),
             national_pages: national_dashboard::PageCache::default(),
+            national_reports: national_dashboard::ReportCache::default(),
         }))
     }
 
@@ -929,6 +931,10 @@ pub fn router(app: Arc<App>) -> Router {
 /// Serves the app until interrupted. Uploads left unconfirmed are removed once an hour old.
 pub async fn serve(app: Arc<App>, addr: &str) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    // The national dashboard's reports are computed while the server starts answering (a
+    // plain thread: the PostgreSQL client must not run inside tokio's runtime).
+    let warm = app.clone();
+    std::thread::spawn(move || warm.warm_national_reports());
     let sweeper = app.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(60));

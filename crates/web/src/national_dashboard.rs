@@ -363,20 +363,18 @@ async fn dashboard(
             if let Some(body) = a.national_pages.get(&key, &version) {
                 return Ok(body);
             }
-            let programmes = n.programmes()?;
-            let episodes = n.kpi_episodes(period.from, period.to, &programmes)?;
-            let report = compute(&programmes, &episodes, period, &Thresholds::default());
+            let nr = a.national_report(n, period)?;
+            let (programmes, report) = (&nr.programmes, &nr.report);
             // Year on year: the same filters over this period and the two before it.
             let mut years = Vec::new();
             for back in [2, 1, 0] {
                 let p = period.earlier(back);
                 let r = if back == 0 {
-                    report.clone()
+                    nr.clone()
                 } else {
-                    let eps = n.kpi_episodes(p.from, p.to, &programmes)?;
-                    compute(&programmes, &eps, p, &Thresholds::default())
+                    a.national_report(n, p)?
                 };
-                let rows = chosen_rows(&r, &programmes, &f);
+                let rows = chosen_rows(&r.report, &r.programmes, &f);
                 let sum = |key: &str| {
                     rows.iter().fold((0u64, 0u64), |(a, b), k| {
                         let (x, y) = proportion(k, key);
@@ -392,7 +390,7 @@ async fn dashboard(
             }
             let share = |(x, y): (u64, u64)| pct((y > 0).then(|| x as f64 / y as f64));
             let body = html! {
-                (render(&programmes, &report, &f, period))
+                (render(programmes, report, &f, period))
                 h2 { "Year on year" }
                 table tabindex="0" {
                     caption { "The programmes shown, pooled, by year" }
@@ -498,12 +496,12 @@ async fn programmes_download(
 ) -> Result<Response, WebError> {
     let period = chosen_period(&app, &f)?;
     let method = f.method()?;
+    let a = app.clone();
     let (columns, rows) = app
         .national(move |n| {
-            let programmes = n.programmes()?;
-            let episodes = n.kpi_episodes(period.from, period.to, &programmes)?;
-            let report = compute(&programmes, &episodes, period, &Thresholds::default());
-            let rows = sorted_rows(&report, &programmes, &f);
+            let nr = a.national_report(n, period)?;
+            let (programmes, report) = (&nr.programmes, &nr.report);
+            let rows = sorted_rows(report, programmes, &f);
             let table = table_rows(&rows, &f, method);
             let mut columns: Vec<String> = [
                 "programme_code",
@@ -605,12 +603,12 @@ async fn funnel_chart(
         .copied()
         .ok_or_else(|| WebError::BadRequest(format!("'{}' has no funnel plot", q.kpi)))?;
     let f = q.filters.clone();
+    let a = app.clone();
     let chart = app
         .national(move |n| {
-            let programmes = n.programmes()?;
-            let episodes = n.kpi_episodes(period.from, period.to, &programmes)?;
-            let report = compute(&programmes, &episodes, period, &Thresholds::default());
-            let points: Vec<(String, u64, u64)> = chosen_rows(&report, &programmes, &f)
+            let nr = a.national_report(n, period)?;
+            let (programmes, report) = (&nr.programmes, &nr.report);
+            let points: Vec<(String, u64, u64)> = chosen_rows(report, programmes, &f)
                 .iter()
                 .map(|k| {
                     let (num, den) = proportion(k, key);
@@ -660,6 +658,76 @@ pub(crate) fn chosen_period(app: &App, f: &Filters) -> Result<Period, WebError> 
 }
 
 /// Rendered national pages by their filters, each with the national data version it came from.
+/// The national KPI report of a period with the programmes it covers.
+pub(crate) struct NationalReport {
+    pub programmes: Vec<Programme>,
+    pub report: crest_stats::KpiReport,
+}
+
+/// National KPI reports by period, each kept while the national data it was computed from
+/// stays the same (its data version): the dashboard, its downloads, the funnel files, the
+/// outliers and the API share them, so changing a filter never recomputes a million episodes.
+#[derive(Default)]
+pub(crate) struct ReportCache(
+    std::sync::Mutex<std::collections::HashMap<String, (String, Arc<NationalReport>)>>,
+);
+
+impl App {
+    /// The national KPI report for `period`, computed once per version of the national data.
+    pub(crate) fn national_report(
+        &self,
+        n: &mut crest_store::NationalStore,
+        period: Period,
+    ) -> Result<Arc<NationalReport>, WebError> {
+        let version = n.data_version()?;
+        let key = format!("{}|{}", period.from, period.to);
+        {
+            let m = self
+                .national_reports
+                .0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some((v, r)) = m.get(&key) {
+                if *v == version {
+                    return Ok(r.clone());
+                }
+            }
+        }
+        let programmes = n.programmes()?;
+        let episodes = n.kpi_episodes(period.from, period.to, &programmes)?;
+        let report = compute(&programmes, &episodes, period, &Thresholds::default());
+        let r = Arc::new(NationalReport { programmes, report });
+        let mut m = self
+            .national_reports
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if m.len() >= 32 && !m.contains_key(&key) {
+            m.clear();
+        }
+        m.insert(key, (version, r.clone()));
+        Ok(r)
+    }
+
+    /// Computes the reports the national dashboard opens with (the last complete financial
+    /// year and the two before it), so an analyst's first visit finds them ready.
+    pub fn warm_national_reports(&self) {
+        let Some(url) = self.national_db.get() else {
+            return;
+        };
+        let Ok(mut n) = crest_store::NationalStore::open(url) else {
+            return;
+        };
+        let period = Period::last_financial_year((self.today)());
+        for back in [0, 1, 2] {
+            if let Err(e) = self.national_report(&mut n, period.earlier(back)) {
+                tracing::error!(detail = %e.message(), "warming the national reports");
+                return;
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct PageCache(
     std::sync::Mutex<std::collections::HashMap<String, (String, Arc<Markup>)>>,

@@ -66,8 +66,9 @@ async fn download(
 ) -> Result<Response, WebError> {
     let period = chosen_period(&app, &f)?;
     let method = f.method()?;
+    let a = app.clone();
     let (found, cases) = app
-        .national(move |n| Ok((find_outliers(n, period, method)?, n.cases()?)))
+        .national(move |n| Ok((find_outliers(&a, n, period, method)?, n.cases()?)))
         .await?;
     let columns: Vec<String> = [
         "programme_code",
@@ -113,8 +114,9 @@ async fn list(
 ) -> Result<Response, WebError> {
     let period = chosen_period(&app, &f)?;
     let method = f.method()?;
+    let a = app.clone();
     let (all, cases) = app
-        .national(move |n| Ok((find_outliers(n, period, method)?, n.cases()?)))
+        .national(move |n| Ok((find_outliers(&a, n, period, method)?, n.cases()?)))
         .await?;
     let found = triaged(&all, &cases, &f, period);
     let count = |level: &str| all.iter().filter(|o| o.level == level).count();
@@ -259,10 +261,11 @@ async fn open_case(
         return Err(WebError::BadRequest(format!("'{kpi}' has no funnel plot")));
     }
     let username = c.user.username.clone();
+    let a = app.clone();
     let id = app
         .national(move |n| {
             // The finding is computed again here: a case is opened only for a real outlier.
-            let found = find_outliers(n, period, method)?
+            let found = find_outliers(&a, n, period, method)?
                 .into_iter()
                 .find(|o| o.programme == programme && o.kpi == kpi)
                 .ok_or_else(|| {
@@ -300,17 +303,17 @@ struct Found {
 
 /// Every programme outside the 95% limits of a proportion KPI's funnel in `period`.
 fn find_outliers(
+    app: &App,
     n: &mut crest_store::NationalStore,
     period: crest_core::Period,
     method: crest_stats::funnel::Method,
 ) -> Result<Vec<Found>, WebError> {
-    let programmes = n.programmes()?;
-    let episodes = n.kpi_episodes(period.from, period.to, &programmes)?;
-    let report = compute(&programmes, &episodes, period, &Thresholds::default());
+    let nr = app.national_report(n, period)?;
+    let report = &nr.report;
     // The same positions the annual report publishes (one definition: exact counts, pooled
     // over every programme).
     let keys: Vec<&'static str> = FUNNELS.iter().map(|(k, _)| *k).collect();
-    let found = crest_stats::published::outliers(&report, &keys, method)
+    let found = crest_stats::published::outliers(report, &keys, method)
         .into_iter()
         .filter_map(|o| {
             let (level, dir) = match o.position {
