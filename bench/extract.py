@@ -41,7 +41,10 @@ def fill(crest, out, n, programmes):
         for i in range(n):
             ev, tr = rnd.choice(EVENTS)
             d = 1 + rnd.randrange(365)
-            event = f"2024-{1 + (d % 12):02}-{1 + (d % 28):02}"
+            # Events over the financial year April 2025 to March 2026 (the dashboard's default
+            # period in the session this was written).
+            month = 1 + (d % 12)
+            event = f"{2025 if month >= 4 else 2026}-{month:02}-{1 + (d % 28):02}"
             started = rnd.random() < 0.6
             yield (f"e{i}", f"p{i // 2}", "bench", f"P{rnd.randrange(programmes) + 1:03}",
                    rnd.choice(["male", "male", "female"]), rnd.choice(ETH), rnd.randrange(1, 6),
