@@ -256,13 +256,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                     funnel_method,
                 },
         } => {
-            let period = period(from.as_deref(), to.as_deref())?;
-            let method = crest_stats::funnel::Method::parse(&funnel_method).ok_or_else(|| {
-                anyhow!("--funnel-method {funnel_method}: use plain, multiplicative or additive")
-            })?;
-            let mut national = crest_store::NationalStore::open(&cli.db)?;
-            let report = crest_report::annual::annual(&mut national, period, today(), method)
-                .map_err(|e| anyhow!(e))?;
+            let report = annual_report(&cli.db, &from, &to, &funnel_method)?;
             let files = crest_report::site::write_site(&report, &out).map_err(|e| anyhow!(e))?;
             println!(
                 "public results site: {files} files in {} (open {}); every value as the annual report publishes it",
@@ -281,14 +275,9 @@ pub fn run(cli: Cli) -> Result<i32> {
                     funnel_method,
                 },
         } => {
-            let period = period(from.as_deref(), to.as_deref())?;
-            let method = crest_stats::funnel::Method::parse(&funnel_method).ok_or_else(|| {
-                anyhow!("--funnel-method {funnel_method}: use plain, multiplicative or additive")
-            })?;
             let t = std::time::Instant::now();
-            let mut national = crest_store::NationalStore::open(&cli.db)?;
-            let report = crest_report::annual::annual(&mut national, period, today(), method)
-                .map_err(|e| anyhow!(e))?;
+            let report = annual_report(&cli.db, &from, &to, &funnel_method)?;
+            let period = report.period;
             if let Some(dir) = &tables {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("cannot make the folder {}", dir.display()))?;
@@ -362,4 +351,20 @@ pub fn run(cli: Cli) -> Result<i32> {
             (!no_serve).then_some(addr.as_str()),
         ),
     }
+}
+
+/// The annual report of the national store at `db` for `crest report annual` and
+/// `crest report site`: the period from `--from`/`--to`, funnel limits by `--funnel-method`.
+fn annual_report(
+    db: &str,
+    from: &Option<String>,
+    to: &Option<String>,
+    funnel_method: &str,
+) -> Result<crest_report::annual::AnnualReport> {
+    let period = period(from.as_deref(), to.as_deref())?;
+    let method = crest_stats::funnel::Method::parse(funnel_method).ok_or_else(|| {
+        anyhow!("--funnel-method {funnel_method}: use plain, multiplicative or additive")
+    })?;
+    let mut national = crest_store::NationalStore::open(db)?;
+    crest_report::annual::annual(&mut national, period, today(), method).map_err(|e| anyhow!(e))
 }

@@ -54,24 +54,15 @@ pub enum Direction {
     High,
 }
 
-/// Classifies a programme's proportion `k / n` against the funnel around `p0`.
+/// Classifies a programme's proportion `k / n` against the (plain) funnel around `p0`.
 pub fn position(k: u64, n: u64, p0: f64) -> Option<Position> {
-    let p = k as f64 / n as f64;
-    let outside = |z: f64| {
-        let (lo, hi) = limits(p0, n, z)?;
-        Some(if p < lo {
-            Some(Direction::Low)
-        } else if p > hi {
-            Some(Direction::High)
-        } else {
-            None
-        })
-    };
-    Some(match (outside(Z998)?, outside(crate::Z95)?) {
-        (Some(d), _) => Position::Alarm(d),
-        (None, Some(d)) => Position::Alert(d),
-        (None, None) => Position::Within,
-    })
+    Fit {
+        p0,
+        method: Method::Plain,
+        phi: 1.0,
+        tau2: 0.0,
+    }
+    .position(k, n)
 }
 
 /// How a funnel's limits allow for overdispersion.
