@@ -24,6 +24,16 @@ struct QualityQuery {
     filters: Filters,
     #[serde(default)]
     programme: String,
+    /// `submissions.csv`, `submissions.xlsx`, `completeness.csv` or `completeness.xlsx`: that
+    /// table as a file instead of the page.
+    #[serde(default)]
+    download: String,
+}
+
+/// The page, or one of its tables as a file: (name, columns, rows).
+enum Answer {
+    Page(maud::Markup),
+    File(String, Vec<String>, Vec<Vec<String>>),
 }
 
 async fn quality(
@@ -33,7 +43,8 @@ async fn quality(
 ) -> Result<Response, WebError> {
     let period = chosen_period(&app, &q.filters)?;
     let chosen = q.programme.clone();
-    let body = app
+    let download = q.download.clone();
+    let answer = app
         .national(move |n| {
             let programmes = n.programmes()?;
             let held = n.submissions()?;
@@ -100,11 +111,47 @@ async fn quality(
                 });
             }
             table.sort_by(|a, b| a.overall.total_cmp(&b.overall));
+            let share = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v:.4}"));
+            match download.split_once('.').map(|(t, _)| t) {
+                Some("submissions") => {
+                    let rows = submitted
+                        .iter()
+                        .map(|(code, got)| match got {
+                            Some(s) => vec![code.to_string(), "received".into(), s.episodes.to_string(), s.key_id.clone()],
+                            None => vec![code.to_string(), "missing".into(), String::new(), String::new()],
+                        })
+                        .collect();
+                    let columns = ["programme_code", "status", "episodes", "key_id"].map(String::from).to_vec();
+                    return Ok(Answer::File(format!("submissions-{from}-{to}"), columns, rows));
+                }
+                Some("completeness") => {
+                    let rows = table
+                        .iter()
+                        .map(|r| vec![r.code.to_string(), r.total.to_string(), share(Some(r.overall)), r.worst.clone(), share(r.a1), share(r.a2)])
+                        .collect();
+                    let columns = ["programme_code", "episodes", "fields_complete", "least_complete", "assessment1", "assessment2"]
+                        .map(String::from)
+                        .to_vec();
+                    return Ok(Answer::File(format!("completeness-{from}-{to}"), columns, rows));
+                }
+                Some(_) => return Err(WebError::NotFound),
+                None => {}
+            }
             let one = counts.iter().find(|c| c.0 == chosen);
+            let files = |table: &str| {
+                maud::html! {
+                    p class="noprint" {
+                        "Download this table: "
+                        a href={ "/national/quality?from=" (from) "&to=" (to) "&download=" (table) ".csv" } { "CSV" } " · "
+                        a href={ "/national/quality?from=" (from) "&to=" (to) "&download=" (table) ".xlsx" } { "XLSX" }
+                    }
+                }
+            };
             let body = maud::html! {
                 (crate::html::period_form(&from, &to, maud::html! {}))
                 h2 { "Submissions for " (from) " to " (to) }
                 p { (received) " of " (programmes.len()) " programmes have submitted." }
+                (files("submissions"))
                 table tabindex="0" {
                     caption { "Submissions received against expected (missing first)" }
                     thead { tr {
@@ -124,6 +171,7 @@ async fn quality(
                     }
                 }
                 h2 { "Completeness" }
+                (files("completeness"))
                 table tabindex="0" {
                     caption { "Completeness of the optional national fields by programme (worst first)" }
                     thead { tr {
@@ -157,12 +205,18 @@ async fn quality(
                     }
                 }
             };
-            Ok(body)
+            Ok(Answer::Page(body))
         })
         .await?;
-    Ok(html_page(page(
-        "National audit: data quality",
-        c.nav(None),
-        body,
-    )))
+    match answer {
+        Answer::Page(body) => Ok(html_page(page(
+            "National audit: data quality",
+            c.nav(None),
+            body,
+        ))),
+        Answer::File(name, columns, rows) => {
+            let format = q.download.rsplit('.').next().unwrap_or("");
+            crate::table_download(&name, format, &columns, &rows)
+        }
+    }
 }

@@ -4038,6 +4038,44 @@ fn outlier_triage_filters_summarises_and_exports() {
             "{}",
             ineq.body
         );
+        let subs = send(
+            &app,
+            get(
+                &format!("/national/quality?{q}&download=submissions.csv"),
+                &analyst,
+            ),
+        )
+        .await;
+        assert!(
+            subs.body
+                .starts_with("programme_code,status,episodes,key_id\n"),
+            "{}",
+            subs.body
+        );
+        assert_eq!(
+            subs.body.lines().count(),
+            13,
+            "twelve programmes: {}",
+            subs.body
+        );
+        let comp = send(
+            &app,
+            get(
+                &format!("/national/quality?{q}&download=completeness.xlsx"),
+                &analyst,
+            ),
+        )
+        .await;
+        assert!(comp.bytes.starts_with(b"PK"));
+        let bad = send(
+            &app,
+            get(
+                &format!("/national/quality?{q}&download=secrets.csv"),
+                &analyst,
+            ),
+        )
+        .await;
+        assert_eq!(bad.status, StatusCode::NOT_FOUND);
         for grouping in ["sex", "age band", "ethnic group", "priority group"] {
             assert!(ineq.body.contains(&format!("\n{grouping},")), "{grouping}");
         }
