@@ -398,6 +398,84 @@ pub fn annual(
     });
     tables.push(summary);
 
+    // By nation, then by region within it: patients pooled (each count rounded from its exact
+    // sum), and programmes by their *published* grade, so a region of one programme never shows
+    // the grade that programme's own row withholds.
+    let region_of = |code: &str| {
+        programmes
+            .iter()
+            .find(|p| p.code == code)
+            .map_or(String::new(), |p| p.region.clone())
+    };
+    let rows: Vec<&ProgrammeKpis> = report.programmes.iter().collect();
+    let mut places = PublishedTable::new(
+        "nations_regions",
+        "Each nation, then its regions: patients pooled, programmes by published grade",
+        &[
+            "nation",
+            "region",
+            "programmes",
+            "referred",
+            "started",
+            "uptake",
+            "assessment1",
+            "assessment2",
+            "green",
+            "amber",
+            "red",
+            "withheld",
+            "no_data",
+        ],
+    );
+    for r in crest_stats::kpis::rollup(&rows, region_of) {
+        let within = |code: &str| {
+            let p = programmes.iter().find(|p| p.code == code);
+            p.is_some_and(|p| {
+                p.nation.code() == r.nation && (r.region.is_empty() || p.region == r.region)
+            })
+        };
+        let graded = |g: &str| {
+            published
+                .iter()
+                .filter(|p| within(&p.programme_code) && p.grade == g)
+                .count()
+                .to_string()
+        };
+        let nation = crest_core::Nation::parse(&r.nation)
+            .map_or(r.nation.clone(), |n| n.label().to_string());
+        places.push(vec![
+            nation,
+            if r.region.is_empty() {
+                "all regions".into()
+            } else {
+                r.region.clone()
+            },
+            r.programmes.to_string(),
+            count(r.uptake.1),
+            count(r.uptake.0),
+            percentage(r.uptake.0, r.uptake.1),
+            percentage(r.assessment1.0, r.assessment1.1),
+            percentage(r.assessment2.0, r.assessment2.1),
+            graded("green"),
+            graded("amber"),
+            graded("red"),
+            graded("withheld"),
+            graded("no data"),
+        ]);
+    }
+    sections.push(ReportSection {
+        id: "places",
+        title: "By nation and region",
+        body: html! {
+            p {
+                "Patients pooled over each nation's programmes, then over each region's. Counts are \
+                 rounded from their exact sums; grades are the programmes' published grades."
+            }
+            (places.html(""))
+        },
+    });
+    tables.push(places);
+
     // Every programme: exactly the columns of programmes.csv (privacy.md).
     let keys: Vec<&str> = report
         .programmes

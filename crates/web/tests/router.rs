@@ -3824,6 +3824,18 @@ fn report_dashboard_outliers_and_funnels_csv_agree_under_each_method() {
                     .unwrap()
                     .tables
             });
+            // By nation and region: every programme counted once under its published grade.
+            let places = tables.iter().find(|t| t.name == "nations_regions").unwrap();
+            for r in &places.rows {
+                let graded: usize = r[8..13].iter().map(|c| c.parse::<usize>().unwrap()).sum();
+                assert_eq!(graded.to_string(), r[2], "{r:?}");
+                for c in &r[3..5] {
+                    assert!(
+                        c == "*" || c.parse::<u64>().is_ok_and(|n| n == 0 || n % 5 == 0),
+                        "{r:?}"
+                    );
+                }
+            }
             let funnels = tables
                 .iter()
                 .find(|t| t.name == "funnels")
