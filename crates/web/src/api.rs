@@ -67,7 +67,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
     ),
     components(schemas(
         ApiErrorBody, Me, EpisodePage, Saved, Invalid, FieldProblem, ImportSummary,
-        SubmissionHeld, Table, ProjectInfo, KpiTable
+        SubmissionHeld, Table, ProjectInfo
     )),
     modifiers(&Security),
     security(("token" = []), ("session" = []))
@@ -467,16 +467,6 @@ struct Table {
     rows: Vec<Vec<String>>,
 }
 
-/// KPIs: one row per programme, a value column per KPI.
-#[derive(Serialize, ToSchema)]
-struct KpiTable {
-    from: String,
-    to: String,
-    published: bool,
-    columns: Vec<String>,
-    rows: Vec<Vec<String>>,
-}
-
 fn period_of(app: &App, q: &PeriodParams) -> Result<crest_core::Period, WebError> {
     crate::requested_period(
         app,
@@ -523,12 +513,12 @@ fn kpi_table(
 /// The programme's seven KPIs and grade for a period (exact). Programme staff and leads.
 #[utoipa::path(get, path = "/api/v1/programmes/{code}/kpis", tag = "kpis",
     params(("code" = String, Path), PeriodParams),
-    responses((status = 200, body = KpiTable), (status = 404, body = ApiErrorBody)))]
+    responses((status = 200, body = Table), (status = 404, body = ApiErrorBody)))]
 async fn programme_kpis(
     State(app): State<Arc<App>>,
     Staff(_c, p): Staff,
     Query(q): Query<PeriodParams>,
-) -> Result<Json<KpiTable>, WebError> {
+) -> Result<Json<Table>, WebError> {
     let period = period_of(&app, &q)?;
     let code = p.code.clone();
     let (columns, rows) = app
@@ -544,7 +534,7 @@ async fn programme_kpis(
             Ok(kpi_table(&r, |c| c == code, false))
         })
         .await?;
-    Ok(Json(KpiTable {
+    Ok(Json(Table {
         from: period.from.to_string(),
         to: period.to.to_string(),
         published: false,
@@ -593,42 +583,47 @@ async fn national_kpis(
     app: &Arc<App>,
     c: &crate::Ctx,
     period: crest_core::Period,
-) -> Result<(crest_stats::KpiReport, Vec<String>, bool), WebError> {
+) -> Result<
+    (
+        Arc<crate::national_dashboard::NationalReport>,
+        Vec<String>,
+        bool,
+    ),
+    WebError,
+> {
     let role = c.user.role;
     let regions = c.user.regions.clone();
     let published = role.restricted();
     let a = app.clone();
     app.national(move |n| {
         let nr = a.national_report(n, period)?;
-        let r = nr.report.clone();
         let visible = nr
             .programmes
             .iter()
             .filter(|p| role != Role::Commissioner || regions.contains(&p.region))
             .map(|p| p.code.clone())
             .collect();
-        Ok((r, visible, published))
+        Ok((nr, visible, published))
     })
     .await
 }
 
 /// Every programme's KPIs and grade: exact for analysts; as published for commissioners (their regions) and researchers.
 #[utoipa::path(get, path = "/api/v1/kpis", tag = "kpis", params(PeriodParams),
-    responses((status = 200, body = KpiTable), (status = 404, body = ApiErrorBody)))]
+    responses((status = 200, body = Table), (status = 404, body = ApiErrorBody)))]
 async fn kpis(
     State(app): State<Arc<App>>,
     Planner(c): Planner,
     Query(q): Query<PeriodParams>,
-) -> Result<Json<KpiTable>, WebError> {
-    let period = period_of(&app, &q)?;
-    let period = if c.user.role.restricted() {
-        crest_report::aggregates::whole_months(period)
-    } else {
-        period
-    };
-    let (r, visible, published) = national_kpis(&app, &c, period).await?;
-    let (columns, rows) = kpi_table(&r, |code| visible.iter().any(|v| v == code), published);
-    Ok(Json(KpiTable {
+) -> Result<Json<Table>, WebError> {
+    let period = crate::planning::period_for(&c, period_of(&app, &q)?);
+    let (nr, visible, published) = national_kpis(&app, &c, period).await?;
+    let (columns, rows) = kpi_table(
+        &nr.report,
+        |code| visible.iter().any(|v| v == code),
+        published,
+    );
+    Ok(Json(Table {
         from: period.from.to_string(),
         to: period.to.to_string(),
         published,
@@ -656,17 +651,16 @@ async fn funnels(
     Query(q): Query<FunnelParams>,
 ) -> Result<Json<Table>, WebError> {
     let key = q.kpi.clone().unwrap_or_else(|| "uptake".into());
-    if !["uptake", "completion", "assessment1", "assessment2"].contains(&key.as_str()) {
+    if !crest_report::charts::FUNNELS.iter().any(|(k, _)| *k == key) {
         return Err(WebError::BadRequest(
             "kpi: use uptake, completion, assessment1 or assessment2".into(),
         ));
     }
-    let method = match q.method.as_deref() {
-        None | Some("") => crest_stats::funnel::Method::Plain,
-        Some(m) => crest_stats::funnel::Method::parse(m).ok_or_else(|| {
-            WebError::BadRequest("method: use plain, multiplicative or additive".into())
-        })?,
-    };
+    let method = crate::national_dashboard::Filters {
+        method: q.method.clone().unwrap_or_default(),
+        ..Default::default()
+    }
+    .method()?;
     let period = period_of(
         &app,
         &PeriodParams {
@@ -674,13 +668,10 @@ async fn funnels(
             to: q.to,
         },
     )?;
-    let period = if c.user.role.restricted() {
-        crest_report::aggregates::whole_months(period)
-    } else {
-        period
-    };
-    let (r, visible, published) = national_kpis(&app, &c, period).await?;
-    let f = crest_stats::published::funnel(&r, &key, method);
+    let period = crate::planning::period_for(&c, period);
+    let (nr, visible, published) = national_kpis(&app, &c, period).await?;
+    let r = &nr.report;
+    let f = crest_stats::published::funnel(r, &key, method);
     let rows = f
         .rows
         .iter()

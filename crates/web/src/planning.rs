@@ -149,12 +149,7 @@ pub(crate) async fn aggregate_for(
     let q = AggQuery {
         by,
         measure,
-        // Whole months only, so overlapping periods cannot be differenced into a few days.
-        period: if restricted {
-            whole_months(period)
-        } else {
-            period
-        },
+        period: period_for(c, period),
         regions: (role == Role::Commissioner).then(|| c.user.regions.clone()),
     };
     let published = restricted || asked.published;
@@ -173,6 +168,16 @@ pub(crate) async fn aggregate_for(
         Ok(a)
     })
     .await
+}
+
+/// The period a user's figures cover: commissioners and researchers get whole months only, so
+/// overlapping periods cannot be differenced into a few days' counts.
+pub(crate) fn period_for(c: &Ctx, period: crest_core::Period) -> crest_core::Period {
+    if c.user.role.restricted() {
+        whole_months(period)
+    } else {
+        period
+    }
 }
 
 /// A column name of an answer in words.

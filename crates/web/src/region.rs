@@ -12,7 +12,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use crest_report::aggregates::{tables, whole_months, Answer, Query as AggQuery};
+use crest_report::aggregates::{tables, Answer, Query as AggQuery};
 use crest_stats::aggregate::{Dimension, Measure, Table};
 use crest_stats::kpis::{compute, Thresholds};
 use maud::{html, Markup};
@@ -410,7 +410,7 @@ async fn load(
     c: &crate::Ctx,
     f: &Chosen,
 ) -> Result<(RegionFigures, crest_core::Period), WebError> {
-    let period = whole_months(crate::requested_period(app, &f.from, &f.to)?);
+    let period = crate::planning::period_for(c, crate::requested_period(app, &f.from, &f.to)?);
     let regions = c.user.regions.clone();
     let mut entry = c.entry("", "region view", &regions.join(";"));
     entry.detail = format!("{} to {}", period.from, period.to);

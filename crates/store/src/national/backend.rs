@@ -47,6 +47,11 @@ pub(crate) trait NationalDb: Send {
         params: &[Param],
         row: &mut dyn FnMut(&dyn RowRef) -> Result<()>,
     ) -> Result<()>;
+    /// Before (`true`) and after (`false`) a scan that reads every row once: a database that
+    /// caches pages may hold less meanwhile, since the scan will not read them again.
+    fn scanning(&mut self, _on: bool) -> Result<()> {
+        Ok(())
+    }
     /// Runs a statement; the number of rows it changed.
     fn execute(&mut self, sql: &str, params: &[Param]) -> Result<usize>;
     /// Runs `work` in one transaction: committed if it succeeds, rolled back if not.

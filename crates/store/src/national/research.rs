@@ -193,12 +193,8 @@ impl NationalStore {
             if ordered { " ORDER BY e.episode_key" } else { "" }
         );
         let width = columns.len();
-        // A scan reads every page once, so SQLite's page cache only holds memory (128 MB by
-        // default here) that the scan will never read again: a small one while it runs.
-        let sqlite = self.db.backend() == "sqlite";
-        if sqlite {
-            self.db.execute("PRAGMA cache_size=-4096", &[])?;
-        }
+        // A scan reads every page once: a page cache would only hold memory it never reads again.
+        self.db.scanning(true)?;
         let done = self.db.each(&sql, &[], &mut |r| {
             // The cells borrow the row being read.
             let cells = (0..width)
@@ -206,9 +202,7 @@ impl NationalStore {
                 .collect::<Result<Vec<Option<&str>>>>()?;
             row(&cells)
         });
-        if sqlite {
-            self.db.execute("PRAGMA cache_size=-131072", &[])?;
-        }
+        self.db.scanning(false)?;
         done
     }
 

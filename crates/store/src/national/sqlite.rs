@@ -11,16 +11,19 @@ pub(crate) struct SqliteNational {
     conn: rusqlite::Connection,
 }
 
+/// SQLite's page cache for the national store, in KiB.
+const PAGE_CACHE_KIB: u32 = 131_072;
+
 impl SqliteNational {
     /// Opens (creating if needed) the file at `path`.
     pub(crate) fn open(path: &str) -> Result<SqliteNational> {
         let conn = rusqlite::Connection::open(path)?;
         // Writers wait for each other rather than fail with "database is locked".
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        conn.execute_batch(
+        conn.execute_batch(&format!(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; \
-             PRAGMA cache_size=-131072;",
-        )?;
+             PRAGMA cache_size=-{PAGE_CACHE_KIB};"
+        ))?;
         Ok(SqliteNational { conn })
     }
 }
@@ -84,6 +87,14 @@ impl RowRef for rusqlite::Row<'_> {
 impl NationalDb for SqliteNational {
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn scanning(&mut self, on: bool) -> Result<()> {
+        // 128 MB for the analyses' repeated reads; 4 MB while a scan streams past.
+        let kib = if on { 4096 } else { PAGE_CACHE_KIB };
+        self.conn
+            .execute_batch(&format!("PRAGMA cache_size=-{kib};"))?;
+        Ok(())
     }
 
     fn has_table(&mut self, name: &str) -> Result<bool> {
