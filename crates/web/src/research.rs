@@ -356,12 +356,18 @@ pub(crate) fn checked_project(
             None => errors.push(("researchers".into(), format!("There is no user called {r}"))),
         }
     }
-    let date = |name: &str, errors: &mut Vec<(String, String)>| {
-        crest_core::Date::parse(&one(form, name))
+    let date = |name: &str, what: &str, errors: &mut Vec<(String, String)>| {
+        let typed = one(form, name);
+        if typed.is_empty() {
+            errors.push((name.to_string(), format!("Enter the {what}")));
+            return None;
+        }
+        crest_core::Date::parse(&typed)
             .map_err(|e| errors.push((name.to_string(), crate::html::capitalised(&e.to_string()))))
             .ok()
     };
-    let (from, to) = (date("from", &mut errors), date("to", &mut errors));
+    let from = date("from", "first day the approval is valid", &mut errors);
+    let to = date("to", "last day the approval is valid", &mut errors);
     if let (Some(f), Some(t)) = (from, to) {
         if t < f {
             errors.push(("to".into(), "The end is before the start".into()));

@@ -54,8 +54,8 @@ fn body(
                 @for t in tokens {
                     tr {
                         th scope="row" { (t.label) }
-                        td { (t.created_at.get(..10).unwrap_or(&t.created_at)) }
-                        td { (t.expires_at.get(..10).unwrap_or(&t.expires_at)) }
+                        td { (day(&t.created_at)) }
+                        td { (day(&t.expires_at)) }
                         td {
                             @if t.revoked_at.is_some() { "Revoked" }
                             @else if !t.live(&now) { "Expired" }
@@ -124,6 +124,13 @@ pub fn new_personal_token(
 /// The SHA-256 a token is stored under.
 pub fn token_hash(secret: &str) -> String {
     crate::auth::token_hash(secret)
+}
+
+/// A UTC time stamp's day as people write it (`1 December 2026`).
+fn day(at: &str) -> String {
+    at.get(..10)
+        .and_then(|d| crest_core::Date::parse_iso(d).ok())
+        .map_or_else(|| at.to_string(), |d| d.long())
 }
 
 async fn load(app: &Arc<App>, username: &str) -> Result<Vec<UserToken>, WebError> {

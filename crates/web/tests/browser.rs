@@ -796,7 +796,9 @@ fn a_commissioner_and_a_researcher_use_the_national_figures() {
     b.click("main form[action=\"/admin/projects\"] button");
     let main = b.wait_text("main", "There is a problem");
     assert!(
-        main.contains("Enter the title") && main.contains("Name at least one researcher"),
+        main.contains("Enter the title")
+            && main.contains("Name at least one researcher")
+            && main.contains("Enter the first day the approval is valid"),
         "{main}"
     );
     b.screenshot("46-admin-projects-error");
