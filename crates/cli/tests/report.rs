@@ -469,7 +469,14 @@ fn the_annual_report_is_a_typeset_pdf_and_every_count_is_disclosure_controlled()
             .unwrap()
         };
         let contents = text_of(&["-layout", "-f", "2", "-l", "2"]);
-        for section in ["National summary", "Funnel plots", "Outcomes", "Methods"] {
+        for section in [
+            "At a glance",
+            "National summary",
+            "By nation and region",
+            "Funnel plots",
+            "Outcomes",
+            "Methods",
+        ] {
             let line = contents
                 .lines()
                 .find(|l| l.contains(section))

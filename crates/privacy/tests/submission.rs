@@ -526,15 +526,22 @@ fn an_episode_moving_period_is_held_once_under_its_newest_submission() {
             "CREATE INDEX national_episodes_submission ON national_episodes (submission); \
              ALTER TABLE national_episodes ADD FOREIGN KEY (submission) REFERENCES national_submissions (sha256); \
              ALTER TABLE api_tokens DROP COLUMN expires_at; ALTER TABLE api_tokens DROP COLUMN revoked_at; \
-             DROP TABLE research_projects; DELETE FROM crest_national_migrations WHERE version >= 5"
+             DROP TABLE research_projects; DROP TRIGGER national_kpi_facts_insert ON national_episodes; \
+             DROP TRIGGER national_kpi_facts_update ON national_episodes; \
+             DROP TRIGGER national_kpi_facts_delete ON national_episodes; \
+             DROP FUNCTION national_kpi_facts_changed(); DROP TABLE national_kpi_facts; \
+             DELETE FROM crest_national_migrations WHERE version >= 5"
         } else {
             "CREATE INDEX national_episodes_submission ON national_episodes (submission); \
              ALTER TABLE api_tokens DROP COLUMN expires_at; ALTER TABLE api_tokens DROP COLUMN revoked_at; \
-             DROP TABLE research_projects; DELETE FROM crest_national_migrations WHERE version >= 5"
+             DROP TABLE research_projects; DROP TRIGGER national_kpi_facts_insert; DROP TRIGGER national_kpi_facts_update; \
+             DROP TRIGGER national_kpi_facts_delete; DROP TABLE national_kpi_facts; \
+             DELETE FROM crest_national_migrations WHERE version >= 5"
         });
         drop(n);
         let mut n = NationalStore::open(&ndb.url).unwrap();
-        assert_eq!(n.migrate().unwrap(), 3);
+        assert_eq!(n.migrate().unwrap(), 4);
+        assert_facts_are_the_rows(&mut n);
         assert_eq!(
             n.episodes(Some("P001")).unwrap().len(),
             2,
@@ -628,7 +635,32 @@ fn an_episode_moving_period_is_held_once_under_its_newest_submission() {
             "{}",
             ndb.backend
         );
+        assert_facts_are_the_rows(&mut n);
     }
+}
+
+/// The national store's packed KPI facts are exactly its rows' (after episodes were replaced,
+/// moved between submissions or deleted): the KPIs never read a stale copy.
+fn assert_facts_are_the_rows(n: &mut NationalStore) {
+    let programmes = n.programmes().unwrap();
+    let (from, to) = (d("2000-01-01"), d("2099-12-31"));
+    let mut packed = n.kpi_episodes(from, to, &programmes).unwrap();
+    let mut rows: Vec<crest_core::KpiEpisode> = n
+        .episodes(None)
+        .unwrap()
+        .iter()
+        .filter_map(|e| {
+            let code = e.record.text(crest_core::Col::ProgrammeCode)?;
+            let p = programmes.iter().position(|p| p.code == code)?;
+            crest_core::KpiEpisode::of_record(&e.record, p)
+        })
+        .collect();
+    let key =
+        |e: &crest_core::KpiEpisode| (e.programme, e.referral_date, e.core_start, e.assessment1);
+    packed.sort_by_key(key);
+    rows.sort_by_key(key);
+    assert!(!rows.is_empty());
+    assert_eq!(packed, rows);
 }
 
 /// privacy.md, "Durability": a receipt's log entry is written in the receipt's transaction, so

@@ -5,7 +5,9 @@
 //! (fonts embedded, print styles with page numbers and repeating table headers); the PDF is that
 //! file printed by headless Chromium, so both look the same on any machine.
 
-use crate::charts::{draw_funnel, wait_plot, Dot, FUNNELS};
+use crate::charts::{
+    column_chart, draw_funnel, share_bars, wait_plot, Dot, ShareAxis, ShareBar, FUNNELS,
+};
 use crate::ReportError;
 use base64::Engine;
 use crest_core::{Date, Period};
@@ -427,7 +429,8 @@ pub fn annual(
             "no_data",
         ],
     );
-    for r in crest_stats::kpis::rollup(&rows, region_of) {
+    let rolled = crest_stats::kpis::rollup(&rows, region_of);
+    for r in &rolled {
         let within = |code: &str| {
             let p = programmes.iter().find(|p| p.code == code);
             p.is_some_and(|p| {
@@ -557,6 +560,8 @@ pub fn annual(
         &["programme_code", "kpi", "numerator", "denominator", "level"],
     );
     let mut plots = Vec::new();
+    let mut glance_funnel = None;
+    let mut flagged: [std::collections::BTreeSet<String>; 2] = Default::default();
     for (i, (key, title)) in FUNNELS.iter().enumerate() {
         let f = published::funnel(&report, key, method);
         for r in &f.rows {
@@ -569,6 +574,15 @@ pub fn annual(
                 level.into(),
                 method.code().into(),
             ]);
+            match r.position {
+                Position::Within => {}
+                Position::Alert(_) => {
+                    flagged[0].insert(r.programme_code.clone());
+                }
+                Position::Alarm(_) => {
+                    flagged[1].insert(r.programme_code.clone());
+                }
+            }
             if r.position != Position::Within {
                 outside.push(vec![
                     r.programme_code.clone(),
@@ -601,15 +615,11 @@ pub fn annual(
                 "{hidden} programme(s) not drawn: numerator or denominator of 1 to 7 (shown as *)."
             )
         };
-        plots.push(draw_funnel(
-            &format!("r-f{i}"),
-            title,
-            &fit,
-            f.rows.len(),
-            &dots,
-            &note,
-            None,
-        ));
+        let draw = |id: &str| draw_funnel(id, title, &fit, f.rows.len(), &dots, &note, None);
+        plots.push(draw(&format!("r-f{i}")));
+        if *key == "uptake" {
+            glance_funnel = Some(draw("r-glance-funnel"));
+        }
     }
     sections.push(ReportSection {
         id: "funnels",
@@ -836,6 +846,28 @@ pub fn annual(
         title: "Methods",
         body: methods(&from, &to, &thresholds, method),
     });
+
+    // The executive summary leads: the few numbers and charts a reader needs first.
+    let alarms = flagged[1].len();
+    let alerts = flagged[0].difference(&flagged[1]).count();
+    let glance = Glance {
+        national: n,
+        programmes: programmes.len(),
+        published: &published,
+        nations: rolled.iter().filter(|r| r.region.is_empty()).collect(),
+        quintiles,
+        outliers: (alarms, alerts),
+        method,
+        funnel: glance_funnel,
+    };
+    sections.insert(
+        0,
+        ReportSection {
+            id: "glance",
+            title: "At a glance",
+            body: glance.html(),
+        },
+    );
     Ok(AnnualReport {
         period,
         generated_on,
@@ -844,6 +876,161 @@ pub fn annual(
         sections,
         tables,
     })
+}
+
+/// What the executive summary is drawn from, all of it already computed for later sections.
+struct Glance<'a> {
+    national: &'a crest_stats::kpis::Results,
+    programmes: usize,
+    published: &'a [published::PublishedProgramme],
+    /// Each nation's pooled line (region empty).
+    nations: Vec<&'a crest_stats::kpis::RollupRow>,
+    /// (started, referred) by deprivation quintile, most deprived first, exact.
+    quintiles: [(u64, u64); 5],
+    /// Programmes at alarm on any funnel KPI; programmes at alert (and at no alarm) on any.
+    outliers: (usize, usize),
+    method: Method,
+    funnel: Option<Markup>,
+}
+
+/// A share as published: both counts rounded, or `None` where either is suppressed.
+fn published_share(label: String, (k, n): (u64, u64)) -> ShareBar {
+    let counts = match (disclosure::count(k), disclosure::count(n)) {
+        (disclosure::Cell::Count(k), disclosure::Cell::Count(n)) => Some((k, n)),
+        _ => None,
+    };
+    ShareBar { label, counts }
+}
+
+impl Glance<'_> {
+    fn html(&self) -> Markup {
+        let n = self.national;
+        let graded = |g: &str| self.published.iter().filter(|p| p.grade == g).count();
+        let national_uptake = match disclosure::percentage(n.started, n.referred) {
+            disclosure::Percentage::Value(v) => Some((v / 100.0, "the national uptake")),
+            _ => None,
+        };
+        let grades: Vec<(String, f64)> = ["green", "amber", "red", "withheld", "no data"]
+            .iter()
+            .map(|g| (crate::html::capitalised(g), graded(g) as f64))
+            .collect();
+        // Programmes meeting each standard, of those it could be assessed for.
+        let keys: Vec<&str> = self
+            .published
+            .first()
+            .map(|p| p.kpis.iter().map(|k| k.key).collect())
+            .unwrap_or_default();
+        let standards: Vec<ShareBar> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| {
+                let met = |m: published::Met| {
+                    self.published
+                        .iter()
+                        .filter(|p| p.kpis.get(i).is_some_and(|k| k.met == m))
+                        .count() as u64
+                };
+                let yes = met(published::Met::Yes);
+                ShareBar {
+                    label: crest_stats::kpis::kpi_label(key).to_string(),
+                    counts: Some((yes, yes + met(published::Met::No))),
+                }
+            })
+            .collect();
+        let nations: Vec<ShareBar> = self
+            .nations
+            .iter()
+            .map(|r| {
+                let name = crest_core::Nation::parse(&r.nation)
+                    .map_or(r.nation.clone(), |n| n.label().to_string());
+                published_share(name, r.uptake)
+            })
+            .collect();
+        let quintiles: Vec<ShareBar> = self
+            .quintiles
+            .iter()
+            .enumerate()
+            .map(|(i, q)| {
+                let label = match i {
+                    0 => "1 (most deprived)".to_string(),
+                    4 => "5 (least deprived)".to_string(),
+                    _ => (i + 1).to_string(),
+                };
+                published_share(label, *q)
+            })
+            .collect();
+        let shown = |b: &ShareBar| {
+            b.counts
+                .filter(|c| c.1 > 0)
+                .map(|(k, n)| (b.label.clone(), k as f64 / n as f64))
+        };
+        let lowest = quintiles
+            .iter()
+            .filter_map(shown)
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        let highest = quintiles
+            .iter()
+            .filter_map(shown)
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        let patients = ShareAxis {
+            label: "share who started core rehabilitation",
+            of: "referred",
+            none: "nobody referred",
+            intervals: true,
+        };
+        html! {
+            p {
+                (cell_words("", &count(n.referred))) " patients were referred to cardiac \
+                 rehabilitation and " (cell_words("", &count(n.started)))
+                " started a core programme: an uptake of "
+                (percentage(n.started, n.referred)) "."
+            }
+            ul {
+                li {
+                    (graded("green")) " of " (self.programmes) " programmes met all seven standards (green); "
+                    (graded("amber")) " met four to six (amber) and " (graded("red")) " three or fewer (red)."
+                }
+                @if let (Some(lo), Some(hi)) = (&lowest, &highest) {
+                    li {
+                        "Uptake was lowest in deprivation quintile " (lo.0) ", " (crate::html::pct(Some(lo.1)))
+                        ", and highest in quintile " (hi.0) ", " (crate::html::pct(Some(hi.1))) "."
+                    }
+                }
+                li {
+                    (self.outliers.0) " programmes were outside the 99.8% funnel limits (alarm) on at \
+                     least one of the four funnel plots, and " (self.outliers.1)
+                    " more were outside the 95% limits only (alert). Funnel limits: "
+                    (self.method.label()) "."
+                }
+            }
+            (column_chart("r-glance-grades", "Programmes by grade", "Grade", "Programmes", &grades))
+            (share_bars(
+                "r-glance-standards",
+                "Programmes meeting each standard, of those it could be assessed for",
+                &standards,
+                &ShareAxis {
+                    label: "share of programmes meeting the standard",
+                    of: "programmes assessed",
+                    none: "no programme could be assessed",
+                    intervals: false,
+                },
+                None,
+            ))
+            (share_bars("r-glance-nations", "Uptake by nation", &nations, &patients, national_uptake))
+            (share_bars(
+                "r-glance-deprivation",
+                "Uptake by deprivation quintile (1 = most deprived)",
+                &quintiles,
+                &patients,
+                national_uptake,
+            ))
+            @if let Some(f) = &self.funnel { (f) }
+            p class="note" {
+                "Patients' counts are rounded to the nearest 5 and shares computed from the rounded \
+                 counts; a group of 1 to 7 is not drawn. Programme counts are exact."
+            }
+        }
+    }
 }
 
 /// The methods appendix: the cohort, the KPIs with the thresholds used, the statistics and
@@ -977,9 +1164,11 @@ fn pdf_pages(pdf: &[u8]) -> usize {
 
 impl AnnualReport {
     /// Prints the report to PDF with its contents page numbered, and says how many pages it
-    /// has. Each section starts on a new page, so printing each section alone tells how many
-    /// pages it takes; the start pages then go into the contents, and the whole report is
-    /// printed once more.
+    /// has. The report is printed once with a document outline (bookmarks), which tells the
+    /// page each section's heading landed on; those pages go into the contents, and the report
+    /// is printed again. Each section starts on a new page and the contents fill one page, so
+    /// the numbers do not move the sections. Where the outline cannot be read, each section is
+    /// printed alone to count its pages instead.
     pub fn pdf(&self, pdf: &Path) -> Result<usize, ReportError> {
         self.pdf_text(pdf).map_err(ReportError::Print)
     }
@@ -987,8 +1176,45 @@ impl AnnualReport {
     fn pdf_text(&self, pdf: &Path) -> Result<usize, String> {
         let dir = pdf.with_extension("parts");
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        // Chromium's start-up dominates each print, so the sections print side by side, one
-        // per core.
+        let printed = self
+            .pages_from_outline(&dir)
+            .or_else(|_| self.pages_section_by_section(&dir))
+            .and_then(|pages| {
+                let all: Vec<&ReportSection> = self.sections.iter().collect();
+                let whole = dir.join("report.html");
+                std::fs::write(&whole, self.document(&all, true, &pages))
+                    .map_err(|e| e.to_string())?;
+                print_pdf_text(&whole, pdf, &[])
+            });
+        let _ = std::fs::remove_dir_all(&dir);
+        printed?;
+        Ok(pdf_pages(&std::fs::read(pdf).map_err(|e| e.to_string())?))
+    }
+
+    /// Each section's first page, from the outline of one print of the whole report.
+    fn pages_from_outline(&self, dir: &Path) -> Result<HashMap<&'static str, usize>, String> {
+        let all: Vec<&ReportSection> = self.sections.iter().collect();
+        let (file, out) = (dir.join("outline.html"), dir.join("outline.pdf"));
+        std::fs::write(&file, self.document(&all, true, &HashMap::new()))
+            .map_err(|e| e.to_string())?;
+        print_pdf_text(&file, &out, &["--generate-pdf-document-outline".into()])?;
+        let bytes = std::fs::read(&out).map_err(|e| e.to_string())?;
+        let outline = pdf_outline(&bytes);
+        self.sections
+            .iter()
+            .map(|s| {
+                outline
+                    .iter()
+                    .find(|(title, _)| title == s.title)
+                    .map(|(_, page)| (s.id, *page))
+                    .ok_or_else(|| format!("the PDF outline has no heading {:?}", s.title))
+            })
+            .collect()
+    }
+
+    /// Each section's first page, by printing each section alone (side by side, one per core:
+    /// Chromium's start-up dominates each print) and counting its pages.
+    fn pages_section_by_section(&self, dir: &Path) -> Result<HashMap<&'static str, usize>, String> {
         let counts: Vec<std::sync::Mutex<Option<Result<usize, String>>>> = self
             .sections
             .iter()
@@ -1012,7 +1238,7 @@ impl AnnualReport {
                     );
                     let pages = std::fs::write(&file, alone)
                         .map_err(|e| e.to_string())
-                        .and_then(|()| print_pdf_text(&file, &out))
+                        .and_then(|()| print_pdf_text(&file, &out, &[]))
                         .and_then(|()| std::fs::read(&out).map_err(|e| e.to_string()))
                         .map(|b| pdf_pages(&b));
                     *counts[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(pages);
@@ -1029,31 +1255,168 @@ impl AnnualReport {
             pages.insert(section.id, page);
             page += taken.max(1);
         }
-        let all: Vec<&ReportSection> = self.sections.iter().collect();
-        let whole = dir.join("report.html");
-        std::fs::write(&whole, self.document(&all, true, &pages)).map_err(|e| e.to_string())?;
-        let printed = print_pdf_text(&whole, pdf);
-        let _ = std::fs::remove_dir_all(&dir);
-        printed?;
-        Ok(pdf_pages(&std::fs::read(pdf).map_err(|e| e.to_string())?))
+        Ok(pages)
     }
+}
+
+/// The objects of a PDF as Chromium (Skia) writes them: object number → its dictionary (the
+/// bytes after `N 0 obj` up to `stream` or `endobj`). Skia writes dictionaries uncompressed
+/// and without object streams.
+fn pdf_objects(pdf: &[u8]) -> HashMap<u32, &[u8]> {
+    let mut out = HashMap::new();
+    let needle = b" 0 obj";
+    let mut i = 0;
+    while let Some(at) = pdf[i..].windows(needle.len()).position(|w| w == needle) {
+        let start = i + at;
+        i = start + needle.len();
+        let digits = pdf[..start]
+            .iter()
+            .rev()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let before = start - digits;
+        if digits == 0 || (before > 0 && !pdf[before - 1].is_ascii_whitespace()) {
+            continue;
+        }
+        let Some(number) = std::str::from_utf8(&pdf[before..start])
+            .ok()
+            .and_then(|n| n.parse().ok())
+        else {
+            continue;
+        };
+        let rest = &pdf[i..];
+        let end = [&b"stream"[..], b"endobj"]
+            .iter()
+            .filter_map(|w| rest.windows(w.len()).position(|x| x == *w))
+            .min()
+            .unwrap_or(rest.len());
+        out.insert(number, &rest[..end]);
+        i += end;
+    }
+    out
+}
+
+/// The object number after `key` in a dictionary (`/Pages 21 0 R` → 21).
+fn pdf_ref(dict: &[u8], key: &[u8]) -> Option<u32> {
+    let at = dict.windows(key.len()).position(|w| w == key)? + key.len();
+    let text = std::str::from_utf8(&dict[at..]).ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// The object numbers in a dictionary's array after `key` (`/Kids [2 0 R 6 0 R]` → 2, 6).
+fn pdf_refs(dict: &[u8], key: &[u8]) -> Vec<u32> {
+    let Some(at) = dict.windows(key.len()).position(|w| w == key) else {
+        return Vec::new();
+    };
+    let rest = &dict[at + key.len()..];
+    let (Some(open), Some(close)) = (
+        rest.iter().position(|b| *b == b'['),
+        rest.iter().position(|b| *b == b']'),
+    ) else {
+        return Vec::new();
+    };
+    let words: Vec<&str> = std::str::from_utf8(rest.get(open + 1..close).unwrap_or_default())
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    words
+        .chunks(3)
+        .filter(|w| w.len() == 3 && w[2] == "R")
+        .filter_map(|w| w[0].parse().ok())
+        .collect()
+}
+
+/// A PDF text string: `(literal)` with backslash escapes, or `<FEFF…>` UTF-16BE hex.
+fn pdf_string(s: &[u8]) -> Option<String> {
+    match s.first()? {
+        b'(' => {
+            let mut out = Vec::new();
+            let mut bytes = s[1..].iter();
+            while let Some(&b) = bytes.next() {
+                match b {
+                    b')' => return String::from_utf8(out).ok(),
+                    b'\\' => match bytes.next()? {
+                        b'n' => out.push(b'\n'),
+                        b't' => out.push(b'\t'),
+                        &c => out.push(c),
+                    },
+                    _ => out.push(b),
+                }
+            }
+            None
+        }
+        b'<' => {
+            let hex: Vec<u8> = s[1..]
+                .iter()
+                .take_while(|b| **b != b'>')
+                .copied()
+                .filter(|b| b.is_ascii_hexdigit())
+                .collect();
+            let bytes: Vec<u8> = hex
+                .chunks(2)
+                .filter_map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
+                .collect();
+            let units: Vec<u16> = bytes
+                .strip_prefix(&[0xFE, 0xFF])?
+                .chunks(2)
+                .map(|p| u16::from_be_bytes([p[0], *p.get(1).unwrap_or(&0)]))
+                .collect();
+            String::from_utf16(&units).ok()
+        }
+        _ => None,
+    }
+}
+
+/// The headings in a PDF's outline with the page (from 1) each points to, in file order.
+fn pdf_outline(pdf: &[u8]) -> Vec<(String, usize)> {
+    let objects = pdf_objects(pdf);
+    let catalog = objects
+        .values()
+        .find(|d| d.windows(14).any(|w| w == b"/Type /Catalog"));
+    // The page tree, walked in order: the page numbers of its page objects.
+    let mut pages = Vec::new();
+    let mut stack: Vec<u32> = catalog
+        .and_then(|c| pdf_ref(c, b"/Pages "))
+        .into_iter()
+        .collect();
+    while let Some(node) = stack.pop() {
+        let Some(dict) = objects.get(&node) else {
+            continue;
+        };
+        let kids = pdf_refs(dict, b"/Kids");
+        if kids.is_empty() {
+            pages.push(node);
+        } else {
+            stack.extend(kids.into_iter().rev());
+        }
+    }
+    let mut items: Vec<(usize, String, usize)> = objects
+        .iter()
+        .filter_map(|(number, dict)| {
+            let at = dict.windows(7).position(|w| w == b"/Title ")? + 7;
+            let title = pdf_string(&dict[at..])?;
+            let page = pdf_refs(dict, b"/Dest").first().copied()?;
+            let index = pages.iter().position(|p| *p == page)?;
+            Some((*number as usize, title, index + 1))
+        })
+        .collect();
+    items.sort();
+    items.into_iter().map(|(_, t, p)| (t, p)).collect()
 }
 
 /// Prints an HTML report to PDF with headless Chromium. Fonts are embedded in the HTML, so the
 /// PDF is the same wherever it is made.
 pub fn print_pdf(html_file: &Path, pdf: &Path) -> Result<(), ReportError> {
-    print_pdf_text(html_file, pdf).map_err(ReportError::Print)
+    print_pdf_text(html_file, pdf, &[]).map_err(ReportError::Print)
 }
 
-fn print_pdf_text(html_file: &Path, pdf: &Path) -> Result<(), String> {
-    let out = chromium(
-        html_file,
-        &[
-            "--no-pdf-header-footer".into(),
-            format!("--print-to-pdf={}", pdf.display()),
-        ],
-    )
-    .map_err(|e| format!("{e}, or write --out FILE.html"))?;
+fn print_pdf_text(html_file: &Path, pdf: &Path, extra: &[String]) -> Result<(), String> {
+    let mut args = vec![
+        "--no-pdf-header-footer".to_string(),
+        format!("--print-to-pdf={}", pdf.display()),
+    ];
+    args.extend_from_slice(extra);
+    let out = chromium(html_file, &args).map_err(|e| format!("{e}, or write --out FILE.html"))?;
     if !out.status.success() || !pdf.exists() {
         return Err(format!(
             "Chromium could not print the PDF: {}",
@@ -1069,6 +1432,34 @@ fn print_pdf_text(html_file: &Path, pdf: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A PDF laid out as Chromium's Skia writes one: a page tree of two levels, an outline
+    /// whose entries point at pages, one title in UTF-16BE hex.
+    #[test]
+    fn the_outline_gives_each_heading_its_page() {
+        let pdf = b"%PDF-1.4\n1 0 obj\n<</Title (report.html)>>\nendobj\n\
+            2 0 obj\n<</Type /Page\n/Parent 20 0 R>>\nendobj\n\
+            3 0 obj\n<</Length 4>> stream\nx 0 obj\nendstream\nendobj\n\
+            6 0 obj\n<</Type /Page\n/Parent 20 0 R>>\nendobj\n\
+            9 0 obj\n<</Type /Page\n/Parent 21 0 R>>\nendobj\n\
+            11 0 obj\n<</Type /Page\n/Parent 21 0 R>>\nendobj\n\
+            20 0 obj\n<</Type /Pages\n/Count 2\n/Kids [2 0 R 6 0 R]>>\nendobj\n\
+            21 0 obj\n<</Type /Pages\n/Count 2\n/Kids [9 0 R 11 0 R]>>\nendobj\n\
+            22 0 obj\n<</Type /Pages\n/Count 4\n/Kids [20 0 R 21 0 R]>>\nendobj\n\
+            58 0 obj\n<</Title (Contents)\n/Dest [2 0 R /XYZ 34.6 700.4 0]>>\nendobj\n\
+            59 0 obj\n<</Title (At a glance \\(summary\\))\n/Dest [6 0 R /XYZ 33.9 745.9 0]>>\nendobj\n\
+            60 0 obj\n<</Title <FEFF004D00E900740068006F00640073002020130020201C0078201D>\n/Dest [11 0 R /XYZ 34.0 745.9 0]>>\nendobj\n\
+            64 0 obj\n<</Type /Catalog\n/Pages 22 0 R\n/Outlines 56 0 R>>\nendobj\ntrailer\n";
+        assert_eq!(
+            pdf_outline(pdf),
+            vec![
+                ("Contents".to_string(), 1),
+                ("At a glance (summary)".to_string(), 2),
+                ("M\u{e9}thods \u{2013} \u{201c}x\u{201d}".to_string(), 4),
+            ]
+        );
+        assert_eq!(pdf_outline(b"not a pdf"), vec![]);
+    }
 
     #[test]
     fn tables_for_people_say_names_not_keys_and_group_thousands() {

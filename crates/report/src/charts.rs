@@ -450,25 +450,89 @@ pub fn column_chart(
 }
 
 /// Proportions as horizontal bars on a 0–100% axis, each with its 95% Wilson interval as a
-/// line, and an optional reference value (e.g. the overall uptake) as a dashed line.
+/// line, and an optional reference value (e.g. the overall uptake) as a dashed line. Each row is
+/// (group, referred, started).
 pub fn proportion_bars(
     id: &str,
     title: &str,
     rows: &[(String, u64, u64)],
     reference: Option<(f64, &str)>,
 ) -> Markup {
+    let bars: Vec<ShareBar> = rows
+        .iter()
+        .map(|(g, n, k)| ShareBar {
+            label: g.clone(),
+            counts: Some((*k, *n)),
+        })
+        .collect();
+    share_bars(
+        id,
+        title,
+        &bars,
+        &ShareAxis {
+            label: "share who started core rehabilitation",
+            of: "referred",
+            none: "nobody referred",
+            intervals: true,
+        },
+        reference,
+    )
+}
+
+/// One bar of [`share_bars`]: its label and (numerator, denominator), or `None` where the
+/// counts are too few to publish.
+#[derive(Clone, Debug)]
+pub struct ShareBar {
+    /// The group or measure the bar is for.
+    pub label: String,
+    /// (numerator, denominator); `None` when withheld by disclosure control.
+    pub counts: Option<(u64, u64)>,
+}
+
+/// How [`share_bars`] words its axis and its empty bars.
+#[derive(Clone, Copy, Debug)]
+pub struct ShareAxis<'a> {
+    /// The axis title, e.g. "share who started core rehabilitation".
+    pub label: &'a str,
+    /// What the denominator counts, for the text alternative ("3 of 10 referred").
+    pub of: &'a str,
+    /// Shown where the denominator is 0, e.g. "nobody referred".
+    pub none: &'a str,
+    /// Whether to draw each bar's 95% Wilson interval.
+    pub intervals: bool,
+}
+
+/// Shares as horizontal bars on a 0–100% axis (optionally with 95% Wilson intervals and a
+/// dashed reference line), each labelled with its percentage; a withheld bar says so in words.
+pub fn share_bars(
+    id: &str,
+    title: &str,
+    rows: &[ShareBar],
+    axis: &ShareAxis,
+    reference: Option<(f64, &str)>,
+) -> Markup {
     let (w, row, left, top) = (600.0, 26.0, 190.0, 12.0);
     let h = top + row * rows.len() as f64 + 44.0;
     let x = |p: f64| left + (w - left - 60.0) * p.clamp(0.0, 1.0);
     let bottom = top + row * rows.len() as f64;
+    let interval = |k: u64, n: u64| {
+        if axis.intervals {
+            crest_stats::summary::wilson(k, n, Z95)
+        } else {
+            None
+        }
+    };
     let described: Vec<String> = rows
         .iter()
-        .map(|(g, n, k)| {
-            if *n == 0 {
-                format!("{g}: nobody referred")
-            } else {
-                format!("{g}: {k} of {n}, {}", pct(Some(*k as f64 / *n as f64)))
-            }
+        .map(|b| match b.counts {
+            None => format!("{}: too few to show", b.label),
+            Some((_, 0)) => format!("{}: {}", b.label, axis.none),
+            Some((k, n)) => format!(
+                "{}: {k} of {n} {}, {}",
+                b.label,
+                axis.of,
+                pct(Some(k as f64 / n as f64))
+            ),
         })
         .collect();
     html! {
@@ -477,34 +541,41 @@ pub fn proportion_bars(
                 viewBox={ "0 0 " (w) " " (h) } {
                 title id={ (id) "-t" } { (title) }
                 desc id={ (id) "-d" } {
-                    (described.join("; ")) ". Lines across the bars are 95% intervals."
+                    (described.join("; ")) "."
+                    @if axis.intervals { " Lines across the bars are 95% intervals." }
                     @if let Some((v, what)) = reference { " The dashed line is " (what) ", " (pct(Some(v))) "." }
                 }
                 @for t in [0.0, 0.25, 0.5, 0.75, 1.0] {
                     line x1=(at(x(t))) x2=(at(x(t))) y1=(top) y2=(bottom) stroke="#d8dde0" {}
                     text x=(at(x(t))) y=(at(bottom + 14.0)) font-size="11" text-anchor="middle" { (format!("{:.0}%", t * 100.0)) }
                 }
-                @for (i, (g, n, k)) in rows.iter().enumerate() {
+                @for (i, b) in rows.iter().enumerate() {
                     @let yy = top + row * i as f64;
-                    text x=(left - 6.0) y=(at(yy + row / 2.0 + 4.0)) font-size="11" text-anchor="end" { (g) }
-                    @if *n > 0 {
-                        @let p = *k as f64 / *n as f64;
-                        rect x=(left) y=(at(yy + 5.0)) width=(at(x(p) - left)) height=(at(row - 10.0)) fill="#005eb8" {
-                            title { (g) ": " (k) " of " (n) ", " (pct(Some(p))) }
+                    text x=(left - 6.0) y=(at(yy + row / 2.0 + 4.0)) font-size="11" text-anchor="end" { (b.label) }
+                    @match b.counts {
+                        Some((k, n)) if n > 0 => {
+                            @let p = k as f64 / n as f64;
+                            rect x=(left) y=(at(yy + 5.0)) width=(at(x(p) - left)) height=(at(row - 10.0)) fill="#005eb8" {
+                                title { (b.label) ": " (k) " of " (n) ", " (pct(Some(p))) }
+                            }
+                            @if let Some((lo, hi)) = interval(k, n) {
+                                line x1=(at(x(lo))) x2=(at(x(hi))) y1=(at(yy + row / 2.0)) y2=(at(yy + row / 2.0)) stroke="#1b1b1b" stroke-width="2" {}
+                            }
+                            text x=(at(x(p).max(x(interval(k, n).map_or(p, |c| c.1))) + 4.0)) y=(at(yy + row / 2.0 + 4.0)) font-size="11" { (pct(Some(p))) }
                         }
-                        @if let Some((lo, hi)) = crest_stats::summary::wilson(*k, *n, Z95) {
-                            line x1=(at(x(lo))) x2=(at(x(hi))) y1=(at(yy + row / 2.0)) y2=(at(yy + row / 2.0)) stroke="#1b1b1b" stroke-width="2" {}
+                        Some(_) => {
+                            text x=(left + 4.0) y=(at(yy + row / 2.0 + 4.0)) font-size="11" { (axis.none) }
                         }
-                        text x=(at(x(p).max(x(crest_stats::summary::wilson(*k, *n, Z95).map_or(p, |c| c.1))) + 4.0)) y=(at(yy + row / 2.0 + 4.0)) font-size="11" { (pct(Some(p))) }
-                    } @else {
-                        text x=(left + 4.0) y=(at(yy + row / 2.0 + 4.0)) font-size="11" { "nobody referred" }
+                        None => {
+                            text x=(left + 4.0) y=(at(yy + row / 2.0 + 4.0)) font-size="11" { "too few to show (*)" }
+                        }
                     }
                 }
                 @if let Some((v, _)) = reference {
                     line x1=(at(x(v))) x2=(at(x(v))) y1=(top) y2=(bottom) stroke="#1b1b1b" stroke-dasharray="5 3" {}
                 }
                 line x1=(left) x2=(left) y1=(top) y2=(bottom) stroke="#425563" {}
-                text x=(at(left + (w - left - 60.0) / 2.0)) y=(h - 6.0) font-size="12" text-anchor="middle" { "share who started core rehabilitation" }
+                text x=(at(left + (w - left - 60.0) / 2.0)) y=(h - 6.0) font-size="12" text-anchor="middle" { (axis.label) }
             }
             figcaption { (title) }
         }

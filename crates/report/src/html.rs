@@ -16,7 +16,7 @@ input,select,textarea{font-size:1rem;padding:.3rem;border:2px solid #4c6272;max-
 .field{margin:1rem 0}.choices,.date{border:0;padding:0;margin:0}.choices legend,.date legend{font-weight:600;padding:0}
 .choice{display:flex;align-items:center;gap:.5rem;margin:.3rem 0}.choice input{width:1.4rem;height:1.4rem;margin:0}.choice label{font-weight:400;margin:0}
 dl.summary-list{display:grid;grid-template-columns:minmax(8rem,max-content) 1fr;gap:.3rem 1rem}dl.summary-list dt{font-weight:600}dl.summary-list dd{margin:0}
-.filters{display:flex;flex-wrap:wrap;gap:0 1.2rem}.filters>*{min-width:0;max-width:100%}table.data th,table.data td{overflow-wrap:normal}.pages{margin:1rem 0}
+.filters{display:flex;flex-wrap:wrap;gap:0 1.2rem}.filters>*{min-width:0;max-width:100%}.pages{margin:1rem 0}
 .date-part{display:inline-block;margin-right:1rem}.date-part label{font-weight:400;margin-top:.2rem}input.short{width:8rem}
 .summary{border:4px solid #b10e1e;padding:.6rem 1rem;margin:1rem 0}
 .ok{border:4px solid #007f3b;padding:.6rem 1rem;margin:1rem 0}
@@ -26,7 +26,7 @@ fieldset{border:1px solid #d8dde0;margin:1rem 0;min-width:0}main{overflow-wrap:a
 .grade-green{color:#007f3b}.grade-amber{color:#8a5a00}.grade-red{color:#b10e1e}
 svg{max-width:100%;height:auto}
 .skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:.4rem;background:#ffb81c;color:#1b1b1b;padding:.4rem .6rem;z-index:10}
-@media (max-width:40rem){table{display:block;overflow-x:auto;max-width:100%}}
+@media screen{table{display:block;overflow-x:auto;max-width:100%;position:relative}th,td{overflow-wrap:normal}}
 .small-charts{display:flex;flex-wrap:wrap;gap:.5rem 1rem}.small-chart{margin:0}.small-chart figcaption{font-size:.85rem;max-width:220px}
 @media print{header,nav,form,.noprint,.skip{display:none}@page{size:A4;margin:12mm}body{font-size:9pt;line-height:1.3}main{padding:0}h1{font-size:15pt;margin:0 0 4pt}p{margin:3pt 0}table{font-size:8pt;margin:3pt 0}th,td{padding:1pt 4pt}.hint{font-size:7.5pt}.small-charts{gap:2pt 8pt}.small-chart svg{width:120px;height:auto}.small-chart figcaption{font-size:7pt;max-width:120px}}";
 

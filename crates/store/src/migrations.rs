@@ -50,6 +50,7 @@ pub(crate) const NATIONAL_SQLITE: &[Migration] = migrations![
     5 => "national/sqlite/V5__lean_episodes.sql",
     6 => "national/sqlite/V6__programme_scoped_episodes_and_token_expiry.sql",
     7 => "national/sqlite/V7__research_projects.sql",
+    8 => "national/sqlite/V8__packed_kpi_facts.sql",
 ];
 
 /// The national store on PostgreSQL.
@@ -61,6 +62,7 @@ pub(crate) const NATIONAL_POSTGRES: &[Migration] = migrations![
     5 => "national/postgres/V5__lean_episodes.sql",
     6 => "national/postgres/V6__programme_scoped_episodes_and_token_expiry.sql",
     7 => "national/postgres/V7__research_projects.sql",
+    8 => "national/postgres/V8__packed_kpi_facts.sql",
 ];
 
 /// Records which national migrations a store has had.

@@ -347,8 +347,8 @@ fn stores_made_by_the_previous_release_migrate_without_losing_a_row() {
         let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
         assert_eq!(
             n.migrate().unwrap(),
-            2,
-            "national migrations 6 and 7 ({})",
+            3,
+            "national migrations 6, 7 and 8 ({})",
             ndb.backend
         );
         assert_eq!(n.migrate().unwrap(), 0);
@@ -359,6 +359,15 @@ fn stores_made_by_the_previous_release_migrate_without_losing_a_row() {
             ndb.backend
         );
         assert_eq!(n.episodes(Some("P002")).unwrap().len(), 1);
+        // The KPI facts the release held as rows are packed on first use.
+        let programmes = n.programmes().unwrap();
+        let ever = (
+            crest_core::Date::from_ymd(2000, 1, 1).unwrap(),
+            crest_core::Date::from_ymd(2099, 12, 31).unwrap(),
+        );
+        let facts = n.kpi_episodes(ever.0, ever.1, &programmes).unwrap();
+        assert_eq!(facts.len(), 4, "{}", ndb.backend);
+        assert_eq!(n.pack_kpi_facts().unwrap(), 0, "packed once");
         let held = n.submissions().unwrap();
         assert_eq!(held.iter().filter(|h| h.current).count(), 2);
         let tokens = n.api_tokens().unwrap();

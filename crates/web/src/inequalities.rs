@@ -55,35 +55,40 @@ fn groupings(
     let chosen = in_region(programmes, facts, f);
     let n = chosen.len() as u64;
     let k = chosen.iter().filter(|x| x.started).count() as u64;
-    let groupings: [(&str, Uptake); 5] = [
+    (n, k, by_group(&chosen))
+}
+
+/// Uptake by each of the five groupings (sex, age band, ethnic group, deprivation, priority
+/// group) of `facts`.
+pub(crate) fn by_group(facts: &[&EquityFact]) -> [(&'static str, Uptake); 5] {
+    [
         (
             "sex",
-            uptake_by(&chosen, |x| {
+            uptake_by(facts, |x| {
                 x.sex.clone().unwrap_or_else(|| "not known".into())
             }),
         ),
         (
             "age band",
-            uptake_by(&chosen, |x| crest_core::age_band(x.age).to_string()),
+            uptake_by(facts, |x| crest_core::age_band(x.age).to_string()),
         ),
         (
             "ethnic group",
-            uptake_by(&chosen, |x| {
+            uptake_by(facts, |x| {
                 crest_core::ethnic_group(x.ethnicity.as_deref()).to_string()
             }),
         ),
         (
             "deprivation quintile (1 = most deprived)",
-            uptake_by(&chosen, |x| {
+            uptake_by(facts, |x| {
                 x.imd_quintile.map_or("not known".into(), |q| q.to_string())
             }),
         ),
         (
             "priority group",
-            uptake_by(&chosen, |x| x.group.label().to_string()),
+            uptake_by(facts, |x| x.group.label().to_string()),
         ),
-    ];
-    (n, k, groupings)
+    ]
 }
 
 /// Every uptake table of the page as one CSV or XLSX (exact counts, for analysts).

@@ -1510,7 +1510,20 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
             assert!(r.body.contains("<th scope=\"row\">2024-04-01 to 2025-03-31</th><td>1</td><td>100.0%</td>"), "{}", r.body);
             assert!(r.body.contains("<th scope=\"row\">2022-04-01 to 2023-03-31</th><td>0</td>"), "three years: {}", r.body);
             assert!(r.body.contains("<th scope=\"col\">Grade</th></tr></thead>") && r.body.contains("<td>no data</td></tr>"), "{}", r.body);
-            assert!(r.body.contains("Uptake: 1/1 = 100.0% against 100.0% nationally: <strong>within the limits</strong>"), "{}", r.body);
+            assert!(r.body.contains(">Uptake (started / referred)</a></th><td>1/1 = 100.0%</td><td>100.0%</td><td><strong>within the limits</strong></td>"), "{}", r.body);
+            // Each table downloads with its exact values.
+            let t = send(&app, get("/national/programme.csv?code=P002&from=2024-04-01&to=2025-03-31&table=kpis", &cookie)).await;
+            assert_eq!(t.status, StatusCode::OK, "{}", t.body);
+            let lines: Vec<&str> = t.body.lines().collect();
+            assert!(lines[0].starts_with("period_from,period_to,referred,started,uptake,mdt,mdt_met,"), "{}", t.body);
+            assert!(lines[3].starts_with("2024-04-01,2025-03-31,1,1,1.0000,"), "{}", t.body);
+            assert_eq!(lines.len(), 4, "three years: {}", t.body);
+            let t = send(&app, get("/national/programme.csv?code=P002&from=2024-04-01&to=2025-03-31&table=uptake", &cookie)).await;
+            assert!(t.body.starts_with("grouping,group,referred,started,uptake\n") && t.body.contains("\nsex,"), "{}", t.body);
+            let t = send(&app, get("/national/programme.xlsx?code=P002&from=2024-04-01&to=2025-03-31&table=funnels", &cookie)).await;
+            assert!(t.bytes.starts_with(b"PK"));
+            assert_eq!(send(&app, get("/national/programme.csv?code=P002&table=nope", &cookie)).await.status, StatusCode::BAD_REQUEST);
+            assert_eq!(send(&app, get("/national/programme.csv?code=P002&table=kpis", &staff)).await.status, StatusCode::NOT_FOUND);
             assert!(r.body.contains("Uptake by deprivation quintile"), "{}", r.body);
             assert_eq!(send(&app, get("/national/programme?code=NOPE", &cookie)).await.status, StatusCode::NOT_FOUND);
             let r = send(&app, get("/national/quality?from=2024-04-01&to=2025-03-31&programme=P002", &cookie)).await;
@@ -3901,6 +3914,33 @@ fn report_dashboard_outliers_and_funnels_csv_agree_under_each_method() {
                         dash.body.contains(&format!("{code} {words}")),
                         "{code} {words} not under the dashboard's {kpi} funnel"
                     );
+                }
+                // Each flagged programme's own page gives the same levels (its funnel table
+                // downloads with them).
+                let mut codes: Vec<&String> = from_csv.iter().map(|(_, c, _)| c).collect();
+                codes.dedup();
+                for code in codes.into_iter().take(6) {
+                    let t = send(
+                        &app,
+                        get(
+                            &format!("/national/programme.csv?code={code}&{q}&table=funnels"),
+                            &analyst,
+                        ),
+                    )
+                    .await;
+                    assert_eq!(t.status, StatusCode::OK, "{}", t.body);
+                    let mut mine: Vec<(String, String, String)> = t
+                        .body
+                        .lines()
+                        .skip(1)
+                        .map(|l| l.split(',').collect::<Vec<_>>())
+                        .inspect(|c| assert_eq!(c[6], method.code()))
+                        .filter(|c| c[5] != "within")
+                        .map(|c| (c[0].to_string(), code.clone(), c[5].to_string()))
+                        .collect();
+                    mine.sort();
+                    let want: Vec<_> = from_csv.iter().filter(|x| &x.1 == code).cloned().collect();
+                    assert_eq!(mine, want, "{code}'s page under {}", method.code());
                 }
                 // The plots download as SVG and PNG with their title, axes, limits and legend.
                 let svg = send(

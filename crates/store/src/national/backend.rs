@@ -13,6 +13,8 @@ pub(crate) enum Param<'a> {
     Text(&'a str),
     /// A whole number.
     Int(i64),
+    /// Bytes.
+    Blob(&'a [u8]),
 }
 
 /// One row of a result, read cell by cell (column numbers from 0).
@@ -25,6 +27,8 @@ pub(crate) trait RowRef {
     fn real(&self, i: usize) -> Result<Option<f64>>;
     /// A yes/no cell (a boolean, or a number where 0 is no).
     fn flag(&self, i: usize) -> Result<Option<bool>>;
+    /// A bytes cell (`None` for NULL).
+    fn blob(&self, i: usize) -> Result<Option<&[u8]>>;
 
     /// A text cell that must be there.
     fn string(&self, i: usize) -> Result<String> {

@@ -362,52 +362,59 @@ impl NationalStore {
     }
 
     /// The KPI facts of every national episode referred in `from..=to` of the given programmes
-    /// (`KpiEpisode::programme` indexes `programmes`).
+    /// (`KpiEpisode::programme` indexes `programmes`), from each programme's packed facts
+    /// (packed again first where its episodes changed).
     pub fn kpi_episodes(
         &mut self,
         from: Date,
         to: Date,
         programmes: &[Programme],
     ) -> Result<Vec<crest_core::KpiEpisode>> {
+        self.pack_kpi_facts()?;
+        let mut facts = crate::Unpacker::new(programmes, from, to);
+        self.db.each(
+            "SELECT programme_code, facts FROM national_kpi_facts",
+            &[],
+            &mut |r| {
+                let code = r.text(0)?.unwrap_or_default();
+                facts.add(code, r.blob(1)?.unwrap_or_default())
+            },
+        )?;
+        Ok(facts.out)
+    }
+
+    /// Packs again the KPI facts of every programme whose episodes changed since they were
+    /// last packed (the store's triggers count each change); how many programmes it packed.
+    /// Receiving a submission does this, so the next analysis finds them ready.
+    pub fn pack_kpi_facts(&mut self) -> Result<usize> {
         self.ready()?;
-        const SQL: &str = "SELECT programme_code, referral_date, core_start_date, core_end_date, assessment1_date, \
+        let stale = all(
+            self.db.as_mut(),
+            "SELECT programme_code, changes FROM national_kpi_facts WHERE changes <> packed_changes",
+            &[],
+            |r| Ok((r.string(0)?, r.int(1)?.unwrap_or(0))),
+        )?;
+        const ROWS: &str =
+            "SELECT referral_date, core_start_date, core_end_date, assessment1_date, \
             assessment2_date, status, initiating_event, treatment FROM national_episodes \
-            WHERE referral_date >= ?1 AND referral_date <= ?2";
-        let index: std::collections::HashMap<&str, usize> = programmes
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.code.as_str(), i))
-            .collect();
-        let (from, to) = (from.to_string(), to.to_string());
-        let mut out = Vec::new();
-        let date = |s: Option<&str>| -> Result<Option<Date>> {
-            s.map(|s| Date::parse_iso(s).map_err(|e| StoreError::Corrupt(e.0)))
-                .transpose()
-        };
-        self.db
-            .each(SQL, &[Param::Text(&from), Param::Text(&to)], &mut |r| {
-                let Some(&programme) = r.text(0)?.and_then(|c| index.get(c)) else {
-                    return Ok(());
-                };
-                let Some(referral_date) = date(r.text(1)?)? else {
-                    return Ok(());
-                };
-                out.push(crest_core::KpiEpisode {
-                    programme,
-                    referral_date,
-                    core_start: date(r.text(2)?)?,
-                    core_end: date(r.text(3)?)?,
-                    assessment1: date(r.text(4)?)?,
-                    assessment2: date(r.text(5)?)?,
-                    completed: r.text(6)? == Some("completed"),
-                    group: crest_core::PriorityGroup::of(
-                        r.text(7)?.unwrap_or_default(),
-                        r.text(8)?.unwrap_or_default(),
-                    ),
-                });
-                Ok(())
+            WHERE programme_code = ?1 AND referral_date IS NOT NULL";
+        for (code, changes) in &stale {
+            let mut packed = Vec::new();
+            self.db.each(ROWS, &[Param::Text(code)], &mut |r| {
+                let mut cells = [None; 8];
+                for (i, cell) in cells.iter_mut().enumerate() {
+                    *cell = r.text(i)?;
+                }
+                crate::pack_row(cells, &mut packed)
             })?;
-        Ok(out)
+            // Changes made meanwhile leave `changes` ahead of what is recorded here, so they
+            // are packed next time.
+            self.db.execute(
+                "UPDATE national_kpi_facts SET facts = ?2, packed_changes = ?3 WHERE programme_code = ?1",
+                &[Param::Text(code), Param::Blob(&packed), Param::Int(*changes)],
+            )?;
+        }
+        Ok(stale.len())
     }
 
     /// The inequality facts of every national episode referred in `from..=to`.
@@ -556,7 +563,11 @@ impl NationalStore {
         log: Option<&crate::AccessEntry>,
     ) -> Result<Received> {
         self.ready()?;
-        self.db.receive(r, items, received_at, log)
+        let received = self.db.receive(r, items, received_at, log)?;
+        if matches!(received, Received::Stored { .. }) {
+            self.pack_kpi_facts()?;
+        }
+        Ok(received)
     }
 
     /// Every national episode of a programme (all when `programme` is `None`), by key.

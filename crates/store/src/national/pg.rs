@@ -29,6 +29,7 @@ fn params<'a>(p: &'a [Param<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
         .map(|p| match p {
             Param::Text(t) => t as &(dyn ToSql + Sync),
             Param::Int(n) => n as &(dyn ToSql + Sync),
+            Param::Blob(b) => b as &(dyn ToSql + Sync),
         })
         .collect()
 }
@@ -66,6 +67,10 @@ impl RowRef for postgres::Row {
         } else {
             Ok(self.int(i)?.map(|n| n != 0))
         }
+    }
+
+    fn blob(&self, i: usize) -> Result<Option<&[u8]>> {
+        Ok(self.try_get(i)?)
     }
 }
 

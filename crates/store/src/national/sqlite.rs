@@ -33,6 +33,7 @@ fn params<'a>(p: &'a [Param<'a>]) -> Vec<rusqlite::types::ToSqlOutput<'a>> {
         .map(|p| match p {
             Param::Text(t) => rusqlite::types::ToSqlOutput::from(*t),
             Param::Int(n) => rusqlite::types::ToSqlOutput::from(*n),
+            Param::Blob(b) => rusqlite::types::ToSqlOutput::from(*b),
         })
         .collect()
 }
@@ -81,6 +82,17 @@ impl RowRef for rusqlite::Row<'_> {
 
     fn flag(&self, i: usize) -> Result<Option<bool>> {
         Ok(self.int(i)?.map(|n| n != 0))
+    }
+
+    fn blob(&self, i: usize) -> Result<Option<&[u8]>> {
+        match self.get_ref(i)? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Blob(b) => Ok(Some(b)),
+            other => Err(StoreError::Corrupt(format!(
+                "column {i} holds {:?}, not bytes",
+                other.data_type()
+            ))),
+        }
     }
 }
 
