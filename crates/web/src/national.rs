@@ -9,7 +9,7 @@ use crate::access::Analyst;
 use crate::html::page;
 use crate::{html_page, App, WebError};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,6 +22,8 @@ use std::sync::Arc;
 pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/national", get(overview))
+        .route("/national/submissions.{format}", get(submissions_download))
+        .route("/national/duplicates.{format}", get(duplicates_download))
         .route(
             "/national/receive",
             post(receive_upload).layer(DefaultBodyLimit::max(crate::SUBMISSION_LIMIT)),
@@ -72,21 +74,134 @@ fn prefix(s: &str, n: usize) -> &str {
     s.get(..n).unwrap_or(s)
 }
 
+/// Rows of a table shown a page at a time on the overview.
+const PER_PAGE: usize = 50;
+
+/// The submissions held as a table (columns, rows), newest first.
+fn submissions_table(
+    subs: &[crest_store::national::HeldSubmission],
+) -> (Vec<String>, Vec<Vec<String>>) {
+    let columns = [
+        "programme_code",
+        "period_from",
+        "period_to",
+        "episodes",
+        "key_id",
+        "current",
+        "sha256",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows = subs
+        .iter()
+        .map(|s| {
+            vec![
+                s.programme.clone(),
+                s.from.clone(),
+                s.to.clone(),
+                s.episodes.to_string(),
+                s.key_id.clone(),
+                if s.current { "yes" } else { "replaced" }.to_string(),
+                s.sha256.clone(),
+            ]
+        })
+        .collect();
+    (columns, rows)
+}
+
+/// Patients seen by several programmes as a table (columns, rows): the patient key shortened
+/// as on the page.
+fn duplicates_table(
+    dups: &[crest_store::national::CrossProgrammeDuplicate],
+) -> (Vec<String>, Vec<Vec<String>>) {
+    let columns = ["patient_key", "event_date", "programmes"]
+        .map(String::from)
+        .to_vec();
+    let rows = dups
+        .iter()
+        .map(|d| {
+            vec![
+                format!("{}…", prefix(&d.patient_key, 12)),
+                d.event_date.clone(),
+                d.programmes.join(" "),
+            ]
+        })
+        .collect();
+    (columns, rows)
+}
+
+/// The page of `rows` numbered `page` (from 1, clamped), with its first row's number.
+fn page_of<T>(rows: &[T], page: usize) -> (usize, &[T], usize) {
+    let pages = rows.len().div_ceil(PER_PAGE).max(1);
+    let page = page.clamp(1, pages);
+    let from = (page - 1) * PER_PAGE;
+    (
+        page,
+        &rows[from.min(rows.len())..(from + PER_PAGE).min(rows.len())],
+        pages,
+    )
+}
+
+/// "Showing 1 to 50 of 120", the previous and next pages, and the table's downloads.
+fn pager(
+    what: &str,
+    total: usize,
+    page: usize,
+    pages: usize,
+    param: &str,
+    other: &str,
+    file: &str,
+) -> Markup {
+    let first = (page - 1) * PER_PAGE + 1;
+    let last = (page * PER_PAGE).min(total);
+    html! {
+        p class="pages" {
+            @if total > 0 { "Showing " (first) " to " (last) " of " (total) " " (what) ". " }
+            @if page > 1 { a href={ "/national?" (param) "=" (page - 1) (other) } { "Previous page" } " " }
+            @if page < pages { a href={ "/national?" (param) "=" (page + 1) (other) } { "Next page" } " " }
+            "Download every row: "
+            a href={ "/national/" (file) ".csv" } { "CSV" } " · "
+            a href={ "/national/" (file) ".xlsx" } { "XLSX" }
+        }
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+struct OverviewQuery {
+    /// The page of submissions.
+    #[serde(default)]
+    page: Option<String>,
+    /// The page of patients seen by several programmes.
+    #[serde(default)]
+    dpage: Option<String>,
+}
+
+fn number(s: &Option<String>) -> usize {
+    s.as_deref()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1)
+}
+
 fn overview_body(
     app: &Arc<App>,
     c: &crate::Ctx,
     n: &mut NationalStore,
     message: Option<Markup>,
+    q: &OverviewQuery,
 ) -> Result<maud::Markup, WebError> {
     let subs = n.submissions()?;
+    let (page, shown, pages) = page_of(&subs, number(&q.page));
+    let dpage = number(&q.dpage);
     // The duplicate report scans the whole national store: kept until the next receipt.
     let version = n.data_version()?;
-    let dups_html = match app.national_pages.get("duplicates", &version) {
+    let key = format!("duplicates|{dpage}|{page}");
+    let dups_html = match app.national_pages.get(&key, &version) {
         Some(cached) => cached,
         None => {
             let dups = n.cross_programme_duplicates(None)?;
+            let (dpage, dshown, dpages) = page_of(&dups, dpage);
             let h = html! {
-                h2 { "Patients seen by more than one programme" }
+                h2 id="duplicates" { "Patients seen by more than one programme" }
                 p {
                     (dups.len()) " initiating event(s) appear in more than one programme; \
                      each is counted once nationally."
@@ -99,7 +214,7 @@ fn overview_body(
                             th scope="col" { "Programmes" }
                         } }
                         tbody {
-                            @for d in dups.iter().take(100) {
+                            @for d in dshown {
                                 tr {
                                     td { code { (prefix(&d.patient_key, 12)) "…" } }
                                     td { (d.event_date) }
@@ -108,11 +223,11 @@ fn overview_body(
                             }
                         }
                     }
+                    (pager("event(s)", dups.len(), dpage, dpages, "dpage", &format!("&page={page}#duplicates"), "duplicates"))
                 }
             };
             let h = std::sync::Arc::new(h);
-            app.national_pages
-                .put("duplicates".into(), version, h.clone());
+            app.national_pages.put(key, version, h.clone());
             h
         }
     };
@@ -126,38 +241,71 @@ fn overview_body(
             input id="file" type="file" name="file" required;
             p { button { "Check and store" } }
         }
-        h2 { "Submissions held" }
-        table tabindex="0" {
-            caption { (subs.len()) " submission(s), newest first" }
-            thead { tr {
-                th scope="col" { "Programme" } th scope="col" { "Period" }
-                th scope="col" { "Episodes" } th scope="col" { "Key id" }
-                th scope="col" { "Current" } th scope="col" { "SHA-256" }
-            } }
-            tbody {
-                @for s in &subs {
-                    tr {
-                        th scope="row" { (s.programme) }
-                        td { (s.from) " to " (s.to) }
-                        td { (s.episodes) }
-                        td { (s.key_id) }
-                        td { @if s.current { "yes" } @else { "replaced" } }
-                        td { code { (prefix(&s.sha256, 16)) "…" } }
+        h2 id="submissions" { "Submissions held" }
+        @if subs.is_empty() {
+            p { "No submission has been received yet. Receive a programme's submission file above, or ask programmes to send theirs." }
+        } @else {
+            table tabindex="0" {
+                caption { (subs.len()) " submission(s), newest first" }
+                thead { tr {
+                    th scope="col" { "Programme" } th scope="col" { "Period" }
+                    th scope="col" { "Episodes" } th scope="col" { "Key id" }
+                    th scope="col" { "Current" } th scope="col" { "SHA-256" }
+                } }
+                tbody {
+                    @for s in shown {
+                        tr {
+                            th scope="row" { (s.programme) }
+                            td { (s.from) " to " (s.to) }
+                            td { (s.episodes) }
+                            td { (s.key_id) }
+                            td { @if s.current { "yes" } @else { "replaced" } }
+                            td { code { (prefix(&s.sha256, 16)) "…" } }
+                        }
                     }
                 }
             }
+            (pager("submission(s)", subs.len(), page, pages, "page", &format!("&dpage={dpage}#submissions"), "submissions"))
         }
         (dups_html)
     })
 }
 
-async fn overview(State(app): State<Arc<App>>, Analyst(c): Analyst) -> Result<Response, WebError> {
+async fn overview(
+    State(app): State<Arc<App>>,
+    Analyst(c): Analyst,
+    Query(q): Query<OverviewQuery>,
+) -> Result<Response, WebError> {
     let nav = c.nav(None);
     let a = app.clone();
     let body = app
-        .national(move |n| overview_body(&a, &c, n, None))
+        .national(move |n| overview_body(&a, &c, n, None, &q))
         .await?;
     Ok(html_page(page("National audit: submissions", nav, body)))
+}
+
+/// The submissions held, every row, as CSV or XLSX.
+async fn submissions_download(
+    State(app): State<Arc<App>>,
+    Analyst(_c): Analyst,
+    Path(format): Path<String>,
+) -> Result<Response, WebError> {
+    let (columns, rows) = app
+        .national(move |n| Ok(submissions_table(&n.submissions()?)))
+        .await?;
+    crate::table_download("submissions", &format, &columns, &rows)
+}
+
+/// The patients seen by several programmes, every row, as CSV or XLSX.
+async fn duplicates_download(
+    State(app): State<Arc<App>>,
+    Analyst(_c): Analyst,
+    Path(format): Path<String>,
+) -> Result<Response, WebError> {
+    let (columns, rows) = app
+        .national(move |n| Ok(duplicates_table(&n.cross_programme_duplicates(None)?)))
+        .await?;
+    crate::table_download("duplicates", &format, &columns, &rows)
 }
 
 async fn receive_upload(
@@ -221,7 +369,7 @@ async fn receive_upload(
                     },
                 ),
             };
-            Ok((status, overview_body(&a, &c, n, Some(message))?))
+            Ok((status, overview_body(&a, &c, n, Some(message), &OverviewQuery::default())?))
         })
         .await?;
     let mut r = html_page(page("National audit: submissions", nav, body));

@@ -124,9 +124,8 @@ impl ProgrammeView {
             }
         }
         let programme = programme.ok_or(WebError::NotFound)?;
-        let facts = n.equity_facts(period.from, period.to)?;
-        let mine: Vec<&crest_store::national::EquityFact> =
-            facts.iter().filter(|f| f.programme == code).collect();
+        let facts = n.equity_facts_of(Some(code), period.from, period.to)?;
+        let mine: Vec<&crest_store::national::EquityFact> = facts.iter().collect();
         let uptake = by_group(&mine).to_vec();
         Ok(ProgrammeView {
             programme,

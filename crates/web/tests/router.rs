@@ -4077,6 +4077,37 @@ fn outlier_triage_filters_summarises_and_exports() {
         )
         .await;
         assert!(xlsx.bytes.starts_with(b"PK"));
+        // The national overview: submissions and patients seen by several programmes, a page
+        // at a time, every row downloadable.
+        let subs = send(&app, get("/national/submissions.csv", &analyst)).await;
+        assert!(
+            subs.body.starts_with(
+                "programme_code,period_from,period_to,episodes,key_id,current,sha256\n"
+            ),
+            "{}",
+            subs.body
+        );
+        let held = subs.body.lines().count() - 1;
+        assert!(held > 0);
+        let page = send(&app, get("/national", &analyst)).await;
+        assert!(
+            page.body.contains(&format!(
+                "Showing 1 to {} of {held} submission(s)",
+                held.min(50)
+            )),
+            "{}",
+            page.body
+        );
+        let last = send(&app, get("/national?page=999", &analyst)).await;
+        assert_eq!(last.status, StatusCode::OK);
+        let dups = send(&app, get("/national/duplicates.xlsx", &analyst)).await;
+        assert!(dups.bytes.starts_with(b"PK"));
+        assert_eq!(
+            send(&app, get("/national/duplicates.pdf", &analyst))
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
         let agg = send(&app, get(&format!("/aggregates.xlsx?by=sex&{q}"), &analyst)).await;
         assert!(agg.bytes.starts_with(b"PK"));
         let ineq = send(

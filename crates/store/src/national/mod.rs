@@ -419,14 +419,28 @@ impl NationalStore {
 
     /// The inequality facts of every national episode referred in `from..=to`.
     pub fn equity_facts(&mut self, from: Date, to: Date) -> Result<Vec<EquityFact>> {
+        self.equity_facts_of(None, from, to)
+    }
+
+    /// The inequality facts of one programme's national episodes referred in `from..=to`
+    /// (every programme's with `None`).
+    pub fn equity_facts_of(
+        &mut self,
+        programme: Option<&str>,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<EquityFact>> {
         self.ready()?;
         const SQL: &str = "SELECT programme_code, sex, age_at_event, ethnicity, imd_quintile, initiating_event, \
             treatment, core_start_date IS NOT NULL FROM national_episodes WHERE referral_date >= ?1 AND referral_date <= ?2";
+        let one = format!("{SQL} AND programme_code = ?3");
         let (from, to) = (from.to_string(), to.to_string());
+        let mut params = vec![Param::Text(&from), Param::Text(&to)];
+        params.extend(programme.map(Param::Text));
         all(
             self.db.as_mut(),
-            SQL,
-            &[Param::Text(&from), Param::Text(&to)],
+            if programme.is_some() { &one } else { SQL },
+            &params,
             |r| {
                 Ok(EquityFact {
                     programme: r.string(0)?,
