@@ -297,6 +297,49 @@ impl AnnualReport {
     }
 }
 
+/// Referred and started by each grouping of the report (sex, age band, ethnic group,
+/// deprivation quintile, priority group), groups in the order `uptake_by` gives them, and by
+/// known deprivation quintile (most deprived first) for the slope index.
+#[derive(Default)]
+struct GroupUptake {
+    groups: [std::collections::BTreeMap<String, (u64, u64)>; 5],
+    quintiles: [(u64, u64); 5],
+}
+
+impl GroupUptake {
+    fn add(&mut self, f: &crest_store::national::EquityFact) {
+        const QUINTILES: [&str; 5] = ["1", "2", "3", "4", "5"];
+        let imd = f.imd_quintile.and_then(|q| {
+            let i = usize::try_from(q).ok()?.checked_sub(1)?;
+            Some((i, *QUINTILES.get(i)?))
+        });
+        let other = f.imd_quintile.map(|q| q.to_string());
+        let keys: [&str; 5] = [
+            f.sex.as_deref().unwrap_or("not known"),
+            crest_core::age_band(f.age),
+            crest_core::ethnic_group(f.ethnicity.as_deref()),
+            imd.map(|(_, q)| q)
+                .or(other.as_deref())
+                .unwrap_or("not known"),
+            f.group.label(),
+        ];
+        let started = u64::from(f.started);
+        for (counts, key) in self.groups.iter_mut().zip(keys) {
+            // Looked up by reference: a key is allocated once per group, not once per fact.
+            match counts.get_mut(key) {
+                Some(c) => *c = (c.0 + 1, c.1 + started),
+                None => {
+                    counts.insert(key.to_string(), (1, started));
+                }
+            }
+        }
+        if let Some((i, _)) = imd {
+            self.quintiles[i].1 += 1;
+            self.quintiles[i].0 += started;
+        }
+    }
+}
+
 /// A group's uptake as a published table.
 fn uptake_table(name: &str, title: &str, rows: &[(String, u64, u64)]) -> PublishedTable {
     let mut t = PublishedTable::new(
@@ -335,7 +378,15 @@ pub fn annual(
         .map_err(e)?;
     let thresholds = Thresholds::default();
     let report = compute(&programmes, &episodes, period, &thresholds);
-    let facts = national.equity_facts(period.from, period.to).map_err(e)?;
+    // Uptake by each grouping, counted as the facts stream past (a million of them are never
+    // held at once).
+    let mut by_group = GroupUptake::default();
+    national
+        .each_equity_fact(None, period.from, period.to, &mut |f| {
+            by_group.add(&f);
+            Ok(())
+        })
+        .map_err(e)?;
     let outcomes = national.outcome_pairs(period.from, period.to).map_err(e)?;
     let held = national.submissions().map_err(e)?;
     let (from, to) = (period.from.to_string(), period.to.to_string());
@@ -347,13 +398,7 @@ pub fn annual(
     // National summary.
     let n = &report.national;
     let grades = |g: &str| published.iter().filter(|p| p.grade == g).count();
-    let mut quintiles = [(0u64, 0u64); 5];
-    for f in &facts {
-        if let Some(q) = f.imd_quintile.filter(|q| (1..=5).contains(q)) {
-            quintiles[(q - 1) as usize].1 += 1;
-            quintiles[(q - 1) as usize].0 += u64::from(f.started);
-        }
-    }
+    let quintiles = by_group.quintiles;
     let referred_known: u64 = quintiles.iter().map(|q| q.1).sum();
     let sii = crest_stats::funnel::slope_index(&quintiles).map(|s| s * 100.0);
     let sii = disclosure::statistic(sii.map(|s| (s * 10.0).round() / 10.0), referred_known);
@@ -697,36 +742,26 @@ pub fn annual(
     tables.push(wait_table);
 
     // Inequalities.
-    let group = |key: &dyn Fn(&crest_store::national::EquityFact) -> String| {
-        crest_stats::inequality::uptake_by(&facts, |f| key(f), |f| f.started)
-    };
     let groups = [
-        uptake_table(
-            "uptake_by_sex",
-            "sex",
-            &group(&|f| f.sex.clone().unwrap_or_else(|| "not known".into())),
-        ),
-        uptake_table(
-            "uptake_by_age_band",
-            "age band",
-            &group(&|f| crest_core::age_band(f.age).to_string()),
-        ),
-        uptake_table(
-            "uptake_by_ethnic_group",
-            "ethnic group",
-            &group(&|f| crest_core::ethnic_group(f.ethnicity.as_deref()).to_string()),
-        ),
-        uptake_table(
+        ("uptake_by_sex", "sex"),
+        ("uptake_by_age_band", "age band"),
+        ("uptake_by_ethnic_group", "ethnic group"),
+        (
             "uptake_by_deprivation",
             "deprivation quintile (1 = most deprived)",
-            &group(&|f| f.imd_quintile.map_or("not known".into(), |q| q.to_string())),
         ),
-        uptake_table(
-            "uptake_by_priority_group",
-            "priority group",
-            &group(&|f| f.group.label().to_string()),
-        ),
-    ];
+        ("uptake_by_priority_group", "priority group"),
+    ]
+    .iter()
+    .zip(&by_group.groups)
+    .map(|((name, title), counts)| {
+        let rows: Vec<(String, u64, u64)> = counts
+            .iter()
+            .map(|(g, (n, k))| (g.clone(), *n, *k))
+            .collect();
+        uptake_table(name, title, &rows)
+    })
+    .collect::<Vec<_>>();
     sections.push(ReportSection {
         id: "inequalities",
         title: "Who takes up cardiac rehabilitation",
@@ -1164,10 +1199,10 @@ fn pdf_pages(pdf: &[u8]) -> usize {
 
 impl AnnualReport {
     /// Prints the report to PDF with its contents page numbered, and says how many pages it
-    /// has. The report is printed once with a document outline (bookmarks), which tells the
-    /// page each section's heading landed on; those pages go into the contents, and the report
-    /// is printed again. Each section starts on a new page and the contents fill one page, so
-    /// the numbers do not move the sections. Where the outline cannot be read, each section is
+    /// has. A draft is printed first, whose link destinations tell the page each section
+    /// starts on; those pages go into the contents, and the report is printed again (tagged,
+    /// for screen readers). Each section starts on a new page and the contents fill one page,
+    /// so the numbers do not move the sections. Where the draft cannot be read, each section is
     /// printed alone to count its pages instead.
     pub fn pdf(&self, pdf: &Path) -> Result<usize, ReportError> {
         self.pdf_text(pdf).map_err(ReportError::Print)
@@ -1177,7 +1212,7 @@ impl AnnualReport {
         let dir = pdf.with_extension("parts");
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let printed = self
-            .pages_from_outline(&dir)
+            .pages_from_destinations(&dir)
             .or_else(|_| self.pages_section_by_section(&dir))
             .and_then(|pages| {
                 let all: Vec<&ReportSection> = self.sections.iter().collect();
@@ -1191,23 +1226,24 @@ impl AnnualReport {
         Ok(pdf_pages(&std::fs::read(pdf).map_err(|e| e.to_string())?))
     }
 
-    /// Each section's first page, from the outline of one print of the whole report.
-    fn pages_from_outline(&self, dir: &Path) -> Result<HashMap<&'static str, usize>, String> {
+    /// Each section's first page, from one untagged (so quicker) print of the whole report:
+    /// the contents link to every section, so the PDF names each section's page among its
+    /// destinations.
+    fn pages_from_destinations(&self, dir: &Path) -> Result<HashMap<&'static str, usize>, String> {
         let all: Vec<&ReportSection> = self.sections.iter().collect();
-        let (file, out) = (dir.join("outline.html"), dir.join("outline.pdf"));
+        let (file, out) = (dir.join("draft.html"), dir.join("draft.pdf"));
         std::fs::write(&file, self.document(&all, true, &HashMap::new()))
             .map_err(|e| e.to_string())?;
-        print_pdf_text(&file, &out, &["--generate-pdf-document-outline".into()])?;
+        print_pdf_text(&file, &out, &["--disable-pdf-tagging".into()])?;
         let bytes = std::fs::read(&out).map_err(|e| e.to_string())?;
-        let outline = pdf_outline(&bytes);
+        let found = pdf_destinations(&bytes);
         self.sections
             .iter()
             .map(|s| {
-                outline
-                    .iter()
-                    .find(|(title, _)| title == s.title)
-                    .map(|(_, page)| (s.id, *page))
-                    .ok_or_else(|| format!("the PDF outline has no heading {:?}", s.title))
+                found
+                    .get(s.id)
+                    .map(|page| (s.id, *page))
+                    .ok_or_else(|| format!("the draft PDF has no destination {:?}", s.id))
             })
             .collect()
     }
@@ -1284,13 +1320,19 @@ fn pdf_objects(pdf: &[u8]) -> HashMap<u32, &[u8]> {
         else {
             continue;
         };
+        // Up to `endobj`, then the dictionary alone (before any stream): each byte is read a
+        // bounded number of times however many objects there are.
         let rest = &pdf[i..];
-        let end = [&b"stream"[..], b"endobj"]
-            .iter()
-            .filter_map(|w| rest.windows(w.len()).position(|x| x == *w))
-            .min()
+        let end = rest
+            .windows(6)
+            .position(|x| x == b"endobj")
             .unwrap_or(rest.len());
-        out.insert(number, &rest[..end]);
+        let body = &rest[..end];
+        let dict = body
+            .windows(6)
+            .position(|x| x == b"stream")
+            .unwrap_or(body.len());
+        out.insert(number, &body[..dict]);
         i += end;
     }
     out
@@ -1326,59 +1368,19 @@ fn pdf_refs(dict: &[u8], key: &[u8]) -> Vec<u32> {
         .collect()
 }
 
-/// A PDF text string: `(literal)` with backslash escapes, or `<FEFF…>` UTF-16BE hex.
-fn pdf_string(s: &[u8]) -> Option<String> {
-    match s.first()? {
-        b'(' => {
-            let mut out = Vec::new();
-            let mut bytes = s[1..].iter();
-            while let Some(&b) = bytes.next() {
-                match b {
-                    b')' => return String::from_utf8(out).ok(),
-                    b'\\' => match bytes.next()? {
-                        b'n' => out.push(b'\n'),
-                        b't' => out.push(b'\t'),
-                        &c => out.push(c),
-                    },
-                    _ => out.push(b),
-                }
-            }
-            None
-        }
-        b'<' => {
-            let hex: Vec<u8> = s[1..]
-                .iter()
-                .take_while(|b| **b != b'>')
-                .copied()
-                .filter(|b| b.is_ascii_hexdigit())
-                .collect();
-            let bytes: Vec<u8> = hex
-                .chunks(2)
-                .filter_map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
-                .collect();
-            let units: Vec<u16> = bytes
-                .strip_prefix(&[0xFE, 0xFF])?
-                .chunks(2)
-                .map(|p| u16::from_be_bytes([p[0], *p.get(1).unwrap_or(&0)]))
-                .collect();
-            String::from_utf16(&units).ok()
-        }
-        _ => None,
-    }
-}
-
-/// The headings in a PDF's outline with the page (from 1) each points to, in file order.
-fn pdf_outline(pdf: &[u8]) -> Vec<(String, usize)> {
+/// The pages (from 1) of a PDF's named destinations, by name: Chromium lists every link
+/// target of the document (`/Dests` of the catalog: `/summary [25 0 R /XYZ …]`).
+fn pdf_destinations(pdf: &[u8]) -> HashMap<String, usize> {
     let objects = pdf_objects(pdf);
-    let catalog = objects
+    let Some(catalog) = objects
         .values()
-        .find(|d| d.windows(14).any(|w| w == b"/Type /Catalog"));
-    // The page tree, walked in order: the page numbers of its page objects.
+        .find(|d| d.windows(14).any(|w| w == b"/Type /Catalog"))
+    else {
+        return HashMap::new();
+    };
+    // The page tree, walked in order: the object numbers of its pages.
     let mut pages = Vec::new();
-    let mut stack: Vec<u32> = catalog
-        .and_then(|c| pdf_ref(c, b"/Pages "))
-        .into_iter()
-        .collect();
+    let mut stack: Vec<u32> = pdf_ref(catalog, b"/Pages ").into_iter().collect();
     while let Some(node) = stack.pop() {
         let Some(dict) = objects.get(&node) else {
             continue;
@@ -1390,18 +1392,25 @@ fn pdf_outline(pdf: &[u8]) -> Vec<(String, usize)> {
             stack.extend(kids.into_iter().rev());
         }
     }
-    let mut items: Vec<(usize, String, usize)> = objects
-        .iter()
-        .filter_map(|(number, dict)| {
-            let at = dict.windows(7).position(|w| w == b"/Title ")? + 7;
-            let title = pdf_string(&dict[at..])?;
-            let page = pdf_refs(dict, b"/Dest").first().copied()?;
-            let index = pages.iter().position(|p| *p == page)?;
-            Some((*number as usize, title, index + 1))
-        })
-        .collect();
-    items.sort();
-    items.into_iter().map(|(_, t, p)| (t, p)).collect()
+    let Some(dests) = pdf_ref(catalog, b"/Dests ").and_then(|n| objects.get(&n)) else {
+        return HashMap::new();
+    };
+    let text = String::from_utf8_lossy(dests);
+    let mut found = HashMap::new();
+    // `/name [N 0 R /XYZ x y z]`, one after another.
+    for entry in text.split('/').filter(|e| !e.is_empty()) {
+        let mut words = entry.split_whitespace();
+        let (Some(name), Some(first)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let Some(page) = first.strip_prefix('[').and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if let Some(index) = pages.iter().position(|p| *p == page) {
+            found.insert(name.trim_start_matches("<<").to_string(), index + 1);
+        }
+    }
+    found
 }
 
 /// Prints an HTML report to PDF with headless Chromium. Fonts are embedded in the HTML, so the
@@ -1433,10 +1442,10 @@ fn print_pdf_text(html_file: &Path, pdf: &Path, extra: &[String]) -> Result<(), 
 mod tests {
     use super::*;
 
-    /// A PDF laid out as Chromium's Skia writes one: a page tree of two levels, an outline
-    /// whose entries point at pages, one title in UTF-16BE hex.
+    /// A PDF laid out as Chromium's Skia writes one: a page tree of two levels, a stream
+    /// that happens to hold "0 obj", and the catalog's named destinations.
     #[test]
-    fn the_outline_gives_each_heading_its_page() {
+    fn the_destinations_give_each_section_its_page() {
         let pdf = b"%PDF-1.4\n1 0 obj\n<</Title (report.html)>>\nendobj\n\
             2 0 obj\n<</Type /Page\n/Parent 20 0 R>>\nendobj\n\
             3 0 obj\n<</Length 4>> stream\nx 0 obj\nendstream\nendobj\n\
@@ -1446,19 +1455,17 @@ mod tests {
             20 0 obj\n<</Type /Pages\n/Count 2\n/Kids [2 0 R 6 0 R]>>\nendobj\n\
             21 0 obj\n<</Type /Pages\n/Count 2\n/Kids [9 0 R 11 0 R]>>\nendobj\n\
             22 0 obj\n<</Type /Pages\n/Count 4\n/Kids [20 0 R 21 0 R]>>\nendobj\n\
-            58 0 obj\n<</Title (Contents)\n/Dest [2 0 R /XYZ 34.6 700.4 0]>>\nendobj\n\
-            59 0 obj\n<</Title (At a glance \\(summary\\))\n/Dest [6 0 R /XYZ 33.9 745.9 0]>>\nendobj\n\
-            60 0 obj\n<</Title <FEFF004D00E900740068006F00640073002020130020201C0078201D>\n/Dest [11 0 R /XYZ 34.0 745.9 0]>>\nendobj\n\
-            64 0 obj\n<</Type /Catalog\n/Pages 22 0 R\n/Outlines 56 0 R>>\nendobj\ntrailer\n";
+            58 0 obj\n<</Type /Annot\n/Subtype /Link\n/Dest /glance>>\nendobj\n\
+            92 0 obj\n<</glance [6 0 R /XYZ 6 829.9 0]\n/summary [9 0 R /XYZ 6 829.9 0]\n\
+            /methods [11 0 R /XYZ 6 829.9 0]>>\nendobj\n\
+            93 0 obj\n<</Type /Catalog\n/Pages 22 0 R\n/Dests 92 0 R>>\nendobj\ntrailer\n";
+        let found = pdf_destinations(pdf);
+        assert_eq!(found.len(), 3, "{found:?}");
         assert_eq!(
-            pdf_outline(pdf),
-            vec![
-                ("Contents".to_string(), 1),
-                ("At a glance (summary)".to_string(), 2),
-                ("M\u{e9}thods \u{2013} \u{201c}x\u{201d}".to_string(), 4),
-            ]
+            (found["glance"], found["summary"], found["methods"]),
+            (2, 3, 4)
         );
-        assert_eq!(pdf_outline(b"not a pdf"), vec![]);
+        assert!(pdf_destinations(b"not a pdf").is_empty());
     }
 
     #[test]

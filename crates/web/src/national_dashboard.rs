@@ -363,17 +363,13 @@ async fn dashboard(
             if let Some(body) = a.national_pages.get(&key, &version) {
                 return Ok(body);
             }
-            let nr = a.national_report(n, period)?;
-            let (programmes, report) = (&nr.programmes, &nr.report);
             // Year on year: the same filters over this period and the two before it.
+            let three = [period.earlier(2), period.earlier(1), period];
+            let reports = a.national_reports(n, &three)?;
+            let nr = reports.last().cloned().ok_or(WebError::NotFound)?;
+            let (programmes, report) = (&nr.programmes, &nr.report);
             let mut years = Vec::new();
-            for back in [2, 1, 0] {
-                let p = period.earlier(back);
-                let r = if back == 0 {
-                    nr.clone()
-                } else {
-                    a.national_report(n, p)?
-                };
+            for (p, r) in three.into_iter().zip(&reports) {
                 let rows = chosen_rows(&r.report, &r.programmes, &f);
                 let sum = |key: &str| {
                     rows.iter().fold((0u64, 0u64), |(a, b), k| {
@@ -679,34 +675,74 @@ impl App {
         n: &mut crest_store::NationalStore,
         period: Period,
     ) -> Result<Arc<NationalReport>, WebError> {
+        let mut one = self.national_reports(n, &[period])?;
+        one.pop().ok_or(WebError::NotFound)
+    }
+
+    /// The national KPI reports of `periods`, in order: those not computed for this version of
+    /// the national data are computed from one read of the packed facts (so a page showing
+    /// three years reads the store once).
+    pub(crate) fn national_reports(
+        &self,
+        n: &mut crest_store::NationalStore,
+        periods: &[Period],
+    ) -> Result<Vec<Arc<NationalReport>>, WebError> {
         let version = n.data_version()?;
-        let key = format!("{}|{}", period.from, period.to);
-        {
+        let key = |p: &Period| format!("{}|{}", p.from, p.to);
+        let mut found: Vec<Option<Arc<NationalReport>>> = {
             let m = self
                 .national_reports
                 .0
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            if let Some((v, r)) = m.get(&key) {
-                if *v == version {
-                    return Ok(r.clone());
+            periods
+                .iter()
+                .map(|p| {
+                    m.get(&key(p))
+                        .filter(|(v, _)| *v == version)
+                        .map(|(_, r)| r.clone())
+                })
+                .collect()
+        };
+        let missing: Vec<Period> = periods
+            .iter()
+            .zip(&found)
+            .filter(|(_, r)| r.is_none())
+            .map(|(p, _)| *p)
+            .collect();
+        if let (Some(from), Some(to)) = (
+            missing.iter().map(|p| p.from).min(),
+            missing.iter().map(|p| p.to).max(),
+        ) {
+            let programmes = n.programmes()?;
+            let all = n.kpi_episodes(from, to, &programmes)?;
+            let mut m = self
+                .national_reports
+                .0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            for (p, slot) in periods.iter().zip(found.iter_mut()) {
+                if slot.is_some() {
+                    continue;
                 }
+                let episodes: Vec<crest_core::KpiEpisode> = all
+                    .iter()
+                    .filter(|e| p.from <= e.referral_date && e.referral_date <= p.to)
+                    .cloned()
+                    .collect();
+                let report = compute(&programmes, &episodes, *p, &Thresholds::default());
+                let r = Arc::new(NationalReport {
+                    programmes: programmes.clone(),
+                    report,
+                });
+                if m.len() >= 32 && !m.contains_key(&key(p)) {
+                    m.clear();
+                }
+                m.insert(key(p), (version.clone(), r.clone()));
+                *slot = Some(r);
             }
         }
-        let programmes = n.programmes()?;
-        let episodes = n.kpi_episodes(period.from, period.to, &programmes)?;
-        let report = compute(&programmes, &episodes, period, &Thresholds::default());
-        let r = Arc::new(NationalReport { programmes, report });
-        let mut m = self
-            .national_reports
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if m.len() >= 32 && !m.contains_key(&key) {
-            m.clear();
-        }
-        m.insert(key, (version, r.clone()));
-        Ok(r)
+        Ok(found.into_iter().flatten().collect())
     }
 
     /// Computes the reports the national dashboard opens with (the last complete financial
@@ -719,11 +755,9 @@ impl App {
             return;
         };
         let period = Period::last_financial_year((self.today)());
-        for back in [0, 1, 2] {
-            if let Err(e) = self.national_report(&mut n, period.earlier(back)) {
-                tracing::error!(detail = %e.message(), "warming the national reports");
-                return;
-            }
+        let three = [period.earlier(2), period.earlier(1), period];
+        if let Err(e) = self.national_reports(&mut n, &three) {
+            tracing::error!(detail = %e.message(), "warming the national reports");
         }
     }
 }

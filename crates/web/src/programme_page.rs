@@ -86,10 +86,15 @@ impl ProgrammeView {
         let mut years = Vec::new();
         let mut places = Vec::new();
         let mut programme = None;
-        for back in [2, 1, 0] {
-            let p = period.earlier(back);
-            // The dashboard's shared report: a period it has computed is not computed again.
-            let nr = app.national_report(n, p)?;
+        // The dashboard's shared reports: a period it has computed is not computed again.
+        let three = [period.earlier(2), period.earlier(1), period];
+        let reports = app.national_reports(n, &three)?;
+        for (back, (p, nr)) in three
+            .into_iter()
+            .zip(reports)
+            .enumerate()
+            .map(|(i, x)| (2 - i, x))
+        {
             programme = nr.programmes.iter().find(|x| x.code == code).cloned();
             let Some(i) = nr
                 .report

@@ -430,6 +430,24 @@ impl NationalStore {
         from: Date,
         to: Date,
     ) -> Result<Vec<EquityFact>> {
+        let mut out = Vec::new();
+        self.each_equity_fact(programme, from, to, &mut |f| {
+            out.push(f);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Hands each inequality fact of one programme's national episodes referred in
+    /// `from..=to` (every programme's with `None`) to `each` as it is read, so a count over a
+    /// million episodes holds none of them.
+    pub fn each_equity_fact(
+        &mut self,
+        programme: Option<&str>,
+        from: Date,
+        to: Date,
+        each: &mut dyn FnMut(EquityFact) -> Result<()>,
+    ) -> Result<()> {
         self.ready()?;
         const SQL: &str = "SELECT programme_code, sex, age_at_event, ethnicity, imd_quintile, initiating_event, \
             treatment, core_start_date IS NOT NULL FROM national_episodes WHERE referral_date >= ?1 AND referral_date <= ?2";
@@ -437,12 +455,11 @@ impl NationalStore {
         let (from, to) = (from.to_string(), to.to_string());
         let mut params = vec![Param::Text(&from), Param::Text(&to)];
         params.extend(programme.map(Param::Text));
-        all(
-            self.db.as_mut(),
+        self.db.each(
             if programme.is_some() { &one } else { SQL },
             &params,
-            |r| {
-                Ok(EquityFact {
+            &mut |r| {
+                each(EquityFact {
                     programme: r.string(0)?,
                     sex: r.text(1)?.map(str::to_string),
                     age: r.int(2)?,
@@ -520,8 +537,11 @@ impl NationalStore {
                 ]
             })
             .collect();
+        // A measure is only ever held with its assessment's date (dataset.md), so episodes
+        // without both dates hold no pair and are not read.
         let sql = format!(
-            "SELECT {} FROM national_episodes WHERE referral_date >= ?1 AND referral_date <= ?2",
+            "SELECT {} FROM national_episodes WHERE referral_date >= ?1 AND referral_date <= ?2 \
+             AND assessment1_date IS NOT NULL AND assessment2_date IS NOT NULL",
             cols.join(", ")
         );
         let (from, to) = (from.to_string(), to.to_string());
