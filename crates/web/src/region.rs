@@ -21,7 +21,7 @@ use std::sync::Arc;
 pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/region", get(region_page))
-        .route("/region/kpis.csv", get(kpis_csv))
+        .route("/region/kpis.{format}", get(kpis_download))
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -401,7 +401,11 @@ fn render(c: &crate::Ctx, f: &RegionFigures, period: crest_core::Period, asked: 
                 }
             }
         }
-        p { a href={ "/region/kpis.csv?from=" (period.from) "&to=" (period.to) } download { "Download this table (CSV)" } }
+        p {
+            "Download this table: "
+            a href={ "/region/kpis.csv?from=" (period.from) "&to=" (period.to) } download { "CSV" } " · "
+            a href={ "/region/kpis.xlsx?from=" (period.from) "&to=" (period.to) } download { "XLSX" }
+        }
     }
 }
 
@@ -442,42 +446,37 @@ async fn region_page(
     )))
 }
 
-async fn kpis_csv(
+/// The region's programmes' published KPIs and grades as CSV or XLSX.
+async fn kpis_download(
     State(app): State<Arc<App>>,
     Commissioner(c): Commissioner,
+    axum::extract::Path(format): axum::extract::Path<String>,
     Query(f): Query<Chosen>,
 ) -> Result<Response, WebError> {
     let (figures, _) = load(&app, &c, &f).await?;
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header = vec!["programme_code".to_string(), "name".to_string()];
+    let mut columns = vec!["programme_code".to_string(), "name".to_string()];
     if let Some(first) = figures.kpis.first() {
-        header.extend(first.kpis.iter().map(|k| k.key.to_string()));
+        columns.extend(first.kpis.iter().map(|k| k.key.to_string()));
     }
-    header.extend(["kpis_met", "kpis_assessable", "grade"].map(String::from));
-    w.write_record(&header).map_err(WebError::internal)?;
-    for p in &figures.kpis {
-        let name = figures
-            .names
-            .iter()
-            .find(|n| n.0 == p.programme_code)
-            .map_or("", |n| n.1.as_str());
-        let mut row = vec![p.programme_code.clone(), name.to_string()];
-        row.extend(p.kpis.iter().map(|k| k.value.clone()));
-        row.extend([
-            p.kpis_met.to_string(),
-            p.kpis_assessable.to_string(),
-            p.grade.to_string(),
-        ]);
-        w.write_record(
-            row.iter()
-                .map(|c| crest_core::spreadsheet::safe_cell(c).into_owned()),
-        )
-        .map_err(WebError::internal)?;
-    }
-    let bytes = w.into_inner().map_err(WebError::internal)?;
-    Ok(crate::download(
-        bytes,
-        "text/csv; charset=utf-8",
-        "crest-region-kpis.csv",
-    ))
+    columns.extend(["kpis_met", "kpis_assessable", "grade"].map(String::from));
+    let rows: Vec<Vec<String>> = figures
+        .kpis
+        .iter()
+        .map(|p| {
+            let name = figures
+                .names
+                .iter()
+                .find(|n| n.0 == p.programme_code)
+                .map_or("", |n| n.1.as_str());
+            let mut row = vec![p.programme_code.clone(), name.to_string()];
+            row.extend(p.kpis.iter().map(|k| k.value.clone()));
+            row.extend([
+                p.kpis_met.to_string(),
+                p.kpis_assessable.to_string(),
+                p.grade.to_string(),
+            ]);
+            row
+        })
+        .collect();
+    crate::table_download("region_kpis", &format, &columns, &rows)
 }
