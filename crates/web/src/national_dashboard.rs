@@ -23,6 +23,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/national/funnel.png", get(funnel_png))
         .route("/national/funnel.svg", get(funnel_svg))
         .route("/national/programmes.{format}", get(programmes_download))
+        .route("/national/dashboard.{format}", get(tables_download))
 }
 
 /// The filters of the national pages.
@@ -116,15 +117,40 @@ pub(crate) fn proportion(p: &ProgrammeKpis, key: &str) -> (u64, u64) {
 }
 
 /// Nation → region roll-up of the rows shown: pooled uptake, assessment 1 and 2, and grades.
-fn rollup(
+fn rollup_rows(
     rows: &[&ProgrammeKpis],
-    by_code: &std::collections::HashMap<&str, &Programme>,
-) -> Markup {
-    let sums = crest_stats::kpis::rollup(rows, |code| {
+    programmes: &[Programme],
+) -> Vec<crest_stats::kpis::RollupRow> {
+    let by_code: std::collections::HashMap<&str, &Programme> =
+        programmes.iter().map(|p| (p.code.as_str(), p)).collect();
+    crest_stats::kpis::rollup(rows, |code| {
         by_code
             .get(code)
             .map_or(String::new(), |p| p.region.clone())
-    });
+    })
+}
+
+/// A proportion with four decimals for a download (empty without a denominator).
+fn exact((n, d): (u64, u64)) -> String {
+    if d == 0 {
+        String::new()
+    } else {
+        format!("{:.4}", n as f64 / d as f64)
+    }
+}
+
+/// Links to download one of the dashboard's smaller tables with the page's filters.
+fn table_links(table: &str, filters: &str) -> Markup {
+    html! {
+        p class="noprint" {
+            "Download this table (exact values): "
+            a href={ "/national/dashboard.csv?table=" (table) "&" (filters) } { "CSV" } " · "
+            a href={ "/national/dashboard.xlsx?table=" (table) "&" (filters) } { "XLSX" }
+        }
+    }
+}
+
+fn rollup(sums: &[crest_stats::kpis::RollupRow], filters: &str) -> Markup {
     let share = |(n, d): (u64, u64)| pct((d > 0).then(|| n as f64 / d as f64));
     html! {
         h2 { "By nation and region" }
@@ -137,7 +163,7 @@ fn rollup(
                 th scope="col" { "Green / amber / red" }
             } }
             tbody {
-                @for s in &sums {
+                @for s in sums {
                     tr {
                         th scope="row" {
                             // Regions are indented under their nation.
@@ -151,7 +177,137 @@ fn rollup(
                 }
             }
         }
+        (table_links("places", filters))
     }
+}
+
+/// One year of the "Year on year" table: the period, (numerator, denominator) of uptake,
+/// assessment 1 and assessment 2, and the programmes graded green, amber and red.
+type YearRow = (Period, [(u64, u64); 3], [usize; 3]);
+
+/// The programmes the filters choose, pooled, for each period of `reports`.
+fn year_on_year(periods: &[Period], reports: &[Arc<NationalReport>], f: &Filters) -> Vec<YearRow> {
+    periods
+        .iter()
+        .zip(reports)
+        .map(|(p, r)| {
+            let rows = chosen_rows(&r.report, &r.programmes, f);
+            let sum = |key: &str| {
+                rows.iter().fold((0u64, 0u64), |(a, b), k| {
+                    let (x, y) = proportion(k, key);
+                    (a + x, b + y)
+                })
+            };
+            let grade = |g: &str| rows.iter().filter(|k| k.grade == g).count();
+            (
+                *p,
+                [sum("uptake"), sum("assessment1"), sum("assessment2")],
+                [grade("green"), grade("amber"), grade("red")],
+            )
+        })
+        .collect()
+}
+
+/// The columns of a pooled download after its own leading ones.
+fn pooled_head(leading: &[&str]) -> Vec<String> {
+    leading
+        .iter()
+        .chain(&[
+            "referred",
+            "started",
+            "uptake",
+            "assessment1",
+            "assessment2",
+            "green",
+            "amber",
+            "red",
+        ])
+        .map(|c| c.to_string())
+        .collect()
+}
+
+/// Pooled figures as download cells: referred, started, the three proportions and the grades.
+fn pooled_cells(
+    [uptake, a1, a2]: [(u64, u64); 3],
+    grades: [usize; 3],
+) -> impl Iterator<Item = String> {
+    [
+        uptake.1.to_string(),
+        uptake.0.to_string(),
+        exact(uptake),
+        exact(a1),
+        exact(a2),
+    ]
+    .into_iter()
+    .chain(grades.map(|g| g.to_string()))
+}
+
+#[derive(serde::Deserialize)]
+struct TableQuery {
+    /// `places` (by nation and region) or `years` (year on year).
+    #[serde(default)]
+    table: String,
+    #[serde(flatten)]
+    filters: Filters,
+}
+
+/// The dashboard's roll-up by nation and region, or its year-on-year table, as CSV or XLSX
+/// with the page's filters (exact values).
+async fn tables_download(
+    State(app): State<Arc<App>>,
+    Analyst(_c): Analyst,
+    axum::extract::Path(format): axum::extract::Path<String>,
+    Query(q): Query<TableQuery>,
+) -> Result<Response, WebError> {
+    let period = chosen_period(&app, &q.filters)?;
+    let a = app.clone();
+    let table = q.table.clone();
+    let (columns, rows): (Vec<String>, Vec<Vec<String>>) = app
+        .national(move |n| {
+            let f = &q.filters;
+            let three = [period.earlier(2), period.earlier(1), period];
+            match q.table.as_str() {
+                "places" => {
+                    let nr = a.national_report(n, period)?;
+                    let rows = sorted_rows(&nr.report, &nr.programmes, f);
+                    let out = rollup_rows(&rows, &nr.programmes)
+                        .iter()
+                        .map(|s| {
+                            let mut row =
+                                vec![s.nation.clone(), s.region.clone(), s.programmes.to_string()];
+                            row.extend(pooled_cells(
+                                [s.uptake, s.assessment1, s.assessment2],
+                                s.grades,
+                            ));
+                            row
+                        })
+                        .collect();
+                    Ok((pooled_head(&["nation", "region", "programmes"]), out))
+                }
+                "years" => {
+                    let reports = a.national_reports(n, &three)?;
+                    let out = year_on_year(&three, &reports, f)
+                        .iter()
+                        .map(|(p, shares, grades)| {
+                            let mut row = vec![p.from.to_string(), p.to.to_string()];
+                            row.extend(pooled_cells(*shares, *grades));
+                            row
+                        })
+                        .collect();
+                    Ok((pooled_head(&["period_from", "period_to"]), out))
+                }
+                _ => Err(WebError::BadRequest(
+                    "Choose a table to download: places or years.".into(),
+                )),
+            }
+        })
+        .await?;
+    crate::table_download(
+        &format!("{table}-{}-{}", period.from, period.to),
+        &format,
+        &columns,
+        &rows,
+    )
 }
 
 fn render(
@@ -326,7 +482,7 @@ fn render(
                 @if page_no < pages { " " a href=(f.href(from, to, page_no + 1)) { "Next page" } }
             }
         }
-        (rollup(&rows, &by_code))
+        (rollup(&rollup_rows(&rows, programmes), &dl))
         @for (id, key, title) in [
             ("w-cabg", "wait_cabg", "Median wait, referral to start: CABG"),
             ("w-mipci", "wait_mi_pci", "Median wait, referral to start: MI/PCI"),
@@ -368,22 +524,11 @@ async fn dashboard(
             let reports = a.national_reports(n, &three)?;
             let nr = reports.last().cloned().ok_or(WebError::NotFound)?;
             let (programmes, report) = (&nr.programmes, &nr.report);
-            let mut years = Vec::new();
-            for (p, r) in three.into_iter().zip(&reports) {
-                let rows = chosen_rows(&r.report, &r.programmes, &f);
-                let sum = |key: &str| {
-                    rows.iter().fold((0u64, 0u64), |(a, b), k| {
-                        let (x, y) = proportion(k, key);
-                        (a + x, b + y)
-                    })
-                };
-                let grade = |g: &str| rows.iter().filter(|k| k.grade == g).count();
-                years.push((
-                    p,
-                    [sum("uptake"), sum("assessment1"), sum("assessment2")],
-                    [grade("green"), grade("amber"), grade("red")],
-                ));
-            }
+            let years = year_on_year(&three, &reports, &f);
+            let dl = f
+                .href(period.from, period.to, 1)
+                .replace("/national/dashboard?", "")
+                .replace("#programmes", "");
             let share = |(x, y): (u64, u64)| pct((y > 0).then(|| x as f64 / y as f64));
             let body = html! {
                 (render(programmes, report, &f, period))
@@ -406,6 +551,7 @@ async fn dashboard(
                         }
                     }
                 }
+                (table_links("years", &dl))
             };
             let body = Arc::new(body);
             a.national_pages.put(key, version, body.clone());

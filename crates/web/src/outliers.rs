@@ -13,7 +13,6 @@ use axum::routing::get;
 use axum::{Form, Router};
 use crest_report::charts::FUNNELS;
 use crest_stats::funnel::{Direction, Position};
-use crest_stats::kpis::{compute, Thresholds};
 use crest_store::national::{OutlierCase, CASE_STAGES};
 use maud::html;
 use std::collections::HashMap;
@@ -24,6 +23,8 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/national/outliers", get(list).post(open_case))
         .route("/national/outliers.{format}", get(download))
         .route("/national/outliers/case", get(show).post(update))
+        .route("/national/outliers/case.{format}", get(case_download))
+        .route("/national/cases.{format}", get(cases_download))
 }
 
 fn stage(s: &str) -> String {
@@ -233,6 +234,11 @@ async fn list(
                 }
             }
         }
+        p class="noprint" {
+            "Download every case: "
+            a href="/national/cases.csv" { "CSV" } " · "
+            a href="/national/cases.xlsx" { "XLSX" }
+        }
     };
     Ok(html_page(page(
         "National audit: outliers",
@@ -347,6 +353,117 @@ fn find_outliers(
 #[derive(serde::Deserialize)]
 struct CaseQuery {
     id: String,
+    /// For a download: `years` (the programme's year on year) or `history`.
+    #[serde(default)]
+    table: String,
+}
+
+/// Links to download one of a case's tables.
+fn case_links(id: &str, table: &str) -> maud::Markup {
+    let q = format!("id={}&table={table}", url_encode(id));
+    maud::html! {
+        p class="noprint" {
+            "Download this table: "
+            a href={ "/national/outliers/case.csv?" (q) } { "CSV" } " · "
+            a href={ "/national/outliers/case.xlsx?" (q) } { "XLSX" }
+        }
+    }
+}
+
+/// Every outlier case as CSV or XLSX, newest first.
+async fn cases_download(
+    State(app): State<Arc<App>>,
+    Analyst(_c): Analyst,
+    axum::extract::Path(format): axum::extract::Path<String>,
+) -> Result<Response, WebError> {
+    let cases = app.national(|n| Ok(n.cases()?)).await?;
+    let columns: Vec<String> = [
+        "programme_code",
+        "kpi",
+        "period_from",
+        "period_to",
+        "level",
+        "direction",
+        "finding",
+        "stage",
+        "opened_at",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows: Vec<Vec<String>> = cases
+        .into_iter()
+        .map(|c| {
+            vec![
+                c.programme,
+                c.kpi,
+                c.from,
+                c.to,
+                c.level,
+                c.direction,
+                c.finding,
+                c.status,
+                c.opened_at,
+            ]
+        })
+        .collect();
+    crate::table_download("cases", &format, &columns, &rows)
+}
+
+/// One of a case's tables as CSV or XLSX: `years` or `history`.
+async fn case_download(
+    State(app): State<Arc<App>>,
+    Analyst(_c): Analyst,
+    axum::extract::Path(format): axum::extract::Path<String>,
+    Query(q): Query<CaseQuery>,
+) -> Result<Response, WebError> {
+    let a = app.clone();
+    let table = q.table.clone();
+    let (columns, rows): (Vec<String>, Vec<Vec<String>>) = app
+        .national(move |n| {
+            let case = n
+                .cases()?
+                .into_iter()
+                .find(|x| x.id == q.id)
+                .ok_or(WebError::NotFound)?;
+            let strings = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+            match q.table.as_str() {
+                "years" => Ok((
+                    strings(&[
+                        "period_from",
+                        "period_to",
+                        "kpi",
+                        "numerator",
+                        "denominator",
+                        "pooled",
+                    ]),
+                    recent_history(&a, n, &case)?
+                        .into_iter()
+                        .map(|(p, (k, d), pooled)| {
+                            vec![
+                                p.from.to_string(),
+                                p.to.to_string(),
+                                case.kpi.clone(),
+                                k.to_string(),
+                                d.to_string(),
+                                pooled.map_or(String::new(), |x| format!("{x:.4}")),
+                            ]
+                        })
+                        .collect(),
+                )),
+                "history" => Ok((
+                    strings(&["at", "username", "stage", "note"]),
+                    n.case_history(&case.id)?
+                        .into_iter()
+                        .map(|h| vec![h.at, h.username, h.status, h.note])
+                        .collect(),
+                )),
+                _ => Err(WebError::BadRequest(
+                    "Choose a table to download: years or history.".into(),
+                )),
+            }
+        })
+        .await?;
+    crate::table_download(&format!("case-{table}"), &format, &columns, &rows)
 }
 
 /// A programme's year on year for a case's KPI: each of the case's period and the two before
@@ -354,6 +471,7 @@ struct CaseQuery {
 type Recent = Vec<(crest_core::Period, (u64, u64), Option<f64>)>;
 
 fn recent_history(
+    app: &App,
     n: &mut crest_store::NationalStore,
     case: &OutlierCase,
 ) -> Result<Recent, WebError> {
@@ -363,25 +481,29 @@ fn recent_history(
     ) else {
         return Ok(Vec::new());
     };
-    let programmes = n.programmes()?;
-    let mut out = Vec::new();
-    for back in [2, 1, 0] {
-        let p = crest_core::Period { from, to }.earlier(back);
-        let episodes = n.kpi_episodes(p.from, p.to, &programmes)?;
-        let report = compute(&programmes, &episodes, p, &Thresholds::default());
-        let mine = report
-            .programmes
-            .iter()
-            .find(|k| k.programme_code == case.programme)
-            .map_or((0, 0), |k| k.proportion(&case.kpi));
-        let all: Vec<(u64, u64)> = report
-            .programmes
-            .iter()
-            .map(|k| k.proportion(&case.kpi))
-            .collect();
-        out.push((p, mine, crest_stats::funnel::pooled(&all)));
-    }
-    Ok(out)
+    let period = crest_core::Period { from, to };
+    let three = [period.earlier(2), period.earlier(1), period];
+    // The dashboard's shared reports: three years from one read of the store.
+    let reports = app.national_reports(n, &three)?;
+    Ok(three
+        .into_iter()
+        .zip(reports)
+        .map(|(p, r)| {
+            let mine = r
+                .report
+                .programmes
+                .iter()
+                .find(|k| k.programme_code == case.programme)
+                .map_or((0, 0), |k| k.proportion(&case.kpi));
+            let all: Vec<(u64, u64)> = r
+                .report
+                .programmes
+                .iter()
+                .map(|k| k.proportion(&case.kpi))
+                .collect();
+            (p, mine, crest_stats::funnel::pooled(&all))
+        })
+        .collect())
 }
 
 fn case_page(
@@ -424,6 +546,7 @@ fn case_page(
                     }
                 }
             }
+            (case_links(&case.id, "years"))
         }
         table tabindex="0" {
             caption { "History" }
@@ -437,6 +560,7 @@ fn case_page(
                 }
             }
         }
+        (case_links(&case.id, "history"))
         @if case.status != "closed" {
             form method="post" {
                 (csrf_field(&c.session.csrf))
@@ -462,6 +586,7 @@ async fn show(
     Query(q): Query<CaseQuery>,
 ) -> Result<Response, WebError> {
     let id = q.id.clone();
+    let a = app.clone();
     let (case, history, recent) = app
         .national(move |n| {
             let case = n
@@ -470,7 +595,7 @@ async fn show(
                 .find(|x| x.id == id)
                 .ok_or(WebError::NotFound)?;
             let history = n.case_history(&case.id)?;
-            let recent = recent_history(n, &case)?;
+            let recent = recent_history(&a, n, &case)?;
             Ok((case, history, recent))
         })
         .await?;
@@ -490,6 +615,7 @@ async fn update(
     let field = |k: &str| form.get(k).cloned().unwrap_or_default();
     let (id, status, note) = (field("id"), field("status"), field("note"));
     let username = c.user.username.clone();
+    let a = app.clone();
     let outcome = app
         .national(move |n| {
             let result = n.update_case(&id, &status, &note, &username, &crest_store::utc_now());
@@ -501,7 +627,7 @@ async fn update(
             let history = n.case_history(&id)?;
             // The page is drawn again only when the change is refused.
             let recent = if result.is_err() {
-                recent_history(n, &case)?
+                recent_history(&a, n, &case)?
             } else {
                 Vec::new()
             };

@@ -24,8 +24,9 @@ struct QualityQuery {
     filters: Filters,
     #[serde(default)]
     programme: String,
-    /// `submissions.csv`, `submissions.xlsx`, `completeness.csv` or `completeness.xlsx`: that
-    /// table as a file instead of the page.
+    /// `submissions.csv`, `submissions.xlsx`, `completeness.csv`, `completeness.xlsx`, or
+    /// (with a programme) `fields.csv` or `fields.xlsx`: that table as a file instead of the
+    /// page.
     #[serde(default)]
     download: String,
 }
@@ -134,6 +135,15 @@ async fn quality(
                         .to_vec();
                     return Ok(Answer::File(format!("completeness-{from}-{to}"), columns, rows));
                 }
+                Some("fields") => {
+                    let (code, total, filled) = counts.iter().find(|c| c.0 == chosen).ok_or(WebError::NotFound)?;
+                    let rows = shares_of(*total, filled)
+                        .into_iter()
+                        .map(|(s, name)| vec![name.to_string(), share(Some(s))])
+                        .collect();
+                    let columns = ["field", "complete"].map(String::from).to_vec();
+                    return Ok(Answer::File(format!("fields-{code}-{from}-{to}"), columns, rows));
+                }
                 Some(_) => return Err(WebError::NotFound),
                 None => {}
             }
@@ -202,6 +212,11 @@ async fn quality(
                                 tr { th scope="row" { (name) } td { (pct(Some(share))) } }
                             }
                         }
+                    }
+                    p class="noprint" {
+                        "Download this table: "
+                        a href={ "/national/quality?from=" (from) "&to=" (to) "&programme=" (url_encode(code)) "&download=fields.csv" } { "CSV" } " · "
+                        a href={ "/national/quality?from=" (from) "&to=" (to) "&programme=" (url_encode(code)) "&download=fields.xlsx" } { "XLSX" }
                     }
                 }
             };

@@ -1924,6 +1924,39 @@ fn hostile_text_is_shown_as_text_on_every_national_page() {
             ];
             let r = send(&app, post("/national/outliers/case", &cookie, &note)).await;
             assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+            // The case's tables download; its hostile note is data there, not markup.
+            let history = send(
+                &app,
+                get(
+                    &format!(
+                        "{}&table=history",
+                        case_url
+                            .replace("/national/outliers/case?", "/national/outliers/case.csv?")
+                    ),
+                    &cookie,
+                ),
+            )
+            .await;
+            assert_eq!(history.status, StatusCode::OK, "{}", history.body);
+            assert!(
+                history.body.starts_with("at,username,stage,note\n")
+                    && history.body.contains("alert(1)"),
+                "{}",
+                history.body
+            );
+            let years = send(
+                &app,
+                get(
+                    &format!(
+                        "{}&table=years",
+                        case_url
+                            .replace("/national/outliers/case?", "/national/outliers/case.xlsx?")
+                    ),
+                    &cookie,
+                ),
+            )
+            .await;
+            assert!(years.bytes.starts_with(b"PK"));
             let evil = enc(EVIL);
             for path in [
                 "/national".to_string(),
@@ -4081,6 +4114,64 @@ fn outlier_triage_filters_summarises_and_exports() {
         )
         .await;
         assert!(xlsx.bytes.starts_with(b"PK"));
+        // The dashboard's roll-up and year on year download too: the nations' referrals add
+        // up to the programmes'.
+        let all = send(&app, get(&format!("/national/programmes.csv?{q}"), &analyst)).await;
+        let referred: u64 = csv::Reader::from_reader(all.body.as_bytes())
+            .records()
+            .map(|r| r.unwrap()[4].parse::<u64>().unwrap())
+            .sum();
+        let places = send(
+            &app,
+            get(&format!("/national/dashboard.csv?table=places&{q}"), &analyst),
+        )
+        .await;
+        assert!(
+            places.body.starts_with(
+                "nation,region,programmes,referred,started,uptake,assessment1,assessment2,green,amber,red\n"
+            ),
+            "{}",
+            places.body
+        );
+        let nations: u64 = csv::Reader::from_reader(places.body.as_bytes())
+            .records()
+            .map(|r| r.unwrap())
+            .filter(|r| r[1].is_empty())
+            .map(|r| r[3].parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(nations, referred);
+        let years = send(
+            &app,
+            get(&format!("/national/dashboard.csv?table=years&{q}"), &analyst),
+        )
+        .await;
+        let lines: Vec<&str> = years.body.lines().collect();
+        assert_eq!(lines.len(), 4, "{}", years.body);
+        assert!(lines[3].starts_with(&format!("2024-04-01,2025-03-31,{referred},")), "{}", years.body);
+        assert!(send(&app, get(&format!("/national/dashboard.xlsx?table=years&{q}"), &analyst))
+            .await
+            .bytes
+            .starts_with(b"PK"));
+        assert_eq!(
+            send(&app, get(&format!("/national/dashboard.csv?table=nope&{q}"), &analyst))
+                .await
+                .status,
+            StatusCode::BAD_REQUEST
+        );
+        let fields = send(
+            &app,
+            get(&format!("/national/quality?{q}&programme=P001&download=fields.csv"), &analyst),
+        )
+        .await;
+        assert!(fields.body.starts_with("field,complete\n"), "{}", fields.body);
+        let cases = send(&app, get("/national/cases.csv", &analyst)).await;
+        assert!(
+            cases.body.starts_with(
+                "programme_code,kpi,period_from,period_to,level,direction,finding,stage,opened_at\n"
+            ),
+            "{}",
+            cases.body
+        );
         // The national overview: submissions and patients seen by several programmes, a page
         // at a time, every row downloadable.
         let subs = send(&app, get("/national/submissions.csv", &analyst)).await;
