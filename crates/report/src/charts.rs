@@ -40,25 +40,37 @@ pub fn wait_plot(id: &str, key: &str, title: &str, rows: &[&ProgrammeKpis]) -> M
         .iter()
         .map(|p| p.1.max(p.2.unwrap_or(0.0)))
         .fold(10.0_f64, f64::max);
-    let (w, row, left) = (640.0, 14.0, 70.0);
-    let h = row * points.len() as f64 + 40.0;
-    let x = |d: f64| left + (w - left - 20.0) * d / max;
-    let y = |i: usize| 10.0 + row * i as f64 + row / 2.0;
+    let (w, row, left, top) = (640.0, 14.0, 70.0, 30.0);
+    let ticks = ticks(max);
+    let top_value = ticks.last().copied().unwrap_or(max).max(max);
+    let bottom = top + row * points.len() as f64;
+    let h = bottom + 70.0;
+    let x = |d: f64| left + (w - left - 20.0) * d / top_value;
+    let y = |i: usize| top + row * i as f64 + row / 2.0;
     let late = |p: &(String, f64, Option<f64>)| p.2.is_some_and(|t| p.1 > t);
     let over: Vec<String> = points
         .iter()
         .filter(|p| late(p))
         .map(|(code, median, _)| format!("{code} ({} days)", format_num(*median)))
         .collect();
+    let (late_colour, on_time_colour) = ("#c0392b", "#005eb8");
     html! {
         figure {
             svg role="img" aria-labelledby={ (id) "-t " (id) "-d" } width=(w) height=(h)
                 viewBox={ "0 0 " (w) " " (h) } {
                 title id={ (id) "-t" } { (title) }
                 desc id={ (id) "-d" } {
-                    "Dots are programmes' median waits in days, sorted; the grey tick on each row \
-                     is the programme's nation's threshold."
+                    "Each programme's median wait in days, sorted, against its nation's threshold \
+                     (the grey tick on its row). "
+                    @if over.is_empty() { "None is above its threshold." }
+                    @else { "Above their threshold: " (over.join(", ")) "." }
                 }
+                text x=(left) y="16" font-size="13" font-weight="bold" { (title) }
+                @for t in &ticks {
+                    line x1=(at(x(*t))) x2=(at(x(*t))) y1=(top) y2=(at(bottom)) stroke="#d8dde0" {}
+                    text x=(at(x(*t))) y=(at(bottom + 14.0)) font-size="10" text-anchor="middle" { (format_num(*t)) }
+                }
+                line x1=(left) x2=(w - 20.0) y1=(at(bottom)) y2=(at(bottom)) stroke="#425563" {}
                 @for (i, point) in points.iter().enumerate() {
                     @let (code, median, threshold) = point;
                     text x=(left - 6.0) y=(at(y(i) + 3.0)) font-size="10" text-anchor="end" { (code) }
@@ -66,12 +78,28 @@ pub fn wait_plot(id: &str, key: &str, title: &str, rows: &[&ProgrammeKpis]) -> M
                         line x1=(at(x(*t))) x2=(at(x(*t))) y1=(at(y(i) - 5.0)) y2=(at(y(i) + 5.0))
                             stroke="#768692" stroke-width="2" {}
                     }
-                    circle cx=(at(x(*median))) cy=(at(y(i))) r="4"
-                        fill=(if late(point) { "#d5281b" } else { "#005eb8" }) {
-                        title { (code) ": median " (format_num(*median)) " days" }
+                    @let hover = format!("{code}: median {} days{}", format_num(*median), threshold.map_or(String::new(), |t| format!(" (threshold {})", format_num(t))));
+                    // Above the threshold: a square as well as another colour.
+                    @if late(point) {
+                        rect x=(at(x(*median) - 4.0)) y=(at(y(i) - 4.0)) width="8" height="8" fill=(late_colour) {
+                            title { (hover) }
+                        }
+                    } @else {
+                        circle cx=(at(x(*median))) cy=(at(y(i))) r="4" fill=(on_time_colour) {
+                            title { (hover) }
+                        }
                     }
                 }
-                text x=((w + left) / 2.0) y=(h - 8.0) font-size="12" text-anchor="middle" { "days" }
+                text x=(at((w + left) / 2.0)) y=(at(bottom + 30.0)) font-size="12" text-anchor="middle" {
+                    "median days from referral to the start of core rehabilitation"
+                }
+                @let ly = bottom + 52.0;
+                circle cx=(left) cy=(at(ly - 4.0)) r="4" fill=(on_time_colour) {}
+                text x=(left + 10.0) y=(at(ly)) font-size="11" { "at or under the threshold" }
+                rect x=(left + 170.0) y=(at(ly - 8.0)) width="8" height="8" fill=(late_colour) {}
+                text x=(left + 184.0) y=(at(ly)) font-size="11" { "above the threshold" }
+                line x1=(left + 320.0) x2=(left + 320.0) y1=(at(ly - 9.0)) y2=(at(ly + 1.0)) stroke="#768692" stroke-width="2" {}
+                text x=(left + 328.0) y=(at(ly)) font-size="11" { "the nation's threshold" }
             }
             figcaption {
                 (title) ": " (points.len()) " programme(s); "

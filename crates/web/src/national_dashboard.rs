@@ -24,6 +24,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/national/funnel.svg", get(funnel_svg))
         .route("/national/programmes.{format}", get(programmes_download))
         .route("/national/dashboard.{format}", get(tables_download))
+        .route("/national/waits.{format}", get(waits_download))
 }
 
 /// The filters of the national pages.
@@ -178,6 +179,63 @@ fn rollup(sums: &[crest_stats::kpis::RollupRow], filters: &str) -> Markup {
             }
         }
         (table_links("places", filters))
+    }
+}
+
+/// The wait plots: (element id, KPI, title).
+const WAITS: [(&str, &str, &str); 2] = [
+    (
+        "w-cabg",
+        "wait_cabg",
+        "Median wait, referral to start: CABG",
+    ),
+    (
+        "w-mipci",
+        "wait_mi_pci",
+        "Median wait, referral to start: MI/PCI",
+    ),
+];
+
+/// A wait plot of the dashboard as SVG or PNG, with the page's filters.
+async fn waits_download(
+    State(app): State<Arc<App>>,
+    Analyst(_c): Analyst,
+    axum::extract::Path(format): axum::extract::Path<String>,
+    Query(q): Query<PngQuery>,
+) -> Result<Response, WebError> {
+    let period = chosen_period(&app, &q.filters)?;
+    let (id, key, title) = WAITS
+        .into_iter()
+        .find(|w| w.1 == q.kpi)
+        .ok_or_else(|| WebError::BadRequest("Choose a wait: wait_cabg or wait_mi_pci.".into()))?;
+    let a = app.clone();
+    let chart = app
+        .national(move |n| {
+            let nr = a.national_report(n, period)?;
+            let rows = sorted_rows(&nr.report, &nr.programmes, &q.filters);
+            Ok(wait_plot(id, key, title, &rows))
+        })
+        .await?;
+    let name = format!("{key}-{}-{}", period.from, period.to);
+    let nothing = |_| {
+        WebError::BadRequest(
+            "No programme has a median wait to draw for this period and these filters.".into(),
+        )
+    };
+    match format.as_str() {
+        "svg" => Ok(crate::download(
+            crest_report::charts::svg_file(&chart)
+                .map_err(nothing)?
+                .into_bytes(),
+            "image/svg+xml",
+            &format!("{name}.svg"),
+        )),
+        "png" => Ok(crate::download(
+            crest_report::charts::svg_png(&chart).map_err(nothing)?,
+            "image/png",
+            &format!("{name}.png"),
+        )),
+        _ => Err(WebError::NotFound),
     }
 }
 
@@ -483,11 +541,13 @@ fn render(
             }
         }
         (rollup(&rollup_rows(&rows, programmes), &dl))
-        @for (id, key, title) in [
-            ("w-cabg", "wait_cabg", "Median wait, referral to start: CABG"),
-            ("w-mipci", "wait_mi_pci", "Median wait, referral to start: MI/PCI"),
-        ] {
+        @for (id, key, title) in WAITS {
             (wait_plot(id, key, title, &rows))
+            p class="noprint" {
+                "Download this chart: "
+                a href={ "/national/waits.svg?kpi=" (key) "&" (dl) } { "SVG" } " · "
+                a href={ "/national/waits.png?kpi=" (key) "&" (dl) } { "PNG" }
+            }
         }
     }
 }

@@ -4007,6 +4007,40 @@ fn report_dashboard_outliers_and_funnels_csv_agree_under_each_method() {
                 )
                 .await;
                 assert!(png.bytes.starts_with(b"\x89PNG"));
+                // So do the wait plots, with a title, tick values and a legend.
+                let waits = send(
+                    &app,
+                    get(
+                        &format!("/national/waits.svg?kpi=wait_mi_pci&{q}"),
+                        &analyst,
+                    ),
+                )
+                .await;
+                assert_eq!(waits.status, StatusCode::OK, "{}", waits.body);
+                for words in [
+                    "Median wait, referral to start: MI/PCI",
+                    "median days from referral",
+                    "above the threshold",
+                    "the nation's threshold",
+                    ">0</text>",
+                ] {
+                    assert!(waits.body.contains(words), "{words} not in the wait plot");
+                }
+                let png = send(
+                    &app,
+                    get(&format!("/national/waits.png?kpi=wait_cabg&{q}"), &analyst),
+                )
+                .await;
+                assert!(png.bytes.starts_with(b"\x89PNG"));
+                assert_eq!(
+                    send(
+                        &app,
+                        get(&format!("/national/waits.svg?kpi=duration&{q}"), &analyst)
+                    )
+                    .await
+                    .status,
+                    StatusCode::BAD_REQUEST
+                );
                 // Nothing else is called an outlier on the page: one row per finding.
                 let rows = page.body.matches("name=\"programme\"").count()
                     + page.body.matches("/national/outliers/case?id=").count();
