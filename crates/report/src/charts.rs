@@ -539,8 +539,17 @@ pub fn share_bars(
     axis: &ShareAxis,
     reference: Option<(f64, &str)>,
 ) -> Markup {
-    let (w, row, left, top) = (600.0, 26.0, 190.0, 12.0);
-    let h = top + row * rows.len() as f64 + 44.0;
+    let (w, row, left, top) = (600.0, 26.0, 190.0, 30.0);
+    let legend = match (axis.intervals, reference) {
+        (true, Some((v, what))) => format!(
+            "Lines across the bars: 95% intervals. Dashed line: {what}, {}.",
+            pct(Some(v))
+        ),
+        (true, None) => "Lines across the bars: 95% intervals.".to_string(),
+        (false, Some((v, what))) => format!("Dashed line: {what}, {}.", pct(Some(v))),
+        (false, None) => String::new(),
+    };
+    let h = top + row * rows.len() as f64 + if legend.is_empty() { 44.0 } else { 62.0 };
     let x = |p: f64| left + (w - left - 60.0) * p.clamp(0.0, 1.0);
     let bottom = top + row * rows.len() as f64;
     let interval = |k: u64, n: u64| {
@@ -573,6 +582,7 @@ pub fn share_bars(
                     @if axis.intervals { " Lines across the bars are 95% intervals." }
                     @if let Some((v, what)) = reference { " The dashed line is " (what) ", " (pct(Some(v))) "." }
                 }
+                text x="6" y="18" font-size="13" font-weight="bold" { (title) }
                 @for t in [0.0, 0.25, 0.5, 0.75, 1.0] {
                     line x1=(at(x(t))) x2=(at(x(t))) y1=(top) y2=(bottom) stroke="#d8dde0" {}
                     text x=(at(x(t))) y=(at(bottom + 14.0)) font-size="11" text-anchor="middle" { (format!("{:.0}%", t * 100.0)) }
@@ -603,7 +613,10 @@ pub fn share_bars(
                     line x1=(at(x(v))) x2=(at(x(v))) y1=(top) y2=(bottom) stroke="#1b1b1b" stroke-dasharray="5 3" {}
                 }
                 line x1=(left) x2=(left) y1=(top) y2=(bottom) stroke="#425563" {}
-                text x=(at(left + (w - left - 60.0) / 2.0)) y=(h - 6.0) font-size="12" text-anchor="middle" { (axis.label) }
+                text x=(at(left + (w - left - 60.0) / 2.0)) y=(at(bottom + 32.0)) font-size="12" text-anchor="middle" { (axis.label) }
+                @if !legend.is_empty() {
+                    text x="6" y=(at(bottom + 52.0)) font-size="11" { (legend) }
+                }
             }
             figcaption { (title) }
         }

@@ -19,6 +19,57 @@ pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/national/inequalities", get(inequalities))
         .route("/national/inequalities.{format}", get(download))
+        .route("/national/inequalities/chart.{format}", get(chart_download))
+}
+
+#[derive(serde::Deserialize)]
+struct ChartQuery {
+    /// Which grouping: 0 sex, 1 age band, 2 ethnic group, 3 deprivation, 4 priority group.
+    #[serde(default)]
+    by: String,
+    #[serde(flatten)]
+    filters: Filters,
+}
+
+/// A grouping's uptake as a bar chart with 95% intervals and the overall uptake as a line.
+fn uptake_chart(i: usize, title: &str, rows: &Uptake, overall: Option<f64>) -> maud::Markup {
+    crest_report::charts::proportion_bars(
+        &format!("uptake-{i}"),
+        &format!("Uptake by {title}"),
+        rows,
+        overall.map(|o| (o, "the overall uptake")),
+    )
+}
+
+/// One grouping's chart as SVG or PNG, with the page's period and region.
+async fn chart_download(
+    State(app): State<Arc<App>>,
+    Analyst(_c): Analyst,
+    axum::extract::Path(format): axum::extract::Path<String>,
+    Query(q): Query<ChartQuery>,
+) -> Result<Response, WebError> {
+    let period = chosen_period(&app, &q.filters)?;
+    let i: usize =
+        q.by.parse()
+            .ok()
+            .filter(|i| *i < 5)
+            .ok_or_else(|| WebError::BadRequest("Choose a grouping from 0 to 4.".into()))?;
+    let chart = app
+        .national(move |n| {
+            let programmes = n.programmes()?;
+            let facts = n.equity_facts(period.from, period.to)?;
+            let (n, k, groups) = groupings(&programmes, &facts, &q.filters);
+            let overall = (n > 0).then(|| k as f64 / n as f64);
+            let (title, rows) = &groups[i];
+            Ok(uptake_chart(i, title, rows, overall))
+        })
+        .await?;
+    crate::chart_download(
+        &chart,
+        &format,
+        &format!("uptake-by-{i}-{}-{}", period.from, period.to),
+        "Nobody was referred in this period and region.",
+    )
 }
 
 /// Uptake rows: (group, referred, started).
@@ -214,7 +265,13 @@ fn render(
             a href={ "/national/inequalities.csv?" (q) } { "CSV" } " · "
             a href={ "/national/inequalities.xlsx?" (q) } { "XLSX" }
         }
-        @for (title, rows) in &groupings {
+        @for (i, (title, rows)) in groupings.iter().enumerate() {
+            (uptake_chart(i, title, rows, overall))
+            p class="noprint" {
+                "Download this chart: "
+                a href={ "/national/inequalities/chart.svg?by=" (i) "&" (q) } { "SVG" } " · "
+                a href={ "/national/inequalities/chart.png?by=" (i) "&" (q) } { "PNG" }
+            }
             (uptake_table(title, rows))
         }
     }

@@ -1283,6 +1283,32 @@ fn download(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Response 
         .into_response()
 }
 
+/// A chart downloaded as `svg` or `png` (anything else is 404), named `name.svg|png`, with its
+/// title, axes and legend; `empty` says why when there is nothing to draw.
+pub(crate) fn chart_download(
+    chart: &maud::Markup,
+    format: &str,
+    name: &str,
+    empty: &str,
+) -> Result<Response, WebError> {
+    let nothing = |_| WebError::BadRequest(empty.to_string());
+    match format {
+        "svg" => Ok(download(
+            crest_report::charts::svg_file(chart)
+                .map_err(nothing)?
+                .into_bytes(),
+            "image/svg+xml",
+            &format!("{name}.svg"),
+        )),
+        "png" => Ok(download(
+            crest_report::charts::svg_png(chart).map_err(nothing)?,
+            "image/png",
+            &format!("{name}.png"),
+        )),
+        _ => Err(WebError::NotFound),
+    }
+}
+
 /// A table downloaded as `csv` or `xlsx` (anything else is 404), named `name.csv|xlsx`.
 pub(crate) fn table_download(
     name: &str,

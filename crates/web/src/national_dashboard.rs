@@ -216,27 +216,12 @@ async fn waits_download(
             Ok(wait_plot(id, key, title, &rows))
         })
         .await?;
-    let name = format!("{key}-{}-{}", period.from, period.to);
-    let nothing = |_| {
-        WebError::BadRequest(
-            "No programme has a median wait to draw for this period and these filters.".into(),
-        )
-    };
-    match format.as_str() {
-        "svg" => Ok(crate::download(
-            crest_report::charts::svg_file(&chart)
-                .map_err(nothing)?
-                .into_bytes(),
-            "image/svg+xml",
-            &format!("{name}.svg"),
-        )),
-        "png" => Ok(crate::download(
-            crest_report::charts::svg_png(&chart).map_err(nothing)?,
-            "image/png",
-            &format!("{name}.png"),
-        )),
-        _ => Err(WebError::NotFound),
-    }
+    crate::chart_download(
+        &chart,
+        &format,
+        &format!("{key}-{}-{}", period.from, period.to),
+        "No programme has a median wait to draw for this period and these filters.",
+    )
 }
 
 /// One year of the "Year on year" table: the period, (numerator, denominator) of uptake,

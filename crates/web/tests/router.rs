@@ -4250,6 +4250,31 @@ fn outlier_triage_filters_summarises_and_exports() {
             "{}",
             ineq.body
         );
+        // Each grouping is drawn too, and the chart downloads.
+        let chart = send(
+            &app,
+            get(&format!("/national/inequalities/chart.svg?by=3&{q}"), &analyst),
+        )
+        .await;
+        assert_eq!(chart.status, StatusCode::OK, "{}", chart.body);
+        assert!(
+            chart.body.contains("Uptake by deprivation quintile")
+                && chart.body.contains("The dashed line is the overall uptake"),
+            "{}",
+            chart.body
+        );
+        assert!(send(&app, get(&format!("/national/inequalities/chart.png?by=0&{q}"), &analyst))
+            .await
+            .bytes
+            .starts_with(b"\x89PNG"));
+        assert_eq!(
+            send(&app, get(&format!("/national/inequalities/chart.svg?by=9&{q}"), &analyst))
+                .await
+                .status,
+            StatusCode::BAD_REQUEST
+        );
+        let page = send(&app, get(&format!("/national/inequalities?{q}"), &analyst)).await;
+        assert_eq!(page.body.matches("/national/inequalities/chart.svg?by=").count(), 5);
         let subs = send(
             &app,
             get(
