@@ -22,6 +22,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/region", get(region_page))
         .route("/region/kpis.{format}", get(kpis_download))
+        .route("/region/chart.{format}", get(chart_download))
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -202,7 +203,91 @@ fn headline(a: &Shown) -> (Option<f64>, String) {
     }
 }
 
+/// The page's charts by name: `uptake-<dimension>` for each grouping that can be shown,
+/// `demand` and `conversion` when the months can; drawn from the published figures.
+fn charts(f: &RegionFigures) -> Vec<(String, Markup)> {
+    let (nation, _) = headline(&f.nation);
+    let mut out = Vec::new();
+    for (d, mine, _) in &f.groups {
+        if let Ok(a) = mine {
+            // (group, referred, started), as the chart takes them.
+            let bars: Vec<(String, u64, u64)> = a
+                .rows
+                .iter()
+                .filter_map(|r| Some((r[0].clone(), count(&r[2])?, count(&r[1])?)))
+                .collect();
+            let id = format!("uptake-{}", d.code());
+            let chart = crest_report::charts::proportion_bars(
+                &id,
+                &format!("Uptake by {} in your region", d.label().to_lowercase()),
+                &bars,
+                nation.map(|n| (n, "the nation's uptake")),
+            );
+            out.push((id, chart));
+        }
+    }
+    if let (Ok(r), Ok(s)) = (&f.referred_by_month, &f.started_by_month) {
+        // Short month names under the charts (the period is in the heading; the tables give
+        // year and month).
+        let labels: Vec<String> = r.rows.iter().map(|x| month_name(&x[0])).collect();
+        let referred: Vec<(String, f64)> = r
+            .rows
+            .iter()
+            .filter_map(|x| Some((month_name(&x[0]), count(&x[1])? as f64)))
+            .collect();
+        let share: Vec<Option<f64>> = r
+            .rows
+            .iter()
+            .map(|x| {
+                let started = s
+                    .rows
+                    .iter()
+                    .find(|y| y[0] == x[0])
+                    .map_or(Some(0), |y| count(&y[1]))?;
+                count(&x[1])
+                    .filter(|n| *n > 0)
+                    .map(|n| started as f64 / n as f64)
+            })
+            .collect();
+        out.push((
+            "demand".into(),
+            crest_report::charts::column_chart(
+                "demand",
+                "Referrals by month",
+                "Month of referral",
+                "Patients referred",
+                &referred,
+            ),
+        ));
+        out.push((
+            "conversion".into(),
+            crest_report::charts::trend_chart(
+                "conversion",
+                "Share of each month's referrals who started core CR",
+                &labels,
+                &[("Started core CR", share)],
+            ),
+        ));
+    }
+    out
+}
+
+/// A chart of the page with links to download it.
+fn chart_with_links(charts: &[(String, Markup)], id: &str, period: crest_core::Period) -> Markup {
+    html! {
+        @if let Some((_, chart)) = charts.iter().find(|c| c.0 == id) {
+            (chart)
+            p class="noprint" {
+                "Download this chart: "
+                a href={ "/region/chart.svg?chart=" (id) "&from=" (period.from) "&to=" (period.to) } download { "SVG" } " · "
+                a href={ "/region/chart.png?chart=" (id) "&from=" (period.from) "&to=" (period.to) } download { "PNG" }
+            }
+        }
+    }
+}
+
 fn render(c: &crate::Ctx, f: &RegionFigures, period: crest_core::Period, asked: &Asked) -> Markup {
+    let drawn = charts(f);
     let (overall, overall_text) = headline(&f.overall);
     let (nation, nation_text) = headline(&f.nation);
     let ask = |by: &str, measure: &str| Asked {
@@ -285,14 +370,7 @@ fn render(c: &crate::Ctx, f: &RegionFigures, period: crest_core::Period, asked: 
             @match mine {
                 Err(why) => (not_shown(why)),
                 Ok(a) => {
-                    // (group, referred, started), as the chart takes them.
-                    @let bars: Vec<(String, u64, u64)> = a.rows.iter().filter_map(|r| Some((r[0].clone(), count(&r[2])?, count(&r[1])?))).collect();
-                    (crest_report::charts::proportion_bars(
-                        &format!("uptake-{}", d.code()),
-                        &format!("Uptake by {} in your region", d.label().to_lowercase()),
-                        &bars,
-                        nation.map(|n| (n, "nation")),
-                    ))
+                    (chart_with_links(&drawn, &format!("uptake-{}", d.code()), period))
                     @let shown = with_nation(a, nat);
                     (answer_table(&format!("Uptake by {} (the nation beside it)", d.label().to_lowercase()), &shown, Measure::Uptake))
                     (download(&ask(d.code(), "uptake")))
@@ -309,16 +387,8 @@ fn render(c: &crate::Ctx, f: &RegionFigures, period: crest_core::Period, asked: 
         h2 id="demand" { "Demand: referrals and starts by month, " (period.from.long()) " to " (period.to.long()) }
         @match (&f.referred_by_month, &f.started_by_month) {
             (Ok(r), Ok(s)) => {
-                // Short month names under the charts (the period is in the heading; the tables
-                // give year and month).
-                @let labels: Vec<String> = r.rows.iter().map(|x| month_name(&x[0])).collect();
-                @let referred: Vec<(String, f64)> = r.rows.iter().filter_map(|x| Some((month_name(&x[0]), count(&x[1])? as f64))).collect();
-                @let share: Vec<Option<f64>> = r.rows.iter().map(|x| {
-                    let started = s.rows.iter().find(|y| y[0] == x[0]).map_or(Some(0), |y| count(&y[1]))?;
-                    count(&x[1]).filter(|n| *n > 0).map(|n| started as f64 / n as f64)
-                }).collect();
-                (crest_report::charts::column_chart("demand", "Referrals by month", "Month of referral", "Patients referred", &referred))
-                (crest_report::charts::trend_chart("conversion", "Share of each month's referrals who started core CR", &labels, &[("Started core CR", share)]))
+                (chart_with_links(&drawn, "demand", period))
+                (chart_with_links(&drawn, "conversion", period))
                 (answer_table("Referrals by month", r, Measure::Referred))
                 (download(&ask("month", "referred")))
                 (answer_table("Starts of core CR by month of referral", s, Measure::Started))
@@ -444,6 +514,39 @@ async fn region_page(
         c.nav(None),
         render(&c, &figures, period, &asked),
     )))
+}
+
+#[derive(serde::Deserialize, Default)]
+struct ChartQuery {
+    /// `uptake-<dimension>`, `demand` or `conversion`.
+    #[serde(default)]
+    chart: String,
+    #[serde(flatten)]
+    chosen: Chosen,
+}
+
+/// One of the page's charts as SVG or PNG (published figures, as on the page).
+async fn chart_download(
+    State(app): State<Arc<App>>,
+    Commissioner(c): Commissioner,
+    axum::extract::Path(format): axum::extract::Path<String>,
+    Query(q): Query<ChartQuery>,
+) -> Result<Response, WebError> {
+    let (figures, period) = load(&app, &c, &q.chosen).await?;
+    let (_, chart) = charts(&figures)
+        .into_iter()
+        .find(|(id, _)| *id == q.chart)
+        .ok_or_else(|| {
+            WebError::BadRequest(
+                "That chart is not on this page for this period: choose one from the page.".into(),
+            )
+        })?;
+    crate::chart_download(
+        &chart,
+        &format,
+        &format!("{}-{}-{}", q.chart, period.from, period.to),
+        "There is nothing to draw for this period.",
+    )
 }
 
 /// The region's programmes' published KPIs and grades as CSV or XLSX.

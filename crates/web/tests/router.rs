@@ -3435,6 +3435,36 @@ fn commissioners_and_researchers_see_published_figures_for_their_scope_only() {
                     p.code
                 );
             }
+            // Each chart on the page downloads, drawn from the same published figures.
+            let linked: Vec<&str> = r
+                .body
+                .match_indices("/region/chart.svg?chart=")
+                .map(|(i, _)| {
+                    let rest = &r.body[i + "/region/chart.svg?chart=".len()..];
+                    &rest[..rest.find('&').unwrap()]
+                })
+                .collect();
+            assert!(
+                linked.contains(&"demand") && linked.contains(&"uptake-sex"),
+                "{linked:?}"
+            );
+            for chart in &linked {
+                let svg = send(
+                    &app,
+                    get(&format!("/region/chart.svg?chart={chart}"), &comm),
+                )
+                .await;
+                assert_eq!(svg.status, StatusCode::OK, "{chart}: {}", svg.body);
+                assert!(svg.body.starts_with("<svg xmlns="), "{chart}");
+            }
+            let png = send(&app, get("/region/chart.png?chart=uptake-sex", &comm)).await;
+            assert!(png.bytes.starts_with(b"\x89PNG"));
+            assert_eq!(
+                send(&app, get("/region/chart.svg?chart=nope", &comm))
+                    .await
+                    .status,
+                StatusCode::BAD_REQUEST
+            );
             // Aggregates: only the region's programmes, only published counts.
             let r = send(
                 &app,
@@ -3728,6 +3758,7 @@ fn every_route_for_every_role_is_allowed_or_denied_as_specified() {
             ("/region", &["comm"]),
             ("/region/kpis.csv", &["comm"]),
             ("/region/kpis.xlsx", &["comm"]),
+            ("/region/chart.svg?chart=uptake-sex", &["comm"]),
             ("/research", &["res"]),
             ("/admin/projects", &["admin"]),
             ("/admin/users", &["admin"]),
