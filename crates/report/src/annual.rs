@@ -219,9 +219,7 @@ pub struct AnnualReport {
     pub period: Period,
     /// The day it was made.
     pub generated_on: Date,
-    /// How many programmes the national store holds.
-    pub programmes: usize,
-    /// Those programmes (code, name, nation, region), by code.
+    /// The programmes the national store holds (code, name, nation, region), by code.
     pub programme_list: Vec<crest_core::Programme>,
     /// The sections after the title page and the contents, in order.
     pub sections: Vec<ReportSection>,
@@ -261,7 +259,7 @@ impl AnnualReport {
                                 p style="font-size:14pt" {
                                     "Annual report: patients referred from " (from) " to " (to)
                                 }
-                                p { (self.programmes) " programmes. Generated " (self.generated_on) " by crest." }
+                                p { (self.programme_list.len()) " programmes. Generated " (self.generated_on) " by crest." }
                                 p class="note" {
                                     "Every figure in this report has passed disclosure control: counts of 1 to 7 are \
                                      shown as *, other counts are rounded to the nearest 5, percentages are computed \
@@ -906,7 +904,6 @@ pub fn annual(
     Ok(AnnualReport {
         period,
         generated_on,
-        programmes: programmes.len(),
         programme_list: programmes,
         sections,
         tables,

@@ -130,7 +130,8 @@ fn duplicates_table(
     (columns, rows)
 }
 
-/// The page of `rows` numbered `page` (from 1, clamped), with its first row's number.
+/// The page numbered `page` (from 1, clamped to those there are): (that page's number, its
+/// rows, how many pages there are).
 fn page_of<T>(rows: &[T], page: usize) -> (usize, &[T], usize) {
     let pages = rows.len().div_ceil(PER_PAGE).max(1);
     let page = page.clamp(1, pages);

@@ -20,8 +20,7 @@ use std::sync::Arc;
 pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/national/dashboard", get(dashboard))
-        .route("/national/funnel.png", get(funnel_png))
-        .route("/national/funnel.svg", get(funnel_svg))
+        .route("/national/funnel.{format}", get(funnel_download))
         .route("/national/programmes.{format}", get(programmes_download))
         .route("/national/dashboard.{format}", get(tables_download))
         .route("/national/waits.{format}", get(waits_download))
@@ -132,7 +131,7 @@ fn rollup_rows(
 }
 
 /// A proportion with four decimals for a download (empty without a denominator).
-fn exact((n, d): (u64, u64)) -> String {
+pub(crate) fn exact((n, d): (u64, u64)) -> String {
     if d == 0 {
         String::new()
     } else {
@@ -809,34 +808,20 @@ async fn funnel_chart(
 }
 
 /// A funnel plot of the dashboard as a PNG.
-async fn funnel_png(
+/// A funnel plot of the dashboard as SVG or PNG, with the page's filters and method.
+async fn funnel_download(
     State(app): State<Arc<App>>,
     Analyst(_c): Analyst,
+    axum::extract::Path(format): axum::extract::Path<String>,
     Query(q): Query<PngQuery>,
 ) -> Result<Response, WebError> {
     let (chart, key, period) = funnel_chart(&app, &q).await?;
-    let png =
-        crest_report::charts::svg_png(&chart).map_err(|e| WebError::BadRequest(e.to_string()))?;
-    Ok(crate::download(
-        png,
-        "image/png",
-        &format!("funnel-{key}-{}-{}.png", period.from, period.to),
-    ))
-}
-
-/// A funnel plot of the dashboard as an SVG file.
-async fn funnel_svg(
-    State(app): State<Arc<App>>,
-    Analyst(_c): Analyst,
-    Query(q): Query<PngQuery>,
-) -> Result<Response, WebError> {
-    let (chart, key, period) = funnel_chart(&app, &q).await?;
-    let svg = crest_report::charts::svg_file(&chart).map_err(WebError::internal)?;
-    Ok(crate::download(
-        svg.into_bytes(),
-        "image/svg+xml",
-        &format!("funnel-{key}-{}-{}.svg", period.from, period.to),
-    ))
+    crate::chart_download(
+        &chart,
+        &format,
+        &format!("funnel-{key}-{}-{}", period.from, period.to),
+        "No programme has patients to draw for this period and these filters.",
+    )
 }
 
 /// The period chosen on a national page (default: the last complete financial year).

@@ -6,7 +6,7 @@
 use crate::access::Analyst;
 use crate::html::{page, pct, uptake_table, url_encode};
 use crate::inequalities::{by_group, Uptake};
-use crate::national_dashboard::{chosen_period, method_choice, Filters};
+use crate::national_dashboard::{chosen_period, exact, method_choice, Filters};
 use crate::{html_page, App, WebError};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -64,14 +64,6 @@ fn place_words(p: &Place) -> String {
         Some(Position::Within) => "within the limits".into(),
         Some(Position::Alert(d)) => format!("alert, {}", side(d)),
         Some(Position::Alarm(d)) => format!("alarm, {}", side(d)),
-    }
-}
-
-fn share(k: u64, n: u64) -> String {
-    if n == 0 {
-        String::new()
-    } else {
-        format!("{:.4}", k as f64 / n as f64)
     }
 }
 
@@ -166,7 +158,7 @@ impl ProgrammeView {
                             p.to.to_string(),
                             k.results.referred.to_string(),
                             k.results.started.to_string(),
-                            share(k.results.started, k.results.referred),
+                            exact((k.results.started, k.results.referred)),
                         ];
                         for kpi in &k.results.kpis {
                             row.push(
@@ -199,7 +191,7 @@ impl ProgrammeView {
                             p.key.to_string(),
                             p.numerator.to_string(),
                             p.denominator.to_string(),
-                            share(p.numerator, p.denominator),
+                            exact((p.numerator, p.denominator)),
                             format!("{:.4}", p.fit.p0),
                             p.position
                                 .map_or("no patients", crest_stats::published::level)
@@ -222,7 +214,7 @@ impl ProgrammeView {
                                 g.clone(),
                                 n.to_string(),
                                 k.to_string(),
-                                share(*k, *n),
+                                exact((*k, *n)),
                             ]
                         })
                     })

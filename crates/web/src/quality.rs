@@ -10,7 +10,6 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use crest_stats::kpis::{compute, Thresholds};
 use crest_store::national::national_fields;
 use std::sync::Arc;
 
@@ -45,13 +44,14 @@ async fn quality(
     let period = chosen_period(&app, &q.filters)?;
     let chosen = q.programme.clone();
     let download = q.download.clone();
+    let a = app.clone();
     let answer = app
         .national(move |n| {
-            let programmes = n.programmes()?;
+            // The dashboard's shared report of the period: computed once per data version.
+            let nr = a.national_report(n, period)?;
+            let (programmes, report) = (&nr.programmes, &nr.report);
             let held = n.submissions()?;
             let counts = n.completeness(period.from, period.to)?;
-            let episodes = n.kpi_episodes(period.from, period.to, &programmes)?;
-            let report = compute(&programmes, &episodes, period, &Thresholds::default());
             let (from, to) = (period.from.to_string(), period.to.to_string());
             // Submissions received against expected: every registered programme, once,
             // missing first.
