@@ -296,6 +296,29 @@ fn a_national_analyst_receives_a_submission_and_reads_the_national_dashboard() {
             "{main}"
         );
         b.screenshot("07-national-dashboard");
+        // The programme table downloads with the filters shown, as its link gives it.
+        let href = b.attribute("a[href^=\"/national/programmes.csv?\"]", "href");
+        assert!(href.contains("nation=wales"), "{href}");
+        let csv = ureq::get(&format!("{base}{href}"))
+            .header(
+                "Cookie",
+                &format!("crest_session={}", b.cookie("crest_session")),
+            )
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert!(
+            lines[0].starts_with("programme_code,name,nation,region,"),
+            "{csv}"
+        );
+        assert!(lines.len() == 2 && lines[1].starts_with("P002,"), "{csv}");
+        // Each programme opens its own page.
+        b.click("a[href^=\"/national/programme?code=P002\"]");
+        let main = b.wait_text("main", "KPIs over three years");
+        assert!(main.contains("Position on each funnel plot"), "{main}");
     }
 }
 
