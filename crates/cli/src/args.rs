@@ -61,6 +61,11 @@ pub enum Command {
         /// national side can check them (else CREST_SUBMISSION_KEY, if set).
         #[arg(long)]
         submission_key: Option<PathBuf>,
+        /// The programmes' signing keys, so leads' submissions built on the web prove which
+        /// programme made them: a key file, or a folder of them (one `*.key` per programme;
+        /// else CREST_SIGNING_KEY names one).
+        #[arg(long, env = "CREST_SIGNING_KEY")]
+        signing_key: Option<PathBuf>,
         /// Also serve the national side (national analysts, receipts, the API) over this
         /// national store.
         #[arg(long, env = "CREST_NATIONAL_DB", requires = "national_key")]
@@ -296,6 +301,11 @@ pub enum SubmissionAction {
         /// Submission key file (else CREST_SUBMISSION_KEY holds the key file's text).
         #[arg(long)]
         key: Option<PathBuf>,
+        /// The programme's own signing key file (`crest keys new --signing`), which proves
+        /// to the national audit that this programme built the file (else CREST_SIGNING_KEY
+        /// holds the key file's text or names the file).
+        #[arg(long)]
+        signing_key: Option<PathBuf>,
         /// National Data Opt-out check result listing NHS numbers that opted out
         /// (CSV: nhs_number,checked_on).
         #[arg(long, conflicts_with = "ndoo_may_use")]
@@ -397,6 +407,14 @@ pub enum KeysAction {
         /// The key file to create (never overwritten).
         #[arg(long)]
         out: PathBuf,
+        /// Make a programme's Ed25519 signing key instead (with --programme): the private key
+        /// goes to --out, and the public key is printed, to register nationally with
+        /// `crest programmes keys add`.
+        #[arg(long, requires = "programme")]
+        signing: bool,
+        /// The programme the signing key signs for.
+        #[arg(long, requires = "signing")]
+        programme: Option<String>,
     },
 }
 
@@ -469,6 +487,39 @@ pub enum ProgrammesAction {
     },
     /// List registered programmes.
     List,
+    /// Programmes' public signing keys in the national store at --db: `add`, `list`, `revoke`.
+    Keys {
+        #[command(subcommand)]
+        action: SigningKeysAction,
+    },
+}
+
+/// Actions on programmes' public signing keys (national store).
+#[derive(Subcommand, Debug)]
+pub enum SigningKeysAction {
+    /// Register a programme's public key (as `crest keys new --signing` prints it). A
+    /// programme may have several (to rotate keys); each is accepted within its validity.
+    Add {
+        /// The programme.
+        #[arg(long)]
+        programme: String,
+        /// The public key: `ed25519:` and 64 hex digits.
+        #[arg(long)]
+        public_key: String,
+        /// First day the key is accepted (default: today).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day the key is accepted (default: no end).
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Every registered key: id, programme, validity and whether it is revoked.
+    List,
+    /// Revoke a key by its id (`sig-…`): files signed with it are refused from now on.
+    Revoke {
+        /// The key's id.
+        key_id: String,
+    },
 }
 
 /// `crest import` arguments.

@@ -160,6 +160,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             addr,
             uploads,
             submission_key,
+            signing_key,
             national_db,
             national_key,
             behind_proxy,
@@ -178,6 +179,14 @@ pub fn run(cli: Cli) -> Result<i32> {
                     "--submission-key",
                 )?);
             }
+            if let Some(path) = signing_key {
+                let keys = crest_privacy::SigningKeys::load(&path).map_err(|e| anyhow!(e))?;
+                println!(
+                    "signing submissions for {} programme(s) with their own keys",
+                    keys.len()
+                );
+                app.set_signing_keys(keys);
+            }
             if let Some(url) = national_db {
                 let key = load_key(
                     national_key.as_deref(),
@@ -190,8 +199,24 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Users { action } => users(&cli.db, action),
         Command::Keys {
-            action: KeysAction::New { out },
+            action:
+                KeysAction::New {
+                    out,
+                    signing: false,
+                    ..
+                },
         } => keys_new(&out),
+        Command::Keys {
+            action:
+                KeysAction::New {
+                    out,
+                    signing: true,
+                    programme,
+                },
+        } => signing_key_new(&out, programme.as_deref().unwrap_or_default()),
+        Command::Programmes {
+            action: ProgrammesAction::Keys { action },
+        } => signing_keys(&cli.db, action),
         Command::Agreements { action } => agreements(&cli.db, action),
         Command::Projects { action } => crate::cmd_research::projects(&cli.db, action),
         Command::Extract {

@@ -59,15 +59,36 @@ pub(crate) fn demo_national(
     let mut n = crest_store::NationalStore::open(&url)?;
     n.migrate()?;
     n.upsert_programmes(progs)?;
+    // Each programme's own signing key (its public key registered nationally), so every
+    // submission proves which programme built it.
+    let signing_dir = dir.join("signing-keys");
+    let _ = std::fs::remove_dir_all(&signing_dir);
+    std::fs::create_dir_all(&signing_dir)?;
+    let mut signing = crest_privacy::SigningKeys::default();
+    for p in progs {
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).map_err(|e| anyhow!("no random source: {e}"))?;
+        let key = crest_privacy::SigningKey::from_secret(&p.code, secret);
+        crate::cmd_keys::write_secret_file(
+            &signing_dir.join(format!("{}.key", p.code)),
+            &key.to_file_text(),
+        )?;
+        crest_privacy::signing::register(&mut n, &key.public_key(), &p.code, (period.from, None))?;
+        signing.add(key);
+    }
     let subs = dir.join("submissions");
     std::fs::create_dir_all(&subs)?;
     let (mut sent, mut own, mut nd) = (0, 0, 0);
     let mut bar = Progress::new("submitting each programme to the national store");
     for (i, p) in progs.iter().enumerate() {
+        let signing_key = signing
+            .get(&p.code)
+            .ok_or_else(|| anyhow!("{}: no signing key", p.code))?;
         let req = BuildRequest {
             programme: &p.code,
             period,
             key: &sk,
+            signing_key,
             ndoo: Some(&check),
             ndoo_max_age_days: crest_privacy::submission::NDOO_MAX_AGE_DAYS,
             today: today(),
@@ -225,6 +246,10 @@ pub(crate) fn demo(
                 crest_privacy::Key::parse(&text).map_err(|e| anyhow!(e))
             };
             app.set_submission_key(key("submission.key")?);
+            app.set_signing_keys(
+                crest_privacy::SigningKeys::load(&dir.join("signing-keys"))
+                    .map_err(|e| anyhow!(e))?,
+            );
             app.set_national(&national_url, key("national.key")?)
                 .map_err(|e| anyhow!(e))?;
             serve(app, addr)

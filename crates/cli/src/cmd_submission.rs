@@ -13,12 +13,14 @@ pub(crate) fn submission(db: &str, action: SubmissionAction) -> Result<i32> {
             from,
             to,
             key,
+            signing_key,
             ndoo_opted_out,
             ndoo_may_use,
             ndoo_max_age,
             out,
         } => {
             let key = load_key(key.as_deref(), "CREST_SUBMISSION_KEY", "--key")?;
+            let signing_key = load_signing_key(signing_key.as_deref(), &programme)?;
             let ndoo = match (&ndoo_opted_out, &ndoo_may_use) {
                 (Some(p), _) => {
                     Some(NdooCheck::read(p, NdooList::OptedOut).map_err(|e| anyhow!(e))?)
@@ -31,6 +33,7 @@ pub(crate) fn submission(db: &str, action: SubmissionAction) -> Result<i32> {
                 programme: &programme,
                 period: period(from.as_deref(), to.as_deref())?,
                 key: &key,
+                signing_key: &signing_key,
                 ndoo: ndoo.as_ref(),
                 ndoo_max_age_days: ndoo_max_age,
                 today: today(),

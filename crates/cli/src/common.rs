@@ -54,6 +54,37 @@ pub(crate) fn load_key(path: Option<&Path>, env: &str, option: &str) -> Result<c
     crest_privacy::Key::parse(&text).map_err(|e| anyhow!(e))
 }
 
+/// The programme's signing key: from `--signing-key FILE` (a key file, or a folder of them),
+/// else `CREST_SIGNING_KEY` (a key file's text, or the path of one or of a folder).
+pub(crate) fn load_signing_key(
+    path: Option<&Path>,
+    programme: &str,
+) -> Result<crest_privacy::SigningKey> {
+    const ENV: &str = "CREST_SIGNING_KEY";
+    let keys = match path {
+        Some(p) => crest_privacy::SigningKeys::load(p).map_err(|e| anyhow!(e))?,
+        None => {
+            let v = std::env::var(ENV).map_err(|_| {
+                anyhow!(
+                    "no signing key: pass --signing-key FILE or set {ENV} (make one with \
+                     `crest keys new --signing --programme {programme} --out FILE` and register its \
+                     public key with the national audit)"
+                )
+            })?;
+            if v.trim_start().starts_with("crest-signing-key") {
+                let mut keys = crest_privacy::SigningKeys::default();
+                keys.add(crest_privacy::SigningKey::parse(&v).map_err(|e| anyhow!(e))?);
+                keys
+            } else {
+                crest_privacy::SigningKeys::load(Path::new(v.trim())).map_err(|e| anyhow!(e))?
+            }
+        }
+    };
+    keys.get(programme).cloned().ok_or_else(|| {
+        anyhow!("the signing key given is not {programme}'s: a submission is signed with its own programme's key")
+    })
+}
+
 /// An access-log entry for something done at the command line, by the signed-in OS user.
 pub(crate) fn command_line_entry(
     programme: &str,

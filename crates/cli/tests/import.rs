@@ -995,8 +995,44 @@ fn submission_build_and_receive_from_the_command_line() {
                 0
             );
         }
+        // Each programme's own signing key; the public key is printed to register nationally.
+        let signing = |programme: &str, name: &str| {
+            let path = dir.join(name);
+            let r = crest(
+                &local,
+                &[
+                    "keys",
+                    "new",
+                    "--signing",
+                    "--programme",
+                    programme,
+                    "--out",
+                    path.to_str().unwrap(),
+                ],
+            );
+            assert_eq!(r.code, 0, "{}", r.out);
+            let public = r
+                .out
+                .lines()
+                .find_map(|l| l.strip_prefix("public key: "))
+                .unwrap()
+                .to_string();
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                !r.out.contains(text.lines().last().unwrap()),
+                "the secret is never printed"
+            );
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+            (path, public)
+        };
+        let (p001_signing, p001_public) = signing("P001", "p001.signing");
+        let (p002_signing, p002_public) = signing("P002", "p002.signing");
+        // Someone other than P002 making a key that says P002: never registered nationally.
+        let (forged_signing, _) = signing("P002", "forged-p002.signing");
         let out = dir.join("p002.jsonl");
-        let build = |programme: &str, out: &Path| {
+        let build_signed = |programme: &str, out: &Path, signing_key: &Path| {
             crest(
                 &local,
                 &[
@@ -1010,10 +1046,20 @@ fn submission_build_and_receive_from_the_command_line() {
                     "2025-03-31",
                     "--key",
                     sk.to_str().unwrap(),
+                    "--signing-key",
+                    signing_key.to_str().unwrap(),
                     "--out",
                     out.to_str().unwrap(),
                 ],
             )
+        };
+        let build = |programme: &str, out: &Path| {
+            let key = if programme == "P001" {
+                &p001_signing
+            } else {
+                &p002_signing
+            };
+            build_signed(programme, out, key)
         };
         let r = build("P002", &out);
         assert_ne!(r.code, 0);
@@ -1064,10 +1110,45 @@ fn submission_build_and_receive_from_the_command_line() {
         let r = build("P001", &dir.join("p001.jsonl"));
         assert_ne!(r.code, 0);
         assert!(r.out.contains("National Data Opt-out"), "{}", r.out);
+        let r = build_signed("P002", &out, &p001_signing);
+        assert_ne!(r.code, 0, "P001's key cannot sign for P002");
+        assert!(r.out.contains("is not P002's"), "{}", r.out);
         let r = build("P002", &out);
         assert_eq!(r.code, 0, "{}", r.out);
         assert!(r.out.contains("1 episode(s)"), "{}", r.out);
         let text = std::fs::read_to_string(&out).unwrap();
+        // P001 builds its own, correctly signed file, and relabels it as P002's.
+        let p001_file = dir.join("p001-as-p002.jsonl");
+        let ndoo = dir.join("ndoo.csv");
+        std::fs::write(&ndoo, "nhs_number,checked_on\n9000000009,2026-01-01\n").unwrap();
+        let r = crest(
+            &local,
+            &[
+                "submission",
+                "build",
+                "--programme",
+                "P001",
+                "--from",
+                "2024-04-01",
+                "--to",
+                "2025-03-31",
+                "--key",
+                sk.to_str().unwrap(),
+                "--signing-key",
+                p001_signing.to_str().unwrap(),
+                "--ndoo-opted-out",
+                ndoo.to_str().unwrap(),
+                "--ndoo-max-age",
+                "100000",
+                "--out",
+                p001_file.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(r.code, 0, "{}", r.out);
+        let p001_text = std::fs::read_to_string(&p001_file).unwrap();
+        std::fs::write(&p001_file, p001_text.replace("\"P001\"", "\"P002\"")).unwrap();
+        let forged = dir.join("forged-p002.jsonl");
+        assert_eq!(build_signed("P002", &forged, &forged_signing).code, 0);
         assert!(!text.contains("9434765870") && !text.contains("Quillon"));
 
         // The national side: a separate database.
@@ -1100,10 +1181,71 @@ fn submission_build_and_receive_from_the_command_line() {
                 ],
             )
         };
+        let receive_file = |file: &Path| {
+            crest(
+                &national,
+                &[
+                    "submission",
+                    "receive",
+                    file.to_str().unwrap(),
+                    "--submission-key",
+                    sk.to_str().unwrap(),
+                    "--national-key",
+                    nk.to_str().unwrap(),
+                ],
+            )
+        };
+        let r = receive();
+        assert_eq!(r.code, 1, "no key is registered for P002 yet: {}", r.out);
+        assert!(r.out.contains("no signing key registered"), "{}", r.out);
+        for (programme, public) in [("P001", &p001_public), ("P002", &p002_public)] {
+            let r = crest(
+                &national,
+                &[
+                    "programmes",
+                    "keys",
+                    "add",
+                    "--programme",
+                    programme,
+                    "--public-key",
+                    public,
+                ],
+            );
+            assert_eq!(r.code, 0, "{}", r.out);
+        }
+        for attack in [&p001_file, &forged] {
+            let r = receive_file(attack);
+            assert_eq!(r.code, 1, "{}", r.out);
+            assert!(
+                r.out.contains("refused, nothing was stored")
+                    && r.out.contains("signature does not verify"),
+                "{}",
+                r.out
+            );
+        }
         let r = receive();
         assert_eq!(r.code, 0, "{}", r.out);
         assert!(r.out.contains("stored 1 episode(s)"), "{}", r.out);
         assert!(receive().out.contains("already received"));
+        // Revoked: P002's own properly signed file is refused from then on.
+        let list = crest(&national, &["programmes", "keys", "list"]);
+        assert!(list.out.contains("in force"), "{}", list.out);
+        let p002_id = list
+            .out
+            .lines()
+            .find(|l| l.contains(" P002 "))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            crest(&national, &["programmes", "keys", "revoke", &p002_id]).code,
+            0
+        );
+        let fresh = dir.join("p002-again.jsonl");
+        assert_eq!(build("P002", &fresh).code, 0);
+        let r = receive_file(&fresh);
+        assert_eq!(r.code, 1, "{}", r.out);
+        assert!(r.out.contains("was revoked"), "{}", r.out);
         std::fs::write(&out, text.replace("\"male\"", "\"female\"")).unwrap();
         let r = receive();
         assert_eq!(r.code, 1);

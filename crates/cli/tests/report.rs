@@ -154,10 +154,21 @@ fn the_annual_report_is_a_typeset_pdf_and_every_count_is_disclosure_controlled()
         n.migrate().unwrap();
         n.upsert_programmes(&programmes).unwrap();
         for p in &programmes {
+            let mut secret = [5u8; 32];
+            secret[..p.code.len()].copy_from_slice(p.code.as_bytes());
+            let signing_key = crest_privacy::SigningKey::from_secret(&p.code, secret);
+            crest_privacy::signing::register(
+                &mut n,
+                &signing_key.public_key(),
+                &p.code,
+                (Date::from_ymd(2000, 1, 1).unwrap(), None),
+            )
+            .unwrap();
             let req = crest_privacy::submission::BuildRequest {
                 programme: &p.code,
                 period,
                 key: &sk,
+                signing_key: &signing_key,
                 ndoo: None,
                 ndoo_max_age_days: 30,
                 today,

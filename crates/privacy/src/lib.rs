@@ -6,6 +6,8 @@
 
 pub mod keys;
 pub mod research;
+pub mod signing;
 pub mod submission;
 
 pub use keys::Key;
+pub use signing::{PublicKey, SigningKey, SigningKeys};

@@ -9,6 +9,7 @@
 //! The checksum covers every byte after the first line.
 
 use crate::keys::Key;
+use crate::signing::{split_signed, PublicKey, SigningKey};
 use crest_core::governance::Agreement;
 use crest_core::{Col, Date, Kind, Nation, Period, Record, Value, FIELDS};
 use crest_store::national::{
@@ -124,8 +125,10 @@ pub struct BuildRequest<'a> {
     pub programme: &'a str,
     /// Referral period.
     pub period: Period,
-    /// The submission key.
+    /// The submission key (pseudonyms only: every programme holds it).
     pub key: &'a Key,
+    /// The programme's own signing key: proves which programme built the file.
+    pub signing_key: &'a SigningKey,
     /// The National Data Opt-out check result, if loaded.
     pub ndoo: Option<&'a NdooCheck>,
     /// Oldest usable check result, in days.
@@ -178,6 +181,14 @@ pub fn build(store: &mut dyn Store, req: &BuildRequest) -> Result<Built, Submiss
 
 fn build_checked(store: &mut dyn Store, req: &BuildRequest) -> Result<Built, String> {
     let e = |e: crest_store::StoreError| e.to_string();
+    if req.signing_key.programme() != req.programme {
+        return Err(format!(
+            "the signing key is programme {}'s, so it cannot sign a submission for {}; use {}'s own signing key",
+            req.signing_key.programme(),
+            req.programme,
+            req.programme
+        ));
+    }
     let programme = store
         .programmes()
         .map_err(e)?
@@ -323,8 +334,9 @@ fn build_checked(store: &mut dyn Store, req: &BuildRequest) -> Result<Built, Str
         "fields": fields.iter().map(|f| f.name).collect::<Vec<_>>(),
         "created_at": req.now,
         "sha256": hex(&sha.finalize()),
+        "signed_by": req.signing_key.public_key().id(),
     });
-    let head = manifest.to_string();
+    let head = req.signing_key.sign_manifest(&manifest.to_string());
     let mut bytes = Vec::with_capacity(head.len() + 1 + payload_len);
     bytes.extend_from_slice(head.as_bytes());
     bytes.push(b'\n');
@@ -369,7 +381,12 @@ fn receive_with_log(
         .position(|b| *b == b'\n')
         .ok_or("not a crest submission: there is no manifest line")?;
     let (head, payload) = (&bytes[..split], &bytes[split + 1..]);
-    let manifest: Json = serde_json::from_slice(head)
+    // Only the signed bytes are read: a member added after the signature counts for nothing.
+    let (unsigned, signature) = split_signed(head).ok_or(
+        "the submission is not signed by its programme: rebuild it with `crest submission build --signing-key FILE` \
+         (the programme's own signing key, made by `crest keys new --signing`)",
+    )?;
+    let manifest: Json = serde_json::from_slice(&unsigned)
         .map_err(|e| format!("not a crest submission: the manifest is not JSON ({e})"))?;
     let text = |k: &str| manifest.get(k).and_then(Json::as_str).unwrap_or("");
     if text("format") != FORMAT {
@@ -404,9 +421,21 @@ fn receive_with_log(
         .map_err(|e| e.to_string())?
     {
         return Err(format!(
-            "programme {programme} is not registered in the national store; register it with `crest programmes import --national`"
+            "programme {} is not registered in the national store; register it with `crest programmes import --national`",
+            crest_core::validate::shown(&programme)
         ));
     }
+    // Keys and dates are judged by the real day of receipt, whatever `now` records.
+    let utc = crest_store::utc_now();
+    let today = Date::parse_iso(utc.get(..10).unwrap_or(""))
+        .map_err(|e| format!("the clock gives '{utc}', not a date: {}", e.0))?;
+    check_signature(
+        national,
+        &programme,
+        text("signed_by"),
+        (&unsigned, &signature),
+        today,
+    )?;
     let date = |k: &str| {
         let s = manifest["period"][k].as_str().unwrap_or("");
         Date::parse_iso(s).map_err(|e| format!("manifest period {k} '{s}': {}", e.0))
@@ -454,16 +483,38 @@ fn receive_with_log(
                     .split(|b| *b == b'\n')
                     .enumerate()
                     .filter(|(_, line)| !line.is_empty());
+                // After the first refused line the rest are only checked, so the refusal
+                // lists every problem (up to a limit) in one round, as an import does.
+                let mut refused: Vec<String> = Vec::new();
+                let mut more = 0usize;
                 for (i, line) in lines {
-                    let item = parse_item(line, i + 2, programme, by_name, national_key);
-                    let failed = item.is_err();
-                    batch.push(item);
-                    if failed || batch.len() == PARSE_BATCH {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(PARSE_BATCH));
-                        if tx.send(full).is_err() || failed {
-                            return;
+                    let item = parse_item(line, i + 2, programme, by_name, national_key, today);
+                    match item {
+                        Err(m) if refused.len() < MAX_REFUSALS => refused.push(m),
+                        Err(_) => more += 1,
+                        Ok(_) if !refused.is_empty() => {}
+                        Ok(item) => {
+                            batch.push(Ok(item));
+                            if batch.len() == PARSE_BATCH {
+                                let full =
+                                    std::mem::replace(&mut batch, Vec::with_capacity(PARSE_BATCH));
+                                if tx.send(full).is_err() {
+                                    return;
+                                }
+                            }
                         }
                     }
+                }
+                if !refused.is_empty() {
+                    let n = refused.len() + more;
+                    let mut m = format!(
+                        "{n} line(s) hold values the dataset does not allow; nothing was stored:\n"
+                    );
+                    m.push_str(&refused.join("\n"));
+                    if more > 0 {
+                        m.push_str(&format!("\n… and {more} more"));
+                    }
+                    batch = vec![Err(m)];
                 }
                 let _ = tx.send(batch);
             });
@@ -475,6 +526,9 @@ fn receive_with_log(
     })
 }
 
+/// Refused lines listed in full in one refusal (the rest are counted).
+const MAX_REFUSALS: usize = 50;
+
 /// Payload lines parsed per batch handed from the parsing thread to the store.
 const PARSE_BATCH: usize = 512;
 
@@ -485,6 +539,7 @@ fn parse_item(
     programme: &str,
     by_name: &std::collections::HashMap<&str, &crest_core::Field>,
     national_key: &Key,
+    today: Date,
 ) -> Result<ReceiptItem, String> {
     let at = || format!("line {line_no}");
     let obj: Map<String, Json> =
@@ -509,12 +564,13 @@ fn parse_item(
                         at()
                     )
                 })?;
-                record.set(
-                    f.col,
-                    from_json(f.kind, v).map_err(|m| format!("{}, field {name}: {m}", at()))?,
-                );
+                let value = checked_value(f, v, today).map_err(|m| format!("{}, {m}", at()))?;
+                record.set(f.col, value);
             }
         }
+    }
+    if let Some(first) = crest_core::validate::cross_check(&record).first() {
+        return Err(format!("{}, {first}", at()));
     }
     if record.text(Col::ProgrammeCode) != Some(programme) {
         return Err(format!(
@@ -612,19 +668,83 @@ fn pseudonym<'a>(v: &'a Json, at: &str, what: &str) -> Result<&'a str, String> {
     }
 }
 
-fn from_json(kind: Kind, v: &Json) -> Result<Value, String> {
-    Ok(match (kind, v) {
-        (_, Json::Null) => Value::Null,
-        (Kind::Int { .. }, Json::Number(n)) => Value::Int(n.as_i64().ok_or("not a whole number")?),
-        (Kind::Decimal { .. }, Json::Number(n)) => Value::Num(n.as_f64().ok_or("not a number")?),
-        (Kind::Bool, Json::Bool(b)) => Value::Bool(*b),
-        (Kind::Date, Json::String(s)) => {
-            Value::Date(Date::parse_iso(s).map_err(|e| format!("'{s}': {}", e.0))?)
+/// A received value checked by the dictionary's own rule for its field (codes, ranges, dates,
+/// lengths), exactly as an import checks a cell; the message names the field and the value.
+fn checked_value(f: &crest_core::Field, v: &Json, today: Date) -> Result<Value, String> {
+    let raw = match (f.kind, v) {
+        (_, Json::Null) => return Ok(Value::Null),
+        (Kind::Bool, Json::Bool(b)) => b.to_string(),
+        (Kind::Int { .. } | Kind::Decimal { .. }, Json::Number(n)) => n.to_string(),
+        (Kind::Bool | Kind::Int { .. } | Kind::Decimal { .. }, _) => {
+            return Err(format!("field {}: the value has the wrong type", f.name))
         }
-        (Kind::Int { .. } | Kind::Decimal { .. } | Kind::Bool | Kind::Date, _) => {
-            return Err("the value has the wrong type".into())
-        }
-        (_, Json::String(s)) => Value::Text(s.clone()),
-        _ => return Err("the value has the wrong type".into()),
-    })
+        (_, Json::String(s)) => s.clone(),
+        _ => return Err(format!("field {}: the value has the wrong type", f.name)),
+    };
+    let shown = crest_core::validate::shown(&raw);
+    match crest_core::validate::parse_field(f, &raw, today) {
+        Ok((value, _warning)) => Ok(value),
+        Err(m) => Err(format!(
+            "field {}, value '{shown}': {}",
+            f.name,
+            if shown != raw {
+                m.replace(&raw, &shown)
+            } else {
+                m
+            }
+        )),
+    }
+}
+
+/// Checks a manifest's signature against the programme's registered signing keys: the key it
+/// names must be that programme's, in force today and not revoked, and must verify the
+/// unsigned manifest (which carries the payload's SHA-256).
+fn check_signature(
+    national: &mut NationalStore,
+    programme: &str,
+    signed_by: &str,
+    (unsigned, signature): (&[u8], &str),
+    today: Date,
+) -> Result<(), String> {
+    let keys = national
+        .signing_keys(Some(programme))
+        .map_err(|e| e.to_string())?;
+    if keys.is_empty() {
+        return Err(format!(
+            "programme {programme} has no signing key registered nationally, so no file can prove it came from {programme}; \
+             register its public key with `crest programmes keys add`"
+        ));
+    }
+    let refused = || {
+        format!(
+            "the signature does not verify against programme {programme}'s registered signing keys: \
+             the file was not built by {programme}, or was changed after it was signed"
+        )
+    };
+    let key = keys
+        .iter()
+        .find(|k| k.key_id == signed_by)
+        .ok_or_else(refused)?;
+    if let Some(at) = &key.revoked_at {
+        return Err(format!(
+            "the submission is signed with key {} of programme {programme}, which was revoked on {}; \
+             sign it with a current key",
+            key.key_id,
+            at.get(..10).unwrap_or(at)
+        ));
+    }
+    if !key.in_force(today) {
+        return Err(format!(
+            "the submission is signed with key {} of programme {programme}, which is not in force on {today} \
+             (valid {} to {}); sign it with a current key",
+            key.key_id,
+            key.valid_from,
+            key.valid_to.map_or("open".to_string(), |d| d.to_string())
+        ));
+    }
+    let public = PublicKey::parse(&key.public_key).map_err(|e| e.0)?;
+    if public.id() != key.key_id || !public.verifies(unsigned, signature) {
+        return Err(refused());
+    }
+    Ok(())
 }

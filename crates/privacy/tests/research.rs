@@ -55,6 +55,16 @@ fn national_from(dir: &std::path::Path, db: &TestDb, ndb: &TestDb) -> NationalSt
     n.upsert_programmes(&progs).unwrap();
     let (sk, nk) = (Key::from_secret([3; 32]), Key::from_secret([4; 32]));
     for p in &progs {
+        let mut secret = [6u8; 32];
+        secret[..p.code.len()].copy_from_slice(p.code.as_bytes());
+        let signing_key = crest_privacy::SigningKey::from_secret(&p.code, secret);
+        crest_privacy::signing::register(
+            &mut n,
+            &signing_key.public_key(),
+            &p.code,
+            (d("2000-01-01"), None),
+        )
+        .unwrap();
         let built = build(
             s.as_mut(),
             &BuildRequest {
@@ -64,6 +74,7 @@ fn national_from(dir: &std::path::Path, db: &TestDb, ndb: &TestDb) -> NationalSt
                     to: d("2026-03-31"),
                 },
                 key: &sk,
+                signing_key: &signing_key,
                 ndoo: None,
                 ndoo_max_age_days: NDOO_MAX_AGE_DAYS,
                 today: d(TODAY),

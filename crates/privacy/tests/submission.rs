@@ -9,7 +9,7 @@ use crest_ingest::{import_file, ImportOptions};
 use crest_privacy::submission::{
     build, receive, BuildRequest, NdooCheck, NdooList, NDOO_MAX_AGE_DAYS,
 };
-use crest_privacy::Key;
+use crest_privacy::{Key, SigningKey};
 use crest_store::national::Received;
 use crest_store::testing::{databases, scratch_dir, TestDb};
 use crest_store::NationalStore;
@@ -85,6 +85,21 @@ fn local(db: &TestDb) -> Box<dyn crest_store::Store> {
     s
 }
 
+/// A programme's signing key, the same for the same code.
+fn signing(code: &str) -> &'static SigningKey {
+    let mut secret = [7u8; 32];
+    secret[..code.len()].copy_from_slice(code.as_bytes());
+    Box::leak(Box::new(SigningKey::from_secret(code, secret)))
+}
+
+/// Registers the programmes' signing keys nationally.
+fn register_keys(n: &mut NationalStore) {
+    for p in ["P001", "P002"] {
+        crest_privacy::signing::register(n, &signing(p).public_key(), p, (d("2000-01-01"), None))
+            .unwrap();
+    }
+}
+
 fn ndoo(dir: &std::path::Path, checked: &str, numbers: &[&str]) -> NdooCheck {
     let f = dir.join(format!("ndoo-{checked}.csv"));
     let mut text = String::from("nhs_number,checked_on\n");
@@ -108,6 +123,7 @@ fn request<'a>(
             to: d("2025-03-31"),
         },
         key,
+        signing_key: signing(programme),
         ndoo,
         ndoo_max_age_days: NDOO_MAX_AGE_DAYS,
         today: d(TODAY),
@@ -232,6 +248,11 @@ fn submissions_leave_out_opt_outs_carry_no_identifiers_and_link_patients() {
         .to_string();
         assert!(err.contains("not registered"), "{err}");
         n.upsert_programmes(&s.programmes().unwrap()).unwrap();
+        let err = receive(&mut n, &p1.bytes, &sub_key, &national_key, "now")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("has no signing key registered"), "{err}");
+        register_keys(&mut n);
 
         // Refusals store nothing.
         let mut tampered = p1.bytes.clone();
@@ -279,6 +300,7 @@ fn submissions_leave_out_opt_outs_carry_no_identifiers_and_link_patients() {
             "\"programme_code\":\"P002\"",
             1,
         );
+        // P001's own file relabelled as P002's: its signature is P001's, so it is refused.
         let err = receive(
             &mut n,
             wrong_programme.as_bytes(),
@@ -288,7 +310,38 @@ fn submissions_leave_out_opt_outs_carry_no_identifiers_and_link_patients() {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("not from programme P002"), "{err}");
+        assert!(
+            err.contains("signature does not verify against programme P002"),
+            "{err}"
+        );
+        // Re-signed by P001 with P002 named: P001's key is not P002's.
+        let mut relabelled: serde_json::Value =
+            serde_json::from_str(wrong_programme.lines().next().unwrap()).unwrap();
+        let lines: Vec<serde_json::Value> = wrong_programme
+            .lines()
+            .skip(1)
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        relabelled["created_at"] = "2025-06-03T00:00:00Z".into();
+        let err = receive(
+            &mut n,
+            &forged_by("P001", &relabelled, &lines),
+            &sub_key,
+            &national_key,
+            "now",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("signature does not verify against programme P002"),
+            "{err}"
+        );
+        // An unsigned file is refused.
+        let unsigned = text.replacen(",\"signature\":\"", ",\"signature_was\":\"", 1);
+        let err = receive(&mut n, unsigned.as_bytes(), &sub_key, &national_key, "now")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not signed"), "{err}");
         // Neither key's secret is ever in a submission.
         for k in [&sub_key, &national_key] {
             let file = k.to_file_text();
@@ -472,6 +525,7 @@ fn national_store(ndb: &TestDb, s: &mut dyn crest_store::Store) -> NationalStore
     let mut n = NationalStore::open(&ndb.url).unwrap();
     n.migrate().unwrap();
     n.upsert_programmes(&s.programmes().unwrap()).unwrap();
+    register_keys(&mut n);
     n
 }
 
@@ -530,17 +584,20 @@ fn an_episode_moving_period_is_held_once_under_its_newest_submission() {
              DROP TRIGGER national_kpi_facts_update ON national_episodes; \
              DROP TRIGGER national_kpi_facts_delete ON national_episodes; \
              DROP FUNCTION national_kpi_facts_changed(); DROP TABLE national_kpi_facts; \
+             DROP TABLE programme_signing_keys; \
              DELETE FROM crest_national_migrations WHERE version >= 5"
         } else {
             "CREATE INDEX national_episodes_submission ON national_episodes (submission); \
              ALTER TABLE api_tokens DROP COLUMN expires_at; ALTER TABLE api_tokens DROP COLUMN revoked_at; \
              DROP TABLE research_projects; DROP TRIGGER national_kpi_facts_insert; DROP TRIGGER national_kpi_facts_update; \
              DROP TRIGGER national_kpi_facts_delete; DROP TABLE national_kpi_facts; \
+             DROP TABLE programme_signing_keys; \
              DELETE FROM crest_national_migrations WHERE version >= 5"
         });
         drop(n);
         let mut n = NationalStore::open(&ndb.url).unwrap();
-        assert_eq!(n.migrate().unwrap(), 4);
+        assert_eq!(n.migrate().unwrap(), 5);
+        register_keys(&mut n);
         assert_facts_are_the_rows(&mut n);
         assert_eq!(
             n.episodes(Some("P001")).unwrap().len(),
@@ -723,7 +780,15 @@ fn a_receipt_is_never_stored_without_its_log_entry() {
 
 /// A submission file with the given manifest and payload lines, its checksum and counts made
 /// right: what an attacker holding the (widely held) submission key could send.
+/// A file a programme makes by hand, signed with the key of the programme its manifest names
+/// (P001's files in these tests: P001 holds its own key), over `lines` of its choosing.
 fn forged(manifest: &serde_json::Value, lines: &[serde_json::Value]) -> Vec<u8> {
+    let signer = manifest["programme_code"].as_str().unwrap().to_string();
+    forged_by(&signer, manifest, lines)
+}
+
+/// [`forged`], signed with `signer`'s own key whatever the manifest says.
+fn forged_by(signer: &str, manifest: &serde_json::Value, lines: &[serde_json::Value]) -> Vec<u8> {
     use sha2::{Digest, Sha256};
     let mut payload = Vec::new();
     for l in lines {
@@ -742,7 +807,11 @@ fn forged(manifest: &serde_json::Value, lines: &[serde_json::Value]) -> Vec<u8> 
         .filter(|l| l.get("tombstone").is_some())
         .count()
         .into();
-    let mut bytes = m.to_string().into_bytes();
+    if let Some(o) = m.as_object_mut() {
+        o.remove("signature");
+    }
+    m["signed_by"] = signing(signer).public_key().id().into();
+    let mut bytes = signing(signer).sign_manifest(&m.to_string()).into_bytes();
     bytes.push(b'\n');
     bytes.extend(payload);
     bytes
@@ -885,5 +954,97 @@ fn a_submission_touches_only_its_own_programme() {
             let got = receive(&mut n, &empty(p), &sub_key, &national_key, "later").unwrap();
             assert!(matches!(got, Received::Stored { .. }), "{p}: {got:?}");
         }
+    }
+}
+
+/// privacy.md, "Checked on receipt": a programme cannot put its own text or impossible values
+/// into the national store (and so into the official publication). Every refused line is named
+/// in one refusal, and nothing is stored.
+#[test]
+fn every_received_value_passes_the_dictionary_rules() {
+    let (sub_key, national_key) = (Key::from_secret([1; 32]), Key::from_secret([2; 32]));
+    for (ldb, ndb) in databases().into_iter().zip(databases()) {
+        let dir = scratch_dir("sub-hostile");
+        let mut s = local(&ldb);
+        let nobody = ndoo(&dir, "2025-05-20", &["9000000009"]);
+        let mut n = national_store(&ndb, s.as_mut());
+        let built = build(
+            s.as_mut(),
+            &request("P001", &sub_key, Some(&nobody), "2025-06-01T10:00:00Z"),
+        )
+        .unwrap();
+        let text = String::from_utf8(built.bytes).unwrap();
+        let mut lines = text.lines();
+        let mut manifest: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+        manifest["created_at"] = "2025-06-02T10:00:00Z".into();
+        let good: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+        let hostile = [
+            ("sex", serde_json::json!("<script>alert(1)</script>")),
+            ("sex", serde_json::json!("javascript:alert(4)")),
+            ("sex", serde_json::json!("fe\u{202e}male")),
+            ("age_at_event", serde_json::json!(-40)),
+            ("age_at_event", serde_json::json!(1_000_000_000_000_000i64)),
+            ("event_date", serde_json::json!("9999-12-30")),
+            ("a1_hads_anxiety", serde_json::json!(99)),
+            ("initiating_event", serde_json::json!("made_up")),
+        ];
+        let mut attack_lines = Vec::new();
+        for (i, (field, value)) in hostile.iter().enumerate() {
+            let mut line = good.clone();
+            line[*field] = value.clone();
+            line["episode_key"] = sub_key.episode_key("P001", &format!("H{i}")).into();
+            attack_lines.push(line);
+        }
+        let before = n.episodes(Some("P001")).unwrap().len();
+        let err = receive(
+            &mut n,
+            &forged(&manifest, &attack_lines),
+            &sub_key,
+            &national_key,
+            "2025-06-02T11:00:00Z",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("8 line(s) hold values the dataset does not allow"),
+            "{err}"
+        );
+        for (line_no, field) in hostile.iter().enumerate().map(|(i, (f, _))| (i + 2, f)) {
+            assert!(
+                err.contains(&format!("line {line_no}, field {field}")),
+                "line {line_no} ({field}) not named: {err}"
+            );
+        }
+        assert!(err.contains("in the future"), "{err}");
+        assert!(err.contains("outside the allowed range"), "{err}");
+        assert_eq!(
+            n.episodes(Some("P001")).unwrap().len(),
+            before,
+            "{}",
+            ndb.backend
+        );
+        // A value the dictionary allows, in another spelling, is stored as its code.
+        let mut fine = good.clone();
+        fine["sex"] = "Female".into();
+        manifest["created_at"] = "2025-06-02T12:00:00Z".into();
+        let got = receive(
+            &mut n,
+            &forged(&manifest, &[fine]),
+            &sub_key,
+            &national_key,
+            "2025-06-02T13:00:00Z",
+        )
+        .unwrap();
+        assert!(
+            matches!(got, Received::Stored { episodes: 1, .. }),
+            "{got:?}"
+        );
+        let held = n.episodes(Some("P001")).unwrap();
+        assert!(
+            held.iter()
+                .all(|e| e.record.text(crest_core::Col::Sex) == Some("female")),
+            "{}",
+            ndb.backend
+        );
     }
 }

@@ -22,7 +22,10 @@ pub use accounts::{
     utc_now, AccessEntry, EpisodeQuery, EpisodeSort, Role, Session, User, UserToken,
 };
 pub use audit::{ChainEntry, LogCheck};
-pub use national::{NationalEpisode, NationalStore, Receipt, ReceiptItem, ReceiptItems, Received};
+pub use national::{
+    NationalEpisode, NationalStore, ProgrammeSigningKey, Receipt, ReceiptItem, ReceiptItems,
+    Received,
+};
 pub use pg::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -144,6 +147,17 @@ pub trait Store: Send {
     fn user_tokens(&mut self, username: &str) -> Result<Vec<UserToken>>;
     /// Revokes one of a user's tokens; whether a working one was revoked.
     fn revoke_user_token(&mut self, username: &str, id: &str, at: &str) -> Result<bool>;
+    /// Revokes every working token of a user (after a new password or security code: a
+    /// token made under the old ones must not outlive them); how many.
+    fn revoke_user_tokens(&mut self, username: &str, at: &str) -> Result<usize> {
+        let mut n = 0;
+        for t in self.user_tokens(username)? {
+            if t.live(at) && self.revoke_user_token(username, &t.id, at)? {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
     /// A setting an administrator chose, if any.
     fn setting(&mut self, name: &str) -> Result<Option<String>>;
     /// Records a setting.

@@ -51,6 +51,7 @@ pub(crate) const NATIONAL_SQLITE: &[Migration] = migrations![
     6 => "national/sqlite/V6__programme_scoped_episodes_and_token_expiry.sql",
     7 => "national/sqlite/V7__research_projects.sql",
     8 => "national/sqlite/V8__packed_kpi_facts.sql",
+    9 => "national/sqlite/V9__programme_signing_keys.sql",
 ];
 
 /// The national store on PostgreSQL.
@@ -63,6 +64,7 @@ pub(crate) const NATIONAL_POSTGRES: &[Migration] = migrations![
     6 => "national/postgres/V6__programme_scoped_episodes_and_token_expiry.sql",
     7 => "national/postgres/V7__research_projects.sql",
     8 => "national/postgres/V8__packed_kpi_facts.sql",
+    9 => "national/postgres/V9__programme_signing_keys.sql",
 ];
 
 /// Records which national migrations a store has had.

@@ -2,7 +2,7 @@
 //! checks the role (and, for programme pages, the programme in the address) before the
 //! handler runs. Anything not allowed answers 404, exactly as for a page that does not exist.
 
-use crate::{ctx, scoped, App, Ctx, WebError};
+use crate::{ctx_of, scoped_of, App, Ctx, WebError};
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use crest_core::Programme;
@@ -31,7 +31,7 @@ pub(crate) struct Researcher(pub Ctx);
 /// The signed-in user if their role is one of `roles` and this server has the national side;
 /// otherwise 404.
 async fn national_role(parts: &Parts, app: &Arc<App>, roles: &[Role]) -> Result<Ctx, WebError> {
-    let c = ctx(app, &parts.headers).await?;
+    let c = ctx_of(app, parts).await?;
     if !roles.contains(&c.user.role) || app.national_db.get().is_none() {
         return Err(WebError::NotFound);
     }
@@ -74,7 +74,7 @@ impl FromRequestParts<Arc<App>> for SignedIn {
     type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, WebError> {
-        ctx(app, &parts.headers).await.map(SignedIn)
+        ctx_of(app, parts).await.map(SignedIn)
     }
 }
 
@@ -92,7 +92,7 @@ impl FromRequestParts<Arc<App>> for Admin {
     type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, WebError> {
-        let c = ctx(app, &parts.headers).await?;
+        let c = ctx_of(app, parts).await?;
         if c.user.role != Role::Admin {
             return Err(WebError::NotFound);
         }
@@ -112,7 +112,7 @@ impl FromRequestParts<Arc<App>> for Staff {
             .find(|(k, _)| *k == "code")
             .map(|(_, v)| v.to_string())
             .ok_or(WebError::NotFound)?;
-        let (c, p) = scoped(app, &parts.headers, &code).await?;
+        let (c, p) = scoped_of(app, parts, &code).await?;
         Ok(Staff(c, p))
     }
 }

@@ -8,7 +8,6 @@
 use crate::access::{Analyst, Planner, Researcher, SignedIn, Staff};
 use crate::planning::{aggregate_for, Asked};
 use crate::{html_page, App, WebError};
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -405,29 +404,19 @@ struct ImportSummary {
 async fn import(
     State(app): State<Arc<App>>,
     Staff(c, p): Staff,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: axum::body::Body,
 ) -> Result<Json<ImportSummary>, WebError> {
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            WebError::TooLarge(format!(
-                "The file is larger than the limit of {} MB.",
-                crate::UPLOAD_LIMIT >> 20
-            ))
-        } else {
-            WebError::BadRequest(format!("The file could not be read: {e}"))
-        }
-    })?;
-    if body.is_empty() {
-        return Err(WebError::BadRequest(
-            "Send the file as the request body.".into(),
-        ));
-    }
     let path = app
         .uploads_dir()
         .join(format!("{}-api-{}", p.code, crate::auth::token()));
-    let done = match crate::uploads::write_private(&path, &body) {
-        Ok(()) => crate::upload::run_import(&app, &c, &p.code, &path, "api import", false).await,
-        Err(e) => Err(WebError::internal(e)),
+    // Written to a private scratch file as it arrives, so memory does not grow with the file.
+    let written = crate::uploads::stream_private(&path, body, crate::UPLOAD_LIMIT).await;
+    let done = match written {
+        Ok(0) => Err(WebError::BadRequest(
+            "Send the file as the request body.".into(),
+        )),
+        Ok(_) => crate::upload::run_import(&app, &c, &p.code, &path, "api import", false).await,
+        Err(e) => Err(e),
     };
     crate::uploads::discard(&path);
     let s = done?;

@@ -74,6 +74,9 @@ impl<T> Pool<T> {
 pub const UPLOAD_LIMIT: usize = 100 << 20;
 /// The largest national submission (web receive and the API); 100,000 episodes are about 70 MB.
 pub const SUBMISSION_LIMIT: usize = 512 << 20;
+
+/// How many large bodies (submissions) are read at once; the rest wait their turn.
+const LARGE_BODIES_AT_ONCE: usize = 2;
 /// The largest National Data Opt-out check result attached to a build.
 pub const OPT_OUT_FILE_LIMIT: usize = 50 << 20;
 
@@ -150,6 +153,11 @@ pub struct App {
     dashboards: dashboard::Cache,
     /// The programme side's submission key, if this server builds national submissions.
     submission_key: std::sync::OnceLock<crest_privacy::Key>,
+    /// The programmes' own signing keys, for submissions built on the web.
+    signing_keys: std::sync::OnceLock<crest_privacy::SigningKeys>,
+    /// Permits to read a large body (a submission), so a few callers at once cannot fill
+    /// memory.
+    pub(crate) large_bodies: tokio::sync::Semaphore,
     /// Where leads' submissions are sent: the national audit's address and this programme
     /// system's API token (`crest serve --send-to URL --send-token TOKEN`).
     send_to: std::sync::OnceLock<(String, String)>,
@@ -178,6 +186,8 @@ impl App {
             today,
             dashboards: dashboard::Cache::default(),
             submission_key: std::sync::OnceLock::new(),
+            signing_keys: std::sync::OnceLock::new(),
+            large_bodies: tokio::sync::Semaphore::new(LARGE_BODIES_AT_ONCE),
             send_to: std::sync::OnceLock::new(),
             national_db: std::sync::OnceLock::new(),
             national_key: std::sync::OnceLock::new(),
@@ -217,6 +227,17 @@ impl App {
     /// Lets programme leads build national submissions with this key (once, at start-up).
     pub fn set_submission_key(&self, key: crest_privacy::Key) {
         let _ = self.submission_key.set(key);
+    }
+
+    /// Gives the server its programmes' signing keys, with which leads' submissions prove
+    /// which programme built them.
+    pub fn set_signing_keys(&self, keys: crest_privacy::SigningKeys) {
+        let _ = self.signing_keys.set(keys);
+    }
+
+    /// The signing key of a programme this server holds.
+    pub(crate) fn signing_key(&self, programme: &str) -> Option<crest_privacy::SigningKey> {
+        self.signing_keys.get()?.get(programme).cloned()
     }
 
     /// Lets leads send their submissions to the national audit at `url` (its address, e.g.
@@ -303,6 +324,9 @@ pub enum WebError {
     Internal(String),
     /// Signed in, but the user's role must use a security code and they have none yet.
     SecurityCodeNeeded,
+    /// Signed in, but the request lacks what proves it was meant (an API call made with the
+    /// session cookie must carry the X-CSRF-Token header).
+    Forbidden(String),
 }
 
 impl WebError {
@@ -320,6 +344,7 @@ impl WebError {
             WebError::TooMany(_) => "too_many_attempts",
             WebError::Internal(_) => "internal",
             WebError::SecurityCodeNeeded => "security_code_required",
+            WebError::Forbidden(_) => "csrf_required",
         }
     }
 
@@ -333,6 +358,7 @@ impl WebError {
             WebError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             WebError::SecurityCodeNeeded => StatusCode::SEE_OTHER,
+            WebError::Forbidden(_) => StatusCode::FORBIDDEN,
         }
     }
 
@@ -341,7 +367,7 @@ impl WebError {
         match self {
             WebError::NotFound => "Page not found".into(),
             WebError::Login => "Sign in first.".into(),
-            WebError::BadRequest(m) | WebError::TooLarge(m) => m.clone(),
+            WebError::BadRequest(m) | WebError::TooLarge(m) | WebError::Forbidden(m) => m.clone(),
             WebError::TooMany(secs) => format!(
                 "Too many failed sign-ins. Wait {secs} second{} and try again.",
                 if *secs == 1 { "" } else { "s" }
@@ -783,10 +809,69 @@ fn set_cookie(app: &App, name: &str, value: &str, max_age: i64) -> (header::Head
     )
 }
 
-/// The signed-in user, or `WebError::Login`.
+/// The signed-in user of a page or form, or `WebError::Login`: only the session cookie
+/// counts here. A personal API token drives the JSON API and nothing else.
 pub(crate) async fn ctx(app: &Arc<App>, headers: &HeaderMap) -> Result<Ctx, WebError> {
-    let cred = credentials(headers)?;
+    let cred = credentials(headers, false)?;
     app.db(move |s, _| cred.user(s)).await
+}
+
+/// The header an API call made with the session cookie must carry, holding the session's
+/// CSRF token (a page on another site can neither read that token nor set the header).
+pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The signed-in user of a request, by where it goes: on the JSON API (`/api/v1/…`) a
+/// personal API token or the session cookie, where a call that changes something with the
+/// cookie must also carry the session's CSRF token in `X-CSRF-Token`; anywhere else the
+/// session cookie only.
+pub(crate) async fn ctx_of(
+    app: &Arc<App>,
+    parts: &axum::http::request::Parts,
+) -> Result<Ctx, WebError> {
+    let (cred, check) = request_credentials(parts)?;
+    let c = app.db(move |s, _| cred.user(s)).await?;
+    check.check(&c)?;
+    Ok(c)
+}
+
+/// What an API call made with the session cookie must also send: the session's CSRF token
+/// in `X-CSRF-Token` (`None` when the request needs no such proof).
+struct CsrfHeader(Option<String>);
+
+impl CsrfHeader {
+    /// Whether the signed-in user's request passes.
+    fn check(&self, c: &Ctx) -> Result<(), WebError> {
+        match &self.0 {
+            None => Ok(()),
+            Some(sent) if !sent.is_empty() && auth::same(sent, &c.session.csrf) => Ok(()),
+            Some(_) => Err(WebError::Forbidden(
+                "An API call made with the session cookie must send the session's CSRF token in the X-CSRF-Token header; programs should use a personal API token instead.".into(),
+            )),
+        }
+    }
+}
+
+/// A request's credentials by where it goes (see [`ctx_of`]), and the CSRF proof its
+/// signed-in user must then pass.
+fn request_credentials(
+    parts: &axum::http::request::Parts,
+) -> Result<(Credentials, CsrfHeader), WebError> {
+    let api = parts.uri.path().starts_with("/api/v1/");
+    let cred = credentials(&parts.headers, api)?;
+    let by_cookie = matches!(cred, Credentials::Session(_));
+    let changes = !matches!(
+        parts.method,
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    let proof = (api && by_cookie && changes).then(|| {
+        parts
+            .headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    });
+    Ok((cred, CsrfHeader(proof)))
 }
 
 /// The prefix of personal API tokens (programme systems' submission tokens have none).
@@ -810,9 +895,10 @@ impl Credentials {
     }
 }
 
-/// A request's session cookie or personal API token; `WebError::Login` when it has neither.
-/// A personal token, when one is sent, is what counts: a program sending one means it.
-fn credentials(headers: &HeaderMap) -> Result<Credentials, WebError> {
+/// A request's session cookie or (where `token_allowed`: the JSON API) personal API token;
+/// `WebError::Login` when it has neither. A personal token, when one is sent where it may be,
+/// is what counts: a program sending one means it.
+fn credentials(headers: &HeaderMap, token_allowed: bool) -> Result<Credentials, WebError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -820,7 +906,9 @@ fn credentials(headers: &HeaderMap) -> Result<Credentials, WebError> {
         .map(str::trim)
         .filter(|t| t.starts_with(PERSONAL_TOKEN_PREFIX));
     if let Some(t) = token {
-        return Ok(Credentials::Personal(t.to_string()));
+        if token_allowed {
+            return Ok(Credentials::Personal(t.to_string()));
+        }
     }
     cookie(headers, SESSION_COOKIE)
         .map(Credentials::Session)
@@ -1021,7 +1109,9 @@ async fn login_page(
 ) -> Response {
     // Login CSRF: the form carries the same random value as a Strict cookie.
     let t = auth::token();
-    let notice = if q.contains_key("changed") {
+    let notice = if q.contains_key("changed") && q.contains_key("tokens_revoked") {
+        "Your password is changed, and your API tokens no longer work (make new ones if you need them). Sign in with your new password."
+    } else if q.contains_key("changed") {
         "Your password is changed. Sign in with your new password."
     } else {
         ""
@@ -1362,21 +1452,24 @@ async fn template_xlsx(_signed_in: SignedIn) -> Result<Response, WebError> {
 }
 
 /// Programme code from the URL, and the programmes list, for scoped handlers.
-pub(crate) async fn scoped(
+pub(crate) async fn scoped_of(
     app: &Arc<App>,
-    headers: &HeaderMap,
+    parts: &axum::http::request::Parts,
     code: &str,
 ) -> Result<(Ctx, Programme), WebError> {
-    let cred = credentials(headers)?;
+    let (cred, check) = request_credentials(parts)?;
     let code = code.to_string();
     // One trip to the store for the session and the programme.
-    app.db(move |s, _| {
-        let c = cred.user(s)?;
-        let all = s.programmes()?;
-        let p = c.programme(&code, &all)?.clone();
-        Ok((c, p))
-    })
-    .await
+    let (c, p) = app
+        .db(move |s, _| {
+            let c = cred.user(s)?;
+            let all = s.programmes()?;
+            let p = c.programme(&code, &all)?.clone();
+            Ok((c, p))
+        })
+        .await?;
+    check.check(&c)?;
+    Ok((c, p))
 }
 
 /// A reporting period typed into a page's `from`/`to` fields: either may be empty (the last

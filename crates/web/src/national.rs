@@ -8,7 +8,6 @@
 use crate::access::Analyst;
 use crate::html::page;
 use crate::{html_page, App, WebError};
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -315,6 +314,12 @@ async fn receive_upload(
     mut multipart: Multipart,
 ) -> Result<Response, WebError> {
     let bad = |e| crate::form_error(e, crate::SUBMISSION_LIMIT);
+    // Large bodies are read a few at a time, whoever sends them.
+    let _permit = app
+        .large_bodies
+        .acquire()
+        .await
+        .map_err(|_| WebError::Internal("the server is shutting down".into()))?;
     let (mut csrf, mut file, mut name) = (None, None, String::new());
     while let Some(field) = multipart.next_field().await.map_err(bad)? {
         match field.name() {
@@ -422,11 +427,80 @@ fn clip(s: &str, n: usize) -> String {
 pub(crate) async fn receive_api(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: axum::body::Body,
 ) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+    if app.national_db.get().is_none() {
+        return api_error(
+            StatusCode::NOT_FOUND,
+            "no_national_store",
+            "this server has no national store",
+        );
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string());
+    // The token is checked before a byte of the body is read: a caller without a working
+    // token never makes the server hold (or even receive) what it sends.
+    let access = app
+        .national(move |n| {
+            let now = crest_store::utc_now();
+            let access = match &token {
+                None => None,
+                Some(t) => Some(n.api_token_access(t, &now)?),
+            };
+            let refusal = match access {
+                None => Some((
+                    StatusCode::UNAUTHORIZED,
+                    "token_missing",
+                    String::new(),
+                    "send Authorization: Bearer <API token>".to_string(),
+                )),
+                Some(TokenAccess::Unknown) => Some((
+                    StatusCode::UNAUTHORIZED,
+                    "token_unknown",
+                    String::new(),
+                    "unknown API token".to_string(),
+                )),
+                Some(TokenAccess::Expired(p)) => Some((
+                    StatusCode::UNAUTHORIZED,
+                    "token_expired",
+                    p,
+                    "this API token has expired; ask the national audit for a new one".to_string(),
+                )),
+                Some(TokenAccess::Revoked(p)) => Some((
+                    StatusCode::UNAUTHORIZED,
+                    "token_revoked",
+                    p,
+                    "this API token was revoked; ask the national audit for a new one".to_string(),
+                )),
+                Some(TokenAccess::Valid(p)) => return Ok(Ok(p)),
+            };
+            Ok(Err(refused(n, refusal)?))
+        })
+        .await;
+    let token_programme = match access {
+        Ok(Ok(p)) => p,
+        Ok(Err((status, v))) => return json_reply(status, v),
+        Err(e) => return api_error(e.status(), e.code(), e.message()),
+    };
+    // Large bodies are read a few at a time, whoever sends them.
+    let Ok(_permit) = app.large_bodies.acquire().await else {
+        return api_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "the server is shutting down",
+        );
+    };
+    let body = match http_body_util::BodyExt::collect(http_body_util::Limited::new(
+        body,
+        crate::SUBMISSION_LIMIT,
+    ))
+    .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             return api_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
@@ -438,56 +512,19 @@ pub(crate) async fn receive_api(
         }
         Err(e) => {
             return api_error(
-                e.status(),
+                StatusCode::BAD_REQUEST,
                 "unreadable_body",
                 format!("the request body could not be read: {e}"),
             )
         }
     };
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_string());
-    if app.national_db.get().is_none() {
-        return api_error(
-            StatusCode::NOT_FOUND,
-            "no_national_store",
-            "this server has no national store",
-        );
-    }
     let keys = app.receipt_keys();
     let result = app
         .national(move |n| {
-            let now = crest_store::utc_now();
             let claimed = crest_privacy::submission::manifest_programme(&body).unwrap_or_default();
-            let access = match &token {
-                None => None,
-                Some(t) => Some(n.api_token_access(t, &now)?),
-            };
-            let refusal = match access {
-                None => Some((StatusCode::UNAUTHORIZED, "token_missing", String::new(), "send Authorization: Bearer <API token>".to_string())),
-                Some(TokenAccess::Unknown) => Some((StatusCode::UNAUTHORIZED, "token_unknown", String::new(), "unknown API token".to_string())),
-                Some(TokenAccess::Expired(p)) => Some((StatusCode::UNAUTHORIZED, "token_expired", p, "this API token has expired; ask the national audit for a new one".to_string())),
-                Some(TokenAccess::Revoked(p)) => Some((StatusCode::UNAUTHORIZED, "token_revoked", p, "this API token was revoked; ask the national audit for a new one".to_string())),
-                Some(TokenAccess::Valid(p)) if p != claimed => {
-                    let m = format!("this token is for programme {p}; the submission is for '{}'", clip(&claimed, 20));
-                    Some((StatusCode::FORBIDDEN, "wrong_programme", p, m))
-                }
-                Some(TokenAccess::Valid(_)) => None,
-            };
-            if let Some((status, code, programme, message)) = refusal {
-                n.log(&crest_store::AccessEntry {
-                    at: now,
-                    username: "api".into(),
-                    role: "api".into(),
-                    programme,
-                    action: "api_submission".into(),
-                    target: "/api/v1/submissions".into(),
-                    outcome: format!("refused {}", status.as_u16()),
-                    detail: message.clone(),
-                })?;
-                return Ok((status, serde_json::json!({"code": code, "message": message})));
+            if token_programme != claimed {
+                let m = format!("this token is for programme {token_programme}; the submission is for '{}'", clip(&claimed, 20));
+                return refused(n, Some((StatusCode::FORBIDDEN, "wrong_programme", token_programme, m)));
             }
             let programme = claimed;
             let (sk, nk) = match keys {
@@ -513,4 +550,31 @@ pub(crate) async fn receive_api(
             api_error(status, e.code(), e.message())
         }
     }
+}
+
+/// A refused API call, logged in the national access log naming the token's programme where
+/// it is known (never the token); the answer to send.
+type Refusal = (StatusCode, &'static str, String, String);
+
+fn refused(
+    n: &mut NationalStore,
+    refusal: Option<Refusal>,
+) -> Result<(StatusCode, serde_json::Value), WebError> {
+    let Some((status, code, programme, message)) = refusal else {
+        return Err(WebError::Internal("a refusal without a reason".into()));
+    };
+    n.log(&crest_store::AccessEntry {
+        at: crest_store::utc_now(),
+        username: "api".into(),
+        role: "api".into(),
+        programme,
+        action: "api_submission".into(),
+        target: "/api/v1/submissions".into(),
+        outcome: format!("refused {}", status.as_u16()),
+        detail: message.clone(),
+    })?;
+    Ok((
+        status,
+        serde_json::json!({"code": code, "message": message}),
+    ))
 }

@@ -146,6 +146,13 @@ async fn submit(
             period,
         ));
     };
+    let Some(signing) = app.signing_key(&p.code) else {
+        return Ok(refuse(
+            format!("This server has no signing key for programme {}, so the national audit could not tell that this programme built the file. Ask the administrator to give the server the programme's signing key.", p.code),
+            period,
+        ));
+    };
+    let key = (key, signing);
     let list = if list == "may_use" {
         NdooList::MayUse
     } else {
@@ -262,7 +269,7 @@ async fn submit(
 fn request<'a>(
     programme: &'a str,
     period: Period,
-    key: &'a crest_privacy::Key,
+    (key, signing_key): &'a (crest_privacy::Key, crest_privacy::SigningKey),
     ndoo: Option<&'a NdooCheck>,
     today: Date,
 ) -> BuildRequest<'a> {
@@ -270,6 +277,7 @@ fn request<'a>(
         programme,
         period,
         key,
+        signing_key,
         ndoo,
         ndoo_max_age_days: NDOO_MAX_AGE_DAYS,
         today,
@@ -341,6 +349,7 @@ async fn confirm(
         )
     };
     let key = app.submission_key.get().cloned().ok_or_else(again)?;
+    let key = (key, app.signing_key(&p.code).ok_or_else(again)?);
     let today = (app.today)();
     let mut entry = c.entry(&p.code, "submission", "");
     let (code, token) = (p.code.clone(), f.token.clone());
@@ -361,7 +370,7 @@ async fn confirm(
                         b.withdrawn.len(),
                         b.left_out_own_request,
                         b.left_out_ndoo,
-                        key.id()
+                        key.0.id()
                     );
                     s.log(&entry)?;
                     Ok(b)
@@ -384,7 +393,11 @@ async fn confirm(
 }
 
 /// What a build needs besides the programme and period: the key, the opt-out result, today.
-type BuildInputs = (crest_privacy::Key, Option<NdooCheck>, Date);
+type BuildInputs = (
+    (crest_privacy::Key, crest_privacy::SigningKey),
+    Option<NdooCheck>,
+    Date,
+);
 
 /// Builds the checked submission and sends it to the national audit's API; only once the
 /// audit has stored it are its episodes recorded as sent. Shows the audit's receipt, or what it

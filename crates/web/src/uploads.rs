@@ -47,6 +47,59 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// Writes a request body to a new private file as it arrives; its size. Refused (and the file
+/// removed) past `limit` bytes.
+pub(crate) async fn stream_private(
+    path: &Path,
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<u64, crate::WebError> {
+    use crate::WebError;
+    use http_body_util::BodyExt;
+    use std::io::Write;
+    let mut file = std::io::BufWriter::new(create_private(path).map_err(WebError::internal)?);
+    let mut body = body;
+    let mut size = 0u64;
+    let outcome = loop {
+        match body.frame().await {
+            None => break Ok(()),
+            Some(Err(e)) => {
+                break Err(WebError::BadRequest(format!(
+                    "The file could not be read: {e}"
+                )))
+            }
+            Some(Ok(frame)) => {
+                let Ok(chunk) = frame.into_data() else {
+                    continue;
+                };
+                size += chunk.len() as u64;
+                if size > limit as u64 {
+                    break Err(WebError::TooLarge(format!(
+                        "The file is larger than the limit of {} MB.",
+                        limit >> 20
+                    )));
+                }
+                if let Err(e) = file.write_all(&chunk) {
+                    break Err(WebError::internal(e));
+                }
+            }
+        }
+    };
+    let outcome = outcome.and_then(|()| {
+        file.flush()
+            .and_then(|()| file.get_ref().sync_all())
+            .map_err(WebError::internal)
+    });
+    match outcome {
+        Ok(()) => Ok(size),
+        Err(e) => {
+            drop(file);
+            discard(path);
+            Err(e)
+        }
+    }
+}
+
 fn age(t: SystemTime) -> Duration {
     SystemTime::now().duration_since(t).unwrap_or_default()
 }

@@ -397,18 +397,25 @@ async fn change(
             s.put_user(&u)?;
             // A disabled account, a new password or new rights take effect at once.
             s.drop_user_sessions(&name)?;
-            Ok(Ok(()))
+            // Tokens made under the old password or security code stop with them.
+            let revoked = if matches!(act.as_str(), "reset" | "remove_code" | "disable") {
+                s.revoke_user_tokens(&name, &crest_store::utc_now())?
+            } else {
+                0
+            };
+            Ok(Ok(revoked))
         })
         .await?;
     let loaded = load(&app).await?;
     let (errors, notice) = match outcome {
         Err(e) => (vec![("role".to_string(), format!("{username}: {e}"))], None),
-        Ok(()) => (
+        Ok(revoked) => (
             Vec::new(),
             Some(match action.as_str() {
                 "reset" => html! {
                     "New password for " strong { (username) } ": " strong { code { (password) } }
                     ". Give it to them safely; it is not shown again."
+                    @if revoked > 0 { " Their " (revoked) " API token(s) no longer work." }
                 },
                 "disable" => html! { strong { (username) } " is disabled and signed out." },
                 "enable" => html! { strong { (username) } " can sign in again." },
@@ -528,12 +535,19 @@ async fn change_password(
         u.password_hash = hash;
         s.log(&entry)?;
         s.put_user(&u)?;
-        // Every session of the old password ends, this one too.
+        // Every session and API token of the old password ends, this one too.
         s.drop_user_sessions(&name)?;
-        Ok(())
+        Ok(s.revoke_user_tokens(&name, &crest_store::utc_now())?)
     })
-    .await?;
-    Ok(Redirect::to("/login?changed=1").into_response())
+    .await
+    .map(|revoked| {
+        let to = if revoked > 0 {
+            "/login?changed=1&tokens_revoked=1"
+        } else {
+            "/login?changed=1"
+        };
+        Redirect::to(to).into_response()
+    })
 }
 
 /// Saves which roles must use a security code.
@@ -700,7 +714,9 @@ async fn set_security_code(
             String::new()
         };
         s.log(&entry)?;
-        Ok(s.put_user(&u)?)
+        s.put_user(&u)?;
+        // Tokens made under the old security code stop with it.
+        Ok(s.revoke_user_tokens(&name, &crest_store::utc_now())?)
     })
     .await?;
     Ok(Redirect::to("/").into_response())

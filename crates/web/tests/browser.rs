@@ -228,10 +228,12 @@ fn a_national_analyst_receives_a_submission_and_reads_the_national_dashboard() {
         let (sk, nk) = (Key::from_secret([3; 32]), Key::from_secret([4; 32]));
         let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
         n.migrate().unwrap();
-        n.upsert_programmes(&open(&db).run(|s| s.programmes().unwrap()))
-            .unwrap();
+        let progs = open(&db).run(|s| s.programmes().unwrap());
+        n.upsert_programmes(&progs).unwrap();
+        common::register_signing_keys(&mut n, &progs);
         drop(n);
         app.set_submission_key(sk.clone());
+        app.set_signing_keys(common::setup_signing_keys());
         app.set_national(&ndb.url, nk).unwrap();
         let file = crest_store::testing::scratch_dir("browser-national").join("p002.jsonl");
         let bytes = open(&db).run(|s| {
@@ -251,6 +253,7 @@ fn a_national_analyst_receives_a_submission_and_reads_the_national_dashboard() {
                     to: crest_core::Date::from_ymd(2025, 3, 31).unwrap(),
                 },
                 key: &sk,
+                signing_key: &common::signing_key("P002"),
                 ndoo: None,
                 ndoo_max_age_days: 30,
                 today: crest_core::Date::from_ymd(2025, 6, 1).unwrap(),
@@ -677,6 +680,7 @@ fn a_lead_sends_a_submission_to_a_national_server_and_sees_the_receipt() {
     // The national audit's server, started here, with an API token for P001's system.
     let audit = common::national_audit_server(&db, &nlocal, &ndb, "p001-token");
     app.set_submission_key(sk);
+    app.set_signing_keys(common::setup_signing_keys());
     app.set_send_to(&audit, "p001-token").unwrap();
     open(&db).run(|s| s.put_agreement(&common::agreement(false)).unwrap());
     let base = serve(app);

@@ -1194,6 +1194,7 @@ fn leads_build_a_national_submission_in_the_browser() {
                 r.body
             );
             app.set_submission_key(crest_privacy::Key::from_secret([5; 32]));
+            app.set_signing_keys(common::setup_signing_keys());
             let r = send(&app, post(period(None))).await;
             assert!(r.body.contains("No data sharing agreement"), "{}", r.body);
             open(&db).run(|s| s.put_agreement(&common::agreement(false)).unwrap());
@@ -1305,6 +1306,7 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
         n.migrate().unwrap();
         let progs = open(&db).run(|s| s.programmes().unwrap());
         n.upsert_programmes(&progs).unwrap();
+        common::register_signing_keys(&mut n, &progs);
         n.add_api_token(
             "token-for-p002",
             "P002",
@@ -1354,6 +1356,7 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
         );
         drop(n);
         app.set_submission_key(sk.clone());
+        app.set_signing_keys(common::setup_signing_keys());
         app.set_national(&ndb.url, nk.clone()).unwrap();
         open(&db).run(|s| {
             crest_web::add_user(
@@ -1377,6 +1380,7 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
                         to: crest_core::Date::from_ymd(2025, 3, 31).unwrap(),
                     },
                     key: &key,
+                    signing_key: &common::signing_key("P002"),
                     ndoo: None,
                     ndoo_max_age_days: 30,
                     today: crest_core::Date::from_ymd(2025, 6, 1).unwrap(),
@@ -1739,6 +1743,7 @@ fn admins_record_agreements_that_govern_what_leaves() {
             // A lead's submission now carries the approved fields and nothing else; the
             // recorded exemption means no opt-out check result is asked for.
             app.set_submission_key(crest_privacy::Key::from_secret([5; 32]));
+            app.set_signing_keys(common::setup_signing_keys());
             let (lead, lead_csrf) = login(&app, "lead").await;
             let b = "AGREEMENTBOUNDARY";
             let parts = [
@@ -3015,6 +3020,7 @@ fn leads_send_a_submission_to_the_national_audit_and_see_the_receipt() {
         let audit = common::national_audit_server(&db, &nlocal, &ndb, "p001-system-token");
         // The programme's server, told where to send.
         app.set_submission_key(sk);
+        app.set_signing_keys(common::setup_signing_keys());
         open(&db).run(|s| s.put_agreement(&common::agreement(false)).unwrap());
         for url in [
             "http://audit.example.org",
@@ -3093,6 +3099,7 @@ fn leads_send_a_submission_to_the_national_audit_and_see_the_receipt() {
         let app = crest_web::App::new(&db.url, scratch_dir("send").join("uploads"), common::today)
             .unwrap();
         app.set_submission_key(Key::from_secret([3; 32]));
+        app.set_signing_keys(common::setup_signing_keys());
         app.set_send_to(&audit, "not-a-real-token").unwrap();
         rt().block_on(async {
             let (cookie, csrf) = login(&app, "lead").await;

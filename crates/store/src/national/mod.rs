@@ -346,12 +346,89 @@ impl NationalStore {
         Ok(match row {
             None => TokenAccess::Unknown,
             Some((programme, _, true)) => TokenAccess::Revoked(programme),
-            // Tokens made before expiries existed have none; they last until revoked.
-            Some((programme, expires, false)) if !expires.is_empty() && expires.as_str() <= now => {
+            // Every token has an expiry (national migration 9 gave the older ones one); one
+            // without is refused rather than trusted for ever.
+            Some((programme, expires, false)) if expires.is_empty() || expires.as_str() <= now => {
                 TokenAccess::Expired(programme)
             }
             Some((programme, _, false)) => TokenAccess::Valid(programme),
         })
+    }
+
+    /// Registers a programme's public signing key (its id and text as the privacy crate
+    /// makes them). Refused for an unregistered programme or a key already registered.
+    pub fn add_signing_key(&mut self, k: &ProgrammeSigningKey) -> Result<()> {
+        self.ready()?;
+        if !self.has_programme(&k.programme)? {
+            return Err(StoreError::Refused(format!(
+                "programme {} is not registered in the national store; register it with `crest programmes import --national`",
+                k.programme
+            )));
+        }
+        const SEEN: &str = "SELECT programme_code FROM programme_signing_keys WHERE key_id = ?1 OR public_key = ?2";
+        if let Some(p) = first(
+            self.db.as_mut(),
+            SEEN,
+            &[&k.key_id, &k.public_key].map(|s| Param::Text(s)),
+            |r| r.string(0),
+        )? {
+            return Err(StoreError::Refused(format!(
+                "signing key {} is already registered (for programme {p})",
+                k.key_id
+            )));
+        }
+        const SQL: &str = "INSERT INTO programme_signing_keys (key_id, programme_code, public_key, valid_from, valid_to, added_at) \
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+        // An open-ended key has an empty `valid_to`.
+        let (from, to) = (
+            k.valid_from.to_string(),
+            k.valid_to.map(|d| d.to_string()).unwrap_or_default(),
+        );
+        let p = [
+            &k.key_id,
+            &k.programme,
+            &k.public_key,
+            &from,
+            &to,
+            &k.added_at,
+        ]
+        .map(|s| Param::Text(s));
+        self.db.execute(SQL, &p)?;
+        Ok(())
+    }
+
+    /// Revokes a signing key by its id; false if there is none or it was already revoked.
+    pub fn revoke_signing_key(&mut self, key_id: &str, at: &str) -> Result<bool> {
+        self.ready()?;
+        const SQL: &str = "UPDATE programme_signing_keys SET revoked_at = ?1 WHERE key_id = ?2 AND revoked_at IS NULL";
+        Ok(self
+            .db
+            .execute(SQL, &[at, key_id.trim()].map(Param::Text))?
+            > 0)
+    }
+
+    /// The signing keys on record, of one programme or all, by programme and date added.
+    pub fn signing_keys(&mut self, programme: Option<&str>) -> Result<Vec<ProgrammeSigningKey>> {
+        self.ready()?;
+        const SQL: &str = "SELECT key_id, programme_code, public_key, valid_from, valid_to, added_at, revoked_at \
+            FROM programme_signing_keys WHERE (?1 = '' OR programme_code = ?1) ORDER BY programme_code, added_at, key_id";
+        all(
+            self.db.as_mut(),
+            SQL,
+            &[Param::Text(programme.unwrap_or(""))],
+            |r| {
+                let day = |s: &str| Date::parse_iso(s).map_err(|e| StoreError::Corrupt(e.0));
+                Ok(ProgrammeSigningKey {
+                    key_id: r.string(0)?,
+                    programme: r.string(1)?,
+                    public_key: r.string(2)?,
+                    valid_from: day(&r.string(3)?)?,
+                    valid_to: r.text(4)?.filter(|s| !s.is_empty()).map(day).transpose()?,
+                    added_at: r.string(5)?,
+                    revoked_at: r.text(6)?.map(str::to_string),
+                })
+            },
+        )
     }
 
     /// Every programme registered nationally, in code order.

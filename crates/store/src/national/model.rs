@@ -181,7 +181,7 @@ pub struct ApiToken {
     pub programme: String,
     /// When it was made.
     pub created_at: String,
-    /// When it stops working (empty: made before expiries, lasts until revoked).
+    /// When it stops working.
     pub expires_at: String,
     /// When it was revoked, if it was.
     pub revoked_at: Option<String>,
@@ -211,4 +211,32 @@ pub(crate) fn text_value(f: &Field, t: &str) -> Result<Value> {
         ),
         _ => Value::Text(t.to_string()),
     })
+}
+
+/// A programme's public signing key as the national store registers it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProgrammeSigningKey {
+    /// The key's public id (`sig-…`).
+    pub key_id: String,
+    /// The programme whose submissions it signs.
+    pub programme: String,
+    /// The public key (`ed25519:` and 64 hex digits).
+    pub public_key: String,
+    /// First day it is accepted.
+    pub valid_from: Date,
+    /// Last day it is accepted, if it has one.
+    pub valid_to: Option<Date>,
+    /// When it was registered (UTC, ISO 8601).
+    pub added_at: String,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<String>,
+}
+
+impl ProgrammeSigningKey {
+    /// Whether it may sign on `day`: not revoked and within its validity.
+    pub fn in_force(&self, day: Date) -> bool {
+        self.revoked_at.is_none()
+            && self.valid_from <= day
+            && self.valid_to.is_none_or(|to| day <= to)
+    }
 }

@@ -117,7 +117,9 @@ pub fn synthetic_national(app: &crest_web::App, db: &TestDb, ndb: &TestDb) {
     let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
     n.migrate().unwrap();
     n.upsert_programmes(&programmes).unwrap();
+    let signing = register_signing_keys(&mut n, &programmes);
     let key = sk.clone();
+    let signing_keys = signing.clone();
     let receipts: Vec<Vec<u8>> = open(db).run(move |s| {
         s.upsert_programmes(&programmes).unwrap();
         let sum = crest_ingest::import_file(
@@ -138,6 +140,7 @@ pub fn synthetic_national(app: &crest_web::App, db: &TestDb, ndb: &TestDb) {
                     programme: &p.code,
                     period,
                     key: &key,
+                    signing_key: signing_keys.get(&p.code).unwrap(),
                     ndoo: None,
                     ndoo_max_age_days: 30,
                     today: today(),
@@ -152,7 +155,47 @@ pub fn synthetic_national(app: &crest_web::App, db: &TestDb, ndb: &TestDb) {
     }
     drop(n);
     app.set_submission_key(sk);
+    app.set_signing_keys(signing);
     app.set_national(&ndb.url, nk).unwrap();
+}
+
+/// A programme's signing key in tests, the same for the same code.
+#[allow(dead_code)]
+pub fn signing_key(code: &str) -> crest_privacy::SigningKey {
+    let mut secret = [9u8; 32];
+    secret[..code.len()].copy_from_slice(code.as_bytes());
+    crest_privacy::SigningKey::from_secret(code, secret)
+}
+
+/// The signing keys of `setup`'s programmes, P001 and P002, as a programme's server holds them.
+#[allow(dead_code)]
+pub fn setup_signing_keys() -> crest_privacy::SigningKeys {
+    let mut keys = crest_privacy::SigningKeys::default();
+    keys.add(signing_key("P001"));
+    keys.add(signing_key("P002"));
+    keys
+}
+
+/// Every programme's signing key (as a server holds them) and its public key registered in
+/// the national store `n`.
+#[allow(dead_code)]
+pub fn register_signing_keys(
+    n: &mut crest_store::NationalStore,
+    programmes: &[crest_core::Programme],
+) -> crest_privacy::SigningKeys {
+    let mut keys = crest_privacy::SigningKeys::default();
+    for p in programmes {
+        let k = signing_key(&p.code);
+        crest_privacy::signing::register(
+            n,
+            &k.public_key(),
+            &p.code,
+            (crest_core::Date::from_ymd(2000, 1, 1).unwrap(), None),
+        )
+        .unwrap();
+        keys.add(k);
+    }
+    keys
 }
 
 /// Serves the app on a free loopback port from a background runtime; returns its base URL.
@@ -184,6 +227,7 @@ pub fn national_audit_server(db: &TestDb, nlocal: &TestDb, ndb: &TestDb, token: 
         let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
         n.migrate().unwrap();
         n.upsert_programmes(&programmes).unwrap();
+        register_signing_keys(&mut n, &programmes);
         n.add_api_token(
             token,
             "P001",
