@@ -1434,3 +1434,165 @@ fn the_demo_builds_both_sides_and_the_national_store_holds_no_identifiers() {
         }
     }
 }
+
+/// Runs crest and samples its resident memory until it exits: (run, peak resident MB).
+fn crest_peak_mb(db: &TestDb, args: &[&str]) -> (Run, u64) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crest"))
+        .arg("--db")
+        .arg(&db.url)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0u64;
+    loop {
+        // VmHWM is the process's own high-water mark, so short peaks between samples count.
+        if let Ok(s) = std::fs::read_to_string(&status) {
+            if let Some(kb) = s
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                peak_kb = peak_kb.max(kb);
+            }
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let o = child.wait_with_output().unwrap();
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            out,
+        },
+        peak_kb / 1024,
+    )
+}
+
+/// A real workbook (the dataset's header and one row, from rust_xlsxwriter) with one part
+/// replaced by `write`'s bytes.
+fn workbook_with_part(part: &str, write: &dyn Fn(&mut dyn std::io::Write)) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    for (c, name) in COLS.iter().enumerate() {
+        ws.write_string(0, c as u16, *name).unwrap();
+        ws.write_string(1, c as u16, "x").unwrap();
+    }
+    let bytes = wb.save_to_buffer().unwrap();
+    let mut src = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(9))
+        .large_file(true);
+    let mut replaced = false;
+    for i in 0..src.len() {
+        let mut f = src.by_index(i).unwrap();
+        let name = f.name().unwrap().to_string();
+        out.start_file(name.as_str(), opts).unwrap();
+        if name == part {
+            write(&mut out);
+            replaced = true;
+        } else {
+            let mut buf = Vec::new();
+            f.read_to_end(&mut buf).unwrap();
+            out.write_all(&buf).unwrap();
+        }
+    }
+    if !replaced {
+        out.start_file(part, opts).unwrap();
+        write(&mut out);
+    }
+    out.finish().unwrap().into_inner()
+}
+
+/// Decompression bombs and sheets whose extent is huge are refused before they are unpacked
+/// or laid out, with crest staying far under 200 MB; an ordinary workbook still imports.
+#[test]
+fn xlsx_bombs_are_refused_in_little_memory() {
+    let db = crest_store::testing::sqlite_db();
+    let dir = scratch_dir("xlsx-bombs");
+    setup(&db, &dir);
+    // One shared string of 1 GiB (the file is about 1 MB).
+    let strings = workbook_with_part("xl/sharedStrings.xml", &|w| {
+        w.write_all(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\" count=\"1\" uniqueCount=\"1\"><si><t>").unwrap();
+        let block = vec![b'A'; 1 << 20];
+        for _ in 0..1024 {
+            w.write_all(&block).unwrap();
+        }
+        w.write_all(b"</t></si></sst>").unwrap();
+    });
+    // A sheet of 1 GiB of rows.
+    let sheet = workbook_with_part("xl/worksheets/sheet1.xml", &|w| {
+        w.write_all(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><worksheet xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"><sheetData>").unwrap();
+        let row = b"<row><c t=\"inlineStr\"><is><t>x</t></is></c></row>".repeat(20_000);
+        let mut written = 0;
+        while written < 1 << 30 {
+            w.write_all(&row).unwrap();
+            written += row.len();
+        }
+        w.write_all(b"</sheetData></worksheet>").unwrap();
+    });
+    // Two cells far apart: a tiny file whose extent is the whole sheet.
+    let extent = workbook_with_part("xl/worksheets/sheet1.xml", &|w| {
+        w.write_all(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><worksheet xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"><sheetData>\
+            <row r=\"1\"><c r=\"A1\" t=\"inlineStr\"><is><t>programme_code</t></is></c></row>\
+            <row r=\"1048576\"><c r=\"XFD1048576\" t=\"inlineStr\"><is><t>x</t></is></c></row></sheetData></worksheet>").unwrap();
+    });
+    for (name, bytes, want) in [
+        ("strings.xlsx", strings, "decompression bomb"),
+        ("sheet.xlsx", sheet, "decompression bomb"),
+        ("extent.xlsx", extent, "beyond the 1000 columns"),
+    ] {
+        assert!(bytes.len() < 15 << 20, "{name} is {} bytes", bytes.len());
+        let f = dir.join(name);
+        std::fs::write(&f, bytes).unwrap();
+        let (r, peak) = crest_peak_mb(&db, &["import", f.to_str().unwrap()]);
+        assert_ne!(r.code, 0, "{name}: {}", r.out);
+        assert!(r.out.contains(want), "{name}: {}", r.out);
+        assert!(peak < 200, "{name}: crest reached {peak} MB");
+    }
+    // An ordinary workbook still imports.
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    let row = [
+        "P001",
+        "B1",
+        "9434765919",
+        "1950-01-01",
+        "SE1 7EH",
+        "male",
+        "mi_stemi",
+        "pci",
+        "2024-05-10",
+        "2024-05-12",
+        "referred",
+        "",
+        "",
+        "",
+    ];
+    for (c, (name, value)) in COLS.iter().zip(row).enumerate() {
+        ws.write_string(0, c as u16, *name).unwrap();
+        ws.write_string(1, c as u16, value).unwrap();
+    }
+    let ok = dir.join("ok.xlsx");
+    wb.save(&ok).unwrap();
+    let r = crest(&db, &["import", ok.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(
+        r.out.contains("imported 1") || r.out.contains("1 imported"),
+        "{}",
+        r.out
+    );
+}

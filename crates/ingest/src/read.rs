@@ -29,11 +29,18 @@ pub enum Source {
         /// in one row.
         row: usize,
     },
-    /// One sheet of a workbook, held in memory.
+    /// One sheet of a workbook. Its header row is read first, alone; the rest only when the
+    /// first data row is asked for (after the caller has checked the header).
     Sheet {
-        /// Data rows after the header.
-        rows: std::vec::IntoIter<(usize, Vec<String>)>,
-        /// Number of data rows.
+        /// The workbook, read part by part from the file.
+        book: Box<calamine::Xlsx<BufReader<File>>>,
+        /// The sheet's name.
+        name: String,
+        /// The file as people name it, for messages.
+        shown: String,
+        /// Data rows after the header, once read.
+        rows: Option<std::vec::IntoIter<(usize, Vec<String>)>>,
+        /// Number of data rows, once read.
         total: usize,
         /// Cells read as empty for a reason worth a warning, by row: (column index, why).
         notes: std::collections::HashMap<usize, Vec<(usize, &'static str)>>,
@@ -72,9 +79,14 @@ impl Source {
                 "{shown} is empty: it needs a header row and one row per episode"
             )));
         }
-        // Workbooks are zip (xlsx, ods) or OLE (xls) containers.
-        if head.starts_with(b"PK\x03\x04") || head.starts_with(b"\xD0\xCF\x11\xE0") {
+        // Workbooks are zip (xlsx) containers; the older Excel format is OLE.
+        if head.starts_with(b"PK\x03\x04") {
             return open_workbook(path, sheet);
+        }
+        if head.starts_with(b"\xD0\xCF\x11\xE0") {
+            return Err(ImportError::File(format!(
+                "{shown} is in the older Excel format (.xls); open it in Excel and save it as .xlsx or CSV UTF-8"
+            )));
         }
         if let Some(what) = sniff(head) {
             return Err(ImportError::File(format!(
@@ -128,7 +140,12 @@ impl Source {
             Source::Csv { reader, size, .. } => {
                 reader.position().byte() as f64 / (*size).max(1) as f64
             }
-            Source::Sheet { rows, total, .. } => 1.0 - rows.len() as f64 / (*total).max(1) as f64,
+            Source::Sheet {
+                rows: Some(rows),
+                total,
+                ..
+            } => 1.0 - rows.len() as f64 / (*total).max(1) as f64,
+            Source::Sheet { rows: None, .. } => 0.0,
         }
     }
 
@@ -161,6 +178,9 @@ impl Source {
                         for (i, (cell, bytes)) in cells.iter_mut().zip(record.iter()).enumerate() {
                             cell.clear();
                             match std::str::from_utf8(bytes) {
+                                Ok(s) if s.len() > MAX_CELL_BYTES => {
+                                    return Some(Err((row, too_long(names.get(i), i))))
+                                }
                                 // A cell crest wrote as text (`safe_cell`) reads back as it was.
                                 Ok(s) => cell.push_str(crest_core::spreadsheet::unguard_cell(s)),
                                 Err(_) => {
@@ -182,10 +202,34 @@ impl Source {
                     ))),
                 }
             }
-            Source::Sheet { rows, .. } => rows.next().map(|(row, mut v)| {
-                std::mem::swap(cells, &mut v);
-                Ok(row)
-            }),
+            Source::Sheet {
+                book,
+                name,
+                shown,
+                rows,
+                total,
+                notes,
+            } => {
+                if rows.is_none() {
+                    match read_sheet(book, name, false) {
+                        Ok((all, found)) => {
+                            // The header row was read (and checked) already.
+                            let data: Vec<_> = all.into_iter().skip(1).collect();
+                            *total = data.len();
+                            *notes = found;
+                            *rows = Some(data.into_iter());
+                        }
+                        Err(m) => {
+                            *rows = Some(Vec::new().into_iter());
+                            return Some(Err((0, format!("{shown}: {m}"))));
+                        }
+                    }
+                }
+                rows.as_mut()?.next().map(|(row, mut v)| {
+                    std::mem::swap(cells, &mut v);
+                    Ok(row)
+                })
+            }
         }
     }
 }
@@ -209,15 +253,101 @@ fn decode(r: &csv::ByteRecord) -> Result<Vec<String>, usize> {
         .collect()
 }
 
+/// Longest cell read, in bytes: no field of the dataset comes near it, and a longer cell is
+/// refused at read time rather than kept (an upload preview keeps what it read).
+pub const MAX_CELL_BYTES: usize = 10_000;
+
+/// The message for a cell over [`MAX_CELL_BYTES`].
+fn too_long(name: Option<&String>, i: usize) -> String {
+    let column = match name.map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        Some(n) => format!("column {n}"),
+        None => format!("column {} (no heading)", i + 1),
+    };
+    format!("{column} holds more than {MAX_CELL_BYTES} characters; no field is that long, so check the file")
+}
+
+/// Largest part of a workbook unpacked, in bytes (a sheet's XML, say). Larger workbooks are
+/// read as CSV, which streams.
+const MAX_PART_BYTES: u64 = 64 << 20;
+/// Largest shared-string table unpacked: it is held in memory while the sheet is read.
+const MAX_SHARED_STRINGS_BYTES: u64 = 32 << 20;
+/// Largest workbook unpacked, all parts together.
+const MAX_UNPACKED_BYTES: u64 = 160 << 20;
+/// Highest compression ratio of a part over 1 MB; spreadsheets pack far less tightly than
+/// decompression bombs.
+const MAX_RATIO: u64 = 100;
+/// Most parts in one workbook.
+const MAX_PARTS: usize = 5_000;
+/// Most merged-cell warnings noted for one sheet.
+const MAX_MERGED_NOTES: usize = 100_000;
+/// Columns read; a cell further right refuses the file (the dataset has under 100 columns).
+pub const MAX_COLUMNS: u32 = 1_000;
+
+/// Checks a zip container before anything unpacks it: how many parts, their declared sizes and
+/// ratios, and what each really unpacks to (declared sizes can lie), each read to a counter
+/// and stopped just past its limit. Memory stays small whatever the file holds.
+fn check_archive(path: &Path, shown: &str) -> Result<(), ImportError> {
+    let unreadable = |e: &dyn std::fmt::Display| {
+        ImportError::File(format!("{shown} is not a readable XLSX file: {e}"))
+    };
+    let file = File::open(path).map_err(|e| unreadable(&e))?;
+    let mut zip = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| unreadable(&e))?;
+    if zip.len() > MAX_PARTS {
+        return Err(ImportError::File(format!(
+            "{shown} has {} parts inside, more than a workbook of episodes needs ({MAX_PARTS}); save it as CSV UTF-8",
+            zip.len()
+        )));
+    }
+    let too_big = |part: &str| {
+        ImportError::File(format!(
+            "{shown} is too large to read as a workbook (its part {part} unpacks to more than crest reads from one workbook); save it as CSV UTF-8, which crest reads at any size"
+        ))
+    };
+    let mut total = 0u64;
+    for i in 0..zip.len() {
+        let mut part = zip.by_index(i).map_err(|e| unreadable(&e))?;
+        let name =
+            crest_core::validate::shown(&part.name().map(|n| n.into_owned()).unwrap_or_default());
+        let cap = if name.ends_with("sharedStrings.xml") {
+            MAX_SHARED_STRINGS_BYTES
+        } else {
+            MAX_PART_BYTES
+        };
+        let (declared, packed) = (part.size(), part.compressed_size().max(1));
+        if declared > 1 << 20 && declared / packed > MAX_RATIO {
+            return Err(ImportError::File(format!(
+                "{shown} is not an ordinary workbook: its part {name} unpacks {} times larger than it is stored, as a decompression bomb does; it was not opened",
+                declared / packed
+            )));
+        }
+        if declared > cap {
+            return Err(too_big(&name));
+        }
+        let real = std::io::copy(&mut (&mut part).take(cap + 1), &mut std::io::sink())
+            .map_err(|e| unreadable(&e))?;
+        if real > cap {
+            return Err(too_big(&name));
+        }
+        total += real;
+        if total > MAX_UNPACKED_BYTES {
+            return Err(too_big(&name));
+        }
+    }
+    Ok(())
+}
+
 fn open_workbook(path: &Path, sheet: Option<&str>) -> Result<(Source, Vec<String>), ImportError> {
     let shown = path.display().to_string();
-    let bytes =
-        std::fs::read(path).map_err(|e| ImportError::File(format!("cannot read {shown}: {e}")))?;
-    let mut wb =
-        calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes)).map_err(|e| {
-            ImportError::File(format!("{shown} is not a readable CSV or XLSX file: {e}"))
+    check_archive(path, &shown)?;
+    let file =
+        File::open(path).map_err(|e| ImportError::File(format!("cannot read {shown}: {e}")))?;
+    let mut book: calamine::Xlsx<BufReader<File>> =
+        calamine::Reader::new(BufReader::new(file)).map_err(|e| {
+            ImportError::File(format!(
+                "{shown} is not a readable XLSX file ({e}); save it from your spreadsheet as .xlsx or CSV UTF-8"
+            ))
         })?;
-    let names = wb.sheet_names();
+    let names = book.sheet_names();
     let name = match sheet {
         Some(s) => names
             .iter()
@@ -234,37 +364,111 @@ fn open_workbook(path: &Path, sheet: Option<&str>) -> Result<(Source, Vec<String
             .cloned()
             .ok_or_else(|| ImportError::File(format!("{shown} has no sheets")))?,
     };
-    let range = wb
-        .worksheet_range(&name)
-        .map_err(|e| ImportError::File(format!("cannot read sheet '{name}' of {shown}: {e}")))?;
-    // Cells a user sees but calamine reads as empty: formulas never calculated and saved (a
-    // file written by a program, not Excel), and all but the first cell of a merged cell.
+    // The header row alone: the caller checks it before the rest is read.
+    let (first, _) = read_sheet(&mut book, &name, true)
+        .map_err(|m| ImportError::File(format!("cannot read sheet '{name}' of {shown}: {m}")))?;
+    let header = first
+        .into_iter()
+        .next()
+        .map(|(_, h)| h)
+        .ok_or_else(|| ImportError::File(format!("sheet '{name}' of {shown} is empty")))?;
+    Ok((
+        Source::Sheet {
+            book: Box::new(book),
+            name,
+            shown,
+            rows: None,
+            total: 0,
+            notes: Default::default(),
+        },
+        header,
+    ))
+}
+
+/// Reads a sheet's rows as a stream of cells (only the first row with `header_only`): each
+/// row with its spreadsheet number, cells at their column positions, and the cells read as
+/// empty for a reason worth a warning. Never builds a grid the size of the sheet's extent, so
+/// two cells far apart cost two cells.
+#[allow(clippy::type_complexity)]
+fn read_sheet(
+    book: &mut calamine::Xlsx<BufReader<File>>,
+    name: &str,
+    header_only: bool,
+) -> Result<
+    (
+        Vec<(usize, Vec<String>)>,
+        std::collections::HashMap<usize, Vec<(usize, &'static str)>>,
+    ),
+    String,
+> {
     let mut notes: std::collections::HashMap<usize, Vec<(usize, &'static str)>> =
         Default::default();
-    if let Ok(formulas) = wb.worksheet_formula(&name) {
-        for (r, c, f) in formulas.used_cells() {
-            let (r, c) = (
-                r + formulas.start().map_or(0, |s| s.0 as usize),
-                c + formulas.start().map_or(0, |s| s.1 as usize),
-            );
-            let empty = match range.get_value((r as u32, c as u32)) {
-                None | Some(Data::Empty) => true,
-                Some(Data::String(s)) => s.is_empty(),
-                _ => false,
-            };
-            if !f.is_empty() && empty {
-                notes.entry(r + 1).or_default().push((
-                    c,
+    let mut rows: Vec<(usize, Vec<String>)> = Vec::new();
+    {
+        let mut reader = book
+            .worksheet_cells_reader(name)
+            .map_err(|e| e.to_string())?;
+        while let Some(cell) = reader
+            .next_cell_with_formula_metadata()
+            .map_err(|e| e.to_string())?
+        {
+            let (r, c) = cell.pos;
+            let value = Data::from(cell.value);
+            let text = cell_text(&value);
+            let formula_without_result = cell.formula.is_some() && text.is_empty();
+            if text.is_empty() && !formula_without_result {
+                continue;
+            }
+            if c >= MAX_COLUMNS {
+                return Err(format!(
+                    "it has a cell in column {}, beyond the {MAX_COLUMNS} columns crest reads; delete what is right of the dataset's columns",
+                    c + 1
+                ));
+            }
+            let row = r as usize + 1;
+            if rows.last().map(|(n, _)| *n) != Some(row) {
+                if header_only && !rows.is_empty() {
+                    break;
+                }
+                rows.push((row, Vec::new()));
+            }
+            if formula_without_result {
+                notes.entry(row).or_default().push((
+                    c as usize,
                     "a formula with no saved result was read as empty; open the file in Excel and save it, or paste values",
                 ));
+                continue;
+            }
+            if text.len() > MAX_CELL_BYTES {
+                return Err(format!(
+                    "row {row}: {}",
+                    too_long(
+                        rows.first().and_then(|(_, h)| h.get(c as usize)),
+                        c as usize
+                    )
+                ));
+            }
+            if let Some((_, cells)) = rows.last_mut() {
+                if cells.len() <= c as usize {
+                    cells.resize(c as usize + 1, String::new());
+                }
+                cells[c as usize] = text;
             }
         }
     }
-    if let calamine::Sheets::Xlsx(x) = &mut wb {
-        if let Ok(merged) = x.merge_cells_by_sheet_name(&name) {
+    if !header_only {
+        // All but the first cell of a merged cell read as empty; only cells within the
+        // columns read are noted, and a merged area over the whole sheet costs no more.
+        let last_row = rows.last().map_or(0, |(n, _)| *n as u32);
+        let mut noted = 0usize;
+        if let Ok(merged) = book.merge_cells_by_sheet_name(name) {
             for d in merged {
-                for r in d.start.0..=d.end.0 {
-                    for c in d.start.1..=d.end.1 {
+                for r in d.start.0..=d.end.0.min(last_row) {
+                    for c in d.start.1..=d.end.1.min(MAX_COLUMNS - 1) {
+                        noted += 1;
+                        if noted > MAX_MERGED_NOTES {
+                            return Ok((rows, notes));
+                        }
                         if (r, c) != d.start {
                             notes.entry(r as usize + 1).or_default().push((
                                 c as usize,
@@ -276,28 +480,7 @@ fn open_workbook(path: &Path, sheet: Option<&str>) -> Result<(Source, Vec<String
             }
         }
     }
-    let first_row = range.start().map_or(0, |(r, _)| r as usize);
-    let first_col = range.start().map_or(0, |(_, c)| c as usize);
-    let mut rows = range.rows().enumerate().map(|(i, cells)| {
-        // Cells left of the used range are empty; keep column positions as the sheet has them.
-        let mut v = vec![String::new(); first_col];
-        v.extend(cells.iter().map(cell_text));
-        (first_row + i + 1, v)
-    });
-    let header = rows
-        .next()
-        .map(|(_, h)| h)
-        .ok_or_else(|| ImportError::File(format!("sheet '{name}' of {shown} is empty")))?;
-    let data: Vec<(usize, Vec<String>)> = rows.collect();
-    let total = data.len();
-    Ok((
-        Source::Sheet {
-            rows: data.into_iter(),
-            total,
-            notes,
-        },
-        header,
-    ))
+    Ok((rows, notes))
 }
 
 /// A workbook cell as the text a user would have typed: dates as ISO, whole numbers without
