@@ -27,16 +27,15 @@ pub fn code_at(secret: &[u8], now: u64, digits: u32) -> String {
     format!("{code:0width$}", width = digits as usize)
 }
 
-/// Whether `code` (spaces ignored) is right for `secret` now, allowing one step either side
-/// for a phone's clock.
+/// Whether `code` (spaces ignored) is right for `secret` in the current 30-second step. An
+/// earlier step's code is refused: a code read over a shoulder is worthless once the app has
+/// moved on. (Each step is also accepted only once per user: see `users::accept_security_code`.)
 pub fn verify(secret: &[u8], code: &str, now: u64) -> bool {
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return false;
     }
-    [now.saturating_sub(STEP), now, now + STEP]
-        .iter()
-        .any(|t| same(code_at(secret, *t, 6).as_bytes(), code.as_bytes()))
+    same(code_at(secret, now, 6).as_bytes(), code.as_bytes())
 }
 
 /// Compares two codes without leaking where they differ.
@@ -129,6 +128,10 @@ mod tests {
             now + 25
         ));
         assert!(!verify(secret, &code, now + 120));
+        assert!(
+            !verify(secret, &code, now + STEP),
+            "the previous step's code"
+        );
         assert!(!verify(secret, "12345", now));
         // RFC 4648's base32 of "foobar".
         assert_eq!(base32(b"foobar"), "MZXW6YTBOI");

@@ -67,6 +67,36 @@ pub fn new_password() -> String {
         .collect()
 }
 
+/// Whether `code` is right for the user's security code (`secret`, base32) now, and its
+/// 30-second step not used by them before: each step is accepted once per user, so a code
+/// sent twice (or seen and replayed within its step) is refused. The last accepted step is
+/// kept in the store's settings, under the user's name.
+pub fn accept_security_code(
+    s: &mut dyn Store,
+    username: &str,
+    secret: &str,
+    code: &str,
+    now: u64,
+) -> Result<bool, StoreError> {
+    let Some(bytes) = crate::totp::from_base32(secret).filter(|b| b.len() >= 10) else {
+        return Ok(false);
+    };
+    if !crate::totp::verify(&bytes, code, now) {
+        return Ok(false);
+    }
+    let step = now / crate::totp::STEP;
+    let key = format!("security_code_step:{username}");
+    let last = s
+        .setting(&key)?
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    if step <= last {
+        return Ok(false);
+    }
+    s.put_setting(&key, &step.to_string())?;
+    Ok(true)
+}
+
 /// Adds a user (the `crest users add` command and the demo). `scope` is the programmes of a
 /// programme role, or the regions of a commissioner.
 pub fn add_user(

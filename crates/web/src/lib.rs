@@ -1265,14 +1265,25 @@ async fn login(
             };
             // A user with a security code must give it as well: a wrong or missing code
             // fails the sign-in like a wrong password (and counts towards throttling).
-            let code_ok = |u: &User| {
-                u.totp_secret.is_empty()
-                    || crest_store::totp::from_base32(&u.totp_secret).is_some_and(|secret| {
-                        crest_store::totp::verify(&secret, &code, now_secs().max(0) as u64)
-                    })
+            // Each code is accepted once (see `accept_security_code`).
+            let code_ok = |s: &mut dyn crest_store::Store, u: &User| {
+                Ok::<bool, crest_store::StoreError>(
+                    u.totp_secret.is_empty()
+                        || crest_store::users::accept_security_code(
+                            s,
+                            &u.username,
+                            &u.totp_secret,
+                            &code,
+                            now_secs().max(0) as u64,
+                        )?,
+                )
+            };
+            let right = match &user {
+                Some(u) if ok && !u.disabled => code_ok(s, u)?,
+                _ => false,
             };
             match user {
-                Some(u) if ok && !u.disabled && !code_ok(&u) => {
+                Some(u) if ok && !u.disabled && !right => {
                     entry.detail = "security code not right".into();
                     s.log(&entry)?;
                     Ok(None)

@@ -683,12 +683,24 @@ async fn set_security_code(
         "enable" => one(&form, "secret"),
         _ => c.user.totp_secret.clone(),
     };
+    // A code already set up is replaced only by turning it off first, which takes a code
+    // from it: someone holding the session but not the phone cannot swap in their own.
+    if action == "enable" && !c.user.totp_secret.is_empty() {
+        return Err(WebError::BadRequest(
+            "You already have a security code. To change it, turn it off first with a code from your app (or ask an administrator to remove it), then set up the new one.".into(),
+        ));
+    }
     // Guessing codes here is throttled like signing in.
     let keys = proof_keys(&c.user.username);
     crate::start_attempt(&app, &keys).await?;
-    let right = crest_store::totp::from_base32(&secret)
-        .filter(|b| b.len() >= 10)
-        .is_some_and(|b| crest_store::totp::verify(&b, &code, now));
+    let (user, s2, c2) = (c.user.username.clone(), secret.clone(), code.clone());
+    let right = app
+        .db(move |s, _| {
+            Ok(crest_store::users::accept_security_code(
+                s, &user, &s2, &c2, now,
+            )?)
+        })
+        .await?;
     crate::finish_attempt(&app, keys, right).await;
     if !right || (action == "disable" && required) {
         let shown = (action == "enable").then_some(secret.as_str());

@@ -2872,6 +2872,23 @@ fn code_now(body: &str) -> (String, String) {
     (secret, crest_store::totp::code_at(&bytes, now, 6))
 }
 
+/// The code for `secret` in the next 30-second step, after waiting for it (each step's code
+/// is accepted once per user).
+async fn next_code(secret: &str) -> String {
+    let bytes = crest_store::totp::from_base32(secret).unwrap();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let step = now() / crest_store::totp::STEP;
+    while now() / crest_store::totp::STEP == step {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    crest_store::totp::code_at(&bytes, now(), 6)
+}
+
 /// Optional security codes: a user turns them on with a code from their app; then signing in
 /// needs it; an admin can require them for a role (whose users reach nothing until they set
 /// one up) and remove a user's lost one; every step is logged.
@@ -2921,21 +2938,61 @@ fn security_codes_are_a_second_step_at_sign_in() {
             let lcsrf = hidden(&page.body, "csrf");
             let r = try_sign_in(&app, &pre, &lcsrf, "staff", PASSWORD).await;
             assert_eq!(r.status, StatusCode::UNAUTHORIZED, "no code, no entry");
+            let sign_in_with = |code: String| {
+                let (pre, lcsrf) = (pre.clone(), lcsrf.clone());
+                let app = app.clone();
+                async move {
+                    send(
+                        &app,
+                        post(
+                            "/login",
+                            &format!("crest_login={pre}"),
+                            &[
+                                ("username", "staff"),
+                                ("password", PASSWORD),
+                                ("csrf", &lcsrf),
+                                ("code", &code),
+                            ],
+                        ),
+                    )
+                    .await
+                }
+            };
+            // The code just used to turn codes on is spent: sent again, it is refused.
+            let r = sign_in_with(code.clone()).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "a replayed code");
+            let code = next_code(&secret).await;
+            // A session holder cannot swap in a code of their own without the current one.
+            let theirs = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let their_code = crest_store::totp::code_at(
+                &crest_store::totp::from_base32(theirs).unwrap(),
+                now,
+                6,
+            );
             let r = send(
                 &app,
                 post(
-                    "/login",
-                    &format!("crest_login={pre}"),
+                    "/account/security-code",
+                    &staff,
                     &[
-                        ("username", "staff"),
-                        ("password", PASSWORD),
-                        ("csrf", &lcsrf),
-                        ("code", &code),
+                        ("csrf", &csrf),
+                        ("action", "enable"),
+                        ("secret", theirs),
+                        ("code", &their_code),
                     ],
                 ),
             )
             .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+            assert!(r.body.contains("turn it off first"), "{}", r.body);
+            let r = sign_in_with(code.clone()).await;
             assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+            let r = sign_in_with(code.clone()).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "each step's code once");
             // An admin requires codes of programme leads: the lead reaches nothing else.
             let (admin, acsrf) = login(&app, "admin").await;
             let r = send(
@@ -4353,6 +4410,207 @@ fn outlier_triage_filters_summarises_and_exports() {
         assert_eq!(bad.status, StatusCode::NOT_FOUND);
         for grouping in ["sex", "age band", "ethnic group", "priority group"] {
             assert!(ineq.body.contains(&format!("\n{grouping},")), "{grouping}");
+        }
+    });
+}
+
+/// Every form route (and page) of the app, the way a personal API token would drive it.
+const FORM_ROUTES: &[&str] = &[
+    "/",
+    "/account/password",
+    "/account/tokens",
+    "/admin/agreements",
+    "/admin/national-figures",
+    "/admin/projects",
+    "/admin/users",
+    "/admin/users/change",
+    "/admin/users/security",
+    "/logout",
+    "/national/outliers",
+    "/national/outliers.csv",
+    "/national/outliers/case",
+    "/national/receive",
+    "/p/P001/episodes",
+    "/p/P001/episodes/new",
+    "/p/P001/episodes/E1",
+    "/p/P001/episodes/E1/assessment1",
+    "/p/P001/episodes/E1/assessment2",
+    "/p/P001/export.csv",
+    "/p/P001/export.xlsx",
+    "/p/P001/profile",
+    "/p/P001/submit",
+    "/p/P001/submit/confirm",
+    "/p/P001/upload",
+    "/p/P001/upload/cancel",
+    "/p/P001/upload/confirm",
+    "/research",
+    "/research/demo/extract.csv",
+    "/account/security-code",
+];
+
+/// privacy.md, "Access control": a personal API token authenticates the JSON API only. With
+/// every role's token and no cookie, every form route and page answers as for someone not
+/// signed in (the admin's token cannot create users or reset a lead's password); the API's
+/// cookie calls that change something need the session's CSRF token in a header; a new
+/// password revokes the user's tokens, and says so.
+#[test]
+fn personal_api_tokens_never_drive_forms() {
+    for (db, ndb) in databases().into_iter().zip(databases()) {
+        let app = setup(&db);
+        common::synthetic_national(&app, &db, &ndb);
+        rt().block_on(async {
+            for who in ["staff", "lead", "admin", "analyst"] {
+                let (cookie, _) = login(&app, who).await;
+                let token = make_token(&app, &cookie).await;
+                for path in FORM_ROUTES {
+                    for method in ["GET", "POST"] {
+                        let req = Request::builder()
+                            .method(method)
+                            .uri(*path)
+                            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                            .body(Body::from(
+                                "csrf=&action=reset&username=lead&role=national_analyst&password=x",
+                            ))
+                            .unwrap();
+                        let r = send(&app, req).await;
+                        assert!(
+                            r.status == StatusCode::METHOD_NOT_ALLOWED
+                                || (r.status == StatusCode::SEE_OTHER && r.location == "/login"),
+                            "{}: {who}'s token, {method} {path}: {} {} {}",
+                            db.backend,
+                            r.status,
+                            r.location,
+                            &r.body[..r.body.len().min(200)]
+                        );
+                    }
+                }
+            }
+            // The lead's password still works: the admin's token reset nothing.
+            let (lead, lead_csrf) = login(&app, "lead").await;
+            // The API with the session cookie: reading is fine, changing needs the header.
+            let episode = serde_json::json!({
+                "episode_id": "CSRF1", "nhs_number": "9434765862", "date_of_birth": "1950-02-02", "sex": "male",
+                "initiating_event": "mi_stemi", "treatment": "pci", "event_date": "2025-01-05",
+                "referral_date": "2025-01-08", "status": "referred"
+            });
+            let cookie_json = |csrf: Option<&str>| {
+                let mut b = Request::post("/api/v1/programmes/P001/episodes")
+                    .header(header::COOKIE, &lead)
+                    .header(header::CONTENT_TYPE, "application/json");
+                if let Some(c) = csrf {
+                    b = b.header("X-CSRF-Token", c);
+                }
+                b.body(Body::from(episode.to_string())).unwrap()
+            };
+            let r = send(&app, cookie_json(None)).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+            assert!(r.body.contains("\"code\":\"csrf_required\""), "{}", r.body);
+            let r = send(&app, cookie_json(Some("not-the-token"))).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+            let r = send(&app, cookie_json(Some(&lead_csrf))).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            assert_eq!(send(&app, get("/api/v1/me", &lead)).await.status, StatusCode::OK);
+            // A new password revokes the lead's tokens, and the sign-in page says so.
+            let token = make_token(&app, &lead).await;
+            assert_eq!(send(&app, bearer("/api/v1/me", &token)).await.status, StatusCode::OK);
+            let new = "another-long-password-2";
+            let r = send(
+                &app,
+                post(
+                    "/account/password",
+                    &lead,
+                    &[("csrf", &lead_csrf), ("current", PASSWORD), ("new", new), ("again", new)],
+                ),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+            assert!(r.location.contains("tokens_revoked"), "{}", r.location);
+            let page = send(&app, get(&r.location, "")).await;
+            assert!(page.body.contains("API tokens no longer work"), "{}", page.body);
+            assert_eq!(
+                send(&app, bearer("/api/v1/me", &token)).await.status,
+                StatusCode::UNAUTHORIZED
+            );
+            // An administrator's reset revokes them too.
+            let (admin, admin_csrf) = login(&app, "admin").await;
+            let (staff, _) = login(&app, "staff").await;
+            let staff_token = make_token(&app, &staff).await;
+            let r = send(
+                &app,
+                post(
+                    "/admin/users/change",
+                    &admin,
+                    &[("csrf", &admin_csrf), ("username", "staff"), ("action", "reset")],
+                ),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            assert!(r.body.contains("API token(s) no longer work"), "{}", r.body);
+            assert_eq!(
+                send(&app, bearer("/api/v1/me", &staff_token)).await.status,
+                StatusCode::UNAUTHORIZED
+            );
+        });
+    }
+}
+
+/// A request body that counts the bytes the server pulls from it: `total` bytes in 1 MB
+/// chunks, made as they are asked for.
+struct CountedBody {
+    left: usize,
+    pulled: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl http_body::Body for CountedBody {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        let n = self.left.min(1 << 20);
+        self.left -= n;
+        self.pulled
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(axum::body::Bytes::from(
+            vec![b'x'; n],
+        )))))
+    }
+}
+
+/// A submission body sent before signing in is never read: without a token, with an unknown,
+/// expired or revoked one, the server answers 401 having pulled nothing of 500 MB.
+#[test]
+fn submission_bodies_are_not_read_before_the_token_is_checked() {
+    let (db, ndb) = (
+        crest_store::testing::sqlite_db(),
+        crest_store::testing::sqlite_db(),
+    );
+    let app = setup(&db);
+    common::synthetic_national(&app, &db, &ndb);
+    rt().block_on(async {
+        for token in [None, Some("not-a-token")] {
+            let pulled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let mut req = Request::post("/api/v1/submissions");
+            if let Some(t) = token {
+                req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+            }
+            let body = Body::new(CountedBody {
+                left: 500 << 20,
+                pulled: pulled.clone(),
+            });
+            let r = send(&app, req.body(body).unwrap()).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+            assert_eq!(
+                pulled.load(std::sync::atomic::Ordering::Relaxed),
+                0,
+                "{token:?}: the body was read before the token was checked"
+            );
         }
     });
 }
