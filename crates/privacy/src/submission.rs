@@ -401,20 +401,6 @@ fn receive_with_log(
             crest_core::dataset::DATASET_VERSION
         ));
     }
-    let sha = hex(&Sha256::digest(payload));
-    if text("sha256") != sha {
-        return Err(format!(
-            "the checksum does not match: the manifest says {} but the payload is {sha}; the file was changed or cut short",
-            text("sha256")
-        ));
-    }
-    if text("key_id") != submission_key.id() {
-        return Err(format!(
-            "the submission was keyed with {} but the submission key held here is {}",
-            text("key_id"),
-            submission_key.id()
-        ));
-    }
     let programme = text("programme_code").to_string();
     if !national
         .has_programme(&programme)
@@ -436,6 +422,21 @@ fn receive_with_log(
         (&unsigned, &signature),
         today,
     )?;
+    // Signed, so the manifest is the programme's own: now the payload must be what it signed.
+    let sha = hex(&Sha256::digest(payload));
+    if text("sha256") != sha {
+        return Err(format!(
+            "the checksum does not match: the manifest says {} but the payload is {sha}; the file was changed or cut short",
+            text("sha256")
+        ));
+    }
+    if text("key_id") != submission_key.id() {
+        return Err(format!(
+            "the submission was keyed with {} but the submission key held here is {}",
+            text("key_id"),
+            submission_key.id()
+        ));
+    }
     let date = |k: &str| {
         let s = manifest["period"][k].as_str().unwrap_or("");
         Date::parse_iso(s).map_err(|e| format!("manifest period {k} '{s}': {}", e.0))

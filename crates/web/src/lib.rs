@@ -246,19 +246,25 @@ impl App {
     /// network unencrypted.
     pub fn set_send_to(&self, url: &str, token: &str) -> Result<(), String> {
         let url = url.trim().trim_end_matches('/');
-        // The host exactly, not a prefix: http://localhost.example.org is not this machine.
-        let host = url
-            .strip_prefix("http://")
-            .map(|rest| {
-                let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-                match authority.strip_prefix('[') {
-                    Some(v6) => v6.split(']').next().unwrap_or("").to_string(),
-                    None => authority.split(':').next().unwrap_or("").to_string(),
-                }
-            })
-            .unwrap_or_default();
-        let loopback = matches!(host.as_str(), "127.0.0.1" | "localhost" | "::1");
-        if !url.starts_with("https://") && !loopback {
+        // Parsed as an address, never matched as text: the host exactly (not a prefix, not
+        // what precedes an '@'), and no user name or password in it.
+        let uri: axum::http::Uri = url.parse().map_err(|_| {
+            format!("{url}: not a web address; give the national audit's address, e.g. https://audit.example.nhs.uk")
+        })?;
+        let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
+        if authority.contains('@') {
+            return Err(format!(
+                "{url}: the address may not carry a user name or password (before '@'); give the national audit's address alone"
+            ));
+        }
+        let host = uri
+            .host()
+            .unwrap_or("")
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let loopback = matches!(host, "127.0.0.1" | "localhost" | "::1");
+        let scheme = uri.scheme_str().unwrap_or("");
+        if host.is_empty() || !(scheme == "https" || (scheme == "http" && loopback)) {
             return Err(format!(
                 "{url}: the national audit's address must start with https:// (plain http only on this machine)"
             ));
@@ -1529,6 +1535,10 @@ mod send_to_tests {
             "http://127.0.0.1.example.org/",
             "ftp://127.0.0.1",
             "http://audit.example.org",
+            "http://localhost:x@127.0.0.2:8327",
+            "http://[::1]@127.0.0.2:8327",
+            "https://user:pass@audit.example.org",
+            "not an address",
         ] {
             let app = App::new(&db, dir.join("uploads"), || {
                 crest_core::Date::from_ymd(2025, 6, 1).unwrap()
