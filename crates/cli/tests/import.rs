@@ -1227,6 +1227,14 @@ fn submission_build_and_receive_from_the_command_line() {
         assert_eq!(r.code, 0, "{}", r.out);
         assert!(r.out.contains("stored 1 episode(s)"), "{}", r.out);
         assert!(receive().out.contains("already received"));
+        std::fs::write(&out, text.replace("\"male\"", "\"female\"")).unwrap();
+        let r = receive();
+        assert_eq!(r.code, 1);
+        assert!(
+            r.out.contains("refused, nothing was stored") && r.out.contains("checksum"),
+            "{}",
+            r.out
+        );
         // Revoked: P002's own properly signed file is refused from then on.
         let list = crest(&national, &["programmes", "keys", "list"]);
         assert!(list.out.contains("in force"), "{}", list.out);
@@ -1246,14 +1254,24 @@ fn submission_build_and_receive_from_the_command_line() {
         let r = receive_file(&fresh);
         assert_eq!(r.code, 1, "{}", r.out);
         assert!(r.out.contains("was revoked"), "{}", r.out);
-        std::fs::write(&out, text.replace("\"male\"", "\"female\"")).unwrap();
-        let r = receive();
-        assert_eq!(r.code, 1);
-        assert!(
-            r.out.contains("refused, nothing was stored") && r.out.contains("checksum"),
-            "{}",
-            r.out
+        // Rotation: a new key registered for P002 signs from now on.
+        let (rotated, rotated_public) = signing("P002", "p002-rotated.signing");
+        let r = crest(
+            &national,
+            &[
+                "programmes",
+                "keys",
+                "add",
+                "--programme",
+                "P002",
+                "--public-key",
+                &rotated_public,
+            ],
         );
+        assert_eq!(r.code, 0, "{}", r.out);
+        assert_eq!(build_signed("P002", &fresh, &rotated).code, 0);
+        let r = receive_file(&fresh);
+        assert_eq!(r.code, 0, "{}", r.out);
         // API tokens: made with an expiry, listed without the token, revoked by id.
         let r = crest(
             &national,

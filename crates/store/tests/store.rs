@@ -347,8 +347,8 @@ fn stores_made_by_the_previous_release_migrate_without_losing_a_row() {
         let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
         assert_eq!(
             n.migrate().unwrap(),
-            3,
-            "national migrations 6, 7 and 8 ({})",
+            4,
+            "national migrations 6, 7, 8 and 9 ({})",
             ndb.backend
         );
         assert_eq!(n.migrate().unwrap(), 0);
@@ -372,10 +372,15 @@ fn stores_made_by_the_previous_release_migrate_without_losing_a_row() {
         assert_eq!(held.iter().filter(|h| h.current).count(), 2);
         let tokens = n.api_tokens().unwrap();
         assert_eq!(tokens.len(), 1);
+        // A token made before expiries existed gets one at migration 9: a year after it was
+        // made, as `crest tokens new` gives by default.
         assert_eq!(
             (tokens[0].expires_at.as_str(), tokens[0].revoked_at.clone()),
-            ("", None)
+            ("2027-12-01T14:48:45Z", None),
+            "{}",
+            ndb.backend
         );
+        assert!(n.signing_keys(None).unwrap().is_empty());
         let log = n.verify_access_log().unwrap();
         assert_eq!((log.entries, log.broken), (2, None), "{}", ndb.backend);
         let cols = n.columns().unwrap();
