@@ -17,9 +17,33 @@ pub struct SqliteStore {
     conn: Connection,
 }
 
+/// Creates a new database file readable and writable by its owner only (0600), before SQLite
+/// opens it: the local store holds identifiable data, and SQLite gives its `-wal` and `-shm`
+/// files the database file's permissions. An existing file is left as it is.
+pub(crate) fn private_file(path: &str) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.is_empty() || path == ":memory:" || std::path::Path::new(path).exists() {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        // Made meanwhile by another process: it is theirs to have created.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(crate::StoreError::Refused(format!(
+            "cannot create {path}: {e}"
+        ))),
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the file at `path`.
     pub fn open(path: &str) -> Result<SqliteStore> {
+        private_file(path)?;
         let conn = Connection::open(path)?;
         // First, so that even switching to WAL waits for another writer instead of failing
         // with "database is locked" when many connections open at once.

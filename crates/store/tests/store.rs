@@ -437,3 +437,25 @@ fn the_migrated_schema_has_exactly_the_dictionarys_columns() {
         assert_eq!(held, want, "{}", ndb.backend);
     }
 }
+
+/// privacy.md, "Files holding identifiable data": a new SQLite store (local or national) and its
+/// write-ahead log are readable by their owner only.
+#[test]
+fn new_sqlite_stores_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = crest_store::testing::scratch_dir("private-store");
+    let local = dir.join("local.sqlite");
+    let mut s = crest_store::open(&format!("sqlite:{}", local.display())).unwrap();
+    s.migrate().unwrap();
+    let national = dir.join("national.sqlite");
+    let mut n =
+        crest_store::NationalStore::open(&format!("sqlite:{}", national.display())).unwrap();
+    n.migrate().unwrap();
+    for f in [&local, &national] {
+        for suffix in ["", "-wal"] {
+            let path = format!("{}{suffix}", f.display());
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{path} is {mode:o}");
+        }
+    }
+}

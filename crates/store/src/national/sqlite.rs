@@ -17,6 +17,7 @@ const PAGE_CACHE_KIB: u32 = 131_072;
 impl SqliteNational {
     /// Opens (creating if needed) the file at `path`.
     pub(crate) fn open(path: &str) -> Result<SqliteNational> {
+        crate::sqlite::private_file(path)?;
         let conn = rusqlite::Connection::open(path)?;
         // Writers wait for each other rather than fail with "database is locked".
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
