@@ -266,6 +266,81 @@ fn too_long(name: Option<&String>, i: usize) -> String {
     format!("{column} holds more than {MAX_CELL_BYTES} characters; no field is that long, so check the file")
 }
 
+/// Rewrites a CSV file holding a cell over [`MAX_CELL_BYTES`] with each such cell cut to just
+/// over the limit: read again, the same rows are refused for the same reason, but the file
+/// kept for an upload's confirmation no longer holds the whole cell. Whether it rewrote
+/// anything. Workbooks are left as they are (one with such a cell is refused whole).
+pub fn clip_overlong_cells(path: &Path) -> Result<bool, ImportError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |e: &dyn std::fmt::Display| {
+        ImportError::File(format!("cannot rewrite {}: {e}", path.display()))
+    };
+    let mut head = [0u8; 4];
+    let mut f = File::open(path).map_err(|e| io(&e))?;
+    let n = read_up_to(&mut f, &mut head).map_err(|e| io(&e))?;
+    if head[..n].starts_with(b"PK") {
+        return Ok(false);
+    }
+    let reader = || {
+        File::open(path).map(|f| {
+            csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(BufReader::with_capacity(1 << 16, f))
+        })
+    };
+    let mut r = reader().map_err(|e| io(&e))?;
+    let mut record = csv::ByteRecord::new();
+    let mut long = false;
+    while r.read_byte_record(&mut record).unwrap_or(false) {
+        if record.iter().any(|c| c.len() > MAX_CELL_BYTES) {
+            long = true;
+            break;
+        }
+    }
+    if !long {
+        return Ok(false);
+    }
+    let clipped = path.with_extension("clipped");
+    let out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&clipped)
+        .map_err(|e| io(&e))?;
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(out));
+    let mut r = reader().map_err(|e| io(&e))?;
+    let written = (|| -> Result<(), String> {
+        while r.read_byte_record(&mut record).map_err(|e| e.to_string())? {
+            let cells: Vec<&[u8]> = record
+                .iter()
+                .map(|c| {
+                    if c.len() <= MAX_CELL_BYTES {
+                        return c;
+                    }
+                    // Just over the limit, ending on a character's boundary where the cell is
+                    // text, so it is refused as too long (not as not UTF-8).
+                    let mut end = MAX_CELL_BYTES + 1;
+                    while end < c.len() && (c[end] & 0b1100_0000) == 0b1000_0000 {
+                        end += 1;
+                    }
+                    &c[..end]
+                })
+                .collect();
+            w.write_record(&cells).map_err(|e| e.to_string())?;
+        }
+        w.flush().map_err(|e| e.to_string())?;
+        Ok(())
+    })();
+    drop(w);
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&clipped);
+        return Err(io(&e));
+    }
+    std::fs::rename(&clipped, path).map_err(|e| io(&e))?;
+    Ok(true)
+}
+
 /// Largest part of a workbook unpacked, in bytes (a sheet's XML, say). Larger workbooks are
 /// read as CSV, which streams.
 const MAX_PART_BYTES: u64 = 64 << 20;

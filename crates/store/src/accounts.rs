@@ -263,6 +263,9 @@ pub(crate) mod sql {
         "SELECT username, password_hash, role, programmes, disabled, totp_secret, regions \
         FROM users ORDER BY username";
     pub const SETTING: &str = "SELECT value FROM settings WHERE name = ?1";
+    /// Keeps a programme's newest `?2` uploads waiting for confirmation and drops the rest.
+    pub const KEEP_NEWEST_UPLOADS: &str = "DELETE FROM pending_uploads WHERE programme_code = ?1 AND token NOT IN \
+        (SELECT token FROM pending_uploads WHERE programme_code = ?1 ORDER BY created DESC, token DESC LIMIT ?2)";
     pub const PUT_USER_TOKEN: &str = "INSERT INTO user_tokens (token_hash, id, username, label, created_at, expires_at, revoked_at) \
         VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)";
     pub const USER_TOKEN: &str = "SELECT id, username, label, created_at, expires_at, revoked_at FROM user_tokens WHERE token_hash = ?1";

@@ -26,6 +26,9 @@ pub use national::{
     NationalEpisode, NationalStore, ProgrammeSigningKey, Receipt, ReceiptItem, ReceiptItems,
     Received,
 };
+/// Uploads a programme keeps waiting for confirmation at once.
+pub const MAX_PENDING_UPLOADS: usize = 10;
+
 pub use pg::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -192,6 +195,8 @@ pub trait Store: Send {
     fn record_sent(&mut self, programme: &str, sent: &[String], withdrawn: &[String])
         -> Result<()>;
     /// Keeps an upload waiting for confirmation (any server of a deployment can confirm it).
+    /// Keeps an upload waiting for confirmation; a programme keeps its newest
+    /// [`MAX_PENDING_UPLOADS`] (an older one is dropped), so previews cannot fill the store.
     fn put_upload(&mut self, upload: &PendingUpload) -> Result<()>;
     /// An upload waiting for confirmation, by programme and token.
     fn upload(&mut self, programme: &str, token: &str) -> Result<Option<PendingUpload>>;

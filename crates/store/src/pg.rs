@@ -469,6 +469,10 @@ impl Store for PgStore {
             "INSERT INTO pending_uploads (token, programme_code, name, created, file, errors) VALUES ($1, $2, $3, $4, $5, $6)",
             &[&u.token, &u.programme, &u.name, &u.created, &u.file, &u.errors],
         )?;
+        self.client.execute(
+            sql::pg(sql::KEEP_NEWEST_UPLOADS).as_str(),
+            &[&u.programme, &(crate::MAX_PENDING_UPLOADS as i64)],
+        )?;
         Ok(())
     }
 

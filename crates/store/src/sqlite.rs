@@ -537,6 +537,10 @@ impl Store for SqliteStore {
             "INSERT INTO pending_uploads (token, programme_code, name, created, file, errors) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![u.token, u.programme, u.name, u.created, u.file, u.errors],
         )?;
+        self.conn.execute(
+            sql::KEEP_NEWEST_UPLOADS,
+            params![u.programme, crate::MAX_PENDING_UPLOADS as i64],
+        )?;
         Ok(())
     }
 

@@ -208,6 +208,8 @@ async fn check_upload(
         return Err(WebError::BadRequest("Choose a file to upload.".into()));
     }
     let summary = run_import(app, c, programme, path, &name, true).await?;
+    // A refused over-long cell is kept cut short, never whole, for the hour the upload waits.
+    crest_ingest::read::clip_overlong_cells(path).map_err(WebError::internal)?;
     let file = std::fs::read(path).map_err(WebError::internal)?;
     let errors = std::fs::read(crate::uploads::errors_file(path)).map_err(WebError::internal)?;
     // What is kept for "download the rows to fix": the rejected rows in the file's own format.

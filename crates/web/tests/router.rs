@@ -4614,3 +4614,63 @@ fn submission_bodies_are_not_read_before_the_token_is_checked() {
         }
     });
 }
+
+/// An upload preview keeps only what it needs: a refused over-long cell is kept cut short (not
+/// whole) for the hour the upload waits, and a programme keeps its newest ten previews, so
+/// previews cannot fill the store.
+#[test]
+fn upload_previews_keep_only_what_they_need() {
+    for db in databases() {
+        let app = setup(&db);
+        rt().block_on(async {
+            let (cookie, csrf) = login(&app, "lead").await;
+            let upload = |bytes: Vec<u8>| {
+                let b = "PREVIEWB";
+                let mut body = format!("--{b}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"e.csv\"\r\n\r\n").into_bytes();
+                body.extend_from_slice(&bytes);
+                body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+                Request::post("/p/P001/upload")
+                    .header(header::COOKIE, &cookie)
+                    .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={b}"))
+                    .body(Body::from(body))
+                    .unwrap()
+            };
+            let long = "é".repeat(4_000_000);
+            let csv = format!(
+                "programme_code,episode_id,nhs_number,date_of_birth,sex,initiating_event,treatment,event_date,referral_date,status,family_name\n\
+                 P001,OK1,9434765862,1950-01-01,male,mi_stemi,pci,2025-01-10,2025-01-12,referred,Smith\n\
+                 P001,LONG1,9434765870,1950-01-01,male,mi_stemi,pci,2025-01-10,2025-01-12,referred,{long}\n"
+            );
+            assert!(csv.len() > 8_000_000);
+            let r = send(&app, upload(csv.into_bytes())).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", &r.body[..r.body.len().min(500)]);
+            assert!(r.body.contains("more than 10000 characters"), "{}", &r.body[..r.body.len().min(3000)]);
+            let kept = common::sync(|| {
+                db.query_i64("SELECT CAST(coalesce(max(length(file) + length(errors)), 0) AS BIGINT) FROM pending_uploads")
+            });
+            assert!(kept > 0 && kept < 100_000, "{}: the preview keeps {kept} bytes", db.backend);
+            // The valid row is still stored on confirmation; the long one is still refused.
+            let token = hidden(&r.body, "token");
+            let r = send(
+                &app,
+                post("/p/P001/upload/confirm", &cookie, &[("csrf", &csrf), ("token", &token), ("name", "e.csv")]),
+            )
+            .await;
+            assert!(r.status.is_success() || r.status == StatusCode::SEE_OTHER, "{}", r.body);
+            assert!(open(&db).run(|s| s.episode("P001", "OK1").unwrap()).is_some());
+            assert!(open(&db).run(|s| s.episode("P001", "LONG1").unwrap()).is_none());
+            // Twelve previews: the newest ten wait.
+            for i in 0..12 {
+                let csv = format!(
+                    "programme_code,episode_id,nhs_number,date_of_birth,sex,initiating_event,treatment,event_date,referral_date,status\n\
+                     P001,N{i},9434765919,1950-01-01,male,mi_stemi,pci,2025-01-10,2025-01-12,referred\n"
+                );
+                assert_eq!(send(&app, upload(csv.into_bytes())).await.status, StatusCode::OK);
+            }
+            let waiting = common::sync(|| {
+                db.query_i64("SELECT count(*) FROM pending_uploads WHERE programme_code = 'P001'")
+            });
+            assert_eq!(waiting, crest_store::MAX_PENDING_UPLOADS as i64, "{}", db.backend);
+        });
+    }
+}
