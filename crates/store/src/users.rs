@@ -97,6 +97,40 @@ pub fn accept_security_code(
     Ok(true)
 }
 
+/// Wrong security codes in a row, given with the right password, after which the password
+/// stops working until an administrator resets it (whoever typed them knows the password).
+pub const MAX_WRONG_CODES: u32 = 10;
+
+fn wrong_codes_key(username: &str) -> String {
+    format!("security_code_wrong:{username}")
+}
+
+/// Counts a wrong security code given with the right password; how many in a row now.
+pub fn record_wrong_code(s: &mut dyn Store, username: &str) -> Result<u32, StoreError> {
+    let key = wrong_codes_key(username);
+    let n = s
+        .setting(&key)?
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(0)
+        .saturating_add(1);
+    s.put_setting(&key, &n.to_string())?;
+    Ok(n)
+}
+
+/// How many wrong security codes were given with the right password since the last sign-in
+/// (or reset), counting from zero again.
+pub fn take_wrong_codes(s: &mut dyn Store, username: &str) -> Result<u32, StoreError> {
+    let key = wrong_codes_key(username);
+    let n = s
+        .setting(&key)?
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(0);
+    if n > 0 {
+        s.put_setting(&key, "0")?;
+    }
+    Ok(n)
+}
+
 /// Adds a user (the `crest users add` command and the demo). `scope` is the programmes of a
 /// programme role, or the regions of a commissioner.
 pub fn add_user(

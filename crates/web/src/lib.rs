@@ -1289,8 +1289,21 @@ async fn login(
                 _ => false,
             };
             match user {
-                Some(u) if ok && !u.disabled && !right => {
+                Some(mut u) if ok && !u.disabled && !right => {
                     entry.detail = "security code not right".into();
+                    // Whoever keeps giving the right password with wrong codes knows the
+                    // password: after too many, it stops working until an administrator
+                    // resets it.
+                    let n = crest_store::users::record_wrong_code(s, &u.username)?;
+                    if n >= crest_store::users::MAX_WRONG_CODES {
+                        u.password_hash.clear();
+                        s.put_user(&u)?;
+                        s.drop_user_sessions(&u.username)?;
+                        s.revoke_user_tokens(&u.username, &crest_store::utc_now())?;
+                        entry.detail = format!(
+                            "security code not right, {n} times in a row: the password no longer works until an administrator resets it"
+                        );
+                    }
                     s.log(&entry)?;
                     Ok(None)
                 }
@@ -1307,7 +1320,8 @@ async fn login(
                     entry.role = u.role.code().into();
                     entry.outcome = "ok".into();
                     s.log(&entry)?;
-                    Ok(Some(token))
+                    let wrong = crest_store::users::take_wrong_codes(s, &u.username)?;
+                    Ok(Some((token, wrong)))
                 }
                 _ => {
                     s.log(&entry)?;
@@ -1326,7 +1340,7 @@ async fn login(
             return Err(e);
         }
     };
-    let Some(token) = outcome else {
+    let Some((token, wrong_codes)) = outcome else {
         let t = auth::token();
         let mut r = html_page(login_form(
             &t,
@@ -1340,8 +1354,15 @@ async fn login(
         }
         return Ok(r);
     };
-    // A new token at every login: a session id planted before login is worthless.
-    let mut r = Redirect::to("/").into_response();
+    // A new token at every login: a session id planted before login is worthless. Someone
+    // who typed the password with wrong security codes meanwhile is told, where they can
+    // change it.
+    let to = if wrong_codes > 0 {
+        format!("/account/password?wrong_codes={wrong_codes}")
+    } else {
+        "/".to_string()
+    };
+    let mut r = Redirect::to(&to).into_response();
     for (k, v) in [
         set_cookie(&app, SESSION_COOKIE, &token, auth::ABSOLUTE_TIMEOUT),
         set_cookie(&app, LOGIN_COOKIE, "", 0),

@@ -403,6 +403,9 @@ async fn change(
             } else {
                 0
             };
+            if act == "reset" {
+                crest_store::users::take_wrong_codes(s, &name)?;
+            }
             Ok(Ok(revoked))
         })
         .await?;
@@ -437,6 +440,12 @@ async fn change(
 }
 
 fn password_page(c: &crate::Ctx, errors: &[(String, String)]) -> String {
+    password_page_with(c, errors, 0)
+}
+
+/// The password page; `wrong_codes` wrong security codes were given with this user's
+/// password since they last signed in.
+fn password_page_with(c: &crate::Ctx, errors: &[(String, String)], wrong_codes: u32) -> String {
     let field = |name: &str, label: &str, hint: Option<&str>, autocomplete: &str| {
         let error = errors.iter().find(|e| e.0 == name).map(|e| e.1.as_str());
         html! {
@@ -452,6 +461,15 @@ fn password_page(c: &crate::Ctx, errors: &[(String, String)]) -> String {
     };
     let body = html! {
         (error_summary(errors))
+        @if wrong_codes > 0 {
+            div class="summary" role="alert" {
+                p {
+                    strong { "Since you last signed in, your password was given " (wrong_codes) " time(s) with a wrong security code." }
+                    " If that was not you, someone knows your password: change it now. After "
+                    (crest_store::users::MAX_WRONG_CODES) " wrong codes in a row the password stops working until an administrator resets it."
+                }
+            }
+        }
         form method="post" action="/account/password" novalidate {
             (csrf_field(&c.session.csrf))
             (field("current", "Your current password", None, "current-password"))
@@ -463,8 +481,15 @@ fn password_page(c: &crate::Ctx, errors: &[(String, String)]) -> String {
     page("Change your password", c.nav(None), body)
 }
 
-async fn password_form(SignedIn(c): SignedIn) -> Result<Response, WebError> {
-    Ok(html_page(password_page(&c, &[])))
+async fn password_form(
+    SignedIn(c): SignedIn,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let wrong = q
+        .get("wrong_codes")
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(0);
+    Ok(html_page(password_page_with(&c, &[], wrong)))
 }
 
 async fn change_password(

@@ -2991,8 +2991,38 @@ fn security_codes_are_a_second_step_at_sign_in() {
             assert!(r.body.contains("turn it off first"), "{}", r.body);
             let r = sign_in_with(code.clone()).await;
             assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+            // The password was given twice with a wrong (or no) code meanwhile: they are told.
+            assert_eq!(r.location, "/account/password?wrong_codes=2");
+            let signed_in = format!(
+                "crest_session={}",
+                cookie_value(&r.cookies, "crest_session").unwrap()
+            );
+            let page = send(&app, get(&r.location, &signed_in)).await;
+            assert!(
+                page.body
+                    .contains("given 2 time(s) with a wrong security code"),
+                "{}",
+                page.body
+            );
             let r = sign_in_with(code.clone()).await;
             assert_eq!(r.status, StatusCode::UNAUTHORIZED, "each step's code once");
+            // Nine wrong codes in a row so far; one more and the password stops working, even
+            // with a right code, until an administrator resets it.
+            open(&db).run(|s| {
+                s.put_setting("security_code_wrong:staff", "9").unwrap();
+            });
+            let r = sign_in_with("000000".to_string()).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+            let code = next_code(&secret).await;
+            let r = sign_in_with(code).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "locked until reset");
+            assert!(open(&db).run(|s| s.user("staff").unwrap().unwrap().password_hash.is_empty()));
+            open(&db).run(|s| {
+                let mut u = s.user("staff").unwrap().unwrap();
+                u.password_hash = crest_store::users::hash_password(PASSWORD).unwrap();
+                s.put_user(&u).unwrap();
+                crest_store::users::take_wrong_codes(s, "staff").unwrap();
+            });
             // An admin requires codes of programme leads: the lead reaches nothing else.
             let (admin, acsrf) = login(&app, "admin").await;
             let r = send(
