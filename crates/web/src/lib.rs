@@ -1151,12 +1151,15 @@ fn client_address(app: &App, headers: &HeaderMap, extensions: &axum::http::Exten
             .map(str::trim)
             .rfind(|v| !v.is_empty())
         {
-            return last.chars().take(64).collect();
+            return auth::throttle_address(&last.chars().take(64).collect::<String>());
         }
     }
     extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string())
+        .map_or_else(
+            || "unknown".to_string(),
+            |c| auth::throttle_address(&c.0.ip().to_string()),
+        )
 }
 
 /// Starts an attempt to prove who one is (a password or a security code) on the throttling
