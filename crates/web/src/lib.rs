@@ -1167,33 +1167,43 @@ fn client_address(app: &App, headers: &HeaderMap, extensions: &axum::http::Exten
 /// failed lately; otherwise counted now, before the slow check, so parallel guesses cannot
 /// all slip through. [`finish_attempt`] records how it ended.
 pub(crate) async fn start_attempt(app: &Arc<App>, keys: &[String; 2]) -> Result<(), WebError> {
-    let keys = keys.clone();
-    let wait = app
-        .db(move |s, _| {
-            let mut wait = 0;
-            s.sign_in_limits(&[&keys[0], &keys[1]], &mut |limits| {
-                let now = auth::now_ms();
-                wait = auth::wait_ms(&limits[0], auth::NAME, now).max(auth::wait_ms(
-                    &limits[1],
-                    auth::ADDRESS,
-                    now,
-                ));
-                if wait > 0 {
-                    return false;
-                }
-                for l in limits.iter_mut() {
-                    auth::start(l, now);
-                }
-                true
-            })?;
-            Ok(wait)
-        })
-        .await?;
-    if wait > 0 {
-        return Err(WebError::TooMany(((wait + 999) / 1000) as u64));
+    // A wait of a second or less is a queue (attempts under way, or the first throttled
+    // delay): the attempt waits its turn instead of being refused, so forty staff signing in
+    // at once from one hospital all get in, while parallel guesses go no faster than in turn.
+    for _ in 0..QUEUE_TURNS {
+        let keys = keys.clone();
+        let wait = app
+            .db(move |s, _| {
+                let mut wait = 0;
+                s.sign_in_limits(&[&keys[0], &keys[1]], &mut |limits| {
+                    let now = auth::now_ms();
+                    wait = auth::wait_ms(&limits[0], auth::NAME, now).max(auth::wait_ms(
+                        &limits[1],
+                        auth::ADDRESS,
+                        now,
+                    ));
+                    if wait > 0 {
+                        return false;
+                    }
+                    for l in limits.iter_mut() {
+                        auth::start(l, now);
+                    }
+                    true
+                })?;
+                Ok(wait)
+            })
+            .await?;
+        match wait {
+            0 => return Ok(()),
+            1..=1000 => tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await,
+            _ => return Err(WebError::TooMany(((wait + 999) / 1000) as u64)),
+        }
     }
-    Ok(())
+    Err(WebError::TooMany(1))
 }
+
+/// How many times an attempt waits its turn (a second or less each) before it is refused.
+const QUEUE_TURNS: usize = 30;
 
 /// Records how a sign-in attempt ended on its name's and address's throttling records: success
 /// clears the name's failures (the address keeps its own, so one good account does not unlock

@@ -4704,3 +4704,34 @@ fn upload_previews_keep_only_what_they_need() {
         });
     }
 }
+
+/// Guesses raced in parallel from one address get no further than guesses in turn: of 64
+/// wrong passwords sent at once for different names, about the address's twenty free
+/// attempts are checked and the rest are refused with a wait.
+#[test]
+fn parallel_guesses_from_one_address_are_held_to_its_limit() {
+    let db = &databases()[0];
+    let app = setup(db);
+    rt().block_on(async {
+        let page = send(&app, get("/login", "")).await;
+        let pre = cookie_value(&page.cookies, "crest_login").unwrap();
+        let csrf = hidden(&page.body, "csrf");
+        let all = (0..64).map(|i| {
+            let app = app.clone();
+            let (pre, csrf) = (pre.clone(), csrf.clone());
+            tokio::spawn(async move {
+                try_sign_in(&app, &pre, &csrf, &format!("guess{i}"), "wrong-password").await
+            })
+        });
+        let mut checked = 0;
+        for r in all.collect::<Vec<_>>() {
+            let r = r.await.unwrap();
+            match r.status {
+                StatusCode::UNAUTHORIZED => checked += 1,
+                StatusCode::TOO_MANY_REQUESTS => {}
+                other => panic!("{other}: {}", r.body),
+            }
+        }
+        assert!((20..=23).contains(&checked), "{checked} guesses were checked");
+    });
+}
