@@ -4732,6 +4732,9 @@ fn parallel_guesses_from_one_address_are_held_to_its_limit() {
                 other => panic!("{other}: {}", r.body),
             }
         }
-        assert!((20..=23).contains(&checked), "{checked} guesses were checked");
+        assert!(
+            (20..=23).contains(&checked),
+            "{checked} guesses were checked"
+        );
     });
 }
