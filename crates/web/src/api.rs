@@ -259,9 +259,12 @@ async fn save(
             e.body_text()
         ))
     })?;
+    // Fields crest works out itself (age at event from the date of birth) are read back by
+    // GET, so a client may send an episode back as it got it: they are set aside, never taken.
+    values.retain(|k, _| !FIELDS.iter().any(|f| f.name == k.as_str() && !f.imported()));
     let unknown: Vec<String> = values
         .keys()
-        .filter(|k| !FIELDS.iter().any(|f| f.name == k.as_str() && f.imported()))
+        .filter(|k| !FIELDS.iter().any(|f| f.name == k.as_str()))
         .cloned()
         .collect();
     if !unknown.is_empty() {
@@ -280,6 +283,7 @@ async fn save(
             values.entry(k).or_insert(v);
         }
         values.insert("episode_id".into(), id.clone());
+        values.retain(|k, _| !FIELDS.iter().any(|f| f.name == k.as_str() && !f.imported()));
     }
     values.insert("programme_code".into(), programme.clone());
     let map: std::collections::HashMap<String, String> = values.into_iter().collect();
