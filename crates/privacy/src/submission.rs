@@ -488,8 +488,19 @@ fn receive_with_log(
                 // lists every problem (up to a limit) in one round, as an import does.
                 let mut refused: Vec<String> = Vec::new();
                 let mut more = 0usize;
+                // Each episode once: a second line with the same key would replace the first
+                // and be counted as stored twice.
+                let mut seen: std::collections::HashMap<String, usize> = Default::default();
                 for (i, line) in lines {
-                    let item = parse_item(line, i + 2, programme, by_name, national_key, today);
+                    let mut item = parse_item(line, i + 2, programme, by_name, national_key, today);
+                    if let Ok(ReceiptItem::Episode(e)) = &item {
+                        if let Some(first) = seen.insert(e.episode_key.clone(), i + 2) {
+                            item = Err(format!(
+                                "line {}: the same episode is on line {first} too; send each episode once",
+                                i + 2
+                            ));
+                        }
+                    }
                     match item {
                         Err(m) if refused.len() < MAX_REFUSALS => refused.push(m),
                         Err(_) => more += 1,

@@ -1049,3 +1049,40 @@ fn every_received_value_passes_the_dictionary_rules() {
         );
     }
 }
+
+/// A payload that carries the same episode twice is refused, naming both lines, rather than
+/// stored once and counted as two.
+#[test]
+fn an_episode_sent_twice_in_one_file_is_refused() {
+    let (sub_key, national_key) = (Key::from_secret([1; 32]), Key::from_secret([2; 32]));
+    for (ldb, ndb) in databases().into_iter().zip(databases()) {
+        let dir = scratch_dir("sub-twice");
+        let mut s = local(&ldb);
+        let nobody = ndoo(&dir, "2025-05-20", &["9000000009"]);
+        let mut n = national_store(&ndb, s.as_mut());
+        let built = build(
+            s.as_mut(),
+            &request("P001", &sub_key, Some(&nobody), "2025-06-01T10:00:00Z"),
+        )
+        .unwrap();
+        let text = String::from_utf8(built.bytes).unwrap();
+        let mut lines = text.lines();
+        let manifest: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+        let episode: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+        let err = receive(
+            &mut n,
+            &forged(&manifest, &[episode.clone(), episode]),
+            &sub_key,
+            &national_key,
+            "2025-06-01T11:00:00Z",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("line 3: the same episode is on line 2 too"),
+            "{}: {err}",
+            ndb.backend
+        );
+        assert!(n.episodes(Some("P001")).unwrap().is_empty());
+    }
+}
