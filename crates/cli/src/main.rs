@@ -18,6 +18,17 @@ use clap::Parser;
 
 fn main() {
     let args = args::Cli::parse();
+    // Files holding identifiable data (stores and their logs, extracts, rejected rows, keys,
+    // uploads) are readable by their owner only. Published outputs (reports, the results
+    // site, templates, the dataset reference) are meant to be shared and keep the usual mask.
+    if !matches!(
+        args.command,
+        args::Command::Report { .. }
+            | args::Command::Template { .. }
+            | args::Command::Dataset { .. }
+    ) {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    }
     match cli::run(args) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
