@@ -1024,6 +1024,41 @@ fn every_received_value_passes_the_dictionary_rules() {
             "{}",
             ndb.backend
         );
+        // One bad line after more than a batch of good ones (PostgreSQL has begun copying by
+        // then): refused in the same words, nothing stored.
+        let mut many: Vec<serde_json::Value> = (0..600)
+            .map(|i| {
+                let mut line = good.clone();
+                line["episode_key"] = sub_key.episode_key("P001", &format!("M{i}")).into();
+                line
+            })
+            .collect();
+        let mut bad = good.clone();
+        bad["sex"] = "unknown-sex".into();
+        bad["episode_key"] = sub_key.episode_key("P001", "BAD").into();
+        many.push(bad);
+        manifest["created_at"] = "2025-06-02T11:30:00Z".into();
+        let err = receive(
+            &mut n,
+            &forged(&manifest, &many),
+            &sub_key,
+            &national_key,
+            "2025-06-02T11:31:00Z",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("1 line(s) hold values the dataset does not allow")
+                && err.contains("line 602"),
+            "{}: {err}",
+            ndb.backend
+        );
+        assert_eq!(
+            n.episodes(Some("P001")).unwrap().len(),
+            before,
+            "{}",
+            ndb.backend
+        );
         // A value the dictionary allows, in another spelling, is stored as its code.
         let mut fine = good.clone();
         fine["sex"] = "Female".into();
