@@ -66,6 +66,11 @@ pub enum Command {
         /// else CREST_SIGNING_KEY names one).
         #[arg(long, env = "CREST_SIGNING_KEY")]
         signing_key: Option<PathBuf>,
+        /// The server's own key file (`crest keys new`), kept outside the database: users'
+        /// security-code secrets are sealed with it in the store (else CREST_SERVER_KEY holds
+        /// the key file's text). Without it they are stored in the clear.
+        #[arg(long)]
+        server_key: Option<PathBuf>,
         /// Also serve the national side (national analysts, receipts, the API) over this
         /// national store.
         #[arg(long, env = "CREST_NATIONAL_DB", requires = "national_key")]

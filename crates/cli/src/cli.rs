@@ -161,6 +161,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             uploads,
             submission_key,
             signing_key,
+            server_key,
             national_db,
             national_key,
             behind_proxy,
@@ -178,6 +179,14 @@ pub fn run(cli: Cli) -> Result<i32> {
                     "CREST_SUBMISSION_KEY",
                     "--submission-key",
                 )?);
+            }
+            if server_key.is_some() || std::env::var_os("CREST_SERVER_KEY").is_some() {
+                let key = load_key(server_key.as_deref(), "CREST_SERVER_KEY", "--server-key")?;
+                app.set_server_key(&key);
+            } else {
+                eprintln!(
+                    "note: no --server-key, so security-code secrets are stored in the clear; make one with `crest keys new --out server.key`"
+                );
             }
             if let Some(path) = signing_key {
                 let keys = crest_privacy::SigningKeys::load(&path).map_err(|e| anyhow!(e))?;

@@ -19,11 +19,17 @@ pub(crate) fn demo_national(
     period: Period,
 ) -> Result<String> {
     use crest_privacy::submission::{build, BuildRequest, NdooCheck, NdooList};
-    for name in ["submission.key", "national.key", "ndoo-check.csv"] {
+    for name in [
+        "submission.key",
+        "national.key",
+        "server.key",
+        "ndoo-check.csv",
+    ] {
         let _ = std::fs::remove_file(dir.join(name));
     }
     keys_new(&dir.join("submission.key"))?;
     keys_new(&dir.join("national.key"))?;
+    keys_new(&dir.join("server.key"))?;
     let load = |name: &str| -> Result<crest_privacy::Key> {
         crest_privacy::Key::parse(&std::fs::read_to_string(dir.join(name))?).map_err(|e| anyhow!(e))
     };
@@ -246,6 +252,7 @@ pub(crate) fn demo(
                 crest_privacy::Key::parse(&text).map_err(|e| anyhow!(e))
             };
             app.set_submission_key(key("submission.key")?);
+            app.set_server_key(&key("server.key")?);
             app.set_signing_keys(
                 crest_privacy::SigningKeys::load(&dir.join("signing-keys"))
                     .map_err(|e| anyhow!(e))?,

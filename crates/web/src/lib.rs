@@ -32,6 +32,7 @@ mod programme_page;
 mod quality;
 mod region;
 mod research;
+mod secrets;
 mod submit;
 mod tokens;
 pub use tokens::{new_personal_token, token_hash};
@@ -158,6 +159,8 @@ pub struct App {
     /// Permits to read a large body (a submission), so a few callers at once cannot fill
     /// memory.
     pub(crate) large_bodies: tokio::sync::Semaphore,
+    /// The server's key for security-code secrets at rest.
+    secret_box: std::sync::OnceLock<secrets::SecretBox>,
     /// Where leads' submissions are sent: the national audit's address and this programme
     /// system's API token (`crest serve --send-to URL --send-token TOKEN`).
     send_to: std::sync::OnceLock<(String, String)>,
@@ -188,6 +191,7 @@ impl App {
             submission_key: std::sync::OnceLock::new(),
             signing_keys: std::sync::OnceLock::new(),
             large_bodies: tokio::sync::Semaphore::new(LARGE_BODIES_AT_ONCE),
+            secret_box: std::sync::OnceLock::new(),
             send_to: std::sync::OnceLock::new(),
             national_db: std::sync::OnceLock::new(),
             national_key: std::sync::OnceLock::new(),
@@ -233,6 +237,32 @@ impl App {
     /// which programme built them.
     pub fn set_signing_keys(&self, keys: crest_privacy::SigningKeys) {
         let _ = self.signing_keys.set(keys);
+    }
+
+    /// Gives the server its own key (a crest key file), with which users' security-code
+    /// secrets are sealed in the store (once, at start-up).
+    pub fn set_server_key(&self, key: &crest_privacy::Key) {
+        // A key of its own for this one purpose, derived from the server key.
+        let derived = key.rekey("crest security-code secrets");
+        let mut bytes = [0u8; 32];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = u8::from_str_radix(derived.get(2 * i..2 * i + 2).unwrap_or("00"), 16).unwrap_or(0);
+        }
+        let _ = self.secret_box.set(secrets::SecretBox::new(bytes));
+    }
+
+    /// A user's stored security-code secret, opened (see `secrets::open`).
+    pub(crate) fn code_secret(&self, username: &str, stored: &str) -> Option<String> {
+        secrets::open(self.secret_box.get(), username, stored)
+    }
+
+    /// A security-code secret as it is to be stored (sealed when the server has a key).
+    pub(crate) fn seal_code_secret(
+        &self,
+        username: &str,
+        secret: &str,
+    ) -> Result<String, WebError> {
+        secrets::seal(self.secret_box.get(), username, secret).map_err(WebError::Internal)
     }
 
     /// The signing key of a programme this server holds.
@@ -1273,8 +1303,10 @@ async fn login(
     };
     let name2 = name.clone();
     let code = f.code.clone();
+    let app2 = app.clone();
     let outcome = app
         .db(move |s, _| {
+            let app = app2;
             let mut entry = AccessEntry {
                 at: crest_store::utc_now(),
                 username: name2.clone(),
@@ -1286,16 +1318,31 @@ async fn login(
             // fails the sign-in like a wrong password (and counts towards throttling).
             // Each code is accepted once (see `accept_security_code`).
             let code_ok = |s: &mut dyn crest_store::Store, u: &User| {
-                Ok::<bool, crest_store::StoreError>(
-                    u.totp_secret.is_empty()
-                        || crest_store::users::accept_security_code(
-                            s,
-                            &u.username,
-                            &u.totp_secret,
-                            &code,
-                            now_secs().max(0) as u64,
-                        )?,
-                )
+                if u.totp_secret.is_empty() {
+                    return Ok::<bool, WebError>(true);
+                }
+                // A sealed secret this server cannot open fails the sign-in (its log says why).
+                let Some(secret) = app.code_secret(&u.username, &u.totp_secret) else {
+                    tracing::error!(user = %u.username, "a security code is sealed with another server key");
+                    return Ok(false);
+                };
+                let right = crest_store::users::accept_security_code(
+                    s,
+                    &u.username,
+                    &secret,
+                    &code,
+                    now_secs().max(0) as u64,
+                )?;
+                // A secret stored in the clear before the server had a key is sealed now.
+                if right && !secrets::is_sealed(&u.totp_secret) {
+                    let sealed = app.seal_code_secret(&u.username, &secret)?;
+                    if sealed != u.totp_secret {
+                        let mut sealed_user = u.clone();
+                        sealed_user.totp_secret = sealed;
+                        s.put_user(&sealed_user)?;
+                    }
+                }
+                Ok(right)
             };
             let right = match &user {
                 Some(u) if ok && !u.disabled => code_ok(s, u)?,

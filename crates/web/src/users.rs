@@ -706,7 +706,9 @@ async fn set_security_code(
     let (action, code) = (one(&form, "action"), one(&form, "code"));
     let secret = match action.as_str() {
         "enable" => one(&form, "secret"),
-        _ => c.user.totp_secret.clone(),
+        _ => app
+            .code_secret(&c.user.username, &c.user.totp_secret)
+            .unwrap_or_default(),
     };
     // A code already set up is replaced only by turning it off first, which takes a code
     // from it: someone holding the session but not the phone cannot swap in their own.
@@ -741,15 +743,16 @@ async fn set_security_code(
     let name = c.user.username.clone();
     let mut entry = c.entry("", &format!("security code {action}"), &name);
     entry.detail = String::new();
+    let stored = if action == "enable" {
+        app.seal_code_secret(&name, &secret)?
+    } else {
+        String::new()
+    };
     app.db(move |s, _| {
         let Some(mut u) = s.user(&name)? else {
             return Err(WebError::NotFound);
         };
-        u.totp_secret = if action == "enable" {
-            secret
-        } else {
-            String::new()
-        };
+        u.totp_secret = stored;
         s.log(&entry)?;
         s.put_user(&u)?;
         // Tokens made under the old security code stop with it.

@@ -4794,3 +4794,76 @@ fn an_episode_read_from_the_api_can_be_sent_back() {
         assert!(r.body.contains("shoe_size"), "{}", r.body);
     });
 }
+
+/// Security-code secrets are sealed in the store with the server's key: one set up on the page
+/// is stored sealed, never as the key the app shows; one stored in the clear before the server
+/// had a key still works and is sealed when its user signs in.
+#[test]
+fn security_code_secrets_are_sealed_at_rest() {
+    for db in databases() {
+        let app = setup(&db);
+        app.set_server_key(&crest_privacy::Key::from_secret([6; 32]));
+        let plain = "JBSWY3DPEHPK3PXPJBSWY3DP";
+        open(&db).run(move |s| {
+            let mut u = s.user("staff").unwrap().unwrap();
+            u.totp_secret = plain.to_string();
+            s.put_user(&u).unwrap();
+        });
+        rt().block_on(async {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let code =
+                crest_store::totp::code_at(&crest_store::totp::from_base32(plain).unwrap(), now, 6);
+            let page = send(&app, get("/login", "")).await;
+            let pre = cookie_value(&page.cookies, "crest_login").unwrap();
+            let r = send(
+                &app,
+                post(
+                    "/login",
+                    &format!("crest_login={pre}"),
+                    &[
+                        ("username", "staff"),
+                        ("password", PASSWORD),
+                        ("csrf", &hidden(&page.body, "csrf")),
+                        ("code", &code),
+                    ],
+                ),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+            let stored = open(&db).run(|s| s.user("staff").unwrap().unwrap().totp_secret);
+            assert!(
+                stored.starts_with("sealed1:") && !stored.contains(plain),
+                "{}: {stored}",
+                db.backend
+            );
+            // Set up on the page: stored sealed.
+            let (lead, csrf) = login(&app, "lead").await;
+            let page = send(&app, get("/account/security-code", &lead)).await;
+            let (secret, code) = code_now(&page.body);
+            let r = send(
+                &app,
+                post(
+                    "/account/security-code",
+                    &lead,
+                    &[
+                        ("csrf", &csrf),
+                        ("action", "enable"),
+                        ("secret", &secret),
+                        ("code", &code),
+                    ],
+                ),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+            let stored = open(&db).run(|s| s.user("lead").unwrap().unwrap().totp_secret);
+            assert!(
+                stored.starts_with("sealed1:") && !stored.contains(&secret),
+                "{}: {stored}",
+                db.backend
+            );
+        });
+    }
+}
