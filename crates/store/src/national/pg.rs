@@ -293,8 +293,13 @@ fn copy_items(
         names.join(", ")
     ))?;
     let mut rows = crate::pg::BinaryRows::new();
-    let io =
-        |e: std::io::Error| StoreError::Corrupt(format!("sending episodes to PostgreSQL: {e}"));
+    // The server stopping the copy (a value it will not take) is a refusal of the file, not
+    // unreadable stored data.
+    let io = |e: std::io::Error| {
+        StoreError::Refused(format!(
+            "the national store would not take the episodes ({e}); nothing was stored"
+        ))
+    };
     for item in items {
         match item.map_err(StoreError::Refused)? {
             ReceiptItem::Tombstone(t) => dropped.push(t),
