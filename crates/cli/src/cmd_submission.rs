@@ -94,16 +94,16 @@ pub(crate) fn submission(db: &str, action: SubmissionAction) -> Result<i32> {
                 "CREST_NATIONAL_KEY",
                 "--national-key",
             )?;
-            let bytes =
-                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            std::fs::metadata(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let mut national = crest_store::NationalStore::open(db)?;
             let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
             let name = file
                 .file_name()
                 .map_or(String::new(), |n| n.to_string_lossy().into_owned());
-            match crest_privacy::submission::receive_logged(
+            // Read as a stream: memory does not grow with the file.
+            match crest_privacy::submission::receive_file_logged(
                 &mut national,
-                &bytes,
+                &file,
                 (&sk, &nk),
                 (&user, "command_line"),
                 &name,
@@ -122,7 +122,7 @@ pub(crate) fn submission(db: &str, action: SubmissionAction) -> Result<i32> {
                         file.display()
                     );
                     let programme =
-                        crest_privacy::submission::manifest_programme(&bytes).unwrap_or_default();
+                        crest_privacy::submission::manifest_programme_in(&file).unwrap_or_default();
                     for d in national.cross_programme_duplicates(Some(&programme))? {
                         println!(
                             "  note: patient {}… has an initiating event on {} in programmes {} (counted once nationally)",

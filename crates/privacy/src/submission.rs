@@ -19,6 +19,7 @@ use crest_store::{NationalStore, Store};
 use serde_json::{json, Map, Value as Json};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 /// The format name in every manifest.
@@ -364,23 +365,26 @@ pub fn receive(
     national_key: &Key,
     now: &str,
 ) -> Result<Received, SubmissionError> {
-    receive_with_log(national, bytes, (submission_key, national_key), now, None)
-        .map_err(SubmissionError::Refused)
+    receive_with_log(
+        national,
+        Source::Bytes(bytes),
+        (submission_key, national_key),
+        now,
+        None,
+    )
+    .map_err(SubmissionError::Refused)
 }
 
 /// [`receive`], writing `log` (if given) in the receipt's own transaction when it stores.
 fn receive_with_log(
     national: &mut NationalStore,
-    bytes: &[u8],
+    source: Source,
     (submission_key, national_key): (&Key, &Key),
     now: &str,
     log: Option<&crest_store::AccessEntry>,
 ) -> Result<Received, String> {
-    let split = bytes
-        .iter()
-        .position(|b| *b == b'\n')
-        .ok_or("not a crest submission: there is no manifest line")?;
-    let (head, payload) = (&bytes[..split], &bytes[split + 1..]);
+    let head = source.head()?;
+    let head = head.as_slice();
     // Only the signed bytes are read: a member added after the signature counts for nothing.
     let (unsigned, signature) = split_signed(head).ok_or(
         "the submission is not signed by its programme: rebuild it with `crest submission build --signing-key FILE` \
@@ -423,7 +427,21 @@ fn receive_with_log(
         today,
     )?;
     // Signed, so the manifest is the programme's own: now the payload must be what it signed.
-    let sha = hex(&Sha256::digest(payload));
+    let sha = {
+        let mut sha = Sha256::new();
+        let mut reader = source.payload()?;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .map_err(|e| format!("the submission could not be read: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            sha.update(&buf[..n]);
+        }
+        hex(&sha.finalize())
+    };
     if text("sha256") != sha {
         return Err(format!(
             "the checksum does not match: the manifest says {} but the payload is {sha}; the file was changed or cut short",
@@ -478,12 +496,38 @@ fn receive_with_log(
         let by_name = &by_name;
         let mut items = || -> Box<ReceiptItems> {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<ReceiptItem, String>>>(4);
+            let payload = source.payload();
             scope.spawn(move || {
                 let mut batch = Vec::with_capacity(PARSE_BATCH);
-                let lines = payload
-                    .split(|b| *b == b'\n')
-                    .enumerate()
-                    .filter(|(_, line)| !line.is_empty());
+                let mut reader = match payload {
+                    Ok(r) => r,
+                    Err(m) => {
+                        let _ = tx.send(vec![Err(m)]);
+                        return;
+                    }
+                };
+                // Lines are read one at a time into one buffer, so memory does not grow with
+                // the file; a line that cannot be read ends the payload with a refusal.
+                let mut buf = Vec::new();
+                let mut unreadable = None;
+                let lines = std::iter::from_fn(|| {
+                    buf.clear();
+                    match reader.read_until(b'\n', &mut buf) {
+                        Ok(0) => None,
+                        Ok(_) => {
+                            if buf.last() == Some(&b'\n') {
+                                buf.pop();
+                            }
+                            Some(buf.clone())
+                        }
+                        Err(e) => {
+                            unreadable = Some(format!("the submission could not be read: {e}"));
+                            None
+                        }
+                    }
+                })
+                .enumerate()
+                .filter(|(_, line)| !line.is_empty());
                 // After the first refused line the rest are only checked, so the refusal
                 // lists every problem (up to a limit) in one round, as an import does.
                 let mut refused: Vec<String> = Vec::new();
@@ -492,7 +536,7 @@ fn receive_with_log(
                 // and be counted as stored twice.
                 let mut seen: std::collections::HashMap<String, usize> = Default::default();
                 for (i, line) in lines {
-                    let mut item = parse_item(line, i + 2, programme, by_name, national_key, today);
+                    let mut item = parse_item(&line, i + 2, programme, by_name, national_key, today);
                     if let Ok(ReceiptItem::Episode(e)) = &item {
                         if let Some(first) = seen.insert(e.episode_key.clone(), i + 2) {
                             item = Err(format!(
@@ -517,6 +561,9 @@ fn receive_with_log(
                         }
                     }
                 }
+                if let Some(m) = unreadable.take() {
+                    refused.push(m);
+                }
                 if !refused.is_empty() {
                     let n = refused.len() + more;
                     let mut m = format!(
@@ -536,6 +583,60 @@ fn receive_with_log(
             .receive(&receipt, &mut items, now, log)
             .map_err(|e| e.to_string())
     })
+}
+
+/// Longest manifest line read.
+const MAX_MANIFEST_BYTES: u64 = 64 << 10;
+
+/// Where a received submission's bytes are: in memory, or in a file read as a stream.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// The whole file in memory.
+    Bytes(&'a [u8]),
+    /// A file on disk.
+    File(&'a Path),
+}
+
+impl<'a> Source<'a> {
+    /// The manifest line (without its line break).
+    fn head(&self) -> Result<Vec<u8>, String> {
+        let (head, _) = self.split()?;
+        Ok(head)
+    }
+
+    /// The payload: every byte after the manifest line, as a stream from its start.
+    fn payload(&self) -> Result<Box<dyn std::io::BufRead + Send + 'a>, String> {
+        let (_, rest) = self.split()?;
+        Ok(rest)
+    }
+
+    fn split(&self) -> Result<(Vec<u8>, Box<dyn std::io::BufRead + Send + 'a>), String> {
+        use std::io::BufRead;
+        let no_manifest = || "not a crest submission: there is no manifest line".to_string();
+        match *self {
+            Source::Bytes(bytes) => {
+                let split = bytes
+                    .iter()
+                    .position(|b| *b == b'\n')
+                    .ok_or_else(no_manifest)?;
+                Ok((bytes[..split].to_vec(), Box::new(&bytes[split + 1..])))
+            }
+            Source::File(path) => {
+                let file = std::fs::File::open(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+                let mut head = Vec::new();
+                (&mut reader)
+                    .take(MAX_MANIFEST_BYTES + 1)
+                    .read_until(b'\n', &mut head)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                if head.pop() != Some(b'\n') {
+                    return Err(no_manifest());
+                }
+                Ok((head, Box::new(reader)))
+            }
+        }
+    }
 }
 
 /// Refused lines listed in full in one refusal (the rest are counted).
@@ -614,18 +715,44 @@ pub fn receive_logged(
     who: (&str, &str),
     file_name: &str,
 ) -> Result<Received, SubmissionError> {
+    receive_source_logged(national, Source::Bytes(bytes), keys, who, file_name)
+}
+
+/// [`receive_logged`] of a submission file, read as a stream (twice: once for its checksum,
+/// once to store it), so memory does not grow with the file.
+pub fn receive_file_logged(
+    national: &mut NationalStore,
+    path: &Path,
+    keys: (&Key, &Key),
+    who: (&str, &str),
+    file_name: &str,
+) -> Result<Received, SubmissionError> {
+    receive_source_logged(national, Source::File(path), keys, who, file_name)
+}
+
+fn receive_source_logged(
+    national: &mut NationalStore,
+    source: Source,
+    keys: (&Key, &Key),
+    who: (&str, &str),
+    file_name: &str,
+) -> Result<Received, SubmissionError> {
     let now = crest_store::utc_now();
     let mut entry = crest_store::AccessEntry {
         at: now.clone(),
         username: who.0.to_string(),
         role: who.1.to_string(),
-        programme: manifest_programme(bytes).unwrap_or_default(),
+        programme: source
+            .head()
+            .ok()
+            .and_then(|h| manifest_programme(&h))
+            .unwrap_or_default(),
         action: "receipt".into(),
         target: file_name.to_string(),
         outcome: "ok".into(),
         detail: String::new(),
     };
-    let result = receive_with_log(national, bytes, keys, &now, Some(&entry));
+    let result = receive_with_log(national, source, keys, &now, Some(&entry));
     // A stored receipt was logged in its own transaction; the rest changed nothing.
     match &result {
         Ok(Received::Stored { .. }) => return result.map_err(SubmissionError::Refused),
@@ -658,6 +785,14 @@ impl SubmissionError {
             SubmissionError::Refused(m) => m,
         }
     }
+}
+
+/// The programme a submission file's manifest names, reading its first line only.
+pub fn manifest_programme_in(path: &Path) -> Option<String> {
+    Source::File(path)
+        .head()
+        .ok()
+        .and_then(|h| manifest_programme(&h))
 }
 
 /// The programme a submission's manifest names, if its first line is a manifest.

@@ -313,28 +313,21 @@ async fn receive_upload(
     Analyst(c): Analyst,
     mut multipart: Multipart,
 ) -> Result<Response, WebError> {
-    let bad = |e| crate::form_error(e, crate::SUBMISSION_LIMIT);
-    // Large bodies are read a few at a time, whoever sends them.
+    // Large bodies are read a few at a time, whoever sends them, and written to a private
+    // scratch file as they arrive: memory does not grow with the file.
     let _permit = app
         .large_bodies
         .acquire()
         .await
         .map_err(|_| WebError::Internal("the server is shutting down".into()))?;
-    let (mut csrf, mut file, mut name) = (None, None, String::new());
-    while let Some(field) = multipart.next_field().await.map_err(bad)? {
-        match field.name() {
-            Some("csrf") => csrf = field.text().await.ok(),
-            Some("file") => {
-                name = field.file_name().unwrap_or("submission").to_string();
-                file = Some(field.bytes().await.map_err(bad)?);
-            }
-            _ => {}
-        }
-    }
+    let file = ScratchFile::new(&app, "receipt");
+    let (csrf, name, size) =
+        crate::upload::receive_upload_file(&mut multipart, &file.0, crate::SUBMISSION_LIMIT)
+            .await?;
     c.check_csrf(csrf.as_deref())?;
-    let file = file
-        .filter(|f| !f.is_empty())
-        .ok_or_else(|| WebError::BadRequest("Choose a submission file.".into()))?;
+    if size == 0 {
+        return Err(WebError::BadRequest("Choose a submission file.".into()));
+    }
     let keys = app.receipt_keys();
     let nav = c.nav(None);
     let a = app.clone();
@@ -342,9 +335,9 @@ async fn receive_upload(
         .national(move |n| {
             let outcome = match keys {
                 Err(m) => Err(m),
-                Ok((sk, nk)) => crest_privacy::submission::receive_logged(
+                Ok((sk, nk)) => crest_privacy::submission::receive_file_logged(
                     n,
-                    &file,
+                    &file.0,
                     (&sk, &nk),
                     (&c.user.username, c.user.role.code()),
                     &name,
@@ -370,7 +363,10 @@ async fn receive_upload(
                     html! {
                         div class="summary" role="alert" tabindex="-1" autofocus {
                             h2 { "Refused; nothing was stored" }
-                            p { (m) }
+                            @let mut lines = m.lines();
+                            p { (lines.next().unwrap_or_default()) }
+                            @let rest: Vec<&str> = lines.collect();
+                            @if !rest.is_empty() { ul { @for l in rest { li { (l) } } } }
                         }
                     },
                 ),
@@ -493,14 +489,11 @@ pub(crate) async fn receive_api(
             "the server is shutting down",
         );
     };
-    let body = match http_body_util::BodyExt::collect(http_body_util::Limited::new(
-        body,
-        crate::SUBMISSION_LIMIT,
-    ))
-    .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+    // Written to a private scratch file as it arrives: memory does not grow with the body.
+    let file = ScratchFile::new(&app, "api-receipt");
+    match crate::uploads::stream_private(&file.0, body, crate::SUBMISSION_LIMIT).await {
+        Ok(_) => {}
+        Err(WebError::TooLarge(_)) => {
             return api_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
@@ -510,18 +503,13 @@ pub(crate) async fn receive_api(
                 ),
             )
         }
-        Err(e) => {
-            return api_error(
-                StatusCode::BAD_REQUEST,
-                "unreadable_body",
-                format!("the request body could not be read: {e}"),
-            )
-        }
-    };
+        Err(e) => return api_error(e.status(), "unreadable_body", e.message()),
+    }
     let keys = app.receipt_keys();
     let result = app
         .national(move |n| {
-            let claimed = crest_privacy::submission::manifest_programme(&body).unwrap_or_default();
+            let claimed =
+                crest_privacy::submission::manifest_programme_in(&file.0).unwrap_or_default();
             if token_programme != claimed {
                 let m = format!("this token is for programme {token_programme}; the submission is for '{}'", clip(&claimed, 20));
                 return refused(n, Some((StatusCode::FORBIDDEN, "wrong_programme", token_programme, m)));
@@ -532,7 +520,7 @@ pub(crate) async fn receive_api(
                 Err(m) => return Ok((StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"code": "keys_missing", "message": m}))),
             };
             let who = format!("api:{programme}");
-            Ok(match crest_privacy::submission::receive_logged(n, &body, (&sk, &nk), (&who, "api"), "api") {
+            Ok(match crest_privacy::submission::receive_file_logged(n, &file.0, (&sk, &nk), (&who, "api"), "api") {
                 Ok(Received::Stored { episodes, replaced, deleted }) => (
                     StatusCode::OK,
                     serde_json::json!({"status": "stored", "episodes": episodes, "replaced": replaced, "deleted": deleted}),
@@ -549,6 +537,25 @@ pub(crate) async fn receive_api(
             let status = e.status();
             api_error(status, e.code(), e.message())
         }
+    }
+}
+
+/// A private scratch file in the uploads folder for one request's body, removed when the
+/// request is done with it (whatever happens).
+struct ScratchFile(std::path::PathBuf);
+
+impl ScratchFile {
+    fn new(app: &App, what: &str) -> ScratchFile {
+        ScratchFile(
+            app.uploads_dir()
+                .join(format!("{what}-{}", crate::auth::token())),
+        )
+    }
+}
+
+impl Drop for ScratchFile {
+    fn drop(&mut self) {
+        crate::uploads::discard(&self.0);
     }
 }
 

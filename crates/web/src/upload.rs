@@ -54,9 +54,10 @@ pub(crate) async fn upload_form(
 pub(crate) async fn receive_upload_file(
     multipart: &mut Multipart,
     path: &std::path::Path,
+    limit: usize,
 ) -> Result<(Option<String>, String, u64), WebError> {
     use std::io::Write;
-    let bad = |e| crate::form_error(e, crate::UPLOAD_LIMIT);
+    let bad = |e| crate::form_error(e, limit);
     let (mut csrf, mut name, mut size) = (None, String::new(), 0u64);
     while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
         match field.name() {
@@ -202,7 +203,7 @@ async fn check_upload(
     path: &std::path::Path,
     multipart: &mut Multipart,
 ) -> Result<(String, crest_ingest::ImportSummary, Vec<u8>, Vec<u8>), WebError> {
-    let (csrf, name, size) = receive_upload_file(multipart, path).await?;
+    let (csrf, name, size) = receive_upload_file(multipart, path, crate::UPLOAD_LIMIT).await?;
     c.check_csrf(csrf.as_deref())?;
     if size == 0 {
         return Err(WebError::BadRequest("Choose a file to upload.".into()));
