@@ -1197,21 +1197,33 @@ fn client_address(app: &App, headers: &HeaderMap, extensions: &axum::http::Exten
 /// failed lately; otherwise counted now, before the slow check, so parallel guesses cannot
 /// all slip through. [`finish_attempt`] records how it ended.
 pub(crate) async fn start_attempt(app: &Arc<App>, keys: &[String; 2]) -> Result<(), WebError> {
-    // A wait of a second or less is a queue (attempts under way, or the first throttled
-    // delay): the attempt waits its turn instead of being refused, so forty staff signing in
-    // at once from one hospital all get in, while parallel guesses go no faster than in turn.
+    // A wait only because other attempts are under way is a queue: the attempt waits its turn
+    // instead of being refused, so forty staff signing in at once from one hospital all get
+    // in, while parallel guesses go no faster than guesses in turn. A wait earned by failures
+    // is refused, saying how long.
     for _ in 0..QUEUE_TURNS {
         let keys = keys.clone();
-        let wait = app
+        let (wait, earned) = app
             .db(move |s, _| {
-                let mut wait = 0;
+                let (mut wait, mut earned) = (0, 0);
                 s.sign_in_limits(&[&keys[0], &keys[1]], &mut |limits| {
                     let now = auth::now_ms();
-                    wait = auth::wait_ms(&limits[0], auth::NAME, now).max(auth::wait_ms(
-                        &limits[1],
-                        auth::ADDRESS,
-                        now,
-                    ));
+                    let both = |l: &[crest_store::SignInLimit]| {
+                        auth::wait_ms(&l[0], auth::NAME, now).max(auth::wait_ms(
+                            &l[1],
+                            auth::ADDRESS,
+                            now,
+                        ))
+                    };
+                    wait = both(limits);
+                    let idle: Vec<crest_store::SignInLimit> = limits
+                        .iter()
+                        .map(|l| crest_store::SignInLimit {
+                            in_flight: 0,
+                            ..l.clone()
+                        })
+                        .collect();
+                    earned = both(&idle);
                     if wait > 0 {
                         return false;
                     }
@@ -1220,19 +1232,21 @@ pub(crate) async fn start_attempt(app: &Arc<App>, keys: &[String; 2]) -> Result<
                     }
                     true
                 })?;
-                Ok(wait)
+                Ok((wait, earned))
             })
             .await?;
-        match wait {
-            0 => return Ok(()),
-            1..=1000 => tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await,
-            _ => return Err(WebError::TooMany(((wait + 999) / 1000) as u64)),
+        match (wait, earned) {
+            (0, _) => return Ok(()),
+            (w, 0) => {
+                tokio::time::sleep(std::time::Duration::from_millis(w.min(1000) as u64)).await
+            }
+            (w, e) => return Err(WebError::TooMany(((w.max(e) + 999) / 1000) as u64)),
         }
     }
     Err(WebError::TooMany(1))
 }
 
-/// How many times an attempt waits its turn (a second or less each) before it is refused.
+/// How many times an attempt waits its turn (a second at most each) before it is refused.
 const QUEUE_TURNS: usize = 30;
 
 /// Records how a sign-in attempt ended on its name's and address's throttling records: success

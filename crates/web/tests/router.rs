@@ -1420,6 +1420,50 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
             let r = send(&app, upload(&tampered)).await;
             assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
             assert!(r.body.contains("Refused; nothing was stored") && r.body.contains("checksum"), "{}", r.body);
+            // P001 builds its own, correctly signed file and relabels it as P002's: refused
+            // here and by the API (with P002's own token), and P002's data stays as it was.
+            let relabelled = {
+                let key = sk.clone();
+                let p001 = open(&db).run(move |s| {
+                    let ndoo = crest_privacy::submission::NdooCheck::parse(
+                        b"nhs_number,checked_on\n9000000009,2025-05-30\n",
+                        "check",
+                        crest_privacy::submission::NdooList::OptedOut,
+                    )
+                    .unwrap();
+                    let req = crest_privacy::submission::BuildRequest {
+                        programme: "P001",
+                        period: crest_core::Period {
+                            from: crest_core::Date::from_ymd(2024, 4, 1).unwrap(),
+                            to: crest_core::Date::from_ymd(2025, 3, 31).unwrap(),
+                        },
+                        key: &key,
+                        signing_key: &common::signing_key("P001"),
+                        ndoo: Some(&ndoo),
+                        ndoo_max_age_days: 30,
+                        today: crest_core::Date::from_ymd(2025, 6, 1).unwrap(),
+                        now: "2025-06-02T10:00:00Z".into(),
+                    };
+                    crest_privacy::submission::build(s, &req).unwrap().bytes
+                });
+                String::from_utf8(p001).unwrap().replace("\"P001\"", "\"P002\"").into_bytes()
+            };
+            let held = common::sync(|| crest_store::NationalStore::open(&ndb.url).unwrap().episodes(Some("P002")).unwrap());
+            let r = send(&app, upload(&relabelled)).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+            assert!(r.body.contains("signature does not verify against programme P002"), "{}", r.body);
+            let r = send(
+                &app,
+                Request::post("/api/v1/submissions")
+                    .header(header::AUTHORIZATION, "Bearer token-for-p002")
+                    .body(Body::from(relabelled.clone()))
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+            assert!(r.body.contains("signature does not verify against programme P002"), "{}", r.body);
+            let now_held = common::sync(|| crest_store::NationalStore::open(&ndb.url).unwrap().episodes(Some("P002")).unwrap());
+            assert_eq!(now_held, held, "{}", db.backend);
             // A file over the old 2 MB default is read and checked, not refused unread.
             let mut big = first.clone();
             big.extend(std::iter::repeat_n(b'x', 3_000_000));
@@ -1547,8 +1591,9 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
         });
         let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
         let check = n.verify_access_log().unwrap();
-        // Four receipts by upload (two refused), one by the API, six refused API calls.
-        assert_eq!((check.entries, check.broken), (11, None), "{}", ndb.backend);
+        // Five receipts by upload (three refused), two by the API (the relabelled one refused),
+        // six refused API calls.
+        assert_eq!((check.entries, check.broken), (13, None), "{}", ndb.backend);
     }
 }
 
