@@ -464,7 +464,11 @@ fn password_page_with(c: &crate::Ctx, errors: &[(String, String)], wrong_codes: 
         @if wrong_codes > 0 {
             div class="summary" role="alert" {
                 p {
-                    strong { "Since you last signed in, your password was given " (wrong_codes) " time(s) with a wrong security code." }
+                    strong {
+                        "Since you last signed in, your password was given "
+                        @if wrong_codes == 1 { "once" } @else { (wrong_codes) " times" }
+                        " with a wrong security code."
+                    }
                     " If that was not you, someone knows your password: change it now. After "
                     (crest_store::users::MAX_WRONG_CODES) " wrong codes in a row the password stops working until an administrator resets it."
                 }

@@ -589,7 +589,9 @@ fn an_admin_adds_a_user_who_signs_in_and_changes_their_password() {
     }
     b.type_into("#code", &code());
     b.click("form[action=\"/login\"] button");
-    b.wait_url("/episodes");
+    // The sign-in without a code is told: it may not have been them.
+    b.wait_text("main", "given once with a wrong security code");
+    b.screenshot("37b-wrong-security-codes-told");
 }
 
 #[test]

@@ -3045,7 +3045,7 @@ fn security_codes_are_a_second_step_at_sign_in() {
             let page = send(&app, get(&r.location, &signed_in)).await;
             assert!(
                 page.body
-                    .contains("given 2 time(s) with a wrong security code"),
+                    .contains("given 2 times with a wrong security code"),
                 "{}",
                 page.body
             );
