@@ -379,9 +379,10 @@ pub enum ReportAction {
         /// exactly the values the report publishes: summary.csv, programmes.csv, funnels.csv, …
         #[arg(long)]
         tables: Option<PathBuf>,
-        /// Funnel limits: plain (kpis.md's Wilson limits), or adjusted for overdispersion
-        /// (Spiegelhalter 2005): multiplicative or additive. Outliers follow the choice.
-        #[arg(long, default_value = "plain")]
+        /// Funnel limits: auto (the default: adjusted multiplicatively when programmes vary
+        /// more than chance allows, by the overdispersion test of Spiegelhalter 2005), plain
+        /// (kpis.md's Wilson limits), multiplicative or additive. Outliers follow the choice.
+        #[arg(long, default_value = "auto")]
         funnel_method: String,
     },
     /// The public results site: static HTML pages of the annual report's published results
@@ -397,8 +398,8 @@ pub enum ReportAction {
         /// The folder to write (made if missing).
         #[arg(long)]
         out: PathBuf,
-        /// Funnel limits: plain, multiplicative or additive.
-        #[arg(long, default_value = "plain")]
+        /// Funnel limits: auto (the default), plain, multiplicative or additive.
+        #[arg(long, default_value = "auto")]
         funnel_method: String,
     },
 }

@@ -397,7 +397,7 @@ fn annual_report(
 ) -> Result<crest_report::annual::AnnualReport> {
     let period = period(from.as_deref(), to.as_deref())?;
     let method = crest_stats::funnel::Method::parse(funnel_method).ok_or_else(|| {
-        anyhow!("--funnel-method {funnel_method}: use plain, multiplicative or additive")
+        anyhow!("--funnel-method {funnel_method}: use auto, plain, multiplicative or additive")
     })?;
     let mut national = crest_store::NationalStore::open(db)?;
     crest_report::annual::annual(&mut national, period, today(), method).map_err(|e| anyhow!(e))

@@ -258,14 +258,61 @@ fn make_programmes(rng: &mut Rng, n: usize) -> Vec<Prog> {
                 // Log-normal sizes (capped in `write`), none tiny.
                 weight: (0.9 * rng.normal()).exp().max(0.07),
                 uptake: 0.25 * q + 0.3 * rng.normal(),
-                wait: (-0.22 * q + 0.12 * rng.normal()).exp(),
+                wait: 0.92 * (-0.16 * q + 0.16 * rng.normal()).exp(),
                 duration: (0.12 * q + 0.08 * rng.normal()).exp(),
-                a1: logistic(logit(0.82) + 0.9 * q + 0.35 * rng.normal()),
-                a2: logistic(logit(0.51) + 0.8 * q + 0.35 * rng.normal()),
+                a1: logistic(logit(0.845) + 0.65 * q + 0.6 * rng.normal()),
+                a2: logistic(logit(0.55) + 0.85 * q + 0.3 * rng.normal()),
                 walk_test_iswt: rng.chance(0.7),
             }
         })
         .collect()
+}
+
+/// Most referrals a programme receives in a year (calibration.md: sizes ~20–1,500).
+pub const MOST_REFERRALS_A_YEAR: f64 = 1_400.0;
+
+/// Each programme's expected referrals a year, from its log-normal `weights` scaled to
+/// `per_year` referrals in all, none above [`MOST_REFERRALS_A_YEAR`]: a programme over the
+/// limit is held at it and the rest shared among the others in proportion (water-filling), so
+/// the limit holds however many episodes are asked for. When even that cannot hold (more than
+/// the limit for every programme) every programme gets the same.
+pub fn programme_sizes(weights: &[f64], per_year: f64) -> Vec<f64> {
+    let n = weights.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    if per_year >= MOST_REFERRALS_A_YEAR * n as f64 {
+        return vec![per_year / n as f64; n];
+    }
+    let mut held = vec![false; n];
+    loop {
+        let capped = held.iter().filter(|h| **h).count() as f64;
+        let left = per_year - capped * MOST_REFERRALS_A_YEAR;
+        let free: f64 = weights
+            .iter()
+            .zip(&held)
+            .filter(|(_, h)| !**h)
+            .map(|(w, _)| w)
+            .sum();
+        let sizes: Vec<f64> = weights
+            .iter()
+            .zip(&held)
+            .map(|(w, h)| {
+                if *h {
+                    MOST_REFERRALS_A_YEAR
+                } else {
+                    left * w / free
+                }
+            })
+            .collect();
+        let over: Vec<usize> = (0..n)
+            .filter(|&i| !held[i] && sizes[i] > MOST_REFERRALS_A_YEAR)
+            .collect();
+        if over.is_empty() {
+            return sizes;
+        }
+        over.into_iter().for_each(|i| held[i] = true);
+    }
 }
 
 /// The nine first digits of the `i`th synthetic NHS number (9xx test range) and its check
@@ -324,13 +371,11 @@ fn write_text(dir: &Path, cfg: &Config) -> Result<String, String> {
     let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
     let cols: Vec<&crest_core::Field> = FIELDS.iter().filter(|f| f.imported()).collect();
     w.write_record(cols.iter().map(|f| f.name)).map_err(io)?;
-    // No programme over three times the average size: at the national scale (~430 referrals
-    // a programme a year) that keeps the largest under 1,500 (calibration.md).
-    let mut weights: Vec<f64> = progs.iter().map(|p| p.weight).collect();
-    for _ in 0..4 {
-        let cap = 2.9 * weights.iter().sum::<f64>() / weights.len() as f64;
-        weights.iter_mut().for_each(|w| *w = w.min(cap));
-    }
+    let span = cfg.period.to.days_since(cfg.period.from).max(0);
+    let weights = programme_sizes(
+        &progs.iter().map(|p| p.weight).collect::<Vec<_>>(),
+        cfg.episodes as f64 * 365.25 / f64::from(span + 1).max(1.0),
+    );
     let total_weight: f64 = weights.iter().sum();
     let mut cumulative = Vec::with_capacity(progs.len());
     let mut acc = 0.0;
@@ -341,7 +386,6 @@ fn write_text(dir: &Path, cfg: &Config) -> Result<String, String> {
     let mut counters = vec![0usize; progs.len()];
     let mut nhs_i: u64 = 0;
     let mut previous: Vec<Returning> = Vec::new();
-    let span = cfg.period.to.days_since(cfg.period.from).max(0);
     let mut row = Row(vec![String::new(); FIELDS.len()]);
     for _ in 0..cfg.episodes {
         let x = rng.unif();

@@ -6,7 +6,8 @@
 //! file printed by headless Chromium, so both look the same on any machine.
 
 use crate::charts::{
-    column_chart, draw_funnel, share_bars, wait_plot, Dot, ShareAxis, ShareBar, FUNNELS,
+    column_chart, draw_funnel, share_bars, wait_plot, Dot, FunnelChart, ShareAxis, ShareBar,
+    FUNNELS,
 };
 use crate::ReportError;
 use base64::Engine;
@@ -157,7 +158,7 @@ impl PublishedTable {
     /// thousands separators. The CSV keeps the names and values as they are.
     fn html(&self, class: &str) -> Markup {
         html! {
-            table class=(class) {
+            table class=(class) id={ "t-" (self.name) } {
                 caption { (self.caption) }
                 thead {
                     tr {
@@ -615,7 +616,7 @@ pub fn annual(
                 r.numerator.to_string(),
                 r.denominator.to_string(),
                 level.into(),
-                method.code().into(),
+                f.fit.map_or(method, |fit| fit.method).code().into(),
             ]);
             match r.position {
                 Position::Within => {}
@@ -658,7 +659,18 @@ pub fn annual(
                 "{hidden} programme(s) not drawn: numerator or denominator of 1 to 7 (shown as *)."
             )
         };
-        let draw = |id: &str| draw_funnel(id, title, &fit, f.rows.len(), &dots, &note, None);
+        let draw = |id: &str| {
+            draw_funnel(&FunnelChart {
+                id,
+                title,
+                fit: &fit,
+                programmes: f.rows.len(),
+                dots: &dots,
+                note: &note,
+                selected: None,
+                outliers_href: Some("#t-outliers"),
+            })
+        };
         plots.push(draw(&format!("r-f{i}")));
         if *key == "uptake" {
             glance_funnel = Some(draw("r-glance-funnel"));
@@ -954,12 +966,11 @@ impl Glance<'_> {
             .unwrap_or_default();
         let standards: Vec<ShareBar> = keys
             .iter()
-            .enumerate()
-            .map(|(i, key)| {
+            .map(|key| {
                 let met = |m: published::Met| {
                     self.published
                         .iter()
-                        .filter(|p| p.kpis.get(i).is_some_and(|k| k.met == m))
+                        .filter(|p| p.kpi(key).is_some_and(|k| k.met == m))
                         .count() as u64
                 };
                 let yes = met(published::Met::Yes);
@@ -1129,12 +1140,17 @@ fn methods(from: &str, to: &str, thresholds: &Thresholds, method: Method) -> Mar
             "When programmes vary more than chance alone allows, most fall outside plain limits. \
              Following Spiegelhalter (2005), each programme's z-score is (p − p₀) / √(p₀(1 − p₀)/n); \
              the 10% most extreme at each end are pulled in to the 10th and 90th percentiles \
-             (winsorised), and φ is the mean of their squares. The multiplicative method widens \
-             the limits to p₀ ± z·√(φ·p₀(1 − p₀)/n); the additive method adds a between-programme \
-             variance τ² = (Iφ − (I − 1)) / (Σw − Σw²/Σw), w = n / (p₀(1 − p₀)), giving \
-             p₀ ± z·√(p₀(1 − p₀)/n + τ²). Where φ ≤ 1 (or τ² = 0) the plain limits stand. "
+             (winsorised), and φ is the mean of their squares. Iφ, over I programmes, is tested \
+             against χ² on I − 1 degrees of freedom; by default the limits are adjusted only \
+             where that test finds more variation than chance at the 5% level, and then by the \
+             multiplicative method. The multiplicative method uses Wilson limits at the \
+             effective sample size n/φ; the additive method adds a between-programme variance \
+             τ² = (Iφ − (I − 1)) / (Σw − Σw²/Σw), w = n / (p₀(1 − p₀)), and uses Wilson limits \
+             at the n whose binomial variance p₀(1 − p₀)/n equals p₀(1 − p₀)/n + τ². Either way \
+             an adjusted limit is never inside the plain one. Where φ ≤ 1 (or τ² = 0) the plain \
+             limits stand. "
             strong { "This report uses: " (method.label().to_lowercase()) "." }
-            " Each funnel plot's caption gives its φ or τ."
+            " Each funnel plot's caption gives its test, and its φ or τ where the limits were adjusted."
         }
         h3 { "Disclosure control" }
         p {

@@ -178,17 +178,18 @@ pub struct Dot {
 /// A funnel plot of one proportion across programmes (limits from their exact counts),
 /// with its text alternative.
 pub fn funnel_plot(id: &str, title: &str, points: &[(String, u64, u64)]) -> Markup {
-    funnel_plot_for(id, title, points, None, funnel::Method::Plain)
+    funnel_plot_for(id, title, points, None, funnel::Method::Auto, None)
 }
 
-/// A funnel plot as [`funnel_plot`], with one programme (`selected`) marked and named, and
-/// limits by `method`.
+/// A funnel plot as [`funnel_plot`], with one programme (`selected`) marked and named, limits
+/// by `method`, and the caption linking to where the outliers are listed.
 pub fn funnel_plot_for(
     id: &str,
     title: &str,
     points: &[(String, u64, u64)],
     selected: Option<&str>,
     method: funnel::Method,
+    outliers_href: Option<&str>,
 ) -> Markup {
     let Some(fit) = funnel::Fit::new(
         &points.iter().map(|p| (p.1, p.2)).collect::<Vec<_>>(),
@@ -206,21 +207,56 @@ pub fn funnel_plot_for(
             shown: format!("{k}/{n} = {}", pct(Some(*k as f64 / *n as f64))),
         })
         .collect();
-    draw_funnel(id, title, &fit, points.len(), &dots, "", selected)
+    draw_funnel(&FunnelChart {
+        id,
+        title,
+        fit: &fit,
+        programmes: points.len(),
+        dots: &dots,
+        note: "",
+        selected,
+        outliers_href,
+    })
 }
 
-/// Draws a funnel plot fitted over `programmes` (its limits by the fit's method); `note` is
-/// added to the caption before the list of programmes outside the limits (which names every
-/// one, drawn or not).
-pub fn draw_funnel(
-    id: &str,
-    title: &str,
-    fit: &funnel::Fit,
-    programmes: usize,
-    dots: &[Dot],
-    note: &str,
-    selected: Option<&str>,
-) -> Markup {
+/// Most programme names written on a funnel plot: the selected programme and the alarms
+/// furthest outside; the rest are left to the outliers list.
+pub const MAX_FUNNEL_LABELS: usize = 15;
+
+/// A funnel plot to draw: its fit over `programmes`, the dots, and what the caption adds.
+pub struct FunnelChart<'a> {
+    /// The figure's id (prefix of its title and description ids).
+    pub id: &'a str,
+    /// What it plots, e.g. "Uptake (started / referred)".
+    pub title: &'a str,
+    /// The limits (by the fit's method).
+    pub fit: &'a funnel::Fit,
+    /// How many programmes the fit is over.
+    pub programmes: usize,
+    /// Every programme's dot, drawn or not.
+    pub dots: &'a [Dot],
+    /// Added to the caption after the method.
+    pub note: &'a str,
+    /// The programme to mark and name.
+    pub selected: Option<&'a str>,
+    /// Where the programmes outside the limits are listed, linked from the caption.
+    pub outliers_href: Option<&'a str>,
+}
+
+/// Draws a funnel plot (see [`FunnelChart`]). Only the selected programme and alarms are
+/// named on the plot, at most [`MAX_FUNNEL_LABELS`] and never overlapping; the caption counts
+/// the programmes outside each limit and links to their list.
+pub fn draw_funnel(chart: &FunnelChart<'_>) -> Markup {
+    let FunnelChart {
+        id,
+        title,
+        fit,
+        programmes,
+        dots,
+        note,
+        selected,
+        outliers_href,
+    } = *chart;
     let p0 = fit.p0;
     let max_n = dots
         .iter()
@@ -265,16 +301,32 @@ pub fn draw_funnel(
             Some((d, x(n as f64), y(k as f64 / n as f64), colour))
         })
         .collect();
-    // Only the selected programme and those outside the limits are named, each beside its
-    // dot where the name overlaps no other; a name with no free place is left to the caption.
+    // Only the selected programme and the alarms are named, furthest outside first, each
+    // beside its dot where the name overlaps no other; a name with no free place is left to
+    // the outliers list.
     let mut labels: Vec<(String, f64, f64, bool)> = Vec::new();
     let mut taken: Vec<(f64, f64, f64, f64)> = Vec::new();
     let mut wanted: Vec<&(&Dot, f64, f64, &str)> = drawn
         .iter()
-        .filter(|(d, ..)| selected == Some(d.code.as_str()) || d.position != Position::Within)
+        .filter(|(d, ..)| {
+            selected == Some(d.code.as_str()) || matches!(d.position, Position::Alarm(_))
+        })
         .collect();
-    wanted.sort_by_key(|(d, ..)| selected != Some(d.code.as_str()));
+    let distance = |d: &Dot| {
+        d.at.map_or(0.0, |(k, n)| {
+            (k as f64 / n as f64 - p0).abs() / (p0 * (1.0 - p0) / n as f64).sqrt()
+        })
+    };
+    wanted.sort_by(|(a, ..), (b, ..)| {
+        let first = |d: &Dot| selected != Some(d.code.as_str());
+        first(a)
+            .cmp(&first(b))
+            .then(distance(b).total_cmp(&distance(a)))
+    });
     for (d, cx, cy, _) in wanted {
+        if labels.len() >= MAX_FUNNEL_LABELS {
+            break;
+        }
         let chosen = selected == Some(d.code.as_str());
         let text = if chosen {
             format!("{} (you)", d.code)
@@ -303,18 +355,7 @@ pub fn draw_funnel(
             labels.push((text, lx, ly, chosen));
         }
     }
-    let outliers: Vec<String> = dots
-        .iter()
-        .filter_map(|d| {
-            let (level, dir) = match d.position {
-                Position::Alarm(d) => ("alarm", d),
-                Position::Alert(d) => ("alert", d),
-                Position::Within => return None,
-            };
-            let dir = if dir == Direction::Low { "low" } else { "high" };
-            Some(format!("{} {level} {dir} ({})", d.code, d.shown))
-        })
-        .collect();
+    let outside = funnel_counts(dots);
     html! {
         figure {
             svg role="img" aria-labelledby={ (id) "-t " (id) "-d" } width=(w) height=(h)
@@ -397,13 +438,75 @@ pub fn draw_funnel(
                 }
                 (fit.describe()) " "
                 @if !note.is_empty() { (note) " " }
-                @if outliers.is_empty() {
-                    "No programme is outside the 95% limits."
-                } @else {
-                    "Outside the limits: " (outliers.join("; ")) "."
+                (outside) " "
+                @if let (Some(href), false) = (outliers_href, outside.none()) {
+                    a href=(href) { "The outliers list names them." }
                 }
             }
         }
+    }
+}
+
+/// How many programmes of a funnel are outside each limit, low and high.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FunnelCounts {
+    /// Outside the 99.8% limits: (low, high).
+    pub alarm: (usize, usize),
+    /// Outside the 95% limits only: (low, high).
+    pub alert: (usize, usize),
+}
+
+/// Counts the dots outside each limit.
+pub fn funnel_counts(dots: &[Dot]) -> FunnelCounts {
+    let mut c = FunnelCounts::default();
+    for d in dots {
+        let (pair, dir) = match d.position {
+            Position::Alarm(dir) => (&mut c.alarm, dir),
+            Position::Alert(dir) => (&mut c.alert, dir),
+            Position::Within => continue,
+        };
+        match dir {
+            Direction::Low => pair.0 += 1,
+            Direction::High => pair.1 += 1,
+        }
+    }
+    c
+}
+
+impl FunnelCounts {
+    /// Whether every programme is within the 95% limits.
+    pub fn none(&self) -> bool {
+        *self == FunnelCounts::default()
+    }
+}
+
+impl std::fmt::Display for FunnelCounts {
+    /// "2 programmes are outside the 99.8% limits (alarm: 1 low, 1 high) and 3 more outside
+    /// the 95% limits only (alert: 3 low, 0 high)."
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.none() {
+            return f.write_str("No programme is outside the 95% limits.");
+        }
+        let programmes = |n: usize| {
+            if n == 1 {
+                "1 programme is".to_string()
+            } else {
+                format!("{n} programmes are")
+            }
+        };
+        let (alarm, alert) = (self.alarm.0 + self.alarm.1, self.alert.0 + self.alert.1);
+        write!(
+            f,
+            "{} outside the 99.8% limits (alarm: {} low, {} high)",
+            programmes(alarm),
+            self.alarm.0,
+            self.alarm.1
+        )?;
+        write!(
+            f,
+            " and {alert} more outside the 95% limits only (alert: {} low, {} high).",
+            self.alert.0, self.alert.1
+        )
     }
 }
 

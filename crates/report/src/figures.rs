@@ -17,6 +17,16 @@ pub struct ProgrammeRow {
     pub grade: String,
 }
 
+impl ProgrammeRow {
+    /// The KPI of this key: its published value and met flag.
+    pub fn kpi(&self, key: &str) -> Option<(&str, &str)> {
+        self.kpis
+            .iter()
+            .find(|k| k.0 == key)
+            .map(|k| (k.1.as_str(), k.2.as_str()))
+    }
+}
+
 /// One point of `funnels.csv`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FunnelRow {
@@ -28,6 +38,9 @@ pub struct FunnelRow {
     pub counts: (Option<u64>, Option<u64>),
     /// Its level, from the exact counts.
     pub position: Position,
+    /// The limits' method its level was decided by (`funnels.csv`'s `method` column: the
+    /// method in force for that KPI's funnel; plain for tables published before it existed).
+    pub method: crest_stats::funnel::Method,
 }
 
 /// The published figures of one period.
@@ -39,9 +52,6 @@ pub struct Figures {
     pub programmes: Vec<ProgrammeRow>,
     /// Every funnel point.
     pub funnels: Vec<FunnelRow>,
-    /// The funnel limits' method the levels were decided by (`funnels.csv`'s `method`
-    /// column; plain for tables published before it existed).
-    pub method: crest_stats::funnel::Method,
 }
 
 fn bad(what: &str, why: impl std::fmt::Display) -> ReportError {
@@ -109,7 +119,6 @@ pub fn read(period: &str, programmes: &[u8], funnels: &[u8]) -> Result<Figures, 
             "its columns must be kpi, programme_code, numerator, denominator, level (and method)",
         ));
     }
-    let mut method = crest_stats::funnel::Method::Plain;
     let count = |s: &str| s.parse::<u64>().ok();
     let mut points = Vec::new();
     for (i, rec) in r.records().enumerate() {
@@ -131,6 +140,7 @@ pub fn read(period: &str, programmes: &[u8], funnels: &[u8]) -> Result<Figures, 
                 ))
             }
         };
+        let mut method = crest_stats::funnel::Method::Plain;
         if with_method {
             method = crest_stats::funnel::Method::parse(&rec[5]).ok_or_else(|| {
                 bad(
@@ -148,6 +158,7 @@ pub fn read(period: &str, programmes: &[u8], funnels: &[u8]) -> Result<Figures, 
             code: rec[1].to_string(),
             counts: (count(&rec[2]), count(&rec[3])),
             position,
+            method,
         });
     }
     if rows.is_empty() {
@@ -157,7 +168,6 @@ pub fn read(period: &str, programmes: &[u8], funnels: &[u8]) -> Result<Figures, 
         period: period.trim().to_string(),
         programmes: rows,
         funnels: points,
-        method,
     })
 }
 
@@ -165,13 +175,12 @@ impl Figures {
     /// A funnel fitted to the published (rounded) counts by the published method, for drawing
     /// its limits: close to, not exactly, the audit's own.
     pub fn fit(&self, kpi: &str) -> Option<crest_stats::funnel::Fit> {
-        let points: Vec<(u64, u64)> = self
-            .funnels
-            .iter()
-            .filter(|f| f.kpi == kpi)
+        let rows = || self.funnels.iter().filter(|f| f.kpi == kpi);
+        let points: Vec<(u64, u64)> = rows()
             .filter_map(|f| Some((f.counts.0?, f.counts.1?)))
             .collect();
-        crest_stats::funnel::Fit::new(&points, self.method)
+        let method = rows().next()?.method;
+        crest_stats::funnel::Fit::new(&points, method)
     }
 
     /// The proportion pooled over the drawn points of a funnel (from published counts, so

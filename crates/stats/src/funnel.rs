@@ -2,12 +2,15 @@
 //! limits around the pooled national proportion, `alert` (95%) and `alarm` (99.8%) outliers,
 //! and the slope index of inequality across deprivation quintiles.
 //!
-//! When programmes vary more than chance allows (overdispersion), analysts may widen the limits
-//! as Spiegelhalter (2005, "Funnel plots for comparing institutional performance", Statistics
-//! in Medicine 24:1185–1202) describes, with a [`Method`]: a multiplicative factor φ estimated
+//! When programmes vary more than chance allows (overdispersion), the limits are widened as
+//! Spiegelhalter (2005, "Funnel plots for comparing institutional performance", Statistics in
+//! Medicine 24:1185–1202) describes, with a [`Method`]: a multiplicative factor φ estimated
 //! from the z-scores winsorised at 10% each end, or an additive random-effects variance τ²
-//! (DerSimonian–Laird from the same winsorised φ). Where the data show no overdispersion
-//! (φ ≤ 1, or τ² = 0) both give the plain limits.
+//! (DerSimonian–Laird from the same winsorised φ). Either way the limits are Wilson limits at
+//! the *effective* sample size (the n whose binomial variance is the inflated one), so an
+//! adjustment only ever widens them. By default ([`Method::Auto`]) the adjustment is made when
+//! the overdispersion test (Iφ against χ² on I − 1 degrees of freedom) is significant at 5%,
+//! and multiplicatively, as NHS funnel plots do.
 
 /// z for the 99.8% ("alarm") limits, as fixed by the spec.
 pub const Z998: f64 = 3.090232;
@@ -15,15 +18,16 @@ pub const Z998: f64 = 3.090232;
 /// The funnel's limits at denominator `n` around the pooled proportion `p0`: the Wilson score
 /// interval of `p0` at `n`. `None` when n = 0.
 pub fn limits(p0: f64, n: u64, z: f64) -> Option<(f64, f64)> {
-    if n == 0 {
-        return None;
-    }
-    let n = n as f64;
+    (n > 0).then(|| wilson_at(p0, n as f64, z))
+}
+
+/// The Wilson score interval of `p0` at a (possibly fractional) sample size `n` > 0.
+fn wilson_at(p0: f64, n: f64, z: f64) -> (f64, f64) {
     let z2 = z * z;
     let centre = 2.0 * n * p0 + z2;
     let half = z * (z2 + 4.0 * n * p0 * (1.0 - p0)).sqrt();
     let denom = 2.0 * (n + z2);
-    Some(((centre - half) / denom, (centre + half) / denom))
+    ((centre - half) / denom, (centre + half) / denom)
 }
 
 /// The pooled target: Σ numerators / Σ denominators (`None` when every denominator is 0).
@@ -59,8 +63,14 @@ pub fn position(k: u64, n: u64, p0: f64) -> Option<Position> {
     Fit {
         p0,
         method: Method::Plain,
+        chosen: false,
         phi: 1.0,
         tau2: 0.0,
+        dispersion: Dispersion {
+            statistic: 0.0,
+            df: 0,
+            p_value: 1.0,
+        },
     }
     .position(k, n)
 }
@@ -68,22 +78,32 @@ pub fn position(k: u64, n: u64, p0: f64) -> Option<Position> {
 /// How a funnel's limits allow for overdispersion.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Method {
-    /// kpis.md's Wilson limits around the pooled proportion, unadjusted.
+    /// The default: multiplicative when the overdispersion test is significant at 5%, plain
+    /// otherwise (Spiegelhalter 2005; NHS funnel plots).
     #[default]
+    Auto,
+    /// kpis.md's Wilson limits around the pooled proportion, unadjusted.
     Plain,
-    /// Normal limits inflated by √φ, φ from the winsorised z-scores.
+    /// Wilson limits at n/φ, φ from the winsorised z-scores.
     Multiplicative,
-    /// Normal limits with a between-programme variance τ² added.
+    /// Wilson limits at the n whose variance is p₀(1−p₀)/n + τ².
     Additive,
 }
 
 impl Method {
-    /// Every method, in the order pages offer them.
-    pub const ALL: [Method; 3] = [Method::Plain, Method::Multiplicative, Method::Additive];
+    /// Every method, in the order pages offer them (the default first).
+    pub const ALL: [Method; 4] = [
+        Method::Auto,
+        Method::Plain,
+        Method::Multiplicative,
+        Method::Additive,
+    ];
 
-    /// `plain`, `multiplicative` or `additive` (the command line's and `funnels.csv`'s name).
+    /// `auto`, `plain`, `multiplicative` or `additive` (the command line's and `funnels.csv`'s
+    /// name).
     pub fn code(self) -> &'static str {
         match self {
+            Method::Auto => "auto",
             Method::Plain => "plain",
             Method::Multiplicative => "multiplicative",
             Method::Additive => "additive",
@@ -93,6 +113,7 @@ impl Method {
     /// The method in words.
     pub fn label(self) -> &'static str {
         match self {
+            Method::Auto => "Adjusted when programmes vary more than chance (default)",
             Method::Plain => "No adjustment (Wilson limits)",
             Method::Multiplicative => "Overdispersion: multiplicative factor",
             Method::Additive => "Overdispersion: additive random effects",
@@ -107,6 +128,84 @@ impl Method {
     }
 }
 
+/// The overdispersion test of Spiegelhalter (2005): with I programmes, Iφ is compared with χ²
+/// on I − 1 degrees of freedom.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dispersion {
+    /// The test statistic Iφ.
+    pub statistic: f64,
+    /// Degrees of freedom, I − 1.
+    pub df: usize,
+    /// P(χ²(I − 1) ≥ Iφ); 1 when there are fewer than two programmes.
+    pub p_value: f64,
+}
+
+/// The significance level at which [`Method::Auto`] adjusts the limits.
+pub const DISPERSION_LEVEL: f64 = 0.05;
+
+impl Dispersion {
+    /// Whether programmes vary significantly more than chance allows.
+    pub fn significant(&self) -> bool {
+        self.p_value < DISPERSION_LEVEL
+    }
+
+    /// The test in words: "Iφ = 1,587.3 on 229 degrees of freedom, p < 0.001".
+    pub fn describe(&self) -> String {
+        let p = if self.p_value < 0.001 {
+            "p < 0.001".to_string()
+        } else {
+            format!("p = {:.3}", self.p_value)
+        };
+        format!(
+            "Iφ = {:.1} against χ² on {} degrees of freedom, {p}",
+            self.statistic, self.df
+        )
+    }
+}
+
+/// P(χ²(df) ≥ x): the regularised upper incomplete gamma function Q(df/2, x/2), by its series
+/// below a + 1 and Lentz's continued fraction above (Numerical Recipes, 6.2).
+pub fn chi_square_upper(x: f64, df: f64) -> f64 {
+    if x <= 0.0 || df <= 0.0 {
+        return 1.0;
+    }
+    let (a, x) = (df / 2.0, x / 2.0);
+    let front = (-x + a * x.ln() - crate::outcomes::ln_gamma(a)).exp();
+    if x < a + 1.0 {
+        let (mut term, mut sum, mut ap) = (1.0 / a, 1.0 / a, a);
+        for _ in 0..10_000 {
+            ap += 1.0;
+            term *= x / ap;
+            sum += term;
+            if term.abs() < sum.abs() * 1e-16 {
+                break;
+            }
+        }
+        (1.0 - sum * front).clamp(0.0, 1.0)
+    } else {
+        const TINY: f64 = 1e-300;
+        let mut b = x + 1.0 - a;
+        let mut c = 1.0 / TINY;
+        let mut d = 1.0 / b;
+        let mut h = d;
+        for i in 1..10_000 {
+            let an = -(i as f64) * (i as f64 - a);
+            b += 2.0;
+            d = an * d + b;
+            d = if d.abs() < TINY { TINY } else { d };
+            c = b + an / c;
+            c = if c.abs() < TINY { TINY } else { c };
+            d = 1.0 / d;
+            let del = d * c;
+            h *= del;
+            if (del - 1.0).abs() < 1e-16 {
+                break;
+            }
+        }
+        (front * h).clamp(0.0, 1.0)
+    }
+}
+
 /// Share of z-scores winsorised at each end when estimating φ (Spiegelhalter 2005: 10%).
 pub const WINSORISE: f64 = 0.1;
 
@@ -116,13 +215,18 @@ pub const WINSORISE: f64 = 0.1;
 pub struct Fit {
     /// The pooled proportion.
     pub p0: f64,
-    /// The method.
+    /// The method the limits use: never [`Method::Auto`], which resolves to plain or
+    /// multiplicative by the overdispersion test.
     pub method: Method,
+    /// Whether the method was chosen by the overdispersion test (the default).
+    pub chosen: bool,
     /// φ, the overdispersion factor from the winsorised z-scores (1 when it cannot be
     /// estimated).
     pub phi: f64,
     /// τ², the between-programme variance (0 when there is no overdispersion).
     pub tau2: f64,
+    /// The overdispersion test.
+    pub dispersion: Dispersion,
 }
 
 /// The z-score of `k / n` against `p0` (normal approximation, kpis.md's variance p₀(1−p₀)/n).
@@ -159,9 +263,19 @@ impl Fit {
         let used: Vec<(u64, u64)> = points.iter().copied().filter(|p| p.1 > 0).collect();
         let mut fit = Fit {
             p0,
-            method,
+            method: if method == Method::Auto {
+                Method::Plain
+            } else {
+                method
+            },
+            chosen: method == Method::Auto,
             phi: 1.0,
             tau2: 0.0,
+            dispersion: Dispersion {
+                statistic: 0.0,
+                df: used.len().saturating_sub(1),
+                p_value: 1.0,
+            },
         };
         if p0 <= 0.0 || p0 >= 1.0 || used.is_empty() {
             return Some(fit);
@@ -170,6 +284,13 @@ impl Fit {
         let zw = winsorise(&z, WINSORISE);
         let i = used.len() as f64;
         fit.phi = zw.iter().map(|z| z * z).sum::<f64>() / i;
+        fit.dispersion.statistic = i * fit.phi;
+        if used.len() > 1 {
+            fit.dispersion.p_value = chi_square_upper(i * fit.phi, i - 1.0);
+        }
+        if method == Method::Auto && fit.dispersion.significant() {
+            fit.method = Method::Multiplicative;
+        }
         let w: Vec<f64> = used
             .iter()
             .map(|&(_, n)| n as f64 / (p0 * (1.0 - p0)))
@@ -188,26 +309,31 @@ impl Fit {
     /// Whether this fit's method actually widens the limits (overdispersion was found).
     pub fn adjusted(&self) -> bool {
         match self.method {
-            Method::Plain => false,
+            Method::Plain | Method::Auto => false,
             Method::Multiplicative => self.phi > 1.0,
             Method::Additive => self.tau2 > 0.0,
         }
     }
 
-    /// The limits at denominator `n` for normal quantile `z`, within 0–1. `None` when n = 0.
+    /// The limits at denominator `n` for normal quantile `z`. `None` when n = 0.
+    ///
+    /// Adjusted limits are Wilson limits at the effective sample size: n/φ (multiplicative),
+    /// or the n whose binomial variance is p₀(1−p₀)/n + τ² (additive). Symmetric normal limits
+    /// clipped to 0–1 would be narrower than the plain ones at small n with p₀ far from ½, and
+    /// could never flag a small programme at 100%; these are never narrower, and the wider of
+    /// the two is taken so that holds whatever the rounding.
     pub fn limits(&self, n: u64, z: f64) -> Option<(f64, f64)> {
+        let plain = limits(self.p0, n, z)?;
         if !self.adjusted() {
-            return limits(self.p0, n, z);
+            return Some(plain);
         }
-        if n == 0 {
-            return None;
-        }
-        let var = self.p0 * (1.0 - self.p0) / n as f64;
-        let sd = match self.method {
-            Method::Multiplicative => (self.phi * var).sqrt(),
-            _ => (var + self.tau2).sqrt(),
+        let v = self.p0 * (1.0 - self.p0);
+        let effective = match self.method {
+            Method::Multiplicative => n as f64 / self.phi,
+            _ => v / (v / n as f64 + self.tau2),
         };
-        Some(((self.p0 - z * sd).max(0.0), (self.p0 + z * sd).min(1.0)))
+        let (lo, hi) = wilson_at(self.p0, effective, z);
+        Some((lo.min(plain.0), hi.max(plain.1)))
     }
 
     /// Where `k / n` sits against this funnel. `None` when n = 0.
@@ -232,22 +358,38 @@ impl Fit {
 
     /// What the method did, in words, for captions and the methods appendix.
     pub fn describe(&self) -> String {
+        let test = self.dispersion.describe();
+        if self.chosen {
+            return if self.adjusted() {
+                format!(
+                    "Programmes vary more than chance allows ({test}), so the limits are adjusted for overdispersion by the multiplicative factor φ = {:.2} (Spiegelhalter 2005): Wilson limits at n/φ, {:.2} times as wide.",
+                    self.phi,
+                    self.phi.sqrt()
+                )
+            } else {
+                format!(
+                    "Programmes vary no more than chance allows ({test}), so the plain Wilson limits are used."
+                )
+            };
+        }
         match self.method {
-            Method::Plain => "Limits: Wilson score limits around the pooled proportion, with no adjustment for overdispersion.".into(),
             Method::Multiplicative if self.adjusted() => format!(
-                "Limits adjusted for overdispersion (multiplicative): φ = {:.2} from the z-scores winsorised at 10% each end, so the limits are √φ = {:.2} times as wide as normal ones.",
+                "Limits adjusted for overdispersion (multiplicative): φ = {:.2} from the z-scores winsorised at 10% each end ({test}); Wilson limits at n/φ, about √φ = {:.2} times as wide.",
                 self.phi,
                 self.phi.sqrt()
             ),
             Method::Additive if self.adjusted() => format!(
-                "Limits adjusted for overdispersion (additive random effects): τ = {:.3} (τ² = {:.5}) from φ = {:.2} of the winsorised z-scores, added to each programme's own variance.",
+                "Limits adjusted for overdispersion (additive random effects): τ = {:.3} (τ² = {:.5}) from φ = {:.2} of the winsorised z-scores ({test}); Wilson limits at the sample size whose variance includes τ².",
                 self.tau2.sqrt(),
                 self.tau2,
                 self.phi
             ),
-            _ => format!(
+            Method::Multiplicative | Method::Additive => format!(
                 "No overdispersion was found (φ = {:.2}), so the plain Wilson limits are used.",
                 self.phi
+            ),
+            _ => format!(
+                "Limits: Wilson score limits around the pooled proportion, with no adjustment for overdispersion (chosen; {test})."
             ),
         }
     }
@@ -298,13 +440,26 @@ mod tests {
         let m = Fit::new(&points, Method::Multiplicative).unwrap();
         assert!(close(m.p0, 0.2) && close(m.phi, 12.5), "{m:?}");
         assert!(close(m.tau2, 0.0234), "{m:?}");
-        // 0.2 ± 1.959964 · √(12.5 · 0.0016) = 0.2 ± 0.277181
+        // Wilson limits of 0.2 at the effective n = 100 / 12.5 = 8:
+        // (2·8·0.2 + z² ∓ z√(z² + 4·8·0.16)) / (2(8 + z²)) = 0.049579, 0.545066.
         let (lo, hi) = m.limits(100, crate::Z95).unwrap();
-        assert!(close(lo, 0.0) && close(hi, 0.477181), "{lo} {hi}");
+        assert!(close(lo, 0.049579) && close(hi, 0.545066), "{lo} {hi}");
         let a = Fit::new(&points, Method::Additive).unwrap();
-        // 0.2 ± 1.959964 · √(0.0016 + 0.0234) = 0.2 ± 0.309898
-        let (_, hi) = a.limits(100, crate::Z95).unwrap();
-        assert!(close(hi, 0.509898), "{hi}");
+        // Variance 0.0016 + 0.0234 = 0.025 = 0.16 / 6.4: Wilson limits at n = 6.4.
+        let (lo, hi) = a.limits(100, crate::Z95).unwrap();
+        assert!(close(lo, 0.042941) && close(hi, 0.582113), "{lo} {hi}");
+        // The test: Iφ = 62.5 on 4 degrees of freedom, p = 8.6e-13 (scipy.stats.chi2.sf).
+        assert!(close(m.dispersion.statistic, 62.5) && m.dispersion.df == 4);
+        assert!((m.dispersion.p_value - 8.646237473596334e-13).abs() < 1e-18);
+        let auto = Fit::new(&points, Method::Auto).unwrap();
+        assert_eq!(auto.method, Method::Multiplicative);
+        assert!(auto.chosen && auto.adjusted());
+        assert_eq!(auto.limits(100, Z998), m.limits(100, Z998));
+        assert!(
+            auto.describe().contains("p < 0.001") && auto.describe().contains("φ = 12.50"),
+            "{}",
+            auto.describe()
+        );
         // Plain: 40% of 100 is far outside; adjusted, it is within.
         let plain = Fit::new(&points, Method::Plain).unwrap();
         assert_eq!(plain.position(40, 100), position(40, 100, 0.2));
@@ -315,6 +470,112 @@ mod tests {
         assert_eq!(m.position(40, 100), Some(Position::Within));
         assert_eq!(a.position(40, 100), Some(Position::Within));
         assert!(m.describe().contains("φ = 12.50"), "{}", m.describe());
+    }
+
+    #[test]
+    fn chi_square_tail_matches_scipy() {
+        // scipy.stats.chi2.sf(x, df).
+        for (x, df, want) in [
+            (3.841459, 1.0, 0.04999999465319563),
+            (10.0, 5.0, 0.07523524614651217),
+            (250.0, 229.0, 0.1626300661623154),
+            (0.5, 3.0, 0.9188914116546758),
+            (62.5, 4.0, 8.646237473596334e-13),
+        ] {
+            let got = chi_square_upper(x, df);
+            assert!(
+                (got - want).abs() <= 1e-10 * want.max(1e-3),
+                "χ²({df}) ≥ {x}: {got} vs {want}"
+            );
+        }
+        assert!(chi_square_upper(1587.3, 229.0) < 1e-150);
+    }
+
+    /// An adjustment for overdispersion only ever widens the limits: on a grid of sample
+    /// sizes, pooled proportions and φ or τ², neither adjusted limit is inside the plain one.
+    #[test]
+    fn adjusted_limits_are_never_narrower_than_plain_ones() {
+        for n in [1, 2, 3, 5, 8, 13, 20, 50, 100, 500, 5000] {
+            for p0 in [0.01, 0.05, 0.2, 0.5, 0.796, 0.95, 0.99] {
+                for (phi, tau2) in [(1.01, 0.0001), (1.5, 0.007), (6.9, 0.05), (40.0, 0.3)] {
+                    for method in [Method::Multiplicative, Method::Additive] {
+                        let f = Fit {
+                            p0,
+                            method,
+                            chosen: false,
+                            phi,
+                            tau2,
+                            dispersion: Dispersion {
+                                statistic: 0.0,
+                                df: 0,
+                                p_value: 1.0,
+                            },
+                        };
+                        for z in [crate::Z95, Z998] {
+                            let (lo, hi) = f.limits(n, z).unwrap();
+                            let (plo, phi_) = limits(p0, n, z).unwrap();
+                            assert!(
+                                lo <= plo && hi >= phi_ && lo >= 0.0 && hi <= 1.0,
+                                "{method:?} n {n} p0 {p0} φ {phi} τ² {tau2}: ({lo}, {hi}) vs ({plo}, {phi_})"
+                            );
+                            // Wilson at the effective n is itself wider, not just widened by
+                            // taking the plain limits.
+                            let v = p0 * (1.0 - p0);
+                            let eff = match method {
+                                Method::Multiplicative => n as f64 / phi,
+                                _ => v / (v / n as f64 + tau2),
+                            };
+                            let w = wilson_at(p0, eff, z);
+                            assert!(w.0 <= plo + 1e-12 && w.1 >= phi_ - 1e-12);
+                        }
+                    }
+                }
+            }
+        }
+        // The review's case: 2/5 on assessment 1 (p₀ = 0.796, τ² = 0.007) is within the plain
+        // limits, and so within the additive ones.
+        let plain = position(2, 5, 0.796);
+        assert_eq!(plain, Some(Position::Within));
+        let additive = Fit {
+            p0: 0.796,
+            method: Method::Additive,
+            chosen: false,
+            phi: 2.0,
+            tau2: 0.007,
+            dispersion: Dispersion {
+                statistic: 0.0,
+                df: 0,
+                p_value: 1.0,
+            },
+        };
+        assert_eq!(additive.position(2, 5), Some(Position::Within));
+        // A small programme at 100% can still be flagged high once adjusted (12/12 around
+        // p₀ = 0.2 with φ = 1.5).
+        let mult = Fit {
+            method: Method::Multiplicative,
+            phi: 1.5,
+            p0: 0.2,
+            ..additive
+        };
+        assert!(matches!(
+            mult.position(12, 12),
+            Some(Position::Alarm(Direction::High))
+        ));
+    }
+
+    /// Without significant overdispersion the default keeps the plain limits.
+    #[test]
+    fn the_default_adjusts_only_when_the_test_is_significant() {
+        // Within chance: 20/100, 22/100, 18/100, 21/100, 19/100.
+        let calm = [(20, 100), (22, 100), (18, 100), (21, 100), (19, 100)];
+        let f = Fit::new(&calm, Method::Auto).unwrap();
+        assert!(!f.dispersion.significant() && f.method == Method::Plain && f.chosen);
+        assert_eq!(f.limits(100, Z998), limits(0.2, 100, Z998));
+        assert!(
+            f.describe().contains("no more than chance"),
+            "{}",
+            f.describe()
+        );
     }
 
     #[test]

@@ -227,6 +227,35 @@ pub fn kpi_label(key: &str) -> &'static str {
     }
 }
 
+/// The seven KPI keys of a programme, in spec order. National (pooled) results carry only the
+/// last five: the first two are counts from each programme's profile.
+pub const KPI_KEYS: [&str; 7] = [
+    "mdt",
+    "priority_groups",
+    "duration",
+    "assessment1",
+    "wait_cabg",
+    "wait_mi_pci",
+    "assessment2",
+];
+
+/// A KPI's value as people read it on a page, with its unit: `42 days`, `5 professions`,
+/// `4 of 5 groups`; a percentage keeps its own sign, and `*` or `–` stand alone.
+pub fn kpi_shown(key: &str, value: &str) -> String {
+    if value == "*" || value == "–" || value.is_empty() {
+        return value.to_string();
+    }
+    match key {
+        "mdt" => format!("{value} professions"),
+        "priority_groups" => format!("{value} of {} groups", PriorityGroup::OFFERED.len()),
+        _ => match kpi_unit(key) {
+            "days" => format!("{value} days"),
+            "%" if !value.ends_with('%') => format!("{value}%"),
+            _ => value.to_string(),
+        },
+    }
+}
+
 /// How a KPI's value reads: `%` for proportions, `days` for medians, nothing for counts.
 pub fn kpi_unit(key: &str) -> &'static str {
     match key {
@@ -324,6 +353,14 @@ pub struct Results {
     pub completion: Proportion,
     /// The KPIs, in spec order (7 for a programme, 5 nationally).
     pub kpis: Vec<Kpi>,
+}
+
+impl Results {
+    /// The KPI of this key, if these results carry it (pooled national results have no
+    /// profile counts).
+    pub fn kpi(&self, key: &str) -> Option<&Kpi> {
+        self.kpis.iter().find(|k| k.key == key)
+    }
 }
 
 /// One programme's row of the report.
@@ -647,15 +684,7 @@ impl KpiReport {
 
     /// One CSV row per programme (and a final `NATIONAL` row), for spreadsheets.
     pub fn to_csv(&self) -> String {
-        let keys = [
-            "mdt",
-            "priority_groups",
-            "duration",
-            "assessment1",
-            "wait_cabg",
-            "wait_mi_pci",
-            "assessment2",
-        ];
+        let keys = KPI_KEYS;
         let mut out = String::from(
             "programme_code,nation,referred,started,uptake,uptake_ci_low,uptake_ci_high",
         );

@@ -91,6 +91,13 @@ pub struct PublishedProgramme {
     pub grade: &'static str,
 }
 
+impl PublishedProgramme {
+    /// The published KPI of this key.
+    pub fn kpi(&self, key: &str) -> Option<&PublishedKpi> {
+        self.kpis.iter().find(|k| k.key == key)
+    }
+}
+
 /// A programme's row as published.
 pub fn programme(p: &ProgrammeKpis) -> PublishedProgramme {
     let kpis: Vec<PublishedKpi> = p.results.kpis.iter().map(kpi).collect();
@@ -202,6 +209,8 @@ pub struct Outlier {
     pub denominator: u64,
     /// The pooled proportion.
     pub pooled: f64,
+    /// The limits' method in force for this KPI's funnel (the default resolved).
+    pub method: funnel::Method,
 }
 
 /// Every programme outside the 95% limits of each of `kpis`' funnels, by `method`.
@@ -209,7 +218,7 @@ pub fn outliers(report: &KpiReport, kpis: &[&'static str], method: funnel::Metho
     let mut found = Vec::new();
     for &kpi in kpis {
         let f = funnel(report, kpi, method);
-        let Some(pooled) = f.pooled else {
+        let (Some(pooled), Some(fit)) = (f.pooled, f.fit) else {
             continue;
         };
         let exact = report
@@ -226,6 +235,7 @@ pub fn outliers(report: &KpiReport, kpis: &[&'static str], method: funnel::Metho
                     numerator: k,
                     denominator: n,
                     pooled,
+                    method: fit.method,
                 });
             }
         }

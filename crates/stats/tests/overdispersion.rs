@@ -81,6 +81,19 @@ fn overdispersion_matches_numpy_and_scipy() {
                 fit.tau2,
                 want["tau2"]
             );
+            let p = want["p_value"].as_f64().unwrap();
+            assert!(
+                (fit.dispersion.p_value - p).abs() <= 1e-9 * p.max(1e-6),
+                "round {round}: p {} vs {p}",
+                fit.dispersion.p_value
+            );
+            if method == Method::Auto {
+                assert_eq!(
+                    fit.method.code(),
+                    want["chosen"].as_str().unwrap(),
+                    "round {round}"
+                );
+            }
             let levels: Vec<&str> = points
                 .iter()
                 .map(|&(k, n)| level(fit.position(k, n).unwrap_or(Position::Within)))

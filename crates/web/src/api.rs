@@ -631,7 +631,8 @@ struct FunnelParams {
     kpi: Option<String>,
     from: Option<String>,
     to: Option<String>,
-    /// Funnel limits: `plain` (default), `multiplicative` or `additive` (overdispersion).
+    /// Funnel limits: `auto` (default: multiplicative when the overdispersion test is
+    /// significant, plain otherwise), `plain`, `multiplicative` or `additive`.
     method: Option<String>,
 }
 
@@ -665,6 +666,8 @@ async fn funnels(
     let (nr, visible, published) = national_kpis(&app, &c, period).await?;
     let r = &nr.report;
     let f = crest_stats::published::funnel(r, &key, method);
+    // The method in force for this funnel (the default resolves to plain or multiplicative).
+    let method = f.fit.map_or(method, |fit| fit.method);
     let rows = f
         .rows
         .iter()

@@ -10,6 +10,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use crest_core::{Col, Date, Kind, KpiEpisode, Period, PriorityGroup, Programme, Record, FIELDS};
+use crest_report::charts::FUNNELS;
 use crest_stats::kpis::{compute, Thresholds};
 use crest_stats::outcomes::{paired_change, share_at_least, HADS_CASE};
 use crest_stats::summary::Summary;
@@ -28,6 +29,44 @@ struct PeriodQuery {
     from: String,
     #[serde(default)]
     to: String,
+    /// The KPI whose national funnel plot is shown (one at a time).
+    #[serde(default)]
+    funnel: String,
+}
+
+/// The funnel KPI asked for (uptake by default), with its title; a clear 400 for another.
+fn chosen_funnel(asked: &str) -> Result<(&'static str, &'static str), WebError> {
+    if asked.trim().is_empty() {
+        return Ok(FUNNELS[0]);
+    }
+    FUNNELS
+        .iter()
+        .find(|(k, _)| *k == asked.trim())
+        .copied()
+        .ok_or_else(|| {
+            WebError::BadRequest(
+                "There is no funnel plot of that: choose uptake, completion, assessment 1 or assessment 2."
+                    .into(),
+            )
+        })
+}
+
+/// The small form that picks which national funnel plot the lead sees, keeping the period.
+pub(crate) fn funnel_chooser(period: Period, chosen: &str) -> Markup {
+    html! {
+        form method="get" class="noprint" action="#national-funnel" {
+            input type="hidden" name="from" value=(period.from.to_string());
+            input type="hidden" name="to" value=(period.to.to_string());
+            label for="funnel" { "Funnel plot of" }
+            select id="funnel" name="funnel" {
+                @for (key, title) in FUNNELS {
+                    option value=(key) selected[key == chosen] { (title) }
+                }
+            }
+            " "
+            button { "Show" }
+        }
+    }
 }
 
 fn num(x: Option<f64>) -> String {
@@ -111,6 +150,7 @@ async fn dashboard(
     Query(q): Query<PeriodQuery>,
 ) -> Result<Response, WebError> {
     let period = crate::requested_period(&app, &q.from, &q.to)?;
+    let funnel = chosen_funnel(&q.funnel)?;
     // The page is rebuilt only when the programme's data or profile changed since it was
     // last rendered for this period (the store's data version says which).
     let key = (p.code.clone(), period.from, period.to);
@@ -140,7 +180,7 @@ async fn dashboard(
             body
         }
     };
-    let national = national_section(&app, &p, period).await?;
+    let national = national_section(&app, &p, period, funnel).await?;
     Ok(html_page(page(
         &format!("Dashboard – {}", p.name),
         c.nav(Some(&p.code)),
@@ -161,14 +201,6 @@ async fn dashboard(
     )))
 }
 
-/// The funnel KPIs of the lead's dashboard, with their titles.
-const FUNNEL_KPIS: [(&str, &str); 4] = [
-    ("uptake", "Uptake (started / referred)"),
-    ("completion", "Completion (completed / started)"),
-    ("assessment1", "Assessment 1 recorded"),
-    ("assessment2", "Assessment 2 within 140 days"),
-];
-
 /// The programme against every programme in the national store (when this server has one):
 /// the national value of each KPI and the programme's point on the funnel plots, published
 /// figures only (other programmes' counts are disclosure-controlled), cached until the
@@ -177,7 +209,9 @@ async fn national_section(
     app: &Arc<App>,
     p: &Programme,
     period: Period,
+    funnel: (&'static str, &'static str),
 ) -> Result<Option<Arc<Markup>>, WebError> {
+    let chooser = funnel_chooser(period, funnel.0);
     if app.national_db.get().is_none() {
         // No national store: the national audit's published figures, if an administrator
         // loaded them.
@@ -185,13 +219,13 @@ async fn national_section(
         return app
             .db(move |s, _| {
                 Ok(crate::national_figures::held(s)?
-                    .map(|f| Arc::new(crate::national_figures::markup(&f, &code))))
+                    .map(|f| Arc::new(crate::national_figures::markup(&f, &code, funnel, chooser))))
             })
             .await;
     }
     let key = format!(
-        "lead\u{1f}{}\u{1f}{}\u{1f}{}",
-        p.code, period.from, period.to
+        "lead\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+        p.code, period.from, period.to, funnel.0
     );
     let (a, code) = (app.clone(), p.code.clone());
     app.national(move |n| {
@@ -202,45 +236,42 @@ async fn national_section(
         let programmes = n.programmes()?;
         let episodes = n.kpi_episodes(period.from, period.to, &programmes)?;
         let report = compute(&programmes, &episodes, period, &Thresholds::default());
-        let body = Arc::new(national_markup(&report, &code));
+        let body = Arc::new(national_markup(&report, &code, funnel, chooser));
         a.national_pages.put(key, version, body.clone());
         Ok(Some(body))
     })
     .await
 }
 
-fn national_markup(report: &crest_stats::KpiReport, code: &str) -> Markup {
+fn national_markup(
+    report: &crest_stats::KpiReport,
+    code: &str,
+    (key, title): (&str, &str),
+    chooser: Markup,
+) -> Markup {
     use crest_stats::published;
     let published: Vec<published::PublishedProgramme> =
         report.programmes.iter().map(published::programme).collect();
     let mine = published.iter().find(|p| p.programme_code == code);
-    let meeting = |i: usize| {
-        let assessable = published
-            .iter()
-            .filter(|p| {
-                p.kpis
-                    .get(i)
-                    .is_some_and(|k| k.met != published::Met::TooFew)
-            })
-            .count();
+    // Programmes meeting a KPI, of those it could be assessed for (not too few).
+    let meeting = |key: &str| {
+        let flag = |p: &published::PublishedProgramme| p.kpi(key).map(|k| k.met);
         let met = published
             .iter()
-            .filter(|p| p.kpis.get(i).is_some_and(|k| k.met == published::Met::Yes))
+            .filter(|p| flag(p) == Some(published::Met::Yes))
             .count();
+        let assessable = met
+            + published
+                .iter()
+                .filter(|p| flag(p) == Some(published::Met::No))
+                .count();
         format!("{met} of {assessable}")
     };
-    // Published values carry their own unit for percentages; medians are days.
-    let shown = |v: &str, key: &str| match crest_stats::kpis::kpi_unit(key) {
-        "days" if v != "*" && v != "–" => format!("{v} days"),
-        _ => v.to_string(),
-    };
-    let plots: Vec<Markup> = FUNNEL_KPIS
-        .iter()
-        .map(|(key, title)| {
-            let f = published::funnel(report, key, crest_stats::funnel::Method::Plain);
-            let Some(fit) = f.fit else {
-                return html! { p { (title) ": no data." } };
-            };
+    let shown = crest_stats::kpis::kpi_shown;
+    let f = published::funnel(report, key, crest_stats::funnel::Method::Auto);
+    let plot = match f.fit {
+        None => html! { p { (title) ": no data." } },
+        Some(fit) => {
             let dots: Vec<crest_report::charts::Dot> = f
                 .rows
                 .iter()
@@ -251,17 +282,18 @@ fn national_markup(report: &crest_stats::KpiReport, code: &str) -> Markup {
                     shown: format!("{}/{}", r.numerator, r.denominator),
                 })
                 .collect();
-            crest_report::charts::draw_funnel(
-                &format!("nf-{key}"),
+            crest_report::charts::draw_funnel(&crest_report::charts::FunnelChart {
+                id: &format!("nf-{key}"),
                 title,
-                &fit,
-                f.rows.len(),
-                &dots,
-                "Points are drawn at published (rounded) counts; positions come from exact counts.",
-                Some(code),
-            )
-        })
-        .collect();
+                fit: &fit,
+                programmes: f.rows.len(),
+                dots: &dots,
+                note: "Points are drawn at published (rounded) counts; positions come from exact counts.",
+                selected: Some(code),
+                outliers_href: None,
+            })
+        }
+    };
     html! {
         h2 { "Against the national picture" }
         p class="hint" {
@@ -279,12 +311,13 @@ fn national_markup(report: &crest_stats::KpiReport, code: &str) -> Markup {
                 th scope="col" { "Programmes meeting the standard" }
             } }
             tbody {
-                @for (i, k) in report.national.kpis.iter().enumerate() {
+                @for key in crest_stats::kpis::KPI_KEYS {
                     tr {
-                        th scope="row" { (k.label()) }
-                        td { (mine.and_then(|m| m.kpis.get(i)).map_or("not submitted".to_string(), |v| shown(&v.value, k.key))) }
-                        td { (shown(&published::kpi(k).value, k.key)) }
-                        td { (meeting(i)) }
+                        th scope="row" { (crest_stats::kpis::kpi_label(key)) }
+                        td { (mine.and_then(|m| m.kpi(key)).map_or("not submitted".to_string(), |v| shown(key, &v.value))) }
+                        // The profile counts are each programme's own: nothing to pool.
+                        td { (report.national.kpi(key).map_or("–".to_string(), |k| shown(key, &published::kpi(k).value))) }
+                        td { (meeting(key)) }
                     }
                 }
             }
@@ -292,8 +325,9 @@ fn national_markup(report: &crest_stats::KpiReport, code: &str) -> Markup {
         @if let Some(m) = mine {
             p { "Your grade as the national audit publishes it: " strong { (m.grade) } "." }
         }
-        h3 { "Where your programme sits on the national funnel plots" }
-        @for plot in &plots { (plot) }
+        h3 id="national-funnel" { "Where your programme sits on the national funnel plots" }
+        (chooser)
+        (plot)
     }
 }
 
@@ -372,7 +406,7 @@ fn render(p: &Programme, history: &[Record], period: Period) -> maud::Markup {
         let (x, n) = k.proportion(key);
         (n > 0).then(|| x as f64 / n as f64)
     };
-    let trend: Vec<(&str, Vec<Option<f64>>)> = FUNNEL_KPIS
+    let trend: Vec<(&str, Vec<Option<f64>>)> = FUNNELS
         .iter()
         .map(|(key, _)| {
             (
@@ -502,11 +536,11 @@ fn render(p: &Programme, history: &[Record], period: Period) -> maud::Markup {
                     @for kpi in &r.kpis {
                         tr {
                             th scope="row" { (kpi.label()) }
-                            @if is_share(kpi.key) {
-                                td { (pct(kpi.value())) } td { (pct(kpi.threshold)) }
-                            } @else {
-                                td { (num(kpi.value())) } td { (num(kpi.threshold)) }
-                            }
+                            @let shown = |x: Option<f64>| {
+                                let v = if is_share(kpi.key) { pct(x) } else { num(x) };
+                                crest_stats::kpis::kpi_shown(kpi.key, &v)
+                            };
+                            td { (shown(kpi.value())) } td { (shown(kpi.threshold)) }
                             td { @if kpi.met { "yes" } @else { "no" } }
                         }
                     }
@@ -559,7 +593,7 @@ fn render(p: &Programme, history: &[Record], period: Period) -> maud::Markup {
             caption { "By year of referral" }
             thead { tr {
                 th scope="col" { "Referred" } th scope="col" { "Patients" }
-                @for (key, _) in FUNNEL_KPIS { th scope="col" { (crest_stats::kpis::kpi_label(key)) } }
+                @for (key, _) in FUNNELS { th scope="col" { (crest_stats::kpis::kpi_label(key)) } }
                 th scope="col" { "Grade" }
             } }
             tbody {
@@ -567,7 +601,7 @@ fn render(p: &Programme, history: &[Record], period: Period) -> maud::Markup {
                     tr {
                         th scope="row" { (label) " (" (q.from.long()) " to " (q.to.long()) ")" }
                         td { (k.results.referred) }
-                        @for (key, _) in FUNNEL_KPIS { td { (pct(share(k, key))) } }
+                        @for (key, _) in FUNNELS { td { (pct(share(k, key))) } }
                         td { (k.grade_shown()) }
                     }
                 }

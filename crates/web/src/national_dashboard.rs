@@ -86,11 +86,11 @@ impl Filters {
     /// The chosen funnel method; a clear 400 for one crest does not have.
     pub fn method(&self) -> Result<crest_stats::funnel::Method, WebError> {
         if self.method.trim().is_empty() {
-            return Ok(crest_stats::funnel::Method::Plain);
+            return Ok(crest_stats::funnel::Method::Auto);
         }
         crest_stats::funnel::Method::parse(&self.method).ok_or_else(|| {
             WebError::BadRequest(
-                "That funnel method is not one crest has: choose plain, multiplicative or additive."
+                "That funnel method is not one crest has: choose auto, plain, multiplicative or additive."
                     .into(),
             )
         })
@@ -454,7 +454,8 @@ fn render(
             (grades("no data")) " with no referrals."
         }
         h2 { "Funnel plot: " (lead_title) }
-        (funnel_plot_for(&format!("f-{lead_key}"), lead_title, &lead_points, None, method))
+        (funnel_plot_for(&format!("f-{lead_key}"), lead_title, &lead_points, None, method,
+            Some(&format!("/national/outliers?from={from}&to={to}&method={}&kpi={lead_key}", method.code()))))
         p class="noprint" {
             a href=(png_href(lead_key)) { "Download as PNG" } " · "
             a href=(png_href(lead_key).replacen("/national/funnel.png", "/national/funnel.svg", 1)) { "as SVG" }
@@ -689,6 +690,11 @@ async fn programmes_download(
             let (programmes, report) = (&nr.programmes, &nr.report);
             let rows = sorted_rows(report, programmes, &f);
             let table = table_rows(&rows, &f, method);
+            // The method in force for the lead KPI's funnel (the default resolved).
+            let lead_points: Vec<(u64, u64)> =
+                rows.iter().map(|k| proportion(k, lead(&f).0)).collect();
+            let method = crest_stats::funnel::Fit::new(&lead_points, method)
+                .map_or(method, |fit| fit.method);
             let mut columns: Vec<String> = [
                 "programme_code",
                 "name",
@@ -780,7 +786,7 @@ struct PngQuery {
 async fn funnel_chart(
     app: &Arc<App>,
     q: &PngQuery,
-) -> Result<(maud::Markup, &'static str, Period), WebError> {
+) -> Result<(maud::Markup, String, Period), WebError> {
     let period = chosen_period(app, &q.filters)?;
     let method = q.filters.method()?;
     let (key, title) = FUNNELS
@@ -801,13 +807,16 @@ async fn funnel_chart(
                     (k.programme_code.clone(), num, den)
                 })
                 .collect();
-            Ok(funnel_plot_for("png", title, &points, None, method))
+            // The method in force (the default resolved), for the file's name.
+            let exact: Vec<(u64, u64)> = points.iter().map(|p| (p.1, p.2)).collect();
+            let used = crest_stats::funnel::Fit::new(&exact, method).map_or(method, |f| f.method);
+            let chart = funnel_plot_for("png", title, &points, None, method, None);
+            Ok((chart, format!("{key}-{}", used.code())))
         })
         .await?;
-    Ok((chart, key, period))
+    Ok((chart.0, chart.1, period))
 }
 
-/// A funnel plot of the dashboard as a PNG.
 /// A funnel plot of the dashboard as SVG or PNG, with the page's filters and method.
 async fn funnel_download(
     State(app): State<Arc<App>>,
@@ -989,7 +998,7 @@ mod tests {
         );
         assert!(
             html.contains(
-                "&amp;nation=&amp;region=North%20%26%20%3CWest%3E&amp;method=plain\">Download as PNG</a>"
+                "&amp;nation=&amp;region=North%20%26%20%3CWest%3E&amp;method=auto\">Download as PNG</a>"
             ),
             "{html}"
         );

@@ -119,20 +119,21 @@ async fn load(
     Ok(html_page(form_page(&c, Some(&figures), None, Some(notice))))
 }
 
-/// The programme beside the published national figures.
-pub(crate) fn markup(f: &Figures, code: &str) -> Markup {
+/// The programme beside the published national figures, with the funnel plot of `key`.
+pub(crate) fn markup(
+    f: &Figures,
+    code: &str,
+    (key, title): (&str, &str),
+    chooser: Markup,
+) -> Markup {
     let mine = f.programmes.iter().find(|p| p.code == code);
     let keys: Vec<String> = f
         .programmes
         .first()
         .map(|p| p.kpis.iter().map(|k| k.0.clone()).collect())
         .unwrap_or_default();
-    let meeting = |i: usize| {
-        let flags = f
-            .programmes
-            .iter()
-            .filter_map(|p| p.kpis.get(i))
-            .map(|k| k.2.as_str());
+    let meeting = |key: &str| {
+        let flags = f.programmes.iter().filter_map(|p| p.kpi(key)).map(|k| k.1);
         let (met, assessable) = flags.fold((0, 0), |(m, a), flag| match flag {
             "yes" => (m + 1, a + 1),
             "no" => (m, a + 1),
@@ -140,42 +141,35 @@ pub(crate) fn markup(f: &Figures, code: &str) -> Markup {
         });
         format!("{met} of {assessable}")
     };
-    let plots: Vec<Markup> = [
-        ("uptake", "Uptake (started / referred)"),
-        ("completion", "Completion (completed / started)"),
-        ("assessment1", "Assessment 1 recorded"),
-        ("assessment2", "Assessment 2 within 140 days"),
-    ]
-    .iter()
-    .map(|(key, title)| {
-        let rows: Vec<&figures::FunnelRow> = f.funnels.iter().filter(|r| r.kpi == *key).collect();
-        let Some(fit) = f.fit(key) else {
-            return html! { p { (title) ": not in the published figures." } };
-        };
-        let cell = |c: Option<u64>| c.map_or("*".to_string(), |c| c.to_string());
-        let dots: Vec<crest_report::charts::Dot> = rows
-            .iter()
-            .map(|r| crest_report::charts::Dot {
-                code: r.code.clone(),
-                at: match r.counts {
-                    (Some(k), Some(n)) if n > 0 => Some((k, n)),
-                    _ => None,
-                },
-                position: r.position,
-                shown: format!("{}/{}", cell(r.counts.0), cell(r.counts.1)),
+    let rows: Vec<&figures::FunnelRow> = f.funnels.iter().filter(|r| r.kpi == key).collect();
+    let plot = match f.fit(key) {
+        None => html! { p { (title) ": not in the published figures." } },
+        Some(fit) => {
+            let cell = |c: Option<u64>| c.map_or("*".to_string(), |c| c.to_string());
+            let dots: Vec<crest_report::charts::Dot> = rows
+                .iter()
+                .map(|r| crest_report::charts::Dot {
+                    code: r.code.clone(),
+                    at: match r.counts {
+                        (Some(k), Some(n)) if n > 0 => Some((k, n)),
+                        _ => None,
+                    },
+                    position: r.position,
+                    shown: format!("{}/{}", cell(r.counts.0), cell(r.counts.1)),
+                })
+                .collect();
+            crest_report::charts::draw_funnel(&crest_report::charts::FunnelChart {
+                id: &format!("pf-{key}"),
+                title,
+                fit: &fit,
+                programmes: rows.len(),
+                dots: &dots,
+                note: "Published figures: the centre line is pooled from the rounded counts; levels are the audit's, from exact counts.",
+                selected: Some(code),
+                outliers_href: None,
             })
-            .collect();
-        crest_report::charts::draw_funnel(
-            &format!("pf-{key}"),
-            title,
-            &fit,
-            rows.len(),
-            &dots,
-            "Published figures: the centre line is pooled from the rounded counts; levels are the audit's, from exact counts.",
-            Some(code),
-        )
-    })
-    .collect();
+        }
+    };
     html! {
         h2 { "Against the national picture" }
         p class="hint" {
@@ -191,19 +185,20 @@ pub(crate) fn markup(f: &Figures, code: &str) -> Markup {
                 th scope="col" { "Standard met" } th scope="col" { "Programmes meeting the standard" }
             } }
             tbody {
-                @for (i, key) in keys.iter().enumerate() {
-                    @let k = mine.and_then(|m| m.kpis.get(i));
+                @for key in &keys {
+                    @let k = mine.and_then(|m| m.kpi(key));
                     tr {
                         th scope="row" { (crest_stats::kpis::kpi_label(key)) }
-                        td { (k.map_or("not published", |k| k.1.as_str())) }
-                        td { (k.map_or("–", |k| k.2.as_str())) }
-                        td { (meeting(i)) }
+                        td { (k.map_or("not published".to_string(), |k| crest_stats::kpis::kpi_shown(key, k.0))) }
+                        td { (k.map_or("–", |k| k.1)) }
+                        td { (meeting(key)) }
                     }
                 }
             }
         }
         @if let Some(m) = mine { p { "Your published grade: " strong { (m.grade) } "." } }
-        h3 { "Where your programme sits on the published funnel plots" }
-        @for plot in &plots { (plot) }
+        h3 id="national-funnel" { "Where your programme sits on the published funnel plots" }
+        (chooser)
+        (plot)
     }
 }

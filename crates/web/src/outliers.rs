@@ -95,7 +95,7 @@ async fn download(
                 o.level.to_string(),
                 o.direction.to_string(),
                 o.finding.clone(),
-                method.code().to_string(),
+                o.method.to_string(),
                 stage,
             ]
         })
@@ -305,6 +305,8 @@ struct Found {
     level: &'static str,
     direction: &'static str,
     finding: String,
+    /// The limits' method in force for its KPI's funnel.
+    method: &'static str,
 }
 
 /// Every programme outside the 95% limits of a proportion KPI's funnel in `period`.
@@ -344,6 +346,7 @@ fn find_outliers(
                     pct(Some(o.numerator as f64 / o.denominator as f64)),
                     pct(Some(o.pooled))
                 ),
+                method: o.method.code(),
             })
         })
         .collect();

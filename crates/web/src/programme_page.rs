@@ -196,7 +196,7 @@ impl ProgrammeView {
                             p.position
                                 .map_or("no patients", crest_stats::published::level)
                                 .to_string(),
-                            self.method.code().to_string(),
+                            p.fit.method.code().to_string(),
                         ]
                     })
                     .collect();
