@@ -194,7 +194,13 @@ fn any_rejected_row_refuses_the_file_unless_skip_invalid() {
                 };
                 cases.push((r, expect_col, shown, text));
             };
-        add("sex", "m", "sex", "is not a sex code");
+        // The codes are named with their labels, so a person can tell which one they meant.
+        add(
+            "sex",
+            "m",
+            "sex",
+            "'m' is not one of the codes for Sex (column sex); use one of: Male (male), Female (female), Indeterminate (indeterminate), Not known (not_known)",
+        );
         add(
             "a1_hads_anxiety",
             "25",

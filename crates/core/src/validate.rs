@@ -304,12 +304,9 @@ pub fn parse_field(f: &Field, raw: &str, today: Date) -> Result<(Value, Option<S
             if step > 1 && i % step != 0 {
                 return Err(format!("must be a multiple of {step}"));
             }
-            let warn = soft.filter(|s| i < s.0 || i > s.1).map(|s| {
-                format!(
-                    "{raw} is unusual (expected {}–{}); please check it",
-                    s.0, s.1
-                )
-            });
+            let warn = soft
+                .filter(|s| i < s.0 || i > s.1)
+                .map(|s| format!("{raw} is unusual (expected {}–{})", s.0, s.1));
             Ok((Value::Int(i), warn))
         }
         Kind::Decimal { hard, soft } => {
@@ -320,12 +317,9 @@ pub fn parse_field(f: &Field, raw: &str, today: Date) -> Result<(Value, Option<S
                     hard.0, hard.1
                 ));
             }
-            let warn = soft.filter(|s| x < s.0 || x > s.1).map(|s| {
-                format!(
-                    "{raw} is unusual (expected {}–{}); please check it",
-                    s.0, s.1
-                )
-            });
+            let warn = soft
+                .filter(|s| x < s.0 || x > s.1)
+                .map(|s| format!("{raw} is unusual (expected {}–{})", s.0, s.1));
             Ok((Value::Num(x), warn))
         }
         Kind::Bool => match raw.to_ascii_lowercase().as_str() {
@@ -346,9 +340,14 @@ fn canonical(codes: &'static [Code], raw: &str) -> Option<&'static str> {
 
 fn unknown_code(f: &Field, raw: &str, codes: &[Code]) -> String {
     format!(
-        "'{raw}' is not a {} code; use one of: {}",
+        "'{raw}' is not one of the codes for {} (column {}); use one of: {}",
+        f.label,
         f.name,
-        codes.iter().map(|c| c.code).collect::<Vec<_>>().join(", ")
+        codes
+            .iter()
+            .map(|c| format!("{} ({})", c.label, c.code))
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }
 
@@ -723,7 +722,11 @@ mod tests {
 
     #[test]
     fn per_field_errors_name_column_value_and_reason() {
-        rejects(&[("sex", "m")], "sex", "not a sex code");
+        rejects(
+            &[("sex", "m")],
+            "sex",
+            "is not one of the codes for Sex (column sex); use one of: Male (male)",
+        );
         rejects(
             &[("imd_quintile", "6")],
             "imd_quintile",

@@ -324,6 +324,16 @@ pub fn period_form(
     }
 }
 
+/// A group of an uptake breakdown as people read it: a sex code by its label ("Female"); the
+/// other groupings are already words. Downloads keep the codes.
+pub fn group_words(group: &str) -> std::borrow::Cow<'_, str> {
+    match crest_core::Col::Sex.field().code_label(group) {
+        Some(label) => label.into(),
+        None if group == "not known" => "Not known".into(),
+        None => group.into(),
+    }
+}
+
 /// Uptake (started / referred) with its Wilson interval, by a grouping of the episodes.
 pub fn uptake_table(title: &str, rows: &[(String, u64, u64)]) -> Markup {
     html! {
@@ -341,7 +351,7 @@ pub fn uptake_table(title: &str, rows: &[(String, u64, u64)]) -> Markup {
             tbody {
                 @for (g, n, k) in rows {
                     tr {
-                        th scope="row" { (g) }
+                        th scope="row" { (group_words(g)) }
                         td { (n) }
                         td { (k) }
                         td { (pct((*n > 0).then(|| *k as f64 / *n as f64))) }

@@ -271,7 +271,7 @@ pub(crate) fn validate(
             checked
                 .errors
                 .into_iter()
-                .map(|i| (i.column, in_words(&i.message)))
+                .map(|i| (i.column, sentence(&i.message)))
                 .collect(),
             warnings,
         )),
@@ -320,6 +320,15 @@ pub(crate) fn in_words(message: &str) -> String {
         from = i + long.len();
     }
     out
+}
+
+/// A message that stands on its own beside its field: in words, starting with a capital.
+pub(crate) fn sentence(message: &str) -> String {
+    let out = in_words(message);
+    match out.chars().next() {
+        Some(c) if c.is_lowercase() => c.to_uppercase().collect::<String>() + &out[c.len_utf8()..],
+        _ => out,
+    }
 }
 
 /// Problems named by their field's label, as the form shows it, for the error summary.
@@ -613,6 +622,15 @@ mod words_tests {
         assert_eq!(
             in_words("nhs_number_x and nhs_number"),
             "nhs_number_x and NHS number"
+        );
+        // Beside its field a message is a sentence of its own.
+        assert_eq!(
+            super::sentence("must be a whole number, not 4.5"),
+            "Must be a whole number, not 4.5"
+        );
+        assert_eq!(
+            super::sentence("'x' is not a number"),
+            "'x' is not a number"
         );
     }
 }

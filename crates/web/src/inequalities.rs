@@ -33,10 +33,14 @@ struct ChartQuery {
 
 /// A grouping's uptake as a bar chart with 95% intervals and the overall uptake as a line.
 fn uptake_chart(i: usize, title: &str, rows: &Uptake, overall: Option<f64>) -> maud::Markup {
+    let rows: Uptake = rows
+        .iter()
+        .map(|(g, n, k)| (crest_report::html::group_words(g).into_owned(), *n, *k))
+        .collect();
     crest_report::charts::proportion_bars(
         &format!("uptake-{i}"),
         &format!("Uptake by {title}"),
-        rows,
+        &rows,
         overall.map(|o| (o, "the overall uptake")),
     )
 }
@@ -208,7 +212,8 @@ fn render(
             if let (Some(u), Some(o), true) = (upper, overall, known) {
                 if u < o {
                     missed.push(format!(
-                        "{g} ({title}): {}",
+                        "{} ({title}): {}",
+                        crest_report::html::group_words(g),
                         pct(Some(*k as f64 / *n as f64))
                     ));
                 }
@@ -341,8 +346,8 @@ mod tests {
             html.contains("Nationally: 200 referred, 90 started core CR (uptake 45.0%)"),
             "{html}"
         );
-        assert!(html.contains("<li>female (sex): 30.0%</li>"), "{html}");
-        assert!(!html.contains("male (sex): 60.0%</li>"), "{html}");
+        assert!(html.contains("<li>Female (sex): 30.0%</li>"), "{html}");
+        assert!(!html.contains("Male (sex): 60.0%</li>"), "{html}");
         assert!(html.contains("Slope index of inequality: +"), "{html}");
         assert!(html.contains("uptake rises as deprivation falls"), "{html}");
     }

@@ -684,6 +684,10 @@ async fn print_js() -> Response {
 /// is signed in.
 async fn not_found(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     let nav = match ctx(&app, &headers).await {
+        // A programme's staff keep their programme's links.
+        Ok(c) if c.user.role.sees_patients() => {
+            c.nav(c.user.programmes.first().map(String::as_str))
+        }
         Ok(c) => c.nav(None),
         Err(_) => maud::html! {},
     };
@@ -728,57 +732,78 @@ impl Ctx {
             .ok_or(WebError::NotFound)
     }
 
-    /// Header links.
+    /// Header links, the one to the page being answered marked as current.
     pub fn nav(&self, programme: Option<&str>) -> maud::Markup {
         let role = self.user.role;
-        maud::html! {
-            @if let Some(p) = programme {
-                nav aria-label="Programme" {
-                    a href={ "/p/" (p) "/episodes" } { "Patients" } " · "
-                    a href={ "/p/" (p) "/episodes/new" } { "New episode" } " · "
-                    a href={ "/p/" (p) "/upload" } { "Upload" } " · "
-                    a href={ "/p/" (p) "/dashboard" } { "Dashboard" } " · "
-                    a href={ "/p/" (p) "/profile" } { "Profile" } " · "
-                    // Links only to what the role may open: building a submission is the lead's.
-                    @if role == Role::ProgrammeLead {
-                        a href={ "/p/" (p) "/submit" } { "Submit" } " · "
+        let link = |href: String, words: &str| {
+            maud::html! { a href=(href) aria-current=[current(&href)] { (words) } }
+        };
+        let links = |label: &str, items: Vec<(String, &str)>| {
+            let last = items.len().saturating_sub(1);
+            maud::html! {
+                nav aria-label=(label) {
+                    @for (i, (href, words)) in items.into_iter().enumerate() {
+                        (link(href, words))
+                        @if i < last { " · " }
                     }
-                    a href={ "/p/" (p) "/export.csv" } { "Export CSV" } " · "
-                    a href={ "/p/" (p) "/export.xlsx" } { "Export XLSX" }
-                }
-            } @else if role == Role::Admin {
-                nav aria-label="Administration" {
-                    a href="/admin/users" { "Users" } " · "
-                    a href="/admin/national-figures" { "National figures" } " · "
-                    a href="/admin/agreements" { "Data sharing agreements" } " · "
-                    a href="/admin/projects" { "Research projects" }
-                }
-            } @else if role == Role::NationalAnalyst {
-                nav aria-label="National audit" {
-                    a href="/national" { "Submissions" } " · "
-                    a href="/national/dashboard" { "Programmes" } " · "
-                    a href="/national/inequalities" { "Inequalities" } " · "
-                    a href="/national/outliers" { "Outliers" } " · "
-                    a href="/national/quality" { "Data quality" } " · "
-                    a href="/aggregates" { "Aggregates" }
-                }
-            } @else if role == Role::Commissioner {
-                nav aria-label="Planning" {
-                    a href="/region" { "Your region" } " · "
-                    a href="/aggregates" { "Aggregates" } " · "
-                    a href="/api" { "API" }
-                }
-            } @else if role == Role::Researcher {
-                nav aria-label="Research" {
-                    a href="/research" { "Your projects" } " · "
-                    a href="/aggregates" { "Aggregates" } " · "
-                    a href="/api" { "API" }
                 }
             }
+        };
+        let fixed = |items: &[(&str, &'static str)]| -> Vec<(String, &'static str)> {
+            items.iter().map(|(h, w)| (h.to_string(), *w)).collect()
+        };
+        let programme_links = |p: &str| {
+            let mut items = vec![
+                (format!("/p/{p}/episodes"), "Patients"),
+                (format!("/p/{p}/episodes/new"), "New episode"),
+                (format!("/p/{p}/upload"), "Upload"),
+                (format!("/p/{p}/dashboard"), "Dashboard"),
+                (format!("/p/{p}/profile"), "Profile"),
+            ];
+            // Links only to what the role may open: building a submission is the lead's.
+            if role == Role::ProgrammeLead {
+                items.push((format!("/p/{p}/submit"), "Submit"));
+            }
+            items.push((format!("/p/{p}/export.csv"), "Export CSV"));
+            items.push((format!("/p/{p}/export.xlsx"), "Export XLSX"));
+            items
+        };
+        maud::html! {
+            @if let Some(p) = programme {
+                (links("Programme", programme_links(p)))
+            } @else if role == Role::Admin {
+                (links("Administration", fixed(&[
+                    ("/admin/users", "Users"),
+                    ("/admin/national-figures", "National figures"),
+                    ("/admin/agreements", "Data sharing agreements"),
+                    ("/admin/projects", "Research projects"),
+                ])))
+            } @else if role == Role::NationalAnalyst {
+                (links("National audit", fixed(&[
+                    ("/national", "Submissions"),
+                    ("/national/dashboard", "Programmes"),
+                    ("/national/inequalities", "Inequalities"),
+                    ("/national/outliers", "Outliers"),
+                    ("/national/quality", "Data quality"),
+                    ("/aggregates", "Aggregates"),
+                ])))
+            } @else if role == Role::Commissioner {
+                (links("Planning", fixed(&[
+                    ("/region", "Your region"),
+                    ("/aggregates", "Aggregates"),
+                    ("/api", "API"),
+                ])))
+            } @else if role == Role::Researcher {
+                (links("Research", fixed(&[
+                    ("/research", "Your projects"),
+                    ("/aggregates", "Aggregates"),
+                    ("/api", "API"),
+                ])))
+            }
             span { (self.user.username) " (" (role.label()) ")" }
-            a href="/account/password" { "Change password" }
-            a href="/account/tokens" { "API tokens" }
-            a href=(users::SECURITY_CODE_PAGE) { "Security code" }
+            (link("/account/password".into(), "Change password"))
+            (link("/account/tokens".into(), "API tokens"))
+            (link(users::SECURITY_CODE_PAGE.into(), "Security code"))
             form method="post" action="/logout" style="display:inline" {
                 (html::csrf_field(&self.session.csrf))
                 button { "Sign out" }
@@ -1049,7 +1074,28 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app.clone())
         .layer(axum::middleware::from_fn_with_state(app, error_pages))
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn(current_page))
         .route_layer(axum::middleware::from_fn(request_log))
+}
+
+tokio::task_local! {
+    /// The path of the page being answered, so the navigation can mark it.
+    static CURRENT_PAGE: String;
+}
+
+/// Runs a request with its path known to [`Ctx::nav`], which marks the link to the page the
+/// user is on (`aria-current="page"`) without every handler passing its own address.
+async fn current_page(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let path = req.uri().path().to_string();
+    CURRENT_PAGE.scope(path, next.run(req)).await
+}
+
+/// `Some("page")` when `href` is the page being answered.
+fn current(href: &str) -> Option<&'static str> {
+    CURRENT_PAGE
+        .try_with(|p| p == href)
+        .unwrap_or(false)
+        .then_some("page")
 }
 
 /// Serves the app until interrupted. Uploads left unconfirmed are removed once an hour old.
@@ -1103,7 +1149,8 @@ async fn home(SignedIn(c): SignedIn) -> Result<Response, WebError> {
         } @else {
             p {
                 "Administrators record the " a href="/admin/agreements" { "data sharing agreements" }
-                " that allow national submissions, manage users with " code { "crest users" }
+                " that allow national submissions, manage "
+                a href="/admin/users" { "users" } " and " a href="/admin/projects" { "research projects" }
                 ", and see no patient data."
             }
             p {

@@ -408,8 +408,8 @@ fn render(
             label for="nation" { "Nation" }
             select id="nation" name="nation" {
                 option value="" { "all" }
-                @for n in ["england", "wales", "northern_ireland"] {
-                    option value=(n) selected[f.nation == n] { (n.replace('_', " ")) }
+                @for n in [crest_core::Nation::England, crest_core::Nation::Wales, crest_core::Nation::NorthernIreland] {
+                    option value=(n.code()) selected[f.nation == n.code()] { (n.label()) }
                 }
             }
             label for="region" { "Region" }

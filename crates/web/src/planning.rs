@@ -323,14 +323,22 @@ fn paged_table(caption: &str, a: &Answer, measure: Measure, asked: &Asked) -> Ma
 }
 
 fn measure_options(chosen: &str) -> Markup {
-    let fields = crest_core::FIELDS.iter().filter(|f| numeric_field(f));
+    // Assessment 1 and 2 record the same measures under the same labels: their groups tell
+    // them apart, so no option needs its column name.
+    let group = |assessment: Option<u8>| {
+        crest_core::FIELDS
+            .iter()
+            .filter(move |f| numeric_field(f) && f.assessment() == assessment)
+    };
     html! {
         @for m in Measure::FIXED {
             option value=(m.code()) selected[chosen == m.code()] { (m.label()) }
         }
-        optgroup label="Measures recorded at assessment" {
-            @for f in fields {
-                option value=(f.name) selected[chosen == f.name] { (f.label) " (" (f.name) ")" }
+        @for (title, assessment) in [("About the patient", None), ("Assessment 1", Some(1)), ("Assessment 2", Some(2))] {
+            optgroup label=(title) {
+                @for f in group(assessment) {
+                    option value=(f.name) selected[chosen == f.name] { (f.label) }
+                }
             }
         }
     }

@@ -43,7 +43,7 @@ pub(crate) fn profile_page(c: &crate::Ctx, p: &crest_core::Programme, saved: boo
                         input type="checkbox" id={ "prof" (i) } name="profession" value=(prof)
                             checked[has.iter().any(|h| h == prof)] disabled[!lead];
                         " "
-                        label for={ "prof" (i) } style="display:inline" { (prof.replace('_', " ")) }
+                        label for={ "prof" (i) } style="display:inline" { (profession_words(prof)) }
                     }
                 }
             }
@@ -111,4 +111,13 @@ pub(crate) async fn save_profile(
     })
     .await?;
     Ok(html_page(profile_page(&c, &p, true)))
+}
+
+/// A profession as the staffing return names it: "Exercise physiologist", "Other".
+fn profession_words(code: &str) -> String {
+    let words = code.replace('_', " ");
+    let mut chars = words.chars();
+    chars.next().map_or(String::new(), |c| {
+        c.to_uppercase().collect::<String>() + chars.as_str()
+    })
 }

@@ -71,10 +71,29 @@ async fn quality(
                 .enumerate()
                 .filter(|(_, f)| !f.required)
                 .collect();
-            let shares_of = |total: i64, filled: &[i64]| {
-                let mut shares: Vec<(f64, &str)> = fields
+            // A programme uses one walk test: the other, never recorded, is not a gap.
+            let walk_tests = ["iswt_m", "six_mwt_m"];
+            let unused_walk_test = |f: &crest_core::Field, filled: &[i64]| {
+                let Some(other) = walk_tests
                     .iter()
-                    .map(|(i, f)| (filled[*i] as f64 / total.max(1) as f64, f.name))
+                    .position(|w| f.name.ends_with(w))
+                    .map(|i| f.name.replace(walk_tests[i], walk_tests[1 - i]))
+                else {
+                    return false;
+                };
+                let used = |name: &str| {
+                    fields
+                        .iter()
+                        .find(|(_, g)| g.name == name)
+                        .is_some_and(|(i, _)| filled[*i] > 0)
+                };
+                !used(f.name) && used(&other)
+            };
+            let shares_of = |total: i64, filled: &[i64]| {
+                let mut shares: Vec<(f64, String)> = fields
+                    .iter()
+                    .filter(|(_, f)| !unused_walk_test(f, filled))
+                    .map(|(i, f)| (filled[*i] as f64 / total.max(1) as f64, in_words(f)))
                     .collect();
                 shares.sort_by(|a, b| a.0.total_cmp(&b.0));
                 shares
@@ -233,5 +252,13 @@ async fn quality(
             let format = q.download.rsplit('.').next().unwrap_or("");
             crate::table_download(&name, format, &columns, &rows)
         }
+    }
+}
+
+/// A field as people name it: a measure says which assessment it was taken at.
+fn in_words(f: &crest_core::Field) -> String {
+    match f.assessment() {
+        Some(n) => format!("{} at assessment {n}", f.label),
+        None => f.label.to_string(),
     }
 }

@@ -112,6 +112,21 @@ pub(crate) async fn my_projects(app: &Arc<App>, c: &Ctx) -> Result<Vec<Project>,
         .await
 }
 
+/// Approved extract columns as people read them, each with the column name it has in the
+/// extract file.
+fn approved_fields(names: &[String]) -> Markup {
+    let columns = research::extract_columns();
+    html! {
+        @for (i, name) in names.iter().enumerate() {
+            @if i > 0 { ", " }
+            @match columns.iter().find(|c| &c.name == name) {
+                Some(c) => { (c.label) " " code { (name) } }
+                None => code { (name) },
+            }
+        }
+    }
+}
+
 fn project_summary(p: &Project, today: crest_core::Date) -> Markup {
     html! {
         dl class="facts" {
@@ -121,7 +136,7 @@ fn project_summary(p: &Project, today: crest_core::Date) -> Markup {
                 @if !p.valid_on(today) { " — " strong { "not valid today: extracts are refused" } }
             }
             dt { "k-anonymity" } dd { "every combination of age band, sex, ethnic group, deprivation quintile, nation, priority group and event month in the extract occurs at least " (p.k) " times" }
-            dt { "Approved fields" } dd { (p.fields.join(", ")) }
+            dt { "Approved fields" } dd { (approved_fields(&p.fields)) }
             dt { "Researchers" } dd { (p.researchers.join(", ")) }
         }
     }
@@ -287,7 +302,15 @@ fn admin_body(
             (field("id", "Project id", "Letters, digits, - and _; for example uptake-2026"))
             (field("title", "Title", ""))
             (field("approval", "Approval reference", "For example the IRAS or CAG reference"))
-            (field("fields", "Approved fields", &format!("Comma-separated. Extract columns: {}", columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "))))
+            (field("fields", "Approved fields", "The extract's column names, comma-separated, from the list below"))
+            details {
+                summary { "Extract columns" }
+                ul {
+                    @for col in &columns {
+                        li { (col.label) " " code { (col.name) } }
+                    }
+                }
+            }
             (field("researchers", "Researchers", "Their user names, comma-separated"))
             (field("from", "Valid from", "DD/MM/YYYY"))
             (field("to", "Valid to", "DD/MM/YYYY"))

@@ -53,7 +53,13 @@ fn form_body(c: &crate::Ctx, period: Period, message: Option<&str>) -> maud::Mar
                     "National Data Opt-out check result (programmes in England; no older than "
                     (NDOO_MAX_AGE_DAYS) " days)"
                 }
-                label for="ndoo" { "File (CSV: nhs_number,checked_on)" }
+                label for="ndoo" {
+                    "File "
+                    span class="hint" {
+                        "a CSV with two columns: NHS number (" code { "nhs_number" } ") and the date it was checked ("
+                        code { "checked_on" } ")"
+                    }
+                }
                 input id="ndoo" type="file" name="ndoo" accept=".csv";
                 div {
                     input type="radio" id="l1" name="list" value="opted_out" checked;

@@ -393,6 +393,20 @@ fn headers_error_pages_links_and_awkward_ids() {
             "{}",
             r.body
         );
+        // A programme's staff keep their programme's links, none marked as the page.
+        assert!(r.body.contains("href=\"/p/P001/episodes\""), "{}", r.body);
+        assert!(!r.body.contains("aria-current"), "{}", r.body);
+        // The navigation marks the page the user is on, and only that one.
+        let r = send(&app, get("/p/P001/upload", &staff)).await;
+        assert!(
+            r.body
+                .contains("<a href=\"/p/P001/upload\" aria-current=\"page\">Upload</a>"),
+            "{}",
+            r.body
+        );
+        assert_eq!(r.body.matches("aria-current=\"page\"").count(), 1);
+        // Every page starts with a link past the navigation.
+        assert!(r.body.contains("Skip to main content"));
         // Staff are not offered Submit (lead only); the lead is.
         let r = send(&app, get("/p/P001/episodes", &staff)).await;
         assert!(!r.body.contains("/p/P001/submit"), "{}", r.body);
@@ -477,6 +491,13 @@ fn form_warnings_are_confirmed_and_a_derived_bmi_follows_the_weight() {
             assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
             assert!(
                 r.body.contains("Please check") && r.body.contains("name=\"confirm_warnings\""),
+                "{}",
+                r.body
+            );
+            // Said once, starting with a capital: no "please check it" after "Please check:".
+            assert!(
+                r.body.contains("Please check: 210 is unusual (expected ")
+                    && !r.body.to_lowercase().contains("please check it"),
                 "{}",
                 r.body
             );
@@ -1587,7 +1608,7 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
             let (missing, received) = (r.body.find("<th scope=\"row\">P001</th><td><strong>missing</strong>").unwrap(), r.body.find("<th scope=\"row\">P002</th><td>received</td>").unwrap());
             assert!(missing < received, "missing first");
             assert!(r.body.contains("<a href=\"/national/quality?from=2024-04-01&amp;to=2025-03-31&amp;programme=P002\">P002</a>"), "{}", r.body);
-            assert!(r.body.contains("Every field of P002") && r.body.contains("<tr><th scope=\"row\">delivery_mode</th><td>100.0%</td></tr>"), "{}", r.body);
+            assert!(r.body.contains("Every field of P002") && r.body.contains("<tr><th scope=\"row\">How core rehabilitation is delivered</th><td>100.0%</td></tr>"), "{}", r.body);
             let r = send(&app, get("/national/inequalities?from=2024-04-01&to=2025-03-31", &cookie)).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
             assert!(r.body.contains("Nationally: 1 referred, 1 started") && r.body.contains("Uptake by priority group"), "{}", r.body);
@@ -5091,4 +5112,154 @@ fn the_national_comparison_matches_every_kpi_by_key_with_its_unit() {
             }
         });
     }
+}
+
+/// The text a person reads on a page: no tags, scripts, styles or `<code>` (where a code a
+/// person must type into a file is shown as such).
+fn readable_text(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some(i) = rest.find('<') {
+        out.push_str(&rest[..i]);
+        // Each element's text on a line of its own.
+        out.push('\n');
+        let tail = &rest[i..];
+        let skip_to = ["<code", "<script", "<style", "<pre"]
+            .iter()
+            .find(|t| tail.starts_with(**t))
+            .map(|t| format!("</{}>", &t[1..]));
+        rest = match skip_to {
+            Some(end) => tail.find(&end).map_or("", |j| &tail[j + end.len()..]),
+            None => tail.find('>').map_or("", |j| &tail[j + 1..]),
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Words joined by underscores (`initiating_event`, `a1_six_mwt_m`): how a database names
+/// things, never how a person reads them.
+fn database_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| {
+            w.contains('_')
+                && !w.starts_with('_')
+                && !w.ends_with('_')
+                && w.chars().any(|c| c.is_ascii_lowercase())
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every page each role can reach by following links from its start page, its navigation and
+/// the pages it is sent to speaks to people: no database word outside `<code>`.
+#[test]
+fn every_page_of_every_role_speaks_words_not_database_names() {
+    let (db, ndb) = (
+        crest_store::testing::sqlite_db(),
+        crest_store::testing::sqlite_db(),
+    );
+    let app = setup(&db);
+    common::synthetic_national(&app, &db, &ndb);
+    let region = common::sync(|| {
+        let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
+        n.programmes().unwrap()[0].region.clone()
+    });
+    open(&db).run(|s| {
+        crest_web::add_user(
+            s,
+            "commissioner",
+            crest_store::Role::Commissioner,
+            &[region],
+            PASSWORD,
+        )
+        .unwrap();
+        crest_web::add_user(s, "res", crest_store::Role::Researcher, &[], PASSWORD).unwrap();
+    });
+    // Codes that differ from their labels ("female" is shown "Female", "mi_stemi" as words).
+    let mut bare_codes: Vec<String> = crest_core::FIELDS
+        .iter()
+        .filter_map(|f| match f.kind {
+            crest_core::Kind::Code(codes) => Some(codes),
+            _ => None,
+        })
+        .flatten()
+        .filter(|c| c.code != c.label)
+        .map(|c| c.code.to_string())
+        .collect();
+    bare_codes.extend(["england", "wales", "northern_ireland"].map(String::from));
+    bare_codes.sort();
+    bare_codes.dedup();
+    rt().block_on(async {
+        let mut found: Vec<String> = Vec::new();
+        for (user, start) in [
+            ("lead", "/p/P001/episodes"),
+            ("staff", "/p/P001/episodes"),
+            ("analyst", "/national"),
+            ("admin", "/"),
+            ("commissioner", "/region"),
+            ("res", "/research"),
+        ] {
+            let (cookie, _) = login(&app, user).await;
+            let mut queue = vec!["/".to_string(), start.to_string()];
+            let mut seen = std::collections::HashSet::new();
+            let mut per_page: std::collections::HashMap<String, usize> = Default::default();
+            let mut visited = Vec::new();
+            while let Some(path) = queue.pop() {
+                // Up to three queries of each page (a query narrows or details the same page),
+                // at most 120 pages a role.
+                let page_key = path.split('?').next().unwrap_or("").to_string();
+                let times = per_page.entry(page_key).or_default();
+                *times += 1;
+                if *times > 3 || !seen.insert(path.clone()) || seen.len() > 120 {
+                    continue;
+                }
+                let r = send(&app, get(&path, &cookie)).await;
+                if r.status != StatusCode::OK || !r.body.starts_with("<!DOCTYPE") {
+                    continue;
+                }
+                let text = readable_text(&r.body);
+                for w in database_words(&text) {
+                    found.push(format!("{user} {path}: {w}"));
+                }
+                // A code alone in a cell or a line ("female", "england") is shown by its label.
+                for code in &bare_codes {
+                    let lone = text
+                        .split(['\n', '·', '(', ')', ','])
+                        .any(|piece| piece.trim() == code.as_str());
+                    if lone {
+                        found.push(format!("{user} {path}: the code {code}"));
+                    }
+                }
+                visited.push(path.clone());
+                for part in r.body.split("href=\"").skip(1) {
+                    let href = part.split('"').next().unwrap_or("").replace("&amp;", "&");
+                    let plain = href.split('?').next().unwrap_or("");
+                    let download = [
+                        ".csv", ".xlsx", ".png", ".svg", ".pdf", ".json", ".js", ".css", ".zip",
+                        ".parquet",
+                    ]
+                    .iter()
+                    .any(|x| plain.ends_with(x));
+                    if href.starts_with('/')
+                        && !href.starts_with("//")
+                        && !download
+                        && !href.contains("/api/")
+                    {
+                        queue.push(href);
+                    }
+                }
+            }
+            // The crawl reaches the role's pages, not only its start.
+            assert!(visited.len() >= 5, "{user}: only {visited:?}");
+        }
+        found.sort();
+        found.dedup();
+        assert!(
+            found.is_empty(),
+            "{} database words on pages:\n{}",
+            found.len(),
+            found.join("\n")
+        );
+    });
 }
