@@ -38,12 +38,9 @@ fn main() {
     }
 }
 
-/// Today's date (UTC), the bound for every date in imported data.
+/// Today's date in the UK, the bound for every date in imported data.
 pub(crate) fn today() -> crest_core::Date {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    crest_core::Date::from_days((secs / 86_400) as i32)
+    crest_core::date::uk_today()
 }
 
 // The import moves millions of small allocations between its reading and writing threads,

@@ -245,9 +245,116 @@ impl serde::Serialize for Date {
     }
 }
 
+/// UK civil time at `unix_secs` (seconds since 1970-01-01 UTC): the date and the minutes since
+/// midnight. British Summer Time (UTC+1) runs from 01:00 UTC on the last Sunday of March to
+/// 01:00 UTC on the last Sunday of October (the Summer Time Order 2002); the rest of the year
+/// is GMT. Written here rather than taken from a time-zone database because it is one fixed
+/// rule, and a database crate would add megabytes to a binary that needs nothing else of it.
+pub fn uk_time(unix_secs: i64) -> (Date, u32) {
+    let utc_day = unix_secs.div_euclid(86_400);
+    let (y, _, _) = Date::from_days(utc_day as i32).ymd();
+    // The last Sunday of a month: 1970-01-01 was a Thursday (day 0), so Sunday is day 3 mod 7.
+    let last_sunday = |m: u32| {
+        let last = Date::from_ymd(y, m, days_in_month(y, m)).map_or(0, |d| d.days());
+        i64::from(last - (last - 3).rem_euclid(7))
+    };
+    let starts = last_sunday(3) * 86_400 + 3_600;
+    let ends = last_sunday(10) * 86_400 + 3_600;
+    let local = if (starts..ends).contains(&unix_secs) {
+        unix_secs + 3_600
+    } else {
+        unix_secs
+    };
+    let day = local.div_euclid(86_400);
+    (
+        Date::from_days(day as i32),
+        (local.rem_euclid(86_400) / 60) as u32,
+    )
+}
+
+/// Today's date in the UK (a patient seen at 00:30 in July was seen on that day, not the day
+/// before as UTC would have it).
+pub fn uk_today() -> Date {
+    uk_time(unix_now()).0
+}
+
+/// A moment as people in the UK read it: "6 December 2026, 02:34".
+pub fn uk_timestamp(unix_secs: i64) -> String {
+    let (date, minutes) = uk_time(unix_secs);
+    format!("{}, {:02}:{:02}", date.long(), minutes / 60, minutes % 60)
+}
+
+/// A stored UTC moment (`2026-12-06T02:34:00Z`) as people in the UK read it; anything else
+/// as it is.
+pub fn uk_timestamp_iso(at: &str) -> String {
+    let part = |r: std::ops::Range<usize>| at.get(r).and_then(|p| p.parse::<i64>().ok());
+    let day = at.get(..10).and_then(|d| Date::parse_iso(d).ok());
+    match (day, at.get(10..11), part(11..13), part(14..16)) {
+        (Some(d), Some("T"), Some(h), Some(m)) => {
+            let secs = part(17..19).unwrap_or(0);
+            uk_timestamp(i64::from(d.days()) * 86_400 + h * 3_600 + m * 60 + secs)
+        }
+        _ => at.to_string(),
+    }
+}
+
+/// A stored date (`2025-04-01`, or the date part of a stored moment) as people read it,
+/// "1 April 2025"; anything else as it is.
+pub fn long_iso(at: &str) -> String {
+    at.get(..10)
+        .and_then(|d| Date::parse_iso(d).ok())
+        .map_or_else(|| at.to_string(), Date::long)
+}
+
+/// Seconds since 1970-01-01 UTC now.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hand-worked: in 2026 summer time runs from 29 March 01:00 UTC to 25 October 01:00 UTC.
+    #[test]
+    fn uk_time_follows_british_summer_time() {
+        let at = |y, m, d, h: i64, min: i64| {
+            i64::from(Date::from_ymd(y, m, d).unwrap().days()) * 86_400 + h * 3_600 + min * 60
+        };
+        assert_eq!(
+            uk_timestamp(at(2026, 12, 6, 2, 34)),
+            "6 December 2026, 02:34"
+        );
+        assert_eq!(uk_timestamp(at(2026, 3, 29, 0, 59)), "29 March 2026, 00:59");
+        assert_eq!(uk_timestamp(at(2026, 3, 29, 1, 0)), "29 March 2026, 02:00");
+        // Half past eleven at night UTC in July is already the next day in London.
+        assert_eq!(
+            uk_time(at(2026, 6, 30, 23, 30)).0,
+            Date::from_ymd(2026, 7, 1).unwrap()
+        );
+        assert_eq!(
+            uk_timestamp(at(2026, 10, 25, 0, 59)),
+            "25 October 2026, 01:59"
+        );
+        assert_eq!(
+            uk_timestamp(at(2026, 10, 25, 1, 0)),
+            "25 October 2026, 01:00"
+        );
+        // 2024: 31 March and 27 October.
+        assert_eq!(uk_timestamp(at(2024, 3, 31, 1, 0)), "31 March 2024, 02:00");
+        assert_eq!(uk_timestamp(at(2024, 3, 30, 12, 0)), "30 March 2024, 12:00");
+        assert_eq!(
+            uk_timestamp(at(2024, 10, 27, 0, 30)),
+            "27 October 2024, 01:30"
+        );
+        assert_eq!(
+            uk_timestamp_iso("2026-07-01T08:05:09Z"),
+            "1 July 2026, 09:05"
+        );
+        assert_eq!(uk_timestamp_iso("not a time"), "not a time");
+    }
 
     #[test]
     fn dates_are_written_for_people() {

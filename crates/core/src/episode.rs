@@ -13,6 +13,11 @@ pub struct Period {
 }
 
 impl Period {
+    /// The period as people read it: "1 April 2025 to 31 March 2026".
+    pub fn long(&self) -> String {
+        format!("{} to {}", self.from.long(), self.to.long())
+    }
+
     /// The last complete UK financial year (1 April – 31 March) before `today`.
     pub fn last_financial_year(today: Date) -> Period {
         let (y, m, _) = today.ymd();

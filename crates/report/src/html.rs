@@ -304,19 +304,15 @@ pub fn fields_form(
 /// The "From / To / Show" form above a page of figures for a period of referrals, with any
 /// further filters (`filters`) before its button. It reads the page again with `from` and `to`
 /// in the address, so a period can be bookmarked and shared.
-pub fn period_form(
-    from: impl std::fmt::Display,
-    to: impl std::fmt::Display,
-    filters: Markup,
-) -> Markup {
+pub fn period_form(from: crest_core::Date, to: crest_core::Date, filters: Markup) -> Markup {
     html! {
         form method="get" class="noprint" {
             label for="from" {
-                "From " span class="hint" { "referral date, for example 2024-04-01" }
+                "From " span class="hint" { "referral date, DD/MM/YYYY, for example 01/04/2024" }
             }
-            input id="from" name="from" value=(from.to_string());
+            input id="from" name="from" value=(from.dmy()) inputmode="numeric";
             label for="to" { "To" }
-            input id="to" name="to" value=(to.to_string());
+            input id="to" name="to" value=(to.dmy()) inputmode="numeric";
             (filters)
             " "
             button { "Show" }

@@ -189,7 +189,7 @@ fn table(agreements: &[Agreement], today: crest_core::Date) -> Markup {
                         tr {
                             td { (a.id) }
                             td { @if a.in_force(today) { "yes" } @else { "no" } }
-                            td { (a.valid_from) " to " (a.valid_to) }
+                            td { (a.valid_from.long()) " to " (a.valid_to.long()) }
                             td { (a.recipient) }
                             td { (a.legal_basis) }
                             td { @if a.opt_out_exempt { "exempt" } @else { "applies" } }

@@ -527,7 +527,7 @@ fn render(p: &Programme, history: &[Record], period: Period) -> maud::Markup {
                 "."
             }
             table tabindex="0" {
-                caption { "The seven NCP_CR KPIs for " (period.from) " to " (period.to) }
+                caption { "The seven NCP_CR KPIs for " (period.long()) }
                 thead { tr {
                     th scope="col" { "KPI" } th scope="col" { "Value" }
                     th scope="col" { "Threshold" } th scope="col" { "Met" }

@@ -256,7 +256,7 @@ fn overview_body(
                     @for s in shown {
                         tr {
                             th scope="row" { (s.programme) }
-                            td { (s.from) " to " (s.to) }
+                            td { (crest_core::date::long_iso(&s.from)) " to " (crest_core::date::long_iso(&s.to)) }
                             td { (s.episodes) }
                             td { (s.key_id) }
                             td { @if s.current { "yes" } @else { "replaced" } }

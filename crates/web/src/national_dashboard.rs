@@ -588,7 +588,7 @@ async fn dashboard(
                     tbody {
                         @for (p, [uptake, a1, a2], [g, a, r]) in &years {
                             tr {
-                                th scope="row" { (p.from) " to " (p.to) }
+                                th scope="row" { (p.from.long()) " to " (p.to.long()) }
                                 td { (uptake.1) } td { (share(*uptake)) }
                                 td { (share(*a1)) } td { (share(*a2)) }
                                 td { (g) " / " (a) " / " (r) }

@@ -172,7 +172,7 @@ async fn list(
                 }
             }
         }
-        h2 { "Outside the funnel limits, " (period.from) " to " (period.to) }
+        h2 { "Outside the funnel limits, " (period.long()) }
         p {
             "Showing " (found.len()) " of " (all.len()) " finding(s). Download them: "
             a href={ "/national/outliers.csv?" (query) } { "CSV" } " · "
@@ -226,7 +226,7 @@ async fn list(
                     tr {
                         th scope="row" { a href=(case_href(&case.id)) { (case.programme) } }
                         td { (case.kpi) }
-                        td { (case.from) " to " (case.to) }
+                        td { (crest_core::date::long_iso(&case.from)) " to " (crest_core::date::long_iso(&case.to)) }
                         td { (case.level) " " (case.direction) }
                         td { (stage(&case.status)) }
                         td { (case.opened_at) }
@@ -530,7 +530,7 @@ fn case_page(
         }
         p {
             (case.programme) " is an " strong { (case.level) " " (case.direction) }
-            " outlier for " (case.kpi) " from " (case.from) " to " (case.to) ": " (case.finding) "."
+            " outlier for " (case.kpi) " from " (crest_core::date::long_iso(&case.from)) " to " (crest_core::date::long_iso(&case.to)) ": " (case.finding) "."
         }
         p { "Stage: " strong { (stage(&case.status)) } "." }
         @if !recent.is_empty() {
@@ -559,7 +559,7 @@ fn case_page(
             } }
             tbody {
                 @for h in history {
-                    tr { td { (h.at) } td { (h.username) } td { (stage(&h.status)) } td { (h.note) } }
+                    tr { td { (crest_core::date::uk_timestamp_iso(&h.at)) } td { (h.username) } td { (stage(&h.status)) } td { (h.note) } }
                 }
             }
         }

@@ -267,7 +267,7 @@ impl ProgrammeView {
                 tbody {
                     @for (p, k) in &self.years {
                         tr {
-                            th scope="row" { (p.from) " to " (p.to) }
+                            th scope="row" { (p.from.long()) " to " (p.to.long()) }
                             td { (k.results.referred) }
                             td { (pct(k.results.uptake.value())) }
                             @for kpi in &k.results.kpis {
@@ -290,7 +290,7 @@ impl ProgrammeView {
             }
             p { "✗ = standard not met." }
             (self.downloads("kpis"))
-            h2 { "On the funnel plots, " (from) " to " (to) }
+            h2 { "On the funnel plots, " (from.long()) " to " (to.long()) }
             @if self.places.is_empty() {
                 p { "No programme had patients in this period, so there are no funnel plots." }
             } @else {

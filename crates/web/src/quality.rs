@@ -177,8 +177,8 @@ async fn quality(
                 }
             };
             let body = maud::html! {
-                (crate::html::period_form(&from, &to, maud::html! {}))
-                h2 { "Submissions for " (from) " to " (to) }
+                (crate::html::period_form(period.from, period.to, maud::html! {}))
+                h2 { "Submissions for " (period.long()) }
                 p { (received) " of " (programmes.len()) " programmes have submitted." }
                 (files("submissions"))
                 table tabindex="0" {

@@ -128,9 +128,7 @@ pub fn token_hash(secret: &str) -> String {
 
 /// A UTC time stamp's day as people write it (`1 December 2026`).
 fn day(at: &str) -> String {
-    at.get(..10)
-        .and_then(|d| crest_core::Date::parse_iso(d).ok())
-        .map_or_else(|| at.to_string(), |d| d.long())
+    crest_core::date::long_iso(at)
 }
 
 async fn load(app: &Arc<App>, username: &str) -> Result<Vec<UserToken>, WebError> {

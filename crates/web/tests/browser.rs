@@ -467,7 +467,7 @@ fn an_admin_records_a_data_sharing_agreement() {
     b.type_into("#f-valid_to", "31/03/2026");
     b.click("form[action=\"/admin/agreements\"] button");
     let main = b.wait_text("main", "Agreement ncpcr-2025 recorded.");
-    assert!(main.contains("2025-04-01 to 2026-03-31"), "{main}");
+    assert!(main.contains("1 April 2025 to 31 March 2026"), "{main}");
     b.screenshot("11-agreement-recorded");
     // The admin's other pages, each checked by axe at both widths.
     for (path, wait, name) in [

@@ -1577,14 +1577,14 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
             assert!(r.body.contains("<title id=\"f-uptake-t\">Funnel plot: Uptake"), "{}", r.body);
             assert!(r.body.contains("/national/funnel.png?kpi=uptake&amp;from=2024-04-01"), "{}", r.body);
             assert!(r.body.contains("&amp;kpi=assessment1&amp;page=1\">Assessment 1 recorded"), "the other funnels: {}", r.body);
-            assert!(r.body.contains("<tr><th scope=\"row\">2024-04-01 to 2025-03-31</th><td>1</td><td>100.0%</td>"), "year on year: {}", r.body);
-            assert!(r.body.contains("<tr><th scope=\"row\">2023-04-01 to 2024-03-31</th><td>0</td><td>–</td>"), "year on year: {}", r.body);
+            assert!(r.body.contains("<tr><th scope=\"row\">1 April 2024 to 31 March 2025</th><td>1</td><td>100.0%</td>"), "year on year: {}", r.body);
+            assert!(r.body.contains("<tr><th scope=\"row\">1 April 2023 to 31 March 2024</th><td>0</td><td>–</td>"), "year on year: {}", r.body);
             // P002's MI/PCI wait is 28 days against Wales's 26: named as above its threshold.
             assert!(r.body.contains("Median wait, referral to start: MI/PCI: 1 programme(s); above their threshold: P002 (28 days)."), "{}", r.body);
             let r = send(&app, get("/national/programme?code=P002&from=2024-04-01&to=2025-03-31", &cookie)).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-            assert!(r.body.contains("<th scope=\"row\">2024-04-01 to 2025-03-31</th><td>1</td><td>100.0%</td>"), "{}", r.body);
-            assert!(r.body.contains("<th scope=\"row\">2022-04-01 to 2023-03-31</th><td>0</td>"), "three years: {}", r.body);
+            assert!(r.body.contains("<th scope=\"row\">1 April 2024 to 31 March 2025</th><td>1</td><td>100.0%</td>"), "{}", r.body);
+            assert!(r.body.contains("<th scope=\"row\">1 April 2022 to 31 March 2023</th><td>0</td>"), "three years: {}", r.body);
             assert!(r.body.contains("<th scope=\"col\">Grade</th></tr></thead>") && r.body.contains("<td>no data</td></tr>"), "{}", r.body);
             assert!(r.body.contains(">Uptake (started / referred)</a></th><td>1/1 = 100.0%</td><td>100.0%</td><td><strong>within the limits</strong></td>"), "{}", r.body);
             // Each table downloads with its exact values.
@@ -1799,8 +1799,9 @@ fn admins_record_agreements_that_govern_what_leaves() {
                 r.body
             );
             assert!(
-                r.body
-                    .contains("<td>ncpcr-2025</td><td>yes</td><td>2025-01-01 to 2025-12-31</td>"),
+                r.body.contains(
+                    "<td>ncpcr-2025</td><td>yes</td><td>1 January 2025 to 31 December 2025</td>"
+                ),
                 "{}",
                 r.body
             );
@@ -5229,6 +5230,25 @@ fn every_page_of_every_role_speaks_words_not_database_names() {
                         .any(|piece| piece.trim() == code.as_str());
                     if lone {
                         found.push(format!("{user} {path}: the code {code}"));
+                    }
+                }
+                // Moments and dates as people write them, not as stored.
+                for line in text.lines() {
+                    let b = line.as_bytes();
+                    let iso = (0..b.len().saturating_sub(9)).any(|i| {
+                        b[i..i + 10].iter().enumerate().all(|(j, c)| {
+                            if j == 4 || j == 7 {
+                                *c == b'-'
+                            } else {
+                                c.is_ascii_digit()
+                            }
+                        })
+                    });
+                    if iso {
+                        found.push(format!(
+                            "{user} {path}: a date as stored in {:?}",
+                            line.trim()
+                        ));
                     }
                 }
                 visited.push(path.clone());
