@@ -67,10 +67,10 @@ pub enum Step {
     EventAndTreatment,
     /// The referral to cardiac rehabilitation.
     Referral,
-    /// The start and delivery of core rehabilitation.
-    CoreRehabilitation,
     /// The assessment before core rehabilitation and its measures.
     Assessment1,
+    /// The start and delivery of core rehabilitation.
+    CoreRehabilitation,
     /// The assessment at the end and its measures.
     Assessment2,
     /// Where the episode ended up.
@@ -83,8 +83,8 @@ impl Step {
         Step::Patient,
         Step::EventAndTreatment,
         Step::Referral,
-        Step::CoreRehabilitation,
         Step::Assessment1,
+        Step::CoreRehabilitation,
         Step::Assessment2,
         Step::Outcome,
     ];
@@ -490,7 +490,7 @@ dataset! {
     ProgrammeCode = "programme_code", "Programme", Kind::ProgrammeCode, true, National, Identity,
         "The programme's code as registered in crest, for example P001";
     EpisodeId = "episode_id", "Episode ID", Kind::Text { max: 40 }, true, Local, Identity,
-        "Your own ID for this episode, unique in the programme. Entering the same ID again changes that episode";
+        "Your ID for this episode, unique in the programme (the new-episode form proposes the next one). In an upload, a row with an ID already held updates that episode";
     NhsNumber = "nhs_number", "NHS number", Kind::NhsNumber, true, Local, Identity,
         "10 digits, for example 943 476 5919";
     LocalPatientId = "local_patient_id", "Hospital number", Kind::Text { max: 20 }, false, Local, Identity,

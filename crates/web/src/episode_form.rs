@@ -147,12 +147,17 @@ pub(crate) fn episode_page(
 }
 
 pub(crate) async fn new_form(
-    State(_app): State<Arc<App>>,
+    State(app): State<Arc<App>>,
     Staff(c, p): Staff,
     UrlPath(_code): Code,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    let values = HashMap::from([("programme_code".to_string(), p.code.clone())]);
+    let code = p.code.clone();
+    let proposed = app.db(move |s, _| next_episode_id(s, &code)).await?;
+    let values = HashMap::from([
+        ("programme_code".to_string(), p.code.clone()),
+        ("episode_id".to_string(), proposed),
+    ]);
     // Step by step along the pathway, unless the whole episode on one page is asked for.
     if !q.contains_key("whole") {
         return Ok(html_page(crate::episode_steps::step_page(
@@ -173,6 +178,19 @@ pub(crate) async fn new_form(
         EpisodeForm::Full,
         false,
     )))
+}
+
+/// The id a new episode is offered so a nurse need not invent one: the programme's code and
+/// a number (`P001-00043`), the first not already held, counting on from the episodes stored.
+fn next_episode_id(s: &mut dyn crest_store::Store, programme: &str) -> Result<String, WebError> {
+    let mut n = s.count_episodes()? + 1;
+    loop {
+        let id = format!("{programme}-{n:05}");
+        if s.episode(programme, &id)?.is_none() {
+            return Ok(id);
+        }
+        n += 1;
+    }
 }
 
 pub(crate) async fn show(
@@ -500,7 +518,7 @@ pub(crate) async fn save_episode(
             if is_new && old.is_some() {
                 return Ok(Err(vec![(
                     "episode_id".to_string(),
-                    format!("episode_id {episode_id} already exists in this programme; open it from the patient list to change it"),
+                    format!("Episode ID {episode_id} is already used in this programme: open that episode from the patient list to change it, or give this one another ID"),
                 )]));
             }
             if let Some(dup) = probable_duplicate(s, &rec)? {

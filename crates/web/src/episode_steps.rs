@@ -191,7 +191,7 @@ pub(crate) async fn answer_step(
                     let raw = values.get(f.name).map(String::as_str).unwrap_or("");
                     crest_core::validate::parse_field(f, raw, today)
                         .err()
-                        .map(|e| (f.name.to_string(), e))
+                        .map(|e| (f.name.to_string(), crate::episode_form::sentence(&e)))
                 })
                 .collect();
             if !errors.is_empty() {

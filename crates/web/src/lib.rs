@@ -800,13 +800,19 @@ impl Ctx {
                     ("/api", "API"),
                 ])))
             }
-            span { (self.user.username) " (" (role.label()) ")" }
-            (link("/account/password".into(), "Change password"))
-            (link("/account/tokens".into(), "API tokens"))
-            (link(users::SECURITY_CODE_PAGE.into(), "Security code"))
-            form method="post" action="/logout" style="display:inline" {
-                (html::csrf_field(&self.session.csrf))
-                button { "Sign out" }
+            // The account's links fold under the user's name, so on a phone the header stays
+            // a few lines high.
+            details class="account" {
+                summary { (self.user.username) " (" (role.label()) ")" }
+                div {
+                    (link("/account/password".into(), "Change password"))
+                    (link("/account/tokens".into(), "API tokens"))
+                    (link(users::SECURITY_CODE_PAGE.into(), "Security code"))
+                    form method="post" action="/logout" style="display:inline" {
+                        (html::csrf_field(&self.session.csrf))
+                        button { "Sign out" }
+                    }
+                }
             }
         }
     }

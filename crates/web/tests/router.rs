@@ -2776,6 +2776,18 @@ fn a_new_episode_is_entered_step_by_step_and_checked_before_saving() {
                 !r.body.contains("name=\"referral_date-day\""),
                 "one step at a time"
             );
+            // The form proposes the programme's next free episode id, and promises nothing
+            // it would refuse.
+            let proposed = r
+                .body
+                .split("name=\"episode_id\" value=\"")
+                .nth(1)
+                .and_then(|v| v.split('"').next())
+                .unwrap_or_else(|| panic!("no proposed id: {}", r.body))
+                .to_string();
+            assert!(proposed.starts_with("P001-"), "{proposed}");
+            assert!(open(&db).run(|s| s.episode("P001", &proposed).unwrap().is_none()));
+            assert!(!r.body.contains("changes that episode"), "{}", r.body);
             // Step 1 with two problems: both at once.
             let mut answers: Vec<(&str, &str)> = vec![
                 ("csrf", &csrf),
@@ -2827,9 +2839,22 @@ fn a_new_episode_is_entered_step_by_step_and_checked_before_saving() {
                 ("assessment1_date", "20/01/2025"),
                 ("a1_weight_kg", "230"),
             ]);
-            for n in ["2", "3", "4", "5", "6"] {
+            // The steps follow the patient's pathway: referral, assessment 1, core
+            // rehabilitation, assessment 2, outcome.
+            for (n, next) in [
+                ("2", "Referral"),
+                ("3", "Assessment 1"),
+                ("4", "Core rehabilitation"),
+                ("5", "Assessment 2"),
+                ("6", "Outcome"),
+            ] {
                 let r = send(&app, step(&answers, n, "next")).await;
                 assert_eq!(r.status, StatusCode::OK, "step {n}: {}", r.body);
+                assert!(
+                    r.body.contains(&format!("New episode: {next}")),
+                    "after step {n}, {next}: {}",
+                    r.body
+                );
             }
             let r = send(&app, step(&answers, "7", "next")).await;
             assert!(
@@ -5249,6 +5274,14 @@ fn every_page_of_every_role_speaks_words_not_database_names() {
                             "{user} {path}: a date as stored in {:?}",
                             line.trim()
                         ));
+                    }
+                }
+                // Numbers of five digits or more carry thousands separators (92,441).
+                for w in text.split(|c: char| {
+                    !(c.is_ascii_alphanumeric() || c == ',' || c == '.' || c == '-')
+                }) {
+                    if w.len() >= 5 && w.len() <= 9 && w.chars().all(|c| c.is_ascii_digit()) {
+                        found.push(format!("{user} {path}: the number {w} without separators"));
                     }
                 }
                 visited.push(path.clone());
