@@ -639,7 +639,14 @@ fn security_page(
                     li { "Enter this key: " strong { code { (grouped(secret)) } } " (time-based)." }
                     li { "Type the six digits the app shows below." }
                 }
-                p class="hint" { "Or open this address on your phone: " code { "otpauth://totp/crest:" (c.user.username) "?secret=" (secret) "&issuer=crest" } }
+                @let address = format!("otpauth://totp/crest:{}?secret={secret}&issuer=crest", c.user.username);
+                @if let Some(svg) = qr_svg(&address) {
+                    figure class="qr" {
+                        (maud::PreEscaped(svg))
+                        figcaption { "Or scan this with the app." }
+                    }
+                }
+                p class="hint" { "Or open this address on your phone: " code { (address) } }
                 form method="post" action=(SECURITY_CODE_PAGE) novalidate {
                     (csrf_field(&c.session.csrf))
                     input type="hidden" name="secret" value=(secret);
@@ -666,6 +673,25 @@ fn security_page(
     page("Security code", c.nav(None), body)
 }
 
+/// The set-up address as a QR code an authenticator app can scan, as SVG (drawn by the
+/// `qrcode` crate from text crest made, so nothing in it comes from the request).
+fn qr_svg(address: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(address.as_bytes()).ok()?;
+    let svg = code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(200, 200)
+        .dark_color(qrcode::render::svg::Color("#000000"))
+        .light_color(qrcode::render::svg::Color("#ffffff"))
+        .build();
+    // The crate writes an XML declaration first, which has no place inside HTML.
+    let start = svg.find("<svg")?;
+    Some(svg[start..].replacen(
+        "<svg",
+        "<svg role=\"img\" aria-label=\"QR code of the security code's set-up address\"",
+        1,
+    ))
+}
+
 fn code_field(error: Option<&str>) -> Markup {
     html! {
         div class={ "field" @if error.is_some() { " field-error" } } {
@@ -685,7 +711,17 @@ async fn security_code_form(
     let role = c.user.role;
     let required = app.db(move |s, _| code_required(s, role)).await?;
     let secret = if c.user.totp_secret.is_empty() {
-        Some(crest_store::totp::new_secret().map_err(WebError::internal)?)
+        let fresh = crest_store::totp::new_secret().map_err(WebError::internal)?;
+        let mut pending = app
+            .pending_codes
+            .lock()
+            .map_err(|_| WebError::internal("the pending security codes were poisoned"))?;
+        Some(
+            pending
+                .entry(c.user.username.clone())
+                .or_insert(fresh)
+                .clone(),
+        )
     } else {
         None
     };
@@ -747,6 +783,9 @@ async fn set_security_code(
     let name = c.user.username.clone();
     let mut entry = c.entry("", &format!("security code {action}"), &name);
     entry.detail = String::new();
+    if let Ok(mut pending) = app.pending_codes.lock() {
+        pending.remove(&name);
+    }
     let stored = if action == "enable" {
         app.seal_code_secret(&name, &secret)?
     } else {

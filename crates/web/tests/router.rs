@@ -3014,7 +3014,17 @@ fn security_codes_are_a_second_step_at_sign_in() {
             let (staff, csrf) = login(&app, "staff").await;
             let page = send(&app, get("/account/security-code", &staff)).await;
             assert!(page.body.contains("authenticator"), "{}", page.body);
+            // A QR code of the set-up address beside the key, drawn in the page.
+            assert!(
+                page.body.contains("<figure class=\"qr\"><svg role=\"img\"")
+                    && page.body.contains("Or scan this with the app."),
+                "{}",
+                page.body
+            );
             let (secret, code) = code_now(&page.body);
+            // Reloading shows the same key until it is confirmed.
+            let again = send(&app, get("/account/security-code", &staff)).await;
+            assert_eq!(code_now(&again.body).0, secret);
             let wrong = if code == "000000" { "111111" } else { "000000" };
             let r = send(
                 &app,
