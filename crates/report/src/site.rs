@@ -11,6 +11,7 @@ use std::path::Path;
 
 /// The site's stylesheet: readable on phones and desktops, NHS-like colours, no web fonts.
 const STYLE: &str = "body{font-family:Arial,Helvetica,sans-serif;margin:0;color:#212b32;line-height:1.5;font-size:1rem}\
+.skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:.4rem;background:#ffb81c;color:#212b32;padding:.4rem .6rem;z-index:10}\
 header{background:#005eb8;color:#fff;padding:.6rem 1rem}header a{color:#fff}header nav a{margin-right:1rem;display:inline-block}\
 main{max-width:70rem;margin:0 auto;padding:1rem}h1{font-size:1.8rem;margin:.4rem 0}h2{color:#003087;font-size:1.4rem}\
 a{color:#005eb8}a:focus,input:focus{outline:3px solid #212b32;box-shadow:0 0 0 6px #ffb81c}\
@@ -59,6 +60,7 @@ fn page(report: &AnnualReport, title: &str, up: &str, body: Markup) -> String {
                 link rel="stylesheet" href={ (up) "site.css" };
             }
             body {
+                a class="skip" href="#main" { "Skip to main content" }
                 header {
                     p { strong { "National audit of cardiac rehabilitation" } " · results for patients referred "
                         (report.period.from.long()) " to " (report.period.to.long()) }
@@ -70,7 +72,7 @@ fn page(report: &AnnualReport, title: &str, up: &str, body: Markup) -> String {
                         a href={ (up) "tables.html" } { "Tables (CSV)" }
                     }
                 }
-                main {
+                main id="main" {
                     h1 { (title) }
                     (body)
                 }

@@ -885,6 +885,22 @@ fn the_public_results_site_opens_from_disk_and_finds_a_programme() {
     let dir = crest_store::testing::scratch_dir("site");
     let files = crest_report::site::write_site(&report, &dir).unwrap();
     assert!(files > report.programme_list.len() + report.tables.len());
+    // Every page starts with a link past the navigation to its main content.
+    let mut pages = vec![dir.join("index.html")];
+    pages.extend(
+        std::fs::read_dir(dir.join("programmes"))
+            .unwrap()
+            .map(|e| e.unwrap().path()),
+    );
+    for page in &pages {
+        let html = std::fs::read_to_string(page).unwrap();
+        assert!(
+            html.contains("<a class=\"skip\" href=\"#main\">Skip to main content</a>")
+                && html.contains("<main id=\"main\">"),
+            "{}",
+            page.display()
+        );
+    }
     for t in &report.tables {
         let csv = std::fs::read(dir.join("tables").join(format!("{}.csv", t.name))).unwrap();
         assert_eq!(csv, t.csv().unwrap(), "{}", t.name);
