@@ -149,9 +149,7 @@ pub struct AccessEntry {
 
 /// The current UTC time as ISO 8601 (`2025-01-31T09:05:00Z`), for access-log entries.
 pub fn utc_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let secs = crest_core::date::unix_now();
     let day = crest_core::Date::from_days((secs / 86_400) as i32);
     let s = secs % 86_400;
     format!("{day}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60)

@@ -847,9 +847,7 @@ impl Ctx {
 }
 
 fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    crest_core::date::unix_now()
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {

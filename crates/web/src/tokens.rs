@@ -54,8 +54,8 @@ fn body(
                 @for t in tokens {
                     tr {
                         th scope="row" { (t.label) }
-                        td { (day(&t.created_at)) }
-                        td { (day(&t.expires_at)) }
+                        td { (crest_core::date::long_iso(&t.created_at)) }
+                        td { (crest_core::date::long_iso(&t.expires_at)) }
                         td {
                             @if t.revoked_at.is_some() { "Revoked" }
                             @else if !t.live(&now) { "Expired" }
@@ -124,11 +124,6 @@ pub fn new_personal_token(
 /// The SHA-256 a token is stored under.
 pub fn token_hash(secret: &str) -> String {
     crate::auth::token_hash(secret)
-}
-
-/// A UTC time stamp's day as people write it (`1 December 2026`).
-fn day(at: &str) -> String {
-    crest_core::date::long_iso(at)
 }
 
 async fn load(app: &Arc<App>, username: &str) -> Result<Vec<UserToken>, WebError> {
