@@ -25,7 +25,7 @@ th{background:#f0f4f5}button{font-size:1rem;padding:.4rem 1rem;background:#007f3
 fieldset{border:1px solid #d8dde0;margin:1rem 0;min-width:0}main{overflow-wrap:anywhere}legend{font-weight:700}
 .grade-green{color:#007f3b}.grade-amber{color:#8a5a00}.grade-red{color:#b10e1e}
 svg{max-width:100%;height:auto}figure{margin:1rem 0}caption{text-align:left;font-weight:600;padding:.2rem 0}
-.account summary{cursor:pointer}.account[open]>div{display:flex;flex-wrap:wrap;gap:.4rem 1rem;align-items:center;margin-top:.3rem}
+td.words{min-width:16rem}.account summary{cursor:pointer}.account[open]>div{display:flex;flex-wrap:wrap;gap:.4rem 1rem;align-items:center;margin-top:.3rem}
 .skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:.4rem;background:#ffb81c;color:#1b1b1b;padding:.4rem .6rem;z-index:10}
 @media screen{table{display:block;overflow-x:auto;max-width:100%;position:relative}th,td{overflow-wrap:normal}}
 .small-charts{display:flex;flex-wrap:wrap;gap:.5rem 1rem}.small-chart{margin:0}.small-chart figcaption{font-size:.85rem;max-width:220px}

@@ -215,7 +215,7 @@ async fn quality(
                                 th scope="row" {
                                     a href={ "/national/quality?from=" (from) "&to=" (to) "&programme=" (url_encode(r.code)) } { (r.code) }
                                 }
-                                td { (r.total) } td { (pct(Some(r.overall))) } td { (r.worst) }
+                                td { (r.total) } td { (pct(Some(r.overall))) } td class="words" { (r.worst) }
                                 td { (pct(r.a1)) } td { (pct(r.a2)) }
                             }
                         }
