@@ -330,7 +330,17 @@ pub fn run(cli: Cli) -> Result<i32> {
                 Some("html") => std::fs::write(&out, report.html())
                     .with_context(|| format!("cannot write {}", out.display()))?,
                 Some("pdf") => {
-                    report.pdf(&out).map_err(|e| anyhow!(e))?;
+                    // Chromium prints twice and says nothing meanwhile: each step is announced.
+                    let started = std::time::Instant::now();
+                    let pages = report
+                        .pdf_with_steps(&out, &mut |step, of, what| {
+                            eprintln!(
+                                "PDF step {step} of {of}: {what} with Chromium ({:.0} s so far) …",
+                                started.elapsed().as_secs_f64()
+                            )
+                        })
+                        .map_err(|e| anyhow!(e))?;
+                    eprintln!("PDF printed: {pages} pages");
                 }
                 _ => bail!("--out must end in .pdf or .html, not '{}'", out.display()),
             }

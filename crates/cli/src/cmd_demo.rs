@@ -245,6 +245,27 @@ pub(crate) fn demo(
     drop(store);
     match serve_on {
         Some(addr) => {
+            // The lead's "Send to the national audit" goes to this same server's national side,
+            // with a programme system token for the lead's programme, as a real programme's
+            // crest would send to the audit's.
+            let port = addr.rsplit_once(':').map_or("8080", |(_, p)| p);
+            let host = addr.rsplit_once(':').map_or("", |(h, _)| h);
+            let send_to = matches!(
+                host,
+                "" | "0.0.0.0" | "127.0.0.1" | "localhost" | "[::]" | "[::1]"
+            )
+            .then(|| format!("http://127.0.0.1:{port}"));
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).map_err(|e| anyhow!("no random source: {e}"))?;
+            let send_token = crest_core::hex(&bytes);
+            let now = crest_store::utc_now();
+            let expires = format!("{}{}", today().add_days(365), &now[10..]);
+            crest_store::NationalStore::open(&national_url)?.add_api_token(
+                &send_token,
+                &code,
+                &now,
+                &expires,
+            )?;
             let app =
                 crest_web::App::new(&db_url, dir.join("uploads"), today).map_err(|e| anyhow!(e))?;
             let key = |name: &str| -> Result<crest_privacy::Key> {
@@ -259,6 +280,12 @@ pub(crate) fn demo(
             );
             app.set_national(&national_url, key("national.key")?)
                 .map_err(|e| anyhow!(e))?;
+            if let Some(url) = &send_to {
+                app.set_send_to(url, &send_token).map_err(|e| anyhow!(e))?;
+                println!(
+                    "\nSubmissions: demo-lead's Submit page sends {code}'s submission to this server's national side ({url}) and shows its receipt."
+                );
+            }
             serve(app, addr)
         }
         None => Ok(0),

@@ -296,8 +296,9 @@ fn the_annual_report_is_a_typeset_pdf_and_every_count_is_disclosure_controlled()
                     "the grade reveals a hidden result: {r:?}"
                 ),
             }
-            // The HTML shows exactly these cells.
-            let mut cells = format!("<th scope=\"row\">{}</th>", r[0]);
+            // The HTML shows exactly these cells, the programme by its name and code.
+            let name = &programmes.iter().find(|p| p.code == r[0]).unwrap().name;
+            let mut cells = format!("<th scope=\"row\">{name} ({})</th>", r[0]);
             for c in &r[1..] {
                 cells.push_str(&format!("<td>{c}</td>"));
             }
@@ -366,9 +367,9 @@ fn the_annual_report_is_a_typeset_pdf_and_every_count_is_disclosure_controlled()
                     let list = &text[text.find("id=\"t-outliers\"").expect("an outliers table")..];
                     let list = &list[..list.find("</table>").unwrap()];
                     assert!(
-                        list.split("<tr>").any(|row| row
-                            .contains(&format!("<th scope=\"row\">{code}</th>"))
-                            && row.contains(&level.replace('_', " "))),
+                        list.split("<tr>")
+                            .any(|row| row.contains(&format!("({code})</th>"))
+                                && row.contains(&level.replace('_', " "))),
                         "{code} {level} named in the report"
                     );
                 }
@@ -441,6 +442,12 @@ fn the_annual_report_is_a_typeset_pdf_and_every_count_is_disclosure_controlled()
             ],
         );
         assert_eq!(code, 0, "{out}");
+        // Chromium prints in silence: each print is announced, then the pages.
+        assert!(
+            out.contains("PDF step 1 of 2") && out.contains("PDF step 2 of 2: printing the report"),
+            "{out}"
+        );
+        assert!(out.contains("PDF printed:"), "{out}");
         let info =
             String::from_utf8(Command::new("pdfinfo").arg(&pdf).output().unwrap().stdout).unwrap();
         let pages: usize = info

@@ -267,3 +267,114 @@ fn two_servers_share_one_database_and_keep_no_state_of_their_own() {
     assert_eq!(r.status, 429, "{}", r.body);
     assert!(r.location.is_empty());
 }
+
+/// `crest demo` serves its programme side connected to its own national side: the demo lead
+/// builds a submission on the Submit page, presses "Send to the national audit" and reads the
+/// audit's receipt.
+#[test]
+fn the_demo_lead_sends_a_submission_to_the_demos_national_side() {
+    use std::io::BufRead;
+    let dir = std::env::temp_dir().join(format!("crest-demo-send-{}", std::process::id()));
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crest"))
+        .arg("--db")
+        .arg(dir.join("unused.sqlite"))
+        .args(["demo", "--programmes", "4"])
+        .args(["--episodes", "600", "--addr", &format!("127.0.0.1:{port}")])
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let server = Server { child, port };
+    // The lead's password and programme, as the demo prints them.
+    let mut lead = None;
+    let mut said_send = false;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if line.trim_start().starts_with("demo-lead ") {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let programme = words.last().unwrap().trim_end_matches(')').to_string();
+            lead = Some((words[1].to_string(), programme));
+        }
+        said_send |= line.contains("sends") && line.contains("national side");
+        if line.starts_with("crest web app on") {
+            break;
+        }
+    }
+    let (password, code) = lead.expect("the demo prints the lead's password");
+    assert!(said_send, "the demo says where submissions go");
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let page = http(port, "GET", "/login", "", URLENC, b"");
+    let pre = format!("crest_login={}", cookie(&page, "crest_login"));
+    let body = form(&[
+        ("username", "demo-lead"),
+        ("password", &password),
+        ("csrf", &hidden(&page.body, "csrf")),
+    ]);
+    let r = http(port, "POST", "/login", &pre, URLENC, &body);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let session = format!("crest_session={}", cookie(&r, "crest_session"));
+    let submit = format!("/p/{code}/submit");
+    let page = http(port, "GET", &submit, &session, URLENC, b"");
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = hidden(&page.body, "csrf");
+    let (from, to) = (hidden(&page.body, "from"), hidden(&page.body, "to"));
+    // The period and the demo's opt-out check result, as the browser sends the form.
+    let ndoo = std::fs::read(dir.join("ndoo-check.csv")).unwrap();
+    let boundary = "crestdemoboundary";
+    let mut multipart = Vec::new();
+    for (name, value) in [("csrf", csrf.as_str()), ("from", &from), ("to", &to)] {
+        multipart.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                .bytes(),
+        );
+    }
+    multipart.extend(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"ndoo\"; filename=\"ndoo-check.csv\"\r\nContent-Type: text/csv\r\n\r\n")
+            .bytes(),
+    );
+    multipart.extend(ndoo);
+    multipart.extend(format!("\r\n--{boundary}--\r\n").bytes());
+    let check = http(
+        port,
+        "POST",
+        &submit,
+        &session,
+        &format!("multipart/form-data; boundary={boundary}"),
+        &multipart,
+    );
+    assert_eq!(check.status, 200, "{}", check.body);
+    assert!(
+        check.body.contains("Send to the national audit"),
+        "{}",
+        check.body
+    );
+    let body = form(&[
+        ("csrf", &csrf),
+        ("token", &hidden(&check.body, "token")),
+        ("send", "1"),
+    ]);
+    let receipt = http(
+        port,
+        "POST",
+        &format!("/p/{code}/submit/confirm"),
+        &session,
+        URLENC,
+        &body,
+    );
+    assert_eq!(receipt.status, 200, "{}", receipt.body);
+    assert!(
+        receipt.body.contains("Received by the national audit"),
+        "{}",
+        receipt.body
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -109,18 +109,11 @@ fn cell_words(column: &str, cell: &str) -> String {
     if column == "measure" {
         return heading(cell);
     }
+    if column == "group" {
+        return crate::html::group_words(cell).into_owned();
+    }
     match cell.parse::<u64>() {
-        Ok(n) if n >= 1000 && !column.contains("year") => {
-            let digits = n.to_string();
-            let mut out = String::new();
-            for (i, d) in digits.chars().enumerate() {
-                if i > 0 && (digits.len() - i) % 3 == 0 {
-                    out.push(',');
-                }
-                out.push(d);
-            }
-            out
-        }
+        Ok(n) if !column.contains("year") => crate::html::thousands(n),
         _ => cell.to_string(),
     }
 }
@@ -156,7 +149,9 @@ impl PublishedTable {
     /// The table as HTML for people (every cell escaped), the first column as row headers:
     /// column names and KPI keys in words, levels without underscores, and whole numbers with
     /// thousands separators. The CSV keeps the names and values as they are.
-    fn html(&self, class: &str) -> Markup {
+    /// The table in the report: headings and cells in words, each programme by its name
+    /// with its code (`names`: code to name).
+    fn html(&self, class: &str, names: &HashMap<String, String>) -> Markup {
         html! {
             table class=(class) id={ "t-" (self.name) } {
                 caption { (self.caption) }
@@ -171,7 +166,11 @@ impl PublishedTable {
                     @for r in &self.rows {
                         tr {
                             @for (i, c) in r.iter().enumerate() {
-                                @let shown = cell_words(self.head.get(i).map_or("", String::as_str), c);
+                                @let column = self.head.get(i).map_or("", String::as_str);
+                                @let shown = match names.get(c.as_str()) {
+                                    Some(name) if column == "programme_code" => format!("{name} ({c})"),
+                                    _ => cell_words(column, c),
+                                };
                                 @if i == 0 {
                                     th scope="row" { (shown) }
                                 } @else {
@@ -249,7 +248,7 @@ impl AnnualReport {
             html lang="en" {
                 head {
                     meta charset="utf-8";
-                    title { "National audit of cardiac rehabilitation: annual report " (from) " to " (to) }
+                    title { "National audit of cardiac rehabilitation: annual report " (from.long()) " to " (to.long()) }
                     style { (PreEscaped(style())) }
                 }
                 body {
@@ -258,9 +257,9 @@ impl AnnualReport {
                             section class="title" {
                                 h1 { "National audit of cardiac rehabilitation" }
                                 p style="font-size:14pt" {
-                                    "Annual report: patients referred from " (from) " to " (to)
+                                    "Annual report: patients referred from " (from.long()) " to " (to.long())
                                 }
-                                p { (self.programme_list.len()) " programmes. Generated " (self.generated_on) " by crest." }
+                                p { (self.programme_list.len()) " programmes. Made by crest on " (self.generated_on.long()) "." }
                                 p class="note" {
                                     "Every figure in this report has passed disclosure control: counts of 1 to 7 are \
                                      shown as *, other counts are rounded to the nearest 5, percentages are computed \
@@ -377,6 +376,10 @@ pub fn annual(
         .map_err(e)?;
     let thresholds = Thresholds::default();
     let report = compute(&programmes, &episodes, period, &thresholds);
+    let names: HashMap<String, String> = programmes
+        .iter()
+        .map(|p| (p.code.clone(), p.name.clone()))
+        .collect();
     // Uptake by each grouping, counted as the facts stream past (a million of them are never
     // held at once).
     let mut by_group = GroupUptake::default();
@@ -439,7 +442,7 @@ pub fn annual(
                 " the grade is withheld: it depends on a standard based on too few patients to \
                  publish. " (grades("no data")) " had no referrals in the period."
             }
-            (summary.html(""))
+            (summary.html("", &names))
         },
     });
     tables.push(summary);
@@ -518,7 +521,7 @@ pub fn annual(
                 "Patients pooled over each nation's programmes, then over each region's. Counts are \
                  rounded from their exact sums; grades are the programmes' published grades."
             }
-            (places.html(""))
+            (places.html("", &names))
         },
     });
     tables.push(places);
@@ -577,8 +580,8 @@ pub fn annual(
                  are *. KPIs met counts the assessable standards met; a grade is withheld where it \
                  would depend on a standard too few to assess."
             }
-            (kpi_table.html("wide"))
-            (uptake.html(""))
+            (kpi_table.html("wide", &names))
+            (uptake.html("", &names))
         },
     });
     tables.push(kpi_table);
@@ -688,7 +691,7 @@ pub fn annual(
                  drawn; if it is outside the limits it is still named under the plot."
             }
             @for plot in &plots { (plot) }
-            (outside.html(""))
+            (outside.html("", &names))
         },
     });
     tables.push(funnel_rows);
@@ -746,7 +749,7 @@ pub fn annual(
                 (wait_plot("r-wcabg", "wait_cabg", "Median wait: CABG", &refs))
                 (wait_plot("r-wmipci", "wait_mi_pci", "Median wait: MI/PCI", &refs))
             }
-            (wait_table.html(""))
+            (wait_table.html("", &names))
         },
     });
     tables.push(wait_table);
@@ -776,7 +779,7 @@ pub fn annual(
         id: "inequalities",
         title: "Who takes up cardiac rehabilitation",
         body: html! {
-            @for t in &groups { (t.html("")) }
+            @for t in &groups { (t.html("", &names)) }
             p {
                 "Slope index of inequality across deprivation quintiles: " (sii)
                 " percentage points (a positive value means uptake rises as deprivation falls)."
@@ -840,7 +843,7 @@ pub fn annual(
     sections.push(ReportSection {
         id: "outcomes",
         title: "Outcomes",
-        body: html! { (changes.html("")) (hads.html("")) },
+        body: html! { (changes.html("", &names)) (hads.html("", &names)) },
     });
     tables.push(changes);
     tables.push(hads);
@@ -881,7 +884,7 @@ pub fn annual(
         title: "Data quality",
         body: html! {
             p { (received) " of " (programmes.len()) " programmes submitted data for this period." }
-            (quality.html(""))
+            (quality.html("", &names))
         },
     });
     tables.push(quality);
@@ -889,7 +892,7 @@ pub fn annual(
     sections.push(ReportSection {
         id: "methods",
         title: "Methods",
-        body: methods(&from, &to, &thresholds, method),
+        body: methods(&period.from.long(), &period.to.long(), &thresholds, method),
     });
 
     // The executive summary leads: the few numbers and charts a reader needs first.
@@ -1100,7 +1103,7 @@ fn methods(from: &str, to: &str, thresholds: &Thresholds, method: Method) -> Mar
         h3 { "Priority groups" }
         p {
             "MI = initiating event STEMI, NSTEMI or unspecified MI. In order: CABG (treatment \
-             CABG); MI/PCI (MI and PCI); PCI (not MI, PCI); MI (MI, medical); heart failure; other."
+             CABG); MI/PCI (MI and PCI); PCI (not MI, PCI); MI (MI treated with medicines only); heart failure; other."
         }
         h3 { "The seven KPIs (NCP_CR) and thresholds used" }
         ol {
@@ -1218,16 +1221,35 @@ impl AnnualReport {
     /// so the numbers do not move the sections. Where the draft cannot be read, each section is
     /// printed alone to count its pages instead.
     pub fn pdf(&self, pdf: &Path) -> Result<usize, ReportError> {
-        self.pdf_text(pdf).map_err(ReportError::Print)
+        self.pdf_with_steps(pdf, &mut |_, _, _| {})
     }
 
-    fn pdf_text(&self, pdf: &Path) -> Result<usize, String> {
+    /// As [`AnnualReport::pdf`], telling `step` (step, of steps, what) as each print starts:
+    /// Chromium says nothing while it prints, so the steps are the progress there is.
+    pub fn pdf_with_steps(
+        &self,
+        pdf: &Path,
+        step: &mut dyn FnMut(usize, usize, &str),
+    ) -> Result<usize, ReportError> {
+        self.pdf_text(pdf, step).map_err(ReportError::Print)
+    }
+
+    fn pdf_text(
+        &self,
+        pdf: &Path,
+        step: &mut dyn FnMut(usize, usize, &str),
+    ) -> Result<usize, String> {
         let dir = pdf.with_extension("parts");
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        step(1, 2, "printing a draft to number the contents");
         let printed = self
             .pages_from_destinations(&dir)
-            .or_else(|_| self.pages_section_by_section(&dir))
+            .or_else(|_| {
+                step(1, 2, "printing each section alone to count its pages");
+                self.pages_section_by_section(&dir)
+            })
             .and_then(|pages| {
+                step(2, 2, "printing the report");
                 let all: Vec<&ReportSection> = self.sections.iter().collect();
                 let whole = dir.join("report.html");
                 std::fs::write(&whole, self.document(&all, true, &pages))

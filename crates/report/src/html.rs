@@ -25,7 +25,10 @@ th{background:#f0f4f5}button{font-size:1rem;padding:.4rem 1rem;background:#007f3
 fieldset{border:1px solid #d8dde0;margin:1rem 0;min-width:0}main{overflow-wrap:anywhere}legend{font-weight:700}
 .grade-green{color:#007f3b}.grade-amber{color:#8a5a00}.grade-red{color:#b10e1e}
 svg{max-width:100%;height:auto}figure{margin:1rem 0}caption{text-align:left;font-weight:600;padding:.2rem 0}
-td.words{min-width:16rem}.account summary{cursor:pointer}.account[open]>div{display:flex;flex-wrap:wrap;gap:.4rem 1rem;align-items:center;margin-top:.3rem}
+td.words{min-width:16rem}a.button{display:inline-block;padding:.4rem 1rem;background:#007f3b;color:#fff;text-decoration:none;margin:.2rem 0}
+ul.due{padding-left:1.2rem}ul.due li{margin:.4rem 0}ul.due li.late{border-left:4px solid #b10e1e;padding-left:.6rem;list-style:none;margin-left:-1.2rem}.tag{color:#b10e1e}
+td.num{text-align:right;font-variant-numeric:tabular-nums}th[aria-sort] a,th a{color:#003087}.table-search{margin:.6rem 0}.table-search input{width:16rem}.table-search label{margin-top:0}
+ol.pathway li.done::marker{color:#007f3b;font-weight:700}.account summary{cursor:pointer}.account[open]>div{display:flex;flex-wrap:wrap;gap:.4rem 1rem;align-items:center;margin-top:.3rem}
 .skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:.4rem;background:#ffb81c;color:#1b1b1b;padding:.4rem .6rem;z-index:10}
 @media screen{table{display:block;overflow-x:auto;max-width:100%;position:relative}th,td{overflow-wrap:normal}}
 .small-charts{display:flex;flex-wrap:wrap;gap:.5rem 1rem}.small-chart{margin:0}.small-chart figcaption{font-size:.85rem;max-width:220px}
@@ -361,6 +364,19 @@ pub fn uptake_table(title: &str, rows: &[(String, u64, u64)]) -> Markup {
             }
         }
     }
+}
+
+/// A whole number with thousands separators, as pages write counts: 92,441; 1,105.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
 }
 
 /// A library's message as a sentence on a page: a capital first (a message that starts with

@@ -7,6 +7,7 @@ pub mod funnel;
 pub mod inequality;
 pub mod kpis;
 pub mod outcomes;
+pub mod pathway;
 pub mod published;
 pub mod summary;
 

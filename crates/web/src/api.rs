@@ -129,18 +129,62 @@ async fn me(SignedIn(c): SignedIn) -> Json<Me> {
     })
 }
 
-/// An episode as the API gives and takes it: dataset field name to value as text (dates
-/// ISO), the dictionary's names and codes (`crest dataset` lists them).
-type Episode = BTreeMap<String, String>;
+/// An episode as the API gives and takes it: dataset field name to value, with the
+/// dictionary's names and codes (`crest dataset` lists them), as in the CSV files. Numbers are
+/// JSON numbers, yes/no fields JSON booleans, dates ISO text (`2025-04-01`), codes text.
+type Episode = BTreeMap<String, serde_json::Value>;
 
 fn episode_json(r: &Record) -> Episode {
+    use crest_core::Value as V;
     FIELDS
         .iter()
         .filter_map(|f| {
-            let v = r.get(f.col);
-            (!v.is_null()).then(|| (f.name.to_string(), v.to_text()))
+            let value = match r.get(f.col) {
+                V::Null => return None,
+                V::Int(i) => serde_json::Value::from(*i),
+                V::Num(x) => serde_json::Number::from_f64(*x)
+                    .map_or(serde_json::Value::Null, serde_json::Value::Number),
+                V::Bool(b) => serde_json::Value::Bool(*b),
+                other => serde_json::Value::String(other.to_text()),
+            };
+            Some((f.name.to_string(), value))
         })
         .collect()
+}
+
+/// A value sent for a field, as the import would read it from a file: text as it is, numbers
+/// and booleans written out, null as empty.
+fn sent_text(v: serde_json::Value) -> Result<String, String> {
+    match v {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        serde_json::Value::Bool(b) => Ok(b.to_string()),
+        serde_json::Value::Null => Ok(String::new()),
+        _ => Err("a list or object".into()),
+    }
+}
+
+/// A cell of a table as JSON: a number where the column holds numbers (counts, proportions,
+/// days), text for codes, names and suppressed cells (`*`), null when empty.
+fn cell_json(column: &str, cell: &str) -> serde_json::Value {
+    let coded = column.ends_with("_code")
+        || matches!(
+            column,
+            "kpi" | "level" | "method" | "grade" | "programme" | "region" | "key_id"
+        );
+    match cell.parse::<f64>() {
+        _ if cell.is_empty() => serde_json::Value::Null,
+        Ok(x) if !coded && x.is_finite() => {
+            serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, |n| {
+                // Whole numbers stay whole (12, not 12.0).
+                match cell.parse::<i64>() {
+                    Ok(i) => serde_json::Value::from(i),
+                    Err(_) => serde_json::Value::Number(n),
+                }
+            })
+        }
+        _ => serde_json::Value::String(cell.to_string()),
+    }
 }
 
 /// One page of a programme's episodes.
@@ -253,12 +297,21 @@ async fn save(
     id: Option<String>,
     body: Result<Json<Episode>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, WebError> {
-    let Json(mut values) = body.map_err(|e| {
+    let Json(sent) = body.map_err(|e| {
         WebError::BadRequest(format!(
-            "Send the episode as a JSON object of field names and text values: {}",
+            "Send the episode as a JSON object of field names and values: {}",
             e.body_text()
         ))
     })?;
+    let mut values: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in sent {
+        let text = sent_text(v).map_err(|what| {
+            WebError::BadRequest(format!(
+                "{k}: send text, a number or true/false, not {what}"
+            ))
+        })?;
+        values.insert(k, text);
+    }
     // Fields crest works out itself (age at event from the date of birth) are read back by
     // GET, so a client may send an episode back as it got it: they are set aside, never taken.
     values.retain(|k, _| !FIELDS.iter().any(|f| f.name == k.as_str() && !f.imported()));
@@ -449,7 +502,8 @@ struct PeriodParams {
     to: Option<String>,
 }
 
-/// A table: column names and rows of text cells (`*` where suppressed).
+/// A table: column names and rows of cells, as in the CSV downloads: numbers as JSON numbers,
+/// codes as text, `"*"` where a cell is suppressed, null where empty.
 #[derive(Serialize, ToSchema)]
 struct Table {
     from: String,
@@ -457,7 +511,36 @@ struct Table {
     /// Whether disclosure control was applied.
     published: bool,
     columns: Vec<String>,
-    rows: Vec<Vec<String>>,
+    #[schema(value_type = Vec<Vec<Object>>)]
+    rows: Vec<Vec<serde_json::Value>>,
+}
+
+impl Table {
+    /// A table of text cells, each typed by its column (see `cell_json`).
+    fn new(
+        from: String,
+        to: String,
+        published: bool,
+        columns: Vec<String>,
+        rows: Vec<Vec<String>>,
+    ) -> Table {
+        let rows = rows
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .enumerate()
+                    .map(|(i, c)| cell_json(columns.get(i).map_or("", String::as_str), c))
+                    .collect()
+            })
+            .collect();
+        Table {
+            from,
+            to,
+            published,
+            columns,
+            rows,
+        }
+    }
 }
 
 fn period_of(app: &App, q: &PeriodParams) -> Result<crest_core::Period, WebError> {
@@ -527,13 +610,13 @@ async fn programme_kpis(
             Ok(kpi_table(&r, |c| c == code, false))
         })
         .await?;
-    Ok(Json(Table {
-        from: period.from.to_string(),
-        to: period.to.to_string(),
-        published: false,
+    Ok(Json(Table::new(
+        period.from.to_string(),
+        period.to.to_string(),
+        false,
         columns,
         rows,
-    }))
+    )))
 }
 
 /// A submission the national store holds.
@@ -616,13 +699,13 @@ async fn kpis(
         |code| visible.iter().any(|v| v == code),
         published,
     );
-    Ok(Json(Table {
-        from: period.from.to_string(),
-        to: period.to.to_string(),
+    Ok(Json(Table::new(
+        period.from.to_string(),
+        period.to.to_string(),
         published,
         columns,
         rows,
-    }))
+    )))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -693,11 +776,11 @@ async fn funnels(
             ]
         })
         .collect();
-    Ok(Json(Table {
-        from: period.from.to_string(),
-        to: period.to.to_string(),
+    Ok(Json(Table::new(
+        period.from.to_string(),
+        period.to.to_string(),
         published,
-        columns: [
+        [
             "kpi",
             "programme_code",
             "numerator",
@@ -708,7 +791,7 @@ async fn funnels(
         .map(String::from)
         .to_vec(),
         rows,
-    }))
+    )))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -736,13 +819,7 @@ fn asked(q: AggregateParams) -> Asked {
 }
 
 fn table(a: crest_report::aggregates::Answer) -> Table {
-    Table {
-        from: a.from,
-        to: a.to,
-        published: a.published,
-        columns: a.columns,
-        rows: a.rows,
-    }
+    Table::new(a.from, a.to, a.published, a.columns, a.rows)
 }
 
 /// Counts, proportions with Wilson intervals, means and medians by up to three breakdowns. Analysts (exact), commissioners (their regions) and researchers (published).

@@ -16,7 +16,11 @@ use std::sync::Arc;
 pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/p/{code}/episodes/new", get(new_form).post(save_new))
-        .route("/p/{code}/episodes/{id}", get(show).post(save))
+        .route(
+            "/p/{code}/episodes/{id}",
+            get(crate::patient_summary::show).post(save),
+        )
+        .route("/p/{code}/episodes/{id}/edit", get(show))
         .route(
             "/p/{code}/episodes/{id}/assessment1",
             get(show_assessment1).post(save_assessment1),
@@ -56,7 +60,15 @@ impl EpisodeForm {
         }
     }
 
-    /// The form's address; the episode id is percent-encoded (ids such as `SL/1` or `Q?1`).
+    /// Where the form is shown: the whole episode's form is a step away from the summary.
+    fn page_path(self, programme: &str, id: &str) -> String {
+        match self {
+            EpisodeForm::Full => format!("/p/{programme}/episodes/{}/edit", url_encode(id)),
+            _ => self.path(programme, Some(id)),
+        }
+    }
+
+    /// Where the form is sent; the episode id is percent-encoded (ids such as `SL/1` or `Q?1`).
     fn path(self, programme: &str, id: Option<&str>) -> String {
         let id = id.map(url_encode);
         match (self, id) {
@@ -111,8 +123,9 @@ pub(crate) fn episode_page(
         }
         @if let Some(id) = id {
             p {
+                a href={ "/p/" (programme) "/episodes/" (url_encode(id)) } { "Summary" } " · "
                 @for f in others {
-                    a href=(f.path(programme, Some(id))) { (label(f)) } " · "
+                    a href=(f.page_path(programme, id)) { (label(f)) } " · "
                 }
                 a href={ "/p/" (programme) "/episodes/" (url_encode(id)) "/report" } { "Patient progress report" }
             }
@@ -539,7 +552,8 @@ pub(crate) async fn save_episode(
         .await?;
     match outcome {
         Ok(id) => {
-            let to = format!("{}?saved=1", which.path(&p.code, Some(&id)));
+            // Saved: back to the patient's summary, which shows what is due next.
+            let to = format!("/p/{}/episodes/{}?saved=1", p.code, url_encode(&id));
             Ok(Redirect::to(&to).into_response())
         }
         Err(errors) => Ok(invalid(&c, &p.code, id.as_deref(), &form, &errors, which)),

@@ -11,11 +11,13 @@ mod api;
 use access::SignedIn;
 pub use api::openapi;
 mod agreements;
+mod annual_report;
 mod auth;
 mod dashboard;
 mod episode_form;
 mod episode_steps;
 mod exports;
+mod patient_summary;
 mod patients;
 mod profile;
 mod progress_report;
@@ -34,6 +36,7 @@ mod region;
 mod research;
 mod secrets;
 mod submit;
+mod table;
 mod tokens;
 pub use tokens::{new_personal_token, token_hash};
 pub mod uploads;
@@ -662,10 +665,12 @@ async fn security_headers(mut r: Response) -> Response {
     r
 }
 
-/// The script of the progress report's Print button (a file, as the CSP allows no inline
-/// script).
+/// The script of the progress report's Print button, and of links to long work (a PDF that
+/// takes a while to print) that show a waiting message with a progress bar once pressed. A
+/// file, as the CSP allows no inline script.
 const PRINT_JS: &str =
-    "document.querySelectorAll('[data-print]').forEach(function(b){b.addEventListener('click',function(){window.print();});});";
+    "document.querySelectorAll('[data-print]').forEach(function(b){b.addEventListener('click',function(){window.print();});});\
+document.querySelectorAll('[data-wait]').forEach(function(a){a.addEventListener('click',function(){var w=document.getElementById(a.getAttribute('data-wait'));if(w){w.hidden=false;}});});";
 
 async fn print_js() -> Response {
     (
@@ -789,6 +794,7 @@ impl Ctx {
                     ("/national/inequalities", "Inequalities"),
                     ("/national/outliers", "Outliers"),
                     ("/national/quality", "Data quality"),
+                    ("/national/report", "Annual report"),
                     ("/aggregates", "Aggregates"),
                 ])))
             } @else if role == Role::Commissioner {
@@ -1072,6 +1078,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(outliers::routes())
         .merge(programme_page::routes())
         .merge(quality::routes())
+        .merge(annual_report::routes())
         .merge(planning::routes())
         .merge(research::routes())
         .merge(region::routes())

@@ -112,6 +112,7 @@ async fn list(
     State(app): State<Arc<App>>,
     Analyst(c): Analyst,
     Query(f): Query<Filters>,
+    Query(raw): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     let period = chosen_period(&app, &f)?;
     let method = f.method()?;
@@ -158,6 +159,56 @@ async fn list(
             @for s in CASE_STAGES { option value=(s) selected[f.stage == s] { (stage(s)) } }
         }
     };
+    use crate::table::{Cell, Column, Table};
+    let findings = Table {
+        caption: format!(
+            "{} of {} finding(s) outside the limits, with these filters",
+            found.len(),
+            all.len()
+        ),
+        rows_are: "findings".into(),
+        columns: vec![
+            Column::words("Programme", "programme_code"),
+            Column::words("KPI", "kpi"),
+            Column::words("Level", "level"),
+            Column::words("Finding", "finding"),
+            Column::words("Case", "case_stage"),
+        ],
+        rows: found
+            .iter()
+            .map(|f| {
+                let id = case_id(f, period);
+                let case = match cases.iter().find(|c| c.id == id) {
+                    Some(case) => {
+                        Cell::coded(stage(&case.status), case.status.clone()).link(case_href(&id))
+                    }
+                    None => Cell::coded("no case yet", "none").control(html! {
+                        form method="post" action="/national/outliers" {
+                            (csrf_field(&c.session.csrf))
+                            input type="hidden" name="programme" value=(f.programme);
+                            input type="hidden" name="kpi" value=(f.kpi);
+                            input type="hidden" name="from" value=(period.from);
+                            input type="hidden" name="to" value=(period.to);
+                            input type="hidden" name="method" value=(method.code());
+                            button { "Open a case" }
+                        }
+                    }),
+                };
+                vec![
+                    Cell::text(f.programme.clone()),
+                    Cell::coded(f.label.to_string(), f.kpi.to_string()),
+                    Cell::text(format!("{} {}", f.level, f.direction)).strong(f.level == "alarm"),
+                    Cell::text(f.finding.clone()),
+                    case,
+                ]
+            })
+            .collect(),
+        downloads: Some([
+            format!("/national/outliers.csv?{query}"),
+            format!("/national/outliers.xlsx?{query}"),
+        ]),
+        empty: "No programme is outside the limits with these filters.".into(),
+    };
     let body = html! {
         (crate::html::period_form(period.from, period.to, filters))
         p class="hint" { "Limits: " (method.label()) ". When most programmes fall outside plain limits, the programmes vary more than chance allows (overdispersion): an adjusted method shows which stand out beyond that." }
@@ -173,47 +224,7 @@ async fn list(
             }
         }
         h2 { "Outside the funnel limits, " (period.long()) }
-        p {
-            "Showing " (found.len()) " of " (all.len()) " finding(s). Download them: "
-            a href={ "/national/outliers.csv?" (query) } { "CSV" } " · "
-            a href={ "/national/outliers.xlsx?" (query) } { "XLSX" }
-        }
-        @if found.is_empty() {
-            p { "No programme is outside the limits with these filters." }
-        } @else {
-            table tabindex="0" {
-                caption { "Programmes outside the limits" }
-                thead { tr {
-                    th scope="col" { "Programme" } th scope="col" { "KPI" } th scope="col" { "Level" }
-                    th scope="col" { "Finding" } th scope="col" { "Case" }
-                } }
-                tbody {
-                    @for f in &found {
-                        @let id = case_id(f, period);
-                        tr {
-                            th scope="row" { (f.programme) }
-                            td { (f.label) }
-                            td { (f.level) " " (f.direction) }
-                            td { (f.finding) }
-                            td {
-                                @match cases.iter().find(|c| c.id == id) {
-                                    Some(case) => a href=(case_href(&id)) { (stage(&case.status)) },
-                                    None => form method="post" action="/national/outliers" {
-                                        (csrf_field(&c.session.csrf))
-                                        input type="hidden" name="programme" value=(f.programme);
-                                        input type="hidden" name="kpi" value=(f.kpi);
-                                        input type="hidden" name="from" value=(period.from);
-                                        input type="hidden" name="to" value=(period.to);
-                                        input type="hidden" name="method" value=(method.code());
-                                        button { "Open a case" }
-                                    },
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        (findings.render(&crate::table::View::of("findings", "/national/outliers", &raw)))
         h2 { "Cases" }
         table tabindex="0" {
             caption { (cases.len()) " case(s), newest first" }

@@ -89,59 +89,15 @@ fn report_page(
             col.field().display(v)
         }
     };
-    // Each row: measure, assessment 1, assessment 2, change; and a small chart of each
-    // measure taken as a number.
-    let mut measures: Vec<[String; 4]> = Vec::new();
-    let mut charts = Vec::new();
-    for a1 in FIELDS.iter().filter(|f| f.assessment() == Some(1)) {
-        let measure = &a1.name[3..];
-        let Some(a2) = FIELDS
-            .iter()
-            .find(|f| f.assessment() == Some(2) && &f.name[3..] == measure)
-        else {
-            continue;
-        };
-        let (v1, v2) = (rec.get(a1.col), rec.get(a2.col));
-        if v1.is_null() && v2.is_null() {
-            continue;
-        }
-        let num = |v: &crest_core::Value| match v {
-            crest_core::Value::Int(i) => Some(*i as f64),
-            crest_core::Value::Num(x) => Some(*x),
-            _ => None,
-        };
-        let change = match (num(v1), num(v2)) {
-            (Some(x), Some(y)) => {
-                let d = y - x;
-                let text = crest_core::record::format_num(d.abs());
-                if d > 0.0 {
-                    format!("up {text}")
-                } else if d < 0.0 {
-                    format!("down {text}")
-                } else {
-                    "no change".into()
-                }
-            }
-            _ => "–".into(),
-        };
-        // A HADS score is shown with what it means.
-        let value = |f: &crest_core::Field, v: &crest_core::Value| match num(v) {
-            Some(s) if measure.starts_with("hads") => {
-                format!("{} ({})", crest_core::record::format_num(s), hads_band(s))
-            }
-            _ if v.is_null() => "–".to_string(),
-            _ => f.display(v),
-        };
-        measures.push([a1.label.to_string(), value(a1, v1), value(a2, v2), change]);
-        if num(v1).is_some() || num(v2).is_some() {
-            charts.push(crest_report::charts::change_chart(
-                &format!("c-{measure}"),
-                a1.label,
-                num(v1),
-                num(v2),
-            ));
-        }
-    }
+    let measures = measures(rec);
+    // A small chart of each measure taken as a number.
+    let charts: Vec<_> = measures
+        .iter()
+        .filter(|m| m.first.is_some() || m.second.is_some())
+        .map(|m| {
+            crest_report::charts::change_chart(&format!("c-{}", m.key), m.label, m.first, m.second)
+        })
+        .collect();
     let body = maud::html! {
         p {
             strong { (t(Col::GivenName)) " " (t(Col::FamilyName)) }
@@ -159,21 +115,11 @@ fn report_page(
         @if measures.is_empty() {
             p { "No measures are recorded yet. They appear here once assessment 1 or 2 is entered." }
         } @else {
-            table tabindex="0" {
-                caption { "Your measures at the start and end of cardiac rehabilitation" }
-                thead { tr {
-                    th scope="col" { "Measure" } th scope="col" { "At the start (assessment 1)" }
-                    th scope="col" { "At the end (assessment 2)" } th scope="col" { "Change" }
-                } }
-                tbody {
-                    @for [measure, first, second, change] in &measures {
-                        tr {
-                            th scope="row" { (measure) }
-                            td { (first) } td { (second) } td { (change) }
-                        }
-                    }
-                }
-            }
+            (measures_table(
+                "Your measures at the start and end of cardiac rehabilitation",
+                ["At the start (assessment 1)", "At the end (assessment 2)"],
+                &measures,
+            ))
             div class="small-charts" { @for chart in &charts { (chart) } }
         }
         p class="hint" {
@@ -191,4 +137,99 @@ fn report_page(
         c.nav(Some(&p.code)),
         body,
     )
+}
+
+/// The measures at both assessments and their change, as a table under `caption` with the
+/// two assessments' headings.
+pub(crate) fn measures_table(
+    caption: &str,
+    headings: [&str; 2],
+    measures: &[Measure],
+) -> maud::Markup {
+    maud::html! {
+        table tabindex="0" {
+            caption { (caption) }
+            thead { tr {
+                th scope="col" { "Measure" } th scope="col" { (headings[0]) }
+                th scope="col" { (headings[1]) } th scope="col" { "Change" }
+            } }
+            tbody {
+                @for m in measures {
+                    tr {
+                        th scope="row" { (m.label) }
+                        td { (m.shown[0]) } td { (m.shown[1]) } td { (m.change) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One measure at both assessments, as the progress report and the patient summary show it.
+pub(crate) struct Measure {
+    /// The measure's name without its assessment (`weight_kg`).
+    pub key: &'static str,
+    /// Its label.
+    pub label: &'static str,
+    /// Its values as numbers, where they are.
+    pub first: Option<f64>,
+    pub second: Option<f64>,
+    /// Both values in words ("–" when not recorded; a HADS score with its band).
+    pub shown: [String; 2],
+    /// "up 3", "down 1.5", "no change" or "–".
+    pub change: String,
+}
+
+/// Every measure recorded at assessment 1 or 2, in the dataset's order.
+pub(crate) fn measures(rec: &crest_core::Record) -> Vec<Measure> {
+    let num = |v: &crest_core::Value| match v {
+        crest_core::Value::Int(i) => Some(*i as f64),
+        crest_core::Value::Num(x) => Some(*x),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for a1 in FIELDS.iter().filter(|f| f.assessment() == Some(1)) {
+        let key = &a1.name[3..];
+        let Some(a2) = FIELDS
+            .iter()
+            .find(|f| f.assessment() == Some(2) && &f.name[3..] == key)
+        else {
+            continue;
+        };
+        let (v1, v2) = (rec.get(a1.col), rec.get(a2.col));
+        if v1.is_null() && v2.is_null() {
+            continue;
+        }
+        let change = match (num(v1), num(v2)) {
+            (Some(x), Some(y)) => {
+                let d = y - x;
+                let text = crest_core::record::format_num(d.abs());
+                if d > 0.0 {
+                    format!("up {text}")
+                } else if d < 0.0 {
+                    format!("down {text}")
+                } else {
+                    "no change".into()
+                }
+            }
+            _ => "–".into(),
+        };
+        // A HADS score is shown with what it means.
+        let value = |f: &crest_core::Field, v: &crest_core::Value| match num(v) {
+            Some(s) if key.starts_with("hads") => {
+                format!("{} ({})", crest_core::record::format_num(s), hads_band(s))
+            }
+            _ if v.is_null() => "–".to_string(),
+            _ => f.display(v),
+        };
+        out.push(Measure {
+            key,
+            label: a1.label,
+            first: num(v1),
+            second: num(v2),
+            shown: [value(a1, v1), value(a2, v2)],
+            change,
+        });
+    }
+    out
 }

@@ -5,6 +5,7 @@
 use crate::access::Analyst;
 use crate::html::{page, pct, url_encode};
 use crate::national_dashboard::{chosen_period, proportion, Filters};
+use crate::table::{Cell, Column, Table, View};
 use crate::{html_page, App, WebError};
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -40,6 +41,7 @@ async fn quality(
     State(app): State<Arc<App>>,
     Analyst(c): Analyst,
     Query(q): Query<QualityQuery>,
+    Query(raw): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     let period = chosen_period(&app, &q.filters)?;
     let chosen = q.programme.clone();
@@ -132,26 +134,86 @@ async fn quality(
             }
             table.sort_by(|a, b| a.overall.total_cmp(&b.overall));
             let share = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v:.4}"));
+            let proportion_cell = |x: Option<f64>| Cell::number(x, pct(x), share(x));
+            let name_of = |code: &str| {
+                programmes
+                    .iter()
+                    .find(|p| p.code == code)
+                    .map_or(code.to_string(), |p| format!("{} ({code})", p.name))
+            };
+            let files = |table: &str| {
+                let at = |format: &str| format!("/national/quality?from={from}&to={to}&download={table}.{format}");
+                Some([at("csv"), at("xlsx")])
+            };
+            let submissions = Table {
+                caption: "Submissions received against expected (missing first)".into(),
+                rows_are: "programmes".into(),
+                columns: vec![
+                    Column::words("Programme", "programme_code"),
+                    Column::words("Status", "status"),
+                    Column::numbers("Episodes", "episodes"),
+                    Column::words("Key id", "key_id"),
+                ],
+                rows: submitted
+                    .iter()
+                    .map(|(code, got)| {
+                        let programme = Cell::coded(name_of(code), *code);
+                        match got {
+                            Some(s) => vec![
+                                programme,
+                                Cell::text("received"),
+                                Cell::number(Some(s.episodes as f64), crate::html::thousands(s.episodes as u64), s.episodes.to_string()),
+                                Cell::text(s.key_id.clone()),
+                            ],
+                            None => vec![
+                                programme,
+                                Cell::text("missing").strong(true),
+                                Cell::number(None, "–", ""),
+                                Cell::coded("–", ""),
+                            ],
+                        }
+                    })
+                    .collect(),
+                downloads: files("submissions"),
+                empty: "No programmes are registered.".into(),
+            };
+            let completeness = Table {
+                caption: "Completeness of the optional national fields by programme (worst first)".into(),
+                rows_are: "programmes".into(),
+                columns: vec![
+                    Column::words("Programme", "programme_code"),
+                    Column::numbers("Episodes", "episodes"),
+                    Column::numbers("Fields complete", "fields_complete"),
+                    Column::words("Least complete", "least_complete"),
+                    Column::numbers("Assessment 1 recorded", "assessment1"),
+                    Column::numbers("Assessment 2 within 140 days", "assessment2"),
+                ],
+                rows: table
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            Cell::coded(name_of(r.code), r.code).link(format!(
+                                "/national/quality?from={from}&to={to}&programme={}#fields",
+                                url_encode(r.code)
+                            )),
+                            Cell::number(Some(r.total as f64), crate::html::thousands(r.total.max(0) as u64), r.total.to_string()),
+                            proportion_cell(Some(r.overall)),
+                            Cell::text(r.worst.clone()),
+                            proportion_cell(r.a1),
+                            proportion_cell(r.a2),
+                        ]
+                    })
+                    .collect(),
+                downloads: files("completeness"),
+                empty: "No episodes were submitted for this period.".into(),
+            };
             match download.split_once('.').map(|(t, _)| t) {
                 Some("submissions") => {
-                    let rows = submitted
-                        .iter()
-                        .map(|(code, got)| match got {
-                            Some(s) => vec![code.to_string(), "received".into(), s.episodes.to_string(), s.key_id.clone()],
-                            None => vec![code.to_string(), "missing".into(), String::new(), String::new()],
-                        })
-                        .collect();
-                    let columns = ["programme_code", "status", "episodes", "key_id"].map(String::from).to_vec();
+                    let (columns, rows) = submissions.file();
                     return Ok(Answer::File(format!("submissions-{from}-{to}"), columns, rows));
                 }
                 Some("completeness") => {
-                    let rows = table
-                        .iter()
-                        .map(|r| vec![r.code.to_string(), r.total.to_string(), share(Some(r.overall)), r.worst.clone(), share(r.a1), share(r.a2)])
-                        .collect();
-                    let columns = ["programme_code", "episodes", "fields_complete", "least_complete", "assessment1", "assessment2"]
-                        .map(String::from)
-                        .to_vec();
+                    let (columns, rows) = completeness.file();
                     return Ok(Answer::File(format!("completeness-{from}-{to}"), columns, rows));
                 }
                 Some("fields") => {
@@ -167,68 +229,21 @@ async fn quality(
                 None => {}
             }
             let one = counts.iter().find(|c| c.0 == chosen);
-            let files = |table: &str| {
-                maud::html! {
-                    p class="noprint" {
-                        "Download this table: "
-                        a href={ "/national/quality?from=" (from) "&to=" (to) "&download=" (table) ".csv" } { "CSV" } " · "
-                        a href={ "/national/quality?from=" (from) "&to=" (to) "&download=" (table) ".xlsx" } { "XLSX" }
-                    }
-                }
-            };
             let body = maud::html! {
                 (crate::html::period_form(period.from, period.to, maud::html! {}))
                 h2 { "Submissions for " (period.long()) }
                 p { (received) " of " (programmes.len()) " programmes have submitted." }
-                (files("submissions"))
-                table tabindex="0" {
-                    caption { "Submissions received against expected (missing first)" }
-                    thead { tr {
-                        th scope="col" { "Programme" } th scope="col" { "Status" }
-                        th scope="col" { "Episodes" } th scope="col" { "Key id" }
-                    } }
-                    tbody {
-                        @for (code, got) in &submitted {
-                            tr {
-                                th scope="row" { (code) }
-                                @match got {
-                                    Some(s) => { td { "received" } td { (s.episodes) } td { (s.key_id) } }
-                                    None => { td { strong { "missing" } } td { "–" } td { "–" } }
-                                }
-                            }
-                        }
-                    }
-                }
+                (submissions.render(&View::of("submissions", "/national/quality", &raw)))
                 h2 { "Completeness" }
-                (files("completeness"))
-                table tabindex="0" {
-                    caption { "Completeness of the optional national fields by programme (worst first)" }
-                    thead { tr {
-                        th scope="col" { "Programme" } th scope="col" { "Episodes" }
-                        th scope="col" { "Fields complete" } th scope="col" { "Least complete" }
-                        th scope="col" { "Assessment 1 recorded" }
-                        th scope="col" { "Assessment 2 within 140 days" }
-                    } }
-                    tbody {
-                        @for r in &table {
-                            tr {
-                                th scope="row" {
-                                    a href={ "/national/quality?from=" (from) "&to=" (to) "&programme=" (url_encode(r.code)) } { (r.code) }
-                                }
-                                td { (r.total) } td { (pct(Some(r.overall))) } td class="words" { (r.worst) }
-                                td { (pct(r.a1)) } td { (pct(r.a2)) }
-                            }
-                        }
-                    }
-                }
+                (completeness.render(&View::of("completeness", "/national/quality", &raw)))
                 @if let Some((code, total, filled)) = one {
-                    h2 { "Every field of " (code) }
+                    h2 id="fields" { "Every field of " (name_of(code)) }
                     table tabindex="0" {
-                        caption { "Completeness of each optional national field, " (total) " episodes" }
+                        caption { "Completeness of each optional national field, " (crate::html::thousands((*total).max(0) as u64)) " episodes" }
                         thead { tr { th scope="col" { "Field" } th scope="col" { "Complete" } } }
                         tbody {
                             @for (share, name) in shares_of(*total, filled) {
-                                tr { th scope="row" { (name) } td { (pct(Some(share))) } }
+                                tr { th scope="row" { (name) } td class="num" { (pct(Some(share))) } }
                             }
                         }
                     }

@@ -255,6 +255,14 @@ async fn submit(
                     }
                 } @else {
                     button { "Build and download the submission" }
+                    br;
+                    span class="hint" {
+                        "This crest is not connected to the national audit, so the submission \
+                         downloads as a file. Send that file to the national audit the way your \
+                         data sharing agreement sets out (their secure upload or file transfer); \
+                         do not email it. The audit's analysts receive it and tell you when it is \
+                         stored."
+                    }
                 }
             }
         }

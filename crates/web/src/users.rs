@@ -6,7 +6,7 @@
 use crate::access::{Admin, SignedIn};
 use crate::html::{csrf_field, error_summary, page};
 use crate::{html_page, App, WebError};
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -16,12 +16,13 @@ use crest_store::users::{
 };
 use crest_store::{Role, User};
 use maud::{html, Markup};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/admin/users", get(list).post(add))
-        .route("/admin/users/change", axum::routing::post(change))
+        .route("/admin/users/change", get(user_form).post(change))
         .route("/admin/users/security", axum::routing::post(require_codes))
         .route(
             "/account/password",
@@ -108,11 +109,23 @@ fn role_and_programmes(
         fieldset class="choices" {
             legend { "Programmes" }
             div class="hint" { "For programme staff and leads: the programmes whose patients they may see." }
-            @for (i, p) in programmes.iter().enumerate() {
-                div class="choice" {
-                    input type="checkbox" id={ (prefix) "-p-" (i) } name="programmes" value=(p.code)
-                        checked[ticked.contains(&p.code)];
-                    label for={ (prefix) "-p-" (i) } { (p.name) " (" (p.code) ")" }
+            // Two hundred programmes are grouped by region, each region folded unless it
+            // holds a ticked programme.
+            @for region in &regions {
+                @let here: Vec<(usize, &crest_core::Programme)> = programmes.iter().enumerate().filter(|(_, p)| p.region == *region).collect();
+                @let ticked_here = here.iter().filter(|(_, p)| ticked.contains(&p.code)).count();
+                details class="region" open[ticked_here > 0] {
+                    summary {
+                        (region) " (" (here.len()) " programme" @if here.len() != 1 { "s" }
+                        @if ticked_here > 0 { ", " (ticked_here) " ticked" } ")"
+                    }
+                    @for (i, p) in &here {
+                        div class="choice" {
+                            input type="checkbox" id={ (prefix) "-p-" (i) } name="programmes" value=(p.code)
+                                checked[ticked.contains(&p.code)];
+                            label for={ (prefix) "-p-" (i) } { (p.name) " (" (p.code) ")" }
+                        }
+                    }
                 }
             }
         }
@@ -130,6 +143,113 @@ fn role_and_programmes(
     }
 }
 
+/// Everyone with an account, searchable and paged; each links to the page that changes them.
+fn accounts(users: &[User]) -> crate::table::Table {
+    use crate::table::{Cell, Column, Table};
+    Table {
+        caption: "Accounts".into(),
+        rows_are: "accounts".into(),
+        columns: vec![
+            Column::words("User name", "username"),
+            Column::words("Role", "role"),
+            Column::words("Programmes or regions", "programmes_or_regions"),
+            Column::words("Status", "status"),
+        ],
+        rows: users
+            .iter()
+            .map(|u| {
+                let rights = if !u.regions.is_empty() {
+                    u.regions.join(", ")
+                } else if u.programmes.is_empty() {
+                    "–".to_string()
+                } else {
+                    u.programmes.join(", ")
+                };
+                let status = match (u.disabled, u.totp_secret.is_empty()) {
+                    (true, _) => "Disabled",
+                    (false, true) => "Active",
+                    (false, false) => "Active, security code set up",
+                };
+                vec![
+                    Cell::text(u.username.clone()).link(format!(
+                        "/admin/users/change?username={}",
+                        crate::html::url_encode(&u.username)
+                    )),
+                    Cell::coded(u.role.label(), u.role.code()),
+                    Cell::text(rights),
+                    Cell::text(status).strong(u.disabled),
+                ]
+            })
+            .collect(),
+        downloads: None,
+        empty: "No accounts yet.".into(),
+    }
+}
+
+/// One user's page: their role, programmes and regions, and their password, security code
+/// and access.
+fn user_page(
+    c: &crate::Ctx,
+    (_, programmes, _): &Loaded,
+    u: &User,
+    errors: &[(String, String)],
+    notice: Option<Markup>,
+) -> String {
+    let body = html! {
+        (error_summary(errors))
+        @if let Some(n) = notice { div class="ok" role="status" { (n) } }
+        p { a href="/admin/users" { "All accounts" } }
+        p {
+            (u.role.label())
+            @if u.disabled { ". " strong { "Disabled" } } @else { ". Active" }
+            @if !u.totp_secret.is_empty() { ", security code set up" }
+            "."
+        }
+        form method="post" action="/admin/users/change" {
+            (csrf_field(&c.session.csrf))
+            input type="hidden" name="username" value=(u.username);
+            div id="f-role" {
+                @if let Some((_, e)) = errors.iter().find(|e| e.0 == "role") { p class="err" { (e) } }
+                (role_and_programmes("u", Some(u.role), &[u.programmes.clone(), u.regions.clone()].concat(), programmes))
+            }
+            p { button name="action" value="save" { "Save role, programmes and regions" } }
+        }
+        h2 { "Password, security code and access" }
+        form method="post" action="/admin/users/change" {
+            (csrf_field(&c.session.csrf))
+            input type="hidden" name="username" value=(u.username);
+            p {
+                button class="secondary" name="action" value="reset" { "Reset password" } " "
+                @if !u.totp_secret.is_empty() {
+                    button class="secondary" name="action" value="remove_code" { "Remove security code" } " "
+                }
+                @if u.disabled {
+                    button class="secondary" name="action" value="enable" { "Enable" }
+                } @else if u.username != c.user.username {
+                    button class="secondary" name="action" value="disable" { "Disable" }
+                }
+            }
+        }
+    };
+    page(&format!("User {}", u.username), c.nav(None), body)
+}
+
+/// `GET /admin/users/change?username=…`: one user's page.
+async fn user_form(
+    State(app): State<Arc<App>>,
+    Admin(c): Admin,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let loaded = load(&app).await?;
+    let name = q.get("username").map(String::as_str).unwrap_or_default();
+    let u = loaded
+        .0
+        .iter()
+        .find(|u| u.username == name)
+        .ok_or(WebError::NotFound)?;
+    Ok(html_page(user_page(&c, &loaded, u, &[], None)))
+}
+
 /// The users page: everyone with an account, and a form to add one.
 fn users_page(
     c: &crate::Ctx,
@@ -137,61 +257,13 @@ fn users_page(
     errors: &[(String, String)],
     typed: &Posted,
     notice: Option<Markup>,
+    query: &HashMap<String, String>,
 ) -> String {
     let role = Role::parse(&one(typed, "role"));
     let body = html! {
         (error_summary(errors))
         @if let Some(n) = notice { div class="ok" role="status" { (n) } }
-        table tabindex="0" {
-            caption { "Accounts" }
-            thead { tr {
-                th scope="col" { "User name" } th scope="col" { "Role" }
-                th scope="col" { "Programmes or regions" } th scope="col" { "Status" }
-                th scope="col" { "Change" }
-            } }
-            tbody {
-                @for u in users {
-                    tr {
-                        th scope="row" { (u.username) }
-                        td { (u.role.label()) }
-                        td {
-                            @if !u.regions.is_empty() { (u.regions.join(", ")) }
-                            @else if u.programmes.is_empty() { "–" } @else { (u.programmes.join(", ")) }
-                        }
-                        td {
-                            @if u.disabled { strong { "Disabled" } } @else { "Active" }
-                            @if !u.totp_secret.is_empty() { br; "Security code set up" }
-                        }
-                        td {
-                            details {
-                                summary { "Change " span class="visually-hidden" { (u.username) } }
-                                form method="post" action="/admin/users/change" {
-                                    (csrf_field(&c.session.csrf))
-                                    input type="hidden" name="username" value=(u.username);
-                                    (role_and_programmes(&format!("u-{}", u.username.len()), Some(u.role), &[u.programmes.clone(), u.regions.clone()].concat(), programmes))
-                                    p { button name="action" value="save" { "Save role, programmes and regions" } }
-                                }
-                                form method="post" action="/admin/users/change" {
-                                    (csrf_field(&c.session.csrf))
-                                    input type="hidden" name="username" value=(u.username);
-                                    p {
-                                        button class="secondary" name="action" value="reset" { "Reset password" } " "
-                                        @if !u.totp_secret.is_empty() {
-                                            button class="secondary" name="action" value="remove_code" { "Remove security code" } " "
-                                        }
-                                        @if u.disabled {
-                                            button class="secondary" name="action" value="enable" { "Enable" }
-                                        } @else if u.username != c.user.username {
-                                            button class="secondary" name="action" value="disable" { "Disable" }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        (accounts(users).render(&crate::table::View::of("accounts", "/admin/users", query)))
         h2 { "Security codes" }
         form method="post" action="/admin/users/security" {
             (csrf_field(&c.session.csrf))
@@ -230,9 +302,20 @@ fn users_page(
     page("Users", c.nav(None), body)
 }
 
-async fn list(State(app): State<Arc<App>>, Admin(c): Admin) -> Result<Response, WebError> {
+async fn list(
+    State(app): State<Arc<App>>,
+    Admin(c): Admin,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
     let loaded = load(&app).await?;
-    Ok(html_page(users_page(&c, &loaded, &[], &Vec::new(), None)))
+    Ok(html_page(users_page(
+        &c,
+        &loaded,
+        &[],
+        &Vec::new(),
+        None,
+        &q,
+    )))
 }
 
 async fn add(
@@ -313,9 +396,17 @@ async fn add(
                 strong { code { (password) } } ". Give it to them safely; it is not shown again. \
                  They can change it under \"Change password\" once signed in."
             }),
+            &HashMap::new(),
         ))),
         Err(errors) => {
-            let mut r = html_page(users_page(&c, &loaded, &errors, &form, None));
+            let mut r = html_page(users_page(
+                &c,
+                &loaded,
+                &errors,
+                &form,
+                None,
+                &HashMap::new(),
+            ));
             *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             Ok(r)
         }
@@ -434,7 +525,12 @@ async fn change(
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    let mut r = html_page(users_page(&c, &loaded, &errors, &Vec::new(), notice));
+    let u = loaded
+        .0
+        .iter()
+        .find(|u| u.username == username)
+        .ok_or(WebError::NotFound)?;
+    let mut r = html_page(user_page(&c, &loaded, u, &errors, notice));
     *r.status_mut() = status;
     Ok(r)
 }
@@ -606,6 +702,7 @@ async fn require_codes(
         &[],
         &Vec::new(),
         Some(html! { "Saved: who must use a security code." }),
+        &HashMap::new(),
     )))
 }
 

@@ -108,6 +108,20 @@ fn a_lead_signs_in_fixes_an_episode_uploads_and_opens_the_dashboard() {
         b.wait_url("/p/P001/episodes/B1?saved=1");
         b.wait_text("main", "Saved.");
         b.screenshot("03-episode-saved");
+        // Saved, the patient's summary: where they are and what is due, with dates.
+        let summary = b.text("main");
+        assert!(
+            summary.contains("Referred, waiting to start")
+                && summary.contains("Due next")
+                && summary.contains("Start core rehabilitation: by 8 March 2025")
+                && summary.contains("days late"),
+            "{summary}"
+        );
+        // Changing the episode is a step away.
+        b.click("a[href=\"/p/P001/episodes/B1/edit\"]");
+        b.wait_url("/p/P001/episodes/B1/edit");
+        assert!(b.source().contains("value=\"Browserperson\""));
+        b.screenshot("03b-episode-edit");
         let stored = open(&db).run(|s| s.episode("P001", "B1").unwrap().unwrap());
         assert_eq!(
             stored.text(crest_core::Col::FamilyName),
@@ -195,6 +209,7 @@ fn a_lead_signs_in_fixes_an_episode_uploads_and_opens_the_dashboard() {
         // The rest of a lead's pages, each checked by axe at both widths.
         for (path, wait, name) in [
             ("/p/P001/episodes", "Showing 1 to", "14-patients"),
+            ("/p/P001/episodes/E1", "Due next", "14b-patient-summary"),
             (
                 "/p/P001/episodes/E1/report",
                 "Your measures",
@@ -345,7 +360,7 @@ fn a_national_analyst_tracks_an_outlier_case() {
     b.goto(&format!(
         "{base}/national/outliers?from=2024-04-01&to=2025-03-31"
     ));
-    b.wait_text("main", "Programmes outside the limits");
+    b.wait_text("main", "finding(s) outside the limits");
     b.screenshot("08-outliers");
     // Triage: only the alarms, then all again.
     b.select("#level", "alarm");
@@ -358,7 +373,7 @@ fn a_national_analyst_tracks_an_outlier_case() {
     b.screenshot("49-outliers-alarms");
     b.select("#level", "");
     b.click("form.noprint button");
-    b.wait_text("main", "Programmes outside the limits");
+    b.wait_text("main", "finding(s) outside the limits");
     b.click("form[action=\"/national/outliers\"] button");
     b.wait_text("main", "Stage: open");
     b.select("#status", "contacted");
@@ -388,6 +403,11 @@ fn a_national_analyst_tracks_an_outlier_case() {
             format!("/national/quality?{q}"),
             "Submissions for",
             "23-quality",
+        ),
+        (
+            format!("/national/report?{q}"),
+            "Download the report as a PDF",
+            "23b-annual-report-choice",
         ),
         (
             format!("/national/programme?code=P001&{q}"),
@@ -476,6 +496,11 @@ fn an_admin_records_a_data_sharing_agreement() {
     for (path, wait, name) in [
         ("/admin/users", "Security codes", "34-users"),
         (
+            "/admin/users/change?username=lead",
+            "Save role, programmes and regions",
+            "34b-user",
+        ),
+        (
             "/admin/national-figures",
             "None are loaded yet",
             "35-national-figures",
@@ -511,6 +536,8 @@ fn an_admin_adds_a_user_who_signs_in_and_changes_their_password() {
     b.wait_text("main", "Add a user");
     b.type_into("#f-username", "nurse3");
     b.click("label[for=\"new-role-0\"]");
+    // Programmes come folded by region: open the first region, tick its first programme.
+    b.click("#f-role details.region summary");
     b.click("label[for=\"new-p-0\"]");
     b.click("form[action=\"/admin/users\"] button");
     let notice = b.wait_text("main", "User nurse3 added");
@@ -565,10 +592,18 @@ fn an_admin_adds_a_user_who_signs_in_and_changes_their_password() {
             .as_secs();
         crest_store::totp::code_at(&crest_store::totp::from_base32(&secret).unwrap(), now, 6)
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    // Only the current 30-second step's code counts: start typing early in a step, so the
+    // step does not end while the browser types and sends it.
+    let unix = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    while unix() % crest_store::totp::STEP > crest_store::totp::STEP - 8 {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let now = unix();
     let enabled_at = now / crest_store::totp::STEP;
     b.type_into(
         "#f-code",
@@ -886,7 +921,12 @@ fn the_public_results_site_opens_from_disk_and_finds_a_programme() {
     let files = crest_report::site::write_site(&report, &dir).unwrap();
     assert!(files > report.programme_list.len() + report.tables.len());
     // Every page starts with a link past the navigation to its main content.
-    let mut pages = vec![dir.join("index.html")];
+    let mut pages: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "html"))
+        .collect();
+    assert!(pages.iter().any(|p| p.ends_with("methods.html")));
     pages.extend(
         std::fs::read_dir(dir.join("programmes"))
             .unwrap()
@@ -894,6 +934,23 @@ fn the_public_results_site_opens_from_disk_and_finds_a_programme() {
     );
     for page in &pages {
         let html = std::fs::read_to_string(page).unwrap();
+        // Headings go down one level at a time (axe's heading-order): h1, then h2, then h3.
+        let levels: Vec<u8> = html
+            .match_indices("<h")
+            .filter_map(|(i, _)| {
+                let d = html.as_bytes().get(i + 2)?;
+                (b'1'..=b'6').contains(d).then_some(d - b'0')
+            })
+            .collect();
+        for pair in levels.windows(2) {
+            assert!(
+                pair[1] <= pair[0] + 1,
+                "{}: a heading h{} follows h{}",
+                page.display(),
+                pair[1],
+                pair[0]
+            );
+        }
         assert!(
             html.contains("<a class=\"skip\" href=\"#main\">Skip to main content</a>")
                 && html.contains("<main id=\"main\">"),
@@ -918,6 +975,15 @@ fn the_public_results_site_opens_from_disk_and_finds_a_programme() {
         .find(|r| r[0] == target.code)
         .unwrap()[grade]
         .clone();
+    // The report's programme tables name each programme, with its code.
+    let kpis = std::fs::read_to_string(dir.join("programmes.html")).unwrap();
+    assert!(
+        kpis.contains(&format!(
+            "<th scope=\"row\">{} ({})</th>",
+            target.name, target.code
+        )),
+        "{kpis}"
+    );
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("browser")
         .join("sqlite");
@@ -947,4 +1013,7 @@ fn the_public_results_site_opens_from_disk_and_finds_a_programme() {
     ));
     b.wait_text("main", "Uptake");
     b.screenshot("53-site-inequalities");
+    b.goto(&format!("file://{}", dir.join("methods.html").display()));
+    b.wait_text("main", "Overdispersion");
+    b.screenshot("54-site-methods");
 }

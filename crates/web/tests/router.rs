@@ -4,6 +4,7 @@
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
+use common::http::{cookie_value, enc, get, hidden, login, post, send, try_sign_in, words};
 use common::{open, rt, setup, PASSWORD};
 use crest_store::testing::{databases, scratch_dir};
 use http_body_util::BodyExt;
@@ -11,145 +12,6 @@ use std::sync::Arc;
 use tower::ServiceExt;
 
 mod common;
-
-struct Resp {
-    status: StatusCode,
-    location: String,
-    cookies: Vec<String>,
-    body: String,
-    /// The body as sent (a PDF or a workbook is not text).
-    bytes: Vec<u8>,
-}
-
-async fn send(app: &Arc<crest_web::App>, req: Request<Body>) -> Resp {
-    let r = crest_web::router(app.clone()).oneshot(req).await.unwrap();
-    let status = r.status();
-    let location = r
-        .headers()
-        .get(header::LOCATION)
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let cookies = r
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .collect();
-    let bytes = r.into_body().collect().await.unwrap().to_bytes().to_vec();
-    let body = String::from_utf8_lossy(&bytes).to_string();
-    Resp {
-        status,
-        location,
-        cookies,
-        body,
-        bytes,
-    }
-}
-
-fn get(path: &str, cookie: &str) -> Request<Body> {
-    Request::get(path)
-        .header(header::COOKIE, cookie)
-        .body(Body::empty())
-        .unwrap()
-}
-
-fn post(path: &str, cookie: &str, form: &[(&str, &str)]) -> Request<Body> {
-    let body: Vec<String> = form
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect();
-    Request::post(path)
-        .header(header::COOKIE, cookie)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(body.join("&")))
-        .unwrap()
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn hidden(body: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let i = body
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {body}"))
-        + marker.len();
-    body[i..].split('"').next().unwrap().to_string()
-}
-
-fn cookie_value(cookies: &[String], name: &str) -> Option<String> {
-    cookies
-        .iter()
-        .find_map(|c| c.strip_prefix(&format!("{name}=")))
-        .map(|c| c.split(';').next().unwrap().to_string())
-}
-
-/// Signs in; returns the session cookie header and the session's CSRF token.
-/// One sign-in attempt with the login form's cookie and token.
-async fn try_sign_in(
-    app: &Arc<crest_web::App>,
-    pre: &str,
-    csrf: &str,
-    user: &str,
-    password: &str,
-) -> Resp {
-    send(
-        app,
-        post(
-            "/login",
-            &format!("crest_login={pre}"),
-            &[("username", user), ("password", password), ("csrf", csrf)],
-        ),
-    )
-    .await
-}
-
-async fn login(app: &Arc<crest_web::App>, user: &str) -> (String, String) {
-    let page = send(app, get("/login", "")).await;
-    let pre = cookie_value(&page.cookies, "crest_login").unwrap();
-    let csrf = hidden(&page.body, "csrf");
-    let r = send(
-        app,
-        post(
-            "/login",
-            &format!("crest_login={pre}"),
-            &[("username", user), ("password", PASSWORD), ("csrf", &csrf)],
-        ),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    let set = r
-        .cookies
-        .iter()
-        .find(|c| c.starts_with("crest_session="))
-        .unwrap();
-    assert!(
-        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
-        "{set}"
-    );
-    let cookie = format!(
-        "crest_session={}",
-        cookie_value(&r.cookies, "crest_session").unwrap()
-    );
-    let home = send(app, get("/p/P001/episodes", &cookie)).await;
-    let csrf = if home.status == StatusCode::OK {
-        hidden(&home.body, "csrf")
-    } else {
-        let start = send(app, get("/", &cookie)).await;
-        if start.status == StatusCode::SEE_OTHER {
-            hidden(&send(app, get(&start.location, &cookie)).await.body, "csrf")
-        } else {
-            hidden(&start.body, "csrf")
-        }
-    };
-    (cookie, csrf)
-}
 
 #[test]
 fn login_sessions_csrf_and_rate_limit() {
@@ -509,58 +371,6 @@ fn form_warnings_are_confirmed_and_a_derived_bmi_follows_the_weight() {
     }
 }
 
-/// A shared buffer the server's log is written into.
-#[derive(Clone, Default)]
-struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Every answer carries a request id; the server's log has a line per request with that id
-/// and the route's pattern, never the path (episode ids) or a search term.
-#[test]
-fn requests_are_logged_by_route_with_an_id_and_no_identifiers() {
-    let db = &databases()[0];
-    let app = setup(db);
-    let buffer = LogBuffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    rt().block_on(async {
-        let (cookie, _) = login(&app, "staff").await;
-        let r = crest_web::router(app.clone())
-            .oneshot(get("/p/P001/episodes/E1?q=9434765919", &cookie))
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
-        assert_eq!(id.len(), 16);
-        let log = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-        let line = log
-            .lines()
-            .find(|l| l.contains(&id))
-            .unwrap_or_else(|| panic!("{log}"));
-        assert!(
-            line.contains("/p/{code}/episodes/{id}") && line.contains("status=200"),
-            "{line}"
-        );
-        assert!(
-            !log.contains("9434765919") && !log.contains("/p/P001/episodes/E1"),
-            "{log}"
-        );
-    });
-}
-
 #[test]
 fn staff_cannot_reach_another_programme_by_any_url() {
     for db in databases() {
@@ -712,7 +522,11 @@ fn episode_form_shows_import_errors_keeps_input_then_saves() {
             let n1 = s.run(|s| s.episode("P001", "N1").unwrap().unwrap());
             assert_eq!(n1.text(crest_core::Col::NhsNumber), Some("9434765862"));
             // Change it: the access log keeps old and new values (identifiers only by name).
+            // Opening the patient shows the summary first; the form is a step away.
             let page = send(&app, get("/p/P001/episodes/N1", &cookie)).await;
+            assert!(!page.body.contains("value=\"Newperson\""));
+            assert!(page.body.contains("href=\"/p/P001/episodes/N1/edit\""));
+            let page = send(&app, get("/p/P001/episodes/N1/edit", &cookie)).await;
             assert!(page.body.contains("value=\"Newperson\""));
             form.retain(|(k, _)| *k != "episode_id");
             form.push(("core_start_date", "2025-03-01"));
@@ -721,6 +535,22 @@ fn episode_form_shows_import_errors_keeps_input_then_saves() {
             form[8] = ("status", "in_progress");
             let r = send(&app, post("/p/P001/episodes/N1", &cookie, &form)).await;
             assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+            assert_eq!(r.location, "/p/P001/episodes/N1?saved=1");
+            // The summary says where the patient is and what is due, by the standards:
+            // at least 56 days of core rehabilitation from 1 March, assessment 2 within
+            // 140 days of assessment 1 (20 February).
+            let summary = send(&app, get(&r.location, &cookie)).await;
+            let text = words(&summary.body);
+            for due in [
+                "Saved.",
+                "Where the patient is now: In core rehabilitation",
+                "End core rehabilitation: from 26 April 2025",
+                "Assessment 2: from 26 April 2025, by 10 July 2025",
+                "Core rehabilitation started: 1 March 2025",
+                "Assessment 2: not yet",
+            ] {
+                assert!(text.contains(due), "{due}: {text}");
+            }
             let log = s.run(|s| s.access_log(50).unwrap());
             let change = log
                 .iter()
@@ -1001,7 +831,15 @@ fn assessment_quick_forms_change_only_their_fields() {
             )
             .await;
             assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-            assert_eq!(r.location, "/p/P001/episodes/E1/assessment2?saved=1");
+            // Saved: back to the patient's summary, with the new score among the measures.
+            assert_eq!(r.location, "/p/P001/episodes/E1?saved=1");
+            let summary = words(&send(&app, get(&r.location, &cookie)).await.body);
+            assert!(
+                summary.contains("Saved.")
+                    && summary
+                        .contains("HADS anxiety score 12 (needs attention) 4 (normal) down 8"),
+                "{summary}"
+            );
             let e1 = open(&db).run(|s| s.episode("P001", "E1").unwrap().unwrap());
             assert_eq!(
                 e1.get(crest_core::Col::A2HadsAnxiety),
@@ -1605,10 +1443,14 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
             let r = send(&app, get("/national/quality?from=2024-04-01&to=2025-03-31&programme=P002", &cookie)).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
             assert!(r.body.contains("1 of 2 programmes have submitted"), "{}", r.body);
-            let (missing, received) = (r.body.find("<th scope=\"row\">P001</th><td><strong>missing</strong>").unwrap(), r.body.find("<th scope=\"row\">P002</th><td>received</td>").unwrap());
+            let (missing, received) = (r.body.find("<th scope=\"row\">One (P001)</th><td><strong>missing</strong>").unwrap(), r.body.find("<th scope=\"row\">Two (P002)</th><td>received</td>").unwrap());
             assert!(missing < received, "missing first");
-            assert!(r.body.contains("<a href=\"/national/quality?from=2024-04-01&amp;to=2025-03-31&amp;programme=P002\">P002</a>"), "{}", r.body);
-            assert!(r.body.contains("Every field of P002") && r.body.contains("<tr><th scope=\"row\">How core rehabilitation is delivered</th><td>100.0%</td></tr>"), "{}", r.body);
+            assert!(r.body.contains("<a href=\"/national/quality?from=2024-04-01&amp;to=2025-03-31&amp;programme=P002#fields\">Two (P002)</a>"), "{}", r.body);
+            assert!(r.body.contains("Every field of Two (P002)") && r.body.contains("<tr><th scope=\"row\">How core rehabilitation is delivered</th><td class=\"num\">100.0%</td></tr>"), "{}", r.body);
+            // Sorted by a column: the heading says so, and the order follows it.
+            let r = send(&app, get("/national/quality?from=2024-04-01&to=2025-03-31&submissions-sort=0&submissions-order=descending", &cookie)).await;
+            assert!(r.body.contains("aria-sort=\"descending\""), "{}", r.body);
+            assert!(r.body.find("Two (P002)").unwrap() < r.body.find("One (P001)").unwrap(), "{}", r.body);
             let r = send(&app, get("/national/inequalities?from=2024-04-01&to=2025-03-31", &cookie)).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
             assert!(r.body.contains("Nationally: 1 referred, 1 started") && r.body.contains("Uptake by priority group"), "{}", r.body);
@@ -1938,6 +1780,10 @@ fn hostile_text_is_shown_as_text_on_every_programme_page() {
                 ),
                 (
                     "/p/P001/episodes/H1",
+                    "<strong>Ann &lt;script&gt;alert(1)&lt;/script&gt; Smith &lt;script&gt;alert(1)&lt;/script&gt;</strong>",
+                ),
+                (
+                    "/p/P001/episodes/H1/edit",
                     "value=\"Smith &lt;script&gt;alert(1)&lt;/script&gt;\"",
                 ),
                 (
@@ -2358,11 +2204,30 @@ fn admins_manage_accounts_on_the_web_and_everyone_changes_their_password() {
             let (admin, csrf) = login(&app, "admin").await;
             let r = send(&app, get("/admin/users", &admin)).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            // Each account links to its own page; the list holds no forms per user.
             assert!(
-                r.body
-                    .contains("<th scope=\"row\">lead</th><td>Programme lead</td>"),
+                r.body.contains(
+                    "<th scope=\"row\"><a href=\"/admin/users/change?username=lead\">lead</a></th><td>Programme lead</td>"
+                ),
                 "{}",
                 r.body
+            );
+            assert!(!r.body.contains("value=\"remove_code\""));
+            let page = send(&app, get("/admin/users/change?username=lead", &admin)).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+            // Programmes come grouped by region, only the lead's own region unfolded.
+            assert!(
+                words(&page.body).contains("London (1 programme, 1 ticked)")
+                    && page.body.contains("<details class=\"region\" open>")
+                    && page.body.contains("<details class=\"region\">"),
+                "{}",
+                page.body
+            );
+            assert_eq!(
+                send(&app, get("/admin/users/change?username=nobody", &admin))
+                    .await
+                    .status,
+                StatusCode::NOT_FOUND
             );
             // A name with a space and no role: both problems at once.
             let r = send(
@@ -3692,7 +3557,22 @@ fn commissioners_and_researchers_see_published_figures_for_their_scope_only() {
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
             let t: serde_json::Value = serde_json::from_str(&r.body).unwrap();
             assert_eq!(t["published"], true);
-            let rows: Vec<Vec<String>> = serde_json::from_value(t["rows"].clone()).unwrap();
+            // Numbers are JSON numbers; text is left only for codes and suppressed cells.
+            let cells: Vec<&serde_json::Value> = t["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|r| r.as_array().unwrap())
+                .collect();
+            assert!(cells.iter().any(|c| c.is_number()), "{}", r.body);
+            assert!(
+                !cells
+                    .iter()
+                    .any(|c| c.as_str().is_some_and(|s| s.parse::<f64>().is_ok())),
+                "{}",
+                r.body
+            );
+            let rows = text_rows(&t["rows"]);
             let columns: Vec<String> = serde_json::from_value(t["columns"].clone()).unwrap();
             assert_eq!(rows.len(), mine.len());
             assert!(rows.iter().all(|r| mine.iter().any(|p| p.code == r[0])));
@@ -3709,7 +3589,7 @@ fn commissioners_and_researchers_see_published_figures_for_their_scope_only() {
                     continue;
                 }
                 let t: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-                let rows: Vec<Vec<String>> = serde_json::from_value(t["rows"].clone()).unwrap();
+                let rows = text_rows(&t["rows"]);
                 let columns: Vec<String> = serde_json::from_value(t["columns"].clone()).unwrap();
                 assert_published(&columns, &rows);
             }
@@ -3720,7 +3600,7 @@ fn commissioners_and_researchers_see_published_figures_for_their_scope_only() {
                 async move {
                     let r = send(&app, get(&format!("/api/v1/aggregates?{q}"), &comm)).await;
                     let t: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-                    serde_json::from_value::<Vec<Vec<String>>>(t["rows"].clone()).unwrap()
+                    text_rows(&t["rows"])
                 }
             };
             let total = get_table("measure=referred".into()).await;
@@ -3982,6 +3862,10 @@ fn every_route_for_every_role_is_allowed_or_denied_as_specified() {
             ("/admin/users", &["admin"]),
             ("/account/tokens", ALL),
             ("/national/dashboard", &["analyst"]),
+            ("/national/report", &["analyst"]),
+            ("/national/report.html", &["analyst"]),
+            ("/admin/users/change?username=staff", &["admin"]),
+            ("/p/P001/episodes/E1/edit", &["staff", "lead"]),
             ("/national/submissions.csv", &["analyst"]),
             ("/national/duplicates.xlsx", &["analyst"]),
             ("/national/programme.csv?code=P001&table=kpis", &["analyst"]),
@@ -4312,7 +4196,7 @@ fn report_dashboard_outliers_and_funnels_csv_agree_under_each_method() {
                 // Nothing else is called an outlier on the page: one row per finding.
                 let rows = page.body.matches("name=\"programme\"").count()
                     + page.body.matches("/national/outliers/case?id=").count();
-                assert!(rows >= from_csv.len());
+                assert!(rows >= from_csv.len().min(50));
             });
             flagged.push(from_csv.len());
         }
@@ -4352,7 +4236,7 @@ fn outlier_triage_filters_summarises_and_exports() {
         );
         assert!(page
             .body
-            .contains(&format!("Showing {} of {}", rows.len(), rows.len())));
+            .contains(&format!("{} of {} finding(s) outside the limits", rows.len(), rows.len())));
         // Filtered: only uptake alerts that are low and have no case.
         let f = "kpi=uptake&level=alert&direction=low&stage=none";
         let some = send(
@@ -4374,7 +4258,7 @@ fn outlier_triage_filters_summarises_and_exports() {
         let page = send(&app, get(&format!("/national/outliers?{q}&{f}"), &analyst)).await;
         assert!(page
             .body
-            .contains(&format!("Showing {want} of {}", rows.len())));
+            .contains(&format!("{want} of {} finding(s) outside the limits", rows.len())));
         let xlsx = send(
             &app,
             get(&format!("/national/outliers.xlsx?{q}&{f}"), &analyst),
@@ -4604,9 +4488,12 @@ const FORM_ROUTES: &[&str] = &[
     "/national/outliers.csv",
     "/national/outliers/case",
     "/national/receive",
+    "/national/report",
+    "/national/report.html",
     "/p/P001/episodes",
     "/p/P001/episodes/new",
     "/p/P001/episodes/E1",
+    "/p/P001/episodes/E1/edit",
     "/p/P001/episodes/E1/assessment1",
     "/p/P001/episodes/E1/assessment2",
     "/p/P001/export.csv",
@@ -5325,4 +5212,104 @@ fn every_page_of_every_role_speaks_words_not_database_names() {
             found.join("\n")
         );
     });
+}
+
+/// National analysts read the annual report on the web: a chosen period and method, the
+/// report at once as a page (the same as `crest report annual` writes), and the PDF as a
+/// download, with a waiting message once pressed. Nobody else reaches it.
+#[test]
+fn analysts_read_the_annual_report_on_the_web_and_download_its_pdf() {
+    let (db, ndb) = (databases().remove(0), databases().remove(0));
+    let app = setup(&db);
+    common::synthetic_national(&app, &db, &ndb);
+    let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
+    let expected = crest_report::annual::annual(
+        &mut n,
+        common::fy2024(),
+        common::today(),
+        crest_stats::funnel::Method::Plain,
+    )
+    .unwrap()
+    .html();
+    drop(n);
+    rt().block_on(async {
+        let (analyst, _) = login(&app, "analyst").await;
+        let page = send(
+            &app,
+            get(
+                "/national/report?from=01/04/2024&to=31/03/2025&method=plain",
+                &analyst,
+            ),
+        )
+        .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let html_href = "/national/report.html?from=2024-04-01&amp;to=2025-03-31&amp;method=plain";
+        let pdf_href = "/national/report.pdf?from=2024-04-01&amp;to=2025-03-31&amp;method=plain";
+        assert!(
+            page.body.contains(html_href)
+                && page.body.contains(pdf_href)
+                && page.body.contains("data-wait=\"pdf-wait\""),
+            "{}",
+            page.body
+        );
+        let report = send(&app, get(&html_href.replace("&amp;", "&"), &analyst)).await;
+        assert_eq!(report.status, StatusCode::OK);
+        assert_eq!(
+            report.body, expected,
+            "the same report as the command line's"
+        );
+        assert!(report.body.contains("1 April 2024"));
+        // An unknown method is refused with a reason, not guessed.
+        let r = send(&app, get("/national/report.html?method=guess", &analyst)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        for who in ["lead", "staff", "admin"] {
+            let (cookie, _) = login(&app, who).await;
+            let r = send(&app, get(&html_href.replace("&amp;", "&"), &cookie)).await;
+            assert_ne!(r.status, StatusCode::OK, "{who}");
+            assert!(!r.body.contains("Methods"), "{who}");
+        }
+        // The PDF needs Chromium, which CI always has.
+        if std::env::var_os("CREST_REQUIRE_BROWSER").is_none()
+            && std::process::Command::new("chromium")
+                .arg("--version")
+                .output()
+                .is_err()
+        {
+            return;
+        }
+        let pdf = send(&app, get(&pdf_href.replace("&amp;", "&"), &analyst)).await;
+        assert_eq!(pdf.status, StatusCode::OK, "{}", pdf.body);
+        assert!(pdf.bytes.starts_with(b"%PDF"));
+        let file = scratch_dir("annual-web").join("annual.pdf");
+        std::fs::write(&file, &pdf.bytes).unwrap();
+        let text = std::process::Command::new("pdftotext")
+            .arg(&file)
+            .arg("-")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&text.stdout);
+        assert!(
+            text.contains("Methods") && text.contains("Disclosure control"),
+            "{text}"
+        );
+    });
+}
+
+/// An API table's rows as its CSV has them: numbers written out, null as empty.
+fn text_rows(rows: &serde_json::Value) -> Vec<Vec<String>> {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|c| match c {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Null => String::new(),
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .collect()
 }

@@ -2,6 +2,8 @@
 //! user per role.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod http;
+
 use crest_store::testing::{scratch_dir, TestDb};
 use crest_store::Role;
 use std::sync::Arc;
