@@ -200,7 +200,7 @@ pub enum Command {
         /// Programmes to generate.
         #[arg(long, default_value_t = 230)]
         programmes: usize,
-        /// Episodes to generate.
+        /// Episodes a year to generate; the demo covers the last three financial years.
         #[arg(long, default_value_t = 95_000)]
         episodes: usize,
     },

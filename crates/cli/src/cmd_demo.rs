@@ -10,14 +10,19 @@ use crest_ingest::{import_file, ImportOptions};
 use crest_stats::{compute, Period, Thresholds};
 use std::path::Path;
 
+/// Financial years the demo covers, so "three years" and "year on year" have something to show.
+pub(crate) const DEMO_YEARS: i32 = 3;
+
 /// The demo's national side: keys, an agreement, a synthetic opt-out check result, and every
-/// programme's submission built locally and received into a separate national store.
+/// programme's submission for each of `years` (oldest first) built locally and received into a
+/// separate national store.
 pub(crate) fn demo_national(
     dir: &Path,
     store: &mut dyn crest_store::Store,
     progs: &[crest_core::Programme],
-    period: Period,
+    years: &[Period],
 ) -> Result<String> {
+    let first = years.first().ok_or_else(|| anyhow!("no years to submit"))?;
     use crest_privacy::submission::{build, BuildRequest, NdooCheck, NdooList};
     for name in [
         "submission.key",
@@ -40,7 +45,7 @@ pub(crate) fn demo_national(
         legal_basis: "CAG 99/CAG/0001 (synthetic)".into(),
         fields: None,
         opt_out_exempt: false,
-        valid_from: period.from,
+        valid_from: first.from,
         valid_to: today().add_days(365),
     })?;
     // A synthetic National Data Opt-out result: every 50th patient of the synthetic file.
@@ -79,48 +84,54 @@ pub(crate) fn demo_national(
             &signing_dir.join(format!("{}.key", p.code)),
             &key.to_file_text(),
         )?;
-        crest_privacy::signing::register(&mut n, &key.public_key(), &p.code, (period.from, None))?;
+        crest_privacy::signing::register(&mut n, &key.public_key(), &p.code, (first.from, None))?;
         signing.add(key);
     }
     let subs = dir.join("submissions");
     std::fs::create_dir_all(&subs)?;
     let (mut sent, mut own, mut nd) = (0, 0, 0);
-    let mut bar = Progress::new("submitting each programme to the national store");
-    for (i, p) in progs.iter().enumerate() {
-        let signing_key = signing
-            .get(&p.code)
-            .ok_or_else(|| anyhow!("{}: no signing key", p.code))?;
-        let req = BuildRequest {
-            programme: &p.code,
-            period,
-            key: &sk,
-            signing_key,
-            ndoo: Some(&check),
-            ndoo_max_age_days: crest_privacy::submission::NDOO_MAX_AGE_DAYS,
-            today: today(),
-            now: crest_store::utc_now(),
-        };
-        let b = build(store, &req).map_err(|e| anyhow!("{}: {e}", p.code))?;
-        std::fs::write(subs.join(format!("{}.jsonl", p.code)), &b.bytes)?;
-        store.record_sent(&p.code, &b.sent, &b.withdrawn)?;
-        crest_privacy::submission::receive_logged(
-            &mut n,
-            &b.bytes,
-            (&sk, &nk),
-            ("demo", "national_analyst"),
-            &format!("{}.jsonl", p.code),
-        )
-        .map_err(|e| anyhow!("{}: {e}", p.code))?;
-        sent += b.sent.len();
-        own += b.left_out_own_request;
-        nd += b.left_out_ndoo;
-        bar.set((i + 1) as f64 / progs.len() as f64);
+    let mut bar = Progress::new("submitting each programme's years to the national store");
+    let steps = (progs.len() * years.len()).max(1);
+    for (y, period) in years.iter().enumerate() {
+        for (i, p) in progs.iter().enumerate() {
+            let signing_key = signing
+                .get(&p.code)
+                .ok_or_else(|| anyhow!("{}: no signing key", p.code))?;
+            let req = BuildRequest {
+                programme: &p.code,
+                period: *period,
+                key: &sk,
+                signing_key,
+                ndoo: Some(&check),
+                ndoo_max_age_days: crest_privacy::submission::NDOO_MAX_AGE_DAYS,
+                today: today(),
+                now: crest_store::utc_now(),
+            };
+            let b = build(store, &req).map_err(|e| anyhow!("{}: {e}", p.code))?;
+            let name = format!("{}-{}-{}.jsonl", p.code, period.from, period.to);
+            std::fs::write(subs.join(&name), &b.bytes)?;
+            store.record_sent(&p.code, &b.sent, &b.withdrawn)?;
+            crest_privacy::submission::receive_logged(
+                &mut n,
+                &b.bytes,
+                (&sk, &nk),
+                ("demo", "national_analyst"),
+                &name,
+            )
+            .map_err(|e| anyhow!("{}: {e}", p.code))?;
+            sent += b.sent.len();
+            own += b.left_out_own_request;
+            nd += b.left_out_ndoo;
+            bar.set((y * progs.len() + i + 1) as f64 / steps as f64);
+        }
     }
     bar.finish();
     println!(
-        "\nnational store {}: {} submissions, {sent} pseudonymised episodes; left out {own} at the patient's request and {nd} by the National Data Opt-out; {} initiating events seen in more than one programme",
+        "\nnational store {}: {} submissions ({} programmes, {} years), {sent} pseudonymised episodes; left out {own} at the patient's request and {nd} by the National Data Opt-out; {} initiating events seen in more than one programme",
         national.display(),
+        progs.len() * years.len(),
         progs.len(),
+        years.len(),
         n.cross_programme_duplicates(None)?.len()
     );
     Ok(url)
@@ -138,10 +149,17 @@ pub(crate) fn demo(
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
     let period = Period::last_financial_year(today());
+    let years: Vec<Period> = (0..DEMO_YEARS).rev().map(|k| period.earlier(k)).collect();
+    let covered = Period {
+        from: years[0].from,
+        to: period.to,
+    };
+    let total = episodes * DEMO_YEARS as usize;
     println!(
-        "crest demo: generating {episodes} synthetic episodes across {programmes} programmes …"
+        "crest demo: generating {total} synthetic episodes ({episodes} a year for {DEMO_YEARS} years, {}) across {programmes} programmes …",
+        covered.long()
     );
-    println!("{}", synth(dir, programmes, episodes, 1, period)?);
+    println!("{}", synth(dir, programmes, total, 1, covered)?);
     let db_url = format!("sqlite:{}", db.display());
     let mut store = crest_store::open(&db_url)?;
     store.migrate()?;
@@ -178,7 +196,7 @@ pub(crate) fn demo(
         period.from,
         period.to
     );
-    let national_url = demo_national(dir, store.as_mut(), &progs, period)?;
+    let national_url = demo_national(dir, store.as_mut(), &progs, &years)?;
     let code = progs.first().map(|p| p.code.clone()).unwrap_or_default();
     // The demo commissioner plans for the region with the most programmes.
     let region = {

@@ -1385,7 +1385,7 @@ fn the_demo_builds_both_sides_and_the_national_store_holds_no_identifiers() {
     );
     assert_eq!(r.code, 0, "{}", r.out);
     assert!(
-        r.out.contains("6 submissions") && r.out.contains("demo-analyst"),
+        r.out.contains("18 submissions (6 programmes, 3 years)") && r.out.contains("demo-analyst"),
         "{}",
         r.out
     );
@@ -1400,7 +1400,7 @@ fn the_demo_builds_both_sides_and_the_national_store_holds_no_identifiers() {
         log.iter()
             .filter(|e| e.action == "receipt" && e.outcome == "ok")
             .count(),
-        6,
+        18,
         "{log:?}"
     );
     let v = Command::new(env!("CARGO_BIN_EXE_crest"))
@@ -1409,7 +1409,7 @@ fn the_demo_builds_both_sides_and_the_national_store_holds_no_identifiers() {
         .unwrap();
     let out = String::from_utf8_lossy(&v.stdout);
     assert!(
-        v.status.success() && out.contains("access log intact: 6 entries"),
+        v.status.success() && out.contains("access log intact: 18 entries"),
         "{out}"
     );
     // Every synthetic identifier, in every form, is absent from the national store's files and

@@ -3,7 +3,7 @@
 //! bundled Liberation Sans, so no browser starts on a web request.
 
 use crate::html::pct;
-use crest_core::record::format_num;
+use crate::html::{number, thousands};
 use crest_stats::funnel::{self, Direction, Position, Z998};
 use crest_stats::kpis::ProgrammeKpis;
 use crest_stats::Z95;
@@ -51,7 +51,7 @@ pub fn wait_plot(id: &str, key: &str, title: &str, rows: &[&ProgrammeKpis]) -> M
     let over: Vec<String> = points
         .iter()
         .filter(|p| late(p))
-        .map(|(code, median, _)| format!("{code} ({} days)", format_num(*median)))
+        .map(|(code, median, _)| format!("{code} ({} days)", number(*median)))
         .collect();
     let (late_colour, on_time_colour) = ("#c0392b", "#005eb8");
     html! {
@@ -68,7 +68,7 @@ pub fn wait_plot(id: &str, key: &str, title: &str, rows: &[&ProgrammeKpis]) -> M
                 text x=(left) y="16" font-size="13" font-weight="bold" { (title) }
                 @for t in &ticks {
                     line x1=(at(x(*t))) x2=(at(x(*t))) y1=(top) y2=(at(bottom)) stroke="#d8dde0" {}
-                    text x=(at(x(*t))) y=(at(bottom + 14.0)) font-size="10" text-anchor="middle" { (format_num(*t)) }
+                    text x=(at(x(*t))) y=(at(bottom + 14.0)) font-size="10" text-anchor="middle" { (number(*t)) }
                 }
                 line x1=(left) x2=(w - 20.0) y1=(at(bottom)) y2=(at(bottom)) stroke="#425563" {}
                 @for (i, point) in points.iter().enumerate() {
@@ -78,7 +78,7 @@ pub fn wait_plot(id: &str, key: &str, title: &str, rows: &[&ProgrammeKpis]) -> M
                         line x1=(at(x(*t))) x2=(at(x(*t))) y1=(at(y(i) - 5.0)) y2=(at(y(i) + 5.0))
                             stroke="#768692" stroke-width="2" {}
                     }
-                    @let hover = format!("{code}: median {} days{}", format_num(*median), threshold.map_or(String::new(), |t| format!(" (threshold {})", format_num(t))));
+                    @let hover = format!("{code}: median {} days{}", number(*median), threshold.map_or(String::new(), |t| format!(" (threshold {})", number(t))));
                     // Above the threshold: a square as well as another colour.
                     @if late(point) {
                         rect x=(at(x(*median) - 4.0)) y=(at(y(i) - 4.0)) width="8" height="8" fill=(late_colour) {
@@ -204,7 +204,12 @@ pub fn funnel_plot_for(
             code: code.clone(),
             at: Some((*k, *n)),
             position: fit.position(*k, *n).unwrap_or(Position::Within),
-            shown: format!("{k}/{n} = {}", pct(Some(*k as f64 / *n as f64))),
+            shown: format!(
+                "{}/{} = {}",
+                thousands(*k),
+                thousands(*n),
+                pct(Some(*k as f64 / *n as f64))
+            ),
         })
         .collect();
     draw_funnel(&FunnelChart {
@@ -384,7 +389,7 @@ pub fn draw_funnel(chart: &FunnelChart<'_>) -> Markup {
                 @for (i, t) in x_ticks.iter().enumerate() {
                     line x1=(at(x(*t))) x2=(at(x(*t))) y1=(at(y(0.0))) y2=(at(y(0.0) + 4.0)) stroke="#425563" {}
                     text x=(at(x(*t))) y=(at(y(0.0) + 16.0)) font-size="11"
-                        text-anchor=(if i + 1 == x_ticks.len() { "end" } else { "middle" }) { (format_num(*t)) }
+                        text-anchor=(if i + 1 == x_ticks.len() { "end" } else { "middle" }) { (number(*t)) }
                 }
                 line x1=(left) x2=(left) y1=(at(y(1.0))) y2=(at(y(0.0))) stroke="#425563" {}
                 line x1=(left) x2=(at(w - right)) y1=(at(y(0.0))) y2=(at(y(0.0))) stroke="#425563" {}
@@ -549,7 +554,7 @@ pub fn column_chart(
     let slot = (w - left - 10.0) / columns.len().max(1) as f64;
     let described: Vec<String> = columns
         .iter()
-        .map(|(label, v)| format!("{label}: {}", format_num(*v)))
+        .map(|(label, v)| format!("{label}: {}", number(*v)))
         .collect();
     html! {
         figure {
@@ -559,7 +564,7 @@ pub fn column_chart(
                 desc id={ (id) "-d" } { (x_label) " against " (y_label) ". " (described.join("; ")) "." }
                 @for t in &ticks {
                     line x1=(left) x2=(w - 10.0) y1=(at(y(*t))) y2=(at(y(*t))) stroke="#d8dde0" {}
-                    text x=(left - 6.0) y=(at(y(*t) + 4.0)) font-size="11" text-anchor="end" { (format_num(*t)) }
+                    text x=(left - 6.0) y=(at(y(*t) + 4.0)) font-size="11" text-anchor="end" { (number(*t)) }
                 }
                 text x="14" y=(at(top + plot_h / 2.0)) font-size="12" text-anchor="middle"
                     transform={ "rotate(-90 14 " (at(top + plot_h / 2.0)) ")" } { (y_label) }
@@ -567,7 +572,7 @@ pub fn column_chart(
                     @let x = left + slot * i as f64;
                     rect x=(at(x + 2.0)) y=(at(y(*v))) width=(at((slot - 4.0).max(1.0)))
                         height=(at(y(0.0) - y(*v))) fill="#005eb8" {
-                        title { (label) ": " (format_num(*v)) }
+                        title { (label) ": " (number(*v)) }
                     }
                     text x=(at(x + slot / 2.0)) y=(at(h - bottom + 14.0)) font-size="11" text-anchor="middle" { (label) }
                 }
@@ -668,8 +673,10 @@ pub fn share_bars(
             None => format!("{}: too few to show", b.label),
             Some((_, 0)) => format!("{}: {}", b.label, axis.none),
             Some((k, n)) => format!(
-                "{}: {k} of {n} {}, {}",
+                "{}: {} of {} {}, {}",
                 b.label,
+                thousands(k),
+                thousands(n),
                 axis.of,
                 pct(Some(k as f64 / n as f64))
             ),
@@ -697,7 +704,7 @@ pub fn share_bars(
                         Some((k, n)) if n > 0 => {
                             @let p = k as f64 / n as f64;
                             rect x=(left) y=(at(yy + 5.0)) width=(at(x(p) - left)) height=(at(row - 10.0)) fill="#005eb8" {
-                                title { (b.label) ": " (k) " of " (n) ", " (pct(Some(p))) }
+                                title { (b.label) ": " (thousands(k)) " of " (thousands(n)) ", " (pct(Some(p))) }
                             }
                             @if let Some((lo, hi)) = interval(k, n) {
                                 line x1=(at(x(lo))) x2=(at(x(hi))) y1=(at(yy + row / 2.0)) y2=(at(yy + row / 2.0)) stroke="#1b1b1b" stroke-width="2" {}
@@ -825,13 +832,9 @@ pub fn change_chart(id: &str, title: &str, start: Option<f64>, end: Option<f64>)
     };
     let y = |v: f64| top + (h - top - bottom) * (1.0 - (v - lo) / (hi - lo));
     let described = match (start, end) {
-        (Some(a), Some(b)) => format!(
-            "{} at the start, {} at the end.",
-            format_num(a),
-            format_num(b)
-        ),
-        (Some(a), None) => format!("{} at the start; not measured at the end.", format_num(a)),
-        (None, Some(b)) => format!("Not measured at the start; {} at the end.", format_num(b)),
+        (Some(a), Some(b)) => format!("{} at the start, {} at the end.", number(a), number(b)),
+        (Some(a), None) => format!("{} at the start; not measured at the end.", number(a)),
+        (None, Some(b)) => format!("Not measured at the start; {} at the end.", number(b)),
         (None, None) => "Not measured.".to_string(),
     };
     let points: Vec<(usize, f64)> = [start, end]
@@ -847,8 +850,8 @@ pub fn change_chart(id: &str, title: &str, start: Option<f64>, end: Option<f64>)
                 desc id={ (id) "-d" } { (described) }
                 // The value axis, with its two ends labelled.
                 line x1=(left) x2=(left) y1=(top) y2=(h - bottom) stroke="#425563" {}
-                text x=(left - 4.0) y=(at(top + 4.0)) font-size="10" text-anchor="end" { (format_num((hi * 10.0).round() / 10.0)) }
-                text x=(left - 4.0) y=(at(h - bottom)) font-size="10" text-anchor="end" { (format_num((lo * 10.0).round() / 10.0)) }
+                text x=(left - 4.0) y=(at(top + 4.0)) font-size="10" text-anchor="end" { (number((hi * 10.0).round() / 10.0)) }
+                text x=(left - 4.0) y=(at(h - bottom)) font-size="10" text-anchor="end" { (number((lo * 10.0).round() / 10.0)) }
                 line x1=(left) x2=(w - right) y1=(h - bottom) y2=(h - bottom) stroke="#425563" {}
                 text x=(x(0)) y=(h - 6.0) font-size="10" text-anchor="middle" { "Start" }
                 text x=(x(1)) y=(h - 6.0) font-size="10" text-anchor="middle" { "End" }
@@ -857,7 +860,7 @@ pub fn change_chart(id: &str, title: &str, start: Option<f64>, end: Option<f64>)
                 }
                 @for (i, v) in &points {
                     circle cx=(x(*i)) cy=(at(y(*v))) r="4" fill="#005eb8" {}
-                    text x=(x(*i)) y=(at(y(*v) - 7.0)) font-size="11" text-anchor="middle" font-weight="700" { (format_num(*v)) }
+                    text x=(x(*i)) y=(at(y(*v) - 7.0)) font-size="11" text-anchor="middle" font-weight="700" { (number(*v)) }
                 }
             }
             figcaption { (title) }

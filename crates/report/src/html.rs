@@ -352,8 +352,8 @@ pub fn uptake_table(title: &str, rows: &[(String, u64, u64)]) -> Markup {
                 @for (g, n, k) in rows {
                     tr {
                         th scope="row" { (group_words(g)) }
-                        td { (n) }
-                        td { (k) }
+                        td { (thousands(*n)) }
+                        td { (thousands(*k)) }
                         td { (pct((*n > 0).then(|| *k as f64 / *n as f64))) }
                         td {
                             (crest_stats::summary::wilson(*k, *n, crest_stats::Z95)
@@ -364,6 +364,29 @@ pub fn uptake_table(title: &str, rows: &[(String, u64, u64)]) -> Markup {
             }
         }
     }
+}
+
+/// A number as a page shows it: no trailing zeros (27.5, 80), thousands separators from
+/// 1,000 (1,500; 12,345.5). Files keep `format_num`'s plain digits.
+pub fn number(x: f64) -> String {
+    let plain = crest_core::record::format_num(x);
+    let (sign, digits) = match plain.strip_prefix('-') {
+        Some(d) => ("-", d),
+        None => ("", plain.as_str()),
+    };
+    let (whole, fraction) = match digits.split_once('.') {
+        Some((w, f)) => (w, format!(".{f}")),
+        None => (digits, String::new()),
+    };
+    match whole.parse::<u64>() {
+        Ok(n) => format!("{sign}{}{fraction}", thousands(n)),
+        Err(_) => plain,
+    }
+}
+
+/// A published count as a page shows it: 1,875; a suppressed `*` or any other text stays.
+pub fn count_words(cell: &str) -> String {
+    cell.parse::<u64>().map_or(cell.to_string(), thousands)
 }
 
 /// A whole number with thousands separators, as pages write counts: 92,441; 1,105.
@@ -406,6 +429,18 @@ pub fn pct(x: Option<f64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_on_pages_carry_thousands_separators() {
+        assert_eq!(number(1500.0), "1,500");
+        assert_eq!(number(999.0), "999");
+        assert_eq!(number(12345.5), "12,345.5");
+        assert_eq!(number(-1234.25), "-1,234.25");
+        assert_eq!(number(0.5), "0.5");
+        assert_eq!(thousands(92441), "92,441");
+        assert_eq!(thousands(1105), "1,105");
+        assert_eq!(thousands(100), "100");
+    }
 
     const HOSTILE: &str = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>&";
 

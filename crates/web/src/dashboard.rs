@@ -279,7 +279,11 @@ fn national_markup(
                     code: r.programme_code.clone(),
                     at: r.drawn(),
                     position: r.position,
-                    shown: format!("{}/{}", r.numerator, r.denominator),
+                    shown: format!(
+                        "{}/{}",
+                        crate::html::count_words(&r.numerator.to_string()),
+                        crate::html::count_words(&r.denominator.to_string())
+                    ),
                 })
                 .collect();
             crest_report::charts::draw_funnel(&crest_report::charts::FunnelChart {

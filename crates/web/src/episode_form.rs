@@ -309,6 +309,49 @@ pub(crate) fn validate(
     }
 }
 
+/// A validation message of a file's row on a page: columns and codes a person types into a
+/// file stay as they are, in `<code>` ("(column `initiating_event`)", "Heart attack (STEMI)
+/// (`mi_stemi`)"); any other column name reads as its label and dates as "1 February 2025".
+pub(crate) fn reason(message: &str) -> maud::Markup {
+    let is_code = |t: &str| {
+        FIELDS.iter().any(|f| match f.kind {
+            crest_core::Kind::Code(codes) | crest_core::Kind::CodeList(codes) => {
+                codes.iter().any(|c| c.code == t)
+            }
+            _ => false,
+        })
+    };
+    let mut pieces: Vec<(bool, String)> = Vec::new();
+    let mut text = String::new();
+    let mut rest = message;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+        text.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let len = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        let token = &tail[..len];
+        let column = text.ends_with("column ") && FIELDS.iter().any(|f| f.name == token);
+        let code = text.ends_with('(') && tail[len..].starts_with(')') && is_code(token);
+        // A value as the file has it, quoted by the message: 'heart_attack'.
+        let quoted = text.ends_with('\'') && tail[len..].starts_with('\'');
+        if column || code || quoted {
+            pieces.push((false, in_words(&std::mem::take(&mut text))));
+            pieces.push((true, token.to_string()));
+        } else {
+            text.push_str(token);
+        }
+        rest = &tail[len..];
+    }
+    text.push_str(rest);
+    pieces.push((false, in_words(&text)));
+    maud::html! {
+        @for (code, piece) in &pieces {
+            @if *code { code { (piece) } } @else { (piece) }
+        }
+    }
+}
+
 /// A validation message as a form shows it: the import's messages name columns (the headings
 /// of a file), a form names its questions, so each column name becomes its label.
 pub(crate) fn in_words(message: &str) -> String {

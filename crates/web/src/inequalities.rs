@@ -241,7 +241,7 @@ fn render(
         }))
         p {
             @if f.region.is_empty() { "Nationally" } @else { (f.region) }
-            ": " (n) " referred, " (k) " started core CR (uptake " (pct(overall)) ")."
+            ": " (crate::html::thousands(n)) " referred, " (crate::html::thousands(k)) " started core CR (uptake " (pct(overall)) ")."
         }
         h2 { "Who is missed" }
         @if missed.is_empty() {

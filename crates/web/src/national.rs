@@ -217,7 +217,7 @@ fn overview_body(
                             @for d in dshown {
                                 tr {
                                     td { code { (prefix(&d.patient_key, 12)) "…" } }
-                                    td { (d.event_date) }
+                                    td { (crest_core::date::long_iso(&d.event_date)) }
                                     td { (d.programmes.join(", ")) }
                                 }
                             }
@@ -257,7 +257,7 @@ fn overview_body(
                         tr {
                             th scope="row" { (s.programme) }
                             td { (crest_core::date::long_iso(&s.from)) " to " (crest_core::date::long_iso(&s.to)) }
-                            td { (s.episodes) }
+                            td class="num" { (crate::html::thousands(s.episodes.max(0) as u64)) }
                             td { (s.key_id) }
                             td { @if s.current { "yes" } @else { "replaced" } }
                             td { code { (prefix(&s.sha256, 16)) "…" } }

@@ -170,7 +170,7 @@ fn rollup(sums: &[crest_stats::kpis::RollupRow], filters: &str) -> Markup {
                             @if s.region.is_empty() { strong { (crest_core::Nation::parse(&s.nation).map_or(s.nation.replace('_', " "), |n| n.label().to_string())) } }
                             @else { "\u{a0}\u{a0}" (s.region) }
                         }
-                        td { (s.programmes) } td { (s.uptake.1) } td { (share(s.uptake)) }
+                        td { (s.programmes) } td class="num" { (crate::html::thousands(s.uptake.1)) } td { (share(s.uptake)) }
                         td { (share(s.assessment1)) } td { (share(s.assessment2)) }
                         td { (s.grades[0]) " / " (s.grades[1]) " / " (s.grades[2]) }
                     }
@@ -448,7 +448,7 @@ fn render(
         }))
         h2 { "Summary" }
         p {
-            (rows.len()) " programme(s): " (referred) " referred, " (started) " started core CR (uptake "
+            (rows.len()) " programme(s): " (crate::html::thousands(referred)) " referred, " (crate::html::thousands(started)) " started core CR (uptake "
             (pct((referred > 0).then(|| started as f64 / referred as f64))) "). Grades: "
             (grades("green")) " green, " (grades("amber")) " amber, " (grades("red")) " red; "
             (grades("no data")) " with no referrals."
@@ -500,7 +500,7 @@ fn render(
                         th scope="row" { a href=(programme_href(&k.programme_code)) { (k.programme_code) } }
                         td { (k.nation.label()) }
                         td { (by_code.get(k.programme_code.as_str()).map_or("", |p| p.region.as_str())) }
-                        td { (k.results.referred) }
+                        td class="num" { (crate::html::thousands(k.results.referred)) }
                         td { (pct(k.results.uptake.value())) }
                         @for kpi in &k.results.kpis {
                             td class=(if kpi.met { "met" } else { "not-met" }) {
@@ -589,7 +589,7 @@ async fn dashboard(
                         @for (p, [uptake, a1, a2], [g, a, r]) in &years {
                             tr {
                                 th scope="row" { (p.from.long()) " to " (p.to.long()) }
-                                td { (uptake.1) } td { (share(*uptake)) }
+                                td class="num" { (crate::html::thousands(uptake.1)) } td { (share(*uptake)) }
                                 td { (share(*a1)) } td { (share(*a2)) }
                                 td { (g) " / " (a) " / " (r) }
                             }

@@ -155,7 +155,11 @@ pub(crate) fn markup(
                         _ => None,
                     },
                     position: r.position,
-                    shown: format!("{}/{}", cell(r.counts.0), cell(r.counts.1)),
+                    shown: format!(
+                        "{}/{}",
+                        crate::html::count_words(&cell(r.counts.0)),
+                        crate::html::count_words(&cell(r.counts.1))
+                    ),
                 })
                 .collect();
             crest_report::charts::draw_funnel(&crest_report::charts::FunnelChart {

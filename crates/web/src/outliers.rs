@@ -352,8 +352,8 @@ fn find_outliers(
                 direction: if dir == Direction::Low { "low" } else { "high" },
                 finding: format!(
                     "{}/{} = {} (pooled {})",
-                    o.numerator,
-                    o.denominator,
+                    crate::html::thousands(o.numerator),
+                    crate::html::thousands(o.denominator),
                     pct(Some(o.numerator as f64 / o.denominator as f64)),
                     pct(Some(o.pooled))
                 ),

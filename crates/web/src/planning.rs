@@ -232,7 +232,7 @@ pub(crate) fn answer_table(caption: &str, a: &Answer, measure: Measure) -> Marku
                                 @if i < dims.max(1) && dims > 0 {
                                     th scope="row" { (cell) }
                                 } @else {
-                                    td class="num" { (cell) }
+                                    td class="num" { (crate::html::count_words(cell)) }
                                 }
                             }
                         }

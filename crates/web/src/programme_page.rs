@@ -268,7 +268,7 @@ impl ProgrammeView {
                     @for (p, k) in &self.years {
                         tr {
                             th scope="row" { (p.from.long()) " to " (p.to.long()) }
-                            td { (k.results.referred) }
+                            td class="num" { (crate::html::thousands(k.results.referred)) }
                             td { (pct(k.results.uptake.value())) }
                             @for kpi in &k.results.kpis {
                                 td {
@@ -307,7 +307,7 @@ impl ProgrammeView {
                                 th scope="row" {
                                     a href={ "/national/dashboard?kpi=" (p.key) "&from=" (from) "&to=" (to) "&method=" (self.method.code()) } { (p.title) }
                                 }
-                                td { (p.numerator) "/" (p.denominator) " = " (pct((p.denominator > 0).then(|| p.numerator as f64 / p.denominator as f64))) }
+                                td { (crate::html::thousands(p.numerator)) "/" (crate::html::thousands(p.denominator)) " = " (pct((p.denominator > 0).then(|| p.numerator as f64 / p.denominator as f64))) }
                                 td { (pct(Some(p.fit.p0))) }
                                 td { strong { (place_words(p)) } }
                             }

@@ -195,7 +195,11 @@ fn headline(a: &Shown) -> (Option<f64>, String) {
             .map(|r| {
                 (
                     share(&r[2]),
-                    format!("{} of {} referred started", r[0], r[1]),
+                    format!(
+                        "{} of {} referred started",
+                        crate::html::count_words(&r[0]),
+                        crate::html::count_words(&r[1])
+                    ),
                 )
             })
             .unwrap_or((None, "nobody referred".into())),

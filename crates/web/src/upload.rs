@@ -257,8 +257,10 @@ pub(crate) fn preview(s: &crest_ingest::ImportSummary, name: &str) -> maud::Mark
                 tbody {
                     @for e in &s.errors {
                         tr {
-                            td { (e.row) } td { (e.issue.column) }
-                            td { (e.issue.value) } td { (e.issue.message) }
+                            td { (e.row) }
+                            td { (column_named(&e.issue.column)) }
+                            td { code { (e.issue.value) } }
+                            td { (crate::episode_form::reason(&e.issue.message)) }
                         }
                     }
                 }
@@ -269,10 +271,21 @@ pub(crate) fn preview(s: &crest_ingest::ImportSummary, name: &str) -> maud::Mark
             ul {
                 // The first 50 show the pattern; the count above says how many there are in all.
                 @for w in s.warnings.iter().take(50) {
-                    li { "row " (w.row) ", " (w.issue.column) ": " (w.issue.message) }
+                    li {
+                        "Row " (w.row) ", " (column_named(&w.issue.column)) ": "
+                        (crate::episode_form::reason(&w.issue.message))
+                    }
                 }
             }
         }
+    }
+}
+
+/// A column of the file as a page names it: its label, then the heading the file uses.
+fn column_named(column: &str) -> maud::Markup {
+    match crest_core::FIELDS.iter().find(|f| f.name == column) {
+        Some(f) => maud::html! { (f.label) " (" code { (column) } ")" },
+        None => maud::html! { code { (column) } },
     }
 }
 

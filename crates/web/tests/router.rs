@@ -5037,6 +5037,74 @@ fn the_national_comparison_matches_every_kpi_by_key_with_its_unit() {
     }
 }
 
+/// What on a page is not in people's words: database names, bare codes, dates as stored,
+/// numbers without thousands separators. Each finding names the user and the page.
+fn words_found(user: &str, path: &str, body: &str, bare_codes: &[String]) -> Vec<String> {
+    let mut found = Vec::new();
+    let text = readable_text(body);
+    for w in database_words(&text) {
+        found.push(format!("{user} {path}: {w}"));
+    }
+    // A code alone in a cell or a line ("female", "england") is shown by its label.
+    for code in bare_codes {
+        let lone = text
+            .split(['\n', '·', '(', ')', ','])
+            .any(|piece| piece.trim() == code.as_str());
+        if lone {
+            found.push(format!("{user} {path}: the code {code}"));
+        }
+    }
+    // Moments and dates as people write them, not as stored.
+    for line in text.lines() {
+        let b = line.as_bytes();
+        let iso = (0..b.len().saturating_sub(9)).any(|i| {
+            b[i..i + 10].iter().enumerate().all(|(j, c)| {
+                if j == 4 || j == 7 {
+                    *c == b'-'
+                } else {
+                    c.is_ascii_digit()
+                }
+            })
+        });
+        if iso {
+            found.push(format!(
+                "{user} {path}: a date as stored in {:?}",
+                line.trim()
+            ));
+        }
+    }
+    // Numbers of 1,000 or more carry thousands separators (92,441; 1,105); a four-digit
+    // number from 1900 to 2100 reads as a year.
+    // An NHS number's last group (943 476 5919) and an id's digits (0001) are not counts.
+    for line in text.lines() {
+        let pieces: Vec<&str> = line
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == ',' || c == '.' || c == '-'))
+            .filter(|w| !w.is_empty())
+            .collect();
+        for (i, w) in pieces.iter().enumerate() {
+            let year = w.len() == 4 && w.parse::<u32>().is_ok_and(|y| (1900..=2100).contains(&y));
+            let three = |j: Option<usize>| {
+                j.and_then(|j| pieces.get(j))
+                    .is_some_and(|p| p.len() == 3 && p.chars().all(|c| c.is_ascii_digit()))
+            };
+            let nhs = three(i.checked_sub(1)) && three(i.checked_sub(2));
+            if w.len() >= 4
+                && w.len() <= 9
+                && w.chars().all(|c| c.is_ascii_digit())
+                && !year
+                && !nhs
+                && !w.starts_with('0')
+            {
+                found.push(format!(
+                    "{user} {path}: the number {w} without separators in {:?}",
+                    line.trim()
+                ));
+            }
+        }
+    }
+    found
+}
+
 /// The text a person reads on a page: no tags, scripts, styles or `<code>` (where a code a
 /// person must type into a file is shown as such).
 fn readable_text(body: &str) -> String {
@@ -5141,46 +5209,7 @@ fn every_page_of_every_role_speaks_words_not_database_names() {
                 if r.status != StatusCode::OK || !r.body.starts_with("<!DOCTYPE") {
                     continue;
                 }
-                let text = readable_text(&r.body);
-                for w in database_words(&text) {
-                    found.push(format!("{user} {path}: {w}"));
-                }
-                // A code alone in a cell or a line ("female", "england") is shown by its label.
-                for code in &bare_codes {
-                    let lone = text
-                        .split(['\n', '·', '(', ')', ','])
-                        .any(|piece| piece.trim() == code.as_str());
-                    if lone {
-                        found.push(format!("{user} {path}: the code {code}"));
-                    }
-                }
-                // Moments and dates as people write them, not as stored.
-                for line in text.lines() {
-                    let b = line.as_bytes();
-                    let iso = (0..b.len().saturating_sub(9)).any(|i| {
-                        b[i..i + 10].iter().enumerate().all(|(j, c)| {
-                            if j == 4 || j == 7 {
-                                *c == b'-'
-                            } else {
-                                c.is_ascii_digit()
-                            }
-                        })
-                    });
-                    if iso {
-                        found.push(format!(
-                            "{user} {path}: a date as stored in {:?}",
-                            line.trim()
-                        ));
-                    }
-                }
-                // Numbers of five digits or more carry thousands separators (92,441).
-                for w in text.split(|c: char| {
-                    !(c.is_ascii_alphanumeric() || c == ',' || c == '.' || c == '-')
-                }) {
-                    if w.len() >= 5 && w.len() <= 9 && w.chars().all(|c| c.is_ascii_digit()) {
-                        found.push(format!("{user} {path}: the number {w} without separators"));
-                    }
-                }
+                found.extend(words_found(user, &path, &r.body, &bare_codes));
                 visited.push(path.clone());
                 for part in r.body.split("href=\"").skip(1) {
                     let href = part.split('"').next().unwrap_or("").replace("&amp;", "&");
@@ -5203,6 +5232,55 @@ fn every_page_of_every_role_speaks_words_not_database_names() {
             // The crawl reaches the role's pages, not only its start.
             assert!(visited.len() >= 5, "{user}: only {visited:?}");
         }
+        // Pages that answer a form: an upload's check with a wrong code, a date before the
+        // event and a missing column's neighbour, and the upload's result.
+        let (cookie, csrf) = login(&app, "lead").await;
+        let upload = |csv: &str| {
+            let b = "WORDSBOUNDARY";
+            Request::post("/p/P001/upload")
+                .header(header::COOKIE, &cookie)
+                .header(
+                    header::CONTENT_TYPE,
+                    format!("multipart/form-data; boundary={b}"),
+                )
+                .body(Body::from(multipart(
+                    b,
+                    &[("csrf", None, &csrf), ("file", Some("up.csv"), csv)],
+                )))
+                .unwrap()
+        };
+        let bad = "programme_code,episode_id,nhs_number,date_of_birth,sex,initiating_event,treatment,event_date,referral_date,status\n\
+                   P001,W1,9434765854,1950-01-01,male,heart_attack,pci,2025-01-10,2025-01-02,referred\n\
+                   P001,W2,9434765919,1950-01-01,female,mi_stemi,pci,2025-01-10,2025-01-12,referred\n";
+        let r = send(&app, upload(bad)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body.contains("rejected"), "{}", r.body);
+        // What the file holds stays as the file has it, in code; the rest reads as words.
+        let text = words(&r.body);
+        for want in [
+            "What led to the referral (initiating_event)",
+            "'heart_attack' is not one of the codes for What led to the referral (column initiating_event); use one of: Heart attack (STEMI) (mi_stemi)",
+            "is before date of the event (10 January 2025)",
+        ] {
+            assert!(text.contains(want), "{want}: {text}");
+        }
+        assert!(r.body.contains("<code>heart_attack</code>") && r.body.contains("(<code>mi_stemi</code>)"));
+        found.extend(words_found("lead", "POST /p/P001/upload", &r.body, &bare_codes));
+        let confirm = send(
+            &app,
+            post(
+                "/p/P001/upload/confirm",
+                &cookie,
+                &[("csrf", &csrf), ("token", &hidden(&r.body, "token")), ("name", "up.csv")],
+            ),
+        )
+        .await;
+        found.extend(words_found(
+            "lead",
+            "POST /p/P001/upload/confirm",
+            &confirm.body,
+            &bare_codes,
+        ));
         found.sort();
         found.dedup();
         assert!(
