@@ -482,6 +482,6 @@ mod tests {
         );
         assert!(html.contains("<strong>1 rejected</strong>"), "{html}");
         assert!(html.contains("<td>7</td>"), "{html}");
-        assert!(html.contains("<li>row 7, "), "{html}");
+        assert!(html.contains("<li>Row 7, "), "{html}");
     }
 }
