@@ -700,8 +700,8 @@ fn upload_preview_then_confirm_dashboard_export_and_profile() {
         assert!(r.body.contains("3 row(s): 1 new, 0 changed, 0 unchanged, <strong>2 rejected"), "{}", r.body);
         assert!(r.body.contains("31/02/2025") && r.body.contains("this upload is for programme P001"), "{}", r.body);
         // Row numbers as the spreadsheet shows them (header = row 1).
-        assert!(r.body.contains("<tr><td>3</td><td>referral_date</td><td>31/02/2025</td>"), "{}", r.body);
-        assert!(r.body.contains("<tr><td>4</td><td>programme_code</td>"), "{}", r.body);
+        assert!(r.body.contains("<tr><td>3</td><td>Date of referral to cardiac rehabilitation (<code>referral_date</code>)</td><td><code>31/02/2025</code></td>"), "{}", r.body);
+        assert!(r.body.contains("<tr><td>4</td><td>Programme (<code>programme_code</code>)</td>"), "{}", r.body);
         let s = open(&db);
         assert!(s.run(|s| s.episode("P001", "U1").unwrap().is_none()), "a preview stores nothing");
         let token = hidden(&r.body, "token");
@@ -1408,21 +1408,21 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
             let r = send(&app, get("/national/dashboard?from=2024-04-01&to=2025-03-31", &cookie)).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
             assert!(r.body.contains("2 programme(s): 1 referred, 1 started core CR (uptake 100.0%)"), "{}", r.body);
-            assert!(r.body.contains(">P002</a></th><td>Wales</td><td>North</td><td>1</td><td>100.0%</td>"), "{}", r.body);
+            assert!(r.body.contains(">P002</a></th><td>Wales</td><td>North</td><td class=\"num\">1</td><td>100.0%</td>"), "{}", r.body);
             // The roll-up: Wales, then its region North, with P002's figures.
-            assert!(r.body.contains("<tr><th scope=\"row\"><strong>Wales</strong></th><td>1</td><td>1</td><td>100.0%</td>"), "{}", r.body);
-            assert!(r.body.contains("<tr><th scope=\"row\">\u{a0}\u{a0}North</th><td>1</td><td>1</td><td>100.0%</td>"), "{}", r.body);
+            assert!(r.body.contains("<tr><th scope=\"row\"><strong>Wales</strong></th><td>1</td><td class=\"num\">1</td><td>100.0%</td>"), "{}", r.body);
+            assert!(r.body.contains("<tr><th scope=\"row\">\u{a0}\u{a0}North</th><td>1</td><td class=\"num\">1</td><td>100.0%</td>"), "{}", r.body);
             assert!(r.body.contains("<title id=\"f-uptake-t\">Funnel plot: Uptake"), "{}", r.body);
             assert!(r.body.contains("/national/funnel.png?kpi=uptake&amp;from=2024-04-01"), "{}", r.body);
             assert!(r.body.contains("&amp;kpi=assessment1&amp;page=1\">Assessment 1 recorded"), "the other funnels: {}", r.body);
-            assert!(r.body.contains("<tr><th scope=\"row\">1 April 2024 to 31 March 2025</th><td>1</td><td>100.0%</td>"), "year on year: {}", r.body);
-            assert!(r.body.contains("<tr><th scope=\"row\">1 April 2023 to 31 March 2024</th><td>0</td><td>–</td>"), "year on year: {}", r.body);
+            assert!(r.body.contains("<tr><th scope=\"row\">1 April 2024 to 31 March 2025</th><td class=\"num\">1</td><td>100.0%</td>"), "year on year: {}", r.body);
+            assert!(r.body.contains("<tr><th scope=\"row\">1 April 2023 to 31 March 2024</th><td class=\"num\">0</td><td>–</td>"), "year on year: {}", r.body);
             // P002's MI/PCI wait is 28 days against Wales's 26: named as above its threshold.
             assert!(r.body.contains("Median wait, referral to start: MI/PCI: 1 programme(s); above their threshold: P002 (28 days)."), "{}", r.body);
             let r = send(&app, get("/national/programme?code=P002&from=2024-04-01&to=2025-03-31", &cookie)).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-            assert!(r.body.contains("<th scope=\"row\">1 April 2024 to 31 March 2025</th><td>1</td><td>100.0%</td>"), "{}", r.body);
-            assert!(r.body.contains("<th scope=\"row\">1 April 2022 to 31 March 2023</th><td>0</td>"), "three years: {}", r.body);
+            assert!(r.body.contains("<th scope=\"row\">1 April 2024 to 31 March 2025</th><td class=\"num\">1</td><td>100.0%</td>"), "{}", r.body);
+            assert!(r.body.contains("<th scope=\"row\">1 April 2022 to 31 March 2023</th><td class=\"num\">0</td>"), "three years: {}", r.body);
             assert!(r.body.contains("<th scope=\"col\">Grade</th></tr></thead>") && r.body.contains("<td>no data</td></tr>"), "{}", r.body);
             assert!(r.body.contains(">Uptake (started / referred)</a></th><td>1/1 = 100.0%</td><td>100.0%</td><td><strong>within the limits</strong></td>"), "{}", r.body);
             // Each table downloads with its exact values.
@@ -2817,7 +2817,7 @@ fn rows_to_fix_download_fix_and_upload_again() {
                        P001,F2,9434765870,1950-01-01,x,mi_stemi,pci,2025-01-10,2025-01-02,referred,call back\n";
             let r = send(&app, upload("clinic.csv", csv)).await;
             assert!(r.body.contains("<strong>1 rejected</strong>"), "{}", r.body);
-            assert!(r.body.contains("<td>3</td><td>sex</td>") && r.body.contains("<td>3</td><td>referral_date</td>"), "one round: {}", r.body);
+            assert!(r.body.contains("<td>3</td><td>Sex (<code>sex</code>)</td>") && r.body.contains("<td>3</td><td>Date of referral to cardiac rehabilitation (<code>referral_date</code>)</td>"), "one round: {}", r.body);
             let token = hidden(&r.body, "token");
             let fix = send(&app, get(&format!("/p/P001/upload/{token}/rows-to-fix"), &cookie)).await;
             assert_eq!(fix.status, StatusCode::OK);
