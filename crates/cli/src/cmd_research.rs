@@ -224,7 +224,7 @@ pub(crate) fn aggregate(
         by: dims,
         measure,
         period: if published {
-            crest_report::aggregates::whole_months(period)
+            crest_report::aggregates::published_grid(period)
         } else {
             period
         },

@@ -1,10 +1,12 @@
 //! Research extracts (privacy.md, "Research extracts"): row-level data from the national store
-//! for an approved project only. Patient keys are re-keyed with the project's own secret (two
-//! projects can never link their extracts); age comes in 5-year bands (90+); dates become days
-//! since the initiating event, which itself is given as month and year; there is no free text;
-//! and k-anonymity holds over the quasi-identifiers: every combination released occurs at least
-//! k times, records in smaller classes are suppressed, and the number suppressed is reported
-//! and logged. Nothing outside the approved fields is ever read into an extract.
+//! for an approved project only. Patient keys are re-keyed for each extract, from the project's
+//! own secret and a new random salt: two projects, or two extracts of one project (before and
+//! after an amendment), can never be joined on them. Age comes in 5-year bands (90+); dates
+//! become days since the initiating event, which itself is given as month and year; there is no
+//! free text; and k-anonymity holds over the quasi-identifiers: every combination released
+//! holds at least k distinct patients (a patient with episodes in two programmes counts once),
+//! records in smaller classes are suppressed, and the number suppressed is reported and logged.
+//! Nothing outside the approved fields is ever read into an extract.
 //!
 //! Extracts stream: the store is read twice (once to size the classes, once to write), and
 //! rows go straight to CSV or to Parquet row groups, so a million rows take little memory.
@@ -72,7 +74,8 @@ pub enum ColumnType {
 /// Where a column comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Source {
-    /// HMAC of the national patient key with the project's secret.
+    /// HMAC of the national patient key with the extract's own key (the project's secret and a
+    /// salt new for each extract).
     PatientKey,
     /// 5-year band of `age_at_event`.
     AgeBand,
@@ -277,7 +280,7 @@ pub fn parse_fields(list: &str) -> Result<Vec<String>, String> {
 pub fn project_columns(project: &Project) -> Vec<ExtractColumn> {
     let mut out = vec![ExtractColumn {
         name: "patient_key".into(),
-        label: "The patient, keyed for this project only (never the same in another project)"
+        label: "The patient, keyed for this extract only (never the same in another extract, of this project or another)"
             .into(),
         kind: ColumnType::Text,
         codes: &[],
@@ -541,13 +544,25 @@ pub fn write_extract(
     let columns = project_columns(project);
     let read = sources(&columns);
     let index: HashMap<&str, usize> = read.iter().enumerate().map(|(i, r)| (*r, i)).collect();
-    let secret = project.secret.as_bytes();
-    // Pass 1: the size of every class.
-    let mut classes: HashMap<String, u64> = HashMap::new();
+    // This extract's own key: the project's secret with a new random salt, so no two
+    // extracts share patient keys and none can be joined to another.
+    let extract_key =
+        crate::keys::hmac_sha256_hex(project.secret.as_bytes(), new_secret().as_bytes());
+    let secret = extract_key.as_bytes();
+    // Pass 1: the distinct patients of every class (k counts people, not episodes), each held
+    // as a 64-bit hash of its national key.
+    let mut classes: HashMap<String, std::collections::HashSet<u64>> = HashMap::new();
     let mut total = 0u64;
+    let patient_at = index.get("patient_key").copied();
     store.each_episode_cells(&read, false, &mut |cells| {
         let row = values(&columns, &index, cells, None);
-        *classes.entry(class_of(&columns, &row)).or_default() += 1;
+        let patient = patient_at.and_then(|i| cells[i]).unwrap_or_default();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(patient, &mut h);
+        classes
+            .entry(class_of(&columns, &row))
+            .or_default()
+            .insert(std::hash::Hasher::finish(&h));
         total += 1;
         Ok(())
     })?;
@@ -561,7 +576,11 @@ pub fn write_extract(
         .each_episode_cells(&read, true, &mut |cells| {
             let row = values(&columns, &index, cells, Some(secret));
             seen += 1;
-            if classes.get(&class_of(&columns, &row)).copied().unwrap_or(0) < k {
+            if classes
+                .get(&class_of(&columns, &row))
+                .map_or(0, |patients| patients.len() as u64)
+                < k
+            {
                 suppressed += 1;
             } else if let Err(e) = sink.push(row) {
                 failed = Some(e);

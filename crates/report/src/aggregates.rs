@@ -78,15 +78,60 @@ impl Answer {
     }
 }
 
-/// Snaps a restricted user's period to whole months, so two overlapping periods cannot be
-/// differenced into a few days' counts: the start goes back to the 1st, the end forward to the
-/// month's last day.
-pub fn whole_months(p: Period) -> Period {
-    let (y, m, _) = p.from.ymd();
-    let (ty, tm, _) = p.to.ymd();
-    let from = Date::from_ymd(y, m, 1).unwrap_or(p.from);
-    let to = Date::from_ymd(ty, tm, crest_core::date::days_in_month(ty, tm)).unwrap_or(p.to);
-    Period { from, to }
+/// What published figures may be asked for, in words for the pages and the API.
+pub const PUBLISHED_PERIODS: &str = "Published figures cover whole financial years (1 April to \
+31 March), or one quarter of one (April to June, July to September, October to December, \
+January to March), and are broken down by year or quarter, never by month: answers for \
+periods that overlap could otherwise be subtracted from each other to reveal a count of 1 to 7 \
+people. A period inside one quarter gives that quarter; any other gives the whole financial \
+years it touches.";
+
+/// The quarter of the financial year a date falls in: its first and last days.
+fn quarter_of(d: Date) -> Period {
+    let (y, m, _) = d.ymd();
+    let first = (m - 1) / 3 * 3 + 1;
+    let last = first + 2;
+    Period {
+        from: Date::from_ymd(y, first, 1).unwrap_or(d),
+        to: Date::from_ymd(y, last, crest_core::date::days_in_month(y, last)).unwrap_or(d),
+    }
+}
+
+/// Snaps a restricted user's period to the published grid: one quarter of a financial year
+/// where the period lies inside it, otherwise the whole financial years it touches. Every
+/// answer a commissioner or researcher can get is then cut from the same few tables (a year
+/// and its four quarters), whose cells are each rounded once: no two periods overlap except a
+/// year and its own quarters, so no answer can be subtracted from another to isolate a small
+/// count (privacy.md: no inference across queries).
+pub fn published_grid(p: Period) -> Period {
+    let q = quarter_of(p.from);
+    if p.to <= q.to {
+        return q;
+    }
+    let start_year = |d: Date| {
+        let (y, m, _) = d.ymd();
+        if m >= 4 {
+            y
+        } else {
+            y - 1
+        }
+    };
+    let (fy, ty) = (start_year(p.from), start_year(p.to));
+    Period {
+        from: Date::from_ymd(fy, 4, 1).unwrap_or(p.from),
+        to: Date::from_ymd(ty + 1, 3, 31).unwrap_or(p.to),
+    }
+}
+
+/// Why a published answer is not given.
+#[derive(Debug, thiserror::Error)]
+pub enum NotPublished {
+    /// The breakdown would let a suppressed count be worked out from its totals.
+    #[error(transparent)]
+    Breakdown(#[from] Refused),
+    /// Months are not on the published grid.
+    #[error("Published figures are not broken down by month: choose year or quarter. {PUBLISHED_PERIODS}")]
+    ByMonth,
 }
 
 /// The exact table of a query.
@@ -182,12 +227,15 @@ pub fn answer(
     store: &mut NationalStore,
     q: &Query,
     published: bool,
-) -> Result<Result<Answer, Refused>, ReportError> {
+) -> Result<Result<Answer, NotPublished>, ReportError> {
+    if published && q.by.contains(&Dimension::Month) {
+        return Ok(Err(NotPublished::ByMonth));
+    }
     let t = table(store, q)?;
     let rows = if published {
         match t.published_rows() {
             Ok(r) => r,
-            Err(refused) => return Ok(Err(refused)),
+            Err(refused) => return Ok(Err(refused.into())),
         }
     } else {
         t.exact_rows()

@@ -612,7 +612,9 @@ pub fn annual(
     for (i, (key, title)) in FUNNELS.iter().enumerate() {
         let f = published::funnel(&report, key, method);
         for r in &f.rows {
-            let level = published::level(r.position);
+            // Suppressed counts are published `too_few`, not named as outliers: a level beside
+            // hidden counts would pin them.
+            let level = r.published_level();
             funnel_rows.push(vec![
                 key.to_string(),
                 r.programme_code.clone(),
@@ -621,6 +623,9 @@ pub fn annual(
                 level.into(),
                 f.fit.map_or(method, |fit| fit.method).code().into(),
             ]);
+            if level == published::TOO_FEW {
+                continue;
+            }
             match r.position {
                 Position::Within => {}
                 Position::Alert(_) => {
@@ -651,7 +656,7 @@ pub fn annual(
             .map(|r| Dot {
                 code: r.programme_code.clone(),
                 at: r.drawn(),
-                position: r.position,
+                position: r.published_position(),
                 shown: format!("{}/{}", r.numerator, r.denominator),
             })
             .collect();
@@ -1161,6 +1166,17 @@ fn methods(from: &str, to: &str, thresholds: &Thresholds, method: Method) -> Mar
              5. Totals are rounded from exact sums. Percentages use the rounded counts and are * \
              when either count is. Means, medians and intervals based on 1 to 7 people are *. \
              Every table is also published as CSV with the same values."
+        }
+        p {
+            "A standard's result (met or not) is shown only where the published counts decide \
+             it. A rounded count stands for any count within 2 of it (10 for 8 to 12), and * for \
+             1 to 7; where every proportion those counts allow is on the same side of the \
+             standard, the result is shown (3 of 15 cannot reach 60%, so that is shown as not \
+             met, though the count is *); where they allow both, the result is * (too close to \
+             tell once rounded), so a result never contradicts the percentage beside it. A grade \
+             is shown only where it is the same whatever the hidden results are, otherwise it \
+             is withheld. A programme whose funnel counts are * is not drawn, and its level is \
+             published as too few: a level beside hidden counts would narrow them."
         }
     }
 }

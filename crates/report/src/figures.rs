@@ -36,8 +36,8 @@ pub struct FunnelRow {
     pub code: String,
     /// The published numerator and denominator (`None` when shown as `*`).
     pub counts: (Option<u64>, Option<u64>),
-    /// Its level, from the exact counts.
-    pub position: Position,
+    /// Its level, from the exact counts; `None` where the counts are suppressed (`too_few`).
+    pub position: Option<Position>,
     /// The limits' method its level was decided by (`funnels.csv`'s `method` column: the
     /// method in force for that KPI's funnel; plain for tables published before it existed).
     pub method: crest_stats::funnel::Method,
@@ -124,11 +124,12 @@ pub fn read(period: &str, programmes: &[u8], funnels: &[u8]) -> Result<Figures, 
     for (i, rec) in r.records().enumerate() {
         let rec = rec.map_err(|e| bad("funnels.csv", e))?;
         let position = match &rec[4] {
-            "within" => Position::Within,
-            "alert_low" => Position::Alert(Direction::Low),
-            "alert_high" => Position::Alert(Direction::High),
-            "alarm_low" => Position::Alarm(Direction::Low),
-            "alarm_high" => Position::Alarm(Direction::High),
+            "within" => Some(Position::Within),
+            "alert_low" => Some(Position::Alert(Direction::Low)),
+            "alert_high" => Some(Position::Alert(Direction::High)),
+            "alarm_low" => Some(Position::Alarm(Direction::Low)),
+            "alarm_high" => Some(Position::Alarm(Direction::High)),
+            crest_stats::published::TOO_FEW => None,
             other => {
                 return Err(bad(
                     "funnels.csv",
@@ -239,7 +240,8 @@ mod tests {
     const PROGRAMMES: &str = "programme_code,mdt,mdt_met,priority_groups,priority_groups_met,kpis_met,kpis_assessable,grade\n\
                               P001,3,yes,*,*,1,1,withheld\nP002,2,no,5,yes,1,2,red\n";
     const FUNNELS: &str = "kpi,programme_code,numerator,denominator,level\n\
-                           uptake,P001,40,100,within\nuptake,P002,*,20,alarm_low\nuptake,P003,60,100,alert_high\n";
+                           uptake,P001,40,100,within\nuptake,P002,*,20,alarm_low\nuptake,P003,60,100,alert_high\n\
+                           completion,P002,*,20,too_few\n";
 
     #[test]
     fn published_tables_read_back_and_pool_their_drawn_counts() {
@@ -258,7 +260,9 @@ mod tests {
         );
         assert_eq!(f.programmes[1].grade, "red");
         assert_eq!(f.funnels[1].counts, (None, Some(20)));
-        assert_eq!(f.funnels[1].position, Position::Alarm(Direction::Low));
+        assert_eq!(f.funnels[1].position, Some(Position::Alarm(Direction::Low)));
+        // A row whose counts are hidden carries no level (published since too_few existed).
+        assert_eq!(f.funnels[3].position, None);
         // Only drawn points pool: (40 + 60) / (100 + 100).
         assert_eq!(f.pooled("uptake"), Some(0.5));
         assert_eq!(f.pooled("completion"), None);

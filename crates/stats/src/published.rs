@@ -1,9 +1,19 @@
 //! Published outputs (privacy.md, "Published outputs"): what a programme's KPIs, grade and
-//! funnel positions look like once they leave the trusted users. A KPI based on 1–7 patients is
-//! too few to assess (value and met flag `*`); `kpis_met` counts the assessable KPIs met; a grade
-//! is published only where it is the same whatever the suppressed KPIs' results are. Funnel
-//! levels always come from the exact data, pooled over every programme, so a published level
-//! never differs from the analysts' own.
+//! funnel positions look like once they leave the trusted users.
+//!
+//! - A KPI based on 1–7 patients is too few to assess: its value is `*`.
+//! - A met flag says only what the published counts already decide. A proportion's counts are
+//!   published rounded (or `*`), so each stands for a range of exact counts (`*`: 1–7; 10:
+//!   8–12); the flag is `yes` or `no` where every proportion in those ranges falls on the same
+//!   side of the threshold, and `*` where they straddle it. So a flag never contradicts the
+//!   value shown beside it (9/12 shown as 10/10 = 100% cannot read "no"), and a hidden flag can
+//!   never be worked out from the counts (3 of 15 for a threshold of 60% is published "no":
+//!   the counts say so anyway).
+//! - `kpis_met` counts the flags published `yes`; a grade is published only where it is the
+//!   same whatever the hidden flags are.
+//! - Funnel levels come from the exact data, pooled over every programme, so a published level
+//!   never differs from the analysts' own; a row whose counts are suppressed is published with
+//!   the level `too_few`, since a level beside hidden counts pins them.
 
 use crate::disclosure::{self, Cell};
 use crate::funnel::{self, Direction, Position};
@@ -54,24 +64,74 @@ fn too_few(k: &Kpi) -> bool {
     }
 }
 
+/// The exact counts a published count may stand for: 0 is 0, `*` is 1–7, a rounded count v
+/// is v − 2 to v + 2 (and at least 8, the smallest count published).
+pub fn possible(c: Cell) -> (u64, u64) {
+    match c {
+        Cell::Count(0) => (0, 0),
+        Cell::Suppressed => (1, disclosure::SMALLEST_PUBLISHED - 1),
+        Cell::Count(v) => (
+            v.saturating_sub(2).max(disclosure::SMALLEST_PUBLISHED),
+            v + 2,
+        ),
+    }
+}
+
+/// The met flag a proportion's published counts decide against `threshold` (met when the
+/// proportion is at least the threshold): `yes` or `no` when every exact proportion they may
+/// stand for (numerator no more than denominator) is on one side, `*` when they straddle it.
+pub fn decided_met(numerator: Cell, denominator: Cell, threshold: f64) -> Met {
+    let (k_lo, k_hi) = possible(numerator);
+    let (n_lo, n_hi) = possible(denominator);
+    if n_hi == 0 {
+        return Met::TooFew;
+    }
+    // The lowest proportion: fewest in the numerator over most in the denominator; the
+    // highest: most over fewest, where the numerator cannot exceed the denominator.
+    let lowest = k_lo as f64 / n_hi as f64;
+    let highest = if k_hi >= n_lo.max(1) {
+        1.0
+    } else {
+        k_hi as f64 / n_lo.max(1) as f64
+    };
+    if lowest >= threshold {
+        Met::Yes
+    } else if highest < threshold {
+        Met::No
+    } else {
+        Met::TooFew
+    }
+}
+
 /// A KPI as published.
 pub fn kpi(k: &Kpi) -> PublishedKpi {
-    if too_few(k) {
-        return PublishedKpi {
-            key: k.key,
-            value: "*".into(),
-            met: Met::TooFew,
-        };
-    }
-    let value = match &k.measure {
-        Measure::Proportion(p) => disclosure::percentage(p.numerator, p.denominator).to_string(),
-        Measure::Median(s) => disclosure::statistic(s.median, s.n as u64).to_string(),
-        Measure::Count(c) => c.map_or("–".into(), |c| c.to_string()),
+    let value = if too_few(k) {
+        "*".to_string()
+    } else {
+        match &k.measure {
+            Measure::Proportion(p) => {
+                disclosure::percentage(p.numerator, p.denominator).to_string()
+            }
+            Measure::Median(s) => disclosure::statistic(s.median, s.n as u64).to_string(),
+            Measure::Count(c) => c.map_or("–".into(), |c| c.to_string()),
+        }
+    };
+    let exact = if k.met { Met::Yes } else { Met::No };
+    let met = match (&k.measure, k.threshold) {
+        // A proportion's flag is what its published counts decide.
+        (Measure::Proportion(p), Some(t)) if p.denominator > 0 => decided_met(
+            disclosure::count(p.numerator),
+            disclosure::count(p.denominator),
+            t,
+        ),
+        // A median of 1–7 people is hidden, and nothing published bounds it.
+        _ if too_few(k) => Met::TooFew,
+        _ => exact,
     };
     PublishedKpi {
         key: k.key,
         value,
-        met: if k.met { Met::Yes } else { Met::No },
+        met,
     }
 }
 
@@ -121,6 +181,9 @@ pub fn programme(p: &ProgrammeKpis) -> PublishedProgramme {
     }
 }
 
+/// The published level of a funnel row whose counts are suppressed.
+pub const TOO_FEW: &str = "too_few";
+
 /// A funnel position, named as in `funnels.csv`.
 pub fn level(position: Position) -> &'static str {
     match position {
@@ -146,6 +209,25 @@ pub struct FunnelRow {
 }
 
 impl FunnelRow {
+    /// The level as published: `too_few` where a count is suppressed (a level beside hidden
+    /// counts would pin them), otherwise the level from the exact counts.
+    pub fn published_level(&self) -> &'static str {
+        match (self.numerator, self.denominator) {
+            (Cell::Suppressed, _) | (_, Cell::Suppressed) => TOO_FEW,
+            _ => level(self.position),
+        }
+    }
+
+    /// The position a published chart may use: a row whose counts are suppressed is neither
+    /// drawn nor counted among the programmes outside the limits, so it counts as within.
+    pub fn published_position(&self) -> Position {
+        if self.published_level() == TOO_FEW {
+            Position::Within
+        } else {
+            self.position
+        }
+    }
+
     /// Where the point can be drawn: its published counts, when neither is suppressed.
     pub fn drawn(&self) -> Option<(u64, u64)> {
         match (self.numerator, self.denominator) {
@@ -315,7 +397,7 @@ mod tests {
                 count("mdt", 4, true),
                 count("priority_groups", 5, true),
                 median("duration", 40, 60.0, true),
-                proportion("assessment1", 30, 40, false),
+                proportion("assessment1", 20, 40, false),
                 median("wait_cabg", 1, 20.0, true),
                 median("wait_mi_pci", 25, 30.0, true),
                 proportion("assessment2", 3, 5, true),
@@ -327,12 +409,17 @@ mod tests {
         assert_eq!(out.kpis[4].value, "*");
         assert_eq!(out.kpis[4].met, Met::TooFew);
         assert_eq!(out.kpis[6].met, Met::TooFew);
-        assert_eq!(out.kpis[3].value, "75.0%", "30/40 from rounded 30/40");
+        assert_eq!(out.kpis[3].value, "50.0%", "20/40 from rounded 20/40");
+        assert_eq!(
+            out.kpis[3].met,
+            Met::No,
+            "18–22 of 38–42 is below 80% whatever"
+        );
         assert_eq!(out.grade, "amber");
 
         // Five visible met and two hidden: 5 (amber) to 7 (green): withheld.
         let mut q = p.clone();
-        q.results.kpis[3] = proportion("assessment1", 36, 40, true);
+        q.results.kpis[3] = proportion("assessment1", 40, 40, true);
         let out = programme(&q);
         assert_eq!((out.kpis_met, out.kpis_assessable), (5, 5));
         assert_eq!(out.grade, "withheld");
@@ -356,12 +443,76 @@ mod tests {
 
     #[test]
     fn a_proportion_on_a_small_numerator_is_too_few_even_with_a_large_denominator() {
+        // 2 of 14: published `*` of 15, which stands for at most 7 of 13, below 80% whatever
+        // the hidden count: the flag says what the counts already say.
         let k = kpi(&proportion("assessment2", 2, 14, false));
+        assert_eq!((k.value.as_str(), k.met), ("*", Met::No));
+        // 5 of 6: both hidden, anything from 1/7 to 100%: the flag is hidden too.
+        let k = kpi(&proportion("assessment2", 5, 6, true));
         assert_eq!((k.value.as_str(), k.met), ("*", Met::TooFew));
         let k = kpi(&proportion("assessment2", 0, 14, false));
         assert_eq!((k.value.as_str(), k.met), ("0.0%", Met::No));
         let k = kpi(&median("duration", 8, 56.0, true));
         assert_eq!((k.value.as_str(), k.met), ("56", Met::Yes));
+    }
+
+    /// The reviewer's cases, worked by hand.
+    #[test]
+    fn a_met_flag_is_published_only_where_the_published_counts_decide_it() {
+        use crate::disclosure::count;
+        // 9/12 is published 10/10 = 100%: 8–12 of 8–12 straddles 80%, so not "no".
+        assert_eq!(decided_met(count(9), count(12), 0.8), Met::TooFew);
+        // `*` of 15 for 60%: at most 7 of 13 = 53.8%.
+        assert_eq!(decided_met(count(3), count(15), 0.6), Met::No);
+        // 0 of `*`: exactly 0%.
+        assert_eq!(decided_met(count(0), count(5), 0.8), Met::No);
+        // Both hidden: anything.
+        assert_eq!(decided_met(count(3), count(5), 0.5), Met::TooFew);
+        // 200 of 210: at least 198/212 = 93.4%.
+        assert_eq!(decided_met(count(200), count(210), 0.8), Met::Yes);
+        assert_eq!(possible(count(12)), (8, 12));
+        assert_eq!(possible(count(13)), (13, 17));
+        assert_eq!(possible(count(4)), (1, 7));
+    }
+
+    /// Every flag published is the one every exact count behind the published cells gives,
+    /// so it is right, never contradicts the value shown, and a hidden one cannot be decided
+    /// from the counts.
+    #[test]
+    fn no_published_flag_is_contradicted_by_any_counts_the_cells_may_stand_for() {
+        use crate::disclosure::{count, percentage, Percentage};
+        let mut hidden = 0;
+        for t in [0.5, 0.6, 0.68, 0.8, 0.88] {
+            for n in 1..=80u64 {
+                for k in 0..=n {
+                    let exact = Kpi {
+                        threshold: Some(t),
+                        ..proportion("assessment1", k, n, k as f64 / n as f64 >= t)
+                    };
+                    let met = kpi(&exact).met;
+                    let (klo, khi) = possible(count(k));
+                    let (nlo, nhi) = possible(count(n));
+                    let mut sides = std::collections::BTreeSet::new();
+                    for kk in klo..=khi {
+                        for nn in nlo.max(kk).max(1)..=nhi {
+                            sides.insert(kk as f64 / nn as f64 >= t);
+                        }
+                    }
+                    match met {
+                        Met::Yes => assert_eq!(sides, [true].into(), "{k}/{n} at {t}"),
+                        Met::No => assert_eq!(sides, [false].into(), "{k}/{n} at {t}"),
+                        Met::TooFew => {
+                            hidden += 1;
+                            assert_eq!(sides.len(), 2, "{k}/{n} at {t}: hidden but decided");
+                        }
+                    }
+                    if let (Percentage::Value(v), Met::Yes | Met::No) = (percentage(k, n), met) {
+                        assert_eq!(v / 100.0 >= t, met == Met::Yes, "{k}/{n} at {t}: {v}%");
+                    }
+                }
+            }
+        }
+        assert!(hidden > 0);
     }
 
     /// The reviewer's P002: 8 completed of 9 started is within the limits around the exact
@@ -402,6 +553,10 @@ mod tests {
         assert_eq!(level(by("P012").position), "alarm_low");
         assert_eq!(by("P012").drawn(), None);
         assert_eq!(by("P012").numerator, Cell::Suppressed);
+        // Published, the alarm beside hidden counts would pin them (2 of 14 is the only way
+        // below the limit with `*` of 15): too few, for analysts' eyes only.
+        assert_eq!(by("P012").published_level(), TOO_FEW);
+        assert_eq!(by("P002").published_level(), "within");
         let out = outliers(&report, &["completion"], funnel::Method::Plain);
         assert_eq!(out.len(), 1);
         assert_eq!(

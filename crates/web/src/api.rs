@@ -200,6 +200,7 @@ struct EpisodePage {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Paging {
     /// From 1.
     page: Option<usize>,
@@ -495,6 +496,7 @@ async fn import(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PeriodParams {
     /// First referral date (YYYY-MM-DD or DD/MM/YYYY); the last complete financial year unless given.
     from: Option<String>,
@@ -511,7 +513,7 @@ struct Table {
     /// Whether disclosure control was applied.
     published: bool,
     columns: Vec<String>,
-    #[schema(value_type = Vec<Vec<Object>>)]
+    #[schema(value_type = Vec<Vec<serde_json::Value>>)]
     rows: Vec<Vec<serde_json::Value>>,
 }
 
@@ -709,6 +711,7 @@ async fn kpis(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct FunnelParams {
     /// `uptake`, `completion`, `assessment1` or `assessment2`.
     kpi: Option<String>,
@@ -771,7 +774,12 @@ async fn funnels(
                 row.programme_code.clone(),
                 k,
                 n,
-                crest_stats::published::level(row.position).to_string(),
+                if published {
+                    row.published_level()
+                } else {
+                    crest_stats::published::level(row.position)
+                }
+                .to_string(),
                 method.code().to_string(),
             ]
         })
@@ -795,12 +803,17 @@ async fn funnels(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AggregateParams {
     /// Up to three breakdowns, comma-separated: year, quarter, month, nation, region, programme,
     /// sex, age_band, ethnic_group, imd_quintile, priority_group, delivery_mode, pathway.
     by: Option<String>,
     /// uptake (default), referred, started, completed, completion, wait_days, started_in_time, or a numeric field such as a1_bmi.
     measure: Option<String>,
+    /// First referral date. Commissioners and researchers get the published grid: the quarter
+    /// of a financial year the period lies in, otherwise the whole financial years it touches;
+    /// they may not break down by month (differencing overlapping answers would reveal small
+    /// counts).
     from: Option<String>,
     to: Option<String>,
     /// Analysts: `1` for the published values (commissioners and researchers always get them).
@@ -834,6 +847,7 @@ async fn aggregates(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct InequalityParams {
     /// sex, age_band, ethnic_group, imd_quintile or priority_group.
     by: Option<String>,
@@ -913,6 +927,7 @@ async fn projects(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ExtractParams {
     /// `csv` (default) or `parquet`.
     format: Option<String>,

@@ -278,7 +278,7 @@ fn national_markup(
                 .map(|r| crest_report::charts::Dot {
                     code: r.programme_code.clone(),
                     at: r.drawn(),
-                    position: r.position,
+                    position: r.published_position(),
                     shown: format!(
                         "{}/{}",
                         crate::html::count_words(&r.numerator.to_string()),

@@ -154,7 +154,7 @@ pub(crate) fn markup(
                         (Some(k), Some(n)) if n > 0 => Some((k, n)),
                         _ => None,
                     },
-                    position: r.position,
+                    position: r.position.unwrap_or(crest_stats::funnel::Position::Within),
                     shown: format!(
                         "{}/{}",
                         crate::html::count_words(&cell(r.counts.0)),

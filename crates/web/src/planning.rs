@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use crest_report::aggregates::{answer, whole_months, Answer, Query as AggQuery};
+use crest_report::aggregates::{answer, published_grid, Answer, Query as AggQuery};
 use crest_stats::aggregate::{numeric_field, Dimension, Measure, MAX_DIMENSIONS};
 use crest_store::Role;
 use maud::{html, Markup};
@@ -170,11 +170,11 @@ pub(crate) async fn aggregate_for(
     .await
 }
 
-/// The period a user's figures cover: commissioners and researchers get whole months only, so
-/// overlapping periods cannot be differenced into a few days' counts.
+/// The period a user's figures cover: commissioners and researchers get the published grid
+/// (one quarter, or whole financial years), so no two answers can be differenced.
 pub(crate) fn period_for(c: &Ctx, period: crest_core::Period) -> crest_core::Period {
     if c.user.role.restricted() {
-        whole_months(period)
+        published_grid(period)
     } else {
         period
     }
@@ -373,7 +373,8 @@ fn aggregates_body(c: &Ctx, asked: &Asked, result: Option<Result<Answer, String>
                     label for={ "by" (i) } { "Breakdown " (i + 1) }
                     select id={ "by" (i) } name="by" {
                         option value="" { "none" }
-                        @for d in Dimension::ALL {
+                        // Months are not on the published grid.
+                        @for d in Dimension::ALL.iter().filter(|d| !(restricted && **d == Dimension::Month)) {
                             option value=(d.code()) selected[chosen.get(i) == Some(&d.code())] { (d.label()) }
                         }
                     }
@@ -385,7 +386,10 @@ fn aggregates_body(c: &Ctx, asked: &Asked, result: Option<Result<Answer, String>
             }
             div class="field" {
                 label for="from" { "Referred from" }
-                div class="hint" id="from-hint" { "DD/MM/YYYY; empty for the last complete financial year" }
+                div class="hint" id="from-hint" {
+                    "DD/MM/YYYY; empty for the last complete financial year."
+                    @if restricted { " " (crest_report::aggregates::PUBLISHED_PERIODS) }
+                }
                 input id="from" name="from" class="short" value=(asked.from) aria-describedby="from-hint";
             }
             div class="field" {

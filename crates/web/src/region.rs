@@ -1,5 +1,5 @@
 //! A commissioner's view of their region, always disclosure-controlled: uptake and
-//! inequalities with intervals and the slope index, who is missed, demand by month, waits and
+//! inequalities with intervals and the slope index, who is missed, demand by quarter, waits and
 //! capacity by programme, and each programme's KPIs and grade as published, beside the nation.
 //! Every table is an aggregate any commissioner could ask for (and download) on the
 //! aggregates page, so the page never shows a cell they could not get there.
@@ -61,15 +61,18 @@ fn share(cell: &str) -> Option<f64> {
     cell.parse::<f64>().ok().map(|p| p / 100.0)
 }
 
-/// `2024-07` as `Jul`.
-fn month_name(key: &str) -> String {
-    const NAMES: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    key.get(5..7)
-        .and_then(|m| m.parse::<usize>().ok())
-        .and_then(|m| NAMES.get(m.wrapping_sub(1)))
-        .map_or(key.to_string(), |n| n.to_string())
+/// A quarter's key (`2024 Q3`) as people name it: `Jul–Sep 2024`. Published figures come by
+/// quarter, never by month (the published grid of `crest_report::aggregates`).
+fn quarter_name(key: &str) -> String {
+    const NAMES: [&str; 4] = ["Jan–Mar", "Apr–Jun", "Jul–Sep", "Oct–Dec"];
+    match key.split_once(" Q") {
+        Some((year, q)) => q
+            .parse::<usize>()
+            .ok()
+            .and_then(|q| NAMES.get(q.wrapping_sub(1)))
+            .map_or(key.to_string(), |n| format!("{n} {year}")),
+        None => key.to_string(),
+    }
 }
 
 /// A published count cell, if it is a number.
@@ -82,8 +85,8 @@ struct RegionFigures {
     overall: Shown,
     nation: Shown,
     groups: Vec<(Dimension, Shown, Shown)>,
-    referred_by_month: Shown,
-    started_by_month: Shown,
+    referred_by_quarter: Shown,
+    started_by_quarter: Shown,
     waits: Shown,
     in_time: Shown,
     in_time_nation: Shown,
@@ -113,8 +116,8 @@ fn figures(
         qs.push(q(&[d], Measure::Uptake, false));
     }
     qs.extend([
-        q(&[Dimension::Month], Measure::Referred, true),
-        q(&[Dimension::Month], Measure::Started, true),
+        q(&[Dimension::Quarter], Measure::Referred, true),
+        q(&[Dimension::Quarter], Measure::Started, true),
         q(&[Dimension::Programme], Measure::WaitDays, true),
         q(&[Dimension::Programme], Measure::StartedInTime, true),
         q(&[], Measure::StartedInTime, false),
@@ -141,8 +144,8 @@ fn figures(
         overall: p(0),
         nation: p(1),
         groups,
-        referred_by_month: p(base),
-        started_by_month: p(base + 1),
+        referred_by_quarter: p(base),
+        started_by_quarter: p(base + 1),
         waits: p(base + 2),
         in_time: p(base + 3),
         in_time_nation: p(base + 4),
@@ -208,7 +211,7 @@ fn headline(a: &Shown) -> (Option<f64>, String) {
 }
 
 /// The page's charts by name: `uptake-<dimension>` for each grouping that can be shown,
-/// `demand` and `conversion` when the months can; drawn from the published figures.
+/// `demand` and `conversion` when the quarters can; drawn from the published figures.
 fn charts(f: &RegionFigures) -> Vec<(String, Markup)> {
     let (nation, _) = headline(&f.nation);
     let mut out = Vec::new();
@@ -230,14 +233,13 @@ fn charts(f: &RegionFigures) -> Vec<(String, Markup)> {
             out.push((id, chart));
         }
     }
-    if let (Ok(r), Ok(s)) = (&f.referred_by_month, &f.started_by_month) {
-        // Short month names under the charts (the period is in the heading; the tables give
-        // year and month).
-        let labels: Vec<String> = r.rows.iter().map(|x| month_name(&x[0])).collect();
+    if let (Ok(r), Ok(s)) = (&f.referred_by_quarter, &f.started_by_quarter) {
+        // Quarters by their months under the charts.
+        let labels: Vec<String> = r.rows.iter().map(|x| quarter_name(&x[0])).collect();
         let referred: Vec<(String, f64)> = r
             .rows
             .iter()
-            .filter_map(|x| Some((month_name(&x[0]), count(&x[1])? as f64)))
+            .filter_map(|x| Some((quarter_name(&x[0]), count(&x[1])? as f64)))
             .collect();
         let share: Vec<Option<f64>> = r
             .rows
@@ -257,8 +259,8 @@ fn charts(f: &RegionFigures) -> Vec<(String, Markup)> {
             "demand".into(),
             crest_report::charts::column_chart(
                 "demand",
-                "Referrals by month",
-                "Month of referral",
+                "Referrals by quarter",
+                "Quarter of referral",
                 "Patients referred",
                 &referred,
             ),
@@ -267,7 +269,7 @@ fn charts(f: &RegionFigures) -> Vec<(String, Markup)> {
             "conversion".into(),
             crest_report::charts::trend_chart(
                 "conversion",
-                "Share of each month's referrals who started core CR",
+                "Share of each quarter's referrals who started core CR",
                 &labels,
                 &[("Started core CR", share)],
             ),
@@ -349,7 +351,7 @@ fn render(c: &crate::Ctx, f: &RegionFigures, period: crest_core::Period, asked: 
             ul {
                 li { a href="#uptake" { "Uptake and inequalities" } }
                 li { a href="#missed" { "Who is missed" } }
-                li { a href="#demand" { "Demand by month" } }
+                li { a href="#demand" { "Demand by quarter" } }
                 li { a href="#waits" { "Waits by programme" } }
                 li { a href="#capacity" { "Capacity by programme" } }
                 li { a href="#kpis" { "Programmes' KPIs and grades" } }
@@ -388,15 +390,15 @@ fn render(c: &crate::Ctx, f: &RegionFigures, period: crest_core::Period, asked: 
             p { "Uptake clearly below your region's " (pct(overall)) " (the whole 95% interval below it):" }
             ul { @for m in &missed { li { (m) } } }
         }
-        h2 id="demand" { "Demand: referrals and starts by month, " (period.from.long()) " to " (period.to.long()) }
-        @match (&f.referred_by_month, &f.started_by_month) {
+        h2 id="demand" { "Demand: referrals and starts by quarter, " (period.from.long()) " to " (period.to.long()) }
+        @match (&f.referred_by_quarter, &f.started_by_quarter) {
             (Ok(r), Ok(s)) => {
                 (chart_with_links(&drawn, "demand", period))
                 (chart_with_links(&drawn, "conversion", period))
-                (answer_table("Referrals by month", r, Measure::Referred))
-                (download(&ask("month", "referred")))
-                (answer_table("Starts of core CR by month of referral", s, Measure::Started))
-                (download(&ask("month", "started")))
+                (answer_table("Referrals by quarter", r, Measure::Referred))
+                (download(&ask("quarter", "referred")))
+                (answer_table("Starts of core CR by quarter of referral", s, Measure::Started))
+                (download(&ask("quarter", "started")))
             }
             (Err(why), _) | (_, Err(why)) => (not_shown(why)),
         }

@@ -77,6 +77,23 @@ pub fn setup(db: &TestDb) -> Arc<crest_web::App> {
     crest_web::App::new(&db.url, dir.join("uploads"), today).unwrap()
 }
 
+/// A commissioner `comm` for the region of the national store's first programme, and a
+/// researcher `res`.
+pub fn add_planners(db: &TestDb, ndb: &TestDb) {
+    let region = sync(|| {
+        crest_store::NationalStore::open(&ndb.url)
+            .unwrap()
+            .programmes()
+            .unwrap()[0]
+            .region
+            .clone()
+    });
+    open(db).run(|s| {
+        crest_web::add_user(s, "comm", Role::Commissioner, &[region], PASSWORD).unwrap();
+        crest_web::add_user(s, "res", Role::Researcher, &[], PASSWORD).unwrap();
+    });
+}
+
 /// A data sharing agreement in force through 2025 (every national field approved).
 pub fn agreement(opt_out_exempt: bool) -> crest_core::governance::Agreement {
     crest_core::governance::Agreement {
