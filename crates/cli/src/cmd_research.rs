@@ -182,14 +182,17 @@ pub(crate) fn extract(
     drop(w);
     std::fs::rename(&partial, out)?;
     let dictionary = out.with_extension("dictionary.csv");
-    std::fs::write(&dictionary, research::dictionary_csv(&p)?)?;
+    std::fs::write(&dictionary, research::extract_dictionary_csv(&p, &summary)?)?;
+    let kept = summary.rows as f64 / (summary.rows + summary.suppressed).max(1) as f64;
     println!(
-        "{}: {} rows, {} columns; {} records suppressed for k-anonymity (k = {}); data dictionary {}",
+        "{}: {} rows ({:.1}% of the records), {} columns; {} records suppressed for k-anonymity (k = {}); quasi-identifiers generalised first: {}; data dictionary {}",
         out.display(),
         summary.rows,
+        100.0 * kept,
         summary.columns.len(),
         summary.suppressed,
         summary.k,
+        summary.generalisation_text(),
         dictionary.display()
     );
     Ok(0)

@@ -4,6 +4,7 @@
 //! approved fields and replacing identifiers with keyed pseudonyms; and received here, checked
 //! and re-keyed before the national store holds any of it.
 
+pub mod generalise;
 pub mod keys;
 pub mod research;
 pub mod signing;

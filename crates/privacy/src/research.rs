@@ -11,6 +11,7 @@
 //! Extracts stream: the store is read twice (once to size the classes, once to write), and
 //! rows go straight to CSV or to Parquet row groups, so a million rows take little memory.
 
+use crate::generalise::{self, BaseClass};
 use crest_core::{Code, Date, Field, Kind, PriorityGroup};
 use crest_store::national::{national_fields, Project};
 use crest_store::NationalStore;
@@ -297,25 +298,56 @@ pub fn project_columns(project: &Project) -> Vec<ExtractColumn> {
 
 /// The extract's data dictionary as CSV: each column's name, meaning, type and codes.
 pub fn dictionary_csv(project: &Project) -> Result<Vec<u8>, ExtractError> {
+    dictionary_of(project, None)
+}
+
+/// The data dictionary of one extract: as [`dictionary_csv`], with the column `released_as`
+/// stating how each quasi-identifier was generalised in that extract.
+pub fn extract_dictionary_csv(
+    project: &Project,
+    summary: &ExtractSummary,
+) -> Result<Vec<u8>, ExtractError> {
+    dictionary_of(project, Some(summary))
+}
+
+fn dictionary_of(
+    project: &Project,
+    summary: Option<&ExtractSummary>,
+) -> Result<Vec<u8>, ExtractError> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["column", "meaning", "type", "quasi_identifier", "codes"])?;
+    let mut head = vec!["column", "meaning", "type", "quasi_identifier", "codes"];
+    if summary.is_some() {
+        head.push("released_as");
+    }
+    w.write_record(&head)?;
     for c in project_columns(project) {
         let codes: Vec<String> = c
             .codes
             .iter()
             .map(|x| format!("{} = {}", x.code, x.label))
             .collect();
-        w.write_record([
-            c.name.as_str(),
-            c.label.as_str(),
-            match c.kind {
-                ColumnType::Text => "text",
-                ColumnType::Int => "whole number",
-                ColumnType::Real => "decimal",
-            },
-            if c.quasi_identifier { "yes" } else { "no" },
-            &codes.join("; "),
-        ])?;
+        w.write_record(
+            [
+                c.name.as_str(),
+                c.label.as_str(),
+                match c.kind {
+                    ColumnType::Text => "text",
+                    ColumnType::Int => "whole number",
+                    ColumnType::Real => "decimal",
+                },
+                if c.quasi_identifier { "yes" } else { "no" },
+                &codes.join("; "),
+            ]
+            .into_iter()
+            .map(String::from)
+            .chain(summary.map(|s| {
+                s.generalisation
+                    .iter()
+                    .find(|(name, _)| *name == c.name)
+                    .map_or_else(|| "as recorded".to_string(), |(_, how)| how.clone())
+            }))
+            .collect::<Vec<String>>(),
+        )?;
     }
     w.into_inner()
         .map_err(|e| ExtractError::Write(e.to_string()))
@@ -401,6 +433,20 @@ pub struct ExtractSummary {
     pub k: u32,
     /// The columns written.
     pub columns: Vec<String>,
+    /// How each quasi-identifier was generalised before records were suppressed (column,
+    /// in words: "as recorded", "quarter", "not released", …).
+    pub generalisation: Vec<(String, String)>,
+}
+
+impl ExtractSummary {
+    /// The generalisation in a sentence, for the log and the command line.
+    pub fn generalisation_text(&self) -> String {
+        self.generalisation
+            .iter()
+            .map(|(c, how)| format!("{c}: {how}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// Who asks for an extract, and when.
@@ -549,9 +595,13 @@ pub fn write_extract(
     let extract_key =
         crate::keys::hmac_sha256_hex(project.secret.as_bytes(), new_secret().as_bytes());
     let secret = extract_key.as_bytes();
-    // Pass 1: the distinct patients of every class (k counts people, not episodes), each held
-    // as a 64-bit hash of its national key.
-    let mut classes: HashMap<String, std::collections::HashSet<u64>> = HashMap::new();
+    // Pass 1: the distinct patients of every class of the quasi-identifiers as recorded (k
+    // counts people, not episodes), each held as a 64-bit hash of its national key.
+    let qi: Vec<usize> = (0..columns.len())
+        .filter(|&i| columns[i].quasi_identifier)
+        .collect();
+    let qi_names: Vec<&str> = qi.iter().map(|&i| columns[i].name.as_str()).collect();
+    let mut base: HashMap<String, BaseClass> = HashMap::new();
     let mut total = 0u64;
     let patient_at = index.get("patient_key").copied();
     store.each_episode_cells(&read, false, &mut |cells| {
@@ -559,28 +609,36 @@ pub fn write_extract(
         let patient = patient_at.and_then(|i| cells[i]).unwrap_or_default();
         let mut h = std::collections::hash_map::DefaultHasher::new();
         std::hash::Hash::hash(patient, &mut h);
-        classes
+        let class = base
             .entry(class_of(&columns, &row))
-            .or_default()
-            .insert(std::hash::Hasher::finish(&h));
+            .or_insert_with(|| BaseClass {
+                values: qi.iter().map(|&i| row[i].clone()).collect(),
+                records: 0,
+                patients: Default::default(),
+            });
+        class.records += 1;
+        class.patients.insert(std::hash::Hasher::finish(&h));
         total += 1;
         Ok(())
     })?;
     progress(0.1);
-    // Pass 2: the rows of classes of at least k.
+    // The least generalisation that keeps k with at most 5% of the records suppressed.
     let k = u64::from(project.k.max(2));
+    let classes: Vec<BaseClass> = base.into_values().collect();
+    let choice = generalise::choose(&qi_names, &classes, k);
+    drop(classes);
+    // Pass 2: the rows, generalised, of classes of at least k patients.
     let mut sink = Sink::new(format, &columns, out)?;
     let (mut rows, mut suppressed, mut seen) = (0u64, 0u64, 0u64);
     let mut failed: Option<ExtractError> = None;
     store
         .each_episode_cells(&read, true, &mut |cells| {
-            let row = values(&columns, &index, cells, Some(secret));
+            let mut row = values(&columns, &index, cells, Some(secret));
+            for (j, &i) in qi.iter().enumerate() {
+                row[i] = generalise::generalise(qi_names[j], &row[i], choice.levels[j]);
+            }
             seen += 1;
-            if classes
-                .get(&class_of(&columns, &row))
-                .map_or(0, |patients| patients.len() as u64)
-                < k
-            {
+            if !choice.kept.contains(&class_of(&columns, &row)) {
                 suppressed += 1;
             } else if let Err(e) = sink.push(row) {
                 failed = Some(e);
@@ -601,6 +659,11 @@ pub fn write_extract(
         suppressed,
         k: project.k,
         columns: columns.iter().map(|c| c.name.clone()).collect(),
+        generalisation: qi_names
+            .iter()
+            .zip(&choice.levels)
+            .map(|(c, l)| (c.to_string(), generalise::describe(c, *l)))
+            .collect(),
     };
     store.log(&crest_store::AccessEntry {
         at: crest_store::utc_now(),
@@ -611,10 +674,11 @@ pub fn write_extract(
         target: project.id.clone(),
         outcome: "ok".into(),
         detail: format!(
-            "{} for {}: {rows} rows, {suppressed} suppressed for k-anonymity (k = {})",
+            "{} for {}: {rows} rows, {suppressed} suppressed for k-anonymity (k = {}); generalised {}",
             format.extension(),
             who.for_researcher.unwrap_or(who.username),
-            project.k
+            project.k,
+            summary.generalisation_text()
         ),
     })?;
     Ok(summary)
