@@ -88,6 +88,8 @@ pub(crate) fn projects(db: &str, action: ProjectsAction) -> Result<i32> {
                 created_at: crest_store::utc_now(),
             };
             n.put_project(&p)?;
+            // What the approved fields would release, before anyone takes an extract.
+            let preview = research::preview(&mut n, &p)?;
             let mut entry = crate::common::command_line_entry("", "record research project", &id);
             entry.detail = format!(
                 "fields {}; researchers {}",
@@ -102,6 +104,7 @@ pub(crate) fn projects(db: &str, action: ProjectsAction) -> Result<i32> {
                 p.valid_from,
                 p.valid_to
             );
+            println!("{}", preview.sentence());
         }
         ProjectsAction::List => {
             let all = n.projects()?;

@@ -576,6 +576,120 @@ fn class_of(columns: &[ExtractColumn], row: &[Value]) -> String {
         .join("\u{1f}")
 }
 
+/// Pass 1 of an extract: the distinct patients of every class of the quasi-identifiers as
+/// recorded (k counts people, not episodes, each held as a 64-bit hash of its national key),
+/// and the least generalisation that keeps k with at most 5% of the records suppressed.
+/// Returns the quasi-identifier columns (positions and names), the records, and the choice.
+#[allow(clippy::type_complexity)]
+fn plan<'c>(
+    store: &mut NationalStore,
+    project: &Project,
+    columns: &'c [ExtractColumn],
+    read: &[&str],
+    index: &HashMap<&str, usize>,
+) -> Result<(Vec<usize>, Vec<&'c str>, u64, generalise::Choice), ExtractError> {
+    let qi: Vec<usize> = (0..columns.len())
+        .filter(|&i| columns[i].quasi_identifier)
+        .collect();
+    let qi_names: Vec<&str> = qi.iter().map(|&i| columns[i].name.as_str()).collect();
+    let mut base: HashMap<String, BaseClass> = HashMap::new();
+    let mut total = 0u64;
+    let patient_at = index.get("patient_key").copied();
+    store.each_episode_cells(read, false, &mut |cells| {
+        let row = values(columns, index, cells, None);
+        let patient = patient_at.and_then(|i| cells[i]).unwrap_or_default();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(patient, &mut h);
+        let class = base
+            .entry(class_of(columns, &row))
+            .or_insert_with(|| BaseClass {
+                values: qi.iter().map(|&i| row[i].clone()).collect(),
+                records: 0,
+                patients: Default::default(),
+            });
+        class.records += 1;
+        class.patients.insert(std::hash::Hasher::finish(&h));
+        total += 1;
+        Ok(())
+    })?;
+    let k = u64::from(project.k.max(2));
+    let classes: Vec<BaseClass> = base.into_values().collect();
+    let choice = generalise::choose(&qi_names, &classes, k);
+    Ok((qi, qi_names, total, choice))
+}
+
+/// What an approval would release, worked out before any extract is taken: the records the
+/// national store holds, those an extract would keep, and how each quasi-identifier would be
+/// generalised. Shown when a project is recorded, with a warning under [`KEPT_WARNING`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Preview {
+    /// Records (episodes) the national store holds.
+    pub records: u64,
+    /// Records an extract would keep.
+    pub kept: u64,
+    /// Column and how it would be released.
+    pub generalisation: Vec<(String, String)>,
+}
+
+/// The share of records under which recording a project warns that its fields release too
+/// little: 90%.
+pub const KEPT_WARNING: f64 = 0.9;
+
+impl Preview {
+    /// The share of records kept (1 when the store is empty).
+    pub fn share(&self) -> f64 {
+        if self.records == 0 {
+            1.0
+        } else {
+            self.kept as f64 / self.records as f64
+        }
+    }
+
+    /// The preview in a sentence, with a warning when it keeps under 90%.
+    pub fn sentence(&self) -> String {
+        let how = self
+            .generalisation
+            .iter()
+            .map(|(c, how)| format!("{c}: {how}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut out = format!(
+            "An extract would release {} of {} records ({:.1}%){}.",
+            self.kept,
+            self.records,
+            100.0 * self.share(),
+            if how.is_empty() {
+                String::new()
+            } else {
+                format!(", with {how}")
+            }
+        );
+        if self.share() < KEPT_WARNING {
+            out.push_str(
+                " Warning: that is under 90%; approve fewer or broader fields, or a smaller k.",
+            );
+        }
+        out
+    }
+}
+
+/// The [`Preview`] of `project`'s extract from the national store as it is now.
+pub fn preview(store: &mut NationalStore, project: &Project) -> Result<Preview, ExtractError> {
+    let columns = project_columns(project);
+    let read = sources(&columns);
+    let index: HashMap<&str, usize> = read.iter().enumerate().map(|(i, r)| (*r, i)).collect();
+    let (_, qi_names, total, choice) = plan(store, project, &columns, &read, &index)?;
+    Ok(Preview {
+        records: total,
+        kept: total - choice.suppressed,
+        generalisation: qi_names
+            .iter()
+            .zip(&choice.levels)
+            .map(|(c, l)| (c.to_string(), generalise::describe(c, *l)))
+            .collect(),
+    })
+}
+
 /// Writes the extract of `project` to `out` and logs it in the national access log: every
 /// row whose quasi-identifier class has at least k members, and the count of those that do
 /// not. `progress` is told the share done (0–1).
@@ -595,38 +709,8 @@ pub fn write_extract(
     let extract_key =
         crate::keys::hmac_sha256_hex(project.secret.as_bytes(), new_secret().as_bytes());
     let secret = extract_key.as_bytes();
-    // Pass 1: the distinct patients of every class of the quasi-identifiers as recorded (k
-    // counts people, not episodes), each held as a 64-bit hash of its national key.
-    let qi: Vec<usize> = (0..columns.len())
-        .filter(|&i| columns[i].quasi_identifier)
-        .collect();
-    let qi_names: Vec<&str> = qi.iter().map(|&i| columns[i].name.as_str()).collect();
-    let mut base: HashMap<String, BaseClass> = HashMap::new();
-    let mut total = 0u64;
-    let patient_at = index.get("patient_key").copied();
-    store.each_episode_cells(&read, false, &mut |cells| {
-        let row = values(&columns, &index, cells, None);
-        let patient = patient_at.and_then(|i| cells[i]).unwrap_or_default();
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        std::hash::Hash::hash(patient, &mut h);
-        let class = base
-            .entry(class_of(&columns, &row))
-            .or_insert_with(|| BaseClass {
-                values: qi.iter().map(|&i| row[i].clone()).collect(),
-                records: 0,
-                patients: Default::default(),
-            });
-        class.records += 1;
-        class.patients.insert(std::hash::Hasher::finish(&h));
-        total += 1;
-        Ok(())
-    })?;
+    let (qi, qi_names, total, choice) = plan(store, project, &columns, &read, &index)?;
     progress(0.1);
-    // The least generalisation that keeps k with at most 5% of the records suppressed.
-    let k = u64::from(project.k.max(2));
-    let classes: Vec<BaseClass> = base.into_values().collect();
-    let choice = generalise::choose(&qi_names, &classes, k);
-    drop(classes);
     // Pass 2: the rows, generalised, of classes of at least k patients.
     let mut sink = Sink::new(format, &columns, out)?;
     let (mut rows, mut suppressed, mut seen) = (0u64, 0u64, 0u64);

@@ -439,14 +439,17 @@ async fn admin_add(
                 p.researchers.join(",")
             );
             let id = p.id.clone();
-            let projects = app
+            let (projects, preview) = app
                 .national(move |n| {
                     n.put_project(&p)?;
                     n.log(&entry)?;
-                    Ok(n.projects()?)
+                    // What the approved fields would release, before anyone takes an extract.
+                    let preview =
+                        crest_privacy::research::preview(n, &p).map_err(WebError::internal)?;
+                    Ok((n.projects()?, preview))
                 })
                 .await?;
-            let notice = format!("Project {id} is recorded.");
+            let notice = format!("Project {id} is recorded. {}", preview.sentence());
             Ok(html_page(page(
                 "Research projects",
                 c.nav(None),

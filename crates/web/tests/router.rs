@@ -5456,3 +5456,71 @@ fn overlapping_periods_cannot_be_differenced_into_a_suppressed_count() {
         }
     });
 }
+
+/// Recording a research project says at once what its approved fields would release (the
+/// records an extract would keep, and how each quasi-identifier would be generalised), and
+/// warns when that is under 90%.
+#[test]
+fn recording_a_project_previews_what_its_fields_release() {
+    let (db, ndb) = (databases().remove(0), databases().remove(0));
+    let app = setup(&db);
+    common::synthetic_national(&app, &db, &ndb);
+    common::add_planners(&db, &ndb);
+    rt().block_on(async {
+        let (admin, csrf) = login(&app, "admin").await;
+        let record = |id: &'static str, fields: &'static str, k: &'static str| {
+            post(
+                "/admin/projects",
+                &admin,
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("id", id),
+                    ("title", "Uptake"),
+                    ("approval", "IRAS 1"),
+                    ("fields", fields),
+                    ("researchers", "res"),
+                    ("from", "01/01/2025"),
+                    ("to", "31/12/2027"),
+                    ("k", k),
+                ],
+            )
+        };
+        let r = send(&app, record("sex-only", "sex", "5")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let text = words(&r.body);
+        assert!(
+            text.contains("Project sex-only is recorded. An extract would release")
+                && text.contains("(100.0%), with sex: as recorded.")
+                && !text.contains("Warning"),
+            "{text}"
+        );
+        // Every quasi-identifier at a k larger than most classes: generalised, and warned.
+        let r = send(
+            &app,
+            record(
+                "everything",
+                "age_band,sex,ethnicity,imd_quintile,nation,priority_group,event_month",
+                "50",
+            ),
+        )
+        .await;
+        let text = words(&r.body);
+        assert!(text.contains("Project everything is recorded."), "{text}");
+        assert!(text.contains("event_month: "), "{text}");
+        let n = crest_store::NationalStore::open(&ndb.url)
+            .unwrap()
+            .projects()
+            .unwrap();
+        let p = n.iter().find(|p| p.id == "everything").unwrap();
+        let preview = crest_privacy::research::preview(
+            &mut crest_store::NationalStore::open(&ndb.url).unwrap(),
+            p,
+        )
+        .unwrap();
+        assert_eq!(
+            text.contains("Warning: that is under 90%"),
+            preview.share() < 0.9,
+            "{text}"
+        );
+    });
+}
