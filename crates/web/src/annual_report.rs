@@ -38,9 +38,9 @@ async fn choose(
     let body = maud::html! {
         (crate::html::period_form(period.from, period.to, method_choice(method)))
         p {
-            "The annual report for patients referred " (period.long()) ", with "
-            (method.label().to_lowercase()) " funnel limits: every figure in it has passed \
-             disclosure control, as published."
+            "The annual report for patients referred " (period.long()) ". Funnel limits: "
+            (method.label().to_lowercase()) ". Every figure in it has passed disclosure \
+             control, as it is published."
         }
         ul {
             li { a href=(address(".html", period, method.code())) { "Read the report as a web page" } }
