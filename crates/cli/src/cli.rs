@@ -312,6 +312,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             let t = std::time::Instant::now();
             let report = annual_report(&cli.db, &from, &to, &funnel_method)?;
             let period = report.period;
+            println!("{}", report.audit.sentence());
             if let Some(dir) = &tables {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("cannot make the folder {}", dir.display()))?;

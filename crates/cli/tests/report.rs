@@ -475,6 +475,12 @@ fn the_annual_report_is_a_typeset_pdf_and_every_count_is_disclosure_controlled()
             ],
         );
         assert_eq!(code, 0, "{out}");
+        // The disclosure audit ran and found nothing hidden revealed.
+        assert!(
+            out.contains("Disclosure audit: ")
+                && out.contains(" 0 counts narrowed to one value or standards decided"),
+            "{out}"
+        );
         // Chromium prints in silence: each print is announced, then the pages.
         assert!(
             out.contains("PDF step 1 of 2") && out.contains("PDF step 2 of 2: printing the report"),

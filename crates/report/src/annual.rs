@@ -225,6 +225,105 @@ pub struct AnnualReport {
     pub sections: Vec<ReportSection>,
     /// Every published table, in the order the report shows them.
     pub tables: Vec<PublishedTable>,
+    /// What the disclosure audit checked before the report was made.
+    pub audit: AuditSummary,
+}
+
+/// The disclosure audit of a report's programme figures (`crest_stats::audit`): every
+/// programme's published counts (referred, started, completed, and the numerators and
+/// denominators of the assessments) with the relations between them, each suppressed count's
+/// range and each hidden standard checked by integer programming.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AuditSummary {
+    /// Published counts checked.
+    pub counts: usize,
+    /// Of them, suppressed by the rules (1–7).
+    pub suppressed: usize,
+    /// Hidden standards (met flag `*`) checked.
+    pub hidden_flags: usize,
+    /// Suppressed counts narrowed to one value, or hidden standards decided (none, or the
+    /// report is not made).
+    pub failures: Vec<String>,
+}
+
+impl AuditSummary {
+    /// The audit in a sentence.
+    pub fn sentence(&self) -> String {
+        format!(
+            "Disclosure audit: {} published counts checked, {} suppressed (1 to 7 people); {} hidden standards checked; {} counts narrowed to one value or standards decided by what is published.",
+            self.counts,
+            self.suppressed,
+            self.hidden_flags,
+            self.failures.len()
+        )
+    }
+}
+
+/// Audits every programme's published counts and hidden flags in `report`.
+fn audit_programmes(
+    report: &crest_stats::KpiReport,
+    thresholds: &Thresholds,
+    nations: &HashMap<&str, crest_core::Nation>,
+) -> AuditSummary {
+    use crest_stats::audit::{Audit, Shown};
+    let mut summary = AuditSummary::default();
+    for p in &report.programmes {
+        let mut a = Audit::new();
+        let shown = |n: u64| Shown::Published(crest_stats::disclosure::count(n));
+        let r = &p.results;
+        let referred = a.count(format!("{} referred", p.programme_code), shown(r.referred));
+        let started = a.count(format!("{} started", p.programme_code), shown(r.started));
+        a.at_most(started, referred);
+        let (ck, cn) = p.proportion("completion");
+        let completed = a.count(format!("{} completed", p.programme_code), shown(ck));
+        debug_assert_eq!(cn, r.started);
+        a.at_most(completed, started);
+        let (k1, _) = p.proportion("assessment1");
+        let a1 = a.count(format!("{} with assessment 1", p.programme_code), shown(k1));
+        a.at_most(a1, started);
+        let (k2, n2) = p.proportion("assessment2");
+        let a2_of = a.count(
+            format!("{} completed with assessment 1", p.programme_code),
+            shown(n2),
+        );
+        a.at_most(a2_of, completed);
+        a.at_most(a2_of, a1);
+        let a2 = a.count(format!("{} with assessment 2", p.programme_code), shown(k2));
+        a.at_most(a2, a2_of);
+        summary.counts += a.len();
+        for range in a.ranges() {
+            summary.suppressed += 1;
+            if range.pinned() {
+                summary.failures.push(format!(
+                    "{} is {} to {}",
+                    range.name, range.least, range.greatest
+                ));
+            }
+        }
+        // A hidden standard must stay open given the counts.
+        let published = published::programme(p);
+        let nation = nations.get(p.programme_code.as_str()).copied();
+        let t = nation.and_then(|n| thresholds.nations.get(&n));
+        for (key, k, n, threshold) in [
+            ("assessment1", a1, started, t.map(|t| t.assessment1)),
+            ("assessment2", a2, a2_of, t.map(|t| t.assessment2)),
+        ] {
+            let (Some(threshold), Some(kpi)) = (threshold, published.kpi(key)) else {
+                continue;
+            };
+            if kpi.met == published::Met::TooFew && p.proportion(key).1 > 0 {
+                summary.hidden_flags += 1;
+                if let Some(met) = a.decided(k, n, threshold) {
+                    summary.failures.push(format!(
+                        "{} {key} is {} by its counts",
+                        p.programme_code,
+                        if met { "met" } else { "not met" }
+                    ));
+                }
+            }
+        }
+    }
+    summary
 }
 
 impl AnnualReport {
@@ -921,12 +1020,22 @@ pub fn annual(
             body: glance.html(),
         },
     );
+    // Nothing is written that the audit cannot pass.
+    let nations: HashMap<&str, crest_core::Nation> = programmes
+        .iter()
+        .map(|p| (p.code.as_str(), p.nation))
+        .collect();
+    let audit = audit_programmes(&report, &thresholds, &nations);
+    if !audit.failures.is_empty() {
+        return Err(ReportError::Disclosure(audit.failures.join("; ")));
+    }
     Ok(AnnualReport {
         period,
         generated_on,
         programme_list: programmes,
         sections,
         tables,
+        audit,
     })
 }
 

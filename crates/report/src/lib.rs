@@ -22,6 +22,10 @@ pub enum ReportError {
     /// Headless Chromium could not print the PDF (the message says what to install).
     #[error("{0}")]
     Print(String),
+    /// The disclosure audit found a published figure that reveals a hidden one; nothing is
+    /// written.
+    #[error("the report was not made: its published figures would reveal hidden ones ({0})")]
+    Disclosure(String),
     /// A chart could not be drawn.
     #[error("{0}")]
     Chart(String),

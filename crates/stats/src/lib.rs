@@ -2,6 +2,7 @@
 //! store they came from.
 
 pub mod aggregate;
+pub mod audit;
 pub mod disclosure;
 pub mod funnel;
 pub mod inequality;
