@@ -244,17 +244,20 @@ pub struct AuditSummary {
     /// Suppressed counts narrowed to one value, or hidden standards decided (none, or the
     /// report is not made).
     pub failures: Vec<String>,
+    /// How long the audit took, in seconds.
+    pub seconds: f64,
 }
 
 impl AuditSummary {
     /// The audit in a sentence.
     pub fn sentence(&self) -> String {
         format!(
-            "Disclosure audit: {} published counts checked, {} suppressed (1 to 7 people); {} hidden standards checked; {} counts narrowed to one value or standards decided by what is published.",
+            "Disclosure audit: {} published counts checked, {} suppressed (1 to 7 people); {} hidden standards checked; {} counts narrowed to one value or standards decided by what is published (in {:.2} s).",
             self.counts,
             self.suppressed,
             self.hidden_flags,
-            self.failures.len()
+            self.failures.len(),
+            self.seconds
         )
     }
 }
@@ -1025,7 +1028,9 @@ pub fn annual(
         .iter()
         .map(|p| (p.code.as_str(), p.nation))
         .collect();
-    let audit = audit_programmes(&report, &thresholds, &nations);
+    let started = std::time::Instant::now();
+    let mut audit = audit_programmes(&report, &thresholds, &nations);
+    audit.seconds = started.elapsed().as_secs_f64();
     if !audit.failures.is_empty() {
         return Err(ReportError::Disclosure(audit.failures.join("; ")));
     }
