@@ -1293,12 +1293,12 @@ fn methods(from: &str, to: &str, thresholds: &Thresholds, method: Method) -> Mar
              published as too few: a level beside hidden counts would narrow them."
         }
         p {
-            "Before this report was made, every programme's published counts (referred, started, \
-             completed, and the numerators and denominators of the assessments) were checked \
-             together with what relates them (none can exceed the count it is part of) by \
-             integer programming: no hidden count can be narrowed to one value, and no hidden \
-             result can be worked out. Commissioners' and researchers' own figures come only by \
-             financial year and quarter, so that no two of them can be subtracted."
+            "Before this report was made, every programme's published counts of patients \
+             referred, started and completed, and of those assessed, were checked together with \
+             what relates them (none can exceed the count it is part of) by integer programming: \
+             no hidden count can be narrowed to one value, and no hidden result can be worked \
+             out. Commissioners' and researchers' own figures come only by financial year and \
+             quarter, so that no two of them can be subtracted."
         }
     }
 }
