@@ -430,7 +430,10 @@ pub fn draw_funnel(chart: &FunnelChart<'_>) -> Markup {
             figcaption {
                 (title) ": pooled " (pct(Some(p0))) " over " (programmes) " programmes. "
                 @if let Some(code) = selected {
-                    @if let Some(d) = dots.iter().find(|d| d.code == code) {
+                    @if let Some(d) = dots.iter().find(|d| d.code == code && d.at.is_none()) {
+                        // Its counts are hidden: no dot, and no level (a level would narrow them).
+                        (code) ": " (d.shown) ", not drawn: counts of 1 to 7 are not published. "
+                    } @else if let Some(d) = dots.iter().find(|d| d.code == code) {
                         (code) " (the larger ringed dot): " (d.shown) ", "
                         (match d.position {
                             Position::Within => "within the limits",
@@ -947,6 +950,45 @@ mod tests {
         assert!(html.contains("alarm low"), "{html}");
         let png = svg_png(&chart).expect("a PNG");
         assert_eq!(&png[1..4], b"PNG");
+    }
+
+    /// A selected programme whose counts are hidden is not drawn, and its caption says so
+    /// rather than giving a level.
+    #[test]
+    fn a_selected_programme_with_hidden_counts_is_named_without_a_level() {
+        let points = [(40, 100), (55, 100), (70, 120)];
+        let fit =
+            crest_stats::funnel::Fit::new(&points, crest_stats::funnel::Method::Plain).unwrap();
+        let dots = vec![
+            Dot {
+                code: "P001".into(),
+                at: None,
+                position: Position::Within,
+                shown: "*/15".into(),
+            },
+            Dot {
+                code: "P002".into(),
+                at: Some((55, 100)),
+                position: Position::Within,
+                shown: "55/100".into(),
+            },
+        ];
+        let html = draw_funnel(&FunnelChart {
+            id: "f",
+            title: "Uptake",
+            fit: &fit,
+            programmes: 2,
+            dots: &dots,
+            note: "",
+            selected: Some("P001"),
+            outliers_href: None,
+        })
+        .into_string();
+        assert!(
+            html.contains("P001: */15, not drawn: counts of 1 to 7 are not published.")
+                && !html.contains("P001 (the larger ringed dot)"),
+            "{html}"
+        );
     }
 
     #[test]
