@@ -194,18 +194,22 @@ fn who(user: &str) -> Requester<'_> {
     }
 }
 
+/// CSV bytes as rows of cells (header first).
+fn csv_rows(bytes: &[u8]) -> Vec<Vec<String>> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(bytes)
+        .records()
+        .map(|x| x.unwrap().iter().map(str::to_string).collect())
+        .collect()
+}
+
 /// The extract as CSV rows (header first).
 fn csv_extract(n: &mut NationalStore, p: &Project, user: &str) -> (Vec<Vec<String>>, u64) {
     let mut out: Vec<u8> = Vec::new();
     let allowed = research::allowed_project(n, &p.id, &who(user)).unwrap();
     let s = write_extract(n, &allowed, Format::Csv, &mut out, &who(user), &mut |_| {}).unwrap();
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(out.as_slice());
-    let rows: Vec<Vec<String>> = r
-        .records()
-        .map(|x| x.unwrap().iter().map(str::to_string).collect())
-        .collect();
+    let rows = csv_rows(&out);
     assert_eq!(rows.len() as u64, s.rows + 1);
     (rows, s.suppressed)
 }
@@ -448,13 +452,7 @@ fn an_extract_over_every_quasi_identifier_generalises_before_it_suppresses() {
         "{:?}",
         s.generalisation
     );
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(out.as_slice());
-    let rows: Vec<Vec<String>> = r
-        .records()
-        .map(|x| x.unwrap().iter().map(str::to_string).collect())
-        .collect();
+    let rows = csv_rows(&out);
     assert_k_anonymous(&rows, 5);
     let dictionary = String::from_utf8(research::extract_dictionary_csv(&p, &s).unwrap()).unwrap();
     assert!(dictionary.lines().next().unwrap().ends_with(",released_as"));

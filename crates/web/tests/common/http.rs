@@ -61,13 +61,9 @@ pub fn post(path: &str, cookie: &str, form: &[(&str, &str)]) -> Request<Body> {
         .unwrap()
 }
 
+/// A value percent-encoded for an address or a form body, as the app encodes its own links.
 pub fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    crest_web::html::url_encode(s)
 }
 
 pub fn hidden(body: &str, name: &str) -> String {
