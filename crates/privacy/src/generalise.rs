@@ -15,6 +15,11 @@ pub const SUPPRESSION_LIMIT: f64 = 0.05;
 /// The levels of a quasi-identifier's hierarchy: level 0 is the value as it is, the last
 /// releases nothing.
 pub fn levels(column: &str) -> usize {
+    if is_days(column) {
+        // Whole weeks, 4-week blocks, 13-week blocks, nothing: a day offset is never
+        // released to the day.
+        return 4;
+    }
     match column {
         // 5-year band, 10-year, 20-year, nothing.
         "age_band" => 4,
@@ -27,13 +32,39 @@ pub fn levels(column: &str) -> usize {
     }
 }
 
+/// Whether a column is a day offset (days since the initiating event).
+pub fn is_days(column: &str) -> bool {
+    column.ends_with("_days")
+}
+
+/// The width in days of a day offset's band at `level`.
+fn days_band(level: usize) -> i64 {
+    match level {
+        0 => 7,
+        1 => 28,
+        _ => 91,
+    }
+}
+
 /// A level of a quasi-identifier's hierarchy in words, for the dictionary and the log.
 pub fn describe(column: &str, level: usize) -> String {
-    if level == 0 {
-        return "as recorded".into();
-    }
     if level + 1 >= levels(column) {
         return "not released".into();
+    }
+    if is_days(column) {
+        let band = days_band(level);
+        return format!(
+            "{} (days rounded down to a multiple of {band}: 0 means 0 to {})",
+            match level {
+                0 => "whole weeks",
+                1 => "4-week blocks",
+                _ => "13-week blocks",
+            },
+            band - 1
+        );
+    }
+    if level == 0 {
+        return "as recorded".into();
     }
     match (column, level) {
         ("age_band", 1) => "10-year bands".into(),
@@ -47,11 +78,21 @@ pub fn describe(column: &str, level: usize) -> String {
 
 /// A value at `level` of its column's hierarchy.
 pub fn generalise(column: &str, value: &Value, level: usize) -> Value {
-    if level == 0 || matches!(value, Value::Null) {
-        return value.clone();
+    if matches!(value, Value::Null) {
+        return Value::Null;
     }
     if level + 1 >= levels(column) {
         return Value::Null;
+    }
+    if is_days(column) {
+        let band = days_band(level);
+        return match value {
+            Value::Int(d) => Value::Int(d.div_euclid(band) * band),
+            _ => Value::Null,
+        };
+    }
+    if level == 0 {
+        return value.clone();
     }
     match (column, value) {
         ("age_band", Value::Text(band)) => {
@@ -176,6 +217,10 @@ pub fn choose(columns: &[&str], classes: &[BaseClass], k: u64) -> Choice {
     let total: u64 = classes.iter().map(|c| c.records).sum();
     let limit = (total as f64 * SUPPRESSION_LIMIT).floor() as u64;
     let tops: Vec<usize> = columns.iter().map(|c| levels(c) - 1).collect();
+    let size: f64 = tops.iter().map(|t| (t + 1) as f64).product();
+    if size > LATTICE_SEARCHED as f64 {
+        return climb(columns, classes, k, limit, &tops);
+    }
     let height: usize = tops.iter().sum();
     let mut all: Vec<(f64, Vec<usize>)> = (0..=height)
         .flat_map(|h| nodes(&tops, h))
@@ -197,6 +242,41 @@ pub fn choose(columns: &[&str], classes: &[BaseClass], k: u64) -> Choice {
         }
     }
     best.map_or_else(|| evaluate(columns, classes, &tops, k), |(_, c)| c)
+}
+
+/// The largest lattice searched node by node; a larger one (many approved day offsets, say)
+/// is climbed instead.
+pub const LATTICE_SEARCHED: usize = 4096;
+
+/// A greedy climb of a lattice too large to search (after Sweeney's Datafly): from every
+/// quasi-identifier as recorded, each step raises the one quasi-identifier whose next level
+/// suppresses fewest records (the least loss on a tie), until at most `limit` are suppressed
+/// or everything is at its top.
+fn climb(columns: &[&str], classes: &[BaseClass], k: u64, limit: u64, tops: &[usize]) -> Choice {
+    let mut node = vec![0; tops.len()];
+    let mut current = evaluate(columns, classes, &node, k);
+    while current.suppressed > limit {
+        let mut best: Option<(u64, f64, Choice)> = None;
+        for i in 0..node.len() {
+            if node[i] >= tops[i] {
+                continue;
+            }
+            let mut next = node.clone();
+            next[i] += 1;
+            let cost = loss(&next, tops);
+            let choice = evaluate(columns, classes, &next, k);
+            let better = best.as_ref().is_none_or(|(s, c, _)| {
+                choice.suppressed < *s || (choice.suppressed == *s && cost < *c)
+            });
+            if better {
+                best = Some((choice.suppressed, cost, choice));
+            }
+        }
+        let Some((_, _, choice)) = best else { break };
+        node.clone_from(&choice.levels);
+        current = choice;
+    }
+    current
 }
 
 /// Every vector of levels (each from 0 to its top) whose levels add up to `height`.
@@ -242,6 +322,50 @@ mod tests {
         assert_eq!(generalise("sex", &t("female"), 1), Value::Null);
         assert_eq!(describe("event_month", 1), "quarter");
         assert_eq!(describe("sex", 1), "not released");
+        // Day offsets are never released to the day.
+        assert_eq!(
+            generalise("referral_days", &Value::Int(20), 0),
+            Value::Int(14)
+        );
+        assert_eq!(
+            generalise("referral_days", &Value::Int(-1), 0),
+            Value::Int(-7)
+        );
+        assert_eq!(
+            generalise("referral_days", &Value::Int(60), 1),
+            Value::Int(56)
+        );
+        assert_eq!(
+            generalise("referral_days", &Value::Int(100), 2),
+            Value::Int(91)
+        );
+        assert_eq!(
+            generalise("referral_days", &Value::Int(100), 3),
+            Value::Null
+        );
+        assert!(describe("referral_days", 0).starts_with("whole weeks"));
+    }
+
+    #[test]
+    fn a_lattice_too_large_to_search_is_climbed_to_within_the_limit() {
+        // Nine day offsets (4 levels each: 262,144 nodes) on 200 patients, each unique to the
+        // day; at k = 5 the climb must reach at most 5% suppressed.
+        let columns: Vec<String> = (0..9).map(|i| format!("d{i}_days")).collect();
+        let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+        let classes: Vec<BaseClass> = (0..200u64)
+            .map(|p| BaseClass {
+                values: (0..9)
+                    .map(|i| Value::Int(((p * 7 + i * 13) % 120) as i64))
+                    .collect(),
+                records: 1,
+                patients: [p].into(),
+            })
+            .collect();
+        let c = choose(&names, &classes, 5);
+        assert!(c.suppressed <= 10, "{c:?}");
+        let again = evaluate(&names, &classes, &c.levels, 5);
+        assert_eq!(again.suppressed, c.suppressed);
+        assert!(c.levels.iter().any(|&l| l > 0));
     }
 
     #[test]

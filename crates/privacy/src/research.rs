@@ -232,8 +232,11 @@ pub fn extract_columns() -> Vec<ExtractColumn> {
             label,
             kind,
             codes: codes_of(f),
-            // A programme code narrows a record as much as any quasi-identifier does.
-            quasi_identifier: f.name == "programme_code",
+            // What describes the person or their event narrows a record as a quasi-identifier
+            // does: the programme, the event and its treatment, and every day offset (dates
+            // of their care, which a neighbour or employer may know).
+            quasi_identifier: matches!(f.name, "programme_code" | "initiating_event" | "treatment")
+                || matches!(f.kind, Kind::Date),
             source,
         });
     }

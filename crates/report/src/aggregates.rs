@@ -83,8 +83,8 @@ pub const PUBLISHED_PERIODS: &str = "Published figures cover whole financial yea
 31 March), or one quarter of one (April to June, July to September, October to December, \
 January to March), and are broken down by year or quarter, never by month: answers for \
 periods that overlap could otherwise be subtracted from each other to reveal a count of 1 to 7 \
-people. A period inside one quarter gives that quarter; any other gives the whole financial \
-years it touches.";
+people. A period inside one quarter gives that quarter; any other gives the financial year it \
+ends in (ask for each year in turn to compare years).";
 
 /// The quarter of the financial year a date falls in: its first and last days.
 fn quarter_of(d: Date) -> Period {
@@ -98,28 +98,22 @@ fn quarter_of(d: Date) -> Period {
 }
 
 /// Snaps a restricted user's period to the published grid: one quarter of a financial year
-/// where the period lies inside it, otherwise the whole financial years it touches. Every
-/// answer a commissioner or researcher can get is then cut from the same few tables (a year
-/// and its four quarters), whose cells are each rounded once: no two periods overlap except a
-/// year and its own quarters, so no answer can be subtracted from another to isolate a small
-/// count (privacy.md: no inference across queries).
+/// where the period lies inside it, otherwise the financial year it ends in. Every answer a
+/// commissioner or researcher can get is then cut from the same few tables (a year and its four
+/// quarters), whose cells are each rounded once: no two periods overlap except a year and its
+/// own quarters, so no answer can be subtracted from another to isolate a small count
+/// (privacy.md: no inference across queries). Spans of several years are not offered: their
+/// totals would overlap each year's.
 pub fn published_grid(p: Period) -> Period {
     let q = quarter_of(p.from);
     if p.to <= q.to {
         return q;
     }
-    let start_year = |d: Date| {
-        let (y, m, _) = d.ymd();
-        if m >= 4 {
-            y
-        } else {
-            y - 1
-        }
-    };
-    let (fy, ty) = (start_year(p.from), start_year(p.to));
+    let (y, m, _) = p.to.ymd();
+    let fy = if m >= 4 { y } else { y - 1 };
     Period {
         from: Date::from_ymd(fy, 4, 1).unwrap_or(p.from),
-        to: Date::from_ymd(ty + 1, 3, 31).unwrap_or(p.to),
+        to: Date::from_ymd(fy + 1, 3, 31).unwrap_or(p.to),
     }
 }
 
@@ -130,8 +124,11 @@ pub enum NotPublished {
     #[error(transparent)]
     Breakdown(#[from] Refused),
     /// Months are not on the published grid.
-    #[error("Published figures are not broken down by month: choose year or quarter. {PUBLISHED_PERIODS}")]
+    #[error("Published figures are not broken down by month: choose quarter. {PUBLISHED_PERIODS}")]
     ByMonth,
+    /// Calendar years cut across financial years, so they are not on the published grid.
+    #[error("Published figures are not broken down by calendar year, which cuts across financial years: choose quarter, or ask for each financial year in turn. {PUBLISHED_PERIODS}")]
+    ByYear,
 }
 
 /// The exact table of a query.
@@ -230,6 +227,9 @@ pub fn answer(
 ) -> Result<Result<Answer, NotPublished>, ReportError> {
     if published && q.by.contains(&Dimension::Month) {
         return Ok(Err(NotPublished::ByMonth));
+    }
+    if published && q.by.contains(&Dimension::Year) {
+        return Ok(Err(NotPublished::ByYear));
     }
     let t = table(store, q)?;
     let rows = if published {

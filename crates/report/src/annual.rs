@@ -226,107 +226,7 @@ pub struct AnnualReport {
     /// Every published table, in the order the report shows them.
     pub tables: Vec<PublishedTable>,
     /// What the disclosure audit checked before the report was made.
-    pub audit: AuditSummary,
-}
-
-/// The disclosure audit of a report's programme figures (`crest_stats::audit`): every
-/// programme's published counts (referred, started, completed, and the numerators and
-/// denominators of the assessments) with the relations between them, each suppressed count's
-/// range and each hidden standard checked by integer programming.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct AuditSummary {
-    /// Published counts checked.
-    pub counts: usize,
-    /// Of them, suppressed by the rules (1–7).
-    pub suppressed: usize,
-    /// Hidden standards (met flag `*`) checked.
-    pub hidden_flags: usize,
-    /// Suppressed counts narrowed to one value, or hidden standards decided (none, or the
-    /// report is not made).
-    pub failures: Vec<String>,
-    /// How long the audit took, in seconds.
-    pub seconds: f64,
-}
-
-impl AuditSummary {
-    /// The audit in a sentence.
-    pub fn sentence(&self) -> String {
-        format!(
-            "Disclosure audit: {} published counts checked, {} suppressed (1 to 7 people); {} hidden standards checked; {} counts narrowed to one value or standards decided by what is published (in {:.2} s).",
-            self.counts,
-            self.suppressed,
-            self.hidden_flags,
-            self.failures.len(),
-            self.seconds
-        )
-    }
-}
-
-/// Audits every programme's published counts and hidden flags in `report`.
-fn audit_programmes(
-    report: &crest_stats::KpiReport,
-    thresholds: &Thresholds,
-    nations: &HashMap<&str, crest_core::Nation>,
-) -> AuditSummary {
-    use crest_stats::audit::{Audit, Shown};
-    let mut summary = AuditSummary::default();
-    for p in &report.programmes {
-        let mut a = Audit::new();
-        let shown = |n: u64| Shown::Published(crest_stats::disclosure::count(n));
-        let r = &p.results;
-        let referred = a.count(format!("{} referred", p.programme_code), shown(r.referred));
-        let started = a.count(format!("{} started", p.programme_code), shown(r.started));
-        a.at_most(started, referred);
-        let (ck, cn) = p.proportion("completion");
-        let completed = a.count(format!("{} completed", p.programme_code), shown(ck));
-        debug_assert_eq!(cn, r.started);
-        a.at_most(completed, started);
-        let (k1, _) = p.proportion("assessment1");
-        let a1 = a.count(format!("{} with assessment 1", p.programme_code), shown(k1));
-        a.at_most(a1, started);
-        let (k2, n2) = p.proportion("assessment2");
-        let a2_of = a.count(
-            format!("{} completed with assessment 1", p.programme_code),
-            shown(n2),
-        );
-        a.at_most(a2_of, completed);
-        a.at_most(a2_of, a1);
-        let a2 = a.count(format!("{} with assessment 2", p.programme_code), shown(k2));
-        a.at_most(a2, a2_of);
-        summary.counts += a.len();
-        for range in a.ranges() {
-            summary.suppressed += 1;
-            if range.pinned() {
-                summary.failures.push(format!(
-                    "{} is {} to {}",
-                    range.name, range.least, range.greatest
-                ));
-            }
-        }
-        // A hidden standard must stay open given the counts.
-        let published = published::programme(p);
-        let nation = nations.get(p.programme_code.as_str()).copied();
-        let t = nation.and_then(|n| thresholds.nations.get(&n));
-        for (key, k, n, threshold) in [
-            ("assessment1", a1, started, t.map(|t| t.assessment1)),
-            ("assessment2", a2, a2_of, t.map(|t| t.assessment2)),
-        ] {
-            let (Some(threshold), Some(kpi)) = (threshold, published.kpi(key)) else {
-                continue;
-            };
-            if kpi.met == published::Met::TooFew && p.proportion(key).1 > 0 {
-                summary.hidden_flags += 1;
-                if let Some(met) = a.decided(k, n, threshold) {
-                    summary.failures.push(format!(
-                        "{} {key} is {} by its counts",
-                        p.programme_code,
-                        if met { "met" } else { "not met" }
-                    ));
-                }
-            }
-        }
-    }
-    summary
+    pub audit: crate::publication_audit::AuditSummary,
 }
 
 impl AnnualReport {
@@ -366,6 +266,7 @@ impl AnnualReport {
                                     "Every figure in this report has passed disclosure control: counts of 1 to 7 are \
                                      shown as *, other counts are rounded to the nearest 5, percentages are computed \
                                      from the rounded counts, and statistics based on 1 to 7 people are shown as *. A \
+                                     total that would let a * be worked out is shown as * too. A \
                                      standard based on 1 to 7 patients is too few to assess."
                                 }
                             }
@@ -440,15 +341,28 @@ impl GroupUptake {
     }
 }
 
-/// A group's uptake as a published table.
-fn uptake_table(name: &str, title: &str, rows: &[(String, u64, u64)]) -> PublishedTable {
+/// The deprivation grouping's place among the groupings of uptake (the audit's numbering).
+const DEPRIVATION: usize = 3;
+
+/// A group's uptake as a published table; a group not `shown` (withheld to protect another by
+/// the disclosure audit) is `*`.
+fn uptake_table(
+    name: &str,
+    title: &str,
+    rows: &[(String, u64, u64)],
+    shown: impl Fn(&str) -> bool,
+) -> PublishedTable {
     let mut t = PublishedTable::new(
         name,
         &format!("Uptake by {title}"),
         &["group", "referred", "started", "uptake"],
     );
     for (g, n, k) in rows {
-        t.push(vec![g.clone(), count(*n), count(*k), percentage(*k, *n)]);
+        if shown(g) {
+            t.push(vec![g.clone(), count(*n), count(*k), percentage(*k, *n)]);
+        } else {
+            t.push(vec![g.clone(), "*".into(), "*".into(), "*".into()]);
+        }
     }
     t
 }
@@ -495,6 +409,38 @@ pub fn annual(
     let held = national.submissions().map_err(e)?;
     let (from, to) = (period.from.to_string(), period.to.to_string());
     let published: Vec<_> = report.programmes.iter().map(published::programme).collect();
+    // Nothing is written that the audit cannot pass: it runs first, and says which pooled
+    // counts must be withheld to protect others.
+    let started = std::time::Instant::now();
+    let publication = crate::publication_audit::Publication {
+        report: &report,
+        regions: programmes
+            .iter()
+            .map(|p| (p.code.as_str(), p.region.as_str()))
+            .collect(),
+        groups: by_group
+            .groups
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .map(|(name, (n, k))| (name.clone(), *n, *k))
+                    .collect()
+            })
+            .collect(),
+        method,
+    };
+    let (withheld, mut audit) = crate::publication_audit::protect(&publication);
+    audit.seconds = started.elapsed().as_secs_f64();
+    if !audit.failures.is_empty() {
+        return Err(ReportError::Disclosure(audit.failures.join("; ")));
+    }
+    let pooled = |place: (&str, &str), exact: u64| {
+        crate::publication_audit::pooled_cell(
+            &(place.0.to_string(), place.1.to_string()),
+            &withheld,
+            exact,
+        )
+    };
     let mut tables = Vec::new();
 
     let mut sections = Vec::new();
@@ -511,9 +457,13 @@ pub fn annual(
         "The national picture (all programmes pooled)",
         &["measure", "value"],
     );
-    summary.push(vec!["referred".into(), count(n.referred)]);
-    summary.push(vec!["started".into(), count(n.started)]);
-    summary.push(vec!["uptake".into(), percentage(n.started, n.referred)]);
+    let national = (pooled(("", ""), n.referred), pooled(("", ""), n.started));
+    summary.push(vec!["referred".into(), national.0.to_string()]);
+    summary.push(vec!["started".into(), national.1.to_string()]);
+    summary.push(vec![
+        "uptake".into(),
+        disclosure::percentage_of(national.1, national.0).to_string(),
+    ]);
     for k in &n.kpis {
         summary.push(vec![k.label().to_string(), published::kpi(k).value]);
     }
@@ -532,9 +482,9 @@ pub fn annual(
         title: "National summary",
         body: html! {
             p {
-                (cell_words("", &count(n.referred))) " patients were referred to cardiac rehabilitation and "
-                (cell_words("", &count(n.started))) " started a core programme: an uptake of "
-                (percentage(n.started, n.referred)) "."
+                (cell_words("", &national.0.to_string())) " patients were referred to cardiac rehabilitation and "
+                (cell_words("", &national.1.to_string())) " started a core programme: an uptake of "
+                (disclosure::percentage_of(national.1, national.0)) "."
             }
             p {
                 "Of " (programmes.len()) " programmes, " (grades("green"))
@@ -593,6 +543,8 @@ pub fn annual(
                 .count()
                 .to_string()
         };
+        // Counts withheld to protect another cell show as * (the audit above).
+        let cell = |exact: u64| pooled((&r.nation, &r.region), exact);
         let nation = crest_core::Nation::parse(&r.nation)
             .map_or(r.nation.clone(), |n| n.label().to_string());
         places.push(vec![
@@ -603,11 +555,11 @@ pub fn annual(
                 r.region.clone()
             },
             r.programmes.to_string(),
-            count(r.uptake.1),
-            count(r.uptake.0),
-            percentage(r.uptake.0, r.uptake.1),
-            percentage(r.assessment1.0, r.assessment1.1),
-            percentage(r.assessment2.0, r.assessment2.1),
+            cell(r.uptake.1).to_string(),
+            cell(r.uptake.0).to_string(),
+            disclosure::percentage_of(cell(r.uptake.0), cell(r.uptake.1)).to_string(),
+            disclosure::percentage_of(cell(r.assessment1.0), cell(r.assessment1.1)).to_string(),
+            disclosure::percentage_of(cell(r.assessment2.0), cell(r.assessment2.1)).to_string(),
             graded("green"),
             graded("amber"),
             graded("red"),
@@ -621,7 +573,9 @@ pub fn annual(
         body: html! {
             p {
                 "Patients pooled over each nation's programmes, then over each region's. Counts are \
-                 rounded from their exact sums; grades are the programmes' published grades."
+                 rounded from their exact sums; grades are the programmes' published grades. A \
+                 line's counts may be * although they are larger than 7: with the other lines \
+                 they would let a programme's hidden count or result be worked out."
             }
             (places.html("", &names))
         },
@@ -766,7 +720,7 @@ pub fn annual(
             "Every programme with patients is drawn.".to_string()
         } else {
             format!(
-                "{hidden} programme(s) not drawn: numerator or denominator of 1 to 7 (shown as *)."
+                "{hidden} programme(s) not drawn: a count of 1 to 7 (shown as *), or a level that would narrow a result too few to assess."
             )
         };
         let draw = |id: &str| {
@@ -795,7 +749,8 @@ pub fn annual(
                  programme is inside or outside the limits is decided on its exact counts, against \
                  the proportion pooled over every programme, so it is the same as in the audit's \
                  own analysis. A programme whose numerator or denominator is 1 to 7 cannot be \
-                 drawn; if it is outside the limits it is still named under the plot."
+                 drawn, and its level is published as too few: a level beside hidden counts would \
+                 narrow them."
             }
             @for plot in &plots { (plot) }
             (outside.html("", &names))
@@ -874,12 +829,15 @@ pub fn annual(
     ]
     .iter()
     .zip(&by_group.groups)
-    .map(|((name, title), counts)| {
+    .enumerate()
+    .map(|(i, ((name, title), counts))| {
         let rows: Vec<(String, u64, u64)> = counts
             .iter()
             .map(|(g, (n, k))| (g.clone(), *n, *k))
             .collect();
-        uptake_table(name, title, &rows)
+        uptake_table(name, title, &rows, |g| {
+            crate::publication_audit::group_shown(i, g, &withheld)
+        })
     })
     .collect::<Vec<_>>();
     sections.push(ReportSection {
@@ -1014,6 +972,7 @@ pub fn annual(
         outliers: (alarms, alerts),
         method,
         funnel: glance_funnel,
+        withheld: &withheld,
     };
     sections.insert(
         0,
@@ -1023,17 +982,6 @@ pub fn annual(
             body: glance.html(),
         },
     );
-    // Nothing is written that the audit cannot pass.
-    let nations: HashMap<&str, crest_core::Nation> = programmes
-        .iter()
-        .map(|p| (p.code.as_str(), p.nation))
-        .collect();
-    let started = std::time::Instant::now();
-    let mut audit = audit_programmes(&report, &thresholds, &nations);
-    audit.seconds = started.elapsed().as_secs_f64();
-    if !audit.failures.is_empty() {
-        return Err(ReportError::Disclosure(audit.failures.join("; ")));
-    }
     Ok(AnnualReport {
         period,
         generated_on,
@@ -1057,12 +1005,14 @@ struct Glance<'a> {
     outliers: (usize, usize),
     method: Method,
     funnel: Option<Markup>,
+    /// Pooled counts and groups the disclosure audit withheld.
+    withheld: &'a std::collections::BTreeSet<crate::publication_audit::Place>,
 }
 
 /// A share as published: both counts rounded, or `None` where either is suppressed.
-fn published_share(label: String, (k, n): (u64, u64)) -> ShareBar {
+fn published_share(label: String, (k, n): (u64, u64), shown: bool) -> ShareBar {
     let counts = match (disclosure::count(k), disclosure::count(n)) {
-        (disclosure::Cell::Count(k), disclosure::Cell::Count(n)) => Some((k, n)),
+        (disclosure::Cell::Count(k), disclosure::Cell::Count(n)) if shown => Some((k, n)),
         _ => None,
     };
     ShareBar { label, counts }
@@ -1072,7 +1022,9 @@ impl Glance<'_> {
     fn html(&self) -> Markup {
         let n = self.national;
         let graded = |g: &str| self.published.iter().filter(|p| p.grade == g).count();
+        let national = (String::new(), String::new());
         let national_uptake = match disclosure::percentage(n.started, n.referred) {
+            _ if self.withheld.contains(&national) => None,
             disclosure::Percentage::Value(v) => Some((v / 100.0, "the national uptake")),
             _ => None,
         };
@@ -1108,7 +1060,8 @@ impl Glance<'_> {
             .map(|r| {
                 let name = crest_core::Nation::parse(&r.nation)
                     .map_or(r.nation.clone(), |n| n.label().to_string());
-                published_share(name, r.uptake)
+                let place = (r.nation.clone(), String::new());
+                published_share(name, r.uptake, !self.withheld.contains(&place))
             })
             .collect();
         let quintiles: Vec<ShareBar> = self
@@ -1121,7 +1074,12 @@ impl Glance<'_> {
                     4 => "5 (least deprived)".to_string(),
                     _ => (i + 1).to_string(),
                 };
-                published_share(label, *q)
+                let shown = crate::publication_audit::group_shown(
+                    DEPRIVATION,
+                    &(i + 1).to_string(),
+                    self.withheld,
+                );
+                published_share(label, *q, shown)
             })
             .collect();
         let shown = |b: &ShareBar| {
@@ -1290,15 +1248,25 @@ fn methods(from: &str, to: &str, thresholds: &Thresholds, method: Method) -> Mar
              tell once rounded), so a result never contradicts the percentage beside it. A grade \
              is shown only where it is the same whatever the hidden results are, otherwise it \
              is withheld. A programme whose funnel counts are * is not drawn, and its level is \
-             published as too few: a level beside hidden counts would narrow them."
+             published as too few: a level beside hidden counts would narrow them. The same \
+             holds for a programme with a result too few to assess, wherever its level says more \
+             than its rounded counts do (a level allows only some of the exact counts a rounded \
+             count stands for, and those could decide the hidden result)."
         }
         p {
-            "Before this report was made, every programme's published counts of patients \
-             referred, started and completed, and of those assessed, were checked together with \
-             what relates them (none can exceed the count it is part of) by integer programming: \
-             no hidden count can be narrowed to one value, and no hidden result can be worked \
-             out. Commissioners' and researchers' own figures come only by financial year and \
-             quarter, so that no two of them can be subtracted."
+            "Before this report was made, every count it publishes about patients was checked \
+             together with what relates them, by integer programming: each programme's patients \
+             referred, started, completed and assessed (none can exceed the count it is part \
+             of); the regions', nations' and national totals (each the sum of its programmes); \
+             uptake by each group (the groups add up to the national total); and each funnel \
+             level (which allows only some exact counts behind the rounded ones). No hidden \
+             count can be narrowed to one value, and no hidden result or withheld grade can be \
+             worked out. Where a total would give a hidden count away, that total is withheld \
+             and shown as * as well (first the programme's region, then another region of the \
+             nation, so that the withheld region cannot be found by subtraction either), and \
+             the check is run again; a report that does not pass is not made. Commissioners' \
+             and researchers' own figures come only by financial year and quarter, so that no \
+             two of them can be subtracted."
         }
     }
 }

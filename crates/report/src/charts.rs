@@ -432,7 +432,7 @@ pub fn draw_funnel(chart: &FunnelChart<'_>) -> Markup {
                 @if let Some(code) = selected {
                     @if let Some(d) = dots.iter().find(|d| d.code == code && d.at.is_none()) {
                         // Its counts are hidden: no dot, and no level (a level would narrow them).
-                        (code) ": " (d.shown) ", not drawn: counts of 1 to 7 are not published. "
+                        (code) ": " (d.shown) ", not drawn: counts of 1 to 7, or a level that would narrow a result too few to assess, are not published. "
                     } @else if let Some(d) = dots.iter().find(|d| d.code == code) {
                         (code) " (the larger ringed dot): " (d.shown) ", "
                         (match d.position {
@@ -985,7 +985,7 @@ mod tests {
         })
         .into_string();
         assert!(
-            html.contains("P001: */15, not drawn: counts of 1 to 7 are not published.")
+            html.contains("P001: */15, not drawn: counts of 1 to 7, or a level that would narrow a result too few to assess, are not published.")
                 && !html.contains("P001 (the larger ringed dot)"),
             "{html}"
         );

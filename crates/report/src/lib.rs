@@ -8,6 +8,7 @@ pub mod annual;
 pub mod charts;
 pub mod figures;
 pub mod html;
+pub mod publication_audit;
 pub mod site;
 
 /// Why a report, table or chart could not be made.

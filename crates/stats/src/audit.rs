@@ -20,17 +20,26 @@ pub enum Shown {
     Exact(u64),
     /// A published cell: 0, `*` (1–7) or a count rounded to the nearest 5.
     Published(Cell),
+    /// Not published at all (withheld to protect another cell): any count.
+    Withheld,
+    /// A helper unknown of the model between two bounds (never reported).
+    Between(u64, u64),
 }
+
+/// The most a withheld count is taken to be: far above any programme's or nation's year.
+const ANY: u64 = 10_000_000;
 
 impl Shown {
     /// The exact values it may stand for.
-    fn range(self) -> (u64, u64) {
+    pub fn range(self) -> (u64, u64) {
         match self {
             Shown::Exact(v) | Shown::Published(Cell::Count(v @ 0)) => (v, v),
             Shown::Published(Cell::Suppressed) => (1, SMALLEST_PUBLISHED - 1),
             Shown::Published(Cell::Count(v)) => {
                 (v.saturating_sub(2).max(SMALLEST_PUBLISHED), v + 2)
             }
+            Shown::Withheld => (0, ANY),
+            Shown::Between(lo, hi) => (lo, hi),
         }
     }
 }
@@ -40,6 +49,7 @@ impl Shown {
 struct Relation {
     terms: Vec<(usize, f64)>,
     op: ComparisonOp,
+    rhs: f64,
 }
 
 /// What the auditor found about one suppressed count.
@@ -81,6 +91,14 @@ impl Audit {
         self.counts.len() - 1
     }
 
+    /// How many published counts it holds (not withheld ones, nor the model's helpers).
+    pub fn published(&self) -> usize {
+        self.counts
+            .iter()
+            .filter(|(_, s)| matches!(s, Shown::Exact(_) | Shown::Published(_)))
+            .count()
+    }
+
     /// How many counts it holds.
     pub fn len(&self) -> usize {
         self.counts.len()
@@ -98,6 +116,21 @@ impl Audit {
         self.relations.push(Relation {
             terms,
             op: ComparisonOp::Eq,
+            rhs: 0.0,
+        });
+    }
+
+    /// Count `i` lies between `least` and `greatest` (what something else published says).
+    pub fn between(&mut self, i: usize, least: u64, greatest: u64) {
+        self.relations.push(Relation {
+            terms: vec![(i, 1.0)],
+            op: ComparisonOp::Ge,
+            rhs: least as f64,
+        });
+        self.relations.push(Relation {
+            terms: vec![(i, 1.0)],
+            op: ComparisonOp::Le,
+            rhs: greatest as f64,
         });
     }
 
@@ -106,13 +139,64 @@ impl Audit {
         self.relations.push(Relation {
             terms: vec![(part, 1.0), (whole, -1.0)],
             op: ComparisonOp::Le,
+            rhs: 0.0,
         });
     }
 
-    /// The least (or greatest) of `Σ coefficient × count` over every set of exact counts
-    /// consistent with what is published; `None` with a flag when not proven.
-    fn bound(&self, objective: &[(usize, f64)], direction: OptimizationDirection) -> (f64, bool) {
-        let mut p = Problem::new(direction);
+    /// The counts `vars` together take one of `options` (each option a value per count): what
+    /// a published level says of the exact counts behind it, once every pair the level rules
+    /// out is removed. Encoded with one 0/1 unknown per option.
+    pub fn one_of(&mut self, vars: &[usize], options: &[Vec<u64>]) {
+        let picks: Vec<usize> = options
+            .iter()
+            .enumerate()
+            .map(|(i, _)| self.count(format!("option {i}"), Shown::Between(0, 1)))
+            .collect();
+        self.relations.push(Relation {
+            terms: picks.iter().map(|&z| (z, 1.0)).collect(),
+            op: ComparisonOp::Eq,
+            rhs: 1.0,
+        });
+        for (i, &v) in vars.iter().enumerate() {
+            let mut terms = vec![(v, 1.0)];
+            terms.extend(
+                picks
+                    .iter()
+                    .zip(options)
+                    .map(|(&z, o)| (z, -(o.get(i).copied().unwrap_or(0) as f64))),
+            );
+            self.relations.push(Relation {
+                terms,
+                op: ComparisonOp::Eq,
+                rhs: 0.0,
+            });
+        }
+    }
+
+    /// Whether some set of exact counts consistent with what is published also meets every
+    /// one of `standards` as asked (`(numerator, denominator, threshold, met)`): `None` when
+    /// the solver could not tell.
+    pub fn possible(&self, standards: &[(usize, usize, f64, bool)]) -> Option<bool> {
+        let mut p = Problem::new(OptimizationDirection::Minimize);
+        let vars = self.variables(&mut p, &[]);
+        for &(k, n, t, met) in standards {
+            let terms = [(vars[k], 1.0), (vars[n], -t)];
+            if met {
+                p.add_constraint(&terms[..], ComparisonOp::Ge, 0.0);
+            } else {
+                // Not met: k − t·n < 0, held a hair below 0 (counts are whole numbers).
+                p.add_constraint(&terms[..], ComparisonOp::Le, -1e-6);
+            }
+        }
+        match p.solve() {
+            Ok(SolveOutcome::Solution(_)) => Some(true),
+            Err(microlp::Error::Infeasible) => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Adds every count (with `objective`'s coefficients) and relation to `p`.
+    fn variables(&self, p: &mut Problem, objective: &[(usize, f64)]) -> Vec<microlp::Variable> {
         let vars: Vec<microlp::Variable> = self
             .counts
             .iter()
@@ -136,8 +220,16 @@ impl Audit {
         for r in &self.relations {
             let terms: Vec<(microlp::Variable, f64)> =
                 r.terms.iter().map(|&(i, c)| (vars[i], c)).collect();
-            p.add_constraint(&terms[..], r.op, 0.0);
+            p.add_constraint(&terms[..], r.op, r.rhs);
         }
+        vars
+    }
+
+    /// The least (or greatest) of `Σ coefficient × count` over every set of exact counts
+    /// consistent with what is published; `None` with a flag when not proven.
+    fn bound(&self, objective: &[(usize, f64)], direction: OptimizationDirection) -> (f64, bool) {
+        let mut p = Problem::new(direction);
+        self.variables(&mut p, objective);
         match p.solve() {
             Ok(SolveOutcome::Solution(s)) => (
                 s.objective(),
@@ -266,5 +358,69 @@ mod tests {
         let n = a.count("completed", Shown::Exact(1));
         a.at_most(k, n);
         assert_eq!(a.pinned()[0].least, 1);
+    }
+
+    #[test]
+    fn a_level_that_allows_only_some_pairs_narrows_a_hidden_count_through_a_total() {
+        // Region = a + b, a rounded to 40 (38–42), b hidden, region rounded to 45 (43–47):
+        // b is 1 to 7. Once a level says a's exact value is 38 (the only pair left), b is
+        // 5 to 7; once it says 42, b is 1 to 5; once 41 with a region of 40, b is pinned at 1.
+        let build = |a_options: &[u64], region: u64| {
+            let mut au = Audit::new();
+            let a = au.count("a", published(40));
+            let b = au.count("b", published(3));
+            let r = au.count("region", published(region));
+            au.sum(r, &[a, b]);
+            let options: Vec<Vec<u64>> = a_options.iter().map(|&v| vec![v]).collect();
+            au.one_of(&[a], &options);
+            au
+        };
+        let r = &build(&[38], 45).ranges()[0];
+        assert_eq!((r.least, r.greatest), (5, 7));
+        let r = &build(&[38, 39, 40, 41, 42], 45).ranges()[0];
+        assert_eq!((r.least, r.greatest), (1, 7));
+        let au = build(&[41], 40);
+        assert_eq!(au.pinned().len(), 1);
+        assert_eq!(au.pinned()[0].least, 1);
+        // The helpers of one_of are not published counts.
+        assert_eq!(au.published(), 3);
+    }
+
+    #[test]
+    fn a_withheld_total_protects_what_its_published_value_gave_away() {
+        let mut a = Audit::new();
+        let x = a.count("x", Shown::Exact(41));
+        let y = a.count("y", published(1));
+        let t = a.count("total", published(42));
+        a.sum(t, &[x, y]);
+        assert_eq!(a.pinned().len(), 1, "40 − 41 + 2 leaves only 1");
+        let mut a = Audit::new();
+        let x = a.count("x", Shown::Exact(41));
+        let y = a.count("y", published(1));
+        let t = a.count("total", Shown::Withheld);
+        a.sum(t, &[x, y]);
+        let r = &a.ranges()[0];
+        assert_eq!((r.least, r.greatest), (1, 7));
+    }
+
+    #[test]
+    fn standards_are_possible_alone_but_not_together() {
+        // k1/n ≥ 0.6 and k2/n ≥ 0.6 are each possible, but k1 + k2 = n rules out both.
+        let mut a = Audit::new();
+        let k1 = a.count("k1", published(3));
+        let k2 = a.count("k2", published(4));
+        let n = a.count("n", published(3));
+        a.sum(n, &[k1, k2]);
+        assert_eq!(a.possible(&[(k1, n, 0.6, true)]), Some(true));
+        assert_eq!(a.possible(&[(k2, n, 0.6, true)]), Some(true));
+        assert_eq!(
+            a.possible(&[(k1, n, 0.6, true), (k2, n, 0.6, true)]),
+            Some(false)
+        );
+        // Both not met is possible (k1 = k2 = n / 2 at 0.6).
+        assert_eq!(
+            a.possible(&[(k1, n, 0.6, false), (k2, n, 0.6, false)]),
+            Some(true)
+        );
     }
 }

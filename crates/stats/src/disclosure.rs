@@ -64,7 +64,12 @@ impl fmt::Display for Percentage {
 
 /// `numerator / denominator` as published: from the rounded counts.
 pub fn percentage(numerator: u64, denominator: u64) -> Percentage {
-    match (count(numerator), count(denominator)) {
+    percentage_of(count(numerator), count(denominator))
+}
+
+/// A percentage of two published cells (`*` when either is).
+pub fn percentage_of(numerator: Cell, denominator: Cell) -> Percentage {
+    match (numerator, denominator) {
         (_, Cell::Count(0)) => Percentage::NotApplicable,
         (Cell::Suppressed, _) | (_, Cell::Suppressed) => Percentage::Suppressed,
         (Cell::Count(k), Cell::Count(n)) => Percentage::Value(100.0 * k as f64 / n as f64),

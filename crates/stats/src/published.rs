@@ -163,12 +163,13 @@ pub fn programme(p: &ProgrammeKpis) -> PublishedProgramme {
     let kpis: Vec<PublishedKpi> = p.results.kpis.iter().map(kpi).collect();
     let met = kpis.iter().filter(|k| k.met == Met::Yes).count();
     let hidden = kpis.iter().filter(|k| k.met == Met::TooFew).count();
-    // The grade stands only if every outcome of the hidden KPIs gives the same one.
-    let (worst, best) = (grade(met), grade(met + hidden));
+    // The grade stands only if every outcome of the hidden KPIs that the published counts
+    // allow gives the same one (they are published, so a reader can work it out anyway).
+    let grades = possible_grades(p, &kpis, met, hidden);
     let grade = if p.results.referred == 0 {
         "no data"
-    } else if worst == best {
-        worst
+    } else if grades.len() == 1 {
+        grades.into_iter().next().unwrap_or("withheld")
     } else {
         "withheld"
     };
@@ -179,6 +180,70 @@ pub fn programme(p: &ProgrammeKpis) -> PublishedProgramme {
         kpis,
         grade,
     }
+}
+
+/// Every grade the published counts of `p` allow: the hidden standards of assessment 1 and
+/// 2 taken together over every set of exact counts their cells may stand for (a started count
+/// is the denominator of one and bounds the other), any other hidden standard either way.
+fn possible_grades(
+    p: &ProgrammeKpis,
+    kpis: &[PublishedKpi],
+    met: usize,
+    hidden: usize,
+) -> std::collections::BTreeSet<&'static str> {
+    let (worst, best) = (grade(met), grade(met + hidden));
+    let mut out = std::collections::BTreeSet::from([worst, best]);
+    if worst == best {
+        return out;
+    }
+    let threshold = |key: &str| {
+        let shown = kpis.iter().find(|k| k.key == key)?;
+        let exact = p.results.kpis.iter().find(|k| k.key == key)?;
+        match (&exact.measure, exact.threshold) {
+            (Measure::Proportion(x), Some(t)) if x.denominator > 0 && shown.met == Met::TooFew => {
+                Some(t)
+            }
+            _ => None,
+        }
+    };
+    let (t1, t2) = (threshold("assessment1"), threshold("assessment2"));
+    let counted = usize::from(t1.is_some()) + usize::from(t2.is_some());
+    if counted == 0 {
+        return out;
+    }
+    let free = hidden - counted;
+    let range = |v: u64| possible(disclosure::count(v));
+    let referred = range(p.results.referred);
+    let (a1, started) = {
+        let (k, n) = p.proportion("assessment1");
+        (range(k), range(n))
+    };
+    let (a2, a2_of) = {
+        let (k, n) = p.proportion("assessment2");
+        (range(k), range(n))
+    };
+    out.clear();
+    let is_met =
+        |k: u64, n: u64, t: Option<f64>| t.is_some_and(|t| n > 0 && k as f64 >= t * n as f64);
+    // Patients assessed twice were assessed once: assessment 2's denominator is at most
+    // assessment 1's numerator. At most 7 values each (a count of 1 to 7): a few thousand sets.
+    for s in started.0..=started.1.min(referred.1) {
+        for k1 in a1.0..=a1.1.min(s) {
+            for n2 in a2_of.0..=a2_of.1.min(k1) {
+                for k2 in a2.0..=a2.1.min(n2) {
+                    let m = met + usize::from(is_met(k1, s, t1)) + usize::from(is_met(k2, n2, t2));
+                    for extra in 0..=free {
+                        out.insert(grade(m + extra));
+                    }
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        // No counts fit (cannot happen for counts from one programme): claim nothing.
+        out.extend([worst, best]);
+    }
+    out
 }
 
 /// The published level of a funnel row whose counts are suppressed.
@@ -206,6 +271,8 @@ pub struct FunnelRow {
     pub denominator: Cell,
     /// The position from the exact counts.
     pub position: Position,
+    /// Whether the level may be published beside the counts (see [`funnel`]).
+    pub level_shown: bool,
 }
 
 impl FunnelRow {
@@ -214,6 +281,7 @@ impl FunnelRow {
     pub fn published_level(&self) -> &'static str {
         match (self.numerator, self.denominator) {
             (Cell::Suppressed, _) | (_, Cell::Suppressed) => TOO_FEW,
+            _ if !self.level_shown => TOO_FEW,
             _ => level(self.position),
         }
     }
@@ -228,10 +296,11 @@ impl FunnelRow {
         }
     }
 
-    /// Where the point can be drawn: its published counts, when neither is suppressed.
+    /// Where the point can be drawn: its published counts, when neither is suppressed and its
+    /// level may be shown (a point's colour is its level).
     pub fn drawn(&self) -> Option<(u64, u64)> {
         match (self.numerator, self.denominator) {
-            (Cell::Count(k), Cell::Count(n)) if n > 0 => Some((k, n)),
+            (Cell::Count(k), Cell::Count(n)) if n > 0 && self.level_shown => Some((k, n)),
             _ => None,
         }
     }
@@ -263,16 +332,56 @@ pub fn funnel(report: &KpiReport, key: &str, method: funnel::Method) -> Funnel {
     let rows = exact
         .into_iter()
         .filter(|(_, (_, n))| *n > 0)
-        .map(|(p, (k, n))| FunnelRow {
-            programme_code: p.programme_code.clone(),
-            numerator: disclosure::count(k),
-            denominator: disclosure::count(n),
-            position: fit
+        .map(|(p, (k, n))| {
+            let position = fit
                 .and_then(|f| f.position(k, n))
-                .unwrap_or(Position::Within),
+                .unwrap_or(Position::Within);
+            let (numerator, denominator) = (disclosure::count(k), disclosure::count(n));
+            FunnelRow {
+                programme_code: p.programme_code.clone(),
+                numerator,
+                denominator,
+                position,
+                level_shown: !has_hidden(p)
+                    || fit.is_none_or(|f| level_says_nothing(&f, numerator, denominator, position)),
+            }
         })
         .collect();
     Funnel { pooled, fit, rows }
+}
+
+/// Whether a programme has a count of 1 to 7 among those its funnels and standards use, or a
+/// standard hidden as too few to assess that its counts bear on.
+fn has_hidden(p: &ProgrammeKpis) -> bool {
+    let small = |v: u64| disclosure::count(v) == Cell::Suppressed;
+    let counts = ["uptake", "completion", "assessment1", "assessment2"]
+        .iter()
+        .any(|key| {
+            let (k, n) = p.proportion(key);
+            small(k) || small(n)
+        });
+    counts
+        || p.results.kpis.iter().any(|k| {
+            matches!(&k.measure, Measure::Proportion(x) if x.denominator > 0)
+                && kpi(k).met == Met::TooFew
+        })
+}
+
+/// Whether a level says nothing the published counts do not: every pair of exact counts they
+/// may stand for sits at that level. Beside a programme's hidden results only such a level is
+/// published (privacy.md: a level may not narrow the counts behind a hidden result; the annual
+/// report's audit found `*` of a started count narrowed by its uptake level decide a hidden
+/// standard).
+fn level_says_nothing(
+    fit: &funnel::Fit,
+    numerator: Cell,
+    denominator: Cell,
+    position: Position,
+) -> bool {
+    let (klo, khi) = possible(numerator);
+    let (nlo, nhi) = possible(denominator);
+    (nlo..=nhi)
+        .all(|n| (klo..=khi.min(n)).all(|k| fit.position(k, n).unwrap_or(position) == position))
 }
 
 /// A programme outside a proportion KPI's funnel limits, as the outliers page and the annual
@@ -439,6 +548,44 @@ mod tests {
             programme(&row(vec![count("mdt", 4, true)], 0)).grade,
             "no data"
         );
+    }
+
+    /// The audit's case (programme P124 of 230 small ones): three standards met, a hidden
+    /// median and assessments 1 (20 of 25) and 2 (15 of 20) each too close to tell once
+    /// rounded. Each could be met or not, but not both missed: 13 or more with assessment 2
+    /// below 60% needs 22 completed with assessment 1, so 22 with assessment 1, which is 80%
+    /// of 27.5 or more started, and at most 27 started. So 4 to 6 are met: amber, published.
+    #[test]
+    fn a_grade_the_hidden_results_decide_together_is_published() {
+        let mut a1 = proportion("assessment1", 20, 25, true);
+        a1.threshold = Some(0.8);
+        let mut a2 = proportion("assessment2", 15, 20, true);
+        a2.threshold = Some(0.6);
+        let p = row(
+            vec![
+                count("mdt", 4, true),
+                count("priority_groups", 5, false),
+                median("duration", 40, 60.0, true),
+                a1,
+                median("wait_cabg", 1, 20.0, true),
+                median("wait_mi_pci", 25, 30.0, true),
+                a2,
+            ],
+            30,
+        );
+        let out = programme(&p);
+        assert_eq!(out.kpis[3].met, Met::TooFew);
+        assert_eq!(out.kpis[6].met, Met::TooFew);
+        assert_eq!(out.kpis_met, 3);
+        assert_eq!(out.grade, "amber");
+        // With 11 of 20 for assessment 2 (shown 10: 8 to 12) both can be missed, so red is
+        // open beside amber: withheld.
+        let mut q = p.clone();
+        q.results.kpis[6] = proportion("assessment2", 11, 20, false);
+        q.results.kpis[6].threshold = Some(0.6);
+        let out = programme(&q);
+        assert_eq!(out.kpis[6].met, Met::TooFew);
+        assert_eq!(out.grade, "withheld");
     }
 
     #[test]

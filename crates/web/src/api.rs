@@ -811,9 +811,9 @@ struct AggregateParams {
     /// uptake (default), referred, started, completed, completion, wait_days, started_in_time, or a numeric field such as a1_bmi.
     measure: Option<String>,
     /// First referral date. Commissioners and researchers get the published grid: the quarter
-    /// of a financial year the period lies in, otherwise the whole financial years it touches;
-    /// they may not break down by month (differencing overlapping answers would reveal small
-    /// counts).
+    /// of a financial year the period lies in, otherwise the financial year it ends in; they may
+    /// not break down by month or calendar year (differencing overlapping answers would reveal
+    /// small counts).
     from: Option<String>,
     to: Option<String>,
     /// Analysts: `1` for the published values (commissioners and researchers always get them).

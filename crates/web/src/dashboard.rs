@@ -223,6 +223,10 @@ async fn national_section(
             })
             .await;
     }
+    // Other programmes' published counts come only on the published grid (a quarter or a
+    // financial year), as for commissioners: a lead asking for many overlapping periods could
+    // otherwise subtract them to find another programme's small counts.
+    let period = crest_report::aggregates::published_grid(period);
     let key = format!(
         "lead\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
         p.code, period.from, period.to, funnel.0
@@ -236,7 +240,7 @@ async fn national_section(
         let programmes = n.programmes()?;
         let episodes = n.kpi_episodes(period.from, period.to, &programmes)?;
         let report = compute(&programmes, &episodes, period, &Thresholds::default());
-        let body = Arc::new(national_markup(&report, &code, funnel, chooser));
+        let body = Arc::new(national_markup(&report, &code, funnel, chooser, period));
         a.national_pages.put(key, version, body.clone());
         Ok(Some(body))
     })
@@ -248,6 +252,7 @@ fn national_markup(
     code: &str,
     (key, title): (&str, &str),
     chooser: Markup,
+    grid: Period,
 ) -> Markup {
     use crest_stats::published;
     let published: Vec<published::PublishedProgramme> =
@@ -300,6 +305,12 @@ fn national_markup(
     };
     html! {
         h2 { "Against the national picture" }
+        p {
+            "National figures for " strong { (grid.from.long()) " to " (grid.to.long()) } ": "
+            "other programmes' figures are published for whole financial years and their \
+             quarters only, so a period inside one quarter shows that quarter, and any other \
+             the financial year it ends in."
+        }
         p class="hint" {
             "From the national audit's store: what every programme has submitted for this period. \
              Your figures there can differ from yours above: patients who asked to be left out, \

@@ -373,8 +373,8 @@ fn aggregates_body(c: &Ctx, asked: &Asked, result: Option<Result<Answer, String>
                     label for={ "by" (i) } { "Breakdown " (i + 1) }
                     select id={ "by" (i) } name="by" {
                         option value="" { "none" }
-                        // Months are not on the published grid.
-                        @for d in Dimension::ALL.iter().filter(|d| !(restricted && **d == Dimension::Month)) {
+                        // Months and calendar years are not on the published grid.
+                        @for d in Dimension::ALL.iter().filter(|d| !(restricted && matches!(d, Dimension::Month | Dimension::Year))) {
                             option value=(d.code()) selected[chosen.get(i) == Some(&d.code())] { (d.label()) }
                         }
                     }
