@@ -7,7 +7,10 @@
 //!   it is part of;
 //! - each published funnel level, as the pairs of exact counts behind the rounded ones that sit
 //!   at that level;
-//! - each region's, nation's and the national pooled counts, each the sum of its programmes';
+//! - each region's, nation's and the national pooled counts, each the sum of its programmes'
+//!   (referred and started as counts, assessment 1 as a percentage of the started count, which
+//!   fixes it; assessment 2 as a percentage of two counts neither published, a band around the
+//!   ratio for a region);
 //! - uptake by sex, age band, ethnic group, deprivation and priority group, whose groups add up
 //!   to the national counts;
 //! - each hidden met flag, and each withheld grade.
@@ -20,6 +23,9 @@
 //! what they leave once every other region's own range is taken away; uptake by each grouping
 //! is solved against the national totals. An attacker solving everything at once
 //! (`crates/cli/tests/attack_published.py`, scipy's HiGHS) checks the split misses nothing.
+//!
+//! Pages that publish the same totals for the same period (a commissioner's region page) ask
+//! [`withheld_places`] and withhold them too.
 //!
 //! Where something is revealed, the pooled counts that give it away are withheld
 //! (complementary suppression: first the programme's region, then another region of the
@@ -44,7 +50,7 @@ pub struct AuditSummary {
     pub counts: usize,
     /// Of them, suppressed by the rules (1–7).
     pub suppressed: usize,
-    /// Pooled counts withheld to protect others (shown as `*`).
+    /// Lines withheld to protect others (a region's, a nation's or a group's counts, shown as `*`).
     pub withheld: usize,
     /// Hidden standards (met flag `*`) checked.
     pub hidden_flags: usize,
@@ -61,7 +67,7 @@ impl AuditSummary {
     /// The audit in a sentence.
     pub fn sentence(&self) -> String {
         format!(
-            "Disclosure audit: {} published counts checked, {} suppressed (1 to 7 people), {} pooled counts withheld to protect them; {} hidden standards and {} withheld grades checked; {} counts narrowed to one value or results decided by what is published (in {:.2} s).",
+            "Disclosure audit: {} published counts checked, {} suppressed (1 to 7 people), {} totals (a region's, a nation's or a group's line) withheld to protect them; {} hidden standards and {} withheld grades checked; {} counts narrowed to one value or results decided by what is published (in {:.2} s).",
             self.counts,
             self.suppressed,
             self.withheld,
@@ -98,6 +104,23 @@ const MEASURES: [&str; 6] = [
 
 /// Each measure's index among the six, for the ones pooled by place.
 const POOLED: [usize; 5] = [0, 1, 3, 4, 5];
+
+/// The pooled measures whose counts a place's line gives away: referred and started as
+/// counts, and with assessment 1 as a percentage of the started count beside it (which fixes
+/// its rounded count). Assessment 2 shows only as a percentage of two rounded counts neither
+/// of which is published: see [`ratio`].
+const POOLED_SHOWN: [usize; 3] = [0, 1, 3];
+
+/// What a place's assessment 2 percentage says of its exact counts (with assessment 2, `k`,
+/// completed with assessment 1, `n`): the percentage p is of counts rounded to 5 and is shown
+/// to 0.1%, so k − p·n lies within 2 + 2p + 0.0005·n of 0. Returns p, or `None` where the
+/// percentage is not shown.
+fn ratio(k: u64, n: u64) -> Option<f64> {
+    match crest_stats::disclosure::percentage(k, n) {
+        crest_stats::disclosure::Percentage::Value(v) => Some((v * 10.0).round() / 1000.0),
+        _ => None,
+    }
+}
 
 /// Each measure that must be at most another (numerator and denominator, part and whole).
 const AT_MOST: [(usize, usize); 6] = [(1, 0), (2, 1), (3, 1), (4, 2), (4, 3), (5, 4)];
@@ -257,7 +280,7 @@ impl<'a> Model<'a> {
         let parts = members
             .iter()
             .fold((0, 0), |acc, &i| add(acc, self.ranges[i][m]));
-        if place.1.starts_with('#') {
+        if place.1.starts_with('#') || !POOLED_SHOWN.contains(&m) {
             parts
         } else {
             meet(
@@ -292,6 +315,9 @@ impl<'a> Model<'a> {
             } else {
                 elsewhere = add(elsewhere, i);
             }
+        }
+        if !POOLED_SHOWN.contains(&m) {
+            return range;
         }
         let less = |total: Interval, others: Interval| {
             (
@@ -341,6 +367,7 @@ fn block_audit(
         }
         vars.push((i, v));
     }
+    let mut totals = [0usize; 6];
     for m in POOLED {
         let (lo, hi) = model.block_total(place, m, withheld);
         let total = a.count(
@@ -349,6 +376,16 @@ fn block_audit(
         );
         let parts: Vec<usize> = vars.iter().map(|(_, v)| v[m]).collect();
         a.sum(total, &parts);
+        totals[m] = total;
+    }
+    // A region's line shows assessment 2 as a percentage of its two rounded counts.
+    let members = &model.blocks[place];
+    if !place.1.starts_with('#') && !withheld.contains(place) {
+        if let Some(p) = ratio(model.sum(members, 5), model.sum(members, 4)) {
+            let slack = 2.001 + 2.0 * p;
+            a.at_most_value(&[(totals[5], 1.0), (totals[4], -p - 0.0005)], slack);
+            a.at_least_value(&[(totals[5], 1.0), (totals[4], -p + 0.0005)], -slack);
+        }
     }
     (a, vars)
 }
@@ -601,6 +638,28 @@ fn next_to_withhold(
 /// Whether uptake by grouping `g` shows group `name`'s counts (not withheld to protect another).
 pub fn group_shown(g: usize, name: &str, withheld: &BTreeSet<Place>) -> bool {
     !withheld.contains(&group_place(g, name))
+}
+
+/// The pooled lines (regions, nations, the national line) the annual report of `report`'s
+/// period withholds to protect hidden results, for the other pages that publish the same
+/// totals (a commissioner's region page): they withhold them too, or the page and the report
+/// together would give away what the report protects. The groups play no part in which pooled
+/// lines are withheld, so they are left out here.
+pub fn withheld_places(
+    report: &KpiReport,
+    programmes: &[crest_core::Programme],
+    method: Method,
+) -> BTreeSet<Place> {
+    let publication = Publication {
+        report,
+        regions: programmes
+            .iter()
+            .map(|p| (p.code.as_str(), p.region.as_str()))
+            .collect(),
+        groups: Vec::new(),
+        method,
+    };
+    protect(&publication).0
 }
 
 /// A pooled cell as published: `*` where the place is withheld.

@@ -134,6 +134,24 @@ impl Audit {
         });
     }
 
+    /// `Σ coefficient × count` is at most `value` (what a published ratio says, say).
+    pub fn at_most_value(&mut self, terms: &[(usize, f64)], value: f64) {
+        self.relations.push(Relation {
+            terms: terms.to_vec(),
+            op: ComparisonOp::Le,
+            rhs: value,
+        });
+    }
+
+    /// `Σ coefficient × count` is at least `value`.
+    pub fn at_least_value(&mut self, terms: &[(usize, f64)], value: f64) {
+        self.relations.push(Relation {
+            terms: terms.to_vec(),
+            op: ComparisonOp::Ge,
+            rhs: value,
+        });
+    }
+
     /// `part` is at most `whole` (a numerator and its denominator).
     pub fn at_most(&mut self, part: usize, whole: usize) {
         self.relations.push(Relation {

@@ -44,6 +44,11 @@ const GROUPS: [Dimension; 5] = [
 /// A published table, or why it cannot be shown.
 type Shown = Result<Answer, String>;
 
+/// Why a region's totals are not shown.
+const WITHHELD: &str = "Your region's totals for this period are withheld, as in the annual \
+report: with the programmes' own published counts they would let a result based on too few \
+patients be worked out.";
+
 fn publish(t: &Table, period: crest_core::Period) -> Shown {
     t.published_rows()
         .map(|rows| Answer {
@@ -140,8 +145,32 @@ fn figures(
         .collect();
     let episodes = n.kpi_episodes(period.from, period.to, &mine)?;
     let report = compute(&mine, &episodes, period, &Thresholds::default());
+    // The annual report of this period withholds a region's totals where, with its
+    // programmes' counts, they would give a hidden result away; so does this page, or the two
+    // together would.
+    let everyone = compute(
+        &programmes,
+        &n.kpi_episodes(period.from, period.to, &programmes)?,
+        period,
+        &Thresholds::default(),
+    );
+    let withheld = crest_report::publication_audit::withheld_places(
+        &everyone,
+        &programmes,
+        crest_stats::funnel::Method::Auto,
+    );
+    let protected = mine
+        .iter()
+        .any(|p| withheld.contains(&(p.nation.code().to_string(), p.region.clone())));
+    let region_total = |shown: Shown| {
+        if protected {
+            Err(WITHHELD.to_string())
+        } else {
+            shown
+        }
+    };
     Ok(RegionFigures {
-        overall: p(0),
+        overall: region_total(p(0)),
         nation: p(1),
         groups,
         referred_by_quarter: p(base),
@@ -206,7 +235,7 @@ fn headline(a: &Shown) -> (Option<f64>, String) {
                 )
             })
             .unwrap_or((None, "nobody referred".into())),
-        Err(_) => (None, "not shown".into()),
+        Err(why) => (None, format!("not shown. {why}")),
     }
 }
 
