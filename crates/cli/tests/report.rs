@@ -699,6 +699,34 @@ fn totals_that_would_give_a_hidden_result_away_are_withheld_and_nothing_hidden_i
         })
         .collect();
     assert_eq!(withheld, starred);
+    // A commissioner asking the published aggregates for a withheld region's whole totals is
+    // refused in words; broken down by programme, or for a region shown, they are answered.
+    let region = starred.iter().next().unwrap().1.clone();
+    // Regions share names across nations here: a name none of whose lines is withheld.
+    let shown = places
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap_or_default().to_string())
+        .find(|r| r != "all regions" && !starred.iter().any(|(_, s)| s == r))
+        .unwrap();
+    let mut ask = |region: &str, by: Vec<crest_stats::aggregate::Dimension>| {
+        let q = crest_report::aggregates::Query {
+            by,
+            measure: crest_stats::aggregate::Measure::Referred,
+            period,
+            regions: Some(vec![region.to_string()]),
+        };
+        crest_report::aggregates::answer(&mut n, &q, true).unwrap()
+    };
+    let refused = ask(&region, vec![]).unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("withheld, as in the annual report"),
+        "{refused}"
+    );
+    assert!(ask(&region, vec![crest_stats::aggregate::Dimension::Programme]).is_ok());
+    assert!(ask(&shown, vec![]).is_ok());
     both_attackers_find_nothing(&tables, &dir.join("programmes.csv"), 100);
 }
 

@@ -129,6 +129,42 @@ pub enum NotPublished {
     /// Calendar years cut across financial years, so they are not on the published grid.
     #[error("Published figures are not broken down by calendar year, which cuts across financial years: choose quarter, or ask for each financial year in turn. {PUBLISHED_PERIODS}")]
     ByYear,
+    /// The region's totals for the period are withheld by the disclosure audit.
+    #[error("Your region's totals for this period are withheld, as in the annual report: with the programmes' own published counts they would let a result based on too few patients be worked out. Break them down (by programme, quarter or a group of patients) instead.")]
+    Withheld,
+}
+
+/// Whether a commissioner's answer would be their regions' whole totals (no breakdown, or
+/// only by nation or region) for a period whose published figures withhold one of those
+/// regions' lines (`crate::publication_audit::withheld_places`, as the annual report does).
+fn region_totals_withheld(store: &mut NationalStore, q: &Query) -> Result<bool, ReportError> {
+    let Some(regions) = &q.regions else {
+        return Ok(false);
+    };
+    if !q
+        .by
+        .iter()
+        .all(|d| matches!(d, Dimension::Nation | Dimension::Region))
+    {
+        return Ok(false);
+    }
+    let programmes = store.programmes()?;
+    let episodes = store.kpi_episodes(q.period.from, q.period.to, &programmes)?;
+    let report = crest_stats::kpis::compute(
+        &programmes,
+        &episodes,
+        q.period,
+        &crest_stats::kpis::Thresholds::default(),
+    );
+    let withheld = crate::publication_audit::withheld_places(
+        &report,
+        &programmes,
+        crest_stats::funnel::Method::Auto,
+    );
+    Ok(programmes.iter().any(|p| {
+        regions.contains(&p.region)
+            && withheld.contains(&(p.nation.code().to_string(), p.region.clone()))
+    }))
 }
 
 /// The exact table of a query.
@@ -230,6 +266,9 @@ pub fn answer(
     }
     if published && q.by.contains(&Dimension::Year) {
         return Ok(Err(NotPublished::ByYear));
+    }
+    if published && region_totals_withheld(store, q)? {
+        return Ok(Err(NotPublished::Withheld));
     }
     let t = table(store, q)?;
     let rows = if published {

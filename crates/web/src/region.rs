@@ -44,11 +44,6 @@ const GROUPS: [Dimension; 5] = [
 /// A published table, or why it cannot be shown.
 type Shown = Result<Answer, String>;
 
-/// Why a region's totals are not shown.
-const WITHHELD: &str = "Your region's totals for this period are withheld, as in the annual \
-report: with the programmes' own published counts they would let a result based on too few \
-patients be worked out.";
-
 fn publish(t: &Table, period: crest_core::Period) -> Shown {
     t.published_rows()
         .map(|rows| Answer {
@@ -164,7 +159,7 @@ fn figures(
         .any(|p| withheld.contains(&(p.nation.code().to_string(), p.region.clone())));
     let region_total = |shown: Shown| {
         if protected {
-            Err(WITHHELD.to_string())
+            Err(crest_report::aggregates::NotPublished::Withheld.to_string())
         } else {
             shown
         }
