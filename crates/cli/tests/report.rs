@@ -605,7 +605,9 @@ fn attack(script: &str, args: &[&std::path::Path]) -> serde_json::Value {
 /// regions, filled directly as the report benchmark does. Their regions' totals beside their
 /// hidden results give some away; the audit withholds those totals (shown as *) before the
 /// report is written, and attackers solving the published tables (each programme's cells, and
-/// everything at once) find nothing hidden.
+/// everything at once) find nothing hidden. The same store answers every whole-month window of
+/// the year by programme as researchers get them, and a solver over all the answers recovers no
+/// suppressed count.
 #[test]
 fn totals_that_would_give_a_hidden_result_away_are_withheld_and_nothing_hidden_is_found() {
     let dir = scratch_dir("report-small");
@@ -727,6 +729,77 @@ fn totals_that_would_give_a_hidden_result_away_are_withheld_and_nothing_hidden_i
     );
     assert!(ask(&region, vec![crest_stats::aggregate::Dimension::Programme]).is_ok());
     assert!(ask(&shown, vec![]).is_ok());
+
+    // The aggregates attack on this shape: every whole-month window of the year by programme,
+    // as a researcher gets them (the published grid), solved together by integer programming
+    // (the web tests' attacker), recovers no suppressed count.
+    let mut answers = Vec::new();
+    for first in 0..12 {
+        for last in first..12 {
+            let month = |i: u32| {
+                let (y, m) = if i < 9 { (2025, i + 4) } else { (2026, i - 8) };
+                (y, m)
+            };
+            let (fy, fm) = month(first);
+            let (ty, tm) = month(last);
+            let to = Date::from_ymd(ty, tm, crest_core::date::days_in_month(ty, tm)).unwrap();
+            let (code, out) = crest(
+                db.to_str().unwrap(),
+                &[
+                    "aggregate",
+                    "--by",
+                    "programme",
+                    "--measure",
+                    "referred",
+                    "--published",
+                    "--from",
+                    &format!("{fy}-{fm:02}-01"),
+                    "--to",
+                    &to.to_string(),
+                    "--format",
+                    "json",
+                ],
+            );
+            assert_eq!(code, 0, "{out}");
+            let t: serde_json::Value = serde_json::from_str(&out).unwrap();
+            let rows: Vec<serde_json::Value> = t["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| serde_json::json!([r["programme"], r["referred"]]))
+                .collect();
+            answers.push(serde_json::json!({"from": t["from"], "to": t["to"], "rows": rows}));
+        }
+    }
+    answers.sort_by_key(|a| a.to_string());
+    answers.dedup();
+    assert_eq!(answers.len(), 5, "the year and its quarters");
+    let mut child = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../web/tests/attack_aggregates.py"
+        ))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        serde_json::json!({ "answers": answers })
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(found["recovered"], serde_json::json!([]), "{found}");
+    assert!(found["suppressed"].as_u64().unwrap() > 0, "{found}");
     both_attackers_find_nothing(&tables, &dir.join("programmes.csv"), 100);
 }
 
