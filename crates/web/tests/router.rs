@@ -2611,6 +2611,24 @@ fn the_leads_dashboard_shows_the_national_picture_and_its_funnel_position() {
             );
             let unknown = send(&app, get("/p/P001/dashboard?funnel=nonsense", &cookie)).await;
             assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{}", unknown.body);
+            // Other programmes' figures come on the published grid only: a period across two
+            // quarters shows the national picture for the financial year it ends in (and says
+            // so), so overlapping periods cannot be subtracted; one inside a quarter shows that
+            // quarter. The lead's own figures keep the period asked for.
+            for (asked, shown) in [
+                (
+                    "from=2024-05-01&to=2024-08-31",
+                    "National figures for <strong>1 April 2024 to 31 March 2025</strong>",
+                ),
+                (
+                    "from=2024-07-01&to=2024-08-31",
+                    "National figures for <strong>1 July 2024 to 30 September 2024</strong>",
+                ),
+            ] {
+                let r = send(&app, get(&format!("/p/P001/dashboard?{asked}"), &cookie)).await;
+                assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+                assert!(r.body.contains(shown), "{asked}: {}", r.body);
+            }
             // Another programme's figures are never shown exactly: no count of 1 to 7 in a
             // funnel caption.
             assert!(
