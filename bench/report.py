@@ -150,6 +150,12 @@ def main():
         results["dashboard_other_kpi_or_method_max_ms"] = round(max(others), 1)
         results["programme_page_ms"] = round(get(f"{base}/national/programme?code=P001&from=2025-07-01&to=2026-03-31",
                                                  cookie)[0], 1)
+        # A published aggregate (what researchers and commissioners get): the first answer
+        # reads every fact of the period; the published grid makes questions repeat, and a
+        # repeat comes from the answers kept until the national data change.
+        agg = f"{base}/api/v1/aggregates?by=programme&measure=referred&published=1&from={FROM}&to={TO}"
+        results["aggregate_first_ms"] = round(get(agg, cookie)[0], 1)
+        results["aggregate_again_ms"] = round(get(agg, cookie)[0], 1)
     finally:
         server.terminate()
         server.wait()
@@ -158,7 +164,7 @@ def main():
         target = os.path.join(a.out, f"annual.{ext}")
         secs, _ = timed([a.crest, "report", "annual", "--from", FROM, "--to", TO, "--out", target], nenv)
         results[f"annual_{ext}_s"] = round(secs, 1)
-    results["targets"] = {"dashboard_cold_period_ms": 300, "annual_pdf_s": 10}
+    results["targets"] = {"dashboard_cold_period_ms": 300, "annual_pdf_s": 10, "aggregate_ms": 300}
     results["met"] = results["dashboard_cold_period_ms"] <= 300 and results["annual_pdf_s"] <= 10
     print(json.dumps(results, indent=2))
 

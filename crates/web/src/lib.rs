@@ -172,6 +172,8 @@ pub struct App {
     national_key: std::sync::OnceLock<crest_privacy::Key>,
     national_pages: national_dashboard::PageCache,
     national_reports: national_dashboard::ReportCache,
+    /// Aggregate answers: the published grid makes few periods, so most questions repeat.
+    answers: national_dashboard::VersionCache<crest_report::aggregates::Answer>,
     /// Security-code keys shown but not yet confirmed, by user: reloading the set-up page
     /// shows the same key, so an app set up from the first showing still works.
     pub(crate) pending_codes: std::sync::Mutex<std::collections::HashMap<String, String>>,
@@ -203,6 +205,7 @@ impl App {
             national_key: std::sync::OnceLock::new(),
             national_pages: national_dashboard::PageCache::default(),
             national_reports: national_dashboard::ReportCache::default(),
+            answers: Default::default(),
             pending_codes: Default::default(),
         }))
     }

@@ -947,20 +947,30 @@ impl App {
     }
 }
 
-#[derive(Default)]
-pub(crate) struct PageCache(
-    std::sync::Mutex<std::collections::HashMap<String, (String, Arc<Markup>)>>,
+/// Rendered national pages by key, each kept while the national data are at its version.
+pub(crate) type PageCache = VersionCache<Markup>;
+
+/// Values worked out from the national store, by key, each kept while the national data are at
+/// the version it was worked out from (at most 256: the oldest are dropped all at once).
+pub(crate) struct VersionCache<T>(
+    std::sync::Mutex<std::collections::HashMap<String, (String, Arc<T>)>>,
 );
 
-impl PageCache {
-    pub(crate) fn get(&self, key: &str, version: &str) -> Option<Arc<Markup>> {
+impl<T> Default for VersionCache<T> {
+    fn default() -> Self {
+        VersionCache(Default::default())
+    }
+}
+
+impl<T> VersionCache<T> {
+    pub(crate) fn get(&self, key: &str, version: &str) -> Option<Arc<T>> {
         let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
         m.get(key)
             .filter(|(v, _)| v == version)
             .map(|(_, b)| b.clone())
     }
 
-    pub(crate) fn put(&self, key: String, version: String, body: Arc<Markup>) {
+    pub(crate) fn put(&self, key: String, version: String, body: Arc<T>) {
         let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if m.len() >= 256 && !m.contains_key(&key) {
             m.clear();
