@@ -174,6 +174,8 @@ pub struct App {
     national_reports: national_dashboard::ReportCache,
     /// Aggregate answers: the published grid makes few periods, so most questions repeat.
     answers: national_dashboard::VersionCache<crest_report::aggregates::Answer>,
+    /// Every national episode's facts for aggregates, in memory (one entry).
+    facts: national_dashboard::VersionCache<crest_report::aggregates::Facts>,
     /// Security-code keys shown but not yet confirmed, by user: reloading the set-up page
     /// shows the same key, so an app set up from the first showing still works.
     pub(crate) pending_codes: std::sync::Mutex<std::collections::HashMap<String, String>>,
@@ -206,6 +208,7 @@ impl App {
             national_pages: national_dashboard::PageCache::default(),
             national_reports: national_dashboard::ReportCache::default(),
             answers: Default::default(),
+            facts: Default::default(),
             pending_codes: Default::default(),
         }))
     }

@@ -944,6 +944,24 @@ impl App {
         if let Err(e) = self.national_reports(&mut n, &three) {
             tracing::error!(detail = %e.message(), "warming the national reports");
         }
+        if let Err(e) = self.aggregate_facts(&mut n) {
+            tracing::error!(detail = %e.message(), "loading the aggregates' facts");
+        }
+    }
+
+    /// Every national episode's facts for aggregates, held in memory while the national data
+    /// are at the same version (loaded on first use, or as the server starts).
+    pub(crate) fn aggregate_facts(
+        &self,
+        n: &mut crest_store::NationalStore,
+    ) -> Result<Arc<crest_report::aggregates::Facts>, WebError> {
+        let version = n.data_version()?;
+        if let Some(held) = self.facts.get("", &version) {
+            return Ok(held);
+        }
+        let held = Arc::new(crest_report::aggregates::Facts::load(n).map_err(WebError::internal)?);
+        self.facts.put(String::new(), version, held.clone());
+        Ok(held)
     }
 }
 

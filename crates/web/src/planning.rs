@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use crest_report::aggregates::{answer, published_grid, Answer, Query as AggQuery};
+use crest_report::aggregates::{answer_with, published_grid, Answer, Query as AggQuery};
 use crest_stats::aggregate::{numeric_field, Dimension, Measure, MAX_DIMENSIONS};
 use crest_store::Role;
 use maud::{html, Markup};
@@ -174,8 +174,14 @@ pub(crate) async fn aggregate_for(
         let answered = match a.answers.get(&key, &version) {
             Some(hit) => hit,
             None => {
+                // Counts and waits come from the facts held in memory; a measure field's
+                // values from the store.
+                let held = match q.measure.field() {
+                    None => Some(a.aggregate_facts(n)?),
+                    Some(_) => None,
+                };
                 let fresh = Arc::new(
-                    answer(n, &q, published)
+                    answer_with(n, &q, published, held.as_deref())
                         .map_err(WebError::internal)?
                         .map_err(|refused| WebError::BadRequest(refused.to_string()))?,
                 );
