@@ -210,6 +210,35 @@ pub struct ReportSection {
     pub title: &'static str,
     /// What it shows under the heading.
     pub body: Markup,
+    /// Its parts after the body, each under a heading one level below the section's.
+    pub parts: Vec<Part>,
+}
+
+/// A titled part of a report section (the methods' cohort, statistics, …).
+#[derive(Clone, Debug)]
+pub struct Part {
+    /// Its heading.
+    pub title: &'static str,
+    /// What it shows.
+    pub body: Markup,
+}
+
+impl ReportSection {
+    /// What the section shows under its heading, its parts' headings at `level` (3 in the
+    /// report, under the section's h2; 2 on a site page whose h1 is the section's title).
+    pub fn content(&self, level: u8) -> Markup {
+        html! {
+            (self.body)
+            @for part in &self.parts {
+                @match level {
+                    2 => h2 { (part.title) },
+                    3 => h3 { (part.title) },
+                    _ => h4 { (part.title) },
+                }
+                (part.body)
+            }
+        }
+    }
 }
 
 /// The annual report: its sections and every table it publishes.
@@ -287,7 +316,7 @@ impl AnnualReport {
                         @for s in sections {
                             section aria-labelledby=(s.id) {
                                 h2 id=(s.id) { (s.title) }
-                                (s.body)
+                                (s.content(3))
                             }
                         }
                     }
@@ -480,6 +509,7 @@ pub fn annual(
     sections.push(ReportSection {
         id: "summary",
         title: "National summary",
+        parts: Vec::new(),
         body: html! {
             p {
                 (cell_words("", &national.0.to_string())) " patients were referred to cardiac rehabilitation and "
@@ -570,6 +600,7 @@ pub fn annual(
     sections.push(ReportSection {
         id: "places",
         title: "By nation and region",
+        parts: Vec::new(),
         body: html! {
             p {
                 "Patients pooled over each nation's programmes, then over each region's. Counts are \
@@ -630,6 +661,7 @@ pub fn annual(
     sections.push(ReportSection {
         id: "programmes",
         title: "Programmes: KPIs and grades",
+        parts: Vec::new(),
         body: html! {
             p class="note" {
                 "A standard based on 1 to 7 patients is too few to assess: its value and met flag \
@@ -743,6 +775,7 @@ pub fn annual(
     sections.push(ReportSection {
         id: "funnels",
         title: "Funnel plots",
+        parts: Vec::new(),
         body: html! {
             p {
                 "Each dot is a programme, drawn at its published (rounded) counts. Whether a \
@@ -801,6 +834,7 @@ pub fn annual(
     sections.push(ReportSection {
         id: "waits",
         title: "Waits",
+        parts: Vec::new(),
         body: html! {
             p {
                 "Median days from referral to the start of core rehabilitation, by programme, \
@@ -843,6 +877,7 @@ pub fn annual(
     sections.push(ReportSection {
         id: "inequalities",
         title: "Who takes up cardiac rehabilitation",
+        parts: Vec::new(),
         body: html! {
             @for t in &groups { (t.html("", &names)) }
             p {
@@ -908,6 +943,7 @@ pub fn annual(
     sections.push(ReportSection {
         id: "outcomes",
         title: "Outcomes",
+        parts: Vec::new(),
         body: html! { (changes.html("", &names)) (hads.html("", &names)) },
     });
     tables.push(changes);
@@ -947,6 +983,7 @@ pub fn annual(
     sections.push(ReportSection {
         id: "quality",
         title: "Data quality",
+        parts: Vec::new(),
         body: html! {
             p { (received) " of " (programmes.len()) " programmes submitted data for this period." }
             (quality.html("", &names))
@@ -957,7 +994,8 @@ pub fn annual(
     sections.push(ReportSection {
         id: "methods",
         title: "Methods",
-        body: methods(&period.from.long(), &period.to.long(), &thresholds, method),
+        body: html! {},
+        parts: methods(&period.from.long(), &period.to.long(), &thresholds, method),
     });
 
     // The executive summary leads: the few numbers and charts a reader needs first.
@@ -979,6 +1017,7 @@ pub fn annual(
         ReportSection {
             id: "glance",
             title: "At a glance",
+            parts: Vec::new(),
             body: glance.html(),
         },
     );
@@ -1158,7 +1197,7 @@ impl Glance<'_> {
 
 /// The methods appendix: the cohort, the KPIs with the thresholds used, the statistics and
 /// disclosure control.
-fn methods(from: &str, to: &str, thresholds: &Thresholds, method: Method) -> Markup {
+fn methods(from: &str, to: &str, thresholds: &Thresholds, method: Method) -> Vec<Part> {
     use crest_core::Nation::{England, NorthernIreland, Wales};
     let by_nation = |pick: &dyn Fn(&crest_stats::kpis::NationThresholds) -> f64| {
         format!(
@@ -1168,107 +1207,131 @@ fn methods(from: &str, to: &str, thresholds: &Thresholds, method: Method) -> Mar
             t(thresholds, NorthernIreland, pick)
         )
     };
-    html! {
-        h3 { "Cohort" }
-        p {
-            "Episodes whose referral date falls from " (from) " to " (to) ", as submitted to the \
-             national audit. Patients who asked to be left out, and those covered by the National \
-             Data Opt-out, are never submitted. Started = has a start date of core rehabilitation. \
-             Uptake = started / referred. Completion = started episodes with status completed / \
-             started."
-        }
-        h3 { "Priority groups" }
-        p {
-            "MI = initiating event STEMI, NSTEMI or unspecified MI. In order: CABG (treatment \
-             CABG); MI/PCI (MI and PCI); PCI (not MI, PCI); MI (MI treated with medicines only); heart failure; other."
-        }
-        h3 { "The seven KPIs (NCP_CR) and thresholds used" }
-        ol {
-            li { "Multidisciplinary team: at least " (thresholds.mdt) " distinct professions in the staffing return." }
-            li { "Priority groups: all " (thresholds.priority_groups) " of MI, MI/PCI, PCI, CABG and heart failure offered." }
-            li { "Duration: median days from start to end of core rehabilitation at least " (thresholds.duration) "." }
-            li { "Assessment 1: share of those started with an assessment 1 date at least " (by_nation(&|n| n.assessment1)) "." }
-            li { "Wait for CABG: median days from referral to start at most " (by_nation(&|n| n.wait_cabg)) "." }
-            li { "Wait for MI/PCI (MI, MI/PCI and PCI): median at most " (by_nation(&|n| n.wait_mi_pci)) "." }
-            li {
-                "Assessment 2: among those started with assessment 1 and completed, share with \
-                 assessment 2 within 140 days of assessment 1 at least "
-                (t(thresholds, England, |n| n.assessment2)) "."
-            }
-        }
-        p {
-            "Grade: 7 met green, 4 to 6 amber, 3 or fewer red. A standard based on 1 to 7 patients \
-             (its number of patients, numerator or denominator) is too few to assess; KPIs met \
-             counts the assessable standards met, and a grade is published only where it is the \
-             same whatever the standards too few to assess would show (otherwise withheld). A \
-             programme with no referrals in the period has no grade."
-        }
-        h3 { "Statistics" }
-        p {
-            "Medians are the middle value (the mean of the two middle values for an even count); \
-             quartiles interpolate linearly. Intervals for proportions are Wilson score intervals \
-             (z = " (Z95) "). Funnel plot limits are the Wilson interval of the proportion pooled \
-             over every programme at each denominator, at 95% (z = " (Z95) ", alert) and 99.8% \
-             (z = " (Z998) ", alarm); positions are decided on exact counts. The slope index of \
-             inequality is the weighted least-squares slope of quintile uptake on the mid-point of \
-             each quintile's cumulative share of referrals (0 = most deprived), weighted by \
-             referrals. Outcomes are mean paired changes from assessment 1 to 2 with 95% \
-             t-intervals; HADS of 8 or more counts as symptoms present."
-        }
-        h3 { "Overdispersion" }
-        p {
-            "When programmes vary more than chance alone allows, most fall outside plain limits. \
-             Following Spiegelhalter (2005), each programme's z-score is (p − p₀) / √(p₀(1 − p₀)/n); \
-             the 10% most extreme at each end are pulled in to the 10th and 90th percentiles \
-             (winsorised), and φ is the mean of their squares. Iφ, over I programmes, is tested \
-             against χ² on I − 1 degrees of freedom; by default the limits are adjusted only \
-             where that test finds more variation than chance at the 5% level, and then by the \
-             multiplicative method. The multiplicative method uses Wilson limits at the \
-             effective sample size n/φ; the additive method adds a between-programme variance \
-             τ² = (Iφ − (I − 1)) / (Σw − Σw²/Σw), w = n / (p₀(1 − p₀)), and uses Wilson limits \
-             at the n whose binomial variance p₀(1 − p₀)/n equals p₀(1 − p₀)/n + τ². Either way \
-             an adjusted limit is never inside the plain one. Where φ ≤ 1 (or τ² = 0) the plain \
-             limits stand. "
-            strong { "This report uses: " (method.label().to_lowercase()) "." }
-            " Each funnel plot's caption gives its test, and its φ or τ where the limits were adjusted."
-        }
-        h3 { "Disclosure control" }
-        p {
-            "A count of 0 stays 0; 1 to 7 is shown as *; other counts are rounded to the nearest \
-             5. Totals are rounded from exact sums. Percentages use the rounded counts and are * \
-             when either count is. Means, medians and intervals based on 1 to 7 people are *. \
-             Every table is also published as CSV with the same values."
-        }
-        p {
-            "A standard's result (met or not) is shown only where the published counts decide \
-             it. A rounded count stands for any count within 2 of it (10 for 8 to 12), and * for \
-             1 to 7; where every proportion those counts allow is on the same side of the \
-             standard, the result is shown (3 of 15 cannot reach 60%, so that is shown as not \
-             met, though the count is *); where they allow both, the result is * (too close to \
-             tell once rounded), so a result never contradicts the percentage beside it. A grade \
-             is shown only where it is the same whatever the hidden results are, otherwise it \
-             is withheld. A programme whose funnel counts are * is not drawn, and its level is \
-             published as too few: a level beside hidden counts would narrow them. The same \
-             holds for a programme with a result too few to assess, wherever its level says more \
-             than its rounded counts do (a level allows only some of the exact counts a rounded \
-             count stands for, and those could decide the hidden result)."
-        }
-        p {
-            "Before this report was made, every count it publishes about patients was checked \
-             together with what relates them, by integer programming: each programme's patients \
-             referred, started, completed and assessed (none can exceed the count it is part \
-             of); the regions', nations' and national totals (each the sum of its programmes); \
-             uptake by each group (the groups add up to the national total); and each funnel \
-             level (which allows only some exact counts behind the rounded ones). No hidden \
-             count can be narrowed to one value, and no hidden result or withheld grade can be \
-             worked out. Where a total would give a hidden count away, that total is withheld \
-             and shown as * as well (first the programme's region, then another region of the \
-             nation, so that the withheld region cannot be found by subtraction either), and \
-             the check is run again; a report that does not pass is not made. Commissioners' \
-             and researchers' own figures come only by financial year and quarter, so that no \
-             two of them can be subtracted."
-        }
-    }
+    vec![
+        Part {
+            title: "Cohort",
+            body: html! {
+                p {
+                    "Episodes whose referral date falls from " (from) " to " (to) ", as submitted to the \
+                     national audit. Patients who asked to be left out, and those covered by the National \
+                     Data Opt-out, are never submitted. Started = has a start date of core rehabilitation. \
+                     Uptake = started / referred. Completion = started episodes with status completed / \
+                     started."
+                }
+            },
+        },
+        Part {
+            title: "Priority groups",
+            body: html! {
+                p {
+                    "MI = initiating event STEMI, NSTEMI or unspecified MI. In order: CABG (treatment \
+                     CABG); MI/PCI (MI and PCI); PCI (not MI, PCI); MI (MI treated with medicines only); heart failure; other."
+                }
+            },
+        },
+        Part {
+            title: "The seven KPIs (NCP_CR) and thresholds used",
+            body: html! {
+                ol {
+                    li { "Multidisciplinary team: at least " (thresholds.mdt) " distinct professions in the staffing return." }
+                    li { "Priority groups: all " (thresholds.priority_groups) " of MI, MI/PCI, PCI, CABG and heart failure offered." }
+                    li { "Duration: median days from start to end of core rehabilitation at least " (thresholds.duration) "." }
+                    li { "Assessment 1: share of those started with an assessment 1 date at least " (by_nation(&|n| n.assessment1)) "." }
+                    li { "Wait for CABG: median days from referral to start at most " (by_nation(&|n| n.wait_cabg)) "." }
+                    li { "Wait for MI/PCI (MI, MI/PCI and PCI): median at most " (by_nation(&|n| n.wait_mi_pci)) "." }
+                    li {
+                        "Assessment 2: among those started with assessment 1 and completed, share with \
+                         assessment 2 within 140 days of assessment 1 at least "
+                        (t(thresholds, England, |n| n.assessment2)) "."
+                    }
+                }
+                p {
+                    "Grade: 7 met green, 4 to 6 amber, 3 or fewer red. A standard based on 1 to 7 patients \
+                     (its number of patients, numerator or denominator) is too few to assess; KPIs met \
+                     counts the assessable standards met, and a grade is published only where it is the \
+                     same whatever the standards too few to assess would show (otherwise withheld). A \
+                     programme with no referrals in the period has no grade."
+                }
+            },
+        },
+        Part {
+            title: "Statistics",
+            body: html! {
+                p {
+                    "Medians are the middle value (the mean of the two middle values for an even count); \
+                     quartiles interpolate linearly. Intervals for proportions are Wilson score intervals \
+                     (z = " (Z95) "). Funnel plot limits are the Wilson interval of the proportion pooled \
+                     over every programme at each denominator, at 95% (z = " (Z95) ", alert) and 99.8% \
+                     (z = " (Z998) ", alarm); positions are decided on exact counts. The slope index of \
+                     inequality is the weighted least-squares slope of quintile uptake on the mid-point of \
+                     each quintile's cumulative share of referrals (0 = most deprived), weighted by \
+                     referrals. Outcomes are mean paired changes from assessment 1 to 2 with 95% \
+                     t-intervals; HADS of 8 or more counts as symptoms present."
+                }
+            },
+        },
+        Part {
+            title: "Overdispersion",
+            body: html! {
+                p {
+                    "When programmes vary more than chance alone allows, most fall outside plain limits. \
+                     Following Spiegelhalter (2005), each programme's z-score is (p − p₀) / √(p₀(1 − p₀)/n); \
+                     the 10% most extreme at each end are pulled in to the 10th and 90th percentiles \
+                     (winsorised), and φ is the mean of their squares. Iφ, over I programmes, is tested \
+                     against χ² on I − 1 degrees of freedom; by default the limits are adjusted only \
+                     where that test finds more variation than chance at the 5% level, and then by the \
+                     multiplicative method. The multiplicative method uses Wilson limits at the \
+                     effective sample size n/φ; the additive method adds a between-programme variance \
+                     τ² = (Iφ − (I − 1)) / (Σw − Σw²/Σw), w = n / (p₀(1 − p₀)), and uses Wilson limits \
+                     at the n whose binomial variance p₀(1 − p₀)/n equals p₀(1 − p₀)/n + τ². Either way \
+                     an adjusted limit is never inside the plain one. Where φ ≤ 1 (or τ² = 0) the plain \
+                     limits stand. "
+                    strong { "This report uses: " (method.label().to_lowercase()) "." }
+                    " Each funnel plot's caption gives its test, and its φ or τ where the limits were adjusted."
+                }
+            },
+        },
+        Part {
+            title: "Disclosure control",
+            body: html! {
+                p {
+                    "A count of 0 stays 0; 1 to 7 is shown as *; other counts are rounded to the nearest \
+                     5. Totals are rounded from exact sums. Percentages use the rounded counts and are * \
+                     when either count is. Means, medians and intervals based on 1 to 7 people are *. \
+                     Every table is also published as CSV with the same values."
+                }
+                p {
+                    "A standard's result (met or not) is shown only where the published counts decide \
+                     it. A rounded count stands for any count within 2 of it (10 for 8 to 12), and * for \
+                     1 to 7; where every proportion those counts allow is on the same side of the \
+                     standard, the result is shown (3 of 15 cannot reach 60%, so that is shown as not \
+                     met, though the count is *); where they allow both, the result is * (too close to \
+                     tell once rounded), so a result never contradicts the percentage beside it. A grade \
+                     is shown only where it is the same whatever the hidden results are, otherwise it \
+                     is withheld. A programme whose funnel counts are * is not drawn, and its level is \
+                     published as too few: a level beside hidden counts would narrow them. The same \
+                     holds for a programme with a result too few to assess, wherever its level says more \
+                     than its rounded counts do (a level allows only some of the exact counts a rounded \
+                     count stands for, and those could decide the hidden result)."
+                }
+                p {
+                    "Before this report was made, every count it publishes about patients was checked \
+                     together with what relates them, by integer programming: each programme's patients \
+                     referred, started, completed and assessed (none can exceed the count it is part \
+                     of); the regions', nations' and national totals (each the sum of its programmes); \
+                     uptake by each group (the groups add up to the national total); and each funnel \
+                     level (which allows only some exact counts behind the rounded ones). No hidden \
+                     count can be narrowed to one value, and no hidden result or withheld grade can be \
+                     worked out. Where a total would give a hidden count away, that total is withheld \
+                     and shown as * as well (first the programme's region, then another region of the \
+                     nation, so that the withheld region cannot be found by subtraction either), and \
+                     the check is run again; a report that does not pass is not made. Commissioners' \
+                     and researchers' own figures come only by financial year and quarter, so that no \
+                     two of them can be subtracted."
+                }
+            },
+        },
+    ]
 }
 
 fn t(
@@ -1582,6 +1645,29 @@ fn print_pdf_text(html_file: &Path, pdf: &Path, extra: &[String]) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The report shows a section under an h2 and its parts under h3; the site shows it as a
+    /// page whose h1 is its title, so its parts are h2 (headings never skip a level).
+    #[test]
+    fn a_sections_parts_take_the_heading_level_they_are_shown_at() {
+        let s = ReportSection {
+            id: "methods",
+            title: "Methods",
+            body: html! { p { "Intro" } },
+            parts: vec![Part {
+                title: "Cohort <all>",
+                body: html! { p { "Episodes" } },
+            }],
+        };
+        assert_eq!(
+            s.content(3).into_string(),
+            "<p>Intro</p><h3>Cohort &lt;all&gt;</h3><p>Episodes</p>"
+        );
+        assert_eq!(
+            s.content(2).into_string(),
+            "<p>Intro</p><h2>Cohort &lt;all&gt;</h2><p>Episodes</p>"
+        );
+    }
 
     /// A PDF laid out as Chromium's Skia writes one: a page tree of two levels, a stream
     /// that happens to hold "0 obj", and the catalog's named destinations.

@@ -93,19 +93,6 @@ fn page(report: &AnnualReport, title: &str, up: &str, body: Markup) -> String {
     .replace("<table", "<table tabindex=\"0\"")
 }
 
-/// A section of the report as a page of its own: in the report a section's title is an h2 and
-/// its parts h3; on the site its title is the page's h1, so its parts become h2 (headings go
-/// down one level at a time). Text is escaped, so only tags match.
-fn one_level_up(body: &maud::Markup) -> maud::PreEscaped<String> {
-    let mut html = body.clone().into_string();
-    for level in 3..=6 {
-        html = html
-            .replace(&format!("<h{level}"), &format!("<h{}", level - 1))
-            .replace(&format!("</h{level}>"), &format!("</h{}>", level - 1));
-    }
-    maud::PreEscaped(html)
-}
-
 /// Writes the site into `dir` (made if missing); returns the number of files written.
 pub fn write_site(report: &AnnualReport, dir: &Path) -> Result<usize, ReportError> {
     let io = |what: &Path, e: std::io::Error| {
@@ -176,7 +163,8 @@ pub fn write_site(report: &AnnualReport, dir: &Path) -> Result<usize, ReportErro
     for s in &report.sections {
         write(
             dir.join(format!("{}.html", s.id)),
-            page(report, s.title, "", one_level_up(&s.body)).as_bytes(),
+            // On its own page the section's title is the h1, so its parts' headings are h2.
+            page(report, s.title, "", s.content(2)).as_bytes(),
         )?;
     }
 
