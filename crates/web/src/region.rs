@@ -12,7 +12,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use crest_report::aggregates::{tables, Answer, Query as AggQuery};
+use crest_report::aggregates::{tables_with, Answer, Query as AggQuery};
 use crest_stats::aggregate::{Dimension, Measure, Table};
 use crest_stats::kpis::{compute, Thresholds};
 use maud::{html, Markup};
@@ -100,6 +100,7 @@ fn figures(
     n: &mut crest_store::NationalStore,
     regions: &[String],
     period: crest_core::Period,
+    held: &crest_report::aggregates::Facts,
 ) -> Result<RegionFigures, WebError> {
     let q = |by: &[Dimension], measure: Measure, mine: bool| AggQuery {
         by: by.to_vec(),
@@ -124,7 +125,7 @@ fn figures(
         q(&[Dimension::Programme], Measure::Referred, true),
         q(&[Dimension::Programme], Measure::Started, true),
     ]);
-    let t = tables(n, period, None, &qs).map_err(WebError::internal)?;
+    let t = tables_with(n, period, None, &qs, Some(held)).map_err(WebError::internal)?;
     let p = |i: usize| publish(&t[i], period);
     let groups = GROUPS
         .iter()
@@ -518,9 +519,12 @@ async fn load(
     let regions = c.user.regions.clone();
     let mut entry = c.entry("", "region view", &regions.join(";"));
     entry.detail = format!("{} to {}", period.from, period.to);
+    let a = app.clone();
     let figures = app
         .national(move |n| {
-            let out = figures(n, &regions, period)?;
+            // The page's dozen tables come from the facts the server holds in memory.
+            let held = a.aggregate_facts(n)?;
+            let out = figures(n, &regions, period, &held)?;
             n.log(&entry)?;
             Ok(out)
         })
