@@ -23,6 +23,7 @@ Usage: attack_report_jointly.py TABLES_DIR PROGRAMMES_CSV
 """
 import csv
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -105,10 +106,12 @@ def attack(folder, programmes_csv, groups):
                 continue
             a, b = interval(p[m])
             relation([(index[(c, m)], 1) for c in members], a, b)
-        # The assessment 1 percentage over the rounded started count gives the rounded count.
+        # The assessment 1 percentage (to 0.1%) of the rounded started count bounds the
+        # rounded count with assessment 1, and so the exact one within 2 of it.
         if p["assessment1"].endswith("%") and p["started"] not in ("*", "0"):
-            k = round(float(p["assessment1"][:-1]) / 100 * int(p["started"]) / 5) * 5
-            a, b = interval(str(k))
+            share, started = float(p["assessment1"][:-1]) / 100, int(p["started"])
+            a = max(0, math.floor((share - 0.0005) * started) - 2)
+            b = math.ceil((share + 0.0005) * started) + 2
             relation([(index[(c, "a1")], 1) for c in members], a, b)
     summary = {r["measure"]: r["value"] for r in table(folder, "summary")}
     for m in ("referred", "started"):
