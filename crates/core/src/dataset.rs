@@ -224,8 +224,8 @@ impl Field {
 
     /// A stored value as people read it: codes as their labels (several joined with commas),
     /// yes/no, dates as "3 March 2025", numbers as written, and "Not known" when empty.
-    pub fn display(&self, value: &crate::record::Value) -> String {
-        use crate::record::Value;
+    pub fn display(&self, value: &crate::value::Value) -> String {
+        use crate::value::Value;
         match value {
             Value::Null => "Not known".into(),
             Value::Date(d) => d.long(),

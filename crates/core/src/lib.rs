@@ -12,6 +12,7 @@ pub mod programme;
 pub mod record;
 pub mod spreadsheet;
 pub mod validate;
+pub mod value;
 
 pub use checks::NhsNumber;
 pub use dataset::{
@@ -20,8 +21,9 @@ pub use dataset::{
 pub use date::Date;
 pub use episode::{age_band, ethnic_group, KpiEpisode, Period, PriorityGroup};
 pub use programme::{Nation, Programme};
-pub use record::{Record, Value};
+pub use record::Record;
 pub use validate::{check_row, Checked, Header, HeaderError, Issue};
+pub use value::Value;
 
 /// A value that does not pass a check; the message says what is wrong and how to put it right.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -5,7 +5,8 @@
 use crate::checks;
 use crate::dataset::{Code, Col, Field, Kind, Section, FIELDS};
 use crate::date::Date;
-use crate::record::{format_num, Record, Value};
+use crate::record::Record;
+use crate::value::{format_num, Value};
 use std::fmt;
 
 /// One problem with one cell, in words a CR nurse understands.

@@ -5,7 +5,6 @@
 //! generalisation under which, once at most [`SUPPRESSION_LIMIT`] of the records are
 //! suppressed, every class holds at least k distinct patients.
 
-use crate::research::Value;
 use std::collections::{HashMap, HashSet};
 
 /// The largest share of an extract's records suppressed once its quasi-identifiers are
@@ -296,6 +295,30 @@ fn nodes(tops: &[usize], height: usize) -> Vec<Vec<usize>> {
         }
     }
     out
+}
+
+/// A cell of an extract row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// Empty.
+    Null,
+    /// Text.
+    Text(String),
+    /// Whole number.
+    Int(i64),
+    /// Decimal.
+    Real(f64),
+}
+
+impl Value {
+    pub(crate) fn text(&self) -> String {
+        match self {
+            Value::Null => String::new(),
+            Value::Text(s) => s.clone(),
+            Value::Int(n) => n.to_string(),
+            Value::Real(x) => x.to_string(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! Extracts stream: the store is read twice (once to size the classes, once to write), and
 //! rows go straight to CSV or to Parquet row groups, so a million rows take little memory.
 
+pub use crate::generalise::Value;
 use crate::generalise::{self, BaseClass};
 use crest_core::{Code, Date, Field, Kind, PriorityGroup};
 use crest_store::national::{national_fields, Project};
@@ -370,30 +371,6 @@ pub fn age_band(age: i64) -> String {
     } else {
         let lo = age.max(0) / 5 * 5;
         format!("{lo}-{}", lo + 4)
-    }
-}
-
-/// A cell of an extract row.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    /// Empty.
-    Null,
-    /// Text.
-    Text(String),
-    /// Whole number.
-    Int(i64),
-    /// Decimal.
-    Real(f64),
-}
-
-impl Value {
-    fn text(&self) -> String {
-        match self {
-            Value::Null => String::new(),
-            Value::Text(s) => s.clone(),
-            Value::Int(n) => n.to_string(),
-            Value::Real(x) => x.to_string(),
-        }
     }
 }
 

@@ -871,59 +871,6 @@ pub fn change_chart(id: &str, title: &str, start: Option<f64>, end: Option<f64>)
     }
 }
 
-const FONT_REGULAR: &[u8] = include_bytes!("../../../assets/fonts/LiberationSans-Regular.ttf");
-const FONT_BOLD: &[u8] = include_bytes!("../../../assets/fonts/LiberationSans-Bold.ttf");
-
-/// The chart (the first `<svg>…</svg>` in `chart`) as a PNG at its own size, rendered in
-/// process with the bundled fonts.
-pub fn svg_png(chart: &Markup) -> Result<Vec<u8>, crate::ReportError> {
-    svg_png_text(&chart.0).map_err(crate::ReportError::Chart)
-}
-
-/// A chart as a standalone SVG file (its title, axes, legend and hover titles included).
-pub fn svg_file(chart: &Markup) -> Result<String, crate::ReportError> {
-    standalone_svg(&chart.0).map_err(crate::ReportError::Chart)
-}
-
-fn standalone_svg(html: &str) -> Result<String, String> {
-    let (Some(start), Some(end)) = (html.find("<svg"), html.find("</svg>")) else {
-        return Err("there is no chart to draw".into());
-    };
-    // A standalone SVG document needs its namespace (in a page, HTML supplies it), and a white
-    // ground so it reads on any background.
-    Ok(html[start..end + 6].replacen(
-        "<svg",
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" style=\"background:#fff\"",
-        1,
-    ))
-}
-
-fn svg_png_text(html: &str) -> Result<Vec<u8>, String> {
-    let svg = standalone_svg(html)?;
-    let mut fonts = resvg::usvg::fontdb::Database::new();
-    fonts.load_font_data(FONT_REGULAR.to_vec());
-    fonts.load_font_data(FONT_BOLD.to_vec());
-    let options = resvg::usvg::Options {
-        font_family: "Liberation Sans".into(),
-        fontdb: std::sync::Arc::new(fonts),
-        ..Default::default()
-    };
-    let tree = resvg::usvg::Tree::from_str(&svg, &options)
-        .map_err(|e| format!("the chart could not be read: {e}"))?;
-    let size = tree.size().to_int_size();
-    let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height())
-        .ok_or("the chart has no size")?;
-    pixmap.fill(resvg::tiny_skia::Color::WHITE);
-    resvg::render(
-        &tree,
-        resvg::tiny_skia::Transform::default(),
-        &mut pixmap.as_mut(),
-    );
-    pixmap
-        .encode_png()
-        .map_err(|e| format!("the chart could not be encoded: {e}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -948,7 +895,7 @@ mod tests {
         assert!(html.contains("&lt;script&gt;"), "{html}");
         // P001 (2/100 against about 36%) is far outside: named under the plot and labelled.
         assert!(html.contains("alarm low"), "{html}");
-        let png = svg_png(&chart).expect("a PNG");
+        let png = crate::svg::svg_png(&chart).expect("a PNG");
         assert_eq!(&png[1..4], b"PNG");
     }
 

@@ -369,7 +369,7 @@ pub fn uptake_table(title: &str, rows: &[(String, u64, u64)]) -> Markup {
 /// A number as a page shows it: no trailing zeros (27.5, 80), thousands separators from
 /// 1,000 (1,500; 12,345.5). Files keep `format_num`'s plain digits.
 pub fn number(x: f64) -> String {
-    let plain = crest_core::record::format_num(x);
+    let plain = crest_core::value::format_num(x);
     let (sign, digits) = match plain.strip_prefix('-') {
         Some(d) => ("-", d),
         None => ("", plain.as_str()),

@@ -8,8 +8,10 @@ pub mod annual;
 pub mod charts;
 pub mod figures;
 pub mod html;
+pub mod print;
 pub mod publication_audit;
 pub mod site;
+pub mod svg;
 
 /// Why a report, table or chart could not be made.
 #[derive(Debug, thiserror::Error)]

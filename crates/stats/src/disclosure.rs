@@ -90,7 +90,7 @@ pub enum Statistic {
 impl fmt::Display for Statistic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Statistic::Value(v) => write!(f, "{}", crest_core::record::format_num(*v)),
+            Statistic::Value(v) => write!(f, "{}", crest_core::value::format_num(*v)),
             Statistic::Suppressed => f.write_str("*"),
             Statistic::NotApplicable => f.write_str("–"),
         }

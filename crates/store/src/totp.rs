@@ -82,9 +82,9 @@ pub fn from_base32(text: &str) -> Option<Vec<u8>> {
 }
 
 /// A new random secret (160 bits, as RFC 4226 recommends), in base32.
-pub fn new_secret() -> Result<String, crate::users::UserError> {
+pub fn new_secret() -> Result<String, getrandom::Error> {
     let mut b = [0u8; 20];
-    getrandom::fill(&mut b).map_err(|e| crate::users::UserError::Hash(e.to_string()))?;
+    getrandom::fill(&mut b)?;
     Ok(base32(&b))
 }
 

@@ -1,0 +1,973 @@
+//! The national dashboard for national analysts: every programme's seven KPIs, grade and
+//! numbers for a period, filterable by nation and region and sortable, with funnel plots of
+//! the proportion KPIs (uptake, assessment 1, assessment 2) as server-side SVG with text
+//! alternatives. Computed from the national store by the same KPI engine as everywhere else.
+
+use crate::app::access::Analyst;
+use crate::app::cache::{cache_key, NationalReport};
+use crate::app::{html_page, App, WebError};
+use crate::html::{page, pct, url_encode};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use crest_core::{Period, Programme};
+use crest_report::charts::{funnel_plot_for, wait_plot, FUNNELS};
+use crest_stats::funnel::Position;
+use crest_stats::kpis::{compute, Measure, ProgrammeKpis, Thresholds};
+use maud::{html, Markup};
+use std::sync::Arc;
+
+pub(crate) fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/national/dashboard", get(dashboard))
+        .route("/national/funnel.{format}", get(funnel_download))
+        .route("/national/programmes.{format}", get(programmes_download))
+        .route("/national/dashboard.{format}", get(tables_download))
+        .route("/national/waits.{format}", get(waits_download))
+}
+
+/// The filters of the national pages.
+#[derive(serde::Deserialize, Default, Clone)]
+pub(crate) struct Filters {
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+    #[serde(default)]
+    pub nation: String,
+    #[serde(default)]
+    pub region: String,
+    #[serde(default)]
+    pub sort: String,
+    /// The funnel limits' overdispersion method (`plain` unless chosen).
+    #[serde(default)]
+    pub method: String,
+    /// The KPI whose funnel the dashboard leads with (`uptake` unless chosen).
+    #[serde(default)]
+    pub kpi: String,
+    /// Only programmes of this grade in the table.
+    #[serde(default)]
+    pub grade: String,
+    /// Only programmes at this level of the chosen funnel in the table: `outside`, `alert`,
+    /// `alarm` or `within`.
+    #[serde(default)]
+    pub level: String,
+    /// The page of the programme table (from 1).
+    #[serde(default)]
+    pub page: String,
+    /// Outliers: only `low` or `high`.
+    #[serde(default)]
+    pub direction: String,
+    /// Outliers: only findings whose case is at this stage (`none`: no case yet).
+    #[serde(default)]
+    pub stage: String,
+}
+
+impl Filters {
+    /// The page's address with these filters and the table at page `page`.
+    fn href(&self, from: crest_core::Date, to: crest_core::Date, page: usize) -> String {
+        let mut q = format!("/national/dashboard?from={from}&to={to}");
+        for (k, v) in [
+            ("nation", &self.nation),
+            ("region", &self.region),
+            ("sort", &self.sort),
+            ("method", &self.method),
+            ("kpi", &self.kpi),
+            ("grade", &self.grade),
+            ("level", &self.level),
+        ] {
+            if !v.is_empty() {
+                q.push_str(&format!("&{k}={}", url_encode(v)));
+            }
+        }
+        format!("{q}&page={page}#programmes")
+    }
+
+    /// The chosen funnel method; a clear 400 for one crest does not have.
+    pub fn method(&self) -> Result<crest_stats::funnel::Method, WebError> {
+        if self.method.trim().is_empty() {
+            return Ok(crest_stats::funnel::Method::Auto);
+        }
+        crest_stats::funnel::Method::parse(&self.method).ok_or_else(|| {
+            WebError::BadRequest(
+                "That funnel method is not one crest has: choose auto, plain, multiplicative or additive."
+                    .into(),
+            )
+        })
+    }
+}
+
+/// The choice of funnel limits, for the period forms of the pages that draw or list outliers.
+pub(crate) fn method_choice(chosen: crest_stats::funnel::Method) -> maud::Markup {
+    maud::html! {
+        div {
+            label for="method" { "Funnel limits" }
+            select id="method" name="method" {
+                @for m in crest_stats::funnel::Method::ALL {
+                    option value=(m.code()) selected[m == chosen] { (m.label()) }
+                }
+            }
+        }
+    }
+}
+
+/// One proportion KPI of a programme as (numerator, denominator).
+pub(crate) fn proportion(p: &ProgrammeKpis, key: &str) -> (u64, u64) {
+    p.proportion(key)
+}
+
+/// Nation → region roll-up of the rows shown: pooled uptake, assessment 1 and 2, and grades.
+fn rollup_rows(
+    rows: &[&ProgrammeKpis],
+    programmes: &[Programme],
+) -> Vec<crest_stats::kpis::RollupRow> {
+    let by_code: std::collections::HashMap<&str, &Programme> =
+        programmes.iter().map(|p| (p.code.as_str(), p)).collect();
+    crest_stats::kpis::rollup(rows, |code| {
+        by_code
+            .get(code)
+            .map_or(String::new(), |p| p.region.clone())
+    })
+}
+
+/// A proportion with four decimals for a download (empty without a denominator).
+pub(crate) fn exact((n, d): (u64, u64)) -> String {
+    if d == 0 {
+        String::new()
+    } else {
+        format!("{:.4}", n as f64 / d as f64)
+    }
+}
+
+/// Links to download one of the dashboard's smaller tables with the page's filters.
+fn table_links(table: &str, filters: &str) -> Markup {
+    html! {
+        p class="noprint" {
+            "Download this table (exact values): "
+            a href={ "/national/dashboard.csv?table=" (table) "&" (filters) } { "CSV" } " · "
+            a href={ "/national/dashboard.xlsx?table=" (table) "&" (filters) } { "XLSX" }
+        }
+    }
+}
+
+fn rollup(sums: &[crest_stats::kpis::RollupRow], filters: &str) -> Markup {
+    let share = |(n, d): (u64, u64)| pct((d > 0).then(|| n as f64 / d as f64));
+    html! {
+        h2 { "By nation and region" }
+        table tabindex="0" {
+            caption { "Pooled figures by nation, then region" }
+            thead { tr {
+                th scope="col" { "Nation / region" } th scope="col" { "Programmes" }
+                th scope="col" { "Referred" } th scope="col" { "Uptake" }
+                th scope="col" { "Assessment 1" } th scope="col" { "Assessment 2" }
+                th scope="col" { "Green / amber / red" }
+            } }
+            tbody {
+                @for s in sums {
+                    tr {
+                        th scope="row" {
+                            // Regions are indented under their nation.
+                            @if s.region.is_empty() { strong { (crest_core::Nation::parse(&s.nation).map_or(s.nation.replace('_', " "), |n| n.label().to_string())) } }
+                            @else { "\u{a0}\u{a0}" (s.region) }
+                        }
+                        td { (s.programmes) } td class="num" { (crate::html::thousands(s.uptake.1)) } td { (share(s.uptake)) }
+                        td { (share(s.assessment1)) } td { (share(s.assessment2)) }
+                        td { (s.grades[0]) " / " (s.grades[1]) " / " (s.grades[2]) }
+                    }
+                }
+            }
+        }
+        (table_links("places", filters))
+    }
+}
+
+/// The wait plots: (element id, KPI, title).
+const WAITS: [(&str, &str, &str); 2] = [
+    (
+        "w-cabg",
+        "wait_cabg",
+        "Median wait, referral to start: CABG",
+    ),
+    (
+        "w-mipci",
+        "wait_mi_pci",
+        "Median wait, referral to start: MI/PCI",
+    ),
+];
+
+/// A wait plot of the dashboard as SVG or PNG, with the page's filters.
+async fn waits_download(
+    State(app): State<Arc<App>>,
+    Analyst(_c): Analyst,
+    axum::extract::Path(format): axum::extract::Path<String>,
+    Query(q): Query<PngQuery>,
+) -> Result<Response, WebError> {
+    let period = chosen_period(&app, &q.filters)?;
+    let (id, key, title) = WAITS
+        .into_iter()
+        .find(|w| w.1 == q.kpi)
+        .ok_or_else(|| WebError::BadRequest("Choose a wait: wait_cabg or wait_mi_pci.".into()))?;
+    let a = app.clone();
+    let chart = app
+        .national(move |n| {
+            let nr = a.national_report(n, period)?;
+            let rows = sorted_rows(&nr.report, &nr.programmes, &q.filters);
+            Ok(wait_plot(id, key, title, &rows))
+        })
+        .await?;
+    crate::app::chart_download(
+        &chart,
+        &format,
+        &format!("{key}-{}-{}", period.from, period.to),
+        "No programme has a median wait to draw for this period and these filters.",
+    )
+}
+
+/// One year of the "Year on year" table: the period, (numerator, denominator) of uptake,
+/// assessment 1 and assessment 2, and the programmes graded green, amber and red.
+type YearRow = (Period, [(u64, u64); 3], [usize; 3]);
+
+/// The programmes the filters choose, pooled, for each period of `reports`.
+fn year_on_year(periods: &[Period], reports: &[Arc<NationalReport>], f: &Filters) -> Vec<YearRow> {
+    periods
+        .iter()
+        .zip(reports)
+        .map(|(p, r)| {
+            let rows = chosen_rows(&r.report, &r.programmes, f);
+            let sum = |key: &str| {
+                rows.iter().fold((0u64, 0u64), |(a, b), k| {
+                    let (x, y) = proportion(k, key);
+                    (a + x, b + y)
+                })
+            };
+            let grade = |g: &str| rows.iter().filter(|k| k.grade == g).count();
+            (
+                *p,
+                [sum("uptake"), sum("assessment1"), sum("assessment2")],
+                [grade("green"), grade("amber"), grade("red")],
+            )
+        })
+        .collect()
+}
+
+/// The columns of a pooled download after its own leading ones.
+fn pooled_head(leading: &[&str]) -> Vec<String> {
+    leading
+        .iter()
+        .chain(&[
+            "referred",
+            "started",
+            "uptake",
+            "assessment1",
+            "assessment2",
+            "green",
+            "amber",
+            "red",
+        ])
+        .map(|c| c.to_string())
+        .collect()
+}
+
+/// Pooled figures as download cells: referred, started, the three proportions and the grades.
+fn pooled_cells(
+    [uptake, a1, a2]: [(u64, u64); 3],
+    grades: [usize; 3],
+) -> impl Iterator<Item = String> {
+    [
+        uptake.1.to_string(),
+        uptake.0.to_string(),
+        exact(uptake),
+        exact(a1),
+        exact(a2),
+    ]
+    .into_iter()
+    .chain(grades.map(|g| g.to_string()))
+}
+
+#[derive(serde::Deserialize)]
+struct TableQuery {
+    /// `places` (by nation and region) or `years` (year on year).
+    #[serde(default)]
+    table: String,
+    #[serde(flatten)]
+    filters: Filters,
+}
+
+/// The dashboard's roll-up by nation and region, or its year-on-year table, as CSV or XLSX
+/// with the page's filters (exact values).
+async fn tables_download(
+    State(app): State<Arc<App>>,
+    Analyst(_c): Analyst,
+    axum::extract::Path(format): axum::extract::Path<String>,
+    Query(q): Query<TableQuery>,
+) -> Result<Response, WebError> {
+    let period = chosen_period(&app, &q.filters)?;
+    let a = app.clone();
+    let table = q.table.clone();
+    let (columns, rows): (Vec<String>, Vec<Vec<String>>) = app
+        .national(move |n| {
+            let f = &q.filters;
+            let three = [period.earlier(2), period.earlier(1), period];
+            match q.table.as_str() {
+                "places" => {
+                    let nr = a.national_report(n, period)?;
+                    let rows = sorted_rows(&nr.report, &nr.programmes, f);
+                    let out = rollup_rows(&rows, &nr.programmes)
+                        .iter()
+                        .map(|s| {
+                            let mut row =
+                                vec![s.nation.clone(), s.region.clone(), s.programmes.to_string()];
+                            row.extend(pooled_cells(
+                                [s.uptake, s.assessment1, s.assessment2],
+                                s.grades,
+                            ));
+                            row
+                        })
+                        .collect();
+                    Ok((pooled_head(&["nation", "region", "programmes"]), out))
+                }
+                "years" => {
+                    let reports = a.national_reports(n, &three)?;
+                    let out = year_on_year(&three, &reports, f)
+                        .iter()
+                        .map(|(p, shares, grades)| {
+                            let mut row = vec![p.from.to_string(), p.to.to_string()];
+                            row.extend(pooled_cells(*shares, *grades));
+                            row
+                        })
+                        .collect();
+                    Ok((pooled_head(&["period_from", "period_to"]), out))
+                }
+                _ => Err(WebError::BadRequest(
+                    "Choose a table to download: places or years.".into(),
+                )),
+            }
+        })
+        .await?;
+    crate::app::table_download(
+        &format!("{table}-{}-{}", period.from, period.to),
+        &format,
+        &columns,
+        &rows,
+    )
+}
+
+fn render(
+    programmes: &[Programme],
+    report: &crest_stats::KpiReport,
+    f: &Filters,
+    period: Period,
+) -> maud::Markup {
+    let mut regions: Vec<&str> = programmes.iter().map(|p| p.region.as_str()).collect();
+    regions.sort_unstable();
+    regions.dedup();
+    let by_code: std::collections::HashMap<&str, &Programme> =
+        programmes.iter().map(|p| (p.code.as_str(), p)).collect();
+    let rows = sorted_rows(report, programmes, f);
+    let (referred, started): (u64, u64) = rows.iter().fold((0, 0), |(r, s), k| {
+        (r + k.results.referred, s + k.results.started)
+    });
+    let grades = |g: &str| rows.iter().filter(|k| k.grade_shown() == g).count();
+    let (from, to) = (period.from, period.to);
+    let programme_href = |code: &str| {
+        format!(
+            "/national/programme?code={}&from={from}&to={to}",
+            url_encode(code)
+        )
+    };
+    let method = f.method().unwrap_or_default();
+    let png_href = |key: &str| {
+        format!(
+            "/national/funnel.png?kpi={key}&from={from}&to={to}&nation={}&region={}&method={}",
+            url_encode(&f.nation),
+            url_encode(&f.region),
+            method.code()
+        )
+    };
+    let funnel_points = |key: &str| -> Vec<(String, u64, u64)> {
+        rows.iter()
+            .map(|k| {
+                let (num, den) = proportion(k, key);
+                (k.programme_code.clone(), num, den)
+            })
+            .collect()
+    };
+    let (lead_key, lead_title) = lead(f);
+    let lead_points = funnel_points(lead_key);
+    let table = table_rows(&rows, f, method);
+    const PER_PAGE: usize = 25;
+    let pages = table.len().div_ceil(PER_PAGE).max(1);
+    let page_no = f.page.parse::<usize>().unwrap_or(1).clamp(1, pages);
+    let shown: Vec<&(&ProgrammeKpis, Position)> = table
+        .iter()
+        .skip((page_no - 1) * PER_PAGE)
+        .take(PER_PAGE)
+        .collect();
+    html! {
+        (crate::html::period_form(from, to, html! {
+            label for="nation" { "Nation" }
+            select id="nation" name="nation" {
+                option value="" { "all" }
+                @for n in [crest_core::Nation::England, crest_core::Nation::Wales, crest_core::Nation::NorthernIreland] {
+                    option value=(n.code()) selected[f.nation == n.code()] { (n.label()) }
+                }
+            }
+            label for="region" { "Region" }
+            select id="region" name="region" {
+                option value="" { "all" }
+                @for r in &regions {
+                    option selected[f.region == *r] { (r) }
+                }
+            }
+            label for="kpi" { "Funnel plot" }
+            select id="kpi" name="kpi" {
+                @for (k, t) in FUNNELS {
+                    option value=(k) selected[*k == *lead_key] { (t) }
+                }
+            }
+            (method_choice(method))
+            label for="grade" { "Grade" }
+            select id="grade" name="grade" {
+                option value="" { "all" }
+                @for g in ["green", "amber", "red", "no data"] {
+                    option value=(g) selected[f.grade == g] { (g) }
+                }
+            }
+            label for="level" { "Outlier level (chosen funnel)" }
+            select id="level" name="level" {
+                @for (v, words) in [("", "all"), ("outside", "outside the limits"), ("alarm", "alarm"), ("alert", "alert"), ("within", "within")] {
+                    option value=(v) selected[f.level == v] { (words) }
+                }
+            }
+            label for="sort" { "Sort by" }
+            select id="sort" name="sort" {
+                @for (v, label) in [("code", "programme"), ("grade", "grade"), ("uptake", "uptake"), ("referred", "referrals")] {
+                    option value=(v) selected[f.sort == v] { (label) }
+                }
+            }
+        }))
+        h2 { "Summary" }
+        p {
+            (rows.len()) " programme(s): " (crate::html::thousands(referred)) " referred, " (crate::html::thousands(started)) " started core CR (uptake "
+            (pct((referred > 0).then(|| started as f64 / referred as f64))) "). Grades: "
+            (grades("green")) " green, " (grades("amber")) " amber, " (grades("red")) " red; "
+            (grades("no data")) " with no referrals."
+        }
+        h2 { "Funnel plot: " (lead_title) }
+        (funnel_plot_for(&format!("f-{lead_key}"), lead_title, &lead_points, None, method,
+            Some(&format!("/national/outliers?from={from}&to={to}&method={}&kpi={lead_key}", method.code()))))
+        p class="noprint" {
+            a href=(png_href(lead_key)) { "Download as PNG" } " · "
+            a href=(png_href(lead_key).replacen("/national/funnel.png", "/national/funnel.svg", 1)) { "as SVG" }
+            " · Other funnels: "
+            @for (i, (k, t)) in FUNNELS.iter().filter(|(k, _)| *k != lead_key).enumerate() {
+                @if i > 0 { ", " }
+                a href=(Filters { kpi: k.to_string(), page: String::new(), ..f.clone() }.href(from, to, 1).replace("#programmes", "")) { (t) }
+            }
+        }
+        h2 id="programmes" { "Programmes" }
+        @let dl = f.href(from, to, 1).replace("/national/dashboard?", "").replace("#programmes", "");
+        p class="noprint" {
+            "Download this table (exact values, every page): "
+            a href={ "/national/programmes.csv?" (dl) } { "CSV" } " · "
+            a href={ "/national/programmes.xlsx?" (dl) } { "XLSX" }
+        }
+        p role="status" {
+            @if table.is_empty() { "No programme matches these filters." }
+            @else {
+                "Showing " ((page_no - 1) * PER_PAGE + 1) " to " ((page_no - 1) * PER_PAGE + shown.len()) " of " (table.len()) " programme(s)"
+                @if table.len() != rows.len() { " (of " (rows.len()) " in the nation and region chosen)" }
+                "."
+            }
+        }
+        div class="table-scroll" {
+        table tabindex="0" {
+            caption { "The seven NCP_CR KPIs by programme" }
+            thead { tr {
+                th scope="col" { "Programme" } th scope="col" { "Nation" } th scope="col" { "Region" }
+                th scope="col" { "Referred" } th scope="col" { "Uptake" }
+                @if let Some(first) = report.programmes.first() {
+                    @for k in &first.results.kpis {
+                        th scope="col" { (k.label()) }
+                    }
+                }
+                th scope="col" { "Met" } th scope="col" { "Grade" }
+                th scope="col" { (lead_title) ": level" }
+            } }
+            tbody {
+                @for (k, level) in shown.iter().copied() {
+                    tr {
+                        th scope="row" { a href=(programme_href(&k.programme_code)) { (k.programme_code) } }
+                        td { (k.nation.label()) }
+                        td { (by_code.get(k.programme_code.as_str()).map_or("", |p| p.region.as_str())) }
+                        td class="num" { (crate::html::thousands(k.results.referred)) }
+                        td { (pct(k.results.uptake.value())) }
+                        @for kpi in &k.results.kpis {
+                            td class=(if kpi.met { "met" } else { "not-met" }) {
+                                @match kpi.measure {
+                                    Measure::Proportion(_) => (pct(kpi.value())),
+                                    _ => (kpi.value().map_or("–".into(), crest_core::value::format_num)),
+                                }
+                            }
+                        }
+                        td { (k.kpis_met) }
+                        td class={ "grade-" (k.grade_shown().replace(' ', "-")) } { (k.grade_shown()) }
+                        td { (crest_stats::published::level(*level).replace('_', " ")) }
+                    }
+                }
+            }
+        }
+        }
+        @if pages > 1 {
+            nav aria-label="Pages of the programme table" class="pages" {
+                @if page_no > 1 { a href=(f.href(from, to, page_no - 1)) { "Previous page" } " " }
+                "Page " (page_no) " of " (pages)
+                @if page_no < pages { " " a href=(f.href(from, to, page_no + 1)) { "Next page" } }
+            }
+        }
+        (rollup(&rollup_rows(&rows, programmes), &dl))
+        @for (id, key, title) in WAITS {
+            (wait_plot(id, key, title, &rows))
+            p class="noprint" {
+                "Download this chart: "
+                a href={ "/national/waits.svg?kpi=" (key) "&" (dl) } { "SVG" } " · "
+                a href={ "/national/waits.png?kpi=" (key) "&" (dl) } { "PNG" }
+            }
+        }
+    }
+}
+
+async fn dashboard(
+    State(app): State<Arc<App>>,
+    Analyst(c): Analyst,
+    Query(f): Query<Filters>,
+) -> Result<Response, WebError> {
+    let period = chosen_period(&app, &f)?;
+    f.method()?;
+    let key = format!(
+        "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+        period.from,
+        period.to,
+        f.nation,
+        f.region,
+        f.sort,
+        f.method,
+        f.kpi,
+        f.grade,
+        f.level,
+        f.page
+    );
+    let a = app.clone();
+    let body = app
+        .national(move |n| {
+            let version = n.data_version()?;
+            if let Some(body) = a.national_pages.get(&key, &version) {
+                return Ok(body);
+            }
+            // Year on year: the same filters over this period and the two before it.
+            let three = [period.earlier(2), period.earlier(1), period];
+            let reports = a.national_reports(n, &three)?;
+            let nr = reports.last().cloned().ok_or(WebError::NotFound)?;
+            let (programmes, report) = (&nr.programmes, &nr.report);
+            let years = year_on_year(&three, &reports, &f);
+            let dl = f
+                .href(period.from, period.to, 1)
+                .replace("/national/dashboard?", "")
+                .replace("#programmes", "");
+            let share = |(x, y): (u64, u64)| pct((y > 0).then(|| x as f64 / y as f64));
+            let body = html! {
+                (render(programmes, report, &f, period))
+                h2 { "Year on year" }
+                table tabindex="0" {
+                    caption { "The programmes shown, pooled, by year" }
+                    thead { tr {
+                        th scope="col" { "Period" } th scope="col" { "Referred" } th scope="col" { "Uptake" }
+                        th scope="col" { "Assessment 1" } th scope="col" { "Assessment 2" }
+                        th scope="col" { "Green / amber / red" }
+                    } }
+                    tbody {
+                        @for (p, [uptake, a1, a2], [g, a, r]) in &years {
+                            tr {
+                                th scope="row" { (p.from.long()) " to " (p.to.long()) }
+                                td class="num" { (crate::html::thousands(uptake.1)) } td { (share(*uptake)) }
+                                td { (share(*a1)) } td { (share(*a2)) }
+                                td { (g) " / " (a) " / " (r) }
+                            }
+                        }
+                    }
+                }
+                (table_links("years", &dl))
+            };
+            let body = Arc::new(body);
+            a.national_pages.put(key, version, body.clone());
+            Ok(body)
+        })
+        .await?;
+    Ok(html_page(page(
+        "National audit: programmes",
+        c.nav(None),
+        body,
+    )))
+}
+
+/// The programme rows that pass the nation and region filters.
+/// The chosen nation's and region's programmes in the chosen order.
+fn sorted_rows<'a>(
+    report: &'a crest_stats::KpiReport,
+    programmes: &[Programme],
+    f: &Filters,
+) -> Vec<&'a ProgrammeKpis> {
+    let mut rows = chosen_rows(report, programmes, f);
+    match f.sort.as_str() {
+        "grade" => rows.sort_by(|a, b| {
+            b.kpis_met
+                .cmp(&a.kpis_met)
+                .then(a.programme_code.cmp(&b.programme_code))
+        }),
+        "uptake" => rows.sort_by(|a, b| {
+            b.results
+                .uptake
+                .value()
+                .unwrap_or(-1.0)
+                .total_cmp(&a.results.uptake.value().unwrap_or(-1.0))
+        }),
+        "referred" => rows.sort_by_key(|k| std::cmp::Reverse(k.results.referred)),
+        _ => {}
+    }
+    rows
+}
+
+/// The funnel KPI the page leads with: (key, title).
+fn lead(f: &Filters) -> (&'static str, &'static str) {
+    FUNNELS
+        .iter()
+        .find(|(k, _)| *k == f.kpi)
+        .copied()
+        .unwrap_or(FUNNELS[0])
+}
+
+/// The programme table: `rows` kept by the grade and outlier-level filters, each with its level
+/// on the lead funnel (fitted over every row shown on the funnel, by `method`).
+fn table_rows<'a>(
+    rows: &[&'a ProgrammeKpis],
+    f: &Filters,
+    method: crest_stats::funnel::Method,
+) -> Vec<(&'a ProgrammeKpis, Position)> {
+    let (key, _) = lead(f);
+    let points: Vec<(u64, u64)> = rows.iter().map(|k| proportion(k, key)).collect();
+    let fit = crest_stats::funnel::Fit::new(&points, method);
+    let level_of = |k: &ProgrammeKpis| {
+        let (a, b) = proportion(k, key);
+        fit.and_then(|f| f.position(a, b))
+            .unwrap_or(Position::Within)
+    };
+    rows.iter()
+        .filter(|k| f.grade.is_empty() || k.grade_shown() == f.grade)
+        .map(|k| (*k, level_of(k)))
+        .filter(|(_, level)| match f.level.as_str() {
+            "outside" => *level != Position::Within,
+            "alert" => matches!(level, Position::Alert(_)),
+            "alarm" => matches!(level, Position::Alarm(_)),
+            "within" => *level == Position::Within,
+            _ => true,
+        })
+        .collect()
+}
+
+/// The programme table as CSV or XLSX, with the page's filters: exact values (analysts' own).
+async fn programmes_download(
+    State(app): State<Arc<App>>,
+    Analyst(_c): Analyst,
+    axum::extract::Path(format): axum::extract::Path<String>,
+    Query(f): Query<Filters>,
+) -> Result<Response, WebError> {
+    let period = chosen_period(&app, &f)?;
+    let method = f.method()?;
+    let a = app.clone();
+    let (columns, rows) = app
+        .national(move |n| {
+            let nr = a.national_report(n, period)?;
+            let (programmes, report) = (&nr.programmes, &nr.report);
+            let rows = sorted_rows(report, programmes, &f);
+            let table = table_rows(&rows, &f, method);
+            // The method in force for the lead KPI's funnel (the default resolved).
+            let lead_points: Vec<(u64, u64)> =
+                rows.iter().map(|k| proportion(k, lead(&f).0)).collect();
+            let method = crest_stats::funnel::Fit::new(&lead_points, method)
+                .map_or(method, |fit| fit.method);
+            let mut columns: Vec<String> = [
+                "programme_code",
+                "name",
+                "nation",
+                "region",
+                "referred",
+                "started",
+                "uptake",
+            ]
+            .map(String::from)
+            .to_vec();
+            if let Some(first) = report.programmes.first() {
+                columns.extend(first.results.kpis.iter().map(|k| k.key.to_string()));
+            }
+            let (key, _) = lead(&f);
+            columns.extend([
+                "kpis_met".to_string(),
+                "grade".to_string(),
+                format!("{key}_level"),
+                "method".to_string(),
+            ]);
+            let out: Vec<Vec<String>> = table
+                .iter()
+                .map(|(k, level)| {
+                    let p = programmes.iter().find(|p| p.code == k.programme_code);
+                    let mut row = vec![
+                        k.programme_code.clone(),
+                        p.map_or(String::new(), |p| p.name.clone()),
+                        k.nation.code().to_string(),
+                        p.map_or(String::new(), |p| p.region.clone()),
+                        k.results.referred.to_string(),
+                        k.results.started.to_string(),
+                        k.results
+                            .uptake
+                            .value()
+                            .map_or(String::new(), |v| format!("{v:.4}")),
+                    ];
+                    row.extend(k.results.kpis.iter().map(|kpi| {
+                        kpi.value()
+                            .map_or(String::new(), crest_core::value::format_num)
+                    }));
+                    row.extend([
+                        k.kpis_met.to_string(),
+                        k.grade_shown().to_string(),
+                        crest_stats::published::level(*level).to_string(),
+                        method.code().to_string(),
+                    ]);
+                    row
+                })
+                .collect();
+            Ok((columns, out))
+        })
+        .await?;
+    crate::app::table_download(
+        &format!("programmes-{}-{}", period.from, period.to),
+        &format,
+        &columns,
+        &rows,
+    )
+}
+
+fn chosen_rows<'a>(
+    report: &'a crest_stats::KpiReport,
+    programmes: &[Programme],
+    f: &Filters,
+) -> Vec<&'a ProgrammeKpis> {
+    report
+        .programmes
+        .iter()
+        .filter(|k| {
+            let p = programmes.iter().find(|p| p.code == k.programme_code);
+            (f.nation.is_empty() || k.nation.code() == f.nation)
+                && (f.region.is_empty() || p.is_some_and(|p| p.region == f.region))
+        })
+        .collect()
+}
+
+/// The funnel plots' KPIs: (key, title).
+
+#[derive(serde::Deserialize)]
+struct PngQuery {
+    kpi: String,
+    #[serde(flatten)]
+    filters: Filters,
+}
+
+/// A funnel plot of the dashboard as drawn on the page (title, axes, limits, legend), with the
+/// page's filters and method.
+async fn funnel_chart(
+    app: &Arc<App>,
+    q: &PngQuery,
+) -> Result<(maud::Markup, String, Period), WebError> {
+    let period = chosen_period(app, &q.filters)?;
+    let method = q.filters.method()?;
+    let (key, title) = FUNNELS
+        .iter()
+        .find(|(k, _)| *k == q.kpi)
+        .copied()
+        .ok_or_else(|| WebError::BadRequest(format!("'{}' has no funnel plot", q.kpi)))?;
+    let f = q.filters.clone();
+    let a = app.clone();
+    let chart = app
+        .national(move |n| {
+            let nr = a.national_report(n, period)?;
+            let (programmes, report) = (&nr.programmes, &nr.report);
+            let points: Vec<(String, u64, u64)> = chosen_rows(report, programmes, &f)
+                .iter()
+                .map(|k| {
+                    let (num, den) = proportion(k, key);
+                    (k.programme_code.clone(), num, den)
+                })
+                .collect();
+            // The method in force (the default resolved), for the file's name.
+            let exact: Vec<(u64, u64)> = points.iter().map(|p| (p.1, p.2)).collect();
+            let used = crest_stats::funnel::Fit::new(&exact, method).map_or(method, |f| f.method);
+            let chart = funnel_plot_for("png", title, &points, None, method, None);
+            Ok((chart, format!("{key}-{}", used.code())))
+        })
+        .await?;
+    Ok((chart.0, chart.1, period))
+}
+
+/// A funnel plot of the dashboard as SVG or PNG, with the page's filters and method.
+async fn funnel_download(
+    State(app): State<Arc<App>>,
+    Analyst(_c): Analyst,
+    axum::extract::Path(format): axum::extract::Path<String>,
+    Query(q): Query<PngQuery>,
+) -> Result<Response, WebError> {
+    let (chart, key, period) = funnel_chart(&app, &q).await?;
+    crate::app::chart_download(
+        &chart,
+        &format,
+        &format!("funnel-{key}-{}-{}", period.from, period.to),
+        "No programme has patients to draw for this period and these filters.",
+    )
+}
+
+/// The period chosen on a national page (default: the last complete financial year).
+pub(crate) fn chosen_period(app: &App, f: &Filters) -> Result<Period, WebError> {
+    crate::app::requested_period(app, &f.from, &f.to)
+}
+
+impl App {
+    /// The national KPI report for `period`, computed once per version of the national data.
+    pub(crate) fn national_report(
+        &self,
+        n: &mut crest_store::NationalStore,
+        period: Period,
+    ) -> Result<Arc<NationalReport>, WebError> {
+        let mut one = self.national_reports(n, &[period])?;
+        one.pop().ok_or(WebError::NotFound)
+    }
+
+    /// The national KPI reports of `periods`, in order: those not computed for this version of
+    /// the national data are computed from one read of the packed facts (so a page showing
+    /// three years reads the store once).
+    pub(crate) fn national_reports(
+        &self,
+        n: &mut crest_store::NationalStore,
+        periods: &[Period],
+    ) -> Result<Vec<Arc<NationalReport>>, WebError> {
+        let version = n.data_version()?;
+        let key = |p: &Period| cache_key("kpis", "national", Some(*p), "");
+        let mut found: Vec<Option<Arc<NationalReport>>> = periods
+            .iter()
+            .map(|p| self.national_reports.get(&key(p), &version))
+            .collect();
+        let missing: Vec<Period> = periods
+            .iter()
+            .zip(&found)
+            .filter(|(_, r)| r.is_none())
+            .map(|(p, _)| *p)
+            .collect();
+        if let (Some(from), Some(to)) = (
+            missing.iter().map(|p| p.from).min(),
+            missing.iter().map(|p| p.to).max(),
+        ) {
+            let programmes = n.programmes()?;
+            let all = n.kpi_episodes(from, to, &programmes)?;
+            for (p, slot) in periods.iter().zip(found.iter_mut()) {
+                if slot.is_some() {
+                    continue;
+                }
+                let episodes: Vec<crest_core::KpiEpisode> = all
+                    .iter()
+                    .filter(|e| p.from <= e.referral_date && e.referral_date <= p.to)
+                    .cloned()
+                    .collect();
+                let report = compute(&programmes, &episodes, *p, &Thresholds::default());
+                let r = Arc::new(NationalReport {
+                    programmes: programmes.clone(),
+                    report,
+                });
+                self.national_reports
+                    .put(key(p), version.clone(), r.clone());
+                *slot = Some(r);
+            }
+        }
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    /// Computes the reports the national dashboard opens with (the last complete financial
+    /// year and the two before it), so an analyst's first visit finds them ready.
+    pub fn warm_national_reports(&self) {
+        let Some(url) = self.national_db.get() else {
+            return;
+        };
+        let Ok(mut n) = crest_store::NationalStore::open(url) else {
+            return;
+        };
+        let period = Period::last_financial_year((self.today)());
+        let three = [period.earlier(2), period.earlier(1), period];
+        if let Err(e) = self.national_reports(&mut n, &three) {
+            tracing::error!(detail = %e.message(), "warming the national reports");
+        }
+        if let Err(e) = self.aggregate_facts(&mut n) {
+            tracing::error!(detail = %e.message(), "loading the aggregates' facts");
+        }
+    }
+
+    /// Every national episode's facts for aggregates, held in memory while the national data
+    /// are at the same version (loaded on first use, or as the server starts).
+    pub(crate) fn aggregate_facts(
+        &self,
+        n: &mut crest_store::NationalStore,
+    ) -> Result<Arc<crest_report::aggregates::Facts>, WebError> {
+        let version = n.data_version()?;
+        if let Some(held) = self.facts.get("", &version) {
+            return Ok(held);
+        }
+        let held = Arc::new(crest_report::aggregates::Facts::load(n).map_err(WebError::internal)?);
+        self.facts.put(String::new(), version, held.clone());
+        Ok(held)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{render, Filters};
+    use crest_core::{Date, Period, Programme};
+    use crest_stats::kpis::{compute, Thresholds};
+
+    /// A region's name comes from the programmes file: shown as text, kept selected, and
+    /// URL-encoded in the links that carry the filters.
+    #[test]
+    fn region_names_are_text_and_links_encode_them() {
+        let region = "North & <West>";
+        let programmes =
+            [Programme::parse(["P001", "One <b>", "england", region, "", ""]).unwrap()];
+        let period = Period {
+            from: Date::from_ymd(2024, 4, 1).unwrap(),
+            to: Date::from_ymd(2025, 3, 31).unwrap(),
+        };
+        let report = compute(&programmes, &[], period, &Thresholds::default());
+        let filters = Filters {
+            region: region.into(),
+            ..Default::default()
+        };
+        let html = render(&programmes, &report, &filters, period).into_string();
+        assert!(
+            html.contains("<option selected>North &amp; &lt;West&gt;</option>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "&amp;nation=&amp;region=North%20%26%20%3CWest%3E&amp;method=auto\">Download as PNG</a>"
+            ),
+            "{html}"
+        );
+        assert!(html.contains("<a href=\"/national/programme?code=P001&amp;from=2024-04-01&amp;to=2025-03-31\">P001</a>"), "{html}");
+        assert!(html.contains("1 programme(s): 0 referred"), "{html}");
+        assert!(!html.contains("<West>") && !html.contains("<b>"), "{html}");
+    }
+}

@@ -1,0 +1,12 @@
+//! Commissioners and network leads, under `/region`: their region's programmes, disclosure-controlled.
+
+pub(crate) mod page;
+
+use crate::app::App;
+use axum::Router;
+use std::sync::Arc;
+
+/// Every route of this area.
+pub(crate) fn routes() -> Router<Arc<App>> {
+    Router::new().merge(page::routes())
+}
