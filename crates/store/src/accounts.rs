@@ -281,21 +281,6 @@ pub(crate) mod sql {
     pub const TOUCH_SESSION: &str = "UPDATE sessions SET seen = ?2 WHERE token_hash = ?1";
     pub const DROP_SESSION: &str = "DELETE FROM sessions WHERE token_hash = ?1";
     pub const DROP_USER_SESSIONS: &str = "DELETE FROM sessions WHERE username = ?1";
-    pub const LOG: &str =
-        "INSERT INTO access_log (at, username, role, programme, action, target, outcome, detail, seq, prev_hash, hash) \
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
-    pub const LOG_HEAD: &str = "SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1";
-    pub const LOG_CHAIN: &str =
-        "SELECT at, username, role, programme, action, target, outcome, detail, seq, prev_hash, hash \
-        FROM access_log WHERE seq > ?1 ORDER BY seq LIMIT ?2";
-    pub const LOG_LEGACY: &str =
-        "SELECT at, username, role, programme, action, target, outcome, detail, id \
-        FROM access_log WHERE seq = 0 ORDER BY id";
-    pub const LOG_SET_CHAIN: &str =
-        "UPDATE access_log SET seq = ?2, prev_hash = ?3, hash = ?4 WHERE id = ?1";
-    pub const ACCESS_LOG: &str =
-        "SELECT at, username, role, programme, action, target, outcome, detail \
-        FROM access_log ORDER BY seq DESC LIMIT ?1";
 
     pub const PUT_AGREEMENT: &str = "INSERT INTO agreements (id, recipient, legal_basis, fields, opt_out_exempt, valid_from, valid_to) \
         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET recipient = excluded.recipient, \
@@ -309,11 +294,6 @@ pub(crate) mod sql {
     pub const ADD_SENT: &str = "INSERT INTO sent_episodes (programme_code, episode_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING";
     pub const DROP_SENT: &str =
         "DELETE FROM sent_episodes WHERE programme_code = ?1 AND episode_id = ?2";
-
-    /// `?N` → `$N`.
-    pub fn pg(sql: &str) -> String {
-        sql.replace('?', "$")
-    }
 }
 
 /// Agreement columns as stored (all text, the same on both back ends).

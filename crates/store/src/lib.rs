@@ -1,5 +1,6 @@
-//! crest storage: one [`Store`] trait with SQLite (embedded default) and PostgreSQL
-//! implementations, each with its own migrations.
+//! crest storage: one [`Store`] trait for the local (identifiable) store and a
+//! [`NationalStore`], each written once over one database trait ([`db`]) with a SQLite
+//! (embedded default) and a PostgreSQL back end, each with its own frozen migrations.
 //!
 //! The episodes table has one column per field of the dataset dictionary, so adding a field in
 //! `crest-core` adds it here. Dates are ISO text, identifiers text: the same rows on both
@@ -7,11 +8,11 @@
 
 mod accounts;
 pub mod audit;
+pub mod db;
+mod local;
 mod migrations;
 pub mod national;
-mod pg;
 mod schema;
-mod sqlite;
 pub mod testing;
 pub mod totp;
 pub mod users;
@@ -29,8 +30,7 @@ pub use national::{
 /// Uploads a programme keeps waiting for confirmation at once.
 pub const MAX_PENDING_UPLOADS: usize = 10;
 
-pub use pg::PgStore;
-pub use sqlite::SqliteStore;
+pub use local::{LocalStore, PgStore, SqliteStore};
 
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +53,24 @@ pub enum StoreError {
     /// The request was refused (the message says why); nothing was changed.
     #[error("{0}")]
     Refused(String),
+    /// A migration applied to this store was edited afterwards: the store never ran the edit.
+    #[error("the {store} store's migration {version} ({file}) was changed after this store applied it; restore the file as it was and put the change in a new migration")]
+    EditedMigration {
+        /// `local` or `national`.
+        store: &'static str,
+        /// The migration's version.
+        version: usize,
+        /// Its file under `crates/store/migrations/`.
+        file: &'static str,
+    },
+    /// The store has a migration this crest does not know: a newer crest made it.
+    #[error("this {store} store has migration {version}, which this crest does not know: use the newer crest that migrated it")]
+    NewerStore {
+        /// `local` or `national`.
+        store: &'static str,
+        /// The unknown version.
+        version: i64,
+    },
 }
 
 /// A PostgreSQL error in words: the server's message (never its detail, which can quote
@@ -105,8 +123,12 @@ pub struct StoredKey {
 pub trait Store: Send {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
-    /// Creates or migrates the schema; returns the number of migrations applied.
+    /// Creates or migrates the schema; returns the number of migrations applied. Refuses a
+    /// store whose applied migration was edited since, or that a newer crest migrated.
     fn migrate(&mut self) -> Result<usize>;
+    /// Checks the applied migrations against their files without changing anything (as a
+    /// server starts): the same refusals as [`Store::migrate`].
+    fn check_migrations(&mut self) -> Result<()>;
     /// Registers or updates programmes, all or nothing.
     fn upsert_programmes(&mut self, programmes: &[Programme]) -> Result<ProgrammeCounts>;
     /// Every registered programme, in code order.

@@ -3,18 +3,160 @@
 //! the dataset gains a field, the change comes as a new file, so every deployed store gets the
 //! column too. A test checks that a freshly migrated store has exactly the dictionary's columns.
 
-/// One migration: its version (1, 2, …) and its SQL (several statements).
+use crate::db::{self, Db, Lock, Param};
+use crate::{Result, StoreError};
+
+/// One migration: its version (1, 2, …), its file and its SQL (several statements).
 pub(crate) struct Migration {
     /// Version, counted from 1.
     pub version: usize,
+    /// The file under `crates/store/migrations/`.
+    pub file: &'static str,
     /// The statements, as one batch.
     pub sql: &'static str,
 }
 
+impl Migration {
+    /// The SHA-256 of the file, recorded when it is applied: a migration edited after it was
+    /// applied somewhere is refused, since that store never ran the edit.
+    pub(crate) fn checksum(&self) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(self.sql.as_bytes()))
+    }
+}
+
 macro_rules! migrations {
     ($($version:literal => $file:literal),* $(,)?) => {
-        &[$(Migration { version: $version, sql: include_str!(concat!("../migrations/", $file)) }),*]
+        &[$(Migration { version: $version, file: $file, sql: include_str!(concat!("../migrations/", $file)) }),*]
     };
+}
+
+/// A step done in code after a migration (filling in data the SQL cannot).
+pub(crate) type DataStep = fn(&mut dyn Db) -> Result<()>;
+
+/// The migrations of one kind of store on one back end, and how they are recorded.
+pub(crate) struct Set {
+    /// `local` or `national`, for messages.
+    pub store: &'static str,
+    /// The table recording which have been applied.
+    pub table: &'static str,
+    /// The statement creating that table.
+    pub create: &'static str,
+    /// The migrations, in order.
+    pub list: &'static [Migration],
+    /// The advisory lock that makes concurrent `crest init`s take turns.
+    pub lock: i64,
+    /// A data step run in code right after a version is applied.
+    pub after: Option<(usize, DataStep)>,
+}
+
+/// Applies the migrations of `set` not yet applied, in one transaction; how many. First it
+/// checks every applied one against its file's checksum and refuses a store whose applied
+/// migration was edited since, or that a newer crest migrated (checksums recorded before
+/// this check existed are filled in from the files as they are).
+pub(crate) fn run(db: &mut dyn Db, set: &Set) -> Result<usize> {
+    db::in_transaction(db, Lock::Key(set.lock), |db| {
+        db.batch(set.create)?;
+        if !db
+            .columns()?
+            .iter()
+            .any(|c| *c == format!("{}.checksum", set.table))
+        {
+            db.batch(&format!(
+                "ALTER TABLE {} ADD COLUMN checksum TEXT",
+                set.table
+            ))?;
+        }
+        let applied = check(db, set, true)?;
+        let current = applied.iter().map(|(v, _)| *v).max().unwrap_or(0);
+        let mut count = 0;
+        for m in set.list.iter().filter(|m| m.version as i64 > current) {
+            db.batch(m.sql)?;
+            db.execute(
+                &format!(
+                    "INSERT INTO {} (version, checksum) VALUES (?1, ?2)",
+                    set.table
+                ),
+                &[Param::Int(m.version as i64), Param::Text(&m.checksum())],
+            )?;
+            count += 1;
+            if let Some((after, step)) = set.after {
+                if after == m.version {
+                    step(db)?;
+                }
+            }
+        }
+        Ok(count)
+    })
+}
+
+/// Checks every applied migration of `set` against its file: refuses an edited one or one
+/// this crest does not know. With `fill`, records the checksum of those applied before
+/// checksums were kept; without it, they are taken as they are. The applied versions.
+fn check(db: &mut dyn Db, set: &Set, fill: bool) -> Result<Vec<(i64, Option<String>)>> {
+    let applied = db::all(
+        db,
+        &format!(
+            "SELECT version, checksum FROM {} ORDER BY version",
+            set.table
+        ),
+        &[],
+        |r| Ok((r.number(0)?, r.text(1)?.map(str::to_string))),
+    )?;
+    for (version, recorded) in &applied {
+        let Some(m) = set.list.iter().find(|m| m.version as i64 == *version) else {
+            return Err(StoreError::NewerStore {
+                store: set.store,
+                version: *version,
+            });
+        };
+        match recorded {
+            Some(sum) if *sum != m.checksum() => {
+                return Err(StoreError::EditedMigration {
+                    store: set.store,
+                    version: m.version,
+                    file: m.file,
+                })
+            }
+            Some(_) => {}
+            None if fill => {
+                db.execute(
+                    &format!("UPDATE {} SET checksum = ?1 WHERE version = ?2", set.table),
+                    &[Param::Text(&m.checksum()), Param::Int(*version)],
+                )?;
+            }
+            None => {}
+        }
+    }
+    Ok(applied)
+}
+
+/// Checks a store's applied migrations against their files without changing anything (a
+/// server does this as it starts; see [`check`]).
+pub(crate) fn verify(db: &mut dyn Db, set: &Set) -> Result<()> {
+    if !db.has_table(set.table)?
+        || !db
+            .columns()?
+            .iter()
+            .any(|c| *c == format!("{}.checksum", set.table))
+    {
+        return Ok(());
+    }
+    check(db, set, false).map(|_| ())
+}
+
+/// The version a store's migrations table records (0 before any).
+pub(crate) fn version(db: &mut dyn Db, table: &str) -> Result<i64> {
+    if !db.has_table(table)? {
+        return Ok(0);
+    }
+    Ok(db::first(
+        db,
+        &format!("SELECT coalesce(max(version), 0) FROM {table}"),
+        &[],
+        |r| r.number(0),
+    )?
+    .unwrap_or(0))
 }
 
 /// The local (identifiable) store on SQLite.
@@ -67,13 +209,40 @@ pub(crate) const NATIONAL_POSTGRES: &[Migration] = migrations![
     9 => "national/postgres/V9__programme_signing_keys.sql",
 ];
 
-/// Records which national migrations a store has had.
-pub(crate) const NATIONAL_TABLE: &str =
-    "CREATE TABLE IF NOT EXISTS crest_national_migrations (version BIGINT PRIMARY KEY)";
+/// The local store's migrations on a back end (`sqlite` or `postgres`).
+pub(crate) fn local(backend: &str) -> Set {
+    let sqlite = backend == "sqlite";
+    Set {
+        store: "local",
+        table: "crest_migrations",
+        create: if sqlite {
+            "CREATE TABLE IF NOT EXISTS crest_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+        } else {
+            "CREATE TABLE IF NOT EXISTS crest_migrations (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        },
+        list: if sqlite { LOCAL_SQLITE } else { LOCAL_POSTGRES },
+        lock: db::locks::LOCAL_MIGRATIONS,
+        // Migration 4 added the access log's hash chain; entries written before it are
+        // chained in code.
+        after: Some((4, |db| db::chain_legacy_log(db))),
+    }
+}
 
-/// The local store's version after migration 4 fills in the access log's hash chain (a data
-/// step, done in code by each back end).
-pub(crate) const CHAIN_LEGACY_LOG_AFTER: usize = 4;
+/// The national store's migrations on a back end (`sqlite` or `postgres`).
+pub(crate) fn national(backend: &str) -> Set {
+    Set {
+        store: "national",
+        table: "crest_national_migrations",
+        create: "CREATE TABLE IF NOT EXISTS crest_national_migrations (version BIGINT PRIMARY KEY)",
+        list: if backend == "sqlite" {
+            NATIONAL_SQLITE
+        } else {
+            NATIONAL_POSTGRES
+        },
+        lock: db::locks::NATIONAL_MIGRATIONS,
+        after: None,
+    }
+}
 
 #[cfg(test)]
 mod tests {

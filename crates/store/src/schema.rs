@@ -3,13 +3,6 @@
 
 use crest_core::FIELDS;
 
-/// SQL dialect differences that matter to the schema.
-#[derive(Clone, Copy)]
-pub(crate) enum Dialect {
-    Sqlite,
-    Postgres,
-}
-
 /// SQLite's episode indexes as (name, definition). A bulk load into an empty table drops them
 /// and builds each once at the end, by sorting, which is several times faster than keeping
 /// them current row by row.
@@ -26,7 +19,7 @@ const KPI_INDEX: &str = "CREATE INDEX episodes_kpi ON episodes (referral_date, \
     programme_code, core_start_date, core_end_date, assessment1_date, assessment2_date, status, \
     initiating_event, treatment)";
 
-/// The statements of one dialect, built once from the dictionary.
+/// The episode statements, built once from the dictionary, with `?N` placeholders.
 pub(crate) struct Sql {
     pub insert: String,
     pub update: String,
@@ -34,26 +27,21 @@ pub(crate) struct Sql {
     pub kpi: String,
 }
 
-/// The statements for a dialect.
-pub(crate) fn sql(d: Dialect) -> &'static Sql {
-    static SQLITE: std::sync::OnceLock<Sql> = std::sync::OnceLock::new();
-    static PG: std::sync::OnceLock<Sql> = std::sync::OnceLock::new();
-    let cell = match d {
-        Dialect::Sqlite => &SQLITE,
-        Dialect::Postgres => &PG,
-    };
-    cell.get_or_init(|| Sql {
-        insert: insert_sql(d),
-        update: update_sql(d),
-        select: select_sql(d),
-        kpi: kpi_sql(d),
+/// The episode statements.
+pub(crate) fn sql() -> &'static Sql {
+    static SQL: std::sync::OnceLock<Sql> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| Sql {
+        insert: insert_sql(),
+        update: update_sql(),
+        select: select_sql(),
+        kpi: kpi_sql(),
     })
 }
 
 /// `INSERT` of every column, with numbered placeholders.
-fn insert_sql(d: Dialect) -> String {
+fn insert_sql() -> String {
     let names: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
-    let marks: Vec<String> = (1..=FIELDS.len()).map(|i| placeholder(d, i)).collect();
+    let marks: Vec<String> = (1..=FIELDS.len()).map(|i| format!("?{i}")).collect();
     format!(
         "INSERT INTO episodes ({}) VALUES ({})",
         names.join(", "),
@@ -62,45 +50,34 @@ fn insert_sql(d: Dialect) -> String {
 }
 
 /// `UPDATE` of every column by key; the key parameters come last.
-fn update_sql(d: Dialect) -> String {
+fn update_sql() -> String {
     let sets: Vec<String> = FIELDS
         .iter()
         .enumerate()
-        .map(|(i, f)| format!("{} = {}", f.name, placeholder(d, i + 1)))
+        .map(|(i, f)| format!("{} = ?{}", f.name, i + 1))
         .collect();
     let n = FIELDS.len();
     format!(
-        "UPDATE episodes SET {} WHERE programme_code = {} AND episode_id = {}",
+        "UPDATE episodes SET {} WHERE programme_code = ?{} AND episode_id = ?{}",
         sets.join(", "),
-        placeholder(d, n + 1),
-        placeholder(d, n + 2)
+        n + 1,
+        n + 2
     )
 }
 
 /// `SELECT` of every column by key.
-fn select_sql(d: Dialect) -> String {
+fn select_sql() -> String {
     let names: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
     format!(
-        "SELECT {} FROM episodes WHERE programme_code = {} AND episode_id = {}",
-        names.join(", "),
-        placeholder(d, 1),
-        placeholder(d, 2)
+        "SELECT {} FROM episodes WHERE programme_code = ?1 AND episode_id = ?2",
+        names.join(", ")
     )
 }
 
 /// The KPI facts of one programme's episodes.
-fn kpi_sql(d: Dialect) -> String {
-    format!(
-        "SELECT referral_date, core_start_date, core_end_date, assessment1_date, \
-         assessment2_date, status, initiating_event, treatment FROM episodes \
-         WHERE programme_code = {}",
-        placeholder(d, 1)
-    )
-}
-
-fn placeholder(d: Dialect, i: usize) -> String {
-    match d {
-        Dialect::Sqlite => format!("?{i}"),
-        Dialect::Postgres => format!("${i}"),
-    }
+fn kpi_sql() -> String {
+    "SELECT referral_date, core_start_date, core_end_date, assessment1_date, \
+     assessment2_date, status, initiating_event, treatment FROM episodes \
+     WHERE programme_code = ?1"
+        .to_string()
 }

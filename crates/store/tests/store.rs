@@ -59,6 +59,82 @@ fn migrations_are_idempotent_and_commands_need_them() {
 }
 
 #[test]
+fn a_store_whose_applied_migration_was_edited_is_refused_and_an_older_record_is_checksummed() {
+    for db in databases() {
+        // Local store: checksums recorded as each migration is applied.
+        let mut s = crest_store::open(&db.url).unwrap();
+        s.migrate().unwrap();
+        assert_eq!(
+            db.query_i64("SELECT count(*) FROM crest_migrations WHERE checksum IS NULL"),
+            0,
+            "{}",
+            db.backend
+        );
+        // A store recorded before checksums existed gets them from the files, and works.
+        db.execute_raw("UPDATE crest_migrations SET checksum = NULL");
+        assert_eq!(s.migrate().unwrap(), 0, "{}", db.backend);
+        assert_eq!(
+            db.query_i64("SELECT count(*) FROM crest_migrations WHERE checksum IS NULL"),
+            0
+        );
+        // The file of an applied migration differs from what the store ran: refused, naming it.
+        db.execute_raw("UPDATE crest_migrations SET checksum = 'edited' WHERE version = 3");
+        let e = s.migrate().unwrap_err();
+        assert!(
+            matches!(
+                e,
+                crest_store::StoreError::EditedMigration {
+                    store: "local",
+                    version: 3,
+                    ..
+                }
+            ),
+            "{}: {e}",
+            db.backend
+        );
+        assert!(e.to_string().contains("V3__data_versions.sql"), "{e}");
+        // A server starting on it refuses too, changing nothing.
+        assert!(matches!(
+            crest_store::open(&db.url).unwrap().check_migrations(),
+            Err(crest_store::StoreError::EditedMigration { version: 3, .. })
+        ));
+        // A migration this crest does not know: a newer crest made the store.
+        db.execute_raw(
+            "UPDATE crest_migrations SET checksum = NULL WHERE version = 3; \
+             INSERT INTO crest_migrations (version, checksum) VALUES (99, 'x')",
+        );
+        assert!(
+            matches!(
+                s.migrate(),
+                Err(crest_store::StoreError::NewerStore { version: 99, .. })
+            ),
+            "{}",
+            db.backend
+        );
+    }
+    for db in databases() {
+        // National store: the same runner.
+        let url = db.url.clone();
+        let mut n = crest_store::NationalStore::open(&url).unwrap();
+        n.migrate().unwrap();
+        db.execute_raw(
+            "UPDATE crest_national_migrations SET checksum = 'edited' WHERE version = 1",
+        );
+        assert!(
+            matches!(
+                crest_store::NationalStore::open(&url).and_then(|mut n| n.migrate()),
+                Err(crest_store::StoreError::EditedMigration {
+                    store: "national",
+                    version: 1,
+                    ..
+                })
+            ),
+            "{}",
+            db.backend
+        );
+    }
+}
+#[test]
 fn programmes_round_trip_and_update_in_place() {
     for db in databases() {
         let mut s = crest_store::open(&db.url).unwrap();

@@ -5,7 +5,7 @@
 //! programme and the national re-keyed `episode_key`, and linked across programmes by
 //! `patient_key`.
 //!
-//! Every query is written once over [`backend::NationalDb`], which SQLite and PostgreSQL
+//! Every query is written once over [`crate::db::Db`], which SQLite and PostgreSQL
 //! implement; only migrating and receiving differ by back end.
 
 mod backend;
@@ -18,8 +18,9 @@ mod sqlite;
 pub use model::*;
 pub use research::{FactRow, Project};
 
+use crate::db::{self, all, first, Lock, Param, RowRef};
 use crate::{Result, StoreError};
-use backend::{all, first, NationalDb, Param, RowRef};
+use backend::NationalDb;
 use crest_core::{Date, Field, Kind, Programme, Record, Value, FIELDS};
 
 /// A national store on SQLite or PostgreSQL.
@@ -41,15 +42,20 @@ fn programme_row(r: &dyn RowRef) -> Result<Programme> {
     .map_err(|e| StoreError::Corrupt(e.0))
 }
 
+/// SQLite's page cache for the national store, in KiB (its analyses read the same pages
+/// again and again).
+const PAGE_CACHE_KIB: u32 = 131_072;
+
 impl NationalStore {
     /// Opens a national store by `--db` URL (a file path, `sqlite:PATH` or `postgres://…`).
     pub fn open(url: &str) -> Result<NationalStore> {
         let db: Box<dyn NationalDb> =
             if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-                Box::new(pg::PgNational::open(url)?)
+                Box::new(db::Postgres::connect(url)?)
             } else {
-                Box::new(sqlite::SqliteNational::open(
+                Box::new(db::Sqlite::open(
                     url.strip_prefix("sqlite:").unwrap_or(url),
+                    PAGE_CACHE_KIB,
                 )?)
             };
         Ok(NationalStore { db })
@@ -68,7 +74,15 @@ impl NationalStore {
                 "this database is a local (identifiable) store; a national store must be a separate database".into(),
             ));
         }
-        self.db.migrate()
+        let set = crate::migrations::national(self.db.backend());
+        crate::migrations::run(&mut *self.db, &set)
+    }
+
+    /// Checks the applied migrations against their files without changing anything (as a
+    /// server starts): the same refusals as [`NationalStore::migrate`].
+    pub fn check_migrations(&mut self) -> Result<()> {
+        let set = crate::migrations::national(self.db.backend());
+        crate::migrations::verify(&mut *self.db, &set)
     }
 
     fn ready(&mut self) -> Result<()> {
@@ -118,7 +132,7 @@ impl NationalStore {
                 ]
             })
             .collect();
-        self.db.transaction(&mut |db| {
+        db::in_transaction(&mut *self.db, Lock::Rows, |db| {
             for r in &rows {
                 let p: Vec<Param> = r.iter().map(|s| Param::Text(s)).collect();
                 db.execute(SQL, &p)?;
@@ -130,7 +144,7 @@ impl NationalStore {
     /// Appends to the national store's access log, chained to the entry before it.
     pub fn log(&mut self, e: &crate::AccessEntry) -> Result<()> {
         self.ready()?;
-        self.db.append_log(e)
+        db::append_log(&mut *self.db, e)
     }
 
     /// The newest `limit` entries of the national access log, newest first.
@@ -139,20 +153,9 @@ impl NationalStore {
         let limit = limit.min(i64::MAX as usize) as i64;
         all(
             self.db.as_mut(),
-            crate::accounts::sql::ACCESS_LOG,
+            db::log_sql::LATEST,
             &[Param::Int(limit)],
-            |r| {
-                Ok(crate::AccessEntry {
-                    at: r.string(0)?,
-                    username: r.string(1)?,
-                    role: r.string(2)?,
-                    programme: r.string(3)?,
-                    action: r.string(4)?,
-                    target: r.string(5)?,
-                    outcome: r.string(6)?,
-                    detail: r.string(7)?,
-                })
-            },
+            db::entry_of,
         )
     }
 
@@ -160,7 +163,7 @@ impl NationalStore {
     pub fn verify_access_log(&mut self) -> Result<crate::LogCheck> {
         self.ready()?;
         let db = &mut self.db;
-        crate::audit::verify(|after, limit| db.read_chain(after, limit))
+        crate::audit::verify(|after, limit| db::read_chain(&mut **db, after, limit))
     }
 
     /// Opens an outlier case (once per programme, KPI and period; opening it again changes
@@ -184,7 +187,7 @@ impl NationalStore {
             &c.opened_at,
         ]
         .map(|s| Param::Text(s));
-        self.db.transaction(&mut |db| {
+        db::in_transaction(&mut *self.db, Lock::Rows, |db| {
             if db.execute(CASE, &p)? > 0 {
                 db.execute(
                     NOTE,
@@ -269,7 +272,7 @@ impl NationalStore {
         const STATUS: &str = "UPDATE outlier_cases SET status = ?2 WHERE id = ?1";
         const NOTE: &str = "INSERT INTO outlier_history (case_id, at, username, status, note) VALUES (?1, ?2, ?3, ?4, ?5)";
         let note = note.trim();
-        self.db.transaction(&mut |db| {
+        db::in_transaction(&mut *self.db, Lock::Rows, |db| {
             db.execute(STATUS, &[id, status].map(Param::Text))?;
             db.execute(NOTE, &[id, at, username, status, note].map(Param::Text))?;
             Ok(())

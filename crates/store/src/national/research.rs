@@ -2,8 +2,8 @@
 //! rows of an extract streamed column by column, and the facts aggregates count, streamed too
 //! so that a million episodes never sit in memory at once.
 
-use super::backend::Param;
 use super::NationalStore;
+use crate::db::Param;
 use crate::{Result, StoreError};
 use crest_core::Date;
 
@@ -136,7 +136,7 @@ impl NationalStore {
             }
         );
         let params: Vec<Param> = id.map(Param::Text).into_iter().collect();
-        super::backend::all(self.db.as_mut(), &sql, &params, |r| {
+        crate::db::all(self.db.as_mut(), &sql, &params, |r| {
             let day = |i| -> Result<Date> {
                 date(r.text(i)?)?.ok_or_else(|| StoreError::Corrupt("project without dates".into()))
             };

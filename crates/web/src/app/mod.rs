@@ -147,7 +147,9 @@ impl App {
     /// An app over the store at `db` (`--db` syntax); uploads wait for confirmation in
     /// `uploads`.
     pub fn new(db: &str, uploads: PathBuf, today: fn() -> Date) -> Result<Arc<App>, String> {
-        let store = crest_store::open(db).map_err(|e| e.to_string())?;
+        let mut store = crest_store::open(db).map_err(|e| e.to_string())?;
+        // A store whose applied migration was edited is refused before anything is served.
+        store.check_migrations().map_err(|e| e.to_string())?;
         uploads::prepare(&uploads)
             .map_err(|e| format!("cannot create {}: {e}", uploads.display()))?;
         Ok(Arc::new(App {
@@ -288,6 +290,7 @@ impl App {
         key: crest_privacy::Key,
     ) -> Result<(), crest_store::StoreError> {
         let mut n = crest_store::NationalStore::open(url)?;
+        n.check_migrations()?;
         n.submissions()?;
         let _ = self.national_db.set(url.to_string());
         let _ = self.national_key.set(key);
