@@ -106,7 +106,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         } => {
             let mut bytes = [0u8; 32];
             getrandom::fill(&mut bytes).map_err(|e| anyhow!("no random source: {e}"))?;
-            let token = crest_core::hex(&bytes);
+            let token = hex::encode(bytes);
             let now = crest_store::utc_now();
             let expires = format!("{}{}", today().add_days(days as i32), &now[10..]);
             crest_store::NationalStore::open(&cli.db)?

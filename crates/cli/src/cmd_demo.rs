@@ -275,7 +275,7 @@ pub(crate) fn demo(
             .then(|| format!("http://127.0.0.1:{port}"));
             let mut bytes = [0u8; 32];
             getrandom::fill(&mut bytes).map_err(|e| anyhow!("no random source: {e}"))?;
-            let send_token = crest_core::hex(&bytes);
+            let send_token = hex::encode(bytes);
             let now = crest_store::utc_now();
             let expires = format!("{}{}", today().add_days(365), &now[10..]);
             crest_store::NationalStore::open(&national_url)?.add_api_token(

@@ -287,3 +287,56 @@ fn tempdir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// Every `Result<…, String>` in `text`, as line numbers: the error type of a `Result` spelled
+/// `String` (found by matching the `Result<…>` brackets).
+fn string_results(text: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(i) = text[from..].find("Result<") {
+        let start = from + i + "Result<".len();
+        from = start;
+        let (mut depth, mut last_comma, mut end) = (1, None, None);
+        for (j, &b) in bytes.iter().enumerate().skip(start) {
+            match b {
+                b'<' => depth += 1,
+                b'>' if depth == 1 => {
+                    end = Some(j);
+                    break;
+                }
+                b'>' => depth -= 1,
+                b',' if depth == 1 => last_comma = Some(j),
+                b';' | b'{' => break,
+                _ => {}
+            }
+        }
+        if let (Some(c), Some(e)) = (last_comma, end) {
+            if text[c + 1..e].trim() == "String" {
+                out.push(text[..start].lines().count());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn no_library_function_fails_with_a_bare_string() {
+    let mut found = Vec::new();
+    for src in crate_sources() {
+        for file in modules(&src).values() {
+            for line in string_results(&std::fs::read_to_string(file).unwrap()) {
+                found.push(format!("{}:{line}", file.display()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "Result<_, String> (give the error a type that keeps its cause):\n{}",
+        found.join("\n")
+    );
+    assert_eq!(
+        string_results("fn a() -> Result<Vec<(u8, String)>, String> {}\nfn b() -> Result<String, io::Error> {}"),
+        vec![1]
+    );
+}

@@ -20,11 +20,6 @@ impl NhsNumber {
 /// Normalises and checks an NHS number: spaces and dashes stripped, ten digits, a valid
 /// Modulus 11 check digit (a check value of 10 is invalid) and not all one digit.
 pub fn nhs_number(raw: &str) -> Result<String, crate::Invalid> {
-    nhs_number_text(raw).map_err(crate::Invalid)
-}
-
-/// [`nhs_number`], its message as text (for validation issues).
-pub(crate) fn nhs_number_text(raw: &str) -> Result<String, String> {
     let digits: String = raw.chars().filter(|c| *c != ' ' && *c != '-').collect();
     if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err("an NHS number has exactly 10 digits".into());
@@ -57,17 +52,12 @@ pub fn nhs_check_digit(first9: &[u32]) -> Option<u32> {
 /// Normalises a UK postcode to upper case with one space before the inward code (`AA9A 9AA`),
 /// or explains why it is not one.
 pub fn postcode(raw: &str) -> Result<String, crate::Invalid> {
-    postcode_text(raw).map_err(crate::Invalid)
-}
-
-/// [`postcode`], its message as text (for validation issues).
-pub(crate) fn postcode_text(raw: &str) -> Result<String, String> {
     let compact: String = raw
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect::<String>()
         .to_ascii_uppercase();
-    let bad = || Err("not a UK postcode (e.g. SE1 7EH)".to_string());
+    let bad = || Err(crate::Invalid::from("not a UK postcode (e.g. SE1 7EH)"));
     if !(5..=7).contains(&compact.len()) || !compact.is_ascii() {
         return bad();
     }

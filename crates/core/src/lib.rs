@@ -41,14 +41,3 @@ impl From<&str> for Invalid {
         Invalid(message.to_string())
     }
 }
-
-/// Lower-case hex of bytes (keys, pseudonyms, checksums).
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    s
-}

@@ -91,15 +91,11 @@ pub struct Programme {
 impl Programme {
     /// Parses one row of the programmes file (cells in [`PROGRAMME_COLUMNS`] order).
     pub fn parse(cells: [&str; 6]) -> Result<Programme, crate::Invalid> {
-        Programme::parse_text(cells).map_err(crate::Invalid)
-    }
-
-    fn parse_text(cells: [&str; 6]) -> Result<Programme, String> {
         let [code, name, nation, region, professions, offers] = cells.map(str::trim);
         if code.is_empty() || code.len() > 20 || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(format!(
-                "programme_code '{code}' must be letters and digits, e.g. P001"
-            ));
+            return Err(
+                format!("programme_code '{code}' must be letters and digits, e.g. P001").into(),
+            );
         }
         if name.is_empty() {
             return Err("name is required".into());

@@ -7,6 +7,7 @@ use crate::dataset::{Code, Col, Field, Kind, Section, FIELDS};
 use crate::date::Date;
 use crate::record::Record;
 use crate::value::{format_num, Value};
+use crate::Invalid;
 use std::fmt;
 
 /// One problem with one cell, in words a CR nurse understands.
@@ -205,7 +206,7 @@ pub fn check_row<S: AsRef<str>>(header: &Header, cells: &[S], today: Date) -> Ch
                 }
                 rec.set(f.col, v);
             }
-            Err(e) => out.errors.push(issue(f.col, raw, e)),
+            Err(e) => out.errors.push(issue(f.col, raw, e.0)),
         }
     }
     // Every problem in one round: the rules between columns run on whatever parsed, so a row
@@ -229,12 +230,12 @@ pub fn check_row<S: AsRef<str>>(header: &Header, cells: &[S], today: Date) -> Ch
 }
 
 /// Parses one cell by its field's rule: the value and an optional warning, or why it is wrong.
-pub fn parse_field(f: &Field, raw: &str, today: Date) -> Result<(Value, Option<String>), String> {
+pub fn parse_field(f: &Field, raw: &str, today: Date) -> Result<(Value, Option<String>), Invalid> {
     let raw = raw.trim();
     if raw.is_empty() {
         return if f.required {
             // The column or question is named beside the message wherever it is shown.
-            Err("required; it cannot be left empty".to_string())
+            Err("required; it cannot be left empty".to_string().into())
         } else {
             Ok((Value::Null, None))
         };
@@ -249,7 +250,7 @@ pub fn parse_field(f: &Field, raw: &str, today: Date) -> Result<(Value, Option<S
     match f.kind {
         Kind::Text { max } => {
             if raw.chars().count() > max {
-                Err(format!("too long: at most {max} characters"))
+                Err(format!("too long: at most {max} characters").into())
             } else {
                 ok(Value::Text(raw.to_string()))
             }
@@ -261,19 +262,19 @@ pub fn parse_field(f: &Field, raw: &str, today: Date) -> Result<(Value, Option<S
                 Err("a programme code is letters and digits only, e.g. P001".into())
             }
         }
-        Kind::NhsNumber => checks::nhs_number_text(raw).map(|s| (Value::Text(s), None)),
-        Kind::Postcode => checks::postcode_text(raw).map(|s| (Value::Text(s), None)),
+        Kind::NhsNumber => checks::nhs_number(raw).map(|s| (Value::Text(s), None)),
+        Kind::Postcode => checks::postcode(raw).map(|s| (Value::Text(s), None)),
         Kind::Date => {
             let d = Date::parse(raw).map_err(|e| e.0)?;
             if d > today {
-                Err(format!("{d} is in the future"))
+                Err(format!("{d} is in the future").into())
             } else {
                 ok(Value::Date(d))
             }
         }
         Kind::Code(codes) => match canonical(codes, raw) {
             Some(c) => ok(Value::Text(c.to_string())),
-            None => Err(unknown_code(f, raw, codes)),
+            None => Err(unknown_code(f, raw, codes).into()),
         },
         Kind::CodeList(codes) => {
             let mut seen: Vec<&str> = Vec::new();
@@ -281,7 +282,7 @@ pub fn parse_field(f: &Field, raw: &str, today: Date) -> Result<(Value, Option<S
                 match canonical(codes, part) {
                     Some(c) if !seen.contains(&c) => seen.push(c),
                     Some(_) => {}
-                    None => return Err(unknown_code(f, part, codes)),
+                    None => return Err(unknown_code(f, part, codes).into()),
                 }
             }
             ok(if seen.is_empty() {
@@ -293,17 +294,16 @@ pub fn parse_field(f: &Field, raw: &str, today: Date) -> Result<(Value, Option<S
         Kind::Int { hard, soft, step } => {
             let x = parse_number(raw)?;
             if x.fract() != 0.0 {
-                return Err(format!("must be a whole number, not {raw}"));
+                return Err(format!("must be a whole number, not {raw}").into());
             }
             let i = x as i64;
             if i < hard.0 || i > hard.1 {
-                return Err(format!(
-                    "{raw} is outside the allowed range {}–{}",
-                    hard.0, hard.1
-                ));
+                return Err(
+                    format!("{raw} is outside the allowed range {}–{}", hard.0, hard.1).into(),
+                );
             }
             if step > 1 && i % step != 0 {
-                return Err(format!("must be a multiple of {step}"));
+                return Err(format!("must be a multiple of {step}").into());
             }
             let warn = soft
                 .filter(|s| i < s.0 || i > s.1)
@@ -313,10 +313,9 @@ pub fn parse_field(f: &Field, raw: &str, today: Date) -> Result<(Value, Option<S
         Kind::Decimal { hard, soft } => {
             let x = parse_number(raw)?;
             if x < hard.0 || x > hard.1 {
-                return Err(format!(
-                    "{raw} is outside the allowed range {}–{}",
-                    hard.0, hard.1
-                ));
+                return Err(
+                    format!("{raw} is outside the allowed range {}–{}", hard.0, hard.1).into(),
+                );
             }
             let warn = soft
                 .filter(|s| x < s.0 || x > s.1)
@@ -352,13 +351,13 @@ fn unknown_code(f: &Field, raw: &str, codes: &[Code]) -> String {
     )
 }
 
-fn parse_number(raw: &str) -> Result<f64, String> {
+fn parse_number(raw: &str) -> Result<f64, Invalid> {
     match raw.parse::<f64>() {
         Ok(x) if x.is_finite() => Ok(x),
         _ if raw.contains(',') && raw.replace(',', ".").parse::<f64>().is_ok() => {
-            Err(format!("'{raw}': use a full stop for decimals (e.g. 4.5)"))
+            Err(format!("'{raw}': use a full stop for decimals (e.g. 4.5)").into())
         }
-        _ => Err(format!("'{raw}' is not a number")),
+        _ => Err(format!("'{raw}' is not a number").into()),
     }
 }
 

@@ -24,8 +24,7 @@ pub fn rows_to_fix(path: &Path, errors_csv: &[u8]) -> Result<RowsToFix, ImportEr
     let mut problems: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     let mut reader = csv::Reader::from_reader(errors_csv);
     for record in reader.records() {
-        let record = record
-            .map_err(|e| ImportError::File(format!("the errors file cannot be read: {e}")))?;
+        let record = record.map_err(ImportError::csv("the errors file cannot be read"))?;
         let Some(row) = record.get(0).and_then(|r| r.parse::<usize>().ok()) else {
             continue;
         };
@@ -73,8 +72,7 @@ pub fn rows_to_fix(path: &Path, errors_csv: &[u8]) -> Result<RowsToFix, ImportEr
         workbook(&head, &out)?
     } else {
         let mut w = csv::Writer::from_writer(Vec::new());
-        let e =
-            |e: csv::Error| ImportError::File(format!("the rows to fix cannot be written: {e}"));
+        let e = ImportError::csv("the rows to fix cannot be written");
         w.write_record(&head).map_err(e)?;
         for line in &out {
             w.write_record(
@@ -84,7 +82,7 @@ pub fn rows_to_fix(path: &Path, errors_csv: &[u8]) -> Result<RowsToFix, ImportEr
             .map_err(e)?;
         }
         w.into_inner()
-            .map_err(|e| ImportError::File(format!("the rows to fix cannot be written: {e}")))?
+            .map_err(|x| e(csv::Error::from(x.into_error())))?
     };
     Ok(RowsToFix { bytes, xlsx, rows })
 }
@@ -92,9 +90,7 @@ pub fn rows_to_fix(path: &Path, errors_csv: &[u8]) -> Result<RowsToFix, ImportEr
 /// The rows as one sheet of text cells (never formulas), the problems column wide and red.
 fn workbook(head: &[String], lines: &[Vec<String>]) -> Result<Vec<u8>, ImportError> {
     use rust_xlsxwriter::{Format, Workbook};
-    let e = |e: rust_xlsxwriter::XlsxError| {
-        ImportError::File(format!("the rows to fix cannot be written: {e}"))
-    };
+    let e = ImportError::xlsx("the rows to fix cannot be written");
     let mut wb = Workbook::new();
     let bold = Format::new().set_bold();
     let problem = Format::new().set_font_color("#B10E1E").set_text_wrap();

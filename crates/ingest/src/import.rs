@@ -283,7 +283,7 @@ pub fn import_file(
     progress: &mut dyn FnMut(f64),
 ) -> Result<ImportSummary, ImportError> {
     let (source, header_cells) = Source::open(path, opts.sheet.as_deref())?;
-    let header = Header::parse(&header_cells).map_err(|e| ImportError::File(e.to_string()))?;
+    let header = Header::parse(&header_cells)?;
     let registered: HashSet<String> = store.programmes()?.into_iter().map(|p| p.code).collect();
     let mut sum = ImportSummary {
         header_warnings: header.warnings(),
@@ -291,8 +291,7 @@ pub fn import_file(
     };
     let mut warnings_out = match &opts.warnings_file {
         Some(p) => {
-            let f = std::fs::File::create(p)
-                .map_err(|e| ImportError::File(format!("cannot create {}: {e}", p.display())))?;
+            let f = std::fs::File::create(p).map_err(ImportError::write(p))?;
             let mut w = csv::Writer::from_writer(std::io::BufWriter::new(f));
             w.write_record(["row", "column", "value", "reason"])
                 .map_err(ImportError::errors_file)?;
@@ -413,12 +412,16 @@ pub fn import_file(
         )));
     }
     if let Some(mut w) = warnings_out {
-        w.flush()
-            .map_err(|e| ImportError::File(format!("cannot write the warnings file: {e}")))?;
+        w.flush().map_err(|source| ImportError::Write {
+            path: "the warnings file".into(),
+            source,
+        })?;
     }
     if let Some(w) = errors_out {
-        w.flush()
-            .map_err(|e| ImportError::File(format!("cannot write the errors file: {e}")))?;
+        w.flush().map_err(|source| ImportError::Write {
+            path: "the errors file".into(),
+            source,
+        })?;
     }
     if !opts.dry_run && (sum.rejected == 0 || opts.skip_invalid) {
         if let Some(entry) = &opts.log {

@@ -68,7 +68,10 @@ impl Source {
     /// header row. `sheet` picks a workbook sheet by name (default: the first).
     pub fn open(path: &Path, sheet: Option<&str>) -> Result<(Source, Vec<String>), ImportError> {
         let shown = path.display().to_string();
-        let io = |e: std::io::Error| ImportError::File(format!("cannot read {shown}: {e}"));
+        let io = |source: std::io::Error| ImportError::Read {
+            path: shown.clone(),
+            source,
+        };
         let mut file = File::open(path).map_err(io)?;
         let size = file.metadata().map_err(io)?.len();
         let mut head = [0u8; 4096];
@@ -272,12 +275,13 @@ fn too_long(name: Option<&String>, i: usize) -> String {
 /// anything. Workbooks are left as they are (one with such a cell is refused whole).
 pub fn clip_overlong_cells(path: &Path) -> Result<bool, ImportError> {
     use std::os::unix::fs::OpenOptionsExt;
-    let io = |e: &dyn std::fmt::Display| {
-        ImportError::File(format!("cannot rewrite {}: {e}", path.display()))
+    let io = |source: std::io::Error| ImportError::Write {
+        path: path.display().to_string(),
+        source,
     };
     let mut head = [0u8; 4];
-    let mut f = File::open(path).map_err(|e| io(&e))?;
-    let n = read_up_to(&mut f, &mut head).map_err(|e| io(&e))?;
+    let mut f = File::open(path).map_err(io)?;
+    let n = read_up_to(&mut f, &mut head).map_err(io)?;
     if head[..n].starts_with(b"PK") {
         return Ok(false);
     }
@@ -289,7 +293,7 @@ pub fn clip_overlong_cells(path: &Path) -> Result<bool, ImportError> {
                 .from_reader(BufReader::with_capacity(1 << 16, f))
         })
     };
-    let mut r = reader().map_err(|e| io(&e))?;
+    let mut r = reader().map_err(io)?;
     let mut record = csv::ByteRecord::new();
     let mut long = false;
     while r.read_byte_record(&mut record).unwrap_or(false) {
@@ -307,11 +311,11 @@ pub fn clip_overlong_cells(path: &Path) -> Result<bool, ImportError> {
         .create_new(true)
         .mode(0o600)
         .open(&clipped)
-        .map_err(|e| io(&e))?;
+        .map_err(io)?;
     let mut w = csv::Writer::from_writer(std::io::BufWriter::new(out));
-    let mut r = reader().map_err(|e| io(&e))?;
-    let written = (|| -> Result<(), String> {
-        while r.read_byte_record(&mut record).map_err(|e| e.to_string())? {
+    let mut r = reader().map_err(io)?;
+    let written = (|| -> Result<(), csv::Error> {
+        while r.read_byte_record(&mut record)? {
             let cells: Vec<&[u8]> = record
                 .iter()
                 .map(|c| {
@@ -327,17 +331,17 @@ pub fn clip_overlong_cells(path: &Path) -> Result<bool, ImportError> {
                     &c[..end]
                 })
                 .collect();
-            w.write_record(&cells).map_err(|e| e.to_string())?;
+            w.write_record(&cells)?;
         }
-        w.flush().map_err(|e| e.to_string())?;
+        w.flush()?;
         Ok(())
     })();
     drop(w);
     if let Err(e) = written {
         let _ = std::fs::remove_file(&clipped);
-        return Err(io(&e));
+        return Err(ImportError::csv("cannot rewrite the file")(e));
     }
-    std::fs::rename(&clipped, path).map_err(|e| io(&e))?;
+    std::fs::rename(&clipped, path).map_err(io)?;
     Ok(true)
 }
 
@@ -414,8 +418,7 @@ fn check_archive(path: &Path, shown: &str) -> Result<(), ImportError> {
 fn open_workbook(path: &Path, sheet: Option<&str>) -> Result<(Source, Vec<String>), ImportError> {
     let shown = path.display().to_string();
     check_archive(path, &shown)?;
-    let file =
-        File::open(path).map_err(|e| ImportError::File(format!("cannot read {shown}: {e}")))?;
+    let file = File::open(path).map_err(ImportError::read(path))?;
     let mut book: calamine::Xlsx<BufReader<File>> =
         calamine::Reader::new(BufReader::new(file)).map_err(|e| {
             ImportError::File(format!(

@@ -125,24 +125,20 @@ pub fn add_notes_sheet(wb: &mut Workbook) -> Result<(), rust_xlsxwriter::XlsxErr
 
 /// Writes the template named by `path`'s extension (`.csv` or `.xlsx`).
 pub fn write_template(path: &Path) -> Result<(), crate::ImportError> {
-    write_template_text(path).map_err(crate::ImportError::File)
-}
-
-fn write_template_text(path: &Path) -> Result<(), String> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
     let bytes = match ext.as_str() {
-        "csv" => csv_template().map_err(|e| e.to_string())?,
-        "xlsx" => xlsx_template().map_err(|e| e.to_string())?,
+        "csv" => csv_template().map_err(crate::ImportError::csv("cannot write the template"))?,
+        "xlsx" => xlsx_template().map_err(crate::ImportError::xlsx("cannot write the template"))?,
         _ => {
-            return Err(format!(
+            return Err(crate::ImportError::File(format!(
                 "the template file must end in .csv or .xlsx, not '{}'",
                 path.display()
-            ))
+            )))
         }
     };
-    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    std::fs::write(path, bytes).map_err(crate::ImportError::write(path))
 }

@@ -15,10 +15,8 @@ pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
         Err(_) => unreachable!("HMAC takes keys of any length"),
     };
     mac.update(message);
-    hex(&mac.finalize().into_bytes())
+    hex::encode(mac.finalize().into_bytes())
 }
-
-pub use crest_core::hex;
 
 /// A pseudonymisation key: 32 secret bytes and a public id.
 #[derive(Clone, PartialEq, Eq)]
@@ -43,7 +41,7 @@ impl Key {
         let mut h = Sha256::new();
         h.update(b"crest key id\0");
         h.update(secret);
-        let id = format!("k-{}", &hex(&h.finalize())[..16]);
+        let id = format!("k-{}", &hex::encode(h.finalize())[..16]);
         Key { id, secret }
     }
 
@@ -57,22 +55,18 @@ impl Key {
         format!(
             "{KEY_FILE_HEADER}\nid: {}\nsecret: {}\n",
             self.id,
-            hex(&self.secret)
+            hex::encode(self.secret)
         )
     }
 
     /// Reads a key file's text (or the same text from an environment variable). Errors never
     /// repeat the secret.
     pub fn parse(text: &str) -> Result<Key, crest_core::Invalid> {
-        Key::parse_text(text).map_err(crest_core::Invalid)
-    }
-
-    fn parse_text(text: &str) -> Result<Key, String> {
         let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
         if lines.next() != Some(KEY_FILE_HEADER) {
             return Err(format!(
                 "not a crest key (the first line must be '{KEY_FILE_HEADER}'); make one with `crest keys new`"
-            ));
+            ).into());
         }
         let (mut id, mut secret) = (None, None);
         for l in lines {
@@ -82,22 +76,21 @@ impl Key {
                 _ => return Err("a crest key has only 'id:' and 'secret:' lines".into()),
             }
         }
-        let secret = secret.ok_or("the key has no 'secret:' line")?;
+        let secret = secret.ok_or(crest_core::Invalid::from("the key has no 'secret:' line"))?;
         if secret.len() != 64 || !secret.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err("the key's secret must be 64 hexadecimal digits (256 bits)".into());
         }
         let mut bytes = [0u8; 32];
-        for (i, b) in bytes.iter_mut().enumerate() {
-            *b = u8::from_str_radix(&secret[2 * i..2 * i + 2], 16)
-                .map_err(|_| "the key's secret is not hexadecimal".to_string())?;
-        }
+        hex::decode_to_slice(&secret, &mut bytes)
+            .map_err(|_| crest_core::Invalid::from("the key's secret is not hexadecimal"))?;
         let key = Key::from_secret(bytes);
         match id {
             Some(id) if id == key.id => Ok(key),
             Some(id) => Err(format!(
                 "the key file says id {id} but its secret belongs to {}; the file was altered",
                 key.id
-            )),
+            )
+            .into()),
             None => Err("the key has no 'id:' line".into()),
         }
     }

@@ -41,25 +41,13 @@ pub enum ExtractError {
     Store(#[from] crest_store::StoreError),
     /// Writing the file failed.
     #[error("the extract could not be written: {0}")]
-    Write(String),
-}
-
-impl From<std::io::Error> for ExtractError {
-    fn from(e: std::io::Error) -> Self {
-        ExtractError::Write(e.to_string())
-    }
-}
-
-impl From<csv::Error> for ExtractError {
-    fn from(e: csv::Error) -> Self {
-        ExtractError::Write(e.to_string())
-    }
-}
-
-impl From<parquet::errors::ParquetError> for ExtractError {
-    fn from(e: parquet::errors::ParquetError) -> Self {
-        ExtractError::Write(e.to_string())
-    }
+    Write(#[from] std::io::Error),
+    /// Writing the CSV failed.
+    #[error("the extract could not be written: {0}")]
+    Csv(#[from] csv::Error),
+    /// Writing the Parquet file failed.
+    #[error("the extract could not be written: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
 }
 
 /// How a column's values are typed (Parquet's physical types; CSV writes them as text).
@@ -247,7 +235,7 @@ pub fn extract_columns() -> Vec<ExtractColumn> {
 /// The approved columns of a typed list: extract column names, or the dataset names they come
 /// from (`age_at_event` is `age_band`, `event_date` is `event_month`, `referral_date` is
 /// `referral_days`). Every problem at once; no column twice.
-pub fn parse_fields(list: &str) -> Result<Vec<String>, String> {
+pub fn parse_fields(list: &str) -> Result<Vec<String>, crest_core::Invalid> {
     let columns = extract_columns();
     let mut out: Vec<String> = Vec::new();
     let mut bad = Vec::new();
@@ -273,7 +261,7 @@ pub fn parse_fields(list: &str) -> Result<Vec<String>, String> {
             "not fields an extract can hold: {} (identifiers, free text and local fields never leave; the extract's columns are: {})",
             bad.join(", "),
             columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
-        ));
+        ).into());
     }
     if out.is_empty() {
         return Err("approve at least one field".into());
@@ -354,14 +342,14 @@ fn dictionary_of(
         )?;
     }
     w.into_inner()
-        .map_err(|e| ExtractError::Write(e.to_string()))
+        .map_err(|e| ExtractError::Write(e.into_error()))
 }
 
 /// A new project secret (256 random bits, hex): the key its patient keys are made with.
 pub fn new_secret() -> String {
     let mut b = [0u8; 32];
     getrandom::fill(&mut b).expect("the operating system's random source failed");
-    crest_core::hex(&b)
+    hex::encode(b)
 }
 
 /// The 5-year age band of an age (90+ the top band).
@@ -926,7 +914,7 @@ mod tests {
             "episode_id",
         ] {
             let e = parse_fields(&format!("sex,{bad}")).unwrap_err();
-            assert!(e.contains(bad), "{e}");
+            assert!(e.0.contains(bad), "{e}");
         }
         let names: Vec<String> = extract_columns().into_iter().map(|c| c.name).collect();
         for qi in QUASI_IDENTIFIERS {

@@ -9,7 +9,7 @@
 //! `"signature":"<128 hex digits>"`, added before its closing brace; the signature covers the
 //! unsigned manifest's exact bytes, so nothing has to be re-serialised to check it.
 
-use crest_core::{hex, Invalid};
+use crest_core::Invalid;
 use ed25519_dalek::Signer;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -65,7 +65,7 @@ impl PublicKey {
 
     /// The key as text: `ed25519:` and 64 hex digits.
     pub fn to_text(&self) -> String {
-        format!("{PUBLIC_PREFIX}{}", hex(self.0.as_bytes()))
+        format!("{PUBLIC_PREFIX}{}", hex::encode(self.0.as_bytes()))
     }
 
     /// A short public id for the key (`sig-` and 16 hex digits of its SHA-256).
@@ -73,7 +73,7 @@ impl PublicKey {
         let mut h = Sha256::new();
         h.update(b"crest signing key id\0");
         h.update(self.0.as_bytes());
-        format!("sig-{}", &hex(&h.finalize())[..16])
+        format!("sig-{}", &hex::encode(h.finalize())[..16])
     }
 
     /// Whether `signature` (128 hex digits) is this key's signature of `message`.
@@ -111,7 +111,7 @@ impl SigningKey {
             "{SIGNING_FILE_HEADER}\nprogramme: {}\npublic: {}\nsecret: {}\n",
             self.programme,
             self.public_key().to_text(),
-            hex(self.key.as_bytes())
+            hex::encode(self.key.as_bytes())
         )
     }
 
@@ -161,7 +161,7 @@ impl SigningKey {
     pub fn sign_manifest(&self, unsigned: &str) -> String {
         let sig = self.key.sign(unsigned.as_bytes());
         let body = unsigned.strip_suffix('}').unwrap_or(unsigned);
-        format!("{body},\"signature\":\"{}\"}}", hex(&sig.to_bytes()))
+        format!("{body},\"signature\":\"{}\"}}", hex::encode(sig.to_bytes()))
     }
 }
 
@@ -296,7 +296,7 @@ mod tests {
             .to_text();
         let altered = text.replace(&key.public_key().to_text(), &other);
         assert!(SigningKey::parse(&altered).is_err());
-        assert!(!format!("{key:?}").contains(&hex(&[9; 32])));
+        assert!(!format!("{key:?}").contains(&hex::encode([9; 32])));
         assert_eq!(
             PublicKey::parse(&key.public_key().to_text()).ok(),
             Some(key.public_key())

@@ -11,7 +11,7 @@
 use crate::keys::Key;
 use crate::signing::{split_signed, PublicKey, SigningKey};
 use crest_core::governance::Agreement;
-use crest_core::{Col, Date, Kind, Nation, Period, Record, Value, FIELDS};
+use crest_core::{Col, Date, Invalid, Kind, Nation, Period, Record, Value, FIELDS};
 use crest_store::national::{
     national_fields, NationalEpisode, Receipt, ReceiptItem, ReceiptItems, Received,
 };
@@ -50,23 +50,18 @@ pub struct NdooCheck {
 impl NdooCheck {
     /// Reads a check result: CSV with columns `nhs_number,checked_on` (ISO date).
     pub fn read(path: &Path, list: NdooList) -> Result<NdooCheck, SubmissionError> {
-        Self::read_text(path, list).map_err(SubmissionError::Refused)
-    }
-
-    fn read_text(path: &Path, list: NdooList) -> Result<NdooCheck, String> {
-        let bytes =
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        NdooCheck::parse_text(&bytes, &path.display().to_string(), list)
+        let bytes = std::fs::read(path).map_err(|e| SubmissionError::read(path, e))?;
+        NdooCheck::parse(&bytes, &path.display().to_string(), list)
     }
 
     /// Parses a check result's bytes; `source` names it in messages.
     pub fn parse(bytes: &[u8], source: &str, list: NdooList) -> Result<NdooCheck, SubmissionError> {
-        Self::parse_text(bytes, source, list).map_err(SubmissionError::Refused)
-    }
-
-    fn parse_text(bytes: &[u8], source: &str, list: NdooList) -> Result<NdooCheck, String> {
         let mut r = csv::Reader::from_reader(bytes);
-        let headers = r.headers().map_err(|e| format!("{source}: {e}"))?.clone();
+        let csv_error = |e| SubmissionError::Csv {
+            file: source.to_string(),
+            source: e,
+        };
+        let headers = r.headers().map_err(csv_error)?.clone();
         let col =
             |name: &str| {
                 headers.iter().position(|h| h.trim() == name).ok_or_else(|| {
@@ -88,7 +83,8 @@ impl NdooCheck {
                 return Err(format!(
                     "{source}: row {}, column nhs_number: not a 10-digit NHS number",
                     i + 2
-                ));
+                )
+                .into());
             }
             let day = row.get(c).unwrap_or("");
             let day = Date::parse_iso(day.trim()).map_err(|e| {
@@ -157,8 +153,6 @@ pub struct Built {
     pub left_out_ndoo: usize,
 }
 
-use crest_core::hex;
-
 /// Writes a non-null value as JSON.
 fn write_json(out: &mut Vec<u8>, v: &Value) {
     use std::io::Write;
@@ -177,28 +171,22 @@ fn write_json(out: &mut Vec<u8>, v: &Value) {
 /// nothing) without an agreement in force, or, for an English programme whose agreement has no
 /// exemption, without a recent enough National Data Opt-out check result.
 pub fn build(store: &mut dyn Store, req: &BuildRequest) -> Result<Built, SubmissionError> {
-    build_checked(store, req).map_err(SubmissionError::Refused)
-}
-
-fn build_checked(store: &mut dyn Store, req: &BuildRequest) -> Result<Built, String> {
-    let e = |e: crest_store::StoreError| e.to_string();
     if req.signing_key.programme() != req.programme {
         return Err(format!(
             "the signing key is programme {}'s, so it cannot sign a submission for {}; use {}'s own signing key",
             req.signing_key.programme(),
             req.programme,
             req.programme
-        ));
+        ).into());
     }
     let programme = store
-        .programmes()
-        .map_err(e)?
+        .programmes()?
         .into_iter()
         .find(|p| p.code == req.programme)
         .ok_or_else(|| format!("programme {} is not registered here", req.programme))?;
     let agreement: Agreement = store
         .agreements()
-        .map_err(e)?
+        ?
         .into_iter()
         .find(|a| a.in_force(req.today))
         .ok_or_else(|| {
@@ -219,7 +207,7 @@ fn build_checked(store: &mut dyn Store, req: &BuildRequest) -> Result<Built, Str
             return Err(format!(
                 "the National Data Opt-out check result is {age} days old (checked {}); load one no older than {} days",
                 check.checked_on, req.ndoo_max_age_days
-            ));
+            ).into());
         }
         Some(check)
     } else {
@@ -238,56 +226,54 @@ fn build_checked(store: &mut dyn Store, req: &BuildRequest) -> Result<Built, Str
     let mut raw: Vec<u8> = Vec::new();
     let mut spans: Vec<(String, String, std::ops::Range<usize>)> = Vec::new();
     let mut nd = 0;
-    store
-        .for_each_episode(&programme.code, &mut |r| {
-            let nhs: String = r
-                .text(Col::NhsNumber)
-                .unwrap_or("")
-                .chars()
-                .filter(char::is_ascii_digit)
-                .collect();
-            let id = r.text(Col::EpisodeId).unwrap_or("").to_string();
-            if r.get(Col::NationalOptOut) == &Value::Bool(true) {
-                own_request.insert(nhs.clone());
+    store.for_each_episode(&programme.code, &mut |r| {
+        let nhs: String = r
+            .text(Col::NhsNumber)
+            .unwrap_or("")
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
+        let id = r.text(Col::EpisodeId).unwrap_or("").to_string();
+        if r.get(Col::NationalOptOut) == &Value::Bool(true) {
+            own_request.insert(nhs.clone());
+        }
+        ids.insert(id.clone(), nhs.clone());
+        if !r
+            .date(Col::ReferralDate)
+            .is_some_and(|d| req.period.contains(d))
+        {
+            return Ok(());
+        }
+        if ndoo.is_some_and(|c| !c.allows(&nhs)) {
+            nd += 1;
+            return Ok(());
+        }
+        let start = raw.len();
+        let line = &mut raw;
+        line.extend_from_slice(b"{\"episode_key\":\"");
+        line.extend_from_slice(req.key.episode_key(&programme.code, &id).as_bytes());
+        line.extend_from_slice(b"\",\"patient_key\":\"");
+        // A stored NHS number passed validation; one that no longer parses is not sent.
+        let Ok(nhs_number) = crest_core::NhsNumber::parse(&nhs) else {
+            return Ok(());
+        };
+        line.extend_from_slice(req.key.patient_key(&nhs_number).as_bytes());
+        line.push(b'"');
+        for f in &fields {
+            let v = r.get(f.col);
+            if v.is_null() {
+                continue;
             }
-            ids.insert(id.clone(), nhs.clone());
-            if !r
-                .date(Col::ReferralDate)
-                .is_some_and(|d| req.period.contains(d))
-            {
-                return Ok(());
-            }
-            if ndoo.is_some_and(|c| !c.allows(&nhs)) {
-                nd += 1;
-                return Ok(());
-            }
-            let start = raw.len();
-            let line = &mut raw;
-            line.extend_from_slice(b"{\"episode_key\":\"");
-            line.extend_from_slice(req.key.episode_key(&programme.code, &id).as_bytes());
-            line.extend_from_slice(b"\",\"patient_key\":\"");
-            // A stored NHS number passed validation; one that no longer parses is not sent.
-            let Ok(nhs_number) = crest_core::NhsNumber::parse(&nhs) else {
-                return Ok(());
-            };
-            line.extend_from_slice(req.key.patient_key(&nhs_number).as_bytes());
-            line.push(b'"');
-            for f in &fields {
-                let v = r.get(f.col);
-                if v.is_null() {
-                    continue;
-                }
-                line.extend_from_slice(b",\"");
-                line.extend_from_slice(f.name.as_bytes());
-                line.extend_from_slice(b"\":");
-                write_json(line, v);
-            }
-            line.extend_from_slice(b"}\n");
-            let end = raw.len();
-            spans.push((id, nhs, start..end));
-            Ok(())
-        })
-        .map_err(e)?;
+            line.extend_from_slice(b",\"");
+            line.extend_from_slice(f.name.as_bytes());
+            line.extend_from_slice(b"\":");
+            write_json(line, v);
+        }
+        line.extend_from_slice(b"}\n");
+        let end = raw.len();
+        spans.push((id, nhs, start..end));
+        Ok(())
+    })?;
     let (mut sent, mut own) = (Vec::new(), 0);
     let mut kept: Vec<std::ops::Range<usize>> = Vec::with_capacity(spans.len());
     for (id, nhs, span) in spans {
@@ -301,7 +287,7 @@ fn build_checked(store: &mut dyn Store, req: &BuildRequest) -> Result<Built, Str
     // Tombstones: sent before, and now deleted or opted out.
     let mut tombstones = Vec::new();
     let mut withdrawn = Vec::new();
-    for id in store.sent_episodes(&programme.code).map_err(e)? {
+    for id in store.sent_episodes(&programme.code)? {
         let gone = match ids.get(&id) {
             None => true,
             Some(nhs) => own_request.contains(nhs) || ndoo.is_some_and(|c| !c.allows(nhs)),
@@ -334,7 +320,7 @@ fn build_checked(store: &mut dyn Store, req: &BuildRequest) -> Result<Built, Str
         "agreement": { "id": agreement.id, "legal_basis": agreement.legal_basis },
         "fields": fields.iter().map(|f| f.name).collect::<Vec<_>>(),
         "created_at": req.now,
-        "sha256": hex(&sha.finalize()),
+        "sha256": hex::encode(sha.finalize()),
         "signed_by": req.signing_key.public_key().id(),
     });
     let head = req.signing_key.sign_manifest(&manifest.to_string());
@@ -372,7 +358,6 @@ pub fn receive(
         now,
         None,
     )
-    .map_err(SubmissionError::Refused)
 }
 
 /// [`receive`], writing `log` (if given) in the receipt's own transaction when it stores.
@@ -382,7 +367,7 @@ fn receive_with_log(
     (submission_key, national_key): (&Key, &Key),
     now: &str,
     log: Option<&crest_store::AccessEntry>,
-) -> Result<Received, String> {
+) -> Result<Received, SubmissionError> {
     let head = source.head()?;
     let head = head.as_slice();
     // Only the signed bytes are read: a member added after the signature counts for nothing.
@@ -390,8 +375,7 @@ fn receive_with_log(
         "the submission is not signed by its programme: rebuild it with `crest submission build --signing-key FILE` \
          (the programme's own signing key, made by `crest keys new --signing`)",
     )?;
-    let manifest: Json = serde_json::from_slice(&unsigned)
-        .map_err(|e| format!("not a crest submission: the manifest is not JSON ({e})"))?;
+    let manifest: Json = serde_json::from_slice(&unsigned).map_err(SubmissionError::NotJson)?;
     let text = |k: &str| manifest.get(k).and_then(Json::as_str).unwrap_or("");
     if text("format") != FORMAT {
         return Err(
@@ -403,17 +387,14 @@ fn receive_with_log(
             "dataset version {} is not this store's version {}; rebuild the submission with a matching crest",
             text("dataset_version"),
             crest_core::dataset::DATASET_VERSION
-        ));
+        ).into());
     }
     let programme = text("programme_code").to_string();
-    if !national
-        .has_programme(&programme)
-        .map_err(|e| e.to_string())?
-    {
+    if !national.has_programme(&programme)? {
         return Err(format!(
             "programme {} is not registered in the national store; register it with `crest programmes import --national`",
             crest_core::validate::shown(&programme)
-        ));
+        ).into());
     }
     // Keys and dates are judged by the real day of receipt, whatever `now` records.
     let utc = crest_store::utc_now();
@@ -432,28 +413,27 @@ fn receive_with_log(
         let mut reader = source.payload()?;
         let mut buf = vec![0u8; 1 << 16];
         loop {
-            let n = reader
-                .read(&mut buf)
-                .map_err(|e| format!("the submission could not be read: {e}"))?;
+            let n = reader.read(&mut buf).map_err(SubmissionError::Unreadable)?;
             if n == 0 {
                 break;
             }
             sha.update(&buf[..n]);
         }
-        hex(&sha.finalize())
+        hex::encode(sha.finalize())
     };
     if text("sha256") != sha {
         return Err(format!(
             "the checksum does not match: the manifest says {} but the payload is {sha}; the file was changed or cut short",
             text("sha256")
-        ));
+        ).into());
     }
     if text("key_id") != submission_key.id() {
         return Err(format!(
             "the submission was keyed with {} but the submission key held here is {}",
             text("key_id"),
             submission_key.id()
-        ));
+        )
+        .into());
     }
     let date = |k: &str| {
         let s = manifest["period"][k].as_str().unwrap_or("");
@@ -476,7 +456,7 @@ fn receive_with_log(
         // The manifest line names the payload by its (checked) SHA-256 and carries the
         // programme, period and build time, so its own hash identifies the whole file without
         // hashing a 70 MB payload twice.
-        id: hex(&Sha256::digest(head)),
+        id: hex::encode(Sha256::digest(head)),
         programme: programme.clone(),
         from: period.from,
         to: period.to,
@@ -495,14 +475,14 @@ fn receive_with_log(
         let programme = programme.as_str();
         let by_name = &by_name;
         let mut items = || -> Box<ReceiptItems> {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<ReceiptItem, String>>>(4);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<ReceiptItem, Invalid>>>(4);
             let payload = source.payload();
             scope.spawn(move || {
                 let mut batch = Vec::with_capacity(PARSE_BATCH);
                 let mut reader = match payload {
                     Ok(r) => r,
                     Err(m) => {
-                        let _ = tx.send(vec![Err(m)]);
+                        let _ = tx.send(vec![Err(Invalid(m.to_string()))]);
                         return;
                     }
                 };
@@ -542,11 +522,11 @@ fn receive_with_log(
                             item = Err(format!(
                                 "line {}: the same episode is on line {first} too; send each episode once",
                                 i + 2
-                            ));
+                            ).into());
                         }
                     }
                     match item {
-                        Err(m) if refused.len() < MAX_REFUSALS => refused.push(m),
+                        Err(m) if refused.len() < MAX_REFUSALS => refused.push(m.0),
                         Err(_) => more += 1,
                         Ok(_) if !refused.is_empty() => {}
                         Ok(item) => {
@@ -573,7 +553,7 @@ fn receive_with_log(
                     if more > 0 {
                         m.push_str(&format!("\n… and {more} more"));
                     }
-                    batch = vec![Err(m)];
+                    batch = vec![Err(Invalid(m))];
                 }
                 let _ = tx.send(batch);
             });
@@ -581,7 +561,7 @@ fn receive_with_log(
         };
         national
             .receive(&receipt, &mut items, now, log)
-            .map_err(|e| e.to_string())
+            .map_err(SubmissionError::from)
     })
 }
 
@@ -599,20 +579,21 @@ enum Source<'a> {
 
 impl<'a> Source<'a> {
     /// The manifest line (without its line break).
-    fn head(&self) -> Result<Vec<u8>, String> {
+    fn head(&self) -> Result<Vec<u8>, SubmissionError> {
         let (head, _) = self.split()?;
         Ok(head)
     }
 
     /// The payload: every byte after the manifest line, as a stream from its start.
-    fn payload(&self) -> Result<Box<dyn std::io::BufRead + Send + 'a>, String> {
+    fn payload(&self) -> Result<Box<dyn std::io::BufRead + Send + 'a>, SubmissionError> {
         let (_, rest) = self.split()?;
         Ok(rest)
     }
 
-    fn split(&self) -> Result<(Vec<u8>, Box<dyn std::io::BufRead + Send + 'a>), String> {
+    fn split(&self) -> Result<(Vec<u8>, Box<dyn std::io::BufRead + Send + 'a>), SubmissionError> {
         use std::io::BufRead;
-        let no_manifest = || "not a crest submission: there is no manifest line".to_string();
+        let no_manifest =
+            || SubmissionError::Refused("not a crest submission: there is no manifest line".into());
         match *self {
             Source::Bytes(bytes) => {
                 let split = bytes
@@ -622,14 +603,13 @@ impl<'a> Source<'a> {
                 Ok((bytes[..split].to_vec(), Box::new(&bytes[split + 1..])))
             }
             Source::File(path) => {
-                let file = std::fs::File::open(path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                let file = std::fs::File::open(path).map_err(|e| SubmissionError::read(path, e))?;
                 let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
                 let mut head = Vec::new();
                 (&mut reader)
                     .take(MAX_MANIFEST_BYTES + 1)
                     .read_until(b'\n', &mut head)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    .map_err(|e| SubmissionError::read(path, e))?;
                 if head.pop() != Some(b'\n') {
                     return Err(no_manifest());
                 }
@@ -653,7 +633,7 @@ fn parse_item(
     by_name: &std::collections::HashMap<&str, &crest_core::Field>,
     national_key: &Key,
     today: Date,
-) -> Result<ReceiptItem, String> {
+) -> Result<ReceiptItem, Invalid> {
     let at = || format!("line {line_no}");
     let obj: Map<String, Json> =
         serde_json::from_slice(line).map_err(|e| format!("{}: not a JSON object ({e})", at()))?;
@@ -683,20 +663,17 @@ fn parse_item(
         }
     }
     if let Some(first) = crest_core::validate::cross_check(&record).first() {
-        return Err(format!("{}, {first}", at()));
+        return Err(format!("{}, {first}", at()).into());
     }
     if record.text(Col::ProgrammeCode) != Some(programme) {
-        return Err(format!(
-            "{}: the episode is not from programme {programme}",
-            at()
-        ));
+        return Err(format!("{}: the episode is not from programme {programme}", at()).into());
     }
     for f in FIELDS
         .iter()
         .filter(|f| f.required && f.tier != crest_core::Tier::Local)
     {
         if record.get(f.col) == &Value::Null {
-            return Err(format!("{}: required field {} is missing", at(), f.name));
+            return Err(format!("{}: required field {} is missing", at(), f.name).into());
         }
     }
     Ok(ReceiptItem::Episode(NationalEpisode {
@@ -755,35 +732,81 @@ fn receive_source_logged(
     let result = receive_with_log(national, source, keys, &now, Some(&entry));
     // A stored receipt was logged in its own transaction; the rest changed nothing.
     match &result {
-        Ok(Received::Stored { .. }) => return result.map_err(SubmissionError::Refused),
+        Ok(Received::Stored { .. }) => return result,
         Ok(Received::AlreadyReceived) => {
             entry.detail = "already received; nothing changed".to_string();
         }
         Err(e) => {
             entry.outcome = "refused".into();
-            entry.detail = e.clone();
+            entry.detail = e.to_string();
         }
     }
-    national
-        .log(&entry)
-        .map_err(|e| SubmissionError::Refused(format!("the receipt could not be logged: {e}")))?;
-    result.map_err(SubmissionError::Refused)
+    national.log(&entry).map_err(SubmissionError::NotLogged)?;
+    result
 }
 
-/// Why a submission could not be built or received; the message says what to do.
+/// Why a submission could not be built or received; the message says what to do. Nothing
+/// was built or stored.
 #[derive(Debug, thiserror::Error)]
 pub enum SubmissionError {
-    /// Refused: nothing was built or stored.
+    /// Refused for what the file or request holds (the message says what and how to mend it).
     #[error("{0}")]
     Refused(String),
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The submission's bytes could not be read to the end.
+    #[error("the submission could not be read: {0}")]
+    Unreadable(#[source] std::io::Error),
+    /// The opt-out check result is not readable CSV.
+    #[error("{file}: {source}")]
+    Csv {
+        /// The file, as named in messages.
+        file: String,
+        /// Why.
+        #[source]
+        source: csv::Error,
+    },
+    /// The first line is not a JSON manifest.
+    #[error("not a crest submission: the manifest is not JSON ({0})")]
+    NotJson(#[source] serde_json::Error),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crest_store::StoreError),
+    /// A receipt could not be written to the national access log.
+    #[error("the receipt could not be logged: {0}")]
+    NotLogged(#[source] crest_store::StoreError),
 }
 
 impl SubmissionError {
-    /// The message for people.
-    pub fn message(&self) -> &str {
-        match self {
-            SubmissionError::Refused(m) => m,
+    fn read(path: &Path, source: std::io::Error) -> SubmissionError {
+        SubmissionError::Read {
+            path: path.display().to_string(),
+            source,
         }
+    }
+
+    /// The message for people.
+    pub fn message(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl From<String> for SubmissionError {
+    fn from(message: String) -> SubmissionError {
+        SubmissionError::Refused(message)
+    }
+}
+
+impl From<&str> for SubmissionError {
+    fn from(message: &str) -> SubmissionError {
+        SubmissionError::Refused(message.to_string())
     }
 }
 
@@ -804,29 +827,27 @@ pub fn manifest_programme(bytes: &[u8]) -> Option<String> {
         .and_then(|m| m["programme_code"].as_str().map(str::to_string))
 }
 
-fn pseudonym<'a>(v: &'a Json, at: &str, what: &str) -> Result<&'a str, String> {
+fn pseudonym<'a>(v: &'a Json, at: &str, what: &str) -> Result<&'a str, Invalid> {
     match v.as_str() {
         Some(s) if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) => {
             Ok(s)
         }
-        _ => Err(format!(
-            "{at}: {what} is not a pseudonym (64 lower-case hex digits)"
-        )),
+        _ => Err(format!("{at}: {what} is not a pseudonym (64 lower-case hex digits)").into()),
     }
 }
 
 /// A received value checked by the dictionary's own rule for its field (codes, ranges, dates,
 /// lengths), exactly as an import checks a cell; the message names the field and the value.
-fn checked_value(f: &crest_core::Field, v: &Json, today: Date) -> Result<Value, String> {
+fn checked_value(f: &crest_core::Field, v: &Json, today: Date) -> Result<Value, Invalid> {
     let raw = match (f.kind, v) {
         (_, Json::Null) => return Ok(Value::Null),
         (Kind::Bool, Json::Bool(b)) => b.to_string(),
         (Kind::Int { .. } | Kind::Decimal { .. }, Json::Number(n)) => n.to_string(),
         (Kind::Bool | Kind::Int { .. } | Kind::Decimal { .. }, _) => {
-            return Err(format!("field {}: the value has the wrong type", f.name))
+            return Err(format!("field {}: the value has the wrong type", f.name).into())
         }
         (_, Json::String(s)) => s.clone(),
-        _ => return Err(format!("field {}: the value has the wrong type", f.name)),
+        _ => return Err(format!("field {}: the value has the wrong type", f.name).into()),
     };
     let shown = crest_core::validate::shown(&raw);
     match crest_core::validate::parse_field(f, &raw, today) {
@@ -835,11 +856,12 @@ fn checked_value(f: &crest_core::Field, v: &Json, today: Date) -> Result<Value, 
             "field {}, value '{shown}': {}",
             f.name,
             if shown != raw {
-                m.replace(&raw, &shown)
+                m.0.replace(&raw, &shown)
             } else {
-                m
+                m.0
             }
-        )),
+        )
+        .into()),
     }
 }
 
@@ -852,15 +874,13 @@ fn check_signature(
     signed_by: &str,
     (unsigned, signature): (&[u8], &str),
     today: Date,
-) -> Result<(), String> {
-    let keys = national
-        .signing_keys(Some(programme))
-        .map_err(|e| e.to_string())?;
+) -> Result<(), SubmissionError> {
+    let keys = national.signing_keys(Some(programme))?;
     if keys.is_empty() {
         return Err(format!(
             "programme {programme} has no signing key registered nationally, so no file can prove it came from {programme}; \
              register its public key with `crest programmes keys add`"
-        ));
+        ).into());
     }
     let refused = || {
         format!(
@@ -878,7 +898,7 @@ fn check_signature(
              sign it with a current key",
             key.key_id,
             at.get(..10).unwrap_or(at)
-        ));
+        ).into());
     }
     if !key.in_force(today) {
         return Err(format!(
@@ -887,11 +907,11 @@ fn check_signature(
             key.key_id,
             key.valid_from,
             key.valid_to.map_or("open".to_string(), |d| d.to_string())
-        ));
+        ).into());
     }
-    let public = PublicKey::parse(&key.public_key).map_err(|e| e.0)?;
+    let public = PublicKey::parse(&key.public_key).map_err(|e| SubmissionError::Refused(e.0))?;
     if public.id() != key.key_id || !public.verifies(unsigned, signature) {
-        return Err(refused());
+        return Err(refused().into());
     }
     Ok(())
 }

@@ -652,7 +652,7 @@ fn an_episode_moving_period_is_held_once_under_its_newest_submission() {
         assert_eq!(
             ndb.query_i64(&format!(
                 "SELECT count(*) FROM national_episodes WHERE episode_key = '{e4_key}' AND submission = '{}'",
-                crest_core::hex(&<sha2::Sha256 as sha2::Digest>::digest(
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
                     &moved.bytes[..moved.bytes.iter().position(|b| *b == b'\n').unwrap()]
                 ))
             )),
@@ -796,7 +796,7 @@ fn forged_by(signer: &str, manifest: &serde_json::Value, lines: &[serde_json::Va
         payload.push(b'\n');
     }
     let mut m = manifest.clone();
-    m["sha256"] = crest_core::hex(&Sha256::digest(&payload)).into();
+    m["sha256"] = hex::encode(Sha256::digest(&payload)).into();
     m["counts"]["episodes"] = lines
         .iter()
         .filter(|l| l.get("tombstone").is_none())

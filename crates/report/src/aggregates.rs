@@ -41,7 +41,10 @@ impl Answer {
     /// The answer as CSV (spreadsheet formulas neutralised).
     pub fn to_csv(&self) -> Result<Vec<u8>, ReportError> {
         let mut w = csv::Writer::from_writer(Vec::new());
-        let file = |e: csv::Error| ReportError::File(e.to_string());
+        let file = |source: csv::Error| ReportError::Csv {
+            table: "aggregate".into(),
+            source,
+        };
         w.write_record(&self.columns).map_err(file)?;
         for r in &self.rows {
             w.write_record(
@@ -50,7 +53,8 @@ impl Answer {
             )
             .map_err(file)?;
         }
-        w.into_inner().map_err(|e| ReportError::File(e.to_string()))
+        w.into_inner()
+            .map_err(|e| file(csv::Error::from(e.into_error())))
     }
 
     /// The answer as JSON: one object per row, keyed by column.

@@ -55,7 +55,7 @@ pub struct Figures {
 }
 
 fn bad(what: &str, why: impl std::fmt::Display) -> ReportError {
-    ReportError::File(format!(
+    ReportError::NotFigures(format!(
         "{what} is not the national audit's published table: {why}"
     ))
 }
@@ -210,7 +210,7 @@ pub fn save(
     funnels: &[u8],
 ) -> Result<Figures, ReportError> {
     if period.trim().is_empty() {
-        return Err(ReportError::File(
+        return Err(ReportError::NotFigures(
             "say which period the figures are for".into(),
         ));
     }

@@ -19,17 +19,35 @@ pub enum ReportError {
     /// The national store could not be read.
     #[error(transparent)]
     Store(#[from] crest_store::StoreError),
-    /// A file could not be written or read back.
+    /// Figures given to crest are not the tables it publishes (the message says how).
     #[error("{0}")]
-    File(String),
+    NotFigures(String),
+    /// A table could not be written as CSV.
+    #[error("writing {table}.csv: {source}")]
+    Csv {
+        /// The table.
+        table: String,
+        /// Why.
+        #[source]
+        source: csv::Error,
+    },
+    /// A file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// Headless Chromium could not print the PDF (the message says what to install).
-    #[error("{0}")]
-    Print(String),
+    #[error(transparent)]
+    Print(#[from] print::PrintError),
     /// The disclosure audit found a published figure that reveals a hidden one; nothing is
     /// written.
     #[error("the report was not made: its published figures would reveal hidden ones ({0})")]
     Disclosure(String),
     /// A chart could not be drawn.
-    #[error("{0}")]
-    Chart(String),
+    #[error(transparent)]
+    Chart(#[from] svg::ChartError),
 }

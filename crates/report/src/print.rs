@@ -5,12 +5,54 @@ use crate::ReportError;
 use std::collections::HashMap;
 use std::path::Path;
 
+/// Why a PDF could not be printed or read back.
+#[derive(Debug, thiserror::Error)]
+pub enum PrintError {
+    /// Chromium is not installed (or would not start).
+    #[error("this needs Chromium ({program}: {source}); install it (apt-get install chromium), or write --out FILE.html")]
+    NoChromium {
+        /// The program tried.
+        program: String,
+        /// Why it would not start.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Chromium ran but printed nothing (its last line of errors).
+    #[error("Chromium could not print the PDF: {0}")]
+    Failed(String),
+    /// A file of the print could not be written or read.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The draft PDF lacks a section's named destination (the contents cannot be numbered
+    /// from it).
+    #[error("the draft PDF has no destination {0:?}")]
+    NoDestination(&'static str),
+}
+
+impl PrintError {
+    /// A file error, naming the file.
+    pub(crate) fn file(path: &Path) -> impl FnOnce(std::io::Error) -> PrintError + '_ {
+        move |source| PrintError::File {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
 /// Runs headless Chromium (`CHROMIUM`, else `chromium` on the path) on a local HTML file with
 /// extra arguments.
-pub(crate) fn chromium(html_file: &Path, args: &[String]) -> Result<std::process::Output, String> {
+pub(crate) fn chromium(
+    html_file: &Path,
+    args: &[String],
+) -> Result<std::process::Output, PrintError> {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
-    let html =
-        std::fs::canonicalize(html_file).map_err(|e| format!("{}: {e}", html_file.display()))?;
+    let html = std::fs::canonicalize(html_file).map_err(PrintError::file(html_file))?;
     // A profile of its own, so several can print at once; no network of its own either.
     let profile = html_file.with_extension("profile");
     let out = std::process::Command::new(&chromium)
@@ -27,8 +69,9 @@ pub(crate) fn chromium(html_file: &Path, args: &[String]) -> Result<std::process
         .args(args)
         .arg(format!("file://{}", html.display()))
         .output()
-        .map_err(|e| {
-            format!("this needs Chromium ({chromium}: {e}); install it (apt-get install chromium)")
+        .map_err(|source| PrintError::NoChromium {
+            program: chromium.clone(),
+            source,
         });
     let _ = std::fs::remove_dir_all(&profile);
     out
@@ -163,23 +206,28 @@ pub(crate) fn pdf_destinations(pdf: &[u8]) -> HashMap<String, usize> {
 /// Prints an HTML report to PDF with headless Chromium. Fonts are embedded in the HTML, so the
 /// PDF is the same wherever it is made.
 pub fn print_pdf(html_file: &Path, pdf: &Path) -> Result<(), ReportError> {
-    print_pdf_text(html_file, pdf, &[]).map_err(ReportError::Print)
+    Ok(print_pdf_with(html_file, pdf, &[])?)
 }
 
-pub(crate) fn print_pdf_text(html_file: &Path, pdf: &Path, extra: &[String]) -> Result<(), String> {
+/// [`print_pdf`] with extra Chromium arguments.
+pub(crate) fn print_pdf_with(
+    html_file: &Path,
+    pdf: &Path,
+    extra: &[String],
+) -> Result<(), PrintError> {
     let mut args = vec![
         "--no-pdf-header-footer".to_string(),
         format!("--print-to-pdf={}", pdf.display()),
     ];
     args.extend_from_slice(extra);
-    let out = chromium(html_file, &args).map_err(|e| format!("{e}, or write --out FILE.html"))?;
+    let out = chromium(html_file, &args)?;
     if !out.status.success() || !pdf.exists() {
-        return Err(format!(
-            "Chromium could not print the PDF: {}",
+        return Err(PrintError::Failed(
             String::from_utf8_lossy(&out.stderr)
                 .lines()
                 .last()
                 .unwrap_or("")
+                .to_string(),
         ));
     }
     Ok(())

@@ -95,8 +95,9 @@ fn page(report: &AnnualReport, title: &str, up: &str, body: Markup) -> String {
 
 /// Writes the site into `dir` (made if missing); returns the number of files written.
 pub fn write_site(report: &AnnualReport, dir: &Path) -> Result<usize, ReportError> {
-    let io = |what: &Path, e: std::io::Error| {
-        ReportError::File(format!("cannot write {}: {e}", what.display()))
+    let io = |what: &Path, source: std::io::Error| ReportError::Write {
+        path: what.display().to_string(),
+        source,
     };
     let programmes_dir = dir.join("programmes");
     let tables_dir = dir.join("tables");

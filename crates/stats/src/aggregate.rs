@@ -117,7 +117,7 @@ impl Dimension {
     }
 
     /// Parses up to [`MAX_DIMENSIONS`] comma-separated names, all problems at once.
-    pub fn parse_list(s: &str) -> Result<Vec<Dimension>, String> {
+    pub fn parse_list(s: &str) -> Result<Vec<Dimension>, crest_core::Invalid> {
         let mut out = Vec::new();
         let mut bad = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -140,7 +140,8 @@ impl Dimension {
                 "{}. Breakdowns: {}",
                 bad.join("; "),
                 Dimension::ALL.map(Dimension::code).join(", ")
-            ))
+            )
+            .into())
         }
     }
 
@@ -242,7 +243,7 @@ impl Measure {
     }
 
     /// Parses a measure: a fixed one, or a numeric national field of the dataset.
-    pub fn parse(s: &str) -> Result<Measure, String> {
+    pub fn parse(s: &str) -> Result<Measure, crest_core::Invalid> {
         let s = s.trim();
         if let Some(m) = Measure::FIXED.into_iter().find(|m| m.code() == s) {
             return Ok(m);
@@ -253,7 +254,8 @@ impl Measure {
         Err(format!(
             "{s} is not a measure. Measures: {}, or a numeric field such as a1_bmi",
             Measure::FIXED.map(Measure::code).join(", ")
-        ))
+        )
+        .into())
     }
 
     /// How it is summarised.
@@ -739,9 +741,9 @@ mod tests {
             [Dimension::Sex, Dimension::AgeBand]
         );
         let e = Dimension::parse_list("sex,sex,colour,year,month,nation").unwrap_err();
-        assert!(e.contains("sex is given twice"), "{e}");
-        assert!(e.contains("colour is not a breakdown"), "{e}");
-        assert!(e.contains("at most 3"), "{e}");
+        assert!(e.0.contains("sex is given twice"), "{e}");
+        assert!(e.0.contains("colour is not a breakdown"), "{e}");
+        assert!(e.0.contains("at most 3"), "{e}");
         assert!(Measure::parse("a1_bmi").is_ok());
         assert!(Measure::parse("sex").is_err());
     }

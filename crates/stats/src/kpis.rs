@@ -56,21 +56,25 @@ impl Default for Thresholds {
     }
 }
 
+/// Why a thresholds file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ThresholdsError {
+    /// It is not JSON of the thresholds' shape.
+    #[error("thresholds file: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A nation has no thresholds.
+    #[error("thresholds file: no thresholds for {0}")]
+    NoNation(&'static str),
+}
+
 impl Thresholds {
     /// Reads thresholds from JSON (the shape of this struct; every nation must be present).
-    pub fn from_json(text: &str) -> Result<Thresholds, crest_core::Invalid> {
-        Thresholds::from_json_text(text).map_err(crest_core::Invalid)
-    }
-
-    fn from_json_text(text: &str) -> Result<Thresholds, String> {
-        let t: Thresholds =
-            serde_json::from_str(text).map_err(|e| format!("thresholds file: {e}"))?;
-        for n in Nation::ALL {
-            if !t.nations.contains_key(&n) {
-                return Err(format!("thresholds file: no thresholds for {}", n.code()));
-            }
+    pub fn from_json(text: &str) -> Result<Thresholds, ThresholdsError> {
+        let t: Thresholds = serde_json::from_str(text)?;
+        match Nation::ALL.into_iter().find(|n| !t.nations.contains_key(n)) {
+            Some(n) => Err(ThresholdsError::NoNation(n.code())),
+            None => Ok(t),
         }
-        Ok(t)
     }
 
     /// As JSON that [`Thresholds::from_json`] reads back (nations in a fixed order).

@@ -165,7 +165,10 @@ fn thresholds_are_configuration() {
     assert!(!kpi(&report.programmes[1], "wait_mi_pci").met);
     let json = r#"{"mdt": 3, "priority_groups": 5, "duration": 56, "nations": {
         "england": {"assessment1": 0.8, "wait_cabg": 46, "wait_mi_pci": 33, "assessment2": 0.6}}}"#;
-    assert!(Thresholds::from_json(json).unwrap_err().0.contains("wales"));
+    assert!(Thresholds::from_json(json)
+        .unwrap_err()
+        .to_string()
+        .contains("wales"));
 }
 
 #[test]

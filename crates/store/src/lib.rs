@@ -53,6 +53,9 @@ pub enum StoreError {
     /// The request was refused (the message says why); nothing was changed.
     #[error("{0}")]
     Refused(String),
+    /// Data offered to the store was refused for what it holds (the message says what).
+    #[error(transparent)]
+    Invalid(#[from] crest_core::Invalid),
     /// A migration applied to this store was edited afterwards: the store never ran the edit.
     #[error("the {store} store's migration {version} ({file}) was changed after this store applied it; restore the file as it was and put the change in a new migration")]
     EditedMigration {

@@ -35,12 +35,12 @@ pub fn verify(secret: &[u8], code: &str, now: u64) -> bool {
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return false;
     }
-    same(code_at(secret, now, 6).as_bytes(), code.as_bytes())
-}
-
-/// Compares two codes without leaking where they differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    // Compared without leaking where they differ.
+    use subtle::ConstantTimeEq;
+    code_at(secret, now, 6)
+        .as_bytes()
+        .ct_eq(code.as_bytes())
+        .into()
 }
 
 const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";

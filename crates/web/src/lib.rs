@@ -27,7 +27,8 @@ pub use account::tokens::{new_personal_token, token_hash};
 pub use api::openapi;
 pub use app::uploads;
 pub use app::{
-    router, serve, App, RequestId, WebError, OPT_OUT_FILE_LIMIT, SUBMISSION_LIMIT, UPLOAD_LIMIT,
+    router, serve, App, RequestId, StartError, WebError, OPT_OUT_FILE_LIMIT, SUBMISSION_LIMIT,
+    UPLOAD_LIMIT,
 };
 pub use crest_report::html;
 pub use crest_store::users::{add_user, hash_password, new_password};

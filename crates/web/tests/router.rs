@@ -1159,7 +1159,7 @@ fn leads_build_a_national_submission_in_the_browser() {
 /// The id `crest tokens list` shows for a token: the start of its SHA-256.
 fn n_hash_prefix(token: &str) -> String {
     use sha2::{Digest, Sha256};
-    crest_core::hex(&Sha256::digest(token.as_bytes()))[..12].to_string()
+    hex::encode(Sha256::digest(token.as_bytes()))[..12].to_string()
 }
 
 #[test]

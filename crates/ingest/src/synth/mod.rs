@@ -342,17 +342,14 @@ fn d1(x: f64) -> String {
 
 /// Writes `programmes.csv` and `episodes.csv` into `dir`; returns a one-line summary.
 pub fn write(dir: &Path, cfg: &Config) -> Result<String, crate::ImportError> {
-    write_text(dir, cfg).map_err(crate::ImportError::File)
-}
-
-fn write_text(dir: &Path, cfg: &Config) -> Result<String, String> {
+    use crate::ImportError;
     if cfg.programmes == 0 {
-        return Err("--programmes must be at least 1".into());
+        return Err(ImportError::File("--programmes must be at least 1".into()));
     }
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(ImportError::write(dir))?;
     let mut rng = Rng::new(cfg.seed);
     let progs = make_programmes(&mut rng, cfg.programmes);
-    let io = |e: csv::Error| format!("cannot write synthetic data: {e}");
+    let io = ImportError::csv("cannot write synthetic data");
     let mut pw = csv::Writer::from_path(dir.join("programmes.csv")).map_err(io)?;
     pw.write_record(crest_core::programme::PROGRAMME_COLUMNS)
         .map_err(io)?;
@@ -367,9 +364,11 @@ fn write_text(dir: &Path, cfg: &Config) -> Result<String, String> {
         ])
         .map_err(io)?;
     }
-    pw.flush().map_err(|e| e.to_string())?;
+    let programmes_file = dir.join("programmes.csv");
+    pw.flush().map_err(ImportError::write(&programmes_file))?;
 
-    let file = std::fs::File::create(dir.join("episodes.csv")).map_err(|e| e.to_string())?;
+    let episodes_file = dir.join("episodes.csv");
+    let file = std::fs::File::create(&episodes_file).map_err(ImportError::write(&episodes_file))?;
     let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
     let cols: Vec<&crest_core::Field> = FIELDS.iter().filter(|f| f.imported()).collect();
     w.write_record(cols.iter().map(|f| f.name)).map_err(io)?;
@@ -408,7 +407,7 @@ fn write_text(dir: &Path, cfg: &Config) -> Result<String, String> {
         w.write_record(cols.iter().map(|f| row.0[f.col as usize].as_str()))
             .map_err(io)?;
     }
-    w.flush().map_err(|e| e.to_string())?;
+    w.flush().map_err(ImportError::write(&episodes_file))?;
     Ok(format!(
         "wrote {} programmes and {} episodes to {}",
         progs.len(),

@@ -189,7 +189,10 @@ impl PublishedTable {
     /// The table as CSV: a header of column names, then the published cells.
     pub fn csv(&self) -> Result<Vec<u8>, ReportError> {
         let mut w = csv::Writer::from_writer(Vec::new());
-        let e = |e: csv::Error| ReportError::File(format!("writing {}.csv: {e}", self.name));
+        let e = |source: csv::Error| ReportError::Csv {
+            table: self.name.clone(),
+            source,
+        };
         w.write_record(&self.head).map_err(e)?;
         for r in &self.rows {
             w.write_record(
@@ -199,7 +202,7 @@ impl PublishedTable {
             .map_err(e)?;
         }
         w.into_inner()
-            .map_err(|e| ReportError::File(format!("writing {}.csv: {e}", self.name)))
+            .map_err(|x| e(csv::Error::from(x.into_error())))
     }
 }
 

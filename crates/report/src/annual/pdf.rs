@@ -21,16 +21,16 @@ impl AnnualReport {
         pdf: &Path,
         step: &mut dyn FnMut(usize, usize, &str),
     ) -> Result<usize, ReportError> {
-        self.pdf_text(pdf, step).map_err(ReportError::Print)
+        Ok(self.print(pdf, step)?)
     }
 
-    fn pdf_text(
+    fn print(
         &self,
         pdf: &Path,
         step: &mut dyn FnMut(usize, usize, &str),
-    ) -> Result<usize, String> {
+    ) -> Result<usize, PrintError> {
         let dir = pdf.with_extension("parts");
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir).map_err(PrintError::file(&dir))?;
         step(1, 2, "printing a draft to number the contents");
         let printed = self
             .pages_from_destinations(&dir)
@@ -43,24 +43,29 @@ impl AnnualReport {
                 let all: Vec<&ReportSection> = self.sections.iter().collect();
                 let whole = dir.join("report.html");
                 std::fs::write(&whole, self.document(&all, true, &pages))
-                    .map_err(|e| e.to_string())?;
-                print_pdf_text(&whole, pdf, &[])
+                    .map_err(PrintError::file(&whole))?;
+                print_pdf_with(&whole, pdf, &[])
             });
         let _ = std::fs::remove_dir_all(&dir);
         printed?;
-        Ok(pdf_pages(&std::fs::read(pdf).map_err(|e| e.to_string())?))
+        Ok(pdf_pages(
+            &std::fs::read(pdf).map_err(PrintError::file(pdf))?,
+        ))
     }
 
     /// Each section's first page, from one untagged (so quicker) print of the whole report:
     /// the contents link to every section, so the PDF names each section's page among its
     /// destinations.
-    fn pages_from_destinations(&self, dir: &Path) -> Result<HashMap<&'static str, usize>, String> {
+    fn pages_from_destinations(
+        &self,
+        dir: &Path,
+    ) -> Result<HashMap<&'static str, usize>, PrintError> {
         let all: Vec<&ReportSection> = self.sections.iter().collect();
         let (file, out) = (dir.join("draft.html"), dir.join("draft.pdf"));
         std::fs::write(&file, self.document(&all, true, &HashMap::new()))
-            .map_err(|e| e.to_string())?;
-        print_pdf_text(&file, &out, &["--disable-pdf-tagging".into()])?;
-        let bytes = std::fs::read(&out).map_err(|e| e.to_string())?;
+            .map_err(PrintError::file(&file))?;
+        print_pdf_with(&file, &out, &["--disable-pdf-tagging".into()])?;
+        let bytes = std::fs::read(&out).map_err(PrintError::file(&out))?;
         let found = pdf_destinations(&bytes);
         self.sections
             .iter()
@@ -68,15 +73,18 @@ impl AnnualReport {
                 found
                     .get(s.id)
                     .map(|page| (s.id, *page))
-                    .ok_or_else(|| format!("the draft PDF has no destination {:?}", s.id))
+                    .ok_or(PrintError::NoDestination(s.id))
             })
             .collect()
     }
 
     /// Each section's first page, by printing each section alone (side by side, one per core:
     /// Chromium's start-up dominates each print) and counting its pages.
-    fn pages_section_by_section(&self, dir: &Path) -> Result<HashMap<&'static str, usize>, String> {
-        let counts: Vec<std::sync::Mutex<Option<Result<usize, String>>>> = self
+    fn pages_section_by_section(
+        &self,
+        dir: &Path,
+    ) -> Result<HashMap<&'static str, usize>, PrintError> {
+        let counts: Vec<std::sync::Mutex<Option<Result<usize, PrintError>>>> = self
             .sections
             .iter()
             .map(|_| std::sync::Mutex::new(None))
@@ -98,9 +106,9 @@ impl AnnualReport {
                         dir.join(format!("{i}-{}.pdf", section.id)),
                     );
                     let pages = std::fs::write(&file, alone)
-                        .map_err(|e| e.to_string())
-                        .and_then(|()| print_pdf_text(&file, &out, &[]))
-                        .and_then(|()| std::fs::read(&out).map_err(|e| e.to_string()))
+                        .map_err(PrintError::file(&file))
+                        .and_then(|()| print_pdf_with(&file, &out, &[]))
+                        .and_then(|()| std::fs::read(&out).map_err(PrintError::file(&out)))
                         .map(|b| pdf_pages(&b));
                     *counts[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(pages);
                 });
@@ -112,7 +120,7 @@ impl AnnualReport {
             let taken = count
                 .into_inner()
                 .unwrap_or_else(|e| e.into_inner())
-                .unwrap_or_else(|| Err("a section was not printed".into()))?;
+                .unwrap_or_else(|| Err(PrintError::Failed("a section was not printed".into())))?;
             pages.insert(section.id, page);
             page += taken.max(1);
         }

@@ -30,7 +30,7 @@ pub struct NationalStore {
 
 fn token_hash(token: &str) -> String {
     use sha2::{Digest, Sha256};
-    crest_core::hex(&Sha256::digest(token.trim().as_bytes()))
+    hex::encode(Sha256::digest(token.trim().as_bytes()))
 }
 
 /// A programme as stored: code, name, nation, region, professions, offers.

@@ -201,7 +201,7 @@ pub enum TokenAccess {
 }
 
 /// A receipt's payload: episodes and tombstones in file order, or the first error.
-pub type ReceiptItems = dyn Iterator<Item = std::result::Result<ReceiptItem, String>>;
+pub type ReceiptItems = dyn Iterator<Item = std::result::Result<ReceiptItem, crest_core::Invalid>>;
 
 /// A date column's text as a date value; other text as text.
 pub(crate) fn text_value(f: &Field, t: &str) -> Result<Value> {

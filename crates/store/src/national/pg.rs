@@ -157,7 +157,7 @@ fn copy_items(
         ))
     };
     for item in items {
-        match item.map_err(StoreError::Refused)? {
+        match item? {
             ReceiptItem::Tombstone(t) => dropped.push(t),
             ReceiptItem::Episode(e) => {
                 stored += 1;

@@ -4,7 +4,7 @@ use super::backend::NationalDb;
 use super::model::{national_fields, Receipt, ReceiptItem, ReceiptItems, Received};
 use super::receipt;
 use crate::db::{self, value_sql, Lock, Sqlite};
-use crate::{AccessEntry, Result, StoreError};
+use crate::{AccessEntry, Result};
 
 impl NationalDb for Sqlite {
     fn receive(
@@ -78,7 +78,7 @@ fn receive_in(
         let mut st = tx.prepare(&insert)?;
         let mut drop_one = tx.prepare(receipt::TOMBSTONE)?;
         for item in items() {
-            match item.map_err(StoreError::Refused)? {
+            match item? {
                 ReceiptItem::Tombstone(t) => {
                     tombstones += 1;
                     deleted += drop_one.execute([&r.programme, &t])?;

@@ -101,14 +101,14 @@ pub fn new_personal_token(
     username: &str,
     label: &str,
     days: i32,
-) -> Result<(String, UserToken), String> {
+) -> Result<(String, UserToken), crest_core::date::DateError> {
     let secret = format!(
         "{}{}",
         crate::app::PERSONAL_TOKEN_PREFIX,
         crate::app::auth::token()
     );
     let now = crest_store::utc_now();
-    let today = crest_core::Date::parse_iso(now.get(..10).unwrap_or("")).map_err(|e| e.0)?;
+    let today = crest_core::Date::parse_iso(now.get(..10).unwrap_or(""))?;
     let expires = format!(
         "{}{}",
         today.add_days(days),

@@ -58,13 +58,13 @@ pub(crate) fn episode_json(r: &Record) -> Episode {
 
 /// A value sent for a field, as the import would read it from a file: text as it is, numbers
 /// and booleans written out, null as empty.
-pub(crate) fn sent_text(v: serde_json::Value) -> Result<String, String> {
+pub(crate) fn sent_text(v: serde_json::Value) -> Result<String, &'static str> {
     match v {
         serde_json::Value::String(s) => Ok(s),
         serde_json::Value::Number(n) => Ok(n.to_string()),
         serde_json::Value::Bool(b) => Ok(b.to_string()),
         serde_json::Value::Null => Ok(String::new()),
-        _ => Err("a list or object".into()),
+        _ => Err("a list or object"),
     }
 }
 

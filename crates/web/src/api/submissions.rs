@@ -136,7 +136,7 @@ pub(crate) async fn receive_api(
             let programme = claimed;
             let (sk, nk) = match keys {
                 Ok(k) => k,
-                Err(m) => return Ok((StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"code": "keys_missing", "message": m}))),
+                Err(m) => return Ok((StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"code": "keys_missing", "message": m.to_string()}))),
             };
             let who = format!("api:{programme}");
             Ok(match crest_privacy::submission::receive_file_logged(n, &file.0, (&sk, &nk), (&who, "api"), "api") {

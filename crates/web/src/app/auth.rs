@@ -14,26 +14,18 @@ pub fn token() -> String {
     let mut b = [0u8; 32];
     // Without randomness there must be no session at all.
     getrandom::fill(&mut b).expect("the operating system's random source failed");
-    hex(&b)
-}
-
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(b)
 }
 
 /// SHA-256 of a token, hex: what the store keeps instead of the token.
 pub fn token_hash(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// Compares secrets without leaking where they differ.
 pub fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    use subtle::ConstantTimeEq;
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 /// Sign-in throttling, per user name and per client address: a policy over records kept in

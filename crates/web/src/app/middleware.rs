@@ -1,6 +1,5 @@
 //! What every request passes through: its log line and id, security headers, marking the current page, and the not-found page.
 
-use super::auth;
 use super::context::ctx;
 use super::error::{api_error, api_json_errors, html_headers, ApiError, ErrorPage};
 use super::respond::html_page;
@@ -20,7 +19,7 @@ pub(crate) async fn request_log(
 ) -> Response {
     let mut id = [0u8; 8];
     let _ = getrandom::fill(&mut id);
-    let id = auth::hex(&id);
+    let id = hex::encode(id);
     let route = req
         .extensions()
         .get::<axum::extract::MatchedPath>()

@@ -102,6 +102,23 @@ impl Workers {
     }
 }
 
+/// Why the app could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store cannot be opened, or its migrations were edited.
+    #[error(transparent)]
+    Store(#[from] crest_store::StoreError),
+    /// The folder for uploads waiting for confirmation cannot be made.
+    #[error("cannot create {path}: {source}")]
+    Uploads {
+        /// The folder.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// The shared state of the app.
 pub struct App {
     pub(crate) db: String,
@@ -146,12 +163,14 @@ pub struct App {
 impl App {
     /// An app over the store at `db` (`--db` syntax); uploads wait for confirmation in
     /// `uploads`.
-    pub fn new(db: &str, uploads: PathBuf, today: fn() -> Date) -> Result<Arc<App>, String> {
-        let mut store = crest_store::open(db).map_err(|e| e.to_string())?;
+    pub fn new(db: &str, uploads: PathBuf, today: fn() -> Date) -> Result<Arc<App>, StartError> {
+        let mut store = crest_store::open(db)?;
         // A store whose applied migration was edited is refused before anything is served.
-        store.check_migrations().map_err(|e| e.to_string())?;
-        uploads::prepare(&uploads)
-            .map_err(|e| format!("cannot create {}: {e}", uploads.display()))?;
+        store.check_migrations()?;
+        uploads::prepare(&uploads).map_err(|source| StartError::Uploads {
+            path: uploads.display().to_string(),
+            source,
+        })?;
         Ok(Arc::new(App {
             db: db.to_string(),
             pool: Pool::new(vec![store]),
@@ -239,7 +258,7 @@ impl App {
         username: &str,
         secret: &str,
     ) -> Result<String, WebError> {
-        secrets::seal(self.secret_box.get(), username, secret).map_err(WebError::Internal)
+        secrets::seal(self.secret_box.get(), username, secret).map_err(WebError::internal)
     }
 
     /// The signing key of a programme this server holds.
@@ -251,18 +270,18 @@ impl App {
     /// `https://audit.example.nhs.uk`) with the API token it issued for this system. Plain
     /// `http://` is taken only for this machine (loopback), so submissions never cross a
     /// network unencrypted.
-    pub fn set_send_to(&self, url: &str, token: &str) -> Result<(), String> {
+    pub fn set_send_to(&self, url: &str, token: &str) -> Result<(), crest_core::Invalid> {
         let url = url.trim().trim_end_matches('/');
         // Parsed as an address, never matched as text: the host exactly (not a prefix, not
         // what precedes an '@'), and no user name or password in it.
         let uri: axum::http::Uri = url.parse().map_err(|_| {
-            format!("{url}: not a web address; give the national audit's address, e.g. https://audit.example.nhs.uk")
+            crest_core::Invalid(format!("{url}: not a web address; give the national audit's address, e.g. https://audit.example.nhs.uk"))
         })?;
         let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
         if authority.contains('@') {
             return Err(format!(
                 "{url}: the address may not carry a user name or password (before '@'); give the national audit's address alone"
-            ));
+            ).into());
         }
         let host = uri
             .host()
@@ -274,7 +293,7 @@ impl App {
         if host.is_empty() || !(scheme == "https" || (scheme == "http" && loopback)) {
             return Err(format!(
                 "{url}: the national audit's address must start with https:// (plain http only on this machine)"
-            ));
+            ).into());
         }
         let _ = self
             .send_to

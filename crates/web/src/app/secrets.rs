@@ -21,9 +21,9 @@ impl SecretBox {
     }
 
     /// `secret` sealed for `username`, as stored.
-    pub(crate) fn seal(&self, username: &str, secret: &str) -> Result<String, String> {
+    pub(crate) fn seal(&self, username: &str, secret: &str) -> Result<String, SealError> {
         let mut nonce = [0u8; 12];
-        getrandom::fill(&mut nonce).map_err(|e| format!("no random source: {e}"))?;
+        getrandom::fill(&mut nonce).map_err(SealError::NoRandom)?;
         let sealed = self
             .0
             .encrypt(
@@ -33,10 +33,10 @@ impl SecretBox {
                     aad: username.as_bytes(),
                 },
             )
-            .map_err(|_| "the security code could not be sealed".to_string())?;
+            .map_err(|_| SealError::Seal)?;
         let mut bytes = nonce.to_vec();
         bytes.extend(sealed);
-        Ok(format!("{SEALED}{}", crest_core::hex(&bytes)))
+        Ok(format!("{SEALED}{}", hex::encode(bytes)))
     }
 
     /// A stored secret opened for `username`; `None` if it does not open (another key, another
@@ -76,12 +76,23 @@ pub(crate) fn open(boxed: Option<&SecretBox>, username: &str, stored: &str) -> O
     }
 }
 
+/// Why a security-code secret could not be sealed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SealError {
+    /// No random source for the nonce.
+    #[error("no random source: {0}")]
+    NoRandom(getrandom::Error),
+    /// The cipher refused (it does not, for a secret of this size).
+    #[error("the security code could not be sealed")]
+    Seal,
+}
+
 /// A secret as it is to be stored: sealed when the server has a box, else in the clear.
 pub(crate) fn seal(
     boxed: Option<&SecretBox>,
     username: &str,
     secret: &str,
-) -> Result<String, String> {
+) -> Result<String, SealError> {
     match boxed {
         Some(b) => b.seal(username, secret),
         None => Ok(secret.to_string()),

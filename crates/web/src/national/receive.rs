@@ -55,13 +55,20 @@ impl App {
             .map_err(|e| WebError::Internal(e.to_string()))?
     }
 
-    pub(crate) fn receipt_keys(&self) -> Result<(crest_privacy::Key, crest_privacy::Key), String> {
+    pub(crate) fn receipt_keys(
+        &self,
+    ) -> Result<(crest_privacy::Key, crest_privacy::Key), NoReceiptKeys> {
         match (self.submission_key.get(), self.national_key.get()) {
             (Some(s), Some(n)) => Ok((s.clone(), n.clone())),
-            _ => Err("this server holds no submission and national keys, so it cannot receive submissions yet; ask the administrator to give it both".into()),
+            _ => Err(NoReceiptKeys),
         }
     }
 }
+
+/// A server without the keys that receiving needs.
+#[derive(Debug, thiserror::Error)]
+#[error("this server holds no submission and national keys, so it cannot receive submissions yet; ask the administrator to give it both")]
+pub(crate) struct NoReceiptKeys;
 
 /// The first characters of a key or hash: enough to tell them apart on screen.
 fn prefix(s: &str, n: usize) -> &str {
@@ -332,7 +339,7 @@ async fn receive_upload(
     let (status, body) = app
         .national(move |n| {
             let outcome = match keys {
-                Err(m) => Err(m),
+                Err(m) => Err(m.to_string()),
                 Ok((sk, nk)) => crest_privacy::submission::receive_file_logged(
                     n,
                     &file.0,

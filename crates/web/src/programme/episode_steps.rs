@@ -196,7 +196,7 @@ pub(crate) async fn answer_step(
                         .map(|e| {
                             (
                                 f.name.to_string(),
-                                crate::programme::episode_form::sentence(&e),
+                                crate::programme::episode_form::sentence(&e.0),
                             )
                         })
                 })

@@ -196,7 +196,7 @@ async fn submit(
         .await?;
     let (built, agreement) = match outcome {
         Ok(x) => x,
-        Err(m) => return Ok(refuse(capitalise(m.message()), period)),
+        Err(m) => return Ok(refuse(capitalise(&m.message()), period)),
     };
     let token = crate::app::auth::token();
     let pending = crest_store::PendingUpload {
@@ -300,6 +300,17 @@ fn request<'a>(
 }
 
 /// A library's message as a sentence on a page: capital first, full stop last.
+/// Why a submission could not be sent to the national audit.
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    /// No answer from the audit's address.
+    #[error("the national audit could not be reached ({0})")]
+    Unreachable(#[source] ureq::Error),
+    /// An answer that could not be read.
+    #[error("the national audit's answer could not be read ({0})")]
+    Unreadable(#[source] ureq::Error),
+}
+
 fn capitalise(s: &str) -> String {
     let mut out = crate::html::capitalised(s);
     if !out.ends_with('.') {
@@ -402,7 +413,7 @@ async fn confirm(
             &format!("{}-{}-{}.jsonl", p.code, period.from, period.to),
         )
         .into_response()),
-        Err(m) => Err(WebError::BadRequest(capitalise(m.message()))),
+        Err(m) => Err(WebError::BadRequest(capitalise(&m.message()))),
     }
 }
 
@@ -434,12 +445,12 @@ async fn send(
             ))
         })
         .await?
-        .map_err(|m| WebError::BadRequest(capitalise(m.message())))?;
+        .map_err(|m| WebError::BadRequest(capitalise(&m.message())))?;
     let endpoint = format!("{url}/api/v1/submissions");
     let bytes = built.bytes.clone();
     // The audit's answer: its HTTP status and JSON, or why it could not be reached.
     let answer =
-        tokio::task::spawn_blocking(move || -> Result<(u16, serde_json::Value), String> {
+        tokio::task::spawn_blocking(move || -> Result<(u16, serde_json::Value), SendError> {
             let agent: ureq::Agent = ureq::Agent::config_builder()
                 .timeout_global(Some(std::time::Duration::from_secs(300)))
                 .http_status_as_error(false)
@@ -450,12 +461,12 @@ async fn send(
                 .header("Authorization", &format!("Bearer {api_token}"))
                 .header("Content-Type", "application/x-ndjson")
                 .send(&bytes[..])
-                .map_err(|e| format!("the national audit could not be reached ({e})"))?;
+                .map_err(SendError::Unreachable)?;
             let status = r.status().as_u16();
             let text = r
                 .body_mut()
                 .read_to_string()
-                .map_err(|e| format!("the national audit's answer could not be read ({e})"))?;
+                .map_err(SendError::Unreadable)?;
             Ok((
                 status,
                 serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
@@ -481,7 +492,7 @@ async fn send(
                 .and_then(|v| v.as_str())
                 .unwrap_or("no status")
         ),
-        Err(m) => m.clone(),
+        Err(m) => m.to_string(),
     };
     app.db(move |s, _| {
         if stored {
@@ -516,7 +527,7 @@ async fn send(
                         .and_then(|v| v.as_str())
                         .unwrap_or("no reason given")
                 ),
-                Err(m) => capitalise(&m),
+                Err(m) => capitalise(&m.to_string()),
             };
             maud::html! {
                 div class="summary" role="alert" tabindex="-1" {

@@ -41,8 +41,19 @@ const GROUPS: [Dimension; 5] = [
     Dimension::PriorityGroup,
 ];
 
+/// Why a table of the page is not shown.
+#[derive(Debug, thiserror::Error)]
+enum NotShown {
+    /// The breakdown would reveal a suppressed count.
+    #[error(transparent)]
+    Refused(#[from] crest_stats::aggregate::Refused),
+    /// The report withholds it (the region's totals protect another's).
+    #[error(transparent)]
+    NotPublished(#[from] crest_report::aggregates::NotPublished),
+}
+
 /// A published table, or why it cannot be shown.
-type Shown = Result<Answer, String>;
+type Shown = Result<Answer, NotShown>;
 
 fn publish(t: &Table, period: crest_core::Period) -> Shown {
     t.published_rows()
@@ -53,7 +64,7 @@ fn publish(t: &Table, period: crest_core::Period) -> Shown {
             from: period.from.to_string(),
             to: period.to.to_string(),
         })
-        .map_err(|e| e.to_string())
+        .map_err(NotShown::from)
 }
 
 /// A published percentage cell as a fraction, if it is a number.
@@ -160,7 +171,7 @@ fn figures(
         .any(|p| withheld.contains(&(p.nation.code().to_string(), p.region.clone())));
     let region_total = |shown: Shown| {
         if protected {
-            Err(crest_report::aggregates::NotPublished::Withheld.to_string())
+            Err(crest_report::aggregates::NotPublished::Withheld.into())
         } else {
             shown
         }
@@ -200,7 +211,7 @@ fn with_nation(a: &Answer, nation: &Shown) -> Answer {
     shown
 }
 
-fn not_shown(why: &str) -> Markup {
+fn not_shown(why: &NotShown) -> Markup {
     html! { p class="hint" { "Not shown: " (why) } }
 }
 

@@ -122,7 +122,7 @@ pub(crate) async fn aggregate_for(
     }
     let mut problems = Vec::new();
     let by = Dimension::parse_list(&asked.by).unwrap_or_else(|e| {
-        problems.push(e);
+        problems.push(e.0);
         Vec::new()
     });
     let measure_text = if asked.measure.is_empty() {
@@ -131,7 +131,7 @@ pub(crate) async fn aggregate_for(
         asked.measure.as_str()
     };
     let measure = Measure::parse(measure_text).unwrap_or_else(|e| {
-        problems.push(e);
+        problems.push(e.0);
         Measure::Uptake
     });
     let period = crate::app::requested_period(app, &asked.from, &asked.to);
@@ -370,7 +370,7 @@ fn measure_options(chosen: &str) -> Markup {
     }
 }
 
-fn aggregates_body(c: &Ctx, asked: &Asked, result: Option<Result<Answer, String>>) -> Markup {
+fn aggregates_body(c: &Ctx, asked: &Asked, result: Option<Result<Answer, WebError>>) -> Markup {
     let chosen: Vec<&str> = asked.by.split(',').filter(|b| !b.is_empty()).collect();
     let measure = Measure::parse(if asked.measure.is_empty() {
         "uptake"
@@ -435,7 +435,7 @@ fn aggregates_body(c: &Ctx, asked: &Asked, result: Option<Result<Answer, String>
             None => {}
             Some(Err(message)) => div class="summary" role="alert" tabindex="-1" {
                 h2 { "There is a problem" }
-                p { (message) }
+                p { (message.message()) }
             },
             Some(Ok(a)) => {
                 @let caption = format!(
@@ -471,7 +471,7 @@ async fn aggregates_page(
     let result = if run {
         Some(match aggregate_for(&app, &c, &asked).await {
             Ok(a) => Ok(a),
-            Err(WebError::BadRequest(m)) => Err(m),
+            Err(e @ WebError::BadRequest(_)) => Err(e),
             Err(e) => return Err(e),
         })
     } else {

@@ -13,6 +13,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
+use crest_privacy::research::ExtractError;
 use crest_privacy::research::{self, Format, Requester};
 use crest_store::national::Project;
 use maud::{html, Markup};
@@ -77,7 +78,7 @@ impl std::io::Write for ChannelWriter {
 pub(crate) fn stream_download(
     content_type: &'static str,
     filename: &str,
-    work: impl FnOnce(&mut ChannelWriter) -> Result<(), String> + Send + 'static,
+    work: impl FnOnce(&mut ChannelWriter) -> Result<(), ExtractError> + Send + 'static,
 ) -> Response {
     let (send, receive) = tokio::sync::mpsc::channel(4);
     let fail = send.clone();
@@ -88,7 +89,7 @@ pub(crate) fn stream_download(
         };
         let done = work(&mut w).and_then(|()| {
             use std::io::Write;
-            w.flush().map_err(|e| e.to_string())
+            Ok(w.flush()?)
         });
         if let Err(e) = done {
             tracing::error!(%e, "streamed download failed");
@@ -247,16 +248,14 @@ pub(crate) async fn extract_response(
         Format::Parquet => "application/vnd.apache.parquet",
     };
     Ok(stream_download(content_type, &filename, move |w| {
-        let mut n = crest_store::NationalStore::open(&url).map_err(|e| e.to_string())?;
+        let mut n = crest_store::NationalStore::open(&url)?;
         let who = Requester {
             username: &me,
             role: &role,
             for_researcher: None,
             today,
         };
-        research::write_extract(&mut n, &project, format, w, &who, &mut |_| {})
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        research::write_extract(&mut n, &project, format, w, &who, &mut |_| {}).map(|_| ())
     }))
 }
 
@@ -357,7 +356,7 @@ pub(crate) fn checked_project(
         }
     }
     let fields = research::parse_fields(&one(form, "fields")).unwrap_or_else(|e| {
-        errors.push(("fields".into(), crate::html::capitalised(&e)));
+        errors.push(("fields".into(), crate::html::capitalised(&e.0)));
         Vec::new()
     });
     let researchers: Vec<String> = one(form, "researchers")
