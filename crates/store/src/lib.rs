@@ -10,9 +10,10 @@ mod accounts;
 pub mod audit;
 pub mod db;
 mod local;
-mod migrations;
+pub mod migrations;
 pub mod national;
 mod schema;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod totp;
 pub mod users;

@@ -244,9 +244,78 @@ pub(crate) fn national(backend: &str) -> Set {
     }
 }
 
+/// How many migrations a store kind (`local` or `national`) has on a back end: a new one is
+/// this plus one.
+pub fn count(store: &str, backend: &str) -> usize {
+    if store == "national" {
+        national(backend).list.len()
+    } else {
+        local(backend).list.len()
+    }
+}
+
+/// The column type of a dataset field on a back end (`sqlite` or `postgres`), as the frozen
+/// migrations declare it: dates and codes as text, whole numbers, decimals, yes/no.
+pub fn column_type(kind: crest_core::Kind, backend: &str) -> &'static str {
+    use crest_core::Kind;
+    let sqlite = backend == "sqlite";
+    match kind {
+        Kind::Int { .. } if sqlite => "INTEGER",
+        Kind::Int { .. } => "BIGINT",
+        Kind::Decimal { .. } if sqlite => "REAL",
+        Kind::Decimal { .. } => "DOUBLE PRECISION",
+        Kind::Bool if sqlite => "INTEGER",
+        Kind::Bool => "BOOLEAN",
+        _ => "TEXT",
+    }
+}
+
+/// The frozen migration that adds `fields` (new in the dataset dictionary) to a store's
+/// episodes table: `store` is `local` or `national`, `backend` `sqlite` or `postgres`. The
+/// columns may be empty, since stored episodes have no value for a new field.
+pub fn add_fields_sql(store: &str, backend: &str, fields: &[&crest_core::Field]) -> String {
+    let table = if store == "national" {
+        "national_episodes"
+    } else {
+        "episodes"
+    };
+    let mut sql = String::from(
+        "-- Frozen: a released migration is never edited. A schema change (a dataset change included)\n\
+         -- is a new file with the next version.\n",
+    );
+    for f in fields {
+        sql.push_str(&format!(
+            "ALTER TABLE {table} ADD COLUMN {} {};\n",
+            f.name,
+            column_type(f.kind, backend)
+        ));
+    }
+    sql
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_fields_migration_declares_each_column_as_the_first_migrations_do() {
+        let bmi = crest_core::field_by_name("a1_bmi").expect("a1_bmi");
+        let opt_out = crest_core::field_by_name("national_opt_out").expect("national_opt_out");
+        let sqlite = add_fields_sql("local", "sqlite", &[bmi, opt_out]);
+        assert!(sqlite.starts_with("-- Frozen"));
+        assert!(sqlite.ends_with(
+            "ALTER TABLE episodes ADD COLUMN a1_bmi REAL;\nALTER TABLE episodes ADD COLUMN national_opt_out INTEGER;\n"
+        ));
+        let pg = add_fields_sql("national", "postgres", &[bmi]);
+        assert!(pg.ends_with("ALTER TABLE national_episodes ADD COLUMN a1_bmi DOUBLE PRECISION;\n"));
+        // The same types as the released first migrations.
+        for (backend, list) in [("sqlite", LOCAL_SQLITE), ("postgres", LOCAL_POSTGRES)] {
+            for f in [bmi, opt_out] {
+                let declared = format!("{} {}", f.name, column_type(f.kind, backend));
+                assert!(list[0].sql.contains(&declared), "{backend}: {declared}");
+            }
+        }
+    }
 
     #[test]
     fn versions_count_up_from_one_and_match_the_schema_versions() {

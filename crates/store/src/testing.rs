@@ -1,25 +1,58 @@
-//! Test support: a fresh store on every back end available.
+//! Test support (the `testing` feature): scratch folders, a fresh store on every back end
+//! available, and skips that are said out loud.
 //!
 //! SQLite always runs. PostgreSQL runs when reachable at `CREST_TEST_POSTGRES` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`); each test gets its own database, dropped
-//! afterwards. Without a server the PostgreSQL half is skipped with a printed notice, except when
-//! `CI` or `CREST_REQUIRE_POSTGRES` is set: then an unreachable server fails the test.
+//! afterwards. Whatever a test cannot run for want of a part (PostgreSQL, Chromium, poppler,
+//! axe-core) goes through [`skip`]: where everything must run (`CI`, or the part's
+//! `CREST_REQUIRE_…` variable) it fails the test; elsewhere it is listed after the run by
+//! `tests/run.sh`, so a run never passes silently without it.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-/// A scratch directory unique to this process and call.
+/// A scratch folder unique to this call, under the system's temporary folder. It is kept
+/// after the test (for screenshots and files to look at when a test fails).
 pub fn scratch_dir(tag: &str) -> PathBuf {
-    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!("crest-{tag}-{}-{n}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
+    tempfile::Builder::new()
+        .prefix(&format!("crest-{tag}-"))
+        .tempdir()
+        .expect("create scratch dir")
+        .keep()
+}
+
+/// Whether a run must have everything (`CI`, or `require` set to anything but 0 or false).
+pub fn required(require: &str) -> bool {
+    ["CI", require]
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|x| !x.is_empty() && x != "0" && x != "false"))
+}
+
+/// The running test cannot do part of its work for want of `what`. Where everything must run
+/// (see [`required`]) this fails the test; otherwise the skip is printed and, when
+/// `CREST_SKIPPED_FILE` names a file (as `tests/run.sh` sets it), recorded there with the
+/// test's name, to be listed after the run.
+pub fn skip(what: &str, require: &str) {
+    if required(require) {
+        panic!("{what}; where everything must run (CI or {require} set) this fails instead of skipping");
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    eprintln!("SKIPPED {test}: {what}");
+    if let Some(path) = std::env::var_os("CREST_SKIPPED_FILE") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{test}: {what}");
+        }
+    }
 }
 
 /// A database for one test; a PostgreSQL database is dropped when this is dropped.
@@ -73,22 +106,16 @@ fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-fn postgres_required() -> bool {
-    ["CI", "CREST_REQUIRE_POSTGRES"]
-        .iter()
-        .any(|v| std::env::var(v).is_ok_and(|x| !x.is_empty() && x != "0" && x != "false"))
-}
-
 /// A fresh PostgreSQL database, or `None` (with a notice) when no server is reachable outside CI.
 pub fn postgres_db() -> Option<TestDb> {
     let admin = admin_url();
     let mut client = match postgres::Client::connect(&admin, postgres::NoTls) {
         Ok(c) => c,
-        Err(e) if postgres_required() => {
-            panic!("PostgreSQL is required here (CI) but unreachable at {admin}: {e}")
-        }
         Err(e) => {
-            eprintln!("NOTICE: PostgreSQL unreachable at {admin} ({e}); skipping the PostgreSQL half of this test");
+            skip(
+                &format!("the PostgreSQL half: PostgreSQL is unreachable at {admin} ({e})"),
+                "CREST_REQUIRE_POSTGRES",
+            );
             return None;
         }
     };

@@ -467,6 +467,67 @@ fn stores_made_by_the_previous_release_migrate_without_losing_a_row() {
 /// The frozen migrations and the dataset dictionary agree: a freshly migrated store has a
 /// column for every dictionary field and no other (so a dataset change without its migration
 /// fails here), locally and nationally.
+/// Adding a dataset field is one change: declare it in the dictionary (`crest_core::dataset`),
+/// and this test names the frozen migrations it needs, writing them when
+/// `CREST_WRITE_MIGRATIONS=1` (then list them in `crates/store/src/migrations.rs` and raise
+/// `SCHEMA_VERSION`). The national field list, `docs/dataset.md` (a test in `crest`) and the
+/// OpenAPI snapshot (a test in `crest-web`) follow from the dictionary or fail naming the step.
+#[test]
+fn every_dataset_field_has_its_column_in_a_frozen_migration() {
+    let mut needed = Vec::new();
+    for db in databases() {
+        let mut s = crest_store::open(&db.url).unwrap();
+        s.migrate().unwrap();
+        let has = |table: &str, column: &str| {
+            let sql = if db.backend == "postgres" {
+                format!("SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = '{table}' AND column_name = '{column}'")
+            } else {
+                format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = '{column}'")
+            };
+            db.query_i64(&sql) == 1
+        };
+        let local: Vec<&crest_core::Field> =
+            FIELDS.iter().filter(|f| !has("episodes", f.name)).collect();
+        // The national store is a database of its own on the same back end.
+        let national_db = if db.backend == "postgres" {
+            crest_store::testing::postgres_db().expect("PostgreSQL, as for the local half")
+        } else {
+            crest_store::testing::sqlite_db()
+        };
+        let mut n = crest_store::NationalStore::open(&national_db.url).unwrap();
+        n.migrate().unwrap();
+        let held = n.columns().unwrap();
+        let national: Vec<&crest_core::Field> = crest_store::national::national_fields()
+            .filter(|f| !held.contains(&format!("national_episodes.{}", f.name)))
+            .collect();
+        for (store, missing) in [("local", local), ("national", national)] {
+            if missing.is_empty() {
+                continue;
+            }
+            let names: Vec<&str> = missing.iter().map(|f| f.name).collect();
+            let file = format!(
+                "{}/migrations/{store}/{}/V{}__add_{}.sql",
+                env!("CARGO_MANIFEST_DIR"),
+                db.backend,
+                crest_store::migrations::count(store, db.backend) + 1,
+                names.join("_and_")
+            );
+            let sql = crest_store::migrations::add_fields_sql(store, db.backend, &missing);
+            if std::env::var_os("CREST_WRITE_MIGRATIONS").is_some() {
+                std::fs::write(&file, &sql).unwrap();
+            }
+            needed.push(format!("{file}:\n{sql}"));
+        }
+    }
+    assert!(
+        needed.is_empty(),
+        "dataset fields without a column; these frozen migrations add them (run this test with \
+         CREST_WRITE_MIGRATIONS=1 to write them, then list them in crates/store/src/migrations.rs \
+         and raise SCHEMA_VERSION):\n{}",
+        needed.join("\n")
+    );
+}
+
 #[test]
 fn the_migrated_schema_has_exactly_the_dictionarys_columns() {
     for (ldb, ndb) in databases().into_iter().zip(databases()) {

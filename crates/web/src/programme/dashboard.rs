@@ -363,46 +363,10 @@ fn median_iqr(values: &[f64]) -> String {
 /// The dashboard's content for a programme: `history` holds its episodes referred in
 /// `period` and the two years before it (for the trend).
 fn render(p: &Programme, history: &[Record], period: Period) -> maud::Markup {
-    let within = |r: &Record, q: Period| {
-        r.date(Col::ReferralDate)
-            .is_some_and(|d| d >= q.from && d <= q.to)
-    };
     let records: Vec<Record> = history
         .iter()
-        .filter(|r| within(r, period))
+        .filter(|r| referred_within(r, period))
         .cloned()
-        .collect();
-    let records = &records[..];
-    // The last three years, for the trend.
-    let years: Vec<(Period, crest_stats::kpis::ProgrammeKpis)> = [2, 1, 0]
-        .into_iter()
-        .filter_map(|back| {
-            let q = period.earlier(back);
-            let facts: Vec<KpiEpisode> = history
-                .iter()
-                .filter(|r| within(r, q))
-                .filter_map(|r| KpiEpisode::of_record(r, 0))
-                .collect();
-            let r = compute(std::slice::from_ref(p), &facts, q, &Thresholds::default());
-            Some((q, r.programmes.into_iter().next()?))
-        })
-        .collect();
-    let trend_labels: Vec<String> = years
-        .iter()
-        .map(|(q, _)| format!("{}–{}", q.from.ymd().0, q.to.ymd().0 % 100))
-        .collect();
-    let share = |k: &crest_stats::kpis::ProgrammeKpis, key: &str| {
-        let (x, n) = k.proportion(key);
-        (n > 0).then(|| x as f64 / n as f64)
-    };
-    let trend: Vec<(&str, Vec<Option<f64>>)> = FUNNELS
-        .iter()
-        .map(|(key, _)| {
-            (
-                crest_stats::kpis::kpi_label(key),
-                years.iter().map(|(_, k)| share(k, key)).collect(),
-            )
-        })
         .collect();
     let facts: Vec<KpiEpisode> = records
         .iter()
@@ -415,6 +379,72 @@ fn render(p: &Programme, history: &[Record], period: Period) -> maud::Markup {
         &Thresholds::default(),
     );
     let k = report.programmes.first();
+    html! {
+        (crate::html::period_form(period.from, period.to, maud::html! {}))
+        (kpi_section(k, period))
+        (waits_section(&records, &facts, k))
+        (uptake_section(&records, k))
+        (trend_section(p, history, period))
+    }
+}
+
+/// Whether an episode was referred within `q`.
+fn referred_within(r: &Record, q: Period) -> bool {
+    r.date(Col::ReferralDate)
+        .is_some_and(|d| d >= q.from && d <= q.to)
+}
+
+/// Referrals and uptake, the grade, and the seven KPIs against their thresholds.
+fn kpi_section(k: Option<&crest_stats::kpis::ProgrammeKpis>, period: Period) -> maud::Markup {
+    let is_share = |key: &str| matches!(key, "assessment1" | "assessment2");
+    html! {
+        @if let Some(k) = k {
+            @let r = &k.results;
+            h2 { "Referrals and uptake" }
+            p {
+                (r.referred) " referred, " (r.started) " started core CR: uptake " (pct(r.uptake.value()))
+                " (95% interval "
+                (r.uptake.ci().map_or("–".into(), |(lo, hi)| format!("{}–{}", pct(Some(lo)), pct(Some(hi)))))
+                ")."
+            }
+            h2 { "Key performance indicators" }
+            p {
+                "Grade: " strong class={ "grade-" (k.grade_shown().replace(' ', "-")) } { (k.grade_shown()) }
+                @if r.referred == 0 { ": nobody was referred in this period" }
+                @else { " (" (k.kpis_met) " of 7 met)" }
+                "."
+            }
+            table tabindex="0" {
+                caption { "The seven NCP_CR KPIs for " (period.long()) }
+                thead { tr {
+                    th scope="col" { "KPI" } th scope="col" { "Value" }
+                    th scope="col" { "Threshold" } th scope="col" { "Met" }
+                } }
+                tbody {
+                    @for kpi in &r.kpis {
+                        tr {
+                            th scope="row" { (kpi.label()) }
+                            @let shown = |x: Option<f64>| {
+                                let v = if is_share(kpi.key) { pct(x) } else { num(x) };
+                                crest_stats::kpis::kpi_shown(kpi.key, &v)
+                            };
+                            td { (shown(kpi.value())) } td { (shown(kpi.threshold)) }
+                            td { @if kpi.met { "yes" } @else { "no" } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Waits from referral to start (all, CABG, MI/PCI), duration, completion, assessments
+/// recorded, and delivery modes.
+fn waits_section(
+    records: &[Record],
+    facts: &[KpiEpisode],
+    k: Option<&crest_stats::kpis::ProgrammeKpis>,
+) -> maud::Markup {
     let mut wait_thresholds = (None, None);
     for kpi in k.iter().flat_map(|k| &k.results.kpis) {
         match kpi.key {
@@ -423,7 +453,6 @@ fn render(p: &Programme, history: &[Record], period: Period) -> maud::Markup {
             _ => {}
         }
     }
-    let is_share = |key: &str| matches!(key, "assessment1" | "assessment2");
     // Waits (overall and by the two KPI groups), duration, completion, assessment recording.
     let wait = |f: &KpiEpisode| Some(f.core_start?.days_since(f.referral_date) as f64);
     let mut waits: Vec<f64> = facts.iter().filter_map(wait).collect();
@@ -458,6 +487,46 @@ fn render(p: &Programme, history: &[Record], period: Period) -> maud::Markup {
             None => "Not recorded".to_string(),
         },
     );
+    html! {
+        h2 { "Waits and delivery" }
+        table tabindex="0" {
+            caption { "Wait from referral to the start of core CR, days" }
+            thead { tr {
+                th scope="col" { "Patients" } th scope="col" { "Started" }
+                th scope="col" { "Median (IQR)" } th scope="col" { "Threshold" }
+            } }
+            tbody {
+                tr { th scope="row" { "All" } td { (waits.len()) } td { (median_iqr(&waits)) } td {} }
+                tr { th scope="row" { "CABG" } td { (cabg.len()) } td { (median_iqr(&cabg)) } td { (num(wait_thresholds.0)) } }
+                tr { th scope="row" { "MI/PCI" } td { (mi_pci.len()) } td { (median_iqr(&mi_pci)) } td { (num(wait_thresholds.1)) } }
+            }
+        }
+        p { "Duration of core CR: median " (median_iqr(&durations)) " days." }
+        (duration_chart(&durations))
+        p {
+            "Completed: " (completed) " of " (started) " started. Assessment 1 recorded for " (a1)
+            ", assessment 2 for " (a2) " of " (records.len()) " referred."
+        }
+        (wait_chart(&waits))
+        table tabindex="0" {
+            caption { "Delivery modes of those who started" }
+            thead { tr { th scope="col" { "Mode" } th scope="col" { "Patients" } } }
+            tbody {
+                @for (m, n, _) in &modes {
+                    tr { th scope="row" { (m) } td { (n) } }
+                }
+            }
+        }
+        (outcomes(records))
+    }
+}
+
+/// Uptake by sex, age band, ethnic group, deprivation quintile and priority group, beside the
+/// programme's overall uptake.
+fn uptake_section(
+    records: &[Record],
+    k: Option<&crest_stats::kpis::ProgrammeKpis>,
+) -> maud::Markup {
     let uptake = [
         (
             "sex",
@@ -498,74 +567,6 @@ fn render(p: &Programme, history: &[Record], period: Period) -> maud::Markup {
         ),
     ];
     html! {
-        (crate::html::period_form(period.from, period.to, maud::html! {}))
-        @if let Some(k) = k {
-            @let r = &k.results;
-            h2 { "Referrals and uptake" }
-            p {
-                (r.referred) " referred, " (r.started) " started core CR: uptake " (pct(r.uptake.value()))
-                " (95% interval "
-                (r.uptake.ci().map_or("–".into(), |(lo, hi)| format!("{}–{}", pct(Some(lo)), pct(Some(hi)))))
-                ")."
-            }
-            h2 { "Key performance indicators" }
-            p {
-                "Grade: " strong class={ "grade-" (k.grade_shown().replace(' ', "-")) } { (k.grade_shown()) }
-                @if r.referred == 0 { ": nobody was referred in this period" }
-                @else { " (" (k.kpis_met) " of 7 met)" }
-                "."
-            }
-            table tabindex="0" {
-                caption { "The seven NCP_CR KPIs for " (period.long()) }
-                thead { tr {
-                    th scope="col" { "KPI" } th scope="col" { "Value" }
-                    th scope="col" { "Threshold" } th scope="col" { "Met" }
-                } }
-                tbody {
-                    @for kpi in &r.kpis {
-                        tr {
-                            th scope="row" { (kpi.label()) }
-                            @let shown = |x: Option<f64>| {
-                                let v = if is_share(kpi.key) { pct(x) } else { num(x) };
-                                crest_stats::kpis::kpi_shown(kpi.key, &v)
-                            };
-                            td { (shown(kpi.value())) } td { (shown(kpi.threshold)) }
-                            td { @if kpi.met { "yes" } @else { "no" } }
-                        }
-                    }
-                }
-            }
-        }
-        h2 { "Waits and delivery" }
-        table tabindex="0" {
-            caption { "Wait from referral to the start of core CR, days" }
-            thead { tr {
-                th scope="col" { "Patients" } th scope="col" { "Started" }
-                th scope="col" { "Median (IQR)" } th scope="col" { "Threshold" }
-            } }
-            tbody {
-                tr { th scope="row" { "All" } td { (waits.len()) } td { (median_iqr(&waits)) } td {} }
-                tr { th scope="row" { "CABG" } td { (cabg.len()) } td { (median_iqr(&cabg)) } td { (num(wait_thresholds.0)) } }
-                tr { th scope="row" { "MI/PCI" } td { (mi_pci.len()) } td { (median_iqr(&mi_pci)) } td { (num(wait_thresholds.1)) } }
-            }
-        }
-        p { "Duration of core CR: median " (median_iqr(&durations)) " days." }
-        (duration_chart(&durations))
-        p {
-            "Completed: " (completed) " of " (started) " started. Assessment 1 recorded for " (a1)
-            ", assessment 2 for " (a2) " of " (records.len()) " referred."
-        }
-        (wait_chart(&waits))
-        table tabindex="0" {
-            caption { "Delivery modes of those who started" }
-            thead { tr { th scope="col" { "Mode" } th scope="col" { "Patients" } } }
-            tbody {
-                @for (m, n, _) in &modes {
-                    tr { th scope="row" { (m) } td { (n) } }
-                }
-            }
-        }
-        (outcomes(records))
         h2 { "Who takes up cardiac rehabilitation" }
         @for (i, (title, rows)) in uptake.iter().enumerate() {
             (crest_report::charts::proportion_bars(
@@ -576,6 +577,43 @@ fn render(p: &Programme, history: &[Record], period: Period) -> maud::Markup {
             ))
             (crate::html::uptake_table(title, rows))
         }
+    }
+}
+
+/// The last three years: uptake, completion and assessments by year of referral, and grades.
+fn trend_section(p: &Programme, history: &[Record], period: Period) -> maud::Markup {
+    // The last three years, for the trend.
+    let years: Vec<(Period, crest_stats::kpis::ProgrammeKpis)> = [2, 1, 0]
+        .into_iter()
+        .filter_map(|back| {
+            let q = period.earlier(back);
+            let facts: Vec<KpiEpisode> = history
+                .iter()
+                .filter(|r| referred_within(r, q))
+                .filter_map(|r| KpiEpisode::of_record(r, 0))
+                .collect();
+            let r = compute(std::slice::from_ref(p), &facts, q, &Thresholds::default());
+            Some((q, r.programmes.into_iter().next()?))
+        })
+        .collect();
+    let trend_labels: Vec<String> = years
+        .iter()
+        .map(|(q, _)| format!("{}–{}", q.from.ymd().0, q.to.ymd().0 % 100))
+        .collect();
+    let share = |k: &crest_stats::kpis::ProgrammeKpis, key: &str| {
+        let (x, n) = k.proportion(key);
+        (n > 0).then(|| x as f64 / n as f64)
+    };
+    let trend: Vec<(&str, Vec<Option<f64>>)> = FUNNELS
+        .iter()
+        .map(|(key, _)| {
+            (
+                crest_stats::kpis::kpi_label(key),
+                years.iter().map(|(_, k)| share(k, key)).collect(),
+            )
+        })
+        .collect();
+    html! {
         h2 { "The last three years" }
         (crest_report::charts::trend_chart("trend", "Uptake, completion and assessments by year of referral", &trend_labels, &trend))
         table tabindex="0" {

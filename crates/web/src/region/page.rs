@@ -335,52 +335,7 @@ fn render(
     asked: &Asked,
 ) -> Markup {
     let drawn = charts(f);
-    let (overall, overall_text) = headline(&f.overall);
-    let (nation, nation_text) = headline(&f.nation);
-    let ask = |by: &str, measure: &str| Asked {
-        by: by.into(),
-        measure: measure.into(),
-        ..asked.clone()
-    };
-    // Who is missed: a group whose whole published 95% interval lies below the region's uptake.
-    let mut missed = Vec::new();
-    for (d, mine, _) in &f.groups {
-        if let (Ok(a), Some(o)) = (mine, overall) {
-            for r in &a.rows {
-                let known = !r[0].to_ascii_lowercase().starts_with("not ");
-                if let (Some(hi), true) = (share(&r[5]), known) {
-                    if hi < o {
-                        missed.push(format!(
-                            "{} ({}): {}",
-                            r[0],
-                            d.label().to_lowercase(),
-                            pct(share(&r[3]))
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    // The slope index from the published quintile counts; only when no quintile is hidden.
-    let sii = f
-        .groups
-        .iter()
-        .find(|g| g.0 == Dimension::ImdQuintile)
-        .and_then(|(_, a, _)| a.as_ref().ok())
-        .and_then(|a| {
-            let mut q = [(0u64, 0u64); 5];
-            for r in &a.rows {
-                if let Ok(i @ 1..=5) = r[0].parse::<usize>() {
-                    q[i - 1] = (count(&r[1])?, count(&r[2])?);
-                }
-            }
-            crest_stats::funnel::slope_index(&q)
-        });
-    let months = {
-        let (fy, fm, _) = period.from.ymd();
-        let (ty, tm, _) = period.to.ymd();
-        ((ty - fy) * 12 + tm as i32 - fm as i32 + 1).max(1) as f64
-    };
+    let (overall, _) = headline(&f.overall);
     html! {
         (crate::html::period_form(period.from, period.to, html! {}))
         p {
@@ -398,6 +353,51 @@ fn render(
                 li { a href="#kpis" { "Programmes' KPIs and grades" } }
             }
         }
+        (uptake_section(f, &drawn, period, asked))
+        (missed_section(f, overall))
+        (demand_section(f, &drawn, period, asked))
+        (waits_section(f, asked))
+        (capacity_section(f, period, asked))
+        (kpis_section(f, period))
+    }
+}
+
+/// The same question as `asked`, by another breakdown and measure (for a download link).
+fn ask(asked: &Asked, by: &str, measure: &str) -> Asked {
+    Asked {
+        by: by.into(),
+        measure: measure.into(),
+        ..asked.clone()
+    }
+}
+
+/// The region's and the nation's uptake, the slope index, and uptake by each grouping beside
+/// the nation's.
+fn uptake_section(
+    f: &RegionFigures,
+    drawn: &[(String, Markup)],
+    period: crest_core::Period,
+    asked: &Asked,
+) -> Markup {
+    let (overall, overall_text) = headline(&f.overall);
+    let (nation, nation_text) = headline(&f.nation);
+    let ask = |by: &str, measure: &str| ask(asked, by, measure);
+    // The slope index from the published quintile counts; only when no quintile is hidden.
+    let sii = f
+        .groups
+        .iter()
+        .find(|g| g.0 == Dimension::ImdQuintile)
+        .and_then(|(_, a, _)| a.as_ref().ok())
+        .and_then(|a| {
+            let mut q = [(0u64, 0u64); 5];
+            for r in &a.rows {
+                if let Ok(i @ 1..=5) = r[0].parse::<usize>() {
+                    q[i - 1] = (count(&r[1])?, count(&r[2])?);
+                }
+            }
+            crest_stats::funnel::slope_index(&q)
+        });
+    html! {
         h2 id="uptake" { "Uptake and inequalities" }
         p {
             strong { "Your region: " (pct(overall)) } " (" (overall_text) "). "
@@ -417,13 +417,38 @@ fn render(
             @match mine {
                 Err(why) => (not_shown(why)),
                 Ok(a) => {
-                    (chart_with_links(&drawn, &format!("uptake-{}", d.code()), period))
+                    (chart_with_links(drawn, &format!("uptake-{}", d.code()), period))
                     @let shown = with_nation(a, nat);
                     (answer_table(&format!("Uptake by {} (the nation beside it)", d.label().to_lowercase()), &shown, Measure::Uptake))
                     (download(&ask(d.code(), "uptake")))
                 }
             }
         }
+    }
+}
+
+/// Who is missed: a group whose whole published 95% interval lies below the region's uptake.
+fn missed_section(f: &RegionFigures, overall: Option<f64>) -> Markup {
+    // Who is missed: a group whose whole published 95% interval lies below the region's uptake.
+    let mut missed = Vec::new();
+    for (d, mine, _) in &f.groups {
+        if let (Ok(a), Some(o)) = (mine, overall) {
+            for r in &a.rows {
+                let known = !r[0].to_ascii_lowercase().starts_with("not ");
+                if let (Some(hi), true) = (share(&r[5]), known) {
+                    if hi < o {
+                        missed.push(format!(
+                            "{} ({}): {}",
+                            r[0],
+                            d.label().to_lowercase(),
+                            pct(share(&r[3]))
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    html! {
         h2 id="missed" { "Who is missed" }
         @if missed.is_empty() {
             p { "No group's uptake is clearly below your region's " (pct(overall)) " (its whole 95% interval below it)." }
@@ -431,11 +456,23 @@ fn render(
             p { "Uptake clearly below your region's " (pct(overall)) " (the whole 95% interval below it):" }
             ul { @for m in &missed { li { (m) } } }
         }
+    }
+}
+
+/// Demand: referrals and starts by quarter.
+fn demand_section(
+    f: &RegionFigures,
+    drawn: &[(String, Markup)],
+    period: crest_core::Period,
+    asked: &Asked,
+) -> Markup {
+    let ask = |by: &str, measure: &str| ask(asked, by, measure);
+    html! {
         h2 id="demand" { "Demand: referrals and starts by quarter, " (period.from.long()) " to " (period.to.long()) }
         @match (&f.referred_by_quarter, &f.started_by_quarter) {
             (Ok(r), Ok(s)) => {
-                (chart_with_links(&drawn, "demand", period))
-                (chart_with_links(&drawn, "conversion", period))
+                (chart_with_links(drawn, "demand", period))
+                (chart_with_links(drawn, "conversion", period))
                 (answer_table("Referrals by quarter", r, Measure::Referred))
                 (download(&ask("quarter", "referred")))
                 (answer_table("Starts of core CR by quarter of referral", s, Measure::Started))
@@ -443,6 +480,13 @@ fn render(
             }
             (Err(why), _) | (_, Err(why)) => (not_shown(why)),
         }
+    }
+}
+
+/// Waits from referral to start by programme, and starts within the standard's days.
+fn waits_section(f: &RegionFigures, asked: &Asked) -> Markup {
+    let ask = |by: &str, measure: &str| ask(asked, by, measure);
+    html! {
         h2 id="waits" { "Waits by programme" }
         p {
             "Nationally, " (match &f.in_time_nation { Ok(a) => a.rows.first().map_or("–".to_string(), |r| format!("{}%", r[2])), Err(_) => "*".into() })
@@ -456,6 +500,18 @@ fn render(
             (answer_table("Started within 28 days (42 after CABG), by programme", a, Measure::StartedInTime))
             (download(&ask("programme", "started_in_time")))
         } }
+    }
+}
+
+/// Capacity: starts against referrals per month, by programme.
+fn capacity_section(f: &RegionFigures, period: crest_core::Period, asked: &Asked) -> Markup {
+    let ask = |by: &str, measure: &str| ask(asked, by, measure);
+    let months = {
+        let (fy, fm, _) = period.from.ymd();
+        let (ty, tm, _) = period.to.ymd();
+        ((ty - fy) * 12 + tm as i32 - fm as i32 + 1).max(1) as f64
+    };
+    html! {
         h2 id="capacity" { "Capacity: starts against referrals, by programme" }
         @match (&f.referred_by_programme, &f.started_by_programme) {
             (Ok(r), Ok(s)) => {
@@ -491,6 +547,12 @@ fn render(
             }
             (Err(why), _) | (_, Err(why)) => (not_shown(why)),
         }
+    }
+}
+
+/// Each programme's seven KPIs and grade, as published.
+fn kpis_section(f: &RegionFigures, period: crest_core::Period) -> Markup {
+    html! {
         h2 id="kpis" { "Programmes' KPIs and grades, as published" }
         div class="table-scroll" {
             table class="data" tabindex="0" {
