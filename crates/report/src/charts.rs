@@ -2,8 +2,8 @@
 //! annual report and PNG downloads. A PNG is the same SVG rendered in process by resvg with the
 //! bundled Liberation Sans, so no browser starts on a web request.
 
-use crate::html::pct;
-use crate::html::{number, thousands};
+use crate::words::pct;
+use crate::words::{number, thousands};
 use crest_stats::funnel::{self, Direction, Position, Z998};
 use crest_stats::kpis::ProgrammeKpis;
 use crest_stats::Z95;

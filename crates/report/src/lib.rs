@@ -7,11 +7,11 @@ pub mod aggregates;
 pub mod annual;
 pub mod charts;
 pub mod figures;
-pub mod html;
 pub mod print;
 pub mod publication_audit;
 pub mod site;
 pub mod svg;
+pub mod words;
 
 /// Why a report, table or chart could not be made.
 #[derive(Debug, thiserror::Error)]

@@ -77,127 +77,42 @@ pub(crate) fn chromium(
     out
 }
 
-/// The number of pages of a PDF as Chromium writes it (one `/Type /Page` object per page).
+/// The number of pages of a PDF (0 if it cannot be read).
 pub(crate) fn pdf_pages(pdf: &[u8]) -> usize {
-    let needle = b"/Type /Page";
-    pdf.windows(needle.len() + 1)
-        .filter(|w| w.starts_with(needle) && !w[needle.len()].is_ascii_alphanumeric())
-        .count()
-}
-
-/// The objects of a PDF as Chromium (Skia) writes them: object number → its dictionary (the
-/// bytes after `N 0 obj` up to `stream` or `endobj`). Skia writes dictionaries uncompressed
-/// and without object streams.
-pub(crate) fn pdf_objects(pdf: &[u8]) -> HashMap<u32, &[u8]> {
-    let mut out = HashMap::new();
-    let needle = b" 0 obj";
-    let mut i = 0;
-    while let Some(at) = pdf[i..].windows(needle.len()).position(|w| w == needle) {
-        let start = i + at;
-        i = start + needle.len();
-        let digits = pdf[..start]
-            .iter()
-            .rev()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
-        let before = start - digits;
-        if digits == 0 || (before > 0 && !pdf[before - 1].is_ascii_whitespace()) {
-            continue;
-        }
-        let Some(number) = std::str::from_utf8(&pdf[before..start])
-            .ok()
-            .and_then(|n| n.parse().ok())
-        else {
-            continue;
-        };
-        // Up to `endobj`, then the dictionary alone (before any stream): each byte is read a
-        // bounded number of times however many objects there are.
-        let rest = &pdf[i..];
-        let end = rest
-            .windows(6)
-            .position(|x| x == b"endobj")
-            .unwrap_or(rest.len());
-        let body = &rest[..end];
-        let dict = body
-            .windows(6)
-            .position(|x| x == b"stream")
-            .unwrap_or(body.len());
-        out.insert(number, &body[..dict]);
-        i += end;
-    }
-    out
-}
-
-/// The object number after `key` in a dictionary (`/Pages 21 0 R` → 21).
-pub(crate) fn pdf_ref(dict: &[u8], key: &[u8]) -> Option<u32> {
-    let at = dict.windows(key.len()).position(|w| w == key)? + key.len();
-    let text = std::str::from_utf8(&dict[at..]).ok()?;
-    text.split_whitespace().next()?.parse().ok()
-}
-
-/// The object numbers in a dictionary's array after `key` (`/Kids [2 0 R 6 0 R]` → 2, 6).
-pub(crate) fn pdf_refs(dict: &[u8], key: &[u8]) -> Vec<u32> {
-    let Some(at) = dict.windows(key.len()).position(|w| w == key) else {
-        return Vec::new();
-    };
-    let rest = &dict[at + key.len()..];
-    let (Some(open), Some(close)) = (
-        rest.iter().position(|b| *b == b'['),
-        rest.iter().position(|b| *b == b']'),
-    ) else {
-        return Vec::new();
-    };
-    let words: Vec<&str> = std::str::from_utf8(rest.get(open + 1..close).unwrap_or_default())
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    words
-        .chunks(3)
-        .filter(|w| w.len() == 3 && w[2] == "R")
-        .filter_map(|w| w[0].parse().ok())
-        .collect()
+    lopdf::Document::load_mem(pdf).map_or(0, |d| d.get_pages().len())
 }
 
 /// The pages (from 1) of a PDF's named destinations, by name: Chromium lists every link
-/// target of the document (`/Dests` of the catalog: `/summary [25 0 R /XYZ …]`).
+/// target of the document in the catalog's `/Dests` (`/summary [25 0 R /XYZ …]`). Empty if
+/// the PDF cannot be read.
 pub(crate) fn pdf_destinations(pdf: &[u8]) -> HashMap<String, usize> {
-    let objects = pdf_objects(pdf);
-    let Some(catalog) = objects
-        .values()
-        .find(|d| d.windows(14).any(|w| w == b"/Type /Catalog"))
-    else {
-        return HashMap::new();
-    };
-    // The page tree, walked in order: the object numbers of its pages.
-    let mut pages = Vec::new();
-    let mut stack: Vec<u32> = pdf_ref(catalog, b"/Pages ").into_iter().collect();
-    while let Some(node) = stack.pop() {
-        let Some(dict) = objects.get(&node) else {
-            continue;
-        };
-        let kids = pdf_refs(dict, b"/Kids");
-        if kids.is_empty() {
-            pages.push(node);
-        } else {
-            stack.extend(kids.into_iter().rev());
-        }
-    }
-    let Some(dests) = pdf_ref(catalog, b"/Dests ").and_then(|n| objects.get(&n)) else {
-        return HashMap::new();
-    };
-    let text = String::from_utf8_lossy(dests);
     let mut found = HashMap::new();
-    // `/name [N 0 R /XYZ x y z]`, one after another.
-    for entry in text.split('/').filter(|e| !e.is_empty()) {
-        let mut words = entry.split_whitespace();
-        let (Some(name), Some(first)) = (words.next(), words.next()) else {
-            continue;
-        };
-        let Some(page) = first.strip_prefix('[').and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        if let Some(index) = pages.iter().position(|p| *p == page) {
-            found.insert(name.trim_start_matches("<<").to_string(), index + 1);
+    let Ok(doc) = lopdf::Document::load_mem(pdf) else {
+        return found;
+    };
+    let pages: HashMap<lopdf::ObjectId, usize> = doc
+        .get_pages()
+        .into_iter()
+        .map(|(number, id)| (id, number as usize))
+        .collect();
+    let dests = doc
+        .catalog()
+        .and_then(|c| c.get(b"Dests"))
+        .and_then(|d| doc.dereference(d))
+        .and_then(|(_, d)| d.as_dict());
+    let Ok(dests) = dests else {
+        return found;
+    };
+    for (name, target) in dests.iter() {
+        let page = doc
+            .dereference(target)
+            .and_then(|(_, t)| t.as_array())
+            .ok()
+            .and_then(|a| a.first())
+            .and_then(|p| p.as_reference().ok())
+            .and_then(|id| pages.get(&id));
+        if let Some(page) = page {
+            found.insert(String::from_utf8_lossy(name).into_owned(), *page);
         }
     }
     found

@@ -18,6 +18,7 @@ mod account;
 mod admin;
 mod api;
 mod app;
+pub mod html;
 mod national;
 mod programme;
 mod region;
@@ -30,5 +31,4 @@ pub use app::{
     router, serve, App, RequestId, StartError, WebError, OPT_OUT_FILE_LIMIT, SUBMISSION_LIMIT,
     UPLOAD_LIMIT,
 };
-pub use crest_report::html;
 pub use crest_store::users::{add_user, hash_password, new_password};

@@ -41,7 +41,7 @@ impl Glance<'_> {
         };
         let grades: Vec<(String, f64)> = ["green", "amber", "red", "withheld", "no data"]
             .iter()
-            .map(|g| (crate::html::capitalised(g), graded(g) as f64))
+            .map(|g| (crate::words::capitalised(g), graded(g) as f64))
             .collect();
         // Programmes meeting each standard, of those it could be assessed for.
         let keys: Vec<&str> = self
@@ -126,8 +126,8 @@ impl Glance<'_> {
                 }
                 @if let (Some(lo), Some(hi)) = (&lowest, &highest) {
                     li {
-                        "Uptake was lowest in deprivation quintile " (lo.0) ", " (crate::html::pct(Some(lo.1)))
-                        ", and highest in quintile " (hi.0) ", " (crate::html::pct(Some(hi.1))) "."
+                        "Uptake was lowest in deprivation quintile " (lo.0) ", " (crate::words::pct(Some(lo.1)))
+                        ", and highest in quintile " (hi.0) ", " (crate::words::pct(Some(hi.1))) "."
                     }
                 }
                 li {

@@ -92,7 +92,7 @@ fn heading(name: &str) -> String {
         "kpis_met" => "KPIs met",
         "kpis_assessable" => "KPIs assessable",
         "method" => "Funnel limits",
-        other => return crate::html::capitalised(&other.replace('_', " ")),
+        other => return crate::words::capitalised(&other.replace('_', " ")),
     };
     words.to_string()
 }
@@ -112,10 +112,10 @@ fn cell_words(column: &str, cell: &str) -> String {
         return heading(cell);
     }
     if column == "group" {
-        return crate::html::group_words(cell).into_owned();
+        return crate::words::group_words(cell).into_owned();
     }
     match cell.parse::<u64>() {
-        Ok(n) if !column.contains("year") => crate::html::thousands(n),
+        Ok(n) if !column.contains("year") => crate::words::thousands(n),
         _ => cell.to_string(),
     }
 }
@@ -605,29 +605,60 @@ mod tests {
         );
     }
 
-    /// A PDF laid out as Chromium's Skia writes one: a page tree of two levels, a stream
-    /// that happens to hold "0 obj", and the catalog's named destinations.
+    /// A PDF laid out as Chromium's writes one: a page tree of two levels, and the catalog's
+    /// named destinations pointing at pages.
     #[test]
     fn the_destinations_give_each_section_its_page() {
-        let pdf = b"%PDF-1.4\n1 0 obj\n<</Title (report.html)>>\nendobj\n\
-            2 0 obj\n<</Type /Page\n/Parent 20 0 R>>\nendobj\n\
-            3 0 obj\n<</Length 4>> stream\nx 0 obj\nendstream\nendobj\n\
-            6 0 obj\n<</Type /Page\n/Parent 20 0 R>>\nendobj\n\
-            9 0 obj\n<</Type /Page\n/Parent 21 0 R>>\nendobj\n\
-            11 0 obj\n<</Type /Page\n/Parent 21 0 R>>\nendobj\n\
-            20 0 obj\n<</Type /Pages\n/Count 2\n/Kids [2 0 R 6 0 R]>>\nendobj\n\
-            21 0 obj\n<</Type /Pages\n/Count 2\n/Kids [9 0 R 11 0 R]>>\nendobj\n\
-            22 0 obj\n<</Type /Pages\n/Count 4\n/Kids [20 0 R 21 0 R]>>\nendobj\n\
-            58 0 obj\n<</Type /Annot\n/Subtype /Link\n/Dest /glance>>\nendobj\n\
-            92 0 obj\n<</glance [6 0 R /XYZ 6 829.9 0]\n/summary [9 0 R /XYZ 6 829.9 0]\n\
-            /methods [11 0 R /XYZ 6 829.9 0]>>\nendobj\n\
-            93 0 obj\n<</Type /Catalog\n/Pages 22 0 R\n/Dests 92 0 R>>\nendobj\ntrailer\n";
-        let found = pdf_destinations(pdf);
+        use lopdf::{dictionary, Document, Object};
+        let mut doc = Document::with_version("1.4");
+        let root = doc.new_object_id();
+        let (left, right) = (doc.new_object_id(), doc.new_object_id());
+        let page = |doc: &mut Document, parent| {
+            doc.add_object(dictionary! { "Type" => "Page", "Parent" => parent })
+        };
+        let p: Vec<_> = [left, left, right, right]
+            .into_iter()
+            .map(|parent| page(&mut doc, parent))
+            .collect();
+        let node = |kids: &[lopdf::ObjectId], parent: Option<lopdf::ObjectId>| {
+            let mut d = dictionary! {
+                "Type" => "Pages",
+                "Count" => kids.len() as i64,
+                "Kids" => kids.iter().map(|k| Object::Reference(*k)).collect::<Vec<_>>(),
+            };
+            if let Some(parent) = parent {
+                d.set("Parent", parent);
+            }
+            Object::Dictionary(d)
+        };
+        doc.objects.insert(left, node(&p[..2], Some(root)));
+        doc.objects.insert(right, node(&p[2..], Some(root)));
+        let mut top = node(&[left, right], None);
+        if let Object::Dictionary(d) = &mut top {
+            d.set("Count", 4);
+        }
+        doc.objects.insert(root, top);
+        let at = |page| Object::Array(vec![Object::Reference(page), "XYZ".into()]);
+        let dests = doc.add_object(dictionary! {
+            "glance" => at(p[1]),
+            "summary" => at(p[2]),
+            "methods" => at(p[3]),
+        });
+        let catalog = doc.add_object(dictionary! {
+            "Type" => "Catalog",
+            "Pages" => root,
+            "Dests" => dests,
+        });
+        doc.trailer.set("Root", catalog);
+        let mut pdf = Vec::new();
+        doc.save_to(&mut pdf).unwrap();
+        let found = pdf_destinations(&pdf);
         assert_eq!(found.len(), 3, "{found:?}");
         assert_eq!(
             (found["glance"], found["summary"], found["methods"]),
             (2, 3, 4)
         );
+        assert_eq!(crate::print::pdf_pages(&pdf), 4);
         assert!(pdf_destinations(b"not a pdf").is_empty());
     }
 

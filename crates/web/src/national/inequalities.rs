@@ -35,7 +35,7 @@ struct ChartQuery {
 fn uptake_chart(i: usize, title: &str, rows: &Uptake, overall: Option<f64>) -> maud::Markup {
     let rows: Uptake = rows
         .iter()
-        .map(|(g, n, k)| (crest_report::html::group_words(g).into_owned(), *n, *k))
+        .map(|(g, n, k)| (crate::html::group_words(g).into_owned(), *n, *k))
         .collect();
     crest_report::charts::proportion_bars(
         &format!("uptake-{i}"),
@@ -213,7 +213,7 @@ fn render(
                 if u < o {
                     missed.push(format!(
                         "{} ({title}): {}",
-                        crest_report::html::group_words(g),
+                        crate::html::group_words(g),
                         pct(Some(*k as f64 / *n as f64))
                     ));
                 }
