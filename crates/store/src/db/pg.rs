@@ -7,7 +7,7 @@ use postgres::types::{ToSql, Type};
 /// A PostgreSQL database, connected.
 pub struct Postgres {
     pub(crate) client: postgres::Client,
-    /// Statements prepared on this connection, by their SQL.
+    /// Statements prepared on this connection, by their SQL as written (`?N`).
     pub(crate) statements: std::collections::HashMap<String, postgres::Statement>,
 }
 

@@ -24,12 +24,15 @@ fn param(f: &crest_core::Field, v: &Value) -> Box<dyn ToSql + Sync> {
 
 impl LocalDb for Postgres {
     fn write_episode(&mut self, sql: &str, rec: &Record, key: Option<[&str; 2]>) -> Result<()> {
-        let sql = crate::db::pg_placeholders(sql);
-        let st = match self.statements.get(&sql) {
+        // Looked up by the statement as written: translating its placeholders for every row
+        // would copy a statement of every column each time.
+        let st = match self.statements.get(sql) {
             Some(st) => st.clone(),
             None => {
-                let st = self.client.prepare(&sql)?;
-                self.statements.insert(sql, st.clone());
+                let st = self
+                    .client
+                    .prepare(&crate::db::pg_placeholders(sql))?;
+                self.statements.insert(sql.to_string(), st.clone());
                 st
             }
         };
