@@ -3535,6 +3535,24 @@ fn commissioners_and_researchers_see_published_figures_for_their_scope_only() {
                     p.code
                 );
             }
+            // The KPI table and its CSV are one model: every row of the file is on the page,
+            // with the file's exact values.
+            let csv = send(&app, get("/region/kpis.csv", &comm)).await;
+            assert_eq!(csv.status, StatusCode::OK);
+            let mut lines = csv.body.lines();
+            let head = lines.next().unwrap_or_default();
+            assert!(
+                head.starts_with("name,programme_code,")
+                    && head.ends_with(",kpis_met,kpis_assessable,grade"),
+                "{head}"
+            );
+            for line in lines {
+                let cells: Vec<&str> = line.split(',').collect();
+                assert!(
+                    r.body.contains(&format!("{} ({})", cells[0], cells[1])),
+                    "{line} is not on the page"
+                );
+            }
             // Each chart on the page downloads, drawn from the same published figures.
             let linked: Vec<&str> = r
                 .body

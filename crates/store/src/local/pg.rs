@@ -29,9 +29,7 @@ impl LocalDb for Postgres {
         let st = match self.statements.get(sql) {
             Some(st) => st.clone(),
             None => {
-                let st = self
-                    .client
-                    .prepare(&crate::db::pg_placeholders(sql))?;
+                let st = self.client.prepare(&crate::db::pg_placeholders(sql))?;
                 self.statements.insert(sql.to_string(), st.clone());
                 st
             }

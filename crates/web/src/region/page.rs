@@ -333,6 +333,7 @@ fn render(
     f: &RegionFigures,
     period: crest_core::Period,
     asked: &Asked,
+    view: &crate::app::table::View,
 ) -> Markup {
     let drawn = charts(f);
     let (overall, _) = headline(&f.overall);
@@ -358,7 +359,7 @@ fn render(
         (demand_section(f, &drawn, period, asked))
         (waits_section(f, asked))
         (capacity_section(f, period, asked))
-        (kpis_section(f, period))
+        (kpis_section(f, period, view))
     }
 }
 
@@ -550,41 +551,85 @@ fn capacity_section(f: &RegionFigures, period: crest_core::Period, asked: &Asked
     }
 }
 
+/// Each programme's seven KPIs and grade, as published: one model for the page and its CSV
+/// and XLSX.
+fn kpi_table(f: &RegionFigures, period: crest_core::Period) -> crate::app::table::Table {
+    use crate::app::table::{Cell, Column};
+    let keys: Vec<&str> = f
+        .kpis
+        .first()
+        .map(|p| p.kpis.iter().map(|k| k.key).collect())
+        .unwrap_or_default();
+    let mut columns = vec![
+        Column::words("Programme", "name"),
+        Column::words("Code", "programme_code"),
+    ];
+    columns.extend(
+        keys.iter()
+            .map(|k| Column::numbers(crest_stats::kpis::kpi_label(k), k)),
+    );
+    columns.extend([
+        Column::numbers("KPIs met", "kpis_met"),
+        Column::numbers("Assessable", "kpis_assessable"),
+        Column::words("Grade", "grade"),
+    ]);
+    let rows = f
+        .kpis
+        .iter()
+        .map(|p| {
+            let name = f
+                .names
+                .iter()
+                .find(|n| n.0 == p.programme_code)
+                .map_or(p.programme_code.as_str(), |n| n.1.as_str());
+            let mut row = vec![
+                Cell::coded(format!("{name} ({})", p.programme_code), name),
+                Cell::text(&p.programme_code),
+            ];
+            row.extend(
+                p.kpis
+                    .iter()
+                    .map(|k| Cell::number(k.value.parse().ok(), &k.value, &k.value)),
+            );
+            row.extend([
+                Cell::number(
+                    Some(p.kpis_met as f64),
+                    p.kpis_met.to_string(),
+                    p.kpis_met.to_string(),
+                ),
+                Cell::number(
+                    Some(p.kpis_assessable as f64),
+                    p.kpis_assessable.to_string(),
+                    p.kpis_assessable.to_string(),
+                ),
+                Cell::text(p.grade),
+            ]);
+            row
+        })
+        .collect();
+    crate::app::table::Table {
+        caption: "The seven KPIs of each programme in your region (* too few patients to publish)"
+            .into(),
+        rows_are: "programmes".into(),
+        columns,
+        rows,
+        downloads: Some([
+            format!("/region/kpis.csv?from={}&to={}", period.from, period.to),
+            format!("/region/kpis.xlsx?from={}&to={}", period.from, period.to),
+        ]),
+        empty: "No programme of your region has published KPIs for this period.".into(),
+    }
+}
+
 /// Each programme's seven KPIs and grade, as published.
-fn kpis_section(f: &RegionFigures, period: crest_core::Period) -> Markup {
+fn kpis_section(
+    f: &RegionFigures,
+    period: crest_core::Period,
+    view: &crate::app::table::View,
+) -> Markup {
     html! {
         h2 id="kpis" { "Programmes' KPIs and grades, as published" }
-        div class="table-scroll" {
-            table class="data" tabindex="0" {
-                caption { "The seven KPIs of each programme in your region (* too few patients to publish)" }
-                thead { tr {
-                    th scope="col" { "Programme" }
-                    @for k in f.kpis.first().map(|p| p.kpis.iter().map(|k| k.key).collect::<Vec<_>>()).unwrap_or_default() {
-                        th scope="col" class="num" { (crest_stats::kpis::kpi_label(k)) }
-                    }
-                    th scope="col" { "KPIs met" }
-                    th scope="col" { "Grade" }
-                } }
-                tbody {
-                    @for p in &f.kpis {
-                        tr {
-                            th scope="row" {
-                                (f.names.iter().find(|n| n.0 == p.programme_code).map_or(p.programme_code.as_str(), |n| n.1.as_str()))
-                                " (" (p.programme_code) ")"
-                            }
-                            @for k in &p.kpis { td class="num" { (k.value) } }
-                            td { (p.kpis_met) " of " (p.kpis_assessable) }
-                            td { (p.grade) }
-                        }
-                    }
-                }
-            }
-        }
-        p {
-            "Download this table: "
-            a href={ "/region/kpis.csv?from=" (period.from) "&to=" (period.to) } download { "CSV" } " · "
-            a href={ "/region/kpis.xlsx?from=" (period.from) "&to=" (period.to) } download { "XLSX" }
-        }
+        (kpi_table(f, period).render(view))
     }
 }
 
@@ -617,7 +662,9 @@ async fn region_page(
     State(app): State<Arc<App>>,
     Commissioner(c): Commissioner,
     Query(f): Query<Chosen>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response, WebError> {
+    let view = crate::app::table::View::of("kpis", "/region", &query);
     let (figures, period) = load(&app, &c, &f).await?;
     let asked = Asked {
         from: period.from.to_string(),
@@ -627,7 +674,7 @@ async fn region_page(
     Ok(html_page(page(
         "Your region",
         c.nav(None),
-        render(&c, &figures, period, &asked),
+        render(&c, &figures, period, &asked, &view),
     )))
 }
 
@@ -671,30 +718,7 @@ async fn kpis_download(
     axum::extract::Path(format): axum::extract::Path<String>,
     Query(f): Query<Chosen>,
 ) -> Result<Response, WebError> {
-    let (figures, _) = load(&app, &c, &f).await?;
-    let mut columns = vec!["programme_code".to_string(), "name".to_string()];
-    if let Some(first) = figures.kpis.first() {
-        columns.extend(first.kpis.iter().map(|k| k.key.to_string()));
-    }
-    columns.extend(["kpis_met", "kpis_assessable", "grade"].map(String::from));
-    let rows: Vec<Vec<String>> = figures
-        .kpis
-        .iter()
-        .map(|p| {
-            let name = figures
-                .names
-                .iter()
-                .find(|n| n.0 == p.programme_code)
-                .map_or("", |n| n.1.as_str());
-            let mut row = vec![p.programme_code.clone(), name.to_string()];
-            row.extend(p.kpis.iter().map(|k| k.value.clone()));
-            row.extend([
-                p.kpis_met.to_string(),
-                p.kpis_assessable.to_string(),
-                p.grade.to_string(),
-            ]);
-            row
-        })
-        .collect();
+    let (figures, period) = load(&app, &c, &f).await?;
+    let (columns, rows) = kpi_table(&figures, period).file();
     crate::app::table_download("region_kpis", &format, &columns, &rows)
 }
