@@ -50,46 +50,7 @@ pub enum Command {
     /// Write calibrated synthetic programmes.csv and episodes.csv.
     Synth(SynthArgs),
     /// Serve the web app for programme teams.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        addr: String,
-        /// Where uploads wait for confirmation.
-        #[arg(long, default_value = "crest-uploads")]
-        uploads: PathBuf,
-        /// Submission key file, so programme leads can build national submissions and the
-        /// national side can check them (else CREST_SUBMISSION_KEY, if set).
-        #[arg(long)]
-        submission_key: Option<PathBuf>,
-        /// The programmes' signing keys, so leads' submissions built on the web prove which
-        /// programme made them: a key file, or a folder of them (one `*.key` per programme;
-        /// else CREST_SIGNING_KEY names one).
-        #[arg(long, env = "CREST_SIGNING_KEY")]
-        signing_key: Option<PathBuf>,
-        /// The server's own key file (`crest keys new`), kept outside the database: users'
-        /// security-code secrets are sealed with it in the store (else CREST_SERVER_KEY holds
-        /// the key file's text). Without it they are stored in the clear.
-        #[arg(long)]
-        server_key: Option<PathBuf>,
-        /// Also serve the national side (national analysts, receipts, the API) over this
-        /// national store.
-        #[arg(long, env = "CREST_NATIONAL_DB", requires = "national_key")]
-        national_db: Option<String>,
-        /// The national key file (with --national-db).
-        #[arg(long)]
-        national_key: Option<PathBuf>,
-        /// Behind a reverse proxy that terminates TLS: cookies are marked Secure, and sign-in
-        /// throttling uses the client address the proxy appends to X-Forwarded-For.
-        #[arg(long)]
-        behind_proxy: bool,
-        /// The national audit's address, so leads can send submissions to it from the web
-        /// (with --send-token; https://, or http:// on this machine only).
-        #[arg(long, env = "CREST_SEND_TO", requires = "send_token")]
-        send_to: Option<String>,
-        /// The API token the national audit issued for this programme system.
-        #[arg(long, env = "CREST_SEND_TOKEN", hide_env_values = true)]
-        send_token: Option<String>,
-    },
+    Serve(ServeArgs),
     /// API tokens with which a programme's system pushes submissions to the national store at
     /// --db (`crest tokens new --programme P001`; printed once, stored hashed).
     Tokens {
@@ -595,6 +556,49 @@ pub struct KpiArgs {
     /// (never overwritten).
     #[arg(long, requires = "rebase")]
     pub save: Option<PathBuf>,
+}
+
+/// What `crest serve` is given.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// Where uploads wait for confirmation.
+    #[arg(long, default_value = "crest-uploads")]
+    pub uploads: PathBuf,
+    /// Submission key file, so programme leads can build national submissions and the
+    /// national side can check them (else CREST_SUBMISSION_KEY, if set).
+    #[arg(long)]
+    pub submission_key: Option<PathBuf>,
+    /// The programmes' signing keys, so leads' submissions built on the web prove which
+    /// programme made them: a key file, or a folder of them (one `*.key` per programme;
+    /// else CREST_SIGNING_KEY names one).
+    #[arg(long, env = "CREST_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
+    /// The server's own key file (`crest keys new`), kept outside the database: users'
+    /// security-code secrets are sealed with it in the store (else CREST_SERVER_KEY holds
+    /// the key file's text). Without it they are stored in the clear.
+    #[arg(long)]
+    pub server_key: Option<PathBuf>,
+    /// Also serve the national side (national analysts, receipts, the API) over this
+    /// national store.
+    #[arg(long, env = "CREST_NATIONAL_DB", requires = "national_key")]
+    pub national_db: Option<String>,
+    /// The national key file (with --national-db).
+    #[arg(long)]
+    pub national_key: Option<PathBuf>,
+    /// Behind a reverse proxy that terminates TLS: cookies are marked Secure, and sign-in
+    /// throttling uses the client address the proxy appends to X-Forwarded-For.
+    #[arg(long)]
+    pub behind_proxy: bool,
+    /// The national audit's address, so leads can send submissions to it from the web
+    /// (with --send-token; https://, or http:// on this machine only).
+    #[arg(long, env = "CREST_SEND_TO", requires = "send_token")]
+    pub send_to: Option<String>,
+    /// The API token the national audit issued for this programme system.
+    #[arg(long, env = "CREST_SEND_TOKEN", hide_env_values = true)]
+    pub send_token: Option<String>,
 }
 
 /// `crest synth` arguments.

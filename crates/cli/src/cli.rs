@@ -43,32 +43,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Tokens {
             action: TokensAction::Revoke { id },
         } => cmd_tokens::revoke(db, &id),
-        Command::Serve {
-            addr,
-            uploads,
-            submission_key,
-            signing_key,
-            server_key,
-            national_db,
-            national_key,
-            behind_proxy,
-            send_to,
-            send_token,
-        } => cmd_serve::run(
-            db,
-            cmd_serve::ServeArgs {
-                addr,
-                uploads,
-                submission_key,
-                signing_key,
-                server_key,
-                national_db,
-                national_key,
-                behind_proxy,
-                send_to,
-                send_token,
-            },
-        ),
+        Command::Serve(args) => cmd_serve::run(db, args),
         Command::Users { action } => users(db, action),
         Command::Keys {
             action:

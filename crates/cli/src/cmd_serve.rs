@@ -4,23 +4,9 @@ use crate::common::*;
 use crate::today;
 use anyhow::{anyhow, Result};
 
-/// What `crest serve` was given.
-pub(crate) struct ServeArgs {
-    pub addr: String,
-    pub uploads: std::path::PathBuf,
-    pub submission_key: Option<std::path::PathBuf>,
-    pub signing_key: Option<std::path::PathBuf>,
-    pub server_key: Option<std::path::PathBuf>,
-    pub national_db: Option<String>,
-    pub national_key: Option<std::path::PathBuf>,
-    pub behind_proxy: bool,
-    pub send_to: Option<String>,
-    pub send_token: Option<String>,
-}
-
 /// Serves the web app until interrupted.
-pub(crate) fn run(db: &str, a: ServeArgs) -> Result<i32> {
-    let ServeArgs {
+pub(crate) fn run(db: &str, a: crate::args::ServeArgs) -> Result<i32> {
+    let crate::args::ServeArgs {
         addr,
         uploads,
         submission_key,

@@ -48,7 +48,7 @@ fn modules(src: &Path) -> BTreeMap<Vec<String>, PathBuf> {
 /// The paths a file names through `crate::` and `super::`, groups expanded
 /// (`crate::app::{access::Staff, App}` gives `app::access::Staff` and `app::App`), each as
 /// segments from the crate root.
-fn named_paths(text: &str, here: &[String], is_mod_file: bool) -> Vec<Vec<String>> {
+fn named_paths(text: &str, module: &[String]) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     let bytes = text.as_bytes();
     for (start, prefix) in [("crate::", 0usize), ("super::", 1)] {
@@ -63,11 +63,8 @@ fn named_paths(text: &str, here: &[String], is_mod_file: bool) -> Vec<Vec<String
             let base: Vec<String> = if prefix == 0 {
                 Vec::new()
             } else {
-                // `super` of `a/b.rs` is `a`; of `a/b/mod.rs` it is `a` too (its parent).
-                let mut b = here.to_vec();
-                let _ = is_mod_file;
-                b.pop();
-                b
+                // `super` of module `a::b` (`a/b.rs` or `a/b/mod.rs`) is `a`.
+                module[..module.len().saturating_sub(1)].to_vec()
             };
             expand(&text[from..], base, &mut out);
         }
@@ -140,16 +137,7 @@ fn cycles(src: &Path) -> Vec<Vec<String>> {
     let mut edges: BTreeMap<&Vec<String>, BTreeSet<&Vec<String>>> = BTreeMap::new();
     for (m, file) in &mods {
         let text = std::fs::read_to_string(file).unwrap();
-        let is_mod = file.file_name().is_some_and(|f| f == "mod.rs");
-        let here = if is_mod || m.is_empty() {
-            // The parent of a `mod.rs`'s children is the module itself.
-            let mut h = m.clone();
-            h.push(String::new());
-            h
-        } else {
-            m.clone()
-        };
-        for p in named_paths(&text, &here, is_mod) {
+        for p in named_paths(&text, m) {
             if let Some(t) = target(&p, &mods) {
                 if !related(m, t) {
                     edges.entry(m).or_default().insert(t);
@@ -278,6 +266,14 @@ fn the_cycle_finder_finds_a_cycle_and_ignores_a_parent_and_its_child() {
     assert_eq!(cycles(&src), vec![vec!["a", "b", "c"]]);
     std::fs::write(src.join("c.rs"), "use crate::app::Y; use some_crate::a::A;").unwrap();
     assert!(cycles(&src).is_empty());
+    // Siblings through `super`, and a `mod.rs` whose `super` is its parent's module.
+    std::fs::write(src.join("app/x.rs"), "use super::z::Z; pub struct Y;").unwrap();
+    std::fs::write(src.join("app/z.rs"), "use super::x::Y; pub struct Z;").unwrap();
+    assert_eq!(cycles(&src), vec![vec!["app::x", "app::z"]]);
+    std::fs::write(src.join("app/z.rs"), "pub struct Z;").unwrap();
+    std::fs::write(src.join("app/mod.rs"), "mod x; mod z; use super::c::C;").unwrap();
+    std::fs::write(src.join("c.rs"), "use crate::app::Y;").unwrap();
+    assert_eq!(cycles(&src), vec![vec!["app", "c"]]);
 }
 
 /// A fresh scratch folder under the build's target folder.

@@ -335,6 +335,27 @@ pub(crate) fn pack_row(row: [Option<&str>; 8], out: &mut Vec<u8>) -> Result<()> 
     Ok(())
 }
 
+/// The KPI facts of every episode referred in `from..=to` of the listed programmes, from a
+/// table of packed facts by programme (`kpi_facts` locally, `national_kpi_facts` nationally).
+pub(crate) fn read_kpi_facts<D: db::Db + ?Sized>(
+    db: &mut D,
+    table: &str,
+    programmes: &[Programme],
+    from: Date,
+    to: Date,
+) -> Result<Vec<KpiEpisode>> {
+    let mut facts = Unpacker::new(programmes, from, to);
+    db.each(
+        &format!("SELECT programme_code, facts FROM {table}"),
+        &[],
+        &mut |r| {
+            let code = r.text(0)?.unwrap_or_default();
+            facts.add(code, r.blob(1)?.unwrap_or_default())
+        },
+    )?;
+    Ok(facts.out)
+}
+
 /// Unpacks stored KPI facts into the episodes referred in `from..=to` of the listed programmes.
 pub(crate) struct Unpacker<'a> {
     index: std::collections::HashMap<&'a str, usize>,

@@ -28,26 +28,16 @@ pub(super) fn summary(
     tables: &mut Vec<PublishedTable>,
 ) {
     let Sources {
-        period,
-        method,
-        thresholds: _,
         programmes,
         report,
         names,
-        by_group,
-        outcomes: _,
-        held: _,
         published,
-        withheld: _,
-        from: _,
-        to: _,
+        ..
     } = s;
-    let (_period, _method) = (*period, *method);
     let pooled = |place: (&str, &str), exact: u64| s.pooled(place, exact);
     // National summary.
     let n = &report.national;
     let grades = |g: &str| published.iter().filter(|p| p.grade == g).count();
-    let _quintiles = by_group.quintiles;
     let sii = s.sii();
     let mut summary = PublishedTable::new(
         "summary",
@@ -105,21 +95,12 @@ pub(super) fn places(
     tables: &mut Vec<PublishedTable>,
 ) -> Vec<RollupRow> {
     let Sources {
-        period,
-        method,
-        thresholds: _,
         programmes,
         report,
         names,
-        by_group: _,
-        outcomes: _,
-        held: _,
         published,
-        withheld: _,
-        from: _,
-        to: _,
+        ..
     } = s;
-    let (_period, _method) = (*period, *method);
     let pooled = |place: (&str, &str), exact: u64| s.pooled(place, exact);
     // By nation, then by region within it: patients pooled (each count rounded from its exact
     // sum), and programmes by their *published* grade, so a region of one programme never shows
@@ -214,22 +195,11 @@ pub(super) fn programmes(
     tables: &mut Vec<PublishedTable>,
 ) {
     let Sources {
-        period,
-        method,
-        thresholds: _,
-        programmes: _,
         report,
         names,
-        by_group: _,
-        outcomes: _,
-        held: _,
         published,
-        withheld: _,
-        from: _,
-        to: _,
+        ..
     } = s;
-    let (_period, _method) = (*period, *method);
-    let _pooled = |place: (&str, &str), exact: u64| s.pooled(place, exact);
     // Every programme: exactly the columns of programmes.csv (privacy.md).
     let keys: Vec<&str> = report
         .programmes
@@ -300,22 +270,12 @@ pub(super) fn funnels(
     tables: &mut Vec<PublishedTable>,
 ) -> Funnels {
     let Sources {
-        period,
         method,
-        thresholds: _,
-        programmes: _,
         report,
         names,
-        by_group: _,
-        outcomes: _,
-        held: _,
-        published: _,
-        withheld: _,
-        from: _,
-        to: _,
+        ..
     } = s;
-    let (_period, method) = (*period, *method);
-    let _pooled = |place: (&str, &str), exact: u64| s.pooled(place, exact);
+    let method = *method;
     // Funnel plots: levels from the exact counts pooled over every programme; points drawn
     // at their published counts, where those are not suppressed.
     let mut funnel_rows = PublishedTable::new(
@@ -444,23 +404,7 @@ pub(super) fn waits(
     sections: &mut Vec<ReportSection>,
     tables: &mut Vec<PublishedTable>,
 ) {
-    let Sources {
-        period,
-        method,
-        thresholds: _,
-        programmes: _,
-        report,
-        names,
-        by_group: _,
-        outcomes: _,
-        held: _,
-        published: _,
-        withheld: _,
-        from: _,
-        to: _,
-    } = s;
-    let (_period, _method) = (*period, *method);
-    let _pooled = |place: (&str, &str), exact: u64| s.pooled(place, exact);
+    let Sources { report, names, .. } = s;
     // Waits.
     let waits = disclosed_waits(&report.programmes);
     let refs: Vec<&ProgrammeKpis> = waits.iter().collect();
@@ -527,22 +471,11 @@ pub(super) fn inequalities(
     tables: &mut Vec<PublishedTable>,
 ) {
     let Sources {
-        period,
-        method,
-        thresholds: _,
-        programmes: _,
-        report: _,
         names,
         by_group,
-        outcomes: _,
-        held: _,
-        published: _,
         withheld,
-        from: _,
-        to: _,
+        ..
     } = s;
-    let (_period, _method) = (*period, *method);
-    let _pooled = |place: (&str, &str), exact: u64| s.pooled(place, exact);
     let sii = s.sii();
     // Inequalities.
     let groups = [
@@ -590,22 +523,8 @@ pub(super) fn outcomes(
     tables: &mut Vec<PublishedTable>,
 ) {
     let Sources {
-        period,
-        method,
-        thresholds: _,
-        programmes: _,
-        report: _,
-        names,
-        by_group: _,
-        outcomes,
-        held: _,
-        published: _,
-        withheld: _,
-        from: _,
-        to: _,
+        names, outcomes, ..
     } = s;
-    let (_period, _method) = (*period, *method);
-    let _pooled = |place: (&str, &str), exact: u64| s.pooled(place, exact);
     // Outcomes.
     let mut changes = PublishedTable::new(
         "outcomes",
@@ -675,22 +594,14 @@ pub(super) fn quality(
     tables: &mut Vec<PublishedTable>,
 ) {
     let Sources {
-        period,
-        method,
-        thresholds: _,
         programmes,
         report,
         names,
-        by_group: _,
-        outcomes: _,
         held,
-        published: _,
-        withheld: _,
         from,
         to,
+        ..
     } = s;
-    let (_period, _method) = (*period, *method);
-    let _pooled = |place: (&str, &str), exact: u64| s.pooled(place, exact);
     // Data quality.
     let current = |code: &str| {
         held.iter()
@@ -744,19 +655,9 @@ pub(super) fn methods(
         period,
         method,
         thresholds,
-        programmes: _,
-        report: _,
-        names: _,
-        by_group: _,
-        outcomes: _,
-        held: _,
-        published: _,
-        withheld: _,
-        from: _,
-        to: _,
+        ..
     } = s;
     let (period, method) = (*period, *method);
-    let _pooled = |place: (&str, &str), exact: u64| s.pooled(place, exact);
     sections.push(ReportSection {
         id: "methods",
         title: "Methods",

@@ -269,16 +269,7 @@ impl<D: LocalDb> Store for LocalStore<D> {
         programmes: &[Programme],
     ) -> Result<Vec<KpiEpisode>> {
         self.ready()?;
-        let mut facts = crate::Unpacker::new(programmes, from, to);
-        self.db.each(
-            "SELECT programme_code, facts FROM kpi_facts",
-            &[],
-            &mut |r| {
-                let code = r.text(0)?.unwrap_or_default();
-                facts.add(code, r.blob(1)?.unwrap_or_default())
-            },
-        )?;
-        Ok(facts.out)
+        crate::read_kpi_facts(&mut self.db, "kpi_facts", programmes, from, to)
     }
 
     fn episode(&mut self, programme: &str, episode_id: &str) -> Result<Option<Record>> {

@@ -451,16 +451,7 @@ impl NationalStore {
         programmes: &[Programme],
     ) -> Result<Vec<crest_core::KpiEpisode>> {
         self.pack_kpi_facts()?;
-        let mut facts = crate::Unpacker::new(programmes, from, to);
-        self.db.each(
-            "SELECT programme_code, facts FROM national_kpi_facts",
-            &[],
-            &mut |r| {
-                let code = r.text(0)?.unwrap_or_default();
-                facts.add(code, r.blob(1)?.unwrap_or_default())
-            },
-        )?;
-        Ok(facts.out)
+        crate::read_kpi_facts(self.db.as_mut(), "national_kpi_facts", programmes, from, to)
     }
 
     /// Packs again the KPI facts of every programme whose episodes changed since they were

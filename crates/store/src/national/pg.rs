@@ -3,7 +3,7 @@
 use super::backend::NationalDb;
 use super::model::{national_fields, Receipt, ReceiptItem, ReceiptItems, Received};
 use super::receipt;
-use crate::db::{self, Lock, Postgres};
+use crate::db::{self, Postgres};
 use crate::{AccessEntry, Result, StoreError};
 use crest_core::{Kind, Value};
 
@@ -12,125 +12,113 @@ fn pg(sql: &str) -> String {
 }
 
 impl NationalDb for Postgres {
-    fn receive(
+    fn store_receipt(
         &mut self,
         r: &Receipt,
         items: &mut dyn FnMut() -> Box<ReceiptItems>,
         received_at: &str,
         log: Option<&AccessEntry>,
     ) -> Result<Received> {
-        db::in_transaction(self, Lock::Rows, |db| {
-            receive_in(db, r, items, received_at, log)
+        let db = self;
+        let slot = receipt::slot(r);
+        let (from, to) = (r.from.to_string(), r.to.to_string());
+        let (n_eps, n_tomb) = (r.episodes as i64, r.tombstones as i64);
+        let tx = &mut db.client;
+        // One receipt per programme and period at a time.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1)::BIGINT)",
+            &[&slot],
+        )?;
+        if tx
+            .query_one(pg(receipt::SEEN).as_str(), &[&r.id])?
+            .get::<_, i64>(0)
+            > 0
+        {
+            return Ok(Received::AlreadyReceived);
+        }
+        let current = tx.query_opt(pg(receipt::CURRENT).as_str(), &[&slot])?;
+        let mut replaced = 0;
+        if let Some(row) = current {
+            let (old, created): (String, String) = (row.get(0), row.get(1));
+            if created > r.created_at {
+                return Err(receipt::older(r, &created));
+            }
+            replaced = tx.execute(pg(receipt::DROP_OLD).as_str(), &[&r.programme, &old])? as usize;
+            tx.execute(pg(receipt::RETIRE).as_str(), &[&old])?;
+        }
+        tx.execute(
+            pg(receipt::SUBMISSION).as_str(),
+            &[
+                &r.id,
+                &r.programme,
+                &from,
+                &to,
+                &r.key_id,
+                &r.dataset_version,
+                &r.created_at,
+                &received_at,
+                &n_eps,
+                &n_tomb,
+                &slot,
+            ],
+        )?;
+        // Episodes go in by binary COPY (one round trip, not one per row), straight
+        // into the table. An episode already held under another submission (one that
+        // moved period) makes that fail on the key; then the payload is read again
+        // into a staging table and merged in one statement.
+        let direct = {
+            tx.batch_execute("SAVEPOINT direct")?;
+            match copy_items(tx, "national_episodes", &mut *items(), &r.id) {
+                Ok(copied) => {
+                    tx.batch_execute("RELEASE SAVEPOINT direct")?;
+                    Some(copied)
+                }
+                Err(StoreError::Postgres(e))
+                    if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) =>
+                {
+                    tx.batch_execute("ROLLBACK TO SAVEPOINT direct")?;
+                    None
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let (stored, dropped) = match direct {
+            Some(copied) => copied,
+            None => {
+                tx.batch_execute(
+                    "CREATE TEMP TABLE national_staging (LIKE national_episodes) ON COMMIT DROP",
+                )?;
+                let copied = copy_items(tx, "national_staging", &mut *items(), &r.id)?;
+                let names: Vec<&str> = national_fields().map(|f| f.name).collect();
+                tx.batch_execute(&format!(
+                        "INSERT INTO national_episodes SELECT * FROM national_staging ON CONFLICT (programme_code, episode_key) DO UPDATE SET \
+                         patient_key = excluded.patient_key, submission = excluded.submission, {}",
+                        names
+                            .iter()
+                            .map(|n| format!("{n} = excluded.{n}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))?;
+                copied
+            }
+        };
+        let (tombstones, mut deleted) = (dropped.len(), 0);
+        let drop_one = tx.prepare(&pg(receipt::TOMBSTONE))?;
+        for t in &dropped {
+            deleted += tx.execute(&drop_one, &[&r.programme, t])? as usize;
+        }
+        if (stored, tombstones) != (r.episodes, r.tombstones) {
+            return Err(receipt::mismatch(r, stored, tombstones));
+        }
+        if let Some(e) = receipt::entry(log, received_at, (stored, replaced, deleted)) {
+            db::write_log(db, &e)?;
+        }
+        Ok(Received::Stored {
+            episodes: stored,
+            replaced,
+            deleted,
         })
     }
-}
-
-/// Stores a receipt inside the caller's transaction.
-fn receive_in(
-    db: &mut Postgres,
-    r: &Receipt,
-    items: &mut dyn FnMut() -> Box<ReceiptItems>,
-    received_at: &str,
-    log: Option<&AccessEntry>,
-) -> Result<Received> {
-    let slot = receipt::slot(r);
-    let (from, to) = (r.from.to_string(), r.to.to_string());
-    let (n_eps, n_tomb) = (r.episodes as i64, r.tombstones as i64);
-    let tx = &mut db.client;
-    // One receipt per programme and period at a time.
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtext($1)::BIGINT)",
-        &[&slot],
-    )?;
-    if tx
-        .query_one(pg(receipt::SEEN).as_str(), &[&r.id])?
-        .get::<_, i64>(0)
-        > 0
-    {
-        return Ok(Received::AlreadyReceived);
-    }
-    let current = tx.query_opt(pg(receipt::CURRENT).as_str(), &[&slot])?;
-    let mut replaced = 0;
-    if let Some(row) = current {
-        let (old, created): (String, String) = (row.get(0), row.get(1));
-        if created > r.created_at {
-            return Err(receipt::older(r, &created));
-        }
-        replaced = tx.execute(pg(receipt::DROP_OLD).as_str(), &[&r.programme, &old])? as usize;
-        tx.execute(pg(receipt::RETIRE).as_str(), &[&old])?;
-    }
-    tx.execute(
-        pg(receipt::SUBMISSION).as_str(),
-        &[
-            &r.id,
-            &r.programme,
-            &from,
-            &to,
-            &r.key_id,
-            &r.dataset_version,
-            &r.created_at,
-            &received_at,
-            &n_eps,
-            &n_tomb,
-            &slot,
-        ],
-    )?;
-    // Episodes go in by binary COPY (one round trip, not one per row), straight
-    // into the table. An episode already held under another submission (one that
-    // moved period) makes that fail on the key; then the payload is read again
-    // into a staging table and merged in one statement.
-    let direct = {
-        tx.batch_execute("SAVEPOINT direct")?;
-        match copy_items(tx, "national_episodes", &mut *items(), &r.id) {
-            Ok(copied) => {
-                tx.batch_execute("RELEASE SAVEPOINT direct")?;
-                Some(copied)
-            }
-            Err(StoreError::Postgres(e))
-                if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) =>
-            {
-                tx.batch_execute("ROLLBACK TO SAVEPOINT direct")?;
-                None
-            }
-            Err(e) => return Err(e),
-        }
-    };
-    let (stored, dropped) = match direct {
-        Some(copied) => copied,
-        None => {
-            tx.batch_execute(
-                "CREATE TEMP TABLE national_staging (LIKE national_episodes) ON COMMIT DROP",
-            )?;
-            let copied = copy_items(tx, "national_staging", &mut *items(), &r.id)?;
-            let names: Vec<&str> = national_fields().map(|f| f.name).collect();
-            tx.batch_execute(&format!(
-                    "INSERT INTO national_episodes SELECT * FROM national_staging ON CONFLICT (programme_code, episode_key) DO UPDATE SET \
-                     patient_key = excluded.patient_key, submission = excluded.submission, {}",
-                    names
-                        .iter()
-                        .map(|n| format!("{n} = excluded.{n}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))?;
-            copied
-        }
-    };
-    let (tombstones, mut deleted) = (dropped.len(), 0);
-    let drop_one = tx.prepare(&pg(receipt::TOMBSTONE))?;
-    for t in &dropped {
-        deleted += tx.execute(&drop_one, &[&r.programme, t])? as usize;
-    }
-    if (stored, tombstones) != (r.episodes, r.tombstones) {
-        return Err(receipt::mismatch(r, stored, tombstones));
-    }
-    if let Some(e) = receipt::entry(log, received_at, (stored, replaced, deleted)) {
-        db::write_log(db, &e)?;
-    }
-    Ok(Received::Stored {
-        episodes: stored,
-        replaced,
-        deleted,
-    })
 }
 
 /// Binary COPY of a payload's episodes into `table`; returns the episodes counted and the
