@@ -424,6 +424,22 @@ fn the_annual_report_is_a_typeset_pdf_and_every_count_is_disclosure_controlled()
         ] {
             assert!(tables.join(name).exists(), "{name}");
         }
+        // Every published table is a reviewed snapshot (`tests/snapshots/report__published_*`),
+        // the same from both back ends: a change to what the audit publishes shows in review.
+        let mut published: Vec<std::path::PathBuf> = std::fs::read_dir(&tables)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+            .collect();
+        published.sort();
+        assert!(published.len() >= 10, "{published:?}");
+        for path in &published {
+            let stem = path.file_stem().unwrap().to_string_lossy();
+            insta::assert_snapshot!(
+                format!("published_{stem}"),
+                std::fs::read_to_string(path).unwrap()
+            );
+        }
         drop(n);
 
         axe_finds_no_violations(&dir, &text);

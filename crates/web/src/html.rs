@@ -327,38 +327,6 @@ pub fn period_form(from: crest_core::Date, to: crest_core::Date, filters: Markup
     }
 }
 
-/// Uptake (started / referred) with its Wilson interval, by a grouping of the episodes.
-pub fn uptake_table(title: &str, rows: &[(String, u64, u64)]) -> Markup {
-    html! {
-        table tabindex="0" {
-            caption { "Uptake by " (title) }
-            thead {
-                tr {
-                    th scope="col" { "Group" }
-                    th scope="col" { "Referred" }
-                    th scope="col" { "Started" }
-                    th scope="col" { "Uptake" }
-                    th scope="col" { "95% interval" }
-                }
-            }
-            tbody {
-                @for (g, n, k) in rows {
-                    tr {
-                        th scope="row" { (group_words(g)) }
-                        td { (thousands(*n)) }
-                        td { (thousands(*k)) }
-                        td { (pct((*n > 0).then(|| *k as f64 / *n as f64))) }
-                        td {
-                            (crest_stats::summary::wilson(*k, *n, crest_stats::Z95)
-                                .map_or("–".into(), |(lo, hi)| format!("{}–{}", pct(Some(lo)), pct(Some(hi)))))
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,7 +368,5 @@ mod tests {
         assert!(escaped(
             &fields_form(&values, &errors, &|_| true, &[]).into_string()
         ));
-        let t = uptake_table(HOSTILE, &[(HOSTILE.to_string(), 3, 1)]).into_string();
-        assert!(escaped(&t), "{t}");
     }
 }

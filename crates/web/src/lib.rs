@@ -23,6 +23,7 @@ mod national;
 mod programme;
 mod region;
 mod research;
+mod uptake;
 
 pub use account::tokens::{new_personal_token, token_hash};
 pub use api::openapi;

@@ -365,7 +365,8 @@ fn a_national_analyst_tracks_an_outlier_case() {
     // Triage: only the alarms, then all again.
     b.select("#level", "alarm");
     b.click("form.noprint button");
-    let main = b.wait_text("main", "Showing ");
+    b.wait_url("stage=");
+    let main = b.wait_text("main", "finding(s) outside the limits, with these filters");
     assert!(
         !main.contains(" alert low") && !main.contains(" alert high"),
         "{main}"

@@ -4,7 +4,9 @@
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use common::http::{cookie_value, enc, get, hidden, login, post, send, try_sign_in, words};
+use common::http::{
+    cookie_value, enc, get, hidden, login, post, reading, send, try_sign_in, words,
+};
 use common::{open, rt, setup, PASSWORD};
 use crest_store::testing::{databases, scratch_dir};
 use http_body_util::BodyExt;
@@ -1408,23 +1410,23 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
             let r = send(&app, get("/national/dashboard?from=2024-04-01&to=2025-03-31", &cookie)).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
             assert!(r.body.contains("2 programme(s): 1 referred, 1 started core CR (uptake 100.0%)"), "{}", r.body);
-            assert!(r.body.contains(">P002</a></th><td>Wales</td><td>North</td><td class=\"num\">1</td><td>100.0%</td>"), "{}", r.body);
+            assert!(r.body.contains(">P002</a></th><td>Wales</td><td>North</td><td class=\"num\">1</td><td class=\"num\">100.0%</td>"), "{}", r.body);
             // The roll-up: Wales, then its region North, with P002's figures.
-            assert!(r.body.contains("<tr><th scope=\"row\"><strong>Wales</strong></th><td>1</td><td class=\"num\">1</td><td>100.0%</td>"), "{}", r.body);
-            assert!(r.body.contains("<tr><th scope=\"row\">\u{a0}\u{a0}North</th><td>1</td><td class=\"num\">1</td><td>100.0%</td>"), "{}", r.body);
+            assert!(r.body.contains("<tr><th scope=\"row\"><strong>Wales</strong></th><td class=\"num\">1</td><td class=\"num\">1</td><td class=\"num\">100.0%</td>"), "{}", r.body);
+            assert!(r.body.contains("<tr><th scope=\"row\">\u{a0}\u{a0}North</th><td class=\"num\">1</td><td class=\"num\">1</td><td class=\"num\">100.0%</td>"), "{}", r.body);
             assert!(r.body.contains("<title id=\"f-uptake-t\">Funnel plot: Uptake"), "{}", r.body);
             assert!(r.body.contains("/national/funnel.png?kpi=uptake&amp;from=2024-04-01"), "{}", r.body);
-            assert!(r.body.contains("&amp;kpi=assessment1&amp;page=1\">Assessment 1 recorded"), "the other funnels: {}", r.body);
-            assert!(r.body.contains("<tr><th scope=\"row\">1 April 2024 to 31 March 2025</th><td class=\"num\">1</td><td>100.0%</td>"), "year on year: {}", r.body);
-            assert!(r.body.contains("<tr><th scope=\"row\">1 April 2023 to 31 March 2024</th><td class=\"num\">0</td><td>–</td>"), "year on year: {}", r.body);
+            assert!(r.body.contains("&amp;kpi=assessment1\">Assessment 1 recorded"), "the other funnels: {}", r.body);
+            assert!(r.body.contains("<tr><th scope=\"row\">1 April 2024 to 31 March 2025</th><td class=\"num\">1</td><td class=\"num\">100.0%</td>"), "year on year: {}", r.body);
+            assert!(r.body.contains("<tr><th scope=\"row\">1 April 2023 to 31 March 2024</th><td class=\"num\">0</td><td class=\"num\">–</td><td class=\"num\">–</td><td class=\"num\">–</td><td>0 / 0 / 0</td>"), "year on year: nobody referred is no grade: {}", r.body);
             // P002's MI/PCI wait is 28 days against Wales's 26: named as above its threshold.
             assert!(r.body.contains("Median wait, referral to start: MI/PCI: 1 programme(s); above their threshold: P002 (28 days)."), "{}", r.body);
             let r = send(&app, get("/national/programme?code=P002&from=2024-04-01&to=2025-03-31", &cookie)).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-            assert!(r.body.contains("<th scope=\"row\">1 April 2024 to 31 March 2025</th><td class=\"num\">1</td><td>100.0%</td>"), "{}", r.body);
+            assert!(r.body.contains("<th scope=\"row\">1 April 2024 to 31 March 2025</th><td class=\"num\">1</td><td class=\"num\">100.0%</td>"), "{}", r.body);
             assert!(r.body.contains("<th scope=\"row\">1 April 2022 to 31 March 2023</th><td class=\"num\">0</td>"), "three years: {}", r.body);
-            assert!(r.body.contains("<th scope=\"col\">Grade</th></tr></thead>") && r.body.contains("<td>no data</td></tr>"), "{}", r.body);
-            assert!(r.body.contains(">Uptake (started / referred)</a></th><td>1/1 = 100.0%</td><td>100.0%</td><td><strong>within the limits</strong></td>"), "{}", r.body);
+            assert!(r.body.contains("Grade<span class=\"visually-hidden\">, sort ascending</span></a></th></tr></thead>") && r.body.contains("<td>no data</td></tr>"), "{}", r.body);
+            assert!(r.body.contains(">Uptake (started / referred)</a></th><td class=\"num\">1/1 = 100.0%</td><td class=\"num\">100.0%</td><td><strong>within the limits</strong></td>"), "{}", r.body);
             // Each table downloads with its exact values.
             let t = send(&app, get("/national/programme.csv?code=P002&from=2024-04-01&to=2025-03-31&table=kpis", &cookie)).await;
             assert_eq!(t.status, StatusCode::OK, "{}", t.body);
@@ -1433,7 +1435,7 @@ fn national_analysts_receive_submissions_by_upload_and_programmes_by_api() {
             assert!(lines[3].starts_with("2024-04-01,2025-03-31,1,1,1.0000,"), "{}", t.body);
             assert_eq!(lines.len(), 4, "three years: {}", t.body);
             let t = send(&app, get("/national/programme.csv?code=P002&from=2024-04-01&to=2025-03-31&table=uptake", &cookie)).await;
-            assert!(t.body.starts_with("grouping,group,referred,started,uptake\n") && t.body.contains("\nsex,"), "{}", t.body);
+            assert!(t.body.starts_with("grouping,group,referred,started,uptake,ci_low,ci_high\n") && t.body.contains("\nsex,"), "{}", t.body);
             let t = send(&app, get("/national/programme.xlsx?code=P002&from=2024-04-01&to=2025-03-31&table=funnels", &cookie)).await;
             assert!(t.bytes.starts_with(b"PK"));
             assert_eq!(send(&app, get("/national/programme.csv?code=P002&table=nope", &cookie)).await.status, StatusCode::BAD_REQUEST);
@@ -3825,21 +3827,12 @@ fn personal_api_tokens_act_as_their_user_until_revoked() {
 }
 
 /// The OpenAPI document is a reviewed snapshot: a change to the API shows up as a change to
-/// `tests/snapshots/openapi.json` (rewrite it with UPDATE_SNAPSHOTS=1 and review the diff).
+/// `tests/snapshots/router__openapi.snap` (rewrite it with `INSTA_UPDATE=always` and review
+/// the diff, or use `cargo insta review`).
 #[test]
 fn the_openapi_document_matches_its_reviewed_snapshot() {
     let doc = crest_web::openapi().to_pretty_json().unwrap();
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/openapi.json");
-    if std::env::var("UPDATE_SNAPSHOTS").is_ok() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &doc).unwrap();
-    }
-    let want = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(
-        doc, want,
-        "the API changed: review it, then UPDATE_SNAPSHOTS=1"
-    );
+    insta::assert_snapshot!("openapi", doc);
     let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
     assert!(v["openapi"].as_str().unwrap().starts_with("3.1"));
     let paths = v["paths"].as_object().unwrap();
@@ -4332,7 +4325,7 @@ fn outlier_triage_filters_summarises_and_exports() {
         .await;
         assert!(
             page.body
-                .contains(&format!("of {} programme(s)", lines.len())),
+                .contains(&format!("{} of the 12 programme(s) in the nation and region chosen match", lines.len())),
             "{}",
             page.body
         );
@@ -4414,14 +4407,12 @@ fn outlier_triage_filters_summarises_and_exports() {
         assert!(held > 0);
         let page = send(&app, get("/national", &analyst)).await;
         assert!(
-            page.body.contains(&format!(
-                "Showing 1 to {} of {held} submission(s)",
-                held.min(50)
-            )),
+            page.body
+                .contains(&format!("<caption>{held} submission(s), newest first</caption>")),
             "{}",
             page.body
         );
-        let last = send(&app, get("/national?page=999", &analyst)).await;
+        let last = send(&app, get("/national?submissions-page=999", &analyst)).await;
         assert_eq!(last.status, StatusCode::OK);
         let dups = send(&app, get("/national/duplicates.xlsx", &analyst)).await;
         assert!(dups.bytes.starts_with(b"PK"));
@@ -5577,4 +5568,48 @@ fn recording_a_project_previews_what_its_fields_release() {
             "{text}"
         );
     });
+}
+
+/// What each role sees first, as words in reading order, is a reviewed snapshot
+/// (`tests/snapshots/router__*.snap`): a change to what people see shows in review. Both back
+/// ends must give the same words.
+#[test]
+fn each_roles_first_page_reads_as_reviewed() {
+    for (db, ndb) in databases().into_iter().zip(databases()) {
+        let app = setup(&db);
+        common::synthetic_national(&app, &db, &ndb);
+        common::add_planners(&db, &ndb);
+        rt().block_on(async {
+            let q = "from=2024-04-01&to=2025-03-31";
+            for (user, path, name) in [
+                (
+                    "staff",
+                    "/p/P001/episodes".to_string(),
+                    "page_staff_episodes",
+                ),
+                (
+                    "lead",
+                    format!("/p/P001/dashboard?{q}"),
+                    "page_lead_dashboard",
+                ),
+                (
+                    "analyst",
+                    format!("/national/dashboard?{q}"),
+                    "page_analyst_dashboard",
+                ),
+                ("comm", format!("/region?{q}"), "page_commissioner_region"),
+                (
+                    "res",
+                    format!("/aggregates?by=sex&{q}"),
+                    "page_researcher_aggregates",
+                ),
+                ("admin", "/admin/users".to_string(), "page_admin_users"),
+            ] {
+                let (cookie, _) = login(&app, user).await;
+                let r = send(&app, get(&path, &cookie)).await;
+                assert_eq!(r.status, StatusCode::OK, "{user} {path}: {}", r.body);
+                insta::assert_snapshot!(name, reading(&r.body));
+            }
+        });
+    }
 }

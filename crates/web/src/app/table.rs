@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 pub(crate) const PER_PAGE: usize = 50;
 
 /// A column: its heading on the page and its name in a downloaded file.
+#[derive(Clone)]
 pub(crate) struct Column {
     /// The heading people read.
     pub heading: String,
@@ -19,6 +20,20 @@ pub(crate) struct Column {
     pub file: String,
     /// Numbers sort by value (empty cells last) and align right.
     pub numeric: bool,
+    /// Where the column appears: on the page, in files, or both.
+    pub shown_in: ShownIn,
+}
+
+/// Where a column appears. A file keeps exact columns a page leaves out (a code beside the
+/// name the page links, the method behind a level); a page may hold a control no file needs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum ShownIn {
+    /// On the page and in files.
+    Both,
+    /// Only in downloaded files.
+    FileOnly,
+    /// Only on the page.
+    PageOnly,
 }
 
 impl Column {
@@ -28,6 +43,7 @@ impl Column {
             heading: heading.to_string(),
             file: file.to_string(),
             numeric: false,
+            shown_in: ShownIn::Both,
         }
     }
 
@@ -38,9 +54,34 @@ impl Column {
             ..Column::words(heading, file)
         }
     }
+
+    /// A column only files hold, named `file` (exact values people do not need on screen).
+    pub fn file_only(file: &str) -> Column {
+        Column {
+            shown_in: ShownIn::FileOnly,
+            ..Column::words(file, file)
+        }
+    }
+
+    /// The same column, only on the page.
+    pub fn page_only(self) -> Column {
+        Column {
+            shown_in: ShownIn::PageOnly,
+            ..self
+        }
+    }
+
+    fn on_page(&self) -> bool {
+        self.shown_in != ShownIn::FileOnly
+    }
+
+    fn in_file(&self) -> bool {
+        self.shown_in != ShownIn::PageOnly
+    }
 }
 
 /// One cell: what the page shows, what a file holds, and where it links to.
+#[derive(Clone)]
 pub(crate) struct Cell {
     /// The words on the page.
     pub shown: String,
@@ -54,6 +95,8 @@ pub(crate) struct Cell {
     pub strong: bool,
     /// What the page shows instead of the words, where a cell holds a control (a button).
     pub markup: Option<Markup>,
+    /// A style for the cell on the page ("met", "grade-red"), beside the words that say the same.
+    pub class: Option<String>,
 }
 
 impl Cell {
@@ -67,6 +110,7 @@ impl Cell {
             href: None,
             strong: false,
             markup: None,
+            class: None,
         }
     }
 
@@ -79,6 +123,7 @@ impl Cell {
             href: None,
             strong: false,
             markup: None,
+            class: None,
         }
     }
 
@@ -109,6 +154,28 @@ impl Cell {
     /// The same cell, in bold.
     pub fn strong(self, strong: bool) -> Cell {
         Cell { strong, ..self }
+    }
+
+    /// The same cell, styled with `class` on the page.
+    pub fn class(self, class: impl Into<String>) -> Cell {
+        Cell {
+            class: Some(class.into()),
+            ..self
+        }
+    }
+
+    /// A count, shown with thousands separators.
+    pub fn count(n: u64) -> Cell {
+        Cell::number(Some(n as f64), crate::html::thousands(n), n.to_string())
+    }
+
+    /// A proportion: a percentage on the page, four places in a file, empty without one.
+    pub fn proportion(value: Option<f64>) -> Cell {
+        Cell::number(
+            value,
+            crate::html::pct(value),
+            value.map_or(String::new(), |v| format!("{v:.4}")),
+        )
     }
 }
 
@@ -159,6 +226,17 @@ impl View {
                 .collect(),
             path: path.to_string(),
         }
+    }
+
+    /// Everything the rendered table depends on in the address (its own choices, and the
+    /// page's others that its links keep), for a cache key.
+    pub fn key(&self) -> String {
+        let query: Vec<String> = self
+            .query
+            .iter()
+            .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
+            .collect();
+        format!("{}#{}?{}", self.path, self.id, query.join("&"))
     }
 
     fn param(&self, k: &str) -> String {
@@ -224,7 +302,8 @@ impl Table {
     }
 
     /// The table on a page: a search box (when it has more than a page of rows), sortable
-    /// headings, one page of rows, the pages and the downloads.
+    /// headings, one page of rows, the pages and the downloads. A table that fits on one page
+    /// does not count its rows (its caption or the page says how many).
     pub fn render(&self, view: &View) -> Markup {
         let rows = self.chosen(view);
         let pages = rows.len().div_ceil(PER_PAGE).max(1);
@@ -236,6 +315,8 @@ impl Table {
         if self.rows.is_empty() {
             return html! { p id=(view.id) { (self.empty) } };
         }
+        // The row's heading is the first column the page shows.
+        let first = self.columns.iter().position(Column::on_page).unwrap_or(0);
         html! {
             @if searchable {
                 form method="get" action={ (view.path) "#" (view.id) } class="noprint table-search" {
@@ -256,7 +337,7 @@ impl Table {
             table tabindex="0" id=(view.id) {
                 caption { (self.caption) }
                 thead { tr {
-                    @for (i, c) in self.columns.iter().enumerate() {
+                    @for (i, c) in self.columns.iter().enumerate().filter(|(_, c)| c.on_page()) {
                         @let now = view.sort.filter(|s| s.0 == i).map(|s| s.1);
                         @let next = if now == Some(false) { "descending" } else { "ascending" };
                         th scope="col" aria-sort=[now.map(|d| if d { "descending" } else { "ascending" })] {
@@ -275,7 +356,7 @@ impl Table {
                 tbody {
                     @for row in shown {
                         tr {
-                            @for (i, cell) in row.iter().enumerate() {
+                            @for (i, cell) in row.iter().enumerate().filter(|(i, _)| self.columns.get(*i).is_none_or(Column::on_page)) {
                                 @let inner = html! {
                                     @match (&cell.markup, &cell.href) {
                                         (Some(m), _) => (m),
@@ -284,12 +365,16 @@ impl Table {
                                     }
                                 };
                                 @let inner = if cell.strong { html! { strong { (inner) } } } else { inner };
-                                @if i == 0 {
-                                    th scope="row" { (inner) }
-                                } @else if self.columns.get(i).is_some_and(|c| c.numeric) {
-                                    td class="num" { (inner) }
+                                @let numeric = self.columns.get(i).is_some_and(|c| c.numeric);
+                                @let class = match (numeric, &cell.class) {
+                                    (true, Some(c)) => Some(format!("num {c}")),
+                                    (true, None) => Some("num".to_string()),
+                                    (false, c) => c.clone(),
+                                };
+                                @if i == first {
+                                    th scope="row" class=[class] { (inner) }
                                 } @else {
-                                    td { (inner) }
+                                    td class=[class] { (inner) }
                                 }
                             }
                         }
@@ -299,7 +384,7 @@ impl Table {
             p class="pages" {
                 @if rows.is_empty() {
                     "No " (self.rows_are) " match “" (view.search) "”. "
-                } @else {
+                } @else if pages > 1 || !view.search.is_empty() {
                     "Showing " (crate::html::thousands((from + 1) as u64)) " to "
                     (crate::html::thousands((from + shown.len()) as u64)) " of "
                     (crate::html::thousands(rows.len() as u64)) " " (self.rows_are)
@@ -325,13 +410,58 @@ impl Table {
     /// The table as a file holds it: the columns' file names and every row's exact values,
     /// in the default order.
     pub fn file(&self) -> (Vec<String>, Vec<Vec<String>>) {
+        let kept = |i: &usize| self.columns.get(*i).is_none_or(Column::in_file);
         (
-            self.columns.iter().map(|c| c.file.clone()).collect(),
+            self.columns
+                .iter()
+                .filter(|c| c.in_file())
+                .map(|c| c.file.clone())
+                .collect(),
             self.rows
                 .iter()
-                .map(|r| r.iter().map(|c| c.exact.clone()).collect())
+                .map(|r| {
+                    r.iter()
+                        .enumerate()
+                        .filter(|(i, _)| kept(i))
+                        .map(|(_, c)| c.exact.clone())
+                        .collect()
+                })
                 .collect(),
         )
+    }
+
+    /// Several tables of one kind as one: a first column named `file` holds each part's name
+    /// (in files; the page shows the parts as separate tables).
+    pub fn stacked(file: &str, parts: &[(String, Table)]) -> Table {
+        let mut columns = vec![Column::words(file, file)];
+        columns.extend(parts.first().map_or(Vec::new(), |(_, t)| t.columns.clone()));
+        Table {
+            caption: String::new(),
+            rows_are: String::new(),
+            columns,
+            rows: parts
+                .iter()
+                .flat_map(|(name, t)| {
+                    t.rows.iter().map(move |r| {
+                        std::iter::once(Cell::text(name.clone()))
+                            .chain(r.iter().cloned())
+                            .collect()
+                    })
+                })
+                .collect(),
+            downloads: None,
+            empty: String::new(),
+        }
+    }
+
+    /// Every row as a CSV or XLSX file (`format`; anything else is 404) named `name`.
+    pub fn download(
+        &self,
+        name: &str,
+        format: &str,
+    ) -> Result<axum::response::Response, super::WebError> {
+        let (columns, rows) = self.file();
+        super::table_download(name, format, &columns, &rows)
     }
 }
 
@@ -440,5 +570,46 @@ mod tests {
         assert_eq!(rows.len(), 120);
         assert_eq!(rows[7], ["P007", "57"]);
         assert_eq!(rows[3], ["P003", ""]);
+    }
+
+    #[test]
+    fn a_file_keeps_its_own_columns_and_the_page_its_own() {
+        let t = Table {
+            caption: "Grades".into(),
+            rows_are: "programmes".into(),
+            columns: vec![
+                Column::words("Programme", "programme_code"),
+                Column::file_only("name"),
+                Column::words("Green / red", "grades").page_only(),
+                Column::file_only("green"),
+            ],
+            rows: vec![vec![
+                Cell::text("P001"),
+                Cell::text("North"),
+                Cell::text("3 / 1"),
+                Cell::count(3).class("grade-green"),
+            ]],
+            downloads: None,
+            empty: String::new(),
+        };
+        let (columns, rows) = t.file();
+        assert_eq!(columns, ["programme_code", "name", "green"]);
+        assert_eq!(rows, [["P001", "North", "3"]]);
+        let html = t.render(&view(&[])).into_string();
+        assert!(
+            html.contains("<th scope=\"row\">P001</th><td>3 / 1</td></tr>"),
+            "{html}"
+        );
+        assert!(
+            !html.contains("North") && !html.contains(">green<"),
+            "{html}"
+        );
+        // Stacked, each part's rows follow its name.
+        let both = Table::stacked("grouping", &[("sex".into(), t), ("age".into(), table(2))]);
+        let (columns, rows) = both.file();
+        assert_eq!(columns, ["grouping", "programme_code", "name", "green"]);
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0], ["sex", "P001", "North", "3"]);
+        assert_eq!(rows[2][..2], ["age", "P001"]);
     }
 }

@@ -5,6 +5,7 @@
 
 use crate::app::access::Analyst;
 use crate::app::cache::{cache_key, NationalReport};
+use crate::app::table::{Cell, Column, Table, View};
 use crate::app::{html_page, App, WebError};
 use crate::html::{page, pct, url_encode};
 use axum::extract::{Query, State};
@@ -15,7 +16,8 @@ use crest_core::{Period, Programme};
 use crest_report::charts::{funnel_plot_for, wait_plot, FUNNELS};
 use crest_stats::funnel::Position;
 use crest_stats::kpis::{compute, Measure, ProgrammeKpis, Thresholds};
-use maud::{html, Markup};
+use maud::html;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -53,9 +55,6 @@ pub(crate) struct Filters {
     /// `alarm` or `within`.
     #[serde(default)]
     pub level: String,
-    /// The page of the programme table (from 1).
-    #[serde(default)]
-    pub page: String,
     /// Outliers: only `low` or `high`.
     #[serde(default)]
     pub direction: String,
@@ -65,9 +64,14 @@ pub(crate) struct Filters {
 }
 
 impl Filters {
-    /// The page's address with these filters and the table at page `page`.
-    fn href(&self, from: crest_core::Date, to: crest_core::Date, page: usize) -> String {
-        let mut q = format!("/national/dashboard?from={from}&to={to}");
+    /// The page's address with these filters.
+    fn href(&self, from: crest_core::Date, to: crest_core::Date) -> String {
+        format!("/national/dashboard?{}", self.query(from, to))
+    }
+
+    /// These filters as an address's query (for the page's downloads).
+    fn query(&self, from: crest_core::Date, to: crest_core::Date) -> String {
+        let mut q = format!("from={from}&to={to}");
         for (k, v) in [
             ("nation", &self.nation),
             ("region", &self.region),
@@ -81,7 +85,7 @@ impl Filters {
                 q.push_str(&format!("&{k}={}", url_encode(v)));
             }
         }
-        format!("{q}&page={page}#programmes")
+        q
     }
 
     /// The chosen funnel method; a clear 400 for one crest does not have.
@@ -140,45 +144,113 @@ pub(crate) fn exact((n, d): (u64, u64)) -> String {
     }
 }
 
-/// Links to download one of the dashboard's smaller tables with the page's filters.
-fn table_links(table: &str, filters: &str) -> Markup {
-    html! {
-        p class="noprint" {
-            "Download this table (exact values): "
-            a href={ "/national/dashboard.csv?table=" (table) "&" (filters) } { "CSV" } " · "
-            a href={ "/national/dashboard.xlsx?table=" (table) "&" (filters) } { "XLSX" }
-        }
+/// The columns of a pooled table after its own leading ones: referred, started, uptake,
+/// assessment 1 and 2, and the grades (together on the page, one column each in a file).
+fn pooled_columns(mut leading: Vec<Column>) -> Vec<Column> {
+    leading.extend([
+        Column::numbers("Referred", "referred"),
+        Column::file_only("started"),
+        Column::numbers("Uptake", "uptake"),
+        Column::numbers("Assessment 1", "assessment1"),
+        Column::numbers("Assessment 2", "assessment2"),
+        Column::words("Green / amber / red", "grades").page_only(),
+        Column::file_only("green"),
+        Column::file_only("amber"),
+        Column::file_only("red"),
+    ]);
+    leading
+}
+
+/// Pooled figures as cells, in the order of `pooled_columns`.
+fn pooled_cells(
+    [uptake, a1, a2]: [(u64, u64); 3],
+    [g, a, r]: [usize; 3],
+) -> impl Iterator<Item = Cell> {
+    let share = |(n, d): (u64, u64)| Cell::proportion((d > 0).then(|| n as f64 / d as f64));
+    [
+        Cell::count(uptake.1),
+        Cell::count(uptake.0),
+        share(uptake),
+        share(a1),
+        share(a2),
+        Cell::text(format!("{g} / {a} / {r}")),
+        Cell::count(g as u64),
+        Cell::count(a as u64),
+        Cell::count(r as u64),
+    ]
+    .into_iter()
+}
+
+/// The roll-up by nation, then region (regions under their nation): one model for the page and
+/// its downloads.
+fn places_table(sums: &[crest_stats::kpis::RollupRow], query: &str) -> Table {
+    Table {
+        caption: "Pooled figures by nation, then region".into(),
+        rows_are: "nations and regions".into(),
+        columns: pooled_columns(vec![
+            Column::words("Nation / region", "nation"),
+            Column::file_only("region"),
+            Column::numbers("Programmes", "programmes"),
+        ]),
+        rows: sums
+            .iter()
+            .map(|s| {
+                let place = if s.region.is_empty() {
+                    let nation = crest_core::Nation::parse(&s.nation)
+                        .map_or(s.nation.replace('_', " "), |n| n.label().to_string());
+                    Cell::coded(nation, s.nation.clone()).strong(true)
+                } else {
+                    // Regions are indented under their nation.
+                    Cell::coded(format!("\u{a0}\u{a0}{}", s.region), s.nation.clone())
+                };
+                [
+                    place,
+                    Cell::text(s.region.clone()),
+                    Cell::count(s.programmes as u64),
+                ]
+                .into_iter()
+                .chain(pooled_cells(
+                    [s.uptake, s.assessment1, s.assessment2],
+                    s.grades,
+                ))
+                .collect()
+            })
+            .collect(),
+        downloads: Some(
+            ["csv", "xlsx"].map(|f| format!("/national/dashboard.{f}?table=places&{query}")),
+        ),
+        empty: "No programme matches these filters.".into(),
     }
 }
 
-fn rollup(sums: &[crest_stats::kpis::RollupRow], filters: &str) -> Markup {
-    let share = |(n, d): (u64, u64)| pct((d > 0).then(|| n as f64 / d as f64));
-    html! {
-        h2 { "By nation and region" }
-        table tabindex="0" {
-            caption { "Pooled figures by nation, then region" }
-            thead { tr {
-                th scope="col" { "Nation / region" } th scope="col" { "Programmes" }
-                th scope="col" { "Referred" } th scope="col" { "Uptake" }
-                th scope="col" { "Assessment 1" } th scope="col" { "Assessment 2" }
-                th scope="col" { "Green / amber / red" }
-            } }
-            tbody {
-                @for s in sums {
-                    tr {
-                        th scope="row" {
-                            // Regions are indented under their nation.
-                            @if s.region.is_empty() { strong { (crest_core::Nation::parse(&s.nation).map_or(s.nation.replace('_', " "), |n| n.label().to_string())) } }
-                            @else { "\u{a0}\u{a0}" (s.region) }
-                        }
-                        td { (s.programmes) } td class="num" { (crate::html::thousands(s.uptake.1)) } td { (share(s.uptake)) }
-                        td { (share(s.assessment1)) } td { (share(s.assessment2)) }
-                        td { (s.grades[0]) " / " (s.grades[1]) " / " (s.grades[2]) }
-                    }
-                }
-            }
-        }
-        (table_links("places", filters))
+/// The programmes the filters choose, pooled by year: one model for the page and its downloads.
+fn years_table(years: &[YearRow], query: &str) -> Table {
+    Table {
+        caption: "The programmes shown, pooled, by year".into(),
+        rows_are: "years".into(),
+        columns: pooled_columns(vec![
+            Column::words("Period", "period_from"),
+            Column::file_only("period_to"),
+        ]),
+        rows: years
+            .iter()
+            .map(|(p, shares, grades)| {
+                [
+                    Cell::coded(
+                        format!("{} to {}", p.from.long(), p.to.long()),
+                        p.from.to_string(),
+                    ),
+                    Cell::text(p.to.to_string()),
+                ]
+                .into_iter()
+                .chain(pooled_cells(*shares, *grades))
+                .collect()
+            })
+            .collect(),
+        downloads: Some(
+            ["csv", "xlsx"].map(|f| format!("/national/dashboard.{f}?table=years&{query}")),
+        ),
+        empty: "No programme matches these filters.".into(),
     }
 }
 
@@ -241,7 +313,8 @@ fn year_on_year(periods: &[Period], reports: &[Arc<NationalReport>], f: &Filters
                     (a + x, b + y)
                 })
             };
-            let grade = |g: &str| rows.iter().filter(|k| k.grade == g).count();
+            // A programme nobody was referred to has no grade ("no data"), not red.
+            let grade = |g: &str| rows.iter().filter(|k| k.grade_shown() == g).count();
             (
                 *p,
                 [sum("uptake"), sum("assessment1"), sum("assessment2")],
@@ -249,40 +322,6 @@ fn year_on_year(periods: &[Period], reports: &[Arc<NationalReport>], f: &Filters
             )
         })
         .collect()
-}
-
-/// The columns of a pooled download after its own leading ones.
-fn pooled_head(leading: &[&str]) -> Vec<String> {
-    leading
-        .iter()
-        .chain(&[
-            "referred",
-            "started",
-            "uptake",
-            "assessment1",
-            "assessment2",
-            "green",
-            "amber",
-            "red",
-        ])
-        .map(|c| c.to_string())
-        .collect()
-}
-
-/// Pooled figures as download cells: referred, started, the three proportions and the grades.
-fn pooled_cells(
-    [uptake, a1, a2]: [(u64, u64); 3],
-    grades: [usize; 3],
-) -> impl Iterator<Item = String> {
-    [
-        uptake.1.to_string(),
-        uptake.0.to_string(),
-        exact(uptake),
-        exact(a1),
-        exact(a2),
-    ]
-    .into_iter()
-    .chain(grades.map(|g| g.to_string()))
 }
 
 #[derive(serde::Deserialize)]
@@ -304,78 +343,141 @@ async fn tables_download(
 ) -> Result<Response, WebError> {
     let period = chosen_period(&app, &q.filters)?;
     let a = app.clone();
-    let table = q.table.clone();
-    let (columns, rows): (Vec<String>, Vec<Vec<String>>) = app
-        .national(move |n| {
-            let f = &q.filters;
-            let three = [period.earlier(2), period.earlier(1), period];
-            match q.table.as_str() {
-                "places" => {
-                    let nr = a.national_report(n, period)?;
-                    let rows = sorted_rows(&nr.report, &nr.programmes, f);
-                    let out = rollup_rows(&rows, &nr.programmes)
-                        .iter()
-                        .map(|s| {
-                            let mut row =
-                                vec![s.nation.clone(), s.region.clone(), s.programmes.to_string()];
-                            row.extend(pooled_cells(
-                                [s.uptake, s.assessment1, s.assessment2],
-                                s.grades,
-                            ));
-                            row
-                        })
-                        .collect();
-                    Ok((pooled_head(&["nation", "region", "programmes"]), out))
-                }
-                "years" => {
-                    let reports = a.national_reports(n, &three)?;
-                    let out = year_on_year(&three, &reports, f)
-                        .iter()
-                        .map(|(p, shares, grades)| {
-                            let mut row = vec![p.from.to_string(), p.to.to_string()];
-                            row.extend(pooled_cells(*shares, *grades));
-                            row
-                        })
-                        .collect();
-                    Ok((pooled_head(&["period_from", "period_to"]), out))
-                }
-                _ => Err(WebError::BadRequest(
-                    "Choose a table to download: places or years.".into(),
-                )),
+    let name = format!("{}-{}-{}", q.table, period.from, period.to);
+    app.national(move |n| {
+        let f = &q.filters;
+        let query = f.query(period.from, period.to);
+        match q.table.as_str() {
+            "places" => {
+                let nr = a.national_report(n, period)?;
+                let rows = sorted_rows(&nr.report, &nr.programmes, f);
+                Ok(places_table(&rollup_rows(&rows, &nr.programmes), &query))
             }
-        })
-        .await?;
-    crate::app::table_download(
-        &format!("{table}-{}-{}", period.from, period.to),
-        &format,
-        &columns,
-        &rows,
-    )
+            "years" => {
+                let three = [period.earlier(2), period.earlier(1), period];
+                let reports = a.national_reports(n, &three)?;
+                Ok(years_table(&year_on_year(&three, &reports, f), &query))
+            }
+            _ => Err(WebError::BadRequest(
+                "Choose a table to download: places or years.".into(),
+            )),
+        }
+    })
+    .await?
+    .download(&name, &format)
 }
 
-fn render(
-    programmes: &[Programme],
-    report: &crest_stats::KpiReport,
+/// The programme table: each programme the filters keep, with its seven KPIs, grade and level
+/// on the lead funnel. One model for the page (codes linking to the programme's page) and its
+/// downloads (exact values, the name and the funnel method in force).
+fn programmes_table(
+    nr: &NationalReport,
+    rows: &[&ProgrammeKpis],
     f: &Filters,
+    method: crest_stats::funnel::Method,
     period: Period,
-) -> maud::Markup {
+) -> Table {
+    let (programmes, report) = (&nr.programmes, &nr.report);
+    let by_code: std::collections::HashMap<&str, &Programme> =
+        programmes.iter().map(|p| (p.code.as_str(), p)).collect();
+    let (lead_key, lead_title) = lead(f);
+    // The method in force for the lead KPI's funnel (the default resolved).
+    let lead_points: Vec<(u64, u64)> = rows.iter().map(|k| proportion(k, lead_key)).collect();
+    let used = crest_stats::funnel::Fit::new(&lead_points, method).map_or(method, |fit| fit.method);
+    let mut columns = vec![
+        Column::words("Programme", "programme_code"),
+        Column::file_only("name"),
+        Column::words("Nation", "nation"),
+        Column::words("Region", "region"),
+        Column::numbers("Referred", "referred"),
+        Column::file_only("started"),
+        Column::numbers("Uptake", "uptake"),
+    ];
+    if let Some(first) = report.programmes.first() {
+        columns.extend(
+            first
+                .results
+                .kpis
+                .iter()
+                .map(|k| Column::numbers(k.label(), k.key)),
+        );
+    }
+    columns.extend([
+        Column::numbers("Met", "kpis_met"),
+        Column::words("Grade", "grade"),
+        Column::words(
+            &format!("{lead_title}: level"),
+            &format!("{lead_key}_level"),
+        ),
+        Column::file_only("method"),
+    ]);
+    let (from, to) = (period.from, period.to);
+    let query = f.query(from, to);
+    Table {
+        caption: "The seven NCP_CR KPIs by programme".into(),
+        rows_are: "programmes".into(),
+        columns,
+        rows: table_rows(rows, f, method)
+            .into_iter()
+            .map(|(k, level)| {
+                let p = by_code.get(k.programme_code.as_str());
+                let grade = k.grade_shown();
+                let mut row = vec![
+                    Cell::text(k.programme_code.clone()).link(format!(
+                        "/national/programme?code={}&from={from}&to={to}",
+                        url_encode(&k.programme_code)
+                    )),
+                    Cell::text(p.map_or(String::new(), |p| p.name.clone())),
+                    Cell::coded(k.nation.label(), k.nation.code()),
+                    Cell::text(p.map_or(String::new(), |p| p.region.clone())),
+                    Cell::count(k.results.referred),
+                    Cell::count(k.results.started),
+                    Cell::proportion(k.results.uptake.value()),
+                ];
+                row.extend(k.results.kpis.iter().map(|kpi| {
+                    let value = kpi.value();
+                    let exact = value.map_or(String::new(), crest_core::value::format_num);
+                    let shown = match kpi.measure {
+                        Measure::Proportion(_) => pct(value),
+                        _ => value.map_or("–".into(), crest_core::value::format_num),
+                    };
+                    Cell::number(value, shown, exact).class(if kpi.met { "met" } else { "not-met" })
+                }));
+                let level = crest_stats::published::level(level);
+                row.extend([
+                    Cell::count(k.kpis_met as u64),
+                    Cell::text(grade).class(format!("grade-{}", grade.replace(' ', "-"))),
+                    Cell::coded(level.replace('_', " "), level),
+                    Cell::text(used.code()),
+                ]);
+                row
+            })
+            .collect(),
+        downloads: Some(["csv", "xlsx"].map(|x| format!("/national/programmes.{x}?{query}"))),
+        empty: "No programme matches these filters.".into(),
+    }
+}
+
+/// The dashboard's body: the filters, a summary, the lead funnel plot, the programme table, the
+/// roll-up by place, the wait plots and the year on year.
+fn render(
+    reports: &[Arc<NationalReport>],
+    three: &[Period; 3],
+    f: &Filters,
+    query: &HashMap<String, String>,
+) -> Result<maud::Markup, WebError> {
+    let nr = reports.last().ok_or(WebError::NotFound)?;
+    let (programmes, report) = (&nr.programmes, &nr.report);
+    let period = three[2];
     let mut regions: Vec<&str> = programmes.iter().map(|p| p.region.as_str()).collect();
     regions.sort_unstable();
     regions.dedup();
-    let by_code: std::collections::HashMap<&str, &Programme> =
-        programmes.iter().map(|p| (p.code.as_str(), p)).collect();
     let rows = sorted_rows(report, programmes, f);
     let (referred, started): (u64, u64) = rows.iter().fold((0, 0), |(r, s), k| {
         (r + k.results.referred, s + k.results.started)
     });
     let grades = |g: &str| rows.iter().filter(|k| k.grade_shown() == g).count();
     let (from, to) = (period.from, period.to);
-    let programme_href = |code: &str| {
-        format!(
-            "/national/programme?code={}&from={from}&to={to}",
-            url_encode(code)
-        )
-    };
     let method = f.method().unwrap_or_default();
     let png_href = |key: &str| {
         format!(
@@ -395,16 +497,10 @@ fn render(
     };
     let (lead_key, lead_title) = lead(f);
     let lead_points = funnel_points(lead_key);
-    let table = table_rows(&rows, f, method);
-    const PER_PAGE: usize = 25;
-    let pages = table.len().div_ceil(PER_PAGE).max(1);
-    let page_no = f.page.parse::<usize>().unwrap_or(1).clamp(1, pages);
-    let shown: Vec<&(&ProgrammeKpis, Position)> = table
-        .iter()
-        .skip((page_no - 1) * PER_PAGE)
-        .take(PER_PAGE)
-        .collect();
-    html! {
+    let table = programmes_table(nr, &rows, f, method, period);
+    let dl = f.query(from, to);
+    let view = |id: &str| View::of(id, "/national/dashboard", query);
+    Ok(html! {
         (crate::html::period_form(from, to, html! {
             label for="nation" { "Nation" }
             select id="nation" name="nation" {
@@ -463,70 +559,18 @@ fn render(
             " · Other funnels: "
             @for (i, (k, t)) in FUNNELS.iter().filter(|(k, _)| *k != lead_key).enumerate() {
                 @if i > 0 { ", " }
-                a href=(Filters { kpi: k.to_string(), page: String::new(), ..f.clone() }.href(from, to, 1).replace("#programmes", "")) { (t) }
+                a href=(Filters { kpi: k.to_string(), ..f.clone() }.href(from, to)) { (t) }
             }
         }
-        h2 id="programmes" { "Programmes" }
-        @let dl = f.href(from, to, 1).replace("/national/dashboard?", "").replace("#programmes", "");
-        p class="noprint" {
-            "Download this table (exact values, every page): "
-            a href={ "/national/programmes.csv?" (dl) } { "CSV" } " · "
-            a href={ "/national/programmes.xlsx?" (dl) } { "XLSX" }
-        }
-        p role="status" {
-            @if table.is_empty() { "No programme matches these filters." }
-            @else {
-                "Showing " ((page_no - 1) * PER_PAGE + 1) " to " ((page_no - 1) * PER_PAGE + shown.len()) " of " (table.len()) " programme(s)"
-                @if table.len() != rows.len() { " (of " (rows.len()) " in the nation and region chosen)" }
-                "."
+        h2 { "Programmes" }
+        @if table.rows.len() != rows.len() {
+            p role="status" {
+                (table.rows.len()) " of the " (rows.len()) " programme(s) in the nation and region chosen match the grade and level chosen."
             }
         }
-        div class="table-scroll" {
-        table tabindex="0" {
-            caption { "The seven NCP_CR KPIs by programme" }
-            thead { tr {
-                th scope="col" { "Programme" } th scope="col" { "Nation" } th scope="col" { "Region" }
-                th scope="col" { "Referred" } th scope="col" { "Uptake" }
-                @if let Some(first) = report.programmes.first() {
-                    @for k in &first.results.kpis {
-                        th scope="col" { (k.label()) }
-                    }
-                }
-                th scope="col" { "Met" } th scope="col" { "Grade" }
-                th scope="col" { (lead_title) ": level" }
-            } }
-            tbody {
-                @for (k, level) in shown.iter().copied() {
-                    tr {
-                        th scope="row" { a href=(programme_href(&k.programme_code)) { (k.programme_code) } }
-                        td { (k.nation.label()) }
-                        td { (by_code.get(k.programme_code.as_str()).map_or("", |p| p.region.as_str())) }
-                        td class="num" { (crate::html::thousands(k.results.referred)) }
-                        td { (pct(k.results.uptake.value())) }
-                        @for kpi in &k.results.kpis {
-                            td class=(if kpi.met { "met" } else { "not-met" }) {
-                                @match kpi.measure {
-                                    Measure::Proportion(_) => (pct(kpi.value())),
-                                    _ => (kpi.value().map_or("–".into(), crest_core::value::format_num)),
-                                }
-                            }
-                        }
-                        td { (k.kpis_met) }
-                        td class={ "grade-" (k.grade_shown().replace(' ', "-")) } { (k.grade_shown()) }
-                        td { (crest_stats::published::level(*level).replace('_', " ")) }
-                    }
-                }
-            }
-        }
-        }
-        @if pages > 1 {
-            nav aria-label="Pages of the programme table" class="pages" {
-                @if page_no > 1 { a href=(f.href(from, to, page_no - 1)) { "Previous page" } " " }
-                "Page " (page_no) " of " (pages)
-                @if page_no < pages { " " a href=(f.href(from, to, page_no + 1)) { "Next page" } }
-            }
-        }
-        (rollup(&rollup_rows(&rows, programmes), &dl))
+        (table.render(&view("programmes")))
+        h2 { "By nation and region" }
+        (places_table(&rollup_rows(&rows, programmes), &dl).render(&view("places")))
         @for (id, key, title) in WAITS {
             (wait_plot(id, key, title, &rows))
             p class="noprint" {
@@ -535,28 +579,25 @@ fn render(
                 a href={ "/national/waits.png?kpi=" (key) "&" (dl) } { "PNG" }
             }
         }
-    }
+        h2 { "Year on year" }
+        (years_table(&year_on_year(three, reports, f), &dl).render(&view("years")))
+    })
 }
 
 async fn dashboard(
     State(app): State<Arc<App>>,
     Analyst(c): Analyst,
     Query(f): Query<Filters>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     let period = chosen_period(&app, &f)?;
     f.method()?;
-    let key = format!(
-        "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
-        period.from,
-        period.to,
-        f.nation,
-        f.region,
-        f.sort,
-        f.method,
-        f.kpi,
-        f.grade,
-        f.level,
-        f.page
+    // Everything the page shows follows from the period and the address.
+    let key = cache_key(
+        "dashboard",
+        "national",
+        Some(period),
+        &View::of("", "/national/dashboard", &query).key(),
     );
     let a = app.clone();
     let body = app
@@ -568,38 +609,7 @@ async fn dashboard(
             // Year on year: the same filters over this period and the two before it.
             let three = [period.earlier(2), period.earlier(1), period];
             let reports = a.national_reports(n, &three)?;
-            let nr = reports.last().cloned().ok_or(WebError::NotFound)?;
-            let (programmes, report) = (&nr.programmes, &nr.report);
-            let years = year_on_year(&three, &reports, &f);
-            let dl = f
-                .href(period.from, period.to, 1)
-                .replace("/national/dashboard?", "")
-                .replace("#programmes", "");
-            let share = |(x, y): (u64, u64)| pct((y > 0).then(|| x as f64 / y as f64));
-            let body = html! {
-                (render(programmes, report, &f, period))
-                h2 { "Year on year" }
-                table tabindex="0" {
-                    caption { "The programmes shown, pooled, by year" }
-                    thead { tr {
-                        th scope="col" { "Period" } th scope="col" { "Referred" } th scope="col" { "Uptake" }
-                        th scope="col" { "Assessment 1" } th scope="col" { "Assessment 2" }
-                        th scope="col" { "Green / amber / red" }
-                    } }
-                    tbody {
-                        @for (p, [uptake, a1, a2], [g, a, r]) in &years {
-                            tr {
-                                th scope="row" { (p.from.long()) " to " (p.to.long()) }
-                                td class="num" { (crate::html::thousands(uptake.1)) } td { (share(*uptake)) }
-                                td { (share(*a1)) } td { (share(*a2)) }
-                                td { (g) " / " (a) " / " (r) }
-                            }
-                        }
-                    }
-                }
-                (table_links("years", &dl))
-            };
-            let body = Arc::new(body);
+            let body = Arc::new(render(&reports, &three, &f, &query)?);
             a.national_pages.put(key, version, body.clone());
             Ok(body)
         })
@@ -685,75 +695,15 @@ async fn programmes_download(
     let period = chosen_period(&app, &f)?;
     let method = f.method()?;
     let a = app.clone();
-    let (columns, rows) = app
-        .national(move |n| {
-            let nr = a.national_report(n, period)?;
-            let (programmes, report) = (&nr.programmes, &nr.report);
-            let rows = sorted_rows(report, programmes, &f);
-            let table = table_rows(&rows, &f, method);
-            // The method in force for the lead KPI's funnel (the default resolved).
-            let lead_points: Vec<(u64, u64)> =
-                rows.iter().map(|k| proportion(k, lead(&f).0)).collect();
-            let method = crest_stats::funnel::Fit::new(&lead_points, method)
-                .map_or(method, |fit| fit.method);
-            let mut columns: Vec<String> = [
-                "programme_code",
-                "name",
-                "nation",
-                "region",
-                "referred",
-                "started",
-                "uptake",
-            ]
-            .map(String::from)
-            .to_vec();
-            if let Some(first) = report.programmes.first() {
-                columns.extend(first.results.kpis.iter().map(|k| k.key.to_string()));
-            }
-            let (key, _) = lead(&f);
-            columns.extend([
-                "kpis_met".to_string(),
-                "grade".to_string(),
-                format!("{key}_level"),
-                "method".to_string(),
-            ]);
-            let out: Vec<Vec<String>> = table
-                .iter()
-                .map(|(k, level)| {
-                    let p = programmes.iter().find(|p| p.code == k.programme_code);
-                    let mut row = vec![
-                        k.programme_code.clone(),
-                        p.map_or(String::new(), |p| p.name.clone()),
-                        k.nation.code().to_string(),
-                        p.map_or(String::new(), |p| p.region.clone()),
-                        k.results.referred.to_string(),
-                        k.results.started.to_string(),
-                        k.results
-                            .uptake
-                            .value()
-                            .map_or(String::new(), |v| format!("{v:.4}")),
-                    ];
-                    row.extend(k.results.kpis.iter().map(|kpi| {
-                        kpi.value()
-                            .map_or(String::new(), crest_core::value::format_num)
-                    }));
-                    row.extend([
-                        k.kpis_met.to_string(),
-                        k.grade_shown().to_string(),
-                        crest_stats::published::level(*level).to_string(),
-                        method.code().to_string(),
-                    ]);
-                    row
-                })
-                .collect();
-            Ok((columns, out))
-        })
-        .await?;
-    crate::app::table_download(
+    app.national(move |n| {
+        let nr = a.national_report(n, period)?;
+        let rows = sorted_rows(&nr.report, &nr.programmes, &f);
+        Ok(programmes_table(&nr, &rows, &f, method, period))
+    })
+    .await?
+    .download(
         &format!("programmes-{}-{}", period.from, period.to),
         &format,
-        &columns,
-        &rows,
     )
 }
 
@@ -936,8 +886,10 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::{render, Filters};
+    use crate::app::cache::NationalReport;
     use crest_core::{Date, Period, Programme};
     use crest_stats::kpis::{compute, Thresholds};
+    use std::sync::Arc;
 
     /// A region's name comes from the programmes file: shown as text, kept selected, and
     /// URL-encoded in the links that carry the filters.
@@ -950,12 +902,23 @@ mod tests {
             from: Date::from_ymd(2024, 4, 1).unwrap(),
             to: Date::from_ymd(2025, 3, 31).unwrap(),
         };
-        let report = compute(&programmes, &[], period, &Thresholds::default());
+        let three = [period.earlier(2), period.earlier(1), period];
+        let reports: Vec<Arc<NationalReport>> = three
+            .iter()
+            .map(|p| {
+                Arc::new(NationalReport {
+                    programmes: programmes.to_vec(),
+                    report: compute(&programmes, &[], *p, &Thresholds::default()),
+                })
+            })
+            .collect();
         let filters = Filters {
             region: region.into(),
             ..Default::default()
         };
-        let html = render(&programmes, &report, &filters, period).into_string();
+        let html = render(&reports, &three, &filters, &Default::default())
+            .unwrap()
+            .into_string();
         assert!(
             html.contains("<option selected>North &amp; &lt;West&gt;</option>"),
             "{html}"

@@ -3,9 +3,11 @@
 //! index of inequality across deprivation quintiles; and the groups a region is missing.
 
 use crate::app::access::Analyst;
+use crate::app::table::{Table, View};
 use crate::app::{html_page, App, WebError};
-use crate::html::{page, pct, uptake_table};
+use crate::html::{page, pct};
 use crate::national::dashboard::{chosen_period, Filters};
+use crate::uptake::uptake_tables;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::routing::get;
@@ -13,6 +15,7 @@ use axum::Router;
 use crest_core::{Period, Programme};
 use crest_stats::Z95;
 use crest_store::national::EquityFact;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -154,41 +157,22 @@ async fn download(
     Query(f): Query<Filters>,
 ) -> Result<Response, WebError> {
     let period = chosen_period(&app, &f)?;
-    let rows = app
-        .national(move |n| {
-            let programmes = n.programmes()?;
-            let facts = n.equity_facts(period.from, period.to)?;
-            let (_, _, groups) = groupings(&programmes, &facts, &f);
-            let mut rows = Vec::new();
-            for (title, uptake) in &groups {
-                for (g, n, k) in uptake {
-                    let ci = crest_stats::summary::wilson(*k, *n, Z95);
-                    let share = |x: Option<f64>| x.map_or(String::new(), |v| format!("{:.4}", v));
-                    rows.push(vec![
-                        title.to_string(),
-                        g.clone(),
-                        n.to_string(),
-                        k.to_string(),
-                        share((*n > 0).then(|| *k as f64 / *n as f64)),
-                        share(ci.map(|c| c.0)),
-                        share(ci.map(|c| c.1)),
-                    ]);
-                }
-            }
-            Ok(rows)
-        })
-        .await?;
-    let columns: Vec<String> = [
-        "grouping", "group", "referred", "started", "uptake", "ci_low", "ci_high",
-    ]
-    .map(String::from)
-    .to_vec();
-    crate::app::table_download(
+    app.national(move |n| {
+        let programmes = n.programmes()?;
+        let facts = n.equity_facts(period.from, period.to)?;
+        let (_, _, groups) = groupings(&programmes, &facts, &f);
+        Ok(Table::stacked("grouping", &tables(&groups)))
+    })
+    .await?
+    .download(
         &format!("inequalities-{}-{}", period.from, period.to),
         &format,
-        &columns,
-        &rows,
     )
+}
+
+/// Each grouping's uptake table.
+fn tables(groups: &[(&'static str, Uptake); 5]) -> Vec<(String, Table)> {
+    uptake_tables(groups.iter().map(|(t, rows)| (*t, rows.as_slice())))
 }
 
 fn render(
@@ -196,6 +180,7 @@ fn render(
     facts: &[EquityFact],
     f: &Filters,
     period: Period,
+    query: &HashMap<String, String>,
 ) -> maud::Markup {
     let mut regions: Vec<&str> = programmes.iter().map(|p| p.region.as_str()).collect();
     regions.sort_unstable();
@@ -270,14 +255,14 @@ fn render(
             a href={ "/national/inequalities.csv?" (q) } { "CSV" } " · "
             a href={ "/national/inequalities.xlsx?" (q) } { "XLSX" }
         }
-        @for (i, (title, rows)) in groupings.iter().enumerate() {
+        @for (i, ((title, rows), (_, table))) in groupings.iter().zip(tables(&groupings)).enumerate() {
             (uptake_chart(i, title, rows, overall))
             p class="noprint" {
                 "Download this chart: "
                 a href={ "/national/inequalities/chart.svg?by=" (i) "&" (q) } { "SVG" } " · "
                 a href={ "/national/inequalities/chart.png?by=" (i) "&" (q) } { "PNG" }
             }
-            (uptake_table(title, rows))
+            (table.render(&View::of(&format!("uptake-{i}"), "/national/inequalities", query)))
         }
     }
 }
@@ -286,9 +271,16 @@ async fn inequalities(
     State(app): State<Arc<App>>,
     Analyst(c): Analyst,
     Query(f): Query<Filters>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     let period = chosen_period(&app, &f)?;
-    let key = format!("inequalities|{}|{}|{}", period.from, period.to, f.region);
+    // Everything the page shows follows from the period and the address.
+    let key = crate::app::cache::cache_key(
+        "inequalities",
+        "national",
+        Some(period),
+        &View::of("", "/national/inequalities", &query).key(),
+    );
     let a = app.clone();
     let body = app
         .national(move |n| {
@@ -298,7 +290,7 @@ async fn inequalities(
             }
             let programmes = n.programmes()?;
             let facts = n.equity_facts(period.from, period.to)?;
-            let body = Arc::new(render(&programmes, &facts, &f, period));
+            let body = Arc::new(render(&programmes, &facts, &f, period, &query));
             a.national_pages.put(key, version, body.clone());
             Ok(body)
         })
@@ -341,7 +333,14 @@ mod tests {
             from: crest_core::Date::from_ymd(2024, 4, 1).unwrap(),
             to: crest_core::Date::from_ymd(2025, 3, 31).unwrap(),
         };
-        let html = render(&programmes, &facts, &Filters::default(), period).into_string();
+        let html = render(
+            &programmes,
+            &facts,
+            &Filters::default(),
+            period,
+            &HashMap::new(),
+        )
+        .into_string();
         assert!(
             html.contains("Nationally: 200 referred, 90 started core CR (uptake 45.0%)"),
             "{html}"
@@ -366,7 +365,7 @@ mod tests {
             from: crest_core::Date::from_ymd(2024, 4, 1).unwrap(),
             to: crest_core::Date::from_ymd(2025, 3, 31).unwrap(),
         };
-        let html = render(&programmes, &facts, &filters, period).into_string();
+        let html = render(&programmes, &facts, &filters, period, &HashMap::new()).into_string();
         assert!(
             html.contains(
                 "North &lt;b&gt;&amp;&lt;/b&gt;: 2 referred, 1 started core CR (uptake 50.0%)."

@@ -4,6 +4,7 @@
 //! and its whole history kept.
 
 use crate::app::access::Analyst;
+use crate::app::table::{Cell, Column, Table, View};
 use crate::app::{html_page, App, WebError};
 use crate::html::{csrf_field, page, pct, url_encode};
 use crate::national::dashboard::{chosen_period, Filters};
@@ -68,44 +69,140 @@ async fn download(
     let period = chosen_period(&app, &f)?;
     let method = f.method()?;
     let a = app.clone();
-    let (found, cases) = app
+    let (all, cases) = app
         .national(move |n| Ok((find_outliers(&a, n, period, method)?, n.cases()?)))
         .await?;
-    let columns: Vec<String> = [
-        "programme_code",
-        "kpi",
-        "level",
-        "direction",
-        "finding",
-        "method",
-        "case_stage",
-    ]
-    .map(String::from)
-    .to_vec();
-    let rows: Vec<Vec<String>> = triaged(&found, &cases, &f, period)
-        .into_iter()
-        .map(|o| {
-            let stage = cases
-                .iter()
-                .find(|c| c.id == case_id(o, period))
-                .map_or("none".to_string(), |c| c.status.clone());
-            vec![
-                o.programme.clone(),
-                o.kpi.to_string(),
-                o.level.to_string(),
-                o.direction.to_string(),
-                o.finding.clone(),
-                o.method.to_string(),
-                stage,
-            ]
-        })
-        .collect();
-    crate::app::table_download(
-        &format!("outliers-{}-{}", period.from, period.to),
-        &format,
-        &columns,
-        &rows,
-    )
+    let found = triaged(&all, &cases, &f, period);
+    findings_table(&found, all.len(), &cases, &f, period, method, None)
+        .download(&format!("outliers-{}-{}", period.from, period.to), &format)
+}
+
+/// The findings the filters keep: one model for the page and its downloads. On the page, a
+/// finding with no case yet has a button to open one (`csrf` is the session's token).
+fn findings_table(
+    found: &[&Found],
+    all: usize,
+    cases: &[OutlierCase],
+    f: &Filters,
+    period: crest_core::Period,
+    method: crest_stats::funnel::Method,
+    csrf: Option<&str>,
+) -> Table {
+    let query = format!(
+        "from={}&to={}&method={}&kpi={}&level={}&direction={}&stage={}",
+        period.from,
+        period.to,
+        method.code(),
+        url_encode(&f.kpi),
+        url_encode(&f.level),
+        url_encode(&f.direction),
+        url_encode(&f.stage)
+    );
+    Table {
+        caption: format!(
+            "{} of {all} finding(s) outside the limits, with these filters",
+            found.len(),
+        ),
+        rows_are: "findings".into(),
+        columns: vec![
+            Column::words("Programme", "programme_code"),
+            Column::words("KPI", "kpi"),
+            Column::words("Level", "level"),
+            Column::file_only("direction"),
+            Column::words("Finding", "finding"),
+            Column::file_only("method"),
+            Column::words("Case", "case_stage"),
+        ],
+        rows: found
+            .iter()
+            .map(|o| {
+                let id = case_id(o, period);
+                let case = match cases.iter().find(|c| c.id == id) {
+                    Some(case) => {
+                        Cell::coded(stage(&case.status), case.status.clone()).link(case_href(&id))
+                    }
+                    None => {
+                        let none = Cell::coded("no case yet", "none");
+                        match csrf {
+                            Some(csrf) => none.control(html! {
+                                form method="post" action="/national/outliers" {
+                                    (csrf_field(csrf))
+                                    input type="hidden" name="programme" value=(o.programme);
+                                    input type="hidden" name="kpi" value=(o.kpi);
+                                    input type="hidden" name="from" value=(period.from);
+                                    input type="hidden" name="to" value=(period.to);
+                                    input type="hidden" name="method" value=(method.code());
+                                    button { "Open a case" }
+                                }
+                            }),
+                            None => none,
+                        }
+                    }
+                };
+                vec![
+                    Cell::text(o.programme.clone()),
+                    Cell::coded(o.label, o.kpi),
+                    Cell::coded(format!("{} {}", o.level, o.direction), o.level)
+                        .strong(o.level == "alarm"),
+                    Cell::text(o.direction),
+                    Cell::text(o.finding.clone()),
+                    Cell::text(o.method),
+                    case,
+                ]
+            })
+            .collect(),
+        downloads: Some(["csv", "xlsx"].map(|x| format!("/national/outliers.{x}?{query}"))),
+        empty: "No programme is outside the limits with these filters.".into(),
+    }
+}
+
+/// Where a case is managed.
+fn case_href(id: &str) -> String {
+    format!("/national/outliers/case?id={}", url_encode(id))
+}
+
+/// Every outlier case, newest first: one model for the page and its downloads.
+fn cases_table(cases: &[OutlierCase]) -> Table {
+    Table {
+        caption: format!("{} case(s), newest first", cases.len()),
+        rows_are: "cases".into(),
+        columns: vec![
+            Column::words("Programme", "programme_code"),
+            Column::words("KPI", "kpi"),
+            Column::words("Period", "period_from"),
+            Column::file_only("period_to"),
+            Column::words("Level", "level"),
+            Column::file_only("direction"),
+            Column::file_only("finding"),
+            Column::words("Stage", "stage"),
+            Column::words("Opened", "opened_at"),
+        ],
+        rows: cases
+            .iter()
+            .map(|c| {
+                vec![
+                    Cell::text(c.programme.clone()).link(case_href(&c.id)),
+                    Cell::text(c.kpi.clone()),
+                    Cell::coded(
+                        format!(
+                            "{} to {}",
+                            crest_core::date::long_iso(&c.from),
+                            crest_core::date::long_iso(&c.to)
+                        ),
+                        c.from.clone(),
+                    ),
+                    Cell::text(c.to.clone()),
+                    Cell::coded(format!("{} {}", c.level, c.direction), c.level.clone()),
+                    Cell::text(c.direction.clone()),
+                    Cell::text(c.finding.clone()),
+                    Cell::coded(stage(&c.status), c.status.clone()),
+                    Cell::text(c.opened_at.clone()),
+                ]
+            })
+            .collect(),
+        downloads: Some(["/national/cases.csv".into(), "/national/cases.xlsx".into()]),
+        empty: "No case has been opened yet.".into(),
+    }
 }
 
 async fn list(
@@ -122,17 +219,6 @@ async fn list(
         .await?;
     let found = triaged(&all, &cases, &f, period);
     let count = |level: &str| all.iter().filter(|o| o.level == level).count();
-    let case_href = |id: &str| format!("/national/outliers/case?id={}", url_encode(id));
-    let query = format!(
-        "from={}&to={}&method={}&kpi={}&level={}&direction={}&stage={}",
-        period.from,
-        period.to,
-        method.code(),
-        url_encode(&f.kpi),
-        url_encode(&f.level),
-        url_encode(&f.direction),
-        url_encode(&f.stage)
-    );
     let filters = html! {
         (crate::national::dashboard::method_choice(method))
         label for="kpi" { "KPI" }
@@ -159,56 +245,15 @@ async fn list(
             @for s in CASE_STAGES { option value=(s) selected[f.stage == s] { (stage(s)) } }
         }
     };
-    use crate::app::table::{Cell, Column, Table};
-    let findings = Table {
-        caption: format!(
-            "{} of {} finding(s) outside the limits, with these filters",
-            found.len(),
-            all.len()
-        ),
-        rows_are: "findings".into(),
-        columns: vec![
-            Column::words("Programme", "programme_code"),
-            Column::words("KPI", "kpi"),
-            Column::words("Level", "level"),
-            Column::words("Finding", "finding"),
-            Column::words("Case", "case_stage"),
-        ],
-        rows: found
-            .iter()
-            .map(|f| {
-                let id = case_id(f, period);
-                let case = match cases.iter().find(|c| c.id == id) {
-                    Some(case) => {
-                        Cell::coded(stage(&case.status), case.status.clone()).link(case_href(&id))
-                    }
-                    None => Cell::coded("no case yet", "none").control(html! {
-                        form method="post" action="/national/outliers" {
-                            (csrf_field(&c.session.csrf))
-                            input type="hidden" name="programme" value=(f.programme);
-                            input type="hidden" name="kpi" value=(f.kpi);
-                            input type="hidden" name="from" value=(period.from);
-                            input type="hidden" name="to" value=(period.to);
-                            input type="hidden" name="method" value=(method.code());
-                            button { "Open a case" }
-                        }
-                    }),
-                };
-                vec![
-                    Cell::text(f.programme.clone()),
-                    Cell::coded(f.label.to_string(), f.kpi.to_string()),
-                    Cell::text(format!("{} {}", f.level, f.direction)).strong(f.level == "alarm"),
-                    Cell::text(f.finding.clone()),
-                    case,
-                ]
-            })
-            .collect(),
-        downloads: Some([
-            format!("/national/outliers.csv?{query}"),
-            format!("/national/outliers.xlsx?{query}"),
-        ]),
-        empty: "No programme is outside the limits with these filters.".into(),
-    };
+    let findings = findings_table(
+        &found,
+        all.len(),
+        &cases,
+        &f,
+        period,
+        method,
+        Some(&c.session.csrf),
+    );
     let body = html! {
         (crate::html::period_form(period.from, period.to, filters))
         p class="hint" { "Limits: " (method.label()) ". When most programmes fall outside plain limits, the programmes vary more than chance allows (overdispersion): an adjusted method shows which stand out beyond that." }
@@ -224,32 +269,9 @@ async fn list(
             }
         }
         h2 { "Outside the funnel limits, " (period.long()) }
-        (findings.render(&crate::app::table::View::of("findings", "/national/outliers", &raw)))
+        (findings.render(&View::of("findings", "/national/outliers", &raw)))
         h2 { "Cases" }
-        table tabindex="0" {
-            caption { (cases.len()) " case(s), newest first" }
-            thead { tr {
-                th scope="col" { "Programme" } th scope="col" { "KPI" } th scope="col" { "Period" }
-                th scope="col" { "Level" } th scope="col" { "Stage" } th scope="col" { "Opened" }
-            } }
-            tbody {
-                @for case in &cases {
-                    tr {
-                        th scope="row" { a href=(case_href(&case.id)) { (case.programme) } }
-                        td { (case.kpi) }
-                        td { (crest_core::date::long_iso(&case.from)) " to " (crest_core::date::long_iso(&case.to)) }
-                        td { (case.level) " " (case.direction) }
-                        td { (stage(&case.status)) }
-                        td { (case.opened_at) }
-                    }
-                }
-            }
-        }
-        p class="noprint" {
-            "Download every case: "
-            a href="/national/cases.csv" { "CSV" } " · "
-            a href="/national/cases.xlsx" { "XLSX" }
-        }
+        (cases_table(&cases).render(&View::of("cases", "/national/outliers", &raw)))
     };
     Ok(html_page(page(
         "National audit: outliers",
@@ -372,15 +394,77 @@ struct CaseQuery {
     table: String,
 }
 
-/// Links to download one of a case's tables.
-fn case_links(id: &str, table: &str) -> maud::Markup {
+/// Where one of a case's tables downloads.
+fn case_files(id: &str, table: &str) -> Option<[String; 2]> {
     let q = format!("id={}&table={table}", url_encode(id));
-    maud::html! {
-        p class="noprint" {
-            "Download this table: "
-            a href={ "/national/outliers/case.csv?" (q) } { "CSV" } " · "
-            a href={ "/national/outliers/case.xlsx?" (q) } { "XLSX" }
-        }
+    Some(["csv", "xlsx"].map(|x| format!("/national/outliers/case.{x}?{q}")))
+}
+
+/// A case's programme year on year for its KPI, beside the nation's pooled proportion.
+fn case_years_table(case: &OutlierCase, recent: &Recent) -> Table {
+    Table {
+        caption: format!("{}'s {}, year on year", case.programme, case.kpi),
+        rows_are: "years".into(),
+        columns: vec![
+            Column::words("Period", "period_from"),
+            Column::file_only("period_to"),
+            Column::file_only("kpi"),
+            Column::words("Programme", "programme").page_only(),
+            Column::file_only("numerator"),
+            Column::file_only("denominator"),
+            Column::numbers("Nation (pooled)", "pooled"),
+        ],
+        rows: recent
+            .iter()
+            .map(|(p, (k, n), pooled)| {
+                let mine = if *n == 0 {
+                    "no patients".to_string()
+                } else {
+                    format!("{k}/{n} = {}", pct(Some(*k as f64 / *n as f64)))
+                };
+                vec![
+                    Cell::coded(
+                        format!("{} to {}", p.from.long(), p.to.long()),
+                        p.from.to_string(),
+                    ),
+                    Cell::text(p.to.to_string()),
+                    Cell::text(case.kpi.clone()),
+                    Cell::text(mine),
+                    Cell::count(*k),
+                    Cell::count(*n),
+                    Cell::proportion(*pooled),
+                ]
+            })
+            .collect(),
+        downloads: case_files(&case.id, "years"),
+        empty: "No year has figures for this case's programme.".into(),
+    }
+}
+
+/// A case's history: every stage and note, dated.
+fn case_history_table(case: &OutlierCase, history: &[crest_store::national::CaseNote]) -> Table {
+    Table {
+        caption: "History".into(),
+        rows_are: "notes".into(),
+        columns: vec![
+            Column::words("When", "at"),
+            Column::words("Who", "username"),
+            Column::words("Stage", "stage"),
+            Column::words("Note", "note"),
+        ],
+        rows: history
+            .iter()
+            .map(|h| {
+                vec![
+                    Cell::coded(crest_core::date::uk_timestamp_iso(&h.at), h.at.clone()),
+                    Cell::text(h.username.clone()),
+                    Cell::coded(stage(&h.status), h.status.clone()),
+                    Cell::text(h.note.clone()),
+                ]
+            })
+            .collect(),
+        downloads: case_files(&case.id, "history"),
+        empty: "Nothing has been recorded yet.".into(),
     }
 }
 
@@ -391,36 +475,7 @@ async fn cases_download(
     axum::extract::Path(format): axum::extract::Path<String>,
 ) -> Result<Response, WebError> {
     let cases = app.national(|n| Ok(n.cases()?)).await?;
-    let columns: Vec<String> = [
-        "programme_code",
-        "kpi",
-        "period_from",
-        "period_to",
-        "level",
-        "direction",
-        "finding",
-        "stage",
-        "opened_at",
-    ]
-    .map(String::from)
-    .to_vec();
-    let rows: Vec<Vec<String>> = cases
-        .into_iter()
-        .map(|c| {
-            vec![
-                c.programme,
-                c.kpi,
-                c.from,
-                c.to,
-                c.level,
-                c.direction,
-                c.finding,
-                c.status,
-                c.opened_at,
-            ]
-        })
-        .collect();
-    crate::app::table_download("cases", &format, &columns, &rows)
+    cases_table(&cases).download("cases", &format)
 }
 
 /// One of a case's tables as CSV or XLSX: `years` or `history`.
@@ -431,53 +486,23 @@ async fn case_download(
     Query(q): Query<CaseQuery>,
 ) -> Result<Response, WebError> {
     let a = app.clone();
-    let table = q.table.clone();
-    let (columns, rows): (Vec<String>, Vec<Vec<String>>) = app
-        .national(move |n| {
-            let case = n
-                .cases()?
-                .into_iter()
-                .find(|x| x.id == q.id)
-                .ok_or(WebError::NotFound)?;
-            let strings = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-            match q.table.as_str() {
-                "years" => Ok((
-                    strings(&[
-                        "period_from",
-                        "period_to",
-                        "kpi",
-                        "numerator",
-                        "denominator",
-                        "pooled",
-                    ]),
-                    recent_history(&a, n, &case)?
-                        .into_iter()
-                        .map(|(p, (k, d), pooled)| {
-                            vec![
-                                p.from.to_string(),
-                                p.to.to_string(),
-                                case.kpi.clone(),
-                                k.to_string(),
-                                d.to_string(),
-                                pooled.map_or(String::new(), |x| format!("{x:.4}")),
-                            ]
-                        })
-                        .collect(),
-                )),
-                "history" => Ok((
-                    strings(&["at", "username", "stage", "note"]),
-                    n.case_history(&case.id)?
-                        .into_iter()
-                        .map(|h| vec![h.at, h.username, h.status, h.note])
-                        .collect(),
-                )),
-                _ => Err(WebError::BadRequest(
-                    "Choose a table to download: years or history.".into(),
-                )),
-            }
-        })
-        .await?;
-    crate::app::table_download(&format!("case-{table}"), &format, &columns, &rows)
+    let name = format!("case-{}", q.table);
+    app.national(move |n| {
+        let case = n
+            .cases()?
+            .into_iter()
+            .find(|x| x.id == q.id)
+            .ok_or(WebError::NotFound)?;
+        match q.table.as_str() {
+            "years" => Ok(case_years_table(&case, &recent_history(&a, n, &case)?)),
+            "history" => Ok(case_history_table(&case, &n.case_history(&case.id)?)),
+            _ => Err(WebError::BadRequest(
+                "Choose a table to download: years or history.".into(),
+            )),
+        }
+    })
+    .await?
+    .download(&name, &format)
 }
 
 /// A programme's year on year for a case's KPI: each of the case's period and the two before
@@ -532,6 +557,8 @@ fn case_page(
         .iter()
         .position(|s| *s == case.status)
         .unwrap_or(0);
+    let query = HashMap::from([("id".to_string(), case.id.clone())]);
+    let view = |table: &str| View::of(table, "/national/outliers/case", &query);
     html! {
         @if let Some(e) = error {
             div class="summary" role="alert" tabindex="-1" autofocus {
@@ -545,36 +572,9 @@ fn case_page(
         }
         p { "Stage: " strong { (stage(&case.status)) } "." }
         @if !recent.is_empty() {
-            table tabindex="0" {
-                caption { (case.programme) "'s " (case.kpi) ", year on year" }
-                thead { tr {
-                    th scope="col" { "Period" } th scope="col" { "Programme" } th scope="col" { "Nation (pooled)" }
-                } }
-                tbody {
-                    @for (p, (k, n), pooled) in recent {
-                        tr {
-                            th scope="row" { (p.from.long()) " to " (p.to.long()) }
-                            td { @if *n == 0 { "no patients" } @else { (k) "/" (n) " = " (pct(Some(*k as f64 / *n as f64))) } }
-                            td { (pct(*pooled)) }
-                        }
-                    }
-                }
-            }
-            (case_links(&case.id, "years"))
+            (case_years_table(case, recent).render(&view("years")))
         }
-        table tabindex="0" {
-            caption { "History" }
-            thead { tr {
-                th scope="col" { "When" } th scope="col" { "Who" }
-                th scope="col" { "Stage" } th scope="col" { "Note" }
-            } }
-            tbody {
-                @for h in history {
-                    tr { td { (crest_core::date::uk_timestamp_iso(&h.at)) } td { (h.username) } td { (stage(&h.status)) } td { (h.note) } }
-                }
-            }
-        }
-        (case_links(&case.id, "history"))
+        (case_history_table(case, history).render(&view("history")))
         @if case.status != "closed" {
             form method="post" {
                 (csrf_field(&c.session.csrf))

@@ -4,10 +4,12 @@
 //! XLSX with the exact values.
 
 use crate::app::access::Analyst;
+use crate::app::table::{Cell, Column, Table, View};
 use crate::app::{html_page, App, WebError};
-use crate::html::{page, pct, uptake_table, url_encode};
+use crate::html::{page, pct, url_encode};
 use crate::national::dashboard::{chosen_period, exact, method_choice, Filters};
 use crate::national::inequalities::{by_group, Uptake};
+use crate::uptake::uptake_tables;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::get;
@@ -17,6 +19,7 @@ use crest_report::charts::FUNNELS;
 use crest_stats::funnel::{Direction, Fit, Method, Position};
 use crest_stats::kpis::{Measure, ProgrammeKpis};
 use maud::{html, Markup};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -134,99 +137,8 @@ impl ProgrammeView {
         })
     }
 
-    /// One of the page's tables with exact values, as (columns, rows): `kpis`, `funnels` or
-    /// `uptake`.
-    fn table(&self, which: &str) -> Option<(Vec<String>, Vec<Vec<String>>)> {
-        let strings = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        match which {
-            "kpis" => {
-                let mut columns =
-                    strings(&["period_from", "period_to", "referred", "started", "uptake"]);
-                if let Some((_, k)) = self.years.first() {
-                    for kpi in &k.results.kpis {
-                        columns.push(kpi.key.to_string());
-                        columns.push(format!("{}_met", kpi.key));
-                    }
-                }
-                columns.extend(strings(&["kpis_met", "grade"]));
-                let rows = self
-                    .years
-                    .iter()
-                    .map(|(p, k)| {
-                        let mut row = vec![
-                            p.from.to_string(),
-                            p.to.to_string(),
-                            k.results.referred.to_string(),
-                            k.results.started.to_string(),
-                            exact((k.results.started, k.results.referred)),
-                        ];
-                        for kpi in &k.results.kpis {
-                            row.push(
-                                kpi.value()
-                                    .map_or(String::new(), crest_core::value::format_num),
-                            );
-                            row.push(if kpi.met { "yes" } else { "no" }.into());
-                        }
-                        row.extend([k.kpis_met.to_string(), k.grade_shown().to_string()]);
-                        row
-                    })
-                    .collect();
-                Some((columns, rows))
-            }
-            "funnels" => {
-                let columns = strings(&[
-                    "kpi",
-                    "numerator",
-                    "denominator",
-                    "proportion",
-                    "pooled",
-                    "level",
-                    "method",
-                ]);
-                let rows = self
-                    .places
-                    .iter()
-                    .map(|p| {
-                        vec![
-                            p.key.to_string(),
-                            p.numerator.to_string(),
-                            p.denominator.to_string(),
-                            exact((p.numerator, p.denominator)),
-                            format!("{:.4}", p.fit.p0),
-                            p.position
-                                .map_or("no patients", crest_stats::published::level)
-                                .to_string(),
-                            p.fit.method.code().to_string(),
-                        ]
-                    })
-                    .collect();
-                Some((columns, rows))
-            }
-            "uptake" => {
-                let columns = strings(&["grouping", "group", "referred", "started", "uptake"]);
-                let rows = self
-                    .uptake
-                    .iter()
-                    .flat_map(|(grouping, rows)| {
-                        rows.iter().map(move |(g, n, k)| {
-                            vec![
-                                grouping.to_string(),
-                                g.clone(),
-                                n.to_string(),
-                                k.to_string(),
-                                exact((*k, *n)),
-                            ]
-                        })
-                    })
-                    .collect();
-                Some((columns, rows))
-            }
-            _ => None,
-        }
-    }
-
-    /// Links to download one table with the page's choices.
-    fn downloads(&self, which: &str) -> Markup {
+    /// Where one of the page's tables downloads, with the page's choices.
+    fn files(&self, which: &str) -> Option<[String; 2]> {
         let q = format!(
             "code={}&from={}&to={}&method={}&table={which}",
             url_encode(&self.programme.code),
@@ -234,18 +146,152 @@ impl ProgrammeView {
             self.period.to,
             self.method.code()
         );
-        html! {
-            p class="downloads" {
-                "Download this table (exact values): "
-                a href={ "/national/programme.csv?" (q) } { "CSV" } " · "
-                a href={ "/national/programme.xlsx?" (q) } { "XLSX" }
+        Some(["csv", "xlsx"].map(|x| format!("/national/programme.{x}?{q}")))
+    }
+
+    /// The programme's KPIs and grade by year.
+    fn kpis_table(&self) -> Table {
+        let mut columns = vec![
+            Column::words("Period", "period_from"),
+            Column::file_only("period_to"),
+            Column::numbers("Referred", "referred"),
+            Column::file_only("started"),
+            Column::numbers("Uptake", "uptake"),
+        ];
+        if let Some((_, k)) = self.years.first() {
+            for kpi in &k.results.kpis {
+                columns.push(Column::numbers(kpi.label(), kpi.key));
+                columns.push(Column::file_only(&format!("{}_met", kpi.key)));
             }
+        }
+        columns.extend([
+            Column::file_only("kpis_met"),
+            Column::words("Grade", "grade"),
+        ]);
+        Table {
+            caption: "KPIs and grade by year".into(),
+            rows_are: "years".into(),
+            columns,
+            rows: self
+                .years
+                .iter()
+                .map(|(p, k)| {
+                    let mut row = vec![
+                        Cell::coded(
+                            format!("{} to {}", p.from.long(), p.to.long()),
+                            p.from.to_string(),
+                        ),
+                        Cell::text(p.to.to_string()),
+                        Cell::count(k.results.referred),
+                        Cell::count(k.results.started),
+                        Cell::proportion(k.results.uptake.value()),
+                    ];
+                    for kpi in &k.results.kpis {
+                        let value = kpi.value();
+                        let shown = match kpi.measure {
+                            Measure::Proportion(_) => pct(value),
+                            _ => value.map_or("–".into(), crest_core::value::format_num),
+                        };
+                        let mark = if kpi.met { "" } else { " ✗" };
+                        row.push(Cell::number(
+                            value,
+                            format!("{shown}{mark}"),
+                            value.map_or(String::new(), crest_core::value::format_num),
+                        ));
+                        row.push(Cell::text(if kpi.met { "yes" } else { "no" }));
+                    }
+                    row.push(Cell::count(k.kpis_met as u64));
+                    row.push(if k.results.referred == 0 {
+                        Cell::text(k.grade_shown())
+                    } else {
+                        Cell::coded(
+                            format!("{} ({} of 7)", k.grade, k.kpis_met),
+                            k.grade_shown(),
+                        )
+                        .class(format!("grade-{}", k.grade))
+                    });
+                    row
+                })
+                .collect(),
+            downloads: self.files("kpis"),
+            empty: "The programme has no figures for these years.".into(),
         }
     }
 
-    fn html(&self) -> Markup {
+    /// Where the programme sits on each funnel plot.
+    fn funnels_table(&self) -> Table {
+        let (from, to) = (self.period.from, self.period.to);
+        Table {
+            caption: "Position on each funnel plot".into(),
+            rows_are: "funnel plots".into(),
+            columns: vec![
+                Column::words("Funnel plot", "kpi"),
+                Column::file_only("numerator"),
+                Column::file_only("denominator"),
+                Column::numbers("This programme", "proportion"),
+                Column::numbers("Nationally", "pooled"),
+                Column::words("Position", "level"),
+                Column::file_only("method"),
+            ],
+            rows: self
+                .places
+                .iter()
+                .map(|p| {
+                    let share =
+                        (p.denominator > 0).then(|| p.numerator as f64 / p.denominator as f64);
+                    vec![
+                        Cell::coded(p.title, p.key).link(format!(
+                            "/national/dashboard?kpi={}&from={from}&to={to}&method={}",
+                            p.key,
+                            self.method.code()
+                        )),
+                        Cell::count(p.numerator),
+                        Cell::count(p.denominator),
+                        Cell::number(
+                            share,
+                            format!(
+                                "{}/{} = {}",
+                                crate::html::thousands(p.numerator),
+                                crate::html::thousands(p.denominator),
+                                pct(share)
+                            ),
+                            exact((p.numerator, p.denominator)),
+                        ),
+                        Cell::proportion(Some(p.fit.p0)),
+                        Cell::coded(
+                            place_words(p),
+                            p.position
+                                .map_or("no patients", crest_stats::published::level),
+                        )
+                        .strong(true),
+                        Cell::text(p.fit.method.code()),
+                    ]
+                })
+                .collect(),
+            downloads: self.files("funnels"),
+            empty: "No programme had patients in this period, so there are no funnel plots.".into(),
+        }
+    }
+
+    /// Uptake by each grouping, one table each.
+    fn uptake_tables(&self) -> Vec<(String, Table)> {
+        uptake_tables(self.uptake.iter().map(|(t, rows)| (*t, rows.as_slice())))
+    }
+
+    /// One of the page's tables: `kpis`, `funnels` or `uptake` (every grouping in one).
+    fn table(&self, which: &str) -> Option<Table> {
+        match which {
+            "kpis" => Some(self.kpis_table()),
+            "funnels" => Some(self.funnels_table()),
+            "uptake" => Some(Table::stacked("grouping", &self.uptake_tables())),
+            _ => None,
+        }
+    }
+
+    fn html(&self, query: &HashMap<String, String>) -> Markup {
         let me = &self.programme;
         let (from, to) = (self.period.from, self.period.to);
+        let view = |id: &str| View::of(id, "/national/programme", query);
         html! {
             p { (me.code) " · " (me.nation.label()) " · " (me.region) }
             (crate::html::period_form(from, to, html! {
@@ -253,74 +299,23 @@ impl ProgrammeView {
                 (method_choice(self.method))
             }))
             h2 { "KPIs over three years" }
-            table tabindex="0" {
-                caption { "KPIs and grade by year" }
-                thead { tr {
-                    th scope="col" { "Period" } th scope="col" { "Referred" } th scope="col" { "Uptake" }
-                    @if let Some((_, k)) = self.years.first() {
-                        @for kpi in &k.results.kpis {
-                            th scope="col" { (kpi.label()) }
-                        }
-                    }
-                    th scope="col" { "Grade" }
-                } }
-                tbody {
-                    @for (p, k) in &self.years {
-                        tr {
-                            th scope="row" { (p.from.long()) " to " (p.to.long()) }
-                            td class="num" { (crate::html::thousands(k.results.referred)) }
-                            td { (pct(k.results.uptake.value())) }
-                            @for kpi in &k.results.kpis {
-                                td {
-                                    @match kpi.measure {
-                                        Measure::Proportion(_) => (pct(kpi.value())),
-                                        _ => (kpi.value().map_or("–".into(), crest_core::value::format_num)),
-                                    }
-                                    @if !kpi.met { " ✗" }
-                                }
-                            }
-                            @if k.results.referred == 0 {
-                                td { "no data" }
-                            } @else {
-                                td class={ "grade-" (k.grade) } { (k.grade) " (" (k.kpis_met) " of 7)" }
-                            }
-                        }
-                    }
-                }
-            }
+            (self.kpis_table().render(&view("kpis")))
             p { "✗ = standard not met." }
-            (self.downloads("kpis"))
             h2 { "On the funnel plots, " (from.long()) " to " (to.long()) }
-            @if self.places.is_empty() {
-                p { "No programme had patients in this period, so there are no funnel plots." }
-            } @else {
+            @if !self.places.is_empty() {
                 p { "Funnel limits: " (self.method.label()) "." }
-                table tabindex="0" {
-                    caption { "Position on each funnel plot" }
-                    thead { tr {
-                        th scope="col" { "Funnel plot" } th scope="col" { "This programme" }
-                        th scope="col" { "Nationally" } th scope="col" { "Position" }
-                    } }
-                    tbody {
-                        @for p in &self.places {
-                            tr {
-                                th scope="row" {
-                                    a href={ "/national/dashboard?kpi=" (p.key) "&from=" (from) "&to=" (to) "&method=" (self.method.code()) } { (p.title) }
-                                }
-                                td { (crate::html::thousands(p.numerator)) "/" (crate::html::thousands(p.denominator)) " = " (pct((p.denominator > 0).then(|| p.numerator as f64 / p.denominator as f64))) }
-                                td { (pct(Some(p.fit.p0))) }
-                                td { strong { (place_words(p)) } }
-                            }
-                        }
-                    }
-                }
-                (self.downloads("funnels"))
             }
+            (self.funnels_table().render(&view("funnels")))
             h2 { "Who takes up cardiac rehabilitation here" }
-            @for (title, rows) in &self.uptake {
-                (uptake_table(title, rows))
+            @for (i, (_, t)) in self.uptake_tables().iter().enumerate() {
+                (t.render(&view(&format!("uptake-{i}"))))
             }
-            (self.downloads("uptake"))
+            p class="noprint" {
+                @if let Some([csv, xlsx]) = self.files("uptake") {
+                    "Download every group's uptake (exact values): "
+                    a href=(csv) { "CSV" } " · " a href=(xlsx) { "XLSX" }
+                }
+            }
         }
     }
 }
@@ -339,12 +334,13 @@ async fn programme(
     State(app): State<Arc<App>>,
     Analyst(c): Analyst,
     Query(q): Query<ProgrammeQuery>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     let (view, _) = view(&app, q).await?;
     Ok(html_page(page(
         &format!("National audit: {}", view.programme.name),
         c.nav(None),
-        view.html(),
+        view.html(&query),
     )))
 }
 
@@ -356,16 +352,15 @@ async fn download(
     Query(q): Query<ProgrammeQuery>,
 ) -> Result<Response, WebError> {
     let (view, which) = view(&app, q).await?;
-    let (columns, rows) = view.table(&which).ok_or_else(|| {
-        WebError::BadRequest("Choose a table to download: kpis, funnels or uptake.".into())
-    })?;
-    crate::app::table_download(
-        &format!(
-            "{which}-{}-{}-{}",
-            view.programme.code, view.period.from, view.period.to
-        ),
-        &format,
-        &columns,
-        &rows,
-    )
+    view.table(&which)
+        .ok_or_else(|| {
+            WebError::BadRequest("Choose a table to download: kpis, funnels or uptake.".into())
+        })?
+        .download(
+            &format!(
+                "{which}-{}-{}-{}",
+                view.programme.code, view.period.from, view.period.to
+            ),
+            &format,
+        )
 }

@@ -31,10 +31,10 @@ struct QualityQuery {
     download: String,
 }
 
-/// The page, or one of its tables as a file: (name, columns, rows).
+/// The page, or one of its tables as a file named so.
 enum Answer {
     Page(maud::Markup),
-    File(String, Vec<String>, Vec<Vec<String>>),
+    File(String, Table),
 }
 
 async fn quality(
@@ -207,23 +207,42 @@ async fn quality(
                 downloads: files("completeness"),
                 empty: "No episodes were submitted for this period.".into(),
             };
+            // One programme's every optional field, least complete first.
+            let fields_table = |(code, total, filled): &(String, i64, Vec<i64>)| -> Table {
+                let total = *total;
+                Table {
+                    caption: format!(
+                        "Completeness of each optional national field, {} episodes",
+                        crate::html::thousands(total.max(0) as u64)
+                    ),
+                    rows_are: "fields".into(),
+                    columns: vec![
+                        Column::words("Field", "field"),
+                        Column::numbers("Complete", "complete"),
+                    ],
+                    rows: shares_of(total, filled)
+                        .into_iter()
+                        .map(|(s, name)| vec![Cell::text(name), proportion_cell(Some(s))])
+                        .collect(),
+                    downloads: Some(["csv", "xlsx"].map(|x| {
+                        format!(
+                            "/national/quality?from={from}&to={to}&programme={}&download=fields.{x}",
+                            url_encode(code)
+                        )
+                    })),
+                    empty: "No episodes were submitted for this period.".into(),
+                }
+            };
             match download.split_once('.').map(|(t, _)| t) {
                 Some("submissions") => {
-                    let (columns, rows) = submissions.file();
-                    return Ok(Answer::File(format!("submissions-{from}-{to}"), columns, rows));
+                    return Ok(Answer::File(format!("submissions-{from}-{to}"), submissions));
                 }
                 Some("completeness") => {
-                    let (columns, rows) = completeness.file();
-                    return Ok(Answer::File(format!("completeness-{from}-{to}"), columns, rows));
+                    return Ok(Answer::File(format!("completeness-{from}-{to}"), completeness));
                 }
                 Some("fields") => {
-                    let (code, total, filled) = counts.iter().find(|c| c.0 == chosen).ok_or(WebError::NotFound)?;
-                    let rows = shares_of(*total, filled)
-                        .into_iter()
-                        .map(|(s, name)| vec![name.to_string(), share(Some(s))])
-                        .collect();
-                    let columns = ["field", "complete"].map(String::from).to_vec();
-                    return Ok(Answer::File(format!("fields-{code}-{from}-{to}"), columns, rows));
+                    let one = counts.iter().find(|c| c.0 == chosen).ok_or(WebError::NotFound)?;
+                    return Ok(Answer::File(format!("fields-{}-{from}-{to}", one.0), fields_table(one)));
                 }
                 Some(_) => return Err(WebError::NotFound),
                 None => {}
@@ -236,22 +255,9 @@ async fn quality(
                 (submissions.render(&View::of("submissions", "/national/quality", &raw)))
                 h2 { "Completeness" }
                 (completeness.render(&View::of("completeness", "/national/quality", &raw)))
-                @if let Some((code, total, filled)) = one {
-                    h2 id="fields" { "Every field of " (name_of(code)) }
-                    table tabindex="0" {
-                        caption { "Completeness of each optional national field, " (crate::html::thousands((*total).max(0) as u64)) " episodes" }
-                        thead { tr { th scope="col" { "Field" } th scope="col" { "Complete" } } }
-                        tbody {
-                            @for (share, name) in shares_of(*total, filled) {
-                                tr { th scope="row" { (name) } td class="num" { (pct(Some(share))) } }
-                            }
-                        }
-                    }
-                    p class="noprint" {
-                        "Download this table: "
-                        a href={ "/national/quality?from=" (from) "&to=" (to) "&programme=" (url_encode(code)) "&download=fields.csv" } { "CSV" } " · "
-                        a href={ "/national/quality?from=" (from) "&to=" (to) "&programme=" (url_encode(code)) "&download=fields.xlsx" } { "XLSX" }
-                    }
+                @if let Some(one) = one {
+                    h2 id="fields" { "Every field of " (name_of(&one.0)) }
+                    (fields_table(one).render(&View::of("fields", "/national/quality", &raw)))
                 }
             };
             Ok(Answer::Page(body))
@@ -263,9 +269,8 @@ async fn quality(
             c.nav(None),
             body,
         ))),
-        Answer::File(name, columns, rows) => {
-            let format = q.download.rsplit('.').next().unwrap_or("");
-            crate::app::table_download(&name, format, &columns, &rows)
+        Answer::File(name, table) => {
+            table.download(&name, q.download.rsplit('.').next().unwrap_or(""))
         }
     }
 }

@@ -6,6 +6,7 @@
 //! `crest_privacy::submission::receive_logged` as `crest submission receive`.
 
 use crate::app::access::Analyst;
+use crate::app::table::{Cell, Column, Table, View};
 use crate::app::{html_page, App, WebError};
 use crate::html::page;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
@@ -15,6 +16,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use crest_store::{NationalStore, Received};
 use maud::{html, Markup};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
@@ -75,113 +77,79 @@ fn prefix(s: &str, n: usize) -> &str {
     s.get(..n).unwrap_or(s)
 }
 
-/// Rows of a table shown a page at a time on the overview.
-const PER_PAGE: usize = 50;
-
-/// The submissions held as a table (columns, rows), newest first.
-fn submissions_table(
-    subs: &[crest_store::national::HeldSubmission],
-) -> (Vec<String>, Vec<Vec<String>>) {
-    let columns = [
-        "programme_code",
-        "period_from",
-        "period_to",
-        "episodes",
-        "key_id",
-        "current",
-        "sha256",
-    ]
-    .map(String::from)
-    .to_vec();
-    let rows = subs
-        .iter()
-        .map(|s| {
-            vec![
-                s.programme.clone(),
-                s.from.clone(),
-                s.to.clone(),
-                s.episodes.to_string(),
-                s.key_id.clone(),
-                if s.current { "yes" } else { "replaced" }.to_string(),
-                s.sha256.clone(),
-            ]
-        })
-        .collect();
-    (columns, rows)
-}
-
-/// Patients seen by several programmes as a table (columns, rows): the patient key shortened
-/// as on the page.
-fn duplicates_table(
-    dups: &[crest_store::national::CrossProgrammeDuplicate],
-) -> (Vec<String>, Vec<Vec<String>>) {
-    let columns = ["patient_key", "event_date", "programmes"]
-        .map(String::from)
-        .to_vec();
-    let rows = dups
-        .iter()
-        .map(|d| {
-            vec![
-                format!("{}…", prefix(&d.patient_key, 12)),
-                d.event_date.clone(),
-                d.programmes.join(" "),
-            ]
-        })
-        .collect();
-    (columns, rows)
-}
-
-/// The page numbered `page` (from 1, clamped to those there are): (that page's number, its
-/// rows, how many pages there are).
-fn page_of<T>(rows: &[T], page: usize) -> (usize, &[T], usize) {
-    let pages = rows.len().div_ceil(PER_PAGE).max(1);
-    let page = page.clamp(1, pages);
-    let from = (page - 1) * PER_PAGE;
-    (
-        page,
-        &rows[from.min(rows.len())..(from + PER_PAGE).min(rows.len())],
-        pages,
-    )
-}
-
-/// "Showing 1 to 50 of 120", the previous and next pages, and the table's downloads.
-fn pager(
-    what: &str,
-    total: usize,
-    page: usize,
-    pages: usize,
-    param: &str,
-    other: &str,
-    file: &str,
-) -> Markup {
-    let first = (page - 1) * PER_PAGE + 1;
-    let last = (page * PER_PAGE).min(total);
-    html! {
-        p class="pages" {
-            @if total > 0 { "Showing " (first) " to " (last) " of " (total) " " (what) ". " }
-            @if page > 1 { a href={ "/national?" (param) "=" (page - 1) (other) } { "Previous page" } " " }
-            @if page < pages { a href={ "/national?" (param) "=" (page + 1) (other) } { "Next page" } " " }
-            "Download every row: "
-            a href={ "/national/" (file) ".csv" } { "CSV" } " · "
-            a href={ "/national/" (file) ".xlsx" } { "XLSX" }
-        }
+/// The submissions held, newest first: one model for the page and its downloads.
+fn submissions_table(subs: &[crest_store::national::HeldSubmission]) -> Table {
+    Table {
+        caption: format!("{} submission(s), newest first", subs.len()),
+        rows_are: "submission(s)".into(),
+        columns: vec![
+            Column::words("Programme", "programme_code"),
+            Column::words("Period", "period_from"),
+            Column::file_only("period_to"),
+            Column::numbers("Episodes", "episodes"),
+            Column::words("Key id", "key_id"),
+            Column::words("Current", "current"),
+            Column::words("SHA-256", "sha256"),
+        ],
+        rows: subs
+            .iter()
+            .map(|s| {
+                vec![
+                    Cell::text(s.programme.clone()),
+                    Cell::coded(
+                        format!(
+                            "{} to {}",
+                            crest_core::date::long_iso(&s.from),
+                            crest_core::date::long_iso(&s.to)
+                        ),
+                        s.from.clone(),
+                    ),
+                    Cell::text(s.to.clone()),
+                    Cell::count(s.episodes.max(0) as u64),
+                    Cell::text(s.key_id.clone()),
+                    Cell::text(if s.current { "yes" } else { "replaced" }),
+                    Cell::coded(format!("{}…", prefix(&s.sha256, 16)), s.sha256.clone()),
+                ]
+            })
+            .collect(),
+        downloads: Some([
+            "/national/submissions.csv".into(),
+            "/national/submissions.xlsx".into(),
+        ]),
+        empty: "No submission has been received yet. Receive a programme's submission file above, or ask programmes to send theirs.".into(),
     }
 }
 
-#[derive(serde::Deserialize, Default)]
-struct OverviewQuery {
-    /// The page of submissions.
-    #[serde(default)]
-    page: Option<String>,
-    /// The page of patients seen by several programmes.
-    #[serde(default)]
-    dpage: Option<String>,
-}
-
-fn number(s: &Option<String>) -> usize {
-    s.as_deref()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(1)
+/// Patients seen by several programmes: the patient key shortened alike on the page and in
+/// files (a key whole is a linkage handle nobody needs to read).
+fn duplicates_table(dups: &[crest_store::national::CrossProgrammeDuplicate]) -> Table {
+    Table {
+        caption: "Same patient key and event date in several programmes".into(),
+        rows_are: "event(s)".into(),
+        columns: vec![
+            Column::words("Patient key", "patient_key"),
+            Column::words("Event date", "event_date"),
+            Column::words("Programmes", "programmes"),
+        ],
+        rows: dups
+            .iter()
+            .map(|d| {
+                vec![
+                    Cell::text(format!("{}…", prefix(&d.patient_key, 12))),
+                    Cell::coded(
+                        crest_core::date::long_iso(&d.event_date),
+                        d.event_date.clone(),
+                    ),
+                    Cell::coded(d.programmes.join(", "), d.programmes.join(" ")),
+                ]
+            })
+            .collect(),
+        downloads: Some([
+            "/national/duplicates.csv".into(),
+            "/national/duplicates.xlsx".into(),
+        ]),
+        empty: "No initiating event appears in more than one programme.".into(),
+    }
 }
 
 fn overview_body(
@@ -189,44 +157,24 @@ fn overview_body(
     c: &crate::app::Ctx,
     n: &mut NationalStore,
     message: Option<Markup>,
-    q: &OverviewQuery,
+    query: &HashMap<String, String>,
 ) -> Result<maud::Markup, WebError> {
-    let subs = n.submissions()?;
-    let (page, shown, pages) = page_of(&subs, number(&q.page));
-    let dpage = number(&q.dpage);
+    let subs = submissions_table(&n.submissions()?);
     // The duplicate report scans the whole national store: kept until the next receipt.
     let version = n.data_version()?;
-    let key = format!("duplicates|{dpage}|{page}");
+    let view = View::of("duplicates", "/national", query);
+    let key = crate::app::cache::cache_key("duplicates", "national", None, &view.key());
     let dups_html = match app.national_pages.get(&key, &version) {
         Some(cached) => cached,
         None => {
-            let dups = n.cross_programme_duplicates(None)?;
-            let (dpage, dshown, dpages) = page_of(&dups, dpage);
+            let dups = duplicates_table(&n.cross_programme_duplicates(None)?);
             let h = html! {
-                h2 id="duplicates" { "Patients seen by more than one programme" }
+                h2 { "Patients seen by more than one programme" }
                 p {
-                    (dups.len()) " initiating event(s) appear in more than one programme; \
+                    (dups.rows.len()) " initiating event(s) appear in more than one programme; \
                      each is counted once nationally."
                 }
-                @if !dups.is_empty() {
-                    table tabindex="0" {
-                        caption { "Same patient key and event date in several programmes" }
-                        thead { tr {
-                            th scope="col" { "Patient key" } th scope="col" { "Event date" }
-                            th scope="col" { "Programmes" }
-                        } }
-                        tbody {
-                            @for d in dshown {
-                                tr {
-                                    td { code { (prefix(&d.patient_key, 12)) "…" } }
-                                    td { (crest_core::date::long_iso(&d.event_date)) }
-                                    td { (d.programmes.join(", ")) }
-                                }
-                            }
-                        }
-                    }
-                    (pager("event(s)", dups.len(), dpage, dpages, "dpage", &format!("&page={page}#duplicates"), "duplicates"))
-                }
+                (dups.render(&view))
             };
             let h = std::sync::Arc::new(h);
             app.national_pages.put(key, version, h.clone());
@@ -243,32 +191,8 @@ fn overview_body(
             input id="file" type="file" name="file" required;
             p { button { "Check and store" } }
         }
-        h2 id="submissions" { "Submissions held" }
-        @if subs.is_empty() {
-            p { "No submission has been received yet. Receive a programme's submission file above, or ask programmes to send theirs." }
-        } @else {
-            table tabindex="0" {
-                caption { (subs.len()) " submission(s), newest first" }
-                thead { tr {
-                    th scope="col" { "Programme" } th scope="col" { "Period" }
-                    th scope="col" { "Episodes" } th scope="col" { "Key id" }
-                    th scope="col" { "Current" } th scope="col" { "SHA-256" }
-                } }
-                tbody {
-                    @for s in shown {
-                        tr {
-                            th scope="row" { (s.programme) }
-                            td { (crest_core::date::long_iso(&s.from)) " to " (crest_core::date::long_iso(&s.to)) }
-                            td class="num" { (crate::html::thousands(s.episodes.max(0) as u64)) }
-                            td { (s.key_id) }
-                            td { @if s.current { "yes" } @else { "replaced" } }
-                            td { code { (prefix(&s.sha256, 16)) "…" } }
-                        }
-                    }
-                }
-            }
-            (pager("submission(s)", subs.len(), page, pages, "page", &format!("&dpage={dpage}#submissions"), "submissions"))
-        }
+        h2 { "Submissions held" }
+        (subs.render(&View::of("submissions", "/national", query)))
         (dups_html)
     })
 }
@@ -276,7 +200,7 @@ fn overview_body(
 async fn overview(
     State(app): State<Arc<App>>,
     Analyst(c): Analyst,
-    Query(q): Query<OverviewQuery>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     let nav = c.nav(None);
     let a = app.clone();
@@ -292,10 +216,9 @@ async fn submissions_download(
     Analyst(_c): Analyst,
     Path(format): Path<String>,
 ) -> Result<Response, WebError> {
-    let (columns, rows) = app
-        .national(move |n| Ok(submissions_table(&n.submissions()?)))
-        .await?;
-    crate::app::table_download("submissions", &format, &columns, &rows)
+    app.national(move |n| Ok(submissions_table(&n.submissions()?)))
+        .await?
+        .download("submissions", &format)
 }
 
 /// The patients seen by several programmes, every row, as CSV or XLSX.
@@ -304,10 +227,9 @@ async fn duplicates_download(
     Analyst(_c): Analyst,
     Path(format): Path<String>,
 ) -> Result<Response, WebError> {
-    let (columns, rows) = app
-        .national(move |n| Ok(duplicates_table(&n.cross_programme_duplicates(None)?)))
-        .await?;
-    crate::app::table_download("duplicates", &format, &columns, &rows)
+    app.national(move |n| Ok(duplicates_table(&n.cross_programme_duplicates(None)?)))
+        .await?
+        .download("duplicates", &format)
 }
 
 async fn receive_upload(
@@ -376,7 +298,7 @@ async fn receive_upload(
                     },
                 ),
             };
-            Ok((status, overview_body(&a, &c, n, Some(message), &OverviewQuery::default())?))
+            Ok((status, overview_body(&a, &c, n, Some(message), &HashMap::new())?))
         })
         .await?;
     let mut r = html_page(page("National audit: submissions", nav, body));

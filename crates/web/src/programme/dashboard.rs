@@ -3,6 +3,7 @@
 //! deprivation quintile. Charts are server-side SVG with titles and text alternatives.
 
 use crate::app::access::Staff;
+use crate::app::table::View;
 use crate::app::{html_page, App, Code, WebError};
 use crate::html::{page, pct};
 use axum::extract::{Path as UrlPath, Query, State};
@@ -383,7 +384,7 @@ fn render(p: &Programme, history: &[Record], period: Period) -> maud::Markup {
         (crate::html::period_form(period.from, period.to, maud::html! {}))
         (kpi_section(k, period))
         (waits_section(&records, &facts, k))
-        (uptake_section(&records, k))
+        (uptake_section(&records, k, p, period))
         (trend_section(p, history, period))
     }
 }
@@ -526,7 +527,15 @@ fn waits_section(
 fn uptake_section(
     records: &[Record],
     k: Option<&crest_stats::kpis::ProgrammeKpis>,
+    p: &Programme,
+    period: Period,
 ) -> maud::Markup {
+    // The tables' sorting links keep the period (the page is kept per period).
+    let here = format!("/p/{}/dashboard", crate::html::url_encode(&p.code));
+    let query = std::collections::HashMap::from([
+        ("from".to_string(), period.from.to_string()),
+        ("to".to_string(), period.to.to_string()),
+    ]);
     let uptake = [
         (
             "sex",
@@ -575,7 +584,7 @@ fn uptake_section(
                 rows,
                 k.and_then(|k| k.results.uptake.value()).map(|v| (v, "the programme's overall uptake")),
             ))
-            (crate::html::uptake_table(title, rows))
+            (crate::uptake::uptake_table(title, rows).render(&View::of(&format!("uptake-{i}"), &here, &query)))
         }
     }
 }

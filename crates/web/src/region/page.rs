@@ -216,9 +216,14 @@ fn not_shown(why: &NotShown) -> Markup {
 }
 
 fn download(asked: &Asked) -> Markup {
+    download_of("this table", asked)
+}
+
+/// Links to download `what` (the published counts behind a table) as CSV or XLSX.
+fn download_of(what: &str, asked: &Asked) -> Markup {
     html! {
         p {
-            "Download this table: "
+            "Download " (what) ": "
             a href={ "/aggregates.csv?" (asked.query_string()) } download { "CSV" } " · "
             a href={ "/aggregates.xlsx?" (asked.query_string()) } download { "XLSX" }
         }
@@ -543,8 +548,8 @@ fn capacity_section(f: &RegionFigures, period: crest_core::Period, asked: &Asked
                         }
                     }
                 }
-                (download(&ask("programme", "referred")))
-                (download(&ask("programme", "started")))
+                (download_of("the referrals by programme", &ask("programme", "referred")))
+                (download_of("the starts by programme", &ask("programme", "started")))
             }
             (Err(why), _) | (_, Err(why)) => (not_shown(why)),
         }
@@ -560,9 +565,10 @@ fn kpi_table(f: &RegionFigures, period: crest_core::Period) -> crate::app::table
         .first()
         .map(|p| p.kpis.iter().map(|k| k.key).collect())
         .unwrap_or_default();
+    // The page names a programme with its code; a file keeps the code in a column of its own.
     let mut columns = vec![
         Column::words("Programme", "name"),
-        Column::words("Code", "programme_code"),
+        Column::file_only("programme_code"),
     ];
     columns.extend(
         keys.iter()

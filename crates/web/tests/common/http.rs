@@ -169,3 +169,65 @@ pub fn words(body: &str) -> String {
     out.push_str(rest);
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+/// A page's main content as a person reads it, for a snapshot a reviewer can read: one line per
+/// heading, paragraph, list item and table row (cells between `|`), a chart as its title, and
+/// the entities people never see written out.
+pub fn reading(body: &str) -> String {
+    const LINES: [&str; 19] = [
+        "tr", "li", "p", "div", "br", "h1", "h2", "h3", "ul", "ol", "table", "caption", "dd", "dt",
+        "form", "nav", "label", "button", "legend",
+    ];
+    let main = body
+        .split_once("<main")
+        .and_then(|(_, m)| m.split_once("</main>"))
+        .map_or(body, |(m, _)| m);
+    let mut out = String::new();
+    let mut rest = main
+        .get(main.find('>').map_or(0, |i| i + 1)..)
+        .unwrap_or("");
+    while let Some(i) = rest.find('<') {
+        out.push_str(&rest[..i]);
+        let tag = &rest[i + 1..];
+        let end = tag.find('>').unwrap_or(tag.len());
+        let closing = tag.starts_with('/');
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        rest = tag.get(end + 1..).unwrap_or("");
+        if name == "span" && tag.starts_with("span class=\"visually-hidden\"") {
+            // Words for screen readers only ("sort ascending") are not what a reviewer reads.
+            rest = rest.split_once("</span>").map_or("", |(_, after)| after);
+        } else if name == "option" && !closing {
+            out.push_str(" / ");
+        } else if name == "svg" && !closing {
+            // A chart reads as its title; its ticks and marks are not words.
+            let (inside, after) = rest.split_once("</svg>").unwrap_or((rest, ""));
+            let title = inside
+                .split_once("<title")
+                .and_then(|(_, t)| t.split_once('>'))
+                .and_then(|(_, t)| t.split_once("</title>"))
+                .map_or("", |(t, _)| t);
+            out.push_str(&format!("\n[chart: {title}]\n"));
+            rest = after;
+        } else if (name == "td" || name == "th") && !closing {
+            out.push_str(" | ");
+        } else if LINES.contains(&name.as_str()) {
+            out.push('\n');
+        }
+    }
+    out.push_str(rest);
+    let out = out
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'");
+    out.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}

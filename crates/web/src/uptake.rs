@@ -1,0 +1,79 @@
+//! Uptake by group as tables: the lead's dashboard, the national programme page and the
+//! inequalities page show one table per grouping (sex, age band, ethnic group, deprivation,
+//! priority group), and download them as one file with a `grouping` column.
+
+use crate::app::table::{Cell, Column, Table};
+use crate::html::{group_words, pct};
+
+/// Uptake by one grouping: (group, referred, started) rows, with Wilson 95% intervals.
+pub(crate) fn uptake_table(title: &str, rows: &[(String, u64, u64)]) -> Table {
+    Table {
+        caption: format!("Uptake by {title}"),
+        rows_are: "groups".into(),
+        columns: vec![
+            Column::words("Group", "group"),
+            Column::numbers("Referred", "referred"),
+            Column::numbers("Started", "started"),
+            Column::numbers("Uptake", "uptake"),
+            Column::words("95% interval", "interval").page_only(),
+            Column::file_only("ci_low"),
+            Column::file_only("ci_high"),
+        ],
+        rows: rows
+            .iter()
+            .map(|(g, n, k)| {
+                let interval = crest_stats::summary::wilson(*k, *n, crest_stats::Z95);
+                vec![
+                    Cell::coded(group_words(g), g.clone()),
+                    Cell::count(*n),
+                    Cell::count(*k),
+                    Cell::proportion((*n > 0).then(|| *k as f64 / *n as f64)),
+                    Cell::text(interval.map_or("–".into(), |(lo, hi)| {
+                        format!("{}–{}", pct(Some(lo)), pct(Some(hi)))
+                    })),
+                    Cell::proportion(interval.map(|c| c.0)),
+                    Cell::proportion(interval.map(|c| c.1)),
+                ]
+            })
+            .collect(),
+        downloads: None,
+        empty: "Nobody was referred.".into(),
+    }
+}
+
+/// Every grouping's table, in order.
+pub(crate) fn uptake_tables<'a>(
+    groups: impl IntoIterator<Item = (&'a str, &'a [(String, u64, u64)])>,
+) -> Vec<(String, Table)> {
+    groups
+        .into_iter()
+        .map(|(title, rows)| (title.to_string(), uptake_table(title, rows)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// A group's name comes from uploaded data: it is text wherever the table shows it.
+    #[test]
+    fn group_names_and_titles_are_text() {
+        const HOSTILE: &str = "<script>alert('x')</script>\"><img src=x>&";
+        let t = uptake_table(HOSTILE, &[(HOSTILE.to_string(), 3, 1)]);
+        let html = t
+            .render(&crate::app::table::View::of("u", "/p", &HashMap::new()))
+            .into_string();
+        assert!(
+            !html.contains("<script>") && !html.contains("<img"),
+            "{html}"
+        );
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+        let (columns, rows) = t.file();
+        assert_eq!(
+            columns,
+            ["group", "referred", "started", "uptake", "ci_low", "ci_high"]
+        );
+        assert_eq!(rows[0][..4], [HOSTILE, "3", "1", "0.3333"]);
+    }
+}
