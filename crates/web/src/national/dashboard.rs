@@ -367,6 +367,31 @@ async fn tables_download(
     .download(&name, &format)
 }
 
+/// The funnel plot of `key` over the programmes shown, exactly as the page draws it and its
+/// downloads hold it (`id` names the chart's elements, `outliers` links to the outliers list),
+/// with the method in force (the default resolved).
+fn funnel(
+    rows: &[&ProgrammeKpis],
+    (key, title): (&str, &str),
+    method: crest_stats::funnel::Method,
+    id: &str,
+    outliers: Option<&str>,
+) -> (maud::Markup, crest_stats::funnel::Method) {
+    let points: Vec<(String, u64, u64)> = rows
+        .iter()
+        .map(|k| {
+            let (num, den) = proportion(k, key);
+            (k.programme_code.clone(), num, den)
+        })
+        .collect();
+    let exact: Vec<(u64, u64)> = points.iter().map(|p| (p.1, p.2)).collect();
+    let used = crest_stats::funnel::Fit::new(&exact, method).map_or(method, |f| f.method);
+    (
+        funnel_plot_for(id, title, &points, None, method, outliers),
+        used,
+    )
+}
+
 /// The programme table: each programme the filters keep, with its seven KPIs, grade and level
 /// on the lead funnel. One model for the page (codes linking to the programme's page) and its
 /// downloads (exact values, the name and the funnel method in force).
@@ -381,9 +406,8 @@ fn programmes_table(
     let by_code: std::collections::HashMap<&str, &Programme> =
         programmes.iter().map(|p| (p.code.as_str(), p)).collect();
     let (lead_key, lead_title) = lead(f);
-    // The method in force for the lead KPI's funnel (the default resolved).
-    let lead_points: Vec<(u64, u64)> = rows.iter().map(|k| proportion(k, lead_key)).collect();
-    let used = crest_stats::funnel::Fit::new(&lead_points, method).map_or(method, |fit| fit.method);
+    // The method in force for the lead KPI's funnel (the default resolved), as drawn.
+    let (_, used) = funnel(rows, (lead_key, lead_title), method, "", None);
     let mut columns = vec![
         Column::words("Programme", "programme_code"),
         Column::file_only("name"),
@@ -487,16 +511,18 @@ fn render(
             method.code()
         )
     };
-    let funnel_points = |key: &str| -> Vec<(String, u64, u64)> {
-        rows.iter()
-            .map(|k| {
-                let (num, den) = proportion(k, key);
-                (k.programme_code.clone(), num, den)
-            })
-            .collect()
-    };
     let (lead_key, lead_title) = lead(f);
-    let lead_points = funnel_points(lead_key);
+    let outliers = format!(
+        "/national/outliers?from={from}&to={to}&method={}&kpi={lead_key}",
+        method.code()
+    );
+    let (lead_funnel, _) = funnel(
+        &rows,
+        (lead_key, lead_title),
+        method,
+        &format!("f-{lead_key}"),
+        Some(&outliers),
+    );
     let table = programmes_table(nr, &rows, f, method, period);
     let dl = f.query(from, to);
     let view = |id: &str| View::of(id, "/national/dashboard", query);
@@ -551,8 +577,7 @@ fn render(
             (grades("no data")) " with no referrals."
         }
         h2 { "Funnel plot: " (lead_title) }
-        (funnel_plot_for(&format!("f-{lead_key}"), lead_title, &lead_points, None, method,
-            Some(&format!("/national/outliers?from={from}&to={to}&method={}&kpi={lead_key}", method.code()))))
+        (lead_funnel)
         p class="noprint" {
             a href=(png_href(lead_key)) { "Download as PNG" } " · "
             a href=(png_href(lead_key).replacen("/national/funnel.png", "/national/funnel.svg", 1)) { "as SVG" }
@@ -750,18 +775,8 @@ async fn funnel_chart(
     let chart = app
         .national(move |n| {
             let nr = a.national_report(n, period)?;
-            let (programmes, report) = (&nr.programmes, &nr.report);
-            let points: Vec<(String, u64, u64)> = chosen_rows(report, programmes, &f)
-                .iter()
-                .map(|k| {
-                    let (num, den) = proportion(k, key);
-                    (k.programme_code.clone(), num, den)
-                })
-                .collect();
-            // The method in force (the default resolved), for the file's name.
-            let exact: Vec<(u64, u64)> = points.iter().map(|p| (p.1, p.2)).collect();
-            let used = crest_stats::funnel::Fit::new(&exact, method).map_or(method, |f| f.method);
-            let chart = funnel_plot_for("png", title, &points, None, method, None);
+            let rows = chosen_rows(&nr.report, &nr.programmes, &f);
+            let (chart, used) = funnel(&rows, (key, title), method, "png", None);
             Ok((chart, format!("{key}-{}", used.code())))
         })
         .await?;
