@@ -627,16 +627,12 @@ async fn dashboard(
     let a = app.clone();
     let body = app
         .national(move |n| {
-            let version = n.data_version()?;
-            if let Some(body) = a.national_pages.get(&key, &version) {
-                return Ok(body);
-            }
-            // Year on year: the same filters over this period and the two before it.
-            let three = [period.earlier(2), period.earlier(1), period];
-            let reports = a.national_reports(n, &three)?;
-            let body = Arc::new(render(&reports, &three, &f, &query)?);
-            a.national_pages.put(key, version, body.clone());
-            Ok(body)
+            a.national_page(n, key, |n| {
+                // Year on year: the same filters over this period and the two before it.
+                let three = [period.earlier(2), period.earlier(1), period];
+                let reports = a.national_reports(n, &three)?;
+                render(&reports, &three, &f, &query)
+            })
         })
         .await?;
     Ok(html_page(page(

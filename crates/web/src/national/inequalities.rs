@@ -284,15 +284,11 @@ async fn inequalities(
     let a = app.clone();
     let body = app
         .national(move |n| {
-            let version = n.data_version()?;
-            if let Some(body) = a.national_pages.get(&key, &version) {
-                return Ok(body);
-            }
-            let programmes = n.programmes()?;
-            let facts = n.equity_facts(period.from, period.to)?;
-            let body = Arc::new(render(&programmes, &facts, &f, period, &query));
-            a.national_pages.put(key, version, body.clone());
-            Ok(body)
+            a.national_page(n, key, |n| {
+                let programmes = n.programmes()?;
+                let facts = n.equity_facts(period.from, period.to)?;
+                Ok(render(&programmes, &facts, &f, period, &query))
+            })
         })
         .await?;
     Ok(html_page(page(

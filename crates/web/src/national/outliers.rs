@@ -59,6 +59,31 @@ fn triaged<'a>(
         .collect()
 }
 
+/// Every finding of the chosen period and method, and every case.
+struct Findings {
+    period: crest_core::Period,
+    method: crest_stats::funnel::Method,
+    all: Vec<Found>,
+    cases: Vec<OutlierCase>,
+}
+
+impl Findings {
+    async fn load(app: &Arc<App>, f: &Filters) -> Result<Findings, WebError> {
+        let period = chosen_period(app, f)?;
+        let method = f.method()?;
+        let a = app.clone();
+        let (all, cases) = app
+            .national(move |n| Ok((find_outliers(&a, n, period, method)?, n.cases()?)))
+            .await?;
+        Ok(Findings {
+            period,
+            method,
+            all,
+            cases,
+        })
+    }
+}
+
 /// The outlier list as CSV or XLSX, with the page's filters (exact counts: analysts' own).
 async fn download(
     State(app): State<Arc<App>>,
@@ -66,12 +91,12 @@ async fn download(
     axum::extract::Path(format): axum::extract::Path<String>,
     Query(f): Query<Filters>,
 ) -> Result<Response, WebError> {
-    let period = chosen_period(&app, &f)?;
-    let method = f.method()?;
-    let a = app.clone();
-    let (all, cases) = app
-        .national(move |n| Ok((find_outliers(&a, n, period, method)?, n.cases()?)))
-        .await?;
+    let Findings {
+        period,
+        method,
+        all,
+        cases,
+    } = Findings::load(&app, &f).await?;
     let found = triaged(&all, &cases, &f, period);
     findings_table(&found, all.len(), &cases, &f, period, method, None)
         .download(&format!("outliers-{}-{}", period.from, period.to), &format)
@@ -211,12 +236,12 @@ async fn list(
     Query(f): Query<Filters>,
     Query(raw): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    let period = chosen_period(&app, &f)?;
-    let method = f.method()?;
-    let a = app.clone();
-    let (all, cases) = app
-        .national(move |n| Ok((find_outliers(&a, n, period, method)?, n.cases()?)))
-        .await?;
+    let Findings {
+        period,
+        method,
+        all,
+        cases,
+    } = Findings::load(&app, &f).await?;
     let found = triaged(&all, &cases, &f, period);
     let count = |level: &str| all.iter().filter(|o| o.level == level).count();
     let filters = html! {

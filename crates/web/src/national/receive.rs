@@ -57,6 +57,23 @@ impl App {
             .map_err(|e| WebError::Internal(e.to_string()))?
     }
 
+    /// A national page's body for `key`, built by `build` only when it is not kept for the
+    /// national data's present version (a receipt changes the version, so nothing is stale).
+    pub(crate) fn national_page(
+        &self,
+        n: &mut NationalStore,
+        key: String,
+        build: impl FnOnce(&mut NationalStore) -> Result<Markup, WebError>,
+    ) -> Result<Arc<Markup>, WebError> {
+        let version = n.data_version()?;
+        if let Some(body) = self.national_pages.get(&key, &version) {
+            return Ok(body);
+        }
+        let body = Arc::new(build(n)?);
+        self.national_pages.put(key, version, body.clone());
+        Ok(body)
+    }
+
     pub(crate) fn receipt_keys(
         &self,
     ) -> Result<(crest_privacy::Key, crest_privacy::Key), NoReceiptKeys> {
@@ -161,26 +178,19 @@ fn overview_body(
 ) -> Result<maud::Markup, WebError> {
     let subs = submissions_table(&n.submissions()?);
     // The duplicate report scans the whole national store: kept until the next receipt.
-    let version = n.data_version()?;
     let view = View::of("duplicates", "/national", query);
     let key = crate::app::cache::cache_key("duplicates", "national", None, &view.key());
-    let dups_html = match app.national_pages.get(&key, &version) {
-        Some(cached) => cached,
-        None => {
-            let dups = duplicates_table(&n.cross_programme_duplicates(None)?);
-            let h = html! {
-                h2 { "Patients seen by more than one programme" }
-                p {
-                    (dups.rows.len()) " initiating event(s) appear in more than one programme; \
-                     each is counted once nationally."
-                }
-                (dups.render(&view))
-            };
-            let h = std::sync::Arc::new(h);
-            app.national_pages.put(key, version, h.clone());
-            h
-        }
-    };
+    let dups_html = app.national_page(n, key, |n| {
+        let dups = duplicates_table(&n.cross_programme_duplicates(None)?);
+        Ok(html! {
+            h2 { "Patients seen by more than one programme" }
+            p {
+                (dups.rows.len()) " initiating event(s) appear in more than one programme; \
+                 each is counted once nationally."
+            }
+            (dups.render(&view))
+        })
+    })?;
     Ok(html! {
         @if let Some(m) = message { (m) }
         p { a href="/national/dashboard" { "Programme KPIs, grades and funnel plots" } }
