@@ -82,6 +82,20 @@ impl Findings {
             cases,
         })
     }
+
+    /// The findings the filters keep, as the page and its downloads show them.
+    fn table(&self, f: &Filters, csrf: Option<&str>) -> Table {
+        let found = triaged(&self.all, &self.cases, f, self.period);
+        findings_table(
+            &found,
+            self.all.len(),
+            &self.cases,
+            f,
+            self.period,
+            self.method,
+            csrf,
+        )
+    }
 }
 
 /// The outlier list as CSV or XLSX, with the page's filters (exact counts: analysts' own).
@@ -91,14 +105,10 @@ async fn download(
     axum::extract::Path(format): axum::extract::Path<String>,
     Query(f): Query<Filters>,
 ) -> Result<Response, WebError> {
-    let Findings {
-        period,
-        method,
-        all,
-        cases,
-    } = Findings::load(&app, &f).await?;
-    let found = triaged(&all, &cases, &f, period);
-    findings_table(&found, all.len(), &cases, &f, period, method, None)
+    let findings = Findings::load(&app, &f).await?;
+    let period = findings.period;
+    findings
+        .table(&f, None)
         .download(&format!("outliers-{}-{}", period.from, period.to), &format)
 }
 
@@ -236,13 +246,9 @@ async fn list(
     Query(f): Query<Filters>,
     Query(raw): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    let Findings {
-        period,
-        method,
-        all,
-        cases,
-    } = Findings::load(&app, &f).await?;
-    let found = triaged(&all, &cases, &f, period);
+    let findings = Findings::load(&app, &f).await?;
+    let (period, method) = (findings.period, findings.method);
+    let (all, cases) = (&findings.all, &findings.cases);
     let count = |level: &str| all.iter().filter(|o| o.level == level).count();
     let filters = html! {
         (crate::national::dashboard::method_choice(method))
@@ -270,15 +276,7 @@ async fn list(
             @for s in CASE_STAGES { option value=(s) selected[f.stage == s] { (stage(s)) } }
         }
     };
-    let findings = findings_table(
-        &found,
-        all.len(),
-        &cases,
-        &f,
-        period,
-        method,
-        Some(&c.session.csrf),
-    );
+    let findings = findings.table(&f, Some(&c.session.csrf));
     let body = html! {
         (crate::html::period_form(period.from, period.to, filters))
         p class="hint" { "Limits: " (method.label()) ". When most programmes fall outside plain limits, the programmes vary more than chance allows (overdispersion): an adjusted method shows which stand out beyond that." }
@@ -296,7 +294,7 @@ async fn list(
         h2 { "Outside the funnel limits, " (period.long()) }
         (findings.render(&View::of("findings", "/national/outliers", &raw)))
         h2 { "Cases" }
-        (cases_table(&cases).render(&View::of("cases", "/national/outliers", &raw)))
+        (cases_table(cases).render(&View::of("cases", "/national/outliers", &raw)))
     };
     Ok(html_page(page(
         "National audit: outliers",
