@@ -10,6 +10,7 @@ pub mod kpis;
 pub mod outcomes;
 pub mod pathway;
 pub mod published;
+pub mod spc;
 pub mod summary;
 
 pub use kpis::{compute, KpiReport, Period, Thresholds};
