@@ -35,6 +35,9 @@ pub enum Command {
     Import(ImportArgs),
     /// The seven NCP_CR KPIs and grades for a reporting period.
     Kpis(KpiArgs),
+    /// A measure month by month as an SPC chart (XmR, Making Data Count rules): one row per
+    /// month with its centre line, process limits, signal and variation.
+    Spc(SpcArgs),
     /// Write the import template (.csv or .xlsx) with notes on every column.
     Template {
         /// Output file; its extension (.csv or .xlsx) decides the format.
@@ -556,6 +559,49 @@ pub struct KpiArgs {
     /// (never overwritten).
     #[arg(long, requires = "rebase")]
     pub save: Option<PathBuf>,
+}
+
+/// Output formats of `crest spc`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpcFormat {
+    /// One row per month.
+    Csv,
+    /// The chart as JSON: the measure, its direction, every month and the assurance.
+    Json,
+}
+
+/// `crest spc` arguments.
+#[derive(clap::Args, Debug)]
+pub struct SpcArgs {
+    /// The measure: uptake, wait, assessment1, assessment2, completion or referrals.
+    #[arg(long)]
+    pub measure: String,
+    /// Only this programme.
+    #[arg(long, conflicts_with = "region")]
+    pub programme: Option<String>,
+    /// Only the programmes of this region, pooled.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Read the national store at --db (every programme pooled, unless --programme or
+    /// --region chooses) instead of a local store.
+    #[arg(long)]
+    pub national: bool,
+    /// The first month: a date in it, or YYYY-MM (default: 24 months before --to).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// The last month: a date in it, or YYYY-MM (default: the last complete month).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// A service change from this date: the limits are worked out afresh from its month
+    /// (repeat for several).
+    #[arg(long = "change")]
+    pub changes: Vec<String>,
+    /// A target to read the assurance against (a proportion from 0 to 1, or days).
+    #[arg(long)]
+    pub target: Option<f64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = SpcFormat::Csv)]
+    pub format: SpcFormat,
 }
 
 /// What `crest serve` is given.

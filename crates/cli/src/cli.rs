@@ -4,7 +4,8 @@ use crate::args::*;
 use crate::common::*;
 use crate::{
     cmd_agreements::*, cmd_dataset, cmd_demo::*, cmd_import::*, cmd_keys::*, cmd_kpis::*,
-    cmd_report, cmd_serve, cmd_store, cmd_submission::*, cmd_synth::*, cmd_tokens, cmd_users::*,
+    cmd_report, cmd_serve, cmd_spc, cmd_store, cmd_submission::*, cmd_synth::*, cmd_tokens,
+    cmd_users::*,
 };
 use anyhow::Result;
 
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         } => signing_keys(db, action),
         Command::Import(args) => import(db, &args),
         Command::Kpis(args) => kpis(db, &args),
+        Command::Spc(args) => cmd_spc::spc(db, &args),
         Command::Template { out } => cmd_dataset::template(&out),
         Command::Dataset { out } => cmd_dataset::dataset(out),
         Command::Synth(args) => {

@@ -11,6 +11,7 @@ mod cmd_kpis;
 mod cmd_report;
 mod cmd_research;
 mod cmd_serve;
+mod cmd_spc;
 mod cmd_store;
 mod cmd_submission;
 mod cmd_synth;

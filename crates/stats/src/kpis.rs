@@ -396,20 +396,7 @@ impl ProgrammeKpis {
     /// One proportion of the programme as (numerator, denominator): `uptake`, `completion`,
     /// or a proportion KPI (`assessment1`, `assessment2`); (0, 0) for anything else.
     pub fn proportion(&self, key: &str) -> (u64, u64) {
-        let r = &self.results;
-        match key {
-            "uptake" => (r.uptake.numerator, r.uptake.denominator),
-            "completion" => (r.completion.numerator, r.completion.denominator),
-            _ => r
-                .kpis
-                .iter()
-                .find(|k| k.key == key)
-                .and_then(|k| match &k.measure {
-                    Measure::Proportion(x) => Some((x.numerator, x.denominator)),
-                    _ => None,
-                })
-                .unwrap_or((0, 0)),
-        }
+        self.results.proportion(key)
     }
 }
 
@@ -584,6 +571,37 @@ impl Acc {
                 denominator: self.started,
             },
             kpis,
+        }
+    }
+}
+
+/// Referrals, starts, uptake, completion and KPIs 3–7 (without thresholds) of `episodes`
+/// pooled, whatever their programme: the same definitions as [`compute`], for any grouping
+/// (a month, a region).
+pub fn pooled<'a>(episodes: impl IntoIterator<Item = &'a KpiEpisode>) -> Results {
+    let mut acc = Acc::default();
+    for e in episodes {
+        acc.add(e);
+    }
+    acc.results(None)
+}
+
+impl Results {
+    /// A proportion (numerator, denominator) by key: `uptake`, `completion`, `assessment1` or
+    /// `assessment2` ((0, 0) for any other).
+    pub fn proportion(&self, key: &str) -> (u64, u64) {
+        match key {
+            "uptake" => (self.uptake.numerator, self.uptake.denominator),
+            "completion" => (self.completion.numerator, self.completion.denominator),
+            _ => self
+                .kpis
+                .iter()
+                .find(|k| k.key == key)
+                .and_then(|k| match &k.measure {
+                    Measure::Proportion(x) => Some((x.numerator, x.denominator)),
+                    _ => None,
+                })
+                .unwrap_or((0, 0)),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod funnel;
 pub mod inequality;
 pub mod kpis;
 pub mod outcomes;
+pub mod over_time;
 pub mod pathway;
 pub mod published;
 pub mod spc;

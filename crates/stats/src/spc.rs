@@ -428,7 +428,13 @@ mod tests {
     fn seven_on_one_side_of_the_mean_is_a_shift_and_a_point_on_the_mean_breaks_it() {
         // 12 alternating points, then 7 at 10.5: all above the new mean.
         let v: Vec<f64> = (0..14)
-            .map(|i| if i < 7 { 8.0 + (i % 2) as f64 } else { 11.0 + (i % 2) as f64 })
+            .map(|i| {
+                if i < 7 {
+                    8.0 + (i % 2) as f64
+                } else {
+                    11.0 + (i % 2) as f64
+                }
+            })
             .collect();
         let c = xmr(&v, Improvement::Increase, &[], None);
         assert_eq!(
@@ -468,7 +474,12 @@ mod tests {
 
     #[test]
     fn two_of_three_near_a_limit_on_one_side_flags_the_near_points() {
-        let c = xmr(&steady(&[16.0, 11.0, 16.5]), Improvement::Increase, &[], None);
+        let c = xmr(
+            &steady(&[16.0, 11.0, 16.5]),
+            Improvement::Increase,
+            &[],
+            None,
+        );
         let l = c.points[12].limits.unwrap();
         let near = l.centre + 2.0 * (l.upper - l.centre) / 3.0;
         assert!(16.0 > near && 16.5 < l.upper && 11.0 > l.centre, "{l:?}");
@@ -476,7 +487,12 @@ mod tests {
         assert_eq!(c.points[13].signal, Signal::None);
         assert_eq!(c.points[14].signal, Signal::TwoOfThree);
         // Opposite sides of the mean: no signal.
-        let c = xmr(&steady(&[16.0, 9.0, 16.5]), Improvement::Increase, &[], None);
+        let c = xmr(
+            &steady(&[16.0, 9.0, 16.5]),
+            Improvement::Increase,
+            &[],
+            None,
+        );
         assert!(c.points.iter().all(|p| p.signal == Signal::None), "{c:?}");
     }
 
@@ -502,10 +518,22 @@ mod tests {
     fn a_target_outside_the_limits_is_consistently_met_or_missed() {
         let v = steady(&[]);
         let read = |t, i| xmr(&v, i, &[], Some(t)).assurance;
-        assert_eq!(read(20.0, Improvement::Increase), Some(Assurance::ConsistentFail));
-        assert_eq!(read(2.0, Improvement::Increase), Some(Assurance::ConsistentPass));
-        assert_eq!(read(20.0, Improvement::Decrease), Some(Assurance::ConsistentPass));
-        assert_eq!(read(10.0, Improvement::Decrease), Some(Assurance::Inconsistent));
+        assert_eq!(
+            read(20.0, Improvement::Increase),
+            Some(Assurance::ConsistentFail)
+        );
+        assert_eq!(
+            read(2.0, Improvement::Increase),
+            Some(Assurance::ConsistentPass)
+        );
+        assert_eq!(
+            read(20.0, Improvement::Decrease),
+            Some(Assurance::ConsistentPass)
+        );
+        assert_eq!(
+            read(10.0, Improvement::Decrease),
+            Some(Assurance::Inconsistent)
+        );
     }
 
     #[test]

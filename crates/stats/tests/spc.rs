@@ -73,22 +73,22 @@ fn random(seed: &mut u64) -> Series {
     let n = 5 + (lcg(seed) % 40) as usize;
     let level = 20.0 + 60.0 * unit(seed);
     let noise = 0.5 + 8.0 * unit(seed);
-    let step_at = (lcg(seed) % 3 == 0).then(|| (lcg(seed) as usize) % n);
+    let step_at = lcg(seed).is_multiple_of(3).then(|| (lcg(seed) as usize) % n);
     let step = 25.0 * (unit(seed) - 0.5);
-    let slope = if lcg(seed) % 4 == 0 {
+    let slope = if lcg(seed).is_multiple_of(4) {
         2.0 * (unit(seed) - 0.5)
     } else {
         0.0
     };
-    let rounded = lcg(seed) % 2 == 0;
+    let rounded = lcg(seed).is_multiple_of(2);
     let values = (0..n)
         .map(|i| {
             let mut v = level + slope * i as f64 + noise * (unit(seed) + unit(seed) - 1.0) * 1.7;
             if step_at.is_some_and(|s| i >= s) {
                 v += step;
             }
-            if lcg(seed) % 25 == 0 {
-                v += 6.0 * noise * if lcg(seed) % 2 == 0 { 1.0 } else { -1.0 };
+            if lcg(seed).is_multiple_of(25) {
+                v += 6.0 * noise * if lcg(seed).is_multiple_of(2) { 1.0 } else { -1.0 };
             }
             if rounded {
                 v.round()
@@ -104,13 +104,13 @@ fn random(seed: &mut u64) -> Series {
     };
     Series {
         values,
-        improvement: if lcg(seed) % 2 == 0 {
+        improvement: if lcg(seed).is_multiple_of(2) {
             Improvement::Increase
         } else {
             Improvement::Decrease
         },
         phase_starts,
-        target: (lcg(seed) % 2 == 0).then(|| level + 20.0 * (unit(seed) - 0.5)),
+        target: lcg(seed).is_multiple_of(2).then(|| level + 20.0 * (unit(seed) - 0.5)),
     }
 }
 
@@ -137,9 +137,19 @@ fn by_hand() -> Vec<Series> {
         // Common cause only.
         s(alternating(20, 9.0, 11.0), true, vec![], Some(10.0)),
         // One point far outside.
-        s(with(alternating(15, 9.0, 11.0), &[30.0]), true, vec![], None),
+        s(
+            with(alternating(15, 9.0, 11.0), &[30.0]),
+            true,
+            vec![],
+            None,
+        ),
         // A shift: 8 on one side after 12 alternating.
-        s(with(alternating(12, 9.0, 11.0), &[12.0; 8]), false, vec![], None),
+        s(
+            with(alternating(12, 9.0, 11.0), &[12.0; 8]),
+            false,
+            vec![],
+            None,
+        ),
         // A trend of 7 rising.
         s(
             with(
@@ -223,15 +233,26 @@ fn spc_charts_match_an_independent_implementation_of_nhsrplotthedots() {
         let theirs = w["points"].as_array().unwrap();
         assert_eq!(chart.points.len(), theirs.len(), "series {i}");
         for (j, (p, t)) in chart.points.iter().zip(theirs).enumerate() {
-            let close = |a: f64, b: &Value| (a - b.as_f64().unwrap()).abs() <= 1e-9 * a.abs().max(1.0);
+            let close =
+                |a: f64, b: &Value| (a - b.as_f64().unwrap()).abs() <= 1e-9 * a.abs().max(1.0);
             match p.limits {
                 Some(l) => assert!(
-                    close(l.centre, &t["centre"]) && close(l.lower, &t["lower"]) && close(l.upper, &t["upper"]),
+                    close(l.centre, &t["centre"])
+                        && close(l.lower, &t["lower"])
+                        && close(l.upper, &t["upper"]),
                     "series {i} point {j}: {l:?} vs {t}"
                 ),
-                None => assert!(t["centre"].is_null(), "series {i} point {j}: no limits vs {t}"),
+                None => assert!(
+                    t["centre"].is_null(),
+                    "series {i} point {j}: no limits vs {t}"
+                ),
             }
-            assert_eq!(p.signal.code(), t["signal"], "series {i} point {j}: {:?}", s.values);
+            assert_eq!(
+                p.signal.code(),
+                t["signal"],
+                "series {i} point {j}: {:?}",
+                s.values
+            );
             assert_eq!(p.variation.code(), t["variation"], "series {i} point {j}");
             *signals.entry(p.signal.code()).or_insert(0) += 1;
         }
@@ -243,6 +264,9 @@ fn spc_charts_match_an_independent_implementation_of_nhsrplotthedots() {
     }
     // The series exercise every rule.
     for rule in ["none", "outside", "shift", "trend", "two_of_three"] {
-        assert!(signals.get(rule).copied().unwrap_or(0) > 0, "{rule}: {signals:?}");
+        assert!(
+            signals.get(rule).copied().unwrap_or(0) > 0,
+            "{rule}: {signals:?}"
+        );
     }
 }

@@ -1,0 +1,150 @@
+//! `crest spc`: a measure month by month as an SPC chart, from a local or the national store.
+
+use crate::args::*;
+use crate::common::*;
+use crate::today;
+use anyhow::{anyhow, bail, Result};
+use crest_core::Date;
+use crest_stats::over_time::{spc_chart, Measure, Month, SpcMonth};
+
+/// A month from `--from` or `--to`: `YYYY-MM`, or any date in it.
+fn month(s: &str, what: &str) -> Result<Month> {
+    match Month::parse(s) {
+        Some(m) => Ok(m),
+        None => Ok(Month::of(parse_date(s, what)?)),
+    }
+}
+
+pub(crate) fn spc(db: &str, args: &SpcArgs) -> Result<i32> {
+    let measure = Measure::parse(&args.measure).ok_or_else(|| {
+        anyhow!(
+            "--measure: '{}' is not a measure crest charts; choose one of {}",
+            args.measure,
+            Measure::ALL.map(Measure::code).join(", ")
+        )
+    })?;
+    let to = match &args.to {
+        Some(s) => month(s, "to")?,
+        None => Month::of(today()).back(1),
+    };
+    let from = match &args.from {
+        Some(s) => month(s, "from")?,
+        None => to.back(23),
+    };
+    if to < from {
+        bail!("--to ({to}) is before --from ({from})");
+    }
+    let changes: Vec<Date> = args
+        .changes
+        .iter()
+        .map(|c| parse_date(c, "change"))
+        .collect::<Result<_>>()?;
+    let (mut programmes, national) = if args.national {
+        let mut n = crest_store::NationalStore::open(db)?;
+        (n.programmes()?, Some(n))
+    } else {
+        (crest_store::open(db)?.programmes()?, None)
+    };
+    if let Some(code) = &args.programme {
+        programmes.retain(|p| p.code.eq_ignore_ascii_case(code));
+        if programmes.is_empty() {
+            bail!("programme {code} is not registered in this store");
+        }
+    }
+    if let Some(region) = &args.region {
+        programmes.retain(|p| p.region.eq_ignore_ascii_case(region));
+        if programmes.is_empty() {
+            bail!("no programme of this store is in the region {region}");
+        }
+    }
+    // A wait counts in its month of start: patients referred up to a year before the first
+    // month can start within it.
+    let (load_from, load_to) = (from.back(12).first_day(), to.last_day());
+    let episodes = match national {
+        Some(mut n) => n.kpi_episodes(load_from, load_to, &programmes)?,
+        None => crest_store::open(db)?.kpi_episodes(load_from, load_to, &programmes)?,
+    };
+    let (months, chart) = spc_chart(measure, &episodes, (from, to), &changes, args.target);
+    match args.format {
+        SpcFormat::Csv => print!("{}", csv(&months)),
+        SpcFormat::Json => {
+            let json = serde_json::json!({
+                "measure": measure.code(),
+                "label": measure.label(),
+                "by": measure.by(),
+                "improvement": measure.improvement().words(),
+                "from": from.to_string(),
+                "to": to.to_string(),
+                "programmes": programmes.iter().map(|p| p.code.as_str()).collect::<Vec<_>>(),
+                "assurance": chart.assurance.map(|a| a.code()),
+                "months": months.iter().map(row_json).collect::<Vec<_>>(),
+            });
+            println!("{}", serde_json::to_string_pretty(&json)?);
+        }
+    }
+    Ok(0)
+}
+
+const COLUMNS: [&str; 9] = [
+    "month",
+    "numerator",
+    "denominator",
+    "value",
+    "centre",
+    "lower",
+    "upper",
+    "signal",
+    "variation",
+];
+
+/// A month's cells, in [`COLUMNS`] order (empty where the month has none).
+fn cells(m: &SpcMonth) -> [String; 9] {
+    let number = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
+    let count = |x: Option<u64>| x.map_or(String::new(), |v| v.to_string());
+    let limits = m.point.and_then(|p| p.limits);
+    [
+        m.figures.month.to_string(),
+        count(m.figures.numerator),
+        count(m.figures.denominator),
+        number(m.figures.value),
+        number(limits.map(|l| l.centre)),
+        number(limits.map(|l| l.lower)),
+        number(limits.map(|l| l.upper)),
+        m.point.map_or("", |p| p.signal.code()).to_string(),
+        m.point.map_or("", |p| p.variation.code()).to_string(),
+    ]
+}
+
+fn csv(months: &[SpcMonth]) -> String {
+    let mut out = COLUMNS.join(",");
+    out.push('\n');
+    for m in months {
+        out.push_str(&cells(m).join(","));
+        out.push('\n');
+    }
+    out
+}
+
+fn row_json(m: &SpcMonth) -> serde_json::Value {
+    let cells = cells(m);
+    let value = |i: usize| -> serde_json::Value {
+        if cells[i].is_empty() {
+            serde_json::Value::Null
+        } else if i == 0 || i >= 7 {
+            serde_json::Value::String(cells[i].clone())
+        } else {
+            cells[i]
+                .parse::<f64>()
+                .ok()
+                .and_then(|v| serde_json::Number::from_f64(v).map(serde_json::Value::Number))
+                .unwrap_or(serde_json::Value::Null)
+        }
+    };
+    serde_json::Value::Object(
+        COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.to_string(), value(i)))
+            .collect(),
+    )
+}

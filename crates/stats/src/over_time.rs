@@ -1,0 +1,384 @@
+//! The measures month by month, for SPC charts: uptake, completion and the two assessments by
+//! month of referral, the median wait from referral to the start of core CR by month of start,
+//! and referrals per month. Each month's figures come from the same definitions as the KPIs
+//! ([`crate::kpis::pooled`]).
+
+use crate::kpis::pooled;
+use crate::spc::{self, Chart, Improvement};
+use crest_core::{Date, KpiEpisode};
+use std::collections::BTreeMap;
+
+/// A calendar month.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Month {
+    /// The year.
+    pub year: i32,
+    /// The month, 1 to 12.
+    pub month: u32,
+}
+
+const NAMES: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+impl Month {
+    /// The month a date falls in.
+    pub fn of(d: Date) -> Month {
+        let (year, month, _) = d.ymd();
+        Month { year, month }
+    }
+
+    /// A month written `YYYY-MM`.
+    pub fn parse(s: &str) -> Option<Month> {
+        let (y, m) = s.trim().split_once('-')?;
+        let (year, month) = (y.parse().ok()?, m.parse().ok()?);
+        (y.len() == 4 && m.len() == 2 && (1..=12).contains(&month)).then_some(Month { year, month })
+    }
+
+    /// Its first day.
+    pub fn first_day(self) -> Date {
+        Date::from_ymd(self.year, self.month, 1).unwrap_or_else(|| Date::from_days(0))
+    }
+
+    /// Its last day.
+    pub fn last_day(self) -> Date {
+        self.next().first_day().add_days(-1)
+    }
+
+    /// The month after it.
+    pub fn next(self) -> Month {
+        if self.month == 12 {
+            Month {
+                year: self.year + 1,
+                month: 1,
+            }
+        } else {
+            Month {
+                month: self.month + 1,
+                ..self
+            }
+        }
+    }
+
+    /// The month `n` months before it.
+    pub fn back(self, n: u32) -> Month {
+        let index = self.year * 12 + self.month as i32 - 1 - n as i32;
+        Month {
+            year: index.div_euclid(12),
+            month: index.rem_euclid(12) as u32 + 1,
+        }
+    }
+
+    /// Every month from this one to `to`, both included.
+    pub fn through(self, to: Month) -> impl Iterator<Item = Month> {
+        std::iter::successors(Some(self), |m| Some(m.next())).take_while(move |m| *m <= to)
+    }
+
+    /// Short words for a chart's axis: "Apr 2025".
+    pub fn short(self) -> String {
+        format!("{} {}", &NAMES[(self.month - 1) as usize][..3], self.year)
+    }
+
+    /// Words: "April 2025".
+    pub fn long(self) -> String {
+        format!("{} {}", NAMES[(self.month - 1) as usize], self.year)
+    }
+}
+
+impl std::fmt::Display for Month {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+/// What a measure counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// A proportion of a denominator.
+    Proportion,
+    /// Days (a median).
+    Days,
+    /// A count of patients.
+    Count,
+}
+
+/// A measure charted over time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Measure {
+    /// Started core CR / referred, by month of referral.
+    Uptake,
+    /// Median days from referral to the start of core CR, by month of start.
+    Wait,
+    /// Assessment 1 recorded / started, by month of referral.
+    Assessment1,
+    /// Assessment 2 within 140 days of assessment 1 / completed with assessment 1, by month of
+    /// referral.
+    Assessment2,
+    /// Completed / started, by month of referral.
+    Completion,
+    /// Patients referred, by month of referral.
+    Referrals,
+}
+
+impl Measure {
+    /// Every measure, in the order pages show them.
+    pub const ALL: [Measure; 6] = [
+        Measure::Uptake,
+        Measure::Wait,
+        Measure::Assessment1,
+        Measure::Assessment2,
+        Measure::Completion,
+        Measure::Referrals,
+    ];
+
+    /// The code on the command line, in files and the API.
+    pub fn code(self) -> &'static str {
+        match self {
+            Measure::Uptake => "uptake",
+            Measure::Wait => "wait",
+            Measure::Assessment1 => "assessment1",
+            Measure::Assessment2 => "assessment2",
+            Measure::Completion => "completion",
+            Measure::Referrals => "referrals",
+        }
+    }
+
+    /// The measure for a code.
+    pub fn parse(s: &str) -> Option<Measure> {
+        Measure::ALL.into_iter().find(|m| m.code() == s.trim())
+    }
+
+    /// Its name for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Measure::Uptake => "Uptake (started / referred)",
+            Measure::Wait => "Median wait from referral to start (days)",
+            Measure::Assessment1 => "Assessment 1 recorded",
+            Measure::Assessment2 => "Assessment 2 within 140 days",
+            Measure::Completion => "Completion (completed / started)",
+            Measure::Referrals => "Referrals",
+        }
+    }
+
+    /// Which month a patient counts in, in words.
+    pub fn by(self) -> &'static str {
+        match self {
+            Measure::Wait => "by month of start",
+            _ => "by month of referral",
+        }
+    }
+
+    /// Which way is better.
+    pub fn improvement(self) -> Improvement {
+        match self {
+            Measure::Wait => Improvement::Decrease,
+            _ => Improvement::Increase,
+        }
+    }
+
+    /// What it counts.
+    pub fn unit(self) -> Unit {
+        match self {
+            Measure::Wait => Unit::Days,
+            Measure::Referrals => Unit::Count,
+            _ => Unit::Proportion,
+        }
+    }
+
+    /// The month an episode counts in, if it counts at all.
+    fn month_of(self, e: &KpiEpisode) -> Option<Month> {
+        match self {
+            Measure::Wait => e.core_start.map(Month::of),
+            _ => Some(Month::of(e.referral_date)),
+        }
+    }
+}
+
+/// One month of a measure.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MonthValue {
+    /// The month.
+    pub month: Month,
+    /// A proportion's numerator, or the count of referrals.
+    pub numerator: Option<u64>,
+    /// A proportion's denominator, or the patients a median is of.
+    pub denominator: Option<u64>,
+    /// The value (none when the month has no one to measure).
+    pub value: Option<f64>,
+}
+
+/// `measure` for each month from `from` to `to`, over `episodes` pooled.
+pub fn monthly(
+    measure: Measure,
+    episodes: &[KpiEpisode],
+    from: Month,
+    to: Month,
+) -> Vec<MonthValue> {
+    let mut by_month: BTreeMap<Month, Vec<&KpiEpisode>> = BTreeMap::new();
+    for e in episodes {
+        if let Some(m) = measure.month_of(e).filter(|m| *m >= from && *m <= to) {
+            by_month.entry(m).or_default().push(e);
+        }
+    }
+    from.through(to)
+        .map(|month| {
+            let these = by_month.get(&month).map_or(&[][..], Vec::as_slice);
+            match measure {
+                Measure::Referrals => MonthValue {
+                    month,
+                    numerator: Some(these.len() as u64),
+                    denominator: None,
+                    value: Some(these.len() as f64),
+                },
+                Measure::Wait => {
+                    let mut waits: Vec<f64> = these
+                        .iter()
+                        .filter_map(|e| {
+                            e.core_start
+                                .map(|s| f64::from(s.days_since(e.referral_date)))
+                        })
+                        .collect();
+                    MonthValue {
+                        month,
+                        numerator: None,
+                        denominator: Some(waits.len() as u64),
+                        value: crate::summary::Summary::of(&mut waits).median,
+                    }
+                }
+                _ => {
+                    let (n, d) = pooled(these.iter().copied()).proportion(measure.code());
+                    MonthValue {
+                        month,
+                        numerator: Some(n),
+                        denominator: Some(d),
+                        value: (d > 0).then(|| n as f64 / d as f64),
+                    }
+                }
+            }
+        })
+        .collect()
+}
+
+/// A month of an SPC chart: its figures and, when it has a value, its point.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SpcMonth {
+    /// The month's figures.
+    pub figures: MonthValue,
+    /// Its point on the chart (none for a month without a value).
+    pub point: Option<spc::Point>,
+}
+
+/// The SPC chart of `measure` from `from` to `to`: every month with its point, and the chart.
+/// Months without a value are not points (the chart joins the months either side). Each date
+/// in `changes` starts a new phase from the first point in or after its month.
+pub fn spc_chart(
+    measure: Measure,
+    episodes: &[KpiEpisode],
+    (from, to): (Month, Month),
+    changes: &[Date],
+    target: Option<f64>,
+) -> (Vec<SpcMonth>, Chart) {
+    let months = monthly(measure, episodes, from, to);
+    let drawn: Vec<(Month, f64)> = months
+        .iter()
+        .filter_map(|m| m.value.map(|v| (m.month, v)))
+        .collect();
+    let starts: Vec<usize> = changes
+        .iter()
+        .filter_map(|d| drawn.iter().position(|(m, _)| *m >= Month::of(*d)))
+        .collect();
+    let values: Vec<f64> = drawn.iter().map(|d| d.1).collect();
+    let chart = spc::xmr(&values, measure.improvement(), &starts, target);
+    let mut points = chart.points.iter();
+    let rows = months
+        .into_iter()
+        .map(|figures| SpcMonth {
+            point: figures.value.and_then(|_| points.next().copied()),
+            figures,
+        })
+        .collect();
+    (rows, chart)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crest_core::PriorityGroup;
+
+    fn d(y: i32, m: u32, day: u32) -> Date {
+        Date::from_ymd(y, m, day).unwrap()
+    }
+
+    fn episode(referred: Date, start: Option<Date>) -> KpiEpisode {
+        KpiEpisode {
+            programme: 0,
+            referral_date: referred,
+            core_start: start,
+            core_end: None,
+            assessment1: start,
+            assessment2: None,
+            completed: false,
+            group: PriorityGroup::MiPci,
+        }
+    }
+
+    #[test]
+    fn months_parse_print_and_count_back_across_years() {
+        let m = Month::parse("2025-01").unwrap();
+        assert_eq!(m.to_string(), "2025-01");
+        assert_eq!(m.back(1).to_string(), "2024-12");
+        assert_eq!(m.back(24).to_string(), "2023-01");
+        assert_eq!(m.last_day(), d(2025, 1, 31));
+        assert_eq!(Month::parse("2024-02").unwrap().last_day(), d(2024, 2, 29));
+        assert_eq!(m.back(2).through(m).count(), 3);
+        assert!(Month::parse("2025-13").is_none() && Month::parse("25-01").is_none());
+        assert_eq!(m.long(), "January 2025");
+    }
+
+    #[test]
+    fn uptake_counts_by_referral_month_and_waits_by_start_month() {
+        // January: 3 referred, 2 started (one in February, 40 days on); February: 1 referred,
+        // none started; March: nobody.
+        let facts = [
+            episode(d(2025, 1, 5), Some(d(2025, 1, 25))),
+            episode(d(2025, 1, 10), Some(d(2025, 2, 19))),
+            episode(d(2025, 1, 20), None),
+            episode(d(2025, 2, 1), None),
+        ];
+        let (jan, mar) = (
+            Month::parse("2025-01").unwrap(),
+            Month::parse("2025-03").unwrap(),
+        );
+        let uptake = monthly(Measure::Uptake, &facts, jan, mar);
+        assert_eq!(
+            uptake
+                .iter()
+                .map(|m| (m.numerator, m.denominator))
+                .collect::<Vec<_>>(),
+            [(Some(2), Some(3)), (Some(0), Some(1)), (Some(0), Some(0))]
+        );
+        assert_eq!(uptake[2].value, None);
+        let waits = monthly(Measure::Wait, &facts, jan, mar);
+        assert_eq!(waits[0].value, Some(20.0));
+        assert_eq!(waits[1].value, Some(40.0));
+        assert_eq!(waits[1].denominator, Some(1));
+        let referrals = monthly(Measure::Referrals, &facts, jan, mar);
+        assert_eq!(referrals[2].value, Some(0.0));
+        // A month without a value is not a point; a change starts a phase at its month.
+        let (rows, chart) = spc_chart(Measure::Uptake, &facts, (jan, mar), &[d(2025, 2, 14)], None);
+        assert_eq!(chart.points.len(), 2);
+        assert_eq!(chart.points[1].phase, 1);
+        assert!(rows[2].point.is_none());
+    }
+}
