@@ -2,7 +2,7 @@
 
 use crate::args::*;
 use crate::common::*;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use crest_stats::{compute, Thresholds};
 
 pub(crate) fn kpis(db: &str, args: &KpiArgs) -> Result<i32> {
@@ -14,22 +14,9 @@ pub(crate) fn kpis(db: &str, args: &KpiArgs) -> Result<i32> {
         .map_err(|e| anyhow!(e))?,
         None => Thresholds::default(),
     };
-    let (mut programmes, national) = if args.national {
-        let mut n = crest_store::NationalStore::open(db)?;
-        (n.programmes()?, Some(n))
-    } else {
-        (crest_store::open(db)?.programmes()?, None)
-    };
-    if let Some(code) = &args.programme {
-        programmes.retain(|p| p.code.eq_ignore_ascii_case(code));
-        if programmes.is_empty() {
-            bail!("programme {code} is not registered in this store");
-        }
-    }
-    let episodes = match national {
-        Some(mut n) => n.kpi_episodes(period.from, period.to, &programmes)?,
-        None => crest_store::open(db)?.kpi_episodes(period.from, period.to, &programmes)?,
-    };
+    let scope = Scope::open(db, args.national, args.programme.as_deref())?;
+    let programmes = scope.programmes.clone();
+    let episodes = scope.episodes(period.from, period.to)?;
     if args.rebase {
         let rebased = thresholds.rebased(&programmes, &episodes, period);
         println!(

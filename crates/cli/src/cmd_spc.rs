@@ -39,31 +39,20 @@ pub(crate) fn spc(db: &str, args: &SpcArgs) -> Result<i32> {
         .iter()
         .map(|c| parse_date(c, "change"))
         .collect::<Result<_>>()?;
-    let (mut programmes, national) = if args.national {
-        let mut n = crest_store::NationalStore::open(db)?;
-        (n.programmes()?, Some(n))
-    } else {
-        (crest_store::open(db)?.programmes()?, None)
-    };
-    if let Some(code) = &args.programme {
-        programmes.retain(|p| p.code.eq_ignore_ascii_case(code));
-        if programmes.is_empty() {
-            bail!("programme {code} is not registered in this store");
-        }
-    }
+    let mut scope = Scope::open(db, args.national, args.programme.as_deref())?;
     if let Some(region) = &args.region {
-        programmes.retain(|p| p.region.eq_ignore_ascii_case(region));
-        if programmes.is_empty() {
+        scope
+            .programmes
+            .retain(|p| p.region.eq_ignore_ascii_case(region));
+        if scope.programmes.is_empty() {
             bail!("no programme of this store is in the region {region}");
         }
     }
     // A wait counts in its month of start: patients referred up to a year before the first
     // month can start within it.
     let (load_from, load_to) = (from.back(12).first_day(), to.last_day());
-    let episodes = match national {
-        Some(mut n) => n.kpi_episodes(load_from, load_to, &programmes)?,
-        None => crest_store::open(db)?.kpi_episodes(load_from, load_to, &programmes)?,
-    };
+    let codes: Vec<String> = scope.programmes.iter().map(|p| p.code.clone()).collect();
+    let episodes = scope.episodes(load_from, load_to)?;
     let (months, chart) = spc_chart(measure, &episodes, (from, to), &changes, args.target);
     match args.format {
         SpcFormat::Csv => print!("{}", csv(&months)),
@@ -75,7 +64,7 @@ pub(crate) fn spc(db: &str, args: &SpcArgs) -> Result<i32> {
                 "improvement": measure.improvement().words(),
                 "from": from.to_string(),
                 "to": to.to_string(),
-                "programmes": programmes.iter().map(|p| p.code.as_str()).collect::<Vec<_>>(),
+                "programmes": codes,
                 "assurance": chart.assurance.map(|a| a.code()),
                 "months": months.iter().map(row_json).collect::<Vec<_>>(),
             });

@@ -102,3 +102,42 @@ pub(crate) fn command_line_entry(
         detail: String::new(),
     }
 }
+
+/// The programmes a figures command works over, from the local store at `db` or (with
+/// `national`) the national store, narrowed to `programme` if given; with the store to read
+/// their episodes from.
+pub(crate) struct Scope {
+    pub programmes: Vec<crest_core::Programme>,
+    national: Option<crest_store::NationalStore>,
+    db: String,
+}
+
+impl Scope {
+    pub(crate) fn open(db: &str, national: bool, programme: Option<&str>) -> Result<Scope> {
+        let (mut programmes, national) = if national {
+            let mut n = crest_store::NationalStore::open(db)?;
+            (n.programmes()?, Some(n))
+        } else {
+            (crest_store::open(db)?.programmes()?, None)
+        };
+        if let Some(code) = programme {
+            programmes.retain(|p| p.code.eq_ignore_ascii_case(code));
+            if programmes.is_empty() {
+                bail!("programme {code} is not registered in this store");
+            }
+        }
+        Ok(Scope {
+            programmes,
+            national,
+            db: db.to_string(),
+        })
+    }
+
+    /// The KPI facts of the programmes' episodes referred from `from` to `to`.
+    pub(crate) fn episodes(self, from: Date, to: Date) -> Result<Vec<crest_core::KpiEpisode>> {
+        Ok(match self.national {
+            Some(mut n) => n.kpi_episodes(from, to, &self.programmes)?,
+            None => crest_store::open(&self.db)?.kpi_episodes(from, to, &self.programmes)?,
+        })
+    }
+}

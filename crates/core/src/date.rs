@@ -21,7 +21,8 @@ impl fmt::Display for DateError {
     }
 }
 
-const MONTHS: [&str; 12] = [
+/// The months' names, January first.
+pub const MONTHS: [&str; 12] = [
     "January",
     "February",
     "March",

@@ -5,6 +5,7 @@
 
 use crate::kpis::pooled;
 use crate::spc::{self, Chart, Improvement};
+use crest_core::date::MONTHS;
 use crest_core::{Date, KpiEpisode};
 use std::collections::BTreeMap;
 
@@ -16,21 +17,6 @@ pub struct Month {
     /// The month, 1 to 12.
     pub month: u32,
 }
-
-const NAMES: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
 
 impl Month {
     /// The month a date falls in.
@@ -87,12 +73,12 @@ impl Month {
 
     /// Short words for a chart's axis: "Apr 2025".
     pub fn short(self) -> String {
-        format!("{} {}", &NAMES[(self.month - 1) as usize][..3], self.year)
+        format!("{} {}", &MONTHS[(self.month - 1) as usize][..3], self.year)
     }
 
     /// Words: "April 2025".
     pub fn long(self) -> String {
-        format!("{} {}", NAMES[(self.month - 1) as usize], self.year)
+        format!("{} {}", MONTHS[(self.month - 1) as usize], self.year)
     }
 }
 

@@ -73,7 +73,9 @@ fn random(seed: &mut u64) -> Series {
     let n = 5 + (lcg(seed) % 40) as usize;
     let level = 20.0 + 60.0 * unit(seed);
     let noise = 0.5 + 8.0 * unit(seed);
-    let step_at = lcg(seed).is_multiple_of(3).then(|| (lcg(seed) as usize) % n);
+    let step_at = lcg(seed)
+        .is_multiple_of(3)
+        .then(|| (lcg(seed) as usize) % n);
     let step = 25.0 * (unit(seed) - 0.5);
     let slope = if lcg(seed).is_multiple_of(4) {
         2.0 * (unit(seed) - 0.5)
@@ -88,7 +90,13 @@ fn random(seed: &mut u64) -> Series {
                 v += step;
             }
             if lcg(seed).is_multiple_of(25) {
-                v += 6.0 * noise * if lcg(seed).is_multiple_of(2) { 1.0 } else { -1.0 };
+                v += 6.0
+                    * noise
+                    * if lcg(seed).is_multiple_of(2) {
+                        1.0
+                    } else {
+                        -1.0
+                    };
             }
             if rounded {
                 v.round()
@@ -110,7 +118,9 @@ fn random(seed: &mut u64) -> Series {
             Improvement::Decrease
         },
         phase_starts,
-        target: lcg(seed).is_multiple_of(2).then(|| level + 20.0 * (unit(seed) - 0.5)),
+        target: lcg(seed)
+            .is_multiple_of(2)
+            .then(|| level + 20.0 * (unit(seed) - 0.5)),
     }
 }
 
