@@ -5,7 +5,7 @@ use crate::common::*;
 use crate::today;
 use anyhow::{anyhow, bail, Result};
 use crest_core::Date;
-use crest_stats::over_time::{spc_chart, Measure, Month, SpcMonth};
+use crest_stats::over_time::{spc_chart, Measure, Month, SpcMonth, COLUMNS};
 
 /// A month from `--from` or `--to`: `YYYY-MM`, or any date in it.
 fn month(s: &str, what: &str) -> Result<Month> {
@@ -74,48 +74,18 @@ pub(crate) fn spc(db: &str, args: &SpcArgs) -> Result<i32> {
     Ok(0)
 }
 
-const COLUMNS: [&str; 9] = [
-    "month",
-    "numerator",
-    "denominator",
-    "value",
-    "centre",
-    "lower",
-    "upper",
-    "signal",
-    "variation",
-];
-
-/// A month's cells, in [`COLUMNS`] order (empty where the month has none).
-fn cells(m: &SpcMonth) -> [String; 9] {
-    let number = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
-    let count = |x: Option<u64>| x.map_or(String::new(), |v| v.to_string());
-    let limits = m.point.and_then(|p| p.limits);
-    [
-        m.figures.month.to_string(),
-        count(m.figures.numerator),
-        count(m.figures.denominator),
-        number(m.figures.value),
-        number(limits.map(|l| l.centre)),
-        number(limits.map(|l| l.lower)),
-        number(limits.map(|l| l.upper)),
-        m.point.map_or("", |p| p.signal.code()).to_string(),
-        m.point.map_or("", |p| p.variation.code()).to_string(),
-    ]
-}
-
 fn csv(months: &[SpcMonth]) -> String {
     let mut out = COLUMNS.join(",");
     out.push('\n');
     for m in months {
-        out.push_str(&cells(m).join(","));
+        out.push_str(&m.cells().join(","));
         out.push('\n');
     }
     out
 }
 
 fn row_json(m: &SpcMonth) -> serde_json::Value {
-    let cells = cells(m);
+    let cells = m.cells();
     let value = |i: usize| -> serde_json::Value {
         if cells[i].is_empty() {
             serde_json::Value::Null

@@ -10,6 +10,7 @@ pub mod figures;
 pub mod print;
 pub mod publication_audit;
 pub mod site;
+pub mod spc_chart;
 pub mod svg;
 pub mod words;
 

@@ -217,6 +217,9 @@ pub fn monthly(
             by_month.entry(m).or_default().push(e);
         }
     }
+    // Referrals are counted from the first month anyone was referred: the months before it
+    // are before the data, not months without referrals.
+    let first = by_month.keys().next().copied();
     from.through(to)
         .map(|month| {
             let these = by_month.get(&month).map_or(&[][..], Vec::as_slice);
@@ -225,7 +228,9 @@ pub fn monthly(
                     month,
                     numerator: Some(these.len() as u64),
                     denominator: None,
-                    value: Some(these.len() as f64),
+                    value: first
+                        .is_some_and(|f| month >= f)
+                        .then_some(these.len() as f64),
                 },
                 Measure::Wait => {
                     let mut waits: Vec<f64> = these
@@ -263,6 +268,39 @@ pub struct SpcMonth {
     pub figures: MonthValue,
     /// Its point on the chart (none for a month without a value).
     pub point: Option<spc::Point>,
+}
+
+/// The columns of a chart's months in files (CSV, XLSX, JSON), in order.
+pub const COLUMNS: [&str; 9] = [
+    "month",
+    "numerator",
+    "denominator",
+    "value",
+    "centre",
+    "lower",
+    "upper",
+    "signal",
+    "variation",
+];
+
+impl SpcMonth {
+    /// The month's exact values in [`COLUMNS`] order (empty where it has none).
+    pub fn cells(&self) -> [String; 9] {
+        let number = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
+        let count = |x: Option<u64>| x.map_or(String::new(), |v| v.to_string());
+        let limits = self.point.and_then(|p| p.limits);
+        [
+            self.figures.month.to_string(),
+            count(self.figures.numerator),
+            count(self.figures.denominator),
+            number(self.figures.value),
+            number(limits.map(|l| l.centre)),
+            number(limits.map(|l| l.lower)),
+            number(limits.map(|l| l.upper)),
+            self.point.map_or("", |p| p.signal.code()).to_string(),
+            self.point.map_or("", |p| p.variation.code()).to_string(),
+        ]
+    }
 }
 
 /// The SPC chart of `measure` from `from` to `to`: every month with its point, and the chart.
@@ -359,8 +397,9 @@ mod tests {
         assert_eq!(waits[0].value, Some(20.0));
         assert_eq!(waits[1].value, Some(40.0));
         assert_eq!(waits[1].denominator, Some(1));
-        let referrals = monthly(Measure::Referrals, &facts, jan, mar);
-        assert_eq!(referrals[2].value, Some(0.0));
+        let referrals = monthly(Measure::Referrals, &facts, jan.back(1), mar);
+        assert_eq!(referrals[0].value, None, "before the first referral");
+        assert_eq!(referrals[3].value, Some(0.0), "a month without referrals");
         // A month without a value is not a point; a change starts a phase at its month.
         let (rows, chart) = spc_chart(Measure::Uptake, &facts, (jan, mar), &[d(2025, 2, 14)], None);
         assert_eq!(chart.points.len(), 2);

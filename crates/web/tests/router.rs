@@ -5613,3 +5613,152 @@ fn each_roles_first_page_reads_as_reviewed() {
         });
     }
 }
+
+/// The dashboard charts each measure over the 24 months to the period's end, with its icons in
+/// words; each chart downloads as SVG and PNG and its months as CSV and XLSX, the months'
+/// counts those of the store; another programme's staff cannot download them.
+#[test]
+fn the_dashboard_charts_each_measure_over_time_and_downloads_them() {
+    for (db, ndb) in databases().into_iter().zip(databases()) {
+        let app = setup(&db);
+        common::synthetic_national(&app, &db, &ndb);
+        let fy = common::fy2024();
+        let referred = open(&db).run(|s| {
+            let programmes = s.programmes().unwrap();
+            let mine: Vec<_> = programmes
+                .into_iter()
+                .filter(|p| p.code == "P001")
+                .collect();
+            s.kpi_episodes(fy.from, fy.to, &mine).unwrap().len()
+        });
+        rt().block_on(async {
+            let (lead, _) = login(&app, "lead").await;
+            let q = "from=2024-04-01&to=2025-03-31";
+            let r = send(&app, get(&format!("/p/P001/dashboard?{q}"), &lead)).await;
+            assert_eq!(r.status, StatusCode::OK);
+            let text = words(&r.body);
+            assert!(
+                text.contains("Over time: April 2023 to March 2025"),
+                "{text}"
+            );
+            for label in [
+                "Uptake (started / referred)",
+                "Median wait from referral to start (days)",
+                "Referrals",
+            ] {
+                assert!(r.body.contains(&format!("<h3>{label}</h3>")), "{label}");
+            }
+            assert!(r.body.contains("id=\"spc-uptake-t\""), "{}", r.body);
+            let csv = send(
+                &app,
+                get(&format!("/p/P001/over-time.csv?measure=uptake&{q}"), &lead),
+            )
+            .await;
+            // A month with a referral is a point; 12 points are enough for limits.
+            let drawn = csv
+                .body
+                .lines()
+                .skip(1)
+                .filter(|l| l.split(',').nth(2) != Some("0"))
+                .count();
+            let desc = r
+                .body
+                .split("id=\"spc-uptake-d\">")
+                .nth(1)
+                .unwrap()
+                .split("</desc>")
+                .next()
+                .unwrap();
+            assert!(desc.contains(&format!("{drawn} month(s) drawn")), "{desc}");
+            assert_eq!(
+                desc.contains("too few points for limits"),
+                drawn < 12,
+                "{desc}"
+            );
+            // Referrals count from the first month with one: 12 months, with limits.
+            let desc = r
+                .body
+                .split("id=\"spc-referrals-d\">")
+                .nth(1)
+                .unwrap()
+                .split("</desc>")
+                .next()
+                .unwrap();
+            assert!(
+                desc.contains("12 month(s) drawn") && desc.contains("process limits"),
+                "{desc}"
+            );
+
+            assert_eq!(csv.status, StatusCode::OK, "{}", csv.body);
+            let lines: Vec<&str> = csv.body.lines().collect();
+            assert_eq!(
+                lines[0],
+                "month,numerator,denominator,value,centre,lower,upper,signal,variation"
+            );
+            assert_eq!(lines.len(), 25);
+            assert!(lines[1].starts_with("2023-04,0,0,,"), "{}", lines[1]);
+            let denominators: usize = lines[1..]
+                .iter()
+                .map(|l| l.split(',').nth(2).unwrap().parse::<usize>().unwrap())
+                .sum();
+            assert_eq!(denominators, referred, "{}", csv.body);
+            let xlsx = send(
+                &app,
+                get(&format!("/p/P001/over-time.xlsx?measure=wait&{q}"), &lead),
+            )
+            .await;
+            assert!(xlsx.bytes.starts_with(b"PK"));
+            let svg = send(
+                &app,
+                get(
+                    &format!("/p/P001/over-time.svg?measure=assessment1&{q}"),
+                    &lead,
+                ),
+            )
+            .await;
+            assert!(
+                svg.body.starts_with("<svg") || svg.body.starts_with("<?xml"),
+                "{}",
+                svg.body
+            );
+            let png = send(
+                &app,
+                get(
+                    &format!("/p/P001/over-time.png?measure=referrals&{q}"),
+                    &lead,
+                ),
+            )
+            .await;
+            assert!(png.bytes.starts_with(b"\x89PNG"));
+            let bad = send(
+                &app,
+                get(
+                    &format!("/p/P001/over-time.csv?measure=happiness&{q}"),
+                    &lead,
+                ),
+            )
+            .await;
+            assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+            assert!(bad.body.contains("Choose a measure"), "{}", bad.body);
+            assert_eq!(
+                send(
+                    &app,
+                    get(&format!("/p/P001/over-time.pdf?measure=uptake&{q}"), &lead)
+                )
+                .await
+                .status,
+                StatusCode::NOT_FOUND
+            );
+            let (other, _) = login(&app, "staff2").await;
+            assert_eq!(
+                send(
+                    &app,
+                    get(&format!("/p/P001/over-time.csv?measure=uptake&{q}"), &other)
+                )
+                .await
+                .status,
+                StatusCode::NOT_FOUND
+            );
+        });
+    }
+}

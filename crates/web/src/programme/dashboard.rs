@@ -15,7 +15,6 @@ use crest_report::charts::FUNNELS;
 use crest_stats::kpis::{compute, Thresholds};
 use crest_stats::outcomes::{paired_change, share_at_least, HADS_CASE};
 use crest_stats::summary::Summary;
-use crest_store::EpisodeQuery;
 use maud::{html, Markup};
 use std::sync::Arc;
 
@@ -162,13 +161,8 @@ async fn dashboard(
             if let Some(body) = app.dashboards.get(&key, &version) {
                 return Ok((version, Ok(body)));
             }
-            // This period and the two years before it, for the trend.
-            let q = EpisodeQuery {
-                from: Some(period.earlier(2).from),
-                to: Some(period.to),
-                limit: usize::MAX,
-                ..Default::default()
-            };
+            // This period and the two years before it, for the trend and the charts over time.
+            let q = crate::programme::over_time::history_query(period);
             Ok((version, Err(s.find_episodes(&prog.code, &q)?)))
         })
         .await?;
@@ -386,6 +380,7 @@ fn render(p: &Programme, history: &[Record], period: Period) -> maud::Markup {
         (waits_section(&records, &facts, k))
         (uptake_section(&records, k, p, period))
         (trend_section(p, history, period))
+        (crate::programme::over_time::section(p, history, period))
     }
 }
 

@@ -5,6 +5,7 @@ pub(crate) mod episode_form;
 pub(crate) mod episode_steps;
 pub(crate) mod episodes;
 pub(crate) mod exports;
+pub(crate) mod over_time;
 pub(crate) mod patient_summary;
 pub(crate) mod patients;
 pub(crate) mod profile;
@@ -22,6 +23,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .merge(dashboard::routes())
         .merge(episodes::routes())
         .merge(exports::routes())
+        .merge(over_time::routes())
         .merge(patients::routes())
         .merge(profile::routes())
         .merge(progress_report::routes())
