@@ -38,6 +38,12 @@ pub enum Command {
     /// A measure month by month as an SPC chart (XmR, Making Data Count rules): one row per
     /// month with its centre line, process limits, signal and variation.
     Spc(SpcArgs),
+    /// Service changes (a new class, a new community programme): recorded with their date,
+    /// drawn on SPC charts and splitting their limits.
+    Changes {
+        #[command(subcommand)]
+        action: ChangesAction,
+    },
     /// Write the import template (.csv or .xlsx) with notes on every column.
     Template {
         /// Output file; its extension (.csv or .xlsx) decides the format.
@@ -559,6 +565,31 @@ pub struct KpiArgs {
     /// (never overwritten).
     #[arg(long, requires = "rebase")]
     pub save: Option<PathBuf>,
+}
+
+/// `crest changes` actions.
+#[derive(Subcommand, Debug)]
+pub enum ChangesAction {
+    /// Record a service change in the local store at --db.
+    Add {
+        /// The programme whose services changed.
+        #[arg(long, conflicts_with_all = ["region", "national"])]
+        programme: Option<String>,
+        /// The region whose services changed.
+        #[arg(long, conflicts_with = "national")]
+        region: Option<String>,
+        /// Every programme's services changed.
+        #[arg(long)]
+        national: bool,
+        /// The day it took effect (YYYY-MM-DD or DD/MM/YYYY).
+        #[arg(long)]
+        date: String,
+        /// What changed, in at most 200 characters.
+        #[arg(long)]
+        text: String,
+    },
+    /// Every service change recorded, oldest first.
+    List,
 }
 
 /// Output formats of `crest spc`.

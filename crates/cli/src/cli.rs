@@ -26,6 +26,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Import(args) => import(db, &args),
         Command::Kpis(args) => kpis(db, &args),
         Command::Spc(args) => cmd_spc::spc(db, &args),
+        Command::Changes { action } => cmd_spc::changes(db, action),
         Command::Template { out } => cmd_dataset::template(&out),
         Command::Dataset { out } => cmd_dataset::dataset(out),
         Command::Synth(args) => {

@@ -142,6 +142,98 @@ fn spc_charts_a_measure_month_by_month_from_the_store() {
         assert!((centre(0) - before).abs() < 1e-12 && (centre(23) - after).abs() < 1e-12);
         assert_eq!(chart["improvement"], "higher is better");
 
+        // A recorded change to P001 splits P001's chart, and is listed.
+        let (code, out, err) = crest(
+            &db.url,
+            &[
+                "changes",
+                "add",
+                "--programme",
+                "P001",
+                "--date",
+                "2024-04-15",
+                "--text",
+                "=Second class, Tuesdays",
+            ],
+        );
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(
+            out.contains("recorded change 1: programme P001 from 2024-04-15"),
+            "{out}"
+        );
+        let (_, list, _) = crest(&db.url, &["changes", "list"]);
+        assert!(
+            list.contains("programme,P001,2024-04-15,\"'=Second class, Tuesdays\""),
+            "{list}"
+        );
+        let (_, out, _) = crest(
+            &db.url,
+            &[
+                "spc",
+                "--measure",
+                "uptake",
+                "--programme",
+                "P001",
+                "--from",
+                "2023-04",
+                "--to",
+                "2025-03",
+                "--format",
+                "json",
+            ],
+        );
+        let chart: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let months = chart["months"].as_array().unwrap();
+        let values: Vec<f64> = months
+            .iter()
+            .map(|m| m["value"].as_f64().unwrap())
+            .collect();
+        let centre = |i: usize| months[i]["centre"].as_f64().unwrap();
+        assert!((centre(0) - values[..12].iter().sum::<f64>() / 12.0).abs() < 1e-12);
+        assert!((centre(23) - values[12..].iter().sum::<f64>() / 12.0).abs() < 1e-12);
+        // Another programme's chart does not draw it.
+        let (_, out, _) = crest(
+            &db.url,
+            &[
+                "spc",
+                "--measure",
+                "uptake",
+                "--programme",
+                "P002",
+                "--from",
+                "2023-04",
+                "--to",
+                "2025-03",
+            ],
+        );
+        let centres: std::collections::BTreeSet<&str> = out
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(4).unwrap())
+            .collect();
+        assert_eq!(centres.len(), 1, "{out}");
+        let (code, _, err) = crest(
+            &db.url,
+            &[
+                "changes",
+                "add",
+                "--programme",
+                "P001",
+                "--date",
+                "2024-04-15",
+                "--text",
+                " ",
+            ],
+        );
+        assert_ne!(code, 0);
+        assert!(err.contains("Say what changed"), "{err}");
+        let (code, _, err) = crest(
+            &db.url,
+            &["changes", "add", "--date", "2024-04-15", "--text", "x"],
+        );
+        assert_ne!(code, 0);
+        assert!(err.contains("say whose services changed"), "{err}");
+
         // Waits by month of start, lower is better; one programme; a region of none.
         let code = crest(
             &db.url,

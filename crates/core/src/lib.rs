@@ -3,6 +3,7 @@
 //! Pure: no I/O, no clock (callers pass "today"), no database. Everything that reads or checks
 //! an episode, in any crate, goes through here.
 
+pub mod changes;
 pub mod checks;
 pub mod dataset;
 pub mod date;

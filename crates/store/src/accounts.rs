@@ -289,6 +289,12 @@ pub(crate) mod sql {
     pub const AGREEMENTS: &str =
         "SELECT id, recipient, legal_basis, fields, opt_out_exempt, valid_from, valid_to \
         FROM agreements ORDER BY valid_from, id";
+    pub const ADD_SERVICE_CHANGE: &str =
+        "INSERT INTO service_changes (scope, code, changed_on, text, recorded_by, recorded_at) \
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id";
+    pub const SERVICE_CHANGES: &str =
+        "SELECT id, scope, code, changed_on, text, recorded_by, recorded_at \
+        FROM service_changes ORDER BY changed_on, id";
     pub const SENT: &str =
         "SELECT episode_id FROM sent_episodes WHERE programme_code = ?1 ORDER BY episode_id";
     pub const ADD_SENT: &str = "INSERT INTO sent_episodes (programme_code, episode_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING";

@@ -101,7 +101,7 @@ pub(crate) const NOT_LOCAL: &str =
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The schema version a fully migrated store is at (both back ends have the same migrations).
-pub const SCHEMA_VERSION: usize = 8;
+pub const SCHEMA_VERSION: usize = 9;
 
 /// Counts from registering programmes.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -215,6 +215,10 @@ pub trait Store: Send {
     fn put_agreement(&mut self, a: &crest_core::governance::Agreement) -> Result<()>;
     /// Every data sharing agreement.
     fn agreements(&mut self) -> Result<Vec<crest_core::governance::Agreement>>;
+    /// Records a service change; returns its number.
+    fn add_service_change(&mut self, c: &crest_core::changes::ServiceChange) -> Result<i64>;
+    /// Every service change recorded, oldest first.
+    fn service_changes(&mut self) -> Result<Vec<crest_core::changes::ServiceChange>>;
     /// Episode ids of a programme that have been sent nationally and not withdrawn.
     fn sent_episodes(&mut self, programme: &str) -> Result<Vec<String>>;
     /// Records a built submission: `sent` ids are now national, `withdrawn` ones no longer.

@@ -169,6 +169,7 @@ pub(crate) const LOCAL_SQLITE: &[Migration] = migrations![
     6 => "local/sqlite/V6__stateless_servers.sql",
     7 => "local/sqlite/V7__security_codes.sql",
     8 => "local/sqlite/V8__regions_and_personal_api_tokens.sql",
+    9 => "local/sqlite/V9__service_changes.sql",
 ];
 
 /// The local (identifiable) store on PostgreSQL.
@@ -181,6 +182,7 @@ pub(crate) const LOCAL_POSTGRES: &[Migration] = migrations![
     6 => "local/postgres/V6__stateless_servers.sql",
     7 => "local/postgres/V7__security_codes.sql",
     8 => "local/postgres/V8__regions_and_personal_api_tokens.sql",
+    9 => "local/postgres/V9__service_changes.sql",
 ];
 
 /// The national store on SQLite.

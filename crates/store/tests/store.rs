@@ -313,6 +313,7 @@ fn the_access_log_is_hash_chained_and_verify_finds_tampering() {
              DROP TABLE pending_uploads; DROP TABLE sign_in_limits; \
              ALTER TABLE users DROP COLUMN totp_secret; DROP TABLE settings; \
              ALTER TABLE users DROP COLUMN regions; DROP TABLE user_tokens; \
+             DROP TABLE service_changes; \
              DELETE FROM crest_migrations WHERE version >= 4",
         );
         drop(s);
@@ -394,8 +395,8 @@ fn stores_made_by_the_previous_release_migrate_without_losing_a_row() {
         let mut s = crest_store::open(&ldb.url).unwrap();
         assert_eq!(
             s.migrate().unwrap(),
-            3,
-            "{}: local migrations 6, 7 and 8",
+            4,
+            "{}: local migrations 6, 7, 8 and 9",
             ldb.backend
         );
         assert_eq!(s.migrate().unwrap(), 0);
@@ -594,5 +595,40 @@ fn new_sqlite_stores_are_readable_by_their_owner_only() {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{path} is {mode:o}");
         }
+    }
+}
+
+#[test]
+fn service_changes_are_kept_in_date_order_with_who_recorded_them() {
+    use crest_core::changes::{ChangeScope, ServiceChange};
+    for db in databases() {
+        let mut s = crest_store::open(&db.url).unwrap();
+        s.migrate().unwrap();
+        let d = |m: u32| crest_core::Date::from_ymd(2024, m, 1).unwrap();
+        let later = ServiceChange::new(
+            ChangeScope::Programme("P001".into()),
+            d(10),
+            "Second exercise class added",
+            "lead",
+            "2024-10-02T09:00:00Z",
+        )
+        .unwrap();
+        let earlier = ServiceChange::new(
+            ChangeScope::Region("North & <West>".into()),
+            d(4),
+            "Community programme for the most deprived quintile",
+            "comm",
+            "2024-10-03T09:00:00Z",
+        )
+        .unwrap();
+        let a = s.add_service_change(&later).unwrap();
+        let b = s.add_service_change(&earlier).unwrap();
+        assert!(a > 0 && b > a, "{}: {a} {b}", db.backend);
+        let held = s.service_changes().unwrap();
+        assert_eq!(held.len(), 2);
+        assert_eq!(held[0].scope, ChangeScope::Region("North & <West>".into()));
+        assert_eq!((held[0].id, held[0].date), (b, d(4)));
+        assert_eq!(held[1].text, "Second exercise class added");
+        assert_eq!(held[1].recorded_by, "lead");
     }
 }

@@ -618,6 +618,60 @@ impl<D: LocalDb> Store for LocalStore<D> {
         rows.into_iter().map(accounts::agreement_of).collect()
     }
 
+    fn add_service_change(&mut self, c: &crest_core::changes::ServiceChange) -> Result<i64> {
+        self.ready()?;
+        let date = c.date.to_string();
+        let id = first(
+            &mut self.db,
+            sql::ADD_SERVICE_CHANGE,
+            &[
+                Param::Text(c.scope.kind()),
+                Param::Text(c.scope.code()),
+                Param::Text(&date),
+                Param::Text(&c.text),
+                Param::Text(&c.recorded_by),
+                Param::Text(&c.recorded_at),
+            ],
+            |r| r.number(0),
+        )?;
+        Ok(id.unwrap_or(0))
+    }
+
+    fn service_changes(&mut self) -> Result<Vec<crest_core::changes::ServiceChange>> {
+        self.ready()?;
+        let rows = all(&mut self.db, sql::SERVICE_CHANGES, &[], |r| {
+            Ok((
+                r.number(0)?,
+                r.string(1)?,
+                r.string(2)?,
+                r.string(3)?,
+                r.string(4)?,
+                r.string(5)?,
+                r.string(6)?,
+            ))
+        })?;
+        rows.into_iter()
+            .map(|(id, kind, code, date, text, by, at)| {
+                Ok(crest_core::changes::ServiceChange {
+                    id,
+                    scope: crest_core::changes::ChangeScope::from_stored(&kind, &code).ok_or_else(
+                        || {
+                            StoreError::Refused(format!(
+                                "a service change of an unknown kind '{kind}'"
+                            ))
+                        },
+                    )?,
+                    date: Date::parse_iso(&date).map_err(|e| {
+                        StoreError::Refused(format!("a service change's date: {e}"))
+                    })?,
+                    text,
+                    recorded_by: by,
+                    recorded_at: at,
+                })
+            })
+            .collect()
+    }
+
     fn sent_episodes(&mut self, programme: &str) -> Result<Vec<String>> {
         self.ready()?;
         all(&mut self.db, sql::SENT, &[Param::Text(programme)], |r| {
