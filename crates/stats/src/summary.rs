@@ -73,6 +73,22 @@ impl Summary {
     }
 }
 
+/// The difference of two proportions, `k1/n1 − k2/n2`, with Newcombe's hybrid score interval
+/// (his method 10: each proportion's Wilson interval, combined), as statsmodels'
+/// `confint_proportions_2indep(method="newcomb")` gives it. `None` when either has no
+/// denominator.
+pub fn newcombe(k1: u64, n1: u64, k2: u64, n2: u64, z: f64) -> Option<(f64, f64, f64)> {
+    let (l1, u1) = wilson(k1, n1, z)?;
+    let (l2, u2) = wilson(k2, n2, z)?;
+    let (p1, p2) = (k1 as f64 / n1 as f64, k2 as f64 / n2 as f64);
+    let d = p1 - p2;
+    Some((
+        d,
+        d - ((p1 - l1).powi(2) + (u2 - p2).powi(2)).sqrt(),
+        d + ((u1 - p1).powi(2) + (p2 - l2).powi(2)).sqrt(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

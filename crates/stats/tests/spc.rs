@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used)]
 
 use crest_stats::spc::{xmr, Improvement};
+use crest_stats::summary::newcombe;
+use crest_stats::Z95;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -41,7 +43,14 @@ impl Series {
 }
 
 fn python(series: &[Series]) -> Option<Vec<Value>> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/spc.py");
+    let input = json!({ "series": series.iter().map(Series::json).collect::<Vec<_>>() });
+    run_script("spc.py", &input, "numpy").map(|v| v.as_array().unwrap().clone())
+}
+
+/// Runs a Python script of this folder on `input`; `None` (and a note) when python3 lacks
+/// `needs` outside CI.
+fn run_script(name: &str, input: &Value, needs: &str) -> Option<Value> {
+    let script = format!("{}/tests/{name}", env!("CARGO_MANIFEST_DIR"));
     let mut child = Command::new("python3")
         .arg(script)
         .stdin(Stdio::piped())
@@ -49,7 +58,6 @@ fn python(series: &[Series]) -> Option<Vec<Value>> {
         .stderr(Stdio::piped())
         .spawn()
         .ok()?;
-    let input = json!({ "series": series.iter().map(Series::json).collect::<Vec<_>>() });
     child
         .stdin
         .take()?
@@ -59,10 +67,10 @@ fn python(series: &[Series]) -> Option<Vec<Value>> {
     if !out.status.success() {
         let why = String::from_utf8_lossy(&out.stderr).to_string();
         if why.contains("No module named") && std::env::var_os("CI").is_none() {
-            eprintln!("skipped: python3 needs numpy ({why})");
+            eprintln!("skipped: python3 needs {needs} ({why})");
             return None;
         }
-        panic!("spc.py failed: {why}");
+        panic!("{name} failed: {why}");
     }
     Some(serde_json::from_slice(&out.stdout).unwrap())
 }
@@ -279,4 +287,32 @@ fn spc_charts_match_an_independent_implementation_of_nhsrplotthedots() {
             "{rule}: {signals:?}"
         );
     }
+}
+
+#[test]
+fn newcombe_intervals_match_statsmodels() {
+    let mut seed = 77;
+    let mut pairs: Vec<[u64; 4]> = vec![
+        [30, 50, 20, 60],
+        [0, 12, 5, 14],
+        [12, 12, 0, 9],
+        [1, 1, 1, 2],
+        [450, 1000, 430, 1000],
+    ];
+    pairs.extend((0..40).map(|_| {
+        let (n1, n2) = (1 + lcg(&mut seed) % 300, 1 + lcg(&mut seed) % 300);
+        [lcg(&mut seed) % (n1 + 1), n1, lcg(&mut seed) % (n2 + 1), n2]
+    }));
+    let Some(want) = run_script("newcombe.py", &json!({ "pairs": pairs }), "statsmodels") else {
+        return;
+    };
+    for (p, w) in pairs.iter().zip(want.as_array().unwrap()) {
+        let (d, lo, hi) = newcombe(p[0], p[1], p[2], p[3], Z95).unwrap();
+        let w: Vec<f64> = w.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        assert!(
+            (d - w[0]).abs() < 1e-12 && (lo - w[1]).abs() < 1e-6 && (hi - w[2]).abs() < 1e-6,
+            "{p:?}: {d} {lo} {hi} vs {w:?}"
+        );
+    }
+    assert_eq!(newcombe(1, 0, 1, 2, Z95), None);
 }
