@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod audit;
+pub mod before_after;
 pub mod disclosure;
 pub mod funnel;
 pub mod inequality;

@@ -308,7 +308,12 @@ fn newcombe_intervals_match_statsmodels() {
     };
     for (p, w) in pairs.iter().zip(want.as_array().unwrap()) {
         let (d, lo, hi) = newcombe(p[0], p[1], p[2], p[3], Z95).unwrap();
-        let w: Vec<f64> = w.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        let w: Vec<f64> = w
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
         assert!(
             (d - w[0]).abs() < 1e-12 && (lo - w[1]).abs() < 1e-6 && (hi - w[2]).abs() < 1e-6,
             "{p:?}: {d} {lo} {hi} vs {w:?}"

@@ -4,6 +4,64 @@
 
 use crate::app::table::{Cell, Column, Table};
 use crate::html::{group_words, pct};
+use crest_core::{Col, KpiEpisode, Record};
+use crest_stats::inequality::GroupUptake;
+
+/// The groupings of a programme's patients, in the order pages show them.
+pub(crate) const GROUPINGS: [&str; 5] = [
+    "sex",
+    "age band",
+    "ethnic group",
+    "deprivation quintile (1 = most deprived)",
+    "priority group",
+];
+
+/// The deprivation grouping's place in [`GROUPINGS`] (its groups are the quintiles 1–5).
+pub(crate) const DEPRIVATION: usize = 3;
+
+/// An episode's group in each of [`GROUPINGS`].
+pub(crate) fn groups_of(r: &Record) -> Vec<String> {
+    let age = match r.get(Col::AgeAtEvent) {
+        crest_core::Value::Int(a) => Some(*a),
+        _ => None,
+    };
+    let quintile = r.get(Col::ImdQuintile).to_text();
+    vec![
+        Col::Sex.field().display(r.get(Col::Sex)).to_string(),
+        crest_core::age_band(age).to_string(),
+        // The broad groups of core, as on the national pages.
+        crest_core::ethnic_group(r.text(Col::Ethnicity)).to_string(),
+        if quintile.is_empty() {
+            "Not known".into()
+        } else {
+            quintile
+        },
+        KpiEpisode::of_record(r, 0)
+            .map_or("Not known", |f| f.group.label())
+            .to_string(),
+    ]
+}
+
+/// Referred and started by group in each of [`GROUPINGS`], ages youngest first.
+pub(crate) fn by_group(records: &[Record]) -> Vec<(&'static str, Vec<GroupUptake>)> {
+    let keys: Vec<(Vec<String>, bool)> = records
+        .iter()
+        .map(|r| (groups_of(r), r.date(Col::CoreStartDate).is_some()))
+        .collect();
+    GROUPINGS
+        .iter()
+        .enumerate()
+        .map(|(i, title)| {
+            let mut rows =
+                crest_stats::inequality::uptake_by(&keys, |(g, _)| g[i].clone(), |(_, s)| *s);
+            if i == 1 {
+                let order = ["<50", "50-59", "60-69", "70-79", "80+"];
+                rows.sort_by_key(|b| order.iter().position(|o| *o == b.0).unwrap_or(order.len()));
+            }
+            (*title, rows)
+        })
+        .collect()
+}
 
 /// Uptake by one grouping: (group, referred, started) rows, with Wilson 95% intervals.
 pub(crate) fn uptake_table(title: &str, rows: &[(String, u64, u64)]) -> Table {

@@ -206,6 +206,34 @@ fn a_lead_signs_in_fixes_an_episode_uploads_and_opens_the_dashboard() {
         assert!(!b.find_all("svg[role=img] title").is_empty());
         let shot = b.screenshot("05-dashboard");
         assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "{shot:?}");
+        // The charts over time, each with its variation icon in words; the lead records a
+        // service change and sees it drawn and compared.
+        assert!(
+            main.contains("Over time: April 2023 to March 2025"),
+            "{main}"
+        );
+        assert_eq!(b.find_all("figure.spc svg[role=img]").len(), 6);
+        assert!(
+            main.contains("Too few points for limits") || main.contains("variation in"),
+            "{main}"
+        );
+        b.type_into("#f-change-date", "01/10/2024");
+        b.type_into("#f-change-text", "Evening class added");
+        b.click("form[action=\"/p/P001/changes\"] button");
+        b.wait_url("/p/P001/dashboard#changes");
+        b.goto(&format!(
+            "{base}/p/P001/dashboard?from=2024-04-01&to=2025-03-31#changes"
+        ));
+        let main = b.wait_text("main", "1 October 2024: Evening class added");
+        assert!(
+            main.contains("Uptake from 1 October 2024 to 31 March 2025"),
+            "{main}"
+        );
+        assert!(
+            b.source().contains(">Evening class added</text>"),
+            "the change is drawn"
+        );
+        b.screenshot("05b-dashboard-with-change");
         // The rest of a lead's pages, each checked by axe at both widths.
         for (path, wait, name) in [
             ("/p/P001/episodes", "Showing 1 to", "14-patients"),

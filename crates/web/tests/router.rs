@@ -5759,6 +5759,53 @@ fn the_dashboard_charts_each_measure_over_time_and_downloads_them() {
                 .status,
                 StatusCode::NOT_FOUND
             );
+
+            // The lead records a service change: the charts split at it and uptake before and
+            // after it is compared over equal windows (six months each: the data end in March).
+            let (lead, csrf) = login(&app, "lead").await;
+            assert!(r.body.contains("Record a service change"));
+            let change = |csrf: &str, date: &str, text: &str| {
+                vec![("csrf".to_string(), csrf.to_string()), ("date".into(), date.into()), ("text".into(), text.into())]
+            };
+            fn form(v: &[(String, String)]) -> Vec<(&str, &str)> {
+                v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+            }
+            let bad = send(&app, post("/p/P001/changes", &lead, &form(&change(&csrf, "01/10/2024", " ")))).await;
+            assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+            assert!(bad.body.contains("Say what changed") && bad.body.contains("value=\"01/10/2024\""), "{}", bad.body);
+            let bad = send(&app, post("/p/P001/changes", &lead, &form(&change(&csrf, "31/02/2024", "x")))).await;
+            assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+            assert!(bad.body.contains("Enter the date it took effect"), "{}", bad.body);
+            let (staff, staff_csrf) = login(&app, "staff").await;
+            let refused = send(&app, post("/p/P001/changes", &staff, &form(&change(&staff_csrf, "01/10/2024", "x")))).await;
+            assert_eq!(refused.status, StatusCode::NOT_FOUND, "staff do not record changes");
+            let ok = send(&app, post("/p/P001/changes", &lead, &form(&change(&csrf, "01/10/2024", "Second <class> added")))).await;
+            assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+            assert_eq!(ok.location, "/p/P001/dashboard#changes");
+            let r = send(&app, get(&format!("/p/P001/dashboard?{q}"), &lead)).await;
+            assert!(r.body.contains("1 October 2024: Second &lt;class&gt; added"), "{}", r.body);
+            let text = words(&r.body);
+            assert!(text.contains("Uptake from 1 October 2024 to 31 March 2025 against 1 April 2024 to 30 September 2024"), "{text}");
+            // The counts on either side, recounted from the store.
+            let (before, after) = open(&db).run(|s| {
+                let mine: Vec<_> = s.programmes().unwrap().into_iter().filter(|p| p.code == "P001").collect();
+                let facts = s.kpi_episodes(fy.from, fy.to, &mine).unwrap();
+                let count = |from: crest_core::Date, to: crest_core::Date| {
+                    let these: Vec<_> = facts.iter().filter(|e| e.referral_date >= from && e.referral_date <= to).collect();
+                    (these.iter().filter(|e| e.core_start.is_some()).count(), these.len())
+                };
+                (
+                    count(fy.from, crest_core::Date::from_ymd(2024, 9, 30).unwrap()),
+                    count(crest_core::Date::from_ymd(2024, 10, 1).unwrap(), fy.to),
+                )
+            });
+            assert!(text.contains(&format!("({} of {}) ", before.0, before.1)) && text.contains(&format!("({} of {}) ", after.0, after.1)), "{before:?} {after:?}: {text}");
+            assert!(text.contains("slope index of inequality"), "{text}");
+            // The referrals chart now has two phases, and the change is drawn on the charts.
+            let csv = send(&app, get(&format!("/p/P001/over-time.csv?measure=referrals&{q}"), &lead)).await;
+            let centres: std::collections::BTreeSet<&str> = csv.body.lines().skip(1).filter_map(|l| l.split(',').nth(4)).filter(|c| !c.is_empty()).collect();
+            assert_ne!(centres.len(), 1, "the referrals chart is split at the change: {}", csv.body);
+            assert!(r.body.contains(">Second &lt;class&gt; added</text>"), "the change is drawn");
         });
     }
 }

@@ -84,14 +84,6 @@ fn group_by<'a>(
     )
 }
 
-fn age_band(r: &Record) -> String {
-    let age = match r.get(Col::AgeAtEvent) {
-        crest_core::Value::Int(a) => Some(*a),
-        _ => None,
-    };
-    crest_core::age_band(age).to_string()
-}
-
 /// Patients by whole weeks of `days` (the last column holds `weeks` or more), as a column
 /// chart with labelled axes.
 fn weeks_chart(id: &str, title: &str, x_label: &str, days: &[f64], weeks: usize) -> Markup {
@@ -156,20 +148,23 @@ async fn dashboard(
     let prog = p.clone();
     let found = app
         .db(move |s, app| {
-            // The profile is part of the version: a changed profile changes the page.
-            let version = format!("{} {:?}", s.data_version(&prog.code)?, prog);
+            // The profile and the service changes are part of the version: either changes
+            // the page.
+            let changes = crate::programme::over_time::changes_for(&prog, s.service_changes()?);
+            let ids: Vec<i64> = changes.iter().map(|c| c.id).collect();
+            let version = format!("{} {:?} {ids:?}", s.data_version(&prog.code)?, prog);
             if let Some(body) = app.dashboards.get(&key, &version) {
                 return Ok((version, Ok(body)));
             }
             // This period and the two years before it, for the trend and the charts over time.
             let q = crate::programme::over_time::history_query(period);
-            Ok((version, Err(s.find_episodes(&prog.code, &q)?)))
+            Ok((version, Err((s.find_episodes(&prog.code, &q)?, changes))))
         })
         .await?;
     let body = match found {
         (_, Ok(body)) => body,
-        (version, Err(records)) => {
-            let body = Arc::new(render(&p, &records, period));
+        (version, Err((records, changes))) => {
+            let body = Arc::new(render(&p, &records, period, &changes));
             let key = crate::app::cache::cache_key("dashboard", &p.code, Some(period), "");
             app.dashboards.put(key, version, body.clone());
             body
@@ -181,6 +176,9 @@ async fn dashboard(
         c.nav(Some(&p.code)),
         html! {
             (body)
+            @if c.user.role == crest_store::Role::ProgrammeLead {
+                (crate::programme::over_time::change_form(&p, &c.session.csrf, ("", ""), None))
+            }
             @match national {
                 Some(n) => (n),
                 None => {
@@ -357,7 +355,12 @@ fn median_iqr(values: &[f64]) -> String {
 /// The dashboard's content for a programme's episodes referred in `period`.
 /// The dashboard's content for a programme: `history` holds its episodes referred in
 /// `period` and the two years before it (for the trend).
-fn render(p: &Programme, history: &[Record], period: Period) -> maud::Markup {
+fn render(
+    p: &Programme,
+    history: &[Record],
+    period: Period,
+    changes: &[crest_core::changes::ServiceChange],
+) -> maud::Markup {
     let records: Vec<Record> = history
         .iter()
         .filter(|r| referred_within(r, period))
@@ -380,7 +383,7 @@ fn render(p: &Programme, history: &[Record], period: Period) -> maud::Markup {
         (waits_section(&records, &facts, k))
         (uptake_section(&records, k, p, period))
         (trend_section(p, history, period))
-        (crate::programme::over_time::section(p, history, period))
+        (crate::programme::over_time::section(p, history, period, changes))
     }
 }
 
@@ -531,45 +534,7 @@ fn uptake_section(
         ("from".to_string(), period.from.to_string()),
         ("to".to_string(), period.to.to_string()),
     ]);
-    let uptake = [
-        (
-            "sex",
-            group_by(records, |r| Col::Sex.field().display(r.get(Col::Sex))),
-        ),
-        ("age band", {
-            // Youngest first, as people read ages.
-            let mut bands = group_by(records, age_band);
-            let order = ["<50", "50-59", "60-69", "70-79", "80+"];
-            bands.sort_by_key(|b| order.iter().position(|o| *o == b.0).unwrap_or(order.len()));
-            bands
-        }),
-        (
-            "ethnic group",
-            // The broad groups of core, as on the national pages.
-            group_by(records, |r| {
-                crest_core::ethnic_group(r.text(Col::Ethnicity)).to_string()
-            }),
-        ),
-        (
-            "deprivation quintile (1 = most deprived)",
-            group_by(records, |r| {
-                let q = r.get(Col::ImdQuintile).to_text();
-                if q.is_empty() {
-                    "Not known".into()
-                } else {
-                    q
-                }
-            }),
-        ),
-        (
-            "priority group",
-            group_by(records, |r| {
-                KpiEpisode::of_record(r, 0)
-                    .map_or("Not known", |f| f.group.label())
-                    .to_string()
-            }),
-        ),
-    ];
+    let uptake = crate::uptake::by_group(records);
     html! {
         h2 { "Who takes up cardiac rehabilitation" }
         @for (i, (title, rows)) in uptake.iter().enumerate() {

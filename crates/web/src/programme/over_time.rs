@@ -4,15 +4,16 @@
 //! downloadable as SVG or PNG and its months as CSV or XLSX.
 
 use crate::app::access::Staff;
-use crate::app::table::{Cell, Column, Table};
+use crate::app::table::{Cell, Column, Table, View};
 use crate::app::{App, WebError};
 use crate::html::url_encode;
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::response::Response;
-use axum::routing::get;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::Router;
+use crest_core::changes::{ChangeScope, ServiceChange};
 use crest_core::{KpiEpisode, Period, Programme, Record};
-use crest_report::spc_chart::{spc_chart, spc_icons, value_words};
+use crest_report::spc_chart::{spc_chart, spc_icons, value_words, ChangeLine};
 use crest_stats::over_time::{self, Measure, Month, SpcMonth};
 use crest_stats::spc::Chart;
 use crest_store::EpisodeQuery;
@@ -20,7 +21,17 @@ use maud::{html, Markup};
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
-    Router::new().route("/p/{code}/over-time.{format}", get(download))
+    Router::new()
+        .route("/p/{code}/over-time.{format}", get(download))
+        .route("/p/{code}/changes", post(record_change))
+}
+
+/// The service changes a programme's charts draw: its own, its region's and every programme's.
+pub(crate) fn changes_for(p: &Programme, all: Vec<ServiceChange>) -> Vec<ServiceChange> {
+    let chart = ChangeScope::Programme(p.code.clone());
+    all.into_iter()
+        .filter(|c| c.drawn_on(&chart, Some(&p.region)))
+        .collect()
 }
 
 /// The episodes the dashboard reads for `period`: those referred in it and the two years
@@ -57,12 +68,30 @@ fn chart_of(
     history: &[KpiEpisode],
     period: Period,
     measure: Measure,
+    changes: &[ServiceChange],
 ) -> (Vec<SpcMonth>, Chart) {
-    over_time::spc_chart(measure, history, months(period), &[], target(p, measure))
+    let dates: Vec<crest_core::Date> = changes.iter().map(|c| c.date).collect();
+    over_time::spc_chart(measure, history, months(period), &dates, target(p, measure))
+}
+
+/// The changes as the charts label them.
+fn lines(changes: &[ServiceChange]) -> Vec<ChangeLine<'_>> {
+    changes
+        .iter()
+        .map(|c| ChangeLine {
+            month: Month::of(c.date),
+            text: &c.text,
+        })
+        .collect()
 }
 
 /// The dashboard's section: every measure's chart with its icons and downloads.
-pub(crate) fn section(p: &Programme, history: &[Record], period: Period) -> Markup {
+pub(crate) fn section(
+    p: &Programme,
+    history: &[Record],
+    period: Period,
+    changes: &[ServiceChange],
+) -> Markup {
     let facts: Vec<KpiEpisode> = history
         .iter()
         .filter_map(|r| KpiEpisode::of_record(r, 0))
@@ -88,10 +117,10 @@ pub(crate) fn section(p: &Programme, history: &[Record], period: Period) -> Mark
              limit. Limits need 12 months."
         }
         @for measure in Measure::ALL {
-            @let (months, chart) = chart_of(p, &facts, period, measure);
+            @let (months, chart) = chart_of(p, &facts, period, measure, changes);
             h3 { (measure.label()) }
             (spc_icons(measure, &months, &chart))
-            (spc_chart(&format!("spc-{}", measure.code()), measure, &months, &[], &[]))
+            (spc_chart(&format!("spc-{}", measure.code()), measure, &months, &lines(changes), &[]))
             p class="noprint" {
                 "Download this chart: "
                 a href=(files(measure, "svg")) { "SVG" } " · "
@@ -100,6 +129,234 @@ pub(crate) fn section(p: &Programme, history: &[Record], period: Period) -> Mark
                 a href=(files(measure, "csv")) { "CSV" } " · "
                 a href=(files(measure, "xlsx")) { "XLSX" }
             }
+        }
+        (changes_section(p, history, period, changes))
+    }
+}
+
+/// Each service change with its before/after comparison of uptake: overall and by group, the
+/// difference with its 95% interval, and whether the deprivation gap closed.
+fn changes_section(
+    p: &Programme,
+    history: &[Record],
+    period: Period,
+    changes: &[ServiceChange],
+) -> Markup {
+    use crest_stats::before_after::{compare, windows, Referral};
+    let keyed: Vec<(crest_core::Date, bool, Vec<String>)> = history
+        .iter()
+        .filter_map(|r| {
+            let referred = r.date(crest_core::Col::ReferralDate)?;
+            Some((
+                referred,
+                r.date(crest_core::Col::CoreStartDate).is_some(),
+                crate::uptake::groups_of(r),
+            ))
+        })
+        .collect();
+    let first = period.earlier(2).from;
+    // The tables' sorting links keep the page's period.
+    let here = format!("/p/{}/dashboard", url_encode(&p.code));
+    let query = std::collections::HashMap::from([
+        ("from".to_string(), period.from.to_string()),
+        ("to".to_string(), period.to.to_string()),
+    ]);
+    html! {
+        h3 id="changes" { "Service changes" }
+        @if changes.is_empty() {
+            p { "No service change is recorded for this programme, its region or every programme. \
+                 A lead records one below: the charts then draw it and work their limits out afresh \
+                 from its month, and uptake before and after it is compared here." }
+        }
+        @for (i, c) in changes.iter().enumerate().rev() {
+            details open[i + 1 == changes.len()] {
+                summary { (c.date.long()) ": " (c.text) }
+                p class="hint" { "Recorded by " (c.recorded_by) " (" (scope_words(&c.scope)) ")." }
+                @match windows(c.date, 12, period.to).filter(|(b, _)| b.from >= first) {
+                    None => p { "Not compared: this period's data do not cover a whole month after the change, or the months before it." },
+                    Some((before, after)) => {
+                        @let cmp = compare(
+                            keyed.iter().map(|(d, s, g)| Referral { referred: *d, started: *s, groups: g }),
+                            &crate::uptake::GROUPINGS,
+                            Some(crate::uptake::DEPRIVATION),
+                            (before, after),
+                        );
+                        (comparison(&cmp, &View::of(&format!("change-{i}"), &here, &query)))
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn scope_words(s: &ChangeScope) -> String {
+    match s {
+        ChangeScope::Programme(_) => "this programme".into(),
+        ChangeScope::Region(r) => format!("the region {r}"),
+        ChangeScope::National => "every programme".into(),
+    }
+}
+
+/// A before/after comparison as a table and a sentence on the deprivation gap.
+fn comparison(c: &crest_stats::before_after::Comparison, view: &View) -> Markup {
+    use crate::html::pct;
+    let share = |(k, n): (u64, u64)| {
+        if n == 0 {
+            "–".to_string()
+        } else {
+            format!("{} ({k} of {n})", pct(Some(k as f64 / n as f64)))
+        }
+    };
+    let points = |x: f64| format!("{:+.1}", x * 100.0);
+    let table = Table {
+        caption: format!(
+            "Uptake from {} to {} against {} to {}: after − before, percentage points",
+            c.after.from.long(),
+            c.after.to.long(),
+            c.before.from.long(),
+            c.before.to.long()
+        ),
+        rows_are: "groups".into(),
+        columns: vec![
+            Column::words("Group", "group"),
+            Column::file_only("grouping"),
+            Column::words("Before", "before"),
+            Column::words("After", "after"),
+            Column::numbers("Difference", "difference"),
+            Column::words("95% interval", "interval"),
+        ],
+        rows: c
+            .rows
+            .iter()
+            .map(|r| {
+                let name = if r.grouping == "all" {
+                    "Everyone".to_string()
+                } else {
+                    format!(
+                        "{}: {}",
+                        crate::html::capitalised(&r.grouping),
+                        crate::html::group_words(&r.group)
+                    )
+                };
+                vec![
+                    Cell::text(name).strong(r.grouping == "all"),
+                    Cell::text(r.grouping.clone()),
+                    Cell::text(share(r.before)),
+                    Cell::text(share(r.after)),
+                    match r.difference {
+                        Some((d, _, _)) => Cell::number(Some(d), points(d), format!("{d:.4}")),
+                        None => Cell::number(None, "–", ""),
+                    },
+                    Cell::text(r.difference.map_or("–".into(), |(_, lo, hi)| {
+                        format!("{} to {}", points(lo), points(hi))
+                    })),
+                ]
+            })
+            .collect(),
+        downloads: None,
+        empty: "Nobody was referred in either window.".into(),
+    };
+    let gap = match c.slope_index {
+        (Some(b), Some(a)) => format!(
+            "The slope index of inequality across deprivation quintiles went from {} to {} percentage points: the gap between the most and the least deprived {}.",
+            points(b),
+            points(a),
+            if a.abs() < b.abs() { "narrowed" } else if a.abs() > b.abs() { "widened" } else { "stayed the same" }
+        ),
+        _ => "The slope index of inequality needs referrals in at least two deprivation quintiles on each side.".into(),
+    };
+    html! {
+        (table.render(view))
+        p { (gap) }
+        p class="hint" {
+            "An interval that does not include 0 is a difference beyond chance (Newcombe's 95% \
+             interval). Small groups give wide intervals; before and after are equal windows."
+        }
+    }
+}
+
+/// The form with which a lead records a service change.
+pub(crate) fn change_form(
+    p: &Programme,
+    csrf: &str,
+    values: (&str, &str),
+    error: Option<&str>,
+) -> Markup {
+    html! {
+        h3 id="record-change" { "Record a service change" }
+        @if let Some(e) = error {
+            (crate::html::error_summary(&[("change-text".to_string(), e.to_string())]))
+        }
+        form method="post" action={ "/p/" (url_encode(&p.code)) "/changes" } class="noprint" {
+            (crate::html::csrf_field(csrf))
+            div class=[error.map(|_| "field-error")] {
+                label for="f-change-date" { "Date it took effect " span class="hint" { "DD/MM/YYYY, for example 01/10/2024" } }
+                input id="f-change-date" name="date" value=(values.0) inputmode="numeric";
+                label for="f-change-text" { "What changed " span class="hint" { "at most 200 characters, for example “second exercise class added on Tuesdays”" } }
+                @if let Some(e) = error { p class="err" { (e) } }
+                input id="f-change-text" name="text" value=(values.1) maxlength="200" size="60";
+            }
+            p { button { "Record the change" } }
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ChangeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    date: String,
+    #[serde(default)]
+    text: String,
+}
+
+/// Records a service change for the lead's programme; back to the dashboard at the change, or
+/// the form again with what is wrong.
+async fn record_change(
+    State(app): State<Arc<App>>,
+    Staff(c, p): Staff,
+    axum::Form(form): axum::Form<ChangeForm>,
+) -> Result<Response, WebError> {
+    if c.user.role != crest_store::Role::ProgrammeLead {
+        return Err(WebError::NotFound);
+    }
+    c.check_csrf(Some(&form.csrf))?;
+    let checked = crest_core::Date::parse(&form.date)
+        .map_err(|_| {
+            "Enter the date it took effect as DD/MM/YYYY, for example 01/10/2024.".to_string()
+        })
+        .and_then(|date| {
+            ServiceChange::new(
+                ChangeScope::Programme(p.code.clone()),
+                date,
+                &form.text,
+                &c.user.username,
+                &crest_store::utc_now(),
+            )
+            .map_err(|e| e.0)
+        });
+    match checked {
+        Ok(change) => {
+            app.db(move |s, _| Ok(s.add_service_change(&change)?))
+                .await?;
+            Ok(axum::response::Redirect::to(&format!(
+                "/p/{}/dashboard#changes",
+                url_encode(&p.code)
+            ))
+            .into_response())
+        }
+        Err(message) => {
+            let mut r = crate::app::html_page(crate::html::page(
+                "Record a service change",
+                c.nav(Some(&p.code)),
+                html! {
+                    (change_form(&p, &c.session.csrf, (&form.date, &form.text), Some(&message)))
+                    p { a href={ "/p/" (url_encode(&p.code)) "/dashboard" } { "Back to the dashboard" } }
+                },
+            ));
+            *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(r)
         }
     }
 }
@@ -202,11 +459,12 @@ async fn download(
         .iter()
         .filter_map(|r| KpiEpisode::of_record(r, 0))
         .collect();
-    let (months, _) = chart_of(&p, &facts, period, measure);
+    let changes = changes_for(&p, app.db(|s, _| Ok(s.service_changes()?)).await?);
+    let (months, _) = chart_of(&p, &facts, period, measure, &changes);
     let name = format!("{}-{}-{}", measure.code(), p.code, Month::of(period.to));
     match format.as_str() {
         "svg" | "png" => crate::app::chart_download(
-            &spc_chart("chart", measure, &months, &[], &[]),
+            &spc_chart("chart", measure, &months, &lines(&changes), &[]),
             &format,
             &name,
             "There is nothing to draw for these months.",
