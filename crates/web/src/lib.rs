@@ -20,6 +20,7 @@ mod api;
 mod app;
 pub mod html;
 mod national;
+mod over_time;
 mod programme;
 mod region;
 mod research;

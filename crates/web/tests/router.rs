@@ -5809,3 +5809,116 @@ fn the_dashboard_charts_each_measure_over_time_and_downloads_them() {
         });
     }
 }
+
+/// The national dashboard charts the nation's measures over time and a programme's national
+/// page its own, from the national store's exact figures, drawing the service changes that
+/// concern them; the months download with the counts the store holds; only analysts see them.
+#[test]
+fn national_pages_chart_measures_over_time() {
+    for (db, ndb) in databases().into_iter().zip(databases()) {
+        let app = setup(&db);
+        common::synthetic_national(&app, &db, &ndb);
+        let fy = common::fy2024();
+        open(&db).run(|s| {
+            use crest_core::changes::{ChangeScope, ServiceChange};
+            let d = crest_core::Date::from_ymd(2024, 10, 1).unwrap();
+            for (scope, text) in [
+                (ChangeScope::National, "New national standard"),
+                (ChangeScope::Programme("P002".into()), "P002's own change"),
+            ] {
+                let c =
+                    ServiceChange::new(scope, d, text, "analyst", "2025-01-01T00:00:00Z").unwrap();
+                s.add_service_change(&c).unwrap();
+            }
+        });
+        let (all, p001) = common::sync(|| {
+            let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
+            let programmes = n.programmes().unwrap();
+            let all = n.kpi_episodes(fy.from, fy.to, &programmes).unwrap().len();
+            let one: Vec<_> = programmes
+                .into_iter()
+                .filter(|p| p.code == "P001")
+                .collect();
+            (all, n.kpi_episodes(fy.from, fy.to, &one).unwrap().len())
+        });
+        rt().block_on(async {
+            let (analyst, _) = login(&app, "analyst").await;
+            let q = "from=2024-04-01&to=2025-03-31";
+            let r = send(&app, get(&format!("/national/dashboard?{q}"), &analyst)).await;
+            assert_eq!(r.status, StatusCode::OK);
+            assert!(words(&r.body).contains("Over time: April 2023 to March 2025"));
+            assert_eq!(r.body.matches("<figure class=\"spc\">").count(), 6);
+            assert!(
+                r.body.contains(">New national standard</text>"),
+                "the nation's change is drawn"
+            );
+            assert!(
+                !r.body.contains("P002's own change"),
+                "a programme's change is not the nation's"
+            );
+            let denominators = |body: &str| -> usize {
+                body.lines()
+                    .skip(1)
+                    .map(|l| l.split(',').nth(2).unwrap().parse::<usize>().unwrap())
+                    .sum()
+            };
+            let csv = send(
+                &app,
+                get(
+                    &format!("/national/over-time.csv?measure=uptake&{q}"),
+                    &analyst,
+                ),
+            )
+            .await;
+            assert_eq!(csv.status, StatusCode::OK, "{}", csv.body);
+            assert_eq!(csv.body.lines().count(), 25);
+            assert_eq!(denominators(&csv.body), all, "{}", csv.body);
+            let page = send(
+                &app,
+                get(&format!("/national/programme?code=P001&{q}"), &analyst),
+            )
+            .await;
+            assert!(page.body.contains("id=\"spc-wait-t\""), "{}", page.body);
+            let csv = send(
+                &app,
+                get(
+                    &format!("/national/over-time.csv?measure=uptake&code=P001&{q}"),
+                    &analyst,
+                ),
+            )
+            .await;
+            assert_eq!(denominators(&csv.body), p001);
+            let png = send(
+                &app,
+                get(
+                    &format!("/national/over-time.png?measure=wait&{q}"),
+                    &analyst,
+                ),
+            )
+            .await;
+            assert!(png.bytes.starts_with(b"\x89PNG"));
+            let none = send(
+                &app,
+                get(
+                    &format!("/national/over-time.csv?measure=uptake&code=NOPE&{q}"),
+                    &analyst,
+                ),
+            )
+            .await;
+            assert_eq!(none.status, StatusCode::NOT_FOUND);
+            let (lead, _) = login(&app, "lead").await;
+            assert_eq!(
+                send(
+                    &app,
+                    get(
+                        &format!("/national/over-time.csv?measure=uptake&{q}"),
+                        &lead
+                    )
+                )
+                .await
+                .status,
+                StatusCode::NOT_FOUND
+            );
+        });
+    }
+}

@@ -8,6 +8,7 @@ use crate::app::cache::{cache_key, NationalReport};
 use crate::app::table::{Cell, Column, Table, View};
 use crate::app::{html_page, App, WebError};
 use crate::html::{page, pct, url_encode};
+use crate::national::over_time;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::routing::get;
@@ -617,12 +618,18 @@ async fn dashboard(
 ) -> Result<Response, WebError> {
     let period = chosen_period(&app, &f)?;
     f.method()?;
-    // Everything the page shows follows from the period and the address.
+    // The service changes the charts over time draw are kept in the local store.
+    let all_changes = app.db(|s, _| Ok(s.service_changes()?)).await?;
+    let ids: Vec<i64> = all_changes.iter().map(|c| c.id).collect();
+    // Everything the page shows follows from the period, the address and the changes.
     let key = cache_key(
         "dashboard",
         "national",
         Some(period),
-        &View::of("", "/national/dashboard", &query).key(),
+        &format!(
+            "{} {ids:?}",
+            View::of("", "/national/dashboard", &query).key()
+        ),
     );
     let a = app.clone();
     let body = app
@@ -631,7 +638,18 @@ async fn dashboard(
                 // Year on year: the same filters over this period and the two before it.
                 let three = [period.earlier(2), period.earlier(1), period];
                 let reports = a.national_reports(n, &three)?;
-                render(&reports, &three, &f, &query)
+                let pool = over_time::Pool {
+                    code: String::new(),
+                    nation: f.nation.clone(),
+                    region: f.region.clone(),
+                };
+                let programmes = over_time::chosen(&n.programmes()?, &pool);
+                let facts = over_time::facts(n, &programmes, period)?;
+                let changes = over_time::changes_for(all_changes, &programmes, &pool);
+                Ok(html! {
+                    (render(&reports, &three, &f, &query)?)
+                    (over_time::charts(&facts, period, &changes, &pool).render())
+                })
             })
         })
         .await?;

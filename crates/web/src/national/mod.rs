@@ -4,6 +4,7 @@ pub(crate) mod annual_report;
 pub(crate) mod dashboard;
 pub(crate) mod inequalities;
 pub(crate) mod outliers;
+pub(crate) mod over_time;
 pub(crate) mod programme_page;
 pub(crate) mod quality;
 pub(crate) mod receive;
@@ -19,6 +20,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .merge(dashboard::routes())
         .merge(inequalities::routes())
         .merge(outliers::routes())
+        .merge(over_time::routes())
         .merge(programme_page::routes())
         .merge(quality::routes())
         .merge(receive::routes())

@@ -9,6 +9,7 @@ use crate::app::{html_page, App, WebError};
 use crate::html::{page, pct, url_encode};
 use crate::national::dashboard::{chosen_period, exact, method_choice, Filters};
 use crate::national::inequalities::{by_group, Uptake};
+use crate::national::over_time;
 use crate::uptake::uptake_tables;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -58,6 +59,11 @@ struct ProgrammeView {
     years: Vec<(Period, ProgrammeKpis)>,
     places: Vec<Place>,
     uptake: Vec<(&'static str, Uptake)>,
+    /// The programme's KPI facts for its charts over time, and the changes they draw.
+    over_time: (
+        Vec<crest_core::KpiEpisode>,
+        Vec<crest_core::changes::ServiceChange>,
+    ),
 }
 
 fn place_words(p: &Place) -> String {
@@ -77,6 +83,7 @@ impl ProgrammeView {
         code: &str,
         period: Period,
         method: Method,
+        changes: Vec<crest_core::changes::ServiceChange>,
     ) -> Result<ProgrammeView, WebError> {
         let mut years = Vec::new();
         let mut places = Vec::new();
@@ -127,7 +134,14 @@ impl ProgrammeView {
         let facts = n.equity_facts_of(Some(code), period.from, period.to)?;
         let mine: Vec<&crest_store::national::EquityFact> = facts.iter().collect();
         let uptake = by_group(&mine).to_vec();
+        let pool = over_time::Pool {
+            code: programme.code.clone(),
+            ..Default::default()
+        };
+        let facts = over_time::facts(n, std::slice::from_ref(&programme), period)?;
+        let changes = over_time::changes_for(changes, std::slice::from_ref(&programme), &pool);
         Ok(ProgrammeView {
+            over_time: (facts, changes),
             programme,
             period,
             method,
@@ -316,6 +330,8 @@ impl ProgrammeView {
                     a href=(csv) { "CSV" } " · " a href=(xlsx) { "XLSX" }
                 }
             }
+            @let pool = over_time::Pool { code: me.code.clone(), ..Default::default() };
+            (over_time::charts(&self.over_time.0, self.period, &self.over_time.1, &pool).render())
         }
     }
 }
@@ -323,9 +339,10 @@ impl ProgrammeView {
 async fn view(app: &Arc<App>, q: ProgrammeQuery) -> Result<(ProgrammeView, String), WebError> {
     let period = chosen_period(app, &q.filters)?;
     let method = q.filters.method()?;
+    let changes = app.db(|s, _| Ok(s.service_changes()?)).await?;
     let a = app.clone();
     let view = app
-        .national(move |n| ProgrammeView::load(&a, n, &q.code, period, method))
+        .national(move |n| ProgrammeView::load(&a, n, &q.code, period, method, changes))
         .await?;
     Ok((view, q.table))
 }

@@ -1,0 +1,147 @@
+//! Measures over time for national analysts: SPC charts of the nation (or the chosen nation's
+//! or region's programmes pooled) on the national dashboard, and of one programme on its
+//! national page, from the national store's exact figures, with the service changes recorded
+//! for them; each downloadable.
+
+use crate::app::access::Analyst;
+use crate::app::{App, WebError};
+use crate::html::url_encode;
+use crate::over_time::Charts;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use crest_core::changes::{ChangeScope, ServiceChange};
+use crest_core::{KpiEpisode, Period, Programme};
+use crest_stats::over_time::Month;
+use std::sync::Arc;
+
+pub(crate) fn routes() -> Router<Arc<App>> {
+    Router::new().route("/national/over-time.{format}", get(download))
+}
+
+/// Whose figures a national chart pools: one programme (`code`), else the programmes of a
+/// nation and a region (either may be empty: all).
+#[derive(serde::Deserialize, Default, Clone)]
+pub(crate) struct Pool {
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub nation: String,
+    #[serde(default)]
+    pub region: String,
+}
+
+/// The programmes a national chart pools.
+pub(crate) fn chosen(programmes: &[Programme], f: &Pool) -> Vec<Programme> {
+    let code = f.code.as_str();
+    programmes
+        .iter()
+        .filter(|p| {
+            if code.is_empty() {
+                (f.nation.is_empty() || p.nation.code() == f.nation)
+                    && (f.region.is_empty() || p.region == f.region)
+            } else {
+                p.code == code
+            }
+        })
+        .cloned()
+        .collect()
+}
+
+/// The KPI facts the charts of `period` read: referred from a year before their first month
+/// (a wait counts in its month of start) to the end of their last.
+pub(crate) fn facts(
+    n: &mut crest_store::NationalStore,
+    programmes: &[Programme],
+    period: Period,
+) -> Result<Vec<KpiEpisode>, WebError> {
+    let (from, to) = crate::over_time::months(period);
+    Ok(n.kpi_episodes(from.back(12).first_day(), to.last_day(), programmes)?)
+}
+
+/// The service changes a national chart of these programmes draws: every programme's, the
+/// chosen region's, and one programme's own and its region's.
+pub(crate) fn changes_for(
+    all: Vec<ServiceChange>,
+    programmes: &[Programme],
+    f: &Pool,
+) -> Vec<ServiceChange> {
+    let (chart, region) = match programmes.first() {
+        Some(p) if !f.code.is_empty() => (
+            ChangeScope::Programme(p.code.clone()),
+            Some(p.region.clone()),
+        ),
+        _ if !f.region.is_empty() => (ChangeScope::Region(f.region.clone()), None),
+        _ => (ChangeScope::National, None),
+    };
+    all.into_iter()
+        .filter(|c| c.drawn_on(&chart, region.as_deref()))
+        .collect()
+}
+
+/// The charts, with downloads that keep the page's choices.
+pub(crate) fn charts<'a>(
+    facts: &'a [KpiEpisode],
+    period: Period,
+    changes: &'a [ServiceChange],
+    f: &'a Pool,
+) -> Charts<'a> {
+    Charts {
+        facts,
+        months: crate::over_time::months(period),
+        changes,
+        // Thresholds differ by nation: a pooled chart has no one target.
+        target: Box::new(|_| None),
+        files: Box::new(move |measure, format| {
+            format!(
+                "/national/over-time.{format}?measure={}&from={}&to={}&nation={}&region={}&code={}",
+                measure.code(),
+                period.from,
+                period.to,
+                url_encode(&f.nation),
+                url_encode(&f.region),
+                url_encode(&f.code)
+            )
+        }),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct DownloadQuery {
+    #[serde(flatten)]
+    chart: crate::over_time::ChartQuery,
+    #[serde(flatten)]
+    pool: Pool,
+}
+
+/// One chart as SVG or PNG, or its months as CSV or XLSX (exact: analysts' own).
+async fn download(
+    State(app): State<Arc<App>>,
+    Analyst(_c): Analyst,
+    Path(format): Path<String>,
+    Query(q): Query<DownloadQuery>,
+) -> Result<Response, WebError> {
+    let measure = crate::over_time::measure(&q.chart.measure)?;
+    let period = crate::app::requested_period(&app, &q.chart.from, &q.chart.to)?;
+    let all_changes = app.db(|s, _| Ok(s.service_changes()?)).await?;
+    let pool = q.pool.clone();
+    let (facts, chosen) = app
+        .national(move |n| {
+            let programmes = chosen(&n.programmes()?, &pool);
+            if programmes.is_empty() {
+                return Err(WebError::NotFound);
+            }
+            Ok((facts(n, &programmes, period)?, programmes))
+        })
+        .await?;
+    let changes = changes_for(all_changes, &chosen, &q.pool);
+    let scope = if q.pool.code.is_empty() {
+        "national".to_string()
+    } else {
+        q.pool.code.clone()
+    };
+    let name = format!("{}-{scope}-{}", measure.code(), Month::of(period.to));
+    let answer = charts(&facts, period, &changes, &q.pool).download(measure, &format, &name);
+    answer
+}

@@ -1,0 +1,204 @@
+//! Measures over time as SPC charts on any page: the charts of a set of episodes over a run of
+//! months, each with its variation and assurance icons in words, the service changes drawn on
+//! them, and each chart downloadable as SVG or PNG and its months as CSV or XLSX (in the
+//! columns `crest spc` writes). The lead's dashboard and the national pages use it.
+
+use crate::app::table::{Cell, Column, Table};
+use crate::app::WebError;
+use axum::response::Response;
+use crest_core::changes::ServiceChange;
+use crest_core::{KpiEpisode, Period};
+use crest_report::spc_chart::{spc_chart, spc_icons, value_words, ChangeLine};
+use crest_stats::over_time::{self, Measure, Month, SpcMonth};
+use crest_stats::spc::Chart;
+use maud::{html, Markup};
+
+/// The 24 months the charts cover: to the month the period ends in.
+pub(crate) fn months(period: Period) -> (Month, Month) {
+    let to = Month::of(period.to);
+    (to.back(23), to)
+}
+
+/// The changes as the charts label them.
+fn lines(changes: &[ServiceChange]) -> Vec<ChangeLine<'_>> {
+    changes
+        .iter()
+        .map(|c| ChangeLine {
+            month: Month::of(c.date),
+            text: &c.text,
+        })
+        .collect()
+}
+
+/// A measure's target, if it has one here.
+pub(crate) type TargetOf<'a> = Box<dyn Fn(Measure) -> Option<f64> + 'a>;
+
+/// Where a measure's chart downloads in a format.
+pub(crate) type FilesOf<'a> = Box<dyn Fn(Measure, &str) -> String + 'a>;
+
+/// A chart asked for by address: its measure and the period its months end with.
+#[derive(serde::Deserialize)]
+pub(crate) struct ChartQuery {
+    /// The measure's code.
+    #[serde(default)]
+    pub measure: String,
+    /// The period's first day, as the page's form gives it.
+    #[serde(default)]
+    pub from: String,
+    /// The period's last day.
+    #[serde(default)]
+    pub to: String,
+}
+
+/// The measure a download names; a clear 400 for any other.
+pub(crate) fn measure(code: &str) -> Result<Measure, WebError> {
+    Measure::parse(code).ok_or_else(|| {
+        WebError::BadRequest(format!(
+            "Choose a measure: {}.",
+            Measure::ALL.map(Measure::code).join(", ")
+        ))
+    })
+}
+
+/// The charts of a set of episodes.
+pub(crate) struct Charts<'a> {
+    /// The episodes' KPI facts (referred up to a year before the first month, for waits).
+    pub facts: &'a [KpiEpisode],
+    /// The first and last month.
+    pub months: (Month, Month),
+    /// The service changes drawn, each splitting the limits.
+    pub changes: &'a [ServiceChange],
+    /// A measure's target, if it has one here.
+    pub target: TargetOf<'a>,
+    /// Where a measure's chart downloads in a format (`svg`, `png`, `csv`, `xlsx`).
+    pub files: FilesOf<'a>,
+}
+
+impl Charts<'_> {
+    /// One measure's months and chart.
+    pub fn chart(&self, measure: Measure) -> (Vec<SpcMonth>, Chart) {
+        let dates: Vec<crest_core::Date> = self.changes.iter().map(|c| c.date).collect();
+        over_time::spc_chart(
+            measure,
+            self.facts,
+            self.months,
+            &dates,
+            (self.target)(measure),
+        )
+    }
+
+    /// Every measure's chart, with its icons and downloads, under a heading.
+    pub fn render(&self) -> Markup {
+        let (from, to) = self.months;
+        html! {
+            h2 id="over-time" { "Over time: " (from.long()) " to " (to.long()) }
+            p class="hint" {
+                "Each chart shows a measure month by month as a statistical process control chart, \
+                 the way NHS teams read change (Making Data Count). The solid line is the mean and the \
+                 dashed lines the process limits: months between them vary by chance. A square marks \
+                 special cause in the better direction, a diamond in the worse: a month outside the \
+                 limits, 7 in a row on one side of the mean, 7 rising or falling, or 2 of 3 close to a \
+                 limit. Limits need 12 months."
+            }
+            @for measure in Measure::ALL {
+                @let (months, chart) = self.chart(measure);
+                h3 { (measure.label()) }
+                (spc_icons(measure, &months, &chart))
+                (spc_chart(&format!("spc-{}", measure.code()), measure, &months, &lines(self.changes), &[]))
+                p class="noprint" {
+                    "Download this chart: "
+                    a href=((self.files)(measure, "svg")) { "SVG" } " · "
+                    a href=((self.files)(measure, "png")) { "PNG" }
+                    " · its months: "
+                    a href=((self.files)(measure, "csv")) { "CSV" } " · "
+                    a href=((self.files)(measure, "xlsx")) { "XLSX" }
+                }
+            }
+        }
+    }
+
+    /// A measure's chart as SVG or PNG, or its months as CSV or XLSX, named `name`.
+    pub fn download(
+        &self,
+        measure: Measure,
+        format: &str,
+        name: &str,
+    ) -> Result<Response, WebError> {
+        let (months, _) = self.chart(measure);
+        match format {
+            "svg" | "png" => crate::app::chart_download(
+                &spc_chart("chart", measure, &months, &lines(self.changes), &[]),
+                format,
+                name,
+                "There is nothing to draw for these months.",
+            ),
+            _ => months_table(measure, &months).download(name, format),
+        }
+    }
+}
+
+/// A chart's months as a table: the page's downloads hold every month with exact values, in
+/// the columns `crest spc` writes.
+fn months_table(measure: Measure, months: &[SpcMonth]) -> Table {
+    let headings = [
+        "Month",
+        "Numerator",
+        "Denominator",
+        "Value",
+        "Mean",
+        "Lower limit",
+        "Upper limit",
+        "Signal",
+        "Variation",
+    ];
+    Table {
+        caption: format!("{}, {}", measure.label(), measure.by()),
+        rows_are: "months".into(),
+        columns: headings
+            .iter()
+            .zip(over_time::COLUMNS)
+            .enumerate()
+            .map(|(i, (h, f))| {
+                if (1..=6).contains(&i) {
+                    Column::numbers(h, f)
+                } else {
+                    Column::words(h, f)
+                }
+            })
+            .collect(),
+        rows: months
+            .iter()
+            .map(|m| {
+                let limits = m.point.and_then(|p| p.limits);
+                let values = [
+                    m.figures.value,
+                    limits.map(|l| l.centre),
+                    limits.map(|l| l.lower),
+                    limits.map(|l| l.upper),
+                ];
+                let exact = m.cells();
+                let mut row = vec![
+                    Cell::coded(m.figures.month.long(), exact[0].clone()),
+                    Cell::text(exact[1].clone()),
+                    Cell::text(exact[2].clone()),
+                ];
+                row.extend(values.iter().zip(&exact[3..7]).map(|(v, e)| {
+                    Cell::number(
+                        *v,
+                        v.map_or("–".into(), |v| value_words(measure, v)),
+                        e.clone(),
+                    )
+                }));
+                row.push(m.point.map_or(Cell::text(""), |p| {
+                    Cell::coded(p.signal.words(), p.signal.code())
+                }));
+                row.push(m.point.map_or(Cell::text(""), |p| {
+                    Cell::coded(p.variation.words(), p.variation.code())
+                }));
+                row
+            })
+            .collect(),
+        downloads: None,
+        empty: "No months.".into(),
+    }
+}
