@@ -5919,6 +5919,66 @@ fn national_pages_chart_measures_over_time() {
                 .status,
                 StatusCode::NOT_FOUND
             );
+            // The same series through the API, scoped as the pages are.
+            let json = |body: &str| serde_json::from_str::<serde_json::Value>(body).unwrap();
+            let r = send(
+                &app,
+                get(&format!("/api/v1/spc?measure=uptake&{q}"), &analyst),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            let v = json(&r.body);
+            assert_eq!(v["months"].as_array().unwrap().len(), 24);
+            assert_eq!(v["improvement"], "higher is better");
+            assert_eq!(v["changes"][0]["text"], "New national standard");
+            let sum: u64 = v["months"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["denominator"].as_u64().unwrap())
+                .sum();
+            assert_eq!(sum as usize, all);
+            let r = send(
+                &app,
+                get(&format!("/api/v1/spc?measure=nope&{q}"), &analyst),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST);
+            let r = send(&app, get("/api/v1/changes", &analyst)).await;
+            assert_eq!(json(&r.body).as_array().unwrap().len(), 2);
+            let r = send(
+                &app,
+                get(
+                    &format!("/api/v1/programmes/P001/spc?measure=wait&{q}"),
+                    &lead,
+                ),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            assert_eq!(json(&r.body)["improvement"], "lower is better");
+            assert_eq!(
+                send(&app, get(&format!("/api/v1/spc?measure=uptake&{q}"), &lead))
+                    .await
+                    .status,
+                StatusCode::NOT_FOUND
+            );
+            assert_eq!(
+                send(&app, get("/api/v1/changes", &lead)).await.status,
+                StatusCode::NOT_FOUND
+            );
+            let (other, _) = login(&app, "staff2").await;
+            assert_eq!(
+                send(
+                    &app,
+                    get(
+                        &format!("/api/v1/programmes/P001/spc?measure=uptake&{q}"),
+                        &other
+                    )
+                )
+                .await
+                .status,
+                StatusCode::NOT_FOUND
+            );
         });
     }
 }

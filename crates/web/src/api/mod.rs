@@ -5,6 +5,7 @@
 
 mod episodes;
 mod figures;
+mod over_time;
 mod projects;
 mod submissions;
 
@@ -27,6 +28,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/api/v1/me", get(me))
         .merge(episodes::routes())
         .merge(figures::routes())
+        .merge(over_time::routes())
         .merge(projects::routes())
         .merge(submissions::routes())
 }
@@ -46,12 +48,13 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         me, episodes::list_episodes, episodes::create_episode, episodes::get_episode,
         episodes::update_episode, episodes::import, figures::programme_kpis, figures::submissions,
         submissions::receive_api, figures::kpis, figures::funnels, figures::inequalities,
-        figures::aggregates, projects::projects, projects::extract, projects::dictionary
+        figures::aggregates, projects::projects, projects::extract, projects::dictionary,
+        over_time::programme_spc, over_time::national_spc, over_time::changes
     ),
     components(schemas(
         ApiErrorBody, Me, episodes::EpisodePage, episodes::Saved, episodes::Invalid,
         episodes::FieldProblem, episodes::ImportSummary, figures::SubmissionHeld, figures::Table,
-        projects::ProjectInfo
+        projects::ProjectInfo, over_time::SpcSeries, over_time::Change
     )),
     modifiers(&Security),
     security(("token" = []), ("session" = []))

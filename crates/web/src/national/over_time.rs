@@ -107,6 +107,27 @@ pub(crate) fn charts<'a>(
     }
 }
 
+/// What a national chart of `pool` for `period` reads: the KPI facts and the changes it draws
+/// (404 when the pool has no programme).
+pub(crate) async fn chart_data(
+    app: &Arc<App>,
+    pool: &Pool,
+    period: Period,
+) -> Result<(Vec<KpiEpisode>, Vec<ServiceChange>), WebError> {
+    let all_changes = app.db(|s, _| Ok(s.service_changes()?)).await?;
+    let chosen_pool = pool.clone();
+    let (facts, programmes) = app
+        .national(move |n| {
+            let programmes = chosen(&n.programmes()?, &chosen_pool);
+            if programmes.is_empty() {
+                return Err(WebError::NotFound);
+            }
+            Ok((facts(n, &programmes, period)?, programmes))
+        })
+        .await?;
+    Ok((facts, changes_for(all_changes, &programmes, pool)))
+}
+
 #[derive(serde::Deserialize)]
 struct DownloadQuery {
     #[serde(flatten)]
@@ -124,18 +145,7 @@ async fn download(
 ) -> Result<Response, WebError> {
     let measure = crate::over_time::measure(&q.chart.measure)?;
     let period = crate::app::requested_period(&app, &q.chart.from, &q.chart.to)?;
-    let all_changes = app.db(|s, _| Ok(s.service_changes()?)).await?;
-    let pool = q.pool.clone();
-    let (facts, chosen) = app
-        .national(move |n| {
-            let programmes = chosen(&n.programmes()?, &pool);
-            if programmes.is_empty() {
-                return Err(WebError::NotFound);
-            }
-            Ok((facts(n, &programmes, period)?, programmes))
-        })
-        .await?;
-    let changes = changes_for(all_changes, &chosen, &q.pool);
+    let (facts, changes) = chart_data(&app, &q.pool, period).await?;
     let scope = if q.pool.code.is_empty() {
         "national".to_string()
     } else {

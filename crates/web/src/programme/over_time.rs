@@ -56,7 +56,7 @@ fn target(p: &Programme, measure: Measure) -> Option<f64> {
 }
 
 /// The programme's charts: its episodes, the 24 months to the period's end, its changes.
-fn charts<'a>(
+pub(crate) fn charts<'a>(
     p: &'a Programme,
     facts: &'a [KpiEpisode],
     period: Period,
@@ -324,6 +324,27 @@ async fn record_change(
     }
 }
 
+/// What a programme's charts for `period` read: its episodes' KPI facts and its changes.
+pub(crate) async fn chart_data(
+    app: &Arc<App>,
+    p: &Programme,
+    period: Period,
+) -> Result<(Vec<KpiEpisode>, Vec<ServiceChange>), WebError> {
+    let code = p.code.clone();
+    let (records, changes) = app
+        .db(move |s, _| {
+            Ok((
+                s.find_episodes(&code, &history_query(period))?,
+                s.service_changes()?,
+            ))
+        })
+        .await?;
+    let facts = records
+        .iter()
+        .filter_map(|r| KpiEpisode::of_record(r, 0))
+        .collect();
+    Ok((facts, changes_for(p, changes)))
+}
 
 /// One measure's chart as SVG or PNG, or its months as CSV or XLSX.
 async fn download(
@@ -334,15 +355,7 @@ async fn download(
 ) -> Result<Response, WebError> {
     let measure = crate::over_time::measure(&q.measure)?;
     let period = crate::app::requested_period(&app, &q.from, &q.to)?;
-    let code = p.code.clone();
-    let records = app
-        .db(move |s, _| Ok(s.find_episodes(&code, &history_query(period))?))
-        .await?;
-    let facts: Vec<KpiEpisode> = records
-        .iter()
-        .filter_map(|r| KpiEpisode::of_record(r, 0))
-        .collect();
-    let changes = changes_for(&p, app.db(|s, _| Ok(s.service_changes()?)).await?);
+    let (facts, changes) = chart_data(&app, &p, period).await?;
     let name = format!("{}-{}-{}", measure.code(), p.code, Month::of(period.to));
     let answer = charts(&p, &facts, period, &changes).download(measure, &format, &name);
     answer
