@@ -261,7 +261,8 @@ fn icon(shape: &str, colour: &str, letter: &str, words: &str) -> Markup {
 /// as an icon with its words (Making Data Count's icons, read without their colours).
 pub fn spc_icons(measure: Measure, months: &[SpcMonth], chart: &Chart) -> Markup {
     let latest = months.iter().rev().find_map(|m| m.point.map(|p| (m, p)));
-    let high_low = |up: bool| if up { "H" } else { "L" };
+    // Making Data Count marks the side with H or L; an arrow says the same without a letter.
+    let high_low = |up: bool| if up { "↑" } else { "↓" };
     html! {
         p class="spc-icons" {
             @match latest {
@@ -270,7 +271,7 @@ pub fn spc_icons(measure: Measure, months: &[SpcMonth], chart: &Chart) -> Markup
                     (icon("circle", GREY, "–", "Too few points for limits (12 months are needed)."))
                 }
                 Some((m, p)) => {
-                    // H or L: the side the special cause lies on, by the measure's direction.
+                    // The side the special cause lies on, by the measure's direction.
                     @let better_is_up = measure.improvement() == Improvement::Increase;
                     @match p.variation {
                         Variation::Common => (icon("circle", GREY, "~", &format!("Common cause variation in {}: no sign of change.", m.figures.month.long()))),

@@ -36,6 +36,132 @@ pub(crate) type TargetOf<'a> = Box<dyn Fn(Measure) -> Option<f64> + 'a>;
 /// Where a measure's chart downloads in a format.
 pub(crate) type FilesOf<'a> = Box<dyn Fn(Measure, &str) -> String + 'a>;
 
+/// A form that records a service change: where it posts, whose services it may record (as
+/// (value, words); one choice needs no question) and where to go back to.
+pub(crate) struct ChangeForm {
+    pub action: String,
+    pub scopes: Vec<(String, String)>,
+    pub back: String,
+}
+
+/// What a change form sends.
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct ChangeAnswers {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    date: String,
+    #[serde(default)]
+    text: String,
+}
+
+impl ChangeForm {
+    /// The form, with what was sent and what is wrong with it.
+    pub fn render(&self, csrf: &str, sent: &ChangeAnswers, error: Option<&str>) -> Markup {
+        html! {
+            h3 id="record-change" { "Record a service change" }
+            @if let Some(e) = error {
+                (crate::html::error_summary(&[("change-text".to_string(), e.to_string())]))
+            }
+            form method="post" action=(self.action) class="noprint" {
+                (crate::html::csrf_field(csrf))
+                div class=[error.map(|_| "field-error")] {
+                    @if self.scopes.len() > 1 {
+                        label for="f-change-scope" { "Whose services changed" }
+                        select id="f-change-scope" name="scope" {
+                            @for (value, words) in &self.scopes {
+                                option value=(value) selected[*value == sent.scope] { (words) }
+                            }
+                        }
+                    }
+                    label for="f-change-date" { "Date it took effect " span class="hint" { "DD/MM/YYYY, for example 01/10/2024" } }
+                    input id="f-change-date" name="date" value=(sent.date) inputmode="numeric";
+                    label for="f-change-text" { "What changed " span class="hint" { "at most 200 characters, for example “second exercise class added on Tuesdays”" } }
+                    @if let Some(e) = error { p class="err" { (e) } }
+                    input id="f-change-text" name="text" value=(sent.text) maxlength="200" size="60";
+                }
+                p { button { "Record the change" } }
+            }
+        }
+    }
+
+    /// Checks and records a change whose scope `scope_of` reads from the form; back to the
+    /// page at its changes, or the form again (422) with what is wrong, in words.
+    pub async fn record(
+        &self,
+        app: &std::sync::Arc<crate::app::App>,
+        c: &crate::app::Ctx,
+        nav: Markup,
+        sent: ChangeAnswers,
+        scope_of: impl Fn(&str) -> Option<crest_core::changes::ChangeScope>,
+    ) -> Result<Response, WebError> {
+        use axum::response::IntoResponse;
+        c.check_csrf(Some(&sent.csrf))?;
+        let checked = scope_of(&sent.scope)
+            .ok_or_else(|| "Choose whose services changed.".to_string())
+            .and_then(|scope| {
+                let date = crest_core::Date::parse(&sent.date).map_err(|_| {
+                    "Enter the date it took effect as DD/MM/YYYY, for example 01/10/2024."
+                        .to_string()
+                })?;
+                ServiceChange::new(
+                    scope,
+                    date,
+                    &sent.text,
+                    &c.user.username,
+                    &crest_store::utc_now(),
+                )
+                .map_err(|e| e.0)
+            });
+        match checked {
+            Ok(change) => {
+                app.db(move |s, _| Ok(s.add_service_change(&change)?))
+                    .await?;
+                Ok(axum::response::Redirect::to(&format!("{}#changes", self.back)).into_response())
+            }
+            Err(message) => {
+                let mut r = crate::app::html_page(crate::html::page(
+                    "Record a service change",
+                    nav,
+                    html! {
+                        (self.render(&c.session.csrf, &sent, Some(&message)))
+                        p { a href=(self.back) { "Back" } }
+                    },
+                ));
+                *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+                Ok(r)
+            }
+        }
+    }
+}
+
+/// Service changes as a list under `#changes`: date, words, whose services and who recorded it.
+pub(crate) fn changes_list(changes: &[ServiceChange]) -> Markup {
+    use crest_core::changes::ChangeScope;
+    html! {
+        h3 id="changes" { "Service changes" }
+        @if changes.is_empty() {
+            p { "No service change is recorded for these programmes." }
+        } @else {
+            ul {
+                @for c in changes {
+                    li {
+                        strong { (c.date.long()) } ": " (c.text) " ("
+                        @match &c.scope {
+                            ChangeScope::Programme(p) => { "programme " (p) }
+                            ChangeScope::Region(r) => { "the region " (r) }
+                            ChangeScope::National => "every programme",
+                        }
+                        "; recorded by " (c.recorded_by) ")."
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A chart asked for by address: its measure and the period its months end with.
 #[derive(serde::Deserialize)]
 pub(crate) struct ChartQuery {
@@ -115,6 +241,11 @@ impl Charts<'_> {
                 }
             }
         }
+    }
+
+    /// The service changes the charts draw, as a list (`#changes`).
+    pub fn changes_list(&self) -> Markup {
+        changes_list(self.changes)
     }
 
     /// A measure's chart as SVG or PNG, or its months as CSV or XLSX, named `name`.

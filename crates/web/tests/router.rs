@@ -5979,6 +5979,34 @@ fn national_pages_chart_measures_over_time() {
                 .status,
                 StatusCode::NOT_FOUND
             );
+            // An analyst records a change to every programme's services; a commissioner one to
+            // their region's. Each page lists the changes it draws.
+            let (analyst, csrf) = login(&app, "analyst").await;
+            let form = |csrf: &str, scope: &str, text: &str| {
+                post(
+                    if scope.starts_with("region") || scope == "national" { "/national/changes" } else { "/region/changes" },
+                    &analyst,
+                    &[("csrf", csrf), ("scope", scope), ("date", "01/11/2024"), ("text", text)],
+                )
+            };
+            let bad = send(&app, form(&csrf, "region:Nowhere", "x")).await;
+            assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+            assert!(bad.body.contains("Choose whose services changed"), "{}", bad.body);
+            let ok = send(&app, form(&csrf, "national", "Analyst's national change")).await;
+            assert_eq!((ok.status, ok.location.as_str()), (StatusCode::SEE_OTHER, "/national/dashboard#changes"));
+            let r = send(&app, get(&format!("/national/dashboard?{q}"), &analyst)).await;
+            assert!(r.body.contains(">Analyst&#39;s national change</text>") || r.body.contains(">Analyst's national change</text>"), "drawn");
+            assert!(words(&r.body).contains("1 November 2024: Analyst's national change (every programme; recorded by analyst)"), "{}", words(&r.body));
+            let lead_post = send(&app, post("/national/changes", &lead, &[("csrf", "x"), ("scope", "national"), ("date", "01/11/2024"), ("text", "x")])).await;
+            assert_eq!(lead_post.status, StatusCode::NOT_FOUND);
+            common::add_planners(&db, &ndb);
+            let (comm, comm_csrf) = login(&app, "comm").await;
+            let ok = send(&app, post("/region/changes", &comm, &[("csrf", &comm_csrf), ("scope", ""), ("date", "01/12/2024"), ("text", "Community programme started")])).await;
+            assert_eq!((ok.status, ok.location.as_str()), (StatusCode::SEE_OTHER, "/region#changes"), "{}", ok.body);
+            let r = send(&app, get(&format!("/region?{q}"), &comm)).await;
+            let text = words(&r.body);
+            assert!(text.contains("1 December 2024: Community programme started (the region "), "{text}");
+            assert!(text.contains("Analyst's national change"), "{text}");
         });
     }
 }

@@ -648,15 +648,23 @@ async fn dashboard(
                 let changes = over_time::changes_for(all_changes, &programmes, &pool);
                 Ok(html! {
                     (render(&reports, &three, &f, &query)?)
-                    (over_time::charts(&facts, period, &changes, &pool).render())
+                    @let charts = over_time::charts(&facts, period, &changes, &pool);
+                    (charts.render())
+                    (charts.changes_list())
                 })
             })
         })
         .await?;
+    let regions = app
+        .national(|n| Ok(over_time::regions(&n.programmes()?)))
+        .await?;
     Ok(html_page(page(
         "National audit: programmes",
         c.nav(None),
-        body,
+        html! {
+            (body)
+            (over_time::change_form(&regions).render(&c.session.csrf, &Default::default(), None))
+        },
     )))
 }
 

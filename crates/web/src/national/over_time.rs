@@ -6,10 +6,10 @@
 use crate::app::access::Analyst;
 use crate::app::{App, WebError};
 use crate::html::url_encode;
-use crate::over_time::Charts;
+use crate::over_time::{ChangeAnswers, ChangeForm, Charts};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use crest_core::changes::{ChangeScope, ServiceChange};
 use crest_core::{KpiEpisode, Period, Programme};
@@ -17,7 +17,52 @@ use crest_stats::over_time::Month;
 use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<Arc<App>> {
-    Router::new().route("/national/over-time.{format}", get(download))
+    Router::new()
+        .route("/national/over-time.{format}", get(download))
+        .route("/national/changes", post(record_change))
+}
+
+/// The form with which an analyst records a change to every programme's services or a
+/// region's (`regions`: those of the national store's programmes).
+pub(crate) fn change_form(regions: &[String]) -> ChangeForm {
+    ChangeForm {
+        action: "/national/changes".into(),
+        scopes: std::iter::once(("national".to_string(), "every programme".to_string()))
+            .chain(
+                regions
+                    .iter()
+                    .map(|r| (format!("region:{r}"), format!("the region {r}"))),
+            )
+            .collect(),
+        back: "/national/dashboard".into(),
+    }
+}
+
+/// The regions of the national store's programmes, in order.
+pub(crate) fn regions(programmes: &[Programme]) -> Vec<String> {
+    let mut r: Vec<String> = programmes.iter().map(|p| p.region.clone()).collect();
+    r.sort();
+    r.dedup();
+    r
+}
+
+async fn record_change(
+    State(app): State<Arc<App>>,
+    Analyst(c): Analyst,
+    axum::Form(sent): axum::Form<ChangeAnswers>,
+) -> Result<Response, WebError> {
+    let regions = app.national(|n| Ok(regions(&n.programmes()?))).await?;
+    let nav = c.nav(None);
+    change_form(&regions)
+        .record(&app, &c, nav, sent, |s| match s.split_once(':') {
+            None if s == "national" => Some(ChangeScope::National),
+            Some(("region", r)) => regions
+                .iter()
+                .find(|x| x.as_str() == r)
+                .map(|x| ChangeScope::Region(x.clone())),
+            _ => None,
+        })
+        .await
 }
 
 /// Whose figures a national chart pools: one programme (`code`), else the programmes of a

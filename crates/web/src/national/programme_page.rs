@@ -331,7 +331,9 @@ impl ProgrammeView {
                 }
             }
             @let pool = over_time::Pool { code: me.code.clone(), ..Default::default() };
-            (over_time::charts(&self.over_time.0, self.period, &self.over_time.1, &pool).render())
+            @let charts = over_time::charts(&self.over_time.0, self.period, &self.over_time.1, &pool);
+            (charts.render())
+            (charts.changes_list())
         }
     }
 }

@@ -177,7 +177,7 @@ async fn dashboard(
         html! {
             (body)
             @if c.user.role == crest_store::Role::ProgrammeLead {
-                (crate::programme::over_time::change_form(&p, &c.session.csrf, ("", ""), None))
+                (crate::programme::over_time::change_form(&p).render(&c.session.csrf, &Default::default(), None))
             }
             @match national {
                 Some(n) => (n),

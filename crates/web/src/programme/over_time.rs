@@ -7,9 +7,9 @@ use crate::app::access::Staff;
 use crate::app::table::{Cell, Column, Table, View};
 use crate::app::{App, WebError};
 use crate::html::url_encode;
-use crate::over_time::Charts;
+use crate::over_time::{ChangeAnswers, ChangeForm, Charts};
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use crest_core::changes::{ChangeScope, ServiceChange};
@@ -238,40 +238,13 @@ fn comparison(c: &crest_stats::before_after::Comparison, view: &View) -> Markup 
     }
 }
 
-/// The form with which a lead records a service change.
-pub(crate) fn change_form(
-    p: &Programme,
-    csrf: &str,
-    values: (&str, &str),
-    error: Option<&str>,
-) -> Markup {
-    html! {
-        h3 id="record-change" { "Record a service change" }
-        @if let Some(e) = error {
-            (crate::html::error_summary(&[("change-text".to_string(), e.to_string())]))
-        }
-        form method="post" action={ "/p/" (url_encode(&p.code)) "/changes" } class="noprint" {
-            (crate::html::csrf_field(csrf))
-            div class=[error.map(|_| "field-error")] {
-                label for="f-change-date" { "Date it took effect " span class="hint" { "DD/MM/YYYY, for example 01/10/2024" } }
-                input id="f-change-date" name="date" value=(values.0) inputmode="numeric";
-                label for="f-change-text" { "What changed " span class="hint" { "at most 200 characters, for example “second exercise class added on Tuesdays”" } }
-                @if let Some(e) = error { p class="err" { (e) } }
-                input id="f-change-text" name="text" value=(values.1) maxlength="200" size="60";
-            }
-            p { button { "Record the change" } }
-        }
+/// The form with which a lead records a change to the programme's services.
+pub(crate) fn change_form(p: &Programme) -> ChangeForm {
+    ChangeForm {
+        action: format!("/p/{}/changes", url_encode(&p.code)),
+        scopes: vec![("programme".into(), "this programme".into())],
+        back: format!("/p/{}/dashboard", url_encode(&p.code)),
     }
-}
-
-#[derive(serde::Deserialize)]
-struct ChangeForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    date: String,
-    #[serde(default)]
-    text: String,
 }
 
 /// Records a service change for the lead's programme; back to the dashboard at the change, or
@@ -279,49 +252,18 @@ struct ChangeForm {
 async fn record_change(
     State(app): State<Arc<App>>,
     Staff(c, p): Staff,
-    axum::Form(form): axum::Form<ChangeForm>,
+    axum::Form(form): axum::Form<ChangeAnswers>,
 ) -> Result<Response, WebError> {
     if c.user.role != crest_store::Role::ProgrammeLead {
         return Err(WebError::NotFound);
     }
-    c.check_csrf(Some(&form.csrf))?;
-    let checked = crest_core::Date::parse(&form.date)
-        .map_err(|_| {
-            "Enter the date it took effect as DD/MM/YYYY, for example 01/10/2024.".to_string()
+    let code = p.code.clone();
+    let nav = c.nav(Some(&p.code));
+    change_form(&p)
+        .record(&app, &c, nav, form, |_| {
+            Some(ChangeScope::Programme(code.clone()))
         })
-        .and_then(|date| {
-            ServiceChange::new(
-                ChangeScope::Programme(p.code.clone()),
-                date,
-                &form.text,
-                &c.user.username,
-                &crest_store::utc_now(),
-            )
-            .map_err(|e| e.0)
-        });
-    match checked {
-        Ok(change) => {
-            app.db(move |s, _| Ok(s.add_service_change(&change)?))
-                .await?;
-            Ok(axum::response::Redirect::to(&format!(
-                "/p/{}/dashboard#changes",
-                url_encode(&p.code)
-            ))
-            .into_response())
-        }
-        Err(message) => {
-            let mut r = crate::app::html_page(crate::html::page(
-                "Record a service change",
-                c.nav(Some(&p.code)),
-                html! {
-                    (change_form(&p, &c.session.csrf, (&form.date, &form.text), Some(&message)))
-                    p { a href={ "/p/" (url_encode(&p.code)) "/dashboard" } { "Back to the dashboard" } }
-                },
-            ));
-            *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
-            Ok(r)
-        }
-    }
+        .await
 }
 
 /// What a programme's charts for `period` read: its episodes' KPI facts and its changes.

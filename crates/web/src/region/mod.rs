@@ -1,5 +1,6 @@
 //! Commissioners and network leads, under `/region`: their region's programmes, disclosure-controlled.
 
+pub(crate) mod changes;
 pub(crate) mod page;
 
 use crate::app::App;
@@ -8,5 +9,5 @@ use std::sync::Arc;
 
 /// Every route of this area.
 pub(crate) fn routes() -> Router<Arc<App>> {
-    Router::new().merge(page::routes())
+    Router::new().merge(page::routes()).merge(changes::routes())
 }

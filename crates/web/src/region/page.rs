@@ -677,10 +677,26 @@ async fn region_page(
         to: period.to.to_string(),
         ..Default::default()
     };
+    let form = crate::region::changes::change_form(&c.user.regions);
+    let regions = c.user.regions.clone();
+    let changes: Vec<crest_core::changes::ServiceChange> = app
+        .db(move |s, _| Ok(s.service_changes()?))
+        .await?
+        .into_iter()
+        .filter(|ch| {
+            regions
+                .iter()
+                .any(|r| ch.drawn_on(&crest_core::changes::ChangeScope::Region(r.clone()), None))
+        })
+        .collect();
     Ok(html_page(page(
         "Your region",
         c.nav(None),
-        render(&c, &figures, period, &asked, &view),
+        html! {
+            (render(&c, &figures, period, &asked, &view))
+            (crate::over_time::changes_list(&changes))
+            (form.render(&c.session.csrf, &Default::default(), None))
+        },
     )))
 }
 
