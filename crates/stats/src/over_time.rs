@@ -217,9 +217,11 @@ pub fn monthly(
             by_month.entry(m).or_default().push(e);
         }
     }
-    // Referrals are counted from the first month anyone was referred: the months before it
-    // are before the data, not months without referrals.
+    // Referrals are counted from the first month anyone was referred to the last: the months
+    // before and after are outside the data (not yet entered, or still to come), not months
+    // without referrals.
     let first = by_month.keys().next().copied();
+    let last = by_month.keys().next_back().copied();
     from.through(to)
         .map(|month| {
             let these = by_month.get(&month).map_or(&[][..], Vec::as_slice);
@@ -228,9 +230,9 @@ pub fn monthly(
                     month,
                     numerator: Some(these.len() as u64),
                     denominator: None,
-                    value: first
-                        .is_some_and(|f| month >= f)
-                        .then_some(these.len() as f64),
+                    value: (first.is_some_and(|f| month >= f)
+                        && last.is_some_and(|l| month <= l))
+                    .then_some(these.len() as f64),
                 },
                 Measure::Wait => {
                     let mut waits: Vec<f64> = these
@@ -397,9 +399,13 @@ mod tests {
         assert_eq!(waits[0].value, Some(20.0));
         assert_eq!(waits[1].value, Some(40.0));
         assert_eq!(waits[1].denominator, Some(1));
-        let referrals = monthly(Measure::Referrals, &facts, jan.back(1), mar);
+        let referrals = monthly(Measure::Referrals, &facts, jan.back(1), mar.next());
         assert_eq!(referrals[0].value, None, "before the first referral");
-        assert_eq!(referrals[3].value, Some(0.0), "a month without referrals");
+        assert_eq!(referrals[2].value, Some(1.0), "February");
+        assert_eq!(referrals[3].value, None, "after the last referral");
+        let gap = [episode(d(2025, 1, 5), None), episode(d(2025, 3, 5), None)];
+        let referrals = monthly(Measure::Referrals, &gap, jan, mar);
+        assert_eq!(referrals[1].value, Some(0.0), "a month without referrals between two with");
         // A month without a value is not a point; a change starts a phase at its month.
         let (rows, chart) = spc_chart(Measure::Uptake, &facts, (jan, mar), &[d(2025, 2, 14)], None);
         assert_eq!(chart.points.len(), 2);

@@ -224,7 +224,8 @@ impl Charts<'_> {
                  dashed lines the process limits: months between them vary by chance. A square marks \
                  special cause in the better direction, a diamond in the worse: a month outside the \
                  limits, 7 in a row on one side of the mean, 7 rising or falling, or 2 of 3 close to a \
-                 limit. Limits need 12 months."
+                 limit. Limits need 12 months. Patients referred in the latest months may not \
+                 have started yet, so those months' uptake and assessments can still rise."
             }
             @for measure in Measure::ALL {
                 @let (months, chart) = self.chart(measure);
