@@ -230,9 +230,8 @@ pub fn monthly(
                     month,
                     numerator: Some(these.len() as u64),
                     denominator: None,
-                    value: (first.is_some_and(|f| month >= f)
-                        && last.is_some_and(|l| month <= l))
-                    .then_some(these.len() as f64),
+                    value: (first.is_some_and(|f| month >= f) && last.is_some_and(|l| month <= l))
+                        .then_some(these.len() as f64),
                 },
                 Measure::Wait => {
                     let mut waits: Vec<f64> = these
@@ -405,7 +404,11 @@ mod tests {
         assert_eq!(referrals[3].value, None, "after the last referral");
         let gap = [episode(d(2025, 1, 5), None), episode(d(2025, 3, 5), None)];
         let referrals = monthly(Measure::Referrals, &gap, jan, mar);
-        assert_eq!(referrals[1].value, Some(0.0), "a month without referrals between two with");
+        assert_eq!(
+            referrals[1].value,
+            Some(0.0),
+            "a month without referrals between two with"
+        );
         // A month without a value is not a point; a change starts a phase at its month.
         let (rows, chart) = spc_chart(Measure::Uptake, &facts, (jan, mar), &[d(2025, 2, 14)], None);
         assert_eq!(chart.points.len(), 2);
