@@ -84,7 +84,7 @@ pub(crate) fn spc(db: &str, args: &SpcArgs) -> Result<i32> {
                 "to": to.to_string(),
                 "programmes": codes,
                 "assurance": chart.assurance.map(|a| a.code()),
-                "months": months.iter().map(row_json).collect::<Vec<_>>(),
+                "months": months.iter().map(SpcMonth::json).collect::<Vec<_>>(),
             });
             println!("{}", serde_json::to_string_pretty(&json)?);
         }
@@ -100,30 +100,6 @@ fn csv(months: &[SpcMonth]) -> String {
         out.push('\n');
     }
     out
-}
-
-fn row_json(m: &SpcMonth) -> serde_json::Value {
-    let cells = m.cells();
-    let value = |i: usize| -> serde_json::Value {
-        if cells[i].is_empty() {
-            serde_json::Value::Null
-        } else if i == 0 || i >= 7 {
-            serde_json::Value::String(cells[i].clone())
-        } else {
-            cells[i]
-                .parse::<f64>()
-                .ok()
-                .and_then(|v| serde_json::Number::from_f64(v).map(serde_json::Value::Number))
-                .unwrap_or(serde_json::Value::Null)
-        }
-    };
-    serde_json::Value::Object(
-        COLUMNS
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.to_string(), value(i)))
-            .collect(),
-    )
 }
 
 /// `crest changes add|list`.

@@ -285,6 +285,32 @@ pub const COLUMNS: [&str; 9] = [
 ];
 
 impl SpcMonth {
+    /// The month as a JSON object with [`COLUMNS`] as keys: counts as whole numbers, values
+    /// and limits as numbers, codes as text, null where the month has none.
+    pub fn json(&self) -> serde_json::Value {
+        use serde_json::{json, Value};
+        let limits = self.point.and_then(|p| p.limits);
+        let number = |x: Option<f64>| x.map_or(Value::Null, |v| json!(v));
+        let values = [
+            json!(self.figures.month.to_string()),
+            json!(self.figures.numerator),
+            json!(self.figures.denominator),
+            number(self.figures.value),
+            number(limits.map(|l| l.centre)),
+            number(limits.map(|l| l.lower)),
+            number(limits.map(|l| l.upper)),
+            json!(self.point.map(|p| p.signal.code())),
+            json!(self.point.map(|p| p.variation.code())),
+        ];
+        Value::Object(
+            COLUMNS
+                .iter()
+                .zip(values)
+                .map(|(c, v)| (c.to_string(), v))
+                .collect(),
+        )
+    }
+
     /// The month's exact values in [`COLUMNS`] order (empty where it has none).
     pub fn cells(&self) -> [String; 9] {
         let number = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());

@@ -11,7 +11,7 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use crest_core::changes::ServiceChange;
-use crest_stats::over_time::{Measure, SpcMonth, COLUMNS};
+use crest_stats::over_time::{Measure, SpcMonth};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -72,31 +72,6 @@ pub(crate) struct SpcSeries {
     months: Vec<serde_json::Value>,
 }
 
-fn month_json(m: &SpcMonth) -> serde_json::Value {
-    let cells = m.cells();
-    serde_json::Value::Object(
-        COLUMNS
-            .iter()
-            .zip(cells)
-            .map(|(c, v)| {
-                let value = if v.is_empty() {
-                    serde_json::Value::Null
-                } else if matches!(*c, "month" | "signal" | "variation") {
-                    serde_json::Value::String(v)
-                } else if let Ok(count) = v.parse::<u64>() {
-                    serde_json::Value::from(count)
-                } else {
-                    v.parse::<f64>()
-                        .ok()
-                        .and_then(serde_json::Number::from_f64)
-                        .map_or(serde_json::Value::Null, serde_json::Value::Number)
-                };
-                (c.to_string(), value)
-            })
-            .collect(),
-    )
-}
-
 fn series(charts: &Charts<'_>, measure: Measure) -> SpcSeries {
     let (months, chart) = charts.chart(measure);
     SpcSeries {
@@ -106,7 +81,7 @@ fn series(charts: &Charts<'_>, measure: Measure) -> SpcSeries {
         improvement: measure.improvement().words().into(),
         assurance: chart.assurance.map(|a| a.code().into()),
         changes: charts.changes.iter().map(Change::from).collect(),
-        months: months.iter().map(month_json).collect(),
+        months: months.iter().map(SpcMonth::json).collect(),
     }
 }
 

@@ -632,9 +632,11 @@ async fn dashboard(
         ),
     );
     let a = app.clone();
-    let body = app
+    let (body, regions) = app
         .national(move |n| {
-            a.national_page(n, key, |n| {
+            // The change form's regions, from the period's report (kept per data version).
+            let regions = over_time::regions(&a.national_report(n, period)?.programmes);
+            let body = a.national_page(n, key, |n| {
                 // Year on year: the same filters over this period and the two before it.
                 let three = [period.earlier(2), period.earlier(1), period];
                 let reports = a.national_reports(n, &three)?;
@@ -652,11 +654,9 @@ async fn dashboard(
                     (charts.render())
                     (charts.changes_list())
                 })
-            })
+            })?;
+            Ok((body, regions))
         })
-        .await?;
-    let regions = app
-        .national(|n| Ok(over_time::regions(&n.programmes()?)))
         .await?;
     Ok(html_page(page(
         "National audit: programmes",

@@ -59,11 +59,12 @@ struct ProgrammeView {
     years: Vec<(Period, ProgrammeKpis)>,
     places: Vec<Place>,
     uptake: Vec<(&'static str, Uptake)>,
-    /// The programme's KPI facts for its charts over time, and the changes they draw.
-    over_time: (
+    /// The programme's KPI facts for its charts over time, and the changes they draw (loaded
+    /// for the page, not for its table downloads).
+    over_time: Option<(
         Vec<crest_core::KpiEpisode>,
         Vec<crest_core::changes::ServiceChange>,
-    ),
+    )>,
 }
 
 fn place_words(p: &Place) -> String {
@@ -83,7 +84,7 @@ impl ProgrammeView {
         code: &str,
         period: Period,
         method: Method,
-        changes: Vec<crest_core::changes::ServiceChange>,
+        changes: Option<Vec<crest_core::changes::ServiceChange>>,
     ) -> Result<ProgrammeView, WebError> {
         let mut years = Vec::new();
         let mut places = Vec::new();
@@ -138,10 +139,18 @@ impl ProgrammeView {
             code: programme.code.clone(),
             ..Default::default()
         };
-        let facts = over_time::facts(n, std::slice::from_ref(&programme), period)?;
-        let changes = over_time::changes_for(changes, std::slice::from_ref(&programme), &pool);
+        let over_time = match changes {
+            Some(changes) => {
+                let one = std::slice::from_ref(&programme);
+                Some((
+                    over_time::facts(n, one, period)?,
+                    over_time::changes_for(changes, one, &pool),
+                ))
+            }
+            None => None,
+        };
         Ok(ProgrammeView {
-            over_time: (facts, changes),
+            over_time,
             programme,
             period,
             method,
@@ -330,18 +339,29 @@ impl ProgrammeView {
                     a href=(csv) { "CSV" } " · " a href=(xlsx) { "XLSX" }
                 }
             }
-            @let pool = over_time::Pool { code: me.code.clone(), ..Default::default() };
-            @let charts = over_time::charts(&self.over_time.0, self.period, &self.over_time.1, &pool);
-            (charts.render())
-            (charts.changes_list())
+            @if let Some((facts, changes)) = &self.over_time {
+                @let pool = over_time::Pool { code: me.code.clone(), ..Default::default() };
+                @let charts = over_time::charts(facts, self.period, changes, &pool);
+                (charts.render())
+                (charts.changes_list())
+            }
         }
     }
 }
 
-async fn view(app: &Arc<App>, q: ProgrammeQuery) -> Result<(ProgrammeView, String), WebError> {
+/// The page's figures; with `charts`, its charts over time too.
+async fn view(
+    app: &Arc<App>,
+    q: ProgrammeQuery,
+    charts: bool,
+) -> Result<(ProgrammeView, String), WebError> {
     let period = chosen_period(app, &q.filters)?;
     let method = q.filters.method()?;
-    let changes = app.db(|s, _| Ok(s.service_changes()?)).await?;
+    let changes = if charts {
+        Some(app.db(|s, _| Ok(s.service_changes()?)).await?)
+    } else {
+        None
+    };
     let a = app.clone();
     let view = app
         .national(move |n| ProgrammeView::load(&a, n, &q.code, period, method, changes))
@@ -355,7 +375,7 @@ async fn programme(
     Query(q): Query<ProgrammeQuery>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    let (view, _) = view(&app, q).await?;
+    let (view, _) = view(&app, q, true).await?;
     Ok(html_page(page(
         &format!("National audit: {}", view.programme.name),
         c.nav(None),
@@ -370,7 +390,7 @@ async fn download(
     Path(format): Path<String>,
     Query(q): Query<ProgrammeQuery>,
 ) -> Result<Response, WebError> {
-    let (view, which) = view(&app, q).await?;
+    let (view, which) = view(&app, q, false).await?;
     view.table(&which)
         .ok_or_else(|| {
             WebError::BadRequest("Choose a table to download: kpis, funnels or uptake.".into())
