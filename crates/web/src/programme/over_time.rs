@@ -172,13 +172,8 @@ fn comparison(c: &crest_stats::before_after::Comparison, view: &View) -> Markup 
     };
     let points = |x: f64| format!("{:+.1}", x * 100.0);
     let table = Table {
-        caption: format!(
-            "Uptake from {} to {} against {} to {}: after − before, percentage points",
-            c.after.from.long(),
-            c.after.to.long(),
-            c.before.from.long(),
-            c.before.to.long()
-        ),
+        // Short: a caption scrolls with a wide table on a phone.
+        caption: "Uptake before and after, by group".into(),
         rows_are: "groups".into(),
         columns: vec![
             Column::words("Group", "group"),
@@ -229,6 +224,11 @@ fn comparison(c: &crest_stats::before_after::Comparison, view: &View) -> Markup 
         _ => "The slope index of inequality needs referrals in at least two deprivation quintiles on each side.".into(),
     };
     html! {
+        p {
+            "Uptake from " (c.after.from.long()) " to " (c.after.to.long()) " against "
+            (c.before.from.long()) " to " (c.before.to.long())
+            ": the difference is after − before, in percentage points."
+        }
         (table.render(view))
         p { (gap) }
         p class="hint" {
