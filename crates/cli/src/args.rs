@@ -44,6 +44,15 @@ pub enum Command {
         #[command(subcommand)]
         action: ChangesAction,
     },
+    /// Expected patients (eligible for CR per programme or region, quarter and condition, as
+    /// hospital episode counts give them): `crest expected import FILE.csv`.
+    Expected {
+        #[command(subcommand)]
+        action: ExpectedAction,
+    },
+    /// Case ascertainment: referred ÷ expected and started ÷ expected, with 95% intervals,
+    /// per programme, region and nation; programmes under 80% flagged.
+    Ascertainment(AscertainmentArgs),
     /// Write the import template (.csv or .xlsx) with notes on every column.
     Template {
         /// Output file; its extension (.csv or .xlsx) decides the format.
@@ -633,6 +642,55 @@ pub struct SpcArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = SpcFormat::Csv)]
     pub format: SpcFormat,
+}
+
+/// `crest expected` actions.
+#[derive(Subcommand, Debug)]
+pub enum ExpectedAction {
+    /// Load a file (CSV or XLSX) with the columns programme_code (or region), quarter
+    /// (YYYY-Qn, Q1 is January to March), condition (mi, pci, cabg, heart_failure, other)
+    /// and expected. Rows already loaded are replaced, so loading a file again changes
+    /// nothing; any bad row refuses the whole file.
+    Import {
+        /// The file.
+        file: PathBuf,
+        /// Load into the national store at --db.
+        #[arg(long)]
+        national: bool,
+    },
+}
+
+/// `crest ascertainment` arguments.
+#[derive(clap::Args, Debug)]
+pub struct AscertainmentArgs {
+    /// Only this programme.
+    #[arg(long, conflicts_with = "region")]
+    pub programme: Option<String>,
+    /// Only this region and its programmes.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Read the national store at --db instead of a local store.
+    #[arg(long)]
+    pub national: bool,
+    /// First referral date (default: start of the last complete financial year); quarters
+    /// wholly inside the period count.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last referral date (default: its end).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = RowsFormat::Csv)]
+    pub format: RowsFormat,
+}
+
+/// How `crest ascertainment` writes its figures.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowsFormat {
+    /// One row per area and condition.
+    Csv,
+    /// The period, its quarters and the same rows as objects.
+    Json,
 }
 
 /// What `crest serve` is given.

@@ -3,9 +3,9 @@
 use crate::args::*;
 use crate::common::*;
 use crate::{
-    cmd_agreements::*, cmd_dataset, cmd_demo::*, cmd_import::*, cmd_keys::*, cmd_kpis::*,
-    cmd_report, cmd_serve, cmd_spc, cmd_store, cmd_submission::*, cmd_synth::*, cmd_tokens,
-    cmd_users::*,
+    cmd_agreements::*, cmd_ascertainment, cmd_dataset, cmd_demo::*, cmd_import::*, cmd_keys::*,
+    cmd_kpis::*, cmd_report, cmd_serve, cmd_spc, cmd_store, cmd_submission::*, cmd_synth::*,
+    cmd_tokens, cmd_users::*,
 };
 use anyhow::Result;
 
@@ -27,6 +27,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Kpis(args) => kpis(db, &args),
         Command::Spc(args) => cmd_spc::spc(db, &args),
         Command::Changes { action } => cmd_spc::changes(db, action),
+        Command::Expected { action } => cmd_ascertainment::expected(db, action),
+        Command::Ascertainment(args) => cmd_ascertainment::ascertainment(db, &args),
         Command::Template { out } => cmd_dataset::template(&out),
         Command::Dataset { out } => cmd_dataset::dataset(out),
         Command::Synth(args) => {

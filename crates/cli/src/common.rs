@@ -133,6 +133,14 @@ impl Scope {
         })
     }
 
+    /// The expected-patients rows of the store.
+    pub(crate) fn expected(&mut self) -> Result<Vec<crest_core::expected::Expected>> {
+        Ok(match &mut self.national {
+            Some(n) => n.expected()?,
+            None => crest_store::open(&self.db)?.expected()?,
+        })
+    }
+
     /// The KPI facts of the programmes' episodes referred from `from` to `to`.
     pub(crate) fn episodes(self, from: Date, to: Date) -> Result<Vec<crest_core::KpiEpisode>> {
         Ok(match self.national {

@@ -3,6 +3,7 @@
 mod args;
 mod cli;
 mod cmd_agreements;
+mod cmd_ascertainment;
 mod cmd_dataset;
 mod cmd_demo;
 mod cmd_import;

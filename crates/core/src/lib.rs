@@ -8,6 +8,7 @@ pub mod checks;
 pub mod dataset;
 pub mod date;
 pub mod episode;
+pub mod expected;
 pub mod governance;
 pub mod programme;
 pub mod record;

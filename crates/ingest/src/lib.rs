@@ -2,6 +2,7 @@
 //! import templates and the synthetic data generator. Everything that turns files into store
 //! rows or store-ready files lives here, used alike by the command line and the web.
 
+pub mod expected;
 pub mod export;
 pub mod fix;
 pub mod import;

@@ -2,6 +2,7 @@
 //! store they came from.
 
 pub mod aggregate;
+pub mod ascertainment;
 pub mod audit;
 pub mod before_after;
 pub mod disclosure;

@@ -9,6 +9,7 @@
 mod accounts;
 pub mod audit;
 pub mod db;
+mod expected;
 mod local;
 pub mod migrations;
 pub mod national;
@@ -24,6 +25,7 @@ pub use accounts::{
     utc_now, AccessEntry, EpisodeQuery, EpisodeSort, Role, Session, User, UserToken,
 };
 pub use audit::{ChainEntry, LogCheck};
+pub use expected::ExpectedLoad;
 pub use national::{
     NationalEpisode, NationalStore, ProgrammeSigningKey, Receipt, ReceiptItem, ReceiptItems,
     Received,
@@ -101,7 +103,7 @@ pub(crate) const NOT_LOCAL: &str =
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The schema version a fully migrated store is at (both back ends have the same migrations).
-pub const SCHEMA_VERSION: usize = 9;
+pub const SCHEMA_VERSION: usize = 10;
 
 /// Counts from registering programmes.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -219,6 +221,10 @@ pub trait Store: Send {
     fn add_service_change(&mut self, c: &crest_core::changes::ServiceChange) -> Result<i64>;
     /// Every service change recorded, oldest first.
     fn service_changes(&mut self) -> Result<Vec<crest_core::changes::ServiceChange>>;
+    /// Adds or replaces expected-patients rows (by area, quarter and condition).
+    fn load_expected(&mut self, rows: &[crest_core::expected::Expected]) -> Result<ExpectedLoad>;
+    /// Every expected-patients row.
+    fn expected(&mut self) -> Result<Vec<crest_core::expected::Expected>>;
     /// Episode ids of a programme that have been sent nationally and not withdrawn.
     fn sent_episodes(&mut self, programme: &str) -> Result<Vec<String>>;
     /// Records a built submission: `sent` ids are now national, `withdrawn` ones no longer.

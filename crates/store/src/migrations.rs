@@ -170,6 +170,7 @@ pub(crate) const LOCAL_SQLITE: &[Migration] = migrations![
     7 => "local/sqlite/V7__security_codes.sql",
     8 => "local/sqlite/V8__regions_and_personal_api_tokens.sql",
     9 => "local/sqlite/V9__service_changes.sql",
+    10 => "local/sqlite/V10__expected_patients.sql",
 ];
 
 /// The local (identifiable) store on PostgreSQL.
@@ -183,6 +184,7 @@ pub(crate) const LOCAL_POSTGRES: &[Migration] = migrations![
     7 => "local/postgres/V7__security_codes.sql",
     8 => "local/postgres/V8__regions_and_personal_api_tokens.sql",
     9 => "local/postgres/V9__service_changes.sql",
+    10 => "local/postgres/V10__expected_patients.sql",
 ];
 
 /// The national store on SQLite.
@@ -196,6 +198,7 @@ pub(crate) const NATIONAL_SQLITE: &[Migration] = migrations![
     7 => "national/sqlite/V7__research_projects.sql",
     8 => "national/sqlite/V8__packed_kpi_facts.sql",
     9 => "national/sqlite/V9__programme_signing_keys.sql",
+    10 => "national/sqlite/V10__expected_patients.sql",
 ];
 
 /// The national store on PostgreSQL.
@@ -209,6 +212,7 @@ pub(crate) const NATIONAL_POSTGRES: &[Migration] = migrations![
     7 => "national/postgres/V7__research_projects.sql",
     8 => "national/postgres/V8__packed_kpi_facts.sql",
     9 => "national/postgres/V9__programme_signing_keys.sql",
+    10 => "national/postgres/V10__expected_patients.sql",
 ];
 
 /// The local store's migrations on a back end (`sqlite` or `postgres`).

@@ -7,8 +7,10 @@
 //! episodes are still waiting or in progress.
 
 mod measures;
+use crest_core::expected::{Condition, Quarter};
 use crest_core::{Col, Date, FIELDS};
 use measures::measures;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// What to generate.
@@ -340,7 +342,9 @@ fn d1(x: f64) -> String {
     format!("{:.1}", x)
 }
 
-/// Writes `programmes.csv` and `episodes.csv` into `dir`; returns a one-line summary.
+/// Writes `programmes.csv`, `episodes.csv` and `expected.csv` (the eligible patients a count
+/// of hospital episodes would give, per programme, quarter and condition) into `dir`; returns
+/// a one-line summary.
 pub fn write(dir: &Path, cfg: &Config) -> Result<String, crate::ImportError> {
     use crate::ImportError;
     if cfg.programmes == 0 {
@@ -388,6 +392,7 @@ pub fn write(dir: &Path, cfg: &Config) -> Result<String, crate::ImportError> {
     let mut nhs_i: u64 = 0;
     let mut previous: Vec<Returning> = Vec::new();
     let mut row = Row(vec![String::new(); FIELDS.len()]);
+    let mut referred: BTreeMap<(usize, Quarter, Condition), u32> = BTreeMap::new();
     for _ in 0..cfg.episodes {
         let x = rng.unif();
         let pi = cumulative.partition_point(|c| *c < x).min(progs.len() - 1);
@@ -406,14 +411,65 @@ pub fn write(dir: &Path, cfg: &Config) -> Result<String, crate::ImportError> {
         );
         w.write_record(cols.iter().map(|f| row.0[f.col as usize].as_str()))
             .map_err(io)?;
+        if let Ok(d) = Date::parse_iso(&row.0[Col::ReferralDate as usize]) {
+            let group = crest_core::PriorityGroup::of(
+                &row.0[Col::InitiatingEvent as usize],
+                &row.0[Col::Treatment as usize],
+            );
+            *referred
+                .entry((pi, Quarter::of(d), Condition::of(group)))
+                .or_default() += 1;
+        }
     }
     w.flush().map_err(ImportError::write(&episodes_file))?;
+    write_expected(&dir.join("expected.csv"), cfg, &progs, &referred)?;
     Ok(format!(
         "wrote {} programmes and {} episodes to {}",
         progs.len(),
         cfg.episodes,
         dir.display()
     ))
+}
+
+/// Writes the expected-patients file: for each programme, quarter and condition of the
+/// period, the referrals divided by the programme's case ascertainment (drawn once per
+/// programme, mostly 60–110%) with a little noise per quarter. Its own random stream, so the
+/// episodes are the same bytes as without it.
+fn write_expected(
+    path: &Path,
+    cfg: &Config,
+    progs: &[Prog],
+    referred: &BTreeMap<(usize, Quarter, Condition), u32>,
+) -> Result<(), crate::ImportError> {
+    use crate::ImportError;
+    let mut rng = Rng::new(cfg.seed ^ 0x00A5_CE27_A1ED);
+    let ascertainment: Vec<f64> = progs
+        .iter()
+        .map(|_| rng.clamped(0.88, 0.13, 0.5, 1.2))
+        .collect();
+    let io = ImportError::csv("cannot write synthetic expected patients");
+    let mut w = csv::Writer::from_path(path).map_err(io)?;
+    w.write_record(crest_core::expected::COLUMNS).map_err(io)?;
+    let (first, last) = (Quarter::of(cfg.period.from), Quarter::of(cfg.period.to));
+    for (pi, p) in progs.iter().enumerate() {
+        let mut q = first;
+        while q <= last {
+            for c in Condition::ALL {
+                let n = referred.get(&(pi, q, c)).copied().unwrap_or(0);
+                let noise = rng.clamped(1.0, 0.06, 0.8, 1.2);
+                let expected = (f64::from(n) / ascertainment[pi] * noise).round() as u32;
+                w.write_record([
+                    p.code.as_str(),
+                    &q.to_string(),
+                    c.code(),
+                    &expected.to_string(),
+                ])
+                .map_err(io)?;
+            }
+            q = q.next();
+        }
+    }
+    w.flush().map_err(ImportError::write(path))
 }
 
 /// A patient seen for the first time.

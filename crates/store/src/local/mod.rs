@@ -637,6 +637,19 @@ impl<D: LocalDb> Store for LocalStore<D> {
         Ok(id.unwrap_or(0))
     }
 
+    fn load_expected(
+        &mut self,
+        rows: &[crest_core::expected::Expected],
+    ) -> Result<crate::ExpectedLoad> {
+        self.ready()?;
+        crate::expected::load(&mut self.db, rows, &crate::utc_now())
+    }
+
+    fn expected(&mut self) -> Result<Vec<crest_core::expected::Expected>> {
+        self.ready()?;
+        crate::expected::read(&mut self.db)
+    }
+
     fn service_changes(&mut self) -> Result<Vec<crest_core::changes::ServiceChange>> {
         self.ready()?;
         let rows = all(&mut self.db, sql::SERVICE_CHANGES, &[], |r| {

@@ -629,13 +629,37 @@ impl NationalStore {
         Ok(a1.into_iter().zip(pairs).collect())
     }
 
-    /// A value that changes whenever anything is received (for caches of national pages).
+    /// Adds or replaces expected-patients rows (by area, quarter and condition).
+    pub fn load_expected(
+        &mut self,
+        rows: &[crest_core::expected::Expected],
+    ) -> Result<crate::ExpectedLoad> {
+        self.ready()?;
+        crate::expected::load(self.db.as_mut(), rows, &crate::utc_now())
+    }
+
+    /// Every expected-patients row.
+    pub fn expected(&mut self) -> Result<Vec<crest_core::expected::Expected>> {
+        self.ready()?;
+        crate::expected::read(self.db.as_mut())
+    }
+
+    /// A value that changes whenever anything is received or expected patients are loaded
+    /// (for caches of national pages).
     pub fn data_version(&mut self) -> Result<String> {
         self.ready()?;
-        const SQL: &str =
-            "SELECT count(*), coalesce(max(received_at), '') FROM national_submissions";
+        // Expected patients change the ascertainment every national page shows.
+        const SQL: &str = "SELECT count(*), coalesce(max(received_at), ''), \
+            (SELECT count(*) FROM expected_patients), \
+            (SELECT coalesce(max(loaded_at), '') FROM expected_patients) FROM national_submissions";
         let v = first(self.db.as_mut(), SQL, &[], |r| {
-            Ok(format!("{}|{}", r.int(0)?.unwrap_or(0), r.string(1)?))
+            Ok(format!(
+                "{}|{}|{}|{}",
+                r.int(0)?.unwrap_or(0),
+                r.string(1)?,
+                r.int(2)?.unwrap_or(0),
+                r.string(3)?
+            ))
         })?;
         Ok(v.unwrap_or_default())
     }
