@@ -9,7 +9,7 @@ CREATE TABLE expected_patients (
     area TEXT NOT NULL,
     quarter TEXT NOT NULL,
     condition TEXT NOT NULL,
-    expected INTEGER NOT NULL,
+    expected BIGINT NOT NULL,
     loaded_at TEXT NOT NULL,
     PRIMARY KEY (area_kind, area, quarter, condition)
 );
