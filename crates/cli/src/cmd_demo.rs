@@ -197,6 +197,15 @@ pub(crate) fn demo(
         period.to
     );
     let national_url = demo_national(dir, store.as_mut(), &progs, &years)?;
+    // The eligible patients a hospital episode count would give, for case ascertainment: the
+    // national audit holds them for every programme, and each programme may hold its own.
+    let expected = crest_ingest::expected::read_expected(&dir.join("expected.csv"))?;
+    crest_store::NationalStore::open(&national_url)?.load_expected(&expected)?;
+    store.load_expected(&expected)?;
+    println!(
+        "loaded {} expected-patient counts (programme, quarter, condition) for case ascertainment",
+        expected.len()
+    );
     let code = progs.first().map(|p| p.code.clone()).unwrap_or_default();
     // The demo commissioner plans for the region with the most programmes.
     let region = {

@@ -18,6 +18,7 @@ mod account;
 mod admin;
 mod api;
 mod app;
+mod ascertainment;
 pub mod html;
 mod national;
 mod over_time;

@@ -52,4 +52,6 @@ impl<T> VersionCache<T> {
 pub(crate) struct NationalReport {
     pub programmes: Vec<crest_core::Programme>,
     pub report: crest_stats::KpiReport,
+    /// Referrals and starts against the expected patients of the period's quarters.
+    pub ascertainment: crest_stats::ascertainment::Ascertainment,
 }

@@ -605,6 +605,8 @@ fn render(
                 a href={ "/national/waits.png?kpi=" (key) "&" (dl) } { "PNG" }
             }
         }
+        @let codes: Vec<&str> = rows.iter().map(|k| k.programme_code.as_str()).collect();
+        (super::ascertainment::section(&nr.ascertainment, &codes, &dl, &view("ascertainment")))
         h2 { "Year on year" }
         (years_table(&year_on_year(three, reports, f), &dl).render(&view("years")))
     })
@@ -863,6 +865,7 @@ impl App {
         ) {
             let programmes = n.programmes()?;
             let all = n.kpi_episodes(from, to, &programmes)?;
+            let expected = n.expected()?;
             for (p, slot) in periods.iter().zip(found.iter_mut()) {
                 if slot.is_some() {
                     continue;
@@ -873,9 +876,17 @@ impl App {
                     .cloned()
                     .collect();
                 let report = compute(&programmes, &episodes, *p, &Thresholds::default());
+                let ascertainment = crest_stats::ascertainment::ascertainment(
+                    &expected,
+                    &programmes,
+                    &episodes,
+                    p.from,
+                    p.to,
+                );
                 let r = Arc::new(NationalReport {
                     programmes: programmes.clone(),
                     report,
+                    ascertainment,
                 });
                 self.national_reports
                     .put(key(p), version.clone(), r.clone());
@@ -946,6 +957,13 @@ mod tests {
                 Arc::new(NationalReport {
                     programmes: programmes.to_vec(),
                     report: compute(&programmes, &[], *p, &Thresholds::default()),
+                    ascertainment: crest_stats::ascertainment::ascertainment(
+                        &[],
+                        &programmes,
+                        &[],
+                        p.from,
+                        p.to,
+                    ),
                 })
             })
             .collect();

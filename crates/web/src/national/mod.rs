@@ -1,6 +1,7 @@
-//! The national audit's analysts, under `/national`: submissions received, the national dashboard, a programme's page, inequalities, outliers, data quality and the annual report.
+//! The national audit's analysts, under `/national`: submissions received, the national dashboard (with case ascertainment), a programme's page, inequalities, outliers, data quality and the annual report.
 
 pub(crate) mod annual_report;
+pub(crate) mod ascertainment;
 pub(crate) mod dashboard;
 pub(crate) mod inequalities;
 pub(crate) mod outliers;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new()
         .merge(annual_report::routes())
+        .merge(ascertainment::routes())
         .merge(dashboard::routes())
         .merge(inequalities::routes())
         .merge(outliers::routes())

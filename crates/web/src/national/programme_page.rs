@@ -59,6 +59,8 @@ struct ProgrammeView {
     years: Vec<(Period, ProgrammeKpis)>,
     places: Vec<Place>,
     uptake: Vec<(&'static str, Uptake)>,
+    /// Referrals and starts against the expected patients of the period, and its quarters.
+    ascertainment: Option<(crest_stats::ascertainment::AreaFigures, String)>,
     /// The programme's KPI facts for its charts over time, and the changes they draw (loaded
     /// for the page, not for its table downloads).
     over_time: Option<(
@@ -89,6 +91,7 @@ impl ProgrammeView {
         let mut years = Vec::new();
         let mut places = Vec::new();
         let mut programme = None;
+        let mut ascertainment = None;
         // The dashboard's shared reports: a period it has computed is not computed again.
         let three = [period.earlier(2), period.earlier(1), period];
         let reports = app.national_reports(n, &three)?;
@@ -109,6 +112,16 @@ impl ProgrammeView {
             };
             years.push((p, nr.report.programmes[i].clone()));
             if back == 0 {
+                ascertainment = nr
+                    .ascertainment
+                    .programme(code)
+                    .filter(|f| f.has_expected())
+                    .map(|f| {
+                        (
+                            f.clone(),
+                            crate::ascertainment::quarters_words(&nr.ascertainment),
+                        )
+                    });
                 for (key, title) in FUNNELS {
                     let points: Vec<(u64, u64)> = nr
                         .report
@@ -157,6 +170,7 @@ impl ProgrammeView {
             years,
             places,
             uptake,
+            ascertainment,
         })
     }
 
@@ -329,6 +343,14 @@ impl ProgrammeView {
                 p { "Funnel limits: " (self.method.label()) "." }
             }
             (self.funnels_table().render(&view("funnels")))
+            h2 id="ascertainment" { "Eligible patients referred" }
+            @match &self.ascertainment {
+                None => (crate::ascertainment::none_loaded("Load them with crest expected import --national FILE.")),
+                Some((f, quarters)) => {
+                    p { (crate::ascertainment::sentence(&format!("{}, {quarters}", me.name), &f.all)) }
+                    (crate::ascertainment::by_condition(f).render(&view("conditions")))
+                }
+            }
             h2 { "Who takes up cardiac rehabilitation here" }
             @for (i, (_, t)) in self.uptake_tables().iter().enumerate() {
                 (t.render(&view(&format!("uptake-{i}"))))

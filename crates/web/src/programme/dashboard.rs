@@ -152,19 +152,33 @@ async fn dashboard(
             // the page.
             let changes = crate::programme::over_time::changes_for(&prog, s.service_changes()?);
             let ids: Vec<i64> = changes.iter().map(|c| c.id).collect();
-            let version = format!("{} {:?} {ids:?}", s.data_version(&prog.code)?, prog);
+            // The programme's expected patients, if any are loaded (they change the page too).
+            let expected: Vec<crest_core::expected::Expected> = s
+                .expected()?
+                .into_iter()
+                .filter(|e| e.area == crest_core::expected::Area::Programme(prog.code.clone()))
+                .collect();
+            let version = format!(
+                "{} {:?} {ids:?} {:?}",
+                s.data_version(&prog.code)?,
+                prog,
+                expected.iter().map(|e| e.count).collect::<Vec<_>>()
+            );
             if let Some(body) = app.dashboards.get(&key, &version) {
                 return Ok((version, Ok(body)));
             }
             // This period and the two years before it, for the trend and the charts over time.
             let q = crate::programme::over_time::history_query(period);
-            Ok((version, Err((s.find_episodes(&prog.code, &q)?, changes))))
+            Ok((
+                version,
+                Err((s.find_episodes(&prog.code, &q)?, changes, expected)),
+            ))
         })
         .await?;
     let body = match found {
         (_, Ok(body)) => body,
-        (version, Err((records, changes))) => {
-            let body = Arc::new(render(&p, &records, period, &changes));
+        (version, Err((records, changes, expected))) => {
+            let body = Arc::new(render(&p, &records, period, &changes, &expected));
             let key = crate::app::cache::cache_key("dashboard", &p.code, Some(period), "");
             app.dashboards.put(key, version, body.clone());
             body
@@ -360,6 +374,7 @@ fn render(
     history: &[Record],
     period: Period,
     changes: &[crest_core::changes::ServiceChange],
+    expected: &[crest_core::expected::Expected],
 ) -> maud::Markup {
     let records: Vec<Record> = history
         .iter()
@@ -380,10 +395,43 @@ fn render(
     html! {
         (crate::html::period_form(period.from, period.to, maud::html! {}))
         (kpi_section(k, period))
+        (ascertainment_section(p, expected, &facts, period))
         (waits_section(&records, &facts, k))
         (uptake_section(&records, k, p, period))
         (trend_section(p, history, period))
         (crate::programme::over_time::section(p, history, period, changes))
+    }
+}
+
+/// Eligible patients referred: the programme's referrals and starts against the expected
+/// patients loaded for it, in all and by condition.
+fn ascertainment_section(
+    p: &Programme,
+    expected: &[crest_core::expected::Expected],
+    facts: &[KpiEpisode],
+    period: Period,
+) -> maud::Markup {
+    let a = crest_stats::ascertainment::ascertainment(
+        expected,
+        std::slice::from_ref(p),
+        facts,
+        period.from,
+        period.to,
+    );
+    html! {
+        h2 id="ascertainment" { "Eligible patients referred" }
+        @match a.programmes.first().filter(|f| f.has_expected()) {
+            None => (crate::ascertainment::none_loaded("Expected patients come from a count of hospital episodes, per quarter and condition: load them with crest expected import FILE.")),
+            Some(f) => {
+                p { (crate::ascertainment::sentence(&format!("{}, {}", p.name, crate::ascertainment::quarters_words(&a)), &f.all)) }
+                @let here = format!("/p/{}/dashboard", crate::html::url_encode(&p.code));
+                @let query = std::collections::HashMap::from([
+                    ("from".to_string(), period.from.to_string()),
+                    ("to".to_string(), period.to.to_string()),
+                ]);
+                (crate::ascertainment::by_condition(f).render(&View::of("conditions", &here, &query)))
+            }
+        }
     }
 }
 

@@ -23,6 +23,10 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/region", get(region_page))
         .route("/region/kpis.{format}", get(kpis_download))
         .route("/region/chart.{format}", get(chart_download))
+        .route(
+            "/region/ascertainment.{format}",
+            get(ascertainment_download),
+        )
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -105,6 +109,10 @@ struct RegionFigures {
     started_by_programme: Shown,
     kpis: Vec<crest_stats::published::PublishedProgramme>,
     names: Vec<(String, String)>,
+    /// Referrals and starts against the expected patients of the region's programmes.
+    ascertainment: crest_stats::ascertainment::Ascertainment,
+    /// Whether the region's total is published (the annual report may withhold it).
+    region_total_published: bool,
 }
 
 fn figures(
@@ -152,6 +160,13 @@ fn figures(
         .collect();
     let episodes = n.kpi_episodes(period.from, period.to, &mine)?;
     let report = compute(&mine, &episodes, period, &Thresholds::default());
+    let ascertainment = crest_stats::ascertainment::ascertainment(
+        &n.expected()?,
+        &mine,
+        &episodes,
+        period.from,
+        period.to,
+    );
     // The annual report of this period withholds a region's totals where, with its
     // programmes' counts, they would give a hidden result away; so does this page, or the two
     // together would.
@@ -193,6 +208,8 @@ fn figures(
             .map(crest_stats::published::programme)
             .collect(),
         names: mine.into_iter().map(|p| (p.code, p.name)).collect(),
+        ascertainment,
+        region_total_published: !protected,
     })
 }
 
@@ -356,6 +373,7 @@ fn render(
                 li { a href="#demand" { "Demand by quarter" } }
                 li { a href="#waits" { "Waits by programme" } }
                 li { a href="#capacity" { "Capacity by programme" } }
+                li { a href="#ascertainment" { "Eligible, referred and started" } }
                 li { a href="#kpis" { "Programmes' KPIs and grades" } }
             }
         }
@@ -364,6 +382,7 @@ fn render(
         (demand_section(f, &drawn, period, asked))
         (waits_section(f, asked))
         (capacity_section(f, period, asked))
+        (ascertainment_section(f, period, view))
         (kpis_section(f, period, view))
     }
 }
@@ -556,6 +575,61 @@ fn capacity_section(f: &RegionFigures, period: crest_core::Period, asked: &Asked
     }
 }
 
+/// The published "eligible, referred and started" table: the region's total (where the annual
+/// report publishes it) and each programme. Its referrals and starts by programme are the
+/// capacity section's, so where those are not shown, neither is this.
+fn ascertainment_table(
+    f: &RegionFigures,
+    period: crest_core::Period,
+) -> Result<crate::app::table::Table, &NotShown> {
+    f.referred_by_programme
+        .as_ref()
+        .and(f.started_by_programme.as_ref())?;
+    let a = &f.ascertainment;
+    let mut areas: Vec<&crest_stats::ascertainment::AreaFigures> = Vec::new();
+    if f.region_total_published {
+        areas.extend(a.regions.iter().filter(|r| r.has_expected()));
+    }
+    areas.extend(a.programmes.iter().filter(|p| p.has_expected()));
+    Ok(crate::ascertainment::published_table(
+        a,
+        &areas,
+        Some(["csv", "xlsx"].map(|x| {
+            format!(
+                "/region/ascertainment.{x}?from={}&to={}",
+                period.from, period.to
+            )
+        })),
+    ))
+}
+
+/// Eligible, referred and started: the gap a commissioner plans against.
+fn ascertainment_section(
+    f: &RegionFigures,
+    period: crest_core::Period,
+    view: &crate::app::table::View,
+) -> Markup {
+    html! {
+        h2 id="ascertainment" { "Eligible, referred and started" }
+        p {
+            "How many patients a count of hospital episodes expects to be eligible for cardiac rehabilitation, "
+            "how many of them were referred (case ascertainment) and how many started. "
+            "Programmes under 80% ascertainment miss eligible patients before they are ever referred."
+        }
+        @if !f.ascertainment.any() {
+            (crate::ascertainment::none_loaded("The national audit has not loaded expected patients for your region in these quarters."))
+        } @else {
+            @match ascertainment_table(f, period) {
+                Ok(t) => {
+                    (t.render(view))
+                    (crate::ascertainment::published_note())
+                }
+                Err(why) => (not_shown(why)),
+            }
+        }
+    }
+}
+
 /// Each programme's seven KPIs and grade, as published: one model for the page and its CSV
 /// and XLSX.
 fn kpi_table(f: &RegionFigures, period: crest_core::Period) -> crate::app::table::Table {
@@ -743,4 +817,17 @@ async fn kpis_download(
     let (figures, period) = load(&app, &c, &f).await?;
     let (columns, rows) = kpi_table(&figures, period).file();
     crate::app::table_download("region_kpis", &format, &columns, &rows)
+}
+
+/// The region's published "eligible, referred and started" as CSV or XLSX.
+async fn ascertainment_download(
+    State(app): State<Arc<App>>,
+    Commissioner(c): Commissioner,
+    axum::extract::Path(format): axum::extract::Path<String>,
+    Query(f): Query<Chosen>,
+) -> Result<Response, WebError> {
+    let (figures, period) = load(&app, &c, &f).await?;
+    let table = ascertainment_table(&figures, period)
+        .map_err(|e| WebError::BadRequest(format!("Not shown: {e}")))?;
+    table.download("region_ascertainment", &format)
 }
