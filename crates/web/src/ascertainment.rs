@@ -49,7 +49,7 @@ pub(crate) fn sentence(who: &str, c: &Counts) -> String {
 pub(crate) fn none_loaded(how: &str) -> Markup {
     html! {
         p class="hint" {
-            "No expected patients are loaded for a quarter of this period, so ascertainment cannot be shown. "
+            "No expected patients are loaded for any quarter wholly inside this period, so ascertainment cannot be shown. "
             (how)
         }
     }

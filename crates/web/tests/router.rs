@@ -3867,6 +3867,9 @@ fn every_route_for_every_role_is_allowed_or_denied_as_specified() {
             ("/region/kpis.csv", &["comm"]),
             ("/region/kpis.xlsx", &["comm"]),
             ("/region/chart.svg?chart=uptake-sex", &["comm"]),
+            ("/region/ascertainment.csv", &["comm"]),
+            ("/national/ascertainment.csv", &["analyst"]),
+            ("/api/v1/ascertainment", &["analyst", "comm"]),
             ("/research", &["res"]),
             ("/admin/projects", &["admin"]),
             ("/admin/users", &["admin"]),
@@ -6007,6 +6010,188 @@ fn national_pages_chart_measures_over_time() {
             let text = words(&r.body);
             assert!(text.contains("1 December 2024: Community programme started (the region "), "{text}");
             assert!(text.contains("Analyst's national change"), "{text}");
+        });
+    }
+}
+
+/// Case ascertainment on every page that shows it: before expected patients are loaded each
+/// page says so; after, the analyst's dashboard and download hold each programme's referrals
+/// (recounted here from the national store) against the file's expected counts, with those
+/// under 80% named; the commissioner's region page and its download publish the same as
+/// rounded counts; the API answers each role as its pages do.
+#[test]
+fn case_ascertainment_is_shown_to_analysts_exactly_and_to_commissioners_as_published() {
+    use crest_stats::disclosure::{count, Cell};
+    for (db, ndb) in databases().into_iter().zip(databases()) {
+        let app = setup(&db);
+        common::synthetic_national(&app, &db, &ndb);
+        common::add_planners(&db, &ndb);
+        let fy = common::fy2024();
+        let q = "from=2024-04-01&to=2025-03-31";
+        rt().block_on(async {
+            let (analyst, _) = login(&app, "analyst").await;
+            let r = send(&app, get(&format!("/national/dashboard?{q}"), &analyst)).await;
+            assert!(
+                words(&r.body).contains("No expected patients are loaded"),
+                "{}",
+                words(&r.body)
+            );
+        });
+        let rows = common::load_expected(&ndb);
+        // Each programme's referrals in the year, from the store, and its expected patients
+        // from the file.
+        let (programmes, referred) = common::sync(|| {
+            let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
+            let programmes = n.programmes().unwrap();
+            let episodes = n.kpi_episodes(fy.from, fy.to, &programmes).unwrap();
+            let mut referred = vec![0u64; programmes.len()];
+            episodes.iter().for_each(|e| referred[e.programme] += 1);
+            (programmes, referred)
+        });
+        let expected = |code: &str| -> u64 {
+            rows.iter()
+                .filter(|e| {
+                    e.area == crest_core::expected::Area::Programme(code.into())
+                        && e.quarter.within(fy.from, fy.to)
+                })
+                .map(|e| u64::from(e.count))
+                .sum()
+        };
+        rt().block_on(async {
+            let (analyst, _) = login(&app, "analyst").await;
+            let r = send(&app, get(&format!("/national/dashboard?{q}"), &analyst)).await;
+            let text = words(&r.body);
+            assert!(
+                text.contains("Case ascertainment: referred of the eligible"),
+                "{text}"
+            );
+            let csv = send(
+                &app,
+                get(&format!("/national/ascertainment.csv?{q}"), &analyst),
+            )
+            .await;
+            assert_eq!(csv.status, StatusCode::OK, "{}", csv.body);
+            let mut file = csv::Reader::from_reader(csv.body.as_bytes());
+            let head = file.headers().unwrap().clone();
+            let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+            let mut seen = 0;
+            let mut flagged = Vec::new();
+            for row in file.records() {
+                let row = row.unwrap();
+                let code = &row[col("programme_code")];
+                let i = programmes.iter().position(|p| p.code == code).unwrap();
+                assert_eq!(
+                    row[col("referred")].parse::<u64>().unwrap(),
+                    referred[i],
+                    "{code}"
+                );
+                assert_eq!(
+                    row[col("expected")].parse::<u64>().unwrap(),
+                    expected(code),
+                    "{code}"
+                );
+                let ratio = referred[i] as f64 / expected(code) as f64;
+                let shown: f64 = row[col("ascertainment")].parse().unwrap();
+                assert!(
+                    (shown - ratio).abs() < 6e-5,
+                    "{code}: {shown} against {ratio}"
+                );
+                assert_eq!(
+                    &row[col("under_80")],
+                    if ratio < 0.8 { "yes" } else { "no" },
+                    "{code}"
+                );
+                if ratio < 0.8 {
+                    flagged.push(code.to_string());
+                }
+                seen += 1;
+            }
+            assert_eq!(seen, programmes.len());
+            assert!(
+                !flagged.is_empty(),
+                "the synthetic file has programmes under 80%: {}",
+                csv.body
+            );
+            assert!(
+                text.contains(&format!(
+                    "{} programme(s) under 80% ascertainment",
+                    flagged.len()
+                )),
+                "{text}"
+            );
+            for code in &flagged {
+                assert!(text.contains(code.as_str()), "{code} named: {text}");
+            }
+            let page = send(
+                &app,
+                get(&format!("/national/programme?code=P001&{q}"), &analyst),
+            )
+            .await;
+            assert!(words(&page.body).contains("Eligible patients referred"));
+            assert!(!words(&page.body).contains("No expected patients are loaded"));
+
+            // The commissioner: their region's programmes as published.
+            let (comm, _) = login(&app, "comm").await;
+            let page = send(&app, get(&format!("/region?{q}"), &comm)).await;
+            assert_eq!(page.status, StatusCode::OK);
+            assert!(words(&page.body).contains("Eligible, referred and started"));
+            let region = &programmes[0].region;
+            let csv = send(&app, get(&format!("/region/ascertainment.csv?{q}"), &comm)).await;
+            assert_eq!(csv.status, StatusCode::OK, "{}", csv.body);
+            let mut file = csv::Reader::from_reader(csv.body.as_bytes());
+            let head = file.headers().unwrap().clone();
+            let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+            let mut mine = 0;
+            for row in file.records() {
+                let row = row.unwrap();
+                let area = &row[col("area")];
+                let Some(i) = programmes.iter().position(|p| p.code == area) else {
+                    assert_eq!(area, region.as_str(), "only the region's own rows");
+                    continue;
+                };
+                assert_eq!(&programmes[i].region, region);
+                let (r, e) = (count(referred[i]), count(expected(area)));
+                assert_eq!(row[col("referred")], r.to_string(), "{area}");
+                assert_eq!(row[col("expected")], e.to_string(), "{area}");
+                if let (Cell::Count(r), Cell::Count(e)) = (r, e) {
+                    let shown: f64 = row[col("ascertainment")].parse().unwrap();
+                    assert!(
+                        (shown - r as f64 / e as f64).abs() < 6e-5,
+                        "{area}: from the rounded counts"
+                    );
+                }
+                for c in ["expected", "referred", "started"] {
+                    let v = &row[col(c)];
+                    assert!(
+                        v == "*" || v.parse::<u64>().unwrap() % 5 == 0,
+                        "{area} {c} {v}"
+                    );
+                }
+                mine += 1;
+            }
+            let in_region = programmes.iter().filter(|p| &p.region == region).count();
+            assert_eq!(mine, in_region);
+
+            // The API, as the pages: exact for the analyst, published for the commissioner.
+            let api = send(&app, get(&format!("/api/v1/ascertainment?{q}"), &analyst)).await;
+            let json: serde_json::Value = serde_json::from_str(&api.body).unwrap();
+            assert_eq!(json["published"], false);
+            assert!(json["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r[0] == "nation"));
+            let api = send(&app, get(&format!("/api/v1/ascertainment?{q}"), &comm)).await;
+            let json: serde_json::Value = serde_json::from_str(&api.body).unwrap();
+            assert_eq!(json["published"], true, "{json}");
+            assert_eq!(
+                json["rows"].as_array().unwrap().len(),
+                mine + usize::from(json["rows"].as_array().unwrap().len() > mine)
+            );
+            assert!(
+                !api.body.contains("\"nation\""),
+                "a commissioner sees only their region"
+            );
         });
     }
 }

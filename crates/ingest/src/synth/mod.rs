@@ -433,7 +433,7 @@ pub fn write(dir: &Path, cfg: &Config) -> Result<String, crate::ImportError> {
 
 /// Writes the expected-patients file: for each programme, quarter and condition of the
 /// period, the referrals divided by the programme's case ascertainment (drawn once per
-/// programme, mostly 60–110%) with a little noise per quarter. Its own random stream, so the
+/// programme, mostly 60–110%, every fourth programme under 80%) with a little noise per quarter. Its own random stream, so the
 /// episodes are the same bytes as without it.
 fn write_expected(
     path: &Path,
@@ -443,9 +443,16 @@ fn write_expected(
 ) -> Result<(), crate::ImportError> {
     use crate::ImportError;
     let mut rng = Rng::new(cfg.seed ^ 0x00A5_CE27_A1ED);
-    let ascertainment: Vec<f64> = progs
-        .iter()
-        .map(|_| rng.clamped(0.88, 0.13, 0.5, 1.2))
+    // Every fourth programme misses patients (60–75%), so any set of four or more has one
+    // under the 80% flag; the others mostly 65–110%.
+    let ascertainment: Vec<f64> = (0..progs.len())
+        .map(|i| {
+            if i % 4 == 3 {
+                0.6 + 0.15 * rng.unif()
+            } else {
+                rng.clamped(0.9, 0.1, 0.65, 1.2)
+            }
+        })
         .collect();
     let io = ImportError::csv("cannot write synthetic expected patients");
     let mut w = csv::Writer::from_path(path).map_err(io)?;

@@ -29,7 +29,16 @@ pub(crate) fn cell_json(column: &str, cell: &str) -> serde_json::Value {
     let coded = column.ends_with("_code")
         || matches!(
             column,
-            "kpi" | "level" | "method" | "grade" | "programme" | "region" | "key_id"
+            "kpi"
+                | "level"
+                | "method"
+                | "grade"
+                | "programme"
+                | "region"
+                | "key_id"
+                | "area"
+                | "name"
+                | "condition"
         );
     match cell.parse::<f64>() {
         _ if cell.is_empty() => serde_json::Value::Null,
@@ -70,7 +79,7 @@ pub(crate) struct Table {
 
 impl Table {
     /// A table of text cells, each typed by its column (see `cell_json`).
-    fn new(
+    pub(crate) fn new(
         from: String,
         to: String,
         published: bool,
@@ -93,6 +102,16 @@ impl Table {
             columns,
             rows,
         }
+    }
+}
+
+impl PeriodParams {
+    /// The dates as given (empty where not).
+    pub(crate) fn texts(&self) -> (&str, &str) {
+        (
+            self.from.as_deref().unwrap_or(""),
+            self.to.as_deref().unwrap_or(""),
+        )
     }
 }
 

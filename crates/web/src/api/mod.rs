@@ -1,8 +1,9 @@
 //! The JSON API under `/api/v1`: what the pages do, for other systems, documented by its
 //! OpenAPI document (`/api/openapi.json`, and `/api` for people). Episodes and imports
-//! (`episodes`), KPIs, funnels and aggregates (`figures`), research projects (`projects`) and
+//! (`episodes`), KPIs, funnels and aggregates (`figures`), case ascertainment (`ascertainment`), research projects (`projects`) and
 //! receiving submissions (`submissions`).
 
+mod ascertainment;
 mod episodes;
 mod figures;
 mod over_time;
@@ -26,6 +27,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/api", get(api_page))
         .route("/api/openapi.json", get(openapi_json))
         .route("/api/v1/me", get(me))
+        .merge(ascertainment::routes())
         .merge(episodes::routes())
         .merge(figures::routes())
         .merge(over_time::routes())
@@ -49,7 +51,8 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         episodes::update_episode, episodes::import, figures::programme_kpis, figures::submissions,
         submissions::receive_api, figures::kpis, figures::funnels, figures::inequalities,
         figures::aggregates, projects::projects, projects::extract, projects::dictionary,
-        over_time::programme_spc, over_time::national_spc, over_time::changes
+        over_time::programme_spc, over_time::national_spc, over_time::changes,
+        ascertainment::ascertainment
     ),
     components(schemas(
         ApiErrorBody, Me, episodes::EpisodePage, episodes::Saved, episodes::Invalid,

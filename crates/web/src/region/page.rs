@@ -819,6 +819,24 @@ async fn kpis_download(
     crate::app::table_download("region_kpis", &format, &columns, &rows)
 }
 
+/// A commissioner's published "eligible, referred and started" (the page's table, for its
+/// download and the API), with the period it covers: the published grid's.
+pub(crate) async fn published_ascertainment(
+    app: &Arc<App>,
+    c: &crate::app::Ctx,
+    from: &str,
+    to: &str,
+) -> Result<(crate::app::table::Table, crest_core::Period), WebError> {
+    let chosen = Chosen {
+        from: from.into(),
+        to: to.into(),
+    };
+    let (figures, period) = load(app, c, &chosen).await?;
+    let table = ascertainment_table(&figures, period)
+        .map_err(|e| WebError::BadRequest(format!("Not shown: {e}")))?;
+    Ok((table, period))
+}
+
 /// The region's published "eligible, referred and started" as CSV or XLSX.
 async fn ascertainment_download(
     State(app): State<Arc<App>>,
@@ -826,8 +844,6 @@ async fn ascertainment_download(
     axum::extract::Path(format): axum::extract::Path<String>,
     Query(f): Query<Chosen>,
 ) -> Result<Response, WebError> {
-    let (figures, period) = load(&app, &c, &f).await?;
-    let table = ascertainment_table(&figures, period)
-        .map_err(|e| WebError::BadRequest(format!("Not shown: {e}")))?;
+    let (table, _) = published_ascertainment(&app, &c, &f.from, &f.to).await?;
     table.download("region_ascertainment", &format)
 }

@@ -115,6 +115,28 @@ pub fn fy2024() -> crest_core::Period {
     }
 }
 
+/// The synthetic data of [`synthetic_national`].
+fn synthetic_config() -> crest_ingest::synth::Config {
+    crest_ingest::synth::Config {
+        programmes: 12,
+        episodes: 4_000,
+        seed: 11,
+        period: fy2024(),
+        today: today(),
+    }
+}
+
+/// The expected patients the generator writes with [`synthetic_national`]'s episodes, loaded
+/// into the national store at `ndb`.
+pub fn load_expected(ndb: &TestDb) -> Vec<crest_core::expected::Expected> {
+    let dir = scratch_dir("synthetic-expected");
+    crest_ingest::synth::write(&dir, &synthetic_config()).unwrap();
+    let rows = crest_ingest::expected::read_expected(&dir.join("expected.csv")).unwrap();
+    let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
+    n.load_expected(&rows).unwrap();
+    rows
+}
+
 /// Twelve synthetic programmes (calibrated, so uptake varies and some are outliers) imported
 /// into the local store at `db`, each submitted and received into the national store at `ndb`;
 /// an `analyst` national analyst; and `app` serving both sides.
@@ -123,14 +145,7 @@ pub fn synthetic_national(app: &crest_web::App, db: &TestDb, ndb: &TestDb) {
     let (sk, nk) = (Key::from_secret([3; 32]), Key::from_secret([4; 32]));
     let period = fy2024();
     let dir = scratch_dir("synthetic-national");
-    let cfg = crest_ingest::synth::Config {
-        programmes: 12,
-        episodes: 4_000,
-        seed: 11,
-        period,
-        today: today(),
-    };
-    crest_ingest::synth::write(&dir, &cfg).unwrap();
+    crest_ingest::synth::write(&dir, &synthetic_config()).unwrap();
     let programmes =
         crest_ingest::programmes::read_programmes(&dir.join("programmes.csv")).unwrap();
     let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
