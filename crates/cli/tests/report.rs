@@ -173,6 +173,20 @@ fn the_annual_report_is_a_typeset_pdf_and_every_count_is_disclosure_controlled()
                 .unwrap();
         }
 
+        // The expected patients, loaded into the national store at the command line.
+        drop(n);
+        let (code, out) = crest(
+            &national.url,
+            &[
+                "expected",
+                "import",
+                "--national",
+                dir.join("expected.csv").to_str().unwrap(),
+            ],
+        );
+        assert_eq!(code, 0, "{out}");
+        let mut n = crest_store::NationalStore::open(&national.url).unwrap();
+
         // The HTML version and its published tables.
         let html = dir.join("annual.html");
         let tables = dir.join("tables");
@@ -246,6 +260,53 @@ fn the_annual_report_is_a_typeset_pdf_and_every_count_is_disclosure_controlled()
                 || c.parse::<u64>()
                     .is_ok_and(|n| n == 0 || (n >= 10 && n % 5 == 0))
         };
+        // Case ascertainment: every programme's referrals and starts exactly as the uptake
+        // table publishes them, counts through disclosure control, the flag only where the
+        // rounded counts decide it, and those under 80% named in the report.
+        let (head, rows) = read("ascertainment.csv");
+        let (uhead, urows) = read("uptake.csv");
+        let at = |h: &[String], n: &str| h.iter().position(|x| x == n).unwrap();
+        assert_eq!(rows.len(), programmes.len());
+        let mut under = 0;
+        for r in &rows {
+            let u = urows.iter().find(|u| u[0] == r[0]).unwrap();
+            assert_eq!(r[at(&head, "referred")], u[at(&uhead, "referred")], "{r:?}");
+            assert_eq!(r[at(&head, "started")], u[at(&uhead, "started")], "{r:?}");
+            for c in ["expected", "referred", "started"] {
+                assert!(published_count(&r[at(&head, c)]), "{c}: {r:?}");
+            }
+            let flag = &r[at(&head, "at_least_80")];
+            if let (Ok(k), Ok(e)) = (
+                r[at(&head, "referred")].parse::<f64>(),
+                r[at(&head, "expected")].parse::<f64>(),
+            ) {
+                // Decided only where every exact count the rounded ones stand for agrees.
+                let (lowest, highest) = (
+                    (k - 2.0).max(8.0) / (e + 2.0),
+                    (k + 2.0) / (e - 2.0).max(8.0),
+                );
+                let want = if lowest >= 0.8 {
+                    "yes"
+                } else if highest < 0.8 {
+                    "no"
+                } else {
+                    "*"
+                };
+                assert_eq!(flag, want, "{r:?}");
+            }
+            if flag == "no" {
+                under += 1;
+                let name = programmes.iter().find(|p| p.code == r[0]).unwrap();
+                assert!(
+                    text.contains(&format!("{} ({})", name.name, r[0])),
+                    "{} named",
+                    r[0]
+                );
+            }
+        }
+        assert!(under > 0, "every fourth synthetic programme is under 80%");
+        assert!(text.contains(&format!("{under} of them referred under 80%")));
+
         // An attacker with the published tables only (written apart from crest's rules):
         // no hidden met flag or withheld grade decided, no published flag contradicted, no
         // level beside hidden counts.

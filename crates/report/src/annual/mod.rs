@@ -92,6 +92,11 @@ fn heading(name: &str) -> String {
         "kpis_met" => "KPIs met",
         "kpis_assessable" => "KPIs assessable",
         "method" => "Funnel limits",
+        "ci_low" => "95% interval from",
+        "ci_high" => "95% interval to",
+        "expected" => "Eligible (expected)",
+        "uptake_of_eligible" => "Started of eligible",
+        "at_least_80" => "80% or more referred",
         other => return crate::words::capitalised(&other.replace('_', " ")),
     };
     words.to_string()
@@ -427,6 +432,7 @@ pub fn annual(
     sections::summary(&s, &mut sections, &mut tables);
     let rolled = sections::places(&s, &mut sections, &mut tables);
     sections::programmes(&s, &mut sections, &mut tables);
+    sections::ascertainment(&s, &mut sections, &mut tables);
     let funnels = sections::funnels(&s, &mut sections, &mut tables);
     sections::waits(&s, &mut sections, &mut tables);
     sections::inequalities(&s, &mut sections, &mut tables);
@@ -479,6 +485,8 @@ pub(super) struct Sources {
     pub outcomes: crest_store::national::OutcomePairs,
     pub held: Vec<crest_store::national::HeldSubmission>,
     pub published: Vec<published::PublishedProgramme>,
+    /// Referrals and starts against the expected patients of the year's quarters.
+    pub ascertainment: crest_stats::ascertainment::Ascertainment,
     /// Pooled lines withheld to protect others (the disclosure audit).
     pub withheld: std::collections::BTreeSet<crate::publication_audit::Place>,
     /// The period's first and last days, as ISO dates.
@@ -502,6 +510,13 @@ impl Sources {
             .map_err(e)?;
         let thresholds = Thresholds::default();
         let report = compute(&programmes, &episodes, period, &thresholds);
+        let ascertainment = crest_stats::ascertainment::ascertainment(
+            &national.expected().map_err(e)?,
+            &programmes,
+            &episodes,
+            period.from,
+            period.to,
+        );
         let names: HashMap<String, String> = programmes
             .iter()
             .map(|p| (p.code.clone(), p.name.clone()))
@@ -552,6 +567,7 @@ impl Sources {
             outcomes,
             held,
             published,
+            ascertainment,
             withheld,
             from: period.from.to_string(),
             to: period.to.to_string(),
@@ -673,7 +689,8 @@ mod tests {
             "Wait from referral to start, MI/PCI: met"
         );
         assert_eq!(heading("programme_code"), "Programme");
-        assert_eq!(heading("ci_low"), "Ci low");
+        assert_eq!(heading("ci_low"), "95% interval from");
+        assert_eq!(heading("at_least_80"), "80% or more referred");
         assert_eq!(cell_words("referred", "92340"), "92,340");
         assert_eq!(cell_words("referred", "1000000"), "1,000,000");
         assert_eq!(cell_words("referred", "995"), "995");

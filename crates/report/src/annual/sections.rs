@@ -263,6 +263,95 @@ pub(super) fn programmes(
     tables.push(uptake);
 }
 
+/// Case ascertainment: each programme's referrals and starts against the eligible patients a
+/// count of hospital episodes expects, as published (rounded counts, percentages and intervals
+/// from them), and the programmes under 80% named. Only where expected patients are loaded.
+pub(super) fn ascertainment(
+    s: &Sources,
+    sections: &mut Vec<ReportSection>,
+    tables: &mut Vec<PublishedTable>,
+) {
+    use crest_stats::published::Met;
+    let a = &s.ascertainment;
+    if !a.any() {
+        return;
+    }
+    let mut table = PublishedTable::new(
+        "ascertainment",
+        "Eligible patients expected, referred and started, by programme",
+        &[
+            "programme_code",
+            "expected",
+            "referred",
+            "started",
+            "ascertainment",
+            "ci_low",
+            "ci_high",
+            "uptake_of_eligible",
+            "at_least_80",
+        ],
+    );
+    let mut under = Vec::new();
+    let mut complete = 0;
+    for f in a.programmes.iter().filter(|f| f.has_expected()) {
+        let mut row = vec![f.area.clone()];
+        match f.published() {
+            None => row.extend(
+                std::iter::once("incomplete".to_string()).chain((0..7).map(|_| String::new())),
+            ),
+            Some(p) => {
+                complete += 1;
+                if p.at_least_80 == Met::No {
+                    under.push(
+                        s.names
+                            .get(&f.area)
+                            .map_or(f.area.clone(), |n| format!("{n} ({})", f.area)),
+                    );
+                }
+                let (low, high) = p.interval.map_or((String::new(), String::new()), |(l, h)| {
+                    (format!("{l:.1}%"), format!("{h:.1}%"))
+                });
+                row.extend([
+                    p.expected.to_string(),
+                    p.referred.to_string(),
+                    p.started.to_string(),
+                    p.ascertainment.to_string(),
+                    low,
+                    high,
+                    p.uptake_of_eligible.to_string(),
+                    p.at_least_80.code().to_string(),
+                ]);
+            }
+        }
+        table.push(row);
+    }
+    sections.push(ReportSection {
+        id: "ascertainment",
+        title: "Case ascertainment: eligible patients referred",
+        parts: Vec::new(),
+        body: html! {
+            p {
+                "Case ascertainment is the share of the patients eligible for cardiac rehabilitation, as a count of \
+                 hospital episodes expects them, who were referred. " (complete) " programme(s) have expected counts \
+                 for every quarter and condition of the year; "
+                @if under.is_empty() {
+                    "none of them is under 80%."
+                } @else {
+                    (under.len()) " of them referred under 80% of the patients expected (SSNAP's rule of thumb): "
+                    (under.join(", ")) "."
+                }
+            }
+            p class="note" {
+                "Percentages and 95% intervals (exact Poisson, the referrals against a fixed expected count) come from \
+                 the rounded counts. Incomplete: the expected counts do not cover every quarter and condition of the \
+                 year, so the programme's figures are not published. Above 100%: more were referred than expected."
+            }
+            (table.html("", &s.names))
+        },
+    });
+    tables.push(table);
+}
+
 /// The funnel plots and the programmes outside their limits; the programmes flagged (alert, alarm) and the uptake funnel, for the summary at a glance.
 pub(super) fn funnels(
     s: &Sources,
