@@ -10,11 +10,21 @@ use crest_stats::ascertainment::{AreaFigures, Ascertainment, Counts, FLAG_BELOW}
 use crest_stats::published::Met;
 use maud::{html, Markup};
 
-/// The quarters counted, in words: "2024-Q2 to 2025-Q1 (4 quarters)".
+/// The quarters counted, in words: "April 2024 to March 2025 (4 quarters)".
 pub(crate) fn quarters_words(a: &Ascertainment) -> String {
+    use crest_stats::over_time::Month;
     match (a.quarters.first(), a.quarters.last()) {
-        (Some(f), Some(l)) if f == l => format!("{f}"),
-        (Some(f), Some(l)) => format!("{f} to {l} ({} quarters)", a.quarters.len()),
+        (Some(f), Some(l)) if f == l => format!(
+            "{} to {}",
+            Month::of(f.first_day()).long(),
+            Month::of(f.last_day()).long()
+        ),
+        (Some(f), Some(l)) => format!(
+            "{} to {} ({} quarters)",
+            Month::of(f.first_day()).long(),
+            Month::of(l.last_day()).long(),
+            a.quarters.len()
+        ),
         _ => "no quarter".into(),
     }
 }
@@ -198,7 +208,9 @@ pub(crate) fn published_table(
     let rows = areas
         .iter()
         .map(|f| {
-            let name = if f.area == f.name {
+            let name = if f.area == f.region {
+                format!("{}: all programmes", f.name)
+            } else if f.area == f.name {
                 f.name.clone()
             } else {
                 format!("{} ({})", f.name, f.area)

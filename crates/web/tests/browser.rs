@@ -381,12 +381,23 @@ fn a_national_analyst_tracks_an_outlier_case() {
     let ndb = crest_store::testing::sqlite_db();
     let app = setup(&db);
     common::synthetic_national(&app, &db, &ndb);
+    common::load_expected(&ndb);
     let base = serve(app);
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("browser")
         .join("sqlite");
     let b = Browser::start(&driver, &chromium, shots);
     sign_in(&b, &base, "analyst", "/national");
+    // Case ascertainment on the dashboard: those under 80% named, every programme's figures.
+    b.goto(&format!(
+        "{base}/national/dashboard?from=2024-04-01&to=2025-03-31#ascertainment"
+    ));
+    let main = b.wait_text("main", "under 80% ascertainment");
+    assert!(
+        main.contains("P004") && main.contains("Eligible not referred"),
+        "{main}"
+    );
+    b.element_screenshot("table#eligible", "51-national-ascertainment");
     b.goto(&format!(
         "{base}/national/outliers?from=2024-04-01&to=2025-03-31"
     ));
@@ -820,6 +831,7 @@ fn a_commissioner_and_a_researcher_use_the_national_figures() {
     let ndb = crest_store::testing::sqlite_db();
     let app = setup(&db);
     common::synthetic_national(&app, &db, &ndb);
+    common::load_expected(&ndb);
     let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
     let region = n.programmes().unwrap()[0].region.clone();
     n.put_project(&crest_store::national::Project {
@@ -869,7 +881,13 @@ fn a_commissioner_and_a_researcher_use_the_national_figures() {
         main.contains(&region) && main.contains("Slope index"),
         "{main}"
     );
+    // Eligible, referred and started: the region's total and each programme, as published.
+    assert!(
+        main.contains("Eligible, referred and started") && main.contains("80% or more referred"),
+        "{main}"
+    );
     b.screenshot("40-region");
+    b.element_screenshot("table#eligible", "50-region-ascertainment");
     b.element_screenshot(
         "figure:has(#uptake-age_band-t)",
         "41-chart-region-uptake-by-age",

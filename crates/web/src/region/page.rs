@@ -355,7 +355,7 @@ fn render(
     f: &RegionFigures,
     period: crest_core::Period,
     asked: &Asked,
-    view: &crate::app::table::View,
+    (view, eligible): (&crate::app::table::View, &crate::app::table::View),
 ) -> Markup {
     let drawn = charts(f);
     let (overall, _) = headline(&f.overall);
@@ -382,7 +382,7 @@ fn render(
         (demand_section(f, &drawn, period, asked))
         (waits_section(f, asked))
         (capacity_section(f, period, asked))
-        (ascertainment_section(f, period, view))
+        (ascertainment_section(f, period, eligible))
         (kpis_section(f, period, view))
     }
 }
@@ -745,6 +745,7 @@ async fn region_page(
     Query(query): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     let view = crate::app::table::View::of("kpis", "/region", &query);
+    let eligible = crate::app::table::View::of("eligible", "/region", &query);
     let (figures, period) = load(&app, &c, &f).await?;
     let asked = Asked {
         from: period.from.to_string(),
@@ -767,7 +768,7 @@ async fn region_page(
         "Your region",
         c.nav(None),
         html! {
-            (render(&c, &figures, period, &asked, &view))
+            (render(&c, &figures, period, &asked, (&view, &eligible)))
             (crate::over_time::changes_list(&changes))
             (form.render(&c.session.csrf, &Default::default(), None))
         },
