@@ -262,6 +262,59 @@ pub fn monthly(
         .collect()
 }
 
+/// `measure` month by month as published (to commissioners): the value only, never the
+/// month's counts (months are not on the published grid of counts), from counts rounded to
+/// the nearest 5 (a median as it is). A month whose numerator or denominator is 1 to 7 is not
+/// drawn, and nor is any other month of its quarter: with the quarter's published total, the
+/// other months' values would narrow the hidden one down. Returns the months and those not
+/// drawn; `None` for referrals, whose monthly counts are not published.
+pub fn published(
+    measure: Measure,
+    episodes: &[KpiEpisode],
+    from: Month,
+    to: Month,
+) -> Option<(Vec<MonthValue>, Vec<Month>)> {
+    use crate::disclosure::{count, percentage_of, Percentage};
+    if measure == Measure::Referrals {
+        return None;
+    }
+    let exact = monthly(measure, episodes, from, to);
+    let small = |n: Option<u64>| n.is_some_and(|n| (1..=7).contains(&n));
+    let quarter = |m: Month| (m.year, (m.month - 1) / 3);
+    let hidden_quarters: std::collections::BTreeSet<(i32, u32)> = exact
+        .iter()
+        .filter(|m| small(m.numerator) || small(m.denominator))
+        .map(|m| quarter(m.month))
+        .collect();
+    let mut hidden = Vec::new();
+    let months = exact
+        .into_iter()
+        .map(|m| {
+            let value = if hidden_quarters.contains(&quarter(m.month)) {
+                hidden.push(m.month);
+                None
+            } else if measure == Measure::Wait {
+                m.value
+            } else {
+                match percentage_of(
+                    count(m.numerator.unwrap_or(0)),
+                    count(m.denominator.unwrap_or(0)),
+                ) {
+                    Percentage::Value(p) => Some(p / 100.0),
+                    _ => None,
+                }
+            };
+            MonthValue {
+                month: m.month,
+                numerator: None,
+                denominator: None,
+                value,
+            }
+        })
+        .collect();
+    Some((months, hidden))
+}
+
 /// A month of an SPC chart: its figures and, when it has a value, its point.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SpcMonth {
@@ -340,7 +393,22 @@ pub fn spc_chart(
     changes: &[Date],
     target: Option<f64>,
 ) -> (Vec<SpcMonth>, Chart) {
-    let months = monthly(measure, episodes, from, to);
+    chart_of(
+        measure,
+        monthly(measure, episodes, from, to),
+        changes,
+        target,
+    )
+}
+
+/// The SPC chart of months already counted (a published series, say): as [`spc_chart`], the
+/// months without a value left out of the points and the limits.
+pub fn chart_of(
+    measure: Measure,
+    months: Vec<MonthValue>,
+    changes: &[Date],
+    target: Option<f64>,
+) -> (Vec<SpcMonth>, Chart) {
     let drawn: Vec<(Month, f64)> = months
         .iter()
         .filter_map(|m| m.value.map(|v| (m.month, v)))
@@ -382,6 +450,46 @@ mod tests {
             completed: false,
             group: PriorityGroup::MiPci,
         }
+    }
+
+    #[test]
+    fn published_months_hide_small_counts_with_their_whole_quarter_and_no_counts() {
+        // April 2024: 23 referred, 11 started (published 25 and 10: 40%); May: 20 referred,
+        // 5 started (hidden, so April and June too); July: 12 referred, 12 started.
+        let mut eps = Vec::new();
+        for i in 0..23 {
+            eps.push(episode(d(2024, 4, 2), (i < 11).then(|| d(2024, 5, 1))));
+        }
+        for i in 0..20 {
+            eps.push(episode(d(2024, 5, 2), (i < 5).then(|| d(2024, 6, 1))));
+        }
+        for _ in 0..12 {
+            eps.push(episode(d(2024, 7, 2), Some(d(2024, 8, 1))));
+        }
+        let from = Month::parse("2024-04").unwrap();
+        let to = Month::parse("2024-09").unwrap();
+        let (months, hidden) = published(Measure::Uptake, &eps, from, to).unwrap();
+        let names: Vec<String> = hidden.iter().map(|m| m.to_string()).collect();
+        assert_eq!(names, ["2024-04", "2024-05", "2024-06"]);
+        assert_eq!(
+            months[3].value,
+            Some(1.0),
+            "10 of 10 from the rounded counts"
+        );
+        assert!(months[..3].iter().all(|m| m.value.is_none()));
+        assert_eq!(months[4].value, None, "August: no one referred");
+        assert!(months
+            .iter()
+            .all(|m| m.numerator.is_none() && m.denominator.is_none()));
+        // Without May's small count, April is drawn from its rounded counts: 10 of 25.
+        let eps: Vec<KpiEpisode> = eps
+            .into_iter()
+            .filter(|e| e.referral_date.ymd().1 != 5)
+            .collect();
+        let (months, hidden) = published(Measure::Uptake, &eps, from, to).unwrap();
+        assert!(hidden.is_empty());
+        assert_eq!(months[0].value, Some(0.4));
+        assert!(published(Measure::Referrals, &eps, from, to).is_none());
     }
 
     #[test]

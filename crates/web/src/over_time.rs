@@ -186,10 +186,27 @@ pub(crate) fn measure(code: &str) -> Result<Measure, WebError> {
     })
 }
 
+/// Where a set of charts gets its months.
+pub(crate) enum Source<'a> {
+    /// Every measure, counted exactly from the episodes' KPI facts (referred up to a year
+    /// before the first month, for waits).
+    Facts(&'a [KpiEpisode]),
+    /// The measures given, month by month as published, each with the months not drawn.
+    Published(&'a [PublishedSeries]),
+}
+
+/// A measure's months as published: a month whose counts are suppressed has no value (it is
+/// not drawn and adds nothing to the limits) and is named in `hidden`.
+pub(crate) struct PublishedSeries {
+    pub measure: Measure,
+    pub months: Vec<crest_stats::over_time::MonthValue>,
+    pub hidden: Vec<Month>,
+}
+
 /// The charts of a set of episodes.
 pub(crate) struct Charts<'a> {
-    /// The episodes' KPI facts (referred up to a year before the first month, for waits).
-    pub facts: &'a [KpiEpisode],
+    /// Where the months come from.
+    pub source: Source<'a>,
     /// The first and last month.
     pub months: (Month, Month),
     /// The service changes drawn, each splitting the limits.
@@ -204,17 +221,47 @@ impl Charts<'_> {
     /// One measure's months and chart.
     pub fn chart(&self, measure: Measure) -> (Vec<SpcMonth>, Chart) {
         let dates: Vec<crest_core::Date> = self.changes.iter().map(|c| c.date).collect();
-        over_time::spc_chart(
-            measure,
-            self.facts,
-            self.months,
-            &dates,
-            (self.target)(measure),
-        )
+        let target = (self.target)(measure);
+        match self.source {
+            Source::Facts(facts) => {
+                over_time::spc_chart(measure, facts, self.months, &dates, target)
+            }
+            Source::Published(series) => {
+                let months = series
+                    .iter()
+                    .find(|s| s.measure == measure)
+                    .map_or_else(Vec::new, |s| s.months.clone());
+                over_time::chart_of(measure, months, &dates, target)
+            }
+        }
+    }
+
+    /// The measures charted: every one from facts, those published from a published series.
+    pub fn measures(&self) -> Vec<Measure> {
+        match self.source {
+            Source::Facts(_) => Measure::ALL.to_vec(),
+            Source::Published(series) => series.iter().map(|s| s.measure).collect(),
+        }
+    }
+
+    /// The months of a measure not drawn for disclosure control.
+    fn hidden(&self, measure: Measure) -> &[Month] {
+        match self.source {
+            Source::Facts(_) => &[],
+            Source::Published(series) => series
+                .iter()
+                .find(|s| s.measure == measure)
+                .map_or(&[], |s| s.hidden.as_slice()),
+        }
     }
 
     /// Every measure's chart, with its icons and downloads, under a heading.
     pub fn render(&self) -> Markup {
+        self.render_with(html! {})
+    }
+
+    /// As [`Charts::render`], with `intro` (a choice of charts, a note) before the charts.
+    pub fn render_with(&self, intro: Markup) -> Markup {
         let (from, to) = self.months;
         html! {
             h2 id="over-time" { "Over time: " (from.long()) " to " (to.long()) }
@@ -227,11 +274,20 @@ impl Charts<'_> {
                  limit. Limits need 12 months. Patients referred in the latest months may not \
                  have started yet, so those months' uptake and assessments can still rise."
             }
-            @for measure in Measure::ALL {
+            (intro)
+            @for measure in self.measures() {
                 @let (months, chart) = self.chart(measure);
+                @let hidden = self.hidden(measure);
                 h3 { (measure.label()) }
                 (spc_icons(measure, &months, &chart))
-                (spc_chart(&format!("spc-{}", measure.code()), measure, &months, &lines(self.changes), &[]))
+                (spc_chart(&format!("spc-{}", measure.code()), measure, &months, &lines(self.changes), hidden))
+                @if !hidden.is_empty() {
+                    p class="hint" {
+                        (hidden.len()) " month(s) not drawn, to protect patients (1 to 7 people, or a count that would reveal them): "
+                        (hidden.iter().map(|m| m.long()).collect::<Vec<_>>().join(", "))
+                        ". The limits come from the months drawn."
+                    }
+                }
                 p class="noprint" {
                     "Download this chart: "
                     a href=((self.files)(measure, "svg")) { "SVG" } " · "
@@ -259,19 +315,25 @@ impl Charts<'_> {
         let (months, _) = self.chart(measure);
         match format {
             "svg" | "png" => crate::app::chart_download(
-                &spc_chart("chart", measure, &months, &lines(self.changes), &[]),
+                &spc_chart(
+                    "chart",
+                    measure,
+                    &months,
+                    &lines(self.changes),
+                    self.hidden(measure),
+                ),
                 format,
                 name,
                 "There is nothing to draw for these months.",
             ),
-            _ => months_table(measure, &months).download(name, format),
+            _ => months_table(measure, &months, self.hidden(measure)).download(name, format),
         }
     }
 }
 
 /// A chart's months as a table: the page's downloads hold every month with exact values, in
 /// the columns `crest spc` writes.
-fn months_table(measure: Measure, months: &[SpcMonth]) -> Table {
+fn months_table(measure: Measure, months: &[SpcMonth], hidden: &[Month]) -> Table {
     let headings = [
         "Month",
         "Numerator",
@@ -321,6 +383,10 @@ fn months_table(measure: Measure, months: &[SpcMonth]) -> Table {
                         e.clone(),
                     )
                 }));
+                // A month not drawn for disclosure control says so where its value would be.
+                if hidden.contains(&m.figures.month) {
+                    row[3] = Cell::text("*");
+                }
                 row.push(m.point.map_or(Cell::text(""), |p| {
                     Cell::coded(p.signal.words(), p.signal.code())
                 }));

@@ -888,6 +888,12 @@ fn a_commissioner_and_a_researcher_use_the_national_figures() {
     );
     b.screenshot("40-region");
     b.element_screenshot("table#eligible", "50-region-ascertainment");
+    // Charts over time of published values, for the region or one of its programmes.
+    assert!(
+        main.contains("Referrals per month are not published"),
+        "{main}"
+    );
+    b.element_screenshot("figure:has(#spc-uptake-t)", "52-region-spc-uptake");
     b.element_screenshot(
         "figure:has(#uptake-age_band-t)",
         "41-chart-region-uptake-by-age",

@@ -3868,6 +3868,7 @@ fn every_route_for_every_role_is_allowed_or_denied_as_specified() {
             ("/region/kpis.xlsx", &["comm"]),
             ("/region/chart.svg?chart=uptake-sex", &["comm"]),
             ("/region/ascertainment.csv", &["comm"]),
+            ("/region/over-time.csv?measure=uptake", &["comm"]),
             ("/national/ascertainment.csv", &["analyst"]),
             ("/api/v1/ascertainment", &["analyst", "comm"]),
             ("/research", &["res"]),
@@ -6192,6 +6193,128 @@ fn case_ascertainment_is_shown_to_analysts_exactly_and_to_commissioners_as_publi
                 !api.body.contains("\"nation\""),
                 "a commissioner sees only their region"
             );
+        });
+    }
+}
+
+/// The commissioner's charts over time carry published values only: no month's counts, each
+/// value from the counts rounded to 5 (recounted here from the national store), a month with
+/// 1 to 7 patients not drawn and neither is the rest of its quarter; referrals per month are
+/// not published; another region's programme is not there.
+#[test]
+fn a_commissioner_charts_published_values_only() {
+    use crest_stats::disclosure::{count, percentage_of, Percentage};
+    for (db, ndb) in databases().into_iter().zip(databases()) {
+        let app = setup(&db);
+        common::synthetic_national(&app, &db, &ndb);
+        common::add_planners(&db, &ndb);
+        let fy = common::fy2024();
+        let (region, mine, other, exact) = common::sync(|| {
+            let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
+            let programmes = n.programmes().unwrap();
+            let region = programmes[0].region.clone();
+            let mine: Vec<_> = programmes
+                .iter()
+                .filter(|p| p.region == region)
+                .cloned()
+                .collect();
+            let other = programmes
+                .iter()
+                .find(|p| p.region != region)
+                .unwrap()
+                .code
+                .clone();
+            // Referred and started by month of referral, for the region's programmes.
+            let mut exact: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+            for e in n
+                .kpi_episodes(fy.from.add_days(-365), fy.to, &mine)
+                .unwrap()
+            {
+                let (y, m, _) = e.referral_date.ymd();
+                let slot = exact.entry(format!("{y}-{m:02}")).or_default();
+                slot.0 += 1;
+                slot.1 += u64::from(e.core_start.is_some());
+            }
+            (region, mine, other, exact)
+        });
+        rt().block_on(async {
+            let (comm, _) = login(&app, "comm").await;
+            let q = "from=2024-04-01&to=2025-03-31";
+            let page = send(&app, get(&format!("/region?{q}"), &comm)).await;
+            assert_eq!(page.status, StatusCode::OK);
+            assert_eq!(page.body.matches("<figure class=\"spc\">").count(), 5);
+            assert!(words(&page.body).contains("Referrals per month are not published"));
+            let csv = send(
+                &app,
+                get(&format!("/region/over-time.csv?measure=uptake&{q}"), &comm),
+            )
+            .await;
+            assert_eq!(csv.status, StatusCode::OK, "{}", csv.body);
+            let rows: Vec<Vec<String>> = csv::Reader::from_reader(csv.body.as_bytes())
+                .records()
+                .map(|r| r.unwrap().iter().map(String::from).collect())
+                .collect();
+            assert_eq!(rows.len(), 24);
+            let small = |n: u64| (1..=7).contains(&n);
+            let quarter = |m: &str| (m[..4].to_string(), (m[5..].parse::<u32>().unwrap() - 1) / 3);
+            let hidden_quarters: Vec<(String, u32)> = exact
+                .iter()
+                .filter(|(_, (r, s))| small(*r) || small(*s))
+                .map(|(m, _)| quarter(m))
+                .collect();
+            let mut drawn = 0;
+            for r in &rows {
+                assert!(
+                    r[1].is_empty() && r[2].is_empty(),
+                    "no month's counts: {r:?}"
+                );
+                let (referred, started) = exact.get(&r[0]).copied().unwrap_or_default();
+                if hidden_quarters.contains(&quarter(&r[0])) {
+                    assert_eq!(r[3], "", "{r:?} is not drawn");
+                    continue;
+                }
+                match percentage_of(count(started), count(referred)) {
+                    Percentage::Value(p) => {
+                        let v: f64 = r[3].parse().unwrap();
+                        assert!((v - p / 100.0).abs() < 1e-9, "{r:?}: {p}");
+                        drawn += 1;
+                    }
+                    _ => assert_eq!(r[3], "", "{r:?}"),
+                }
+            }
+            assert!(drawn > 0, "{}", csv.body);
+            let r = send(
+                &app,
+                get(
+                    &format!("/region/over-time.csv?measure=referrals&{q}"),
+                    &comm,
+                ),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST);
+            let one = &mine[0].code;
+            let r = send(&app, get(&format!("/region?{q}&chart={one}"), &comm)).await;
+            assert_eq!(r.status, StatusCode::OK);
+            assert!(
+                words(&r.body).contains(&format!("Charts for: {region} (all programmes)")),
+                "{}",
+                words(&r.body)
+            );
+            let r = send(
+                &app,
+                get(
+                    &format!("/region/over-time.svg?measure=uptake&chart={other}&{q}"),
+                    &comm,
+                ),
+            )
+            .await;
+            assert_eq!(
+                r.status,
+                StatusCode::NOT_FOUND,
+                "another region's programme"
+            );
+            let r = send(&app, get(&format!("/region?{q}&chart={other}"), &comm)).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND);
         });
     }
 }

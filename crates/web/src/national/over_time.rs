@@ -133,7 +133,7 @@ pub(crate) fn charts<'a>(
     f: &'a Pool,
 ) -> Charts<'a> {
     Charts {
-        facts,
+        source: crate::over_time::Source::Facts(facts),
         months: crate::over_time::months(period),
         changes,
         // Thresholds differ by nation: a pooled chart has no one target.

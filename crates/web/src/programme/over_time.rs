@@ -63,7 +63,7 @@ pub(crate) fn charts<'a>(
     changes: &'a [ServiceChange],
 ) -> Charts<'a> {
     Charts {
-        facts,
+        source: crate::over_time::Source::Facts(facts),
         months: crate::over_time::months(period),
         changes,
         target: Box::new(move |m| target(p, m)),

@@ -1,6 +1,7 @@
 //! A commissioner's view of their region, always disclosure-controlled: uptake and
 //! inequalities with intervals and the slope index, who is missed, demand by quarter, waits and
-//! capacity by programme, and each programme's KPIs and grade as published, beside the nation.
+//! capacity by programme, eligible patients referred and started, each programme's KPIs and
+//! grade as published, beside the nation, and charts over time of published values.
 //! Every table is an aggregate any commissioner could ask for (and download) on the
 //! aggregates page, so the page never shows a cell they could not get there.
 
@@ -374,6 +375,7 @@ fn render(
                 li { a href="#waits" { "Waits by programme" } }
                 li { a href="#capacity" { "Capacity by programme" } }
                 li { a href="#ascertainment" { "Eligible, referred and started" } }
+                li { a href="#over-time" { "Over time" } }
                 li { a href="#kpis" { "Programmes' KPIs and grades" } }
             }
         }
@@ -744,6 +746,7 @@ async fn region_page(
     Query(f): Query<Chosen>,
     Query(query): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response, WebError> {
+    let chart = query.get("chart").cloned().unwrap_or_default();
     let view = crate::app::table::View::of("kpis", "/region", &query);
     let eligible = crate::app::table::View::of("eligible", "/region", &query);
     let (figures, period) = load(&app, &c, &f).await?;
@@ -764,11 +767,17 @@ async fn region_page(
                 .any(|r| ch.drawn_on(&crest_core::changes::ChangeScope::Region(r.clone()), None))
         })
         .collect();
+    // Charts over time of the region's programmes pooled, or of one of them, as published.
+    let (pool, facts, chart_changes, names) =
+        crate::region::over_time::load(&app, &c, &chart, period).await?;
+    let series = crate::region::over_time::series(&facts, period);
+    let charts = crate::region::over_time::charts(&series, period, &chart_changes, &chart);
     Ok(html_page(page(
         "Your region",
         c.nav(None),
         html! {
             (render(&c, &figures, period, &asked, (&view, &eligible)))
+            (crate::region::over_time::section(&c.user.regions, &names, &pool, &charts, period))
             (crate::over_time::changes_list(&changes))
             (form.render(&c.session.csrf, &Default::default(), None))
         },
