@@ -6315,6 +6315,41 @@ fn a_commissioner_charts_published_values_only() {
             );
             let r = send(&app, get(&format!("/region?{q}&chart={other}"), &comm)).await;
             assert_eq!(r.status, StatusCode::NOT_FOUND);
+            // The API answers the commissioner as the page: the same values, no counts.
+            let r = send(&app, get(&format!("/api/v1/spc?measure=uptake&{q}"), &comm)).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            let json: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            let months = json["months"].as_array().unwrap();
+            assert_eq!(months.len(), 24);
+            for (m, row) in months.iter().zip(&rows) {
+                assert!(
+                    m["numerator"].is_null() && m["denominator"].is_null(),
+                    "{m}"
+                );
+                assert_eq!(m["month"], row[0].as_str());
+                match m["value"].as_f64() {
+                    Some(v) => assert!((v - row[3].parse::<f64>().unwrap()).abs() < 1e-12),
+                    None => assert_eq!(row[3], ""),
+                }
+            }
+            let r = send(
+                &app,
+                get(&format!("/api/v1/spc?measure=referrals&{q}"), &comm),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST);
+            let r = send(
+                &app,
+                get(
+                    &format!("/api/v1/spc?measure=uptake&code={other}&{q}"),
+                    &comm,
+                ),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND);
+            let (res, _) = login(&app, "res").await;
+            let r = send(&app, get(&format!("/api/v1/spc?measure=uptake&{q}"), &res)).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND);
         });
     }
 }

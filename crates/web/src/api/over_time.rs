@@ -1,8 +1,9 @@
 //! Measures over time through the API: a programme's SPC series (its staff and leads), the
-//! nation's, a region's or any programme's from the national store (national analysts), and
+//! nation's, a region's or any programme's from the national store (national analysts; their
+//! region's as published for commissioners), and
 //! the service changes each draws; the same charts the pages draw.
 
-use crate::app::access::{Analyst, Staff};
+use crate::app::access::{Analyst, Planner, Staff};
 use crate::app::ApiErrorBody;
 use crate::app::{App, WebError};
 use crate::national::over_time::Pool;
@@ -149,16 +150,24 @@ pub(crate) struct NationalSpcParams {
     region: Option<String>,
 }
 
-/// A measure over time from the national store (exact): the nation, a nation's or region's
-/// programmes pooled, or one programme. National analysts.
+/// A measure over time from the national store: for national analysts exact, of the nation,
+/// a nation's or region's programmes pooled, or one programme; for commissioners as their
+/// region page charts it (their region, the default, or one of its programmes by `code`):
+/// published values only, no month's counts, months of a quarter with 1 to 7 patients not
+/// drawn, and no referrals per month. Researchers get 404.
 #[utoipa::path(get, path = "/api/v1/spc", tag = "over time",
     params(NationalSpcParams),
     responses((status = 200, body = SpcSeries), (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
 pub(crate) async fn national_spc(
     State(app): State<Arc<App>>,
-    Analyst(_c): Analyst,
+    Planner(c): Planner,
     Query(q): Query<NationalSpcParams>,
 ) -> Result<Json<SpcSeries>, WebError> {
+    match c.user.role {
+        crest_store::Role::NationalAnalyst => {}
+        crest_store::Role::Commissioner => return region_spc(&app, &c, q).await,
+        _ => return Err(WebError::NotFound),
+    }
     let (measure, period) = asked(&app, &q.measure, &q.from, &q.to)?;
     let pool = Pool {
         code: q.code.unwrap_or_default(),
@@ -167,6 +176,27 @@ pub(crate) async fn national_spc(
     };
     let (facts, changes) = crate::national::over_time::chart_data(&app, &pool, period).await?;
     let charts = crate::national::over_time::charts(&facts, period, &changes, &pool);
+    let answer = Json(series(&charts, measure));
+    Ok(answer)
+}
+
+/// A commissioner's published series, as their region page draws it.
+async fn region_spc(
+    app: &Arc<App>,
+    c: &crate::app::Ctx,
+    q: NationalSpcParams,
+) -> Result<Json<SpcSeries>, WebError> {
+    let (measure, period) = asked(app, &q.measure, &q.from, &q.to)?;
+    let period = crate::research::aggregates::period_for(c, period);
+    let chart = q.code.or(q.region).unwrap_or_default();
+    let (_, facts, changes, _) = crate::region::over_time::load(app, c, &chart, period).await?;
+    let published = crate::region::over_time::series(&facts, period);
+    if !published.iter().any(|s| s.measure == measure) {
+        return Err(WebError::BadRequest(
+            "Referrals per month are not published: choose uptake, wait, assessment1, assessment2 or completion.".into(),
+        ));
+    }
+    let charts = crate::region::over_time::charts(&published, period, &changes, &chart);
     let answer = Json(series(&charts, measure));
     Ok(answer)
 }
