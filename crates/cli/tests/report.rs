@@ -185,7 +185,6 @@ fn the_annual_report_is_a_typeset_pdf_and_every_count_is_disclosure_controlled()
             ],
         );
         assert_eq!(code, 0, "{out}");
-        let mut n = crest_store::NationalStore::open(&national.url).unwrap();
 
         // The HTML version and its published tables.
         let html = dir.join("annual.html");
