@@ -584,19 +584,19 @@ fn an_episode_moving_period_is_held_once_under_its_newest_submission() {
              DROP TRIGGER national_kpi_facts_update ON national_episodes; \
              DROP TRIGGER national_kpi_facts_delete ON national_episodes; \
              DROP FUNCTION national_kpi_facts_changed(); DROP TABLE national_kpi_facts; \
-             DROP TABLE programme_signing_keys; \
+             DROP TABLE programme_signing_keys; DROP TABLE expected_patients; \
              DELETE FROM crest_national_migrations WHERE version >= 5"
         } else {
             "CREATE INDEX national_episodes_submission ON national_episodes (submission); \
              ALTER TABLE api_tokens DROP COLUMN expires_at; ALTER TABLE api_tokens DROP COLUMN revoked_at; \
              DROP TABLE research_projects; DROP TRIGGER national_kpi_facts_insert; DROP TRIGGER national_kpi_facts_update; \
              DROP TRIGGER national_kpi_facts_delete; DROP TABLE national_kpi_facts; \
-             DROP TABLE programme_signing_keys; \
+             DROP TABLE programme_signing_keys; DROP TABLE expected_patients; \
              DELETE FROM crest_national_migrations WHERE version >= 5"
         });
         drop(n);
         let mut n = NationalStore::open(&ndb.url).unwrap();
-        assert_eq!(n.migrate().unwrap(), 5);
+        assert_eq!(n.migrate().unwrap(), 6);
         register_keys(&mut n);
         assert_facts_are_the_rows(&mut n);
         assert_eq!(

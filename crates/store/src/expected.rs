@@ -20,6 +20,8 @@ pub struct ExpectedLoad {
 
 const ALL: &str = "SELECT area_kind, area, quarter, condition, expected FROM expected_patients \
     ORDER BY area_kind, area, quarter, condition";
+const OF: &str = "SELECT area_kind, area, quarter, condition, expected FROM expected_patients \
+    WHERE area_kind = ?1 AND area = ?2 ORDER BY quarter, condition";
 const PUT: &str =
     "INSERT INTO expected_patients (area_kind, area, quarter, condition, expected, loaded_at) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (area_kind, area, quarter, condition) \
@@ -27,7 +29,20 @@ const PUT: &str =
 
 /// Every expected-patients row of the store.
 pub(crate) fn read<D: Db + ?Sized>(db: &mut D) -> Result<Vec<Expected>> {
-    let rows = all(db, ALL, &[], |r| {
+    rows_of(db, ALL, &[])
+}
+
+/// The expected-patients rows of one area (a programme's dashboard reads only its own).
+pub(crate) fn read_of<D: Db + ?Sized>(db: &mut D, area: &Area) -> Result<Vec<Expected>> {
+    rows_of(
+        db,
+        OF,
+        &[Param::Text(area.kind()), Param::Text(area.name())],
+    )
+}
+
+fn rows_of<D: Db + ?Sized>(db: &mut D, sql: &str, params: &[Param]) -> Result<Vec<Expected>> {
+    let rows = all(db, sql, params, |r| {
         Ok((
             r.string(0)?,
             r.string(1)?,

@@ -225,6 +225,11 @@ pub trait Store: Send {
     fn load_expected(&mut self, rows: &[crest_core::expected::Expected]) -> Result<ExpectedLoad>;
     /// Every expected-patients row.
     fn expected(&mut self) -> Result<Vec<crest_core::expected::Expected>>;
+    /// The expected-patients rows of one programme or region.
+    fn expected_of(
+        &mut self,
+        area: &crest_core::expected::Area,
+    ) -> Result<Vec<crest_core::expected::Expected>>;
     /// Episode ids of a programme that have been sent nationally and not withdrawn.
     fn sent_episodes(&mut self, programme: &str) -> Result<Vec<String>>;
     /// Records a built submission: `sent` ids are now national, `withdrawn` ones no longer.

@@ -126,6 +126,24 @@ pub(crate) fn exact_table(
     }
 }
 
+/// The exact table of regions (analysts): as [`exact_table`], a row per region.
+pub(crate) fn regions_table(a: &Ascertainment, regions: &[&AreaFigures]) -> Table {
+    let mut t = exact_table(a, regions, None, None);
+    // A region's row names it once: no programme name or region column.
+    t.columns.drain(1..3);
+    t.columns[0] = Column::words("Region", "region");
+    for row in &mut t.rows {
+        row.drain(1..3);
+    }
+    t.caption = t.caption.replace(
+        "Eligible patients expected",
+        "By region: eligible patients expected",
+    );
+    t.rows_are = "regions".into();
+    t.empty = "No region shown has expected patients in these quarters.".into();
+    t
+}
+
 /// One area's exact figures by condition (a lead's own programme).
 pub(crate) fn by_condition(f: &AreaFigures) -> Table {
     let rows = crest_core::expected::Condition::ALL

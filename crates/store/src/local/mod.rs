@@ -650,6 +650,14 @@ impl<D: LocalDb> Store for LocalStore<D> {
         crate::expected::read(&mut self.db)
     }
 
+    fn expected_of(
+        &mut self,
+        area: &crest_core::expected::Area,
+    ) -> Result<Vec<crest_core::expected::Expected>> {
+        self.ready()?;
+        crate::expected::read_of(&mut self.db, area)
+    }
+
     fn service_changes(&mut self) -> Result<Vec<crest_core::changes::ServiceChange>> {
         self.ready()?;
         let rows = all(&mut self.db, sql::SERVICE_CHANGES, &[], |r| {

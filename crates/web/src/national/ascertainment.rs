@@ -4,7 +4,7 @@
 use crate::app::access::Analyst;
 use crate::app::table::View;
 use crate::app::{App, WebError};
-use crate::ascertainment::{exact_table, none_loaded, sentence};
+use crate::ascertainment::{exact_table, none_loaded, regions_table, sentence};
 use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::routing::get;
@@ -31,7 +31,13 @@ fn link(code: &str) -> String {
 
 /// The dashboard's section: `codes` are the programmes it shows, `query` its filters as an
 /// address query (for the downloads).
-pub(crate) fn section(a: &Ascertainment, codes: &[&str], query: &str, view: &View) -> Markup {
+/// `views` are the programme and region tables' (sorting, paging).
+pub(crate) fn section(
+    a: &Ascertainment,
+    codes: &[&str],
+    query: &str,
+    (view, by_region): (&View, &View),
+) -> Markup {
     let rows = chosen(a, codes);
     let flagged: Vec<&str> = rows
         .iter()
@@ -60,6 +66,14 @@ pub(crate) fn section(a: &Ascertainment, codes: &[&str], query: &str, view: &Vie
                 }
             }
             (exact_table(a, &rows, Some(&link), downloads).render(view))
+            @let regions: Vec<&AreaFigures> = a
+                .regions
+                .iter()
+                .filter(|r| r.has_expected() && rows.iter().any(|p| p.region == r.area))
+                .collect();
+            @if regions.len() > 1 {
+                (regions_table(a, &regions).render(by_region))
+            }
         }
     }
 }

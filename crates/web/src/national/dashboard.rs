@@ -606,7 +606,7 @@ fn render(
             }
         }
         @let codes: Vec<&str> = rows.iter().map(|k| k.programme_code.as_str()).collect();
-        (super::ascertainment::section(&nr.ascertainment, &codes, &dl, &view("eligible")))
+        (super::ascertainment::section(&nr.ascertainment, &codes, &dl, (&view("eligible"), &view("eligible-regions"))))
         h2 { "Year on year" }
         (years_table(&year_on_year(three, reports, f), &dl).render(&view("years")))
     })

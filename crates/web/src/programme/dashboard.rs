@@ -153,11 +153,8 @@ async fn dashboard(
             let changes = crate::programme::over_time::changes_for(&prog, s.service_changes()?);
             let ids: Vec<i64> = changes.iter().map(|c| c.id).collect();
             // The programme's expected patients, if any are loaded (they change the page too).
-            let expected: Vec<crest_core::expected::Expected> = s
-                .expected()?
-                .into_iter()
-                .filter(|e| e.area == crest_core::expected::Area::Programme(prog.code.clone()))
-                .collect();
+            let expected =
+                s.expected_of(&crest_core::expected::Area::Programme(prog.code.clone()))?;
             let version = format!(
                 "{} {:?} {ids:?} {:?}",
                 s.data_version(&prog.code)?,
