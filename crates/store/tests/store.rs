@@ -313,7 +313,7 @@ fn the_access_log_is_hash_chained_and_verify_finds_tampering() {
              DROP TABLE pending_uploads; DROP TABLE sign_in_limits; \
              ALTER TABLE users DROP COLUMN totp_secret; DROP TABLE settings; \
              ALTER TABLE users DROP COLUMN regions; DROP TABLE user_tokens; \
-             DROP TABLE service_changes; \
+             DROP TABLE service_changes; DROP TABLE expected_patients; \
              DELETE FROM crest_migrations WHERE version >= 4",
         );
         drop(s);
@@ -395,8 +395,8 @@ fn stores_made_by_the_previous_release_migrate_without_losing_a_row() {
         let mut s = crest_store::open(&ldb.url).unwrap();
         assert_eq!(
             s.migrate().unwrap(),
-            4,
-            "{}: local migrations 6, 7, 8 and 9",
+            5,
+            "{}: local migrations 6 to 10",
             ldb.backend
         );
         assert_eq!(s.migrate().unwrap(), 0);
@@ -424,8 +424,8 @@ fn stores_made_by_the_previous_release_migrate_without_losing_a_row() {
         let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
         assert_eq!(
             n.migrate().unwrap(),
-            4,
-            "national migrations 6, 7, 8 and 9 ({})",
+            5,
+            "national migrations 6 to 10 ({})",
             ndb.backend
         );
         assert_eq!(n.migrate().unwrap(), 0);

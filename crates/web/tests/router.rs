@@ -3871,6 +3871,7 @@ fn every_route_for_every_role_is_allowed_or_denied_as_specified() {
             ("/region/over-time.csv?measure=uptake", &["comm"]),
             ("/national/ascertainment.csv", &["analyst"]),
             ("/api/v1/ascertainment", &["analyst", "comm"]),
+            ("/api/v1/programmes/P001/ascertainment", &["staff", "lead"]),
             ("/research", &["res"]),
             ("/admin/projects", &["admin"]),
             ("/admin/users", &["admin"]),
@@ -6193,6 +6194,48 @@ fn case_ascertainment_is_shown_to_analysts_exactly_and_to_commissioners_as_publi
                 !api.body.contains("\"nation\""),
                 "a commissioner sees only their region"
             );
+
+            // A lead whose local store holds the same expected patients: their dashboard and
+            // the API give their programme's figures, which match the national recount.
+            let local = rows.clone();
+            open(&db).run(move |s| {
+                s.load_expected(&local).unwrap();
+            });
+            let i = programmes.iter().position(|p| p.code == "P001").unwrap();
+            let (lead, _) = login(&app, "lead").await;
+            let page = send(&app, get(&format!("/p/P001/dashboard?{q}"), &lead)).await;
+            let text = words(&page.body);
+            assert!(
+                text.contains(&format!(
+                    "{} eligible patients expected, {} referred",
+                    expected("P001"),
+                    referred[i]
+                )),
+                "{text}"
+            );
+            let api = send(
+                &app,
+                get(&format!("/api/v1/programmes/P001/ascertainment?{q}"), &lead),
+            )
+            .await;
+            assert_eq!(api.status, StatusCode::OK, "{}", api.body);
+            let json: serde_json::Value = serde_json::from_str(&api.body).unwrap();
+            let all = json["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r[4] == "all")
+                .unwrap()
+                .clone();
+            assert_eq!(all[1], "P001");
+            assert_eq!(all[6].as_u64(), Some(referred[i]));
+            assert_eq!(all[5].as_u64(), Some(expected("P001")));
+            let api = send(
+                &app,
+                get(&format!("/api/v1/programmes/P002/ascertainment?{q}"), &lead),
+            )
+            .await;
+            assert_eq!(api.status, StatusCode::NOT_FOUND, "another programme's");
         });
     }
 }

@@ -52,7 +52,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         submissions::receive_api, figures::kpis, figures::funnels, figures::inequalities,
         figures::aggregates, projects::projects, projects::extract, projects::dictionary,
         over_time::programme_spc, over_time::national_spc, over_time::changes,
-        ascertainment::ascertainment
+        ascertainment::ascertainment, ascertainment::programme_ascertainment
     ),
     components(schemas(
         ApiErrorBody, Me, episodes::EpisodePage, episodes::Saved, episodes::Invalid,
