@@ -19,6 +19,7 @@ mod admin;
 mod api;
 mod app;
 mod ascertainment;
+mod before_after;
 pub mod html;
 mod national;
 mod over_time;

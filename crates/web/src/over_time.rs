@@ -300,11 +300,6 @@ impl Charts<'_> {
         }
     }
 
-    /// The service changes the charts draw, as a list (`#changes`).
-    pub fn changes_list(&self) -> Markup {
-        changes_list(self.changes)
-    }
-
     /// A measure's chart as SVG or PNG, or its months as CSV or XLSX, named `name`.
     pub fn download(
         &self,

@@ -42,6 +42,17 @@ pub(crate) fn groups_of(r: &Record) -> Vec<String> {
     ]
 }
 
+/// A national episode's group in each of [`GROUPINGS`], as the national pages name them.
+pub(crate) fn groups_of_fact(f: &crest_store::national::EquityFact) -> Vec<String> {
+    vec![
+        f.sex.clone().unwrap_or_else(|| "not known".into()),
+        crest_core::age_band(f.age).to_string(),
+        crest_core::ethnic_group(f.ethnicity.as_deref()).to_string(),
+        f.imd_quintile.map_or("not known".into(), |q| q.to_string()),
+        f.group.label().to_string(),
+    ]
+}
+
 /// Referred and started by group in each of [`GROUPINGS`], ages youngest first.
 pub(crate) fn by_group(records: &[Record]) -> Vec<(&'static str, Vec<GroupUptake>)> {
     let keys: Vec<(Vec<String>, bool)> = records

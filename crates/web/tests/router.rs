@@ -5836,15 +5836,29 @@ fn national_pages_chart_measures_over_time() {
                 s.add_service_change(&c).unwrap();
             }
         });
-        let (all, p001) = common::sync(|| {
+        // Everyone's uptake before (April to September 2024) and after (October 2024 to March
+        // 2025) the nation's change, recounted from the national store.
+        let (all, p001, windows) = common::sync(|| {
             let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
             let programmes = n.programmes().unwrap();
-            let all = n.kpi_episodes(fy.from, fy.to, &programmes).unwrap().len();
+            let facts = n.kpi_episodes(fy.from, fy.to, &programmes).unwrap();
+            let all = facts.len();
+            let change = crest_core::Date::from_ymd(2024, 10, 1).unwrap();
+            let mut windows = [(0u64, 0u64); 2];
+            for e in &facts {
+                let w = &mut windows[usize::from(e.referral_date >= change)];
+                w.0 += u64::from(e.core_start.is_some());
+                w.1 += 1;
+            }
             let one: Vec<_> = programmes
                 .into_iter()
                 .filter(|p| p.code == "P001")
                 .collect();
-            (all, n.kpi_episodes(fy.from, fy.to, &one).unwrap().len())
+            (
+                all,
+                n.kpi_episodes(fy.from, fy.to, &one).unwrap().len(),
+                windows,
+            )
         });
         rt().block_on(async {
             let (analyst, _) = login(&app, "analyst").await;
@@ -5860,6 +5874,13 @@ fn national_pages_chart_measures_over_time() {
             assert!(
                 !r.body.contains("P002's own change"),
                 "a programme's change is not the nation's"
+            );
+            // Its before/after comparison, from the national store's exact facts.
+            let share = |(k, n): (u64, u64)| format!("{:.1}% ({k} of {n})", 100.0 * k as f64 / n as f64);
+            let text = words(&r.body);
+            assert!(
+                text.contains(&format!("Everyone {} {}", share(windows[0]), share(windows[1]))),
+                "{text}"
             );
             let denominators = |body: &str| -> usize {
                 body.lines()
@@ -5884,6 +5905,9 @@ fn national_pages_chart_measures_over_time() {
             )
             .await;
             assert!(page.body.contains("id=\"spc-wait-t\""), "{}", page.body);
+            let p002 = send(&app, get(&format!("/national/programme?code=P002&{q}"), &analyst)).await;
+            let text = words(&p002.body);
+            assert!(text.contains("P002's own change") && text.contains("Uptake before and after, by group"), "{text}");
             let csv = send(
                 &app,
                 get(
@@ -6001,7 +6025,7 @@ fn national_pages_chart_measures_over_time() {
             assert_eq!((ok.status, ok.location.as_str()), (StatusCode::SEE_OTHER, "/national/dashboard#changes"));
             let r = send(&app, get(&format!("/national/dashboard?{q}"), &analyst)).await;
             assert!(r.body.contains(">Analyst&#39;s national change</text>") || r.body.contains(">Analyst's national change</text>"), "drawn");
-            assert!(words(&r.body).contains("1 November 2024: Analyst's national change (every programme; recorded by analyst)"), "{}", words(&r.body));
+            assert!(words(&r.body).contains("1 November 2024: Analyst's national change Recorded by analyst (every programme)."), "{}", words(&r.body));
             let lead_post = send(&app, post("/national/changes", &lead, &[("csrf", "x"), ("scope", "national"), ("date", "01/11/2024"), ("text", "x")])).await;
             assert_eq!(lead_post.status, StatusCode::NOT_FOUND);
             common::add_planners(&db, &ndb);

@@ -520,8 +520,10 @@ impl NationalStore {
         each: &mut dyn FnMut(EquityFact) -> Result<()>,
     ) -> Result<()> {
         self.ready()?;
-        const SQL: &str = "SELECT programme_code, sex, age_at_event, ethnicity, imd_quintile, initiating_event, \
-            treatment, core_start_date IS NOT NULL FROM national_episodes WHERE referral_date >= ?1 AND referral_date <= ?2";
+        const SQL: &str =
+            "SELECT programme_code, sex, age_at_event, ethnicity, imd_quintile, initiating_event, \
+            treatment, core_start_date IS NOT NULL, referral_date FROM national_episodes \
+            WHERE referral_date >= ?1 AND referral_date <= ?2";
         let one = format!("{SQL} AND programme_code = ?3");
         let (from, to) = (from.to_string(), to.to_string());
         let mut params = vec![Param::Text(&from), Param::Text(&to)];
@@ -530,8 +532,12 @@ impl NationalStore {
             if programme.is_some() { &one } else { SQL },
             &params,
             &mut |r| {
+                let referred = Date::parse_iso(r.text(8)?.unwrap_or_default()).map_err(|_| {
+                    StoreError::Corrupt("a national episode's referral date".into())
+                })?;
                 each(EquityFact {
                     programme: r.string(0)?,
+                    referred,
                     sex: r.text(1)?.map(str::to_string),
                     age: r.int(2)?,
                     ethnicity: r.text(3)?.map(str::to_string),

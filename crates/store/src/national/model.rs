@@ -88,6 +88,8 @@ pub struct CrossProgrammeDuplicate {
 pub struct EquityFact {
     /// Programme code.
     pub programme: String,
+    /// The referral date.
+    pub referred: crest_core::Date,
     /// `male`, `female`, … or `None`.
     pub sex: Option<String>,
     /// Age at the event.

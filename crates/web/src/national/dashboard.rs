@@ -650,11 +650,15 @@ async fn dashboard(
                 let programmes = over_time::chosen(&n.programmes()?, &pool);
                 let facts = over_time::facts(n, &programmes, period)?;
                 let changes = over_time::changes_for(all_changes, &programmes, &pool);
+                let here = (
+                    "/national/dashboard",
+                    &[("nation", f.nation.as_str()), ("region", f.region.as_str())][..],
+                );
+                let compared = over_time::compared(n, &programmes, &changes, period, here)?;
                 Ok(html! {
                     (render(&reports, &three, &f, &query)?)
-                    @let charts = over_time::charts(&facts, period, &changes, &pool);
-                    (charts.render())
-                    (charts.changes_list())
+                    (over_time::charts(&facts, period, &changes, &pool).render())
+                    (compared)
                 })
             })?;
             Ok((body, regions))

@@ -304,6 +304,7 @@ mod tests {
 
     fn fact(sex: &str, quintile: i64, started: bool) -> EquityFact {
         EquityFact {
+            referred: crest_core::Date::from_ymd(2024, 5, 1).unwrap(),
             programme: "P001".into(),
             sex: Some(sex.into()),
             age: Some(65),

@@ -105,6 +105,45 @@ pub(crate) fn facts(
     Ok(n.kpi_episodes(from.back(12).first_day(), to.last_day(), programmes)?)
 }
 
+/// The service changes with their before/after comparisons of uptake, from the national
+/// store's exact facts of `programmes` (read only where there is a change to compare).
+pub(crate) fn compared(
+    n: &mut crest_store::NationalStore,
+    programmes: &[Programme],
+    changes: &[ServiceChange],
+    period: Period,
+    here: (&str, &[(&str, &str)]),
+) -> Result<maud::Markup, WebError> {
+    let first = period.earlier(2).from;
+    let mut keyed: Vec<crate::before_after::Keyed> = Vec::new();
+    if let (Some(earliest), Some(latest)) = (
+        changes.iter().map(|c| c.date).min(),
+        changes.iter().map(|c| c.date).max(),
+    ) {
+        // Each change compares up to 12 months either side.
+        let from = earliest.add_days(-370).max(first);
+        let to = latest.add_days(370).min(period.to);
+        let codes: std::collections::HashSet<&str> =
+            programmes.iter().map(|p| p.code.as_str()).collect();
+        n.each_equity_fact(None, from, to, &mut |f| {
+            if codes.contains(f.programme.as_str()) {
+                keyed.push((f.referred, f.started, crate::uptake::groups_of_fact(&f)));
+            }
+            Ok(())
+        })?;
+    }
+    Ok(crate::before_after::section(
+        changes,
+        &keyed,
+        (first, period),
+        here,
+        "No service change is recorded for these programmes. Analysts record them on the \
+         national dashboard, commissioners on their region's page and leads on their dashboard: \
+         the charts then draw each and work their limits out afresh from its month, and uptake \
+         before and after it is compared here.",
+    ))
+}
+
 /// The service changes a national chart of these programmes draws: every programme's, the
 /// chosen region's, and one programme's own and its region's.
 pub(crate) fn changes_for(

@@ -66,6 +66,7 @@ struct ProgrammeView {
     over_time: Option<(
         Vec<crest_core::KpiEpisode>,
         Vec<crest_core::changes::ServiceChange>,
+        Markup,
     )>,
 }
 
@@ -155,10 +156,10 @@ impl ProgrammeView {
         let over_time = match changes {
             Some(changes) => {
                 let one = std::slice::from_ref(&programme);
-                Some((
-                    over_time::facts(n, one, period)?,
-                    over_time::changes_for(changes, one, &pool),
-                ))
+                let changes = over_time::changes_for(changes, one, &pool);
+                let here = ("/national/programme", &[("code", code)][..]);
+                let compared = over_time::compared(n, one, &changes, period, here)?;
+                Some((over_time::facts(n, one, period)?, changes, compared))
             }
             None => None,
         };
@@ -361,11 +362,10 @@ impl ProgrammeView {
                     a href=(csv) { "CSV" } " · " a href=(xlsx) { "XLSX" }
                 }
             }
-            @if let Some((facts, changes)) = &self.over_time {
+            @if let Some((facts, changes, compared)) = &self.over_time {
                 @let pool = over_time::Pool { code: me.code.clone(), ..Default::default() };
-                @let charts = over_time::charts(facts, self.period, changes, &pool);
-                (charts.render())
-                (charts.changes_list())
+                (over_time::charts(facts, self.period, changes, &pool).render())
+                (compared)
             }
         }
     }
