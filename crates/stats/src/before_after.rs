@@ -41,6 +41,42 @@ pub fn windows(change: Date, months: u32, data_end: Date) -> Option<(Period, Per
     ))
 }
 
+/// Windows of whole calendar quarters (the published grid): up to `quarters` quarters before
+/// the quarter a change falls in and as many from the next (from its own quarter when it takes
+/// effect on the quarter's first day), both within `data` and of equal length. `None` when not
+/// one whole quarter fits on each side.
+pub fn quarter_windows(change: Date, quarters: u32, data: Period) -> Option<(Period, Period)> {
+    use crest_core::expected::Quarter;
+    let q0 = Quarter::of(change);
+    let first_after = if change == q0.first_day() {
+        q0
+    } else {
+        q0.next()
+    };
+    let previous = |q: Quarter| Quarter::of(q.first_day().add_days(-1));
+    let last_before = previous(q0);
+    let mut n = 0;
+    let (mut a, mut b) = (first_after, last_before);
+    while n < quarters && a.last_day() <= data.to && b.first_day() >= data.from {
+        n += 1;
+        a = a.next();
+        b = previous(b);
+    }
+    (n > 0).then(|| {
+        let before_from = b.next().first_day();
+        (
+            Period {
+                from: before_from,
+                to: last_before.last_day(),
+            },
+            Period {
+                from: first_after.first_day(),
+                to: previous(a).last_day(),
+            },
+        )
+    })
+}
+
 /// One line of the comparison: a group's uptake (started, referred) before and after, and the
 /// difference (after − before) with its 95% interval.
 #[derive(Clone, Debug, PartialEq)]
@@ -90,9 +126,7 @@ pub fn compare<'a>(
     quintiles: Option<usize>,
     (before, after): (Period, Period),
 ) -> Comparison {
-    // (grouping index or none for all, group) → [before, after] as (started, referred).
-    type Sides = [(u64, u64); 2];
-    let mut counts: BTreeMap<(Option<usize>, String), Sides> = BTreeMap::new();
+    let mut counts = Counts::new();
     for r in referrals {
         let side = if before.contains(r.referred) {
             0
@@ -111,6 +145,20 @@ pub fn compare<'a>(
             add((Some(i), g.clone()));
         }
     }
+    from_counts(&counts, groupings, quintiles, (before, after))
+}
+
+/// Started and referred before and after, by (grouping index, or none for everyone; group).
+pub type Counts = BTreeMap<(Option<usize>, String), [(u64, u64); 2]>;
+
+/// The comparison of counts already made (published counts summed over whole quarters, say):
+/// as [`compare`] from there on.
+pub fn from_counts(
+    counts: &Counts,
+    groupings: &[&str],
+    quintiles: Option<usize>,
+    (before, after): (Period, Period),
+) -> Comparison {
     let rows = counts
         .iter()
         .map(|((i, group), [b, a])| Row {
@@ -124,7 +172,7 @@ pub fn compare<'a>(
     let slope = |side: usize| {
         let q = quintiles?;
         let mut by = [(0u64, 0u64); 5];
-        for ((i, g), sides) in &counts {
+        for ((i, g), sides) in counts {
             if *i == Some(q) {
                 if let Some(n) = g.parse::<usize>().ok().filter(|n| (1..=5).contains(n)) {
                     by[n - 1] = sides[side];
@@ -147,6 +195,35 @@ mod tests {
 
     fn d(y: i32, m: u32, day: u32) -> Date {
         Date::from_ymd(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn quarter_windows_are_whole_quarters_either_side() {
+        let data = Period {
+            from: d(2023, 4, 1),
+            to: d(2025, 3, 31),
+        };
+        // Mid-quarter: its quarter is in neither window; two whole quarters after, two before.
+        let (b, a) = quarter_windows(d(2024, 8, 15), 4, data).unwrap();
+        assert_eq!((b.from, b.to), (d(2024, 1, 1), d(2024, 6, 30)));
+        assert_eq!((a.from, a.to), (d(2024, 10, 1), d(2025, 3, 31)));
+        // Four before where the data allow.
+        let (b, a) = quarter_windows(d(2024, 2, 10), 4, data).unwrap();
+        assert_eq!((b.from, b.to), (d(2023, 4, 1), d(2023, 12, 31)));
+        assert_eq!((a.from, a.to), (d(2024, 4, 1), d(2024, 12, 31)));
+        // On the quarter's first day: it starts the after window.
+        let (b, a) = quarter_windows(d(2024, 10, 1), 4, data).unwrap();
+        assert_eq!(
+            (b.from, b.to, a.from, a.to),
+            (
+                d(2024, 4, 1),
+                d(2024, 9, 30),
+                d(2024, 10, 1),
+                d(2025, 3, 31)
+            )
+        );
+        assert_eq!(quarter_windows(d(2025, 2, 1), 4, data), None);
+        assert_eq!(quarter_windows(d(2023, 5, 1), 4, data), None);
     }
 
     #[test]

@@ -7,21 +7,51 @@
 use crate::app::table::{Cell, Column, Table, View};
 use crest_core::changes::{ChangeScope, ServiceChange};
 use crest_core::{Date, Period};
-use crest_stats::before_after::{compare, windows, Referral};
+use crest_stats::before_after::{compare, windows, Comparison, Referral};
 use maud::{html, Markup};
 
 /// A referral as compared: its date, whether core CR started, and its group in each of
 /// `crate::uptake::GROUPINGS`.
 pub(crate) type Keyed = (Date, bool, Vec<String>);
 
-/// Each change with its comparison, newest first (the newest open). `data` is the first day
-/// the referrals cover and the page's period (the windows end with it); `here` the page's
-/// address and the choices it keeps (its period added), for the tables' sorting links; `none`
-/// what to say when no change is recorded.
-pub(crate) fn section(
+/// Each change's comparison from exact referrals: `first` is the first day they cover and
+/// `period` the page's (the windows end with it); `None` where the data do not cover a whole
+/// month after the change or the months before it.
+pub(crate) fn exact(
     changes: &[ServiceChange],
     keyed: &[Keyed],
     (first, period): (Date, Period),
+) -> Vec<Option<Compared>> {
+    changes
+        .iter()
+        .map(|c| {
+            let (before, after) =
+                windows(c.date, 12, period.to).filter(|(b, _)| b.from >= first)?;
+            let cmp = compare(
+                keyed.iter().map(|(d, s, g)| Referral {
+                    referred: *d,
+                    started: *s,
+                    groups: g,
+                }),
+                &crate::uptake::GROUPINGS,
+                Some(crate::uptake::DEPRIVATION),
+                (before, after),
+            );
+            Some((cmp, html! {}))
+        })
+        .collect()
+}
+
+/// A change's comparison and a note to show under it.
+pub(crate) type Compared = (Comparison, Markup);
+
+/// Each change with its comparison (`compared`, in the same order), newest first (the newest
+/// open); `period` is the page's, and `here` its address and the choices it keeps (its period
+/// added), for the tables' sorting links; `none` what to say when no change is recorded.
+pub(crate) fn section(
+    changes: &[ServiceChange],
+    compared: &[Option<Compared>],
+    period: Period,
     (here, keep): (&str, &[(&str, &str)]),
     none: &str,
 ) -> Markup {
@@ -40,16 +70,11 @@ pub(crate) fn section(
             details open[i + 1 == changes.len()] {
                 summary { (c.date.long()) ": " (c.text) }
                 p class="hint" { "Recorded by " (c.recorded_by) " (" (scope_words(&c.scope)) ")." }
-                @match windows(c.date, 12, period.to).filter(|(b, _)| b.from >= first) {
-                    None => p { "Not compared: this period's data do not cover a whole month after the change, or the months before it." },
-                    Some((before, after)) => {
-                        @let cmp = compare(
-                            keyed.iter().map(|(d, s, g)| Referral { referred: *d, started: *s, groups: g }),
-                            &crate::uptake::GROUPINGS,
-                            Some(crate::uptake::DEPRIVATION),
-                            (before, after),
-                        );
-                        (comparison(&cmp, &View::of(&format!("change-{i}"), here, &query)))
+                @match compared.get(i).and_then(Option::as_ref) {
+                    None => p { "Not compared: the data do not cover whole months (whole quarters, for published figures) on both sides of the change." },
+                    Some((cmp, note)) => {
+                        (comparison(cmp, &View::of(&format!("change-{i}"), here, &query)))
+                        (note)
                     }
                 }
             }
@@ -66,7 +91,7 @@ fn scope_words(s: &ChangeScope) -> String {
 }
 
 /// A before/after comparison as a table and a sentence on the deprivation gap.
-fn comparison(c: &crest_stats::before_after::Comparison, view: &View) -> Markup {
+fn comparison(c: &Comparison, view: &View) -> Markup {
     use crate::html::pct;
     let share = |(k, n): (u64, u64)| {
         if n == 0 {
@@ -126,7 +151,7 @@ fn comparison(c: &crest_stats::before_after::Comparison, view: &View) -> Markup 
             points(a),
             if a.abs() < b.abs() { "narrowed" } else if a.abs() > b.abs() { "widened" } else { "stayed the same" }
         ),
-        _ => "The slope index of inequality needs referrals in at least two deprivation quintiles on each side.".into(),
+        _ => "The slope index of inequality needs referrals in at least two deprivation quintiles on each side (and, from published figures, every quintile's counts).".into(),
     };
     html! {
         p {

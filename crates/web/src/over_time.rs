@@ -137,31 +137,6 @@ impl ChangeForm {
     }
 }
 
-/// Service changes as a list under `#changes`: date, words, whose services and who recorded it.
-pub(crate) fn changes_list(changes: &[ServiceChange]) -> Markup {
-    use crest_core::changes::ChangeScope;
-    html! {
-        h3 id="changes" { "Service changes" }
-        @if changes.is_empty() {
-            p { "No service change is recorded for these programmes." }
-        } @else {
-            ul {
-                @for c in changes {
-                    li {
-                        strong { (c.date.long()) } ": " (c.text) " ("
-                        @match &c.scope {
-                            ChangeScope::Programme(p) => { "programme " (p) }
-                            ChangeScope::Region(r) => { "the region " (r) }
-                            ChangeScope::National => "every programme",
-                        }
-                        "; recorded by " (c.recorded_by) ")."
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// A chart asked for by address: its measure and the period its months end with.
 #[derive(serde::Deserialize)]
 pub(crate) struct ChartQuery {

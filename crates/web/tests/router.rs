@@ -6034,8 +6034,40 @@ fn national_pages_chart_measures_over_time() {
             assert_eq!((ok.status, ok.location.as_str()), (StatusCode::SEE_OTHER, "/region#changes"), "{}", ok.body);
             let r = send(&app, get(&format!("/region?{q}"), &comm)).await;
             let text = words(&r.body);
-            assert!(text.contains("1 December 2024: Community programme started (the region "), "{text}");
+            assert!(text.contains("1 December 2024: Community programme started Recorded by comm (the region "), "{text}");
             assert!(text.contains("Analyst's national change"), "{text}");
+            // Compared from published figures: the whole quarters either side (July to
+            // September 2024 against January to March 2025), each quarter's counts rounded as
+            // the aggregates page publishes them, recounted here from the national store.
+            let region = common::sync(|| {
+                crest_store::NationalStore::open(&ndb.url).unwrap().programmes().unwrap()[0].region.clone()
+            });
+            let quarters = common::sync(|| {
+                let mut n = crest_store::NationalStore::open(&ndb.url).unwrap();
+                let mine: Vec<_> = n.programmes().unwrap().into_iter().filter(|p| p.region == region).collect();
+                let mut by: std::collections::BTreeMap<(i32, u32), (u64, u64)> = Default::default();
+                for e in n.kpi_episodes(fy.from, fy.to, &mine).unwrap() {
+                    let (y, m, _) = e.referral_date.ymd();
+                    let slot = by.entry((y, (m - 1) / 3 + 1)).or_default();
+                    slot.0 += u64::from(e.core_start.is_some());
+                    slot.1 += 1;
+                }
+                by
+            });
+            let published = |q: (i32, u32)| {
+                let (k, n) = quarters[&q];
+                match (crest_stats::disclosure::count(k), crest_stats::disclosure::count(n)) {
+                    (crest_stats::disclosure::Cell::Count(k), crest_stats::disclosure::Cell::Count(n)) => (k, n),
+                    other => panic!("a suppressed quarter in the synthetic region: {other:?}"),
+                }
+            };
+            let share = |(k, n): (u64, u64)| format!("{:.1}% ({k} of {n})", 100.0 * k as f64 / n as f64);
+            assert!(text.contains("Uptake from 1 January 2025 to 31 March 2025 against 1 July 2024 to 30 September 2024"), "{text}");
+            assert!(
+                text.contains(&format!("Everyone {} {}", share(published((2024, 3))), share(published((2025, 1))))),
+                "{text}"
+            );
+            assert!(text.contains("From published counts: whole quarters either side"), "{text}");
         });
     }
 }

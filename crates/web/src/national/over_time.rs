@@ -134,8 +134,8 @@ pub(crate) fn compared(
     }
     Ok(crate::before_after::section(
         changes,
-        &keyed,
-        (first, period),
+        &crate::before_after::exact(changes, &keyed, (first, period)),
+        period,
         here,
         "No service change is recorded for these programmes. Analysts record them on the \
          national dashboard, commissioners on their region's page and leads on their dashboard: \

@@ -117,8 +117,8 @@ fn changes_section(
         .collect();
     crate::before_after::section(
         changes,
-        &keyed,
-        (period.earlier(2).from, period),
+        &crate::before_after::exact(changes, &keyed, (period.earlier(2).from, period)),
+        period,
         (&format!("/p/{}/dashboard", url_encode(&p.code)), &[]),
         "No service change is recorded for this programme, its region or every programme. \
          A lead records one below: the charts then draw it and work their limits out afresh \

@@ -1,5 +1,6 @@
 //! Commissioners and network leads, under `/region`: their region's programmes, disclosure-controlled.
 
+pub(crate) mod before_after;
 pub(crate) mod changes;
 pub(crate) mod over_time;
 pub(crate) mod page;

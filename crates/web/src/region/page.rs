@@ -771,6 +771,7 @@ async fn region_page(
     let (pool, facts, chart_changes, names) =
         crate::region::over_time::load(&app, &c, &chart, period).await?;
     let series = crate::region::over_time::series(&facts, period);
+    let compared = crate::region::before_after::section(&app, &c, &changes, period).await?;
     let charts = crate::region::over_time::charts(&series, period, &chart_changes, &chart);
     Ok(html_page(page(
         "Your region",
@@ -778,7 +779,7 @@ async fn region_page(
         html! {
             (render(&c, &figures, period, &asked, (&view, &eligible)))
             (crate::region::over_time::section(&c.user.regions, &names, &pool, &charts, period))
-            (crate::over_time::changes_list(&changes))
+            (compared)
             (form.render(&c.session.csrf, &Default::default(), None))
         },
     )))
