@@ -7,7 +7,7 @@
 use crate::app::WebError;
 use crest_core::changes::ServiceChange;
 use crest_core::Period;
-use crest_report::aggregates::{answer_with, Facts, Query as AggQuery};
+use crest_report::aggregates::Query as AggQuery;
 use crest_stats::aggregate::{Dimension, Measure};
 use crest_stats::before_after::{from_counts, quarter_windows, Comparison, Counts};
 use maud::{html, Markup};
@@ -32,8 +32,8 @@ pub(crate) struct Published {
 /// The comparison of uptake in the region's programmes before and after `change`, from the
 /// published quarter cells; `None` when not one whole quarter of data lies on each side.
 pub(crate) fn compare(
+    app: &crate::app::App,
     n: &mut crest_store::NationalStore,
-    held: &Facts,
     regions: &[String],
     change: &ServiceChange,
     data: Period,
@@ -83,7 +83,7 @@ pub(crate) fn compare(
                 period,
                 regions: Some(regions.to_vec()),
             };
-            let answer = match answer_with(n, &q, true, Some(held)).map_err(WebError::internal)? {
+            let answer = match app.answer(n, &q, true)? {
                 Ok(a) => a,
                 Err(_) => {
                     refused.insert(grouping);
@@ -171,7 +171,6 @@ pub(crate) async fn section(
     let a = app.clone();
     let compared = app
         .national(move |n| {
-            let held = a.aggregate_facts(n)?;
             let data = Period {
                 from: period.earlier(2).from,
                 to: period.to,
@@ -179,7 +178,7 @@ pub(crate) async fn section(
             these
                 .iter()
                 .map(|change| {
-                    Ok(compare(n, &held, &regions, change, data)?.map(|p| {
+                    Ok(compare(&a, n, &regions, change, data)?.map(|p| {
                         let note = note(&p);
                         (p.comparison, note)
                     }))

@@ -160,40 +160,55 @@ pub(crate) async fn aggregate_for(
         q.period.from,
         q.period.to
     );
-    let key = format!(
-        "{:?}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{:?}\u{1f}{published}",
-        q.by,
-        q.measure.code(),
-        q.period.from,
-        q.period.to,
-        q.regions
-    );
     let a = app.clone();
     app.national(move |n| {
-        let version = n.data_version()?;
-        let answered = match a.answers.get(&key, &version) {
-            Some(hit) => hit,
-            None => {
-                // Counts and waits come from the facts held in memory; a measure field's
-                // values from the store.
-                let held = match q.measure.field() {
-                    None => Some(a.aggregate_facts(n)?),
-                    Some(_) => None,
-                };
-                let fresh = Arc::new(
-                    answer_with(n, &q, published, held.as_deref())
-                        .map_err(WebError::internal)?
-                        .map_err(|refused| WebError::BadRequest(refused.to_string()))?,
-                );
-                a.answers.put(key, version, fresh.clone());
-                fresh
-            }
-        };
+        let answered = a
+            .answer(n, &q, published)?
+            .map_err(|refused| WebError::BadRequest(refused.to_string()))?;
         // Every question is logged, answered from the cache or not.
         n.log(&entry)?;
         Ok((*answered).clone())
     })
     .await
+}
+
+impl App {
+    /// An aggregate answer, computed once per version of the national data: the aggregates
+    /// page, its downloads, the API and the region page's comparisons ask through here, so the
+    /// same question always gets the same published cells.
+    pub(crate) fn answer(
+        &self,
+        n: &mut crest_store::NationalStore,
+        q: &AggQuery,
+        published: bool,
+    ) -> Result<Result<Arc<Answer>, crest_report::aggregates::NotPublished>, WebError> {
+        let key = format!(
+            "{:?}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{:?}\u{1f}{published}",
+            q.by,
+            q.measure.code(),
+            q.period.from,
+            q.period.to,
+            q.regions
+        );
+        let version = n.data_version()?;
+        if let Some(hit) = self.answers.get(&key, &version) {
+            return Ok(Ok(hit));
+        }
+        // Counts and waits come from the facts held in memory; a measure field's values from
+        // the store.
+        let held = match q.measure.field() {
+            None => Some(self.aggregate_facts(n)?),
+            Some(_) => None,
+        };
+        match answer_with(n, q, published, held.as_deref()).map_err(WebError::internal)? {
+            Ok(fresh) => {
+                let fresh = Arc::new(fresh);
+                self.answers.put(key, version, fresh.clone());
+                Ok(Ok(fresh))
+            }
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
 }
 
 /// The period a user's figures cover: commissioners and researchers get the published grid
