@@ -76,6 +76,9 @@ def main():
         sh([a.crest, "programmes", "import", os.path.join(a.out, "programmes.csv")], env=env)
         sh([a.crest, "import", os.path.join(a.out, "episodes.csv")], env=env)
     sh([a.crest, "init"], env=env)  # migrates a store left by an older build
+    # The dashboard shows ascertainment against the expected patients (loading again changes
+    # nothing).
+    sh([a.crest, "expected", "import", os.path.join(a.out, "expected.csv")], env=env)
     con = sqlite3.connect(db)
     total = con.execute("SELECT count(*) FROM episodes").fetchone()[0]
     code, n = con.execute(
@@ -109,6 +112,8 @@ def main():
         cold, body = get(url, cookie)
         if f"{n} referred".encode() not in body:
             sys.exit(f"the dashboard does not show {n} referrals")
+        if b"eligible patients expected" not in body:
+            sys.exit("the dashboard does not show its case ascertainment")
         single = sorted(get(url, cookie)[0] for _ in range(20))
         lua = os.path.join(a.out, "report.lua")
         with open(lua, "w") as f:
