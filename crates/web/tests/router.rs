@@ -6253,12 +6253,15 @@ fn case_ascertainment_is_shown_to_analysts_exactly_and_to_commissioners_as_publi
 
             // A lead whose local store holds the same expected patients: their dashboard and
             // the API give their programme's figures, which match the national recount.
+            // The lead's dashboard, cached before the file is loaded, is not shown again after.
+            let (lead, _) = login(&app, "lead").await;
+            let before = send(&app, get(&format!("/p/P001/dashboard?{q}"), &lead)).await;
+            assert!(words(&before.body).contains("No expected patients are loaded"));
             let local = rows.clone();
             open(&db).run(move |s| {
                 s.load_expected(&local).unwrap();
             });
             let i = programmes.iter().position(|p| p.code == "P001").unwrap();
-            let (lead, _) = login(&app, "lead").await;
             let page = send(&app, get(&format!("/p/P001/dashboard?{q}"), &lead)).await;
             let text = words(&page.body);
             assert!(

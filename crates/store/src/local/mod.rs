@@ -642,7 +642,29 @@ impl<D: LocalDb> Store for LocalStore<D> {
         rows: &[crest_core::expected::Expected],
     ) -> Result<crate::ExpectedLoad> {
         self.ready()?;
-        crate::expected::load(&mut self.db, rows, &crate::utc_now())
+        let load = crate::expected::load(&mut self.db, rows, &crate::utc_now())?;
+        if load.added + load.changed > 0 {
+            // A programme's expected patients are part of its dashboard: its data version
+            // moves, as when its episodes change, so a page cached before is not shown again.
+            let codes: std::collections::BTreeSet<&str> = rows
+                .iter()
+                .filter_map(|e| match &e.area {
+                    crest_core::expected::Area::Programme(c) => Some(c.as_str()),
+                    crest_core::expected::Area::Region(_) => None,
+                })
+                .collect();
+            db::in_transaction(&mut self.db, Lock::Rows, |db| {
+                for code in codes {
+                    db.execute(
+                        "INSERT INTO kpi_facts (programme_code, facts, version) VALUES (?1, ?2, 2) \
+                         ON CONFLICT (programme_code) DO UPDATE SET version = kpi_facts.version + 1",
+                        &[Param::Text(code), Param::Blob(&[])],
+                    )?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(load)
     }
 
     fn expected(&mut self) -> Result<Vec<crest_core::expected::Expected>> {

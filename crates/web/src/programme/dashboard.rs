@@ -152,20 +152,15 @@ async fn dashboard(
             // the page.
             let changes = crate::programme::over_time::changes_for(&prog, s.service_changes()?);
             let ids: Vec<i64> = changes.iter().map(|c| c.id).collect();
-            // The programme's expected patients, if any are loaded (they change the page too).
-            let expected =
-                s.expected_of(&crest_core::expected::Area::Programme(prog.code.clone()))?;
-            let version = format!(
-                "{} {:?} {ids:?} {:?}",
-                s.data_version(&prog.code)?,
-                prog,
-                expected.iter().map(|e| e.count).collect::<Vec<_>>()
-            );
+            // Loading expected patients moves the data version too.
+            let version = format!("{} {:?} {ids:?}", s.data_version(&prog.code)?, prog);
             if let Some(body) = app.dashboards.get(&key, &version) {
                 return Ok((version, Ok(body)));
             }
             // This period and the two years before it, for the trend and the charts over time.
             let q = crate::programme::over_time::history_query(period);
+            let expected =
+                s.expected_of(&crest_core::expected::Area::Programme(prog.code.clone()))?;
             Ok((
                 version,
                 Err((s.find_episodes(&prog.code, &q)?, changes, expected)),
