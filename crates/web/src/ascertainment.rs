@@ -207,11 +207,7 @@ pub(crate) fn published_note() -> Markup {
 
 /// The published table of `areas` (commissioners): "eligible, referred, started" by programme,
 /// with the region's total; an area whose expected counts do not cover the period says so.
-pub(crate) fn published_table(
-    a: &Ascertainment,
-    areas: &[&AreaFigures],
-    downloads: Option<[String; 2]>,
-) -> Table {
+pub(crate) fn published_table(areas: &[&AreaFigures], downloads: Option<[String; 2]>) -> Table {
     let columns = vec![
         Column::words("Programme", "area"),
         Column::file_only("name"),
@@ -267,7 +263,8 @@ pub(crate) fn published_table(
         })
         .collect();
     Table {
-        caption: format!("Eligible, referred and started, {}", quarters_words(a)),
+        // Short: a caption scrolls with a wide table on a phone (the quarters are said above it).
+        caption: "Eligible, referred and started".into(),
         rows_are: "programmes".into(),
         columns,
         rows,

@@ -594,7 +594,6 @@ fn ascertainment_table(
     }
     areas.extend(a.programmes.iter().filter(|p| p.has_expected()));
     Ok(crate::ascertainment::published_table(
-        a,
         &areas,
         Some(["csv", "xlsx"].map(|x| {
             format!(
@@ -623,6 +622,7 @@ fn ascertainment_section(
         } @else {
             @match ascertainment_table(f, period) {
                 Ok(t) => {
+                    p { "Referrals from " (crate::ascertainment::quarters_words(&f.ascertainment)) ", against the patients expected in the same quarters." }
                     (t.render(view))
                     (crate::ascertainment::published_note())
                 }
