@@ -610,22 +610,30 @@ pub enum SpcFormat {
     Json,
 }
 
+/// Whose figures a command works over (`crest spc`, `crest ascertainment`).
+#[derive(clap::Args, Debug)]
+pub struct ScopeArgs {
+    /// Only this programme.
+    #[arg(long, conflicts_with = "region")]
+    pub programme: Option<String>,
+    /// Only the programmes of this region.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Read the national store at --db (every programme, unless --programme or --region
+    /// chooses) instead of a local store.
+    #[arg(long)]
+    pub national: bool,
+}
+
 /// `crest spc` arguments.
 #[derive(clap::Args, Debug)]
 pub struct SpcArgs {
     /// The measure: uptake, wait, assessment1, assessment2, completion or referrals.
     #[arg(long)]
     pub measure: String,
-    /// Only this programme.
-    #[arg(long, conflicts_with = "region")]
-    pub programme: Option<String>,
-    /// Only the programmes of this region, pooled.
-    #[arg(long)]
-    pub region: Option<String>,
-    /// Read the national store at --db (every programme pooled, unless --programme or
-    /// --region chooses) instead of a local store.
-    #[arg(long)]
-    pub national: bool,
+    /// Whose figures.
+    #[command(flatten)]
+    pub scope: ScopeArgs,
     /// The first month: a date in it, or YYYY-MM (default: 24 months before --to).
     #[arg(long)]
     pub from: Option<String>,
@@ -663,15 +671,9 @@ pub enum ExpectedAction {
 /// `crest ascertainment` arguments.
 #[derive(clap::Args, Debug)]
 pub struct AscertainmentArgs {
-    /// Only this programme.
-    #[arg(long, conflicts_with = "region")]
-    pub programme: Option<String>,
-    /// Only this region and its programmes.
-    #[arg(long)]
-    pub region: Option<String>,
-    /// Read the national store at --db instead of a local store.
-    #[arg(long)]
-    pub national: bool,
+    /// Whose figures.
+    #[command(flatten)]
+    pub scope: ScopeArgs,
     /// First referral date (default: start of the last complete financial year); quarters
     /// wholly inside the period count.
     #[arg(long)]

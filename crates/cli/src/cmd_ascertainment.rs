@@ -63,15 +63,7 @@ fn check_areas(rows: &[Expected], programmes: &[crest_core::Programme]) -> Resul
 /// `crest ascertainment`.
 pub(crate) fn ascertainment(db: &str, args: &AscertainmentArgs) -> Result<i32> {
     let period = period(args.from.as_deref(), args.to.as_deref())?;
-    let mut scope = Scope::open(db, args.national, args.programme.as_deref())?;
-    if let Some(region) = &args.region {
-        scope
-            .programmes
-            .retain(|p| p.region.eq_ignore_ascii_case(region));
-        if scope.programmes.is_empty() {
-            bail!("no programme of this store is in the region {region}");
-        }
-    }
+    let mut scope = Scope::chosen(db, &args.scope)?;
     let expected = scope.expected()?;
     if expected.is_empty() {
         bail!("this store has no expected patients: load them with `crest expected import FILE`");
@@ -88,7 +80,7 @@ pub(crate) fn ascertainment(db: &str, args: &AscertainmentArgs) -> Result<i32> {
     let level = |row: &[String]| row[0].clone();
     let shown: Vec<Vec<String>> = rows(&a)
         .into_iter()
-        .filter(|r| match (&args.programme, &args.region) {
+        .filter(|r| match (&args.scope.programme, &args.scope.region) {
             (Some(_), _) => level(r) == "programme",
             (None, Some(_)) => level(r) != "nation",
             _ => true,

@@ -41,18 +41,10 @@ pub(crate) fn spc(db: &str, args: &SpcArgs) -> Result<i32> {
         .iter()
         .map(|c| parse_date(c, "change"))
         .collect::<Result<_>>()?;
-    let mut scope = Scope::open(db, args.national, args.programme.as_deref())?;
-    if let Some(region) = &args.region {
-        scope
-            .programmes
-            .retain(|p| p.region.eq_ignore_ascii_case(region));
-        if scope.programmes.is_empty() {
-            bail!("no programme of this store is in the region {region}");
-        }
-    }
+    let scope = Scope::chosen(db, &args.scope)?;
     // The service changes recorded for these programmes (a local store keeps them).
-    if !args.national {
-        let chart = match (&args.region, scope.programmes.as_slice()) {
+    if !args.scope.national {
+        let chart = match (&args.scope.region, scope.programmes.as_slice()) {
             (Some(r), _) => ChangeScope::Region(r.clone()),
             (None, [one]) => ChangeScope::Programme(one.code.clone()),
             _ => ChangeScope::National,

@@ -133,6 +133,20 @@ impl Scope {
         })
     }
 
+    /// The programmes `args` choose: one, a region's, or every one of the store.
+    pub(crate) fn chosen(db: &str, args: &crate::args::ScopeArgs) -> Result<Scope> {
+        let mut scope = Scope::open(db, args.national, args.programme.as_deref())?;
+        if let Some(region) = &args.region {
+            scope
+                .programmes
+                .retain(|p| p.region.eq_ignore_ascii_case(region));
+            if scope.programmes.is_empty() {
+                bail!("no programme of this store is in the region {region}");
+            }
+        }
+        Ok(scope)
+    }
+
     /// The expected-patients rows of the store.
     pub(crate) fn expected(&mut self) -> Result<Vec<crest_core::expected::Expected>> {
         Ok(match &mut self.national {

@@ -20,11 +20,16 @@ impl Period {
 
     /// The last complete UK financial year (1 April – 31 March) before `today`.
     pub fn last_financial_year(today: Date) -> Period {
-        let (y, m, _) = today.ymd();
-        let end_year = if m >= 4 { y } else { y - 1 };
+        Period::financial_year_of(today).earlier(1)
+    }
+
+    /// The UK financial year (1 April – 31 March) that `d` falls in.
+    pub fn financial_year_of(d: Date) -> Period {
+        let (y, m, _) = d.ymd();
+        let start = if m >= 4 { y } else { y - 1 };
         Period {
-            from: Date::from_ymd(end_year - 1, 4, 1).unwrap_or(today),
-            to: Date::from_ymd(end_year, 3, 31).unwrap_or(today),
+            from: Date::from_ymd(start, 4, 1).unwrap_or(d),
+            to: Date::from_ymd(start + 1, 3, 31).unwrap_or(d),
         }
     }
 

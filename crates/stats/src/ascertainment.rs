@@ -171,11 +171,6 @@ pub struct Ascertainment {
 }
 
 impl Ascertainment {
-    /// The programmes with expected counts and ascertainment under [`FLAG_BELOW`].
-    pub fn flagged(&self) -> impl Iterator<Item = &AreaFigures> {
-        self.programmes.iter().filter(|p| p.all.flagged())
-    }
-
     /// Whether any expected count applies to the period.
     pub fn any(&self) -> bool {
         self.nation.has_expected()
@@ -551,7 +546,12 @@ mod tests {
         assert_eq!(a.region("South").unwrap().all, c(5, 2, 1));
         assert_eq!(a.nation.all, c(21, 6, 4));
         // 3/6 = 50% and 1/10 = 10%: both flagged; South has no programme rows to flag.
-        let flagged: Vec<&str> = a.flagged().map(|f| f.area.as_str()).collect();
+        let flagged: Vec<&str> = a
+            .programmes
+            .iter()
+            .filter(|p| p.all.flagged())
+            .map(|f| f.area.as_str())
+            .collect();
         assert_eq!(flagged, ["P1", "P2"]);
         assert_eq!(a.programmes[0].all.not_referred(), 3);
         // No programme has rows for all five conditions of both quarters: none is published.

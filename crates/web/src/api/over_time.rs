@@ -191,11 +191,7 @@ async fn region_spc(
     let chart = q.code.or(q.region).unwrap_or_default();
     let (_, facts, changes, _) = crate::region::over_time::load(app, c, &chart, period).await?;
     let published = crate::region::over_time::series(&facts, period);
-    if !published.iter().any(|s| s.measure == measure) {
-        return Err(WebError::BadRequest(
-            "Referrals per month are not published: choose uptake, wait, assessment1, assessment2 or completion.".into(),
-        ));
-    }
+    crate::region::over_time::published_measure(&published, measure)?;
     let charts = crate::region::over_time::charts(&published, period, &changes, &chart);
     let answer = Json(series(&charts, measure));
     Ok(answer)

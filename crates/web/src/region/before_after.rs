@@ -42,19 +42,12 @@ pub(crate) fn compare(
         return Ok(None);
     };
     // The financial years the windows touch, each asked for as the aggregates page asks.
-    let mut years = BTreeSet::new();
+    let mut years = Vec::new();
     let mut d = before.from;
     while d <= after.to {
-        let (y, m, _) = d.ymd();
-        let start = if m >= 4 { y } else { y - 1 };
-        let (Some(from), Some(to)) = (
-            crest_core::Date::from_ymd(start, 4, 1),
-            crest_core::Date::from_ymd(start + 1, 3, 31),
-        ) else {
-            break;
-        };
-        years.insert((from, to));
-        d = to.add_days(1);
+        let fy = Period::financial_year_of(d);
+        years.push(fy);
+        d = fy.to.add_days(1);
     }
     let side = |quarter: &str| -> Option<usize> {
         // "2024 Q3" → its first day.
@@ -72,8 +65,7 @@ pub(crate) fn compare(
     let mut counts = Counts::new();
     let mut hidden: BTreeSet<(Option<usize>, String)> = BTreeSet::new();
     let mut refused: BTreeSet<Option<usize>> = BTreeSet::new();
-    for (from, to) in years {
-        let period = Period { from, to };
+    for period in years {
         for grouping in std::iter::once(None).chain((0..GROUPS.len()).map(Some)) {
             let mut by = vec![Dimension::Quarter];
             by.extend(grouping.map(|i| GROUPS[i]));

@@ -59,6 +59,21 @@ pub(crate) fn pool(regions: &[String], names: &[Named], chart: &str) -> Result<P
     }
 }
 
+/// A measure this page publishes over time; a clear 400 for referrals, whose monthly counts
+/// are not published.
+pub(crate) fn published_measure(
+    series: &[PublishedSeries],
+    measure: Measure,
+) -> Result<(), WebError> {
+    if series.iter().any(|s| s.measure == measure) {
+        Ok(())
+    } else {
+        Err(WebError::BadRequest(
+            "Referrals per month are not published: choose uptake, wait, assessment1, assessment2 or completion.".into(),
+        ))
+    }
+}
+
 /// Every published measure's months for the charts of `period`.
 pub(crate) fn series(facts: &[KpiEpisode], period: Period) -> Vec<PublishedSeries> {
     let (from, to) = crate::over_time::months(period);
@@ -187,11 +202,7 @@ async fn download(
     );
     let (_, facts, changes, _) = load(&app, &c, &q.chosen.chart, period).await?;
     let series = series(&facts, period);
-    if !series.iter().any(|s| s.measure == measure) {
-        return Err(WebError::BadRequest(
-            "Referrals per month are not published: choose uptake, wait, assessment1, assessment2 or completion.".into(),
-        ));
-    }
+    published_measure(&series, measure)?;
     let name = format!("{}-region-{}", measure.code(), Month::of(period.to));
     let answer =
         charts(&series, period, &changes, &q.chosen.chart).download(measure, &format, &name);
