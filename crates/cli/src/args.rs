@@ -31,8 +31,18 @@ pub enum Command {
         #[command(subcommand)]
         action: ProgrammesAction,
     },
-    /// Import episodes from CSV or XLSX files (one transaction per file).
+    /// Import episodes from CSV or XLSX files (one transaction per file) or FHIR R4 JSON (a
+    /// Bundle, or bulk-export NDJSON files or a folder of them, read together as one import).
     Import(ImportArgs),
+    /// Export a programme's episodes (identifiable, for the programme's own use) as CSV, XLSX
+    /// or a FHIR R4 collection Bundle that `crest import` reads back.
+    Export(ExportArgs),
+    /// FHIR R4 (UK Core): `crest fhir mapping` prints the codes crest maps, with where each was
+    /// checked.
+    Fhir {
+        #[command(subcommand)]
+        action: FhirAction,
+    },
     /// The seven NCP_CR KPIs and grades for a reporting period.
     Kpis(KpiArgs),
     /// A measure month by month as an SPC chart (XmR, Making Data Count rules): one row per
@@ -510,9 +520,13 @@ pub enum SigningKeysAction {
 /// `crest import` arguments.
 #[derive(clap::Args, Debug)]
 pub struct ImportArgs {
-    /// Files to import (.csv, .xlsx).
+    /// Files to import (.csv, .xlsx; FHIR .json or .ndjson, or a folder of bulk-export NDJSON).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// The programme of FHIR episodes whose files do not name one (default: the store's only
+    /// programme).
+    #[arg(long)]
+    pub programme: Option<String>,
     /// Validate and report only; store nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -532,6 +546,58 @@ pub struct ImportArgs {
     /// Accept probable duplicates (same NHS number and event date under another episode id).
     #[arg(long)]
     pub allow_duplicates: bool,
+}
+
+/// `crest fhir` actions.
+#[derive(Subcommand, Debug)]
+pub enum FhirAction {
+    /// Print the mapping: every resource element and code crest reads or writes, the dataset
+    /// field it fills, and where the code was checked.
+    Mapping {
+        /// `csv` (the mapping file itself) or `markdown` (a table).
+        #[arg(long, value_enum, default_value_t = MappingFormat::Csv)]
+        format: MappingFormat,
+    },
+}
+
+/// How `crest fhir mapping` prints.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MappingFormat {
+    /// The mapping file.
+    Csv,
+    /// A Markdown table.
+    Markdown,
+}
+
+/// Formats of `crest export`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// CSV with the import's columns.
+    Csv,
+    /// An XLSX workbook with the import's columns and a notes sheet.
+    Xlsx,
+    /// A FHIR R4 collection Bundle (JSON).
+    Fhir,
+}
+
+/// `crest export` arguments.
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// The programme whose episodes to export.
+    #[arg(long)]
+    pub programme: String,
+    /// Episodes referred on or after this date.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Episodes referred on or before this date.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// File format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+    pub format: ExportFormat,
+    /// Output file.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// Output formats of `crest kpis`.
@@ -759,6 +825,10 @@ pub struct SynthArgs {
     /// Output directory.
     #[arg(long)]
     pub out: PathBuf,
+    /// Also write the episodes as FHIR R4 bulk-export NDJSON (one file per resource type) in
+    /// this folder.
+    #[arg(long)]
+    pub fhir: Option<PathBuf>,
 }
 
 #[cfg(test)]

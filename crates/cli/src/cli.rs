@@ -3,9 +3,9 @@
 use crate::args::*;
 use crate::common::*;
 use crate::{
-    cmd_agreements::*, cmd_ascertainment, cmd_dataset, cmd_demo::*, cmd_import::*, cmd_keys::*,
-    cmd_kpis::*, cmd_report, cmd_serve, cmd_spc, cmd_store, cmd_submission::*, cmd_synth::*,
-    cmd_tokens, cmd_users::*,
+    cmd_agreements::*, cmd_ascertainment, cmd_dataset, cmd_demo::*, cmd_export, cmd_import::*,
+    cmd_keys::*, cmd_kpis::*, cmd_report, cmd_serve, cmd_spc, cmd_store, cmd_submission::*,
+    cmd_synth::*, cmd_tokens, cmd_users::*,
 };
 use anyhow::Result;
 
@@ -29,6 +29,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Changes { action } => cmd_spc::changes(db, action),
         Command::Expected { action } => cmd_ascertainment::expected(db, action),
         Command::Ascertainment(args) => cmd_ascertainment::ascertainment(db, &args),
+        Command::Export(args) => cmd_export::export(db, &args),
+        Command::Fhir {
+            action: FhirAction::Mapping { format },
+        } => cmd_export::fhir_mapping(format),
         Command::Template { out } => cmd_dataset::template(&out),
         Command::Dataset { out } => cmd_dataset::dataset(out),
         Command::Synth(args) => {
@@ -37,6 +41,12 @@ pub fn run(cli: Cli) -> Result<i32> {
                 "{}",
                 synth(&args.out, args.programmes, args.episodes, args.seed, period)?
             );
+            if let Some(dir) = &args.fhir {
+                println!(
+                    "{}",
+                    cmd_export::synth_fhir(&args.out.join("episodes.csv"), dir)?
+                );
+            }
             Ok(0)
         }
         Command::Tokens {

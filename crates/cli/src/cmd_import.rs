@@ -5,7 +5,7 @@ use crate::common::*;
 use crate::progress::Progress;
 use crate::today;
 use anyhow::{Context, Result};
-use crest_ingest::{import_file, ImportOptions, ImportSummary};
+use crest_ingest::{import_files, ImportOptions, ImportSummary};
 use std::path::Path;
 
 pub(crate) fn import(db: &str, args: &ImportArgs) -> Result<i32> {
@@ -16,6 +16,7 @@ pub(crate) fn import(db: &str, args: &ImportArgs) -> Result<i32> {
     opts.allow_duplicates = args.allow_duplicates;
     opts.sheet = args.sheet.clone();
     opts.warnings_file = args.warnings.clone();
+    opts.programme = args.programme.clone();
     let mut errors = match &args.errors {
         Some(p) => {
             let f = std::fs::File::create(p)
@@ -27,18 +28,40 @@ pub(crate) fn import(db: &str, args: &ImportArgs) -> Result<i32> {
         None => None,
     };
     let mut code = 0;
-    for file in &args.files {
-        let mut bar = Progress::new(&file.display().to_string());
+    // FHIR files are read together: a bulk export puts each resource type in its own file, and
+    // an episode needs all of them.
+    let (fhir, sheets): (Vec<_>, Vec<_>) = args
+        .files
+        .iter()
+        .cloned()
+        .partition(|f| f.is_dir() || crest_ingest::fhir::is_fhir(f));
+    let mut imports: Vec<Vec<std::path::PathBuf>> = sheets.into_iter().map(|f| vec![f]).collect();
+    if !fhir.is_empty() {
+        imports.push(fhir);
+    }
+    for files in &imports {
+        let shown = files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" + ");
+        let file = Path::new(&shown);
+        let mut bar = Progress::new(&shown);
         let mut entry = command_line_entry(
             "",
             "import",
-            &file
-                .file_name()
-                .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+            &files
+                .iter()
+                .map(|f| {
+                    f.file_name()
+                        .map_or(String::new(), |n| n.to_string_lossy().into_owned())
+                })
+                .collect::<Vec<_>>()
+                .join(" + "),
         );
         // A stored import is logged in its own transaction.
         opts.log = Some(entry.clone());
-        let result = import_file(store.as_mut(), file, &opts, errors.as_mut(), &mut |f| {
+        let result = import_files(store.as_mut(), files, &opts, errors.as_mut(), &mut |f| {
             bar.set(f)
         });
         bar.finish();
@@ -79,8 +102,10 @@ pub(crate) fn print_summary(
     errors_file: Option<&Path>,
 ) {
     let verb = if s.committed { "" } else { "would be " };
+    // A FHIR import's "rows" are the episodes it assembled, numbered in order.
+    let unit = if s.fhir { "episode" } else { "row" };
     println!(
-        "{}: {} row(s): {} {verb}imported, {} {verb}updated, {} unchanged, {} rejected",
+        "{}: {} {unit}(s): {} {verb}imported, {} {verb}updated, {} unchanged, {} rejected",
         file.display(),
         s.rows,
         s.imported,
@@ -92,7 +117,7 @@ pub(crate) fn print_summary(
         println!("  warning: {w}");
     }
     for e in &s.errors {
-        println!("  rejected: row {}, {}", e.row, e.issue);
+        println!("  rejected: {unit} {}, {}", e.row, e.issue);
     }
     if s.error_count > s.errors.len() {
         println!(
@@ -107,7 +132,7 @@ pub(crate) fn print_summary(
     // Warnings a few at a time; many are summarised by column, one example each.
     if s.warning_count <= 20 {
         for w in &s.warnings {
-            println!("  warning: row {}, {}", w.row, w.issue);
+            println!("  warning: {unit} {}, {}", w.row, w.issue);
         }
     } else {
         println!(
@@ -121,7 +146,7 @@ pub(crate) fn print_summary(
         );
         for (column, (n, first)) in &s.warnings_by_column {
             println!(
-                "    {column}: {n} (e.g. row {}, value '{}': {})",
+                "    {column}: {n} (e.g. {unit} {}, value '{}': {})",
                 first.row, first.issue.value, first.issue.message
             );
         }

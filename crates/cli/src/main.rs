@@ -6,6 +6,7 @@ mod cmd_agreements;
 mod cmd_ascertainment;
 mod cmd_dataset;
 mod cmd_demo;
+mod cmd_export;
 mod cmd_import;
 mod cmd_keys;
 mod cmd_kpis;

@@ -37,6 +37,9 @@ pub struct ImportOptions {
     pub only_programme: Option<String>,
     /// Where every warning goes as CSV (`row,column,value,reason`), when wanted.
     pub warnings_file: Option<std::path::PathBuf>,
+    /// The programme of FHIR episodes whose files do not name one (else the programme of the
+    /// upload page, else the store's only programme).
+    pub programme: Option<String>,
     /// The access-log entry of a stored import (its detail becomes the counts); written in the
     /// import's own transaction, so the rows are never stored without it.
     pub log: Option<crest_store::AccessEntry>,
@@ -54,6 +57,7 @@ impl ImportOptions {
             keep_issues: 1000,
             only_programme: None,
             warnings_file: None,
+            programme: None,
             log: None,
         }
     }
@@ -97,6 +101,8 @@ pub struct ImportSummary {
     pub header_warnings: Vec<String>,
     /// Whether the changes were committed.
     pub committed: bool,
+    /// The rows were episodes assembled from FHIR resources (numbered in the order assembled).
+    pub fhir: bool,
 }
 
 impl ImportSummary {
@@ -279,16 +285,46 @@ pub fn import_file(
     store: &mut dyn Store,
     path: &Path,
     opts: &ImportOptions,
+    errors_out: ErrorSink<'_>,
+    progress: &mut dyn FnMut(f64),
+) -> Result<ImportSummary, ImportError> {
+    import_files(store, &[path.to_path_buf()], opts, errors_out, progress)
+}
+
+/// Imports files that together make one import: one CSV or XLSX file, or FHIR JSON files
+/// (bulk-export NDJSON, one file per resource type, or folders of them) read as one.
+pub fn import_files(
+    store: &mut dyn Store,
+    paths: &[std::path::PathBuf],
+    opts: &ImportOptions,
     mut errors_out: ErrorSink<'_>,
     progress: &mut dyn FnMut(f64),
 ) -> Result<ImportSummary, ImportError> {
-    let (source, header_cells) = Source::open(path, opts.sheet.as_deref())?;
+    let path = paths
+        .first()
+        .ok_or_else(|| ImportError::File("no file to import".into()))?;
+    let fhir = paths.len() > 1 || path.is_dir() || crate::fhir::is_fhir(path);
+    let (mut source, header_cells) = if fhir {
+        Source::open_fhir(paths, progress)?
+    } else {
+        Source::open(path, opts.sheet.as_deref())?
+    };
     let header = Header::parse(&header_cells)?;
-    let registered: HashSet<String> = store.programmes()?.into_iter().map(|p| p.code).collect();
+    let programmes = store.programmes()?;
+    let registered: HashSet<String> = programmes.iter().map(|p| p.code.clone()).collect();
+    let only = (programmes.len() == 1).then(|| programmes[0].code.clone());
+    source.set_default_programme(
+        opts.programme
+            .clone()
+            .or_else(|| opts.only_programme.clone())
+            .or(only),
+    );
     let mut sum = ImportSummary {
         header_warnings: header.warnings(),
+        fhir,
         ..Default::default()
     };
+    sum.header_warnings.extend(source.file_notes());
     let mut warnings_out = match &opts.warnings_file {
         Some(p) => {
             let f = std::fs::File::create(p).map_err(ImportError::write(p))?;
@@ -402,6 +438,16 @@ pub fn import_file(
         Ok(())
     })?;
     progress(1.0);
+    if sum.rows == 0 && fhir {
+        return Err(ImportError::File(format!(
+            "the FHIR file holds no episodes: an episode starts with a Condition crest maps to an initiating event (see `crest fhir mapping`){}",
+            if sum.header_warnings.is_empty() {
+                String::new()
+            } else {
+                format!(". {}", sum.header_warnings.join(". "))
+            }
+        )));
+    }
     if sum.rows == 0 {
         return Err(ImportError::File(format!(
             "{} has a header row but no episode rows; add one row per episode under the headings",
@@ -468,6 +514,7 @@ fn read_and_check(
             }
             Ok(row) => {
                 let mut checked = check_row(header, &cells, today);
+                source.explain(&mut checked);
                 // What the file holds but the import cannot use is said, never dropped quietly.
                 for (i, cell) in cells.iter().enumerate().skip(names.len()) {
                     if !cell.trim().is_empty() {

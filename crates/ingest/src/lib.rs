@@ -4,6 +4,7 @@
 
 pub mod expected;
 pub mod export;
+pub mod fhir;
 pub mod fix;
 pub mod import;
 pub mod programmes;
@@ -11,7 +12,7 @@ pub mod read;
 pub mod synth;
 pub mod template;
 
-pub use import::{import_file, ImportOptions, ImportSummary, RowIssue};
+pub use import::{import_file, import_files, ImportOptions, ImportSummary, RowIssue};
 
 /// Why a file was refused as a whole (nothing was stored).
 #[derive(Debug, thiserror::Error)]

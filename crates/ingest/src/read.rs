@@ -45,6 +45,13 @@ pub enum Source {
         /// Cells read as empty for a reason worth a warning, by row: (column index, why).
         notes: std::collections::HashMap<usize, Vec<(usize, &'static str)>>,
     },
+    /// Episodes assembled from FHIR JSON files (a Bundle, or bulk-export NDJSON).
+    Fhir {
+        /// The episodes.
+        source: Box<crate::fhir::FhirSource>,
+        /// Number of the last episode served (the FHIR import's "row").
+        row: usize,
+    },
 }
 
 /// Magic numbers of files that are certainly not spreadsheets.
@@ -67,6 +74,9 @@ impl Source {
     /// Opens a file as CSV or as a workbook (by content, not only by extension) and reads its
     /// header row. `sheet` picks a workbook sheet by name (default: the first).
     pub fn open(path: &Path, sheet: Option<&str>) -> Result<(Source, Vec<String>), ImportError> {
+        if path.is_dir() || crate::fhir::is_fhir(path) {
+            return Source::open_fhir(&[path.to_path_buf()], &mut |_| {});
+        }
         let shown = path.display().to_string();
         let io = |source: std::io::Error| ImportError::Read {
             path: shown.clone(),
@@ -137,9 +147,58 @@ impl Source {
         ))
     }
 
+    /// Opens FHIR JSON files (or folders of them) as one source of episodes. Reading them is
+    /// the first 70% of `progress`.
+    pub fn open_fhir(
+        paths: &[std::path::PathBuf],
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<(Source, Vec<String>), ImportError> {
+        let mut files = Vec::new();
+        for p in paths {
+            files.extend(crate::fhir::expand(p)?);
+        }
+        let source = crate::fhir::FhirSource::open(&files, &mut |f| progress(f * 0.7))?;
+        Ok((
+            Source::Fhir {
+                source: Box::new(source),
+                row: 0,
+            },
+            crate::fhir::assemble::header(),
+        ))
+    }
+
+    /// Whether the rows are episodes assembled from FHIR.
+    pub fn is_fhir(&self) -> bool {
+        matches!(self, Source::Fhir { .. })
+    }
+
+    /// Warnings about the file as a whole (a FHIR file's ignored resources, say).
+    pub fn file_notes(&self) -> Vec<String> {
+        match self {
+            Source::Fhir { source, .. } => source.notes().to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The programme of FHIR episodes whose files name none.
+    pub fn set_default_programme(&mut self, p: Option<String>) {
+        if let Source::Fhir { source, .. } = self {
+            source.set_default_programme(p);
+        }
+    }
+
+    /// Says a checked row's problems against where its cells came from (FHIR resources and
+    /// elements); a spreadsheet's columns already say it.
+    pub fn explain(&mut self, checked: &mut crest_core::validate::Checked) {
+        if let Source::Fhir { source, .. } = self {
+            source.explain(checked);
+        }
+    }
+
     /// Fraction of the file read so far (0–1).
     pub fn progress(&self) -> f64 {
         match self {
+            Source::Fhir { source, .. } => 0.7 + 0.3 * source.progress(),
             Source::Csv { reader, size, .. } => {
                 reader.position().byte() as f64 / (*size).max(1) as f64
             }
@@ -157,13 +216,18 @@ impl Source {
     pub fn notes(&self, row: usize) -> &[(usize, &'static str)] {
         match self {
             Source::Sheet { notes, .. } => notes.get(&row).map_or(&[], Vec::as_slice),
-            Source::Csv { .. } => &[],
+            Source::Csv { .. } | Source::Fhir { .. } => &[],
         }
     }
 
     /// Reads the next data row into `cells` (reusing its strings), or `None` at the end.
     pub fn next_row(&mut self, cells: &mut Vec<String>) -> Option<RowResult> {
         match self {
+            Source::Fhir { source, row } => {
+                let next = source.next_row(cells)?;
+                *row += 1;
+                Some(next.map(|()| *row).map_err(|why| (*row, why)))
+            }
             Source::Csv {
                 reader,
                 record,
