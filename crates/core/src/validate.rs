@@ -23,6 +23,26 @@ pub struct Issue {
 
 impl fmt::Display for Issue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value = |f: &mut fmt::Formatter<'_>| -> fmt::Result {
+            if self.value.is_empty() {
+                Ok(())
+            } else {
+                write!(f, ", value '{}'", self.value)
+            }
+        };
+        if self.column.is_empty() {
+            // A problem with the row (or a FHIR file) as a whole.
+            if !self.value.is_empty() {
+                write!(f, "value '{}': ", self.value)?;
+            }
+            return write!(f, "{}", self.message);
+        }
+        if self.column.contains('/') {
+            // Where a FHIR import found it: the resource and element, then the field.
+            write!(f, "{}", self.column)?;
+            value(f)?;
+            return write!(f, ": {}", self.message);
+        }
         write!(
             f,
             "column {}, value '{}': {}",

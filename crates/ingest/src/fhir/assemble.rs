@@ -38,18 +38,23 @@ pub enum Built {
 
 /// The dataset columns a FHIR import fills, as the header of its rows.
 pub fn header() -> Vec<String> {
-    FIELDS
-        .iter()
-        .filter(|f| f.imported())
-        .map(|f| f.name.to_string())
-        .collect()
+    names().iter().map(|n| n.to_string()).collect()
 }
 
-fn index(name: &str) -> Option<usize> {
-    FIELDS
-        .iter()
-        .filter(|f| f.imported())
-        .position(|f| f.name == name)
+fn names() -> &'static [&'static str] {
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        FIELDS
+            .iter()
+            .filter(|f| f.imported())
+            .map(|f| f.name)
+            .collect()
+    })
+}
+
+/// A column's place in [`header`].
+pub fn index(name: &str) -> Option<usize> {
+    names().iter().position(|n| *n == name)
 }
 
 /// The resources of one patient (one NHS number), by position in [`Facts`].
@@ -82,7 +87,8 @@ fn strip_nhs(s: &str) -> String {
 
 impl Rows {
     /// Groups the facts by patient.
-    pub fn new(facts: Facts) -> Rows {
+    pub fn new(mut facts: Facts) -> Rows {
+        facts.resolved = facts.refs.iter().map(|r| facts.resolve(r)).collect();
         let mut groups: Vec<Group> = Vec::new();
         let mut by_nhs: HashMap<String, usize> = HashMap::new();
         let mut by_key: HashMap<String, usize> = HashMap::new();
@@ -112,14 +118,14 @@ impl Rows {
         let mut queue = VecDeque::new();
         let mut orphans: Vec<String> = Vec::new();
         let mut unlinked = 0usize;
-        let group_of = |subject: &Option<String>| -> Result<usize, Option<String>> {
-            let s = subject.as_deref().ok_or(None)?;
-            let k = facts.resolve(s);
+        let group_of = |subject: &Option<u32>| -> Result<usize, Option<String>> {
+            let s = subject.ok_or(None)? as usize;
+            let k = &facts.resolved[s];
             by_key
-                .get(&k)
-                .or_else(|| by_key.get(s))
+                .get(k)
+                .or_else(|| by_key.get(&facts.refs[s]))
                 .copied()
-                .ok_or_else(|| Some(k))
+                .ok_or_else(|| Some(k.clone()))
         };
         macro_rules! place {
             ($list:ident, $field:ident, $what:expr, $fatal:expr) => {
@@ -240,7 +246,7 @@ struct Cells {
 
 impl Cells {
     fn new() -> Cells {
-        let n = header().len();
+        let n = names().len();
         Cells {
             ep: Episode {
                 cells: vec![String::new(); n],
@@ -369,14 +375,14 @@ fn assemble(facts: &Facts, g: &Group, default_programme: Option<&str>) -> Vec<Bu
     }
     let mut notes: Vec<Vec<(String, String)>> = vec![Vec::new(); n];
     // Links resolve to keys; a link to a resource not in the files is said, then dates decide.
-    let linked = |links: &[String],
+    let linked = |links: &[u32],
                   known: &HashMap<String, usize>,
                   who: &str,
                   notes: &mut Vec<Vec<(String, String)>>|
      -> Option<usize> {
         let mut missing = None;
         for l in links {
-            let k = facts.resolve(l);
+            let k = facts.resolved[*l as usize].clone();
             if let Some(e) = known.get(&k) {
                 return Some(*e);
             }
@@ -502,13 +508,12 @@ fn assemble(facts: &Facts, g: &Group, default_programme: Option<&str>) -> Vec<Bu
         }
         let patient = cond
             .subject
-            .as_deref()
-            .map(|s| facts.resolve(s))
+            .map(|s| facts.resolved[s as usize].clone())
             .and_then(|k| {
                 g.patients
                     .iter()
                     .map(|p| &facts.patients[*p])
-                    .find(|p| p.key == k || facts.urls.get(&k).is_some_and(|x| *x == p.key))
+                    .find(|p| p.key == k)
             })
             .or_else(|| g.patients.first().map(|p| &facts.patients[*p]));
         if let Some(p) = patient {
@@ -691,7 +696,7 @@ fn care_cells(cells: &mut Cells, eoc: Option<&CareFact>, encounters: &[&CareFact
         eoc.and_then(|c| {
             c.fields
                 .iter()
-                .find(|(n, _)| n == f)
+                .find(|(n, _)| *n == f)
                 .map(|(_, v)| v.clone())
         })
     };
@@ -729,22 +734,20 @@ fn care_cells(cells: &mut Cells, eoc: Option<&CareFact>, encounters: &[&CareFact
         );
         cells.date("core_end_date", &c.end, format!("{} period.end", c.key));
         for (field, value) in &c.fields {
-            if field == "status" {
-                continue;
-            }
-            if index(field).is_some() {
+            if *field != "status" {
                 cells.set(
                     field,
                     value.clone(),
                     format!("{} extension ({field})", c.key),
                 );
-            } else {
-                cells.warn(
-                    &c.key,
-                    field,
-                    format!("crest has no field {field}; the extension was ignored"),
-                );
             }
+        }
+        for field in &c.unknown {
+            cells.warn(
+                &c.key,
+                field,
+                format!("crest has no field {field}; the extension was ignored"),
+            );
         }
     } else if let Some(s) = start {
         let first = encounters
@@ -817,8 +820,8 @@ fn measure_cells(cells: &mut Cells, facts: &Facts, obs: &[usize]) {
         let column = format!("a{slot}_{measure}");
         let origin = format!("{} {}", f.key, m.element);
         match &m.value {
-            Ok(v) => cells.set(&column, v.clone(), origin),
-            Err(why) => cells.error(&column, &origin, "", why.clone()),
+            Ok(v) => cells.set(&column, v.text(), origin),
+            Err(why) => cells.error(&column, &origin, "", why.to_string()),
         }
         let s = &mut dates[usize::from(slot - 1)];
         *s = Some(match *s {

@@ -76,9 +76,22 @@ pub fn entries() -> &'static [Entry] {
 
 /// The entry of a coding (system and code, never display text).
 pub fn find(resource: &str, element: &str, system: &str, code: &str) -> Option<&'static Entry> {
-    entries().iter().find(|e| {
-        e.resource == resource && e.element == element && e.system == system && e.code == code
-    })
+    // Indexed by code: every resource of an import looks its codings up here.
+    static BY_CODE: OnceLock<std::collections::HashMap<&'static str, Vec<&'static Entry>>> =
+        OnceLock::new();
+    BY_CODE
+        .get_or_init(|| {
+            let mut m: std::collections::HashMap<&'static str, Vec<&'static Entry>> =
+                Default::default();
+            for e in entries() {
+                m.entry(e.code.as_str()).or_default().push(e);
+            }
+            m
+        })
+        .get(code)?
+        .iter()
+        .find(|e| e.resource == resource && e.element == element && e.system == system)
+        .copied()
 }
 
 /// The code crest writes for a dataset field's value (or measure, with `value` empty).

@@ -107,16 +107,11 @@ impl FhirSource {
         let Some(ep) = self.current.take() else {
             return;
         };
-        let names = assemble::header();
         let own: Vec<String> = ep.errors.iter().map(|e| e.column.clone()).collect();
         // A field the assembly already explained is not blamed again by the dataset check.
         checked.errors.retain(|e| !own.contains(&e.column));
         let name = |column: &str| -> String {
-            match names
-                .iter()
-                .position(|n| n == column)
-                .and_then(|i| ep.origins[i].as_ref())
-            {
+            match assemble::index(column).and_then(|i| ep.origins[i].as_ref()) {
                 Some(origin) => format!("{origin} ({column})"),
                 None => column.to_string(),
             }

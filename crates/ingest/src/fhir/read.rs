@@ -19,6 +19,10 @@ const MAX_PROBLEMS: usize = 50;
 /// Longest NDJSON line read: no resource crest maps comes near it.
 const MAX_LINE_BYTES: usize = 1 << 20;
 
+/// A reference as written, interned: thousands of resources point at one patient or one
+/// referral, and each holds only this number.
+pub type Ref = u32;
+
 /// A date as a resource gave it: the UK calendar date, or why it is not one.
 pub type FhirDate = Result<Date, String>;
 
@@ -51,7 +55,7 @@ pub struct EventFact {
     /// Its `Type/id`.
     pub key: String,
     /// The patient it is about, as referenced.
-    pub subject: Option<String>,
+    pub subject: Option<Ref>,
     /// The dataset code, or the coding crest does not map.
     pub code: Result<String, String>,
     /// Its date.
@@ -59,7 +63,7 @@ pub struct EventFact {
     /// The element the date came from.
     pub date_element: &'static str,
     /// reasonReference (a Procedure's condition) and encounter.
-    pub links: Vec<String>,
+    pub links: Vec<Ref>,
 }
 
 /// A ServiceRequest (a referral).
@@ -68,11 +72,11 @@ pub struct ReferralFact {
     /// Its `Type/id`.
     pub key: String,
     /// The patient it is about, as referenced.
-    pub subject: Option<String>,
+    pub subject: Option<Ref>,
     /// authoredOn.
     pub authored: Option<FhirDate>,
     /// reasonReference: the condition it is for.
-    pub reasons: Vec<String>,
+    pub reasons: Vec<Ref>,
     /// Coded as crest's cardiac rehabilitation referral.
     pub crest_coded: bool,
 }
@@ -85,7 +89,7 @@ pub struct CareFact {
     /// An Encounter (else an EpisodeOfCare).
     pub encounter: bool,
     /// The patient it is about, as referenced.
-    pub subject: Option<String>,
+    pub subject: Option<Ref>,
     /// status.
     pub status: Option<String>,
     /// period.start.
@@ -93,13 +97,15 @@ pub struct CareFact {
     /// period.end.
     pub end: Option<FhirDate>,
     /// referralRequest, diagnosis conditions, basedOn, episodeOfCare.
-    pub links: Vec<String>,
+    pub links: Vec<Ref>,
     /// crest's episode id (its own identifier system).
     pub episode_id: Option<String>,
     /// The programme (managingOrganization.identifier).
     pub programme: Option<String>,
-    /// crest's own extensions: (field name, value as text).
-    pub fields: Vec<(String, String)>,
+    /// crest's own extensions: (dataset field, value as text).
+    pub fields: Vec<(&'static str, String)>,
+    /// crest extensions naming no dataset field.
+    pub unknown: Vec<String>,
 }
 
 /// One measure read from an Observation.
@@ -107,10 +113,29 @@ pub struct CareFact {
 pub struct Measure {
     /// The dataset measure (`weight_kg`, …; without `a1_`).
     pub measure: &'static str,
-    /// The cell text in the dataset's unit, or why the value cannot be used.
-    pub value: Result<String, String>,
+    /// The value in the dataset's unit, or why it cannot be used.
+    pub value: Result<MeasureValue, Box<str>>,
     /// The element it came from.
     pub element: &'static str,
+}
+
+/// A measure's value, kept small: an episode has dozens.
+#[derive(Debug, Clone, Copy)]
+pub enum MeasureValue {
+    /// A quantity in the dataset's unit.
+    Num(f64),
+    /// A dataset code (smoking status).
+    Code(&'static str),
+}
+
+impl MeasureValue {
+    /// As a cell of the import.
+    pub fn text(self) -> String {
+        match self {
+            MeasureValue::Num(x) => crest_core::value::format_num(x),
+            MeasureValue::Code(c) => c.to_string(),
+        }
+    }
 }
 
 /// An Observation with at least one mapped measure.
@@ -119,13 +144,13 @@ pub struct ObservationFact {
     /// Its `Type/id`.
     pub key: String,
     /// The patient it is about, as referenced.
-    pub subject: Option<String>,
+    pub subject: Option<Ref>,
     /// Its date.
     pub date: Option<FhirDate>,
     /// References to other resources, as written.
-    pub links: Vec<String>,
+    pub links: Vec<Ref>,
     /// The measures it holds.
-    pub measures: Vec<Measure>,
+    pub measures: Box<[Measure]>,
     /// The assessment (1 or 2) crest's own files say it belongs to.
     pub slot: Option<u8>,
 }
@@ -162,6 +187,12 @@ pub struct Facts {
     /// A digest of every resource's key (and fullUrl), to tell a reference to a resource
     /// that is in the files but not mapped from one to a resource that is not there.
     pub keys: std::collections::HashSet<u64>,
+    /// References as written, by [`Ref`].
+    pub refs: Vec<String>,
+    /// The `Type/id` key each reference names, by [`Ref`] (filled once every file is read,
+    /// since a Bundle may name a fullUrl before the entry that has it).
+    pub resolved: Vec<String>,
+    ref_ids: HashMap<String, Ref>,
 }
 
 fn digest(s: &str) -> u64 {
@@ -174,6 +205,17 @@ fn digest(s: &str) -> u64 {
 }
 
 impl Facts {
+    /// The number standing for a reference.
+    fn intern(&mut self, r: &str) -> Ref {
+        if let Some(i) = self.ref_ids.get(r) {
+            return *i;
+        }
+        let i = self.refs.len() as Ref;
+        self.refs.push(r.to_string());
+        self.ref_ids.insert(r.to_string(), i);
+        i
+    }
+
     /// Whether a resource with this key (or fullUrl) was read.
     pub fn has(&self, key: &str) -> bool {
         self.keys.contains(&digest(key))
@@ -322,17 +364,18 @@ fn read_ndjson(
         if text.is_empty() {
             continue;
         }
-        add_raw(text, &format!("line {n} of {shown}"), None, facts);
+        add_raw(text, &|| format!("line {n} of {shown}"), None, facts);
     }
     Ok(())
 }
 
 /// Parses one resource's JSON and adds what it maps to.
-fn add_raw(text: &str, place: &str, full_url: Option<String>, facts: &mut Facts) {
+/// `place` names where the resource is, for a message (only formatted when there is one).
+fn add_raw(text: &str, place: &dyn Fn() -> String, full_url: Option<String>, facts: &mut Facts) {
     match serde_json::from_str::<Resource>(text) {
         Ok(res) => {
             if res.resource_type.is_empty() {
-                facts.problem(format!("{place} has no resourceType"));
+                facts.problem(format!("{} has no resourceType", place()));
                 return;
             }
             facts.keys.insert(digest(&res.key()));
@@ -360,7 +403,7 @@ fn add_raw(text: &str, place: &str, full_url: Option<String>, facts: &mut Facts)
             } else {
                 format!("is not a FHIR resource of the shape crest reads: {e}")
             };
-            facts.problem(format!("{place}{who} {why}"));
+            facts.problem(format!("{}{who} {why}", place()));
         }
     }
 }
@@ -470,9 +513,10 @@ impl<'de> Visitor<'de> for Entries<'_> {
         while let Some(entry) = seq.next_element::<Entry>()? {
             n += 1;
             if let Some(raw) = entry.resource {
+                let shown = self.shown;
                 add_raw(
                     raw.get(),
-                    &format!("entry {n} of {}", self.shown),
+                    &|| format!("entry {n} of {shown}"),
                     entry.full_url,
                     self.facts,
                 );
@@ -480,6 +524,17 @@ impl<'de> Visitor<'de> for Entries<'_> {
         }
         Ok(())
     }
+}
+
+static STRUCTURE_DEFINITIONS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Whether `url` is crest's own `{CREST}/{kind}/{name}` (compared without building it).
+fn is_crest(url: &str, kind: &str, name: &str) -> bool {
+    url.strip_prefix(CREST)
+        .and_then(|s| s.strip_prefix('/'))
+        .and_then(|s| s.strip_prefix(kind))
+        .and_then(|s| s.strip_prefix('/'))
+        == Some(name)
 }
 
 /// Converts a FHIR date or dateTime to the UK calendar date (Europe/London), never the UTC
@@ -540,8 +595,11 @@ fn period_dates(p: &Option<Period>) -> (Option<FhirDate>, Option<FhirDate>) {
     }
 }
 
-fn refs<'a>(r: impl IntoIterator<Item = &'a Reference>) -> Vec<String> {
-    r.into_iter().filter_map(|r| r.reference.clone()).collect()
+fn refs<'a>(facts: &mut Facts, r: impl IntoIterator<Item = &'a Reference>) -> Vec<Ref> {
+    r.into_iter()
+        .filter_map(|r| r.reference.as_deref())
+        .map(|s| facts.intern(s))
+        .collect()
 }
 
 /// The dataset code of a coded element, or the first coding as `system|code` when no coding
@@ -555,12 +613,17 @@ fn map_code(
     let Some(c) = c else {
         return Err("no code".into());
     };
-    let own = mapping::crest_system(field);
+    let own = |system: &str| {
+        system
+            .strip_prefix(CREST)
+            .and_then(|s| s.strip_prefix("/CodeSystem/"))
+            == Some(field)
+    };
     for coding in &c.coding {
         let (Some(system), Some(code)) = (coding.system.as_deref(), coding.code.as_deref()) else {
             continue;
         };
-        if system == own {
+        if own(system) {
             return Ok(code.to_string());
         }
         if let Some(e) = mapping::find(resource, element, system, code) {
@@ -625,8 +688,8 @@ fn static_measure(m: &str) -> &'static str {
     MEASURES.iter().find(|x| **x == m).copied().unwrap_or("")
 }
 
-/// A quantity in the dataset's unit, as cell text.
-fn quantity(measure: &str, q: &Quantity) -> Result<String, String> {
+/// A quantity in the dataset's unit.
+fn quantity(measure: &str, q: &Quantity) -> Result<f64, String> {
     let Some(v) = q.value else {
         return Err("the quantity has no value".into());
     };
@@ -654,22 +717,28 @@ fn quantity(measure: &str, q: &Quantity) -> Result<String, String> {
     };
     let x = v * factor;
     Ok(if factor == 1.0 {
-        crest_core::value::format_num(x)
+        x
     } else {
         // Converted values keep two decimals: enough for any unit the dataset uses.
-        crest_core::value::format_num((x * 100.0).round() / 100.0)
+        (x * 100.0).round() / 100.0
     })
 }
 
 /// Reduces one resource to what the mapping uses.
 fn add(res: Resource, facts: &mut Facts) {
-    *facts.read.entry(res.resource_type.clone()).or_default() += 1;
+    match facts.read.get_mut(&res.resource_type) {
+        Some(n) => *n += 1,
+        None => {
+            facts.read.insert(res.resource_type.clone(), 1);
+        }
+    }
     let key = res.key();
     let subject = res
         .subject
         .as_ref()
         .or(res.patient.as_ref())
-        .and_then(|r| r.reference.clone());
+        .and_then(|r| r.reference.as_deref())
+        .map(|r| facts.intern(r));
     match res.resource_type.as_str() {
         "Patient" => facts.patients.push(patient(res, key)),
         "Condition" => {
@@ -678,13 +747,14 @@ fn add(res: Resource, facts: &mut Facts) {
                 (None, Some(d)) => (Some(fhir_date(d)), "recordedDate"),
                 (None, None) => (None, "onsetDateTime"),
             };
+            let links = refs(facts, res.encounter.iter());
             facts.conditions.push(EventFact {
                 key,
                 subject,
                 code: map_code("Condition", "code", "initiating_event", &res.code),
                 date,
                 date_element,
-                links: refs(res.encounter.iter()),
+                links,
             });
         }
         "Procedure" => {
@@ -693,9 +763,9 @@ fn add(res: Resource, facts: &mut Facts) {
                 (None, Some(p)) => (p.start.as_deref().map(fhir_date), "performedPeriod.start"),
                 (None, None) => (None, "performedDateTime"),
             };
-            let mut links = refs(&res.reason_reference);
-            links.extend(refs(res.encounter.iter()));
-            links.extend(refs(&res.based_on));
+            let mut links = refs(facts, &res.reason_reference);
+            links.extend(refs(facts, res.encounter.iter()));
+            links.extend(refs(facts, &res.based_on));
             facts.procedures.push(EventFact {
                 key,
                 subject,
@@ -706,36 +776,39 @@ fn add(res: Resource, facts: &mut Facts) {
             });
         }
         "ServiceRequest" => {
-            let own = mapping::crest_system("service");
             let crest_coded = res.code.as_ref().is_some_and(|c| {
-                c.coding
-                    .iter()
-                    .any(|cd| cd.system.as_deref() == Some(own.as_str()))
+                c.coding.iter().any(|cd| {
+                    cd.system
+                        .as_deref()
+                        .is_some_and(|s| is_crest(s, "CodeSystem", "service"))
+                })
             });
+            let reasons = refs(facts, &res.reason_reference);
             facts.referrals.push(ReferralFact {
                 key,
                 subject,
                 authored: opt_date(&res.authored_on),
-                reasons: refs(&res.reason_reference),
+                reasons,
                 crest_coded,
             });
         }
         "EpisodeOfCare" | "Encounter" => {
             let encounter = res.resource_type == "Encounter";
             let (start, end) = period_dates(&res.period);
-            let mut links = refs(&res.referral_request);
-            links.extend(
-                res.diagnosis
-                    .iter()
-                    .filter_map(|d| d.condition.as_ref()?.reference.clone()),
-            );
-            links.extend(refs(&res.based_on));
-            links.extend(refs(&res.episode_of_care));
+            let mut links = refs(facts, &res.referral_request);
+            links.extend(refs(
+                facts,
+                res.diagnosis.iter().filter_map(|d| d.condition.as_ref()),
+            ));
+            links.extend(refs(facts, &res.based_on));
+            links.extend(refs(facts, &res.episode_of_care));
             let episode_id = res
                 .identifier
                 .iter()
                 .find(|i| {
-                    i.system.as_deref() == Some(mapping::crest_identifier("episode").as_str())
+                    i.system
+                        .as_deref()
+                        .is_some_and(|s| is_crest(s, "Id", "episode"))
                 })
                 .and_then(|i| i.value.clone());
             let programme = res
@@ -743,13 +816,17 @@ fn add(res: Resource, facts: &mut Facts) {
                 .as_ref()
                 .and_then(|o| o.identifier.as_ref())
                 .filter(|i| {
-                    i.system.as_deref() == Some(mapping::crest_identifier("programme").as_str())
+                    i.system
+                        .as_deref()
+                        .is_some_and(|s| is_crest(s, "Id", "programme"))
                 })
                 .and_then(|i| i.value.clone());
-            let prefix = format!("{CREST}/StructureDefinition/");
-            let mut fields: Vec<(String, String)> = Vec::new();
+            let prefix =
+                STRUCTURE_DEFINITIONS.get_or_init(|| format!("{CREST}/StructureDefinition/"));
+            let mut fields: Vec<(&'static str, String)> = Vec::new();
+            let mut unknown = Vec::new();
             for x in &res.extension {
-                let Some(field) = x.url.strip_prefix(&prefix) else {
+                let Some(field) = x.url.strip_prefix(prefix.as_str()) else {
                     continue;
                 };
                 let v = x
@@ -760,13 +837,20 @@ fn add(res: Resource, facts: &mut Facts) {
                     .or_else(|| x.value_integer.map(|i| i.to_string()))
                     .or_else(|| x.value_boolean.map(|b| b.to_string()))
                     .unwrap_or_default();
+                let Some(field) = crest_core::dataset::field_by_name(field)
+                    .filter(|f| f.imported())
+                    .map(|f| f.name)
+                else {
+                    unknown.push(field.to_string());
+                    continue;
+                };
                 // A list (comorbidities) is one extension per code.
-                match fields.iter_mut().find(|(f, _)| f == field) {
+                match fields.iter_mut().find(|(f, _)| *f == field) {
                     Some((_, old)) => {
                         old.push(';');
                         old.push_str(&v);
                     }
-                    None => fields.push((field.to_string(), v)),
+                    None => fields.push((field, v)),
                 }
             }
             facts.care.push(CareFact {
@@ -780,6 +864,7 @@ fn add(res: Resource, facts: &mut Facts) {
                 episode_id,
                 programme,
                 fields,
+                unknown,
             });
         }
         "Observation" => observation(res, key, subject, facts),
@@ -800,7 +885,9 @@ fn patient(res: Resource, key: String) -> PatientFact {
         .identifier
         .iter()
         .find(|i| {
-            i.system.as_deref() == Some(mapping::crest_identifier("local-patient-id").as_str())
+            i.system
+                .as_deref()
+                .is_some_and(|s| is_crest(s, "Id", "local-patient-id"))
         })
         .and_then(|i| i.value.clone());
     let gender = res.gender.as_deref().map(|g| {
@@ -845,8 +932,6 @@ fn patient(res: Resource, key: String) -> PatientFact {
 fn ethnic_category(c: Option<&Concept>) -> Result<String, String> {
     const ENGLAND: &str = "https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategoryEngland";
     const WALES: &str = "https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategoryWales";
-    // The retired 2011 census code system: two letters, the first being the category.
-    const CENSUS: &str = "https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategory";
     const LETTERS: &str = "ABCDEFGHJKLMNPRSZ";
     let Some(c) = c else {
         return Err("the extension has no valueCodeableConcept".into());
@@ -857,9 +942,6 @@ fn ethnic_category(c: Option<&Concept>) -> Result<String, String> {
             Some(ENGLAND) | Some(WALES) if code == "99" => return Ok(String::new()),
             Some(ENGLAND) | Some(WALES) if code.len() == 1 && LETTERS.contains(code) => {
                 return Ok(code.to_string())
-            }
-            Some(CENSUS) if code.len() == 2 && LETTERS.contains(&code[..1]) => {
-                return Ok(code[..1].to_string())
             }
             _ => {}
         }
@@ -874,7 +956,18 @@ fn ethnic_category(c: Option<&Concept>) -> Result<String, String> {
     })
 }
 
-fn observation(res: Resource, key: String, subject: Option<String>, facts: &mut Facts) {
+/// The dataset's own spelling of a smoking status.
+fn smoking_code(c: &str) -> Option<&'static str> {
+    match crest_core::Col::A1Smoking.field().kind {
+        crest_core::dataset::Kind::Code(codes) => codes
+            .iter()
+            .find(|k| k.code.eq_ignore_ascii_case(c))
+            .map(|k| k.code),
+        _ => None,
+    }
+}
+
+fn observation(res: Resource, key: String, subject: Option<Ref>, facts: &mut Facts) {
     let code = res.code.clone().unwrap_or_default();
     let Some(measure) = measure_of("code", &code) else {
         let n = &mut facts.unmapped_observations;
@@ -906,7 +999,7 @@ fn observation(res: Resource, key: String, subject: Option<String>, facts: &mut 
                             .value_quantity
                             .as_ref()
                             .map_or(Err("the component has no valueQuantity".into()), |q| {
-                                quantity(m, q)
+                                quantity(m, q).map(MeasureValue::Num).map_err(Into::into)
                             }),
                         element: if m == "systolic_bp" {
                             "component[systolic].valueQuantity"
@@ -935,14 +1028,20 @@ fn observation(res: Resource, key: String, subject: Option<String>, facts: &mut 
                 "smoking",
                 &res.value_codeable_concept,
             )
-            .map_err(|c| format!("the smoking status {c} is not in crest's mapping")),
+            .map_err(|c| format!("the smoking status {c} is not in crest's mapping"))
+            .and_then(|c| {
+                smoking_code(&c)
+                    .map(MeasureValue::Code)
+                    .ok_or_else(|| format!("'{c}' is not a smoking status crest knows"))
+            })
+            .map_err(Into::into),
             element: "valueCodeableConcept",
         }),
         m => measures.push(Measure {
             measure: m,
             value: match (&res.value_quantity, res.value_integer) {
-                (Some(q), _) => quantity(m, q),
-                (None, Some(i)) => Ok(i.to_string()),
+                (Some(q), _) => quantity(m, q).map(MeasureValue::Num).map_err(Into::into),
+                (None, Some(i)) => Ok(MeasureValue::Num(i as f64)),
                 (None, None) => Err("the Observation has no valueQuantity".into()),
             },
             element: if res.value_quantity.is_some() {
@@ -957,13 +1056,12 @@ fn observation(res: Resource, key: String, subject: Option<String>, facts: &mut 
         (None, Some(p)) => p.start.as_deref().map(fhir_date),
         (None, None) => None,
     };
-    let mut links = refs(&res.based_on);
-    links.extend(refs(res.encounter.iter()));
-    let own = mapping::crest_extension("assessment");
+    let mut links = refs(facts, &res.based_on);
+    links.extend(refs(facts, res.encounter.iter()));
     let slot = res
         .extension
         .iter()
-        .find(|x| x.url == own)
+        .find(|x| is_crest(&x.url, "StructureDefinition", "assessment"))
         .and_then(|x| x.value_integer)
         .and_then(|i| u8::try_from(i).ok())
         .filter(|i| (1..=2).contains(i));
@@ -972,7 +1070,7 @@ fn observation(res: Resource, key: String, subject: Option<String>, facts: &mut 
         subject,
         date,
         links,
-        measures,
+        measures: measures.into_boxed_slice(),
         slot,
     });
 }
@@ -1023,6 +1121,6 @@ mod tests {
         assert!(quantity("weight_kg", &none)
             .unwrap_err()
             .contains("no unit"));
-        assert_eq!(quantity("hads_anxiety", &none).unwrap(), "70");
+        assert_eq!(quantity("hads_anxiety", &none).unwrap(), 70.0);
     }
 }
