@@ -119,7 +119,7 @@ impl ImportSummary {
 /// come from the programme's own file and store, and SipHash was a measurable share of import
 /// time.
 #[derive(Default, Clone, Copy)]
-struct Fx(u64);
+pub struct Fx(u64);
 
 impl Fx {
     fn add(&mut self, word: u64) {

@@ -7,11 +7,59 @@
 //! it goes through exactly the checks, transaction and idempotence of a CSV row; every cell
 //! remembers the resource and element it came from, so a problem names them.
 
+use super::facts::{CareFact, Facts, FhirDate, PatientFact};
 use super::mapping;
-use super::read::{CareFact, Facts, FhirDate, PatientFact};
 use crest_core::validate::Issue;
 use crest_core::{Date, FIELDS};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+/// Hash maps keyed by the file's own keys, with the import's fast hash.
+type HashMap<K, V> = std::collections::HashMap<K, V, super::facts::FastHash>;
+
+/// Where a cell came from: a resource and its element (or words, where no one resource
+/// gave it). Kept as the resource's shared key and a static element, and only written out
+/// for a cell with a problem.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    key: Option<std::sync::Arc<str>>,
+    element: std::borrow::Cow<'static, str>,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match (&self.key, self.element.is_empty()) {
+            (Some(k), true) => write!(f, "{k}"),
+            (Some(k), false) => write!(f, "{k} {}", self.element),
+            (None, _) => f.write_str(&self.element),
+        }
+    }
+}
+
+impl From<String> for Origin {
+    fn from(s: String) -> Origin {
+        Origin {
+            key: None,
+            element: s.into(),
+        }
+    }
+}
+
+impl From<&'static str> for Origin {
+    fn from(s: &'static str) -> Origin {
+        Origin {
+            key: None,
+            element: s.into(),
+        }
+    }
+}
+
+/// The origin `element` of the resource whose key is `key`.
+fn at(key: &std::sync::Arc<str>, element: &'static str) -> Origin {
+    Origin {
+        key: Some(key.clone()),
+        element: element.into(),
+    }
+}
 
 /// One episode read from FHIR: its cells (in [`header`] order), where each came from, and the
 /// problems found while assembling it.
@@ -20,7 +68,7 @@ pub struct Episode {
     /// Cells in [`header`] order.
     pub cells: Vec<String>,
     /// For each cell, the resource and element it came from.
-    pub origins: Vec<Option<String>>,
+    pub origins: Vec<Option<Origin>>,
     /// Problems that reject the episode.
     pub errors: Vec<Issue>,
     /// Problems worth a look.
@@ -54,7 +102,34 @@ fn names() -> &'static [&'static str] {
 
 /// A column's place in [`header`].
 pub fn index(name: &str) -> Option<usize> {
-    names().iter().position(|n| *n == name)
+    static INDEX: std::sync::OnceLock<HashMap<&'static str, usize>> = std::sync::OnceLock::new();
+    INDEX
+        .get_or_init(|| names().iter().enumerate().map(|(i, n)| (*n, i)).collect())
+        .get(name)
+        .copied()
+}
+
+/// The column of a measure at an assessment (`a1_weight_kg`), without building its name.
+fn measure_column(slot: u8, measure: &str) -> &'static str {
+    static COLUMNS: std::sync::OnceLock<HashMap<(u8, &'static str), &'static str>> =
+        std::sync::OnceLock::new();
+    COLUMNS
+        .get_or_init(|| {
+            let mut m = HashMap::default();
+            for slot in [1u8, 2] {
+                for measure in super::facts::MEASURES {
+                    if let Some(f) =
+                        crest_core::dataset::field_by_name(&format!("a{slot}_{measure}"))
+                    {
+                        m.insert((slot, measure), f.name);
+                    }
+                }
+            }
+            m
+        })
+        .get(&(slot, measure))
+        .copied()
+        .unwrap_or("")
 }
 
 /// The resources of one patient (one NHS number), by position in [`Facts`].
@@ -70,10 +145,14 @@ struct Group {
 
 /// Episodes assembled on demand, patient by patient.
 pub struct Rows {
-    facts: Facts,
-    groups: Vec<Group>,
+    /// The facts and patients, until assembling starts (then the assembling thread has them).
+    pending: Option<(Facts, Vec<Group>)>,
+    /// Patients in all, and assembled so far (for progress).
+    total: usize,
     next_group: usize,
     queue: VecDeque<Built>,
+    /// Batches of assembled episodes, in order, from the assembling thread.
+    batches: Option<std::sync::mpsc::Receiver<(usize, Vec<Built>)>>,
     default_programme: Option<String>,
     /// Warnings about the files as a whole (ignored resource types, unmapped codes, …).
     pub notes: Vec<String>,
@@ -90,8 +169,8 @@ impl Rows {
     pub fn new(mut facts: Facts) -> Rows {
         facts.resolved = facts.refs.iter().map(|r| facts.resolve(r)).collect();
         let mut groups: Vec<Group> = Vec::new();
-        let mut by_nhs: HashMap<String, usize> = HashMap::new();
-        let mut by_key: HashMap<String, usize> = HashMap::new();
+        let mut by_nhs: HashMap<String, usize> = HashMap::default();
+        let mut by_key: HashMap<&str, usize> = HashMap::default();
         for (i, p) in facts.patients.iter().enumerate() {
             let g = match p.nhs.as_deref().map(strip_nhs).filter(|n| !n.is_empty()) {
                 Some(n) => *by_nhs.entry(n).or_insert_with(|| {
@@ -104,15 +183,7 @@ impl Rows {
                 }
             };
             groups[g].patients.push(i);
-            by_key.insert(p.key.clone(), g);
-            if let Some(url) = facts
-                .urls
-                .iter()
-                .find(|(_, k)| **k == p.key)
-                .map(|(u, _)| u.clone())
-            {
-                by_key.insert(url, g);
-            }
+            by_key.insert(&p.key, g);
         }
         let mut notes = Vec::new();
         let mut queue = VecDeque::new();
@@ -122,8 +193,8 @@ impl Rows {
             let s = subject.ok_or(None)? as usize;
             let k = &facts.resolved[s];
             by_key
-                .get(k)
-                .or_else(|| by_key.get(&facts.refs[s]))
+                .get(k.as_str())
+                .or_else(|| by_key.get(facts.refs[s].as_str()))
                 .copied()
                 .ok_or_else(|| Some(k.clone()))
         };
@@ -204,10 +275,11 @@ impl Rows {
             ));
         }
         Rows {
-            facts,
-            groups,
+            total: groups.len(),
+            pending: Some((facts, groups)),
             next_group: 0,
             queue,
+            batches: None,
             default_programme: None,
             notes,
         }
@@ -220,21 +292,36 @@ impl Rows {
 
     /// Fraction of patients assembled.
     pub fn progress(&self) -> f64 {
-        self.next_group as f64 / self.groups.len().max(1) as f64
+        self.next_group as f64 / self.total.max(1) as f64
     }
 
-    /// The next episode (or failed one), or `None` at the end.
+    /// The next episode (or failed one), or `None` at the end. Episodes are assembled on a
+    /// thread of their own, a batch of patients ahead of the caller (who checks and stores
+    /// them meanwhile); a bounded channel keeps memory flat.
     pub fn next_built(&mut self) -> Option<Built> {
         loop {
             if let Some(b) = self.queue.pop_front() {
                 return Some(b);
             }
-            if self.next_group >= self.groups.len() {
-                return None;
+            if let Some((facts, groups)) = self.pending.take() {
+                let (send, receive) = std::sync::mpsc::sync_channel(4);
+                let programme = self.default_programme.clone();
+                std::thread::spawn(move || {
+                    const BATCH: usize = 256;
+                    for chunk in groups.chunks(BATCH) {
+                        let built: Vec<Built> = chunk
+                            .iter()
+                            .flat_map(|g| assemble(&facts, g, programme.as_deref()))
+                            .collect();
+                        if send.send((chunk.len(), built)).is_err() {
+                            return;
+                        }
+                    }
+                });
+                self.batches = Some(receive);
             }
-            let g = std::mem::take(&mut self.groups[self.next_group]);
-            self.next_group += 1;
-            let built = assemble(&self.facts, &g, self.default_programme.as_deref());
+            let (n, built) = self.batches.as_ref()?.recv().ok()?;
+            self.next_group += n;
             self.queue.extend(built);
         }
     }
@@ -256,17 +343,17 @@ impl Cells {
         }
     }
 
-    fn set(&mut self, field: &str, value: impl Into<String>, origin: impl Into<String>) {
+    fn set(&mut self, field: &str, value: impl Into<String>, origin: impl Into<Origin>) {
         if let Some(i) = index(field) {
             self.ep.cells[i] = value.into();
             self.ep.origins[i] = Some(origin.into());
         }
     }
 
-    fn date(&mut self, field: &str, d: &Option<FhirDate>, origin: String) {
+    fn date(&mut self, field: &str, d: &Option<FhirDate>, origin: Origin) {
         match d {
             Some(Ok(d)) => self.set(field, d.to_string(), origin),
-            Some(Err(why)) => self.error(field, &origin, "", why.clone()),
+            Some(Err(why)) => self.error(field, &origin.to_string(), "", why.clone()),
             None => {}
         }
     }
@@ -274,7 +361,7 @@ impl Cells {
     /// A problem with a dataset field, said against the resource and element it concerns.
     fn error(&mut self, field: &str, origin: &str, value: &str, message: String) {
         if let Some(i) = index(field) {
-            self.ep.origins[i] = Some(origin.to_string());
+            self.ep.origins[i] = Some(Origin::from(origin.to_string()));
         }
         self.ep.errors.push(Issue {
             column: field.to_string(),
@@ -347,7 +434,9 @@ fn assemble(facts: &Facts, g: &Group, default_programme: Option<&str>) -> Vec<Bu
             ))),
         }
     }
-    events.sort_by_key(|(c, d)| (*d, facts.conditions[*c].key.clone()));
+    events.sort_by(|(a, x), (b, y)| {
+        (x, &facts.conditions[*a].key).cmp(&(y, &facts.conditions[*b].key))
+    });
     if events.is_empty() {
         for &e in &g.care {
             let f = &facts.care[e];
@@ -369,24 +458,24 @@ fn assemble(facts: &Facts, g: &Group, default_programme: Option<&str>) -> Vec<Bu
             None => None,
         }
     };
-    let mut episode_of: HashMap<String, usize> = HashMap::new();
+    let mut episode_of: HashMap<&str, usize> = HashMap::default();
     for (i, (c, _)) in events.iter().enumerate() {
-        episode_of.insert(facts.conditions[*c].key.clone(), i);
+        episode_of.insert(&facts.conditions[*c].key, i);
     }
     let mut notes: Vec<Vec<(String, String)>> = vec![Vec::new(); n];
     // Links resolve to keys; a link to a resource not in the files is said, then dates decide.
     let linked = |links: &[u32],
-                  known: &HashMap<String, usize>,
+                  known: &HashMap<&str, usize>,
                   who: &str,
                   notes: &mut Vec<Vec<(String, String)>>|
      -> Option<usize> {
         let mut missing = None;
         for l in links {
-            let k = facts.resolved[*l as usize].clone();
-            if let Some(e) = known.get(&k) {
+            let k = &facts.resolved[*l as usize];
+            if let Some(e) = known.get(k.as_str()) {
                 return Some(*e);
             }
-            if !facts.has(&k) {
+            if !facts.has(k) {
                 missing = Some(k);
             }
         }
@@ -407,12 +496,12 @@ fn assemble(facts: &Facts, g: &Group, default_programme: Option<&str>) -> Vec<Bu
             _ => None,
         });
         if let Some(e) = e {
-            episode_of.insert(f.key.clone(), e);
+            episode_of.insert(&f.key, e);
             let earlier = referral[e]
                 .is_some_and(|o| date_of(&facts.referrals[o].authored) <= date_of(&f.authored));
             if referral[e].is_some() {
                 notes[e].push((
-                    f.key.clone(),
+                    f.key.to_string(),
                     "a second referral for this episode; the earliest was used".into(),
                 ));
             }
@@ -438,12 +527,12 @@ fn assemble(facts: &Facts, g: &Group, default_programme: Option<&str>) -> Vec<Bu
                 _ => None,
             });
             let Some(e) = e else { continue };
-            episode_of.insert(f.key.clone(), e);
+            episode_of.insert(&f.key, e);
             if f.encounter {
                 encounters[e].push(c);
             } else if care[e].is_some() {
                 notes[e].push((
-                    f.key.clone(),
+                    f.key.to_string(),
                     "a second EpisodeOfCare for this episode; the first was used".into(),
                 ));
             } else {
@@ -508,12 +597,12 @@ fn assemble(facts: &Facts, g: &Group, default_programme: Option<&str>) -> Vec<Bu
         }
         let patient = cond
             .subject
-            .map(|s| facts.resolved[s as usize].clone())
+            .map(|s| facts.resolved[s as usize].as_str())
             .and_then(|k| {
                 g.patients
                     .iter()
                     .map(|p| &facts.patients[*p])
-                    .find(|p| p.key == k)
+                    .find(|p| &*p.key == k)
             })
             .or_else(|| g.patients.first().map(|p| &facts.patients[*p]));
         if let Some(p) = patient {
@@ -522,15 +611,15 @@ fn assemble(facts: &Facts, g: &Group, default_programme: Option<&str>) -> Vec<Bu
         cells.set(
             "initiating_event",
             cond.code.clone().unwrap_or_default(),
-            format!("{} code", cond.key),
+            at(&cond.key, "code"),
         );
         cells.set(
             "event_date",
             event.to_string(),
-            format!("{} {}", cond.key, cond.date_element),
+            at(&cond.key, cond.date_element),
         );
         // Treatment: the procedure that defines the pathway; none is medical treatment.
-        let mut best: Option<(usize, &str, &str)> = None;
+        let mut best: Option<(usize, &std::sync::Arc<str>, &str)> = None;
         for &p in &procedures[i] {
             let f = &facts.procedures[p];
             let code = f.code.as_deref().unwrap_or("");
@@ -540,28 +629,24 @@ fn assemble(facts: &Facts, g: &Group, default_programme: Option<&str>) -> Vec<Bu
                 .unwrap_or(TREATMENT_ORDER.len());
             if let Some((r, other, _)) = best {
                 let (kept, dropped) = if rank < r {
-                    (f.key.as_str(), other)
+                    (&*f.key, &**other)
                 } else {
-                    (other, f.key.as_str())
+                    (&**other, &*f.key)
                 };
                 cells.warn(dropped, "", format!("the episode has more than one treatment; crest records one, and took {kept}'s"));
             }
             if best.is_none_or(|(r, _, _)| rank < r) {
-                best = Some((rank, f.key.as_str(), code));
+                best = Some((rank, &f.key, code));
             }
         }
         match best {
-            Some((_, key, code)) => cells.set("treatment", code, format!("{key} code")),
-            None => cells.set(
-                "treatment",
-                "medical",
-                format!("{} (no Procedure)", cond.key),
-            ),
+            Some((_, key, code)) => cells.set("treatment", code, at(key, "code")),
+            None => cells.set("treatment", "medical", at(&cond.key, "(no Procedure)")),
         }
         match referral[i] {
             Some(r) => {
                 let f = &facts.referrals[r];
-                cells.date("referral_date", &f.authored, format!("{} authoredOn", f.key));
+                cells.date("referral_date", &f.authored, at(&f.key, "authoredOn"));
                 if f.authored.is_none() {
                     cells.error("referral_date", &f.key, "", "the referral has no authoredOn date".into());
                 }
@@ -585,7 +670,10 @@ fn assemble(facts: &Facts, g: &Group, default_programme: Option<&str>) -> Vec<Bu
         // Programme and episode id.
         let programme = eoc.and_then(|c| c.programme.clone());
         match (programme, default_programme) {
-            (Some(p), _) => cells.set("programme_code", p, format!("{} managingOrganization", eoc.map_or("", |c| c.key.as_str()))),
+            (Some(p), _) => match eoc {
+                Some(c) => cells.set("programme_code", p, at(&c.key, "managingOrganization")),
+                None => cells.set("programme_code", p, "managingOrganization"),
+            },
             (None, Some(p)) => cells.set("programme_code", p, "the programme importing the file"),
             (None, None) => cells.error(
                 "programme_code",
@@ -596,10 +684,10 @@ fn assemble(facts: &Facts, g: &Group, default_programme: Option<&str>) -> Vec<Bu
         }
         let (id, origin) = match eoc {
             Some(c) => match &c.episode_id {
-                Some(id) => (id.clone(), format!("{} identifier", c.key)),
-                None => (derived_id("eoc", &c.key), format!("{} id", c.key)),
+                Some(id) => (id.clone(), at(&c.key, "identifier")),
+                None => (derived_id("eoc", &c.key), at(&c.key, "id")),
             },
-            None => (derived_id("cond", &cond.key), format!("{} id", cond.key)),
+            None => (derived_id("cond", &cond.key), at(&cond.key, "id")),
         };
         cells.set("episode_id", id, origin);
         measure_cells(&mut cells, facts, &observations[i]);
@@ -642,11 +730,7 @@ fn conflicting(facts: &Facts, g: &Group) -> Option<String> {
 fn patient_cells(cells: &mut Cells, p: &PatientFact) {
     let k = &p.key;
     match &p.nhs {
-        Some(n) => cells.set(
-            "nhs_number",
-            n.clone(),
-            format!("{k} identifier (NHS number)"),
-        ),
+        Some(n) => cells.set("nhs_number", n.clone(), at(k, "identifier (NHS number)")),
         None => cells.error(
             "nhs_number",
             &format!("{k} identifier"),
@@ -658,26 +742,22 @@ fn patient_cells(cells: &mut Cells, p: &PatientFact) {
         ),
     }
     if let Some(d) = &p.birth_date {
-        cells.set("date_of_birth", d.clone(), format!("{k} birthDate"));
+        cells.set("date_of_birth", d.clone(), at(k, "birthDate"));
     }
     if let Some(s) = &p.gender {
-        cells.set("sex", s.clone(), format!("{k} gender"));
+        cells.set("sex", s.clone(), at(k, "gender"));
     }
     if let Some(s) = &p.postcode {
-        cells.set("postcode", s.clone(), format!("{k} address.postalCode"));
+        cells.set("postcode", s.clone(), at(k, "address.postalCode"));
     }
     if let Some(s) = &p.family {
-        cells.set("family_name", s.clone(), format!("{k} name.family"));
+        cells.set("family_name", s.clone(), at(k, "name.family"));
     }
     if let Some(s) = &p.given {
-        cells.set("given_name", s.clone(), format!("{k} name.given"));
+        cells.set("given_name", s.clone(), at(k, "name.given"));
     }
     if let Some(s) = &p.local_id {
-        cells.set(
-            "local_patient_id",
-            s.clone(),
-            format!("{k} identifier (local)"),
-        );
+        cells.set("local_patient_id", s.clone(), at(k, "identifier (local)"));
     }
     match &p.ethnicity {
         Some(Ok(e)) => cells.set("ethnicity", e.clone(), format!("{k} extension (ethnic category)")),
@@ -704,7 +784,7 @@ fn care_cells(cells: &mut Cells, eoc: Option<&CareFact>, encounters: &[&CareFact
         .and_then(|c| date_of(&c.start))
         .or_else(|| encounters.iter().filter_map(|e| date_of(&e.start)).min());
     let status = match (own("status"), eoc) {
-        (Some(s), Some(c)) => Some((s, format!("{} extension (status)", c.key))),
+        (Some(s), Some(c)) => Some((s, at(&c.key, "extension (status)"))),
         (None, Some(c)) => c.status.as_deref().map(|s| {
             let code = match s {
                 "planned" | "waitlist" => "referred",
@@ -714,11 +794,11 @@ fn care_cells(cells: &mut Cells, eoc: Option<&CareFact>, encounters: &[&CareFact
                 "cancelled" => "did_not_start",
                 other => other,
             };
-            (code.to_string(), format!("{} status", c.key))
+            (code.to_string(), at(&c.key, "status"))
         }),
         (_, None) if !encounters.is_empty() => Some((
             "in_progress".to_string(),
-            format!("{} (rehabilitation encounters)", encounters[0].key),
+            at(&encounters[0].key, "(rehabilitation encounters)"),
         )),
         _ => None,
     };
@@ -727,19 +807,11 @@ fn care_cells(cells: &mut Cells, eoc: Option<&CareFact>, encounters: &[&CareFact
         None => cells.set("status", "referred", "no EpisodeOfCare: waiting to start"),
     }
     if let Some(c) = eoc {
-        cells.date(
-            "core_start_date",
-            &c.start,
-            format!("{} period.start", c.key),
-        );
-        cells.date("core_end_date", &c.end, format!("{} period.end", c.key));
+        cells.date("core_start_date", &c.start, at(&c.key, "period.start"));
+        cells.date("core_end_date", &c.end, at(&c.key, "period.end"));
         for (field, value) in &c.fields {
             if *field != "status" {
-                cells.set(
-                    field,
-                    value.clone(),
-                    format!("{} extension ({field})", c.key),
-                );
+                cells.set(field, value.clone(), at(&c.key, "extension"));
             }
         }
         for field in &c.unknown {
@@ -750,15 +822,11 @@ fn care_cells(cells: &mut Cells, eoc: Option<&CareFact>, encounters: &[&CareFact
             );
         }
     } else if let Some(s) = start {
-        let first = encounters
+        let origin = encounters
             .iter()
             .find(|e| date_of(&e.start) == Some(s))
-            .map_or("", |e| e.key.as_str());
-        cells.set(
-            "core_start_date",
-            s.to_string(),
-            format!("{first} period.start"),
-        );
+            .map_or(Origin::from("period.start"), |e| at(&e.key, "period.start"));
+        cells.set("core_start_date", s.to_string(), origin);
     }
 }
 
@@ -777,7 +845,7 @@ fn measure_cells(cells: &mut Cells, facts: &Facts, obs: &[usize]) {
         get(cells, "assessment2_date"),
     );
     // (slot, measure) → (date, observation, value, element)
-    let mut kept: HashMap<(u8, &str), (Date, usize, usize)> = HashMap::new();
+    let mut kept: HashMap<(u8, &str), (Date, usize, usize)> = HashMap::default();
     for &o in obs {
         let f = &facts.observations[o];
         let Some(Ok(d)) = f.date else { continue };
@@ -817,11 +885,11 @@ fn measure_cells(cells: &mut Cells, facts: &Facts, obs: &[usize]) {
     for ((slot, measure), (d, o, mi)) in entries {
         let f = &facts.observations[o];
         let m = &f.measures[mi];
-        let column = format!("a{slot}_{measure}");
-        let origin = format!("{} {}", f.key, m.element);
+        let column = measure_column(slot, measure);
+        let origin = at(&f.key, m.element);
         match &m.value {
-            Ok(v) => cells.set(&column, v.text(), origin),
-            Err(why) => cells.error(&column, &origin, "", why.to_string()),
+            Ok(v) => cells.set(column, v.text(), origin),
+            Err(why) => cells.error(column, &origin.to_string(), "", why.to_string()),
         }
         let s = &mut dates[usize::from(slot - 1)];
         *s = Some(match *s {

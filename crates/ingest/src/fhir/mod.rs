@@ -7,6 +7,7 @@
 //! the same [`mapping`].
 
 pub mod assemble;
+pub mod facts;
 pub mod mapping;
 pub mod model;
 pub mod read;
@@ -65,8 +66,9 @@ impl FhirSource {
                 }
             )));
         }
+        let rows = assemble::Rows::new(facts);
         Ok(FhirSource {
-            rows: assemble::Rows::new(facts),
+            rows,
             current: None,
         })
     }

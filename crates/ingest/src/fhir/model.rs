@@ -3,98 +3,139 @@
 //! only the elements its type has.
 
 use serde::Deserialize;
+use std::borrow::Cow;
+
+/// Text as read: borrowed from the JSON where it has no escapes (most of it), so reading a
+/// resource allocates little; owned where it has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S<'a>(pub Cow<'a, str>);
+
+impl std::fmt::Display for S<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::ops::Deref for S<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for S<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = S<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("text")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<S<'de>, E> {
+                Ok(S(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<S<'de>, E> {
+                Ok(S(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<S<'de>, E> {
+                Ok(S(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
 
 /// A `Coding`.
 #[derive(Deserialize, Default, Debug, Clone)]
-pub struct Coding {
+pub struct Coding<'a> {
     /// Code system URI.
-    #[serde(default)]
-    pub system: Option<String>,
+    #[serde(borrow, default)]
+    pub system: Option<S<'a>>,
     /// The code.
-    #[serde(default)]
-    pub code: Option<String>,
+    #[serde(borrow, default)]
+    pub code: Option<S<'a>>,
 }
 
 /// A `CodeableConcept`.
 #[derive(Deserialize, Default, Debug, Clone)]
-pub struct Concept {
+pub struct Concept<'a> {
     /// Its codings.
-    #[serde(default)]
-    pub coding: Vec<Coding>,
+    #[serde(borrow, default)]
+    pub coding: Vec<Coding<'a>>,
     /// Free text (never used to map: codes only).
-    #[serde(default)]
-    pub text: Option<String>,
+    #[serde(borrow, default)]
+    pub text: Option<S<'a>>,
 }
 
 /// A `Reference`.
 #[derive(Deserialize, Default, Debug, Clone)]
-pub struct Reference {
+pub struct Reference<'a> {
     /// `Type/id`, an absolute URL or a `urn:uuid:`.
-    #[serde(default)]
-    pub reference: Option<String>,
+    #[serde(borrow, default)]
+    pub reference: Option<S<'a>>,
     /// A logical reference by identifier (the programme, in crest's own files).
-    #[serde(default)]
-    pub identifier: Option<Identifier>,
+    #[serde(borrow, default)]
+    pub identifier: Option<Identifier<'a>>,
 }
 
 /// An `Identifier`.
 #[derive(Deserialize, Default, Debug, Clone)]
-pub struct Identifier {
+pub struct Identifier<'a> {
     /// Its namespace.
-    #[serde(default)]
-    pub system: Option<String>,
+    #[serde(borrow, default)]
+    pub system: Option<S<'a>>,
     /// The value.
-    #[serde(default)]
-    pub value: Option<String>,
+    #[serde(borrow, default)]
+    pub value: Option<S<'a>>,
 }
 
 /// A `Period`.
 #[derive(Deserialize, Default, Debug, Clone)]
-pub struct Period {
+pub struct Period<'a> {
     /// Start.
-    #[serde(default)]
-    pub start: Option<String>,
+    #[serde(borrow, default)]
+    pub start: Option<S<'a>>,
     /// End.
-    #[serde(default)]
-    pub end: Option<String>,
+    #[serde(borrow, default)]
+    pub end: Option<S<'a>>,
 }
 
 /// A `Quantity`.
 #[derive(Deserialize, Default, Debug, Clone)]
-pub struct Quantity {
+pub struct Quantity<'a> {
     /// The number.
     #[serde(default)]
     pub value: Option<f64>,
     /// Unit as shown.
-    #[serde(default)]
-    pub unit: Option<String>,
+    #[serde(borrow, default)]
+    pub unit: Option<S<'a>>,
     /// Unit system (UCUM).
-    #[serde(default)]
-    pub system: Option<String>,
+    #[serde(borrow, default)]
+    pub system: Option<S<'a>>,
     /// Coded unit.
-    #[serde(default)]
-    pub code: Option<String>,
+    #[serde(borrow, default)]
+    pub code: Option<S<'a>>,
 }
 
 /// An `Extension` (one level of nesting is enough for what crest reads).
 #[derive(Deserialize, Default, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
-pub struct Extension {
+pub struct Extension<'a> {
     /// What it is.
-    #[serde(default)]
-    pub url: String,
+    #[serde(borrow, default)]
+    pub url: S<'a>,
     /// A coded value.
-    #[serde(default)]
-    pub value_codeable_concept: Option<Concept>,
+    #[serde(borrow, default)]
+    pub value_codeable_concept: Option<Concept<'a>>,
     /// A code.
-    #[serde(default)]
-    pub value_code: Option<String>,
+    #[serde(borrow, default)]
+    pub value_code: Option<S<'a>>,
     /// A string.
-    #[serde(default)]
-    pub value_string: Option<String>,
+    #[serde(borrow, default)]
+    pub value_string: Option<S<'a>>,
     /// A date.
-    #[serde(default)]
-    pub value_date: Option<String>,
+    #[serde(borrow, default)]
+    pub value_date: Option<S<'a>>,
     /// An integer.
     #[serde(default)]
     pub value_integer: Option<i64>,
@@ -105,161 +146,162 @@ pub struct Extension {
 
 /// A `HumanName`.
 #[derive(Deserialize, Default, Debug, Clone)]
-pub struct HumanName {
+pub struct HumanName<'a> {
     /// `official`, `usual`, …
-    #[serde(rename = "use", default)]
-    pub use_: Option<String>,
+    #[serde(borrow, rename = "use", default)]
+    pub use_: Option<S<'a>>,
     /// Family name.
-    #[serde(default)]
-    pub family: Option<String>,
+    #[serde(borrow, default)]
+    pub family: Option<S<'a>>,
     /// Given names.
-    #[serde(default)]
-    pub given: Vec<String>,
+    #[serde(borrow, default)]
+    pub given: Vec<S<'a>>,
 }
 
 /// An `Address`.
 #[derive(Deserialize, Default, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
-pub struct Address {
+pub struct Address<'a> {
     /// `home`, `temp`, `old`, …
-    #[serde(rename = "use", default)]
-    pub use_: Option<String>,
+    #[serde(borrow, rename = "use", default)]
+    pub use_: Option<S<'a>>,
     /// Postcode.
-    #[serde(default)]
-    pub postal_code: Option<String>,
+    #[serde(borrow, default)]
+    pub postal_code: Option<S<'a>>,
     /// When it applied (an ended address is an old one).
-    #[serde(default)]
-    pub period: Option<Period>,
+    #[serde(borrow, default)]
+    pub period: Option<Period<'a>>,
 }
 
 /// An Observation `component`.
 #[derive(Deserialize, Default, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
-pub struct Component {
+pub struct Component<'a> {
     /// What it measures.
-    #[serde(default)]
-    pub code: Concept,
+    #[serde(borrow, default)]
+    pub code: Concept<'a>,
     /// Its quantity.
-    #[serde(default)]
-    pub value_quantity: Option<Quantity>,
+    #[serde(borrow, default)]
+    pub value_quantity: Option<Quantity<'a>>,
 }
 
 /// `EpisodeOfCare.diagnosis`.
 #[derive(Deserialize, Default, Debug, Clone)]
-pub struct Diagnosis {
+pub struct Diagnosis<'a> {
     /// The condition.
-    #[serde(default)]
-    pub condition: Option<Reference>,
+    #[serde(borrow, default)]
+    pub condition: Option<Reference<'a>>,
 }
 
 /// One resource: the elements crest reads of Patient, Condition, Procedure, ServiceRequest,
 /// EpisodeOfCare, Encounter and Observation.
 #[derive(Deserialize, Default, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
-pub struct Resource {
+pub struct Resource<'a> {
     /// Its type.
-    #[serde(default)]
-    pub resource_type: String,
+    #[serde(borrow, default)]
+    pub resource_type: S<'a>,
     /// Its logical id.
-    #[serde(default)]
-    pub id: Option<String>,
+    #[serde(borrow, default)]
+    pub id: Option<S<'a>>,
     /// Identifiers (Patient: NHS number; EpisodeOfCare: crest's episode id).
-    #[serde(default)]
-    pub identifier: Vec<Identifier>,
+    #[serde(borrow, default)]
+    pub identifier: Vec<Identifier<'a>>,
     /// Extensions.
-    #[serde(default)]
-    pub extension: Vec<Extension>,
+    #[serde(borrow, default)]
+    pub extension: Vec<Extension<'a>>,
     /// Patient.birthDate.
-    #[serde(default)]
-    pub birth_date: Option<String>,
+    #[serde(borrow, default)]
+    pub birth_date: Option<S<'a>>,
     /// Patient.gender.
-    #[serde(default)]
-    pub gender: Option<String>,
+    #[serde(borrow, default)]
+    pub gender: Option<S<'a>>,
     /// Patient.name.
-    #[serde(default)]
-    pub name: Vec<HumanName>,
+    #[serde(borrow, default)]
+    pub name: Vec<HumanName<'a>>,
     /// Patient.address.
-    #[serde(default)]
-    pub address: Vec<Address>,
+    #[serde(borrow, default)]
+    pub address: Vec<Address<'a>>,
     /// What the resource is about (Condition, Procedure, Observation, ServiceRequest, Encounter).
-    #[serde(default)]
-    pub code: Option<Concept>,
+    #[serde(borrow, default)]
+    pub code: Option<Concept<'a>>,
     /// The patient (Condition, Procedure, Observation, ServiceRequest, Encounter).
-    #[serde(default)]
-    pub subject: Option<Reference>,
+    #[serde(borrow, default)]
+    pub subject: Option<Reference<'a>>,
     /// EpisodeOfCare.patient.
-    #[serde(default)]
-    pub patient: Option<Reference>,
+    #[serde(borrow, default)]
+    pub patient: Option<Reference<'a>>,
     /// Status code.
-    #[serde(default)]
-    pub status: Option<String>,
+    #[serde(borrow, default)]
+    pub status: Option<S<'a>>,
     /// Condition.onsetDateTime.
-    #[serde(default)]
-    pub onset_date_time: Option<String>,
+    #[serde(borrow, default)]
+    pub onset_date_time: Option<S<'a>>,
     /// Condition.recordedDate.
-    #[serde(default)]
-    pub recorded_date: Option<String>,
+    #[serde(borrow, default)]
+    pub recorded_date: Option<S<'a>>,
     /// Procedure.performedDateTime.
-    #[serde(default)]
-    pub performed_date_time: Option<String>,
+    #[serde(borrow, default)]
+    pub performed_date_time: Option<S<'a>>,
     /// Procedure.performedPeriod.
-    #[serde(default)]
-    pub performed_period: Option<Period>,
+    #[serde(borrow, default)]
+    pub performed_period: Option<Period<'a>>,
     /// ServiceRequest.authoredOn.
-    #[serde(default)]
-    pub authored_on: Option<String>,
+    #[serde(borrow, default)]
+    pub authored_on: Option<S<'a>>,
     /// EpisodeOfCare.period, Encounter.period.
-    #[serde(default)]
-    pub period: Option<Period>,
+    #[serde(borrow, default)]
+    pub period: Option<Period<'a>>,
     /// Observation.effectiveDateTime.
-    #[serde(default)]
-    pub effective_date_time: Option<String>,
+    #[serde(borrow, default)]
+    pub effective_date_time: Option<S<'a>>,
     /// Observation.effectivePeriod.
-    #[serde(default)]
-    pub effective_period: Option<Period>,
+    #[serde(borrow, default)]
+    pub effective_period: Option<Period<'a>>,
     /// Observation.valueQuantity.
-    #[serde(default)]
-    pub value_quantity: Option<Quantity>,
+    #[serde(borrow, default)]
+    pub value_quantity: Option<Quantity<'a>>,
     /// Observation.valueCodeableConcept.
-    #[serde(default)]
-    pub value_codeable_concept: Option<Concept>,
+    #[serde(borrow, default)]
+    pub value_codeable_concept: Option<Concept<'a>>,
     /// Observation.valueInteger.
     #[serde(default)]
     pub value_integer: Option<i64>,
     /// Observation.component.
-    #[serde(default)]
-    pub component: Vec<Component>,
+    #[serde(borrow, default)]
+    pub component: Vec<Component<'a>>,
     /// Procedure/ServiceRequest.reasonReference.
-    #[serde(default)]
-    pub reason_reference: Vec<Reference>,
+    #[serde(borrow, default)]
+    pub reason_reference: Vec<Reference<'a>>,
     /// Observation/Encounter.basedOn.
-    #[serde(default)]
-    pub based_on: Vec<Reference>,
+    #[serde(borrow, default)]
+    pub based_on: Vec<Reference<'a>>,
     /// Observation/Procedure.encounter (one reference).
-    #[serde(default)]
-    pub encounter: Option<Reference>,
+    #[serde(borrow, default)]
+    pub encounter: Option<Reference<'a>>,
     /// Encounter.episodeOfCare.
-    #[serde(default)]
-    pub episode_of_care: Vec<Reference>,
+    #[serde(borrow, default)]
+    pub episode_of_care: Vec<Reference<'a>>,
     /// EpisodeOfCare.referralRequest.
-    #[serde(default)]
-    pub referral_request: Vec<Reference>,
+    #[serde(borrow, default)]
+    pub referral_request: Vec<Reference<'a>>,
     /// EpisodeOfCare.diagnosis.
-    #[serde(default)]
-    pub diagnosis: Vec<Diagnosis>,
+    #[serde(borrow, default)]
+    pub diagnosis: Vec<Diagnosis<'a>>,
     /// EpisodeOfCare.managingOrganization (crest's files name the programme by identifier).
-    #[serde(default)]
-    pub managing_organization: Option<Reference>,
+    #[serde(borrow, default)]
+    pub managing_organization: Option<Reference<'a>>,
 }
 
-impl Resource {
+impl Resource<'_> {
     /// `Type/id`, as references name it.
     pub fn key(&self) -> String {
-        format!(
-            "{}/{}",
-            self.resource_type,
-            self.id.as_deref().unwrap_or("?")
-        )
+        let id = self.id.as_deref().unwrap_or("?");
+        let mut k = String::with_capacity(self.resource_type.len() + 1 + id.len());
+        k.push_str(&self.resource_type);
+        k.push('/');
+        k.push_str(id);
+        k
     }
 }
 

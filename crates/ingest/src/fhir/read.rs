@@ -3,245 +3,17 @@
 //! reduced at once to what the mapping uses, so memory grows with the resources crest maps,
 //! never with the bytes of the file.
 
-use super::mapping::{self, CREST, ETHNIC_CATEGORY, NHS_NUMBER};
-use super::model::{Concept, Named, Period, Quantity, Reference, Resource};
+use super::facts::{add, digest, Facts};
+use super::model::{Named, Resource};
 use crate::ImportError;
-use crest_core::Date;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// Bundle types crest reads.
 const BUNDLE_TYPES: [&str; 3] = ["collection", "transaction", "searchset"];
-/// Most structural problems listed before the rest are only counted.
-const MAX_PROBLEMS: usize = 50;
 /// Longest NDJSON line read: no resource crest maps comes near it.
 const MAX_LINE_BYTES: usize = 1 << 20;
-
-/// A reference as written, interned: thousands of resources point at one patient or one
-/// referral, and each holds only this number.
-pub type Ref = u32;
-
-/// A date as a resource gave it: the UK calendar date, or why it is not one.
-pub type FhirDate = Result<Date, String>;
-
-/// A patient.
-#[derive(Debug, Default)]
-pub struct PatientFact {
-    /// Its `Type/id`.
-    pub key: String,
-    /// The NHS number as written.
-    pub nhs: Option<String>,
-    /// birthDate as written.
-    pub birth_date: Option<String>,
-    /// The dataset sex code.
-    pub gender: Option<String>,
-    /// The current home postcode.
-    pub postcode: Option<String>,
-    /// Family name.
-    pub family: Option<String>,
-    /// Given names.
-    pub given: Option<String>,
-    /// The hospital number (crest's own identifier system).
-    pub local_id: Option<String>,
-    /// The dataset's ethnic category letter ("" = not known), or the coding it could not map.
-    pub ethnicity: Option<Result<String, String>>,
-}
-
-/// A coded clinical resource (Condition or Procedure) mapped to a dataset code.
-#[derive(Debug)]
-pub struct EventFact {
-    /// Its `Type/id`.
-    pub key: String,
-    /// The patient it is about, as referenced.
-    pub subject: Option<Ref>,
-    /// The dataset code, or the coding crest does not map.
-    pub code: Result<String, String>,
-    /// Its date.
-    pub date: Option<FhirDate>,
-    /// The element the date came from.
-    pub date_element: &'static str,
-    /// reasonReference (a Procedure's condition) and encounter.
-    pub links: Vec<Ref>,
-}
-
-/// A ServiceRequest (a referral).
-#[derive(Debug)]
-pub struct ReferralFact {
-    /// Its `Type/id`.
-    pub key: String,
-    /// The patient it is about, as referenced.
-    pub subject: Option<Ref>,
-    /// authoredOn.
-    pub authored: Option<FhirDate>,
-    /// reasonReference: the condition it is for.
-    pub reasons: Vec<Ref>,
-    /// Coded as crest's cardiac rehabilitation referral.
-    pub crest_coded: bool,
-}
-
-/// An EpisodeOfCare or an Encounter of rehabilitation.
-#[derive(Debug)]
-pub struct CareFact {
-    /// Its `Type/id`.
-    pub key: String,
-    /// An Encounter (else an EpisodeOfCare).
-    pub encounter: bool,
-    /// The patient it is about, as referenced.
-    pub subject: Option<Ref>,
-    /// status.
-    pub status: Option<String>,
-    /// period.start.
-    pub start: Option<FhirDate>,
-    /// period.end.
-    pub end: Option<FhirDate>,
-    /// referralRequest, diagnosis conditions, basedOn, episodeOfCare.
-    pub links: Vec<Ref>,
-    /// crest's episode id (its own identifier system).
-    pub episode_id: Option<String>,
-    /// The programme (managingOrganization.identifier).
-    pub programme: Option<String>,
-    /// crest's own extensions: (dataset field, value as text).
-    pub fields: Vec<(&'static str, String)>,
-    /// crest extensions naming no dataset field.
-    pub unknown: Vec<String>,
-}
-
-/// One measure read from an Observation.
-#[derive(Debug)]
-pub struct Measure {
-    /// The dataset measure (`weight_kg`, …; without `a1_`).
-    pub measure: &'static str,
-    /// The value in the dataset's unit, or why it cannot be used.
-    pub value: Result<MeasureValue, Box<str>>,
-    /// The element it came from.
-    pub element: &'static str,
-}
-
-/// A measure's value, kept small: an episode has dozens.
-#[derive(Debug, Clone, Copy)]
-pub enum MeasureValue {
-    /// A quantity in the dataset's unit.
-    Num(f64),
-    /// A dataset code (smoking status).
-    Code(&'static str),
-}
-
-impl MeasureValue {
-    /// As a cell of the import.
-    pub fn text(self) -> String {
-        match self {
-            MeasureValue::Num(x) => crest_core::value::format_num(x),
-            MeasureValue::Code(c) => c.to_string(),
-        }
-    }
-}
-
-/// An Observation with at least one mapped measure.
-#[derive(Debug)]
-pub struct ObservationFact {
-    /// Its `Type/id`.
-    pub key: String,
-    /// The patient it is about, as referenced.
-    pub subject: Option<Ref>,
-    /// Its date.
-    pub date: Option<FhirDate>,
-    /// References to other resources, as written.
-    pub links: Vec<Ref>,
-    /// The measures it holds.
-    pub measures: Box<[Measure]>,
-    /// The assessment (1 or 2) crest's own files say it belongs to.
-    pub slot: Option<u8>,
-}
-
-/// Everything read from the files.
-#[derive(Debug, Default)]
-pub struct Facts {
-    /// Patients.
-    pub patients: Vec<PatientFact>,
-    /// Conditions.
-    pub conditions: Vec<EventFact>,
-    /// Procedures.
-    pub procedures: Vec<EventFact>,
-    /// ServiceRequests.
-    pub referrals: Vec<ReferralFact>,
-    /// EpisodesOfCare and Encounters.
-    pub care: Vec<CareFact>,
-    /// Observations with a mapped measure.
-    pub observations: Vec<ObservationFact>,
-    /// Bundle entry fullUrl → `Type/id`.
-    pub urls: HashMap<String, String>,
-    /// Resources read, by type.
-    pub read: BTreeMap<String, usize>,
-    /// Resources of types crest does not read, by type.
-    pub ignored: BTreeMap<String, usize>,
-    /// Observations whose code crest does not map: how many, and the first few named.
-    pub unmapped_observations: (usize, Vec<String>),
-    /// Problems that refuse the files (not JSON, wrong Bundle type, a resource of the wrong shape).
-    pub problems: Vec<String>,
-    /// How many problems in all.
-    pub problem_count: usize,
-    /// Bytes read so far (for progress).
-    pub bytes: u64,
-    /// A digest of every resource's key (and fullUrl), to tell a reference to a resource
-    /// that is in the files but not mapped from one to a resource that is not there.
-    pub keys: std::collections::HashSet<u64>,
-    /// References as written, by [`Ref`].
-    pub refs: Vec<String>,
-    /// The `Type/id` key each reference names, by [`Ref`] (filled once every file is read,
-    /// since a Bundle may name a fullUrl before the entry that has it).
-    pub resolved: Vec<String>,
-    ref_ids: HashMap<String, Ref>,
-}
-
-fn digest(s: &str) -> u64 {
-    // FNV-1a: a stable 64-bit digest; a collision could only hide a missing-reference warning.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
-impl Facts {
-    /// The number standing for a reference.
-    fn intern(&mut self, r: &str) -> Ref {
-        if let Some(i) = self.ref_ids.get(r) {
-            return *i;
-        }
-        let i = self.refs.len() as Ref;
-        self.refs.push(r.to_string());
-        self.ref_ids.insert(r.to_string(), i);
-        i
-    }
-
-    /// Whether a resource with this key (or fullUrl) was read.
-    pub fn has(&self, key: &str) -> bool {
-        self.keys.contains(&digest(key))
-    }
-
-    fn problem(&mut self, p: String) {
-        self.problem_count += 1;
-        if self.problems.len() < MAX_PROBLEMS {
-            self.problems.push(p);
-        }
-    }
-
-    /// Resolves a reference to the `Type/id` key of the resource it names.
-    pub fn resolve(&self, reference: &str) -> String {
-        if let Some(k) = self.urls.get(reference) {
-            return k.clone();
-        }
-        // `Patient/1`, `https://server/fhir/Patient/1`, `Patient/1/_history/2`.
-        let r = reference.split("/_history/").next().unwrap_or(reference);
-        let mut parts = r.rsplit('/');
-        match (parts.next(), parts.next()) {
-            (Some(id), Some(t)) => format!("{t}/{id}"),
-            _ => r.to_string(),
-        }
-    }
-}
 
 /// Whether a file holds FHIR JSON (its first non-blank byte opens a JSON object).
 pub fn is_fhir(path: &Path) -> bool {
@@ -283,110 +55,313 @@ pub fn expand(path: &Path) -> Result<Vec<PathBuf>, ImportError> {
     Ok(files)
 }
 
-/// Reads every file into one set of facts. `progress` gets the fraction of bytes read.
-pub fn read_files(files: &[PathBuf], progress: &mut dyn FnMut(f64)) -> Result<Facts, ImportError> {
-    let total: u64 = files
+/// One piece of reading: a whole Bundle, or a range of an NDJSON file's lines.
+struct Unit {
+    file: PathBuf,
+    shown: String,
+    bundle: bool,
+    start: u64,
+    end: u64,
+}
+
+/// NDJSON is read in pieces of about this many bytes, in parallel.
+const PIECE_BYTES: u64 = 8 << 20;
+
+/// Splits an NDJSON file into pieces that start at the beginning of a line.
+fn pieces(file: &Path, shown: &str, len: u64) -> std::io::Result<Vec<Unit>> {
+    let mut f = std::fs::File::open(file)?;
+    let mut starts = vec![0u64];
+    let mut at = PIECE_BYTES;
+    while at < len {
+        f.seek(SeekFrom::Start(at))?;
+        let mut r = BufReader::new(&mut f);
+        // The next line starts after the next line break.
+        let mut skipped = 0u64;
+        loop {
+            let buf = r.fill_buf()?;
+            if buf.is_empty() {
+                skipped = len - at;
+                break;
+            }
+            match memchr::memchr(b'\n', buf) {
+                Some(i) => {
+                    skipped += i as u64 + 1;
+                    break;
+                }
+                None => {
+                    let n = buf.len();
+                    skipped += n as u64;
+                    r.consume(n);
+                }
+            }
+        }
+        let next = at + skipped;
+        if next >= len {
+            break;
+        }
+        starts.push(next);
+        at = next + PIECE_BYTES;
+    }
+    Ok(starts
         .iter()
-        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
-        .sum::<u64>()
-        .max(1);
-    let mut facts = Facts::default();
+        .enumerate()
+        .map(|(i, s)| Unit {
+            file: file.to_path_buf(),
+            shown: shown.to_string(),
+            bundle: false,
+            start: *s,
+            end: starts.get(i + 1).copied().unwrap_or(len),
+        })
+        .collect())
+}
+
+/// Reads every file into one set of facts, NDJSON in pieces on every core. `progress` gets the
+/// fraction of bytes read.
+pub fn read_files(files: &[PathBuf], progress: &mut dyn FnMut(f64)) -> Result<Facts, ImportError> {
+    let mut units = Vec::new();
+    let mut total = 0u64;
     for file in files {
         let shown = file.file_name().map_or_else(
             || file.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
+        let len = std::fs::metadata(file)
+            .map_err(ImportError::read(file))?
+            .len();
+        total += len;
         let f = std::fs::File::open(file).map_err(ImportError::read(file))?;
         let mut r = BufReader::with_capacity(1 << 16, f);
         // A Bundle is one JSON document; NDJSON is one complete resource per line.
         let first = {
             let buf = r.fill_buf().map_err(ImportError::read(file))?;
-            let end = buf.iter().position(|b| *b == b'\n').unwrap_or(buf.len());
+            let end = memchr::memchr(b'\n', buf).unwrap_or(buf.len());
             let line = std::str::from_utf8(&buf[..end]).unwrap_or("").trim();
             serde_json::from_str::<Named>(line.trim_start_matches('\u{feff}'))
                 .ok()
                 .map(|n| n.resource_type.unwrap_or_default())
         };
         match first {
-            Some(t) if t != "Bundle" => read_ndjson(&mut r, &shown, &mut facts, total, progress)?,
-            _ => read_bundle(r, &shown, &mut facts),
+            Some(t) if t != "Bundle" => {
+                units.extend(pieces(file, &shown, len).map_err(ImportError::read(file))?)
+            }
+            _ => units.push(Unit {
+                file: file.clone(),
+                shown,
+                bundle: true,
+                start: 0,
+                end: len,
+            }),
         }
-        facts.bytes += std::fs::metadata(file).map_or(0, |m| m.len());
-        progress(facts.bytes as f64 / total as f64);
+    }
+    let total = total.max(1);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+        .min(units.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<Facts, ImportError>>>> =
+        units.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(unit) = units.get(i) else { break };
+                    let read = read_unit(unit, &done);
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(read);
+                    }
+                })
+            })
+            .collect();
+        while workers.iter().any(|w| !w.is_finished()) {
+            progress(done.load(std::sync::atomic::Ordering::Relaxed) as f64 / total as f64);
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    });
+    // Pieces are merged in file order, so the episodes come out in the same order however
+    // many cores read them.
+    let mut parts = Vec::with_capacity(results.len());
+    for slot in results {
+        parts.push(slot.into_inner().ok().flatten().ok_or_else(|| {
+            ImportError::File("a part of the FHIR files could not be read".into())
+        })??);
+    }
+    let mut facts = Facts::default();
+    // Room for every piece at once, so merging moves each fact once.
+    facts
+        .patients
+        .reserve(parts.iter().map(|p| p.patients.len()).sum());
+    facts
+        .conditions
+        .reserve(parts.iter().map(|p| p.conditions.len()).sum());
+    facts
+        .procedures
+        .reserve(parts.iter().map(|p| p.procedures.len()).sum());
+    facts
+        .referrals
+        .reserve(parts.iter().map(|p| p.referrals.len()).sum());
+    facts.care.reserve(parts.iter().map(|p| p.care.len()).sum());
+    facts
+        .observations
+        .reserve(parts.iter().map(|p| p.observations.len()).sum());
+    facts.refs.reserve(parts.iter().map(|p| p.refs.len()).sum());
+    for part in parts {
+        facts.merge(part);
+    }
+    facts.bytes = total;
+    progress(1.0);
+    Ok(facts)
+}
+
+fn read_unit(unit: &Unit, done: &std::sync::atomic::AtomicU64) -> Result<Facts, ImportError> {
+    let mut facts = Facts::default();
+    // About 500 bytes a resource; room reserved at once rather than grown by doublings.
+    let guess = usize::try_from((unit.end - unit.start) / 500).unwrap_or(0);
+    facts.keys.reserve(guess);
+    facts.ref_ids.reserve(guess / 2);
+    facts.observations.reserve(guess / 2);
+    let mut f = std::fs::File::open(&unit.file).map_err(ImportError::read(&unit.file))?;
+    if unit.bundle {
+        read_bundle(
+            BufReader::with_capacity(1 << 16, f),
+            &unit.shown,
+            &mut facts,
+        );
+        done.fetch_add(unit.end, std::sync::atomic::Ordering::Relaxed);
+    } else {
+        f.seek(SeekFrom::Start(unit.start))
+            .map_err(ImportError::read(&unit.file))?;
+        let r = BufReader::with_capacity(1 << 20, f).take(unit.end - unit.start);
+        read_ndjson(r, unit, &mut facts, done)?;
     }
     Ok(facts)
 }
 
-fn read_ndjson(
-    r: &mut BufReader<std::fs::File>,
-    shown: &str,
-    facts: &mut Facts,
-    total: u64,
-    progress: &mut dyn FnMut(f64),
-) -> Result<(), ImportError> {
-    let mut line = Vec::new();
-    let mut n = 0usize;
-    let mut read = 0u64;
+/// The number of the line at byte `offset` of a file (counted only for a message).
+fn line_at(file: &Path, offset: u64) -> usize {
+    let Ok(f) = std::fs::File::open(file) else {
+        return 0;
+    };
+    let mut r = BufReader::new(f).take(offset);
+    let mut n = 1;
     loop {
-        line.clear();
-        let got = (&mut *r)
-            .take(MAX_LINE_BYTES as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .map_err(|source| ImportError::Read {
-                path: shown.to_string(),
-                source,
-            })?;
-        if got == 0 {
+        let Ok(buf) = r.fill_buf() else { return n };
+        if buf.is_empty() {
+            return n;
+        }
+        n += memchr::memchr_iter(b'\n', buf).count();
+        let len = buf.len();
+        r.consume(len);
+    }
+}
+
+fn read_ndjson(
+    mut r: std::io::Take<BufReader<std::fs::File>>,
+    unit: &Unit,
+    facts: &mut Facts,
+    done: &std::sync::atomic::AtomicU64,
+) -> Result<(), ImportError> {
+    let shown = unit.shown.as_str();
+    let first = std::cell::OnceCell::new();
+    let line_no = |n: usize| *first.get_or_init(|| line_at(&unit.file, unit.start)) + n - 1;
+    // Lines are parsed where they lie in the reader's buffer; only a line that straddles two
+    // fills is copied (into `carry`), and one longer than any resource is skipped unheld.
+    let mut carry: Vec<u8> = Vec::new();
+    let mut too_long = false;
+    let mut n = 0usize;
+    let mut read = 0usize;
+    let one = |line: &[u8], n: usize, facts: &mut Facts| {
+        let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        add_raw(
+            line,
+            &|| format!("line {} of {shown}", line_no(n)),
+            None,
+            facts,
+        );
+    };
+    loop {
+        let buf = r.fill_buf().map_err(ImportError::read(&unit.file))?;
+        if buf.is_empty() {
+            if !carry.is_empty() || too_long {
+                n += 1;
+                if too_long {
+                    facts.problem(long_line(line_no(n), shown));
+                } else {
+                    one(&carry, n, facts);
+                }
+            }
             break;
         }
-        n += 1;
-        read += got as u64;
-        if n % 4096 == 0 {
-            progress((facts.bytes + read) as f64 / total as f64);
-        }
-        if line.len() > MAX_LINE_BYTES {
-            facts.problem(format!(
-                "line {n} of {shown} is longer than {} MB; no resource crest reads is that long",
-                MAX_LINE_BYTES >> 20
-            ));
-            // Skip the rest of the line.
-            let mut rest = Vec::new();
-            let _ = r.read_until(b'\n', &mut rest);
-            continue;
-        }
-        let text = match std::str::from_utf8(&line) {
-            Ok(t) => t.trim().trim_start_matches('\u{feff}'),
-            Err(_) => {
-                facts.problem(format!("line {n} of {shown} is not UTF-8 text"));
-                continue;
+        let len = buf.len();
+        match memchr::memchr(b'\n', buf) {
+            Some(i) => {
+                n += 1;
+                if too_long {
+                    facts.problem(long_line(line_no(n), shown));
+                    too_long = false;
+                } else if carry.is_empty() {
+                    one(&buf[..i], n, facts);
+                } else {
+                    carry.extend_from_slice(&buf[..i]);
+                    one(&carry, n, facts);
+                    carry.clear();
+                }
+                r.consume(i + 1);
+                read += i + 1;
             }
-        };
-        if text.is_empty() {
-            continue;
+            None => {
+                if !too_long {
+                    if carry.len() + len > MAX_LINE_BYTES {
+                        too_long = true;
+                        carry = Vec::new();
+                    } else {
+                        carry.extend_from_slice(buf);
+                    }
+                }
+                r.consume(len);
+                read += len;
+            }
         }
-        add_raw(text, &|| format!("line {n} of {shown}"), None, facts);
+        if read > 1 << 20 {
+            done.fetch_add(read as u64, std::sync::atomic::Ordering::Relaxed);
+            read = 0;
+        }
     }
+    done.fetch_add(read as u64, std::sync::atomic::Ordering::Relaxed);
     Ok(())
+}
+
+fn long_line(n: usize, shown: &str) -> String {
+    format!(
+        "line {n} of {shown} is longer than {} MB; no resource crest reads is that long",
+        MAX_LINE_BYTES >> 20
+    )
 }
 
 /// Parses one resource's JSON and adds what it maps to.
 /// `place` names where the resource is, for a message (only formatted when there is one).
-fn add_raw(text: &str, place: &dyn Fn() -> String, full_url: Option<String>, facts: &mut Facts) {
-    match serde_json::from_str::<Resource>(text) {
+fn add_raw(text: &[u8], place: &dyn Fn() -> String, full_url: Option<String>, facts: &mut Facts) {
+    match serde_json::from_slice::<Resource>(text) {
         Ok(res) => {
             if res.resource_type.is_empty() {
                 facts.problem(format!("{} has no resourceType", place()));
                 return;
             }
-            facts.keys.insert(digest(&res.key()));
+            let key: std::sync::Arc<str> = res.key().into();
+            facts.keys.insert(digest(&key));
             if let Some(url) = full_url {
                 facts.keys.insert(digest(&url));
-                facts.urls.insert(url, res.key());
+                facts.urls.insert(url, key.to_string());
             }
-            add(res, facts);
+            add(res, key, facts);
         }
         Err(e) => {
-            let named = serde_json::from_str::<Named>(text).ok();
+            let named = serde_json::from_slice::<Named>(text).ok();
             let who = named
                 .and_then(|n| {
                     Some(format!(
@@ -515,7 +490,7 @@ impl<'de> Visitor<'de> for Entries<'_> {
             if let Some(raw) = entry.resource {
                 let shown = self.shown;
                 add_raw(
-                    raw.get(),
+                    raw.get().as_bytes(),
                     &|| format!("entry {n} of {shown}"),
                     entry.full_url,
                     self.facts,
@@ -523,604 +498,5 @@ impl<'de> Visitor<'de> for Entries<'_> {
             }
         }
         Ok(())
-    }
-}
-
-static STRUCTURE_DEFINITIONS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-/// Whether `url` is crest's own `{CREST}/{kind}/{name}` (compared without building it).
-fn is_crest(url: &str, kind: &str, name: &str) -> bool {
-    url.strip_prefix(CREST)
-        .and_then(|s| s.strip_prefix('/'))
-        .and_then(|s| s.strip_prefix(kind))
-        .and_then(|s| s.strip_prefix('/'))
-        == Some(name)
-}
-
-/// Converts a FHIR date or dateTime to the UK calendar date (Europe/London), never the UTC
-/// date: 23:30Z on a summer evening is the next day in London.
-pub fn fhir_date(s: &str) -> FhirDate {
-    let s = s.trim();
-    let bad = || format!("'{}' is not a FHIR date", crest_core::validate::shown(s));
-    if s.len() < 10 {
-        return Err(format!(
-            "'{}' is not a whole date; crest needs the day (YYYY-MM-DD)",
-            crest_core::validate::shown(s)
-        ));
-    }
-    let day = Date::parse_iso(&s[..10]).map_err(|_| bad())?;
-    if s.len() == 10 {
-        return Ok(day);
-    }
-    let rest = s.get(10..).ok_or_else(bad)?;
-    let time = rest.strip_prefix('T').ok_or_else(bad)?;
-    let (clock, zone) = match time.find(['Z', '+', '-']) {
-        Some(i) => (&time[..i], &time[i..]),
-        // FHIR requires a zone with a time; without one, the date as written is the local date.
-        None => return Ok(day),
-    };
-    let mut parts = clock.split(':');
-    let mut num = |max: u32| -> Result<i64, String> {
-        let p = parts.next().ok_or_else(bad)?;
-        let p = p.split('.').next().unwrap_or(p);
-        let v: u32 = p.parse().map_err(|_| bad())?;
-        if v > max {
-            return Err(bad());
-        }
-        Ok(i64::from(v))
-    };
-    let (h, m, sec) = (num(23)?, num(59)?, num(60).unwrap_or(0));
-    let offset = if zone == "Z" {
-        0
-    } else {
-        let sign = if zone.starts_with('-') { -1 } else { 1 };
-        let z = &zone[1..];
-        let (zh, zm) = z.split_once(':').ok_or_else(bad)?;
-        let zh: i64 = zh.parse().map_err(|_| bad())?;
-        let zm: i64 = zm.parse().map_err(|_| bad())?;
-        sign * (zh * 3600 + zm * 60)
-    };
-    let unix = i64::from(day.days()) * 86_400 + h * 3600 + m * 60 + sec - offset;
-    Ok(crest_core::date::uk_time(unix).0)
-}
-
-fn opt_date(s: &Option<String>) -> Option<FhirDate> {
-    s.as_deref().map(fhir_date)
-}
-
-fn period_dates(p: &Option<Period>) -> (Option<FhirDate>, Option<FhirDate>) {
-    match p {
-        Some(p) => (opt_date(&p.start), opt_date(&p.end)),
-        None => (None, None),
-    }
-}
-
-fn refs<'a>(facts: &mut Facts, r: impl IntoIterator<Item = &'a Reference>) -> Vec<Ref> {
-    r.into_iter()
-        .filter_map(|r| r.reference.as_deref())
-        .map(|s| facts.intern(s))
-        .collect()
-}
-
-/// The dataset code of a coded element, or the first coding as `system|code` when no coding
-/// is in the mapping (never the display text).
-fn map_code(
-    resource: &str,
-    element: &str,
-    field: &str,
-    c: &Option<Concept>,
-) -> Result<String, String> {
-    let Some(c) = c else {
-        return Err("no code".into());
-    };
-    let own = |system: &str| {
-        system
-            .strip_prefix(CREST)
-            .and_then(|s| s.strip_prefix("/CodeSystem/"))
-            == Some(field)
-    };
-    for coding in &c.coding {
-        let (Some(system), Some(code)) = (coding.system.as_deref(), coding.code.as_deref()) else {
-            continue;
-        };
-        if own(system) {
-            return Ok(code.to_string());
-        }
-        if let Some(e) = mapping::find(resource, element, system, code) {
-            return Ok(e.value.clone());
-        }
-    }
-    Err(match c.coding.first() {
-        Some(cd) => format!(
-            "{}|{}",
-            cd.system.as_deref().unwrap_or("(no system)"),
-            cd.code.as_deref().unwrap_or("(no code)")
-        ),
-        None => match &c.text {
-            Some(t) => format!("text only: '{}'", crest_core::validate::shown(t)),
-            None => "no coding".into(),
-        },
-    })
-}
-
-/// The measure an Observation's code (or a component's) stands for.
-fn measure_of(element: &str, c: &Concept) -> Option<&'static str> {
-    for coding in &c.coding {
-        let (Some(system), Some(code)) = (coding.system.as_deref(), coding.code.as_deref()) else {
-            continue;
-        };
-        if let Some(e) = mapping::find("Observation", element, system, code) {
-            return Some(static_measure(&e.field));
-        }
-        if let Some(m) = system
-            .strip_prefix(CREST)
-            .filter(|s| *s == "/CodeSystem/measure")
-            .and_then(|_| MEASURES.iter().find(|m| **m == code))
-        {
-            return Some(m);
-        }
-    }
-    None
-}
-
-/// The measures of the dataset (each is `a1_` and `a2_` + this).
-pub const MEASURES: [&str; 14] = [
-    "weight_kg",
-    "height_cm",
-    "bmi",
-    "waist_cm",
-    "systolic_bp",
-    "diastolic_bp",
-    "total_cholesterol",
-    "smoking",
-    "activity_minutes",
-    "iswt_m",
-    "six_mwt_m",
-    "hads_anxiety",
-    "hads_depression",
-    "eq5d_vas",
-];
-
-fn static_measure(m: &str) -> &'static str {
-    if m == "blood_pressure" {
-        return "blood_pressure";
-    }
-    MEASURES.iter().find(|x| **x == m).copied().unwrap_or("")
-}
-
-/// A quantity in the dataset's unit.
-fn quantity(measure: &str, q: &Quantity) -> Result<f64, String> {
-    let Some(v) = q.value else {
-        return Err("the quantity has no value".into());
-    };
-    let (units, unitless) = mapping::units(measure);
-    let unit = q.code.as_deref().or(q.unit.as_deref());
-    let factor = match unit {
-        None | Some("") if unitless => 1.0,
-        None | Some("") => {
-            return Err(format!(
-                "the quantity has no unit; crest reads it in {}",
-                units[0].0
-            ))
-        }
-        Some(u) => match units.iter().find(|(name, _)| *name == u) {
-            Some((_, f)) => *f,
-            None => {
-                return Err(format!(
-                    "the unit '{}' cannot be converted to {}; crest reads {}",
-                    crest_core::validate::shown(u),
-                    units[0].0,
-                    units.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-                ))
-            }
-        },
-    };
-    let x = v * factor;
-    Ok(if factor == 1.0 {
-        x
-    } else {
-        // Converted values keep two decimals: enough for any unit the dataset uses.
-        (x * 100.0).round() / 100.0
-    })
-}
-
-/// Reduces one resource to what the mapping uses.
-fn add(res: Resource, facts: &mut Facts) {
-    match facts.read.get_mut(&res.resource_type) {
-        Some(n) => *n += 1,
-        None => {
-            facts.read.insert(res.resource_type.clone(), 1);
-        }
-    }
-    let key = res.key();
-    let subject = res
-        .subject
-        .as_ref()
-        .or(res.patient.as_ref())
-        .and_then(|r| r.reference.as_deref())
-        .map(|r| facts.intern(r));
-    match res.resource_type.as_str() {
-        "Patient" => facts.patients.push(patient(res, key)),
-        "Condition" => {
-            let (date, date_element) = match (&res.onset_date_time, &res.recorded_date) {
-                (Some(d), _) => (Some(fhir_date(d)), "onsetDateTime"),
-                (None, Some(d)) => (Some(fhir_date(d)), "recordedDate"),
-                (None, None) => (None, "onsetDateTime"),
-            };
-            let links = refs(facts, res.encounter.iter());
-            facts.conditions.push(EventFact {
-                key,
-                subject,
-                code: map_code("Condition", "code", "initiating_event", &res.code),
-                date,
-                date_element,
-                links,
-            });
-        }
-        "Procedure" => {
-            let (date, date_element) = match (&res.performed_date_time, &res.performed_period) {
-                (Some(d), _) => (Some(fhir_date(d)), "performedDateTime"),
-                (None, Some(p)) => (p.start.as_deref().map(fhir_date), "performedPeriod.start"),
-                (None, None) => (None, "performedDateTime"),
-            };
-            let mut links = refs(facts, &res.reason_reference);
-            links.extend(refs(facts, res.encounter.iter()));
-            links.extend(refs(facts, &res.based_on));
-            facts.procedures.push(EventFact {
-                key,
-                subject,
-                code: map_code("Procedure", "code", "treatment", &res.code),
-                date,
-                date_element,
-                links,
-            });
-        }
-        "ServiceRequest" => {
-            let crest_coded = res.code.as_ref().is_some_and(|c| {
-                c.coding.iter().any(|cd| {
-                    cd.system
-                        .as_deref()
-                        .is_some_and(|s| is_crest(s, "CodeSystem", "service"))
-                })
-            });
-            let reasons = refs(facts, &res.reason_reference);
-            facts.referrals.push(ReferralFact {
-                key,
-                subject,
-                authored: opt_date(&res.authored_on),
-                reasons,
-                crest_coded,
-            });
-        }
-        "EpisodeOfCare" | "Encounter" => {
-            let encounter = res.resource_type == "Encounter";
-            let (start, end) = period_dates(&res.period);
-            let mut links = refs(facts, &res.referral_request);
-            links.extend(refs(
-                facts,
-                res.diagnosis.iter().filter_map(|d| d.condition.as_ref()),
-            ));
-            links.extend(refs(facts, &res.based_on));
-            links.extend(refs(facts, &res.episode_of_care));
-            let episode_id = res
-                .identifier
-                .iter()
-                .find(|i| {
-                    i.system
-                        .as_deref()
-                        .is_some_and(|s| is_crest(s, "Id", "episode"))
-                })
-                .and_then(|i| i.value.clone());
-            let programme = res
-                .managing_organization
-                .as_ref()
-                .and_then(|o| o.identifier.as_ref())
-                .filter(|i| {
-                    i.system
-                        .as_deref()
-                        .is_some_and(|s| is_crest(s, "Id", "programme"))
-                })
-                .and_then(|i| i.value.clone());
-            let prefix =
-                STRUCTURE_DEFINITIONS.get_or_init(|| format!("{CREST}/StructureDefinition/"));
-            let mut fields: Vec<(&'static str, String)> = Vec::new();
-            let mut unknown = Vec::new();
-            for x in &res.extension {
-                let Some(field) = x.url.strip_prefix(prefix.as_str()) else {
-                    continue;
-                };
-                let v = x
-                    .value_code
-                    .clone()
-                    .or_else(|| x.value_string.clone())
-                    .or_else(|| x.value_date.clone())
-                    .or_else(|| x.value_integer.map(|i| i.to_string()))
-                    .or_else(|| x.value_boolean.map(|b| b.to_string()))
-                    .unwrap_or_default();
-                let Some(field) = crest_core::dataset::field_by_name(field)
-                    .filter(|f| f.imported())
-                    .map(|f| f.name)
-                else {
-                    unknown.push(field.to_string());
-                    continue;
-                };
-                // A list (comorbidities) is one extension per code.
-                match fields.iter_mut().find(|(f, _)| *f == field) {
-                    Some((_, old)) => {
-                        old.push(';');
-                        old.push_str(&v);
-                    }
-                    None => fields.push((field, v)),
-                }
-            }
-            facts.care.push(CareFact {
-                key,
-                encounter,
-                subject,
-                status: res.status.clone(),
-                start,
-                end,
-                links,
-                episode_id,
-                programme,
-                fields,
-                unknown,
-            });
-        }
-        "Observation" => observation(res, key, subject, facts),
-        other => {
-            *facts.read.entry(other.to_string()).or_default() -= 1;
-            *facts.ignored.entry(other.to_string()).or_default() += 1;
-        }
-    }
-}
-
-fn patient(res: Resource, key: String) -> PatientFact {
-    let nhs = res
-        .identifier
-        .iter()
-        .find(|i| i.system.as_deref() == Some(NHS_NUMBER))
-        .and_then(|i| i.value.clone());
-    let local_id = res
-        .identifier
-        .iter()
-        .find(|i| {
-            i.system
-                .as_deref()
-                .is_some_and(|s| is_crest(s, "Id", "local-patient-id"))
-        })
-        .and_then(|i| i.value.clone());
-    let gender = res.gender.as_deref().map(|g| {
-        match g {
-            "other" => "indeterminate",
-            "unknown" => "not_known",
-            g => g,
-        }
-        .to_string()
-    });
-    // The current home address: not an old one, not one whose period has ended.
-    let address = res
-        .address
-        .iter()
-        .filter(|a| a.postal_code.is_some() && a.use_.as_deref() != Some("old"))
-        .filter(|a| a.period.as_ref().and_then(|p| p.end.as_ref()).is_none())
-        .max_by_key(|a| a.use_.as_deref() == Some("home"));
-    let name = res
-        .name
-        .iter()
-        .filter(|n| n.use_.as_deref() != Some("old"))
-        .max_by_key(|n| n.use_.as_deref() == Some("official"));
-    let ethnicity = res
-        .extension
-        .iter()
-        .find(|x| x.url == ETHNIC_CATEGORY)
-        .map(|x| ethnic_category(x.value_codeable_concept.as_ref()));
-    PatientFact {
-        key,
-        nhs,
-        birth_date: res.birth_date.clone(),
-        gender,
-        postcode: address.and_then(|a| a.postal_code.clone()),
-        family: name.and_then(|n| n.family.clone()),
-        given: name.map(|n| n.given.join(" ")).filter(|g| !g.is_empty()),
-        local_id,
-        ethnicity,
-    }
-}
-
-/// The dataset's ethnic category letter from the UK Core extension.
-fn ethnic_category(c: Option<&Concept>) -> Result<String, String> {
-    const ENGLAND: &str = "https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategoryEngland";
-    const WALES: &str = "https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategoryWales";
-    const LETTERS: &str = "ABCDEFGHJKLMNPRSZ";
-    let Some(c) = c else {
-        return Err("the extension has no valueCodeableConcept".into());
-    };
-    for cd in &c.coding {
-        let code = cd.code.as_deref().unwrap_or("");
-        match cd.system.as_deref() {
-            Some(ENGLAND) | Some(WALES) if code == "99" => return Ok(String::new()),
-            Some(ENGLAND) | Some(WALES) if code.len() == 1 && LETTERS.contains(code) => {
-                return Ok(code.to_string())
-            }
-            _ => {}
-        }
-    }
-    Err(match c.coding.first() {
-        Some(cd) => format!(
-            "{}|{}",
-            cd.system.as_deref().unwrap_or("(no system)"),
-            cd.code.as_deref().unwrap_or("(no code)")
-        ),
-        None => "no coding".into(),
-    })
-}
-
-/// The dataset's own spelling of a smoking status.
-fn smoking_code(c: &str) -> Option<&'static str> {
-    match crest_core::Col::A1Smoking.field().kind {
-        crest_core::dataset::Kind::Code(codes) => codes
-            .iter()
-            .find(|k| k.code.eq_ignore_ascii_case(c))
-            .map(|k| k.code),
-        _ => None,
-    }
-}
-
-fn observation(res: Resource, key: String, subject: Option<Ref>, facts: &mut Facts) {
-    let code = res.code.clone().unwrap_or_default();
-    let Some(measure) = measure_of("code", &code) else {
-        let n = &mut facts.unmapped_observations;
-        n.0 += 1;
-        if n.1.len() < 5 {
-            let coding = code
-                .coding
-                .first()
-                .map(|c| {
-                    format!(
-                        "{}|{}",
-                        c.system.as_deref().unwrap_or(""),
-                        c.code.as_deref().unwrap_or("")
-                    )
-                })
-                .unwrap_or_else(|| "no coding".into());
-            n.1.push(format!("{key} ({coding})"));
-        }
-        return;
-    };
-    let mut measures = Vec::new();
-    match measure {
-        "blood_pressure" => {
-            for comp in &res.component {
-                match measure_of("component", &comp.code) {
-                    Some(m @ ("systolic_bp" | "diastolic_bp")) => measures.push(Measure {
-                        measure: m,
-                        value: comp
-                            .value_quantity
-                            .as_ref()
-                            .map_or(Err("the component has no valueQuantity".into()), |q| {
-                                quantity(m, q).map(MeasureValue::Num).map_err(Into::into)
-                            }),
-                        element: if m == "systolic_bp" {
-                            "component[systolic].valueQuantity"
-                        } else {
-                            "component[diastolic].valueQuantity"
-                        },
-                    }),
-                    _ => {}
-                }
-            }
-            if measures.is_empty() {
-                measures.push(Measure {
-                    measure: "systolic_bp",
-                    value: Err(
-                        "the blood pressure panel has no systolic or diastolic component".into(),
-                    ),
-                    element: "component",
-                });
-            }
-        }
-        "smoking" => measures.push(Measure {
-            measure: "smoking",
-            value: map_code(
-                "Observation",
-                "value",
-                "smoking",
-                &res.value_codeable_concept,
-            )
-            .map_err(|c| format!("the smoking status {c} is not in crest's mapping"))
-            .and_then(|c| {
-                smoking_code(&c)
-                    .map(MeasureValue::Code)
-                    .ok_or_else(|| format!("'{c}' is not a smoking status crest knows"))
-            })
-            .map_err(Into::into),
-            element: "valueCodeableConcept",
-        }),
-        m => measures.push(Measure {
-            measure: m,
-            value: match (&res.value_quantity, res.value_integer) {
-                (Some(q), _) => quantity(m, q).map(MeasureValue::Num).map_err(Into::into),
-                (None, Some(i)) => Ok(MeasureValue::Num(i as f64)),
-                (None, None) => Err("the Observation has no valueQuantity".into()),
-            },
-            element: if res.value_quantity.is_some() {
-                "valueQuantity"
-            } else {
-                "valueInteger"
-            },
-        }),
-    }
-    let date = match (&res.effective_date_time, &res.effective_period) {
-        (Some(d), _) => Some(fhir_date(d)),
-        (None, Some(p)) => p.start.as_deref().map(fhir_date),
-        (None, None) => None,
-    };
-    let mut links = refs(facts, &res.based_on);
-    links.extend(refs(facts, res.encounter.iter()));
-    let slot = res
-        .extension
-        .iter()
-        .find(|x| is_crest(&x.url, "StructureDefinition", "assessment"))
-        .and_then(|x| x.value_integer)
-        .and_then(|i| u8::try_from(i).ok())
-        .filter(|i| (1..=2).contains(i));
-    facts.observations.push(ObservationFact {
-        key,
-        subject,
-        date,
-        links,
-        measures: measures.into_boxed_slice(),
-        slot,
-    });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn date_times_are_uk_calendar_dates() {
-        let d = |s: &str| fhir_date(s).map(|d| d.to_string());
-        assert_eq!(d("2024-07-01").unwrap(), "2024-07-01");
-        // 23:30 UTC in July is 00:30 BST the next day.
-        assert_eq!(d("2024-07-01T23:30:00Z").unwrap(), "2024-07-02");
-        // In January London is on UTC.
-        assert_eq!(d("2024-01-01T23:30:00Z").unwrap(), "2024-01-01");
-        // An offset is honoured: 01:00+02:00 is 23:00 UTC the day before, 00:00 BST.
-        assert_eq!(d("2024-07-02T01:00:00+02:00").unwrap(), "2024-07-02");
-        assert_eq!(d("2024-07-02T00:30:00+02:00").unwrap(), "2024-07-01");
-        assert!(d("2024-07").is_err());
-        assert!(d("2024-13-01").is_err());
-        assert!(d("2024-07-01T25:00:00Z").is_err());
-    }
-
-    #[test]
-    fn units_convert_or_are_refused_in_words() {
-        let q = |v: f64, u: &str| Quantity {
-            value: Some(v),
-            code: Some(u.into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            quantity("weight_kg", &q(154.0, "[lb_av]")).unwrap(),
-            "69.85"
-        );
-        assert_eq!(quantity("height_cm", &q(1.72, "m")).unwrap(), "172");
-        assert_eq!(quantity("height_cm", &q(68.0, "[in_i]")).unwrap(), "172.72");
-        assert_eq!(
-            quantity("total_cholesterol", &q(193.35, "mg/dL")).unwrap(),
-            "5"
-        );
-        let e = quantity("weight_kg", &q(70.0, "mm[Hg]")).unwrap_err();
-        assert!(e.contains("cannot be converted to kg"), "{e}");
-        let none = Quantity {
-            value: Some(70.0),
-            ..Default::default()
-        };
-        assert!(quantity("weight_kg", &none)
-            .unwrap_err()
-            .contains("no unit"));
-        assert_eq!(quantity("hads_anxiety", &none).unwrap(), 70.0);
     }
 }

@@ -288,7 +288,7 @@ pub fn resources(
                 o["component"] = Json::Array(components);
                 emit("Observation", o)?;
             }
-            for m in super::read::MEASURES {
+            for m in super::facts::MEASURES {
                 if m == "systolic_bp" || m == "diastolic_bp" {
                     continue;
                 }
