@@ -19,8 +19,14 @@ pub struct RowsToFix {
 }
 
 /// The rejected rows of the file at `path`, given the import's errors file
-/// (`row,column,value,reason`, as [`crate::import_file`] writes it).
-pub fn rows_to_fix(path: &Path, errors_csv: &[u8]) -> Result<RowsToFix, ImportError> {
+/// (`row,column,value,reason`, as [`crate::import_file`] writes it). A FHIR file's rejected
+/// episodes come back as CSV rows with crest's columns; `programme` fills in the programme of
+/// episodes whose files name none (as the import did).
+pub fn rows_to_fix(
+    path: &Path,
+    errors_csv: &[u8],
+    programme: Option<&str>,
+) -> Result<RowsToFix, ImportError> {
     let mut problems: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     let mut reader = csv::Reader::from_reader(errors_csv);
     for record in reader.records() {
@@ -36,6 +42,7 @@ pub fn rows_to_fix(path: &Path, errors_csv: &[u8]) -> Result<RowsToFix, ImportEr
         });
     }
     let (mut source, header) = Source::open(path, None)?;
+    source.set_default_programme(programme.map(str::to_string));
     let xlsx = matches!(source, Source::Sheet { .. });
     let mut out: Vec<Vec<String>> = Vec::new();
     let mut cells = Vec::new();

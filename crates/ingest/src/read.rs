@@ -339,6 +339,11 @@ fn too_long(name: Option<&String>, i: usize) -> String {
 /// anything. Workbooks are left as they are (one with such a cell is refused whole).
 pub fn clip_overlong_cells(path: &Path) -> Result<bool, ImportError> {
     use std::os::unix::fs::OpenOptionsExt;
+    // FHIR JSON is not CSV: rewriting it as CSV would break it, and it is read resource by
+    // resource with its own bound on a line.
+    if crate::fhir::is_fhir(path) {
+        return Ok(false);
+    }
     let io = |source: std::io::Error| ImportError::Write {
         path: path.display().to_string(),
         source,

@@ -66,7 +66,7 @@ fn rows_to_fix_come_back_in_the_files_own_format_and_import_once_fixed() {
             assert_eq!(sum.rejected, 1, "{:?}", sum.errors);
             // Both of F2's problems (a bad code; referral before the event) in one round.
             assert_eq!(sum.errors.len(), 2, "{:?}", sum.errors);
-            let out = fix::rows_to_fix(file, &errors).unwrap();
+            let out = fix::rows_to_fix(file, &errors, None).unwrap();
             assert_eq!((out.xlsx, out.rows), (xlsx, 1));
             let fixed = dir.join(if xlsx { "fix.xlsx" } else { "fix.csv" });
             std::fs::write(&fixed, &out.bytes).unwrap();

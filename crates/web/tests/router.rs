@@ -390,6 +390,7 @@ fn staff_cannot_reach_another_programme_by_any_url() {
                 "/p/P002/upload",
                 "/p/P002/export.csv",
                 "/p/P002/export.xlsx",
+                "/p/P002/export.json",
                 "/p/P002/profile",
                 "/p/P001/episodes/X1",
                 "/p/P001/episodes/X1/report",
@@ -587,6 +588,109 @@ fn episode_form_shows_import_errors_keeps_input_then_saves() {
 /// privacy.md, "Files holding identifiable data": an upload waiting for confirmation and its
 /// rejected rows are held in the store (any server can confirm it), nothing of it stays on the
 /// server's disk, and it is gone once confirmed, cancelled or an hour old.
+/// A multipart upload of `files` (name, bytes) in one form, as a browser sends several files
+/// chosen together.
+fn multipart_files(csrf: &str, files: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "XFHIRBOUNDARYX";
+    let mut body =
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n")
+            .into_bytes();
+    for (name, bytes) in files {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// issue 25: the programme's episodes download as a FHIR Bundle and upload back unchanged;
+/// the upload takes a hospital's bulk-export NDJSON files chosen together and previews them
+/// exactly as a CSV, each problem naming its resource; rows to fix come back as CSV.
+#[test]
+fn fhir_download_upload_preview_and_rows_to_fix() {
+    for db in databases() {
+        let app = setup(&db);
+        rt().block_on(async {
+        let (cookie, csrf) = login(&app, "lead").await;
+        let r = crest_web::router(app.clone()).oneshot(get("/p/P001/export.json", &cookie)).await.unwrap();
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/fhir+json");
+        let bytes = r.into_body().collect().await.unwrap().to_bytes();
+        let bundle: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(bundle["resourceType"], "Bundle");
+        assert_eq!(bundle["type"], "collection");
+        let s = open(&db);
+        let stored = s.run(|s| s.find_episodes("P001", &crest_store::EpisodeQuery::everything()).unwrap().len());
+        let eocs = bundle["entry"].as_array().unwrap().iter().filter(|e| e["resource"]["resourceType"] == "EpisodeOfCare").count();
+        assert_eq!(eocs, stored);
+        // Uploaded back as it is: every episode unchanged.
+        let send_files = |files: Vec<(&'static str, Vec<u8>)>| {
+            let app = app.clone();
+            let (cookie, csrf) = (cookie.clone(), csrf.clone());
+            async move {
+                let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+                let (ct, body) = multipart_files(&csrf, &refs);
+                let req = Request::post("/p/P001/upload")
+                    .header(header::COOKIE, &cookie)
+                    .header(header::CONTENT_TYPE, ct)
+                    .body(Body::from(body))
+                    .unwrap();
+                send(&app, req).await
+            }
+        };
+        let r = send_files(vec![("P001-episodes.fhir.json", bytes.to_vec())]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body.contains(&format!("{stored} episode(s): 0 new, 0 changed, {stored} unchanged, <strong>0 rejected")), "{}", r.body);
+        let log = s.run(|s| s.access_log(100).unwrap());
+        assert!(log.iter().any(|e| e.action == "export" && e.target == "P001-episodes.fhir.json"));
+
+        // A hospital's bulk export, one file per resource type, chosen together.
+        let patient = |id: &str, nhs: Option<&str>| serde_json::json!({"resourceType": "Patient", "id": id,
+            "identifier": nhs.map(|n| vec![serde_json::json!({"system": "https://fhir.nhs.uk/Id/nhs-number", "value": n})]).unwrap_or_default(),
+            "birthDate": "1949-05-05", "gender": "male"}).to_string();
+        let condition = |id: &str, p: &str| serde_json::json!({"resourceType": "Condition", "id": id,
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "401303003"}]},
+            "subject": {"reference": format!("Patient/{p}")}, "onsetDateTime": "2025-01-20T09:00:00Z"}).to_string();
+        let referral = |id: &str, p: &str| serde_json::json!({"resourceType": "ServiceRequest", "id": id, "status": "active", "intent": "order",
+            "subject": {"reference": format!("Patient/{p}")}, "authoredOn": "2025-01-22"}).to_string();
+        let files = vec![
+            ("Patient.ndjson", format!("{}\n{}", patient("h1", Some("9434765854")), patient("h2", None)).into_bytes()),
+            ("Condition.ndjson", format!("{}\n{}\n", condition("hc1", "h1"), condition("hc2", "h2")).into_bytes()),
+            ("ServiceRequest.ndjson", format!("{}\n{}\n", referral("hs1", "h1"), referral("hs2", "h2")).into_bytes()),
+        ];
+        let r = send_files(files).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body.contains("Patient.ndjson and 2 more"), "{}", r.body);
+        assert!(r.body.contains("2 episode(s): 1 new, 0 changed, 0 unchanged, <strong>1 rejected"), "{}", r.body);
+        assert!(r.body.contains("<caption>Rejected episodes</caption>") && r.body.contains("<th scope=\"col\">Episode</th>"), "{}", r.body);
+        assert!(r.body.contains("Patient/h2 identifier (nhs_number)") && r.body.contains("no NHS number"), "{}", r.body);
+        assert!(r.body.contains("Store the 1 valid episode(s)"), "{}", r.body);
+        assert!(s.run(|s| s.episode("P001", "cond-hc1").unwrap().is_none()), "a preview stores nothing");
+        let token = hidden(&r.body, "token");
+        let fix = send(&app, get(&format!("/p/P001/upload/{token}/rows-to-fix"), &cookie)).await;
+        assert!(fix.body.starts_with("programme_code,episode_id"), "{}", fix.body);
+        assert!(fix.body.contains("P001,cond-hc2,") && fix.body.contains("no NHS number"), "{}", fix.body);
+        assert_eq!(fix.body.lines().count(), 2, "{}", fix.body);
+        let r = send(&app, post("/p/P001/upload/confirm", &cookie, &[("csrf", &csrf), ("token", &token), ("name", "Patient.ndjson")])).await;
+        assert!(r.body.contains("Stored: 1 new"), "{}", r.body);
+        let e = s.run(|s| s.episode("P001", "cond-hc1").unwrap().unwrap());
+        assert_eq!(e.text(crest_core::Col::InitiatingEvent), Some("mi_stemi"));
+        assert_eq!(e.date(crest_core::Col::ReferralDate).unwrap().to_string(), "2025-01-22");
+
+        // A Bundle chosen with a CSV is refused in words; nothing waits.
+        let r = send_files(vec![("a.csv", b"programme_code\n".to_vec()), ("b.ndjson", patient("x", None).into_bytes())]).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(r.body.contains("several files can be chosen together only as the .ndjson files"), "{}", r.body);
+        // Broken JSON: the whole file is refused, with where.
+        let r = send_files(vec![("broken.json", b"{\"resourceType\": \"Bundle\", \"entry\": [".to_vec())]).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(r.body.contains("is not valid JSON"), "{}", r.body);
+        });
+    }
+}
+
 #[test]
 fn uploads_wait_in_the_store_and_are_never_left_behind() {
     use std::os::unix::fs::PermissionsExt;
@@ -4535,6 +4639,7 @@ const FORM_ROUTES: &[&str] = &[
     "/p/P001/episodes/E1/assessment2",
     "/p/P001/export.csv",
     "/p/P001/export.xlsx",
+    "/p/P001/export.json",
     "/p/P001/profile",
     "/p/P001/submit",
     "/p/P001/submit/confirm",

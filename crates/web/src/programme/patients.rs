@@ -225,7 +225,8 @@ pub(crate) async fn list_page(
                 (q.hidden())
                 "Download these " (total) " episode(s): "
                 button class="secondary" formaction={ "/p/" (code) "/export.csv" } { "CSV" } " "
-                button class="secondary" formaction={ "/p/" (code) "/export.xlsx" } { "XLSX" }
+                button class="secondary" formaction={ "/p/" (code) "/export.xlsx" } { "XLSX" } " "
+                button class="secondary" formaction={ "/p/" (code) "/export.json" } { "FHIR" }
             }
             table tabindex="0" {
                 caption { "Episodes of " (p.name) }

@@ -33,13 +33,19 @@ pub(crate) async fn upload_form(
 ) -> Result<Response, WebError> {
     let body = maud::html! {
         p {
-            "Upload a CSV or XLSX file of episodes for " (p.name) ". You will see what would be \
-             stored, and every rejected row, before anything changes."
+            "Upload a CSV or XLSX file of episodes for " (p.name) ", or FHIR from your \
+             hospital's record system. You will see what would be stored, and every rejected \
+             row, before anything changes."
         }
         form method="post" enctype="multipart/form-data" {
             (html::csrf_field(&c.session.csrf))
             label for="file" { "File" }
-            input id="file" type="file" name="file" accept=".csv,.xlsx" required;
+            div class="hint" id="file-hint" {
+                "CSV or XLSX; or FHIR R4 JSON: a Bundle (.json), or the .ndjson files of a bulk \
+                 export, chosen together."
+            }
+            input id="file" type="file" name="file" accept=".csv,.xlsx,.json,.ndjson"
+                aria-describedby="file-hint" multiple required;
             p { button id="check-file" { "Check file" } }
         }
         p {
@@ -63,22 +69,56 @@ pub(crate) async fn receive_upload_file(
     use std::io::Write;
     let bad = |e| crate::app::form_error(e, limit);
     let (mut csrf, mut name, mut size) = (None, String::new(), 0u64);
+    let mut file: Option<std::io::BufWriter<std::fs::File>> = None;
+    let mut files = 0usize;
+    let ndjson = |n: &str| n.to_ascii_lowercase().ends_with(".ndjson");
     while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
         match field.name() {
             Some("csrf") => csrf = field.text().await.ok(),
             Some("file") => {
-                name = field.file_name().unwrap_or("upload").to_string();
-                let mut file = std::io::BufWriter::new(
-                    crate::app::uploads::create_private(path).map_err(WebError::internal)?,
-                );
+                let this = field.file_name().unwrap_or("upload").to_string();
+                files += 1;
+                // The files of a FHIR bulk export (one per resource type) are read as one:
+                // NDJSON files joined line after line are one NDJSON file.
+                let out =
+                    match file.as_mut() {
+                        None => {
+                            name = this;
+                            file.insert(std::io::BufWriter::new(
+                                crate::app::uploads::create_private(path)
+                                    .map_err(WebError::internal)?,
+                            ))
+                        }
+                        Some(out) if ndjson(&name) && ndjson(&this) => {
+                            out.write_all(b"\n").map_err(WebError::internal)?;
+                            out
+                        }
+                        Some(_) => return Err(WebError::BadRequest(
+                            "Upload one CSV, XLSX or FHIR Bundle file at a time; several files \
+                             can be chosen together only as the .ndjson files of a FHIR bulk \
+                             export."
+                                .into(),
+                        )),
+                    };
                 while let Some(chunk) = field.chunk().await.map_err(bad)? {
                     size += chunk.len() as u64;
-                    file.write_all(&chunk).map_err(WebError::internal)?;
+                    if size > limit as u64 {
+                        return Err(WebError::BadRequest(format!(
+                            "The files are larger than the {} MB an upload may be.",
+                            limit >> 20
+                        )));
+                    }
+                    out.write_all(&chunk).map_err(WebError::internal)?;
                 }
-                file.flush().map_err(WebError::internal)?;
             }
             _ => {}
         }
+    }
+    if let Some(mut out) = file {
+        out.flush().map_err(WebError::internal)?;
+    }
+    if files > 1 {
+        name = format!("{name} and {} more", files - 1);
     }
     Ok((csrf, name, size))
 }
@@ -169,6 +209,7 @@ pub(crate) async fn upload(
     app.db(move |s, _| Ok(s.put_upload(&pending)?)).await?;
     let valid = summary.rows - summary.rejected;
     let code = &p.code;
+    let unit = if summary.fhir { "episode" } else { "row" };
     let body = maud::html! {
         (preview(&summary, &name))
         @if valid > 0 {
@@ -176,18 +217,26 @@ pub(crate) async fn upload(
                 (html::csrf_field(&c.session.csrf))
                 input type="hidden" name="token" value=(token);
                 input type="hidden" name="name" value=(name);
-                p { button { "Store the " (valid) " valid row(s)" } }
+                p { button { "Store the " (valid) " valid " (unit) "(s)" } }
             }
         }
         @if summary.rejected > 0 {
             p {
                 a href={ "/p/" (code) "/upload/" (token) "/rows-to-fix" } {
-                    "Download the " (summary.rejected) " row(s) to fix"
+                    "Download the " (summary.rejected) " " (unit) "(s) to fix"
                 }
                 br;
                 span class="hint" {
-                    "The rejected rows as your file has them, every column, with a last column \
-                     saying what is wrong. Correct them in that file and upload it again."
+                    @if summary.fhir {
+                        "The rejected episodes as a CSV file with crest's columns, as crest \
+                         read them from the FHIR resources, with a last column saying what is \
+                         wrong and which resource it came from. Correct them there and upload \
+                         that file, or correct the hospital record and export it again."
+                    } @else {
+                        "The rejected rows as your file has them, every column, with a last \
+                         column saying what is wrong. Correct them in that file and upload it \
+                         again."
+                    }
                 }
             }
         }
@@ -223,7 +272,7 @@ async fn check_upload(
         std::fs::read(crate::app::uploads::errors_file(path)).map_err(WebError::internal)?;
     // What is kept for "download the rows to fix": the rejected rows in the file's own format.
     let fix = if summary.rejected > 0 {
-        crest_ingest::fix::rows_to_fix(path, &errors)
+        crest_ingest::fix::rows_to_fix(path, &errors, Some(programme))
             .map_err(WebError::internal)?
             .bytes
     } else {
@@ -247,9 +296,15 @@ async fn sweep(app: &Arc<App>) {
 }
 
 pub(crate) fn preview(s: &crest_ingest::ImportSummary, name: &str) -> maud::Markup {
+    // A FHIR file's rows are the episodes crest assembled from its resources, in order.
+    let (unit, heading) = if s.fhir {
+        ("episode", "Episode")
+    } else {
+        ("row", "Row")
+    };
     maud::html! {
         p {
-            strong { (name) } ": " (s.rows) " row(s): " (s.imported) " new, " (s.updated)
+            strong { (name) } ": " (s.rows) " " (unit) "(s): " (s.imported) " new, " (s.updated)
             " changed, " (s.unchanged) " unchanged, " strong { (s.rejected) " rejected" } "."
         }
         @for w in &s.header_warnings {
@@ -257,9 +312,9 @@ pub(crate) fn preview(s: &crest_ingest::ImportSummary, name: &str) -> maud::Mark
         }
         @if !s.errors.is_empty() {
             table tabindex="0" {
-                caption { "Rejected rows" }
+                caption { "Rejected " (unit) "s" }
                 thead { tr {
-                    th scope="col" { "Row" } th scope="col" { "Column" }
+                    th scope="col" { (heading) } th scope="col" { "Column" }
                     th scope="col" { "Value" } th scope="col" { "Reason" }
                 } }
                 tbody {
@@ -280,7 +335,7 @@ pub(crate) fn preview(s: &crest_ingest::ImportSummary, name: &str) -> maud::Mark
                 // The first 50 show the pattern; the count above says how many there are in all.
                 @for w in s.warnings.iter().take(50) {
                     li {
-                        "Row " (w.row) ", " (column_named(&w.issue.column)) ": "
+                        (heading) " " (w.row) ", " (column_named(&w.issue.column)) ": "
                         (crate::programme::episode_form::reason(&w.issue.message))
                     }
                 }
