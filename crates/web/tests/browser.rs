@@ -194,6 +194,42 @@ fn a_lead_signs_in_fixes_an_episode_uploads_and_opens_the_dashboard() {
         b.wait_text("main", "Stored: 1 new");
         assert!(open(&db).run(|s| s.episode("P001", "W2").unwrap().is_some()));
 
+        // FHIR from a hospital system: previewed as a CSV is, each problem naming its resource.
+        let fhir = file.with_file_name("hospital.ndjson");
+        std::fs::write(
+            &fhir,
+            [
+                r#"{"resourceType":"Patient","id":"f1","identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9434765870"}],"birthDate":"1951-02-03","gender":"female"}"#,
+                r#"{"resourceType":"Condition","id":"fc1","code":{"coding":[{"system":"http://snomed.info/sct","code":"401314000"}]},"subject":{"reference":"Patient/f1"},"onsetDateTime":"2025-02-01"}"#,
+                r#"{"resourceType":"ServiceRequest","id":"fs1","status":"active","intent":"order","subject":{"reference":"Patient/f1"},"authoredOn":"2025-02-03"}"#,
+                r#"{"resourceType":"Observation","id":"fo1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"29463-7"}]},"subject":{"reference":"Patient/f1"},"effectiveDateTime":"2025-02-10","valueQuantity":{"value":180,"unit":"[lb_av]","code":"[lb_av]"}}"#,
+                r#"{"resourceType":"Patient","id":"f2","identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9434765862"}],"birthDate":"1948-07-08","gender":"male"}"#,
+                r#"{"resourceType":"Condition","id":"fc2","code":{"coding":[{"system":"http://snomed.info/sct","code":"84114007"}]},"subject":{"reference":"Patient/f2"},"onsetDateTime":"2025-02-04"}"#,
+                r#"{"resourceType":"Observation","id":"fo2","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"29463-7"}]},"subject":{"reference":"Patient/f2"},"effectiveDateTime":"2025-02-12","valueQuantity":{"value":12,"unit":"st","code":"[stone_av]"}}"#,
+            ]
+            .join("\n"),
+        )
+        .unwrap();
+        b.goto(&format!("{base}/p/P001/upload"));
+        b.type_into("#file", &fhir.to_string_lossy());
+        b.wait_value("#file");
+        b.click("#check-file");
+        let preview = b.wait_text("main", "rejected");
+        assert!(
+            preview.contains("2 episode(s): 1 new") && preview.contains("1 rejected"),
+            "{preview}"
+        );
+        assert!(
+            preview.contains("Observation/fo2 valueQuantity")
+                && preview.contains("no referral to cardiac rehabilitation"),
+            "{preview}"
+        );
+        b.screenshot("53-upload-fhir-preview");
+        b.click("form[action$=\"/upload/confirm\"] button");
+        b.wait_text("main", "Stored: 1 new");
+        let e = open(&db).run(|s| s.episode("P001", "cond-fc1").unwrap().unwrap());
+        assert_eq!(e.num(crest_core::Col::A1WeightKg), Some(81.65));
+
         // The dashboard, with its chart and KPI table.
         b.goto(&format!(
             "{base}/p/P001/dashboard?from=2024-04-01&to=2025-03-31"

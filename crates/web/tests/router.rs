@@ -665,7 +665,7 @@ fn fhir_download_upload_preview_and_rows_to_fix() {
         assert!(r.body.contains("Patient.ndjson and 2 more"), "{}", r.body);
         assert!(r.body.contains("2 episode(s): 1 new, 0 changed, 0 unchanged, <strong>1 rejected"), "{}", r.body);
         assert!(r.body.contains("<caption>Rejected episodes</caption>") && r.body.contains("<th scope=\"col\">Episode</th>"), "{}", r.body);
-        assert!(r.body.contains("Patient/h2 identifier (nhs_number)") && r.body.contains("no NHS number"), "{}", r.body);
+        assert!(r.body.contains("(<code>nhs_number</code>), from <code>Patient/h2 identifier</code>") && r.body.contains("no NHS number"), "{}", r.body);
         assert!(r.body.contains("Store the 1 valid episode(s)"), "{}", r.body);
         assert!(s.run(|s| s.episode("P001", "cond-hc1").unwrap().is_none()), "a preview stores nothing");
         let token = hidden(&r.body, "token");

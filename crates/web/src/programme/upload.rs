@@ -345,9 +345,21 @@ pub(crate) fn preview(s: &crest_ingest::ImportSummary, name: &str) -> maud::Mark
 }
 
 /// A column of the file as a page names it: its label, then the heading the file uses.
+/// A FHIR import names the resource and element first, then the field: `Observation/o1
+/// valueQuantity (a1_weight_kg)`.
 fn column_named(column: &str) -> maud::Markup {
-    match crest_core::FIELDS.iter().find(|f| f.name == column) {
-        Some(f) => maud::html! { (f.label) " (" code { (column) } ")" },
+    let field = |name: &str| crest_core::FIELDS.iter().find(|f| f.name == name);
+    if let Some(f) = field(column) {
+        return maud::html! { (f.label) " (" code { (column) } ")" };
+    }
+    let fhir = column
+        .strip_suffix(')')
+        .and_then(|c| c.rsplit_once(" ("))
+        .and_then(|(origin, name)| Some((origin, field(name)?)));
+    match fhir {
+        Some((origin, f)) => maud::html! {
+            (f.label) " (" code { (f.name) } "), from " code { (origin) }
+        },
         None => maud::html! { code { (column) } },
     }
 }
