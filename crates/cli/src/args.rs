@@ -554,7 +554,7 @@ pub enum FhirAction {
     /// Print the mapping: every resource element and code crest reads or writes, the dataset
     /// field it fills, and where the code was checked.
     Mapping {
-        /// `csv` (the mapping file itself) or `markdown` (a table).
+        /// `csv` (the mapping file itself) or `markdown` (the documentation, docs/fhir.md).
         #[arg(long, value_enum, default_value_t = MappingFormat::Csv)]
         format: MappingFormat,
     },
@@ -848,6 +848,16 @@ mod tests {
         assert!(
             on_disk == crest_core::dataset::reference_markdown(),
             "docs/dataset.md is out of date: run `cargo run -p crest -- dataset --out docs/dataset.md`"
+        );
+    }
+
+    #[test]
+    fn docs_fhir_md_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/fhir.md");
+        let on_disk = std::fs::read_to_string(path).expect("docs/fhir.md exists");
+        assert!(
+            on_disk == crest_ingest::fhir::mapping::document(),
+            "docs/fhir.md is out of date: run `cargo run -p crest -- fhir mapping --format markdown > docs/fhir.md`"
         );
     }
 }

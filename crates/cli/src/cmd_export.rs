@@ -81,7 +81,7 @@ pub(crate) fn export(db: &str, args: &ExportArgs) -> Result<i32> {
 pub(crate) fn fhir_mapping(format: MappingFormat) -> Result<i32> {
     match format {
         MappingFormat::Csv => print!("{}", fhir::mapping::as_csv()),
-        MappingFormat::Markdown => print!("{}", fhir::mapping::as_markdown()),
+        MappingFormat::Markdown => print!("{}", fhir::mapping::document()),
     }
     Ok(0)
 }

@@ -608,10 +608,20 @@ pub(crate) fn add(res: Resource, key: std::sync::Arc<str>, facts: &mut Facts) {
                 STRUCTURE_DEFINITIONS.get_or_init(|| format!("{CREST}/StructureDefinition/"));
             let mut fields: Vec<(&'static str, String)> = Vec::new();
             let mut unknown = Vec::new();
+            // crest's fields: the parts of its complex `episode` extension (or, as crest
+            // once wrote them, one extension per field).
+            let mut parts: Vec<(&str, &super::model::Extension)> = Vec::new();
             for x in &res.extension {
-                let Some(field) = x.url.strip_prefix(prefix.as_str()) else {
+                let Some(name) = x.url.strip_prefix(prefix.as_str()) else {
                     continue;
                 };
+                if name == "episode" {
+                    parts.extend(x.extension.iter().map(|p| (&*p.url, p)));
+                } else {
+                    parts.push((name, x));
+                }
+            }
+            for (field, x) in parts {
                 let v = x
                     .value_code
                     .clone()
@@ -627,7 +637,7 @@ pub(crate) fn add(res: Resource, key: std::sync::Arc<str>, facts: &mut Facts) {
                     unknown.push(field.to_string());
                     continue;
                 };
-                // A list (comorbidities) is one extension per code.
+                // A list (comorbidities) is one part per code.
                 match fields.iter_mut().find(|(f, _)| *f == field) {
                     Some((_, old)) => {
                         old.push(';');

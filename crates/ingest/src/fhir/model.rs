@@ -124,6 +124,9 @@ pub struct Extension<'a> {
     /// What it is.
     #[serde(borrow, default)]
     pub url: S<'a>,
+    /// The parts of a complex extension.
+    #[serde(borrow, default)]
+    pub extension: Vec<Extension<'a>>,
     /// A coded value.
     #[serde(borrow, default)]
     pub value_codeable_concept: Option<Concept<'a>>,

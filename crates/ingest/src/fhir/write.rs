@@ -125,8 +125,10 @@ fn patient(id: &str, r: &Record) -> Json {
     Json::Object(p)
 }
 
+/// One field as a sub-extension of crest's complex `episode` extension (its url is the
+/// field's name, as FHIR names the parts of a complex extension).
 fn extension(col: Col, v: &Value) -> Vec<Json> {
-    let url = mapping::crest_extension(col.name());
+    let url = col.name();
     match v {
         Value::Null => vec![],
         Value::Date(d) => vec![json!({"url": url, "valueDate": d.to_string()})],
@@ -250,7 +252,8 @@ pub fn resources(
             .flat_map(|c| extension(*c, r.get(*c)))
             .collect();
         if !ext.is_empty() {
-            care["extension"] = Json::Array(ext);
+            care["extension"] =
+                json!([{"url": mapping::crest_extension("episode"), "extension": ext}]);
         }
         emit("EpisodeOfCare", care)?;
         for slot in [1u8, 2] {
@@ -265,13 +268,20 @@ pub fn resources(
             let col = |m: &str| {
                 crest_core::dataset::field_by_name(&format!("a{slot}_{m}")).map(|f| f.col)
             };
+            // The assessment dates travel on the EpisodeOfCare, and an Observation dated on one
+            // is of that assessment; only when both assessments fall on one day does an
+            // Observation say which it is.
+            let same_day = r.get(Col::Assessment1Date) == r.get(Col::Assessment2Date);
             let obs = |id: String, code: Json| {
-                json!({
+                let mut o = json!({
                     "resourceType": "Observation", "id": id, "status": "final",
-                    "extension": [{"url": mapping::crest_extension("assessment"), "valueInteger": slot}],
                     "code": code, "subject": subject, "effectiveDateTime": date,
                     "basedOn": [reference(&format!("ServiceRequest/{sr}"))],
-                })
+                });
+                if same_day {
+                    o["extension"] = json!([{"url": mapping::crest_extension("assessment"), "valueInteger": slot}]);
+                }
+                o
             };
             let mut components = Vec::new();
             for m in ["systolic_bp", "diastolic_bp"] {
