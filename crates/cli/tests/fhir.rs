@@ -557,11 +557,10 @@ fn fhir_python() -> Option<PathBuf> {
 
 fn validate_with_fhir_resources(files: &[PathBuf]) {
     let Some(python) = fhir_python() else {
-        assert!(
-            !crest_store::testing::required("CREST_REQUIRE_FHIR_VALIDATOR"),
-            "the FHIR validator (fhir.resources 6.4 in ~/.cache/crest-fhir-venv) must run in CI"
+        crest_store::testing::skip(
+            "no FHIR validator (fhir.resources 6.4 in ~/.cache/crest-fhir-venv, as .ci/run installs it)",
+            "CREST_REQUIRE_FHIR_VALIDATOR",
         );
-        eprintln!("skipping FHIR validation: no ~/.cache/crest-fhir-venv");
         return;
     };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fhir_validate.py");

@@ -5,6 +5,7 @@
 //! nothing. Rows are streamed, so memory stays flat whatever the file size, apart from the
 //! keys needed to spot duplicates.
 
+use crate::hash::Fx;
 use crate::read::Source;
 use crate::ImportError;
 use crest_core::spreadsheet::safe_cell;
@@ -112,53 +113,6 @@ impl ImportSummary {
             "{} rows: {} new, {} updated, {} unchanged, {} rejected",
             self.rows, self.imported, self.updated, self.unchanged, self.rejected
         )
-    }
-}
-
-/// A fast non-cryptographic hash (the Fx hash of rustc) for the import's key indexes: the keys
-/// come from the programme's own file and store, and SipHash was a measurable share of import
-/// time.
-#[derive(Default, Clone, Copy)]
-pub struct Fx(u64);
-
-impl Fx {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl Hasher for Fx {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.add(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        let mut w = [0u8; 8];
-        w[..rest.len()].copy_from_slice(rest);
-        self.add(u64::from_le_bytes(w) ^ rest.len() as u64);
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
     }
 }
 

@@ -6,6 +6,7 @@ pub mod expected;
 pub mod export;
 pub mod fhir;
 pub mod fix;
+pub mod hash;
 pub mod import;
 pub mod programmes;
 pub mod read;

@@ -226,7 +226,7 @@ impl Source {
             Source::Fhir { source, row } => {
                 let next = source.next_row(cells)?;
                 *row += 1;
-                Some(next.map(|()| *row).map_err(|why| (*row, why)))
+                Some(next.map(|()| *row).map_err(|why| (*row, why.to_string())))
             }
             Source::Csv {
                 reader,

@@ -353,7 +353,7 @@ impl Cells {
     fn date(&mut self, field: &str, d: &Option<FhirDate>, origin: Origin) {
         match d {
             Some(Ok(d)) => self.set(field, d.to_string(), origin),
-            Some(Err(why)) => self.error(field, &origin.to_string(), "", why.clone()),
+            Some(Err(why)) => self.error(field, &origin.to_string(), "", why.to_string()),
             None => {}
         }
     }
@@ -763,7 +763,7 @@ fn patient_cells(cells: &mut Cells, p: &PatientFact) {
         Some(Ok(e)) => cells.set("ethnicity", e.clone(), format!("{k} extension (ethnic category)")),
         Some(Err(coding)) => cells.warn(
             &format!("{k} extension (ethnic category)"),
-            coding,
+            &coding.0,
             "this ethnic category is not an NHS Data Dictionary code crest knows; recorded as not known".into(),
         ),
         None => {}

@@ -11,14 +11,32 @@ use std::collections::{BTreeMap, HashMap};
 const MAX_PROBLEMS: usize = 50;
 
 /// The import's fast hash for the indexes of one file's own references (see `import::Fx`).
-pub type FastHash = std::hash::BuildHasherDefault<crate::import::Fx>;
+pub type FastHash = std::hash::BuildHasherDefault<crate::hash::Fx>;
 
 /// A reference as written, interned: thousands of resources point at one patient or one
 /// referral, and each holds only this number.
 pub type Ref = u32;
 
 /// A date as a resource gave it: the UK calendar date, or why it is not one.
-pub type FhirDate = Result<Date, String>;
+pub type FhirDate = Result<Date, Unusable>;
+
+/// Why something in a FHIR resource cannot be used, in words a CR nurse understands (or, for a
+/// code crest does not map, the coding as `system|code`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unusable(pub String);
+
+impl From<String> for Unusable {
+    fn from(s: String) -> Unusable {
+        Unusable(s)
+    }
+}
+
+impl From<&str> for Unusable {
+    fn from(s: &str) -> Unusable {
+        Unusable(s.to_string())
+    }
+}
 
 /// A patient.
 #[derive(Debug, Default)]
@@ -40,7 +58,7 @@ pub struct PatientFact {
     /// The hospital number (crest's own identifier system).
     pub local_id: Option<String>,
     /// The dataset's ethnic category letter ("" = not known), or the coding it could not map.
-    pub ethnicity: Option<Result<String, String>>,
+    pub ethnicity: Option<Result<String, Unusable>>,
 }
 
 /// A coded clinical resource (Condition or Procedure) mapped to a dataset code.
@@ -51,7 +69,7 @@ pub struct EventFact {
     /// The patient it is about, as referenced.
     pub subject: Option<Ref>,
     /// The dataset code, or the coding crest does not map.
-    pub code: Result<String, String>,
+    pub code: Result<String, Unusable>,
     /// Its date.
     pub date: Option<FhirDate>,
     /// The element the date came from.
@@ -108,7 +126,7 @@ pub struct Measure {
     /// The dataset measure (`weight_kg`, …; without `a1_`).
     pub measure: &'static str,
     /// The value in the dataset's unit, or why it cannot be used.
-    pub value: Result<MeasureValue, Box<str>>,
+    pub value: Result<MeasureValue, Unusable>,
     /// The element it came from.
     pub element: &'static str,
 }
@@ -321,12 +339,17 @@ fn is_crest(url: &str, kind: &str, name: &str) -> bool {
 /// date: 23:30Z on a summer evening is the next day in London.
 pub fn fhir_date(s: &str) -> FhirDate {
     let s = s.trim();
-    let bad = || format!("'{}' is not a FHIR date", crest_core::validate::shown(s));
+    let bad = || {
+        Unusable(format!(
+            "'{}' is not a FHIR date",
+            crest_core::validate::shown(s)
+        ))
+    };
     if s.len() < 10 {
-        return Err(format!(
+        return Err(Unusable(format!(
             "'{}' is not a whole date; crest needs the day (YYYY-MM-DD)",
             crest_core::validate::shown(s)
-        ));
+        )));
     }
     let day = Date::parse_iso(&s[..10]).map_err(|_| bad())?;
     if s.len() == 10 {
@@ -340,7 +363,7 @@ pub fn fhir_date(s: &str) -> FhirDate {
         None => return Ok(day),
     };
     let mut parts = clock.split(':');
-    let mut num = |max: u32| -> Result<i64, String> {
+    let mut num = |max: u32| -> Result<i64, Unusable> {
         let p = parts.next().ok_or_else(bad)?;
         let p = p.split('.').next().unwrap_or(p);
         let v: u32 = p.parse().map_err(|_| bad())?;
@@ -393,7 +416,7 @@ fn map_code(
     element: &str,
     field: &str,
     c: &Option<Concept>,
-) -> Result<String, String> {
+) -> Result<String, Unusable> {
     let Some(c) = c else {
         return Err("no code".into());
     };
@@ -414,7 +437,7 @@ fn map_code(
             return Ok(e.value.clone());
         }
     }
-    Err(match c.coding.first() {
+    Err(Unusable(match c.coding.first() {
         Some(cd) => format!(
             "{}|{}",
             cd.system.as_deref().unwrap_or("(no system)"),
@@ -424,7 +447,7 @@ fn map_code(
             Some(t) => format!("text only: '{}'", crest_core::validate::shown(t)),
             None => "no coding".into(),
         },
-    })
+    }))
 }
 
 /// The measure an Observation's code (or a component's) stands for.
@@ -473,7 +496,7 @@ fn static_measure(m: &str) -> &'static str {
 }
 
 /// A quantity in the dataset's unit.
-fn quantity(measure: &str, q: &Quantity) -> Result<f64, String> {
+fn quantity(measure: &str, q: &Quantity) -> Result<f64, Unusable> {
     let Some(v) = q.value else {
         return Err("the quantity has no value".into());
     };
@@ -482,20 +505,20 @@ fn quantity(measure: &str, q: &Quantity) -> Result<f64, String> {
     let factor = match unit {
         None | Some("") if unitless => 1.0,
         None | Some("") => {
-            return Err(format!(
+            return Err(Unusable(format!(
                 "the quantity has no unit; crest reads it in {}",
                 units[0].0
-            ))
+            )))
         }
         Some(u) => match units.iter().find(|(name, _)| *name == u) {
             Some((_, f)) => *f,
             None => {
-                return Err(format!(
+                return Err(Unusable(format!(
                     "the unit '{}' cannot be converted to {}; crest reads {}",
                     crest_core::validate::shown(u),
                     units[0].0,
                     units.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-                ))
+                )))
             }
         },
     };
@@ -730,7 +753,7 @@ fn patient(res: Resource, key: std::sync::Arc<str>) -> PatientFact {
 }
 
 /// The dataset's ethnic category letter from the UK Core extension.
-fn ethnic_category(c: Option<&Concept>) -> Result<String, String> {
+fn ethnic_category(c: Option<&Concept>) -> Result<String, Unusable> {
     const ENGLAND: &str = "https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategoryEngland";
     const WALES: &str = "https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategoryWales";
     const LETTERS: &str = "ABCDEFGHJKLMNPRSZ";
@@ -747,14 +770,14 @@ fn ethnic_category(c: Option<&Concept>) -> Result<String, String> {
             _ => {}
         }
     }
-    Err(match c.coding.first() {
+    Err(Unusable(match c.coding.first() {
         Some(cd) => format!(
             "{}|{}",
             cd.system.as_deref().unwrap_or("(no system)"),
             cd.code.as_deref().unwrap_or("(no code)")
         ),
         None => "no coding".into(),
-    })
+    }))
 }
 
 /// The dataset's own spelling of a smoking status.
@@ -802,7 +825,7 @@ fn observation(res: Resource, key: std::sync::Arc<str>, subject: Option<Ref>, fa
                             .value_quantity
                             .as_ref()
                             .map_or(Err("the component has no valueQuantity".into()), |q| {
-                                quantity(m, q).map(MeasureValue::Num).map_err(Into::into)
+                                quantity(m, q).map(MeasureValue::Num)
                             }),
                         element: if m == "systolic_bp" {
                             "component[systolic].valueQuantity"
@@ -842,7 +865,7 @@ fn observation(res: Resource, key: std::sync::Arc<str>, subject: Option<Ref>, fa
         m => measures.push(Measure {
             measure: m,
             value: match (&res.value_quantity, res.value_integer) {
-                (Some(q), _) => quantity(m, q).map(MeasureValue::Num).map_err(Into::into),
+                (Some(q), _) => quantity(m, q).map(MeasureValue::Num),
                 (None, Some(i)) => Ok(MeasureValue::Num(i as f64)),
                 (None, None) => Err("the Observation has no valueQuantity".into()),
             },
@@ -912,13 +935,14 @@ mod tests {
             5.0
         );
         let e = quantity("weight_kg", &q(70.0, "mm[Hg]")).unwrap_err();
-        assert!(e.contains("cannot be converted to kg"), "{e}");
+        assert!(e.0.contains("cannot be converted to kg"), "{e}");
         let none = Quantity {
             value: Some(70.0),
             ..Default::default()
         };
         assert!(quantity("weight_kg", &none)
             .unwrap_err()
+            .0
             .contains("no unit"));
         assert_eq!(quantity("hads_anxiety", &none).unwrap(), 70.0);
     }

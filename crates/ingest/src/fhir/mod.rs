@@ -89,11 +89,11 @@ impl FhirSource {
     }
 
     /// The next episode's cells, or why resources could not make one.
-    pub fn next_row(&mut self, cells: &mut Vec<String>) -> Option<Result<(), String>> {
+    pub fn next_row(&mut self, cells: &mut Vec<String>) -> Option<Result<(), facts::Unusable>> {
         match self.rows.next_built()? {
             assemble::Built::Failed(why) => {
                 self.current = None;
-                Some(Err(why))
+                Some(Err(facts::Unusable(why)))
             }
             assemble::Built::Episode(mut ep) => {
                 std::mem::swap(cells, &mut ep.cells);
