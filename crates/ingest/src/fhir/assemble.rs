@@ -320,9 +320,22 @@ impl Rows {
                 });
                 self.batches = Some(receive);
             }
-            let (n, built) = self.batches.as_ref()?.recv().ok()?;
-            self.next_group += n;
-            self.queue.extend(built);
+            match self.batches.as_ref()?.recv() {
+                Ok((n, built)) => {
+                    self.next_group += n;
+                    self.queue.extend(built);
+                }
+                // The assembling thread stopped early (it can only have panicked): the
+                // patients it did not get to are said, never dropped quietly.
+                Err(_) if self.next_group < self.total => {
+                    let left = self.total - self.next_group;
+                    self.next_group = self.total;
+                    return Some(Built::Failed(format!(
+                        "the episodes of {left} patient(s) could not be assembled (an internal error in crest); they were not stored"
+                    )));
+                }
+                Err(_) => return None,
+            }
         }
     }
 }
