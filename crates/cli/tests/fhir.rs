@@ -162,6 +162,10 @@ fn every_mapped_code_and_element_reaches_the_episode() {
             "subject": {"reference": "Patient/pm"}, "onsetDateTime": "2024-03-10"}));
         res.push(json!({"resourceType": "ServiceRequest", "id": "sm", "status": "completed", "intent": "order",
             "subject": {"reference": "Patient/pm"}, "authoredOn": "2024-03-14T23:30:00Z"}));
+        // A laboratory order before it, not linked to the condition: never taken as the referral.
+        res.push(json!({"resourceType": "ServiceRequest", "id": "lab", "status": "completed", "intent": "order",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+            "subject": {"reference": "Patient/pm"}, "authoredOn": "2024-03-11"}));
         res.push(json!({"resourceType": "EpisodeOfCare", "id": "em", "status": "finished",
             "patient": {"reference": "Patient/pm"}, "referralRequest": [{"reference": "ServiceRequest/sm"}],
             "period": {"start": "2024-04-02", "end": "2024-06-25"},
@@ -362,6 +366,11 @@ fn every_mapped_code_and_element_reaches_the_episode() {
         assert!(r.out.contains("0 rejected"), "{}", r.out);
         assert!(
             r.out.contains("https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategory|CA': this ethnic category is not an NHS Data Dictionary code crest knows"),
+            "{}",
+            r.out
+        );
+        assert!(
+            r.out.contains("1 coded ServiceRequest(s) not linked to a Condition were not taken as the referral"),
             "{}",
             r.out
         );

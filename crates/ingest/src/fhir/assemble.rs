@@ -502,12 +502,30 @@ fn assemble(facts: &Facts, g: &Group, default_programme: Option<&str>) -> Vec<Bu
     };
     // Referrals.
     let mut referral: Vec<Option<usize>> = vec![None; n];
+    // A ServiceRequest not linked to its condition is taken as the referral by its date only
+    // if nothing says it is something else: uncoded, coded as crest's referral, or named by an
+    // EpisodeOfCare. A coded one (a laboratory order, say) is never guessed to be the referral.
+    let from_care: std::collections::HashSet<&str> = g
+        .care
+        .iter()
+        .map(|c| &facts.care[*c])
+        .filter(|c| !c.encounter)
+        .flat_map(|c| c.links.iter().map(|l| facts.resolved[*l as usize].as_str()))
+        .collect();
+    let mut other_orders = 0usize;
     for &r in &g.referrals {
         let f = &facts.referrals[r];
-        let e = linked(&f.reasons, &episode_of, &f.key, &mut notes).or_else(|| match &f.authored {
-            Some(Ok(d)) => by_date(*d),
-            _ => None,
-        });
+        let mut e = linked(&f.reasons, &episode_of, &f.key, &mut notes);
+        if e.is_none() {
+            if f.coded && !f.crest_coded && !from_care.contains(&*f.key) {
+                other_orders += 1;
+                continue;
+            }
+            e = match &f.authored {
+                Some(Ok(d)) => by_date(*d),
+                _ => None,
+            };
+        }
         if let Some(e) = e {
             episode_of.insert(&f.key, e);
             let earlier = referral[e]
@@ -522,6 +540,11 @@ fn assemble(facts: &Facts, g: &Group, default_programme: Option<&str>) -> Vec<Bu
                 referral[e] = Some(r);
             }
         }
+    }
+    if other_orders > 0 {
+        loose.push(format!(
+            "{other_orders} coded ServiceRequest(s) not linked to a Condition were not taken as the referral to cardiac rehabilitation (give the referral a reasonReference to its Condition to use it)"
+        ));
     }
     // Episodes of care first, then encounters (which may point at them).
     let mut care: Vec<Option<usize>> = vec![None; n];

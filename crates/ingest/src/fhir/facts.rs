@@ -91,6 +91,8 @@ pub struct ReferralFact {
     pub reasons: Vec<Ref>,
     /// Coded as crest's cardiac rehabilitation referral.
     pub crest_coded: bool,
+    /// Coded at all (a laboratory or imaging order is; crest's own referral may not be).
+    pub coded: bool,
 }
 
 /// An EpisodeOfCare or an Encounter of rehabilitation.
@@ -596,6 +598,7 @@ pub(crate) fn add(res: Resource, key: std::sync::Arc<str>, facts: &mut Facts) {
                 authored: opt_date(&res.authored_on),
                 reasons,
                 crest_coded,
+                coded: res.code.as_ref().is_some_and(|c| !c.coding.is_empty()),
             });
         }
         "EpisodeOfCare" | "Encounter" => {
