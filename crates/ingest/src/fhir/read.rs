@@ -162,6 +162,21 @@ pub fn read_files(files: &[PathBuf], progress: &mut dyn FnMut(f64)) -> Result<Fa
     let done = std::sync::atomic::AtomicU64::new(0);
     let results: Vec<std::sync::Mutex<Option<Result<Facts, ImportError>>>> =
         units.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    // Pieces are merged in file order as they finish (so the episodes come out in the same
+    // order however many cores read them, and a piece's facts are held only until merged).
+    let mut facts = Facts::default();
+    // Room for what files this size usually hold (about 500 bytes a resource, one in eight a
+    // patient), reserved once rather than grown (and copied) a doubling at a time; room not
+    // used is address space, not memory.
+    let guess = usize::try_from(total / 500).unwrap_or(0).min(1 << 26);
+    facts.observations.reserve(guess);
+    facts.refs.reserve(guess / 2);
+    facts.patients.reserve(guess / 8);
+    facts.conditions.reserve(guess / 8);
+    facts.procedures.reserve(guess / 8);
+    facts.referrals.reserve(guess / 8);
+    facts.care.reserve(guess / 8);
+    let mut failed: Option<ImportError> = None;
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
@@ -175,40 +190,38 @@ pub fn read_files(files: &[PathBuf], progress: &mut dyn FnMut(f64)) -> Result<Fa
                 })
             })
             .collect();
-        while workers.iter().any(|w| !w.is_finished()) {
+        let mut merged = 0;
+        while merged < results.len() {
+            // Whether every worker had finished is read before the piece is: a worker that
+            // has finished has left its answer.
+            let all_finished = workers.iter().all(|w| w.is_finished());
+            let ready = results[merged].lock().ok().and_then(|mut s| s.take());
+            match ready {
+                Some(Ok(part)) => {
+                    facts.merge(part);
+                    merged += 1;
+                    continue;
+                }
+                Some(Err(e)) => {
+                    failed.get_or_insert(e);
+                    merged += 1;
+                    continue;
+                }
+                None if all_finished => {
+                    // A worker stopped without an answer for this piece (it panicked).
+                    failed.get_or_insert(ImportError::File(
+                        "a part of the FHIR files could not be read".into(),
+                    ));
+                    break;
+                }
+                None => {}
+            }
             progress(done.load(std::sync::atomic::Ordering::Relaxed) as f64 / total as f64);
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
     });
-    // Pieces are merged in file order, so the episodes come out in the same order however
-    // many cores read them.
-    let mut parts = Vec::with_capacity(results.len());
-    for slot in results {
-        parts.push(slot.into_inner().ok().flatten().ok_or_else(|| {
-            ImportError::File("a part of the FHIR files could not be read".into())
-        })??);
-    }
-    let mut facts = Facts::default();
-    // Room for every piece at once, so merging moves each fact once.
-    facts
-        .patients
-        .reserve(parts.iter().map(|p| p.patients.len()).sum());
-    facts
-        .conditions
-        .reserve(parts.iter().map(|p| p.conditions.len()).sum());
-    facts
-        .procedures
-        .reserve(parts.iter().map(|p| p.procedures.len()).sum());
-    facts
-        .referrals
-        .reserve(parts.iter().map(|p| p.referrals.len()).sum());
-    facts.care.reserve(parts.iter().map(|p| p.care.len()).sum());
-    facts
-        .observations
-        .reserve(parts.iter().map(|p| p.observations.len()).sum());
-    facts.refs.reserve(parts.iter().map(|p| p.refs.len()).sum());
-    for part in parts {
-        facts.merge(part);
+    if let Some(e) = failed {
+        return Err(e);
     }
     facts.bytes = total;
     progress(1.0);
