@@ -649,6 +649,11 @@ fn malformed_files_are_refused_or_reported_in_words() {
             "line 2 of lines.ndjson (Observation/o1) is not a FHIR resource of the shape crest reads",
         );
         refused(
+            "array.json",
+            "[{\"resourceType\": \"Patient\"}]",
+            "is JSON but not a FHIR Bundle",
+        );
+        refused(
             "nothing.ndjson",
             &format!("{}\n", json!({"resourceType": "Medication", "id": "m"})),
             "holds no resources crest reads",

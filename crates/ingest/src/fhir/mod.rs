@@ -50,7 +50,6 @@ impl FhirSource {
                     facts.problem_count - facts.problems.len()
                 ));
             }
-            msg.push_str(". Nothing was stored.");
             return Err(ImportError::File(msg));
         }
         if facts.read.values().sum::<usize>() == 0 {

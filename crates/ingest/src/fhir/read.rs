@@ -15,7 +15,8 @@ const BUNDLE_TYPES: [&str; 3] = ["collection", "transaction", "searchset"];
 /// Longest NDJSON line read: no resource crest maps comes near it.
 const MAX_LINE_BYTES: usize = 1 << 20;
 
-/// Whether a file holds FHIR JSON (its first non-blank byte opens a JSON object).
+/// Whether a file holds JSON, to be read as FHIR (its first non-blank byte opens a JSON object
+/// or array).
 pub fn is_fhir(path: &Path) -> bool {
     let Ok(f) = std::fs::File::open(path) else {
         return false;
@@ -26,9 +27,10 @@ pub fn is_fhir(path: &Path) -> bool {
     let head = head[..n]
         .strip_prefix(b"\xEF\xBB\xBF")
         .unwrap_or(&head[..n]);
+    // A JSON array is not FHIR either, but is said to be JSON rather than a spreadsheet.
     head.iter()
         .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|b| *b == b'{')
+        .is_some_and(|b| *b == b'{' || *b == b'[')
 }
 
 /// The files a path stands for: a folder's `.ndjson` and `.json` files (sorted), or the file.
@@ -410,7 +412,11 @@ fn read_bundle(r: BufReader<std::fs::File>, shown: &str, facts: &mut Facts) {
     .deserialize(&mut de)
     .and_then(|()| de.end());
     if let Err(e) = result {
-        facts.problem(format!("{shown} is not valid JSON: {e}"));
+        facts.problem(if e.is_data() {
+            format!("{shown} is JSON but not a FHIR Bundle ({e}); crest reads a Bundle (collection, transaction or searchset) or bulk-export NDJSON (one resource per line)")
+        } else {
+            format!("{shown} is not valid JSON: {e}")
+        });
         return;
     }
     match rtype.as_deref() {
