@@ -416,12 +416,8 @@ fn derived_id(prefix: &str, key: &str) -> String {
     if candidate.len() <= 40 {
         return candidate;
     }
-    // FNV-1a: a short, stable digest of an over-long resource id.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in key.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{prefix}-{h:016x}")
+    // A short, stable digest of an over-long resource id.
+    format!("{prefix}-{:016x}", super::facts::digest(key))
 }
 
 fn assemble(facts: &Facts, g: &Group, default_programme: Option<&str>) -> Vec<Built> {

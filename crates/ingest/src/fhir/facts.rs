@@ -198,8 +198,6 @@ pub struct Facts {
     pub problems: Vec<String>,
     /// How many problems in all.
     pub problem_count: usize,
-    /// Bytes read so far (for progress).
-    pub bytes: u64,
     /// A digest of every resource's key (and fullUrl), to tell a reference to a resource
     /// that is in the files but not mapped from one to a resource that is not there.
     pub keys: std::collections::HashSet<u64, FastHash>,
@@ -214,7 +212,8 @@ pub struct Facts {
 }
 
 pub(crate) fn digest(s: &str) -> u64 {
-    // FNV-1a: a stable 64-bit digest; a collision could only hide a missing-reference warning.
+    // FNV-1a: a stable 64-bit digest (the same in every run, so derived episode ids are); a
+    // collision could only hide a missing-reference warning.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in s.bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);

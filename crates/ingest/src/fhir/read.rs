@@ -225,7 +225,6 @@ pub fn read_files(files: &[PathBuf], progress: &mut dyn FnMut(f64)) -> Result<Fa
     if let Some(e) = failed {
         return Err(e);
     }
-    facts.bytes = total;
     progress(1.0);
     Ok(facts)
 }

@@ -2,7 +2,7 @@
 //! `collection` Bundle (one file) or bulk-export NDJSON (one file per resource type). What
 //! `crest import` reads back is the same episodes.
 
-use super::mapping::{self, CREST, ETHNIC_CATEGORY, LOINC, NHS_NUMBER, SNOMED, UCUM};
+use super::mapping::{self, CREST, ETHNIC_CATEGORY, LOINC, NHS_NUMBER, UCUM};
 use crest_core::{Col, Record, Value};
 use serde_json::{json, Map, Value as Json};
 use std::collections::HashMap;
@@ -323,7 +323,6 @@ pub fn resources(
             }
         }
     }
-    let _ = SNOMED;
     Ok(())
 }
 

@@ -102,12 +102,6 @@ pub(crate) async fn receive_upload_file(
                     };
                 while let Some(chunk) = field.chunk().await.map_err(bad)? {
                     size += chunk.len() as u64;
-                    if size > limit as u64 {
-                        return Err(WebError::BadRequest(format!(
-                            "The files are larger than the {} MB an upload may be.",
-                            limit >> 20
-                        )));
-                    }
                     out.write_all(&chunk).map_err(WebError::internal)?;
                 }
             }
