@@ -151,8 +151,10 @@ pub struct Rows {
     total: usize,
     next_group: usize,
     queue: VecDeque<Built>,
-    /// Batches of assembled episodes, in order, from the assembling thread.
-    batches: Option<std::sync::mpsc::Receiver<(usize, Vec<Built>)>>,
+    /// Batches of assembled episodes from each assembling thread, taken in turn.
+    batches: Vec<std::sync::mpsc::Receiver<(usize, Vec<Built>)>>,
+    /// Batches taken so far.
+    next_batch: usize,
     default_programme: Option<String>,
     /// Warnings about the files as a whole (ignored resource types, unmapped codes, …).
     pub notes: Vec<String>,
@@ -167,10 +169,12 @@ fn strip_nhs(s: &str) -> String {
 impl Rows {
     /// Groups the facts by patient.
     pub fn new(mut facts: Facts) -> Rows {
-        facts.resolved = facts.refs.iter().map(|r| facts.resolve(r)).collect();
-        let mut groups: Vec<Group> = Vec::new();
+        facts.resolve_all();
+        let mut groups: Vec<Group> = Vec::with_capacity(facts.patients.len());
         let mut by_nhs: HashMap<String, usize> = HashMap::default();
+        by_nhs.reserve(facts.patients.len());
         let mut by_key: HashMap<&str, usize> = HashMap::default();
+        by_key.reserve(facts.patients.len());
         for (i, p) in facts.patients.iter().enumerate() {
             let g = match p.nhs.as_deref().map(strip_nhs).filter(|n| !n.is_empty()) {
                 Some(n) => *by_nhs.entry(n).or_insert_with(|| {
@@ -189,14 +193,22 @@ impl Rows {
         let mut queue = VecDeque::new();
         let mut orphans: Vec<String> = Vec::new();
         let mut unlinked = 0usize;
+        // Each reference's patient, found once (thousands of resources share a reference).
+        let patient_of: Vec<Option<usize>> = (0..facts.refs.len())
+            .map(|s| {
+                by_key
+                    .get(facts.key_of(s as u32))
+                    .or_else(|| by_key.get(facts.refs[s].as_str()))
+                    .copied()
+            })
+            .collect();
         let group_of = |subject: &Option<u32>| -> Result<usize, Option<String>> {
-            let s = subject.ok_or(None)? as usize;
-            let k = &facts.resolved[s];
-            by_key
-                .get(k.as_str())
-                .or_else(|| by_key.get(facts.refs[s].as_str()))
+            let s = subject.ok_or(None)?;
+            patient_of
+                .get(s as usize)
                 .copied()
-                .ok_or_else(|| Some(k.clone()))
+                .flatten()
+                .ok_or_else(|| Some(facts.key_of(s).to_string()))
         };
         macro_rules! place {
             ($list:ident, $field:ident, $what:expr, $fatal:expr) => {
@@ -279,7 +291,8 @@ impl Rows {
             pending: Some((facts, groups)),
             next_group: 0,
             queue,
-            batches: None,
+            batches: Vec::new(),
+            next_batch: 0,
             default_programme: None,
             notes,
         }
@@ -295,46 +308,69 @@ impl Rows {
         self.next_group as f64 / self.total.max(1) as f64
     }
 
-    /// The next episode (or failed one), or `None` at the end. Episodes are assembled on a
-    /// thread of their own, a batch of patients ahead of the caller (who checks and stores
-    /// them meanwhile); a bounded channel keeps memory flat.
+    /// The next episode (or failed one), or `None` at the end. Episodes are assembled on
+    /// threads of their own (two, where there are two cores), a few batches of patients ahead
+    /// of the caller (who checks and stores them meanwhile), and handed over in order; bounded
+    /// channels keep memory flat.
     pub fn next_built(&mut self) -> Option<Built> {
+        /// Patients a batch.
+        const BATCH: usize = 256;
         loop {
             if let Some(b) = self.queue.pop_front() {
                 return Some(b);
             }
-            if let Some((facts, groups)) = self.pending.take() {
-                let (send, receive) = std::sync::mpsc::sync_channel(4);
-                let programme = self.default_programme.clone();
-                std::thread::spawn(move || {
-                    const BATCH: usize = 256;
-                    for chunk in groups.chunks(BATCH) {
-                        let built: Vec<Built> = chunk
-                            .iter()
-                            .flat_map(|g| assemble(&facts, g, programme.as_deref()))
-                            .collect();
-                        if send.send((chunk.len(), built)).is_err() {
-                            return;
+            if let Some(pending) = self.pending.take() {
+                let shared = std::sync::Arc::new(pending);
+                let workers = std::thread::available_parallelism()
+                    .map_or(1, |n| n.get())
+                    .clamp(1, 2);
+                let mut receivers = Vec::with_capacity(workers);
+                for w in 0..workers {
+                    let (send, receive) = std::sync::mpsc::sync_channel(2);
+                    let shared = shared.clone();
+                    let programme = self.default_programme.clone();
+                    // Worker `w` assembles batches w, w + workers, …; the caller takes them
+                    // from each worker in turn, so episodes come out in the files' order.
+                    std::thread::spawn(move || {
+                        let (facts, groups) = &*shared;
+                        for chunk in groups.chunks(BATCH).skip(w).step_by(workers) {
+                            let built: Vec<Built> = chunk
+                                .iter()
+                                .flat_map(|g| assemble(facts, g, programme.as_deref()))
+                                .collect();
+                            if send.send((chunk.len(), built)).is_err() {
+                                return;
+                            }
                         }
-                    }
-                });
-                self.batches = Some(receive);
+                    });
+                    receivers.push(receive);
+                }
+                self.batches = receivers;
             }
-            match self.batches.as_ref()?.recv() {
+            if self.batches.is_empty() {
+                return None;
+            }
+            let turn = self.next_batch % self.batches.len();
+            match self.batches[turn].recv() {
                 Ok((n, built)) => {
+                    self.next_batch += 1;
                     self.next_group += n;
                     self.queue.extend(built);
                 }
-                // The assembling thread stopped early (it can only have panicked): the
-                // patients it did not get to are said, never dropped quietly.
+                // An assembling thread stopped early (it can only have panicked): the
+                // patients not yet assembled are said, never dropped quietly.
                 Err(_) if self.next_group < self.total => {
                     let left = self.total - self.next_group;
                     self.next_group = self.total;
+                    self.batches.clear();
                     return Some(Built::Failed(format!(
                         "the episodes of {left} patient(s) could not be assembled (an internal error in crest); they were not stored"
                     )));
                 }
-                Err(_) => return None,
+                Err(_) => {
+                    self.batches.clear();
+                    return None;
+                }
             }
         }
     }
@@ -480,8 +516,8 @@ fn assemble(facts: &Facts, g: &Group, default_programme: Option<&str>) -> Vec<Bu
      -> Option<usize> {
         let mut missing = None;
         for l in links {
-            let k = &facts.resolved[*l as usize];
-            if let Some(e) = known.get(k.as_str()) {
+            let k = facts.key_of(*l);
+            if let Some(e) = known.get(k) {
                 return Some(*e);
             }
             if !facts.has(k) {
@@ -506,7 +542,7 @@ fn assemble(facts: &Facts, g: &Group, default_programme: Option<&str>) -> Vec<Bu
         .iter()
         .map(|c| &facts.care[*c])
         .filter(|c| !c.encounter)
-        .flat_map(|c| c.links.iter().map(|l| facts.resolved[*l as usize].as_str()))
+        .flat_map(|c| c.links.iter().map(|l| facts.key_of(*l)))
         .collect();
     let mut other_orders = 0usize;
     for &r in &g.referrals {
@@ -629,7 +665,7 @@ fn assemble(facts: &Facts, g: &Group, default_programme: Option<&str>) -> Vec<Bu
         }
         let patient = cond
             .subject
-            .map(|s| facts.resolved[s as usize].as_str())
+            .map(|s| facts.key_of(s))
             .and_then(|k| {
                 g.patients
                     .iter()

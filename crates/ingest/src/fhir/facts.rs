@@ -205,10 +205,14 @@ pub struct Facts {
     other_keys: Vec<std::collections::HashSet<u64, FastHash>>,
     /// References as written, by [`Ref`].
     pub refs: Vec<String>,
-    /// The `Type/id` key each reference names, by [`Ref`] (filled once every file is read,
-    /// since a Bundle may name a fullUrl before the entry that has it).
-    pub resolved: Vec<String>,
-    pub(crate) ref_ids: HashMap<String, Ref, FastHash>,
+    /// The `Type/id` key each reference names, by [`Ref`], where it differs from the
+    /// reference as written (filled once every file is read, since a Bundle may name a
+    /// fullUrl before the entry that has it). Most references are already `Type/id`, so
+    /// most entries are `None` and cost no allocation.
+    resolved: Vec<Option<Box<str>>>,
+    /// The index of [`Facts::refs`] by text: numbers only, hashed from the text there, so
+    /// each reference is held once.
+    pub(crate) ref_ids: hashbrown::HashTable<Ref>,
 }
 
 pub(crate) fn digest(s: &str) -> u64 {
@@ -229,38 +233,35 @@ impl Facts {
         let offset = self.refs.len() as Ref;
         self.refs.append(&mut part.refs);
         let map = |r: Ref| r + offset;
-        let maps = |mut v: Vec<Ref>| -> Vec<Ref> {
-            v.iter_mut().for_each(|r| *r += offset);
-            v
-        };
+        let maps = |v: &mut Vec<Ref>| v.iter_mut().for_each(|r| *r += offset);
         self.patients.extend(part.patients);
         self.conditions
             .extend(part.conditions.into_iter().map(|mut f| {
                 f.subject = f.subject.map(map);
-                f.links = maps(f.links);
+                maps(&mut f.links);
                 f
             }));
         self.procedures
             .extend(part.procedures.into_iter().map(|mut f| {
                 f.subject = f.subject.map(map);
-                f.links = maps(f.links);
+                maps(&mut f.links);
                 f
             }));
         self.referrals
             .extend(part.referrals.into_iter().map(|mut f| {
                 f.subject = f.subject.map(map);
-                f.reasons = maps(f.reasons);
+                maps(&mut f.reasons);
                 f
             }));
         self.care.extend(part.care.into_iter().map(|mut f| {
             f.subject = f.subject.map(map);
-            f.links = maps(f.links);
+            maps(&mut f.links);
             f
         }));
         self.observations
             .extend(part.observations.into_iter().map(|mut f| {
                 f.subject = f.subject.map(map);
-                f.links = maps(f.links);
+                maps(&mut f.links);
                 f
             }));
         self.urls.extend(part.urls);
@@ -288,13 +289,21 @@ impl Facts {
 
     /// The number standing for a reference.
     fn intern(&mut self, r: &str) -> Ref {
-        if let Some(i) = self.ref_ids.get(r) {
-            return *i;
+        let hash = |s: &str| std::hash::BuildHasher::hash_one(&FastHash::default(), s);
+        let refs = &self.refs;
+        match self.ref_ids.entry(
+            hash(r),
+            |i| refs[*i as usize] == r,
+            |i| hash(&refs[*i as usize]),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(e) => *e.get(),
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                let i = self.refs.len() as Ref;
+                e.insert(i);
+                self.refs.push(r.to_string());
+                i
+            }
         }
-        let i = self.refs.len() as Ref;
-        self.refs.push(r.to_string());
-        self.ref_ids.insert(r.to_string(), i);
-        i
     }
 
     /// Whether a resource with this key (or fullUrl) was read.
@@ -310,17 +319,44 @@ impl Facts {
         }
     }
 
-    /// Resolves a reference to the `Type/id` key of the resource it names.
-    pub fn resolve(&self, reference: &str) -> String {
-        if let Some(k) = self.urls.get(reference) {
-            return k.clone();
+    /// The `Type/id` key a reference names, where it is not the reference itself.
+    fn resolve_changed(&self, reference: &str) -> Option<String> {
+        if !self.urls.is_empty() {
+            if let Some(k) = self.urls.get(reference) {
+                return Some(k.clone());
+            }
         }
-        // `Patient/1`, `https://server/fhir/Patient/1`, `Patient/1/_history/2`.
+        // Most references are already `Type/id` (one slash, found without a searcher).
+        if memchr::memchr_iter(b'/', reference.as_bytes()).count() == 1 {
+            return None;
+        }
+        // `https://server/fhir/Patient/1`, `Patient/1/_history/2`.
         let r = reference.split("/_history/").next().unwrap_or(reference);
         let mut parts = r.rsplit('/');
-        match (parts.next(), parts.next()) {
+        let key = match (parts.next(), parts.next()) {
+            (Some(id), Some(t)) if t.len() + 1 + id.len() == reference.len() => return None,
             (Some(id), Some(t)) => format!("{t}/{id}"),
+            _ if r.len() == reference.len() => return None,
             _ => r.to_string(),
+        };
+        Some(key)
+    }
+
+    /// Resolves every reference (once every file is read).
+    pub(crate) fn resolve_all(&mut self) {
+        self.resolved = self
+            .refs
+            .iter()
+            .map(|r| self.resolve_changed(r).map(String::into_boxed_str))
+            .collect();
+    }
+
+    /// The `Type/id` key that reference `r` names (after [`Facts::resolve_all`]).
+    pub fn key_of(&self, r: Ref) -> &str {
+        let i = r as usize;
+        match self.resolved.get(i) {
+            Some(Some(k)) => k,
+            _ => self.refs.get(i).map_or("", String::as_str),
         }
     }
 }
@@ -396,7 +432,7 @@ fn opt_date(s: &Option<S>) -> Option<FhirDate> {
     s.as_deref().map(fhir_date)
 }
 
-fn period_dates(p: &Option<Period>) -> (Option<FhirDate>, Option<FhirDate>) {
+fn period_dates(p: Option<&Period>) -> (Option<FhirDate>, Option<FhirDate>) {
     match p {
         Some(p) => (opt_date(&p.start), opt_date(&p.end)),
         None => (None, None),
@@ -416,7 +452,7 @@ fn map_code(
     resource: &str,
     element: &str,
     field: &str,
-    c: &Option<Concept>,
+    c: Option<&Concept>,
 ) -> Result<String, Unusable> {
     let Some(c) = c else {
         return Err("no code".into());
@@ -554,11 +590,11 @@ pub(crate) fn add(res: Resource, key: std::sync::Arc<str>, facts: &mut Facts) {
                 (None, Some(d)) => (Some(fhir_date(d)), "recordedDate"),
                 (None, None) => (None, "onsetDateTime"),
             };
-            let links = refs(facts, res.encounter.iter());
+            let links = refs(facts, res.encounter.as_deref());
             facts.conditions.push(EventFact {
                 key,
                 subject,
-                code: map_code("Condition", "code", "initiating_event", &res.code),
+                code: map_code("Condition", "code", "initiating_event", res.code.as_deref()),
                 date,
                 date_element,
                 links,
@@ -571,12 +607,12 @@ pub(crate) fn add(res: Resource, key: std::sync::Arc<str>, facts: &mut Facts) {
                 (None, None) => (None, "performedDateTime"),
             };
             let mut links = refs(facts, &res.reason_reference);
-            links.extend(refs(facts, res.encounter.iter()));
+            links.extend(refs(facts, res.encounter.as_deref()));
             links.extend(refs(facts, &res.based_on));
             facts.procedures.push(EventFact {
                 key,
                 subject,
-                code: map_code("Procedure", "code", "treatment", &res.code),
+                code: map_code("Procedure", "code", "treatment", res.code.as_deref()),
                 date,
                 date_element,
                 links,
@@ -602,7 +638,7 @@ pub(crate) fn add(res: Resource, key: std::sync::Arc<str>, facts: &mut Facts) {
         }
         "EpisodeOfCare" | "Encounter" => {
             let encounter = &*res.resource_type == "Encounter";
-            let (start, end) = period_dates(&res.period);
+            let (start, end) = period_dates(res.period.as_deref());
             let mut links = refs(facts, &res.referral_request);
             links.extend(refs(
                 facts,
@@ -794,7 +830,7 @@ fn smoking_code(c: &str) -> Option<&'static str> {
 }
 
 fn observation(res: Resource, key: std::sync::Arc<str>, subject: Option<Ref>, facts: &mut Facts) {
-    let code = res.code.clone().unwrap_or_default();
+    let code = res.code.as_deref().cloned().unwrap_or_default();
     let Some(measure) = measure_of("code", &code) else {
         let n = &mut facts.unmapped_observations;
         n.0 += 1;
@@ -853,7 +889,7 @@ fn observation(res: Resource, key: std::sync::Arc<str>, subject: Option<Ref>, fa
                 "Observation",
                 "value",
                 "smoking",
-                &res.value_codeable_concept,
+                res.value_codeable_concept.as_deref(),
             )
             .map_err(|c| format!("the smoking status {c} is not in crest's mapping"))
             .and_then(|c| {
@@ -884,7 +920,7 @@ fn observation(res: Resource, key: std::sync::Arc<str>, subject: Option<Ref>, fa
         (None, None) => None,
     };
     let mut links = refs(facts, &res.based_on);
-    links.extend(refs(facts, res.encounter.iter()));
+    links.extend(refs(facts, res.encounter.as_deref()));
     let slot = res
         .extension
         .iter()

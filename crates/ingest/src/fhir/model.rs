@@ -197,7 +197,8 @@ pub struct Diagnosis<'a> {
 }
 
 /// One resource: the elements crest reads of Patient, Condition, Procedure, ServiceRequest,
-/// EpisodeOfCare, Encounter and Observation.
+/// EpisodeOfCare, Encounter and Observation. The larger elements are boxed: a million
+/// resources pass through this type, and it is moved several times as it is parsed.
 #[derive(Deserialize, Default, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct Resource<'a> {
@@ -227,13 +228,13 @@ pub struct Resource<'a> {
     pub address: Vec<Address<'a>>,
     /// What the resource is about (Condition, Procedure, Observation, ServiceRequest, Encounter).
     #[serde(borrow, default)]
-    pub code: Option<Concept<'a>>,
+    pub code: Option<Box<Concept<'a>>>,
     /// The patient (Condition, Procedure, Observation, ServiceRequest, Encounter).
     #[serde(borrow, default)]
-    pub subject: Option<Reference<'a>>,
+    pub subject: Option<Box<Reference<'a>>>,
     /// EpisodeOfCare.patient.
     #[serde(borrow, default)]
-    pub patient: Option<Reference<'a>>,
+    pub patient: Option<Box<Reference<'a>>>,
     /// Status code.
     #[serde(borrow, default)]
     pub status: Option<S<'a>>,
@@ -248,25 +249,25 @@ pub struct Resource<'a> {
     pub performed_date_time: Option<S<'a>>,
     /// Procedure.performedPeriod.
     #[serde(borrow, default)]
-    pub performed_period: Option<Period<'a>>,
+    pub performed_period: Option<Box<Period<'a>>>,
     /// ServiceRequest.authoredOn.
     #[serde(borrow, default)]
     pub authored_on: Option<S<'a>>,
     /// EpisodeOfCare.period, Encounter.period.
     #[serde(borrow, default)]
-    pub period: Option<Period<'a>>,
+    pub period: Option<Box<Period<'a>>>,
     /// Observation.effectiveDateTime.
     #[serde(borrow, default)]
     pub effective_date_time: Option<S<'a>>,
     /// Observation.effectivePeriod.
     #[serde(borrow, default)]
-    pub effective_period: Option<Period<'a>>,
+    pub effective_period: Option<Box<Period<'a>>>,
     /// Observation.valueQuantity.
     #[serde(borrow, default)]
-    pub value_quantity: Option<Quantity<'a>>,
+    pub value_quantity: Option<Box<Quantity<'a>>>,
     /// Observation.valueCodeableConcept.
     #[serde(borrow, default)]
-    pub value_codeable_concept: Option<Concept<'a>>,
+    pub value_codeable_concept: Option<Box<Concept<'a>>>,
     /// Observation.valueInteger.
     #[serde(default)]
     pub value_integer: Option<i64>,
@@ -281,7 +282,7 @@ pub struct Resource<'a> {
     pub based_on: Vec<Reference<'a>>,
     /// Observation/Procedure.encounter (one reference).
     #[serde(borrow, default)]
-    pub encounter: Option<Reference<'a>>,
+    pub encounter: Option<Box<Reference<'a>>>,
     /// Encounter.episodeOfCare.
     #[serde(borrow, default)]
     pub episode_of_care: Vec<Reference<'a>>,
@@ -293,7 +294,7 @@ pub struct Resource<'a> {
     pub diagnosis: Vec<Diagnosis<'a>>,
     /// EpisodeOfCare.managingOrganization (crest's files name the programme by identifier).
     #[serde(borrow, default)]
-    pub managing_organization: Option<Reference<'a>>,
+    pub managing_organization: Option<Box<Reference<'a>>>,
 }
 
 impl Resource<'_> {

@@ -234,7 +234,7 @@ fn read_unit(unit: &Unit, done: &std::sync::atomic::AtomicU64) -> Result<Facts, 
     // About 500 bytes a resource; room reserved at once rather than grown by doublings.
     let guess = usize::try_from((unit.end - unit.start) / 500).unwrap_or(0);
     facts.keys.reserve(guess);
-    facts.ref_ids.reserve(guess / 2);
+    facts.ref_ids = hashbrown::HashTable::with_capacity(guess / 2);
     facts.observations.reserve(guess / 2);
     let mut f = std::fs::File::open(&unit.file).map_err(ImportError::read(&unit.file))?;
     if unit.bundle {
@@ -360,7 +360,13 @@ fn long_line(n: usize, shown: &str) -> String {
 /// Parses one resource's JSON and adds what it maps to.
 /// `place` names where the resource is, for a message (only formatted when there is one).
 fn add_raw(text: &[u8], place: &dyn Fn() -> String, full_url: Option<String>, facts: &mut Facts) {
-    match serde_json::from_slice::<Resource>(text) {
+    // The text is checked as UTF-8 once, whole: parsed from a `str`, serde_json then need not
+    // check each string in it again (a tenth of the time reading takes).
+    let parsed = match std::str::from_utf8(text) {
+        Ok(t) => serde_json::from_str::<Resource>(t),
+        Err(_) => serde_json::from_slice::<Resource>(text),
+    };
+    match parsed {
         Ok(res) => {
             if res.resource_type.is_empty() {
                 facts.problem(format!("{} has no resourceType", place()));
