@@ -194,14 +194,12 @@ impl Rows {
         let mut orphans: Vec<String> = Vec::new();
         let mut unlinked = 0usize;
         // Each reference's patient, found once (thousands of resources share a reference).
-        let patient_of: Vec<Option<usize>> = (0..facts.refs.len())
-            .map(|s| {
-                by_key
-                    .get(facts.key_of(s as u32))
-                    .or_else(|| by_key.get(facts.refs[s].as_str()))
-                    .copied()
-            })
-            .collect();
+        let patient_of: Vec<Option<usize>> = super::cores::on_cores(facts.refs.len(), |s| {
+            by_key
+                .get(facts.key_of(s as u32))
+                .or_else(|| by_key.get(facts.refs[s].as_str()))
+                .copied()
+        });
         let group_of = |subject: &Option<u32>| -> Result<usize, Option<String>> {
             let s = subject.ok_or(None)?;
             patient_of
@@ -840,14 +838,7 @@ fn patient_cells(cells: &mut Cells, p: &PatientFact) {
 
 /// Status, core dates and crest's own fields from the episode of care (or its encounters).
 fn care_cells(cells: &mut Cells, eoc: Option<&CareFact>, encounters: &[&CareFact]) {
-    let own = |f: &str| {
-        eoc.and_then(|c| {
-            c.fields
-                .iter()
-                .find(|(n, _)| *n == f)
-                .map(|(_, v)| v.clone())
-        })
-    };
+    let own = |f: &str| eoc.and_then(|c| c.fields.get(f).map(str::to_string));
     let start = eoc
         .and_then(|c| date_of(&c.start))
         .or_else(|| encounters.iter().filter_map(|e| date_of(&e.start)).min());
@@ -877,9 +868,9 @@ fn care_cells(cells: &mut Cells, eoc: Option<&CareFact>, encounters: &[&CareFact
     if let Some(c) = eoc {
         cells.date("core_start_date", &c.start, at(&c.key, "period.start"));
         cells.date("core_end_date", &c.end, at(&c.key, "period.end"));
-        for (field, value) in &c.fields {
-            if *field != "status" {
-                cells.set(field, value.clone(), at(&c.key, "extension"));
+        for (field, value) in c.fields.iter() {
+            if field != "status" {
+                cells.set(field, value, at(&c.key, "extension"));
             }
         }
         for field in &c.unknown {

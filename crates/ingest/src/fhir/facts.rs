@@ -116,10 +116,51 @@ pub struct CareFact {
     pub episode_id: Option<String>,
     /// The programme (managingOrganization.identifier).
     pub programme: Option<String>,
-    /// crest's own extensions: (dataset field, value as text).
-    pub fields: Vec<(&'static str, String)>,
+    /// crest's own extensions: dataset fields and their values as text.
+    pub fields: OwnFields,
     /// crest extensions naming no dataset field.
     pub unknown: Vec<String>,
+}
+
+/// crest's own fields of an episode of care, kept as one text (a hundred thousand episodes
+/// with a score of fields each made this the largest of the facts when each value was a
+/// string of its own).
+#[derive(Debug, Default)]
+pub struct OwnFields {
+    text: String,
+    /// Each field and where its value ends in `text`.
+    ends: Vec<(&'static str, u32)>,
+}
+
+impl OwnFields {
+    fn new(fields: &[(&'static str, String)]) -> OwnFields {
+        let mut own = OwnFields {
+            text: String::with_capacity(fields.iter().map(|(_, v)| v.len()).sum()),
+            ends: Vec::with_capacity(fields.len()),
+        };
+        for (field, value) in fields {
+            own.text.push_str(value);
+            own.ends
+                .push((field, u32::try_from(own.text.len()).unwrap_or(u32::MAX)));
+        }
+        own
+    }
+
+    /// Each field and its value.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        let starts = std::iter::once(0).chain(self.ends.iter().map(|(_, e)| *e));
+        self.ends.iter().zip(starts).map(|((f, end), start)| {
+            (
+                *f,
+                self.text.get(start as usize..*end as usize).unwrap_or(""),
+            )
+        })
+    }
+
+    /// The value of a field.
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.iter().find(|(f, _)| *f == field).map(|(_, v)| v)
+    }
 }
 
 /// One measure read from an Observation.
@@ -229,61 +270,62 @@ impl Facts {
     /// Adds the facts of a later piece of the files. Its references are numbered after
     /// ours (the same reference may then have two numbers: every use compares what a
     /// reference names, never its number), so merging hashes nothing again.
-    pub(crate) fn merge(&mut self, mut part: Facts) {
+    pub(crate) fn merge(&mut self, part: &mut Facts) {
         let offset = self.refs.len() as Ref;
         self.refs.append(&mut part.refs);
+        part.ref_ids.clear();
         let map = |r: Ref| r + offset;
         let maps = |v: &mut Vec<Ref>| v.iter_mut().for_each(|r| *r += offset);
-        self.patients.extend(part.patients);
+        self.patients.append(&mut part.patients);
         self.conditions
-            .extend(part.conditions.into_iter().map(|mut f| {
+            .extend(part.conditions.drain(..).map(|mut f| {
                 f.subject = f.subject.map(map);
                 maps(&mut f.links);
                 f
             }));
         self.procedures
-            .extend(part.procedures.into_iter().map(|mut f| {
+            .extend(part.procedures.drain(..).map(|mut f| {
                 f.subject = f.subject.map(map);
                 maps(&mut f.links);
                 f
             }));
-        self.referrals
-            .extend(part.referrals.into_iter().map(|mut f| {
-                f.subject = f.subject.map(map);
-                maps(&mut f.reasons);
-                f
-            }));
-        self.care.extend(part.care.into_iter().map(|mut f| {
+        self.referrals.extend(part.referrals.drain(..).map(|mut f| {
+            f.subject = f.subject.map(map);
+            maps(&mut f.reasons);
+            f
+        }));
+        self.care.extend(part.care.drain(..).map(|mut f| {
             f.subject = f.subject.map(map);
             maps(&mut f.links);
             f
         }));
         self.observations
-            .extend(part.observations.into_iter().map(|mut f| {
+            .extend(part.observations.drain(..).map(|mut f| {
                 f.subject = f.subject.map(map);
                 maps(&mut f.links);
                 f
             }));
-        self.urls.extend(part.urls);
-        for (t, n) in part.read {
+        self.urls.extend(part.urls.drain());
+        for (t, n) in std::mem::take(&mut part.read) {
             *self.read.entry(t).or_default() += n;
         }
-        for (t, n) in part.ignored {
+        for (t, n) in std::mem::take(&mut part.ignored) {
             *self.ignored.entry(t).or_default() += n;
         }
-        self.unmapped_observations.0 += part.unmapped_observations.0;
-        for e in part.unmapped_observations.1 {
+        let (n, examples) = std::mem::take(&mut part.unmapped_observations);
+        self.unmapped_observations.0 += n;
+        for e in examples {
             if self.unmapped_observations.1.len() < 5 {
                 self.unmapped_observations.1.push(e);
             }
         }
-        self.problem_count += part.problem_count;
-        for p in part.problems {
+        self.problem_count += std::mem::take(&mut part.problem_count);
+        for p in part.problems.drain(..) {
             if self.problems.len() < MAX_PROBLEMS {
                 self.problems.push(p);
             }
         }
-        self.other_keys.push(part.keys);
+        self.other_keys.push(std::mem::take(&mut part.keys));
         self.other_keys.append(&mut part.other_keys);
     }
 
@@ -344,11 +386,10 @@ impl Facts {
 
     /// Resolves every reference (once every file is read).
     pub(crate) fn resolve_all(&mut self) {
-        self.resolved = self
-            .refs
-            .iter()
-            .map(|r| self.resolve_changed(r).map(String::into_boxed_str))
-            .collect();
+        self.resolved = super::cores::on_cores(self.refs.len(), |i| {
+            self.resolve_changed(&self.refs[i])
+                .map(String::into_boxed_str)
+        });
     }
 
     /// The `Type/id` key that reference `r` names (after [`Facts::resolve_all`]).
@@ -717,7 +758,7 @@ pub(crate) fn add(res: Resource, key: std::sync::Arc<str>, facts: &mut Facts) {
                 links,
                 episode_id: owned(&episode_id),
                 programme: owned(&programme),
-                fields,
+                fields: OwnFields::new(&fields),
                 unknown,
             });
         }

@@ -7,6 +7,7 @@
 //! the same [`mapping`].
 
 pub mod assemble;
+mod cores;
 pub mod facts;
 pub mod mapping;
 pub mod model;
