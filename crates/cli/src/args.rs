@@ -802,6 +802,13 @@ pub struct ServeArgs {
     /// The API token the national audit issued for this programme system.
     #[arg(long, env = "CREST_SEND_TOKEN", hide_env_values = true)]
     pub send_token: Option<String>,
+    /// A bearer token that opens GET /metrics to a monitoring server (it is otherwise
+    /// answered only to this machine's loopback address).
+    #[arg(long, env = "CREST_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Addresses that may read GET /metrics without the token (comma-separated IPs).
+    #[arg(long, env = "CREST_METRICS_ALLOW", value_delimiter = ',')]
+    pub metrics_allow: Vec<std::net::IpAddr>,
 }
 
 /// `crest synth` arguments.

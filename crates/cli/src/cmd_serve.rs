@@ -17,9 +17,15 @@ pub(crate) fn run(db: &str, a: crate::args::ServeArgs) -> Result<i32> {
         behind_proxy,
         send_to,
         send_token,
+        metrics_token,
+        metrics_allow,
     } = a;
     let app = crest_web::App::new(db, uploads, today).map_err(|e| anyhow!(e))?;
     app.set_behind_proxy(behind_proxy);
+    app.set_metrics_access(crest_web::MetricsAccess {
+        token: metrics_token,
+        allow: metrics_allow,
+    });
     if let (Some(url), Some(token)) = (&send_to, &send_token) {
         app.set_send_to(url, token).map_err(|e| anyhow!(e))?;
     }

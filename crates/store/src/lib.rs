@@ -135,6 +135,10 @@ pub trait Store: Send {
     /// Checks the applied migrations against their files without changing anything (as a
     /// server starts): the same refusals as [`Store::migrate`].
     fn check_migrations(&mut self) -> Result<()>;
+    /// How many migrations this crest has that the store has not applied (0 when it is
+    /// current), with the same refusals as [`Store::check_migrations`]; for a server's
+    /// readiness check.
+    fn migrations_pending(&mut self) -> Result<usize>;
     /// Registers or updates programmes, all or nothing.
     fn upsert_programmes(&mut self, programmes: &[Programme]) -> Result<ProgrammeCounts>;
     /// Every registered programme, in code order.

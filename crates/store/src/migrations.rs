@@ -145,6 +145,24 @@ pub(crate) fn verify(db: &mut dyn Db, set: &Set) -> Result<()> {
     check(db, set, false).map(|_| ())
 }
 
+/// How many of a set's migrations a store has not applied (all, before `crest init`), after
+/// the same checks as [`verify`]; nothing is changed.
+pub(crate) fn pending(db: &mut dyn Db, set: &Set) -> Result<usize> {
+    if !db.has_table(set.table)? {
+        return Ok(set.list.len());
+    }
+    let has_checksums = db
+        .columns()?
+        .iter()
+        .any(|c| *c == format!("{}.checksum", set.table));
+    let applied = if has_checksums {
+        check(db, set, false)?.len()
+    } else {
+        version(db, set.table)?.max(0) as usize
+    };
+    Ok(set.list.len().saturating_sub(applied))
+}
+
 /// The version a store's migrations table records (0 before any).
 pub(crate) fn version(db: &mut dyn Db, table: &str) -> Result<i64> {
     if !db.has_table(table)? {

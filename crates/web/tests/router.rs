@@ -6560,3 +6560,99 @@ fn a_commissioner_charts_published_values_only() {
         });
     }
 }
+
+/// A request from an address, as the server's listener records it.
+fn from_address(path: &str, ip: &str) -> Request<Body> {
+    let mut r = get(path, "");
+    r.extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(
+            ip.parse().unwrap(),
+            40000,
+        )));
+    r
+}
+
+/// Operators' endpoints: `/healthz` and `/readyz` answer anyone (and say nothing of the data);
+/// `/metrics` counts requests by route pattern and refused sign-ins, and answers only the
+/// loopback address, a listed address or the monitoring token, never a request a proxy
+/// forwarded; a store missing a migration is not ready.
+#[test]
+fn health_readiness_and_metrics_for_operators() {
+    for db in databases() {
+        let app = setup(&db);
+        rt().block_on(async {
+            let stranger = "203.0.113.9";
+            let r = send(&app, from_address("/healthz", stranger)).await;
+            assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "ok\n"));
+            let r = send(&app, from_address("/readyz", stranger)).await;
+            assert_eq!(
+                (r.status, r.body.as_str()),
+                (StatusCode::OK, "ready\n"),
+                "{}",
+                db.backend
+            );
+            // A page asked for without signing in, and a wrong password.
+            let r = send(&app, from_address("/p/P001/episodes", stranger)).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER);
+            let page = send(&app, get("/login", "")).await;
+            let pre = cookie_value(&page.cookies, "crest_login").unwrap();
+            let csrf = hidden(&page.body, "csrf");
+            let r = try_sign_in(&app, &pre, &csrf, "staff2", "wrong-password").await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+            let r = send(&app, from_address("/metrics", "127.0.0.1")).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            let text = r.body;
+            for line in [
+                r#"crest_http_request_duration_seconds_count{route="/p/{code}/episodes",method="GET",status="303"} 1"#,
+                r#"crest_http_request_duration_seconds_count{route="/login",method="POST",status="401"} 1"#,
+                "crest_sign_in_refusals_total 1",
+                "crest_imports_total 0",
+                "crest_worker_queue_depth 0",
+            ] {
+                assert!(text.contains(line), "{line} not in\n{text}");
+            }
+            assert!(
+                !text.contains("P001") && !text.contains("staff2"),
+                "metrics name route patterns, never paths or users:\n{text}"
+            );
+            // Strangers are told nothing is there; so is a request with no known address.
+            let r = send(&app, from_address("/metrics", stranger)).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND);
+            assert!(!r.body.contains("crest_"));
+            let r = send(&app, get("/metrics", "")).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND);
+            // Behind a proxy, a forwarded request is a stranger's even though the proxy is local.
+            app.set_behind_proxy(true);
+            let mut forwarded = from_address("/metrics", "127.0.0.1");
+            forwarded
+                .headers_mut()
+                .insert("x-forwarded-for", stranger.parse().unwrap());
+            assert_eq!(send(&app, forwarded).await.status, StatusCode::NOT_FOUND);
+            app.set_behind_proxy(false);
+            // A monitoring server: by token from anywhere, or by its listed address.
+            app.set_metrics_access(crest_web::MetricsAccess {
+                token: Some("monitor-token-0123456789".into()),
+                allow: vec!["198.51.100.7".parse().unwrap()],
+            });
+            let with = |token: &str| {
+                let mut r = from_address("/metrics", stranger);
+                r.headers_mut().insert(
+                    axum::http::header::AUTHORIZATION,
+                    format!("Bearer {token}").parse().unwrap(),
+                );
+                r
+            };
+            assert_eq!(send(&app, with("monitor-token-0123456789")).await.status, StatusCode::OK);
+            assert_eq!(send(&app, with("monitor-token-012345678")).await.status, StatusCode::NOT_FOUND);
+            let r = send(&app, from_address("/metrics", "198.51.100.7")).await;
+            assert_eq!(r.status, StatusCode::OK);
+        });
+        // A store whose last migration has not been applied is not ready, and says why.
+        db.execute_raw("DELETE FROM crest_migrations WHERE version = (SELECT MAX(version) FROM crest_migrations)");
+        rt().block_on(async {
+            let r = send(&app, from_address("/readyz", "127.0.0.1")).await;
+            assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", db.backend);
+            assert!(r.body.contains("needs 1 migration"), "{}", r.body);
+        });
+    }
+}

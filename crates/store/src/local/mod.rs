@@ -177,6 +177,11 @@ impl<D: LocalDb> Store for LocalStore<D> {
         crate::migrations::verify(&mut self.db, &set)
     }
 
+    fn migrations_pending(&mut self) -> Result<usize> {
+        let set = crate::migrations::local(self.db.backend());
+        crate::migrations::pending(&mut self.db, &set)
+    }
+
     fn upsert_programmes(&mut self, programmes: &[Programme]) -> Result<ProgrammeCounts> {
         self.ready()?;
         db::in_transaction(&mut self.db, Lock::Rows, |db| {

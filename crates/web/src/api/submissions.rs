@@ -125,6 +125,7 @@ pub(crate) async fn receive_api(
         Err(e) => return api_error(e.status(), "unreadable_body", e.message()),
     }
     let keys = app.receipt_keys();
+    let receipts = app.metrics.receipts.clone();
     let result = app
         .national(move |n| {
             let claimed =
@@ -141,7 +142,10 @@ pub(crate) async fn receive_api(
             let who = format!("api:{programme}");
             Ok(match crest_privacy::submission::receive_file_logged(n, &file.0, (&sk, &nk), (&who, "api"), "api") {
                 Ok(Received::Stored { episodes, replaced, deleted }) => (
-                    StatusCode::OK,
+                    {
+                        receipts.inc();
+                        StatusCode::OK
+                    },
                     serde_json::json!({"status": "stored", "episodes": episodes, "replaced": replaced, "deleted": deleted}),
                 ),
                 Ok(Received::AlreadyReceived) => (StatusCode::OK, serde_json::json!({"status": "already received"})),

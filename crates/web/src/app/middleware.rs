@@ -14,6 +14,7 @@ use std::sync::Arc;
 /// causes. The log names the route's pattern (`/p/{code}/episodes/{id}`), never the path
 /// itself, so no episode id, NHS number or search term reaches the server's log.
 pub(crate) async fn request_log(
+    axum::extract::State(app): axum::extract::State<std::sync::Arc<super::App>>,
     mut req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
@@ -32,13 +33,20 @@ pub(crate) async fn request_log(
         use tracing::Instrument;
         next.run(req).instrument(span.clone()).await
     };
+    let took = started.elapsed();
     span.in_scope(|| {
         tracing::info!(
             status = response.status().as_u16(),
-            ms = started.elapsed().as_millis() as u64,
+            ms = took.as_millis() as u64,
             "answered"
         )
     });
+    app.metrics.request(
+        &route,
+        method.as_str(),
+        response.status().as_u16(),
+        took.as_secs_f64(),
+    );
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }

@@ -7,6 +7,7 @@ mod context;
 mod error;
 pub(crate) mod forms;
 mod middleware;
+pub(crate) mod ops;
 mod respond;
 mod router;
 pub(crate) mod secrets;
@@ -45,6 +46,11 @@ impl<T> Pool<T> {
 
     pub(crate) fn give_back(&self, conn: T) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+    }
+
+    /// Connections open and idle.
+    pub(crate) fn idle(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }
 
@@ -158,6 +164,10 @@ pub struct App {
     /// Security-code keys shown but not yet confirmed, by user: reloading the set-up page
     /// shows the same key, so an app set up from the first showing still works.
     pub(crate) pending_codes: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// What `/metrics` reports.
+    pub(crate) metrics: ops::Metrics,
+    /// Who besides the loopback address may read `/metrics`.
+    pub(crate) metrics_access: std::sync::OnceLock<ops::MetricsAccess>,
 }
 
 impl App {
@@ -193,6 +203,8 @@ impl App {
             answers: Default::default(),
             facts: Default::default(),
             pending_codes: Default::default(),
+            metrics: Default::default(),
+            metrics_access: std::sync::OnceLock::new(),
         }))
     }
 
@@ -202,6 +214,12 @@ impl App {
     pub fn set_behind_proxy(&self, yes: bool) {
         self.behind_proxy
             .store(yes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Opens `/metrics` to a monitoring server: by bearer token, or by address (the loopback
+    /// address may always read it). Set once, as the server starts.
+    pub fn set_metrics_access(&self, access: ops::MetricsAccess) {
+        let _ = self.metrics_access.set(access);
     }
 
     /// The folder where uploads wait for confirmation.
@@ -324,7 +342,9 @@ impl App {
     {
         let app = self.clone();
         let (send, receive) = tokio::sync::oneshot::channel();
+        self.metrics.queue_depth.inc();
         self.workers.run(Box::new(move || {
+            app.metrics.queue_depth.dec();
             let mut store = match app.pool.take(|| crest_store::open(&app.db)) {
                 Ok(s) => s,
                 Err(e) => {

@@ -19,13 +19,17 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(crate::account::routes())
         .merge(crate::admin::routes())
         .merge(crate::api::routes())
+        .merge(super::ops::routes())
         .route("/assets/print.js", get(print_js))
         .fallback(not_found)
         .with_state(app.clone())
-        .layer(axum::middleware::from_fn_with_state(app, error_pages))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            error_pages,
+        ))
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::middleware::from_fn(current_page))
-        .route_layer(axum::middleware::from_fn(request_log))
+        .route_layer(axum::middleware::from_fn_with_state(app, request_log))
 }
 
 /// Serves the app until interrupted. Uploads left unconfirmed are removed once an hour old.

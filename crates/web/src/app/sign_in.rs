@@ -187,7 +187,10 @@ pub(crate) async fn start_attempt(app: &Arc<App>, keys: &[String; 2]) -> Result<
             (w, 0) => {
                 tokio::time::sleep(std::time::Duration::from_millis(w.min(1000) as u64)).await
             }
-            (w, e) => return Err(WebError::TooMany(((w.max(e) + 999) / 1000) as u64)),
+            (w, e) => {
+                app.metrics.sign_in_refusals.inc();
+                return Err(WebError::TooMany(((w.max(e) + 999) / 1000) as u64));
+            }
         }
     }
     Err(WebError::TooMany(1))
@@ -200,6 +203,9 @@ pub(crate) const QUEUE_TURNS: usize = 30;
 /// clears the name's failures (the address keeps its own, so one good account does not unlock
 /// guessing at others). Best effort: a failure here must not hide the sign-in's own answer.
 pub(crate) async fn finish_attempt(app: &Arc<App>, keys: [String; 2], ok: bool) {
+    if !ok {
+        app.metrics.sign_in_refusals.inc();
+    }
     let _ = app
         .db(move |s, _| {
             s.sign_in_limits(&[&keys[0], &keys[1]], &mut |limits| {

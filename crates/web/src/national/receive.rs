@@ -268,6 +268,7 @@ async fn receive_upload(
     let keys = app.receipt_keys();
     let nav = c.nav(None);
     let a = app.clone();
+    let receipts = app.metrics.receipts.clone();
     let (status, body) = app
         .national(move |n| {
             let outcome = match keys {
@@ -283,7 +284,10 @@ async fn receive_upload(
             };
             let (status, message) = match outcome {
                 Ok(Received::Stored { episodes, replaced, deleted }) => (
-                    StatusCode::OK,
+                    {
+                        receipts.inc();
+                        StatusCode::OK
+                    },
                     html! {
                         div class="ok" role="status" {
                             (name) ": stored " (episodes) " episode(s); replaced " (replaced)

@@ -466,6 +466,7 @@ pub(crate) async fn confirm(
     };
     crate::app::uploads::discard(&path);
     let summary = summary?;
+    app.metrics.imports.inc();
     let (pc, token) = (p.code.clone(), f.token.clone());
     app.db(move |s, _| Ok(s.drop_upload(&pc, &token)?)).await?;
     let body = maud::html! {
