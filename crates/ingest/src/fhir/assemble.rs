@@ -197,7 +197,7 @@ impl Rows {
         let patient_of: Vec<Option<usize>> = super::cores::on_cores(facts.refs.len(), |s| {
             by_key
                 .get(facts.key_of(s as u32))
-                .or_else(|| by_key.get(facts.refs[s].as_str()))
+                .or_else(|| by_key.get(facts.refs.get(s)))
                 .copied()
         });
         let group_of = |subject: &Option<u32>| -> Result<usize, Option<String>> {

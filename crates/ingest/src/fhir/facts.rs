@@ -129,11 +129,11 @@ pub struct CareFact {
 pub struct OwnFields {
     text: String,
     /// Each field and where its value ends in `text`.
-    ends: Vec<(&'static str, u32)>,
+    ends: Vec<(crest_core::Col, u32)>,
 }
 
 impl OwnFields {
-    fn new(fields: &[(&'static str, String)]) -> OwnFields {
+    fn new(fields: &[(crest_core::Col, String)]) -> OwnFields {
         let mut own = OwnFields {
             text: String::with_capacity(fields.iter().map(|(_, v)| v.len()).sum()),
             ends: Vec::with_capacity(fields.len()),
@@ -141,7 +141,7 @@ impl OwnFields {
         for (field, value) in fields {
             own.text.push_str(value);
             own.ends
-                .push((field, u32::try_from(own.text.len()).unwrap_or(u32::MAX)));
+                .push((*field, u32::try_from(own.text.len()).unwrap_or(u32::MAX)));
         }
         own
     }
@@ -151,7 +151,7 @@ impl OwnFields {
         let starts = std::iter::once(0).chain(self.ends.iter().map(|(_, e)| *e));
         self.ends.iter().zip(starts).map(|((f, end), start)| {
             (
-                *f,
+                f.name(),
                 self.text.get(start as usize..*end as usize).unwrap_or(""),
             )
         })
@@ -245,7 +245,7 @@ pub struct Facts {
     /// The key digests of merged pieces, kept as they were read.
     other_keys: Vec<std::collections::HashSet<u64, FastHash>>,
     /// References as written, by [`Ref`].
-    pub refs: Vec<String>,
+    pub refs: super::texts::Texts,
     /// The `Type/id` key each reference names, by [`Ref`], where it differs from the
     /// reference as written (filled once every file is read, since a Bundle may name a
     /// fullUrl before the entry that has it). Most references are already `Type/id`, so
@@ -335,14 +335,14 @@ impl Facts {
         let refs = &self.refs;
         match self.ref_ids.entry(
             hash(r),
-            |i| refs[*i as usize] == r,
-            |i| hash(&refs[*i as usize]),
+            |i| refs.get(*i as usize) == r,
+            |i| hash(refs.get(*i as usize)),
         ) {
             hashbrown::hash_table::Entry::Occupied(e) => *e.get(),
             hashbrown::hash_table::Entry::Vacant(e) => {
                 let i = self.refs.len() as Ref;
                 e.insert(i);
-                self.refs.push(r.to_string());
+                self.refs.push(r);
                 i
             }
         }
@@ -387,7 +387,7 @@ impl Facts {
     /// Resolves every reference (once every file is read).
     pub(crate) fn resolve_all(&mut self) {
         self.resolved = super::cores::on_cores(self.refs.len(), |i| {
-            self.resolve_changed(&self.refs[i])
+            self.resolve_changed(self.refs.get(i))
                 .map(String::into_boxed_str)
         });
     }
@@ -397,7 +397,7 @@ impl Facts {
         let i = r as usize;
         match self.resolved.get(i) {
             Some(Some(k)) => k,
-            _ => self.refs.get(i).map_or("", String::as_str),
+            _ => self.refs.get(i),
         }
     }
 }
@@ -708,7 +708,7 @@ pub(crate) fn add(res: Resource, key: std::sync::Arc<str>, facts: &mut Facts) {
                 .and_then(|i| i.value.clone());
             let prefix =
                 STRUCTURE_DEFINITIONS.get_or_init(|| format!("{CREST}/StructureDefinition/"));
-            let mut fields: Vec<(&'static str, String)> = Vec::new();
+            let mut fields: Vec<(crest_core::Col, String)> = Vec::new();
             let mut unknown = Vec::new();
             // crest's fields: the parts of its complex `episode` extension (or, as crest
             // once wrote them, one extension per field).
@@ -734,7 +734,7 @@ pub(crate) fn add(res: Resource, key: std::sync::Arc<str>, facts: &mut Facts) {
                     .unwrap_or_default();
                 let Some(field) = crest_core::dataset::field_by_name(field)
                     .filter(|f| f.imported())
-                    .map(|f| f.name)
+                    .map(|f| f.col)
                 else {
                     unknown.push(field.to_string());
                     continue;

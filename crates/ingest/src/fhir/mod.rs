@@ -12,6 +12,7 @@ pub mod facts;
 pub mod mapping;
 pub mod model;
 pub mod read;
+pub mod texts;
 pub mod write;
 
 pub use read::{expand, is_fhir};
