@@ -113,6 +113,20 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Back the store at --db up to a new file, consistently while the server runs (SQLite:
+    /// the online backup API; PostgreSQL: pg_dump's custom format, where pg_dump is installed).
+    Backup {
+        /// The backup file to write (never replaces an existing file).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into the new, empty store at --db, then check its migrations and its
+    /// access log's hash chain (SQLite: a new file; PostgreSQL: an empty database, with
+    /// pg_restore).
+    Restore {
+        /// The backup file (`crest backup`'s, or pg_dump's custom format).
+        file: PathBuf,
+    },
     /// The access log: `crest audit verify` checks its hash chain.
     Audit {
         #[command(subcommand)]

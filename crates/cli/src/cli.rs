@@ -130,6 +130,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Audit {
             action: AuditAction::Verify { national },
         } => cmd_store::audit_verify(db, national),
+        Command::Backup { out } => cmd_store::backup(db, &out),
+        Command::Restore { file } => cmd_store::restore(&file, db),
         Command::Demo {
             dir,
             programmes,

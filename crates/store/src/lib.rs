@@ -8,6 +8,7 @@
 
 mod accounts;
 pub mod audit;
+pub mod backup;
 pub mod db;
 mod expected;
 mod local;
@@ -320,15 +321,20 @@ pub fn open(url: &str) -> Result<Box<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Box::new(PgStore::connect(url)?))
     } else {
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
-        if path.is_empty() {
-            return Err(StoreError::Url(url.to_string()));
-        }
-        Ok(Box::new(SqliteStore::open(path)?))
+        Ok(Box::new(SqliteStore::open(sqlite_path(url)?)?))
     }
+}
+
+/// The file a SQLite `--db` names (`sqlite:PATH`, `sqlite://PATH` or a plain path).
+pub(crate) fn sqlite_path(url: &str) -> Result<&str> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    if path.is_empty() {
+        return Err(StoreError::Url(url.to_string()));
+    }
+    Ok(path)
 }
 
 /// Packs the KPI facts of one stored row (the columns of the KPI query, as text) onto `out`.
