@@ -117,50 +117,9 @@ pub struct CareFact {
     /// The programme (managingOrganization.identifier).
     pub programme: Option<String>,
     /// crest's own extensions: dataset fields and their values as text.
-    pub fields: OwnFields,
+    pub fields: super::texts::OwnFields,
     /// crest extensions naming no dataset field.
     pub unknown: Vec<String>,
-}
-
-/// crest's own fields of an episode of care, kept as one text (a hundred thousand episodes
-/// with a score of fields each made this the largest of the facts when each value was a
-/// string of its own).
-#[derive(Debug, Default)]
-pub struct OwnFields {
-    text: String,
-    /// Each field and where its value ends in `text`.
-    ends: Vec<(crest_core::Col, u32)>,
-}
-
-impl OwnFields {
-    fn new(fields: &[(crest_core::Col, String)]) -> OwnFields {
-        let mut own = OwnFields {
-            text: String::with_capacity(fields.iter().map(|(_, v)| v.len()).sum()),
-            ends: Vec::with_capacity(fields.len()),
-        };
-        for (field, value) in fields {
-            own.text.push_str(value);
-            own.ends
-                .push((*field, u32::try_from(own.text.len()).unwrap_or(u32::MAX)));
-        }
-        own
-    }
-
-    /// Each field and its value.
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        let starts = std::iter::once(0).chain(self.ends.iter().map(|(_, e)| *e));
-        self.ends.iter().zip(starts).map(|((f, end), start)| {
-            (
-                f.name(),
-                self.text.get(start as usize..*end as usize).unwrap_or(""),
-            )
-        })
-    }
-
-    /// The value of a field.
-    pub fn get(&self, field: &str) -> Option<&str> {
-        self.iter().find(|(f, _)| *f == field).map(|(_, v)| v)
-    }
 }
 
 /// One measure read from an Observation.
@@ -758,7 +717,7 @@ pub(crate) fn add(res: Resource, key: std::sync::Arc<str>, facts: &mut Facts) {
                 links,
                 episode_id: owned(&episode_id),
                 programme: owned(&programme),
-                fields: OwnFields::new(&fields),
+                fields: super::texts::OwnFields::new(&fields),
                 unknown,
             });
         }

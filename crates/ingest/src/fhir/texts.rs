@@ -1,5 +1,6 @@
 //! Many short texts kept end to end in one string: a FHIR import holds close to a million
-//! references, and one `String` each cost three times their bytes (and as many allocations).
+//! references, and a score of crest's own fields for each episode of care; one `String` each
+//! cost three times their bytes (and as many allocations).
 
 /// Texts, numbered from 0 in the order pushed.
 #[derive(Debug, Default)]
@@ -49,6 +50,47 @@ impl Texts {
         self.ends.extend(other.ends.iter().map(|e| e + offset));
         other.text.clear();
         other.ends.clear();
+    }
+}
+
+/// crest's own fields of an episode of care, kept as one text (a hundred thousand episodes
+/// with a score of fields each made this the largest of the facts when each value was a
+/// string of its own).
+#[derive(Debug, Default)]
+pub struct OwnFields {
+    text: String,
+    /// Each field and where its value ends in `text`.
+    ends: Vec<(crest_core::Col, u32)>,
+}
+
+impl OwnFields {
+    pub(crate) fn new(fields: &[(crest_core::Col, String)]) -> OwnFields {
+        let mut own = OwnFields {
+            text: String::with_capacity(fields.iter().map(|(_, v)| v.len()).sum()),
+            ends: Vec::with_capacity(fields.len()),
+        };
+        for (field, value) in fields {
+            own.text.push_str(value);
+            own.ends
+                .push((*field, u32::try_from(own.text.len()).unwrap_or(u32::MAX)));
+        }
+        own
+    }
+
+    /// Each field and its value.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        let starts = std::iter::once(0).chain(self.ends.iter().map(|(_, e)| *e));
+        self.ends.iter().zip(starts).map(|((f, end), start)| {
+            (
+                f.name(),
+                self.text.get(start as usize..*end as usize).unwrap_or(""),
+            )
+        })
+    }
+
+    /// The value of a field.
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.iter().find(|(f, _)| *f == field).map(|(_, v)| v)
     }
 }
 
