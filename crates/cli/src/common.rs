@@ -30,8 +30,19 @@ pub(crate) fn period(from: Option<&str>, to: Option<&str>) -> Result<Period> {
 }
 
 pub(crate) fn serve(app: std::sync::Arc<crest_web::App>, addr: &str) -> Result<i32> {
-    // One line per request and per problem, with its request id, on standard error.
+    // One line per request and per problem, with its request id, on standard error; RUST_LOG
+    // (error, warn, info, debug or trace) sets how much, info by default. No level logs a
+    // patient identifier (a test runs the web journeys at trace and searches the log).
+    let level = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| {
+            v.trim()
+                .parse::<tracing_subscriber::filter::LevelFilter>()
+                .ok()
+        })
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
     let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();

@@ -3,25 +3,11 @@
 //! access log whose entries agree with the episodes.
 #![allow(clippy::unwrap_used)]
 
+use common::crest;
 use crest_store::testing::{databases, postgres_db, scratch_dir, sqlite_db, TestDb};
 use std::process::Command;
 
-fn crest(url: &str, args: &[&str]) -> (i32, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_crest"))
-        .arg("--db")
-        .arg(url)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    )
-}
+mod common;
 
 /// An empty store of the same back end.
 fn another(db: &TestDb) -> TestDb {

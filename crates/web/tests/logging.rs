@@ -4,25 +4,11 @@
 
 use axum::http::StatusCode;
 use common::http::{get, login};
-use common::{rt, setup};
+use common::{rt, setup, LogBuffer};
 use crest_store::testing::databases;
 use tower::ServiceExt;
 
 mod common;
-
-/// A shared buffer the server's log is written into.
-#[derive(Clone, Default)]
-struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Every answer carries a request id; the server's log has a line per request with that id
 /// and the route's pattern, never the path (episode ids) or a search term.

@@ -5,7 +5,7 @@
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use common::http::{
-    cookie_value, enc, get, hidden, login, post, reading, send, try_sign_in, words,
+    cookie_value, enc, get, hidden, login, multipart_files, post, reading, send, try_sign_in, words,
 };
 use common::{open, rt, setup, PASSWORD};
 use crest_store::testing::{databases, scratch_dir};
@@ -585,27 +585,6 @@ fn episode_form_shows_import_errors_keeps_input_then_saves() {
     }
 }
 
-/// privacy.md, "Files holding identifiable data": an upload waiting for confirmation and its
-/// rejected rows are held in the store (any server can confirm it), nothing of it stays on the
-/// server's disk, and it is gone once confirmed, cancelled or an hour old.
-/// A multipart upload of `files` (name, bytes) in one form, as a browser sends several files
-/// chosen together.
-fn multipart_files(csrf: &str, files: &[(&str, &[u8])]) -> (String, Vec<u8>) {
-    let boundary = "XFHIRBOUNDARYX";
-    let mut body =
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n")
-            .into_bytes();
-    for (name, bytes) in files {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
 /// issue 25: the programme's episodes download as a FHIR Bundle and upload back unchanged;
 /// the upload takes a hospital's bulk-export NDJSON files chosen together and previews them
 /// exactly as a CSV, each problem naming its resource; rows to fix come back as CSV.
@@ -691,6 +670,9 @@ fn fhir_download_upload_preview_and_rows_to_fix() {
     }
 }
 
+/// privacy.md, "Files holding identifiable data": an upload waiting for confirmation and its
+/// rejected rows are held in the store (any server can confirm it), nothing of it stays on the
+/// server's disk, and it is gone once confirmed, cancelled or an hour old.
 #[test]
 fn uploads_wait_in_the_store_and_are_never_left_behind() {
     use std::os::unix::fs::PermissionsExt;

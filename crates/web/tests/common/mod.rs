@@ -276,3 +276,17 @@ pub fn national_audit_server(db: &TestDb, nlocal: &TestDb, ndb: &TestDb, token: 
         .unwrap();
     serve(national)
 }
+
+/// A shared buffer a test's log subscriber writes the server's log into.
+#[derive(Clone, Default)]
+pub struct LogBuffer(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
