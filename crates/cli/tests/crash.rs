@@ -1,6 +1,7 @@
-//! Crash safety: `crest import` killed with SIGKILL at random moments, fifty times on each back
-//! end. After every kill the store opens, its access log's hash chain is intact, and the batch
-//! is wholly there or wholly absent, its access-log entry with it.
+//! Crash safety: `crest import` and `crest submission receive` killed with SIGKILL at random
+//! moments, fifty times each on each back end. After every kill the store opens, its access
+//! log's hash chain is intact, and the batch is wholly there or wholly absent, its access-log
+//! entry with it.
 #![allow(clippy::unwrap_used)]
 
 use common::crest;
@@ -119,5 +120,217 @@ fn an_import_killed_at_any_moment_is_wholly_there_or_wholly_absent() {
         }
         assert_eq!(counts(&db).0, ((KILLS + 1) * BATCH) as i64);
         assert_eq!(crest(&db.url, &["audit", "verify"]).0, 0);
+    }
+}
+
+/// `crest submission receive` killed at random moments, fifty times on each back end: each
+/// submission (a newer one for the same programme and period replaces the last) is wholly
+/// received or not at all, with its receipt in the access log.
+#[test]
+fn a_receipt_killed_at_any_moment_is_wholly_there_or_wholly_absent() {
+    for (local, national) in databases().into_iter().zip(databases()) {
+        let dir = scratch_dir("crash-receive");
+        let d = dir.to_str().unwrap();
+        let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+        let (base, step) = (500, 20);
+        let o = Command::new(env!("CARGO_BIN_EXE_crest"))
+            .args([
+                "synth",
+                "--programmes",
+                "1",
+                "--episodes",
+                &(base + (KILLS + 1) * step).to_string(),
+            ])
+            .args([
+                "--seed",
+                "23",
+                "--from",
+                "2024-04-01",
+                "--to",
+                "2025-03-31",
+                "--out",
+                d,
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        // A Welsh programme (no National Data Opt-out check to attach).
+        let programmes = std::fs::read_to_string(dir.join("programmes.csv")).unwrap();
+        let mut lines = programmes.lines();
+        let header = lines.next().unwrap();
+        let nation = header.split(',').position(|c| c == "nation").unwrap();
+        let mut welsh = vec![header.to_string()];
+        let mut code = String::new();
+        for l in lines {
+            let mut cells: Vec<String> = l.split(',').map(str::to_string).collect();
+            cells[nation] = "wales".into();
+            code = cells[0].clone();
+            welsh.push(cells.join(","));
+        }
+        std::fs::write(dir.join("wales.csv"), welsh.join("\n") + "\n").unwrap();
+        let all = std::fs::read_to_string(dir.join("episodes.csv")).unwrap();
+        let mut lines = all.lines();
+        let header = lines.next().unwrap();
+        let rows: Vec<&str> = lines.collect();
+        let ok = |db: &TestDb, args: &[&str]| {
+            let (c, out) = crest(&db.url, args);
+            assert_eq!(c, 0, "{args:?}: {out}");
+            out
+        };
+        ok(&local, &["init"]);
+        ok(&local, &["programmes", "import", &path("wales.csv")]);
+        ok(
+            &local,
+            &[
+                "agreements",
+                "add",
+                "--id",
+                "ncpcr",
+                "--recipient",
+                "National audit",
+                "--legal-basis",
+                "CAG 99/CAG/0001",
+                "--from",
+                "2020-01-01",
+                "--to",
+                "2099-12-31",
+            ],
+        );
+        ok(&local, &["keys", "new", "--out", &path("submission.key")]);
+        ok(&local, &["keys", "new", "--out", &path("national.key")]);
+        let said = ok(
+            &local,
+            &[
+                "keys",
+                "new",
+                "--signing",
+                "--programme",
+                &code,
+                "--out",
+                &path("signing.key"),
+            ],
+        );
+        let public = said
+            .lines()
+            .find_map(|l| l.strip_prefix("public key: "))
+            .unwrap()
+            .to_string();
+        ok(&national, &["init", "--national"]);
+        ok(
+            &national,
+            &["programmes", "import", "--national", &path("wales.csv")],
+        );
+        ok(
+            &national,
+            &[
+                "programmes",
+                "keys",
+                "add",
+                "--programme",
+                &code,
+                "--public-key",
+                &public,
+            ],
+        );
+        // Submissions of the same programme and period, each holding `step` episodes more.
+        let build = |i: usize| {
+            // The next episodes (the store keeps the earlier ones).
+            let csv = dir.join(format!("more-{i}.csv"));
+            let range = if i == 0 {
+                0..base
+            } else {
+                base + (i - 1) * step..base + i * step
+            };
+            std::fs::write(&csv, format!("{header}\n{}\n", rows[range].join("\n"))).unwrap();
+            ok(&local, &["import", csv.to_str().unwrap()]);
+            let out = path(&format!("submission-{i}.jsonl"));
+            let said = ok(
+                &local,
+                &[
+                    "submission",
+                    "build",
+                    "--programme",
+                    &code,
+                    "--from",
+                    "2024-04-01",
+                    "--to",
+                    "2025-03-31",
+                    "--key",
+                    &path("submission.key"),
+                    "--signing-key",
+                    &path("signing.key"),
+                    "--out",
+                    &out,
+                ],
+            );
+            // "… N episode(s) …": what the national store should then hold.
+            let episodes: i64 = said
+                .split(" episode(s)")
+                .next()
+                .and_then(|s| s.split_whitespace().last())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{said}"));
+            (out, episodes)
+        };
+        let receive = |file: &str| {
+            Command::new(env!("CARGO_BIN_EXE_crest"))
+                .args(["--db", &national.url, "submission", "receive", file])
+                .args([
+                    "--submission-key",
+                    &path("submission.key"),
+                    "--national-key",
+                    &path("national.key"),
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        };
+        let counts = || {
+            (
+                national.query_i64("SELECT count(*) FROM national_episodes"),
+                national.query_i64("SELECT count(*) FROM access_log WHERE action = 'receipt'"),
+            )
+        };
+        let (first, _) = build(0);
+        assert!(receive(&first).wait().unwrap().success());
+        // How long receiving a newer submission (replacing the last) takes here, so kills land
+        // before, during and after its commit.
+        let (second, episodes) = build(1);
+        let started = Instant::now();
+        assert!(receive(&second).wait().unwrap().success());
+        let whole = started.elapsed();
+        let mut expected = counts();
+        assert_eq!(expected, (episodes, 2));
+        let mut moments = Moments(0xD1B5_4A32_D192_ED03);
+        let (mut absent, mut present) = (0, 0);
+        for i in 2..KILLS + 2 {
+            let (file, episodes) = build(i);
+            let mut child = receive(&file);
+            std::thread::sleep(moments.next(whole.mul_f64(1.3)));
+            let _ = child.kill();
+            let _ = child.wait();
+            let (c, out) = crest(&national.url, &["audit", "verify", "--national"]);
+            assert_eq!(c, 0, "{} kill {i}: {out}", national.backend);
+            let now = counts();
+            if now == expected {
+                absent += 1;
+            } else {
+                // The newer submission replaced the last, whole, with one receipt more.
+                assert_eq!(
+                    now,
+                    (episodes, expected.1 + 1),
+                    "{} kill {i}: after {expected:?}",
+                    national.backend
+                );
+                present += 1;
+            }
+            expected = now;
+        }
+        assert!(
+            absent > 0 && present > 0,
+            "{}: {absent} absent, {present} present",
+            national.backend
+        );
     }
 }
