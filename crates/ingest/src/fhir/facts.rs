@@ -388,7 +388,12 @@ pub fn fhir_date(s: &str) -> FhirDate {
             crest_core::validate::shown(s)
         )));
     }
-    let day = Date::parse_iso(&s[..10]).map_err(|_| bad())?;
+    // A FHIR date is ASCII; anything else is refused before it is cut by bytes.
+    let day = s
+        .get(..10)
+        .filter(|_| s.is_ascii())
+        .ok_or_else(bad)
+        .and_then(|d| Date::parse_iso(d).map_err(|_| bad()))?;
     if s.len() == 10 {
         return Ok(day);
     }
@@ -956,6 +961,14 @@ mod tests {
         assert!(d("2024-07").is_err());
         assert!(d("2024-13-01").is_err());
         assert!(d("2024-07-01T25:00:00Z").is_err());
+        // Found by the property tests: a date with a character of several bytes inside its
+        // first ten bytes panicked when cut; it is refused in words.
+        assert!(d("&ತwꡑz𐖼Ⱥપ𐠅.{9")
+            .unwrap_err()
+            .0
+            .contains("is not a FHIR date"));
+        assert!(d("2024-07-0é").is_err());
+        assert!(d("2024-07-01Té").is_err());
     }
 
     #[test]
