@@ -127,6 +127,12 @@ pub enum Command {
         /// The backup file (`crest backup`'s, or pg_dump's custom format).
         file: PathBuf,
     },
+    /// The configuration (`crest.toml` and CREST_* environment variables): `crest config
+    /// check` shows every setting, where it came from, and whether it works.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// The access log: `crest audit verify` checks its hash chain.
     Audit {
         #[command(subcommand)]
@@ -775,18 +781,27 @@ pub enum RowsFormat {
     Json,
 }
 
+/// `crest config …`.
+#[derive(Subcommand, Debug)]
+pub enum ConfigAction {
+    /// Show every setting (secrets masked) with where it came from, and check that the store
+    /// answers with its migrations current, key files read, the uploads folder is writable and
+    /// the addresses parse; every problem is listed, and the exit code is 1 if there is any.
+    Check,
+}
+
 /// What `crest serve` is given.
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "CREST_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: String,
     /// Where uploads wait for confirmation.
-    #[arg(long, default_value = "crest-uploads")]
+    #[arg(long, env = "CREST_UPLOADS", default_value = "crest-uploads")]
     pub uploads: PathBuf,
     /// Submission key file, so programme leads can build national submissions and the
-    /// national side can check them (else CREST_SUBMISSION_KEY, if set).
-    #[arg(long)]
+    /// national side can check them (else CREST_SUBMISSION_KEY, if set, holds the key's text).
+    #[arg(long, env = "CREST_SUBMISSION_KEY_FILE")]
     pub submission_key: Option<PathBuf>,
     /// The programmes' signing keys, so leads' submissions built on the web prove which
     /// programme made them: a key file, or a folder of them (one `*.key` per programme;
@@ -796,18 +811,18 @@ pub struct ServeArgs {
     /// The server's own key file (`crest keys new`), kept outside the database: users'
     /// security-code secrets are sealed with it in the store (else CREST_SERVER_KEY holds
     /// the key file's text). Without it they are stored in the clear.
-    #[arg(long)]
+    #[arg(long, env = "CREST_SERVER_KEY_FILE")]
     pub server_key: Option<PathBuf>,
     /// Also serve the national side (national analysts, receipts, the API) over this
     /// national store.
     #[arg(long, env = "CREST_NATIONAL_DB", requires = "national_key")]
     pub national_db: Option<String>,
     /// The national key file (with --national-db).
-    #[arg(long)]
+    #[arg(long, env = "CREST_NATIONAL_KEY_FILE")]
     pub national_key: Option<PathBuf>,
     /// Behind a reverse proxy that terminates TLS: cookies are marked Secure, and sign-in
     /// throttling uses the client address the proxy appends to X-Forwarded-For.
-    #[arg(long)]
+    #[arg(long, env = "CREST_BEHIND_PROXY")]
     pub behind_proxy: bool,
     /// The national audit's address, so leads can send submissions to it from the web
     /// (with --send-token; https://, or http:// on this machine only).

@@ -130,6 +130,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Audit {
             action: AuditAction::Verify { national },
         } => cmd_store::audit_verify(db, national),
+        Command::Config {
+            action: ConfigAction::Check,
+        } => crate::cmd_config::check(db, crate::cmd_config::loaded()),
         Command::Backup { out } => cmd_store::backup(db, &out),
         Command::Restore { file } => cmd_store::restore(&file, db),
         Command::Demo {

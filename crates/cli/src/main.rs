@@ -4,6 +4,7 @@ mod args;
 mod cli;
 mod cmd_agreements;
 mod cmd_ascertainment;
+mod cmd_config;
 mod cmd_dataset;
 mod cmd_demo;
 mod cmd_export;
@@ -25,6 +26,9 @@ mod progress;
 use clap::Parser;
 
 fn main() {
+    // crest.toml fills in the environment variables not already set, before the options are
+    // read (so the command line wins, then the environment, then the file).
+    cmd_config::load_at_start();
     let args = args::Cli::parse();
     // Files holding identifiable data (stores and their logs, extracts, rejected rows, keys,
     // uploads) are readable by their owner only. Published outputs (reports, the results

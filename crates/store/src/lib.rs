@@ -326,7 +326,7 @@ pub fn open(url: &str) -> Result<Box<dyn Store>> {
 }
 
 /// The file a SQLite `--db` names (`sqlite:PATH`, `sqlite://PATH` or a plain path).
-pub(crate) fn sqlite_path(url: &str) -> Result<&str> {
+pub fn sqlite_path(url: &str) -> Result<&str> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
