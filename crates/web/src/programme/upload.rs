@@ -449,7 +449,7 @@ pub(crate) async fn confirm(
     c.check_csrf(f.csrf.as_deref())?;
     let Some(pending) = waiting(&app, &p.code, &f.token).await? else {
         return Err(WebError::BadRequest(
-            "This upload is no longer waiting: uploads are kept for an hour until stored or cancelled. Upload the file again."
+            "This upload is no longer waiting: uploads are kept for an hour until stored or cancelled, and a programme's ten newest only (more were uploaded since). Upload the file again."
                 .into(),
         ));
     };
