@@ -33,6 +33,9 @@ if migrate.get("command") != ["init"] or "crest_owner" not in migrate.get("envir
 proxy = services.get("proxy", {})
 if "443:443" not in proxy.get("ports", []):
     problems.append("the proxy does not terminate TLS on 443")
+caddyfile = open(sys.argv[1].replace("compose.yaml", "Caddyfile")).read()
+if "@ops path /healthz /readyz /metrics" not in caddyfile or "respond @ops 404" not in caddyfile:
+    problems.append("the proxy passes the operators' endpoints to the outside world")
 if "pgdata" not in compose.get("volumes", {}):
     problems.append("PostgreSQL's data is not on a volume")
 if problems:
