@@ -168,6 +168,8 @@ pub struct App {
     pub(crate) metrics: ops::Metrics,
     /// Who besides the loopback address may read `/metrics`.
     pub(crate) metrics_access: std::sync::OnceLock<ops::MetricsAccess>,
+    /// The last answer of `/readyz`, reused for a second.
+    pub(crate) readiness: ops::Readiness,
 }
 
 impl App {
@@ -205,6 +207,7 @@ impl App {
             pending_codes: Default::default(),
             metrics: Default::default(),
             metrics_access: std::sync::OnceLock::new(),
+            readiness: Default::default(),
         }))
     }
 

@@ -137,25 +137,51 @@ async fn healthz() -> Response {
     text(StatusCode::OK, "ok\n".into())
 }
 
+/// How long a readiness answer is reused: anyone may ask, so a flood of asking costs the
+/// store one query a second, not one a request.
+const READY_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The last readiness answer and when it was worked out.
+#[derive(Default)]
+pub(crate) struct Readiness(std::sync::Mutex<Option<(std::time::Instant, StatusCode, String)>>);
+
 /// The store is reachable and its schema is what this crest expects.
 async fn readyz(State(app): State<Arc<App>>) -> Response {
+    let recent = app
+        .readiness
+        .0
+        .lock()
+        .ok()
+        .and_then(|last| last.clone())
+        .filter(|(at, ..)| at.elapsed() < READY_FOR);
+    if let Some((_, status, body)) = recent {
+        return text(status, body);
+    }
+    let (status, body) = ready(&app).await;
+    if let Ok(mut last) = app.readiness.0.lock() {
+        *last = Some((std::time::Instant::now(), status, body.clone()));
+    }
+    text(status, body)
+}
+
+async fn ready(app: &Arc<App>) -> (StatusCode, String) {
     let answer = app
         .db(|store, _| Ok(store.migrations_pending().map_err(|e| e.to_string())))
         .await;
     match answer {
-        Ok(Ok(0)) => text(StatusCode::OK, "ready\n".into()),
-        Ok(Ok(n)) => text(
+        Ok(Ok(0)) => (StatusCode::OK, "ready\n".into()),
+        Ok(Ok(n)) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: the store needs {n} migration(s); run crest migrate\n"),
+            format!("not ready: the store needs {n} migration(s); run crest init\n"),
         ),
         Ok(Err(e)) => {
             tracing::warn!(%e, "readiness: the store's migrations cannot be checked");
-            text(
+            (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not ready: the store's migrations cannot be checked (see the server log)\n".into(),
             )
         }
-        Err(_) => text(
+        Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "not ready: the store cannot be reached\n".into(),
         ),
