@@ -5,7 +5,7 @@
 //! duplicated, lost or half-applied.
 #![allow(clippy::unwrap_used)]
 
-use common::{cookie, crest, form, hidden, http, serve, URLENC};
+use common::{add_lead, cookie, crest, form, hidden, http, serve, URLENC};
 use crest_store::testing::{databases, scratch_dir};
 use std::sync::{Arc, Barrier};
 
@@ -89,20 +89,7 @@ fn thirty_two_uploads_at_once_reconcile_exactly() {
             .0,
             0
         );
-        let (code, added) = crest(
-            &db.url,
-            &[
-                "users",
-                "add",
-                "lead1",
-                "--role",
-                "programme_lead",
-                "--programme",
-                "P001",
-            ],
-        );
-        assert_eq!(code, 0, "{added}");
-        let password = added.trim().rsplit(' ').next().unwrap().to_string();
+        let password = add_lead(&db.url);
         let server = serve(&db.url, &dir.join("uploads"));
         let port = server.port;
 

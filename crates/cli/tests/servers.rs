@@ -34,16 +34,7 @@ fn two_servers_share_one_database_and_keep_no_state_of_their_own() {
     )
     .unwrap();
     crest(&["programmes", "import", programmes.to_str().unwrap()]);
-    let added = crest(&[
-        "users",
-        "add",
-        "lead1",
-        "--role",
-        "programme_lead",
-        "--programme",
-        "P001",
-    ]);
-    let password = added.trim().rsplit(' ').next().unwrap().to_string();
+    let password = common::add_lead(&db.url);
     let (a, b) = (
         serve(&db.url, &dir.join("a")),
         serve(&db.url, &dir.join("b")),

@@ -154,3 +154,21 @@ pub fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
 
 /// A form's content type.
 pub const URLENC: &str = "application/x-www-form-urlencoded";
+
+/// Adds the programme lead `lead1` of P001 to the store at `url`; their password.
+pub fn add_lead(url: &str) -> String {
+    let (code, added) = crest(
+        url,
+        &[
+            "users",
+            "add",
+            "lead1",
+            "--role",
+            "programme_lead",
+            "--programme",
+            "P001",
+        ],
+    );
+    assert_eq!(code, 0, "{added}");
+    added.trim().rsplit(' ').next().unwrap().to_string()
+}
