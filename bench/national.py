@@ -3,10 +3,10 @@
 32 concurrent clients on loopback (wrk). Reports the first (cold) render and p50/p95/p99 under load,
 and the time to submit and receive every programme.
 """
-import argparse, json, os, re, socket, subprocess, sys, time
+import argparse, json, os, re, subprocess, sys, time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from web import FROM, TO, LUA, free_port, get, login, sh  # noqa: E402
+from web import FROM, TO, LUA, free_port, get, login, sh, wait_for  # noqa: E402
 
 
 def main():
@@ -57,12 +57,7 @@ def main():
                               # (a full pipe would stall the server).
                               stderr=open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "out-server.log"), "w"))
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_for(port)
         cookie = login(base, "bench-analyst", password)
         url = f"{base}/national/dashboard?from={FROM}&to={TO}"
         cold, body = get(url, cookie)

@@ -13,10 +13,10 @@ Then, in order:
 - `crest report annual` as HTML and as PDF.
 Usage: python3 bench/report.py --crest PATH [--episodes N] [--programmes N] [--out DIR]
 """
-import argparse, json, os, random, re, socket, sqlite3, subprocess, sys, time
+import argparse, json, os, random, re, sqlite3, subprocess, sys, time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from web import free_port, get, login, sh  # noqa: E402
+from web import free_port, get, login, sh, wait_for  # noqa: E402
 
 FROM, TO = "2025-04-01", "2026-03-31"
 EVENTS = [("mi_stemi", "pci"), ("mi_nstemi", "pci"), ("mi_nstemi", "medical"), ("mi_nstemi", "cabg"),
@@ -132,12 +132,7 @@ def main():
                                "--submission-key", keys[0], "--national-key", keys[1]],
                               env=env, stdout=subprocess.DEVNULL, stderr=log)
     try:
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_for(port)
         cookie = login(base, "bench-analyst", password)
         # The server computes the opening periods as it starts; give it the time it needs.
         time.sleep(8)

@@ -31,6 +31,17 @@ def free_port():
     return port
 
 
+def wait_for(port):
+    """Waits (up to 30 s) until something answers on `port`."""
+    for _ in range(300):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"nothing answered on port {port}")
+
+
 def login(base, user, password):
     jar = http.cookiejar.CookieJar()
     op = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
@@ -101,12 +112,7 @@ def main():
                               # (a full pipe would stall the server).
                               stderr=open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "out-server.log"), "w"))
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_for(port)
         cookie = login(base, "bench", password)
         url = f"{base}/p/{code}/dashboard?from={FROM}&to={TO}"
         cold, body = get(url, cookie)

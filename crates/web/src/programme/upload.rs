@@ -117,6 +117,32 @@ pub(crate) async fn receive_upload_file(
     Ok((csrf, name, size))
 }
 
+/// Reads an upload form's body exactly as the upload page does, writing its file to `save_to`:
+/// the entry point of the fuzzer (`fuzz/`), which sends it any bytes. Returns the file's name
+/// and size, or the refusal the page would show.
+#[doc(hidden)]
+pub async fn read_upload_form(
+    boundary: &str,
+    body: Vec<u8>,
+    save_to: &std::path::Path,
+) -> Result<(String, u64), WebError> {
+    use axum::extract::FromRequest;
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .header(
+            axum::http::header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(axum::body::Body::from(body))
+        .map_err(WebError::internal)?;
+    let mut multipart = Multipart::from_request(request, &())
+        .await
+        .map_err(|e| WebError::BadRequest(e.body_text()))?;
+    let (_csrf, name, size) =
+        receive_upload_file(&mut multipart, save_to, crate::app::UPLOAD_LIMIT).await?;
+    Ok((name, size))
+}
+
 /// A private scratch file for one request's work on an upload (removed before it answers).
 fn scratch(app: &App, programme: &str) -> std::path::PathBuf {
     app.uploads
