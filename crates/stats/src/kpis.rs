@@ -1,6 +1,6 @@
 //! The seven NCP_CR KPIs, grades and uptake, exactly as kpis.md defines them.
 
-use crate::summary::{wilson, Summary, Z95};
+use crate::summary::{wilson, DayCounts, Summary, Z95};
 pub use crest_core::Period;
 use crest_core::{KpiEpisode, Nation, PriorityGroup, Programme};
 use serde::{Deserialize, Serialize};
@@ -480,10 +480,10 @@ struct Acc {
     referred: u64,
     started: u64,
     completed: u64,
-    duration: Vec<f64>,
+    duration: DayCounts,
     a1: Proportion,
-    wait_cabg: Vec<f64>,
-    wait_mi_pci: Vec<f64>,
+    wait_cabg: DayCounts,
+    wait_mi_pci: DayCounts,
     a2: Proportion,
 }
 
@@ -494,14 +494,14 @@ impl Acc {
         self.started += 1;
         self.completed += u64::from(e.completed);
         if let Some(end) = e.core_end {
-            self.duration.push(f64::from(end.days_since(start)));
+            self.duration.add(end.days_since(start));
         }
         self.a1.denominator += 1;
-        let wait = f64::from(start.days_since(e.referral_date));
+        let wait = start.days_since(e.referral_date);
         match e.group {
-            PriorityGroup::Cabg => self.wait_cabg.push(wait),
+            PriorityGroup::Cabg => self.wait_cabg.add(wait),
             PriorityGroup::Mi | PriorityGroup::MiPci | PriorityGroup::Pci => {
-                self.wait_mi_pci.push(wait)
+                self.wait_mi_pci.add(wait)
             }
             _ => {}
         }
@@ -520,9 +520,9 @@ impl Acc {
         self.referred += o.referred;
         self.started += o.started;
         self.completed += o.completed;
-        self.duration.extend_from_slice(&o.duration);
-        self.wait_cabg.extend_from_slice(&o.wait_cabg);
-        self.wait_mi_pci.extend_from_slice(&o.wait_mi_pci);
+        self.duration.merge(&o.duration);
+        self.wait_cabg.merge(&o.wait_cabg);
+        self.wait_mi_pci.merge(&o.wait_mi_pci);
         for (a, b) in [(&mut self.a1, o.a1), (&mut self.a2, o.a2)] {
             a.numerator += b.numerator;
             a.denominator += b.denominator;
@@ -530,12 +530,12 @@ impl Acc {
     }
 
     /// KPIs 3–7, with thresholds when given.
-    fn results(mut self, t: Option<(NationThresholds, f64)>) -> Results {
+    fn results(self, t: Option<(NationThresholds, f64)>) -> Results {
         let th = |f: fn(&NationThresholds) -> f64| t.as_ref().map(|(n, _)| f(n));
         let kpis = vec![
             Kpi::new(
                 "duration",
-                Measure::Median(Summary::of(&mut self.duration)),
+                Measure::Median(self.duration.summary()),
                 t.map(|t| t.1),
             ),
             Kpi::new(
@@ -545,12 +545,12 @@ impl Acc {
             ),
             Kpi::new(
                 "wait_cabg",
-                Measure::Median(Summary::of(&mut self.wait_cabg)),
+                Measure::Median(self.wait_cabg.summary()),
                 th(|n| n.wait_cabg),
             ),
             Kpi::new(
                 "wait_mi_pci",
-                Measure::Median(Summary::of(&mut self.wait_mi_pci)),
+                Measure::Median(self.wait_mi_pci.summary()),
                 th(|n| n.wait_mi_pci),
             ),
             Kpi::new(

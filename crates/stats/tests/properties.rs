@@ -39,3 +39,21 @@ proptest! {
         prop_assert_eq!(total(&parts), count(parts.iter().sum()));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// The KPIs' medians and quartiles from counts per day are exactly those of the sorted
+    /// values, however the values fall and however the counts are split and merged.
+    #[test]
+    fn day_counts_summarise_exactly_as_sorting(values in proptest::collection::vec(-400i32..2_000, 0..300), split in 0usize..300) {
+        use crest_stats::summary::{DayCounts, Summary};
+        let split = split.min(values.len());
+        let (mut left, mut right) = (DayCounts::default(), DayCounts::default());
+        values[..split].iter().for_each(|d| left.add(*d));
+        values[split..].iter().for_each(|d| right.add(*d));
+        left.merge(&right);
+        let mut sorted: Vec<f64> = values.iter().map(|d| f64::from(*d)).collect();
+        prop_assert_eq!(left.summary(), Summary::of(&mut sorted));
+    }
+}

@@ -104,7 +104,7 @@ pub(crate) const NOT_LOCAL: &str =
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The schema version a fully migrated store is at (both back ends have the same migrations).
-pub const SCHEMA_VERSION: usize = 10;
+pub const SCHEMA_VERSION: usize = 11;
 
 /// Counts from registering programmes.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -370,6 +370,17 @@ pub(crate) fn read_kpi_facts<D: db::Db + ?Sized>(
     to: Date,
 ) -> Result<Vec<KpiEpisode>> {
     let mut facts = Unpacker::new(programmes, from, to);
+    // Room for every stored episode at once: growing a list of ten million episodes by
+    // doubling copied it again and again and, for a moment, held it twice.
+    let stored = db::first(
+        db,
+        &format!("SELECT coalesce(sum(length(facts)), 0) FROM {table}"),
+        &[],
+        |r| r.number(0),
+    )?;
+    facts.out.reserve(
+        usize::try_from(stored.unwrap_or(0)).unwrap_or(0) / crest_core::episode::PACKED_BYTES,
+    );
     db.each(
         &format!("SELECT programme_code, facts FROM {table}"),
         &[],

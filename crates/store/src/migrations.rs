@@ -189,6 +189,7 @@ pub(crate) const LOCAL_SQLITE: &[Migration] = migrations![
     8 => "local/sqlite/V8__regions_and_personal_api_tokens.sql",
     9 => "local/sqlite/V9__service_changes.sql",
     10 => "local/sqlite/V10__expected_patients.sql",
+    11 => "local/sqlite/V11__episode_list_index.sql",
 ];
 
 /// The local (identifiable) store on PostgreSQL.
@@ -203,6 +204,7 @@ pub(crate) const LOCAL_POSTGRES: &[Migration] = migrations![
     8 => "local/postgres/V8__regions_and_personal_api_tokens.sql",
     9 => "local/postgres/V9__service_changes.sql",
     10 => "local/postgres/V10__expected_patients.sql",
+    11 => "local/postgres/V11__episode_list_index.sql",
 ];
 
 /// The national store on SQLite.

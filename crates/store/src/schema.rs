@@ -11,13 +11,11 @@ pub(crate) const BULK_INDEXES: [(&str, &str); 2] = [
         "episodes_key",
         "CREATE UNIQUE INDEX episodes_key ON episodes (programme_code, episode_id)",
     ),
-    ("episodes_kpi", KPI_INDEX),
+    (
+        "episodes_programme_referral",
+        "CREATE INDEX episodes_programme_referral ON episodes (programme_code, referral_date)",
+    ),
 ];
-
-/// Covers the KPI query, so the KPIs read a narrow index instead of the whole table.
-const KPI_INDEX: &str = "CREATE INDEX episodes_kpi ON episodes (referral_date, \
-    programme_code, core_start_date, core_end_date, assessment1_date, assessment2_date, status, \
-    initiating_event, treatment)";
 
 /// The episode statements, built once from the dictionary, with `?N` placeholders.
 pub(crate) struct Sql {

@@ -32,9 +32,9 @@ pub use account::tokens::{new_personal_token, token_hash};
 pub use api::openapi;
 pub use app::ops::MetricsAccess;
 pub use app::uploads;
-pub use programme::upload::read_upload_form;
 pub use app::{
     router, serve, App, RequestId, StartError, WebError, OPT_OUT_FILE_LIMIT, SUBMISSION_LIMIT,
     UPLOAD_LIMIT,
 };
 pub use crest_store::users::{add_user, hash_password, new_password};
+pub use programme::upload::read_upload_form;
