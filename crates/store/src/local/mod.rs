@@ -33,6 +33,9 @@ pub(crate) trait LocalDb: Db + 'static {
 /// A local store on a back end: [`SqliteStore`] or [`PgStore`].
 pub struct LocalStore<D> {
     db: D,
+    /// Set once this connection has found the migrations current: they only ever go forward,
+    /// so it never asks again (on PostgreSQL the question was most of a dashboard's queries).
+    migrated: bool,
 }
 
 /// A local store in a SQLite file (the embedded default).
@@ -48,6 +51,7 @@ impl SqliteStore {
     pub fn open(path: &str) -> Result<SqliteStore> {
         Ok(LocalStore {
             db: Sqlite::open(path, PAGE_CACHE_KIB)?,
+            migrated: false,
         })
     }
 }
@@ -57,6 +61,7 @@ impl PgStore {
     pub fn connect(url: &str) -> Result<PgStore> {
         Ok(LocalStore {
             db: Postgres::connect(url)?,
+            migrated: false,
         })
     }
 }
@@ -150,10 +155,14 @@ fn store_facts(db: &mut dyn Db, programme: &str, facts: &[u8]) -> Result<()> {
 #[allow(private_bounds)]
 impl<D: LocalDb> LocalStore<D> {
     fn ready(&mut self) -> Result<()> {
+        if self.migrated {
+            return Ok(());
+        }
         let set = crate::migrations::local(self.db.backend());
         if crate::migrations::version(&mut self.db, set.table)? < set.list.len() as i64 {
             return Err(StoreError::NotInitialised);
         }
+        self.migrated = true;
         Ok(())
     }
 }

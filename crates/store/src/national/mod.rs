@@ -26,6 +26,8 @@ use crest_core::{Date, Field, Kind, Programme, Record, Value, FIELDS};
 /// A national store on SQLite or PostgreSQL.
 pub struct NationalStore {
     db: Box<dyn NationalDb>,
+    /// Set once this connection has found a national store here (see `ready`).
+    national: bool,
 }
 
 fn token_hash(token: &str) -> String {
@@ -58,7 +60,10 @@ impl NationalStore {
                     PAGE_CACHE_KIB,
                 )?)
             };
-        Ok(NationalStore { db })
+        Ok(NationalStore {
+            db,
+            national: false,
+        })
     }
 
     /// `sqlite` or `postgres`.
@@ -86,7 +91,12 @@ impl NationalStore {
     }
 
     fn ready(&mut self) -> Result<()> {
+        if self.national {
+            return Ok(());
+        }
         if self.db.has_table("crest_national_migrations")? {
+            // A national store stays one: asked once per connection, not per query.
+            self.national = true;
             Ok(())
         } else if self.db.has_table("crest_migrations")? {
             Err(StoreError::Refused(
