@@ -111,6 +111,7 @@ DUCKDB = """
 import duckdb, json, sys, time
 csv, programmes, path, periods = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 con = duckdb.connect(path)
+con.execute("SET enable_progress_bar = false")
 t = time.perf_counter()
 con.execute(f"CREATE TABLE episodes AS SELECT * FROM read_csv('{csv}', header = true)")
 con.execute(f"CREATE TABLE programmes AS SELECT * FROM read_csv('{programmes}', header = true, all_varchar = true)")
@@ -146,7 +147,7 @@ def sqlite_parts(a, out, csv, size, row):
                         stdout=subprocess.PIPE)[:2] for _ in range(3)]) for _, (start, end), _, _ in periods]
     duck = json.loads(sh([sys.executable, "-c", DUCKDB, csv, os.path.join(out, "programmes.csv"),
                           os.path.join(out, "scale.duckdb"),
-                          json.dumps([kpi_sql(start, end) for _, (start, end), _, _ in periods])]))
+                          json.dumps([kpi_sql(start, end) for _, (start, end), _, _ in periods])]).splitlines()[-1])
     t_dload = duck["load"]
     row(f"crest import ({size:,.0f} MiB CSV, validated) → SQLite", t_imp, m_imp,
         f"≤ 3× DuckDB ({3 * t_dload:.0f} s), ≤ 1,536 MiB", t_imp <= 3 * t_dload and m_imp <= 1536)
