@@ -66,12 +66,7 @@ impl App {
         build: impl FnOnce(&mut NationalStore) -> Result<Markup, WebError>,
     ) -> Result<Arc<Markup>, WebError> {
         let version = n.data_version()?;
-        if let Some(body) = self.national_pages.get(&key, &version) {
-            return Ok(body);
-        }
-        let body = Arc::new(build(n)?);
-        self.national_pages.put(key, version, body.clone());
-        Ok(body)
+        self.national_pages.get_or_build(key, &version, || build(n))
     }
 
     pub(crate) fn receipt_keys(
