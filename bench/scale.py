@@ -15,7 +15,7 @@ import argparse, json, os, re, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bench import KPI_SQL, median, run  # noqa: E402
-from web import LUA, free_port, get, login, sh, wait_for  # noqa: E402
+from web import LUA, free_port, get, login, sh, signing_key, wait_for  # noqa: E402
 
 FIRST, LAST = "2015-04-01", "2025-03-31"
 YEAR = ("2024-04-01", "2025-03-31")
@@ -209,18 +209,13 @@ def keys(a, out):
 def receive_year(a, out, env, nenv, row):
     """Every programme's submission of the year built, then all received (timed)."""
     sk, nk, signing = keys(a, out)
-    os.makedirs(signing, exist_ok=True)
     sh([a.crest, "init", "--national"], env=nenv)
     sh([a.crest, "programmes", "import", "--national", os.path.join(out, "programmes.csv")], env=nenv)
     codes = re.findall(r"^(P\d+)", sh([a.crest, "programmes", "list"], env=env), re.M)
     files = []
     with tempfile.TemporaryDirectory() as tmp:
         for code in codes:
-            key = os.path.join(signing, f"{code}.key")
-            if not os.path.exists(key):
-                sh([a.crest, "keys", "new", "--signing", "--programme", code, "--out", key])
-            public = re.search(r"^public: (\S+)", open(key).read(), re.M).group(1)
-            sh([a.crest, "programmes", "keys", "add", "--programme", code, "--public-key", public], env=nenv)
+            key = signing_key(a.crest, signing, code, nenv)
             f = os.path.join(tmp, f"{code}.jsonl")
             sh([a.crest, "submission", "build", "--programme", code, "--from", YEAR[0], "--to", YEAR[1],
                 "--key", sk, "--signing-key", key, "--out", f], env=env)

@@ -42,6 +42,19 @@ def wait_for(port):
     sys.exit(f"nothing answered on port {port}")
 
 
+def signing_key(crest, folder, code, national_env):
+    """Programme `code`'s signing key file in `folder` (made once), its public key registered in
+    the national store: a submission is only received when its programme signed it."""
+    os.makedirs(folder, exist_ok=True)
+    key = os.path.join(folder, f"{code}.key")
+    if not os.path.exists(key):
+        sh([crest, "keys", "new", "--signing", "--programme", code, "--out", key])
+    with open(key) as f:
+        public = re.search(r"^public: (\S+)", f.read(), re.M).group(1)
+    sh([crest, "programmes", "keys", "add", "--programme", code, "--public-key", public], env=national_env)
+    return key
+
+
 def login(base, user, password):
     jar = http.cookiejar.CookieJar()
     op = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
