@@ -233,6 +233,13 @@ impl KpiEpisode {
         );
     }
 
+    /// The referral date of one episode's packed facts (as [`KpiEpisode::encode`] wrote
+    /// them); `None` if there are not enough bytes.
+    pub fn referral_of(packed: &[u8]) -> Option<Date> {
+        let day: [u8; 4] = packed.get(..4)?.try_into().ok()?;
+        Some(Date::from_days(i32::from_le_bytes(day)))
+    }
+
     /// Reads facts written by [`KpiEpisode::encode`], giving each the programme index
     /// `programme` and keeping those `keep` accepts. `None` if the bytes are not such facts.
     pub fn decode(

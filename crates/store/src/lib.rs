@@ -11,6 +11,7 @@ pub mod audit;
 pub mod backup;
 pub mod db;
 mod expected;
+mod kpi_facts;
 mod local;
 pub mod migrations;
 pub mod national;
@@ -104,7 +105,7 @@ pub(crate) const NOT_LOCAL: &str =
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The schema version a fully migrated store is at (both back ends have the same migrations).
-pub const SCHEMA_VERSION: usize = 11;
+pub const SCHEMA_VERSION: usize = 12;
 
 /// Counts from registering programmes.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -335,98 +336,4 @@ pub fn sqlite_path(url: &str) -> Result<&str> {
         return Err(StoreError::Url(url.to_string()));
     }
     Ok(path)
-}
-
-/// Packs the KPI facts of one stored row (the columns of the KPI query, as text) onto `out`.
-/// Shared by both back ends.
-pub(crate) fn pack_row(row: [Option<&str>; 8], out: &mut Vec<u8>) -> Result<()> {
-    let [referral, start, end, a1, a2, status, event, treatment] = row;
-    let date = |s: &str| Date::parse_iso(s).map_err(|e| StoreError::Corrupt(e.0));
-    let opt = |s: Option<&str>| s.map(date).transpose();
-    KpiEpisode {
-        programme: 0,
-        referral_date: date(referral.unwrap_or_default())?,
-        core_start: opt(start)?,
-        core_end: opt(end)?,
-        assessment1: opt(a1)?,
-        assessment2: opt(a2)?,
-        completed: status == Some("completed"),
-        group: crest_core::PriorityGroup::of(
-            event.unwrap_or_default(),
-            treatment.unwrap_or_default(),
-        ),
-    }
-    .encode(out);
-    Ok(())
-}
-
-/// The KPI facts of every episode referred in `from..=to` of the listed programmes, from a
-/// table of packed facts by programme (`kpi_facts` locally, `national_kpi_facts` nationally).
-pub(crate) fn read_kpi_facts<D: db::Db + ?Sized>(
-    db: &mut D,
-    table: &str,
-    programmes: &[Programme],
-    from: Date,
-    to: Date,
-) -> Result<Vec<KpiEpisode>> {
-    let mut facts = Unpacker::new(programmes, from, to);
-    // Room for every stored episode at once: growing a list of ten million episodes by
-    // doubling copied it again and again and, for a moment, held it twice.
-    let stored = db::first(
-        db,
-        &format!("SELECT coalesce(sum(length(facts)), 0) FROM {table}"),
-        &[],
-        |r| r.number(0),
-    )?;
-    facts.out.reserve(
-        usize::try_from(stored.unwrap_or(0)).unwrap_or(0) / crest_core::episode::PACKED_BYTES,
-    );
-    db.each(
-        &format!("SELECT programme_code, facts FROM {table}"),
-        &[],
-        &mut |r| {
-            let code = r.text(0)?.unwrap_or_default();
-            facts.add(code, r.blob(1)?.unwrap_or_default())
-        },
-    )?;
-    Ok(facts.out)
-}
-
-/// Unpacks stored KPI facts into the episodes referred in `from..=to` of the listed programmes.
-pub(crate) struct Unpacker<'a> {
-    index: std::collections::HashMap<&'a str, usize>,
-    from: Date,
-    to: Date,
-    /// The episodes so far.
-    pub out: Vec<KpiEpisode>,
-}
-
-impl<'a> Unpacker<'a> {
-    pub(crate) fn new(programmes: &'a [Programme], from: Date, to: Date) -> Unpacker<'a> {
-        Unpacker {
-            index: programmes
-                .iter()
-                .enumerate()
-                .map(|(i, p)| (p.code.as_str(), i))
-                .collect(),
-            from,
-            to,
-            out: Vec::new(),
-        }
-    }
-
-    /// Adds one programme's facts (ignored if the programme is not listed).
-    pub(crate) fn add(&mut self, code: &str, facts: &[u8]) -> Result<()> {
-        let Some(&p) = self.index.get(code) else {
-            return Ok(());
-        };
-        let (from, to) = (self.from, self.to);
-        KpiEpisode::decode(
-            facts,
-            p,
-            |e| from <= e.referral_date && e.referral_date <= to,
-            &mut self.out,
-        )
-        .ok_or_else(|| StoreError::Corrupt(format!("the KPI facts of programme {code}")))
-    }
 }

@@ -46,8 +46,8 @@ pub(crate) struct Set {
     pub list: &'static [Migration],
     /// The advisory lock that makes concurrent `crest init`s take turns.
     pub lock: i64,
-    /// A data step run in code right after a version is applied.
-    pub after: Option<(usize, DataStep)>,
+    /// Data steps, each run in code right after its version is applied.
+    pub after: &'static [(usize, DataStep)],
 }
 
 /// Applies the migrations of `set` not yet applied, in one transaction; how many. First it
@@ -80,10 +80,8 @@ pub(crate) fn run(db: &mut dyn Db, set: &Set) -> Result<usize> {
                 &[Param::Int(m.version as i64), Param::Text(&m.checksum())],
             )?;
             count += 1;
-            if let Some((after, step)) = set.after {
-                if after == m.version {
-                    step(db)?;
-                }
+            for (_, step) in set.after.iter().filter(|(v, _)| *v == m.version) {
+                step(db)?;
             }
         }
         Ok(count)
@@ -190,6 +188,7 @@ pub(crate) const LOCAL_SQLITE: &[Migration] = migrations![
     9 => "local/sqlite/V9__service_changes.sql",
     10 => "local/sqlite/V10__expected_patients.sql",
     11 => "local/sqlite/V11__episode_list_index.sql",
+    12 => "local/sqlite/V12__kpi_facts_by_month.sql",
 ];
 
 /// The local (identifiable) store on PostgreSQL.
@@ -205,6 +204,7 @@ pub(crate) const LOCAL_POSTGRES: &[Migration] = migrations![
     9 => "local/postgres/V9__service_changes.sql",
     10 => "local/postgres/V10__expected_patients.sql",
     11 => "local/postgres/V11__episode_list_index.sql",
+    12 => "local/postgres/V12__kpi_facts_by_month.sql",
 ];
 
 /// The national store on SQLite.
@@ -248,9 +248,14 @@ pub(crate) fn local(backend: &str) -> Set {
         },
         list: if sqlite { LOCAL_SQLITE } else { LOCAL_POSTGRES },
         lock: db::locks::LOCAL_MIGRATIONS,
-        // Migration 4 added the access log's hash chain; entries written before it are
-        // chained in code.
-        after: Some((4, |db| db::chain_legacy_log(db))),
+        after: &[
+            // Migration 4 added the access log's hash chain; entries written before it are
+            // chained in code.
+            (4, |db| db::chain_legacy_log(db)),
+            // Migration 12 packs the KPI facts by month; what was packed before is packed
+            // again.
+            (12, crate::kpi_facts::pack_all_local),
+        ],
     }
 }
 
@@ -266,7 +271,7 @@ pub(crate) fn national(backend: &str) -> Set {
             NATIONAL_POSTGRES
         },
         lock: db::locks::NATIONAL_MIGRATIONS,
-        after: None,
+        after: &[],
     }
 }
 

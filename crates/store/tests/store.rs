@@ -314,7 +314,7 @@ fn the_access_log_is_hash_chained_and_verify_finds_tampering() {
              ALTER TABLE users DROP COLUMN totp_secret; DROP TABLE settings; \
              ALTER TABLE users DROP COLUMN regions; DROP TABLE user_tokens; \
              DROP TABLE service_changes; DROP TABLE expected_patients; \
-             DROP INDEX episodes_programme_referral; \
+             DROP INDEX episodes_programme_referral; DROP TABLE kpi_month_facts; \
              CREATE INDEX episodes_kpi ON episodes (referral_date); \
              DELETE FROM crest_migrations WHERE version >= 4",
         );
@@ -397,11 +397,23 @@ fn stores_made_by_the_previous_release_migrate_without_losing_a_row() {
         let mut s = crest_store::open(&ldb.url).unwrap();
         assert_eq!(
             s.migrate().unwrap(),
-            6,
-            "{}: local migrations 6 to 11",
+            7,
+            "{}: local migrations 6 to 12",
             ldb.backend
         );
         assert_eq!(s.migrate().unwrap(), 0);
+        // Migration 12 packed the KPI facts again, by month: the KPIs still see every episode.
+        let programmes = s.programmes().unwrap();
+        let ever = (
+            Date::from_ymd(2000, 1, 1).unwrap(),
+            Date::from_ymd(2099, 12, 31).unwrap(),
+        );
+        assert_eq!(
+            s.kpi_episodes(ever.0, ever.1, &programmes).unwrap().len(),
+            4,
+            "{}",
+            ldb.backend
+        );
         let all = crest_store::EpisodeQuery {
             limit: usize::MAX,
             ..Default::default()

@@ -127,29 +127,6 @@ fn user_row(r: &dyn RowRef) -> Result<User> {
     )
 }
 
-/// Packs the KPI facts of one programme's stored episodes again, and stores them.
-fn pack_facts(db: &mut dyn Db, programme: &str) -> Result<()> {
-    let mut facts = Vec::new();
-    db.each(&schema::sql().kpi, &[Param::Text(programme)], &mut |r| {
-        let mut cells = [None; 8];
-        for (i, cell) in cells.iter_mut().enumerate() {
-            *cell = r.text(i)?;
-        }
-        crate::pack_row(cells, &mut facts)
-    })?;
-    store_facts(db, programme, &facts)
-}
-
-fn store_facts(db: &mut dyn Db, programme: &str, facts: &[u8]) -> Result<()> {
-    db.execute(
-        "INSERT INTO kpi_facts (programme_code, facts) VALUES (?1, ?2) \
-         ON CONFLICT (programme_code) DO UPDATE SET facts = excluded.facts, \
-         version = kpi_facts.version + 1",
-        &[Param::Text(programme), Param::Blob(facts)],
-    )?;
-    Ok(())
-}
-
 // The back-end traits are the crate's own: callers name a store by its alias
 // (`SqliteStore`, `PgStore`) and never the trait that makes it work.
 #[allow(private_bounds)]
@@ -283,7 +260,7 @@ impl<D: LocalDb> Store for LocalStore<D> {
         programmes: &[Programme],
     ) -> Result<Vec<KpiEpisode>> {
         self.ready()?;
-        crate::read_kpi_facts(&mut self.db, "kpi_facts", programmes, from, to)
+        crate::kpi_facts::read_local(&mut self.db, programmes, from, to)
     }
 
     fn episode(&mut self, programme: &str, episode_id: &str) -> Result<Option<Record>> {
@@ -870,10 +847,10 @@ impl<D: LocalDb> ImportTx for LocalTx<'_, D> {
             }
         }
         for programme in std::mem::take(&mut self.touched) {
-            pack_facts(self.db, &programme)?;
+            crate::kpi_facts::pack_local(self.db, &programme)?;
         }
         for (programme, facts) in std::mem::take(&mut self.packed) {
-            store_facts(self.db, &programme, &facts)?;
+            crate::kpi_facts::store_local(self.db, &programme, &facts)?;
         }
         self.db.commit()?;
         self.committed = true;

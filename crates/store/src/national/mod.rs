@@ -461,7 +461,7 @@ impl NationalStore {
         programmes: &[Programme],
     ) -> Result<Vec<crest_core::KpiEpisode>> {
         self.pack_kpi_facts()?;
-        crate::read_kpi_facts(self.db.as_mut(), "national_kpi_facts", programmes, from, to)
+        crate::kpi_facts::read_national(self.db.as_mut(), programmes, from, to)
     }
 
     /// Packs again the KPI facts of every programme whose episodes changed since they were
@@ -486,7 +486,7 @@ impl NationalStore {
                 for (i, cell) in cells.iter_mut().enumerate() {
                     *cell = r.text(i)?;
                 }
-                crate::pack_row(cells, &mut packed)
+                crate::kpi_facts::pack_row(cells, &mut packed)
             })?;
             // Changes made meanwhile leave `changes` ahead of what is recorded here, so they
             // are packed next time.
