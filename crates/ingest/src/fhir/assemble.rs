@@ -67,12 +67,25 @@ fn at(key: &std::sync::Arc<str>, element: &'static str) -> Origin {
 pub struct Episode {
     /// Cells in [`header`] order.
     pub cells: Vec<String>,
-    /// For each cell, the resource and element it came from.
-    pub origins: Vec<Option<Origin>>,
+    /// The resource and element each filled cell came from, by the cell's place in [`header`]
+    /// (a later entry for a place replaces an earlier one). Only filled cells have one: most
+    /// columns are empty, and an episode's origins are read only when a check finds a problem.
+    pub origins: Vec<(usize, Origin)>,
     /// Problems that reject the episode.
     pub errors: Vec<Issue>,
     /// Problems worth a look.
     pub warnings: Vec<Issue>,
+}
+
+impl Episode {
+    /// Where the cell at place `i` of [`header`] came from.
+    pub fn origin(&self, i: usize) -> Option<&Origin> {
+        self.origins
+            .iter()
+            .rev()
+            .find(|(at, _)| *at == i)
+            .map(|(_, o)| o)
+    }
 }
 
 /// What one assembled row is.
@@ -384,7 +397,7 @@ impl Cells {
         Cells {
             ep: Episode {
                 cells: vec![String::new(); n],
-                origins: vec![None; n],
+                origins: Vec::with_capacity(48),
                 ..Default::default()
             },
         }
@@ -393,7 +406,7 @@ impl Cells {
     fn set(&mut self, field: &str, value: impl Into<String>, origin: impl Into<Origin>) {
         if let Some(i) = index(field) {
             self.ep.cells[i] = value.into();
-            self.ep.origins[i] = Some(origin.into());
+            self.ep.origins.push((i, origin.into()));
         }
     }
 
@@ -408,7 +421,7 @@ impl Cells {
     /// A problem with a dataset field, said against the resource and element it concerns.
     fn error(&mut self, field: &str, origin: &str, value: &str, message: String) {
         if let Some(i) = index(field) {
-            self.ep.origins[i] = Some(Origin::from(origin.to_string()));
+            self.ep.origins.push((i, Origin::from(origin.to_string())));
         }
         self.ep.errors.push(Issue {
             column: field.to_string(),

@@ -574,7 +574,7 @@ fn quantity(measure: &str, q: &Quantity) -> Result<f64, Unusable> {
 }
 
 /// Reduces one resource to what the mapping uses.
-pub(crate) fn add(res: Resource, key: std::sync::Arc<str>, facts: &mut Facts) {
+pub(crate) fn add(res: &Resource, key: std::sync::Arc<str>, facts: &mut Facts) {
     match facts.read.get_mut(&*res.resource_type) {
         Some(n) => *n += 1,
         None => {
@@ -734,7 +734,7 @@ pub(crate) fn add(res: Resource, key: std::sync::Arc<str>, facts: &mut Facts) {
     }
 }
 
-fn patient(res: Resource, key: std::sync::Arc<str>) -> PatientFact {
+fn patient(res: &Resource, key: std::sync::Arc<str>) -> PatientFact {
     let nhs = res
         .identifier
         .iter()
@@ -834,9 +834,10 @@ fn smoking_code(c: &str) -> Option<&'static str> {
     }
 }
 
-fn observation(res: Resource, key: std::sync::Arc<str>, subject: Option<Ref>, facts: &mut Facts) {
-    let code = res.code.as_deref().cloned().unwrap_or_default();
-    let Some(measure) = measure_of("code", &code) else {
+fn observation(res: &Resource, key: std::sync::Arc<str>, subject: Option<Ref>, facts: &mut Facts) {
+    let none = Concept::default();
+    let code = res.code.as_deref().unwrap_or(&none);
+    let Some(measure) = measure_of("code", code) else {
         let n = &mut facts.unmapped_observations;
         n.0 += 1;
         if n.1.len() < 5 {

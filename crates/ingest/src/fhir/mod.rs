@@ -114,7 +114,7 @@ impl FhirSource {
         // A field the assembly already explained is not blamed again by the dataset check.
         checked.errors.retain(|e| !own.contains(&e.column));
         let name = |column: &str| -> String {
-            match assemble::index(column).and_then(|i| ep.origins[i].as_ref()) {
+            match assemble::index(column).and_then(|i| ep.origin(i)) {
                 Some(origin) => format!("{origin} ({column})"),
                 None => column.to_string(),
             }

@@ -391,7 +391,7 @@ fn add_raw(text: &[u8], place: &dyn Fn() -> String, full_url: Option<String>, fa
                 facts.keys.insert(digest(&url));
                 facts.urls.insert(url, key.to_string());
             }
-            add(res, key, facts);
+            add(&res, key, facts);
         }
         Err(e) => {
             let named = serde_json::from_slice::<Named>(text).ok();
