@@ -145,8 +145,15 @@ pub(crate) fn print_summary(
             }
         );
         for (column, (n, first)) in &s.warnings_by_column {
+            // A FHIR warning's example names the resource and element it came from.
+            let from = first
+                .issue
+                .column
+                .strip_suffix(&format!(" ({column})"))
+                .map(|origin| format!(", {origin}"))
+                .unwrap_or_default();
             println!(
-                "    {column}: {n} (e.g. {unit} {}, value '{}': {})",
+                "    {column}: {n} (e.g. {unit} {}{from}, value '{}': {})",
                 first.row, first.issue.value, first.issue.message
             );
         }

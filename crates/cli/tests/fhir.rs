@@ -837,3 +837,45 @@ fn a_200_mb_ndjson_file_is_streamed() {
     assert!(peak < 80.0, "peak memory {peak:.0} MiB for a 200 MiB file");
     let _ = std::fs::remove_file(&path);
 }
+
+/// Many warnings are summarised by dataset field, one example each, as for a CSV: a FHIR
+/// warning names its resource, and the summary once listed every resource as a column of its
+/// own ("Observation/w1 valueQuantity (a1_weight_kg): 1", 25 times over).
+#[test]
+fn many_warnings_are_summarised_by_field_naming_one_resource() {
+    let db = sqlite_db();
+    let dir = scratch_dir("fhir-warnings");
+    setup(&db, &dir, TWO);
+    let mut lines = Vec::new();
+    for i in 1..=25 {
+        let p = format!("Patient/p{i}");
+        let c = format!("Condition/c{i}");
+        lines.push(patient(&format!("p{i}"), &nhs(i)));
+        lines.push(
+            json!({"resourceType": "Condition", "id": format!("c{i}"), "subject": {"reference": p},
+            "code": coded("http://snomed.info/sct", "401314000"), "onsetDateTime": "2025-01-10"}),
+        );
+        lines.push(json!({"resourceType": "ServiceRequest", "id": format!("s{i}"), "subject": {"reference": p},
+            "reasonReference": [{"reference": c}], "authoredOn": "2025-01-20"}));
+        lines.push(json!({"resourceType": "Observation", "id": format!("w{i}"), "subject": {"reference": p},
+            "code": coded("http://loinc.org", "29463-7"), "effectiveDateTime": "2025-02-01",
+            "valueQuantity": {"value": 39, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}}));
+    }
+    let file = dir.join("warned.ndjson");
+    let text: Vec<String> = lines.iter().map(Value::to_string).collect();
+    std::fs::write(&file, text.join("\n") + "\n").unwrap();
+    let r = crest(
+        &db,
+        &["import", "--programme", "P001", file.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(r.out.contains("25 imported"), "{}", r.out);
+    assert!(r.out.contains("25 warning(s) in 1 column(s)"), "{}", r.out);
+    assert!(
+        r.out.contains(
+            "    a1_weight_kg: 25 (e.g. episode 1, Observation/w1 valueQuantity, value '39'"
+        ),
+        "{}",
+        r.out
+    );
+}

@@ -96,7 +96,8 @@ pub struct ImportSummary {
     pub warnings: Vec<RowIssue>,
     /// Number of warnings in all.
     pub warning_count: usize,
-    /// Warnings by column: how many, and the first one (for a summary on the terminal).
+    /// Warnings by column (by dataset field, see [`summary_column`]): how many, and the first
+    /// one (for a summary on the terminal).
     pub warnings_by_column: std::collections::BTreeMap<String, (usize, RowIssue)>,
     /// Warnings about the columns.
     pub header_warnings: Vec<String>,
@@ -322,7 +323,7 @@ pub fn import_files(
                         for w in &checked.warnings {
                             let e = sum
                                 .warnings_by_column
-                                .entry(w.column.clone())
+                                .entry(summary_column(&w.column).to_string())
                                 .or_insert_with(|| {
                                     (
                                         0,
@@ -433,6 +434,18 @@ pub fn import_files(
         sum.committed = true;
     }
     Ok(sum)
+}
+
+/// The column a warning is counted under in the summary by column: its dataset field. A
+/// warning from a FHIR import names the resource first ("Observation/o1 valueQuantity
+/// (a1_weight_kg)"); counted as it is, every resource would be a column of its own.
+pub fn summary_column(column: &str) -> &str {
+    column
+        .strip_suffix(')')
+        .and_then(|c| c.rsplit_once(" ("))
+        .map(|(_, field)| field)
+        .filter(|field| crest_core::dataset::field_by_name(field).is_some())
+        .unwrap_or(column)
 }
 
 /// A row as the validating thread hands it over.
