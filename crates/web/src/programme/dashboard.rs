@@ -146,7 +146,7 @@ async fn dashboard(
     // last rendered for this period (the store's data version says which).
     let key = crate::app::cache::cache_key("dashboard", &p.code, Some(period), "");
     let prog = p.clone();
-    let found = app
+    let body = app
         .db(move |s, app| {
             // The profile and the service changes are part of the version: either changes
             // the page.
@@ -154,28 +154,19 @@ async fn dashboard(
             let ids: Vec<i64> = changes.iter().map(|c| c.id).collect();
             // Loading expected patients moves the data version too.
             let version = format!("{} {:?} {ids:?}", s.data_version(&prog.code)?, prog);
-            if let Some(body) = app.dashboards.get(&key, &version) {
-                return Ok((version, Ok(body)));
-            }
-            // This period and the two years before it, for the trend and the charts over time.
-            let q = crate::programme::over_time::history_query(period);
-            let expected =
-                s.expected_of(&crest_core::expected::Area::Programme(prog.code.clone()))?;
-            Ok((
-                version,
-                Err((s.find_episodes(&prog.code, &q)?, changes, expected)),
-            ))
+            // Requests for a cold page at once wait for the first one's render rather than
+            // each reading the episodes and rendering the same page.
+            app.dashboards.get_or_build(key, &version, || {
+                // This period and the two years before it, for the trend and the charts over
+                // time.
+                let q = crate::programme::over_time::history_query(period);
+                let expected =
+                    s.expected_of(&crest_core::expected::Area::Programme(prog.code.clone()))?;
+                let records = s.find_episodes(&prog.code, &q)?;
+                Ok::<_, WebError>(render(&prog, &records, period, &changes, &expected))
+            })
         })
         .await?;
-    let body = match found {
-        (_, Ok(body)) => body,
-        (version, Err((records, changes, expected))) => {
-            let body = Arc::new(render(&p, &records, period, &changes, &expected));
-            let key = crate::app::cache::cache_key("dashboard", &p.code, Some(period), "");
-            app.dashboards.put(key, version, body.clone());
-            body
-        }
-    };
     let national = national_section(&app, &p, period, funnel).await?;
     Ok(html_page(page(
         &format!("Dashboard – {}", p.name),
