@@ -13,6 +13,7 @@ pub mod mapping;
 pub mod model;
 pub mod read;
 pub mod texts;
+pub mod value;
 pub mod write;
 
 pub use read::{expand, is_fhir};
