@@ -106,13 +106,22 @@ fn weeks_chart(id: &str, title: &str, x_label: &str, days: &[f64], weeks: usize)
     crest_report::charts::column_chart(id, title, x_label, "patients", &columns)
 }
 
+/// "1 patient", "2 patients": a caption reads as words.
+fn patients(n: usize) -> String {
+    if n == 1 {
+        "1 patient".to_string()
+    } else {
+        format!("{n} patients")
+    }
+}
+
 /// Patients who ended core rehabilitation, by whole weeks it lasted (16 or more together).
 fn duration_chart(durations: &[f64]) -> Markup {
     weeks_chart(
         "dur",
         &format!(
-            "How long core rehabilitation lasted ({} patients with a start and an end)",
-            durations.len()
+            "How long core rehabilitation lasted ({} with a start and an end)",
+            patients(durations.len())
         ),
         "weeks from start to end",
         durations,
@@ -125,8 +134,8 @@ fn wait_chart(waits: &[f64]) -> Markup {
     weeks_chart(
         "wt",
         &format!(
-            "Waits from referral to the start of core rehabilitation ({} patients who started)",
-            waits.len()
+            "Waits from referral to the start of core rehabilitation ({} who started)",
+            patients(waits.len())
         ),
         "weeks from referral to start",
         waits,
@@ -706,4 +715,18 @@ fn one_place(x: f64) -> f64 {
 
 fn one_dp(x: Option<f64>) -> String {
     x.map_or("–".into(), |v| format!("{v:.1}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn chart_captions_count_patients_in_words() {
+        let one = super::wait_chart(&[28.0]).into_string();
+        assert!(one.contains("(1 patient who started)"), "{one}");
+        let two = super::duration_chart(&[30.0, 61.0]).into_string();
+        assert!(
+            two.contains("(2 patients with a start and an end)"),
+            "{two}"
+        );
+    }
 }
