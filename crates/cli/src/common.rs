@@ -167,6 +167,22 @@ impl Scope {
     }
 
     /// The KPI facts of the programmes' episodes referred from `from` to `to`.
+    /// The same episodes as [`Scope::episodes`], handed to `each` a few at a time.
+    pub(crate) fn each_episode(
+        self,
+        from: Date,
+        to: Date,
+        each: &mut dyn FnMut(&[crest_core::KpiEpisode]),
+    ) -> Result<()> {
+        match self.national {
+            Some(mut n) => n.each_kpi_episode(from, to, &self.programmes, each)?,
+            None => {
+                crest_store::open(&self.db)?.each_kpi_episode(from, to, &self.programmes, each)?
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn episodes(self, from: Date, to: Date) -> Result<Vec<crest_core::KpiEpisode>> {
         Ok(match self.national {
             Some(mut n) => n.kpi_episodes(from, to, &self.programmes)?,

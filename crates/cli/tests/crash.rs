@@ -23,6 +23,17 @@ fn counts(db: &TestDb) -> (i64, i64) {
     )
 }
 
+/// A new store with the programmes `crest synth` wrote into `dir`.
+fn init_with_programmes(db: &TestDb, dir: &std::path::Path) {
+    assert_eq!(crest(&db.url, &["init"]).0, 0);
+    let programmes = dir.join("programmes.csv");
+    let (code, out) = crest(
+        &db.url,
+        &["programmes", "import", programmes.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}");
+}
+
 /// A small deterministic generator (xorshift), so a failure can be run again as it was.
 struct Moments(u64);
 
@@ -93,13 +104,7 @@ fn an_import_killed_at_any_moment_is_wholly_there_or_wholly_absent() {
             std::fs::write(&path, format!("{header}\n{}\n", part.join("\n"))).unwrap();
             path
         };
-        assert_eq!(crest(&db.url, &["init"]).0, 0);
-        let programmes = dir.join("programmes.csv");
-        let (code, out) = crest(
-            &db.url,
-            &["programmes", "import", programmes.to_str().unwrap()],
-        );
-        assert_eq!(code, 0, "{out}");
+        init_with_programmes(&db, &dir);
         // How long a whole import takes here, so kills land before, during and after commit.
         let first = batch(KILLS);
         let started = Instant::now();
@@ -153,6 +158,92 @@ fn an_import_killed_at_any_moment_is_wholly_there_or_wholly_absent() {
         assert_eq!(counts(&db).0, ((KILLS + 1) * BATCH) as i64);
         assert_eq!(crest(&db.url, &["audit", "verify"]).0, 0);
     }
+}
+
+/// The first import into an empty store is a bulk load, written another way (on SQLite with a
+/// rollback journal rather than the write-ahead log, its indexes built at the end): killed at
+/// random moments, it too leaves the store whole, with the batch wholly there or absent, and
+/// the store back in its usual journal mode.
+#[test]
+fn a_first_import_into_an_empty_store_killed_at_any_moment_is_wholly_there_or_wholly_absent() {
+    const FIRST_KILLS: usize = 20;
+    const FIRST_BATCH: usize = 3000;
+    for db in databases() {
+        let dir = scratch_dir("crash-first");
+        let d = dir.to_str().unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_crest"))
+            .args(["synth", "--programmes", "3", "--episodes"])
+            .arg(FIRST_BATCH.to_string())
+            .args(["--seed", "23", "--out", d])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let file = dir.join("episodes.csv");
+        let file = file.to_str().unwrap();
+        init_with_programmes(&db, &dir);
+        let started = Instant::now();
+        let (code, out) = crest(&db.url, &["import", file]);
+        assert_eq!(code, 0, "{out}");
+        let whole = started.elapsed();
+        let mut imports = 1;
+        assert_eq!(counts(&db), (FIRST_BATCH as i64, imports));
+        let mut moments = Moments(0x2545_F491_4F6C_DD1D);
+        let mut window = Window::new(whole);
+        let (mut absent, mut present) = (0, 0);
+        for i in 0..FIRST_KILLS {
+            // Emptied behind crest's back, so that every import is a first one.
+            db.execute_raw("DELETE FROM episodes");
+            let mut child = Command::new(env!("CARGO_BIN_EXE_crest"))
+                .args(["--db", &db.url, "import", file])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(moments.next(window.now));
+            let _ = child.kill();
+            let _ = child.wait();
+            let (code, out) = crest(&db.url, &["audit", "verify"]);
+            assert_eq!(code, 0, "{} kill {i}: {out}", db.backend);
+            let now = counts(&db);
+            let landed_before = now == (0, imports);
+            assert!(
+                landed_before || now == (FIRST_BATCH as i64, imports + 1),
+                "{} kill {i}: {now:?} with {imports} import(s) before",
+                db.backend
+            );
+            if landed_before {
+                absent += 1;
+            } else {
+                present += 1;
+                imports += 1;
+            }
+            window.landed(landed_before);
+            if db.backend == "sqlite" {
+                assert_eq!(
+                    journal_mode(&db.url),
+                    "wal",
+                    "kill {i}: the store was left out of WAL mode"
+                );
+            }
+        }
+        assert!(
+            absent > 0 && present > 0,
+            "{}: {absent} absent, {present} present",
+            db.backend
+        );
+        // Still a working store: an import after all that adds to it.
+        db.execute_raw("DELETE FROM episodes");
+        let (code, out) = crest(&db.url, &["import", file]);
+        assert_eq!(code, 0, "{out}");
+        assert_eq!(counts(&db).0, FIRST_BATCH as i64);
+    }
+}
+
+/// A SQLite store's journal mode as a new connection finds it (after crest has opened it).
+fn journal_mode(url: &str) -> String {
+    let c = rusqlite::Connection::open(url.trim_start_matches("sqlite:")).unwrap();
+    c.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap()
 }
 
 /// `crest submission receive` killed at random moments, fifty times on each back end: each

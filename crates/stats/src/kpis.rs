@@ -614,56 +614,93 @@ pub fn compute(
     period: Period,
     t: &Thresholds,
 ) -> KpiReport {
-    let mut accs: Vec<Acc> = programmes.iter().map(|_| Acc::default()).collect();
-    for e in episodes.iter().filter(|e| period.contains(e.referral_date)) {
-        if let Some(acc) = accs.get_mut(e.programme) {
-            acc.add(e);
+    let mut tally = KpiTally::new(programmes, period);
+    tally.add(episodes);
+    tally.report(t)
+}
+
+/// The KPI report counted as episodes arrive, so they need never be held all at once:
+/// [`compute`] for episodes streamed from a store.
+pub struct KpiTally<'a> {
+    programmes: &'a [Programme],
+    period: Period,
+    accs: Vec<Acc>,
+}
+
+impl<'a> KpiTally<'a> {
+    /// Nothing counted yet; `KpiEpisode::programme` will index `programmes`.
+    pub fn new(programmes: &'a [Programme], period: Period) -> KpiTally<'a> {
+        KpiTally {
+            programmes,
+            period,
+            accs: programmes.iter().map(|_| Acc::default()).collect(),
         }
     }
-    let mut pooled = Acc::default();
-    for a in &accs {
-        pooled.merge(a);
-    }
-    let mut order: Vec<usize> = (0..programmes.len()).collect();
-    order.sort_by(|a, b| programmes[*a].code.cmp(&programmes[*b].code));
-    let mut accs: Vec<Option<Acc>> = accs.into_iter().map(Some).collect();
-    let rows = order
-        .into_iter()
-        .map(|i| {
-            let p = &programmes[i];
-            let acc = accs[i].take().unwrap_or_default();
-            let mut r = acc.results(Some((t.nation(p.nation), t.duration)));
-            let mdt = p.professions.as_ref().map(Vec::len);
-            let groups = p.offers.as_ref().map(|o| {
-                PriorityGroup::OFFERED
-                    .iter()
-                    .filter(|g| o.contains(g))
-                    .count()
-            });
-            r.kpis.insert(
-                0,
-                Kpi::new(
-                    "priority_groups",
-                    Measure::Count(groups),
-                    Some(t.priority_groups),
-                ),
-            );
-            r.kpis
-                .insert(0, Kpi::new("mdt", Measure::Count(mdt), Some(t.mdt)));
-            let kpis_met = r.kpis.iter().filter(|k| k.met).count();
-            ProgrammeKpis {
-                programme_code: p.code.clone(),
-                nation: p.nation,
-                results: r,
-                kpis_met,
-                grade: grade(kpis_met),
+
+    /// Counts some episodes (those referred outside the period are ignored).
+    pub fn add(&mut self, episodes: &[KpiEpisode]) {
+        for e in episodes
+            .iter()
+            .filter(|e| self.period.contains(e.referral_date))
+        {
+            if let Some(acc) = self.accs.get_mut(e.programme) {
+                acc.add(e);
             }
-        })
-        .collect();
-    KpiReport {
-        period,
-        programmes: rows,
-        national: pooled.results(None),
+        }
+    }
+
+    /// The report of everything counted, with every programme, even with an empty cohort.
+    pub fn report(self, t: &Thresholds) -> KpiReport {
+        let KpiTally {
+            programmes,
+            period,
+            accs,
+        } = self;
+        let mut pooled = Acc::default();
+        for a in &accs {
+            pooled.merge(a);
+        }
+        let mut order: Vec<usize> = (0..programmes.len()).collect();
+        order.sort_by(|a, b| programmes[*a].code.cmp(&programmes[*b].code));
+        let mut accs: Vec<Option<Acc>> = accs.into_iter().map(Some).collect();
+        let rows = order
+            .into_iter()
+            .map(|i| {
+                let p = &programmes[i];
+                let acc = accs[i].take().unwrap_or_default();
+                let mut r = acc.results(Some((t.nation(p.nation), t.duration)));
+                let mdt = p.professions.as_ref().map(Vec::len);
+                let groups = p.offers.as_ref().map(|o| {
+                    PriorityGroup::OFFERED
+                        .iter()
+                        .filter(|g| o.contains(g))
+                        .count()
+                });
+                r.kpis.insert(
+                    0,
+                    Kpi::new(
+                        "priority_groups",
+                        Measure::Count(groups),
+                        Some(t.priority_groups),
+                    ),
+                );
+                r.kpis
+                    .insert(0, Kpi::new("mdt", Measure::Count(mdt), Some(t.mdt)));
+                let kpis_met = r.kpis.iter().filter(|k| k.met).count();
+                ProgrammeKpis {
+                    programme_code: p.code.clone(),
+                    nation: p.nation,
+                    results: r,
+                    kpis_met,
+                    grade: grade(kpis_met),
+                }
+            })
+            .collect();
+        KpiReport {
+            period,
+            programmes: rows,
+            national: pooled.results(None),
+        }
     }
 }
 

@@ -16,5 +16,5 @@ pub mod published;
 pub mod spc;
 pub mod summary;
 
-pub use kpis::{compute, KpiReport, Period, Thresholds};
+pub use kpis::{compute, KpiReport, KpiTally, Period, Thresholds};
 pub use summary::{median, quantile, wilson, Summary, Z95};

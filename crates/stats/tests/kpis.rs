@@ -343,3 +343,15 @@ fn rollup_pools_counts_by_nation_then_region() {
     // P0 has nobody referred.
     assert_eq!((lines[2].no_data, lines[2].uptake), (1, (0, 0)));
 }
+
+#[test]
+fn a_tally_fed_a_few_episodes_at_a_time_gives_the_same_report() {
+    let (ps, eps, t) = (programmes(), worked(141), Thresholds::default());
+    let whole = compute(&ps, &eps, period(), &t);
+    let mut tally = crest_stats::KpiTally::new(&ps, period());
+    for some in eps.chunks(2) {
+        tally.add(some);
+    }
+    tally.add(&[]);
+    assert_eq!(tally.report(&t).to_json(), whole.to_json());
+}

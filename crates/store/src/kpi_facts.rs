@@ -7,6 +7,12 @@ use crate::db::{self, Db, Param};
 use crate::{schema, Result, StoreError};
 use crest_core::{Date, KpiEpisode, Programme};
 
+/// The national store's packed facts, by programme.
+const NATIONAL_SELECT: &str = "SELECT programme_code, facts FROM national_kpi_facts";
+/// The local store's packed facts of the months `?1..=?2`, by programme and month.
+const LOCAL_SELECT: &str =
+    "SELECT programme_code, facts FROM kpi_month_facts WHERE month BETWEEN ?1 AND ?2";
+
 /// Packs the KPI facts of one stored row (the columns of the KPI query, as text) onto `out`.
 /// Shared by both back ends.
 pub(crate) fn pack_row(row: [Option<&str>; 8], out: &mut Vec<u8>) -> Result<()> {
@@ -41,7 +47,7 @@ pub(crate) fn read_national<D: Db + ?Sized>(
     read(
         db,
         "SELECT coalesce(sum(length(facts)), 0) FROM national_kpi_facts",
-        "SELECT programme_code, facts FROM national_kpi_facts",
+        NATIONAL_SELECT,
         &[],
         programmes,
         from,
@@ -62,7 +68,7 @@ pub(crate) fn read_local<D: Db + ?Sized>(
     read(
         db,
         "SELECT coalesce(sum(length(facts)), 0) FROM kpi_month_facts WHERE month BETWEEN ?1 AND ?2",
-        "SELECT programme_code, facts FROM kpi_month_facts WHERE month BETWEEN ?1 AND ?2",
+        LOCAL_SELECT,
         &[Param::Int(first), Param::Int(last)],
         programmes,
         from,
@@ -87,18 +93,70 @@ fn read<D: Db + ?Sized>(
     from: Date,
     to: Date,
 ) -> Result<Vec<KpiEpisode>> {
-    let mut facts = Unpacker::new(programmes, from, to);
     // Room for every episode read at once: growing a list of ten million episodes by
     // doubling copied it again and again and, for a moment, held it twice.
     let stored = db::first(db, size, params, |r| r.number(0))?;
-    facts.out.reserve(
+    let mut out = Vec::with_capacity(
         usize::try_from(stored.unwrap_or(0)).unwrap_or(0) / crest_core::episode::PACKED_BYTES,
     );
+    each(db, select, params, programmes, from, to, &mut |some| {
+        out.extend_from_slice(some)
+    })?;
+    Ok(out)
+}
+
+/// Hands the episodes of `select` (programme code, packed facts) referred in `from..=to` of
+/// the listed programmes to `f`, one packed row at a time, holding no more than that row.
+fn each<D: Db + ?Sized>(
+    db: &mut D,
+    select: &str,
+    params: &[Param],
+    programmes: &[Programme],
+    from: Date,
+    to: Date,
+    f: &mut dyn FnMut(&[KpiEpisode]),
+) -> Result<()> {
+    let mut facts = Unpacker::new(programmes, from, to);
     db.each(select, params, &mut |r| {
         let code = r.text(0)?.unwrap_or_default();
-        facts.add(code, r.blob(1)?.unwrap_or_default())
-    })?;
-    Ok(facts.out)
+        facts.out.clear();
+        facts.add(code, r.blob(1)?.unwrap_or_default())?;
+        f(&facts.out);
+        Ok(())
+    })
+}
+
+/// [`read_local`], handing the episodes to `f` a programme's month at a time instead of
+/// holding them all.
+pub(crate) fn each_local<D: Db + ?Sized>(
+    db: &mut D,
+    programmes: &[Programme],
+    from: Date,
+    to: Date,
+    f: &mut dyn FnMut(&[KpiEpisode]),
+) -> Result<()> {
+    let (first, last) = (month_of(from), month_of(to));
+    each(
+        db,
+        LOCAL_SELECT,
+        &[Param::Int(first), Param::Int(last)],
+        programmes,
+        from,
+        to,
+        f,
+    )
+}
+
+/// [`read_national`], handing the episodes to `f` a programme at a time instead of holding
+/// them all.
+pub(crate) fn each_national<D: Db + ?Sized>(
+    db: &mut D,
+    programmes: &[Programme],
+    from: Date,
+    to: Date,
+    f: &mut dyn FnMut(&[KpiEpisode]),
+) -> Result<()> {
+    each(db, NATIONAL_SELECT, &[], programmes, from, to, f)
 }
 
 /// Packs the KPI facts of one programme's stored episodes again, and stores them.

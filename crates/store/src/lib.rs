@@ -155,6 +155,15 @@ pub trait Store: Send {
         to: Date,
         programmes: &[Programme],
     ) -> Result<Vec<KpiEpisode>>;
+    /// The same episodes as [`Store::kpi_episodes`], handed to `each` a few at a time rather
+    /// than held all at once (ten years of a national audit are ten million episodes).
+    fn each_kpi_episode(
+        &mut self,
+        from: Date,
+        to: Date,
+        programmes: &[Programme],
+        each: &mut dyn FnMut(&[KpiEpisode]),
+    ) -> Result<()>;
     /// One stored episode.
     fn episode(&mut self, programme: &str, episode_id: &str) -> Result<Option<Record>>;
     /// A number that changes whenever the programme's episodes change (0 before any are

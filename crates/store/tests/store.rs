@@ -242,6 +242,13 @@ fn kpi_facts_follow_the_referral_period() {
         );
         let eps = s.kpi_episodes(from, to, &progs).unwrap();
         assert_eq!(eps.len(), 3, "{}", db.backend);
+        // Streamed, the same episodes.
+        let mut streamed = Vec::new();
+        s.each_kpi_episode(from, to, &progs, &mut |some| {
+            streamed.extend_from_slice(some)
+        })
+        .unwrap();
+        assert_eq!(streamed, eps, "{}", db.backend);
         assert_eq!(
             eps.iter().filter(|e| e.completed).count(),
             2,
@@ -256,6 +263,57 @@ fn kpi_facts_follow_the_referral_period() {
         }
         assert_eq!(s.kpi_episodes(from, to, &progs).unwrap().len(), 3);
     }
+}
+
+/// A first import into an empty SQLite store is written with a rollback journal (its pages
+/// once, not through the write-ahead log and again into the file), and the store is back in
+/// WAL mode after it; with another connection open, it goes through the log as usual.
+#[test]
+fn a_first_sqlite_import_writes_through_a_rollback_journal_unless_another_connection_is_open() {
+    let db = crest_store::testing::sqlite_db();
+    let path = db.url.trim_start_matches("sqlite:").to_string();
+    let mode = || -> String {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap()
+    };
+    let mut s = crest_store::open(&db.url).unwrap();
+    s.migrate().unwrap();
+    s.upsert_programmes(&[programme("P1")]).unwrap();
+    assert_eq!(mode(), "wal");
+    let mut tx = s.begin().unwrap();
+    tx.insert(&episode("A", "2024-05-03")).unwrap();
+    assert_eq!(mode(), "delete", "a bulk load into an empty table");
+    tx.commit().unwrap();
+    assert_eq!(mode(), "wal", "back after the commit");
+    assert_eq!(s.count_episodes().unwrap(), 1);
+
+    // Rolled back, it is back in WAL mode too.
+    db.execute_raw("DELETE FROM episodes");
+    {
+        let mut tx = s.begin().unwrap();
+        tx.insert(&episode("B", "2024-05-03")).unwrap();
+        assert_eq!(mode(), "delete");
+    }
+    assert_eq!(mode(), "wal", "back after the rollback");
+    assert_eq!(s.count_episodes().unwrap(), 0);
+
+    // Another connection open (a server, say): the journal is left alone.
+    let other = rusqlite::Connection::open(&path).unwrap();
+    let n: i64 = other
+        .query_row("SELECT count(*) FROM programmes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+    let mut tx = s.begin().unwrap();
+    tx.insert(&episode("C", "2024-05-03")).unwrap();
+    assert_eq!(
+        mode(),
+        "wal",
+        "not switched while another connection is open"
+    );
+    tx.commit().unwrap();
+    drop(other);
+    assert_eq!(s.count_episodes().unwrap(), 1);
 }
 
 #[test]
@@ -458,6 +516,12 @@ fn stores_made_by_the_previous_release_migrate_without_losing_a_row() {
         );
         let facts = n.kpi_episodes(ever.0, ever.1, &programmes).unwrap();
         assert_eq!(facts.len(), 4, "{}", ndb.backend);
+        let mut streamed = Vec::new();
+        n.each_kpi_episode(ever.0, ever.1, &programmes, &mut |some| {
+            streamed.extend_from_slice(some)
+        })
+        .unwrap();
+        assert_eq!(streamed, facts, "{}", ndb.backend);
         assert_eq!(n.pack_kpi_facts().unwrap(), 0, "packed once");
         let held = n.submissions().unwrap();
         assert_eq!(held.iter().filter(|h| h.current).count(), 2);

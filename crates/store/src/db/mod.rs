@@ -10,8 +10,8 @@ mod sqlite;
 
 pub(crate) use pg::placeholders as pg_placeholders;
 pub use pg::Postgres;
-pub(crate) use sqlite::value_sql;
 pub use sqlite::Sqlite;
+pub(crate) use sqlite::{value_sql, BUSY_WAIT};
 
 use crate::{audit, AccessEntry, ChainEntry, Result};
 

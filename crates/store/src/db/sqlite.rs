@@ -5,6 +5,9 @@ use super::{Db, Lock, Param, RowRef};
 use crate::{Result, StoreError};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
+/// How long a connection waits for another's write lock before giving up.
+pub(crate) const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A SQLite database file, open.
 pub struct Sqlite {
     pub(crate) conn: rusqlite::Connection,
@@ -40,7 +43,7 @@ impl Sqlite {
         let conn = rusqlite::Connection::open(path)?;
         // First, so that even switching to WAL waits for another writer instead of failing
         // with "database is locked" when many connections open at once.
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.busy_timeout(BUSY_WAIT)?;
         conn.execute_batch(&format!(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; \
              PRAGMA cache_size=-{cache_kib};"

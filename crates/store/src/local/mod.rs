@@ -28,6 +28,14 @@ pub(crate) trait LocalDb: Db + 'static {
     fn bulk_indexes(&self) -> &'static [(&'static str, &'static str)] {
         &[]
     }
+    /// Before the transaction of what looks like a bulk load into an empty table: a back end
+    /// may switch to a cheaper way of making it durable. Whether it did (then
+    /// [`LocalDb::bulk_end`] must follow the transaction).
+    fn bulk_start(&mut self) -> bool {
+        false
+    }
+    /// After the transaction [`LocalDb::bulk_start`] prepared, committed or rolled back.
+    fn bulk_end(&mut self) {}
 }
 
 /// A local store on a back end: [`SqliteStore`] or [`PgStore`].
@@ -227,19 +235,32 @@ impl<D: LocalDb> Store for LocalStore<D> {
 
     fn begin(&mut self) -> Result<Box<dyn ImportTx + '_>> {
         self.ready()?;
-        self.db.begin(Lock::Key(locks::EPISODES))?;
-        let empty = match first(&mut self.db, "SELECT 1 FROM episodes LIMIT 1", &[], |_| {
-            Ok(())
-        }) {
-            Ok(found) => found.is_none(),
+        let is_empty = |db: &mut D| {
+            first(db, "SELECT 1 FROM episodes LIMIT 1", &[], |_| Ok(())).map(|f| f.is_none())
+        };
+        // Asked before the transaction only as a hint (a back end can change how it makes a
+        // transaction durable only outside one); asked again inside it, where it is the answer.
+        let switched = is_empty(&mut self.db)? && self.db.bulk_start();
+        if let Err(e) = self.db.begin(Lock::Key(locks::EPISODES)) {
+            if switched {
+                self.db.bulk_end();
+            }
+            return Err(e);
+        }
+        let empty = match is_empty(&mut self.db) {
+            Ok(empty) => empty,
             Err(e) => {
                 self.db.rollback();
+                if switched {
+                    self.db.bulk_end();
+                }
                 return Err(e);
             }
         };
         let tx = LocalTx {
             db: &mut self.db,
             bulk: empty,
+            switched,
             touched: HashSet::new(),
             packed: HashMap::new(),
             committed: false,
@@ -261,6 +282,17 @@ impl<D: LocalDb> Store for LocalStore<D> {
     ) -> Result<Vec<KpiEpisode>> {
         self.ready()?;
         crate::kpi_facts::read_local(&mut self.db, programmes, from, to)
+    }
+
+    fn each_kpi_episode(
+        &mut self,
+        from: Date,
+        to: Date,
+        programmes: &[Programme],
+        each: &mut dyn FnMut(&[KpiEpisode]),
+    ) -> Result<()> {
+        self.ready()?;
+        crate::kpi_facts::each_local(&mut self.db, programmes, from, to, each)
     }
 
     fn episode(&mut self, programme: &str, episode_id: &str) -> Result<Option<Record>> {
@@ -753,6 +785,9 @@ struct LocalTx<'a, D: LocalDb> {
     db: &'a mut D,
     /// The table was empty at the start.
     bulk: bool,
+    /// The back end was switched for a bulk load ([`LocalDb::bulk_start`]), and is switched
+    /// back after the transaction.
+    switched: bool,
     /// Programmes whose KPI facts must be packed again from the table at commit.
     touched: HashSet<String>,
     /// In a bulk load, each programme's facts packed as its rows are inserted, which saves
@@ -765,6 +800,9 @@ impl<D: LocalDb> Drop for LocalTx<'_, D> {
     fn drop(&mut self) {
         if !self.committed {
             self.db.rollback();
+        }
+        if self.switched {
+            self.db.bulk_end();
         }
     }
 }

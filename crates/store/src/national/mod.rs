@@ -464,6 +464,19 @@ impl NationalStore {
         crate::kpi_facts::read_national(self.db.as_mut(), programmes, from, to)
     }
 
+    /// The same episodes as [`NationalStore::kpi_episodes`], handed to `each` a programme at
+    /// a time rather than held all at once.
+    pub fn each_kpi_episode(
+        &mut self,
+        from: Date,
+        to: Date,
+        programmes: &[Programme],
+        each: &mut dyn FnMut(&[crest_core::KpiEpisode]),
+    ) -> Result<()> {
+        self.pack_kpi_facts()?;
+        crate::kpi_facts::each_national(self.db.as_mut(), programmes, from, to, each)
+    }
+
     /// Packs again the KPI facts of every programme whose episodes changed since they were
     /// last packed (the store's triggers count each change); how many programmes it packed.
     /// Receiving a submission does this, so the next analysis finds them ready.
