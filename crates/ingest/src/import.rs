@@ -13,7 +13,6 @@ use crest_core::validate::cross_check;
 use crest_core::{check_row, Col, Date, Header, Issue, Record};
 use crest_store::{ImportTx, Store};
 use hashbrown::HashTable;
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::hash::Hasher;
 use std::io::Write;
@@ -300,26 +299,30 @@ pub fn import_files(
     // store; the bounded channel keeps memory flat.
     std::thread::scope(|scope| -> Result<(), ImportError> {
         let (send, batches) = std::sync::mpsc::sync_channel::<(Vec<Parsed>, f64)>(8);
+        // Batches stored go back to the validating thread to be freed there: this thread,
+        // the store's writer, is the busier of the two.
+        let (spent, spent_batches) = std::sync::mpsc::sync_channel::<Vec<Parsed>>(8);
         let header = &header;
         let names = &header_cells;
-        scope.spawn(move || read_and_check(source, header, names, opts.today, send));
-        for (batch, fraction) in batches {
+        scope.spawn(move || read_and_check(source, header, names, opts.today, send, spent_batches));
+        for (mut batch, fraction) in batches {
             progress(fraction);
-            for parsed in batch {
+            for parsed in batch.iter_mut() {
                 let outcome = match parsed {
                     Parsed::Blank => {
                         sum.blank += 1;
                         continue;
                     }
                     Parsed::Unreadable(row, reason) => Err((
-                        row,
+                        *row,
                         vec![Issue {
                             column: String::new(),
                             value: String::new(),
-                            message: reason,
+                            message: std::mem::take(reason),
                         }],
                     )),
                     Parsed::Checked(row, checked) => {
+                        let row = *row;
                         for w in &checked.warnings {
                             let e = sum
                                 .warnings_by_column
@@ -349,10 +352,10 @@ pub fn import_files(
                             &mut sum.warning_count,
                             opts.keep_issues,
                             row,
-                            checked.warnings,
+                            std::mem::take(&mut checked.warnings),
                         );
-                        match checked.record {
-                            None => Err((row, checked.errors)),
+                        match checked.record.as_mut() {
+                            None => Err((row, std::mem::take(&mut checked.errors))),
                             Some(rec) => store_row(
                                 tx.as_mut(),
                                 rec,
@@ -389,6 +392,8 @@ pub fn import_files(
                     );
                 }
             }
+            // Once the validating thread has finished, the rest are freed here.
+            let _ = spent.try_send(batch);
         }
         Ok(())
     })?;
@@ -465,6 +470,7 @@ fn read_and_check(
     names: &[String],
     today: Date,
     send: std::sync::mpsc::SyncSender<(Vec<Parsed>, f64)>,
+    spent: std::sync::mpsc::Receiver<Vec<Parsed>>,
 ) {
     const BATCH: usize = 512;
     let mut cells: Vec<String> = Vec::new();
@@ -507,6 +513,10 @@ fn read_and_check(
             if send.send((full, source.progress())).is_err() {
                 return;
             }
+            // Freed here, where there is time to spare.
+            while let Ok(done) = spent.try_recv() {
+                drop(done);
+            }
         }
     }
     let _ = send.send((batch, 1.0));
@@ -540,7 +550,7 @@ fn err(col: Col, value: &str, message: String) -> Vec<Issue> {
 #[allow(clippy::too_many_arguments)]
 fn store_row(
     tx: &mut dyn ImportTx,
-    mut rec: Record,
+    rec: &mut Record,
     row: usize,
     registered: &HashSet<String>,
     known: &mut HashMap<String, Known>,
@@ -574,15 +584,19 @@ fn store_row(
             ),
         )));
     }
-    let k = match known.entry(programme.clone()) {
-        Entry::Occupied(e) => e.into_mut(),
-        Entry::Vacant(v) => {
-            let mut k = Known::default();
-            for s in tx.keys(&programme)? {
-                k.record(&s.episode_id, nhs_key(&s.nhs_number), s.event_date, true, 0);
-            }
-            v.insert(k)
+    // Looked up before it is inserted: an entry would need the code as a new String for
+    // every row.
+    if !known.contains_key(&programme) {
+        let mut k = Known::default();
+        for s in tx.keys(&programme)? {
+            k.record(&s.episode_id, nhs_key(&s.nhs_number), s.event_date, true, 0);
         }
+        known.insert(programme.clone(), k);
+    }
+    let Some(k) = known.get_mut(&programme) else {
+        return Err(ImportError::File(format!(
+            "programme {programme} vanished from the import's list"
+        )));
     };
     let seen = k.find(&id).map(|i| &k.seen[i]);
     if let Some(first) = seen.map(|s| s.row).filter(|r| *r > 0) {
@@ -612,10 +626,10 @@ fn store_row(
             )));
         };
         rec.fill_from(&old);
-        if rec == old {
+        if *rec == old {
             sum.unchanged += 1;
         } else {
-            let problems = cross_check(&rec);
+            let problems = cross_check(rec);
             if !problems.is_empty() {
                 return Ok(Err(problems
                     .into_iter()
@@ -628,13 +642,13 @@ fn store_row(
             }
             // A dry run checks everything but writes nothing.
             if !opts.dry_run {
-                tx.update(&rec)?;
+                tx.update(rec)?;
             }
             sum.updated += 1;
         }
     } else {
         if !opts.dry_run {
-            tx.insert(&rec)?;
+            tx.insert(rec)?;
         }
         sum.imported += 1;
     }

@@ -288,6 +288,21 @@ fn a_first_sqlite_import_writes_through_a_rollback_journal_unless_another_connec
     assert_eq!(mode(), "wal", "back after the commit");
     assert_eq!(s.count_episodes().unwrap(), 1);
 
+    // A store opened meanwhile waits for the import, then finds it whole.
+    db.execute_raw("DELETE FROM episodes");
+    let mut tx = s.begin().unwrap();
+    tx.insert(&episode("A", "2024-05-03")).unwrap();
+    assert_eq!(mode(), "delete");
+    let url = db.url.clone();
+    let opener = std::thread::spawn(move || {
+        let mut other = crest_store::open(&url).unwrap();
+        other.count_episodes().unwrap()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    tx.commit().unwrap();
+    assert_eq!(opener.join().unwrap(), 1);
+    assert_eq!(mode(), "wal");
+
     // Rolled back, it is back in WAL mode too.
     db.execute_raw("DELETE FROM episodes");
     {

@@ -839,7 +839,7 @@ fn patient_cells(cells: &mut Cells, p: &PatientFact) {
         cells.set("local_patient_id", s.clone(), at(k, "identifier (local)"));
     }
     match &p.ethnicity {
-        Some(Ok(e)) => cells.set("ethnicity", e.clone(), format!("{k} extension (ethnic category)")),
+        Some(Ok(e)) => cells.set("ethnicity", e.clone(), at(k, "extension (ethnic category)")),
         Some(Err(coding)) => cells.warn(
             &format!("{k} extension (ethnic category)"),
             &coding.0,

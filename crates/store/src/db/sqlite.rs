@@ -44,13 +44,38 @@ impl Sqlite {
         // First, so that even switching to WAL waits for another writer instead of failing
         // with "database is locked" when many connections open at once.
         conn.busy_timeout(BUSY_WAIT)?;
+        wal(&conn)?;
         conn.execute_batch(&format!(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; \
-             PRAGMA cache_size=-{cache_kib};"
+            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-{cache_kib};"
         ))?;
         // Lets index builds after a bulk load sort on a second core.
         conn.pragma_update(None, "threads", 2)?;
         Ok(Sqlite { conn, cache_kib })
+    }
+}
+
+/// Puts the file in WAL mode (a no-op when it is already). While a first import is being
+/// written with a rollback journal (`LocalDb::bulk_start`), SQLite refuses the switch at once
+/// instead of waiting as other statements do, so it is asked again until the import is done,
+/// for as long as a writer would wait.
+fn wal(conn: &rusqlite::Connection) -> Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(_) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy =>
+            {
+                if started.elapsed() >= BUSY_WAIT {
+                    return Err(StoreError::Refused(
+                        "the store is busy with another import; try again when it has finished"
+                            .into(),
+                    ));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
