@@ -1,6 +1,7 @@
 //! What the local store does differently on SQLite: an episode's values bound one by one to a
 //! cached prepared statement (collecting them first was a measurable share of a bulk load,
-//! and dates are rendered on the stack), and the episode indexes a bulk load drops.
+//! and dates are rendered on the stack), the episode indexes a bulk load drops, and the
+//! rollback journal a first import is written with.
 
 use super::LocalDb;
 use crate::db::Sqlite;
