@@ -166,7 +166,6 @@ impl Scope {
         })
     }
 
-    /// The KPI facts of the programmes' episodes referred from `from` to `to`.
     /// The same episodes as [`Scope::episodes`], handed to `each` a few at a time.
     pub(crate) fn each_episode(
         self,
@@ -183,6 +182,7 @@ impl Scope {
         Ok(())
     }
 
+    /// The KPI facts of the programmes' episodes referred from `from` to `to`.
     pub(crate) fn episodes(self, from: Date, to: Date) -> Result<Vec<crest_core::KpiEpisode>> {
         Ok(match self.national {
             Some(mut n) => n.kpi_episodes(from, to, &self.programmes)?,

@@ -12,8 +12,9 @@ use crest_core::spreadsheet::safe_cell;
 use crest_core::validate::cross_check;
 use crest_core::{check_row, Col, Date, Header, Issue, Record};
 use crest_store::{ImportTx, Store};
+use hashbrown::hash_map::EntryRef;
 use hashbrown::HashTable;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::hash::Hasher;
 use std::io::Write;
 use std::path::Path;
@@ -130,6 +131,9 @@ struct Seen {
     /// Event date.
     event: Date,
 }
+
+/// What is known of each programme's episodes during an import, by programme code.
+type Programmes = hashbrown::HashMap<String, Known, std::hash::BuildHasherDefault<Fx>>;
 
 /// What is known of one programme's episodes during an import: just enough to spot
 /// duplicates. Ids live in one string and the two indexes hold only positions, so memory
@@ -290,7 +294,7 @@ pub fn import_files(
         None => None,
     };
     let mut tx = store.begin()?;
-    let mut known: HashMap<String, Known> = HashMap::new();
+    let mut known = Programmes::default();
     if let Some(w) = errors_out.as_deref_mut() {
         w.write_record(["row", "column", "value", "reason"])
             .map_err(ImportError::errors_file)?;
@@ -553,7 +557,7 @@ fn store_row(
     rec: &mut Record,
     row: usize,
     registered: &HashSet<String>,
-    known: &mut HashMap<String, Known>,
+    known: &mut Programmes,
     opts: &ImportOptions,
     sum: &mut ImportSummary,
 ) -> Result<Result<(), Vec<Issue>>, ImportError> {
@@ -584,19 +588,16 @@ fn store_row(
             ),
         )));
     }
-    // Looked up before it is inserted: an entry would need the code as a new String for
-    // every row.
-    if !known.contains_key(&programme) {
-        let mut k = Known::default();
-        for s in tx.keys(&programme)? {
-            k.record(&s.episode_id, nhs_key(&s.nhs_number), s.event_date, true, 0);
+    // By reference: the code becomes a String only when the programme is first seen.
+    let k = match known.entry_ref(programme.as_str()) {
+        EntryRef::Occupied(e) => e.into_mut(),
+        EntryRef::Vacant(v) => {
+            let mut k = Known::default();
+            for s in tx.keys(&programme)? {
+                k.record(&s.episode_id, nhs_key(&s.nhs_number), s.event_date, true, 0);
+            }
+            v.insert(k)
         }
-        known.insert(programme.clone(), k);
-    }
-    let Some(k) = known.get_mut(&programme) else {
-        return Err(ImportError::File(format!(
-            "programme {programme} vanished from the import's list"
-        )));
     };
     let seen = k.find(&id).map(|i| &k.seen[i]);
     if let Some(first) = seen.map(|s| s.row).filter(|r| *r > 0) {

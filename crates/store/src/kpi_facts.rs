@@ -7,11 +7,36 @@ use crate::db::{self, Db, Param};
 use crate::{schema, Result, StoreError};
 use crest_core::{Date, KpiEpisode, Programme};
 
-/// The national store's packed facts, by programme.
-const NATIONAL_SELECT: &str = "SELECT programme_code, facts FROM national_kpi_facts";
-/// The local store's packed facts of the months `?1..=?2`, by programme and month.
-const LOCAL_SELECT: &str =
-    "SELECT programme_code, facts FROM kpi_month_facts WHERE month BETWEEN ?1 AND ?2";
+/// Where packed facts are read from: the query of their rows (programme code, facts), the
+/// query of how many bytes those rows hold, and the parameters of both.
+pub(crate) struct Packed {
+    size: &'static str,
+    select: &'static str,
+    params: Vec<Param<'static>>,
+}
+
+impl Packed {
+    /// The national store's, by programme.
+    pub(crate) fn national() -> Packed {
+        Packed {
+            size: "SELECT coalesce(sum(length(facts)), 0) FROM national_kpi_facts",
+            select: "SELECT programme_code, facts FROM national_kpi_facts",
+            params: Vec::new(),
+        }
+    }
+
+    /// The local store's by programme and month, of the months `from..=to` touches: a year's
+    /// KPIs read only that year's months.
+    pub(crate) fn local(from: Date, to: Date) -> Packed {
+        Packed {
+            size: "SELECT coalesce(sum(length(facts)), 0) FROM kpi_month_facts \
+                   WHERE month BETWEEN ?1 AND ?2",
+            select:
+                "SELECT programme_code, facts FROM kpi_month_facts WHERE month BETWEEN ?1 AND ?2",
+            params: vec![Param::Int(month_of(from)), Param::Int(month_of(to))],
+        }
+    }
+}
 
 /// Packs the KPI facts of one stored row (the columns of the KPI query, as text) onto `out`.
 /// Shared by both back ends.
@@ -36,127 +61,50 @@ pub(crate) fn pack_row(row: [Option<&str>; 8], out: &mut Vec<u8>) -> Result<()> 
     Ok(())
 }
 
-/// The KPI facts of every episode referred in `from..=to` of the listed programmes, from the
-/// national store's packed facts by programme.
-pub(crate) fn read_national<D: Db + ?Sized>(
-    db: &mut D,
-    programmes: &[Programme],
-    from: Date,
-    to: Date,
-) -> Result<Vec<KpiEpisode>> {
-    read(
-        db,
-        "SELECT coalesce(sum(length(facts)), 0) FROM national_kpi_facts",
-        NATIONAL_SELECT,
-        &[],
-        programmes,
-        from,
-        to,
-    )
-}
-
-/// The KPI facts of every episode referred in `from..=to` of the listed programmes, from the
-/// local store's facts packed by programme and month: a year's KPIs read only that year's
-/// months.
-pub(crate) fn read_local<D: Db + ?Sized>(
-    db: &mut D,
-    programmes: &[Programme],
-    from: Date,
-    to: Date,
-) -> Result<Vec<KpiEpisode>> {
-    let (first, last) = (month_of(from), month_of(to));
-    read(
-        db,
-        "SELECT coalesce(sum(length(facts)), 0) FROM kpi_month_facts WHERE month BETWEEN ?1 AND ?2",
-        LOCAL_SELECT,
-        &[Param::Int(first), Param::Int(last)],
-        programmes,
-        from,
-        to,
-    )
-}
-
 /// The month a referral date is packed under: 202404 for April 2024.
 pub(crate) fn month_of(d: Date) -> i64 {
     let (y, m, _) = d.ymd();
     i64::from(y) * 100 + i64::from(m)
 }
 
-/// The episodes of `select` (programme code, packed facts) referred in `from..=to` of the
-/// listed programmes; `size` says how many bytes of facts `select` reads.
-fn read<D: Db + ?Sized>(
+/// The KPI facts of every episode referred in `from..=to` of the listed programmes.
+pub(crate) fn read<D: Db + ?Sized>(
     db: &mut D,
-    size: &str,
-    select: &str,
-    params: &[Param],
+    packed: &Packed,
     programmes: &[Programme],
     from: Date,
     to: Date,
 ) -> Result<Vec<KpiEpisode>> {
     // Room for every episode read at once: growing a list of ten million episodes by
     // doubling copied it again and again and, for a moment, held it twice.
-    let stored = db::first(db, size, params, |r| r.number(0))?;
+    let stored = db::first(db, packed.size, &packed.params, |r| r.number(0))?;
     let mut out = Vec::with_capacity(
         usize::try_from(stored.unwrap_or(0)).unwrap_or(0) / crest_core::episode::PACKED_BYTES,
     );
-    each(db, select, params, programmes, from, to, &mut |some| {
+    each(db, packed, programmes, from, to, &mut |some| {
         out.extend_from_slice(some)
     })?;
     Ok(out)
 }
 
-/// Hands the episodes of `select` (programme code, packed facts) referred in `from..=to` of
-/// the listed programmes to `f`, one packed row at a time, holding no more than that row.
-fn each<D: Db + ?Sized>(
+/// Hands the KPI facts of every episode referred in `from..=to` of the listed programmes to
+/// `f`, one packed row at a time (a programme, or a programme's month), holding no more.
+pub(crate) fn each<D: Db + ?Sized>(
     db: &mut D,
-    select: &str,
-    params: &[Param],
+    packed: &Packed,
     programmes: &[Programme],
     from: Date,
     to: Date,
     f: &mut dyn FnMut(&[KpiEpisode]),
 ) -> Result<()> {
     let mut facts = Unpacker::new(programmes, from, to);
-    db.each(select, params, &mut |r| {
+    db.each(packed.select, &packed.params, &mut |r| {
         let code = r.text(0)?.unwrap_or_default();
         facts.out.clear();
         facts.add(code, r.blob(1)?.unwrap_or_default())?;
         f(&facts.out);
         Ok(())
     })
-}
-
-/// [`read_local`], handing the episodes to `f` a programme's month at a time instead of
-/// holding them all.
-pub(crate) fn each_local<D: Db + ?Sized>(
-    db: &mut D,
-    programmes: &[Programme],
-    from: Date,
-    to: Date,
-    f: &mut dyn FnMut(&[KpiEpisode]),
-) -> Result<()> {
-    let (first, last) = (month_of(from), month_of(to));
-    each(
-        db,
-        LOCAL_SELECT,
-        &[Param::Int(first), Param::Int(last)],
-        programmes,
-        from,
-        to,
-        f,
-    )
-}
-
-/// [`read_national`], handing the episodes to `f` a programme at a time instead of holding
-/// them all.
-pub(crate) fn each_national<D: Db + ?Sized>(
-    db: &mut D,
-    programmes: &[Programme],
-    from: Date,
-    to: Date,
-    f: &mut dyn FnMut(&[KpiEpisode]),
-) -> Result<()> {
-    each(db, NATIONAL_SELECT, &[], programmes, from, to, f)
 }
 
 /// Packs the KPI facts of one programme's stored episodes again, and stores them.

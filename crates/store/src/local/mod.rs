@@ -9,6 +9,7 @@ mod sqlite;
 
 use crate::accounts::{self, sql};
 use crate::db::{self, all, first, locks, Db, Lock, Param, Postgres, RowRef, Sqlite};
+use crate::kpi_facts::Packed;
 use crate::schema;
 use crate::{
     AccessEntry, ChainEntry, EpisodeQuery, ImportTx, PendingUpload, ProgrammeCounts, Result,
@@ -281,7 +282,7 @@ impl<D: LocalDb> Store for LocalStore<D> {
         programmes: &[Programme],
     ) -> Result<Vec<KpiEpisode>> {
         self.ready()?;
-        crate::kpi_facts::read_local(&mut self.db, programmes, from, to)
+        crate::kpi_facts::read(&mut self.db, &Packed::local(from, to), programmes, from, to)
     }
 
     fn each_kpi_episode(
@@ -292,7 +293,14 @@ impl<D: LocalDb> Store for LocalStore<D> {
         each: &mut dyn FnMut(&[KpiEpisode]),
     ) -> Result<()> {
         self.ready()?;
-        crate::kpi_facts::each_local(&mut self.db, programmes, from, to, each)
+        crate::kpi_facts::each(
+            &mut self.db,
+            &Packed::local(from, to),
+            programmes,
+            from,
+            to,
+            each,
+        )
     }
 
     fn episode(&mut self, programme: &str, episode_id: &str) -> Result<Option<Record>> {

@@ -19,6 +19,7 @@ pub use model::*;
 pub use research::{FactRow, Project};
 
 use crate::db::{self, all, first, Lock, Param, RowRef};
+use crate::kpi_facts::Packed;
 use crate::{Result, StoreError};
 use backend::NationalDb;
 use crest_core::{Date, Field, Kind, Programme, Record, Value, FIELDS};
@@ -461,7 +462,7 @@ impl NationalStore {
         programmes: &[Programme],
     ) -> Result<Vec<crest_core::KpiEpisode>> {
         self.pack_kpi_facts()?;
-        crate::kpi_facts::read_national(self.db.as_mut(), programmes, from, to)
+        crate::kpi_facts::read(self.db.as_mut(), &Packed::national(), programmes, from, to)
     }
 
     /// The same episodes as [`NationalStore::kpi_episodes`], handed to `each` a programme at
@@ -474,7 +475,14 @@ impl NationalStore {
         each: &mut dyn FnMut(&[crest_core::KpiEpisode]),
     ) -> Result<()> {
         self.pack_kpi_facts()?;
-        crate::kpi_facts::each_national(self.db.as_mut(), programmes, from, to, each)
+        crate::kpi_facts::each(
+            self.db.as_mut(),
+            &Packed::national(),
+            programmes,
+            from,
+            to,
+            each,
+        )
     }
 
     /// Packs again the KPI facts of every programme whose episodes changed since they were
