@@ -250,6 +250,7 @@ pub fn kpi_shown(key: &str, value: &str) -> String {
         return value.to_string();
     }
     match key {
+        "mdt" if value == "1" => "1 profession".to_string(),
         "mdt" => format!("{value} professions"),
         "priority_groups" => format!("{value} of {} groups", PriorityGroup::OFFERED.len()),
         _ => match kpi_unit(key) {

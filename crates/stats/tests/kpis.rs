@@ -355,3 +355,11 @@ fn a_tally_fed_a_few_episodes_at_a_time_gives_the_same_report() {
     tally.add(&[]);
     assert_eq!(tally.report(&t).to_json(), whole.to_json());
 }
+
+#[test]
+fn one_profession_is_not_said_as_professions() {
+    use crest_stats::kpis::kpi_shown;
+    assert_eq!(kpi_shown("mdt", "1"), "1 profession");
+    assert_eq!(kpi_shown("mdt", "3"), "3 professions");
+    assert_eq!(kpi_shown("mdt", "0"), "0 professions");
+}
