@@ -16,11 +16,33 @@ const KILLS: usize = 50;
 /// Episodes per batch.
 const BATCH: usize = 1000;
 
+/// Episodes stored, and imports logged as stored. An import refused before the kill came
+/// (its store busy on a loaded machine, say) logs its refusal with nothing stored: that batch
+/// is wholly absent too, and [`said_refused`] shows why.
 fn counts(db: &TestDb) -> (i64, i64) {
     (
         db.query_i64("SELECT count(*) FROM episodes"),
-        db.query_i64("SELECT count(*) FROM access_log WHERE action = 'import'"),
+        db.query_i64("SELECT count(*) FROM access_log WHERE action = 'import' AND outcome = 'ok'"),
     )
+}
+
+/// A killed import's output, written to `out`. An import refused before the kill came must
+/// have said why and that nothing was stored; it is shown on the test's output either way.
+fn said_refused(out: &std::path::Path, what: &str) {
+    let said = std::fs::read_to_string(out).unwrap_or_default();
+    if said.contains("refused") {
+        eprintln!("{what}: refused before the kill: {said}");
+        assert!(
+            said.contains("refused, nothing was stored: "),
+            "{what}: a refusal that does not say why: {said}"
+        );
+    }
+}
+
+/// A file for a child's output (stdout and stderr together).
+fn output_file(path: &std::path::Path) -> (std::process::Stdio, std::process::Stdio) {
+    let f = std::fs::File::create(path).unwrap();
+    (f.try_clone().unwrap().into(), f.into())
 }
 
 /// A new store with the programmes `crest synth` wrote into `dir`.
@@ -118,15 +140,18 @@ fn an_import_killed_at_any_moment_is_wholly_there_or_wholly_absent() {
         let (mut absent, mut present) = (0, 0);
         for i in 0..KILLS {
             let file = batch(i);
+            let out = dir.join(format!("out-{i}.txt"));
+            let (stdout, stderr) = output_file(&out);
             let mut child = Command::new(env!("CARGO_BIN_EXE_crest"))
                 .args(["--db", &db.url, "import", file.to_str().unwrap()])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
+                .stdout(stdout)
+                .stderr(stderr)
                 .spawn()
                 .unwrap();
             std::thread::sleep(moments.next(window.now));
             let _ = child.kill(); // SIGKILL: no chance to clean up.
             let _ = child.wait();
+            said_refused(&out, &format!("{} kill {i}", db.backend));
             let (code, out) = crest(&db.url, &["audit", "verify"]);
             assert_eq!(code, 0, "{} kill {i}: {out}", db.backend);
             let now = counts(&db);
@@ -193,15 +218,18 @@ fn a_first_import_into_an_empty_store_killed_at_any_moment_is_wholly_there_or_wh
         for i in 0..FIRST_KILLS {
             // Emptied behind crest's back, so that every import is a first one.
             db.execute_raw("DELETE FROM episodes");
+            let out = dir.join(format!("out-{i}.txt"));
+            let (stdout, stderr) = output_file(&out);
             let mut child = Command::new(env!("CARGO_BIN_EXE_crest"))
                 .args(["--db", &db.url, "import", file])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
+                .stdout(stdout)
+                .stderr(stderr)
                 .spawn()
                 .unwrap();
             std::thread::sleep(moments.next(window.now));
             let _ = child.kill();
             let _ = child.wait();
+            said_refused(&out, &format!("{} first import, kill {i}", db.backend));
             let (code, out) = crest(&db.url, &["audit", "verify"]);
             assert_eq!(code, 0, "{} kill {i}: {out}", db.backend);
             let now = counts(&db);
