@@ -5101,6 +5101,7 @@ fn the_national_comparison_matches_every_kpi_by_key_with_its_unit() {
             }
             match key {
                 "duration" | "wait_cabg" | "wait_mi_pci" => format!("{v} days"),
+                "mdt" if v == "1" => "1 profession".to_string(),
                 "mdt" => format!("{v} professions"),
                 "priority_groups" => format!("{v} of 5 groups"),
                 _ => {
